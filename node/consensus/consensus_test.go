@@ -1,0 +1,121 @@
+package consensus
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCutterScript drives the cutter with a script of timed events and
+// checks which blocks close when. Times are milliseconds from t0.
+func TestCutterScript(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type step struct {
+		ms   int
+		add  int // bytes of an entry to add; 0 means Tick
+		want string
+	}
+	cases := []struct {
+		name  string
+		cfg   CutterConfig
+		steps []step
+	}{
+		{"count", CutterConfig{MaxTxs: 3, MaxWait: time.Second}, []step{
+			{0, 1, ""}, {1, 1, ""}, {2, 1, "0,1,2"}, {3, 1, ""}, {4, 0, ""},
+		}},
+		{"max wait from first entry", CutterConfig{MaxTxs: 100, MaxWait: 20 * time.Millisecond}, []step{
+			{0, 1, ""}, {10, 1, ""}, {19, 0, ""}, {20, 0, "0,1"}, {21, 0, ""},
+			{30, 1, ""}, {49, 0, ""}, {50, 0, "2"},
+		}},
+		{"bytes", CutterConfig{MaxTxs: 100, MaxBytes: 10, MaxWait: time.Second}, []step{
+			{0, 4, ""}, {1, 4, ""}, {2, 4, "0,1,2"}, {3, 50, "3"},
+		}},
+		{"empty never closes", CutterConfig{}, []step{{0, 0, ""}, {10_000, 0, ""}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCutter(tc.cfg)
+			var off int64
+			for i, s := range tc.steps {
+				var got []Entry
+				if s.add > 0 {
+					got = c.Add(at(s.ms), Entry{Offset: off, Raw: make([]byte, s.add)})
+					off++
+				} else {
+					got = c.Tick(at(s.ms))
+				}
+				var ids []string
+				for _, e := range got {
+					ids = append(ids, fmt.Sprint(e.Offset))
+				}
+				if g := strings.Join(ids, ","); g != s.want {
+					t.Fatalf("step %d (t=%dms): block %q, want %q", i, s.ms, g, s.want)
+				}
+			}
+		})
+	}
+}
+
+func TestCutterDeadline(t *testing.T) {
+	c := NewCutter(CutterConfig{MaxWait: 5 * time.Millisecond})
+	if _, ok := c.Deadline(); ok {
+		t.Fatal("deadline with nothing pending")
+	}
+	t0 := time.Unix(0, 0)
+	c.Add(t0, Entry{Raw: []byte{1}})
+	c.Add(t0.Add(time.Millisecond), Entry{Raw: []byte{1}})
+	if d, ok := c.Deadline(); !ok || !d.Equal(t0.Add(5*time.Millisecond)) {
+		t.Fatalf("deadline %v %v", d, ok)
+	}
+}
+
+func TestCutterConfigValidate(t *testing.T) {
+	if err := (&CutterConfig{MaxTxs: -1, MaxBytes: 1, MaxWait: -1}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "max_txs") || !strings.Contains(err.Error(), "max_wait") {
+		t.Fatalf("validate: %v", err)
+	}
+}
+
+func TestHeaderRoundTrip(t *testing.T) {
+	h := Header{Shard: 3, Height: 9, Parent: [32]byte{1}, FirstOffset: 10, NextOffset: 20, TxCount: 10,
+		TxRoot: TxRoot([][32]byte{{1}, {2}}), StateRoot: [32]byte{4}, Time: 12345}
+	got, err := DecodeHeader(h.Encode())
+	if err != nil || got != h {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	h2 := h
+	h2.TxCount++
+	if h.Hash() == h2.Hash() {
+		t.Fatal("hash ignores a field")
+	}
+	if TxRoot([][32]byte{{1}, {2}}) == TxRoot([][32]byte{{2}, {1}}) {
+		t.Fatal("tx root ignores order")
+	}
+	bad := h
+	bad.NextOffset = 5
+	if _, err := DecodeHeader(bad.Encode()); !errors.Is(err, ErrHeader) {
+		t.Fatalf("inverted range: %v", err)
+	}
+}
+
+func FuzzDecodeHeader(f *testing.F) {
+	h := Header{Shard: 1, Height: 2, NextOffset: 3}
+	f.Add(h.Encode())
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := DecodeHeader(b)
+		if err != nil {
+			if !errors.Is(err, ErrHeader) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !bytes.Equal(h.Encode(), b) {
+			t.Fatal("header does not re-encode to its input")
+		}
+	})
+}

@@ -1,0 +1,111 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// CutterConfig bounds a block.
+type CutterConfig struct {
+	// MaxTxs closes a block when it holds this many entries. Zero means 1000.
+	MaxTxs int
+	// MaxBytes closes a block when its entries reach this many bytes. Zero
+	// means 4 MiB.
+	MaxBytes int
+	// MaxWait closes a non-empty block this long after its first entry
+	// arrived. Zero means 20ms.
+	MaxWait time.Duration
+}
+
+// EnsureDefaults fills zero fields with their documented defaults.
+func (c *CutterConfig) EnsureDefaults() {
+	if c.MaxTxs == 0 {
+		c.MaxTxs = 1000
+	}
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 4 << 20
+	}
+	if c.MaxWait == 0 {
+		c.MaxWait = 20 * time.Millisecond
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *CutterConfig) Validate() error {
+	var errs []error
+	if c.MaxTxs < 1 {
+		errs = append(errs, fmt.Errorf("max_txs %d < 1", c.MaxTxs))
+	}
+	if c.MaxBytes < 1 {
+		errs = append(errs, fmt.Errorf("max_bytes %d < 1", c.MaxBytes))
+	}
+	if c.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("max_wait %v < 0", c.MaxWait))
+	}
+	return errors.Join(errs...)
+}
+
+// Entry is one record of a shard's log, as the cutter sees it.
+type Entry struct {
+	Offset int64
+	Raw    []byte
+}
+
+// Cutter accumulates a shard's log entries into blocks. It is a pure state
+// machine: Add and Tick are given the time, and return a block's entries when
+// one closes. The zero value is not usable; call NewCutter.
+type Cutter struct {
+	cfg     CutterConfig
+	pending []Entry
+	bytes   int
+	first   time.Time // arrival of pending[0]
+}
+
+// NewCutter returns a cutter; cfg's zero fields take their defaults.
+func NewCutter(cfg CutterConfig) *Cutter {
+	cfg.EnsureDefaults()
+	return &Cutter{cfg: cfg}
+}
+
+// Add appends an entry that arrived at now. It returns the closed block when
+// the entry filled one (by count or bytes), else nil. An entry larger than
+// MaxBytes makes a block of its own.
+func (c *Cutter) Add(now time.Time, e Entry) []Entry {
+	if len(c.pending) == 0 {
+		c.first = now
+	}
+	c.pending = append(c.pending, e)
+	c.bytes += len(e.Raw)
+	if len(c.pending) >= c.cfg.MaxTxs || c.bytes >= c.cfg.MaxBytes {
+		return c.cut()
+	}
+	return nil
+}
+
+// Tick returns the pending entries as a block if the oldest has waited
+// MaxWait or longer at now, else nil.
+func (c *Cutter) Tick(now time.Time) []Entry {
+	if len(c.pending) > 0 && now.Sub(c.first) >= c.cfg.MaxWait {
+		return c.cut()
+	}
+	return nil
+}
+
+// Deadline is when Tick will next close a block, if anything is pending.
+func (c *Cutter) Deadline() (time.Time, bool) {
+	if len(c.pending) == 0 {
+		return time.Time{}, false
+	}
+	return c.first.Add(c.cfg.MaxWait), true
+}
+
+// Pending is the number of entries waiting for the next block.
+func (c *Cutter) Pending() int { return len(c.pending) }
+
+func (c *Cutter) cut() []Entry {
+	b := c.pending
+	c.pending = nil
+	c.bytes = 0
+	return b
+}

@@ -1,0 +1,257 @@
+package p2p
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// fakeLog is an Ingress that assigns offsets and commits every transaction
+// as soon as it is accepted. It stands in for the node, not for a library.
+type fakeLog struct {
+	mu     sync.Mutex
+	offset int64
+	got    []tx.ID
+}
+
+func (f *fakeLog) Submit(_ context.Context, t *tx.Tx, id tx.ID, _ []byte) (Accepted, <-chan Committed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, id)
+	off := f.offset
+	f.offset++
+	ch := make(chan Committed, 1)
+	ch <- Committed{ID: id, Shard: 1, Height: uint64(off + 1), Proof: []byte("proof"), Root: [32]byte{1}}
+	close(ch)
+	return Accepted{ID: id, Shard: 1, Offset: off}, ch, nil
+}
+
+func key(seed byte) ed25519.PrivateKey {
+	var s [32]byte
+	s[0] = seed
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+func startServer(t *testing.T, in Ingress) *Server {
+	t.Helper()
+	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: in})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		s.Close()
+		s.Close() // twice is fine
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return s
+}
+
+func dial(t *testing.T, s *Server, cfg ClientConfig) *Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := Dial(ctx, s.Addr().String(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func put(chain uint32, k string) []byte {
+	x := &tx.Tx{Kind: tx.KindPut, ChainID: chain, Key: []byte(k), Value: []byte("v")}
+	x.Sign(key(9))
+	return x.Encode()
+}
+
+func TestSubmitReceipts(t *testing.T) {
+	log := &fakeLog{}
+	s := startServer(t, log)
+	c := dial(t, s, ClientConfig{ServerKey: key(1).Public().(ed25519.PublicKey)})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 3 {
+		raw := put(7, string(rune('a'+i)))
+		call, err := c.Submit(ctx, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		acc, err := call.Accepted()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acc.ID != tx.IDOf(raw) || acc.Offset != int64(i) {
+			t.Fatalf("accepted %+v", acc)
+		}
+		com, err := call.Committed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if com.ID != acc.ID || com.Height != uint64(i+1) || string(com.Proof) != "proof" {
+			t.Fatalf("committed %+v", com)
+		}
+	}
+	if err := c.Echo(ctx, []byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBadInputClosesOnlyThatStream(t *testing.T) {
+	log := &fakeLog{}
+	s := startServer(t, log)
+	c := dial(t, s, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	good := put(7, "good")
+	badSig := append([]byte(nil), good...)
+	badSig[len(badSig)-1] ^= 1
+	cases := []struct {
+		name string
+		send func() (*Call, error)
+		code tx.Code
+	}{
+		{"bad signature", func() (*Call, error) { return c.Submit(ctx, badSig) }, tx.CodeSignature},
+		{"wrong chain", func() (*Call, error) { return c.Submit(ctx, put(8, "x")) }, tx.CodeChainID},
+		{"garbage", func() (*Call, error) { return c.Submit(ctx, []byte("garbage")) }, tx.CodeEncoding},
+		{"unknown type", func() (*Call, error) { return rawStream(ctx, c, AppendFrame(nil, 99, []byte("x"))) }, tx.CodeEncoding},
+		{"oversized frame", func() (*Call, error) {
+			var hdr [4]byte
+			binary.BigEndian.PutUint32(hdr[:], DefaultMaxFrame+1)
+			return rawStream(ctx, c, hdr[:])
+		}, tx.CodeEncoding},
+		{"truncated frame", func() (*Call, error) { return rawStream(ctx, c, []byte{0, 0, 0, 9, 1, 2}) }, tx.CodeEncoding},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			call, err := tc.send()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = call.Accepted()
+			var rej *RejectError
+			if !errors.As(err, &rej) || rej.Code != tc.code {
+				t.Fatalf("got %v, want reject %v", err, tc.code)
+			}
+		})
+	}
+	// The connection and the server still serve good transactions.
+	call, err := c.Submit(ctx, good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Accepted(); err != nil {
+		t.Fatalf("after bad input: %v", err)
+	}
+	if len(log.got) != 1 {
+		t.Fatalf("ingress saw %d transactions, want only the good one", len(log.got))
+	}
+}
+
+func rawStream(ctx context.Context, c *Client, b []byte) (*Call, error) {
+	st, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Write(b); err != nil {
+		return nil, err
+	}
+	st.Close()
+	return &Call{st: st, maxFrame: c.maxFrame}, nil
+}
+
+func TestPinnedServerKey(t *testing.T) {
+	s := startServer(t, &fakeLog{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := Dial(ctx, s.Addr().String(), ClientConfig{ServerKey: key(2).Public().(ed25519.PublicKey)})
+	if err == nil || !errors.Is(err, ErrPeerKey) && !bytes.Contains([]byte(err.Error()), []byte("not pinned")) {
+		t.Fatalf("dial to an unpinned key: %v", err)
+	}
+	c := dial(t, s, ClientConfig{})
+	if !bytes.Equal(c.ServerKey(), key(1).Public().(ed25519.PublicKey)) {
+		t.Fatal("server key not reported")
+	}
+}
+
+func TestFrameLimits(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteFrame(&buf, MsgSubmit, make([]byte, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadFrame(bytes.NewReader(buf.Bytes()), 100); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("limit: %v", err)
+	}
+	typ, p, err := ReadFrame(bytes.NewReader(buf.Bytes()), 101)
+	if err != nil || typ != MsgSubmit || len(p) != 100 {
+		t.Fatalf("exact limit: %v %v %d", err, typ, len(p))
+	}
+	if _, _, err := ReadFrame(bytes.NewReader([]byte{0, 0, 0, 0}), 10); !errors.Is(err, ErrFrameEmpty) {
+		t.Fatalf("empty: %v", err)
+	}
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	c := Committed{ID: tx.ID{1}, Shard: 2, Height: 3, Index: 4, Root: [32]byte{5}, Status: StatusFailed, Reason: "nonce", Proof: []byte{6, 7}}
+	got, err := DecodeCommitted(c.AppendTo(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID != c.ID || got.Shard != 2 || got.Height != 3 || got.Index != 4 || got.Root != c.Root ||
+		got.Status != StatusFailed || got.Reason != "nonce" || !bytes.Equal(got.Proof, c.Proof) {
+		t.Fatalf("committed round trip: %+v", got)
+	}
+	a := Accepted{ID: tx.ID{9}, Shard: 3, Offset: 1 << 40}
+	if ga, err := DecodeAccepted(a.AppendTo(nil)); err != nil || ga != a {
+		t.Fatalf("accepted round trip: %+v %v", ga, err)
+	}
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add(AppendFrame(nil, MsgSubmit, []byte("tx")))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 1})
+	f.Add([]byte{0, 0, 0, 5, 1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		typ, p, err := ReadFrame(bytes.NewReader(b), 1024)
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(b, AppendFrame(nil, typ, p)) {
+			t.Fatal("frame does not re-encode to its input")
+		}
+	})
+}
+
+func FuzzDecodeMessages(f *testing.F) {
+	c := Committed{ID: tx.ID{1}, Reason: "r", Proof: []byte{1}}
+	f.Add(c.AppendTo(nil))
+	a := Accepted{Shard: 1}
+	f.Add(a.AppendTo(nil))
+	e := RejectError{Code: tx.CodeSignature, Msg: "bad"}
+	f.Add(e.AppendTo(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, err := DecodeCommitted(b); err == nil {
+			if !bytes.Equal(c.AppendTo(nil), b) {
+				t.Fatal("committed does not re-encode to its input")
+			}
+		}
+		if a, err := DecodeAccepted(b); err == nil && !bytes.Equal(a.AppendTo(nil), b) {
+			t.Fatal("accepted does not re-encode to its input")
+		}
+		_, _ = DecodeError(b)
+	})
+}

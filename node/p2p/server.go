@@ -1,0 +1,262 @@
+package p2p
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// Ingress is what the server hands validated transactions to: the node.
+type Ingress interface {
+	// Submit orders a statelessly valid transaction. It returns when the log
+	// has acknowledged it, with a channel that yields its commit receipt once
+	// and is then closed (closed without a value if the node stops first).
+	// raw is the transaction's canonical encoding and id its hash.
+	Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (Accepted, <-chan Committed, error)
+}
+
+// ErrOverloaded may be returned (wrapped) by Ingress.Submit to tell the client
+// to back off; it is sent as tx.CodeOverloaded.
+var ErrOverloaded = errors.New("p2p: node overloaded")
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Key is the node's identity; its self-signed certificate is served.
+	// Required.
+	Key ed25519.PrivateKey
+	// ChainID is checked on every transaction. Zero is a valid chain id.
+	ChainID uint32
+	// Ingress receives valid transactions. Required.
+	Ingress Ingress
+	// PacketConn is the socket to serve on; the server does not close it. Nil
+	// listens on a new UDP socket at Addr, which the server owns.
+	PacketConn net.PacketConn
+	// Addr is used when PacketConn is nil. Empty means "127.0.0.1:0".
+	Addr string
+	// MaxFrame bounds every frame read. Zero means DefaultMaxFrame.
+	MaxFrame int
+	// MaxStreams bounds concurrent client streams per connection (each in
+	// flight transaction holds one). Zero means 16384.
+	MaxStreams int64
+	// ReceiptTimeout bounds how long a stream waits for its commit receipt.
+	// Zero means 60s.
+	ReceiptTimeout time.Duration
+	// Logger receives connection-level errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+func (c *ServerConfig) ensureDefaults() error {
+	if len(c.Key) != ed25519.PrivateKeySize {
+		return errors.New("p2p: ServerConfig.Key is required")
+	}
+	if c.Ingress == nil {
+		return errors.New("p2p: ServerConfig.Ingress is required")
+	}
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.MaxFrame <= 0 {
+		c.MaxFrame = DefaultMaxFrame
+	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = 16384
+	}
+	if c.ReceiptTimeout <= 0 {
+		c.ReceiptTimeout = 60 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Server serves the client protocol over QUIC.
+type Server struct {
+	cfg    ServerConfig
+	tr     *quic.Transport
+	ownPC  net.PacketConn
+	ln     *quic.Listener
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Listen starts listening. Call Serve to accept connections and Close to stop.
+func Listen(cfg ServerConfig) (*Server, error) {
+	if err := cfg.ensureDefaults(); err != nil {
+		return nil, err
+	}
+	cert, err := Certificate(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg}
+	pc := cfg.PacketConn
+	if pc == nil {
+		if pc, err = net.ListenPacket("udp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("p2p: listen %s: %w", cfg.Addr, err)
+		}
+		s.ownPC = pc
+	}
+	s.tr = &quic.Transport{Conn: pc}
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{ALPNClient},
+		ClientAuth:   tls.RequestClientCert,
+		// Clients are not pinned; a certificate they present must still be
+		// a well-formed self-signed ed25519 one.
+		VerifyPeerCertificate: func(raw [][]byte, chains [][]*x509.Certificate) error {
+			if len(raw) == 0 {
+				return nil
+			}
+			return pinnedVerifier(nil)(raw, chains)
+		},
+	}
+	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
+		MaxIncomingStreams:    cfg.MaxStreams,
+		MaxIncomingUniStreams: -1,
+		Allow0RTT:             false,
+		KeepAlivePeriod:       10 * time.Second,
+	})
+	if err != nil {
+		s.closeSockets()
+		return nil, fmt.Errorf("p2p: listen: %w", err)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s, nil
+}
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// Serve accepts connections until ctx is done or the server is closed. It
+// returns nil in both cases.
+func (s *Server) Serve(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, s.cancel)
+	defer stop()
+	for {
+		conn, err := s.ln.Accept(s.ctx)
+		if err != nil {
+			if s.ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, quic.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("p2p: accept: %w", err)
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveConn(conn)
+		}()
+	}
+}
+
+func (s *Server) serveConn(conn *quic.Conn) {
+	defer conn.CloseWithError(0, "")
+	for {
+		st, err := conn.AcceptStream(s.ctx)
+		if err != nil {
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveStream(st)
+		}()
+	}
+}
+
+// serveStream answers one request. Any malformed input ends this stream
+// only, with an error frame when the stream can still carry one.
+func (s *Server) serveStream(st *quic.Stream) {
+	defer st.Close()
+	_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	typ, p, err := ReadFrame(st, s.cfg.MaxFrame)
+	if err != nil {
+		s.reject(st, tx.CodeEncoding, err.Error())
+		st.CancelRead(1)
+		return
+	}
+	switch typ {
+	case MsgEcho:
+		_ = WriteFrame(st, MsgEcho, p)
+	case MsgSubmit:
+		s.submit(st, p)
+	default:
+		s.reject(st, tx.CodeEncoding, fmt.Sprintf("%v: %v", ErrUnexpected, typ))
+	}
+}
+
+func (s *Server) submit(st *quic.Stream, raw []byte) {
+	t, err := tx.Decode(raw)
+	if err == nil {
+		err = t.Validate(s.cfg.ChainID)
+	}
+	if err != nil {
+		s.reject(st, tx.CodeOf(err), err.Error())
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReceiptTimeout)
+	defer cancel()
+	acc, receipts, err := s.cfg.Ingress.Submit(ctx, t, tx.IDOf(raw), raw)
+	if err != nil {
+		code := tx.CodeInternal
+		if errors.Is(err, ErrOverloaded) {
+			code = tx.CodeOverloaded
+		}
+		s.reject(st, code, err.Error())
+		return
+	}
+	if err := WriteFrame(st, MsgAccepted, acc.AppendTo(nil)); err != nil {
+		return
+	}
+	select {
+	case c, ok := <-receipts:
+		if !ok {
+			s.reject(st, tx.CodeInternal, "node stopped before the transaction committed")
+			return
+		}
+		_ = WriteFrame(st, MsgCommitted, c.AppendTo(nil))
+	case <-ctx.Done():
+		s.reject(st, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
+	}
+}
+
+func (s *Server) reject(st *quic.Stream, code tx.Code, msg string) {
+	e := RejectError{Code: code, Msg: msg}
+	_ = WriteFrame(st, MsgError, e.AppendTo(nil))
+}
+
+// Close stops accepting, ends every connection and waits for the server's
+// goroutines. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		_ = s.ln.Close()
+		s.wg.Wait()
+		s.closeSockets()
+	})
+	return nil
+}
+
+func (s *Server) closeSockets() {
+	_ = s.tr.Close()
+	if s.ownPC != nil {
+		_ = s.ownPC.Close()
+	}
+}

@@ -1,0 +1,100 @@
+package state
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"testing"
+
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+type mapReader map[string][]byte
+
+func (m mapReader) Get(k []byte) ([]byte, bool, error) {
+	v, ok := m[string(k)]
+	return v, ok, nil
+}
+
+func pub(b byte) ed25519.PublicKey {
+	var s [32]byte
+	s[0] = b
+	return ed25519.NewKeyFromSeed(s[:]).Public().(ed25519.PublicKey)
+}
+
+func TestPutsLaterWins(t *testing.T) {
+	var e Executor
+	res, err := e.Execute(mapReader{}, []*tx.Tx{
+		{Kind: tx.KindPut, Key: []byte("k"), Value: []byte("1")},
+		{Kind: tx.KindPut, Key: []byte("k"), Value: []byte("2")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Writes) != 2 || string(res.Writes[1].Value) != "2" || !bytes.Equal(res.Writes[1].Key, PutKey([]byte("k"))) {
+		t.Fatalf("writes %+v", res.Writes)
+	}
+	if !res.Outcomes[0].OK || !res.Outcomes[1].OK {
+		t.Fatal("puts failed")
+	}
+}
+
+func TestTransfers(t *testing.T) {
+	alice, bob := pub(1), pub(2)
+	var bobKey [32]byte
+	copy(bobKey[:], bob)
+	r := mapReader{string(AccountKey(alice)): Account{Balance: 100}.Encode()}
+	e := Executor{Local: func(k []byte) bool { return !bytes.Equal(k, bob) || false }}
+	res, err := e.Execute(r, []*tx.Tx{
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 30, Nonce: 0},
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 30, Nonce: 0},  // replayed nonce
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 500, Nonce: 1}, // too much
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 70, Nonce: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOK := []bool{true, false, false, true}
+	for i, o := range res.Outcomes {
+		if o.OK != wantOK[i] {
+			t.Fatalf("tx %d: ok=%v (%s), want %v", i, o.OK, o.Reason, wantOK[i])
+		}
+	}
+	last := res.Writes[len(res.Writes)-1]
+	a, _ := DecodeAccount(last.Value)
+	if !bytes.Equal(last.Key, AccountKey(alice)) || a.Balance != 0 || a.Nonce != 2 {
+		t.Fatalf("alice after: %+v", a)
+	}
+	// Bob lives in another shard: two credits, 30 + 70, conserve the total.
+	var credited uint64
+	for _, c := range res.Credits {
+		if c.Kind != tx.KindCredit || c.To != bobKey {
+			t.Fatalf("credit %+v", c)
+		}
+		credited += c.Amount
+	}
+	if len(res.Credits) != 2 || credited != 100 {
+		t.Fatalf("credits %d totalling %d", len(res.Credits), credited)
+	}
+}
+
+func TestLocalTransferAndCredit(t *testing.T) {
+	alice, bob := pub(1), pub(2)
+	var bobKey [32]byte
+	copy(bobKey[:], bob)
+	r := mapReader{string(AccountKey(alice)): Account{Balance: 10}.Encode()}
+	var e Executor
+	res, err := e.Execute(r, []*tx.Tx{
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 10},
+		{Kind: tx.KindCredit, To: bobKey, Amount: 5},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]Account{}
+	for _, w := range res.Writes {
+		got[string(w.Key)], _ = DecodeAccount(w.Value)
+	}
+	if got[string(AccountKey(bob))].Balance != 15 || got[string(AccountKey(alice))].Balance != 0 || len(res.Credits) != 0 {
+		t.Fatalf("state %+v credits %d", got, len(res.Credits))
+	}
+}
