@@ -86,14 +86,17 @@ type Committed struct {
 	Index  uint32   // position in the block
 	Root   [32]byte // shard state root after the block, big-endian field element
 	Status Status
-	Reason string // why it failed, if it did
-	Proof  []byte // merkle.Proof binary encoding; empty when nothing was written
+	// Superseded: a later transaction of the same block wrote the same key,
+	// so Proof shows that key's final value in the block, not this one's.
+	Superseded bool
+	Reason     string // why it failed, if it did
+	Proof      []byte // merkle.Proof binary encoding; empty when nothing was written
 }
 
 // MaxReason bounds a failure reason or error message, in bytes.
 const MaxReason = 1 << 10
 
-const committedFixed = 32 + 4 + 8 + 4 + 32 + 1
+const committedFixed = 32 + 4 + 8 + 4 + 32 + 1 + 1
 
 // AppendTo appends the encoding of c to b.
 func (c *Committed) AppendTo(b []byte) []byte {
@@ -102,7 +105,11 @@ func (c *Committed) AppendTo(b []byte) []byte {
 	b = binary.BigEndian.AppendUint64(b, c.Height)
 	b = binary.BigEndian.AppendUint32(b, c.Index)
 	b = append(b, c.Root[:]...)
-	b = append(b, byte(c.Status))
+	var flags byte
+	if c.Superseded {
+		flags |= 1
+	}
+	b = append(b, byte(c.Status), flags)
 	b = appendString(b, c.Reason)
 	return appendBytes(b, c.Proof)
 }
@@ -122,6 +129,10 @@ func DecodeCommitted(p []byte) (Committed, error) {
 	if c.Status > StatusFailed {
 		return c, fmt.Errorf("%w: committed status %d", ErrMessage, c.Status)
 	}
+	if p[81]&^1 != 0 {
+		return c, fmt.Errorf("%w: committed flags %#x", ErrMessage, p[81])
+	}
+	c.Superseded = p[81]&1 != 0
 	rest := p[committedFixed:]
 	var (
 		reason []byte

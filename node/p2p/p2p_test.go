@@ -205,13 +205,13 @@ func TestFrameLimits(t *testing.T) {
 }
 
 func TestMessageRoundTrip(t *testing.T) {
-	c := Committed{ID: tx.ID{1}, Shard: 2, Height: 3, Index: 4, Root: [32]byte{5}, Status: StatusFailed, Reason: "nonce", Proof: []byte{6, 7}}
+	c := Committed{ID: tx.ID{1}, Shard: 2, Height: 3, Index: 4, Root: [32]byte{5}, Status: StatusFailed, Superseded: true, Reason: "nonce", Proof: []byte{6, 7}}
 	got, err := DecodeCommitted(c.AppendTo(nil))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.ID != c.ID || got.Shard != 2 || got.Height != 3 || got.Index != 4 || got.Root != c.Root ||
-		got.Status != StatusFailed || got.Reason != "nonce" || !bytes.Equal(got.Proof, c.Proof) {
+		got.Status != StatusFailed || !got.Superseded || got.Reason != "nonce" || !bytes.Equal(got.Proof, c.Proof) {
 		t.Fatalf("committed round trip: %+v", got)
 	}
 	a := Accepted{ID: tx.ID{9}, Shard: 3, Offset: 1 << 40}

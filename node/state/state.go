@@ -63,6 +63,9 @@ type Outcome struct {
 	// Key is the state key whose proof the receipt carries (the put's key or
 	// the sender's account); nil when the transaction wrote nothing.
 	Key []byte
+	// Write is the index in Result.Writes of the write of Key; -1 when Key
+	// is nil.
+	Write int
 }
 
 // Result is a block's effect.
@@ -85,11 +88,15 @@ type Executor struct {
 // insufficient balance) are recorded in their outcome and write nothing; an
 // error is returned only when r fails.
 func (e *Executor) Execute(r Reader, txs []*tx.Tx) (*Result, error) {
-	x := &exec{r: r, overlay: make(map[string][]byte), res: &Result{Outcomes: make([]Outcome, len(txs))}}
+	x := &exec{r: r, overlay: make(map[string][]byte), lastWrite: make(map[string]int), res: &Result{Outcomes: make([]Outcome, len(txs))}}
 	for i, t := range txs {
 		out, err := e.apply(x, t)
 		if err != nil {
 			return nil, err
+		}
+		out.Write = -1
+		if out.Key != nil {
+			out.Write = x.lastWrite[string(out.Key)]
 		}
 		x.res.Outcomes[i] = out
 	}
@@ -138,9 +145,10 @@ func (e *Executor) apply(x *exec, t *tx.Tx) (Outcome, error) {
 
 // exec is one block's execution: reads see the block's earlier writes.
 type exec struct {
-	r       Reader
-	overlay map[string][]byte
-	res     *Result
+	r         Reader
+	overlay   map[string][]byte
+	lastWrite map[string]int // key → index of its latest write in res.Writes
+	res       *Result
 }
 
 func (x *exec) get(k []byte) ([]byte, bool, error) {
@@ -152,6 +160,7 @@ func (x *exec) get(k []byte) ([]byte, bool, error) {
 
 func (x *exec) set(k, v []byte) {
 	x.overlay[string(k)] = v
+	x.lastWrite[string(k)] = len(x.res.Writes)
 	x.res.Writes = append(x.res.Writes, Write{Key: k, Value: v})
 }
 

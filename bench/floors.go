@@ -1,0 +1,178 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// Floor sample sizes: enough for a stable p50/p99, small enough to take a
+// few seconds on two cores.
+const (
+	floorRoundTrips   = 300
+	floorCeilingSends = 20000
+	floorMerkleBlocks = 5
+	floorVerifies     = 4000
+)
+
+// measureFloors measures, on the run's own paths and broker, what the node's
+// stages cannot beat: a bare QUIC round trip through the node's server, a
+// bare franz-go produce→ack and produce ceiling, the Merkle batch-update
+// ceiling and the ed25519 verification ceiling.
+func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc *scenarios.Scenario) (reports.Floors, error) {
+	var f reports.Floors
+	size := 0
+	if len(sc.Workload) > 0 {
+		size = sc.Workload[0].ValueSize + 150 // about one put transaction
+	}
+
+	payload := make([]byte, size)
+	h := reports.NewHistogram()
+	for range floorRoundTrips {
+		t0 := time.Now()
+		if err := c.Echo(ctx, payload); err != nil {
+			return f, fmt.Errorf("quic echo: %w", err)
+		}
+		_ = h.RecordValue(time.Since(t0).Microseconds())
+	}
+	f.QuicEcho = percentilesOf(h)
+
+	if _, err := ordering.EnsureTopics(ctx, ocfg); err != nil {
+		return f, err
+	}
+	prod, err := ordering.Open(ctx, ocfg)
+	if err != nil {
+		return f, err
+	}
+	defer prod.Close()
+	h = reports.NewHistogram()
+	for range floorRoundTrips {
+		t0 := time.Now()
+		if _, err := prod.Append(ctx, 0, nil, payload); err != nil {
+			return f, fmt.Errorf("produce: %w", err)
+		}
+		_ = h.RecordValue(time.Since(t0).Microseconds())
+	}
+	f.ProduceAck = percentilesOf(h)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	t0 := time.Now()
+	for range floorCeilingSends {
+		wg.Add(1)
+		prod.AppendAsync(ctx, 0, nil, payload, func(_ int64, err error) {
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return f, fmt.Errorf("produce ceiling: %w", firstErr)
+	}
+	f.ProduceCeilingTPS = round1(floorCeilingSends / time.Since(t0).Seconds())
+
+	f.MerkleCeilingWPS = round1(merkleCeiling(sc.Cluster.Block.MaxTxs, uint64(sc.Seed)))
+	f.VerifyCeilingTPS = round1(verifyCeiling())
+	return f, nil
+}
+
+// merkleCeiling is the tree's batch-update throughput in writes per second:
+// blocks of blockSize random writes into a growing in-memory tree.
+func merkleCeiling(blockSize int, seed uint64) float64 {
+	if blockSize <= 0 {
+		blockSize = 1000
+	}
+	store := merkle.MapReader{}
+	t, err := merkle.New(store, fr.Element{}, merkle.Options{})
+	if err != nil {
+		return 0
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	var elapsed time.Duration
+	for range floorMerkleBlocks {
+		kvs := make([]merkle.KV, blockSize)
+		for i := range kvs {
+			kvs[i].Key.SetUint64(r.Uint64())
+			kvs[i].Value.SetUint64(r.Uint64())
+		}
+		t0 := time.Now()
+		u, err := t.Apply(kvs)
+		if err != nil {
+			return 0
+		}
+		store.Put(u)
+		if err := t.Commit(u); err != nil {
+			return 0
+		}
+		elapsed += time.Since(t0)
+	}
+	return float64(floorMerkleBlocks*blockSize) / elapsed.Seconds()
+}
+
+// verifyCeiling is how many transaction signatures all cores verify per second.
+func verifyCeiling() float64 {
+	var seed [32]byte
+	x := &tx.Tx{Kind: tx.KindPut, ChainID: chainID, Key: []byte("floor"), Value: make([]byte, 32)}
+	x.Sign(ed25519.NewKeyFromSeed(seed[:]))
+	workers := runtime.GOMAXPROCS(0)
+	per := floorVerifies / workers
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range per {
+				_ = x.Validate(chainID)
+			}
+		}()
+	}
+	wg.Wait()
+	return float64(per*workers) / time.Since(t0).Seconds()
+}
+
+func percentilesOf(h *hdr.Histogram) *reports.Percentiles {
+	v := h.ValueAtPercentiles([]float64{50, 90, 99, 99.9})
+	return &reports.Percentiles{P50: v[50], P90: v[90], P99: v[99], P999: v[99.9], Max: h.Max(), Min: h.Min(), Mean: round1(h.Mean())}
+}
+
+func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// ratios puts each stage beside its floor: how many times the floor the
+// node's median is, and the node's committed throughput against the Merkle
+// ceiling.
+func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
+	out := map[string]float64{}
+	for name, w := range res.Workloads {
+		if s := w.Stages[reports.StageAccepted.String()]; s != nil {
+			if f.QuicEcho != nil && f.QuicEcho.P50 > 0 {
+				out[name+".accepted.p50/quic_echo.p50"] = round2(float64(s.Corrected.P50) / float64(f.QuicEcho.P50))
+			}
+			if f.ProduceAck != nil && f.ProduceAck.P50 > 0 {
+				out[name+".accepted.p50/produce_ack.p50"] = round2(float64(s.Corrected.P50) / float64(f.ProduceAck.P50))
+			}
+		}
+		if s := w.Stages[reports.StageCommitted.String()]; s != nil && f.MerkleCeilingWPS > 0 {
+			out[name+".committed_tps/merkle_ceiling_wps"] = round2(s.ThroughputTPS / f.MerkleCeilingWPS)
+		}
+	}
+	return out
+}
+
+func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }

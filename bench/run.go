@@ -1,0 +1,332 @@
+// Package bench runs scenarios end to end: it starts the cluster (embedded
+// broker or a real one, in-process nodes), measures the floors of the raw
+// building blocks on the same paths, drives the workloads with the load
+// generator, checks that every accepted transaction committed exactly once,
+// and writes the report folder. It also holds the project's benchmark suite.
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// ErrUnsupported: the scenario asks for something this harness cannot run yet.
+var ErrUnsupported = errors.New("bench: not supported yet")
+
+// Options configures Run.
+type Options struct {
+	// Out is the report folder. Required.
+	Out string
+	// Brokers, if set, overrides the scenario's broker with a real cluster.
+	Brokers []string
+	// Progress receives live progress lines. Nil prints nothing.
+	Progress io.Writer
+	// Logger receives the nodes' logs. Nil discards them.
+	Logger *slog.Logger
+	// ClientConns is the number of QUIC connections the load generator
+	// spreads its streams over. Zero means 4.
+	ClientConns int
+	// SkipFloors skips the floor measurements (tests that need speed only).
+	SkipFloors bool
+}
+
+// chainID is the chain of every harness run.
+const chainID = 1
+
+// Run runs a defaulted, validated scenario and writes its report into
+// opts.Out. The Result is returned even when the checker or an SLO failed
+// (Result.Passed tells); an error means the run itself could not be done.
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Result, error) {
+	if err := supported(sc); err != nil {
+		return nil, err
+	}
+	if opts.ClientConns <= 0 {
+		opts.ClientConns = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := newProgress(opts.Progress)
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, err
+	}
+
+	// The broker: embedded unless the scenario or the caller names one.
+	brokers, brokerKind := opts.Brokers, "kafka"
+	if len(brokers) == 0 {
+		brokers = sc.Cluster.Broker.Addrs
+	}
+	if len(brokers) == 0 {
+		emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: opts.Logger})
+		if err != nil {
+			return nil, err
+		}
+		defer emb.Close()
+		brokers, brokerKind = emb.Addrs(), "kfake"
+	}
+	// A prefix of its own keeps this run's topics apart from any other's on
+	// a shared broker.
+	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
+	prefix := "rustorium-" + runID + "-"
+
+	chk := newChecker()
+	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, brokerKind, strings.Join(brokers, ","))
+	nd, err := node.New(ctx, node.Config{
+		ChainID: chainID, Shards: sc.Cluster.Shards, Brokers: brokers, TopicPrefix: prefix,
+		DataDir: filepath.Join(opts.Out, "node-1", "db"),
+		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
+		Block: consensus.CutterConfig{
+			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
+		},
+		OnBlock: chk.onBlock,
+		Logger:  opts.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer nd.Close()
+	if err := nd.Start(ctx); err != nil {
+		return nil, err
+	}
+	clients := make([]*p2p.Client, opts.ClientConns)
+	for i := range clients {
+		if clients[i], err = p2p.Dial(ctx, nd.Addr().String(), p2p.ClientConfig{ServerKey: nd.PublicKey()}); err != nil {
+			return nil, err
+		}
+		defer clients[i].Close()
+	}
+
+	var floors reports.Floors
+	if !opts.SkipFloors {
+		p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
+		floors, err = measureFloors(ctx, clients[0], ordering.Config{Brokers: brokers, TopicPrefix: prefix + "floor-", Shards: 1}, sc)
+		if err != nil {
+			return nil, fmt.Errorf("bench: floors: %w", err)
+		}
+	}
+
+	// Pre-sign every transaction of every workload before the clock starts.
+	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
+	loads := make([]*workloadRun, len(sc.Workload))
+	for i := range sc.Workload {
+		w := &sc.Workload[i]
+		if loads[i], err = prepare(ctx, sc, w, i, warmup+measure, p); err != nil {
+			return nil, err
+		}
+	}
+
+	start := time.Now().Add(50 * time.Millisecond)
+	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
+	p.printf("running: %v warmup, %v measured", warmup, measure)
+	stopProgress := p.live(ctx, rec, chk, start, warmup, measure)
+	var wg sync.WaitGroup
+	for _, l := range loads {
+		l.obs = &observer{rec: rec.Workload(l.name), chk: chk}
+		q := &loadgen.QUIC{
+			Clients: clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+			VerifyEvery: l.verifyEvery, Verify: l.verify(chk),
+		}
+		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.stats = ol.Run(ctx, start, warmup+measure, q.Send)
+		}()
+	}
+	wg.Wait()
+	stopProgress()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := rec.Snapshot()
+
+	// Drain: give the node until the drain deadline to commit everything
+	// that was accepted; what is still missing then is lost.
+	p.printf("draining (up to %v) and checking", sc.Drain.Std())
+	chk.waitCommitted(ctx, sc.Drain.Std())
+
+	res := reports.NewResult(snap, measure)
+	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
+	res.WarmupS = warmup.Seconds()
+	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: brokerKind})
+	if b, err := json.Marshal(sc.Resolved()); err == nil {
+		res.Resolved = b
+	}
+	for _, l := range loads {
+		if w := res.Workloads[l.name]; w != nil {
+			w.Kind, w.Client = string(l.kind), string(l.client)
+		}
+	}
+	res.Checker = chk.verdict(nd)
+	floors.Ratios = ratios(res, floors)
+	res.Floors = floors
+	res.SLO = res.CheckSLOs(sc.SLO)
+	formats := make([]string, 0, len(sc.Report.Formats))
+	for _, f := range sc.Report.Formats {
+		if reports.Supported(string(f)) {
+			formats = append(formats, string(f))
+		}
+	}
+	if _, err := reports.Write(opts.Out, res, snap, formats); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// supported rejects what this harness cannot run yet, naming it.
+func supported(sc *scenarios.Scenario) error {
+	var errs []error
+	if sc.Cluster.Nodes != 1 {
+		errs = append(errs, fmt.Errorf("cluster.nodes: %d (only 1 node so far)", sc.Cluster.Nodes))
+	}
+	if len(sc.Timeline) > 0 {
+		errs = append(errs, errors.New("timeline events"))
+	}
+	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
+		errs = append(errs, errors.New("network impairments"))
+	}
+	for i, w := range sc.Workload {
+		if w.Kind != scenarios.KindPut {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put so far)", i, w.Name, w.Kind))
+		}
+		if w.Client != scenarios.ClientQUIC {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
+		}
+		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: mode %s (only rate and ramp so far)", i, w.Name, m))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnsupported, sc.File(), err)
+	}
+	return nil
+}
+
+// workloadRun is one workload's pre-signed transactions and schedule.
+type workloadRun struct {
+	name        string
+	kind        scenarios.Kind
+	client      scenarios.Client
+	pacer       loadgen.Pacer
+	txs         [][]byte
+	puts        []putKV // what each tx writes, for proof checks
+	timeout     time.Duration
+	verifyEvery uint64
+	obs         *observer
+	stats       loadgen.Stats
+}
+
+type putKV struct{ key, value []byte }
+
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, total time.Duration, p *progress) (*workloadRun, error) {
+	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client, timeout: w.Timeout.Std()}
+	switch w.Mode() {
+	case scenarios.ModeRate:
+		l.pacer = loadgen.Constant{Rate: w.Rate.PerSecond()}
+	case scenarios.ModeRamp:
+		over := w.Ramp.Over.Std()
+		if over == 0 {
+			over = sc.Duration.Std()
+		}
+		l.pacer = loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+	}
+	if err := loadgen.Validate(l.pacer); err != nil {
+		return nil, err
+	}
+	n := loadgen.Count(l.pacer, total)
+	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
+	keys, err := loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), seed)
+	if err != nil {
+		return nil, err
+	}
+	var s [32]byte
+	binary.BigEndian.PutUint64(s[:], seed)
+	signer := ed25519.NewKeyFromSeed(s[:])
+	puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
+	p.printf("workload %s: pre-signing %d transactions", w.Name, n)
+	t0 := time.Now()
+	var last atomic.Int64
+	l.txs, err = puts.Generate(ctx, n, func(done int) {
+		if now := time.Now().UnixNano(); now-last.Load() > int64(time.Second) {
+			last.Store(now)
+			p.printf("  signed %d/%d", done, n)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.printf("workload %s: %d transactions signed in %v", w.Name, n, time.Since(t0).Round(time.Millisecond))
+	l.puts = make([]putKV, n)
+	for i, raw := range l.txs {
+		t, err := tx.Decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		l.puts[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
+	}
+	frac := 0.01
+	if w.VerifyProofs != nil {
+		frac = w.VerifyProofs.Fraction()
+	}
+	if frac > 0 {
+		l.verifyEvery = uint64(max(1, int(1/frac+0.5)))
+	} else {
+		l.verifyEvery = ^uint64(0)
+	}
+	return l, nil
+}
+
+// verify returns the proof check for the sampled receipts: the proof must
+// show the transaction's own key and value under the receipt's root.
+func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error {
+	return func(i uint64, c p2p.Committed) error {
+		if c.Superseded {
+			// A later put of the same block overwrote the key, so the proof
+			// shows that put's value, which this client does not know.
+			return nil
+		}
+		kv := l.puts[i]
+		err := verifyReceipt(c, kv.key, kv.value)
+		chk.proof(err)
+		return err
+	}
+}
+
+// verifyReceipt checks that a commit receipt's proof shows key = value under
+// the receipt's root.
+func verifyReceipt(c p2p.Committed, key, value []byte) error {
+	var p merkle.Proof
+	if err := p.UnmarshalBinary(c.Proof); err != nil {
+		return err
+	}
+	var root fr.Element
+	root.SetBytes(c.Root[:])
+	return storage.VerifyProof(root, key, value, &p)
+}

@@ -1,0 +1,76 @@
+// Command rustorium is the reference node and the benchmark harness in one
+// binary: `rustorium run SCENARIO.yaml` benchmarks a cluster end to end,
+// `rustorium node` runs a node, `rustorium merkle` computes and checks
+// iden3-compatible Merkle roots and proofs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a specific exit status out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root := newRootCmd()
+	if err := root.ExecuteContext(ctx); err != nil {
+		code := 1
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+		fmt.Fprintln(os.Stderr, "rustorium:", err)
+		stop()
+		os.Exit(code)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "rustorium",
+		Short:         "Benchmark harness and reference node for low-latency ledgers",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCmd(), newNodeCmd(), newMerkleCmd(), newVersionCmd())
+	return root
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and build information",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			bi, ok := debug.ReadBuildInfo()
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), "rustorium (no build info)")
+				return nil
+			}
+			rev := "unknown"
+			for _, s := range bi.Settings {
+				if s.Key == "vcs.revision" {
+					rev = s.Value
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "rustorium %s (%s, commit %s)\n", bi.Main.Version, bi.GoVersion, rev)
+			return nil
+		},
+	}
+}

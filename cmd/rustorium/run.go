@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+func newRunCmd() *cobra.Command {
+	var (
+		out, brokers, profile string
+		verbose               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO.yaml",
+		Short: "Run a benchmark scenario end to end and write its report",
+		Long: `Run a scenario: start the cluster (in process, on the embedded broker unless
+--brokers or the scenario names one), measure the floors, drive the workloads
+open loop, check that every accepted transaction committed exactly once, and
+write the report folder (result.json, report.md, .hgrm, .hlog).
+
+The exit status is 0 when the checker and every SLO passed, 3 when the run
+completed but failed them, and 1 when the run could not be done.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := scenarios.Load(args[0])
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join("out", sc.Name+"-"+time.Now().Format("20060102-150405"))
+			}
+			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"))
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
+			opts := bench.Options{Out: out, Progress: cmd.ErrOrStderr()}
+			if brokers != "" {
+				opts.Brokers = strings.Split(brokers, ",")
+			}
+			if verbose {
+				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			}
+			res, err := bench.Run(cmd.Context(), sc, opts)
+			if err != nil {
+				return err
+			}
+			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", out)
+			if !res.Passed() {
+				return &exitError{code: 3, err: errors.New("the run failed its checks (see the summary above)")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-<time>)")
+	f.StringVar(&brokers, "brokers", "", "use this Kafka/Redpanda cluster (host:port,…) instead of the scenario's broker")
+	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
+	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
+	return cmd
+}

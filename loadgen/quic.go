@@ -1,0 +1,86 @@
+package loadgen
+
+import (
+	"context"
+	"time"
+
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/reports"
+)
+
+// Observer receives what happens to each send. Implementations must be safe
+// for concurrent use; they run on the sending goroutines.
+type Observer interface {
+	// Sent: send i went out at actual, intended at intended.
+	Sent(i uint64, intended, actual time.Time)
+	// Reached: send i reached stage at time at.
+	Reached(i uint64, stage reports.Stage, intended, actual, at time.Time)
+	// Failed: send i, intended at intended, failed before reaching stage.
+	Failed(i uint64, stage reports.Stage, intended time.Time, err error)
+	// Accepted: the log holds send i at (shard, offset).
+	Accepted(i uint64, a p2p.Accepted)
+	// Committed: send i's commit receipt.
+	Committed(i uint64, c p2p.Committed)
+}
+
+// QUIC sends pre-signed transactions over the native client protocol and
+// reports each one's accepted and committed stages, and for a sample the
+// client-side verification of the receipt's Merkle proof.
+type QUIC struct {
+	// Clients are used round-robin by send index.
+	Clients []*p2p.Client
+	// Txs are the pre-signed transactions; send i submits Txs[i].
+	Txs [][]byte
+	// Observer gets every outcome. Required.
+	Observer Observer
+	// Verify checks a commit receipt's proof for send i. Nil skips the
+	// proof_verify stage.
+	Verify func(i uint64, c p2p.Committed) error
+	// VerifyEvery verifies the receipts of every n-th send. Zero means 10.
+	VerifyEvery uint64
+	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
+	Timeout time.Duration
+}
+
+// Send is a SendFunc.
+func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
+	timeout := q.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := q.Clients[i%uint64(len(q.Clients))]
+	actual := time.Now()
+	q.Observer.Sent(i, intended, actual)
+	call, err := c.Submit(ctx, q.Txs[i])
+	if err != nil {
+		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+		return
+	}
+	acc, err := call.Accepted()
+	if err != nil {
+		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+		return
+	}
+	q.Observer.Reached(i, reports.StageAccepted, intended, actual, time.Now())
+	q.Observer.Accepted(i, acc)
+	com, err := call.Committed()
+	if err != nil {
+		q.Observer.Failed(i, reports.StageCommitted, intended, err)
+		return
+	}
+	q.Observer.Reached(i, reports.StageCommitted, intended, actual, time.Now())
+	q.Observer.Committed(i, com)
+	every := q.VerifyEvery
+	if every == 0 {
+		every = 10
+	}
+	if q.Verify != nil && i%every == 0 {
+		if err := q.Verify(i, com); err != nil {
+			q.Observer.Failed(i, reports.StageProofVerify, intended, err)
+			return
+		}
+		q.Observer.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
+	}
+}

@@ -1,0 +1,160 @@
+package loadgen
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// Keys picks key indexes in [0, N) from a seeded source. Not safe for
+// concurrent use.
+type Keys interface {
+	Next() uint64
+}
+
+// Uniform picks every key with the same probability.
+type Uniform struct {
+	N uint64
+	R *rand.Rand
+}
+
+// Next implements Keys.
+func (u *Uniform) Next() uint64 { return u.R.Uint64N(u.N) }
+
+// Sequential picks 0, 1, …, N-1, 0, …
+type Sequential struct {
+	N, i uint64
+}
+
+// Next implements Keys.
+func (s *Sequential) Next() uint64 {
+	k := s.i % s.N
+	s.i++
+	return k
+}
+
+// Zipf picks key k with probability proportional to 1/(k+1)^S (S > 1): key 0
+// is the hottest.
+type Zipf struct {
+	z *rand.Zipf
+}
+
+// NewZipf returns a Zipf over [0, n) with exponent s > 1.
+func NewZipf(r *rand.Rand, s float64, n uint64) (*Zipf, error) {
+	if !(s > 1) || n == 0 {
+		return nil, fmt.Errorf("loadgen: zipf(%v) over %d keys: want s > 1 and keys > 0", s, n)
+	}
+	return &Zipf{z: rand.NewZipf(r, s, 1, n-1)}, nil
+}
+
+// Next implements Keys.
+func (z *Zipf) Next() uint64 { return z.z.Uint64() }
+
+// NewKeys returns the named distribution ("uniform", "sequential",
+// "zipf") over n keys, seeded.
+func NewKeys(kind string, s float64, n uint64, seed uint64) (Keys, error) {
+	if n == 0 {
+		return nil, fmt.Errorf("loadgen: key space is empty")
+	}
+	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	switch kind {
+	case "", "uniform":
+		return &Uniform{N: n, R: r}, nil
+	case "sequential":
+		return &Sequential{N: n}, nil
+	case "zipf":
+		return NewZipf(r, s, n)
+	default:
+		return nil, fmt.Errorf("loadgen: unknown key distribution %q", kind)
+	}
+}
+
+// KeyName is the put key of key index k.
+func KeyName(k uint64) []byte { return fmt.Appendf(nil, "key-%010d", k) }
+
+// Puts describes a put workload's transactions. The i-th transaction is a
+// pure function of the fields and i, so a run is reproducible from its seed.
+type Puts struct {
+	ChainID   uint32
+	Signer    ed25519.PrivateKey
+	Keys      Keys // drawn in order, once per transaction
+	ValueSize int
+	Seed      uint64
+	// Salt separates the transaction ids of different runs against the same
+	// broker: it goes into each nonce's high bits.
+	Salt uint32
+}
+
+// Generate builds and signs n put transactions across GOMAXPROCS goroutines
+// and returns their encodings, calling progress (if not nil) now and then
+// with the number signed so far. Signing happens here, before measuring.
+func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
+	txs := make([]*tx.Tx, n)
+	for i := range txs {
+		v := make([]byte, p.ValueSize)
+		binary.LittleEndian.PutUint64(v[:min(8, len(v))], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+		txs[i] = &tx.Tx{
+			Kind: tx.KindPut, ChainID: p.ChainID,
+			Nonce: uint64(p.Salt)<<32 | uint64(i),
+			Key:   KeyName(p.Keys.Next()), Value: v,
+		}
+	}
+	return SignAll(ctx, txs, p.Signer, progress)
+}
+
+// SignAll signs txs with key in parallel and returns their encodings.
+func SignAll(ctx context.Context, txs []*tx.Tx, key ed25519.PrivateKey, progress func(done int)) ([][]byte, error) {
+	out := make([][]byte, len(txs))
+	var (
+		next, done atomic.Int64
+		wg         sync.WaitGroup
+	)
+	const chunk = 256
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				lo := int(next.Add(chunk)) - chunk
+				if lo >= len(txs) {
+					return
+				}
+				hi := min(lo+chunk, len(txs))
+				for i := lo; i < hi; i++ {
+					txs[i].Sign(key)
+					out[i] = txs[i].Encode()
+				}
+				d := done.Add(int64(hi - lo))
+				if progress != nil {
+					progress(int(d))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Count is how many sends a pacer schedules in [0, d).
+func Count(p Pacer, d time.Duration) int {
+	n := p.Due(d)
+	for n > 0 && p.At(n-1) >= d {
+		n--
+	}
+	if n > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(n)
+}

@@ -1,0 +1,347 @@
+package merkle_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"testing"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	"github.com/iden3/go-iden3-crypto/poseidon"
+	iden3 "github.com/iden3/go-merkletree-sql/v2"
+
+	"github.com/rustorium/rustorium/node/merkle"
+)
+
+func iden3Hash(t testing.TB, e fr.Element) *iden3.Hash {
+	h, err := iden3.NewHashFromBigInt(big_(e))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestProofsAgainstIden3 checks membership and non-membership proofs both
+// ways: ours verify with the library, the library's verify with ours, and
+// the binary and JSON encodings are byte-identical.
+func TestProofsAgainstIden3(t *testing.T) {
+	for _, kind := range []string{"uniform", "small", "prefix"} {
+		t.Run(kind, func(t *testing.T) {
+			r, _ := seeded(t)
+			gen := keyGen(kind, r)
+			o, ref := newOurs(t, merkle.Options{}), newOracle(t, levels)
+			state := map[fr.Element]fr.Element{}
+			checkAll := func(probe []fr.Element) {
+				root := o.tr.Root()
+				libRoot := ref.mt.Root()
+				if want := ref.root(); !root.Equal(&want) {
+					t.Fatalf("roots differ")
+				}
+				proofs, values, proot, err := o.tr.ProveMany(probe)
+				if err != nil || !proot.Equal(&root) {
+					t.Fatal(err)
+				}
+				for i, k := range probe {
+					p, v := proofs[i], values[i]
+					wantV, present := state[k]
+					if p.Existence != present || (present && !v.Equal(&wantV)) {
+						t.Fatalf("key %s: existence %v value %s, want %v %s", k.String(), p.Existence, v.String(), present, wantV.String())
+					}
+					if err := merkle.VerifyProof(root, p, k, v); err != nil {
+						t.Fatalf("our proof fails our verify: %v", err)
+					}
+					ours, err := p.MarshalBinary()
+					if err != nil {
+						t.Fatal(err)
+					}
+					lp, lv, err := ref.mt.GenerateProof(t.Context(), big_(k), nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if theirs := lp.Bytes(); !bytes.Equal(ours, theirs) {
+						t.Fatalf("binary proof differs:\nours   %x\ntheirs %x", ours, theirs)
+					}
+					// ours → library
+					lpo, err := iden3.NewProofFromBytes(ours)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !iden3.VerifyProof(libRoot, lpo, big_(k), big_(v)) {
+						t.Fatalf("library rejects our proof for %s (existence %v)", k.String(), p.Existence)
+					}
+					// library → ours (its value for a non-membership proof
+					// is the aux leaf's; absence proves value 0)
+					var q merkle.Proof
+					if err := q.UnmarshalBinary(lp.Bytes()); err != nil {
+						t.Fatal(err)
+					}
+					qv := fr.Element{}
+					if lp.Existence {
+						qv, _ = merkle.ElementFromBigInt(lv)
+					}
+					if err := merkle.VerifyProof(root, &q, k, qv); err != nil {
+						t.Fatalf("we reject the library's proof: %v", err)
+					}
+					// JSON identical and decodable both ways
+					oj, err := json.Marshal(p)
+					if err != nil {
+						t.Fatal(err)
+					}
+					tj, err := json.Marshal(lp)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !bytes.Equal(oj, tj) {
+						t.Fatalf("JSON differs:\nours   %s\ntheirs %s", oj, tj)
+					}
+					var qj merkle.Proof
+					if err := json.Unmarshal(tj, &qj); err != nil {
+						t.Fatal(err)
+					}
+					if b, _ := qj.MarshalBinary(); !bytes.Equal(b, ours) {
+						t.Fatal("JSON round trip changed the proof")
+					}
+				}
+			}
+			for b := 0; b < 4; b++ {
+				var kvs []merkle.KV
+				var probe []fr.Element
+				for i := 0; i < 1+b*b*25; i++ {
+					k, v := gen(), randElem(r)
+					kvs = append(kvs, merkle.KV{Key: k, Value: v})
+					state[k] = v
+					ref.set(k, v)
+					probe = append(probe, k, gen()) // present and (likely) absent
+				}
+				if err := o.apply(kvs); err != nil {
+					t.Fatal(err)
+				}
+				checkAll(probe)
+			}
+		})
+	}
+	// empty tree: non-membership without aux
+	o := newOurs(t, merkle.Options{})
+	p, _, err := o.tr.Prove(elem(9))
+	if err != nil || p.Existence || p.Aux != nil || p.Depth != 0 {
+		t.Fatalf("empty tree proof %+v %v", p, err)
+	}
+	if err := merkle.VerifyProof(fr.Element{}, p, elem(9), fr.Element{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifyRejects(t *testing.T) {
+	r, _ := seeded(t)
+	o := newOurs(t, merkle.Options{})
+	var kvs []merkle.KV
+	for i := 0; i < 300; i++ {
+		kvs = append(kvs, merkle.KV{Key: randElem(r), Value: randElem(r)})
+	}
+	if err := o.apply(kvs); err != nil {
+		t.Fatal(err)
+	}
+	root := o.tr.Root()
+	k, v := kvs[7].Key, kvs[7].Value
+	p, _, _ := o.tr.Prove(k)
+	if len(p.Siblings) == 0 {
+		t.Fatal("expected siblings")
+	}
+	clone := func() *merkle.Proof {
+		q := *p
+		q.Siblings = append([]fr.Element(nil), p.Siblings...)
+		return &q
+	}
+	one := elem(1)
+	cases := []struct {
+		name string
+		p    *merkle.Proof
+		key  fr.Element
+		val  fr.Element
+		root fr.Element
+		want error
+	}{
+		{"wrong value", p, k, randElem(r), root, merkle.ErrRootMismatch},
+		{"wrong key", p, randElem(r), v, root, merkle.ErrRootMismatch},
+		{"wrong root", p, k, v, one, merkle.ErrRootMismatch},
+		{"tampered sibling", func() *merkle.Proof { q := clone(); q.Siblings[0].Add(&q.Siblings[0], &one); return q }(), k, v, root, merkle.ErrRootMismatch},
+		{"dropped sibling", func() *merkle.Proof { q := clone(); q.Siblings = q.Siblings[1:]; return q }(), k, v, root, merkle.ErrMalformedProof},
+		{"deeper", func() *merkle.Proof { q := clone(); q.Depth++; return q }(), k, v, root, merkle.ErrMalformedProof},
+		{"too deep", func() *merkle.Proof { q := clone(); q.Depth = 241; return q }(), k, v, root, merkle.ErrMalformedProof},
+		{"existence with aux", func() *merkle.Proof { q := clone(); q.Aux = &merkle.NodeAux{Key: one}; return q }(), k, v, root, merkle.ErrMalformedProof},
+		{"nil", nil, k, v, root, merkle.ErrMalformedProof},
+		{"flipped existence", func() *merkle.Proof { q := clone(); q.Existence = false; return q }(), k, fr.Element{}, root, merkle.ErrRootMismatch},
+	}
+	for _, c := range cases {
+		if err := merkle.VerifyProof(c.root, c.p, c.key, c.val); !errors.Is(err, c.want) {
+			t.Errorf("%s: err %v, want %v", c.name, err, c.want)
+		}
+	}
+
+	// non-membership: find an absent key that ends at an aux leaf
+	var absent fr.Element
+	var np *merkle.Proof
+	for {
+		absent = randElem(r)
+		np, _, _ = o.tr.Prove(absent)
+		if np.Aux != nil {
+			break
+		}
+	}
+	if err := merkle.VerifyProof(root, np, absent, fr.Element{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := merkle.VerifyProof(root, np, absent, one); !errors.Is(err, merkle.ErrNonMembershipValue) {
+		t.Errorf("non-membership with value: %v", err)
+	}
+	// the aux leaf's own key must not be "proven absent" by it
+	if err := merkle.VerifyProof(root, np, np.Aux.Key, fr.Element{}); !errors.Is(err, merkle.ErrAuxKeyIsQueried) {
+		t.Errorf("aux key queried: %v", err)
+	}
+	// the library rejects it too
+	b, _ := np.MarshalBinary()
+	lp, _ := iden3.NewProofFromBytes(b)
+	if iden3.VerifyProof(iden3Hash(t, root), lp, big_(np.Aux.Key), big.NewInt(0)) {
+		t.Error("library accepted non-membership of the aux key")
+	}
+	// a present key cannot be shown absent with another key's proof
+	if err := merkle.VerifyProof(root, np, k, fr.Element{}); err == nil {
+		t.Error("non-membership proof of another key verified for a present key")
+	}
+}
+
+func FuzzProofUnmarshalBinary(f *testing.F) {
+	o := newOurs(f, merkle.Options{})
+	var kvs []merkle.KV
+	for i := uint64(1); i < 50; i++ {
+		kvs = append(kvs, merkle.KV{Key: elem(i * 3), Value: elem(i)})
+	}
+	if err := o.apply(kvs); err != nil {
+		f.Fatal(err)
+	}
+	for _, k := range []uint64{3, 6, 4, 1000} {
+		p, _, _ := o.tr.Prove(elem(k))
+		b, _ := p.MarshalBinary()
+		f.Add(b)
+	}
+	f.Add([]byte{})
+	f.Add(make([]byte, 32))
+	f.Add(append([]byte{0x03, 0x01}, make([]byte, 30+64)...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p merkle.Proof
+		if err := p.UnmarshalBinary(b); err != nil {
+			if !errors.Is(err, merkle.ErrMalformedProof) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		// canonical: re-encoding gives the same bytes
+		out, err := p.MarshalBinary()
+		if err != nil || !bytes.Equal(out, b) {
+			t.Fatalf("round trip: %v\nin  %x\nout %x", err, b, out)
+		}
+		_ = merkle.VerifyProof(o.tr.Root(), &p, elem(3), elem(1))
+	})
+}
+
+func FuzzProofUnmarshalJSON(f *testing.F) {
+	o := newOurs(f, merkle.Options{})
+	var kvs []merkle.KV
+	for i := uint64(1); i < 50; i++ {
+		kvs = append(kvs, merkle.KV{Key: elem(i * 3), Value: elem(i)})
+	}
+	if err := o.apply(kvs); err != nil {
+		f.Fatal(err)
+	}
+	for _, k := range []uint64{3, 4, 1000} {
+		p, _, _ := o.tr.Prove(elem(k))
+		b, _ := json.Marshal(p)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"existence":true,"siblings":["0","1"]}`))
+	f.Add([]byte(`{"existence":false,"siblings":[],"node_aux":{"key":"-1","value":"x"}}`))
+	f.Add([]byte(fmt.Sprintf(`{"existence":true,"siblings":["%s"]}`, fr.Modulus().String())))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p merkle.Proof
+		if err := json.Unmarshal(b, &p); err != nil {
+			return
+		}
+		out, err := json.Marshal(&p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var q merkle.Proof
+		if err := json.Unmarshal(out, &q); err != nil {
+			t.Fatal(err)
+		}
+		b1, _ := p.MarshalBinary()
+		b2, _ := q.MarshalBinary()
+		if !bytes.Equal(b1, b2) {
+			t.Fatal("JSON round trip changed the proof")
+		}
+	})
+}
+
+func FuzzParseElement(f *testing.F) {
+	for _, s := range []string{"0", "1", "007", "", "-1", "1e5", " 1", fr.Modulus().String(), new(big.Int).Sub(fr.Modulus(), big.NewInt(1)).String()} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		e, err := merkle.ParseElement(s)
+		if err != nil {
+			if !errors.Is(err, merkle.ErrBadNumber) && !errors.Is(err, merkle.ErrOutOfField) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		b, ok := new(big.Int).SetString(s, 10)
+		if !ok || b.Sign() < 0 || b.Cmp(fr.Modulus()) >= 0 || e.BigInt(new(big.Int)).Cmp(b) != 0 {
+			t.Fatalf("accepted %q as %s", s, e.String())
+		}
+	})
+}
+
+func TestParseElementRange(t *testing.T) {
+	m := fr.Modulus()
+	if _, err := merkle.ParseElement(m.String()); !errors.Is(err, merkle.ErrOutOfField) {
+		t.Errorf("modulus: %v", err)
+	}
+	if _, err := merkle.ParseElement(new(big.Int).Sub(m, big.NewInt(1)).String()); err != nil {
+		t.Errorf("modulus-1: %v", err)
+	}
+	for _, s := range []string{"", "-1", "+1", "0x10", "1 ", "١"} {
+		if _, err := merkle.ParseElement(s); err == nil {
+			t.Errorf("%q accepted", s)
+		}
+	}
+	if _, err := merkle.ElementFromBigInt(big.NewInt(-1)); !errors.Is(err, merkle.ErrOutOfField) {
+		t.Error("negative accepted")
+	}
+	var le [32]byte
+	for i := range le {
+		le[i] = 0xff
+	}
+	if _, err := merkle.ElementFromLE(le[:]); !errors.Is(err, merkle.ErrOutOfField) {
+		t.Error("out-of-field LE accepted")
+	}
+}
+
+func TestBytesMapping(t *testing.T) {
+	// KeyFromBytes/ValueFromBytes are poseidon.HashBytes (checked against
+	// the library directly), and 0 for empty input.
+	for _, s := range []string{"a", "hello world", string(make([]byte, 100))} {
+		k := merkle.KeyFromBytes([]byte(s))
+		h, err := poseidon.HashBytes([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := merkle.ElementFromBigInt(h); !k.Equal(&want) || k.IsZero() {
+			t.Fatalf("%q: %s, want %s", s, k.String(), want.String())
+		}
+	}
+	if k := merkle.KeyFromBytes(nil); !k.IsZero() {
+		t.Fatal("empty key not 0")
+	}
+}

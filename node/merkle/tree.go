@@ -1,0 +1,491 @@
+package merkle
+
+import (
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+)
+
+// MaxLevelsLimit is the largest accepted Options.MaxLevels: a proof's
+// sibling bitmap holds 240 bits (go-merkletree-sql's proof format).
+const MaxLevelsLimit = MaxProofDepth
+
+// Options configures a Tree. The zero value is usable: EnsureDefaults fills
+// in every zero field.
+type Options struct {
+	// MaxLevels is the number of levels of the tree, as go-merkletree-sql's
+	// NewMerkleTree maxLevels: leaves live at depth MaxLevels-1 at most, and
+	// a write that would need a deeper leaf fails with ErrReachedMaxLevel.
+	// Trees are only identical to go-merkletree-sql trees built with the
+	// same value. Default (0): 64. Range 1..MaxLevelsLimit.
+	MaxLevels int
+	// CacheNodes bounds the private node cache when Cache is nil. Default
+	// (0): 1<<18 nodes (roughly 64 MiB).
+	CacheNodes int
+	// Cache, when non-nil, is used instead of a private cache (for example
+	// one cache shared by every shard's tree). Default: nil.
+	Cache *NodeCache
+	// Parallelism is the number of goroutines that may hash one batch.
+	// Default (0): GOMAXPROCS. 1 hashes on the calling goroutine only.
+	Parallelism int
+	// ParallelCutoff is the number of writes each side of a node must have
+	// for the two sides to be hashed concurrently, so small batches stay
+	// single-threaded. Default (0): 16.
+	ParallelCutoff int
+}
+
+// EnsureDefaults sets zero fields to their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.MaxLevels == 0 {
+		o.MaxLevels = 64
+	}
+	if o.CacheNodes == 0 {
+		o.CacheNodes = 1 << 18
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.ParallelCutoff == 0 {
+		o.ParallelCutoff = 16
+	}
+}
+
+// Validate reports whether the (defaulted) options are usable.
+func (o *Options) Validate() error {
+	switch {
+	case o.MaxLevels < 1 || o.MaxLevels > MaxLevelsLimit:
+		return fmt.Errorf("%w: MaxLevels %d not in 1..%d", ErrInvalidOptions, o.MaxLevels, MaxLevelsLimit)
+	case o.CacheNodes < 1:
+		return fmt.Errorf("%w: CacheNodes %d < 1", ErrInvalidOptions, o.CacheNodes)
+	case o.Parallelism < 1:
+		return fmt.Errorf("%w: Parallelism %d < 1", ErrInvalidOptions, o.Parallelism)
+	case o.ParallelCutoff < 1:
+		return fmt.Errorf("%w: ParallelCutoff %d < 1", ErrInvalidOptions, o.ParallelCutoff)
+	}
+	return nil
+}
+
+// KV is one write of a batch: set Key to Value, or remove Key when Delete is
+// true (Value is then ignored). A value of 0 is an ordinary value (a leaf
+// Poseidon(key, 0, 1), as go-merkletree-sql's Add(k, 0)), not a deletion.
+type KV struct {
+	Key, Value fr.Element
+	Delete     bool
+}
+
+// NodeWrite is a node created by a batch, to be persisted under Hash.
+type NodeWrite struct {
+	// Hash is the HashLen-byte little-endian node hash (the NodeReader key).
+	Hash []byte
+	// Encoded is the EncodedNodeLen-byte node encoding.
+	Encoded []byte
+}
+
+// Update is the result of Tree.Apply: the new root and the nodes that must
+// be persisted before Tree.Commit makes it the tree's state.
+type Update struct {
+	// Root is the tree's root after the batch.
+	Root fr.Element
+	// Nodes are the nodes the batch created, each listed once. Nodes that
+	// already exist in the store may be listed again (content addressed,
+	// so rewriting them is harmless).
+	Nodes []NodeWrite
+
+	base  fr.Element
+	fresh []newNode
+
+	indexOnce sync.Once
+	index     map[fr.Element]node // fresh nodes by hash, built on first proof
+}
+
+// Base returns the root the update was computed from.
+func (u *Update) Base() fr.Element { return u.base }
+
+func (u *Update) lookup(h fr.Element) (node, bool) {
+	u.indexOnce.Do(func() {
+		u.index = make(map[fr.Element]node, len(u.fresh))
+		for i := range u.fresh {
+			u.index[u.fresh[i].h] = u.fresh[i].n
+		}
+	})
+	n, ok := u.index[h]
+	return n, ok
+}
+
+type newNode struct {
+	h fr.Element
+	n node
+}
+
+// Tree is one sparse Merkle tree over a NodeReader. All methods are safe for
+// concurrent use: Apply only reads the committed tree, and Commit refuses an
+// update computed from a root that is no longer current.
+type Tree struct {
+	opts  Options
+	r     NodeReader
+	cache *NodeCache
+
+	mu   sync.RWMutex
+	root fr.Element
+}
+
+// New opens the tree whose root is root (0 for an empty tree) over r. The
+// root node, unless empty, must be readable through r.
+func New(r NodeReader, root fr.Element, opts Options) (*Tree, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, fmt.Errorf("%w: nil NodeReader", ErrInvalidOptions)
+	}
+	t := &Tree{opts: opts, r: r, cache: opts.Cache, root: root}
+	if t.cache == nil {
+		t.cache = NewNodeCache(opts.CacheNodes)
+	}
+	if _, err := t.load(root); err != nil {
+		return nil, fmt.Errorf("merkle: opening tree: %w", err)
+	}
+	return t, nil
+}
+
+// Root returns the tree's current (committed) root.
+func (t *Tree) Root() fr.Element {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.root
+}
+
+// MaxLevels returns the tree's Options.MaxLevels.
+func (t *Tree) MaxLevels() int { return t.opts.MaxLevels }
+
+// load returns the node with hash h (an empty node for 0).
+func (t *Tree) load(h fr.Element) (node, error) {
+	if h.IsZero() {
+		return node{typ: typeEmpty}, nil
+	}
+	if n, ok := t.cache.get(h); ok {
+		return n, nil
+	}
+	k := ElementLE(&h)
+	b, err := t.r.ReadNode(k[:])
+	if err != nil {
+		return node{}, fmt.Errorf("merkle: reading node %s: %w", hex.EncodeToString(k[:]), err)
+	}
+	n, err := decodeNode(b)
+	if err != nil {
+		return node{}, fmt.Errorf("merkle: node %s: %w", hex.EncodeToString(k[:]), err)
+	}
+	t.cache.set(h, n)
+	return n, nil
+}
+
+// Get returns the value stored under key in the committed tree.
+func (t *Tree) Get(key fr.Element) (value fr.Element, found bool, err error) {
+	p, v, err := t.proveAt(t.Root(), key, nil)
+	if err != nil {
+		return fr.Element{}, false, err
+	}
+	return v, p.Existence, nil
+}
+
+// Commit makes u the tree's current state. The caller must have persisted
+// u.Nodes where the NodeReader finds them. It fails with ErrStaleUpdate if
+// the tree's root changed since u was computed.
+func (t *Tree) Commit(u *Update) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.root.Equal(&u.base) {
+		return ErrStaleUpdate
+	}
+	for i := range u.fresh {
+		t.cache.set(u.fresh[i].h, u.fresh[i].n)
+	}
+	t.root = u.Root
+	return nil
+}
+
+// op is one deduplicated write (or an existing leaf being pushed down).
+type op struct {
+	key, value fr.Element
+	path       [4]uint64 // key in regular (non-Montgomery) form: the path bits
+	del        bool
+	existing   bool       // an existing leaf, whose hash is h
+	h          fr.Element // leaf hash when existing
+}
+
+func (o *op) bit(d int) uint64 { return o.path[d>>6] >> (uint(d) & 63) & 1 }
+
+// cmpPath orders paths by their bits from the least significant up, so that
+// every subtree's writes are contiguous.
+func cmpPath(a, b *[4]uint64) int {
+	for i := 0; i < 4; i++ {
+		if x := a[i] ^ b[i]; x != 0 {
+			if a[i]>>uint(bits.TrailingZeros64(x))&1 == 0 {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// prepare turns kvs into ops sorted by path, a later write of a key winning.
+func prepare(kvs []KV) []op {
+	ops := make([]op, len(kvs))
+	for i := range kvs {
+		ops[i] = op{key: kvs[i].Key, value: kvs[i].Value, path: kvs[i].Key.Bits(), del: kvs[i].Delete}
+	}
+	slices.SortStableFunc(ops, func(a, b op) int { return cmpPath(&a.path, &b.path) })
+	// keep the last of each run of equal keys
+	out := ops[:0]
+	for i := range ops {
+		if i+1 < len(ops) && ops[i+1].path == ops[i].path {
+			continue
+		}
+		out = append(out, ops[i])
+	}
+	return out
+}
+
+// Result types of a subtree computation.
+const (
+	resEmpty   byte = typeEmpty
+	resLeaf    byte = typeLeaf
+	resMiddle  byte = typeMiddle
+	resUnknown byte = 0xff // untouched non-empty child whose type was not loaded
+)
+
+type res struct {
+	h   fr.Element
+	typ byte
+}
+
+type emitter struct{ nodes []newNode }
+
+func (e *emitter) middle(l, r *fr.Element) fr.Element {
+	n := node{typ: typeMiddle, a: *l, b: *r}
+	h := hash2(l, r)
+	e.nodes = append(e.nodes, newNode{h: h, n: n})
+	return h
+}
+
+type applier struct {
+	t      *Tree
+	sem    chan struct{}
+	cutoff int
+}
+
+// Apply computes the tree that results from applying kvs (in order; a later
+// write of a key wins) to the committed tree, without changing the tree.
+// Every touched node is hashed once; subtrees are hashed concurrently.
+func (t *Tree) Apply(kvs []KV) (*Update, error) {
+	base := t.Root()
+	u := &Update{base: base, Root: base}
+	if len(kvs) == 0 {
+		return u, nil
+	}
+	ops := prepare(kvs)
+	a := &applier{t: t, cutoff: t.opts.ParallelCutoff}
+	if t.opts.Parallelism > 1 {
+		a.sem = make(chan struct{}, t.opts.Parallelism-1)
+	}
+	var em emitter
+	em.nodes = make([]newNode, 0, 2*len(ops))
+	r, err := a.update(base, 0, ops, &em)
+	if err != nil {
+		return nil, err
+	}
+	u.Root = r.h
+	u.fresh = em.nodes
+	u.Nodes = encodeNodes(em.nodes)
+	return u, nil
+}
+
+func encodeNodes(ns []newNode) []NodeWrite {
+	buf := make([]byte, len(ns)*(HashLen+EncodedNodeLen))
+	out := make([]NodeWrite, len(ns))
+	for i := range ns {
+		b := buf[i*(HashLen+EncodedNodeLen) : (i+1)*(HashLen+EncodedNodeLen)]
+		k := ElementLE(&ns[i].h)
+		copy(b, k[:])
+		ns[i].n.encode(b[HashLen:])
+		out[i] = NodeWrite{Hash: b[:HashLen:HashLen], Encoded: b[HashLen:]}
+	}
+	return out
+}
+
+// split returns the index of the first op whose bit d is 1; all ops share
+// the bits below d, so they are ordered by bit d.
+func split(ops []op, d int) int {
+	return sort.Search(len(ops), func(i int) bool { return ops[i].bit(d) == 1 })
+}
+
+// update applies ops to the subtree rooted at h (at depth d).
+func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error) {
+	n, err := a.t.load(h)
+	if err != nil {
+		return res{}, err
+	}
+	switch n.typ {
+	case typeEmpty:
+		return a.build(d, ops, nil, em)
+	case typeLeaf:
+		path := n.a.Bits()
+		i, found := slices.BinarySearchFunc(ops, &path, func(o op, p *[4]uint64) int { return cmpPath(&o.path, p) })
+		_ = i
+		if found {
+			return a.build(d, ops, nil, em)
+		}
+		return a.build(d, ops, &op{key: n.a, value: n.b, path: path, existing: true, h: h}, em)
+	}
+	// middle
+	if d > a.t.opts.MaxLevels-2 {
+		return res{}, fmt.Errorf("%w: middle node at depth %d", ErrReachedMaxLevel, d)
+	}
+	s := split(ops, d)
+	lo, hi := ops[:s], ops[s:]
+	l, r := childRes(&n.a), childRes(&n.b)
+	switch {
+	case len(lo) > 0 && len(hi) > 0:
+		l, r, err = a.pair(len(lo), len(hi),
+			func(em *emitter) (res, error) { return a.update(n.a, d+1, lo, em) },
+			func(em *emitter) (res, error) { return a.update(n.b, d+1, hi, em) }, em)
+	case len(lo) > 0:
+		l, err = a.update(n.a, d+1, lo, em)
+	default:
+		r, err = a.update(n.b, d+1, hi, em)
+	}
+	if err != nil {
+		return res{}, err
+	}
+	if l.h.Equal(&n.a) && r.h.Equal(&n.b) {
+		return res{h: h, typ: resMiddle}, nil
+	}
+	// compress: a middle node with one empty side and a leaf on the other
+	// is that leaf.
+	if l.typ == resEmpty && r.typ == resEmpty {
+		return res{typ: resEmpty}, nil
+	}
+	if l.typ == resEmpty || r.typ == resEmpty {
+		o := &r
+		if r.typ == resEmpty {
+			o = &l
+		}
+		if o.typ == resUnknown {
+			on, err := a.t.load(o.h)
+			if err != nil {
+				return res{}, err
+			}
+			o.typ = on.typ
+		}
+		if o.typ == resLeaf {
+			return *o, nil
+		}
+	}
+	return res{h: em.middle(&l.h, &r.h), typ: resMiddle}, nil
+}
+
+func childRes(h *fr.Element) res {
+	if h.IsZero() {
+		return res{typ: resEmpty}
+	}
+	return res{h: *h, typ: resUnknown}
+}
+
+// build builds the subtree at depth d holding the live ops plus extra.
+func (a *applier) build(d int, ops []op, extra *op, em *emitter) (res, error) {
+	var single *op
+	cnt := 0
+	if extra != nil {
+		cnt, single = 1, extra
+	}
+	for i := range ops {
+		if !ops[i].del {
+			cnt++
+			single = &ops[i]
+			if cnt > 1 {
+				break
+			}
+		}
+	}
+	switch cnt {
+	case 0:
+		return res{typ: resEmpty}, nil
+	case 1:
+		if single.existing {
+			return res{h: single.h, typ: resLeaf}, nil
+		}
+		h := leafHash(&single.key, &single.value)
+		em.nodes = append(em.nodes, newNode{h: h, n: node{typ: typeLeaf, a: single.key, b: single.value}})
+		return res{h: h, typ: resLeaf}, nil
+	}
+	if d > a.t.opts.MaxLevels-2 {
+		return res{}, fmt.Errorf("%w: keys share their lowest %d bits (MaxLevels %d)", ErrReachedMaxLevel, d+1, a.t.opts.MaxLevels)
+	}
+	s := split(ops, d)
+	lo, hi := ops[:s], ops[s:]
+	var el, er *op
+	if extra != nil {
+		if extra.bit(d) == 0 {
+			el = extra
+		} else {
+			er = extra
+		}
+	}
+	var l, r res
+	var err error
+	if len(lo) > 0 && len(hi) > 0 {
+		l, r, err = a.pair(len(lo), len(hi),
+			func(em *emitter) (res, error) { return a.build(d+1, lo, el, em) },
+			func(em *emitter) (res, error) { return a.build(d+1, hi, er, em) }, em)
+	} else {
+		if l, err = a.build(d+1, lo, el, em); err == nil {
+			r, err = a.build(d+1, hi, er, em)
+		}
+	}
+	if err != nil {
+		return res{}, err
+	}
+	return res{h: em.middle(&l.h, &r.h), typ: resMiddle}, nil
+}
+
+// pair runs fl and fr, concurrently when both sides are big enough and a
+// worker slot is free.
+func (a *applier) pair(nl, nr int, fl, fr func(*emitter) (res, error), em *emitter) (l, r res, err error) {
+	if a.sem != nil && nl >= a.cutoff && nr >= a.cutoff {
+		select {
+		case a.sem <- struct{}{}:
+			var (
+				wg   sync.WaitGroup
+				lem  emitter
+				lerr error
+			)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-a.sem }()
+				l, lerr = fl(&lem)
+			}()
+			r, err = fr(em)
+			wg.Wait()
+			em.nodes = append(em.nodes, lem.nodes...)
+			if lerr != nil {
+				return l, r, lerr
+			}
+			return l, r, err
+		default:
+		}
+	}
+	if l, err = fl(em); err != nil {
+		return l, r, err
+	}
+	r, err = fr(em)
+	return l, r, err
+}

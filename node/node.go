@@ -1,0 +1,312 @@
+// Package node is Rustorium's reference node: it takes signed transactions
+// over QUIC, orders them in the sharded Kafka log, cuts and executes blocks
+// per shard, and commits state under a Poseidon sparse Merkle tree in Pebble,
+// answering each client with an accepted receipt (log offset) and a committed
+// receipt (height, state root, Merkle proof).
+//
+// New builds a node from a Config; Start runs it until Close.
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// Config configures a node. Zero fields take the defaults their comments
+// state; EnsureDefaults fills them and Validate checks the result.
+type Config struct {
+	// ChainID is the chain every transaction must name. Zero is valid.
+	ChainID uint32
+	// Key is the node's identity. Nil generates one.
+	Key ed25519.PrivateKey
+	// Shards is the number of shards. Zero means 4.
+	Shards int
+	// Brokers are the Kafka-protocol seed brokers. Empty starts an embedded
+	// broker (franz-go's kfake) in process, owned by the node.
+	Brokers []string
+	// TopicPrefix is prepended to every topic name. Empty by default.
+	TopicPrefix string
+	// BrokerDialer, if set, dials every broker connection (netem wraps the
+	// broker path with it). Nil dials directly.
+	BrokerDialer func(ctx context.Context, network, host string) (net.Conn, error)
+	// DataDir holds the node's Pebble store. Required.
+	DataDir string
+	// Storage tunes the store; see storage.Options for its defaults.
+	Storage storage.Options
+	// Block bounds blocks; see consensus.CutterConfig for its defaults.
+	Block consensus.CutterConfig
+	// Listen is the QUIC address for clients when PacketConn is nil. Empty
+	// means "127.0.0.1:0".
+	Listen string
+	// PacketConn, if set, is the QUIC socket (netem impairs it). The node
+	// does not close it.
+	PacketConn net.PacketConn
+	// OnBlock, if set, is called after each block commits, on the shard's
+	// goroutine. The harness's checker counts committed transactions with it.
+	OnBlock func(BlockEvent)
+	// Logger receives the node's logs. Nil discards them.
+	Logger *slog.Logger
+}
+
+// BlockEvent describes a committed block.
+type BlockEvent struct {
+	Header consensus.Header
+	IDs    []tx.ID // the block's transactions in order, duplicates excluded
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (c *Config) EnsureDefaults() {
+	if c.Shards == 0 {
+		c.Shards = 4
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:0"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	c.Block.EnsureDefaults()
+}
+
+// Validate reports a configuration the node cannot run with.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Shards < 1 || c.Shards > ordering.MaxShards {
+		errs = append(errs, fmt.Errorf("shards %d not in 1..%d", c.Shards, ordering.MaxShards))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data dir is required"))
+	}
+	if c.Key != nil && len(c.Key) != ed25519.PrivateKeySize {
+		errs = append(errs, errors.New("key is not an ed25519 private key"))
+	}
+	if err := c.Block.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	return nil
+}
+
+// Node is a running reference node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	embedded *ordering.Embedded
+	ocfg     ordering.Config
+	prod     *ordering.Producer
+	db       *storage.DB
+	srv      *p2p.Server
+	waiters  waiters
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errc   chan error
+	once   sync.Once
+}
+
+// New opens the node's store and connects to the log. It does not serve
+// until Start.
+func New(ctx context.Context, cfg Config) (_ *Node, err error) {
+	cfg.EnsureDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Key == nil {
+		if _, cfg.Key, err = ed25519.GenerateKey(rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, errc: make(chan error, cfg.Shards+1)}
+	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		if n.embedded, err = ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: cfg.Logger}); err != nil {
+			return nil, err
+		}
+		brokers = n.embedded.Addrs()
+	}
+	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: cfg.Logger}
+	if _, err = ordering.EnsureTopics(ctx, n.ocfg); err != nil {
+		return nil, err
+	}
+	if n.prod, err = ordering.Open(ctx, n.ocfg); err != nil {
+		return nil, err
+	}
+	if n.db, err = storage.Open(cfg.DataDir, cfg.Storage); err != nil {
+		return nil, err
+	}
+	n.srv, err = p2p.Listen(p2p.ServerConfig{
+		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// Start runs the shard pipelines and the QUIC server in the background. They
+// stop on Close or when ctx ends; Err reports a pipeline that failed.
+func (n *Node) Start(ctx context.Context) error {
+	ctx, n.cancel = context.WithCancel(ctx)
+	for s := 0; s < n.cfg.Shards; s++ {
+		r, err := n.newShard(ctx, uint32(s))
+		if err != nil {
+			n.cancel()
+			return err
+		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer r.close()
+			if err := r.run(ctx); err != nil && ctx.Err() == nil {
+				n.log.Error("shard pipeline stopped", "shard", r.shard, "err", err)
+				n.errc <- fmt.Errorf("node: shard %d: %w", r.shard, err)
+			}
+		}()
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.srv.Serve(ctx); err != nil {
+			n.errc <- err
+		}
+	}()
+	return nil
+}
+
+// Err returns a channel that yields an error if a pipeline of the node
+// fails while it runs.
+func (n *Node) Err() <-chan error { return n.errc }
+
+// Addr is the QUIC address clients dial.
+func (n *Node) Addr() net.Addr { return n.srv.Addr() }
+
+// PublicKey is the node's identity, which clients pin.
+func (n *Node) PublicKey() ed25519.PublicKey { return n.cfg.Key.Public().(ed25519.PublicKey) }
+
+// Brokers are the seed brokers the node uses (the embedded one's address when
+// it runs one).
+func (n *Node) Brokers() []string { return n.ocfg.Brokers }
+
+// DB is the node's store, for reads and proofs.
+func (n *Node) DB() *storage.DB { return n.db }
+
+// Shards is the number of shards.
+func (n *Node) Shards() int { return n.cfg.Shards }
+
+// Submit implements p2p.Ingress: it appends a validated transaction to its
+// shard's log and returns once the broker acknowledged it.
+func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.Accepted, <-chan p2p.Committed, error) {
+	shard := ordering.ShardOf(t.RoutingKey(), n.cfg.Shards)
+	ch := n.waiters.add(id)
+	off, err := n.prod.Append(ctx, shard, id[:], raw)
+	if err != nil {
+		n.waiters.remove(id, ch)
+		return p2p.Accepted{}, nil, err
+	}
+	return p2p.Accepted{ID: id, Shard: shard, Offset: off}, ch, nil
+}
+
+// Close stops the node and releases everything it owns, in reverse order of
+// acquisition. Safe to call more than once.
+func (n *Node) Close() error {
+	n.once.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.srv != nil {
+			n.srv.Close()
+		}
+		n.wg.Wait()
+		n.waiters.closeAll()
+		if n.prod != nil {
+			n.prod.Close()
+		}
+		if n.db != nil {
+			if err := n.db.Close(); err != nil {
+				n.log.Error("closing store", "err", err)
+			}
+		}
+		if n.embedded != nil {
+			n.embedded.Close()
+		}
+	})
+	return nil
+}
+
+// waiters holds the commit-receipt channels of in-flight transactions.
+type waiters struct {
+	mu sync.Mutex
+	m  map[tx.ID][]chan p2p.Committed
+}
+
+func (w *waiters) add(id tx.ID) chan p2p.Committed {
+	ch := make(chan p2p.Committed, 1)
+	w.mu.Lock()
+	w.m[id] = append(w.m[id], ch)
+	w.mu.Unlock()
+	return ch
+}
+
+func (w *waiters) remove(id tx.ID, ch chan p2p.Committed) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	chs := w.m[id]
+	for i, c := range chs {
+		if c == ch {
+			chs = append(chs[:i], chs[i+1:]...)
+			break
+		}
+	}
+	if len(chs) == 0 {
+		delete(w.m, id)
+	} else {
+		w.m[id] = chs
+	}
+}
+
+// deliver sends c to every waiter of its transaction.
+func (w *waiters) deliver(c p2p.Committed) {
+	w.mu.Lock()
+	chs := w.m[c.ID]
+	delete(w.m, c.ID)
+	w.mu.Unlock()
+	for _, ch := range chs {
+		ch <- c
+		close(ch)
+	}
+}
+
+func (w *waiters) closeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for id, chs := range w.m {
+		for _, ch := range chs {
+			close(ch)
+		}
+		delete(w.m, id)
+	}
+}
+
+// pollBackoff is the pause after a transient broker error.
+const pollBackoff = 100 * time.Millisecond

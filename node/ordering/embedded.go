@@ -1,0 +1,127 @@
+package ordering
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+)
+
+// EmbeddedOptions configures StartEmbedded. The zero value is one broker on
+// a random loopback port, in memory, with no topics.
+type EmbeddedOptions struct {
+	// Brokers is the number of brokers in the fake cluster. 0 means 1.
+	Brokers int
+
+	// Ports, if set, are the ports to listen on, one per broker. Empty
+	// means random free ports.
+	Ports []int
+
+	// DataDir, if set, makes the cluster persist its log there and reload
+	// it on the next start, so a restarted harness finds its topics.
+	// Empty means in memory only.
+	DataDir string
+
+	// Topics are created at start with one partition each. Usually left
+	// empty: nodes run EnsureTopics, the same as against a real cluster.
+	Topics []string
+
+	// GroupMinSessionTimeout is the smallest consumer-group session
+	// timeout the cluster accepts. 0 means kfake's 6 s; failover tests
+	// lower it.
+	GroupMinSessionTimeout time.Duration
+
+	// Logger receives kfake's log lines at Warn and above (all of them
+	// when it is enabled for Debug). nil means discard.
+	Logger *slog.Logger
+}
+
+// Embedded is an in-process Kafka-protocol cluster (franz-go's kfake).
+type Embedded struct {
+	c     *kfake.Cluster
+	addrs []string
+	once  sync.Once
+}
+
+// StartEmbedded starts the cluster and returns once it listens. kfake has
+// no notion of a start-up context; ctx is only checked before starting.
+func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ordering: starting embedded broker: %w", err)
+	}
+	n := opts.Brokers
+	if n == 0 {
+		n = 1
+	}
+	if n < 0 || (len(opts.Ports) > 0 && len(opts.Ports) != n) {
+		return nil, fmt.Errorf("%w: embedded broker: %d brokers, %d ports", ErrConfig, n, len(opts.Ports))
+	}
+	if opts.GroupMinSessionTimeout < 0 {
+		return nil, fmt.Errorf("%w: embedded broker: negative GroupMinSessionTimeout", ErrConfig)
+	}
+	for _, t := range opts.Topics {
+		if err := validTopicName(t); err != nil {
+			return nil, fmt.Errorf("%w: embedded broker: %v", ErrConfig, err)
+		}
+	}
+	kopts := []kfake.Opt{kfake.NumBrokers(n), kfake.ClusterID("rustorium-embedded")}
+	if len(opts.Ports) > 0 {
+		kopts = append(kopts, kfake.Ports(opts.Ports...))
+	}
+	if opts.DataDir != "" {
+		kopts = append(kopts, kfake.DataDir(opts.DataDir))
+	}
+	if len(opts.Topics) > 0 {
+		kopts = append(kopts, kfake.SeedTopics(1, opts.Topics...))
+	}
+	if opts.GroupMinSessionTimeout > 0 {
+		kopts = append(kopts, kfake.GroupMinSessionTimeout(opts.GroupMinSessionTimeout))
+	}
+	if opts.Logger != nil {
+		kopts = append(kopts, kfake.WithLogger(kfakeLogger{opts.Logger}))
+	}
+	c, err := kfake.NewCluster(kopts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: starting embedded broker: %w", ErrBroker, err)
+	}
+	return &Embedded{c: c, addrs: c.ListenAddrs()}, nil
+}
+
+// Addrs returns the brokers' host:port addresses, for Config.Brokers.
+func (e *Embedded) Addrs() []string { return append([]string(nil), e.addrs...) }
+
+// Cluster returns the underlying kfake cluster, for fault injection in
+// tests (its Control functions).
+func (e *Embedded) Cluster() *kfake.Cluster { return e.c }
+
+// Close stops the cluster (persisting it first when DataDir is set). Safe to
+// call more than once.
+func (e *Embedded) Close() { e.once.Do(e.c.Close) }
+
+// kfakeLogger forwards kfake's logs to a slog.Logger.
+type kfakeLogger struct{ l *slog.Logger }
+
+func (k kfakeLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	var l slog.Level
+	switch level {
+	case kfake.LogLevelError:
+		l = slog.LevelError
+	case kfake.LogLevelWarn:
+		l = slog.LevelWarn
+	case kfake.LogLevelInfo:
+		l = slog.LevelInfo
+	default:
+		l = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if l < slog.LevelWarn && !k.l.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	if !k.l.Enabled(ctx, l) {
+		return
+	}
+	k.l.Log(ctx, l, "kfake: "+fmt.Sprintf(format, args...))
+}

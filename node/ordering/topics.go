@@ -1,0 +1,131 @@
+package ordering
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// topicsReadyTimeout bounds EnsureTopics' wait for leaders when ctx has no
+// deadline of its own.
+const topicsReadyTimeout = 30 * time.Second
+
+// EnsureTopics creates the layout's missing topics (Config.Topics: one
+// partition each, Config.ReplicationFactor replicas) and waits until every
+// topic has a leader, so that producing right after it returns does not
+// race the broker's metadata propagation. It returns the topics it created,
+// sorted; a second call returns none.
+//
+// It is safe to run concurrently from several nodes: a topic another node
+// created first (TOPIC_ALREADY_EXISTS) counts as present. An existing topic
+// with other than one partition fails with ErrTopicLayout. If ctx has no
+// deadline, the wait for leaders is bounded by 30 s.
+func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, topicsReadyTimeout)
+		defer cancel()
+	}
+	// franz-go answers a user's metadata request from its cache when the
+	// cache is younger than MetadataMinAge (5 s by default); the leader
+	// wait below needs fresh answers.
+	cl, err := kgo.NewClient(append(cfg.clientOpts(), kgo.MetadataMinAge(10*time.Millisecond))...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	want := cfg.Topics()
+	details, err := adm.ListTopics(ctx, want...)
+	if err != nil {
+		return nil, brokerErr("listing topics", err)
+	}
+	var missing []string
+	for _, t := range want {
+		d, ok := details[t]
+		switch {
+		case !ok || errors.Is(d.Err, kerr.UnknownTopicOrPartition):
+			missing = append(missing, t)
+		case d.Err != nil:
+			return nil, brokerErr("describing topic "+t, d.Err)
+		case len(d.Partitions) != 1:
+			return nil, fmt.Errorf("%w: topic %s has %d partitions, want 1", ErrTopicLayout, t, len(d.Partitions))
+		}
+	}
+
+	var created []string
+	if len(missing) > 0 {
+		resps, err := adm.CreateTopics(ctx, 1, cfg.ReplicationFactor, nil, missing...)
+		if err != nil {
+			return nil, brokerErr("creating topics", err)
+		}
+		for _, t := range missing {
+			r, ok := resps[t]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("%w: creating topic %s: no answer for it", ErrBroker, t)
+			case r.Err == nil:
+				created = append(created, t)
+			case errors.Is(r.Err, kerr.TopicAlreadyExists):
+				// Another node won the race; the layout check below
+				// still applies to it.
+			default:
+				return nil, fmt.Errorf("%w: creating topic %s: %w (%s)", ErrBroker, t, r.Err, r.ErrMessage)
+			}
+		}
+	}
+	sort.Strings(created)
+	if err := waitLeaders(ctx, adm, want); err != nil {
+		return created, err
+	}
+	return created, nil
+}
+
+// waitLeaders polls metadata until every topic has exactly one partition
+// with a leader.
+func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
+	backoff := 20 * time.Millisecond
+	for {
+		details, err := adm.ListTopics(ctx, topics...)
+		var pending string
+		if err == nil {
+			for _, t := range topics {
+				d, ok := details[t]
+				if !ok || d.Err != nil {
+					pending = t
+					break
+				}
+				if len(d.Partitions) != 1 {
+					return fmt.Errorf("%w: topic %s has %d partitions, want 1", ErrTopicLayout, t, len(d.Partitions))
+				}
+				if p := d.Partitions[0]; p.Err != nil || p.Leader < 0 {
+					pending = t
+					break
+				}
+			}
+			if pending == "" {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("topic %s has no leader yet", pending)
+			}
+			return fmt.Errorf("%w: waiting for topic leaders: %w (%w)", ErrBroker, ctx.Err(), err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
+}

@@ -1,0 +1,518 @@
+package storage
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/node/merkle"
+)
+
+// DB is a node's store. All methods are safe for concurrent use; commits to
+// one shard are serialized, commits to different shards run concurrently.
+type DB struct {
+	opts  Options
+	pdb   *pebble.DB
+	cache *merkle.NodeCache
+	wopts *pebble.WriteOptions
+
+	// closeMu is held shared by every operation and exclusively by Close,
+	// so Pebble is never used after it is closed.
+	closeMu sync.RWMutex
+	closed  bool
+
+	mu     sync.Mutex // guards shards
+	shards map[uint32]*shard
+}
+
+type shard struct {
+	// mu is held exclusively while a block commits and shared by reads, so
+	// a read sees a value and a proof of the same block.
+	mu      sync.RWMutex
+	tree    *merkle.Tree
+	meta    Meta
+	hasMeta bool
+}
+
+// Open opens (creating if needed) the store in dir.
+func Open(dir string, opts Options) (*DB, error) {
+	opts.EnsureDefaults()
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	defer cache.Unref()
+	po := &pebble.Options{
+		FS:           opts.FS,
+		Cache:        cache,
+		MemTableSize: opts.MemTableBytes,
+		Logger:       opts.Logger,
+	}
+	pdb, err := pebble.Open(dir, po)
+	if err != nil {
+		return nil, fmt.Errorf("storage: opening pebble in %s: %w", dir, err)
+	}
+	d := &DB{
+		opts:   opts,
+		pdb:    pdb,
+		cache:  merkle.NewNodeCache(opts.TreeCacheNodes),
+		wopts:  pebble.Sync,
+		shards: map[uint32]*shard{},
+	}
+	if opts.NoSync {
+		d.wopts = pebble.NoSync
+	}
+	if err := d.loadShards(); err != nil {
+		pdb.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *DB) treeOptions() merkle.Options {
+	return merkle.Options{MaxLevels: d.opts.MaxLevels, Cache: d.cache, Parallelism: d.opts.Parallelism}
+}
+
+func (d *DB) loadShards() error {
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{tableMeta}, UpperBound: []byte{tableMeta + 1}})
+	if err != nil {
+		return fmt.Errorf("storage: %w", err)
+	}
+	defer it.Close()
+	for it.First(); it.Valid(); it.Next() {
+		k := it.Key()
+		if len(k) != 5 {
+			return fmt.Errorf("%w: meta key %x", ErrCorrupt, k)
+		}
+		id := binary.BigEndian.Uint32(k[1:])
+		m, err := decodeMeta(it.Value())
+		if err != nil {
+			return fmt.Errorf("shard %d: %w", id, err)
+		}
+		tr, err := merkle.New(nodeReader{d}, m.Root, d.treeOptions())
+		if err != nil {
+			return fmt.Errorf("%w: shard %d: %w", ErrCorrupt, id, err)
+		}
+		d.shards[id] = &shard{tree: tr, meta: m, hasMeta: true}
+	}
+	return it.Error()
+}
+
+// Close closes the store. It is safe to call more than once.
+func (d *DB) Close() error {
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	return d.pdb.Close()
+}
+
+// enter guards an operation against Close; the returned func ends it.
+func (d *DB) enter() (func(), error) {
+	d.closeMu.RLock()
+	if d.closed {
+		d.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	return d.closeMu.RUnlock, nil
+}
+
+// shard returns shard id, creating an empty one.
+func (d *DB) shard(id uint32) (*shard, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.shards[id]; ok {
+		return s, nil
+	}
+	tr, err := merkle.New(nodeReader{d}, fr.Element{}, d.treeOptions())
+	if err != nil {
+		return nil, err
+	}
+	s := &shard{tree: tr}
+	d.shards[id] = s
+	return s, nil
+}
+
+// nodeReader serves tree nodes from Pebble.
+type nodeReader struct{ d *DB }
+
+func (r nodeReader) ReadNode(hash []byte) ([]byte, error) {
+	k := make([]byte, 1+len(hash))
+	k[0] = tableNode
+	copy(k[1:], hash)
+	return r.d.get(k, merkle.ErrNodeNotFound)
+}
+
+// get returns a copy of key's value, or notFound.
+func (d *DB) get(key []byte, notFound error) ([]byte, error) {
+	v, closer, err := d.pdb.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, notFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	out := bytes.Clone(v)
+	if out == nil {
+		out = []byte{}
+	}
+	closer.Close()
+	return out, nil
+}
+
+// Write is one state write of a block.
+type Write struct {
+	Key []byte
+	// Value is the new value (nil is stored as an empty value).
+	Value []byte
+	// Delete removes Key (Value is ignored).
+	Delete bool
+}
+
+// TxEntry indexes one transaction of a block.
+type TxEntry struct {
+	ID [32]byte
+	// Receipt is stored opaquely under ID (nil stores none).
+	Receipt []byte
+}
+
+// BlockCommit is everything a block changes, committed atomically.
+type BlockCommit struct {
+	Shard  uint32
+	Height uint64
+	// BlockHash is recorded in the shard's Meta.
+	BlockHash [32]byte
+	// Header is stored under (Shard, Height).
+	Header []byte
+	// NextOffset is the log offset to resume from after this block.
+	NextOffset int64
+	// Writes are applied in order; a later write of a key wins.
+	Writes []Write
+	// Txs are indexed to (Shard, Height, position). Read after Seal runs,
+	// so Seal may fill them in.
+	Txs []TxEntry
+	// Seal, when set, is called with the block's new root once it is known
+	// and before anything is written; its results replace BlockHash and
+	// Header (so a header can commit to its own state root).
+	Seal func(root fr.Element) (blockHash [32]byte, header []byte)
+}
+
+// CommitResult is a committed block's outcome.
+type CommitResult struct {
+	// Root is the shard's new Merkle root.
+	Root fr.Element
+	// Proofs[i] proves the final state of Writes[i].Key against Root:
+	// membership of its value, or non-membership after a delete. When a
+	// key is written twice, both entries prove its final value.
+	Proofs []*merkle.Proof
+	// Meta is the shard's new Meta.
+	Meta Meta
+}
+
+func (d *DB) checkBlock(c *BlockCommit) error {
+	if c == nil {
+		return fmt.Errorf("%w: nil", ErrInvalidBlock)
+	}
+	for i, w := range c.Writes {
+		if len(w.Key) == 0 || len(w.Key) > d.opts.MaxKeyBytes {
+			return fmt.Errorf("%w: write %d: key of %d bytes (1..%d)", ErrInvalidBlock, i, len(w.Key), d.opts.MaxKeyBytes)
+		}
+		if len(w.Value) > d.opts.MaxValueBytes {
+			return fmt.Errorf("%w: write %d: value of %d bytes (max %d)", ErrInvalidBlock, i, len(w.Value), d.opts.MaxValueBytes)
+		}
+	}
+	return nil
+}
+
+// CommitBlock commits c in one atomic Pebble batch: state values, new tree
+// nodes, the shard's meta and root, the block header, the tx index and the
+// receipts; then it makes the new tree current and proves every write.
+// c.Height must be the shard's next height (any height for a shard's first
+// block).
+func (d *DB) CommitBlock(c *BlockCommit) (*CommitResult, error) {
+	if err := d.checkBlock(c); err != nil {
+		return nil, err
+	}
+	leave, err := d.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	s, err := d.shard(c.Shard)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hasMeta && c.Height != s.meta.Height+1 {
+		return nil, fmt.Errorf("%w: shard %d at %d, got %d", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
+	}
+	return d.commitLocked(s, c)
+}
+
+func (d *DB) commitLocked(s *shard, c *BlockCommit) (*CommitResult, error) {
+	kvs := d.treeWrites(c.Writes)
+	u, err := s.tree.Apply(kvs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: shard %d: %w", c.Shard, err)
+	}
+	if c.Seal != nil {
+		c.BlockHash, c.Header = c.Seal(u.Root)
+	}
+	meta := Meta{Height: c.Height, BlockHash: c.BlockHash, Root: u.Root, NextOffset: c.NextOffset}
+
+	b := d.pdb.NewBatch()
+	defer b.Close()
+	for _, w := range c.Writes {
+		if w.Delete {
+			err = b.Delete(valueKey(c.Shard, w.Key), nil)
+		} else {
+			err = b.Set(valueKey(c.Shard, w.Key), w.Value, nil)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	nk := make([]byte, 1+merkle.HashLen)
+	nk[0] = tableNode
+	for _, n := range u.Nodes {
+		copy(nk[1:], n.Hash)
+		if err := b.Set(nk, n.Encoded, nil); err != nil { // Set copies
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+	}
+	if err := b.Set(metaKey(c.Shard), meta.encode(), nil); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	if err := b.Set(blockKey(c.Shard, c.Height), c.Header, nil); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	var loc [16]byte
+	binary.BigEndian.PutUint32(loc[0:], c.Shard)
+	binary.BigEndian.PutUint64(loc[4:], c.Height)
+	for i, tx := range c.Txs {
+		binary.BigEndian.PutUint32(loc[12:], uint32(i))
+		if err := b.Set(idKey(tableTx, tx.ID), loc[:], nil); err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
+		}
+		if tx.Receipt != nil {
+			if err := b.Set(idKey(tableReceipt, tx.ID), tx.Receipt, nil); err != nil {
+				return nil, fmt.Errorf("storage: %w", err)
+			}
+		}
+	}
+	if err := b.Commit(d.wopts); err != nil {
+		return nil, fmt.Errorf("storage: committing block %d of shard %d: %w", c.Height, c.Shard, err)
+	}
+	if err := s.tree.Commit(u); err != nil {
+		return nil, fmt.Errorf("storage: shard %d: %w", c.Shard, err)
+	}
+	s.meta, s.hasMeta = meta, true
+
+	keys := make([]fr.Element, len(kvs))
+	for i := range kvs {
+		keys[i] = kvs[i].Key
+	}
+	proofs, _, _, err := s.tree.ProveMany(keys)
+	if err != nil {
+		return nil, fmt.Errorf("storage: proving block %d of shard %d: %w", c.Height, c.Shard, err)
+	}
+	return &CommitResult{Root: u.Root, Proofs: proofs, Meta: meta}, nil
+}
+
+// treeWrites hashes keys and values to field elements, concurrently: each
+// poseidon.HashBytes costs far more than a tree node.
+func (d *DB) treeWrites(ws []Write) []merkle.KV {
+	kvs := make([]merkle.KV, len(ws))
+	one := func(i int) {
+		kvs[i].Key = merkle.KeyFromBytes(ws[i].Key)
+		if ws[i].Delete {
+			kvs[i].Delete = true
+		} else {
+			kvs[i].Value = merkle.ValueFromBytes(ws[i].Value)
+		}
+	}
+	workers := min(d.opts.Parallelism, (len(ws)+3)/4)
+	if workers <= 1 {
+		for i := range ws {
+			one(i)
+		}
+		return kvs
+	}
+	var wg sync.WaitGroup
+	chunk := (len(ws) + workers - 1) / workers
+	for w := 0; w < workers; w++ {
+		lo, hi := w*chunk, min(len(ws), (w+1)*chunk)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				one(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return kvs
+}
+
+// WriteWithProof commits a block holding the single write key=value at the
+// shard's next height (1 for a new shard), keeping its log offset, and
+// returns the write's proof and the new root.
+func (d *DB) WriteWithProof(shardID uint32, key, value []byte) (*merkle.Proof, fr.Element, error) {
+	c := &BlockCommit{Shard: shardID, Writes: []Write{{Key: key, Value: value}}}
+	if err := d.checkBlock(c); err != nil {
+		return nil, fr.Element{}, err
+	}
+	leave, err := d.enter()
+	if err != nil {
+		return nil, fr.Element{}, err
+	}
+	defer leave()
+	s, err := d.shard(shardID)
+	if err != nil {
+		return nil, fr.Element{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.Height, c.NextOffset = 1, 0
+	if s.hasMeta {
+		c.Height, c.NextOffset = s.meta.Height+1, s.meta.NextOffset
+	}
+	res, err := d.commitLocked(s, c)
+	if err != nil {
+		return nil, fr.Element{}, err
+	}
+	return res.Proofs[0], res.Root, nil
+}
+
+// Get returns shard's committed value for key; false if absent.
+func (d *DB) Get(shardID uint32, key []byte) ([]byte, bool, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return nil, false, err
+	}
+	defer leave()
+	v, err := d.get(valueKey(shardID, key), ErrNotFound)
+	if errors.Is(err, ErrNotFound) {
+		return nil, false, nil
+	}
+	return v, err == nil, err
+}
+
+// Read returns key's value in shard with a proof against the returned root
+// (the shard's latest committed root). For an absent key it returns a nil
+// value, a non-membership proof, the root and ErrNotFound.
+func (d *DB) Read(shardID uint32, key []byte) ([]byte, *merkle.Proof, fr.Element, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return nil, nil, fr.Element{}, err
+	}
+	defer leave()
+	s, err := d.shard(shardID)
+	if err != nil {
+		return nil, nil, fr.Element{}, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	v, verr := d.get(valueKey(shardID, key), ErrNotFound)
+	if verr != nil && !errors.Is(verr, ErrNotFound) {
+		return nil, nil, fr.Element{}, verr
+	}
+	root := s.tree.Root()
+	p, _, err := s.tree.Prove(merkle.KeyFromBytes(key))
+	if err != nil {
+		return nil, nil, fr.Element{}, fmt.Errorf("storage: proving: %w", err)
+	}
+	if p.Existence != (verr == nil) {
+		return nil, nil, fr.Element{}, fmt.Errorf("%w: shard %d key %x: value present %v, tree membership %v", ErrCorrupt, shardID, key, verr == nil, p.Existence)
+	}
+	if verr != nil {
+		return nil, p, root, ErrNotFound
+	}
+	return v, p, root, nil
+}
+
+// VerifyProof checks that p proves key=value under root, or, for a nil
+// value, that key is absent.
+func VerifyProof(root fr.Element, key, value []byte, p *merkle.Proof) error {
+	if p == nil {
+		return fmt.Errorf("%w: nil proof", merkle.ErrMalformedProof)
+	}
+	k := merkle.KeyFromBytes(key)
+	if value == nil {
+		if p.Existence {
+			return fmt.Errorf("%w: membership proof for an absent key", ErrProofMismatch)
+		}
+		return merkle.VerifyProof(root, p, k, fr.Element{})
+	}
+	if !p.Existence {
+		return fmt.Errorf("%w: non-membership proof for a present value", ErrProofMismatch)
+	}
+	return merkle.VerifyProof(root, p, k, merkle.ValueFromBytes(value))
+}
+
+// ShardMeta returns shard's committed position; false if it has none.
+func (d *DB) ShardMeta(shardID uint32) (Meta, bool, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return Meta{}, false, err
+	}
+	defer leave()
+	d.mu.Lock()
+	s, ok := d.shards[shardID]
+	d.mu.Unlock()
+	if !ok {
+		return Meta{}, false, nil
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.meta, s.hasMeta, nil
+}
+
+// Block returns the header stored for (shard, height), or ErrNotFound.
+func (d *DB) Block(shardID uint32, height uint64) ([]byte, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	return d.get(blockKey(shardID, height), ErrNotFound)
+}
+
+// TxLocation returns where transaction id was committed, or ErrNotFound.
+func (d *DB) TxLocation(id [32]byte) (TxLocation, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return TxLocation{}, err
+	}
+	defer leave()
+	b, err := d.get(idKey(tableTx, id), ErrNotFound)
+	if err != nil {
+		return TxLocation{}, err
+	}
+	if len(b) != 16 {
+		return TxLocation{}, fmt.Errorf("%w: tx index entry of %d bytes", ErrCorrupt, len(b))
+	}
+	return TxLocation{
+		Shard:  binary.BigEndian.Uint32(b[0:]),
+		Height: binary.BigEndian.Uint64(b[4:]),
+		Index:  binary.BigEndian.Uint32(b[12:]),
+	}, nil
+}
+
+// Receipt returns transaction id's receipt, or ErrNotFound.
+func (d *DB) Receipt(id [32]byte) ([]byte, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	return d.get(idKey(tableReceipt, id), ErrNotFound)
+}

@@ -1,0 +1,229 @@
+// Package storage is the node's Pebble store: per-shard state values, the
+// shards' Merkle tree nodes and roots, block headers and resume points, the
+// transaction index and receipts. A block commits in one atomic Pebble
+// batch, so after a crash a shard is at the end of its last committed block,
+// never in between; every written key then has a proof against the new root.
+//
+// One DB holds every shard. Trees reopen from their stored roots and load
+// nodes on demand through a bounded in-memory cache shared by all shards.
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/node/merkle"
+)
+
+// Errors returned by this package; match them with errors.Is.
+var (
+	// ErrNotFound is returned when a key, block, transaction or receipt is
+	// absent. Read returns it together with a non-membership proof.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrClosed is returned by every method after Close.
+	ErrClosed = errors.New("storage: closed")
+	// ErrInvalidOptions is returned by Options.Validate.
+	ErrInvalidOptions = errors.New("storage: invalid options")
+	// ErrInvalidBlock is returned by CommitBlock for a malformed commit: nil,
+	// empty or oversized keys, oversized values.
+	ErrInvalidBlock = errors.New("storage: invalid block commit")
+	// ErrHeightMismatch is returned when a block's height is not the
+	// shard's next height.
+	ErrHeightMismatch = errors.New("storage: block height is not the shard's next height")
+	// ErrCorrupt is returned when stored data cannot be decoded or
+	// contradicts itself.
+	ErrCorrupt = errors.New("storage: corrupt data")
+	// ErrProofMismatch is returned by VerifyProof when a membership proof
+	// is checked for an absent value (nil) or a non-membership proof for a
+	// present one.
+	ErrProofMismatch = errors.New("storage: proof kind does not match the value's presence")
+)
+
+// Options configures a DB. The zero value is usable: EnsureDefaults fills
+// in every zero field.
+type Options struct {
+	// FS is the filesystem Pebble uses. Default (nil): vfs.Default. Tests
+	// pass vfs.NewCrashableMem() to simulate crashes.
+	FS vfs.FS
+	// NoSync, when true, commits blocks without syncing the WAL: a crash may
+	// lose the latest blocks (never a part of one). Default (false): every
+	// committed block is durable when CommitBlock returns.
+	NoSync bool
+	// CacheBytes is the size of Pebble's block cache. Default (0): 64 MiB.
+	CacheBytes int64
+	// MemTableBytes is Pebble's memtable size. Default (0): 4 MiB.
+	MemTableBytes uint64
+	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
+	// shards. Default (0): 1<<20 nodes (at most about 250 MiB).
+	TreeCacheNodes int
+	// MaxLevels is the Merkle trees' number of levels (see merkle.Options).
+	// Default (0): 64. It is part of the data: a store must always be
+	// opened with the same value.
+	MaxLevels int
+	// Parallelism is the number of goroutines hashing one block (tree nodes,
+	// and keys and values to field elements). Default (0): GOMAXPROCS.
+	Parallelism int
+	// MaxKeyBytes bounds a state key. Default (0): 1 KiB.
+	MaxKeyBytes int
+	// MaxValueBytes bounds a state value. Default (0): 1 MiB.
+	MaxValueBytes int
+	// Logger receives Pebble's logs. Default (nil): errors go to Pebble's
+	// default logger, informational messages are dropped.
+	Logger pebble.Logger
+}
+
+// EnsureDefaults sets zero fields to their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 4 << 20
+	}
+	if o.TreeCacheNodes == 0 {
+		o.TreeCacheNodes = 1 << 20
+	}
+	if o.MaxLevels == 0 {
+		o.MaxLevels = 64
+	}
+	if o.Parallelism == 0 {
+		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.MaxKeyBytes == 0 {
+		o.MaxKeyBytes = 1 << 10
+	}
+	if o.MaxValueBytes == 0 {
+		o.MaxValueBytes = 1 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = quietLogger{}
+	}
+}
+
+// Validate reports whether the (defaulted) options are usable.
+func (o *Options) Validate() error {
+	switch {
+	case o.CacheBytes < 0:
+		return fmt.Errorf("%w: CacheBytes %d < 0", ErrInvalidOptions, o.CacheBytes)
+	case o.MemTableBytes < 1<<10 || o.MemTableBytes >= 4<<30:
+		return fmt.Errorf("%w: MemTableBytes %d not in [1KiB, 4GiB)", ErrInvalidOptions, o.MemTableBytes)
+	case o.TreeCacheNodes < 1:
+		return fmt.Errorf("%w: TreeCacheNodes %d < 1", ErrInvalidOptions, o.TreeCacheNodes)
+	case o.Parallelism < 1:
+		return fmt.Errorf("%w: Parallelism %d < 1", ErrInvalidOptions, o.Parallelism)
+	case o.MaxKeyBytes < 1:
+		return fmt.Errorf("%w: MaxKeyBytes %d < 1", ErrInvalidOptions, o.MaxKeyBytes)
+	case o.MaxValueBytes < 0:
+		return fmt.Errorf("%w: MaxValueBytes %d < 0", ErrInvalidOptions, o.MaxValueBytes)
+	}
+	mo := merkle.Options{MaxLevels: o.MaxLevels}
+	mo.EnsureDefaults()
+	if err := mo.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	return nil
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)         {}
+func (quietLogger) Errorf(f string, args ...any) { pebble.DefaultLogger.Errorf(f, args...) }
+func (quietLogger) Fatalf(f string, args ...any) { pebble.DefaultLogger.Fatalf(f, args...) }
+
+// Key layout. Every key starts with a one-byte table prefix.
+const (
+	tableValue   = 'v' // 'v' shard(4) key → value
+	tableNode    = 'n' // 'n' hash(32, little-endian) → encoded node
+	tableMeta    = 'm' // 'm' shard(4) → meta
+	tableBlock   = 'b' // 'b' shard(4) height(8) → header bytes
+	tableTx      = 't' // 't' txid(32) → shard(4) height(8) index(4)
+	tableReceipt = 'r' // 'r' txid(32) → receipt bytes
+)
+
+func valueKey(shard uint32, key []byte) []byte {
+	k := make([]byte, 5+len(key))
+	k[0] = tableValue
+	binary.BigEndian.PutUint32(k[1:], shard)
+	copy(k[5:], key)
+	return k
+}
+
+func metaKey(shard uint32) []byte {
+	k := make([]byte, 5)
+	k[0] = tableMeta
+	binary.BigEndian.PutUint32(k[1:], shard)
+	return k
+}
+
+func blockKey(shard uint32, height uint64) []byte {
+	k := make([]byte, 13)
+	k[0] = tableBlock
+	binary.BigEndian.PutUint32(k[1:], shard)
+	binary.BigEndian.PutUint64(k[5:], height)
+	return k
+}
+
+func idKey(table byte, id [32]byte) []byte {
+	k := make([]byte, 33)
+	k[0] = table
+	copy(k[1:], id[:])
+	return k
+}
+
+// Meta is a shard's committed position.
+type Meta struct {
+	// Height is the height of the shard's last committed block.
+	Height uint64
+	// BlockHash is that block's hash.
+	BlockHash [32]byte
+	// Root is the shard's Merkle root after that block.
+	Root fr.Element
+	// NextOffset is the log offset to resume consuming from.
+	NextOffset int64
+}
+
+const metaLen = 1 + 8 + 32 + 32 + 8
+
+func (m *Meta) encode() []byte {
+	b := make([]byte, metaLen)
+	b[0] = 1 // version
+	binary.BigEndian.PutUint64(b[1:], m.Height)
+	copy(b[9:41], m.BlockHash[:])
+	r := merkle.ElementLE(&m.Root)
+	copy(b[41:73], r[:])
+	binary.BigEndian.PutUint64(b[73:], uint64(m.NextOffset))
+	return b
+}
+
+func decodeMeta(b []byte) (Meta, error) {
+	var m Meta
+	if len(b) != metaLen || b[0] != 1 {
+		return m, fmt.Errorf("%w: shard meta of %d bytes", ErrCorrupt, len(b))
+	}
+	m.Height = binary.BigEndian.Uint64(b[1:])
+	copy(m.BlockHash[:], b[9:41])
+	r, err := merkle.ElementFromLE(b[41:73])
+	if err != nil {
+		return m, fmt.Errorf("%w: shard root: %w", ErrCorrupt, err)
+	}
+	m.Root = r
+	m.NextOffset = int64(binary.BigEndian.Uint64(b[73:]))
+	return m, nil
+}
+
+// TxLocation is where a transaction was committed.
+type TxLocation struct {
+	Shard  uint32
+	Height uint64
+	// Index is the transaction's position in its block (BlockCommit.Txs).
+	Index uint32
+}

@@ -1,0 +1,273 @@
+package storage_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/storage"
+)
+
+func seeded(t *testing.T) *rand.Rand {
+	seed := rand.Uint64()
+	if s := os.Getenv("STORAGE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed = v
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("seed %d (rerun with STORAGE_SEED=%d)", seed, seed)
+		}
+	})
+	return rand.New(rand.NewPCG(seed, 1))
+}
+
+func open(t *testing.T, fs vfs.FS, opts storage.Options) *storage.DB {
+	t.Helper()
+	opts.FS = fs
+	db, err := storage.Open("db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// refRoot computes a shard root independently with a fresh merkle tree.
+func refRoot(t *testing.T, state map[string][]byte) fr.Element {
+	t.Helper()
+	tr, err := merkle.New(merkle.MapReader{}, fr.Element{}, merkle.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kvs []merkle.KV
+	for k, v := range state {
+		kvs = append(kvs, merkle.KV{Key: merkle.KeyFromBytes([]byte(k)), Value: merkle.ValueFromBytes(v)})
+	}
+	u, err := tr.Apply(kvs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Root
+}
+
+func TestCommitReadVerify(t *testing.T) {
+	db := open(t, vfs.NewMem(), storage.Options{})
+	defer db.Close()
+	state := map[string][]byte{}
+	c := &storage.BlockCommit{
+		Shard: 3, Height: 1, BlockHash: [32]byte{1}, Header: []byte("h1"), NextOffset: 10,
+		Writes: []storage.Write{
+			{Key: []byte("a"), Value: []byte("1")},
+			{Key: []byte("b"), Value: []byte("2")},
+			{Key: []byte("a"), Value: []byte("3")}, // later write wins
+			{Key: []byte("e"), Value: []byte{}},    // empty value is a value
+			{Key: []byte("gone"), Delete: true},    // deleting an absent key
+		},
+		Txs: []storage.TxEntry{{ID: [32]byte{7}, Receipt: []byte("r7")}, {ID: [32]byte{8}}},
+	}
+	state["a"], state["b"], state["e"] = []byte("3"), []byte("2"), []byte{}
+	res, err := db.CommitBlock(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := refRoot(t, state); !res.Root.Equal(&want) {
+		t.Fatalf("root %s, want %s", res.Root.String(), want.String())
+	}
+	if len(res.Proofs) != len(c.Writes) {
+		t.Fatalf("%d proofs for %d writes", len(res.Proofs), len(c.Writes))
+	}
+	for i, w := range c.Writes {
+		v, ok := state[string(w.Key)]
+		if !ok {
+			v = nil
+		}
+		if err := storage.VerifyProof(res.Root, w.Key, v, res.Proofs[i]); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+	}
+	// second block: delete b
+	res2, err := db.CommitBlock(&storage.BlockCommit{Shard: 3, Height: 2, NextOffset: 12, Writes: []storage.Write{{Key: []byte("b"), Delete: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(state, "b")
+	if want := refRoot(t, state); !res2.Root.Equal(&want) {
+		t.Fatal("root after delete")
+	}
+	if err := storage.VerifyProof(res2.Root, []byte("b"), nil, res2.Proofs[0]); err != nil {
+		t.Fatal(err)
+	}
+	// reads
+	for k, want := range state {
+		v, p, root, err := db.Read(3, []byte(k))
+		if err != nil || !bytes.Equal(v, want) || v == nil {
+			t.Fatalf("read %q: %q %v", k, v, err)
+		}
+		if err := storage.VerifyProof(root, []byte(k), v, p); err != nil {
+			t.Fatal(err)
+		}
+		// the proof of a present key does not prove absence or another value
+		if err := storage.VerifyProof(root, []byte(k), nil, p); !errors.Is(err, storage.ErrProofMismatch) {
+			t.Fatalf("absent with membership proof: %v", err)
+		}
+		if err := storage.VerifyProof(root, []byte(k), []byte("other"), p); !errors.Is(err, merkle.ErrRootMismatch) {
+			t.Fatalf("other value: %v", err)
+		}
+	}
+	v, p, root, err := db.Read(3, []byte("b"))
+	if !errors.Is(err, storage.ErrNotFound) || v != nil {
+		t.Fatalf("read deleted: %q %v", v, err)
+	}
+	if err := storage.VerifyProof(root, []byte("b"), nil, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.VerifyProof(root, []byte("b"), []byte("2"), p); !errors.Is(err, storage.ErrProofMismatch) {
+		t.Fatalf("present with non-membership proof: %v", err)
+	}
+	if got, ok, err := db.Get(3, []byte("e")); err != nil || !ok || got == nil || len(got) != 0 {
+		t.Fatalf("get empty value: %q %v %v", got, ok, err)
+	}
+	if _, ok, err := db.Get(3, []byte("b")); ok || err != nil {
+		t.Fatalf("get deleted: %v %v", ok, err)
+	}
+	// other shard is independent and empty
+	if _, _, _, err := db.Read(4, []byte("a")); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("other shard: %v", err)
+	}
+	// meta, blocks, tx index, receipts
+	m, ok, err := db.ShardMeta(3)
+	if err != nil || !ok || m.Height != 2 || m.NextOffset != 12 || !m.Root.Equal(&res2.Root) {
+		t.Fatalf("meta %+v %v %v", m, ok, err)
+	}
+	if h, err := db.Block(3, 1); err != nil || string(h) != "h1" {
+		t.Fatalf("block: %q %v", h, err)
+	}
+	if _, err := db.Block(3, 9); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("missing block: %v", err)
+	}
+	if loc, err := db.TxLocation([32]byte{8}); err != nil || loc != (storage.TxLocation{Shard: 3, Height: 1, Index: 1}) {
+		t.Fatalf("tx location %+v %v", loc, err)
+	}
+	if r, err := db.Receipt([32]byte{7}); err != nil || string(r) != "r7" {
+		t.Fatalf("receipt %q %v", r, err)
+	}
+	if _, err := db.Receipt([32]byte{8}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("no receipt: %v", err)
+	}
+	// height must follow
+	if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 3, Height: 5}); !errors.Is(err, storage.ErrHeightMismatch) {
+		t.Fatalf("height gap: %v", err)
+	}
+	for _, bad := range []*storage.BlockCommit{nil, {Shard: 3, Height: 3, Writes: []storage.Write{{Key: nil, Value: []byte("x")}}}, {Shard: 3, Height: 3, Writes: []storage.Write{{Key: make([]byte, 2000)}}}} {
+		if _, err := db.CommitBlock(bad); !errors.Is(err, storage.ErrInvalidBlock) {
+			t.Fatalf("bad block: %v", err)
+		}
+	}
+}
+
+func TestSealAndWriteWithProof(t *testing.T) {
+	db := open(t, vfs.NewMem(), storage.Options{})
+	defer db.Close()
+	var sealed fr.Element
+	entries := make([]storage.TxEntry, 1)
+	res, err := db.CommitBlock(&storage.BlockCommit{
+		Shard: 0, Height: 1, Writes: []storage.Write{{Key: []byte("k"), Value: []byte("v")}}, Txs: entries,
+		Seal: func(root fr.Element) ([32]byte, []byte) {
+			sealed = root
+			entries[0] = storage.TxEntry{ID: [32]byte{1}, Receipt: []byte("sealed")}
+			return [32]byte{9}, []byte(root.String())
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sealed.Equal(&res.Root) || res.Meta.BlockHash != ([32]byte{9}) {
+		t.Fatal("seal did not see the root")
+	}
+	if h, _ := db.Block(0, 1); string(h) != res.Root.String() {
+		t.Fatalf("header %q", h)
+	}
+	if r, err := db.Receipt([32]byte{1}); err != nil || string(r) != "sealed" {
+		t.Fatalf("receipt filled by Seal: %q %v", r, err)
+	}
+	p, root, err := db.WriteWithProof(0, []byte("w"), []byte("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := storage.VerifyProof(root, []byte("w"), []byte("x"), p); err != nil {
+		t.Fatal(err)
+	}
+	if m, _, _ := db.ShardMeta(0); m.Height != 2 || !m.Root.Equal(&root) {
+		t.Fatalf("meta after WriteWithProof %+v", m)
+	}
+}
+
+func TestReopenAndClose(t *testing.T) {
+	r := seeded(t)
+	fs := vfs.NewMem()
+	db := open(t, fs, storage.Options{TreeCacheNodes: 4})
+	state := map[uint32]map[string][]byte{0: {}, 1: {}}
+	for h := uint64(1); h <= 4; h++ {
+		for s := uint32(0); s < 2; s++ {
+			c := &storage.BlockCommit{Shard: s, Height: h}
+			for i := 0; i < 10; i++ {
+				k, v := fmt.Sprintf("k%d", r.IntN(30)), []byte(fmt.Sprint(r.Uint32()))
+				c.Writes = append(c.Writes, storage.Write{Key: []byte(k), Value: v})
+				state[s][k] = v
+			}
+			if _, err := db.CommitBlock(c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	if _, _, _, err := db.Read(0, []byte("k1")); !errors.Is(err, storage.ErrClosed) {
+		t.Fatalf("read after close: %v", err)
+	}
+	db = open(t, fs, storage.Options{TreeCacheNodes: 4})
+	defer db.Close()
+	for s, st := range state {
+		m, ok, err := db.ShardMeta(s)
+		if want := refRoot(t, st); err != nil || !ok || m.Height != 4 || !m.Root.Equal(&want) {
+			t.Fatalf("shard %d meta %+v %v %v", s, m, ok, err)
+		}
+		for k, want := range st {
+			v, p, root, err := db.Read(s, []byte(k))
+			if err != nil || !bytes.Equal(v, want) {
+				t.Fatal(err)
+			}
+			if err := storage.VerifyProof(root, []byte(k), v, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// still writable after reopening
+	if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 1, Height: 5, Writes: []storage.Write{{Key: []byte("new"), Value: []byte("v")}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	for _, o := range []storage.Options{{CacheBytes: -1}, {MaxLevels: 500}, {Parallelism: -1}, {MemTableBytes: 10}} {
+		o.FS = vfs.NewMem()
+		if _, err := storage.Open("db", o); !errors.Is(err, storage.ErrInvalidOptions) {
+			t.Errorf("%+v: %v", o, err)
+		}
+	}
+}

@@ -1,0 +1,412 @@
+package reports
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// ResultVersion is the version of the result.json layout written by this
+// package.
+const ResultVersion = 1
+
+// Result is result.json. The JSON names of the fields in DESIGN.md
+// ("Results (contract)") are fixed; the others are extras.
+type Result struct {
+	Scenario    string                     `json:"scenario"`
+	Seed        int64                      `json:"seed"`
+	Environment Environment                `json:"environment"`
+	Workloads   map[string]*WorkloadResult `json:"workloads"`
+	Floors      Floors                     `json:"floors"`
+	Checker     Checker                    `json:"checker"`
+	SLO         []SLOResult                `json:"slo"`
+	Timeline    []TimelineResult           `json:"timeline"`
+
+	// Extras.
+	Version     int             `json:"version"`               // ResultVersion
+	OK          bool            `json:"ok"`                    // Passed(), set when written
+	Description string          `json:"description,omitempty"` // the scenario's
+	Start       time.Time       `json:"start"`                 // start of measuring
+	End         time.Time       `json:"end"`                   // end of measuring
+	DurationS   float64         `json:"duration_s"`            // measured seconds
+	WarmupS     float64         `json:"warmup_s"`              // warmup seconds
+	IntervalS   float64         `json:"interval_s,omitempty"`  // length of each series interval
+	Resolved    json.RawMessage `json:"resolved,omitempty"`    // the scenario with defaults
+	Files       []string        `json:"files,omitempty"`       // other files of the report folder
+}
+
+// Environment describes where a run happened.
+type Environment struct {
+	Go            string `json:"go"`
+	GOMAXPROCS    int    `json:"gomaxprocs"`
+	CPU           string `json:"cpu"`
+	OS            string `json:"os"`
+	Commit        string `json:"commit"`
+	Broker        string `json:"broker"`
+	Arch          string `json:"arch"`
+	NumCPU        int    `json:"num_cpu"`
+	Kernel        string `json:"kernel,omitempty"`
+	MemoryBytes   uint64 `json:"memory_bytes,omitempty"`
+	Dirty         bool   `json:"dirty,omitempty"` // the work tree had uncommitted changes
+	BrokerVersion string `json:"broker_version,omitempty"`
+}
+
+// WorkloadResult is one workload's numbers.
+type WorkloadResult struct {
+	Sent          int64                   `json:"sent"`
+	Errors        int64                   `json:"errors"`
+	ThroughputTPS float64                 `json:"throughput_tps"`
+	LagP99Us      int64                   `json:"lag_p99_us"`
+	Stages        map[string]*StageResult `json:"stages"`
+
+	// Extras.
+	Kind         string           `json:"kind,omitempty"`
+	Client       string           `json:"client,omitempty"`
+	Lag          Percentiles      `json:"lag"`
+	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
+	Discarded    int64            `json:"warmup_discarded,omitempty"`
+	Clamped      int64            `json:"clamped,omitempty"`
+	Series       []IntervalResult `json:"series,omitempty"`
+}
+
+// StageResult is one stage of one workload.
+type StageResult struct {
+	Count         int64       `json:"count"`
+	Corrected     Percentiles `json:"corrected"`   // from the intended send time
+	Uncorrected   Percentiles `json:"uncorrected"` // from the actual send time
+	ThroughputTPS float64     `json:"throughput_tps"`
+}
+
+// Percentiles summarises a latency histogram, in microseconds.
+type Percentiles struct {
+	P50  int64   `json:"p50_us"`
+	P90  int64   `json:"p90_us"`
+	P99  int64   `json:"p99_us"`
+	P999 int64   `json:"p999_us"`
+	Max  int64   `json:"max_us"`
+	Min  int64   `json:"min_us"`
+	Mean float64 `json:"mean_us"`
+}
+
+// IntervalResult is one interval of a workload's series (by completion time).
+type IntervalResult struct {
+	T      float64                        `json:"t_s"` // interval start, seconds from the start of measuring
+	Sent   int64                          `json:"sent"`
+	Errors int64                          `json:"errors"`
+	Stages map[string]IntervalStageResult `json:"stages,omitempty"`
+}
+
+// IntervalStageResult is one stage in one interval.
+type IntervalStageResult struct {
+	Count          int64 `json:"count"`
+	P50            int64 `json:"p50_us"`
+	P99            int64 `json:"p99_us"`
+	Max            int64 `json:"max_us"`
+	P99Uncorrected int64 `json:"p99_uncorrected_us"`
+}
+
+// Floors are the costs of the raw building blocks, measured in the same run
+// on the same emulated paths, and the node's ratio to them.
+type Floors struct {
+	QuicEcho          *Percentiles       `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
+	ProduceAck        *Percentiles       `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
+	ProduceCeilingTPS float64            `json:"produce_ceiling_tps"`
+	MerkleCeilingWPS  float64            `json:"merkle_ceiling_wps"` // Merkle batch updates, writes per second
+	VerifyCeilingTPS  float64            `json:"verify_ceiling_tps"` // ed25519 verifications per second
+	Ratios            map[string]float64 `json:"ratios,omitempty"`   // e.g. "accepted.p50/quic_echo.p50"
+}
+
+// Checker is the verdict of the end-of-run consistency check.
+type Checker struct {
+	Accepted      int64    `json:"accepted"`
+	Committed     int64    `json:"committed"`
+	Lost          int64    `json:"lost"`       // accepted but never committed
+	Duplicated    int64    `json:"duplicated"` // committed more than once
+	RootsEqual    bool     `json:"roots_equal"`
+	ProofsChecked int64    `json:"proofs_checked"`
+	ProofsFailed  int64    `json:"proofs_failed"`
+	OK            bool     `json:"ok"` // Passed(), set when written
+	Notes         []string `json:"notes,omitempty"`
+}
+
+// Passed reports whether nothing was lost or duplicated, the roots agree and
+// every checked proof verified.
+func (c Checker) Passed() bool {
+	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.ProofsFailed == 0
+}
+
+// SLOResult is one SLO of the scenario and whether the run met it.
+type SLOResult struct {
+	Metric string `json:"metric"`
+	Max    string `json:"max,omitempty"`
+	Min    string `json:"min,omitempty"`
+	Value  string `json:"value"`
+	OK     bool   `json:"ok"`
+	Error  string `json:"error,omitempty"` // why there is no value
+}
+
+// TimelineResult is one timeline event and how long the system took to
+// recover from it.
+type TimelineResult struct {
+	At       string `json:"at"`
+	Event    string `json:"event"`
+	Recovery string `json:"recovery,omitempty"`
+}
+
+// Passed reports whether the checker passed and every SLO was met.
+func (r *Result) Passed() bool {
+	if !r.Checker.Passed() {
+		return false
+	}
+	for _, s := range r.SLO {
+		if !s.OK {
+			return false
+		}
+	}
+	return true
+}
+
+// normalized returns a shallow copy ready to write: derived fields set, nil
+// lists and maps empty.
+func (r *Result) normalized() *Result {
+	c := *r
+	c.Version = ResultVersion
+	c.Checker.OK = c.Checker.Passed()
+	c.OK = c.Passed()
+	if c.Workloads == nil {
+		c.Workloads = map[string]*WorkloadResult{}
+	}
+	if c.SLO == nil {
+		c.SLO = []SLOResult{}
+	}
+	if c.Timeline == nil {
+		c.Timeline = []TimelineResult{}
+	}
+	return &c
+}
+
+func percentiles(h *hdr.Histogram) Percentiles {
+	if h == nil || h.TotalCount() == 0 {
+		return Percentiles{}
+	}
+	v := h.ValueAtPercentiles([]float64{50, 90, 99, 99.9})
+	return Percentiles{
+		P50: v[50], P90: v[90], P99: v[99], P999: v[99.9],
+		Max: h.Max(), Min: h.Min(), Mean: math.Round(h.Mean()*10) / 10,
+	}
+}
+
+// throughputStages are the stages whose completions count as a workload's
+// throughput, most complete first.
+var throughputStages = []Stage{StageCommitted, StageAccepted, StageIngress}
+
+// NewResult summarises a snapshot over a measured phase of the given length:
+// it fills Workloads, Start, End, DurationS and IntervalS. The runner fills
+// the rest.
+func NewResult(snap *Snapshot, measured time.Duration) *Result {
+	r := &Result{
+		Version:   ResultVersion,
+		Start:     snap.Start,
+		End:       snap.Start.Add(measured),
+		DurationS: measured.Seconds(),
+		IntervalS: snap.Interval.Seconds(),
+		Workloads: map[string]*WorkloadResult{},
+	}
+	secs := measured.Seconds()
+	rate := func(n int64) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return math.Round(float64(n)/secs*10) / 10
+	}
+	for _, ws := range snap.Workloads {
+		w := &WorkloadResult{
+			Sent:         ws.Sent,
+			Errors:       ws.Errors,
+			Lag:          percentiles(ws.Lag),
+			ErrorsByKind: ws.ErrorsByKind,
+			Discarded:    ws.Discarded,
+			Clamped:      ws.Clamped,
+			Stages:       map[string]*StageResult{},
+		}
+		w.LagP99Us = w.Lag.P99
+		for _, st := range Stages() {
+			s := ws.Stages[st]
+			n := s.Corrected.TotalCount()
+			if n == 0 {
+				continue
+			}
+			w.Stages[st.String()] = &StageResult{
+				Count:         n,
+				Corrected:     percentiles(s.Corrected),
+				Uncorrected:   percentiles(s.Uncorrected),
+				ThroughputTPS: rate(n),
+			}
+		}
+		for _, st := range throughputStages {
+			if s, ok := w.Stages[st.String()]; ok {
+				w.ThroughputTPS = s.ThroughputTPS
+				break
+			}
+		}
+		for _, iv := range ws.Intervals {
+			ir := IntervalResult{T: iv.Start.Seconds(), Sent: iv.Sent, Errors: iv.Errors}
+			for _, st := range Stages() {
+				p := iv.Stages[st]
+				if p.Corrected == nil || p.Corrected.TotalCount() == 0 {
+					continue
+				}
+				if ir.Stages == nil {
+					ir.Stages = map[string]IntervalStageResult{}
+				}
+				v := p.Corrected.ValueAtPercentilesSlice([]float64{50, 99})
+				ir.Stages[st.String()] = IntervalStageResult{
+					Count:          p.Corrected.TotalCount(),
+					P50:            v[0],
+					P99:            v[1],
+					Max:            p.Corrected.Max(),
+					P99Uncorrected: p.Uncorrected.ValueAtPercentile(99),
+				}
+			}
+			w.Series = append(w.Series, ir)
+		}
+		r.Workloads[ws.Name] = w
+	}
+	return r
+}
+
+// Metric returns the value of an SLO metric in its unit (microseconds for
+// latencies, a count, or per second). Without a workload prefix a latency is
+// the worst over the workloads that recorded the stage, errors and
+// throughput the sum. A latency nobody recorded is ErrNoData.
+func (r *Result) Metric(m scenarios.Metric) (float64, error) {
+	switch m.Name {
+	case "lost":
+		return float64(r.Checker.Lost), nil
+	case "duplicated":
+		return float64(r.Checker.Duplicated), nil
+	case "proofs_failed":
+		return float64(r.Checker.ProofsFailed), nil
+	}
+	var ws []*WorkloadResult
+	if m.Workload != "" {
+		w, ok := r.Workloads[m.Workload]
+		if !ok {
+			return 0, fmt.Errorf("%w: no workload %q", ErrUnknownMetric, m.Workload)
+		}
+		ws = []*WorkloadResult{w}
+	} else {
+		for _, w := range r.Workloads {
+			ws = append(ws, w)
+		}
+	}
+	switch m.Name {
+	case "errors":
+		var n int64
+		for _, w := range ws {
+			n += w.Errors
+		}
+		return float64(n), nil
+	case "throughput":
+		var t float64
+		for _, w := range ws {
+			t += w.ThroughputTPS
+		}
+		return t, nil
+	}
+	pick := func(p Percentiles) (int64, error) {
+		switch m.Stat {
+		case "p50":
+			return p.P50, nil
+		case "p90":
+			return p.P90, nil
+		case "p99":
+			return p.P99, nil
+		case "p999":
+			return p.P999, nil
+		case "max":
+			return p.Max, nil
+		}
+		return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, m.Stat)
+	}
+	if m.Name == "lag" {
+		var worst int64 = -1
+		for _, w := range ws {
+			if w.Sent == 0 {
+				continue
+			}
+			v, err := pick(w.Lag)
+			if err != nil {
+				return 0, err
+			}
+			worst = max(worst, v)
+		}
+		if worst < 0 {
+			return 0, fmt.Errorf("%w: nothing was sent", ErrNoData)
+		}
+		return float64(worst), nil
+	}
+	if _, err := ParseStage(m.Name); err != nil {
+		return 0, err
+	}
+	var worst int64 = -1
+	for _, w := range ws {
+		s, ok := w.Stages[m.Name]
+		if !ok || s.Count == 0 {
+			continue
+		}
+		p := s.Corrected
+		if m.Uncorrected {
+			p = s.Uncorrected
+		}
+		v, err := pick(p)
+		if err != nil {
+			return 0, err
+		}
+		worst = max(worst, v)
+	}
+	if worst < 0 {
+		return 0, fmt.Errorf("%w: nothing reached stage %s", ErrNoData, m.Name)
+	}
+	return float64(worst), nil
+}
+
+// formatMetric writes a metric value the way SLO thresholds are written.
+func formatMetric(kind scenarios.MetricKind, v float64) string {
+	switch kind {
+	case scenarios.MetricLatency:
+		return (time.Duration(v) * time.Microsecond).String()
+	case scenarios.MetricRate:
+		return fmt.Sprintf("%.1f/s", v)
+	}
+	return fmt.Sprintf("%d", int64(v))
+}
+
+// CheckSLOs evaluates the scenario's SLOs against r. An SLO whose metric has
+// no value fails, with the reason in its Error.
+func (r *Result) CheckSLOs(slos []scenarios.SLO) []SLOResult {
+	out := make([]SLOResult, 0, len(slos))
+	for _, slo := range slos {
+		res := SLOResult{Metric: slo.Metric, Max: string(slo.Max), Min: string(slo.Min)}
+		m, lo, hi, err := slo.Bounds()
+		if err == nil {
+			var v float64
+			v, err = r.Metric(m)
+			if err == nil {
+				res.Value = formatMetric(m.Kind, v)
+				res.OK = v >= lo && v <= hi
+			}
+		}
+		if err != nil {
+			res.Value = "n/a"
+			res.Error = err.Error()
+		}
+		out = append(out, res)
+	}
+	return out
+}

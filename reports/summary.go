@@ -1,0 +1,73 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"unicode/utf8"
+)
+
+// Summary writes the compact table printed at the end of a run: one line per
+// workload and stage with corrected percentiles (and the uncorrected p99),
+// then the checker and SLO verdicts.
+func Summary(w io.Writer, res *Result) error {
+	r := res.normalized()
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s  seed %d  measured %s  %s\n", r.Scenario, r.Seed, fmtSeconds(r.DurationS), verdict(r.OK))
+	rows := [][]string{{"workload", "stage", "count", "tx/s", "p50", "p90", "p99", "p99.9", "max", "p99 uncorr"}}
+	for _, name := range sortedWorkloads(r) {
+		wl := r.Workloads[name]
+		if len(wl.Stages) == 0 {
+			rows = append(rows, []string{name, "-", "0", "", "", "", "", "", "", ""})
+		}
+		for _, st := range stageOrder(wl) {
+			s := wl.Stages[st]
+			c := s.Corrected
+			rows = append(rows, []string{name, st, fmt.Sprint(s.Count), fmt.Sprintf("%.1f", s.ThroughputTPS),
+				fmtMicros(c.P50), fmtMicros(c.P90), fmtMicros(c.P99), fmtMicros(c.P999), fmtMicros(c.Max), fmtMicros(s.Uncorrected.P99)})
+		}
+	}
+	writeTable(&b, rows, 2)
+	for _, name := range sortedWorkloads(r) {
+		wl := r.Workloads[name]
+		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, fmtMicros(wl.LagP99Us))
+	}
+	c := r.Checker
+	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed\n",
+		verdict(c.OK), c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.ProofsChecked, c.ProofsFailed)
+	for _, s := range r.SLO {
+		fmt.Fprintf(&b, "slo %s: %s = %s (%s)\n", verdict(s.OK), s.Metric, s.Value, sloBound(s))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeTable writes rows as an aligned table: the first left columns
+// left-aligned, the rest right-aligned, two spaces apart.
+func writeTable(b *strings.Builder, rows [][]string, left int) {
+	var widths []int
+	for _, row := range rows {
+		for i, cell := range row {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	for _, row := range rows {
+		var line strings.Builder
+		for i, cell := range row {
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(cell))
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			if i < left {
+				line.WriteString(cell + pad)
+			} else {
+				line.WriteString(pad + cell)
+			}
+		}
+		b.WriteString(strings.TrimRight(line.String(), " "))
+		b.WriteByte('\n')
+	}
+}

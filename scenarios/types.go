@@ -1,0 +1,319 @@
+package scenarios
+
+// Scenario is one scenario file: what to start, how to load it, what to break
+// and what must hold. Zero values mean "use the default"; the defaults are all
+// in EnsureDefaults.
+type Scenario struct {
+	// Name names the run and its report folder; letters, digits, '.', '_' and
+	// '-'. Defaults to the file name without its extension.
+	Name string `yaml:"name" json:"name"`
+	// Description is free text shown in the report.
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Seed drives every random decision (keys, arrivals, impairments). 0 means
+	// the default, 1.
+	Seed int64 `yaml:"seed" json:"seed"`
+	// Warmup is how long load runs before measuring starts; nothing sent
+	// during warmup is recorded.
+	Warmup Duration `yaml:"warmup" json:"warmup"`
+	// Duration is the length of the measured phase.
+	Duration Duration `yaml:"duration" json:"duration"`
+	// Drain is how long to wait after the last send for outstanding
+	// transactions to commit before the checker runs.
+	Drain Duration `yaml:"drain" json:"drain"`
+	// Cluster is the system under test.
+	Cluster Cluster `yaml:"cluster" json:"cluster"`
+	// Network holds the emulated impairments, applied per direction.
+	Network Network `yaml:"network" json:"network"`
+	// Workload lists the load generators that run at once.
+	Workload []Workload `yaml:"workload" json:"workload"`
+	// Timeline lists faults and changes, at times from the start of measuring.
+	Timeline []Event `yaml:"timeline" json:"timeline,omitempty"`
+	// SLO lists the assertions a run must meet; a failed one makes the run
+	// exit non-zero.
+	SLO []SLO `yaml:"slo" json:"slo,omitempty"`
+	// Report says what the report folder contains.
+	Report Report `yaml:"report" json:"report"`
+
+	file  string         // as given to Load or Parse
+	lines map[string]int // field path → line, for Validate's errors
+}
+
+// Cluster is the set of reference nodes and what they order through.
+type Cluster struct {
+	// Nodes is the number of nodes, named node-1 … node-N.
+	Nodes int `yaml:"nodes" json:"nodes"`
+	// Shards is the number of shards (Kafka topic pairs).
+	Shards int `yaml:"shards" json:"shards"`
+	// Quorum is the number of matching attestations that make a block final.
+	// 0 means ⌊2N/3⌋+1.
+	Quorum int `yaml:"quorum" json:"quorum"`
+	// Broker is "embedded" (in-process) or a list of host:port of a real
+	// Kafka or Redpanda cluster.
+	Broker Broker `yaml:"broker" json:"broker"`
+	// Block bounds how blocks are cut.
+	Block Block `yaml:"block" json:"block"`
+	// Storage configures Pebble.
+	Storage Storage `yaml:"storage" json:"storage"`
+}
+
+// Block bounds a block: it is cut when any bound is reached.
+type Block struct {
+	// MaxTxs is the most transactions in one block.
+	MaxTxs int `yaml:"max_txs" json:"max_txs"`
+	// MaxBytes is the most encoded transaction bytes in one block.
+	MaxBytes int `yaml:"max_bytes" json:"max_bytes"`
+	// MaxWait is the longest a leader waits for more transactions once it
+	// has one.
+	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
+}
+
+// Storage configures the nodes' Pebble stores.
+type Storage struct {
+	// Sync makes every block commit fsync. Unset means true.
+	Sync *bool `yaml:"sync" json:"sync"`
+}
+
+// SyncEnabled reports whether commits fsync (true when unset).
+func (s Storage) SyncEnabled() bool { return s.Sync == nil || *s.Sync }
+
+// Network is the emulated network: a default impairment for every path,
+// per-link overrides, and the path to the broker.
+//
+// The impairment of packets from A to B is Default with each matching link
+// laid over it in order: a link's non-zero fields replace the default's, its
+// zero fields inherit. A link matches when its from and to equal A and B or
+// are "*".
+type Network struct {
+	// Default applies to every path between clients and nodes and between
+	// nodes. Unset means no impairment.
+	Default *Impairment `yaml:"default" json:"default,omitempty"`
+	// Links override the default on single directed paths.
+	Links []Link `yaml:"links" json:"links,omitempty"`
+	// Broker applies to the nodes' connections to the broker.
+	Broker *Impairment `yaml:"broker" json:"broker,omitempty"`
+}
+
+// Link is an impairment on the packets going one way between two endpoints.
+type Link struct {
+	// From is the sending endpoint: "clients", "node-N" or "*".
+	From string `yaml:"from" json:"from"`
+	// To is the receiving endpoint: "clients", "node-N" or "*".
+	To         string `yaml:"to" json:"to"`
+	Impairment `yaml:",inline"`
+}
+
+// Impairment is what the emulated network does to packets on a path, after
+// tc netem. The zero value passes traffic unchanged.
+type Impairment struct {
+	// Delay is added to every packet.
+	Delay Duration `yaml:"delay" json:"delay,omitempty"`
+	// Jitter varies the delay by up to ± this much.
+	Jitter Duration `yaml:"jitter" json:"jitter,omitempty"`
+	// Distribution is the shape of the jitter; unset means uniform. Needs
+	// jitter.
+	Distribution Distribution `yaml:"distribution" json:"distribution,omitempty"`
+	// Correlation ties each delay to the previous one.
+	Correlation Percent `yaml:"correlation" json:"correlation,omitempty"`
+	// Loss is the share of packets dropped (the mean loss rate).
+	Loss Percent `yaml:"loss" json:"loss,omitempty"`
+	// LossModel spreads the losses; unset means bernoulli.
+	LossModel LossModel `yaml:"loss_model" json:"loss_model,omitempty"`
+	// LossBurst is the mean length of a loss burst in packets for
+	// gilbert-elliott; unset means 4.
+	LossBurst int `yaml:"loss_burst" json:"loss_burst,omitempty"`
+	// Duplicate is the share of packets sent twice.
+	Duplicate Percent `yaml:"duplicate" json:"duplicate,omitempty"`
+	// Corrupt is the share of packets with one bit flipped.
+	Corrupt Percent `yaml:"corrupt" json:"corrupt,omitempty"`
+	// Reorder is the share of packets sent at once instead of delayed, so
+	// they overtake others. Needs delay.
+	Reorder Percent `yaml:"reorder" json:"reorder,omitempty"`
+	// ReorderGap reorders only every Nth packet, as in tc netem; unset means
+	// any packet may be reordered.
+	ReorderGap int `yaml:"reorder_gap" json:"reorder_gap,omitempty"`
+	// Rate limits the bandwidth, like 10mbit; unset means unlimited.
+	Rate Bandwidth `yaml:"rate" json:"rate,omitempty"`
+	// Queue is how many packets wait behind the rate limit before tail drop;
+	// unset means 1000.
+	Queue int `yaml:"queue" json:"queue,omitempty"`
+	// MTU drops packets larger than this many bytes; unset means no limit.
+	MTU int `yaml:"mtu" json:"mtu,omitempty"`
+}
+
+// IsZero reports whether i leaves traffic unchanged.
+func (i Impairment) IsZero() bool { return i == Impairment{} }
+
+// Workload is one load generator. Exactly one of Rate, Ramp, Clients, Trace
+// and MaxRate sets its load mode.
+type Workload struct {
+	// Name keys the workload in result.json. Defaults to the kind, with
+	// "-N" (its position) added when two workloads share a kind.
+	Name string `yaml:"name" json:"name"`
+	// Kind is transfer, put, get or query.
+	Kind Kind `yaml:"kind" json:"kind" schema:"required"`
+	// Accounts is the size of the key space: accounts for transfer,
+	// distinct keys for put, get and query.
+	Accounts int `yaml:"accounts" json:"accounts"`
+	// Keys is how keys are picked: uniform, sequential or zipf(s).
+	Keys KeyDist `yaml:"keys" json:"keys"`
+	// Rate is a constant open-loop rate, N/s.
+	Rate Rate `yaml:"rate" json:"rate,omitempty"`
+	// Ramp is an open-loop rate changing linearly over time.
+	Ramp *Ramp `yaml:"ramp" json:"ramp,omitempty"`
+	// Arrival spaces open-loop sends: constant or poisson.
+	Arrival Arrival `yaml:"arrival" json:"arrival,omitempty"`
+	// Clients is the number of closed-loop clients, each sending its next
+	// request when the previous one completes.
+	Clients int `yaml:"clients" json:"clients,omitempty"`
+	// Think is a closed-loop client's pause between a response and its next
+	// request.
+	Think Duration `yaml:"think" json:"think,omitempty"`
+	// Trace replays send times (and optionally keys) from a CSV file, relative
+	// to the scenario file.
+	Trace string `yaml:"trace" json:"trace,omitempty"`
+	// MaxRate searches for the highest rate that meets a latency bound.
+	MaxRate *MaxRate `yaml:"maxrate" json:"maxrate,omitempty"`
+	// Client is the protocol: quic, rest, graphql or ws.
+	Client Client `yaml:"client" json:"client"`
+	// ValueSize is the size of a put's value in bytes.
+	ValueSize int `yaml:"value_size" json:"value_size"`
+	// Timeout is how long a request may take before it counts as an error.
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// VerifyProofs is the share of committed receipts whose Merkle proofs
+	// the client verifies (the proof_verify stage).
+	VerifyProofs *Percent `yaml:"verify_proofs" json:"verify_proofs"`
+}
+
+// Mode names a workload's load mode.
+type Mode string
+
+// Load modes.
+const (
+	ModeRate    Mode = "rate"
+	ModeRamp    Mode = "ramp"
+	ModeClients Mode = "clients"
+	ModeTrace   Mode = "trace"
+	ModeMaxRate Mode = "maxrate"
+)
+
+// Modes returns the load modes w sets, in the order above; a valid workload
+// sets exactly one.
+func (w *Workload) Modes() []Mode {
+	var m []Mode
+	if w.Rate != 0 {
+		m = append(m, ModeRate)
+	}
+	if w.Ramp != nil {
+		m = append(m, ModeRamp)
+	}
+	if w.Clients != 0 {
+		m = append(m, ModeClients)
+	}
+	if w.Trace != "" {
+		m = append(m, ModeTrace)
+	}
+	if w.MaxRate != nil {
+		m = append(m, ModeMaxRate)
+	}
+	return m
+}
+
+// Mode returns w's load mode, or "" when it sets none or several.
+func (w *Workload) Mode() Mode {
+	if m := w.Modes(); len(m) == 1 {
+		return m[0]
+	}
+	return ""
+}
+
+// Ramp is an open-loop rate that moves linearly from From to To over Over,
+// then stays at To.
+type Ramp struct {
+	// From is the rate at the start of measuring (may be 0/s).
+	From Rate `yaml:"from" json:"from"`
+	// To is the rate reached after Over.
+	To Rate `yaml:"to" json:"to"`
+	// Over is how long the ramp takes; unset means the whole duration.
+	Over Duration `yaml:"over" json:"over"`
+}
+
+// RateAt returns the ramp's rate at elapsed time t from the start of
+// measuring.
+func (r Ramp) RateAt(t Duration) Rate {
+	if t <= 0 {
+		return r.From
+	}
+	if r.Over <= 0 || t >= r.Over {
+		return r.To
+	}
+	f := float64(t) / float64(r.Over)
+	return Rate(float64(r.From) + f*float64(r.To-r.From))
+}
+
+// MaxRate searches for the knee: the highest open-loop rate whose latency
+// percentile at Stage stays under P99 with no errors. Each probe runs Step at
+// one rate; rates grow geometrically from From, then bisect to Precision.
+type MaxRate struct {
+	// Stage is the stage whose p99 is bounded; unset means accepted.
+	Stage Stage `yaml:"stage" json:"stage"`
+	// P99 is the bound on the stage's corrected p99.
+	P99 Duration `yaml:"p99" json:"p99" schema:"required"`
+	// From is the first rate probed; unset means 100/s.
+	From Rate `yaml:"from" json:"from"`
+	// To is the highest rate probed; unset means 1M/s.
+	To Rate `yaml:"to" json:"to"`
+	// Step is how long each probe runs; unset means 5s.
+	Step Duration `yaml:"step" json:"step"`
+	// Precision stops the bisection when the bracket is this narrow relative
+	// to its top; unset means 5%.
+	Precision Percent `yaml:"precision" json:"precision"`
+}
+
+// Event is one entry of the timeline: at a time from the start of measuring,
+// exactly one action (network, kill, partition or pause).
+type Event struct {
+	// At is when the event happens, from the start of measuring.
+	At Duration `yaml:"at" json:"at"`
+	// Network changes the emulated network: a given default or broker
+	// impairment replaces the current one; a given link replaces the current
+	// link with the same from and to, or is added.
+	Network *Network `yaml:"network" json:"network,omitempty"`
+	// Kill stops a node abruptly ("node-N").
+	Kill string `yaml:"kill" json:"kill,omitempty"`
+	// RestartAfter restarts the killed node this long after the kill; unset
+	// means it stays down.
+	RestartAfter Duration `yaml:"restart_after" json:"restart_after,omitempty"`
+	// Partition splits endpoints into groups that cannot reach each other.
+	Partition [][]string `yaml:"partition" json:"partition,omitempty"`
+	// HealAfter ends the partition this long after it starts; unset means it
+	// lasts to the end.
+	HealAfter Duration `yaml:"heal_after" json:"heal_after,omitempty"`
+	// Pause stalls a node's ingress and processing ("node-N").
+	Pause string `yaml:"pause" json:"pause,omitempty"`
+	// For is how long the pause lasts.
+	For Duration `yaml:"for" json:"for,omitempty"`
+}
+
+// SLO is an assertion on a metric of result.json. Metrics are "lost",
+// "duplicated", "proofs_failed", "errors", "throughput", "lag.pNN" and
+// "STAGE.STAT" with STAT one of p50, p90, p99, p999, max and an optional
+// ".uncorrected"; all but the checker's may be prefixed with "WORKLOAD." to
+// look at one workload (otherwise the worst over workloads, or the sum for
+// errors and throughput).
+type SLO struct {
+	// Metric names what is measured, such as committed.p99.
+	Metric string `yaml:"metric" json:"metric" schema:"required"`
+	// Max is the highest passing value: a duration for latencies, a number
+	// for counts, a rate for throughput.
+	Max Threshold `yaml:"max" json:"max,omitempty"`
+	// Min is the lowest passing value.
+	Min Threshold `yaml:"min" json:"min,omitempty"`
+}
+
+// Report says what goes into the report folder.
+type Report struct {
+	// Formats lists the outputs: json, md, html, hgrm, hlog.
+	Formats []Format `yaml:"formats" json:"formats"`
+	// Profile lists Go profiles to capture over the measured phase only.
+	Profile []Profile `yaml:"profile" json:"profile,omitempty"`
+}

@@ -1,0 +1,504 @@
+package scenarios
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Bounds checked by Validate.
+const (
+	MaxNodes     = 64
+	MaxShards    = 1024
+	MaxClients   = 100_000
+	MaxValueSize = 1 << 20 // bytes
+	MaxAccounts  = 1 << 30
+)
+
+var (
+	nameRE         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	workloadNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+)
+
+// validator collects problems with their paths.
+type validator struct {
+	s    *Scenario
+	errs []*Error
+}
+
+func (v *validator) add(path, format string, args ...any) {
+	v.errs = append(v.errs, &Error{File: v.s.file, Line: v.s.line(path), Field: path, Msg: fmt.Sprintf(format, args...), Err: ErrInvalid})
+}
+
+// line finds the line of path or of its nearest ancestor.
+func (s *Scenario) line(path string) int {
+	for path != "" {
+		if l, ok := s.lines[path]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(path, ".[")
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// File returns the file name the scenario was loaded from, if any.
+func (s *Scenario) File() string { return s.file }
+
+// Validate checks the semantics of a defaulted scenario (call EnsureDefaults
+// first): sizes in range, exactly one load mode per workload, endpoints and
+// nodes that exist, SLO metrics that can be measured. It returns nil or the
+// problems as *Error values (joined with errors.Join when several), in line
+// order.
+func (s *Scenario) Validate() error {
+	v := &validator{s: s}
+	if !nameRE.MatchString(s.Name) {
+		v.add("name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", s.Name)
+	}
+	if s.Duration <= 0 {
+		v.add("duration", "must be > 0")
+	}
+	v.cluster()
+	v.network("network", &s.Network)
+	v.workloads()
+	v.timeline()
+	v.slos()
+	return v.result()
+}
+
+func (v *validator) result() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(v.errs, func(i, j int) bool { return v.errs[i].Line < v.errs[j].Line })
+	if len(v.errs) == 1 {
+		return v.errs[0]
+	}
+	errs := make([]error, len(v.errs))
+	for i, e := range v.errs {
+		errs[i] = e
+	}
+	return errors.Join(errs...)
+}
+
+func (v *validator) cluster() {
+	c := &v.s.Cluster
+	if c.Nodes < 1 || c.Nodes > MaxNodes {
+		v.add("cluster.nodes", "%d is out of range (1..%d)", c.Nodes, MaxNodes)
+	}
+	if c.Shards < 1 || c.Shards > MaxShards {
+		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, MaxShards)
+	}
+	if c.Nodes >= 1 && (c.Quorum < 1 || c.Quorum > c.Nodes) {
+		v.add("cluster.quorum", "%d is out of range (1..%d nodes)", c.Quorum, c.Nodes)
+	}
+	if c.Block.MaxTxs < 1 {
+		v.add("cluster.block.max_txs", "must be ≥ 1")
+	}
+	if c.Block.MaxBytes < 1 || c.Block.MaxBytes > 64<<20 {
+		v.add("cluster.block.max_bytes", "%d is out of range (1..%d)", c.Block.MaxBytes, 64<<20)
+	}
+	if c.Block.MaxWait <= 0 {
+		v.add("cluster.block.max_wait", "must be > 0")
+	}
+}
+
+// endpoint checks a link or partition endpoint.
+func (v *validator) endpoint(path, name string, wildcard bool) bool {
+	if name == EndpointClients || v.s.Cluster.HasNode(name) || (wildcard && name == EndpointAny) {
+		return true
+	}
+	want := fmt.Sprintf("clients or node-1..node-%d", v.s.Cluster.Nodes)
+	if wildcard {
+		want += " or *"
+	}
+	if name == "" {
+		v.add(path, "required (%s)", want)
+	} else {
+		v.add(path, "%q is not an endpoint (want %s)", name, want)
+	}
+	return false
+}
+
+func (v *validator) network(path string, n *Network) {
+	if n.Default != nil {
+		v.impairment(path+".default", n.Default)
+	}
+	if n.Broker != nil {
+		v.impairment(path+".broker", n.Broker)
+	}
+	for i := range n.Links {
+		l := &n.Links[i]
+		p := fmt.Sprintf("%s.links[%d]", path, i)
+		okFrom := v.endpoint(p+".from", l.From, true)
+		okTo := v.endpoint(p+".to", l.To, true)
+		if okFrom && okTo && l.From == l.To && l.From != EndpointAny {
+			v.add(p, "from and to are both %q", l.From)
+		}
+		v.impairment(p, &l.Impairment)
+	}
+}
+
+func (v *validator) impairment(path string, i *Impairment) {
+	if i.Distribution != "" && i.Jitter == 0 {
+		v.add(path+".distribution", "has no effect without jitter")
+	}
+	if i.Correlation != 0 && i.Jitter == 0 && i.Loss == 0 {
+		v.add(path+".correlation", "has no effect without jitter or loss")
+	}
+	if i.LossModel != "" && i.Loss == 0 {
+		v.add(path+".loss_model", "has no effect without loss")
+	}
+	if i.LossBurst < 0 {
+		v.add(path+".loss_burst", "must be ≥ 0")
+	} else if i.LossBurst > 0 && i.LossModel != LossGilbertElliott {
+		v.add(path+".loss_burst", "needs loss_model: gilbert-elliott")
+	}
+	if i.LossModel == LossGilbertElliott && i.Loss >= 100 {
+		v.add(path+".loss", "must be < 100%% for gilbert-elliott")
+	}
+	if i.Reorder != 0 && i.Delay == 0 {
+		v.add(path+".reorder", "needs delay (reordered packets skip the delay)")
+	}
+	if i.ReorderGap < 0 {
+		v.add(path+".reorder_gap", "must be ≥ 0")
+	} else if i.ReorderGap > 0 && i.Reorder == 0 {
+		v.add(path+".reorder_gap", "needs reorder")
+	}
+	if i.Queue < 0 {
+		v.add(path+".queue", "must be ≥ 0")
+	} else if i.Queue > 0 && i.Rate == 0 {
+		v.add(path+".queue", "needs rate")
+	}
+	if i.MTU != 0 && (i.MTU < 68 || i.MTU > 65535) {
+		v.add(path+".mtu", "%d is out of range (68..65535)", i.MTU)
+	}
+}
+
+func (v *validator) workloads() {
+	s := v.s
+	if len(s.Workload) == 0 {
+		v.add("workload", "at least one workload is required")
+	}
+	names := map[string]int{}
+	for i := range s.Workload {
+		w := &s.Workload[i]
+		p := fmt.Sprintf("workload[%d]", i)
+		if !workloadNameRE.MatchString(w.Name) {
+			v.add(p+".name", "%q is not a valid workload name (letters, digits, '_', '-'; at most 64)", w.Name)
+		}
+		if j, dup := names[w.Name]; dup {
+			v.add(p+".name", "%q is already the name of workload[%d]", w.Name, j)
+		}
+		names[w.Name] = i
+		if reservedWorkloadNames[w.Name] {
+			v.add(p+".name", "%q is reserved for SLO metric names", w.Name)
+		}
+		if w.Kind == "" {
+			v.add(p+".kind", "required (transfer, put, get or query)")
+		}
+		if w.Accounts < 1 || w.Accounts > MaxAccounts {
+			v.add(p+".accounts", "%d is out of range (1..%d)", w.Accounts, MaxAccounts)
+		} else if w.Kind == KindTransfer && w.Accounts < 2 {
+			v.add(p+".accounts", "a transfer needs at least 2 accounts")
+		}
+		if w.ValueSize < 0 || w.ValueSize > MaxValueSize {
+			v.add(p+".value_size", "%d is out of range (0..%d)", w.ValueSize, MaxValueSize)
+		}
+		if w.Timeout <= 0 {
+			v.add(p+".timeout", "must be > 0")
+		}
+		modes := w.Modes()
+		switch len(modes) {
+		case 0:
+			v.add(p, "no load mode: give one of rate, ramp, clients, trace or maxrate")
+		case 1:
+		default:
+			ms := make([]string, len(modes))
+			for i, m := range modes {
+				ms[i] = string(m)
+			}
+			v.add(p+"."+ms[1], "conflicts with %s: give exactly one of rate, ramp, clients, trace or maxrate", ms[0])
+		}
+		if w.Rate < 0 {
+			v.add(p+".rate", "must be > 0")
+		}
+		if r := w.Ramp; r != nil {
+			if r.To <= 0 {
+				v.add(p+".ramp.to", "must be > 0/s")
+			}
+			if r.Over <= 0 {
+				v.add(p+".ramp.over", "must be > 0")
+			}
+		}
+		if w.Clients < 0 || w.Clients > MaxClients {
+			v.add(p+".clients", "%d is out of range (1..%d)", w.Clients, MaxClients)
+		}
+		if w.Think != 0 && w.Clients == 0 {
+			v.add(p+".think", "only applies to closed-loop clients")
+		}
+		if w.Arrival != "" && w.Rate == 0 && w.Ramp == nil {
+			v.add(p+".arrival", "only applies to rate and ramp")
+		}
+		if m := w.MaxRate; m != nil {
+			if m.P99 <= 0 {
+				v.add(p+".maxrate.p99", "required, > 0")
+			}
+			if m.From <= 0 {
+				v.add(p+".maxrate.from", "must be > 0/s")
+			}
+			if m.To < m.From {
+				v.add(p+".maxrate.to", "%s is below from (%s)", m.To, m.From)
+			}
+			if m.Step <= 0 {
+				v.add(p+".maxrate.step", "must be > 0")
+			}
+			if m.Precision <= 0 || m.Precision >= 100 {
+				v.add(p+".maxrate.precision", "must be between 0%% and 100%%")
+			}
+		}
+	}
+}
+
+func (v *validator) timeline() {
+	s := v.s
+	for i := range s.Timeline {
+		e := &s.Timeline[i]
+		p := fmt.Sprintf("timeline[%d]", i)
+		if e.At >= s.Duration {
+			v.add(p+".at", "%s is not before the end of measuring (duration %s)", e.At, s.Duration)
+		}
+		var actions []string
+		if e.Network != nil {
+			actions = append(actions, "network")
+			v.network(p+".network", e.Network)
+		}
+		if e.Kill != "" {
+			actions = append(actions, "kill")
+			v.node(p+".kill", e.Kill)
+		}
+		if len(e.Partition) > 0 {
+			actions = append(actions, "partition")
+			v.partition(p+".partition", e.Partition)
+		}
+		if e.Pause != "" {
+			actions = append(actions, "pause")
+			v.node(p+".pause", e.Pause)
+			if e.For <= 0 {
+				v.add(p+".for", "required with pause, > 0")
+			}
+		}
+		switch len(actions) {
+		case 0:
+			v.add(p, "no action: give one of network, kill, partition or pause")
+		case 1:
+		default:
+			v.add(p+"."+actions[1], "conflicts with %s: give one action per event", actions[0])
+		}
+		if e.RestartAfter != 0 && e.Kill == "" {
+			v.add(p+".restart_after", "only applies to kill")
+		}
+		if e.HealAfter != 0 && len(e.Partition) == 0 {
+			v.add(p+".heal_after", "only applies to partition")
+		}
+		if e.For != 0 && e.Pause == "" {
+			v.add(p+".for", "only applies to pause")
+		}
+	}
+}
+
+func (v *validator) node(path, name string) {
+	if !v.s.Cluster.HasNode(name) {
+		v.add(path, "%q is not a node (want node-1..node-%d)", name, v.s.Cluster.Nodes)
+	}
+}
+
+func (v *validator) partition(path string, groups [][]string) {
+	if len(groups) < 2 {
+		v.add(path, "needs at least two groups, such as [[node-1], [node-2, node-3]]")
+	}
+	seen := map[string]bool{}
+	for gi, g := range groups {
+		if len(g) == 0 {
+			v.add(fmt.Sprintf("%s[%d]", path, gi), "empty group")
+		}
+		for ei, name := range g {
+			ep := fmt.Sprintf("%s[%d][%d]", path, gi, ei)
+			if !v.endpoint(ep, name, false) {
+				continue
+			}
+			if seen[name] {
+				v.add(ep, "%q is in two groups", name)
+			}
+			seen[name] = true
+		}
+	}
+}
+
+func (v *validator) slos() {
+	s := v.s
+	workloads := map[string]bool{}
+	for _, w := range s.Workload {
+		workloads[w.Name] = true
+	}
+	for i, slo := range s.SLO {
+		p := fmt.Sprintf("slo[%d]", i)
+		m, err := ParseMetric(slo.Metric)
+		if err != nil {
+			v.add(p+".metric", "%v", err)
+			continue
+		}
+		if m.Workload != "" && !workloads[m.Workload] {
+			v.add(p+".metric", "%q names no workload", m.Workload)
+		}
+		if slo.Max.IsZero() && slo.Min.IsZero() {
+			v.add(p, "give max or min")
+		}
+		if !slo.Max.IsZero() {
+			if _, err := slo.Max.Value(m.Kind); err != nil {
+				v.add(p+".max", "%v", err)
+			}
+		}
+		if !slo.Min.IsZero() {
+			if _, err := slo.Min.Value(m.Kind); err != nil {
+				v.add(p+".min", "%v", err)
+			}
+		}
+	}
+}
+
+// MetricKind is what a metric measures, which sets how its threshold is
+// written and in what unit values are compared.
+type MetricKind int
+
+// Metric kinds.
+const (
+	MetricLatency MetricKind = iota + 1 // a duration; values in microseconds
+	MetricCount                         // a whole number
+	MetricRate                          // N/s; values per second
+)
+
+// Metric is a parsed SLO metric name.
+type Metric struct {
+	Workload    string // "" for all workloads (or the checker)
+	Name        string // a stage, "lag", "errors", "throughput", "lost", "duplicated", "proofs_failed"
+	Stat        string // p50, p90, p99, p999 or max, for latencies
+	Uncorrected bool   // the uncorrected view of a stage latency
+	Kind        MetricKind
+}
+
+var reservedWorkloadNames = map[string]bool{
+	"lag": true, "errors": true, "throughput": true, "lost": true, "duplicated": true, "proofs_failed": true,
+	"ingress": true, "accepted": true, "committed": true, "visible": true, "proof_verify": true,
+}
+
+var (
+	latencyStats = map[string]bool{"p50": true, "p90": true, "p99": true, "p999": true, "max": true}
+	checkerNames = map[string]bool{"lost": true, "duplicated": true, "proofs_failed": true}
+)
+
+func isStage(s string) bool {
+	for _, st := range stageValues {
+		if s == st {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseMetric parses an SLO metric name (see SLO for the grammar).
+func ParseMetric(s string) (Metric, error) {
+	parts := strings.Split(s, ".")
+	all := parts
+	bad := func() (Metric, error) {
+		hint := ""
+		words := append([]string{"lost", "duplicated", "proofs_failed", "errors", "throughput", "lag"}, stageValues...)
+		for _, p := range all {
+			for _, w := range words {
+				if d := editDistance(p, w); d > 0 && d < 3 {
+					hint = fmt.Sprintf("; did you mean %s?", w)
+				}
+			}
+		}
+		return Metric{}, fmt.Errorf("%q is not a metric (want lost, duplicated, proofs_failed, [WORKLOAD.]errors, [WORKLOAD.]throughput, [WORKLOAD.]lag.p99 or [WORKLOAD.]STAGE.p99[.uncorrected] with STAGE one of %s)%s", s, strings.Join(stageValues, ", "), hint)
+	}
+	if len(parts) == 1 && checkerNames[parts[0]] {
+		return Metric{Name: parts[0], Kind: MetricCount}, nil
+	}
+	var m Metric
+	if len(parts) > 1 && !isStage(parts[0]) && parts[0] != "lag" && parts[0] != "errors" && parts[0] != "throughput" {
+		m.Workload, parts = parts[0], parts[1:]
+		if !workloadNameRE.MatchString(m.Workload) {
+			return bad()
+		}
+	}
+	switch {
+	case len(parts) == 1 && parts[0] == "errors":
+		m.Name, m.Kind = "errors", MetricCount
+	case len(parts) == 1 && parts[0] == "throughput":
+		m.Name, m.Kind = "throughput", MetricRate
+	case len(parts) == 2 && parts[0] == "lag" && latencyStats[parts[1]]:
+		m.Name, m.Stat, m.Kind = "lag", parts[1], MetricLatency
+	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "uncorrected") && isStage(parts[0]) && latencyStats[parts[1]]:
+		m.Name, m.Stat, m.Kind = parts[0], parts[1], MetricLatency
+		m.Uncorrected = len(parts) == 3
+	default:
+		return bad()
+	}
+	return m, nil
+}
+
+// Value returns the threshold in the unit of metrics of kind k: microseconds
+// for latencies, a count, or events per second.
+func (t Threshold) Value(k MetricKind) (float64, error) {
+	s := string(t)
+	switch k {
+	case MetricLatency:
+		var d Duration
+		if err := d.UnmarshalText([]byte(s)); err != nil {
+			return 0, err
+		}
+		return float64(d) / 1e3, nil
+	case MetricCount:
+		n, err := strconv.ParseUint(s, 10, 63)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a count (want a whole number ≥ 0)", s)
+		}
+		return float64(n), nil
+	case MetricRate:
+		var r Rate
+		if err := r.UnmarshalText([]byte(s)); err != nil {
+			return 0, err
+		}
+		return float64(r), nil
+	}
+	return 0, fmt.Errorf("unknown metric kind %d", k)
+}
+
+// Bounds returns the SLO's metric and its bounds in the metric's unit; an
+// unset bound is +Inf (max) or -Inf (min).
+func (slo SLO) Bounds() (m Metric, lo, hi float64, err error) {
+	m, err = ParseMetric(slo.Metric)
+	if err != nil {
+		return m, 0, 0, err
+	}
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if !slo.Max.IsZero() {
+		if hi, err = slo.Max.Value(m.Kind); err != nil {
+			return m, 0, 0, err
+		}
+	}
+	if !slo.Min.IsZero() {
+		if lo, err = slo.Min.Value(m.Kind); err != nil {
+			return m, 0, 0, err
+		}
+	}
+	return m, lo, hi, nil
+}
