@@ -1,52 +1,35 @@
 package merkle
 
 import (
-	"math/big"
-
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-	"github.com/iden3/go-iden3-crypto/poseidon"
+	iden3poseidon "github.com/iden3/go-iden3-crypto/poseidon"
+
+	"github.com/rustorium/rustorium/node/merkle/poseidon"
 )
 
 // This file is the only place that knows which Poseidon implementation the
 // tree uses. All three functions must produce exactly the outputs of
-// go-iden3-crypto's poseidon.Hash / poseidon.HashBytes.
+// go-iden3-crypto's poseidon.Hash / poseidon.HashBytes (the oracle tests
+// check it through go-merkletree-sql).
 
 // hash2 is the middle-node hash Poseidon(a, b).
-func hash2(a, b *fr.Element) fr.Element {
-	return hashBig(a, b)
-}
+func hash2(a, b *fr.Element) fr.Element { return poseidon.Hash2(a, b) }
 
 // hash3 is the leaf hash Poseidon(a, b, c).
-func hash3(a, b, c *fr.Element) fr.Element {
-	return hashBig(a, b, c)
-}
-
-func hashBig(in ...*fr.Element) fr.Element {
-	bi := make([]*big.Int, len(in))
-	for i, e := range in {
-		bi[i] = e.BigInt(new(big.Int))
-	}
-	h, err := poseidon.Hash(bi)
-	if err != nil {
-		// Inputs are reduced field elements and the arity is fixed: the
-		// library only fails on out-of-field input or a bad arity.
-		panic("merkle: poseidon.Hash failed on valid input: " + err.Error())
-	}
-	var out fr.Element
-	out.SetBigInt(h)
-	return out
-}
+func hash3(a, b, c *fr.Element) fr.Element { return poseidon.Hash3(a, b, c) }
 
 // hashBytes is poseidon.HashBytes(b) as a field element; it is zero for an
-// empty b (for which the library returns no hash).
+// empty b (for which the library returns no hash). It stays on
+// go-iden3-crypto: it needs a 16-input (t=17) Poseidon, a width the fast
+// package does not implement.
 func hashBytes(b []byte) fr.Element {
 	var out fr.Element
 	if len(b) == 0 {
 		return out
 	}
-	h, err := poseidon.HashBytes(b)
+	h, err := iden3poseidon.HashBytes(b)
 	if err != nil || h == nil {
-		panic("merkle: poseidon.HashBytes failed")
+		panic("merkle: poseidon.HashBytes failed") // cannot happen for non-empty input
 	}
 	out.SetBigInt(h)
 	return out

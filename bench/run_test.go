@@ -1,0 +1,118 @@
+package bench_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+const smallScenario = `
+name: small
+seed: 3
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 1, shards: 2, block: {max_txs: 100, max_wait: 10ms}, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: 200/s, verify_proofs: 20%}
+slo:
+  - {metric: lost, max: 0}
+report: {formats: [json, md, hgrm]}
+`
+
+func loadScenario(t *testing.T, text string) *scenarios.Scenario {
+	t.Helper()
+	sc, err := scenarios.Parse("small.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.EnsureDefaults()
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// TestRunEndToEnd runs a small scenario on both brokers and checks the
+// result: every accepted transaction committed once, sampled proofs
+// verified, and result.json carries the contract's field names.
+func TestRunEndToEnd(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		sc := loadScenario(t, smallScenario)
+		out := t.TempDir()
+		opts := bench.Options{Out: out}
+		if kind == kafkatest.KindKafka {
+			opts.Brokers = brokers
+		}
+		res, err := bench.Run(ctx, sc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := res.Checker
+		// 200/s over 2.5s (warmup included) is 500 transactions.
+		if c.Accepted != 500 || c.Committed != 500 || c.Lost != 0 || c.Duplicated != 0 || !c.RootsEqual {
+			t.Fatalf("checker %+v", c)
+		}
+		if c.ProofsChecked == 0 || c.ProofsFailed != 0 {
+			t.Fatalf("proofs %d checked, %d failed", c.ProofsChecked, c.ProofsFailed)
+		}
+		w := res.Workloads["puts"]
+		if w == nil || w.Sent != 400 || w.Stages["committed"] == nil || w.Stages["committed"].Count != 400 {
+			t.Fatalf("workload %+v", w)
+		}
+		for _, st := range []string{"accepted", "committed"} {
+			s := w.Stages[st]
+			if s.Corrected.P50 <= 0 || s.Corrected.P99 < s.Corrected.P50 || s.Corrected.P99 < s.Uncorrected.P99-1 {
+				t.Fatalf("%s percentiles %+v / %+v", st, s.Corrected, s.Uncorrected)
+			}
+		}
+		if res.Floors.QuicEcho == nil || res.Floors.MerkleCeilingWPS <= 0 || res.Floors.VerifyCeilingTPS <= 0 {
+			t.Fatalf("floors %+v", res.Floors)
+		}
+		if !res.Passed() {
+			t.Fatalf("run failed: %+v", res.SLO)
+		}
+
+		raw, err := os.ReadFile(filepath.Join(out, "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"scenario", "seed", "environment", "workloads", "floors", "checker", "slo", "timeline"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("result.json lacks %q", k)
+			}
+		}
+		if env := m["environment"].(map[string]any); env["broker"] != kind {
+			t.Errorf("environment.broker = %v, want %s", env["broker"], kind)
+		}
+		for _, f := range []string{"report.md", "puts.committed.corrected.hgrm"} {
+			if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+				t.Errorf("report folder: %v", err)
+			}
+		}
+	})
+}
+
+func TestRunRejectsUnsupported(t *testing.T) {
+	sc := loadScenario(t, smallScenario)
+	sc.Cluster.Nodes = 3
+	_, err := bench.Run(context.Background(), sc, bench.Options{Out: t.TempDir()})
+	if !errors.Is(err, bench.ErrUnsupported) {
+		t.Fatalf("3 nodes: %v", err)
+	}
+}
+

@@ -1,0 +1,263 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+const chain = 7
+
+// blockLog records every committed block's transactions, as the harness's
+// checker does.
+type blockLog struct {
+	mu     sync.Mutex
+	seen   map[tx.ID]int
+	blocks map[uint32][]uint64 // shard → heights in commit order
+}
+
+func newBlockLog() *blockLog {
+	return &blockLog{seen: map[tx.ID]int{}, blocks: map[uint32][]uint64{}}
+}
+
+func (l *blockLog) on(ev node.BlockEvent) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ev.IDs {
+		l.seen[id]++
+	}
+	l.blocks[ev.Header.Shard] = append(l.blocks[ev.Header.Shard], ev.Header.Height)
+}
+
+func (l *blockLog) count(id tx.ID) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seen[id]
+}
+
+func startNode(t *testing.T, ctx context.Context, brokers []string, prefix, dir string, log *blockLog) *node.Node {
+	t.Helper()
+	var seed [32]byte
+	seed[0] = 1
+	n, err := node.New(ctx, node.Config{
+		ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: brokers, TopicPrefix: prefix,
+		DataDir: dir, OnBlock: log.on,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func signedPut(i int, salt string) (*tx.Tx, []byte) {
+	var seed [32]byte
+	seed[0] = 9
+	x := &tx.Tx{Kind: tx.KindPut, ChainID: chain, Nonce: uint64(i), Key: fmt.Appendf(nil, "k%d", i%37), Value: fmt.Appendf(nil, "%s-%d", salt, i)}
+	x.Sign(ed25519.NewKeyFromSeed(seed[:]))
+	return x, x.Encode()
+}
+
+// TestSubmitCommitRestart runs the whole write path over real QUIC and a
+// real log: every accepted transaction gets a committed receipt whose proof
+// verifies; transactions that reach the log while the node is down are
+// committed once after restart, and nothing committed before is applied
+// again.
+func TestSubmitCommitRestart(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		prefix, dir := kafkatest.Prefix(t), t.TempDir()
+		log := newBlockLog()
+		n := startNode(t, ctx, brokers, prefix, dir, log)
+
+		c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const first = 60
+		var wg sync.WaitGroup
+		errs := make(chan error, first)
+		for i := range first {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				x, raw := signedPut(i, "a")
+				errs <- submitAndVerify(ctx, c, x, raw)
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.Close()
+		roots := map[uint32][32]byte{}
+		metas := map[uint32]storage.Meta{}
+		for s := range uint32(2) {
+			m, ok, err := n.DB().ShardMeta(s)
+			if err != nil || !ok {
+				t.Fatalf("shard %d meta: %v %v", s, ok, err)
+			}
+			metas[s], roots[s] = m, m.Root.Bytes()
+		}
+		n.Close()
+		n.Close() // twice is fine
+
+		// While the node is down, transactions reach the log directly (as
+		// if the node crashed after the broker acked them).
+		prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, TopicPrefix: prefix, Shards: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var late []tx.ID
+		for i := first; i < first+20; i++ {
+			x, raw := signedPut(i, "b")
+			id := tx.IDOf(raw)
+			if _, err := prod.Append(ctx, ordering.ShardOf(x.RoutingKey(), 2), id[:], raw); err != nil {
+				t.Fatal(err)
+			}
+			late = append(late, id)
+		}
+		// One already committed transaction appears in the log again.
+		_, dupRaw := signedPut(0, "a")
+		dupID := tx.IDOf(dupRaw)
+		dx, _ := tx.Decode(dupRaw)
+		dupShard := ordering.ShardOf(dx.RoutingKey(), 2)
+		dupOffset, err := prod.Append(ctx, dupShard, dupID[:], dupRaw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prod.Close()
+
+		// The store reopens where it stopped.
+		db, err := storage.Open(dir, storage.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s := range uint32(2) {
+			m, ok, err := db.ShardMeta(s)
+			if err != nil || !ok || m.Root.Bytes() != roots[s] || m.Height != metas[s].Height {
+				t.Fatalf("shard %d after reopening: %+v %v %v, want %+v", s, m, ok, err, metas[s])
+			}
+		}
+		db.Close()
+
+		n = startNode(t, ctx, brokers, prefix, dir, log)
+		defer n.Close()
+		deadline := time.Now().Add(30 * time.Second)
+		for _, id := range late {
+			for log.count(id) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("transaction %v appended while down never committed", id)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
+		// Let the duplicate's block commit too, then check exactly-once.
+		for {
+			m, _, _ := n.DB().ShardMeta(dupShard)
+			if m.NextOffset > dupOffset {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the duplicate at offset %d never reached a block", dupOffset)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for i := range first + 20 {
+			_, raw := signedPut(i, map[bool]string{true: "a", false: "b"}[i < first])
+			if k := log.count(tx.IDOf(raw)); k != 1 {
+				t.Fatalf("tx %d committed %d times", i, k)
+			}
+		}
+		// Heights are contiguous per shard across the restart.
+		log.mu.Lock()
+		for s, hs := range log.blocks {
+			for i, h := range hs {
+				if h != uint64(i+1) {
+					t.Fatalf("shard %d heights %v", s, hs)
+				}
+			}
+		}
+		log.mu.Unlock()
+	})
+}
+
+func submitAndVerify(ctx context.Context, c *p2p.Client, x *tx.Tx, raw []byte) error {
+	call, err := c.Submit(ctx, raw)
+	if err != nil {
+		return err
+	}
+	acc, err := call.Accepted()
+	if err != nil {
+		return err
+	}
+	if acc.ID != tx.IDOf(raw) {
+		return errors.New("accepted names another transaction")
+	}
+	com, err := call.Committed()
+	if err != nil {
+		return err
+	}
+	if com.ID != acc.ID || com.Shard != acc.Shard || com.Status != p2p.StatusOK {
+		return fmt.Errorf("receipt %+v for %+v", com, acc)
+	}
+	var p merkle.Proof
+	if err := p.UnmarshalBinary(com.Proof); err != nil {
+		return err
+	}
+	var root fr.Element
+	root.SetBytes(com.Root[:])
+	if com.Superseded {
+		return nil
+	}
+	return storage.VerifyProof(root, state.PutKey(x.Key), x.Value, &p)
+}
+
+// TestRejectsBadTransactions: the node refuses what fails stateless checks
+// and keeps serving.
+func TestRejectsBadTransactions(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := startNode(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog())
+	defer n.Close()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x := &tx.Tx{Kind: tx.KindPut, ChainID: chain + 1, Key: []byte("k"), Value: []byte("v")}
+	x.Sign(ed25519.NewKeyFromSeed(make([]byte, 32)))
+	call, err := c.Submit(ctx, x.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rej *p2p.RejectError
+	if _, err := call.Accepted(); !errors.As(err, &rej) || rej.Code != tx.CodeChainID {
+		t.Fatalf("wrong chain: %v", err)
+	}
+	good, raw := signedPut(1, "ok")
+	if err := submitAndVerify(ctx, c, good, raw); err != nil {
+		t.Fatalf("after a rejection: %v", err)
+	}
+}
