@@ -115,4 +115,3 @@ func TestRunRejectsUnsupported(t *testing.T) {
 		t.Fatalf("3 nodes: %v", err)
 	}
 }
-
