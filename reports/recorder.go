@@ -120,14 +120,44 @@ type WorkloadRecorder struct {
 	errKinds map[string]int64
 }
 
-// stageShard holds one stage's histograms in one shard.
+// stageShard holds one stage's histograms in one shard. The current
+// interval records into dense histograms (as cheap as the totals); when a
+// later interval starts they are folded into sparse packed ones, which is
+// what the finished intervals keep.
 type stageShard struct {
 	mu          sync.Mutex
 	corrected   *hdr.Histogram // nil until the first recording
 	uncorrected *hdr.Histogram
-	intervals   []intervalPair // by interval number
+	cur         int            // current interval number, -1 before the first
+	curCor      *hdr.Histogram // the current interval, dense
+	curUnc      *hdr.Histogram
+	intervals   []intervalPair // finished intervals (and late arrivals), by number
 	clamped     int64
 	_           [40]byte // keep neighbouring locks off one cache line
+}
+
+// rotate folds the current dense interval into the packed list.
+func (s *stageShard) rotate() {
+	if s.cur < 0 || s.curCor.TotalCount() == 0 {
+		return
+	}
+	p := s.pair(s.cur)
+	p.corrected.MergeFrom(s.curCor)
+	p.uncorrected.MergeFrom(s.curUnc)
+	s.curCor.Reset()
+	s.curUnc.Reset()
+}
+
+// pair returns the packed histograms of interval i, creating them.
+func (s *stageShard) pair(i int) *intervalPair {
+	for len(s.intervals) <= i {
+		s.intervals = append(s.intervals, intervalPair{})
+	}
+	p := &s.intervals[i]
+	if p.corrected == nil {
+		p.corrected, p.uncorrected = newPacked(), newPacked()
+	}
+	return p
 }
 
 type intervalPair struct {
@@ -202,20 +232,26 @@ func (w *WorkloadRecorder) Record(stage Stage, intended, sent, done time.Time) {
 	s.mu.Lock()
 	if s.corrected == nil {
 		s.corrected, s.uncorrected = NewHistogram(), NewHistogram()
+		s.curCor, s.curUnc = NewHistogram(), NewHistogram()
+		s.cur = -1
 	}
 	_ = s.corrected.RecordValue(cor) // in range by construction
 	_ = s.uncorrected.RecordValue(unc)
 	if c1 || c2 {
 		s.clamped++
 	}
-	if iv >= 0 {
-		for len(s.intervals) <= iv {
-			s.intervals = append(s.intervals, intervalPair{})
-		}
-		p := &s.intervals[iv]
-		if p.corrected == nil {
-			p.corrected, p.uncorrected = newPacked(), newPacked()
-		}
+	switch {
+	case iv < 0: // past MaxIntervals: totals only
+	case iv == s.cur:
+		_ = s.curCor.RecordValue(cor)
+		_ = s.curUnc.RecordValue(unc)
+	case iv > s.cur:
+		s.rotate()
+		s.cur = iv
+		_ = s.curCor.RecordValue(cor)
+		_ = s.curUnc.RecordValue(unc)
+	default: // a late completion for an earlier interval
+		p := s.pair(iv)
 		_ = p.corrected.RecordValue(cor)
 		_ = p.uncorrected.RecordValue(unc)
 	}
@@ -351,6 +387,14 @@ func (ws *WorkloadSnapshot) interval(i int, interval time.Duration) *IntervalSna
 	return &ws.Intervals[i]
 }
 
+func (ws *WorkloadSnapshot) intervalStage(i int, interval time.Duration, st int) *IntervalStage {
+	dst := &ws.interval(i, interval).Stages[st]
+	if dst.Corrected == nil {
+		dst.Corrected, dst.Uncorrected = newPacked(), newPacked()
+	}
+	return dst
+}
+
 func (w *WorkloadRecorder) snapshot() *WorkloadSnapshot {
 	ws := &WorkloadSnapshot{
 		Name:      w.name,
@@ -390,12 +434,14 @@ func (w *WorkloadRecorder) snapshot() *WorkloadSnapshot {
 				if p.corrected == nil {
 					continue
 				}
-				dst := &ws.interval(iv, w.interval).Stages[st]
-				if dst.Corrected == nil {
-					dst.Corrected, dst.Uncorrected = newPacked(), newPacked()
-				}
+				dst := ws.intervalStage(iv, w.interval, st)
 				dst.Corrected.Merge(p.corrected)
 				dst.Uncorrected.Merge(p.uncorrected)
+			}
+			if s.curCor != nil && s.cur >= 0 && s.curCor.TotalCount() > 0 {
+				dst := ws.intervalStage(s.cur, w.interval, st)
+				dst.Corrected.MergeFrom(s.curCor)
+				dst.Uncorrected.MergeFrom(s.curUnc)
 			}
 			s.mu.Unlock()
 		}

@@ -656,3 +656,25 @@ func BenchmarkSnapshot(b *testing.B) {
 		_ = r.Snapshot()
 	}
 }
+
+func TestRecorderLateCompletion(t *testing.T) {
+	r := NewRecorder(RecorderOptions{Start: t0, Shards: 1})
+	w := r.Workload("w")
+	w.Record(StageAccepted, t0, t0, t0.Add(500*time.Millisecond))                                    // interval 0
+	w.Record(StageAccepted, t0, t0, t0.Add(2500*time.Millisecond))                                   // interval 2: rotates 0 out
+	w.Record(StageAccepted, t0.Add(time.Second), t0.Add(time.Second), t0.Add(1500*time.Millisecond)) // late, interval 1
+	w.Record(StageAccepted, t0, t0, t0.Add(400*time.Millisecond))                                    // late, interval 0
+	ws := r.Snapshot().Workload("w")
+	want := []int64{2, 1, 1}
+	if len(ws.Intervals) != 3 {
+		t.Fatalf("intervals %d", len(ws.Intervals))
+	}
+	for i, iv := range ws.Intervals {
+		if got := iv.Stages[StageAccepted].Corrected.TotalCount(); got != want[i] {
+			t.Errorf("interval %d: %d, want %d", i, got, want[i])
+		}
+	}
+	if got := ws.Stages[StageAccepted].Corrected.TotalCount(); got != 4 {
+		t.Errorf("total %d", got)
+	}
+}
