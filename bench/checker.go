@@ -136,9 +136,28 @@ func (c *checker) verdict(n *node.Node) reports.Checker {
 type observer struct {
 	rec *reports.WorkloadRecorder
 	chk *checker
+	// Send times by send index, for stamps taken inside the node.
+	intended, actual []atomic.Int64 // unix nanoseconds
 }
 
-func (o *observer) Sent(i uint64, intended, actual time.Time) { o.rec.Sent(intended, actual) }
+func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
+	return &observer{rec: rec, chk: chk, intended: make([]atomic.Int64, n), actual: make([]atomic.Int64, n)}
+}
+
+func (o *observer) Sent(i uint64, intended, actual time.Time) {
+	o.intended[i].Store(intended.UnixNano())
+	o.actual[i].Store(actual.UnixNano())
+	o.rec.Sent(intended, actual)
+}
+
+// ingress records the node's ingress stamp of send i.
+func (o *observer) ingress(i uint64, at time.Time) {
+	sent := o.actual[i].Load()
+	if sent == 0 {
+		return // not one of ours in flight (cannot happen: Sent precedes Submit)
+	}
+	o.rec.Record(reports.StageIngress, time.Unix(0, o.intended[i].Load()), time.Unix(0, sent), at)
+}
 
 func (o *observer) Reached(i uint64, st reports.Stage, intended, actual, at time.Time) {
 	o.rec.Record(st, intended, actual, at)

@@ -97,6 +97,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	prefix := "rustorium-" + runID + "-"
 
 	chk := newChecker()
+	ingress := &ingressIndex{}
 	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, brokerKind, strings.Join(brokers, ","))
 	nd, err := node.New(ctx, node.Config{
 		ChainID: chainID, Shards: sc.Cluster.Shards, Brokers: brokers, TopicPrefix: prefix,
@@ -105,8 +106,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		Block: consensus.CutterConfig{
 			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
 		},
-		OnBlock: chk.onBlock,
-		Logger:  opts.Logger,
+		OnBlock:   chk.onBlock,
+		OnIngress: ingress.stamp,
+		Logger:    opts.Logger,
 	})
 	if err != nil {
 		return nil, err
@@ -142,13 +144,14 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		}
 	}
 
+	ingress.build(loads)
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
 	p.printf("running: %v warmup, %v measured", warmup, measure)
 	stopProgress := p.live(ctx, rec, chk, start, warmup, measure)
 	var wg sync.WaitGroup
 	for _, l := range loads {
-		l.obs = &observer{rec: rec.Workload(l.name), chk: chk}
+		l.obs = newObserver(rec.Workload(l.name), chk, len(l.txs))
 		q := &loadgen.QUIC{
 			Clients: clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 			VerifyEvery: l.verifyEvery, Verify: l.verify(chk),
@@ -329,4 +332,35 @@ func verifyReceipt(c p2p.Committed, key, value []byte) error {
 	var root fr.Element
 	root.SetBytes(c.Root[:])
 	return storage.VerifyProof(root, key, value, &p)
+}
+
+// ingressIndex maps transaction ids to their workload and send index, so the
+// node's ingress hook can stamp the right send. It is built before the load
+// starts and only read afterwards.
+type ingressIndex struct {
+	ids map[tx.ID]ingressRef
+}
+
+type ingressRef struct {
+	load *workloadRun
+	i    uint64
+}
+
+func (x *ingressIndex) build(loads []*workloadRun) {
+	n := 0
+	for _, l := range loads {
+		n += len(l.txs)
+	}
+	x.ids = make(map[tx.ID]ingressRef, n)
+	for _, l := range loads {
+		for i, raw := range l.txs {
+			x.ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
+		}
+	}
+}
+
+func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
+	if r, ok := x.ids[id]; ok && r.load.obs != nil {
+		r.load.obs.ingress(r.i, at)
+	}
 }

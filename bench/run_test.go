@@ -70,6 +70,9 @@ func TestRunEndToEnd(t *testing.T) {
 		if w == nil || w.Sent != 400 || w.Stages["committed"] == nil || w.Stages["committed"].Count != 400 {
 			t.Fatalf("workload %+v", w)
 		}
+		if s := w.Stages["ingress"]; s == nil || s.Count != 400 || s.Corrected.P50 > w.Stages["accepted"].Corrected.P50 {
+			t.Fatalf("ingress stage %+v", s)
+		}
 		for _, st := range []string{"accepted", "committed"} {
 			s := w.Stages[st]
 			if s.Corrected.P50 <= 0 || s.Corrected.P99 < s.Corrected.P50 || s.Corrected.P99 < s.Uncorrected.P99-1 {

@@ -57,6 +57,10 @@ type Config struct {
 	// OnBlock, if set, is called after each block commits, on the shard's
 	// goroutine. The harness's checker counts committed transactions with it.
 	OnBlock func(BlockEvent)
+	// OnIngress, if set, is called when a statelessly valid transaction
+	// reaches the node, before it is appended to the log, on the client's
+	// stream goroutine. The harness stamps the ingress stage with it.
+	OnIngress func(id tx.ID, at time.Time)
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
 }
@@ -217,6 +221,9 @@ func (n *Node) Shards() int { return n.cfg.Shards }
 // Submit implements p2p.Ingress: it appends a validated transaction to its
 // shard's log and returns once the broker acknowledged it.
 func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.Accepted, <-chan p2p.Committed, error) {
+	if n.cfg.OnIngress != nil {
+		n.cfg.OnIngress(id, time.Now())
+	}
 	shard := ordering.ShardOf(t.RoutingKey(), n.cfg.Shards)
 	ch := n.waiters.add(id)
 	off, err := n.prod.Append(ctx, shard, id[:], raw)
