@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -138,6 +139,9 @@ type observer struct {
 	chk *checker
 	// Send times by send index, for stamps taken inside the node.
 	intended, actual []atomic.Int64 // unix nanoseconds
+	// expected, for a closed loop, is its calibrated interval between sends
+	// (0 until known); nil for an open loop.
+	expected func() time.Duration
 }
 
 func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
@@ -156,10 +160,14 @@ func (o *observer) ingress(i uint64, at time.Time) {
 	if sent == 0 {
 		return // not one of ours in flight (cannot happen: Sent precedes Submit)
 	}
-	o.rec.Record(reports.StageIngress, time.Unix(0, o.intended[i].Load()), time.Unix(0, sent), at)
+	o.Reached(i, reports.StageIngress, time.Unix(0, o.intended[i].Load()), time.Unix(0, sent), at)
 }
 
 func (o *observer) Reached(i uint64, st reports.Stage, intended, actual, at time.Time) {
+	if o.expected != nil {
+		o.rec.RecordExpected(st, actual, at, o.expected())
+		return
+	}
 	o.rec.Record(st, intended, actual, at)
 }
 
@@ -179,11 +187,14 @@ func (o *observer) dropped(i uint64, intended time.Time) {
 
 // errorKind names a failure for errors_by_kind.
 func errorKind(st reports.Stage, err error) string {
-	var rej *p2p.RejectError
+	var (
+		rej  *p2p.RejectError
+		nerr net.Error
+	)
 	switch {
 	case errors.As(err, &rej):
 		return st.String() + ": rejected (" + rej.Code.String() + ")"
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &nerr) && nerr.Timeout():
 		return st.String() + ": timeout"
 	case st == reports.StageProofVerify:
 		return "proof_verify: failed"

@@ -156,14 +156,24 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 			Clients: clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 			VerifyEvery: l.verifyEvery, Verify: l.verify(chk),
 		}
-		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
 		wg.Add(1)
+		if l.closed != nil {
+			l.obs.expected = l.closed.Expected
+			go func() {
+				defer wg.Done()
+				l.stats = l.closed.Run(ctx, start, warmup+measure, q.Send)
+			}()
+			continue
+		}
+		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
 		go func() {
 			defer wg.Done()
 			l.stats = ol.Run(ctx, start, warmup+measure, q.Send)
 		}()
 	}
+	timeline := runTimeline(ctx, sc, nd, start.Add(warmup), p)
 	wg.Wait()
+	timeline.stop()
 	stopProgress()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -188,6 +198,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		}
 	}
 	res.Checker = chk.verdict(nd)
+	for _, l := range loads {
+		if l.closed != nil && l.stats.Started >= l.closed.Limit {
+			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
+		}
+	}
+	res.Timeline = timeline.results(res)
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
 	res.SLO = res.CheckSLOs(sc.SLO)
@@ -209,8 +225,10 @@ func supported(sc *scenarios.Scenario) error {
 	if sc.Cluster.Nodes != 1 {
 		errs = append(errs, fmt.Errorf("cluster.nodes: %d (only 1 node so far)", sc.Cluster.Nodes))
 	}
-	if len(sc.Timeline) > 0 {
-		errs = append(errs, errors.New("timeline events"))
+	for _, a := range sc.Schedule() {
+		if (a.Op != scenarios.OpPause && a.Op != scenarios.OpResume) || a.Node != "node-1" {
+			errs = append(errs, fmt.Errorf("timeline: %s (only pause of node-1 so far)", a))
+		}
 	}
 	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
 		errs = append(errs, errors.New("network impairments"))
@@ -222,8 +240,11 @@ func supported(sc *scenarios.Scenario) error {
 		if w.Client != scenarios.ClientQUIC {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
 		}
-		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: mode %s (only rate and ramp so far)", i, w.Name, m))
+		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp && m != scenarios.ModeClients {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: mode %s (only rate, ramp and clients so far)", i, w.Name, m))
+		}
+		if w.Arrival == scenarios.ArrivalPoisson {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals", i, w.Name))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -237,7 +258,8 @@ type workloadRun struct {
 	name        string
 	kind        scenarios.Kind
 	client      scenarios.Client
-	pacer       loadgen.Pacer
+	pacer       loadgen.Pacer       // open loop
+	closed      *loadgen.ClosedLoop // closed loop
 	txs         [][]byte
 	puts        []putKV // what each tx writes, for proof checks
 	timeout     time.Duration
@@ -247,6 +269,13 @@ type workloadRun struct {
 }
 
 type putKV struct{ key, value []byte }
+
+// Closed-loop workloads pre-sign for one send per client every
+// closedLoopMinCycle, at most maxClosedLoopTxs in all.
+const (
+	closedLoopMinCycle = 500 * time.Microsecond
+	maxClosedLoopTxs   = 300_000
+)
 
 func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, total time.Duration, p *progress) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client, timeout: w.Timeout.Std()}
@@ -259,11 +288,21 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 			over = sc.Duration.Std()
 		}
 		l.pacer = loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+	case scenarios.ModeClients:
+		l.closed = &loadgen.ClosedLoop{Clients: w.Clients, Think: w.Think.Std(), Calibrate: sc.Warmup.Std()}
 	}
-	if err := loadgen.Validate(l.pacer); err != nil {
-		return nil, err
+	var n int
+	if l.pacer != nil {
+		if err := loadgen.Validate(l.pacer); err != nil {
+			return nil, err
+		}
+		n = loadgen.Count(l.pacer, total)
+	} else {
+		// A closed loop has no schedule: sign enough for one send per
+		// client every closedLoopMinCycle, and stop early if that runs out.
+		n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
+		l.closed.Limit = uint64(n)
 	}
-	n := loadgen.Count(l.pacer, total)
 	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
 	keys, err := loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), seed)
 	if err != nil {

@@ -116,6 +116,7 @@ type Node struct {
 	db       *storage.DB
 	srv      *p2p.Server
 	waiters  waiters
+	gate     *gate
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -135,7 +136,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 			return nil, err
 		}
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, errc: make(chan error, cfg.Shards+1)}
+	n := &Node{cfg: cfg, log: cfg.Logger, errc: make(chan error, cfg.Shards+1), gate: newGate()}
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
 	defer func() {
 		if err != nil {
@@ -221,6 +222,9 @@ func (n *Node) Shards() int { return n.cfg.Shards }
 // Submit implements p2p.Ingress: it appends a validated transaction to its
 // shard's log and returns once the broker acknowledged it.
 func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.Accepted, <-chan p2p.Committed, error) {
+	if err := n.gate.wait(ctx); err != nil {
+		return p2p.Accepted{}, nil, err
+	}
 	if n.cfg.OnIngress != nil {
 		n.cfg.OnIngress(id, time.Now())
 	}

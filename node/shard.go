@@ -52,6 +52,9 @@ func (r *shardRunner) close() { r.cons.Close() }
 
 func (r *shardRunner) run(ctx context.Context) error {
 	for {
+		if err := r.n.gate.wait(ctx); err != nil {
+			return nil
+		}
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
 		if d, ok := r.cutter.Deadline(); ok {
 			pollCtx, cancel = context.WithDeadline(ctx, d)

@@ -218,6 +218,21 @@ func (w *WorkloadRecorder) intervalOf(t time.Time) int {
 // sent. Transactions intended before the start of measuring are discarded.
 // Latencies above an hour are clamped and counted.
 func (w *WorkloadRecorder) Record(stage Stage, intended, sent, done time.Time) {
+	w.record(stage, intended, sent, done, 0)
+}
+
+// RecordExpected records a closed-loop send (no schedule: intended = sent)
+// that reached stage at done, given the loop's expected interval between
+// sends. The uncorrected histogram gets done − sent once; the corrected one
+// gets HdrHistogram's expected-interval correction: for a latency L above
+// expected it also records L − expected, L − 2·expected, … (the sends a
+// steady client would have made during the stall). expected <= 0 records
+// like Record.
+func (w *WorkloadRecorder) RecordExpected(stage Stage, sent, done time.Time, expected time.Duration) {
+	w.record(stage, sent, sent, done, expected)
+}
+
+func (w *WorkloadRecorder) record(stage Stage, intended, sent, done time.Time, expected time.Duration) {
 	if int(stage) >= NumStages {
 		return
 	}
@@ -235,7 +250,15 @@ func (w *WorkloadRecorder) Record(stage Stage, intended, sent, done time.Time) {
 		s.curCor, s.curUnc = NewHistogram(), NewHistogram()
 		s.cur = -1
 	}
-	_ = s.corrected.RecordValue(cor) // in range by construction
+	exp := int64(expected / time.Microsecond)
+	recordCor := func(h *hdr.Histogram) {
+		if exp > 0 {
+			_ = h.RecordCorrectedValue(cor, exp)
+		} else {
+			_ = h.RecordValue(cor) // in range by construction
+		}
+	}
+	recordCor(s.corrected)
 	_ = s.uncorrected.RecordValue(unc)
 	if c1 || c2 {
 		s.clamped++
@@ -243,12 +266,12 @@ func (w *WorkloadRecorder) Record(stage Stage, intended, sent, done time.Time) {
 	switch {
 	case iv < 0: // past MaxIntervals: totals only
 	case iv == s.cur:
-		_ = s.curCor.RecordValue(cor)
+		recordCor(s.curCor)
 		_ = s.curUnc.RecordValue(unc)
 	case iv > s.cur:
 		s.rotate()
 		s.cur = iv
-		_ = s.curCor.RecordValue(cor)
+		recordCor(s.curCor)
 		_ = s.curUnc.RecordValue(unc)
 	default: // a late completion for an earlier interval
 		p := s.pair(iv)

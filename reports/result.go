@@ -38,6 +38,7 @@ type Result struct {
 	IntervalS   float64         `json:"interval_s,omitempty"`  // length of each series interval
 	Resolved    json.RawMessage `json:"resolved,omitempty"`    // the scenario with defaults
 	Files       []string        `json:"files,omitempty"`       // other files of the report folder
+	Resources   *Resources      `json:"resources,omitempty"`   // resource use of the process under test
 }
 
 // Environment describes where a run happened.
@@ -237,7 +238,7 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 		w.LagP99Us = w.Lag.P99
 		for _, st := range Stages() {
 			s := ws.Stages[st]
-			n := s.Corrected.TotalCount()
+			n := s.Uncorrected.TotalCount() // the corrected one may hold synthetic (expected-interval) samples
 			if n == 0 {
 				continue
 			}
@@ -266,7 +267,7 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 				}
 				v := p.Corrected.ValueAtPercentilesSlice([]float64{50, 99})
 				ir.Stages[st.String()] = IntervalStageResult{
-					Count:          p.Corrected.TotalCount(),
+					Count:          p.Uncorrected.TotalCount(),
 					P50:            v[0],
 					P99:            v[1],
 					Max:            p.Corrected.Max(),

@@ -2,9 +2,9 @@ package merkle
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-	"github.com/maypok86/otter/v2"
 )
 
 // Node type bytes, as in go-merkletree-sql's NodeType.
@@ -82,24 +82,69 @@ func decodeNode(b []byte) (node, error) {
 // NodeCache is a bounded, concurrency-safe in-memory cache of decoded nodes,
 // keyed by hash. Nodes are content addressed, so one cache may be shared by
 // many trees (for example one per shard) over the same store.
+//
+// It is a sharded map with random eviction: a batch rewrites the hot top of
+// the tree every time, so recency is already implied by insertion, and a
+// plain map keeps lookups far cheaper than a general-purpose cache.
 type NodeCache struct {
-	c *otter.Cache[fr.Element, node]
+	perShard int
+	shards   [cacheShards]cacheShard
 }
 
-// NewNodeCache returns a cache holding at most maxNodes nodes (about 250
-// bytes each including overhead). maxNodes < 1 is treated as 1.
+const cacheShards = 64
+
+type cacheShard struct {
+	mu sync.Mutex
+	m  map[fr.Element]node
+	_  [40]byte // keep shards on separate cache lines
+}
+
+// NewNodeCache returns a cache holding at most about maxNodes nodes (about
+// 150 bytes each including overhead). maxNodes < 1 is treated as 1.
 func NewNodeCache(maxNodes int) *NodeCache {
-	if maxNodes < 1 {
-		maxNodes = 1
+	c := &NodeCache{perShard: max(1, (maxNodes+cacheShards-1)/cacheShards)}
+	for i := range c.shards {
+		c.shards[i].m = make(map[fr.Element]node)
 	}
-	return &NodeCache{c: otter.Must(&otter.Options[fr.Element, node]{MaximumSize: maxNodes})}
+	return c
 }
 
-func (c *NodeCache) get(h fr.Element) (node, bool) { return c.c.GetIfPresent(h) }
-func (c *NodeCache) set(h fr.Element, n node)      { c.c.Set(h, n) }
+func (c *NodeCache) shard(h *fr.Element) *cacheShard { return &c.shards[h[0]%cacheShards] }
 
-// Len returns the approximate number of cached nodes.
-func (c *NodeCache) Len() int { return c.c.EstimatedSize() }
+func (c *NodeCache) get(h fr.Element) (node, bool) {
+	s := c.shard(&h)
+	s.mu.Lock()
+	n, ok := s.m[h]
+	s.mu.Unlock()
+	return n, ok
+}
+
+func (c *NodeCache) set(h fr.Element, n node) {
+	s := c.shard(&h)
+	s.mu.Lock()
+	if len(s.m) >= c.perShard {
+		if _, ok := s.m[h]; !ok {
+			for k := range s.m { // a random entry
+				delete(s.m, k)
+				break
+			}
+		}
+	}
+	s.m[h] = n
+	s.mu.Unlock()
+}
+
+// Len returns the number of cached nodes.
+func (c *NodeCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
 
 // MapReader is an in-memory NodeReader (and sink for Update.Nodes), safe
 // for concurrent use only if not written concurrently with reads. It is meant

@@ -19,6 +19,7 @@ type DB struct {
 	opts  Options
 	pdb   *pebble.DB
 	cache *merkle.NodeCache
+	keys  *keyCache
 	wopts *pebble.WriteOptions
 
 	// closeMu is held shared by every operation and exclusively by Close,
@@ -61,6 +62,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		opts:   opts,
 		pdb:    pdb,
 		cache:  merkle.NewNodeCache(opts.TreeCacheNodes),
+		keys:   newKeyCache(opts.KeyCacheEntries),
 		wopts:  pebble.Sync,
 		shards: map[uint32]*shard{},
 	}
@@ -332,7 +334,7 @@ func (d *DB) commitLocked(s *shard, c *BlockCommit) (*CommitResult, error) {
 func (d *DB) treeWrites(ws []Write) []merkle.KV {
 	kvs := make([]merkle.KV, len(ws))
 	one := func(i int) {
-		kvs[i].Key = merkle.KeyFromBytes(ws[i].Key)
+		kvs[i].Key = d.keys.key(ws[i].Key)
 		if ws[i].Delete {
 			kvs[i].Delete = true
 		} else {
@@ -426,7 +428,7 @@ func (d *DB) Read(shardID uint32, key []byte) ([]byte, *merkle.Proof, fr.Element
 		return nil, nil, fr.Element{}, verr
 	}
 	root := s.tree.Root()
-	p, _, err := s.tree.Prove(merkle.KeyFromBytes(key))
+	p, _, err := s.tree.Prove(d.keys.key(key))
 	if err != nil {
 		return nil, nil, fr.Element{}, fmt.Errorf("storage: proving: %w", err)
 	}

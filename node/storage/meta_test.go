@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/rustorium/rustorium/node/merkle"
 )
 
 func FuzzDecodeMeta(f *testing.F) {
@@ -29,4 +31,17 @@ func FuzzDecodeMeta(f *testing.F) {
 			t.Fatal("meta does not round trip")
 		}
 	})
+}
+
+func TestKeyCache(t *testing.T) {
+	for _, size := range []int{-1, 1, 3, 100} {
+		c := newKeyCache(size)
+		for i := 0; i < 200; i++ {
+			k := []byte{byte(i % 37), 'k'}
+			got, want := c.key(k), merkle.KeyFromBytes(k)
+			if !got.Equal(&want) {
+				t.Fatalf("size %d key %x: cached tree key differs", size, k)
+			}
+		}
+	}
 }

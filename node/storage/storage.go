@@ -69,6 +69,9 @@ type Options struct {
 	// Parallelism is the number of goroutines hashing one block (tree nodes,
 	// and keys and values to field elements). Default (0): GOMAXPROCS.
 	Parallelism int
+	// KeyCacheEntries bounds the cache of state keys' tree keys (each a
+	// costly 16-input Poseidon). Default (0): 1<<16; negative disables it.
+	KeyCacheEntries int
 	// MaxKeyBytes bounds a state key. Default (0): 1 KiB.
 	MaxKeyBytes int
 	// MaxValueBytes bounds a state value. Default (0): 1 MiB.
@@ -97,6 +100,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Parallelism == 0 {
 		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.KeyCacheEntries == 0 {
+		o.KeyCacheEntries = 1 << 16
 	}
 	if o.MaxKeyBytes == 0 {
 		o.MaxKeyBytes = 1 << 10

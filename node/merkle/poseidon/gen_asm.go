@@ -30,7 +30,7 @@ import (
 )
 
 // partialRounds must match poseidon.go.
-var partialRounds = map[int]int{2: 56, 3: 57, 4: 56}
+var partialRounds = map[int]int{2: 56, 3: 57, 4: 56, 17: 68}
 
 const elem = 32 // bytes per field element
 
@@ -51,9 +51,10 @@ func (m mem) at(i int) mem   { return mem{m.base, m.off + elem*i} }
 
 type pair struct{ a, b mem }
 
-// Registers: T0..T3 window and result, A the window's fifth word.
+// Registers: T0..T3 window and result, A the window's fifth word, B its
+// sixth (long dots only). R8 and R9 are loop pointers in the t=17 kernel.
 const (
-	t0, t1, t2, t3, regA = "R14", "R13", "CX", "BX", "BP"
+	t0, t1, t2, t3, regA, regB = "R14", "R13", "CX", "BX", "BP", "R10"
 )
 
 var qWords [4]string
@@ -82,6 +83,8 @@ func main() {
 	for _, t := range []int{2, 3, 4} {
 		kernel(t, partialRounds[t], fmt.Sprintf("$0x%016x", qInvNeg))
 	}
+	redTable(q)
+	kernel17(partialRounds[17], fmt.Sprintf("$0x%016x", qInvNeg))
 	if err := os.WriteFile("permute_amd64.s", out.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -110,6 +113,29 @@ func store(dst mem) {
 
 // dot sets dst = Σ a·b (+ addend) mod q; see the file comment.
 func dot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
+	dotWindow(pairs, qInvNeg)
+	reduce()
+	if addend != nil {
+		emit("ADDQ %s, %s", addend.w(0), t0)
+		emit("ADCQ %s, %s", addend.w(1), t1)
+		emit("ADCQ %s, %s", addend.w(2), t2)
+		emit("ADCQ %s, %s", addend.w(3), t3)
+		reduce()
+	}
+	store(dst)
+}
+
+// mulLazy sets dst = a·b/2^256 mod q, below 2q but not reduced, for a and b
+// below 2q: the window stays below 3q·2^64 + 3q < 2^320 and the result
+// below (4q/2^256 + 1)·q < 1.76q, so a chain of mulLazy needs no conditional
+// subtractions. The S-boxes use it for x² and x⁴.
+func mulLazy(dst, a, b mem, qInvNeg string) {
+	dotWindow([]pair{{a, b}}, qInvNeg)
+	store(dst)
+}
+
+// dotWindow leaves Σ a·b/2^256 (mod q, not reduced) in T0..T3.
+func dotWindow(pairs []pair, qInvNeg string) {
 	if len(pairs) < 1 || len(pairs) > 4 {
 		log.Fatalf("dot of %d terms is outside the proven bound", len(pairs))
 	}
@@ -180,15 +206,6 @@ func dot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
 		emit("ADCXQ AX, %s", t3)
 		emit("ADOXQ %s, %s", regA, t3)
 	}
-	reduce()
-	if addend != nil {
-		emit("ADDQ %s, %s", addend.w(0), t0)
-		emit("ADCQ %s, %s", addend.w(1), t1)
-		emit("ADCQ %s, %s", addend.w(2), t2)
-		emit("ADCQ %s, %s", addend.w(3), t3)
-		reduce()
-	}
-	store(dst)
 }
 
 func add(dst, x, y mem) {
@@ -299,3 +316,347 @@ func kernel(t, nP int, qInvNeg string) {
 	}
 	emit("RET")
 }
+
+// Long dot products (the t=17 kernel).
+//
+// The same interleaved CIOS as dot, with the window widened to six words
+// (T0..T3, A, B): with k terms the window before a Montgomery step is below
+// W + k·q·2^64 + q·2^64 where W < (k+2)·q is the window after the previous
+// step, i.e. below (k+1)·q·2^64 + (k+2)·q < 2^384, and after the step (one
+// word shifted out) below (k+2)·q < 2^320, so B is always 0 again. The
+// result is V = (Σ a_k·b_k + M·q)/2^256 < k·q²/2^256 + q (as a_k, b_k < q and
+// M < 2^256); longDot checks that V plus the addend (< q) stays below 2^256,
+// which holds up to 22 terms with an addend (V < 5.2q), so A is 0 at the end.
+// V is then brought below 2q by subtracting j·q with
+// j = ⌊⌊V/2^250⌋·2^250/q⌋ from a table indexed by V's top six bits
+// (V − j·q ≥ V − ⌊V/2^250⌋·2^250 ≥ 0 and < 2^250 + q < 2q), and below q by
+// one conditional subtraction.
+
+const (
+	redShift   = 250
+	redEntries = 1 << (256 - redShift)
+	zero       = "R11" // holds 0 during a long dot
+)
+
+var modulus *big.Int
+
+// redTable emits redtab: entry i is ⌊i·2^250/q⌋·q, little-endian words.
+func redTable(q *big.Int) {
+	modulus = q
+	out.WriteString("\n// redtab[i] is ⌊i·2^250/q⌋·q for the long dots' final reduction.\n")
+	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(1))
+	for i := 0; i < redEntries; i++ {
+		j := new(big.Int).Lsh(big.NewInt(int64(i)), redShift)
+		j.Div(j, q)
+		v := j.Mul(j, q)
+		for w := 0; w < 4; w++ {
+			fmt.Fprintf(&out, "DATA ·redtab+%d(SB)/8, $0x%016x\n", 32*i+8*w, new(big.Int).And(v, mask))
+			v.Rsh(v, 64)
+		}
+	}
+	fmt.Fprintf(&out, "GLOBL ·redtab(SB), RODATA|NOPTR, $%d\n", 32*redEntries)
+}
+
+// longDot sets dst = Σ a·b (+ addend) mod q; see the comment above. Operands
+// and addend must be below q. dst may be the addend or any b.
+func longDot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
+	q := modulus
+	vmax := new(big.Int).Mul(big.NewInt(int64(len(pairs))), new(big.Int).Mul(q, q))
+	vmax.Rsh(vmax, 256)
+	vmax.Add(vmax, q)
+	if addend != nil {
+		vmax.Add(vmax, q)
+	}
+	if len(pairs) < 1 || vmax.BitLen() > 256 {
+		log.Fatalf("long dot of %d terms is outside the proven bound", len(pairs))
+	}
+	emit("XORQ %s, %s", zero, zero)
+	for i := 0; i < 4; i++ {
+		for k, p := range pairs {
+			a := p.a
+			emit("MOVQ %s, DX", p.b.w(i))
+			if k == 0 {
+				emit("XORQ %s, %s", regB, regB)
+			}
+			emit("XORQ AX, AX")
+			if k == 0 && i == 0 { // fresh window
+				emit("MULXQ %s, %s, %s", a.w(0), t0, t1)
+				emit("MULXQ %s, AX, %s", a.w(1), t2)
+				emit("ADOXQ AX, %s", t1)
+				emit("MULXQ %s, AX, %s", a.w(2), t3)
+				emit("ADOXQ AX, %s", t2)
+				emit("MULXQ %s, AX, %s", a.w(3), regA)
+				emit("ADOXQ AX, %s", t3)
+				emit("ADOXQ %s, %s", zero, regA)
+				continue
+			}
+			// accumulate into T0..T3, A; carries into B
+			emit("MULXQ %s, AX, R12", a.w(0))
+			emit("ADOXQ AX, %s", t0)
+			emit("ADCXQ R12, %s", t1)
+			emit("MULXQ %s, AX, R12", a.w(1))
+			emit("ADOXQ AX, %s", t1)
+			emit("ADCXQ R12, %s", t2)
+			emit("MULXQ %s, AX, R12", a.w(2))
+			emit("ADOXQ AX, %s", t2)
+			emit("ADCXQ R12, %s", t3)
+			emit("MULXQ %s, AX, R12", a.w(3))
+			emit("ADOXQ AX, %s", t3)
+			emit("ADCXQ R12, %s", regA)
+			emit("ADOXQ %s, %s", zero, regA)
+			emit("ADCXQ %s, %s", zero, regB)
+			emit("ADOXQ %s, %s", zero, regB)
+		}
+		// Montgomery step: window += m·q with m = T0·(-q⁻¹); shift one word.
+		emit("MOVQ %s, DX", qInvNeg)
+		emit("IMULQ %s, DX", t0)
+		emit("XORQ AX, AX")
+		emit("MULXQ %s, AX, R12", qWords[0])
+		emit("ADCXQ %s, AX", t0)
+		emit("MOVQ R12, %s", t0)
+		macc := func(in0, in1, q string) {
+			emit("ADCXQ %s, %s", in0, in1)
+			emit("MULXQ %s, AX, %s", q, in0)
+			emit("ADOXQ AX, %s", in1)
+		}
+		macc(t1, t0, qWords[1])
+		macc(t2, t1, qWords[2])
+		macc(t3, t2, qWords[3])
+		emit("ADCXQ %s, %s", zero, t3)
+		emit("ADOXQ %s, %s", regA, t3)
+		emit("MOVQ %s, %s", regB, regA)
+		emit("ADOXQ %s, %s", zero, regA)
+	}
+	if addend != nil {
+		emit("ADDQ %s, %s", addend.w(0), t0)
+		emit("ADCQ %s, %s", addend.w(1), t1)
+		emit("ADCQ %s, %s", addend.w(2), t2)
+		emit("ADCQ %s, %s", addend.w(3), t3)
+	}
+	emit("MOVQ %s, SI", t3)
+	emit("SHRQ $%d, SI", redShift-192)
+	emit("SHLQ $5, SI")
+	emit("LEAQ ·redtab(SB), R12")
+	emit("SUBQ 0(R12)(SI*1), %s", t0)
+	emit("SBBQ 8(R12)(SI*1), %s", t1)
+	emit("SBBQ 16(R12)(SI*1), %s", t2)
+	emit("SBBQ 24(R12)(SI*1), %s", t3)
+	reduce()
+	store(dst)
+}
+
+// partialBlock is how many partial rounds the t=17 kernel runs as one block;
+// it must match poseidon.go.
+const partialBlock = 4
+
+// sparseMax is the most leading inputs the t=17 kernel's sparse first round
+// handles; it must match poseidon.go.
+const sparseMax = 8
+
+// kernel17 emits permute17asm(st *[17]fr.Element, sched, sparse *fr.Element,
+// n int), the t=17 permutation over the schedule laid out by buildSchedule17
+// in poseidon.go.
+//
+// With 1 ≤ n ≤ sparseMax, st[0] and st[n+1..16] must be 0: the first full
+// round then only raises st[1..n] to the fifth power, as the other elements'
+// S-box outputs are constants, and row i of its matrix product is
+// Σ_{j=1..n} M_ij·y_j + Q_i, with sparse laid out as 17 rows of
+// (M_i1..M_in, Q_i) (see buildSparse17). Its frame is too large for NOSPLIT, and its rounds run as
+// loops over elements, matrix rows and partial rounds (R8, R9 walk them) so
+// the code stays small enough for the caches. Only st[0] is written back.
+//
+// Partial rounds run in blocks of b = partialBlock. Within a block, with s
+// the state at its start and x_d the S-box output of its round d, state[k]
+// (k ≥ 1) at round d is s_k + Σ_{j<d} v_{k,j}·x_j, so the new state[0] is one
+// dot product w_0·x_d + Σ_k w_k·s_k + Σ_{j<d} B_{d,j}·x_j with precomputed
+// B_{d,j} = Σ_k w_{k,d}·v_{k,j}, and state[1..16] is brought up to date once
+// per block with 16 dot products of b terms, instead of 16 multiplications
+// per round.
+func kernel17(nP int, qInvNeg string) {
+	const t = 17
+	const b = partialBlock
+	if nP%b != 0 {
+		log.Fatalf("%d partial rounds are not a whole number of blocks of %d", nP, b)
+	}
+	s := mem{"SP", 0}
+	tmp := mem{"SP", elem * t}
+	xs := mem{"SP", 2 * elem * t}
+	x2 := xs.at(b)
+	x4 := x2.at(1)
+	cnt := fmt.Sprintf("%d(SP)", elem*(2*t+b+2))
+	jcnt := fmt.Sprintf("%d(SP)", elem*(2*t+b+2)+8)
+	frame := elem*(2*t+b+2) + 16
+	c := mem{"R15", 0}
+	el := mem{"R9", 0} // current element or output row
+	ck := mem{"R8", 0} // its constant or matrix row
+	name := "permute17asm"
+
+	fmt.Fprintf(&out, "\n// func %s(st *[%d]fr.Element, sched, sparse *fr.Element, n int)\n", name, t)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), $%d-32\n", name, frame)
+	emit("MOVQ st+0(FP), AX")
+	for i := 0; i < 4*t; i++ {
+		emit("MOVQ %d(AX), DX", 8*i)
+		emit("MOVQ DX, %d(SP)", 8*i)
+	}
+	emit("MOVQ sched+8(FP), R15")
+	emit("MOVQ n+24(FP), AX")
+	for n := 1; n <= sparseMax; n++ {
+		emit("CMPQ AX, $%d", n)
+		emit("JEQ %s_sparse%d", name, n)
+	}
+
+	comment("initial round constants")
+	for j := 0; j < t; j++ {
+		add(s.at(j), s.at(j), c.at(j))
+	}
+	emit("ADDQ $%d, R15", elem*t)
+
+	// sboxes: s[j] = s[j]^5 + c[j] for all j, c at R15.
+	sboxes := func(l string) {
+		comment("x^5 + c on every element")
+		emit("LEAQ %d(SP), R9", s.off)
+		emit("MOVQ R15, R8")
+		emit("MOVQ $%d, %s", t, jcnt)
+		label(l)
+		mulLazy(x2, el, el, qInvNeg)
+		mulLazy(x4, x2, x2, qInvNeg)
+		dot(el, []pair{{el, x4}}, &ck, qInvNeg)
+		emit("ADDQ $%d, R9", elem)
+		emit("ADDQ $%d, R8", elem)
+		emit("DECQ %s", jcnt)
+		emit("JNZ %s", l)
+	}
+	row := func() []pair {
+		var ps []pair
+		for j := 0; j < t; j++ {
+			ps = append(ps, pair{ck.at(j), s.at(j)})
+		}
+		return ps
+	}
+	fullRound := func(l string) {
+		sboxes(l + "_sbox")
+		comment("t×t matrix, one row per iteration")
+		emit("LEAQ %d(SP), R9", tmp.off)
+		emit("LEAQ %d(R15), R8", elem*t)
+		emit("MOVQ $%d, %s", t, jcnt)
+		label(l + "_mix")
+		longDot(el, row(), nil, qInvNeg)
+		emit("ADDQ $%d, R9", elem)
+		emit("ADDQ $%d, R8", elem*t)
+		emit("DECQ %s", jcnt)
+		emit("JNZ %s_mix", l)
+		for i := 0; i < t; i++ {
+			copyElem(s.at(i), tmp.at(i))
+		}
+		emit("ADDQ $%d, R15", elem*(t+t*t))
+	}
+
+	emit("MOVQ $%d, %s", halfFull, cnt)
+	label(name + "_first")
+	fullRound(name + "_first")
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_first", name)
+	emit("JMP %s_partials", name)
+
+	for n := 1; n <= sparseMax; n++ {
+		l := fmt.Sprintf("%s_sparse%d", name, n)
+		label(l)
+		comment(fmt.Sprintf("first full round with only state[1..%d] not constant", n))
+		for j := 1; j <= n; j++ {
+			add(s.at(j), s.at(j), c.at(j))
+			mulLazy(x2, s.at(j), s.at(j), qInvNeg)
+			mulLazy(x4, x2, x2, qInvNeg)
+			cj := c.at(t + j)
+			dot(s.at(j), []pair{{s.at(j), x4}}, &cj, qInvNeg)
+		}
+		emit("MOVQ sparse+16(FP), R8")
+		emit("LEAQ %d(SP), R9", tmp.off)
+		emit("MOVQ $%d, %s", t, jcnt)
+		label(l + "_mix")
+		var ps []pair
+		for j := 1; j <= n; j++ {
+			ps = append(ps, pair{ck.at(j - 1), s.at(j)})
+		}
+		qi := ck.at(n)
+		longDot(el, ps, &qi, qInvNeg)
+		emit("ADDQ $%d, R9", elem)
+		emit("ADDQ $%d, R8", elem*(n+1))
+		emit("DECQ %s", jcnt)
+		emit("JNZ %s_mix", l)
+		for i := 0; i < t; i++ {
+			copyElem(s.at(i), tmp.at(i))
+		}
+		emit("ADDQ $%d, R15", elem*(2*t+t*t))
+		emit("MOVQ $%d, %s", halfFull-1, cnt)
+		emit("JMP %s_first", name)
+	}
+
+	label(name + "_partials")
+
+	emit("MOVQ $%d, %s", nP/b, cnt)
+	label(name + "_block")
+	emit("LEAQ %d(SP), R9", xs.off)
+	emit("MOVQ $%d, %s", b, jcnt)
+	label(name + "_partial")
+	comment("partial round d of the block: x_d = state[0]^5 + c, new state[0]")
+	mulLazy(x2, s, s, qInvNeg)
+	mulLazy(x4, x2, x2, qInvNeg)
+	dot(el, []pair{{s, x4}}, &c, qInvNeg)
+	// Round constants: c, w_0, w_1..w_16, B_{d,0..b-2} (zero for j ≥ d).
+	// x_d goes last so the other terms need not wait for its S-box.
+	var ps []pair
+	for k := 1; k < t; k++ {
+		ps = append(ps, pair{c.at(1 + k), s.at(k)})
+	}
+	for j := 0; j < b-1; j++ {
+		ps = append(ps, pair{c.at(1 + t + j), xs.at(j)})
+	}
+	ps = append(ps, pair{c.at(1), el})
+	longDot(s, ps, nil, qInvNeg)
+	emit("ADDQ $%d, R9", elem)
+	emit("ADDQ $%d, R15", elem*(t+b))
+	emit("DECQ %s", jcnt)
+	emit("JNZ %s_partial", name)
+
+	comment("end of block: state[k] += Σ_d v_{k,d}·x_d for k = 1..16")
+	emit("LEAQ %d(SP), R9", s.at(1).off)
+	emit("MOVQ R15, R8")
+	emit("MOVQ $%d, %s", t-1, jcnt)
+	label(name + "_update")
+	ps = nil
+	for d := 0; d < b; d++ {
+		ps = append(ps, pair{ck.at(d), xs.at(d)})
+	}
+	if b <= 4 {
+		dot(el, ps, &el, qInvNeg)
+	} else {
+		longDot(el, ps, &el, qInvNeg)
+	}
+	emit("ADDQ $%d, R9", elem)
+	emit("ADDQ $%d, R8", elem*b)
+	emit("DECQ %s", jcnt)
+	emit("JNZ %s_update", name)
+	emit("ADDQ $%d, R15", elem*b*(t-1))
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_block", name)
+
+	emit("MOVQ $%d, %s", halfFull-1, cnt)
+	label(name + "_last")
+	fullRound(name + "_last")
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_last", name)
+
+	comment("final round: x^5 on every element, then only row 0 of the matrix")
+	sboxes(name + "_final_sbox")
+	emit("LEAQ %d(R15), R8", elem*t)
+	longDot(s, row(), nil, qInvNeg)
+
+	emit("MOVQ st+0(FP), AX")
+	for i := 0; i < 4; i++ {
+		emit("MOVQ %d(SP), DX", 8*i)
+		emit("MOVQ DX, %d(AX)", 8*i)
+	}
+	emit("RET")
+}
+
+const halfFull = 4 // full rounds before (and after) the partial ones

@@ -25,7 +25,7 @@ import (
 const module = "github.com/iden3/go-iden3-crypto"
 
 // widths are the state widths t (inputs + 1) emitted.
-var widths = []int{2, 3, 4}
+var widths = []int{2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17}
 
 func main() {
 	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}} {{.Dir}}", module).Output()

@@ -16,7 +16,7 @@ var useAsm = cpu.X86.HasADX && cpu.X86.HasBMI2
 // permute2 runs the t=2 permutation in place; only st[0] is meaningful after.
 func permute2(st *[2]fr.Element) {
 	if useAsm {
-		permute2asm(st, &schedules[2][0])
+		permute2asm(st, &tables[2].sched[0])
 		return
 	}
 	st[0] = permute(st[:], tables[2])
@@ -25,7 +25,7 @@ func permute2(st *[2]fr.Element) {
 // permute3 runs the t=3 permutation in place; only st[0] is meaningful after.
 func permute3(st *[3]fr.Element) {
 	if useAsm {
-		permute3asm(st, &schedules[3][0])
+		permute3asm(st, &tables[3].sched[0])
 		return
 	}
 	st[0] = permute(st[:], tables[3])
@@ -34,10 +34,28 @@ func permute3(st *[3]fr.Element) {
 // permute4 runs the t=4 permutation in place; only st[0] is meaningful after.
 func permute4(st *[4]fr.Element) {
 	if useAsm {
-		permute4asm(st, &schedules[4][0])
+		permute4asm(st, &tables[4].sched[0])
 		return
 	}
 	st[0] = permute(st[:], tables[4])
+}
+
+// permute17 runs the t=17 permutation on st and returns the new st[0]; st is
+// left in an unspecified state. If 1 ≤ n ≤ sparseMax, st[0] and st[n+1:]
+// must be zero (the first round is then cheaper); n = 0 assumes nothing.
+func permute17(st *[MaxInputs + 1]fr.Element, n int) fr.Element {
+	p := table(MaxInputs + 1)
+	if useAsm {
+		var sp *fr.Element
+		if n < 1 || n > sparseMax {
+			n = 0
+		} else {
+			sp = &p.sparse[n][0]
+		}
+		permute17asm(st, &p.sched[0], sp, n)
+		return st[0]
+	}
+	return permute(st[:], p)
 }
 
 //go:noescape
@@ -48,3 +66,6 @@ func permute3asm(st *[3]fr.Element, sched *fr.Element)
 
 //go:noescape
 func permute4asm(st *[4]fr.Element, sched *fr.Element)
+
+//go:noescape
+func permute17asm(st *[MaxInputs + 1]fr.Element, sched, sparse *fr.Element, n int)

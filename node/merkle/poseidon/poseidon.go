@@ -1,15 +1,18 @@
 // Package poseidon is an allocation-free implementation of the iden3/circomlib
 // Poseidon hash over the BN254 scalar field, bit-identical to
-// github.com/iden3/go-iden3-crypto/poseidon.Hash for 1 to 3 inputs, so the
-// sparse Merkle tree can hash middle nodes (Hash2) and leaves (Hash3) without
+// github.com/iden3/go-iden3-crypto/poseidon's Hash (1 to 16 inputs) and
+// HashBytes, so the sparse Merkle tree can hash middle nodes (Hash2), leaves
+// (Hash3) and map byte keys and values to field elements (HashBytes) without
 // big.Int. It works on gnark-crypto field elements in Montgomery form end to
 // end with iden3's own constants, including its sparse partial-round matrices.
 //
-// On amd64 with BMI2 and ADX, each width runs as one generated assembly kernel
-// (permute_amd64.s, see gen_asm.go) that fuses dot products into a single
-// Montgomery reduction; elsewhere a portable Go version on gnark-crypto's
-// field arithmetic runs. Inputs must be canonical field elements (below the
-// modulus), which is what every gnark-crypto constructor produces.
+// On amd64 with BMI2 and ADX, widths 2 to 4 each run as one generated assembly
+// kernel (permute_amd64.s, see gen_asm.go) that fuses dot products into a
+// single Montgomery reduction; elsewhere a portable Go version on
+// gnark-crypto's field arithmetic runs. The 16-input width behind HashBytes
+// has its own Go kernel with lazily reduced dot products (permute17.go).
+// Inputs must be canonical field elements (below the modulus), which is what
+// every gnark-crypto constructor produces.
 package poseidon
 
 //go:generate go run gen_constants.go
@@ -17,6 +20,7 @@ package poseidon
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 )
@@ -28,8 +32,13 @@ var (
 	ErrInputCount = errors.New("poseidon: unsupported number of inputs")
 )
 
-// MaxInputs is the largest number of inputs Hash accepts (state width 4).
-const MaxInputs = 3
+// MaxInputs is the largest number of inputs Hash accepts (state width 17),
+// as in go-iden3-crypto.
+const MaxInputs = 16
+
+// asmWidths is the largest state width with an assembly kernel; its constants
+// are built at package init, wider ones on first use (see table).
+const asmWidths = 4
 
 const (
 	fullRounds = 8 // iden3 NROUNDSF
@@ -37,7 +46,7 @@ const (
 )
 
 // partialRounds[t-2] is iden3's NROUNDSP for state width t.
-var partialRounds = [...]int{56, 57, 56}
+var partialRounds = [MaxInputs]int{56, 57, 56, 60, 60, 63, 64, 63, 60, 66, 60, 65, 70, 60, 64, 68}
 
 // hexTable is one width's constants as they appear in go-iden3-crypto.
 type hexTable struct {
@@ -52,33 +61,68 @@ type hexTable struct {
 //     the new state[0], then t-1 multipliers of state[0] for state[1..t-1];
 //   - mT, pT: the full-round MDS matrix M and the pre-partial matrix P,
 //     transposed (row i gives the weights of the new state[i]), flattened.
+//   - sched: all of the above in the order the assembly kernels read them
+//     (see buildSchedule, buildSchedule17);
+//   - sparse (t=17 only): sparse[n] are the constants of the first full
+//     round for a state whose only non-zero elements are 1..n (see
+//     buildSparse17).
 type params struct {
 	t, nP  int
 	c, s   []fr.Element
 	mT, pT []fr.Element
+	sched  []fr.Element
+	sparse [sparseMax + 1][]fr.Element
 }
 
-// tables[t] are the constants for state width t (2 ≤ t ≤ MaxInputs+1). They
-// are built once from the generated hex constants and never written again.
+// tables[t] are the constants for state width t (2 ≤ t ≤ asmWidths), built
+// at init from the generated hex constants and never written again. Wider
+// tables are parsed on first use (about 25k constants for all widths, too
+// many to parse in every process that imports the package).
 var tables = buildTables()
 
-func buildTables() (tab [MaxInputs + 2]*params) {
-	for t := 2; t <= MaxInputs+1; t++ {
-		h := hexConstants[t]
-		p := &params{
-			t:  t,
-			nP: partialRounds[t-2],
-			c:  parseVec(h.C),
-			s:  parseVec(h.S),
-			mT: parseMatT(h.M, t),
-			pT: parseMatT(h.P, t),
-		}
-		if len(p.c) != fullRounds*t+p.nP || len(p.s) != (2*t-1)*p.nP {
-			panic(fmt.Sprintf("poseidon: generated constants for t=%d have wrong shape", t))
-		}
-		tab[t] = p
+func buildTables() (tab [asmWidths + 1]*params) {
+	for t := 2; t <= asmWidths; t++ {
+		tab[t] = parseParams(t)
 	}
 	return tab
+}
+
+// lazyTables[t] holds the constants for widths asmWidths < t ≤ MaxInputs+1.
+var lazyTables [MaxInputs + 2]struct {
+	once sync.Once
+	p    *params
+}
+
+// table returns the constants for state width t (2 ≤ t ≤ MaxInputs+1).
+func table(t int) *params {
+	if t <= asmWidths {
+		return tables[t]
+	}
+	l := &lazyTables[t]
+	l.once.Do(func() { l.p = parseParams(t) })
+	return l.p
+}
+
+func parseParams(t int) *params {
+	h := hexConstants[t]
+	p := &params{
+		t:  t,
+		nP: partialRounds[t-2],
+		c:  parseVec(h.C),
+		s:  parseVec(h.S),
+		mT: parseMatT(h.M, t),
+		pT: parseMatT(h.P, t),
+	}
+	if len(p.c) != fullRounds*t+p.nP || len(p.s) != (2*t-1)*p.nP {
+		panic(fmt.Sprintf("poseidon: generated constants for t=%d have wrong shape", t))
+	}
+	if t == MaxInputs+1 {
+		p.sched = buildSchedule17(p)
+		p.sparse = buildSparse17(p)
+	} else {
+		p.sched = buildSchedule(p)
+	}
+	return p
 }
 
 func parseVec(hex []string) []fr.Element {
@@ -111,15 +155,26 @@ func parseMatT(hex [][]string, t int) []fr.Element {
 // poseidon.Hash for 1 to MaxInputs inputs; other counts return an error
 // wrapping ErrInputCount. It does not allocate, except for that error.
 func Hash(inputs []fr.Element) (fr.Element, error) {
-	switch len(inputs) {
-	case 2:
+	switch n := len(inputs); {
+	case n == 2:
 		return Hash2(&inputs[0], &inputs[1]), nil
-	case 3:
+	case n == 3:
 		return Hash3(&inputs[0], &inputs[1], &inputs[2]), nil
-	case 1:
+	case n == 1:
 		st := [2]fr.Element{{}, inputs[0]}
 		permute2(&st)
 		return st[0], nil
+	case n == MaxInputs:
+		var st [MaxInputs + 1]fr.Element
+		copy(st[1:], inputs)
+		for n > 0 && inputs[n-1].IsZero() {
+			n-- // trailing zero inputs make the first round cheaper
+		}
+		return permute17(&st, n), nil
+	case n > 3 && n < MaxInputs:
+		var st [MaxInputs + 1]fr.Element
+		copy(st[1:], inputs)
+		return permute(st[:n+1], table(n+1)), nil
 	}
 	return fr.Element{}, fmt.Errorf("%w: %d, want 1 to %d", ErrInputCount, len(inputs), MaxInputs)
 }
@@ -226,8 +281,8 @@ func Hash3(a, b, c *fr.Element) fr.Element {
 	return st[0]
 }
 
-// schedules[t] lays out width t's constants in the order the permutation
-// consumes them, for the assembly kernels (which walk it with one pointer):
+// buildSchedule lays out p's constants in the order the permutation consumes
+// them, for the assembly kernels (which walk it with one pointer):
 //
 //	c[0..t)                                   initial round constants
 //	4 × (c[t], t×t matrix row-major)          first full rounds (M, M, M, P)
@@ -238,33 +293,29 @@ func Hash3(a, b, c *fr.Element) fr.Element {
 // Row i of a matrix holds the weights of the state elements in the new
 // state[i]; w are the weights of the new state[0] and v the multipliers of
 // state[0] added to state[1..t-1] (iden3's S).
-var schedules = buildSchedules()
-
-func buildSchedules() (out [MaxInputs + 2][]fr.Element) {
-	for t := 2; t <= MaxInputs+1; t++ {
-		p := tables[t]
-		s := append([]fr.Element(nil), p.c[:t]...)
-		for r := 0; r < halfFull; r++ {
-			s = append(s, p.c[(r+1)*t:(r+2)*t]...)
-			if r == halfFull-1 {
-				s = append(s, p.pT...)
-			} else {
-				s = append(s, p.mT...)
-			}
-		}
-		pc := p.c[(halfFull+1)*t:]
-		for r := 0; r < p.nP; r++ {
-			s = append(s, pc[r])
-			s = append(s, p.s[(2*t-1)*r:(2*t-1)*(r+1)]...)
-		}
-		fc := pc[p.nP:]
-		for r := 0; r < halfFull-1; r++ {
-			s = append(s, fc[r*t:(r+1)*t]...)
+func buildSchedule(p *params) []fr.Element {
+	t := p.t
+	s := append([]fr.Element(nil), p.c[:t]...)
+	for r := 0; r < halfFull; r++ {
+		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
+		if r == halfFull-1 {
+			s = append(s, p.pT...)
+		} else {
 			s = append(s, p.mT...)
 		}
-		s = append(s, make([]fr.Element, t)...)
-		s = append(s, p.mT...)
-		out[t] = s
 	}
-	return out
+	pc := p.c[(halfFull+1)*t:]
+	for r := 0; r < p.nP; r++ {
+		s = append(s, pc[r])
+		s = append(s, p.s[(2*t-1)*r:(2*t-1)*(r+1)]...)
+	}
+	fc := pc[p.nP:]
+	for r := 0; r < halfFull-1; r++ {
+		s = append(s, fc[r*t:(r+1)*t]...)
+		s = append(s, p.mT...)
+	}
+	s = append(s, make([]fr.Element, t)...)
+	s = append(s, p.mT...)
+	return s
 }
+
