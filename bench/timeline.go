@@ -122,4 +122,3 @@ func hasStage(w *reports.WorkloadResult, stage string) bool {
 	_, ok := w.Stages[stage]
 	return ok
 }
-
