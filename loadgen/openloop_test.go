@@ -73,3 +73,31 @@ func TestOpenLoopLimitAndFirst(t *testing.T) {
 		}
 	})
 }
+
+// TestClosedLoopCalibrates: each worker sends only after its previous send
+// completed, and the calibrated interval is the mean cycle.
+func TestClosedLoopCalibrates(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var inflight, maxIn atomic.Int64
+		c := &ClosedLoop{Clients: 2, Calibrate: 100 * time.Millisecond}
+		st := c.Run(context.Background(), time.Now(), time.Second, func(ctx context.Context, i uint64, intended time.Time) {
+			if n := inflight.Add(1); n > maxIn.Load() {
+				maxIn.Store(n)
+			}
+			if !intended.Equal(time.Now()) {
+				t.Errorf("closed-loop send %d intended %v, not now", i, intended)
+			}
+			time.Sleep(10 * time.Millisecond)
+			inflight.Add(-1)
+		})
+		if maxIn.Load() != 2 {
+			t.Fatalf("max in flight %d, want 2 (one per client)", maxIn.Load())
+		}
+		if st.Started != 200 {
+			t.Fatalf("started %d, want 2 clients × 100 cycles of 10ms", st.Started)
+		}
+		if got := c.Expected(); got != 10*time.Millisecond {
+			t.Fatalf("expected interval %v, want 10ms", got)
+		}
+	})
+}

@@ -261,3 +261,33 @@ func TestRejectsBadTransactions(t *testing.T) {
 		t.Fatalf("after a rejection: %v", err)
 	}
 }
+
+// TestPause: a paused node accepts nothing until it resumes, and then
+// accepts what waited.
+func TestPause(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := startNode(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog())
+	defer n.Close()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	n.Pause()
+	n.Pause() // twice is fine
+	done := make(chan error, 1)
+	go func() {
+		x, raw := signedPut(1, "paused")
+		done <- submitAndVerify(ctx, c, x, raw)
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a paused node answered: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	n.Resume()
+	if err := <-done; err != nil {
+		t.Fatalf("after resume: %v", err)
+	}
+}
