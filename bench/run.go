@@ -101,7 +101,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, brokerKind, strings.Join(brokers, ","))
 	nd, err := node.New(ctx, node.Config{
 		ChainID: chainID, Shards: sc.Cluster.Shards, Brokers: brokers, TopicPrefix: prefix,
-		DataDir: filepath.Join(opts.Out, "node-1", "db"),
+		DataDir: filepath.Join(opts.Out, "node-1"),
 		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
 		Block: consensus.CutterConfig{
 			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),

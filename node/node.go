@@ -15,10 +15,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/metrics"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/storage"
@@ -42,7 +46,9 @@ type Config struct {
 	// BrokerDialer, if set, dials every broker connection (netem wraps the
 	// broker path with it). Nil dials directly.
 	BrokerDialer func(ctx context.Context, network, host string) (net.Conn, error)
-	// DataDir holds the node's Pebble store. Required.
+	// DataDir is the node's directory: its Pebble store lives in
+	// DataDir/state, and the embedded broker's log (when Brokers is empty)
+	// in DataDir/broker, so a restarted node finds both. Required.
 	DataDir string
 	// Storage tunes the store; see storage.Options for its defaults.
 	Storage storage.Options
@@ -63,6 +69,9 @@ type Config struct {
 	OnIngress func(id tx.ID, at time.Time)
 	// Logger receives the node's logs. Nil discards them.
 	Logger *slog.Logger
+	// Registerer receives the node's Prometheus collectors. Nil keeps them
+	// unregistered.
+	Registerer prometheus.Registerer
 }
 
 // BlockEvent describes a committed block.
@@ -117,6 +126,7 @@ type Node struct {
 	srv      *p2p.Server
 	waiters  waiters
 	gate     *gate
+	metrics  *metrics.Node
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -138,6 +148,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, errc: make(chan error, cfg.Shards+1), gate: newGate()}
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
+	if n.metrics, err = metrics.New(cfg.Registerer); err != nil {
+		return nil, fmt.Errorf("node: metrics: %w", err)
+	}
+	n.waiters.gauge = n.metrics.Waiting
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -145,7 +159,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}()
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
-		if n.embedded, err = ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: cfg.Logger}); err != nil {
+		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: cfg.Logger}
+		if n.embedded, err = ordering.StartEmbedded(ctx, opts); err != nil {
 			return nil, err
 		}
 		brokers = n.embedded.Addrs()
@@ -157,11 +172,12 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.prod, err = ordering.Open(ctx, n.ocfg); err != nil {
 		return nil, err
 	}
-	if n.db, err = storage.Open(cfg.DataDir, cfg.Storage); err != nil {
+	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "state"), cfg.Storage); err != nil {
 		return nil, err
 	}
 	n.srv, err = p2p.Listen(p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: cfg.Logger,
+		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
 	})
 	if err != nil {
 		return nil, err
@@ -225,6 +241,7 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 	if err := n.gate.wait(ctx); err != nil {
 		return p2p.Accepted{}, nil, err
 	}
+	n.metrics.Ingress.Inc()
 	if n.cfg.OnIngress != nil {
 		n.cfg.OnIngress(id, time.Now())
 	}
@@ -235,6 +252,7 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 		n.waiters.remove(id, ch)
 		return p2p.Accepted{}, nil, err
 	}
+	n.metrics.Accepted.Inc()
 	return p2p.Accepted{ID: id, Shard: shard, Offset: off}, ch, nil
 }
 
@@ -267,8 +285,9 @@ func (n *Node) Close() error {
 
 // waiters holds the commit-receipt channels of in-flight transactions.
 type waiters struct {
-	mu sync.Mutex
-	m  map[tx.ID][]chan p2p.Committed
+	mu    sync.Mutex
+	m     map[tx.ID][]chan p2p.Committed
+	gauge prometheus.Gauge // waiting channels
 }
 
 func (w *waiters) add(id tx.ID) chan p2p.Committed {
@@ -276,6 +295,7 @@ func (w *waiters) add(id tx.ID) chan p2p.Committed {
 	w.mu.Lock()
 	w.m[id] = append(w.m[id], ch)
 	w.mu.Unlock()
+	w.gauge.Inc()
 	return ch
 }
 
@@ -286,6 +306,7 @@ func (w *waiters) remove(id tx.ID, ch chan p2p.Committed) {
 	for i, c := range chs {
 		if c == ch {
 			chs = append(chs[:i], chs[i+1:]...)
+			w.gauge.Dec()
 			break
 		}
 	}
@@ -306,11 +327,13 @@ func (w *waiters) deliver(c p2p.Committed) {
 		ch <- c
 		close(ch)
 	}
+	w.gauge.Sub(float64(len(chs)))
 }
 
 func (w *waiters) closeAll() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.gauge.Set(0)
 	for id, chs := range w.m {
 		for _, ch := range chs {
 			close(ch)

@@ -5,11 +5,13 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
@@ -52,11 +54,16 @@ func (l *blockLog) count(id tx.ID) int {
 
 func startNode(t *testing.T, ctx context.Context, brokers []string, prefix, dir string, log *blockLog) *node.Node {
 	t.Helper()
+	return startNodeReg(t, ctx, brokers, prefix, dir, log, nil)
+}
+
+func startNodeReg(t *testing.T, ctx context.Context, brokers []string, prefix, dir string, log *blockLog, reg prometheus.Registerer) *node.Node {
+	t.Helper()
 	var seed [32]byte
 	seed[0] = 1
 	n, err := node.New(ctx, node.Config{
 		ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: brokers, TopicPrefix: prefix,
-		DataDir: dir, OnBlock: log.on,
+		DataDir: dir, OnBlock: log.on, Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +157,7 @@ func TestSubmitCommitRestart(t *testing.T) {
 		prod.Close()
 
 		// The store reopens where it stopped.
-		db, err := storage.Open(dir, storage.Options{})
+		db, err := storage.Open(filepath.Join(dir, "state"), storage.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,7 +246,8 @@ func submitAndVerify(ctx context.Context, c *p2p.Client, x *tx.Tx, raw []byte) e
 func TestRejectsBadTransactions(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	n := startNode(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog())
+	reg := prometheus.NewRegistry()
+	n := startNodeReg(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog(), reg)
 	defer n.Close()
 	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
 	if err != nil {
@@ -260,34 +268,91 @@ func TestRejectsBadTransactions(t *testing.T) {
 	if err := submitAndVerify(ctx, c, good, raw); err != nil {
 		t.Fatalf("after a rejection: %v", err)
 	}
+	// The node's own metrics saw the same.
+	if got := gatherLabeled(t, reg, "rustorium_rejected_total", "wrong chain id"); got != 1 {
+		t.Errorf("rejected{wrong chain id} = %v", got)
+	}
+	for name, want := range map[string]float64{"rustorium_ingress_total": 1, "rustorium_accepted_total": 1, "rustorium_waiting_receipts": 0} {
+		if got := gatherValue(t, reg, name); got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
 }
 
-// TestPause: a paused node accepts nothing until it resumes, and then
-// accepts what waited.
-func TestPause(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	n := startNode(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog())
-	defer n.Close()
-	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	n.Pause()
-	n.Pause() // twice is fine
-	done := make(chan error, 1)
-	go func() {
-		x, raw := signedPut(1, "paused")
-		done <- submitAndVerify(ctx, c, x, raw)
-	}()
-	select {
-	case err := <-done:
-		t.Fatalf("a paused node answered: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue()
+		case m.Gauge != nil:
+			return m.Gauge.GetValue()
+		}
 	}
-	n.Resume()
-	if err := <-done; err != nil {
-		t.Fatalf("after resume: %v", err)
+	t.Fatalf("no metric %s", name)
+	return 0
+}
+
+// gatherLabeled returns the counter value of name's series whose label has value.
+func gatherLabeled(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return 0
+}
+
+// TestEmbeddedBrokerRestart: a node on its own embedded broker keeps the
+// log across restarts, so it resumes from its store's offsets.
+func TestEmbeddedBrokerRestart(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	var prev uint64
+	for round := range 2 {
+		log := newBlockLog()
+		n := startNode(t, ctx, nil, "", dir, log)
+		c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			x, raw := signedPut(round*10+i, "e")
+			if err := submitAndVerify(ctx, c, x, raw); err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		c.Close()
+		var height uint64
+		for s := range uint32(2) {
+			m, _, _ := n.DB().ShardMeta(s)
+			height += m.Height
+		}
+		if round == 1 && height <= prev {
+			t.Fatalf("after restart the heights sum to %d, before %d: the store did not resume", height, prev)
+		}
+		prev = height
+		n.Close()
 	}
 }

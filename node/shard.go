@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -99,6 +100,7 @@ func (s stateReader) Get(k []byte) ([]byte, bool, error) { return s.db.Get(s.sha
 
 // commit executes and commits one block made of log entries.
 func (r *shardRunner) commit(block []consensus.Entry) error {
+	t0 := time.Now()
 	var (
 		txs    []*tx.Tx
 		ids    []tx.ID
@@ -203,6 +205,12 @@ func (r *shardRunner) commit(block []consensus.Entry) error {
 			r.n.waiters.deliver(c)
 		}
 	}
+	m := r.n.metrics
+	shard := strconv.FormatUint(uint64(r.shard), 10)
+	m.CommitSeconds.Observe(time.Since(t0).Seconds())
+	m.BlockTxs.Observe(float64(len(txs)))
+	m.Blocks.WithLabelValues(shard).Inc()
+	m.Height.WithLabelValues(shard).Set(float64(hdr.Height))
 	if r.n.cfg.OnBlock != nil {
 		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: ids})
 	}

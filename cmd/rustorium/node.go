@@ -8,11 +8,16 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/node"
@@ -22,7 +27,7 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	var (
-		dataDir, listen, brokers, prefix, profile string
+		dataDir, listen, brokers, prefix, profile, metricsAddr string
 		shards                                    int
 		chainID                                   uint32
 		block                                     consensus.CutterConfig
@@ -52,13 +57,26 @@ accepted and committed receipts. The node's identity is kept in DATA/node.key.`,
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			cfg := node.Config{
 				ChainID: chainID, Key: key, Shards: shards, TopicPrefix: prefix,
-				DataDir: filepath.Join(dataDir, "db"), Listen: listen, Block: block,
+				DataDir: dataDir, Listen: listen, Block: block,
 				Storage: storage.Options{NoSync: noSync}, Logger: log,
 			}
 			if brokers != "" {
 				cfg.Brokers = strings.Split(brokers, ",")
 			}
 			ctx := cmd.Context()
+			if metricsAddr != "" {
+				reg := prometheus.NewRegistry()
+				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+				cfg.Registerer = reg
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("--metrics: %w", err)
+				}
+				srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+				go srv.Serve(ln) //nolint:errcheck // ends with Close below
+				defer srv.Close()
+				log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+			}
 			n, err := node.New(ctx, cfg)
 			if err != nil {
 				return err
@@ -88,6 +106,7 @@ accepted and committed receipts. The node's identity is kept in DATA/node.key.`,
 	f.IntVar(&block.MaxTxs, "block-max-txs", 1000, "close a block at this many transactions")
 	f.DurationVar(&block.MaxWait, "block-max-wait", 20*time.Millisecond, "close a non-empty block after this long")
 	f.BoolVar(&noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
+	f.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
 	return cmd
 }

@@ -54,6 +54,8 @@ type ServerConfig struct {
 	ReceiptTimeout time.Duration
 	// Logger receives connection-level errors. Nil discards them.
 	Logger *slog.Logger
+	// OnReject, if set, is called with the code of every rejected request.
+	OnReject func(tx.Code)
 }
 
 func (c *ServerConfig) ensureDefaults() error {
@@ -238,6 +240,9 @@ func (s *Server) submit(st *quic.Stream, raw []byte) {
 }
 
 func (s *Server) reject(st *quic.Stream, code tx.Code, msg string) {
+	if s.cfg.OnReject != nil {
+		s.cfg.OnReject(code)
+	}
 	e := RejectError{Code: code, Msg: msg}
 	_ = WriteFrame(st, MsgError, e.AppendTo(nil))
 }

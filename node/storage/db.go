@@ -417,9 +417,13 @@ func (d *DB) Read(shardID uint32, key []byte) ([]byte, *merkle.Proof, fr.Element
 		return nil, nil, fr.Element{}, err
 	}
 	defer leave()
-	s, err := d.shard(shardID)
-	if err != nil {
-		return nil, nil, fr.Element{}, err
+	d.mu.Lock()
+	s, ok := d.shards[shardID]
+	d.mu.Unlock()
+	if !ok {
+		// A shard without blocks is the empty tree: every key is absent.
+		// (Not creating it keeps arbitrary shard ids from growing memory.)
+		return nil, &merkle.Proof{}, fr.Element{}, ErrNotFound
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -142,7 +142,7 @@ func TestCommitReadVerify(t *testing.T) {
 		t.Fatalf("get deleted: %v %v", ok, err)
 	}
 	// other shard is independent and empty
-	if _, _, _, err := db.Read(4, []byte("a")); !errors.Is(err, storage.ErrNotFound) {
+	if _, p, root, err := db.Read(4, []byte("a")); !errors.Is(err, storage.ErrNotFound) || storage.VerifyProof(root, []byte("a"), nil, p) != nil {
 		t.Fatalf("other shard: %v", err)
 	}
 	// meta, blocks, tx index, receipts

@@ -318,4 +318,3 @@ func buildSchedule(p *params) []fr.Element {
 	s = append(s, p.mT...)
 	return s
 }
-

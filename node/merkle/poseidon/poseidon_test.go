@@ -110,19 +110,47 @@ func TestMatchesIden3Edges(t *testing.T) {
 			}
 		}
 	}
+	// Wider inputs: every edge value everywhere, and alone at the front or
+	// the back with zeros elsewhere (trailing zeros take the sparse first
+	// round at 16 inputs).
+	zero := big.NewInt(0)
+	for w := 4; w <= MaxInputs; w++ {
+		for _, e := range edges {
+			all, first, last := make([]*big.Int, w), make([]*big.Int, w), make([]*big.Int, w)
+			for j := range all {
+				all[j], first[j], last[j] = e, zero, zero
+			}
+			first[0], last[w-1] = e, e
+			check(t, all)
+			check(t, first)
+			check(t, last)
+		}
+	}
 }
 
 func TestMatchesIden3Random(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	n := 2000
+	// Widths 1 to 3 are the tree's hot path; the wider ones cost iden3 (the
+	// oracle) up to 0.2 ms a hash, so they get fewer cases.
+	narrow, wide := 2000, 100
 	if testing.Short() {
-		n = 200
+		narrow, wide = 200, 10
 	}
-	for i := 0; i < n; i++ {
-		for w := 1; w <= MaxInputs; w++ {
+	for w := 1; w <= MaxInputs; w++ {
+		n := narrow
+		if w > 3 {
+			n = wide
+		}
+		for i := 0; i < n; i++ {
 			in := make([]*big.Int, w)
 			for j := range in {
 				in[j] = randomValue(rng)
+			}
+			// Zero a random tail now and then (the sparse first round).
+			if w == MaxInputs && i%2 == 1 {
+				for j := 1 + rng.IntN(w); j < w; j++ {
+					in[j] = big.NewInt(0)
+				}
 			}
 			check(t, in)
 		}
@@ -155,7 +183,7 @@ func TestKnownVectors(t *testing.T) {
 }
 
 func TestInputCount(t *testing.T) {
-	for _, n := range []int{0, MaxInputs + 1, 16} {
+	for _, n := range []int{0, MaxInputs + 1, 100} {
 		_, err := Hash(make([]fr.Element, n))
 		if !errors.Is(err, ErrInputCount) {
 			t.Errorf("Hash with %d inputs: err = %v, want ErrInputCount", n, err)
@@ -168,13 +196,26 @@ func TestZeroAllocs(t *testing.T) {
 	a.SetUint64(3)
 	b.SetString("12345678901234567890123456789")
 	c.SetOne()
-	in := []fr.Element{a, b, c}
+	in := make([]fr.Element, MaxInputs)
+	for i := range in {
+		in[i].SetUint64(uint64(i) * 0x9e3779b97f4a7c15)
+	}
+	in[0], in[1], in[2] = a, b, c
+	bytes := make([]byte, 600)
+	for i := range bytes {
+		bytes[i] = byte(i * 7)
+	}
 	var sink fr.Element
 	for name, f := range map[string]func(){
-		"Hash2": func() { sink = Hash2(&a, &b) },
-		"Hash3": func() { sink = Hash3(&a, &b, &c) },
-		"Hash1": func() { sink, _ = Hash(in[:1]) },
-		"Hash":  func() { sink, _ = Hash(in) },
+		"Hash2":          func() { sink = Hash2(&a, &b) },
+		"Hash3":          func() { sink = Hash3(&a, &b, &c) },
+		"Hash1":          func() { sink, _ = Hash(in[:1]) },
+		"Hash":           func() { sink, _ = Hash(in[:3]) },
+		"Hash7":          func() { sink, _ = Hash(in[:7]) },
+		"Hash16":         func() { sink, _ = Hash(in) },
+		"HashBytes(32)":  func() { sink, _ = HashBytes(bytes[:32]) },
+		"HashBytes(64)":  func() { sink, _ = HashBytes(bytes[:64]) },
+		"HashBytes(600)": func() { sink, _ = HashBytes(bytes) },
 	} {
 		if n := testing.AllocsPerRun(100, f); n != 0 {
 			t.Errorf("%s: %v allocations per call, want 0", name, n)
@@ -183,17 +224,25 @@ func TestZeroAllocs(t *testing.T) {
 	_ = sink
 }
 
-// FuzzHash checks arbitrary inputs (any 32-byte strings, reduced into the
-// field) against go-iden3-crypto.
+// FuzzHash checks arbitrary inputs (byte strings read big-endian and reduced
+// into the field; input i ≥ 3 is input i mod 3 with byte i appended) against
+// go-iden3-crypto, for 1 to MaxInputs inputs.
 func FuzzHash(f *testing.F) {
 	f.Add([]byte{}, []byte{1}, []byte{2}, uint8(2))
 	f.Add([]byte{0xff, 0xff}, []byte{}, []byte{1}, uint8(3))
 	f.Add(fr.Modulus().Bytes(), []byte{7}, []byte{}, uint8(1))
+	f.Add([]byte{1, 2, 3}, []byte{4}, []byte{5, 6}, uint8(MaxInputs))
+	f.Add([]byte{9}, []byte{}, []byte{}, uint8(7))
 	f.Fuzz(func(t *testing.T, a, b, c []byte, n uint8) {
 		w := int(n%MaxInputs) + 1
 		p := fr.Modulus()
+		raws := [][]byte{a, b, c}
 		in := make([]*big.Int, 0, w)
-		for _, raw := range [][]byte{a, b, c}[:w] {
+		for i := 0; i < w; i++ {
+			raw := raws[i%3]
+			if i >= 3 {
+				raw = append(append([]byte(nil), raw...), byte(i))
+			}
 			in = append(in, new(big.Int).Mod(new(big.Int).SetBytes(raw), p))
 		}
 		check(t, in)

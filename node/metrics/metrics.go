@@ -1,0 +1,61 @@
+// Package metrics defines the node's Prometheus collectors. They are
+// registered on the Registerer the node is given (never on a global one), so
+// several nodes in one process keep separate metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Node holds one node's collectors.
+type Node struct {
+	Ingress       prometheus.Counter     // transactions that passed stateless checks
+	Rejected      *prometheus.CounterVec // by reason code
+	Accepted      prometheus.Counter     // transactions the log acknowledged
+	Blocks        *prometheus.CounterVec // committed blocks by shard
+	BlockTxs      prometheus.Histogram   // transactions per block
+	CommitSeconds prometheus.Histogram   // execute + tree + Pebble batch per block
+	Height        *prometheus.GaugeVec   // last committed height by shard
+	Waiting       prometheus.Gauge       // transactions waiting for their commit receipt
+}
+
+// New creates the collectors and registers them on reg (nil: not registered,
+// but still usable).
+func New(reg prometheus.Registerer) (*Node, error) {
+	m := &Node{
+		Ingress: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rustorium_ingress_total", Help: "Transactions that passed stateless checks at ingress.",
+		}),
+		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_rejected_total", Help: "Transactions rejected at ingress, by reason.",
+		}, []string{"reason"}),
+		Accepted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rustorium_accepted_total", Help: "Transactions acknowledged by the log.",
+		}),
+		Blocks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_blocks_total", Help: "Committed blocks, by shard.",
+		}, []string{"shard"}),
+		BlockTxs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rustorium_block_transactions", Help: "Transactions per committed block.",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
+		}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rustorium_block_commit_seconds", Help: "Time to execute a block, update the Merkle tree and commit the Pebble batch.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		Height: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rustorium_shard_height", Help: "Last committed block height, by shard.",
+		}, []string{"shard"}),
+		Waiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rustorium_waiting_receipts", Help: "Accepted transactions whose client waits for the commit receipt.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
