@@ -28,10 +28,10 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		dataDir, listen, brokers, prefix, profile, metricsAddr string
-		shards                                    int
-		chainID                                   uint32
-		block                                     consensus.CutterConfig
-		noSync                                    bool
+		shards                                                 int
+		chainID                                                uint32
+		block                                                  consensus.CutterConfig
+		noSync                                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
