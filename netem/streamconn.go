@@ -1,0 +1,459 @@
+package netem
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Conn wraps c, a connection from endpoint from to endpoint to, so that the
+// bytes written are impaired on the link from→to and the bytes read on the
+// link to→from (see Impairment for what applies to a stream). While both
+// links are unimpaired, Read and Write go straight to c; the first time a
+// direction is impaired it switches, for the conn's life, to a goroutine that
+// times its segments. Deadlines and Close keep net.Conn semantics: Close
+// closes c, unblocks Read and Write and stops the goroutines; bytes not yet
+// delivered are discarded.
+func (n *Network) Conn(from, to string, c net.Conn) (net.Conn, error) {
+	if from == "" || to == "" {
+		return nil, ErrEndpoint
+	}
+	return n.wrapConn(c, n.link(from, to), n.link(to, from)), nil
+}
+
+func (n *Network) wrapConn(c net.Conn, out, in *link) net.Conn {
+	sc := &streamConn{Conn: c, n: n, done: make(chan struct{})}
+	sc.out = newPipe(n, out)
+	sc.in = newPipe(n, in)
+	sc.rdl.init()
+	sc.wdl.init()
+	return sc
+}
+
+type streamConn struct {
+	net.Conn
+	n       *Network
+	out, in *pipe
+
+	wmu      sync.Mutex // serializes Write
+	mu       sync.Mutex // guards the two flags and the forwarding of deadlines
+	wPumped  bool
+	rPumped  bool
+	rdl, wdl deadline
+
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	wg        sync.WaitGroup
+}
+
+func (c *streamConn) Write(b []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	if !c.wPumped {
+		if c.out.l.fast.Load() {
+			c.mu.Unlock()
+			return c.Conn.Write(b)
+		}
+		select {
+		case <-c.done:
+			c.mu.Unlock()
+			return 0, net.ErrClosed
+		default:
+		}
+		c.wPumped = true
+		_ = c.Conn.SetWriteDeadline(time.Time{})
+		c.wg.Go(c.writeLoop)
+	}
+	c.mu.Unlock()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	data := make([]byte, len(b))
+	copy(data, b)
+	if err := c.out.put(data, c.done, c.wdl.wait()); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// writeLoop writes the due segments to the underlying conn.
+func (c *streamConn) writeLoop() {
+	var scratch [][]byte
+	for {
+		segs, err := c.out.take(0, c.done, nil, scratch[:0])
+		if err != nil {
+			return
+		}
+		bufs := net.Buffers(segs)
+		_, err = bufs.WriteTo(c.Conn)
+		clear(segs)
+		scratch = segs[:0]
+		if err != nil {
+			c.out.fail(err)
+			return
+		}
+	}
+}
+
+func (c *streamConn) Read(b []byte) (int, error) {
+	c.mu.Lock()
+	if !c.rPumped {
+		if c.in.l.fast.Load() {
+			c.mu.Unlock()
+			return c.Conn.Read(b)
+		}
+		select {
+		case <-c.done:
+			c.mu.Unlock()
+			return 0, net.ErrClosed
+		default:
+		}
+		c.rPumped = true
+		_ = c.Conn.SetReadDeadline(time.Time{})
+		c.wg.Go(c.readLoop)
+	}
+	c.mu.Unlock()
+	if len(b) == 0 {
+		return 0, nil
+	}
+	segs, err := c.in.take(len(b), c.done, c.rdl.wait(), nil)
+	n := 0
+	for _, s := range segs {
+		n += copy(b[n:], s)
+	}
+	if n > 0 {
+		return n, nil
+	}
+	return 0, err
+}
+
+// readLoop reads the underlying conn into the in pipe as data arrives.
+func (c *streamConn) readLoop() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Conn.Read(buf)
+		if n > 0 {
+			data := make([]byte, n)
+			copy(data, buf[:n])
+			if perr := c.in.put(data, c.done, nil); perr != nil {
+				return
+			}
+		}
+		if err != nil {
+			select {
+			case <-c.done:
+				err = net.ErrClosed
+			default:
+			}
+			c.in.fail(err)
+			return
+		}
+	}
+}
+
+func (c *streamConn) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock() // orders with the start of the goroutines
+		close(c.done)
+		c.mu.Unlock()
+		c.closeErr = c.Conn.Close()
+	})
+	c.wg.Wait()
+	return c.closeErr
+}
+
+func (c *streamConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return c.forward(t, !c.rPumped, !c.wPumped)
+}
+
+func (c *streamConn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rdl.set(t)
+	return c.forward(t, !c.rPumped, false)
+}
+
+func (c *streamConn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.wdl.set(t)
+	return c.forward(t, false, !c.wPumped)
+}
+
+// forward sets the deadline on the underlying conn for the directions that
+// still go straight to it. c.mu is held.
+func (c *streamConn) forward(t time.Time, read, write bool) error {
+	switch {
+	case read && write:
+		return c.Conn.SetDeadline(t)
+	case read:
+		return c.Conn.SetReadDeadline(t)
+	case write:
+		return c.Conn.SetWriteDeadline(t)
+	}
+	return nil
+}
+
+// A pipe holds one direction's segments until their arrival times.
+type pipe struct {
+	n     *Network
+	l     *link
+	limit int
+
+	mu      sync.Mutex
+	segs    []seg // FIFO from head
+	head    int
+	bytes   int
+	last    time.Time     // latest arrival handed out: segments stay in order
+	err     error         // terminal; returned once the segments are gone
+	changed chan struct{} // closed and replaced on every change
+}
+
+type seg struct {
+	b       []byte
+	at      time.Time
+	stalled bool // written into a partition: held until it heals
+}
+
+func newPipe(n *Network, l *link) *pipe {
+	return &pipe{n: n, l: l, limit: n.opts.streamBuffer(), changed: make(chan struct{})}
+}
+
+func (p *pipe) signal() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// put queues b (owned by the pipe from now on), cut into segments, waiting
+// while the pipe holds limit bytes or more.
+func (p *pipe) put(b []byte, cancel, deadline <-chan struct{}) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if isClosed(deadline) {
+			return os.ErrDeadlineExceeded
+		}
+		if p.err != nil {
+			return p.err
+		}
+		if p.bytes < p.limit {
+			break
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-cancel:
+			p.mu.Lock()
+			return net.ErrClosed
+		case <-deadline:
+		}
+		p.mu.Lock()
+	}
+	now := time.Now()
+	mss := segmentSize(p.l.cfg.Load())
+	for len(b) > 0 {
+		k := min(mss, len(b))
+		at, stalled := p.l.decideSegment(now, k)
+		if !stalled {
+			if at.Before(p.last) {
+				at = p.last
+			}
+			p.last = at
+		}
+		p.segs = append(p.segs, seg{b: b[:k:k], at: at, stalled: stalled})
+		p.bytes += k
+		b = b[k:]
+	}
+	p.signal()
+	return nil
+}
+
+// fail ends the pipe with err after the queued segments (first error wins).
+func (p *pipe) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		if err == nil {
+			err = io.EOF
+		}
+		p.err = err
+		p.signal()
+	}
+}
+
+// take waits for due segments at the head and returns them appended to dst:
+// up to max bytes (splitting a segment) or all that are due if max is 0.
+func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([][]byte, error) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		if isClosed(cancel) {
+			return dst, net.ErrClosed
+		}
+		if isClosed(deadline) {
+			return dst, os.ErrDeadlineExceeded
+		}
+		if p.head == len(p.segs) {
+			if p.err != nil {
+				return dst, p.err
+			}
+			if err := p.wait(nil, cancel, deadline, nil); err != nil {
+				return dst, err
+			}
+			continue
+		}
+		h := &p.segs[p.head]
+		if h.stalled || p.l.blocked.Load() {
+			topo := p.n.topologyChanged()
+			if p.l.blocked.Load() {
+				if err := p.wait(topo, cancel, deadline, nil); err != nil {
+					return dst, err
+				}
+				continue
+			}
+			// Healed: what was held arrives one delay after the heal, as
+			// TCP's retransmission would bring it.
+			resume := time.Now().Add(p.l.cfg.Load().Delay)
+			for i := p.head; i < len(p.segs); i++ {
+				s := &p.segs[i]
+				s.stalled = false
+				if s.at.Before(resume) {
+					s.at = resume
+				}
+			}
+			if p.last.Before(resume) {
+				p.last = resume
+			}
+		}
+		now := time.Now()
+		if wait := h.at.Sub(now); wait > 0 {
+			if t == nil {
+				t = time.NewTimer(wait)
+			} else {
+				t.Reset(wait)
+			}
+			if err := p.wait(nil, cancel, deadline, t.C); err != nil {
+				return dst, err
+			}
+			continue
+		}
+		got := 0
+		for p.head < len(p.segs) {
+			s := &p.segs[p.head]
+			if s.stalled || s.at.After(now) {
+				break
+			}
+			if max > 0 && got+len(s.b) > max {
+				k := max - got
+				if k == 0 {
+					break
+				}
+				dst = append(dst, s.b[:k])
+				s.b = s.b[k:]
+				got += k
+				break
+			}
+			dst = append(dst, s.b)
+			got += len(s.b)
+			*s = seg{}
+			p.head++
+		}
+		p.bytes -= got
+		if p.head == len(p.segs) {
+			p.segs, p.head = p.segs[:0], 0
+		} else if p.head > 1024 && p.head > len(p.segs)/2 {
+			p.segs = append(p.segs[:0], p.segs[p.head:]...)
+			p.head = 0
+		}
+		p.signal()
+		return dst, nil
+	}
+}
+
+// wait releases p.mu until the pipe changes, extra or timer fires, or it is
+// cancelled or past its deadline.
+func (p *pipe) wait(extra, cancel, deadline <-chan struct{}, timer <-chan time.Time) error {
+	ch := p.changed
+	p.mu.Unlock()
+	defer p.mu.Lock()
+	select {
+	case <-ch:
+	case <-extra:
+	case <-timer:
+	case <-cancel:
+		return net.ErrClosed
+	case <-deadline:
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// deadline is a settable deadline with a channel closed when it passes
+// (after net.Pipe's).
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{}
+}
+
+func (d *deadline) init() { d.cancel = make(chan struct{}) }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer's func is closing it
+	}
+	d.timer = nil
+	closed := isClosed(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		ch := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(ch) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+func (d *deadline) wait() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
