@@ -23,7 +23,9 @@ import (
 // Floor sample sizes: enough for a stable p50/p99, small enough to take a
 // few seconds on two cores.
 const (
-	floorRoundTrips   = 300
+	floorRoundTrips   = 300 // at most, and at least floorMinSamples …
+	floorMinSamples   = 20
+	floorBudget       = 2 * time.Second // … within this time per round-trip floor
 	floorCeilingSends = 20000
 	floorMerkleBlocks = 5
 	floorVerifies     = 4000
@@ -41,13 +43,9 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	}
 
 	payload := make([]byte, size)
-	h := reports.NewHistogram()
-	for range floorRoundTrips {
-		t0 := time.Now()
-		if err := c.Echo(ctx, payload); err != nil {
-			return f, fmt.Errorf("quic echo: %w", err)
-		}
-		_ = h.RecordValue(time.Since(t0).Microseconds())
+	h, err := sampleRoundTrips(func() error { return c.Echo(ctx, payload) })
+	if err != nil {
+		return f, fmt.Errorf("quic echo: %w", err)
 	}
 	f.QuicEcho = percentilesOf(h)
 
@@ -59,13 +57,9 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 		return f, err
 	}
 	defer prod.Close()
-	h = reports.NewHistogram()
-	for range floorRoundTrips {
-		t0 := time.Now()
-		if _, err := prod.Append(ctx, 0, nil, payload); err != nil {
-			return f, fmt.Errorf("produce: %w", err)
-		}
-		_ = h.RecordValue(time.Since(t0).Microseconds())
+	h, err = sampleRoundTrips(func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
+	if err != nil {
+		return f, fmt.Errorf("produce: %w", err)
 	}
 	f.ProduceAck = percentilesOf(h)
 	var wg sync.WaitGroup
@@ -90,6 +84,24 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	f.MerkleCeilingWPS = round1(merkleCeiling(sc.Cluster.Block.MaxTxs, uint64(sc.Seed)))
 	f.VerifyCeilingTPS = round1(verifyCeiling())
 	return f, nil
+}
+
+// sampleRoundTrips times sequential calls of rt: floorRoundTrips of them, or
+// as many as fit in floorBudget but at least floorMinSamples.
+func sampleRoundTrips(rt func() error) (*hdr.Histogram, error) {
+	h := reports.NewHistogram()
+	begin := time.Now()
+	for i := 0; i < floorRoundTrips; i++ {
+		if i >= floorMinSamples && time.Since(begin) > floorBudget {
+			break
+		}
+		t0 := time.Now()
+		if err := rt(); err != nil {
+			return nil, err
+		}
+		_ = h.RecordValue(time.Since(t0).Microseconds())
+	}
+	return h, nil
 }
 
 // merkleCeiling is the tree's batch-update throughput in writes per second:

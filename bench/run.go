@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/merkle"
@@ -73,6 +75,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	var closers []io.Closer // sockets the runner opened for others
 	p := newProgress(opts.Progress)
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
@@ -96,6 +99,41 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
 	prefix := "rustorium-" + runID + "-"
 
+	// The emulated network, when the scenario impairs anything: QUIC between
+	// the clients and the node, TCP between the node and the broker.
+	var nw *netem.Network
+	if usesNetwork(sc) {
+		nw = netem.New(netem.Options{Seed: sc.Seed})
+		defer nw.Close()
+		if err := nw.SetScenario(sc.NetworkAt(0), endpoints); err != nil {
+			return nil, err
+		}
+	}
+	listen := func(endpoint string) (net.PacketConn, error) {
+		if nw == nil {
+			return nil, nil
+		}
+		pc, err := nw.ListenPacket(endpoint, "udp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, pc)
+		return pc, nil
+	}
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	nodePC, err := listen("node-1")
+	if err != nil {
+		return nil, err
+	}
+	var brokerDialer func(ctx context.Context, network, host string) (net.Conn, error)
+	if nw != nil {
+		brokerDialer = nw.Dialer("node-1", netem.EndpointBroker, nil)
+	}
+
 	chk := newChecker()
 	ingress := &ingressIndex{}
 	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, brokerKind, strings.Join(brokers, ","))
@@ -106,6 +144,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		Block: consensus.CutterConfig{
 			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
 		},
+		PacketConn: nodePC, BrokerDialer: brokerDialer,
 		OnBlock:   chk.onBlock,
 		OnIngress: ingress.stamp,
 		Logger:    opts.Logger,
@@ -119,7 +158,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	clients := make([]*p2p.Client, opts.ClientConns)
 	for i := range clients {
-		if clients[i], err = p2p.Dial(ctx, nd.Addr().String(), p2p.ClientConfig{ServerKey: nd.PublicKey()}); err != nil {
+		pc, err := listen("clients")
+		if err != nil {
+			return nil, err
+		}
+		if clients[i], err = p2p.Dial(ctx, nd.Addr().String(), p2p.ClientConfig{ServerKey: nd.PublicKey(), PacketConn: pc}); err != nil {
 			return nil, err
 		}
 		defer clients[i].Close()
@@ -128,7 +171,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	var floors reports.Floors
 	if !opts.SkipFloors {
 		p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
-		floors, err = measureFloors(ctx, clients[0], ordering.Config{Brokers: brokers, TopicPrefix: prefix + "floor-", Shards: 1}, sc)
+		floors, err = measureFloors(ctx, clients[0], ordering.Config{Brokers: brokers, TopicPrefix: prefix + "floor-", Shards: 1, Dialer: brokerDialer}, sc)
 		if err != nil {
 			return nil, fmt.Errorf("bench: floors: %w", err)
 		}
@@ -171,7 +214,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 			l.stats = ol.Run(ctx, start, warmup+measure, q.Send)
 		}()
 	}
-	timeline := runTimeline(ctx, sc, nd, start.Add(warmup), p)
+	timeline := runTimeline(ctx, sc, nd, nw, start.Add(warmup), p)
 	wg.Wait()
 	timeline.stop()
 	stopProgress()
@@ -226,12 +269,11 @@ func supported(sc *scenarios.Scenario) error {
 		errs = append(errs, fmt.Errorf("cluster.nodes: %d (only 1 node so far)", sc.Cluster.Nodes))
 	}
 	for _, a := range sc.Schedule() {
-		if (a.Op != scenarios.OpPause && a.Op != scenarios.OpResume) || a.Node != "node-1" {
-			errs = append(errs, fmt.Errorf("timeline: %s (only pause of node-1 so far)", a))
+		switch a.Op {
+		case scenarios.OpPause, scenarios.OpResume, scenarios.OpNetwork, scenarios.OpPartition, scenarios.OpHeal:
+		default:
+			errs = append(errs, fmt.Errorf("timeline: %s (kill and restart need a cluster)", a))
 		}
-	}
-	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
-		errs = append(errs, errors.New("network impairments"))
 	}
 	for i, w := range sc.Workload {
 		if w.Kind != scenarios.KindPut {
@@ -269,6 +311,23 @@ type workloadRun struct {
 }
 
 type putKV struct{ key, value []byte }
+
+// endpoints are the emulated network's endpoints in a one-node run.
+var endpoints = []string{"clients", "node-1", netem.EndpointBroker}
+
+// usesNetwork reports whether the scenario impairs the network at any time.
+func usesNetwork(sc *scenarios.Scenario) bool {
+	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
+		return true
+	}
+	for _, a := range sc.Schedule() {
+		switch a.Op {
+		case scenarios.OpNetwork, scenarios.OpPartition, scenarios.OpHeal:
+			return true
+		}
+	}
+	return false
+}
 
 // Closed-loop workloads pre-sign for one send per client every
 // closedLoopMinCycle, at most maxClosedLoopTxs in all.

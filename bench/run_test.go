@@ -118,3 +118,38 @@ func TestRunRejectsUnsupported(t *testing.T) {
 		t.Fatalf("3 nodes: %v", err)
 	}
 }
+
+// TestRunDelayedPath: 25ms one way between the clients and the node shows
+// in the accepted latency (at least one round trip) and in the QUIC floor.
+func TestRunDelayedPath(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sc := loadScenario(t, `
+name: delayed
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+network:
+  links:
+    - {from: clients, to: node-1, delay: 25ms}
+    - {from: node-1, to: clients, delay: 25ms}
+workload:
+  - {name: puts, kind: put, rate: 100/s}
+report: {formats: [json]}
+`)
+	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := res.Workloads["puts"].Stages["accepted"]
+	if acc.Corrected.P50 < 50_000 || acc.Uncorrected.P50 < 50_000 {
+		t.Fatalf("accepted p50 %dµs (uncorrected %dµs), want ≥ 50ms", acc.Corrected.P50, acc.Uncorrected.P50)
+	}
+	if res.Floors.QuicEcho.P50 < 50_000 {
+		t.Fatalf("QUIC echo floor p50 %dµs, want ≥ 50ms on the same path", res.Floors.QuicEcho.P50)
+	}
+	if res.Checker.Lost != 0 || res.Checker.Committed == 0 {
+		t.Fatalf("checker %+v", res.Checker)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -17,6 +18,7 @@ import (
 type timelineRun struct {
 	sc     *scenarios.Scenario
 	nd     *node.Node
+	nw     *netem.Network // nil without network emulation
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -24,10 +26,11 @@ type timelineRun struct {
 	when map[int]time.Duration // event index → when its last action ran, from the start of measuring
 }
 
-func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, measureStart time.Time, p *progress) *timelineRun {
+func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, nw *netem.Network, measureStart time.Time, p *progress) *timelineRun {
 	ctx, cancel := context.WithCancel(ctx)
-	tr := &timelineRun{sc: sc, nd: nd, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}}
+	tr := &timelineRun{sc: sc, nd: nd, nw: nw, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}}
 	actions := sc.Schedule()
+	heals := map[int]func(){}
 	go func() {
 		defer close(tr.done)
 		for _, a := range actions {
@@ -42,6 +45,16 @@ func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, mea
 				nd.Pause()
 			case scenarios.OpResume:
 				nd.Resume()
+			case scenarios.OpNetwork:
+				if err := nw.SetScenario(sc.NetworkAt(a.At), endpoints); err != nil {
+					p.printf("timeline %v: %v", a.At, err)
+				}
+			case scenarios.OpPartition:
+				heals[a.Event] = nw.Partition(a.Groups...)
+			case scenarios.OpHeal:
+				if heal := heals[a.Event]; heal != nil {
+					heal()
+				}
 			}
 			p.printf("timeline %v: %s", a.At, a)
 			tr.mu.Lock()
@@ -58,6 +71,9 @@ func (tr *timelineRun) stop() {
 	tr.cancel()
 	<-tr.done
 	tr.nd.Resume()
+	if tr.nw != nil {
+		tr.nw.Heal()
+	}
 }
 
 // results lists each timeline event with its recovery time: from the end of
