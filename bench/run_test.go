@@ -153,3 +153,46 @@ report: {formats: [json]}
 		t.Fatalf("checker %+v", res.Checker)
 	}
 }
+
+// TestRunPause: a 1s pause of the node under open-loop load shows in the
+// corrected accepted p99; the closed loop's uncorrected view hides most of
+// it, and its expected-interval correction brings it back.
+func TestRunPause(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sc := loadScenario(t, `
+name: pause
+warmup: 1s
+duration: 4s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+workload:
+  - {name: open, kind: put, rate: 300/s}
+  - {name: closed, kind: put, clients: 2}
+timeline:
+  - {at: 1500ms, pause: node-1, for: 1s}
+report: {formats: [json]}
+`)
+	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := res.Workloads["open"].Stages["accepted"]
+	if open.Corrected.P99 < 500_000 {
+		t.Fatalf("open loop: corrected accepted p99 %dµs, want ≥ 500ms", open.Corrected.P99)
+	}
+	// A closed-loop client stuck in the pause sends nothing meanwhile: its
+	// one slow send is all the uncorrected view sees. The expected-interval
+	// correction adds the sends a steady client would have made, so the
+	// stall moves into the body of the distribution.
+	closed := res.Workloads["closed"].Stages["accepted"]
+	if closed.Corrected.P90 < 2*closed.Uncorrected.P90 {
+		t.Fatalf("closed loop: corrected p90 %dµs should be well above the uncorrected %dµs", closed.Corrected.P90, closed.Uncorrected.P90)
+	}
+	if len(res.Timeline) != 1 || res.Timeline[0].Event != "pause node-1 for 1s" || res.Timeline[0].Recovery == "not run" {
+		t.Fatalf("timeline %+v", res.Timeline)
+	}
+	if res.Checker.Lost != 0 || res.Checker.Duplicated != 0 {
+		t.Fatalf("checker %+v", res.Checker)
+	}
+}
