@@ -29,7 +29,7 @@ test: vet
 	brokers=$$(scripts/kafka.sh start) || { echo "make test: could not start the Kafka broker" >&2; exit 1; }; \
 	trap 'scripts/kafka.sh stop' EXIT; \
 	echo "make test: real Kafka broker at $$brokers"; \
-	RUSTORIUM_KAFKA_BROKERS=$$brokers RUSTORIUM_REQUIRE_KAFKA=1 \
+	RUSTORIUM_KAFKA_BROKERS=$$brokers RUSTORIUM_REQUIRE_KAFKA=1 RUSTORIUM_INSTALL_CHROMIUM=1 \
 	  $(GO) test -p $(TESTP) -timeout $(TESTTIMEOUT) -count=1 ./...
 
 # Unit tests only: real-Kafka tests skip.

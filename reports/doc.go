@@ -1,10 +1,15 @@
 // Package reports records latencies in HDR histograms while a scenario runs
 // and turns them into the run's report: result.json (the contract in
-// DESIGN.md), report.md, HdrHistogram .hgrm percentile files and .hlog
-// interval logs, and the summary table printed at the end of a run.
+// DESIGN.md), report.md, a self-contained report.html with gonum/plot plots
+// (also written as PNG and SVG), HdrHistogram .hgrm percentile files and
+// .hlog interval logs, and the summary table printed at the end of a run.
+// It also compares two runs with a noise-aware verdict and samples the
+// resource use of the process under test.
 //
 // The load generator records into a [Recorder] (cheap and safe for concurrent
 // use); [Recorder.Snapshot] freezes it, [NewResult] summarises a snapshot, the
 // runner fills in the rest of the [Result] (environment, floors, checker,
-// SLOs, timeline) and [Write] writes the chosen formats into the report folder.
+// SLOs, timeline, [Resources] from a [ResourceSampler]) and [Write] writes
+// the chosen formats into the report folder. [Compare] compares two results
+// metric by metric using their per-interval series.
 package reports

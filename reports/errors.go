@@ -12,4 +12,8 @@ var (
 	ErrNoData = errors.New("reports: no data")
 	// ErrUnsupportedFormat: a report format this package cannot write yet.
 	ErrUnsupportedFormat = errors.New("reports: unsupported report format")
+	// ErrPlot: a plot could not be drawn.
+	ErrPlot = errors.New("reports: cannot draw plot")
+	// ErrSamplerStarted: ResourceSampler.Start called a second time.
+	ErrSamplerStarted = errors.New("reports: resource sampler already started")
 )

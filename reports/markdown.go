@@ -218,6 +218,37 @@ func Markdown(w io.Writer, res *Result) error {
 		p("\n")
 	}
 
+	if rs := r.Resources; rs != nil {
+		p("## Resources\n\n")
+		p("| resource | |\n|---|---|\n")
+		for _, row := range resourceRows(rs) {
+			p("| %s | %s |\n", row[0], mdEscape(row[1]))
+		}
+		p("\n")
+		for _, n := range rs.Notes {
+			p("- %s\n", mdEscape(n))
+		}
+		if len(rs.Notes) > 0 {
+			p("\n")
+		}
+	}
+
+	if plots := markdownPlots(r.Files); len(plots) > 0 {
+		p("## Plots\n\n")
+		for _, f := range r.Files {
+			if f == HTMLFile {
+				p("All plots with the tables: [%s](%s).\n\n", HTMLFile, HTMLFile)
+			}
+		}
+		for _, pl := range plots {
+			p("![%s](%s)\n", mdEscape(pl.title), pl.png)
+			if pl.svg != "" {
+				p("[SVG](%s)\n", pl.svg)
+			}
+			p("\n")
+		}
+	}
+
 	if len(r.Files) > 0 {
 		p("## Files\n\n")
 		for _, f := range r.Files {
@@ -239,4 +270,42 @@ func sloBound(s SLOResult) string {
 		parts = append(parts, "≤ "+s.Max)
 	}
 	return strings.Join(parts, ", ")
+}
+
+type mdPlot struct{ title, png, svg string }
+
+// markdownPlots returns the PNG plots among the report's files (named by
+// PlotID), each with its SVG when there is one, titled from the name.
+func markdownPlots(files []string) []mdPlot {
+	have := map[string]bool{}
+	for _, f := range files {
+		have[f] = true
+	}
+	titles := map[string]string{
+		PlotLatency: "Latency over time", PlotThroughput: "Throughput over time",
+		PlotSpectrum: "Percentile spectrum", PlotStages: "Stages against floors", PlotResources: "Resource use",
+	}
+	var out []mdPlot
+	for _, f := range files {
+		base, ok := strings.CutSuffix(f, ".png")
+		if !ok || !strings.HasPrefix(base, "plot-") || strings.ContainsAny(f, "/\\") {
+			continue
+		}
+		title := strings.TrimPrefix(base, "plot-")
+		for kind, t := range titles {
+			if rest, ok := strings.CutPrefix(title, kind); ok {
+				title = t
+				if w := strings.TrimPrefix(rest, "-"); w != "" {
+					title += ": " + w
+				}
+				break
+			}
+		}
+		pl := mdPlot{title: title, png: f}
+		if have[base+".svg"] {
+			pl.svg = base + ".svg"
+		}
+		out = append(out, pl)
+	}
+	return out
 }

@@ -514,14 +514,14 @@ func TestHLogReadsBack(t *testing.T) {
 func TestWriteUnsupported(t *testing.T) {
 	res, snap := sampleResult(t)
 	dir := t.TempDir()
-	files, err := Write(dir, res, snap, []string{"html", "json"})
+	files, err := Write(dir, res, snap, []string{"pdf", "json"})
 	if !errors.Is(err, ErrUnsupportedFormat) {
 		t.Errorf("err %v", err)
 	}
 	if len(files) != 1 || files[0] != ResultFile {
 		t.Errorf("files %v", files)
 	}
-	if Supported("html") || !Supported("hgrm") {
+	if Supported("pdf") || !Supported("hgrm") || !Supported("html") {
 		t.Error("Supported is wrong")
 	}
 }
@@ -563,6 +563,7 @@ func FuzzReadJSON(f *testing.F) {
 	f.Add([]byte(`{"workloads":{"w":{"stages":{"zz":{"count":-1,"corrected":{"p50_us":-5}}}}},"timeline":[{}]}`))
 	f.Add([]byte(`{"floors":{"quic_echo":null,"ratios":{"a":1e308}}}`))
 	f.Add([]byte(`{"start":"not a time"}`))
+	f.Add([]byte(`{"interval_s":-1,"duration_s":1e308,"workloads":{"w":{"stages":{"accepted":{"count":2,"corrected":{"p50_us":-1,"p99_us":9e18}}},"series":[{"t_s":1e308,"stages":{"accepted":{"count":1,"p99_us":-7}}},{"t_s":-1}]}},"timeline":[{"at":"1s"},{"at":"x"}],"resources":{"samples":[{"t_s":-1e308,"cpu_pct":-1}]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseJSON(data)
 		if err != nil {
@@ -574,6 +575,9 @@ func FuzzReadJSON(f *testing.F) {
 		// Whatever parses can be reported without panicking.
 		_ = Summary(io.Discard, r)
 		_ = Markdown(io.Discard, r)
+		_ = htmlPage(&bytes.Buffer{}, r, &plotSet{})
+		_, _ = figures(r, nil)
+		_ = Compare(r, r, CompareOptions{Resamples: 20}).Text(io.Discard)
 		_ = r.CheckSLOs([]scenarios.SLO{{Metric: "committed.p99", Max: "1s"}, {Metric: "throughput", Min: "1/s"}, {Metric: "lag.p99", Max: "1s"}})
 	})
 }

@@ -35,6 +35,10 @@ func Summary(w io.Writer, res *Result) error {
 	c := r.Checker
 	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed\n",
 		verdict(c.OK), c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.ProofsChecked, c.ProofsFailed)
+	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
+		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
+			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), fmtMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
+	}
 	for _, s := range r.SLO {
 		fmt.Fprintf(&b, "slo %s: %s = %s (%s)\n", verdict(s.OK), s.Metric, s.Value, sloBound(s))
 	}

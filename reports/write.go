@@ -6,8 +6,9 @@ import (
 	"os"
 )
 
-// Report formats this package writes (scenario report.formats). "html" is
-// planned; Supported tells which are available.
+// Report formats this package writes (scenario report.formats); Supported
+// tells which are available. "html" writes report.html and every plot as
+// PNG and SVG.
 const (
 	FormatJSON = "json"
 	FormatMD   = "md"
@@ -17,10 +18,11 @@ const (
 )
 
 // snapshotWriters write files from the histograms; each returns the names of
-// the files it wrote. New formats (html, plots) slot in here.
+// the files it wrote. New formats slot in here.
 var snapshotWriters = map[string]func(dir string, r *Result, snap *Snapshot) ([]string, error){
 	FormatHGRM: func(dir string, _ *Result, snap *Snapshot) ([]string, error) { return WriteHGRM(dir, snap) },
 	FormatHLog: func(dir string, _ *Result, snap *Snapshot) ([]string, error) { return WriteHLog(dir, snap) },
+	FormatHTML: WriteHTML,
 }
 
 // Supported reports whether Write can produce format.
@@ -30,8 +32,10 @@ func Supported(format string) bool {
 }
 
 // Write writes the report folder dir in the given formats: the
-// histogram-based files first, then report.md and result.json, which list
-// them in Result.Files. snap may be nil (only json and md are written then).
+// histogram-based files and the plots first, then report.html, report.md
+// and result.json, which list them in Result.Files (report.md links the
+// PNG plots). snap may be nil: hgrm and hlog are not written then, and the
+// HTML report's percentile spectrum comes from the summary percentiles.
 // Unsupported formats are skipped and reported as ErrUnsupportedFormat after
 // everything else is written.
 func Write(dir string, r *Result, snap *Snapshot, formats []string) (files []string, err error) {
@@ -59,11 +63,26 @@ func Write(dir string, r *Result, snap *Snapshot, formats []string) (files []str
 			errs = append(errs, err)
 		}
 	}
+	var plots *plotSet
+	if want[FormatHTML] {
+		set, names, err := writePlots(dir, &out, snap)
+		out.Files = append(out.Files, names...)
+		out.Files = append(out.Files, HTMLFile)
+		plots = set
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if want[FormatMD] {
 		out.Files = append(out.Files, MarkdownFile)
 	}
 	if want[FormatJSON] {
 		out.Files = append(out.Files, ResultFile)
+	}
+	if plots != nil {
+		if err := writeHTMLPage(dir, &out, plots); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if want[FormatMD] {
 		if err := WriteMarkdown(dir, &out); err != nil {

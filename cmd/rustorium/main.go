@@ -48,7 +48,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newNodeCmd(), newMerkleCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,391 @@
+package reports
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Resources is the resource use of the process under test over the run
+// (result.json "resources"): one sample per interval, and a summary. In the
+// in-process harness the process holds both the node and the load
+// generator.
+type Resources struct {
+	Source    string           `json:"source"`     // what was sampled, e.g. "process 1234"
+	IntervalS float64          `json:"interval_s"` // the sampling interval
+	Samples   []ResourceSample `json:"samples"`
+	Dropped   int64            `json:"dropped,omitempty"` // samples past MaxSamples, not kept
+	Notes     []string         `json:"notes,omitempty"`   // what could not be sampled
+
+	// Summary over Samples.
+	CPUPercentMean float64 `json:"cpu_pct_mean"`
+	CPUPercentMax  float64 `json:"cpu_pct_max"`
+	RSSMaxBytes    uint64  `json:"rss_max_bytes"`
+	GCPauseTotalS  float64 `json:"gc_pause_total_s"`
+	GCCycles       uint64  `json:"gc_cycles"`
+	GoroutinesMax  uint64  `json:"goroutines_max"`
+}
+
+// ResourceSample is the process's resource use in one interval ending at T.
+type ResourceSample struct {
+	T          float64 `json:"t_s"`            // end of the interval, seconds from the start of measuring (negative during warmup)
+	CPUPercent float64 `json:"cpu_pct"`        // user+system CPU time over wall time, ×100 (above 100 with several cores busy)
+	RSSBytes   uint64  `json:"rss_bytes"`      // resident set size at T
+	HeapBytes  uint64  `json:"heap_bytes"`     // live and not yet swept heap objects at T
+	GCPauseS   float64 `json:"gc_pause_s"`     // stop-the-world GC pause time within the interval
+	GCPauseMax float64 `json:"gc_pause_max_s"` // longest GC pause within the interval (upper bucket bound)
+	GCCycles   uint64  `json:"gc_cycles"`      // GC cycles completed within the interval
+	Goroutines uint64  `json:"goroutines"`     // live goroutines at T
+	Threads    int64   `json:"threads"`        // OS threads at T
+}
+
+// summarize fills the summary fields from the samples.
+func (r *Resources) summarize() {
+	r.CPUPercentMean, r.CPUPercentMax, r.RSSMaxBytes, r.GCPauseTotalS, r.GCCycles, r.GoroutinesMax = 0, 0, 0, 0, 0, 0
+	for _, s := range r.Samples {
+		r.CPUPercentMean += s.CPUPercent
+		r.CPUPercentMax = max(r.CPUPercentMax, s.CPUPercent)
+		r.RSSMaxBytes = max(r.RSSMaxBytes, s.RSSBytes)
+		r.GCPauseTotalS += s.GCPauseS
+		r.GCCycles += s.GCCycles
+		r.GoroutinesMax = max(r.GoroutinesMax, s.Goroutines)
+	}
+	if n := len(r.Samples); n > 0 {
+		r.CPUPercentMean = math.Round(r.CPUPercentMean/float64(n)*10) / 10
+	}
+}
+
+// ResourceSamplerOptions configures a ResourceSampler.
+type ResourceSamplerOptions struct {
+	// Interval is the time between samples. Zero means 1s.
+	Interval time.Duration
+	// Origin is the time the samples' T counts from: the start of
+	// measuring. Zero means the time of the first sample (Start).
+	Origin time.Time
+	// MaxSamples bounds the samples kept; later ones are counted in
+	// Resources.Dropped. Zero means 86400.
+	MaxSamples int
+	// ProcStat is the path of the process's stat file in proc(5) format.
+	// Empty means /proc/self/stat; where it cannot be read, CPU and RSS are
+	// not sampled (a note says so).
+	ProcStat string
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// ResourceSampler samples the resource use of this process once per
+// interval: CPU and RSS from /proc/self/stat, GC pauses, heap and
+// goroutines from runtime/metrics. The caller owns it: Start starts its
+// goroutine, Stop stops it and returns what was sampled.
+type ResourceSampler struct {
+	opts ResourceSamplerOptions
+
+	mu       sync.Mutex
+	res      Resources
+	started  bool
+	stopped  bool
+	havePrev bool
+	prev     rawSample
+	warned   map[string]bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+	samples  []metrics.Sample
+}
+
+// rawSample is what one reading of the counters gave.
+type rawSample struct {
+	at         time.Time
+	cpuTicks   uint64 // utime+stime, in clock ticks
+	rssBytes   uint64
+	threads    int64
+	procOK     bool
+	gcPauseCPU float64 // cumulative /cpu/classes/gc/pause:cpu-seconds
+	gcCycles   uint64
+	heapBytes  uint64
+	goroutines uint64
+	pauses     *metrics.Float64Histogram
+}
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
+// 100 on every Linux architecture.
+const clockTicks = 100
+
+// Runtime metrics the sampler reads.
+const (
+	metricGCPauseCPU = "/cpu/classes/gc/pause:cpu-seconds"
+	metricGCCycles   = "/gc/cycles/total:gc-cycles"
+	metricHeap       = "/memory/classes/heap/objects:bytes"
+	metricGoroutines = "/sched/goroutines:goroutines"
+	metricPauses     = "/sched/pauses/total/gc:seconds"
+)
+
+// NewResourceSampler returns a sampler that has not started.
+func NewResourceSampler(opts ResourceSamplerOptions) *ResourceSampler {
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.MaxSamples <= 0 {
+		opts.MaxSamples = 86400
+	}
+	if opts.ProcStat == "" {
+		opts.ProcStat = "/proc/self/stat"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &ResourceSampler{opts: opts, warned: map[string]bool{}}
+	s.res.Source = fmt.Sprintf("process %d", os.Getpid())
+	s.res.IntervalS = opts.Interval.Seconds()
+	for _, name := range []string{metricGCPauseCPU, metricGCCycles, metricHeap, metricGoroutines, metricPauses} {
+		s.samples = append(s.samples, metrics.Sample{Name: name})
+	}
+	return s
+}
+
+// Start takes the baseline reading and starts sampling every interval
+// until Stop or until ctx is done. It fails if the sampler was started
+// before.
+func (s *ResourceSampler) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return ErrSamplerStarted
+	}
+	s.started = true
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	s.mu.Unlock()
+	s.Sample()
+	go func() {
+		defer close(s.done)
+		t := time.NewTicker(s.opts.Interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				s.Sample()
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop stops sampling, takes a last sample if at least a quarter interval
+// passed since the previous one, and returns everything sampled. It is
+// safe to call more than once (later calls return the same data) and
+// without Start.
+func (s *ResourceSampler) Stop() *Resources {
+	s.mu.Lock()
+	cancel, done, wasStopped := s.cancel, s.done, s.stopped
+	s.stopped = true
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	if !wasStopped {
+		s.mu.Lock()
+		last := s.prev.at
+		havePrev := s.havePrev
+		s.mu.Unlock()
+		if havePrev && s.opts.Now().Sub(last) >= s.opts.Interval/4 {
+			s.sample(true)
+		}
+	}
+	return s.Resources()
+}
+
+// Resources returns a copy of what was sampled so far, summarised.
+func (s *ResourceSampler) Resources() *Resources {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res
+	r.Samples = append([]ResourceSample(nil), s.res.Samples...)
+	r.Notes = append([]string(nil), s.res.Notes...)
+	r.summarize()
+	return &r
+}
+
+// Sample reads the counters now. The first reading is the baseline; each
+// later one adds a sample covering the time since the previous reading.
+// Start calls it every interval; tests may call it directly. It does
+// nothing once the sampler is stopped.
+func (s *ResourceSampler) Sample() { s.sample(false) }
+
+func (s *ResourceSampler) sample(final bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped && !final {
+		return
+	}
+	cur := s.read()
+	if s.opts.Origin.IsZero() {
+		s.opts.Origin = cur.at
+	}
+	if !s.havePrev {
+		s.prev, s.havePrev = cur, true
+		return
+	}
+	prev := s.prev
+	s.prev = cur
+	wall := cur.at.Sub(prev.at).Seconds()
+	if wall <= 0 {
+		return
+	}
+	if len(s.res.Samples) >= s.opts.MaxSamples {
+		s.res.Dropped++
+		return
+	}
+	smp := ResourceSample{
+		T:          math.Round(cur.at.Sub(s.opts.Origin).Seconds()*1000) / 1000,
+		HeapBytes:  cur.heapBytes,
+		Goroutines: cur.goroutines,
+		GCCycles:   cur.gcCycles - min(prev.gcCycles, cur.gcCycles),
+	}
+	if cur.procOK && prev.procOK {
+		ticks := cur.cpuTicks - min(prev.cpuTicks, cur.cpuTicks)
+		smp.CPUPercent = math.Round(float64(ticks)/clockTicks/wall*100*10) / 10
+		smp.RSSBytes, smp.Threads = cur.rssBytes, cur.threads
+	}
+	if procs := runtime.GOMAXPROCS(0); procs > 0 {
+		// The metric counts the pause once per P.
+		smp.GCPauseS = max(0, cur.gcPauseCPU-prev.gcPauseCPU) / float64(procs)
+	}
+	smp.GCPauseMax = maxPauseDelta(prev.pauses, cur.pauses)
+	s.res.Samples = append(s.res.Samples, smp)
+}
+
+// note records a problem once.
+func (s *ResourceSampler) note(msg string) {
+	if !s.warned[msg] {
+		s.warned[msg] = true
+		s.res.Notes = append(s.res.Notes, msg)
+	}
+}
+
+// read reads the counters; s.mu is held.
+func (s *ResourceSampler) read() rawSample {
+	r := rawSample{at: s.opts.Now()}
+	if data, err := os.ReadFile(s.opts.ProcStat); err != nil {
+		s.note(fmt.Sprintf("CPU and RSS not sampled: %v", err))
+	} else if st, err := ParseProcStat(data); err != nil {
+		s.note(fmt.Sprintf("CPU and RSS not sampled: %v", err))
+	} else {
+		r.procOK = true
+		r.cpuTicks = st.UTime + st.STime
+		r.rssBytes = uint64(max(st.RSSPages, 0)) * uint64(os.Getpagesize())
+		r.threads = st.Threads
+	}
+	metrics.Read(s.samples)
+	for _, m := range s.samples {
+		v := m.Value
+		switch {
+		case v.Kind() == metrics.KindBad:
+			s.note(fmt.Sprintf("runtime metric %s not available", m.Name))
+		case m.Name == metricGCPauseCPU && v.Kind() == metrics.KindFloat64:
+			r.gcPauseCPU = v.Float64()
+		case m.Name == metricGCCycles && v.Kind() == metrics.KindUint64:
+			r.gcCycles = v.Uint64()
+		case m.Name == metricHeap && v.Kind() == metrics.KindUint64:
+			r.heapBytes = v.Uint64()
+		case m.Name == metricGoroutines && v.Kind() == metrics.KindUint64:
+			r.goroutines = v.Uint64()
+		case m.Name == metricPauses && v.Kind() == metrics.KindFloat64Histogram:
+			h := v.Float64Histogram()
+			r.pauses = &metrics.Float64Histogram{Counts: append([]uint64(nil), h.Counts...), Buckets: h.Buckets}
+		}
+	}
+	return r
+}
+
+// maxPauseDelta returns the upper bound of the highest bucket that gained
+// counts between two readings of a pause histogram.
+func maxPauseDelta(prev, cur *metrics.Float64Histogram) float64 {
+	if cur == nil {
+		return 0
+	}
+	for i := len(cur.Counts) - 1; i >= 0; i-- {
+		var before uint64
+		if prev != nil && i < len(prev.Counts) {
+			before = prev.Counts[i]
+		}
+		if cur.Counts[i] > before && i+1 < len(cur.Buckets) {
+			hi := cur.Buckets[i+1]
+			if math.IsInf(hi, 1) {
+				hi = cur.Buckets[i]
+			}
+			return max(hi, 0)
+		}
+	}
+	return 0
+}
+
+// ProcStat is the part of a proc(5) /proc/PID/stat line the sampler uses.
+type ProcStat struct {
+	PID      int64
+	Comm     string
+	State    string
+	UTime    uint64 // user CPU time, clock ticks
+	STime    uint64 // system CPU time, clock ticks
+	Threads  int64
+	RSSPages int64
+}
+
+// ParseProcStat parses a /proc/PID/stat line. The command name may hold
+// spaces and parentheses; it ends at the last ')'. A line that is too short
+// or has non-numeric fields is ErrFormat.
+func ParseProcStat(data []byte) (ProcStat, error) {
+	line := strings.TrimSpace(string(data))
+	open := strings.IndexByte(line, '(')
+	close := strings.LastIndexByte(line, ')')
+	if open < 0 || close < open {
+		return ProcStat{}, fmt.Errorf("%w: proc stat: no (comm)", ErrFormat)
+	}
+	var st ProcStat
+	var err error
+	if st.PID, err = strconv.ParseInt(strings.TrimSpace(line[:open]), 10, 64); err != nil {
+		return ProcStat{}, fmt.Errorf("%w: proc stat: bad pid", ErrFormat)
+	}
+	st.Comm = line[open+1 : close]
+	f := strings.Fields(line[close+1:])
+	// f[0] is field 3 (state); field N is f[N-3].
+	const need = 24 - 3 + 1
+	if len(f) < need {
+		return ProcStat{}, fmt.Errorf("%w: proc stat: %d fields after comm, want at least %d", ErrFormat, len(f), need)
+	}
+	st.State = f[0]
+	u := func(n int) uint64 {
+		if err != nil {
+			return 0
+		}
+		var v uint64
+		if v, err = strconv.ParseUint(f[n-3], 10, 64); err != nil {
+			err = fmt.Errorf("%w: proc stat field %d: %q", ErrFormat, n, f[n-3])
+		}
+		return v
+	}
+	i := func(n int) int64 {
+		if err != nil {
+			return 0
+		}
+		var v int64
+		if v, err = strconv.ParseInt(f[n-3], 10, 64); err != nil {
+			err = fmt.Errorf("%w: proc stat field %d: %q", ErrFormat, n, f[n-3])
+		}
+		return v
+	}
+	st.UTime, st.STime, st.Threads, st.RSSPages = u(14), u(15), i(20), i(24)
+	if err != nil {
+		return ProcStat{}, err
+	}
+	return st, nil
+}

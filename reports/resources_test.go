@@ -1,0 +1,173 @@
+package reports
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const statLine = "2114 (my (odd) prog) R 2110 2110 11020 0 -1 4194304 100 0 0 0 250 125 0 0 20 0 7 0 241118 3133440 381 18446744073709551615 94155692244992 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+
+func TestParseProcStat(t *testing.T) {
+	st, err := ParseProcStat([]byte(statLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ProcStat{PID: 2114, Comm: "my (odd) prog", State: "R", UTime: 250, STime: 125, Threads: 7, RSSPages: 381}
+	if st != want {
+		t.Errorf("got %+v, want %+v", st, want)
+	}
+	if data, err := os.ReadFile("/proc/self/stat"); err == nil {
+		st, err := ParseProcStat(data)
+		if err != nil || st.PID != int64(os.Getpid()) || st.RSSPages <= 0 || st.Threads < 1 {
+			t.Errorf("/proc/self/stat: %+v, %v", st, err)
+		}
+	}
+	for _, bad := range []string{"", "12 prog R 1", "x (a) R 1 2", "1 (a) R 1 2 3", strings.Replace(statLine, " 250 ", " -250 ", 1), strings.Replace(statLine, " 381 ", " lots ", 1)} {
+		if _, err := ParseProcStat([]byte(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("ParseProcStat(%q) = %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseProcStat(f *testing.F) {
+	f.Add([]byte(statLine))
+	f.Add([]byte("1 () S 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0"))
+	f.Add([]byte("1 (a)) ) S"))
+	f.Add([]byte(")( 1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := ParseProcStat(data); err != nil && !errors.Is(err, ErrFormat) {
+			t.Fatalf("error not ErrFormat: %v", err)
+		}
+	})
+}
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// A stat file the test rewrites: CPU ticks and RSS of its choosing.
+func writeStat(t *testing.T, path string, utime, stime, rss int) {
+	t.Helper()
+	line := fmt.Sprintf("2114 (prog) R 2110 2110 11020 0 -1 4194304 100 0 0 0 %d %d 0 0 20 0 7 0 241118 3133440 %d 18446744073709551615 0\n", utime, stime, rss)
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestResourceSamplerDeterministic(t *testing.T) {
+	stat := filepath.Join(t.TempDir(), "stat")
+	clk := &fakeClock{t: t0}
+	s := NewResourceSampler(ResourceSamplerOptions{Origin: t0.Add(time.Second), ProcStat: stat, Now: clk.Now, MaxSamples: 3})
+	writeStat(t, stat, 100, 50, 1000)
+	s.Sample() // baseline at t0
+	clk.Add(time.Second)
+	writeStat(t, stat, 150, 60, 2000) // 60 ticks = 0.6s CPU in 1s
+	s.Sample()
+	clk.Add(2 * time.Second)
+	writeStat(t, stat, 350, 60, 1500) // 2s CPU in 2s
+	s.Sample()
+	res := s.Resources()
+	if len(res.Samples) != 2 {
+		t.Fatalf("samples %+v", res.Samples)
+	}
+	a, b := res.Samples[0], res.Samples[1]
+	page := uint64(os.Getpagesize())
+	if a.T != 0 || a.CPUPercent != 60 || a.RSSBytes != 2000*page || a.Threads != 7 {
+		t.Errorf("first sample %+v", a)
+	}
+	if b.T != 2 || b.CPUPercent != 100 || b.RSSBytes != 1500*page {
+		t.Errorf("second sample %+v", b)
+	}
+	if a.Goroutines == 0 || a.HeapBytes == 0 {
+		t.Errorf("runtime metrics missing: %+v", a)
+	}
+	if res.CPUPercentMax != 100 || res.CPUPercentMean != 80 || res.RSSMaxBytes != 2000*page || len(res.Notes) != 0 {
+		t.Errorf("summary %+v", res)
+	}
+	// Past MaxSamples: counted, not kept.
+	for range 3 {
+		clk.Add(time.Second)
+		s.Sample()
+	}
+	if r := s.Resources(); len(r.Samples) != 3 || r.Dropped != 2 {
+		t.Errorf("%d samples, %d dropped", len(r.Samples), r.Dropped)
+	}
+	// Stop twice, without Start: same data; sampling after Stop does nothing.
+	clk.Add(time.Second)
+	r1 := s.Stop()
+	s.Sample()
+	r2 := s.Stop()
+	if r1.Dropped != 3 || r2.Dropped != 3 || len(r2.Samples) != 3 {
+		t.Errorf("stop: %d/%d dropped", r1.Dropped, r2.Dropped)
+	}
+}
+
+func TestResourceSamplerNoProc(t *testing.T) {
+	clk := &fakeClock{t: t0}
+	s := NewResourceSampler(ResourceSamplerOptions{ProcStat: filepath.Join(t.TempDir(), "missing"), Now: clk.Now})
+	s.Sample()
+	clk.Add(time.Second)
+	s.Sample()
+	res := s.Stop()
+	if len(res.Samples) != 1 || res.Samples[0].CPUPercent != 0 || res.Samples[0].RSSBytes != 0 || res.Samples[0].Goroutines == 0 {
+		t.Errorf("%+v", res.Samples)
+	}
+	if len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "CPU and RSS not sampled") {
+		t.Errorf("notes %q", res.Notes)
+	}
+}
+
+// The real thing: the sampler's goroutine samples this process, sees CPU
+// burnt and a GC run, and stops when told (Stop waits for its goroutine).
+func TestResourceSamplerLive(t *testing.T) {
+	if _, err := os.Stat("/proc/self/stat"); err != nil {
+		t.Skip("no /proc")
+	}
+	s := NewResourceSampler(ResourceSamplerOptions{Interval: 50 * time.Millisecond})
+	if err := s.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(t.Context()); !errors.Is(err, ErrSamplerStarted) {
+		t.Errorf("second Start: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	var sink []byte
+	for len(s.Resources().Samples) < 4 && time.Now().Before(deadline) {
+		for range 1000 {
+			sink = make([]byte, 4096) // allocate, so the GC runs
+		}
+		runtime.GC()
+	}
+	_ = sink
+	res := s.Stop()
+	s.Stop()
+	if len(res.Samples) < 4 {
+		t.Fatalf("%d samples in 5s at 50ms", len(res.Samples))
+	}
+	if res.GCCycles == 0 || res.RSSMaxBytes == 0 || res.GoroutinesMax == 0 {
+		t.Errorf("summary %+v", res)
+	}
+	var cpu float64
+	for _, smp := range res.Samples {
+		cpu += smp.CPUPercent
+	}
+	if cpu == 0 {
+		t.Errorf("no CPU seen while burning it: %+v", res.Samples)
+	}
+}
