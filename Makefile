@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/default.yaml
 TESTP ?= 2
 TESTTIMEOUT ?= 15m
 
-.PHONY: all build run test test-unit kafka-start kafka-stop bench bench-ci vet fmt clean
+.PHONY: all build run test test-unit kafka-start kafka-stop bench bench-ci bench-ci-baseline vet fmt clean
 
 all: build
 
@@ -57,3 +57,22 @@ bench:
 
 clean:
 	rm -rf bin $(OUT)
+
+# The CI benchmark gate: short scenarios compared with baselines committed in
+# bench/ci/baseline. It fails on a checker/SLO failure, or on a regression the
+# comparison is confident about and that is at least BENCH_MIN_EFFECT large
+# (the CI machine is shared and noisy). `make bench-ci-baseline` re-records.
+BENCH_MIN_EFFECT ?= 0.5
+bench-ci: build
+	@set -e; for sc in bench/ci/*.yaml; do \
+	  name=$$(basename $$sc .yaml); \
+	  echo "bench-ci: $$name"; \
+	  $(BIN) run $$sc --out $(OUT)/bench-ci/$$name --baseline bench/ci/baseline/$$name.json --min-effect $(BENCH_MIN_EFFECT); \
+	done
+
+bench-ci-baseline: build
+	@set -e; for sc in bench/ci/*.yaml; do \
+	  name=$$(basename $$sc .yaml); \
+	  $(BIN) run $$sc --out $(OUT)/bench-ci/$$name; \
+	  cp $(OUT)/bench-ci/$$name/result.json bench/ci/baseline/$$name.json; \
+	done

@@ -191,6 +191,10 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
 	p.printf("running: %v warmup, %v measured", warmup, measure)
+	sampler := reports.NewResourceSampler(reports.ResourceSamplerOptions{Origin: start.Add(warmup)})
+	if err := sampler.Start(ctx); err != nil {
+		return nil, err
+	}
 	stopProgress := p.live(ctx, rec, chk, start, warmup, measure)
 	var wg sync.WaitGroup
 	for _, l := range loads {
@@ -217,6 +221,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	timeline := runTimeline(ctx, sc, nd, nw, start.Add(warmup), p)
 	wg.Wait()
 	timeline.stop()
+	resources := sampler.Stop()
 	stopProgress()
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -240,6 +245,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 			w.Kind, w.Client = string(l.kind), string(l.client)
 		}
 	}
+	res.Resources = resources
 	res.Checker = chk.verdict(nd)
 	for _, l := range loads {
 		if l.closed != nil && l.stats.Started >= l.closed.Limit {

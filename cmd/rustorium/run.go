@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -17,8 +18,9 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		out, brokers, profile string
+		out, brokers, profile, baseline string
 		verbose               bool
+		minEffect             float64
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -58,9 +60,25 @@ completed but failed them, and 1 when the run could not be done.`,
 			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", out)
-			if !res.Passed() {
+			regressed := false
+			if baseline != "" {
+				base, err := reports.ReadJSON(baseline)
+				if err != nil {
+					return fmt.Errorf("--baseline: %w", err)
+				}
+				cmp := reports.Compare(base, res, reports.CompareOptions{MinEffect: minEffect})
+				fmt.Fprintf(cmd.OutOrStdout(), "\ncompared with %s:\n", baseline)
+				if err := cmp.Text(cmd.OutOrStdout()); err != nil {
+					return err
+				}
+				regressed = cmp.Regressed()
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", reportPath(out))
+			switch {
+			case !res.Passed():
 				return &exitError{code: 3, err: errors.New("the run failed its checks (see the summary above)")}
+			case regressed:
+				return &exitError{code: 3, err: fmt.Errorf("a confident regression against %s (see the comparison above)", baseline)}
 			}
 			return nil
 		},
@@ -68,7 +86,18 @@ completed but failed them, and 1 when the run could not be done.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-<time>)")
 	f.StringVar(&brokers, "brokers", "", "use this Kafka/Redpanda cluster (host:port,…) instead of the scenario's broker")
+	f.StringVar(&baseline, "baseline", "", "compare with this result.json and exit 3 on a confident regression")
+	f.Float64Var(&minEffect, "min-effect", 0.05, "with --baseline: the smallest relative change that counts as a regression")
 	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
 	return cmd
+}
+
+// reportPath is the report's HTML page if it was written, else the folder.
+func reportPath(out string) string {
+	html := filepath.Join(out, reports.HTMLFile)
+	if _, err := os.Stat(html); err == nil {
+		return html
+	}
+	return out
 }
