@@ -288,11 +288,11 @@ func supported(sc *scenarios.Scenario) error {
 		if w.Client != scenarios.ClientQUIC {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
 		}
-		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp && m != scenarios.ModeClients {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: mode %s (only rate, ramp and clients so far)", i, w.Name, m))
+		if m := w.Mode(); m == scenarios.ModeMaxRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
 		}
-		if w.Arrival == scenarios.ArrivalPoisson {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals", i, w.Name))
+		if w.Arrival == scenarios.ArrivalPoisson && w.Mode() != scenarios.ModeRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals only with a constant rate", i, w.Name))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -344,9 +344,29 @@ const (
 
 func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, total time.Duration, p *progress) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client, timeout: w.Timeout.Std()}
+	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
+	var traceKeys []string
 	switch w.Mode() {
 	case scenarios.ModeRate:
 		l.pacer = loadgen.Constant{Rate: w.Rate.PerSecond()}
+		if w.Arrival == scenarios.ArrivalPoisson {
+			l.pacer = &loadgen.Poisson{Rate: w.Rate.PerSecond(), Seed: seed}
+		}
+	case scenarios.ModeTrace:
+		path := w.Trace
+		if !filepath.IsAbs(path) && sc.File() != "" {
+			path = filepath.Join(filepath.Dir(sc.File()), path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+		tr, err := loadgen.ReadTrace(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("workload %s: %s: %w", w.Name, path, err)
+		}
+		l.pacer, traceKeys = tr, tr.Keys
 	case scenarios.ModeRamp:
 		over := w.Ramp.Over.Std()
 		if over == 0 {
@@ -368,7 +388,6 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 		n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
 		l.closed.Limit = uint64(n)
 	}
-	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
 	keys, err := loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), seed)
 	if err != nil {
 		return nil, err
@@ -376,7 +395,7 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	var s [32]byte
 	binary.BigEndian.PutUint64(s[:], seed)
 	signer := ed25519.NewKeyFromSeed(s[:])
-	puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
+	puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, KeyNames: traceKeys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
 	p.printf("workload %s: pre-signing %d transactions", w.Name, n)
 	t0 := time.Now()
 	var last atomic.Int64

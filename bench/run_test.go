@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -194,5 +196,49 @@ report: {formats: [json]}
 	}
 	if res.Checker.Lost != 0 || res.Checker.Duplicated != 0 {
 		t.Fatalf("checker %+v", res.Checker)
+	}
+}
+
+// TestRunTraceReplay: a workload replays send times and keys from a CSV
+// next to the scenario file.
+func TestRunTraceReplay(t *testing.T) {
+	dir := t.TempDir()
+	var csv strings.Builder
+	csv.WriteString("seconds,key\n")
+	for i := range 150 { // 100/s for 1.5s
+		fmt.Fprintf(&csv, "%.3f,trace-key-%d\n", float64(i)/100, i%10)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sends.csv"), []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "trace.yaml")
+	if err := os.WriteFile(path, []byte(`
+name: trace
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+workload:
+  - {name: replay, kind: put, trace: sends.csv}
+report: {formats: [json]}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sc, err := scenarios.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), SkipFloors: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 150 sends in all, the first 50 in the warmup.
+	if c := res.Checker; c.Accepted != 150 || c.Committed != 150 || c.Lost != 0 {
+		t.Fatalf("checker %+v", c)
+	}
+	if w := res.Workloads["replay"]; w.Sent != 100 {
+		t.Fatalf("measured sends %d, want 100", w.Sent)
 	}
 }

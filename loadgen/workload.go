@@ -84,9 +84,12 @@ func KeyName(k uint64) []byte { return fmt.Appendf(nil, "key-%010d", k) }
 // Puts describes a put workload's transactions. The i-th transaction is a
 // pure function of the fields and i, so a run is reproducible from its seed.
 type Puts struct {
-	ChainID   uint32
-	Signer    ed25519.PrivateKey
-	Keys      Keys // drawn in order, once per transaction
+	ChainID uint32
+	Signer  ed25519.PrivateKey
+	Keys    Keys // drawn in order, once per transaction
+	// KeyNames, if set, are the keys of the transactions in order (a
+	// replayed trace's); they override Keys.
+	KeyNames  []string
 	ValueSize int
 	Seed      uint64
 	// Salt separates the transaction ids of different runs against the same
@@ -102,10 +105,16 @@ func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([]
 	for i := range txs {
 		v := make([]byte, p.ValueSize)
 		binary.LittleEndian.PutUint64(v[:min(8, len(v))], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+		var key []byte
+		if i < len(p.KeyNames) {
+			key = []byte(p.KeyNames[i])
+		} else {
+			key = KeyName(p.Keys.Next())
+		}
 		txs[i] = &tx.Tx{
 			Kind: tx.KindPut, ChainID: p.ChainID,
 			Nonce: uint64(p.Salt)<<32 | uint64(i),
-			Key:   KeyName(p.Keys.Next()), Value: v,
+			Key:   key, Value: v,
 		}
 	}
 	return SignAll(ctx, txs, p.Signer, progress)
