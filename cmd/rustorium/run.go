@@ -19,8 +19,8 @@ import (
 func newRunCmd() *cobra.Command {
 	var (
 		out, brokers, profile, baseline string
-		verbose               bool
-		minEffect             float64
+		verbose                         bool
+		minEffect                       float64
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
