@@ -8,17 +8,14 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,11 +23,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/rustorium/rustorium/loadgen"
-	"github.com/rustorium/rustorium/netem"
-	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/merkle"
-	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
@@ -75,119 +68,37 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	var closers []io.Closer // sockets the runner opened for others
 	p := newProgress(opts.Progress)
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
-
-	// The broker: embedded unless the scenario or the caller names one.
-	brokers, brokerKind := opts.Brokers, "kafka"
-	if len(brokers) == 0 {
-		brokers = sc.Cluster.Broker.Addrs
-	}
-	if len(brokers) == 0 {
-		emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: opts.Logger})
-		if err != nil {
-			return nil, err
-		}
-		defer emb.Close()
-		brokers, brokerKind = emb.Addrs(), "kfake"
-	}
-	// A prefix of its own keeps this run's topics apart from any other's on
-	// a shared broker.
-	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
-	prefix := "rustorium-" + runID + "-"
-
-	// The emulated network, when the scenario impairs anything: QUIC between
-	// the clients and the node, TCP between the node and the broker.
-	var nw *netem.Network
-	if usesNetwork(sc) {
-		nw = netem.New(netem.Options{Seed: sc.Seed})
-		defer nw.Close()
-		if err := nw.SetScenario(sc.NetworkAt(0), endpoints); err != nil {
-			return nil, err
-		}
-	}
-	listen := func(endpoint string) (net.PacketConn, error) {
-		if nw == nil {
-			return nil, nil
-		}
-		pc, err := nw.ListenPacket(endpoint, "udp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		closers = append(closers, pc)
-		return pc, nil
-	}
-	defer func() {
-		for _, c := range closers {
-			c.Close()
-		}
-	}()
-	nodePC, err := listen("node-1")
+	c, err := startCluster(ctx, sc, opts, p)
 	if err != nil {
 		return nil, err
 	}
-	var brokerDialer func(ctx context.Context, network, host string) (net.Conn, error)
-	if nw != nil {
-		brokerDialer = nw.Dialer("node-1", netem.EndpointBroker, nil)
-	}
-
-	chk := newChecker()
-	ingress := &ingressIndex{}
-	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, brokerKind, strings.Join(brokers, ","))
-	nd, err := node.New(ctx, node.Config{
-		ChainID: chainID, Shards: sc.Cluster.Shards, Brokers: brokers, TopicPrefix: prefix,
-		DataDir: filepath.Join(opts.Out, "node-1"),
-		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
-		Block: consensus.CutterConfig{
-			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
-		},
-		PacketConn: nodePC, BrokerDialer: brokerDialer,
-		OnBlock:   chk.onBlock,
-		OnIngress: ingress.stamp,
-		Logger:    opts.Logger,
-	})
-	if err != nil {
-		return nil, err
-	}
-	defer nd.Close()
-	if err := nd.Start(ctx); err != nil {
-		return nil, err
-	}
-	clients := make([]*p2p.Client, opts.ClientConns)
-	for i := range clients {
-		pc, err := listen("clients")
-		if err != nil {
-			return nil, err
-		}
-		if clients[i], err = p2p.Dial(ctx, nd.Addr().String(), p2p.ClientConfig{ServerKey: nd.PublicKey(), PacketConn: pc}); err != nil {
-			return nil, err
-		}
-		defer clients[i].Close()
-	}
+	defer c.Close()
 
 	var floors reports.Floors
 	if !opts.SkipFloors {
 		p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
-		floors, err = measureFloors(ctx, clients[0], ordering.Config{Brokers: brokers, TopicPrefix: prefix + "floor-", Shards: 1, Dialer: brokerDialer}, sc)
-		if err != nil {
+		if floors, err = measureFloors(ctx, c.clients[0], c.floorLog(), sc); err != nil {
 			return nil, fmt.Errorf("bench: floors: %w", err)
 		}
+	}
+	if w := maxRateWorkload(sc); w != nil {
+		return runMaxRate(ctx, c, w, floors, opts, p)
 	}
 
 	// Pre-sign every transaction of every workload before the clock starts.
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
-		w := &sc.Workload[i]
-		if loads[i], err = prepare(ctx, sc, w, i, warmup+measure, p); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, warmup+measure, p); err != nil {
 			return nil, err
 		}
 	}
+	c.ingress.build(loads)
 
-	ingress.build(loads)
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
 	p.printf("running: %v warmup, %v measured", warmup, measure)
@@ -195,31 +106,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if err := sampler.Start(ctx); err != nil {
 		return nil, err
 	}
-	stopProgress := p.live(ctx, rec, chk, start, warmup, measure)
-	var wg sync.WaitGroup
-	for _, l := range loads {
-		l.obs = newObserver(rec.Workload(l.name), chk, len(l.txs))
-		q := &loadgen.QUIC{
-			Clients: clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
-			VerifyEvery: l.verifyEvery, Verify: l.verify(chk),
-		}
-		wg.Add(1)
-		if l.closed != nil {
-			l.obs.expected = l.closed.Expected
-			go func() {
-				defer wg.Done()
-				l.stats = l.closed.Run(ctx, start, warmup+measure, q.Send)
-			}()
-			continue
-		}
-		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
-		go func() {
-			defer wg.Done()
-			l.stats = ol.Run(ctx, start, warmup+measure, q.Send)
-		}()
-	}
-	timeline := runTimeline(ctx, sc, nd, nw, start.Add(warmup), p)
-	wg.Wait()
+	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
+	timeline := runTimeline(ctx, sc, c.node, c.nw, start.Add(warmup), p)
+	runLoads(ctx, c, loads, rec, start, warmup+measure)
 	timeline.stop()
 	resources := sampler.Stop()
 	stopProgress()
@@ -228,31 +117,71 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	snap := rec.Snapshot()
 
-	// Drain: give the node until the drain deadline to commit everything
-	// that was accepted; what is still missing then is lost.
-	p.printf("draining (up to %v) and checking", sc.Drain.Std())
-	chk.waitCommitted(ctx, sc.Drain.Std())
-
 	res := reports.NewResult(snap, measure)
-	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
-	res.WarmupS = warmup.Seconds()
-	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: brokerKind})
-	if b, err := json.Marshal(sc.Resolved()); err == nil {
-		res.Resolved = b
-	}
+	res.Resources = resources
 	for _, l := range loads {
 		if w := res.Workloads[l.name]; w != nil {
 			w.Kind, w.Client = string(l.kind), string(l.client)
 		}
 	}
-	res.Resources = resources
-	res.Checker = chk.verdict(nd)
+	notes := []string(nil)
 	for _, l := range loads {
 		if l.closed != nil && l.stats.Started >= l.closed.Limit {
-			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
+			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
 		}
 	}
-	res.Timeline = timeline.results(res)
+	finish := func(res *reports.Result) { res.Timeline = timeline.results(res) }
+	return c.finish(ctx, res, snap, floors, notes, finish, opts, p)
+}
+
+// runLoads drives every workload from start for total (warmup included) and
+// returns when all sends have completed.
+func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *reports.Recorder, start time.Time, total time.Duration) {
+	var wg sync.WaitGroup
+	for _, l := range loads {
+		l.obs = newObserver(rec.Workload(l.name), c.chk, len(l.txs))
+		q := &loadgen.QUIC{
+			Clients: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk),
+		}
+		wg.Add(1)
+		if l.closed != nil {
+			l.obs.expected = l.closed.Expected
+			go func() {
+				defer wg.Done()
+				l.stats = l.closed.Run(ctx, start, total, q.Send)
+			}()
+			continue
+		}
+		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
+		go func() {
+			defer wg.Done()
+			l.stats = ol.Run(ctx, start, total, q.Send)
+		}()
+	}
+	wg.Wait()
+}
+
+// finish drains the cluster, fills in everything but the workloads, checks
+// the SLOs and writes the report folder.
+func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports.Snapshot, floors reports.Floors, notes []string, extra func(*reports.Result), opts Options, p *progress) (*reports.Result, error) {
+	sc := c.sc
+	// Drain: give the node until the drain deadline to commit everything
+	// that was accepted; what is still missing then is lost.
+	p.printf("draining (up to %v) and checking", sc.Drain.Std())
+	c.chk.waitCommitted(ctx, sc.Drain.Std())
+
+	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
+	res.WarmupS = sc.Warmup.Std().Seconds()
+	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: c.brokerKind})
+	if b, err := json.Marshal(sc.Resolved()); err == nil {
+		res.Resolved = b
+	}
+	res.Checker = c.chk.verdict(c.node)
+	res.Checker.Notes = append(res.Checker.Notes, notes...)
+	if extra != nil {
+		extra(res)
+	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
 	res.SLO = res.CheckSLOs(sc.SLO)
@@ -288,8 +217,8 @@ func supported(sc *scenarios.Scenario) error {
 		if w.Client != scenarios.ClientQUIC {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
 		}
-		if m := w.Mode(); m == scenarios.ModeMaxRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
+		if w.Mode() == scenarios.ModeMaxRate && len(sc.Workload) > 1 {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search must be the only workload", i, w.Name))
 		}
 		if w.Arrival == scenarios.ArrivalPoisson && w.Mode() != scenarios.ModeRate {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals only with a constant rate", i, w.Name))
@@ -317,23 +246,6 @@ type workloadRun struct {
 }
 
 type putKV struct{ key, value []byte }
-
-// endpoints are the emulated network's endpoints in a one-node run.
-var endpoints = []string{"clients", "node-1", netem.EndpointBroker}
-
-// usesNetwork reports whether the scenario impairs the network at any time.
-func usesNetwork(sc *scenarios.Scenario) bool {
-	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
-		return true
-	}
-	for _, a := range sc.Schedule() {
-		switch a.Op {
-		case scenarios.OpNetwork, scenarios.OpPartition, scenarios.OpHeal:
-			return true
-		}
-	}
-	return false
-}
 
 // Closed-loop workloads pre-sign for one send per client every
 // closedLoopMinCycle, at most maxClosedLoopTxs in all.
@@ -461,6 +373,7 @@ func verifyReceipt(c p2p.Committed, key, value []byte) error {
 // node's ingress hook can stamp the right send. It is built before the load
 // starts and only read afterwards.
 type ingressIndex struct {
+	mu  sync.RWMutex
 	ids map[tx.ID]ingressRef
 }
 
@@ -474,16 +387,22 @@ func (x *ingressIndex) build(loads []*workloadRun) {
 	for _, l := range loads {
 		n += len(l.txs)
 	}
-	x.ids = make(map[tx.ID]ingressRef, n)
+	ids := make(map[tx.ID]ingressRef, n)
 	for _, l := range loads {
 		for i, raw := range l.txs {
-			x.ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
+			ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
 		}
 	}
+	x.mu.Lock()
+	x.ids = ids
+	x.mu.Unlock()
 }
 
 func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
-	if r, ok := x.ids[id]; ok && r.load.obs != nil {
+	x.mu.RLock()
+	r, ok := x.ids[id]
+	x.mu.RUnlock()
+	if ok && r.load.obs != nil {
 		r.load.obs.ingress(r.i, at)
 	}
 }

@@ -242,3 +242,51 @@ report: {formats: [json]}
 		t.Fatalf("measured sends %d, want 100", w.Sent)
 	}
 }
+
+// TestRunMaxRate: the search doubles the rate while probes pass and reports
+// the knee and every probe; an unreachable bound gives a knee of zero.
+func TestRunMaxRate(t *testing.T) {
+	for _, tc := range []struct {
+		bound    string
+		wantKnee float64
+		probes   int
+	}{
+		{"10s", 400, 3}, // 100, 200, 400 pass: the knee is the top of the range
+		{"1us", 0, 1},   // the first probe already fails
+	} {
+		t.Run(tc.bound, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			sc := loadScenario(t, `
+name: maxrate
+warmup: 0s
+duration: 10s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, maxrate: {stage: accepted, p99: `+tc.bound+`, from: 100/s, to: 400/s, step: 1s}}
+report: {formats: [json, html]}
+`)
+			out := t.TempDir()
+			res, err := bench.Run(ctx, sc, bench.Options{Out: out, SkipFloors: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := res.MaxRate
+			if m == nil || m.KneeRate != tc.wantKnee || len(m.Points) != tc.probes {
+				t.Fatalf("maxrate %+v", m)
+			}
+			for i, pt := range m.Points {
+				if want := 100 * float64(int(1)<<i); pt.Rate != want || pt.P99Us <= 0 {
+					t.Fatalf("probe %d: %+v, want rate %v", i, pt, want)
+				}
+			}
+			if res.Checker.Lost != 0 || res.Checker.Duplicated != 0 {
+				t.Fatalf("checker %+v", res.Checker)
+			}
+			if _, err := os.Stat(filepath.Join(out, "plot-maxrate.svg")); err != nil {
+				t.Fatalf("latency–throughput curve: %v", err)
+			}
+		})
+	}
+}

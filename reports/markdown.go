@@ -207,6 +207,16 @@ func Markdown(w io.Writer, res *Result) error {
 		p("\n")
 	}
 
+	if m := r.MaxRate; m != nil {
+		p("## Max-rate search\n\n")
+		p("Knee: **%.0f/s** offered, %.1f tx/s achieved, with %s p99 (corrected) ≤ %s and no errors.\n\n", m.KneeRate, m.KneeTPS, mdEscape(m.Stage), fmtMicros(m.BoundUs))
+		p("| offered /s | achieved tx/s | p50 | p99 | errors | result |\n|---|---|---|---|---|---|\n")
+		for _, pt := range m.Points {
+			p("| %.0f | %.1f | %s | %s | %d | %s |\n", pt.Rate, pt.ThroughputTPS, fmtMicros(pt.P50Us), fmtMicros(pt.P99Us), pt.Errors, verdict(pt.OK))
+		}
+		p("\n")
+	}
+
 	p("## Timeline\n\n")
 	if len(r.Timeline) == 0 {
 		p("No events.\n\n")

@@ -2,9 +2,11 @@ package reports
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +28,7 @@ const (
 	PlotSpectrum   = "spectrum"   // percentile spectrum, per workload
 	PlotStages     = "stages"     // per-stage p50/p99 against the floors, per workload
 	PlotResources  = "resources"  // CPU, RSS, GC pauses, goroutines over time
+	PlotMaxRate    = "maxrate"    // a max-rate search's latency–throughput curve
 )
 
 // PlotID returns the id of a plot, which is also its file name without the
@@ -782,5 +785,46 @@ func figures(r *Result, snap *Snapshot) (figs []*figure, notes []string) {
 		add(stagesFigure(r, name, w))
 	}
 	add(resourcesFigure(r, evs))
+	add(maxRateFigure(r))
 	return figs, notes
+}
+
+// maxRateFigure: a max-rate search's latency–throughput curve, p50 and p99
+// of the searched stage against achieved throughput, with the bound.
+func maxRateFigure(r *Result) *figure {
+	m := r.MaxRate
+	if m == nil || len(m.Points) == 0 {
+		return nil
+	}
+	pts := append([]MaxRatePoint(nil), m.Points...)
+	slices.SortFunc(pts, func(a, b MaxRatePoint) int { return cmp.Compare(a.Rate, b.Rate) })
+	p := newPlot("Latency vs throughput — max-rate search", "achieved throughput (tx/s)", m.Stage+" latency")
+	var p50, p99, bound plotter.XYs
+	lo, hi := math.Inf(1), 0.0
+	for _, pt := range pts {
+		if !finite(pt.ThroughputTPS) || pt.P99Us <= 0 {
+			continue
+		}
+		p50 = append(p50, plotter.XY{X: pt.ThroughputTPS, Y: posMicros(pt.P50Us)})
+		p99 = append(p99, plotter.XY{X: pt.ThroughputTPS, Y: posMicros(pt.P99Us)})
+		lo, hi = math.Min(lo, posMicros(pt.P50Us)), math.Max(hi, posMicros(pt.P99Us))
+	}
+	if len(p99) == 0 {
+		return nil
+	}
+	addLine(p, p50, "p50", stageColor(m.Stage), vg.Points(1.5), dashed)
+	addLine(p, p99, "p99", stageColor(m.Stage), vg.Points(2), nil)
+	if m.BoundUs > 0 {
+		bound = plotter.XYs{{X: p99[0].X, Y: float64(m.BoundUs)}, {X: p99[len(p99)-1].X, Y: float64(m.BoundUs)}}
+		addLine(p, bound, "p99 bound", errorColor, vg.Points(1), dotted)
+		lo, hi = math.Min(lo, float64(m.BoundUs)), math.Max(hi, float64(m.BoundUs))
+	}
+	setLatencyAxis(&p.Y, lo, hi)
+	p.X.Min = 0
+	return &figure{
+		ID: PlotID(PlotMaxRate, ""), Title: "Max-rate search: latency vs throughput",
+		Caption: fmt.Sprintf("Each probe's corrected %s p50 (dashed) and p99 against the throughput it achieved; the knee is %.0f/s offered.", m.Stage, m.KneeRate),
+		W:       9 * vg.Inch, H: 4 * vg.Inch,
+		draw: sideLegend(p),
+	}
 }

@@ -26,6 +26,7 @@ type Result struct {
 	Checker     Checker                    `json:"checker"`
 	SLO         []SLOResult                `json:"slo"`
 	Timeline    []TimelineResult           `json:"timeline"`
+	MaxRate     *MaxRate                   `json:"maxrate,omitempty"` // a max-rate search's knee and curve
 
 	// Extras.
 	Version     int             `json:"version"`               // ResultVersion
@@ -410,4 +411,25 @@ func (r *Result) CheckSLOs(slos []scenarios.SLO) []SLOResult {
 		out = append(out, res)
 	}
 	return out
+}
+
+// MaxRate is the outcome of a max-rate search: the highest probed rate whose
+// stage p99 (corrected) stayed within the bound with no errors, and every
+// probe on the way (the latency–throughput curve).
+type MaxRate struct {
+	Stage    string         `json:"stage"`
+	BoundUs  int64          `json:"p99_bound_us"`
+	KneeRate float64        `json:"knee_rate"` // offered rate per second; 0 when even the first probe failed
+	KneeTPS  float64        `json:"knee_tps"`  // achieved throughput at the knee
+	Points   []MaxRatePoint `json:"points"`    // in probe order
+}
+
+// MaxRatePoint is one probe of a max-rate search.
+type MaxRatePoint struct {
+	Rate          float64 `json:"rate"` // offered, per second
+	ThroughputTPS float64 `json:"throughput_tps"`
+	P50Us         int64   `json:"p50_us"`
+	P99Us         int64   `json:"p99_us"`
+	Errors        int64   `json:"errors"`
+	OK            bool    `json:"ok"`
 }

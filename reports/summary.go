@@ -39,6 +39,10 @@ func Summary(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
 			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), fmtMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
 	}
+	if m := r.MaxRate; m != nil {
+		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",
+			m.KneeRate, m.KneeTPS, m.Stage, fmtMicros(m.BoundUs), len(m.Points))
+	}
 	for _, s := range r.SLO {
 		fmt.Fprintf(&b, "slo %s: %s = %s (%s)\n", verdict(s.OK), s.Metric, s.Value, sloBound(s))
 	}

@@ -29,6 +29,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 POM_DIR="$SCRIPT_DIR/kafka"
 CACHE=${KAFKA_HOME_CACHE:-$REPO_ROOT/.cache/kafka}
+[[ $CACHE == /* ]] || CACHE="$PWD/$CACHE"
 LIBS="$CACHE/libs"
 RUN="$CACHE/run"
 PIDFILE="$RUN/kafka.pid"
@@ -159,10 +160,14 @@ transaction.state.log.num.partitions=8
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 
-# Tests create their topics explicitly and want groups to form at once.
+# Tests create their topics explicitly and want groups to form at once;
+# fail-over tests use short group sessions and need timed-out transactions
+# aborted promptly (defaults: 6 s minimum session, 10 s abort sweep).
 auto.create.topics.enable=false
 num.partitions=1
 group.initial.rebalance.delay.ms=0
+group.min.session.timeout.ms=500
+transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 
 # Small machine: few threads, small cleaner buffer (it counts against the heap).
 num.network.threads=2
@@ -202,11 +207,14 @@ do_start() {
   mkdir -p "$RUN/data"
   write_props "$port" "$cport"
   cp="$LIBS/*"
-  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$POM_DIR/log4j2.xml" "-Drustorium.kafka.log=$LOG")
+  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true "-Dlog4j2.configurationFile=$POM_DIR/log4j2.xml" "-Drustorium.kafka.log=$LOG")
+  local probe
+  mapfile -t probe < <(probe_cmd)
 
   cid=$(cluster_id)
-  if ! "$JAVA" "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format --standalone \
+  # The formatter is short-lived: C1 only starts it faster.
+  if ! "$JAVA" "${jvm[@]}" -XX:TieredStopAtLevel=1 -cp "$cp" kafka.tools.StorageTool format --standalone \
       -t "$cid" -c "$PROPS" >"$RUN/format.out" 2>&1; then
     cat "$RUN/format.out" >&2
     die "formatting KRaft storage failed"
@@ -232,13 +240,11 @@ do_start() {
     if ((now >= next)); then say "waiting for 127.0.0.1:$port ($((now - t0))s)"; next=$((now + 5)); fi
     sleep 0.2
   done
-  local probe
-  mapfile -t probe < <(probe_cmd)
   local left=$((TIMEOUT - (SECONDS - t0)))
   ((left > 1)) || left=2
   if ! "$JAVA" -Xmx64m -XX:TieredStopAtLevel=1 "-Dlog4j2.configurationFile=$POM_DIR/log4j2.xml" \
       "-Drustorium.kafka.log=$RUN/probe.log" "${probe[@]}" \
-      "127.0.0.1:$port" "$((left * 1000))" >"$RUN/probe.out" 2>&1; then
+      "127.0.0.1:$port" "$((left * 1000))" >"$RUN/probe.out"; then
     cat "$RUN/probe.out" >&2
     log_tail; do_stop; die "broker did not become ready within ${TIMEOUT}s"
   fi

@@ -1,8 +1,10 @@
 // Package ordering is the node's sharded log: transactions are appended to
 // one single-partition Kafka topic per shard (transactions-<shard>) and read
 // back in offset order, so the broker's offset is the order of a shard's
-// transactions. It wraps franz-go (kgo/kadm) for any Kafka-protocol cluster
-// and can start franz-go's kfake in process as the default embedded broker.
+// transactions; shard leaders (Publisher) turn them into blocks-<shard>
+// exactly once, in Kafka transactions. It wraps franz-go (kgo/kadm) for any
+// Kafka-protocol cluster and can start franz-go's kfake in process as the
+// default embedded broker.
 package ordering
 
 import (

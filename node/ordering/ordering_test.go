@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
-		"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node/ordering"
@@ -484,10 +484,15 @@ func (g *dialGate) cut() {
 	g.conns = nil
 }
 
+// reopen lets dials through again; a no-op when open.
 func (g *dialGate) reopen() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	close(g.open)
+	select {
+	case <-g.open:
+	default:
+		close(g.open)
+	}
 }
 
 // TestCallerContextDoesNotFailOthers buffers records while the broker is

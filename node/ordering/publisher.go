@@ -155,9 +155,12 @@ func OpenPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error)
 		kgo.ConsumeTopics(txTopics...),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(),
-		// A new group starts at the beginning; a committed offset
-		// outside the log is an error, never a silent jump.
-		kgo.ConsumeResetOffset(kgo.NoResetOffset()),
+		// A new group starts at the beginning (NoResetOffset alone
+		// starts new partitions at the end, skipping txs that arrived
+		// before the group formed); a committed offset outside the log
+		// is an error, never a silent jump.
+		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(kgo.NoResetOffset().AtStart()),
 		kgo.SessionTimeout(cfg.SessionTimeout),
 		kgo.HeartbeatInterval(cfg.SessionTimeout/3),
 		kgo.RebalanceTimeout(cfg.RebalanceTimeout),

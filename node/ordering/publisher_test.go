@@ -115,7 +115,7 @@ func pubCfg(base ordering.Config, node string) ordering.PublisherConfig {
 		NodeID:             node,
 		SessionTimeout:     time.Second,
 		RebalanceTimeout:   5 * time.Second,
-		TransactionTimeout: 2 * time.Second,
+		TransactionTimeout: 3 * time.Second,
 	}
 }
 
@@ -174,12 +174,61 @@ func TestPublisherExactlyOnce(t *testing.T) {
 	})
 }
 
+// leaderLoop runs a leader in the background the way a node does: rounds
+// until stopped, and after an error (the Publisher is then unusable) a
+// fresh Publisher with the same NodeID, which fences the old one.
+type leaderLoop struct {
+	pub     atomic.Pointer[ordering.Publisher]
+	reopens atomic.Int32
+	stop    chan struct{}
+	wg      sync.WaitGroup
+}
+
+func startLeader(ctx context.Context, t *testing.T, cfg ordering.PublisherConfig, pub *ordering.Publisher) *leaderLoop {
+	l := &leaderLoop{stop: make(chan struct{})}
+	l.pub.Store(pub)
+	l.wg.Go(func() {
+		defer func() { l.pub.Load().Close() }()
+		for {
+			select {
+			case <-l.stop:
+				return
+			default:
+			}
+			if _, _, err := leaderRound(ctx, l.pub.Load()); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				t.Logf("leader %s: %v; reopening", cfg.NodeID, err)
+				l.pub.Load().Close()
+				np, err := ordering.OpenPublisher(ctx, cfg)
+				if err != nil {
+					t.Errorf("reopening leader %s: %v", cfg.NodeID, err)
+					return
+				}
+				l.pub.Store(np)
+				l.reopens.Add(1)
+			}
+		}
+	})
+	return l
+}
+
+func (l *leaderLoop) halt() {
+	select {
+	case <-l.stop:
+	default:
+		close(l.stop)
+	}
+	l.wg.Wait()
+}
+
 // TestPublisherFailoverFencesZombie runs two leaders, one shard each. Leader
 // "a" is cut off in the middle of a transaction (its block already on the
 // broker, its offsets not), so the group gives its shard to "b". b must
 // redo a's work; a's half-done block must never become visible; and when a
-// comes back, its transaction must not commit. Every tx is covered by
-// exactly one committed block.
+// comes back, its transaction must not commit. a then restarts as a node
+// would and rejoins. Every tx is covered by exactly one committed block.
 func TestPublisherFailoverFencesZombie(t *testing.T) {
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
 		const shards = 2
@@ -193,12 +242,13 @@ func TestPublisherFailoverFencesZombie(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer a.Close()
-		b, err := ordering.OpenPublisher(ctx, pubCfg(cfg, "b"))
+		defer func() { a.Close() }()
+		defer trap.reopen() // before a.Close, or Close waits on a held dial
+		bCfg := pubCfg(cfg, "b")
+		b0, err := ordering.OpenPublisher(ctx, bCfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer b.Close()
 
 		// Txs arrive steadily on both shards until told to stop.
 		p := openProducer(t, cfg)
@@ -221,37 +271,29 @@ func TestPublisherFailoverFencesZombie(t *testing.T) {
 				}
 			}
 		})
-		defer func() { close(stopTx); txWG.Wait() }()
+		stopTxs := sync.OnceFunc(func() { close(stopTx); txWG.Wait() })
+		defer stopTxs()
 
 		// b leads in the background for the whole test.
-		stopB := make(chan struct{})
-		var bWG sync.WaitGroup
-		bWG.Go(func() {
-			for {
-				select {
-				case <-stopB:
-					return
-				default:
-				}
-				if _, _, err := leaderRound(ctx, b); err != nil {
-					t.Errorf("leader b: %v", err)
-					return
-				}
-			}
-		})
-		defer func() { close(stopB); bWG.Wait() }()
+		b := startLeader(ctx, t, bCfg, b0)
+		defer b.halt()
 
 		// a leads until the group has given each node a shard and a
 		// has committed a few blocks; then its next transaction is cut
 		// off at TxnOffsetCommit.
 		aCommits := 0
-		for aCommits < 3 || len(a.Assigned()) != 1 || len(b.Assigned()) != 1 {
+		for aCommits < 3 || len(a.Assigned()) != 1 || len(b.pub.Load().Assigned()) != 1 {
 			if ctx.Err() != nil {
-				t.Fatalf("group never settled: a leads %v, b leads %v", a.Assigned(), b.Assigned())
+				t.Fatalf("group never settled: a leads %v, b leads %v", a.Assigned(), b.pub.Load().Assigned())
 			}
 			polled, committed, err := leaderRound(ctx, a)
 			if err != nil {
-				t.Fatalf("leader a: %v", err)
+				t.Logf("leader a: %v; reopening", err)
+				a.Close()
+				if a, err = ordering.OpenPublisher(ctx, aCfg); err != nil {
+					t.Fatal(err)
+				}
+				continue
 			}
 			if polled && committed {
 				aCommits++
@@ -296,11 +338,11 @@ func TestPublisherFailoverFencesZombie(t *testing.T) {
 		target := [shards]int64{produced[0].Load() + 20, produced[1].Load() + 20}
 		for covered[0] < target[0] || covered[1] < target[1] {
 			if ctx.Err() != nil {
-				t.Fatalf("b never caught up: covered %v of %v; b leads %v", covered, target, b.Assigned())
+				t.Fatalf("b never caught up: covered %v of %v; b leads %v", covered, target, b.pub.Load().Assigned())
 			}
 			coverage(t, cfg, cons, covered)
 		}
-		t.Logf("%s: shard %d covered again %v after the cut (b leads %v)", kind, aShard, time.Since(cutAt).Round(time.Millisecond), b.Assigned())
+		t.Logf("%s: shard %d covered again %v after the cut (b leads %v)", kind, aShard, time.Since(cutAt).Round(time.Millisecond), b.pub.Load().Assigned())
 
 		// a comes back: its transaction must not commit.
 		trap.reopen()
@@ -310,18 +352,29 @@ func TestPublisherFailoverFencesZombie(t *testing.T) {
 				t.Fatalf("the cut-off leader's transaction committed")
 			}
 			t.Logf("%s: leader a's transaction ended: committed=false err=%v", kind, r.err)
+			if r.err != nil {
+				// As a node would: drop the broken Publisher and
+				// rejoin with a fresh one.
+				a.Close()
+				if a, err = ordering.OpenPublisher(ctx, aCfg); err != nil {
+					t.Fatal(err)
+				}
+			}
 		case <-ctx.Done():
 			t.Fatal("leader a's Publish never returned")
 		}
+		aLoop := startLeader(ctx, t, aCfg, a)
+		a = nil
+		defer aLoop.halt()
+		defer func() { a = aLoop.pub.Load() }()
 
 		// Let everything settle and check coverage once more: a's
 		// aborted block must not have appeared in between.
-		close(stopTx)
-		txWG.Wait()
-		stopTx = make(chan struct{})
+		stopTxs()
 		for covered[0] < produced[0].Load() || covered[1] < produced[1].Load() {
 			if ctx.Err() != nil {
-				t.Fatalf("final coverage %v of %d,%d", covered, produced[0].Load(), produced[1].Load())
+				t.Fatalf("final coverage %v of %d,%d; a leads %v, b leads %v", covered, produced[0].Load(), produced[1].Load(),
+					aLoop.pub.Load().Assigned(), b.pub.Load().Assigned())
 			}
 			coverage(t, cfg, cons, covered)
 		}
@@ -331,5 +384,6 @@ func TestPublisherFailoverFencesZombie(t *testing.T) {
 		if covered[0] != produced[0].Load() || covered[1] != produced[1].Load() {
 			t.Fatalf("covered %v, produced %d,%d", covered, produced[0].Load(), produced[1].Load())
 		}
+		t.Logf("%s: %d+%d txs, each in exactly one block; reopens: a %d, b %d", kind, covered[0], covered[1], aLoop.reopens.Load(), b.reopens.Load())
 	})
 }

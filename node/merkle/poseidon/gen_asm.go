@@ -1,21 +1,24 @@
 //go:build ignore
 
-// gen_asm writes permute_amd64.s: one assembly kernel per state width t that
-// runs the whole iden3 Poseidon permutation over a precomputed schedule of
-// constants (see schedule in poseidon.go), so no call, allocation or branch on
-// data happens per field operation.
+// gen_asm writes permute_amd64.s: one assembly kernel per state width t
+// (2, 3, 4 and 17) that runs the whole iden3 Poseidon permutation over a
+// precomputed schedule of constants (see buildSchedule in poseidon.go and
+// buildSchedule17 in t17.go), so no call, allocation or branch on data
+// happens per field operation.
 //
 // Arithmetic is Montgomery (R = 2^256) over the BN254 scalar field q, on
-// fully reduced elements (< q) only. Every product — single multiplications
-// and dot products Σ a_k·b_k of up to 4 terms — is one interleaved
-// multi-operand CIOS: for each 64-bit word i of the b operands, the rows
-// a_k·b_k[i] are accumulated into a 5-word window (T0..T3, A), then one
-// Montgomery step (m = T0·(-q⁻¹) mod 2^64; window += m·q; shift one word) is
-// applied. With k terms the window stays below (k+1)·q·2^64 < 2^320 (as
+// fully reduced elements (< q) unless said otherwise. Every product — single
+// multiplications and dot products Σ a_k·b_k of up to 4 terms — is one
+// interleaved multi-operand CIOS: for each 64-bit word i of the b operands,
+// the rows a_k·b_k[i] are accumulated into a 5-word window (T0..T3, A), then
+// one Montgomery step (m = T0·(-q⁻¹) mod 2^64; window += m·q; shift one word)
+// is applied. With k terms the window stays below (k+1)·q·2^64 < 2^320 (as
 // 5q < 2^256), and the result is (Σ a_k·b_k + M·q)/2^256 < (1 + k·q/2^256)·q
 // < 2q, so one conditional subtraction reduces it; with an addend c < q added
 // after it the value is < 2.2q and two conditional subtractions do. For k = 1
 // the sequence is exactly gnark-crypto's (El Housni–Botrel) multiplication.
+// The t=17 kernel adds long dot products (longDot), lazily reduced squarings
+// (mulLazy) and Winograd's inner-product identity; see kernel17.
 // MULX/ADCX/ADOX need BMI2 and ADX; the Go side checks the CPU.
 //
 // Run with: go generate ./node/merkle/poseidon/
@@ -320,30 +323,30 @@ func kernel(t, nP int, qInvNeg string) {
 // Long dot products (the t=17 kernel).
 //
 // The same interleaved CIOS as dot, with the window widened to six words
-// (T0..T3, A, B): with k terms the window before a Montgomery step is below
-// W + k·q·2^64 + q·2^64 where W < (k+2)·q is the window after the previous
-// step, i.e. below (k+1)·q·2^64 + (k+2)·q < 2^384, and after the step (one
-// word shifted out) below (k+2)·q < 2^320, so B is always 0 again. The
-// result is V = (Σ a_k·b_k + M·q)/2^256 < k·q²/2^256 + q (as a_k, b_k < q and
-// M < 2^256); longDot checks that V plus the addend (< q) stays below 2^256,
-// which holds up to 22 terms with an addend (V < 5.2q), so A is 0 at the end.
-// V is then brought below 2q by subtracting j·q with
-// j = ⌊⌊V/2^250⌋·2^250/q⌋ from a table indexed by V's top six bits
-// (V − j·q ≥ V − ⌊V/2^250⌋·2^250 ≥ 0 and < 2^250 + q < 2q), and below q by
+// (T0..T3, A, B) and operands a_k, b_k below α_k·q (α_k = 2 for the sums of
+// the Winograd products below, else 1). With the window W < 2^320 after a
+// step, the window before the next is below W + Σα_k·q·2^64 + q·2^64 < 2^384,
+// and after it (one word shifted out) below W/2^64 + (Σα_k + 1)·q < 2^320, so
+// B is always 0 again. The result is V = (Σ a_k·b_k + M·q)/2^256 <
+// Σα_k²·q²/2^256 + q (M < 2^256); longDot checks at generation time that V
+// plus its addends (each at most q) stays below 2^257, so A is 0 or 1 at the
+// end. V is then brought below 2q by subtracting j·q with
+// j = ⌊⌊V/2^251⌋·2^251/q⌋ from a table indexed by V's top six bits
+// (V − j·q ≥ V − ⌊V/2^251⌋·2^251 ≥ 0 and < 2^251 + q < 2q), and below q by
 // one conditional subtraction.
 
 const (
-	redShift   = 250
-	redEntries = 1 << (256 - redShift)
+	redShift   = 251
+	redEntries = 1 << (257 - redShift)
 	zero       = "R11" // holds 0 during a long dot
 )
 
 var modulus *big.Int
 
-// redTable emits redtab: entry i is ⌊i·2^250/q⌋·q, little-endian words.
+// redTable emits redtab: entry i is ⌊i·2^251/q⌋·q, little-endian words.
 func redTable(q *big.Int) {
 	modulus = q
-	out.WriteString("\n// redtab[i] is ⌊i·2^250/q⌋·q for the long dots' final reduction.\n")
+	out.WriteString("\n// redtab[i] is ⌊i·2^251/q⌋·q for the long dots' final reduction.\n")
 	mask := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(1))
 	for i := 0; i < redEntries; i++ {
 		j := new(big.Int).Lsh(big.NewInt(int64(i)), redShift)
@@ -357,18 +360,25 @@ func redTable(q *big.Int) {
 	fmt.Fprintf(&out, "GLOBL ·redtab(SB), RODATA|NOPTR, $%d\n", 32*redEntries)
 }
 
-// longDot sets dst = Σ a·b (+ addend) mod q; see the comment above. Operands
-// and addend must be below q. dst may be the addend or any b.
-func longDot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
+// longDot sets dst = Σ a·b + Σ addends mod q, where the first wide pairs
+// have operands below 2q and the others below q, and each addend is at most
+// q; see the comment above. dst may be an addend or any operand.
+func longDot(dst mem, pairs []pair, wide int, addends []mem, qInvNeg string) {
 	q := modulus
-	vmax := new(big.Int).Mul(big.NewInt(int64(len(pairs))), new(big.Int).Mul(q, q))
+	var alpha2 int64 // Σ α_k²
+	for k := range pairs {
+		if k < wide {
+			alpha2 += 4
+		} else {
+			alpha2++
+		}
+	}
+	vmax := new(big.Int).Mul(big.NewInt(alpha2), new(big.Int).Mul(q, q))
 	vmax.Rsh(vmax, 256)
 	vmax.Add(vmax, q)
-	if addend != nil {
-		vmax.Add(vmax, q)
-	}
-	if len(pairs) < 1 || vmax.BitLen() > 256 {
-		log.Fatalf("long dot of %d terms is outside the proven bound", len(pairs))
+	vmax.Add(vmax, new(big.Int).Mul(big.NewInt(int64(len(addends))), q))
+	if len(pairs) < 1 || vmax.BitLen() > 257 {
+		log.Fatalf("long dot of %d terms and %d addends is outside the proven bound", len(pairs), len(addends))
 	}
 	emit("XORQ %s, %s", zero, zero)
 	for i := 0; i < 4; i++ {
@@ -427,14 +437,17 @@ func longDot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
 		emit("MOVQ %s, %s", regB, regA)
 		emit("ADOXQ %s, %s", zero, regA)
 	}
-	if addend != nil {
-		emit("ADDQ %s, %s", addend.w(0), t0)
-		emit("ADCQ %s, %s", addend.w(1), t1)
-		emit("ADCQ %s, %s", addend.w(2), t2)
-		emit("ADCQ %s, %s", addend.w(3), t3)
+	for _, ad := range addends {
+		emit("ADDQ %s, %s", ad.w(0), t0)
+		emit("ADCQ %s, %s", ad.w(1), t1)
+		emit("ADCQ %s, %s", ad.w(2), t2)
+		emit("ADCQ %s, %s", ad.w(3), t3)
+		emit("ADCQ %s, %s", zero, regA)
 	}
 	emit("MOVQ %s, SI", t3)
 	emit("SHRQ $%d, SI", redShift-192)
+	emit("SHLQ $%d, %s", 256-redShift, regA)
+	emit("ORQ %s, SI", regA)
 	emit("SHLQ $5, SI")
 	emit("LEAQ ·redtab(SB), R12")
 	emit("SUBQ 0(R12)(SI*1), %s", t0)
@@ -445,25 +458,61 @@ func longDot(dst mem, pairs []pair, addend *mem, qInvNeg string) {
 	store(dst)
 }
 
+// sum sets dst = x + y, not reduced (below 2q for x, y < q).
+func sum(dst, x, y mem) {
+	for i, r := range []string{t0, t1, t2, t3} {
+		emit("MOVQ %s, %s", x.w(i), r)
+	}
+	emit("ADDQ %s, %s", y.w(0), t0)
+	emit("ADCQ %s, %s", y.w(1), t1)
+	emit("ADCQ %s, %s", y.w(2), t2)
+	emit("ADCQ %s, %s", y.w(3), t3)
+	store(dst)
+}
+
+// negDot sets dst = q − Σ a·b mod q (in (0, q]): minus a Winograd vector
+// correction, as an addend.
+func negDot(dst mem, pairs []pair, qInvNeg string) {
+	longDot(dst, pairs, 0, nil, qInvNeg)
+	for i, r := range []string{t0, t1, t2, t3} {
+		emit("MOVQ %s, %s", qWords[i], r)
+	}
+	emit("SUBQ %s, %s", dst.w(0), t0)
+	emit("SBBQ %s, %s", dst.w(1), t1)
+	emit("SBBQ %s, %s", dst.w(2), t2)
+	emit("SBBQ %s, %s", dst.w(3), t3)
+	store(dst)
+}
+
+// Matrix-vector products in the t=17 kernel use Winograd's inner-product
+// identity: with rows m and the vector y, pairing elements (2p, 2p+1),
+//
+//	Σ_j m_j·y_j = Σ_p (m_2p + y_2p+1)·(m_2p+1 + y_2p) − R − C
+//
+// (plus m_j·y_j for a last odd j), with R = Σ_p m_2p·m_2p+1 fixed per row (its
+// negation −R is stored after the row in the schedule) and C = Σ_p
+// y_2p·y_2p+1 computed once per vector. Every row then costs half the
+// multiplications (the MULX units are the bottleneck) for 2·p additions.
+
 // partialBlock is how many partial rounds the t=17 kernel runs as one block;
-// it must match poseidon.go.
+// it must match t17.go.
 const partialBlock = 4
 
 // sparseMax is the most leading inputs the t=17 kernel's sparse first round
-// handles; it must match poseidon.go.
+// handles; it must match t17.go.
 const sparseMax = 8
 
 // kernel17 emits permute17asm(st *[17]fr.Element, sched, sparse *fr.Element,
 // n int), the t=17 permutation over the schedule laid out by buildSchedule17
-// in poseidon.go.
+// in t17.go. Its frame is too large for NOSPLIT, and its rounds run as
+// loops over elements, matrix rows and partial rounds (R8, R9 walk them) so
+// the code stays small enough for the caches. Only st[0] is written back.
 //
 // With 1 ≤ n ≤ sparseMax, st[0] and st[n+1..16] must be 0: the first full
 // round then only raises st[1..n] to the fifth power, as the other elements'
 // S-box outputs are constants, and row i of its matrix product is
 // Σ_{j=1..n} M_ij·y_j + Q_i, with sparse laid out as 17 rows of
-// (M_i1..M_in, Q_i) (see buildSparse17). Its frame is too large for NOSPLIT, and its rounds run as
-// loops over elements, matrix rows and partial rounds (R8, R9 walk them) so
-// the code stays small enough for the caches. Only st[0] is written back.
+// (M_i1..M_in, Q_i) (see buildSparse17).
 //
 // Partial rounds run in blocks of b = partialBlock. Within a block, with s
 // the state at its start and x_d the S-box output of its round d, state[k]
@@ -471,24 +520,31 @@ const sparseMax = 8
 // dot product w_0·x_d + Σ_k w_k·s_k + Σ_{j<d} B_{d,j}·x_j with precomputed
 // B_{d,j} = Σ_k w_{k,d}·v_{k,j}, and state[1..16] is brought up to date once
 // per block with 16 dot products of b terms, instead of 16 multiplications
-// per round.
+// per round. Both the w·s parts and the updates are Winograd products.
 func kernel17(nP int, qInvNeg string) {
 	const t = 17
 	const b = partialBlock
-	if nP%b != 0 {
+	if nP%b != 0 || b%2 != 0 {
 		log.Fatalf("%d partial rounds are not a whole number of blocks of %d", nP, b)
 	}
+	const (
+		row  = t + 1             // schedule elements per full-round matrix row
+		prow = 1 + t + b - 1 + 1 // per partial round: c, w, B, −R
+		urow = b + 1             // per block-end update row: v, −R
+	)
 	s := mem{"SP", 0}
-	tmp := mem{"SP", elem * t}
-	xs := mem{"SP", 2 * elem * t}
+	tmp := s.at(t)
+	xs := tmp.at(t)
 	x2 := xs.at(b)
 	x4 := x2.at(1)
-	cnt := fmt.Sprintf("%d(SP)", elem*(2*t+b+2))
-	jcnt := fmt.Sprintf("%d(SP)", elem*(2*t+b+2)+8)
-	frame := elem*(2*t+b+2) + 16
+	negC := x4.at(1)
+	fs := negC.at(1) // Winograd sums: 16 per row, b rows in a block
+	cnt := fmt.Sprintf("%d(SP)", fs.at(16*b).off)
+	jcnt := fmt.Sprintf("%d(SP)", fs.at(16*b).off+8)
+	frame := fs.at(16*b).off + 16
 	c := mem{"R15", 0}
-	el := mem{"R9", 0} // current element or output row
-	ck := mem{"R8", 0} // its constant or matrix row
+	el := mem{"R9", 0} // current element, output row or sums
+	ck := mem{"R8", 0} // its constant, matrix row or sums
 	name := "permute17asm"
 
 	fmt.Fprintf(&out, "\n// func %s(st *[%d]fr.Element, sched, sparse *fr.Element, n int)\n", name, t)
@@ -500,10 +556,11 @@ func kernel17(nP int, qInvNeg string) {
 	}
 	emit("MOVQ sched+8(FP), R15")
 	emit("MOVQ n+24(FP), AX")
-	for n := 1; n <= sparseMax; n++ {
-		emit("CMPQ AX, $%d", n)
-		emit("JEQ %s_sparse%d", name, n)
-	}
+	emit("CMPQ AX, $0")
+	emit("JEQ %s_dense", name)
+	emit("CMPQ AX, $%d", sparseMax)
+	emit("JLS %s_sparse", name)
+	label(name + "_dense")
 
 	comment("initial round constants")
 	for j := 0; j < t; j++ {
@@ -526,29 +583,34 @@ func kernel17(nP int, qInvNeg string) {
 		emit("DECQ %s", jcnt)
 		emit("JNZ %s", l)
 	}
-	row := func() []pair {
-		var ps []pair
-		for j := 0; j < t; j++ {
-			ps = append(ps, pair{ck.at(j), s.at(j)})
-		}
-		return ps
-	}
 	fullRound := func(l string) {
 		sboxes(l + "_sbox")
-		comment("t×t matrix, one row per iteration")
+		comment("t×t matrix (Winograd), one row per iteration")
+		var ps []pair
+		for p := 0; p < t/2; p++ {
+			ps = append(ps, pair{s.at(2 * p), s.at(2*p + 1)})
+		}
+		negDot(negC, ps, qInvNeg)
 		emit("LEAQ %d(SP), R9", tmp.off)
 		emit("LEAQ %d(R15), R8", elem*t)
 		emit("MOVQ $%d, %s", t, jcnt)
 		label(l + "_mix")
-		longDot(el, row(), nil, qInvNeg)
+		ps = nil
+		for p := 0; p < t/2; p++ {
+			sum(fs.at(2*p), ck.at(2*p), s.at(2*p+1))
+			sum(fs.at(2*p+1), ck.at(2*p+1), s.at(2*p))
+			ps = append(ps, pair{fs.at(2 * p), fs.at(2*p + 1)})
+		}
+		ps = append(ps, pair{ck.at(t - 1), s.at(t - 1)})
+		longDot(el, ps, t/2, []mem{ck.at(t), negC}, qInvNeg)
 		emit("ADDQ $%d, R9", elem)
-		emit("ADDQ $%d, R8", elem*t)
+		emit("ADDQ $%d, R8", elem*row)
 		emit("DECQ %s", jcnt)
 		emit("JNZ %s_mix", l)
 		for i := 0; i < t; i++ {
 			copyElem(s.at(i), tmp.at(i))
 		}
-		emit("ADDQ $%d, R15", elem*(t+t*t))
+		emit("ADDQ $%d, R15", elem*(t+t*row))
 	}
 
 	emit("MOVQ $%d, %s", halfFull, cnt)
@@ -558,17 +620,30 @@ func kernel17(nP int, qInvNeg string) {
 	emit("JNZ %s_first", name)
 	emit("JMP %s_partials", name)
 
+	label(name + "_sparse")
+	comment("first full round with only state[1..n] not constant: their x^5")
+	emit("MOVQ AX, %s", jcnt)
+	emit("LEAQ %d(SP), R9", s.at(1).off)
+	emit("LEAQ %d(R15), R8", elem)
+	label(name + "_sparse_sbox")
+	add(el, el, ck)
+	mulLazy(x2, el, el, qInvNeg)
+	mulLazy(x4, x2, x2, qInvNeg)
+	cj := ck.at(t)
+	dot(el, []pair{{el, x4}}, &cj, qInvNeg)
+	emit("ADDQ $%d, R9", elem)
+	emit("ADDQ $%d, R8", elem)
+	emit("DECQ %s", jcnt)
+	emit("JNZ %s_sparse_sbox", name)
+	emit("MOVQ n+24(FP), AX")
+	for n := 1; n <= sparseMax; n++ {
+		emit("CMPQ AX, $%d", n)
+		emit("JEQ %s_sparse%d", name, n)
+	}
 	for n := 1; n <= sparseMax; n++ {
 		l := fmt.Sprintf("%s_sparse%d", name, n)
 		label(l)
-		comment(fmt.Sprintf("first full round with only state[1..%d] not constant", n))
-		for j := 1; j <= n; j++ {
-			add(s.at(j), s.at(j), c.at(j))
-			mulLazy(x2, s.at(j), s.at(j), qInvNeg)
-			mulLazy(x4, x2, x2, qInvNeg)
-			cj := c.at(t + j)
-			dot(s.at(j), []pair{{s.at(j), x4}}, &cj, qInvNeg)
-		}
+		comment(fmt.Sprintf("first full round's matrix with state[1..%d] not constant", n))
 		emit("MOVQ sparse+16(FP), R8")
 		emit("LEAQ %d(SP), R9", tmp.off)
 		emit("MOVQ $%d, %s", t, jcnt)
@@ -577,8 +652,7 @@ func kernel17(nP int, qInvNeg string) {
 		for j := 1; j <= n; j++ {
 			ps = append(ps, pair{ck.at(j - 1), s.at(j)})
 		}
-		qi := ck.at(n)
-		longDot(el, ps, &qi, qInvNeg)
+		longDot(el, ps, 0, []mem{ck.at(n)}, qInvNeg)
 		emit("ADDQ $%d, R9", elem)
 		emit("ADDQ $%d, R8", elem*(n+1))
 		emit("DECQ %s", jcnt)
@@ -586,57 +660,80 @@ func kernel17(nP int, qInvNeg string) {
 		for i := 0; i < t; i++ {
 			copyElem(s.at(i), tmp.at(i))
 		}
-		emit("ADDQ $%d, R15", elem*(2*t+t*t))
+		emit("ADDQ $%d, R15", elem*(2*t+t*row))
 		emit("MOVQ $%d, %s", halfFull-1, cnt)
 		emit("JMP %s_first", name)
 	}
 
 	label(name + "_partials")
-
 	emit("MOVQ $%d, %s", nP/b, cnt)
 	label(name + "_block")
+	comment("block start: Winograd sums of w_{1..16,d} and state[1..16] for each round d")
+	var ps []pair
+	for p := 0; p < (t-1)/2; p++ {
+		ps = append(ps, pair{s.at(1 + 2*p), s.at(2 + 2*p)})
+	}
+	negDot(negC, ps, qInvNeg)
+	emit("LEAQ %d(SP), R9", fs.off)
+	emit("LEAQ %d(R15), R8", elem*2)
+	emit("MOVQ $%d, %s", b, jcnt)
+	label(name + "_sums")
+	for p := 0; p < (t-1)/2; p++ {
+		sum(el.at(2*p), ck.at(2*p), s.at(2+2*p))
+		sum(el.at(2*p+1), ck.at(2*p+1), s.at(1+2*p))
+	}
+	emit("ADDQ $%d, R9", elem*(t-1))
+	emit("ADDQ $%d, R8", elem*prow)
+	emit("DECQ %s", jcnt)
+	emit("JNZ %s_sums", name)
+
 	emit("LEAQ %d(SP), R9", xs.off)
+	emit("LEAQ %d(SP), R8", fs.off)
 	emit("MOVQ $%d, %s", b, jcnt)
 	label(name + "_partial")
 	comment("partial round d of the block: x_d = state[0]^5 + c, new state[0]")
 	mulLazy(x2, s, s, qInvNeg)
 	mulLazy(x4, x2, x2, qInvNeg)
 	dot(el, []pair{{s, x4}}, &c, qInvNeg)
-	// Round constants: c, w_0, w_1..w_16, B_{d,0..b-2} (zero for j ≥ d).
+	// Round constants: c, w_0, w_1..w_16, B_{d,0..b-2} (zero for j ≥ d), −R.
 	// x_d goes last so the other terms need not wait for its S-box.
-	var ps []pair
-	for k := 1; k < t; k++ {
-		ps = append(ps, pair{c.at(1 + k), s.at(k)})
+	ps = nil
+	for p := 0; p < (t-1)/2; p++ {
+		ps = append(ps, pair{ck.at(2 * p), ck.at(2*p + 1)})
 	}
 	for j := 0; j < b-1; j++ {
 		ps = append(ps, pair{c.at(1 + t + j), xs.at(j)})
 	}
 	ps = append(ps, pair{c.at(1), el})
-	longDot(s, ps, nil, qInvNeg)
+	longDot(s, ps, (t-1)/2, []mem{c.at(prow - 1), negC}, qInvNeg)
 	emit("ADDQ $%d, R9", elem)
-	emit("ADDQ $%d, R15", elem*(t+b))
+	emit("ADDQ $%d, R8", elem*(t-1))
+	emit("ADDQ $%d, R15", elem*prow)
 	emit("DECQ %s", jcnt)
 	emit("JNZ %s_partial", name)
 
-	comment("end of block: state[k] += Σ_d v_{k,d}·x_d for k = 1..16")
+	comment("end of block: state[k] += Σ_d v_{k,d}·x_d for k = 1..16 (Winograd)")
+	ps = nil
+	for p := 0; p < b/2; p++ {
+		ps = append(ps, pair{xs.at(2 * p), xs.at(2*p + 1)})
+	}
+	negDot(negC, ps, qInvNeg)
 	emit("LEAQ %d(SP), R9", s.at(1).off)
 	emit("MOVQ R15, R8")
 	emit("MOVQ $%d, %s", t-1, jcnt)
 	label(name + "_update")
 	ps = nil
-	for d := 0; d < b; d++ {
-		ps = append(ps, pair{ck.at(d), xs.at(d)})
+	for p := 0; p < b/2; p++ {
+		sum(fs.at(2*p), ck.at(2*p), xs.at(2*p+1))
+		sum(fs.at(2*p+1), ck.at(2*p+1), xs.at(2*p))
+		ps = append(ps, pair{fs.at(2 * p), fs.at(2*p + 1)})
 	}
-	if b <= 4 {
-		dot(el, ps, &el, qInvNeg)
-	} else {
-		longDot(el, ps, &el, qInvNeg)
-	}
+	longDot(el, ps, b/2, []mem{el, ck.at(b), negC}, qInvNeg)
 	emit("ADDQ $%d, R9", elem)
-	emit("ADDQ $%d, R8", elem*b)
+	emit("ADDQ $%d, R8", elem*urow)
 	emit("DECQ %s", jcnt)
 	emit("JNZ %s_update", name)
-	emit("ADDQ $%d, R15", elem*b*(t-1))
+	emit("ADDQ $%d, R15", elem*urow*(t-1))
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_block", name)
 
@@ -649,7 +746,11 @@ func kernel17(nP int, qInvNeg string) {
 	comment("final round: x^5 on every element, then only row 0 of the matrix")
 	sboxes(name + "_final_sbox")
 	emit("LEAQ %d(R15), R8", elem*t)
-	longDot(s, row(), nil, qInvNeg)
+	ps = nil
+	for j := 0; j < t; j++ {
+		ps = append(ps, pair{ck.at(j), s.at(j)})
+	}
+	longDot(s, ps, 0, nil, qInvNeg)
 
 	emit("MOVQ st+0(FP), AX")
 	for i := 0; i < 4; i++ {

@@ -6,13 +6,15 @@
 // big.Int. It works on gnark-crypto field elements in Montgomery form end to
 // end with iden3's own constants, including its sparse partial-round matrices.
 //
-// On amd64 with BMI2 and ADX, widths 2 to 4 each run as one generated assembly
-// kernel (permute_amd64.s, see gen_asm.go) that fuses dot products into a
-// single Montgomery reduction; elsewhere a portable Go version on
-// gnark-crypto's field arithmetic runs. The 16-input width behind HashBytes
-// has its own Go kernel with lazily reduced dot products (permute17.go).
-// Inputs must be canonical field elements (below the modulus), which is what
-// every gnark-crypto constructor produces.
+// On amd64 with BMI2 and ADX, the widths the tree uses — 1 to 3 inputs and
+// the 16 behind HashBytes — each run as one generated assembly kernel
+// (permute_amd64.s, see gen_asm.go) that fuses dot products into a single
+// Montgomery reduction; the 16-input kernel also halves its matrix
+// multiplications with Winograd's inner-product identity and updates the
+// state once per block of partial rounds (see kernel17). Elsewhere, and for 4
+// to 15 inputs, a portable Go version on gnark-crypto's field arithmetic runs
+// (about as fast as go-iden3-crypto). Inputs must be canonical field elements
+// (below the modulus), which is what every gnark-crypto constructor produces.
 package poseidon
 
 //go:generate go run gen_constants.go
@@ -36,8 +38,8 @@ var (
 // as in go-iden3-crypto.
 const MaxInputs = 16
 
-// asmWidths is the largest state width with an assembly kernel; its constants
-// are built at package init, wider ones on first use (see table).
+// asmWidths is the largest state width whose constants are built at package
+// init; wider ones are built on first use (see table).
 const asmWidths = 4
 
 const (
@@ -77,7 +79,8 @@ type params struct {
 // tables[t] are the constants for state width t (2 ≤ t ≤ asmWidths), built
 // at init from the generated hex constants and never written again. Wider
 // tables are parsed on first use (about 25k constants for all widths, too
-// many to parse in every process that imports the package).
+// many to parse in every process that imports the package; t=17 alone takes
+// a few milliseconds, paid by the first HashBytes).
 var tables = buildTables()
 
 func buildTables() (tab [asmWidths + 1]*params) {
