@@ -26,7 +26,7 @@ run: build
 # (a test that needs the broker fails instead of skipping), stop the broker.
 test: vet
 	@set -o pipefail; \
-	brokers=$$(scripts/kafka.sh start) || { echo "make test: could not start the Kafka broker" >&2; exit 1; }; \
+	brokers=$$(KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-180} scripts/kafka.sh start) || { echo "make test: could not start the Kafka broker" >&2; exit 1; }; \
 	trap 'scripts/kafka.sh stop' EXIT; \
 	echo "make test: real Kafka broker at $$brokers"; \
 	RUSTORIUM_KAFKA_BROKERS=$$brokers RUSTORIUM_REQUIRE_KAFKA=1 RUSTORIUM_INSTALL_CHROMIUM=1 \

@@ -3,12 +3,14 @@ package p2p
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -56,6 +58,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// OnReject, if set, is called with the code of every rejected request.
 	OnReject func(tx.Code)
+	// Peer enables the peer protocol (ALPNPeer) on the same socket, with
+	// pinned mutual TLS: see PeerConfig and Server.Peers. Nil refuses every
+	// peer connection.
+	Peer *PeerConfig
 }
 
 func (c *ServerConfig) ensureDefaults() error {
@@ -83,9 +89,14 @@ func (c *ServerConfig) ensureDefaults() error {
 	return nil
 }
 
-// Server serves the client protocol over QUIC.
+// Server serves the client protocol over QUIC and, when configured, the
+// peer protocol on the same UDP socket. The TLS handshake picks the
+// protocol by ALPN: a connection offering ALPNPeer must present a client
+// certificate over a configured peer's key, and is served only peer frames;
+// every other connection is a client's and is served only client frames.
 type Server struct {
 	cfg    ServerConfig
+	peers  *Peers
 	tr     *quic.Transport
 	ownPC  net.PacketConn
 	ln     *quic.Listener
@@ -112,7 +123,10 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		}
 		s.ownPC = pc
 	}
-	s.tr = &quic.Transport{Conn: pc}
+	// The reset key is derived from the identity, so a node restarted with
+	// it resets its peers' connections to its previous run at once.
+	resetKey := quic.StatelessResetKey(sha256.Sum256(append([]byte("rustorium/quic-stateless-reset/v1"), cfg.Key.Seed()...)))
+	s.tr = &quic.Transport{Conn: pc, StatelessResetKey: &resetKey}
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},
@@ -127,6 +141,25 @@ func Listen(cfg ServerConfig) (*Server, error) {
 			return pinnedVerifier(nil)(raw, chains)
 		},
 	}
+	if cfg.Peer != nil {
+		self := cfg.Key.Public().(ed25519.PublicKey)
+		pcfg := *cfg.Peer
+		list, err := pcfg.ensureDefaults(self)
+		if err != nil {
+			s.closeSockets()
+			return nil, err
+		}
+		s.peers = newPeers(pcfg, list, self, cert, s.tr, cfg.MaxFrame, cfg.Logger)
+		tlsConf = serverTLS(tlsConf, &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{ALPNPeer},
+			ClientAuth:   tls.RequireAnyClientCert,
+			// No resumption: every peer handshake shows its certificate.
+			SessionTicketsDisabled: true,
+			VerifyPeerCertificate:  s.peers.verify,
+		})
+	}
 	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
 		MaxIncomingStreams:    cfg.MaxStreams,
 		MaxIncomingUniStreams: -1,
@@ -134,12 +167,34 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		KeepAlivePeriod:       10 * time.Second,
 	})
 	if err != nil {
+		if s.peers != nil {
+			s.peers.close()
+		}
 		s.closeSockets()
 		return nil, fmt.Errorf("p2p: listen: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s, nil
 }
+
+// serverTLS returns the listener's TLS config: a ClientHello offering
+// ALPNPeer gets the peer config (client certificate required and pinned),
+// any other gets the client config, whose only protocol is ALPNClient.
+func serverTLS(client, peer *tls.Config) *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if slices.Contains(hello.SupportedProtos, ALPNPeer) {
+				return peer, nil
+			}
+			return client, nil
+		},
+	}
+}
+
+// Peers is the peer protocol's side of the server, or nil when
+// ServerConfig.Peer was nil.
+func (s *Server) Peers() *Peers { return s.peers }
 
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -169,6 +224,14 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) serveConn(conn *quic.Conn) {
+	if conn.ConnectionState().TLS.NegotiatedProtocol == ALPNPeer {
+		if s.peers == nil { // the handshake refuses it first
+			_ = conn.CloseWithError(peerCodeNotAPeer, "no peer protocol")
+			return
+		}
+		s.peers.serveConn(s.ctx, conn)
+		return
+	}
 	defer conn.CloseWithError(0, "")
 	for {
 		st, err := conn.AcceptStream(s.ctx)
@@ -253,6 +316,9 @@ func (s *Server) Close() error {
 	s.once.Do(func() {
 		s.cancel()
 		_ = s.ln.Close()
+		if s.peers != nil {
+			s.peers.close()
+		}
 		s.wg.Wait()
 		s.closeSockets()
 	})
