@@ -220,8 +220,8 @@ func supported(sc *scenarios.Scenario) error {
 		if w.Mode() == scenarios.ModeMaxRate && len(sc.Workload) > 1 {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search must be the only workload", i, w.Name))
 		}
-		if w.Arrival == scenarios.ArrivalPoisson && w.Mode() != scenarios.ModeRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals only with a constant rate", i, w.Name))
+		if m := w.Mode(); w.Arrival == scenarios.ArrivalPoisson && m != scenarios.ModeRate && m != scenarios.ModeRamp {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals only with a rate or a ramp", i, w.Name))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -284,13 +284,21 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 		if over == 0 {
 			over = sc.Duration.Std()
 		}
-		l.pacer = loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+		ramp := loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+		l.pacer = ramp
+		if w.Arrival == scenarios.ArrivalPoisson {
+			l.pacer = &loadgen.Poisson{Shape: ramp, Seed: seed}
+		}
 	case scenarios.ModeClients:
 		l.closed = &loadgen.ClosedLoop{Clients: w.Clients, Think: w.Think.Std(), Calibrate: sc.Warmup.Std()}
 	}
 	var n int
 	if l.pacer != nil {
-		if err := loadgen.Validate(l.pacer); err != nil {
+		shape := l.pacer
+		if ps, ok := shape.(*loadgen.Poisson); ok && ps.Shape != nil {
+			shape = ps.Shape.(loadgen.Pacer)
+		}
+		if err := loadgen.Validate(shape); err != nil {
 			return nil, err
 		}
 		n = loadgen.Count(l.pacer, total)

@@ -13,17 +13,36 @@ import (
 	"time"
 )
 
-// Poisson sends at exponentially distributed intervals with mean 1/Rate: the
-// arrivals of many independent clients. The schedule is a pure function of
-// Seed: send i's time is the sum of the first i draws of one seeded stream.
-// It memoizes the draws, so it is not safe for concurrent use.
+// Poisson sends as a Poisson process: the arrivals of many independent
+// clients. With Shape nil its rate is the constant Rate; with Shape set (a
+// Constant or a Ramp) it follows that pacer's rate over time (a
+// non-homogeneous process, by time rescaling: unit-rate exponential gaps
+// mapped through the shape's cumulative count). The schedule is a pure
+// function of Seed; the draws are memoized, so it is not safe for concurrent
+// use.
 type Poisson struct {
-	Rate float64 // per second, > 0
-	Seed uint64
+	Rate  float64 // per second, > 0; used when Shape is nil
+	Shape Shaper
+	Seed  uint64
 
 	r  *rand.Rand
 	at []time.Duration // at[i] = intended time of send i
+	n  float64         // cumulative unit-rate arrivals behind at[len(at)-1]
 }
+
+// Shaper is a pacer whose intended times are defined for fractional counts:
+// AtCount(x) is when x sends are due, for real x ≥ 0.
+type Shaper interface {
+	AtCount(x float64) time.Duration
+}
+
+// AtCount implements Shaper.
+func (c Constant) AtCount(x float64) time.Duration {
+	return time.Duration(x / c.Rate * float64(time.Second))
+}
+
+// AtCount implements Shaper.
+func (r Ramp) AtCount(n float64) time.Duration { return r.at(n) }
 
 // At implements Pacer.
 func (p *Poisson) At(i uint64) time.Duration {
@@ -31,9 +50,13 @@ func (p *Poisson) At(i uint64) time.Duration {
 		p.r = rand.New(rand.NewPCG(p.Seed, p.Seed^0x5851f42d4c957f2d))
 		p.at = []time.Duration{0}
 	}
+	shape := p.Shape
+	if shape == nil {
+		shape = Constant{Rate: p.Rate}
+	}
 	for uint64(len(p.at)) <= i {
-		gap := p.r.ExpFloat64() / p.Rate
-		p.at = append(p.at, p.at[len(p.at)-1]+time.Duration(gap*float64(time.Second)))
+		p.n += p.r.ExpFloat64()
+		p.at = append(p.at, shape.AtCount(p.n))
 	}
 	return p.at[i]
 }

@@ -83,3 +83,17 @@ func FuzzReadTrace(f *testing.F) {
 		}
 	})
 }
+
+// TestPoissonRamp: a Poisson process shaped by a ramp sends as many as the
+// ramp over each stretch, within Poisson noise.
+func TestPoissonRamp(t *testing.T) {
+	ramp := Ramp{From: 100, To: 2100, Over: 10 * time.Second}
+	p := &Poisson{Shape: ramp, Seed: 7}
+	for _, c := range []struct{ from, to time.Duration }{{0, 2 * time.Second}, {8 * time.Second, 10 * time.Second}} {
+		got := float64(p.Due(c.to) - p.Due(c.from))
+		want := float64(ramp.Due(c.to) - ramp.Due(c.from))
+		if math.Abs(got-want) > 4*math.Sqrt(want) {
+			t.Errorf("[%v, %v): %v sends, ramp has %v", c.from, c.to, got, want)
+		}
+	}
+}

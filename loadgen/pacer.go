@@ -65,8 +65,10 @@ func (r Ramp) count(t float64) float64 {
 }
 
 // At implements Pacer: the t with count(t) = i.
-func (r Ramp) At(i uint64) time.Duration {
-	n := float64(i)
+func (r Ramp) At(i uint64) time.Duration { return r.at(float64(i)) }
+
+// at is the t with count(t) = n.
+func (r Ramp) at(n float64) time.Duration {
 	over := r.Over.Seconds()
 	atOver := r.count(over)
 	var t float64
