@@ -108,7 +108,19 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, c.node, c.nw, start.Add(warmup), p)
+	// report.profile covers the measured phase only.
+	profCh := make(chan *profiler, 1)
+	profStart := time.AfterFunc(time.Until(start.Add(warmup)), func() {
+		profCh <- startProfiles(filepath.Join(opts.Out, "profile"), sc.Report.Profile)
+	})
 	runLoads(ctx, c, loads, rec, start, warmup+measure)
+	var (
+		profiles  []reports.ProfileSummary
+		profNotes []string
+	)
+	if !profStart.Stop() { // it ran, or is running: stop the capture
+		profiles, profNotes = (<-profCh).stop()
+	}
 	timeline.stop()
 	resources := sampler.Stop()
 	stopProgress()
@@ -124,13 +136,16 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 			w.Kind, w.Client = string(l.kind), string(l.client)
 		}
 	}
-	notes := []string(nil)
+	notes := profNotes
 	for _, l := range loads {
 		if l.closed != nil && l.stats.Started >= l.closed.Limit {
 			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
 		}
 	}
-	finish := func(res *reports.Result) { res.Timeline = timeline.results(res) }
+	finish := func(res *reports.Result) {
+		res.Timeline = timeline.results(res)
+		res.Profiles = profiles
+	}
 	return c.finish(ctx, res, snap, floors, notes, finish, opts, p)
 }
 

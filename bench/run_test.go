@@ -290,3 +290,40 @@ report: {formats: [json, html]}
 		})
 	}
 }
+
+// TestRunProfiles: report.profile captures the measured phase and the report
+// lists the top functions.
+func TestRunProfiles(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sc := loadScenario(t, `
+name: profiled
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, rate: 300/s}
+report: {formats: [json, md], profile: [cpu, heap]}
+`)
+	out := t.TempDir()
+	res, err := bench.Run(ctx, sc, bench.Options{Out: out, SkipFloors: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Profiles) != 2 {
+		t.Fatalf("profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
+	}
+	for _, p := range res.Profiles {
+		if p.Total <= 0 || len(p.TopFlat) == 0 || len(p.TopCum) == 0 || p.TopCum[0].CumPct < p.TopFlat[0].FlatPct {
+			t.Fatalf("%s summary %+v", p.Kind, p)
+		}
+		if _, err := os.Stat(filepath.Join(out, "profile", p.File)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	if !strings.Contains(string(md), "## Profile: cpu") || !strings.Contains(string(md), res.Profiles[0].TopFlat[0].Func) {
+		t.Fatal("report.md lacks the profile summary")
+	}
+}

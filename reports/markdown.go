@@ -217,6 +217,21 @@ func Markdown(w io.Writer, res *Result) error {
 		p("\n")
 	}
 
+	for _, pr := range r.Profiles {
+		p("## Profile: %s\n\n", mdEscape(pr.Kind))
+		p("`profile/%s`, measured phase only, %s, total %d. Open it with `go tool pprof`.\n\n", mdEscape(pr.File), mdEscape(pr.Unit), pr.Total)
+		for _, part := range []struct {
+			title string
+			fs    []ProfileFunc
+		}{{"by flat (own) cost", pr.TopFlat}, {"by cumulative cost", pr.TopCum}} {
+			p("Top functions %s:\n\n| function | flat | flat %% | cum | cum %% |\n|---|---|---|---|---|\n", part.title)
+			for _, f := range part.fs {
+				p("| `%s` | %d | %.1f | %d | %.1f |\n", mdEscape(f.Func), f.Flat, f.FlatPct, f.Cum, f.CumPct)
+			}
+			p("\n")
+		}
+	}
+
 	p("## Timeline\n\n")
 	if len(r.Timeline) == 0 {
 		p("No events.\n\n")

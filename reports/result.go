@@ -27,6 +27,7 @@ type Result struct {
 	SLO         []SLOResult                `json:"slo"`
 	Timeline    []TimelineResult           `json:"timeline"`
 	MaxRate     *MaxRate                   `json:"maxrate,omitempty"` // a max-rate search's knee and curve
+	Profiles    []ProfileSummary           `json:"profiles,omitempty"` // report.profile, over the measured phase
 
 	// Extras.
 	Version     int             `json:"version"`               // ResultVersion
@@ -432,4 +433,23 @@ type MaxRatePoint struct {
 	P99Us         int64   `json:"p99_us"`
 	Errors        int64   `json:"errors"`
 	OK            bool    `json:"ok"`
+}
+
+// ProfileSummary lists a profile's costliest functions.
+type ProfileSummary struct {
+	Kind    string        `json:"kind"` // cpu, heap, allocs, mutex, block, goroutine
+	File    string        `json:"file"` // in the report folder's profile/ directory
+	Unit    string        `json:"unit"` // the sample type summarised, e.g. "cpu (nanoseconds)"
+	Total   int64         `json:"total"`
+	TopFlat []ProfileFunc `json:"top_flat"` // by the function's own cost
+	TopCum  []ProfileFunc `json:"top_cum"`  // by the cost of the function and its callees
+}
+
+// ProfileFunc is one function's share of a profile.
+type ProfileFunc struct {
+	Func    string  `json:"func"`
+	Flat    int64   `json:"flat"`
+	FlatPct float64 `json:"flat_pct"`
+	Cum     int64   `json:"cum"`
+	CumPct  float64 `json:"cum_pct"`
 }

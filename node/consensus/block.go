@@ -1,8 +1,11 @@
 // Package consensus holds the block protocol's deterministic core: block
-// headers and their hashes, and the Cutter that decides when a shard leader
-// closes a block (max transactions, max bytes, max wait). Nothing in it
-// starts goroutines or reads clocks: the node's runner feeds it records and
-// the time, and does the I/O.
+// headers and their hashes, the Cutter that decides when a shard leader
+// closes a block (max transactions, max bytes, max wait), signed
+// attestations of (block hash, state root), and the Finality tracker that
+// declares a block final at a quorum of matching attestations and raises an
+// alarm on divergence or equivocation. Nothing in it starts goroutines or
+// reads clocks: the node's runner feeds it records, votes and the time, and
+// does the I/O.
 package consensus
 
 import (

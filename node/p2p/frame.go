@@ -1,7 +1,9 @@
 // Package p2p is Rustorium's QUIC layer (quic-go, TLS 1.3): node and client
 // identities with self-signed ed25519 certificates, length-prefixed typed
 // frames with a hard size limit, the client protocol (submit a transaction,
-// get accepted and committed receipts on the same stream) and its server.
+// get accepted and committed receipts on the same stream) and its server,
+// and the peer protocol (pinned mutual TLS on its own ALPN) over which nodes
+// exchange attestations.
 // Every listener and dialer takes an injected net.PacketConn, which is how
 // the netem package impairs the path.
 package p2p

@@ -35,6 +35,8 @@ func (t MsgType) String() string {
 		return "error"
 	case MsgEcho:
 		return "echo"
+	case MsgAttest:
+		return "attest"
 	default:
 		return fmt.Sprintf("msg(%d)", uint8(t))
 	}

@@ -156,8 +156,11 @@ func TestBadInputClosesOnlyThatStream(t *testing.T) {
 	if _, err := call.Accepted(); err != nil {
 		t.Fatalf("after bad input: %v", err)
 	}
-	if len(log.got) != 1 {
-		t.Fatalf("ingress saw %d transactions, want only the good one", len(log.got))
+	log.mu.Lock()
+	got := len(log.got)
+	log.mu.Unlock()
+	if got != 1 {
+		t.Fatalf("ingress saw %d transactions, want only the good one", got)
 	}
 }
 

@@ -1,0 +1,205 @@
+package bench
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
+	"slices"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// profileTop is how many functions each profile summary lists.
+const profileTop = 15
+
+// profiler captures the scenario's report.profile kinds over the measured
+// phase only, into DIR/profile/<kind>.pprof (trace.out for the trace).
+type profiler struct {
+	dir    string
+	kinds  []scenarios.Profile
+	cpu    *os.File
+	tr     *os.File
+	notes  []string
+	active bool
+}
+
+func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
+	p := &profiler{dir: dir, kinds: kinds}
+	if len(kinds) == 0 {
+		return p
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("profiles: %v", err))
+		return p
+	}
+	p.active = true
+	for _, k := range kinds {
+		switch k {
+		case scenarios.ProfileCPU:
+			f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
+			if err == nil {
+				if err = pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("cpu profile: %v", err))
+				continue
+			}
+			p.cpu = f
+		case scenarios.ProfileTrace:
+			f, err := os.Create(filepath.Join(dir, "trace.out"))
+			if err == nil {
+				if err = trace.Start(f); err != nil {
+					f.Close()
+				}
+			}
+			if err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("trace: %v", err))
+				continue
+			}
+			p.tr = f
+		case scenarios.ProfileMutex:
+			runtime.SetMutexProfileFraction(5)
+		case scenarios.ProfileBlock:
+			runtime.SetBlockProfileRate(int(10_000)) // one sample per 10µs blocked
+		}
+	}
+	return p
+}
+
+// stop ends the capture, writes the snapshot profiles and summarises each
+// profile's top functions by flat and by cumulative cost.
+func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
+	if !p.active {
+		return nil, p.notes
+	}
+	p.active = false
+	var out []reports.ProfileSummary
+	for _, k := range p.kinds {
+		var (
+			path string
+			err  error
+		)
+		switch k {
+		case scenarios.ProfileCPU:
+			if p.cpu == nil {
+				continue
+			}
+			pprof.StopCPUProfile()
+			path, err = p.cpu.Name(), p.cpu.Close()
+		case scenarios.ProfileTrace:
+			if p.tr != nil {
+				trace.Stop()
+				p.tr.Close()
+			}
+			continue // no summary: open it with `go tool trace`
+		default:
+			name := string(k)
+			if k == scenarios.ProfileMutex || k == scenarios.ProfileBlock {
+				defer runtime.SetMutexProfileFraction(0)
+				defer runtime.SetBlockProfileRate(0)
+			}
+			prof := pprof.Lookup(name)
+			if prof == nil {
+				p.notes = append(p.notes, fmt.Sprintf("%s profile: unknown", name))
+				continue
+			}
+			var buf bytes.Buffer
+			if err = prof.WriteTo(&buf, 0); err == nil {
+				path = filepath.Join(p.dir, name+".pprof")
+				err = os.WriteFile(path, buf.Bytes(), 0o644)
+			}
+		}
+		if err != nil {
+			p.notes = append(p.notes, fmt.Sprintf("%s profile: %v", k, err))
+			continue
+		}
+		s, err := summarize(string(k), path)
+		if err != nil {
+			p.notes = append(p.notes, fmt.Sprintf("%s profile: %v", k, err))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, p.notes
+}
+
+// summarize reads a pprof file and lists its top functions by flat and by
+// cumulative value of its main sample type (the last one: cpu nanoseconds,
+// in-use bytes, contention delay…).
+func summarize(kind, path string) (reports.ProfileSummary, error) {
+	s := reports.ProfileSummary{Kind: kind, File: filepath.Base(path)}
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	prof, err := profile.Parse(f)
+	if err != nil {
+		return s, err
+	}
+	if len(prof.SampleType) == 0 {
+		return s, fmt.Errorf("no sample types")
+	}
+	vi := len(prof.SampleType) - 1
+	if kind == "heap" {
+		// inuse_space is the one people read first.
+		for i, st := range prof.SampleType {
+			if st.Type == "inuse_space" {
+				vi = i
+			}
+		}
+	}
+	s.Unit = prof.SampleType[vi].Type + " (" + prof.SampleType[vi].Unit + ")"
+	flat, cum := map[string]int64{}, map[string]int64{}
+	for _, smp := range prof.Sample {
+		v := smp.Value[vi]
+		s.Total += v
+		seen := map[string]bool{}
+		for i, loc := range smp.Location {
+			for j, line := range loc.Line {
+				if line.Function == nil {
+					continue
+				}
+				fn := line.Function.Name
+				if i == 0 && j == 0 {
+					flat[fn] += v
+				}
+				if !seen[fn] {
+					seen[fn] = true
+					cum[fn] += v
+				}
+			}
+		}
+	}
+	pct := func(v int64) float64 {
+		if s.Total == 0 {
+			return 0
+		}
+		return float64(int64(float64(v)*1000/float64(s.Total))) / 10
+	}
+	top := func(m map[string]int64) []reports.ProfileFunc {
+		var fs []reports.ProfileFunc
+		for fn := range m {
+			fs = append(fs, reports.ProfileFunc{Func: fn, Flat: flat[fn], FlatPct: pct(flat[fn]), Cum: cum[fn], CumPct: pct(cum[fn])})
+		}
+		slices.SortFunc(fs, func(a, b reports.ProfileFunc) int {
+			if c := cmp.Compare(m[b.Func], m[a.Func]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.Func, b.Func)
+		})
+		return fs[:min(profileTop, len(fs))]
+	}
+	s.TopFlat, s.TopCum = top(flat), top(cum)
+	return s, nil
+}
