@@ -26,7 +26,7 @@ type Result struct {
 	Checker     Checker                    `json:"checker"`
 	SLO         []SLOResult                `json:"slo"`
 	Timeline    []TimelineResult           `json:"timeline"`
-	MaxRate     *MaxRate                   `json:"maxrate,omitempty"` // a max-rate search's knee and curve
+	MaxRate     *MaxRate                   `json:"maxrate,omitempty"`  // a max-rate search's knee and curve
 	Profiles    []ProfileSummary           `json:"profiles,omitempty"` // report.profile, over the measured phase
 
 	// Extras.
