@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -76,9 +77,15 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, p *
 	}
 
 	p.printf("starting %d node(s), %d shards, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, c.brokerKind, strings.Join(c.brokers, ","))
+	// Every run starts a fresh cluster: a node directory left by an earlier
+	// run into the same folder would resume from offsets of another log.
+	nodeDir := filepath.Join(opts.Out, "node-1")
+	if err := os.RemoveAll(nodeDir); err != nil {
+		return nil, err
+	}
 	c.node, err = node.New(ctx, node.Config{
 		ChainID: chainID, Shards: sc.Cluster.Shards, Brokers: c.brokers, TopicPrefix: c.prefix,
-		DataDir: filepath.Join(opts.Out, "node-1"),
+		DataDir: nodeDir,
 		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
 		Block: consensus.CutterConfig{
 			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
@@ -107,6 +114,22 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, p *
 		c.closers = append(c.closers, c.clients[i])
 	}
 	return c, nil
+}
+
+// watch returns a context that ends, with the node's error as its cause,
+// when a pipeline of the node fails: a run must not go on measuring a node
+// that stopped committing. stop releases the watcher.
+func (c *cluster) watch(ctx context.Context) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case err := <-c.node.Err():
+			cancel(fmt.Errorf("bench: node-1 failed: %w", err))
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
 }
 
 // listen opens an emulated UDP socket for endpoint, or returns nil (the

@@ -114,8 +114,8 @@ func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64,
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start})
 	runLoads(ctx, c, []*workloadRun{l}, rec, start, d)
-	if err := ctx.Err(); err != nil {
-		return nil, reports.MaxRatePoint{}, err
+	if ctx.Err() != nil {
+		return nil, reports.MaxRatePoint{}, context.Cause(ctx)
 	}
 	snap := rec.Snapshot()
 	pt := reports.MaxRatePoint{Rate: rate}

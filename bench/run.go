@@ -77,6 +77,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		return nil, err
 	}
 	defer c.Close()
+	ctx, stopWatch := c.watch(ctx)
+	defer stopWatch()
 
 	var floors reports.Floors
 	if !opts.SkipFloors {
@@ -124,8 +126,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	timeline.stop()
 	resources := sampler.Stop()
 	stopProgress()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
 	}
 	snap := rec.Snapshot()
 
@@ -185,6 +187,9 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	// that was accepted; what is still missing then is lost.
 	p.printf("draining (up to %v) and checking", sc.Drain.Std())
 	c.chk.waitCommitted(ctx, sc.Drain.Std())
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
 
 	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
 	res.WarmupS = sc.Warmup.Std().Seconds()

@@ -356,3 +356,36 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 		n.Close()
 	}
 }
+
+// TestPipelineFailureReported: a store that resumes from an offset the log
+// does not have (here: the same store pointed at another log) stops its
+// shard loudly on Err instead of silently skipping or re-reading.
+func TestPipelineFailureReported(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	brokers, dir := kafkatest.Embedded(t), t.TempDir()
+	n := startNode(t, ctx, brokers, "first-", dir, newBlockLog())
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		x, raw := signedPut(i, "f")
+		if err := submitAndVerify(ctx, c, x, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	n.Close()
+
+	n = startNode(t, ctx, brokers, "second-", dir, newBlockLog())
+	defer n.Close()
+	select {
+	case err := <-n.Err():
+		if !errors.Is(err, ordering.ErrOffsetOutOfRange) {
+			t.Fatalf("pipeline error %v, want ErrOffsetOutOfRange", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the shard pipeline resumed on a log without its offsets and said nothing")
+	}
+}
