@@ -72,6 +72,9 @@ type Config struct {
 	// Registerer receives the node's Prometheus collectors. Nil keeps them
 	// unregistered.
 	Registerer prometheus.Registerer
+	// Genesis are the accounts that exist before the first block. They are
+	// written once, when a shard has no block yet.
+	Genesis []GenesisAccount
 }
 
 // BlockEvent describes a committed block.
@@ -188,6 +191,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 // Start runs the shard pipelines and the QUIC server in the background. They
 // stop on Close or when ctx ends; Err reports a pipeline that failed.
 func (n *Node) Start(ctx context.Context) error {
+	if err := n.applyGenesis(); err != nil {
+		return err
+	}
 	ctx, n.cancel = context.WithCancel(ctx)
 	for s := 0; s < n.cfg.Shards; s++ {
 		r, err := n.newShard(ctx, uint32(s))

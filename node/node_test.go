@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -387,5 +388,123 @@ func TestPipelineFailureReported(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the shard pipeline resumed on a log without its offsets and said nothing")
+	}
+}
+
+// TestCrossShardTransfer: a transfer debits its sender in one shard and
+// credits the receiver in another exactly once, also across a restart; a
+// transfer with a stale nonce fails with its reason in the receipt.
+func TestCrossShardTransfer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Two accounts that live in different shards (of 2).
+	var alice, bob ed25519.PrivateKey
+	for i := byte(1); bob == nil; i++ {
+		var seed [32]byte
+		seed[0], seed[1] = 0xa, i
+		k := ed25519.NewKeyFromSeed(seed[:])
+		switch {
+		case alice == nil:
+			alice = k
+		case ordering.ShardOf(k.Public().(ed25519.PublicKey), 2) != ordering.ShardOf(alice.Public().(ed25519.PublicKey), 2):
+			bob = k
+		}
+	}
+	alicePub, bobPub := alice.Public().(ed25519.PublicKey), bob.Public().(ed25519.PublicKey)
+	genesis := []node.GenesisAccount{{Key: alicePub, Balance: 100}, {Key: bobPub, Balance: 5}}
+	brokers, dir := kafkatest.Embedded(t), t.TempDir()
+	log := newBlockLog()
+	start := func() *node.Node {
+		var seed [32]byte
+		n, err := node.New(ctx, node.Config{ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: brokers, DataDir: dir, OnBlock: log.on, Genesis: genesis})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	balance := func(n *node.Node, pub ed25519.PublicKey) uint64 {
+		v, ok, err := n.DB().Get(ordering.ShardOf(pub, 2), state.AccountKey(pub))
+		if err != nil || !ok {
+			t.Fatalf("account: %v %v", ok, err)
+		}
+		a, _ := state.DecodeAccount(v)
+		return a.Balance
+	}
+	transfer := func(c *p2p.Client, nonce, amount uint64) p2p.Committed {
+		var to [32]byte
+		copy(to[:], bobPub)
+		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: chain, Nonce: nonce, To: to, Amount: amount}
+		x.Sign(alice)
+		call, err := c.Submit(ctx, x.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.Accepted(); err != nil {
+			t.Fatal(err)
+		}
+		com, err := call.Committed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return com
+	}
+	waitBalance := func(n *node.Node, pub ed25519.PublicKey, want uint64) {
+		deadline := time.Now().Add(20 * time.Second)
+		for balance(n, pub) != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("balance %d, want %d", balance(n, pub), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	n := start()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if com := transfer(c, 0, 30); com.Status != p2p.StatusOK {
+		t.Fatalf("transfer failed: %s", com.Reason)
+	}
+	// The very same transaction again is a duplicate: answered with the
+	// stored receipt, not applied again.
+	if com := transfer(c, 0, 30); com.Status != p2p.StatusOK || com.Height == 0 {
+		t.Fatalf("duplicate: %+v", com)
+	}
+	// Another transaction with a used nonce fails, with the reason.
+	if com := transfer(c, 0, 31); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, "nonce") {
+		t.Fatalf("replayed nonce: %+v", com)
+	}
+	waitBalance(n, bobPub, 35)
+	if got := balance(n, alicePub); got != 70 {
+		t.Fatalf("alice %d, want 70", got)
+	}
+	c.Close()
+	n.Close()
+
+	// After a restart, nothing is credited twice and genesis is not re-applied.
+	n = start()
+	defer n.Close()
+	c, err = p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if com := transfer(c, 1, 10); com.Status != p2p.StatusOK {
+		t.Fatalf("second transfer failed: %s", com.Reason)
+	}
+	waitBalance(n, bobPub, 45)
+	if got := balance(n, alicePub); got != 60 {
+		t.Fatalf("alice %d, want 60", got)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for id, k := range log.seen {
+		if k != 1 {
+			t.Fatalf("transaction %v committed %d times", id, k)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strconv"
@@ -77,13 +78,13 @@ func (r *shardRunner) run(ctx context.Context) error {
 		now := time.Now()
 		for _, rec := range recs {
 			if blk := r.cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value}); blk != nil {
-				if err := r.commit(blk); err != nil {
+				if err := r.commit(ctx, blk); err != nil {
 					return err
 				}
 			}
 		}
 		if blk := r.cutter.Tick(time.Now()); blk != nil {
-			if err := r.commit(blk); err != nil {
+			if err := r.commit(ctx, blk); err != nil {
 				return err
 			}
 		}
@@ -99,7 +100,7 @@ type stateReader struct {
 func (s stateReader) Get(k []byte) ([]byte, bool, error) { return s.db.Get(s.shard, k) }
 
 // commit executes and commits one block made of log entries.
-func (r *shardRunner) commit(block []consensus.Entry) error {
+func (r *shardRunner) commit(ctx context.Context, block []consensus.Entry) error {
 	t0 := time.Now()
 	var (
 		txs    []*tx.Tx
@@ -133,6 +134,9 @@ func (r *shardRunner) commit(block []consensus.Entry) error {
 	res, err := r.exec.Execute(stateReader{r.n.db, r.shard}, txs)
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", r.meta.Height+1, err)
+	}
+	if err := r.sendCredits(ctx, res.Credits); err != nil {
+		return fmt.Errorf("block %d: %w", r.meta.Height+1, err)
 	}
 	idBytes := make([][32]byte, len(ids))
 	for i, id := range ids {
@@ -213,6 +217,24 @@ func (r *shardRunner) commit(block []consensus.Entry) error {
 	m.Height.WithLabelValues(shard).Set(float64(hdr.Height))
 	if r.n.cfg.OnBlock != nil {
 		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: ids})
+	}
+	return nil
+}
+
+// sendCredits appends the credits of cross-shard transfers to their shards'
+// logs before the block commits. If the node stops between the two, the
+// block is executed again after the restart and appends the same credits
+// again: a credit's id is a function of its transfer, and the receiving
+// shard skips ids it already committed, so each credit applies exactly once.
+func (r *shardRunner) sendCredits(ctx context.Context, credits []*tx.Tx) error {
+	for _, c := range credits {
+		c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
+		raw := c.Encode()
+		id := tx.IDOf(raw)
+		shard := ordering.ShardOf(c.RoutingKey(), r.n.cfg.Shards)
+		if _, err := r.n.prod.Append(ctx, shard, id[:], raw); err != nil {
+			return fmt.Errorf("appending a credit to shard %d: %w", shard, err)
+		}
 	}
 	return nil
 }
