@@ -142,6 +142,7 @@ type observer struct {
 	// expected, for a closed loop, is its calibrated interval between sends
 	// (0 until known); nil for an open loop.
 	expected func() time.Duration
+	failed   atomic.Int64 // committed with a failed execution status
 }
 
 func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
@@ -177,7 +178,12 @@ func (o *observer) Failed(i uint64, st reports.Stage, intended time.Time, err er
 
 func (o *observer) Accepted(i uint64, a p2p.Accepted) { o.chk.onAccepted(a) }
 
-func (o *observer) Committed(i uint64, c p2p.Committed) { o.chk.receipts.Add(1) }
+func (o *observer) Committed(i uint64, c p2p.Committed) {
+	o.chk.receipts.Add(1)
+	if c.Status == p2p.StatusFailed {
+		o.failed.Add(1)
+	}
+}
 
 // dropped counts a send the open loop could not start (too many in flight):
 // an error, never a silent skip.

@@ -16,6 +16,7 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -34,11 +35,12 @@ type cluster struct {
 	clients    []*p2p.Client
 	chk        *checker
 	ingress    *ingressIndex
+	genesis    []node.GenesisAccount
 	closers    []io.Closer // in acquisition order; closed in reverse
 }
 
-func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, p *progress) (_ *cluster, err error) {
-	c := &cluster{sc: sc, chk: newChecker(), ingress: &ingressIndex{}, brokerKind: "kafka"}
+func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, genesis []node.GenesisAccount, p *progress) (_ *cluster, err error) {
+	c := &cluster{sc: sc, chk: newChecker(), ingress: &ingressIndex{}, brokerKind: "kafka", genesis: genesis}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -93,6 +95,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, p *
 		PacketConn: nodePC, BrokerDialer: c.dialer,
 		OnBlock:   c.chk.onBlock,
 		OnIngress: c.ingress.stamp,
+		Genesis:   genesis,
 		Logger:    opts.Logger,
 	})
 	if err != nil {
@@ -178,4 +181,47 @@ func usesNetwork(sc *scenarios.Scenario) bool {
 		}
 	}
 	return false
+}
+
+// conserved checks that the genesis accounts' balances add up to their
+// genesis total. Credits of cross-shard transfers may still be on their way
+// when the load ends, so it waits up to d for the sum to settle.
+func (c *cluster) conserved(ctx context.Context, d time.Duration) (bool, string) {
+	var want uint64
+	for _, a := range c.genesis {
+		want += a.Balance
+	}
+	deadline := time.Now().Add(d)
+	for {
+		got, err := c.balances()
+		switch {
+		case err != nil:
+			return false, fmt.Sprintf("balances: %v", err)
+		case got == want:
+			return true, ""
+		case time.Now().After(deadline) || ctx.Err() != nil:
+			return false, fmt.Sprintf("balances add up to %d, genesis gave %d", got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *cluster) balances() (uint64, error) {
+	var sum uint64
+	shards := c.sc.Cluster.Shards
+	for _, a := range c.genesis {
+		v, ok, err := c.node.DB().Get(ordering.ShardOf(a.Key, shards), state.AccountKey(a.Key))
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			continue
+		}
+		acct, err := state.DecodeAccount(v)
+		if err != nil {
+			return 0, err
+		}
+		sum += acct.Balance
+	}
+	return sum, nil
 }

@@ -106,7 +106,7 @@ func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors r
 func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage, p *progress) (*reports.Snapshot, reports.MaxRatePoint, error) {
 	pw := *w
 	pw.MaxRate, pw.Rate = nil, scenarios.Rate(rate)
-	l, err := prepare(ctx, c.sc, &pw, 0, d, p)
+	l, err := prepare(ctx, c.sc, &pw, 0, nil, d, p)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}

@@ -14,8 +14,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,7 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/merkle"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -72,7 +75,8 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
 	}
-	c, err := startCluster(ctx, sc, opts, p)
+	accounts := workloadAccounts(sc)
+	c, err := startCluster(ctx, sc, opts, genesisOf(accounts), p)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +99,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, warmup+measure, p); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accounts[i], warmup+measure, p); err != nil {
 			return nil, err
 		}
 	}
@@ -139,6 +143,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		}
 	}
 	notes := profNotes
+	for _, l := range loads {
+		if f := l.obs.failed.Load(); f > 0 {
+			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts", l.name, f))
+		}
+	}
 	for _, l := range loads {
 		if l.closed != nil && l.stats.Started >= l.closed.Limit {
 			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
@@ -199,6 +208,13 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	}
 	res.Checker = c.chk.verdict(c.node)
 	res.Checker.Notes = append(res.Checker.Notes, notes...)
+	if len(c.genesis) > 0 {
+		ok, note := c.conserved(ctx, sc.Drain.Std())
+		res.Checker.BalancesConserved = &ok
+		if note != "" {
+			res.Checker.Notes = append(res.Checker.Notes, note)
+		}
+	}
 	if extra != nil {
 		extra(res)
 	}
@@ -231,8 +247,11 @@ func supported(sc *scenarios.Scenario) error {
 		}
 	}
 	for i, w := range sc.Workload {
-		if w.Kind != scenarios.KindPut {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put so far)", i, w.Name, w.Kind))
+		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindTransfer {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put and transfer so far)", i, w.Name, w.Kind))
+		}
+		if w.Kind == scenarios.KindTransfer && w.Mode() == scenarios.ModeMaxRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of transfers", i, w.Name))
 		}
 		if w.Client != scenarios.ClientQUIC {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
@@ -274,7 +293,7 @@ const (
 	maxClosedLoopTxs   = 300_000
 )
 
-func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, total time.Duration, p *progress) (*workloadRun, error) {
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, p *progress) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client, timeout: w.Timeout.Std()}
 	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
 	var traceKeys []string
@@ -335,27 +354,36 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	var s [32]byte
 	binary.BigEndian.PutUint64(s[:], seed)
 	signer := ed25519.NewKeyFromSeed(s[:])
-	puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, KeyNames: traceKeys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
 	p.printf("workload %s: pre-signing %d transactions", w.Name, n)
 	t0 := time.Now()
 	var last atomic.Int64
-	l.txs, err = puts.Generate(ctx, n, func(done int) {
+	progress := func(done int) {
 		if now := time.Now().UnixNano(); now-last.Load() > int64(time.Second) {
 			last.Store(now)
 			p.printf("  signed %d/%d", done, n)
 		}
-	})
+	}
+	switch w.Kind {
+	case scenarios.KindTransfer:
+		tr := &loadgen.Transfers{ChainID: chainID, Accounts: accounts, Keys: keys, Amount: 1, Seed: seed}
+		l.txs, err = tr.Generate(ctx, n, progress)
+	default:
+		puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, KeyNames: traceKeys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
+		l.txs, err = puts.Generate(ctx, n, progress)
+	}
 	if err != nil {
 		return nil, err
 	}
 	p.printf("workload %s: %d transactions signed in %v", w.Name, n, time.Since(t0).Round(time.Millisecond))
-	l.puts = make([]putKV, n)
-	for i, raw := range l.txs {
-		t, err := tx.Decode(raw)
-		if err != nil {
-			return nil, err
+	if w.Kind == scenarios.KindPut {
+		l.puts = make([]putKV, n)
+		for i, raw := range l.txs {
+			t, err := tx.Decode(raw)
+			if err != nil {
+				return nil, err
+			}
+			l.puts[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
 		}
-		l.puts[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
 	}
 	frac := 0.01
 	if w.VerifyProofs != nil {
@@ -372,6 +400,9 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 // verify returns the proof check for the sampled receipts: the proof must
 // show the transaction's own key and value under the receipt's root.
 func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error {
+	if l.puts == nil {
+		return nil // a transfer's proof shows its sender's new balance, which the client does not know
+	}
 	return func(i uint64, c p2p.Committed) error {
 		if c.Superseded {
 			// A later put of the same block overwrote the key, so the proof
@@ -433,4 +464,29 @@ func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
 	if ok && r.load.obs != nil {
 		r.load.obs.ingress(r.i, at)
 	}
+}
+
+// genesisBalance is every transfer account's balance at genesis.
+const genesisBalance = 1_000_000
+
+// workloadAccounts derives the accounts of each transfer workload, by
+// workload index, from the scenario's seed.
+func workloadAccounts(sc *scenarios.Scenario) map[int][]ed25519.PrivateKey {
+	out := map[int][]ed25519.PrivateKey{}
+	for i, w := range sc.Workload {
+		if w.Kind == scenarios.KindTransfer {
+			out[i] = loadgen.AccountKeys(uint64(sc.Seed)*1_000_003+uint64(i), w.Accounts)
+		}
+	}
+	return out
+}
+
+func genesisOf(accounts map[int][]ed25519.PrivateKey) []node.GenesisAccount {
+	var g []node.GenesisAccount
+	for _, i := range slices.Sorted(maps.Keys(accounts)) {
+		for _, k := range accounts[i] {
+			g = append(g, node.GenesisAccount{Key: k.Public().(ed25519.PublicKey), Balance: genesisBalance})
+		}
+	}
+	return g
 }

@@ -327,3 +327,38 @@ report: {formats: [json, md], profile: [cpu, heap]}
 		t.Fatal("report.md lacks the profile summary")
 	}
 }
+
+// TestRunTransfers: transfers between accounts across shards keep the
+// balances' total, every accepted transfer commits once (failed executions
+// included), and on both brokers.
+func TestRunTransfers(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		sc := loadScenario(t, `
+name: transfers
+warmup: 500ms
+duration: 2s
+drain: 15s
+cluster: {nodes: 1, shards: 4, storage: {sync: false}}
+workload:
+  - {name: transfers, kind: transfer, accounts: 200, keys: uniform, rate: 200/s}
+report: {formats: [json]}
+`)
+		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
+		if kind == kafkatest.KindKafka {
+			opts.Brokers = brokers
+		}
+		res, err := bench.Run(ctx, sc, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := res.Checker
+		if c.BalancesConserved == nil || !*c.BalancesConserved {
+			t.Fatalf("balances not conserved: %+v", c)
+		}
+		if c.Accepted != 500 || c.Committed != 500 || c.Lost != 0 || c.Duplicated != 0 || !res.Passed() {
+			t.Fatalf("checker %+v", c)
+		}
+	})
+}

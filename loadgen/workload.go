@@ -117,11 +117,60 @@ func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([]
 			Key:   key, Value: v,
 		}
 	}
-	return SignAll(ctx, txs, p.Signer, progress)
+	return SignAll(ctx, txs, func(int) ed25519.PrivateKey { return p.Signer }, progress)
 }
 
-// SignAll signs txs with key in parallel and returns their encodings.
-func SignAll(ctx context.Context, txs []*tx.Tx, key ed25519.PrivateKey, progress func(done int)) ([][]byte, error) {
+// Transfers describes a transfer workload over a set of accounts: each
+// transaction moves Amount from an account drawn from Keys to another one
+// drawn uniformly, with the sender's next nonce (in generation order).
+type Transfers struct {
+	ChainID  uint32
+	Accounts []ed25519.PrivateKey
+	Keys     Keys // picks the sender's index
+	Amount   uint64
+	Seed     uint64
+}
+
+// AccountKeys derives n account keys from seed, the same for every run with
+// that seed.
+func AccountKeys(seed uint64, n int) []ed25519.PrivateKey {
+	keys := make([]ed25519.PrivateKey, n)
+	for i := range keys {
+		var s [ed25519.SeedSize]byte
+		binary.LittleEndian.PutUint64(s[:], seed)
+		binary.LittleEndian.PutUint64(s[8:], uint64(i))
+		s[16] = 'a'
+		keys[i] = ed25519.NewKeyFromSeed(s[:])
+	}
+	return keys
+}
+
+// Generate builds and signs n transfers, like Puts.Generate.
+func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
+	if len(t.Accounts) < 2 {
+		return nil, fmt.Errorf("loadgen: transfers need at least 2 accounts, have %d", len(t.Accounts))
+	}
+	r := rand.New(rand.NewPCG(t.Seed, 0x7ea5))
+	nonces := make([]uint64, len(t.Accounts))
+	from := make([]int, n)
+	txs := make([]*tx.Tx, n)
+	for i := range txs {
+		f := int(t.Keys.Next())
+		to := r.IntN(len(t.Accounts) - 1)
+		if to >= f {
+			to++
+		}
+		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: t.ChainID, Nonce: nonces[f], Amount: t.Amount}
+		copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
+		nonces[f]++
+		txs[i], from[i] = x, f
+	}
+	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return t.Accounts[from[i]] }, progress)
+}
+
+// SignAll signs txs in parallel, tx i with key(i), and returns their
+// encodings.
+func SignAll(ctx context.Context, txs []*tx.Tx, key func(i int) ed25519.PrivateKey, progress func(done int)) ([][]byte, error) {
 	out := make([][]byte, len(txs))
 	var (
 		next, done atomic.Int64
@@ -139,7 +188,7 @@ func SignAll(ctx context.Context, txs []*tx.Tx, key ed25519.PrivateKey, progress
 				}
 				hi := min(lo+chunk, len(txs))
 				for i := lo; i < hi; i++ {
-					txs[i].Sign(key)
+					txs[i].Sign(key(i))
 					out[i] = txs[i].Encode()
 				}
 				d := done.Add(int64(hi - lo))

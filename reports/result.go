@@ -126,21 +126,25 @@ type Floors struct {
 
 // Checker is the verdict of the end-of-run consistency check.
 type Checker struct {
-	Accepted      int64    `json:"accepted"`
-	Committed     int64    `json:"committed"`
-	Lost          int64    `json:"lost"`       // accepted but never committed
-	Duplicated    int64    `json:"duplicated"` // committed more than once
-	RootsEqual    bool     `json:"roots_equal"`
-	ProofsChecked int64    `json:"proofs_checked"`
-	ProofsFailed  int64    `json:"proofs_failed"`
-	OK            bool     `json:"ok"` // Passed(), set when written
-	Notes         []string `json:"notes,omitempty"`
+	Accepted   int64 `json:"accepted"`
+	Committed  int64 `json:"committed"`
+	Lost       int64 `json:"lost"`       // accepted but never committed
+	Duplicated int64 `json:"duplicated"` // committed more than once
+	RootsEqual bool  `json:"roots_equal"`
+	// BalancesConserved: the accounts' balances add up to the genesis total
+	// (set when the run had transfers).
+	BalancesConserved *bool    `json:"balances_conserved,omitempty"`
+	ProofsChecked     int64    `json:"proofs_checked"`
+	ProofsFailed      int64    `json:"proofs_failed"`
+	OK                bool     `json:"ok"` // Passed(), set when written
+	Notes             []string `json:"notes,omitempty"`
 }
 
 // Passed reports whether nothing was lost or duplicated, the roots agree and
 // every checked proof verified.
 func (c Checker) Passed() bool {
-	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.ProofsFailed == 0
+	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.ProofsFailed == 0 &&
+		(c.BalancesConserved == nil || *c.BalancesConserved)
 }
 
 // SLOResult is one SLO of the scenario and whether the run met it.
