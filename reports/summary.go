@@ -33,8 +33,15 @@ func Summary(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, fmtMicros(wl.LagP99Us))
 	}
 	c := r.Checker
-	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed\n",
+	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed",
 		verdict(c.OK), c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.ProofsChecked, c.ProofsFailed)
+	if c.BalancesConserved != nil {
+		fmt.Fprintf(&b, ", balances conserved %t", *c.BalancesConserved)
+	}
+	b.WriteString("\n")
+	for _, n := range c.Notes {
+		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
 	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
 		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
 			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), fmtMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)

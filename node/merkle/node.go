@@ -134,6 +134,32 @@ func (c *NodeCache) set(h fr.Element, n node) {
 	s.mu.Unlock()
 }
 
+// setMany caches a batch's fresh nodes. Large batches are spread over up to
+// workers goroutines, each owning a disjoint set of shards, so the inserts
+// run in parallel without contending for a shard's lock.
+func (c *NodeCache) setMany(fresh []newNode, workers int) {
+	if workers <= 1 || len(fresh) < 2048 {
+		for i := range fresh {
+			c.set(fresh[i].h, fresh[i].n)
+		}
+		return
+	}
+	workers = min(workers, cacheShards)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range fresh {
+				if int(fresh[i].h[0]%cacheShards)%workers == w {
+					c.set(fresh[i].h, fresh[i].n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // Len returns the number of cached nodes.
 func (c *NodeCache) Len() int {
 	n := 0

@@ -204,9 +204,7 @@ func (t *Tree) Commit(u *Update) error {
 	if !t.root.Equal(&u.base) {
 		return ErrStaleUpdate
 	}
-	for i := range u.fresh {
-		t.cache.set(u.fresh[i].h, u.fresh[i].n)
-	}
+	t.cache.setMany(u.fresh, t.opts.Parallelism)
 	t.root = u.Root
 	return nil
 }
