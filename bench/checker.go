@@ -27,6 +27,9 @@ type checker struct {
 	changed   chan struct{} // poked when committed changes
 
 	proofsChecked, proofsFailed atomic.Int64
+	// fromReceipts counts commits from clients' receipts instead of the
+	// node's block hook (the node is not ours to watch).
+	fromReceipts bool
 }
 
 func newChecker() *checker {
@@ -113,6 +116,9 @@ func (c *checker) verdict(n *node.Node) reports.Checker {
 			v.Duplicated++
 		}
 		v.Committed++
+		if n == nil {
+			continue // an external node: nothing to look into
+		}
 		loc, err := n.DB().TxLocation(id)
 		if err != nil || loc.Shard != a.Shard {
 			unindexed++
@@ -180,6 +186,9 @@ func (o *observer) Accepted(i uint64, a p2p.Accepted) { o.chk.onAccepted(a) }
 
 func (o *observer) Committed(i uint64, c p2p.Committed) {
 	o.chk.receipts.Add(1)
+	if o.chk.fromReceipts {
+		o.chk.onBlock(node.BlockEvent{IDs: []tx.ID{c.ID}})
+	}
 	if c.Status == p2p.StatusFailed {
 		o.failed.Add(1)
 	}

@@ -206,7 +206,7 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
 		res.Resolved = b
 	}
-	res.Checker = c.chk.verdict(c.node)
+	res.Checker = c.chk.verdict(c.node) // nil for an external node
 	res.Checker.Notes = append(res.Checker.Notes, notes...)
 	if len(c.genesis) > 0 {
 		ok, note := c.conserved(ctx, sc.Drain.Std())

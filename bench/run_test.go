@@ -13,6 +13,7 @@ import (
 
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -361,4 +362,38 @@ report: {formats: [json]}
 			t.Fatalf("checker %+v", c)
 		}
 	})
+}
+
+// TestRunExternal: the load generator drives a node it does not run and
+// counts commits from the receipts.
+func TestRunExternal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, err := node.New(ctx, node.Config{ChainID: 1, Shards: 2, Brokers: kafkatest.Embedded(t), DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sc := loadScenario(t, `
+name: external
+warmup: 500ms
+duration: 1s
+drain: 10s
+workload:
+  - {name: puts, kind: put, rate: 200/s, verify_proofs: 10%}
+report: {formats: [json]}
+`)
+	res, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey()}, bench.Options{Out: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Checker; c.Accepted != 300 || c.Committed != 300 || c.Lost != 0 || c.ProofsChecked == 0 || c.ProofsFailed != 0 {
+		t.Fatalf("checker %+v", c)
+	}
+	if res.Environment.Broker != "external" || res.Workloads["puts"].Stages["committed"].Count != 200 {
+		t.Fatalf("result %+v", res.Workloads["puts"])
+	}
 }

@@ -48,7 +48,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newLoadgenCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,98 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// External names a node that the harness does not run: rustorium loadgen
+// drives it over QUIC.
+type External struct {
+	// Addr is the node's QUIC address, host:port. Required.
+	Addr string
+	// ServerKey pins the node's identity. Nil accepts any node.
+	ServerKey ed25519.PublicKey
+}
+
+// RunExternal drives a scenario's workloads against a running node and
+// writes the report like Run. With no view into the node, the checker
+// works from the receipts: a transaction is committed when its client got
+// a committed receipt, duplicated when it got two; the floors are skipped,
+// and so are the cluster, network and timeline sections of the scenario
+// (it refuses scenarios that need them).
+func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, opts Options) (*reports.Result, error) {
+	var errs []error
+	if len(sc.Timeline) > 0 || usesNetwork(sc) {
+		errs = append(errs, errors.New("timeline events and network emulation need the harness's own cluster"))
+	}
+	for i, w := range sc.Workload {
+		if w.Kind != scenarios.KindPut {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (an external node has no genesis from this run: puts only)", i, w.Name, w.Kind))
+		}
+		if w.Mode() == scenarios.ModeMaxRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	if opts.ClientConns <= 0 {
+		opts.ClientConns = 4
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := newProgress(opts.Progress)
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, err
+	}
+	c := &cluster{sc: sc, chk: newChecker(), ingress: &ingressIndex{}, brokerKind: "external"}
+	c.chk.fromReceipts = true
+	defer c.Close()
+	p.printf("connecting %d QUIC clients to %s", opts.ClientConns, target.Addr)
+	c.clients = make([]*p2p.Client, opts.ClientConns)
+	for i := range c.clients {
+		cl, err := p2p.Dial(ctx, target.Addr, p2p.ClientConfig{ServerKey: target.ServerKey})
+		if err != nil {
+			return nil, err
+		}
+		c.clients[i] = cl
+		c.closers = append(c.closers, cl)
+	}
+
+	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
+	loads := make([]*workloadRun, len(sc.Workload))
+	for i := range sc.Workload {
+		var err error
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, nil, warmup+measure, p); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now().Add(50 * time.Millisecond)
+	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
+	p.printf("running against %s: %v warmup, %v measured", target.Addr, warmup, measure)
+	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
+	runLoads(ctx, c, loads, rec, start, warmup+measure)
+	stopProgress()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	snap := rec.Snapshot()
+	res := reports.NewResult(snap, measure)
+	for _, l := range loads {
+		if w := res.Workloads[l.name]; w != nil {
+			w.Kind, w.Client = string(l.kind), string(l.client)
+		}
+	}
+	notes := []string{"external node: commits counted from receipts; the node's store and roots were not inspected; floors skipped"}
+	return c.finish(ctx, res, snap, reports.Floors{}, notes, nil, opts, p)
+}

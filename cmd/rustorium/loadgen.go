@@ -1,0 +1,66 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+func newLoadgenCmd() *cobra.Command {
+	var out, target, serverKey string
+	cmd := &cobra.Command{
+		Use:   "loadgen SCENARIO.yaml --target HOST:PORT",
+		Short: "Drive a scenario's workloads against a running node",
+		Long: `Drive a scenario's put workloads, open or closed loop, against a node that
+runs elsewhere (rustorium node), over QUIC, and write the same report as
+rustorium run. The checker counts commits from the receipts; the cluster,
+network and timeline sections of the scenario need rustorium run.
+
+--server-key pins the node's identity (hex, as rustorium node logs it).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sc, err := scenarios.Load(args[0])
+			if err != nil {
+				return err
+			}
+			ext := bench.External{Addr: target}
+			if serverKey != "" {
+				k, err := hex.DecodeString(serverKey)
+				if err != nil || len(k) != ed25519.PublicKeySize {
+					return fmt.Errorf("--server-key: want %d hex-encoded bytes", ed25519.PublicKeySize)
+				}
+				ext.ServerKey = k
+			}
+			if out == "" {
+				out = filepath.Join("out", sc.Name+"-loadgen-"+time.Now().Format("20060102-150405"))
+			}
+			res, err := bench.RunExternal(cmd.Context(), sc, ext, bench.Options{Out: out, Progress: cmd.ErrOrStderr()})
+			if err != nil {
+				return err
+			}
+			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", reportPath(out))
+			if !res.Passed() {
+				return &exitError{code: 3, err: errors.New("the run failed its checks (see the summary above)")}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&target, "target", "", "the node's QUIC address, host:port (required)")
+	f.StringVar(&serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
+	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-loadgen-<time>)")
+	_ = cmd.MarkFlagRequired("target")
+	return cmd
+}
