@@ -42,8 +42,15 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 		size = sc.Workload[0].ValueSize + 150 // about one put transaction
 	}
 
+	// Round trips are paced like the first workload's sends: an idle
+	// machine wakes up more slowly (here ~0.5 ms more) than a busy one, and
+	// the floor must see the same conditions as the stage it bounds.
+	gap := time.Millisecond
+	if len(sc.Workload) > 0 && sc.Workload[0].Rate > 0 {
+		gap = time.Duration(float64(time.Second) / sc.Workload[0].Rate.PerSecond())
+	}
 	payload := make([]byte, size)
-	h, err := sampleRoundTrips(func() error { return c.Echo(ctx, payload) })
+	h, err := sampleRoundTrips(gap, func() error { return c.Echo(ctx, payload) })
 	if err != nil {
 		return f, fmt.Errorf("quic echo: %w", err)
 	}
@@ -57,7 +64,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 		return f, err
 	}
 	defer prod.Close()
-	h, err = sampleRoundTrips(func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
+	h, err = sampleRoundTrips(gap, func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
 	if err != nil {
 		return f, fmt.Errorf("produce: %w", err)
 	}
@@ -86,15 +93,19 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	return f, nil
 }
 
-// sampleRoundTrips times sequential calls of rt: floorRoundTrips of them, or
-// as many as fit in floorBudget but at least floorMinSamples.
-func sampleRoundTrips(rt func() error) (*hdr.Histogram, error) {
+// sampleRoundTrips times sequential calls of rt, started gap apart (or back
+// to back when a call takes longer): floorRoundTrips of them, or as many as
+// fit in floorBudget but at least floorMinSamples.
+func sampleRoundTrips(gap time.Duration, rt func() error) (*hdr.Histogram, error) {
 	h := reports.NewHistogram()
 	begin := time.Now()
+	next := begin
 	for i := 0; i < floorRoundTrips; i++ {
 		if i >= floorMinSamples && time.Since(begin) > floorBudget {
 			break
 		}
+		time.Sleep(time.Until(next))
+		next = next.Add(gap)
 		t0 := time.Now()
 		if err := rt(); err != nil {
 			return nil, err

@@ -39,7 +39,7 @@ func key(seed byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(s[:])
 }
 
-func startServer(t *testing.T, in Ingress) *Server {
+func startServer(t testing.TB, in Ingress) *Server {
 	t.Helper()
 	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: in})
 	if err != nil {
@@ -59,7 +59,7 @@ func startServer(t *testing.T, in Ingress) *Server {
 	return s
 }
 
-func dial(t *testing.T, s *Server, cfg ClientConfig) *Client {
+func dial(t testing.TB, s *Server, cfg ClientConfig) *Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
