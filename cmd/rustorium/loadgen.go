@@ -16,7 +16,7 @@ import (
 )
 
 func newLoadgenCmd() *cobra.Command {
-	var out, target, serverKey string
+	var out, target, serverKey, profile string
 	cmd := &cobra.Command{
 		Use:   "loadgen SCENARIO.yaml --target HOST:PORT",
 		Short: "Drive a scenario's workloads against a running node",
@@ -43,6 +43,11 @@ network and timeline sections of the scenario need rustorium run.
 			if out == "" {
 				out = filepath.Join("out", sc.Name+"-loadgen-"+time.Now().Format("20060102-150405"))
 			}
+			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"))
+			if err != nil {
+				return err
+			}
+			defer stopProfile()
 			res, err := bench.RunExternal(cmd.Context(), sc, ext, bench.Options{Out: out, Progress: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
@@ -61,6 +66,7 @@ network and timeline sections of the scenario need rustorium run.
 	f.StringVar(&target, "target", "", "the node's QUIC address, host:port (required)")
 	f.StringVar(&serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-loadgen-<time>)")
+	f.StringVar(&profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }
