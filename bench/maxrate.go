@@ -110,7 +110,6 @@ func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64,
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}
-	c.ingress.build([]*workloadRun{l})
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start})
 	runLoads(ctx, c, []*workloadRun{l}, rec, start, d)

@@ -103,7 +103,6 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 			return nil, err
 		}
 	}
-	c.ingress.build(loads)
 
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
@@ -163,9 +162,12 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 // runLoads drives every workload from start for total (warmup included) and
 // returns when all sends have completed.
 func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *reports.Recorder, start time.Time, total time.Duration) {
-	var wg sync.WaitGroup
 	for _, l := range loads {
 		l.obs = newObserver(rec.Workload(l.name), c.chk, len(l.txs))
+	}
+	c.ingress.build(loads) // after the observers exist: the node's hook reads them
+	var wg sync.WaitGroup
+	for _, l := range loads {
 		q := &loadgen.QUIC{
 			Clients: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk),
@@ -437,8 +439,8 @@ type ingressIndex struct {
 }
 
 type ingressRef struct {
-	load *workloadRun
-	i    uint64
+	obs *observer
+	i   uint64
 }
 
 func (x *ingressIndex) build(loads []*workloadRun) {
@@ -449,7 +451,7 @@ func (x *ingressIndex) build(loads []*workloadRun) {
 	ids := make(map[tx.ID]ingressRef, n)
 	for _, l := range loads {
 		for i, raw := range l.txs {
-			ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
+			ids[tx.IDOf(raw)] = ingressRef{l.obs, uint64(i)}
 		}
 	}
 	x.mu.Lock()
@@ -461,8 +463,8 @@ func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
 	x.mu.RLock()
 	r, ok := x.ids[id]
 	x.mu.RUnlock()
-	if ok && r.load.obs != nil {
-		r.load.obs.ingress(r.i, at)
+	if ok {
+		r.obs.ingress(r.i, at)
 	}
 }
 
