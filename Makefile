@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/default.yaml
 TESTP ?= 2
 TESTTIMEOUT ?= 15m
 
-.PHONY: all build run test test-unit kafka-start kafka-stop bench bench-ci bench-ci-baseline vet fmt clean
+.PHONY: all build run test test-unit test-race kafka-start kafka-stop bench bench-ci bench-ci-baseline vet fmt clean
 
 all: build
 
@@ -35,6 +35,10 @@ test: vet
 # Unit tests only: real-Kafka tests skip.
 test-unit:
 	$(GO) test -p $(TESTP) -count=1 ./...
+
+# The suite under the race detector (slower; real-Kafka tests skip).
+test-race:
+	$(GO) test -race -p $(TESTP) -count=1 -timeout 30m ./...
 
 kafka-start:
 	@scripts/kafka.sh start
