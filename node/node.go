@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/metrics"
 	"github.com/rustorium/rustorium/node/ordering"
@@ -130,6 +131,7 @@ type Node struct {
 	waiters  waiters
 	gate     *gate
 	metrics  *metrics.Node
+	views    *cache.Views
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -178,6 +180,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "state"), cfg.Storage); err != nil {
 		return nil, err
 	}
+	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
+		return nil, err
+	}
 	n.srv, err = p2p.Listen(p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: cfg.Logger,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
@@ -218,8 +223,29 @@ func (n *Node) Start(ctx context.Context) error {
 			n.errc <- err
 		}
 	}()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		t := time.NewTicker(optimizeEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				n.views.Optimize()
+			}
+		}
+	}()
 	return nil
 }
+
+// optimizeEvery is how often the node lets its views adapt their capacity.
+const optimizeEvery = 30 * time.Second
+
+// Views are the node's materialized views over committed state: reads of
+// accounts (with proofs), latest blocks and recent transactions.
+func (n *Node) Views() *cache.Views { return n.views }
 
 // Err returns a channel that yields an error if a pipeline of the node
 // fails while it runs.

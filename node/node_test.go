@@ -500,6 +500,28 @@ func TestCrossShardTransfer(t *testing.T) {
 	if got := balance(n, alicePub); got != 60 {
 		t.Fatalf("alice %d, want 60", got)
 	}
+	// The account view agrees with storage and keeps up with new blocks
+	// without being invalidated: read it, transfer, read it again.
+	view := func() uint64 {
+		a, err := n.Views().Account(ctx, ordering.ShardOf(alicePub, 2), alicePub)
+		if err != nil || !a.Exists {
+			t.Fatalf("alice's view: %+v %v", a, err)
+		}
+		return a.Balance
+	}
+	if got := view(); got != 60 {
+		t.Fatalf("alice's view %d, want 60", got)
+	}
+	misses := n.Views().Stats().Misses
+	if com := transfer(c, 2, 5); com.Status != p2p.StatusOK {
+		t.Fatalf("third transfer failed: %s", com.Reason)
+	}
+	if got := view(); got != 55 || n.Views().Stats().Misses != misses {
+		t.Fatalf("alice's view %d after the block (misses %d → %d), want 55 from the delta", got, misses, n.Views().Stats().Misses)
+	}
+	if r := n.Views().Recent(alicePub); len(r) == 0 {
+		t.Fatal("no recent transactions for alice")
+	}
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	for id, k := range log.seen {

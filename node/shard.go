@@ -10,6 +10,7 @@ import (
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
+	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -182,9 +183,15 @@ func (r *shardRunner) commit(ctx context.Context, block []consensus.Entry) error
 			return hdr.Hash(), hdr.Encode()
 		},
 	}
-	res2, err := r.n.db.CommitBlock(bc)
+	committed, err := r.n.db.CommitBlock(bc)
 	if err != nil {
 		return fmt.Errorf("committing block %d: %w", hdr.Height, err)
+	}
+	proofs := make([][]byte, len(committed.Proofs))
+	for i, p := range committed.Proofs {
+		if proofs[i], err = p.MarshalBinary(); err != nil {
+			return err
+		}
 	}
 	for i, o := range res.Outcomes {
 		if o.Key == nil {
@@ -192,11 +199,19 @@ func (r *shardRunner) commit(ctx context.Context, block []consensus.Entry) error
 		}
 		final := lastWrite[string(o.Key)]
 		receipts[i].Superseded = final != o.Write
-		if receipts[i].Proof, err = res2.Proofs[final].MarshalBinary(); err != nil {
-			return err
+		receipts[i].Proof = proofs[final]
+	}
+	r.meta = committed.Meta
+	// The views follow the block: push its delta (no invalidation).
+	senders := make([][]byte, len(txs))
+	for i, t := range txs {
+		if t.Kind == tx.KindTransfer {
+			senders[i] = t.From
 		}
 	}
-	r.meta = res2.Meta
+	if err := r.n.views.Apply(cache.Delta{Header: hdr, Writes: writes, Proofs: proofs, IDs: ids, Senders: senders}); err != nil {
+		return err
+	}
 	for _, c := range receipts {
 		r.n.waiters.deliver(c)
 	}
