@@ -104,7 +104,7 @@ type Views struct {
 	mu      sync.Mutex
 	blocks  [][]consensus.Header // per shard, newest last, at most opts.Blocks
 	recent  map[string][]tx.ID   // per account, newest last, at most opts.Recent
-	lastHit uint64 // Optimize's window
+	lastHit uint64               // Optimize's window
 	lastMis uint64
 }
 
