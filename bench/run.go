@@ -6,6 +6,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
@@ -170,7 +171,7 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	for _, l := range loads {
 		q := &loadgen.QUIC{
 			Clients: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
-			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk),
+			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
 		}
 		wg.Add(1)
 		if l.closed != nil {
@@ -415,6 +416,32 @@ func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error
 		err := verifyReceipt(c, kv.key, kv.value)
 		chk.proof(err)
 		return err
+	}
+}
+
+// visible reads a sampled put back through the node's read API until it
+// shows the put's value (or, when a later put of the same block superseded
+// it, any value): read-your-write visibility.
+func (l *workloadRun) visible() func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error {
+	if l.puts == nil {
+		return nil
+	}
+	return func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error {
+		kv := l.puts[i]
+		for {
+			v, err := c.Get(ctx, kv.key)
+			if err != nil {
+				return err
+			}
+			if v.Found && (com.Superseded || bytes.Equal(v.Value, kv.value)) {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Millisecond):
+			}
+		}
 	}
 }
 

@@ -76,6 +76,10 @@ func TestRunEndToEnd(t *testing.T) {
 		if s := w.Stages["ingress"]; s == nil || s.Count != 400 || s.Corrected.P50 > w.Stages["accepted"].Corrected.P50 {
 			t.Fatalf("ingress stage %+v", s)
 		}
+		// Read-your-write through the read API, for the sampled sends.
+		if s := w.Stages["visible"]; s == nil || s.Count != 80 || s.Corrected.P50 < w.Stages["committed"].Corrected.P50 {
+			t.Fatalf("visible stage %+v", s)
+		}
 		for _, st := range []string{"accepted", "committed"} {
 			s := w.Stages[st]
 			if s.Corrected.P50 <= 0 || s.Corrected.P99 < s.Corrected.P50 || s.Corrected.P99 < s.Uncorrected.P99-1 {

@@ -38,6 +38,10 @@ type QUIC struct {
 	Verify func(i uint64, c p2p.Committed) error
 	// VerifyEvery verifies the receipts of every n-th send. Zero means 10.
 	VerifyEvery uint64
+	// Visible, for every VerifyEvery-th send, reads the send's write back
+	// through the node's read API after its commit receipt, until it shows
+	// (read-your-write); the visible stage is stamped then. Nil skips it.
+	Visible func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error
 	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
 	Timeout time.Duration
 }
@@ -76,11 +80,21 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 	if every == 0 {
 		every = 10
 	}
-	if q.Verify != nil && i%every == 0 {
+	if i%every != 0 {
+		return
+	}
+	if q.Verify != nil {
 		if err := q.Verify(i, com); err != nil {
 			q.Observer.Failed(i, reports.StageProofVerify, intended, err)
 			return
 		}
 		q.Observer.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
+	}
+	if q.Visible != nil {
+		if err := q.Visible(ctx, c, i, com); err != nil {
+			q.Observer.Failed(i, reports.StageVisible, intended, err)
+			return
+		}
+		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/rustorium/rustorium/node/metrics"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 )
@@ -376,3 +377,34 @@ func (w *waiters) closeAll() {
 
 // pollBackoff is the pause after a transient broker error.
 const pollBackoff = 100 * time.Millisecond
+
+// Get implements p2p.Reader: a state key's committed value with its Merkle
+// proof. Accounts come from the account view (filled on a miss); other keys
+// are read from storage.
+func (n *Node) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
+	if err := n.gate.wait(ctx); err != nil {
+		return p2p.Value{}, err
+	}
+	shard := ordering.ShardOf(stateKey[1:], n.cfg.Shards)
+	if state.IsAccountKey(stateKey) {
+		a, err := n.views.Account(ctx, shard, stateKey[1:])
+		if err != nil {
+			return p2p.Value{}, err
+		}
+		v := p2p.Value{Found: a.Exists, Root: a.Root, Proof: a.Proof}
+		if a.Exists {
+			v.Value = a.Account.Encode()
+		}
+		return v, nil
+	}
+	val, proof, root, err := n.db.Read(shard, stateKey)
+	found := err == nil
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return p2p.Value{}, err
+	}
+	pb, err := proof.MarshalBinary()
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	return p2p.Value{Found: found, Root: root.Bytes(), Value: val, Proof: pb}, nil
+}

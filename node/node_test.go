@@ -530,3 +530,45 @@ func TestCrossShardTransfer(t *testing.T) {
 		}
 	}
 }
+
+// TestGet: reads over QUIC return committed values with proofs against the
+// shard root, and proofs of absence for missing keys.
+func TestGet(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := startNode(t, ctx, kafkatest.Embedded(t), "", t.TempDir(), newBlockLog())
+	defer n.Close()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x, raw := signedPut(3, "get")
+	if err := submitAndVerify(ctx, c, x, raw); err != nil {
+		t.Fatal(err)
+	}
+	check := func(key, want []byte) {
+		v, err := c.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Found != (want != nil) || (want != nil && string(v.Value) != string(want)) {
+			t.Fatalf("get %q: %+v", key, v)
+		}
+		var p merkle.Proof
+		if err := p.UnmarshalBinary(v.Proof); err != nil {
+			t.Fatal(err)
+		}
+		var root fr.Element
+		root.SetBytes(v.Root[:])
+		if err := storage.VerifyProof(root, key, want, &p); err != nil {
+			t.Fatalf("get %q: proof: %v", key, err)
+		}
+	}
+	check(state.PutKey(x.Key), x.Value)
+	check(state.PutKey([]byte("never written")), nil)
+	var rej *p2p.RejectError
+	if _, err := c.Get(ctx, []byte{1}); !errors.As(err, &rej) || rej.Code != tx.CodeEncoding {
+		t.Fatalf("a one-byte key: %v", err)
+	}
+}

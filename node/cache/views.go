@@ -178,8 +178,8 @@ func (v *Views) Apply(d Delta) error {
 		return fmt.Errorf("cache: delta of block %d: %d writes, %d proofs, %d ids, %d senders", d.Header.Height, len(d.Writes), len(d.Proofs), len(d.IDs), len(d.Senders))
 	}
 	for i, w := range d.Writes {
-		if len(w.Key) == 0 || w.Key[0] != state.AccountKey(nil)[0] {
-			continue // not an account
+		if !state.IsAccountKey(w.Key) {
+			continue
 		}
 		if _, ok := v.accounts.GetEntryQuietly(string(w.Key)); !ok {
 			continue

@@ -194,6 +194,29 @@ func (c *Client) Echo(ctx context.Context, payload []byte) error {
 	return nil
 }
 
+// Get reads a state key's committed value, with its proof, on a stream of
+// its own.
+func (c *Client) Get(ctx context.Context, stateKey []byte) (Value, error) {
+	st, err := c.conn.OpenStreamSync(ctx)
+	if err != nil {
+		return Value{}, fmt.Errorf("p2p: open stream: %w", err)
+	}
+	defer st.CancelRead(0)
+	if d, ok := ctx.Deadline(); ok {
+		_ = st.SetDeadline(d)
+	}
+	if err := WriteFrame(st, MsgGet, stateKey); err != nil {
+		return Value{}, err
+	}
+	_ = st.Close()
+	k := &Call{st: st, maxFrame: c.maxFrame}
+	p, err := k.next(MsgValue)
+	if err != nil {
+		return Value{}, err
+	}
+	return DecodeValue(p)
+}
+
 // Close closes the connection. It is safe to call more than once.
 func (c *Client) Close() error {
 	c.once.Do(func() {

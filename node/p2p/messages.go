@@ -21,6 +21,10 @@ const (
 	MsgCommitted MsgType = 3
 	MsgError     MsgType = 4
 	MsgEcho      MsgType = 5
+	// MsgGet asks for the committed value of a state key (payload: the key);
+	// the node answers MsgValue, on its own stream.
+	MsgGet   MsgType = 6
+	MsgValue MsgType = 7
 )
 
 func (t MsgType) String() string {
@@ -35,6 +39,10 @@ func (t MsgType) String() string {
 		return "error"
 	case MsgEcho:
 		return "echo"
+	case MsgGet:
+		return "get"
+	case MsgValue:
+		return "value"
 	case MsgAttest:
 		return "attest"
 	default:
@@ -201,4 +209,50 @@ func readBytes(b []byte, limit int, field string) (v, rest []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: %s length %d (limit %d, %d bytes left)", ErrMessage, field, n, limit, len(b)-k)
 	}
 	return append([]byte(nil), b[k:k+int(n)]...), b[k+int(n):], nil
+}
+
+// MaxStateKey bounds a MsgGet key: a one-byte prefix and a put key.
+const MaxStateKey = 1 + tx.MaxKeySize
+
+// Value answers MsgGet: a state key's committed value (if Found) and the
+// Merkle proof of it, or of its absence, against Root.
+type Value struct {
+	Found bool
+	Root  [32]byte // the shard's state root the proof is against
+	Value []byte
+	Proof []byte // merkle.Proof binary encoding
+}
+
+// AppendTo appends the encoding of v to b.
+func (v *Value) AppendTo(b []byte) []byte {
+	var found byte
+	if v.Found {
+		found = 1
+	}
+	b = append(b, found)
+	b = append(b, v.Root[:]...)
+	b = appendBytes(b, v.Value)
+	return appendBytes(b, v.Proof)
+}
+
+// DecodeValue parses a value message.
+func DecodeValue(p []byte) (Value, error) {
+	var v Value
+	if len(p) < 33 || p[0] > 1 {
+		return v, fmt.Errorf("%w: value message of %d bytes", ErrMessage, len(p))
+	}
+	v.Found = p[0] == 1
+	copy(v.Root[:], p[1:33])
+	rest := p[33:]
+	var err error
+	if v.Value, rest, err = readBytes(rest, tx.MaxValueSize, "value"); err != nil {
+		return v, err
+	}
+	if v.Proof, rest, err = readBytes(rest, DefaultMaxFrame, "proof"); err != nil {
+		return v, err
+	}
+	if len(rest) != 0 {
+		return v, fmt.Errorf("%w: %d trailing bytes after value", ErrMessage, len(rest))
+	}
+	return v, nil
 }

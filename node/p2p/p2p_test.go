@@ -246,6 +246,8 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(a.AppendTo(nil))
 	e := RejectError{Code: tx.CodeSignature, Msg: "bad"}
 	f.Add(e.AppendTo(nil))
+	v := Value{Found: true, Value: []byte("v"), Proof: []byte{1, 2}}
+	f.Add(v.AppendTo(nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if c, err := DecodeCommitted(b); err == nil {
 			if !bytes.Equal(c.AppendTo(nil), b) {
@@ -256,5 +258,8 @@ func FuzzDecodeMessages(f *testing.F) {
 			t.Fatal("accepted does not re-encode to its input")
 		}
 		_, _ = DecodeError(b)
+		if v, err := DecodeValue(b); err == nil && !bytes.Equal(v.AppendTo(nil), b) {
+			t.Fatal("value does not re-encode to its input")
+		}
 	})
 }

@@ -28,6 +28,12 @@ type Ingress interface {
 	Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (Accepted, <-chan Committed, error)
 }
 
+// Reader is implemented by an Ingress that also serves reads (MsgGet).
+type Reader interface {
+	// Get returns a state key's committed value with its proof.
+	Get(ctx context.Context, stateKey []byte) (Value, error)
+}
+
 // ErrOverloaded may be returned (wrapped) by Ingress.Submit to tell the client
 // to back off; it is sent as tx.CodeOverloaded.
 var ErrOverloaded = errors.New("p2p: node overloaded")
@@ -262,6 +268,8 @@ func (s *Server) serveStream(st *quic.Stream) {
 		_ = WriteFrame(st, MsgEcho, p)
 	case MsgSubmit:
 		s.submit(st, p)
+	case MsgGet:
+		s.get(st, p)
 	default:
 		s.reject(st, tx.CodeEncoding, fmt.Sprintf("%v: %v", ErrUnexpected, typ))
 	}
@@ -300,6 +308,26 @@ func (s *Server) submit(st *quic.Stream, raw []byte) {
 	case <-ctx.Done():
 		s.reject(st, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
 	}
+}
+
+func (s *Server) get(st *quic.Stream, key []byte) {
+	r, ok := s.cfg.Ingress.(Reader)
+	switch {
+	case !ok:
+		s.reject(st, tx.CodeUnknownKind, "this node serves no reads")
+		return
+	case len(key) < 2 || len(key) > MaxStateKey:
+		s.reject(st, tx.CodeEncoding, fmt.Sprintf("state key of %d bytes (2..%d)", len(key), MaxStateKey))
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+	defer cancel()
+	v, err := r.Get(ctx, key)
+	if err != nil {
+		s.reject(st, tx.CodeOf(err), err.Error())
+		return
+	}
+	_ = WriteFrame(st, MsgValue, v.AppendTo(nil))
 }
 
 func (s *Server) reject(st *quic.Stream, code tx.Code, msg string) {

@@ -25,6 +25,9 @@ func PutKey(k []byte) []byte { return append([]byte{prefixPut}, k...) }
 // AccountKey is the state key of the account owned by public key pub.
 func AccountKey(pub []byte) []byte { return append([]byte{prefixAccount}, pub...) }
 
+// IsAccountKey reports whether a state key is an account's.
+func IsAccountKey(k []byte) bool { return len(k) > 0 && k[0] == prefixAccount }
+
 // Account is a balance and the next nonce a transfer from it must carry.
 type Account struct {
 	Balance uint64
