@@ -47,6 +47,9 @@ type Options struct {
 	Blocks int
 	// Recent is how many transaction ids are kept per account. Zero means 16.
 	Recent int
+	// RecentAccounts bounds how many accounts keep recent transactions (the
+	// least used are evicted). Zero means Accounts.
+	RecentAccounts int
 	// Registerer receives the views' metrics. Nil keeps them unregistered.
 	Registerer prometheus.Registerer
 }
@@ -66,6 +69,9 @@ func (o *Options) ensureDefaults() {
 	}
 	if o.Recent <= 0 {
 		o.Recent = 16
+	}
+	if o.RecentAccounts <= 0 {
+		o.RecentAccounts = o.Accounts
 	}
 }
 
@@ -101,9 +107,10 @@ type Views struct {
 	accounts *otter.Cache[string, Account]
 	counter  *stats.Counter
 
+	recent *otter.Cache[string, []tx.ID] // per account, newest last, at most opts.Recent
+
 	mu      sync.Mutex
 	blocks  [][]consensus.Header // per shard, newest last, at most opts.Blocks
-	recent  map[string][]tx.ID   // per account, newest last, at most opts.Recent
 	lastHit uint64               // Optimize's window
 	lastMis uint64
 }
@@ -119,8 +126,12 @@ func New(store Store, shards int, opts Options) (*Views, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
+	recent, err := otter.New(&otter.Options[string, []tx.ID]{MaximumSize: opts.RecentAccounts})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
 	v := &Views{opts: opts, store: store, shards: shards, accounts: c, counter: counter,
-		blocks: make([][]consensus.Header, shards), recent: map[string][]tx.ID{}}
+		blocks: make([][]consensus.Header, shards), recent: recent}
 	if opts.Registerer != nil {
 		for _, g := range []prometheus.Collector{
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "rustorium_cache_hit_ratio", Help: "Account view hit ratio since start."},
@@ -201,11 +212,14 @@ func (v *Views) Apply(d Delta) error {
 		if s == nil {
 			continue
 		}
-		r := append(v.recent[string(s)], d.IDs[i])
-		if len(r) > v.opts.Recent {
-			r = r[len(r)-v.opts.Recent:]
-		}
-		v.recent[string(s)] = r
+		id := d.IDs[i]
+		v.recent.Compute(string(s), func(old []tx.ID, _ bool) ([]tx.ID, otter.ComputeOp) {
+			r := append(append(make([]tx.ID, 0, len(old)+1), old...), id) // never mutate a slice readers hold
+			if len(r) > v.opts.Recent {
+				r = r[len(r)-v.opts.Recent:]
+			}
+			return r, otter.WriteOp
+		})
 	}
 	return nil
 }
@@ -227,9 +241,7 @@ func (v *Views) LatestBlocks(shard uint32, n int) []consensus.Header {
 
 // Recent returns an account's recent transaction ids, newest first.
 func (v *Views) Recent(pub []byte) []tx.ID {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	r := v.recent[string(pub)]
+	r, _ := v.recent.GetIfPresent(string(pub))
 	out := make([]tx.ID, len(r))
 	for i, id := range r {
 		out[len(r)-1-i] = id
