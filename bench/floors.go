@@ -54,7 +54,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	if err != nil {
 		return f, fmt.Errorf("quic echo: %w", err)
 	}
-	f.QuicEcho = percentilesOf(h)
+	f.QuicEcho = ptr(reports.PercentilesOf(h))
 
 	if _, err := ordering.EnsureTopics(ctx, ocfg); err != nil {
 		return f, err
@@ -68,7 +68,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	if err != nil {
 		return f, fmt.Errorf("produce: %w", err)
 	}
-	f.ProduceAck = percentilesOf(h)
+	f.ProduceAck = ptr(reports.PercentilesOf(h))
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
@@ -170,10 +170,6 @@ func verifyCeiling() float64 {
 	return float64(per*workers) / time.Since(t0).Seconds()
 }
 
-func percentilesOf(h *hdr.Histogram) *reports.Percentiles {
-	v := h.ValueAtPercentiles([]float64{50, 90, 99, 99.9})
-	return &reports.Percentiles{P50: v[50], P90: v[90], P99: v[99], P999: v[99.9], Max: h.Max(), Min: h.Min(), Mean: round1(h.Mean())}
-}
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
@@ -199,3 +195,5 @@ func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
 }
 
 func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+
+func ptr[T any](v T) *T { return &v }

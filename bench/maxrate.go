@@ -56,7 +56,7 @@ func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors r
 		}
 		pt.OK = pt.Errors == 0 && pt.P99Us > 0 && pt.P99Us <= out.BoundUs
 		out.Points = append(out.Points, pt)
-		p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors: %s", rate, pt.ThroughputTPS, stage, fmtMicros(pt.P99Us), pt.Errors, map[bool]string{true: "pass", false: "fail"}[pt.OK])
+		p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors: %s", rate, pt.ThroughputTPS, stage, reports.FormatMicros(pt.P99Us), pt.Errors, map[bool]string{true: "pass", false: "fail"}[pt.OK])
 		if pt.OK && rate > bestRate {
 			best, bestRate = snap, rate
 			out.KneeRate, out.KneeTPS = rate, pt.ThroughputTPS

@@ -104,18 +104,6 @@ func status(rec *reports.Recorder, chk *checker, elapsed, warmup, measure time.D
 	rate := float64(sent-lastSent) / since.Seconds()
 	total := warmup + measure
 	return fmt.Sprintf("[%s %5.1fs/%v] sent %d (%.0f/s)  committed p99 %s  errors %d  awaiting commit %d",
-		phase, min(elapsed, total).Seconds(), total, sent, rate, fmtMicros(p99), errs, chk.missing()), sent
+		phase, min(elapsed, total).Seconds(), total, sent, rate, reports.FormatMicros(p99), errs, chk.missing()), sent
 }
 
-func fmtMicros(us int64) string {
-	switch {
-	case us == 0:
-		return "-"
-	case us < 1000:
-		return fmt.Sprintf("%dµs", us)
-	case us < 1_000_000:
-		return fmt.Sprintf("%.1fms", float64(us)/1000)
-	default:
-		return fmt.Sprintf("%.2fs", float64(us)/1e6)
-	}
-}

@@ -23,11 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/merkle"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
@@ -413,7 +410,7 @@ func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error
 			return nil
 		}
 		kv := l.puts[i]
-		err := verifyReceipt(c, kv.key, kv.value)
+		err := storage.VerifyProofBytes(c.Root, kv.key, kv.value, c.Proof)
 		chk.proof(err)
 		return err
 	}
@@ -443,18 +440,6 @@ func (l *workloadRun) visible() func(ctx context.Context, c *p2p.Client, i uint6
 			}
 		}
 	}
-}
-
-// verifyReceipt checks that a commit receipt's proof shows key = value under
-// the receipt's root.
-func verifyReceipt(c p2p.Committed, key, value []byte) error {
-	var p merkle.Proof
-	if err := p.UnmarshalBinary(c.Proof); err != nil {
-		return err
-	}
-	var root fr.Element
-	root.SetBytes(c.Root[:])
-	return storage.VerifyProof(root, key, value, &p)
 }
 
 // ingressIndex maps transaction ids to their workload and send index, so the

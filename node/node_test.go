@@ -11,12 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/merkle"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -230,16 +228,10 @@ func submitAndVerify(ctx context.Context, c *p2p.Client, x *tx.Tx, raw []byte) e
 	if com.ID != acc.ID || com.Shard != acc.Shard || com.Status != p2p.StatusOK {
 		return fmt.Errorf("receipt %+v for %+v", com, acc)
 	}
-	var p merkle.Proof
-	if err := p.UnmarshalBinary(com.Proof); err != nil {
-		return err
-	}
-	var root fr.Element
-	root.SetBytes(com.Root[:])
 	if com.Superseded {
 		return nil
 	}
-	return storage.VerifyProof(root, state.PutKey(x.Key), x.Value, &p)
+	return storage.VerifyProofBytes(com.Root, state.PutKey(x.Key), x.Value, com.Proof)
 }
 
 // TestRejectsBadTransactions: the node refuses what fails stateless checks
@@ -555,13 +547,7 @@ func TestGet(t *testing.T) {
 		if v.Found != (want != nil) || (want != nil && string(v.Value) != string(want)) {
 			t.Fatalf("get %q: %+v", key, v)
 		}
-		var p merkle.Proof
-		if err := p.UnmarshalBinary(v.Proof); err != nil {
-			t.Fatal(err)
-		}
-		var root fr.Element
-		root.SetBytes(v.Root[:])
-		if err := storage.VerifyProof(root, key, want, &p); err != nil {
+		if err := storage.VerifyProofBytes(v.Root, key, want, v.Proof); err != nil {
 			t.Fatalf("get %q: proof: %v", key, err)
 		}
 	}

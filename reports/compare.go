@@ -432,7 +432,7 @@ func fmtMetric(metric string, v float64, ok bool) string {
 	if metric == MetricThroughput {
 		return fmt.Sprintf("%.1f/s", v)
 	}
-	return fmtMicros(int64(math.Round(v)))
+	return FormatMicros(int64(math.Round(v)))
 }
 
 func fmtPct(v float64) string {

@@ -6,9 +6,9 @@ import (
 	"time"
 )
 
-// fmtMicros formats a latency in microseconds for people: 812µs, 12.35ms,
-// 1.52s.
-func fmtMicros(us int64) string {
+// FormatMicros formats a latency in microseconds for people: 812µs,
+// 12.35ms, 1.52s.
+func FormatMicros(us int64) string {
 	switch {
 	case us < 1000:
 		return fmt.Sprintf("%dµs", us)

@@ -181,7 +181,7 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 		w := r.Workloads[name]
 		hw := htmlWorkload{Name: name, Figures: byWorkload[name]}
 		hw.Summary = fmt.Sprintf("Sent %d, errors %d, throughput %.1f tx/s. Schedule lag p50 %s, p99 %s, max %s.",
-			w.Sent, w.Errors, w.ThroughputTPS, fmtMicros(w.Lag.P50), fmtMicros(w.LagP99Us), fmtMicros(w.Lag.Max))
+			w.Sent, w.Errors, w.ThroughputTPS, FormatMicros(w.Lag.P50), FormatMicros(w.LagP99Us), FormatMicros(w.Lag.Max))
 		if w.Kind != "" || w.Client != "" {
 			hw.Summary = fmt.Sprintf("%s over %s. ", w.Kind, w.Client) + hw.Summary
 		}
@@ -190,10 +190,10 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 			s := w.Stages[st]
 			c, u := s.Corrected, s.Uncorrected
 			hw.Stages = append(hw.Stages,
-				[]string{st, fmt.Sprint(s.Count), fmt.Sprintf("%.1f", s.ThroughputTPS), "corrected", fmtMicros(c.P50), fmtMicros(c.P90), fmtMicros(c.P99), fmtMicros(c.P999), fmtMicros(c.Max)},
-				[]string{"", "", "", "uncorrected", fmtMicros(u.P50), fmtMicros(u.P90), fmtMicros(u.P99), fmtMicros(u.P999), fmtMicros(u.Max)})
+				[]string{st, fmt.Sprint(s.Count), fmt.Sprintf("%.1f", s.ThroughputTPS), "corrected", FormatMicros(c.P50), FormatMicros(c.P90), FormatMicros(c.P99), FormatMicros(c.P999), FormatMicros(c.Max)},
+				[]string{"", "", "", "uncorrected", FormatMicros(u.P50), FormatMicros(u.P90), FormatMicros(u.P99), FormatMicros(u.P999), FormatMicros(u.Max)})
 			if u.P99 > 0 && c.P99 > u.P99 {
-				hides = append(hides, fmt.Sprintf("%s p99 %s vs %s (×%.1f)", st, fmtMicros(c.P99), fmtMicros(u.P99), float64(c.P99)/float64(u.P99)))
+				hides = append(hides, fmt.Sprintf("%s p99 %s vs %s (×%.1f)", st, FormatMicros(c.P99), FormatMicros(u.P99), float64(c.P99)/float64(u.P99)))
 			}
 		}
 		if len(hides) > 0 {
@@ -207,10 +207,10 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 
 	f := r.Floors
 	if q := f.QuicEcho; q != nil {
-		v.Floors = append(v.Floors, []string{"QUIC echo RTT", fmtMicros(q.P50), fmtMicros(q.P99), ""})
+		v.Floors = append(v.Floors, []string{"QUIC echo RTT", FormatMicros(q.P50), FormatMicros(q.P99), ""})
 	}
 	if q := f.ProduceAck; q != nil {
-		v.Floors = append(v.Floors, []string{"produce → ack", fmtMicros(q.P50), fmtMicros(q.P99), ""})
+		v.Floors = append(v.Floors, []string{"produce → ack", FormatMicros(q.P50), FormatMicros(q.P99), ""})
 	}
 	if f.ProduceCeilingTPS > 0 {
 		v.Floors = append(v.Floors, []string{"produce ceiling", "", "", fmt.Sprintf("%.0f tx/s", f.ProduceCeilingTPS)})
@@ -251,7 +251,7 @@ func resourceRows(rs *Resources) [][2]string {
 		{"samples", fmt.Sprintf("%d every %s", len(rs.Samples), fmtSeconds(rs.IntervalS))},
 		{"CPU mean / max", fmt.Sprintf("%.1f%% / %.1f%%", rs.CPUPercentMean, rs.CPUPercentMax)},
 		{"RSS max", fmtBytes(rs.RSSMaxBytes)},
-		{"GC pauses total", fmtMicros(int64(rs.GCPauseTotalS*1e6)) + fmt.Sprintf(" in %d cycles", rs.GCCycles)},
+		{"GC pauses total", FormatMicros(int64(rs.GCPauseTotalS*1e6)) + fmt.Sprintf(" in %d cycles", rs.GCCycles)},
 		{"goroutines max", fmt.Sprint(rs.GoroutinesMax)},
 	}
 }

@@ -109,7 +109,7 @@ func Markdown(w io.Writer, res *Result) error {
 			p("%s over %s. ", mdEscape(w.Kind), mdEscape(w.Client))
 		}
 		p("Sent %d, errors %d, throughput %.1f tx/s. Schedule lag p50 %s, p99 %s, max %s.\n\n",
-			w.Sent, w.Errors, w.ThroughputTPS, fmtMicros(w.Lag.P50), fmtMicros(w.LagP99Us), fmtMicros(w.Lag.Max))
+			w.Sent, w.Errors, w.ThroughputTPS, FormatMicros(w.Lag.P50), FormatMicros(w.LagP99Us), FormatMicros(w.Lag.Max))
 		if len(w.Stages) == 0 {
 			p("Nothing was recorded.\n\n")
 		} else {
@@ -119,9 +119,9 @@ func Markdown(w io.Writer, res *Result) error {
 				s := w.Stages[st]
 				c, u := s.Corrected, s.Uncorrected
 				p("| %s | %d | %.1f | corrected | %s | %s | %s | %s | %s |\n", mdEscape(st), s.Count, s.ThroughputTPS,
-					fmtMicros(c.P50), fmtMicros(c.P90), fmtMicros(c.P99), fmtMicros(c.P999), fmtMicros(c.Max))
+					FormatMicros(c.P50), FormatMicros(c.P90), FormatMicros(c.P99), FormatMicros(c.P999), FormatMicros(c.Max))
 				p("| | | | uncorrected | %s | %s | %s | %s | %s |\n",
-					fmtMicros(u.P50), fmtMicros(u.P90), fmtMicros(u.P99), fmtMicros(u.P999), fmtMicros(u.Max))
+					FormatMicros(u.P50), FormatMicros(u.P90), FormatMicros(u.P99), FormatMicros(u.P999), FormatMicros(u.Max))
 			}
 			p("\n")
 			// How much the uncorrected view hides (coordinated omission).
@@ -130,7 +130,7 @@ func Markdown(w io.Writer, res *Result) error {
 				s := w.Stages[st]
 				if s.Uncorrected.P99 > 0 && s.Corrected.P99 > s.Uncorrected.P99 {
 					hides = append(hides, fmt.Sprintf("%s p99 %s vs %s (×%.1f)", mdEscape(st),
-						fmtMicros(s.Corrected.P99), fmtMicros(s.Uncorrected.P99), float64(s.Corrected.P99)/float64(s.Uncorrected.P99)))
+						FormatMicros(s.Corrected.P99), FormatMicros(s.Uncorrected.P99), float64(s.Corrected.P99)/float64(s.Uncorrected.P99)))
 				}
 			}
 			if len(hides) > 0 {
@@ -156,10 +156,10 @@ func Markdown(w io.Writer, res *Result) error {
 	} else {
 		p("| floor | p50 | p99 | ceiling |\n|---|---:|---:|---:|\n")
 		if q := f.QuicEcho; q != nil {
-			p("| QUIC echo RTT | %s | %s | |\n", fmtMicros(q.P50), fmtMicros(q.P99))
+			p("| QUIC echo RTT | %s | %s | |\n", FormatMicros(q.P50), FormatMicros(q.P99))
 		}
 		if q := f.ProduceAck; q != nil {
-			p("| produce → ack | %s | %s | |\n", fmtMicros(q.P50), fmtMicros(q.P99))
+			p("| produce → ack | %s | %s | |\n", FormatMicros(q.P50), FormatMicros(q.P99))
 		}
 		if f.ProduceCeilingTPS > 0 {
 			p("| produce ceiling | | | %.0f tx/s |\n", f.ProduceCeilingTPS)
@@ -209,10 +209,10 @@ func Markdown(w io.Writer, res *Result) error {
 
 	if m := r.MaxRate; m != nil {
 		p("## Max-rate search\n\n")
-		p("Knee: **%.0f/s** offered, %.1f tx/s achieved, with %s p99 (corrected) ≤ %s and no errors.\n\n", m.KneeRate, m.KneeTPS, mdEscape(m.Stage), fmtMicros(m.BoundUs))
+		p("Knee: **%.0f/s** offered, %.1f tx/s achieved, with %s p99 (corrected) ≤ %s and no errors.\n\n", m.KneeRate, m.KneeTPS, mdEscape(m.Stage), FormatMicros(m.BoundUs))
 		p("| offered /s | achieved tx/s | p50 | p99 | errors | result |\n|---|---|---|---|---|---|\n")
 		for _, pt := range m.Points {
-			p("| %.0f | %.1f | %s | %s | %d | %s |\n", pt.Rate, pt.ThroughputTPS, fmtMicros(pt.P50Us), fmtMicros(pt.P99Us), pt.Errors, verdict(pt.OK))
+			p("| %.0f | %.1f | %s | %s | %d | %s |\n", pt.Rate, pt.ThroughputTPS, FormatMicros(pt.P50Us), FormatMicros(pt.P99Us), pt.Errors, verdict(pt.OK))
 		}
 		p("\n")
 	}

@@ -380,8 +380,8 @@ func TestMarkdownContainsNumbers(t *testing.T) {
 	for _, st := range []string{"accepted", "committed", "proof_verify"} {
 		s := w.Stages[st]
 		want = append(want, fmt.Sprintf("| %s | %d | %.1f | corrected | %s | %s | %s | %s | %s |", st, s.Count, s.ThroughputTPS,
-			fmtMicros(s.Corrected.P50), fmtMicros(s.Corrected.P90), fmtMicros(s.Corrected.P99), fmtMicros(s.Corrected.P999), fmtMicros(s.Corrected.Max)))
-		want = append(want, fmt.Sprintf("| | | | uncorrected | %s | %s | %s |", fmtMicros(s.Uncorrected.P50), fmtMicros(s.Uncorrected.P90), fmtMicros(s.Uncorrected.P99)))
+			FormatMicros(s.Corrected.P50), FormatMicros(s.Corrected.P90), FormatMicros(s.Corrected.P99), FormatMicros(s.Corrected.P999), FormatMicros(s.Corrected.Max)))
+		want = append(want, fmt.Sprintf("| | | | uncorrected | %s | %s | %s |", FormatMicros(s.Uncorrected.P50), FormatMicros(s.Uncorrected.P90), FormatMicros(s.Uncorrected.P99)))
 	}
 	want = append(want,
 		"# Rustorium report: default", `a test \| with a pipe`, "**Verdict: PASS**",
@@ -409,7 +409,7 @@ func TestSummary(t *testing.T) {
 	}
 	out := buf.String()
 	c := res.Workloads["puts"].Stages["committed"].Corrected
-	for _, s := range []string{"default  seed 42", "PASS", "committed", fmtMicros(c.P99), "checker PASS", "slo PASS: committed.p99"} {
+	for _, s := range []string{"default  seed 42", "PASS", "committed", FormatMicros(c.P99), "checker PASS", "slo PASS: committed.p99"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("summary lacks %q:\n%s", s, out)
 		}

@@ -197,7 +197,8 @@ func (r *Result) normalized() *Result {
 	return &c
 }
 
-func percentiles(h *hdr.Histogram) Percentiles {
+// PercentilesOf summarises a latency histogram (microseconds).
+func PercentilesOf(h *hdr.Histogram) Percentiles {
 	if h == nil || h.TotalCount() == 0 {
 		return Percentiles{}
 	}
@@ -235,7 +236,7 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 		w := &WorkloadResult{
 			Sent:         ws.Sent,
 			Errors:       ws.Errors,
-			Lag:          percentiles(ws.Lag),
+			Lag:          PercentilesOf(ws.Lag),
 			ErrorsByKind: ws.ErrorsByKind,
 			Discarded:    ws.Discarded,
 			Clamped:      ws.Clamped,
@@ -250,8 +251,8 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 			}
 			w.Stages[st.String()] = &StageResult{
 				Count:         n,
-				Corrected:     percentiles(s.Corrected),
-				Uncorrected:   percentiles(s.Uncorrected),
+				Corrected:     PercentilesOf(s.Corrected),
+				Uncorrected:   PercentilesOf(s.Uncorrected),
 				ThroughputTPS: rate(n),
 			}
 		}

@@ -24,13 +24,13 @@ func Summary(w io.Writer, res *Result) error {
 			s := wl.Stages[st]
 			c := s.Corrected
 			rows = append(rows, []string{name, st, fmt.Sprint(s.Count), fmt.Sprintf("%.1f", s.ThroughputTPS),
-				fmtMicros(c.P50), fmtMicros(c.P90), fmtMicros(c.P99), fmtMicros(c.P999), fmtMicros(c.Max), fmtMicros(s.Uncorrected.P99)})
+				FormatMicros(c.P50), FormatMicros(c.P90), FormatMicros(c.P99), FormatMicros(c.P999), FormatMicros(c.Max), FormatMicros(s.Uncorrected.P99)})
 		}
 	}
 	writeTable(&b, rows, 2)
 	for _, name := range sortedWorkloads(r) {
 		wl := r.Workloads[name]
-		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, fmtMicros(wl.LagP99Us))
+		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, FormatMicros(wl.LagP99Us))
 	}
 	c := r.Checker
 	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed",
@@ -44,11 +44,11 @@ func Summary(w io.Writer, res *Result) error {
 	}
 	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
 		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
-			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), fmtMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
+			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), FormatMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
 	}
 	if m := r.MaxRate; m != nil {
 		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",
-			m.KneeRate, m.KneeTPS, m.Stage, fmtMicros(m.BoundUs), len(m.Points))
+			m.KneeRate, m.KneeTPS, m.Stage, FormatMicros(m.BoundUs), len(m.Points))
 	}
 	for _, s := range r.SLO {
 		fmt.Fprintf(&b, "slo %s: %s = %s (%s)\n", verdict(s.OK), s.Metric, s.Value, sloBound(s))

@@ -61,17 +61,11 @@ func (c *countingStore) Read(shard uint32, key []byte) ([]byte, *merkle.Proof, f
 
 func verify(t *testing.T, a Account, p []byte) {
 	t.Helper()
-	var proof merkle.Proof
-	if err := proof.UnmarshalBinary(a.Proof); err != nil {
-		t.Fatal(err)
-	}
-	var root fr.Element
-	root.SetBytes(a.Root[:])
 	var value []byte
 	if a.Exists {
 		value = a.Account.Encode()
 	}
-	if err := storage.VerifyProof(root, state.AccountKey(p), value, &proof); err != nil {
+	if err := storage.VerifyProofBytes(a.Root, state.AccountKey(p), value, a.Proof); err != nil {
 		t.Fatalf("account view's proof: %v", err)
 	}
 }

@@ -464,6 +464,18 @@ func VerifyProof(root fr.Element, key, value []byte, p *merkle.Proof) error {
 	return merkle.VerifyProof(root, p, k, merkle.ValueFromBytes(value))
 }
 
+// VerifyProofBytes is VerifyProof on the wire forms a receipt carries: the
+// root as 32 big-endian bytes and the proof's binary encoding.
+func VerifyProofBytes(root [32]byte, key, value, proof []byte) error {
+	var p merkle.Proof
+	if err := p.UnmarshalBinary(proof); err != nil {
+		return err
+	}
+	var r fr.Element
+	r.SetBytes(root[:])
+	return VerifyProof(r, key, value, &p)
+}
+
 // ShardMeta returns shard's committed position; false if it has none.
 func (d *DB) ShardMeta(shardID uint32) (Meta, bool, error) {
 	leave, err := d.enter()
