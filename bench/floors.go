@@ -170,7 +170,6 @@ func verifyCeiling() float64 {
 	return float64(per*workers) / time.Since(t0).Seconds()
 }
 
-
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 // ratios puts each stage beside its floor: how many times the floor the

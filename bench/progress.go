@@ -106,4 +106,3 @@ func status(rec *reports.Recorder, chk *checker, elapsed, warmup, measure time.D
 	return fmt.Sprintf("[%s %5.1fs/%v] sent %d (%.0f/s)  committed p99 %s  errors %d  awaiting commit %d",
 		phase, min(elapsed, total).Seconds(), total, sent, rate, reports.FormatMicros(p99), errs, chk.missing()), sent
 }
-

@@ -275,7 +275,7 @@ func TestOptionsValidate(t *testing.T) {
 // TestVerifyProofBytes: the wire form accepts the committed value and
 // rejects another value, another root and a mangled proof.
 func TestVerifyProofBytes(t *testing.T) {
-	db, err := Open(t.TempDir(), Options{NoSync: true})
+	db, err := storage.Open(t.TempDir(), storage.Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,15 +289,15 @@ func TestVerifyProofBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := root.Bytes()
-	if err := VerifyProofBytes(r, []byte("k"), []byte("v"), raw); err != nil {
+	if err := storage.VerifyProofBytes(r, []byte("k"), []byte("v"), raw); err != nil {
 		t.Fatalf("good proof: %v", err)
 	}
 	other := r
 	other[31] ^= 1
 	for name, err := range map[string]error{
-		"other value": VerifyProofBytes(r, []byte("k"), []byte("w"), raw),
-		"other root":  VerifyProofBytes(other, []byte("k"), []byte("v"), raw),
-		"mangled":     VerifyProofBytes(r, []byte("k"), []byte("v"), raw[:len(raw)-1]),
+		"other value": storage.VerifyProofBytes(r, []byte("k"), []byte("w"), raw),
+		"other root":  storage.VerifyProofBytes(other, []byte("k"), []byte("v"), raw),
+		"mangled":     storage.VerifyProofBytes(r, []byte("k"), []byte("v"), raw[:len(raw)-1]),
 	} {
 		if err == nil {
 			t.Errorf("%s: accepted", name)
