@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"time"
 
@@ -45,12 +44,7 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
-	if opts.ClientConns <= 0 {
-		opts.ClientConns = 4
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.ensureDefaults()
 	p := newProgress(opts.Progress)
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
@@ -70,12 +64,9 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	}
 
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
-	loads := make([]*workloadRun, len(sc.Workload))
-	for i := range sc.Workload {
-		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, nil, warmup+measure, p); err != nil {
-			return nil, err
-		}
+	loads, err := prepareAll(ctx, sc, nil, warmup+measure, p)
+	if err != nil {
+		return nil, err
 	}
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
@@ -88,11 +79,7 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	}
 	snap := rec.Snapshot()
 	res := reports.NewResult(snap, measure)
-	for _, l := range loads {
-		if w := res.Workloads[l.name]; w != nil {
-			w.Kind, w.Client = string(l.kind), string(l.client)
-		}
-	}
+	label(res, loads)
 	notes := []string{"external node: commits counted from receipts; the node's store and roots were not inspected; floors skipped"}
 	return c.finish(ctx, res, snap, reports.Floors{}, notes, nil, opts, p)
 }

@@ -53,6 +53,37 @@ type Options struct {
 	SkipFloors bool
 }
 
+func (o *Options) ensureDefaults() {
+	if o.ClientConns <= 0 {
+		o.ClientConns = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// prepareAll pre-signs every workload's transactions for total (warmup
+// included); accounts are the transfer workloads' keys by index.
+func prepareAll(ctx context.Context, sc *scenarios.Scenario, accounts map[int][]ed25519.PrivateKey, total time.Duration, p *progress) ([]*workloadRun, error) {
+	loads := make([]*workloadRun, len(sc.Workload))
+	for i := range sc.Workload {
+		var err error
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accounts[i], total, p); err != nil {
+			return nil, err
+		}
+	}
+	return loads, nil
+}
+
+// label records each workload's kind and client in the result.
+func label(res *reports.Result, loads []*workloadRun) {
+	for _, l := range loads {
+		if w := res.Workloads[l.name]; w != nil {
+			w.Kind, w.Client = string(l.kind), string(l.client)
+		}
+	}
+}
+
 // chainID is the chain of every harness run.
 const chainID = 1
 
@@ -63,12 +94,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if err := supported(sc); err != nil {
 		return nil, err
 	}
-	if opts.ClientConns <= 0 {
-		opts.ClientConns = 4
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
+	opts.ensureDefaults()
 	p := newProgress(opts.Progress)
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
 		return nil, err
@@ -95,11 +121,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 
 	// Pre-sign every transaction of every workload before the clock starts.
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
-	loads := make([]*workloadRun, len(sc.Workload))
-	for i := range sc.Workload {
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accounts[i], warmup+measure, p); err != nil {
-			return nil, err
-		}
+	loads, err := prepareAll(ctx, sc, accounts, warmup+measure, p)
+	if err != nil {
+		return nil, err
 	}
 
 	start := time.Now().Add(50 * time.Millisecond)
@@ -134,11 +158,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 
 	res := reports.NewResult(snap, measure)
 	res.Resources = resources
-	for _, l := range loads {
-		if w := res.Workloads[l.name]; w != nil {
-			w.Kind, w.Client = string(l.kind), string(l.client)
-		}
-	}
+	label(res, loads)
 	notes := profNotes
 	for _, l := range loads {
 		if f := l.obs.failed.Load(); f > 0 {

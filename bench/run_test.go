@@ -14,6 +14,7 @@ import (
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -30,6 +31,22 @@ slo:
   - {metric: lost, max: 0}
 report: {formats: [json, md, hgrm]}
 `
+
+// run runs a scenario given as YAML text; opts.Out defaults to a temporary
+// folder.
+func run(t *testing.T, text string, opts bench.Options) *reports.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if opts.Out == "" {
+		opts.Out = t.TempDir()
+	}
+	res, err := bench.Run(ctx, loadScenario(t, text), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
 
 func loadScenario(t *testing.T, text string) *scenarios.Scenario {
 	t.Helper()
@@ -129,9 +146,7 @@ func TestRunRejectsUnsupported(t *testing.T) {
 // TestRunDelayedPath: 25ms one way between the clients and the node shows
 // in the accepted latency (at least one round trip) and in the QUIC floor.
 func TestRunDelayedPath(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sc := loadScenario(t, `
+	res := run(t, `
 name: delayed
 warmup: 500ms
 duration: 2s
@@ -144,11 +159,7 @@ network:
 workload:
   - {name: puts, kind: put, rate: 100/s}
 report: {formats: [json]}
-`)
-	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, bench.Options{})
 	acc := res.Workloads["puts"].Stages["accepted"]
 	if acc.Corrected.P50 < 50_000 || acc.Uncorrected.P50 < 50_000 {
 		t.Fatalf("accepted p50 %dµs (uncorrected %dµs), want ≥ 50ms", acc.Corrected.P50, acc.Uncorrected.P50)
@@ -165,9 +176,7 @@ report: {formats: [json]}
 // corrected accepted p99; the closed loop's uncorrected view hides most of
 // it, and its expected-interval correction brings it back.
 func TestRunPause(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sc := loadScenario(t, `
+	res := run(t, `
 name: pause
 warmup: 1s
 duration: 4s
@@ -179,11 +188,7 @@ workload:
 timeline:
   - {at: 1500ms, pause: node-1, for: 1s}
 report: {formats: [json]}
-`)
-	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, bench.Options{})
 	open := res.Workloads["open"].Stages["accepted"]
 	if open.Corrected.P99 < 500_000 {
 		t.Fatalf("open loop: corrected accepted p99 %dµs, want ≥ 500ms", open.Corrected.P99)
@@ -260,9 +265,8 @@ func TestRunMaxRate(t *testing.T) {
 		{"1us", 0, 1},   // the first probe already fails
 	} {
 		t.Run(tc.bound, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
-			sc := loadScenario(t, `
+			out := t.TempDir()
+			res := run(t, `
 name: maxrate
 warmup: 0s
 duration: 10s
@@ -271,12 +275,7 @@ cluster: {nodes: 1, shards: 2, storage: {sync: false}}
 workload:
   - {name: puts, kind: put, maxrate: {stage: accepted, p99: `+tc.bound+`, from: 100/s, to: 400/s, step: 1s}}
 report: {formats: [json, html]}
-`)
-			out := t.TempDir()
-			res, err := bench.Run(ctx, sc, bench.Options{Out: out, SkipFloors: true})
-			if err != nil {
-				t.Fatal(err)
-			}
+`, bench.Options{Out: out, SkipFloors: true})
 			m := res.MaxRate
 			if m == nil || m.KneeRate != tc.wantKnee || len(m.Points) != tc.probes {
 				t.Fatalf("maxrate %+v", m)
@@ -299,9 +298,8 @@ report: {formats: [json, html]}
 // TestRunProfiles: report.profile captures the measured phase and the report
 // lists the top functions.
 func TestRunProfiles(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sc := loadScenario(t, `
+	out := t.TempDir()
+	res := run(t, `
 name: profiled
 warmup: 500ms
 duration: 2s
@@ -310,12 +308,7 @@ cluster: {nodes: 1, shards: 2, storage: {sync: false}}
 workload:
   - {name: puts, kind: put, rate: 300/s}
 report: {formats: [json, md], profile: [cpu, heap]}
-`)
-	out := t.TempDir()
-	res, err := bench.Run(ctx, sc, bench.Options{Out: out, SkipFloors: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+`, bench.Options{Out: out, SkipFloors: true})
 	if len(res.Profiles) != 2 {
 		t.Fatalf("profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
 	}
@@ -338,9 +331,11 @@ report: {formats: [json, md], profile: [cpu, heap]}
 // included), and on both brokers.
 func TestRunTransfers(t *testing.T) {
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		sc := loadScenario(t, `
+		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
+		if kind == kafkatest.KindKafka {
+			opts.Brokers = brokers
+		}
+		res := run(t, `
 name: transfers
 warmup: 500ms
 duration: 2s
@@ -349,15 +344,7 @@ cluster: {nodes: 1, shards: 4, storage: {sync: false}}
 workload:
   - {name: transfers, kind: transfer, accounts: 200, keys: uniform, rate: 200/s}
 report: {formats: [json]}
-`)
-		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
-		if kind == kafkatest.KindKafka {
-			opts.Brokers = brokers
-		}
-		res, err := bench.Run(ctx, sc, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+`, opts)
 		c := res.Checker
 		if c.BalancesConserved == nil || !*c.BalancesConserved {
 			t.Fatalf("balances not conserved: %+v", c)

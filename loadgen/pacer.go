@@ -37,15 +37,7 @@ func (c Constant) Due(elapsed time.Duration) uint64 {
 	if elapsed < 0 {
 		return 0
 	}
-	n := uint64(math.Floor(elapsed.Seconds()*c.Rate)) + 1
-	// Guard against float rounding at exact boundaries.
-	for n > 0 && c.At(n-1) > elapsed {
-		n--
-	}
-	for c.At(n) <= elapsed {
-		n++
-	}
-	return n
+	return settle(c, elapsed, elapsed.Seconds()*c.Rate)
 }
 
 // Ramp goes linearly from From to To sends per second over Over, then holds
@@ -91,11 +83,18 @@ func (r Ramp) Due(elapsed time.Duration) uint64 {
 	if elapsed < 0 {
 		return 0
 	}
-	n := uint64(math.Floor(r.count(elapsed.Seconds()))) + 1
-	for n > 0 && r.At(n-1) > elapsed {
+	return settle(r, elapsed, r.count(elapsed.Seconds()))
+}
+
+// settle turns a closed-form count of sends due by elapsed into the exact
+// Due: the number of i with p.At(i) <= elapsed, correcting float rounding
+// at the boundaries by stepping from the estimate.
+func settle(p Pacer, elapsed time.Duration, estimate float64) uint64 {
+	n := uint64(math.Floor(estimate)) + 1
+	for n > 0 && p.At(n-1) > elapsed {
 		n--
 	}
-	for r.At(n) <= elapsed {
+	for p.At(n) <= elapsed {
 		n++
 	}
 	return n
