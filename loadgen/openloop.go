@@ -27,25 +27,19 @@ type OpenLoop struct {
 	MaxInFlight int
 	// OnDrop is called for each send that could not go out. Nil ignores.
 	OnDrop func(i uint64, intended time.Time)
-	// Now is the clock. Nil means time.Now.
-	Now func() time.Time
 }
 
 // Stats summarises an open-loop run.
 type Stats struct {
-	Started uint64        // sends handed to SendFunc
-	Dropped uint64        // sends that could not go out (MaxInFlight reached)
-	MaxLag  time.Duration // worst delay between a send's intended and actual start
+	Started uint64 // sends handed to SendFunc
+	Dropped uint64 // sends that could not go out (MaxInFlight reached)
 }
 
 // Run sends from start until duration has elapsed (sends intended before
 // start+duration), Limit is reached or ctx is done, then waits for the
 // outstanding sends to finish. The returned Stats are final.
 func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Duration, send SendFunc) Stats {
-	now := o.Now
-	if now == nil {
-		now = time.Now
-	}
+	now := time.Now // tests run the loop under testing/synctest's clock
 	maxIn := o.MaxInFlight
 	if maxIn <= 0 {
 		maxIn = 20000
@@ -90,9 +84,6 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 				break
 			}
 			i, intended := o.First+next, start.Add(at)
-			if lag := now().Sub(intended); lag > st.MaxLag {
-				st.MaxLag = lag
-			}
 			if inflight.Load() >= int64(maxIn) {
 				st.Dropped++
 				if o.OnDrop != nil {
