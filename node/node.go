@@ -75,8 +75,42 @@ type Config struct {
 	// unregistered.
 	Registerer prometheus.Registerer
 	// Genesis are the accounts that exist before the first block. They are
-	// written once, when a shard has no block yet.
+	// written once, when a shard has no block yet. Every node of a cluster
+	// must be given the same list.
 	Genesis []GenesisAccount
+
+	// NodeID names the node in its cluster: it is part of the node's Kafka
+	// transactional id, so it must be unique among live nodes and stable
+	// across restarts of one node ([a-zA-Z0-9._-]). "" means "node-" and
+	// the first 8 bytes of the public key in hex.
+	NodeID string
+	// Peers is the cluster: every validator's key and QUIC address (the
+	// address its clients dial; the peer protocol shares the listener).
+	// The entry with this node's own key is skipped, so every node can be
+	// given the same list. Empty means a cluster of this node alone.
+	Peers []p2p.Peer
+	// Quorum is how many matching attestations make a block final. Zero
+	// means ⌊2N/3⌋+1 for N validators (this node and Peers).
+	Quorum int
+	// Leadership tunes the consumer group that assigns shard leaders; zero
+	// fields take the defaults documented on LeadershipConfig.
+	Leadership LeadershipConfig
+	// AlterRoot is fault injection for tests: if set, the node attests the
+	// root it returns instead of the one it computed (a node that executes
+	// wrongly). Nil in production.
+	AlterRoot func(shard uint32, height uint64, root [32]byte) [32]byte
+}
+
+// LeadershipConfig tunes shard leadership (ordering.PublisherConfig).
+type LeadershipConfig struct {
+	// SessionTimeout is how long a silent leader keeps its shards before
+	// the group gives them to another node. Zero means 6s; the broker
+	// bounds it (Kafka's group.min.session.timeout.ms).
+	SessionTimeout time.Duration
+	// TransactionTimeout is how long the broker lets a leader's block
+	// transaction stay open; it bounds fail-over time after a crash. Zero
+	// means 10s.
+	TransactionTimeout time.Duration
 }
 
 // BlockEvent describes a committed block.
