@@ -8,14 +8,17 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -127,6 +130,9 @@ func (c *Config) EnsureDefaults() {
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:0"
 	}
+	if c.NodeID == "" && len(c.Key) == ed25519.PrivateKeySize {
+		c.NodeID = "node-" + hex.EncodeToString(c.Key.Public().(ed25519.PublicKey)[:8])
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -154,6 +160,23 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// validators are the cluster's validator keys, sorted, this node included.
+func (c *Config) validators() []ed25519.PublicKey {
+	self := c.Key.Public().(ed25519.PublicKey)
+	out := []ed25519.PublicKey{self}
+	for _, p := range c.Peers {
+		if !p.Key.Equal(self) {
+			out = append(out, p.Key)
+		}
+	}
+	slices.SortFunc(out, func(a, b ed25519.PublicKey) int { return bytes.Compare(a, b) })
+	return out
+}
+
+// Halted reports whether this node stopped applying the shard after its
+// state root diverged from the quorum's.
+func (n *Node) Halted(shard uint32) bool { return n.voter.halted(shard) }
+
 // Node is a running reference node.
 type Node struct {
 	cfg      Config
@@ -167,6 +190,8 @@ type Node struct {
 	gate     *gate
 	metrics  *metrics.Node
 	views    *cache.Views
+	voter    *voter
+	progress *progress
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -185,8 +210,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if _, cfg.Key, err = ed25519.GenerateKey(rand.Reader); err != nil {
 			return nil, err
 		}
+		cfg.EnsureDefaults() // the NodeID follows the key
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, errc: make(chan error, cfg.Shards+1), gate: newGate()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+2), gate: newGate(), progress: newProgress(cfg.Shards)}
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
 	if n.metrics, err = metrics.New(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("node: metrics: %w", err)
@@ -218,13 +244,20 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
 		return nil, err
 	}
-	n.srv, err = p2p.Listen(p2p.ServerConfig{
-		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: cfg.Logger,
-		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
-	})
-	if err != nil {
+	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, n.log, n.metrics); err != nil {
 		return nil, err
 	}
+	scfg := p2p.ServerConfig{
+		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
+		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
+	}
+	if len(cfg.validators()) > 1 {
+		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}
+	}
+	if n.srv, err = p2p.Listen(scfg); err != nil {
+		return nil, err
+	}
+	n.voter.peers = n.srv.Peers()
 	return n, nil
 }
 
@@ -235,8 +268,19 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	ctx, n.cancel = context.WithCancel(ctx)
+	for s := range uint32(n.cfg.Shards) {
+		meta, _, err := n.db.ShardMeta(s)
+		if err == nil {
+			err = n.voter.restore(s, meta.Height)
+		}
+		if err != nil {
+			n.cancel()
+			return err
+		}
+		n.progress.set(s, meta)
+	}
 	for s := 0; s < n.cfg.Shards; s++ {
-		r, err := n.newShard(ctx, uint32(s))
+		r, err := n.newReplica(ctx, uint32(s))
 		if err != nil {
 			n.cancel()
 			return err
@@ -245,12 +289,23 @@ func (n *Node) Start(ctx context.Context) error {
 		go func() {
 			defer n.wg.Done()
 			defer r.close()
-			if err := r.run(ctx); err != nil && ctx.Err() == nil {
+			err := r.run(ctx)
+			switch {
+			case ctx.Err() != nil:
+			case errors.Is(err, errHalted):
+				// Safety before liveness: the shard stays where it is on
+				// this node (the alarm is raised); the others go on.
+			case err != nil:
 				n.log.Error("shard pipeline stopped", "shard", r.shard, "err", err)
 				n.errc <- fmt.Errorf("node: shard %d: %w", r.shard, err)
 			}
 		}()
 	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		newLeader(n).run(ctx)
+	}()
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

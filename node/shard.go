@@ -2,16 +2,14 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/merkle"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -19,203 +17,147 @@ import (
 	"github.com/rustorium/rustorium/node/tx"
 )
 
-// shardRunner is one shard's pipeline: it consumes the shard's transaction
-// log from the last committed block on, cuts blocks, executes and commits
-// them, and delivers commit receipts. The cutting decisions come from the
-// deterministic consensus.Cutter; this type only does the I/O around it.
-type shardRunner struct {
+// replica is one shard's validation pipeline, which every node runs for
+// every shard: it consumes the shard's blocks (read_committed, so only
+// blocks whose leader transaction committed), reads each block's
+// transaction range from its own copy of the log, re-executes it, attests
+// the root it computed, and commits the block once it is final, delivering
+// the commit receipts of the transactions submitted to this node.
+type replica struct {
 	n      *Node
 	shard  uint32
-	cons   *ordering.Consumer
-	cutter *consensus.Cutter
-	exec   state.Executor
+	blocks *ordering.Consumer // blocks-<shard>
+	txs    *ordering.Consumer // transactions-<shard>
+	ahead  []ordering.Record  // transactions read past the last block's range
 	meta   storage.Meta
 }
 
-func (n *Node) newShard(ctx context.Context, shard uint32) (*shardRunner, error) {
+func (n *Node) newReplica(ctx context.Context, shard uint32) (_ *replica, err error) {
 	meta, _, err := n.db.ShardMeta(shard)
 	if err != nil {
 		return nil, err
 	}
-	cons, err := ordering.OpenConsumer(ctx, n.ocfg, ordering.Transactions, shard, meta.NextOffset)
-	if err != nil {
+	r := &replica{n: n, shard: shard, meta: meta}
+	if r.blocks, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Blocks, shard, meta.BlockOffset); err != nil {
 		return nil, err
 	}
-	shards := n.cfg.Shards
-	return &shardRunner{
-		n: n, shard: shard, cons: cons, meta: meta,
-		cutter: consensus.NewCutter(n.cfg.Block),
-		exec: state.Executor{Local: func(k []byte) bool {
-			return ordering.ShardOf(k, shards) == shard
-		}},
-	}, nil
+	if r.txs, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Transactions, shard, meta.NextOffset); err != nil {
+		r.blocks.Close()
+		return nil, err
+	}
+	return r, nil
 }
 
-func (r *shardRunner) close() { r.cons.Close() }
+func (r *replica) close() {
+	r.blocks.Close()
+	r.txs.Close()
+}
 
-func (r *shardRunner) run(ctx context.Context) error {
+func (r *replica) run(ctx context.Context) error {
 	for {
 		if err := r.n.gate.wait(ctx); err != nil {
 			return nil
 		}
-		pollCtx, cancel := ctx, context.CancelFunc(func() {})
-		if d, ok := r.cutter.Deadline(); ok {
-			pollCtx, cancel = context.WithDeadline(ctx, d)
-		}
-		recs, err := r.cons.Poll(pollCtx)
-		cancel()
+		recs, err := r.blocks.Poll(ctx)
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil:
-		case pollCtx.Err() != nil:
-			// The cutter's deadline passed: Tick below closes the block.
 		case errors.Is(err, ordering.ErrBroker):
-			r.n.log.Warn("polling the log", "shard", r.shard, "err", err)
+			r.n.log.Warn("polling blocks", "shard", r.shard, "err", err)
 			time.Sleep(pollBackoff)
 		default:
 			return err
 		}
-		now := time.Now()
 		for _, rec := range recs {
-			if blk := r.cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value}); blk != nil {
-				if err := r.commit(ctx, blk); err != nil {
-					return err
+			if err := r.apply(ctx, rec); err != nil {
+				if ctx.Err() != nil {
+					return nil
 				}
-			}
-		}
-		if blk := r.cutter.Tick(time.Now()); blk != nil {
-			if err := r.commit(ctx, blk); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// stateReader reads this shard's committed state for the executor.
-type stateReader struct {
-	db    *storage.DB
-	shard uint32
-}
-
-func (s stateReader) Get(k []byte) ([]byte, bool, error) { return s.db.Get(s.shard, k) }
-
-// commit executes and commits one block made of log entries.
-func (r *shardRunner) commit(ctx context.Context, block []consensus.Entry) error {
-	t0 := time.Now()
-	var (
-		txs    []*tx.Tx
-		ids    []tx.ID
-		seen   = make(map[tx.ID]bool, len(block))
-		replay []tx.ID // already committed earlier: answer from the stored receipt
-	)
-	for _, e := range block {
-		id := tx.IDOf(e.Raw)
-		t, err := tx.Decode(e.Raw)
-		if err != nil {
-			// Only validated transactions are appended by nodes; anything
-			// else in the log was written around them and is skipped, the
-			// same way on every node.
-			r.n.log.Warn("undecodable log record skipped", "shard", r.shard, "offset", e.Offset, "err", err)
-			continue
-		}
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		if _, err := r.n.db.TxLocation(id); err == nil {
-			replay = append(replay, id)
-			continue
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return err
-		}
-		txs = append(txs, t)
-		ids = append(ids, id)
-	}
-	res, err := r.exec.Execute(stateReader{r.n.db, r.shard}, txs)
+// apply validates, executes, attests and, once final, commits one block.
+func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
+	hdr, err := consensus.DecodeHeader(rec.Value)
 	if err != nil {
-		return fmt.Errorf("executing block %d: %w", r.meta.Height+1, err)
+		r.n.log.Error("undecodable block skipped", "shard", r.shard, "offset", rec.Offset, "err", err)
+		return nil
 	}
-	if err := r.sendCredits(ctx, res.Credits); err != nil {
-		return fmt.Errorf("block %d: %w", r.meta.Height+1, err)
+	if hdr.Height <= r.meta.Height && hdr.Shard == r.shard {
+		return nil // committed before a restart
 	}
-	idBytes := make([][32]byte, len(ids))
-	for i, id := range ids {
-		idBytes[i] = id
+	if err := r.check(&hdr); err != nil {
+		// Every node skips the same invalid block the same way; a leader
+		// that wrote it waits for a height that never commits.
+		r.n.log.Error("ALARM: invalid block skipped", "shard", r.shard, "offset", rec.Offset, "height", hdr.Height, "err", err)
+		r.n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(r.shard), 10), "invalid_block").Inc()
+		return nil
 	}
-	hdr := consensus.Header{
-		Shard:       r.shard,
-		Height:      r.meta.Height + 1,
-		Parent:      r.meta.BlockHash,
-		FirstOffset: block[0].Offset,
-		NextOffset:  block[len(block)-1].Offset + 1,
-		TxCount:     uint32(len(txs)),
-		TxRoot:      consensus.TxRoot(idBytes),
-		Time:        time.Now().UnixNano(),
+	t0 := time.Now()
+	entries, err := r.readRange(ctx, hdr.FirstOffset, hdr.NextOffset)
+	if err != nil {
+		return err
 	}
-	writes := make([]storage.Write, len(res.Writes))
-	lastWrite := make(map[string]int, len(res.Writes))
-	for i, w := range res.Writes {
-		writes[i] = storage.Write{Key: w.Key, Value: w.Value}
-		lastWrite[string(w.Key)] = i
+	b, err := r.n.execute(r.shard, r.n.db, entries)
+	if err != nil {
+		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
 	}
-	receipts := make([]p2p.Committed, len(txs))
-	entries := make([]storage.TxEntry, len(txs))
+	if b.count() != hdr.TxCount || b.txRoot() != hdr.TxRoot {
+		// This node read another range than the leader: its root will not
+		// match the quorum's and the tracker halts the shard.
+		r.n.log.Error("block's transactions differ from the leader's", "shard", r.shard, "height", hdr.Height,
+			"leader_txs", hdr.TxCount, "our_txs", b.count())
+	}
+	writes := b.storageWrites()
 	bc := &storage.BlockCommit{
-		Shard:      r.shard,
-		Height:     hdr.Height,
-		NextOffset: hdr.NextOffset,
-		Writes:     writes,
-		Txs:        entries,
-		// The header commits to the root of its own block: storage computes
-		// the root, then seals the header before writing anything.
-		Seal: func(root fr.Element) ([32]byte, []byte) {
-			hdr.StateRoot = root.Bytes()
-			for i, o := range res.Outcomes {
-				c := p2p.Committed{ID: ids[i], Shard: r.shard, Height: hdr.Height, Index: uint32(i), Root: hdr.StateRoot}
-				if !o.OK {
-					c.Status, c.Reason = p2p.StatusFailed, o.Reason
-				}
-				receipts[i] = c
-				// Stored receipts carry no proof: it is recomputed on read.
-				entries[i] = storage.TxEntry{ID: ids[i], Receipt: c.AppendTo(nil)}
-			}
-			return hdr.Hash(), hdr.Encode()
-		},
+		Shard: r.shard, Height: hdr.Height, NextOffset: hdr.NextOffset, BlockOffset: rec.Offset + 1, Writes: writes,
 	}
-	committed, err := r.n.db.CommitBlock(bc)
+	prep, err := r.n.db.Prepare(bc)
+	if err != nil {
+		return fmt.Errorf("block %d: %w", hdr.Height, err)
+	}
+	hdr.StateRoot = prep.Root.Bytes()
+	hash, attested := hdr.Hash(), hdr.StateRoot
+	if r.n.cfg.AlterRoot != nil {
+		attested = r.n.cfg.AlterRoot(r.shard, hdr.Height, attested)
+	}
+	tAttest := time.Now()
+	if err := r.n.voter.local(r.shard, hdr.Height, hash, attested); err != nil {
+		return err
+	}
+	if err := r.n.voter.await(ctx, r.shard, hdr.Height); err != nil {
+		return err
+	}
+	r.n.metrics.FinalSeconds.Observe(time.Since(tAttest).Seconds())
+
+	receipts := b.receipts(&hdr)
+	bc.BlockHash, bc.Header = hash, hdr.Encode()
+	bc.Txs = make([]storage.TxEntry, len(receipts))
+	for i, c := range receipts {
+		// Stored receipts carry no proof: it is recomputed on read.
+		bc.Txs[i] = storage.TxEntry{ID: c.ID, Receipt: c.AppendTo(nil)}
+	}
+	committed, err := r.n.db.Commit(prep)
 	if err != nil {
 		return fmt.Errorf("committing block %d: %w", hdr.Height, err)
 	}
-	proofs := make([][]byte, len(committed.Proofs))
-	for i, p := range committed.Proofs {
-		if proofs[i], err = p.MarshalBinary(); err != nil {
-			return err
-		}
-	}
-	for i, o := range res.Outcomes {
-		if o.Key == nil {
-			continue
-		}
-		final := lastWrite[string(o.Key)]
-		receipts[i].Superseded = final != o.Write
-		receipts[i].Proof = proofs[final]
-	}
 	r.meta = committed.Meta
-	// The views follow the block: push its delta (no invalidation).
-	senders := make([][]byte, len(txs))
-	for i, t := range txs {
-		if t.Kind == tx.KindTransfer {
-			senders[i] = t.From
-		}
-	}
-	if err := r.n.views.Apply(cache.Delta{Header: hdr, Writes: writes, Proofs: proofs, IDs: ids, Senders: senders}); err != nil {
+	proofs, err := b.attachProofs(receipts, committed.Proofs)
+	if err != nil {
 		return err
 	}
+	if err := r.n.views.Apply(cache.Delta{Header: hdr, Writes: writes, Proofs: proofs, IDs: b.ids, Senders: b.senders()}); err != nil {
+		return err
+	}
+	r.n.progress.set(r.shard, r.meta)
 	for _, c := range receipts {
 		r.n.waiters.deliver(c)
 	}
-	for _, id := range replay {
+	for _, id := range b.replay {
 		raw, err := r.n.db.Receipt(id)
 		if err != nil {
 			return err
@@ -227,29 +169,192 @@ func (r *shardRunner) commit(ctx context.Context, block []consensus.Entry) error
 	m := r.n.metrics
 	shard := strconv.FormatUint(uint64(r.shard), 10)
 	m.CommitSeconds.Observe(time.Since(t0).Seconds())
-	m.BlockTxs.Observe(float64(len(txs)))
+	m.BlockTxs.Observe(float64(len(b.txs)))
 	m.Blocks.WithLabelValues(shard).Inc()
 	m.Height.WithLabelValues(shard).Set(float64(hdr.Height))
 	if r.n.cfg.OnBlock != nil {
-		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: ids})
+		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: b.ids})
 	}
 	return nil
 }
 
-// sendCredits appends the credits of cross-shard transfers to their shards'
-// logs before the block commits. If the node stops between the two, the
-// block is executed again after the restart and appends the same credits
-// again: a credit's id is a function of its transfer, and the receiving
-// shard skips ids it already committed, so each credit applies exactly once.
-func (r *shardRunner) sendCredits(ctx context.Context, credits []*tx.Tx) error {
-	for _, c := range credits {
-		c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
-		raw := c.Encode()
-		id := tx.IDOf(raw)
-		shard := ordering.ShardOf(c.RoutingKey(), r.n.cfg.Shards)
-		if _, err := r.n.prod.Append(ctx, shard, id[:], raw); err != nil {
-			return fmt.Errorf("appending a credit to shard %d: %w", shard, err)
-		}
+// check validates a block header against the shard's committed position.
+func (r *replica) check(h *consensus.Header) error {
+	switch {
+	case h.Shard != r.shard:
+		return fmt.Errorf("block of shard %d in shard %d's stream", h.Shard, r.shard)
+	case h.Height != r.meta.Height+1:
+		return fmt.Errorf("height %d, want %d", h.Height, r.meta.Height+1)
+	case h.Parent != r.meta.BlockHash:
+		return fmt.Errorf("parent %x is not the last committed block %x", h.Parent[:8], r.meta.BlockHash[:8])
+	case h.FirstOffset < r.meta.NextOffset || h.NextOffset <= h.FirstOffset:
+		return fmt.Errorf("transaction range [%d, %d) does not follow %d", h.FirstOffset, h.NextOffset, r.meta.NextOffset)
 	}
 	return nil
+}
+
+// readRange returns the shard's log records in [first, next) from this
+// node's own consumer. The leader ends a block's range just after its last
+// record, so the range is complete once the record at next-1 is read.
+func (r *replica) readRange(ctx context.Context, first, next int64) ([]ordering.Record, error) {
+	var out []ordering.Record
+	for {
+		for len(r.ahead) > 0 {
+			rec := r.ahead[0]
+			if rec.Offset >= next {
+				return out, nil
+			}
+			r.ahead = r.ahead[1:]
+			if rec.Offset < first {
+				r.n.log.Warn("log record outside every block", "shard", r.shard, "offset", rec.Offset)
+				continue
+			}
+			out = append(out, rec)
+			if rec.Offset == next-1 {
+				return out, nil
+			}
+		}
+		recs, err := r.txs.Poll(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err == nil:
+			r.ahead = recs
+		case errors.Is(err, ordering.ErrBroker):
+			r.n.log.Warn("polling the log", "shard", r.shard, "err", err)
+			time.Sleep(pollBackoff)
+		default:
+			return nil, err
+		}
+	}
+}
+
+// body is a block's transactions after decoding and de-duplication, with
+// their execution result. Leaders and replicas build it the same way from
+// the same records and state, so they agree on it.
+type body struct {
+	shard  uint32
+	txs    []*tx.Tx
+	ids    []tx.ID
+	replay []tx.ID // committed in an earlier block: answered from the stored receipt
+	res    *state.Result
+}
+
+// execute decodes, de-duplicates and executes a block's log records
+// against the shard's state read through rd.
+func (n *Node) execute(shard uint32, rd getter, records []ordering.Record) (*body, error) {
+	b := &body{shard: shard}
+	seen := make(map[tx.ID]bool, len(records))
+	for _, rec := range records {
+		id := tx.IDOf(rec.Value)
+		t, err := tx.Decode(rec.Value)
+		if err != nil {
+			// Only validated transactions are appended by nodes; anything
+			// else in the log was written around them and is skipped, the
+			// same way on every node.
+			n.log.Warn("undecodable log record skipped", "shard", shard, "offset", rec.Offset, "err", err)
+			continue
+		}
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if _, err := n.db.TxLocation(id); err == nil {
+			b.replay = append(b.replay, id)
+			continue
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		b.txs = append(b.txs, t)
+		b.ids = append(b.ids, id)
+	}
+	shards := n.cfg.Shards
+	exec := state.Executor{Local: func(k []byte) bool { return ordering.ShardOf(k, shards) == shard }}
+	res, err := exec.Execute(shardReader{rd, shard}, b.txs)
+	if err != nil {
+		return nil, err
+	}
+	b.res = res
+	return b, nil
+}
+
+// getter reads committed state.
+type getter interface {
+	Get(shard uint32, key []byte) ([]byte, bool, error)
+}
+
+// shardReader reads one shard's committed state for the executor.
+type shardReader struct {
+	g     getter
+	shard uint32
+}
+
+func (s shardReader) Get(k []byte) ([]byte, bool, error) { return s.g.Get(s.shard, k) }
+
+func (b *body) count() uint32 { return uint32(len(b.txs)) }
+
+func (b *body) txRoot() [32]byte {
+	ids := make([][32]byte, len(b.ids))
+	for i, id := range b.ids {
+		ids[i] = id
+	}
+	return consensus.TxRoot(ids)
+}
+
+func (b *body) storageWrites() []storage.Write {
+	ws := make([]storage.Write, len(b.res.Writes))
+	for i, w := range b.res.Writes {
+		ws[i] = storage.Write{Key: w.Key, Value: w.Value}
+	}
+	return ws
+}
+
+// receipts are the block's commit receipts, without proofs.
+func (b *body) receipts(h *consensus.Header) []p2p.Committed {
+	out := make([]p2p.Committed, len(b.txs))
+	for i, o := range b.res.Outcomes {
+		c := p2p.Committed{ID: b.ids[i], Shard: h.Shard, Height: h.Height, Index: uint32(i), Root: h.StateRoot}
+		if !o.OK {
+			c.Status, c.Reason = p2p.StatusFailed, o.Reason
+		}
+		out[i] = c
+	}
+	return out
+}
+
+// attachProofs gives each receipt the proof of the final value of the key
+// its transaction wrote, and returns every write's proof in wire form.
+func (b *body) attachProofs(receipts []p2p.Committed, proofs []*merkle.Proof) ([][]byte, error) {
+	wire := make([][]byte, len(proofs))
+	for i, p := range proofs {
+		var err error
+		if wire[i], err = p.MarshalBinary(); err != nil {
+			return nil, err
+		}
+	}
+	lastWrite := make(map[string]int, len(b.res.Writes))
+	for i, w := range b.res.Writes {
+		lastWrite[string(w.Key)] = i
+	}
+	for i, o := range b.res.Outcomes {
+		if o.Key == nil {
+			continue
+		}
+		final := lastWrite[string(o.Key)]
+		receipts[i].Superseded = final != o.Write
+		receipts[i].Proof = wire[final]
+	}
+	return wire, nil
+}
+
+// senders are the accounts whose recent-transactions view each transaction
+// joins (transfers only).
+func (b *body) senders() [][]byte {
+	out := make([][]byte, len(b.txs))
+	for i, t := range b.txs {
+		if t.Kind == tx.KindTransfer {
+			out[i] = t.From
+		}
+	}
+	return out
 }

@@ -29,8 +29,12 @@ type Header struct {
 	NextOffset  int64
 	TxCount     uint32
 	TxRoot      [32]byte // SHA-256 over the ids of the block's transactions, in order
-	StateRoot   [32]byte // the shard's Merkle root after the block
-	Time        int64    // leader's clock when it cut the block, unix nanoseconds
+	// StateRoot is the shard's Merkle root after the block. The leader
+	// proposes a block before anyone has computed it, so it is zero in a
+	// proposal and not covered by Hash; it is filled in from the final
+	// attestations, which name the block hash and the root together.
+	StateRoot [32]byte
+	Time      int64 // leader's clock when it cut the block, unix nanoseconds
 }
 
 const (
@@ -53,8 +57,13 @@ func (h *Header) Encode() []byte {
 	return binary.BigEndian.AppendUint64(b, uint64(h.Time))
 }
 
-// Hash is SHA-256 of the header's encoding.
-func (h *Header) Hash() [32]byte { return sha256.Sum256(h.Encode()) }
+// Hash identifies the block: SHA-256 of the header's encoding with a zero
+// StateRoot (see StateRoot).
+func (h *Header) Hash() [32]byte {
+	p := *h
+	p.StateRoot = [32]byte{}
+	return sha256.Sum256(p.Encode())
+}
 
 // DecodeHeader parses an encoded header.
 func DecodeHeader(b []byte) (Header, error) {

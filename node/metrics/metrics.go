@@ -17,6 +17,12 @@ type Node struct {
 	CommitSeconds prometheus.Histogram   // execute + tree + Pebble batch per block
 	Height        *prometheus.GaugeVec   // last committed height by shard
 	Waiting       prometheus.Gauge       // transactions waiting for their commit receipt
+	Alarms        *prometheus.CounterVec // safety alarms by shard and kind (divergence, equivocation, stalled)
+	Halted        *prometheus.GaugeVec   // 1 for a shard this node stopped applying after a divergence
+	Leader        *prometheus.GaugeVec   // 1 for a shard this node leads
+	Proposed      *prometheus.CounterVec // blocks this node published as leader, by shard
+	Aborted       prometheus.Counter     // leader rounds whose Kafka transaction aborted (rebalance, fencing)
+	FinalSeconds  prometheus.Histogram   // from a block's root being computed to the block being final
 }
 
 // New creates the collectors and registers them on reg (nil: not registered,
@@ -49,9 +55,29 @@ func New(reg prometheus.Registerer) (*Node, error) {
 		Waiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "rustorium_waiting_receipts", Help: "Accepted transactions whose client waits for the commit receipt.",
 		}),
+		Alarms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_alarms_total", Help: "Safety alarms raised by the finality tracker, by shard and kind.",
+		}, []string{"shard", "kind"}),
+		Halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rustorium_shard_halted", Help: "1 if this node stopped applying the shard after its state root diverged from the quorum's.",
+		}, []string{"shard"}),
+		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "rustorium_shard_leader", Help: "1 if this node leads the shard.",
+		}, []string{"shard"}),
+		Proposed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_blocks_proposed_total", Help: "Blocks this node published as the shard's leader, by shard.",
+		}, []string{"shard"}),
+		Aborted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rustorium_leader_rounds_aborted_total", Help: "Leader rounds whose Kafka transaction aborted (rebalance or fencing).",
+		}),
+		FinalSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rustorium_block_finality_seconds", Help: "From this node's attestation of a block to the block being final.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting} {
+		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
+			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

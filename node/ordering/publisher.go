@@ -407,3 +407,28 @@ func CommittedEnd(ctx context.Context, cfg Config, stream Stream, shard uint32) 
 	}
 	return o.Offset, nil
 }
+
+// ConsumedOffset returns the leaders' group's committed position in shard's
+// transactions topic: the offset after the last record that a committed
+// block transaction consumed, or -1 if no block was ever committed. The
+// block committed in that transaction ends at this offset, so a new leader
+// whose state ends there is caught up. It waits for a transaction still in
+// flight to end (KIP-447 stable offsets).
+func (p *Publisher) ConsumedOffset(ctx context.Context, shard uint32) (int64, error) {
+	if err := p.cfg.checkShard(shard); err != nil {
+		return -1, err
+	}
+	topic := p.cfg.Topic(Transactions, shard)
+	offs, err := kadm.NewClient(p.sess.Client()).FetchOffsetsForTopics(kadm.RequireStable(ctx), p.cfg.Group, topic)
+	if err != nil {
+		return -1, brokerErr("fetching the leaders' position in "+topic, err)
+	}
+	o, ok := offs.Lookup(topic, 0)
+	if !ok {
+		return -1, nil
+	}
+	if o.Err != nil {
+		return -1, brokerErr("fetching the leaders' position in "+topic, o.Err)
+	}
+	return o.At, nil
+}

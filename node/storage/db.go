@@ -195,6 +195,9 @@ type BlockCommit struct {
 	Header []byte
 	// NextOffset is the log offset to resume from after this block.
 	NextOffset int64
+	// BlockOffset is the blocks-stream offset to resume from after this
+	// block (Meta.BlockOffset).
+	BlockOffset int64
 	// Writes are applied in order; a later write of a key wins.
 	Writes []Write
 	// Txs are indexed to (Shard, Height, position). Read after Seal runs,
@@ -237,8 +240,32 @@ func (d *DB) checkBlock(c *BlockCommit) error {
 // nodes, the shard's meta and root, the block header, the tx index and the
 // receipts; then it makes the new tree current and proves every write.
 // c.Height must be the shard's next height (any height for a shard's first
-// block).
+// block). It is Prepare followed by Commit.
 func (d *DB) CommitBlock(c *BlockCommit) (*CommitResult, error) {
+	p, err := d.Prepare(c)
+	if err != nil {
+		return nil, err
+	}
+	return d.Commit(p)
+}
+
+// Prepared is a block whose new root is computed and nothing is written
+// yet: a validator attests the root and commits only once the block is
+// final. Until Commit, the block's fields (Header, BlockHash, Txs) may still
+// be filled in.
+type Prepared struct {
+	Block *BlockCommit
+	// Root is the shard's Merkle root after the block.
+	Root fr.Element
+	kvs  []merkle.KV
+	u    *merkle.Update
+}
+
+// Prepare computes c's new root on top of the shard's committed tree,
+// without writing. c.Height must be the shard's next height (any height for
+// a shard's first block). The prepared block stays valid until another block
+// of the shard commits.
+func (d *DB) Prepare(c *BlockCommit) (*Prepared, error) {
 	if err := d.checkBlock(c); err != nil {
 		return nil, err
 	}
@@ -251,24 +278,54 @@ func (d *DB) CommitBlock(c *BlockCommit) (*CommitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.hasMeta && c.Height != s.meta.Height+1 {
 		return nil, fmt.Errorf("%w: shard %d at %d, got %d", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
 	}
-	return d.commitLocked(s, c)
+	return d.prepareLocked(s, c)
 }
 
-func (d *DB) commitLocked(s *shard, c *BlockCommit) (*CommitResult, error) {
+func (d *DB) prepareLocked(s *shard, c *BlockCommit) (*Prepared, error) {
 	kvs := d.treeWrites(c.Writes)
 	u, err := s.tree.Apply(kvs)
 	if err != nil {
 		return nil, fmt.Errorf("storage: shard %d: %w", c.Shard, err)
 	}
+	return &Prepared{Block: c, Root: u.Root, kvs: kvs, u: u}, nil
+}
+
+// Commit writes a prepared block in one atomic Pebble batch: state values,
+// new tree nodes, the shard's meta and root, the block header, the tx index
+// and the receipts; then it makes the new tree current and proves every
+// write. It fails with ErrHeightMismatch if another block of the shard
+// committed since Prepare.
+func (d *DB) Commit(p *Prepared) (*CommitResult, error) {
+	leave, err := d.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	c := p.Block
+	s, err := d.shard(c.Shard)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if (s.hasMeta && c.Height != s.meta.Height+1) || !rootIs(s.tree.Root(), p.u.Base()) {
+		return nil, fmt.Errorf("%w: shard %d moved to %d since block %d was prepared", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
+	}
+	return d.commitLocked(s, p)
+}
+
+func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
+	c, kvs, u := p.Block, p.kvs, p.u
+	var err error
 	if c.Seal != nil {
 		c.BlockHash, c.Header = c.Seal(u.Root)
 	}
-	meta := Meta{Height: c.Height, BlockHash: c.BlockHash, Root: u.Root, NextOffset: c.NextOffset}
+	meta := Meta{Height: c.Height, BlockHash: c.BlockHash, Root: u.Root, NextOffset: c.NextOffset, BlockOffset: c.BlockOffset}
 
 	b := d.pdb.NewBatch()
 	defer b.Close()
@@ -385,9 +442,13 @@ func (d *DB) WriteWithProof(shardID uint32, key, value []byte) (*merkle.Proof, f
 	defer s.mu.Unlock()
 	c.Height, c.NextOffset = 1, 0
 	if s.hasMeta {
-		c.Height, c.NextOffset = s.meta.Height+1, s.meta.NextOffset
+		c.Height, c.NextOffset, c.BlockOffset = s.meta.Height+1, s.meta.NextOffset, s.meta.BlockOffset
 	}
-	res, err := d.commitLocked(s, c)
+	p, err := d.prepareLocked(s, c)
+	if err != nil {
+		return nil, fr.Element{}, err
+	}
+	res, err := d.commitLocked(s, p)
 	if err != nil {
 		return nil, fr.Element{}, err
 	}
@@ -534,3 +595,5 @@ func (d *DB) Receipt(id [32]byte) ([]byte, error) {
 	defer leave()
 	return d.get(idKey(tableReceipt, id), ErrNotFound)
 }
+
+func rootIs(a, b fr.Element) bool { return a.Equal(&b) }

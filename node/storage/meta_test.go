@@ -9,7 +9,7 @@ import (
 )
 
 func FuzzDecodeMeta(f *testing.F) {
-	m := Meta{Height: 7, BlockHash: [32]byte{1, 2}, NextOffset: 99}
+	m := Meta{Height: 7, BlockHash: [32]byte{1, 2}, NextOffset: 99, BlockOffset: 12}
 	m.Root.SetUint64(12345)
 	f.Add(m.encode())
 	f.Add([]byte{})

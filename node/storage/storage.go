@@ -195,24 +195,28 @@ type Meta struct {
 	Root fr.Element
 	// NextOffset is the log offset to resume consuming from.
 	NextOffset int64
+	// BlockOffset is the offset in the shard's blocks stream to resume
+	// consuming blocks from (0 for a node that proposes its own blocks).
+	BlockOffset int64
 }
 
-const metaLen = 1 + 8 + 32 + 32 + 8
+const metaLen = 1 + 8 + 32 + 32 + 8 + 8
 
 func (m *Meta) encode() []byte {
 	b := make([]byte, metaLen)
-	b[0] = 1 // version
+	b[0] = 2 // version
 	binary.BigEndian.PutUint64(b[1:], m.Height)
 	copy(b[9:41], m.BlockHash[:])
 	r := merkle.ElementLE(&m.Root)
 	copy(b[41:73], r[:])
 	binary.BigEndian.PutUint64(b[73:], uint64(m.NextOffset))
+	binary.BigEndian.PutUint64(b[81:], uint64(m.BlockOffset))
 	return b
 }
 
 func decodeMeta(b []byte) (Meta, error) {
 	var m Meta
-	if len(b) != metaLen || b[0] != 1 {
+	if len(b) != metaLen || b[0] != 2 || int64(binary.BigEndian.Uint64(b[73:])) < 0 || int64(binary.BigEndian.Uint64(b[81:])) < 0 {
 		return m, fmt.Errorf("%w: shard meta of %d bytes", ErrCorrupt, len(b))
 	}
 	m.Height = binary.BigEndian.Uint64(b[1:])
@@ -223,6 +227,7 @@ func decodeMeta(b []byte) (Meta, error) {
 	}
 	m.Root = r
 	m.NextOffset = int64(binary.BigEndian.Uint64(b[73:]))
+	m.BlockOffset = int64(binary.BigEndian.Uint64(b[81:]))
 	return m, nil
 }
 

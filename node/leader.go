@@ -1,0 +1,277 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// leader proposes the blocks of the shards the consumer group assigned to
+// this node. A round polls the transactions of those shards, cuts one block
+// per shard on top of the shard's committed state, executes it (for the
+// cross-shard credits it emits), and publishes the blocks and credits in
+// one Kafka transaction that also commits the consumed offsets
+// (ordering.Publisher). It then waits until this node's replicas committed
+// those blocks (they are final), so the next block builds on them.
+//
+// Waiting keeps one block per shard in flight: the next round's block
+// batches everything that arrived meanwhile, so throughput follows load
+// while the leader never executes on state that is not final.
+type leader struct {
+	n *Node
+
+	mu    sync.Mutex
+	ready map[uint32]bool // caught up with the shard's committed blocks since it was assigned
+}
+
+func newLeader(n *Node) *leader { return &leader{n: n, ready: map[uint32]bool{}} }
+
+// run keeps a Publisher open and proposes blocks until ctx ends. A
+// Publisher that fails is closed and a new one joins the group.
+func (l *leader) run(ctx context.Context) {
+	backoff := pollBackoff
+	for ctx.Err() == nil {
+		pub, err := ordering.OpenPublisher(ctx, ordering.PublisherConfig{
+			Config:             l.n.ocfg,
+			NodeID:             l.n.cfg.NodeID,
+			SessionTimeout:     l.n.cfg.Leadership.SessionTimeout,
+			TransactionTimeout: l.n.cfg.Leadership.TransactionTimeout,
+			OnAssigned:         func(s []uint32) { l.assign(s, true) },
+			OnRevoked:          func(s []uint32) { l.assign(s, false) },
+		})
+		if err == nil {
+			err = l.rounds(ctx, pub)
+			pub.Close()
+			l.assign(allShards(l.n.cfg.Shards), false)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		l.n.log.Warn("shard leadership restarts", "err", err, "after", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func allShards(n int) []uint32 {
+	out := make([]uint32, n)
+	for i := range out {
+		out[i] = uint32(i)
+	}
+	return out
+}
+
+// assign records gained or lost shards. A gained shard is not ready until
+// this node committed every block already published for it.
+func (l *leader) assign(shards []uint32, gained bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, s := range shards {
+		delete(l.ready, s)
+		v := 0.0
+		if gained {
+			v = 1
+			l.n.log.Info("leading shard", "shard", s, "node", l.n.cfg.NodeID)
+		}
+		l.n.metrics.Leader.WithLabelValues(strconv.FormatUint(uint64(s), 10)).Set(v)
+	}
+}
+
+func (l *leader) isReady(s uint32) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ready[s]
+}
+
+func (l *leader) setReady(s uint32) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ready[s] = true
+}
+
+// rounds proposes blocks until ctx ends or the Publisher fails.
+func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
+	for {
+		if err := l.n.gate.wait(ctx); err != nil {
+			return nil
+		}
+		batches, err := pub.Poll(ctx, l.n.cfg.Block.MaxTxs)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+		case errors.Is(err, ordering.ErrBroker):
+			l.n.log.Warn("leader polling the log", "err", err)
+			time.Sleep(pollBackoff)
+			continue
+		default:
+			return err
+		}
+		outs, proposed, err := l.propose(ctx, pub, batches)
+		if err != nil {
+			return err
+		}
+		committed, err := pub.Publish(ctx, outs)
+		if err != nil {
+			return err
+		}
+		if !committed {
+			// Rebalanced or fenced: nothing of this round is visible.
+			l.n.metrics.Aborted.Inc()
+			l.mu.Lock()
+			clear(l.ready)
+			l.mu.Unlock()
+			continue
+		}
+		for _, h := range proposed {
+			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(h.Shard), 10)).Inc()
+		}
+		for _, h := range proposed {
+			if err := l.n.progress.await(ctx, l.n.voter, h.Shard, func(m storage.Meta) bool { return m.Height >= h.Height }); err != nil {
+				if errors.Is(err, errHalted) {
+					continue
+				}
+				return nil // ctx ended
+			}
+		}
+	}
+}
+
+// propose builds one block per polled shard, with the credits its
+// transfers emit to other shards.
+func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, batches []ordering.Batch) ([]ordering.Output, []consensus.Header, error) {
+	var (
+		outs     []ordering.Output
+		proposed []consensus.Header
+	)
+	for _, b := range batches {
+		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
+			if errors.Is(err, errHalted) {
+				continue // this node cannot build on the shard's state
+			}
+			return nil, nil, err
+		}
+		meta, _, err := l.n.db.ShardMeta(b.Shard)
+		if err != nil {
+			return nil, nil, err
+		}
+		recs := b.Records
+		for len(recs) > 0 && recs[0].Offset < meta.NextOffset {
+			recs = recs[1:] // already in a committed block
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		body, err := l.n.execute(b.Shard, l.n.db, recs)
+		if err != nil {
+			return nil, nil, fmt.Errorf("leader executing shard %d: %w", b.Shard, err)
+		}
+		hdr := consensus.Header{
+			Shard:       b.Shard,
+			Height:      meta.Height + 1,
+			Parent:      meta.BlockHash,
+			FirstOffset: recs[0].Offset,
+			NextOffset:  recs[len(recs)-1].Offset + 1,
+			TxCount:     body.count(),
+			TxRoot:      body.txRoot(),
+			Time:        time.Now().UnixNano(),
+		}
+		outs = append(outs, ordering.Output{
+			Stream: ordering.Blocks, Shard: b.Shard,
+			Key: binary.BigEndian.AppendUint64(nil, hdr.Height), Value: hdr.Encode(),
+		})
+		// Credits go to their shards' logs in the same transaction as the
+		// block: both are visible, or neither.
+		for _, c := range body.res.Credits {
+			c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
+			raw := c.Encode()
+			id := tx.IDOf(raw)
+			outs = append(outs, ordering.Output{
+				Stream: ordering.Transactions, Shard: ordering.ShardOf(c.RoutingKey(), l.n.cfg.Shards),
+				Key: id[:], Value: raw,
+			})
+		}
+		proposed = append(proposed, hdr)
+	}
+	return outs, proposed, nil
+}
+
+// catchUp waits, once per assignment, until this node committed every
+// block already published for the shard: the group's committed position in
+// the shard's log is where the last published block ends.
+func (l *leader) catchUp(ctx context.Context, pub *ordering.Publisher, shard uint32) error {
+	if l.isReady(shard) {
+		return nil
+	}
+	end, err := pub.ConsumedOffset(ctx, shard)
+	if err != nil {
+		return err
+	}
+	if end > 0 {
+		l.n.log.Info("leader catching up", "shard", shard, "to_offset", end)
+		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.NextOffset >= end }); err != nil {
+			return err
+		}
+	}
+	l.setReady(shard)
+	return nil
+}
+
+// progress publishes each shard's committed position to the goroutines
+// that wait on it (the leader).
+type progress struct {
+	mu      sync.Mutex
+	meta    []storage.Meta
+	changed chan struct{}
+}
+
+func newProgress(shards int) *progress {
+	return &progress{meta: make([]storage.Meta, shards), changed: make(chan struct{})}
+}
+
+func (p *progress) set(shard uint32, m storage.Meta) {
+	p.mu.Lock()
+	p.meta[shard] = m
+	close(p.changed)
+	p.changed = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// await waits until ok holds for the shard's committed position, the shard
+// halts (errHalted) or ctx ends.
+func (p *progress) await(ctx context.Context, v *voter, shard uint32, ok func(storage.Meta) bool) error {
+	for {
+		p.mu.Lock()
+		done, ch := ok(p.meta[shard]), p.changed
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		if v.halted(shard) {
+			return errHalted
+		}
+		t := time.NewTimer(time.Second) // a halt does not signal p
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}

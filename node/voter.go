@@ -1,0 +1,181 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/metrics"
+	"github.com/rustorium/rustorium/node/p2p"
+)
+
+// errHalted: the shard stopped after this node's state root diverged from
+// the quorum's. The node keeps serving its other shards.
+var errHalted = errors.New("node: shard halted after a state root divergence")
+
+// voter runs the deterministic consensus.Finality tracker for the node: it
+// feeds it this node's results and its peers' attestations, sends what the
+// tracker says to send, raises its alarms, and wakes the shards waiting for
+// a height to be final. It owns no goroutine; its methods are called from
+// the shard pipelines and the peer streams.
+type voter struct {
+	log     *slog.Logger
+	metrics *metrics.Node
+	peers   *p2p.Peers // nil in a one-node cluster
+	shards  int
+
+	mu      sync.Mutex
+	f       *consensus.Finality
+	changed chan struct{} // closed and replaced when a height becomes final or a shard halts
+}
+
+func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, shards int, log *slog.Logger, m *metrics.Node) (*voter, error) {
+	f, err := consensus.NewFinality(consensus.FinalityConfig{
+		Key: key, Validators: validators, Quorum: quorum, Shards: shards,
+		// A restarted or partitioned peer is sent this node's attestations
+		// of the last Retain heights again: enough for a few minutes down
+		// at hundreds of blocks per second per shard.
+		Retain: 1 << 16,
+		Window: 1 << 16,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	return &voter{log: log, metrics: m, shards: shards, f: f, changed: make(chan struct{})}, nil
+}
+
+// restore declares the heights this node committed before it started final.
+func (v *voter) restore(shard uint32, height uint64) error {
+	v.mu.Lock()
+	out, err := v.f.Restore(shard, height)
+	v.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	v.handle(out)
+	return nil
+}
+
+// local records this node's result for a block and sends the attestation.
+func (v *voter) local(shard uint32, height uint64, blockHash, root [32]byte) error {
+	v.mu.Lock()
+	out, err := v.f.Local(shard, height, blockHash, root)
+	v.mu.Unlock()
+	v.handle(out)
+	if errors.Is(err, consensus.ErrHalted) {
+		return errHalted
+	}
+	return err
+}
+
+// receive is the peer protocol's handler: it takes attestations.
+func (v *voter) receive(from ed25519.PublicKey, typ p2p.MsgType, payload []byte) error {
+	if typ != p2p.MsgAttest {
+		return fmt.Errorf("node: unexpected peer message %v", typ)
+	}
+	a, err := consensus.DecodeAttestation(payload)
+	if err != nil {
+		return err
+	}
+	if !a.Signer.Equal(from) {
+		// Relaying is not part of the protocol: a peer speaks for itself.
+		return fmt.Errorf("node: peer %x sent an attestation signed by %x", []byte(from[:4]), []byte(a.Signer[:4]))
+	}
+	v.mu.Lock()
+	out, err := v.f.Receive(a)
+	v.mu.Unlock()
+	v.handle(out)
+	if errors.Is(err, consensus.ErrTooFarAhead) {
+		return nil // sent again on reconnect once we caught up
+	}
+	return err
+}
+
+// resend sends a (re)connected peer this node's recent attestations, which
+// it may have missed while it was down or cut off.
+func (v *voter) resend(peer ed25519.PublicKey) {
+	if v.peers == nil {
+		return
+	}
+	var own []consensus.Attestation
+	v.mu.Lock()
+	for s := range uint32(v.shards) {
+		own = append(own, v.f.Own(s)...)
+	}
+	v.mu.Unlock()
+	for _, a := range own {
+		if err := v.peers.Send(peer, p2p.MsgAttest, a.Encode()); err != nil {
+			v.log.Warn("resending attestations", "peer", hex.EncodeToString(peer[:4]), "err", err)
+			return
+		}
+	}
+}
+
+// handle carries out a tracker output: broadcast, wake waiters, alarm.
+func (v *voter) handle(out consensus.Output) {
+	if out.Empty() {
+		return
+	}
+	if v.peers != nil {
+		for _, a := range out.Broadcast {
+			if err := v.peers.Broadcast(p2p.MsgAttest, a.Encode()); err != nil {
+				v.log.Warn("broadcasting an attestation", "err", err)
+			}
+		}
+	}
+	halted := false
+	for _, a := range out.Alarms {
+		shard := strconv.FormatUint(uint64(a.Shard), 10)
+		v.metrics.Alarms.WithLabelValues(shard, a.Kind.String()).Inc()
+		attrs := []any{"shard", a.Shard, "height", a.Height, "kind", a.Kind.String(),
+			"ours_block", hex.EncodeToString(a.Ours.BlockHash[:8]), "ours_root", hex.EncodeToString(a.Ours.StateRoot[:8]),
+			"theirs_block", hex.EncodeToString(a.Theirs.BlockHash[:8]), "theirs_root", hex.EncodeToString(a.Theirs.StateRoot[:8])}
+		if a.Kind == consensus.AlarmDivergence {
+			v.metrics.Halted.WithLabelValues(shard).Set(1)
+			v.log.Error("ALARM: this node's state root diverged from the quorum's; the shard stops here", attrs...)
+			halted = true
+			continue
+		}
+		v.log.Error("ALARM: "+a.Kind.String(), attrs...)
+	}
+	if len(out.Final) > 0 || halted {
+		v.mu.Lock()
+		close(v.changed)
+		v.changed = make(chan struct{})
+		v.mu.Unlock()
+	}
+}
+
+// await waits until (shard, height) is final, returning errHalted if the
+// shard halts first.
+func (v *voter) await(ctx context.Context, shard uint32, height uint64) error {
+	for {
+		v.mu.Lock()
+		final, halted, ch := v.f.Finalized(shard) >= height, v.f.Halted(shard), v.changed
+		v.mu.Unlock()
+		switch {
+		case final:
+			return nil
+		case halted:
+			return errHalted
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// halted reports whether the shard stopped after a divergence.
+func (v *voter) halted(shard uint32) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.f.Halted(shard)
+}
