@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,11 +31,26 @@ import (
 type leader struct {
 	n *Node
 
-	mu    sync.Mutex
-	ready map[uint32]bool // caught up with the shard's committed blocks since it was assigned
+	mu       sync.Mutex
+	assigned map[uint32]bool // shards the group gave this node
+	ready    map[uint32]bool // caught up with the shard's committed blocks since it was assigned
 }
 
-func newLeader(n *Node) *leader { return &leader{n: n, ready: map[uint32]bool{}} }
+func newLeader(n *Node) *leader {
+	return &leader{n: n, assigned: map[uint32]bool{}, ready: map[uint32]bool{}}
+}
+
+// leading returns the shards this node leads, sorted.
+func (l *leader) leading() []uint32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]uint32, 0, len(l.assigned))
+	for s := range l.assigned {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
 
 // run keeps a Publisher open and proposes blocks until ctx ends. A
 // Publisher that fails is closed and a new one joins the group.
@@ -82,8 +98,10 @@ func (l *leader) assign(shards []uint32, gained bool) {
 	defer l.mu.Unlock()
 	for _, s := range shards {
 		delete(l.ready, s)
+		delete(l.assigned, s)
 		v := 0.0
 		if gained {
+			l.assigned[s] = true
 			v = 1
 			l.n.log.Info("leading shard", "shard", s, "node", l.n.cfg.NodeID)
 		}
@@ -125,7 +143,12 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		if err != nil {
 			return err
 		}
-		committed, err := pub.Publish(ctx, outs)
+		// A round under way finishes even if the node is closing: an
+		// abandoned transaction would hide the shards' logs from every
+		// reader until the broker times it out.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
+		committed, err := pub.Publish(pctx, outs)
+		cancel()
 		if err != nil {
 			return err
 		}
@@ -230,6 +253,9 @@ func (l *leader) catchUp(ctx context.Context, pub *ordering.Publisher, shard uin
 	l.setReady(shard)
 	return nil
 }
+
+// publishTimeout bounds one leader transaction.
+const publishTimeout = 10 * time.Second
 
 // progress publishes each shard's committed position to the goroutines
 // that wait on it (the leader).

@@ -177,6 +177,10 @@ func (c *Config) validators() []ed25519.PublicKey {
 // state root diverged from the quorum's.
 func (n *Node) Halted(shard uint32) bool { return n.voter.halted(shard) }
 
+// Leading returns the shards this node currently leads (proposes blocks
+// for), sorted.
+func (n *Node) Leading() []uint32 { return n.leader.leading() }
+
 // Node is a running reference node.
 type Node struct {
 	cfg      Config
@@ -192,6 +196,7 @@ type Node struct {
 	views    *cache.Views
 	voter    *voter
 	progress *progress
+	leader   *leader
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -213,6 +218,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.EnsureDefaults() // the NodeID follows the key
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+2), gate: newGate(), progress: newProgress(cfg.Shards)}
+	n.leader = newLeader(n)
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
 	if n.metrics, err = metrics.New(cfg.Registerer); err != nil {
 		return nil, fmt.Errorf("node: metrics: %w", err)
@@ -304,7 +310,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		newLeader(n).run(ctx)
+		n.leader.run(ctx)
 	}()
 	n.wg.Add(1)
 	go func() {

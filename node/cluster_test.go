@@ -1,0 +1,522 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// testCluster runs N nodes in process on one broker, each with its own
+// store, identity and QUIC socket, all validators of each other.
+type testCluster struct {
+	t       *testing.T
+	ctx     context.Context
+	brokers []string
+	prefix  string
+	shards  int
+	quorum  int
+	genesis []node.GenesisAccount
+	keys    []ed25519.PrivateKey
+	addrs   []string
+	dirs    []string
+	logs    []*blockLog
+	regs    []*prometheus.Registry
+	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
+
+	mu    sync.Mutex
+	nodes []*node.Node      // nil while down
+	pcs   []net.PacketConn // the running nodes' sockets
+}
+
+func newTestCluster(t *testing.T, ctx context.Context, brokers []string, n, shards, quorum int, genesis []node.GenesisAccount) *testCluster {
+	c := &testCluster{
+		t: t, ctx: ctx, brokers: brokers, prefix: kafkatest.Prefix(t), shards: shards, quorum: quorum, genesis: genesis,
+		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{},
+	}
+	for i := range n {
+		var seed [32]byte
+		seed[0], seed[1] = 0xc1, byte(i)
+		c.keys = append(c.keys, ed25519.NewKeyFromSeed(seed[:]))
+		// Reserve each node's address: peers must know it before it runs.
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.addrs = append(c.addrs, pc.LocalAddr().String())
+		pc.Close()
+		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("node-%d", i+1)))
+		c.logs = append(c.logs, newBlockLog())
+		c.regs = append(c.regs, prometheus.NewRegistry())
+	}
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *testCluster) peers() []p2p.Peer {
+	out := make([]p2p.Peer, len(c.keys))
+	for i, k := range c.keys {
+		out[i] = p2p.Peer{Key: k.Public().(ed25519.PublicKey), Addr: c.addrs[i]}
+	}
+	return out
+}
+
+// start starts node i (again, after kill: same store, key and address).
+func (c *testCluster) start(i int) *node.Node {
+	c.t.Helper()
+	var pc net.PacketConn
+	var err error
+	for range 50 { // the port of a killed node may take a moment to free
+		if pc, err = net.ListenPacket("udp", c.addrs[i]); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	c.regs[i] = reg
+	n, err := node.New(c.ctx, node.Config{
+		ChainID: chain, Key: c.keys[i], NodeID: fmt.Sprintf("node-%d", i+1), Shards: c.shards,
+		Brokers: c.brokers, TopicPrefix: c.prefix, DataDir: c.dirs[i], PacketConn: pc,
+		Peers: c.peers(), Quorum: c.quorum, Genesis: c.genesis, OnBlock: c.logs[i].on, Registerer: reg,
+		Leadership: node.LeadershipConfig{SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second},
+		AlterRoot:  c.alter[i],
+		Storage:    storage.Options{NoSync: true},
+	})
+	if err != nil {
+		pc.Close()
+		c.t.Fatal(err)
+	}
+	if err := n.Start(c.ctx); err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.nodes[i], c.pcs[i] = n, pc
+	c.mu.Unlock()
+	return n
+}
+
+func (c *testCluster) startAll() {
+	for i := range c.keys {
+		c.start(i)
+	}
+}
+
+// kill stops node i (Close: it leaves the leaders' group at once).
+func (c *testCluster) kill(i int) {
+	c.mu.Lock()
+	n, pc := c.nodes[i], c.pcs[i]
+	c.nodes[i], c.pcs[i] = nil, nil
+	c.mu.Unlock()
+	if n != nil {
+		n.Close()
+		pc.Close()
+	}
+}
+
+func (c *testCluster) node(i int) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[i]
+}
+
+func (c *testCluster) close() {
+	for i := range c.nodes {
+		c.kill(i)
+	}
+}
+
+// leaderOf returns the index of the node leading shard, waiting for one.
+func (c *testCluster) leaderOf(shard uint32) int {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		for i := range c.nodes {
+			if n := c.node(i); n != nil {
+				for _, s := range n.Leading() {
+					if s == shard {
+						return i
+					}
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("no node leads shard %d", shard)
+	return -1
+}
+
+// converged waits until every running node holds the same blocks and
+// roots for every shard, and returns the common metas.
+func (c *testCluster) converged(d time.Duration) []storage.Meta {
+	c.t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		var first []storage.Meta
+		same, why := true, ""
+		for i := range c.nodes {
+			n := c.node(i)
+			if n == nil {
+				continue
+			}
+			metas := make([]storage.Meta, c.shards)
+			for s := range uint32(c.shards) {
+				m, _, err := n.DB().ShardMeta(s)
+				if err != nil {
+					c.t.Fatal(err)
+				}
+				metas[s] = m
+			}
+			if first == nil {
+				first = metas
+				continue
+			}
+			for s := range metas {
+				if metas[s].Height != first[s].Height || metas[s].BlockHash != first[s].BlockHash || !metas[s].Root.Equal(&first[s].Root) {
+					same, why = false, fmt.Sprintf("node-%d shard %d at height %d, first node at %d", i+1, s, metas[s].Height, first[s].Height)
+				}
+			}
+		}
+		if same {
+			return first
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("nodes did not converge: %s", why)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// balances sums the genesis accounts' balances on node i.
+func (c *testCluster) balances(i int) uint64 {
+	c.t.Helper()
+	var sum uint64
+	for _, a := range c.genesis {
+		v, ok, err := c.node(i).DB().Get(ordering.ShardOf(a.Key, c.shards), state.AccountKey(a.Key))
+		if err != nil || !ok {
+			c.t.Fatalf("node-%d: account %x: %v %v", i+1, a.Key[:4], ok, err)
+		}
+		acct, err := state.DecodeAccount(v)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		sum += acct.Balance
+	}
+	return sum
+}
+
+// transferLoad submits transfers between accounts from several goroutines
+// (one per sender, nonces in order), spreading them over the running nodes,
+// until stop is closed. It returns the ids the log accepted.
+type transferLoad struct {
+	mu       sync.Mutex
+	accepted map[tx.ID]bool
+	failed   atomic.Int64 // submissions refused or cut off (node down)
+	wg       sync.WaitGroup
+	stop     chan struct{}
+}
+
+func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int, every time.Duration) *transferLoad {
+	l := &transferLoad{accepted: map[tx.ID]bool{}, stop: make(chan struct{})}
+	for g := range senders {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(g), 7))
+			from := accounts[g]
+			clients := map[int]*p2p.Client{}
+			defer func() {
+				for _, cl := range clients {
+					cl.Close()
+				}
+			}()
+			var nonce uint64
+			for i := 0; ; i++ {
+				select {
+				case <-l.stop:
+					return
+				case <-time.After(every):
+				}
+				ni := (g + i) % len(c.keys)
+				n := c.node(ni)
+				if n == nil {
+					continue
+				}
+				cl := clients[ni]
+				if cl == nil {
+					var err error
+					ctx, cancel := context.WithTimeout(c.ctx, time.Second)
+					cl, err = p2p.Dial(ctx, c.addrs[ni], p2p.ClientConfig{ServerKey: c.keys[ni].Public().(ed25519.PublicKey)})
+					cancel()
+					if err != nil {
+						l.failed.Add(1)
+						continue
+					}
+					clients[ni] = cl
+				}
+				var to [32]byte
+				copy(to[:], accounts[rng.IntN(len(accounts))].Public().(ed25519.PublicKey))
+				x := &tx.Tx{Kind: tx.KindTransfer, ChainID: chain, Nonce: nonce, To: to, Amount: uint64(1 + rng.IntN(5))}
+				x.Sign(from)
+				raw := x.Encode()
+				ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
+				call, err := cl.Submit(ctx, raw)
+				if err == nil {
+					_, err = call.Accepted()
+				}
+				cancel()
+				if err != nil {
+					// The node is down or the connection broke: the tx
+					// may or may not be in the log. Redial next time and
+					// resynchronize the nonce from the committed state.
+					l.failed.Add(1)
+					cl.Close()
+					delete(clients, ni)
+					nonce = 0
+					for j := range c.keys {
+						if m := c.node(j); m != nil {
+							if v, ok, err := m.DB().Get(ordering.ShardOf(x.From, c.shards), state.AccountKey(x.From)); err == nil && ok {
+								a, _ := state.DecodeAccount(v)
+								nonce = a.Nonce
+							}
+							break
+						}
+					}
+					continue
+				}
+				l.mu.Lock()
+				l.accepted[tx.IDOf(raw)] = true
+				l.mu.Unlock()
+				nonce++
+			}
+		}()
+	}
+	return l
+}
+
+func (l *transferLoad) end() map[tx.ID]bool {
+	close(l.stop)
+	l.wg.Wait()
+	return l.accepted
+}
+
+func testAccounts(n, shards int) ([]ed25519.PrivateKey, []node.GenesisAccount) {
+	var keys []ed25519.PrivateKey
+	var genesis []node.GenesisAccount
+	for i := range n {
+		var seed [32]byte
+		seed[0], seed[1] = 0xac, byte(i)
+		k := ed25519.NewKeyFromSeed(seed[:])
+		keys = append(keys, k)
+		genesis = append(genesis, node.GenesisAccount{Key: k.Public().(ed25519.PublicKey), Balance: 1_000_000})
+	}
+	return keys, genesis
+}
+
+// TestClusterFailover runs 3 nodes with 4 shards (quorum 2) under transfer
+// load, kills the leader of a shard mid-load and restarts it, then pauses a
+// node: no accepted transaction is lost or applied twice, balances are
+// conserved on every node, and all nodes end with equal roots.
+func TestClusterFailover(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		const shards = 4
+		accounts, genesis := testAccounts(12, shards)
+		c := newTestCluster(t, ctx, brokers, 3, shards, 2, genesis)
+		c.startAll()
+		load := c.startTransfers(accounts, len(accounts), 5*time.Millisecond)
+
+		time.Sleep(time.Second)
+		victim := c.leaderOf(1)
+		before := c.logs[victim].blocksOf(1)
+		t.Logf("%s: killing node-%d, leader of shard 1 (leads %v), after %d blocks of shard 1", kind, victim+1, c.node(victim).Leading(), before)
+		killedAt := time.Now()
+		c.kill(victim)
+		// Another node takes shard 1 over and its blocks become final.
+		survivor := (victim + 1) % 3
+		for c.logs[survivor].blocksOf(1) <= c.logs[victim].blocksOf(1)+1 {
+			if time.Since(killedAt) > 30*time.Second {
+				t.Fatal("shard 1 made no progress after its leader was killed")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("%s: shard 1 committed a new block %v after the kill (new leader node-%d)", kind, time.Since(killedAt).Round(time.Millisecond), c.leaderOf(1)+1)
+		time.Sleep(500 * time.Millisecond)
+		c.start(victim)
+
+		time.Sleep(time.Second)
+		paused := (victim + 2) % 3
+		c.node(paused).Pause()
+		time.Sleep(time.Second)
+		c.node(paused).Resume()
+		time.Sleep(time.Second)
+		accepted := load.end()
+		if len(accepted) < 100 {
+			t.Fatalf("only %d transfers accepted", len(accepted))
+		}
+
+		metas := c.converged(30 * time.Second)
+		var want uint64
+		for _, a := range genesis {
+			want += a.Balance
+		}
+		for i := range c.keys {
+			// Credits of the last transfers may still be on their way.
+			deadline := time.Now().Add(10 * time.Second)
+			for c.balances(i) != want && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got := c.balances(i); got != want {
+				t.Errorf("node-%d: balances add up to %d, genesis gave %d", i+1, got, want)
+			}
+		}
+		metas = c.converged(10 * time.Second)
+		for i, l := range c.logs {
+			lost, dup := l.check(accepted)
+			if lost+dup > 0 {
+				t.Errorf("node-%d: of %d accepted, %d never committed, %d committed twice", i+1, len(accepted), lost, dup)
+			}
+		}
+		var heights []uint64
+		for _, m := range metas {
+			heights = append(heights, m.Height)
+		}
+		t.Logf("%s: %d transfers accepted (%d submissions failed while a node was down), heights %v, roots equal on 3 nodes",
+			kind, len(accepted), load.failed.Load(), heights)
+	})
+}
+
+// TestClusterWrongRoot configures one of three nodes to attest wrong roots
+// for shard 0: it raises the divergence alarm and stops applying shard 0,
+// while the other two (a quorum of 2) go on finalizing it, and all three
+// go on with the other shards.
+func TestClusterWrongRoot(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		const shards = 2
+		c := newTestCluster(t, ctx, brokers, 3, shards, 2, nil)
+		const bad = 2
+		c.alter[bad] = func(shard uint32, height uint64, root [32]byte) [32]byte {
+			if shard == 0 {
+				root[31] ^= 1
+			}
+			return root
+		}
+		c.startAll()
+		cl, err := p2p.Dial(ctx, c.addrs[0], p2p.ClientConfig{ServerKey: c.keys[0].Public().(ed25519.PublicKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		perShard := map[uint32]int{}
+		for i := 0; perShard[0] < 5 || perShard[1] < 5; i++ {
+			x, raw := signedPut(i, "wrong-root")
+			call, err := cl.Submit(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := call.Accepted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			com, err := call.Committed()
+			if err != nil {
+				t.Fatalf("tx %d (shard %d): %v", i, acc.Shard, err)
+			}
+			if err := storage.VerifyProofBytes(com.Root, state.PutKey(x.Key), x.Value, com.Proof); err != nil && !com.Superseded {
+				t.Fatalf("proof: %v", err)
+			}
+			perShard[acc.Shard]++
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for !c.node(bad).Halted(0) && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if !c.node(bad).Halted(0) || c.node(bad).Halted(1) || c.node(0).Halted(0) || c.node(1).Halted(0) {
+			t.Fatalf("halted: bad node %v/%v, good nodes %v/%v", c.node(bad).Halted(0), c.node(bad).Halted(1), c.node(0).Halted(0), c.node(1).Halted(0))
+		}
+		alarms := metricValue(t, c.regs[bad], "rustorium_alarms_total", map[string]string{"shard": "0", "kind": "divergence"})
+		if alarms < 1 {
+			t.Fatalf("divergence alarms on the bad node: %v", alarms)
+		}
+		if got := c.logs[bad].blocksOf(0); got > 1 {
+			t.Fatalf("the bad node committed %d blocks of shard 0 after computing a wrong root", got)
+		}
+		if c.logs[0].blocksOf(0) < 1 || c.logs[bad].blocksOf(1) < 1 {
+			t.Fatalf("good node shard 0: %d blocks; bad node shard 1: %d blocks", c.logs[0].blocksOf(0), c.logs[bad].blocksOf(1))
+		}
+		t.Logf("%s: good nodes committed %d blocks of shard 0, the bad one %d (alarm raised); shard 1: %d on the bad node",
+			kind, c.logs[0].blocksOf(0), c.logs[bad].blocksOf(0), c.logs[bad].blocksOf(1))
+	})
+}
+
+// metricValue returns the value of the series of family name on reg whose
+// labels include want (0 if there is none).
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			match := 0
+			for _, lp := range m.GetLabel() {
+				if v, ok := want[lp.GetName()]; ok && v == lp.GetValue() {
+					match++
+				}
+			}
+			if match == len(want) {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+func (l *blockLog) blocksOf(shard uint32) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.blocks[shard])
+}
+
+// check counts accepted transactions never committed, and transactions
+// committed more than once.
+func (l *blockLog) check(accepted map[tx.ID]bool) (lost, dup int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id := range accepted {
+		if l.seen[id] == 0 {
+			lost++
+		}
+	}
+	for _, n := range l.seen {
+		if n > 1 {
+			dup++
+		}
+	}
+	return lost, dup
+}
