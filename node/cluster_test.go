@@ -41,7 +41,7 @@ type testCluster struct {
 	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
 
 	mu    sync.Mutex
-	nodes []*node.Node      // nil while down
+	nodes []*node.Node     // nil while down
 	pcs   []net.PacketConn // the running nodes' sockets
 }
 
