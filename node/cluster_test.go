@@ -26,7 +26,7 @@ import (
 // testCluster runs N nodes in process on one broker, each with its own
 // store, identity and QUIC socket, all validators of each other.
 type testCluster struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	brokers []string
 	prefix  string
@@ -45,7 +45,7 @@ type testCluster struct {
 	pcs   []net.PacketConn // the running nodes' sockets
 }
 
-func newTestCluster(t *testing.T, ctx context.Context, brokers []string, n, shards, quorum int, genesis []node.GenesisAccount) *testCluster {
+func newTestCluster(t testing.TB, ctx context.Context, brokers []string, n, shards, quorum int, genesis []node.GenesisAccount) *testCluster {
 	c := &testCluster{
 		t: t, ctx: ctx, brokers: brokers, prefix: kafkatest.Prefix(t), shards: shards, quorum: quorum, genesis: genesis,
 		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{},

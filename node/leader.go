@@ -121,13 +121,21 @@ func (l *leader) setReady(s uint32) {
 	l.ready[s] = true
 }
 
+// maxInflight bounds the blocks per shard that a leader published and its
+// node has not committed yet: a leader runs at most this far ahead of its
+// own replica.
+const maxInflight = 8
+
 // rounds proposes blocks until ctx ends or the Publisher fails.
 func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
+	tips := make([]tip, l.n.cfg.Shards)
 	for {
 		if err := l.n.gate.wait(ctx); err != nil {
 			return nil
 		}
+		t0 := time.Now()
 		batches, err := pub.Poll(ctx, l.n.cfg.Block.MaxTxs)
+		t1 := time.Now()
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -139,74 +147,146 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		default:
 			return err
 		}
-		outs, proposed, err := l.propose(ctx, pub, batches)
+		outs, staged, err := l.propose(ctx, pub, tips, batches)
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
 			return err
 		}
+		t2 := time.Now()
 		// A round under way finishes even if the node is closing: an
 		// abandoned transaction would hide the shards' logs from every
 		// reader until the broker times it out.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
 		committed, err := pub.Publish(pctx, outs)
 		cancel()
+		t3 := time.Now()
 		if err != nil {
 			return err
 		}
 		if !committed {
 			// Rebalanced or fenced: nothing of this round is visible.
+			// Every shard this node still leads catches up again.
 			l.n.metrics.Aborted.Inc()
 			l.mu.Lock()
 			clear(l.ready)
 			l.mu.Unlock()
 			continue
 		}
-		for _, h := range proposed {
-			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(h.Shard), 10)).Inc()
+		for _, b := range staged {
+			tips[b.hdr.Shard].blocks = append(tips[b.hdr.Shard].blocks, b)
+			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(b.hdr.Shard), 10)).Inc()
 		}
-		for _, h := range proposed {
-			if err := l.n.progress.await(ctx, l.n.voter, h.Shard, func(m storage.Meta) bool { return m.Height >= h.Height }); err != nil {
-				if errors.Is(err, errHalted) {
-					continue
-				}
-				return nil // ctx ended
-			}
-		}
+		phases := l.n.metrics.RoundSeconds
+		phases.WithLabelValues("poll").Observe(t1.Sub(t0).Seconds())
+		phases.WithLabelValues("propose").Observe(t2.Sub(t1).Seconds())
+		phases.WithLabelValues("publish").Observe(t3.Sub(t2).Seconds())
 	}
 }
 
-// propose builds one block per polled shard, with the credits its
-// transfers emit to other shards.
-func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, batches []ordering.Batch) ([]ordering.Output, []consensus.Header, error) {
+// tip is a shard's state as its leader sees it: the committed state plus
+// the blocks it published that this node has not committed yet. Blocks
+// build on the tip, so a leader need not wait for its last block to be
+// final before it proposes the next.
+type tip struct {
+	blocks []pendingBlock // in height order
+}
+
+// pendingBlock is a published block that is not committed here yet.
+type pendingBlock struct {
+	hdr    consensus.Header
+	writes map[string][]byte // final value of each key the block wrote
+	ids    map[tx.ID]bool
+}
+
+// prune drops the blocks the node committed (up to height).
+func (t *tip) prune(height uint64) {
+	i := 0
+	for i < len(t.blocks) && t.blocks[i].hdr.Height <= height {
+		i++
+	}
+	t.blocks = t.blocks[i:]
+}
+
+// tipState reads a shard's state at its tip: pending blocks first (newest
+// wins), then the store.
+type tipState struct {
+	db  *storage.DB
+	tip *tip
+}
+
+func (s tipState) Get(shard uint32, key []byte) ([]byte, bool, error) {
+	for i := len(s.tip.blocks) - 1; i >= 0; i-- {
+		if v, ok := s.tip.blocks[i].writes[string(key)]; ok {
+			return v, true, nil
+		}
+	}
+	return s.db.Get(shard, key)
+}
+
+func (s tipState) known(id tx.ID) (bool, error) {
+	for _, b := range s.tip.blocks {
+		if b.ids[id] {
+			return true, nil
+		}
+	}
+	return s.db.HasTx(id)
+}
+
+// propose builds one block per polled shard on the shard's tip, with the
+// credits its transfers emit to other shards.
+func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []tip, batches []ordering.Batch) ([]ordering.Output, []pendingBlock, error) {
 	var (
-		outs     []ordering.Output
-		proposed []consensus.Header
+		outs   []ordering.Output
+		staged []pendingBlock
 	)
 	for _, b := range batches {
+		t := &tips[b.Shard]
+		if !l.isReady(b.Shard) {
+			t.blocks = nil
+		}
 		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
 			if errors.Is(err, errHalted) {
 				continue // this node cannot build on the shard's state
 			}
 			return nil, nil, err
 		}
+		if len(t.blocks) >= maxInflight {
+			h := t.blocks[0].hdr.Height
+			if err := l.n.progress.await(ctx, l.n.voter, b.Shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
+				if errors.Is(err, errHalted) {
+					continue
+				}
+				return nil, nil, err
+			}
+		}
 		meta, _, err := l.n.db.ShardMeta(b.Shard)
 		if err != nil {
 			return nil, nil, err
 		}
+		t.prune(meta.Height)
+		height, parent, next := meta.Height+1, meta.BlockHash, meta.NextOffset
+		if n := len(t.blocks); n > 0 {
+			last := &t.blocks[n-1].hdr
+			height, parent, next = last.Height+1, last.Hash(), last.NextOffset
+		}
 		recs := b.Records
-		for len(recs) > 0 && recs[0].Offset < meta.NextOffset {
-			recs = recs[1:] // already in a committed block
+		for len(recs) > 0 && recs[0].Offset < next {
+			recs = recs[1:] // already in a block
 		}
 		if len(recs) == 0 {
 			continue
 		}
-		body, err := l.n.execute(b.Shard, l.n.db, recs)
+		ts := tipState{l.n.db, t}
+		body, err := l.n.execute(b.Shard, ts, ts.known, recs)
 		if err != nil {
 			return nil, nil, fmt.Errorf("leader executing shard %d: %w", b.Shard, err)
 		}
 		hdr := consensus.Header{
 			Shard:       b.Shard,
-			Height:      meta.Height + 1,
-			Parent:      meta.BlockHash,
+			Height:      height,
+			Parent:      parent,
 			FirstOffset: recs[0].Offset,
 			NextOffset:  recs[len(recs)-1].Offset + 1,
 			TxCount:     body.count(),
@@ -228,9 +308,16 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, batches [
 				Key: id[:], Value: raw,
 			})
 		}
-		proposed = append(proposed, hdr)
+		pb := pendingBlock{hdr: hdr, writes: make(map[string][]byte, len(body.res.Writes)), ids: make(map[tx.ID]bool, len(body.ids))}
+		for _, w := range body.res.Writes {
+			pb.writes[string(w.Key)] = w.Value
+		}
+		for _, id := range body.ids {
+			pb.ids[id] = true
+		}
+		staged = append(staged, pb)
 	}
-	return outs, proposed, nil
+	return outs, staged, nil
 }
 
 // catchUp waits, once per assignment, until this node committed every

@@ -102,7 +102,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	if err != nil {
 		return err
 	}
-	b, err := r.n.execute(r.shard, r.n.db, entries)
+	b, err := r.n.execute(r.shard, r.n.db, func(id tx.ID) (bool, error) { return r.n.db.HasTx(id) }, entries)
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
 	}
@@ -241,8 +241,9 @@ type body struct {
 }
 
 // execute decodes, de-duplicates and executes a block's log records
-// against the shard's state read through rd.
-func (n *Node) execute(shard uint32, rd getter, records []ordering.Record) (*body, error) {
+// against the shard's state read through rd; known reports transactions
+// committed in earlier blocks.
+func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error), records []ordering.Record) (*body, error) {
 	b := &body{shard: shard}
 	seen := make(map[tx.ID]bool, len(records))
 	for _, rec := range records {
@@ -259,11 +260,11 @@ func (n *Node) execute(shard uint32, rd getter, records []ordering.Record) (*bod
 			continue
 		}
 		seen[id] = true
-		if _, err := n.db.TxLocation(id); err == nil {
+		if dup, err := known(id); err != nil {
+			return nil, err
+		} else if dup {
 			b.replay = append(b.replay, id)
 			continue
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			return nil, err
 		}
 		b.txs = append(b.txs, t)
 		b.ids = append(b.ids, id)

@@ -23,6 +23,7 @@ type Node struct {
 	Proposed      *prometheus.CounterVec // blocks this node published as leader, by shard
 	Aborted       prometheus.Counter     // leader rounds whose Kafka transaction aborted (rebalance, fencing)
 	FinalSeconds  prometheus.Histogram   // from a block's root being computed to the block being final
+	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish, commit
 }
 
 // New creates the collectors and registers them on reg (nil: not registered,
@@ -74,10 +75,14 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Name: "rustorium_block_finality_seconds", Help: "From this node's attestation of a block to the block being final.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}),
+		RoundSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rustorium_leader_round_seconds", Help: "Time a leader round spends in each phase: poll (waiting for transactions), propose (execute and build blocks), publish (the Kafka transaction), commit (until this node committed the blocks).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"phase"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds} {
+			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds, m.RoundSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

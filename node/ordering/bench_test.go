@@ -113,3 +113,54 @@ func BenchmarkProduceAsync(b *testing.B) {
 		b.ReportMetric(float64(i)/el.Seconds(), "rec/s")
 	})
 }
+
+// BenchmarkPublish measures one leader round's Kafka transaction alone: a
+// transaction carrying one block per shard and committing the consumed
+// offsets, with one new transaction per shard to consume each round.
+// Reports the Publish p50/p99 in µs.
+//
+//	go test -run '^$' -bench Publish -benchtime 500x ./node/ordering/
+func BenchmarkPublish(b *testing.B) {
+	benchBrokers(b, func(b *testing.B, brokers []string) {
+		const shards = 4
+		p := benchProducer(b, brokers, shards, 0)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		pc := ordering.PublisherConfig{Config: ordering.Config{Brokers: brokers, TopicPrefix: p.Config().TopicPrefix, Shards: shards},
+			NodeID: "bench", SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second}
+		pub, err := ordering.OpenPublisher(ctx, pc)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pub.Close()
+		lat := make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			for s := range uint32(shards) {
+				if _, err := p.Append(ctx, s, nil, []byte("tx")); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var outs []ordering.Output
+			for got := 0; got < shards; {
+				batches, err := pub.Poll(ctx, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, bt := range batches {
+					got += len(bt.Records)
+					outs = append(outs, ordering.Output{Stream: ordering.Blocks, Shard: bt.Shard, Value: []byte("block")})
+				}
+			}
+			t0 := time.Now()
+			ok, err := pub.Publish(ctx, outs)
+			if err != nil || !ok {
+				b.Fatalf("publish: %v %v", ok, err)
+			}
+			lat = append(lat, time.Since(t0))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50_µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99_µs")
+	})
+}

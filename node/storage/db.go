@@ -586,6 +586,15 @@ func (d *DB) TxLocation(id [32]byte) (TxLocation, error) {
 	}, nil
 }
 
+// HasTx reports whether the transaction id was committed.
+func (d *DB) HasTx(id [32]byte) (bool, error) {
+	_, err := d.TxLocation(id)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // Receipt returns transaction id's receipt, or ErrNotFound.
 func (d *DB) Receipt(id [32]byte) ([]byte, error) {
 	leave, err := d.enter()
