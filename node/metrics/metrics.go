@@ -9,20 +9,20 @@ import (
 
 // Node holds one node's collectors.
 type Node struct {
-	Ingress       prometheus.Counter     // transactions that passed stateless checks
-	Rejected      *prometheus.CounterVec // by reason code
-	Accepted      prometheus.Counter     // transactions the log acknowledged
-	Blocks        *prometheus.CounterVec // committed blocks by shard
-	BlockTxs      prometheus.Histogram   // transactions per block
-	CommitSeconds prometheus.Histogram   // execute + tree + Pebble batch per block
-	Height        *prometheus.GaugeVec   // last committed height by shard
-	Waiting       prometheus.Gauge       // transactions waiting for their commit receipt
-	Alarms        *prometheus.CounterVec // safety alarms by shard and kind (divergence, equivocation, stalled)
-	Halted        *prometheus.GaugeVec   // 1 for a shard this node stopped applying after a divergence
-	Leader        *prometheus.GaugeVec   // 1 for a shard this node leads
-	Proposed      *prometheus.CounterVec // blocks this node published as leader, by shard
-	Aborted       prometheus.Counter     // leader rounds whose Kafka transaction aborted (rebalance, fencing)
-	FinalSeconds  prometheus.Histogram   // from a block's root being computed to the block being final
+	Ingress       prometheus.Counter       // transactions that passed stateless checks
+	Rejected      *prometheus.CounterVec   // by reason code
+	Accepted      prometheus.Counter       // transactions the log acknowledged
+	Blocks        *prometheus.CounterVec   // committed blocks by shard
+	BlockTxs      prometheus.Histogram     // transactions per block
+	CommitSeconds prometheus.Histogram     // execute + tree + Pebble batch per block
+	Height        *prometheus.GaugeVec     // last committed height by shard
+	Waiting       prometheus.Gauge         // transactions waiting for their commit receipt
+	Alarms        *prometheus.CounterVec   // safety alarms by shard and kind (divergence, equivocation, stalled)
+	Halted        *prometheus.GaugeVec     // 1 for a shard this node stopped applying after a divergence
+	Leader        *prometheus.GaugeVec     // 1 for a shard this node leads
+	Proposed      *prometheus.CounterVec   // blocks this node published as leader, by shard
+	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
+	FinalSeconds  prometheus.Histogram     // from a block's root being computed to the block being final
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish, commit
 }
 
