@@ -121,7 +121,7 @@ func (l *leader) setReady(s uint32) {
 	l.ready[s] = true
 }
 
-// maxInflight bounds the blocks per shard that a leader published and its
+// maxInflight bounds the blocks per shard that a leader proposed and its
 // node has not committed yet: a leader runs at most this far ahead of its
 // own replica.
 const maxInflight = 8
@@ -134,7 +134,7 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 			return nil
 		}
 		t0 := time.Now()
-		batches, err := pub.Poll(ctx, l.n.cfg.Block.MaxTxs)
+		batches, err := pub.Poll(ctx, pollMax)
 		t1 := time.Now()
 		switch {
 		case ctx.Err() != nil:
@@ -147,7 +147,7 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		default:
 			return err
 		}
-		outs, staged, err := l.propose(ctx, pub, tips, batches)
+		outs, proposed, err := l.propose(ctx, pub, tips, batches)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -167,16 +167,16 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		}
 		if !committed {
 			// Rebalanced or fenced: nothing of this round is visible.
-			// Every shard this node still leads catches up again.
+			// Every shard this node still leads catches up again, from
+			// what the node committed.
 			l.n.metrics.Aborted.Inc()
 			l.mu.Lock()
 			clear(l.ready)
 			l.mu.Unlock()
 			continue
 		}
-		for _, b := range staged {
-			tips[b.hdr.Shard].blocks = append(tips[b.hdr.Shard].blocks, b)
-			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(b.hdr.Shard), 10)).Inc()
+		for _, h := range proposed {
+			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(h.Shard), 10)).Inc()
 		}
 		phases := l.n.metrics.RoundSeconds
 		phases.WithLabelValues("poll").Observe(t1.Sub(t0).Seconds())
@@ -234,12 +234,16 @@ func (s tipState) known(id tx.ID) (bool, error) {
 	return s.db.HasTx(id)
 }
 
-// propose builds one block per polled shard on the shard's tip, with the
-// credits its transfers emit to other shards.
-func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []tip, batches []ordering.Batch) ([]ordering.Output, []pendingBlock, error) {
+// propose cuts the polled transactions of each shard into blocks on the
+// shard's tip (consensus.Cutter: MaxTxs and MaxBytes per block; whatever
+// is left makes a last, smaller block: a leader never holds transactions
+// back), with the credits their transfers emit to other shards. The blocks
+// join the tip at once; if the round's transaction aborts, every tip is
+// dropped (see rounds).
+func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []tip, batches []ordering.Batch) ([]ordering.Output, []consensus.Header, error) {
 	var (
-		outs   []ordering.Output
-		staged []pendingBlock
+		outs     []ordering.Output
+		proposed []consensus.Header
 	)
 	for _, b := range batches {
 		t := &tips[b.Shard]
@@ -252,72 +256,97 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 			}
 			return nil, nil, err
 		}
-		if len(t.blocks) >= maxInflight {
-			h := t.blocks[0].hdr.Height
-			if err := l.n.progress.await(ctx, l.n.voter, b.Shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
+		cutter := consensus.NewCutter(l.n.cfg.Block)
+		now := time.Now()
+		for i, rec := range b.Records {
+			blk := cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value})
+			if i == len(b.Records)-1 && blk == nil {
+				blk = cutter.Flush()
+			}
+			if blk == nil {
+				continue
+			}
+			out, hdr, err := l.cut(ctx, t, b.Shard, blk)
+			if err != nil {
 				if errors.Is(err, errHalted) {
-					continue
+					break
 				}
 				return nil, nil, err
 			}
+			if hdr != nil {
+				outs = append(outs, out...)
+				proposed = append(proposed, *hdr)
+			}
 		}
-		meta, _, err := l.n.db.ShardMeta(b.Shard)
-		if err != nil {
+	}
+	return outs, proposed, nil
+}
+
+// cut builds one block of entries on the shard's tip and adds it there. It
+// returns the block's outputs (the block and its credits), or a nil header
+// if every entry is already in a block.
+func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consensus.Entry) ([]ordering.Output, *consensus.Header, error) {
+	if len(t.blocks) >= maxInflight {
+		h := t.blocks[0].hdr.Height
+		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
 			return nil, nil, err
 		}
-		t.prune(meta.Height)
-		height, parent, next := meta.Height+1, meta.BlockHash, meta.NextOffset
-		if n := len(t.blocks); n > 0 {
-			last := &t.blocks[n-1].hdr
-			height, parent, next = last.Height+1, last.Hash(), last.NextOffset
-		}
-		recs := b.Records
-		for len(recs) > 0 && recs[0].Offset < next {
-			recs = recs[1:] // already in a block
-		}
-		if len(recs) == 0 {
-			continue
-		}
-		ts := tipState{l.n.db, t}
-		body, err := l.n.execute(b.Shard, ts, ts.known, recs)
-		if err != nil {
-			return nil, nil, fmt.Errorf("leader executing shard %d: %w", b.Shard, err)
-		}
-		hdr := consensus.Header{
-			Shard:       b.Shard,
-			Height:      height,
-			Parent:      parent,
-			FirstOffset: recs[0].Offset,
-			NextOffset:  recs[len(recs)-1].Offset + 1,
-			TxCount:     body.count(),
-			TxRoot:      body.txRoot(),
-			Time:        time.Now().UnixNano(),
-		}
-		outs = append(outs, ordering.Output{
-			Stream: ordering.Blocks, Shard: b.Shard,
-			Key: binary.BigEndian.AppendUint64(nil, hdr.Height), Value: hdr.Encode(),
-		})
-		// Credits go to their shards' logs in the same transaction as the
-		// block: both are visible, or neither.
-		for _, c := range body.res.Credits {
-			c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
-			raw := c.Encode()
-			id := tx.IDOf(raw)
-			outs = append(outs, ordering.Output{
-				Stream: ordering.Transactions, Shard: ordering.ShardOf(c.RoutingKey(), l.n.cfg.Shards),
-				Key: id[:], Value: raw,
-			})
-		}
-		pb := pendingBlock{hdr: hdr, writes: make(map[string][]byte, len(body.res.Writes)), ids: make(map[tx.ID]bool, len(body.ids))}
-		for _, w := range body.res.Writes {
-			pb.writes[string(w.Key)] = w.Value
-		}
-		for _, id := range body.ids {
-			pb.ids[id] = true
-		}
-		staged = append(staged, pb)
 	}
-	return outs, staged, nil
+	meta, _, err := l.n.db.ShardMeta(shard)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.prune(meta.Height)
+	height, parent, next := meta.Height+1, meta.BlockHash, meta.NextOffset
+	if n := len(t.blocks); n > 0 {
+		last := &t.blocks[n-1].hdr
+		height, parent, next = last.Height+1, last.Hash(), last.NextOffset
+	}
+	for len(entries) > 0 && entries[0].Offset < next {
+		entries = entries[1:] // already in a block
+	}
+	if len(entries) == 0 {
+		return nil, nil, nil
+	}
+	ts := tipState{l.n.db, t}
+	body, err := l.n.execute(shard, ts, ts.known, entries)
+	if err != nil {
+		return nil, nil, fmt.Errorf("leader executing shard %d: %w", shard, err)
+	}
+	hdr := consensus.Header{
+		Shard:       shard,
+		Height:      height,
+		Parent:      parent,
+		FirstOffset: entries[0].Offset,
+		NextOffset:  entries[len(entries)-1].Offset + 1,
+		TxCount:     body.count(),
+		TxRoot:      body.txRoot(),
+		Time:        time.Now().UnixNano(),
+	}
+	outs := []ordering.Output{{
+		Stream: ordering.Blocks, Shard: shard,
+		Key: binary.BigEndian.AppendUint64(nil, hdr.Height), Value: hdr.Encode(),
+	}}
+	// Credits go to their shards' logs in the same transaction as the
+	// block: both are visible, or neither.
+	for _, c := range body.res.Credits {
+		c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
+		raw := c.Encode()
+		id := tx.IDOf(raw)
+		outs = append(outs, ordering.Output{
+			Stream: ordering.Transactions, Shard: ordering.ShardOf(c.RoutingKey(), l.n.cfg.Shards),
+			Key: id[:], Value: raw,
+		})
+	}
+	pb := pendingBlock{hdr: hdr, writes: make(map[string][]byte, len(body.res.Writes)), ids: make(map[tx.ID]bool, len(body.ids))}
+	for _, w := range body.res.Writes {
+		pb.writes[string(w.Key)] = w.Value
+	}
+	for _, id := range body.ids {
+		pb.ids[id] = true
+	}
+	t.blocks = append(t.blocks, pb)
+	return outs, &hdr, nil
 }
 
 // catchUp waits, once per assignment, until this node committed every
@@ -340,6 +369,10 @@ func (l *leader) catchUp(ctx context.Context, pub *ordering.Publisher, shard uin
 	l.setReady(shard)
 	return nil
 }
+
+// pollMax bounds the transactions one leader round takes (over all its
+// shards): the round's blocks are cut from them by the block bounds.
+const pollMax = 4096
 
 // publishTimeout bounds one leader transaction.
 const publishTimeout = 10 * time.Second

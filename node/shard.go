@@ -196,8 +196,8 @@ func (r *replica) check(h *consensus.Header) error {
 // readRange returns the shard's log records in [first, next) from this
 // node's own consumer. The leader ends a block's range just after its last
 // record, so the range is complete once the record at next-1 is read.
-func (r *replica) readRange(ctx context.Context, first, next int64) ([]ordering.Record, error) {
-	var out []ordering.Record
+func (r *replica) readRange(ctx context.Context, first, next int64) ([]consensus.Entry, error) {
+	var out []consensus.Entry
 	for {
 		for len(r.ahead) > 0 {
 			rec := r.ahead[0]
@@ -209,7 +209,7 @@ func (r *replica) readRange(ctx context.Context, first, next int64) ([]ordering.
 				r.n.log.Warn("log record outside every block", "shard", r.shard, "offset", rec.Offset)
 				continue
 			}
-			out = append(out, rec)
+			out = append(out, consensus.Entry{Offset: rec.Offset, Raw: rec.Value})
 			if rec.Offset == next-1 {
 				return out, nil
 			}
@@ -243,12 +243,12 @@ type body struct {
 // execute decodes, de-duplicates and executes a block's log records
 // against the shard's state read through rd; known reports transactions
 // committed in earlier blocks.
-func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error), records []ordering.Record) (*body, error) {
+func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error), records []consensus.Entry) (*body, error) {
 	b := &body{shard: shard}
 	seen := make(map[tx.ID]bool, len(records))
 	for _, rec := range records {
-		id := tx.IDOf(rec.Value)
-		t, err := tx.Decode(rec.Value)
+		id := tx.IDOf(rec.Raw)
+		t, err := tx.Decode(rec.Raw)
 		if err != nil {
 			// Only validated transactions are appended by nodes; anything
 			// else in the log was written around them and is skipped, the

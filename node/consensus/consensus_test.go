@@ -73,6 +73,41 @@ func TestCutterDeadline(t *testing.T) {
 	}
 }
 
+// TestCutterFlush: a leader adds a polled batch and flushes the rest; the
+// blocks respect MaxTxs and MaxBytes and keep every entry once, in order.
+func TestCutterFlush(t *testing.T) {
+	c := NewCutter(CutterConfig{MaxTxs: 3, MaxBytes: 10})
+	if c.Flush() != nil {
+		t.Fatal("flush of nothing")
+	}
+	sizes := []int{1, 1, 1, 1, 8, 2, 1}
+	var blocks [][]Entry
+	for i, n := range sizes {
+		if b := c.Add(time.Unix(0, 0), Entry{Offset: int64(i), Raw: make([]byte, n)}); b != nil {
+			blocks = append(blocks, b)
+		}
+	}
+	if b := c.Flush(); b != nil {
+		blocks = append(blocks, b)
+	}
+	var got [][]int64
+	for _, b := range blocks {
+		var offs []int64
+		for _, e := range b {
+			offs = append(offs, e.Offset)
+		}
+		got = append(got, offs)
+	}
+	// [0 1 2] by count; [3 4] by bytes (1+8 < 10, then +2 ≥ 10 closes [3 4 5]).
+	want := "[[0 1 2] [3 4 5] [6]]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("blocks %v, want %s", got, want)
+	}
+	if c.Pending() != 0 || c.Flush() != nil {
+		t.Fatal("entries left after flush")
+	}
+}
+
 func TestCutterConfigValidate(t *testing.T) {
 	if err := (&CutterConfig{MaxTxs: -1, MaxBytes: 1, MaxWait: -1}).Validate(); err == nil ||
 		!strings.Contains(err.Error(), "max_txs") || !strings.Contains(err.Error(), "max_wait") {

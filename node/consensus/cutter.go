@@ -100,6 +100,16 @@ func (c *Cutter) Deadline() (time.Time, bool) {
 	return c.first.Add(c.cfg.MaxWait), true
 }
 
+// Flush returns the pending entries as a block whatever their wait, or nil
+// if none are pending. A leader that cuts whenever it has entries (rather
+// than waiting to fill a block) calls it after adding a batch.
+func (c *Cutter) Flush() []Entry {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	return c.cut()
+}
+
 // Pending is the number of entries waiting for the next block.
 func (c *Cutter) Pending() int { return len(c.pending) }
 
