@@ -5,7 +5,9 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,7 +25,8 @@ import (
 // for transfers: b.N transactions are submitted by 256 concurrent streams
 // spread over the nodes, each waiting for its commit receipt. It reports
 // committed tx/s and the p50/p99 of submit → committed, and logs the mean
-// time of each leader-round phase.
+// time of each leader-round phase. RUSTORIUM_BENCH_BROKERS=host:port runs
+// it on a real broker instead.
 //
 //	go test -run '^$' -bench Cluster -benchtime 20000x ./node/
 func BenchmarkCluster(b *testing.B) {
@@ -41,7 +44,11 @@ func benchCluster(b *testing.B, nodes int, kind string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	accounts, genesis := testAccounts(streams, shards)
-	c := newTestCluster(b, ctx, kafkatest.Embedded(b), nodes, shards, 0, genesis)
+	brokers := kafkatest.Embedded(b)
+	if env := os.Getenv("RUSTORIUM_BENCH_BROKERS"); env != "" {
+		brokers = strings.Split(env, ",") // e.g. the real broker of scripts/kafka.sh
+	}
+	c := newTestCluster(b, ctx, brokers, nodes, shards, 0, genesis)
 	c.startAll()
 
 	// Pre-sign: stream g sends transactions g, g+streams, ... in order, so
