@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
@@ -16,27 +18,61 @@ import (
 )
 
 // checker is the end-to-end consistency check. It learns what clients were
-// told (accepted receipts) from the load generator, and what the node
-// committed from the node's block hook, independently of the receipts, so a
-// lost or duplicated transaction cannot hide behind a receipt.
+// told (accepted receipts) from the load generator, and what the cluster
+// committed from every node's block hook, independently of the receipts, so
+// a lost or duplicated transaction cannot hide behind a receipt.
+//
+// Every node commits every block, so a block is counted once, by (shard,
+// height), the first time any node commits it; a node that commits a
+// different header at a (shard, height) another node committed first is a
+// divergence, noted and failing the check.
 type checker struct {
 	mu        sync.Mutex
 	accepted  map[tx.ID]p2p.Accepted
-	committed map[tx.ID]int // times seen in committed blocks
+	committed map[tx.ID]int // times seen in committed blocks (each block counted once)
 	receipts  atomic.Int64  // committed receipts received by clients
 	changed   chan struct{} // poked when committed changes
 
+	blocks    map[blockKey]blockSeen // first commit of each (shard, height)
+	shardLog  map[uint32][]time.Time // first-commit times of each shard's blocks, in commit order
+	nodeLog   map[string][]nodeBlock // every node's commits, in order
+	divergent int64                  // commits whose header differs from the first one of their (shard, height)
+	divNotes  []string               // the first few of them
+
 	proofsChecked, proofsFailed atomic.Int64
 	// fromReceipts counts commits from clients' receipts instead of the
-	// node's block hook (the node is not ours to watch).
+	// nodes' block hooks (the node is not ours to watch).
 	fromReceipts bool
 }
+
+type blockKey struct {
+	shard  uint32
+	height uint64
+}
+
+type blockSeen struct {
+	hash [32]byte
+	node string
+	at   time.Time
+}
+
+type nodeBlock struct {
+	shard  uint32
+	height uint64
+	at     time.Time
+}
+
+// maxDivergenceNotes bounds the divergences listed one by one.
+const maxDivergenceNotes = 5
 
 func newChecker() *checker {
 	return &checker{
 		accepted:  map[tx.ID]p2p.Accepted{},
 		committed: map[tx.ID]int{},
 		changed:   make(chan struct{}, 1),
+		blocks:    map[blockKey]blockSeen{},
+		shardLog:  map[uint32][]time.Time{},
+		nodeLog:   map[string][]nodeBlock{},
 	}
 }
 
@@ -46,17 +82,142 @@ func (c *checker) onAccepted(a p2p.Accepted) {
 	c.mu.Unlock()
 }
 
-// onBlock is the node's OnBlock hook.
-func (c *checker) onBlock(ev node.BlockEvent) {
+// onBlockOf returns the OnBlock hook of the node named name.
+func (c *checker) onBlockOf(name string) func(node.BlockEvent) {
+	return func(ev node.BlockEvent) { c.onBlock(name, ev, time.Now()) }
+}
+
+func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
+	h := ev.Header
+	k := blockKey{h.Shard, h.Height}
+	hash := h.Hash()
 	c.mu.Lock()
-	for _, id := range ev.IDs {
+	c.nodeLog[name] = append(c.nodeLog[name], nodeBlock{h.Shard, h.Height, at})
+	first, seen := c.blocks[k]
+	switch {
+	case !seen:
+		c.blocks[k] = blockSeen{hash: hash, node: name, at: at}
+		c.shardLog[h.Shard] = append(c.shardLog[h.Shard], at)
+		for _, id := range ev.IDs {
+			c.committed[id]++
+		}
+	case first.hash != hash:
+		c.divergent++
+		if len(c.divNotes) < maxDivergenceNotes {
+			c.divNotes = append(c.divNotes, fmt.Sprintf("shard %d height %d: %s committed block %x, %s committed %x first",
+				h.Shard, h.Height, name, hash[:4], first.node, first.hash[:4]))
+		}
+	}
+	c.mu.Unlock()
+	if !seen {
+		c.poke()
+	}
+}
+
+// commitIDs counts transactions committed as a client's receipts say (an
+// external node).
+func (c *checker) commitIDs(ids ...tx.ID) {
+	c.mu.Lock()
+	for _, id := range ids {
 		c.committed[id]++
 	}
 	c.mu.Unlock()
+	c.poke()
+}
+
+func (c *checker) poke() {
 	select {
 	case c.changed <- struct{}{}:
 	default:
 	}
+}
+
+// heights returns the highest height committed so far on each shard.
+func (c *checker) heights() map[uint32]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[uint32]uint64{}
+	for k := range c.blocks {
+		if k.height > out[k.shard] {
+			out[k.shard] = k.height
+		}
+	}
+	return out
+}
+
+// stall measures block production around a change at from, in the window
+// until the next change: per shard the longest gap between consecutive
+// first commits that ends after from and starts before until (a shard
+// still stalled at until counts until then), and the time to its first
+// block after from.
+func (c *checker) stall(from, until time.Time, shards int) *reports.Failover {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f := &reports.Failover{}
+	var before []int64
+	var worst time.Duration
+	for shard := range uint32(shards) {
+		ts := c.shardLog[shard]
+		st := reports.ShardStall{Shard: shard, MaxGapUs: -1, FirstBlockUs: -1}
+		var maxGap time.Duration = -1
+		for j := 1; j < len(ts); j++ {
+			switch {
+			case !ts[j].After(from):
+				before = append(before, ts[j].Sub(ts[j-1]).Microseconds())
+			case ts[j-1].Before(until):
+				maxGap = max(maxGap, ts[j].Sub(ts[j-1]))
+			}
+		}
+		for _, t := range ts {
+			if t.After(from) {
+				st.FirstBlockUs = t.Sub(from).Microseconds()
+				break
+			}
+		}
+		// A shard with no block after its last one before until is still
+		// stalled there (or has never committed).
+		switch {
+		case len(ts) == 0:
+			maxGap = until.Sub(from)
+		case ts[len(ts)-1].Before(until):
+			maxGap = max(maxGap, until.Sub(ts[len(ts)-1]))
+		}
+		st.MaxGapUs = maxGap.Microseconds()
+		worst = max(worst, maxGap)
+		f.Shards = append(f.Shards, st)
+	}
+	if len(before) > 0 {
+		slices.Sort(before)
+		f.BaselineGapUs = before[len(before)/2]
+	}
+	f.MaxGapUs = worst.Microseconds()
+	f.MaxGap = worst.Round(time.Millisecond).String()
+	return f
+}
+
+// catchUp is the time from a node's restart at from until it had
+// committed, on every shard, the height the cluster had reached then
+// (target); own are the heights its store held at the restart.
+func (c *checker) catchUp(name string, from time.Time, target, own map[uint32]uint64) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var done time.Duration // when the last shard caught up
+	for shard, h := range target {
+		if own[shard] >= h {
+			continue
+		}
+		reached := false
+		for _, b := range c.nodeLog[name] {
+			if b.shard == shard && b.height >= h && !b.at.Before(from) {
+				done, reached = max(done, b.at.Sub(from)), true
+				break
+			}
+		}
+		if !reached {
+			return "not caught up"
+		}
+	}
+	return done.Round(time.Millisecond).String()
 }
 
 func (c *checker) proof(err error) {
@@ -95,18 +256,21 @@ func (c *checker) waitCommitted(ctx context.Context, d time.Duration) {
 	}
 }
 
-// verdict compares what was accepted with what the node committed and with
-// what its store indexes.
-func (c *checker) verdict(n *node.Node) reports.Checker {
+// verdict compares what was accepted with what the cluster committed and
+// with what the running nodes' stores index (names and nodes in step; none
+// for an external node). RootsEqual is left true for the caller to decide.
+func (c *checker) verdict(names []string, nodes []*node.Node) reports.Checker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := reports.Checker{
 		Accepted:      int64(len(c.accepted)),
-		RootsEqual:    true, // one node: nothing to disagree with
+		RootsEqual:    true,
+		Divergent:     c.divergent,
 		ProofsChecked: c.proofsChecked.Load(),
 		ProofsFailed:  c.proofsFailed.Load(),
 	}
-	var unindexed int
+	unindexed := make([]int, len(nodes)) // per node
+	var nowhere int                      // in no node's index
 	for id, a := range c.accepted {
 		switch k := c.committed[id]; {
 		case k == 0:
@@ -116,12 +280,16 @@ func (c *checker) verdict(n *node.Node) reports.Checker {
 			v.Duplicated++
 		}
 		v.Committed++
-		if n == nil {
-			continue // an external node: nothing to look into
+		missing := 0
+		for i, n := range nodes {
+			loc, err := n.DB().TxLocation(id)
+			if err != nil || loc.Shard != a.Shard {
+				unindexed[i]++
+				missing++
+			}
 		}
-		loc, err := n.DB().TxLocation(id)
-		if err != nil || loc.Shard != a.Shard {
-			unindexed++
+		if len(nodes) > 0 && missing == len(nodes) {
+			nowhere++
 		}
 	}
 	for id, k := range c.committed {
@@ -129,9 +297,20 @@ func (c *checker) verdict(n *node.Node) reports.Checker {
 			v.Duplicated++ // committed twice without a receipt ever reaching a client
 		}
 	}
-	if unindexed > 0 {
-		v.Lost += int64(unindexed)
-		v.Notes = append(v.Notes, fmt.Sprintf("%d committed transactions missing from the store's index", unindexed))
+	if nowhere > 0 {
+		v.Lost += int64(nowhere)
+		v.Notes = append(v.Notes, fmt.Sprintf("%d committed transactions missing from every node's store index", nowhere))
+	}
+	for i, k := range unindexed {
+		if k > 0 && k != nowhere {
+			v.Notes = append(v.Notes, fmt.Sprintf("%s: %d committed transactions missing from its store index", names[i], k))
+		}
+	}
+	if c.divergent > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d blocks committed with a header different from another node's at the same shard and height", c.divergent))
+		for _, d := range c.divNotes {
+			v.Notes = append(v.Notes, "divergent block: "+d)
+		}
 	}
 	if n := c.receipts.Load(); n < v.Committed {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d of %d committed transactions got no receipt before their client gave up", v.Committed-n, v.Committed))
@@ -187,7 +366,7 @@ func (o *observer) Accepted(i uint64, a p2p.Accepted) { o.chk.onAccepted(a) }
 func (o *observer) Committed(i uint64, c p2p.Committed) {
 	o.chk.receipts.Add(1)
 	if o.chk.fromReceipts {
-		o.chk.onBlock(node.BlockEvent{IDs: []tx.ID{c.ID}})
+		o.chk.commitIDs(c.ID)
 	}
 	if c.Status == p2p.StatusFailed {
 		o.failed.Add(1)
@@ -209,6 +388,10 @@ func errorKind(st reports.Stage, err error) string {
 	switch {
 	case errors.As(err, &rej):
 		return st.String() + ": rejected (" + rej.Code.String() + ")"
+	case errors.Is(err, loadgen.ErrNotConnected):
+		return st.String() + ": node unreachable (redialing)"
+	case loadgen.ConnBroken(err):
+		return st.String() + ": connection lost"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &nerr) && nerr.Timeout():
 		return st.String() + ": timeout"
 	case st == reports.StageProofVerify:

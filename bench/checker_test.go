@@ -1,34 +1,105 @@
 package bench
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
+func block(shard uint32, height uint64, ids ...tx.ID) node.BlockEvent {
+	return node.BlockEvent{Header: consensus.Header{Shard: shard, Height: height, TxCount: uint32(len(ids))}, IDs: ids}
+}
+
 // TestCheckerVerdict: the checker finds a lost, a duplicated and a
 // receipt-less duplicated transaction from what clients were told and what
-// the node's blocks held.
+// the nodes' blocks held, counts a block every node commits once, and
+// flags a node that commits a different block at the same height.
 func TestCheckerVerdict(t *testing.T) {
 	c := newChecker()
 	for _, id := range []tx.ID{{1}, {2}, {3}} {
 		c.onAccepted(p2p.Accepted{ID: id})
 	}
-	c.onBlock(node.BlockEvent{IDs: []tx.ID{{1}, {2}}})
-	c.onBlock(node.BlockEvent{IDs: []tx.ID{{2}, {9}, {9}}}) // 2 again; 9 twice, never accepted
+	now := time.Now()
+	for _, n := range []string{"node-1", "node-2", "node-3"} {
+		c.onBlock(n, block(0, 1, tx.ID{1}, tx.ID{2}), now)
+		c.onBlock(n, block(0, 2, tx.ID{2}, tx.ID{9}, tx.ID{9}), now) // 2 again; 9 twice, never accepted
+	}
 	if got := c.missing(); got != 1 {
 		t.Fatalf("missing %d, want 1 (tx 3)", got)
 	}
-	v := c.verdict(nil)
-	if v.Accepted != 3 || v.Committed != 2 || v.Lost != 1 || v.Duplicated != 2 || v.Passed() {
+	v := c.verdict(nil, nil)
+	if v.Accepted != 3 || v.Committed != 2 || v.Lost != 1 || v.Duplicated != 2 || v.Divergent != 0 || v.Passed() {
 		t.Fatalf("verdict %+v", v)
 	}
+
 	ok := newChecker()
 	ok.onAccepted(p2p.Accepted{ID: tx.ID{1}})
-	ok.onBlock(node.BlockEvent{IDs: []tx.ID{{1}}})
-	if v := ok.verdict(nil); !v.Passed() || v.Lost != 0 || v.Duplicated != 0 {
+	ok.onBlock("node-1", block(1, 1, tx.ID{1}), now)
+	ok.onBlock("node-2", block(1, 1, tx.ID{1}), now)
+	if v := ok.verdict(nil, nil); !v.Passed() || v.Lost != 0 || v.Duplicated != 0 || v.Committed != 1 {
 		t.Fatalf("clean verdict %+v", v)
+	}
+	// node-3 commits another block at shard 1, height 1.
+	ok.onBlock("node-3", block(1, 1, tx.ID{1}, tx.ID{4}), now)
+	v = ok.verdict(nil, nil)
+	if v.Divergent != 1 || v.Passed() || v.Duplicated != 0 {
+		t.Fatalf("divergent verdict %+v", v)
+	}
+	if notes := strings.Join(v.Notes, "\n"); !strings.Contains(notes, "shard 1 height 1: node-3") {
+		t.Fatalf("notes do not name the divergent node: %s", notes)
+	}
+}
+
+// TestCheckerStall: the fail-over time is the longest gap between a shard's
+// blocks around the change; the catch-up time is when the restarted node
+// reached the heights the cluster had when it restarted.
+func TestCheckerStall(t *testing.T) {
+	c := newChecker()
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	// Shard 0: a block every 10ms. Shard 1: every 10ms until 100ms, then
+	// nothing until 900ms (its leader was killed at 100ms).
+	for ms := 10; ms <= 1000; ms += 10 {
+		c.onBlock("node-1", block(0, uint64(ms/10)), at(ms))
+	}
+	h := uint64(0)
+	for ms := 10; ms <= 1000; ms += 10 {
+		if ms > 100 && ms < 900 {
+			continue
+		}
+		h++
+		c.onBlock("node-1", block(1, h), at(ms))
+	}
+	f := c.stall(at(105), at(1000), 2)
+	if f.MaxGapUs != 800_000 || f.Shards[1].MaxGapUs != 800_000 || f.Shards[1].FirstBlockUs != 795_000 {
+		t.Fatalf("stall %+v", f)
+	}
+	if f.Shards[0].FirstBlockUs != 5000 || f.BaselineGapUs != 10_000 {
+		t.Fatalf("stall %+v", f)
+	}
+	// Shard 2 never committed: stalled for the whole window.
+	if f := c.stall(at(105), at(505), 3); f.Shards[2].MaxGapUs != 400_000 || f.Shards[2].FirstBlockUs != -1 {
+		t.Fatalf("empty shard %+v", f.Shards[2])
+	}
+
+	// node-2 restarts at 500ms holding heights 5 and 5; the cluster is at
+	// 50 and 10 then. It replays and reaches both at 700ms.
+	target := map[uint32]uint64{0: 50, 1: 10}
+	for i := uint64(6); i <= 50; i++ {
+		c.onBlock("node-2", block(0, i), at(500+int(i)*4)) // height 50 at 700ms
+	}
+	for i := uint64(6); i <= 10; i++ {
+		c.onBlock("node-2", block(1, i), at(600))
+	}
+	if got := c.catchUp("node-2", at(500), target, map[uint32]uint64{0: 5, 1: 5}); got != "200ms" {
+		t.Fatalf("catch-up %s, want 200ms", got)
+	}
+	if got := c.catchUp("node-2", at(500), map[uint32]uint64{0: 60}, nil); got != "not caught up" {
+		t.Fatalf("catch-up %s", got)
 	}
 }

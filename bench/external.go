@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -52,10 +53,17 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	c := &cluster{sc: sc, chk: newChecker(), ingress: &ingressIndex{}, brokerKind: "external"}
 	c.chk.fromReceipts = true
 	defer c.Close()
+	if opts.ClientConns <= 0 {
+		opts.ClientConns = defaultClientConns
+	}
 	p.printf("connecting %d QUIC clients to %s", opts.ClientConns, target.Addr)
-	c.clients = make([]*p2p.Client, opts.ClientConns)
-	for i := range c.clients {
+	c.clients = make([]*loadgen.Conn, opts.ClientConns)
+	dial := func(ctx context.Context) (*p2p.Client, func(), error) {
 		cl, err := p2p.Dial(ctx, target.Addr, p2p.ClientConfig{ServerKey: target.ServerKey})
+		return cl, nil, err
+	}
+	for i := range c.clients {
+		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
 		if err != nil {
 			return nil, err
 		}

@@ -47,16 +47,14 @@ type Options struct {
 	// Logger receives the nodes' logs. Nil discards them.
 	Logger *slog.Logger
 	// ClientConns is the number of QUIC connections the load generator
-	// spreads its streams over. Zero means 4.
+	// spreads its streams over, round-robin over the nodes. Zero means 4,
+	// or two per node if that is more.
 	ClientConns int
 	// SkipFloors skips the floor measurements (tests that need speed only).
 	SkipFloors bool
 }
 
 func (o *Options) ensureDefaults() {
-	if o.ClientConns <= 0 {
-		o.ClientConns = 4
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -111,7 +109,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	var floors reports.Floors
 	if !opts.SkipFloors {
 		p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
-		if floors, err = measureFloors(ctx, c.clients[0], c.floorLog(), sc); err != nil {
+		cl, err := c.client(0)
+		if err != nil {
+			return nil, err
+		}
+		if floors, err = measureFloors(ctx, cl, c.floorLog(), sc); err != nil {
 			return nil, fmt.Errorf("bench: floors: %w", err)
 		}
 	}
@@ -134,7 +136,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		return nil, err
 	}
 	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
-	timeline := runTimeline(ctx, sc, c.node, c.nw, start.Add(warmup), p)
+	timeline := runTimeline(ctx, sc, c, start.Add(warmup), p)
 	// report.profile covers the measured phase only.
 	profCh := make(chan *profiler, 1)
 	profStart := time.AfterFunc(time.Until(start.Add(warmup)), func() {
@@ -171,7 +173,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		}
 	}
 	finish := func(res *reports.Result) {
-		res.Timeline = timeline.results(res)
+		res.Timeline = timeline.results(res, start.Add(warmup+measure))
 		res.Profiles = profiles
 	}
 	return c.finish(ctx, res, snap, floors, notes, finish, opts, p)
@@ -187,7 +189,7 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	var wg sync.WaitGroup
 	for _, l := range loads {
 		q := &loadgen.QUIC{
-			Clients: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+			Conns: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
 		}
 		wg.Add(1)
@@ -226,14 +228,26 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
 		res.Resolved = b
 	}
-	res.Checker = c.chk.verdict(c.node) // nil for an external node
+	// The nodes converge: every running node reports the same height,
+	// block and root on every shard (bounded by the drain again).
+	external := c.chk.fromReceipts
+	var rootsOK = true
+	var rootNotes []string
+	if !external {
+		rootsOK, rootNotes = c.rootsEqual(ctx, sc.Drain.Std())
+	}
+	names, nodes := c.live()
+	res.Checker = c.chk.verdict(names, nodes)
+	res.Checker.RootsEqual = rootsOK
+	res.Checker.Notes = append(res.Checker.Notes, rootNotes...)
 	res.Checker.Notes = append(res.Checker.Notes, notes...)
 	if len(c.genesis) > 0 {
-		ok, note := c.conserved(ctx, sc.Drain.Std())
+		ok, bnotes := c.conserved(ctx, sc.Drain.Std())
 		res.Checker.BalancesConserved = &ok
-		if note != "" {
-			res.Checker.Notes = append(res.Checker.Notes, note)
-		}
+		res.Checker.Notes = append(res.Checker.Notes, bnotes...)
+	}
+	if down := len(c.nodes) - len(nodes); down > 0 && !external {
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("%d node(s) down at the end (killed without restart): checked on the %d running", down, len(nodes)))
 	}
 	if extra != nil {
 		extra(res)
@@ -256,16 +270,6 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 // supported rejects what this harness cannot run yet, naming it.
 func supported(sc *scenarios.Scenario) error {
 	var errs []error
-	if sc.Cluster.Nodes != 1 {
-		errs = append(errs, fmt.Errorf("cluster.nodes: %d (only 1 node so far)", sc.Cluster.Nodes))
-	}
-	for _, a := range sc.Schedule() {
-		switch a.Op {
-		case scenarios.OpPause, scenarios.OpResume, scenarios.OpNetwork, scenarios.OpPartition, scenarios.OpHeal:
-		default:
-			errs = append(errs, fmt.Errorf("timeline: %s (kill and restart need a cluster)", a))
-		}
-	}
 	for i, w := range sc.Workload {
 		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindTransfer {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put and transfer so far)", i, w.Name, w.Kind))

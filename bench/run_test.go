@@ -136,10 +136,10 @@ func TestRunEndToEnd(t *testing.T) {
 
 func TestRunRejectsUnsupported(t *testing.T) {
 	sc := loadScenario(t, smallScenario)
-	sc.Cluster.Nodes = 3
+	sc.Workload[0].Client = scenarios.ClientREST
 	_, err := bench.Run(context.Background(), sc, bench.Options{Out: t.TempDir()})
-	if !errors.Is(err, bench.ErrUnsupported) {
-		t.Fatalf("3 nodes: %v", err)
+	if !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "client rest") {
+		t.Fatalf("a REST client: %v", err)
 	}
 }
 

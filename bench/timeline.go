@@ -2,12 +2,12 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/rustorium/rustorium/netem"
-	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -16,21 +16,58 @@ import (
 // times from the start of measuring, and remembers when each action really
 // happened.
 type timelineRun struct {
-	sc     *scenarios.Scenario
-	nd     *node.Node
-	nw     *netem.Network // nil without network emulation
-	cancel context.CancelFunc
-	done   chan struct{}
+	sc           *scenarios.Scenario
+	c            *cluster
+	measureStart time.Time
+	cancel       context.CancelFunc
+	done         chan struct{}
 
-	mu   sync.Mutex
-	when map[int]time.Duration // event index → when its last action ran, from the start of measuring
+	mu       sync.Mutex
+	when     map[int]time.Duration // event index → when its last action ran, from the start of measuring
+	actions  []actionRun           // the actions that ran, in order
+	resolved map[int]string        // event index → the node a leader(S) target named when it ran
 }
 
-func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, nw *netem.Network, measureStart time.Time, p *progress) *timelineRun {
+// actionRun is one action that ran.
+type actionRun struct {
+	a    scenarios.Action
+	at   time.Time
+	node string // the node it acted on
+	err  error
+	// For a restart: the highest height of each shard committed anywhere
+	// when the node restarted, and the node's own heights then.
+	target, own map[uint32]uint64
+}
+
+func runTimeline(ctx context.Context, sc *scenarios.Scenario, c *cluster, measureStart time.Time, p *progress) *timelineRun {
 	ctx, cancel := context.WithCancel(ctx)
-	tr := &timelineRun{sc: sc, nd: nd, nw: nw, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}}
+	tr := &timelineRun{sc: sc, c: c, measureStart: measureStart, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}, resolved: map[int]string{}}
 	actions := sc.Schedule()
 	heals := map[int]func(){}
+	nw := c.nw
+	// target is the node an action acts on: its name, or for leader(S) the
+	// node leading shard S when the event's first action runs (its later
+	// actions, restart and resume, act on the same node).
+	target := func(a scenarios.Action) (string, error) {
+		tr.mu.Lock()
+		name, ok := tr.resolved[a.Event]
+		tr.mu.Unlock()
+		if ok {
+			return name, nil
+		}
+		shard, ok := scenarios.LeaderTarget(a.Node)
+		if !ok {
+			return a.Node, nil
+		}
+		name, err := c.leaderOf(ctx, uint32(shard), leaderWait)
+		if err != nil {
+			return "", err
+		}
+		tr.mu.Lock()
+		tr.resolved[a.Event] = name
+		tr.mu.Unlock()
+		return name, nil
+	}
 	go func() {
 		defer close(tr.done)
 		for _, a := range actions {
@@ -40,25 +77,53 @@ func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, nw 
 				return
 			case <-time.After(time.Until(at)):
 			}
+			run := actionRun{a: a, at: time.Now()}
+			var name string
 			switch a.Op {
-			case scenarios.OpPause:
-				nd.Pause()
-			case scenarios.OpResume:
-				nd.Resume()
-			case scenarios.OpNetwork:
-				if err := nw.SetScenario(sc.NetworkAt(a.At), endpoints); err != nil {
-					p.printf("timeline %v: %v", a.At, err)
+			case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart:
+				if name, run.err = target(a); run.err == nil {
+					run.node = name
+					run.at = time.Now()
 				}
-			case scenarios.OpPartition:
+			}
+			switch {
+			case run.err != nil:
+			case a.Op == scenarios.OpPause || a.Op == scenarios.OpResume:
+				n := c.node(name).live()
+				switch {
+				case n == nil:
+					run.err = fmt.Errorf("%s is not running", name)
+				case a.Op == scenarios.OpPause:
+					n.Pause()
+				default:
+					n.Resume()
+				}
+			case a.Op == scenarios.OpKill:
+				run.err = c.kill(name)
+			case a.Op == scenarios.OpRestart:
+				run.target = c.chk.heights()
+				run.own, run.err = c.restart(name)
+			case a.Op == scenarios.OpNetwork:
+				run.err = nw.SetScenario(sc.NetworkAt(a.At), c.endpoints)
+			case a.Op == scenarios.OpPartition:
 				heals[a.Event] = nw.Partition(a.Groups...)
-			case scenarios.OpHeal:
+			case a.Op == scenarios.OpHeal:
 				if heal := heals[a.Event]; heal != nil {
 					heal()
 				}
 			}
-			p.printf("timeline %v: %s", a.At, a)
+			what := a.String()
+			if name != "" && name != a.Node {
+				what += " (" + name + ")"
+			}
+			if run.err != nil {
+				p.printf("timeline %v: %s: %v", a.At, what, run.err)
+			} else {
+				p.printf("timeline %v: %s (took %v)", a.At, what, time.Since(run.at).Round(time.Millisecond))
+			}
 			tr.mu.Lock()
 			tr.when[a.Event] = time.Since(measureStart)
+			tr.actions = append(tr.actions, run)
 			tr.mu.Unlock()
 		}
 	}()
@@ -66,36 +131,75 @@ func runTimeline(ctx context.Context, sc *scenarios.Scenario, nd *node.Node, nw 
 }
 
 // stop ends the timeline (actions not yet due do not run) and undoes a pause
-// still in force, so the drain can finish.
+// still in force, so the drain can finish. A killed node stays down.
 func (tr *timelineRun) stop() {
 	tr.cancel()
 	<-tr.done
-	tr.nd.Resume()
-	if tr.nw != nil {
-		tr.nw.Heal()
+	_, nodes := tr.c.live()
+	for _, n := range nodes {
+		n.Resume()
+	}
+	if tr.c.nw != nil {
+		tr.c.nw.Heal()
 	}
 }
 
 // results lists each timeline event with its recovery time: from the end of
 // the event (its last action) to the end of the first one-second interval
 // whose committed (else accepted) p99 is back within twice the median p99 of
-// the intervals before the event.
-func (tr *timelineRun) results(res *reports.Result) []reports.TimelineResult {
+// the intervals before the event. A kill also gets its fail-over time (the
+// stall of block production after the kill), and with a restart the stall
+// when the node rejoins and its catch-up time. loadEnd is when the last
+// send was due.
+func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports.TimelineResult {
+	tr.mu.Lock()
+	actions := slices.Clone(tr.actions)
+	tr.mu.Unlock()
 	var out []reports.TimelineResult
 	for i, e := range tr.sc.Timeline {
 		r := reports.TimelineResult{At: e.At.String(), Event: e.String()}
 		tr.mu.Lock()
 		end, ran := tr.when[i]
+		r.Node = tr.resolved[i]
 		tr.mu.Unlock()
 		if !ran {
 			r.Recovery = "not run"
 		} else {
 			r.Recovery = recovery(res, e.At.Std(), end)
 		}
+		var errs []string
+		for j, a := range actions {
+			if a.a.Event != i {
+				continue
+			}
+			if a.err != nil {
+				errs = append(errs, fmt.Sprintf("%s failed: %v", a.a.Op, a.err))
+				continue
+			}
+			// The change's window lasts until the next action or the end
+			// of the load.
+			until := loadEnd
+			if j+1 < len(actions) && actions[j+1].at.Before(until) {
+				until = actions[j+1].at
+			}
+			switch a.a.Op {
+			case scenarios.OpKill:
+				r.Failover = tr.c.chk.stall(a.at, until, tr.sc.Cluster.Shards)
+			case scenarios.OpRestart:
+				r.Rejoin = tr.c.chk.stall(a.at, until, tr.sc.Cluster.Shards)
+				r.CatchUp = tr.c.chk.catchUp(a.node, a.at, a.target, a.own)
+			}
+		}
+		if len(errs) > 0 {
+			r.Recovery = strings.Join(errs, "; ")
+		}
 		out = append(out, r)
 	}
 	return out
 }
+
+// leaderWait bounds the wait for a shard to have a leader, for leader(S).
+const leaderWait = 5 * time.Second
 
 func recovery(res *reports.Result, start, end time.Duration) string {
 	worst := "n/a"

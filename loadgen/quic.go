@@ -27,8 +27,10 @@ type Observer interface {
 // reports each one's accepted and committed stages, and for a sample the
 // client-side verification of the receipt's Merkle proof.
 type QUIC struct {
-	// Clients are used round-robin by send index.
-	Clients []*p2p.Client
+	// Conns are used round-robin by send index. A send on a connection that
+	// is down (its node was killed) fails at once and counts as an error;
+	// a send that finds the connection broken tells the Conn, which redials.
+	Conns []*Conn
 	// Txs are the pre-signed transactions; send i submits Txs[i].
 	Txs [][]byte
 	// Observer gets every outcome. Required.
@@ -54,16 +56,23 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	c := q.Clients[i%uint64(len(q.Clients))]
+	conn := q.Conns[i%uint64(len(q.Conns))]
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
+	c, err := conn.Client()
+	if err != nil {
+		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+		return
+	}
 	call, err := c.Submit(ctx, q.Txs[i])
 	if err != nil {
+		conn.Failed(c, err)
 		q.Observer.Failed(i, reports.StageAccepted, intended, err)
 		return
 	}
 	acc, err := call.Accepted()
 	if err != nil {
+		conn.Failed(c, err)
 		q.Observer.Failed(i, reports.StageAccepted, intended, err)
 		return
 	}
@@ -71,6 +80,7 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 	q.Observer.Accepted(i, acc)
 	com, err := call.Committed()
 	if err != nil {
+		conn.Failed(c, err)
 		q.Observer.Failed(i, reports.StageCommitted, intended, err)
 		return
 	}

@@ -232,7 +232,7 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 
 	c := r.Checker
 	v.Checker = [][2]string{{"accepted", fmt.Sprint(c.Accepted)}, {"committed", fmt.Sprint(c.Committed)}, {"lost", fmt.Sprint(c.Lost)},
-		{"duplicated", fmt.Sprint(c.Duplicated)}, {"roots equal", fmt.Sprint(c.RootsEqual)}, {"proofs checked", fmt.Sprint(c.ProofsChecked)}, {"proofs failed", fmt.Sprint(c.ProofsFailed)}}
+		{"duplicated", fmt.Sprint(c.Duplicated)}, {"roots equal", fmt.Sprint(c.RootsEqual)}, {"divergent blocks", fmt.Sprint(c.Divergent)}, {"proofs checked", fmt.Sprint(c.ProofsChecked)}, {"proofs failed", fmt.Sprint(c.ProofsFailed)}}
 	v.Notes = c.Notes
 	v.SLO, v.Timeline = r.SLO, r.Timeline
 	if rs := r.Resources; rs != nil {
@@ -343,8 +343,8 @@ code { font-size: .95em; }
 {{else}}<p>None.</p>{{end}}
 
 <h2 id="timeline">Timeline</h2>
-{{if .Timeline}}<table><thead><tr><th class="l">at</th><th class="l">event</th><th class="l">recovery</th></tr></thead>
-<tbody>{{range .Timeline}}<tr><td class="l">{{.At}}</td><td class="l">{{.Event}}</td><td class="l">{{.Recovery}}</td></tr>{{end}}</tbody></table>
+{{if .Timeline}}<table><thead><tr><th class="l">at</th><th class="l">event</th><th class="l">recovery</th><th class="l">fail-over</th><th class="l">rejoin</th><th class="l">catch-up</th></tr></thead>
+<tbody>{{range .Timeline}}<tr><td class="l">{{.At}}</td><td class="l">{{.EventNode}}</td><td class="l">{{.Recovery}}</td><td class="l">{{with .Failover}}{{.MaxGap}}{{end}}</td><td class="l">{{with .Rejoin}}{{.MaxGap}}{{end}}</td><td class="l">{{.CatchUp}}</td></tr>{{end}}</tbody></table>
 {{else}}<p>No events.</p>{{end}}
 
 <h2 id="resources">Resources</h2>

@@ -187,8 +187,8 @@ func Markdown(w io.Writer, res *Result) error {
 
 	c := r.Checker
 	p("## Checker: %s\n\n", verdict(c.OK))
-	p("| accepted | committed | lost | duplicated | roots equal | proofs checked | proofs failed |\n|---:|---:|---:|---:|---|---:|---:|\n")
-	p("| %d | %d | %d | %d | %t | %d | %d |\n\n", c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.ProofsChecked, c.ProofsFailed)
+	p("| accepted | committed | lost | duplicated | roots equal | divergent blocks | proofs checked | proofs failed |\n|---:|---:|---:|---:|---|---:|---:|---:|\n")
+	p("| %d | %d | %d | %d | %t | %d | %d | %d |\n\n", c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.Divergent, c.ProofsChecked, c.ProofsFailed)
 	for _, n := range c.Notes {
 		p("- %s\n", mdEscape(n))
 	}
@@ -236,11 +236,26 @@ func Markdown(w io.Writer, res *Result) error {
 	if len(r.Timeline) == 0 {
 		p("No events.\n\n")
 	} else {
-		p("| at | event | recovery |\n|---|---|---|\n")
+		p("| at | event | recovery | fail-over | rejoin | catch-up |\n|---|---|---|---|---|---|\n")
 		for _, t := range r.Timeline {
-			p("| %s | %s | %s |\n", mdEscape(t.At), mdEscape(t.Event), mdEscape(t.Recovery))
+			p("| %s | %s | %s | %s | %s | %s |\n", mdEscape(t.At), mdEscape(t.EventNode()), mdEscape(t.Recovery), failoverCell(t.Failover), failoverCell(t.Rejoin), mdEscape(t.CatchUp))
 		}
 		p("\n")
+		for _, t := range r.Timeline {
+			for _, f := range []struct {
+				what string
+				f    *Failover
+			}{{"fail-over", t.Failover}, {"rejoin", t.Rejoin}} {
+				if f.f == nil {
+					continue
+				}
+				p("%s at %s, %s: longest gap between blocks per shard (median gap before: %s):", mdEscape(t.EventNode()), mdEscape(t.At), f.what, FormatMicros(f.f.BaselineGapUs))
+				for _, s := range f.f.Shards {
+					p(" shard %d %s;", s.Shard, stallMicros(s.MaxGapUs))
+				}
+				p("\n\n")
+			}
+		}
 	}
 
 	if rs := r.Resources; rs != nil {
@@ -333,4 +348,20 @@ func markdownPlots(files []string) []mdPlot {
 		out = append(out, pl)
 	}
 	return out
+}
+
+// failoverCell is a Failover's table cell: its longest gap, or empty.
+func failoverCell(f *Failover) string {
+	if f == nil {
+		return ""
+	}
+	return mdEscape(f.MaxGap)
+}
+
+// stallMicros formats a ShardStall duration (-1: no block after the change).
+func stallMicros(us int64) string {
+	if us < 0 {
+		return "no block"
+	}
+	return FormatMicros(us)
 }

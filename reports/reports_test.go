@@ -386,7 +386,7 @@ func TestMarkdownContainsNumbers(t *testing.T) {
 	want = append(want,
 		"# Rustorium report: default", `a test \| with a pipe`, "**Verdict: PASS**",
 		"| go1.26.8 | 2 | Test CPU (2 threads)", "abc123", "kfake",
-		"| 1000 | 1000 | 0 | 0 | true | 10 | 0 |",
+		"| 1000 | 1000 | 0 | 0 | true | 0 | 10 | 0 |",
 		"| committed.p99 | ≤ 250ms | "+res.SLO[0].Value+" | PASS |",
 		"| QUIC echo RTT | 80µs | 200µs |", "| produce ceiling | | | 50000 tx/s |", "| accepted.p50/quic_echo.p50 | 12.50 |",
 		"| 15s | kill node-2 | 2.1s |", "| timeout | 1 |", fmt.Sprintf("Sent %d, errors 1", w.Sent),

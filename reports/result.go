@@ -133,17 +133,21 @@ type Checker struct {
 	RootsEqual bool  `json:"roots_equal"`
 	// BalancesConserved: the accounts' balances add up to the genesis total
 	// (set when the run had transfers).
-	BalancesConserved *bool    `json:"balances_conserved,omitempty"`
-	ProofsChecked     int64    `json:"proofs_checked"`
-	ProofsFailed      int64    `json:"proofs_failed"`
-	OK                bool     `json:"ok"` // Passed(), set when written
-	Notes             []string `json:"notes,omitempty"`
+	BalancesConserved *bool `json:"balances_conserved,omitempty"`
+	// Divergent counts blocks a node committed with a header different
+	// from the one another node committed at the same shard and height
+	// (several nodes only; the notes name them).
+	Divergent     int64    `json:"divergent_blocks,omitempty"`
+	ProofsChecked int64    `json:"proofs_checked"`
+	ProofsFailed  int64    `json:"proofs_failed"`
+	OK            bool     `json:"ok"` // Passed(), set when written
+	Notes         []string `json:"notes,omitempty"`
 }
 
-// Passed reports whether nothing was lost or duplicated, the roots agree and
-// every checked proof verified.
+// Passed reports whether nothing was lost or duplicated, the roots agree, no
+// node committed a divergent block and every checked proof verified.
 func (c Checker) Passed() bool {
-	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.ProofsFailed == 0 &&
+	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.Divergent == 0 && c.ProofsFailed == 0 &&
 		(c.BalancesConserved == nil || *c.BalancesConserved)
 }
 
@@ -163,6 +167,54 @@ type TimelineResult struct {
 	At       string `json:"at"`
 	Event    string `json:"event"`
 	Recovery string `json:"recovery,omitempty"`
+
+	// Extras. Node is the node a kill or pause of leader(S) acted on.
+	Node string `json:"node,omitempty"`
+	// For kill events: how the cluster's block production went on without
+	// the node and after its restart.
+	Failover *Failover `json:"failover,omitempty"`
+	Rejoin   *Failover `json:"rejoin,omitempty"`
+	// CatchUp is how long the restarted node took, from its restart, to
+	// commit on every shard the height the cluster had reached when it
+	// restarted ("not caught up" if it did not by the end of the run).
+	CatchUp string `json:"catch_up,omitempty"`
+}
+
+// EventNode is the event's description with the node it acted on when the
+// scenario named it by role, such as "kill leader(0) (node-2)".
+func (t TimelineResult) EventNode() string {
+	if t.Node == "" {
+		return t.Event
+	}
+	return t.Event + " [" + t.Node + "]"
+}
+
+// Failover measures the stall in block production around a cluster change
+// (a node killed, or restarted and rejoining shard leadership), from the
+// blocks' first commits on any node. For each shard: the longest gap
+// between consecutive blocks that ends after the change and starts before
+// the next one (so it includes a gap spanning the change itself), and the
+// time from the change to the shard's first block after it.
+type Failover struct {
+	// MaxGap is the longest of the shards' gaps: the fail-over time.
+	MaxGap   string `json:"max_gap"`
+	MaxGapUs int64  `json:"max_gap_us"`
+	// BaselineGapUs is the median gap between consecutive blocks of all
+	// shards before the change, for scale.
+	BaselineGapUs int64        `json:"baseline_gap_us"`
+	Shards        []ShardStall `json:"shards"`
+}
+
+// ShardStall is one shard's part of a Failover.
+type ShardStall struct {
+	Shard uint32 `json:"shard"`
+	// MaxGapUs is the shard's longest gap between consecutive blocks around
+	// the change (until the end of the window if the shard committed
+	// nothing after its last block); -1 if there is nothing to measure.
+	MaxGapUs int64 `json:"max_gap_us"`
+	// FirstBlockUs is the time from the change to the shard's first block
+	// after it; -1 if none.
+	FirstBlockUs int64 `json:"first_block_us"`
 }
 
 // Passed reports whether the checker passed and every SLO was met.

@@ -38,9 +38,28 @@ func Summary(w io.Writer, res *Result) error {
 	if c.BalancesConserved != nil {
 		fmt.Fprintf(&b, ", balances conserved %t", *c.BalancesConserved)
 	}
+	if c.Divergent > 0 {
+		fmt.Fprintf(&b, ", divergent blocks %d", c.Divergent)
+	}
 	b.WriteString("\n")
 	for _, n := range c.Notes {
 		fmt.Fprintf(&b, "  note: %s\n", n)
+	}
+	for _, t := range r.Timeline {
+		if t.Failover == nil && t.Rejoin == nil && t.CatchUp == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "timeline %s %s:", t.At, t.EventNode())
+		if t.Failover != nil {
+			fmt.Fprintf(&b, " fail-over %s", t.Failover.MaxGap)
+		}
+		if t.Rejoin != nil {
+			fmt.Fprintf(&b, ", rejoin %s", t.Rejoin.MaxGap)
+		}
+		if t.CatchUp != "" {
+			fmt.Fprintf(&b, ", catch-up %s", t.CatchUp)
+		}
+		fmt.Fprintf(&b, ", recovery %s\n", t.Recovery)
 	}
 	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
 		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",

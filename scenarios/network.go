@@ -35,6 +35,25 @@ func (c Cluster) HasNode(name string) bool {
 	return err == nil && i >= 1 && i <= c.Nodes && NodeName(i) == name
 }
 
+// LeaderTarget parses a timeline target of the form "leader(S)": the node
+// that leads shard S when the event happens. ok is false for anything else
+// (a node name).
+func LeaderTarget(name string) (shard int, ok bool) {
+	rest, ok := strings.CutPrefix(name, "leader(")
+	if !ok {
+		return 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, ")")
+	if !ok {
+		return 0, false
+	}
+	s, err := strconv.Atoi(rest)
+	if err != nil || s < 0 || strconv.Itoa(s) != rest {
+		return 0, false
+	}
+	return s, true
+}
+
 // Overlay returns i with every non-zero field of o laid over it.
 func (i Impairment) Overlay(o Impairment) Impairment {
 	if o.Delay != 0 {

@@ -292,10 +292,13 @@ func TestValidate(t *testing.T) {
 		name, extra, field, msg string
 	}{
 		{"ok", "", "", ""},
+		{"kill leader ok", "timeline:\n  - {at: 1s, kill: leader(3), restart_after: 1s}\n  - {at: 2s, pause: leader(0), for: 1s}\n", "", ""},
 		{"no mode", "  - kind: get\n", "workload[1]", "no load mode"},
 		{"two modes", "  - kind: get\n    rate: 5/s\n    clients: 3\n", "workload[1].clients", "conflicts with rate"},
 		{"zero rate", "  - kind: get\n    rate: 0/s\n", "workload[1]", "no load mode"},
-		{"kill unknown node", "timeline:\n  - {at: 1s, kill: node-4}\n", "timeline[0].kill", `"node-4" is not a node (want node-1..node-3)`},
+		{"kill unknown node", "timeline:\n  - {at: 1s, kill: node-4}\n", "timeline[0].kill", `"node-4" is not a node (want node-1..node-3, or leader(S)`},
+		{"kill leader of unknown shard", "timeline:\n  - {at: 1s, kill: leader(4)}\n", "timeline[0].kill", `"leader(4)" names shard 4, but there are 4 shards`},
+		{"pause leader badly", "timeline:\n  - {at: 1s, pause: leader(x), for: 1s}\n", "timeline[0].pause", `"leader(x)" is not a node`},
 		{"pause without for", "timeline:\n  - {at: 1s, pause: node-1}\n", "timeline[0].for", "required with pause"},
 		{"at after end", "timeline:\n  - {at: 25s, pause: node-1, for: 1s}\n", "timeline[0].at", "not before the end"},
 		{"two actions", "timeline:\n  - {at: 1s, pause: node-1, for: 1s, kill: node-2}\n", "timeline[0].pause", "conflicts with kill"},
@@ -502,6 +505,19 @@ func TestLoadValidatesWithFileName(t *testing.T) {
 	e := errorOf(t, err)
 	if e.File != path || e.Line != 5 || e.Field != "timeline[0].kill" {
 		t.Errorf("got %v", err)
+	}
+}
+
+func TestLeaderTarget(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		shard int
+		ok    bool
+	}{{"leader(0)", 0, true}, {"leader(12)", 12, true}, {"leader(-1)", 0, false}, {"leader(01)", 0, false},
+		{"leader()", 0, false}, {"leader(1", 0, false}, {"node-1", 0, false}, {"leader(1)x", 0, false}} {
+		if s, ok := LeaderTarget(tc.in); s != tc.shard || ok != tc.ok {
+			t.Errorf("LeaderTarget(%q) = %d, %t", tc.in, s, ok)
+		}
 	}
 }
 

@@ -278,7 +278,8 @@ type Event struct {
 	// impairment replaces the current one; a given link replaces the current
 	// link with the same from and to, or is added.
 	Network *Network `yaml:"network" json:"network,omitempty"`
-	// Kill stops a node abruptly ("node-N").
+	// Kill stops a node ("node-N", or "leader(S)": the node leading shard
+	// S at that moment).
 	Kill string `yaml:"kill" json:"kill,omitempty"`
 	// RestartAfter restarts the killed node this long after the kill; unset
 	// means it stays down.
@@ -288,7 +289,8 @@ type Event struct {
 	// HealAfter ends the partition this long after it starts; unset means it
 	// lasts to the end.
 	HealAfter Duration `yaml:"heal_after" json:"heal_after,omitempty"`
-	// Pause stalls a node's ingress and processing ("node-N").
+	// Pause stalls a node's ingress and processing ("node-N" or
+	// "leader(S)").
 	Pause string `yaml:"pause" json:"pause,omitempty"`
 	// For is how long the pause lasts.
 	For Duration `yaml:"for" json:"for,omitempty"`

@@ -282,7 +282,7 @@ func (v *validator) timeline() {
 		}
 		if e.Kill != "" {
 			actions = append(actions, "kill")
-			v.node(p+".kill", e.Kill)
+			v.target(p+".kill", e.Kill)
 		}
 		if len(e.Partition) > 0 {
 			actions = append(actions, "partition")
@@ -290,7 +290,7 @@ func (v *validator) timeline() {
 		}
 		if e.Pause != "" {
 			actions = append(actions, "pause")
-			v.node(p+".pause", e.Pause)
+			v.target(p+".pause", e.Pause)
 			if e.For <= 0 {
 				v.add(p+".for", "required with pause, > 0")
 			}
@@ -314,9 +314,17 @@ func (v *validator) timeline() {
 	}
 }
 
-func (v *validator) node(path, name string) {
-	if !v.s.Cluster.HasNode(name) {
-		v.add(path, "%q is not a node (want node-1..node-%d)", name, v.s.Cluster.Nodes)
+// target checks the node a kill or pause acts on: node-N, or leader(S).
+func (v *validator) target(path, name string) {
+	c := v.s.Cluster
+	if shard, ok := LeaderTarget(name); ok {
+		if shard >= c.Shards {
+			v.add(path, "%q names shard %d, but there are %d shards (leader(0)..leader(%d))", name, shard, c.Shards, c.Shards-1)
+		}
+		return
+	}
+	if !c.HasNode(name) {
+		v.add(path, "%q is not a node (want node-1..node-%d, or leader(S) for the leader of shard S)", name, c.Nodes)
 	}
 }
 

@@ -1,0 +1,195 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/rustorium/rustorium/node/p2p"
+)
+
+// ErrNotConnected: the connection broke and is being dialed again; the send
+// fails at once instead of waiting for it.
+var ErrNotConnected = errors.New("loadgen: not connected (redialing)")
+
+// DialFunc dials one client connection. release, if not nil, frees what the
+// connection used besides itself (an emulated socket); it is called after
+// the client is closed.
+type DialFunc func(ctx context.Context) (c *p2p.Client, release func(), err error)
+
+// Conn is one client connection that is dialed again when it breaks (its
+// node was stopped or restarted). Sends on a broken connection fail at once
+// with ErrNotConnected, so they count as errors instead of stalling the
+// load, while a background loop redials with exponential backoff. A Conn
+// without a DialFunc (Fixed) never redials.
+type Conn struct {
+	dial                   DialFunc
+	minBackoff, maxBackoff time.Duration
+	dialTimeout            time.Duration
+
+	mu      sync.Mutex
+	cur     *p2p.Client
+	release func()
+	closed  bool
+	redials int // successful redials
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// ConnOptions tunes a Conn's redialing. Zero fields mean 50ms, 1s and 1s.
+type ConnOptions struct {
+	MinBackoff, MaxBackoff time.Duration
+	// DialTimeout bounds one dial attempt.
+	DialTimeout time.Duration
+}
+
+// Dial dials the first connection and returns a Conn that redials with dial
+// after it breaks.
+func Dial(ctx context.Context, dial DialFunc, opts ConnOptions) (*Conn, error) {
+	c := newConn(dial, opts)
+	cl, rel, err := dial(ctx)
+	if err != nil {
+		c.cancel()
+		return nil, err
+	}
+	c.cur, c.release = cl, rel
+	return c, nil
+}
+
+// Fixed wraps an established client that is never redialed.
+func Fixed(cl *p2p.Client) *Conn {
+	c := newConn(nil, ConnOptions{})
+	c.cur = cl
+	return c
+}
+
+func newConn(dial DialFunc, opts ConnOptions) *Conn {
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = 50 * time.Millisecond
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Second
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = time.Second
+	}
+	c := &Conn{dial: dial, minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, dialTimeout: opts.DialTimeout}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// Client returns the connection's current client, or ErrNotConnected while
+// it is being redialed.
+func (c *Conn) Client() (*p2p.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur == nil {
+		if c.closed {
+			return nil, net.ErrClosed
+		}
+		return nil, ErrNotConnected
+	}
+	return c.cur, nil
+}
+
+// Redials is how many times the connection was dialed again successfully.
+func (c *Conn) Redials() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.redials
+}
+
+// Failed tells the Conn that a call on cl failed with err. If err means the
+// connection itself is gone (closed by the node, timed out, reset) and cl
+// is still the current client, the Conn drops it and starts redialing.
+func (c *Conn) Failed(cl *p2p.Client, err error) {
+	if !ConnBroken(err) {
+		return
+	}
+	c.mu.Lock()
+	if c.cur != cl || c.closed || c.dial == nil {
+		c.mu.Unlock()
+		return
+	}
+	old, rel := c.cur, c.release
+	c.cur, c.release = nil, nil
+	c.wg.Add(1)
+	c.mu.Unlock()
+	drop(old, rel)
+	go c.redial()
+}
+
+func drop(cl *p2p.Client, release func()) {
+	_ = cl.Close()
+	if release != nil {
+		release()
+	}
+}
+
+func (c *Conn) redial() {
+	defer c.wg.Done()
+	backoff := c.minBackoff
+	for {
+		ctx, cancel := context.WithTimeout(c.ctx, c.dialTimeout)
+		cl, rel, err := c.dial(ctx)
+		cancel()
+		if err == nil {
+			c.mu.Lock()
+			if c.closed {
+				c.mu.Unlock()
+				drop(cl, rel)
+				return
+			}
+			c.cur, c.release = cl, rel
+			c.redials++
+			c.mu.Unlock()
+			return
+		}
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, c.maxBackoff)
+	}
+}
+
+// Close closes the current client and stops redialing. Safe to call more
+// than once.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	cl, rel := c.cur, c.release
+	c.cur, c.release = nil, nil
+	c.mu.Unlock()
+	c.cancel()
+	c.wg.Wait()
+	if cl != nil {
+		drop(cl, rel)
+	}
+	return nil
+}
+
+// ConnBroken reports whether err means the QUIC connection is gone (closed
+// by either side, idle timeout, stateless reset, a transport error), as
+// opposed to one stream failing or a deadline.
+func ConnBroken(err error) bool {
+	var (
+		app   *quic.ApplicationError
+		idle  *quic.IdleTimeoutError
+		reset *quic.StatelessResetError
+		trans *quic.TransportError
+		hs    *quic.HandshakeTimeoutError
+	)
+	return errors.As(err, &app) || errors.As(err, &idle) || errors.As(err, &reset) ||
+		errors.As(err, &trans) || errors.As(err, &hs) || errors.Is(err, net.ErrClosed)
+}
