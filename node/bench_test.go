@@ -120,14 +120,15 @@ func benchCluster(b *testing.B, nodes int, kind string) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 	b.ReportMetric(0, "ns/op")
-	for _, phase := range []string{"poll", "propose", "publish", "commit"} {
-		sum, n := histogram(c.regs[0], "rustorium_leader_round_seconds", phase)
-		if n > 0 {
-			b.Logf("node-1 leader %-8s %6d rounds, mean %v", phase, n, time.Duration(sum/float64(n)*1e9).Round(time.Microsecond))
+	for _, phase := range []string{"poll", "propose", "publish"} {
+		if sum, n := histogram(c.regs[0], "rustorium_leader_round_seconds", phase); n > 0 {
+			b.Logf("node-1 leader  %-8s %6d rounds, mean %v", phase, n, time.Duration(sum/float64(n)*1e9).Round(time.Microsecond))
 		}
 	}
-	if sum, n := histogram(c.regs[0], "rustorium_block_finality_seconds", ""); n > 0 {
-		b.Logf("node-1 attest→final mean %v over %d blocks", time.Duration(sum/float64(n)*1e9).Round(time.Microsecond), n)
+	for _, phase := range []string{"arrive", "read", "execute", "root", "final", "commit"} {
+		if sum, n := histogram(c.regs[0], "rustorium_replica_block_seconds", phase); n > 0 {
+			b.Logf("node-1 replica %-8s %6d blocks, mean %v", phase, n, time.Duration(sum/float64(n)*1e9).Round(time.Microsecond))
+		}
 	}
 }
 

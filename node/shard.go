@@ -98,10 +98,14 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return nil
 	}
 	t0 := time.Now()
+	phases := r.n.metrics.BlockSeconds
+	phases.WithLabelValues("arrive").Observe(t0.Sub(time.Unix(0, hdr.Time)).Seconds())
 	entries, err := r.readRange(ctx, hdr.FirstOffset, hdr.NextOffset)
 	if err != nil {
 		return err
 	}
+	t1 := time.Now()
+	phases.WithLabelValues("read").Observe(t1.Sub(t0).Seconds())
 	b, err := r.n.execute(r.shard, r.n.db, func(id tx.ID) (bool, error) { return r.n.db.HasTx(id) }, entries)
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
@@ -112,6 +116,8 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		r.n.log.Error("block's transactions differ from the leader's", "shard", r.shard, "height", hdr.Height,
 			"leader_txs", hdr.TxCount, "our_txs", b.count())
 	}
+	t2 := time.Now()
+	phases.WithLabelValues("execute").Observe(t2.Sub(t1).Seconds())
 	writes := b.storageWrites()
 	bc := &storage.BlockCommit{
 		Shard: r.shard, Height: hdr.Height, NextOffset: hdr.NextOffset, BlockOffset: rec.Offset + 1, Writes: writes,
@@ -126,13 +132,16 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		attested = r.n.cfg.AlterRoot(r.shard, hdr.Height, attested)
 	}
 	tAttest := time.Now()
+	phases.WithLabelValues("root").Observe(tAttest.Sub(t2).Seconds())
 	if err := r.n.voter.local(r.shard, hdr.Height, hash, attested); err != nil {
 		return err
 	}
 	if err := r.n.voter.await(ctx, r.shard, hdr.Height); err != nil {
 		return err
 	}
-	r.n.metrics.FinalSeconds.Observe(time.Since(tAttest).Seconds())
+	tFinal := time.Now()
+	r.n.metrics.FinalSeconds.Observe(tFinal.Sub(tAttest).Seconds())
+	phases.WithLabelValues("final").Observe(tFinal.Sub(tAttest).Seconds())
 
 	receipts := b.receipts(&hdr)
 	bc.BlockHash, bc.Header = hash, hdr.Encode()
@@ -168,6 +177,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	}
 	m := r.n.metrics
 	shard := strconv.FormatUint(uint64(r.shard), 10)
+	phases.WithLabelValues("commit").Observe(time.Since(tFinal).Seconds())
 	m.CommitSeconds.Observe(time.Since(t0).Seconds())
 	m.BlockTxs.Observe(float64(len(b.txs)))
 	m.Blocks.WithLabelValues(shard).Inc()

@@ -23,7 +23,8 @@ type Node struct {
 	Proposed      *prometheus.CounterVec   // blocks this node published as leader, by shard
 	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
 	FinalSeconds  prometheus.Histogram     // from a block's root being computed to the block being final
-	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish, commit
+	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
+	BlockSeconds  *prometheus.HistogramVec // a replica's phases per block: arrive, read, execute, root, final, commit
 }
 
 // New creates the collectors and registers them on reg (nil: not registered,
@@ -76,13 +77,17 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}),
 		RoundSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "rustorium_leader_round_seconds", Help: "Time a leader round spends in each phase: poll (waiting for transactions), propose (execute and build blocks), publish (the Kafka transaction), commit (until this node committed the blocks).",
+			Name: "rustorium_leader_round_seconds", Help: "Time a leader round spends in each phase: poll (waiting for transactions), propose (execute and build blocks), publish (the Kafka transaction).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
+		}, []string{"phase"}),
+		BlockSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "rustorium_replica_block_seconds", Help: "Time a replica spends per block in each phase: arrive (from the leader cutting it to this node reading it), read (its transaction range), execute, root (Merkle update), final (waiting for the quorum), commit (Pebble batch, views, receipts).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"phase"}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds, m.RoundSeconds} {
+			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds, m.RoundSeconds, m.BlockSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
