@@ -39,10 +39,11 @@ func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, sh
 	f, err := consensus.NewFinality(consensus.FinalityConfig{
 		Key: key, Validators: validators, Quorum: quorum, Shards: shards,
 		// A restarted or partitioned peer is sent this node's attestations
-		// of the last Retain heights again: enough for a few minutes down
-		// at hundreds of blocks per second per shard.
-		Retain: 1 << 16,
-		Window: 1 << 16,
+		// of the last Retain heights again: a few minutes down at ~100
+		// blocks per second per shard. A node down for longer cannot
+		// finalize the blocks it missed (there is no state sync yet).
+		Retain: 1 << 14,
+		Window: 1 << 14,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
