@@ -388,3 +388,79 @@ report: {formats: [json]}
 		t.Fatalf("result %+v", res.Workloads["puts"])
 	}
 }
+
+// clusterScenario is a 3-node, 4-shard cluster (quorum 2) under transfers:
+// the leader of shard 1 is killed mid-load and restarted, then another node
+// is paused.
+const clusterScenario = `
+name: cluster
+seed: 21
+warmup: 500ms
+duration: 6s
+drain: 30s
+cluster: {nodes: 3, shards: 4, quorum: 2, storage: {sync: false}}
+workload:
+  - {name: transfers, kind: transfer, accounts: 300, keys: uniform, rate: 200/s}
+timeline:
+  - {at: 1s, kill: leader(1), restart_after: 1500ms}
+  - {at: 4s, pause: node-3, for: 700ms}
+slo:
+  - {metric: lost, max: 0}
+  - {metric: duplicated, max: 0}
+report: {formats: [json, md]}
+`
+
+// TestRunClusterFailover runs three nodes on both brokers, kills and
+// restarts the leader of a shard and pauses a node under transfer load:
+// nothing accepted is lost or committed twice, balances are conserved and
+// every node ends with the same roots; sends to the killed node fail as
+// errors instead of stalling, and its clients reconnect after the restart.
+func TestRunClusterFailover(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
+		if kind == kafkatest.KindKafka {
+			opts.Brokers = brokers
+		}
+		res := run(t, clusterScenario, opts)
+		c := res.Checker
+		t.Logf("%s: checker %+v", kind, c)
+		for _, tl := range res.Timeline {
+			t.Logf("%s: timeline %s %s: recovery %s, catch-up %s, fail-over %+v, rejoin %+v", kind, tl.At, tl.EventNode(), tl.Recovery, tl.CatchUp, tl.Failover, tl.Rejoin)
+		}
+		if c.Lost != 0 || c.Duplicated != 0 || !c.RootsEqual || c.Divergent != 0 {
+			t.Fatalf("checker %+v", c)
+		}
+		if c.BalancesConserved == nil || !*c.BalancesConserved {
+			t.Fatalf("balances not conserved: %+v", c)
+		}
+		// 200/s for 6.5s: 1300 sends. Those to the killed node for about
+		// 1.5s (a third of them) fail; the rest are accepted and commit.
+		w := res.Workloads["transfers"]
+		if c.Accepted < 900 || c.Committed != c.Accepted {
+			t.Fatalf("accepted %d, committed %d", c.Accepted, c.Committed)
+		}
+		if w.Errors == 0 || w.Errors > 400 {
+			t.Fatalf("%d errors (by kind %v): want the killed node's sends to fail, and only those", w.Errors, w.ErrorsByKind)
+		}
+		if !res.Passed() {
+			t.Fatalf("run failed: %+v", res.SLO)
+		}
+		if len(res.Timeline) != 2 {
+			t.Fatalf("timeline %+v", res.Timeline)
+		}
+		kill := res.Timeline[0]
+		if !strings.HasPrefix(kill.Node, "node-") || kill.Failover == nil || kill.Rejoin == nil || len(kill.Failover.Shards) != 4 {
+			t.Fatalf("kill %+v", kill)
+		}
+		// Another node took the shard over: blocks went on within seconds.
+		if kill.Failover.MaxGapUs <= 0 || kill.Failover.MaxGapUs > 10_000_000 {
+			t.Fatalf("fail-over %+v", kill.Failover)
+		}
+		if kill.CatchUp == "" || kill.CatchUp == "not caught up" {
+			t.Fatalf("the restarted node did not catch up: %q", kill.CatchUp)
+		}
+		if p := res.Timeline[1]; p.Event != "pause node-3 for 700ms" || p.Recovery == "not run" || strings.Contains(p.Recovery, "failed") {
+			t.Fatalf("pause %+v", p)
+		}
+	})
+}
