@@ -75,6 +75,38 @@ func Parse(name string, data []byte) (s *Scenario, err error) {
 	return s, nil
 }
 
+// DecodeStrict decodes one YAML document from data into v, a pointer to a
+// struct with yaml tags, as strictly as a scenario: unknown fields, fields
+// given twice, wrong shapes and bad values (scalar types of this package
+// such as Duration included) fail with an *Error naming name, the line and
+// the field path. It returns the line of every field path it decoded, so a
+// caller's own validation can point at lines too. Other formats of the
+// project (the node's cluster file) use it.
+func DecodeStrict(name string, data []byte, v any) (lines map[string]int, err error) {
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: name, Msg: fmt.Sprintf("file larger than %d bytes", MaxFileSize), Err: ErrSyntax}
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
+		return nil, fmt.Errorf("scenarios: DecodeStrict wants a pointer to a struct, not %T", v)
+	}
+	root, err := parseYAML(name, data)
+	if err != nil {
+		return nil, err
+	}
+	lines = map[string]int{}
+	d := &decoder{file: name, lines: lines}
+	defer func() {
+		if r := recover(); r != nil {
+			lines, err = nil, &Error{File: name, Msg: fmt.Sprintf("internal decoder error: %v", r), Err: ErrSyntax}
+		}
+	}()
+	if err := d.decode("", root, rv.Elem()); err != nil {
+		return nil, err
+	}
+	return lines, nil
+}
+
 var integerRE = regexp.MustCompile(`^[-+]?[0-9][0-9_]*$`)
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
@@ -259,6 +291,19 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 			return d.errorf(n, path, ErrValue, "%d is out of range", i)
 		}
 		v.SetInt(i)
+		return nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var u uint64
+		if n.Kind == yaml.ScalarNode && integerRE.MatchString(n.Value) && n.Decode(&u) != nil {
+			return d.errorf(n, path, ErrValue, "%s is out of range (a whole number ≥ 0)", n.Value)
+		}
+		if n.Kind != yaml.ScalarNode || n.Decode(&u) != nil {
+			return d.errorf(n, path, ErrType, "want a whole number ≥ 0, not %s", kindName(n))
+		}
+		if v.OverflowUint(u) {
+			return d.errorf(n, path, ErrValue, "%d is out of range", u)
+		}
+		v.SetUint(u)
 		return nil
 	case reflect.Float32, reflect.Float64:
 		var f float64

@@ -429,11 +429,11 @@ func TestNetworkPathAndTimeline(t *testing.T) {
 	for _, a := range f.Schedule() {
 		ops = append(ops, a.At.String()+" "+a.String())
 	}
-	want := "10s kill node-2,15s restart node-2,25s partition [node-1] | [node-2 node-3],30s heal [node-1] | [node-2 node-3]"
+	want := "8s kill leader(0),13s restart leader(0),20s partition [node-1] | [node-2 node-3],24s heal [node-1] | [node-2 node-3]"
 	if got := strings.Join(ops, ","); got != want {
 		t.Errorf("schedule\n got %s\nwant %s", got, want)
 	}
-	if got := f.Timeline[0].String(); got != "kill node-2, restart after 5s" {
+	if got := f.Timeline[0].String(); got != "kill leader(0), restart after 5s" {
 		t.Errorf("event string %q", got)
 	}
 }
@@ -584,4 +584,38 @@ func FuzzParse(f *testing.F) {
 		_ = s.Schedule()
 		_ = s.NetworkAt(s.Duration)
 	})
+}
+
+func TestDecodeStrict(t *testing.T) {
+	type inner struct {
+		Wait Duration `yaml:"wait"`
+	}
+	type doc struct {
+		Name  string  `yaml:"name"`
+		Count uint32  `yaml:"count"`
+		In    inner   `yaml:"in"`
+		List  []inner `yaml:"list"`
+	}
+	var d doc
+	lines, err := DecodeStrict("d.yaml", []byte("name: x\ncount: 7\nin: {wait: 20ms}\nlist:\n  - {wait: 1s}\n"), &d)
+	if err != nil || d.Name != "x" || d.Count != 7 || d.In.Wait.Std() != 20*time.Millisecond || len(d.List) != 1 || lines["list[0].wait"] != 5 {
+		t.Fatalf("%+v %v %v", d, lines, err)
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"name: x\ncolor: red\n", "d.yaml:2: color: unknown field"},
+		{"count: -1\n", "d.yaml:1: count: -1 is out of range"},
+		{"count: 4294967296\n", "d.yaml:1: count: 4294967296 is out of range"},
+		{"in: {wait: soon}\n", "d.yaml:1: in.wait:"},
+		{"name: [a]\n", "d.yaml:1: name: want a string"},
+	} {
+		var d doc
+		_, err := DecodeStrict("d.yaml", []byte(tc.text), &d)
+		var e *Error
+		if !errors.As(err, &e) || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q…", tc.text, err, tc.want)
+		}
+	}
+	if _, err := DecodeStrict("d.yaml", []byte("a: 1"), d); err == nil {
+		t.Error("a non-pointer was accepted")
+	}
 }
