@@ -1,8 +1,15 @@
 // Package node is Rustorium's reference node: it takes signed transactions
-// over QUIC, orders them in the sharded Kafka log, cuts and executes blocks
-// per shard, and commits state under a Poseidon sparse Merkle tree in Pebble,
-// answering each client with an accepted receipt (log offset) and a committed
-// receipt (height, state root, Merkle proof).
+// over QUIC, orders them in the sharded Kafka log, and commits blocks under a
+// Poseidon sparse Merkle tree in Pebble, answering each client with an
+// accepted receipt (log offset) and a committed receipt (height, state root,
+// Merkle proof).
+//
+// Nodes form a cluster. A Kafka consumer group makes one node the leader of
+// each shard: it cuts blocks and publishes them with their cross-shard
+// credits in one Kafka transaction (leader.go). Every node re-executes every
+// block, attests its root to its peers over QUIC, and commits a block once
+// a quorum agrees with it (shard.go, voter.go). A one-node cluster runs the
+// same path with a quorum of one.
 //
 // New builds a node from a Config; Start runs it until Close.
 package node
@@ -172,14 +179,6 @@ func (c *Config) validators() []ed25519.PublicKey {
 	slices.SortFunc(out, func(a, b ed25519.PublicKey) int { return bytes.Compare(a, b) })
 	return out
 }
-
-// Halted reports whether this node stopped applying the shard after its
-// state root diverged from the quorum's.
-func (n *Node) Halted(shard uint32) bool { return n.voter.halted(shard) }
-
-// Leading returns the shards this node currently leads (proposes blocks
-// for), sorted.
-func (n *Node) Leading() []uint32 { return n.leader.leading() }
 
 // Node is a running reference node.
 type Node struct {
@@ -362,6 +361,14 @@ func (n *Node) DB() *storage.DB { return n.db }
 
 // Shards is the number of shards.
 func (n *Node) Shards() int { return n.cfg.Shards }
+
+// Halted reports whether this node stopped applying the shard after its
+// state root diverged from the quorum's.
+func (n *Node) Halted(shard uint32) bool { return n.voter.halted(shard) }
+
+// Leading returns the shards this node currently leads (proposes blocks
+// for), sorted.
+func (n *Node) Leading() []uint32 { return n.leader.leading() }
 
 // Submit implements p2p.Ingress: it appends a validated transaction to its
 // shard's log and returns once the broker acknowledged it.
