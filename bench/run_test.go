@@ -48,7 +48,7 @@ func run(t *testing.T, text string, opts bench.Options) *reports.Result {
 	return res
 }
 
-func loadScenario(t *testing.T, text string) *scenarios.Scenario {
+func loadScenario(t testing.TB, text string) *scenarios.Scenario {
 	t.Helper()
 	sc, err := scenarios.Parse("small.yaml", []byte(text))
 	if err != nil {

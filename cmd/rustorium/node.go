@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -28,6 +29,7 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		dataDir, listen, brokers, prefix, profile, metricsAddr string
+		clusterPath, id, keyFile                               string
 		shards                                                 int
 		chainID                                                uint32
 		block                                                  consensus.CutterConfig
@@ -39,66 +41,67 @@ func newNodeCmd() *cobra.Command {
 		Long: `Run a reference node: clients submit signed transactions over QUIC, the node
 orders them in the sharded Kafka log (an embedded broker unless --brokers is
 given), commits blocks to Pebble under a Poseidon Merkle tree and answers with
-accepted and committed receipts. The node's identity is kept in DATA/node.key.`,
+accepted and committed receipts. The node's identity is kept in DATA/node.key.
+
+Cluster mode: --cluster FILE --id ID --key-file PATH runs node ID of the
+cluster described in FILE (YAML: chain_id, shards, quorum, brokers, nodes with
+id, key and addr, …; see README.md). Every node gets the same file; its key
+file must hold the private key of its entry (` + "`rustorium node keygen`" + ` makes
+one). The shard and broker settings then come from the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			stopProfile, err := startProfile(profile, filepath.Join(dataDir, "profile"))
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			var cfg node.Config
+			if clusterPath != "" {
+				f := cmd.Flags()
+				for _, name := range []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-wait", "no-sync"} {
+					if f.Changed(name) {
+						return fmt.Errorf("--%s: set in the cluster file %s in cluster mode", name, clusterPath)
+					}
+				}
+				data := dataDir
+				if !f.Changed("data") {
+					data = ""
+				}
+				lst := listen
+				if !f.Changed("listen") {
+					lst = ""
+				}
+				var err error
+				if cfg, err = clusterNodeConfig(clusterPath, id, keyFile, data, lst, log); err != nil {
+					return err
+				}
+			} else {
+				if id != "" || keyFile != "" {
+					return errors.New("--id and --key-file need --cluster")
+				}
+				if err := os.MkdirAll(dataDir, 0o755); err != nil {
+					return err
+				}
+				key, err := loadOrCreateKey(filepath.Join(dataDir, "node.key"))
+				if err != nil {
+					return err
+				}
+				cfg = node.Config{
+					ChainID: chainID, Key: key, Shards: shards, TopicPrefix: prefix,
+					DataDir: dataDir, Listen: listen, Block: block,
+					Storage: storage.Options{NoSync: noSync}, Logger: log,
+				}
+				if brokers != "" {
+					cfg.Brokers = strings.Split(brokers, ",")
+				}
+			}
+			stopProfile, err := startProfile(profile, filepath.Join(cfg.DataDir, "profile"))
 			if err != nil {
 				return err
 			}
 			defer stopProfile()
-			if err := os.MkdirAll(dataDir, 0o755); err != nil {
-				return err
-			}
-			key, err := loadOrCreateKey(filepath.Join(dataDir, "node.key"))
-			if err != nil {
-				return err
-			}
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			cfg := node.Config{
-				ChainID: chainID, Key: key, Shards: shards, TopicPrefix: prefix,
-				DataDir: dataDir, Listen: listen, Block: block,
-				Storage: storage.Options{NoSync: noSync}, Logger: log,
-			}
-			if brokers != "" {
-				cfg.Brokers = strings.Split(brokers, ",")
-			}
-			ctx := cmd.Context()
-			if metricsAddr != "" {
-				reg := prometheus.NewRegistry()
-				reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-				cfg.Registerer = reg
-				ln, err := net.Listen("tcp", metricsAddr)
-				if err != nil {
-					return fmt.Errorf("--metrics: %w", err)
-				}
-				srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-				go srv.Serve(ln) //nolint:errcheck // ends with Close below
-				defer srv.Close()
-				log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-			}
-			n, err := node.New(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			defer n.Close()
-			if err := n.Start(ctx); err != nil {
-				return err
-			}
-			log.Info("node running", "quic", n.Addr().String(), "key", hex.EncodeToString(n.PublicKey()),
-				"brokers", strings.Join(n.Brokers(), ","), "shards", shards)
-			select {
-			case <-ctx.Done():
-				log.Info("stopping")
-				return nil
-			case err := <-n.Err():
-				return err
-			}
+			return serveNode(cmd.Context(), cfg, metricsAddr, nil)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data", "rustorium-data", "data directory (store and node key)")
-	f.StringVar(&listen, "listen", "127.0.0.1:7400", "QUIC address for clients")
+	f.StringVar(&dataDir, "data", "rustorium-data", "data directory (store and node key); in cluster mode rustorium-data/ID")
+	f.StringVar(&listen, "listen", "127.0.0.1:7400", "QUIC address for clients (and peers); in cluster mode the node's addr in the cluster file")
 	f.StringVar(&brokers, "brokers", "", "Kafka/Redpanda seed brokers host:port,…; empty runs an embedded broker")
 	f.StringVar(&prefix, "topic-prefix", "", "prefix of every topic name")
 	f.IntVar(&shards, "shards", 4, "number of shards (part of the data layout)")
@@ -108,6 +111,112 @@ accepted and committed receipts. The node's identity is kept in DATA/node.key.`,
 	f.BoolVar(&noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
+	f.StringVar(&clusterPath, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
+	f.StringVar(&id, "id", "", "cluster mode: this node's id in the cluster file")
+	f.StringVar(&keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
+	cmd.AddCommand(newKeygenCmd())
+	return cmd
+}
+
+// clusterNodeConfig is the configuration of node id of the cluster file at
+// clusterPath, with its key from keyFile. data and listen override the
+// defaults (rustorium-data/ID, the file's addr) when not empty.
+func clusterNodeConfig(clusterPath, id, keyFile, data, listen string, log *slog.Logger) (node.Config, error) {
+	if id == "" || keyFile == "" {
+		return node.Config{}, errors.New("cluster mode needs --id and --key-file")
+	}
+	cf, err := loadClusterFile(clusterPath)
+	if err != nil {
+		return node.Config{}, err
+	}
+	key, err := readKeyFile(keyFile)
+	if err != nil {
+		return node.Config{}, err
+	}
+	return cf.nodeConfig(nodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
+}
+
+// serveNode runs a node until ctx ends (nil) or the node fails (its
+// error), with Prometheus metrics on metricsAddr if set. ready, if set, is
+// called with the running node.
+func serveNode(ctx context.Context, cfg node.Config, metricsAddr string, ready func(*node.Node)) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := cfg.Logger
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	if metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		cfg.Registerer = reg
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln) //nolint:errcheck // ends with Close below
+		defer srv.Close()
+		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	}
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	attrs := []any{"quic", n.Addr().String(), "key", hex.EncodeToString(n.PublicKey()),
+		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
+	if len(cfg.Peers) > 0 {
+		attrs = append(attrs, "id", cfg.NodeID, "validators", len(cfg.Peers))
+	}
+	log.Info("node running", attrs...)
+	if ready != nil {
+		ready(n)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("stopping")
+		return nil
+	case err := <-n.Err():
+		return err
+	}
+}
+
+func newKeygenCmd() *cobra.Command {
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "keygen --out FILE",
+		Short: "Create a node key file and print its public key",
+		Long: `Create an ed25519 node identity: the seed, in hex, goes to FILE (mode 0600; an
+existing file is kept unless --force), the public key to stdout, in hex, as
+the key of the node's entry in a cluster file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if out == "" {
+				return errors.New("--out is required")
+			}
+			if _, err := os.Stat(out); err == nil && !force {
+				return fmt.Errorf("%s exists (use --force to replace it)", out)
+			}
+			seed := make([]byte, ed25519.SeedSize)
+			if _, err := rand.Read(seed); err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
+				return err
+			}
+			pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(pub))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "file to write the key to")
+	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
 	return cmd
 }
 

@@ -1,0 +1,286 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// clusterFile is a cluster configuration: what every node of a cluster
+// shares. Each node process gets the same file plus its own --id and
+// --key-file. Decoded strictly (unknown fields are errors with their line).
+//
+//	chain_id: 1
+//	shards: 4
+//	quorum: 2                 # optional: ⌊2N/3⌋+1
+//	brokers: [kafka-1:9092]
+//	topic_prefix: prod-       # optional
+//	block: {max_txs: 1000, max_bytes: 4194304, max_wait: 20ms}   # optional
+//	leadership: {session_timeout: 6s, transaction_timeout: 10s} # optional
+//	storage: {sync: true}     # optional
+//	genesis:                  # optional accounts with balances
+//	  - {account: <ed25519 public key, hex>, balance: 1000000}
+//	nodes:
+//	  - {id: node-1, key: <ed25519 public key, hex>, addr: 10.0.0.1:7400}
+//	  - {id: node-2, key: …, addr: 10.0.0.2:7400}
+//	  - {id: node-3, key: …, addr: 10.0.0.3:7400}
+type clusterFile struct {
+	// ChainID is the chain every transaction must name.
+	ChainID uint32 `yaml:"chain_id"`
+	// Shards is the number of shards; every node must use the same.
+	Shards int `yaml:"shards"`
+	// Quorum is how many matching attestations make a block final; 0 means
+	// ⌊2N/3⌋+1.
+	Quorum int `yaml:"quorum"`
+	// Brokers are the Kafka-protocol seed brokers all nodes share. Required:
+	// a node's embedded broker cannot be shared between processes.
+	Brokers []string `yaml:"brokers"`
+	// TopicPrefix is prepended to every topic name.
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Block bounds blocks; zero fields take the node's defaults.
+	Block struct {
+		MaxTxs   int                `yaml:"max_txs"`
+		MaxBytes int                `yaml:"max_bytes"`
+		MaxWait  scenarios.Duration `yaml:"max_wait"`
+	} `yaml:"block"`
+	// Leadership tunes the shard leaders' consumer group; zero fields take
+	// the node's defaults (6s, 10s). The broker bounds the session timeout
+	// (group.min.session.timeout.ms).
+	Leadership struct {
+		SessionTimeout     scenarios.Duration `yaml:"session_timeout"`
+		TransactionTimeout scenarios.Duration `yaml:"transaction_timeout"`
+	} `yaml:"leadership"`
+	// Storage: sync (default true) fsyncs every committed block.
+	Storage struct {
+		Sync *bool `yaml:"sync"`
+	} `yaml:"storage"`
+	// Genesis are accounts that exist before the first block.
+	Genesis []struct {
+		Account string `yaml:"account"`
+		Balance uint64 `yaml:"balance"`
+	} `yaml:"genesis"`
+	// Nodes are the validators: a unique id, the public key it proves with
+	// its key file, and the QUIC address its clients and peers dial.
+	Nodes []clusterNode `yaml:"nodes"`
+
+	file  string
+	lines map[string]int
+	keys  []ed25519.PublicKey   // Nodes' keys, decoded
+	gen   []node.GenesisAccount // Genesis, decoded
+}
+
+type clusterNode struct {
+	ID   string `yaml:"id"`
+	Key  string `yaml:"key"`
+	Addr string `yaml:"addr"`
+}
+
+// nodeIDRE is what a node id may hold (it is part of Kafka ids).
+var nodeIDRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
+
+// loadClusterFile reads, decodes and checks a cluster file. Errors are
+// *scenarios.Error values naming the file, line and field (several joined).
+func loadClusterFile(path string) (*clusterFile, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseClusterFile(path, data)
+}
+
+func parseClusterFile(name string, data []byte) (*clusterFile, error) {
+	cf := &clusterFile{file: name}
+	lines, err := scenarios.DecodeStrict(name, data, cf)
+	if err != nil {
+		return nil, err
+	}
+	cf.lines = lines
+	if err := cf.validate(); err != nil {
+		return nil, err
+	}
+	return cf, nil
+}
+
+// invalid is a validation error located at field's line.
+func (cf *clusterFile) invalid(field, format string, args ...any) error {
+	line, ok := cf.lines[field]
+	for f := field; !ok && f != ""; {
+		// fall back to the closest parent that was given
+		if i := strings.LastIndexAny(f, ".["); i > 0 {
+			f = f[:i]
+		} else {
+			f = ""
+		}
+		line, ok = cf.lines[f]
+	}
+	return &scenarios.Error{File: cf.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...), Err: scenarios.ErrInvalid}
+}
+
+func (cf *clusterFile) validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) { errs = append(errs, cf.invalid(field, format, args...)) }
+	if cf.Shards < 1 || cf.Shards > ordering.MaxShards {
+		add("shards", "%d is out of range (1..%d)", cf.Shards, ordering.MaxShards)
+	}
+	if len(cf.Brokers) == 0 {
+		add("brokers", "required: the Kafka or Redpanda brokers every node shares (host:port, …)")
+	}
+	for i, b := range cf.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			add(fmt.Sprintf("brokers[%d]", i), "%q is not host:port", b)
+		}
+	}
+	n := len(cf.Nodes)
+	if n == 0 {
+		add("nodes", "required: every validator's id, key and addr")
+	}
+	if cf.Quorum < 0 || cf.Quorum > n {
+		add("quorum", "%d is out of range (0 for ⌊2N/3⌋+1, or 1..%d nodes)", cf.Quorum, n)
+	}
+	if cf.Block.MaxTxs < 0 {
+		add("block.max_txs", "must be ≥ 0")
+	}
+	if cf.Block.MaxBytes < 0 {
+		add("block.max_bytes", "must be ≥ 0")
+	}
+	if cf.Block.MaxWait < 0 {
+		add("block.max_wait", "must be ≥ 0")
+	}
+	if cf.Leadership.SessionTimeout < 0 {
+		add("leadership.session_timeout", "must be ≥ 0")
+	}
+	if cf.Leadership.TransactionTimeout < 0 {
+		add("leadership.transaction_timeout", "must be ≥ 0")
+	}
+	ids, keys, addrs := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, nd := range cf.Nodes {
+		p := fmt.Sprintf("nodes[%d]", i)
+		switch {
+		case nd.ID == "":
+			add(p+".id", "required")
+		case !nodeIDRE.MatchString(nd.ID):
+			add(p+".id", "%q: use letters, digits, '.', '_' and '-' (at most 64)", nd.ID)
+		}
+		if j, dup := ids[nd.ID]; dup && nd.ID != "" {
+			add(p+".id", "%q is also nodes[%d]'s id", nd.ID, j)
+		}
+		ids[nd.ID] = i
+		key, err := parsePublicKey(nd.Key)
+		if err != nil {
+			add(p+".key", "%v", err)
+		} else if j, dup := keys[string(key)]; dup {
+			add(p+".key", "the same key as nodes[%d]", j)
+		}
+		keys[string(key)] = i
+		cf.keys = append(cf.keys, key)
+		if _, _, err := net.SplitHostPort(nd.Addr); err != nil {
+			add(p+".addr", "%q is not host:port (the QUIC address clients and peers dial)", nd.Addr)
+		} else if j, dup := addrs[nd.Addr]; dup {
+			add(p+".addr", "%q is also nodes[%d]'s address", nd.Addr, j)
+		}
+		addrs[nd.Addr] = i
+	}
+	for i, g := range cf.Genesis {
+		key, err := parsePublicKey(g.Account)
+		if err != nil {
+			add(fmt.Sprintf("genesis[%d].account", i), "%v", err)
+		}
+		cf.gen = append(cf.gen, node.GenesisAccount{Key: key, Balance: g.Balance})
+	}
+	return errors.Join(errs...)
+}
+
+// parsePublicKey decodes a hex ed25519 public key.
+func parsePublicKey(s string) (ed25519.PublicKey, error) {
+	if s == "" {
+		return nil, errors.New("required (an ed25519 public key in hex, as `rustorium node keygen` prints)")
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("%q is not an ed25519 public key (%d bytes in hex)", s, ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(b), nil
+}
+
+// nodeOptions are one node process's own settings besides the cluster file.
+type nodeOptions struct {
+	ID     string             // which of the file's nodes this process is
+	Key    ed25519.PrivateKey // its identity, matching the file's key for ID
+	Data   string             // data directory; "" means rustorium-data/<id>
+	Listen string             // QUIC listen address; "" means the file's addr
+	Logger *slog.Logger
+}
+
+// nodeConfig is the node.Config of node o.ID of the cluster.
+func (cf *clusterFile) nodeConfig(o nodeOptions) (node.Config, error) {
+	idx := -1
+	var known []string
+	for i, nd := range cf.Nodes {
+		known = append(known, nd.ID)
+		if nd.ID == o.ID {
+			idx = i
+		}
+	}
+	if idx < 0 {
+		return node.Config{}, fmt.Errorf("--id %q is not a node of %s (nodes: %s)", o.ID, cf.file, strings.Join(known, ", "))
+	}
+	if len(o.Key) != ed25519.PrivateKeySize {
+		return node.Config{}, errors.New("a node key is required (--key-file)")
+	}
+	if pub := o.Key.Public().(ed25519.PublicKey); !pub.Equal(cf.keys[idx]) {
+		return node.Config{}, fmt.Errorf("the key file's public key %x is not %s's key in %s (%s)", []byte(pub), o.ID, cf.file, cf.Nodes[idx].Key)
+	}
+	peers := make([]p2p.Peer, len(cf.Nodes))
+	for i, nd := range cf.Nodes {
+		peers[i] = p2p.Peer{Key: cf.keys[i], Addr: nd.Addr}
+	}
+	data := o.Data
+	if data == "" {
+		data = filepath.Join("rustorium-data", o.ID)
+	}
+	listen := o.Listen
+	if listen == "" {
+		listen = cf.Nodes[idx].Addr
+	}
+	sync := cf.Storage.Sync == nil || *cf.Storage.Sync
+	return node.Config{
+		ChainID: cf.ChainID, Key: o.Key, NodeID: o.ID,
+		Shards: cf.Shards, Brokers: cf.Brokers, TopicPrefix: cf.TopicPrefix,
+		DataDir: data, Listen: listen,
+		Storage: storage.Options{NoSync: !sync},
+		Block:   consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std()},
+		Peers:   peers, Quorum: cf.Quorum,
+		Leadership: node.LeadershipConfig{
+			SessionTimeout: cf.Leadership.SessionTimeout.Std(), TransactionTimeout: cf.Leadership.TransactionTimeout.Std(),
+		},
+		Genesis: cf.gen,
+		Logger:  o.Logger,
+	}, nil
+}
+
+// readKeyFile reads a hex ed25519 seed (as `rustorium node keygen` writes).
+func readKeyFile(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(seed) != ed25519.SeedSize {
+		return nil, fmt.Errorf("%s: want %d hex-encoded bytes (an ed25519 seed, as `rustorium node keygen` writes)", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}

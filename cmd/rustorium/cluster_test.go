@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+const testKey = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+
+func TestClusterFileErrors(t *testing.T) {
+	good := fmt.Sprintf(`
+chain_id: 1
+shards: 4
+brokers: [127.0.0.1:9092]
+nodes:
+  - {id: node-1, key: %s, addr: 127.0.0.1:7401}
+`, testKey)
+	if _, err := parseClusterFile("c.yaml", []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown field", "shards: 4\nbrokerz: [a:1]\n", "c.yaml:2: brokerz: unknown field (did you mean brokers?)"},
+		{"wrong type", "shards: four\n", "c.yaml:1: shards: want a whole number"},
+		{"bad duration", "shards: 1\nleadership: {session_timeout: soon}\n", "c.yaml:2: leadership.session_timeout:"},
+		{"no brokers", "shards: 1\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml: brokers: required"},
+		{"bad broker", "shards: 1\nbrokers: [kafka]\n", "c.yaml:2: brokers[0]: \"kafka\" is not host:port"},
+		{"no nodes", "shards: 1\nbrokers: [a:1]\n", "c.yaml: nodes: required"},
+		{"bad key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: abcd, addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].key: "abcd" is not an ed25519 public key`},
+		{"duplicate id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: a, key: " + strings.Repeat("11", 32) + ", addr: 1.2.3.4:6}\n", `c.yaml:5: nodes[1].id: "a" is also nodes[0]'s id`},
+		{"duplicate key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: b, key: " + testKey + ", addr: 1.2.3.4:6}\n", "c.yaml:5: nodes[1].key: the same key as nodes[0]"},
+		{"bad addr", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: here}\n", `c.yaml:4: nodes[0].addr: "here" is not host:port`},
+		{"bad id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a b, key: " + testKey + ", addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].id: "a b": use letters`},
+		{"quorum", "shards: 1\nbrokers: [a:1]\nquorum: 2\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml:3: quorum: 2 is out of range"},
+		{"shards", "shards: 0\nbrokers: [a:1]\n", "c.yaml:1: shards: 0 is out of range"},
+		{"genesis", "shards: 1\nbrokers: [a:1]\ngenesis:\n  - {account: zz, balance: 5}\n", `c.yaml:4: genesis[0].account: "zz" is not`},
+		{"negative balance", "genesis:\n  - {account: " + testKey + ", balance: -5}\n", "c.yaml:2: genesis[0].balance: -5 is out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseClusterFile("c.yaml", []byte(tc.text))
+			var e *scenarios.Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// testCluster writes the key files and the cluster file of n nodes on
+// brokers, with genesis accounts, and returns the file's path, the key
+// files and the account keys.
+func testCluster(t *testing.T, dir string, n int, brokers []string) (string, []string, []ed25519.PrivateKey) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "chain_id: 7\nshards: 4\nquorum: 2\nbrokers: [%s]\ntopic_prefix: %s\n", strings.Join(brokers, ", "), kafkatest.Prefix(t))
+	b.WriteString("block: {max_wait: 10ms}\nleadership: {session_timeout: 1s, transaction_timeout: 3s}\nstorage: {sync: false}\n")
+	accounts := loadgen.AccountKeys(99, 4)
+	b.WriteString("genesis:\n")
+	for _, a := range accounts {
+		fmt.Fprintf(&b, "  - {account: %x, balance: 1000}\n", []byte(a.Public().(ed25519.PublicKey)))
+	}
+	b.WriteString("nodes:\n")
+	var keyFiles []string
+	for i := 1; i <= n; i++ {
+		kf := filepath.Join(dir, fmt.Sprintf("node-%d.key", i))
+		var out bytes.Buffer
+		root := newRootCmd()
+		root.SetOut(&out)
+		root.SetArgs([]string{"node", "keygen", "--out", kf})
+		if err := root.Execute(); err != nil {
+			t.Fatal(err)
+		}
+		pub := strings.TrimSpace(out.String())
+		// Reserve an address: peers must know it before the node runs.
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		pc.Close()
+		fmt.Fprintf(&b, "  - {id: node-%d, key: %s, addr: %q}\n", i, pub, addr)
+		keyFiles = append(keyFiles, kf)
+	}
+	path := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, keyFiles, accounts
+}
+
+// TestNodeClusterMode starts three nodes of one cluster file in process,
+// through the command's own code (clusterNodeConfig, serveNode), submits
+// transfers and puts to different nodes, and checks the receipts and that
+// all three nodes converge.
+func TestNodeClusterMode(t *testing.T) {
+	dir := t.TempDir()
+	brokers := kafkatest.Embedded(t)
+	path, keyFiles, accounts := testCluster(t, dir, 3, brokers)
+
+	// A key that is not the node's, an id not in the file, a bad key file.
+	if _, err := clusterNodeConfig(path, "node-1", keyFiles[1], "", "", nil); err == nil || !strings.Contains(err.Error(), "is not node-1's key") {
+		t.Fatalf("node-1 with node-2's key: %v", err)
+	}
+	if _, err := clusterNodeConfig(path, "node-9", keyFiles[0], "", "", nil); err == nil || !strings.Contains(err.Error(), `--id "node-9" is not a node`) {
+		t.Fatalf("unknown id: %v", err)
+	}
+	if _, err := clusterNodeConfig(path, "node-1", path, "", "", nil); err == nil || !strings.Contains(err.Error(), "ed25519 seed") {
+		t.Fatalf("bad key file: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		nodes = map[string]*node.Node{}
+		errs  = make(chan error, 3)
+	)
+	for i := range 3 {
+		id := fmt.Sprintf("node-%d", i+1)
+		cfg, err := clusterNodeConfig(path, id, keyFiles[i], filepath.Join(dir, id), "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.NodeID != id || len(cfg.Peers) != 3 || cfg.Quorum != 2 || cfg.Shards != 4 || cfg.ChainID != 7 || len(cfg.Genesis) != 4 ||
+			cfg.Leadership.SessionTimeout != time.Second || !cfg.Storage.NoSync || cfg.Listen != cfg.Peers[i].Addr {
+			t.Fatalf("%s: config %+v", id, cfg)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- serveNode(runCtx, cfg, "", func(n *node.Node) {
+				mu.Lock()
+				nodes[id] = n
+				mu.Unlock()
+			})
+		}()
+	}
+	defer func() {
+		stop()
+		wg.Wait()
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Errorf("node: %v", err)
+			}
+		}
+	}()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		mu.Lock()
+		k := len(nodes)
+		mu.Unlock()
+		if k == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the nodes did not start")
+		}
+	}
+
+	// Transfers between the genesis accounts and puts, sent to node-2 and
+	// node-3.
+	tr := &loadgen.Transfers{ChainID: 7, Accounts: accounts, Keys: &loadgen.Sequential{N: 4}, Amount: 10, Seed: 1}
+	txs, err := tr.Generate(ctx, 8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	puts := &loadgen.Puts{ChainID: 7, Signer: accounts[0], Keys: &loadgen.Sequential{N: 100}, ValueSize: 16, Seed: 2}
+	more, err := puts.Generate(ctx, 8, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	txs = append(txs, more...)
+	for i, raw := range txs {
+		n := nodes[fmt.Sprintf("node-%d", 2+i%2)]
+		c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call, err := c.Submit(ctx, raw)
+		if err == nil {
+			_, err = call.Accepted()
+		}
+		var com p2p.Committed
+		if err == nil {
+			com, err = call.Committed()
+		}
+		c.Close()
+		if err != nil {
+			t.Fatalf("tx %d: %v", i, err)
+		}
+		if com.Status != p2p.StatusOK {
+			t.Fatalf("tx %d committed as failed: %s", i, com.Reason)
+		}
+	}
+	// Every node holds the same chain.
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		diff := ""
+		for s := range uint32(4) {
+			var first storage.Meta
+			for i := 1; i <= 3; i++ {
+				m, _, err := nodes[fmt.Sprintf("node-%d", i)].DB().ShardMeta(s)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 1 {
+					first = m
+				} else if m.Height != first.Height || m.BlockHash != first.BlockHash || !m.Root.Equal(&first.Root) {
+					diff = fmt.Sprintf("shard %d: node-1 at %d, node-%d at %d", s, first.Height, i, m.Height)
+				}
+			}
+		}
+		if diff == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nodes did not converge: %s", diff)
+		}
+	}
+}
+
+// TestNodeClusterBinary runs the real binary: three `rustorium node
+// --cluster` processes on an embedded broker of the test, a transfer
+// committed through one of them, and a clean exit on SIGINT.
+func TestNodeClusterBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "rustorium")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	path, keyFiles, accounts := testCluster(t, dir, 3, kafkatest.Embedded(t))
+	cf, err := loadClusterFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var procs []*exec.Cmd
+	var logs []*lockedBuffer
+	defer func() {
+		for _, p := range procs {
+			_ = p.Process.Kill()
+			_ = p.Wait()
+		}
+	}()
+	for i := range 3 {
+		id := fmt.Sprintf("node-%d", i+1)
+		p := exec.CommandContext(ctx, bin, "node", "--cluster", path, "--id", id, "--key-file", keyFiles[i], "--data", filepath.Join(dir, id))
+		stderr, err := p.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, p)
+		buf := &lockedBuffer{running: make(chan struct{})}
+		logs = append(logs, buf)
+		go buf.copy(stderr)
+	}
+	for i, l := range logs {
+		select {
+		case <-l.running:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node-%d did not start:\n%s", i+1, l.String())
+		}
+	}
+	tr := &loadgen.Transfers{ChainID: 7, Accounts: accounts, Keys: &loadgen.Sequential{N: 4}, Amount: 1, Seed: 3}
+	txs, err := tr.Generate(ctx, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, raw := range txs {
+		nd := cf.Nodes[i%3]
+		c, err := p2p.Dial(ctx, nd.Addr, p2p.ClientConfig{ServerKey: cf.keys[i%3]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		call, err := c.Submit(ctx, raw)
+		var com p2p.Committed
+		if err == nil {
+			if _, err = call.Accepted(); err == nil {
+				com, err = call.Committed()
+			}
+		}
+		c.Close()
+		if err != nil || com.Status != p2p.StatusOK {
+			t.Fatalf("transfer %d via %s: %v %+v\n%s", i, nd.ID, err, com, logs[i%3].String())
+		}
+	}
+	for i, p := range procs {
+		_ = p.Process.Signal(syscall.SIGINT)
+		if err := p.Wait(); err != nil {
+			t.Errorf("node-%d: %v\n%s", i+1, err, logs[i].String())
+		}
+	}
+	procs = nil
+	for i, l := range logs {
+		if s := l.String(); !strings.Contains(s, "validators=3") || !strings.Contains(s, "stopping") {
+			t.Errorf("node-%d log:\n%s", i+1, s)
+		}
+	}
+}
+
+// lockedBuffer collects a process's log and signals its "node running".
+type lockedBuffer struct {
+	mu      sync.Mutex
+	b       bytes.Buffer
+	running chan struct{}
+	once    sync.Once
+}
+
+func (l *lockedBuffer) copy(r io.Reader) {
+	s := bufio.NewScanner(r)
+	for s.Scan() {
+		l.mu.Lock()
+		l.b.WriteString(s.Text() + "\n")
+		l.mu.Unlock()
+		if strings.Contains(s.Text(), "node running") {
+			l.once.Do(func() { close(l.running) })
+		}
+	}
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
