@@ -164,7 +164,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	notes := profNotes
 	for _, l := range loads {
 		if f := l.obs.failed.Load(); f > 0 {
-			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts", l.name, f))
+			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts; transfers are pre-signed with consecutive nonces, so a sender whose transfer failed before it was accepted (its node down) or reached the log out of order has a nonce gap, and its later transfers fail", l.name, f))
 		}
 	}
 	for _, l := range loads {
@@ -189,7 +189,7 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	var wg sync.WaitGroup
 	for _, l := range loads {
 		q := &loadgen.QUIC{
-			Conns: c.clients, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+			Conns: c.clients, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
 		}
 		wg.Add(1)
@@ -301,7 +301,8 @@ type workloadRun struct {
 	pacer       loadgen.Pacer       // open loop
 	closed      *loadgen.ClosedLoop // closed loop
 	txs         [][]byte
-	puts        []putKV // what each tx writes, for proof checks
+	puts        []putKV  // what each tx writes, for proof checks
+	route       []uint32 // transfers: the sender of each, to keep a sender on one connection
 	timeout     time.Duration
 	verifyEvery uint64
 	obs         *observer
@@ -391,6 +392,7 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	case scenarios.KindTransfer:
 		tr := &loadgen.Transfers{ChainID: chainID, Accounts: accounts, Keys: keys, Amount: 1, Seed: seed}
 		l.txs, err = tr.Generate(ctx, n, progress)
+		l.route = tr.Senders
 	default:
 		puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, KeyNames: traceKeys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
 		l.txs, err = puts.Generate(ctx, n, progress)

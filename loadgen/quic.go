@@ -31,6 +31,12 @@ type QUIC struct {
 	// is down (its node was killed) fails at once and counts as an error;
 	// a send that finds the connection broken tells the Conn, which redials.
 	Conns []*Conn
+	// Route, if set, sends send i over Conns[Route[i] % len(Conns)] instead:
+	// transfers routed by sender stay on one connection to one node, so
+	// they reach the log in nonce order (round-robin over nodes at
+	// different distances would reorder them, and a transfer with a nonce
+	// out of order fails).
+	Route []uint32
 	// Txs are the pre-signed transactions; send i submits Txs[i].
 	Txs [][]byte
 	// Observer gets every outcome. Required.
@@ -56,7 +62,11 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn := q.Conns[i%uint64(len(q.Conns))]
+	k := i
+	if i < uint64(len(q.Route)) {
+		k = uint64(q.Route[i])
+	}
+	conn := q.Conns[k%uint64(len(q.Conns))]
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
 	c, err := conn.Client()

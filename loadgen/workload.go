@@ -129,6 +129,9 @@ type Transfers struct {
 	Keys     Keys // picks the sender's index
 	Amount   uint64
 	Seed     uint64
+	// Senders is set by Generate: the sender's index of each transfer (to
+	// keep one sender's transfers on one connection, in nonce order).
+	Senders []uint32
 }
 
 // AccountKeys derives n account keys from seed, the same for every run with
@@ -164,6 +167,10 @@ func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)
 		copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
 		nonces[f]++
 		txs[i], from[i] = x, f
+	}
+	t.Senders = make([]uint32, n)
+	for i, f := range from {
+		t.Senders[i] = uint32(f)
 	}
 	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return t.Accounts[from[i]] }, progress)
 }
