@@ -74,14 +74,10 @@ func (s *nodeSlot) live() *node.Node {
 	return s.n
 }
 
-// Leadership timeouts of harness runs: short, so that a killed leader's
-// shards move within about a second (the embedded broker is started with a
-// matching minimum session timeout; scripts/kafka.sh configures 500 ms).
-const (
-	harnessSessionTimeout     = time.Second
-	harnessTransactionTimeout = 3 * time.Second
-	embeddedMinSession        = 500 * time.Millisecond
-)
+// embeddedMinSession is the embedded broker's minimum group session
+// timeout: below the scenarios' default leadership session (1s), as
+// scripts/kafka.sh configures its broker (500 ms).
+const embeddedMinSession = 500 * time.Millisecond
 
 // nodeKey derives node i's identity (1-based) from the scenario seed, so a
 // run is reproducible and a restarted node keeps its key.
@@ -105,7 +101,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 		c.brokers = sc.Cluster.Broker.Addrs
 	}
 	if len(c.brokers) == 0 {
-		emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: opts.Logger, GroupMinSessionTimeout: embeddedMinSession})
+		emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: opts.Logger, GroupMinSessionTimeout: min(embeddedMinSession, sc.Cluster.Leadership.SessionTimeout.Std())})
 		if err != nil {
 			return nil, err
 		}
@@ -207,11 +203,14 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 		},
 		PacketConn: s.pc, BrokerDialer: dialer,
 		Peers: c.peers, Quorum: sc.Cluster.Quorum,
-		Leadership: node.LeadershipConfig{SessionTimeout: harnessSessionTimeout, TransactionTimeout: harnessTransactionTimeout},
-		OnBlock:    c.chk.onBlockOf(s.name),
-		OnIngress:  c.ingress.stamp,
-		Genesis:    c.genesis,
-		Logger:     c.opts.Logger.With("node", s.name),
+		Leadership: node.LeadershipConfig{
+			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
+			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
+		},
+		OnBlock:   c.chk.onBlockOf(s.name),
+		OnIngress: c.ingress.stamp,
+		Genesis:   c.genesis,
+		Logger:    c.opts.Logger, // the node names itself (NodeID) in its logs
 	}
 }
 

@@ -20,6 +20,8 @@ const (
 	DefaultBlockMaxBytes = 1 << 20         // cluster.block.max_bytes: 1 MiB
 	DefaultBlockMaxWait  = Duration(20e6)  // cluster.block.max_wait: 20ms
 	DefaultSync          = true            // cluster.storage.sync
+	DefaultSession       = Duration(1e9)   // cluster.leadership.session_timeout: 1s
+	DefaultTxnTimeout    = Duration(3e9)   // cluster.leadership.transaction_timeout: 3s
 	DefaultAccounts      = 10000           // workload.accounts
 	DefaultClient        = ClientQUIC      // workload.client
 	DefaultArrival       = ArrivalConstant // workload.arrival (open loop only)
@@ -121,6 +123,12 @@ func (s *Scenario) EnsureDefaults() {
 	}
 	if c.Block.MaxWait == 0 {
 		c.Block.MaxWait = DefaultBlockMaxWait
+	}
+	if c.Leadership.SessionTimeout == 0 {
+		c.Leadership.SessionTimeout = DefaultSession
+	}
+	if c.Leadership.TransactionTimeout == 0 {
+		c.Leadership.TransactionTimeout = DefaultTxnTimeout
 	}
 	if c.Storage.Sync == nil {
 		v := DefaultSync

@@ -54,6 +54,21 @@ type Cluster struct {
 	Block Block `yaml:"block" json:"block"`
 	// Storage configures Pebble.
 	Storage Storage `yaml:"storage" json:"storage"`
+	// Leadership tunes the consumer group that assigns shard leaders.
+	Leadership Leadership `yaml:"leadership" json:"leadership"`
+}
+
+// Leadership tunes shard leadership. The defaults are short, so a killed
+// leader's shards move within about a second; a real broker must accept the
+// session timeout (group.min.session.timeout.ms is 6s by default in Kafka
+// and Redpanda: lower it, or set session_timeout: 6s).
+type Leadership struct {
+	// SessionTimeout is how long a silent leader keeps its shards before
+	// the group gives them to another node.
+	SessionTimeout Duration `yaml:"session_timeout" json:"session_timeout"`
+	// TransactionTimeout is how long the broker lets a leader's block
+	// transaction stay open; it bounds fail-over after a crash.
+	TransactionTimeout Duration `yaml:"transaction_timeout" json:"transaction_timeout"`
 }
 
 // Block bounds a block: it is cut when any bound is reached.

@@ -108,6 +108,12 @@ func (v *validator) cluster() {
 	if c.Block.MaxWait <= 0 {
 		v.add("cluster.block.max_wait", "must be > 0")
 	}
+	if c.Leadership.SessionTimeout <= 0 {
+		v.add("cluster.leadership.session_timeout", "must be > 0")
+	}
+	if c.Leadership.TransactionTimeout <= 0 {
+		v.add("cluster.leadership.transaction_timeout", "must be > 0")
+	}
 }
 
 // endpoint checks a link or partition endpoint.
