@@ -207,6 +207,7 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
 			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
 		},
+		AlterRoot: c.opts.AlterRoot[s.name],
 		OnBlock:   c.chk.onBlockOf(s.name),
 		OnIngress: c.ingress.stamp,
 		Genesis:   c.genesis,

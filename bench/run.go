@@ -52,6 +52,10 @@ type Options struct {
 	ClientConns int
 	// SkipFloors skips the floor measurements (tests that need speed only).
 	SkipFloors bool
+	// AlterRoot is fault injection for tests: a node named here ("node-i")
+	// attests the root the function returns instead of the one it computed
+	// (node.Config.AlterRoot).
+	AlterRoot map[string]func(shard uint32, height uint64, root [32]byte) [32]byte
 }
 
 func (o *Options) ensureDefaults() {

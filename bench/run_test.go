@@ -464,3 +464,39 @@ func TestRunClusterFailover(t *testing.T) {
 		}
 	})
 }
+
+// TestRunClusterWrongRoot: a node that attests wrong roots for shard 0
+// stops applying it; the other two (a quorum) go on, so nothing is lost,
+// but the checker fails the run: the roots differ and it names the node
+// and shard.
+func TestRunClusterWrongRoot(t *testing.T) {
+	res := run(t, `
+name: wrong-root
+seed: 4
+warmup: 500ms
+duration: 2s
+drain: 5s
+cluster: {nodes: 3, shards: 2, quorum: 2, storage: {sync: false}}
+workload:
+  - {name: transfers, kind: transfer, accounts: 100, keys: uniform, rate: 100/s, timeout: 2s}
+report: {formats: [json]}
+`, bench.Options{SkipFloors: true, AlterRoot: map[string]func(uint32, uint64, [32]byte) [32]byte{
+		"node-3": func(shard uint32, _ uint64, root [32]byte) [32]byte {
+			if shard == 0 {
+				root[31] ^= 1
+			}
+			return root
+		},
+	}})
+	c := res.Checker
+	if c.Lost != 0 || c.Duplicated != 0 || c.Accepted == 0 || c.Committed != c.Accepted {
+		t.Fatalf("the quorum should commit everything: %+v", c)
+	}
+	if c.RootsEqual || res.Passed() {
+		t.Fatalf("roots equal with a node that computes wrong roots: %+v", c)
+	}
+	notes := strings.Join(c.Notes, "\n")
+	if !strings.Contains(notes, "roots: shard 0:") || !strings.Contains(notes, "node-3 halted shard 0") || strings.Contains(notes, "roots: shard 1:") {
+		t.Fatalf("notes should name node-3 and shard 0 only:\n%s", notes)
+	}
+}
