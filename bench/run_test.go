@@ -500,3 +500,38 @@ report: {formats: [json]}
 		t.Fatalf("notes should name node-3 and shard 0 only:\n%s", notes)
 	}
 }
+
+// TestRunClusterPartition: the emulated network carries the peer traffic,
+// so cutting node-1 off from the other two for 1.5s stalls node-1's commits
+// (it gets no attestations; its clients wait for their receipts) while the
+// other two, a quorum, go on; after the heal node-1 catches up and the run
+// passes.
+func TestRunClusterPartition(t *testing.T) {
+	res := run(t, `
+name: partition
+seed: 8
+warmup: 500ms
+duration: 5s
+drain: 30s
+cluster: {nodes: 3, shards: 2, quorum: 2, storage: {sync: false}}
+network:
+  default: {delay: 1ms}
+workload:
+  - {name: puts, kind: put, rate: 150/s}
+timeline:
+  - {at: 1500ms, partition: [[node-1], [node-2, node-3]], heal_after: 1500ms}
+report: {formats: [json]}
+`, bench.Options{SkipFloors: true})
+	c := res.Checker
+	if c.Lost != 0 || c.Duplicated != 0 || !c.RootsEqual || c.Committed != c.Accepted || !res.Passed() {
+		t.Fatalf("checker %+v", c)
+	}
+	com := res.Workloads["puts"].Stages["committed"]
+	t.Logf("committed p50 %dµs, max %dµs; timeline %+v", com.Corrected.P50, com.Uncorrected.Max, res.Timeline)
+	if com.Uncorrected.Max < 1_000_000 {
+		t.Fatalf("committed max %dµs: node-1's clients should have waited out most of the 1.5s partition", com.Uncorrected.Max)
+	}
+	if com.Corrected.P50 > 500_000 {
+		t.Fatalf("committed p50 %dµs: the other nodes should have gone on", com.Corrected.P50)
+	}
+}
