@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -39,6 +41,7 @@ type testCluster struct {
 	logs    []*blockLog
 	regs    []*prometheus.Registry
 	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
+	block   consensus.CutterConfig
 
 	mu    sync.Mutex
 	nodes []*node.Node     // nil while down
@@ -99,6 +102,7 @@ func (c *testCluster) start(i int) *node.Node {
 		Peers: c.peers(), Quorum: c.quorum, Genesis: c.genesis, OnBlock: c.logs[i].on, Registerer: reg,
 		Leadership: node.LeadershipConfig{SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second},
 		AlterRoot:  c.alter[i],
+		Block:      c.block,
 		Storage:    storage.Options{NoSync: true},
 	})
 	if err != nil {
@@ -497,6 +501,12 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, want map[s
 	return 0
 }
 
+func (l *blockLog) heights(shard uint32) []uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.blocks[shard])
+}
+
 func (l *blockLog) blocksOf(shard uint32) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -519,4 +529,63 @@ func (l *blockLog) check(accepted map[tx.ID]bool) (lost, dup int) {
 		}
 	}
 	return lost, dup
+}
+
+// TestManyBlocksPerRound: with tiny blocks, a burst makes a leader cut many
+// blocks of one shard in one round, more than it lets run ahead of its own
+// commits across rounds; all of them commit, in order, exactly once.
+func TestManyBlocksPerRound(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := newTestCluster(t, ctx, kafkatest.Embedded(t), 1, 2, 0, nil)
+	c.block = consensus.CutterConfig{MaxTxs: 2}
+	n := c.start(0)
+	c.node(0).Pause() // let the burst pile up in the log
+	cl, err := p2p.Dial(ctx, c.addrs[0], p2p.ClientConfig{ServerKey: n.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const total = 200
+	calls := make([]*p2p.Call, total)
+	var wg sync.WaitGroup
+	for i := range total {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, raw := signedPut(i, "burst")
+			call, err := cl.Submit(ctx, raw)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			calls[i] = call
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the submissions wait at the paused node
+	n.Resume()
+	wg.Wait()
+	for i, call := range calls {
+		if call == nil {
+			t.Fatalf("tx %d not submitted", i)
+		}
+		if _, err := call.Accepted(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := call.Committed(); err != nil {
+			t.Fatalf("tx %d: %v", i, err)
+		}
+	}
+	blocks := c.logs[0].blocksOf(0) + c.logs[0].blocksOf(1)
+	if blocks < total/2 {
+		t.Fatalf("%d blocks for %d txs with at most 2 per block", blocks, total)
+	}
+	for s := range uint32(2) {
+		hs := c.logs[0].heights(s)
+		for i, h := range hs {
+			if h != uint64(i+1) {
+				t.Fatalf("shard %d heights %v: not consecutive", s, hs)
+			}
+		}
+	}
 }

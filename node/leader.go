@@ -175,6 +175,9 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 			l.mu.Unlock()
 			continue
 		}
+		for i := range tips {
+			tips[i].published = len(tips[i].blocks)
+		}
 		for _, h := range proposed {
 			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(h.Shard), 10)).Inc()
 		}
@@ -190,7 +193,8 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 // build on the tip, so a leader need not wait for its last block to be
 // final before it proposes the next.
 type tip struct {
-	blocks []pendingBlock // in height order
+	blocks    []pendingBlock // in height order
+	published int            // how many of blocks (the first ones) a committed transaction published
 }
 
 // pendingBlock is a published block that is not committed here yet.
@@ -207,6 +211,7 @@ func (t *tip) prune(height uint64) {
 		i++
 	}
 	t.blocks = t.blocks[i:]
+	t.published = max(0, t.published-i)
 }
 
 // tipState reads a shard's state at its tip: pending blocks first (newest
@@ -248,7 +253,7 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 	for _, b := range batches {
 		t := &tips[b.Shard]
 		if !l.isReady(b.Shard) {
-			t.blocks = nil
+			t.blocks, t.published = nil, 0
 		}
 		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
 			if errors.Is(err, errHalted) {
@@ -286,7 +291,9 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 // returns the block's outputs (the block and its credits), or a nil header
 // if every entry is already in a block.
 func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consensus.Entry) ([]ordering.Output, *consensus.Header, error) {
-	if len(t.blocks) >= maxInflight {
+	// Only published blocks can be waited for: the blocks of this round
+	// commit with the round.
+	if t.published >= maxInflight {
 		h := t.blocks[0].hdr.Height
 		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
 			return nil, nil, err
