@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,6 +106,7 @@ func (c *testCluster) start(i int) *node.Node {
 		AlterRoot:  c.alter[i],
 		Block:      c.block,
 		Storage:    storage.Options{NoSync: true},
+		Logger:     slog.New(slog.NewTextHandler(testLogWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		pc.Close()
@@ -233,13 +236,14 @@ func (c *testCluster) balances(i int) uint64 {
 type transferLoad struct {
 	mu       sync.Mutex
 	accepted map[tx.ID]bool
+	info     map[tx.ID]string // where and when each was accepted, for failure reports
 	failed   atomic.Int64 // submissions refused or cut off (node down)
 	wg       sync.WaitGroup
 	stop     chan struct{}
 }
 
 func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int, every time.Duration) *transferLoad {
-	l := &transferLoad{accepted: map[tx.ID]bool{}, stop: make(chan struct{})}
+	l := &transferLoad{accepted: map[tx.ID]bool{}, info: map[tx.ID]string{}, stop: make(chan struct{})}
 	for g := range senders {
 		l.wg.Add(1)
 		go func() {
@@ -283,8 +287,9 @@ func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int,
 				raw := x.Encode()
 				ctx, cancel := context.WithTimeout(c.ctx, 2*time.Second)
 				call, err := cl.Submit(ctx, raw)
+				var acc p2p.Accepted
 				if err == nil {
-					_, err = call.Accepted()
+					acc, err = call.Accepted()
 				}
 				cancel()
 				if err != nil {
@@ -308,6 +313,7 @@ func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int,
 				}
 				l.mu.Lock()
 				l.accepted[tx.IDOf(raw)] = true
+				l.info[tx.IDOf(raw)] = fmt.Sprintf("shard %d offset %d via node-%d at %s", acc.Shard, acc.Offset, ni+1, time.Now().Format("15:04:05.000"))
 				l.mu.Unlock()
 				nonce++
 			}
@@ -364,8 +370,19 @@ func TestClusterFailover(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		t.Logf("%s: shard 1 committed a new block %v after the kill (new leader node-%d)", kind, time.Since(killedAt).Round(time.Millisecond), c.leaderOf(1)+1)
-		time.Sleep(500 * time.Millisecond)
+		// Down long enough to miss hundreds of heights: it must catch up
+		// on the attestations it missed (pulled from its peers).
+		time.Sleep(3 * time.Second)
+		target := c.logs[survivor].blocksOf(1)
+		restartedAt := time.Now()
 		c.start(victim)
+		for c.logs[victim].blocksOf(1) < target {
+			if time.Since(restartedAt) > 30*time.Second {
+				t.Fatalf("the restarted node-%d is stuck at %d blocks of shard 1, the others had %d when it restarted", victim+1, c.logs[victim].blocksOf(1), target)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Logf("%s: node-%d restarted and caught up %d blocks of shard 1 in %v", kind, victim+1, target-before, time.Since(restartedAt).Round(time.Millisecond))
 
 		time.Sleep(time.Second)
 		paused := (victim + 2) % 3
@@ -378,6 +395,16 @@ func TestClusterFailover(t *testing.T) {
 			t.Fatalf("only %d transfers accepted", len(accepted))
 		}
 
+		// Drain: the last accepted transfers commit within moments; one
+		// that never does is lost.
+		deadline := time.Now().Add(30 * time.Second)
+		for i := 0; i < len(c.logs) && time.Now().Before(deadline); {
+			if lost, _ := c.logs[i].check(accepted); lost == 0 {
+				i++
+				continue
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		metas := c.converged(30 * time.Second)
 		var want uint64
 		for _, a := range genesis {
@@ -398,6 +425,17 @@ func TestClusterFailover(t *testing.T) {
 			lost, dup := l.check(accepted)
 			if lost+dup > 0 {
 				t.Errorf("node-%d: of %d accepted, %d never committed, %d committed twice", i+1, len(accepted), lost, dup)
+				shown := 0
+				for id := range accepted {
+					if l.count(id) == 0 && shown < 5 {
+						shown++
+						var shard uint32
+						var off int64
+						fmt.Sscanf(load.info[id], "shard %d offset %d", &shard, &off)
+						h, ok := l.covering(shard, off)
+						t.Logf("  lost %x: %s; block covering it: %v %+v", id[:4], load.info[id], ok, h)
+					}
+				}
 			}
 		}
 		var heights []uint64
@@ -588,4 +626,12 @@ func TestManyBlocksPerRound(t *testing.T) {
 			}
 		}
 	}
+}
+
+// testLogWriter sends a node's warnings and errors to the test log.
+type testLogWriter struct{ t testing.TB }
+
+func (w testLogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -27,13 +28,14 @@ const chain = 7
 // blockLog records every committed block's transactions, as the harness's
 // checker does.
 type blockLog struct {
-	mu     sync.Mutex
-	seen   map[tx.ID]int
-	blocks map[uint32][]uint64 // shard → heights in commit order
+	mu      sync.Mutex
+	seen    map[tx.ID]int
+	blocks  map[uint32][]uint64 // shard → heights in commit order
+	headers map[uint32][]consensus.Header
 }
 
 func newBlockLog() *blockLog {
-	return &blockLog{seen: map[tx.ID]int{}, blocks: map[uint32][]uint64{}}
+	return &blockLog{seen: map[tx.ID]int{}, blocks: map[uint32][]uint64{}, headers: map[uint32][]consensus.Header{}}
 }
 
 func (l *blockLog) on(ev node.BlockEvent) {
@@ -43,6 +45,19 @@ func (l *blockLog) on(ev node.BlockEvent) {
 		l.seen[id]++
 	}
 	l.blocks[ev.Header.Shard] = append(l.blocks[ev.Header.Shard], ev.Header.Height)
+	l.headers[ev.Header.Shard] = append(l.headers[ev.Header.Shard], ev.Header)
+}
+
+// covering returns the header of the block whose range holds offset.
+func (l *blockLog) covering(shard uint32, offset int64) (consensus.Header, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, h := range l.headers[shard] {
+		if h.FirstOffset <= offset && offset < h.NextOffset {
+			return h, true
+		}
+	}
+	return consensus.Header{}, false
 }
 
 func (l *blockLog) count(id tx.ID) int {

@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/metrics"
@@ -75,9 +77,18 @@ func (v *voter) local(shard uint32, height uint64, blockHash, root [32]byte) err
 	return err
 }
 
-// receive is the peer protocol's handler: it takes attestations.
+// receive is the peer protocol's handler: it takes attestations, and
+// requests for this node's own.
 func (v *voter) receive(from ed25519.PublicKey, typ p2p.MsgType, payload []byte) error {
-	if typ != p2p.MsgAttest {
+	switch typ {
+	case p2p.MsgAttest:
+	case p2p.MsgAttestWant:
+		if len(payload) != 12 {
+			return fmt.Errorf("node: attest-want of %d bytes, want 12", len(payload))
+		}
+		v.answer(from, binary.BigEndian.Uint32(payload), binary.BigEndian.Uint64(payload[4:]))
+		return nil
+	default:
 		return fmt.Errorf("node: unexpected peer message %v", typ)
 	}
 	a, err := consensus.DecodeAttestation(payload)
@@ -98,8 +109,22 @@ func (v *voter) receive(from ed25519.PublicKey, typ p2p.MsgType, payload []byte)
 	return err
 }
 
-// resend sends a (re)connected peer this node's recent attestations, which
-// it may have missed while it was down or cut off.
+// Catching up. Delivery between peers is best-effort, so a node that was
+// down, cut off or slow misses attestations. Two mechanisms bring them back
+// without ever flooding a peer's bounded send queue:
+//   - push: on (re)connecting to a peer, a node sends it its attestations
+//     of the heights it has not finalized yet and of the last few final ones;
+//   - pull: a shard that waits for a height longer than wantAfter asks
+//     every peer for its attestations from that height up (MsgAttestWant),
+//     and each answers with at most wantBatch of them, so a node far
+//     behind catches up batch by batch as it commits.
+const (
+	resendFinal = 32
+	wantAfter   = 100 * time.Millisecond
+	wantBatch   = 128
+)
+
+// resend sends a (re)connected peer this node's recent attestations.
 func (v *voter) resend(peer ed25519.PublicKey) {
 	if v.peers == nil {
 		return
@@ -107,12 +132,43 @@ func (v *voter) resend(peer ed25519.PublicKey) {
 	var own []consensus.Attestation
 	v.mu.Lock()
 	for s := range uint32(v.shards) {
-		own = append(own, v.f.Own(s)...)
+		from := v.f.Finalized(s)
+		from -= min(from, resendFinal-1)
+		own = append(own, v.f.OwnFrom(s, from, wantBatch)...)
 	}
 	v.mu.Unlock()
+	v.send(peer, own)
+}
+
+// answer sends a peer that asked for them this node's attestations of the
+// shard from height up, a batch at most.
+func (v *voter) answer(peer ed25519.PublicKey, shard uint32, from uint64) {
+	if v.peers == nil || shard >= uint32(v.shards) {
+		return
+	}
+	v.mu.Lock()
+	own := v.f.OwnFrom(shard, from, wantBatch)
+	v.mu.Unlock()
+	v.send(peer, own)
+}
+
+// want asks every peer for their attestations of the shard from height up.
+func (v *voter) want(shard uint32, height uint64) {
+	if v.peers == nil {
+		return
+	}
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:], shard)
+	binary.BigEndian.PutUint64(b[4:], height)
+	if err := v.peers.Broadcast(p2p.MsgAttestWant, b[:]); err != nil {
+		v.log.Warn("asking peers for attestations", "shard", shard, "height", height, "err", err)
+	}
+}
+
+func (v *voter) send(peer ed25519.PublicKey, own []consensus.Attestation) {
 	for _, a := range own {
 		if err := v.peers.Send(peer, p2p.MsgAttest, a.Encode()); err != nil {
-			v.log.Warn("resending attestations", "peer", hex.EncodeToString(peer[:4]), "err", err)
+			v.log.Warn("sending attestations", "peer", hex.EncodeToString(peer[:4]), "err", err)
 			return
 		}
 	}
@@ -154,8 +210,11 @@ func (v *voter) handle(out consensus.Output) {
 }
 
 // await waits until (shard, height) is final, returning errHalted if the
-// shard halts first.
+// shard halts first. Every wantAfter without progress it asks the peers for
+// the attestations it may have missed.
 func (v *voter) await(ctx context.Context, shard uint32, height uint64) error {
+	t := time.NewTimer(wantAfter)
+	defer t.Stop()
 	for {
 		v.mu.Lock()
 		final, halted, ch := v.f.Finalized(shard) >= height, v.f.Halted(shard), v.changed
@@ -170,6 +229,9 @@ func (v *voter) await(ctx context.Context, shard uint32, height uint64) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-ch:
+		case <-t.C:
+			v.want(shard, height)
+			t.Reset(wantAfter)
 		}
 	}
 }

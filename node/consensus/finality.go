@@ -278,6 +278,19 @@ func (f *Finality) Own(shard uint32) []Attestation {
 	return append([]Attestation(nil), f.shards[shard].own...)
 }
 
+// OwnFrom returns at most max of this node's attestations for the shard at
+// heights from and above (those Own would return), in height order: what a
+// peer stuck at height from asks for.
+func (f *Finality) OwnFrom(shard uint32, from uint64, max int) []Attestation {
+	if int64(shard) >= int64(len(f.shards)) || max <= 0 {
+		return nil
+	}
+	own := f.shards[shard].own
+	i := sort.Search(len(own), func(i int) bool { return own[i].Height >= from })
+	j := min(len(own), i+max)
+	return append([]Attestation(nil), own[i:j]...)
+}
+
 // Restore declares every height up to finalized final for the shard, as a
 // node does at start from what it has committed. Votes at or below it are
 // dropped from then on. A height at or below the current finalized one

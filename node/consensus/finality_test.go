@@ -375,6 +375,22 @@ func TestFinalityStatsAndOwn(t *testing.T) {
 	if !slices.Equal(hs, []uint64{4, 5, 6}) {
 		t.Fatalf("own heights %v, want the last 2 final and the open one", hs)
 	}
+	for _, tc := range []struct {
+		from uint64
+		max  int
+		want []uint64
+	}{{0, 10, []uint64{4, 5, 6}}, {5, 10, []uint64{5, 6}}, {5, 1, []uint64{5}}, {7, 10, nil}, {4, 0, nil}} {
+		var got []uint64
+		for _, a := range f.OwnFrom(0, tc.from, tc.max) {
+			got = append(got, a.Height)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Fatalf("OwnFrom(%d, %d) = %v, want %v", tc.from, tc.max, got, tc.want)
+		}
+	}
+	if f.OwnFrom(9, 0, 10) != nil {
+		t.Fatal("OwnFrom of a shard that does not exist")
+	}
 	f.Receive(attest(valKey(2), 0, 1, "xa"))     // stale
 	f.Receive(attest(valKey(1), 0, 6, "xa"))     // final 6
 	f.Receive(attest(valKey(1), 0, 6, "xa"))     // stale now

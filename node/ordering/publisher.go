@@ -419,16 +419,27 @@ func (p *Publisher) ConsumedOffset(ctx context.Context, shard uint32) (int64, er
 		return -1, err
 	}
 	topic := p.cfg.Topic(Transactions, shard)
-	offs, err := kadm.NewClient(p.sess.Client()).FetchOffsetsForTopics(kadm.RequireStable(ctx), p.cfg.Group, topic)
-	if err != nil {
-		return -1, brokerErr("fetching the leaders' position in "+topic, err)
+	adm := kadm.NewClient(p.sess.Client())
+	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		offs, err := adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), p.cfg.Group, topic)
+		if err == nil {
+			o, ok := offs.Lookup(topic, 0)
+			if !ok {
+				return -1, nil
+			}
+			if err = o.Err; err == nil {
+				return o.At, nil
+			}
+		}
+		// Another leader's transaction is still open (it commits or the
+		// broker aborts it within the transaction timeout): wait for it.
+		if !errors.Is(err, kerr.UnstableOffsetCommit) {
+			return -1, brokerErr("fetching the leaders' position in "+topic, err)
+		}
+		select {
+		case <-ctx.Done():
+			return -1, brokerErr("fetching the leaders' position in "+topic, ctx.Err())
+		case <-time.After(wait):
+		}
 	}
-	o, ok := offs.Lookup(topic, 0)
-	if !ok {
-		return -1, nil
-	}
-	if o.Err != nil {
-		return -1, brokerErr("fetching the leaders' position in "+topic, o.Err)
-	}
-	return o.At, nil
 }

@@ -45,6 +45,8 @@ func (t MsgType) String() string {
 		return "value"
 	case MsgAttest:
 		return "attest"
+	case MsgAttestWant:
+		return "attest-want"
 	default:
 		return fmt.Sprintf("msg(%d)", uint8(t))
 	}

@@ -32,6 +32,11 @@ import (
 const (
 	// MsgAttest carries one consensus.Attestation encoding.
 	MsgAttest MsgType = 16
+	// MsgAttestWant asks a peer for its attestations of one shard from a
+	// height up: 4 bytes shard, 8 bytes height, big-endian. A node whose
+	// shard waits for a height to become final sends it, so it catches up
+	// on votes it missed while it was down or cut off.
+	MsgAttestWant MsgType = 17
 )
 
 // firstPeerMsg is the lowest peer protocol message type.

@@ -28,7 +28,10 @@ func AccountKey(pub []byte) []byte { return append([]byte{prefixAccount}, pub...
 // IsAccountKey reports whether a state key is an account's.
 func IsAccountKey(k []byte) bool { return len(k) > 0 && k[0] == prefixAccount }
 
-// Account is a balance and the next nonce a transfer from it must carry.
+// Account is a balance and the lowest nonce the next transfer from it may
+// carry. A transfer must carry at least Nonce and sets it to its own nonce
+// plus one: a nonce is never used twice, and a transfer lost or reordered on
+// its way to the log fails alone instead of blocking its sender's next ones.
 type Account struct {
 	Balance uint64
 	Nonce   uint64
@@ -119,13 +122,13 @@ func (e *Executor) apply(x *exec, t *tx.Tx) (Outcome, error) {
 			return Outcome{}, err
 		}
 		switch {
-		case t.Nonce != from.Nonce:
-			return Outcome{Reason: fmt.Sprintf("nonce %d, account expects %d", t.Nonce, from.Nonce)}, nil
+		case t.Nonce < from.Nonce:
+			return Outcome{Reason: fmt.Sprintf("nonce %d already used: the account's next nonce is %d", t.Nonce, from.Nonce)}, nil
 		case t.Amount > from.Balance:
 			return Outcome{Reason: fmt.Sprintf("balance %d < amount %d", from.Balance, t.Amount)}, nil
 		}
 		from.Balance -= t.Amount
-		from.Nonce++
+		from.Nonce = t.Nonce + 1
 		x.set(fromKey, from.Encode())
 		if e.Local == nil || e.Local(t.To[:]) {
 			if err := x.credit(AccountKey(t.To[:]), t.Amount); err != nil {

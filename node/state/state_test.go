@@ -77,6 +77,40 @@ func TestTransfers(t *testing.T) {
 	}
 }
 
+// TestNonceGaps: a transfer may skip nonces (one lost on its way leaves a
+// gap) but never reuse one, even one it skipped.
+func TestNonceGaps(t *testing.T) {
+	alice, bob := pub(1), pub(2)
+	var bobKey [32]byte
+	copy(bobKey[:], bob)
+	r := mapReader{string(AccountKey(alice)): Account{Balance: 100, Nonce: 3}.Encode()}
+	var e Executor
+	res, err := e.Execute(r, []*tx.Tx{
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 1, Nonce: 2}, // below the account's
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 1, Nonce: 5}, // gap: 3 and 4 skipped
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 1, Nonce: 4}, // reordered after 5
+		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 1, Nonce: 6},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantOK := []bool{false, true, false, true}
+	for i, o := range res.Outcomes {
+		if o.OK != wantOK[i] {
+			t.Fatalf("tx %d: ok=%v (%s), want %v", i, o.OK, o.Reason, wantOK[i])
+		}
+	}
+	var a Account
+	for _, w := range res.Writes {
+		if bytes.Equal(w.Key, AccountKey(alice)) {
+			a, _ = DecodeAccount(w.Value)
+		}
+	}
+	if a.Nonce != 7 || a.Balance != 98 {
+		t.Fatalf("alice after: %+v, want nonce 7 balance 98", a)
+	}
+}
+
 func TestLocalTransferAndCredit(t *testing.T) {
 	alice, bob := pub(1), pub(2)
 	var bobKey [32]byte
