@@ -237,7 +237,7 @@ type transferLoad struct {
 	mu       sync.Mutex
 	accepted map[tx.ID]bool
 	info     map[tx.ID]string // where and when each was accepted, for failure reports
-	failed   atomic.Int64 // submissions refused or cut off (node down)
+	failed   atomic.Int64     // submissions refused or cut off (node down)
 	wg       sync.WaitGroup
 	stop     chan struct{}
 }
