@@ -168,7 +168,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	notes := profNotes
 	for _, l := range loads {
 		if f := l.obs.failed.Load(); f > 0 {
-			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts; transfers are pre-signed with consecutive nonces, so a sender whose transfer failed before it was accepted (its node down) or reached the log out of order has a nonce gap, and its later transfers fail", l.name, f))
+			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts; a transfer fails when it reaches the log after a later transfer of its sender (its nonce is then used up: reordered by the network, or resent after its node went down) or when the sender's balance is short", l.name, f))
 		}
 	}
 	for _, l := range loads {
