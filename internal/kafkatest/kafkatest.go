@@ -5,15 +5,52 @@
 package kafkatest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
+
+var warmOnce sync.Once
+
+// warm makes a fresh broker create its internal topics (consumer offsets,
+// transaction state) before the first test measures anything: a broker
+// creates them on the first coordinator lookup, which takes seconds on a
+// cold JVM and would otherwise land inside a test's timed phase. Once per
+// test process; a broker that cannot be warmed is left to the tests to
+// report.
+func warm(t testing.TB, brokers []string) {
+	warmOnce.Do(func() {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			return
+		}
+		defer cl.Close()
+		adm := kadm.NewClient(cl)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		start := time.Now()
+		for ctx.Err() == nil {
+			g := adm.FindGroupCoordinators(ctx, "rustorium-warmup")
+			x := adm.FindTxnCoordinators(ctx, "rustorium-warmup")
+			if g.Ok() && x.Ok() {
+				if d := time.Since(start); d > time.Second {
+					t.Logf("kafkatest: the broker's coordinators were ready after %v", d.Round(time.Millisecond))
+				}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
 
 // Environment variables read by Brokers.
 const (
@@ -44,6 +81,7 @@ func Brokers(t testing.TB) []string {
 		}
 	}
 	if len(brokers) > 0 {
+		warm(t, brokers)
 		return brokers
 	}
 	msg := EnvBrokers + " is not set: no real Kafka broker to test against " +

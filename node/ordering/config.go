@@ -224,6 +224,11 @@ func (c *Config) clientOpts() []kgo.Opt {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID(c.ClientID),
+		// A topic created a moment ago may be missing from a real broker's
+		// first metadata answer; franz-go then asks again only after
+		// MetadataMinAge (5 s by default), which would stall a new node's
+		// group join and first blocks for seconds.
+		kgo.MetadataMinAge(100 * time.Millisecond),
 	}
 	if c.Dialer != nil {
 		opts = append(opts, kgo.Dialer(c.Dialer))
