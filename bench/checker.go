@@ -335,8 +335,10 @@ func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
 }
 
 func (o *observer) Sent(i uint64, intended, actual time.Time) {
-	o.intended[i].Store(intended.UnixNano())
-	o.actual[i].Store(actual.UnixNano())
+	if i < uint64(len(o.intended)) { // a closed loop of reads goes on past its prepared keys
+		o.intended[i].Store(intended.UnixNano())
+		o.actual[i].Store(actual.UnixNano())
+	}
 	o.rec.Sent(intended, actual)
 }
 
@@ -396,6 +398,8 @@ func errorKind(st reports.Stage, err error) string {
 		return st.String() + ": timeout"
 	case st == reports.StageProofVerify:
 		return "proof_verify: failed"
+	case errors.Is(err, loadgen.ErrProof):
+		return st.String() + ": proof failed"
 	default:
 		return st.String() + ": error"
 	}

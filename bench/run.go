@@ -64,17 +64,35 @@ func (o *Options) ensureDefaults() {
 	}
 }
 
-// prepareAll pre-signs every workload's transactions for total (warmup
-// included); accounts are the transfer workloads' keys by index.
+// prepareAll pre-signs every workload's transactions (and picks every get
+// workload's keys) for total (warmup included); accounts are the transfer
+// workloads' keys by index. A get workload reads the accounts of the first
+// transfer workload when there is one (see readAccounts).
 func prepareAll(ctx context.Context, sc *scenarios.Scenario, accounts map[int][]ed25519.PrivateKey, total time.Duration, p *progress) ([]*workloadRun, error) {
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
+		acc := accounts[i]
+		if sc.Workload[i].Kind == scenarios.KindGet {
+			acc = readAccounts(sc, accounts)
+		}
 		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accounts[i], total, p); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, acc, total, p); err != nil {
 			return nil, err
 		}
 	}
 	return loads, nil
+}
+
+// readAccounts returns the accounts a get workload reads: those of the
+// scenario's first transfer workload (they exist from genesis on), or nil
+// when it has none (then gets read put keys).
+func readAccounts(sc *scenarios.Scenario, accounts map[int][]ed25519.PrivateKey) []ed25519.PrivateKey {
+	for i, w := range sc.Workload {
+		if w.Kind == scenarios.KindTransfer {
+			return accounts[i]
+		}
+	}
+	return nil
 }
 
 // label records each workload's kind and client in the result.
@@ -173,7 +191,11 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	for _, l := range loads {
 		if l.closed != nil && l.stats.Started >= l.closed.Limit {
-			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
+			what := "pre-signed transactions"
+			if l.kind == scenarios.KindGet {
+				what = "prepared reads"
+			}
+			notes = append(notes, fmt.Sprintf("workload %s used all %d %s and stopped early", l.name, l.closed.Limit, what))
 		}
 	}
 	finish := func(res *reports.Result) {
@@ -187,28 +209,35 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 // returns when all sends have completed.
 func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *reports.Recorder, start time.Time, total time.Duration) {
 	for _, l := range loads {
-		l.obs = newObserver(rec.Workload(l.name), c.chk, len(l.txs))
+		l.obs = newObserver(rec.Workload(l.name), c.chk, max(len(l.txs), len(l.reads)))
 	}
 	c.ingress.build(loads) // after the observers exist: the node's hook reads them
 	var wg sync.WaitGroup
 	for _, l := range loads {
-		q := &loadgen.QUIC{
-			Conns: c.clients, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
-			VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
+		var send loadgen.SendFunc
+		if l.kind == scenarios.KindGet {
+			q := &loadgen.QUICGet{Conns: c.clients, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}
+			send = q.Send
+		} else {
+			q := &loadgen.QUIC{
+				Conns: c.clients, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+				VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
+			}
+			send = q.Send
 		}
 		wg.Add(1)
 		if l.closed != nil {
 			l.obs.expected = l.closed.Expected
 			go func() {
 				defer wg.Done()
-				l.stats = l.closed.Run(ctx, start, total, q.Send)
+				l.stats = l.closed.Run(ctx, start, total, send)
 			}()
 			continue
 		}
 		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
 		go func() {
 			defer wg.Done()
-			l.stats = ol.Run(ctx, start, total, q.Send)
+			l.stats = ol.Run(ctx, start, total, send)
 		}()
 	}
 	wg.Wait()
@@ -275,11 +304,11 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 func supported(sc *scenarios.Scenario) error {
 	var errs []error
 	for i, w := range sc.Workload {
-		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindTransfer {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put and transfer so far)", i, w.Name, w.Kind))
+		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindTransfer && w.Kind != scenarios.KindGet {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put, transfer and get so far)", i, w.Name, w.Kind))
 		}
-		if w.Kind == scenarios.KindTransfer && w.Mode() == scenarios.ModeMaxRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of transfers", i, w.Name))
+		if (w.Kind == scenarios.KindTransfer || w.Kind == scenarios.KindGet) && w.Mode() == scenarios.ModeMaxRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of %ss", i, w.Name, w.Kind))
 		}
 		if w.Client != scenarios.ClientQUIC {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
@@ -305,6 +334,7 @@ type workloadRun struct {
 	pacer       loadgen.Pacer       // open loop
 	closed      *loadgen.ClosedLoop // closed loop
 	txs         [][]byte
+	reads       [][]byte // gets: the state key each read asks for
 	puts        []putKV  // what each tx writes, for proof checks
 	route       []uint32 // transfers: the sender of each, to keep a sender on one connection
 	timeout     time.Duration
@@ -380,6 +410,16 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	if err != nil {
 		return nil, err
 	}
+	if w.Kind == scenarios.KindGet {
+		// A closed loop of reads need not stop: its reads repeat the
+		// prepared keys' sequence (QUICGet reads Keys[i mod len]).
+		if l.closed != nil {
+			l.closed.Limit = 0
+		}
+		l.reads = readKeys(keys, traceKeys, accounts, n)
+		p.printf("workload %s: %d reads of %s", w.Name, n, map[bool]string{true: "genesis accounts", false: "put keys"}[accounts != nil])
+		return l, nil
+	}
 	var s [32]byte
 	binary.BigEndian.PutUint64(s[:], seed)
 	signer := ed25519.NewKeyFromSeed(s[:])
@@ -425,6 +465,36 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 		l.verifyEvery = ^uint64(0)
 	}
 	return l, nil
+}
+
+// readKeys picks the state key of each of a get workload's n reads: key
+// index k from keys (or a trace's key names, which are put keys), read as the
+// account accounts[k mod len(accounts)] when there are accounts, else as the
+// put key that a put workload names loadgen.KeyName(k).
+func readKeys(keys loadgen.Keys, traceKeys []string, accounts []ed25519.PrivateKey, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		switch {
+		case i < len(traceKeys):
+			out[i] = state.PutKey([]byte(traceKeys[i]))
+		case len(accounts) > 0:
+			k := keys.Next() % uint64(len(accounts))
+			out[i] = state.AccountKey(accounts[k].Public().(ed25519.PublicKey))
+		default:
+			out[i] = state.PutKey(loadgen.KeyName(keys.Next()))
+		}
+	}
+	return out
+}
+
+// readVerify checks a read's proof against the root it came with; every
+// check counts in the checker's proofs.
+func readVerify(chk *checker) func(root [32]byte, key, value, proof []byte) error {
+	return func(root [32]byte, key, value, proof []byte) error {
+		err := storage.VerifyProofBytes(root, key, value, proof)
+		chk.proof(err)
+		return err
+	}
 }
 
 // verify returns the proof check for the sampled receipts: the proof must

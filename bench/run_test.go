@@ -535,3 +535,77 @@ report: {formats: [json]}
 		t.Fatalf("committed p50 %dµs: the other nodes should have gone on", com.Corrected.P50)
 	}
 }
+
+// TestRunGets: get workloads, open and closed loop, next to puts of the
+// same key space (reads of keys not written yet are non-membership reads),
+// and next to transfers (reads of genesis accounts): every read's proof
+// verifies, the read stage is recorded, and reads never count as
+// transactions in the checker.
+func TestRunGets(t *testing.T) {
+	t.Run("puts", func(t *testing.T) {
+		res := run(t, `
+name: gets
+warmup: 500ms
+duration: 3s
+drain: 10s
+cluster: {nodes: 1, shards: 2, block: {max_txs: 100, max_wait: 10ms}, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, accounts: 500, rate: 200/s}
+  - {name: reads, kind: get, accounts: 500, rate: 300/s}
+  - {name: readers, kind: get, accounts: 500, keys: zipf(1.1), clients: 4}
+slo:
+  - {metric: reads.read.p99, max: 5s}
+report: {formats: [json, md, hgrm, html]}
+`, bench.Options{SkipFloors: true})
+		checkGets(t, res, 700, "reads", "readers")
+		if s := res.Workloads["reads"].Stages["read"]; s.Count != 900 {
+			t.Errorf("open-loop reads: %d in the read stage, want 900", s.Count)
+		}
+		if res.Workloads["puts"].Stages["read"] != nil {
+			t.Error("puts have a read stage")
+		}
+	})
+	t.Run("transfers", func(t *testing.T) {
+		res := run(t, `
+name: gets-accounts
+warmup: 500ms
+duration: 2s
+drain: 15s
+cluster: {nodes: 1, shards: 4, storage: {sync: false}}
+workload:
+  - {name: transfers, kind: transfer, accounts: 200, keys: uniform, rate: 200/s}
+  - {name: reads, kind: get, accounts: 200, rate: 200/s}
+report: {formats: [json]}
+`, bench.Options{SkipFloors: true})
+		checkGets(t, res, 500, "reads")
+		if c := res.Checker; c.BalancesConserved == nil || !*c.BalancesConserved {
+			t.Fatalf("balances not conserved: %+v", c)
+		}
+	})
+}
+
+func checkGets(t *testing.T, res *reports.Result, txs int64, gets ...string) {
+	t.Helper()
+	var reads int64
+	for _, name := range gets {
+		w := res.Workloads[name]
+		if w == nil {
+			t.Fatalf("no workload %s", name)
+		}
+		s := w.Stages["read"]
+		if s == nil || s.Count == 0 || w.Errors != 0 || w.ThroughputTPS <= 0 {
+			t.Fatalf("%s: read stage %+v, errors %d %v, throughput %v", name, s, w.Errors, w.ErrorsByKind, w.ThroughputTPS)
+		}
+		if len(w.Stages) != 1 {
+			t.Errorf("%s: stages %v, want read only", name, w.Stages)
+		}
+		reads += s.Count
+	}
+	c := res.Checker
+	if c.ProofsFailed != 0 || c.ProofsChecked < reads {
+		t.Fatalf("proofs %d checked / %d failed, %d reads", c.ProofsChecked, c.ProofsFailed, reads)
+	}
+	if c.Accepted != txs || c.Committed != txs || c.Lost != 0 || c.Duplicated != 0 || !res.Passed() {
+		t.Fatalf("checker %+v, slo %+v", c, res.SLO)
+	}
+}

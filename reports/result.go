@@ -262,8 +262,8 @@ func PercentilesOf(h *hdr.Histogram) Percentiles {
 }
 
 // throughputStages are the stages whose completions count as a workload's
-// throughput, most complete first.
-var throughputStages = []Stage{StageCommitted, StageAccepted, StageIngress}
+// throughput, most complete first; a get workload's is its verified reads.
+var throughputStages = []Stage{StageCommitted, StageAccepted, StageIngress, StageRead}
 
 // NewResult summarises a snapshot over a measured phase of the given length:
 // it fills Workloads, Start, End, DurationS and IntervalS. The runner fills

@@ -12,11 +12,12 @@ const (
 	StageCommitted                // committed receipt back at the client
 	StageVisible                  // read-your-write through the API
 	StageProofVerify              // the client verified the receipt's Merkle proof
+	StageRead                     // a get workload's read answered and its proof verified (not a transaction)
 
-	NumStages = 5
+	NumStages = 6
 )
 
-var stageNames = [NumStages]string{"ingress", "accepted", "committed", "visible", "proof_verify"}
+var stageNames = [NumStages]string{"ingress", "accepted", "committed", "visible", "proof_verify", "read"}
 
 func (s Stage) String() string {
 	if int(s) < NumStages {
@@ -27,7 +28,7 @@ func (s Stage) String() string {
 
 // Stages returns all stages in pipeline order.
 func Stages() []Stage {
-	return []Stage{StageIngress, StageAccepted, StageCommitted, StageVisible, StageProofVerify}
+	return []Stage{StageIngress, StageAccepted, StageCommitted, StageVisible, StageProofVerify, StageRead}
 }
 
 // ParseStage returns the stage named s (as in result.json).

@@ -567,9 +567,10 @@ const (
 	StageCommitted   Stage = "committed"
 	StageVisible     Stage = "visible"
 	StageProofVerify Stage = "proof_verify"
+	StageRead        Stage = "read" // a get workload's verified read
 )
 
-var stageValues = []string{"ingress", "accepted", "committed", "visible", "proof_verify"}
+var stageValues = []string{"ingress", "accepted", "committed", "visible", "proof_verify", "read"}
 
 // Stages returns the stage names in pipeline order.
 func Stages() []string { return append([]string(nil), stageValues...) }

@@ -164,7 +164,16 @@ type Workload struct {
 	// Name keys the workload in result.json. Defaults to the kind, with
 	// "-N" (its position) added when two workloads share a kind.
 	Name string `yaml:"name" json:"name"`
-	// Kind is transfer, put, get or query.
+	// Kind is transfer, put, get or query. A get reads state keys through
+	// the node's read API and verifies each answer's Merkle proof against
+	// the root that came with it (the read stage); reads are not
+	// transactions and do not count in the checker's accepted, committed
+	// or lost. Its keys: with a transfer workload in the scenario, the
+	// genesis accounts of the first one (key index k reads account k mod
+	// that workload's accounts); otherwise put keys named as a put workload
+	// names them (index k is key-%010d), so a get with the put's accounts
+	// reads the put's key space, and a key not written yet is a valid
+	// non-membership read.
 	Kind Kind `yaml:"kind" json:"kind" schema:"required"`
 	// Accounts is the size of the key space: accounts for transfer,
 	// distinct keys for put, get and query.

@@ -410,7 +410,7 @@ type Metric struct {
 
 var reservedWorkloadNames = map[string]bool{
 	"lag": true, "errors": true, "throughput": true, "lost": true, "duplicated": true, "proofs_failed": true,
-	"ingress": true, "accepted": true, "committed": true, "visible": true, "proof_verify": true,
+	"ingress": true, "accepted": true, "committed": true, "visible": true, "proof_verify": true, "read": true,
 }
 
 var (

@@ -1,0 +1,77 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/reports"
+)
+
+// ErrProof wraps a read whose Merkle proof did not verify against the root
+// the node returned with it.
+var ErrProof = errors.New("loadgen: read proof failed")
+
+// QUICGet reads state keys over the native client protocol's read API
+// (MsgGet) and verifies every answer's Merkle proof client-side against the
+// root that came with it: a found value must be a member, an absent one must
+// have a non-membership proof. Each read reaches the read stage when its
+// proof verified. Reads are not transactions: they never report Accepted or
+// Committed, so a checker does not count them.
+type QUICGet struct {
+	// Conns are used round-robin by send index, as in QUIC.
+	Conns []*Conn
+	// Keys are the state keys; send i reads Keys[i mod len(Keys)].
+	Keys [][]byte
+	// Observer gets every outcome. Required.
+	Observer Observer
+	// Verify checks the proof of a read's answer (value nil when the key is
+	// absent) against its root; an error makes the read a failure wrapped in
+	// ErrProof. Required.
+	Verify func(root [32]byte, key, value, proof []byte) error
+	// Timeout bounds one read. Zero means 60s.
+	Timeout time.Duration
+}
+
+// Send is a SendFunc.
+func (q *QUICGet) Send(ctx context.Context, i uint64, intended time.Time) {
+	timeout := q.Timeout
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn := q.Conns[i%uint64(len(q.Conns))]
+	actual := time.Now()
+	q.Observer.Sent(i, intended, actual)
+	c, err := conn.Client()
+	if err != nil {
+		q.Observer.Failed(i, reports.StageRead, intended, err)
+		return
+	}
+	key := q.Keys[i%uint64(len(q.Keys))]
+	v, err := c.Get(ctx, key)
+	if err != nil {
+		conn.Failed(c, err)
+		q.Observer.Failed(i, reports.StageRead, intended, err)
+		return
+	}
+	if err := q.verify(key, v); err != nil {
+		q.Observer.Failed(i, reports.StageRead, intended, err)
+		return
+	}
+	q.Observer.Reached(i, reports.StageRead, intended, actual, time.Now())
+}
+
+func (q *QUICGet) verify(key []byte, v p2p.Value) error {
+	var value []byte
+	if v.Found {
+		value = v.Value
+	}
+	if err := q.Verify(v.Root, key, value, v.Proof); err != nil {
+		return fmt.Errorf("%w: key %x (found %t): %w", ErrProof, key, v.Found, err)
+	}
+	return nil
+}
