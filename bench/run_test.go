@@ -94,7 +94,10 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Fatalf("ingress stage %+v", s)
 		}
 		// Read-your-write through the read API, for the sampled sends.
-		if s := w.Stages["visible"]; s == nil || s.Count != 80 || s.Corrected.P50 < w.Stages["committed"].Corrected.P50 {
+		// Every sampled read shows its write after that write's own commit,
+		// so the fastest read is no faster than the fastest commit (the
+		// percentiles of the two populations need not be ordered).
+		if s := w.Stages["visible"]; s == nil || s.Count != 80 || s.Corrected.Min < w.Stages["committed"].Corrected.Min {
 			t.Fatalf("visible stage %+v", s)
 		}
 		for _, st := range []string{"accepted", "committed"} {
