@@ -20,7 +20,7 @@ func newLoadgenCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "loadgen SCENARIO.yaml --target HOST:PORT",
 		Short: "Drive a scenario's workloads against a running node",
-		Long: `Drive a scenario's put workloads, open or closed loop, against a node that
+		Long: `Drive a scenario's put and get workloads, open or closed loop, against a node that
 runs elsewhere (rustorium node), over QUIC, and write the same report as
 rustorium run. The checker counts commits from the receipts; the cluster,
 network and timeline sections of the scenario need rustorium run.
