@@ -110,6 +110,9 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	mu      sync.Mutex // orders wg.Add in Serve before wg.Wait in Close
+	closing bool
 }
 
 // Listen starts listening. Call Serve to accept connections and Close to stop.
@@ -221,7 +224,14 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("p2p: accept: %w", err)
 		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			_ = conn.CloseWithError(0, "server closing")
+			return nil
+		}
 		s.wg.Add(1)
+		s.mu.Unlock()
 		go func() {
 			defer s.wg.Done()
 			s.serveConn(conn)
@@ -347,6 +357,9 @@ func (s *Server) Close() error {
 		if s.peers != nil {
 			s.peers.close()
 		}
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		s.wg.Wait()
 		s.closeSockets()
 	})
