@@ -18,22 +18,24 @@ import (
 )
 
 // leader proposes the blocks of the shards the consumer group assigned to
-// this node. A round polls the transactions of those shards, cuts one block
-// per shard on top of the shard's committed state, executes it (for the
-// cross-shard credits it emits), and publishes the blocks and credits in
-// one Kafka transaction that also commits the consumed offsets
-// (ordering.Publisher). It then waits until this node's replicas committed
-// those blocks (they are final), so the next block builds on them.
+// this node. A round polls the transactions of those shards, cuts them into
+// blocks (consensus.Cutter) on top of each shard's tip — its committed state
+// plus the blocks this leader published that are not committed here yet —
+// executes them (for the cross-shard credits they emit), and publishes the
+// blocks and credits in one Kafka transaction that also commits the
+// consumed offsets (ordering.Publisher). It does not compute Merkle roots:
+// every node's replica does that, the leader's own included.
 //
-// Waiting keeps one block per shard in flight: the next round's block
-// batches everything that arrived meanwhile, so throughput follows load
-// while the leader never executes on state that is not final.
+// A leader runs at most maxInflight published blocks per shard ahead of its
+// own replica, and after a rebalance or an aborted round it first catches up
+// with everything already published for the shard (catchUp).
 type leader struct {
 	n *Node
 
 	mu       sync.Mutex
 	assigned map[uint32]bool // shards the group gave this node
 	ready    map[uint32]bool // caught up with the shard's committed blocks since it was assigned
+	gen      uint64          // counts assignment changes: a catch-up across one does not count
 }
 
 func newLeader(n *Node) *leader {
@@ -96,6 +98,7 @@ func allShards(n int) []uint32 {
 func (l *leader) assign(shards []uint32, gained bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.gen++
 	for _, s := range shards {
 		delete(l.ready, s)
 		delete(l.assigned, s)
@@ -109,16 +112,22 @@ func (l *leader) assign(shards []uint32, gained bool) {
 	}
 }
 
-func (l *leader) isReady(s uint32) bool {
+func (l *leader) isReady(s uint32) (bool, uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.ready[s]
+	return l.ready[s], l.gen
 }
 
-func (l *leader) setReady(s uint32) {
+// setReady marks the shard caught up, unless the assignment changed since
+// gen (another leader may have published blocks meanwhile).
+func (l *leader) setReady(s uint32, gen uint64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.gen != gen {
+		return false
+	}
 	l.ready[s] = true
+	return true
 }
 
 // maxInflight bounds the blocks per shard that a leader proposed and its
@@ -252,7 +261,7 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 	)
 	for _, b := range batches {
 		t := &tips[b.Shard]
-		if !l.isReady(b.Shard) {
+		if ready, _ := l.isReady(b.Shard); !ready {
 			t.blocks, t.published = nil, 0
 		}
 		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
@@ -360,21 +369,27 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 // block already published for the shard: the group's committed position in
 // the shard's log is where the last published block ends.
 func (l *leader) catchUp(ctx context.Context, pub *ordering.Publisher, shard uint32) error {
-	if l.isReady(shard) {
-		return nil
-	}
-	end, err := pub.ConsumedOffset(ctx, shard)
-	if err != nil {
-		return err
-	}
-	if end > 0 {
-		l.n.log.Info("leader catching up", "shard", shard, "to_offset", end)
-		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.NextOffset >= end }); err != nil {
+	for {
+		ready, gen := l.isReady(shard)
+		if ready {
+			return nil
+		}
+		end, err := pub.ConsumedOffset(ctx, shard)
+		if err != nil {
 			return err
 		}
+		if end > 0 {
+			l.n.log.Info("leader catching up", "shard", shard, "to_offset", end)
+			if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.NextOffset >= end }); err != nil {
+				return err
+			}
+		}
+		if l.setReady(shard, gen) {
+			return nil
+		}
+		// The group reassigned shards meanwhile: another leader may have
+		// published more blocks; catch up again.
 	}
-	l.setReady(shard)
-	return nil
 }
 
 // pollMax bounds the transactions one leader round takes (over all its

@@ -88,7 +88,16 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return nil
 	}
 	if hdr.Height <= r.meta.Height && hdr.Shard == r.shard {
-		return nil // committed before a restart
+		// Committed before a restart, normally. A different block at a
+		// committed height means two leaders built on one parent: the
+		// first one committed wins everywhere, the other is skipped.
+		if stored, err := r.n.db.Block(r.shard, hdr.Height); err == nil {
+			if sh, err := consensus.DecodeHeader(stored); err == nil && sh.Hash() != hdr.Hash() {
+				r.n.log.Error("ALARM: a second block at a committed height skipped", "shard", r.shard, "height", hdr.Height, "offset", rec.Offset)
+				r.n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(r.shard), 10), "conflicting_block").Inc()
+			}
+		}
+		return nil
 	}
 	if err := r.check(&hdr); err != nil {
 		// Every node skips the same invalid block the same way; a leader
