@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,8 @@ import (
 // spread over the nodes, each waiting for its commit receipt. It reports
 // committed tx/s and the p50/p99 of submit → committed, and logs the mean
 // time of each leader-round phase. RUSTORIUM_BENCH_BROKERS=host:port runs
-// it on a real broker instead.
+// it on a real broker instead; RUSTORIUM_BENCH_STREAMS changes the number
+// of streams (a closed loop is latency-bound: more streams, more load).
 //
 //	go test -run '^$' -bench Cluster -benchtime 20000x ./node/
 func BenchmarkCluster(b *testing.B) {
@@ -40,7 +42,15 @@ func BenchmarkCluster(b *testing.B) {
 }
 
 func benchCluster(b *testing.B, nodes int, kind string) {
-	const shards, streams = 4, 256
+	const shards = 4
+	streams := 256
+	if env := os.Getenv("RUSTORIUM_BENCH_STREAMS"); env != "" {
+		n, err := strconv.Atoi(env)
+		if err != nil || n < 1 {
+			b.Fatalf("RUSTORIUM_BENCH_STREAMS=%q: want a positive integer", env)
+		}
+		streams = n
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	accounts, genesis := testAccounts(streams, shards)

@@ -333,7 +333,7 @@ func testAccounts(n, shards int) ([]ed25519.PrivateKey, []node.GenesisAccount) {
 	var genesis []node.GenesisAccount
 	for i := range n {
 		var seed [32]byte
-		seed[0], seed[1] = 0xac, byte(i)
+		seed[0], seed[1], seed[2] = 0xac, byte(i), byte(i>>8)
 		k := ed25519.NewKeyFromSeed(seed[:])
 		keys = append(keys, k)
 		genesis = append(genesis, node.GenesisAccount{Key: k.Public().(ed25519.PublicKey), Balance: 1_000_000})
