@@ -37,11 +37,7 @@ type QUICGet struct {
 
 // Send is a SendFunc.
 func (q *QUICGet) Send(ctx context.Context, i uint64, intended time.Time) {
-	timeout := q.Timeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := sendContext(ctx, q.Timeout)
 	defer cancel()
 	conn := q.Conns[i%uint64(len(q.Conns))]
 	actual := time.Now()

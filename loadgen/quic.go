@@ -56,11 +56,7 @@ type QUIC struct {
 
 // Send is a SendFunc.
 func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
-	timeout := q.Timeout
-	if timeout <= 0 {
-		timeout = 60 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := sendContext(ctx, q.Timeout)
 	defer cancel()
 	k := i
 	if i < uint64(len(q.Route)) {
@@ -117,4 +113,12 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 		}
 		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
 	}
+}
+
+// sendContext bounds one send by timeout; zero or less means 60s.
+func sendContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	if timeout <= 0 {
+		timeout = 60 * time.Second
+	}
+	return context.WithTimeout(ctx, timeout)
 }

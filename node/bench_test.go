@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
@@ -131,31 +129,13 @@ func benchCluster(b *testing.B, nodes int, kind string) {
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 	b.ReportMetric(0, "ns/op")
 	for _, phase := range []string{"poll", "propose", "publish"} {
-		if sum, n := histogram(c.regs[0], "rustorium_leader_round_seconds", phase); n > 0 {
+		if sum, n := histogram(b, c.regs[0], "rustorium_leader_round_seconds", phase); n > 0 {
 			b.Logf("node-1 leader  %-8s %6d rounds, mean %v", phase, n, time.Duration(sum/float64(n)*1e9).Round(time.Microsecond))
 		}
 	}
 	for _, phase := range []string{"arrive", "read", "execute", "root", "final", "commit"} {
-		if sum, n := histogram(c.regs[0], "rustorium_replica_block_seconds", phase); n > 0 {
+		if sum, n := histogram(b, c.regs[0], "rustorium_replica_block_seconds", phase); n > 0 {
 			b.Logf("node-1 replica %-8s %6d blocks, mean %v", phase, n, time.Duration(sum/float64(n)*1e9).Round(time.Microsecond))
 		}
 	}
-}
-
-// histogram returns the sum and count of a histogram series on reg (the one
-// with label phase=phase if phase is set).
-func histogram(reg *prometheus.Registry, name, phase string) (float64, uint64) {
-	fams, _ := reg.Gather()
-	for _, f := range fams {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if phase != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != phase) {
-				continue
-			}
-			return m.GetHistogram().GetSampleSum(), m.GetHistogram().GetSampleCount()
-		}
-	}
-	return 0, 0
 }

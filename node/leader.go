@@ -429,17 +429,15 @@ func (p *progress) await(ctx context.Context, v *voter, shard uint32, ok func(st
 		if done {
 			return nil
 		}
-		if v.halted(shard) {
+		halted, vch := v.state(shard)
+		if halted {
 			return errHalted
 		}
-		t := time.NewTimer(time.Second) // a halt does not signal p
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return ctx.Err()
 		case <-ch:
-		case <-t.C:
+		case <-vch: // a halt signals the voter, not p
 		}
-		t.Stop()
 	}
 }

@@ -149,7 +149,6 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return err
 	}
 	tFinal := time.Now()
-	r.n.metrics.FinalSeconds.Observe(tFinal.Sub(tAttest).Seconds())
 	phases.WithLabelValues("final").Observe(tFinal.Sub(tAttest).Seconds())
 
 	receipts := b.receipts(&hdr)
@@ -252,7 +251,6 @@ func (r *replica) readRange(ctx context.Context, first, next int64) ([]consensus
 // their execution result. Leaders and replicas build it the same way from
 // the same records and state, so they agree on it.
 type body struct {
-	shard  uint32
 	txs    []*tx.Tx
 	ids    []tx.ID
 	replay []tx.ID // committed in an earlier block: answered from the stored receipt
@@ -263,7 +261,7 @@ type body struct {
 // against the shard's state read through rd; known reports transactions
 // committed in earlier blocks.
 func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error), records []consensus.Entry) (*body, error) {
-	b := &body{shard: shard}
+	b := &body{}
 	seen := make(map[tx.ID]bool, len(records))
 	for _, rec := range records {
 		id := tx.IDOf(rec.Raw)

@@ -238,7 +238,14 @@ func (v *voter) await(ctx context.Context, shard uint32, height uint64) error {
 
 // halted reports whether the shard stopped after a divergence.
 func (v *voter) halted(shard uint32) bool {
+	h, _ := v.state(shard)
+	return h
+}
+
+// state reports whether the shard halted, and a channel closed at the next
+// change (a height becoming final or a shard halting).
+func (v *voter) state(shard uint32) (halted bool, changed <-chan struct{}) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.f.Halted(shard)
+	return v.f.Halted(shard), v.changed
 }

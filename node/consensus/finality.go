@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -272,10 +273,7 @@ func (f *Finality) Stats() FinalityStats { return f.stats }
 // yet or are among the last Retain final heights, in height order. A runner
 // sends them again to a peer it (re)connects to; receivers drop duplicates.
 func (f *Finality) Own(shard uint32) []Attestation {
-	if int64(shard) >= int64(len(f.shards)) {
-		return nil
-	}
-	return append([]Attestation(nil), f.shards[shard].own...)
+	return f.OwnFrom(shard, 0, math.MaxInt)
 }
 
 // OwnFrom returns at most max of this node's attestations for the shard at
@@ -287,7 +285,10 @@ func (f *Finality) OwnFrom(shard uint32, from uint64, max int) []Attestation {
 	}
 	own := f.shards[shard].own
 	i := sort.Search(len(own), func(i int) bool { return own[i].Height >= from })
-	j := min(len(own), i+max)
+	j := len(own)
+	if max < j-i { // (i+max may overflow)
+		j = i + max
+	}
 	return append([]Attestation(nil), own[i:j]...)
 }
 

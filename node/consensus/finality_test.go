@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -379,7 +380,7 @@ func TestFinalityStatsAndOwn(t *testing.T) {
 		from uint64
 		max  int
 		want []uint64
-	}{{0, 10, []uint64{4, 5, 6}}, {5, 10, []uint64{5, 6}}, {5, 1, []uint64{5}}, {7, 10, nil}, {4, 0, nil}} {
+	}{{0, 10, []uint64{4, 5, 6}}, {5, 10, []uint64{5, 6}}, {5, math.MaxInt, []uint64{5, 6}}, {5, 1, []uint64{5}}, {7, 10, nil}, {4, 0, nil}} {
 		var got []uint64
 		for _, a := range f.OwnFrom(0, tc.from, tc.max) {
 			got = append(got, a.Height)

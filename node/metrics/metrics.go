@@ -14,7 +14,7 @@ type Node struct {
 	Accepted      prometheus.Counter       // transactions the log acknowledged
 	Blocks        *prometheus.CounterVec   // committed blocks by shard
 	BlockTxs      prometheus.Histogram     // transactions per block
-	CommitSeconds prometheus.Histogram     // execute + tree + Pebble batch per block
+	CommitSeconds prometheus.Histogram     // a replica's whole time per block, from reading it to its commit (the sum of BlockSeconds' phases but arrive)
 	Height        *prometheus.GaugeVec     // last committed height by shard
 	Waiting       prometheus.Gauge         // transactions waiting for their commit receipt
 	Alarms        *prometheus.CounterVec   // safety alarms by shard and kind (divergence, equivocation, stalled)
@@ -22,7 +22,6 @@ type Node struct {
 	Leader        *prometheus.GaugeVec     // 1 for a shard this node leads
 	Proposed      *prometheus.CounterVec   // blocks this node published as leader, by shard
 	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
-	FinalSeconds  prometheus.Histogram     // from a block's root being computed to the block being final
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
 	BlockSeconds  *prometheus.HistogramVec // a replica's phases per block: arrive, read, execute, root, final, commit
 }
@@ -48,7 +47,7 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Buckets: prometheus.ExponentialBuckets(1, 2, 14),
 		}),
 		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "rustorium_block_commit_seconds", Help: "Time to execute a block, update the Merkle tree and commit the Pebble batch.",
+			Name: "rustorium_block_commit_seconds", Help: "A replica's time per block from reading it to its commit: read, execute, root, waiting for finality and the Pebble batch (see rustorium_replica_block_seconds for each phase).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 		Height: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -72,10 +71,6 @@ func New(reg prometheus.Registerer) (*Node, error) {
 		Aborted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "rustorium_leader_rounds_aborted_total", Help: "Leader rounds whose Kafka transaction aborted (rebalance or fencing).",
 		}),
-		FinalSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "rustorium_block_finality_seconds", Help: "From this node's attestation of a block to the block being final.",
-			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
-		}),
 		RoundSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "rustorium_leader_round_seconds", Help: "Time a leader round spends in each phase: poll (waiting for transactions), propose (execute and build blocks), publish (the Kafka transaction).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
@@ -87,7 +82,7 @@ func New(reg prometheus.Registerer) (*Node, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.FinalSeconds, m.RoundSeconds, m.BlockSeconds} {
+			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -376,38 +376,6 @@ func (p *Publisher) Close() {
 	p.closeOnce.Do(p.sess.Close)
 }
 
-// CommittedEnd returns the read_committed end of stream's topic of shard:
-// the offset after the last record of the last committed transaction. A new
-// leader replays blocks up to it before cutting the next block, so it
-// builds on the latest committed block.
-func CommittedEnd(ctx context.Context, cfg Config, stream Stream, shard uint32) (int64, error) {
-	cfg, err := cfg.prepare()
-	if err != nil {
-		return -1, err
-	}
-	if err := cfg.checkShard(shard); err != nil {
-		return -1, err
-	}
-	cl, err := kgo.NewClient(append(cfg.clientOpts(), kgo.MetadataMinAge(10*time.Millisecond))...)
-	if err != nil {
-		return -1, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	defer cl.Close()
-	topic := cfg.Topic(stream, shard)
-	offs, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topic)
-	if err != nil {
-		return -1, brokerErr("listing committed end of "+topic, err)
-	}
-	o, ok := offs.Lookup(topic, 0)
-	if !ok {
-		return -1, fmt.Errorf("%w: no end offset for %s", ErrBroker, topic)
-	}
-	if o.Err != nil {
-		return -1, brokerErr("listing committed end of "+topic, o.Err)
-	}
-	return o.Offset, nil
-}
-
 // ConsumedOffset returns the leaders' group's committed position in shard's
 // transactions topic: the offset after the last record that a committed
 // block transaction consumed, or -1 if no block was ever committed. The

@@ -313,7 +313,8 @@ func (d *DB) Commit(p *Prepared) (*CommitResult, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if (s.hasMeta && c.Height != s.meta.Height+1) || !rootIs(s.tree.Root(), p.u.Base()) {
+	base, root := p.u.Base(), s.tree.Root()
+	if (s.hasMeta && c.Height != s.meta.Height+1) || !root.Equal(&base) {
 		return nil, fmt.Errorf("%w: shard %d moved to %d since block %d was prepared", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
 	}
 	return d.commitLocked(s, p)
@@ -604,5 +605,3 @@ func (d *DB) Receipt(id [32]byte) ([]byte, error) {
 	defer leave()
 	return d.get(idKey(tableReceipt, id), ErrNotFound)
 }
-
-func rootIs(a, b fr.Element) bool { return a.Equal(&b) }
