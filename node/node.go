@@ -36,6 +36,7 @@ import (
 	"github.com/rustorium/rustorium/node/metrics"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
@@ -255,6 +256,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
+		Verify:   sigverify.Options{OnBatch: func(size int) { n.metrics.SigBatch.Observe(float64(size)) }},
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}

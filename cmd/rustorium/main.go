@@ -25,7 +25,18 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// defaultGOGC is the collector's target when the GOGC environment variable
+// is unset. A node's heap is mostly long-lived caches (Merkle nodes, views,
+// tree keys), so Go's default of 100 collects often for little: on a
+// saturated one-node cluster 400 raised committed throughput by about 15%
+// (BenchmarkCluster/nodes=1/put, 1024 streams: 3228 → 3719 tx/s).
+// GOMEMLIMIT, when set, still caps the heap.
+const defaultGOGC = 400
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGOGC)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()

@@ -24,6 +24,7 @@ type Node struct {
 	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
 	BlockSeconds  *prometheus.HistogramVec // a replica's phases per block: arrive, read, execute, root, final, commit
+	SigBatch      prometheus.Histogram     // signatures checked together at ingress
 }
 
 // New creates the collectors and registers them on reg (nil: not registered,
@@ -79,10 +80,14 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Name: "rustorium_replica_block_seconds", Help: "Time a replica spends per block in each phase: arrive (from the leader cutting it to this node reading it), read (its transaction range), execute, root (Merkle update), final (waiting for the quorum), commit (Pebble batch, views, receipts).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"phase"}),
+		SigBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "rustorium_signature_batch_size", Help: "Transaction signatures checked together in one ed25519 batch at ingress (1: the checker was idle).",
+			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
+		}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds} {
+			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

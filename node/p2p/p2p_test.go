@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -262,4 +263,61 @@ func FuzzDecodeMessages(f *testing.F) {
 			t.Fatal("value does not re-encode to its input")
 		}
 	})
+}
+
+// TestConcurrentSubmitsMixedSignatures sends good and bad signatures at
+// once, so the server checks them in shared batches: every good one must be
+// logged and every bad one refused with CodeSignature, nothing else.
+func TestConcurrentSubmitsMixedSignatures(t *testing.T) {
+	log := &fakeLog{}
+	s := startServer(t, log)
+	c := dial(t, s, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 200
+	raws := make([][]byte, n)
+	bad := make([]bool, n)
+	for i := range raws {
+		raws[i] = put(7, fmt.Sprint("k", i))
+		if i%3 == 1 {
+			raws[i][len(raws[i])-1-i%64] ^= 1 // somewhere in the signature
+			bad[i] = true
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			call, err := c.Submit(ctx, raws[i])
+			if err == nil {
+				_, err = call.Accepted()
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	want := map[tx.ID]bool{}
+	for i, err := range errs {
+		var rej *RejectError
+		switch {
+		case bad[i] && (!errors.As(err, &rej) || rej.Code != tx.CodeSignature):
+			t.Errorf("tx %d (bad signature): %v, want a CodeSignature rejection", i, err)
+		case !bad[i] && err != nil:
+			t.Errorf("tx %d (good): %v", i, err)
+		case !bad[i]:
+			want[tx.IDOf(raws[i])] = true
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.got) != len(want) {
+		t.Fatalf("logged %d transactions, want %d", len(log.got), len(want))
+	}
+	for _, id := range log.got {
+		if !want[id] {
+			t.Fatalf("logged %x, which has a bad signature", id[:4])
+		}
+	}
 }

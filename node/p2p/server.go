@@ -16,6 +16,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -64,6 +65,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// OnReject, if set, is called with the code of every rejected request.
 	OnReject func(tx.Code)
+	// Verify configures the signature checker the server owns, which checks
+	// the signatures of concurrently submitted transactions in batches.
+	// Zero value: sigverify's defaults.
+	Verify sigverify.Options
 	// Peer enables the peer protocol (ALPNPeer) on the same socket, with
 	// pinned mutual TLS: see PeerConfig and Server.Peers. Nil refuses every
 	// peer connection.
@@ -102,6 +107,7 @@ func (c *ServerConfig) ensureDefaults() error {
 // every other connection is a client's and is served only client frames.
 type Server struct {
 	cfg    ServerConfig
+	verify *sigverify.Verifier
 	peers  *Peers
 	tr     *quic.Transport
 	ownPC  net.PacketConn
@@ -183,6 +189,7 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("p2p: listen: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.verify = sigverify.New(cfg.Verify)
 	return s, nil
 }
 
@@ -288,7 +295,13 @@ func (s *Server) serveStream(st *quic.Stream) {
 func (s *Server) submit(st *quic.Stream, raw []byte) {
 	t, err := tx.Decode(raw)
 	if err == nil {
-		err = t.Validate(s.cfg.ChainID)
+		err = t.Check(s.cfg.ChainID)
+	}
+	if err == nil {
+		var ok bool
+		if ok, err = s.verify.Verify(s.ctx, t.From, t.SigningBytes(), t.Sig); err == nil && !ok {
+			err = tx.ErrSignature
+		}
 	}
 	if err != nil {
 		s.reject(st, tx.CodeOf(err), err.Error())
@@ -361,6 +374,7 @@ func (s *Server) Close() error {
 		s.closing = true
 		s.mu.Unlock()
 		s.wg.Wait()
+		_ = s.verify.Close()
 		s.closeSockets()
 	})
 	return nil

@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+
+	"github.com/rustorium/rustorium/node/sigverify"
 )
 
 // Kind is the type of a transaction.
@@ -230,10 +232,24 @@ func uvarintLen(n uint64) int {
 	return binary.PutUvarint(buf[:], n)
 }
 
-// Validate runs the stateless checks a node applies at ingress: a kind that
-// clients may submit, size limits, the chain id and the signature. It does not
-// look at state (balances, nonces).
+// Validate runs the stateless checks a node applies at ingress: Check, then
+// the signature (sigverify's ZIP-215 rules, which accept everything
+// crypto/ed25519 accepts). It does not look at state (balances, nonces).
+// A node checks many signatures at once with a sigverify.Verifier instead.
 func (t *Tx) Validate(chainID uint32) error {
+	if err := t.Check(chainID); err != nil {
+		return err
+	}
+	if !sigverify.Verify(t.From, t.SigningBytes(), t.Sig) {
+		return ErrSignature
+	}
+	return nil
+}
+
+// Check runs every stateless ingress check but the signature's: a kind that
+// clients may submit, size limits, the chain id, and the lengths of the key
+// and the signature.
+func (t *Tx) Check(chainID uint32) error {
 	switch t.Kind {
 	case KindPut:
 		if len(t.Key) == 0 {
@@ -251,9 +267,6 @@ func (t *Tx) Validate(chainID uint32) error {
 	}
 	if len(t.From) != ed25519.PublicKeySize || len(t.Sig) != ed25519.SignatureSize {
 		return fmt.Errorf("%w: key or signature has the wrong length", ErrSignature)
-	}
-	if !ed25519.Verify(t.From, t.SigningBytes(), t.Sig) {
-		return ErrSignature
 	}
 	return nil
 }
