@@ -98,6 +98,9 @@ report: {formats: [json, md]}
 					if m := res.Floors.MerkleCeilingWPS; m > 0 {
 						b.ReportMetric(m, "merkle_ceiling_wps")
 					}
+					if m := res.Floors.StateCeilingWPS; m > 0 {
+						b.ReportMetric(m, "state_ceiling_wps")
+					}
 					b.ReportMetric(0, "ns/op")
 					b.Logf("%s: %s", name, out)
 				})

@@ -106,8 +106,13 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Fatalf("%s percentiles %+v / %+v", st, s.Corrected, s.Uncorrected)
 			}
 		}
-		if res.Floors.QuicEcho == nil || res.Floors.MerkleCeilingWPS <= 0 || res.Floors.VerifyCeilingTPS <= 0 {
+		if res.Floors.QuicEcho == nil || res.Floors.MerkleCeilingWPS <= 0 || res.Floors.StateCeilingWPS <= 0 || res.Floors.VerifyCeilingTPS <= 0 {
 			t.Fatalf("floors %+v", res.Floors)
+		}
+		for _, k := range []string{"puts.committed_tps/merkle_ceiling_wps", "puts.committed_tps/state_ceiling_wps"} {
+			if r := res.Floors.Ratios[k]; r <= 0 {
+				t.Fatalf("ratio %s = %v (ratios %v)", k, r, res.Floors.Ratios)
+			}
 		}
 		if !res.Passed() {
 			t.Fatalf("run failed: %+v", res.SLO)

@@ -218,6 +218,9 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 	if f.MerkleCeilingWPS > 0 {
 		v.Floors = append(v.Floors, []string{"Merkle update ceiling", "", "", fmt.Sprintf("%.0f writes/s", f.MerkleCeilingWPS)})
 	}
+	if f.StateCeilingWPS > 0 {
+		v.Floors = append(v.Floors, []string{"State write ceiling", "", "", fmt.Sprintf("%.0f writes/s", f.StateCeilingWPS)})
+	}
 	if f.VerifyCeilingTPS > 0 {
 		v.Floors = append(v.Floors, []string{"ed25519 verify ceiling", "", "", fmt.Sprintf("%.0f /s", f.VerifyCeilingTPS)})
 	}

@@ -151,7 +151,7 @@ func Markdown(w io.Writer, res *Result) error {
 
 	f := r.Floors
 	p("## Floors\n\nThe raw building blocks, measured in the same run on the same paths.\n\n")
-	if f.QuicEcho == nil && f.ProduceAck == nil && f.ProduceCeilingTPS == 0 && f.MerkleCeilingWPS == 0 && f.VerifyCeilingTPS == 0 {
+	if f.QuicEcho == nil && f.ProduceAck == nil && f.ProduceCeilingTPS == 0 && f.MerkleCeilingWPS == 0 && f.StateCeilingWPS == 0 && f.VerifyCeilingTPS == 0 {
 		p("Not measured in this run.\n\n")
 	} else {
 		p("| floor | p50 | p99 | ceiling |\n|---|---:|---:|---:|\n")
@@ -166,6 +166,9 @@ func Markdown(w io.Writer, res *Result) error {
 		}
 		if f.MerkleCeilingWPS > 0 {
 			p("| Merkle update ceiling | | | %.0f writes/s |\n", f.MerkleCeilingWPS)
+		}
+		if f.StateCeilingWPS > 0 {
+			p("| state write ceiling | | | %.0f writes/s |\n", f.StateCeilingWPS)
 		}
 		if f.VerifyCeilingTPS > 0 {
 			p("| ed25519 verify ceiling | | | %.0f /s |\n", f.VerifyCeilingTPS)

@@ -119,9 +119,10 @@ type Floors struct {
 	QuicEcho          *Percentiles       `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
 	ProduceAck        *Percentiles       `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
 	ProduceCeilingTPS float64            `json:"produce_ceiling_tps"`
-	MerkleCeilingWPS  float64            `json:"merkle_ceiling_wps"` // Merkle batch updates, writes per second
-	VerifyCeilingTPS  float64            `json:"verify_ceiling_tps"` // ed25519 verifications per second
-	Ratios            map[string]float64 `json:"ratios,omitempty"`   // e.g. "accepted.p50/quic_echo.p50"
+	MerkleCeilingWPS  float64            `json:"merkle_ceiling_wps"`          // Merkle batch updates of field elements, writes per second
+	StateCeilingWPS   float64            `json:"state_ceiling_wps,omitempty"` // put writes per second through the node's storage: value hashing, Merkle update, proofs, Pebble batch
+	VerifyCeilingTPS  float64            `json:"verify_ceiling_tps"`          // ed25519 verifications per second, batched as at ingress
+	Ratios            map[string]float64 `json:"ratios,omitempty"`            // e.g. "accepted.p50/quic_echo.p50"
 }
 
 // Checker is the verdict of the end-of-run consistency check.
