@@ -17,3 +17,12 @@ func TestStateCeilingCountsTheStorePath(t *testing.T) {
 	}
 	t.Logf("state ceiling %.0f writes/s, Merkle ceiling %.0f writes/s (%.2fx)", s, m, s/m)
 }
+
+func TestErrorSummary(t *testing.T) {
+	if got := errorSummary(nil); got != "" {
+		t.Fatalf("no errors: %q", got)
+	}
+	if got, want := errorSummary(map[string]int64{"timeout": 2, "overloaded": 1}), " (overloaded: 1, timeout: 2)"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

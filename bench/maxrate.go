@@ -3,6 +3,9 @@ package bench
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rustorium/rustorium/reports"
@@ -56,7 +59,7 @@ func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors r
 		}
 		pt.OK = pt.Errors == 0 && pt.P99Us > 0 && pt.P99Us <= out.BoundUs
 		out.Points = append(out.Points, pt)
-		p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors: %s", rate, pt.ThroughputTPS, stage, reports.FormatMicros(pt.P99Us), pt.Errors, map[bool]string{true: "pass", false: "fail"}[pt.OK])
+		p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors%s: %s", rate, pt.ThroughputTPS, stage, reports.FormatMicros(pt.P99Us), pt.Errors, errorSummary(pt.ErrorsByKind), map[bool]string{true: "pass", false: "fail"}[pt.OK])
 		if pt.OK && rate > bestRate {
 			best, bestRate = snap, rate
 			out.KneeRate, out.KneeTPS = rate, pt.ThroughputTPS
@@ -119,7 +122,7 @@ func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64,
 	snap := rec.Snapshot()
 	pt := reports.MaxRatePoint{Rate: rate}
 	if ws := snap.Workload(w.Name); ws != nil {
-		pt.Errors = ws.Errors
+		pt.Errors, pt.ErrorsByKind = ws.Errors, ws.ErrorsByKind
 		if h := ws.Stages[stage].Uncorrected; h != nil && h.TotalCount() > 0 {
 			pt.ThroughputTPS = float64(h.TotalCount()) / d.Seconds()
 		}
@@ -128,4 +131,17 @@ func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64,
 		}
 	}
 	return snap, pt, nil
+}
+
+// errorSummary lists error kinds and counts, " (kind: n, …)", or "" for none.
+func errorSummary(kinds map[string]int64) string {
+	if len(kinds) == 0 {
+		return ""
+	}
+	names := slices.Sorted(maps.Keys(kinds))
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s: %d", k, kinds[k])
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

@@ -490,7 +490,9 @@ type MaxRatePoint struct {
 	P50Us         int64   `json:"p50_us"`
 	P99Us         int64   `json:"p99_us"`
 	Errors        int64   `json:"errors"`
-	OK            bool    `json:"ok"`
+	// ErrorsByKind names the probe's errors (as a workload's errors_by_kind).
+	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
+	OK           bool             `json:"ok"`
 }
 
 // ProfileSummary lists a profile's costliest functions.
