@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -325,7 +324,9 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 		return nil, nil, nil
 	}
 	ts := tipState{l.n.db, t}
-	body, err := l.n.execute(shard, ts, ts.known, entries)
+	// The leader applies credits without checking their source: its tip is
+	// a forecast, and the replicas decide (replica.checkCredit).
+	body, err := l.n.execute(shard, height, ts, ts.known, nil, entries)
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader executing shard %d: %w", shard, err)
 	}
@@ -346,8 +347,7 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 	// Credits go to their shards' logs in the same transaction as the
 	// block: both are visible, or neither.
 	for _, c := range body.res.Credits {
-		c.Sig = make([]byte, ed25519.SignatureSize) // system transaction: trusted by its log, not signed
-		raw := c.Encode()
+		raw := c.Encode() // a system transaction: not signed; checked against its source block
 		id := tx.IDOf(raw)
 		outs = append(outs, ordering.Output{
 			Stream: ordering.Transactions, Shard: ordering.ShardOf(c.RoutingKey(), l.n.cfg.Shards),

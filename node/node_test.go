@@ -473,8 +473,9 @@ func TestCrossShardTransfer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if com := transfer(c, 0, 30); com.Status != p2p.StatusOK {
-		t.Fatalf("transfer failed: %s", com.Reason)
+	first := transfer(c, 0, 30)
+	if first.Status != p2p.StatusOK {
+		t.Fatalf("transfer failed: %s", first.Reason)
 	}
 	// The very same transaction again is a duplicate: answered with the
 	// stored receipt, not applied again.
@@ -488,6 +489,60 @@ func TestCrossShardTransfer(t *testing.T) {
 	waitBalance(n, bobPub, 35)
 	if got := balance(n, alicePub); got != 70 {
 		t.Fatalf("alice %d, want 70", got)
+	}
+
+	// Credits written to bob's log around the leaders are checked against
+	// the block they name: only what that block's execution emitted is
+	// applied, and each at most once.
+	var to [32]byte
+	copy(to[:], bobPub)
+	aliceShard, bobShard := ordering.ShardOf(alicePub, 2), ordering.ShardOf(bobPub, 2)
+	honest := &tx.Tx{Kind: tx.KindCredit, ChainID: chain, Nonce: 0, From: alicePub, To: to, Amount: 30,
+		SourceShard: aliceShard, SourceHeight: first.Height, Sig: make([]byte, 64)}
+	inflated := *honest
+	inflated.Amount = 1000
+	selfSourced := *honest
+	selfSourced.SourceShard, selfSourced.SourceHeight = bobShard, 1
+	prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*tx.Tx{honest, &inflated, &selfSourced} {
+		if _, err := prod.Append(ctx, bobShard, nil, x.Encode()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod.Close()
+	receipt := func(id tx.ID) p2p.Committed {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			raw, err := n.DB().Receipt(id)
+			if err == nil {
+				com, err := p2p.DecodeCommitted(raw)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return com
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no receipt for credit %v: %v", id, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for _, c := range []struct {
+		x      *tx.Tx
+		reason string
+	}{{&inflated, "not emitted by block"}, {&selfSourced, "cannot credit shard"}} {
+		if com := receipt(c.x.ID()); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, c.reason) {
+			t.Fatalf("forged credit of %d: %+v, want failed with %q", c.x.Amount, com, c.reason)
+		}
+	}
+	if com := receipt(honest.ID()); com.Status != p2p.StatusOK {
+		t.Fatalf("the honest credit's receipt: %+v", com)
+	}
+	if got := balance(n, bobPub); got != 35 {
+		t.Fatalf("bob %d after forged and replayed credits, want 35", got)
 	}
 	c.Close()
 	n.Close()

@@ -115,7 +115,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	}
 	t1 := time.Now()
 	phases.WithLabelValues("read").Observe(t1.Sub(t0).Seconds())
-	b, err := r.n.execute(r.shard, r.n.db, func(id tx.ID) (bool, error) { return r.n.db.HasTx(id) }, entries)
+	b, err := r.n.execute(r.shard, hdr.Height, r.n.db, func(id tx.ID) (bool, error) { return r.n.db.HasTx(id) }, r.checkCredit(ctx), entries)
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
 	}
@@ -153,6 +153,10 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 
 	receipts := b.receipts(&hdr)
 	bc.BlockHash, bc.Header = hash, hdr.Encode()
+	bc.Credits = make([][32]byte, len(b.res.Credits))
+	for i, c := range b.res.Credits {
+		bc.Credits[i] = c.ID()
+	}
 	bc.Txs = make([]storage.TxEntry, len(receipts))
 	for i, c := range receipts {
 		// Stored receipts carry no proof: it is recomputed on read.
@@ -194,6 +198,41 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: b.ids})
 	}
 	return nil
+}
+
+// checkCredit returns the replica's rule for credits (state.Executor's
+// CheckCredit): a credit is applied only if this node's own execution of
+// the block it names emitted it, so a credit that no block's transfer
+// produced (a leader's mistake, or a record written around the leaders)
+// fails on every node alike instead of minting money. It waits until this
+// node committed that block; a node that halted the source shard cannot
+// judge the credit and stops applying this shard too, until ctx ends.
+func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) {
+	return func(c *tx.Tx) (string, error) {
+		src, h := c.SourceShard, c.SourceHeight
+		if src == r.shard || int(src) >= r.n.cfg.Shards || h == 0 {
+			return fmt.Sprintf("credit names block %d of shard %d, which cannot credit shard %d", h, src, r.shard), nil
+		}
+		err := r.n.progress.await(ctx, r.n.voter, src, func(m storage.Meta) bool { return m.Height >= h })
+		if errors.Is(err, errHalted) {
+			r.n.log.Error("shard stalled: a credit comes from a shard this node halted", "shard", r.shard, "source_shard", src, "source_height", h)
+			<-ctx.Done()
+			return "", ctx.Err()
+		}
+		if err != nil {
+			return "", err
+		}
+		s, sh, err := r.n.db.CreditSource(c.ID())
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			return fmt.Sprintf("credit not emitted by block %d of shard %d", h, src), nil
+		case err != nil:
+			return "", err
+		case s != src || sh != h:
+			return fmt.Sprintf("credit emitted by block %d of shard %d, not block %d of shard %d", sh, s, h, src), nil
+		}
+		return "", nil
+	}
 }
 
 // check validates a block header against the shard's committed position.
@@ -260,7 +299,7 @@ type body struct {
 // execute decodes, de-duplicates and executes a block's log records
 // against the shard's state read through rd; known reports transactions
 // committed in earlier blocks.
-func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error), records []consensus.Entry) (*body, error) {
+func (n *Node) execute(shard uint32, height uint64, rd getter, known func(tx.ID) (bool, error), checkCredit func(*tx.Tx) (string, error), records []consensus.Entry) (*body, error) {
 	b := &body{}
 	seen := make(map[tx.ID]bool, len(records))
 	for _, rec := range records {
@@ -287,7 +326,10 @@ func (n *Node) execute(shard uint32, rd getter, known func(tx.ID) (bool, error),
 		b.ids = append(b.ids, id)
 	}
 	shards := n.cfg.Shards
-	exec := state.Executor{Local: func(k []byte) bool { return ordering.ShardOf(k, shards) == shard }}
+	exec := state.Executor{
+		Local: func(k []byte) bool { return ordering.ShardOf(k, shards) == shard },
+		Shard: shard, Height: height, CheckCredit: checkCredit,
+	}
 	res, err := exec.Execute(shardReader{rd, shard}, b.txs)
 	if err != nil {
 		return nil, err

@@ -88,6 +88,15 @@ type Executor struct {
 	// Local reports whether an account key lives in this shard; transfers to
 	// other shards become Credits. Nil means every account is local.
 	Local func(routingKey []byte) bool
+	// Shard and Height name the block being executed; emitted credits carry
+	// them as their source.
+	Shard  uint32
+	Height uint64
+	// CheckCredit, if set, decides whether a credit may be applied: an
+	// empty reason accepts it, any other reason fails it (recorded in its
+	// outcome, nothing written). An error stops the execution. Nil accepts
+	// every credit.
+	CheckCredit func(*tx.Tx) (reason string, err error)
 }
 
 // Execute runs txs in order against r. Transactions that fail (bad nonce,
@@ -135,10 +144,20 @@ func (e *Executor) apply(x *exec, t *tx.Tx) (Outcome, error) {
 				return Outcome{}, err
 			}
 		} else {
-			x.res.Credits = append(x.res.Credits, &tx.Tx{Kind: tx.KindCredit, ChainID: t.ChainID, Nonce: t.Nonce, From: t.From, To: t.To, Amount: t.Amount})
+			x.res.Credits = append(x.res.Credits, &tx.Tx{Kind: tx.KindCredit, ChainID: t.ChainID, Nonce: t.Nonce, From: t.From, To: t.To, Amount: t.Amount,
+				SourceShard: e.Shard, SourceHeight: e.Height, Sig: make([]byte, 64)})
 		}
 		return Outcome{OK: true, Key: fromKey}, nil
 	case tx.KindCredit:
+		if e.CheckCredit != nil {
+			reason, err := e.CheckCredit(t)
+			if err != nil {
+				return Outcome{}, err
+			}
+			if reason != "" {
+				return Outcome{Reason: reason}, nil
+			}
+		}
 		k := AccountKey(t.To[:])
 		if err := x.credit(k, t.Amount); err != nil {
 			return Outcome{}, err

@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"testing"
 
 	"github.com/rustorium/rustorium/node/tx"
@@ -43,7 +44,7 @@ func TestTransfers(t *testing.T) {
 	var bobKey [32]byte
 	copy(bobKey[:], bob)
 	r := mapReader{string(AccountKey(alice)): Account{Balance: 100}.Encode()}
-	e := Executor{Local: func(k []byte) bool { return !bytes.Equal(k, bob) || false }}
+	e := Executor{Local: func(k []byte) bool { return !bytes.Equal(k, bob) || false }, Shard: 3, Height: 8}
 	res, err := e.Execute(r, []*tx.Tx{
 		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 30, Nonce: 0},
 		{Kind: tx.KindTransfer, From: alice, To: bobKey, Amount: 30, Nonce: 0},  // replayed nonce
@@ -67,7 +68,7 @@ func TestTransfers(t *testing.T) {
 	// Bob lives in another shard: two credits, 30 + 70, conserve the total.
 	var credited uint64
 	for _, c := range res.Credits {
-		if c.Kind != tx.KindCredit || c.To != bobKey {
+		if c.Kind != tx.KindCredit || c.To != bobKey || c.SourceShard != 3 || c.SourceHeight != 8 {
 			t.Fatalf("credit %+v", c)
 		}
 		credited += c.Amount
@@ -130,5 +131,41 @@ func TestLocalTransferAndCredit(t *testing.T) {
 	}
 	if got[string(AccountKey(bob))].Balance != 15 || got[string(AccountKey(alice))].Balance != 0 || len(res.Credits) != 0 {
 		t.Fatalf("state %+v credits %d", got, len(res.Credits))
+	}
+}
+
+// TestCheckCredit: a credit the check refuses fails with its reason and
+// writes nothing; a check error stops the block.
+func TestCheckCredit(t *testing.T) {
+	bob := pub(2)
+	var bobKey [32]byte
+	copy(bobKey[:], bob)
+	r := mapReader{string(AccountKey(bob)): Account{Balance: 1}.Encode()}
+	e := Executor{CheckCredit: func(c *tx.Tx) (string, error) {
+		if c.Amount > 10 {
+			return "too good to be true", nil
+		}
+		return "", nil
+	}}
+	res, err := e.Execute(r, []*tx.Tx{
+		{Kind: tx.KindCredit, To: bobKey, Amount: 1000},
+		{Kind: tx.KindCredit, To: bobKey, Amount: 4},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outcomes[0]; o.OK || o.Reason != "too good to be true" || o.Key != nil {
+		t.Fatalf("refused credit: %+v", o)
+	}
+	if len(res.Writes) != 1 {
+		t.Fatalf("%d writes, want the accepted credit's only", len(res.Writes))
+	}
+	if a, _ := DecodeAccount(res.Writes[0].Value); a.Balance != 5 {
+		t.Fatalf("bob %d, want 5", a.Balance)
+	}
+	boom := errors.New("boom")
+	e.CheckCredit = func(*tx.Tx) (string, error) { return "", boom }
+	if _, err := e.Execute(r, []*tx.Tx{{Kind: tx.KindCredit, To: bobKey, Amount: 1}}); !errors.Is(err, boom) {
+		t.Fatalf("check error: %v", err)
 	}
 }

@@ -203,6 +203,10 @@ type BlockCommit struct {
 	// Txs are indexed to (Shard, Height, position). Read after Seal runs,
 	// so Seal may fill them in.
 	Txs []TxEntry
+	// Credits are the ids of the credit transactions the block's execution
+	// emitted to other shards, each recorded with (Shard, Height) for
+	// CreditSource.
+	Credits [][32]byte
 	// Seal, when set, is called with the block's new root once it is known
 	// and before anything is written; its results replace BlockHash and
 	// Header (so a header can commit to its own state root).
@@ -366,6 +370,11 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 			if err := b.Set(idKey(tableReceipt, tx.ID), tx.Receipt, nil); err != nil {
 				return nil, fmt.Errorf("storage: %w", err)
 			}
+		}
+	}
+	for _, id := range c.Credits {
+		if err := b.Set(idKey(tableCredit, id), loc[:12], nil); err != nil {
+			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}
 	if err := b.Commit(d.wopts); err != nil {
@@ -585,6 +594,24 @@ func (d *DB) TxLocation(id [32]byte) (TxLocation, error) {
 		Height: binary.BigEndian.Uint64(b[4:]),
 		Index:  binary.BigEndian.Uint32(b[12:]),
 	}, nil
+}
+
+// CreditSource returns the block (shard, height) whose committed execution
+// emitted the credit transaction id, or ErrNotFound.
+func (d *DB) CreditSource(id [32]byte) (shard uint32, height uint64, err error) {
+	leave, err := d.enter()
+	if err != nil {
+		return 0, 0, err
+	}
+	defer leave()
+	b, err := d.get(idKey(tableCredit, id), ErrNotFound)
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(b) != 12 {
+		return 0, 0, fmt.Errorf("%w: credit index entry of %d bytes", ErrCorrupt, len(b))
+	}
+	return binary.BigEndian.Uint32(b), binary.BigEndian.Uint64(b[4:]), nil
 }
 
 // HasTx reports whether the transaction id was committed.

@@ -154,6 +154,7 @@ const (
 	tableBlock   = 'b' // 'b' shard(4) height(8) → header bytes
 	tableTx      = 't' // 't' txid(32) → shard(4) height(8) index(4)
 	tableReceipt = 'r' // 'r' txid(32) → receipt bytes
+	tableCredit  = 'c' // 'c' credit txid(32) → source shard(4) height(8)
 )
 
 func valueKey(shard uint32, key []byte) []byte {

@@ -304,3 +304,30 @@ func TestVerifyProofBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestCreditSource checks that a block's credits are indexed to the block,
+// durably, and that an unknown credit is ErrNotFound.
+func TestCreditSource(t *testing.T) {
+	fs := vfs.NewMem()
+	db := open(t, fs, storage.Options{})
+	a, b := [32]byte{1}, [32]byte{2}
+	for h, ids := range [][][32]byte{{a}, {b}} {
+		c := &storage.BlockCommit{Shard: 3, Height: uint64(h + 1), Credits: ids, Writes: []storage.Write{{Key: []byte("k"), Value: []byte{byte(h)}}}}
+		if _, err := db.CommitBlock(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db = open(t, fs, storage.Options{})
+	defer db.Close()
+	for want, id := range map[uint64][32]byte{1: a, 2: b} {
+		if s, h, err := db.CreditSource(id); err != nil || s != 3 || h != want {
+			t.Fatalf("credit %x: shard %d height %d, %v; want shard 3 height %d", id[:1], s, h, err, want)
+		}
+	}
+	if _, _, err := db.CreditSource([32]byte{9}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("unknown credit: %v", err)
+	}
+}

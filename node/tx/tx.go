@@ -95,6 +95,11 @@ type Tx struct {
 	// Transfer and credit fields.
 	To     [32]byte
 	Amount uint64
+	// Credit fields: the block whose execution emitted the credit. The
+	// receiving shard's replicas apply a credit only if their own execution
+	// of that block emitted it too.
+	SourceShard  uint32
+	SourceHeight uint64
 
 	Sig []byte // 64 bytes
 }
@@ -126,9 +131,14 @@ func (t *Tx) appendBody(b []byte) []byte {
 		b = append(b, t.Key...)
 		b = binary.AppendUvarint(b, uint64(len(t.Value)))
 		b = append(b, t.Value...)
-	case KindTransfer, KindCredit:
+	case KindTransfer:
 		b = append(b, t.To[:]...)
 		b = binary.BigEndian.AppendUint64(b, t.Amount)
+	case KindCredit:
+		b = append(b, t.To[:]...)
+		b = binary.BigEndian.AppendUint64(b, t.Amount)
+		b = binary.BigEndian.AppendUint32(b, t.SourceShard)
+		b = binary.BigEndian.AppendUint64(b, t.SourceHeight)
 	}
 	return b
 }
@@ -155,7 +165,7 @@ func (t *Tx) AppendEncode(b []byte) []byte {
 
 // Encode returns the canonical encoding of t.
 func (t *Tx) Encode() []byte {
-	return t.AppendEncode(make([]byte, 0, headerSize+len(t.Key)+len(t.Value)+2*binary.MaxVarintLen64+40+ed25519.SignatureSize))
+	return t.AppendEncode(make([]byte, 0, headerSize+len(t.Key)+len(t.Value)+2*binary.MaxVarintLen64+52+ed25519.SignatureSize))
 }
 
 // ID returns the transaction id.
@@ -193,12 +203,20 @@ func Decode(b []byte) (*Tx, error) {
 			return nil, err
 		}
 	case KindTransfer, KindCredit:
-		if len(rest) < 40 {
-			return nil, fmt.Errorf("%w: %s body is %d bytes, want 40", ErrEncoding, t.Kind, len(rest))
+		want := 40
+		if t.Kind == KindCredit {
+			want = 52
+		}
+		if len(rest) < want {
+			return nil, fmt.Errorf("%w: %s body is %d bytes, want %d", ErrEncoding, t.Kind, len(rest), want)
 		}
 		copy(t.To[:], rest)
 		t.Amount = binary.BigEndian.Uint64(rest[32:])
-		rest = rest[40:]
+		if t.Kind == KindCredit {
+			t.SourceShard = binary.BigEndian.Uint32(rest[40:])
+			t.SourceHeight = binary.BigEndian.Uint64(rest[44:])
+		}
+		rest = rest[want:]
 	default:
 		return nil, fmt.Errorf("%w: %d", ErrUnknownKind, b[1])
 	}

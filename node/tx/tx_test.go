@@ -98,11 +98,20 @@ func TestNonMinimalLengthRejected(t *testing.T) {
 }
 
 func TestCreditNotSubmittable(t *testing.T) {
-	x := &Tx{Kind: KindCredit, ChainID: 7, To: [32]byte{1}, Amount: 5}
+	x := &Tx{Kind: KindCredit, ChainID: 7, To: [32]byte{1}, Amount: 5, SourceShard: 3, SourceHeight: 1 << 40}
 	x.Sign(testKey(3))
 	got, err := Decode(x.Encode())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got.SourceShard != 3 || got.SourceHeight != 1<<40 || got.Amount != 5 {
+		t.Fatalf("credit round trip: %+v", got)
+	}
+	// A credit without its source (the transfer body) is not a credit.
+	short := append([]byte(nil), x.Encode()...)
+	short = append(short[:len(short)-64-12], short[len(short)-64:]...)
+	if _, err := Decode(short); !errors.Is(err, ErrEncoding) {
+		t.Fatalf("credit without its source: got %v", err)
 	}
 	if err := got.Validate(7); !errors.Is(err, ErrUnknownKind) {
 		t.Fatalf("credit from a client: got %v", err)
@@ -129,6 +138,8 @@ func FuzzDecode(f *testing.F) {
 	tr := &Tx{Kind: KindTransfer, ChainID: 7, To: [32]byte{1}, Amount: 3}
 	tr.Sign(testKey(1))
 	f.Add(tr.Encode())
+	cr := &Tx{Kind: KindCredit, ChainID: 7, To: [32]byte{2}, Amount: 3, SourceShard: 1, SourceHeight: 9, Sig: make([]byte, 64)}
+	f.Add(cr.Encode())
 	r := rand.New(rand.NewPCG(1, 2))
 	for range 8 {
 		b := make([]byte, r.IntN(200))
