@@ -110,6 +110,11 @@ type Config struct {
 	// root it returns instead of the one it computed (a node that executes
 	// wrongly). Nil in production.
 	AlterRoot func(shard uint32, height uint64, root [32]byte) [32]byte
+	// AttestationRetain is how many of its own attestations per shard the
+	// node keeps in memory for peers that missed them; a peer that asks
+	// for older heights gets them signed again from the committed headers,
+	// so a node down for any time can catch up. Default (0): 16384.
+	AttestationRetain int
 }
 
 // LeadershipConfig tunes shard leadership (ordering.PublisherConfig).
@@ -250,9 +255,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
 		return nil, err
 	}
-	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, n.log, n.metrics); err != nil {
+	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, cfg.AttestationRetain, n.log, n.metrics); err != nil {
 		return nil, err
 	}
+	n.voter.archive = n.committedAttestations
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
@@ -511,4 +517,31 @@ func (n *Node) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
 		return p2p.Value{}, err
 	}
 	return p2p.Value{Found: found, Root: root.Bytes(), Value: val, Proof: pb}, nil
+}
+
+// committedAttestations signs this node's attestations of the committed
+// heights [from, to) of a shard again, from the stored headers (a committed
+// header carries the root the quorum attested). ed25519 is deterministic,
+// so each is the attestation the node sent when the block was new.
+func (n *Node) committedAttestations(shard uint32, from, to uint64) ([]consensus.Attestation, error) {
+	meta, _, err := n.db.ShardMeta(shard)
+	if err != nil {
+		return nil, err
+	}
+	to = min(to, meta.Height+1)
+	var out []consensus.Attestation
+	for h := max(from, 1); h < to; h++ {
+		raw, err := n.db.Block(shard, h)
+		if err != nil {
+			return out, err
+		}
+		hdr, err := consensus.DecodeHeader(raw)
+		if err != nil {
+			return out, err
+		}
+		a := consensus.Attestation{Shard: shard, Height: h, BlockHash: hdr.Hash(), StateRoot: hdr.StateRoot}
+		a.Sign(n.cfg.Key)
+		out = append(out, a)
+	}
+	return out, nil
 }

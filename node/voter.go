@@ -32,19 +32,30 @@ type voter struct {
 	peers   *p2p.Peers // nil in a one-node cluster
 	shards  int
 
+	// archive returns this node's attestations of committed heights
+	// [from, to) of a shard, signed again from the stored headers: the
+	// tracker keeps only the last Retain, and a peer that was down longer
+	// asks for older ones. Nil serves the tracker's only.
+	archive func(shard uint32, from, to uint64) ([]consensus.Attestation, error)
+
 	mu      sync.Mutex
 	f       *consensus.Finality
 	changed chan struct{} // closed and replaced when a height becomes final or a shard halts
 }
 
-func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, shards int, log *slog.Logger, m *metrics.Node) (*voter, error) {
+// defaultRetain is Config.AttestationRetain's default.
+const defaultRetain = 1 << 14
+
+func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, shards, retain int, log *slog.Logger, m *metrics.Node) (*voter, error) {
+	if retain <= 0 {
+		retain = defaultRetain
+	}
 	f, err := consensus.NewFinality(consensus.FinalityConfig{
 		Key: key, Validators: validators, Quorum: quorum, Shards: shards,
 		// A restarted or partitioned peer is sent this node's attestations
-		// of the last Retain heights again: a few minutes down at ~100
-		// blocks per second per shard. A node down for longer cannot
-		// finalize the blocks it missed (there is no state sync yet).
-		Retain: 1 << 14,
+		// of the last Retain heights from memory; older ones come from
+		// the stored headers (archive).
+		Retain: uint64(retain),
 		Window: 1 << 14,
 	})
 	if err != nil {
@@ -117,7 +128,9 @@ func (v *voter) receive(from ed25519.PublicKey, typ p2p.MsgType, payload []byte)
 //   - pull: a shard that waits for a height longer than wantAfter asks
 //     every peer for its attestations from that height up (MsgAttestWant),
 //     and each answers with at most wantBatch of them, so a node far
-//     behind catches up batch by batch as it commits.
+//     behind catches up batch by batch as it commits. Heights older than
+//     the tracker retains are answered from the committed headers
+//     (archive), so no outage is too long to catch up from.
 const (
 	resendFinal = 32
 	wantAfter   = 100 * time.Millisecond
@@ -149,6 +162,17 @@ func (v *voter) answer(peer ed25519.PublicKey, shard uint32, from uint64) {
 	v.mu.Lock()
 	own := v.f.OwnFrom(shard, from, wantBatch)
 	v.mu.Unlock()
+	if v.archive != nil && (len(own) == 0 || own[0].Height > from) {
+		to := from + wantBatch
+		if len(own) > 0 {
+			to = min(to, own[0].Height)
+		}
+		old, err := v.archive(shard, from, to)
+		if err != nil {
+			v.log.Warn("reading committed attestations for a peer", "shard", shard, "from", from, "err", err)
+		}
+		own = append(old, own...)[:min(len(old)+len(own), wantBatch)]
+	}
 	v.send(peer, own)
 }
 
