@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,8 +12,10 @@ import (
 // previous one completed (plus Think). Every send's intended time is its
 // actual time: a closed loop has no schedule, and slows down with the system
 // under test, so its latencies hide stalls (coordinated omission). To show
-// what they hide, the loop measures the workers' mean cycle time during the
-// first Calibrate of the run; Expected returns it, and a recorder can then
+// what they hide, the loop measures the workers' median cycle time during
+// the first Calibrate of the run (the median, not the mean: a cold start's
+// first slow sends — leader election, topic creation — must not set the
+// pace); Expected returns it, and a recorder can then
 // apply HdrHistogram's expected-interval correction (a send that took k
 // cycles too long stands for the k sends a steady client would have made
 // meanwhile).
@@ -31,8 +34,11 @@ type ClosedLoop struct {
 	expected atomic.Int64 // nanoseconds; 0 until calibrated
 }
 
-// Expected is the mean time between two sends of one worker measured during
-// calibration, or 0 before calibration ended.
+// maxCalibrationCycles bounds the cycles a calibration keeps.
+const maxCalibrationCycles = 1 << 16
+
+// Expected is the median time between two sends of one worker measured
+// during calibration, or 0 before calibration ended.
 func (c *ClosedLoop) Expected() time.Duration { return time.Duration(c.expected.Load()) }
 
 // Run sends from start until start+duration (no send starts later), Limit is
@@ -43,8 +49,7 @@ func (c *ClosedLoop) Run(ctx context.Context, start time.Time, duration time.Dur
 		next, started atomic.Uint64
 		wg            sync.WaitGroup
 		mu            sync.Mutex
-		cycles        int64
-		cycleSum      time.Duration
+		cycles        []time.Duration // during calibration, at most maxCalibrationCycles
 	)
 	if wait := time.Until(start); wait > 0 {
 		select {
@@ -79,10 +84,13 @@ func (c *ClosedLoop) Run(ctx context.Context, start time.Time, duration time.Dur
 					done := time.Now()
 					mu.Lock()
 					if c.expected.Load() == 0 {
-						cycles++
-						cycleSum += done.Sub(t)
+						if len(cycles) < maxCalibrationCycles {
+							cycles = append(cycles, done.Sub(t))
+						}
 						if done.Sub(start) >= c.Calibrate {
-							c.expected.Store(int64(cycleSum) / cycles)
+							slices.Sort(cycles)
+							c.expected.Store(max(1, int64(cycles[len(cycles)/2])))
+							cycles = nil
 						}
 					}
 					mu.Unlock()

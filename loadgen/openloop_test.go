@@ -75,7 +75,7 @@ func TestOpenLoopLimitAndFirst(t *testing.T) {
 }
 
 // TestClosedLoopCalibrates: each worker sends only after its previous send
-// completed, and the calibrated interval is the mean cycle.
+// completed, and the calibrated interval is the median cycle.
 func TestClosedLoopCalibrates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var inflight, maxIn atomic.Int64
@@ -98,6 +98,26 @@ func TestClosedLoopCalibrates(t *testing.T) {
 		}
 		if got := c.Expected(); got != 10*time.Millisecond {
 			t.Fatalf("expected interval %v, want 10ms", got)
+		}
+	})
+}
+
+// TestClosedLoopCalibrationIgnoresColdStart: the first sends of a run can
+// be slow (leader election, topic creation). They must not set the
+// expected interval, or a later stall goes uncorrected: with the mean, one
+// 600ms first send among 10ms cycles made it about 17ms.
+func TestClosedLoopCalibrationIgnoresColdStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &ClosedLoop{Clients: 1, Calibrate: time.Second}
+		c.Run(context.Background(), time.Now(), 2*time.Second, func(ctx context.Context, i uint64, intended time.Time) {
+			if i == 0 {
+				time.Sleep(600 * time.Millisecond)
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		})
+		if got := c.Expected(); got != 10*time.Millisecond {
+			t.Fatalf("expected interval %v, want the steady 10ms", got)
 		}
 	})
 }
