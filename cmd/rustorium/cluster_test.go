@@ -247,10 +247,7 @@ func TestNodeClusterBinary(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "rustorium")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, dir)
 	path, keyFiles, accounts := testCluster(t, dir, 3, kafkatest.Embedded(t))
 	cf, err := loadClusterFile(path)
 	if err != nil {
@@ -267,26 +264,11 @@ func TestNodeClusterBinary(t *testing.T) {
 		}
 	}()
 	for i := range 3 {
-		id := fmt.Sprintf("node-%d", i+1)
-		p := exec.CommandContext(ctx, bin, "node", "--cluster", path, "--id", id, "--key-file", keyFiles[i], "--data", filepath.Join(dir, id))
-		stderr, err := p.StderrPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := p.Start(); err != nil {
-			t.Fatal(err)
-		}
-		procs = append(procs, p)
-		buf := &lockedBuffer{running: make(chan struct{})}
-		logs = append(logs, buf)
-		go buf.copy(stderr)
+		p, buf := startNodeProcess(t, ctx, bin, path, dir, keyFiles, i)
+		procs, logs = append(procs, p), append(logs, buf)
 	}
 	for i, l := range logs {
-		select {
-		case <-l.running:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("node-%d did not start:\n%s", i+1, l.String())
-		}
+		l.waitRunning(t, i)
 	}
 	tr := &loadgen.Transfers{ChainID: 7, Accounts: accounts, Keys: &loadgen.Sequential{N: 4}, Amount: 1, Seed: 3}
 	txs, err := tr.Generate(ctx, 2, nil)
@@ -325,6 +307,35 @@ func TestNodeClusterBinary(t *testing.T) {
 	}
 }
 
+// buildBinary builds the command into dir.
+func buildBinary(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "rustorium")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startNodeProcess starts node i of the cluster file as a process, its data
+// under dir/node-<i+1>, its log collected.
+func startNodeProcess(t *testing.T, ctx context.Context, bin, path, dir string, keyFiles []string, i int) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	id := fmt.Sprintf("node-%d", i+1)
+	p := exec.CommandContext(ctx, bin, "node", "--cluster", path, "--id", id, "--key-file", keyFiles[i], "--data", filepath.Join(dir, id),
+		"--metrics", "127.0.0.1:0")
+	stderr, err := p.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := &lockedBuffer{running: make(chan struct{})}
+	go buf.copy(stderr)
+	return p, buf
+}
+
 // lockedBuffer collects a process's log and signals its "node running".
 type lockedBuffer struct {
 	mu      sync.Mutex
@@ -342,6 +353,15 @@ func (l *lockedBuffer) copy(r io.Reader) {
 		if strings.Contains(s.Text(), "node running") {
 			l.once.Do(func() { close(l.running) })
 		}
+	}
+}
+
+func (l *lockedBuffer) waitRunning(t *testing.T, i int) {
+	t.Helper()
+	select {
+	case <-l.running:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("node-%d did not start:\n%s", i+1, l.String())
 	}
 }
 
