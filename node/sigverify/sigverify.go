@@ -4,11 +4,16 @@
 // costs a third to a half of checking them one by one; a request that finds
 // a worker idle is checked alone at once, so batching never adds waiting.
 //
-// Signatures are checked under the ZIP-215 rules, the one rule set under
-// which a batch and a single check always agree. It accepts every signature
-// crypto/ed25519 accepts, and also signatures with a non-canonical point
-// encoding or a small-order component, which only a crafted signature has.
-// Verify and Batch below are the same predicate; the tests check it.
+// Signatures are checked under RFC 8032's cofactored equation with
+// canonical point encodings (FIPS 186-5; curve25519-voi's preset of that
+// name): the cofactored equation is the one under which a batch and a
+// single check always agree, and canonical encodings of the key and of R
+// keep a signature from being re-encoded into a second valid one (a
+// second transaction id for the same transaction). It accepts every
+// signature that crypto/ed25519 accepts under a canonically encoded key,
+// and also signatures with a small-order component, which only a crafted
+// signature has. Verify and Batch below are the same predicate; the tests
+// check it.
 package sigverify
 
 import (
@@ -24,15 +29,15 @@ import (
 // ErrClosed is returned by Verifier.Verify after Close.
 var ErrClosed = errors.New("sigverify: verifier closed")
 
-var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+var rules = &voi.Options{Verify: voi.VerifyOptionsFIPS_186_5}
 
-// Verify reports whether sig is pub's signature of msg under ZIP-215. Keys
+// Verify reports whether sig is pub's signature of msg under these rules. Keys
 // and signatures of the wrong length are invalid, never a panic.
 func Verify(pub, msg, sig []byte) bool {
 	if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
 		return false
 	}
-	return voi.VerifyWithOptions(voi.PublicKey(pub), msg, sig, zip215)
+	return voi.VerifyWithOptions(voi.PublicKey(pub), msg, sig, rules)
 }
 
 // Item is one signature of a batch.
@@ -54,7 +59,7 @@ func Batch(items []Item) []bool {
 	for _, it := range items {
 		// AddWithOptions marks a wrong-length key or signature invalid
 		// instead of panicking, and the batch then checks each entry.
-		bv.AddWithOptions(voi.PublicKey(it.Pub), it.Msg, it.Sig, zip215)
+		bv.AddWithOptions(voi.PublicKey(it.Pub), it.Msg, it.Sig, rules)
 	}
 	_, valid := bv.Verify(nil)
 	return valid

@@ -3,10 +3,13 @@ package sigverify
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -181,8 +184,55 @@ func FuzzBatch(f *testing.F) {
 		if !got[0] || got[1] != single {
 			t.Fatalf("batch %v, single %v", got, single)
 		}
-		if len(key) == 32 && len(sig) == 64 && ed25519.Verify(key, msg, sig) && !single {
-			t.Fatal("a signature crypto/ed25519 accepts was rejected")
+		if len(key) == 32 && len(sig) == 64 && canonical(key) && ed25519.Verify(key, msg, sig) && !single {
+			t.Fatal("a signature crypto/ed25519 accepts under a canonical key was rejected")
 		}
 	})
+}
+
+// canonical reports whether a 32-byte point encoding's y is below the field
+// prime 2^255-19.
+func canonical(enc []byte) bool {
+	var y [32]byte
+	copy(y[:], enc)
+	y[31] &= 0x7f
+	slices.Reverse(y[:])
+	p := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+	return new(big.Int).SetBytes(y[:]).Cmp(p) < 0
+}
+
+// TestNonCanonicalKeyRefused: the identity point encoded with y = 1+p (not
+// canonical) "signs" every message with R = B, S = 1 under crypto/ed25519,
+// which accepts non-canonical keys. The node's rules refuse it, alone and
+// in a batch, so a key cannot be re-encoded into a second account.
+func TestNonCanonicalKeyRefused(t *testing.T) {
+	key := make([]byte, 32)
+	key[0] = 0xee
+	for i := 1; i < 31; i++ {
+		key[i] = 0xff
+	}
+	key[31] = 0x7f
+	if canonical(key) {
+		t.Fatal("test key is canonical")
+	}
+	sig := make([]byte, 64)
+	copy(sig, basePointEncoding())
+	sig[32] = 1 // S = 1
+	msg := []byte("anything at all")
+	if !ed25519.Verify(key, msg, sig) {
+		t.Skip("this crypto/ed25519 refuses non-canonical keys too")
+	}
+	if Verify(key, msg, sig) {
+		t.Fatal("a forgery under a non-canonical key was accepted")
+	}
+	if got := Batch([]Item{{Pub: key, Msg: msg, Sig: sig}, {Pub: key, Msg: msg, Sig: sig}}); got[0] || got[1] {
+		t.Fatalf("batch accepted the forgery: %v", got)
+	}
+}
+
+// basePointEncoding is the canonical encoding of the ed25519 base point
+// (y = 4/5).
+func basePointEncoding() []byte {
+	b, _ := hex.DecodeString("5866666666666666666666666666666666666666666666666666666666666666")
+	return b
 }

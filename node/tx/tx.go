@@ -251,8 +251,9 @@ func uvarintLen(n uint64) int {
 }
 
 // Validate runs the stateless checks a node applies at ingress: Check, then
-// the signature (sigverify's ZIP-215 rules, which accept everything
-// crypto/ed25519 accepts). It does not look at state (balances, nonces).
+// the signature (sigverify's cofactored RFC 8032 rules, which accept every
+// signature crypto/ed25519 accepts under a canonically encoded key). It does
+// not look at state (balances, nonces).
 // A node checks many signatures at once with a sigverify.Verifier instead.
 func (t *Tx) Validate(chainID uint32) error {
 	if err := t.Check(chainID); err != nil {
