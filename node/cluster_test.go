@@ -542,9 +542,14 @@ func series(t testing.TB, reg *prometheus.Registry, name string, want map[string
 	return nil
 }
 
-// metricValue is a counter's or gauge's value (0 if there is no series).
+// metricValue is the value of the counter or gauge series of family name
+// whose labels include want; the test fails if there is none.
 func metricValue(t testing.TB, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
 	m := series(t, reg, name, want)
+	if m == nil {
+		t.Fatalf("no series %s%v", name, want)
+	}
 	return m.GetCounter().GetValue() + m.GetGauge().GetValue()
 }
 

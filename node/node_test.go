@@ -277,58 +277,14 @@ func TestRejectsBadTransactions(t *testing.T) {
 		t.Fatalf("after a rejection: %v", err)
 	}
 	// The node's own metrics saw the same.
-	if got := gatherLabeled(t, reg, "rustorium_rejected_total", "wrong chain id"); got != 1 {
+	if got := metricValue(t, reg, "rustorium_rejected_total", map[string]string{"reason": "wrong chain id"}); got != 1 {
 		t.Errorf("rejected{wrong chain id} = %v", got)
 	}
 	for name, want := range map[string]float64{"rustorium_ingress_total": 1, "rustorium_accepted_total": 1, "rustorium_waiting_receipts": 0} {
-		if got := gatherValue(t, reg, name); got != want {
+		if got := metricValue(t, reg, name, nil); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
 		}
 	}
-}
-
-func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue()
-		case m.Gauge != nil:
-			return m.Gauge.GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}
-
-// gatherLabeled returns the counter value of name's series whose label has value.
-func gatherLabeled(t *testing.T, reg *prometheus.Registry, name, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
 }
 
 // TestEmbeddedBrokerRestart: a node on its own embedded broker keeps the
