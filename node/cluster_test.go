@@ -671,14 +671,7 @@ func TestCatchUpBeyondRetainedAttestations(t *testing.T) {
 	c.startAll()
 	const down = 2
 	c.kill(down)
-	before := make([]uint64, shards)
-	for s := range uint32(shards) {
-		m, _, err := storageMeta(t, c, down, s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before[s] = m
-	}
+	before := storedHeights(t, c, down)
 	cl, err := p2p.Dial(ctx, c.addrs[0], p2p.ClientConfig{ServerKey: c.keys[0].Public().(ed25519.PublicKey)})
 	if err != nil {
 		t.Fatal(err)
@@ -723,14 +716,22 @@ func TestCatchUpBeyondRetainedAttestations(t *testing.T) {
 	t.Logf("node-%d caught up from heights %v to %d/%d", down+1, before, metas[0].Height, metas[1].Height)
 }
 
-// storageMeta reads node i's committed height of a shard from its store
-// while the node is down.
-func storageMeta(t *testing.T, c *testCluster, i int, shard uint32) (uint64, bool, error) {
+// storedHeights reads node i's committed height of every shard from its
+// store while the node is down.
+func storedHeights(t *testing.T, c *testCluster, i int) []uint64 {
+	t.Helper()
 	db, err := storage.Open(filepath.Join(c.dirs[i], "state"), storage.Options{})
 	if err != nil {
-		return 0, false, err
+		t.Fatal(err)
 	}
 	defer db.Close()
-	m, ok, err := db.ShardMeta(shard)
-	return m.Height, ok, err
+	out := make([]uint64, c.shards)
+	for s := range out {
+		m, _, err := db.ShardMeta(uint32(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[s] = m.Height
+	}
+	return out
 }
