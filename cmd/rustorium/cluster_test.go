@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -255,20 +254,17 @@ func TestNodeClusterBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	var procs []*exec.Cmd
-	var logs []*lockedBuffer
+	procs := make([]*execProc, 3)
 	defer func() {
 		for _, p := range procs {
-			_ = p.Process.Kill()
-			_ = p.Wait()
+			p.kill()
 		}
 	}()
-	for i := range 3 {
-		p, buf := startNodeProcess(t, ctx, bin, path, dir, keyFiles, i)
-		procs, logs = append(procs, p), append(logs, buf)
+	for i := range procs {
+		procs[i] = newExecProc(t, ctx, bin, path, dir, keyFiles, i)
 	}
-	for i, l := range logs {
-		l.waitRunning(t, i)
+	for i, p := range procs {
+		p.log.waitRunning(t, i)
 	}
 	tr := &loadgen.Transfers{ChainID: 7, Accounts: accounts, Keys: &loadgen.Sequential{N: 4}, Amount: 1, Seed: 3}
 	txs, err := tr.Generate(ctx, 2, nil)
@@ -290,18 +286,14 @@ func TestNodeClusterBinary(t *testing.T) {
 		}
 		c.Close()
 		if err != nil || com.Status != p2p.StatusOK {
-			t.Fatalf("transfer %d via %s: %v %+v\n%s", i, nd.ID, err, com, logs[i%3].String())
+			t.Fatalf("transfer %d via %s: %v %+v\n%s", i, nd.ID, err, com, procs[i%3].log.String())
 		}
 	}
 	for i, p := range procs {
-		_ = p.Process.Signal(syscall.SIGINT)
-		if err := p.Wait(); err != nil {
-			t.Errorf("node-%d: %v\n%s", i+1, err, logs[i].String())
+		if err := p.stop(); err != nil {
+			t.Errorf("node-%d: %v\n%s", i+1, err, p.log.String())
 		}
-	}
-	procs = nil
-	for i, l := range logs {
-		if s := l.String(); !strings.Contains(s, "validators=3") || !strings.Contains(s, "stopping") {
+		if s := p.log.String(); !strings.Contains(s, "validators=3") || !strings.Contains(s, "stopping") {
 			t.Errorf("node-%d log:\n%s", i+1, s)
 		}
 	}

@@ -72,13 +72,9 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bySender := map[string][][]byte{}
-	for _, raw := range raws {
-		x, err := tx.Decode(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bySender[string(x.From)] = append(bySender[string(x.From)], raw)
+	bySender := map[uint32][][]byte{}
+	for i, raw := range raws {
+		bySender[tr.Senders[i]] = append(bySender[tr.Senders[i]], raw)
 	}
 
 	// The victim leads a shard that the transfers use, according to the
@@ -135,20 +131,9 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 		accepted []tx.ID
 		wg       sync.WaitGroup
 	)
-	killAt, restarted := int64(len(raws)/4), make(chan struct{})
-	go func() {
-		defer close(restarted)
-		for sent.Load() < killAt && ctx.Err() == nil {
-			time.Sleep(5 * time.Millisecond)
-		}
-		leads, _ := procs[victim].leading(ctx)
-		t.Logf("SIGKILL node-%d (leading shards %v) after %d transfers", victim+1, leads, sent.Load())
-		procs[victim].kill()
-		time.Sleep(3 * time.Second)
-		procs[victim] = newExecProc(t, ctx, bin, path, dir, keyFiles, victim)
-		procs[victim].log.waitRunning(t, victim)
-		t.Logf("node-%d restarted", victim+1)
-	}()
+	// A failure on this goroutine ends the load before the test returns.
+	defer func() { cancel(); wg.Wait() }()
+	killAt := int64(len(raws) / 4)
 	s := 0
 	for _, txs := range bySender {
 		c := clients[s%len(clients)]
@@ -184,8 +169,19 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 			}
 		}()
 	}
+	// The crash and the restart, on the test's goroutine (they may
+	// t.Fatal) while the load runs.
+	for sent.Load() < killAt && !t.Failed() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	leads, _ := procs[victim].leading(ctx)
+	t.Logf("SIGKILL node-%d (leading shards %v) after %d transfers", victim+1, leads, sent.Load())
+	procs[victim].kill()
+	time.Sleep(3 * time.Second)
+	procs[victim] = newExecProc(t, ctx, bin, path, dir, keyFiles, victim)
+	procs[victim].log.waitRunning(t, victim)
+	t.Logf("node-%d restarted", victim+1)
 	wg.Wait()
-	<-restarted
 	if t.Failed() {
 		t.FailNow()
 	}

@@ -50,6 +50,7 @@ file must hold the private key of its entry (` + "`rustorium node keygen`" + ` m
 one). The shard and broker settings then come from the file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			tuneGCForNodes()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 			var cfg node.Config
 			if clusterPath != "" {

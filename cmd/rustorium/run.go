@@ -34,6 +34,7 @@ The exit status is 0 when the checker and every SLO passed, 3 when the run
 completed but failed them, and 1 when the run could not be done.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			tuneGCForNodes()
 			sc, err := scenarios.Load(args[0])
 			if err != nil {
 				return err

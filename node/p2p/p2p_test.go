@@ -266,8 +266,9 @@ func FuzzDecodeMessages(f *testing.F) {
 }
 
 // TestConcurrentSubmitsMixedSignatures sends good and bad signatures at
-// once, so the server checks them in shared batches: every good one must be
-// logged and every bad one refused with CodeSignature, nothing else.
+// once: every good one must be logged and every bad one refused with
+// CodeSignature, nothing else, however the checker happens to batch them
+// (that batches form is TestVerifierBatchesWaitingRequests' job).
 func TestConcurrentSubmitsMixedSignatures(t *testing.T) {
 	log := &fakeLog{}
 	s := startServer(t, log)
