@@ -158,8 +158,8 @@ func (c *checker) stall(from, until time.Time, shards int) *reports.Failover {
 	var worst time.Duration
 	for shard := range uint32(shards) {
 		ts := c.shardLog[shard]
-		st := reports.ShardStall{Shard: shard, MaxGapUs: -1, FirstBlockUs: -1}
-		var maxGap time.Duration = -1
+		st := reports.ShardStall{Shard: shard, FirstBlockUs: -1}
+		var maxGap time.Duration
 		for j := 1; j < len(ts); j++ {
 			switch {
 			case !ts[j].After(from):
@@ -175,9 +175,10 @@ func (c *checker) stall(from, until time.Time, shards int) *reports.Failover {
 			}
 		}
 		// A shard with no block after its last one before until is still
-		// stalled there (or has never committed).
+		// stalled there; one with no block before until was stalled the
+		// whole window.
 		switch {
-		case len(ts) == 0:
+		case len(ts) == 0 || !ts[0].Before(until):
 			maxGap = until.Sub(from)
 		case ts[len(ts)-1].Before(until):
 			maxGap = max(maxGap, until.Sub(ts[len(ts)-1]))

@@ -86,6 +86,10 @@ func TestCheckerStall(t *testing.T) {
 	if f := c.stall(at(105), at(505), 3); f.Shards[2].MaxGapUs != 400_000 || f.Shards[2].FirstBlockUs != -1 {
 		t.Fatalf("empty shard %+v", f.Shards[2])
 	}
+	// A window that ends before a shard's first block: stalled throughout.
+	if f := c.stall(at(1), at(5), 1); f.Shards[0].MaxGapUs != 4000 || f.Shards[0].FirstBlockUs != 9000 {
+		t.Fatalf("window before the first block %+v", f.Shards[0])
+	}
 
 	// node-2 restarts at 500ms holding heights 5 and 5; the cluster is at
 	// 50 and 10 then. It replays and reaches both at 700ms.

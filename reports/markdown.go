@@ -254,7 +254,7 @@ func Markdown(w io.Writer, res *Result) error {
 				}
 				p("%s at %s, %s: longest gap between blocks per shard (median gap before: %s):", mdEscape(t.EventNode()), mdEscape(t.At), f.what, FormatMicros(f.f.BaselineGapUs))
 				for _, s := range f.f.Shards {
-					p(" shard %d %s;", s.Shard, stallMicros(s.MaxGapUs))
+					p(" shard %d %s;", s.Shard, FormatMicros(s.MaxGapUs))
 				}
 				p("\n\n")
 			}
@@ -359,12 +359,4 @@ func failoverCell(f *Failover) string {
 		return ""
 	}
 	return mdEscape(f.MaxGap)
-}
-
-// stallMicros formats a ShardStall duration (-1: no block after the change).
-func stallMicros(us int64) string {
-	if us < 0 {
-		return "no block"
-	}
-	return FormatMicros(us)
 }

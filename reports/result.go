@@ -211,7 +211,8 @@ type ShardStall struct {
 	Shard uint32 `json:"shard"`
 	// MaxGapUs is the shard's longest gap between consecutive blocks around
 	// the change (until the end of the window if the shard committed
-	// nothing after its last block); -1 if there is nothing to measure.
+	// nothing after its last block, the whole window if it committed
+	// nothing before the window's end).
 	MaxGapUs int64 `json:"max_gap_us"`
 	// FirstBlockUs is the time from the change to the shard's first block
 	// after it; -1 if none.
