@@ -52,26 +52,13 @@ func Load(path string) (*Scenario, error) {
 // Parse strictly decodes a scenario from data; name is the file name used in
 // error messages (it may be empty). It neither defaults nor validates: call
 // EnsureDefaults and Validate (Load does all three).
-func Parse(name string, data []byte) (s *Scenario, err error) {
-	if len(data) > MaxFileSize {
-		return nil, &Error{File: name, Msg: fmt.Sprintf("file larger than %d bytes", MaxFileSize), Err: ErrSyntax}
-	}
-	root, err := parseYAML(name, data)
+func Parse(name string, data []byte) (*Scenario, error) {
+	s := &Scenario{file: name}
+	lines, err := DecodeStrict(name, data, s)
 	if err != nil {
 		return nil, err
 	}
-	s = &Scenario{file: name, lines: map[string]int{}}
-	d := &decoder{file: name, lines: s.lines}
-	defer func() {
-		// The decoder never panics by design; this turns a bug into an error
-		// instead of crashing a run.
-		if r := recover(); r != nil {
-			s, err = nil, &Error{File: name, Msg: fmt.Sprintf("internal decoder error: %v", r), Err: ErrSyntax}
-		}
-	}()
-	if err := d.decode("", root, reflect.ValueOf(s).Elem()); err != nil {
-		return nil, err
-	}
+	s.lines = lines
 	return s, nil
 }
 
@@ -97,6 +84,8 @@ func DecodeStrict(name string, data []byte, v any) (lines map[string]int, err er
 	lines = map[string]int{}
 	d := &decoder{file: name, lines: lines}
 	defer func() {
+		// The decoder never panics by design; this turns a bug into an error
+		// instead of crashing a run.
 		if r := recover(); r != nil {
 			lines, err = nil, &Error{File: name, Msg: fmt.Sprintf("internal decoder error: %v", r), Err: ErrSyntax}
 		}
