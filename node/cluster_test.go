@@ -500,6 +500,14 @@ func TestClusterWrongRoot(t *testing.T) {
 		if !c.node(bad).Halted(0) || c.node(bad).Halted(1) || c.node(0).Halted(0) || c.node(1).Halted(0) {
 			t.Fatalf("halted: bad node %v/%v, good nodes %v/%v", c.node(bad).Halted(0), c.node(bad).Halted(1), c.node(0).Halted(0), c.node(1).Halted(0))
 		}
+		// A node that halted a shard does not lead it: had it kept
+		// leading, the records it polled would be committed as consumed
+		// without a block, and lost.
+		for deadline := time.Now().Add(10 * time.Second); slices.Contains(c.node(bad).Leading(), 0); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the bad node still leads shard 0, which it halted")
+			}
+		}
 		alarms := metricValue(t, c.regs[bad], "rustorium_alarms_total", map[string]string{"shard": "0", "kind": "divergence"})
 		if alarms < 1 {
 			t.Fatalf("divergence alarms on the bad node: %v", alarms)

@@ -74,6 +74,15 @@ func (l *leader) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, errHalted) {
+			// This node diverged on a shard it was given: it cannot build
+			// on that shard's state, and the round's polled records must
+			// not be committed as consumed without a block. It leaves the
+			// group for good (the round was never published, so the next
+			// leader polls them again) and keeps replicating the others.
+			l.n.log.Error("ALARM: this node stops leading shards: it halted one it was assigned", "err", err)
+			return
+		}
 		l.n.log.Warn("shard leadership restarts", "err", err, "after", backoff)
 		select {
 		case <-ctx.Done():
@@ -264,10 +273,7 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 			t.blocks, t.published = nil, 0
 		}
 		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
-			if errors.Is(err, errHalted) {
-				continue // this node cannot build on the shard's state
-			}
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("shard %d: %w", b.Shard, err)
 		}
 		cutter := consensus.NewCutter(l.n.cfg.Block)
 		now := time.Now()
@@ -281,10 +287,7 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 			}
 			out, hdr, err := l.cut(ctx, t, b.Shard, blk)
 			if err != nil {
-				if errors.Is(err, errHalted) {
-					break
-				}
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("shard %d: %w", b.Shard, err)
 			}
 			if hdr != nil {
 				outs = append(outs, out...)
