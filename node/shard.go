@@ -121,11 +121,15 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
 	}
-	if b.count() != hdr.TxCount || b.txRoot() != hdr.TxRoot {
-		// This node read another range than the leader: its root will not
-		// match the quorum's and the tracker halts the shard.
+	if count, root := b.count(), b.txRoot(); count != hdr.TxCount || root != hdr.TxRoot {
+		// This node executed another set of transactions than the leader
+		// (another range, or another view of which were committed). It
+		// attests the block it executed: the hash then differs from the
+		// quorum's and the tracker halts the shard, even where the state
+		// root happens to agree (the differing transactions all failed).
 		r.n.log.Error("block's transactions differ from the leader's", "shard", r.shard, "height", hdr.Height,
-			"leader_txs", hdr.TxCount, "our_txs", b.count())
+			"leader_txs", hdr.TxCount, "our_txs", count)
+		hdr.TxCount, hdr.TxRoot = count, root
 	}
 	t2 := time.Now()
 	phases.WithLabelValues("execute").Observe(t2.Sub(t1).Seconds())
