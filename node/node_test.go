@@ -459,6 +459,10 @@ func TestCrossShardTransfer(t *testing.T) {
 	inflated.Amount = 1000
 	selfSourced := *honest
 	selfSourced.SourceShard, selfSourced.SourceHeight = bobShard, 1
+	credited, _, err := n.DB().ShardMeta(bobShard) // the real credit is committed by now
+	if err != nil {
+		t.Fatal(err)
+	}
 	prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, Shards: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -494,8 +498,10 @@ func TestCrossShardTransfer(t *testing.T) {
 			t.Fatalf("forged credit of %d: %+v, want failed with %q", c.x.Amount, com, c.reason)
 		}
 	}
-	if com := receipt(honest.ID()); com.Status != p2p.StatusOK {
-		t.Fatalf("the honest credit's receipt: %+v", com)
+	// The replayed real credit kept its first receipt: it was not
+	// committed again in a later block.
+	if com := receipt(honest.ID()); com.Status != p2p.StatusOK || com.Height > credited.Height {
+		t.Fatalf("the replayed credit's receipt %+v, want its first (height ≤ %d)", com, credited.Height)
 	}
 	if got := balance(n, bobPub); got != 35 {
 		t.Fatalf("bob %d after forged and replayed credits, want 35", got)
