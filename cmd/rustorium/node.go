@@ -204,15 +204,11 @@ the key of the node's entry in a cluster file.`,
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists (use --force to replace it)", out)
 			}
-			seed := make([]byte, ed25519.SeedSize)
-			if _, err := rand.Read(seed); err != nil {
+			key, err := writeKeyFile(out)
+			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
-				return err
-			}
-			pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
-			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(pub))
+			fmt.Fprintln(cmd.OutOrStdout(), hex.EncodeToString(key.Public().(ed25519.PublicKey)))
 			return nil
 		},
 	}
@@ -223,23 +219,22 @@ the key of the node's entry in a cluster file.`,
 
 // loadOrCreateKey reads a hex ed25519 seed from path, creating it if absent.
 func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	key, err := readKeyFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		seed := make([]byte, ed25519.SeedSize)
-		if _, err := rand.Read(seed); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
-			return nil, err
-		}
-		return ed25519.NewKeyFromSeed(seed), nil
+		return writeKeyFile(path)
 	}
-	if err != nil {
+	return key, err
+}
+
+// writeKeyFile writes a new random ed25519 seed to path in hex (mode 0600)
+// and returns its key.
+func writeKeyFile(path string) (ed25519.PrivateKey, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
 		return nil, err
 	}
-	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(seed) != ed25519.SeedSize {
-		return nil, fmt.Errorf("%s: want %d hex-encoded bytes (an ed25519 seed)", path, ed25519.SeedSize)
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
+		return nil, err
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }
