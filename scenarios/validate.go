@@ -35,9 +35,13 @@ func (v *validator) add(path, format string, args ...any) {
 }
 
 // line finds the line of path or of its nearest ancestor.
-func (s *Scenario) line(path string) int {
+func (s *Scenario) line(path string) int { return LineOf(s.lines, path) }
+
+// LineOf returns the line of a field path in lines (as DecodeStrict
+// returns them), or of its nearest ancestor that has one; 0 if none has.
+func LineOf(lines map[string]int, path string) int {
 	for path != "" {
-		if l, ok := s.lines[path]; ok {
+		if l, ok := lines[path]; ok {
 			return l
 		}
 		i := strings.LastIndexAny(path, ".[")

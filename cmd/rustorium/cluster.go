@@ -117,17 +117,7 @@ func parseClusterFile(name string, data []byte) (*clusterFile, error) {
 
 // invalid is a validation error located at field's line.
 func (cf *clusterFile) invalid(field, format string, args ...any) error {
-	line, ok := cf.lines[field]
-	for f := field; !ok && f != ""; {
-		// fall back to the closest parent that was given
-		if i := strings.LastIndexAny(f, ".["); i > 0 {
-			f = f[:i]
-		} else {
-			f = ""
-		}
-		line, ok = cf.lines[f]
-	}
-	return &scenarios.Error{File: cf.file, Line: line, Field: field, Msg: fmt.Sprintf(format, args...), Err: scenarios.ErrInvalid}
+	return &scenarios.Error{File: cf.file, Line: scenarios.LineOf(cf.lines, field), Field: field, Msg: fmt.Sprintf(format, args...), Err: scenarios.ErrInvalid}
 }
 
 func (cf *clusterFile) validate() error {
