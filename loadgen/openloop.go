@@ -39,7 +39,6 @@ type Stats struct {
 // start+duration), Limit is reached or ctx is done, then waits for the
 // outstanding sends to finish. The returned Stats are final.
 func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Duration, send SendFunc) Stats {
-	now := time.Now // tests run the loop under testing/synctest's clock
 	maxIn := o.MaxInFlight
 	if maxIn <= 0 {
 		maxIn = 20000
@@ -61,7 +60,7 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 			break
 		}
 		intended := start.Add(at)
-		if wait := intended.Sub(now()); wait > 0 {
+		if wait := time.Until(intended); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -74,7 +73,7 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 			break
 		}
 		// Send everything that is due now, in order.
-		due := o.Pacer.Due(now().Sub(start))
+		due := o.Pacer.Due(time.Since(start))
 		for ; next < due; next++ {
 			if o.Limit > 0 && next >= o.Limit {
 				break

@@ -155,7 +155,7 @@ func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)
 	}
 	r := rand.New(rand.NewPCG(t.Seed, 0x7ea5))
 	nonces := make([]uint64, len(t.Accounts))
-	from := make([]int, n)
+	from := make([]uint32, n)
 	txs := make([]*tx.Tx, n)
 	for i := range txs {
 		f := int(t.Keys.Next())
@@ -166,12 +166,9 @@ func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)
 		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: t.ChainID, Nonce: nonces[f], Amount: t.Amount}
 		copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
 		nonces[f]++
-		txs[i], from[i] = x, f
+		txs[i], from[i] = x, uint32(f)
 	}
-	t.Senders = make([]uint32, n)
-	for i, f := range from {
-		t.Senders[i] = uint32(f)
-	}
+	t.Senders = from
 	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return t.Accounts[from[i]] }, progress)
 }
 
