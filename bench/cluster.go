@@ -64,7 +64,6 @@ type nodeSlot struct {
 	n       *node.Node     // nil while killed
 	pc      net.PacketConn // the node's QUIC socket (the node does not close it)
 	stopped chan struct{}  // closed when this incarnation is stopped on purpose
-	starts  int
 }
 
 // live returns the running node, or nil while it is killed.
@@ -158,7 +157,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 		if nodes[i], err = node.New(ctx, c.nodeConfig(s)); err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.name, err)
 		}
-		s.n, s.stopped, s.starts = nodes[i], make(chan struct{}), 1
+		s.n, s.stopped = nodes[i], make(chan struct{})
 	}
 	for i, s := range c.nodes {
 		if err := nodes[i].Start(ctx); err != nil {
@@ -373,7 +372,6 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 		return nil, err
 	}
 	s.n, s.stopped = n, make(chan struct{})
-	s.starts++
 	c.watchNode(s, n, s.stopped)
 	return own, nil
 }

@@ -91,9 +91,12 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	f.ProduceCeilingTPS = round1(floorCeilingSends / time.Since(t0).Seconds())
 
 	f.MerkleCeilingWPS = round1(merkleCeiling(sc.Cluster.Block.MaxTxs, uint64(sc.Seed)))
-	valueSize := 32
-	if len(sc.Workload) > 0 && sc.Workload[0].ValueSize > 0 {
-		valueSize = sc.Workload[0].ValueSize
+	valueSize := scenarios.DefaultValueSize
+	for _, w := range sc.Workload {
+		if w.Kind == scenarios.KindPut { // the first put workload's values
+			valueSize = w.ValueSize
+			break
+		}
 	}
 	wps, err := stateCeiling(sc.Cluster.Block.MaxTxs, valueSize, uint64(sc.Seed))
 	if err != nil {
@@ -168,9 +171,6 @@ func merkleCeiling(blockSize int, seed uint64) float64 {
 // as a node's are for keys it has seen: the floor leaves out the key hash
 // that a never-seen key costs, so a node cannot beat it by revisiting keys.
 func stateCeiling(blockSize, valueSize int, seed uint64) (float64, error) {
-	if blockSize <= 0 {
-		blockSize = 1000
-	}
 	db, err := storage.Open("floor", storage.Options{FS: vfs.NewMem(), NoSync: true})
 	if err != nil {
 		return 0, err

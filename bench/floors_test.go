@@ -22,7 +22,7 @@ func TestErrorSummary(t *testing.T) {
 	if got := errorSummary(nil); got != "" {
 		t.Fatalf("no errors: %q", got)
 	}
-	if got, want := errorSummary(map[string]int64{"timeout": 2, "overloaded": 1}), " (overloaded: 1, timeout: 2)"; got != want {
+	if got, want := errorSummary(map[string]int64{"timeout": 2, "overloaded": 1, "aborted": 1}), " (timeout: 2, aborted: 1, overloaded: 1)"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }

@@ -3,8 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
@@ -133,12 +131,13 @@ func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64,
 	return snap, pt, nil
 }
 
-// errorSummary lists error kinds and counts, " (kind: n, …)", or "" for none.
+// errorSummary lists error kinds and counts, most frequent first,
+// " (kind: n, …)", or "" for none.
 func errorSummary(kinds map[string]int64) string {
 	if len(kinds) == 0 {
 		return ""
 	}
-	names := slices.Sorted(maps.Keys(kinds))
+	names := reports.ErrorKinds(kinds)
 	parts := make([]string, len(names))
 	for i, k := range names {
 		parts[i] = fmt.Sprintf("%s: %d", k, kinds[k])

@@ -103,6 +103,10 @@ func status(rec *reports.Recorder, chk *checker, elapsed, warmup, measure time.D
 	}
 	rate := float64(sent-lastSent) / since.Seconds()
 	total := warmup + measure
+	committed := "-" // nothing committed yet (or a run of reads only)
+	if p99 > 0 {
+		committed = reports.FormatMicros(p99)
+	}
 	return fmt.Sprintf("[%s %5.1fs/%v] sent %d (%.0f/s)  committed p99 %s  errors %d  awaiting commit %d",
-		phase, min(elapsed, total).Seconds(), total, sent, rate, reports.FormatMicros(p99), errs, chk.missing()), sent
+		phase, min(elapsed, total).Seconds(), total, sent, rate, committed, errs, chk.missing()), sent
 }

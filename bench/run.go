@@ -158,7 +158,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		return nil, err
 	}
 	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
-	timeline := runTimeline(ctx, sc, c, start.Add(warmup), p)
+	timeline := runTimeline(ctx, c, start.Add(warmup), p)
 	// report.profile covers the measured phase only.
 	profCh := make(chan *profiler, 1)
 	profStart := time.AfterFunc(time.Until(start.Add(warmup)), func() {
@@ -275,7 +275,7 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 		res.Checker.BalancesConserved = &ok
 		res.Checker.Notes = append(res.Checker.Notes, bnotes...)
 	}
-	if down := len(c.nodes) - len(nodes); down > 0 && !external {
+	if down := len(c.nodes) - len(nodes); down > 0 { // an external run has no node slots
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("%d node(s) down at the end (killed without restart): checked on the %d running", down, len(nodes)))
 	}
 	if extra != nil {

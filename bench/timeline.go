@@ -16,11 +16,9 @@ import (
 // times from the start of measuring, and remembers when each action really
 // happened.
 type timelineRun struct {
-	sc           *scenarios.Scenario
-	c            *cluster
-	measureStart time.Time
-	cancel       context.CancelFunc
-	done         chan struct{}
+	c      *cluster
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu       sync.Mutex
 	when     map[int]time.Duration // event index → when its last action ran, from the start of measuring
@@ -39,9 +37,10 @@ type actionRun struct {
 	target, own map[uint32]uint64
 }
 
-func runTimeline(ctx context.Context, sc *scenarios.Scenario, c *cluster, measureStart time.Time, p *progress) *timelineRun {
+func runTimeline(ctx context.Context, c *cluster, measureStart time.Time, p *progress) *timelineRun {
+	sc := c.sc
 	ctx, cancel := context.WithCancel(ctx)
-	tr := &timelineRun{sc: sc, c: c, measureStart: measureStart, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}, resolved: map[int]string{}}
+	tr := &timelineRun{c: c, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}, resolved: map[int]string{}}
 	actions := sc.Schedule()
 	heals := map[int]func(){}
 	nw := c.nw
@@ -156,7 +155,7 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 	actions := slices.Clone(tr.actions)
 	tr.mu.Unlock()
 	var out []reports.TimelineResult
-	for i, e := range tr.sc.Timeline {
+	for i, e := range tr.c.sc.Timeline {
 		r := reports.TimelineResult{At: e.At.String(), Event: e.String()}
 		tr.mu.Lock()
 		end, ran := tr.when[i]
@@ -184,9 +183,9 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 			}
 			switch a.a.Op {
 			case scenarios.OpKill:
-				r.Failover = tr.c.chk.stall(a.at, until, tr.sc.Cluster.Shards)
+				r.Failover = tr.c.chk.stall(a.at, until, tr.c.sc.Cluster.Shards)
 			case scenarios.OpRestart:
-				r.Rejoin = tr.c.chk.stall(a.at, until, tr.sc.Cluster.Shards)
+				r.Rejoin = tr.c.chk.stall(a.at, until, tr.c.sc.Cluster.Shards)
 				r.CatchUp = tr.c.chk.catchUp(a.node, a.at, a.target, a.own)
 			}
 		}

@@ -199,7 +199,7 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 		if len(hides) > 0 {
 			hw.Hides = "The uncorrected view hides: " + strings.Join(hides, "; ") + "."
 		}
-		for _, k := range errorKinds(w.ErrorsByKind) {
+		for _, k := range ErrorKinds(w.ErrorsByKind) {
 			hw.Errors = append(hw.Errors, [2]string{k, fmt.Sprint(w.ErrorsByKind[k])})
 		}
 		v.Workloads = append(v.Workloads, hw)

@@ -139,7 +139,7 @@ func Markdown(w io.Writer, res *Result) error {
 		}
 		if len(w.ErrorsByKind) > 0 {
 			p("| error | count |\n|---|---:|\n")
-			for _, k := range errorKinds(w.ErrorsByKind) {
+			for _, k := range ErrorKinds(w.ErrorsByKind) {
 				p("| %s | %d |\n", mdEscape(k), w.ErrorsByKind[k])
 			}
 			p("\n")

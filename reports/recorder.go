@@ -480,8 +480,9 @@ func (w *WorkloadRecorder) snapshot() *WorkloadSnapshot {
 	return ws
 }
 
-// errorKinds returns the error kinds sorted by count, then name.
-func errorKinds(m map[string]int64) []string {
+// ErrorKinds returns the error kinds of an errors-by-kind map sorted by
+// count (most first), then name.
+func ErrorKinds(m map[string]int64) []string {
 	kinds := make([]string, 0, len(m))
 	for k := range m {
 		kinds = append(kinds, k)

@@ -182,7 +182,7 @@ type TimelineResult struct {
 }
 
 // EventNode is the event's description with the node it acted on when the
-// scenario named it by role, such as "kill leader(0) (node-2)".
+// scenario named it by role, such as "kill leader(0) [node-2]".
 func (t TimelineResult) EventNode() string {
 	if t.Node == "" {
 		return t.Event
