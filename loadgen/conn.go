@@ -61,13 +61,6 @@ func Dial(ctx context.Context, dial DialFunc, opts ConnOptions) (*Conn, error) {
 	return c, nil
 }
 
-// Fixed wraps an established client that is never redialed.
-func Fixed(cl *p2p.Client) *Conn {
-	c := newConn(nil, ConnOptions{})
-	c.cur = cl
-	return c
-}
-
 func newConn(dial DialFunc, opts ConnOptions) *Conn {
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = 50 * time.Millisecond
@@ -112,7 +105,7 @@ func (c *Conn) Failed(cl *p2p.Client, err error) {
 		return
 	}
 	c.mu.Lock()
-	if c.cur != cl || c.closed || c.dial == nil {
+	if c.cur != cl || c.closed {
 		c.mu.Unlock()
 		return
 	}

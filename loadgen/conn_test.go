@@ -109,19 +109,3 @@ func TestConnRedials(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
-
-func TestFixedNeverRedials(t *testing.T) {
-	_, key, _ := ed25519.GenerateKey(nil)
-	srv := serve(t, key, "127.0.0.1:0")
-	defer srv.Close()
-	cl, err := p2p.Dial(context.Background(), srv.Addr().String(), p2p.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn := Fixed(cl)
-	defer conn.Close()
-	conn.Failed(cl, &net.OpError{Err: net.ErrClosed})
-	if c, err := conn.Client(); err != nil || c != cl {
-		t.Fatalf("Fixed dropped its client: %v", err)
-	}
-}

@@ -62,11 +62,13 @@ func TestQUICGet(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := p2p.Dial(ctx, srv.Addr().String(), p2p.ClientConfig{ServerKey: key.Public().(ed25519.PublicKey)})
+	conn, err := Dial(ctx, func(ctx context.Context) (*p2p.Client, func(), error) {
+		cl, err := p2p.Dial(ctx, srv.Addr().String(), p2p.ClientConfig{ServerKey: key.Public().(ed25519.PublicKey)})
+		return cl, nil, err
+	}, ConnOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := Fixed(cl)
 	defer conn.Close()
 	obs := &recObserver{reached: map[uint64]reports.Stage{}, failed: map[uint64]error{}}
 	var (
