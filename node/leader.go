@@ -5,9 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rustorium/rustorium/node/consensus"
@@ -31,26 +31,23 @@ import (
 type leader struct {
 	n *Node
 
-	mu       sync.Mutex
-	assigned map[uint32]bool // shards the group gave this node
-	ready    map[uint32]bool // caught up with the shard's committed blocks since it was assigned
-	gen      uint64          // counts assignment changes: a catch-up across one does not count
+	pub atomic.Pointer[ordering.Publisher] // the open one, nil between them
+
+	mu    sync.Mutex
+	ready map[uint32]bool // caught up with the shard's committed blocks since it was assigned
+	gen   uint64          // counts assignment changes: a catch-up across one does not count
 }
 
 func newLeader(n *Node) *leader {
-	return &leader{n: n, assigned: map[uint32]bool{}, ready: map[uint32]bool{}}
+	return &leader{n: n, ready: map[uint32]bool{}}
 }
 
 // leading returns the shards this node leads, sorted.
 func (l *leader) leading() []uint32 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	out := make([]uint32, 0, len(l.assigned))
-	for s := range l.assigned {
-		out = append(out, s)
+	if pub := l.pub.Load(); pub != nil {
+		return pub.Assigned()
 	}
-	slices.Sort(out)
-	return out
+	return nil
 }
 
 // run keeps a Publisher open and proposes blocks until ctx ends. A
@@ -67,7 +64,9 @@ func (l *leader) run(ctx context.Context) {
 			OnRevoked:          func(s []uint32) { l.assign(s, false) },
 		})
 		if err == nil {
+			l.pub.Store(pub)
 			err = l.rounds(ctx, pub)
+			l.pub.Store(nil)
 			pub.Close()
 			l.assign(allShards(l.n.cfg.Shards), false)
 		}
@@ -109,10 +108,8 @@ func (l *leader) assign(shards []uint32, gained bool) {
 	l.gen++
 	for _, s := range shards {
 		delete(l.ready, s)
-		delete(l.assigned, s)
 		v := 0.0
 		if gained {
-			l.assigned[s] = true
 			v = 1
 			l.n.log.Info("leading shard", "shard", s, "node", l.n.cfg.NodeID)
 		}
