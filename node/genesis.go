@@ -4,8 +4,6 @@ import (
 	"crypto/ed25519"
 	"fmt"
 
-	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
-
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/state"
@@ -41,14 +39,14 @@ func (n *Node) applyGenesis() error {
 			}
 			continue
 		}
-		hdr := consensus.Header{Shard: s, Height: 1, TxRoot: consensus.TxRoot(nil)}
-		_, err := n.db.CommitBlock(&storage.BlockCommit{
-			Shard: s, Height: 1, NextOffset: 0, Writes: writes[s],
-			Seal: func(root fr.Element) ([32]byte, []byte) {
-				hdr.StateRoot = root.Bytes()
-				return hdr.Hash(), hdr.Encode()
-			},
-		})
+		// The header's hash does not cover its root; the stored header
+		// carries it (as a replica's does once the block is final).
+		p, err := n.db.Prepare(&storage.BlockCommit{Shard: s, Height: 1, NextOffset: 0, Writes: writes[s]})
+		if err == nil {
+			hdr := consensus.Header{Shard: s, Height: 1, TxRoot: consensus.TxRoot(nil), StateRoot: p.Root.Bytes()}
+			p.Block.BlockHash, p.Block.Header = hdr.Hash(), hdr.Encode()
+			_, err = n.db.Commit(p)
+		}
 		if err != nil {
 			return fmt.Errorf("node: genesis of shard %d: %w", s, err)
 		}

@@ -31,11 +31,13 @@ func commit(t *testing.T, db *storage.DB, height uint64, balances map[byte]uint6
 			ws = append(ws, storage.Write{Key: state.AccountKey(pub(i)), Value: state.Account{Balance: b, Nonce: height}.Encode()})
 		}
 	}
-	hdr := consensus.Header{Shard: 0, Height: height}
-	res, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: height, Writes: ws, Seal: func(root fr.Element) ([32]byte, []byte) {
-		hdr.StateRoot = root.Bytes()
-		return hdr.Hash(), hdr.Encode()
-	}})
+	p, err := db.Prepare(&storage.BlockCommit{Shard: 0, Height: height, Writes: ws})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := consensus.Header{Shard: 0, Height: height, StateRoot: p.Root.Bytes()}
+	p.Block.BlockHash, p.Block.Header = hdr.Hash(), hdr.Encode()
+	res, err := db.Commit(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,17 +207,12 @@ type BlockCommit struct {
 	BlockOffset int64
 	// Writes are applied in order; a later write of a key wins.
 	Writes []Write
-	// Txs are indexed to (Shard, Height, position). Read after Seal runs,
-	// so Seal may fill them in.
+	// Txs are indexed to (Shard, Height, position).
 	Txs []TxEntry
 	// Credits are the ids of the credit transactions the block's execution
 	// emitted to other shards, each recorded with (Shard, Height) for
 	// CreditSource.
 	Credits [][32]byte
-	// Seal, when set, is called with the block's new root once it is known
-	// and before anything is written; its results replace BlockHash and
-	// Header (so a header can commit to its own state root).
-	Seal func(root fr.Element) (blockHash [32]byte, header []byte)
 }
 
 // CommitResult is a committed block's outcome.
@@ -334,9 +329,6 @@ func (d *DB) Commit(p *Prepared) (*CommitResult, error) {
 func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 	c, kvs, u := p.Block, p.kvs, p.u
 	var err error
-	if c.Seal != nil {
-		c.BlockHash, c.Header = c.Seal(u.Root)
-	}
 	meta := Meta{Height: c.Height, BlockHash: c.BlockHash, Root: u.Root, NextOffset: c.NextOffset, BlockOffset: c.BlockOffset}
 
 	b := d.pdb.NewBatch()

@@ -176,30 +176,30 @@ func TestCommitReadVerify(t *testing.T) {
 	}
 }
 
-func TestSealAndWriteWithProof(t *testing.T) {
+// TestFillBetweenPrepareAndCommit: a block's header and receipts can be
+// filled in once Prepare has computed its root (as a replica does after
+// finality), and Commit stores them.
+func TestFillBetweenPrepareAndCommit(t *testing.T) {
 	db := open(t, vfs.NewMem(), storage.Options{})
 	defer db.Close()
-	var sealed fr.Element
-	entries := make([]storage.TxEntry, 1)
-	res, err := db.CommitBlock(&storage.BlockCommit{
-		Shard: 0, Height: 1, Writes: []storage.Write{{Key: []byte("k"), Value: []byte("v")}}, Txs: entries,
-		Seal: func(root fr.Element) ([32]byte, []byte) {
-			sealed = root
-			entries[0] = storage.TxEntry{ID: [32]byte{1}, Receipt: []byte("sealed")}
-			return [32]byte{9}, []byte(root.String())
-		},
-	})
+	prep, err := db.Prepare(&storage.BlockCommit{Shard: 0, Height: 1, Writes: []storage.Write{{Key: []byte("k"), Value: []byte("v")}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sealed.Equal(&res.Root) || res.Meta.BlockHash != ([32]byte{9}) {
-		t.Fatal("seal did not see the root")
+	prep.Block.BlockHash, prep.Block.Header = [32]byte{9}, []byte(prep.Root.String())
+	prep.Block.Txs = []storage.TxEntry{{ID: [32]byte{1}, Receipt: []byte("filled")}}
+	res, err := db.Commit(prep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Root.Equal(&prep.Root) || res.Meta.BlockHash != ([32]byte{9}) {
+		t.Fatalf("committed root %v, meta %+v", res.Root.String(), res.Meta)
 	}
 	if h, _ := db.Block(0, 1); string(h) != res.Root.String() {
 		t.Fatalf("header %q", h)
 	}
-	if r, err := db.Receipt([32]byte{1}); err != nil || string(r) != "sealed" {
-		t.Fatalf("receipt filled by Seal: %q %v", r, err)
+	if r, err := db.Receipt([32]byte{1}); err != nil || string(r) != "filled" {
+		t.Fatalf("receipt filled after Prepare: %q %v", r, err)
 	}
 	p, root, err := db.WriteWithProof(0, []byte("w"), []byte("x"))
 	if err != nil {
