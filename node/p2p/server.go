@@ -117,8 +117,7 @@ type Server struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
-	mu      sync.Mutex // orders wg.Add in Serve before wg.Wait in Close
-	closing bool
+	mu sync.Mutex // orders Serve's wg.Add before Close's cancel (and so its wg.Wait)
 }
 
 // Listen starts listening. Call Serve to accept connections and Close to stop.
@@ -232,7 +231,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			return fmt.Errorf("p2p: accept: %w", err)
 		}
 		s.mu.Lock()
-		if s.closing {
+		if s.ctx.Err() != nil { // closing
 			s.mu.Unlock()
 			_ = conn.CloseWithError(0, "server closing")
 			return nil
@@ -365,14 +364,13 @@ func (s *Server) reject(st *quic.Stream, code tx.Code, msg string) {
 // goroutines. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.once.Do(func() {
-		s.cancel()
+		s.mu.Lock()
+		s.cancel() // under mu: Serve adds to wg only before this
+		s.mu.Unlock()
 		_ = s.ln.Close()
 		if s.peers != nil {
 			s.peers.close()
 		}
-		s.mu.Lock()
-		s.closing = true
-		s.mu.Unlock()
 		s.wg.Wait()
 		_ = s.verify.Close()
 		s.closeSockets()
