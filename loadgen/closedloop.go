@@ -34,11 +34,17 @@ type ClosedLoop struct {
 	expected atomic.Int64 // nanoseconds; 0 until calibrated
 }
 
-// maxCalibrationCycles bounds the cycles a calibration keeps.
-const maxCalibrationCycles = 1 << 16
+// Calibration keeps at most maxCalibrationCycles cycles, and goes on past
+// Calibrate until it has minCalibrationCycles: a cold start can make the
+// first cycles outlast Calibrate, and a median of those is no pace.
+const (
+	maxCalibrationCycles = 1 << 16
+	minCalibrationCycles = 20
+)
 
 // Expected is the median time between two sends of one worker measured
-// during calibration, or 0 before calibration ended.
+// during calibration (at least Calibrate and minCalibrationCycles cycles),
+// or 0 before calibration ended.
 func (c *ClosedLoop) Expected() time.Duration { return time.Duration(c.expected.Load()) }
 
 // Run sends from start until start+duration (no send starts later), Limit is
@@ -87,7 +93,7 @@ func (c *ClosedLoop) Run(ctx context.Context, start time.Time, duration time.Dur
 						if len(cycles) < maxCalibrationCycles {
 							cycles = append(cycles, done.Sub(t))
 						}
-						if done.Sub(start) >= c.Calibrate {
+						if done.Sub(start) >= c.Calibrate && len(cycles) >= minCalibrationCycles {
 							slices.Sort(cycles)
 							c.expected.Store(max(1, int64(cycles[len(cycles)/2])))
 							cycles = nil

@@ -105,19 +105,23 @@ func TestClosedLoopCalibrates(t *testing.T) {
 // TestClosedLoopCalibrationIgnoresColdStart: the first sends of a run can
 // be slow (leader election, topic creation). They must not set the
 // expected interval, or a later stall goes uncorrected: with the mean, one
-// 600ms first send among 10ms cycles made it about 17ms.
+// 600ms first send among 10ms cycles made it 24ms; and when every worker's
+// first send outlasts the calibration time, those sends alone made it
+// 1.5s. TestRunPause failed on both.
 func TestClosedLoopCalibrationIgnoresColdStart(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		c := &ClosedLoop{Clients: 1, Calibrate: time.Second}
-		c.Run(context.Background(), time.Now(), 2*time.Second, func(ctx context.Context, i uint64, intended time.Time) {
-			if i == 0 {
-				time.Sleep(600 * time.Millisecond)
-				return
+	for _, first := range []time.Duration{600 * time.Millisecond, 1500 * time.Millisecond} {
+		synctest.Test(t, func(t *testing.T) {
+			c := &ClosedLoop{Clients: 2, Calibrate: time.Second}
+			c.Run(context.Background(), time.Now(), 3*time.Second, func(ctx context.Context, i uint64, intended time.Time) {
+				if i < 2 { // each worker's first send
+					time.Sleep(first)
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			})
+			if got := c.Expected(); got != 10*time.Millisecond {
+				t.Fatalf("first sends of %v: expected interval %v, want the steady 10ms", first, got)
 			}
-			time.Sleep(10 * time.Millisecond)
 		})
-		if got := c.Expected(); got != 10*time.Millisecond {
-			t.Fatalf("expected interval %v, want the steady 10ms", got)
-		}
-	})
+	}
 }
