@@ -743,3 +743,94 @@ func storedHeights(t *testing.T, c *testCluster, i int) []uint64 {
 	}
 	return out
 }
+
+// TestHaltedNodeResignsLeadership: a node that halted a shard and is then
+// given that shard to lead (here for certain: it is the only member of the
+// leaders' group left) leaves the group for good instead of consuming the
+// shard's records without a block. The transactions it accepted meanwhile
+// commit, once each, when the other nodes return.
+func TestHaltedNodeResignsLeadership(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const shards, bad = 2, 2
+	c := newTestCluster(t, ctx, kafkatest.Embedded(t), 3, shards, 2, nil)
+	c.alter[bad] = func(shard uint32, height uint64, root [32]byte) [32]byte {
+		if shard == 0 {
+			root[31] ^= 1
+		}
+		return root
+	}
+	dial := func(i int) *p2p.Client {
+		cl, err := p2p.Dial(ctx, c.addrs[i], p2p.ClientConfig{ServerKey: c.keys[i].Public().(ed25519.PublicKey)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	// submit sends puts through cl until n of them are in shard 0, and
+	// returns every accepted id, waiting for the commits if wait.
+	next := 0
+	submit := func(cl *p2p.Client, n int, wait bool) map[tx.ID]bool {
+		ids := map[tx.ID]bool{}
+		for inShard0 := 0; inShard0 < n; next++ {
+			_, raw := signedPut(next, "resign")
+			call, err := cl.Submit(ctx, raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			acc, err := call.Accepted()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if wait {
+				if _, err := call.Committed(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ids[acc.ID] = true
+			if acc.Shard == 0 {
+				inShard0++
+			}
+		}
+		return ids
+	}
+	c.start(0)
+	c.start(1)
+	submit(dial(0), 3, true)
+	c.start(bad)
+	waitFor(t, 20*time.Second, "the bad node halts shard 0", func() bool { return c.node(bad).Halted(0) })
+	c.kill(0)
+	c.kill(1)
+	// Only the bad node is left: the group gives it both shards.
+	pending := submit(dial(bad), 10, false)
+	waitFor(t, 20*time.Second, "the bad node resigns leadership", func() bool {
+		return metricValue(t, c.regs[bad], "rustorium_leader_resigned", nil) == 1
+	})
+	if got := c.node(bad).Leading(); len(got) != 0 {
+		t.Fatalf("the bad node resigned but leads shards %v", got)
+	}
+	c.start(0)
+	c.start(1)
+	waitFor(t, 30*time.Second, "the good nodes commit what the bad node accepted", func() bool {
+		lost, _ := c.logs[0].check(pending)
+		return lost == 0
+	})
+	if lost, dup := c.logs[1].check(pending); lost != 0 || dup != 0 {
+		t.Fatalf("node-2: %d of %d accepted transactions lost, %d duplicated", lost, len(pending), dup)
+	}
+	if _, dup := c.logs[0].check(pending); dup != 0 {
+		t.Fatalf("node-1: %d transactions committed twice", dup)
+	}
+}
+
+// waitFor polls cond until it holds or d passes, and then fails the test
+// naming what it waited for.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting until %s", d, what)
+		}
+	}
+}

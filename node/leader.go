@@ -79,6 +79,7 @@ func (l *leader) run(ctx context.Context) {
 			// not be committed as consumed without a block. It leaves the
 			// group for good (the round was never published, so the next
 			// leader polls them again) and keeps replicating the others.
+			l.n.metrics.Resigned.Set(1)
 			l.n.log.Error("ALARM: this node stops leading shards: it halted one it was assigned", "err", err)
 			return
 		}

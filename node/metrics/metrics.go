@@ -20,6 +20,7 @@ type Node struct {
 	Alarms        *prometheus.CounterVec   // safety alarms by shard and kind (divergence, equivocation, stalled)
 	Halted        *prometheus.GaugeVec     // 1 for a shard this node stopped applying after a divergence
 	Leader        *prometheus.GaugeVec     // 1 for a shard this node leads
+	Resigned      prometheus.Gauge         // 1 once this node left the leaders' group for good (it was given a shard it halted)
 	Proposed      *prometheus.CounterVec   // blocks this node published as leader, by shard
 	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
@@ -66,6 +67,9 @@ func New(reg prometheus.Registerer) (*Node, error) {
 		Leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "rustorium_shard_leader", Help: "1 if this node leads the shard.",
 		}, []string{"shard"}),
+		Resigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rustorium_leader_resigned", Help: "1 once this node left the leaders' group for good: it was given a shard it had halted, which it cannot build on.",
+		}),
 		Proposed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "rustorium_blocks_proposed_total", Help: "Blocks this node published as the shard's leader, by shard.",
 		}, []string{"shard"}),
@@ -87,7 +91,7 @@ func New(reg prometheus.Registerer) (*Node, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch} {
+			m.Alarms, m.Halted, m.Leader, m.Resigned, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
