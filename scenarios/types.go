@@ -77,8 +77,10 @@ type Block struct {
 	MaxTxs int `yaml:"max_txs" json:"max_txs"`
 	// MaxBytes is the most encoded transaction bytes in one block.
 	MaxBytes int `yaml:"max_bytes" json:"max_bytes"`
-	// MaxWait is the longest a leader waits for more transactions once it
-	// has one.
+	// MaxWait is the longest a leader may hold a transaction back to fill
+	// its block. The node's leaders never hold one back (each round cuts
+	// what its poll returned), so the bound always holds and no value
+	// slows a run down; it is validated and passed on.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
 }
 

@@ -108,7 +108,7 @@ one). The shard and broker settings then come from the file.`,
 	f.IntVar(&shards, "shards", 4, "number of shards (part of the data layout)")
 	f.Uint32Var(&chainID, "chain-id", 1, "chain id transactions must carry")
 	f.IntVar(&block.MaxTxs, "block-max-txs", 1000, "close a block at this many transactions")
-	f.DurationVar(&block.MaxWait, "block-max-wait", 20*time.Millisecond, "close a non-empty block after this long")
+	f.DurationVar(&block.MaxWait, "block-max-wait", 20*time.Millisecond, "the longest a leader may hold a transaction back to fill a block (leaders cut every round, so it never binds)")
 	f.BoolVar(&noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")

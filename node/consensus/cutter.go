@@ -14,7 +14,8 @@ type CutterConfig struct {
 	// means 4 MiB.
 	MaxBytes int
 	// MaxWait closes a non-empty block this long after its first entry
-	// arrived. Zero means 20ms.
+	// arrived (Tick). Zero means 20ms. The node's leader flushes after
+	// every poll instead, so for it MaxWait is a bound never reached.
 	MaxWait time.Duration
 }
 
