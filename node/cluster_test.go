@@ -44,6 +44,7 @@ type testCluster struct {
 	logs    []*blockLog
 	regs    []*prometheus.Registry
 	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
+	seen    map[int]func(tx.ID) bool // node.Config.SeenTx
 	block   consensus.CutterConfig
 	retain  int // node.Config.AttestationRetain
 
@@ -55,7 +56,7 @@ type testCluster struct {
 func newTestCluster(t testing.TB, ctx context.Context, brokers []string, n, shards, quorum int, genesis []node.GenesisAccount) *testCluster {
 	c := &testCluster{
 		t: t, ctx: ctx, brokers: brokers, prefix: kafkatest.Prefix(t), shards: shards, quorum: quorum, genesis: genesis,
-		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{},
+		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{}, seen: map[int]func(tx.ID) bool{},
 	}
 	for i := range n {
 		var seed [32]byte
@@ -106,6 +107,7 @@ func (c *testCluster) start(i int) *node.Node {
 		Peers: c.peers(), Quorum: c.quorum, Genesis: c.genesis, OnBlock: c.logs[i].on, Registerer: reg,
 		Leadership:        node.LeadershipConfig{SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second},
 		AlterRoot:         c.alter[i],
+		SeenTx:            c.seen[i],
 		Block:             c.block,
 		AttestationRetain: c.retain,
 		Storage:           storage.Options{NoSync: true},
@@ -832,5 +834,55 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting until %s", d, what)
 		}
+	}
+}
+
+// TestReplicaWithOtherTxSetHalts: a replica that executes another set of
+// transactions than the block's header names halts the shard, even where
+// its state root agrees with the quorum's. Here the one transaction it
+// takes for committed before is a transfer that fails everywhere else, so
+// it writes nothing and the roots match; only the block hash the replica
+// attests (its own count and tx root) tells the difference.
+func TestReplicaWithOtherTxSetHalts(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var seed [32]byte
+	seed[0] = 0xb1
+	alice := ed25519.NewKeyFromSeed(seed[:])
+	alicePub := alice.Public().(ed25519.PublicKey)
+	const shards, bad = 2, 2
+	shard := ordering.ShardOf(alicePub, shards)
+	c := newTestCluster(t, ctx, kafkatest.Embedded(t), 3, shards, 2, []node.GenesisAccount{{Key: alicePub, Balance: 10}})
+	overdraft := &tx.Tx{Kind: tx.KindTransfer, ChainID: chain, Nonce: 0, To: [32]byte{1}, Amount: 1000}
+	overdraft.Sign(alice)
+	raw := overdraft.Encode()
+	id := tx.IDOf(raw)
+	c.seen[bad] = func(x tx.ID) bool { return x == id }
+	c.startAll()
+	cl, err := p2p.Dial(ctx, c.addrs[0], p2p.ClientConfig{ServerKey: c.keys[0].Public().(ed25519.PublicKey)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	call, err := cl.Submit(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Accepted(); err != nil {
+		t.Fatal(err)
+	}
+	com, err := call.Committed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, "balance") {
+		t.Fatalf("the overdraft committed as %+v, want failed for its balance", com)
+	}
+	waitFor(t, 20*time.Second, "the replica that skipped a transaction halts the shard", func() bool { return c.node(bad).Halted(shard) })
+	if c.node(0).Halted(shard) || c.node(1).Halted(shard) || c.node(bad).Halted(1-shard) {
+		t.Fatal("a good node, or the bad node's other shard, halted")
+	}
+	if got := c.logs[bad].blocksOf(shard); got != 0 {
+		t.Fatalf("the bad node committed %d blocks of shard %d", got, shard)
 	}
 }

@@ -117,7 +117,13 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	}
 	t1 := time.Now()
 	phases.WithLabelValues("read").Observe(t1.Sub(t0).Seconds())
-	b, err := r.n.execute(r.shard, hdr.Height, r.n.db, func(id tx.ID) (bool, error) { return r.n.db.HasTx(id) }, r.checkCredit(ctx), entries)
+	seen := func(id tx.ID) (bool, error) {
+		if r.n.cfg.SeenTx != nil && r.n.cfg.SeenTx(id) {
+			return true, nil
+		}
+		return r.n.db.HasTx(id)
+	}
+	b, err := r.n.execute(r.shard, hdr.Height, r.n.db, seen, r.checkCredit(ctx), entries)
 	if err != nil {
 		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
 	}
