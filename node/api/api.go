@@ -1,0 +1,256 @@
+// Package api serves a node over HTTP: a REST API, a WebSocket API (submit
+// with streamed receipts, reads, and a feed of committed blocks) and a
+// GraphQL API, all over the same ingress checks and reads as the QUIC
+// client protocol. Reads come from the node's materialized views (accounts,
+// latest blocks, recent transactions) and, for other keys, from storage,
+// always with a Merkle proof against the shard root.
+//
+// A Server is an http.Handler; Serve runs it on a listener until the
+// context ends. It owns a signature Verifier, so submissions arriving
+// together are checked in one batch, as on the QUIC path.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/rustorium/rustorium/node/cache"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/sigverify"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// Backend is the node the API serves; *node.Node implements it.
+type Backend interface {
+	p2p.Ingress
+	p2p.Reader
+	// Shards is the number of shards.
+	Shards() int
+	// Views are the node's materialized views.
+	Views() *cache.Views
+	// DB is the node's store (blocks, receipts).
+	DB() *storage.DB
+}
+
+// Config configures a Server.
+type Config struct {
+	// Backend is the node. Required.
+	Backend Backend
+	// ChainID is checked on every submitted transaction. Zero is a valid
+	// chain id.
+	ChainID uint32
+	// Feed carries committed blocks to WebSocket subscribers. Nil: a
+	// subscription is refused.
+	Feed *Feed
+	// Verify configures the signature checker the server owns. Zero value:
+	// sigverify's defaults.
+	Verify sigverify.Options
+	// ReceiptTimeout bounds how long a submission waits for its commit
+	// receipt. Zero means 60s.
+	ReceiptTimeout time.Duration
+	// MaxInflight bounds the submissions one WebSocket connection has
+	// waiting for receipts; more are refused as overloaded. Zero means 16384.
+	MaxInflight int
+	// Logger receives connection-level errors. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Errors returned by New.
+var (
+	// ErrConfig is returned (wrapped) for a Config that cannot work.
+	ErrConfig = errors.New("api: bad config")
+)
+
+// Server serves the REST, WebSocket and GraphQL APIs. The zero value is not
+// usable; call New.
+type Server struct {
+	cfg    Config
+	verify *sigverify.Verifier
+	mux    *http.ServeMux
+	ctx    context.Context // ends at Close: ends waits and WebSocket connections
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // WebSocket connections
+	once   sync.Once
+}
+
+// New returns a Server over cfg.Backend.
+func New(cfg Config) (*Server, error) {
+	if cfg.Backend == nil {
+		return nil, fmt.Errorf("%w: Backend is required", ErrConfig)
+	}
+	if cfg.ReceiptTimeout == 0 {
+		cfg.ReceiptTimeout = 60 * time.Second
+	}
+	if cfg.MaxInflight == 0 {
+		cfg.MaxInflight = 16384
+	}
+	if cfg.ReceiptTimeout < 0 || cfg.MaxInflight < 0 {
+		return nil, fmt.Errorf("%w: negative ReceiptTimeout or MaxInflight", ErrConfig)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, verify: sigverify.New(cfg.Verify), mux: http.NewServeMux()}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.routes()
+	gql, err := newGraphQL(s)
+	if err != nil {
+		s.Close()
+		return nil, err
+	}
+	s.mux.Handle("POST /graphql", gql)
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Serve serves on ln until ctx ends (then it shuts the HTTP server down,
+// giving requests a second to finish) and closes ln.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-ctx.Done():
+		case <-s.ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if hs.Shutdown(sctx) != nil {
+			hs.Close()
+		}
+	}()
+	err := hs.Serve(ln)
+	s.cancel() // Serve failed on its own: stop the shutdown goroutine too
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close ends every wait and WebSocket connection, then stops the signature
+// checker. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		s.verify.Close()
+	})
+	return nil
+}
+
+// refusal is a request refused with an HTTP status and an Error body.
+type refusal struct {
+	status int
+	body   Error
+}
+
+func (r *refusal) Error() string { return r.body.Code + ": " + r.body.Error }
+
+func refuse(status int, code, format string, args ...any) *refusal {
+	return &refusal{status: status, body: Error{Code: code, Error: fmt.Sprintf(format, args...)}}
+}
+
+// refuseTx maps a refused transaction onto an HTTP status.
+func refuseTx(err error) *refusal {
+	code := tx.CodeOf(err)
+	if errors.Is(err, p2p.ErrOverloaded) {
+		code = tx.CodeOverloaded
+	}
+	status := http.StatusBadRequest
+	switch code {
+	case tx.CodeTooLarge:
+		status = http.StatusRequestEntityTooLarge
+	case tx.CodeOverloaded:
+		status = http.StatusServiceUnavailable
+	case tx.CodeInternal:
+		status = http.StatusInternalServerError
+	}
+	return refuse(status, code.String(), "%v", err)
+}
+
+// submit checks raw as the QUIC ingress does (decoding, stateless checks,
+// the signature) and hands it to the node. The channel yields its commit
+// receipt once (closed without one if the node stops first).
+func (s *Server) submit(ctx context.Context, raw []byte) (p2p.Accepted, <-chan p2p.Committed, *refusal) {
+	t, err := tx.Decode(raw)
+	if err == nil {
+		err = t.Check(s.cfg.ChainID)
+	}
+	if err == nil {
+		var ok bool
+		if ok, err = s.verify.Verify(ctx, t.From, t.SigningBytes(), t.Sig); err == nil && !ok {
+			err = tx.ErrSignature
+		}
+	}
+	if err != nil {
+		return p2p.Accepted{}, nil, refuseTx(err)
+	}
+	acc, ch, err := s.cfg.Backend.Submit(ctx, t, tx.IDOf(raw), raw)
+	switch {
+	case errors.Is(err, p2p.ErrOverloaded):
+		return p2p.Accepted{}, nil, refuseTx(err)
+	case err != nil: // the node's failure (the log, a pause), not the client's
+		return p2p.Accepted{}, nil, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
+	}
+	return acc, ch, nil
+}
+
+// receipt waits for a submission's commit receipt, at most ReceiptTimeout.
+func (s *Server) receipt(ctx context.Context, ch <-chan p2p.Committed) (p2p.Committed, *refusal) {
+	t := time.NewTimer(s.cfg.ReceiptTimeout)
+	defer t.Stop()
+	select {
+	case c, ok := <-ch:
+		if !ok {
+			return p2p.Committed{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "the node stopped before the transaction committed")
+		}
+		return c, nil
+	case <-t.C:
+		return p2p.Committed{}, refuse(http.StatusGatewayTimeout, CodeTimeout, "no commit receipt after %v", s.cfg.ReceiptTimeout)
+	case <-ctx.Done():
+		return p2p.Committed{}, refuse(http.StatusServiceUnavailable, CodeTimeout, "no commit receipt: %v", ctx.Err())
+	case <-s.ctx.Done():
+		return p2p.Committed{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "the API is closing")
+	}
+}
+
+// get reads a state key's committed value with its proof.
+func (s *Server) get(ctx context.Context, stateKey []byte) (p2p.Value, *refusal) {
+	if len(stateKey) < 2 || len(stateKey) > p2p.MaxStateKey {
+		return p2p.Value{}, refuse(http.StatusBadRequest, CodeBadRequest, "state key of %d bytes (2..%d)", len(stateKey), p2p.MaxStateKey)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := s.cfg.Backend.Get(ctx, stateKey)
+	if err != nil {
+		return p2p.Value{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
+	}
+	return v, nil
+}
+
+// status is every shard's committed position and the account view's counters.
+func (s *Server) status() (Status, *refusal) {
+	var st Status
+	for i := range s.cfg.Backend.Shards() {
+		m, _, err := s.cfg.Backend.DB().ShardMeta(uint32(i))
+		if err != nil {
+			return Status{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
+		}
+		root := m.Root.Bytes()
+		st.Shards = append(st.Shards, ShardStatus{Shard: uint32(i), Height: m.Height, BlockHash: hexOf(m.BlockHash[:]), Root: hexOf(root[:])})
+	}
+	cs := s.cfg.Backend.Views().Stats()
+	st.Cache = CacheStatus{Hits: cs.Hits, Misses: cs.Misses, Entries: cs.Entries, Capacity: cs.Capacity}
+	return st, nil
+}
