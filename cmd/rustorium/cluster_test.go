@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +23,7 @@ import (
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/scenarios"
@@ -134,6 +138,7 @@ func TestNodeClusterMode(t *testing.T) {
 		wg    sync.WaitGroup
 		mu    sync.Mutex
 		nodes = map[string]*node.Node{}
+		apis  = map[string]string{} // the nodes' API base URLs
 		errs  = make(chan error, 3)
 	)
 	for i := range 3 {
@@ -149,11 +154,11 @@ func TestNodeClusterMode(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- serveNode(runCtx, cfg, "", func(n *node.Node) {
+			errs <- serveNode(runCtx, cfg, serveOptions{API: "127.0.0.1:0", Ready: func(n *node.Node, api net.Addr) {
 				mu.Lock()
-				nodes[id] = n
+				nodes[id], apis[id] = n, "http://"+api.String()
 				mu.Unlock()
-			})
+			}})
 		}()
 	}
 	defer func() {
@@ -234,6 +239,26 @@ func TestNodeClusterMode(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the nodes did not converge: %s", diff)
+		}
+	}
+	// Each node's REST API reports its committed chain.
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("node-%d", i)
+		res, err := http.Get(apis[id] + "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st api.Status
+		err = json.NewDecoder(res.Body).Decode(&st)
+		res.Body.Close()
+		if err != nil || len(st.Shards) != 4 {
+			t.Fatalf("%s status: %+v %v", id, st, err)
+		}
+		for s, sh := range st.Shards {
+			m, _, _ := nodes[id].DB().ShardMeta(uint32(s))
+			if root := m.Root.Bytes(); sh.Height != m.Height || sh.Root != hex.EncodeToString(root[:]) {
+				t.Fatalf("%s shard %d: API says %+v, store %d", id, s, sh, m.Height)
+			}
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/storage"
 )
@@ -29,6 +30,7 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		dataDir, listen, brokers, prefix, profile, metricsAddr string
+		apiAddr                                                string
 		clusterPath, id, keyFile                               string
 		shards                                                 int
 		chainID                                                uint32
@@ -97,7 +99,7 @@ one). The shard and broker settings then come from the file.`,
 				return err
 			}
 			defer stopProfile()
-			return serveNode(cmd.Context(), cfg, metricsAddr, nil)
+			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: metricsAddr, API: apiAddr})
 		},
 	}
 	f := cmd.Flags()
@@ -111,6 +113,7 @@ one). The shard and broker settings then come from the file.`,
 	f.DurationVar(&block.MaxWait, "block-max-wait", 20*time.Millisecond, "the longest a leader may hold a transaction back to fill a block (leaders cut every round, so it never binds)")
 	f.BoolVar(&noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
+	f.StringVar(&apiAddr, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
 	f.StringVar(&profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
 	f.StringVar(&clusterPath, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
 	f.StringVar(&id, "id", "", "cluster mode: this node's id in the cluster file")
@@ -137,10 +140,21 @@ func clusterNodeConfig(clusterPath, id, keyFile, data, listen string, log *slog.
 	return cf.nodeConfig(nodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
 }
 
+// serveOptions are what serveNode serves besides the node's QUIC port.
+type serveOptions struct {
+	// Metrics is the address of the Prometheus endpoint; empty: none.
+	Metrics string
+	// API is the address of the REST, WebSocket and GraphQL APIs; empty:
+	// none.
+	API string
+	// Ready, if set, is called with the running node and its API address
+	// (nil without an API).
+	Ready func(n *node.Node, api net.Addr)
+}
+
 // serveNode runs a node until ctx ends (nil) or the node fails (its
-// error), with Prometheus metrics on metricsAddr if set. ready, if set, is
-// called with the running node.
-func serveNode(ctx context.Context, cfg node.Config, metricsAddr string, ready func(*node.Node)) error {
+// error), with what opts asks for beside it.
+func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,7 +162,7 @@ func serveNode(ctx context.Context, cfg node.Config, metricsAddr string, ready f
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return err
 	}
-	if metricsAddr != "" {
+	if metricsAddr := opts.Metrics; metricsAddr != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 		cfg.Registerer = reg
@@ -161,6 +175,23 @@ func serveNode(ctx context.Context, cfg node.Config, metricsAddr string, ready f
 		defer srv.Close()
 		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
 	}
+	var feed *api.Feed
+	var apiLn net.Listener
+	if opts.API != "" {
+		var err error
+		if apiLn, err = net.Listen("tcp", opts.API); err != nil {
+			return fmt.Errorf("--api: %w", err)
+		}
+		defer apiLn.Close()
+		feed = api.NewFeed()
+		onBlock := cfg.OnBlock
+		cfg.OnBlock = func(ev node.BlockEvent) {
+			if onBlock != nil {
+				onBlock(ev)
+			}
+			feed.Publish(ev)
+		}
+	}
 	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return err
@@ -171,12 +202,31 @@ func serveNode(ctx context.Context, cfg node.Config, metricsAddr string, ready f
 	}
 	attrs := []any{"quic", n.Addr().String(), "key", hex.EncodeToString(n.PublicKey()),
 		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
+	var apiAddr net.Addr
+	if apiLn != nil {
+		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Logger: log})
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		apiCtx, stopAPI := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			if err := srv.Serve(apiCtx, apiLn); err != nil {
+				log.Error("API stopped", "err", err)
+			}
+		}()
+		defer func() { stopAPI(); <-served }()
+		apiAddr = apiLn.Addr()
+		attrs = append(attrs, "api", "http://"+apiAddr.String())
+	}
 	if len(cfg.Peers) > 0 {
 		attrs = append(attrs, "id", cfg.NodeID, "validators", len(cfg.Peers))
 	}
 	log.Info("node running", attrs...)
-	if ready != nil {
-		ready(n)
+	if opts.Ready != nil {
+		opts.Ready(n, apiAddr)
 	}
 	select {
 	case <-ctx.Done():
