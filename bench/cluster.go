@@ -19,6 +19,7 @@ import (
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -44,6 +45,7 @@ type cluster struct {
 	nodes      []*nodeSlot
 	peers      []p2p.Peer
 	clients    []*loadgen.Conn
+	apis       map[scenarios.Client][]loadgen.APIConn // per HTTP API protocol a workload speaks: as many as clients, over the same nodes
 	chk        *checker
 	ingress    *ingressIndex
 	genesis    []node.GenesisAccount
@@ -60,9 +62,16 @@ type nodeSlot struct {
 	dir  string
 	addr string // the QUIC address, fixed for the run
 
+	// The node's HTTP APIs, when a workload uses them: their address, fixed
+	// for the run, and the block feed every incarnation publishes to.
+	apiAddr string
+	feed    *api.Feed
+
 	mu      sync.Mutex
 	n       *node.Node     // nil while killed
 	pc      net.PacketConn // the node's QUIC socket (the node does not close it)
+	apiLn   net.Listener   // the API's socket until the first incarnation serves it
+	apiStop func()         // stops this incarnation's API server; nil without one
 	stopped chan struct{}  // closed when this incarnation is stopped on purpose
 }
 
@@ -145,6 +154,12 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			return nil, err
 		}
 		s.addr = s.pc.LocalAddr().String()
+		if usesAPI(sc) {
+			if s.apiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return nil, err
+			}
+			s.apiAddr, s.feed = s.apiLn.Addr().String(), api.NewFeed()
+		}
 		c.nodes = append(c.nodes, s)
 		c.peers = append(c.peers, p2p.Peer{Key: s.key.Public().(ed25519.PublicKey), Addr: s.addr})
 	}
@@ -164,6 +179,9 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			return nil, fmt.Errorf("bench: %s: %w", s.name, err)
 		}
 		c.watchNode(s, nodes[i], s.stopped)
+		if err := c.serveAPI(s, nodes[i]); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", s.name, err)
+		}
 	}
 
 	conns := opts.ClientConns
@@ -177,6 +195,25 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			return nil, fmt.Errorf("bench: client %d to %s: %w", i, s.name, err)
 		}
 		c.closers = append(c.closers, c.clients[i])
+	}
+	c.apis = map[scenarios.Client][]loadgen.APIConn{}
+	for _, w := range sc.Workload {
+		if w.Client == scenarios.ClientQUIC || c.apis[w.Client] != nil {
+			continue
+		}
+		conns := make([]loadgen.APIConn, len(c.clients))
+		for i := range conns {
+			s := c.nodes[i%n] // as the QUIC clients: routed transfers stay on one node
+			var dial func(ctx context.Context, network, addr string) (net.Conn, error)
+			if c.nw != nil {
+				dial = c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
+			}
+			if conns[i], err = loadgen.NewAPIConn(string(w.Client), "http://"+s.apiAddr, dial); err != nil {
+				return nil, err
+			}
+			c.closers = append(c.closers, conns[i])
+		}
+		c.apis[w.Client] = conns
 	}
 	return c, nil
 }
@@ -207,11 +244,71 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
 		},
 		AlterRoot: c.opts.AlterRoot[s.name],
-		OnBlock:   c.chk.onBlockOf(s.name),
+		OnBlock:   c.onBlock(s),
 		OnIngress: c.ingress.stamp,
 		Genesis:   c.genesis,
 		Logger:    c.opts.Logger, // the node names itself (NodeID) in its logs
 	}
+}
+
+// onBlock is s's OnBlock: the checker sees every block, and so does the
+// API's block feed when s serves one.
+func (c *cluster) onBlock(s *nodeSlot) func(node.BlockEvent) {
+	chk := c.chk.onBlockOf(s.name)
+	if s.feed == nil {
+		return chk
+	}
+	return func(ev node.BlockEvent) {
+		chk(ev)
+		s.feed.Publish(ev)
+	}
+}
+
+// usesAPI reports whether a workload speaks one of the nodes' HTTP APIs.
+func usesAPI(sc *scenarios.Scenario) bool {
+	for _, w := range sc.Workload {
+		if w.Client != scenarios.ClientQUIC {
+			return true
+		}
+	}
+	return false
+}
+
+// serveAPI serves the HTTP APIs of n, s's new incarnation, on s.apiAddr
+// (nothing when s has no API); s.apiStop stops them. Called with s.mu held
+// or before the run shares s.
+func (c *cluster) serveAPI(s *nodeSlot, n *node.Node) error {
+	if s.apiAddr == "" {
+		return nil
+	}
+	ln := s.apiLn
+	s.apiLn = nil
+	var err error
+	for try := 0; ln == nil; try++ { // a restart binds the address again
+		if ln, err = net.Listen("tcp", s.apiAddr); err != nil {
+			if try == 20 {
+				return fmt.Errorf("API on %s: %w", s.apiAddr, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Feed: s.feed, Logger: c.opts.Logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln) // closes ln
+	}()
+	s.apiStop = func() {
+		cancel()
+		<-done
+		srv.Close()
+	}
+	return nil
 }
 
 // listenNode opens a node's UDP socket on addr, emulated when the run
@@ -317,8 +414,12 @@ func (c *cluster) kill(name string) error {
 		return fmt.Errorf("%s is not running", name)
 	}
 	close(s.stopped)
-	s.n, s.pc = nil, nil
+	stopAPI := s.apiStop
+	s.n, s.pc, s.apiStop = nil, nil, nil
 	s.mu.Unlock()
+	if stopAPI != nil {
+		stopAPI()
+	}
 	n.Close()
 	pc.Close()
 	return nil
@@ -373,6 +474,9 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 	}
 	s.n, s.stopped = n, make(chan struct{})
 	c.watchNode(s, n, s.stopped)
+	if err := c.serveAPI(s, n); err != nil {
+		return own, err
+	}
 	return own, nil
 }
 
@@ -380,12 +484,18 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 func (c *cluster) stopNodes() {
 	for _, s := range c.nodes {
 		s.mu.Lock()
-		n, pc := s.n, s.pc
+		n, pc, stopAPI, apiLn := s.n, s.pc, s.apiStop, s.apiLn
 		if s.stopped != nil && n != nil {
 			close(s.stopped)
 		}
-		s.n, s.pc = nil, nil
+		s.n, s.pc, s.apiStop, s.apiLn = nil, nil, nil, nil
 		s.mu.Unlock()
+		if stopAPI != nil {
+			stopAPI()
+		}
+		if apiLn != nil {
+			apiLn.Close()
+		}
 		if n != nil {
 			n.Close()
 		}

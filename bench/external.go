@@ -41,6 +41,9 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 		if w.Mode() == scenarios.ModeMaxRate {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
 		}
+		if w.Client != scenarios.ClientQUIC {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (an external node is driven over QUIC)", i, w.Name, w.Client))
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)

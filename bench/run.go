@@ -211,7 +211,16 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	var wg sync.WaitGroup
 	for _, l := range loads {
 		var send loadgen.SendFunc
-		if l.kind == scenarios.KindGet {
+		if conns := c.apis[l.client]; conns != nil {
+			if l.kind == scenarios.KindGet {
+				send = (&loadgen.APIGet{Conns: conns, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
+			} else {
+				send = (&loadgen.APISubmit{
+					Conns: conns, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+					VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
+				}).Send
+			}
+		} else if l.kind == scenarios.KindGet {
 			q := &loadgen.QUICGet{Conns: c.clients, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}
 			send = q.Send
 		} else {
@@ -305,9 +314,6 @@ func supported(sc *scenarios.Scenario) error {
 		}
 		if (w.Kind == scenarios.KindTransfer || w.Kind == scenarios.KindGet) && w.Mode() == scenarios.ModeMaxRate {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of %ss", i, w.Name, w.Kind))
-		}
-		if w.Client != scenarios.ClientQUIC {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (only quic so far)", i, w.Name, w.Client))
 		}
 		if w.Mode() == scenarios.ModeMaxRate && len(sc.Workload) > 1 {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search must be the only workload", i, w.Name))
@@ -515,14 +521,14 @@ func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error
 // visible reads a sampled put back through the node's read API until it
 // shows the put's value (or, when a later put of the same block superseded
 // it, any value): read-your-write visibility.
-func (l *workloadRun) visible() func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error {
+func (l *workloadRun) visible() func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
 	if l.puts == nil {
 		return nil
 	}
-	return func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error {
+	return func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
 		kv := l.puts[i]
 		for {
-			v, err := c.Get(ctx, kv.key)
+			v, err := get(ctx, kv.key)
 			if err != nil {
 				return err
 			}

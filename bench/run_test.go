@@ -144,10 +144,56 @@ func TestRunEndToEnd(t *testing.T) {
 
 func TestRunRejectsUnsupported(t *testing.T) {
 	sc := loadScenario(t, smallScenario)
-	sc.Workload[0].Client = scenarios.ClientREST
+	sc.Workload[0].Kind = scenarios.KindQuery
 	_, err := bench.Run(context.Background(), sc, bench.Options{Out: t.TempDir()})
-	if !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "client rest") {
-		t.Fatalf("a REST client: %v", err)
+	if !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "kind query") {
+		t.Fatalf("a query workload: %v", err)
+	}
+}
+
+// TestRunAPIClients: workloads over the nodes' HTTP APIs — puts over REST,
+// transfers over WebSocket, reads over GraphQL's node, on an emulated path
+// with a delay — commit every accepted transaction once, verify their
+// sampled proofs, and show the path's delay in their latencies.
+func TestRunAPIClients(t *testing.T) {
+	res := run(t, `
+name: apis
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 2, shards: 2, quorum: 2, storage: {sync: false}}
+network:
+  links:
+    - {from: clients, to: node-1, delay: 10ms}
+workload:
+  - {name: rest-puts, kind: put, rate: 100/s, client: rest, verify_proofs: 20%}
+  - {name: ws-transfers, kind: transfer, accounts: 50, rate: 100/s, client: ws}
+  - {name: graphql-puts, kind: put, rate: 50/s, client: graphql, verify_proofs: 20%}
+  - {name: rest-gets, kind: get, rate: 50/s, client: rest}
+report: {formats: [json]}
+`, bench.Options{})
+	if !res.Checker.Passed() || res.Checker.Committed == 0 || res.Checker.ProofsChecked == 0 {
+		t.Fatalf("checker %+v", res.Checker)
+	}
+	for _, name := range []string{"rest-puts", "ws-transfers", "graphql-puts"} {
+		w := res.Workloads[name]
+		com := w.Stages["committed"]
+		if com.Count == 0 || w.Errors > 0 {
+			t.Fatalf("%s: %d committed, %d errors (%v)", name, com.Count, w.Errors, w.ErrorsByKind)
+		}
+		// Half the sends go to node-1, 10ms away one way.
+		if com.Uncorrected.Max < 10_000 {
+			t.Fatalf("%s: slowest commit %dµs, under the path's delay", name, com.Uncorrected.Max)
+		}
+	}
+	if _, timed := res.Workloads["graphql-puts"].Stages["accepted"]; timed {
+		t.Fatal("GraphQL answers at the commit: its accepted stage cannot be timed")
+	}
+	if acc := res.Workloads["rest-puts"].Stages["accepted"]; acc.Count == 0 {
+		t.Fatal("REST streams its acceptance: the accepted stage is timed")
+	}
+	if reads := res.Workloads["rest-gets"].Stages["read"]; reads.Count == 0 || res.Workloads["rest-gets"].Errors > 0 {
+		t.Fatalf("reads %+v", res.Workloads["rest-gets"])
 	}
 }
 

@@ -54,19 +54,21 @@ func (q *QUICGet) Send(ctx context.Context, i uint64, intended time.Time) {
 		q.Observer.Failed(i, reports.StageRead, intended, err)
 		return
 	}
-	if err := q.verify(key, v); err != nil {
+	if err := verifyRead(q.Verify, key, v); err != nil {
 		q.Observer.Failed(i, reports.StageRead, intended, err)
 		return
 	}
 	q.Observer.Reached(i, reports.StageRead, intended, actual, time.Now())
 }
 
-func (q *QUICGet) verify(key []byte, v p2p.Value) error {
+// verifyRead checks a read's proof: membership of a found value, absence
+// otherwise; a failure wraps ErrProof.
+func verifyRead(verify func(root [32]byte, key, value, proof []byte) error, key []byte, v p2p.Value) error {
 	var value []byte
 	if v.Found {
 		value = v.Value
 	}
-	if err := q.Verify(v.Root, key, value, v.Proof); err != nil {
+	if err := verify(v.Root, key, value, v.Proof); err != nil {
 		return fmt.Errorf("%w: key %x (found %t): %w", ErrProof, key, v.Found, err)
 	}
 	return nil

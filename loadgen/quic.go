@@ -49,10 +49,14 @@ type QUIC struct {
 	// Visible, for every VerifyEvery-th send, reads the send's write back
 	// through the node's read API after its commit receipt, until it shows
 	// (read-your-write); the visible stage is stamped then. Nil skips it.
-	Visible func(ctx context.Context, c *p2p.Client, i uint64, com p2p.Committed) error
+	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
 	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
 	Timeout time.Duration
 }
+
+// GetFunc reads a state key's committed value with its proof, over
+// whichever protocol the send used.
+type GetFunc func(ctx context.Context, stateKey []byte) (p2p.Value, error)
 
 // Send is a SendFunc.
 func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
@@ -76,43 +80,64 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 		q.Observer.Failed(i, reports.StageAccepted, intended, err)
 		return
 	}
-	acc, err := call.Accepted()
-	if err != nil {
-		conn.Failed(c, err)
-		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+	com, ok := await(q.Observer, i, intended, actual, call, func(err error) { conn.Failed(c, err) })
+	if !ok || !verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
 		return
-	}
-	q.Observer.Reached(i, reports.StageAccepted, intended, actual, time.Now())
-	q.Observer.Accepted(i, acc)
-	com, err := call.Committed()
-	if err != nil {
-		conn.Failed(c, err)
-		q.Observer.Failed(i, reports.StageCommitted, intended, err)
-		return
-	}
-	q.Observer.Reached(i, reports.StageCommitted, intended, actual, time.Now())
-	q.Observer.Committed(i, com)
-	every := q.VerifyEvery
-	if every == 0 {
-		every = 10
-	}
-	if i%every != 0 {
-		return
-	}
-	if q.Verify != nil {
-		if err := q.Verify(i, com); err != nil {
-			q.Observer.Failed(i, reports.StageProofVerify, intended, err)
-			return
-		}
-		q.Observer.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
 	}
 	if q.Visible != nil {
-		if err := q.Visible(ctx, c, i, com); err != nil {
+		if err := q.Visible(ctx, c.Get, i, com); err != nil {
 			q.Observer.Failed(i, reports.StageVisible, intended, err)
 			return
 		}
 		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
 	}
+}
+
+// await reports a submission's accepted and committed stages and returns
+// its receipt; false if it failed (failed, if set, is told the error).
+func await(obs Observer, i uint64, intended, actual time.Time, call Call, failed func(error)) (p2p.Committed, bool) {
+	fail := func(stage reports.Stage, err error) (p2p.Committed, bool) {
+		if failed != nil {
+			failed(err)
+		}
+		obs.Failed(i, stage, intended, err)
+		return p2p.Committed{}, false
+	}
+	acc, err := call.Accepted()
+	if err != nil {
+		return fail(reports.StageAccepted, err)
+	}
+	if _, untimed := call.(untimedAccept); !untimed {
+		obs.Reached(i, reports.StageAccepted, intended, actual, time.Now())
+	}
+	obs.Accepted(i, acc)
+	com, err := call.Committed()
+	if err != nil {
+		return fail(reports.StageCommitted, err)
+	}
+	obs.Reached(i, reports.StageCommitted, intended, actual, time.Now())
+	obs.Committed(i, com)
+	return com, true
+}
+
+// verifySample checks the proof of every every-th receipt (every 0: 10)
+// with verify (nil: no check) and reports whether send i was sampled and
+// its proof, if checked, verified.
+func verifySample(obs Observer, verify func(uint64, p2p.Committed) error, every, i uint64, intended, actual time.Time, com p2p.Committed) bool {
+	if every == 0 {
+		every = 10
+	}
+	if i%every != 0 {
+		return false
+	}
+	if verify != nil {
+		if err := verify(i, com); err != nil {
+			obs.Failed(i, reports.StageProofVerify, intended, err)
+			return false
+		}
+		obs.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
+	}
+	return true
 }
 
 // sendContext bounds one send by timeout; zero or less means 60s.

@@ -1,0 +1,534 @@
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/rustorium/rustorium/node/api"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/reports"
+)
+
+// Call is one submission in flight: Accepted returns once the log holds
+// the transaction, Committed then waits for its receipt. *p2p.Call
+// implements it, and so do the HTTP APIs' clients.
+type Call interface {
+	Accepted() (p2p.Accepted, error)
+	Committed() (p2p.Committed, error)
+}
+
+// untimedAccept is implemented by a Call whose acceptance is not answered
+// on its own (GraphQL answers both at the commit): its accepted stage is
+// not timed, though the acceptance is still reported to the Observer.
+type untimedAccept interface{ untimedAccept() }
+
+// APIConn is a client of one node's HTTP APIs (node/api): REST, WebSocket
+// or GraphQL. Its methods are safe for concurrent use.
+type APIConn interface {
+	// Submit sends a transaction's encoding.
+	Submit(ctx context.Context, raw []byte) (Call, error)
+	// Get reads a state key's committed value with its proof.
+	Get(ctx context.Context, stateKey []byte) (p2p.Value, error)
+	// Close ends the connection; safe to call more than once.
+	Close() error
+}
+
+// ErrAPI wraps a request the node's API refused, with its code.
+var ErrAPI = errors.New("loadgen: refused by the node's API")
+
+// The API protocols NewAPIConn speaks.
+const (
+	ProtocolREST    = "rest"
+	ProtocolWS      = "ws"
+	ProtocolGraphQL = "graphql"
+)
+
+// NewAPIConn returns a client of the API at base (http://host:port) in
+// protocol. dial, if set, makes every TCP connection (the emulated path);
+// nil dials directly. Nothing is dialed before the first request.
+func NewAPIConn(protocol, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
+	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second}
+	if dial == nil {
+		tr.DialContext = (&net.Dialer{}).DialContext
+	}
+	hc := &http.Client{Transport: tr}
+	switch protocol {
+	case ProtocolREST:
+		return &restConn{base: base, hc: hc}, nil
+	case ProtocolGraphQL:
+		return &graphqlConn{restConn{base: base, hc: hc}}, nil
+	case ProtocolWS:
+		return &wsConn{url: "ws" + strings.TrimPrefix(base, "http") + "/v1/ws", hc: hc}, nil
+	default:
+		return nil, fmt.Errorf("loadgen: API protocol %q (rest, ws or graphql)", protocol)
+	}
+}
+
+// refusal decodes an api.Error body.
+func refusal(status int, body []byte) error {
+	var e api.Error
+	if json.Unmarshal(body, &e) != nil || e.Code == "" {
+		return fmt.Errorf("%w: HTTP %d: %.200s", ErrAPI, status, body)
+	}
+	return fmt.Errorf("%w: %s: %s", ErrAPI, e.Code, e.Error)
+}
+
+// restConn speaks REST: POST /v1/tx?wait=committed, whose answer streams
+// the acceptance and then the receipt.
+type restConn struct {
+	base string
+	hc   *http.Client
+}
+
+func (c *restConn) Close() error {
+	c.hc.CloseIdleConnections()
+	return nil
+}
+
+func (c *restConn) Submit(ctx context.Context, raw []byte) (Call, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/v1/tx?wait=committed", bytes.NewReader(raw))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/octet-stream")
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		defer res.Body.Close()
+		b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+		return nil, refusal(res.StatusCode, b)
+	}
+	return &restCall{body: res.Body, sc: bufio.NewScanner(res.Body)}, nil
+}
+
+// restCall reads a submission's streamed events.
+type restCall struct {
+	body io.ReadCloser
+	sc   *bufio.Scanner
+}
+
+func (r *restCall) next() (api.SubmitEvent, error) {
+	var ev api.SubmitEvent
+	if !r.sc.Scan() {
+		err := r.sc.Err()
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		r.body.Close()
+		return ev, err
+	}
+	if err := json.Unmarshal(r.sc.Bytes(), &ev); err != nil {
+		r.body.Close()
+		return ev, fmt.Errorf("loadgen: REST answer: %w", err)
+	}
+	if ev.Error != nil {
+		r.body.Close()
+		return ev, fmt.Errorf("%w: %s: %s", ErrAPI, ev.Error.Code, ev.Error.Error)
+	}
+	return ev, nil
+}
+
+func (r *restCall) Accepted() (p2p.Accepted, error) {
+	ev, err := r.next()
+	if err != nil {
+		return p2p.Accepted{}, err
+	}
+	if ev.Accepted == nil {
+		r.body.Close()
+		return p2p.Accepted{}, fmt.Errorf("%w: no acceptance first", ErrAPI)
+	}
+	return ev.Accepted.P2P()
+}
+
+func (r *restCall) Committed() (p2p.Committed, error) {
+	ev, err := r.next()
+	if err != nil {
+		return p2p.Committed{}, err
+	}
+	r.body.Close()
+	if ev.Committed == nil {
+		return p2p.Committed{}, fmt.Errorf("%w: no receipt", ErrAPI)
+	}
+	return ev.Committed.P2P()
+}
+
+func (c *restConn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/state/"+hex.EncodeToString(stateKey), nil)
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	var v api.Value
+	if err := c.do(req, &v); err != nil {
+		return p2p.Value{}, err
+	}
+	return v.P2P()
+}
+
+// do sends req and decodes a 2xx JSON answer into out.
+func (c *restConn) do(req *http.Request, out any) error {
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode/100 != 2 {
+		return refusal(res.StatusCode, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+// graphqlConn speaks GraphQL: the submit mutation, waiting for the commit
+// (one answer for both stages), and the value query for put keys (reads of
+// other state keys go through REST's /v1/state, as GraphQL has no raw
+// state-key field).
+type graphqlConn struct{ restConn }
+
+const graphqlSubmit = `mutation($tx: String!) { submit(tx: $tx) {
+	accepted { id shard offset }
+	committed { id shard height index root status superseded reason proof } } }`
+
+func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
+	body, err := json.Marshal(api.GraphQLRequest{Query: graphqlSubmit, Variables: map[string]any{"tx": hex.EncodeToString(raw)}})
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/graphql", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	var res struct {
+		Data struct {
+			Submit *struct {
+				Accepted struct {
+					ID     string `json:"id"`
+					Shard  uint32 `json:"shard"`
+					Offset string `json:"offset"`
+				} `json:"accepted"`
+				Committed *struct {
+					api.Receipt
+					Height string `json:"height"`
+				} `json:"committed"`
+			} `json:"submit"`
+		} `json:"data"`
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := c.do(req, &res); err != nil {
+		return nil, err
+	}
+	if len(res.Errors) > 0 || res.Data.Submit == nil || res.Data.Submit.Committed == nil {
+		msg := "no submission in the answer"
+		if len(res.Errors) > 0 {
+			msg = res.Errors[0].Message
+		}
+		return nil, fmt.Errorf("%w: %s", ErrAPI, msg)
+	}
+	s := res.Data.Submit
+	var call graphqlCall
+	var off int64
+	if _, err := fmt.Sscan(s.Accepted.Offset, &off); err != nil {
+		return nil, fmt.Errorf("%w: offset %q", ErrAPI, s.Accepted.Offset)
+	}
+	a := api.Accepted{ID: s.Accepted.ID, Shard: s.Accepted.Shard, Offset: off}
+	if call.acc, err = a.P2P(); err != nil {
+		return nil, err
+	}
+	rc := s.Committed.Receipt
+	if _, err := fmt.Sscan(s.Committed.Height, &rc.Height); err != nil {
+		return nil, fmt.Errorf("%w: height %q", ErrAPI, s.Committed.Height)
+	}
+	if call.com, err = rc.P2P(); err != nil {
+		return nil, err
+	}
+	return &call, nil
+}
+
+// graphqlCall is a submission GraphQL answered at its commit.
+type graphqlCall struct {
+	acc p2p.Accepted
+	com p2p.Committed
+}
+
+func (g *graphqlCall) Accepted() (p2p.Accepted, error)   { return g.acc, nil }
+func (g *graphqlCall) Committed() (p2p.Committed, error) { return g.com, nil }
+func (g *graphqlCall) untimedAccept()                    {}
+
+// wsConn speaks the WebSocket API over one connection, dialed on first use
+// and again after it breaks; requests are multiplexed by id.
+type wsConn struct {
+	url string
+	hc  *http.Client
+
+	mu      sync.Mutex
+	c       *websocket.Conn
+	cancel  context.CancelFunc // ends the current connection's reader
+	pending map[uint64]chan api.WSMessage
+	next    uint64
+	closed  bool
+	wg      sync.WaitGroup // readers
+}
+
+// ErrClosed is returned by a closed APIConn.
+var ErrClosed = errors.New("loadgen: connection closed")
+
+// request registers a new id and returns the connection to send on.
+func (w *wsConn) request(ctx context.Context) (*websocket.Conn, uint64, chan api.WSMessage, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, 0, nil, ErrClosed
+	}
+	if w.c == nil {
+		c, _, err := websocket.Dial(ctx, w.url, &websocket.DialOptions{HTTPClient: w.hc})
+		if err != nil {
+			return nil, 0, nil, err
+		}
+		c.SetReadLimit(1 << 20)
+		rctx, cancel := context.WithCancel(context.Background())
+		w.c, w.cancel, w.pending = c, cancel, map[uint64]chan api.WSMessage{}
+		w.wg.Add(1)
+		go w.read(rctx, c)
+	}
+	w.next++
+	ch := make(chan api.WSMessage, 2) // at most two answers: accepted, then committed or error
+	w.pending[w.next] = ch
+	return w.c, w.next, ch, nil
+}
+
+// read dispatches one connection's messages until it breaks; then every
+// pending request gets an error and the next request dials again.
+func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
+	defer w.wg.Done()
+	for {
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			c.CloseNow()
+			w.mu.Lock()
+			if w.c == c {
+				for _, ch := range w.pending {
+					ch <- api.WSMessage{Type: "error", Error: &api.Error{Code: "connection", Error: err.Error()}}
+				}
+				w.c, w.pending = nil, nil
+			}
+			w.mu.Unlock()
+			return
+		}
+		var m api.WSMessage
+		if json.Unmarshal(b, &m) != nil {
+			continue
+		}
+		w.mu.Lock()
+		ch := w.pending[m.ID]
+		if ch != nil && m.Type != "accepted" {
+			delete(w.pending, m.ID) // its last answer
+		}
+		w.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+func (w *wsConn) forget(id uint64) {
+	w.mu.Lock()
+	if w.pending != nil {
+		delete(w.pending, id)
+	}
+	w.mu.Unlock()
+}
+
+func (w *wsConn) send(ctx context.Context, req api.WSRequest) (chan api.WSMessage, uint64, error) {
+	c, id, ch, err := w.request(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	req.ID = id
+	b, err := json.Marshal(req)
+	if err == nil {
+		err = c.Write(ctx, websocket.MessageText, b)
+	}
+	if err != nil {
+		w.forget(id)
+		return nil, 0, err
+	}
+	return ch, id, nil
+}
+
+func (w *wsConn) Submit(ctx context.Context, raw []byte) (Call, error) {
+	ch, id, err := w.send(ctx, api.WSRequest{Op: "submit", Tx: hex.EncodeToString(raw)})
+	if err != nil {
+		return nil, err
+	}
+	return &wsCall{ctx: ctx, ch: ch, done: func() { w.forget(id) }}, nil
+}
+
+func (w *wsConn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
+	ch, id, err := w.send(ctx, api.WSRequest{Op: "get", Key: hex.EncodeToString(stateKey)})
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	m, err := wait(ctx, ch, "value")
+	w.forget(id)
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	return m.Value.P2P()
+}
+
+// wait returns the next answer on ch, which must be of type typ.
+func wait(ctx context.Context, ch chan api.WSMessage, typ string) (api.WSMessage, error) {
+	select {
+	case <-ctx.Done():
+		return api.WSMessage{}, ctx.Err()
+	case m := <-ch:
+		switch {
+		case m.Type == "error" && m.Error != nil:
+			return m, fmt.Errorf("%w: %s: %s", ErrAPI, m.Error.Code, m.Error.Error)
+		case m.Type != typ || (typ == "accepted" && m.Accepted == nil) || (typ == "committed" && m.Committed == nil) || (typ == "value" && m.Value == nil):
+			return m, fmt.Errorf("%w: %s answered where %s was due", ErrAPI, m.Type, typ)
+		}
+		return m, nil
+	}
+}
+
+// wsCall is a submission's answers on a wsConn.
+type wsCall struct {
+	ctx  context.Context
+	ch   chan api.WSMessage
+	done func() // forgets the id
+}
+
+func (c *wsCall) Accepted() (p2p.Accepted, error) {
+	m, err := wait(c.ctx, c.ch, "accepted")
+	if err != nil {
+		c.done()
+		return p2p.Accepted{}, err
+	}
+	return m.Accepted.P2P()
+}
+
+func (c *wsCall) Committed() (p2p.Committed, error) {
+	defer c.done()
+	m, err := wait(c.ctx, c.ch, "committed")
+	if err != nil {
+		return p2p.Committed{}, err
+	}
+	return m.Committed.P2P()
+}
+
+func (w *wsConn) Close() error {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		return nil
+	}
+	w.closed = true
+	c, cancel := w.c, w.cancel
+	w.mu.Unlock()
+	if c != nil {
+		cancel()
+		c.CloseNow()
+	}
+	w.wg.Wait()
+	w.hc.CloseIdleConnections()
+	return nil
+}
+
+// APISubmit sends pre-signed transactions through nodes' HTTP APIs and
+// reports each one's stages as QUIC does (for GraphQL, whose one answer
+// comes at the commit, the accepted stage is not timed).
+type APISubmit struct {
+	// Conns are used round-robin by send index (Route as in QUIC).
+	Conns []APIConn
+	Route []uint32
+	// Txs are the pre-signed transactions; send i submits Txs[i].
+	Txs [][]byte
+	// Observer gets every outcome. Required.
+	Observer Observer
+	// Verify and VerifyEvery are as in QUIC.
+	Verify      func(i uint64, c p2p.Committed) error
+	VerifyEvery uint64
+	// Visible is as in QUIC, reading through the same API.
+	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
+	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
+	Timeout time.Duration
+}
+
+// Send is a SendFunc.
+func (q *APISubmit) Send(ctx context.Context, i uint64, intended time.Time) {
+	ctx, cancel := sendContext(ctx, q.Timeout)
+	defer cancel()
+	k := i
+	if i < uint64(len(q.Route)) {
+		k = uint64(q.Route[i])
+	}
+	conn := q.Conns[k%uint64(len(q.Conns))]
+	actual := time.Now()
+	q.Observer.Sent(i, intended, actual)
+	call, err := conn.Submit(ctx, q.Txs[i])
+	if err != nil {
+		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+		return
+	}
+	com, ok := await(q.Observer, i, intended, actual, call, nil)
+	if !ok || !verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
+		return
+	}
+	if q.Visible != nil {
+		if err := q.Visible(ctx, conn.Get, i, com); err != nil {
+			q.Observer.Failed(i, reports.StageVisible, intended, err)
+			return
+		}
+		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
+	}
+}
+
+// APIGet reads state keys through nodes' HTTP APIs and verifies every
+// answer's proof, as QUICGet does.
+type APIGet struct {
+	Conns    []APIConn
+	Keys     [][]byte
+	Observer Observer
+	Verify   func(root [32]byte, key, value, proof []byte) error
+	Timeout  time.Duration
+}
+
+// Send is a SendFunc.
+func (q *APIGet) Send(ctx context.Context, i uint64, intended time.Time) {
+	ctx, cancel := sendContext(ctx, q.Timeout)
+	defer cancel()
+	conn := q.Conns[i%uint64(len(q.Conns))]
+	actual := time.Now()
+	q.Observer.Sent(i, intended, actual)
+	key := q.Keys[i%uint64(len(q.Keys))]
+	v, err := conn.Get(ctx, key)
+	if err == nil {
+		err = verifyRead(q.Verify, key, v)
+	}
+	if err != nil {
+		q.Observer.Failed(i, reports.StageRead, intended, err)
+		return
+	}
+	q.Observer.Reached(i, reports.StageRead, intended, actual, time.Now())
+}
