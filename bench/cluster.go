@@ -521,6 +521,22 @@ func (c *cluster) watch(ctx context.Context) (_ context.Context, stop func()) {
 	return ctx, func() { close(done); cancel(nil) }
 }
 
+// txConns are the connections a workload speaking protocol sends over:
+// the QUIC clients, or as many clients of the nodes' HTTP API.
+func (c *cluster) txConns(protocol scenarios.Client) []loadgen.TxConn {
+	var out []loadgen.TxConn
+	if protocol == scenarios.ClientQUIC {
+		for _, cl := range c.clients {
+			out = append(out, cl)
+		}
+		return out
+	}
+	for _, cl := range c.apis[protocol] {
+		out = append(out, cl)
+	}
+	return out
+}
+
 // client returns the current client of connection i, for the floors.
 func (c *cluster) client(i int) (*p2p.Client, error) { return c.clients[i].Client() }
 

@@ -210,25 +210,15 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	c.ingress.build(loads) // after the observers exist: the node's hook reads them
 	var wg sync.WaitGroup
 	for _, l := range loads {
+		conns := c.txConns(l.client)
 		var send loadgen.SendFunc
-		if conns := c.apis[l.client]; conns != nil {
-			if l.kind == scenarios.KindGet {
-				send = (&loadgen.APIGet{Conns: conns, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
-			} else {
-				send = (&loadgen.APISubmit{
-					Conns: conns, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
-					VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
-				}).Send
-			}
-		} else if l.kind == scenarios.KindGet {
-			q := &loadgen.QUICGet{Conns: c.clients, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}
-			send = q.Send
+		if l.kind == scenarios.KindGet {
+			send = (&loadgen.Reader{Conns: conns, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
 		} else {
-			q := &loadgen.QUIC{
-				Conns: c.clients, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
+			send = (&loadgen.Submitter{
+				Conns: conns, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
 				VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
-			}
-			send = q.Send
+			}).Send
 		}
 		wg.Add(1)
 		if l.closed != nil {
@@ -414,7 +404,7 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	}
 	if w.Kind == scenarios.KindGet {
 		// A closed loop of reads need not stop: its reads repeat the
-		// prepared keys' sequence (QUICGet reads Keys[i mod len]).
+		// prepared keys' sequence (a Reader reads Keys[i mod len]).
 		if l.closed != nil {
 			l.closed.Limit = 0
 		}

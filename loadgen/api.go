@@ -19,29 +19,12 @@ import (
 
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/reports"
 )
-
-// Call is one submission in flight: Accepted returns once the log holds
-// the transaction, Committed then waits for its receipt. *p2p.Call
-// implements it, and so do the HTTP APIs' clients.
-type Call interface {
-	Accepted() (p2p.Accepted, error)
-	Committed() (p2p.Committed, error)
-}
-
-// untimedAccept is implemented by a Call whose acceptance is not answered
-// on its own (GraphQL answers both at the commit): its accepted stage is
-// not timed, though the acceptance is still reported to the Observer.
-type untimedAccept interface{ untimedAccept() }
 
 // APIConn is a client of one node's HTTP APIs (node/api): REST, WebSocket
 // or GraphQL. Its methods are safe for concurrent use.
 type APIConn interface {
-	// Submit sends a transaction's encoding.
-	Submit(ctx context.Context, raw []byte) (Call, error)
-	// Get reads a state key's committed value with its proof.
-	Get(ctx context.Context, stateKey []byte) (p2p.Value, error)
+	TxConn
 	// Close ends the connection; safe to call more than once.
 	Close() error
 }
@@ -453,82 +436,4 @@ func (w *wsConn) Close() error {
 	w.wg.Wait()
 	w.hc.CloseIdleConnections()
 	return nil
-}
-
-// APISubmit sends pre-signed transactions through nodes' HTTP APIs and
-// reports each one's stages as QUIC does (for GraphQL, whose one answer
-// comes at the commit, the accepted stage is not timed).
-type APISubmit struct {
-	// Conns are used round-robin by send index (Route as in QUIC).
-	Conns []APIConn
-	Route []uint32
-	// Txs are the pre-signed transactions; send i submits Txs[i].
-	Txs [][]byte
-	// Observer gets every outcome. Required.
-	Observer Observer
-	// Verify and VerifyEvery are as in QUIC.
-	Verify      func(i uint64, c p2p.Committed) error
-	VerifyEvery uint64
-	// Visible is as in QUIC, reading through the same API.
-	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
-	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
-	Timeout time.Duration
-}
-
-// Send is a SendFunc.
-func (q *APISubmit) Send(ctx context.Context, i uint64, intended time.Time) {
-	ctx, cancel := sendContext(ctx, q.Timeout)
-	defer cancel()
-	k := i
-	if i < uint64(len(q.Route)) {
-		k = uint64(q.Route[i])
-	}
-	conn := q.Conns[k%uint64(len(q.Conns))]
-	actual := time.Now()
-	q.Observer.Sent(i, intended, actual)
-	call, err := conn.Submit(ctx, q.Txs[i])
-	if err != nil {
-		q.Observer.Failed(i, reports.StageAccepted, intended, err)
-		return
-	}
-	com, ok := await(q.Observer, i, intended, actual, call, nil)
-	if !ok || !verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
-		return
-	}
-	if q.Visible != nil {
-		if err := q.Visible(ctx, conn.Get, i, com); err != nil {
-			q.Observer.Failed(i, reports.StageVisible, intended, err)
-			return
-		}
-		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
-	}
-}
-
-// APIGet reads state keys through nodes' HTTP APIs and verifies every
-// answer's proof, as QUICGet does.
-type APIGet struct {
-	Conns    []APIConn
-	Keys     [][]byte
-	Observer Observer
-	Verify   func(root [32]byte, key, value, proof []byte) error
-	Timeout  time.Duration
-}
-
-// Send is a SendFunc.
-func (q *APIGet) Send(ctx context.Context, i uint64, intended time.Time) {
-	ctx, cancel := sendContext(ctx, q.Timeout)
-	defer cancel()
-	conn := q.Conns[i%uint64(len(q.Conns))]
-	actual := time.Now()
-	q.Observer.Sent(i, intended, actual)
-	key := q.Keys[i%uint64(len(q.Keys))]
-	v, err := conn.Get(ctx, key)
-	if err == nil {
-		err = verifyRead(q.Verify, key, v)
-	}
-	if err != nil {
-		q.Observer.Failed(i, reports.StageRead, intended, err)
-		return
-	}
-	q.Observer.Reached(i, reports.StageRead, intended, actual, time.Now())
 }

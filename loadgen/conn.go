@@ -90,6 +90,56 @@ func (c *Conn) Client() (*p2p.Client, error) {
 	return c.cur, nil
 }
 
+// Submit implements TxConn on the current client; an error that broke
+// the connection, then or while waiting for the answers, starts a redial.
+func (c *Conn) Submit(ctx context.Context, raw []byte) (Call, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return nil, err
+	}
+	call, err := cl.Submit(ctx, raw)
+	if err != nil {
+		c.Failed(cl, err)
+		return nil, err
+	}
+	return &quicCall{call: call, failed: func(err error) { c.Failed(cl, err) }}, nil
+}
+
+// quicCall tells its Conn of a failed answer.
+type quicCall struct {
+	call   *p2p.Call
+	failed func(error)
+}
+
+func (q *quicCall) Accepted() (p2p.Accepted, error) {
+	a, err := q.call.Accepted()
+	if err != nil {
+		q.failed(err)
+	}
+	return a, err
+}
+
+func (q *quicCall) Committed() (p2p.Committed, error) {
+	com, err := q.call.Committed()
+	if err != nil {
+		q.failed(err)
+	}
+	return com, err
+}
+
+// Get implements TxConn on the current client (MsgGet).
+func (c *Conn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
+	cl, err := c.Client()
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	v, err := cl.Get(ctx, stateKey)
+	if err != nil {
+		c.Failed(cl, err)
+	}
+	return v, err
+}
+
 // Redials is how many times the connection was dialed again successfully.
 func (c *Conn) Redials() int {
 	c.mu.Lock()

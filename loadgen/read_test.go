@@ -49,10 +49,10 @@ func (o *recObserver) Failed(i uint64, _ reports.Stage, _ time.Time, err error) 
 func (o *recObserver) Accepted(uint64, p2p.Accepted)   { o.txs++ }
 func (o *recObserver) Committed(uint64, p2p.Committed) { o.txs++ }
 
-// TestQUICGet: every read's proof is checked against its root with the
+// TestReaderQUIC: every read's proof is checked against its root with the
 // value (nil when absent); a good one reaches the read stage, a bad one
 // fails with ErrProof, and nothing reports as a transaction.
-func TestQUICGet(t *testing.T) {
+func TestReaderQUIC(t *testing.T) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	srv, err := p2p.Listen(p2p.ServerConfig{Key: key, Ingress: readServer{}})
 	if err != nil {
@@ -75,8 +75,8 @@ func TestQUICGet(t *testing.T) {
 		mu     sync.Mutex
 		values = map[string][]byte{}
 	)
-	q := &QUICGet{
-		Conns: []*Conn{conn}, Observer: obs,
+	q := &Reader{
+		Conns: []TxConn{conn}, Observer: obs,
 		Keys: [][]byte{[]byte("k-1"), []byte("absent"), []byte("k-bad")},
 		Verify: func(root [32]byte, key, value, proof []byte) error {
 			mu.Lock()

@@ -14,15 +14,15 @@ import (
 // the node returned with it.
 var ErrProof = errors.New("loadgen: read proof failed")
 
-// QUICGet reads state keys over the native client protocol's read API
-// (MsgGet) and verifies every answer's Merkle proof client-side against the
-// root that came with it: a found value must be a member, an absent one must
+// Reader reads state keys (over QUIC's MsgGet or an HTTP API) and
+// verifies every answer's Merkle proof client-side against the root that
+// came with it: a found value must be a member, an absent one must
 // have a non-membership proof. Each read reaches the read stage when its
 // proof verified. Reads are not transactions: they never report Accepted or
 // Committed, so a checker does not count them.
-type QUICGet struct {
-	// Conns are used round-robin by send index, as in QUIC.
-	Conns []*Conn
+type Reader struct {
+	// Conns are used round-robin by send index, as in Submitter.
+	Conns []TxConn
 	// Keys are the state keys; send i reads Keys[i mod len(Keys)].
 	Keys [][]byte
 	// Observer gets every outcome. Required.
@@ -36,21 +36,15 @@ type QUICGet struct {
 }
 
 // Send is a SendFunc.
-func (q *QUICGet) Send(ctx context.Context, i uint64, intended time.Time) {
+func (q *Reader) Send(ctx context.Context, i uint64, intended time.Time) {
 	ctx, cancel := sendContext(ctx, q.Timeout)
 	defer cancel()
 	conn := q.Conns[i%uint64(len(q.Conns))]
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
-	c, err := conn.Client()
-	if err != nil {
-		q.Observer.Failed(i, reports.StageRead, intended, err)
-		return
-	}
 	key := q.Keys[i%uint64(len(q.Keys))]
-	v, err := c.Get(ctx, key)
+	v, err := conn.Get(ctx, key)
 	if err != nil {
-		conn.Failed(c, err)
 		q.Observer.Failed(i, reports.StageRead, intended, err)
 		return
 	}

@@ -23,14 +23,34 @@ type Observer interface {
 	Committed(i uint64, c p2p.Committed)
 }
 
-// QUIC sends pre-signed transactions over the native client protocol and
-// reports each one's accepted and committed stages, and for a sample the
-// client-side verification of the receipt's Merkle proof.
-type QUIC struct {
+// TxConn is a client connection to one node, over any protocol: *Conn
+// (QUIC) or an APIConn (REST, WebSocket, GraphQL).
+type TxConn interface {
+	// Submit sends a transaction's encoding.
+	Submit(ctx context.Context, raw []byte) (Call, error)
+	// Get reads a state key's committed value with its proof.
+	Get(ctx context.Context, stateKey []byte) (p2p.Value, error)
+}
+
+// Call is one submission in flight: Accepted returns once the log holds
+// the transaction, Committed then waits for its receipt.
+type Call interface {
+	Accepted() (p2p.Accepted, error)
+	Committed() (p2p.Committed, error)
+}
+
+// untimedAccept is implemented by a Call whose acceptance is not answered
+// on its own (GraphQL answers both at the commit): its accepted stage is
+// not timed, though the acceptance is still reported to the Observer.
+type untimedAccept interface{ untimedAccept() }
+
+// Submitter sends pre-signed transactions and reports each one's accepted
+// and committed stages, and for a sample the client-side verification of
+// the receipt's Merkle proof and the read-back of the write.
+type Submitter struct {
 	// Conns are used round-robin by send index. A send on a connection that
-	// is down (its node was killed) fails at once and counts as an error;
-	// a send that finds the connection broken tells the Conn, which redials.
-	Conns []*Conn
+	// is down (its node was killed) fails at once and counts as an error.
+	Conns []TxConn
 	// Route, if set, sends send i over Conns[Route[i] % len(Conns)] instead:
 	// transfers routed by sender stay on one connection to one node, so
 	// they reach the log in nonce order (round-robin over nodes at
@@ -47,7 +67,7 @@ type QUIC struct {
 	// VerifyEvery verifies the receipts of every n-th send. Zero means 10.
 	VerifyEvery uint64
 	// Visible, for every VerifyEvery-th send, reads the send's write back
-	// through the node's read API after its commit receipt, until it shows
+	// through the same connection after its commit receipt, until it shows
 	// (read-your-write); the visible stage is stamped then. Nil skips it.
 	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
 	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
@@ -59,7 +79,7 @@ type QUIC struct {
 type GetFunc func(ctx context.Context, stateKey []byte) (p2p.Value, error)
 
 // Send is a SendFunc.
-func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
+func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 	ctx, cancel := sendContext(ctx, q.Timeout)
 	defer cancel()
 	k := i
@@ -69,37 +89,21 @@ func (q *QUIC) Send(ctx context.Context, i uint64, intended time.Time) {
 	conn := q.Conns[k%uint64(len(q.Conns))]
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
-	c, err := conn.Client()
+	call, err := conn.Submit(ctx, q.Txs[i])
 	if err != nil {
 		q.Observer.Failed(i, reports.StageAccepted, intended, err)
 		return
 	}
-	call, err := c.Submit(ctx, q.Txs[i])
-	if err != nil {
-		conn.Failed(c, err)
-		q.Observer.Failed(i, reports.StageAccepted, intended, err)
-		return
-	}
-	com, ok := await(q.Observer, i, intended, actual, call, func(err error) { conn.Failed(c, err) })
-	if !ok || !verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
-		return
-	}
-	if q.Visible != nil {
-		if err := q.Visible(ctx, c.Get, i, com); err != nil {
-			q.Observer.Failed(i, reports.StageVisible, intended, err)
-			return
-		}
-		q.Observer.Reached(i, reports.StageVisible, intended, actual, time.Now())
+	com, ok := await(q.Observer, i, intended, actual, call)
+	if ok && verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
+		readBack(ctx, q.Observer, q.Visible, conn.Get, i, intended, actual, com)
 	}
 }
 
 // await reports a submission's accepted and committed stages and returns
-// its receipt; false if it failed (failed, if set, is told the error).
-func await(obs Observer, i uint64, intended, actual time.Time, call Call, failed func(error)) (p2p.Committed, bool) {
+// its receipt; false if it failed.
+func await(obs Observer, i uint64, intended, actual time.Time, call Call) (p2p.Committed, bool) {
 	fail := func(stage reports.Stage, err error) (p2p.Committed, bool) {
-		if failed != nil {
-			failed(err)
-		}
 		obs.Failed(i, stage, intended, err)
 		return p2p.Committed{}, false
 	}
@@ -138,6 +142,19 @@ func verifySample(obs Observer, verify func(uint64, p2p.Committed) error, every,
 		obs.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
 	}
 	return true
+}
+
+// readBack stamps a sampled send's visible stage once visible (nil: no
+// stage) found its write through get.
+func readBack(ctx context.Context, obs Observer, visible func(context.Context, GetFunc, uint64, p2p.Committed) error, get GetFunc, i uint64, intended, actual time.Time, com p2p.Committed) {
+	if visible == nil {
+		return
+	}
+	if err := visible(ctx, get, i, com); err != nil {
+		obs.Failed(i, reports.StageVisible, intended, err)
+		return
+	}
+	obs.Reached(i, reports.StageVisible, intended, actual, time.Now())
 }
 
 // sendContext bounds one send by timeout; zero or less means 60s.
