@@ -55,8 +55,9 @@ type Config struct {
 	// ReceiptTimeout bounds how long a submission waits for its commit
 	// receipt. Zero means 60s.
 	ReceiptTimeout time.Duration
-	// MaxInflight bounds the submissions one WebSocket connection has
-	// waiting for receipts; more are refused as overloaded. Zero means 16384.
+	// MaxInflight bounds the requests one WebSocket connection has under
+	// way (a submission until its receipt); more are refused as
+	// overloaded. Zero means 16384.
 	MaxInflight int
 	// Logger receives connection-level errors. Nil discards them.
 	Logger *slog.Logger

@@ -46,7 +46,7 @@ func keyOf(b byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
-func startAPI(t *testing.T) *testAPI {
+func startAPI(t *testing.T, opts ...func(*api.Config)) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -64,7 +64,11 @@ func startAPI(t *testing.T) *testAPI {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := api.New(api.Config{Backend: n, ChainID: chain, Feed: feed, ReceiptTimeout: 20 * time.Second})
+	cfg := api.Config{Backend: n, ChainID: chain, Feed: feed, ReceiptTimeout: 20 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := api.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,6 +388,43 @@ func TestWebSocket(t *testing.T) {
 			t.Fatalf("get: %+v", m)
 		}
 		break
+	}
+}
+
+// TestWebSocketOverload: a connection with MaxInflight requests under way
+// gets the next one refused as overloaded, at once; the ones under way
+// still commit.
+func TestWebSocketOverload(t *testing.T) {
+	a := startAPI(t, func(c *api.Config) { c.MaxInflight = 1 })
+	c, _, err := websocket.Dial(a.ctx, "ws"+strings.TrimPrefix(a.base, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	a.n.Pause() // the first submission waits at the node's ingress
+	for id := range uint64(2) {
+		_, raw := put(30 + int(id))
+		b, _ := json.Marshal(api.WSRequest{ID: id + 1, Op: "submit", Tx: hex.EncodeToString(raw)})
+		if err := c.Write(a.ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, b, err := c.Read(a.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := decode[api.WSMessage](t, b); m.ID != 2 || m.Type != "error" || m.Error.Code != tx.CodeOverloaded.String() {
+		t.Fatalf("second request: %+v, want refused as overloaded", m)
+	}
+	a.n.Resume()
+	for _, want := range []string{"accepted", "committed"} {
+		_, b, err := c.Read(a.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := decode[api.WSMessage](t, b); m.ID != 1 || m.Type != want {
+			t.Fatalf("first request: %+v, want %s", m, want)
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ type wsConn struct {
 	s        *Server
 	c        *websocket.Conn
 	ctx      context.Context // ends when the connection or the server does
-	inflight chan struct{}   // a slot per submission waiting for its receipt
+	inflight chan struct{}   // a slot per request under way (submissions until their receipt)
 	wg       sync.WaitGroup  // the connection's request goroutines
 	once     sync.Once       // one subscription per connection
 }
@@ -109,27 +109,14 @@ func (wc *wsConn) serve(req WSRequest) {
 			wc.fail(req.ID, refuse(http.StatusBadRequest, CodeBadRequest, "tx: %v", err))
 			return
 		}
-		select {
-		case wc.inflight <- struct{}{}:
-		default:
-			wc.fail(req.ID, refuse(http.StatusServiceUnavailable, tx.CodeOverloaded.String(), "%d submissions already wait on this connection", cap(wc.inflight)))
-			return
-		}
-		wc.wg.Add(1)
-		go func() {
-			defer wc.wg.Done()
-			defer func() { <-wc.inflight }()
-			wc.submit(req.ID, raw)
-		}()
+		wc.spawn(req.ID, func() { wc.submit(req.ID, raw) })
 	case "get":
 		key, err := hex.DecodeString(req.Key)
 		if err != nil {
 			wc.fail(req.ID, refuse(http.StatusBadRequest, CodeBadRequest, "key: %v", err))
 			return
 		}
-		wc.wg.Add(1)
-		go func() {
-			defer wc.wg.Done()
+		wc.spawn(req.ID, func() {
 			v, ref := wc.s.get(wc.ctx, key)
 			if ref != nil {
 				wc.fail(req.ID, ref)
@@ -137,7 +124,7 @@ func (wc *wsConn) serve(req WSRequest) {
 			}
 			jv := ValueOf(v)
 			wc.send(WSMessage{ID: req.ID, Type: "value", Value: &jv})
-		}()
+		})
 	case "subscribe":
 		switch {
 		case req.Topic != "blocks":
@@ -161,6 +148,23 @@ func (wc *wsConn) serve(req WSRequest) {
 	default:
 		wc.fail(req.ID, refuse(http.StatusBadRequest, CodeBadRequest, "op %q: submit, get or subscribe", req.Op))
 	}
+}
+
+// spawn runs a request on its own goroutine, or refuses it as overloaded
+// when MaxInflight requests of the connection are under way.
+func (wc *wsConn) spawn(id uint64, f func()) {
+	select {
+	case wc.inflight <- struct{}{}:
+	default:
+		wc.fail(id, refuse(http.StatusServiceUnavailable, tx.CodeOverloaded.String(), "%d requests already under way on this connection", cap(wc.inflight)))
+		return
+	}
+	wc.wg.Add(1)
+	go func() {
+		defer wc.wg.Done()
+		defer func() { <-wc.inflight }()
+		f()
+	}()
 }
 
 func (wc *wsConn) submit(id uint64, raw []byte) {
