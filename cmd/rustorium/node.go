@@ -204,7 +204,7 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
 	var apiAddr net.Addr
 	if apiLn != nil {
-		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Logger: log})
+		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Logger: log, Registerer: cfg.Registerer})
 		if err != nil {
 			return err
 		}

@@ -17,8 +17,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -61,6 +64,10 @@ type Config struct {
 	MaxInflight int
 	// Logger receives connection-level errors. Nil discards them.
 	Logger *slog.Logger
+	// Registerer, if set, gets the API's collectors: requests by route and
+	// status, open WebSocket connections, subscribers dropped for lagging.
+	// Nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Errors returned by New.
@@ -75,6 +82,7 @@ type Server struct {
 	cfg    Config
 	verify *sigverify.Verifier
 	mux    *http.ServeMux
+	m      apiMetrics
 	ctx    context.Context // ends at Close: ends waits and WebSocket connections
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // WebSocket connections
@@ -98,7 +106,14 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, verify: sigverify.New(cfg.Verify), mux: http.NewServeMux()}
+	m, err := newAPIMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Feed != nil {
+		cfg.Feed.onDrop = m.dropped.Inc
+	}
+	s := &Server{cfg: cfg, verify: sigverify.New(cfg.Verify), mux: http.NewServeMux(), m: m}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	gql, err := newGraphQL(s)
@@ -111,7 +126,64 @@ func New(cfg Config) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet && r.URL.Path == "/v1/ws" {
+		// The WebSocket handshake hijacks the connection: no wrapping.
+		s.m.requests.WithLabelValues(wsPattern, "101").Inc()
+		s.mux.ServeHTTP(w, r)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(sw, r)
+	pattern := r.Pattern // set by the mux
+	if pattern == "" {
+		pattern = "unmatched"
+	}
+	s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// Unwrap lets http.ResponseController reach the connection (Flush).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// apiMetrics are the API's collectors.
+type apiMetrics struct {
+	requests *prometheus.CounterVec
+	ws       prometheus.Gauge
+	dropped  prometheus.Counter
+}
+
+func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
+	m := apiMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_api_requests_total", Help: "HTTP API requests, by route pattern and status (a WebSocket upgrade counts as 101).",
+		}, []string{"route", "status"}),
+		ws: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rustorium_api_websocket_connections", Help: "Open WebSocket connections.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "rustorium_api_feed_dropped_total", Help: "Block-feed subscribers dropped for falling a full buffer behind.",
+		}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.requests, m.ws, m.dropped} {
+			if err := reg.Register(c); err != nil {
+				return apiMetrics{}, fmt.Errorf("api: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
 
 // Serve serves on ln until ctx ends (then it shuts the HTTP server down,
 // giving requests a second to finish) and closes ln.

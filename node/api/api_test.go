@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
@@ -32,6 +33,7 @@ const chain = 7
 // served on a real socket.
 type testAPI struct {
 	t     *testing.T
+	reg   *prometheus.Registry // the API's metrics
 	ctx   context.Context
 	n     *node.Node
 	srv   *api.Server
@@ -64,7 +66,8 @@ func startAPI(t *testing.T, opts ...func(*api.Config)) *testAPI {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	cfg := api.Config{Backend: n, ChainID: chain, Feed: feed, ReceiptTimeout: 20 * time.Second}
+	a.reg = prometheus.NewRegistry()
+	cfg := api.Config{Backend: n, ChainID: chain, Feed: feed, ReceiptTimeout: 20 * time.Second, Registerer: a.reg}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -225,6 +228,39 @@ func TestREST(t *testing.T) {
 	if acc2 := decode[api.Accepted](t, b); code != http.StatusAccepted || acc2.ID != tx.IDOf(raw2).String() {
 		t.Fatalf("POST json: %d %s", code, b)
 	}
+	a.do(http.MethodGet, "/v1/nothing", "", nil)
+	for _, c := range []struct {
+		route, status string
+		want          float64
+	}{{"POST /v1/tx", "200", 1}, {"POST /v1/tx", "202", 1}, {"GET /v1/blocks/{shard}/{height}", "200", 1}, {"unmatched", "404", 1}} {
+		if got := requests(t, a.reg, c.route, c.status); got != c.want {
+			t.Errorf("requests{route=%q, status=%s} = %v, want %v", c.route, c.status, got, c.want)
+		}
+	}
+}
+
+// requests is rustorium_api_requests_total{route, status}.
+func requests(t *testing.T, reg *prometheus.Registry, route, status string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range fams {
+		if f.GetName() != "rustorium_api_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route && labels["status"] == status {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 // TestRESTRefusals: bad input gets a typed error with a fitting status,

@@ -11,8 +11,9 @@ import (
 // connection is told it lagged and closed), never waited for. The zero
 // value is not usable; call NewFeed.
 type Feed struct {
-	mu   sync.Mutex
-	subs map[*subscription]struct{}
+	mu     sync.Mutex
+	subs   map[*subscription]struct{}
+	onDrop func() // counts a dropped subscriber; set by the Server before it serves
 }
 
 // subscription is one subscriber's buffered queue; lagged is closed when
@@ -39,6 +40,9 @@ func (f *Feed) Publish(ev node.BlockEvent) {
 		default:
 			delete(f.subs, s)
 			close(s.lagged)
+			if f.onDrop != nil {
+				f.onDrop()
+			}
 		}
 	}
 }

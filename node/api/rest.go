@@ -47,8 +47,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/blocks/{shard}", s.getBlocks)
 	s.mux.HandleFunc("GET /v1/blocks/{shard}/{height}", s.getBlock)
 	s.mux.HandleFunc("GET /v1/status", s.getStatus)
-	s.mux.HandleFunc("GET /v1/ws", s.serveWS)
+	s.mux.HandleFunc(wsPattern, s.serveWS)
 }
+
+const wsPattern = "GET /v1/ws"
 
 // maxBlocks bounds a latest-blocks answer (the view keeps this many).
 const maxBlocks = 64

@@ -69,6 +69,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.SetReadLimit(wsReadLimit)
 	s.wg.Add(1)
 	defer s.wg.Done()
+	s.m.ws.Inc()
+	defer s.m.ws.Dec()
 	ctx, cancel := context.WithCancel(s.ctx)
 	wc := &wsConn{s: s, c: c, ctx: ctx, inflight: make(chan struct{}, s.cfg.MaxInflight)}
 	defer wc.wg.Wait()
