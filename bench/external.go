@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/rustorium/rustorium/loadgen"
@@ -17,10 +18,15 @@ import (
 // External names a node that the harness does not run: rustorium loadgen
 // drives it over QUIC.
 type External struct {
-	// Addr is the node's QUIC address, host:port. Required.
+	// Addr is the node's QUIC address, host:port. Required when a
+	// workload speaks QUIC.
 	Addr string
 	// ServerKey pins the node's identity. Nil accepts any node.
 	ServerKey ed25519.PublicKey
+	// API is the base URL of the node's HTTP APIs (http://host:port, as
+	// rustorium node --api serves them). Required when a workload speaks
+	// REST, WebSocket or GraphQL.
+	API string
 }
 
 // RunExternal drives a scenario's workloads against a running node and
@@ -41,8 +47,11 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 		if w.Mode() == scenarios.ModeMaxRate {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
 		}
-		if w.Client != scenarios.ClientQUIC {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s (an external node is driven over QUIC)", i, w.Name, w.Client))
+		if w.Client == scenarios.ClientQUIC && target.Addr == "" {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: client quic needs the node's QUIC address", i, w.Name))
+		}
+		if w.Client != scenarios.ClientQUIC && target.API == "" {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s needs the node's API address", i, w.Name, w.Client))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -59,19 +68,36 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	if opts.ClientConns <= 0 {
 		opts.ClientConns = defaultClientConns
 	}
-	p.printf("connecting %d QUIC clients to %s", opts.ClientConns, target.Addr)
-	c.clients = make([]*loadgen.Conn, opts.ClientConns)
-	dial := func(ctx context.Context) (*p2p.Client, func(), error) {
-		cl, err := p2p.Dial(ctx, target.Addr, p2p.ClientConfig{ServerKey: target.ServerKey})
-		return cl, nil, err
-	}
-	for i := range c.clients {
-		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
-		if err != nil {
-			return nil, err
+	c.apis = map[scenarios.Client][]loadgen.APIConn{}
+	for _, w := range sc.Workload {
+		switch {
+		case w.Client == scenarios.ClientQUIC && c.clients == nil:
+			p.printf("connecting %d QUIC clients to %s", opts.ClientConns, target.Addr)
+			c.clients = make([]*loadgen.Conn, opts.ClientConns)
+			dial := func(ctx context.Context) (*p2p.Client, func(), error) {
+				cl, err := p2p.Dial(ctx, target.Addr, p2p.ClientConfig{ServerKey: target.ServerKey})
+				return cl, nil, err
+			}
+			for i := range c.clients {
+				cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
+				if err != nil {
+					return nil, err
+				}
+				c.clients[i] = cl
+				c.closers = append(c.closers, cl)
+			}
+		case w.Client != scenarios.ClientQUIC && c.apis[w.Client] == nil:
+			p.printf("%d %s clients of %s", opts.ClientConns, w.Client, target.API)
+			conns := make([]loadgen.APIConn, opts.ClientConns)
+			for i := range conns {
+				var err error
+				if conns[i], err = loadgen.NewAPIConn(string(w.Client), strings.TrimSuffix(target.API, "/"), nil); err != nil {
+					return nil, err
+				}
+				c.closers = append(c.closers, conns[i])
+			}
+			c.apis[w.Client] = conns
 		}
-		c.clients[i] = cl
-		c.closers = append(c.closers, cl)
 	}
 
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
@@ -81,7 +107,7 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	}
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
-	p.printf("running against %s: %v warmup, %v measured", target.Addr, warmup, measure)
+	p.printf("running against %s: %v warmup, %v measured", strings.Trim(target.Addr+" "+target.API, " "), warmup, measure)
 	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
 	runLoads(ctx, c, loads, rec, start, warmup+measure)
 	stopProgress()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -422,8 +424,8 @@ report: {formats: [json]}
 	})
 }
 
-// TestRunExternal: the load generator drives a node it does not run and
-// counts commits from the receipts.
+// TestRunExternal: the load generator drives a node it does not run, over
+// QUIC and over its REST API, and counts commits from the receipts.
 func TestRunExternal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -435,6 +437,16 @@ func TestRunExternal(t *testing.T) {
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	srv, err := api.New(api.Config{Backend: n, ChainID: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ctx, ln)
 	sc := loadScenario(t, `
 name: external
 warmup: 500ms
@@ -442,17 +454,21 @@ duration: 1s
 drain: 10s
 workload:
   - {name: puts, kind: put, rate: 200/s, verify_proofs: 10%}
+  - {name: rest-puts, kind: put, rate: 100/s, verify_proofs: 10%, client: rest}
 report: {formats: [json]}
 `)
-	res, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey()}, bench.Options{Out: t.TempDir()})
+	if _, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String()}, bench.Options{Out: t.TempDir()}); !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "needs the node's API address") {
+		t.Fatalf("a REST workload without the API's address: %v", err)
+	}
+	res, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey(), API: "http://" + ln.Addr().String()}, bench.Options{Out: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := res.Checker; c.Accepted != 300 || c.Committed != 300 || c.Lost != 0 || c.ProofsChecked == 0 || c.ProofsFailed != 0 {
+	if c := res.Checker; c.Accepted != 450 || c.Committed != 450 || c.Lost != 0 || c.ProofsChecked == 0 || c.ProofsFailed != 0 {
 		t.Fatalf("checker %+v", c)
 	}
-	if res.Environment.Broker != "external" || res.Workloads["puts"].Stages["committed"].Count != 200 {
-		t.Fatalf("result %+v", res.Workloads["puts"])
+	if res.Environment.Broker != "external" || res.Workloads["puts"].Stages["committed"].Count != 200 || res.Workloads["rest-puts"].Stages["committed"].Count != 100 {
+		t.Fatalf("result %+v", res.Workloads)
 	}
 }
 

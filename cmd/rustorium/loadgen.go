@@ -16,14 +16,16 @@ import (
 )
 
 func newLoadgenCmd() *cobra.Command {
-	var out, target, serverKey, profile string
+	var out, target, apiURL, serverKey, profile string
 	cmd := &cobra.Command{
-		Use:   "loadgen SCENARIO.yaml --target HOST:PORT",
+		Use:   "loadgen SCENARIO.yaml --target HOST:PORT [--api URL]",
 		Short: "Drive a scenario's workloads against a running node",
 		Long: `Drive a scenario's put and get workloads, open or closed loop, against a node that
-runs elsewhere (rustorium node), over QUIC, and write the same report as
-rustorium run. The checker counts commits from the receipts; the cluster,
-network and timeline sections of the scenario need rustorium run.
+runs elsewhere (rustorium node), and write the same report as rustorium run.
+Workloads with client quic go to --target; those with client rest, ws or
+graphql to the node's HTTP APIs at --api (rustorium node --api). The checker
+counts commits from the receipts; the cluster, network and timeline sections
+of the scenario need rustorium run.
 
 --server-key pins the node's identity (hex, as rustorium node logs it).`,
 		Args: cobra.ExactArgs(1),
@@ -32,7 +34,10 @@ network and timeline sections of the scenario need rustorium run.
 			if err != nil {
 				return err
 			}
-			ext := bench.External{Addr: target}
+			if target == "" && apiURL == "" {
+				return errors.New("--target (QUIC) or --api (HTTP) is required")
+			}
+			ext := bench.External{Addr: target, API: apiURL}
 			if serverKey != "" {
 				k, err := hex.DecodeString(serverKey)
 				if err != nil || len(k) != ed25519.PublicKeySize {
@@ -63,10 +68,10 @@ network and timeline sections of the scenario need rustorium run.
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&target, "target", "", "the node's QUIC address, host:port (required)")
+	f.StringVar(&target, "target", "", "the node's QUIC address, host:port (for quic workloads)")
+	f.StringVar(&apiURL, "api", "", "the node's HTTP API, http://host:port (for rest, ws and graphql workloads)")
 	f.StringVar(&serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-loadgen-<time>)")
 	f.StringVar(&profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
-	_ = cmd.MarkFlagRequired("target")
 	return cmd
 }
