@@ -208,7 +208,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			if c.nw != nil {
 				dial = c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
 			}
-			if conns[i], err = loadgen.NewAPIConn(string(w.Client), "http://"+s.apiAddr, dial); err != nil {
+			if conns[i], err = loadgen.NewAPIConn(ctx, string(w.Client), "http://"+s.apiAddr, dial); err != nil {
 				return nil, err
 			}
 			c.closers = append(c.closers, conns[i])
@@ -472,11 +472,16 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 		pc.Close()
 		return nil, err
 	}
+	if err := c.serveAPI(s, n); err != nil {
+		// A node its clients cannot reach would only fail every send:
+		// it stays down, and the timeline reports why.
+		n.Close()
+		s.pc = nil
+		pc.Close()
+		return nil, err
+	}
 	s.n, s.stopped = n, make(chan struct{})
 	c.watchNode(s, n, s.stopped)
-	if err := c.serveAPI(s, n); err != nil {
-		return own, err
-	}
 	return own, nil
 }
 

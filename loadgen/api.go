@@ -41,8 +41,9 @@ const (
 
 // NewAPIConn returns a client of the API at base (http://host:port) in
 // protocol. dial, if set, makes every TCP connection (the emulated path);
-// nil dials directly. Nothing is dialed before the first request.
-func NewAPIConn(protocol, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
+// nil dials directly. A WebSocket client connects now; REST and GraphQL
+// connect on their first request.
+func NewAPIConn(ctx context.Context, protocol, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
 	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second}
 	if dial == nil {
 		tr.DialContext = (&net.Dialer{}).DialContext
@@ -54,7 +55,11 @@ func NewAPIConn(protocol, base string, dial func(ctx context.Context, network, a
 	case ProtocolGraphQL:
 		return &graphqlConn{restConn{base: base, hc: hc}}, nil
 	case ProtocolWS:
-		return &wsConn{url: "ws" + strings.TrimPrefix(base, "http") + "/v1/ws", hc: hc}, nil
+		w := &wsConn{url: "ws" + strings.TrimPrefix(base, "http") + "/v1/ws", hc: hc}
+		if err := w.dial(ctx); err != nil {
+			return nil, fmt.Errorf("loadgen: WebSocket %s: %w", w.url, err)
+		}
+		return w, nil
 	default:
 		return nil, fmt.Errorf("loadgen: API protocol %q (rest, ws or graphql)", protocol)
 	}
@@ -135,7 +140,11 @@ func (r *restCall) Accepted() (p2p.Accepted, error) {
 		r.body.Close()
 		return p2p.Accepted{}, fmt.Errorf("%w: no acceptance first", ErrAPI)
 	}
-	return ev.Accepted.P2P()
+	a, err := ev.Accepted.P2P()
+	if err != nil {
+		r.body.Close()
+	}
+	return a, err
 }
 
 func (r *restCall) Committed() (p2p.Committed, error) {
@@ -257,50 +266,89 @@ func (g *graphqlCall) Accepted() (p2p.Accepted, error)   { return g.acc, nil }
 func (g *graphqlCall) Committed() (p2p.Committed, error) { return g.com, nil }
 func (g *graphqlCall) untimedAccept()                    {}
 
-// wsConn speaks the WebSocket API over one connection, dialed on first use
-// and again after it breaks; requests are multiplexed by id.
+// wsConn speaks the WebSocket API over one connection, requests
+// multiplexed by id. It is dialed when made; after it breaks, the next
+// request dials again in the background and requests fail at once with
+// ErrNotConnected until that dial succeeded (as a QUIC Conn does).
 type wsConn struct {
 	url string
 	hc  *http.Client
 
 	mu      sync.Mutex
 	c       *websocket.Conn
-	cancel  context.CancelFunc // ends the current connection's reader
+	connCtx context.Context    // the current connection's: its reader and writes
+	cancel  context.CancelFunc // ends connCtx
 	pending map[uint64]chan api.WSMessage
 	next    uint64
+	dialing bool
 	closed  bool
-	wg      sync.WaitGroup // readers
+	wg      sync.WaitGroup // readers and the redial
 }
+
+// wsDialTimeout bounds one dial; wsWriteTimeout one message's write, on
+// the connection's own context: a request's deadline must not close the
+// connection every other request shares (websocket.Conn closes on an
+// expired write context).
+const (
+	wsDialTimeout  = 5 * time.Second
+	wsWriteTimeout = 10 * time.Second
+)
 
 // ErrClosed is returned by a closed APIConn.
 var ErrClosed = errors.New("loadgen: connection closed")
 
-// request registers a new id and returns the connection to send on.
-func (w *wsConn) request(ctx context.Context) (*websocket.Conn, uint64, chan api.WSMessage, error) {
+// dial connects and installs a new connection (its reader starts).
+func (w *wsConn) dial(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, wsDialTimeout)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, w.url, &websocket.DialOptions{HTTPClient: w.hc})
+	if err != nil {
+		return err
+	}
+	c.SetReadLimit(1 << 20)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
-		return nil, 0, nil, ErrClosed
+		c.CloseNow()
+		return ErrClosed
 	}
-	if w.c == nil {
-		c, _, err := websocket.Dial(ctx, w.url, &websocket.DialOptions{HTTPClient: w.hc})
-		if err != nil {
-			return nil, 0, nil, err
+	w.connCtx, w.cancel = context.WithCancel(context.Background())
+	w.c, w.pending = c, map[uint64]chan api.WSMessage{}
+	w.wg.Add(1)
+	go w.read(w.connCtx, c)
+	return nil
+}
+
+// request registers a new id on the current connection; while there is
+// none it starts a redial (one at a time) and fails with ErrNotConnected.
+func (w *wsConn) request() (c *websocket.Conn, connCtx context.Context, id uint64, ch chan api.WSMessage, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.closed:
+		return nil, nil, 0, nil, ErrClosed
+	case w.c == nil:
+		if !w.dialing {
+			w.dialing = true
+			w.wg.Add(1)
+			go func() {
+				defer w.wg.Done()
+				_ = w.dial(context.Background())
+				w.mu.Lock()
+				w.dialing = false
+				w.mu.Unlock()
+			}()
 		}
-		c.SetReadLimit(1 << 20)
-		rctx, cancel := context.WithCancel(context.Background())
-		w.c, w.cancel, w.pending = c, cancel, map[uint64]chan api.WSMessage{}
-		w.wg.Add(1)
-		go w.read(rctx, c)
+		return nil, nil, 0, nil, ErrNotConnected
 	}
 	w.next++
-	ch := make(chan api.WSMessage, 2) // at most two answers: accepted, then committed or error
+	ch = make(chan api.WSMessage, 2) // at most two answers: accepted, then committed or error
 	w.pending[w.next] = ch
-	return w.c, w.next, ch, nil
+	return w.c, w.connCtx, w.next, ch, nil
 }
 
 // read dispatches one connection's messages until it breaks; then every
-// pending request gets an error and the next request dials again.
+// pending request gets an error and the next request redials.
 func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 	defer w.wg.Done()
 	for {
@@ -310,8 +358,12 @@ func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 			w.mu.Lock()
 			if w.c == c {
 				for _, ch := range w.pending {
-					ch <- api.WSMessage{Type: "error", Error: &api.Error{Code: "connection", Error: err.Error()}}
+					select { // never blocks: a request has room for its answers
+					case ch <- api.WSMessage{Type: "error", Error: &api.Error{Code: "connection", Error: err.Error()}}:
+					default:
+					}
 				}
+				w.cancel()
 				w.c, w.pending = nil, nil
 			}
 			w.mu.Unlock()
@@ -328,7 +380,10 @@ func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 		}
 		w.mu.Unlock()
 		if ch != nil {
-			ch <- m
+			select { // a server that answers an id more than twice is ignored
+			case ch <- m:
+			default:
+			}
 		}
 	}
 }
@@ -342,14 +397,19 @@ func (w *wsConn) forget(id uint64) {
 }
 
 func (w *wsConn) send(ctx context.Context, req api.WSRequest) (chan api.WSMessage, uint64, error) {
-	c, id, ch, err := w.request(ctx)
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	c, connCtx, id, ch, err := w.request()
 	if err != nil {
 		return nil, 0, err
 	}
 	req.ID = id
 	b, err := json.Marshal(req)
 	if err == nil {
-		err = c.Write(ctx, websocket.MessageText, b)
+		wctx, cancel := context.WithTimeout(connCtx, wsWriteTimeout)
+		err = c.Write(wctx, websocket.MessageText, b)
+		cancel()
 	}
 	if err != nil {
 		w.forget(id)
@@ -404,11 +464,14 @@ type wsCall struct {
 
 func (c *wsCall) Accepted() (p2p.Accepted, error) {
 	m, err := wait(c.ctx, c.ch, "accepted")
+	var a p2p.Accepted
+	if err == nil {
+		a, err = m.Accepted.P2P()
+	}
 	if err != nil {
 		c.done()
-		return p2p.Accepted{}, err
 	}
-	return m.Accepted.P2P()
+	return a, err
 }
 
 func (c *wsCall) Committed() (p2p.Committed, error) {

@@ -41,7 +41,10 @@ type Call interface {
 
 // untimedAccept is implemented by a Call whose acceptance is not answered
 // on its own (GraphQL answers both at the commit): its accepted stage is
-// not timed, though the acceptance is still reported to the Observer.
+// not timed, though the acceptance is still reported to the Observer. A
+// GraphQL submission that fails after the log took it (no receipt in
+// time, its node killed) gets no answer but the error, so it counts as
+// failed before acceptance.
 type untimedAccept interface{ untimedAccept() }
 
 // Submitter sends pre-signed transactions and reports each one's accepted

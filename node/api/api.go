@@ -85,8 +85,10 @@ type Server struct {
 	m      apiMetrics
 	ctx    context.Context // ends at Close: ends waits and WebSocket connections
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // WebSocket connections
-	once   sync.Once
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup // requests under way (a WebSocket connection is one)
 }
 
 // New returns a Server over cfg.Backend.
@@ -125,11 +127,25 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. Every request is tracked until it
+// returns (Close waits for them), and its context also ends at Close.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeRefusal(w, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "the API is closing"))
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)()
+	r = r.WithContext(ctx)
 	if r.Method == http.MethodGet && r.URL.Path == "/v1/ws" {
-		// The WebSocket handshake hijacks the connection: no wrapping.
-		s.m.requests.WithLabelValues(wsPattern, "101").Inc()
+		// The WebSocket handshake hijacks the connection: no wrapping
+		// (serveWS counts the request).
 		s.mux.ServeHTTP(w, r)
 		return
 	}
@@ -185,16 +201,19 @@ func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
 	return m, nil
 }
 
-// Serve serves on ln until ctx ends (then it shuts the HTTP server down,
-// giving requests a second to finish) and closes ln.
+// Serve serves on ln until ctx ends or the Server is closed, then shuts
+// the HTTP server down (requests under way get a second to finish; Close
+// first to end them at once) and closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)}
+	failed := make(chan struct{}) // Serve returned on its own
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		select {
 		case <-ctx.Done():
 		case <-s.ctx.Done():
+		case <-failed:
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
@@ -203,7 +222,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	err := hs.Serve(ln)
-	s.cancel() // Serve failed on its own: stop the shutdown goroutine too
+	if !errors.Is(err, http.ErrServerClosed) {
+		close(failed)
+	}
 	<-done
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -211,14 +232,20 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// Close ends every wait and WebSocket connection, then stops the signature
+// Close refuses new requests, ends every wait and WebSocket connection,
+// waits for the requests under way to return, then stops the signature
 // checker. It is safe to call more than once.
 func (s *Server) Close() error {
-	s.once.Do(func() {
-		s.cancel()
-		s.wg.Wait()
-		s.verify.Close()
-	})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	s.verify.Close()
 	return nil
 }
 
@@ -236,6 +263,9 @@ func refuse(status int, code, format string, args ...any) *refusal {
 
 // refuseTx maps a refused transaction onto an HTTP status.
 func refuseTx(err error) *refusal {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, sigverify.ErrClosed) {
+		return refuse(http.StatusServiceUnavailable, CodeTimeout, "not checked: %v", err)
+	}
 	code := tx.CodeOf(err)
 	if errors.Is(err, p2p.ErrOverloaded) {
 		code = tx.CodeOverloaded
@@ -291,10 +321,13 @@ func (s *Server) receipt(ctx context.Context, ch <-chan p2p.Committed) (p2p.Comm
 		return c, nil
 	case <-t.C:
 		return p2p.Committed{}, refuse(http.StatusGatewayTimeout, CodeTimeout, "no commit receipt after %v", s.cfg.ReceiptTimeout)
-	case <-ctx.Done():
-		return p2p.Committed{}, refuse(http.StatusServiceUnavailable, CodeTimeout, "no commit receipt: %v", ctx.Err())
 	case <-s.ctx.Done():
 		return p2p.Committed{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "the API is closing")
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return p2p.Committed{}, refuse(http.StatusGatewayTimeout, CodeTimeout, "no commit receipt after %v", s.cfg.ReceiptTimeout)
+		}
+		return p2p.Committed{}, refuse(http.StatusServiceUnavailable, CodeTimeout, "no commit receipt: %v", ctx.Err())
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -316,9 +315,9 @@ type GraphQLRequest struct {
 
 func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req GraphQLRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 1<<20))
-	if err != nil {
-		writeRefusal(w, refuse(http.StatusRequestEntityTooLarge, CodeBadRequest, "body: %v", err))
+	body, ref := readBody(w, r, 1<<20, CodeBadRequest)
+	if ref != nil {
+		writeRefusal(w, ref)
 		return
 	}
 	if err := json.Unmarshal(body, &req); err != nil {

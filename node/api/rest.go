@@ -65,9 +65,9 @@ func writeRefusal(w http.ResponseWriter, r *refusal) { writeJSON(w, r.status, r.
 
 // readTx reads a submission's body: the raw encoding, or {"tx": "<hex>"}.
 func readTx(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 2*tx.MaxSize+64))
-	if err != nil {
-		return nil, refuse(http.StatusRequestEntityTooLarge, tx.CodeTooLarge.String(), "body: %v", err)
+	body, ref := readBody(w, r, 2*tx.MaxSize+64, tx.CodeTooLarge.String())
+	if ref != nil {
+		return nil, ref
 	}
 	ct := r.Header.Get("Content-Type")
 	if !strings.HasPrefix(ct, "application/json") {
@@ -84,6 +84,20 @@ func readTx(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
 		return nil, refuse(http.StatusBadRequest, CodeBadRequest, "tx: %v", err)
 	}
 	return raw, nil
+}
+
+// readBody reads a request body of at most limit bytes; a longer one is
+// refused with 413 and tooLarge as its code.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, tooLarge string) ([]byte, *refusal) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, refuse(http.StatusRequestEntityTooLarge, tooLarge, "body over %d bytes", limit)
+	case err != nil:
+		return nil, refuse(http.StatusBadRequest, CodeBadRequest, "body: %v", err)
+	}
+	return body, nil
 }
 
 func (s *Server) postTx(w http.ResponseWriter, r *http.Request) {

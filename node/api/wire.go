@@ -12,8 +12,9 @@ import (
 
 // The JSON forms of the node's messages, shared by REST and WebSocket
 // (GraphQL has its own types with the same field names). Bytes are lower
-// case hex; 64-bit integers are JSON numbers (exact below 2^53, which
-// heights and offsets stay under).
+// case hex; 64-bit integers are JSON numbers, which clients that read
+// numbers as doubles (JavaScript) get exactly only below 2^53 — heights
+// and offsets stay there, balances may not (GraphQL gives them as strings).
 
 // Accepted says the log holds a transaction: p2p.Accepted as JSON.
 type Accepted struct {

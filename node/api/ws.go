@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -64,14 +66,14 @@ type wsConn struct {
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
+		s.m.requests.WithLabelValues(wsPattern, "refused").Inc()
 		return // Accept answered the request
 	}
+	s.m.requests.WithLabelValues(wsPattern, "101").Inc()
 	c.SetReadLimit(wsReadLimit)
-	s.wg.Add(1)
-	defer s.wg.Done()
 	s.m.ws.Inc()
 	defer s.m.ws.Dec()
-	ctx, cancel := context.WithCancel(s.ctx)
+	ctx, cancel := context.WithCancel(r.Context()) // ends at Close too (ServeHTTP)
 	wc := &wsConn{s: s, c: c, ctx: ctx, inflight: make(chan struct{}, s.cfg.MaxInflight)}
 	defer wc.wg.Wait()
 	defer cancel()
@@ -90,13 +92,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// send writes m; a failed write closes the connection (websocket.Conn's rule).
+// wsWriteTimeout bounds one message's write: a client that stops reading
+// is disconnected instead of holding the connection's goroutines.
+const wsWriteTimeout = 10 * time.Second
+
+// send writes m; a failed or timed-out write closes the connection
+// (websocket.Conn's rule).
 func (wc *wsConn) send(m WSMessage) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return
 	}
-	_ = wc.c.Write(wc.ctx, websocket.MessageText, b)
+	ctx, cancel := context.WithTimeout(wc.ctx, wsWriteTimeout)
+	defer cancel()
+	_ = wc.c.Write(ctx, websocket.MessageText, b)
 }
 
 func (wc *wsConn) fail(id uint64, r *refusal) {
@@ -196,8 +205,12 @@ func (wc *wsConn) blocks(id uint64) {
 		case <-wc.ctx.Done():
 			return
 		case <-sub.lagged:
-			wc.fail(0, refuse(http.StatusServiceUnavailable, CodeLagged, "more than %d blocks behind: unsubscribed", subscriberBuffer))
-			wc.c.Close(websocket.StatusPolicyViolation, "subscriber lagged")
+			// Tell the client if it still reads, then close at once.
+			ctx, cancel := context.WithTimeout(wc.ctx, time.Second)
+			b, _ := json.Marshal(WSMessage{Type: "error", Error: &Error{Code: CodeLagged, Error: fmt.Sprintf("more than %d blocks behind: unsubscribed", subscriberBuffer)}})
+			_ = wc.c.Write(ctx, websocket.MessageText, b)
+			cancel()
+			wc.c.CloseNow()
 			return
 		case ev := <-sub.ch:
 			b := BlockOf(ev.Header, ev.IDs)
