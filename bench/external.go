@@ -41,8 +41,8 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 		errs = append(errs, errors.New("timeline events and network emulation need the harness's own cluster"))
 	}
 	for i, w := range sc.Workload {
-		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindGet {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (an external node has no genesis from this run: puts and gets of put keys only)", i, w.Name, w.Kind))
+		if w.Kind == scenarios.KindTransfer {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (an external node has no genesis from this run: puts, gets of put keys and queries of absent accounts only)", i, w.Name, w.Kind))
 		}
 		if w.Mode() == scenarios.ModeMaxRate {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))

@@ -72,7 +72,7 @@ func prepareAll(ctx context.Context, sc *scenarios.Scenario, accounts map[int][]
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
 		acc := accounts[i]
-		if sc.Workload[i].Kind == scenarios.KindGet {
+		if k := sc.Workload[i].Kind; k == scenarios.KindGet || k == scenarios.KindQuery {
 			acc = readAccounts(sc, accounts)
 		}
 		var err error
@@ -212,8 +212,8 @@ func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *report
 	for _, l := range loads {
 		conns := c.txConns(l.client)
 		var send loadgen.SendFunc
-		if l.kind == scenarios.KindGet {
-			send = (&loadgen.Reader{Conns: conns, Keys: l.reads, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
+		if l.kind == scenarios.KindGet || l.kind == scenarios.KindQuery {
+			send = (&loadgen.Reader{Conns: conns, Keys: l.reads, Accounts: l.kind == scenarios.KindQuery, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
 		} else {
 			send = (&loadgen.Submitter{
 				Conns: conns, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
@@ -299,11 +299,8 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 func supported(sc *scenarios.Scenario) error {
 	var errs []error
 	for i, w := range sc.Workload {
-		if w.Kind != scenarios.KindPut && w.Kind != scenarios.KindTransfer && w.Kind != scenarios.KindGet {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (only put, transfer and get so far)", i, w.Name, w.Kind))
-		}
-		if (w.Kind == scenarios.KindTransfer || w.Kind == scenarios.KindGet) && w.Mode() == scenarios.ModeMaxRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of %ss", i, w.Name, w.Kind))
+		if (w.Kind == scenarios.KindTransfer || w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery) && w.Mode() == scenarios.ModeMaxRate {
+			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of a %s workload", i, w.Name, w.Kind))
 		}
 		if w.Mode() == scenarios.ModeMaxRate && len(sc.Workload) > 1 {
 			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search must be the only workload", i, w.Name))
@@ -402,11 +399,20 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	if err != nil {
 		return nil, err
 	}
-	if w.Kind == scenarios.KindGet {
+	if w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery {
 		// A closed loop of reads need not stop: its reads repeat the
 		// prepared keys' sequence (a Reader reads Keys[i mod len]).
 		if l.closed != nil {
 			l.closed.Limit = 0
+		}
+		if w.Kind == scenarios.KindQuery {
+			what := "genesis accounts"
+			if accounts == nil { // accounts that do not exist: non-membership proofs
+				accounts, what = loadgen.AccountKeys(seed, w.Accounts), "accounts without genesis (absent)"
+			}
+			l.reads = queryKeys(keys, accounts, n)
+			p.printf("workload %s: %d account queries of %s", w.Name, n, what)
+			return l, nil
 		}
 		l.reads = readKeys(keys, traceKeys, accounts, n)
 		p.printf("workload %s: %d reads of %s", w.Name, n, map[bool]string{true: "genesis accounts", false: "put keys"}[accounts != nil])
@@ -475,6 +481,16 @@ func readKeys(keys loadgen.Keys, traceKeys []string, accounts []ed25519.PrivateK
 		default:
 			out[i] = state.PutKey(loadgen.KeyName(keys.Next()))
 		}
+	}
+	return out
+}
+
+// queryKeys are a query workload's accounts: the public key of account
+// keys.Next() mod len(accounts), for each of n queries.
+func queryKeys(keys loadgen.Keys, accounts []ed25519.PrivateKey, n int) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = accounts[keys.Next()%uint64(len(accounts))].Public().(ed25519.PublicKey)
 	}
 	return out
 }

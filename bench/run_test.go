@@ -145,11 +145,14 @@ func TestRunEndToEnd(t *testing.T) {
 }
 
 func TestRunRejectsUnsupported(t *testing.T) {
-	sc := loadScenario(t, smallScenario)
-	sc.Workload[0].Kind = scenarios.KindQuery
+	sc := loadScenario(t, `
+name: unsupported
+workload:
+  - {name: q, kind: query, client: rest, maxrate: {stage: read, p99: 10ms, from: 100/s, to: 1000/s}}
+`)
 	_, err := bench.Run(context.Background(), sc, bench.Options{Out: t.TempDir()})
-	if !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "kind query") {
-		t.Fatalf("a query workload: %v", err)
+	if !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "a max-rate search of a query workload") {
+		t.Fatalf("a max-rate search of queries: %v", err)
 	}
 }
 
@@ -172,6 +175,9 @@ workload:
   - {name: ws-transfers, kind: transfer, accounts: 50, rate: 100/s, client: ws}
   - {name: graphql-puts, kind: put, rate: 50/s, client: graphql, verify_proofs: 20%}
   - {name: rest-gets, kind: get, rate: 50/s, client: rest}
+  - {name: graphql-queries, kind: query, rate: 50/s, client: graphql}
+  - {name: ws-queries, kind: query, rate: 50/s, client: ws}
+  - {name: quic-queries, kind: query, rate: 50/s, client: quic}
 report: {formats: [json]}
 `, bench.Options{})
 	if !res.Checker.Passed() || res.Checker.Committed == 0 || res.Checker.ProofsChecked == 0 {
@@ -194,8 +200,10 @@ report: {formats: [json]}
 	if acc := res.Workloads["rest-puts"].Stages["accepted"]; acc.Count == 0 {
 		t.Fatal("REST streams its acceptance: the accepted stage is timed")
 	}
-	if reads := res.Workloads["rest-gets"].Stages["read"]; reads.Count == 0 || res.Workloads["rest-gets"].Errors > 0 {
-		t.Fatalf("reads %+v", res.Workloads["rest-gets"])
+	for _, name := range []string{"rest-gets", "graphql-queries", "ws-queries", "quic-queries"} {
+		if reads := res.Workloads[name].Stages["read"]; reads == nil || reads.Count == 0 || res.Workloads[name].Errors > 0 {
+			t.Fatalf("%s: %+v", name, res.Workloads[name])
+		}
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
 )
 
 // APIConn is a client of one node's HTTP APIs (node/api): REST, WebSocket
@@ -171,6 +172,28 @@ func (c *restConn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) 
 	return v.P2P()
 }
 
+func (c *restConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/v1/accounts/"+hex.EncodeToString(pub), nil)
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	var a api.Account
+	if err := c.do(req, &a); err != nil {
+		return p2p.Value{}, err
+	}
+	return accountValue(a.Exists, a.Balance, a.Nonce, a.Root, a.Proof)
+}
+
+// accountValue is an account view's answer as a Value of the account's
+// state key.
+func accountValue(exists bool, balance, nonce uint64, root, proof string) (p2p.Value, error) {
+	v := api.Value{Found: exists, Root: root, Proof: proof}
+	if exists {
+		v.Value = hex.EncodeToString(state.Account{Balance: balance, Nonce: nonce}.Encode())
+	}
+	return v.P2P()
+}
+
 // do sends req and decodes a 2xx JSON answer into out.
 func (c *restConn) do(req *http.Request, out any) error {
 	res, err := c.hc.Do(req)
@@ -198,16 +221,64 @@ const graphqlSubmit = `mutation($tx: String!) { submit(tx: $tx) {
 	accepted { id shard offset }
 	committed { id shard height index root status superseded reason proof } } }`
 
-func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
-	body, err := json.Marshal(api.GraphQLRequest{Query: graphqlSubmit, Variables: map[string]any{"tx": hex.EncodeToString(raw)}})
+const graphqlAccount = `query($key: String!) { account(key: $key) { exists balance nonce root proof } }`
+
+func (c *graphqlConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
+	var res struct {
+		Data struct {
+			Account *struct {
+				Exists     bool   `json:"exists"`
+				BalanceStr string `json:"balance"`
+				NonceStr   string `json:"nonce"`
+				Root       string `json:"root"`
+				Proof      string `json:"proof"`
+			} `json:"account"`
+		} `json:"data"`
+		Errors []struct {
+			Message string `json:"message"`
+		} `json:"errors"`
+	}
+	if err := c.graphql(ctx, graphqlAccount, map[string]any{"key": hex.EncodeToString(pub)}, &res); err != nil {
+		return p2p.Value{}, err
+	}
+	a := res.Data.Account
+	if len(res.Errors) > 0 || a == nil {
+		return p2p.Value{}, graphqlError(len(res.Errors) > 0, func() string { return res.Errors[0].Message }, "no account in the answer")
+	}
+	var balance, nonce uint64
+	if _, err := fmt.Sscan(a.BalanceStr, &balance); err != nil {
+		return p2p.Value{}, fmt.Errorf("%w: balance %q", ErrAPI, a.BalanceStr)
+	}
+	if _, err := fmt.Sscan(a.NonceStr, &nonce); err != nil {
+		return p2p.Value{}, fmt.Errorf("%w: nonce %q", ErrAPI, a.NonceStr)
+	}
+	return accountValue(a.Exists, balance, nonce, a.Root, a.Proof)
+}
+
+// graphql posts a query with its variables and decodes the answer into out.
+func (c *graphqlConn) graphql(ctx context.Context, query string, vars map[string]any, out any) error {
+	body, err := json.Marshal(api.GraphQLRequest{Query: query, Variables: vars})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/graphql", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	return c.do(req, out)
+}
+
+// graphqlError is the error of an answer with GraphQL errors (the first
+// one's message) or without the data asked for (missing).
+func graphqlError(hasErrors bool, first func() string, missing string) error {
+	if hasErrors {
+		return fmt.Errorf("%w: %s", ErrAPI, first())
+	}
+	return fmt.Errorf("%w: %s", ErrAPI, missing)
+}
+
+func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 	var res struct {
 		Data struct {
 			Submit *struct {
@@ -226,19 +297,18 @@ func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 			Message string `json:"message"`
 		} `json:"errors"`
 	}
-	if err := c.do(req, &res); err != nil {
+	if err := c.graphql(ctx, graphqlSubmit, map[string]any{"tx": hex.EncodeToString(raw)}, &res); err != nil {
 		return nil, err
 	}
 	if len(res.Errors) > 0 || res.Data.Submit == nil || res.Data.Submit.Committed == nil {
-		msg := "no submission in the answer"
-		if len(res.Errors) > 0 {
-			msg = res.Errors[0].Message
-		}
-		return nil, fmt.Errorf("%w: %s", ErrAPI, msg)
+		return nil, graphqlError(len(res.Errors) > 0, func() string { return res.Errors[0].Message }, "no submission in the answer")
 	}
 	s := res.Data.Submit
-	var call graphqlCall
-	var off int64
+	var (
+		call graphqlCall
+		off  int64
+		err  error
+	)
 	if _, err := fmt.Sscan(s.Accepted.Offset, &off); err != nil {
 		return nil, fmt.Errorf("%w: offset %q", ErrAPI, s.Accepted.Offset)
 	}
@@ -426,6 +496,20 @@ func (w *wsConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 	return &wsCall{ctx: ctx, ch: ch, done: func() { w.forget(id) }}, nil
 }
 
+func (w *wsConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
+	ch, id, err := w.send(ctx, api.WSRequest{Op: "account", Key: hex.EncodeToString(pub)})
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	m, err := wait(ctx, ch, "account")
+	w.forget(id)
+	if err != nil {
+		return p2p.Value{}, err
+	}
+	a := m.Account
+	return accountValue(a.Exists, a.Balance, a.Nonce, a.Root, a.Proof)
+}
+
 func (w *wsConn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
 	ch, id, err := w.send(ctx, api.WSRequest{Op: "get", Key: hex.EncodeToString(stateKey)})
 	if err != nil {
@@ -448,7 +532,7 @@ func wait(ctx context.Context, ch chan api.WSMessage, typ string) (api.WSMessage
 		switch {
 		case m.Type == "error" && m.Error != nil:
 			return m, fmt.Errorf("%w: %s: %s", ErrAPI, m.Error.Code, m.Error.Error)
-		case m.Type != typ || (typ == "accepted" && m.Accepted == nil) || (typ == "committed" && m.Committed == nil) || (typ == "value" && m.Value == nil):
+		case m.Type != typ || (typ == "accepted" && m.Accepted == nil) || (typ == "committed" && m.Committed == nil) || (typ == "value" && m.Value == nil) || (typ == "account" && m.Account == nil):
 			return m, fmt.Errorf("%w: %s answered where %s was due", ErrAPI, m.Type, typ)
 		}
 		return m, nil

@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
 )
 
 // ErrNotConnected: the connection broke and is being dialed again; the send
@@ -138,6 +139,12 @@ func (c *Conn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
 		c.Failed(cl, err)
 	}
 	return v, err
+}
+
+// Account implements TxConn: over QUIC, a read of the account's state key,
+// which the node answers from its account view.
+func (c *Conn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
+	return c.Get(ctx, state.AccountKey(pub))
 }
 
 // Redials is how many times the connection was dialed again successfully.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/reports"
 )
 
@@ -25,6 +26,10 @@ type Reader struct {
 	Conns []TxConn
 	// Keys are the state keys; send i reads Keys[i mod len(Keys)].
 	Keys [][]byte
+	// Accounts makes the Keys account public keys, read through the
+	// node's account view (TxConn.Account: a view query) instead of Get;
+	// the proof is checked for the account's state key.
+	Accounts bool
 	// Observer gets every outcome. Required.
 	Observer Observer
 	// Verify checks the proof of a read's answer (value nil when the key is
@@ -43,7 +48,14 @@ func (q *Reader) Send(ctx context.Context, i uint64, intended time.Time) {
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
 	key := q.Keys[i%uint64(len(q.Keys))]
-	v, err := conn.Get(ctx, key)
+	var v p2p.Value
+	var err error
+	if q.Accounts {
+		v, err = conn.Account(ctx, key)
+		key = state.AccountKey(key)
+	} else {
+		v, err = conn.Get(ctx, key)
+	}
 	if err != nil {
 		q.Observer.Failed(i, reports.StageRead, intended, err)
 		return

@@ -30,6 +30,10 @@ type TxConn interface {
 	Submit(ctx context.Context, raw []byte) (Call, error)
 	// Get reads a state key's committed value with its proof.
 	Get(ctx context.Context, stateKey []byte) (p2p.Value, error)
+	// Account reads an account (public key pub) from the node's account
+	// view: as a Value of its state key, the account's encoding (absent
+	// when it does not exist) with its proof.
+	Account(ctx context.Context, pub []byte) (p2p.Value, error)
 }
 
 // Call is one submission in flight: Accepted returns once the log holds

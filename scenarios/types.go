@@ -175,7 +175,13 @@ type Workload struct {
 	// that workload's accounts); otherwise put keys named as a put workload
 	// names them (index k is key-%010d), so a get with the put's accounts
 	// reads the put's key space, and a key not written yet is a valid
-	// non-membership read.
+	// non-membership read. A query asks the node's account view for an
+	// account (balance, nonce and their proof: over QUIC a read of the
+	// account's state key, over REST GET /v1/accounts/{key}, over GraphQL
+	// the account query, over WebSocket the account operation) and
+	// verifies the proof (the read stage); its accounts are those of the
+	// first transfer workload, or without one accounts derived from the
+	// seed that do not exist (non-membership proofs).
 	Kind Kind `yaml:"kind" json:"kind" schema:"required"`
 	// Accounts is the size of the key space: accounts for transfer,
 	// distinct keys for put, get and query.

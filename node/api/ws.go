@@ -19,11 +19,13 @@ import (
 //
 //	{"id": 1, "op": "submit", "tx": "<hex>"}
 //	{"id": 2, "op": "get", "key": "<hex state key>"}
+//	{"id": 4, "op": "account", "key": "<hex public key>"}
 //	{"id": 3, "op": "subscribe", "topic": "blocks"}
 //
 // and the server answers with WSMessages carrying the same id: a submit
 // gets an "accepted" and then a "committed" message (or an "error" at
-// either point), a get a "value", a subscribe a "subscribed" and then a
+// either point), a get a "value", an account an "account" (from the
+// account view, as GET /v1/accounts), a subscribe a "subscribed" and then a
 // "block" message (id 0) for every block the node commits. Requests are
 // served concurrently: answers to different ids may interleave in any
 // order. A subscriber that falls more than 1024 blocks behind is sent an
@@ -32,7 +34,7 @@ import (
 // WSRequest is a client's WebSocket message.
 type WSRequest struct {
 	ID    uint64 `json:"id"`
-	Op    string `json:"op"`              // submit, get or subscribe
+	Op    string `json:"op"`              // submit, get, account or subscribe
 	Tx    string `json:"tx,omitempty"`    // submit: the transaction's encoding, hex
 	Key   string `json:"key,omitempty"`   // get: the state key, hex
 	Topic string `json:"topic,omitempty"` // subscribe: "blocks"
@@ -41,10 +43,11 @@ type WSRequest struct {
 // WSMessage is a server's WebSocket message: Type says which field is set.
 type WSMessage struct {
 	ID        uint64    `json:"id"`
-	Type      string    `json:"type"` // accepted, committed, value, subscribed, block, error
+	Type      string    `json:"type"` // accepted, committed, value, account, subscribed, block, error
 	Accepted  *Accepted `json:"accepted,omitempty"`
 	Committed *Receipt  `json:"committed,omitempty"`
 	Value     *Value    `json:"value,omitempty"`
+	Account   *Account  `json:"account,omitempty"`
 	Block     *Block    `json:"block,omitempty"`
 	Error     *Error    `json:"error,omitempty"`
 }
@@ -136,6 +139,15 @@ func (wc *wsConn) serve(req WSRequest) {
 			jv := ValueOf(v)
 			wc.send(WSMessage{ID: req.ID, Type: "value", Value: &jv})
 		})
+	case "account":
+		wc.spawn(req.ID, func() {
+			a, ref := wc.s.account(wc.ctx, req.Key)
+			if ref != nil {
+				wc.fail(req.ID, ref)
+				return
+			}
+			wc.send(WSMessage{ID: req.ID, Type: "account", Account: &a})
+		})
 	case "subscribe":
 		switch {
 		case req.Topic != "blocks":
@@ -157,7 +169,7 @@ func (wc *wsConn) serve(req WSRequest) {
 			}
 		}
 	default:
-		wc.fail(req.ID, refuse(http.StatusBadRequest, CodeBadRequest, "op %q: submit, get or subscribe", req.Op))
+		wc.fail(req.ID, refuse(http.StatusBadRequest, CodeBadRequest, "op %q: submit, get, account or subscribe", req.Op))
 	}
 }
 
