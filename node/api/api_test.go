@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ const chain = 7
 // testAPI is a real node (embedded broker, Pebble, QUIC) with its API
 // served on a real socket.
 type testAPI struct {
-	t     *testing.T
+	t     testing.TB
 	reg   *prometheus.Registry // the API's metrics
 	ctx   context.Context
 	n     *node.Node
@@ -48,7 +49,7 @@ func keyOf(b byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(seed[:])
 }
 
-func startAPI(t *testing.T, opts ...func(*api.Config)) *testAPI {
+func startAPI(t testing.TB, opts ...func(*api.Config)) *testAPI {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
@@ -121,7 +122,7 @@ func (a *testAPI) do(method, path, contentType string, body []byte) (int, []byte
 	return res.StatusCode, b
 }
 
-func decode[T any](t *testing.T, b []byte) T {
+func decode[T any](t testing.TB, b []byte) T {
 	t.Helper()
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
@@ -528,4 +529,39 @@ func TestGraphQL(t *testing.T) {
 	if d["transaction"] != nil || d["block"] != nil {
 		t.Fatalf("unknown: %+v", d)
 	}
+}
+
+// FuzzREST: whatever body reaches POST /v1/tx or /graphql, the server
+// answers with JSON — an acceptance, a GraphQL response or a typed refusal
+// — and never panics.
+func FuzzREST(f *testing.F) {
+	_, raw := put(40)
+	f.Add(raw, "")
+	f.Add([]byte(`{"tx":"`+hex.EncodeToString(raw)+`"}`), "application/json")
+	f.Add([]byte(`{"query":"{ status { shards { height } } }"}`), "graphql")
+	f.Add([]byte(`{"query":"mutation { submit(tx: \"00\") { accepted { id } } }"}`), "graphql")
+	f.Add([]byte(`{"query":"{ account(key: \"zz\") { balance } block(shard: 9) { height } }"}`), "graphql")
+	f.Add([]byte{0xff, 0x00}, "")
+	a := startAPI(f)
+	f.Fuzz(func(t *testing.T, body []byte, kind string) {
+		path, ct := "/v1/tx", kind
+		if kind == "graphql" {
+			path, ct = "/graphql", "application/json"
+		}
+		req := httptest.NewRequestWithContext(a.ctx, http.MethodPost, path, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		a.srv.ServeHTTP(rec, req)
+		var v map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
+			t.Fatalf("status %d, not JSON: %q", rec.Code, rec.Body.Bytes())
+		}
+		switch {
+		case path == "/graphql" && rec.Code == http.StatusOK:
+		case rec.Code == http.StatusAccepted:
+		case rec.Code >= 400 && v["code"] != "" && v["error"] != "":
+		default:
+			t.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
+		}
+	})
 }
