@@ -266,7 +266,7 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	}
 	names, nodes := c.live()
 	res.Checker = c.chk.verdict(names, nodes)
-	res.Checker.RootsEqual = rootsOK
+	res.Checker.RootsEqual, res.Checker.RootsUnchecked = rootsOK, external
 	res.Checker.Notes = append(res.Checker.Notes, rootNotes...)
 	res.Checker.Notes = append(res.Checker.Notes, notes...)
 	if len(c.genesis) > 0 {

@@ -478,6 +478,9 @@ report: {formats: [json]}
 	if res.Environment.Broker != "external" || res.Workloads["puts"].Stages["committed"].Count != 200 || res.Workloads["rest-puts"].Stages["committed"].Count != 100 {
 		t.Fatalf("result %+v", res.Workloads)
 	}
+	if !res.Checker.RootsUnchecked || res.Checker.RootsVerdict() != "not checked" {
+		t.Fatalf("an external run claims to have compared roots: %+v", res.Checker)
+	}
 }
 
 // clusterScenario is a 3-node, 4-shard cluster (quorum 2) under transfers:

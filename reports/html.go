@@ -235,7 +235,7 @@ func htmlPage(w *bytes.Buffer, res *Result, set *plotSet) error {
 
 	c := r.Checker
 	v.Checker = [][2]string{{"accepted", fmt.Sprint(c.Accepted)}, {"committed", fmt.Sprint(c.Committed)}, {"lost", fmt.Sprint(c.Lost)},
-		{"duplicated", fmt.Sprint(c.Duplicated)}, {"roots equal", fmt.Sprint(c.RootsEqual)}, {"divergent blocks", fmt.Sprint(c.Divergent)}, {"proofs checked", fmt.Sprint(c.ProofsChecked)}, {"proofs failed", fmt.Sprint(c.ProofsFailed)}}
+		{"duplicated", fmt.Sprint(c.Duplicated)}, {"roots equal", c.RootsVerdict()}, {"divergent blocks", fmt.Sprint(c.Divergent)}, {"proofs checked", fmt.Sprint(c.ProofsChecked)}, {"proofs failed", fmt.Sprint(c.ProofsFailed)}}
 	v.Notes = c.Notes
 	v.SLO, v.Timeline = r.SLO, r.Timeline
 	if rs := r.Resources; rs != nil {

@@ -191,7 +191,7 @@ func Markdown(w io.Writer, res *Result) error {
 	c := r.Checker
 	p("## Checker: %s\n\n", verdict(c.OK))
 	p("| accepted | committed | lost | duplicated | roots equal | divergent blocks | proofs checked | proofs failed |\n|---:|---:|---:|---:|---|---:|---:|---:|\n")
-	p("| %d | %d | %d | %d | %t | %d | %d | %d |\n\n", c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.Divergent, c.ProofsChecked, c.ProofsFailed)
+	p("| %d | %d | %d | %d | %s | %d | %d | %d |\n\n", c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsVerdict(), c.Divergent, c.ProofsChecked, c.ProofsFailed)
 	for _, n := range c.Notes {
 		p("- %s\n", mdEscape(n))
 	}

@@ -132,6 +132,9 @@ type Checker struct {
 	Lost       int64 `json:"lost"`       // accepted but never committed
 	Duplicated int64 `json:"duplicated"` // committed more than once
 	RootsEqual bool  `json:"roots_equal"`
+	// RootsUnchecked: the run could not compare the nodes' roots (an
+	// external node); RootsEqual is then true for want of a contradiction.
+	RootsUnchecked bool `json:"roots_unchecked,omitempty"`
 	// BalancesConserved: the accounts' balances add up to the genesis total
 	// (set when the run had transfers).
 	BalancesConserved *bool `json:"balances_conserved,omitempty"`
@@ -143,6 +146,15 @@ type Checker struct {
 	ProofsFailed  int64    `json:"proofs_failed"`
 	OK            bool     `json:"ok"` // Passed(), set when written
 	Notes         []string `json:"notes,omitempty"`
+}
+
+// RootsVerdict is RootsEqual as a report shows it: "not checked" when the
+// run could not compare roots.
+func (c Checker) RootsVerdict() string {
+	if c.RootsUnchecked {
+		return "not checked"
+	}
+	return fmt.Sprint(c.RootsEqual)
 }
 
 // Passed reports whether nothing was lost or duplicated, the roots agree, no

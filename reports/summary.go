@@ -33,8 +33,8 @@ func Summary(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, FormatMicros(wl.LagP99Us))
 	}
 	c := r.Checker
-	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %t, proofs %d checked / %d failed",
-		verdict(c.OK), c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsEqual, c.ProofsChecked, c.ProofsFailed)
+	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %s, proofs %d checked / %d failed",
+		verdict(c.OK), c.Accepted, c.Committed, c.Lost, c.Duplicated, c.RootsVerdict(), c.ProofsChecked, c.ProofsFailed)
 	if c.BalancesConserved != nil {
 		fmt.Fprintf(&b, ", balances conserved %t", *c.BalancesConserved)
 	}
