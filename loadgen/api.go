@@ -497,12 +497,7 @@ func (w *wsConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 }
 
 func (w *wsConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
-	ch, id, err := w.send(ctx, api.WSRequest{Op: "account", Key: hex.EncodeToString(pub)})
-	if err != nil {
-		return p2p.Value{}, err
-	}
-	m, err := wait(ctx, ch, "account")
-	w.forget(id)
+	m, err := w.roundTrip(ctx, api.WSRequest{Op: "account", Key: hex.EncodeToString(pub)}, "account")
 	if err != nil {
 		return p2p.Value{}, err
 	}
@@ -511,16 +506,21 @@ func (w *wsConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
 }
 
 func (w *wsConn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
-	ch, id, err := w.send(ctx, api.WSRequest{Op: "get", Key: hex.EncodeToString(stateKey)})
-	if err != nil {
-		return p2p.Value{}, err
-	}
-	m, err := wait(ctx, ch, "value")
-	w.forget(id)
+	m, err := w.roundTrip(ctx, api.WSRequest{Op: "get", Key: hex.EncodeToString(stateKey)}, "value")
 	if err != nil {
 		return p2p.Value{}, err
 	}
 	return m.Value.P2P()
+}
+
+// roundTrip sends a request that has one answer, of type typ.
+func (w *wsConn) roundTrip(ctx context.Context, req api.WSRequest, typ string) (api.WSMessage, error) {
+	ch, id, err := w.send(ctx, req)
+	if err != nil {
+		return api.WSMessage{}, err
+	}
+	defer w.forget(id)
+	return wait(ctx, ch, typ)
 }
 
 // wait returns the next answer on ch, which must be of type typ.
