@@ -626,8 +626,20 @@ report: {formats: [json]}
 	if com.Uncorrected.Max < 1_000_000 {
 		t.Fatalf("committed max %dµs: node-1's clients should have waited out most of the 1.5s partition", com.Uncorrected.Max)
 	}
-	if com.Corrected.P50 > 500_000 {
-		t.Fatalf("committed p50 %dµs: the other nodes should have gone on", com.Corrected.P50)
+	// The quorum side goes on: receipts of its clients keep arriving in
+	// the second wholly inside the partition (measured 2s–3s; the series
+	// is by completion time). A stalled cluster would show none there.
+	// (This asked for committed p50 ≤ 500ms until a loaded run measured
+	// 750ms with the quorum committing throughout: a latency bound is not
+	// the property.)
+	var during int64
+	for _, iv := range res.Workloads["puts"].Series {
+		if iv.T >= 2 && iv.T < 3 {
+			during += iv.Stages["committed"].Count
+		}
+	}
+	if during == 0 {
+		t.Fatalf("no commit completed between 2s and 3s, inside the partition: the other nodes should have gone on (series %+v)", res.Workloads["puts"].Series)
 	}
 }
 
