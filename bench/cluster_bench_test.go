@@ -25,8 +25,9 @@ import (
 // bench-cluster`. BENCH_RATE (default 1000) is the offered rate,
 // BENCH_CLIENTS (default 256) the closed loop's clients, BENCH_DURATION
 // (default 10s) the measured time of each run, BENCH_NODES (default "1 3")
-// the cluster sizes; RUSTORIUM_BENCH_BROKERS runs on a real broker. The
-// reports go to BENCH_OUT (default a temporary folder).
+// the cluster sizes, BENCH_PROTOCOLS (default "quic") the client protocols
+// to compare (quic, rest, ws, graphql); RUSTORIUM_BENCH_BROKERS runs on a
+// real broker. The reports go to BENCH_OUT (default a temporary folder).
 func BenchmarkClusterCommit(b *testing.B) {
 	if os.Getenv("RUSTORIUM_BENCH_CLUSTER") != "1" {
 		b.Skip("set RUSTORIUM_BENCH_CLUSTER=1 (make bench-cluster)")
@@ -48,6 +49,10 @@ func BenchmarkClusterCommit(b *testing.B) {
 			nodes = append(nodes, n)
 		}
 	}
+	protocols := []string{"quic"}
+	if s := os.Getenv("BENCH_PROTOCOLS"); s != "" {
+		protocols = splitFields(s)
+	}
 	var brokers []string
 	if s := os.Getenv("RUSTORIUM_BENCH_BROKERS"); s != "" {
 		brokers = splitFields(s)
@@ -55,9 +60,20 @@ func BenchmarkClusterCommit(b *testing.B) {
 	for _, n := range nodes {
 		for _, kind := range []string{"put", "transfer"} {
 			for _, load := range []string{fmt.Sprintf("rate: %d/s", rate), fmt.Sprintf("clients: %d", clients)} {
-				name := fmt.Sprintf("nodes=%d/%s/%s", n, kind, map[bool]string{true: "open", false: "closed"}[load[0] == 'r'])
-				b.Run(name, func(b *testing.B) {
-					text := fmt.Sprintf(`
+				for _, proto := range protocols {
+					benchClusterRun(b, n, kind, load, proto, duration, brokers)
+				}
+			}
+		}
+	}
+}
+
+// benchClusterRun is one sub-benchmark of BenchmarkClusterCommit.
+func benchClusterRun(b *testing.B, n int, kind, load, proto, duration string, brokers []string) {
+	loop := map[bool]string{true: "open", false: "closed"}[load[0] == 'r']
+	name := fmt.Sprintf("nodes=%d/%s/%s/%s", n, kind, loop, proto)
+	b.Run(name, func(b *testing.B) {
+		text := fmt.Sprintf(`
 name: bench-%d-%s
 seed: 11
 warmup: 3s
@@ -65,48 +81,45 @@ duration: %s
 drain: 60s
 cluster: {nodes: %d, shards: 4, storage: {sync: false}}
 workload:
-  - {name: load, kind: %s, accounts: 10000, keys: uniform, %s, timeout: 60s}
+  - {name: load, kind: %s, accounts: 10000, keys: uniform, %s, client: %s, timeout: 60s}
 report: {formats: [json, md]}
-`, n, kind, duration, n, kind, load)
-					sc := loadScenario(b, text)
-					out := os.Getenv("BENCH_OUT")
-					if out == "" {
-						out = b.TempDir()
-					} else {
-						out = fmt.Sprintf("%s/%d-%s-%s", out, n, kind, map[bool]string{true: "open", false: "closed"}[load[0] == 'r'])
-					}
-					var res *reports.Result
-					for range b.N {
-						ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-						var err error
-						res, err = bench.Run(ctx, sc, bench.Options{Out: out, Brokers: brokers, SkipFloors: load[0] == 'r'})
-						cancel()
-						if err != nil {
-							b.Fatal(err)
-						}
-					}
-					st := res.Workloads["load"].Stages["committed"]
-					if st == nil {
-						b.Fatalf("nothing committed: %+v", res.Checker)
-					}
-					if !res.Checker.Passed() {
-						b.Errorf("checker failed: %+v", res.Checker)
-					}
-					b.ReportMetric(st.ThroughputTPS, "committed_tx/s")
-					b.ReportMetric(float64(st.Corrected.P50)/1000, "p50_ms")
-					b.ReportMetric(float64(st.Corrected.P99)/1000, "p99_ms")
-					if m := res.Floors.MerkleCeilingWPS; m > 0 {
-						b.ReportMetric(m, "merkle_ceiling_wps")
-					}
-					if m := res.Floors.StateCeilingWPS; m > 0 {
-						b.ReportMetric(m, "state_ceiling_wps")
-					}
-					b.ReportMetric(0, "ns/op")
-					b.Logf("%s: %s", name, out)
-				})
+`, n, kind, duration, n, kind, load, proto)
+		sc := loadScenario(b, text)
+		out := os.Getenv("BENCH_OUT")
+		if out == "" {
+			out = b.TempDir()
+		} else {
+			out = fmt.Sprintf("%s/%d-%s-%s-%s", out, n, kind, loop, proto)
+		}
+		var res *reports.Result
+		for range b.N {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			var err error
+			res, err = bench.Run(ctx, sc, bench.Options{Out: out, Brokers: brokers, SkipFloors: loop == "open"})
+			cancel()
+			if err != nil {
+				b.Fatal(err)
 			}
 		}
-	}
+		st := res.Workloads["load"].Stages["committed"]
+		if st == nil {
+			b.Fatalf("nothing committed: %+v", res.Checker)
+		}
+		if !res.Checker.Passed() {
+			b.Errorf("checker failed: %+v", res.Checker)
+		}
+		b.ReportMetric(st.ThroughputTPS, "committed_tx/s")
+		b.ReportMetric(float64(st.Corrected.P50)/1000, "p50_ms")
+		b.ReportMetric(float64(st.Corrected.P99)/1000, "p99_ms")
+		if m := res.Floors.MerkleCeilingWPS; m > 0 {
+			b.ReportMetric(m, "merkle_ceiling_wps")
+		}
+		if m := res.Floors.StateCeilingWPS; m > 0 {
+			b.ReportMetric(m, "state_ceiling_wps")
+		}
+		b.ReportMetric(0, "ns/op")
+		b.Logf("%s: %s", name, out)
+	})
 }
 
 func envInt(b *testing.B, name string, def int) int {
