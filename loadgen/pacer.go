@@ -3,7 +3,9 @@
 // latency measured from each send's intended time (coordinated-omission
 // correct) as well as from its actual time, sends that could not go out on
 // time counted rather than skipped, and transactions pre-signed before the
-// measured phase so signing never steals time from it.
+// measured phase so signing never steals time from it. One Submitter and
+// one Reader send over any TxConn: the native QUIC client (Conn) or a
+// client of a node's REST, WebSocket or GraphQL API (NewAPIConn).
 package loadgen
 
 import (
