@@ -464,17 +464,19 @@ func (w *waiters) remove(id tx.ID, ch chan p2p.Committed) {
 	}
 }
 
-// deliver sends c to every waiter of its transaction.
+// deliver sends c to every waiter of its transaction. The gauge drops
+// first: once a client holds its receipt, it is no longer counted as
+// waiting (it could read the gauge before a later decrement).
 func (w *waiters) deliver(c p2p.Committed) {
 	w.mu.Lock()
 	chs := w.m[c.ID]
 	delete(w.m, c.ID)
 	w.mu.Unlock()
+	w.gauge.Sub(float64(len(chs)))
 	for _, ch := range chs {
 		ch <- c
 		close(ch)
 	}
-	w.gauge.Sub(float64(len(chs)))
 }
 
 func (w *waiters) closeAll() {
