@@ -286,16 +286,7 @@ func refuseTx(err error) *refusal {
 // the signature) and hands it to the node. The channel yields its commit
 // receipt once (closed without one if the node stops first).
 func (s *Server) submit(ctx context.Context, raw []byte) (p2p.Accepted, <-chan p2p.Committed, *refusal) {
-	t, err := tx.Decode(raw)
-	if err == nil {
-		err = t.Check(s.cfg.ChainID)
-	}
-	if err == nil {
-		var ok bool
-		if ok, err = s.verify.Verify(ctx, t.From, t.SigningBytes(), t.Sig); err == nil && !ok {
-			err = tx.ErrSignature
-		}
-	}
+	t, err := p2p.Admit(ctx, s.verify, s.cfg.ChainID, raw)
 	if err != nil {
 		return p2p.Accepted{}, nil, refuseTx(err)
 	}

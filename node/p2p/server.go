@@ -291,17 +291,30 @@ func (s *Server) serveStream(st *quic.Stream) {
 	}
 }
 
-func (s *Server) submit(st *quic.Stream, raw []byte) {
+// Admit runs a submitted transaction's ingress checks, the same for every
+// transport: its encoding, the stateless checks for chainID, and its
+// signature on v (batched with whatever else v is checking). An error is
+// one of tx's (map it with tx.CodeOf), or ctx's, or sigverify.ErrClosed.
+func Admit(ctx context.Context, v *sigverify.Verifier, chainID uint32, raw []byte) (*tx.Tx, error) {
 	t, err := tx.Decode(raw)
-	if err == nil {
-		err = t.Check(s.cfg.ChainID)
+	if err != nil {
+		return nil, err
 	}
-	if err == nil {
-		var ok bool
-		if ok, err = s.verify.Verify(s.ctx, t.From, t.SigningBytes(), t.Sig); err == nil && !ok {
-			err = tx.ErrSignature
-		}
+	if err := t.Check(chainID); err != nil {
+		return nil, err
 	}
+	ok, err := v.Verify(ctx, t.From, t.SigningBytes(), t.Sig)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, tx.ErrSignature
+	}
+	return t, nil
+}
+
+func (s *Server) submit(st *quic.Stream, raw []byte) {
+	t, err := Admit(s.ctx, s.verify, s.cfg.ChainID, raw)
 	if err != nil {
 		s.reject(st, tx.CodeOf(err), err.Error())
 		return
