@@ -279,18 +279,7 @@ func TestNodeClusterBinary(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	procs := make([]*execProc, 3)
-	defer func() {
-		for _, p := range procs {
-			p.kill()
-		}
-	}()
-	for i := range procs {
-		procs[i] = newExecProc(t, ctx, bin, path, dir, keyFiles, i)
-	}
-	for i, p := range procs {
-		p.log.waitRunning(t, i)
-	}
+	procs := startExecProcs(t, ctx, bin, path, dir, keyFiles)
 	tr := &loadgen.Transfers{ChainID: 7, Accounts: accounts, Keys: &loadgen.Sequential{N: 4}, Amount: 1, Seed: 3}
 	txs, err := tr.Generate(ctx, 2, nil)
 	if err != nil {

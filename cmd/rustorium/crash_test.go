@@ -52,18 +52,7 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	procs := make([]*execProc, 3)
-	defer func() {
-		for _, p := range procs {
-			p.kill()
-		}
-	}()
-	for i := range procs {
-		procs[i] = newExecProc(t, ctx, bin, path, dir, keyFiles, i)
-	}
-	for i, p := range procs {
-		p.log.waitRunning(t, i)
-	}
+	procs := startExecProcs(t, ctx, bin, path, dir, keyFiles)
 
 	// The transfers, grouped by sender so that each sender's nonces reach
 	// the log in order.
@@ -289,6 +278,28 @@ type execProc struct {
 func newExecProc(t *testing.T, ctx context.Context, bin, path, dir string, keyFiles []string, i int) *execProc {
 	cmd, log := startNodeProcess(t, ctx, bin, path, dir, keyFiles, i)
 	return &execProc{cmd: cmd, log: log}
+}
+
+// startExecProcs starts a node process per key file and waits until each
+// runs; they are killed when the test ends (also any that replaced one in
+// the slice meanwhile).
+func startExecProcs(t *testing.T, ctx context.Context, bin, path, dir string, keyFiles []string) []*execProc {
+	t.Helper()
+	procs := make([]*execProc, len(keyFiles))
+	t.Cleanup(func() {
+		for _, p := range procs {
+			if p != nil {
+				p.kill()
+			}
+		}
+	})
+	for i := range procs {
+		procs[i] = newExecProc(t, ctx, bin, path, dir, keyFiles, i)
+	}
+	for i, p := range procs {
+		p.log.waitRunning(t, i)
+	}
+	return procs
 }
 
 // kill ends the process with SIGKILL (a crash), once.
