@@ -556,10 +556,12 @@ func FuzzREST(f *testing.F) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil {
 			t.Fatalf("status %d, not JSON: %q", rec.Code, rec.Body.Bytes())
 		}
+		code, _ := v["code"].(string)
+		msg, _ := v["error"].(string)
 		switch {
 		case path == "/graphql" && rec.Code == http.StatusOK:
 		case rec.Code == http.StatusAccepted:
-		case rec.Code >= 400 && v["code"] != "" && v["error"] != "":
+		case rec.Code >= 400 && code != "" && msg != "":
 		default:
 			t.Fatalf("status %d: %s", rec.Code, rec.Body.Bytes())
 		}
