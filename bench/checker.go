@@ -12,6 +12,7 @@ import (
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
@@ -385,12 +386,19 @@ func (o *observer) dropped(i uint64, intended time.Time) {
 // errorKind names a failure for errors_by_kind.
 func errorKind(st reports.Stage, err error) string {
 	var (
-		rej  *p2p.RejectError
-		nerr net.Error
+		rej    *p2p.RejectError
+		apiErr *loadgen.APIError
+		nerr   net.Error
 	)
 	switch {
 	case errors.As(err, &rej):
 		return st.String() + ": rejected (" + rej.Code.String() + ")"
+	case errors.As(err, &apiErr) && apiErr.Code == loadgen.CodeConnectionLost:
+		return st.String() + ": connection lost"
+	case errors.As(err, &apiErr) && apiErr.Code == api.CodeTimeout:
+		return st.String() + ": timeout"
+	case errors.As(err, &apiErr):
+		return st.String() + ": rejected (" + apiErr.Code + ")"
 	case errors.Is(err, loadgen.ErrNotConnected):
 		return st.String() + ": node unreachable (redialing)"
 	case loadgen.ConnBroken(err):

@@ -208,7 +208,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			if c.nw != nil {
 				dial = c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
 			}
-			if conns[i], err = loadgen.NewAPIConn(ctx, string(w.Client), "http://"+s.apiAddr, dial); err != nil {
+			if conns[i], err = loadgen.NewAPIConn(ctx, w.Client, "http://"+s.apiAddr, dial); err != nil {
 				return nil, err
 			}
 			c.closers = append(c.closers, conns[i])

@@ -91,7 +91,7 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 			conns := make([]loadgen.APIConn, opts.ClientConns)
 			for i := range conns {
 				var err error
-				if conns[i], err = loadgen.NewAPIConn(ctx, string(w.Client), strings.TrimSuffix(target.API, "/"), nil); err != nil {
+				if conns[i], err = loadgen.NewAPIConn(ctx, w.Client, strings.TrimSuffix(target.API, "/"), nil); err != nil {
 					return nil, err
 				}
 				c.closers = append(c.closers, conns[i])

@@ -2,10 +2,12 @@ package bench
 
 import (
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"testing"
 
 	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/reports"
 )
@@ -25,6 +27,18 @@ func TestReadVerifyCountsProofs(t *testing.T) {
 	v := chk.verdict(nil, nil)
 	if v.ProofsFailed != 1 || v.Passed() {
 		t.Fatalf("verdict %+v", v)
+	}
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{&loadgen.APIError{Code: "overloaded", Msg: "m"}, "accepted: rejected (overloaded)"},
+		{&loadgen.APIError{Code: api.CodeTimeout, Msg: "m"}, "accepted: timeout"},
+		{fmt.Errorf("wrapped: %w", &loadgen.APIError{Code: loadgen.CodeConnectionLost}), "accepted: connection lost"},
+	} {
+		if k := errorKind(reports.StageAccepted, c.err); k != c.want || !errors.Is(c.err, loadgen.ErrAPI) {
+			t.Errorf("%v: kind %q, want %q (is ErrAPI: %t)", c.err, k, c.want, errors.Is(c.err, loadgen.ErrAPI))
+		}
 	}
 	if k := errorKind(reports.StageRead, fmt.Errorf("%w: %w", loadgen.ErrProof, err)); k != "read: proof failed" {
 		t.Fatalf("error kind %q", k)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/scenarios"
 )
 
 // APIConn is a client of one node's HTTP APIs (node/api): REST, WebSocket
@@ -30,32 +32,41 @@ type APIConn interface {
 	Close() error
 }
 
-// ErrAPI wraps a request the node's API refused, with its code.
+// ErrAPI is what every error of the HTTP API clients about the node's
+// answer matches (errors.Is); a refusal with a code is an *APIError.
 var ErrAPI = errors.New("loadgen: refused by the node's API")
 
-// The API protocols NewAPIConn speaks.
-const (
-	ProtocolREST    = "rest"
-	ProtocolWS      = "ws"
-	ProtocolGraphQL = "graphql"
-)
+// APIError is a request the node's API refused, with its code (as
+// node/api names it: a tx.Code's name, "timeout", "not found", …, or
+// "connection" when the WebSocket broke under the request).
+type APIError struct {
+	Code, Msg string
+}
+
+func (e *APIError) Error() string {
+	return "loadgen: refused by the node's API: " + e.Code + ": " + e.Msg
+}
+func (e *APIError) Is(target error) bool { return target == ErrAPI }
+
+// CodeConnectionLost is the APIError code of a WebSocket request whose
+// connection broke before its answer.
+const CodeConnectionLost = "connection"
+
+func apiError(e api.Error) error { return &APIError{Code: e.Code, Msg: e.Error} }
 
 // NewAPIConn returns a client of the API at base (http://host:port) in
 // protocol. dial, if set, makes every TCP connection (the emulated path);
 // nil dials directly. A WebSocket client connects now; REST and GraphQL
 // connect on their first request.
-func NewAPIConn(ctx context.Context, protocol, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
+func NewAPIConn(ctx context.Context, protocol scenarios.Client, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
 	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second}
-	if dial == nil {
-		tr.DialContext = (&net.Dialer{}).DialContext
-	}
 	hc := &http.Client{Transport: tr}
 	switch protocol {
-	case ProtocolREST:
+	case scenarios.ClientREST:
 		return &restConn{base: base, hc: hc}, nil
-	case ProtocolGraphQL:
+	case scenarios.ClientGraphQL:
 		return &graphqlConn{restConn{base: base, hc: hc}}, nil
-	case ProtocolWS:
+	case scenarios.ClientWS:
 		w := &wsConn{url: "ws" + strings.TrimPrefix(base, "http") + "/v1/ws", hc: hc}
 		if err := w.dial(ctx); err != nil {
 			return nil, fmt.Errorf("loadgen: WebSocket %s: %w", w.url, err)
@@ -72,7 +83,7 @@ func refusal(status int, body []byte) error {
 	if json.Unmarshal(body, &e) != nil || e.Code == "" {
 		return fmt.Errorf("%w: HTTP %d: %.200s", ErrAPI, status, body)
 	}
-	return fmt.Errorf("%w: %s: %s", ErrAPI, e.Code, e.Error)
+	return apiError(e)
 }
 
 // restConn speaks REST: POST /v1/tx?wait=committed, whose answer streams
@@ -127,7 +138,7 @@ func (r *restCall) next() (api.SubmitEvent, error) {
 	}
 	if ev.Error != nil {
 		r.body.Close()
-		return ev, fmt.Errorf("%w: %s: %s", ErrAPI, ev.Error.Code, ev.Error.Error)
+		return ev, apiError(*ev.Error)
 	}
 	return ev, nil
 }
@@ -187,11 +198,11 @@ func (c *restConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
 // accountValue is an account view's answer as a Value of the account's
 // state key.
 func accountValue(exists bool, balance, nonce uint64, root, proof string) (p2p.Value, error) {
-	v := api.Value{Found: exists, Root: root, Proof: proof}
-	if exists {
-		v.Value = hex.EncodeToString(state.Account{Balance: balance, Nonce: nonce}.Encode())
+	v, err := (&api.Value{Found: exists, Root: root, Proof: proof}).P2P()
+	if err == nil && exists {
+		v.Value = state.Account{Balance: balance, Nonce: nonce}.Encode()
 	}
-	return v.P2P()
+	return v, err
 }
 
 // do sends req and decodes a 2xx JSON answer into out.
@@ -212,9 +223,8 @@ func (c *restConn) do(req *http.Request, out any) error {
 }
 
 // graphqlConn speaks GraphQL: the submit mutation, waiting for the commit
-// (one answer for both stages), and the value query for put keys (reads of
-// other state keys go through REST's /v1/state, as GraphQL has no raw
-// state-key field).
+// (one answer for both stages), and the account query. Reads of state keys
+// go through REST's /v1/state (GraphQL's value query takes put keys only).
 type graphqlConn struct{ restConn }
 
 const graphqlSubmit = `mutation($tx: String!) { submit(tx: $tx) {
@@ -234,22 +244,21 @@ func (c *graphqlConn) Account(ctx context.Context, pub []byte) (p2p.Value, error
 				Proof      string `json:"proof"`
 			} `json:"account"`
 		} `json:"data"`
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
+		Errors gqlErrors `json:"errors"`
 	}
 	if err := c.graphql(ctx, graphqlAccount, map[string]any{"key": hex.EncodeToString(pub)}, &res); err != nil {
 		return p2p.Value{}, err
 	}
 	a := res.Data.Account
 	if len(res.Errors) > 0 || a == nil {
-		return p2p.Value{}, graphqlError(len(res.Errors) > 0, func() string { return res.Errors[0].Message }, "no account in the answer")
+		return p2p.Value{}, res.Errors.err("no account in the answer")
 	}
-	var balance, nonce uint64
-	if _, err := fmt.Sscan(a.BalanceStr, &balance); err != nil {
+	balance, err := strconv.ParseUint(a.BalanceStr, 10, 64)
+	if err != nil {
 		return p2p.Value{}, fmt.Errorf("%w: balance %q", ErrAPI, a.BalanceStr)
 	}
-	if _, err := fmt.Sscan(a.NonceStr, &nonce); err != nil {
+	nonce, err := strconv.ParseUint(a.NonceStr, 10, 64)
+	if err != nil {
 		return p2p.Value{}, fmt.Errorf("%w: nonce %q", ErrAPI, a.NonceStr)
 	}
 	return accountValue(a.Exists, balance, nonce, a.Root, a.Proof)
@@ -269,11 +278,16 @@ func (c *graphqlConn) graphql(ctx context.Context, query string, vars map[string
 	return c.do(req, out)
 }
 
-// graphqlError is the error of an answer with GraphQL errors (the first
-// one's message) or without the data asked for (missing).
-func graphqlError(hasErrors bool, first func() string, missing string) error {
-	if hasErrors {
-		return fmt.Errorf("%w: %s", ErrAPI, first())
+// gqlErrors are a GraphQL answer's errors.
+type gqlErrors []struct {
+	Message string `json:"message"`
+}
+
+// err is the error of an answer with errors (the first one's message) or
+// without the data asked for (missing).
+func (e gqlErrors) err(missing string) error {
+	if len(e) > 0 {
+		missing = e[0].Message
 	}
 	return fmt.Errorf("%w: %s", ErrAPI, missing)
 }
@@ -293,23 +307,18 @@ func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 				} `json:"committed"`
 			} `json:"submit"`
 		} `json:"data"`
-		Errors []struct {
-			Message string `json:"message"`
-		} `json:"errors"`
+		Errors gqlErrors `json:"errors"`
 	}
 	if err := c.graphql(ctx, graphqlSubmit, map[string]any{"tx": hex.EncodeToString(raw)}, &res); err != nil {
 		return nil, err
 	}
 	if len(res.Errors) > 0 || res.Data.Submit == nil || res.Data.Submit.Committed == nil {
-		return nil, graphqlError(len(res.Errors) > 0, func() string { return res.Errors[0].Message }, "no submission in the answer")
+		return nil, res.Errors.err("no submission in the answer")
 	}
 	s := res.Data.Submit
-	var (
-		call graphqlCall
-		off  int64
-		err  error
-	)
-	if _, err := fmt.Sscan(s.Accepted.Offset, &off); err != nil {
+	var call graphqlCall
+	off, err := strconv.ParseInt(s.Accepted.Offset, 10, 64)
+	if err != nil {
 		return nil, fmt.Errorf("%w: offset %q", ErrAPI, s.Accepted.Offset)
 	}
 	a := api.Accepted{ID: s.Accepted.ID, Shard: s.Accepted.Shard, Offset: off}
@@ -317,7 +326,7 @@ func (c *graphqlConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 		return nil, err
 	}
 	rc := s.Committed.Receipt
-	if _, err := fmt.Sscan(s.Committed.Height, &rc.Height); err != nil {
+	if rc.Height, err = strconv.ParseUint(s.Committed.Height, 10, 64); err != nil {
 		return nil, fmt.Errorf("%w: height %q", ErrAPI, s.Committed.Height)
 	}
 	if call.com, err = rc.P2P(); err != nil {
@@ -429,7 +438,7 @@ func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 			if w.c == c {
 				for _, ch := range w.pending {
 					select { // never blocks: a request has room for its answers
-					case ch <- api.WSMessage{Type: "error", Error: &api.Error{Code: "connection", Error: err.Error()}}:
+					case ch <- api.WSMessage{Type: "error", Error: &api.Error{Code: CodeConnectionLost, Error: err.Error()}}:
 					default:
 					}
 				}
@@ -460,9 +469,7 @@ func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 
 func (w *wsConn) forget(id uint64) {
 	w.mu.Lock()
-	if w.pending != nil {
-		delete(w.pending, id)
-	}
+	delete(w.pending, id)
 	w.mu.Unlock()
 }
 
@@ -493,7 +500,7 @@ func (w *wsConn) Submit(ctx context.Context, raw []byte) (Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &wsCall{ctx: ctx, ch: ch, done: func() { w.forget(id) }}, nil
+	return &wsCall{ctx: ctx, ch: ch, w: w, id: id}, nil
 }
 
 func (w *wsConn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
@@ -531,7 +538,7 @@ func wait(ctx context.Context, ch chan api.WSMessage, typ string) (api.WSMessage
 	case m := <-ch:
 		switch {
 		case m.Type == "error" && m.Error != nil:
-			return m, fmt.Errorf("%w: %s: %s", ErrAPI, m.Error.Code, m.Error.Error)
+			return m, apiError(*m.Error)
 		case m.Type != typ || (typ == "accepted" && m.Accepted == nil) || (typ == "committed" && m.Committed == nil) || (typ == "value" && m.Value == nil) || (typ == "account" && m.Account == nil):
 			return m, fmt.Errorf("%w: %s answered where %s was due", ErrAPI, m.Type, typ)
 		}
@@ -541,9 +548,10 @@ func wait(ctx context.Context, ch chan api.WSMessage, typ string) (api.WSMessage
 
 // wsCall is a submission's answers on a wsConn.
 type wsCall struct {
-	ctx  context.Context
-	ch   chan api.WSMessage
-	done func() // forgets the id
+	ctx context.Context
+	ch  chan api.WSMessage
+	w   *wsConn
+	id  uint64
 }
 
 func (c *wsCall) Accepted() (p2p.Accepted, error) {
@@ -553,13 +561,13 @@ func (c *wsCall) Accepted() (p2p.Accepted, error) {
 		a, err = m.Accepted.P2P()
 	}
 	if err != nil {
-		c.done()
+		c.w.forget(c.id)
 	}
 	return a, err
 }
 
 func (c *wsCall) Committed() (p2p.Committed, error) {
-	defer c.done()
+	defer c.w.forget(c.id)
 	m, err := wait(c.ctx, c.ch, "committed")
 	if err != nil {
 		return p2p.Committed{}, err

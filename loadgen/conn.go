@@ -103,19 +103,20 @@ func (c *Conn) Submit(ctx context.Context, raw []byte) (Call, error) {
 		c.Failed(cl, err)
 		return nil, err
 	}
-	return &quicCall{call: call, failed: func(err error) { c.Failed(cl, err) }}, nil
+	return &quicCall{call: call, conn: c, cl: cl}, nil
 }
 
 // quicCall tells its Conn of a failed answer.
 type quicCall struct {
-	call   *p2p.Call
-	failed func(error)
+	call *p2p.Call
+	conn *Conn
+	cl   *p2p.Client
 }
 
 func (q *quicCall) Accepted() (p2p.Accepted, error) {
 	a, err := q.call.Accepted()
 	if err != nil {
-		q.failed(err)
+		q.conn.Failed(q.cl, err)
 	}
 	return a, err
 }
@@ -123,7 +124,7 @@ func (q *quicCall) Accepted() (p2p.Accepted, error) {
 func (q *quicCall) Committed() (p2p.Committed, error) {
 	com, err := q.call.Committed()
 	if err != nil {
-		q.failed(err)
+		q.conn.Failed(q.cl, err)
 	}
 	return com, err
 }

@@ -94,29 +94,17 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 		k = uint64(q.Route[i])
 	}
 	conn := q.Conns[k%uint64(len(q.Conns))]
+	obs := q.Observer
 	actual := time.Now()
-	q.Observer.Sent(i, intended, actual)
+	obs.Sent(i, intended, actual)
 	call, err := conn.Submit(ctx, q.Txs[i])
+	var acc p2p.Accepted
+	if err == nil {
+		acc, err = call.Accepted()
+	}
 	if err != nil {
-		q.Observer.Failed(i, reports.StageAccepted, intended, err)
+		obs.Failed(i, reports.StageAccepted, intended, err)
 		return
-	}
-	com, ok := await(q.Observer, i, intended, actual, call)
-	if ok && verifySample(q.Observer, q.Verify, q.VerifyEvery, i, intended, actual, com) {
-		readBack(ctx, q.Observer, q.Visible, conn.Get, i, intended, actual, com)
-	}
-}
-
-// await reports a submission's accepted and committed stages and returns
-// its receipt; false if it failed.
-func await(obs Observer, i uint64, intended, actual time.Time, call Call) (p2p.Committed, bool) {
-	fail := func(stage reports.Stage, err error) (p2p.Committed, bool) {
-		obs.Failed(i, stage, intended, err)
-		return p2p.Committed{}, false
-	}
-	acc, err := call.Accepted()
-	if err != nil {
-		return fail(reports.StageAccepted, err)
 	}
 	if _, untimed := call.(untimedAccept); !untimed {
 		obs.Reached(i, reports.StageAccepted, intended, actual, time.Now())
@@ -124,44 +112,32 @@ func await(obs Observer, i uint64, intended, actual time.Time, call Call) (p2p.C
 	obs.Accepted(i, acc)
 	com, err := call.Committed()
 	if err != nil {
-		return fail(reports.StageCommitted, err)
+		obs.Failed(i, reports.StageCommitted, intended, err)
+		return
 	}
 	obs.Reached(i, reports.StageCommitted, intended, actual, time.Now())
 	obs.Committed(i, com)
-	return com, true
-}
-
-// verifySample checks the proof of every every-th receipt (every 0: 10)
-// with verify (nil: no check) and reports whether send i was sampled and
-// its proof, if checked, verified.
-func verifySample(obs Observer, verify func(uint64, p2p.Committed) error, every, i uint64, intended, actual time.Time, com p2p.Committed) bool {
+	every := q.VerifyEvery
 	if every == 0 {
 		every = 10
 	}
 	if i%every != 0 {
-		return false
+		return
 	}
-	if verify != nil {
-		if err := verify(i, com); err != nil {
+	if q.Verify != nil {
+		if err := q.Verify(i, com); err != nil {
 			obs.Failed(i, reports.StageProofVerify, intended, err)
-			return false
+			return
 		}
 		obs.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
 	}
-	return true
-}
-
-// readBack stamps a sampled send's visible stage once visible (nil: no
-// stage) found its write through get.
-func readBack(ctx context.Context, obs Observer, visible func(context.Context, GetFunc, uint64, p2p.Committed) error, get GetFunc, i uint64, intended, actual time.Time, com p2p.Committed) {
-	if visible == nil {
-		return
+	if q.Visible != nil {
+		if err := q.Visible(ctx, conn.Get, i, com); err != nil {
+			obs.Failed(i, reports.StageVisible, intended, err)
+			return
+		}
+		obs.Reached(i, reports.StageVisible, intended, actual, time.Now())
 	}
-	if err := visible(ctx, get, i, com); err != nil {
-		obs.Failed(i, reports.StageVisible, intended, err)
-		return
-	}
-	obs.Reached(i, reports.StageVisible, intended, actual, time.Now())
 }
 
 // sendContext bounds one send by timeout; zero or less means 60s.
