@@ -199,6 +199,7 @@ type Node struct {
 	prod     *ordering.Producer
 	db       *storage.DB
 	srv      *p2p.Server
+	verify   *sigverify.Verifier // shared by the QUIC server and any HTTP API
 	waiters  waiters
 	gate     *gate
 	metrics  *metrics.Node
@@ -263,10 +264,11 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.voter.archive = n.committedAttestations
+	n.verify = sigverify.New(sigverify.Options{OnBatch: func(size int) { n.metrics.SigBatch.Observe(float64(size)) }})
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
-		Verify:   sigverify.Options{OnBatch: func(size int) { n.metrics.SigBatch.Observe(float64(size)) }},
+		Verifier: n.verify,
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}
@@ -350,6 +352,11 @@ func (n *Node) Start(ctx context.Context) error {
 // optimizeEvery is how often the node lets its views adapt their capacity.
 const optimizeEvery = 30 * time.Second
 
+// Verifier is the node's signature checker, shared by every ingress (QUIC
+// and the HTTP API), so concurrent submissions batch together whichever
+// way they came.
+func (n *Node) Verifier() *sigverify.Verifier { return n.verify }
+
 // Views are the node's materialized views over committed state: reads of
 // accounts (with proofs), latest blocks and recent transactions.
 func (n *Node) Views() *cache.Views { return n.views }
@@ -412,6 +419,9 @@ func (n *Node) Close() error {
 		}
 		if n.srv != nil {
 			n.srv.Close()
+		}
+		if n.verify != nil {
+			n.verify.Close()
 		}
 		n.wg.Wait()
 		n.waiters.closeAll()

@@ -6,8 +6,8 @@
 // always with a Merkle proof against the shard root.
 //
 // A Server is an http.Handler; Serve runs it on a listener until the
-// context ends. It owns a signature Verifier, so submissions arriving
-// together are checked in one batch, as on the QUIC path.
+// context ends. Signatures are checked on the node's own Verifier, so
+// submissions over the API batch with those over QUIC.
 package api
 
 import (
@@ -40,6 +40,9 @@ type Backend interface {
 	Views() *cache.Views
 	// DB is the node's store (blocks, receipts).
 	DB() *storage.DB
+	// Verifier checks submitted signatures; the node's own, so that the
+	// API's submissions batch with QUIC's. The node closes it.
+	Verifier() *sigverify.Verifier
 }
 
 // Config configures a Server.
@@ -52,9 +55,6 @@ type Config struct {
 	// Feed carries committed blocks to WebSocket subscribers. Nil: a
 	// subscription is refused.
 	Feed *Feed
-	// Verify configures the signature checker the server owns. Zero value:
-	// sigverify's defaults.
-	Verify sigverify.Options
 	// ReceiptTimeout bounds how long a submission waits for its commit
 	// receipt. Zero means 60s.
 	ReceiptTimeout time.Duration
@@ -115,7 +115,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Feed != nil {
 		cfg.Feed.onDrop = m.dropped.Inc
 	}
-	s := &Server{cfg: cfg, verify: sigverify.New(cfg.Verify), mux: http.NewServeMux(), m: m}
+	s := &Server{cfg: cfg, verify: cfg.Backend.Verifier(), mux: http.NewServeMux(), m: m}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.routes()
 	gql, err := newGraphQL(s)
@@ -233,8 +233,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 }
 
 // Close refuses new requests, ends every wait and WebSocket connection,
-// waits for the requests under way to return, then stops the signature
-// checker. It is safe to call more than once.
+// and waits for the requests under way to return. It is safe to call more
+// than once.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -245,7 +245,6 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
-	s.verify.Close()
 	return nil
 }
 

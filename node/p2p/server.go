@@ -65,10 +65,11 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// OnReject, if set, is called with the code of every rejected request.
 	OnReject func(tx.Code)
-	// Verify configures the signature checker the server owns, which checks
-	// the signatures of concurrently submitted transactions in batches.
-	// Zero value: sigverify's defaults.
-	Verify sigverify.Options
+	// Verifier checks the signatures of submitted transactions, batching
+	// concurrent ones. A given one stays the caller's (a node shares its
+	// one with its HTTP API). Nil: the server starts one with sigverify's
+	// defaults and closes it with itself.
+	Verifier *sigverify.Verifier
 	// Peer enables the peer protocol (ALPNPeer) on the same socket, with
 	// pinned mutual TLS: see PeerConfig and Server.Peers. Nil refuses every
 	// peer connection.
@@ -106,16 +107,17 @@ func (c *ServerConfig) ensureDefaults() error {
 // certificate over a configured peer's key, and is served only peer frames;
 // every other connection is a client's and is served only client frames.
 type Server struct {
-	cfg    ServerConfig
-	verify *sigverify.Verifier
-	peers  *Peers
-	tr     *quic.Transport
-	ownPC  net.PacketConn
-	ln     *quic.Listener
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	cfg       ServerConfig
+	verify    *sigverify.Verifier
+	ownVerify bool // verify was started by the server: it closes it
+	peers     *Peers
+	tr        *quic.Transport
+	ownPC     net.PacketConn
+	ln        *quic.Listener
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	once      sync.Once
 
 	mu sync.Mutex // orders Serve's wg.Add before Close's cancel (and so its wg.Wait)
 }
@@ -188,7 +190,9 @@ func Listen(cfg ServerConfig) (*Server, error) {
 		return nil, fmt.Errorf("p2p: listen: %w", err)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.verify = sigverify.New(cfg.Verify)
+	if s.verify = cfg.Verifier; s.verify == nil {
+		s.verify, s.ownVerify = sigverify.New(sigverify.Options{}), true
+	}
 	return s, nil
 }
 
@@ -385,7 +389,9 @@ func (s *Server) Close() error {
 			s.peers.close()
 		}
 		s.wg.Wait()
-		_ = s.verify.Close()
+		if s.ownVerify {
+			_ = s.verify.Close()
+		}
 		s.closeSockets()
 	})
 	return nil
