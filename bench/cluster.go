@@ -45,7 +45,7 @@ type cluster struct {
 	nodes      []*nodeSlot
 	peers      []p2p.Peer
 	clients    []*loadgen.Conn
-	apis       map[scenarios.Client][]loadgen.APIConn // per HTTP API protocol a workload speaks: as many as clients, over the same nodes
+	apis       map[scenarios.Client][]loadgen.TxConn // per HTTP API protocol a workload speaks: as many as clients, over the same nodes
 	chk        *checker
 	ingress    *ingressIndex
 	genesis    []node.GenesisAccount
@@ -62,10 +62,10 @@ type nodeSlot struct {
 	dir  string
 	addr string // the QUIC address, fixed for the run
 
-	// The node's HTTP APIs, when a workload uses them: their address, fixed
-	// for the run, and the block feed every incarnation publishes to.
+	// apiAddr is the node's HTTP APIs' address, fixed for the run, when a
+	// workload uses them ("" otherwise). No workload subscribes to the
+	// block feed, so the harness's APIs serve none.
 	apiAddr string
-	feed    *api.Feed
 
 	mu      sync.Mutex
 	n       *node.Node     // nil while killed
@@ -158,7 +158,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 			if s.apiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 				return nil, err
 			}
-			s.apiAddr, s.feed = s.apiLn.Addr().String(), api.NewFeed()
+			s.apiAddr = s.apiLn.Addr().String()
 		}
 		c.nodes = append(c.nodes, s)
 		c.peers = append(c.peers, p2p.Peer{Key: s.key.Public().(ed25519.PublicKey), Addr: s.addr})
@@ -196,24 +196,20 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 		}
 		c.closers = append(c.closers, c.clients[i])
 	}
-	c.apis = map[scenarios.Client][]loadgen.APIConn{}
 	for _, w := range sc.Workload {
 		if w.Client == scenarios.ClientQUIC || c.apis[w.Client] != nil {
 			continue
 		}
-		conns := make([]loadgen.APIConn, len(c.clients))
-		for i := range conns {
+		err := c.dialAPIs(ctx, w.Client, len(c.clients), func(i int) (string, dialFunc) {
 			s := c.nodes[i%n] // as the QUIC clients: routed transfers stay on one node
-			var dial func(ctx context.Context, network, addr string) (net.Conn, error)
-			if c.nw != nil {
-				dial = c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
+			if c.nw == nil {
+				return "http://" + s.apiAddr, nil
 			}
-			if conns[i], err = loadgen.NewAPIConn(ctx, w.Client, "http://"+s.apiAddr, dial); err != nil {
-				return nil, err
-			}
-			c.closers = append(c.closers, conns[i])
+			return "http://" + s.apiAddr, c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
+		})
+		if err != nil {
+			return nil, err
 		}
-		c.apis[w.Client] = conns
 	}
 	return c, nil
 }
@@ -244,23 +240,10 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
 		},
 		AlterRoot: c.opts.AlterRoot[s.name],
-		OnBlock:   c.onBlock(s),
+		OnBlock:   c.chk.onBlockOf(s.name),
 		OnIngress: c.ingress.stamp,
 		Genesis:   c.genesis,
 		Logger:    c.opts.Logger, // the node names itself (NodeID) in its logs
-	}
-}
-
-// onBlock is s's OnBlock: the checker sees every block, and so does the
-// API's block feed when s serves one.
-func (c *cluster) onBlock(s *nodeSlot) func(node.BlockEvent) {
-	chk := c.chk.onBlockOf(s.name)
-	if s.feed == nil {
-		return chk
-	}
-	return func(ev node.BlockEvent) {
-		chk(ev)
-		s.feed.Publish(ev)
 	}
 }
 
@@ -292,7 +275,7 @@ func (c *cluster) serveAPI(s *nodeSlot, n *node.Node) error {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Feed: s.feed, Logger: c.opts.Logger})
+	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Logger: c.opts.Logger})
 	if err != nil {
 		ln.Close()
 		return err
@@ -536,10 +519,30 @@ func (c *cluster) txConns(protocol scenarios.Client) []loadgen.TxConn {
 		}
 		return out
 	}
-	for _, cl := range c.apis[protocol] {
-		out = append(out, cl)
+	return c.apis[protocol]
+}
+
+// dialFunc dials a TCP connection (nil: directly).
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// dialAPIs makes n clients of protocol, client i of the API at the base
+// URL target(i) returns, through its dialer; they close with the cluster.
+func (c *cluster) dialAPIs(ctx context.Context, protocol scenarios.Client, n int, target func(i int) (base string, dial dialFunc)) error {
+	if c.apis == nil {
+		c.apis = map[scenarios.Client][]loadgen.TxConn{}
 	}
-	return out
+	conns := make([]loadgen.TxConn, n)
+	for i := range conns {
+		base, dial := target(i)
+		conn, err := loadgen.NewAPIConn(ctx, protocol, base, dial)
+		if err != nil {
+			return err
+		}
+		c.closers = append(c.closers, conn)
+		conns[i] = conn
+	}
+	c.apis[protocol] = conns
+	return nil
 }
 
 // client returns the current client of connection i, for the floors.

@@ -68,7 +68,6 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 	if opts.ClientConns <= 0 {
 		opts.ClientConns = defaultClientConns
 	}
-	c.apis = map[scenarios.Client][]loadgen.APIConn{}
 	for _, w := range sc.Workload {
 		switch {
 		case w.Client == scenarios.ClientQUIC && c.clients == nil:
@@ -88,15 +87,10 @@ func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, o
 			}
 		case w.Client != scenarios.ClientQUIC && c.apis[w.Client] == nil:
 			p.printf("%d %s clients of %s", opts.ClientConns, w.Client, target.API)
-			conns := make([]loadgen.APIConn, opts.ClientConns)
-			for i := range conns {
-				var err error
-				if conns[i], err = loadgen.NewAPIConn(ctx, w.Client, strings.TrimSuffix(target.API, "/"), nil); err != nil {
-					return nil, err
-				}
-				c.closers = append(c.closers, conns[i])
+			base := strings.TrimSuffix(target.API, "/")
+			if err := c.dialAPIs(ctx, w.Client, opts.ClientConns, func(int) (string, dialFunc) { return base, nil }); err != nil {
+				return nil, err
 			}
-			c.apis[w.Client] = conns
 		}
 	}
 
