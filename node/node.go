@@ -260,10 +260,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
 		return nil, err
 	}
-	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, cfg.AttestationRetain, n.log, n.metrics); err != nil {
+	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, cfg.AttestationRetain, n.committedAttestations, n.log, n.metrics); err != nil {
 		return nil, err
 	}
-	n.voter.archive = n.committedAttestations
 	n.verify = sigverify.New(sigverify.Options{OnBatch: func(size int) { n.metrics.SigBatch.Observe(float64(size)) }})
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,

@@ -35,7 +35,7 @@ type voter struct {
 	// archive returns this node's attestations of committed heights
 	// [from, to) of a shard, signed again from the stored headers: the
 	// tracker keeps only the last Retain, and a peer that was down longer
-	// asks for older ones. Nil serves the tracker's only.
+	// asks for older ones.
 	archive func(shard uint32, from, to uint64) ([]consensus.Attestation, error)
 
 	mu      sync.Mutex
@@ -46,7 +46,7 @@ type voter struct {
 // defaultRetain is Config.AttestationRetain's default.
 const defaultRetain = 1 << 14
 
-func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, shards, retain int, log *slog.Logger, m *metrics.Node) (*voter, error) {
+func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, shards, retain int, archive func(shard uint32, from, to uint64) ([]consensus.Attestation, error), log *slog.Logger, m *metrics.Node) (*voter, error) {
 	if retain <= 0 {
 		retain = defaultRetain
 	}
@@ -61,7 +61,7 @@ func newVoter(key ed25519.PrivateKey, validators []ed25519.PublicKey, quorum, sh
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	return &voter{log: log, metrics: m, shards: shards, f: f, changed: make(chan struct{})}, nil
+	return &voter{log: log, metrics: m, shards: shards, f: f, archive: archive, changed: make(chan struct{})}, nil
 }
 
 // restore declares the heights this node committed before it started final.
@@ -162,7 +162,7 @@ func (v *voter) answer(peer ed25519.PublicKey, shard uint32, from uint64) {
 	v.mu.Lock()
 	own := v.f.OwnFrom(shard, from, wantBatch)
 	v.mu.Unlock()
-	if v.archive != nil && (len(own) == 0 || own[0].Height > from) {
+	if len(own) == 0 || own[0].Height > from {
 		to := from + wantBatch
 		if len(own) > 0 {
 			to = min(to, own[0].Height)

@@ -1,8 +1,11 @@
 // Package sigverify checks ed25519 signatures the way a busy node should: in
 // batches. Requests that arrive while a worker is busy are verified together
-// with one multi-scalar multiplication (ed25519 batch verification), which
-// costs a third to a half of checking them one by one; a request that finds
-// a worker idle is checked alone at once, so batching never adds waiting.
+// with one multi-scalar multiplication (ed25519 batch verification): per
+// signature, batches of 8 to 256 cost from three quarters down to half of a
+// single check, a third to a half of crypto/ed25519's (BenchmarkCheck, on
+// the project's 2-core machine: 41.5 to 27.7 µs against 55.7 single and
+// 94.5 stdlib); a request that finds a worker idle is checked alone at
+// once, so batching never adds waiting.
 //
 // Signatures are checked under RFC 8032's cofactored equation with
 // canonical point encodings (FIPS 186-5; curve25519-voi's preset of that

@@ -236,3 +236,52 @@ func basePointEncoding() []byte {
 	b, _ := hex.DecodeString("5866666666666666666666666666666666666666666666666666666666666666")
 	return b
 }
+
+// BenchmarkCheck is the cost per signature of a single check, of
+// crypto/ed25519's, and of batches (the figure the package doc quotes):
+// compare the ns/sig of the sub-benchmarks of one run.
+func BenchmarkCheck(b *testing.B) {
+	all, valid := items(b, 1, 1024)
+	var its []Item // honest ones only: a batch with a bad one falls back to single checks
+	for i, it := range all {
+		if valid[i] && len(its) < 256 {
+			its = append(its, it)
+		}
+	}
+	if len(its) < 256 {
+		b.Fatalf("only %d honest items", len(its))
+	}
+	report := func(b *testing.B, per int) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*per), "ns/sig")
+	}
+	b.Run("single", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			it := its[i%len(its)]
+			if !Verify(it.Pub, it.Msg, it.Sig) {
+				b.Fatal("invalid")
+			}
+		}
+		report(b, 1)
+	})
+	b.Run("stdlib", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			it := its[i%len(its)]
+			if !ed25519.Verify(it.Pub, it.Msg, it.Sig) {
+				b.Fatal("invalid")
+			}
+		}
+		report(b, 1)
+	})
+	for _, n := range []int{8, 64, 256} {
+		b.Run(fmt.Sprintf("batch=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				for _, ok := range Batch(its[:n]) {
+					if !ok {
+						b.Fatal("invalid")
+					}
+				}
+			}
+			report(b, n)
+		})
+	}
+}

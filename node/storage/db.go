@@ -59,7 +59,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	// point reads are misses — is this transaction id already committed?
 	// (once per transaction on the leader and on every replica) — and
 	// without a filter each miss reads an index and a data block of every
-	// level. It cost about 5% of a saturated node's CPU.
+	// level.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
