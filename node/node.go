@@ -49,7 +49,7 @@ type Config struct {
 	ChainID uint32
 	// Key is the node's identity. Nil generates one.
 	Key ed25519.PrivateKey
-	// Shards is the number of shards. Zero means 4.
+	// Shards is the number of shards. Zero means ordering.DefaultShards (4).
 	Shards int
 	// Brokers are the Kafka-protocol seed brokers. Empty starts an embedded
 	// broker (franz-go's kfake) in process, owned by the node.
@@ -142,7 +142,7 @@ type BlockEvent struct {
 // EnsureDefaults fills zero fields with their defaults.
 func (c *Config) EnsureDefaults() {
 	if c.Shards == 0 {
-		c.Shards = 4
+		c.Shards = ordering.DefaultShards
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:0"

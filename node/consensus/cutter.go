@@ -6,29 +6,43 @@ import (
 	"time"
 )
 
+// The block bounds every configuration surface defaults to: the node's
+// flags, the cluster file and the scenario format all take them from here.
+const (
+	DefaultMaxTxs   = 1000                  // CutterConfig.MaxTxs
+	DefaultMaxBytes = 1 << 20               // CutterConfig.MaxBytes: 1 MiB
+	DefaultMaxWait  = 20 * time.Millisecond // CutterConfig.MaxWait
+)
+
+// DefaultQuorum is the quorum of n validators when none is given: ⌊2n/3⌋+1,
+// the smallest majority that tolerates ⌊(n-1)/3⌋ faulty ones.
+func DefaultQuorum(n int) int { return 2*n/3 + 1 }
+
 // CutterConfig bounds a block.
 type CutterConfig struct {
-	// MaxTxs closes a block when it holds this many entries. Zero means 1000.
+	// MaxTxs closes a block when it holds this many entries. Zero means
+	// DefaultMaxTxs (1000).
 	MaxTxs int
 	// MaxBytes closes a block when its entries reach this many bytes. Zero
-	// means 4 MiB.
+	// means DefaultMaxBytes (1 MiB).
 	MaxBytes int
 	// MaxWait closes a non-empty block this long after its first entry
-	// arrived (Tick). Zero means 20ms. The node's leader flushes after
-	// every poll instead, so for it MaxWait is a bound never reached.
+	// arrived (Tick). Zero means DefaultMaxWait (20ms). The node's leader
+	// flushes after every poll instead, so for it MaxWait is a bound never
+	// reached.
 	MaxWait time.Duration
 }
 
 // EnsureDefaults fills zero fields with their documented defaults.
 func (c *CutterConfig) EnsureDefaults() {
 	if c.MaxTxs == 0 {
-		c.MaxTxs = 1000
+		c.MaxTxs = DefaultMaxTxs
 	}
 	if c.MaxBytes == 0 {
-		c.MaxBytes = 4 << 20
+		c.MaxBytes = DefaultMaxBytes
 	}
 	if c.MaxWait == 0 {
-		c.MaxWait = 20 * time.Millisecond
+		c.MaxWait = DefaultMaxWait
 	}
 }
 

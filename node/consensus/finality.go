@@ -133,7 +133,7 @@ type FinalityConfig struct {
 // EnsureDefaults fills zero fields with their documented defaults.
 func (c *FinalityConfig) EnsureDefaults() {
 	if c.Quorum == 0 {
-		c.Quorum = len(c.Validators)*2/3 + 1
+		c.Quorum = DefaultQuorum(len(c.Validators))
 	}
 	if c.Window == 0 {
 		c.Window = 4096

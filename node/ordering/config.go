@@ -49,6 +49,10 @@ var (
 // MaxShards bounds Config.Shards. Each shard costs two topics.
 const MaxShards = 4096
 
+// DefaultShards is the shard count of a node, a cluster file and a scenario
+// that name none.
+const DefaultShards = 4
+
 // Config says how to reach the cluster and how the log is laid out. The zero
 // value of every field except Brokers and Shards is a documented default;
 // EnsureDefaults fills them in and Validate checks the result.
