@@ -83,10 +83,8 @@ func (c *checker) onAccepted(a p2p.Accepted) {
 	c.mu.Unlock()
 }
 
-// onBlockOf returns the OnBlock hook of the node named name.
-func (c *checker) onBlockOf(name string) func(node.BlockEvent) {
-	return func(ev node.BlockEvent) { c.onBlock(name, ev, time.Now()) }
-}
+// onBlockNow is the OnBlock hook: node name committed ev now.
+func (c *checker) onBlockNow(name string, ev node.BlockEvent) { c.onBlock(name, ev, time.Now()) }
 
 func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 	h := ev.Header
@@ -259,9 +257,9 @@ func (c *checker) waitCommitted(ctx context.Context, d time.Duration) {
 }
 
 // verdict compares what was accepted with what the cluster committed and
-// with what the running nodes' stores index (names and nodes in step; none
-// for an external node). RootsEqual is left true for the caller to decide.
-func (c *checker) verdict(names []string, nodes []*node.Node) reports.Checker {
+// with what the running nodes' stores index (none when the target's nodes
+// cannot be read). RootsEqual is left true for the caller to decide.
+func (c *checker) verdict(nodes []NodeView) reports.Checker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := reports.Checker{
@@ -284,8 +282,7 @@ func (c *checker) verdict(names []string, nodes []*node.Node) reports.Checker {
 		v.Committed++
 		missing := 0
 		for i, n := range nodes {
-			loc, err := n.DB().TxLocation(id)
-			if err != nil || loc.Shard != a.Shard {
+			if shard, ok, err := n.TxShard(id); err != nil || !ok || shard != a.Shard {
 				unindexed[i]++
 				missing++
 			}
@@ -305,7 +302,7 @@ func (c *checker) verdict(names []string, nodes []*node.Node) reports.Checker {
 	}
 	for i, k := range unindexed {
 		if k > 0 && k != nowhere {
-			v.Notes = append(v.Notes, fmt.Sprintf("%s: %d committed transactions missing from its store index", names[i], k))
+			v.Notes = append(v.Notes, fmt.Sprintf("%s: %d committed transactions missing from its store index", nodes[i].Name(), k))
 		}
 	}
 	if c.divergent > 0 {

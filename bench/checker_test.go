@@ -32,7 +32,7 @@ func TestCheckerVerdict(t *testing.T) {
 	if got := c.missing(); got != 1 {
 		t.Fatalf("missing %d, want 1 (tx 3)", got)
 	}
-	v := c.verdict(nil, nil)
+	v := c.verdict(nil)
 	if v.Accepted != 3 || v.Committed != 2 || v.Lost != 1 || v.Duplicated != 2 || v.Divergent != 0 || v.Passed() {
 		t.Fatalf("verdict %+v", v)
 	}
@@ -41,12 +41,12 @@ func TestCheckerVerdict(t *testing.T) {
 	ok.onAccepted(p2p.Accepted{ID: tx.ID{1}})
 	ok.onBlock("node-1", block(1, 1, tx.ID{1}), now)
 	ok.onBlock("node-2", block(1, 1, tx.ID{1}), now)
-	if v := ok.verdict(nil, nil); !v.Passed() || v.Lost != 0 || v.Duplicated != 0 || v.Committed != 1 {
+	if v := ok.verdict(nil); !v.Passed() || v.Lost != 0 || v.Duplicated != 0 || v.Committed != 1 {
 		t.Fatalf("clean verdict %+v", v)
 	}
 	// node-3 commits another block at shard 1, height 1.
 	ok.onBlock("node-3", block(1, 1, tx.ID{1}, tx.ID{4}), now)
-	v = ok.verdict(nil, nil)
+	v = ok.verdict(nil)
 	if v.Divergent != 1 || v.Passed() || v.Duplicated != 0 {
 		t.Fatalf("divergent verdict %+v", v)
 	}

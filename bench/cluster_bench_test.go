@@ -95,7 +95,7 @@ report: {formats: [json, md]}
 		for range b.N {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			var err error
-			res, err = bench.Run(ctx, sc, bench.Options{Out: out, Brokers: brokers, SkipFloors: loop == "open"})
+			res, err = bench.Run(ctx, sc, bench.Options{Out: out, Target: &bench.InProcess{Brokers: brokers}, SkipFloors: loop == "open"})
 			cancel()
 			if err != nil {
 				b.Fatal(err)

@@ -5,9 +5,8 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
-	"os"
+	"io"
 	"strings"
-	"time"
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -15,8 +14,14 @@ import (
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-// External names a node that the harness does not run: rustorium loadgen
-// drives it over QUIC.
+// External is the Target of a node that the harness does not run
+// (rustorium loadgen): it is reached over QUIC at Addr and over its HTTP
+// APIs at API. With no view into the node, the checker works from the
+// receipts (a transaction is committed when its client got a committed
+// receipt, duplicated when it got two) and leaves roots unchecked; there
+// are no floors, no timeline and no network emulation, and no genesis of
+// the run's accounts (puts, gets of put keys and queries of absent
+// accounts only).
 type External struct {
 	// Addr is the node's QUIC address, host:port. Required when a
 	// workload speaks QUIC.
@@ -27,90 +32,98 @@ type External struct {
 	// rustorium node --api serves them). Required when a workload speaks
 	// REST, WebSocket or GraphQL.
 	API string
+	// ClientConns is the number of client connections of each protocol.
+	// Zero means 4.
+	ClientConns int
+
+	conns   map[scenarios.Client][]loadgen.TxConn
+	closers []io.Closer
 }
 
-// RunExternal drives a scenario's workloads against a running node and
-// writes the report like Run. With no view into the node, the checker
-// works from the receipts: a transaction is committed when its client got
-// a committed receipt, duplicated when it got two; the floors are skipped,
-// and so are the cluster, network and timeline sections of the scenario
-// (it refuses scenarios that need them).
-func RunExternal(ctx context.Context, sc *scenarios.Scenario, target External, opts Options) (*reports.Result, error) {
-	var errs []error
-	if len(sc.Timeline) > 0 || usesNetwork(sc) {
-		errs = append(errs, errors.New("timeline events and network emulation need the harness's own cluster"))
+// Caps implements Target.
+func (e *External) Caps() Caps {
+	c := Caps{Broker: "external"}
+	if e.Addr != "" {
+		c.Protocols = append(c.Protocols, scenarios.ClientQUIC)
 	}
-	for i, w := range sc.Workload {
-		if w.Kind == scenarios.KindTransfer {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: kind %s (an external node has no genesis from this run: puts, gets of put keys and queries of absent accounts only)", i, w.Name, w.Kind))
-		}
-		if w.Mode() == scenarios.ModeMaxRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: max-rate search", i, w.Name))
-		}
-		if w.Client == scenarios.ClientQUIC && target.Addr == "" {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: client quic needs the node's QUIC address", i, w.Name))
-		}
-		if w.Client != scenarios.ClientQUIC && target.API == "" {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: client %s needs the node's API address", i, w.Name, w.Client))
-		}
+	if e.API != "" {
+		c.Protocols = append(c.Protocols, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL)
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnsupported, err)
-	}
-	opts.ensureDefaults()
-	p := newProgress(opts.Progress)
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return nil, err
-	}
-	c := &cluster{sc: sc, chk: newChecker(), ingress: &ingressIndex{}, brokerKind: "external"}
-	c.chk.fromReceipts = true
-	defer c.Close()
-	if opts.ClientConns <= 0 {
-		opts.ClientConns = defaultClientConns
-	}
-	for _, w := range sc.Workload {
-		switch {
-		case w.Client == scenarios.ClientQUIC && c.clients == nil:
-			p.printf("connecting %d QUIC clients to %s", opts.ClientConns, target.Addr)
-			c.clients = make([]*loadgen.Conn, opts.ClientConns)
-			dial := func(ctx context.Context) (*p2p.Client, func(), error) {
-				cl, err := p2p.Dial(ctx, target.Addr, p2p.ClientConfig{ServerKey: target.ServerKey})
-				return cl, nil, err
-			}
-			for i := range c.clients {
-				cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
-				if err != nil {
-					return nil, err
-				}
-				c.clients[i] = cl
-				c.closers = append(c.closers, cl)
-			}
-		case w.Client != scenarios.ClientQUIC && c.apis[w.Client] == nil:
-			p.printf("%d %s clients of %s", opts.ClientConns, w.Client, target.API)
-			base := strings.TrimSuffix(target.API, "/")
-			if err := c.dialAPIs(ctx, w.Client, opts.ClientConns, func(int) (string, dialFunc) { return base, nil }); err != nil {
-				return nil, err
-			}
-		}
-	}
+	return c
+}
 
-	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
-	loads, err := prepareAll(ctx, sc, nil, warmup+measure, p)
-	if err != nil {
-		return nil, err
+// Start implements Target: it connects the clients of every protocol the
+// scenario's workloads speak.
+func (e *External) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error {
+	n := e.ClientConns
+	if n <= 0 {
+		n = defaultClientConns
 	}
-	start := time.Now().Add(50 * time.Millisecond)
-	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
-	p.printf("running against %s: %v warmup, %v measured", strings.Trim(target.Addr+" "+target.API, " "), warmup, measure)
-	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
-	runLoads(ctx, c, loads, rec, start, warmup+measure)
-	stopProgress()
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	e.conns = map[scenarios.Client][]loadgen.TxConn{}
+	for _, w := range sc.Workload {
+		if e.conns[w.Client] != nil {
+			continue
+		}
+		var err error
+		if w.Client == scenarios.ClientQUIC {
+			h.Printf("connecting %d QUIC clients to %s", n, e.Addr)
+			err = e.dialQUIC(ctx, n)
+		} else {
+			h.Printf("%d %s clients of %s", n, w.Client, e.API)
+			base := strings.TrimSuffix(e.API, "/")
+			e.conns[w.Client], err = dialAPIs(ctx, w.Client, n, &e.closers, func(int) (string, dialFunc) { return base, nil })
+		}
+		if err != nil {
+			return err
+		}
 	}
-	snap := rec.Snapshot()
-	res := reports.NewResult(snap, measure)
-	label(res, loads)
-	notes := []string{"external node: commits counted from receipts; the node's store and roots were not inspected; floors skipped"}
-	return c.finish(ctx, res, snap, reports.Floors{}, notes, nil, opts, p)
+	h.Printf("running against %s", strings.Trim(e.Addr+" "+e.API, " "))
+	return nil
+}
+
+func (e *External) dialQUIC(ctx context.Context, n int) error {
+	dial := func(ctx context.Context) (*p2p.Client, func(), error) {
+		cl, err := p2p.Dial(ctx, e.Addr, p2p.ClientConfig{ServerKey: e.ServerKey})
+		return cl, nil, err
+	}
+	for range n {
+		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
+		if err != nil {
+			return err
+		}
+		e.closers = append(e.closers, cl)
+		e.conns[scenarios.ClientQUIC] = append(e.conns[scenarios.ClientQUIC], cl)
+	}
+	return nil
+}
+
+// Conns implements Target.
+func (e *External) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
+	if conns := e.conns[protocol]; conns != nil {
+		return conns, nil
+	}
+	return nil, fmt.Errorf("bench: no %s clients of the external node", protocol)
+}
+
+// Nodes implements Target: an external node cannot be read.
+func (e *External) Nodes() []NodeView { return nil }
+
+// Floors implements Target: an external node offers none.
+func (e *External) Floors(context.Context, *scenarios.Scenario) (reports.Floors, error) {
+	return reports.Floors{}, errors.New("bench: an external node has no floors")
+}
+
+// Faults implements Target: none.
+func (e *External) Faults() Faults { return nil }
+
+// Failed implements Target: an external node's failure shows as errors.
+func (e *External) Failed() <-chan error { return nil }
+
+// Close implements Target.
+func (e *External) Close() error {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i].Close()
+	}
+	e.closers = nil
+	return nil
 }

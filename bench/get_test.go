@@ -24,7 +24,7 @@ func TestReadVerifyCountsProofs(t *testing.T) {
 	if chk.proofsChecked.Load() != 1 || chk.proofsFailed.Load() != 1 {
 		t.Fatalf("proofs %d checked / %d failed", chk.proofsChecked.Load(), chk.proofsFailed.Load())
 	}
-	v := chk.verdict(nil, nil)
+	v := chk.verdict(nil)
 	if v.ProofsFailed != 1 || v.Passed() {
 		t.Fatalf("verdict %+v", v)
 	}
@@ -49,15 +49,16 @@ func TestReadVerifyCountsProofs(t *testing.T) {
 // their number) when there are some, else the put key space.
 func TestReadKeys(t *testing.T) {
 	acc := loadgen.AccountKeys(1, 3)
-	keys := readKeys(&loadgen.Sequential{N: 5}, nil, acc, 5)
+	keys := getKeys(&prepInput{keys: &loadgen.Sequential{N: 5}, accounts: acc, n: 5})
 	for i, k := range keys {
 		want := state.AccountKey(acc[i%3].Public().(ed25519.PublicKey))
 		if string(k) != string(want) {
 			t.Fatalf("read %d: %x, want %x", i, k, want)
 		}
 	}
-	keys = readKeys(&loadgen.Sequential{N: 5}, []string{"traced"}, nil, 3)
+	keys = getKeys(&prepInput{keys: &loadgen.Sequential{N: 5}, traceKeys: []string{"traced"}, n: 3})
 	if string(keys[0]) != string(state.PutKey([]byte("traced"))) || string(keys[2]) != string(state.PutKey(loadgen.KeyName(1))) {
 		t.Fatalf("put keys %q", keys)
 	}
 }
+

@@ -11,7 +11,7 @@ import (
 )
 
 // maxRateWorkload returns the scenario's max-rate workload, if it has one
-// (then it is the only workload; supported checks that).
+// (then it is the only workload; Check makes sure).
 func maxRateWorkload(sc *scenarios.Scenario) *scenarios.Workload {
 	for i := range sc.Workload {
 		if sc.Workload[i].Mode() == scenarios.ModeMaxRate {
@@ -21,51 +21,28 @@ func maxRateWorkload(sc *scenarios.Scenario) *scenarios.Workload {
 	return nil
 }
 
-// runMaxRate searches for the highest open-loop rate whose corrected p99 of
-// the chosen stage stays within the bound with no errors: it doubles the
-// rate from From until a probe fails (or To is reached), then bisects
-// between the last passing and the first failing rate until the bracket is
-// narrower than Precision. Each probe runs for Step on the same node, with
-// transactions signed before it starts. The report's workload figures are
-// those of the best passing probe; result.json's "maxrate" holds the knee
-// and every probe.
-func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors reports.Floors, opts Options, p *progress) (*reports.Result, error) {
-	m := w.MaxRate
-	stage, err := reports.ParseStage(string(m.Stage))
+// maxRate is the plan of a max-rate search: it looks for the highest
+// open-loop rate whose corrected p99 of the chosen stage stays within the
+// bound with no errors. It doubles the rate from From until a probe fails
+// (or To is reached), then bisects between the last passing and the first
+// failing rate until the bracket is narrower than Precision. Each probe
+// runs for Step on the same target, with transactions signed before it
+// starts. The report's workload figures are those of the best passing
+// probe; result.json's "maxrate" holds the knee and every probe.
+func (r *pipeline) maxRate(ctx context.Context, w *scenarios.Workload) (*outcome, error) {
+	s, err := r.newSearch(w)
 	if err != nil {
 		return nil, err
 	}
-	bound, step := m.P99.Std(), m.Step.Std()
-	from, to, precision := m.From.PerSecond(), m.To.PerSecond(), m.Precision.Fraction()
-	out := &reports.MaxRate{Stage: stage.String(), BoundUs: bound.Microseconds()}
-
-	if warm := c.sc.Warmup.Std(); warm > 0 {
-		p.printf("max-rate: warming up at %v/s for %v", from, warm)
-		if _, _, err := probe(ctx, c, w, from, warm, stage, p); err != nil {
+	if warm := r.sc.Warmup.Std(); warm > 0 {
+		r.p.printf("max-rate: warming up at %v/s for %v", s.from, warm)
+		if _, _, err := r.probe(ctx, w, s.from, warm, s.stage); err != nil {
 			return nil, err
 		}
 	}
-	var (
-		best     *reports.Snapshot
-		bestRate float64
-		lo, hi   float64 // last passing, first failing (0: none yet)
-	)
-	try := func(rate float64) (bool, error) {
-		snap, pt, err := probe(ctx, c, w, rate, step, stage, p)
-		if err != nil {
-			return false, err
-		}
-		pt.OK = pt.Errors == 0 && pt.P99Us > 0 && pt.P99Us <= out.BoundUs
-		out.Points = append(out.Points, pt)
-		p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors%s: %s", rate, pt.ThroughputTPS, stage, reports.FormatMicros(pt.P99Us), pt.Errors, errorSummary(pt.ErrorsByKind), map[bool]string{true: "pass", false: "fail"}[pt.OK])
-		if pt.OK && rate > bestRate {
-			best, bestRate = snap, rate
-			out.KneeRate, out.KneeTPS = rate, pt.ThroughputTPS
-		}
-		return pt.OK, nil
-	}
-	for rate := from; rate <= to; rate *= 2 {
-		ok, err := try(rate)
+	var lo, hi float64 // last passing, first failing (0: none yet)
+	for rate := s.from; rate <= s.to; rate *= 2 {
+		ok, err := s.try(ctx, rate)
 		if err != nil {
 			return nil, err
 		}
@@ -75,9 +52,9 @@ func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors r
 		}
 		lo = rate
 	}
-	for lo > 0 && hi > 0 && (hi-lo)/hi > precision {
+	for lo > 0 && hi > 0 && (hi-lo)/hi > s.precision {
 		mid := (lo + hi) / 2
-		ok, err := try(mid)
+		ok, err := s.try(ctx, mid)
 		if err != nil {
 			return nil, err
 		}
@@ -87,33 +64,81 @@ func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors r
 			hi = mid
 		}
 	}
+	return s.outcome(hi == 0), nil
+}
+
+// search is the state of a max-rate search.
+type search struct {
+	r                   *pipeline
+	w                   *scenarios.Workload
+	stage               reports.Stage
+	step                time.Duration
+	from, to, precision float64
+	out                 *reports.MaxRate
+	best                *reports.Snapshot
+	bestRate            float64
+}
+
+func (r *pipeline) newSearch(w *scenarios.Workload) (*search, error) {
+	m := w.MaxRate
+	stage, err := reports.ParseStage(string(m.Stage))
+	if err != nil {
+		return nil, err
+	}
+	return &search{
+		r: r, w: w, stage: stage, step: m.Step.Std(),
+		from: m.From.PerSecond(), to: m.To.PerSecond(), precision: m.Precision.Fraction(),
+		out: &reports.MaxRate{Stage: stage.String(), BoundUs: m.P99.Std().Microseconds()},
+	}, nil
+}
+
+// try probes rate and reports whether it passed.
+func (s *search) try(ctx context.Context, rate float64) (bool, error) {
+	snap, pt, err := s.r.probe(ctx, s.w, rate, s.step, s.stage)
+	if err != nil {
+		return false, err
+	}
+	pt.OK = pt.Errors == 0 && pt.P99Us > 0 && pt.P99Us <= s.out.BoundUs
+	s.out.Points = append(s.out.Points, pt)
+	s.r.p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors%s: %s", rate, pt.ThroughputTPS, s.stage, reports.FormatMicros(pt.P99Us), pt.Errors, errorSummary(pt.ErrorsByKind), map[bool]string{true: "pass", false: "fail"}[pt.OK])
+	if pt.OK && rate > s.bestRate {
+		s.best, s.bestRate = snap, rate
+		s.out.KneeRate, s.out.KneeTPS = rate, pt.ThroughputTPS
+	}
+	return pt.OK, nil
+}
+
+// outcome is the search's result: the best passing probe's figures.
+func (s *search) outcome(aboveRange bool) *outcome {
 	var res *reports.Result
-	if best != nil {
-		res = reports.NewResult(best, step)
+	if s.best != nil {
+		res = reports.NewResult(s.best, s.step)
 	} else {
 		res = &reports.Result{Workloads: map[string]*reports.WorkloadResult{}}
 	}
-	if wr := res.Workloads[w.Name]; wr != nil {
-		wr.Kind, wr.Client = string(w.Kind), string(w.Client)
+	if wr := res.Workloads[s.w.Name]; wr != nil {
+		wr.Kind, wr.Client = string(s.w.Kind), string(s.w.Client)
 	}
 	var notes []string
-	if hi == 0 {
-		notes = append(notes, fmt.Sprintf("max-rate: every probe up to %v/s passed; the knee is above the search range", to))
+	if aboveRange {
+		notes = append(notes, fmt.Sprintf("max-rate: every probe up to %v/s passed; the knee is above the search range", s.to))
 	}
-	return c.finish(ctx, res, best, floors, notes, func(r *reports.Result) { r.MaxRate = out }, opts, p)
+	return &outcome{res: res, snap: s.best, notes: notes, complete: func(r *reports.Result) { r.MaxRate = s.out }}
 }
 
 // probe offers rate for d and measures the stage over the whole probe.
-func probe(ctx context.Context, c *cluster, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage, p *progress) (*reports.Snapshot, reports.MaxRatePoint, error) {
+func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage) (*reports.Snapshot, reports.MaxRatePoint, error) {
 	pw := *w
 	pw.MaxRate, pw.Rate = nil, scenarios.Rate(rate)
-	l, err := prepare(ctx, c.sc, &pw, 0, nil, d, p)
+	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, r.p.printf)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start})
-	runLoads(ctx, c, []*workloadRun{l}, rec, start, d)
+	if err := r.runLoads(ctx, []*workloadRun{l}, rec, start, d); err != nil {
+		return nil, reports.MaxRatePoint{}, err
+	}
 	if ctx.Err() != nil {
 		return nil, reports.MaxRatePoint{}, context.Cause(ctx)
 	}

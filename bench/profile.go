@@ -10,6 +10,7 @@ import (
 	"runtime/pprof"
 	"runtime/trace"
 	"slices"
+	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -74,6 +75,28 @@ func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
 		}
 	}
 	return p
+}
+
+// measuredProfiles captures report.profile over the measured phase only:
+// from a time in the future until stop.
+type measuredProfiles struct {
+	timer *time.Timer
+	ch    chan *profiler
+}
+
+// profileMeasured starts the scenario's profiles (kinds) into dir at from.
+func profileMeasured(dir string, kinds []scenarios.Profile, from time.Time) *measuredProfiles {
+	m := &measuredProfiles{ch: make(chan *profiler, 1)}
+	m.timer = time.AfterFunc(time.Until(from), func() { m.ch <- startProfiles(dir, kinds) })
+	return m
+}
+
+// stop ends the capture if it started, and summarises the profiles.
+func (m *measuredProfiles) stop() ([]reports.ProfileSummary, []string) {
+	if m.timer.Stop() { // it never ran
+		return nil, nil
+	}
+	return (<-m.ch).stop() // it ran, or is running
 }
 
 // stop ends the capture, writes the snapshot profiles and summarises each

@@ -1,98 +1,258 @@
-// Package bench runs scenarios end to end: it starts the cluster (embedded
-// broker or a real one, in-process nodes), measures the floors of the raw
-// building blocks on the same paths, drives the workloads with the load
-// generator, checks that every accepted transaction committed exactly once,
-// and writes the report folder. It also holds the project's benchmark suite.
+// Package bench runs scenarios end to end through one pipeline over a
+// Target (the system under test: an in-process cluster, or a node that runs
+// elsewhere): it checks the scenario against what the target can do,
+// starts the target, measures the floors of the raw building blocks on its
+// paths, drives the workloads with the load generator (a fixed plan of
+// warmup and measurement with a timeline, or a max-rate search of probes),
+// checks that every accepted transaction committed exactly once, and
+// writes the report folder. Each workload kind is one unit (kind_*.go).
+// It also holds the project's benchmark suite.
 package bench
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/state"
-	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-// ErrUnsupported: the scenario asks for something this harness cannot run yet.
-var ErrUnsupported = errors.New("bench: not supported yet")
+// ErrUnsupported: the scenario asks for something the harness, or the
+// target it runs on, cannot do.
+var ErrUnsupported = errors.New("bench: not supported")
 
 // Options configures Run.
 type Options struct {
 	// Out is the report folder. Required.
 	Out string
-	// Brokers, if set, overrides the scenario's broker with a real cluster.
-	Brokers []string
+	// Target is the system the run measures. Nil means an InProcess
+	// cluster with its defaults.
+	Target Target
 	// Progress receives live progress lines. Nil prints nothing.
 	Progress io.Writer
-	// Logger receives the nodes' logs. Nil discards them.
-	Logger *slog.Logger
-	// ClientConns is the number of QUIC connections the load generator
-	// spreads its streams over, round-robin over the nodes. Zero means 4,
-	// or two per node if that is more.
-	ClientConns int
 	// SkipFloors skips the floor measurements (tests that need speed only).
 	SkipFloors bool
-	// AlterRoot is fault injection for tests: a node named here ("node-i")
-	// attests the root the function returns instead of the one it computed
-	// (node.Config.AlterRoot).
-	AlterRoot map[string]func(shard uint32, height uint64, root [32]byte) [32]byte
 }
 
-func (o *Options) ensureDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+// chainID is the chain of every harness run.
+const chainID = 1
+
+// pipeline is one run of a scenario on a target.
+type pipeline struct {
+	sc       *scenarios.Scenario
+	opts     Options
+	t        Target
+	caps     Caps
+	chk      *checker
+	ingress  *ingressIndex
+	p        *progress
+	accounts map[int][]ed25519.PrivateKey // genesis accounts by workload index
+	genesis  []node.GenesisAccount
+}
+
+// outcome is what a load plan measured, for finish.
+type outcome struct {
+	res   *reports.Result
+	snap  *reports.Snapshot
+	notes []string
+	// complete fills in what the plan adds after the checker ran.
+	complete func(*reports.Result)
+}
+
+// Run runs a defaulted, validated scenario on opts.Target and writes its
+// report into opts.Out. The Result is returned even when the checker or an
+// SLO failed (Result.Passed tells); an error means the run itself could not
+// be done (ErrUnsupported, with file:line, when the scenario asks for what
+// the target cannot do).
+func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Result, error) {
+	t := opts.Target
+	if t == nil {
+		t = &InProcess{}
 	}
+	r := &pipeline{sc: sc, opts: opts, t: t, caps: t.Caps(), chk: newChecker(), ingress: &ingressIndex{}, p: newProgress(opts.Progress)}
+	if err := Check(sc, r.caps); err != nil {
+		return nil, err
+	}
+	r.chk.fromReceipts = !r.caps.Blocks
+	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
+		return nil, err
+	}
+	r.accounts = runAccounts(sc)
+	r.genesis = genesisOf(r.accounts)
+	err := t.Start(ctx, sc, Hooks{
+		Genesis: r.genesis, OnBlock: r.chk.onBlockNow, OnIngress: r.ingress.stamp,
+		Dir: opts.Out, Printf: r.p.printf,
+	})
+	defer t.Close()
+	if err != nil {
+		return nil, err
+	}
+	ctx, stopWatch := watch(ctx, t.Failed())
+	defer stopWatch()
+	floors, err := r.floors(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out *outcome
+	if w := maxRateWorkload(sc); w != nil {
+		out, err = r.maxRate(ctx, w)
+	} else {
+		out, err = r.fixed(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r.finish(ctx, out, floors)
 }
 
-// prepareAll pre-signs every workload's transactions (and picks every get
-// workload's keys) for total (warmup included); accounts are the transfer
-// workloads' keys by index. A get workload reads the accounts of the first
-// transfer workload when there is one (see readAccounts).
-func prepareAll(ctx context.Context, sc *scenarios.Scenario, accounts map[int][]ed25519.PrivateKey, total time.Duration, p *progress) ([]*workloadRun, error) {
+// floors measures the target's floors, unless skipped or it has none.
+func (r *pipeline) floors(ctx context.Context) (reports.Floors, error) {
+	if r.opts.SkipFloors || !r.caps.Floors {
+		return reports.Floors{}, nil
+	}
+	r.p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
+	f, err := r.t.Floors(ctx, r.sc)
+	if err != nil {
+		return f, fmt.Errorf("bench: floors: %w", err)
+	}
+	return f, nil
+}
+
+// watch returns a context that ends, with the failure as its cause, when
+// failed delivers one. stop releases the watcher.
+func watch(ctx context.Context, failed <-chan error) (_ context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case err := <-failed:
+			cancel(err)
+		case <-done:
+		}
+	}()
+	return ctx, func() { close(done); cancel(nil) }
+}
+
+// Check reports, as scenario errors with file and line wrapping
+// ErrUnsupported, what in sc the harness or a target with caps cannot run:
+// each workload kind's own rules, the client protocols, load modes the
+// harness cannot combine, and a timeline or network emulation on a target
+// without faults.
+func Check(sc *scenarios.Scenario, caps Caps) error {
+	var errs []error
+	bad := func(path, format string, args ...any) { errs = append(errs, sc.Invalid(path, format, args...)) }
+	for i := range sc.Workload {
+		w := &sc.Workload[i]
+		path := fmt.Sprintf("workload[%d]", i)
+		k, ok := kinds[w.Kind]
+		if !ok {
+			bad(path+".kind", "kind %q has no runner", w.Kind)
+			continue
+		}
+		for _, pr := range k.check(w, caps) {
+			bad(path+pr.field, "%s", pr.msg)
+		}
+		if !slices.Contains(caps.Protocols, w.Client) {
+			bad(path+".client", "this target cannot be reached over %s (give the node's %s)", w.Client, map[bool]string{true: "QUIC address", false: "API address"}[w.Client == scenarios.ClientQUIC])
+		}
+		if w.MaxRate != nil && len(sc.Workload) > 1 {
+			bad(path+".maxrate", "a max-rate search must be the only workload")
+		}
+		if m := w.Mode(); w.Arrival == scenarios.ArrivalPoisson && m != scenarios.ModeRate && m != scenarios.ModeRamp {
+			bad(path+".arrival", "poisson arrivals only with a rate or a ramp")
+		}
+		if m := w.MaxRate; m != nil {
+			if st, err := reports.ParseStage(string(m.Stage)); err == nil && !slices.Contains(k.stages(), st) {
+				bad(path+".maxrate.stage", "a %s workload records no %s stage", w.Kind, st)
+			}
+		}
+	}
+	if !caps.Faults {
+		if len(sc.Timeline) > 0 {
+			bad("timeline", "timeline events need a target with fault injection (rustorium run)")
+		}
+		if usesNetwork(sc) {
+			bad("network", "network emulation needs a target the harness runs (rustorium run)")
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnsupported, err)
+	}
+	return nil
+}
+
+// fixed is the plan of a scenario without a max-rate search: every
+// workload runs through warmup and the measured phase, with the timeline,
+// the resource sampler and the profiles over the measured phase.
+func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
+	sc := r.sc
+	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
-		acc := accounts[i]
-		if k := sc.Workload[i].Kind; k == scenarios.KindGet || k == scenarios.KindQuery {
-			acc = readAccounts(sc, accounts)
-		}
 		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, acc, total, p); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.p.printf); err != nil {
 			return nil, err
 		}
 	}
-	return loads, nil
+	start := time.Now().Add(50 * time.Millisecond)
+	measured := start.Add(warmup)
+	rec := reports.NewRecorder(reports.RecorderOptions{Start: measured})
+	r.p.printf("running: %v warmup, %v measured", warmup, measure)
+	sampler := reports.NewResourceSampler(reports.ResourceSamplerOptions{Origin: measured})
+	if err := sampler.Start(ctx); err != nil {
+		return nil, err
+	}
+	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
+	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
+	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured)
+	err := r.runLoads(ctx, loads, rec, start, warmup+measure)
+	profiles, notes := prof.stop()
+	timeline.stop()
+	resources := sampler.Stop()
+	stopProgress()
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	snap := rec.Snapshot()
+	res := reports.NewResult(snap, measure)
+	res.Resources = resources
+	label(res, loads)
+	notes = append(notes, loadNotes(loads)...)
+	return &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
+		res.Timeline = timeline.results(res, measured.Add(measure))
+		res.Profiles = profiles
+	}}, nil
 }
 
-// readAccounts returns the accounts a get workload reads: those of the
-// scenario's first transfer workload (they exist from genesis on), or nil
-// when it has none (then gets read put keys).
-func readAccounts(sc *scenarios.Scenario, accounts map[int][]ed25519.PrivateKey) []ed25519.PrivateKey {
-	for i, w := range sc.Workload {
-		if w.Kind == scenarios.KindTransfer {
-			return accounts[i]
+// loadNotes explains what the workloads' own counts say about the run.
+func loadNotes(loads []*workloadRun) []string {
+	var notes []string
+	for _, l := range loads {
+		if f := l.obs.failed.Load(); f > 0 {
+			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts; a transfer fails when it reaches the log after a later transfer of its sender (its nonce is then used up: reordered by the network, or resent after its node went down) or when the sender's balance is short", l.name, f))
 		}
 	}
-	return nil
+	for _, l := range loads {
+		if l.closed != nil && l.closed.Limit > 0 && l.stats.Started >= l.closed.Limit {
+			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
+		}
+	}
+	return notes
 }
 
 // label records each workload's kind and client in the result.
@@ -104,181 +264,55 @@ func label(res *reports.Result, loads []*workloadRun) {
 	}
 }
 
-// chainID is the chain of every harness run.
-const chainID = 1
-
-// Run runs a defaulted, validated scenario and writes its report into
-// opts.Out. The Result is returned even when the checker or an SLO failed
-// (Result.Passed tells); an error means the run itself could not be done.
-func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Result, error) {
-	if err := supported(sc); err != nil {
-		return nil, err
-	}
-	opts.ensureDefaults()
-	p := newProgress(opts.Progress)
-	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
-		return nil, err
-	}
-	accounts := workloadAccounts(sc)
-	c, err := startCluster(ctx, sc, opts, genesisOf(accounts), p)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	ctx, stopWatch := c.watch(ctx)
-	defer stopWatch()
-
-	var floors reports.Floors
-	if !opts.SkipFloors {
-		p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
-		cl, err := c.client(0)
-		if err != nil {
-			return nil, err
-		}
-		if floors, err = measureFloors(ctx, cl, c.floorLog(), sc); err != nil {
-			return nil, fmt.Errorf("bench: floors: %w", err)
-		}
-	}
-	if w := maxRateWorkload(sc); w != nil {
-		return runMaxRate(ctx, c, w, floors, opts, p)
-	}
-
-	// Pre-sign every transaction of every workload before the clock starts.
-	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
-	loads, err := prepareAll(ctx, sc, accounts, warmup+measure, p)
-	if err != nil {
-		return nil, err
-	}
-
-	start := time.Now().Add(50 * time.Millisecond)
-	rec := reports.NewRecorder(reports.RecorderOptions{Start: start.Add(warmup)})
-	p.printf("running: %v warmup, %v measured", warmup, measure)
-	sampler := reports.NewResourceSampler(reports.ResourceSamplerOptions{Origin: start.Add(warmup)})
-	if err := sampler.Start(ctx); err != nil {
-		return nil, err
-	}
-	stopProgress := p.live(ctx, rec, c.chk, start, warmup, measure)
-	timeline := runTimeline(ctx, c, start.Add(warmup), p)
-	// report.profile covers the measured phase only.
-	profCh := make(chan *profiler, 1)
-	profStart := time.AfterFunc(time.Until(start.Add(warmup)), func() {
-		profCh <- startProfiles(filepath.Join(opts.Out, "profile"), sc.Report.Profile)
-	})
-	runLoads(ctx, c, loads, rec, start, warmup+measure)
-	var (
-		profiles  []reports.ProfileSummary
-		profNotes []string
-	)
-	if !profStart.Stop() { // it ran, or is running: stop the capture
-		profiles, profNotes = (<-profCh).stop()
-	}
-	timeline.stop()
-	resources := sampler.Stop()
-	stopProgress()
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	snap := rec.Snapshot()
-
-	res := reports.NewResult(snap, measure)
-	res.Resources = resources
-	label(res, loads)
-	notes := profNotes
-	for _, l := range loads {
-		if f := l.obs.failed.Load(); f > 0 {
-			notes = append(notes, fmt.Sprintf("workload %s: %d transactions committed as failed by execution (stale nonce or balance), with the reason in their receipts; a transfer fails when it reaches the log after a later transfer of its sender (its nonce is then used up: reordered by the network, or resent after its node went down) or when the sender's balance is short", l.name, f))
-		}
-	}
-	for _, l := range loads {
-		if l.closed != nil && l.closed.Limit > 0 && l.stats.Started >= l.closed.Limit {
-			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
-		}
-	}
-	finish := func(res *reports.Result) {
-		res.Timeline = timeline.results(res, start.Add(warmup+measure))
-		res.Profiles = profiles
-	}
-	return c.finish(ctx, res, snap, floors, notes, finish, opts, p)
-}
-
 // runLoads drives every workload from start for total (warmup included) and
 // returns when all sends have completed.
-func runLoads(ctx context.Context, c *cluster, loads []*workloadRun, rec *reports.Recorder, start time.Time, total time.Duration) {
-	for _, l := range loads {
-		l.obs = newObserver(rec.Workload(l.name), c.chk, len(l.txs)) // reads have no ingress stamps to match
-	}
-	c.ingress.build(loads) // after the observers exist: the node's hook reads them
-	var wg sync.WaitGroup
-	for _, l := range loads {
-		conns := c.txConns(l.client)
-		var send loadgen.SendFunc
-		if l.kind == scenarios.KindGet || l.kind == scenarios.KindQuery {
-			send = (&loadgen.Reader{Conns: conns, Keys: l.reads, Accounts: l.kind == scenarios.KindQuery, Observer: l.obs, Timeout: l.timeout, Verify: readVerify(c.chk)}).Send
-		} else {
-			send = (&loadgen.Submitter{
-				Conns: conns, Route: l.route, Txs: l.txs, Observer: l.obs, Timeout: l.timeout,
-				VerifyEvery: l.verifyEvery, Verify: l.verify(c.chk), Visible: l.visible(),
-			}).Send
+func (r *pipeline) runLoads(ctx context.Context, loads []*workloadRun, rec *reports.Recorder, start time.Time, total time.Duration) error {
+	sendFuncs := make([]loadgen.SendFunc, len(loads))
+	for i, l := range loads {
+		conns, err := r.t.Conns(l.client)
+		if err != nil {
+			return err
 		}
-		wg.Add(1)
+		l.obs = newObserver(rec.Workload(l.name), r.chk, len(l.sends.txs)) // reads have no ingress stamps to match
+		sendFuncs[i] = l.sends.sender(conns, l.obs, r.chk)
+	}
+	r.ingress.build(loads) // after the observers exist: the node's hook reads them
+	var wg sync.WaitGroup
+	for i, l := range loads {
+		send := sendFuncs[i]
 		if l.closed != nil {
 			l.obs.expected = l.closed.Expected
-			go func() {
-				defer wg.Done()
-				l.stats = l.closed.Run(ctx, start, total, send)
-			}()
+			wg.Go(func() { l.stats = l.closed.Run(ctx, start, total, send) })
 			continue
 		}
 		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
-		go func() {
-			defer wg.Done()
-			l.stats = ol.Run(ctx, start, total, send)
-		}()
+		wg.Go(func() { l.stats = ol.Run(ctx, start, total, send) })
 	}
 	wg.Wait()
+	return nil
 }
 
-// finish drains the cluster, fills in everything but the workloads, checks
+// finish drains the target, fills in everything but the workloads, checks
 // the SLOs and writes the report folder.
-func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports.Snapshot, floors reports.Floors, notes []string, extra func(*reports.Result), opts Options, p *progress) (*reports.Result, error) {
-	sc := c.sc
-	// Drain: give the node until the drain deadline to commit everything
+func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floors) (*reports.Result, error) {
+	sc, res := r.sc, out.res
+	// Drain: give the nodes until the drain deadline to commit everything
 	// that was accepted; what is still missing then is lost.
-	p.printf("draining (up to %v) and checking", sc.Drain.Std())
-	c.chk.waitCommitted(ctx, sc.Drain.Std())
+	r.p.printf("draining (up to %v) and checking", sc.Drain.Std())
+	r.chk.waitCommitted(ctx, sc.Drain.Std())
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-
 	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
 	res.WarmupS = sc.Warmup.Std().Seconds()
-	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: c.brokerKind})
+	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.caps.Broker})
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
 		res.Resolved = b
 	}
-	// The nodes converge: every running node reports the same height,
-	// block and root on every shard (bounded by the drain again).
-	external := c.chk.fromReceipts
-	var rootsOK = true
-	var rootNotes []string
-	if !external {
-		rootsOK, rootNotes = c.rootsEqual(ctx, sc.Drain.Std())
-	}
-	names, nodes := c.live()
-	res.Checker = c.chk.verdict(names, nodes)
-	res.Checker.RootsEqual, res.Checker.RootsUnchecked = rootsOK, external
-	res.Checker.Notes = append(res.Checker.Notes, rootNotes...)
-	res.Checker.Notes = append(res.Checker.Notes, notes...)
-	if len(c.genesis) > 0 {
-		ok, bnotes := c.conserved(ctx, sc.Drain.Std())
-		res.Checker.BalancesConserved = &ok
-		res.Checker.Notes = append(res.Checker.Notes, bnotes...)
-	}
-	if down := len(c.nodes) - len(nodes); down > 0 { // an external run has no node slots
-		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("%d node(s) down at the end (killed without restart): checked on the %d running", down, len(nodes)))
-	}
-	if extra != nil {
-		extra(res)
+	res.Checker = r.check(ctx)
+	res.Checker.Notes = append(res.Checker.Notes, out.notes...)
+	if out.complete != nil {
+		out.complete(res)
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
@@ -289,265 +323,38 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 			formats = append(formats, string(f))
 		}
 	}
-	if _, err := reports.Write(opts.Out, res, snap, formats); err != nil {
+	if _, err := reports.Write(r.opts.Out, res, out.snap, formats); err != nil {
 		return res, err
 	}
 	return res, nil
 }
 
-// supported rejects what this harness cannot run yet, naming it.
-func supported(sc *scenarios.Scenario) error {
-	var errs []error
-	for i, w := range sc.Workload {
-		if (w.Kind == scenarios.KindTransfer || w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery) && w.Mode() == scenarios.ModeMaxRate {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search of a %s workload", i, w.Name, w.Kind))
-		}
-		if w.Mode() == scenarios.ModeMaxRate && len(sc.Workload) > 1 {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: a max-rate search must be the only workload", i, w.Name))
-		}
-		if m := w.Mode(); w.Arrival == scenarios.ArrivalPoisson && m != scenarios.ModeRate && m != scenarios.ModeRamp {
-			errs = append(errs, fmt.Errorf("workload[%d] %q: poisson arrivals only with a rate or a ramp", i, w.Name))
-		}
+// check is the checker's verdict, with what the target's nodes say when
+// they can be read: every running node converges on the same height, block
+// and root on every shard, and conserves the genesis balances (each
+// bounded by the drain again).
+func (r *pipeline) check(ctx context.Context) reports.Checker {
+	drain := r.sc.Drain.Std()
+	if !r.caps.Blocks {
+		v := r.chk.verdict(nil)
+		v.RootsUnchecked = true
+		v.Notes = append(v.Notes, "the target's nodes cannot be read: commits counted from receipts; the nodes' stores and roots were not inspected; floors skipped")
+		return v
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrUnsupported, sc.File(), err)
+	rootsOK, rootNotes := rootsEqual(ctx, r.t, r.sc.Cluster.Shards, drain)
+	nodes := r.t.Nodes()
+	v := r.chk.verdict(nodes)
+	v.RootsEqual = rootsOK
+	v.Notes = append(v.Notes, rootNotes...)
+	if len(r.genesis) > 0 {
+		ok, notes := conserved(ctx, r.t, r.genesis, drain)
+		v.BalancesConserved = &ok
+		v.Notes = append(v.Notes, notes...)
 	}
-	return nil
-}
-
-// workloadRun is one workload's pre-signed transactions and schedule.
-type workloadRun struct {
-	name        string
-	kind        scenarios.Kind
-	client      scenarios.Client
-	pacer       loadgen.Pacer       // open loop
-	closed      *loadgen.ClosedLoop // closed loop
-	txs         [][]byte
-	reads       [][]byte // gets: the state key each read asks for
-	puts        []putKV  // what each tx writes, for proof checks
-	route       []uint32 // transfers: the sender of each, to keep a sender on one connection
-	timeout     time.Duration
-	verifyEvery uint64
-	obs         *observer
-	stats       loadgen.Stats
-}
-
-type putKV struct{ key, value []byte }
-
-// Closed-loop workloads pre-sign for one send per client every
-// closedLoopMinCycle, at most maxClosedLoopTxs in all.
-const (
-	closedLoopMinCycle = 500 * time.Microsecond
-	maxClosedLoopTxs   = 300_000
-)
-
-func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, p *progress) (*workloadRun, error) {
-	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client, timeout: w.Timeout.Std()}
-	seed := uint64(sc.Seed)*1_000_003 + uint64(idx)
-	var traceKeys []string
-	switch w.Mode() {
-	case scenarios.ModeRate:
-		l.pacer = loadgen.Constant{Rate: w.Rate.PerSecond()}
-		if w.Arrival == scenarios.ArrivalPoisson {
-			l.pacer = &loadgen.Poisson{Rate: w.Rate.PerSecond(), Seed: seed}
-		}
-	case scenarios.ModeTrace:
-		path := w.Trace
-		if !filepath.IsAbs(path) && sc.File() != "" {
-			path = filepath.Join(filepath.Dir(sc.File()), path)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, fmt.Errorf("workload %s: %w", w.Name, err)
-		}
-		tr, err := loadgen.ReadTrace(f)
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("workload %s: %s: %w", w.Name, path, err)
-		}
-		l.pacer, traceKeys = tr, tr.Keys
-	case scenarios.ModeRamp:
-		over := w.Ramp.Over.Std()
-		if over == 0 {
-			over = sc.Duration.Std()
-		}
-		ramp := loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
-		l.pacer = ramp
-		if w.Arrival == scenarios.ArrivalPoisson {
-			l.pacer = &loadgen.Poisson{Shape: ramp, Seed: seed}
-		}
-	case scenarios.ModeClients:
-		l.closed = &loadgen.ClosedLoop{Clients: w.Clients, Think: w.Think.Std(), Calibrate: sc.Warmup.Std()}
+	if down := r.sc.Cluster.Nodes - len(nodes); down > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d node(s) down at the end (killed without restart): checked on the %d running", down, len(nodes)))
 	}
-	var n int
-	if l.pacer != nil {
-		shape := l.pacer
-		if ps, ok := shape.(*loadgen.Poisson); ok && ps.Shape != nil {
-			shape = ps.Shape.(loadgen.Pacer)
-		}
-		if err := loadgen.Validate(shape); err != nil {
-			return nil, err
-		}
-		n = loadgen.Count(l.pacer, total)
-	} else {
-		// A closed loop has no schedule: sign enough for one send per
-		// client every closedLoopMinCycle, and stop early if that runs out.
-		n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
-		l.closed.Limit = uint64(n)
-	}
-	keys, err := loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), seed)
-	if err != nil {
-		return nil, err
-	}
-	if w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery {
-		// A closed loop of reads need not stop: its reads repeat the
-		// prepared keys' sequence (a Reader reads Keys[i mod len]).
-		if l.closed != nil {
-			l.closed.Limit = 0
-		}
-		if w.Kind == scenarios.KindQuery {
-			what := "genesis accounts"
-			if accounts == nil { // accounts that do not exist: non-membership proofs
-				accounts, what = loadgen.AccountKeys(seed, w.Accounts), "accounts without genesis (absent)"
-			}
-			l.reads = queryKeys(keys, accounts, n)
-			p.printf("workload %s: %d account queries of %s", w.Name, n, what)
-			return l, nil
-		}
-		l.reads = readKeys(keys, traceKeys, accounts, n)
-		p.printf("workload %s: %d reads of %s", w.Name, n, map[bool]string{true: "genesis accounts", false: "put keys"}[accounts != nil])
-		return l, nil
-	}
-	var s [32]byte
-	binary.BigEndian.PutUint64(s[:], seed)
-	signer := ed25519.NewKeyFromSeed(s[:])
-	p.printf("workload %s: pre-signing %d transactions", w.Name, n)
-	t0 := time.Now()
-	var last atomic.Int64
-	progress := func(done int) {
-		if now := time.Now().UnixNano(); now-last.Load() > int64(time.Second) {
-			last.Store(now)
-			p.printf("  signed %d/%d", done, n)
-		}
-	}
-	switch w.Kind {
-	case scenarios.KindTransfer:
-		tr := &loadgen.Transfers{ChainID: chainID, Accounts: accounts, Keys: keys, Amount: 1, Seed: seed}
-		l.txs, err = tr.Generate(ctx, n, progress)
-		l.route = tr.Senders
-	default:
-		puts := &loadgen.Puts{ChainID: chainID, Signer: signer, Keys: keys, KeyNames: traceKeys, ValueSize: w.ValueSize, Seed: seed, Salt: uint32(time.Now().UnixNano())}
-		l.txs, err = puts.Generate(ctx, n, progress)
-	}
-	if err != nil {
-		return nil, err
-	}
-	p.printf("workload %s: %d transactions signed in %v", w.Name, n, time.Since(t0).Round(time.Millisecond))
-	if w.Kind == scenarios.KindPut {
-		l.puts = make([]putKV, n)
-		for i, raw := range l.txs {
-			t, err := tx.Decode(raw)
-			if err != nil {
-				return nil, err
-			}
-			l.puts[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
-		}
-	}
-	frac := 0.01
-	if w.VerifyProofs != nil {
-		frac = w.VerifyProofs.Fraction()
-	}
-	if frac > 0 {
-		l.verifyEvery = uint64(max(1, int(1/frac+0.5)))
-	} else {
-		l.verifyEvery = ^uint64(0)
-	}
-	return l, nil
-}
-
-// readKeys picks the state key of each of a get workload's n reads: key
-// index k from keys (or a trace's key names, which are put keys), read as the
-// account accounts[k mod len(accounts)] when there are accounts, else as the
-// put key that a put workload names loadgen.KeyName(k).
-func readKeys(keys loadgen.Keys, traceKeys []string, accounts []ed25519.PrivateKey, n int) [][]byte {
-	out := make([][]byte, n)
-	for i := range out {
-		switch {
-		case i < len(traceKeys):
-			out[i] = state.PutKey([]byte(traceKeys[i]))
-		case len(accounts) > 0:
-			k := keys.Next() % uint64(len(accounts))
-			out[i] = state.AccountKey(accounts[k].Public().(ed25519.PublicKey))
-		default:
-			out[i] = state.PutKey(loadgen.KeyName(keys.Next()))
-		}
-	}
-	return out
-}
-
-// queryKeys are a query workload's accounts: the public key of account
-// keys.Next() mod len(accounts), for each of n queries.
-func queryKeys(keys loadgen.Keys, accounts []ed25519.PrivateKey, n int) [][]byte {
-	out := make([][]byte, n)
-	for i := range out {
-		out[i] = accounts[keys.Next()%uint64(len(accounts))].Public().(ed25519.PublicKey)
-	}
-	return out
-}
-
-// readVerify checks a read's proof against the root it came with; every
-// check counts in the checker's proofs.
-func readVerify(chk *checker) func(root [32]byte, key, value, proof []byte) error {
-	return func(root [32]byte, key, value, proof []byte) error {
-		err := storage.VerifyProofBytes(root, key, value, proof)
-		chk.proof(err)
-		return err
-	}
-}
-
-// verify returns the proof check for the sampled receipts: the proof must
-// show the transaction's own key and value under the receipt's root.
-func (l *workloadRun) verify(chk *checker) func(i uint64, c p2p.Committed) error {
-	if l.puts == nil {
-		return nil // a transfer's proof shows its sender's new balance, which the client does not know
-	}
-	return func(i uint64, c p2p.Committed) error {
-		if c.Superseded {
-			// A later put of the same block overwrote the key, so the proof
-			// shows that put's value, which this client does not know.
-			return nil
-		}
-		kv := l.puts[i]
-		err := storage.VerifyProofBytes(c.Root, kv.key, kv.value, c.Proof)
-		chk.proof(err)
-		return err
-	}
-}
-
-// visible reads a sampled put back through the node's read API until it
-// shows the put's value (or, when a later put of the same block superseded
-// it, any value): read-your-write visibility.
-func (l *workloadRun) visible() func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
-	if l.puts == nil {
-		return nil
-	}
-	return func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
-		kv := l.puts[i]
-		for {
-			v, err := get(ctx, kv.key)
-			if err != nil {
-				return err
-			}
-			if v.Found && (com.Superseded || bytes.Equal(v.Value, kv.value)) {
-				return nil
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Millisecond):
-			}
-		}
-	}
+	return v
 }
 
 // ingressIndex maps transaction ids to their workload and send index, so the
@@ -566,11 +373,11 @@ type ingressRef struct {
 func (x *ingressIndex) build(loads []*workloadRun) {
 	n := 0
 	for _, l := range loads {
-		n += len(l.txs)
+		n += len(l.sends.txs)
 	}
 	ids := make(map[tx.ID]ingressRef, n)
 	for _, l := range loads {
-		for i, raw := range l.txs {
+		for i, raw := range l.sends.txs {
 			ids[tx.IDOf(raw)] = ingressRef{l.obs, uint64(i)}
 		}
 	}
@@ -586,29 +393,4 @@ func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
 	if ok {
 		r.obs.ingress(r.i, at)
 	}
-}
-
-// genesisBalance is every transfer account's balance at genesis.
-const genesisBalance = 1_000_000
-
-// workloadAccounts derives the accounts of each transfer workload, by
-// workload index, from the scenario's seed.
-func workloadAccounts(sc *scenarios.Scenario) map[int][]ed25519.PrivateKey {
-	out := map[int][]ed25519.PrivateKey{}
-	for i, w := range sc.Workload {
-		if w.Kind == scenarios.KindTransfer {
-			out[i] = loadgen.AccountKeys(uint64(sc.Seed)*1_000_003+uint64(i), w.Accounts)
-		}
-	}
-	return out
-}
-
-func genesisOf(accounts map[int][]ed25519.PrivateKey) []node.GenesisAccount {
-	var g []node.GenesisAccount
-	for _, i := range slices.Sorted(maps.Keys(accounts)) {
-		for _, k := range accounts[i] {
-			g = append(g, node.GenesisAccount{Key: k.Public().(ed25519.PublicKey), Balance: genesisBalance})
-		}
-	}
-	return g
 }

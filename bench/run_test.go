@@ -74,7 +74,7 @@ func TestRunEndToEnd(t *testing.T) {
 		out := t.TempDir()
 		opts := bench.Options{Out: out}
 		if kind == kafkatest.KindKafka {
-			opts.Brokers = brokers
+			opts.Target = &bench.InProcess{Brokers: brokers}
 		}
 		res, err := bench.Run(ctx, sc, opts)
 		if err != nil {
@@ -417,7 +417,7 @@ func TestRunTransfers(t *testing.T) {
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
 		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
 		if kind == kafkatest.KindKafka {
-			opts.Brokers = brokers
+			opts.Target = &bench.InProcess{Brokers: brokers}
 		}
 		res := run(t, `
 name: transfers
@@ -472,10 +472,10 @@ workload:
   - {name: rest-puts, kind: put, rate: 100/s, verify_proofs: 10%, client: rest}
 report: {formats: [json]}
 `)
-	if _, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String()}, bench.Options{Out: t.TempDir()}); !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "needs the node's API address") {
+	if _, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String()}}); !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "small.yaml:8: workload[1].client: this target cannot be reached over rest (give the node's API address)") {
 		t.Fatalf("a REST workload without the API's address: %v", err)
 	}
-	res, err := bench.RunExternal(ctx, sc, bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey(), API: "http://" + ln.Addr().String()}, bench.Options{Out: t.TempDir()})
+	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey(), API: "http://" + ln.Addr().String()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,7 +520,7 @@ func TestRunClusterFailover(t *testing.T) {
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
 		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
 		if kind == kafkatest.KindKafka {
-			opts.Brokers = brokers
+			opts.Target = &bench.InProcess{Brokers: brokers}
 		}
 		res := run(t, clusterScenario, opts)
 		c := res.Checker
@@ -582,14 +582,14 @@ cluster: {nodes: 3, shards: 2, quorum: 2, storage: {sync: false}}
 workload:
   - {name: transfers, kind: transfer, accounts: 100, keys: uniform, rate: 100/s, timeout: 2s}
 report: {formats: [json]}
-`, bench.Options{SkipFloors: true, AlterRoot: map[string]func(uint32, uint64, [32]byte) [32]byte{
+`, bench.Options{SkipFloors: true, Target: &bench.InProcess{AlterRoot: map[string]func(uint32, uint64, [32]byte) [32]byte{
 		"node-3": func(shard uint32, _ uint64, root [32]byte) [32]byte {
 			if shard == 0 {
 				root[31] ^= 1
 			}
 			return root
 		},
-	}})
+	}}})
 	c := res.Checker
 	if c.Lost != 0 || c.Duplicated != 0 || c.Accepted == 0 || c.Committed != c.Accepted {
 		t.Fatalf("the quorum should commit everything: %+v", c)

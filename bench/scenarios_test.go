@@ -19,7 +19,7 @@ func TestShippedScenariosRunnable(t *testing.T) {
 			t.Errorf("%s: %v", f, err)
 			continue
 		}
-		if err := supported(sc); err != nil {
+		if err := Check(sc, (&InProcess{}).Caps()); err != nil {
 			t.Errorf("%s: %v", f, err)
 		}
 	}

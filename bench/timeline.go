@@ -8,17 +8,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-// timelineRun carries out a scenario's timeline against the cluster, at its
-// times from the start of measuring, and remembers when each action really
-// happened.
+// timelineRun carries out a scenario's timeline through a target's Faults,
+// at its times from the start of measuring, and remembers when each action
+// really happened.
 type timelineRun struct {
-	c      *cluster
+	sc     *scenarios.Scenario
+	f      Faults
+	chk    *checker
+	printf func(string, ...any)
 	cancel context.CancelFunc
 	done   chan struct{}
+	heals  map[int]func() // event index → heal of its partition; owned by the goroutine
 
 	mu       sync.Mutex
 	when     map[int]time.Duration // event index → when its last action ran, from the start of measuring
@@ -37,89 +42,23 @@ type actionRun struct {
 	target, own map[uint32]uint64
 }
 
-func runTimeline(ctx context.Context, c *cluster, measureStart time.Time, p *progress) *timelineRun {
-	sc := c.sc
+// runTimeline starts carrying out sc's timeline through f (nil when the
+// scenario has none: then nothing runs).
+func runTimeline(ctx context.Context, sc *scenarios.Scenario, f Faults, chk *checker, measureStart time.Time, printf func(string, ...any)) *timelineRun {
 	ctx, cancel := context.WithCancel(ctx)
-	tr := &timelineRun{c: c, cancel: cancel, done: make(chan struct{}), when: map[int]time.Duration{}, resolved: map[int]string{}}
+	tr := &timelineRun{sc: sc, f: f, chk: chk, printf: printf, cancel: cancel, done: make(chan struct{}),
+		heals: map[int]func(){}, when: map[int]time.Duration{}, resolved: map[int]string{}}
 	actions := sc.Schedule()
-	heals := map[int]func(){}
-	nw := c.nw
-	// target is the node an action acts on: its name, or for leader(S) the
-	// node leading shard S when the event's first action runs (its later
-	// actions, restart and resume, act on the same node).
-	target := func(a scenarios.Action) (string, error) {
-		tr.mu.Lock()
-		name, ok := tr.resolved[a.Event]
-		tr.mu.Unlock()
-		if ok {
-			return name, nil
-		}
-		shard, ok := scenarios.LeaderTarget(a.Node)
-		if !ok {
-			return a.Node, nil
-		}
-		name, err := c.leaderOf(ctx, uint32(shard), leaderWait)
-		if err != nil {
-			return "", err
-		}
-		tr.mu.Lock()
-		tr.resolved[a.Event] = name
-		tr.mu.Unlock()
-		return name, nil
+	if f == nil {
+		actions = nil // Run refuses a timeline for a target without Faults
 	}
 	go func() {
 		defer close(tr.done)
 		for _, a := range actions {
-			at := measureStart.Add(a.At.Std())
-			select {
-			case <-ctx.Done():
+			if retry.Sleep(ctx, time.Until(measureStart.Add(a.At.Std()))) != nil {
 				return
-			case <-time.After(time.Until(at)):
 			}
-			run := actionRun{a: a, at: time.Now()}
-			var name string
-			switch a.Op {
-			case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart:
-				if name, run.err = target(a); run.err == nil {
-					run.node = name
-					run.at = time.Now()
-				}
-			}
-			switch {
-			case run.err != nil:
-			case a.Op == scenarios.OpPause || a.Op == scenarios.OpResume:
-				n := c.node(name).live()
-				switch {
-				case n == nil:
-					run.err = fmt.Errorf("%s is not running", name)
-				case a.Op == scenarios.OpPause:
-					n.Pause()
-				default:
-					n.Resume()
-				}
-			case a.Op == scenarios.OpKill:
-				run.err = c.kill(name)
-			case a.Op == scenarios.OpRestart:
-				run.target = c.chk.heights()
-				run.own, run.err = c.restart(name)
-			case a.Op == scenarios.OpNetwork:
-				run.err = nw.SetScenario(sc.NetworkAt(a.At), c.endpoints)
-			case a.Op == scenarios.OpPartition:
-				heals[a.Event] = nw.Partition(a.Groups...)
-			case a.Op == scenarios.OpHeal:
-				if heal := heals[a.Event]; heal != nil {
-					heal()
-				}
-			}
-			what := a.String()
-			if name != "" && name != a.Node {
-				what += " (" + name + ")"
-			}
-			if run.err != nil {
-				p.printf("timeline %v: %s: %v", a.At, what, run.err)
-			} else {
-				p.printf("timeline %v: %s (took %v)", a.At, what, time.Since(run.at).Round(time.Millisecond))
-			}
+			run := tr.act(ctx, a)
 			tr.mu.Lock()
 			tr.when[a.Event] = time.Since(measureStart)
 			tr.actions = append(tr.actions, run)
@@ -129,17 +68,80 @@ func runTimeline(ctx context.Context, c *cluster, measureStart time.Time, p *pro
 	return tr
 }
 
+// act carries out one action and reports how it went.
+func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
+	run := actionRun{a: a, at: time.Now()}
+	switch a.Op {
+	case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart:
+		if run.node, run.err = tr.target(ctx, a); run.err == nil {
+			run.at = time.Now()
+		}
+	}
+	f := tr.f
+	switch {
+	case run.err != nil:
+	case a.Op == scenarios.OpPause:
+		run.err = f.Pause(run.node)
+	case a.Op == scenarios.OpResume:
+		run.err = f.Resume(run.node)
+	case a.Op == scenarios.OpKill:
+		run.err = f.Kill(run.node)
+	case a.Op == scenarios.OpRestart:
+		run.target = tr.chk.heights()
+		run.own, run.err = f.Restart(run.node)
+	case a.Op == scenarios.OpNetwork:
+		run.err = f.SetNetwork(tr.sc.NetworkAt(a.At))
+	case a.Op == scenarios.OpPartition:
+		tr.heals[a.Event] = f.Partition(a.Groups...)
+	case a.Op == scenarios.OpHeal:
+		if heal := tr.heals[a.Event]; heal != nil {
+			heal()
+		}
+	}
+	what := a.String()
+	if run.node != "" && run.node != a.Node {
+		what += " (" + run.node + ")"
+	}
+	if run.err != nil {
+		tr.printf("timeline %v: %s: %v", a.At, what, run.err)
+	} else {
+		tr.printf("timeline %v: %s (took %v)", a.At, what, time.Since(run.at).Round(time.Millisecond))
+	}
+	return run
+}
+
+// target is the node an action acts on: its name, or for leader(S) the
+// node leading shard S when the event's first action runs (its later
+// actions, restart and resume, act on the same node).
+func (tr *timelineRun) target(ctx context.Context, a scenarios.Action) (string, error) {
+	tr.mu.Lock()
+	name, ok := tr.resolved[a.Event]
+	tr.mu.Unlock()
+	if ok {
+		return name, nil
+	}
+	shard, ok := scenarios.LeaderTarget(a.Node)
+	if !ok {
+		return a.Node, nil
+	}
+	name, err := tr.f.LeaderOf(ctx, uint32(shard), leaderWait)
+	if err != nil {
+		return "", err
+	}
+	tr.mu.Lock()
+	tr.resolved[a.Event] = name
+	tr.mu.Unlock()
+	return name, nil
+}
+
 // stop ends the timeline (actions not yet due do not run) and undoes a pause
-// still in force, so the drain can finish. A killed node stays down.
+// or partition still in force, so the drain can finish. A killed node stays
+// down.
 func (tr *timelineRun) stop() {
 	tr.cancel()
 	<-tr.done
-	_, nodes := tr.c.live()
-	for _, n := range nodes {
-		n.Resume()
-	}
-	if tr.c.nw != nil {
-		tr.c.nw.Heal()
+	if tr.f != nil {
+		tr.f.Settle()
 	}
 }
 
@@ -155,7 +157,7 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 	actions := slices.Clone(tr.actions)
 	tr.mu.Unlock()
 	var out []reports.TimelineResult
-	for i, e := range tr.c.sc.Timeline {
+	for i, e := range tr.sc.Timeline {
 		r := reports.TimelineResult{At: e.At.String(), Event: e.String()}
 		tr.mu.Lock()
 		end, ran := tr.when[i]
@@ -183,10 +185,10 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 			}
 			switch a.a.Op {
 			case scenarios.OpKill:
-				r.Failover = tr.c.chk.stall(a.at, until, tr.c.sc.Cluster.Shards)
+				r.Failover = tr.chk.stall(a.at, until, tr.sc.Cluster.Shards)
 			case scenarios.OpRestart:
-				r.Rejoin = tr.c.chk.stall(a.at, until, tr.c.sc.Cluster.Shards)
-				r.CatchUp = tr.c.chk.catchUp(a.node, a.at, a.target, a.own)
+				r.Rejoin = tr.chk.stall(a.at, until, tr.sc.Cluster.Shards)
+				r.CatchUp = tr.chk.catchUp(a.node, a.at, a.target, a.own)
 			}
 		}
 		if len(errs) > 0 {

@@ -37,7 +37,7 @@ of the scenario need rustorium run.
 			if target == "" && apiURL == "" {
 				return errors.New("--target (QUIC) or --api (HTTP) is required")
 			}
-			ext := bench.External{Addr: target, API: apiURL}
+			ext := &bench.External{Addr: target, API: apiURL}
 			if serverKey != "" {
 				k, err := hex.DecodeString(serverKey)
 				if err != nil || len(k) != ed25519.PublicKeySize {
@@ -53,7 +53,7 @@ of the scenario need rustorium run.
 				return err
 			}
 			defer stopProfile()
-			res, err := bench.RunExternal(cmd.Context(), sc, ext, bench.Options{Out: out, Progress: cmd.ErrOrStderr()})
+			res, err := bench.Run(cmd.Context(), sc, bench.Options{Out: out, Target: ext, Progress: cmd.ErrOrStderr()})
 			if err != nil {
 				return err
 			}

@@ -47,13 +47,14 @@ completed but failed them, and 1 when the run could not be done.`,
 				return err
 			}
 			defer stopProfile()
-			opts := bench.Options{Out: out, Progress: cmd.ErrOrStderr()}
+			cluster := &bench.InProcess{}
 			if brokers != "" {
-				opts.Brokers = strings.Split(brokers, ",")
+				cluster.Brokers = strings.Split(brokers, ",")
 			}
 			if verbose {
-				opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+				cluster.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			}
+			opts := bench.Options{Out: out, Target: cluster, Progress: cmd.ErrOrStderr()}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return err

@@ -1,0 +1,570 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rustorium/rustorium/internal/retry"
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/netem"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/api"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// InProcess is the Target that runs the scenario's cluster in this
+// process: the broker (embedded kfake unless Brokers or the scenario names
+// a real one), the emulated network, the nodes (a kill is a graceful
+// Node.Close), and the load generator's connections spread over the nodes.
+// It has every capability. The zero value is ready to use.
+type InProcess struct {
+	// Brokers, if set, overrides the scenario's broker with a real
+	// Kafka-protocol cluster.
+	Brokers []string
+	// Logger receives the nodes' logs. Nil discards them.
+	Logger *slog.Logger
+	// ClientConns is the number of client connections of each protocol,
+	// round-robin over the nodes. Zero means 4, or two per node if that is
+	// more.
+	ClientConns int
+	// AlterRoot is fault injection for tests: a node named here ("node-i")
+	// attests the root the function returns instead of the one it computed.
+	AlterRoot map[string]func(shard uint32, height uint64, root [32]byte) [32]byte
+
+	sc         *scenarios.Scenario
+	ctx        context.Context // the run's: restarted nodes live in it
+	hooks      Hooks
+	brokers    []string
+	brokerKind string
+	prefix     string // topic prefix of this run
+	nw         *netem.Network
+	endpoints  []string                                                          // the emulated network's: clients, node-1…node-N, broker
+	dialer     func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors); nil: direct
+	nodes      []*nodeSlot
+	peers      []p2p.Peer
+	conns      map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
+	quic       []*loadgen.Conn
+	failc      chan error  // a node's pipeline failed
+	closers    []io.Closer // in acquisition order; closed in reverse
+}
+
+// nodeSlot is one node of the cluster across its incarnations: a kill
+// closes the running node, a restart starts a new one with the same
+// identity, data directory and QUIC address.
+type nodeSlot struct {
+	name string // node-i
+	key  ed25519.PrivateKey
+	dir  string
+	addr string // the QUIC address, fixed for the run
+
+	// apiAddr is the node's HTTP APIs' address, fixed for the run, when a
+	// workload uses them ("" otherwise). No workload subscribes to the
+	// block feed, so the harness's APIs serve none.
+	apiAddr string
+
+	mu      sync.Mutex
+	n       *node.Node     // nil while killed
+	pc      net.PacketConn // the node's QUIC socket (the node does not close it)
+	apiLn   net.Listener   // the API's socket until the first incarnation serves it
+	apiStop func()         // stops this incarnation's API server; nil without one
+	stopped chan struct{}  // closed when this incarnation is stopped on purpose
+}
+
+// live returns the running node, or nil while it is killed.
+func (s *nodeSlot) live() *node.Node {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// embeddedMinSession is the embedded broker's minimum group session
+// timeout: below the scenarios' default leadership session (1s), as
+// scripts/kafka.sh configures its broker (500 ms).
+const embeddedMinSession = 500 * time.Millisecond
+
+// nodeKey derives node i's identity (1-based) from the scenario seed, so a
+// run is reproducible and a restarted node keeps its key.
+func nodeKey(seed int64, i int) ed25519.PrivateKey {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(seed))
+	binary.BigEndian.PutUint64(b[8:], uint64(i))
+	s := sha256.Sum256(append([]byte("rustorium/bench/node-key/"), b[:]...))
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// Caps implements Target: an in-process cluster can do everything.
+func (c *InProcess) Caps() Caps {
+	kind := "kfake"
+	if len(c.Brokers) > 0 {
+		kind = "kafka"
+	}
+	if c.brokerKind != "" {
+		kind = c.brokerKind
+	}
+	return Caps{
+		Broker:    kind,
+		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
+		Blocks:    true, Genesis: true, Floors: true, Faults: true,
+	}
+}
+
+// Start implements Target: the broker, the emulated network, the nodes
+// (with h's genesis and hooks), their HTTP APIs when a workload speaks
+// one, and the client connections.
+func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error {
+	if c.sc != nil {
+		return errors.New("bench: InProcess started twice")
+	}
+	c.sc, c.ctx, c.hooks, c.failc = sc, ctx, h, make(chan error, 1)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.startBroker(ctx); err != nil {
+		return err
+	}
+	// A prefix of its own keeps this run's topics apart from any other's on
+	// a shared broker.
+	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
+	c.prefix = "rustorium-" + runID + "-"
+	c.endpoints = []string{scenarios.EndpointClients}
+	for i := 1; i <= sc.Cluster.Nodes; i++ {
+		c.endpoints = append(c.endpoints, scenarios.NodeName(i))
+	}
+	c.endpoints = append(c.endpoints, netem.EndpointBroker)
+	// The emulated network, when the scenario impairs anything: QUIC between
+	// the clients and the nodes and between the nodes, TCP between each
+	// node and the broker.
+	if usesNetwork(sc) {
+		c.nw = netem.New(netem.Options{Seed: sc.Seed})
+		c.closers = append(c.closers, c.nw)
+		if err := c.nw.SetScenario(sc.NetworkAt(0), c.endpoints); err != nil {
+			return err
+		}
+		c.dialer = c.nw.Dialer(scenarios.NodeName(1), netem.EndpointBroker, nil)
+	}
+	c.closers = append(c.closers, closerFunc(c.stopNodes))
+	if err := c.openSockets(); err != nil {
+		return err
+	}
+	if err := c.startNodes(ctx); err != nil {
+		return err
+	}
+	return c.dialClients(ctx)
+}
+
+// startBroker starts the embedded broker unless Brokers or the scenario
+// name a real one.
+func (c *InProcess) startBroker(ctx context.Context) error {
+	c.brokers, c.brokerKind = c.Brokers, "kafka"
+	if len(c.brokers) == 0 {
+		c.brokers = c.sc.Cluster.Broker.Addrs
+	}
+	if len(c.brokers) > 0 {
+		return nil
+	}
+	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: c.Logger, GroupMinSessionTimeout: min(embeddedMinSession, c.sc.Cluster.Leadership.SessionTimeout.Std())})
+	if err != nil {
+		return err
+	}
+	c.closers = append(c.closers, closerFunc(emb.Close))
+	c.brokers, c.brokerKind = emb.Addrs(), "kfake"
+	return nil
+}
+
+// openSockets opens every node's QUIC socket (and API listener) first: the
+// peer list names every node's address before any node starts.
+func (c *InProcess) openSockets() error {
+	api := usesAPI(c.sc)
+	for i := 1; i <= c.sc.Cluster.Nodes; i++ {
+		s := &nodeSlot{name: scenarios.NodeName(i), key: nodeKey(c.sc.Seed, i), dir: filepath.Join(c.hooks.Dir, scenarios.NodeName(i))}
+		c.nodes = append(c.nodes, s)
+		// Every run starts a fresh cluster: a node directory left by an
+		// earlier run into the same folder would resume from offsets of
+		// another log.
+		if err := os.RemoveAll(s.dir); err != nil {
+			return err
+		}
+		var err error
+		if s.pc, err = c.listenNode(s.name, "127.0.0.1:0"); err != nil {
+			return err
+		}
+		s.addr = s.pc.LocalAddr().String()
+		if api {
+			if s.apiLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+				return err
+			}
+			s.apiAddr = s.apiLn.Addr().String()
+		}
+		c.peers = append(c.peers, p2p.Peer{Key: s.key.Public().(ed25519.PublicKey), Addr: s.addr})
+	}
+	return nil
+}
+
+// startNodes creates every node, then starts them: each joins the shard
+// leadership group as it starts.
+func (c *InProcess) startNodes(ctx context.Context) error {
+	sc := c.sc
+	c.hooks.Printf("starting %d node(s), %d shards, quorum %d, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, sc.Cluster.Quorum, c.brokerKind, strings.Join(c.brokers, ","))
+	nodes := make([]*node.Node, len(c.nodes))
+	for i, s := range c.nodes {
+		n, err := node.New(ctx, c.nodeConfig(s))
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+		nodes[i], s.n, s.stopped = n, n, make(chan struct{})
+	}
+	for i, s := range c.nodes {
+		if err := nodes[i].Start(ctx); err != nil {
+			return fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+		c.watchNode(s, nodes[i], s.stopped)
+		if err := c.serveAPI(s, nodes[i]); err != nil {
+			return fmt.Errorf("bench: %s: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// dialClients connects the client connections of every protocol the
+// scenario's workloads speak, round-robin over the nodes.
+func (c *InProcess) dialClients(ctx context.Context) error {
+	n := len(c.nodes)
+	conns := c.ClientConns
+	if conns <= 0 {
+		conns = max(defaultClientConns, 2*n)
+	}
+	c.conns = map[scenarios.Client][]loadgen.TxConn{}
+	c.quic = make([]*loadgen.Conn, conns)
+	for i := range c.quic { // always: the floors use the first
+		s := c.nodes[i%n]
+		cl, err := loadgen.Dial(ctx, c.dialNode(s), loadgen.ConnOptions{})
+		if err != nil {
+			return fmt.Errorf("bench: client %d to %s: %w", i, s.name, err)
+		}
+		c.quic[i] = cl
+		c.closers = append(c.closers, cl)
+		c.conns[scenarios.ClientQUIC] = append(c.conns[scenarios.ClientQUIC], cl)
+	}
+	for _, w := range c.sc.Workload {
+		if c.conns[w.Client] != nil {
+			continue
+		}
+		conns, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) {
+			s := c.nodes[i%n] // as the QUIC clients: routed transfers stay on one node
+			if c.nw == nil {
+				return "http://" + s.apiAddr, nil
+			}
+			return "http://" + s.apiAddr, c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
+		})
+		if err != nil {
+			return err
+		}
+		c.conns[w.Client] = conns
+	}
+	return nil
+}
+
+// defaultClientConns is the number of client connections without
+// ClientConns, at least two per node.
+const defaultClientConns = 4
+
+// nodeConfig is the configuration of every incarnation of s.
+func (c *InProcess) nodeConfig(s *nodeSlot) node.Config {
+	sc := c.sc
+	var dialer func(ctx context.Context, network, host string) (net.Conn, error)
+	if c.nw != nil {
+		dialer = c.nw.Dialer(s.name, netem.EndpointBroker, nil)
+	}
+	cfg := node.Config{
+		ChainID: chainID, Key: s.key, NodeID: s.name,
+		Shards: sc.Cluster.Shards, Brokers: c.brokers, TopicPrefix: c.prefix,
+		DataDir: s.dir,
+		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
+		Block: consensus.CutterConfig{
+			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
+		},
+		PacketConn: s.pc, BrokerDialer: dialer,
+		Peers: c.peers, Quorum: sc.Cluster.Quorum,
+		Leadership: node.LeadershipConfig{
+			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
+			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
+		},
+		AlterRoot: c.AlterRoot[s.name],
+		OnIngress: c.hooks.OnIngress,
+		Genesis:   c.hooks.Genesis,
+		Logger:    c.Logger, // the node names itself (NodeID) in its logs
+	}
+	if on := c.hooks.OnBlock; on != nil {
+		cfg.OnBlock = func(ev node.BlockEvent) { on(s.name, ev) }
+	}
+	return cfg
+}
+
+// usesAPI reports whether a workload speaks one of the nodes' HTTP APIs.
+func usesAPI(sc *scenarios.Scenario) bool {
+	for _, w := range sc.Workload {
+		if w.Client != scenarios.ClientQUIC {
+			return true
+		}
+	}
+	return false
+}
+
+// rebind is the backoff of binding an address again that a killed node
+// just released: the OS may be slow to let it go.
+var rebind = retry.Backoff{Min: 50 * time.Millisecond, Max: 50 * time.Millisecond}
+
+const rebindAttempts = 21
+
+// serveAPI serves the HTTP APIs of n, s's new incarnation, on s.apiAddr
+// (nothing when s has no API); s.apiStop stops them. Called with s.mu held
+// or before the run shares s.
+func (c *InProcess) serveAPI(s *nodeSlot, n *node.Node) error {
+	if s.apiAddr == "" {
+		return nil
+	}
+	ln := s.apiLn
+	s.apiLn = nil
+	if ln == nil { // a restart binds the address again
+		err := retry.Do(c.ctx, rebind, rebindAttempts, func(context.Context) (err error) {
+			ln, err = net.Listen("tcp", s.apiAddr)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("API on %s: %w", s.apiAddr, err)
+		}
+	}
+	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Logger: c.Logger})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ctx, ln) // closes ln
+	}()
+	s.apiStop = func() {
+		cancel()
+		<-done
+		srv.Close()
+	}
+	return nil
+}
+
+// listenNode opens a node's UDP socket on addr, emulated when the run
+// emulates the network.
+func (c *InProcess) listenNode(name, addr string) (net.PacketConn, error) {
+	if c.nw != nil {
+		return c.nw.ListenPacket(name, "udp", addr)
+	}
+	return net.ListenPacket("udp", addr)
+}
+
+// dialNode returns the dial function of a client connection to s: a fresh
+// (emulated) socket each time, s's pinned key.
+func (c *InProcess) dialNode(s *nodeSlot) loadgen.DialFunc {
+	return func(ctx context.Context) (*p2p.Client, func(), error) {
+		var pc net.PacketConn
+		if c.nw != nil {
+			var err error
+			if pc, err = c.nw.ListenPacket(scenarios.EndpointClients, "udp", "127.0.0.1:0"); err != nil {
+				return nil, nil, err
+			}
+		}
+		cl, err := p2p.Dial(ctx, s.addr, p2p.ClientConfig{ServerKey: s.key.Public().(ed25519.PublicKey), PacketConn: pc})
+		release := func() {
+			if pc != nil {
+				pc.Close()
+			}
+		}
+		if err != nil {
+			release()
+			return nil, nil, err
+		}
+		return cl, release, nil
+	}
+}
+
+// Conns implements Target.
+func (c *InProcess) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
+	if conns := c.conns[protocol]; conns != nil {
+		return conns, nil
+	}
+	return nil, fmt.Errorf("bench: no %s clients (no workload of the scenario speaks it)", protocol)
+}
+
+// Nodes implements Target: the running nodes.
+func (c *InProcess) Nodes() []NodeView {
+	var out []NodeView
+	for _, s := range c.nodes {
+		if n := s.live(); n != nil {
+			out = append(out, inprocNode{s.name, n})
+		}
+	}
+	return out
+}
+
+// inprocNode is a NodeView of an in-process node.
+type inprocNode struct {
+	name string
+	n    *node.Node
+}
+
+func (v inprocNode) Name() string { return v.name }
+func (v inprocNode) ShardMeta(shard uint32) (storage.Meta, error) {
+	m, _, err := v.n.DB().ShardMeta(shard)
+	return m, err
+}
+func (v inprocNode) Halted(shard uint32) bool { return v.n.Halted(shard) }
+
+func (v inprocNode) TxShard(id tx.ID) (uint32, bool, error) {
+	loc, err := v.n.DB().TxLocation(id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, false, nil
+	}
+	return loc.Shard, err == nil, err
+}
+
+func (v inprocNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
+	raw, ok, err := v.n.DB().Get(ordering.ShardOf(key, v.n.Shards()), state.AccountKey(key))
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	acct, err := state.DecodeAccount(raw)
+	if err != nil {
+		return 0, false, err
+	}
+	return acct.Balance, true, nil
+}
+
+// Floors implements Target: on the first client's QUIC path to node-1 and
+// on a one-shard log of its own on the run's broker and broker path.
+func (c *InProcess) Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error) {
+	cl, err := c.quic[0].Client()
+	if err != nil {
+		return reports.Floors{}, err
+	}
+	log := ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}
+	return measureFloors(ctx, cl, log, sc)
+}
+
+// Faults implements Target.
+func (c *InProcess) Faults() Faults { return (*inprocFaults)(c) }
+
+// Failed implements Target.
+func (c *InProcess) Failed() <-chan error { return c.failc }
+
+// Close implements Target: it releases everything in reverse order of
+// acquisition.
+func (c *InProcess) Close() error {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i].Close()
+	}
+	c.closers = nil
+	return nil
+}
+
+// node returns the slot named name ("node-i").
+func (c *InProcess) node(name string) (*nodeSlot, error) {
+	for _, s := range c.nodes {
+		if s.name == name {
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("no node %q", name)
+}
+
+// watchNode forwards a failure of this incarnation of s (not its stop on
+// purpose) to Failed.
+func (c *InProcess) watchNode(s *nodeSlot, n *node.Node, stopped chan struct{}) {
+	go func() {
+		select {
+		case err := <-n.Err():
+			select {
+			case <-stopped: // killed on purpose meanwhile
+			case c.failc <- fmt.Errorf("bench: %s failed: %w", s.name, err):
+			default:
+			}
+		case <-stopped:
+		}
+	}()
+}
+
+// stopNodes closes every running node and its socket.
+func (c *InProcess) stopNodes() {
+	for _, s := range c.nodes {
+		s.mu.Lock()
+		n, pc, stopAPI, apiLn := s.n, s.pc, s.apiStop, s.apiLn
+		if s.stopped != nil && n != nil {
+			close(s.stopped)
+		}
+		s.n, s.pc, s.apiStop, s.apiLn = nil, nil, nil, nil
+		s.mu.Unlock()
+		if stopAPI != nil {
+			stopAPI()
+		}
+		if apiLn != nil {
+			apiLn.Close()
+		}
+		if n != nil {
+			n.Close()
+		}
+		if pc != nil {
+			pc.Close()
+		}
+	}
+}
+
+// dialFunc dials a TCP connection (nil: directly).
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// dialAPIs makes n clients of protocol, client i of the API at the base
+// URL target(i) returns, through its dialer; each is added to closers.
+func dialAPIs(ctx context.Context, protocol scenarios.Client, n int, closers *[]io.Closer, target func(i int) (base string, dial dialFunc)) ([]loadgen.TxConn, error) {
+	conns := make([]loadgen.TxConn, n)
+	for i := range conns {
+		base, dial := target(i)
+		conn, err := loadgen.NewAPIConn(ctx, protocol, base, dial)
+		if err != nil {
+			return nil, err
+		}
+		*closers = append(*closers, conn)
+		conns[i] = conn
+	}
+	return conns, nil
+}
+
+// usesNetwork reports whether the scenario impairs the network at any time.
+func usesNetwork(sc *scenarios.Scenario) bool {
+	if sc.Network.Default != nil || len(sc.Network.Links) > 0 || sc.Network.Broker != nil {
+		return true
+	}
+	for _, a := range sc.Schedule() {
+		switch a.Op {
+		case scenarios.OpNetwork, scenarios.OpPartition, scenarios.OpHeal:
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,133 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// A workloadKind is one kind of workload, whole: the rules it adds to a
+// workload's fields and what it supports (check), the accounts it needs at
+// genesis, how it prepares a run's sends, and the stages its sends record.
+// Each kind lives in a file of its own (kind_*.go); kinds lists them.
+//
+// A new kind touches three files besides its tests and docs: its own
+// kind_NAME.go, this file's kinds table, and scenarios' Kind enum
+// (scenarios/scalars.go), which the YAML decoder and the JSON schema read.
+type workloadKind interface {
+	// check adds the kind's own rules for w to what scenarios.Validate
+	// checked: problems as field path (under the workload's) and message.
+	check(w *scenarios.Workload, caps Caps) []problem
+	// genesis returns the accounts w's transactions spend from, which the
+	// target must create at genesis; nil when it needs none.
+	genesis(seed uint64, w *scenarios.Workload) []ed25519.PrivateKey
+	// prepare builds w's sends: in.n of them.
+	prepare(ctx context.Context, in *prepInput) (*sends, error)
+	// stages lists the stages its sends record, in pipeline order.
+	stages() []reports.Stage
+}
+
+// kinds maps each scenario workload kind to its unit.
+var kinds = map[scenarios.Kind]workloadKind{
+	scenarios.KindPut:      putKind{},
+	scenarios.KindTransfer: transferKind{},
+	scenarios.KindGet:      getKind{},
+	scenarios.KindQuery:    queryKind{},
+}
+
+// problem is a rule a workload breaks: the field under the workload's
+// path ("" for the workload itself, else like ".maxrate") and what is wrong.
+type problem struct{ field, msg string }
+
+// prepInput is what a kind prepares a workload's sends from.
+type prepInput struct {
+	w    *scenarios.Workload
+	seed uint64 // the workload's: keys, values, accounts derive from it
+	n    int    // how many sends
+	keys loadgen.Keys
+	// traceKeys are a replayed trace's key names, in send order (nil
+	// unless the workload replays a trace that names keys).
+	traceKeys []string
+	// accounts are the run's genesis accounts a read workload reads (the
+	// first transfer workload's), or a transfer workload's own; nil when
+	// there are none.
+	accounts []ed25519.PrivateKey
+	printf   func(format string, args ...any)
+}
+
+// sends are a workload's prepared sends and how to send them.
+type sends struct {
+	// txs are the pre-signed transactions, nil for reads: the run stamps
+	// their ingress and the checker counts them.
+	txs [][]byte
+	// repeat: the sends may repeat (reads), so a closed loop need not stop
+	// when it has sent them all.
+	repeat bool
+	// sender builds the SendFunc over the workload's connections.
+	sender func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc
+}
+
+// signer is a put workload's key, from its seed.
+func signerOf(seed uint64) ed25519.PrivateKey {
+	var s [32]byte
+	binary.BigEndian.PutUint64(s[:], seed)
+	return ed25519.NewKeyFromSeed(s[:])
+}
+
+// signProgress reports signing progress at most once a second.
+func signProgress(printf func(string, ...any), n int) func(done int) {
+	var last atomic.Int64
+	return func(done int) {
+		if now := time.Now().UnixNano(); now-last.Load() > int64(time.Second) {
+			last.Store(now)
+			printf("  signed %d/%d", done, n)
+		}
+	}
+}
+
+// sign signs a workload's n transactions with gen, printing progress.
+func sign(ctx context.Context, in *prepInput, gen func(ctx context.Context, n int, progress func(int)) ([][]byte, error)) ([][]byte, error) {
+	in.printf("workload %s: pre-signing %d transactions", in.w.Name, in.n)
+	t0 := time.Now()
+	txs, err := gen(ctx, in.n, signProgress(in.printf, in.n))
+	if err != nil {
+		return nil, err
+	}
+	in.printf("workload %s: %d transactions signed in %v", in.w.Name, in.n, time.Since(t0).Round(time.Millisecond))
+	return txs, nil
+}
+
+// readSends are the sends of a read workload: send i reads keys[i mod n]
+// (account public keys when accounts), every answer's proof verified.
+func readSends(w *scenarios.Workload, keys [][]byte, accounts bool) *sends {
+	timeout := w.Timeout.Std()
+	return &sends{repeat: true, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
+		return (&loadgen.Reader{Conns: conns, Keys: keys, Accounts: accounts, Observer: obs, Timeout: timeout, Verify: readVerify(chk)}).Send
+	}}
+}
+
+// readVerify checks a read's proof against the root it came with; every
+// check counts in the checker's proofs.
+func readVerify(chk *checker) func(root [32]byte, key, value, proof []byte) error {
+	return func(root [32]byte, key, value, proof []byte) error {
+		err := storage.VerifyProofBytes(root, key, value, proof)
+		chk.proof(err)
+		return err
+	}
+}
+
+// noMaxRate is the problem of a max-rate search of a kind that has none.
+func noMaxRate(w *scenarios.Workload) []problem {
+	if w.MaxRate == nil {
+		return nil
+	}
+	return []problem{{".maxrate", fmt.Sprintf("a max-rate search of a %s workload is not supported (puts only)", w.Kind)}}
+}

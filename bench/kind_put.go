@@ -1,0 +1,108 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"time"
+
+	"github.com/rustorium/rustorium/internal/retry"
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// putKind writes value_size bytes under a key of the workload's key space
+// (key-%010d, or a trace's key names), signed by one key from the seed.
+// A sample of its commit receipts (verify_proofs) has its Merkle proof
+// verified for the put's own key and value, and is read back until
+// visible. It is the only kind a max-rate search drives.
+type putKind struct{}
+
+func (putKind) check(*scenarios.Workload, Caps) []problem { return nil }
+
+func (putKind) genesis(uint64, *scenarios.Workload) []ed25519.PrivateKey { return nil }
+
+func (putKind) stages() []reports.Stage {
+	return []reports.Stage{reports.StageIngress, reports.StageAccepted, reports.StageCommitted, reports.StageVisible, reports.StageProofVerify}
+}
+
+func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
+	w := in.w
+	puts := &loadgen.Puts{ChainID: chainID, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: uint32(time.Now().UnixNano())}
+	txs, err := sign(ctx, in, puts.Generate)
+	if err != nil {
+		return nil, err
+	}
+	kvs := make([]putKV, len(txs))
+	for i, raw := range txs {
+		t, err := tx.Decode(raw)
+		if err != nil {
+			return nil, err
+		}
+		kvs[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
+	}
+	every := verifyEvery(w)
+	return &sends{txs: txs, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
+		return (&loadgen.Submitter{
+			Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std(),
+			VerifyEvery: every, Verify: verifyPut(kvs, chk), Visible: visiblePut(kvs),
+		}).Send
+	}}, nil
+}
+
+type putKV struct{ key, value []byte }
+
+// verifyEvery is the sampling interval of verify_proofs: every n-th
+// receipt (never for 0%).
+func verifyEvery(w *scenarios.Workload) uint64 {
+	frac := 0.01
+	if w.VerifyProofs != nil {
+		frac = w.VerifyProofs.Fraction()
+	}
+	if frac <= 0 {
+		return ^uint64(0)
+	}
+	return uint64(max(1, int(1/frac+0.5)))
+}
+
+// verifyPut checks a sampled receipt's proof: it must show the put's own
+// key and value under the receipt's root.
+func verifyPut(kvs []putKV, chk *checker) func(i uint64, c p2p.Committed) error {
+	return func(i uint64, c p2p.Committed) error {
+		if c.Superseded {
+			// A later put of the same block overwrote the key, so the proof
+			// shows that put's value, which this client does not know.
+			return nil
+		}
+		kv := kvs[i]
+		err := storage.VerifyProofBytes(c.Root, kv.key, kv.value, c.Proof)
+		chk.proof(err)
+		return err
+	}
+}
+
+// visiblePut reads a sampled put back through the node's read API until it
+// shows the put's value (or, when a later put of the same block superseded
+// it, any value): read-your-write visibility.
+func visiblePut(kvs []putKV) func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
+	return func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
+		kv := kvs[i]
+		for {
+			v, err := get(ctx, kv.key)
+			if err != nil {
+				return err
+			}
+			if v.Found && (com.Superseded || bytes.Equal(v.Value, kv.value)) {
+				return nil
+			}
+			if err := retry.Sleep(ctx, time.Millisecond); err != nil {
+				return err
+			}
+		}
+	}
+}

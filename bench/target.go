@@ -1,0 +1,132 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"time"
+
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// A Target is the system a run measures. Run is one pipeline for every
+// Target: it checks that the target can run the scenario (Caps), starts it,
+// measures its floors, drives the load over its connections, carries out
+// the timeline with its Faults, drains, and checks what it committed by
+// reading its Nodes. InProcess runs the scenario's cluster in this process;
+// External drives a node that runs elsewhere.
+type Target interface {
+	// Caps says what the target can do; Run refuses, before it starts
+	// anything, a scenario that needs more.
+	Caps() Caps
+	// Start brings the target up for sc and wires the run's hooks into
+	// it. Start is called once; Close releases what it started, also
+	// after a failed Start.
+	Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error
+	// Conns returns the client connections a workload speaking protocol
+	// sends over. The target owns them (Close closes them).
+	Conns(protocol scenarios.Client) ([]loadgen.TxConn, error)
+	// Nodes returns the target's running nodes, which the checker reads at
+	// the end (heights, roots, indexes, balances). Nil when the target's
+	// nodes cannot be read (Caps.Blocks is then false).
+	Nodes() []NodeView
+	// Floors measures the floors on the target's own paths, for
+	// Caps.Floors targets.
+	Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error)
+	// Faults returns what the timeline acts through, for Caps.Faults
+	// targets; nil otherwise.
+	Faults() Faults
+	// Failed delivers the error of a part of the target that stopped on
+	// its own (a node whose pipeline failed): a run must not go on
+	// measuring a cluster that stopped committing. Nil never delivers.
+	Failed() <-chan error
+	// Close stops everything Start started. It is safe to call twice.
+	Close() error
+}
+
+// Caps is what a Target can do.
+type Caps struct {
+	// Broker names what the nodes order through, for the report's
+	// environment: "kfake", "kafka" or "external".
+	Broker string
+	// Protocols lists the client protocols the target's nodes can be
+	// reached with.
+	Protocols []scenarios.Client
+	// Blocks: the target reports every node's committed blocks through
+	// Hooks.OnBlock, and Nodes can be read, so the checker counts commits
+	// from the nodes. Without it commits are counted from the clients'
+	// receipts and roots are not checked (roots_unchecked).
+	Blocks bool
+	// Genesis: the target starts its nodes with Hooks.Genesis, so
+	// workloads whose accounts must exist from the start can run.
+	Genesis bool
+	// Floors: Floors measures the floors on the target's paths.
+	Floors bool
+	// Faults: Faults carries out timeline events and network emulation.
+	Faults bool
+}
+
+// Hooks is what a run asks a Target to do for it.
+type Hooks struct {
+	// Genesis are the accounts the nodes start with (Caps.Genesis).
+	Genesis []node.GenesisAccount
+	// OnBlock is called for every block a node commits (Caps.Blocks).
+	OnBlock func(nodeName string, ev node.BlockEvent)
+	// OnIngress is called when a node takes in a transaction, to stamp
+	// the ingress stage. A target may not call it.
+	OnIngress func(id tx.ID, at time.Time)
+	// Dir is a folder the target may keep its nodes' data in (the run's
+	// report folder).
+	Dir string
+	// Printf prints a line of the run's progress. Never nil.
+	Printf func(format string, args ...any)
+}
+
+// NodeView is what the checker reads of one running node.
+type NodeView interface {
+	// Name is the node's name, node-i.
+	Name() string
+	// ShardMeta is the node's committed tip of shard: height, block hash,
+	// state root.
+	ShardMeta(shard uint32) (storage.Meta, error)
+	// TxShard returns the shard whose committed block holds the
+	// transaction, with ok false when the node's index has none.
+	TxShard(id tx.ID) (shard uint32, ok bool, err error)
+	// Balance returns the committed balance of the account key, with ok
+	// false when it does not exist.
+	Balance(key ed25519.PublicKey) (balance uint64, ok bool, err error)
+	// Halted reports whether the node halted shard after a divergence.
+	Halted(shard uint32) bool
+}
+
+// Faults is how the timeline acts on a Target. Node names are node-i.
+type Faults interface {
+	// LeaderOf returns the running node that leads shard, waiting up to
+	// wait for one.
+	LeaderOf(ctx context.Context, shard uint32, wait time.Duration) (string, error)
+	// Kill stops a node.
+	Kill(name string) error
+	// Restart starts a killed node again on its data and address, and
+	// returns the heights its store held on each shard then.
+	Restart(name string) (own map[uint32]uint64, err error)
+	// Pause stalls a node's ingress and processing; Resume ends it.
+	Pause(name string) error
+	Resume(name string) error
+	// SetNetwork makes the emulated network impair as n says.
+	SetNetwork(n scenarios.Network) error
+	// Partition splits the endpoints into groups that cannot reach each
+	// other, until the returned heal is called.
+	Partition(groups ...[]string) (heal func())
+	// Settle undoes every pause and partition still in force, so the
+	// drain can finish. A killed node stays down.
+	Settle()
+}
+
+// closerFunc makes a func a Closer.
+type closerFunc func()
+
+func (f closerFunc) Close() error { f(); return nil }

@@ -1,0 +1,164 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// workloadRun is one workload of a run: its schedule and its prepared
+// sends, then what running it observed.
+type workloadRun struct {
+	name   string
+	kind   scenarios.Kind
+	client scenarios.Client
+	pacer  loadgen.Pacer       // open loop
+	closed *loadgen.ClosedLoop // closed loop
+	sends  *sends
+	obs    *observer
+	stats  loadgen.Stats
+}
+
+// Closed-loop workloads pre-sign for one send per client every
+// closedLoopMinCycle, at most maxClosedLoopTxs in all.
+const (
+	closedLoopMinCycle = 500 * time.Microsecond
+	maxClosedLoopTxs   = 300_000
+)
+
+// workloadSeed is workload idx's seed: its keys, values and accounts.
+func workloadSeed(sc *scenarios.Scenario, idx int) uint64 {
+	return uint64(sc.Seed)*1_000_003 + uint64(idx)
+}
+
+// runAccounts derives the genesis accounts each workload's kind needs, by
+// workload index, from the scenario's seed.
+func runAccounts(sc *scenarios.Scenario) map[int][]ed25519.PrivateKey {
+	out := map[int][]ed25519.PrivateKey{}
+	for i := range sc.Workload {
+		w := &sc.Workload[i]
+		if acc := kinds[w.Kind].genesis(workloadSeed(sc, i), w); acc != nil {
+			out[i] = acc
+		}
+	}
+	return out
+}
+
+// genesisBalance is every genesis account's balance.
+const genesisBalance = 1_000_000
+
+func genesisOf(accounts map[int][]ed25519.PrivateKey) []node.GenesisAccount {
+	var g []node.GenesisAccount
+	for _, i := range slices.Sorted(maps.Keys(accounts)) {
+		for _, k := range accounts[i] {
+			g = append(g, node.GenesisAccount{Key: k.Public().(ed25519.PublicKey), Balance: genesisBalance})
+		}
+	}
+	return g
+}
+
+// accountsFor returns the accounts workload idx works on: its own genesis
+// accounts, or for a workload that has none the first workload's that has
+// (a read of genesis accounts), or nil.
+func accountsFor(accounts map[int][]ed25519.PrivateKey, idx int) []ed25519.PrivateKey {
+	if acc, ok := accounts[idx]; ok {
+		return acc
+	}
+	if len(accounts) == 0 {
+		return nil
+	}
+	return accounts[slices.Min(slices.Collect(maps.Keys(accounts)))]
+}
+
+// prepare sets up workload idx (w, which may be a max-rate probe's copy)
+// for total (warmup included): its schedule, then its kind's sends.
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, printf func(string, ...any)) (*workloadRun, error) {
+	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
+	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, printf: printf}
+	if err := l.schedule(sc, in, total); err != nil {
+		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
+	}
+	var err error
+	if in.keys, err = loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed); err != nil {
+		return nil, err
+	}
+	if l.sends, err = kinds[w.Kind].prepare(ctx, in); err != nil {
+		return nil, err
+	}
+	if l.closed != nil && l.sends.repeat {
+		l.closed.Limit = 0 // reads repeat their keys: the loop need not stop
+	}
+	return l, nil
+}
+
+// schedule sets the workload's pacer (open loop) or closed loop from its
+// load mode, and in.n, the number of sends to prepare.
+func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time.Duration) error {
+	w := in.w
+	switch w.Mode() {
+	case scenarios.ModeRate:
+		l.pacer = loadgen.Constant{Rate: w.Rate.PerSecond()}
+		if w.Arrival == scenarios.ArrivalPoisson {
+			l.pacer = &loadgen.Poisson{Rate: w.Rate.PerSecond(), Seed: in.seed}
+		}
+	case scenarios.ModeTrace:
+		tr, err := readTrace(sc, w.Trace)
+		if err != nil {
+			return err
+		}
+		l.pacer, in.traceKeys = tr, tr.Keys
+	case scenarios.ModeRamp:
+		over := w.Ramp.Over.Std()
+		if over == 0 {
+			over = sc.Duration.Std()
+		}
+		ramp := loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+		l.pacer = ramp
+		if w.Arrival == scenarios.ArrivalPoisson {
+			l.pacer = &loadgen.Poisson{Shape: ramp, Seed: in.seed}
+		}
+	case scenarios.ModeClients:
+		// A closed loop has no schedule: sign enough for one send per
+		// client every closedLoopMinCycle, and stop early if that runs out.
+		in.n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
+		l.closed = &loadgen.ClosedLoop{Clients: w.Clients, Think: w.Think.Std(), Calibrate: sc.Warmup.Std(), Limit: uint64(in.n)}
+		return nil
+	default:
+		return fmt.Errorf("%w: load mode %q", ErrUnsupported, w.Mode())
+	}
+	shape := l.pacer
+	if ps, ok := shape.(*loadgen.Poisson); ok && ps.Shape != nil {
+		shape = ps.Shape.(loadgen.Pacer)
+	}
+	if err := loadgen.Validate(shape); err != nil {
+		return err
+	}
+	in.n = loadgen.Count(l.pacer, total)
+	return nil
+}
+
+// readTrace reads a trace file, relative to the scenario file.
+func readTrace(sc *scenarios.Scenario, path string) (*loadgen.Trace, error) {
+	if !filepath.IsAbs(path) && sc.File() != "" {
+		path = filepath.Join(filepath.Dir(sc.File()), path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr, err := loadgen.ReadTrace(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return tr, nil
+}
