@@ -61,4 +61,3 @@ func TestReadKeys(t *testing.T) {
 		t.Fatalf("put keys %q", keys)
 	}
 }
-
