@@ -1,6 +1,6 @@
 // Package reports records latencies in HDR histograms while a scenario runs
 // and turns them into the run's report: result.json (the contract in
-// DESIGN.md), report.md, a self-contained report.html with gonum/plot plots
+// docs/DESIGN.md), report.md, a self-contained report.html with gonum/plot plots
 // (also written as PNG and SVG), HdrHistogram .hgrm percentile files and
 // .hlog interval logs, and the summary table printed at the end of a run.
 // It also compares two runs with a noise-aware verdict and samples the

@@ -15,7 +15,7 @@ import (
 // package.
 const ResultVersion = 1
 
-// Result is result.json. The JSON names of the fields in DESIGN.md
+// Result is result.json. The JSON names of the fields in docs/DESIGN.md
 // ("Results (contract)") are fixed; the others are extras.
 type Result struct {
 	Scenario    string                     `json:"scenario"`

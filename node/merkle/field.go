@@ -13,7 +13,7 @@ import (
 const maxDecimalDigits = 80
 
 // KeyFromBytes maps a byte-string key to its tree key: poseidon.HashBytes(b)
-// (see DESIGN.md). An empty b maps to 0.
+// (see docs/DESIGN.md). An empty b maps to 0.
 func KeyFromBytes(b []byte) fr.Element { return hashBytes(b) }
 
 // ValueFromBytes maps a byte-string value to its tree value:
