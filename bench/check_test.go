@@ -79,3 +79,16 @@ func TestKindsCoverEveryScenarioKind(t *testing.T) {
 		t.Errorf("%d kinds, want 4", len(kinds))
 	}
 }
+
+// TestVerifyEvery: verify_proofs samples every n-th receipt, and 0% none
+// (send 0 included: i % n == 0 held for any n).
+func TestVerifyEvery(t *testing.T) {
+	for _, c := range []struct {
+		pct  *scenarios.Percent
+		want uint64
+	}{{nil, 100}, {ptr(scenarios.Percent(100)), 1}, {ptr(scenarios.Percent(20)), 5}, {ptr(scenarios.Percent(0)), 0}} {
+		if got := verifyEvery(&scenarios.Workload{VerifyProofs: c.pct}); got != c.want {
+			t.Errorf("verify_proofs %v: every %d, want %d", c.pct, got, c.want)
+		}
+	}
+}

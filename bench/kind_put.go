@@ -48,24 +48,25 @@ func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	}
 	every := verifyEvery(w)
 	return &sends{txs: txs, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
-		return (&loadgen.Submitter{
-			Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std(),
-			VerifyEvery: every, Verify: verifyPut(kvs, chk), Visible: visiblePut(kvs),
-		}).Send
+		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std()}
+		if every > 0 {
+			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(kvs, chk), visiblePut(kvs)
+		}
+		return s.Send
 	}}, nil
 }
 
 type putKV struct{ key, value []byte }
 
 // verifyEvery is the sampling interval of verify_proofs: every n-th
-// receipt (never for 0%).
+// receipt, or 0 for none (0%).
 func verifyEvery(w *scenarios.Workload) uint64 {
 	frac := 0.01
 	if w.VerifyProofs != nil {
 		frac = w.VerifyProofs.Fraction()
 	}
 	if frac <= 0 {
-		return ^uint64(0)
+		return 0
 	}
 	return uint64(max(1, int(1/frac+0.5)))
 }
