@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/merkle"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -52,7 +53,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 		gap = time.Duration(float64(time.Second) / sc.Workload[0].Rate.PerSecond())
 	}
 	payload := make([]byte, size)
-	h, err := sampleRoundTrips(gap, func() error { return c.Echo(ctx, payload) })
+	h, err := sampleRoundTrips(ctx, gap, func() error { return c.Echo(ctx, payload) })
 	if err != nil {
 		return f, fmt.Errorf("quic echo: %w", err)
 	}
@@ -66,7 +67,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 		return f, err
 	}
 	defer prod.Close()
-	h, err = sampleRoundTrips(gap, func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
+	h, err = sampleRoundTrips(ctx, gap, func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
 	if err != nil {
 		return f, fmt.Errorf("produce: %w", err)
 	}
@@ -110,7 +111,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 // sampleRoundTrips times sequential calls of rt, started gap apart (or back
 // to back when a call takes longer): floorRoundTrips of them, or as many as
 // fit in floorBudget but at least floorMinSamples.
-func sampleRoundTrips(gap time.Duration, rt func() error) (*hdr.Histogram, error) {
+func sampleRoundTrips(ctx context.Context, gap time.Duration, rt func() error) (*hdr.Histogram, error) {
 	h := reports.NewHistogram()
 	begin := time.Now()
 	next := begin
@@ -118,7 +119,9 @@ func sampleRoundTrips(gap time.Duration, rt func() error) (*hdr.Histogram, error
 		if i >= floorMinSamples && time.Since(begin) > floorBudget {
 			break
 		}
-		time.Sleep(time.Until(next))
+		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
+			return nil, err
+		}
 		next = next.Add(gap)
 		t0 := time.Now()
 		if err := rt(); err != nil {
