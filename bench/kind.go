@@ -60,7 +60,12 @@ type prepInput struct {
 	// first transfer workload's), or a transfer workload's own; nil when
 	// there are none.
 	accounts []ed25519.PrivateKey
-	printf   func(format string, args ...any)
+	// split is this worker's share of the load (the whole by default).
+	split loadgen.Split
+	// salt separates this run's transactions from other runs' (workers of
+	// one split load share it).
+	salt   uint32
+	printf func(format string, args ...any)
 }
 
 // sends are a workload's prepared sends and how to send them.
@@ -71,6 +76,9 @@ type sends struct {
 	// repeat: the sends may repeat (reads), so a closed loop need not stop
 	// when it has sent them all.
 	repeat bool
+	// of is the whole load's index of each send, when the run sends a
+	// worker's share (nil: the whole load, send i is index i).
+	of []uint64
 	// sender builds the SendFunc over the workload's connections.
 	sender func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc
 }
@@ -106,10 +114,21 @@ func sign(ctx context.Context, in *prepInput, gen func(ctx context.Context, n in
 }
 
 // readSends are the sends of a read workload: send i reads keys[i mod n]
-// (account public keys when accounts), every answer's proof verified.
-func readSends(w *scenarios.Workload, keys [][]byte, accounts bool) *sends {
-	timeout := w.Timeout.Std()
-	return &sends{repeat: true, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
+// (account public keys when accounts), every answer's proof verified. Of
+// the whole load's keys it keeps the worker's share.
+func readSends(in *prepInput, keys [][]byte, accounts bool) *sends {
+	timeout := in.w.Timeout.Std()
+	var of []uint64
+	if !in.split.Whole() {
+		var own [][]byte
+		for i, k := range keys {
+			if in.split.Owns(uint64(i)) {
+				own, of = append(own, k), append(of, uint64(i))
+			}
+		}
+		keys = own
+	}
+	return &sends{repeat: true, of: of, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
 		return (&loadgen.Reader{Conns: conns, Keys: keys, Accounts: accounts, Observer: obs, Timeout: timeout, Verify: readVerify(chk)}).Send
 	}}
 }
@@ -130,4 +149,13 @@ func noMaxRate(w *scenarios.Workload) []problem {
 		return nil
 	}
 	return []problem{{".maxrate", fmt.Sprintf("a max-rate search of a %s workload is not supported (puts only)", w.Kind)}}
+}
+
+// splitOf is the sends' of: the whole load's indexes of a worker's share,
+// nil for the whole load.
+func splitOf(in *prepInput, of []uint64) []uint64 {
+	if in.split.Whole() {
+		return nil
+	}
+	return of
 }

@@ -32,7 +32,7 @@ func (getKind) prepare(_ context.Context, in *prepInput) (*sends, error) {
 		what = "genesis accounts"
 	}
 	in.printf("workload %s: %d reads of %s", in.w.Name, in.n, what)
-	return readSends(in.w, keys, false), nil
+	return readSends(in, keys, false), nil
 }
 
 // getKeys picks the state key of each of the n reads: a trace's key names

@@ -33,7 +33,7 @@ func (putKind) stages() []reports.Stage {
 
 func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	w := in.w
-	puts := &loadgen.Puts{ChainID: chainID, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: uint32(time.Now().UnixNano())}
+	puts := &loadgen.Puts{ChainID: chainID, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: in.salt, Split: in.split}
 	txs, err := sign(ctx, in, puts.Generate)
 	if err != nil {
 		return nil, err
@@ -47,7 +47,7 @@ func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 		kvs[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
 	}
 	every := verifyEvery(w)
-	return &sends{txs: txs, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
+	return &sends{txs: txs, of: splitOf(in, puts.Of), sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
 		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std()}
 		if every > 0 {
 			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(kvs, chk), visiblePut(kvs)

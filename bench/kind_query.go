@@ -33,5 +33,5 @@ func (queryKind) prepare(_ context.Context, in *prepInput) (*sends, error) {
 		keys[i] = accounts[in.keys.Next()%uint64(len(accounts))].Public().(ed25519.PublicKey)
 	}
 	in.printf("workload %s: %d account queries of %s", in.w.Name, in.n, what)
-	return readSends(in.w, keys, true), nil
+	return readSends(in, keys, true), nil
 }

@@ -36,13 +36,13 @@ func (transferKind) stages() []reports.Stage {
 }
 
 func (transferKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
-	tr := &loadgen.Transfers{ChainID: chainID, Accounts: in.accounts, Keys: in.keys, Amount: 1, Seed: in.seed}
+	tr := &loadgen.Transfers{ChainID: chainID, Accounts: in.accounts, Keys: in.keys, Amount: 1, Seed: in.seed, Split: in.split}
 	txs, err := sign(ctx, in, tr.Generate)
 	if err != nil {
 		return nil, err
 	}
 	route, timeout := tr.Senders, in.w.Timeout.Std()
-	return &sends{txs: txs, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, _ *checker) loadgen.SendFunc {
+	return &sends{txs: txs, of: splitOf(in, tr.Of), sender: func(conns []loadgen.TxConn, obs loadgen.Observer, _ *checker) loadgen.SendFunc {
 		// A transfer's proof shows its sender's new balance, which the
 		// client does not know: no proof check, no read-back.
 		return (&loadgen.Submitter{Conns: conns, Route: route, Txs: txs, Observer: obs, Timeout: timeout}).Send

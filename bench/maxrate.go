@@ -130,7 +130,7 @@ func (s *search) outcome(aboveRange bool) *outcome {
 func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage) (*reports.Snapshot, reports.MaxRatePoint, error) {
 	pw := *w
 	pw.MaxRate, pw.Rate = nil, scenarios.Rate(rate)
-	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, r.p.printf)
+	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, r.share, r.p.printf)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}

@@ -44,6 +44,16 @@ type Options struct {
 	Progress io.Writer
 	// SkipFloors skips the floor measurements (tests that need speed only).
 	SkipFloors bool
+	// Worker, if set, makes this run one worker of a load that several
+	// send together (rustorium loadgen --worker I/N): it sends only its
+	// share of every workload, at each send's intended time, so that the
+	// workers' report folders merge (rustorium report merge) into the
+	// report of one run that sent everything. Zero means the whole load.
+	Worker loadgen.Split
+	// StartAt, if set, is when the load starts (warmup included), so that
+	// workers on several hosts start together; it must still be ahead when
+	// the transactions are signed. Zero means as soon as they are.
+	StartAt time.Time
 }
 
 // chainID is the chain of every harness run.
@@ -60,6 +70,7 @@ type pipeline struct {
 	p        *progress
 	accounts map[int][]ed25519.PrivateKey // genesis accounts by workload index
 	genesis  []node.GenesisAccount
+	share    share
 }
 
 // outcome is what a load plan measured, for finish.
@@ -84,6 +95,13 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	r := &pipeline{sc: sc, opts: opts, t: t, caps: t.Caps(), chk: newChecker(), ingress: &ingressIndex{}, p: newProgress(opts.Progress)}
 	if err := Check(sc, r.caps); err != nil {
 		return nil, err
+	}
+	if err := checkWorker(sc, opts.Worker); err != nil {
+		return nil, err
+	}
+	r.share = share{split: opts.Worker, salt: uint32(time.Now().UnixNano())}
+	if !opts.StartAt.IsZero() {
+		r.share.salt = uint32(opts.StartAt.UnixNano()) // the same for every worker
 	}
 	r.chk.fromReceipts = !r.caps.Blocks
 	if err := os.MkdirAll(opts.Out, 0o755); err != nil {
@@ -202,11 +220,14 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	loads := make([]*workloadRun, len(sc.Workload))
 	for i := range sc.Workload {
 		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.p.printf); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.share, r.p.printf); err != nil {
 			return nil, err
 		}
 	}
-	start := time.Now().Add(50 * time.Millisecond)
+	start, err := r.loadStart()
+	if err != nil {
+		return nil, err
+	}
 	measured := start.Add(warmup)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: measured})
 	r.p.printf("running: %v warmup, %v measured", warmup, measure)
@@ -217,7 +238,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
 	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured)
-	err := r.runLoads(ctx, loads, rec, start, warmup+measure)
+	err = r.runLoads(ctx, loads, rec, start, warmup+measure)
 	profiles, notes := prof.stop()
 	timeline.stop()
 	resources := sampler.Stop()
@@ -237,6 +258,40 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
 		res.Profiles = profiles
 	}}, nil
+}
+
+// loadStart is when the load starts: Options.StartAt, or now.
+func (r *pipeline) loadStart() (time.Time, error) {
+	at := r.opts.StartAt
+	if at.IsZero() {
+		return time.Now().Add(50 * time.Millisecond), nil
+	}
+	if late := time.Since(at); late > 0 {
+		return at, fmt.Errorf("bench: the load was to start at %s, %v ago: the transactions were signed too late (start the workers further ahead)", at.Format(time.RFC3339Nano), late.Round(time.Millisecond))
+	}
+	r.p.printf("waiting for the start at %s (%v)", at.Format(time.RFC3339), time.Until(at).Round(time.Millisecond))
+	return at, nil
+}
+
+// checkWorker refuses what cannot be split over workers.
+func checkWorker(sc *scenarios.Scenario, w loadgen.Split) error {
+	if w.Whole() {
+		return nil
+	}
+	var errs []error
+	for i, wl := range sc.Workload {
+		path := fmt.Sprintf("workload[%d]", i)
+		if wl.MaxRate != nil {
+			errs = append(errs, sc.Invalid(path+".maxrate", "a max-rate search cannot be split over workers (each probe's verdict needs every send)"))
+		}
+		if wl.Clients > 0 && uint64(wl.Clients) < w.Count {
+			errs = append(errs, sc.Invalid(path+".clients", "%d closed-loop clients cannot be split over %d workers", wl.Clients, w.Count))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: worker %s: %w", ErrUnsupported, w, err)
+	}
+	return nil
 }
 
 // loadNotes explains what the workloads' own counts say about the run.

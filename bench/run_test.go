@@ -14,6 +14,7 @@ import (
 
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/reports"
@@ -439,16 +440,15 @@ report: {formats: [json]}
 	})
 }
 
-// TestRunExternal: the load generator drives a node it does not run, over
-// QUIC and over its REST API, and counts commits from the receipts.
-func TestRunExternal(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+// externalNode starts a node with its HTTP API, as rustorium node does,
+// and returns it with the API's base URL; both stop at the test's end.
+func externalNode(t *testing.T, ctx context.Context) (*node.Node, string) {
+	t.Helper()
 	n, err := node.New(ctx, node.Config{ChainID: 1, Shards: 2, Brokers: kafkatest.Embedded(t), DataDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
+	t.Cleanup(func() { n.Close() })
 	if err := n.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -456,12 +456,22 @@ func TestRunExternal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Close()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(ctx, ln)
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { srv.Close(); <-served })
+	return n, "http://" + ln.Addr().String()
+}
+
+// TestRunExternal: the load generator drives a node it does not run, over
+// QUIC and over its REST API, and counts commits from the receipts.
+func TestRunExternal(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, apiURL := externalNode(t, ctx)
 	sc := loadScenario(t, `
 name: external
 warmup: 500ms
@@ -475,7 +485,7 @@ report: {formats: [json]}
 	if _, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String()}}); !errors.Is(err, bench.ErrUnsupported) || !strings.Contains(err.Error(), "small.yaml:8: workload[1].client: this target cannot be reached over rest (give the node's API address)") {
 		t.Fatalf("a REST workload without the API's address: %v", err)
 	}
-	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey(), API: "http://" + ln.Addr().String()}})
+	res, err := bench.Run(ctx, sc, bench.Options{Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String(), ServerKey: n.PublicKey(), API: apiURL}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -726,5 +736,63 @@ func checkGets(t *testing.T, res *reports.Result, txs int64, gets ...string) {
 	}
 	if c.Accepted != txs || c.Committed != txs || c.Lost != 0 || c.Duplicated != 0 || !res.Passed() {
 		t.Fatalf("checker %+v, slo %+v", c, res.SLO)
+	}
+}
+
+// TestRunWorkersSplitTheLoad: two workers (--worker 1/2 and 2/2) started
+// together against one external node send exactly the load one run would:
+// their sends and accepted transactions add up to the whole's, none twice,
+// and each checker passes.
+func TestRunWorkersSplitTheLoad(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n, apiURL := externalNode(t, ctx)
+	sc := loadScenario(t, `
+name: workers
+warmup: 500ms
+duration: 1s
+drain: 10s
+workload:
+  - {name: puts, kind: put, rate: 200/s, verify_proofs: 10%}
+  - {name: gets, kind: get, rate: 100/s, client: rest}
+report: {formats: [json, hlog]}
+`)
+	start := time.Now().Add(2 * time.Second)
+	results := make([]*reports.Result, 2)
+	errs := make(chan error, 2)
+	for i := range results {
+		go func() {
+			var err error
+			results[i], err = bench.Run(ctx, sc, bench.Options{
+				Out: t.TempDir(), Target: &bench.External{Addr: n.Addr().String(), API: apiURL},
+				Worker: loadgen.Split{Index: uint64(i), Count: 2}, StartAt: start,
+			})
+			errs <- err
+		}()
+	}
+	for range results {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	var accepted, committed, puts, gets int64
+	for i, res := range results {
+		if !res.Passed() {
+			t.Fatalf("worker %d failed: %+v", i+1, res.Checker)
+		}
+		if !res.Start.Equal(start.Add(500 * time.Millisecond)) {
+			t.Fatalf("worker %d measured from %v, want %v", i+1, res.Start, start.Add(500*time.Millisecond))
+		}
+		accepted += res.Checker.Accepted
+		committed += res.Checker.Committed
+		puts += res.Workloads["puts"].Sent
+		gets += res.Workloads["gets"].Sent
+	}
+	// 200/s over 1.5s (warmup included) accepted; 200 puts and 100 gets measured.
+	if accepted != 300 || committed != 300 || puts != 200 || gets != 100 {
+		t.Fatalf("the workers accepted %d, committed %d, sent %d puts and %d gets; one run: 300, 300, 200, 100", accepted, committed, puts, gets)
+	}
+	if results[0].Checker.Accepted != 150 {
+		t.Fatalf("worker 1 accepted %d of 300, want every other send (150)", results[0].Checker.Accepted)
 	}
 }

@@ -79,11 +79,19 @@ func accountsFor(accounts map[int][]ed25519.PrivateKey, idx int) []ed25519.Priva
 	return accounts[slices.Min(slices.Collect(maps.Keys(accounts)))]
 }
 
+// share is the part of a scenario's load this run sends: a worker's split
+// and the salt all workers share.
+type share struct {
+	split loadgen.Split
+	salt  uint32
+}
+
 // prepare sets up workload idx (w, which may be a max-rate probe's copy)
-// for total (warmup included): its schedule, then its kind's sends.
-func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, printf func(string, ...any)) (*workloadRun, error) {
+// for total (warmup included): its schedule, then its kind's sends (the
+// run's share of them).
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, printf func(string, ...any)) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
-	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, printf: printf}
+	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, printf: printf}
 	if err := l.schedule(sc, in, total); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
 	}
@@ -94,8 +102,13 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	if l.sends, err = kinds[w.Kind].prepare(ctx, in); err != nil {
 		return nil, err
 	}
-	if l.closed != nil && l.sends.repeat {
+	switch {
+	case l.closed != nil && l.sends.repeat:
 		l.closed.Limit = 0 // reads repeat their keys: the loop need not stop
+	case l.closed != nil:
+		l.closed.Limit = uint64(len(l.sends.txs))
+	case l.sends.of != nil:
+		l.pacer = loadgen.Subset{Pacer: l.pacer, Of: l.sends.of}
 	}
 	return l, nil
 }
@@ -130,7 +143,7 @@ func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time
 		// A closed loop has no schedule: sign enough for one send per
 		// client every closedLoopMinCycle, and stop early if that runs out.
 		in.n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
-		l.closed = &loadgen.ClosedLoop{Clients: w.Clients, Think: w.Think.Std(), Calibrate: sc.Warmup.Std(), Limit: uint64(in.n)}
+		l.closed = &loadgen.ClosedLoop{Clients: clientsOf(w.Clients, in.split), Think: w.Think.Std(), Calibrate: sc.Warmup.Std()}
 		return nil
 	default:
 		return fmt.Errorf("%w: load mode %q", ErrUnsupported, w.Mode())
@@ -161,4 +174,17 @@ func readTrace(sc *scenarios.Scenario, path string) (*loadgen.Trace, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return tr, nil
+}
+
+// clientsOf is a worker's share of a closed loop's clients: as even as
+// they divide, the first workers taking one more.
+func clientsOf(clients int, split loadgen.Split) int {
+	if split.Whole() {
+		return clients
+	}
+	n := clients / int(split.Count)
+	if uint64(clients%int(split.Count)) > split.Index {
+		n++
+	}
+	return n
 }

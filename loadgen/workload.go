@@ -93,29 +93,42 @@ type Puts struct {
 	ValueSize int
 	Seed      uint64
 	// Salt separates the transaction ids of different runs against the same
-	// broker: it goes into each nonce's high bits.
+	// broker: it goes into each nonce's high bits. Workers of one split
+	// load must share it.
 	Salt uint32
+	// Split, if set, keeps only this worker's share: transaction i of the
+	// whole load when Split.Owns(i).
+	Split Split
+	// Of is set by Generate: the whole load's index of each transaction it
+	// returned.
+	Of []uint64
 }
 
-// Generate builds and signs n put transactions across GOMAXPROCS goroutines
-// and returns their encodings, calling progress (if not nil) now and then
-// with the number signed so far. Signing happens here, before measuring.
+// Generate builds the n put transactions of the whole load, and signs and
+// returns the encodings of the Split's share across GOMAXPROCS goroutines,
+// calling progress (if not nil) now and then with the number signed so far.
+// Signing happens here, before measuring.
 func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
-	txs := make([]*tx.Tx, n)
-	for i := range txs {
-		v := make([]byte, p.ValueSize)
-		binary.LittleEndian.PutUint64(v[:min(8, len(v))], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+	var txs []*tx.Tx
+	p.Of = nil
+	for i := range n {
 		var key []byte
 		if i < len(p.KeyNames) {
 			key = []byte(p.KeyNames[i])
 		} else {
-			key = KeyName(p.Keys.Next())
+			key = KeyName(p.Keys.Next()) // drawn for every i: the key sequence is the whole load's
 		}
-		txs[i] = &tx.Tx{
+		if !p.Split.Owns(uint64(i)) {
+			continue
+		}
+		v := make([]byte, p.ValueSize)
+		binary.LittleEndian.PutUint64(v[:min(8, len(v))], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+		txs = append(txs, &tx.Tx{
 			Kind: tx.KindPut, ChainID: p.ChainID,
 			Nonce: uint64(p.Salt)<<32 | uint64(i),
 			Key:   key, Value: v,
-		}
+		})
+		p.Of = append(p.Of, uint64(i))
 	}
 	return SignAll(ctx, txs, func(int) ed25519.PrivateKey { return p.Signer }, progress)
 }
@@ -129,9 +142,14 @@ type Transfers struct {
 	Keys     Keys // picks the sender's index
 	Amount   uint64
 	Seed     uint64
+	// Split, if set, keeps only this worker's share: the transfers whose
+	// sender's index it owns, so that a sender's nonces stay on one worker.
+	Split Split
 	// Senders is set by Generate: the sender's index of each transfer (to
 	// keep one sender's transfers on one connection, in nonce order).
 	Senders []uint32
+	// Of is set by Generate: the whole load's index of each transfer.
+	Of []uint64
 }
 
 // AccountKeys derives n account keys from seed, the same for every run with
@@ -148,25 +166,31 @@ func AccountKeys(seed uint64, n int) []ed25519.PrivateKey {
 	return keys
 }
 
-// Generate builds and signs n transfers, like Puts.Generate.
+// Generate builds the n transfers of the whole load and signs the Split's
+// share, like Puts.Generate.
 func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
 	if len(t.Accounts) < 2 {
 		return nil, fmt.Errorf("loadgen: transfers need at least 2 accounts, have %d", len(t.Accounts))
 	}
 	r := rand.New(rand.NewPCG(t.Seed, 0x7ea5))
 	nonces := make([]uint64, len(t.Accounts))
-	from := make([]uint32, n)
-	txs := make([]*tx.Tx, n)
-	for i := range txs {
+	var from []uint32
+	var txs []*tx.Tx
+	t.Of = nil
+	for i := range n {
 		f := int(t.Keys.Next())
 		to := r.IntN(len(t.Accounts) - 1)
 		if to >= f {
 			to++
 		}
+		if !t.Split.Owns(uint64(f)) {
+			continue
+		}
 		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: t.ChainID, Nonce: nonces[f], Amount: t.Amount}
 		copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
 		nonces[f]++
-		txs[i], from[i] = x, uint32(f)
+		txs, from = append(txs, x), append(from, uint32(f))
+		t.Of = append(t.Of, uint64(i))
 	}
 	t.Senders = from
 	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return t.Accounts[from[i]] }, progress)

@@ -11,12 +11,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
 func newLoadgenCmd() *cobra.Command {
-	var out, target, apiURL, serverKey, profile string
+	var out, target, apiURL, serverKey, profile, worker, startAt string
 	cmd := &cobra.Command{
 		Use:   "loadgen SCENARIO.yaml --target HOST:PORT [--api URL]",
 		Short: "Drive a scenario's workloads against a running node",
@@ -27,7 +28,14 @@ graphql to the node's HTTP APIs at --api (rustorium node --api). The checker
 counts commits from the receipts; the cluster, network and timeline sections
 of the scenario need rustorium run.
 
---server-key pins the node's identity (hex, as rustorium node logs it).`,
+--server-key pins the node's identity (hex, as rustorium node logs it).
+
+Distributed load: --worker I/N makes this process the I-th of N workers
+that together send exactly what one would (puts and reads by send index,
+transfers by sender, closed-loop clients divided); --start-at TIME (RFC
+3339) starts every worker's load at the same instant. Each worker writes
+its own report folder; rustorium report merge DIR... --out DIR makes the
+report of the whole load from them.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := scenarios.Load(args[0])
@@ -38,6 +46,17 @@ of the scenario need rustorium run.
 				return errors.New("--target (QUIC) or --api (HTTP) is required")
 			}
 			ext := &bench.External{Addr: target, API: apiURL}
+			opts := bench.Options{Out: out, Target: ext, Progress: cmd.ErrOrStderr()}
+			if worker != "" {
+				if opts.Worker, err = loadgen.ParseSplit(worker); err != nil {
+					return fmt.Errorf("--worker: %w", err)
+				}
+			}
+			if startAt != "" {
+				if opts.StartAt, err = time.Parse(time.RFC3339Nano, startAt); err != nil {
+					return fmt.Errorf("--start-at: want an RFC 3339 time such as 2026-12-03T10:00:00Z: %w", err)
+				}
+			}
 			if serverKey != "" {
 				k, err := hex.DecodeString(serverKey)
 				if err != nil || len(k) != ed25519.PublicKeySize {
@@ -47,13 +66,17 @@ of the scenario need rustorium run.
 			}
 			if out == "" {
 				out = filepath.Join("out", sc.Name+"-loadgen-"+time.Now().Format("20060102-150405"))
+				if !opts.Worker.Whole() {
+					out += fmt.Sprintf("-worker%d", opts.Worker.Index+1)
+				}
 			}
+			opts.Out = out
 			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"))
 			if err != nil {
 				return err
 			}
 			defer stopProfile()
-			res, err := bench.Run(cmd.Context(), sc, bench.Options{Out: out, Target: ext, Progress: cmd.ErrOrStderr()})
+			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return err
 			}
@@ -73,5 +96,7 @@ of the scenario need rustorium run.
 	f.StringVar(&serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-loadgen-<time>)")
 	f.StringVar(&profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
+	f.StringVar(&worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
+	f.StringVar(&startAt, "start-at", "", "start the load at this RFC 3339 time (the same for every worker)")
 	return cmd
 }
