@@ -359,6 +359,9 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 		return nil, context.Cause(ctx)
 	}
 	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
+	if r.opts.Worker.Count > 0 {
+		res.Worker = r.opts.Worker.String()
+	}
 	res.WarmupS = sc.Warmup.Std().Seconds()
 	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.caps.Broker})
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
@@ -371,7 +374,13 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
-	res.SLO = res.CheckSLOs(sc.SLO)
+	if r.opts.Worker.Whole() {
+		res.SLO = res.CheckSLOs(sc.SLO)
+	} else if len(sc.SLO) > 0 {
+		// A worker's share is not the load the SLOs speak of (its
+		// throughput is a fraction of it): they hold for the merged report.
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("worker %s: the scenario's %d SLOs are evaluated by rustorium report merge on the whole load", r.opts.Worker, len(sc.SLO)))
+	}
 	formats := make([]string, 0, len(sc.Report.Formats))
 	for _, f := range sc.Report.Formats {
 		if reports.Supported(string(f)) {

@@ -41,6 +41,15 @@ type Result struct {
 	Resolved    json.RawMessage `json:"resolved,omitempty"`    // the scenario with defaults
 	Files       []string        `json:"files,omitempty"`       // other files of the report folder
 	Resources   *Resources      `json:"resources,omitempty"`   // resource use of the process under test
+
+	// Worker is "I/N" when the run sent the I-th of N workers' shares of
+	// the load (rustorium loadgen --worker).
+	Worker string `json:"worker,omitempty"`
+	// Workers is the number of workers' folders a merged result was made
+	// from (rustorium report merge); WorkerEnvironments their
+	// environments, in worker order.
+	Workers            int           `json:"workers,omitempty"`
+	WorkerEnvironments []Environment `json:"worker_environments,omitempty"`
 }
 
 // Environment describes where a run happened.

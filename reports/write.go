@@ -21,7 +21,14 @@ const (
 // the files it wrote. New formats slot in here.
 var snapshotWriters = map[string]func(dir string, r *Result, snap *Snapshot) ([]string, error){
 	FormatHGRM: func(dir string, _ *Result, snap *Snapshot) ([]string, error) { return WriteHGRM(dir, snap) },
-	FormatHLog: func(dir string, _ *Result, snap *Snapshot) ([]string, error) { return WriteHLog(dir, snap) },
+	FormatHLog: func(dir string, _ *Result, snap *Snapshot) ([]string, error) {
+		files, err := WriteHLog(dir, snap)
+		if err != nil {
+			return files, err
+		}
+		totals, err := writeTotals(dir, snap)
+		return append(files, totals), err
+	},
 	FormatHTML: WriteHTML,
 }
 

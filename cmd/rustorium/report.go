@@ -19,10 +19,10 @@ const exitRegression = 3
 func newReportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
-		Short: "Work with the results of runs (compare two result.json files)",
+		Short: "Work with the results of runs (compare two runs, merge workers' folders)",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newReportCompareCmd())
+	cmd.AddCommand(newReportCompareCmd(), newReportMergeCmd())
 	return cmd
 }
 
