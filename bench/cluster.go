@@ -172,6 +172,7 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 		if nodes[i], err = node.New(ctx, c.nodeConfig(s)); err != nil {
 			return nil, fmt.Errorf("bench: %s: %w", s.name, err)
 		}
+		nodes[i].Faults().SetAlterRoot(c.opts.AlterRoot[s.name])
 		s.n, s.stopped = nodes[i], make(chan struct{})
 	}
 	for i, s := range c.nodes {
@@ -239,7 +240,6 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
 			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
 		},
-		AlterRoot: c.opts.AlterRoot[s.name],
 		OnBlock:   c.chk.onBlockOf(s.name),
 		OnIngress: c.ingress.stamp,
 		Genesis:   c.genesis,
@@ -443,6 +443,7 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 		pc.Close()
 		return nil, err
 	}
+	n.Faults().SetAlterRoot(c.opts.AlterRoot[s.name])
 	own := map[uint32]uint64{}
 	for shard := range uint32(c.sc.Cluster.Shards) {
 		if m, _, err := n.DB().ShardMeta(shard); err == nil {

@@ -54,7 +54,7 @@ type Options struct {
 	SkipFloors bool
 	// AlterRoot is fault injection for tests: a node named here ("node-i")
 	// attests the root the function returns instead of the one it computed
-	// (node.Config.AlterRoot).
+	// (node.Faults.SetAlterRoot).
 	AlterRoot map[string]func(shard uint32, height uint64, root [32]byte) [32]byte
 }
 

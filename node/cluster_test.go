@@ -43,8 +43,8 @@ type testCluster struct {
 	dirs    []string
 	logs    []*blockLog
 	regs    []*prometheus.Registry
-	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
-	seen    map[int]func(tx.ID) bool // node.Config.SeenTx
+	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte // Faults.SetAlterRoot
+	seen    map[int]func(tx.ID) bool                                          // Faults.SetSeenTx
 	block   consensus.CutterConfig
 	retain  int // node.Config.AttestationRetain
 
@@ -106,8 +106,6 @@ func (c *testCluster) start(i int) *node.Node {
 		Brokers: c.brokers, TopicPrefix: c.prefix, DataDir: c.dirs[i], PacketConn: pc,
 		Peers: c.peers(), Quorum: c.quorum, Genesis: c.genesis, OnBlock: c.logs[i].on, Registerer: reg,
 		Leadership:        node.LeadershipConfig{SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second},
-		AlterRoot:         c.alter[i],
-		SeenTx:            c.seen[i],
 		Block:             c.block,
 		AttestationRetain: c.retain,
 		Storage:           storage.Options{NoSync: true},
@@ -117,6 +115,8 @@ func (c *testCluster) start(i int) *node.Node {
 		pc.Close()
 		c.t.Fatal(err)
 	}
+	n.Faults().SetAlterRoot(c.alter[i])
+	n.Faults().SetSeenTx(c.seen[i])
 	if err := n.Start(c.ctx); err != nil {
 		c.t.Fatal(err)
 	}

@@ -106,14 +106,6 @@ type Config struct {
 	// Leadership tunes the consumer group that assigns shard leaders; zero
 	// fields take the defaults documented on LeadershipConfig.
 	Leadership LeadershipConfig
-	// AlterRoot is fault injection for tests: if set, the node attests the
-	// root it returns instead of the one it computed (a node that executes
-	// wrongly). Nil in production.
-	AlterRoot func(shard uint32, height uint64, root [32]byte) [32]byte
-	// SeenTx is fault injection for tests: if set, the node's replicas take
-	// the transactions it reports as committed before (a node whose view
-	// of the committed set differs from the leader's). Nil in production.
-	SeenTx func(id tx.ID) bool
 	// AttestationRetain is how many of its own attestations per shard the
 	// node keeps in memory for peers that missed them; a peer that asks
 	// for older heights gets them signed again from the committed headers,
@@ -207,6 +199,7 @@ type Node struct {
 	voter    *voter
 	progress *progress
 	leader   *leader
+	faults   Faults
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
