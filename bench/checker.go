@@ -284,8 +284,8 @@ func (c *checker) verdict(names []string, nodes []*node.Node) reports.Checker {
 		v.Committed++
 		missing := 0
 		for i, n := range nodes {
-			loc, err := n.DB().TxLocation(id)
-			if err != nil || loc.Shard != a.Shard {
+			loc, ok, err := n.TxLocation(id)
+			if err != nil || !ok || loc.Shard != a.Shard {
 				unindexed[i]++
 				missing++
 			}

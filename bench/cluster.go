@@ -23,7 +23,6 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -446,7 +445,7 @@ func (c *cluster) restart(name string) (map[uint32]uint64, error) {
 	n.Faults().SetAlterRoot(c.opts.AlterRoot[s.name])
 	own := map[uint32]uint64{}
 	for shard := range uint32(c.sc.Cluster.Shards) {
-		if m, _, err := n.DB().ShardMeta(shard); err == nil {
+		if m, err := n.ShardMeta(shard); err == nil {
 			own[shard] = m.Height
 		}
 	}
@@ -617,20 +616,14 @@ func (c *cluster) conserved(ctx context.Context, d time.Duration) (bool, []strin
 
 func (c *cluster) balances(n *node.Node) (uint64, error) {
 	var sum uint64
-	shards := c.sc.Cluster.Shards
 	for _, a := range c.genesis {
-		v, ok, err := n.DB().Get(ordering.ShardOf(a.Key, shards), state.AccountKey(a.Key))
+		acct, ok, err := n.Account(a.Key)
 		if err != nil {
 			return 0, err
 		}
-		if !ok {
-			continue
+		if ok {
+			sum += acct.Balance
 		}
-		acct, err := state.DecodeAccount(v)
-		if err != nil {
-			return 0, err
-		}
-		sum += acct.Balance
 	}
 	return sum, nil
 }
@@ -662,7 +655,7 @@ func (c *cluster) rootDiffs() []string {
 		metas := make([]storage.Meta, len(nodes))
 		var errs []error
 		for i, n := range nodes {
-			m, _, err := n.DB().ShardMeta(shard)
+			m, err := n.ShardMeta(shard)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", names[i], err))
 			}

@@ -191,7 +191,7 @@ func (c *testCluster) converged(d time.Duration) []storage.Meta {
 			}
 			metas := make([]storage.Meta, c.shards)
 			for s := range uint32(c.shards) {
-				m, _, err := n.DB().ShardMeta(s)
+				m, err := n.ShardMeta(s)
 				if err != nil {
 					c.t.Fatal(err)
 				}
@@ -222,13 +222,9 @@ func (c *testCluster) balances(i int) uint64 {
 	c.t.Helper()
 	var sum uint64
 	for _, a := range c.genesis {
-		v, ok, err := c.node(i).DB().Get(ordering.ShardOf(a.Key, c.shards), state.AccountKey(a.Key))
+		acct, ok, err := c.node(i).Account(a.Key)
 		if err != nil || !ok {
 			c.t.Fatalf("node-%d: account %x: %v %v", i+1, a.Key[:4], ok, err)
-		}
-		acct, err := state.DecodeAccount(v)
-		if err != nil {
-			c.t.Fatal(err)
 		}
 		sum += acct.Balance
 	}
@@ -307,8 +303,7 @@ func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int,
 					nonce = 0
 					for j := range c.keys {
 						if m := c.node(j); m != nil {
-							if v, ok, err := m.DB().Get(ordering.ShardOf(x.From, c.shards), state.AccountKey(x.From)); err == nil && ok {
-								a, _ := state.DecodeAccount(v)
+							if a, ok, err := m.Account(x.From); err == nil && ok {
 								nonce = a.Nonce
 							}
 							break
@@ -706,7 +701,7 @@ func TestCatchUpBeyondRetainedAttestations(t *testing.T) {
 			calls = calls[:0]
 			enough := true
 			for s := range uint32(shards) {
-				m, _, err := c.node(0).DB().ShardMeta(s)
+				m, err := c.node(0).ShardMeta(s)
 				if err != nil {
 					t.Fatal(err)
 				}

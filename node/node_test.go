@@ -135,9 +135,9 @@ func TestSubmitCommitRestart(t *testing.T) {
 		roots := map[uint32][32]byte{}
 		metas := map[uint32]storage.Meta{}
 		for s := range uint32(2) {
-			m, ok, err := n.DB().ShardMeta(s)
-			if err != nil || !ok {
-				t.Fatalf("shard %d meta: %v %v", s, ok, err)
+			m, err := n.ShardMeta(s)
+			if err != nil || m.Height == 0 {
+				t.Fatalf("shard %d meta: %+v %v", s, m, err)
 			}
 			metas[s], roots[s] = m, m.Root.Bytes()
 		}
@@ -196,7 +196,7 @@ func TestSubmitCommitRestart(t *testing.T) {
 		}
 		// Let the duplicate's block commit too, then check exactly-once.
 		for {
-			m, _, _ := n.DB().ShardMeta(dupShard)
+			m, _ := n.ShardMeta(dupShard)
 			if m.NextOffset > dupOffset {
 				break
 			}
@@ -310,7 +310,7 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 		c.Close()
 		var height uint64
 		for s := range uint32(2) {
-			m, _, _ := n.DB().ShardMeta(s)
+			m, _ := n.ShardMeta(s)
 			height += m.Height
 		}
 		if round == 1 && height <= prev {
@@ -389,11 +389,10 @@ func TestCrossShardTransfer(t *testing.T) {
 		return n
 	}
 	balance := func(n *node.Node, pub ed25519.PublicKey) uint64 {
-		v, ok, err := n.DB().Get(ordering.ShardOf(pub, 2), state.AccountKey(pub))
+		a, ok, err := n.Account(pub)
 		if err != nil || !ok {
 			t.Fatalf("account: %v %v", ok, err)
 		}
-		a, _ := state.DecodeAccount(v)
 		return a.Balance
 	}
 	transfer := func(c *p2p.Client, nonce, amount uint64) p2p.Committed {
@@ -459,7 +458,7 @@ func TestCrossShardTransfer(t *testing.T) {
 	inflated.Amount = 1000
 	selfSourced := *honest
 	selfSourced.SourceShard, selfSourced.SourceHeight = bobShard, 1
-	credited, _, err := n.DB().ShardMeta(bobShard) // the real credit is committed by now
+	credited, err := n.ShardMeta(bobShard) // the real credit is committed by now
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,16 +475,15 @@ func TestCrossShardTransfer(t *testing.T) {
 	receipt := func(id tx.ID) p2p.Committed {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
-			raw, err := n.DB().Receipt(id)
-			if err == nil {
-				com, err := p2p.DecodeCommitted(raw)
-				if err != nil {
-					t.Fatal(err)
-				}
+			com, ok, err := n.Receipt(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
 				return com
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("no receipt for credit %v: %v", id, err)
+				t.Fatalf("no receipt for credit %v", id)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
