@@ -8,7 +8,7 @@ import (
 
 // Faults is a node's fault injection, for tests and the harness: a fault
 // set here makes the node misbehave in one deliberate way, as franz-go's
-// kfake.Cluster.AddFault makes its broker misbehave. A fault may be set
+// kfake.Cluster.Control makes its broker misbehave. A fault may be set
 // or cleared at any time, also between New and Start (a harness that
 // restarts a node sets it again on the new one); the node's pipelines
 // read each with one atomic load. The zero value injects nothing, and a
