@@ -24,7 +24,6 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
@@ -226,7 +225,7 @@ func (c *InProcess) startNodes(ctx context.Context) error {
 	c.hooks.Printf("starting %d node(s), %d shards, quorum %d, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, sc.Cluster.Quorum, c.brokerKind, strings.Join(c.brokers, ","))
 	nodes := make([]*node.Node, len(c.nodes))
 	for i, s := range c.nodes {
-		n, err := node.New(ctx, c.nodeConfig(s))
+		n, err := c.newNode(ctx, s)
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", s.name, err)
 		}
@@ -287,6 +286,18 @@ func (c *InProcess) dialClients(ctx context.Context) error {
 // ClientConns, at least two per node.
 const defaultClientConns = 4
 
+// newNode creates an incarnation of s, with the faults the tests inject.
+func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, error) {
+	n, err := node.New(ctx, c.nodeConfig(s))
+	if err != nil {
+		return nil, err
+	}
+	if alter := c.AlterRoot[s.name]; alter != nil {
+		n.Faults().SetAlterRoot(alter)
+	}
+	return n, nil
+}
+
 // nodeConfig is the configuration of every incarnation of s.
 func (c *InProcess) nodeConfig(s *nodeSlot) node.Config {
 	sc := c.sc
@@ -308,7 +319,6 @@ func (c *InProcess) nodeConfig(s *nodeSlot) node.Config {
 			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
 			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
 		},
-		AlterRoot: c.AlterRoot[s.name],
 		OnIngress: c.hooks.OnIngress,
 		Genesis:   c.hooks.Genesis,
 		Logger:    c.Logger, // the node names itself (NodeID) in its logs
@@ -432,30 +442,17 @@ type inprocNode struct {
 }
 
 func (v inprocNode) Name() string { return v.name }
-func (v inprocNode) ShardMeta(shard uint32) (storage.Meta, error) {
-	m, _, err := v.n.DB().ShardMeta(shard)
-	return m, err
-}
+func (v inprocNode) ShardMeta(shard uint32) (storage.Meta, error) { return v.n.ShardMeta(shard) }
 func (v inprocNode) Halted(shard uint32) bool { return v.n.Halted(shard) }
 
 func (v inprocNode) TxShard(id tx.ID) (uint32, bool, error) {
-	loc, err := v.n.DB().TxLocation(id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, false, nil
-	}
-	return loc.Shard, err == nil, err
+	loc, ok, err := v.n.TxLocation(id)
+	return loc.Shard, ok, err
 }
 
 func (v inprocNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
-	raw, ok, err := v.n.DB().Get(ordering.ShardOf(key, v.n.Shards()), state.AccountKey(key))
-	if err != nil || !ok {
-		return 0, false, err
-	}
-	acct, err := state.DecodeAccount(raw)
-	if err != nil {
-		return 0, false, err
-	}
-	return acct.Balance, true, nil
+	acct, ok, err := v.n.Account(key)
+	return acct.Balance, ok, err
 }
 
 // Floors implements Target: on the first client's QUIC path to node-1 and

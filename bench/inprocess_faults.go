@@ -83,7 +83,7 @@ func (f *inprocFaults) Restart(name string) (map[uint32]uint64, error) {
 		return nil, fmt.Errorf("re-listening on %s: %w", s.addr, err)
 	}
 	s.pc = pc
-	n, err := node.New(c.ctx, c.nodeConfig(s))
+	n, err := c.newNode(c.ctx, s)
 	if err != nil {
 		s.pc = nil
 		pc.Close()

@@ -43,8 +43,8 @@ type testCluster struct {
 	dirs    []string
 	logs    []*blockLog
 	regs    []*prometheus.Registry
-	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte
-	seen    map[int]func(tx.ID) bool // node.Config.SeenTx
+	alter   map[int]func(shard uint32, height uint64, root [32]byte) [32]byte // Faults.SetAlterRoot
+	seen    map[int]func(tx.ID) bool                                          // Faults.SetSeenTx
 	block   consensus.CutterConfig
 	retain  int // node.Config.AttestationRetain
 
@@ -106,8 +106,6 @@ func (c *testCluster) start(i int) *node.Node {
 		Brokers: c.brokers, TopicPrefix: c.prefix, DataDir: c.dirs[i], PacketConn: pc,
 		Peers: c.peers(), Quorum: c.quorum, Genesis: c.genesis, OnBlock: c.logs[i].on, Registerer: reg,
 		Leadership:        node.LeadershipConfig{SessionTimeout: time.Second, TransactionTimeout: 3 * time.Second},
-		AlterRoot:         c.alter[i],
-		SeenTx:            c.seen[i],
 		Block:             c.block,
 		AttestationRetain: c.retain,
 		Storage:           storage.Options{NoSync: true},
@@ -117,6 +115,8 @@ func (c *testCluster) start(i int) *node.Node {
 		pc.Close()
 		c.t.Fatal(err)
 	}
+	n.Faults().SetAlterRoot(c.alter[i])
+	n.Faults().SetSeenTx(c.seen[i])
 	if err := n.Start(c.ctx); err != nil {
 		c.t.Fatal(err)
 	}
@@ -191,7 +191,7 @@ func (c *testCluster) converged(d time.Duration) []storage.Meta {
 			}
 			metas := make([]storage.Meta, c.shards)
 			for s := range uint32(c.shards) {
-				m, _, err := n.DB().ShardMeta(s)
+				m, err := n.ShardMeta(s)
 				if err != nil {
 					c.t.Fatal(err)
 				}
@@ -222,13 +222,9 @@ func (c *testCluster) balances(i int) uint64 {
 	c.t.Helper()
 	var sum uint64
 	for _, a := range c.genesis {
-		v, ok, err := c.node(i).DB().Get(ordering.ShardOf(a.Key, c.shards), state.AccountKey(a.Key))
+		acct, ok, err := c.node(i).Account(a.Key)
 		if err != nil || !ok {
 			c.t.Fatalf("node-%d: account %x: %v %v", i+1, a.Key[:4], ok, err)
-		}
-		acct, err := state.DecodeAccount(v)
-		if err != nil {
-			c.t.Fatal(err)
 		}
 		sum += acct.Balance
 	}
@@ -307,8 +303,7 @@ func (c *testCluster) startTransfers(accounts []ed25519.PrivateKey, senders int,
 					nonce = 0
 					for j := range c.keys {
 						if m := c.node(j); m != nil {
-							if v, ok, err := m.DB().Get(ordering.ShardOf(x.From, c.shards), state.AccountKey(x.From)); err == nil && ok {
-								a, _ := state.DecodeAccount(v)
+							if a, ok, err := m.Account(x.From); err == nil && ok {
 								nonce = a.Nonce
 							}
 							break
@@ -706,7 +701,7 @@ func TestCatchUpBeyondRetainedAttestations(t *testing.T) {
 			calls = calls[:0]
 			enough := true
 			for s := range uint32(shards) {
-				m, _, err := c.node(0).DB().ShardMeta(s)
+				m, err := c.node(0).ShardMeta(s)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/storage"
@@ -53,7 +54,7 @@ func (l *leader) leading() []uint32 {
 // run keeps a Publisher open and proposes blocks until ctx ends. A
 // Publisher that fails is closed and a new one joins the group.
 func (l *leader) run(ctx context.Context) {
-	backoff := pollBackoff
+	backoff := retry.Backoff{Min: pollBackoff, Max: 5 * time.Second}
 	for ctx.Err() == nil {
 		pub, err := ordering.OpenPublisher(ctx, ordering.PublisherConfig{
 			Config:             l.n.ocfg,
@@ -83,13 +84,11 @@ func (l *leader) run(ctx context.Context) {
 			l.n.log.Error("ALARM: this node stops leading shards: it halted one it was assigned", "err", err)
 			return
 		}
-		l.n.log.Warn("shard leadership restarts", "err", err, "after", backoff)
-		select {
-		case <-ctx.Done():
+		wait := backoff.Next()
+		l.n.log.Warn("shard leadership restarts", "err", err, "after", wait)
+		if retry.Sleep(ctx, wait) != nil {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 
@@ -157,7 +156,9 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		case err == nil:
 		case errors.Is(err, ordering.ErrBroker):
 			l.n.log.Warn("leader polling the log", "err", err)
-			time.Sleep(pollBackoff)
+			if retry.Sleep(ctx, pollBackoff) != nil {
+				return nil
+			}
 			continue
 		default:
 			return err
@@ -327,7 +328,7 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 	ts := tipState{l.n.db, t}
 	// The leader applies credits without checking their source: its tip is
 	// a forecast, and the replicas decide (replica.checkCredit).
-	body, err := l.n.execute(shard, height, ts, ts.known, nil, entries)
+	body, err := blockExec{Shards: l.n.cfg.Shards, Shard: shard, Height: height, State: ts, Known: ts.known, Log: l.n.log}.run(entries)
 	if err != nil {
 		return nil, nil, fmt.Errorf("leader executing shard %d: %w", shard, err)
 	}

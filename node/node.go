@@ -106,14 +106,6 @@ type Config struct {
 	// Leadership tunes the consumer group that assigns shard leaders; zero
 	// fields take the defaults documented on LeadershipConfig.
 	Leadership LeadershipConfig
-	// AlterRoot is fault injection for tests: if set, the node attests the
-	// root it returns instead of the one it computed (a node that executes
-	// wrongly). Nil in production.
-	AlterRoot func(shard uint32, height uint64, root [32]byte) [32]byte
-	// SeenTx is fault injection for tests: if set, the node's replicas take
-	// the transactions it reports as committed before (a node whose view
-	// of the committed set differs from the leader's). Nil in production.
-	SeenTx func(id tx.ID) bool
 	// AttestationRetain is how many of its own attestations per shard the
 	// node keeps in memory for peers that missed them; a peer that asks
 	// for older heights gets them signed again from the committed headers,
@@ -207,6 +199,7 @@ type Node struct {
 	voter    *voter
 	progress *progress
 	leader   *leader
+	faults   Faults
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -374,8 +367,77 @@ func (n *Node) PublicKey() ed25519.PublicKey { return n.cfg.Key.Public().(ed2551
 // it runs one).
 func (n *Node) Brokers() []string { return n.ocfg.Brokers }
 
-// DB is the node's store, for reads and proofs.
-func (n *Node) DB() *storage.DB { return n.db }
+// ShardMeta is the shard's committed position: its height, last block
+// hash, state root and log offsets (the zero Meta before its first
+// block). It reads the store, so it answers while the node is paused.
+func (n *Node) ShardMeta(shard uint32) (storage.Meta, error) {
+	m, _, err := n.db.ShardMeta(shard)
+	if err != nil {
+		return storage.Meta{}, fmt.Errorf("node: shard %d: %w", shard, err)
+	}
+	return m, nil
+}
+
+// Block returns the shard's committed block header at height, with the
+// state root the quorum attested; false if no block is committed there.
+func (n *Node) Block(shard uint32, height uint64) (consensus.Header, bool, error) {
+	raw, err := n.db.Block(shard, height)
+	if ok, err := found(err); !ok || err != nil {
+		return consensus.Header{}, false, err
+	}
+	h, err := consensus.DecodeHeader(raw)
+	if err != nil {
+		return consensus.Header{}, false, fmt.Errorf("node: stored header %d of shard %d: %w", height, shard, err)
+	}
+	return h, true, nil
+}
+
+// Receipt returns a committed transaction's stored commit receipt, without
+// its proof; false if the transaction is not committed here.
+func (n *Node) Receipt(id tx.ID) (p2p.Committed, bool, error) {
+	raw, err := n.db.Receipt(id)
+	if ok, err := found(err); !ok || err != nil {
+		return p2p.Committed{}, false, err
+	}
+	c, err := p2p.DecodeCommitted(raw)
+	if err != nil {
+		return p2p.Committed{}, false, fmt.Errorf("node: stored receipt of %v: %w", id, err)
+	}
+	return c, true, nil
+}
+
+// TxLocation returns where a transaction committed; false if it is not
+// committed here.
+func (n *Node) TxLocation(id tx.ID) (storage.TxLocation, bool, error) {
+	loc, err := n.db.TxLocation(id)
+	if ok, err := found(err); !ok || err != nil {
+		return storage.TxLocation{}, false, err
+	}
+	return loc, true, nil
+}
+
+// Account returns an account's committed state, read from the store (not
+// the account view, and also while the node is paused); false if the
+// account does not exist.
+func (n *Node) Account(key ed25519.PublicKey) (state.Account, bool, error) {
+	v, ok, err := n.db.Get(ordering.ShardOf(key, n.cfg.Shards), state.AccountKey(key))
+	if err != nil || !ok {
+		return state.Account{}, false, err
+	}
+	a, err := state.DecodeAccount(v)
+	if err != nil {
+		return state.Account{}, false, fmt.Errorf("node: stored account %x: %w", []byte(key), err)
+	}
+	return a, true, nil
+}
+
+// found maps a store read's storage.ErrNotFound to false.
+func found(err error) (bool, error) {
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
 
 // Shards is the number of shards.
 func (n *Node) Shards() int { return n.cfg.Shards }

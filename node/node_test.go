@@ -108,68 +108,20 @@ func TestSubmitCommitRestart(t *testing.T) {
 		prefix, dir := kafkatest.Prefix(t), t.TempDir()
 		log := newBlockLog()
 		n := startNode(t, ctx, brokers, prefix, dir, log)
-
-		c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
-		if err != nil {
-			t.Fatal(err)
-		}
 		const first = 60
-		var wg sync.WaitGroup
-		errs := make(chan error, first)
-		for i := range first {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				x, raw := signedPut(i, "a")
-				errs <- submitAndVerify(ctx, c, x, raw)
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		c.Close()
-		roots := map[uint32][32]byte{}
+		submitPuts(t, ctx, n, first, "a")
 		metas := map[uint32]storage.Meta{}
 		for s := range uint32(2) {
-			m, ok, err := n.DB().ShardMeta(s)
-			if err != nil || !ok {
-				t.Fatalf("shard %d meta: %v %v", s, ok, err)
+			m, err := n.ShardMeta(s)
+			if err != nil || m.Height == 0 {
+				t.Fatalf("shard %d meta: %+v %v", s, m, err)
 			}
-			metas[s], roots[s] = m, m.Root.Bytes()
+			metas[s] = m
 		}
 		n.Close()
 		n.Close() // twice is fine
 
-		// While the node is down, transactions reach the log directly (as
-		// if the node crashed after the broker acked them).
-		prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, TopicPrefix: prefix, Shards: 2})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var late []tx.ID
-		for i := first; i < first+20; i++ {
-			x, raw := signedPut(i, "b")
-			id := tx.IDOf(raw)
-			if _, err := prod.Append(ctx, ordering.ShardOf(x.RoutingKey(), 2), id[:], raw); err != nil {
-				t.Fatal(err)
-			}
-			late = append(late, id)
-		}
-		// One already committed transaction appears in the log again.
-		_, dupRaw := signedPut(0, "a")
-		dupID := tx.IDOf(dupRaw)
-		dx, _ := tx.Decode(dupRaw)
-		dupShard := ordering.ShardOf(dx.RoutingKey(), 2)
-		dupOffset, err := prod.Append(ctx, dupShard, dupID[:], dupRaw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		prod.Close()
-
+		late, dupShard, dupOffset := appendWhileDown(t, ctx, brokers, prefix, first)
 		// The store reopens where it stopped.
 		db, err := storage.Open(filepath.Join(dir, "state"), storage.Options{})
 		if err != nil {
@@ -177,7 +129,7 @@ func TestSubmitCommitRestart(t *testing.T) {
 		}
 		for s := range uint32(2) {
 			m, ok, err := db.ShardMeta(s)
-			if err != nil || !ok || m.Root.Bytes() != roots[s] || m.Height != metas[s].Height {
+			if err != nil || !ok || m.Root != metas[s].Root || m.Height != metas[s].Height {
 				t.Fatalf("shard %d after reopening: %+v %v %v, want %+v", s, m, ok, err, metas[s])
 			}
 		}
@@ -195,33 +147,92 @@ func TestSubmitCommitRestart(t *testing.T) {
 			}
 		}
 		// Let the duplicate's block commit too, then check exactly-once.
-		for {
-			m, _, _ := n.DB().ShardMeta(dupShard)
-			if m.NextOffset > dupOffset {
-				break
-			}
+		for m, _ := n.ShardMeta(dupShard); m.NextOffset <= dupOffset; m, _ = n.ShardMeta(dupShard) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the duplicate at offset %d never reached a block", dupOffset)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		for i := range first + 20 {
-			_, raw := signedPut(i, map[bool]string{true: "a", false: "b"}[i < first])
-			if k := log.count(tx.IDOf(raw)); k != 1 {
-				t.Fatalf("tx %d committed %d times", i, k)
-			}
-		}
-		// Heights are contiguous per shard across the restart.
-		log.mu.Lock()
-		for s, hs := range log.blocks {
-			for i, h := range hs {
-				if h != uint64(i+1) {
-					t.Fatalf("shard %d heights %v", s, hs)
-				}
-			}
-		}
-		log.mu.Unlock()
+		checkOnceContiguous(t, log, first, first+20)
 	})
+}
+
+// submitPuts submits count puts (signedPut(i, salt)) to n at once and
+// checks each one's committed receipt and proof.
+func submitPuts(t *testing.T, ctx context.Context, n *node.Node, count int, salt string) {
+	t.Helper()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, count)
+	for i := range count {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x, raw := signedPut(i, salt)
+			errs <- submitAndVerify(ctx, c, x, raw)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// appendWhileDown appends to the log directly, as if the node had crashed
+// after the broker acked them, 20 new puts (signedPut(first.., "b")) and
+// put 0 of "a", committed before, again. It returns the new puts' ids and
+// where the duplicate went.
+func appendWhileDown(t *testing.T, ctx context.Context, brokers []string, prefix string, first int) (late []tx.ID, dupShard uint32, dupOffset int64) {
+	t.Helper()
+	prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, TopicPrefix: prefix, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	for i := first; i < first+20; i++ {
+		x, raw := signedPut(i, "b")
+		id := tx.IDOf(raw)
+		if _, err := prod.Append(ctx, ordering.ShardOf(x.RoutingKey(), 2), id[:], raw); err != nil {
+			t.Fatal(err)
+		}
+		late = append(late, id)
+	}
+	dx, dupRaw := signedPut(0, "a")
+	dupID := tx.IDOf(dupRaw)
+	dupShard = ordering.ShardOf(dx.RoutingKey(), 2)
+	if dupOffset, err = prod.Append(ctx, dupShard, dupID[:], dupRaw); err != nil {
+		t.Fatal(err)
+	}
+	return late, dupShard, dupOffset
+}
+
+// checkOnceContiguous checks that puts 0..first-1 of "a" and first..all-1
+// of "b" committed exactly once, and that every shard's heights are
+// contiguous.
+func checkOnceContiguous(t *testing.T, log *blockLog, first, all int) {
+	t.Helper()
+	for i := range all {
+		_, raw := signedPut(i, map[bool]string{true: "a", false: "b"}[i < first])
+		if k := log.count(tx.IDOf(raw)); k != 1 {
+			t.Fatalf("tx %d committed %d times", i, k)
+		}
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	for s, hs := range log.blocks {
+		for i, h := range hs {
+			if h != uint64(i+1) {
+				t.Fatalf("shard %d heights %v", s, hs)
+			}
+		}
+	}
 }
 
 func submitAndVerify(ctx context.Context, c *p2p.Client, x *tx.Tx, raw []byte) error {
@@ -310,7 +321,7 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 		c.Close()
 		var height uint64
 		for s := range uint32(2) {
-			m, _, _ := n.DB().ShardMeta(s)
+			m, _ := n.ShardMeta(s)
 			height += m.Height
 		}
 		if round == 1 && height <= prev {
@@ -360,7 +371,72 @@ func TestPipelineFailureReported(t *testing.T) {
 func TestCrossShardTransfer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// Two accounts that live in different shards (of 2).
+	f := newTransferFixture(t, ctx)
+	n := f.start()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := f.transfer(c, 0, 30)
+	if first.Status != p2p.StatusOK {
+		t.Fatalf("transfer failed: %s", first.Reason)
+	}
+	// The very same transaction again is a duplicate: answered with the
+	// stored receipt, not applied again.
+	if com := f.transfer(c, 0, 30); com.Status != p2p.StatusOK || com.Height == 0 {
+		t.Fatalf("duplicate: %+v", com)
+	}
+	// Another transaction with a used nonce fails, with the reason.
+	if com := f.transfer(c, 0, 31); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, "nonce") {
+		t.Fatalf("replayed nonce: %+v", com)
+	}
+	f.waitBalance(n, f.bobPub, 35)
+	if got := f.balance(n, f.alicePub); got != 70 {
+		t.Fatalf("alice %d, want 70", got)
+	}
+	f.forgeCredits(n, first.Height)
+	c.Close()
+	n.Close()
+
+	// After a restart, nothing is credited twice and genesis is not re-applied.
+	n = f.start()
+	defer n.Close()
+	c, err = p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if com := f.transfer(c, 1, 10); com.Status != p2p.StatusOK {
+		t.Fatalf("second transfer failed: %s", com.Reason)
+	}
+	f.waitBalance(n, f.bobPub, 45)
+	if got := f.balance(n, f.alicePub); got != 60 {
+		t.Fatalf("alice %d, want 60", got)
+	}
+	f.checkView(n, c)
+	f.log.mu.Lock()
+	defer f.log.mu.Unlock()
+	for id, k := range f.log.seen {
+		if k != 1 {
+			t.Fatalf("transaction %v committed %d times", id, k)
+		}
+	}
+}
+
+// transferFixture is a two-shard node's store and log with alice (100)
+// and bob (5) in different shards.
+type transferFixture struct {
+	t                *testing.T
+	ctx              context.Context
+	alice            ed25519.PrivateKey
+	alicePub, bobPub ed25519.PublicKey
+	genesis          []node.GenesisAccount
+	brokers          []string
+	dir              string
+	log              *blockLog
+}
+
+func newTransferFixture(t *testing.T, ctx context.Context) *transferFixture {
 	var alice, bob ed25519.PrivateKey
 	for i := byte(1); bob == nil; i++ {
 		var seed [32]byte
@@ -373,161 +449,135 @@ func TestCrossShardTransfer(t *testing.T) {
 			bob = k
 		}
 	}
-	alicePub, bobPub := alice.Public().(ed25519.PublicKey), bob.Public().(ed25519.PublicKey)
-	genesis := []node.GenesisAccount{{Key: alicePub, Balance: 100}, {Key: bobPub, Balance: 5}}
-	brokers, dir := kafkatest.Embedded(t), t.TempDir()
-	log := newBlockLog()
-	start := func() *node.Node {
-		var seed [32]byte
-		n, err := node.New(ctx, node.Config{ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: brokers, DataDir: dir, OnBlock: log.on, Genesis: genesis})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Start(ctx); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	balance := func(n *node.Node, pub ed25519.PublicKey) uint64 {
-		v, ok, err := n.DB().Get(ordering.ShardOf(pub, 2), state.AccountKey(pub))
-		if err != nil || !ok {
-			t.Fatalf("account: %v %v", ok, err)
-		}
-		a, _ := state.DecodeAccount(v)
-		return a.Balance
-	}
-	transfer := func(c *p2p.Client, nonce, amount uint64) p2p.Committed {
-		var to [32]byte
-		copy(to[:], bobPub)
-		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: chain, Nonce: nonce, To: to, Amount: amount}
-		x.Sign(alice)
-		call, err := c.Submit(ctx, x.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := call.Accepted(); err != nil {
-			t.Fatal(err)
-		}
-		com, err := call.Committed()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return com
-	}
-	waitBalance := func(n *node.Node, pub ed25519.PublicKey, want uint64) {
-		deadline := time.Now().Add(20 * time.Second)
-		for balance(n, pub) != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("balance %d, want %d", balance(n, pub), want)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
+	f := &transferFixture{t: t, ctx: ctx, alice: alice, alicePub: alice.Public().(ed25519.PublicKey), bobPub: bob.Public().(ed25519.PublicKey),
+		brokers: kafkatest.Embedded(t), dir: t.TempDir(), log: newBlockLog()}
+	f.genesis = []node.GenesisAccount{{Key: f.alicePub, Balance: 100}, {Key: f.bobPub, Balance: 5}}
+	return f
+}
 
-	n := start()
-	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
+// start starts the node (again, on the same store).
+func (f *transferFixture) start() *node.Node {
+	var seed [32]byte
+	n, err := node.New(f.ctx, node.Config{ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: f.brokers, DataDir: f.dir, OnBlock: f.log.on, Genesis: f.genesis})
 	if err != nil {
-		t.Fatal(err)
+		f.t.Fatal(err)
 	}
-	first := transfer(c, 0, 30)
-	if first.Status != p2p.StatusOK {
-		t.Fatalf("transfer failed: %s", first.Reason)
+	if err := n.Start(f.ctx); err != nil {
+		f.t.Fatal(err)
 	}
-	// The very same transaction again is a duplicate: answered with the
-	// stored receipt, not applied again.
-	if com := transfer(c, 0, 30); com.Status != p2p.StatusOK || com.Height == 0 {
-		t.Fatalf("duplicate: %+v", com)
-	}
-	// Another transaction with a used nonce fails, with the reason.
-	if com := transfer(c, 0, 31); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, "nonce") {
-		t.Fatalf("replayed nonce: %+v", com)
-	}
-	waitBalance(n, bobPub, 35)
-	if got := balance(n, alicePub); got != 70 {
-		t.Fatalf("alice %d, want 70", got)
-	}
+	return n
+}
 
-	// Credits written to bob's log around the leaders are checked against
-	// the block they name: only what that block's execution emitted is
-	// applied, and each at most once.
+func (f *transferFixture) balance(n *node.Node, pub ed25519.PublicKey) uint64 {
+	a, ok, err := n.Account(pub)
+	if err != nil || !ok {
+		f.t.Fatalf("account: %v %v", ok, err)
+	}
+	return a.Balance
+}
+
+// transfer sends amount from alice to bob and returns the receipt.
+func (f *transferFixture) transfer(c *p2p.Client, nonce, amount uint64) p2p.Committed {
 	var to [32]byte
-	copy(to[:], bobPub)
-	aliceShard, bobShard := ordering.ShardOf(alicePub, 2), ordering.ShardOf(bobPub, 2)
-	honest := &tx.Tx{Kind: tx.KindCredit, ChainID: chain, Nonce: 0, From: alicePub, To: to, Amount: 30,
-		SourceShard: aliceShard, SourceHeight: first.Height, Sig: make([]byte, 64)}
+	copy(to[:], f.bobPub)
+	x := &tx.Tx{Kind: tx.KindTransfer, ChainID: chain, Nonce: nonce, To: to, Amount: amount}
+	x.Sign(f.alice)
+	call, err := c.Submit(f.ctx, x.Encode())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if _, err := call.Accepted(); err != nil {
+		f.t.Fatal(err)
+	}
+	com, err := call.Committed()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return com
+}
+
+func (f *transferFixture) waitBalance(n *node.Node, pub ed25519.PublicKey, want uint64) {
+	deadline := time.Now().Add(20 * time.Second)
+	for f.balance(n, pub) != want {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("balance %d, want %d", f.balance(n, pub), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// receipt waits for a transaction's stored receipt.
+func (f *transferFixture) receipt(n *node.Node, id tx.ID) p2p.Committed {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		com, ok, err := n.Receipt(id)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		if ok {
+			return com
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("no receipt for credit %v", id)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// forgeCredits writes credits to bob's log around the leaders: they are
+// checked against the block they name (alice's transfer at height), so
+// only what that block's execution emitted is applied, and each at most
+// once.
+func (f *transferFixture) forgeCredits(n *node.Node, height uint64) {
+	t := f.t
+	var to [32]byte
+	copy(to[:], f.bobPub)
+	aliceShard, bobShard := ordering.ShardOf(f.alicePub, 2), ordering.ShardOf(f.bobPub, 2)
+	honest := &tx.Tx{Kind: tx.KindCredit, ChainID: chain, Nonce: 0, From: f.alicePub, To: to, Amount: 30,
+		SourceShard: aliceShard, SourceHeight: height, Sig: make([]byte, 64)}
 	inflated := *honest
 	inflated.Amount = 1000
 	selfSourced := *honest
 	selfSourced.SourceShard, selfSourced.SourceHeight = bobShard, 1
-	credited, _, err := n.DB().ShardMeta(bobShard) // the real credit is committed by now
+	credited, err := n.ShardMeta(bobShard) // the real credit is committed by now
 	if err != nil {
 		t.Fatal(err)
 	}
-	prod, err := ordering.Open(ctx, ordering.Config{Brokers: brokers, Shards: 2})
+	prod, err := ordering.Open(f.ctx, ordering.Config{Brokers: f.brokers, Shards: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, x := range []*tx.Tx{honest, &inflated, &selfSourced} {
-		if _, err := prod.Append(ctx, bobShard, nil, x.Encode()); err != nil {
+		if _, err := prod.Append(f.ctx, bobShard, nil, x.Encode()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	prod.Close()
-	receipt := func(id tx.ID) p2p.Committed {
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			raw, err := n.DB().Receipt(id)
-			if err == nil {
-				com, err := p2p.DecodeCommitted(raw)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return com
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no receipt for credit %v: %v", id, err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	for _, c := range []struct {
 		x      *tx.Tx
 		reason string
 	}{{&inflated, "not emitted by block"}, {&selfSourced, "cannot credit shard"}} {
-		if com := receipt(c.x.ID()); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, c.reason) {
+		if com := f.receipt(n, c.x.ID()); com.Status != p2p.StatusFailed || !strings.Contains(com.Reason, c.reason) {
 			t.Fatalf("forged credit of %d: %+v, want failed with %q", c.x.Amount, com, c.reason)
 		}
 	}
 	// The replayed real credit kept its first receipt: it was not
 	// committed again in a later block.
-	if com := receipt(honest.ID()); com.Status != p2p.StatusOK || com.Height > credited.Height {
+	if com := f.receipt(n, honest.ID()); com.Status != p2p.StatusOK || com.Height > credited.Height {
 		t.Fatalf("the replayed credit's receipt %+v, want its first (height ≤ %d)", com, credited.Height)
 	}
-	if got := balance(n, bobPub); got != 35 {
+	if got := f.balance(n, f.bobPub); got != 35 {
 		t.Fatalf("bob %d after forged and replayed credits, want 35", got)
 	}
-	c.Close()
-	n.Close()
+}
 
-	// After a restart, nothing is credited twice and genesis is not re-applied.
-	n = start()
-	defer n.Close()
-	c, err = p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if com := transfer(c, 1, 10); com.Status != p2p.StatusOK {
-		t.Fatalf("second transfer failed: %s", com.Reason)
-	}
-	waitBalance(n, bobPub, 45)
-	if got := balance(n, alicePub); got != 60 {
-		t.Fatalf("alice %d, want 60", got)
-	}
-	// The account view agrees with storage and keeps up with new blocks
-	// without being invalidated: read it, transfer, read it again.
+// checkView checks that the account view agrees with storage and keeps
+// up with new blocks without being invalidated: read it, transfer, read
+// it again. Alice has 60 and her next nonce is 2.
+func (f *transferFixture) checkView(n *node.Node, c *p2p.Client) {
+	t := f.t
 	view := func() uint64 {
-		a, err := n.Views().Account(ctx, ordering.ShardOf(alicePub, 2), alicePub)
+		a, err := n.Views().Account(f.ctx, ordering.ShardOf(f.alicePub, 2), f.alicePub)
 		if err != nil || !a.Exists {
 			t.Fatalf("alice's view: %+v %v", a, err)
 		}
@@ -537,21 +587,14 @@ func TestCrossShardTransfer(t *testing.T) {
 		t.Fatalf("alice's view %d, want 60", got)
 	}
 	misses := n.Views().Stats().Misses
-	if com := transfer(c, 2, 5); com.Status != p2p.StatusOK {
+	if com := f.transfer(c, 2, 5); com.Status != p2p.StatusOK {
 		t.Fatalf("third transfer failed: %s", com.Reason)
 	}
 	if got := view(); got != 55 || n.Views().Stats().Misses != misses {
 		t.Fatalf("alice's view %d after the block (misses %d → %d), want 55 from the delta", got, misses, n.Views().Stats().Misses)
 	}
-	if r := n.Views().Recent(alicePub); len(r) == 0 {
+	if r := n.Views().Recent(f.alicePub); len(r) == 0 {
 		t.Fatal("no recent transactions for alice")
-	}
-	log.mu.Lock()
-	defer log.mu.Unlock()
-	for id, k := range log.seen {
-		if k != 1 {
-			t.Fatalf("transaction %v committed %d times", id, k)
-		}
 	}
 }
 

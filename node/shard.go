@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/metrics"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -23,9 +28,28 @@ import (
 // transaction range from its own copy of the log, re-executes it, attests
 // the root it computed, and commits the block once it is final, delivering
 // the commit receipts of the transactions submitted to this node.
+//
+// A block goes through named steps (apply): admit (decode and check the
+// header), readRange, execute, prepare (the new root), finalize (attest and
+// wait for the quorum), seal (the commit batch and the receipts) and
+// commit. admit, execute, reconcile and seal do no I/O of their own and are
+// tested without a broker.
 type replica struct {
-	n      *Node
 	shard  uint32
+	shards int
+	log    *slog.Logger
+
+	// What the steps reach, each only what it needs.
+	db       *storage.DB
+	gate     *gate
+	voter    *voter
+	faults   *Faults
+	views    *cache.Views
+	progress *progress
+	waiters  *waiters
+	metrics  *metrics.Node
+	onBlock  func(BlockEvent)
+
 	blocks *ordering.Consumer // blocks-<shard>
 	txs    *ordering.Consumer // transactions-<shard>
 	ahead  []ordering.Record  // transactions read past the last block's range
@@ -39,7 +63,12 @@ func (n *Node) newReplica(ctx context.Context, shard uint32) (_ *replica, err er
 	if err != nil {
 		return nil, err
 	}
-	r := &replica{n: n, shard: shard, meta: meta}
+	r := &replica{
+		shard: shard, shards: n.cfg.Shards, log: n.log,
+		db: n.db, gate: n.gate, voter: n.voter, faults: &n.faults, views: n.views,
+		progress: n.progress, waiters: &n.waiters, metrics: n.metrics, onBlock: n.cfg.OnBlock,
+		meta: meta,
+	}
 	if r.blocks, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Blocks, shard, meta.BlockOffset); err != nil {
 		return nil, err
 	}
@@ -57,7 +86,7 @@ func (r *replica) close() {
 
 func (r *replica) run(ctx context.Context) error {
 	for {
-		if err := r.n.gate.wait(ctx); err != nil {
+		if err := r.gate.wait(ctx); err != nil {
 			return nil
 		}
 		recs, err := r.blocks.Poll(ctx)
@@ -66,8 +95,8 @@ func (r *replica) run(ctx context.Context) error {
 			return nil
 		case err == nil:
 		case errors.Is(err, ordering.ErrBroker):
-			r.n.log.Warn("polling blocks", "shard", r.shard, "err", err)
-			time.Sleep(pollBackoff)
+			r.log.Warn("polling blocks", "shard", r.shard, "err", err)
+			_ = retry.Sleep(ctx, pollBackoff) // a ctx that ends is seen above
 		default:
 			return err
 		}
@@ -84,86 +113,176 @@ func (r *replica) run(ctx context.Context) error {
 
 // apply validates, executes, attests and, once final, commits one block.
 func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
-	hdr, err := consensus.DecodeHeader(rec.Value)
-	if err != nil {
-		r.n.log.Error("undecodable block skipped", "shard", r.shard, "offset", rec.Offset, "err", err)
+	hdr, ok := r.next(rec)
+	if !ok {
 		return nil
 	}
-	if hdr.Height <= r.meta.Height && hdr.Shard == r.shard {
-		// Committed before a restart, normally. A different block at a
-		// committed height means two leaders built on one parent: the
-		// first one committed wins everywhere, the other is skipped.
-		if stored, err := r.n.db.Block(r.shard, hdr.Height); err == nil {
-			if sh, err := consensus.DecodeHeader(stored); err == nil && sh.Hash() != hdr.Hash() {
-				r.n.log.Error("ALARM: a second block at a committed height skipped", "shard", r.shard, "height", hdr.Height, "offset", rec.Offset)
-				r.n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(r.shard), 10), "conflicting_block").Inc()
-			}
-		}
-		return nil
-	}
-	if err := r.check(&hdr); err != nil {
-		// Every node skips the same invalid block the same way; a leader
-		// that wrote it waits for a height that never commits.
-		r.n.log.Error("ALARM: invalid block skipped", "shard", r.shard, "offset", rec.Offset, "height", hdr.Height, "err", err)
-		r.n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(r.shard), 10), "invalid_block").Inc()
-		return nil
-	}
-	t0 := time.Now()
-	phases := r.n.metrics.BlockSeconds
-	phases.WithLabelValues("arrive").Observe(t0.Sub(time.Unix(0, hdr.Time)).Seconds())
+	clock := startPhases(r.metrics.BlockSeconds, hdr.Time)
 	entries, err := r.readRange(ctx, hdr.FirstOffset, hdr.NextOffset)
 	if err != nil {
 		return err
 	}
-	t1 := time.Now()
-	phases.WithLabelValues("read").Observe(t1.Sub(t0).Seconds())
-	seen := func(id tx.ID) (bool, error) {
-		if r.n.cfg.SeenTx != nil && r.n.cfg.SeenTx(id) {
-			return true, nil
-		}
-		return r.n.db.HasTx(id)
-	}
-	b, err := r.n.execute(r.shard, hdr.Height, r.n.db, seen, r.checkCredit(ctx), entries)
+	clock.lap("read")
+	b, err := r.execute(ctx, &hdr, entries)
 	if err != nil {
-		return fmt.Errorf("executing block %d: %w", hdr.Height, err)
+		return err
 	}
-	if count, root := b.count(), b.txRoot(); count != hdr.TxCount || root != hdr.TxRoot {
-		// This node executed another set of transactions than the leader
-		// (another range, or another view of which were committed). It
-		// attests the block it executed: the hash then differs from the
-		// quorum's and the tracker halts the shard, even where the state
-		// root happens to agree (the differing transactions all failed).
-		r.n.log.Error("block's transactions differ from the leader's", "shard", r.shard, "height", hdr.Height,
-			"leader_txs", hdr.TxCount, "our_txs", count)
-		hdr.TxCount, hdr.TxRoot = count, root
-	}
-	t2 := time.Now()
-	phases.WithLabelValues("execute").Observe(t2.Sub(t1).Seconds())
-	writes := b.storageWrites()
-	bc := &storage.BlockCommit{
-		Shard: r.shard, Height: hdr.Height, NextOffset: hdr.NextOffset, BlockOffset: rec.Offset + 1, Writes: writes,
-	}
-	prep, err := r.n.db.Prepare(bc)
+	clock.lap("execute")
+	bc := commitBatch(&hdr, rec.Offset, b)
+	prep, err := r.db.Prepare(bc)
 	if err != nil {
 		return fmt.Errorf("block %d: %w", hdr.Height, err)
 	}
 	hdr.StateRoot = prep.Root.Bytes()
-	hash, attested := hdr.Hash(), hdr.StateRoot
-	if r.n.cfg.AlterRoot != nil {
-		attested = r.n.cfg.AlterRoot(r.shard, hdr.Height, attested)
-	}
-	tAttest := time.Now()
-	phases.WithLabelValues("root").Observe(tAttest.Sub(t2).Seconds())
-	if err := r.n.voter.local(r.shard, hdr.Height, hash, attested); err != nil {
+	hash := hdr.Hash()
+	clock.lap("root")
+	if err := r.finalize(ctx, hdr.Height, hash, hdr.StateRoot); err != nil {
 		return err
 	}
-	if err := r.n.voter.await(ctx, r.shard, hdr.Height); err != nil {
+	clock.lap("final")
+	receipts := seal(bc, hash, &hdr, b)
+	if err := r.commit(prep, hdr, b, receipts); err != nil {
 		return err
 	}
-	tFinal := time.Now()
-	phases.WithLabelValues("final").Observe(tFinal.Sub(tAttest).Seconds())
+	clock.lap("commit")
+	r.observe(hdr, b, clock)
+	return nil
+}
 
-	receipts := b.receipts(&hdr)
+// verdict is what a replica does with a record of its blocks stream.
+type verdict int
+
+const (
+	applyBlock      verdict = iota // the shard's next block
+	skipUndecodable                // not a block header
+	skipCommitted                  // at a height this node committed (before a restart, normally)
+	skipInvalid                    // does not follow the committed position
+)
+
+// admit decodes a record of shard's blocks stream and judges it against
+// the shard's committed position. Every node judges a record alike, so
+// every node skips the same ones. The error says why a block is skipped.
+func admit(shard uint32, meta storage.Meta, raw []byte) (consensus.Header, verdict, error) {
+	hdr, err := consensus.DecodeHeader(raw)
+	switch {
+	case err != nil:
+		return hdr, skipUndecodable, err
+	case hdr.Height <= meta.Height && hdr.Shard == shard:
+		return hdr, skipCommitted, nil
+	}
+	if err := check(shard, meta, &hdr); err != nil {
+		return hdr, skipInvalid, err
+	}
+	return hdr, applyBlock, nil
+}
+
+// check validates a block header against the shard's committed position.
+func check(shard uint32, meta storage.Meta, h *consensus.Header) error {
+	switch {
+	case h.Shard != shard:
+		return fmt.Errorf("block of shard %d in shard %d's stream", h.Shard, shard)
+	case h.Height != meta.Height+1:
+		return fmt.Errorf("height %d, want %d", h.Height, meta.Height+1)
+	case h.Parent != meta.BlockHash:
+		return fmt.Errorf("parent %x is not the last committed block %x", h.Parent[:8], meta.BlockHash[:8])
+	case h.FirstOffset < meta.NextOffset || h.NextOffset <= h.FirstOffset:
+		return fmt.Errorf("transaction range [%d, %d) does not follow %d", h.FirstOffset, h.NextOffset, meta.NextOffset)
+	}
+	return nil
+}
+
+// next returns rec's header if it is the shard's next block to apply, and
+// logs and counts the records it skips.
+func (r *replica) next(rec ordering.Record) (consensus.Header, bool) {
+	hdr, v, err := admit(r.shard, r.meta, rec.Value)
+	switch v {
+	case skipUndecodable:
+		r.log.Error("undecodable block skipped", "shard", r.shard, "offset", rec.Offset, "err", err)
+	case skipCommitted:
+		// A different block at a committed height means two leaders built
+		// on one parent: the first one committed wins everywhere, the
+		// other is skipped.
+		if stored, err := r.db.Block(r.shard, hdr.Height); err == nil {
+			if sh, err := consensus.DecodeHeader(stored); err == nil && sh.Hash() != hdr.Hash() {
+				r.log.Error("ALARM: a second block at a committed height skipped", "shard", r.shard, "height", hdr.Height, "offset", rec.Offset)
+				r.alarm("conflicting_block")
+			}
+		}
+	case skipInvalid:
+		// A leader that wrote it waits for a height that never commits.
+		r.log.Error("ALARM: invalid block skipped", "shard", r.shard, "offset", rec.Offset, "height", hdr.Height, "err", err)
+		r.alarm("invalid_block")
+	}
+	return hdr, v == applyBlock
+}
+
+func (r *replica) alarm(kind string) {
+	r.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(r.shard), 10), kind).Inc()
+}
+
+// execute executes a block's entries against the shard's committed state
+// and makes hdr describe the transactions this node executed.
+func (r *replica) execute(ctx context.Context, hdr *consensus.Header, entries []consensus.Entry) (*body, error) {
+	b, err := blockExec{
+		Shards: r.shards, Shard: r.shard, Height: hdr.Height, State: r.db, Log: r.log,
+		Known: func(id tx.ID) (bool, error) {
+			if r.faults.seen(id) {
+				return true, nil
+			}
+			return r.db.HasTx(id)
+		},
+		CheckCredit: r.checkCredit(ctx),
+	}.run(entries)
+	if err != nil {
+		return nil, fmt.Errorf("executing block %d: %w", hdr.Height, err)
+	}
+	if leaderTxs, differ := reconcile(hdr, b); differ {
+		r.log.Error("block's transactions differ from the leader's", "shard", r.shard, "height", hdr.Height,
+			"leader_txs", leaderTxs, "our_txs", hdr.TxCount)
+	}
+	return b, nil
+}
+
+// reconcile makes hdr name the transactions of b, the block this node
+// executed, and reports whether the leader's header named others (another
+// range, or another view of which were committed) and how many it named.
+// The node attests the block it executed: its hash then differs from the
+// quorum's and the tracker halts the shard, even where the state root
+// happens to agree (the differing transactions all failed).
+func reconcile(hdr *consensus.Header, b *body) (leaderTxs uint32, differ bool) {
+	count, root := b.count(), b.txRoot()
+	if count == hdr.TxCount && root == hdr.TxRoot {
+		return hdr.TxCount, false
+	}
+	leaderTxs = hdr.TxCount
+	hdr.TxCount, hdr.TxRoot = count, root
+	return leaderTxs, true
+}
+
+// commitBatch is the storage batch of block hdr (read from the blocks
+// stream at offset) with b's writes: what Prepare needs. seal completes it
+// once the block is final.
+func commitBatch(hdr *consensus.Header, offset int64, b *body) *storage.BlockCommit {
+	return &storage.BlockCommit{
+		Shard: hdr.Shard, Height: hdr.Height, NextOffset: hdr.NextOffset, BlockOffset: offset + 1, Writes: b.storageWrites(),
+	}
+}
+
+// finalize attests this node's result for a block (or the one a fault
+// makes it attest) and waits until the block is final.
+func (r *replica) finalize(ctx context.Context, height uint64, hash, root [32]byte) error {
+	attested := r.faults.attested(r.shard, height, root)
+	if err := r.voter.local(r.shard, height, hash, attested); err != nil {
+		return err
+	}
+	return r.voter.await(ctx, r.shard, height)
+}
+
+// seal completes bc, the commit batch of the final block hdr (hash, with
+// its state root), with the header, the credits b emitted and the stored
+// receipts, and returns the block's receipts (without proofs).
+func seal(bc *storage.BlockCommit, hash [32]byte, hdr *consensus.Header, b *body) []p2p.Committed {
+	receipts := b.receipts(hdr)
 	bc.BlockHash, bc.Header = hash, hdr.Encode()
 	bc.Credits = make([][32]byte, len(b.res.Credits))
 	for i, c := range b.res.Credits {
@@ -174,7 +293,14 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		// Stored receipts carry no proof: it is recomputed on read.
 		bc.Txs[i] = storage.TxEntry{ID: c.ID, Receipt: c.AppendTo(nil)}
 	}
-	committed, err := r.n.db.Commit(prep)
+	return receipts
+}
+
+// commit writes the prepared, sealed block, then makes it visible: the
+// views, the shard's progress, and the receipts of its transactions and
+// of those it replays.
+func (r *replica) commit(prep *storage.Prepared, hdr consensus.Header, b *body, receipts []p2p.Committed) error {
+	committed, err := r.db.Commit(prep)
 	if err != nil {
 		return fmt.Errorf("committing block %d: %w", hdr.Height, err)
 	}
@@ -183,33 +309,56 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := r.n.views.Apply(cache.Delta{Header: hdr, Writes: writes, Proofs: proofs, IDs: b.ids, Senders: b.senders()}); err != nil {
+	if err := r.views.Apply(cache.Delta{Header: hdr, Writes: prep.Block.Writes, Proofs: proofs, IDs: b.ids, Senders: b.senders()}); err != nil {
 		return err
 	}
-	r.n.progress.set(r.shard, r.meta)
+	r.progress.set(r.shard, r.meta)
 	for _, c := range receipts {
-		r.n.waiters.deliver(c)
+		r.waiters.deliver(c)
 	}
 	for _, id := range b.replay {
-		raw, err := r.n.db.Receipt(id)
+		raw, err := r.db.Receipt(id)
 		if err != nil {
 			return err
 		}
 		if c, err := p2p.DecodeCommitted(raw); err == nil {
-			r.n.waiters.deliver(c)
+			r.waiters.deliver(c)
 		}
 	}
-	m := r.n.metrics
-	shard := strconv.FormatUint(uint64(r.shard), 10)
-	phases.WithLabelValues("commit").Observe(time.Since(tFinal).Seconds())
-	m.CommitSeconds.Observe(time.Since(t0).Seconds())
+	return nil
+}
+
+// observe records a committed block in the metrics and tells OnBlock.
+func (r *replica) observe(hdr consensus.Header, b *body, clock *phases) {
+	m, shard := r.metrics, strconv.FormatUint(uint64(r.shard), 10)
+	m.CommitSeconds.Observe(time.Since(clock.start).Seconds())
 	m.BlockTxs.Observe(float64(len(b.txs)))
 	m.Blocks.WithLabelValues(shard).Inc()
 	m.Height.WithLabelValues(shard).Set(float64(hdr.Height))
-	if r.n.cfg.OnBlock != nil {
-		r.n.cfg.OnBlock(BlockEvent{Header: hdr, IDs: b.ids})
+	if r.onBlock != nil {
+		r.onBlock(BlockEvent{Header: hdr, IDs: b.ids})
 	}
-	return nil
+}
+
+// phases times a block's phases into a histogram by phase name.
+type phases struct {
+	h           *prometheus.HistogramVec
+	start, last time.Time
+}
+
+// startPhases starts timing a block cut at cut (unix nanoseconds): the
+// "arrive" phase is from then to now.
+func startPhases(h *prometheus.HistogramVec, cut int64) *phases {
+	now := time.Now()
+	h.WithLabelValues("arrive").Observe(now.Sub(time.Unix(0, cut)).Seconds())
+	return &phases{h: h, start: now, last: now}
+}
+
+// lap ends the phase under way, named phase, and starts the next.
+func (p *phases) lap(phase string) {
+	now := time.Now()
+	p.h.WithLabelValues(phase).Observe(now.Sub(p.last).Seconds())
+	p.last = now
 }
 
 // checkCredit returns the replica's rule for credits (state.Executor's
@@ -227,21 +376,21 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) {
 	return func(c *tx.Tx) (string, error) {
 		src, h := c.SourceShard, c.SourceHeight
-		if src == r.shard || int(src) >= r.n.cfg.Shards || h == 0 {
+		if src == r.shard || int(src) >= r.shards || h == 0 {
 			return fmt.Sprintf("credit names block %d of shard %d, which cannot credit shard %d", h, src, r.shard), nil
 		}
-		err := r.n.progress.await(ctx, r.n.voter, src, func(m storage.Meta) bool { return m.Height >= h })
+		err := r.progress.await(ctx, r.voter, src, func(m storage.Meta) bool { return m.Height >= h })
 		if errors.Is(err, errHalted) {
 			if !r.uncheckedCredits {
 				r.uncheckedCredits = true
-				r.n.log.Warn("applying credits from a halted shard unchecked: the quorum's attestations decide", "shard", r.shard, "source_shard", src)
+				r.log.Warn("applying credits from a halted shard unchecked: the quorum's attestations decide", "shard", r.shard, "source_shard", src)
 			}
 			return "", nil
 		}
 		if err != nil {
 			return "", err
 		}
-		s, sh, err := r.n.db.CreditSource(c.ID())
+		s, sh, err := r.db.CreditSource(c.ID())
 		switch {
 		case errors.Is(err, storage.ErrNotFound):
 			return fmt.Sprintf("credit not emitted by block %d of shard %d", h, src), nil
@@ -252,21 +401,6 @@ func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) 
 		}
 		return "", nil
 	}
-}
-
-// check validates a block header against the shard's committed position.
-func (r *replica) check(h *consensus.Header) error {
-	switch {
-	case h.Shard != r.shard:
-		return fmt.Errorf("block of shard %d in shard %d's stream", h.Shard, r.shard)
-	case h.Height != r.meta.Height+1:
-		return fmt.Errorf("height %d, want %d", h.Height, r.meta.Height+1)
-	case h.Parent != r.meta.BlockHash:
-		return fmt.Errorf("parent %x is not the last committed block %x", h.Parent[:8], r.meta.BlockHash[:8])
-	case h.FirstOffset < r.meta.NextOffset || h.NextOffset <= h.FirstOffset:
-		return fmt.Errorf("transaction range [%d, %d) does not follow %d", h.FirstOffset, h.NextOffset, r.meta.NextOffset)
-	}
-	return nil
 }
 
 // readRange returns the shard's log records in [first, next) from this
@@ -282,7 +416,7 @@ func (r *replica) readRange(ctx context.Context, first, next int64) ([]consensus
 			}
 			r.ahead = r.ahead[1:]
 			if rec.Offset < first {
-				r.n.log.Warn("log record outside every block", "shard", r.shard, "offset", rec.Offset)
+				r.log.Warn("log record outside every block", "shard", r.shard, "offset", rec.Offset)
 				continue
 			}
 			out = append(out, consensus.Entry{Offset: rec.Offset, Raw: rec.Value})
@@ -297,8 +431,10 @@ func (r *replica) readRange(ctx context.Context, first, next int64) ([]consensus
 		case err == nil:
 			r.ahead = recs
 		case errors.Is(err, ordering.ErrBroker):
-			r.n.log.Warn("polling the log", "shard", r.shard, "err", err)
-			time.Sleep(pollBackoff)
+			r.log.Warn("polling the log", "shard", r.shard, "err", err)
+			if err := retry.Sleep(ctx, pollBackoff); err != nil {
+				return nil, err
+			}
 		default:
 			return nil, err
 		}
@@ -315,10 +451,25 @@ type body struct {
 	res    *state.Result
 }
 
-// execute decodes, de-duplicates and executes a block's log records
-// against the shard's state read through rd; known reports transactions
-// committed in earlier blocks.
-func (n *Node) execute(shard uint32, height uint64, rd getter, known func(tx.ID) (bool, error), checkCredit func(*tx.Tx) (string, error), records []consensus.Entry) (*body, error) {
+// blockExec executes one block of a shard: the same way on a leader (on
+// its tip) and on a replica (on committed state).
+type blockExec struct {
+	Shards int    // the cluster's shard count: which accounts are local
+	Shard  uint32 // the block's shard
+	Height uint64 // the block's height (the source of the credits it emits)
+	// State reads the shard's state the block builds on.
+	State getter
+	// Known reports transactions committed in earlier blocks.
+	Known func(tx.ID) (bool, error)
+	// CheckCredit judges credits (state.Executor.CheckCredit); nil applies
+	// them unchecked.
+	CheckCredit func(*tx.Tx) (string, error)
+	// Log is told of the records skipped as undecodable.
+	Log *slog.Logger
+}
+
+// run decodes, de-duplicates and executes a block's log records.
+func (e blockExec) run(records []consensus.Entry) (*body, error) {
 	b := &body{}
 	seen := make(map[tx.ID]bool, len(records))
 	for _, rec := range records {
@@ -328,14 +479,14 @@ func (n *Node) execute(shard uint32, height uint64, rd getter, known func(tx.ID)
 			// Only validated transactions are appended by nodes; anything
 			// else in the log was written around them and is skipped, the
 			// same way on every node.
-			n.log.Warn("undecodable log record skipped", "shard", shard, "offset", rec.Offset, "err", err)
+			e.Log.Warn("undecodable log record skipped", "shard", e.Shard, "offset", rec.Offset, "err", err)
 			continue
 		}
 		if seen[id] {
 			continue
 		}
 		seen[id] = true
-		if dup, err := known(id); err != nil {
+		if dup, err := e.Known(id); err != nil {
 			return nil, err
 		} else if dup {
 			b.replay = append(b.replay, id)
@@ -344,12 +495,12 @@ func (n *Node) execute(shard uint32, height uint64, rd getter, known func(tx.ID)
 		b.txs = append(b.txs, t)
 		b.ids = append(b.ids, id)
 	}
-	shards := n.cfg.Shards
+	shards, shard := e.Shards, e.Shard
 	exec := state.Executor{
 		Local: func(k []byte) bool { return ordering.ShardOf(k, shards) == shard },
-		Shard: shard, Height: height, CheckCredit: checkCredit,
+		Shard: shard, Height: e.Height, CheckCredit: e.CheckCredit,
 	}
-	res, err := exec.Execute(shardReader{rd, shard}, b.txs)
+	res, err := exec.Execute(shardReader{e.State, shard}, b.txs)
 	if err != nil {
 		return nil, err
 	}

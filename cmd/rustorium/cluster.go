@@ -16,20 +16,23 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
 // clusterFile is a cluster configuration: what every node of a cluster
 // shares. Each node process gets the same file plus its own --id and
 // --key-file. Decoded strictly (unknown fields are errors with their line).
+// A field left out takes the node's default (ordering.DefaultShards,
+// consensus.DefaultQuorum, consensus.DefaultMaxTxs, DefaultMaxBytes,
+// DefaultMaxWait); a shard count, quorum or block bound written as 0 is an
+// error, as `--shards 0` is.
 //
 //	chain_id: 1
-//	shards: 4
+//	shards: 4                 # optional: 4
 //	quorum: 2                 # optional: ⌊2N/3⌋+1
 //	brokers: [kafka-1:9092]
 //	topic_prefix: prod-       # optional
-//	block: {max_txs: 1000, max_bytes: 4194304, max_wait: 20ms}   # optional
+//	block: {max_txs: 1000, max_bytes: 1048576, max_wait: 20ms}   # optional, these defaults
 //	leadership: {session_timeout: 6s, transaction_timeout: 10s} # optional
 //	storage: {sync: true}     # optional
 //	genesis:                  # optional accounts with balances
@@ -42,16 +45,17 @@ type clusterFile struct {
 	// ChainID is the chain every transaction must name.
 	ChainID uint32 `yaml:"chain_id"`
 	// Shards is the number of shards; every node must use the same.
+	// Absent: ordering.DefaultShards.
 	Shards int `yaml:"shards"`
-	// Quorum is how many matching attestations make a block final; 0 means
-	// ⌊2N/3⌋+1.
+	// Quorum is how many matching attestations make a block final.
+	// Absent: consensus.DefaultQuorum of the nodes, ⌊2N/3⌋+1.
 	Quorum int `yaml:"quorum"`
 	// Brokers are the Kafka-protocol seed brokers all nodes share. Required:
 	// a node's embedded broker cannot be shared between processes.
 	Brokers []string `yaml:"brokers"`
 	// TopicPrefix is prepended to every topic name.
 	TopicPrefix string `yaml:"topic_prefix"`
-	// Block bounds blocks; zero fields take the node's defaults.
+	// Block bounds blocks; absent fields take consensus's defaults.
 	Block struct {
 		MaxTxs   int                `yaml:"max_txs"`
 		MaxBytes int                `yaml:"max_bytes"`
@@ -112,7 +116,37 @@ func parseClusterFile(name string, data []byte) (*clusterFile, error) {
 	if err := cf.validate(); err != nil {
 		return nil, err
 	}
+	cf.ensureDefaults()
 	return cf, nil
+}
+
+// given reports whether the file sets field (a path such as
+// "block.max_txs"), 0 included.
+func (cf *clusterFile) given(field string) bool {
+	_, ok := cf.lines[field]
+	return ok
+}
+
+// ensureDefaults fills the fields the file leaves out with the node's
+// defaults, the same the flags of `rustorium node` default to.
+func (cf *clusterFile) ensureDefaults() {
+	for _, d := range []struct {
+		field string
+		v     *int
+		def   int
+	}{
+		{"shards", &cf.Shards, ordering.DefaultShards},
+		{"quorum", &cf.Quorum, consensus.DefaultQuorum(len(cf.Nodes))},
+		{"block.max_txs", &cf.Block.MaxTxs, consensus.DefaultMaxTxs},
+		{"block.max_bytes", &cf.Block.MaxBytes, consensus.DefaultMaxBytes},
+	} {
+		if !cf.given(d.field) {
+			*d.v = d.def
+		}
+	}
+	if !cf.given("block.max_wait") {
+		cf.Block.MaxWait = scenarios.Duration(consensus.DefaultMaxWait)
+	}
 }
 
 // invalid is a validation error located at field's line.
@@ -123,8 +157,8 @@ func (cf *clusterFile) invalid(field, format string, args ...any) error {
 func (cf *clusterFile) validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) { errs = append(errs, cf.invalid(field, format, args...)) }
-	if cf.Shards < 1 || cf.Shards > ordering.MaxShards {
-		add("shards", "%d is out of range (1..%d)", cf.Shards, ordering.MaxShards)
+	if cf.given("shards") && (cf.Shards < 1 || cf.Shards > ordering.MaxShards) {
+		add("shards", "%d is out of range (1..%d; leave it out for %d)", cf.Shards, ordering.MaxShards, ordering.DefaultShards)
 	}
 	if len(cf.Brokers) == 0 {
 		add("brokers", "required: the Kafka or Redpanda brokers every node shares (host:port, …)")
@@ -138,17 +172,17 @@ func (cf *clusterFile) validate() error {
 	if n == 0 {
 		add("nodes", "required: every validator's id, key and addr")
 	}
-	if cf.Quorum < 0 || cf.Quorum > n {
-		add("quorum", "%d is out of range (0 for ⌊2N/3⌋+1, or 1..%d nodes)", cf.Quorum, n)
+	if cf.given("quorum") && (cf.Quorum < 1 || cf.Quorum > n) {
+		add("quorum", "%d is out of range (1..%d nodes; leave it out for ⌊2N/3⌋+1)", cf.Quorum, n)
 	}
-	if cf.Block.MaxTxs < 0 {
-		add("block.max_txs", "must be ≥ 0")
+	if cf.given("block.max_txs") && cf.Block.MaxTxs < 1 {
+		add("block.max_txs", "%d: must be ≥ 1 (leave it out for %d)", cf.Block.MaxTxs, consensus.DefaultMaxTxs)
 	}
-	if cf.Block.MaxBytes < 0 {
-		add("block.max_bytes", "must be ≥ 0")
+	if cf.given("block.max_bytes") && cf.Block.MaxBytes < 1 {
+		add("block.max_bytes", "%d: must be ≥ 1 (leave it out for %d)", cf.Block.MaxBytes, consensus.DefaultMaxBytes)
 	}
-	if cf.Block.MaxWait < 0 {
-		add("block.max_wait", "must be ≥ 0")
+	if cf.given("block.max_wait") && cf.Block.MaxWait <= 0 {
+		add("block.max_wait", "%v: must be > 0 (leave it out for %v)", cf.Block.MaxWait, consensus.DefaultMaxWait)
 	}
 	if cf.Leadership.SessionTimeout < 0 {
 		add("leadership.session_timeout", "must be ≥ 0")
@@ -215,8 +249,8 @@ type nodeOptions struct {
 	Logger *slog.Logger
 }
 
-// nodeConfig is the node.Config of node o.ID of the cluster.
-func (cf *clusterFile) nodeConfig(o nodeOptions) (node.Config, error) {
+// settings are the settings of node o.ID of the cluster.
+func (cf *clusterFile) settings(o nodeOptions) (nodeSettings, error) {
 	idx := -1
 	var known []string
 	for i, nd := range cf.Nodes {
@@ -226,13 +260,13 @@ func (cf *clusterFile) nodeConfig(o nodeOptions) (node.Config, error) {
 		}
 	}
 	if idx < 0 {
-		return node.Config{}, fmt.Errorf("--id %q is not a node of %s (nodes: %s)", o.ID, cf.file, strings.Join(known, ", "))
+		return nodeSettings{}, fmt.Errorf("--id %q is not a node of %s (nodes: %s)", o.ID, cf.file, strings.Join(known, ", "))
 	}
 	if len(o.Key) != ed25519.PrivateKeySize {
-		return node.Config{}, errors.New("a node key is required (--key-file)")
+		return nodeSettings{}, errors.New("a node key is required (--key-file)")
 	}
 	if pub := o.Key.Public().(ed25519.PublicKey); !pub.Equal(cf.keys[idx]) {
-		return node.Config{}, fmt.Errorf("the key file's public key %x is not %s's key in %s (%s)", []byte(pub), o.ID, cf.file, cf.Nodes[idx].Key)
+		return nodeSettings{}, fmt.Errorf("the key file's public key %x is not %s's key in %s (%s)", []byte(pub), o.ID, cf.file, cf.Nodes[idx].Key)
 	}
 	peers := make([]p2p.Peer, len(cf.Nodes))
 	for i, nd := range cf.Nodes {
@@ -246,14 +280,13 @@ func (cf *clusterFile) nodeConfig(o nodeOptions) (node.Config, error) {
 	if listen == "" {
 		listen = cf.Nodes[idx].Addr
 	}
-	sync := cf.Storage.Sync == nil || *cf.Storage.Sync
-	return node.Config{
+	return nodeSettings{
 		ChainID: cf.ChainID, Key: o.Key, NodeID: o.ID,
 		Shards: cf.Shards, Brokers: cf.Brokers, TopicPrefix: cf.TopicPrefix,
 		DataDir: data, Listen: listen,
-		Storage: storage.Options{NoSync: !sync},
-		Block:   consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std()},
-		Peers:   peers, Quorum: cf.Quorum,
+		Sync:  cf.Storage.Sync == nil || *cf.Storage.Sync,
+		Block: consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std()},
+		Peers: peers, Quorum: cf.Quorum,
 		Leadership: node.LeadershipConfig{
 			SessionTimeout: cf.Leadership.SessionTimeout.Std(), TransactionTimeout: cf.Leadership.TransactionTimeout.Std(),
 		},

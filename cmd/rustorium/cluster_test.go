@@ -223,7 +223,7 @@ func TestNodeClusterMode(t *testing.T) {
 		for s := range uint32(4) {
 			var first storage.Meta
 			for i := 1; i <= 3; i++ {
-				m, _, err := nodes[fmt.Sprintf("node-%d", i)].DB().ShardMeta(s)
+				m, err := nodes[fmt.Sprintf("node-%d", i)].ShardMeta(s)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -255,7 +255,7 @@ func TestNodeClusterMode(t *testing.T) {
 			t.Fatalf("%s status: %+v %v", id, st, err)
 		}
 		for s, sh := range st.Shards {
-			m, _, _ := nodes[id].DB().ShardMeta(uint32(s))
+			m, _ := nodes[id].ShardMeta(uint32(s))
 			if root := m.Root.Bytes(); sh.Height != m.Height || sh.Root != hex.EncodeToString(root[:]) {
 				t.Fatalf("%s shard %d: API says %+v, store %d", id, s, sh, m.Height)
 			}

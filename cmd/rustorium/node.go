@@ -24,19 +24,11 @@ import (
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
-	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/ordering"
 )
 
 func newNodeCmd() *cobra.Command {
-	var (
-		dataDir, listen, brokers, prefix, profile, metricsAddr string
-		apiAddr                                                string
-		clusterPath, id, keyFile                               string
-		shards                                                 int
-		chainID                                                uint32
-		block                                                  consensus.CutterConfig
-		noSync                                                 bool
-	)
+	var nf nodeFlags
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run a reference node until interrupted",
@@ -54,72 +46,119 @@ one). The shard and broker settings then come from the file.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tuneGCForNodes()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			var cfg node.Config
-			if clusterPath != "" {
-				f := cmd.Flags()
-				for _, name := range []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-wait", "no-sync"} {
-					if f.Changed(name) {
-						return fmt.Errorf("--%s: set in the cluster file %s in cluster mode", name, clusterPath)
-					}
-				}
-				data := dataDir
-				if !f.Changed("data") {
-					data = ""
-				}
-				lst := listen
-				if !f.Changed("listen") {
-					lst = ""
-				}
-				var err error
-				if cfg, err = clusterNodeConfig(clusterPath, id, keyFile, data, lst, log); err != nil {
-					return err
-				}
-			} else {
-				if id != "" || keyFile != "" {
-					return errors.New("--id and --key-file need --cluster")
-				}
-				if err := os.MkdirAll(dataDir, 0o755); err != nil {
-					return err
-				}
-				key, err := loadOrCreateKey(filepath.Join(dataDir, "node.key"))
-				if err != nil {
-					return err
-				}
-				cfg = node.Config{
-					ChainID: chainID, Key: key, Shards: shards, TopicPrefix: prefix,
-					DataDir: dataDir, Listen: listen, Block: block,
-					Storage: storage.Options{NoSync: noSync}, Logger: log,
-				}
-				if brokers != "" {
-					cfg.Brokers = strings.Split(brokers, ",")
-				}
+			cfg, err := nf.config(cmd, log)
+			if err != nil {
+				return err
 			}
-			stopProfile, err := startProfile(profile, filepath.Join(cfg.DataDir, "profile"))
+			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"))
 			if err != nil {
 				return err
 			}
 			defer stopProfile()
-			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: metricsAddr, API: apiAddr})
+			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: nf.metrics, API: nf.api})
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&dataDir, "data", "rustorium-data", "data directory (store and node key); in cluster mode rustorium-data/ID")
-	f.StringVar(&listen, "listen", "127.0.0.1:7400", "QUIC address for clients (and peers); in cluster mode the node's addr in the cluster file")
-	f.StringVar(&brokers, "brokers", "", "Kafka/Redpanda seed brokers host:port,…; empty runs an embedded broker")
-	f.StringVar(&prefix, "topic-prefix", "", "prefix of every topic name")
-	f.IntVar(&shards, "shards", 4, "number of shards (part of the data layout)")
-	f.Uint32Var(&chainID, "chain-id", 1, "chain id transactions must carry")
-	f.IntVar(&block.MaxTxs, "block-max-txs", 1000, "close a block at this many transactions")
-	f.DurationVar(&block.MaxWait, "block-max-wait", 20*time.Millisecond, "the longest a leader may hold a transaction back to fill a block (leaders cut every round, so it never binds)")
-	f.BoolVar(&noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
-	f.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
-	f.StringVar(&apiAddr, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
-	f.StringVar(&profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
-	f.StringVar(&clusterPath, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
-	f.StringVar(&id, "id", "", "cluster mode: this node's id in the cluster file")
-	f.StringVar(&keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
+	nf.register(cmd)
 	cmd.AddCommand(newKeygenCmd())
 	return cmd
+}
+
+// nodeFlags are `rustorium node`'s flags.
+type nodeFlags struct {
+	dataDir, listen, brokers, prefix, profile, metrics, api string
+	cluster, id, keyFile                                    string
+	shards                                                  int
+	chainID                                                 uint32
+	block                                                   consensus.CutterConfig
+	noSync                                                  bool
+}
+
+// register defines the flags on cmd. The defaults of the shard count and
+// the block bounds are the node's own (ordering, consensus).
+func (nf *nodeFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&nf.dataDir, "data", "rustorium-data", "data directory (store and node key); in cluster mode rustorium-data/ID")
+	f.StringVar(&nf.listen, "listen", "127.0.0.1:7400", "QUIC address for clients (and peers); in cluster mode the node's addr in the cluster file")
+	f.StringVar(&nf.brokers, "brokers", "", "Kafka/Redpanda seed brokers host:port,…; empty runs an embedded broker")
+	f.StringVar(&nf.prefix, "topic-prefix", "", "prefix of every topic name")
+	f.IntVar(&nf.shards, "shards", ordering.DefaultShards, fmt.Sprintf("number of shards, 1..%d (part of the data layout)", ordering.MaxShards))
+	f.Uint32Var(&nf.chainID, "chain-id", 1, "chain id transactions must carry")
+	f.IntVar(&nf.block.MaxTxs, "block-max-txs", consensus.DefaultMaxTxs, "close a block at this many transactions")
+	f.IntVar(&nf.block.MaxBytes, "block-max-bytes", consensus.DefaultMaxBytes, "close a block at this many bytes of transactions")
+	f.DurationVar(&nf.block.MaxWait, "block-max-wait", consensus.DefaultMaxWait, "the longest a leader may hold a transaction back to fill a block (leaders cut every round, so it never binds)")
+	f.BoolVar(&nf.noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
+	f.StringVar(&nf.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
+	f.StringVar(&nf.api, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
+	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
+	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
+	f.StringVar(&nf.id, "id", "", "cluster mode: this node's id in the cluster file")
+	f.StringVar(&nf.keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
+}
+
+// fileFlags are the flags a cluster file sets instead.
+var fileFlags = []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-bytes", "block-max-wait", "no-sync"}
+
+// config is the node's configuration: from the cluster file in cluster
+// mode, else from the flags (cmd's, parsed).
+func (nf *nodeFlags) config(cmd *cobra.Command, log *slog.Logger) (node.Config, error) {
+	f := cmd.Flags()
+	if nf.cluster != "" {
+		for _, name := range fileFlags {
+			if f.Changed(name) {
+				return node.Config{}, fmt.Errorf("--%s: set in the cluster file %s in cluster mode", name, nf.cluster)
+			}
+		}
+		var data, listen string // "": the cluster mode defaults
+		if f.Changed("data") {
+			data = nf.dataDir
+		}
+		if f.Changed("listen") {
+			listen = nf.listen
+		}
+		return clusterNodeConfig(nf.cluster, nf.id, nf.keyFile, data, listen, log)
+	}
+	s, err := nf.settings(cmd, log)
+	if err != nil {
+		return node.Config{}, err
+	}
+	return s.toConfig()
+}
+
+// settings are the settings of a node of its own. A shard count or block
+// bound given as 0 (or less) is refused: leaving the flag out is how to
+// get the default.
+func (nf *nodeFlags) settings(cmd *cobra.Command, log *slog.Logger) (nodeSettings, error) {
+	if nf.id != "" || nf.keyFile != "" {
+		return nodeSettings{}, errors.New("--id and --key-file need --cluster")
+	}
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"shards", int64(nf.shards)}, {"block-max-txs", int64(nf.block.MaxTxs)}, {"block-max-bytes", int64(nf.block.MaxBytes)}, {"block-max-wait", int64(nf.block.MaxWait)}} {
+		if c.v <= 0 {
+			fl := cmd.Flags().Lookup(c.name)
+			return nodeSettings{}, fmt.Errorf("--%s %s: must be more than 0 (leave the flag out for the default, %s)", c.name, fl.Value, fl.DefValue)
+		}
+	}
+	if nf.shards > ordering.MaxShards {
+		return nodeSettings{}, fmt.Errorf("--shards %d: at most %d", nf.shards, ordering.MaxShards)
+	}
+	if err := os.MkdirAll(nf.dataDir, 0o755); err != nil {
+		return nodeSettings{}, err
+	}
+	key, err := loadOrCreateKey(filepath.Join(nf.dataDir, "node.key"))
+	if err != nil {
+		return nodeSettings{}, err
+	}
+	s := nodeSettings{
+		ChainID: nf.chainID, Key: key, Shards: nf.shards, TopicPrefix: nf.prefix,
+		DataDir: nf.dataDir, Listen: nf.listen, Block: nf.block, Sync: !nf.noSync,
+		Quorum: consensus.DefaultQuorum(1), Logger: log,
+	}
+	if nf.brokers != "" {
+		s.Brokers = strings.Split(nf.brokers, ",")
+	}
+	return s, nil
 }
 
 // clusterNodeConfig is the configuration of node id of the cluster file at
@@ -137,7 +176,11 @@ func clusterNodeConfig(clusterPath, id, keyFile, data, listen string, log *slog.
 	if err != nil {
 		return node.Config{}, err
 	}
-	return cf.nodeConfig(nodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
+	s, err := cf.settings(nodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
+	if err != nil {
+		return node.Config{}, err
+	}
+	return s.toConfig()
 }
 
 // serveOptions are what serveNode serves besides the node's QUIC port.

@@ -24,13 +24,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/rustorium/rustorium/node/cache"
+	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
-// Backend is the node the API serves; *node.Node implements it.
+// Backend is the node the API serves; *node.Node implements it. Besides
+// submissions, it offers the reads the API makes, never its store.
 type Backend interface {
 	p2p.Ingress
 	p2p.Reader
@@ -38,8 +40,14 @@ type Backend interface {
 	Shards() int
 	// Views are the node's materialized views.
 	Views() *cache.Views
-	// DB is the node's store (blocks, receipts).
-	DB() *storage.DB
+	// ShardMeta is a shard's committed position (the zero Meta before its
+	// first block).
+	ShardMeta(shard uint32) (storage.Meta, error)
+	// Block is a shard's committed header at a height; false if none.
+	Block(shard uint32, height uint64) (consensus.Header, bool, error)
+	// Receipt is a committed transaction's stored receipt, without its
+	// proof; false if the transaction is not committed there.
+	Receipt(id tx.ID) (p2p.Committed, bool, error)
 	// Verifier checks submitted signatures; the node's own, so that the
 	// API's submissions batch with QUIC's. The node closes it.
 	Verifier() *sigverify.Verifier
@@ -339,7 +347,7 @@ func (s *Server) get(ctx context.Context, stateKey []byte) (p2p.Value, *refusal)
 func (s *Server) status() (Status, *refusal) {
 	var st Status
 	for i := range s.cfg.Backend.Shards() {
-		m, _, err := s.cfg.Backend.DB().ShardMeta(uint32(i))
+		m, err := s.cfg.Backend.ShardMeta(uint32(i))
 		if err != nil {
 			return Status{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
 		}

@@ -301,7 +301,7 @@ func TestRESTRefusals(t *testing.T) {
 			t.Errorf("%s: %d %+v, want %d %q", c.name, code, e, c.status, c.code)
 		}
 	}
-	if _, err := a.n.DB().TxLocation(tx.IDOf(raw)); err == nil {
+	if _, ok, err := a.n.TxLocation(tx.IDOf(raw)); err != nil || ok {
 		t.Fatal("a refused request's transaction was committed")
 	}
 }

@@ -11,11 +11,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
-	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
-	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -154,16 +151,12 @@ func (s *Server) txReceipt(idHex string) (Receipt, *refusal) {
 	if err != nil {
 		return Receipt{}, refuse(http.StatusBadRequest, CodeBadRequest, "transaction id: %v", err)
 	}
-	raw, err := s.cfg.Backend.DB().Receipt(id)
+	c, ok, err := s.cfg.Backend.Receipt(id)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Receipt{}, refuse(http.StatusNotFound, CodeNotFound, "transaction %s is not committed here", idHex)
 	case err != nil:
 		return Receipt{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
-	}
-	c, err := p2p.DecodeCommitted(raw)
-	if err != nil {
-		return Receipt{}, refuse(http.StatusInternalServerError, tx.CodeInternal.String(), "stored receipt: %v", err)
+	case !ok:
+		return Receipt{}, refuse(http.StatusNotFound, CodeNotFound, "transaction %s is not committed here", idHex)
 	}
 	return ReceiptOf(c), nil
 }
@@ -254,7 +247,7 @@ func (s *Server) getBlock(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, b)
 }
 
-// block reads a committed header from storage.
+// block reads a committed header.
 func (s *Server) block(shardStr, heightStr string) (Block, *refusal) {
 	shard, err := parseShard(shardStr, s.cfg.Backend.Shards())
 	if err != nil {
@@ -264,16 +257,12 @@ func (s *Server) block(shardStr, heightStr string) (Block, *refusal) {
 	if err != nil {
 		return Block{}, refuse(http.StatusBadRequest, CodeBadRequest, "height %q: %v", heightStr, err)
 	}
-	raw, err := s.cfg.Backend.DB().Block(shard, height)
+	h, ok, err := s.cfg.Backend.Block(shard, height)
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return Block{}, refuse(http.StatusNotFound, CodeNotFound, "no block %d committed in shard %d", height, shard)
 	case err != nil:
 		return Block{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
-	}
-	h, err := consensus.DecodeHeader(raw)
-	if err != nil {
-		return Block{}, refuse(http.StatusInternalServerError, tx.CodeInternal.String(), "stored header: %v", err)
+	case !ok:
+		return Block{}, refuse(http.StatusNotFound, CodeNotFound, "no block %d committed in shard %d", height, shard)
 	}
 	return BlockOf(h, nil), nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rustorium/rustorium/internal/retry"
 )
 
 // PublisherConfig configures a Publisher. Zero values are documented
@@ -388,7 +390,8 @@ func (p *Publisher) ConsumedOffset(ctx context.Context, shard uint32) (int64, er
 	}
 	topic := p.cfg.Topic(Transactions, shard)
 	adm := kadm.NewClient(p.sess.Client())
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+	backoff := retry.Backoff{Min: 10 * time.Millisecond, Max: time.Second}
+	for {
 		offs, err := adm.FetchOffsetsForTopics(kadm.RequireStable(ctx), p.cfg.Group, topic)
 		if err == nil {
 			o, ok := offs.Lookup(topic, 0)
@@ -404,10 +407,8 @@ func (p *Publisher) ConsumedOffset(ctx context.Context, shard uint32) (int64, er
 		if !errors.Is(err, kerr.UnstableOffsetCommit) {
 			return -1, brokerErr("fetching the leaders' position in "+topic, err)
 		}
-		select {
-		case <-ctx.Done():
+		if err := backoff.Wait(ctx); err != nil {
 			return -1, brokerErr("fetching the leaders' position in "+topic, ctx.Err())
-		case <-time.After(wait):
 		}
 	}
 }

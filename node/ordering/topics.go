@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/rustorium/rustorium/internal/retry"
 )
 
 // topicsReadyTimeout bounds EnsureTopics' wait for leaders when ctx has no
@@ -95,7 +97,7 @@ func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
 // waitLeaders polls metadata until every topic has exactly one partition
 // with a leader.
 func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
-	backoff := 20 * time.Millisecond
+	backoff := retry.Backoff{Min: 20 * time.Millisecond, Max: 500 * time.Millisecond}
 	for {
 		details, err := adm.ListTopics(ctx, topics...)
 		var pending string
@@ -118,14 +120,11 @@ func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
 				return nil
 			}
 		}
-		select {
-		case <-ctx.Done():
+		if werr := backoff.Wait(ctx); werr != nil {
 			if err == nil {
 				err = fmt.Errorf("topic %s has no leader yet", pending)
 			}
 			return fmt.Errorf("%w: waiting for topic leaders: %w (%w)", ErrBroker, ctx.Err(), err)
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 500*time.Millisecond)
 	}
 }

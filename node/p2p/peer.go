@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+
+	"github.com/rustorium/rustorium/internal/retry"
 )
 
 // Peer protocol messages (ALPNPeer). They are numbered from 16 up so that
@@ -328,109 +330,167 @@ func (p *Peers) verify(raw [][]byte, _ [][]*x509.Certificate) error {
 // been connected, reconnects with backoff whenever the connection ends.
 func (p *Peers) sender(pc *peer) {
 	defer p.wg.Done()
+	l := &link{p: p, pc: pc, backoff: retry.Backoff{Min: p.cfg.MinBackoff, Max: p.cfg.MaxBackoff}}
 	var (
-		conn    *quic.Conn
-		st      *quic.Stream
 		batch   []byte // frames taken from the queue, not yet written
 		nframes uint64
-		backoff time.Duration
-		wasUp   bool
-		unhook  func() bool
 	)
-	drop := func() {
-		if conn != nil {
-			unhook()
-			_ = conn.CloseWithError(peerCodeClosing, "")
-		}
-		conn, st = nil, nil
-		pc.connected.Store(false)
-	}
 	defer func() {
-		drop()
+		l.drop()
 		pc.dropped.Add(nframes)
 	}()
 	for {
-		if conn == nil && (nframes > 0 || wasUp) {
-			if backoff > 0 && !sleep(p.ctx, backoff) {
+		if l.conn == nil && (nframes > 0 || l.wasUp) {
+			if !l.dial() {
 				return
 			}
-			c, err := p.dial(pc)
-			if err != nil {
-				if p.ctx.Err() != nil {
-					return
-				}
-				pc.dialFails.Add(1)
-				p.log.Debug("peer dial failed", "peer", fmt.Sprintf("%x", []byte(pc.Key[:8])), "addr", pc.Addr, "err", err)
-				backoff = min(max(2*backoff, p.cfg.MinBackoff), p.cfg.MaxBackoff)
-				continue
-			}
-			conn, backoff, wasUp = c, 0, true
-			// Close unblocks a write stuck on a peer that does not read.
-			unhook = context.AfterFunc(p.ctx, func() { _ = c.CloseWithError(peerCodeClosing, "") })
-			pc.dials.Add(1)
-			pc.connected.Store(true)
-			if p.cfg.OnConnect != nil {
-				p.cfg.OnConnect(pc.Key)
+			if l.conn == nil {
+				continue // failed: again after the backoff
 			}
 		}
 		if nframes == 0 {
-			var dead <-chan struct{}
-			if conn != nil {
-				dead = conn.Context().Done()
-			}
 			select {
 			case <-p.ctx.Done():
 				return
 			case f := <-pc.q:
 				batch, nframes = append(batch[:0], f...), 1
-			case <-dead:
-				drop()
-				backoff = p.cfg.MinBackoff
+			case <-l.dead():
+				l.lost()
 			}
 			continue
 		}
-		// Take what else is queued, up to about a frame's worth more.
-	more:
-		for len(batch) < p.maxFrame {
-			select {
-			case f := <-pc.q:
-				batch = append(batch, f...)
-				nframes++
-			default:
-				break more
+		batch, nframes = p.more(pc, batch, nframes)
+		if l.st == nil {
+			if !l.openStream() {
+				return
+			}
+			if l.st == nil {
+				continue // lost: the batch goes on the next connection
 			}
 		}
-		if st == nil {
-			ctx, cancel := context.WithTimeout(p.ctx, p.cfg.DialTimeout)
-			s, err := conn.OpenStreamSync(ctx)
-			cancel()
-			if err != nil {
-				if p.ctx.Err() != nil {
-					return
-				}
-				drop() // a connection that cannot open a stream is of no use
-				backoff = p.cfg.MinBackoff
-				continue
-			}
-			st = s
-		}
-		_ = st.SetWriteDeadline(time.Now().Add(p.cfg.WriteTimeout))
-		if _, err := st.Write(batch); err != nil {
-			pc.dropped.Add(nframes)
-			st.CancelWrite(peerCodeWriteStuck)
-			st = nil
-			if conn.Context().Err() != nil {
-				drop()
-				backoff = p.cfg.MinBackoff
-			}
-		} else {
-			pc.sent.Add(nframes)
-		}
+		l.write(batch, nframes)
 		batch, nframes = batch[:0], 0
 		if cap(batch) > 4*p.maxFrame {
 			batch = nil // do not keep a burst's buffer
 		}
 	}
+}
+
+// more appends to batch what else is queued for pc, up to about a frame's
+// worth more.
+func (p *Peers) more(pc *peer, batch []byte, nframes uint64) ([]byte, uint64) {
+	for len(batch) < p.maxFrame {
+		select {
+		case f := <-pc.q:
+			batch = append(batch, f...)
+			nframes++
+		default:
+			return batch, nframes
+		}
+	}
+	return batch, nframes
+}
+
+// link is a sender's connection to its peer, owned by the sender's
+// goroutine. Its methods that report a bool report false once the Peers
+// close.
+type link struct {
+	p       *Peers
+	pc      *peer
+	conn    *quic.Conn // nil while down
+	st      *quic.Stream
+	unhook  func() bool
+	backoff retry.Backoff
+	wait    bool // the last dial failed or the connection was lost: back off first
+	wasUp   bool // connected once: reconnect even with nothing to send
+}
+
+// dial connects to the peer, after the backoff if it is due. A failed
+// attempt leaves conn nil.
+func (l *link) dial() bool {
+	p, pc := l.p, l.pc
+	if l.wait && retry.Sleep(p.ctx, l.backoff.Next()) != nil {
+		return false
+	}
+	c, err := p.dial(pc)
+	if err != nil {
+		if p.ctx.Err() != nil {
+			return false
+		}
+		pc.dialFails.Add(1)
+		p.log.Debug("peer dial failed", "peer", fmt.Sprintf("%x", []byte(pc.Key[:8])), "addr", pc.Addr, "err", err)
+		l.wait = true
+		return true
+	}
+	l.conn, l.wait, l.wasUp = c, false, true
+	l.backoff.Reset()
+	// Close unblocks a write stuck on a peer that does not read.
+	l.unhook = context.AfterFunc(p.ctx, func() { _ = c.CloseWithError(peerCodeClosing, "") })
+	pc.dials.Add(1)
+	pc.connected.Store(true)
+	if p.cfg.OnConnect != nil {
+		p.cfg.OnConnect(pc.Key)
+	}
+	return true
+}
+
+// dead is closed when the connection ends; nil while down.
+func (l *link) dead() <-chan struct{} {
+	if l.conn == nil {
+		return nil
+	}
+	return l.conn.Context().Done()
+}
+
+// drop closes the connection, if any.
+func (l *link) drop() {
+	if l.conn != nil {
+		l.unhook()
+		_ = l.conn.CloseWithError(peerCodeClosing, "")
+	}
+	l.conn, l.st = nil, nil
+	l.pc.connected.Store(false)
+}
+
+// lost drops a connection that ended or failed: the next dial backs off
+// from the minimum.
+func (l *link) lost() {
+	l.drop()
+	l.backoff.Reset()
+	l.wait = true
+}
+
+// openStream opens the stream frames go on. A connection that cannot open
+// one is of no use: it is dropped, leaving st nil.
+func (l *link) openStream() bool {
+	ctx, cancel := context.WithTimeout(l.p.ctx, l.p.cfg.DialTimeout)
+	s, err := l.conn.OpenStreamSync(ctx)
+	cancel()
+	if err != nil {
+		if l.p.ctx.Err() != nil {
+			return false
+		}
+		l.lost()
+		return true
+	}
+	l.st = s
+	return true
+}
+
+// write writes a batch of nframes frames on the stream. A batch the peer
+// does not take within WriteTimeout is dropped with its stream.
+func (l *link) write(batch []byte, nframes uint64) {
+	_ = l.st.SetWriteDeadline(time.Now().Add(l.p.cfg.WriteTimeout))
+	if _, err := l.st.Write(batch); err != nil {
+		l.pc.dropped.Add(nframes)
+		l.st.CancelWrite(peerCodeWriteStuck)
+		l.st = nil
+		if l.conn.Context().Err() != nil {
+			l.lost()
+		}
+		return
+	}
+	l.pc.sent.Add(nframes)
 }
 
 func (p *Peers) dial(pc *peer) (*quic.Conn, error) {
@@ -540,16 +600,5 @@ func (p *Peers) readStream(pc *peer, st *quic.Stream) {
 		p.log.Warn("bad frame from peer", "peer", fmt.Sprintf("%x", []byte(pc.Key[:8])), "err", err)
 		st.CancelRead(peerCodeBadFrame)
 		return
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// flagConfig is the node.Config `rustorium node` makes of args.
+func flagConfig(t *testing.T, args ...string) (node.Config, error) {
+	t.Helper()
+	var nf nodeFlags
+	cmd := &cobra.Command{Use: "node"}
+	nf.register(cmd)
+	if err := cmd.ParseFlags(append([]string{"--data", t.TempDir()}, args...)); err != nil {
+		t.Fatal(err)
+	}
+	return nf.config(cmd, nil)
+}
+
+func TestNodeFlagZeros(t *testing.T) {
+	for _, tc := range []struct{ args, want string }{
+		{"--shards 0", "--shards 0: must be more than 0 (leave the flag out for the default, 4)"},
+		{"--shards -2", "--shards -2: must be more than 0"},
+		{fmt.Sprintf("--shards %d", ordering.MaxShards+1), fmt.Sprintf("--shards %d: at most %d", ordering.MaxShards+1, ordering.MaxShards)},
+		{"--block-max-txs 0", "--block-max-txs 0: must be more than 0 (leave the flag out for the default, 1000)"},
+		{"--block-max-bytes 0", "--block-max-bytes 0: must be more than 0 (leave the flag out for the default, 1048576)"},
+		{"--block-max-wait 0s", "--block-max-wait 0s: must be more than 0 (leave the flag out for the default, 20ms)"},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			_, err := flagConfig(t, strings.Fields(tc.args)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+	// Each flag taken alone is accepted above 0.
+	if _, err := flagConfig(t, "--shards", "1", "--block-max-txs", "1", "--block-max-bytes", "1", "--block-max-wait", "1ms"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestClusterFileZeros(t *testing.T) {
+	head := "brokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n"
+	for _, tc := range []struct{ text, want string }{
+		{"shards: 0\n", fmt.Sprintf("c.yaml:4: shards: 0 is out of range (1..%d; leave it out for 4)", ordering.MaxShards)},
+		{"quorum: 0\n", "c.yaml:4: quorum: 0 is out of range (1..1 nodes; leave it out for ⌊2N/3⌋+1)"},
+		{"block: {max_txs: 0}\n", "c.yaml:4: block.max_txs: 0: must be ≥ 1 (leave it out for 1000)"},
+		{"block: {max_bytes: 0}\n", "c.yaml:4: block.max_bytes: 0: must be ≥ 1 (leave it out for 1048576)"},
+		{"block:\n  max_wait: 0s\n", "c.yaml:5: block.max_wait: 0s: must be > 0 (leave it out for 20ms)"},
+	} {
+		t.Run(strings.TrimSpace(tc.text), func(t *testing.T) {
+			_, err := parseClusterFile("c.yaml", []byte(head+tc.text))
+			var e *scenarios.Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// oneNodeCluster writes a key file and a cluster file of one node (with
+// extra lines) and returns the node's configuration from them.
+func oneNodeCluster(t *testing.T, extra string) node.Config {
+	t.Helper()
+	dir := t.TempDir()
+	kf := filepath.Join(dir, "node.key")
+	key, err := writeKeyFile(kf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := fmt.Sprintf("%snodes:\n  - {id: node-1, key: %x, addr: 127.0.0.1:7401}\n", extra, []byte(key.Public().(ed25519.PublicKey)))
+	path := filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clusterNodeConfig(path, "node-1", kf, filepath.Join(dir, "data"), "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// shared is what a node's flags and a cluster file both set: a Config
+// without what only one of them can (identity, peers, places, genesis).
+func shared(c node.Config) node.Config {
+	return node.Config{
+		ChainID: c.ChainID, Shards: c.Shards, Brokers: c.Brokers, TopicPrefix: c.TopicPrefix,
+		Storage: c.Storage, Block: c.Block, Quorum: c.Quorum, Leadership: c.Leadership,
+	}
+}
+
+// TestFlagsClusterFileParity: the flags and a one-node cluster file make
+// the same configuration, given the same settings or none.
+func TestFlagsClusterFileParity(t *testing.T) {
+	defaults, err := flagConfig(t, "--chain-id", "0", "--brokers", "127.0.0.1:9092")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := node.Config{
+		Shards: ordering.DefaultShards, Brokers: []string{"127.0.0.1:9092"}, Quorum: consensus.DefaultQuorum(1),
+		Block: consensus.CutterConfig{MaxTxs: consensus.DefaultMaxTxs, MaxBytes: consensus.DefaultMaxBytes, MaxWait: consensus.DefaultMaxWait},
+	}
+	if got := shared(defaults); !reflect.DeepEqual(got, want) {
+		t.Fatalf("flag defaults %+v\nwant %+v", got, want)
+	}
+	if got := shared(oneNodeCluster(t, "brokers: [127.0.0.1:9092]\n")); !reflect.DeepEqual(got, want) {
+		t.Fatalf("cluster file defaults %+v\nwant %+v", got, want)
+	}
+
+	flags, err := flagConfig(t, "--chain-id", "7", "--shards", "3", "--brokers", "127.0.0.1:9092,127.0.0.1:9093", "--topic-prefix", "p-",
+		"--block-max-txs", "50", "--block-max-bytes", "2048", "--block-max-wait", "5ms", "--no-sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := oneNodeCluster(t, "chain_id: 7\nshards: 3\nbrokers: [127.0.0.1:9092, 127.0.0.1:9093]\ntopic_prefix: p-\n"+
+		"block: {max_txs: 50, max_bytes: 2048, max_wait: 5ms}\nstorage: {sync: false}\n")
+	want = node.Config{
+		ChainID: 7, Shards: 3, Brokers: []string{"127.0.0.1:9092", "127.0.0.1:9093"}, TopicPrefix: "p-", Quorum: 1,
+		Storage: storage.Options{NoSync: true}, Block: consensus.CutterConfig{MaxTxs: 50, MaxBytes: 2048, MaxWait: 5e6},
+	}
+	if got := shared(flags); !reflect.DeepEqual(got, want) {
+		t.Fatalf("flags %+v\nwant %+v", got, want)
+	}
+	if got := shared(file); !reflect.DeepEqual(got, want) {
+		t.Fatalf("cluster file %+v\nwant %+v", got, want)
+	}
+}
+
+func TestSettingsToConfig(t *testing.T) {
+	good := nodeSettings{Shards: 1, Quorum: 1, Block: consensus.CutterConfig{MaxTxs: 1, MaxBytes: 1, MaxWait: 1}, Sync: true}
+	if cfg, err := good.toConfig(); err != nil || cfg.Storage.NoSync {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	for name, edit := range map[string]func(*nodeSettings){
+		"shards 0":   func(s *nodeSettings) { s.Shards = 0 },
+		"quorum 0":   func(s *nodeSettings) { s.Quorum = 0 },
+		"quorum 2":   func(s *nodeSettings) { s.Quorum = 2 },
+		"max txs 0":  func(s *nodeSettings) { s.Block.MaxTxs = 0 },
+		"max bytes":  func(s *nodeSettings) { s.Block.MaxBytes = 0 },
+		"max wait 0": func(s *nodeSettings) { s.Block.MaxWait = 0 },
+	} {
+		s := good
+		edit(&s)
+		if _, err := s.toConfig(); !errors.Is(err, errSettings) || !strings.Contains(err.Error(), strings.Fields(name)[0]) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
