@@ -31,8 +31,11 @@ func maxRateWorkload(sc *scenarios.Scenario) *scenarios.Workload {
 // and every probe.
 func runMaxRate(ctx context.Context, c *cluster, w *scenarios.Workload, floors reports.Floors, opts Options, p *progress) (*reports.Result, error) {
 	m := w.MaxRate
-	stage, err := reports.ParseStage(string(m.Stage))
-	if err != nil {
+	stage := scenarios.DefaultMaxRateStage
+	if m.Stage != nil {
+		stage = *m.Stage
+	}
+	if _, err := stage.MarshalText(); err != nil { // a stage out of range
 		return nil, err
 	}
 	bound, step := m.P99.Std(), m.Step.Std()

@@ -282,7 +282,11 @@ func (c *cluster) finish(ctx context.Context, res *reports.Result, snap *reports
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
-	res.SLO = res.CheckSLOs(sc.SLO)
+	slos, err := sc.ReportSLOs()
+	if err != nil {
+		return res, err
+	}
+	res.SLO = res.CheckSLOs(slos)
 	formats := make([]string, 0, len(sc.Report.Formats))
 	for _, f := range sc.Report.Formats {
 		if reports.Supported(string(f)) {

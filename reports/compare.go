@@ -28,12 +28,15 @@ const (
 	VerdictInconclusive Verdict = "inconclusive"
 )
 
-// Compared metrics.
+// Compared metrics, besides MetricThroughput (completions of a stage per
+// second, higher is better).
 const (
-	MetricP50        = "p50"        // corrected p50 of a stage, lower is better
-	MetricP99        = "p99"        // corrected p99 of a stage, lower is better
-	MetricThroughput = "throughput" // completions of a stage per second, higher is better
+	MetricP50 = "p50" // corrected p50 of a stage, lower is better
+	MetricP99 = "p99" // corrected p99 of a stage, lower is better
 )
+
+// throughput is MetricThroughput as a compared metric's name.
+const throughput = string(MetricThroughput)
 
 // CompareOptions configures Compare.
 type CompareOptions struct {
@@ -161,7 +164,7 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 			continue
 		}
 		for _, st := range unionStages(bw, hw) {
-			for _, m := range []string{MetricP50, MetricP99, MetricThroughput} {
+			for _, m := range []string{MetricP50, MetricP99, throughput} {
 				c.Rows = append(c.Rows, compareMetric(base, head, bw, hw, name, st, m, opts, rng))
 			}
 		}
@@ -237,7 +240,7 @@ func intervalValues(r *Result, w *WorkloadResult, st, metric string) []float64 {
 		}
 		x := s.Stages[st]
 		switch metric {
-		case MetricThroughput:
+		case throughput:
 			out = append(out, float64(x.Count)/iv)
 		case MetricP50:
 			if x.Count > 0 {
@@ -306,7 +309,7 @@ func decide(rows []ComparisonRow, opts CompareOptions) {
 		r := &rows[i]
 		// Orient so that positive is worse.
 		change, lo, hi := r.Change, r.Low, r.High
-		if r.Metric == MetricThroughput {
+		if r.Metric == throughput {
 			change, lo, hi = -change, -hi, -lo
 		}
 		significant := r.PAdjusted < alpha
@@ -429,7 +432,7 @@ func fmtMetric(metric string, v float64, ok bool) string {
 	if !ok {
 		return "—"
 	}
-	if metric == MetricThroughput {
+	if metric == throughput {
 		return fmt.Sprintf("%.1f/s", v)
 	}
 	return FormatMicros(int64(math.Round(v)))

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // ResultVersion is the version of the result.json layout written by this
@@ -358,13 +356,13 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 // latencies, a count, or per second). Without a workload prefix a latency is
 // the worst over the workloads that recorded the stage, errors and
 // throughput the sum. A latency nobody recorded is ErrNoData.
-func (r *Result) Metric(m scenarios.Metric) (float64, error) {
+func (r *Result) Metric(m Metric) (float64, error) {
 	switch m.Name {
-	case "lost":
+	case MetricLost:
 		return float64(r.Checker.Lost), nil
-	case "duplicated":
+	case MetricDuplicated:
 		return float64(r.Checker.Duplicated), nil
-	case "proofs_failed":
+	case MetricProofsFailed:
 		return float64(r.Checker.ProofsFailed), nil
 	}
 	var ws []*WorkloadResult
@@ -380,13 +378,13 @@ func (r *Result) Metric(m scenarios.Metric) (float64, error) {
 		}
 	}
 	switch m.Name {
-	case "errors":
+	case MetricErrors:
 		var n int64
 		for _, w := range ws {
 			n += w.Errors
 		}
 		return float64(n), nil
-	case "throughput":
+	case MetricThroughput:
 		var t float64
 		for _, w := range ws {
 			t += w.ThroughputTPS
@@ -408,7 +406,7 @@ func (r *Result) Metric(m scenarios.Metric) (float64, error) {
 		}
 		return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, m.Stat)
 	}
-	if m.Name == "lag" {
+	if m.Name == MetricLag {
 		var worst int64 = -1
 		for _, w := range ws {
 			if w.Sent == 0 {
@@ -425,12 +423,12 @@ func (r *Result) Metric(m scenarios.Metric) (float64, error) {
 		}
 		return float64(worst), nil
 	}
-	if _, err := ParseStage(m.Name); err != nil {
+	if _, err := ParseStage(string(m.Name)); err != nil {
 		return 0, err
 	}
 	var worst int64 = -1
 	for _, w := range ws {
-		s, ok := w.Stages[m.Name]
+		s, ok := w.Stages[string(m.Name)]
 		if !ok || s.Count == 0 {
 			continue
 		}
@@ -450,28 +448,18 @@ func (r *Result) Metric(m scenarios.Metric) (float64, error) {
 	return float64(worst), nil
 }
 
-// formatMetric writes a metric value the way SLO thresholds are written.
-func formatMetric(kind scenarios.MetricKind, v float64) string {
-	switch kind {
-	case scenarios.MetricLatency:
-		return (time.Duration(v) * time.Microsecond).String()
-	case scenarios.MetricRate:
-		return fmt.Sprintf("%.1f/s", v)
-	}
-	return fmt.Sprintf("%d", int64(v))
-}
-
-// CheckSLOs evaluates the scenario's SLOs against r. An SLO whose metric has
-// no value fails, with the reason in its Error.
-func (r *Result) CheckSLOs(slos []scenarios.SLO) []SLOResult {
+// CheckSLOs evaluates SLOs against r. An SLO whose metric has no value
+// fails, with the reason in its Error.
+func (r *Result) CheckSLOs(slos []SLO) []SLOResult {
 	out := make([]SLOResult, 0, len(slos))
 	for _, slo := range slos {
-		res := SLOResult{Metric: slo.Metric, Max: string(slo.Max), Min: string(slo.Min)}
-		m, lo, hi, err := slo.Bounds()
+		res := SLOResult{Metric: slo.Metric, Max: slo.Max.Text, Min: slo.Min.Text}
+		m, err := ParseMetric(slo.Metric)
 		if err == nil {
 			var v float64
 			v, err = r.Metric(m)
 			if err == nil {
+				lo, hi := slo.bounds()
 				res.Value = formatMetric(m.Kind, v)
 				res.OK = v >= lo && v <= hi
 			}
