@@ -385,7 +385,7 @@ func TestMarkdownPlotsIgnoresOtherFiles(t *testing.T) {
 	got := markdownPlots([]string{"a.png", "plot-x.hgrm", "plot-latency-w.png", "plot-latency-w.svg", "../plot-evil.png", "plot-resources.png"})
 	var s []string
 	for _, p := range got {
-		s = append(s, fmt.Sprintf("%s|%s|%s", p.title, p.png, p.svg))
+		s = append(s, fmt.Sprintf("%s|%s|%s", p.Title, p.PNG, p.SVG))
 	}
 	want := "Latency over time: w|plot-latency-w.png|plot-latency-w.svg Resource use|plot-resources.png|"
 	if strings.Join(s, " ") != want {

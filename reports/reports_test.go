@@ -578,7 +578,7 @@ func FuzzReadJSON(f *testing.F) {
 		// Whatever parses can be reported without panicking.
 		_ = Summary(io.Discard, r)
 		_ = Markdown(io.Discard, r)
-		_ = htmlPage(&bytes.Buffer{}, r, &plotSet{})
+		_ = htmlPage(&bytes.Buffer{}, r, &plotSet{}, time.Time{})
 		_, _ = figures(r, nil)
 		_ = Compare(r, r, CompareOptions{Resamples: 20}).Text(io.Discard)
 		_ = r.CheckSLOs([]SLO{{Metric: "committed.p99", Max: Bound{"1s", 1e6}}, {Metric: "throughput", Min: Bound{"1/s", 1}}, {Metric: "lag.p99", Max: Bound{"1s", 1e6}}})
