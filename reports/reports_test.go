@@ -427,21 +427,36 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-func TestHGRMRoundTrip(t *testing.T) {
-	res, snap := sampleResult(t)
+// writeSnapshot writes snap with write into a new temporary folder and
+// returns the folder and the files written.
+func writeSnapshot(t *testing.T, snap *Snapshot, write func(string, *Snapshot) ([]string, error)) (string, []string) {
+	t.Helper()
 	dir := t.TempDir()
-	files, err := WriteHGRM(dir, snap)
+	files, err := write(dir, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, files
+}
+
+// openTest opens path, closed when the test ends.
+func openTest(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestHGRMRoundTrip(t *testing.T) {
+	res, snap := sampleResult(t)
+	dir, files := writeSnapshot(t, snap, WriteHGRM)
 	if len(files) != 6 { // accepted, committed, proof_verify × 2 views
 		t.Errorf("files %v", files)
 	}
-	f, err := os.Open(filepath.Join(dir, HGRMName("puts", StageCommitted, true)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openTest(t, filepath.Join(dir, HGRMName("puts", StageCommitted, true)))
 	h, err := ParseHGRM(f)
 	if err != nil {
 		t.Fatal(err)
@@ -478,16 +493,8 @@ func TestParseHGRMRejects(t *testing.T) {
 
 func TestHLogReadsBack(t *testing.T) {
 	_, snap := sampleResult(t)
-	dir := t.TempDir()
-	files, err := WriteHLog(dir, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	dir, files := writeSnapshot(t, snap, WriteHLog)
+	f := openTest(t, filepath.Join(dir, files[0]))
 	lr := hdr.NewHistogramLogReader(f)
 	counts := map[string]int64{}
 	n := 0
@@ -607,14 +614,20 @@ func FuzzParseHGRM(f *testing.F) {
 	})
 }
 
-func BenchmarkRecord(b *testing.B) {
-	r := NewRecorder(RecorderOptions{Start: t0})
-	w := r.Workload("w")
+// benchRecorder runs op once an iteration on a new workload recorder, the
+// intended send times a microsecond apart.
+func benchRecorder(b *testing.B, op func(w *WorkloadRecorder, i int, intended time.Time)) {
+	w := NewRecorder(RecorderOptions{Start: t0}).Workload("w")
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		intended := t0.Add(time.Duration(i) * time.Microsecond)
-		w.Record(StageAccepted, intended, intended, intended.Add(us(int64(500+i%5000))))
+		op(w, i, t0.Add(time.Duration(i)*time.Microsecond))
 	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	benchRecorder(b, func(w *WorkloadRecorder, i int, intended time.Time) {
+		w.Record(StageAccepted, intended, intended, intended.Add(us(int64(500+i%5000))))
+	})
 }
 
 func BenchmarkRecordParallel(b *testing.B) {
@@ -640,13 +653,9 @@ func BenchmarkRecordParallel(b *testing.B) {
 }
 
 func BenchmarkSent(b *testing.B) {
-	r := NewRecorder(RecorderOptions{Start: t0})
-	w := r.Workload("w")
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		intended := t0.Add(time.Duration(i) * time.Microsecond)
+	benchRecorder(b, func(w *WorkloadRecorder, i int, intended time.Time) {
 		w.Sent(intended, intended.Add(us(int64(i%50))))
-	}
+	})
 }
 
 func BenchmarkSnapshot(b *testing.B) {

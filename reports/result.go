@@ -365,17 +365,9 @@ func (r *Result) Metric(m Metric) (float64, error) {
 	case MetricProofsFailed:
 		return float64(r.Checker.ProofsFailed), nil
 	}
-	var ws []*WorkloadResult
-	if m.Workload != "" {
-		w, ok := r.Workloads[m.Workload]
-		if !ok {
-			return 0, fmt.Errorf("%w: no workload %q", ErrUnknownMetric, m.Workload)
-		}
-		ws = []*WorkloadResult{w}
-	} else {
-		for _, w := range r.Workloads {
-			ws = append(ws, w)
-		}
+	ws, err := r.metricWorkloads(m.Workload)
+	if err != nil {
+		return 0, err
 	}
 	switch m.Name {
 	case MetricErrors:
@@ -390,62 +382,81 @@ func (r *Result) Metric(m Metric) (float64, error) {
 			t += w.ThroughputTPS
 		}
 		return t, nil
+	case MetricLag:
+		return worstLatency(ws, m.Stat, "nothing was sent", func(w *WorkloadResult) (Percentiles, bool) {
+			return w.Lag, w.Sent > 0
+		})
 	}
-	pick := func(p Percentiles) (int64, error) {
-		switch m.Stat {
-		case "p50":
-			return p.P50, nil
-		case "p90":
-			return p.P90, nil
-		case "p99":
-			return p.P99, nil
-		case "p999":
-			return p.P999, nil
-		case "max":
-			return p.Max, nil
-		}
-		return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, m.Stat)
-	}
-	if m.Name == MetricLag {
-		var worst int64 = -1
-		for _, w := range ws {
-			if w.Sent == 0 {
-				continue
-			}
-			v, err := pick(w.Lag)
-			if err != nil {
-				return 0, err
-			}
-			worst = max(worst, v)
-		}
-		if worst < 0 {
-			return 0, fmt.Errorf("%w: nothing was sent", ErrNoData)
-		}
-		return float64(worst), nil
-	}
-	if _, err := ParseStage(string(m.Name)); err != nil {
+	stage := string(m.Name)
+	if _, err := ParseStage(stage); err != nil {
 		return 0, err
 	}
+	return worstLatency(ws, m.Stat, "nothing reached stage "+stage, func(w *WorkloadResult) (Percentiles, bool) {
+		s, ok := w.Stages[stage]
+		if !ok || s.Count == 0 {
+			return Percentiles{}, false
+		}
+		if m.Uncorrected {
+			return s.Uncorrected, true
+		}
+		return s.Corrected, true
+	})
+}
+
+// metricWorkloads returns the named workload, or all of them for "".
+func (r *Result) metricWorkloads(name string) ([]*WorkloadResult, error) {
+	if name != "" {
+		w, ok := r.Workloads[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no workload %q", ErrUnknownMetric, name)
+		}
+		return []*WorkloadResult{w}, nil
+	}
+	ws := make([]*WorkloadResult, 0, len(r.Workloads))
+	for _, w := range r.Workloads {
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// worstLatency returns the highest stat (p50, p90, p99, p999 or max) of the
+// workloads' latencies that get returns; none says why there is no data
+// when get returns none.
+func worstLatency(ws []*WorkloadResult, stat, none string, get func(*WorkloadResult) (Percentiles, bool)) (float64, error) {
 	var worst int64 = -1
 	for _, w := range ws {
-		s, ok := w.Stages[string(m.Name)]
-		if !ok || s.Count == 0 {
+		p, ok := get(w)
+		if !ok {
 			continue
 		}
-		p := s.Corrected
-		if m.Uncorrected {
-			p = s.Uncorrected
-		}
-		v, err := pick(p)
+		v, err := p.stat(stat)
 		if err != nil {
 			return 0, err
 		}
 		worst = max(worst, v)
 	}
 	if worst < 0 {
-		return 0, fmt.Errorf("%w: nothing reached stage %s", ErrNoData, m.Name)
+		return 0, fmt.Errorf("%w: %s", ErrNoData, none)
 	}
 	return float64(worst), nil
+}
+
+// stat returns the statistic named as in SLO metrics: p50, p90, p99, p999
+// or max.
+func (p Percentiles) stat(name string) (int64, error) {
+	switch name {
+	case "p50":
+		return p.P50, nil
+	case "p90":
+		return p.P90, nil
+	case "p99":
+		return p.P99, nil
+	case "p999":
+		return p.P999, nil
+	case "max":
+		return p.Max, nil
+	}
+	return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, name)
 }
 
 // CheckSLOs evaluates SLOs against r. An SLO whose metric has no value
