@@ -24,6 +24,7 @@ const (
 
 var stageNames = [NumStages]string{"ingress", "accepted", "committed", "visible", "proof_verify", "read"}
 
+// String returns the stage's name, or "stage(N)" for one out of range.
 func (s Stage) String() string {
 	if int(s) < NumStages {
 		return stageNames[s]
