@@ -441,9 +441,9 @@ type inprocNode struct {
 	n    *node.Node
 }
 
-func (v inprocNode) Name() string { return v.name }
+func (v inprocNode) Name() string                                 { return v.name }
 func (v inprocNode) ShardMeta(shard uint32) (storage.Meta, error) { return v.n.ShardMeta(shard) }
-func (v inprocNode) Halted(shard uint32) bool { return v.n.Halted(shard) }
+func (v inprocNode) Halted(shard uint32) bool                     { return v.n.Halted(shard) }
 
 func (v inprocNode) TxShard(id tx.ID) (uint32, bool, error) {
 	loc, ok, err := v.n.TxLocation(id)

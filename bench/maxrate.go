@@ -81,10 +81,7 @@ type search struct {
 
 func (r *pipeline) newSearch(w *scenarios.Workload) (*search, error) {
 	m := w.MaxRate
-	stage, err := reports.ParseStage(string(m.Stage))
-	if err != nil {
-		return nil, err
-	}
+	stage := maxRateStage(m)
 	return &search{
 		r: r, w: w, stage: stage, step: m.Step.Std(),
 		from: m.From.PerSecond(), to: m.To.PerSecond(), precision: m.Precision.Fraction(),
@@ -154,6 +151,14 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 		}
 	}
 	return snap, pt, nil
+}
+
+// maxRateStage is the stage a search bounds (accepted by default).
+func maxRateStage(m *scenarios.MaxRate) reports.Stage {
+	if m.Stage == nil {
+		return scenarios.DefaultMaxRateStage
+	}
+	return *m.Stage
 }
 
 // errorSummary lists error kinds and counts, most frequent first,

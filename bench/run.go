@@ -192,7 +192,7 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 			bad(path+".arrival", "poisson arrivals only with a rate or a ramp")
 		}
 		if m := w.MaxRate; m != nil {
-			if st, err := reports.ParseStage(string(m.Stage)); err == nil && !slices.Contains(k.stages(), st) {
+			if st := maxRateStage(m); !slices.Contains(k.stages(), st) {
 				bad(path+".maxrate.stage", "a %s workload records no %s stage", w.Kind, st)
 			}
 		}
@@ -374,9 +374,13 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
+	slos, err := sc.ReportSLOs()
+	if err != nil {
+		return res, err
+	}
 	if r.opts.Worker.Whole() {
-		res.SLO = res.CheckSLOs(sc.SLO)
-	} else if len(sc.SLO) > 0 {
+		res.SLO = res.CheckSLOs(slos)
+	} else if len(slos) > 0 {
 		// A worker's share is not the load the SLOs speak of (its
 		// throughput is a fraction of it): they hold for the merged report.
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("worker %s: the scenario's %d SLOs are evaluated by rustorium report merge on the whole load", r.opts.Worker, len(sc.SLO)))

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+
+	"github.com/aclements/go-moremath/stats"
 )
 
 // Verdict is the outcome of comparing one metric of two runs.
@@ -28,12 +30,15 @@ const (
 	VerdictInconclusive Verdict = "inconclusive"
 )
 
-// Compared metrics.
+// Compared metrics, besides MetricThroughput (completions of a stage per
+// second, higher is better).
 const (
-	MetricP50        = "p50"        // corrected p50 of a stage, lower is better
-	MetricP99        = "p99"        // corrected p99 of a stage, lower is better
-	MetricThroughput = "throughput" // completions of a stage per second, higher is better
+	MetricP50 = "p50" // corrected p50 of a stage, lower is better
+	MetricP99 = "p99" // corrected p99 of a stage, lower is better
 )
+
+// throughput is MetricThroughput as a compared metric's name.
+const throughput = string(MetricThroughput)
 
 // CompareOptions configures Compare.
 type CompareOptions struct {
@@ -134,8 +139,8 @@ func (c *Comparison) Regressed() bool { return len(c.Regressions()) > 0 }
 // per-interval series: for each metric it takes the per-interval values of
 // both runs (intervals inside the measured window; latencies only where the
 // stage completed something), tests whether they differ with a two-sided
-// Mann-Whitney U test, and bootstraps a confidence interval of the relative
-// change of their medians. The p-values are adjusted for the number of
+// Mann-Whitney U test (exact p-values for small samples), and bootstraps a
+// confidence interval of the relative change of their medians. The p-values are adjusted for the number of
 // metrics compared (Holm-Bonferroni), so a whole comparison on pure noise
 // calls something worse with probability at most 1 − Confidence. A metric
 // is worse (a regression) when the adjusted test is significant, the
@@ -161,7 +166,7 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 			continue
 		}
 		for _, st := range unionStages(bw, hw) {
-			for _, m := range []string{MetricP50, MetricP99, MetricThroughput} {
+			for _, m := range []string{MetricP50, MetricP99, throughput} {
 				c.Rows = append(c.Rows, compareMetric(base, head, bw, hw, name, st, m, opts, rng))
 			}
 		}
@@ -237,7 +242,7 @@ func intervalValues(r *Result, w *WorkloadResult, st, metric string) []float64 {
 		}
 		x := s.Stages[st]
 		switch metric {
-		case MetricThroughput:
+		case throughput:
 			out = append(out, float64(x.Count)/iv)
 		case MetricP50:
 			if x.Count > 0 {
@@ -306,7 +311,7 @@ func decide(rows []ComparisonRow, opts CompareOptions) {
 		r := &rows[i]
 		// Orient so that positive is worse.
 		change, lo, hi := r.Change, r.Low, r.High
-		if r.Metric == MetricThroughput {
+		if r.Metric == throughput {
 			change, lo, hi = -change, -hi, -lo
 		}
 		significant := r.PAdjusted < alpha
@@ -327,7 +332,8 @@ func decide(rows []ComparisonRow, opts CompareOptions) {
 	}
 }
 
-// median returns the median of xs (0 for none); xs is not modified.
+// median returns the median of xs (0 for none): the middle value, or the
+// mean of the two middle ones; xs is not modified.
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
@@ -353,9 +359,7 @@ func bootstrapCI(a, b []float64, stat func(ma, mb float64) float64, confidence f
 		for j := range rb {
 			rb[j] = b[rng.IntN(len(b))]
 		}
-		sort.Float64s(ra)
-		sort.Float64s(rb)
-		vals[i] = stat(sortedMedian(ra), sortedMedian(rb))
+		vals[i] = stat(median(ra), median(rb))
 	}
 	sort.Float64s(vals)
 	alpha := 1 - confidence
@@ -366,62 +370,18 @@ func bootstrapCI(a, b []float64, stat func(ma, mb float64) float64, confidence f
 	return at(alpha / 2), at(1 - alpha/2)
 }
 
-func sortedMedian(s []float64) float64 {
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // mannWhitneyP returns the two-sided p-value of the Mann-Whitney U test of
-// a against b: the normal approximation with a tie correction and a
-// continuity correction. All values tied gives 1.
+// a against b, from go-moremath: exact (the U distribution, ties included)
+// while both samples are small (at most stats.MannWhitneyExactLimit values,
+// or stats.MannWhitneyTiesExactLimit with ties), else the normal
+// approximation with tie and continuity corrections. Empty samples, or all
+// values equal, give 1.
 func mannWhitneyP(a, b []float64) float64 {
-	n1, n2 := float64(len(a)), float64(len(b))
-	if n1 == 0 || n2 == 0 {
+	r, err := stats.MannWhitneyUTest(a, b, stats.LocationDiffers)
+	if err != nil { // stats.ErrSampleSize, stats.ErrSamplesEqual: nothing to tell apart
 		return 1
 	}
-	type obs struct {
-		v     float64
-		first bool
-	}
-	all := make([]obs, 0, len(a)+len(b))
-	for _, v := range a {
-		all = append(all, obs{v, true})
-	}
-	for _, v := range b {
-		all = append(all, obs{v, false})
-	}
-	sort.Slice(all, func(i, j int) bool { return all[i].v < all[j].v })
-	var r1, ties float64
-	for i := 0; i < len(all); {
-		j := i
-		for j < len(all) && all[j].v == all[i].v {
-			j++
-		}
-		rank := float64(i+j+1) / 2 // mean of ranks i+1..j
-		t := float64(j - i)
-		ties += t*t*t - t
-		for k := i; k < j; k++ {
-			if all[k].first {
-				r1 += rank
-			}
-		}
-		i = j
-	}
-	n := n1 + n2
-	u := r1 - n1*(n1+1)/2
-	mean := n1 * n2 / 2
-	variance := n1 * n2 / 12 * ((n + 1) - ties/(n*(n-1)))
-	if !(variance > 0) {
-		return 1
-	}
-	z := (math.Abs(u-mean) - 0.5) / math.Sqrt(variance)
-	if z <= 0 {
-		return 1
-	}
-	return math.Erfc(z / math.Sqrt2)
+	return math.Min(r.P, 1)
 }
 
 // fmtMetric formats a metric value for the table.
@@ -429,7 +389,7 @@ func fmtMetric(metric string, v float64, ok bool) string {
 	if !ok {
 		return "—"
 	}
-	if metric == MetricThroughput {
+	if metric == throughput {
 		return fmt.Sprintf("%.1f/s", v)
 	}
 	return FormatMicros(int64(math.Round(v)))

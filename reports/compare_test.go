@@ -189,21 +189,89 @@ func TestCompareMissingData(t *testing.T) {
 	}
 }
 
-// Against the asymptotic two-sided Mann-Whitney U test with continuity
-// correction (as scipy.stats.mannwhitneyu computes it).
+// exactP is the exact two-sided Mann-Whitney p-value by enumeration: twice
+// the share of the C(n1+n2, n1) ways to draw a's ranks (midranks for ties)
+// whose U is at most the smaller of the observed U and its mirror, capped
+// at 1.
+func exactP(a, b []float64) float64 {
+	all := append(append([]float64(nil), a...), b...)
+	rank := make([]float64, len(all))
+	for i, x := range all {
+		for _, y := range all {
+			if y < x {
+				rank[i]++
+			} else if y == x {
+				rank[i] += 0.5
+			}
+		}
+		rank[i] += 0.5 // midrank, counting from 1
+	}
+	n1, n2 := len(a), len(b)
+	u := func(r1 float64) float64 { return r1 - float64(n1*(n1+1))/2 }
+	var r1 float64
+	for i := range a {
+		r1 += rank[i]
+	}
+	obs := math.Min(u(r1), float64(n1*n2)-u(r1))
+	var total, below int
+	var walk func(from, left int, sum float64)
+	walk = func(from, left int, sum float64) {
+		if left == 0 {
+			total++
+			if u(sum) <= obs+1e-9 {
+				below++
+			}
+			return
+		}
+		for i := from; i <= len(all)-left; i++ {
+			walk(i+1, left-1, sum+rank[i])
+		}
+	}
+	walk(0, n1, 0)
+	return math.Min(1, 2*float64(below)/float64(total))
+}
+
+// The p-values are exact at small n: two fully separated samples of 5 can
+// be drawn 2 ways out of C(10, 5) = 252 (two-sided), which the normal
+// approximation put at 0.0122.
 func TestMannWhitneyP(t *testing.T) {
 	for _, c := range []struct {
 		a, b []float64
 		want float64
 	}{
-		{[]float64{1, 2, 3, 4, 5}, []float64{6, 7, 8, 9, 10}, 0.012185},
+		{[]float64{1, 2, 3, 4, 5}, []float64{6, 7, 8, 9, 10}, 2.0 / 252},
+		{[]float64{6, 7, 8, 9, 10}, []float64{1, 2, 3, 4, 5}, 2.0 / 252},
 		{[]float64{1, 2, 3, 4, 5}, []float64{1, 2, 3, 4, 5}, 1},
 		{[]float64{1, 1, 1}, []float64{1, 1}, 1},
-		// With ties: U = 0.5, mean 6, var = 4·3/12·(8 − 12/42).
-		{[]float64{1, 2, 2, 3}, []float64{3, 4, 5}, math.Erfc((5.5 - 0.5) / math.Sqrt(8-12/42.0) / math.Sqrt2)},
+		{nil, []float64{1, 2}, 1},
+		// One swap: U = 1, P(U ≤ 1) = 2/252.
+		{[]float64{1, 2, 3, 4, 6}, []float64{5, 7, 8, 9, 10}, 4.0 / 252},
+		// With ties.
+		{[]float64{1, 2, 2, 3}, []float64{3, 4, 5}, exactP([]float64{1, 2, 2, 3}, []float64{3, 4, 5})},
+		{[]float64{10, 20, 20, 30, 30}, []float64{20, 30, 40, 40, 50, 60}, exactP([]float64{10, 20, 20, 30, 30}, []float64{20, 30, 40, 40, 50, 60})},
 	} {
-		if got := mannWhitneyP(c.a, c.b); math.Abs(got-c.want) > 1e-4 {
+		if got := mannWhitneyP(c.a, c.b); math.Abs(got-c.want) > 1e-12 {
 			t.Errorf("p(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+	if got := exactP([]float64{1, 2, 3, 4, 5}, []float64{6, 7, 8, 9, 10}); math.Abs(got-2.0/252) > 1e-12 {
+		t.Fatalf("exactP = %v, the enumeration is wrong", got)
+	}
+}
+
+// Five intervals per run are enough for a verdict now that p is exact:
+// accepted.p50 doubled in every interval gives p = 2/252, 6 metrics × 2/252
+// = 0.048 after Holm, under α = 0.05.
+func TestCompareFiveIntervals(t *testing.T) {
+	acc, com := noisy(1, 2000, 5000, 0.05), noisy(2, 25000, 40000, 0.05)
+	base := seriesRun(5, 1000, acc, com)
+	head := seriesRun(5, 1000, scaled(noisy(1, 2000, 5000, 0.05), 2), noisy(2, 25000, 40000, 0.05))
+	c := Compare(base, head, CompareOptions{})
+	for _, r := range c.Rows {
+		if r.Stage == "accepted" && r.Metric == MetricP50 {
+			if math.Abs(r.P-2.0/252) > 1e-12 || math.Abs(r.PAdjusted-6*2.0/252) > 1e-12 || r.Verdict != VerdictWorse {
+				t.Errorf("accepted.p50: %+v", r)
+			}
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/rustorium/rustorium/reports"
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // The runner's use of the package: record while the load runs, snapshot,
@@ -27,7 +26,7 @@ func Example() {
 	res := reports.NewResult(snap, time.Second)
 	res.Scenario, res.Seed = "default", 42
 	res.Checker = reports.Checker{Accepted: 1000, Committed: 1000, RootsEqual: true}
-	res.SLO = res.CheckSLOs([]scenarios.SLO{{Metric: "committed.p99", Max: "250ms"}})
+	res.SLO = res.CheckSLOs([]reports.SLO{{Metric: "committed.p99", Max: reports.Bound{Text: "250ms", Value: 250_000}}})
 
 	dir, _ := os.MkdirTemp("", "report")
 	defer os.RemoveAll(dir)

@@ -8,8 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-
-	hdr "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // HGRMScale is the unit of the values in the .hgrm files: milliseconds
@@ -30,6 +28,26 @@ func HGRMName(workload string, st Stage, corrected bool) string {
 	return fmt.Sprintf("%s.%s.%s.hgrm", fileSafe(workload), st, view)
 }
 
+// view is one view of a stage's latencies, corrected (from the intended
+// send time) or not, as file names and hlog tags name it.
+type view[H any] struct {
+	h         H
+	corrected bool
+}
+
+// recordedViews returns a stage's corrected view, then its uncorrected one;
+// none when the stage recorded nothing.
+func recordedViews[H interface {
+	comparable
+	TotalCount() int64
+}](corrected, uncorrected H) []view[H] {
+	var none H
+	if corrected == none || corrected.TotalCount() == 0 {
+		return nil
+	}
+	return []view[H]{{corrected, true}, {uncorrected, false}}
+}
+
 // WriteHGRM writes, for every workload and every stage that recorded
 // anything, the corrected and uncorrected percentile distributions in
 // HdrHistogram's text format (values in milliseconds). It returns the names
@@ -39,13 +57,7 @@ func WriteHGRM(dir string, snap *Snapshot) ([]string, error) {
 	for _, w := range snap.Workloads {
 		for _, st := range Stages() {
 			s := w.Stages[st]
-			if s.Corrected == nil || s.Corrected.TotalCount() == 0 {
-				continue
-			}
-			for _, view := range []struct {
-				h         *hdr.Histogram
-				corrected bool
-			}{{s.Corrected, true}, {s.Uncorrected, false}} {
+			for _, view := range recordedViews(s.Corrected, s.Uncorrected) {
 				var buf bytes.Buffer
 				if _, err := view.h.PercentilesPrint(&buf, hgrmTicks, HGRMScale); err != nil {
 					return files, fmt.Errorf("reports: %w", err)

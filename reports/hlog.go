@@ -43,13 +43,7 @@ func WriteHLog(dir string, snap *Snapshot) ([]string, error) {
 		for i, iv := range w.Intervals {
 			for _, st := range Stages() {
 				p := iv.Stages[st]
-				if p.Corrected == nil || p.Corrected.TotalCount() == 0 {
-					continue
-				}
-				for _, view := range []struct {
-					h         *hdr.PackedHistogram
-					corrected bool
-				}{{p.Corrected, true}, {p.Uncorrected, false}} {
+				for _, view := range recordedViews(p.Corrected, p.Uncorrected) {
 					h := view.h.Clone()
 					h.SetTag(HLogTag(st, view.corrected))
 					h.SetStartTimeMs(startMs + int64(i)*ivMs)

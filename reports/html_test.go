@@ -127,6 +127,58 @@ func TestHTMLReportFiles(t *testing.T) {
 	for _, f := range files {
 		has[f] = true
 	}
+	svgText := checkPlotFiles(t, dir, has)
+	for _, f := range []string{HTMLFile, MarkdownFile, ResultFile} {
+		if !has[f] {
+			t.Errorf("files lack %s", f)
+		}
+	}
+
+	checkPlotTexts(t, svgText)
+
+	// report.html: self-contained, every plot inlined by id and linked.
+	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSelfContained(t, page)
+	for _, s := range []string{"a 1s pause &lt;at&gt; 4s", "Workload <code>hot keys</code>", "pause node-1 1s", "QUIC echo RTT", "The uncorrected view hides", "RSS max"} {
+		if !bytes.Contains(page, []byte(s)) {
+			t.Errorf("report.html lacks %q", s)
+		}
+	}
+
+	// report.md links the PNGs.
+	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{
+		"![Latency over time: puts](plot-latency-puts.png)", "![Percentile spectrum: hot_keys](plot-spectrum-hot_keys.png)",
+		"![Resource use](plot-resources.png)", "[SVG](plot-stages-puts.svg)", "[report.html](report.html)", "| RSS max |",
+	} {
+		if !bytes.Contains(md, []byte(s)) {
+			t.Errorf("report.md lacks %q", s)
+		}
+	}
+
+	// result.json lists the plots and keeps the resources.
+	back, err := ReadJSON(filepath.Join(dir, ResultFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Resources == nil || len(back.Resources.Samples) != 12 || back.Resources.RSSMaxBytes != 91<<20 {
+		t.Errorf("resources did not round-trip: %+v", back.Resources)
+	}
+	if !strings.Contains(strings.Join(back.Files, " "), "plot-latency-puts.png") {
+		t.Errorf("result.json files %v", back.Files)
+	}
+}
+
+// checkPlotFiles checks that every expected plot was written as a PNG of the
+// plot size and a valid SVG, and returns the SVGs' text by plot id.
+func checkPlotFiles(t *testing.T, dir string, has map[string]bool) map[string]string {
+	t.Helper()
 	svgText := map[string]string{}
 	for _, id := range expectedPlots() {
 		for _, ext := range []string{".png", ".svg"} {
@@ -151,13 +203,12 @@ func TestHTMLReportFiles(t *testing.T) {
 		}
 		svgText[id] = checkSVG(t, data)
 	}
-	for _, f := range []string{HTMLFile, MarkdownFile, ResultFile} {
-		if !has[f] {
-			t.Errorf("files lack %s", f)
-		}
-	}
+	return svgText
+}
 
-	// The plots show what they are about.
+// checkPlotTexts: the plots show what they are about.
+func checkPlotTexts(t *testing.T, svgText map[string]string) {
+	t.Helper()
 	for id, want := range map[string][]string{
 		PlotID(PlotLatency, "puts"):    {"committed p99", "accepted p99 uncorrected", "pause node-1 1s (recovered in 1.2s)", "timeline event", "1s"},
 		PlotID(PlotThroughput, "puts"): {"sent", "committed", "errors"},
@@ -171,12 +222,12 @@ func TestHTMLReportFiles(t *testing.T) {
 			}
 		}
 	}
+}
 
-	// report.html: self-contained, every plot inlined by id and linked.
-	page, err := os.ReadFile(filepath.Join(dir, HTMLFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+// checkSelfContained: report.html loads nothing from elsewhere and inlines
+// and links every plot.
+func checkSelfContained(t *testing.T, page []byte) {
+	t.Helper()
 	doc, err := html.Parse(bytes.NewReader(page))
 	if err != nil {
 		t.Fatal(err)
@@ -214,37 +265,6 @@ func TestHTMLReportFiles(t *testing.T) {
 	}
 	if len(svgs) != len(expectedPlots()) {
 		t.Errorf("report.html has %d svgs, want %d", len(svgs), len(expectedPlots()))
-	}
-	for _, s := range []string{"a 1s pause &lt;at&gt; 4s", "Workload <code>hot keys</code>", "pause node-1 1s", "QUIC echo RTT", "The uncorrected view hides", "RSS max"} {
-		if !bytes.Contains(page, []byte(s)) {
-			t.Errorf("report.html lacks %q", s)
-		}
-	}
-
-	// report.md links the PNGs.
-	md, err := os.ReadFile(filepath.Join(dir, MarkdownFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []string{
-		"![Latency over time: puts](plot-latency-puts.png)", "![Percentile spectrum: hot_keys](plot-spectrum-hot_keys.png)",
-		"![Resource use](plot-resources.png)", "[SVG](plot-stages-puts.svg)", "[report.html](report.html)", "| RSS max |",
-	} {
-		if !bytes.Contains(md, []byte(s)) {
-			t.Errorf("report.md lacks %q", s)
-		}
-	}
-
-	// result.json lists the plots and keeps the resources.
-	back, err := ReadJSON(filepath.Join(dir, ResultFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if back.Resources == nil || len(back.Resources.Samples) != 12 || back.Resources.RSSMaxBytes != 91<<20 {
-		t.Errorf("resources did not round-trip: %+v", back.Resources)
-	}
-	if !strings.Contains(strings.Join(back.Files, " "), "plot-latency-puts.png") {
-		t.Errorf("result.json files %v", back.Files)
 	}
 }
 
@@ -385,7 +405,7 @@ func TestMarkdownPlotsIgnoresOtherFiles(t *testing.T) {
 	got := markdownPlots([]string{"a.png", "plot-x.hgrm", "plot-latency-w.png", "plot-latency-w.svg", "../plot-evil.png", "plot-resources.png"})
 	var s []string
 	for _, p := range got {
-		s = append(s, fmt.Sprintf("%s|%s|%s", p.title, p.png, p.svg))
+		s = append(s, fmt.Sprintf("%s|%s|%s", p.Title, p.PNG, p.SVG))
 	}
 	want := "Latency over time: w|plot-latency-w.png|plot-latency-w.svg Resource use|plot-resources.png|"
 	if strings.Join(s, " ") != want {

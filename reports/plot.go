@@ -54,6 +54,12 @@ type figure struct {
 	draw     func(draw.Canvas)
 }
 
+// workloadFigure is a full-width figure of one workload's plot p, with its
+// legend on the side; its title is title and the workload's name.
+func workloadFigure(kind, name, title, caption string, h vg.Length, p *plot.Plot) *figure {
+	return &figure{ID: PlotID(kind, name), Workload: name, Title: title + ": " + name, Caption: caption, W: 9 * vg.Inch, H: h, draw: sideLegend(p)}
+}
+
 // render draws the figure as "png" or "svg". A panic inside the plotting
 // library becomes ErrPlot.
 func (f *figure) render(format string) (data []byte, err error) {
@@ -472,12 +478,7 @@ func latencyFigure(r *Result, name string, w *WorkloadResult, evs []timelineEven
 	}
 	addEvents(p, evs, true)
 	setLatencyAxis(&p.Y, lo, hi)
-	return &figure{
-		ID: PlotID(PlotLatency, name), Workload: name, Title: "Latency over time: " + name,
-		Caption: "Corrected p50 and p99 (from the intended send time) per interval; dashed: uncorrected p99 (from the actual send). Dotted verticals: timeline events.",
-		W:       9 * vg.Inch, H: 4 * vg.Inch,
-		draw: sideLegend(p),
-	}
+	return workloadFigure(PlotLatency, name, "Latency over time", "Corrected p50 and p99 (from the intended send time) per interval; dashed: uncorrected p99 (from the actual send). Dotted verticals: timeline events.", 4*vg.Inch, p)
 }
 
 // throughputFigure: sends, completions per stage and errors per second.
@@ -511,12 +512,7 @@ func throughputFigure(r *Result, name string, w *WorkloadResult, evs []timelineE
 	}
 	addEvents(p, evs, true)
 	p.Y.Min = 0
-	return &figure{
-		ID: PlotID(PlotThroughput, name), Workload: name, Title: "Throughput over time: " + name,
-		Caption: "Transactions sent, completing each stage, and failing, per second of each interval (by completion time).",
-		W:       9 * vg.Inch, H: 3.5 * vg.Inch,
-		draw: sideLegend(p),
-	}
+	return workloadFigure(PlotThroughput, name, "Throughput over time", "Transactions sent, completing each stage, and failing, per second of each interval (by completion time).", 3.5*vg.Inch, p)
 }
 
 // spectrumTicks labels the x axis 1/(1−q) of a percentile spectrum with
@@ -623,12 +619,7 @@ func spectrumFigure(name string, w *WorkloadResult, ws *WorkloadSnapshot) *figur
 	if ws == nil {
 		caption += " Drawn from the summary percentiles only (no histograms)."
 	}
-	return &figure{
-		ID: PlotID(PlotSpectrum, name), Workload: name, Title: "Percentile spectrum: " + name,
-		Caption: caption,
-		W:       9 * vg.Inch, H: 4 * vg.Inch,
-		draw: sideLegend(p),
-	}
+	return workloadFigure(PlotSpectrum, name, "Percentile spectrum", caption, 4*vg.Inch, p)
 }
 
 // stagesFigure: corrected p50 and p99 of each stage as bars, with the
@@ -675,12 +666,7 @@ func stagesFigure(r *Result, name string, w *WorkloadResult) *figure {
 	if r.Floors.QuicEcho == nil && r.Floors.ProduceAck == nil {
 		caption += " (No floors were measured in this run.)"
 	}
-	return &figure{
-		ID: PlotID(PlotStages, name), Workload: name, Title: "Stages against floors: " + name,
-		Caption: caption,
-		W:       9 * vg.Inch, H: 4 * vg.Inch,
-		draw: sideLegend(p),
-	}
+	return workloadFigure(PlotStages, name, "Stages against floors", caption, 4*vg.Inch, p)
 }
 
 // resourcesFigure: CPU, RSS, GC pauses and goroutines over time, one panel

@@ -300,12 +300,7 @@ func (w *WorkloadRecorder) Sent(intended, actual time.Time) {
 	if clamped {
 		s.clamped++
 	}
-	if iv >= 0 {
-		for len(s.perSent) <= iv {
-			s.perSent = append(s.perSent, 0)
-		}
-		s.perSent[iv]++
-	}
+	bump(&s.perSent, iv)
 	s.mu.Unlock()
 }
 
@@ -320,12 +315,7 @@ func (w *WorkloadRecorder) Error(kind string, intended, at time.Time) {
 	s := &w.sends[w.shard(intended)]
 	s.mu.Lock()
 	s.errors++
-	if iv >= 0 {
-		for len(s.perErr) <= iv {
-			s.perErr = append(s.perErr, 0)
-		}
-		s.perErr[iv]++
-	}
+	bump(&s.perErr, iv)
 	s.mu.Unlock()
 	w.errMu.Lock()
 	w.errKinds[kind]++
@@ -494,4 +484,16 @@ func ErrorKinds(m map[string]int64) []string {
 		return kinds[i] < kinds[j]
 	})
 	return kinds
+}
+
+// bump counts one in interval iv of counts, growing it as needed; a
+// negative iv (outside the measured phase) counts nowhere.
+func bump(counts *[]int64, iv int) {
+	if iv < 0 {
+		return
+	}
+	for len(*counts) <= iv {
+		*counts = append(*counts, 0)
+	}
+	(*counts)[iv]++
 }

@@ -15,8 +15,6 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -217,7 +215,7 @@ func sampleResult(t *testing.T) (*Result, *Snapshot) {
 	res.Workloads["puts"].Kind, res.Workloads["puts"].Client = "put", "quic"
 	res.Floors = Floors{QuicEcho: &Percentiles{P50: 80, P99: 200}, ProduceAck: &Percentiles{P50: 300, P99: 900}, ProduceCeilingTPS: 50000, MerkleCeilingWPS: 20000, VerifyCeilingTPS: 30000, Ratios: map[string]float64{"accepted.p50/quic_echo.p50": 12.5}}
 	res.Checker = Checker{Accepted: 1000, Committed: 1000, RootsEqual: true, ProofsChecked: 10}
-	res.SLO = res.CheckSLOs([]scenarios.SLO{{Metric: "committed.p99", Max: "250ms"}, {Metric: "lost", Max: "0"}})
+	res.SLO = res.CheckSLOs([]SLO{{Metric: "committed.p99", Max: Bound{"250ms", 250_000}}, {Metric: "lost", Max: Bound{"0", 0}}})
 	res.Timeline = []TimelineResult{{At: "15s", Event: "kill node-2", Recovery: "2.1s"}}
 	res.Resolved = json.RawMessage(`{"name":"default"}`)
 	return res, snap
@@ -303,17 +301,19 @@ func TestEmptyResultHasLists(t *testing.T) {
 func TestSLOs(t *testing.T) {
 	res, _ := sampleResult(t)
 	c := res.Workloads["puts"].Stages["committed"]
-	got := res.CheckSLOs([]scenarios.SLO{
-		{Metric: "committed.p99", Max: "250ms"},
-		{Metric: "committed.p99", Max: "1ms"},
-		{Metric: "puts.accepted.max.uncorrected", Max: "2ms"},
-		{Metric: "lost", Max: "0"},
-		{Metric: "errors", Max: "0"},
-		{Metric: "throughput", Min: "900/s"},
-		{Metric: "visible.p99", Max: "1s"},
-		{Metric: "lag.p99", Max: "1ms"},
+	got := res.CheckSLOs([]SLO{
+		{Metric: "committed.p99", Max: Bound{"250ms", 250_000}},
+		{Metric: "committed.p99", Max: Bound{"1ms", 1000}},
+		{Metric: "puts.accepted.max.uncorrected", Max: Bound{"2ms", 2000}},
+		{Metric: "lost", Max: Bound{"0", 0}},
+		{Metric: "errors", Max: Bound{"0", 0}},
+		{Metric: "throughput", Min: Bound{"900/s", 900}},
+		{Metric: "visible.p99", Max: Bound{"1s", 1e6}},
+		{Metric: "lag.p99", Max: Bound{"1ms", 1000}},
+		{Metric: "throughput", Min: Bound{"1M/s", 1e6}},
+		{Metric: "commited.p99", Max: Bound{"1s", 1e6}},
 	})
-	wantOK := []bool{true, false, true, true, false, true, false, true}
+	wantOK := []bool{true, false, true, true, false, true, false, true, false, false}
 	for i, s := range got {
 		if s.OK != wantOK[i] {
 			t.Errorf("slo %d %+v: ok %t, want %t", i, s, s.OK, wantOK[i])
@@ -328,25 +328,28 @@ func TestSLOs(t *testing.T) {
 	if got[4].Value != "1" {
 		t.Errorf("errors value %q", got[4].Value)
 	}
+	if got[9].Value != "n/a" || !strings.Contains(got[9].Error, "did you mean committed?") {
+		t.Errorf("misspelt SLO %+v", got[9])
+	}
 	res.SLO = got
 	if res.Passed() {
 		t.Error("passed with failing SLOs")
 	}
 }
 
-// Every metric the scenarios package accepts has a value here (or no data).
-func TestMetricsAgreeWithScenarios(t *testing.T) {
+// Every metric ParseMetric accepts has a value here (or no data).
+func TestEveryMetricHasAValue(t *testing.T) {
 	res, _ := sampleResult(t)
 	names := []string{"lost", "duplicated", "proofs_failed", "errors", "throughput", "puts.errors", "puts.throughput", "lag.p99", "puts.lag.max"}
-	for _, st := range scenarios.Stages() {
+	for _, st := range StageNames() {
 		for _, stat := range []string{"p50", "p90", "p99", "p999", "max"} {
 			names = append(names, st+"."+stat, "puts."+st+"."+stat+".uncorrected")
 		}
 	}
 	for _, n := range names {
-		m, err := scenarios.ParseMetric(n)
+		m, err := ParseMetric(n)
 		if err != nil {
-			t.Errorf("scenarios rejects %q: %v", n, err)
+			t.Errorf("ParseMetric rejects %q: %v", n, err)
 			continue
 		}
 		if _, err := res.Metric(m); err != nil && !errors.Is(err, ErrNoData) {
@@ -354,8 +357,8 @@ func TestMetricsAgreeWithScenarios(t *testing.T) {
 		}
 	}
 	for _, st := range Stages() {
-		if _, err := scenarios.ParseMetric(st.String() + ".p99"); err != nil {
-			t.Errorf("stage %s unknown to scenarios", st)
+		if _, err := ParseMetric(st.String() + ".p99"); err != nil {
+			t.Errorf("stage %s unknown to ParseMetric", st)
 		}
 	}
 }
@@ -424,21 +427,36 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-func TestHGRMRoundTrip(t *testing.T) {
-	res, snap := sampleResult(t)
+// writeSnapshot writes snap with write into a new temporary folder and
+// returns the folder and the files written.
+func writeSnapshot(t *testing.T, snap *Snapshot, write func(string, *Snapshot) ([]string, error)) (string, []string) {
+	t.Helper()
 	dir := t.TempDir()
-	files, err := WriteHGRM(dir, snap)
+	files, err := write(dir, snap)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return dir, files
+}
+
+// openTest opens path, closed when the test ends.
+func openTest(t *testing.T, path string) *os.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func TestHGRMRoundTrip(t *testing.T) {
+	res, snap := sampleResult(t)
+	dir, files := writeSnapshot(t, snap, WriteHGRM)
 	if len(files) != 6 { // accepted, committed, proof_verify × 2 views
 		t.Errorf("files %v", files)
 	}
-	f, err := os.Open(filepath.Join(dir, HGRMName("puts", StageCommitted, true)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := openTest(t, filepath.Join(dir, HGRMName("puts", StageCommitted, true)))
 	h, err := ParseHGRM(f)
 	if err != nil {
 		t.Fatal(err)
@@ -475,16 +493,8 @@ func TestParseHGRMRejects(t *testing.T) {
 
 func TestHLogReadsBack(t *testing.T) {
 	_, snap := sampleResult(t)
-	dir := t.TempDir()
-	files, err := WriteHLog(dir, snap)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(filepath.Join(dir, files[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	dir, files := writeSnapshot(t, snap, WriteHLog)
+	f := openTest(t, filepath.Join(dir, files[0]))
 	lr := hdr.NewHistogramLogReader(f)
 	counts := map[string]int64{}
 	n := 0
@@ -575,10 +585,10 @@ func FuzzReadJSON(f *testing.F) {
 		// Whatever parses can be reported without panicking.
 		_ = Summary(io.Discard, r)
 		_ = Markdown(io.Discard, r)
-		_ = htmlPage(&bytes.Buffer{}, r, &plotSet{})
+		_ = htmlPage(&bytes.Buffer{}, r, &plotSet{}, time.Time{})
 		_, _ = figures(r, nil)
 		_ = Compare(r, r, CompareOptions{Resamples: 20}).Text(io.Discard)
-		_ = r.CheckSLOs([]scenarios.SLO{{Metric: "committed.p99", Max: "1s"}, {Metric: "throughput", Min: "1/s"}, {Metric: "lag.p99", Max: "1s"}})
+		_ = r.CheckSLOs([]SLO{{Metric: "committed.p99", Max: Bound{"1s", 1e6}}, {Metric: "throughput", Min: Bound{"1/s", 1}}, {Metric: "lag.p99", Max: Bound{"1s", 1e6}}})
 	})
 }
 
@@ -604,14 +614,20 @@ func FuzzParseHGRM(f *testing.F) {
 	})
 }
 
-func BenchmarkRecord(b *testing.B) {
-	r := NewRecorder(RecorderOptions{Start: t0})
-	w := r.Workload("w")
+// benchRecorder runs op once an iteration on a new workload recorder, the
+// intended send times a microsecond apart.
+func benchRecorder(b *testing.B, op func(w *WorkloadRecorder, i int, intended time.Time)) {
+	w := NewRecorder(RecorderOptions{Start: t0}).Workload("w")
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		intended := t0.Add(time.Duration(i) * time.Microsecond)
-		w.Record(StageAccepted, intended, intended, intended.Add(us(int64(500+i%5000))))
+		op(w, i, t0.Add(time.Duration(i)*time.Microsecond))
 	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	benchRecorder(b, func(w *WorkloadRecorder, i int, intended time.Time) {
+		w.Record(StageAccepted, intended, intended, intended.Add(us(int64(500+i%5000))))
+	})
 }
 
 func BenchmarkRecordParallel(b *testing.B) {
@@ -637,13 +653,9 @@ func BenchmarkRecordParallel(b *testing.B) {
 }
 
 func BenchmarkSent(b *testing.B) {
-	r := NewRecorder(RecorderOptions{Start: t0})
-	w := r.Workload("w")
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		intended := t0.Add(time.Duration(i) * time.Microsecond)
+	benchRecorder(b, func(w *WorkloadRecorder, i int, intended time.Time) {
 		w.Sent(intended, intended.Add(us(int64(i%50))))
-	}
+	})
 }
 
 func BenchmarkSnapshot(b *testing.B) {

@@ -340,6 +340,26 @@ type ProcStat struct {
 	RSSPages int64
 }
 
+// statField parses field n of a /proc/PID/stat line (f[0] is field 3).
+// After an error it returns 0 and keeps the first error in *err.
+func statField[T int64 | uint64](f []string, n int, err *error) T {
+	if *err != nil {
+		return 0
+	}
+	var v T
+	var e error
+	switch p := any(&v).(type) {
+	case *int64:
+		*p, e = strconv.ParseInt(f[n-3], 10, 64)
+	case *uint64:
+		*p, e = strconv.ParseUint(f[n-3], 10, 64)
+	}
+	if e != nil {
+		*err = fmt.Errorf("%w: proc stat field %d: %q", ErrFormat, n, f[n-3])
+	}
+	return v
+}
+
 // ParseProcStat parses a /proc/PID/stat line. The command name may hold
 // spaces and parentheses; it ends at the last ')'. A line that is too short
 // or has non-numeric fields is ErrFormat.
@@ -363,27 +383,8 @@ func ParseProcStat(data []byte) (ProcStat, error) {
 		return ProcStat{}, fmt.Errorf("%w: proc stat: %d fields after comm, want at least %d", ErrFormat, len(f), need)
 	}
 	st.State = f[0]
-	u := func(n int) uint64 {
-		if err != nil {
-			return 0
-		}
-		var v uint64
-		if v, err = strconv.ParseUint(f[n-3], 10, 64); err != nil {
-			err = fmt.Errorf("%w: proc stat field %d: %q", ErrFormat, n, f[n-3])
-		}
-		return v
-	}
-	i := func(n int) int64 {
-		if err != nil {
-			return 0
-		}
-		var v int64
-		if v, err = strconv.ParseInt(f[n-3], 10, 64); err != nil {
-			err = fmt.Errorf("%w: proc stat field %d: %q", ErrFormat, n, f[n-3])
-		}
-		return v
-	}
-	st.UTime, st.STime, st.Threads, st.RSSPages = u(14), u(15), i(20), i(24)
+	st.UTime, st.STime = statField[uint64](f, 14, &err), statField[uint64](f, 15, &err)
+	st.Threads, st.RSSPages = statField[int64](f, 20, &err), statField[int64](f, 24, &err)
 	if err != nil {
 		return ProcStat{}, err
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // ResultVersion is the version of the result.json layout written by this
@@ -367,120 +365,121 @@ func NewResult(snap *Snapshot, measured time.Duration) *Result {
 // latencies, a count, or per second). Without a workload prefix a latency is
 // the worst over the workloads that recorded the stage, errors and
 // throughput the sum. A latency nobody recorded is ErrNoData.
-func (r *Result) Metric(m scenarios.Metric) (float64, error) {
+func (r *Result) Metric(m Metric) (float64, error) {
 	switch m.Name {
-	case "lost":
+	case MetricLost:
 		return float64(r.Checker.Lost), nil
-	case "duplicated":
+	case MetricDuplicated:
 		return float64(r.Checker.Duplicated), nil
-	case "proofs_failed":
+	case MetricProofsFailed:
 		return float64(r.Checker.ProofsFailed), nil
 	}
-	var ws []*WorkloadResult
-	if m.Workload != "" {
-		w, ok := r.Workloads[m.Workload]
-		if !ok {
-			return 0, fmt.Errorf("%w: no workload %q", ErrUnknownMetric, m.Workload)
-		}
-		ws = []*WorkloadResult{w}
-	} else {
-		for _, w := range r.Workloads {
-			ws = append(ws, w)
-		}
+	ws, err := r.metricWorkloads(m.Workload)
+	if err != nil {
+		return 0, err
 	}
 	switch m.Name {
-	case "errors":
+	case MetricErrors:
 		var n int64
 		for _, w := range ws {
 			n += w.Errors
 		}
 		return float64(n), nil
-	case "throughput":
+	case MetricThroughput:
 		var t float64
 		for _, w := range ws {
 			t += w.ThroughputTPS
 		}
 		return t, nil
+	case MetricLag:
+		return worstLatency(ws, m.Stat, "nothing was sent", func(w *WorkloadResult) (Percentiles, bool) {
+			return w.Lag, w.Sent > 0
+		})
 	}
-	pick := func(p Percentiles) (int64, error) {
-		switch m.Stat {
-		case "p50":
-			return p.P50, nil
-		case "p90":
-			return p.P90, nil
-		case "p99":
-			return p.P99, nil
-		case "p999":
-			return p.P999, nil
-		case "max":
-			return p.Max, nil
-		}
-		return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, m.Stat)
-	}
-	if m.Name == "lag" {
-		var worst int64 = -1
-		for _, w := range ws {
-			if w.Sent == 0 {
-				continue
-			}
-			v, err := pick(w.Lag)
-			if err != nil {
-				return 0, err
-			}
-			worst = max(worst, v)
-		}
-		if worst < 0 {
-			return 0, fmt.Errorf("%w: nothing was sent", ErrNoData)
-		}
-		return float64(worst), nil
-	}
-	if _, err := ParseStage(m.Name); err != nil {
+	stage := string(m.Name)
+	if _, err := ParseStage(stage); err != nil {
 		return 0, err
 	}
+	return worstLatency(ws, m.Stat, "nothing reached stage "+stage, func(w *WorkloadResult) (Percentiles, bool) {
+		s, ok := w.Stages[stage]
+		if !ok || s.Count == 0 {
+			return Percentiles{}, false
+		}
+		if m.Uncorrected {
+			return s.Uncorrected, true
+		}
+		return s.Corrected, true
+	})
+}
+
+// metricWorkloads returns the named workload, or all of them for "".
+func (r *Result) metricWorkloads(name string) ([]*WorkloadResult, error) {
+	if name != "" {
+		w, ok := r.Workloads[name]
+		if !ok {
+			return nil, fmt.Errorf("%w: no workload %q", ErrUnknownMetric, name)
+		}
+		return []*WorkloadResult{w}, nil
+	}
+	ws := make([]*WorkloadResult, 0, len(r.Workloads))
+	for _, w := range r.Workloads {
+		ws = append(ws, w)
+	}
+	return ws, nil
+}
+
+// worstLatency returns the highest stat (p50, p90, p99, p999 or max) of the
+// workloads' latencies that get returns; none says why there is no data
+// when get returns none.
+func worstLatency(ws []*WorkloadResult, stat, none string, get func(*WorkloadResult) (Percentiles, bool)) (float64, error) {
 	var worst int64 = -1
 	for _, w := range ws {
-		s, ok := w.Stages[m.Name]
-		if !ok || s.Count == 0 {
+		p, ok := get(w)
+		if !ok {
 			continue
 		}
-		p := s.Corrected
-		if m.Uncorrected {
-			p = s.Uncorrected
-		}
-		v, err := pick(p)
+		v, err := p.stat(stat)
 		if err != nil {
 			return 0, err
 		}
 		worst = max(worst, v)
 	}
 	if worst < 0 {
-		return 0, fmt.Errorf("%w: nothing reached stage %s", ErrNoData, m.Name)
+		return 0, fmt.Errorf("%w: %s", ErrNoData, none)
 	}
 	return float64(worst), nil
 }
 
-// formatMetric writes a metric value the way SLO thresholds are written.
-func formatMetric(kind scenarios.MetricKind, v float64) string {
-	switch kind {
-	case scenarios.MetricLatency:
-		return (time.Duration(v) * time.Microsecond).String()
-	case scenarios.MetricRate:
-		return fmt.Sprintf("%.1f/s", v)
+// stat returns the statistic named as in SLO metrics: p50, p90, p99, p999
+// or max.
+func (p Percentiles) stat(name string) (int64, error) {
+	switch name {
+	case "p50":
+		return p.P50, nil
+	case "p90":
+		return p.P90, nil
+	case "p99":
+		return p.P99, nil
+	case "p999":
+		return p.P999, nil
+	case "max":
+		return p.Max, nil
 	}
-	return fmt.Sprintf("%d", int64(v))
+	return 0, fmt.Errorf("%w: no statistic %q", ErrUnknownMetric, name)
 }
 
-// CheckSLOs evaluates the scenario's SLOs against r. An SLO whose metric has
-// no value fails, with the reason in its Error.
-func (r *Result) CheckSLOs(slos []scenarios.SLO) []SLOResult {
+// CheckSLOs evaluates SLOs against r. An SLO whose metric has no value
+// fails, with the reason in its Error.
+func (r *Result) CheckSLOs(slos []SLO) []SLOResult {
 	out := make([]SLOResult, 0, len(slos))
 	for _, slo := range slos {
-		res := SLOResult{Metric: slo.Metric, Max: string(slo.Max), Min: string(slo.Min)}
-		m, lo, hi, err := slo.Bounds()
+		res := SLOResult{Metric: slo.Metric, Max: slo.Max.Text, Min: slo.Min.Text}
+		m, err := ParseMetric(slo.Metric)
 		if err == nil {
 			var v float64
 			v, err = r.Metric(m)
 			if err == nil {
+				lo, hi := slo.bounds()
 				res.Value = formatMetric(m.Kind, v)
 				res.OK = v >= lo && v <= hi
 			}

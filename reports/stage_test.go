@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 func TestStageNames(t *testing.T) {
@@ -53,7 +51,7 @@ func TestReadOnlyWorkload(t *testing.T) {
 	if wr.ThroughputTPS != 500 {
 		t.Fatalf("throughput %v, want 500", wr.ThroughputTPS)
 	}
-	metric, err := scenarios.ParseMetric("reads.read.p99")
+	metric, err := ParseMetric("reads.read.p99")
 	if err != nil {
 		t.Fatal(err)
 	}

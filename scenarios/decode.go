@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rustorium/rustorium/internal/editdist"
 )
 
 // Limits on input, so a hostile file costs bounded time and memory.
@@ -399,7 +401,7 @@ func (d *decoder) decodeStruct(path string, n *yaml.Node, v reflect.Value) error
 func suggest(name string, known []string) string {
 	best, bestD := "", 3
 	for _, k := range known {
-		if dist := editDistance(name, k); dist < bestD {
+		if dist := editdist.Distance(name, k); dist < bestD {
 			best, bestD = k, dist
 		}
 	}
@@ -409,27 +411,4 @@ func suggest(name string, known []string) string {
 	sorted := append([]string(nil), known...)
 	sort.Strings(sorted)
 	return " (known: " + strings.Join(sorted, ", ") + ")"
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 1 << 30
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"github.com/rustorium/rustorium/reports"
 )
 
 // Defaults. Every default of the format is here and applied by EnsureDefaults;
@@ -28,7 +30,6 @@ const (
 	DefaultValueSize     = 32              // workload.value_size, bytes
 	DefaultTimeout       = Duration(10e9)  // workload.timeout: 10s
 	DefaultVerifyProofs  = Percent(1)      // workload.verify_proofs: 1%
-	DefaultMaxRateStage  = StageAccepted   // workload.maxrate.stage
 	DefaultMaxRateFrom   = Rate(100)       // workload.maxrate.from
 	DefaultMaxRateTo     = Rate(1e6)       // workload.maxrate.to
 	DefaultMaxRateStep   = Duration(5e9)   // workload.maxrate.step: 5s
@@ -39,6 +40,10 @@ const (
 	DefaultLossModel     = LossBernoulli   // impairment.loss_model (with loss)
 	defaultKeysKind      = KeysUniform     // workload.keys
 )
+
+// DefaultMaxRateStage is workload.maxrate.stage's default (a typed
+// constant of reports, where stages are defined).
+const DefaultMaxRateStage = reports.StageAccepted
 
 // DefaultFormats are the report outputs when report.formats is unset.
 var DefaultFormats = []Format{FormatJSON, FormatMD, FormatHTML, FormatHGRM, FormatHLog}
@@ -177,8 +182,9 @@ func (s *Scenario) EnsureDefaults() {
 			w.Ramp.Over = s.Duration
 		}
 		if m := w.MaxRate; m != nil {
-			if m.Stage == "" {
-				m.Stage = DefaultMaxRateStage
+			if m.Stage == nil {
+				st := DefaultMaxRateStage
+				m.Stage = &st
 			}
 			if m.From == 0 {
 				m.From = DefaultMaxRateFrom

@@ -373,7 +373,7 @@ func checkHostPort(a string) error {
 // Threshold is the bound of an SLO as written: a duration for latency
 // metrics ("250ms"), a whole number for counts ("0"), a rate for throughput
 // ("900/s"). Its meaning depends on the metric, so it is kept as text and
-// checked by Validate; SLO.Bound gives its value.
+// checked by Validate; SLO.Bounds gives its value.
 type Threshold string
 
 // IsZero reports whether t is unset.
@@ -554,30 +554,5 @@ var profileValues = []string{"cpu", "heap", "allocs", "mutex", "block", "trace",
 func (p *Profile) UnmarshalText(b []byte) error {
 	s, err := parseEnum(b, "profile", profileValues)
 	*p = Profile(s)
-	return err
-}
-
-// Stage is a point in a transaction's life at which latency is measured.
-type Stage string
-
-// Stages, in pipeline order.
-const (
-	StageIngress     Stage = "ingress"
-	StageAccepted    Stage = "accepted"
-	StageCommitted   Stage = "committed"
-	StageVisible     Stage = "visible"
-	StageProofVerify Stage = "proof_verify"
-	StageRead        Stage = "read" // a get workload's verified read
-)
-
-var stageValues = []string{"ingress", "accepted", "committed", "visible", "proof_verify", "read"}
-
-// Stages returns the stage names in pipeline order.
-func Stages() []string { return append([]string(nil), stageValues...) }
-
-// UnmarshalText accepts one of the stages.
-func (s *Stage) UnmarshalText(b []byte) error {
-	v, err := parseEnum(b, "stage", stageValues)
-	*s = Stage(v)
 	return err
 }

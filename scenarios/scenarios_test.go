@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rustorium/rustorium/reports"
 )
 
 func TestShippedScenariosLoad(t *testing.T) {
@@ -368,32 +370,35 @@ func TestValidateSeveral(t *testing.T) {
 	}
 }
 
-func TestMetrics(t *testing.T) {
-	ok := map[string]Metric{
-		"lost":                              {Name: "lost", Kind: MetricCount},
-		"committed.p99":                     {Name: "committed", Stat: "p99", Kind: MetricLatency},
-		"accepted.p999.uncorrected":         {Name: "accepted", Stat: "p999", Uncorrected: true, Kind: MetricLatency},
-		"puts.committed.max":                {Workload: "puts", Name: "committed", Stat: "max", Kind: MetricLatency},
-		"throughput":                        {Name: "throughput", Kind: MetricRate},
-		"puts.errors":                       {Workload: "puts", Name: "errors", Kind: MetricCount},
-		"lag.p99":                           {Name: "lag", Stat: "p99", Kind: MetricLatency},
-		"proof_verify.p50":                  {Name: "proof_verify", Stat: "p50", Kind: MetricLatency},
-		"puts.proof_verify.p50.uncorrected": {Workload: "puts", Name: "proof_verify", Stat: "p50", Uncorrected: true, Kind: MetricLatency},
-	}
-	for in, want := range ok {
-		got, err := ParseMetric(in)
-		if err != nil || got != want {
-			t.Errorf("ParseMetric(%q) = %+v, %v; want %+v", in, got, err, want)
+// TestSLOBounds: thresholds parse in the unit of their metric's kind
+// (ParseMetric's grammar is tested in reports).
+func TestSLOBounds(t *testing.T) {
+	for _, c := range []struct {
+		slo  SLO
+		want reports.SLO
+	}{
+		{SLO{Metric: "committed.p99", Max: "250ms"}, reports.SLO{Metric: "committed.p99", Max: reports.Bound{Text: "250ms", Value: 250000}}},
+		{SLO{Metric: "lost", Max: "0"}, reports.SLO{Metric: "lost", Max: reports.Bound{Text: "0", Value: 0}}},
+		{SLO{Metric: "puts.throughput", Min: "2k/s", Max: "3000/s"}, reports.SLO{Metric: "puts.throughput", Min: reports.Bound{Text: "2k/s", Value: 2000}, Max: reports.Bound{Text: "3000/s", Value: 3000}}},
+	} {
+		got, err := c.slo.Bounds()
+		if err != nil || got != c.want {
+			t.Errorf("%+v.Bounds() = %+v, %v; want %+v", c.slo, got, err, c.want)
 		}
 	}
-	for _, in := range []string{"", "committed", "committed.p98", "puts.lost", "a.b.c.d.e", "lag", "committed.p99.corrected", "."} {
-		if _, err := ParseMetric(in); err == nil {
-			t.Errorf("ParseMetric(%q) accepted", in)
+	for _, slo := range []SLO{{Metric: "committed.p99", Max: "250"}, {Metric: "lost", Max: "1ms"}, {Metric: "throughput", Min: "5"}, {Metric: "commited.p99", Max: "1s"}} {
+		if got, err := slo.Bounds(); err == nil {
+			t.Errorf("%+v.Bounds() = %+v", slo, got)
 		}
 	}
-	m, lo, hi, err := SLO{Metric: "committed.p99", Max: "250ms"}.Bounds()
-	if err != nil || m.Kind != MetricLatency || hi != 250000 || !math.IsInf(lo, -1) {
-		t.Errorf("bounds %v %v %v %v", m, lo, hi, err)
+	s := &Scenario{SLO: []SLO{{Metric: "lost", Max: "0"}, {Metric: "lag.p99", Max: "1s"}}}
+	got, err := s.ReportSLOs()
+	if err != nil || len(got) != 2 || got[1].Max.Value != 1e6 {
+		t.Errorf("ReportSLOs() = %+v, %v", got, err)
+	}
+	s.SLO = append(s.SLO, SLO{Metric: "lost", Max: "x"})
+	if _, err := s.ReportSLOs(); err == nil || !strings.Contains(err.Error(), "slo[2]") {
+		t.Errorf("ReportSLOs with a bad threshold: %v", err)
 	}
 }
 

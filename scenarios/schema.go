@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+
+	"github.com/rustorium/rustorium/reports"
 )
 
 //go:generate go test -run TestSchemaUpToDate -update .
@@ -26,6 +28,12 @@ func Schema() []byte { return bytes.Clone(schemaJSON) }
 type schemaer interface{ jsonSchema() map[string]any }
 
 var schemaerType = reflect.TypeFor[schemaer]()
+
+// foreignSchemas describe the scalar types of other packages that the
+// format uses (which cannot implement schemaer).
+var foreignSchemas = map[reflect.Type]func() map[string]any{
+	reflect.TypeFor[reports.Stage](): func() map[string]any { return enumSchema(reports.StageNames()) },
+}
 
 // GenerateSchema builds the JSON Schema of Scenario by reflection over the
 // Go types, using the yaml field names. docs maps "Type" and "Type.Field" to
@@ -68,6 +76,9 @@ func (g *schemaGen) typeSchema(t reflect.Type) map[string]any {
 	if t.Kind() != reflect.Pointer && t.Implements(schemaerType) {
 		s := reflect.Zero(t).Interface().(schemaer).jsonSchema()
 		return g.describe(s, t.Name())
+	}
+	if f, ok := foreignSchemas[t]; ok {
+		return f()
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
@@ -175,4 +186,3 @@ func (Distribution) jsonSchema() map[string]any { return enumSchema(distribution
 func (LossModel) jsonSchema() map[string]any    { return enumSchema(lossModelValues) }
 func (Format) jsonSchema() map[string]any       { return enumSchema(formatValues) }
 func (Profile) jsonSchema() map[string]any      { return enumSchema(profileValues) }
-func (Stage) jsonSchema() map[string]any        { return enumSchema(stageValues) }

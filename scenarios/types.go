@@ -1,5 +1,7 @@
 package scenarios
 
+import "github.com/rustorium/rustorium/reports"
+
 // Scenario is one scenario file: what to start, how to load it, what to break
 // and what must hold. Zero values mean "use the default"; the defaults are all
 // in EnsureDefaults.
@@ -287,7 +289,7 @@ func (r Ramp) RateAt(t Duration) Rate {
 // one rate; rates grow geometrically from From, then bisect to Precision.
 type MaxRate struct {
 	// Stage is the stage whose p99 is bounded; unset means accepted.
-	Stage Stage `yaml:"stage" json:"stage"`
+	Stage *reports.Stage `yaml:"stage" json:"stage"`
 	// P99 is the bound on the stage's corrected p99.
 	P99 Duration `yaml:"p99" json:"p99" schema:"required"`
 	// From is the first rate probed; unset means 100/s.

@@ -3,11 +3,12 @@ package scenarios
 import (
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rustorium/rustorium/reports"
 )
 
 // Bounds checked by Validate.
@@ -20,8 +21,7 @@ const (
 )
 
 var (
-	nameRE         = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	workloadNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 )
 
 // validator collects problems with their paths.
@@ -201,14 +201,14 @@ func (v *validator) workloads() {
 	for i := range s.Workload {
 		w := &s.Workload[i]
 		p := fmt.Sprintf("workload[%d]", i)
-		if !workloadNameRE.MatchString(w.Name) {
+		if !reports.IsWorkloadName(w.Name) {
 			v.add(p+".name", "%q is not a valid workload name (letters, digits, '_', '-'; at most 64)", w.Name)
 		}
 		if j, dup := names[w.Name]; dup {
 			v.add(p+".name", "%q is already the name of workload[%d]", w.Name, j)
 		}
 		names[w.Name] = i
-		if reservedWorkloadNames[w.Name] {
+		if reports.IsReservedName(w.Name) {
 			v.add(p+".name", "%q is reserved for SLO metric names", w.Name)
 		}
 		if w.Kind == "" {
@@ -368,7 +368,7 @@ func (v *validator) slos() {
 	}
 	for i, slo := range s.SLO {
 		p := fmt.Sprintf("slo[%d]", i)
-		m, err := ParseMetric(slo.Metric)
+		m, err := reports.ParseMetric(slo.Metric)
 		if err != nil {
 			v.add(p+".metric", "%v", err)
 			continue
@@ -392,105 +392,24 @@ func (v *validator) slos() {
 	}
 }
 
-// MetricKind is what a metric measures, which sets how its threshold is
-// written and in what unit values are compared.
-type MetricKind int
-
-// Metric kinds.
-const (
-	MetricLatency MetricKind = iota + 1 // a duration; values in microseconds
-	MetricCount                         // a whole number
-	MetricRate                          // N/s; values per second
-)
-
-// Metric is a parsed SLO metric name.
-type Metric struct {
-	Workload    string // "" for all workloads (or the checker)
-	Name        string // a stage, "lag", "errors", "throughput", "lost", "duplicated", "proofs_failed"
-	Stat        string // p50, p90, p99, p999 or max, for latencies
-	Uncorrected bool   // the uncorrected view of a stage latency
-	Kind        MetricKind
-}
-
-var reservedWorkloadNames = map[string]bool{
-	"lag": true, "errors": true, "throughput": true, "lost": true, "duplicated": true, "proofs_failed": true,
-	"ingress": true, "accepted": true, "committed": true, "visible": true, "proof_verify": true, "read": true,
-}
-
-var (
-	latencyStats = map[string]bool{"p50": true, "p90": true, "p99": true, "p999": true, "max": true}
-	checkerNames = map[string]bool{"lost": true, "duplicated": true, "proofs_failed": true}
-)
-
-func isStage(s string) bool {
-	for _, st := range stageValues {
-		if s == st {
-			return true
-		}
-	}
-	return false
-}
-
-// ParseMetric parses an SLO metric name (see SLO for the grammar).
-func ParseMetric(s string) (Metric, error) {
-	parts := strings.Split(s, ".")
-	all := parts
-	bad := func() (Metric, error) {
-		hint := ""
-		words := append([]string{"lost", "duplicated", "proofs_failed", "errors", "throughput", "lag"}, stageValues...)
-		for _, p := range all {
-			for _, w := range words {
-				if d := editDistance(p, w); d > 0 && d < 3 {
-					hint = fmt.Sprintf("; did you mean %s?", w)
-				}
-			}
-		}
-		return Metric{}, fmt.Errorf("%q is not a metric (want lost, duplicated, proofs_failed, [WORKLOAD.]errors, [WORKLOAD.]throughput, [WORKLOAD.]lag.p99 or [WORKLOAD.]STAGE.p99[.uncorrected] with STAGE one of %s)%s", s, strings.Join(stageValues, ", "), hint)
-	}
-	if len(parts) == 1 && checkerNames[parts[0]] {
-		return Metric{Name: parts[0], Kind: MetricCount}, nil
-	}
-	var m Metric
-	if len(parts) > 1 && !isStage(parts[0]) && parts[0] != "lag" && parts[0] != "errors" && parts[0] != "throughput" {
-		m.Workload, parts = parts[0], parts[1:]
-		if !workloadNameRE.MatchString(m.Workload) {
-			return bad()
-		}
-	}
-	switch {
-	case len(parts) == 1 && parts[0] == "errors":
-		m.Name, m.Kind = "errors", MetricCount
-	case len(parts) == 1 && parts[0] == "throughput":
-		m.Name, m.Kind = "throughput", MetricRate
-	case len(parts) == 2 && parts[0] == "lag" && latencyStats[parts[1]]:
-		m.Name, m.Stat, m.Kind = "lag", parts[1], MetricLatency
-	case (len(parts) == 2 || len(parts) == 3 && parts[2] == "uncorrected") && isStage(parts[0]) && latencyStats[parts[1]]:
-		m.Name, m.Stat, m.Kind = parts[0], parts[1], MetricLatency
-		m.Uncorrected = len(parts) == 3
-	default:
-		return bad()
-	}
-	return m, nil
-}
-
 // Value returns the threshold in the unit of metrics of kind k: microseconds
 // for latencies, a count, or events per second.
-func (t Threshold) Value(k MetricKind) (float64, error) {
+func (t Threshold) Value(k reports.MetricKind) (float64, error) {
 	s := string(t)
 	switch k {
-	case MetricLatency:
+	case reports.MetricLatency:
 		var d Duration
 		if err := d.UnmarshalText([]byte(s)); err != nil {
 			return 0, err
 		}
 		return float64(d) / 1e3, nil
-	case MetricCount:
+	case reports.MetricCount:
 		n, err := strconv.ParseUint(s, 10, 63)
 		if err != nil {
 			return 0, fmt.Errorf("%q is not a count (want a whole number ≥ 0)", s)
 		}
 		return float64(n), nil
-	case MetricRate:
+	case reports.MetricRate:
 		var r Rate
 		if err := r.UnmarshalText([]byte(s)); err != nil {
 			return 0, err
@@ -500,23 +419,47 @@ func (t Threshold) Value(k MetricKind) (float64, error) {
 	return 0, fmt.Errorf("unknown metric kind %d", k)
 }
 
-// Bounds returns the SLO's metric and its bounds in the metric's unit; an
-// unset bound is +Inf (max) or -Inf (min).
-func (slo SLO) Bounds() (m Metric, lo, hi float64, err error) {
-	m, err = ParseMetric(slo.Metric)
+// bound returns t as a bound of a metric of kind k (the zero Bound when t
+// is unset).
+func (t Threshold) bound(k reports.MetricKind) (reports.Bound, error) {
+	if t.IsZero() {
+		return reports.Bound{}, nil
+	}
+	v, err := t.Value(k)
 	if err != nil {
-		return m, 0, 0, err
+		return reports.Bound{}, err
 	}
-	lo, hi = math.Inf(-1), math.Inf(1)
-	if !slo.Max.IsZero() {
-		if hi, err = slo.Max.Value(m.Kind); err != nil {
-			return m, 0, 0, err
+	return reports.Bound{Text: string(t), Value: v}, nil
+}
+
+// Bounds returns the SLO as reports evaluates it: its metric and its
+// thresholds with their values in the metric's unit.
+func (slo SLO) Bounds() (reports.SLO, error) {
+	m, err := reports.ParseMetric(slo.Metric)
+	if err != nil {
+		return reports.SLO{}, err
+	}
+	out := reports.SLO{Metric: slo.Metric}
+	if out.Max, err = slo.Max.bound(m.Kind); err != nil {
+		return reports.SLO{}, err
+	}
+	if out.Min, err = slo.Min.bound(m.Kind); err != nil {
+		return reports.SLO{}, err
+	}
+	return out, nil
+}
+
+// ReportSLOs returns the scenario's SLOs as reports evaluates them
+// (Result.CheckSLOs). Validate has checked them; an error here means the
+// scenario was not validated.
+func (s *Scenario) ReportSLOs() ([]reports.SLO, error) {
+	out := make([]reports.SLO, 0, len(s.SLO))
+	for i, slo := range s.SLO {
+		r, err := slo.Bounds()
+		if err != nil {
+			return nil, fmt.Errorf("scenarios: slo[%d]: %w", i, err)
 		}
+		out = append(out, r)
 	}
-	if !slo.Min.IsZero() {
-		if lo, err = slo.Min.Value(m.Kind); err != nil {
-			return m, 0, 0, err
-		}
-	}
-	return m, lo, hi, nil
+	return out, nil
 }

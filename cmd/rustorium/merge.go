@@ -40,7 +40,11 @@ fail, and 1 when the folders cannot be merged.`,
 				return fmt.Errorf("the workers' scenario: %w", err)
 			}
 			sc.EnsureDefaults()
-			res.SLO = res.CheckSLOs(sc.SLO)
+			slos, err := sc.ReportSLOs()
+			if err != nil {
+				return fmt.Errorf("the workers' scenario: %w", err)
+			}
+			res.SLO = res.CheckSLOs(slos)
 			formats := make([]string, 0, len(sc.Report.Formats))
 			for _, f := range sc.Report.Formats {
 				if reports.Supported(string(f)) {
