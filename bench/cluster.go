@@ -126,17 +126,17 @@ func startCluster(ctx context.Context, sc *scenarios.Scenario, opts Options, gen
 	for i := 1; i <= n; i++ {
 		c.endpoints = append(c.endpoints, scenarios.NodeName(i))
 	}
-	c.endpoints = append(c.endpoints, netem.EndpointBroker)
+	c.endpoints = append(c.endpoints, scenarios.EndpointBroker)
 	// The emulated network, when the scenario impairs anything: QUIC between
 	// the clients and the nodes and between the nodes, TCP between each
 	// node and the broker.
 	if usesNetwork(sc) {
 		c.nw = netem.New(netem.Options{Seed: sc.Seed})
 		c.closers = append(c.closers, c.nw)
-		if err := c.nw.SetScenario(sc.NetworkAt(0), c.endpoints); err != nil {
+		if err := c.nw.SetLinks(sc.NetworkAt(0).NetemLinks(c.endpoints)); err != nil {
 			return nil, err
 		}
-		c.dialer = c.nw.Dialer(scenarios.NodeName(1), netem.EndpointBroker, nil)
+		c.dialer = c.nw.Dialer(scenarios.NodeName(1), scenarios.EndpointBroker, nil)
 	}
 
 	// Every node's QUIC socket is opened first: the peer list names every
@@ -223,7 +223,7 @@ func (c *cluster) nodeConfig(s *nodeSlot) node.Config {
 	sc := c.sc
 	var dialer func(ctx context.Context, network, host string) (net.Conn, error)
 	if c.nw != nil {
-		dialer = c.nw.Dialer(s.name, netem.EndpointBroker, nil)
+		dialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
 	}
 	return node.Config{
 		ChainID: chainID, Key: s.key, NodeID: s.name,

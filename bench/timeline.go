@@ -103,7 +103,7 @@ func runTimeline(ctx context.Context, c *cluster, measureStart time.Time, p *pro
 				run.target = c.chk.heights()
 				run.own, run.err = c.restart(name)
 			case a.Op == scenarios.OpNetwork:
-				run.err = nw.SetScenario(sc.NetworkAt(a.At), c.endpoints)
+				run.err = nw.SetLinks(sc.NetworkAt(a.At).NetemLinks(c.endpoints))
 			case a.Op == scenarios.OpPartition:
 				heals[a.Event] = nw.Partition(a.Groups...)
 			case a.Op == scenarios.OpHeal:

@@ -307,7 +307,7 @@ func TestValidate(t *testing.T) {
 		{"heal without partition", "timeline:\n  - {at: 1s, kill: node-1, heal_after: 1s}\n", "timeline[0].heal_after", "only applies to partition"},
 		{"link endpoint", "network:\n  links: [{from: clients, to: node-9, delay: 1ms}]\n", "network.links[0].to", `"node-9" is not an endpoint`},
 		{"distribution no jitter", "network:\n  default: {delay: 1ms, distribution: pareto}\n", "network.default.distribution", "without jitter"},
-		{"reorder no delay", "network:\n  default: {reorder: 1%}\n", "network.default.reorder", "needs delay"},
+		{"reorder no delay", "network:\n  default: {reorder: 1%}\n", "network.default.reorder", "needs a delay"},
 		{"queue no rate", "network:\n  default: {queue: 10}\n", "network.default.queue", "needs rate"},
 		{"mtu", "network:\n  default: {mtu: 10}\n", "network.default.mtu", "out of range"},
 		{"slo metric", "slo:\n  - {metric: commited.p99, max: 1s}\n", "slo[0].metric", `did you mean committed?`},

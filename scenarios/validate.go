@@ -156,6 +156,9 @@ func (v *validator) network(path string, n *Network) {
 	}
 }
 
+// impairment checks an impairment as written: with netem's rules (the
+// emulator applies the same), and that no field is given that has no
+// effect without another.
 func (v *validator) impairment(path string, i *Impairment) {
 	if i.Distribution != "" && i.Jitter == 0 {
 		v.add(path+".distribution", "has no effect without jitter")
@@ -166,29 +169,37 @@ func (v *validator) impairment(path string, i *Impairment) {
 	if i.LossModel != "" && i.Loss == 0 {
 		v.add(path+".loss_model", "has no effect without loss")
 	}
-	if i.LossBurst < 0 {
-		v.add(path+".loss_burst", "must be ≥ 0")
-	} else if i.LossBurst > 0 && i.LossModel != LossGilbertElliott {
+	if i.LossBurst != 0 && i.LossModel != LossGilbertElliott {
 		v.add(path+".loss_burst", "needs loss_model: gilbert-elliott")
 	}
-	if i.LossModel == LossGilbertElliott && i.Loss >= 100 {
-		v.add(path+".loss", "must be < 100%% for gilbert-elliott")
-	}
-	if i.Reorder != 0 && i.Delay == 0 {
-		v.add(path+".reorder", "needs delay (reordered packets skip the delay)")
-	}
-	if i.ReorderGap < 0 {
-		v.add(path+".reorder_gap", "must be ≥ 0")
-	} else if i.ReorderGap > 0 && i.Reorder == 0 {
+	if i.ReorderGap > 0 && i.Reorder == 0 {
 		v.add(path+".reorder_gap", "needs reorder")
 	}
-	if i.Queue < 0 {
-		v.add(path+".queue", "must be ≥ 0")
-	} else if i.Queue > 0 && i.Rate == 0 {
+	if i.Queue > 0 && i.Rate == 0 {
 		v.add(path+".queue", "needs rate")
 	}
-	if i.MTU != 0 && (i.MTU < 68 || i.MTU > 65535) {
-		v.add(path+".mtu", "%d is out of range (68..65535)", i.MTU)
+	if field, msg, ok := netemProblem(*i); !ok {
+		v.add(joinPath(path, field), "%s", msg)
+	}
+}
+
+// paths checks, with netem's rules, the impairment of every path between
+// the clients and the nodes as the emulator sets it from n (the default
+// with the matching links laid over it): written impairments that are each
+// valid may not be together. Problems are filed at path, the network
+// section or timeline event that puts n in force.
+func (v *validator) paths(path string, n Network) {
+	eps := append([]string{EndpointClients}, v.s.Cluster.NodeNames()...)
+	for _, a := range eps {
+		for _, b := range eps {
+			if a == b {
+				continue
+			}
+			if field, msg, ok := netemProblem(n.Path(a, b)); !ok {
+				v.add(path, "the path %s→%s (default and links together): %s: %s", a, b, field, msg)
+				return
+			}
+		}
 	}
 }
 
@@ -320,6 +331,23 @@ func (v *validator) timeline() {
 		}
 		if e.For != 0 && e.Pause == "" {
 			v.add(p+".for", "only applies to pause")
+		}
+	}
+	v.networksInForce()
+}
+
+// networksInForce checks the paths of the network at the start and after
+// each timeline network change, once every written impairment is valid.
+func (v *validator) networksInForce() {
+	for _, e := range v.errs {
+		if strings.HasPrefix(e.Field, "network") || strings.Contains(e.Field, ".network") {
+			return
+		}
+	}
+	v.paths("network", v.s.Network)
+	for i, e := range v.s.Timeline {
+		if e.Network != nil {
+			v.paths(fmt.Sprintf("timeline[%d].network", i), v.s.NetworkAt(e.At))
 		}
 	}
 }
