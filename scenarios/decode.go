@@ -66,8 +66,9 @@ func Parse(name string, data []byte) (*Scenario, error) {
 // struct with yaml tags, as strictly as a scenario: unknown fields, fields
 // given twice, wrong shapes and bad values (scalar types of this package
 // such as Duration included) fail with an *Error naming name, the line and
-// the field path. It returns the line of every field path it decoded, so a
-// caller's own validation can point at lines too. Other formats of the
+// the field path. It returns the line of every field path it decoded to a
+// value (a null is not given), so a caller's own validation can point at
+// lines and tell a field given as zero from one left out. Other formats of the
 // project (the node's cluster file) use it.
 func DecodeStrict(name string, data []byte, v any) (lines map[string]int, err error) {
 	if len(data) > MaxFileSize {
@@ -202,7 +203,8 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		}
 	}
 	if isNull(n) {
-		return nil // unset: keep the zero value
+		delete(d.lines, path) // unset: keep the zero value, as if not given
+		return nil
 	}
 
 	// Custom scalar types first.

@@ -8,15 +8,18 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/tx"
 )
 
-// Bounds checked by Validate.
+// Bounds checked by Validate. The node's own bounds are used where it has
+// them: cluster.shards up to ordering.MaxShards, value_size up to
+// tx.MaxValueSize.
 const (
-	MaxNodes     = 64
-	MaxShards    = 1024
-	MaxClients   = 100_000
-	MaxValueSize = 1 << 20 // bytes
-	MaxAccounts  = 1 << 30
+	MaxNodes    = 64
+	MaxClients  = 100_000
+	MaxAccounts = 1 << 30
 )
 
 var (
@@ -69,6 +72,7 @@ func (s *Scenario) Validate() error {
 	if s.Duration <= 0 {
 		v.add("duration", "must be > 0")
 	}
+	v.givenZeros()
 	v.cluster()
 	v.network("network", &s.Network)
 	v.workloads()
@@ -92,13 +96,26 @@ func (v *validator) result() error {
 	return errors.Join(errs...)
 }
 
+// givenZeros refuses the zeros a file gives to fields whose zero means
+// nothing and that have no range to exclude it (EnsureDefaults keeps a
+// given zero; left out, the field takes its default).
+func (v *validator) givenZeros() {
+	s := v.s
+	if s.Seed == 0 && !s.unset("seed") {
+		v.add("seed", "0 is not a seed here: give another, or leave it out for %d", DefaultSeed)
+	}
+	if len(s.Report.Formats) == 0 && !s.unset("report.formats") {
+		v.add("report.formats", "at least one format (leave it out for all of them)")
+	}
+}
+
 func (v *validator) cluster() {
 	c := &v.s.Cluster
 	if c.Nodes < 1 || c.Nodes > MaxNodes {
 		v.add("cluster.nodes", "%d is out of range (1..%d)", c.Nodes, MaxNodes)
 	}
-	if c.Shards < 1 || c.Shards > MaxShards {
-		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, MaxShards)
+	if c.Shards < 1 || c.Shards > ordering.MaxShards {
+		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, ordering.MaxShards)
 	}
 	if c.Nodes >= 1 && (c.Quorum < 1 || c.Quorum > c.Nodes) {
 		v.add("cluster.quorum", "%d is out of range (1..%d nodes)", c.Quorum, c.Nodes)
@@ -230,8 +247,8 @@ func (v *validator) workloads() {
 		} else if w.Kind == KindTransfer && w.Accounts < 2 {
 			v.add(p+".accounts", "a transfer needs at least 2 accounts")
 		}
-		if w.ValueSize < 0 || w.ValueSize > MaxValueSize {
-			v.add(p+".value_size", "%d is out of range (0..%d)", w.ValueSize, MaxValueSize)
+		if w.ValueSize < 1 || w.ValueSize > tx.MaxValueSize {
+			v.add(p+".value_size", "%d is out of range (1..%d bytes; the node refuses larger values)", w.ValueSize, tx.MaxValueSize)
 		}
 		if w.Timeout <= 0 {
 			v.add(p+".timeout", "must be > 0")
