@@ -534,7 +534,7 @@ func (c *cluster) dialAPIs(ctx context.Context, protocol scenarios.Client, n int
 	conns := make([]loadgen.TxConn, n)
 	for i := range conns {
 		base, dial := target(i)
-		conn, err := loadgen.NewAPIConn(ctx, protocol, base, dial)
+		conn, err := loadgen.NewAPIConn(ctx, loadgen.Protocol(protocol), base, dial)
 		if err != nil {
 			return err
 		}
