@@ -253,54 +253,60 @@ func (v *validator) workloads() {
 		if w.Timeout <= 0 {
 			v.add(p+".timeout", "must be > 0")
 		}
-		modes := w.Modes()
-		switch len(modes) {
-		case 0:
-			v.add(p, "no load mode: give one of rate, ramp, clients, trace or maxrate")
-		case 1:
-		default:
-			ms := make([]string, len(modes))
-			for i, m := range modes {
-				ms[i] = string(m)
-			}
-			v.add(p+"."+ms[1], "conflicts with %s: give exactly one of rate, ramp, clients, trace or maxrate", ms[0])
+		v.loadMode(p, w)
+	}
+}
+
+// loadMode checks the load mode of workload w at path p: exactly one, and
+// its fields.
+func (v *validator) loadMode(p string, w *Workload) {
+	modes := w.Modes()
+	switch len(modes) {
+	case 0:
+		v.add(p, "no load mode: give one of rate, ramp, clients, trace or maxrate")
+	case 1:
+	default:
+		ms := make([]string, len(modes))
+		for i, m := range modes {
+			ms[i] = string(m)
 		}
-		if w.Rate < 0 {
-			v.add(p+".rate", "must be > 0")
+		v.add(p+"."+ms[1], "conflicts with %s: give exactly one of rate, ramp, clients, trace or maxrate", ms[0])
+	}
+	if w.Rate < 0 {
+		v.add(p+".rate", "must be > 0")
+	}
+	if r := w.Ramp; r != nil {
+		if r.To <= 0 {
+			v.add(p+".ramp.to", "must be > 0/s")
 		}
-		if r := w.Ramp; r != nil {
-			if r.To <= 0 {
-				v.add(p+".ramp.to", "must be > 0/s")
-			}
-			if r.Over <= 0 {
-				v.add(p+".ramp.over", "must be > 0")
-			}
+		if r.Over <= 0 {
+			v.add(p+".ramp.over", "must be > 0")
 		}
-		if w.Clients < 0 || w.Clients > MaxClients {
-			v.add(p+".clients", "%d is out of range (1..%d)", w.Clients, MaxClients)
+	}
+	if w.Clients < 0 || w.Clients > MaxClients {
+		v.add(p+".clients", "%d is out of range (1..%d)", w.Clients, MaxClients)
+	}
+	if w.Think != 0 && w.Clients == 0 {
+		v.add(p+".think", "only applies to closed-loop clients")
+	}
+	if w.Arrival != "" && w.Rate == 0 && w.Ramp == nil {
+		v.add(p+".arrival", "only applies to rate and ramp")
+	}
+	if m := w.MaxRate; m != nil {
+		if m.P99 <= 0 {
+			v.add(p+".maxrate.p99", "required, > 0")
 		}
-		if w.Think != 0 && w.Clients == 0 {
-			v.add(p+".think", "only applies to closed-loop clients")
+		if m.From <= 0 {
+			v.add(p+".maxrate.from", "must be > 0/s")
 		}
-		if w.Arrival != "" && w.Rate == 0 && w.Ramp == nil {
-			v.add(p+".arrival", "only applies to rate and ramp")
+		if m.To < m.From {
+			v.add(p+".maxrate.to", "%s is below from (%s)", m.To, m.From)
 		}
-		if m := w.MaxRate; m != nil {
-			if m.P99 <= 0 {
-				v.add(p+".maxrate.p99", "required, > 0")
-			}
-			if m.From <= 0 {
-				v.add(p+".maxrate.from", "must be > 0/s")
-			}
-			if m.To < m.From {
-				v.add(p+".maxrate.to", "%s is below from (%s)", m.To, m.From)
-			}
-			if m.Step <= 0 {
-				v.add(p+".maxrate.step", "must be > 0")
-			}
-			if m.Precision <= 0 || m.Precision >= 100 {
-				v.add(p+".maxrate.precision", "must be between 0%% and 100%%")
-			}
+		if m.Step <= 0 {
+			v.add(p+".maxrate.step", "must be > 0")
+		}
+		if m.Precision <= 0 || m.Precision >= 100 {
+			v.add(p+".maxrate.precision", "must be between 0%% and 100%%")
 		}
 	}
 }
