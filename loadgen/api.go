@@ -616,13 +616,12 @@ func (c *wsCall) Committed() (p2p.Committed, error) {
 
 func (w *wsConn) Close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	c, cancel, wasClosed := w.c, w.cancel, w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if wasClosed {
 		return nil
 	}
-	w.closed = true
-	c, cancel := w.c, w.cancel
-	w.mu.Unlock()
 	w.stop()
 	if c != nil {
 		cancel()

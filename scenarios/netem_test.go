@@ -120,3 +120,15 @@ func TestImpairmentRulesAreNetems(t *testing.T) {
 		})
 	}
 }
+
+func TestOverlay(t *testing.T) {
+	base := Impairment{Delay: Duration(time.Millisecond), Loss: 1, LossModel: LossBernoulli, MTU: 1500}
+	got := base.Overlay(Impairment{Loss: 5, Rate: 8000, ReorderGap: 3})
+	want := Impairment{Delay: Duration(time.Millisecond), Loss: 5, LossModel: LossBernoulli, MTU: 1500, Rate: 8000, ReorderGap: 3}
+	if got != want {
+		t.Errorf("overlay = %+v, want %+v", got, want)
+	}
+	if got := base.Overlay(Impairment{}); got != base {
+		t.Errorf("an empty overlay changed %+v to %+v", base, got)
+	}
+}

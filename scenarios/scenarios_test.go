@@ -36,19 +36,27 @@ func TestShippedScenariosLoad(t *testing.T) {
 				t.Errorf("name %q, want the file name", s.Name)
 			}
 			// The resolved form survives JSON and is itself valid.
-			data, err := json.Marshal(s.Resolved())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var back Scenario
-			if err := json.Unmarshal(data, &back); err != nil {
-				t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
-			}
+			back := resolvedRoundTrip(t, s)
 			if err := back.Validate(); err != nil {
 				t.Fatalf("resolved scenario does not validate: %v", err)
 			}
 		})
 	}
+}
+
+// resolvedRoundTrip returns s.Resolved() through JSON, as result.json
+// records it.
+func resolvedRoundTrip(t *testing.T, s *Scenario) *Scenario {
+	t.Helper()
+	data, err := json.Marshal(s.Resolved())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Scenario
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
+	}
+	return &back
 }
 
 func TestDefaultScenario(t *testing.T) {
@@ -572,14 +580,7 @@ func FuzzParse(f *testing.F) {
 		s.EnsureDefaults()
 		if err := s.Validate(); err == nil {
 			// Anything valid must survive the resolved JSON round trip.
-			data, err := json.Marshal(s.Resolved())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var back Scenario
-			if err := json.Unmarshal(data, &back); err != nil {
-				t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
-			}
+			resolvedRoundTrip(t, s)
 		}
 		_ = s.Schedule()
 		_ = s.NetworkAt(s.Duration)
