@@ -49,10 +49,6 @@ const (
 // DefaultFormats are the report outputs when report.formats is unset.
 var DefaultFormats = []Format{FormatJSON, FormatMD, FormatHTML, FormatHGRM, FormatHLog}
 
-// DefaultQuorum is cluster.quorum for a cluster of n nodes when unset:
-// ⌊2n/3⌋+1, the node's own (consensus.DefaultQuorum).
-func DefaultQuorum(n int) int { return consensus.DefaultQuorum(n) }
-
 // EnsureDefaults fills every unset field with its default, in place. It is
 // idempotent. A field the file gives, even as zero (duration: 0s, nodes: 0),
 // is not unset: it is kept, and Validate refuses the zeros that mean
@@ -66,7 +62,7 @@ func DefaultQuorum(n int) int { return consensus.DefaultQuorum(n) }
 //	drain                        10s
 //	cluster.nodes                1
 //	cluster.shards               4
-//	cluster.quorum               ⌊2·nodes/3⌋+1
+//	cluster.quorum               ⌊2·nodes/3⌋+1 (consensus.DefaultQuorum)
 //	cluster.broker               embedded
 //	cluster.block.max_txs        1000
 //	cluster.block.max_bytes      1048576 (1 MiB)
@@ -141,7 +137,7 @@ func (s *Scenario) clusterDefaults() {
 	c := &s.Cluster
 	setDefault(s, "cluster.nodes", &c.Nodes, DefaultNodes)
 	setDefault(s, "cluster.shards", &c.Shards, DefaultShards)
-	setDefault(s, "cluster.quorum", &c.Quorum, DefaultQuorum(c.Nodes))
+	setDefault(s, "cluster.quorum", &c.Quorum, consensus.DefaultQuorum(c.Nodes))
 	setDefault(s, "cluster.block.max_txs", &c.Block.MaxTxs, DefaultBlockMaxTxs)
 	setDefault(s, "cluster.block.max_bytes", &c.Block.MaxBytes, DefaultBlockMaxBytes)
 	setDefault(s, "cluster.block.max_wait", &c.Block.MaxWait, DefaultBlockMaxWait)

@@ -2,6 +2,10 @@ package scenarios
 
 import (
 	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +28,40 @@ func TestDefaultsAreTheNodes(t *testing.T) {
 		c.Block.MaxTxs != consensus.DefaultMaxTxs || c.Block.MaxBytes != consensus.DefaultMaxBytes ||
 		c.Block.MaxWait.Std() != consensus.DefaultMaxWait {
 		t.Errorf("cluster defaults %+v differ from the node's", c)
+	}
+}
+
+// TestDefaultsTable: the table in EnsureDefaults' doc comment names the
+// defaults the code applies.
+func TestDefaultsTable(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "defaults.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc string
+	for _, d := range f.Decls {
+		if fd, ok := d.(*ast.FuncDecl); ok && fd.Name.Name == "EnsureDefaults" {
+			doc = fd.Doc.Text()
+		}
+	}
+	table := map[string]string{}
+	for _, line := range strings.Split(doc, "\n") {
+		if fields := strings.Fields(line); len(fields) >= 2 {
+			table[fields[0]] = fields[1]
+		}
+	}
+	for field, want := range map[string]any{
+		"seed": DefaultSeed, "warmup": DefaultWarmup, "duration": DefaultDuration, "drain": DefaultDrain,
+		"cluster.nodes": DefaultNodes, "cluster.shards": ordering.DefaultShards,
+		"cluster.block.max_txs": consensus.DefaultMaxTxs, "cluster.block.max_bytes": consensus.DefaultMaxBytes,
+		"cluster.block.max_wait": consensus.DefaultMaxWait, "cluster.storage.sync": DefaultSync,
+		"workload[].accounts": DefaultAccounts, "workload[].client": DefaultClient, "workload[].value_size": DefaultValueSize,
+		"workload[].timeout": DefaultTimeout, "workload[].verify_proofs": DefaultVerifyProofs,
+		"workload[].maxrate.stage": DefaultMaxRateStage, "workload[].maxrate.step": DefaultMaxRateStep,
+	} {
+		if got := table[field]; got != fmt.Sprint(want) {
+			t.Errorf("the EnsureDefaults table says %s is %q, the code %v", field, got, want)
+		}
 	}
 }
 
