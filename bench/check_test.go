@@ -17,7 +17,7 @@ duration: 1s
 workload:
   - name: transfers
     kind: transfer
-    accounts: 10
+    accounts: 1
     maxrate: {p99: 10ms}
   - name: puts
     kind: put
@@ -41,6 +41,7 @@ timeline:
 	}
 	for _, want := range []string{
 		"refused.yaml:5: workload[0].kind: a transfer needs accounts from genesis",
+		"refused.yaml:6: workload[0].accounts: a transfer needs at least 2 accounts",
 		"refused.yaml:7: workload[0].maxrate: a max-rate search of a transfer workload is not supported",
 		"refused.yaml:7: workload[0].maxrate: a max-rate search must be the only workload",
 		"refused.yaml:10: workload[1].client: this target cannot be reached over rest (give the node's API address)",

@@ -148,17 +148,17 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	for i := 1; i <= sc.Cluster.Nodes; i++ {
 		c.endpoints = append(c.endpoints, scenarios.NodeName(i))
 	}
-	c.endpoints = append(c.endpoints, netem.EndpointBroker)
+	c.endpoints = append(c.endpoints, scenarios.EndpointBroker)
 	// The emulated network, when the scenario impairs anything: QUIC between
 	// the clients and the nodes and between the nodes, TCP between each
 	// node and the broker.
 	if usesNetwork(sc) {
 		c.nw = netem.New(netem.Options{Seed: sc.Seed})
 		c.closers = append(c.closers, c.nw)
-		if err := c.nw.SetScenario(sc.NetworkAt(0), c.endpoints); err != nil {
+		if err := c.nw.SetLinks(sc.NetworkAt(0).NetemLinks(c.endpoints)); err != nil {
 			return err
 		}
-		c.dialer = c.nw.Dialer(scenarios.NodeName(1), netem.EndpointBroker, nil)
+		c.dialer = c.nw.Dialer(scenarios.NodeName(1), scenarios.EndpointBroker, nil)
 	}
 	c.closers = append(c.closers, closerFunc(c.stopNodes))
 	if err := c.openSockets(); err != nil {
@@ -303,7 +303,7 @@ func (c *InProcess) nodeConfig(s *nodeSlot) node.Config {
 	sc := c.sc
 	var dialer func(ctx context.Context, network, host string) (net.Conn, error)
 	if c.nw != nil {
-		dialer = c.nw.Dialer(s.name, netem.EndpointBroker, nil)
+		dialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
 	}
 	cfg := node.Config{
 		ChainID: chainID, Key: s.key, NodeID: s.name,
@@ -542,7 +542,7 @@ func dialAPIs(ctx context.Context, protocol scenarios.Client, n int, closers *[]
 	conns := make([]loadgen.TxConn, n)
 	for i := range conns {
 		base, dial := target(i)
-		conn, err := loadgen.NewAPIConn(ctx, protocol, base, dial)
+		conn, err := loadgen.NewAPIConn(ctx, loadgen.Protocol(protocol), base, dial)
 		if err != nil {
 			return nil, err
 		}

@@ -143,7 +143,7 @@ func (f *inprocFaults) running(name string) (*node.Node, error) {
 
 // SetNetwork implements Faults.
 func (f *inprocFaults) SetNetwork(n scenarios.Network) error {
-	return f.nw.SetScenario(n, f.endpoints)
+	return f.nw.SetLinks(n.NetemLinks(f.endpoints))
 }
 
 // Partition implements Faults.

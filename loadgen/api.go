@@ -18,10 +18,10 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // APIConn is a client of one node's HTTP APIs (node/api): REST, WebSocket
@@ -54,26 +54,41 @@ const CodeConnectionLost = "connection"
 
 func apiError(e api.Error) error { return &APIError{Code: e.Code, Msg: e.Error} }
 
+// Protocol is one of the node's HTTP APIs a client speaks (node/api).
+type Protocol string
+
+// The HTTP API protocols; their names are the scenario format's.
+const (
+	ProtocolREST    Protocol = "rest"
+	ProtocolWS      Protocol = "ws"
+	ProtocolGraphQL Protocol = "graphql"
+)
+
+// ErrProtocol: NewAPIConn was asked for a protocol it does not speak.
+var ErrProtocol = errors.New("loadgen: unknown API protocol (rest, ws or graphql)")
+
 // NewAPIConn returns a client of the API at base (http://host:port) in
 // protocol. dial, if set, makes every TCP connection (the emulated path);
-// nil dials directly. A WebSocket client connects now; REST and GraphQL
-// connect on their first request.
-func NewAPIConn(ctx context.Context, protocol scenarios.Client, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
+// nil dials directly. A WebSocket client connects now (and after its
+// connection breaks, again in the background with a backoff); REST and
+// GraphQL connect on their first request.
+func NewAPIConn(ctx context.Context, protocol Protocol, base string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (APIConn, error) {
 	tr := &http.Transport{DialContext: dial, MaxIdleConnsPerHost: 4096, IdleConnTimeout: 30 * time.Second}
 	hc := &http.Client{Transport: tr}
 	switch protocol {
-	case scenarios.ClientREST:
+	case ProtocolREST:
 		return &restConn{base: base, hc: hc}, nil
-	case scenarios.ClientGraphQL:
+	case ProtocolGraphQL:
 		return &graphqlConn{restConn{base: base, hc: hc}}, nil
-	case scenarios.ClientWS:
-		w := &wsConn{url: "ws" + strings.TrimPrefix(base, "http") + "/v1/ws", hc: hc}
+	case ProtocolWS:
+		w := newWSConn("ws"+strings.TrimPrefix(base, "http")+"/v1/ws", hc)
 		if err := w.dial(ctx); err != nil {
+			w.stop()
 			return nil, fmt.Errorf("loadgen: WebSocket %s: %w", w.url, err)
 		}
 		return w, nil
 	default:
-		return nil, fmt.Errorf("loadgen: API protocol %q (rest, ws or graphql)", protocol)
+		return nil, fmt.Errorf("%w: %q", ErrProtocol, protocol)
 	}
 }
 
@@ -346,12 +361,16 @@ func (g *graphqlCall) Committed() (p2p.Committed, error) { return g.com, nil }
 func (g *graphqlCall) untimedAccept()                    {}
 
 // wsConn speaks the WebSocket API over one connection, requests
-// multiplexed by id. It is dialed when made; after it breaks, the next
-// request dials again in the background and requests fail at once with
-// ErrNotConnected until that dial succeeded (as a QUIC Conn does).
+// multiplexed by id. It is dialed when made; after it breaks, it is dialed
+// again in the background with a backoff (as a QUIC Conn is: ConnOptions'
+// defaults) and requests fail at once with ErrNotConnected until a dial
+// succeeded.
 type wsConn struct {
-	url string
-	hc  *http.Client
+	url     string
+	hc      *http.Client
+	backoff retry.Backoff      // a copy per redial
+	life    context.Context    // ends with Close: stops a redial
+	stop    context.CancelFunc // ends life
 
 	mu      sync.Mutex
 	c       *websocket.Conn
@@ -362,6 +381,12 @@ type wsConn struct {
 	dialing bool
 	closed  bool
 	wg      sync.WaitGroup // readers and the redial
+}
+
+func newWSConn(url string, hc *http.Client) *wsConn {
+	w := &wsConn{url: url, hc: hc, backoff: ConnOptions{}.Backoff()}
+	w.life, w.stop = context.WithCancel(context.Background())
+	return w
 }
 
 // wsDialTimeout bounds one dial; wsWriteTimeout one message's write, on
@@ -398,8 +423,31 @@ func (w *wsConn) dial(ctx context.Context) error {
 	return nil
 }
 
+// redialLocked starts the background redial unless one runs or w is
+// closed; w.mu is held.
+func (w *wsConn) redialLocked() {
+	if w.dialing || w.closed {
+		return
+	}
+	w.dialing = true
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		_ = retry.Do(w.life, w.backoff, 0, func(ctx context.Context) error {
+			err := w.dial(ctx)
+			if errors.Is(err, ErrClosed) {
+				return retry.Permanent(err)
+			}
+			return err
+		})
+		w.mu.Lock()
+		w.dialing = false
+		w.mu.Unlock()
+	}()
+}
+
 // request registers a new id on the current connection; while there is
-// none it starts a redial (one at a time) and fails with ErrNotConnected.
+// none it fails with ErrNotConnected (a redial runs).
 func (w *wsConn) request() (c *websocket.Conn, connCtx context.Context, id uint64, ch chan api.WSMessage, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -407,17 +455,7 @@ func (w *wsConn) request() (c *websocket.Conn, connCtx context.Context, id uint6
 	case w.closed:
 		return nil, nil, 0, nil, ErrClosed
 	case w.c == nil:
-		if !w.dialing {
-			w.dialing = true
-			w.wg.Add(1)
-			go func() {
-				defer w.wg.Done()
-				_ = w.dial(context.Background())
-				w.mu.Lock()
-				w.dialing = false
-				w.mu.Unlock()
-			}()
-		}
+		w.redialLocked()
 		return nil, nil, 0, nil, ErrNotConnected
 	}
 	w.next++
@@ -444,6 +482,7 @@ func (w *wsConn) read(ctx context.Context, c *websocket.Conn) {
 				}
 				w.cancel()
 				w.c, w.pending = nil, nil
+				w.redialLocked()
 			}
 			w.mu.Unlock()
 			return
@@ -577,13 +616,13 @@ func (c *wsCall) Committed() (p2p.Committed, error) {
 
 func (w *wsConn) Close() error {
 	w.mu.Lock()
-	if w.closed {
-		w.mu.Unlock()
+	c, cancel, wasClosed := w.c, w.cancel, w.closed
+	w.closed = true
+	w.mu.Unlock()
+	if wasClosed {
 		return nil
 	}
-	w.closed = true
-	c, cancel := w.c, w.cancel
-	w.mu.Unlock()
+	w.stop()
 	if c != nil {
 		cancel()
 		c.CloseNow()

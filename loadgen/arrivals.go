@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/rustorium/rustorium/node/tx"
 )
 
 // Poisson sends as a Poisson process: the arrivals of many independent
@@ -97,7 +99,8 @@ func (t *Trace) Due(elapsed time.Duration) uint64 {
 var ErrTrace = errors.New("loadgen: bad trace")
 
 // ReadTrace parses a CSV trace: one send per line, "SECONDS[,KEY]" where
-// SECONDS is the send time from the start (a decimal number, non-decreasing).
+// SECONDS is the send time from the start (a decimal number, non-decreasing)
+// and KEY a put key of at most tx.MaxKeySize bytes.
 // Blank lines and lines starting with # are skipped; a first line whose first
 // field is not a number is taken as a header.
 func ReadTrace(r io.Reader) (*Trace, error) {
@@ -127,7 +130,11 @@ func ReadTrace(r io.Reader) (*Trace, error) {
 		}
 		t.Offsets = append(t.Offsets, off)
 		if len(fields) == 2 {
-			t.Keys = append(t.Keys, strings.TrimSpace(fields[1]))
+			key := strings.TrimSpace(fields[1])
+			if len(key) > tx.MaxKeySize {
+				return nil, fmt.Errorf("%w: line %d: a key of %d bytes (the node takes at most %d)", ErrTrace, line, len(key), tx.MaxKeySize)
+			}
+			t.Keys = append(t.Keys, key)
 		} else if len(t.Keys) > 0 {
 			return nil, fmt.Errorf("%w: line %d: no key, but earlier lines have one", ErrTrace, line)
 		}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rustorium/rustorium/node/tx"
 )
 
 func TestPoissonPacer(t *testing.T) {
@@ -61,7 +63,11 @@ func TestTrace(t *testing.T) {
 	if tr.At(3) != math.MaxInt64 {
 		t.Fatal("a send past the trace is due")
 	}
-	for _, bad := range []string{"", "1\n0.5\n", "0\nx\n", "-1\n", "0,a\n1\n"} {
+	long := strings.Repeat("k", tx.MaxKeySize)
+	if _, err := ReadTrace(strings.NewReader("0," + long + "\n")); err != nil {
+		t.Errorf("a key of tx.MaxKeySize bytes: %v", err)
+	}
+	for _, bad := range []string{"", "1\n0.5\n", "0\nx\n", "-1\n", "0,a\n1\n", "0,a\n1," + long + "k\n"} {
 		if _, err := ReadTrace(strings.NewReader(bad)); !errors.Is(err, ErrTrace) {
 			t.Errorf("%q: %v", bad, err)
 		}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/retry"
 )
 
 // ClosedLoop runs Clients workers, each sending its next transaction when the
@@ -57,12 +59,8 @@ func (c *ClosedLoop) Run(ctx context.Context, start time.Time, duration time.Dur
 		mu            sync.Mutex
 		cycles        []time.Duration // during calibration, at most maxCalibrationCycles
 	)
-	if wait := time.Until(start); wait > 0 {
-		select {
-		case <-ctx.Done():
-			return Stats{}
-		case <-time.After(wait):
-		}
+	if retry.Sleep(ctx, time.Until(start)) != nil {
+		return Stats{}
 	}
 	for range c.Clients {
 		wg.Add(1)
@@ -79,12 +77,8 @@ func (c *ClosedLoop) Run(ctx context.Context, start time.Time, duration time.Dur
 				}
 				started.Add(1)
 				send(ctx, c.First+i, t)
-				if c.Think > 0 {
-					select {
-					case <-ctx.Done():
-						return
-					case <-time.After(c.Think):
-					}
+				if c.Think > 0 && retry.Sleep(ctx, c.Think) != nil {
+					return
 				}
 				if c.Calibrate > 0 && c.expected.Load() == 0 {
 					done := time.Now()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
 )
@@ -28,9 +29,9 @@ type DialFunc func(ctx context.Context) (c *p2p.Client, release func(), err erro
 // load, while a background loop redials with exponential backoff. A Conn
 // without a DialFunc (Fixed) never redials.
 type Conn struct {
-	dial                   DialFunc
-	minBackoff, maxBackoff time.Duration
-	dialTimeout            time.Duration
+	dial        DialFunc
+	backoff     retry.Backoff // a copy per redial
+	dialTimeout time.Duration
 
 	mu      sync.Mutex
 	cur     *p2p.Client
@@ -44,9 +45,23 @@ type Conn struct {
 
 // ConnOptions tunes a Conn's redialing. Zero fields mean 50ms, 1s and 1s.
 type ConnOptions struct {
+	// MinBackoff is the wait after the first failed redial; each failure
+	// doubles it up to MaxBackoff (a retry.Backoff without jitter).
 	MinBackoff, MaxBackoff time.Duration
 	// DialTimeout bounds one dial attempt.
 	DialTimeout time.Duration
+}
+
+// Backoff returns the redial backoff o describes, its zero fields
+// defaulted.
+func (o ConnOptions) Backoff() retry.Backoff {
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 50 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = time.Second
+	}
+	return retry.Backoff{Min: o.MinBackoff, Max: o.MaxBackoff, Factor: 2}
 }
 
 // Dial dials the first connection and returns a Conn that redials with dial
@@ -63,16 +78,10 @@ func Dial(ctx context.Context, dial DialFunc, opts ConnOptions) (*Conn, error) {
 }
 
 func newConn(dial DialFunc, opts ConnOptions) *Conn {
-	if opts.MinBackoff <= 0 {
-		opts.MinBackoff = 50 * time.Millisecond
-	}
-	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = time.Second
-	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = time.Second
 	}
-	c := &Conn{dial: dial, minBackoff: opts.MinBackoff, maxBackoff: opts.MaxBackoff, dialTimeout: opts.DialTimeout}
+	c := &Conn{dial: dial, backoff: opts.Backoff(), dialTimeout: opts.DialTimeout}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -182,32 +191,29 @@ func drop(cl *p2p.Client, release func()) {
 	}
 }
 
+// redial dials until a dial succeeds or the Conn is closed, waiting the
+// backoff between attempts.
 func (c *Conn) redial() {
 	defer c.wg.Done()
-	backoff := c.minBackoff
-	for {
-		ctx, cancel := context.WithTimeout(c.ctx, c.dialTimeout)
+	_ = retry.Do(c.ctx, c.backoff, 0, func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, c.dialTimeout)
 		cl, rel, err := c.dial(ctx)
 		cancel()
-		if err == nil {
-			c.mu.Lock()
-			if c.closed {
-				c.mu.Unlock()
-				drop(cl, rel)
-				return
-			}
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		closed := c.closed
+		if !closed {
 			c.cur, c.release = cl, rel
 			c.redials++
-			c.mu.Unlock()
-			return
 		}
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-time.After(backoff):
+		c.mu.Unlock()
+		if closed {
+			drop(cl, rel)
 		}
-		backoff = min(2*backoff, c.maxBackoff)
-	}
+		return nil
+	})
 }
 
 // Close closes the current client and stops redialing. Safe to call more

@@ -754,6 +754,25 @@ func TestValidate(t *testing.T) {
 	if err := nw.SetLink("", "b", Impairment{}); !errors.Is(err, ErrEndpoint) {
 		t.Errorf("empty endpoint: %v", err)
 	}
+	// SetLinks checks every link before it changes any.
+	ok := Impairment{Delay: time.Millisecond}
+	err = nw.SetLinks([]LinkImpairment{{From: "a", To: "b", Impairment: ok}, {From: "b", To: "a", Impairment: Impairment{Loss: 0.9, LossModel: GilbertElliott}}})
+	var ie *ImpairmentError
+	if !errors.As(err, &ie) || ie.Link != "b→a" || ie.Field != "Loss" {
+		t.Errorf("SetLinks with a bad link: %v", err)
+	}
+	if got := nw.Link("a", "b"); !got.IsZero() {
+		t.Errorf("a failed SetLinks set a→b to %+v", got)
+	}
+	if err := nw.SetLinks([]LinkImpairment{{From: "a", To: "b", Impairment: ok}, {From: "b", To: "", Impairment: ok}}); !errors.Is(err, ErrEndpoint) {
+		t.Errorf("SetLinks with an empty endpoint: %v", err)
+	}
+	if err := nw.SetLinks([]LinkImpairment{{From: "a", To: "b", Impairment: ok}, {From: "b", To: "a", Impairment: ok}}); err != nil {
+		t.Fatal(err)
+	}
+	if nw.Link("a", "b") != ok || nw.Link("b", "a") != ok {
+		t.Errorf("SetLinks set %+v and %+v", nw.Link("a", "b"), nw.Link("b", "a"))
+	}
 	if err := everything.Validate(); err != nil {
 		t.Error(err)
 	}

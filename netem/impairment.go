@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"strconv"
 	"time"
 )
 
@@ -21,17 +22,21 @@ var (
 )
 
 // ImpairmentError names the field of an Impairment that is wrong and why.
+// Its Reason does not repeat the value and states bounds without units of
+// probability (fractions such as 4/5), so a caller that writes the field
+// otherwise (a scenario file's percentages) can word it with its own value.
 type ImpairmentError struct {
 	Link   string // "from→to", or "" when validated on its own
 	Field  string // the Impairment field, such as "Loss"
-	Reason string
+	Value  string // the field's value as Go prints it
+	Reason string // such as "is not a probability in [0, 1]"
 }
 
 func (e *ImpairmentError) Error() string {
 	if e.Link != "" {
-		return fmt.Sprintf("netem: link %s: %s: %s", e.Link, e.Field, e.Reason)
+		return fmt.Sprintf("netem: link %s: %s: %s %s", e.Link, e.Field, e.Value, e.Reason)
 	}
-	return fmt.Sprintf("netem: %s: %s", e.Field, e.Reason)
+	return fmt.Sprintf("netem: %s: %s %s", e.Field, e.Value, e.Reason)
 }
 
 // Is makes errors.Is(err, ErrInvalidImpairment) true.
@@ -147,59 +152,73 @@ const maxDelay = 24 * time.Hour
 func (i Impairment) IsZero() bool { return i == Impairment{} }
 
 // Validate reports the first invalid field of i as an *ImpairmentError.
+// These are the only rules of an impairment; a scenario's validator calls
+// Validate too.
 func (i Impairment) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &ImpairmentError{Field: field, Reason: fmt.Sprintf(format, args...)}
-	}
-	prob := func(field string, p float64) error {
-		if math.IsNaN(p) || p < 0 || p > 1 {
-			return bad(field, "%v is not a probability in [0, 1]", p)
-		}
-		return nil
-	}
-	switch {
-	case i.Delay < 0 || i.Delay > maxDelay:
-		return bad("Delay", "%v is out of range (0..%v)", i.Delay, maxDelay)
-	case i.Jitter < 0 || i.Jitter > maxDelay:
-		return bad("Jitter", "%v is out of range (0..%v)", i.Jitter, maxDelay)
-	}
-	switch i.Distribution {
-	case "", Uniform, Normal, Pareto, ParetoNormal:
-	default:
-		return bad("Distribution", "%q is not one of uniform, normal, pareto, paretonormal", string(i.Distribution))
+	if err := i.validateTimes(); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		name string
 		p    float64
 	}{{"Correlation", i.Correlation}, {"Loss", i.Loss}, {"Duplicate", i.Duplicate}, {"Corrupt", i.Corrupt}, {"Reorder", i.Reorder}} {
-		if err := prob(f.name, f.p); err != nil {
-			return err
+		if math.IsNaN(f.p) || f.p < 0 || f.p > 1 {
+			return bad(f.name, f.p, "is not a probability in [0, 1]")
 		}
 	}
-	switch i.LossModel {
-	case "", Bernoulli:
-	case GilbertElliott:
-		b := i.lossBurst()
-		if math.IsNaN(b) || math.IsInf(b, 0) || b < 1 {
-			return bad("LossBurst", "%v is not a burst length ≥ 1", i.LossBurst)
-		}
-		if i.Loss >= b/(b+1) {
-			return bad("Loss", "%v is too high for gilbert-elliott bursts of %v (must be below %.4g)", i.Loss, b, b/(b+1))
-		}
-	default:
-		return bad("LossModel", "%q is not one of bernoulli, gilbert-elliott", string(i.LossModel))
+	if err := i.validateLoss(); err != nil {
+		return err
 	}
 	switch {
 	case i.Reorder > 0 && i.Delay == 0:
-		return bad("Reorder", "needs Delay (reordered packets skip the delay)")
+		return bad("Reorder", i.Reorder, "needs a delay (reordered packets skip the delay)")
 	case i.ReorderGap < 0:
-		return bad("ReorderGap", "%d is negative", i.ReorderGap)
+		return bad("ReorderGap", i.ReorderGap, "is negative")
 	case i.Queue < 0:
-		return bad("Queue", "%d is negative", i.Queue)
+		return bad("Queue", i.Queue, "is negative")
 	case i.MTU != 0 && (i.MTU < 68 || i.MTU > 65535):
-		return bad("MTU", "%d is out of range (68..65535)", i.MTU)
+		return bad("MTU", i.MTU, "is out of range (68..65535)")
 	}
 	return nil
+}
+
+// bad returns the *ImpairmentError of field with value v.
+func bad(field string, v any, format string, args ...any) error {
+	return &ImpairmentError{Field: field, Value: fmt.Sprint(v), Reason: fmt.Sprintf(format, args...)}
+}
+
+// validateTimes checks Delay, Jitter and Distribution.
+func (i Impairment) validateTimes() error {
+	switch {
+	case i.Delay < 0 || i.Delay > maxDelay:
+		return bad("Delay", i.Delay, "is out of range (0..%v)", maxDelay)
+	case i.Jitter < 0 || i.Jitter > maxDelay:
+		return bad("Jitter", i.Jitter, "is out of range (0..%v)", maxDelay)
+	}
+	switch i.Distribution {
+	case "", Uniform, Normal, Pareto, ParetoNormal:
+		return nil
+	}
+	return bad("Distribution", strconv.Quote(string(i.Distribution)), "is not one of uniform, normal, pareto, paretonormal")
+}
+
+// validateLoss checks LossModel and, for GilbertElliott, LossBurst and the
+// bound it sets on Loss.
+func (i Impairment) validateLoss() error {
+	switch i.LossModel {
+	case "", Bernoulli:
+		return nil
+	case GilbertElliott:
+		b := i.lossBurst()
+		if math.IsNaN(b) || math.IsInf(b, 0) || b < 1 {
+			return bad("LossBurst", i.LossBurst, "is not a burst length ≥ 1")
+		}
+		if i.Loss >= b/(b+1) {
+			return bad("Loss", i.Loss, "is too high for gilbert-elliott bursts of %v packets (the mean loss must be below %v/%v)", b, b, b+1)
+		}
+		return nil
+	}
+	return bad("LossModel", strconv.Quote(string(i.LossModel)), "is not one of bernoulli, gilbert-elliott")
 }
 
 func (i Impairment) lossBurst() float64 {

@@ -19,6 +19,7 @@ package netem
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -147,16 +148,43 @@ func (n *Network) linkLocked(from, to string) *link {
 // endpoint to (one direction). It takes effect for the next packet; packets
 // already in flight keep their fate.
 func (n *Network) SetLink(from, to string, imp Impairment) error {
-	if from == "" || to == "" {
+	return n.SetLinks([]LinkImpairment{{From: from, To: to, Impairment: imp}})
+}
+
+// LinkImpairment is the impairment of the traffic sent one way on a link.
+type LinkImpairment struct {
+	From, To   string // endpoint names
+	Impairment Impairment
+}
+
+// check validates l: ErrEndpoint, or an *ImpairmentError naming the link.
+func (l LinkImpairment) check() error {
+	if l.From == "" || l.To == "" {
 		return ErrEndpoint
 	}
-	if err := imp.Validate(); err != nil {
-		err.(*ImpairmentError).Link = from + "→" + to
+	if err := l.Impairment.Validate(); err != nil {
+		if ie, ok := errors.AsType[*ImpairmentError](err); ok {
+			ie.Link = l.From + "→" + l.To
+		}
 		return err
+	}
+	return nil
+}
+
+// SetLinks sets every link of links in order, as SetLink does, after
+// checking them all: an empty endpoint (ErrEndpoint) or an invalid
+// impairment (an *ImpairmentError naming the link) changes no link.
+func (n *Network) SetLinks(links []LinkImpairment) error {
+	for _, l := range links {
+		if err := l.check(); err != nil {
+			return err
+		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.linkLocked(from, to).set(imp)
+	for _, l := range links {
+		n.linkLocked(l.From, l.To).set(l.Impairment)
+	}
 	return nil
 }
 

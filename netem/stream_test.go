@@ -250,9 +250,9 @@ func TestDialerTCP(t *testing.T) {
 	nw := New(Options{})
 	defer nw.Close()
 	const delay = 5 * time.Millisecond
-	nw.SetLink("node-1", EndpointBroker, Impairment{Delay: delay})
-	nw.SetLink(EndpointBroker, "node-1", Impairment{Delay: delay})
-	dial := nw.Dialer("node-1", EndpointBroker, nil)
+	nw.SetLink("node-1", "broker", Impairment{Delay: delay})
+	nw.SetLink("broker", "node-1", Impairment{Delay: delay})
+	dial := nw.Dialer("node-1", "broker", nil)
 	start := time.Now()
 	c, err := dial(context.Background(), "tcp", ln.Addr().String())
 	if err != nil {
@@ -272,7 +272,7 @@ func TestDialerTCP(t *testing.T) {
 		t.Errorf("echo took %v, want ≥ %v", el, 2*delay)
 	}
 	// A partition makes the dial wait until its context ends.
-	heal := nw.Partition([]string{"node-1"}, []string{EndpointBroker})
+	heal := nw.Partition([]string{"node-1"}, []string{"broker"})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	if _, err := dial(ctx, "tcp", ln.Addr().String()); !errors.Is(err, context.DeadlineExceeded) {
@@ -293,9 +293,9 @@ func TestFranzGoThroughDialer(t *testing.T) {
 	defer nw.Close()
 	const delay = 5 * time.Millisecond
 	imp := Impairment{Delay: delay, Jitter: time.Millisecond, Loss: 0.01}
-	nw.SetLink("node-1", EndpointBroker, imp)
-	nw.SetLink(EndpointBroker, "node-1", imp)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.Dialer(nw.Dialer("node-1", EndpointBroker, nil)), kgo.DefaultProduceTopic("t"))
+	nw.SetLink("node-1", "broker", imp)
+	nw.SetLink("broker", "node-1", imp)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.Dialer(nw.Dialer("node-1", "broker", nil)), kgo.DefaultProduceTopic("t"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +314,7 @@ func TestFranzGoThroughDialer(t *testing.T) {
 			t.Errorf("produce %d acked after %v, want ≥ %v", i, el, 2*(delay-time.Millisecond))
 		}
 	}
-	if s := nw.Stats("node-1", EndpointBroker); s.Packets == 0 {
+	if s := nw.Stats("node-1", "broker"); s.Packets == 0 {
 		t.Errorf("no traffic went through netem: %+v", s)
 	}
 }

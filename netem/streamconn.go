@@ -52,23 +52,11 @@ type streamConn struct {
 func (c *streamConn) Write(b []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.mu.Lock()
-	if !c.wPumped {
-		if c.out.l.fast.Load() {
-			c.mu.Unlock()
-			return c.Conn.Write(b)
-		}
-		select {
-		case <-c.done:
-			c.mu.Unlock()
-			return 0, net.ErrClosed
-		default:
-		}
-		c.wPumped = true
-		_ = c.Conn.SetWriteDeadline(time.Time{})
-		c.wg.Go(c.writeLoop)
+	if direct, err := c.pump(&c.wPumped, c.out, c.Conn.SetWriteDeadline, c.writeLoop); direct {
+		return c.Conn.Write(b)
+	} else if err != nil {
+		return 0, err
 	}
-	c.mu.Unlock()
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -78,6 +66,28 @@ func (c *streamConn) Write(b []byte) (int, error) {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// pump starts the pump of one direction (its pipe p, its flag pumped, the
+// underlying conn's deadline setter for it, its loop) on the first use that
+// finds the link impaired. direct: the link is unimpaired and was never
+// pumped, so the caller uses the underlying conn as it is; err is
+// net.ErrClosed after Close.
+func (c *streamConn) pump(pumped *bool, p *pipe, setDeadline func(time.Time) error, loop func()) (direct bool, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case *pumped:
+		return false, nil
+	case p.l.fast.Load():
+		return true, nil
+	case isClosed(c.done):
+		return false, net.ErrClosed
+	}
+	*pumped = true
+	_ = setDeadline(time.Time{}) // from now on c's deadlines bound the pipe, not the pump
+	c.wg.Go(loop)
+	return false, nil
 }
 
 // writeLoop writes the due segments to the underlying conn.
@@ -100,23 +110,11 @@ func (c *streamConn) writeLoop() {
 }
 
 func (c *streamConn) Read(b []byte) (int, error) {
-	c.mu.Lock()
-	if !c.rPumped {
-		if c.in.l.fast.Load() {
-			c.mu.Unlock()
-			return c.Conn.Read(b)
-		}
-		select {
-		case <-c.done:
-			c.mu.Unlock()
-			return 0, net.ErrClosed
-		default:
-		}
-		c.rPumped = true
-		_ = c.Conn.SetReadDeadline(time.Time{})
-		c.wg.Go(c.readLoop)
+	if direct, err := c.pump(&c.rPumped, c.in, c.Conn.SetReadDeadline, c.readLoop); direct {
+		return c.Conn.Read(b)
+	} else if err != nil {
+		return 0, err
 	}
-	c.mu.Unlock()
 	if len(b) == 0 {
 		return 0, nil
 	}
@@ -326,19 +324,7 @@ func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([]
 				}
 				continue
 			}
-			// Healed: what was held arrives one delay after the heal, as
-			// TCP's retransmission would bring it.
-			resume := time.Now().Add(p.l.cfg.Load().Delay)
-			for i := p.head; i < len(p.segs); i++ {
-				s := &p.segs[i]
-				s.stalled = false
-				if s.at.Before(resume) {
-					s.at = resume
-				}
-			}
-			if p.last.Before(resume) {
-				p.last = resume
-			}
+			p.healedLocked()
 		}
 		now := time.Now()
 		if wait := h.at.Sub(now); wait > 0 {
@@ -352,37 +338,59 @@ func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([]
 			}
 			continue
 		}
-		got := 0
-		for p.head < len(p.segs) {
-			s := &p.segs[p.head]
-			if s.stalled || s.at.After(now) {
-				break
-			}
-			if max > 0 && got+len(s.b) > max {
-				k := max - got
-				if k == 0 {
-					break
-				}
-				dst = append(dst, s.b[:k])
-				s.b = s.b[k:]
-				got += k
-				break
-			}
-			dst = append(dst, s.b)
-			got += len(s.b)
-			*s = seg{}
-			p.head++
-		}
-		p.bytes -= got
-		if p.head == len(p.segs) {
-			p.segs, p.head = p.segs[:0], 0
-		} else if p.head > 1024 && p.head > len(p.segs)/2 {
-			p.segs = append(p.segs[:0], p.segs[p.head:]...)
-			p.head = 0
-		}
-		p.signal()
-		return dst, nil
+		return p.popLocked(max, now, dst), nil
 	}
+}
+
+// healedLocked releases the segments held by a partition that healed: they
+// arrive one delay after the heal, as TCP's retransmission would bring them.
+func (p *pipe) healedLocked() {
+	resume := time.Now().Add(p.l.cfg.Load().Delay)
+	for i := p.head; i < len(p.segs); i++ {
+		s := &p.segs[i]
+		s.stalled = false
+		if s.at.Before(resume) {
+			s.at = resume
+		}
+	}
+	if p.last.Before(resume) {
+		p.last = resume
+	}
+}
+
+// popLocked removes the segments due at now from the head and returns them
+// appended to dst: up to max bytes (splitting a segment) or all if max is 0.
+func (p *pipe) popLocked(max int, now time.Time, dst [][]byte) [][]byte {
+	got := 0
+	for p.head < len(p.segs) {
+		s := &p.segs[p.head]
+		if s.stalled || s.at.After(now) {
+			break
+		}
+		if max > 0 && got+len(s.b) > max {
+			k := max - got
+			if k == 0 {
+				break
+			}
+			dst = append(dst, s.b[:k])
+			s.b = s.b[k:]
+			got += k
+			break
+		}
+		dst = append(dst, s.b)
+		got += len(s.b)
+		*s = seg{}
+		p.head++
+	}
+	p.bytes -= got
+	if p.head == len(p.segs) {
+		p.segs, p.head = p.segs[:0], 0
+	} else if p.head > 1024 && p.head > len(p.segs)/2 {
+		p.segs = append(p.segs[:0], p.segs[p.head:]...)
+		p.head = 0
+	}
+	p.signal()
+	return dst
 }
 
 // wait releases p.mu until the pipe changes, extra or timer fires, or it is

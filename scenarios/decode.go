@@ -68,8 +68,9 @@ func Parse(name string, data []byte) (*Scenario, error) {
 // struct with yaml tags, as strictly as a scenario: unknown fields, fields
 // given twice, wrong shapes and bad values (scalar types of this package
 // such as Duration included) fail with an *Error naming name, the line and
-// the field path. It returns the line of every field path it decoded, so a
-// caller's own validation can point at lines too. Other formats of the
+// the field path. It returns the line of every field path it decoded to a
+// value (a null is not given), so a caller's own validation can point at
+// lines and tell a field given as zero from one left out. Other formats of the
 // project (the node's cluster file) use it.
 func DecodeStrict(name string, data []byte, v any) (lines map[string]int, err error) {
 	if len(data) > MaxFileSize {
@@ -204,39 +205,54 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		}
 	}
 	if isNull(n) {
-		return nil // unset: keep the zero value
+		delete(d.lines, path) // unset: keep the zero value, as if not given
+		return nil
 	}
 
-	// Custom scalar types first.
-	if v.CanAddr() {
-		pv := v.Addr()
-		if pv.Type().Implements(yamlUnmarshalerType) {
-			err := pv.Interface().(yaml.Unmarshaler).UnmarshalYAML(n)
-			if err == nil {
-				return nil
-			}
-			var e *Error
-			if errors.As(err, &e) {
-				e.File = d.file
-				e.Field = path + e.Field
-				if e.Line == 0 {
-					e.Line = n.Line
-				}
-				return e
-			}
-			return d.errorf(n, path, ErrValue, "%v", err)
-		}
-		if pv.Type().Implements(textUnmarshalerType) {
-			if n.Kind != yaml.ScalarNode {
-				return d.errorf(n, path, ErrType, "want a single value, not %s", kindName(n))
-			}
-			if err := pv.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
-				return d.errorf(n, path, ErrValue, "%v", err)
-			}
-			return nil
-		}
+	if handled, err := d.decodeCustom(path, n, v); handled {
+		return err
 	}
+	return d.decodeKind(path, n, v)
+}
 
+// decodeCustom decodes into a type of its own decoding (a yaml.Unmarshaler
+// or encoding.TextUnmarshaler, as the scalars of this package); handled is
+// false for other types.
+func (d *decoder) decodeCustom(path string, n *yaml.Node, v reflect.Value) (handled bool, err error) {
+	if !v.CanAddr() {
+		return false, nil
+	}
+	pv := v.Addr()
+	switch {
+	case pv.Type().Implements(yamlUnmarshalerType):
+		err := pv.Interface().(yaml.Unmarshaler).UnmarshalYAML(n)
+		if err == nil {
+			return true, nil
+		}
+		var e *Error
+		if errors.As(err, &e) {
+			e.File = d.file
+			e.Field = path + e.Field
+			if e.Line == 0 {
+				e.Line = n.Line
+			}
+			return true, e
+		}
+		return true, d.errorf(n, path, ErrValue, "%v", err)
+	case pv.Type().Implements(textUnmarshalerType):
+		if n.Kind != yaml.ScalarNode {
+			return true, d.errorf(n, path, ErrType, "want a single value, not %s", kindName(n))
+		}
+		if err := pv.Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
+			return true, d.errorf(n, path, ErrValue, "%v", err)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// decodeKind decodes by the Go kind of v.
+func (d *decoder) decodeKind(path string, n *yaml.Node, v reflect.Value) error {
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
@@ -271,31 +287,17 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		v.SetBool(b)
 		return nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		var i int64
-		if n.Kind == yaml.ScalarNode && integerRE.MatchString(n.Value) && n.Decode(&i) != nil {
-			return d.errorf(n, path, ErrValue, "%s is out of range", n.Value)
+		i, err := decodeNumber[int64](d, path, n, "a whole number", v.OverflowInt)
+		if err == nil {
+			v.SetInt(i)
 		}
-		if n.Kind != yaml.ScalarNode || n.Decode(&i) != nil {
-			return d.errorf(n, path, ErrType, "want a whole number, not %s", kindName(n))
-		}
-		if v.OverflowInt(i) {
-			return d.errorf(n, path, ErrValue, "%d is out of range", i)
-		}
-		v.SetInt(i)
-		return nil
+		return err
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		var u uint64
-		if n.Kind == yaml.ScalarNode && integerRE.MatchString(n.Value) && n.Decode(&u) != nil {
-			return d.errorf(n, path, ErrValue, "%s is out of range (a whole number ≥ 0)", n.Value)
+		u, err := decodeNumber[uint64](d, path, n, "a whole number ≥ 0", v.OverflowUint)
+		if err == nil {
+			v.SetUint(u)
 		}
-		if n.Kind != yaml.ScalarNode || n.Decode(&u) != nil {
-			return d.errorf(n, path, ErrType, "want a whole number ≥ 0, not %s", kindName(n))
-		}
-		if v.OverflowUint(u) {
-			return d.errorf(n, path, ErrValue, "%d is out of range", u)
-		}
-		v.SetUint(u)
-		return nil
+		return err
 	case reflect.Float32, reflect.Float64:
 		var f float64
 		if n.Kind != yaml.ScalarNode || n.Decode(&f) != nil {
@@ -305,6 +307,22 @@ func (d *decoder) decode(path string, n *yaml.Node, v reflect.Value) error {
 		return nil
 	}
 	return d.errorf(n, path, ErrType, "unsupported Go type %s", v.Type())
+}
+
+// decodeNumber decodes a whole number (what names it in errors) that must
+// not overflow its field.
+func decodeNumber[T int64 | uint64](d *decoder, path string, n *yaml.Node, what string, overflows func(T) bool) (T, error) {
+	var x T
+	if n.Kind == yaml.ScalarNode && integerRE.MatchString(n.Value) && n.Decode(&x) != nil {
+		return 0, d.errorf(n, path, ErrValue, "%s is out of range (%s)", n.Value, what)
+	}
+	if n.Kind != yaml.ScalarNode || n.Decode(&x) != nil {
+		return 0, d.errorf(n, path, ErrType, "want %s, not %s", what, kindName(n))
+	}
+	if overflows(x) {
+		return 0, d.errorf(n, path, ErrValue, "%d is out of range", x)
+	}
+	return x, nil
 }
 
 // fieldInfo locates a struct field by its YAML name, following inline

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,47 +57,11 @@ func LeaderTarget(name string) (shard int, ok bool) {
 
 // Overlay returns i with every non-zero field of o laid over it.
 func (i Impairment) Overlay(o Impairment) Impairment {
-	if o.Delay != 0 {
-		i.Delay = o.Delay
-	}
-	if o.Jitter != 0 {
-		i.Jitter = o.Jitter
-	}
-	if o.Distribution != "" {
-		i.Distribution = o.Distribution
-	}
-	if o.Correlation != 0 {
-		i.Correlation = o.Correlation
-	}
-	if o.Loss != 0 {
-		i.Loss = o.Loss
-	}
-	if o.LossModel != "" {
-		i.LossModel = o.LossModel
-	}
-	if o.LossBurst != 0 {
-		i.LossBurst = o.LossBurst
-	}
-	if o.Duplicate != 0 {
-		i.Duplicate = o.Duplicate
-	}
-	if o.Corrupt != 0 {
-		i.Corrupt = o.Corrupt
-	}
-	if o.Reorder != 0 {
-		i.Reorder = o.Reorder
-	}
-	if o.ReorderGap != 0 {
-		i.ReorderGap = o.ReorderGap
-	}
-	if o.Rate != 0 {
-		i.Rate = o.Rate
-	}
-	if o.Queue != 0 {
-		i.Queue = o.Queue
-	}
-	if o.MTU != 0 {
-		i.MTU = o.MTU
+	dst, src := reflect.ValueOf(&i).Elem(), reflect.ValueOf(o)
+	for k := range src.NumField() {
+		if f := src.Field(k); !f.IsZero() {
+			dst.Field(k).Set(f)
+		}
 	}
 	return i
 }
@@ -133,12 +98,10 @@ func (n Network) Apply(change *Network) Network {
 		return out
 	}
 	if change.Default != nil {
-		d := *change.Default
-		out.Default = &d
+		out.Default = clonePtr(change.Default)
 	}
 	if change.Broker != nil {
-		b := *change.Broker
-		out.Broker = &b
+		out.Broker = clonePtr(change.Broker)
 	}
 	for _, l := range change.Links {
 		replaced := false
@@ -156,16 +119,7 @@ func (n Network) Apply(change *Network) Network {
 }
 
 func (n Network) clone() Network {
-	out := Network{Links: append([]Link(nil), n.Links...)}
-	if n.Default != nil {
-		d := *n.Default
-		out.Default = &d
-	}
-	if n.Broker != nil {
-		b := *n.Broker
-		out.Broker = &b
-	}
-	return out
+	return Network{Default: clonePtr(n.Default), Links: append([]Link(nil), n.Links...), Broker: clonePtr(n.Broker)}
 }
 
 // NetworkAt returns the network in force at time t from the start of

@@ -38,19 +38,27 @@ func TestShippedScenariosLoad(t *testing.T) {
 				t.Errorf("name %q, want the file name", s.Name)
 			}
 			// The resolved form survives JSON and is itself valid.
-			data, err := json.Marshal(s.Resolved())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var back Scenario
-			if err := json.Unmarshal(data, &back); err != nil {
-				t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
-			}
+			back := resolvedRoundTrip(t, s)
 			if err := back.Validate(); err != nil {
 				t.Fatalf("resolved scenario does not validate: %v", err)
 			}
 		})
 	}
+}
+
+// resolvedRoundTrip returns s.Resolved() through JSON, as result.json
+// records it.
+func resolvedRoundTrip(t *testing.T, s *Scenario) *Scenario {
+	t.Helper()
+	data, err := json.Marshal(s.Resolved())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Scenario
+	if err := json.Unmarshal(data, &back); err != nil {
+		t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
+	}
+	return &back
 }
 
 func TestDefaultScenario(t *testing.T) {
@@ -309,7 +317,7 @@ func TestValidate(t *testing.T) {
 		{"heal without partition", "timeline:\n  - {at: 1s, kill: node-1, heal_after: 1s}\n", "timeline[0].heal_after", "only applies to partition"},
 		{"link endpoint", "network:\n  links: [{from: clients, to: node-9, delay: 1ms}]\n", "network.links[0].to", `"node-9" is not an endpoint`},
 		{"distribution no jitter", "network:\n  default: {delay: 1ms, distribution: pareto}\n", "network.default.distribution", "without jitter"},
-		{"reorder no delay", "network:\n  default: {reorder: 1%}\n", "network.default.reorder", "needs delay"},
+		{"reorder no delay", "network:\n  default: {reorder: 1%}\n", "network.default.reorder", "needs a delay"},
 		{"queue no rate", "network:\n  default: {queue: 10}\n", "network.default.queue", "needs rate"},
 		{"mtu", "network:\n  default: {mtu: 10}\n", "network.default.mtu", "out of range"},
 		{"slo metric", "slo:\n  - {metric: commited.p99, max: 1s}\n", "slo[0].metric", `did you mean committed?`},
@@ -577,14 +585,7 @@ func FuzzParse(f *testing.F) {
 		s.EnsureDefaults()
 		if err := s.Validate(); err == nil {
 			// Anything valid must survive the resolved JSON round trip.
-			data, err := json.Marshal(s.Resolved())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var back Scenario
-			if err := json.Unmarshal(data, &back); err != nil {
-				t.Fatalf("resolved JSON does not decode: %v\n%s", err, data)
-			}
+			resolvedRoundTrip(t, s)
 		}
 		_ = s.Schedule()
 		_ = s.NetworkAt(s.Duration)

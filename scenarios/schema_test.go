@@ -165,40 +165,15 @@ func miniValidate(root, s map[string]any, v any, path string) []string {
 	if c, ok := s["const"]; ok && c != v {
 		return []string{path + ": not the constant"}
 	}
-	typeOK := func(t string) bool {
-		switch t {
-		case "object":
-			_, ok := v.(map[string]any)
-			return ok
-		case "array":
-			_, ok := v.([]any)
-			return ok
-		case "string":
-			_, ok := v.(string)
-			return ok
-		case "integer":
-			_, ok := v.(int)
-			return ok
-		case "number":
-			switch v.(type) {
-			case int, float64:
-				return true
-			}
-		case "boolean":
-			_, ok := v.(bool)
-			return ok
-		}
-		return false
-	}
 	switch t := s["type"].(type) {
 	case string:
-		if !typeOK(t) {
+		if !jsonTypeOK(t, v) {
 			return []string{path + ": not " + t}
 		}
 	case []any:
 		ok := false
 		for _, tt := range t {
-			ok = ok || typeOK(tt.(string))
+			ok = ok || jsonTypeOK(tt.(string), v)
 		}
 		if !ok {
 			return []string{path + ": wrong type"}
@@ -219,6 +194,13 @@ func miniValidate(root, s map[string]any, v any, path string) []string {
 			errs = append(errs, path+": does not match "+p)
 		}
 	}
+	return append(errs, miniValidateChildren(root, s, v, path)...)
+}
+
+// miniValidateChildren checks the properties of an object or the items of
+// an array against s.
+func miniValidateChildren(root, s map[string]any, v any, path string) []string {
+	var errs []string
 	if obj, ok := v.(map[string]any); ok {
 		props, _ := s["properties"].(map[string]any)
 		for k, val := range obj {
@@ -247,6 +229,33 @@ func miniValidate(root, s map[string]any, v any, path string) []string {
 		}
 	}
 	return errs
+}
+
+// jsonTypeOK reports whether v, as yaml.v3 decodes it, has JSON Schema type t.
+func jsonTypeOK(t string, v any) bool {
+	switch t {
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "integer":
+		_, ok := v.(int)
+		return ok
+	case "number":
+		switch v.(type) {
+		case int, float64:
+			return true
+		}
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	}
+	return false
 }
 
 func TestShippedScenariosMatchSchema(t *testing.T) {

@@ -3,24 +3,27 @@ package scenarios
 import "github.com/rustorium/rustorium/reports"
 
 // Scenario is one scenario file: what to start, how to load it, what to break
-// and what must hold. Zero values mean "use the default"; the defaults are all
-// in EnsureDefaults.
+// and what must hold. A field left out (or null) takes its default; the
+// defaults are all in EnsureDefaults. A field given as zero is kept: where
+// zero means nothing (duration: 0s, nodes: 0, shards: 0, quorum: 0,
+// max_txs: 0, seed: 0, …) Validate refuses it with its line.
 type Scenario struct {
 	// Name names the run and its report folder; letters, digits, '.', '_' and
 	// '-'. Defaults to the file name without its extension.
 	Name string `yaml:"name" json:"name"`
 	// Description is free text shown in the report.
 	Description string `yaml:"description" json:"description,omitempty"`
-	// Seed drives every random decision (keys, arrivals, impairments). 0 means
-	// the default, 1.
+	// Seed drives every random decision (keys, arrivals, impairments). Unset
+	// means 1; 0 is refused.
 	Seed int64 `yaml:"seed" json:"seed"`
 	// Warmup is how long load runs before measuring starts; nothing sent
-	// during warmup is recorded.
+	// during warmup is recorded. Unset means 2s; 0s means none.
 	Warmup Duration `yaml:"warmup" json:"warmup"`
-	// Duration is the length of the measured phase.
+	// Duration is the length of the measured phase (> 0).
 	Duration Duration `yaml:"duration" json:"duration"`
 	// Drain is how long to wait after the last send for outstanding
-	// transactions to commit before the checker runs.
+	// transactions to commit before the checker runs. Unset means 10s; 0s
+	// means no wait.
 	Drain Duration `yaml:"drain" json:"drain"`
 	// Cluster is the system under test.
 	Cluster Cluster `yaml:"cluster" json:"cluster"`
@@ -42,12 +45,13 @@ type Scenario struct {
 
 // Cluster is the set of reference nodes and what they order through.
 type Cluster struct {
-	// Nodes is the number of nodes, named node-1 … node-N.
+	// Nodes is the number of nodes, named node-1 … node-N (1..64).
 	Nodes int `yaml:"nodes" json:"nodes"`
-	// Shards is the number of shards (Kafka topic pairs).
+	// Shards is the number of shards (Kafka topic pairs), 1 up to the
+	// node's bound (ordering.MaxShards, 4096).
 	Shards int `yaml:"shards" json:"shards"`
-	// Quorum is the number of matching attestations that make a block final.
-	// 0 means ⌊2N/3⌋+1.
+	// Quorum is the number of matching attestations that make a block final
+	// (1..nodes). Unset means ⌊2N/3⌋+1, as the node's.
 	Quorum int `yaml:"quorum" json:"quorum"`
 	// Broker is "embedded" (in-process) or a list of host:port of a real
 	// Kafka or Redpanda cluster.
@@ -209,7 +213,8 @@ type Workload struct {
 	MaxRate *MaxRate `yaml:"maxrate" json:"maxrate,omitempty"`
 	// Client is the protocol: quic, rest, graphql or ws.
 	Client Client `yaml:"client" json:"client"`
-	// ValueSize is the size of a put's value in bytes.
+	// ValueSize is the size of a put's value in bytes: 1 up to the largest
+	// value the node accepts (tx.MaxValueSize, 16384).
 	ValueSize int `yaml:"value_size" json:"value_size"`
 	// Timeout is how long a request may take before it counts as an error.
 	Timeout Duration `yaml:"timeout" json:"timeout"`

@@ -8,16 +8,18 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 )
 
-// Bounds checked by Validate.
+// Bounds checked by Validate. The node's own bounds are used where it has
+// them: cluster.shards up to ordering.MaxShards, value_size up to
+// tx.MaxValueSize.
 const (
-	MaxNodes     = 64
-	MaxShards    = 1024
-	MaxClients   = 100_000
-	MaxValueSize = 1 << 20 // bytes
-	MaxAccounts  = 1 << 30
+	MaxNodes    = 64
+	MaxClients  = 100_000
+	MaxAccounts = 1 << 30
 )
 
 var (
@@ -69,6 +71,7 @@ func (s *Scenario) Validate() error {
 	if s.Duration <= 0 {
 		v.add("duration", "must be > 0")
 	}
+	v.givenZeros()
 	v.cluster()
 	v.network("network", &s.Network)
 	v.workloads()
@@ -92,13 +95,26 @@ func (v *validator) result() error {
 	return errors.Join(errs...)
 }
 
+// givenZeros refuses the zeros a file gives to fields whose zero means
+// nothing and that have no range to exclude it (EnsureDefaults keeps a
+// given zero; left out, the field takes its default).
+func (v *validator) givenZeros() {
+	s := v.s
+	if s.Seed == 0 && !s.unset("seed") {
+		v.add("seed", "0 is not a seed here: give another, or leave it out for %d", DefaultSeed)
+	}
+	if len(s.Report.Formats) == 0 && !s.unset("report.formats") {
+		v.add("report.formats", "at least one format (leave it out for all of them)")
+	}
+}
+
 func (v *validator) cluster() {
 	c := &v.s.Cluster
 	if c.Nodes < 1 || c.Nodes > MaxNodes {
 		v.add("cluster.nodes", "%d is out of range (1..%d)", c.Nodes, MaxNodes)
 	}
-	if c.Shards < 1 || c.Shards > MaxShards {
-		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, MaxShards)
+	if c.Shards < 1 || c.Shards > ordering.MaxShards {
+		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, ordering.MaxShards)
 	}
 	if c.Nodes >= 1 && (c.Quorum < 1 || c.Quorum > c.Nodes) {
 		v.add("cluster.quorum", "%d is out of range (1..%d nodes)", c.Quorum, c.Nodes)
@@ -156,6 +172,9 @@ func (v *validator) network(path string, n *Network) {
 	}
 }
 
+// impairment checks an impairment as written: with netem's rules (the
+// emulator applies the same), and that no field is given that has no
+// effect without another.
 func (v *validator) impairment(path string, i *Impairment) {
 	if i.Distribution != "" && i.Jitter == 0 {
 		v.add(path+".distribution", "has no effect without jitter")
@@ -166,29 +185,37 @@ func (v *validator) impairment(path string, i *Impairment) {
 	if i.LossModel != "" && i.Loss == 0 {
 		v.add(path+".loss_model", "has no effect without loss")
 	}
-	if i.LossBurst < 0 {
-		v.add(path+".loss_burst", "must be ≥ 0")
-	} else if i.LossBurst > 0 && i.LossModel != LossGilbertElliott {
+	if i.LossBurst != 0 && i.LossModel != LossGilbertElliott {
 		v.add(path+".loss_burst", "needs loss_model: gilbert-elliott")
 	}
-	if i.LossModel == LossGilbertElliott && i.Loss >= 100 {
-		v.add(path+".loss", "must be < 100%% for gilbert-elliott")
-	}
-	if i.Reorder != 0 && i.Delay == 0 {
-		v.add(path+".reorder", "needs delay (reordered packets skip the delay)")
-	}
-	if i.ReorderGap < 0 {
-		v.add(path+".reorder_gap", "must be ≥ 0")
-	} else if i.ReorderGap > 0 && i.Reorder == 0 {
+	if i.ReorderGap > 0 && i.Reorder == 0 {
 		v.add(path+".reorder_gap", "needs reorder")
 	}
-	if i.Queue < 0 {
-		v.add(path+".queue", "must be ≥ 0")
-	} else if i.Queue > 0 && i.Rate == 0 {
+	if i.Queue > 0 && i.Rate == 0 {
 		v.add(path+".queue", "needs rate")
 	}
-	if i.MTU != 0 && (i.MTU < 68 || i.MTU > 65535) {
-		v.add(path+".mtu", "%d is out of range (68..65535)", i.MTU)
+	if field, msg, ok := netemProblem(*i); !ok {
+		v.add(joinPath(path, field), "%s", msg)
+	}
+}
+
+// paths checks, with netem's rules, the impairment of every path between
+// the clients and the nodes as the emulator sets it from n (the default
+// with the matching links laid over it): written impairments that are each
+// valid may not be together. Problems are filed at path, the network
+// section or timeline event that puts n in force.
+func (v *validator) paths(path string, n Network) {
+	eps := append([]string{EndpointClients}, v.s.Cluster.NodeNames()...)
+	for _, a := range eps {
+		for _, b := range eps {
+			if a == b {
+				continue
+			}
+			if field, msg, ok := netemProblem(n.Path(a, b)); !ok {
+				v.add(path, "the path %s→%s (default and links together): %s: %s", a, b, field, msg)
+				return
+			}
+		}
 	}
 }
 
@@ -216,63 +243,67 @@ func (v *validator) workloads() {
 		}
 		if w.Accounts < 1 || w.Accounts > MaxAccounts {
 			v.add(p+".accounts", "%d is out of range (1..%d)", w.Accounts, MaxAccounts)
-		} else if w.Kind == KindTransfer && w.Accounts < 2 {
-			v.add(p+".accounts", "a transfer needs at least 2 accounts")
 		}
-		if w.ValueSize < 0 || w.ValueSize > MaxValueSize {
-			v.add(p+".value_size", "%d is out of range (0..%d)", w.ValueSize, MaxValueSize)
+		if w.ValueSize < 1 || w.ValueSize > tx.MaxValueSize {
+			v.add(p+".value_size", "%d is out of range (1..%d bytes; the node refuses larger values)", w.ValueSize, tx.MaxValueSize)
 		}
 		if w.Timeout <= 0 {
 			v.add(p+".timeout", "must be > 0")
 		}
-		modes := w.Modes()
-		switch len(modes) {
-		case 0:
-			v.add(p, "no load mode: give one of rate, ramp, clients, trace or maxrate")
-		case 1:
-		default:
-			ms := make([]string, len(modes))
-			for i, m := range modes {
-				ms[i] = string(m)
-			}
-			v.add(p+"."+ms[1], "conflicts with %s: give exactly one of rate, ramp, clients, trace or maxrate", ms[0])
+		v.loadMode(p, w)
+	}
+}
+
+// loadMode checks the load mode of workload w at path p: exactly one, and
+// its fields.
+func (v *validator) loadMode(p string, w *Workload) {
+	modes := w.Modes()
+	switch len(modes) {
+	case 0:
+		v.add(p, "no load mode: give one of rate, ramp, clients, trace or maxrate")
+	case 1:
+	default:
+		ms := make([]string, len(modes))
+		for i, m := range modes {
+			ms[i] = string(m)
 		}
-		if w.Rate < 0 {
-			v.add(p+".rate", "must be > 0")
+		v.add(p+"."+ms[1], "conflicts with %s: give exactly one of rate, ramp, clients, trace or maxrate", ms[0])
+	}
+	if w.Rate < 0 {
+		v.add(p+".rate", "must be > 0")
+	}
+	if r := w.Ramp; r != nil {
+		if r.To <= 0 {
+			v.add(p+".ramp.to", "must be > 0/s")
 		}
-		if r := w.Ramp; r != nil {
-			if r.To <= 0 {
-				v.add(p+".ramp.to", "must be > 0/s")
-			}
-			if r.Over <= 0 {
-				v.add(p+".ramp.over", "must be > 0")
-			}
+		if r.Over <= 0 {
+			v.add(p+".ramp.over", "must be > 0")
 		}
-		if w.Clients < 0 || w.Clients > MaxClients {
-			v.add(p+".clients", "%d is out of range (1..%d)", w.Clients, MaxClients)
+	}
+	if w.Clients < 0 || w.Clients > MaxClients {
+		v.add(p+".clients", "%d is out of range (1..%d)", w.Clients, MaxClients)
+	}
+	if w.Think != 0 && w.Clients == 0 {
+		v.add(p+".think", "only applies to closed-loop clients")
+	}
+	if w.Arrival != "" && w.Rate == 0 && w.Ramp == nil {
+		v.add(p+".arrival", "only applies to rate and ramp")
+	}
+	if m := w.MaxRate; m != nil {
+		if m.P99 <= 0 {
+			v.add(p+".maxrate.p99", "required, > 0")
 		}
-		if w.Think != 0 && w.Clients == 0 {
-			v.add(p+".think", "only applies to closed-loop clients")
+		if m.From <= 0 {
+			v.add(p+".maxrate.from", "must be > 0/s")
 		}
-		if w.Arrival != "" && w.Rate == 0 && w.Ramp == nil {
-			v.add(p+".arrival", "only applies to rate and ramp")
+		if m.To < m.From {
+			v.add(p+".maxrate.to", "%s is below from (%s)", m.To, m.From)
 		}
-		if m := w.MaxRate; m != nil {
-			if m.P99 <= 0 {
-				v.add(p+".maxrate.p99", "required, > 0")
-			}
-			if m.From <= 0 {
-				v.add(p+".maxrate.from", "must be > 0/s")
-			}
-			if m.To < m.From {
-				v.add(p+".maxrate.to", "%s is below from (%s)", m.To, m.From)
-			}
-			if m.Step <= 0 {
-				v.add(p+".maxrate.step", "must be > 0")
-			}
-			if m.Precision <= 0 || m.Precision >= 100 {
-				v.add(p+".maxrate.precision", "must be between 0%% and 100%%")
-			}
+		if m.Step <= 0 {
+			v.add(p+".maxrate.step", "must be > 0")
+		}
+		if m.Precision <= 0 || m.Precision >= 100 {
+			v.add(p+".maxrate.precision", "must be between 0%% and 100%%")
 		}
 	}
 }
@@ -320,6 +351,23 @@ func (v *validator) timeline() {
 		}
 		if e.For != 0 && e.Pause == "" {
 			v.add(p+".for", "only applies to pause")
+		}
+	}
+	v.networksInForce()
+}
+
+// networksInForce checks the paths of the network at the start and after
+// each timeline network change, once every written impairment is valid.
+func (v *validator) networksInForce() {
+	for _, e := range v.errs {
+		if strings.HasPrefix(e.Field, "network") || strings.Contains(e.Field, ".network") {
+			return
+		}
+	}
+	v.paths("network", v.s.Network)
+	for i, e := range v.s.Timeline {
+		if e.Network != nil {
+			v.paths(fmt.Sprintf("timeline[%d].network", i), v.s.NetworkAt(e.At))
 		}
 	}
 }
