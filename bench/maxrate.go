@@ -127,7 +127,12 @@ func (s *search) outcome(aboveRange bool) *outcome {
 func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage) (*reports.Snapshot, reports.MaxRatePoint, error) {
 	pw := *w
 	pw.MaxRate, pw.Rate = nil, scenarios.Rate(rate)
-	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, r.share, r.p.printf)
+	// Every probe sends transactions of its own: the same salt would make
+	// the same ids, which the node takes as resends of committed ones.
+	r.probes++
+	sh := r.share
+	sh.salt += r.probes * 0x9e3779b9
+	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.p.printf)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}

@@ -71,6 +71,7 @@ type pipeline struct {
 	accounts map[int][]ed25519.PrivateKey // genesis accounts by workload index
 	genesis  []node.GenesisAccount
 	share    share
+	probes   uint32 // max-rate probes prepared so far
 }
 
 // outcome is what a load plan measured, for finish.

@@ -37,7 +37,7 @@ func Example() {
 	fmt.Println(len(files), "files")
 	_ = reports.Summary(os.Stdout, res)
 	// Output:
-	// 7 files
+	// 8 files
 	// default  seed 42  measured 1s  PASS
 	// workload  stage      count    tx/s      p50      p90      p99    p99.9      max  p99 uncorr
 	// puts      accepted    1000  1000.0    820µs    820µs    820µs    820µs    820µs       800µs

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,7 +20,8 @@ import (
 // histograms, written with the hlog format: for every workload its stages'
 // corrected and uncorrected histograms and its schedule lag, one entry each
 // spanning the measured phase, tagged WORKLOAD/STAGE.corrected,
-// WORKLOAD/STAGE.uncorrected and WORKLOAD/lag. With the per-workload
+// WORKLOAD/STAGE.uncorrected and WORKLOAD/lag (the workload's name
+// query-escaped: a tag holds no spaces or commas). With the per-workload
 // interval logs it makes a folder mergeable: Merge adds these histograms,
 // bucket by bucket.
 const TotalsFile = "totals.hlog"
@@ -51,15 +53,16 @@ func writeTotals(dir string, snap *Snapshot) (string, error) {
 		return lw.OutputIntervalHistogram(h)
 	}
 	for _, w := range snap.Workloads {
-		if err := put(w.Lag, w.Name+"/lag"); err != nil {
+		name := url.QueryEscape(w.Name)
+		if err := put(w.Lag, name+"/lag"); err != nil {
 			return "", fmt.Errorf("reports: totals: %w", err)
 		}
 		for _, st := range Stages() {
 			s := w.Stages[st]
-			if err := put(s.Corrected, w.Name+"/"+HLogTag(st, true)); err != nil {
+			if err := put(s.Corrected, name+"/"+HLogTag(st, true)); err != nil {
 				return "", fmt.Errorf("reports: totals: %w", err)
 			}
-			if err := put(s.Uncorrected, w.Name+"/"+HLogTag(st, false)); err != nil {
+			if err := put(s.Uncorrected, name+"/"+HLogTag(st, false)); err != nil {
 				return "", fmt.Errorf("reports: totals: %w", err)
 			}
 		}
@@ -247,8 +250,9 @@ func (m *merger) add(w worker) error {
 // addTotals adds the worker's whole-run histograms.
 func (m *merger) addTotals(w worker) error {
 	return readLog(filepath.Join(w.dir, TotalsFile), func(h *hdr.Histogram) error {
-		name, what, ok := strings.Cut(h.Tag(), "/")
-		if !ok {
+		escaped, what, ok := strings.Cut(h.Tag(), "/")
+		name, err := url.QueryUnescape(escaped)
+		if !ok || err != nil {
 			return fmt.Errorf("tag %q is not WORKLOAD/…", h.Tag())
 		}
 		ws := m.workload(name)

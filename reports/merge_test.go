@@ -34,7 +34,7 @@ func mergeLoad(start time.Time, n int) []sample {
 // record records the samples i with keep(i) into a recorder from start.
 func record(start time.Time, load []sample, keep func(i int) bool) *Snapshot {
 	rec := NewRecorder(RecorderOptions{Start: start, Shards: 1})
-	w := rec.Workload("puts")
+	w := rec.Workload("hot, puts") // a name a tag cannot hold as it is
 	for i, s := range load {
 		if !keep(i) {
 			continue
@@ -79,7 +79,7 @@ func TestMergeExact(t *testing.T) {
 			if merged.Workers != n || len(merged.WorkerEnvironments) != n {
 				t.Fatalf("workers %d, environments %d", merged.Workers, len(merged.WorkerEnvironments))
 			}
-			got, want := merged.Workloads["puts"], whole.Workloads["puts"]
+			got, want := merged.Workloads["hot, puts"], whole.Workloads["hot, puts"]
 			if got.Sent != want.Sent || got.Errors != want.Errors || got.ErrorsByKind["accepted: timeout"] != want.ErrorsByKind["accepted: timeout"] || got.Lag != want.Lag {
 				t.Fatalf("sent %d/%d, errors %d/%d, lag %+v / %+v", got.Sent, want.Sent, got.Errors, want.Errors, got.Lag, want.Lag)
 			}

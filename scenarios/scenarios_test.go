@@ -328,7 +328,6 @@ func TestValidate(t *testing.T) {
 		{"nodes", "", "", ""},
 		{"dup name", "  - {name: put, kind: get, clients: 1}\n", "workload[1].name", "already the name"},
 		{"reserved name", "  - {name: committed, kind: get, clients: 1}\n", "workload[1].name", "reserved"},
-		{"transfer accounts", "  - {kind: transfer, accounts: 1, rate: 1/s}\n", "workload[1].accounts", "at least 2"},
 		{"maxrate", "  - {kind: put, maxrate: {from: 10/s}}\n", "workload[1].maxrate.p99", "required"},
 	}
 	for _, c := range cases {

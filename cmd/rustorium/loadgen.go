@@ -16,8 +16,47 @@ import (
 	"github.com/rustorium/rustorium/scenarios"
 )
 
+// loadgenFlags are rustorium loadgen's flags.
+type loadgenFlags struct {
+	out, target, apiURL, serverKey, profile, worker, startAt string
+}
+
+// options turns the flags into the run's options for scenario sc.
+func (fl *loadgenFlags) options(sc *scenarios.Scenario) (bench.Options, error) {
+	if fl.target == "" && fl.apiURL == "" {
+		return bench.Options{}, errors.New("--target (QUIC) or --api (HTTP) is required")
+	}
+	ext := &bench.External{Addr: fl.target, API: fl.apiURL}
+	opts := bench.Options{Out: fl.out, Target: ext}
+	var err error
+	if fl.serverKey != "" {
+		k, err := hex.DecodeString(fl.serverKey)
+		if err != nil || len(k) != ed25519.PublicKeySize {
+			return opts, fmt.Errorf("--server-key: want %d hex-encoded bytes", ed25519.PublicKeySize)
+		}
+		ext.ServerKey = k
+	}
+	if fl.worker != "" {
+		if opts.Worker, err = loadgen.ParseSplit(fl.worker); err != nil {
+			return opts, fmt.Errorf("--worker: %w", err)
+		}
+	}
+	if fl.startAt != "" {
+		if opts.StartAt, err = time.Parse(time.RFC3339Nano, fl.startAt); err != nil {
+			return opts, fmt.Errorf("--start-at: want an RFC 3339 time such as 2026-12-03T10:00:00Z: %w", err)
+		}
+	}
+	if opts.Out == "" {
+		opts.Out = filepath.Join("out", sc.Name+"-loadgen-"+time.Now().Format("20060102-150405"))
+		if !opts.Worker.Whole() {
+			opts.Out += fmt.Sprintf("-worker%d", opts.Worker.Index+1)
+		}
+	}
+	return opts, nil
+}
+
 func newLoadgenCmd() *cobra.Command {
-	var out, target, apiURL, serverKey, profile, worker, startAt string
+	var fl loadgenFlags
 	cmd := &cobra.Command{
 		Use:   "loadgen SCENARIO.yaml --target HOST:PORT [--api URL]",
 		Short: "Drive a scenario's workloads against a running node",
@@ -42,36 +81,12 @@ report of the whole load from them.`,
 			if err != nil {
 				return err
 			}
-			if target == "" && apiURL == "" {
-				return errors.New("--target (QUIC) or --api (HTTP) is required")
+			opts, err := fl.options(sc)
+			if err != nil {
+				return err
 			}
-			ext := &bench.External{Addr: target, API: apiURL}
-			opts := bench.Options{Out: out, Target: ext, Progress: cmd.ErrOrStderr()}
-			if worker != "" {
-				if opts.Worker, err = loadgen.ParseSplit(worker); err != nil {
-					return fmt.Errorf("--worker: %w", err)
-				}
-			}
-			if startAt != "" {
-				if opts.StartAt, err = time.Parse(time.RFC3339Nano, startAt); err != nil {
-					return fmt.Errorf("--start-at: want an RFC 3339 time such as 2026-12-03T10:00:00Z: %w", err)
-				}
-			}
-			if serverKey != "" {
-				k, err := hex.DecodeString(serverKey)
-				if err != nil || len(k) != ed25519.PublicKeySize {
-					return fmt.Errorf("--server-key: want %d hex-encoded bytes", ed25519.PublicKeySize)
-				}
-				ext.ServerKey = k
-			}
-			if out == "" {
-				out = filepath.Join("out", sc.Name+"-loadgen-"+time.Now().Format("20060102-150405"))
-				if !opts.Worker.Whole() {
-					out += fmt.Sprintf("-worker%d", opts.Worker.Index+1)
-				}
-			}
-			opts.Out = out
-			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"))
+			opts.Progress = cmd.ErrOrStderr()
+			stopProfile, err := startProfile(fl.profile, filepath.Join(opts.Out, "profile"))
 			if err != nil {
 				return err
 			}
@@ -83,7 +98,7 @@ report of the whole load from them.`,
 			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", reportPath(out))
+			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", reportPath(opts.Out))
 			if !res.Passed() {
 				return &exitError{code: 3, err: errors.New("the run failed its checks (see the summary above)")}
 			}
@@ -91,12 +106,12 @@ report of the whole load from them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&target, "target", "", "the node's QUIC address, host:port (for quic workloads)")
-	f.StringVar(&apiURL, "api", "", "the node's HTTP API, http://host:port (for rest, ws and graphql workloads)")
-	f.StringVar(&serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
-	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-loadgen-<time>)")
-	f.StringVar(&profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
-	f.StringVar(&worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
-	f.StringVar(&startAt, "start-at", "", "start the load at this RFC 3339 time (the same for every worker)")
+	f.StringVar(&fl.target, "target", "", "the node's QUIC address, host:port (for quic workloads)")
+	f.StringVar(&fl.apiURL, "api", "", "the node's HTTP API, http://host:port (for rest, ws and graphql workloads)")
+	f.StringVar(&fl.serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
+	f.StringVar(&fl.out, "out", "", "report folder (default out/<scenario>-loadgen-<time>, with -workerI for a worker)")
+	f.StringVar(&fl.profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
+	f.StringVar(&fl.worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
+	f.StringVar(&fl.startAt, "start-at", "", "start the load at this RFC 3339 time (the same for every worker)")
 	return cmd
 }

@@ -195,6 +195,26 @@ type serveOptions struct {
 	Ready func(n *node.Node, api net.Addr)
 }
 
+// serveMetrics serves a Prometheus registry of the node's metrics (set as
+// cfg.Registerer) and the Go runtime's on addr, until stop.
+func serveMetrics(addr string, cfg *node.Config) (stop func(), err error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cfg.Registerer = reg
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics: %w", err)
+	}
+	srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln) // ends with Close
+	}()
+	cfg.Logger.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() { srv.Close(); <-done }, nil
+}
+
 // serveNode runs a node until ctx ends (nil) or the node fails (its
 // error), with what opts asks for beside it.
 func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
@@ -205,18 +225,12 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return err
 	}
-	if metricsAddr := opts.Metrics; metricsAddr != "" {
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-		cfg.Registerer = reg
-		ln, err := net.Listen("tcp", metricsAddr)
+	if opts.Metrics != "" {
+		stop, err := serveMetrics(opts.Metrics, &cfg)
 		if err != nil {
-			return fmt.Errorf("--metrics: %w", err)
+			return err
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln) //nolint:errcheck // ends with Close below
-		defer srv.Close()
-		log.Info("metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+		defer stop()
 	}
 	var feed *api.Feed
 	var apiLn net.Listener
