@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -45,29 +46,9 @@ func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
 	for _, k := range kinds {
 		switch k {
 		case scenarios.ProfileCPU:
-			f, err := os.Create(filepath.Join(dir, "cpu.pprof"))
-			if err == nil {
-				if err = pprof.StartCPUProfile(f); err != nil {
-					f.Close()
-				}
-			}
-			if err != nil {
-				p.notes = append(p.notes, fmt.Sprintf("cpu profile: %v", err))
-				continue
-			}
-			p.cpu = f
+			p.cpu = p.startFile(filepath.Join(dir, "cpu.pprof"), "cpu profile", pprof.StartCPUProfile)
 		case scenarios.ProfileTrace:
-			f, err := os.Create(filepath.Join(dir, "trace.out"))
-			if err == nil {
-				if err = trace.Start(f); err != nil {
-					f.Close()
-				}
-			}
-			if err != nil {
-				p.notes = append(p.notes, fmt.Sprintf("trace: %v", err))
-				continue
-			}
-			p.tr = f
+			p.tr = p.startFile(filepath.Join(dir, "trace.out"), "trace", trace.Start)
 		case scenarios.ProfileMutex:
 			runtime.SetMutexProfileFraction(5)
 		case scenarios.ProfileBlock:
@@ -75,6 +56,22 @@ func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
 		}
 	}
 	return p
+}
+
+// startFile creates path and starts a capture into it; on failure it notes
+// why (what names the capture) and returns nil.
+func (p *profiler) startFile(path, what string, start func(io.Writer) error) *os.File {
+	f, err := os.Create(path)
+	if err == nil {
+		if err = start(f); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		p.notes = append(p.notes, fmt.Sprintf("%s: %v", what, err))
+		return nil
+	}
+	return f
 }
 
 // measuredProfiles captures report.profile over the measured phase only:
