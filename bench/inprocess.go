@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/netem"
@@ -288,7 +289,11 @@ const defaultClientConns = 4
 
 // newNode creates an incarnation of s, with the faults the tests inject.
 func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, error) {
-	n, err := node.New(ctx, c.nodeConfig(s))
+	cfg, err := c.nodeConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -298,35 +303,37 @@ func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, error
 	return n, nil
 }
 
-// nodeConfig is the configuration of every incarnation of s.
-func (c *InProcess) nodeConfig(s *nodeSlot) node.Config {
-	sc := c.sc
-	var dialer func(ctx context.Context, network, host string) (net.Conn, error)
-	if c.nw != nil {
-		dialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
-	}
-	cfg := node.Config{
+// nodeConfig is the configuration of every incarnation of s: the
+// scenario's cluster as cluster.Settings (the one way the CLI's flags and a
+// cluster file become a node.Config too), with the in-process wiring on
+// top: the node's (emulated) sockets and the run's hooks.
+func (c *InProcess) nodeConfig(s *nodeSlot) (node.Config, error) {
+	cl := c.sc.Cluster
+	cfg, err := cluster.Settings{
 		ChainID: chainID, Key: s.key, NodeID: s.name,
-		Shards: sc.Cluster.Shards, Brokers: c.brokers, TopicPrefix: c.prefix,
-		DataDir: s.dir,
-		Storage: storage.Options{NoSync: !sc.Cluster.Storage.SyncEnabled()},
-		Block: consensus.CutterConfig{
-			MaxTxs: sc.Cluster.Block.MaxTxs, MaxBytes: sc.Cluster.Block.MaxBytes, MaxWait: sc.Cluster.Block.MaxWait.Std(),
-		},
-		PacketConn: s.pc, BrokerDialer: dialer,
-		Peers: c.peers, Quorum: sc.Cluster.Quorum,
+		Shards: cl.Shards, Brokers: c.brokers, TopicPrefix: c.prefix,
+		DataDir: s.dir, Sync: cl.Storage.SyncEnabled(),
+		Block: consensus.CutterConfig{MaxTxs: cl.Block.MaxTxs, MaxBytes: cl.Block.MaxBytes, MaxWait: cl.Block.MaxWait.Std()},
+		Peers: c.peers, Quorum: cl.Quorum,
 		Leadership: node.LeadershipConfig{
-			SessionTimeout:     sc.Cluster.Leadership.SessionTimeout.Std(),
-			TransactionTimeout: sc.Cluster.Leadership.TransactionTimeout.Std(),
+			SessionTimeout:     cl.Leadership.SessionTimeout.Std(),
+			TransactionTimeout: cl.Leadership.TransactionTimeout.Std(),
 		},
-		OnIngress: c.hooks.OnIngress,
-		Genesis:   c.hooks.Genesis,
-		Logger:    c.Logger, // the node names itself (NodeID) in its logs
+		Genesis: c.hooks.Genesis,
+		Logger:  c.Logger, // the node names itself (NodeID) in its logs
+	}.Config()
+	if err != nil {
+		return cfg, err
 	}
+	cfg.PacketConn = s.pc
+	if c.nw != nil {
+		cfg.BrokerDialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
+	}
+	cfg.OnIngress = c.hooks.OnIngress
 	if on := c.hooks.OnBlock; on != nil {
 		cfg.OnBlock = func(ev node.BlockEvent) { on(s.name, ev) }
 	}
-	return cfg
+	return cfg, nil
 }
 
 // usesAPI reports whether a workload speaks one of the nodes' HTTP APIs.

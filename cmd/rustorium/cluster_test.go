@@ -7,7 +7,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -20,54 +19,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/storage"
-	"github.com/rustorium/rustorium/scenarios"
 )
 
-const testKey = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
-
-func TestClusterFileErrors(t *testing.T) {
-	good := fmt.Sprintf(`
-chain_id: 1
-shards: 4
-brokers: [127.0.0.1:9092]
-nodes:
-  - {id: node-1, key: %s, addr: 127.0.0.1:7401}
-`, testKey)
-	if _, err := parseClusterFile("c.yaml", []byte(good)); err != nil {
-		t.Fatal(err)
-	}
-	for _, tc := range []struct{ name, text, want string }{
-		{"unknown field", "shards: 4\nbrokerz: [a:1]\n", "c.yaml:2: brokerz: unknown field (did you mean brokers?)"},
-		{"wrong type", "shards: four\n", "c.yaml:1: shards: want a whole number"},
-		{"bad duration", "shards: 1\nleadership: {session_timeout: soon}\n", "c.yaml:2: leadership.session_timeout:"},
-		{"no brokers", "shards: 1\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml: brokers: required"},
-		{"bad broker", "shards: 1\nbrokers: [kafka]\n", "c.yaml:2: brokers[0]: \"kafka\" is not host:port"},
-		{"no nodes", "shards: 1\nbrokers: [a:1]\n", "c.yaml: nodes: required"},
-		{"bad key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: abcd, addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].key: "abcd" is not an ed25519 public key`},
-		{"duplicate id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: a, key: " + strings.Repeat("11", 32) + ", addr: 1.2.3.4:6}\n", `c.yaml:5: nodes[1].id: "a" is also nodes[0]'s id`},
-		{"duplicate key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: b, key: " + testKey + ", addr: 1.2.3.4:6}\n", "c.yaml:5: nodes[1].key: the same key as nodes[0]"},
-		{"bad addr", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: here}\n", `c.yaml:4: nodes[0].addr: "here" is not host:port`},
-		{"bad id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a b, key: " + testKey + ", addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].id: "a b": use letters`},
-		{"quorum", "shards: 1\nbrokers: [a:1]\nquorum: 2\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml:3: quorum: 2 is out of range"},
-		{"shards", "shards: 0\nbrokers: [a:1]\n", "c.yaml:1: shards: 0 is out of range"},
-		{"genesis", "shards: 1\nbrokers: [a:1]\ngenesis:\n  - {account: zz, balance: 5}\n", `c.yaml:4: genesis[0].account: "zz" is not`},
-		{"negative balance", "genesis:\n  - {account: " + testKey + ", balance: -5}\n", "c.yaml:2: genesis[0].balance: -5 is out of range"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := parseClusterFile("c.yaml", []byte(tc.text))
-			var e *scenarios.Error
-			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
-			}
-		})
-	}
-}
 
 // testCluster writes the key files and the cluster file of n nodes on
 // brokers, with genesis accounts, and returns the file's path, the key
@@ -273,7 +233,7 @@ func TestNodeClusterBinary(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t, dir)
 	path, keyFiles, accounts := testCluster(t, dir, 3, kafkatest.Embedded(t))
-	cf, err := loadClusterFile(path)
+	cf, err := cluster.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +247,7 @@ func TestNodeClusterBinary(t *testing.T) {
 	}
 	for i, raw := range txs {
 		nd := cf.Nodes[i%3]
-		c, err := p2p.Dial(ctx, nd.Addr, p2p.ClientConfig{ServerKey: cf.keys[i%3]})
+		c, err := p2p.Dial(ctx, nd.Addr, p2p.ClientConfig{ServerKey: cf.Keys()[i%3]})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/ordering"
@@ -46,7 +47,7 @@ func TestNodeCrashRestart(t *testing.T) {
 func crashRestart(t *testing.T, bin string, brokers []string) {
 	dir := t.TempDir()
 	path, keyFiles, accounts := testCluster(t, dir, 3, brokers)
-	cf, err := loadClusterFile(path)
+	cf, err := cluster.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +106,7 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 	}
 	clients := make([]*p2p.Client, len(survivors))
 	for j, i := range survivors {
-		c, err := p2p.Dial(ctx, cf.Nodes[i].Addr, p2p.ClientConfig{ServerKey: cf.keys[i]})
+		c, err := p2p.Dial(ctx, cf.Nodes[i].Addr, p2p.ClientConfig{ServerKey: cf.Keys()[i]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,13 +240,13 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 
 // sameRoots reports whether every node answers every genesis account's
 // read with the same root and value (read over QUIC, proofs verified).
-func sameRoots(ctx context.Context, t *testing.T, cf *clusterFile, accounts []ed25519.PrivateKey) bool {
+func sameRoots(ctx context.Context, t *testing.T, cf *cluster.File, accounts []ed25519.PrivateKey) bool {
 	t.Helper()
 	for _, a := range accounts {
 		key := state.AccountKey(a.Public().(ed25519.PublicKey))
 		var want *p2p.Value
 		for i, nd := range cf.Nodes {
-			c, err := p2p.Dial(ctx, nd.Addr, p2p.ClientConfig{ServerKey: cf.keys[i]})
+			c, err := p2p.Dial(ctx, nd.Addr, p2p.ClientConfig{ServerKey: cf.Keys()[i]})
 			if err != nil {
 				return false
 			}

@@ -3,11 +3,9 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
@@ -121,15 +120,15 @@ func (nf *nodeFlags) config(cmd *cobra.Command, log *slog.Logger) (node.Config, 
 	if err != nil {
 		return node.Config{}, err
 	}
-	return s.toConfig()
+	return s.Config()
 }
 
 // settings are the settings of a node of its own. A shard count or block
 // bound given as 0 (or less) is refused: leaving the flag out is how to
 // get the default.
-func (nf *nodeFlags) settings(cmd *cobra.Command, log *slog.Logger) (nodeSettings, error) {
+func (nf *nodeFlags) settings(cmd *cobra.Command, log *slog.Logger) (cluster.Settings, error) {
 	if nf.id != "" || nf.keyFile != "" {
-		return nodeSettings{}, errors.New("--id and --key-file need --cluster")
+		return cluster.Settings{}, errors.New("--id and --key-file need --cluster")
 	}
 	for _, c := range []struct {
 		name string
@@ -137,20 +136,20 @@ func (nf *nodeFlags) settings(cmd *cobra.Command, log *slog.Logger) (nodeSetting
 	}{{"shards", int64(nf.shards)}, {"block-max-txs", int64(nf.block.MaxTxs)}, {"block-max-bytes", int64(nf.block.MaxBytes)}, {"block-max-wait", int64(nf.block.MaxWait)}} {
 		if c.v <= 0 {
 			fl := cmd.Flags().Lookup(c.name)
-			return nodeSettings{}, fmt.Errorf("--%s %s: must be more than 0 (leave the flag out for the default, %s)", c.name, fl.Value, fl.DefValue)
+			return cluster.Settings{}, fmt.Errorf("--%s %s: must be more than 0 (leave the flag out for the default, %s)", c.name, fl.Value, fl.DefValue)
 		}
 	}
 	if nf.shards > ordering.MaxShards {
-		return nodeSettings{}, fmt.Errorf("--shards %d: at most %d", nf.shards, ordering.MaxShards)
+		return cluster.Settings{}, fmt.Errorf("--shards %d: at most %d", nf.shards, ordering.MaxShards)
 	}
 	if err := os.MkdirAll(nf.dataDir, 0o755); err != nil {
-		return nodeSettings{}, err
+		return cluster.Settings{}, err
 	}
-	key, err := loadOrCreateKey(filepath.Join(nf.dataDir, "node.key"))
+	key, err := cluster.LoadOrCreateKey(filepath.Join(nf.dataDir, "node.key"))
 	if err != nil {
-		return nodeSettings{}, err
+		return cluster.Settings{}, err
 	}
-	s := nodeSettings{
+	s := cluster.Settings{
 		ChainID: nf.chainID, Key: key, Shards: nf.shards, TopicPrefix: nf.prefix,
 		DataDir: nf.dataDir, Listen: nf.listen, Block: nf.block, Sync: !nf.noSync,
 		Quorum: consensus.DefaultQuorum(1), Logger: log,
@@ -168,19 +167,19 @@ func clusterNodeConfig(clusterPath, id, keyFile, data, listen string, log *slog.
 	if id == "" || keyFile == "" {
 		return node.Config{}, errors.New("cluster mode needs --id and --key-file")
 	}
-	cf, err := loadClusterFile(clusterPath)
+	cf, err := cluster.Load(clusterPath)
 	if err != nil {
 		return node.Config{}, err
 	}
-	key, err := readKeyFile(keyFile)
+	key, err := cluster.ReadKeyFile(keyFile)
 	if err != nil {
 		return node.Config{}, err
 	}
-	s, err := cf.settings(nodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
+	s, err := cf.Settings(cluster.NodeOptions{ID: id, Key: key, Data: data, Listen: listen, Logger: log})
 	if err != nil {
 		return node.Config{}, err
 	}
-	return s.toConfig()
+	return s.Config()
 }
 
 // serveOptions are what serveNode serves besides the node's QUIC port.
@@ -311,7 +310,7 @@ the key of the node's entry in a cluster file.`,
 			if _, err := os.Stat(out); err == nil && !force {
 				return fmt.Errorf("%s exists (use --force to replace it)", out)
 			}
-			key, err := writeKeyFile(out)
+			key, err := cluster.WriteKeyFile(out)
 			if err != nil {
 				return err
 			}
@@ -322,26 +321,4 @@ the key of the node's entry in a cluster file.`,
 	cmd.Flags().StringVar(&out, "out", "", "file to write the key to")
 	cmd.Flags().BoolVar(&force, "force", false, "replace an existing file")
 	return cmd
-}
-
-// loadOrCreateKey reads a hex ed25519 seed from path, creating it if absent.
-func loadOrCreateKey(path string) (ed25519.PrivateKey, error) {
-	key, err := readKeyFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return writeKeyFile(path)
-	}
-	return key, err
-}
-
-// writeKeyFile writes a new random ed25519 seed to path in hex (mode 0600)
-// and returns its key.
-func writeKeyFile(path string) (ed25519.PrivateKey, error) {
-	seed := make([]byte, ed25519.SeedSize)
-	if _, err := rand.Read(seed); err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	return ed25519.NewKeyFromSeed(seed), nil
 }

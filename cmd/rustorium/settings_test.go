@@ -2,7 +2,6 @@ package main
 
 import (
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,11 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/storage"
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // flagConfig is the node.Config `rustorium node` makes of args.
@@ -53,32 +52,13 @@ func TestNodeFlagZeros(t *testing.T) {
 	}
 }
 
-func TestClusterFileZeros(t *testing.T) {
-	head := "brokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n"
-	for _, tc := range []struct{ text, want string }{
-		{"shards: 0\n", fmt.Sprintf("c.yaml:4: shards: 0 is out of range (1..%d; leave it out for 4)", ordering.MaxShards)},
-		{"quorum: 0\n", "c.yaml:4: quorum: 0 is out of range (1..1 nodes; leave it out for ⌊2N/3⌋+1)"},
-		{"block: {max_txs: 0}\n", "c.yaml:4: block.max_txs: 0: must be ≥ 1 (leave it out for 1000)"},
-		{"block: {max_bytes: 0}\n", "c.yaml:4: block.max_bytes: 0: must be ≥ 1 (leave it out for 1048576)"},
-		{"block:\n  max_wait: 0s\n", "c.yaml:5: block.max_wait: 0s: must be > 0 (leave it out for 20ms)"},
-	} {
-		t.Run(strings.TrimSpace(tc.text), func(t *testing.T) {
-			_, err := parseClusterFile("c.yaml", []byte(head+tc.text))
-			var e *scenarios.Error
-			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
-			}
-		})
-	}
-}
-
 // oneNodeCluster writes a key file and a cluster file of one node (with
 // extra lines) and returns the node's configuration from them.
 func oneNodeCluster(t *testing.T, extra string) node.Config {
 	t.Helper()
 	dir := t.TempDir()
 	kf := filepath.Join(dir, "node.key")
-	key, err := writeKeyFile(kf)
+	key, err := cluster.WriteKeyFile(kf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,26 +117,5 @@ func TestFlagsClusterFileParity(t *testing.T) {
 	}
 	if got := shared(file); !reflect.DeepEqual(got, want) {
 		t.Fatalf("cluster file %+v\nwant %+v", got, want)
-	}
-}
-
-func TestSettingsToConfig(t *testing.T) {
-	good := nodeSettings{Shards: 1, Quorum: 1, Block: consensus.CutterConfig{MaxTxs: 1, MaxBytes: 1, MaxWait: 1}, Sync: true}
-	if cfg, err := good.toConfig(); err != nil || cfg.Storage.NoSync {
-		t.Fatalf("%+v %v", cfg, err)
-	}
-	for name, edit := range map[string]func(*nodeSettings){
-		"shards 0":   func(s *nodeSettings) { s.Shards = 0 },
-		"quorum 0":   func(s *nodeSettings) { s.Quorum = 0 },
-		"quorum 2":   func(s *nodeSettings) { s.Quorum = 2 },
-		"max txs 0":  func(s *nodeSettings) { s.Block.MaxTxs = 0 },
-		"max bytes":  func(s *nodeSettings) { s.Block.MaxBytes = 0 },
-		"max wait 0": func(s *nodeSettings) { s.Block.MaxWait = 0 },
-	} {
-		s := good
-		edit(&s)
-		if _, err := s.toConfig(); !errors.Is(err, errSettings) || !strings.Contains(err.Error(), strings.Fields(name)[0]) {
-			t.Errorf("%s: got %v", name, err)
-		}
 	}
 }

@@ -1,10 +1,17 @@
-package main
+// Package cluster is the cluster file — what every node of a cluster
+// shares: chain, shards, brokers, block bounds, leadership timeouts,
+// genesis and every validator's id, key and address — and the one way a
+// node's Settings become its node.Config, whether they come from a
+// cluster file, from rustorium node's flags or from a scenario's cluster.
+package cluster
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -19,7 +26,7 @@ import (
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-// clusterFile is a cluster configuration: what every node of a cluster
+// File is a cluster configuration: what every node of a cluster
 // shares. Each node process gets the same file plus its own --id and
 // --key-file. Decoded strictly (unknown fields are errors with their line).
 // A field left out takes the node's default (ordering.DefaultShards,
@@ -41,7 +48,7 @@ import (
 //	  - {id: node-1, key: <ed25519 public key, hex>, addr: 10.0.0.1:7400}
 //	  - {id: node-2, key: …, addr: 10.0.0.2:7400}
 //	  - {id: node-3, key: …, addr: 10.0.0.3:7400}
-type clusterFile struct {
+type File struct {
 	// ChainID is the chain every transaction must name.
 	ChainID uint32 `yaml:"chain_id"`
 	// Shards is the number of shards; every node must use the same.
@@ -79,7 +86,7 @@ type clusterFile struct {
 	} `yaml:"genesis"`
 	// Nodes are the validators: a unique id, the public key it proves with
 	// its key file, and the QUIC address its clients and peers dial.
-	Nodes []clusterNode `yaml:"nodes"`
+	Nodes []Node `yaml:"nodes"`
 
 	file  string
 	lines map[string]int
@@ -87,7 +94,7 @@ type clusterFile struct {
 	gen   []node.GenesisAccount // Genesis, decoded
 }
 
-type clusterNode struct {
+type Node struct {
 	ID   string `yaml:"id"`
 	Key  string `yaml:"key"`
 	Addr string `yaml:"addr"`
@@ -96,18 +103,18 @@ type clusterNode struct {
 // nodeIDRE is what a node id may hold (it is part of Kafka ids).
 var nodeIDRE = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,64}$`)
 
-// loadClusterFile reads, decodes and checks a cluster file. Errors are
+// Load reads, decodes and checks a cluster file. Errors are
 // *scenarios.Error values naming the file, line and field (several joined).
-func loadClusterFile(path string) (*clusterFile, error) {
+func Load(path string) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return parseClusterFile(path, data)
+	return Parse(path, data)
 }
 
-func parseClusterFile(name string, data []byte) (*clusterFile, error) {
-	cf := &clusterFile{file: name}
+func Parse(name string, data []byte) (*File, error) {
+	cf := &File{file: name}
 	lines, err := scenarios.DecodeStrict(name, data, cf)
 	if err != nil {
 		return nil, err
@@ -122,14 +129,14 @@ func parseClusterFile(name string, data []byte) (*clusterFile, error) {
 
 // given reports whether the file sets field (a path such as
 // "block.max_txs"), 0 included.
-func (cf *clusterFile) given(field string) bool {
+func (cf *File) given(field string) bool {
 	_, ok := cf.lines[field]
 	return ok
 }
 
 // ensureDefaults fills the fields the file leaves out with the node's
 // defaults, the same the flags of `rustorium node` default to.
-func (cf *clusterFile) ensureDefaults() {
+func (cf *File) ensureDefaults() {
 	for _, d := range []struct {
 		field string
 		v     *int
@@ -150,11 +157,11 @@ func (cf *clusterFile) ensureDefaults() {
 }
 
 // invalid is a validation error located at field's line.
-func (cf *clusterFile) invalid(field, format string, args ...any) error {
+func (cf *File) invalid(field, format string, args ...any) error {
 	return &scenarios.Error{File: cf.file, Line: scenarios.LineOf(cf.lines, field), Field: field, Msg: fmt.Sprintf(format, args...), Err: scenarios.ErrInvalid}
 }
 
-func (cf *clusterFile) validate() error {
+func (cf *File) validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) { errs = append(errs, cf.invalid(field, format, args...)) }
 	if cf.given("shards") && (cf.Shards < 1 || cf.Shards > ordering.MaxShards) {
@@ -240,8 +247,8 @@ func parsePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
-// nodeOptions are one node process's own settings besides the cluster file.
-type nodeOptions struct {
+// NodeOptions are one node process's own settings besides the cluster file.
+type NodeOptions struct {
 	ID     string             // which of the file's nodes this process is
 	Key    ed25519.PrivateKey // its identity, matching the file's key for ID
 	Data   string             // data directory; "" means rustorium-data/<id>
@@ -250,7 +257,7 @@ type nodeOptions struct {
 }
 
 // settings are the settings of node o.ID of the cluster.
-func (cf *clusterFile) settings(o nodeOptions) (nodeSettings, error) {
+func (cf *File) Settings(o NodeOptions) (Settings, error) {
 	idx := -1
 	var known []string
 	for i, nd := range cf.Nodes {
@@ -260,13 +267,13 @@ func (cf *clusterFile) settings(o nodeOptions) (nodeSettings, error) {
 		}
 	}
 	if idx < 0 {
-		return nodeSettings{}, fmt.Errorf("--id %q is not a node of %s (nodes: %s)", o.ID, cf.file, strings.Join(known, ", "))
+		return Settings{}, fmt.Errorf("--id %q is not a node of %s (nodes: %s)", o.ID, cf.file, strings.Join(known, ", "))
 	}
 	if len(o.Key) != ed25519.PrivateKeySize {
-		return nodeSettings{}, errors.New("a node key is required (--key-file)")
+		return Settings{}, errors.New("a node key is required (--key-file)")
 	}
 	if pub := o.Key.Public().(ed25519.PublicKey); !pub.Equal(cf.keys[idx]) {
-		return nodeSettings{}, fmt.Errorf("the key file's public key %x is not %s's key in %s (%s)", []byte(pub), o.ID, cf.file, cf.Nodes[idx].Key)
+		return Settings{}, fmt.Errorf("the key file's public key %x is not %s's key in %s (%s)", []byte(pub), o.ID, cf.file, cf.Nodes[idx].Key)
 	}
 	peers := make([]p2p.Peer, len(cf.Nodes))
 	for i, nd := range cf.Nodes {
@@ -280,7 +287,7 @@ func (cf *clusterFile) settings(o nodeOptions) (nodeSettings, error) {
 	if listen == "" {
 		listen = cf.Nodes[idx].Addr
 	}
-	return nodeSettings{
+	return Settings{
 		ChainID: cf.ChainID, Key: o.Key, NodeID: o.ID,
 		Shards: cf.Shards, Brokers: cf.Brokers, TopicPrefix: cf.TopicPrefix,
 		DataDir: data, Listen: listen,
@@ -295,8 +302,11 @@ func (cf *clusterFile) settings(o nodeOptions) (nodeSettings, error) {
 	}, nil
 }
 
-// readKeyFile reads a hex ed25519 seed (as `rustorium node keygen` writes).
-func readKeyFile(path string) (ed25519.PrivateKey, error) {
+// Keys returns the nodes' public keys, decoded, in the file's order.
+func (cf *File) Keys() []ed25519.PublicKey { return cf.keys }
+
+// ReadKeyFile reads a hex ed25519 seed (as `rustorium node keygen` writes).
+func ReadKeyFile(path string) (ed25519.PrivateKey, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -304,6 +314,28 @@ func readKeyFile(path string) (ed25519.PrivateKey, error) {
 	seed, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil || len(seed) != ed25519.SeedSize {
 		return nil, fmt.Errorf("%s: want %d hex-encoded bytes (an ed25519 seed, as `rustorium node keygen` writes)", path, ed25519.SeedSize)
+	}
+	return ed25519.NewKeyFromSeed(seed), nil
+}
+
+// LoadOrCreateKey reads a hex ed25519 seed from path, creating it if absent.
+func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
+	key, err := ReadKeyFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return WriteKeyFile(path)
+	}
+	return key, err
+}
+
+// WriteKeyFile writes a new random ed25519 seed to path in hex (mode 0600)
+// and returns its key.
+func WriteKeyFile(path string) (ed25519.PrivateKey, error) {
+	seed := make([]byte, ed25519.SeedSize)
+	if _, err := rand.Read(seed); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(seed)+"\n"), 0o600); err != nil {
+		return nil, err
 	}
 	return ed25519.NewKeyFromSeed(seed), nil
 }

@@ -1,4 +1,4 @@
-package main
+package cluster
 
 import (
 	"crypto/ed25519"
@@ -13,15 +13,15 @@ import (
 	"github.com/rustorium/rustorium/node/storage"
 )
 
-// nodeSettings are a node process's settings, whichever way they came:
+// Settings are a node process's settings, whichever way they came:
 // `rustorium node`'s flags (a node of its own) or a cluster file with the
-// node's --id fill one, and toConfig alone makes the node.Config of
+// node's --id fill one, and Config alone makes the node.Config of
 // either. Every field is explicit: the defaults (ordering.DefaultShards,
 // consensus.DefaultMaxTxs, DefaultMaxBytes, DefaultMaxWait,
 // DefaultQuorum) are the flags' defaults and what the cluster file's
 // loader fills in for a field it does not give, so an explicit 0 is an
 // error, never a silent default.
-type nodeSettings struct {
+type Settings struct {
 	ChainID     uint32
 	Key         ed25519.PrivateKey
 	NodeID      string // "": derived from the key
@@ -39,11 +39,11 @@ type nodeSettings struct {
 	Logger      *slog.Logger
 }
 
-// errSettings is wrapped by every settings error toConfig returns.
-var errSettings = errors.New("node settings")
+// ErrSettings is wrapped by every settings error Config returns.
+var ErrSettings = errors.New("node settings")
 
-// toConfig checks the settings and returns the node's configuration.
-func (s nodeSettings) toConfig() (node.Config, error) {
+// Config checks the settings and returns the node's configuration.
+func (s Settings) Config() (node.Config, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if s.Shards < 1 || s.Shards > ordering.MaxShards {
@@ -62,7 +62,7 @@ func (s nodeSettings) toConfig() (node.Config, error) {
 		bad("quorum %d: want 1..%d (the validators)", s.Quorum, n)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return node.Config{}, fmt.Errorf("%w: %w", errSettings, err)
+		return node.Config{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
 	return node.Config{
 		ChainID: s.ChainID, Key: s.Key, NodeID: s.NodeID,

@@ -1,0 +1,92 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+const testKey = "3b6a27bcceb6a42d62a3a8d02a6f0d73653215771de243a63ac048a18b59da29"
+
+func TestClusterFileErrors(t *testing.T) {
+	good := fmt.Sprintf(`
+chain_id: 1
+shards: 4
+brokers: [127.0.0.1:9092]
+nodes:
+  - {id: node-1, key: %s, addr: 127.0.0.1:7401}
+`, testKey)
+	if _, err := Parse("c.yaml", []byte(good)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"unknown field", "shards: 4\nbrokerz: [a:1]\n", "c.yaml:2: brokerz: unknown field (did you mean brokers?)"},
+		{"wrong type", "shards: four\n", "c.yaml:1: shards: want a whole number"},
+		{"bad duration", "shards: 1\nleadership: {session_timeout: soon}\n", "c.yaml:2: leadership.session_timeout:"},
+		{"no brokers", "shards: 1\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml: brokers: required"},
+		{"bad broker", "shards: 1\nbrokers: [kafka]\n", "c.yaml:2: brokers[0]: \"kafka\" is not host:port"},
+		{"no nodes", "shards: 1\nbrokers: [a:1]\n", "c.yaml: nodes: required"},
+		{"bad key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: abcd, addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].key: "abcd" is not an ed25519 public key`},
+		{"duplicate id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: a, key: " + strings.Repeat("11", 32) + ", addr: 1.2.3.4:6}\n", `c.yaml:5: nodes[1].id: "a" is also nodes[0]'s id`},
+		{"duplicate key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: b, key: " + testKey + ", addr: 1.2.3.4:6}\n", "c.yaml:5: nodes[1].key: the same key as nodes[0]"},
+		{"bad addr", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: here}\n", `c.yaml:4: nodes[0].addr: "here" is not host:port`},
+		{"bad id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a b, key: " + testKey + ", addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].id: "a b": use letters`},
+		{"quorum", "shards: 1\nbrokers: [a:1]\nquorum: 2\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml:3: quorum: 2 is out of range"},
+		{"shards", "shards: 0\nbrokers: [a:1]\n", "c.yaml:1: shards: 0 is out of range"},
+		{"genesis", "shards: 1\nbrokers: [a:1]\ngenesis:\n  - {account: zz, balance: 5}\n", `c.yaml:4: genesis[0].account: "zz" is not`},
+		{"negative balance", "genesis:\n  - {account: " + testKey + ", balance: -5}\n", "c.yaml:2: genesis[0].balance: -5 is out of range"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tc.text))
+			var e *scenarios.Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestClusterFileZeros(t *testing.T) {
+	head := "brokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n"
+	for _, tc := range []struct{ text, want string }{
+		{"shards: 0\n", fmt.Sprintf("c.yaml:4: shards: 0 is out of range (1..%d; leave it out for 4)", ordering.MaxShards)},
+		{"quorum: 0\n", "c.yaml:4: quorum: 0 is out of range (1..1 nodes; leave it out for ⌊2N/3⌋+1)"},
+		{"block: {max_txs: 0}\n", "c.yaml:4: block.max_txs: 0: must be ≥ 1 (leave it out for 1000)"},
+		{"block: {max_bytes: 0}\n", "c.yaml:4: block.max_bytes: 0: must be ≥ 1 (leave it out for 1048576)"},
+		{"block:\n  max_wait: 0s\n", "c.yaml:5: block.max_wait: 0s: must be > 0 (leave it out for 20ms)"},
+	} {
+		t.Run(strings.TrimSpace(tc.text), func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(head+tc.text))
+			var e *scenarios.Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSettingsToConfig(t *testing.T) {
+	good := Settings{Shards: 1, Quorum: 1, Block: consensus.CutterConfig{MaxTxs: 1, MaxBytes: 1, MaxWait: 1}, Sync: true}
+	if cfg, err := good.Config(); err != nil || cfg.Storage.NoSync {
+		t.Fatalf("%+v %v", cfg, err)
+	}
+	for name, edit := range map[string]func(*Settings){
+		"shards 0":   func(s *Settings) { s.Shards = 0 },
+		"quorum 0":   func(s *Settings) { s.Quorum = 0 },
+		"quorum 2":   func(s *Settings) { s.Quorum = 2 },
+		"max txs 0":  func(s *Settings) { s.Block.MaxTxs = 0 },
+		"max bytes":  func(s *Settings) { s.Block.MaxBytes = 0 },
+		"max wait 0": func(s *Settings) { s.Block.MaxWait = 0 },
+	} {
+		s := good
+		edit(&s)
+		if _, err := s.Config(); !errors.Is(err, ErrSettings) || !strings.Contains(err.Error(), strings.Fields(name)[0]) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
