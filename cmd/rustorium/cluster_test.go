@@ -28,7 +28,6 @@ import (
 	"github.com/rustorium/rustorium/node/storage"
 )
 
-
 // testCluster writes the key files and the cluster file of n nodes on
 // brokers, with genesis accounts, and returns the file's path, the key
 // files and the account keys.
