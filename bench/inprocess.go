@@ -25,7 +25,6 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -123,7 +122,8 @@ func (c *InProcess) Caps() Caps {
 	return Caps{
 		Broker:    kind,
 		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
-		Blocks:    true, Genesis: true, Floors: true, Faults: true,
+		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true,
+		ChainID: chainID,
 	}
 }
 
@@ -448,9 +448,12 @@ type inprocNode struct {
 	n    *node.Node
 }
 
-func (v inprocNode) Name() string                                 { return v.name }
-func (v inprocNode) ShardMeta(shard uint32) (storage.Meta, error) { return v.n.ShardMeta(shard) }
-func (v inprocNode) Halted(shard uint32) bool                     { return v.n.Halted(shard) }
+func (v inprocNode) Name() string { return v.name }
+func (v inprocNode) Tip(shard uint32) (Tip, error) {
+	m, err := v.n.ShardMeta(shard)
+	return Tip{Height: m.Height, Block: m.BlockHash, Root: m.Root.Bytes()}, err
+}
+func (v inprocNode) Halted(shard uint32) bool { return v.n.Halted(shard) }
 
 func (v inprocNode) TxShard(id tx.ID) (uint32, bool, error) {
 	loc, ok, err := v.n.TxLocation(id)

@@ -92,7 +92,7 @@ func (f *inprocFaults) Restart(name string) (map[uint32]uint64, error) {
 	own := map[uint32]uint64{}
 	view := inprocNode{s.name, n}
 	for shard := range uint32(c.sc.Cluster.Shards) {
-		if m, err := view.ShardMeta(shard); err == nil {
+		if m, err := view.Tip(shard); err == nil {
 			own[shard] = m.Height
 		}
 	}

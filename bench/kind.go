@@ -64,7 +64,9 @@ type prepInput struct {
 	split loadgen.Split
 	// salt separates this run's transactions from other runs' (workers of
 	// one split load share it).
-	salt   uint32
+	salt uint32
+	// chain is the chain id the transactions are signed for.
+	chain  uint32
 	printf func(format string, args ...any)
 }
 

@@ -33,7 +33,7 @@ func (putKind) stages() []reports.Stage {
 
 func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	w := in.w
-	puts := &loadgen.Puts{ChainID: chainID, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: in.salt, Split: in.split}
+	puts := &loadgen.Puts{ChainID: in.chain, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: in.salt, Split: in.split}
 	txs, err := sign(ctx, in, puts.Generate)
 	if err != nil {
 		return nil, err

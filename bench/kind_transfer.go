@@ -36,7 +36,7 @@ func (transferKind) stages() []reports.Stage {
 }
 
 func (transferKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
-	tr := &loadgen.Transfers{ChainID: chainID, Accounts: in.accounts, Keys: in.keys, Amount: 1, Seed: in.seed, Split: in.split}
+	tr := &loadgen.Transfers{ChainID: in.chain, Accounts: in.accounts, Keys: in.keys, Amount: 1, Seed: in.seed, Split: in.split}
 	txs, err := sign(ctx, in, tr.Generate)
 	if err != nil {
 		return nil, err

@@ -56,7 +56,9 @@ type Options struct {
 	StartAt time.Time
 }
 
-// chainID is the chain of every harness run.
+// chainID is the chain of the nodes the harness runs, and of a node that
+// runs elsewhere unless its cluster file says otherwise (rustorium node's
+// --chain-id defaults to it too).
 const chainID = 1
 
 // pipeline is one run of a scenario on a target.
@@ -100,7 +102,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if err := checkWorker(sc, opts.Worker); err != nil {
 		return nil, err
 	}
-	r.share = share{split: opts.Worker, salt: uint32(time.Now().UnixNano())}
+	r.share = share{split: opts.Worker, salt: uint32(time.Now().UnixNano()), chain: r.caps.ChainID}
 	if !opts.StartAt.IsZero() {
 		r.share.salt = uint32(opts.StartAt.UnixNano()) // the same for every worker
 	}
@@ -404,16 +406,25 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 // bounded by the drain again).
 func (r *pipeline) check(ctx context.Context) reports.Checker {
 	drain := r.sc.Drain.Std()
+	var notes []string
 	if !r.caps.Blocks {
+		notes = append(notes, "commits counted from the clients' receipts (the target reports no blocks)")
+	}
+	if !r.caps.Inspect {
 		v := r.chk.verdict(nil)
 		v.RootsUnchecked = true
-		v.Notes = append(v.Notes, "the target's nodes cannot be read: commits counted from receipts; the nodes' stores and roots were not inspected; floors skipped")
+		v.Notes = append(v.Notes, append(notes, "the target's nodes cannot be read: their stores and roots were not inspected")...)
 		return v
 	}
-	rootsOK, rootNotes := rootsEqual(ctx, r.t, r.sc.Cluster.Shards, drain)
+	shards := r.caps.Shards
+	if shards == 0 {
+		shards = r.sc.Cluster.Shards
+	}
+	rootsOK, rootNotes := rootsEqual(ctx, r.t, shards, drain)
 	nodes := r.t.Nodes()
 	v := r.chk.verdict(nodes)
 	v.RootsEqual = rootsOK
+	v.Notes = append(v.Notes, notes...)
 	v.Notes = append(v.Notes, rootNotes...)
 	if len(r.genesis) > 0 {
 		ok, notes := conserved(ctx, r.t, r.genesis, drain)

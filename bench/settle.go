@@ -8,7 +8,6 @@ import (
 
 	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/storage"
 )
 
 // The end-of-run checks that read the target's nodes: they poll until the
@@ -36,10 +35,10 @@ func rootDiffs(nodes []NodeView, shards int) []string {
 	}
 	var notes []string
 	for shard := range uint32(shards) {
-		metas := make([]storage.Meta, len(nodes))
+		metas := make([]Tip, len(nodes))
 		var errs []error
 		for i, n := range nodes {
-			m, err := n.ShardMeta(shard)
+			m, err := n.Tip(shard)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
 			}
@@ -51,19 +50,14 @@ func rootDiffs(nodes []NodeView, shards int) []string {
 		}
 		for i := 1; i < len(nodes); i++ {
 			a, b := metas[0], metas[i]
-			if a.Height == b.Height && a.BlockHash == b.BlockHash && a.Root.Equal(&b.Root) {
+			if a == b {
 				continue
 			}
-			notes = append(notes, fmt.Sprintf("roots: shard %d: %s at height %d (block %x, root %s) but %s at height %d (block %x, root %s)%s",
-				shard, nodes[0].Name(), a.Height, a.BlockHash[:4], shortRoot(a), nodes[i].Name(), b.Height, b.BlockHash[:4], shortRoot(b), haltedNote(nodes[i], shard)+haltedNote(nodes[0], shard)))
+			notes = append(notes, fmt.Sprintf("roots: shard %d: %s at height %d (block %x, root %x…) but %s at height %d (block %x, root %x…)%s",
+				shard, nodes[0].Name(), a.Height, a.Block[:4], a.Root[:4], nodes[i].Name(), b.Height, b.Block[:4], b.Root[:4], haltedNote(nodes[i], shard)+haltedNote(nodes[0], shard)))
 		}
 	}
 	return notes
-}
-
-func shortRoot(m storage.Meta) string {
-	b := m.Root.Bytes()
-	return fmt.Sprintf("%x…", b[:4])
 }
 
 func haltedNote(n NodeView, shard uint32) string {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
-	"github.com/rustorium/rustorium/node/storage"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -31,8 +30,7 @@ type Target interface {
 	// sends over. The target owns them (Close closes them).
 	Conns(protocol scenarios.Client) ([]loadgen.TxConn, error)
 	// Nodes returns the target's running nodes, which the checker reads at
-	// the end (heights, roots, indexes, balances). Nil when the target's
-	// nodes cannot be read (Caps.Blocks is then false).
+	// the end (heights, roots, indexes, balances), for Caps.Inspect targets.
 	Nodes() []NodeView
 	// Floors measures the floors on the target's own paths, for
 	// Caps.Floors targets.
@@ -57,10 +55,15 @@ type Caps struct {
 	// reached with.
 	Protocols []scenarios.Client
 	// Blocks: the target reports every node's committed blocks through
-	// Hooks.OnBlock, and Nodes can be read, so the checker counts commits
-	// from the nodes. Without it commits are counted from the clients'
-	// receipts and roots are not checked (roots_unchecked).
+	// Hooks.OnBlock, so the checker counts commits from the nodes (and
+	// times fail-over and catch-up from them). Without it commits are
+	// counted from the clients' receipts.
 	Blocks bool
+	// Inspect: Nodes can be read at the end, so the checker compares
+	// every node's roots and heights, looks every committed transaction up
+	// in every node's index and checks balances. Without it roots are not
+	// checked (roots_unchecked).
+	Inspect bool
 	// Genesis: the target starts its nodes with Hooks.Genesis, so
 	// workloads whose accounts must exist from the start can run.
 	Genesis bool
@@ -68,6 +71,13 @@ type Caps struct {
 	Floors bool
 	// Faults: Faults carries out timeline events and network emulation.
 	Faults bool
+	// Shards is the number of shards the target's nodes run, when the
+	// target knows it better than the scenario (a cluster file's); 0 means
+	// the scenario's cluster.shards.
+	Shards int
+	// ChainID is the chain the target's nodes take transactions for; the
+	// run signs its transactions for it.
+	ChainID uint32
 }
 
 // Hooks is what a run asks a Target to do for it.
@@ -90,9 +100,8 @@ type Hooks struct {
 type NodeView interface {
 	// Name is the node's name, node-i.
 	Name() string
-	// ShardMeta is the node's committed tip of shard: height, block hash,
-	// state root.
-	ShardMeta(shard uint32) (storage.Meta, error)
+	// Tip is the node's committed position on shard.
+	Tip(shard uint32) (Tip, error)
 	// TxShard returns the shard whose committed block holds the
 	// transaction, with ok false when the node's index has none.
 	TxShard(id tx.ID) (shard uint32, ok bool, err error)
@@ -101,6 +110,13 @@ type NodeView interface {
 	Balance(key ed25519.PublicKey) (balance uint64, ok bool, err error)
 	// Halted reports whether the node halted shard after a divergence.
 	Halted(shard uint32) bool
+}
+
+// Tip is a node's committed position on a shard: the height, hash and
+// state root of its last committed block.
+type Tip struct {
+	Height      uint64
+	Block, Root [32]byte
 }
 
 // Faults is how the timeline acts on a Target. Node names are node-i.

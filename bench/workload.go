@@ -84,6 +84,7 @@ func accountsFor(accounts map[int][]ed25519.PrivateKey, idx int) []ed25519.Priva
 type share struct {
 	split loadgen.Split
 	salt  uint32
+	chain uint32 // the target's chain id
 }
 
 // prepare sets up workload idx (w, which may be a max-rate probe's copy)
@@ -91,7 +92,7 @@ type share struct {
 // run's share of them).
 func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, printf func(string, ...any)) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
-	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, printf: printf}
+	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf}
 	if err := l.schedule(sc, in, total); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
 	}

@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
@@ -94,10 +96,28 @@ type File struct {
 	gen   []node.GenesisAccount // Genesis, decoded
 }
 
+// Node is one validator of a cluster file.
 type Node struct {
-	ID   string `yaml:"id"`
-	Key  string `yaml:"key"`
+	// ID names the node (node-1, …); its key file proves it is the node.
+	ID string `yaml:"id"`
+	// Key is the node's ed25519 public key, hex.
+	Key string `yaml:"key"`
+	// Addr is the QUIC address, host:port, its clients and peers dial.
 	Addr string `yaml:"addr"`
+	// API is the address of the node's HTTP APIs, host:port (as given to
+	// rustorium node --api). Optional: the node does not read it; a load
+	// generator driving the cluster (rustorium loadgen --cluster) sends
+	// REST, WebSocket and GraphQL workloads there and checks the nodes'
+	// roots, indexes and balances through it.
+	API string `yaml:"api,omitempty"`
+}
+
+// APIURL is the base URL of the node's HTTP APIs, or "" without one.
+func (n Node) APIURL() string {
+	if n.API == "" {
+		return ""
+	}
+	return "http://" + n.API
 }
 
 // nodeIDRE is what a node id may hold (it is part of Kafka ids).
@@ -224,6 +244,9 @@ func (cf *File) validate() error {
 			add(p+".addr", "%q is also nodes[%d]'s address", nd.Addr, j)
 		}
 		addrs[nd.Addr] = i
+		if _, _, err := net.SplitHostPort(nd.API); nd.API != "" && err != nil {
+			add(p+".api", "%q is not host:port (the address rustorium node --api serves)", nd.API)
+		}
 	}
 	for i, g := range cf.Genesis {
 		key, err := parsePublicKey(g.Account)
@@ -304,6 +327,12 @@ func (cf *File) Settings(o NodeOptions) (Settings, error) {
 
 // Keys returns the nodes' public keys, decoded, in the file's order.
 func (cf *File) Keys() []ed25519.PublicKey { return cf.keys }
+
+// GenesisAccounts returns the genesis accounts, decoded.
+func (cf *File) GenesisAccounts() []node.GenesisAccount { return cf.gen }
+
+// Marshal encodes the file as YAML that Parse reads back.
+func (cf *File) Marshal() ([]byte, error) { return yaml.Marshal(cf) }
 
 // ReadKeyFile reads a hex ed25519 seed (as `rustorium node keygen` writes).
 func ReadKeyFile(path string) (ed25519.PrivateKey, error) {

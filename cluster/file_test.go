@@ -90,3 +90,28 @@ func TestSettingsToConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestMarshalRoundTrip: a file written by Marshal parses back to the same
+// cluster, node APIs included; a bad api address is refused at its line.
+func TestMarshalRoundTrip(t *testing.T) {
+	text := "chain_id: 7\nshards: 2\nbrokers: [127.0.0.1:9092]\nblock: {max_wait: 5ms}\nnodes:\n  - {id: node-1, key: " + testKey + ", addr: 127.0.0.1:7401, api: 127.0.0.1:7481}\n"
+	cf, err := Parse("c.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cf.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("out.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if back.ChainID != 7 || back.Shards != 2 || back.Block.MaxWait.Std().String() != "5ms" || back.Nodes[0].APIURL() != "http://127.0.0.1:7481" || !back.Keys()[0].Equal(cf.Keys()[0]) {
+		t.Fatalf("round trip:\n%s", out)
+	}
+	_, err = Parse("c.yaml", []byte(strings.Replace(text, "api: 127.0.0.1:7481", "api: nowhere", 1)))
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:6: nodes[0].api: "nowhere" is not host:port`) {
+		t.Fatalf("bad api: %v", err)
+	}
+}

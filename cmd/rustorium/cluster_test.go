@@ -60,7 +60,13 @@ func testCluster(t *testing.T, dir string, n int, brokers []string) (string, []s
 		}
 		addr := pc.LocalAddr().String()
 		pc.Close()
-		fmt.Fprintf(&b, "  - {id: node-%d, key: %s, addr: %q}\n", i, pub, addr)
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // the API's, for loadgen --cluster
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := ln.Addr().String()
+		ln.Close()
+		fmt.Fprintf(&b, "  - {id: node-%d, key: %s, addr: %q, api: %q}\n", i, pub, addr, api)
 		keyFiles = append(keyFiles, kf)
 	}
 	path := filepath.Join(dir, "cluster.yaml")
@@ -287,8 +293,12 @@ func buildBinary(t *testing.T, dir string) string {
 func startNodeProcess(t *testing.T, ctx context.Context, bin, path, dir string, keyFiles []string, i int) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
 	id := fmt.Sprintf("node-%d", i+1)
+	cf, err := cluster.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := exec.CommandContext(ctx, bin, "node", "--cluster", path, "--id", id, "--key-file", keyFiles[i], "--data", filepath.Join(dir, id),
-		"--metrics", "127.0.0.1:0")
+		"--metrics", "127.0.0.1:0", "--api", cf.Nodes[i].API)
 	stderr, err := p.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -18,15 +19,24 @@ import (
 
 // loadgenFlags are rustorium loadgen's flags.
 type loadgenFlags struct {
-	out, target, apiURL, serverKey, profile, worker, startAt string
+	out, target, apiURL, serverKey, clusterPath, profile, worker, startAt string
 }
 
 // options turns the flags into the run's options for scenario sc.
 func (fl *loadgenFlags) options(sc *scenarios.Scenario) (bench.Options, error) {
-	if fl.target == "" && fl.apiURL == "" {
-		return bench.Options{}, errors.New("--target (QUIC) or --api (HTTP) is required")
-	}
 	ext := &bench.External{Addr: fl.target, API: fl.apiURL}
+	switch {
+	case fl.clusterPath != "" && (fl.target != "" || fl.apiURL != "" || fl.serverKey != ""):
+		return bench.Options{}, errors.New("--cluster names every node: give it without --target, --api and --server-key")
+	case fl.clusterPath != "":
+		cf, err := cluster.Load(fl.clusterPath)
+		if err != nil {
+			return bench.Options{}, err
+		}
+		ext = &bench.External{Cluster: cf}
+	case fl.target == "" && fl.apiURL == "":
+		return bench.Options{}, errors.New("--target (QUIC), --api (HTTP) or --cluster (every node of a cluster file) is required")
+	}
 	opts := bench.Options{Out: fl.out, Target: ext}
 	var err error
 	if fl.serverKey != "" {
@@ -58,7 +68,7 @@ func (fl *loadgenFlags) options(sc *scenarios.Scenario) (bench.Options, error) {
 func newLoadgenCmd() *cobra.Command {
 	var fl loadgenFlags
 	cmd := &cobra.Command{
-		Use:   "loadgen SCENARIO.yaml --target HOST:PORT [--api URL]",
+		Use:   "loadgen SCENARIO.yaml --target HOST:PORT [--api URL] | --cluster FILE",
 		Short: "Drive a scenario's workloads against a running node",
 		Long: `Drive a scenario's put and get workloads, open or closed loop, against a node that
 runs elsewhere (rustorium node), and write the same report as rustorium run.
@@ -66,6 +76,13 @@ Workloads with client quic go to --target; those with client rest, ws or
 graphql to the node's HTTP APIs at --api (rustorium node --api). The checker
 counts commits from the receipts; the cluster, network and timeline sections
 of the scenario need rustorium run.
+
+--cluster FILE drives every node of a running cluster instead (the cluster
+file the nodes run with; a node's api entry, host:port of its --api, lets
+REST, WebSocket and GraphQL workloads reach it): connections spread over
+the nodes, and at the end the checker reads every node's API — roots and
+heights equal, every accepted transaction in every node's index, and
+balances conserved when the file's genesis holds the scenario's accounts.
 
 --server-key pins the node's identity (hex, as rustorium node logs it).
 
@@ -109,6 +126,7 @@ report of the whole load from them.`,
 	f.StringVar(&fl.target, "target", "", "the node's QUIC address, host:port (for quic workloads)")
 	f.StringVar(&fl.apiURL, "api", "", "the node's HTTP API, http://host:port (for rest, ws and graphql workloads)")
 	f.StringVar(&fl.serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
+	f.StringVar(&fl.clusterPath, "cluster", "", "drive every node of this cluster file (their addr and api), and check every node at the end")
 	f.StringVar(&fl.out, "out", "", "report folder (default out/<scenario>-loadgen-<time>, with -workerI for a worker)")
 	f.StringVar(&fl.profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.StringVar(&fl.worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
