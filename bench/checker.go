@@ -271,8 +271,13 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 	}
 	unindexed := make([]int, len(nodes)) // per node
 	var nowhere int                      // in no node's index
+	var unseen int                       // in an index, in no block the checker saw
 	for id, a := range c.accepted {
 		switch k := c.committed[id]; {
+		case k == 0 && indexedAnywhere(nodes, id, a.Shard):
+			// Its block reached the checker from no node (a node's block
+			// feed was reconnecting), but a node's store committed it.
+			unseen++
 		case k == 0:
 			v.Lost++
 			continue
@@ -296,6 +301,9 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 			v.Duplicated++ // committed twice without a receipt ever reaching a client
 		}
 	}
+	if unseen > 0 {
+		v.Notes = append(v.Notes, fmt.Sprintf("%d committed transactions were found in the nodes' indexes but in no block the checker followed (a block feed reconnected); counted committed, not checked for duplicates", unseen))
+	}
 	if nowhere > 0 {
 		v.Lost += int64(nowhere)
 		v.Notes = append(v.Notes, fmt.Sprintf("%d committed transactions missing from every node's store index", nowhere))
@@ -315,6 +323,17 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d of %d committed transactions got no receipt before their client gave up", v.Committed-n, v.Committed))
 	}
 	return v
+}
+
+// indexedAnywhere reports whether a node's index holds the transaction in
+// shard.
+func indexedAnywhere(nodes []NodeView, id tx.ID, shard uint32) bool {
+	for _, n := range nodes {
+		if s, ok, err := n.TxShard(id); err == nil && ok && s == shard {
+			return true
+		}
+	}
+	return false
 }
 
 // observer feeds one workload's outcomes to the recorder and the checker.

@@ -122,7 +122,7 @@ func (c *InProcess) Caps() Caps {
 	return Caps{
 		Broker:    kind,
 		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
-		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true,
+		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
 		ChainID: chainID,
 	}
 }

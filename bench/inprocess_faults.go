@@ -151,6 +151,9 @@ func (f *inprocFaults) Partition(groups ...[]string) (heal func()) {
 	return f.nw.Partition(groups...)
 }
 
+// Delivery implements Faults: every action is a call in process.
+func (f *inprocFaults) Delivery(scenarios.Op) string { return "" }
+
 // Settle implements Faults.
 func (f *inprocFaults) Settle() {
 	for _, s := range f.nodes {

@@ -200,13 +200,11 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 			}
 		}
 	}
-	if !caps.Faults {
-		if len(sc.Timeline) > 0 {
-			bad("timeline", "timeline events need a target with fault injection (rustorium run)")
-		}
-		if usesNetwork(sc) {
-			bad("network", "network emulation needs a target the harness runs (rustorium run)")
-		}
+	if !caps.Faults && len(sc.Timeline) > 0 {
+		bad("timeline", "timeline events need a target with fault injection (rustorium run)")
+	}
+	if !caps.Network && usesNetwork(sc) {
+		bad("network", "network emulation needs a target that emulates it (rustorium run with cluster.mode inprocess)")
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)

@@ -69,8 +69,11 @@ type Caps struct {
 	Genesis bool
 	// Floors: Floors measures the floors on the target's paths.
 	Floors bool
-	// Faults: Faults carries out timeline events and network emulation.
+	// Faults: Faults carries out timeline events on nodes.
 	Faults bool
+	// Network: the target emulates the scenario's network (impairments,
+	// partitions).
+	Network bool
 	// Shards is the number of shards the target's nodes run, when the
 	// target knows it better than the scenario (a cluster file's); 0 means
 	// the scenario's cluster.shards.
@@ -140,6 +143,9 @@ type Faults interface {
 	// Settle undoes every pause and partition still in force, so the
 	// drain can finish. A killed node stays down.
 	Settle()
+	// Delivery names how an action on a node is delivered, for the report
+	// ("SIGKILL", "SIGSTOP"); "" when it is a call in process.
+	Delivery(op scenarios.Op) string
 }
 
 // closerFunc makes a func a Closer.

@@ -183,6 +183,9 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 			if j+1 < len(actions) && actions[j+1].at.Before(until) {
 				until = actions[j+1].at
 			}
+			if sig := tr.f.Delivery(a.a.Op); sig != "" && r.Signal == "" {
+				r.Signal = sig
+			}
 			switch a.a.Op {
 			case scenarios.OpKill:
 				r.Failover = tr.chk.stall(a.at, until, tr.sc.Cluster.Shards)

@@ -82,10 +82,7 @@ type File struct {
 		Sync *bool `yaml:"sync"`
 	} `yaml:"storage"`
 	// Genesis are accounts that exist before the first block.
-	Genesis []struct {
-		Account string `yaml:"account"`
-		Balance uint64 `yaml:"balance"`
-	} `yaml:"genesis"`
+	Genesis []GenesisEntry `yaml:"genesis"`
 	// Nodes are the validators: a unique id, the public key it proves with
 	// its key file, and the QUIC address its clients and peers dial.
 	Nodes []Node `yaml:"nodes"`
@@ -94,6 +91,14 @@ type File struct {
 	lines map[string]int
 	keys  []ed25519.PublicKey   // Nodes' keys, decoded
 	gen   []node.GenesisAccount // Genesis, decoded
+}
+
+// GenesisEntry is an account that exists before the first block.
+type GenesisEntry struct {
+	// Account is the account's ed25519 public key, hex.
+	Account string `yaml:"account"`
+	// Balance is its balance at genesis.
+	Balance uint64 `yaml:"balance"`
 }
 
 // Node is one validator of a cluster file.

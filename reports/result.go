@@ -198,6 +198,9 @@ type TimelineResult struct {
 	// commit on every shard the height the cluster had reached when it
 	// restarted ("not caught up" if it did not by the end of the run).
 	CatchUp string `json:"catch_up,omitempty"`
+	// Signal is how a kill or pause was delivered to a node process
+	// ("SIGKILL", "SIGSTOP"); empty in process.
+	Signal string `json:"signal,omitempty"`
 }
 
 // EventNode is the event's description with the node it acted on when the

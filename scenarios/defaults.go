@@ -21,6 +21,7 @@ const (
 	DefaultWarmup        = Duration(2e9)                      // 2s
 	DefaultDuration      = Duration(30e9)                     // 30s
 	DefaultDrain         = Duration(10e9)                     // 10s
+	DefaultClusterMode   = ClusterInProcess                   // cluster.mode
 	DefaultNodes         = 1                                  // cluster.nodes
 	DefaultShards        = ordering.DefaultShards             // cluster.shards: 4
 	DefaultBlockMaxTxs   = consensus.DefaultMaxTxs            // cluster.block.max_txs: 1000
@@ -64,6 +65,7 @@ var DefaultFormats = []Format{FormatJSON, FormatMD, FormatHTML, FormatHGRM, Form
 //	warmup                       2s
 //	duration                     30s
 //	drain                        10s
+//	cluster.mode                 inprocess
 //	cluster.nodes                1
 //	cluster.shards               4
 //	cluster.quorum               ⌊2·nodes/3⌋+1 (consensus.DefaultQuorum)
@@ -139,6 +141,7 @@ func setDefault[T comparable](s *Scenario, path string, v *T, def T) {
 
 func (s *Scenario) clusterDefaults() {
 	c := &s.Cluster
+	setDefault(s, "cluster.mode", &c.Mode, DefaultClusterMode)
 	setDefault(s, "cluster.nodes", &c.Nodes, DefaultNodes)
 	setDefault(s, "cluster.shards", &c.Shards, DefaultShards)
 	setDefault(s, "cluster.quorum", &c.Quorum, consensus.DefaultQuorum(c.Nodes))

@@ -455,6 +455,28 @@ func (c *Client) UnmarshalText(b []byte) error {
 	return err
 }
 
+// ClusterMode is how the harness runs a scenario's nodes.
+type ClusterMode string
+
+// Cluster modes.
+const (
+	// ClusterInProcess runs every node in the harness's process (a kill is
+	// a graceful Close).
+	ClusterInProcess ClusterMode = "inprocess"
+	// ClusterProcess runs every node as a `rustorium node` OS process (a
+	// kill is SIGKILL, a pause SIGSTOP).
+	ClusterProcess ClusterMode = "process"
+)
+
+var clusterModeValues = []string{"inprocess", "process"}
+
+// UnmarshalText accepts one of the cluster modes.
+func (m *ClusterMode) UnmarshalText(b []byte) error {
+	s, err := parseEnum(b, "cluster mode", clusterModeValues)
+	*m = ClusterMode(s)
+	return err
+}
+
 // Arrival is how an open-loop workload spaces its sends: evenly (constant)
 // or as a Poisson process with the same mean rate.
 type Arrival string

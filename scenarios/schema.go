@@ -181,6 +181,7 @@ func (Threshold) jsonSchema() map[string]any {
 }
 func (Kind) jsonSchema() map[string]any         { return enumSchema(kindValues) }
 func (Client) jsonSchema() map[string]any       { return enumSchema(clientValues) }
+func (ClusterMode) jsonSchema() map[string]any  { return enumSchema(clusterModeValues) }
 func (Arrival) jsonSchema() map[string]any      { return enumSchema(arrivalValues) }
 func (Distribution) jsonSchema() map[string]any { return enumSchema(distributionValues) }
 func (LossModel) jsonSchema() map[string]any    { return enumSchema(lossModelValues) }

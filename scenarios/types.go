@@ -45,6 +45,10 @@ type Scenario struct {
 
 // Cluster is the set of reference nodes and what they order through.
 type Cluster struct {
+	// Mode is how the harness runs the nodes: inprocess (in its own
+	// process) or process (as `rustorium node` OS processes, so a kill is a
+	// crash). Unset means inprocess.
+	Mode ClusterMode `yaml:"mode" json:"mode"`
 	// Nodes is the number of nodes, named node-1 … node-N (1..64).
 	Nodes int `yaml:"nodes" json:"nodes"`
 	// Shards is the number of shards (Kafka topic pairs), 1 up to the

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -18,9 +19,9 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		out, brokers, profile, baseline string
-		verbose                         bool
-		minEffect                       float64
+		out, brokers, profile, baseline, nodeBin string
+		verbose                                  bool
+		minEffect                                float64
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -47,14 +48,7 @@ completed but failed them, and 1 when the run could not be done.`,
 				return err
 			}
 			defer stopProfile()
-			cluster := &bench.InProcess{}
-			if brokers != "" {
-				cluster.Brokers = strings.Split(brokers, ",")
-			}
-			if verbose {
-				cluster.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
-			}
-			opts := bench.Options{Out: out, Target: cluster, Progress: cmd.ErrOrStderr()}
+			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return err
@@ -92,7 +86,25 @@ completed but failed them, and 1 when the run could not be done.`,
 	f.Float64Var(&minEffect, "min-effect", 0.05, "with --baseline: the smallest relative change that counts as a regression")
 	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
+	f.StringVar(&nodeBin, "node-bin", "", "with cluster.mode process: the rustorium binary the nodes run (default this one)")
 	return cmd
+}
+
+// runTarget is the target the scenario's cluster.mode asks for: its nodes
+// in this process, or as node processes of nodeBin.
+func runTarget(sc *scenarios.Scenario, brokers, nodeBin string, verbose bool, log io.Writer) bench.Target {
+	var addrs []string
+	if brokers != "" {
+		addrs = strings.Split(brokers, ",")
+	}
+	var logger *slog.Logger
+	if verbose {
+		logger = slog.New(slog.NewTextHandler(log, nil))
+	}
+	if sc.Cluster.Mode == scenarios.ClusterProcess {
+		return &bench.Processes{Bin: nodeBin, Brokers: addrs, Logger: logger}
+	}
+	return &bench.InProcess{Brokers: addrs, Logger: logger}
 }
 
 // reportPath is the report's HTML page if it was written, else the folder.

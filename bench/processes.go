@@ -1,0 +1,418 @@
+package bench
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rustorium/rustorium/cluster"
+	"github.com/rustorium/rustorium/internal/retry"
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// Processes is the Target that runs the scenario's cluster as `rustorium
+// node` OS processes (cluster.mode: process): the harness writes a cluster
+// file and the nodes' key files into the report folder and starts one
+// process per node on it, each with its HTTP API (which the checker reads)
+// and metrics. A timeline kill is SIGKILL (a crash: the node's broker
+// session times out, its open block transaction aborts), a pause SIGSTOP
+// then SIGCONT, a restart a new process on the same data directory. The
+// harness follows every node's committed blocks through its API's block
+// feed. The broker is the embedded one, in the harness's process, unless
+// Brokers or the scenario name a real one. Network emulation is not
+// available in this mode (it needs relays in front of every process).
+type Processes struct {
+	// Bin is the rustorium binary the nodes run. Empty means this
+	// process's own executable (right for `rustorium run`).
+	Bin string
+	// Brokers, if set, overrides the scenario's broker with a real
+	// Kafka-protocol cluster.
+	Brokers []string
+	// Logger receives the embedded broker's logs. Nil discards them. The
+	// nodes log into node-i.log in the report folder.
+	Logger *slog.Logger
+	// ClientConns is the number of client connections of each protocol,
+	// round-robin over the nodes. Zero means 4, or two per node if that is
+	// more.
+	ClientConns int
+	// StartTimeout bounds the wait for a node process to serve its API.
+	// Zero means 30s.
+	StartTimeout time.Duration
+
+	sc         *scenarios.Scenario
+	ctx        context.Context
+	hooks      Hooks
+	brokers    []string
+	brokerKind string
+	prefix     string
+	clusterCfg string // the cluster file's path
+	nodes      []*procSlot
+	conns      map[scenarios.Client][]loadgen.TxConn
+	quic       []*loadgen.Conn
+	failc      chan error
+	stopFeeds  context.CancelFunc
+	feeds      sync.WaitGroup
+	closers    []io.Closer
+}
+
+// procSlot is one node across its processes.
+type procSlot struct {
+	name, keyFile, dir, log string
+	addr, api, metrics      string // QUIC, HTTP API and metrics addresses, fixed for the run
+	key                     ed25519.PrivateKey
+
+	mu       sync.Mutex
+	cmd      *exec.Cmd     // nil while killed
+	exited   chan struct{} // closed when cmd exits
+	stopping bool          // cmd is being stopped on purpose
+	paused   bool
+}
+
+// Caps implements Target.
+func (c *Processes) Caps() Caps {
+	kind := "kfake"
+	if len(c.Brokers) > 0 {
+		kind = "kafka"
+	}
+	return Caps{
+		Broker:    kind,
+		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
+		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true,
+		ChainID: chainID,
+	}
+}
+
+// Start implements Target: the broker, the cluster file and key files,
+// one process per node, the block feeds and the client connections.
+func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error {
+	if c.sc != nil {
+		return errors.New("bench: Processes started twice")
+	}
+	c.sc, c.ctx, c.hooks, c.failc = sc, ctx, h, make(chan error, 1)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Bin == "" {
+		bin, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("bench: the node binary: %w", err)
+		}
+		c.Bin = bin
+	}
+	if err := c.startBroker(ctx); err != nil {
+		return err
+	}
+	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
+	c.prefix = "rustorium-" + runID + "-"
+	if err := c.writeCluster(); err != nil {
+		return err
+	}
+	c.closers = append(c.closers, closerFunc(c.stopAll))
+	h.Printf("starting %d node processes (%s), %d shards, quorum %d, broker %s (%s)", sc.Cluster.Nodes, c.Bin, sc.Cluster.Shards, sc.Cluster.Quorum, c.brokerKind, strings.Join(c.brokers, ","))
+	for _, s := range c.nodes {
+		if err := c.launch(s); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.nodes {
+		if err := c.waitServing(s); err != nil {
+			return err
+		}
+	}
+	feedCtx, stop := context.WithCancel(context.Background())
+	c.stopFeeds = stop
+	c.closers = append(c.closers, closerFunc(func() { stop(); c.feeds.Wait() }))
+	for _, s := range c.nodes {
+		c.feeds.Go(func() {
+			followBlocks(feedCtx, "http://"+s.api, func(ev node.BlockEvent) {
+				if c.hooks.OnBlock != nil {
+					c.hooks.OnBlock(s.name, ev)
+				}
+			})
+		})
+	}
+	return c.dialClients(ctx)
+}
+
+// startBroker starts the embedded broker unless Brokers or the scenario
+// name a real one; the node processes reach it over TCP.
+func (c *Processes) startBroker(ctx context.Context) error {
+	c.brokers, c.brokerKind = c.Brokers, "kafka"
+	if len(c.brokers) == 0 {
+		c.brokers = c.sc.Cluster.Broker.Addrs
+	}
+	if len(c.brokers) > 0 {
+		return nil
+	}
+	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: c.Logger, GroupMinSessionTimeout: min(embeddedMinSession, c.sc.Cluster.Leadership.SessionTimeout.Std())})
+	if err != nil {
+		return err
+	}
+	c.closers = append(c.closers, closerFunc(emb.Close))
+	c.brokers, c.brokerKind = emb.Addrs(), "kfake"
+	return nil
+}
+
+// freePort reserves a port on 127.0.0.1 for network ("udp" or "tcp") by
+// binding and releasing it.
+func freePort(network string) (string, error) {
+	if network == "udp" {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		defer pc.Close()
+		return pc.LocalAddr().String(), nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// writeCluster writes the nodes' key files and the cluster file into the
+// report folder (cluster.yaml, keys/node-i.key) and prepares the slots.
+func (c *Processes) writeCluster() error {
+	sc, dir := c.sc, c.hooks.Dir
+	if err := os.MkdirAll(filepath.Join(dir, "keys"), 0o700); err != nil {
+		return err
+	}
+	cl := sc.Cluster
+	f := cluster.File{
+		ChainID: chainID, Shards: cl.Shards, Quorum: cl.Quorum, Brokers: c.brokers, TopicPrefix: c.prefix,
+	}
+	f.Block.MaxTxs, f.Block.MaxBytes, f.Block.MaxWait = cl.Block.MaxTxs, cl.Block.MaxBytes, cl.Block.MaxWait
+	f.Leadership.SessionTimeout, f.Leadership.TransactionTimeout = cl.Leadership.SessionTimeout, cl.Leadership.TransactionTimeout
+	sync := cl.Storage.SyncEnabled()
+	f.Storage.Sync = &sync
+	for _, g := range c.hooks.Genesis {
+		f.Genesis = append(f.Genesis, cluster.GenesisEntry{Account: hex.EncodeToString(g.Key), Balance: g.Balance})
+	}
+	for i := 1; i <= cl.Nodes; i++ {
+		s := &procSlot{name: scenarios.NodeName(i), key: nodeKey(sc.Seed, i)}
+		s.dir = filepath.Join(dir, s.name)
+		s.log = filepath.Join(dir, s.name+".log")
+		s.keyFile = filepath.Join(dir, "keys", s.name+".key")
+		if err := os.RemoveAll(s.dir); err != nil { // a fresh cluster every run
+			return err
+		}
+		if err := os.WriteFile(s.keyFile, []byte(hex.EncodeToString(s.key.Seed())+"\n"), 0o600); err != nil {
+			return err
+		}
+		var err error
+		if s.addr, err = freePort("udp"); err == nil {
+			if s.api, err = freePort("tcp"); err == nil {
+				s.metrics, err = freePort("tcp")
+			}
+		}
+		if err != nil {
+			return err
+		}
+		f.Nodes = append(f.Nodes, cluster.Node{ID: s.name, Key: hex.EncodeToString(s.key.Public().(ed25519.PublicKey)), Addr: s.addr, API: s.api})
+		c.nodes = append(c.nodes, s)
+	}
+	data, err := f.Marshal()
+	if err != nil {
+		return err
+	}
+	c.clusterCfg = filepath.Join(dir, "cluster.yaml")
+	if err := os.WriteFile(c.clusterCfg, data, 0o644); err != nil {
+		return err
+	}
+	_, err = cluster.Load(c.clusterCfg) // what the nodes will read must parse
+	return err
+}
+
+// launch starts a process of s on its data directory, its log appended to
+// s.log.
+func (c *Processes) launch(s *procSlot) error {
+	logf, err := os.OpenFile(s.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(c.Bin, "node", "--cluster", c.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
+		"--data", s.dir, "--api", s.api, "--metrics", s.metrics)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return fmt.Errorf("bench: %s: %w", s.name, err)
+	}
+	exited := make(chan struct{})
+	s.mu.Lock()
+	s.cmd, s.exited, s.stopping, s.paused = cmd, exited, false, false
+	s.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		s.mu.Lock()
+		onPurpose := s.stopping
+		s.mu.Unlock()
+		close(exited)
+		if !onPurpose {
+			select {
+			case c.failc <- fmt.Errorf("bench: %s exited: %v (see %s)", s.name, err, s.log):
+			default:
+			}
+		}
+	}()
+	return nil
+}
+
+// waitServing waits until s's process answers on its API.
+func (c *Processes) waitServing(s *procSlot) error {
+	wait := c.StartTimeout
+	if wait <= 0 {
+		wait = 30 * time.Second
+	}
+	s.mu.Lock()
+	exited := s.exited
+	s.mu.Unlock()
+	client := &http.Client{Timeout: time.Second}
+	err := retry.Poll(c.ctx, 20*time.Millisecond, wait, func() (bool, error) {
+		select {
+		case <-exited:
+			return false, fmt.Errorf("exited before serving")
+		default:
+		}
+		resp, err := client.Get("http://" + s.api + "/v1/status")
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	if err != nil {
+		return fmt.Errorf("bench: %s: %w (see %s)", s.name, err, s.log)
+	}
+	return nil
+}
+
+// dialClients connects the client connections of every protocol the
+// scenario's workloads speak, round-robin over the nodes.
+func (c *Processes) dialClients(ctx context.Context) error {
+	n := len(c.nodes)
+	conns := c.ClientConns
+	if conns <= 0 {
+		conns = max(defaultClientConns, 2*n)
+	}
+	c.conns = map[scenarios.Client][]loadgen.TxConn{}
+	for i := range conns { // always: the floors use the first
+		s := c.nodes[i%n]
+		dial := func(ctx context.Context) (*p2p.Client, func(), error) {
+			cl, err := p2p.Dial(ctx, s.addr, p2p.ClientConfig{ServerKey: s.key.Public().(ed25519.PublicKey)})
+			return cl, nil, err
+		}
+		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
+		if err != nil {
+			return fmt.Errorf("bench: client %d to %s: %w", i, s.name, err)
+		}
+		c.quic = append(c.quic, cl)
+		c.closers = append(c.closers, cl)
+		c.conns[scenarios.ClientQUIC] = append(c.conns[scenarios.ClientQUIC], cl)
+	}
+	for _, w := range c.sc.Workload {
+		if c.conns[w.Client] != nil {
+			continue
+		}
+		apis, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) { return "http://" + c.nodes[i%n].api, nil })
+		if err != nil {
+			return err
+		}
+		c.conns[w.Client] = apis
+	}
+	return nil
+}
+
+// Conns implements Target.
+func (c *Processes) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
+	if conns := c.conns[protocol]; conns != nil {
+		return conns, nil
+	}
+	return nil, fmt.Errorf("bench: no %s clients (no workload of the scenario speaks it)", protocol)
+}
+
+// Nodes implements Target: the running processes, read over their APIs.
+func (c *Processes) Nodes() []NodeView {
+	var out []NodeView
+	for _, s := range c.nodes {
+		s.mu.Lock()
+		up := s.cmd != nil
+		s.mu.Unlock()
+		if up {
+			out = append(out, newAPINode(s.name, "http://"+s.api))
+		}
+	}
+	return out
+}
+
+// Floors implements Target: on the first client's QUIC path to node-1 and
+// on a one-shard log of its own on the run's broker.
+func (c *Processes) Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error) {
+	cl, err := c.quic[0].Client()
+	if err != nil {
+		return reports.Floors{}, err
+	}
+	return measureFloors(ctx, cl, ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1}, sc)
+}
+
+// Faults implements Target.
+func (c *Processes) Faults() Faults { return (*procFaults)(c) }
+
+// Failed implements Target: a node process that exits on its own.
+func (c *Processes) Failed() <-chan error { return c.failc }
+
+// Close implements Target: it stops the processes (SIGTERM, then SIGKILL
+// after 10s), the feeds, the clients and the broker.
+func (c *Processes) Close() error {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i].Close()
+	}
+	c.closers = nil
+	return nil
+}
+
+// stopTimeout bounds a node process's graceful stop.
+const stopTimeout = 10 * time.Second
+
+// stopAll stops every running process: SIGCONT (a paused one cannot
+// stop), SIGTERM, and SIGKILL if it has not exited within stopTimeout.
+func (c *Processes) stopAll() {
+	for _, s := range c.nodes {
+		s.mu.Lock()
+		cmd, exited := s.cmd, s.exited
+		s.stopping = true
+		s.mu.Unlock()
+		if cmd == nil {
+			continue
+		}
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+}
