@@ -379,6 +379,23 @@ func (c *Processes) Floors(ctx context.Context, sc *scenarios.Scenario) (reports
 // Faults implements Target.
 func (c *Processes) Faults() Faults { return (*procFaults)(c) }
 
+// nodePIDs implements processTarget: each node's current process id, 0
+// while it is killed.
+func (c *Processes) nodePIDs() map[string]func() int {
+	out := map[string]func() int{}
+	for _, s := range c.nodes {
+		out[s.name] = func() int {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.cmd == nil {
+				return 0
+			}
+			return s.cmd.Process.Pid
+		}
+	}
+	return out
+}
+
 // Failed implements Target: a node process that exits on its own.
 func (c *Processes) Failed() <-chan error { return c.failc }
 

@@ -236,6 +236,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	if err := sampler.Start(ctx); err != nil {
 		return nil, err
 	}
+	nodeSamplers := r.sampleNodes(ctx, measured)
 	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
 	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured)
@@ -243,6 +244,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	profiles, notes := prof.stop()
 	timeline.stop()
 	resources := sampler.Stop()
+	nodeResources := stopSamplers(nodeSamplers)
 	stopProgress()
 	if err != nil {
 		return nil, err
@@ -252,7 +254,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	}
 	snap := rec.Snapshot()
 	res := reports.NewResult(snap, measure)
-	res.Resources = resources
+	res.Resources, res.NodeResources = resources, nodeResources
 	label(res, loads)
 	notes = append(notes, loadNotes(loads)...)
 	return &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
@@ -293,6 +295,35 @@ func checkWorker(sc *scenarios.Scenario, w loadgen.Split) error {
 		return fmt.Errorf("%w: worker %s: %w", ErrUnsupported, w, err)
 	}
 	return nil
+}
+
+// sampleNodes starts a resource sampler per node process, for a target
+// whose nodes are processes (none otherwise).
+func (r *pipeline) sampleNodes(ctx context.Context, origin time.Time) map[string]*reports.ResourceSampler {
+	pt, ok := r.t.(processTarget)
+	if !ok {
+		return nil
+	}
+	out := map[string]*reports.ResourceSampler{}
+	for name, pid := range pt.nodePIDs() {
+		s := reports.NewResourceSampler(reports.ResourceSamplerOptions{Origin: origin, PID: pid})
+		if s.Start(ctx) == nil {
+			out[name] = s
+		}
+	}
+	return out
+}
+
+// stopSamplers stops the node samplers and returns what they sampled.
+func stopSamplers(samplers map[string]*reports.ResourceSampler) map[string]*reports.Resources {
+	if len(samplers) == 0 {
+		return nil
+	}
+	out := map[string]*reports.Resources{}
+	for name, s := range samplers {
+		out[name] = s.Stop()
+	}
+	return out
 }
 
 // loadNotes explains what the workloads' own counts say about the run.

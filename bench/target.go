@@ -115,6 +115,14 @@ type NodeView interface {
 	Halted(shard uint32) bool
 }
 
+// processTarget is a Target whose nodes are OS processes: a run samples
+// each one's CPU and RSS (result.json's node_resources).
+type processTarget interface {
+	// nodePIDs returns, by node name, a function giving the node's
+	// current process id (0 while it is not running).
+	nodePIDs() map[string]func() int
+}
+
 // Tip is a node's committed position on a shard: the height, hash and
 // state root of its last committed block.
 type Tip struct {

@@ -76,6 +76,11 @@ type ResourceSamplerOptions struct {
 	// Empty means /proc/self/stat; where it cannot be read, CPU and RSS are
 	// not sampled (a note says so).
 	ProcStat string
+	// PID, if set, makes the sampler follow another process: CPU and RSS
+	// from /proc/PID/stat of the PID it returns at each sample (0: none
+	// running, nothing sampled; a new PID, a restarted process, starts
+	// its CPU count from zero), and no Go runtime metrics.
+	PID func() int
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -102,6 +107,7 @@ type ResourceSampler struct {
 // rawSample is what one reading of the counters gave.
 type rawSample struct {
 	at         time.Time
+	pid        int // the process followed (PID); 0 for this one
 	cpuTicks   uint64 // utime+stime, in clock ticks
 	rssBytes   uint64
 	threads    int64
@@ -141,8 +147,12 @@ func NewResourceSampler(opts ResourceSamplerOptions) *ResourceSampler {
 		opts.Now = time.Now
 	}
 	s := &ResourceSampler{opts: opts, warned: map[string]bool{}}
-	s.res.Source = fmt.Sprintf("process %d", os.Getpid())
 	s.res.IntervalS = opts.Interval.Seconds()
+	if opts.PID != nil {
+		s.res.Source = "another process (CPU and RSS)"
+		return s
+	}
+	s.res.Source = fmt.Sprintf("process %d", os.Getpid())
 	for _, name := range []string{metricGCPauseCPU, metricGCCycles, metricHeap, metricGoroutines, metricPauses} {
 		s.samples = append(s.samples, metrics.Sample{Name: name})
 	}
@@ -251,8 +261,13 @@ func (s *ResourceSampler) sample(final bool) {
 		Goroutines: cur.goroutines,
 		GCCycles:   cur.gcCycles - min(prev.gcCycles, cur.gcCycles),
 	}
-	if cur.procOK && prev.procOK {
-		ticks := cur.cpuTicks - min(prev.cpuTicks, cur.cpuTicks)
+	restarted := cur.pid != prev.pid // a followed process (re)started within the interval
+	if cur.procOK && (prev.procOK || restarted) {
+		base := prev.cpuTicks
+		if restarted {
+			base = 0
+		}
+		ticks := cur.cpuTicks - min(base, cur.cpuTicks)
 		smp.CPUPercent = math.Round(float64(ticks)/clockTicks/wall*100*10) / 10
 		smp.RSSBytes, smp.Threads = cur.rssBytes, cur.threads
 	}
@@ -275,7 +290,14 @@ func (s *ResourceSampler) note(msg string) {
 // read reads the counters; s.mu is held.
 func (s *ResourceSampler) read() rawSample {
 	r := rawSample{at: s.opts.Now()}
-	if data, err := os.ReadFile(s.opts.ProcStat); err != nil {
+	path := s.opts.ProcStat
+	if s.opts.PID != nil {
+		if r.pid = s.opts.PID(); r.pid == 0 {
+			return r // not running now
+		}
+		path = fmt.Sprintf("/proc/%d/stat", r.pid)
+	}
+	if data, err := os.ReadFile(path); err != nil {
 		s.note(fmt.Sprintf("CPU and RSS not sampled: %v", err))
 	} else if st, err := ParseProcStat(data); err != nil {
 		s.note(fmt.Sprintf("CPU and RSS not sampled: %v", err))
@@ -284,6 +306,9 @@ func (s *ResourceSampler) read() rawSample {
 		r.cpuTicks = st.UTime + st.STime
 		r.rssBytes = uint64(max(st.RSSPages, 0)) * uint64(os.Getpagesize())
 		r.threads = st.Threads
+	}
+	if len(s.samples) == 0 { // another process: no runtime metrics
+		return r
 	}
 	metrics.Read(s.samples)
 	for _, m := range s.samples {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -169,5 +170,40 @@ func TestResourceSamplerLive(t *testing.T) {
 	}
 	if cpu == 0 {
 		t.Errorf("no CPU seen while burning it: %+v", res.Samples)
+	}
+}
+
+// TestResourceSamplerFollowsPID: with PID the sampler reads another
+// process's stat file, none while PID is 0, and restarts its CPU count when
+// the PID changes; it reads no Go runtime metrics.
+func TestResourceSamplerFollowsPID(t *testing.T) {
+	child := exec.Command("sleep", "5")
+	if err := child.Start(); err != nil {
+		t.Skip("no sleep to follow:", err)
+	}
+	defer func() { child.Process.Kill(); child.Wait() }()
+	clk := &fakeClock{t: t0}
+	pid := os.Getpid()
+	s := NewResourceSampler(ResourceSamplerOptions{Origin: t0, Now: clk.Now, PID: func() int { return pid }})
+	s.Sample() // baseline: this process
+	clk.Add(time.Second)
+	pid = 0 // down
+	s.Sample()
+	clk.Add(time.Second)
+	pid = child.Process.Pid // restarted as another process
+	s.Sample()
+	res := s.Resources()
+	if len(res.Samples) != 2 {
+		t.Fatalf("samples %+v", res.Samples)
+	}
+	down, up := res.Samples[0], res.Samples[1]
+	if down.RSSBytes != 0 || down.CPUPercent != 0 {
+		t.Errorf("a sample while down: %+v", down)
+	}
+	if up.RSSBytes == 0 || up.CPUPercent < 0 || up.CPUPercent > 100 || up.Goroutines != 0 || up.HeapBytes != 0 {
+		t.Errorf("the restarted process's sample: %+v", up)
+	}
+	if !strings.Contains(res.Source, "another process") {
+		t.Errorf("source %q", res.Source)
 	}
 }

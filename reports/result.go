@@ -40,6 +40,10 @@ type Result struct {
 	Files       []string        `json:"files,omitempty"`       // other files of the report folder
 	Resources   *Resources      `json:"resources,omitempty"`   // resource use of the process under test
 
+	// NodeResources is the resource use of each node process (cluster
+	// mode process), by node name: CPU and RSS only.
+	NodeResources map[string]*Resources `json:"node_resources,omitempty"`
+
 	// Worker is "I/N" when the run sent the I-th of N workers' shares of
 	// the load (rustorium loadgen --worker).
 	Worker string `json:"worker,omitempty"`

@@ -3,6 +3,8 @@ package reports
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -64,6 +66,10 @@ func Summary(w io.Writer, res *Result) error {
 	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
 		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
 			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), FormatMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
+	}
+	for _, name := range slices.Sorted(maps.Keys(r.NodeResources)) {
+		rs := r.NodeResources[name]
+		fmt.Fprintf(&b, "%s process: CPU mean %.1f%% max %.1f%%, RSS max %s\n", name, rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes))
 	}
 	if m := r.MaxRate; m != nil {
 		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",

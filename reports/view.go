@@ -2,6 +2,8 @@ package reports
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -124,6 +126,7 @@ func newView(res *Result, set *plotSet, generated time.Time) *reportView {
 	if rs := r.Resources; rs != nil {
 		v.Resources, v.ResourceNotes = resourceFields(rs), rs.Notes
 	}
+	v.Resources = append(v.Resources, nodeResourceFields(r.NodeResources)...)
 	byWorkload := map[string][]renderedFigure{}
 	for _, f := range set.figs {
 		if _, ok := r.Workloads[f.Workload]; ok && f.Workload != "" {
@@ -308,6 +311,16 @@ func resourceFields(rs *Resources) []field {
 		{"GC pauses total", FormatMicros(int64(rs.GCPauseTotalS*1e6)) + fmt.Sprintf(" in %d cycles", rs.GCCycles)},
 		{"goroutines max", fmt.Sprint(rs.GoroutinesMax)},
 	}
+}
+
+// nodeResourceFields summarises each node process's CPU and RSS, by name.
+func nodeResourceFields(nodes map[string]*Resources) []field {
+	var out []field
+	for _, name := range slices.Sorted(maps.Keys(nodes)) {
+		rs := nodes[name]
+		out = append(out, field{name + " CPU mean / max, RSS max", fmt.Sprintf("%.1f%% / %.1f%%, %s", rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes))})
+	}
+	return out
 }
 
 // fmtBytes formats a size in binary units: 812 B, 12.3 MiB.
