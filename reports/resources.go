@@ -107,7 +107,7 @@ type ResourceSampler struct {
 // rawSample is what one reading of the counters gave.
 type rawSample struct {
 	at         time.Time
-	pid        int // the process followed (PID); 0 for this one
+	pid        int    // the process followed (PID); 0 for this one
 	cpuTicks   uint64 // utime+stime, in clock ticks
 	rssBytes   uint64
 	threads    int64
