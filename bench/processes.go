@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,6 +23,7 @@ import (
 	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -38,8 +40,16 @@ import (
 // then SIGCONT, a restart a new process on the same data directory. The
 // harness follows every node's committed blocks through its API's block
 // feed. The broker is the embedded one, in the harness's process, unless
-// Brokers or the scenario name a real one. Network emulation is not
-// available in this mode (it needs relays in front of every process).
+// Brokers or the scenario name a real one.
+//
+// With network emulation every node's QUIC address in the cluster file is
+// a netem.Relay's, in front of the port its process listens on, so the
+// links between the clients and the nodes and between the nodes, their
+// loss and their partitions, apply as in process; the HTTP API clients
+// dial through the emulated network too. The nodes' broker connections
+// are not emulated in this mode (a Kafka client follows the addresses
+// the broker advertises, past any relay): network.broker and partitions
+// naming the broker are refused.
 type Processes struct {
 	// Bin is the rustorium binary the nodes run. Empty means this
 	// process's own executable (right for `rustorium run`).
@@ -68,6 +78,8 @@ type Processes struct {
 	nodes      []*procSlot
 	conns      map[scenarios.Client][]loadgen.TxConn
 	quic       []*loadgen.Conn
+	nw         *netem.Network // nil without emulation
+	endpoints  []string       // the emulated network's: clients, node-1…node-N
 	failc      chan error
 	stopFeeds  context.CancelFunc
 	feeds      sync.WaitGroup
@@ -77,7 +89,8 @@ type Processes struct {
 // procSlot is one node across its processes.
 type procSlot struct {
 	name, keyFile, dir, log string
-	addr, api, metrics      string // QUIC, HTTP API and metrics addresses, fixed for the run
+	addr, api, metrics      string // QUIC (the cluster file's), HTTP API and metrics addresses, fixed for the run
+	listen                  string // the QUIC address the process listens on: addr, or behind a relay its own
 	key                     ed25519.PrivateKey
 
 	mu       sync.Mutex
@@ -96,7 +109,7 @@ func (c *Processes) Caps() Caps {
 	return Caps{
 		Broker:    kind,
 		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
-		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true,
+		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
 		ChainID: chainID,
 	}
 }
@@ -124,6 +137,9 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
 	c.prefix = "rustorium-" + runID + "-"
 	if err := c.writeCluster(); err != nil {
+		return err
+	}
+	if err := c.emulate(); err != nil {
 		return err
 	}
 	c.closers = append(c.closers, closerFunc(c.stopAll))
@@ -222,6 +238,12 @@ func (c *Processes) writeCluster() error {
 		}
 		var err error
 		if s.addr, err = freePort("udp"); err == nil {
+			s.listen = s.addr
+			if usesNetwork(sc) {
+				s.listen, err = freePort("udp")
+			}
+		}
+		if err == nil {
 			if s.api, err = freePort("tcp"); err == nil {
 				s.metrics, err = freePort("tcp")
 			}
@@ -244,6 +266,62 @@ func (c *Processes) writeCluster() error {
 	return err
 }
 
+// emulate starts the emulated network, when the scenario impairs anything:
+// a relay in front of every node's process, at the node's address in the
+// cluster file.
+func (c *Processes) emulate() error {
+	sc := c.sc
+	if !usesNetwork(sc) {
+		return nil
+	}
+	if brokerEmulated(sc) {
+		return fmt.Errorf("%w: %s: network.broker and partitions of the broker need cluster.mode inprocess (a node process's broker connections are not emulated)", ErrUnsupported, sc.File())
+	}
+	c.nw = netem.New(netem.Options{Seed: sc.Seed})
+	c.closers = append(c.closers, c.nw)
+	c.endpoints = []string{scenarios.EndpointClients}
+	for _, s := range c.nodes {
+		c.endpoints = append(c.endpoints, s.name)
+	}
+	if err := c.nw.SetLinks(sc.NetworkAt(0).NetemLinks(c.endpoints)); err != nil {
+		return err
+	}
+	for _, s := range c.nodes {
+		public, err := net.ListenPacket("udp", s.addr)
+		if err != nil {
+			return fmt.Errorf("bench: %s's relay: %w", s.name, err)
+		}
+		target, err := net.ResolveUDPAddr("udp", s.listen)
+		if err != nil {
+			public.Close()
+			return err
+		}
+		relay, err := c.nw.Relay(s.name, public, target, scenarios.EndpointClients)
+		if err != nil {
+			public.Close()
+			return err
+		}
+		c.closers = append(c.closers, relay)
+	}
+	return nil
+}
+
+// brokerEmulated reports whether the scenario impairs or partitions the
+// broker path at any time.
+func brokerEmulated(sc *scenarios.Scenario) bool {
+	for _, a := range sc.Schedule() {
+		for _, g := range a.Groups {
+			if slices.Contains(g, scenarios.EndpointBroker) {
+				return true
+			}
+		}
+		if a.Op == scenarios.OpNetwork && sc.NetworkAt(a.At).Broker != nil {
+			return true
+		}
+	}
+	return sc.Network.Broker != nil
+}
+
 // launch starts a process of s on its data directory, its log appended to
 // s.log.
 func (c *Processes) launch(s *procSlot) error {
@@ -252,7 +330,7 @@ func (c *Processes) launch(s *procSlot) error {
 		return err
 	}
 	cmd := exec.Command(c.Bin, "node", "--cluster", c.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
-		"--data", s.dir, "--api", s.api, "--metrics", s.metrics)
+		"--data", s.dir, "--listen", s.listen, "--api", s.api, "--metrics", s.metrics)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -335,7 +413,13 @@ func (c *Processes) dialClients(ctx context.Context) error {
 		if c.conns[w.Client] != nil {
 			continue
 		}
-		apis, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) { return "http://" + c.nodes[i%n].api, nil })
+		apis, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) {
+			s := c.nodes[i%n]
+			if c.nw == nil {
+				return "http://" + s.api, nil
+			}
+			return "http://" + s.api, c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
+		})
 		if err != nil {
 			return err
 		}

@@ -146,16 +146,28 @@ func (f *procFaults) signal(name string, sig syscall.Signal, paused bool) error 
 	return s.cmd.Process.Signal(sig)
 }
 
-// SetNetwork implements Faults: not in this mode (Check refuses it).
-func (f *procFaults) SetNetwork(scenarios.Network) error {
-	return fmt.Errorf("%w: network emulation of a process cluster", ErrUnsupported)
+// SetNetwork implements Faults, on the relays' emulated network.
+func (f *procFaults) SetNetwork(n scenarios.Network) error {
+	if f.nw == nil {
+		return fmt.Errorf("%w: the run started without network emulation", ErrUnsupported)
+	}
+	return f.nw.SetLinks(n.NetemLinks(f.endpoints))
 }
 
-// Partition implements Faults: not in this mode (Check refuses it).
-func (f *procFaults) Partition(...[]string) func() { return func() {} }
+// Partition implements Faults, on the relays' emulated network.
+func (f *procFaults) Partition(groups ...[]string) func() {
+	if f.nw == nil {
+		return func() {}
+	}
+	return f.nw.Partition(groups...)
+}
 
-// Settle implements Faults: every paused process continues.
+// Settle implements Faults: every paused process continues, every
+// partition heals.
 func (f *procFaults) Settle() {
+	if f.nw != nil {
+		f.nw.Heal()
+	}
 	for _, s := range f.nodes {
 		s.mu.Lock()
 		if s.cmd != nil && s.paused {

@@ -807,6 +807,8 @@ warmup: 500ms
 duration: 8s
 drain: 30s
 cluster: {mode: process, nodes: 3, shards: 4, quorum: 2, storage: {sync: false}}
+network:
+  default: {delay: 1ms}
 workload:
   - {name: transfers, kind: transfer, accounts: 300, rate: 150/s}
   - {name: puts, kind: put, rate: 60/s, verify_proofs: 10%}
@@ -817,7 +819,8 @@ report: {formats: [json]}
 `
 
 // TestRunProcessCluster runs three rustorium node processes on both
-// brokers: a shard leader's process is killed with SIGKILL mid-load and
+// brokers, behind relays of the emulated network (1ms each way), each
+// sampled for CPU and RSS: a shard leader's process is killed with SIGKILL mid-load and
 // restarted, another stopped with SIGSTOP for a second. Nothing accepted is
 // lost or committed twice, every node (read over its API) ends with the
 // same roots, balances are conserved, proofs verify, and the timeline says
@@ -850,6 +853,14 @@ func TestRunProcessCluster(t *testing.T) {
 		t.Logf("%s: kill %s: fail-over %+v, rejoin %+v, catch-up %s", kind, kill.Node, kill.Failover, kill.Rejoin, kill.CatchUp)
 		if kill.Signal != "SIGKILL" || kill.Failover == nil || kill.Failover.MaxGapUs <= 0 || kill.CatchUp == "" || kill.CatchUp == "not caught up" || pause.Signal != "SIGSTOP" {
 			t.Fatalf("%s: timeline kill %+v, pause %+v", kind, kill, pause)
+		}
+		// The clients reach the processes through relays that delay each
+		// way by 1ms: no acceptance can take less than the round trip.
+		if p := res.Workloads["puts"].Stages["accepted"].Uncorrected; p.Min < 2000 {
+			t.Fatalf("%s: accepted in %dµs, under the emulated 2ms round trip: %+v", kind, p.Min, p)
+		}
+		if len(res.NodeResources) != 3 || res.NodeResources["node-1"].RSSMaxBytes == 0 {
+			t.Fatalf("%s: node resources %+v", kind, res.NodeResources)
 		}
 		if fi, err := os.Stat(filepath.Join(out, "keys", "node-1.key")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("key file: %v %v", fi, err)
