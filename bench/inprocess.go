@@ -95,11 +95,6 @@ func (s *nodeSlot) live() *node.Node {
 	return s.n
 }
 
-// embeddedMinSession is the embedded broker's minimum group session
-// timeout: below the scenarios' default leadership session (1s), as
-// scripts/kafka.sh configures its broker (500 ms).
-const embeddedMinSession = 500 * time.Millisecond
-
 // nodeKey derives node i's identity (1-based) from the scenario seed, so a
 // run is reproducible and a restarted node keeps its key.
 func nodeKey(seed int64, i int) ed25519.PrivateKey {
@@ -138,13 +133,15 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := c.startBroker(ctx); err != nil {
+	var closer io.Closer
+	var err error
+	if c.brokers, c.brokerKind, closer, err = startBroker(ctx, sc, c.Brokers, c.Logger); err != nil {
 		return err
 	}
-	// A prefix of its own keeps this run's topics apart from any other's on
-	// a shared broker.
-	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
-	c.prefix = "rustorium-" + runID + "-"
+	if closer != nil {
+		c.closers = append(c.closers, closer)
+	}
+	c.prefix = topicPrefix(sc)
 	c.endpoints = []string{scenarios.EndpointClients}
 	for i := 1; i <= sc.Cluster.Nodes; i++ {
 		c.endpoints = append(c.endpoints, scenarios.NodeName(i))
@@ -169,25 +166,6 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		return err
 	}
 	return c.dialClients(ctx)
-}
-
-// startBroker starts the embedded broker unless Brokers or the scenario
-// name a real one.
-func (c *InProcess) startBroker(ctx context.Context) error {
-	c.brokers, c.brokerKind = c.Brokers, "kafka"
-	if len(c.brokers) == 0 {
-		c.brokers = c.sc.Cluster.Broker.Addrs
-	}
-	if len(c.brokers) > 0 {
-		return nil
-	}
-	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: c.Logger, GroupMinSessionTimeout: min(embeddedMinSession, c.sc.Cluster.Leadership.SessionTimeout.Std())})
-	if err != nil {
-		return err
-	}
-	c.closers = append(c.closers, closerFunc(emb.Close))
-	c.brokers, c.brokerKind = emb.Addrs(), "kfake"
-	return nil
 }
 
 // openSockets opens every node's QUIC socket (and API listener) first: the

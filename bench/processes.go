@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -131,11 +130,15 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		}
 		c.Bin = bin
 	}
-	if err := c.startBroker(ctx); err != nil {
+	var closer io.Closer
+	var err error
+	if c.brokers, c.brokerKind, closer, err = startBroker(ctx, sc, c.Brokers, c.Logger); err != nil {
 		return err
 	}
-	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
-	c.prefix = "rustorium-" + runID + "-"
+	if closer != nil {
+		c.closers = append(c.closers, closer)
+	}
+	c.prefix = topicPrefix(sc)
 	if err := c.writeCluster(); err != nil {
 		return err
 	}
@@ -167,25 +170,6 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		})
 	}
 	return c.dialClients(ctx)
-}
-
-// startBroker starts the embedded broker unless Brokers or the scenario
-// name a real one; the node processes reach it over TCP.
-func (c *Processes) startBroker(ctx context.Context) error {
-	c.brokers, c.brokerKind = c.Brokers, "kafka"
-	if len(c.brokers) == 0 {
-		c.brokers = c.sc.Cluster.Broker.Addrs
-	}
-	if len(c.brokers) > 0 {
-		return nil
-	}
-	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: c.Logger, GroupMinSessionTimeout: min(embeddedMinSession, c.sc.Cluster.Leadership.SessionTimeout.Std())})
-	if err != nil {
-		return err
-	}
-	c.closers = append(c.closers, closerFunc(emb.Close))
-	c.brokers, c.brokerKind = emb.Addrs(), "kfake"
-	return nil
 }
 
 // freePort reserves a port on 127.0.0.1 for network ("udp" or "tcp") by

@@ -1,0 +1,42 @@
+package bench
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+// embeddedMinSession is the embedded broker's minimum group session
+// timeout: below the scenarios' default leadership session (1s), as
+// scripts/kafka.sh configures its broker (500 ms).
+const embeddedMinSession = 500 * time.Millisecond
+
+// startBroker returns the brokers a run's nodes order through: given ones
+// (a real cluster: kind "kafka", no closer), the scenario's, or else an
+// embedded broker it starts (kind "kfake"; closer stops it).
+func startBroker(ctx context.Context, sc *scenarios.Scenario, given []string, logger *slog.Logger) (addrs []string, kind string, closer io.Closer, err error) {
+	if len(given) == 0 {
+		given = sc.Cluster.Broker.Addrs
+	}
+	if len(given) > 0 {
+		return given, "kafka", nil, nil
+	}
+	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: logger, GroupMinSessionTimeout: min(embeddedMinSession, sc.Cluster.Leadership.SessionTimeout.Std())})
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return emb.Addrs(), "kfake", closerFunc(emb.Close), nil
+}
+
+// topicPrefix is a run's own topic prefix: it keeps the run's topics apart
+// from any other's on a shared broker.
+func topicPrefix(sc *scenarios.Scenario) string {
+	runID := fmt.Sprintf("%x", sha256.Sum256(fmt.Appendf(nil, "%s/%d/%d", sc.Name, sc.Seed, time.Now().UnixNano())))[:10]
+	return "rustorium-" + runID + "-"
+}
