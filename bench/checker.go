@@ -346,7 +346,11 @@ type observer struct {
 	// (0 until known); nil for an open loop.
 	expected func() time.Duration
 	failed   atomic.Int64 // committed with a failed execution status
+	resent   atomic.Int64 // sends failed over to another node
 }
+
+// resend counts a send that failed over to another node.
+func (o *observer) resend(uint64) { o.resent.Add(1) }
 
 func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
 	return &observer{rec: rec, chk: chk, intended: make([]atomic.Int64, n), actual: make([]atomic.Int64, n)}

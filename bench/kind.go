@@ -82,7 +82,7 @@ type sends struct {
 	// worker's share (nil: the whole load, send i is index i).
 	of []uint64
 	// sender builds the SendFunc over the workload's connections.
-	sender func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc
+	sender func(conns []loadgen.TxConn, obs *observer, chk *checker) loadgen.SendFunc
 }
 
 // signer is a put workload's key, from its seed.
@@ -130,8 +130,10 @@ func readSends(in *prepInput, keys [][]byte, accounts bool) *sends {
 		}
 		keys = own
 	}
-	return &sends{repeat: true, of: of, sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
-		return (&loadgen.Reader{Conns: conns, Keys: keys, Accounts: accounts, Observer: obs, Timeout: timeout, Verify: readVerify(chk)}).Send
+	failover := failoverOf(in.w)
+	return &sends{repeat: true, of: of, sender: func(conns []loadgen.TxConn, obs *observer, chk *checker) loadgen.SendFunc {
+		return (&loadgen.Reader{Conns: conns, Keys: keys, Accounts: accounts, Observer: obs, Timeout: timeout, Verify: readVerify(chk),
+			Failover: failover, OnResend: obs.resend}).Send
 	}}
 }
 
@@ -152,6 +154,9 @@ func noMaxRate(w *scenarios.Workload) []problem {
 	}
 	return []problem{{".maxrate", fmt.Sprintf("a max-rate search of a %s workload is not supported (puts only)", w.Kind)}}
 }
+
+// failoverOf is the workload's failover: on unless it says false.
+func failoverOf(w *scenarios.Workload) bool { return w.Failover == nil || *w.Failover }
 
 // splitOf is the sends' of: the whole load's indexes of a worker's share,
 // nil for the whole load.

@@ -47,8 +47,8 @@ func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 		kvs[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
 	}
 	every := verifyEvery(w)
-	return &sends{txs: txs, of: splitOf(in, puts.Of), sender: func(conns []loadgen.TxConn, obs loadgen.Observer, chk *checker) loadgen.SendFunc {
-		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std()}
+	return &sends{txs: txs, of: splitOf(in, puts.Of), sender: func(conns []loadgen.TxConn, obs *observer, chk *checker) loadgen.SendFunc {
+		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std(), Failover: failoverOf(w), OnResend: obs.resend}
 		if every > 0 {
 			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(kvs, chk), visiblePut(kvs)
 		}

@@ -41,10 +41,10 @@ func (transferKind) prepare(ctx context.Context, in *prepInput) (*sends, error) 
 	if err != nil {
 		return nil, err
 	}
-	route, timeout := tr.Senders, in.w.Timeout.Std()
-	return &sends{txs: txs, of: splitOf(in, tr.Of), sender: func(conns []loadgen.TxConn, obs loadgen.Observer, _ *checker) loadgen.SendFunc {
+	route, timeout, failover := tr.Senders, in.w.Timeout.Std(), failoverOf(in.w)
+	return &sends{txs: txs, of: splitOf(in, tr.Of), sender: func(conns []loadgen.TxConn, obs *observer, _ *checker) loadgen.SendFunc {
 		// A transfer's proof shows its sender's new balance, which the
 		// client does not know: no proof check, no read-back.
-		return (&loadgen.Submitter{Conns: conns, Route: route, Txs: txs, Observer: obs, Timeout: timeout}).Send
+		return (&loadgen.Submitter{Conns: conns, Route: route, Txs: txs, Observer: obs, Timeout: timeout, Failover: failover, OnResend: obs.resend}).Send
 	}}, nil
 }

@@ -342,11 +342,14 @@ func loadNotes(loads []*workloadRun) []string {
 	return notes
 }
 
-// label records each workload's kind and client in the result.
+// label records each workload's kind, client and resends in the result.
 func label(res *reports.Result, loads []*workloadRun) {
 	for _, l := range loads {
 		if w := res.Workloads[l.name]; w != nil {
 			w.Kind, w.Client = string(l.kind), string(l.client)
+			if l.obs != nil {
+				w.Resent = l.obs.resent.Load()
+			}
 		}
 	}
 }

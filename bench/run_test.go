@@ -525,8 +525,9 @@ report: {formats: [json, md]}
 // TestRunClusterFailover runs three nodes on both brokers, kills and
 // restarts the leader of a shard and pauses a node under transfer load:
 // nothing accepted is lost or committed twice, balances are conserved and
-// every node ends with the same roots; sends to the killed node fail as
-// errors instead of stalling, and its clients reconnect after the restart.
+// every node ends with the same roots; sends to the killed node fail over
+// to the next node (resent, not errors), and its clients reconnect after
+// the restart.
 func TestRunClusterFailover(t *testing.T) {
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
 		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
@@ -546,13 +547,14 @@ func TestRunClusterFailover(t *testing.T) {
 			t.Fatalf("balances not conserved: %+v", c)
 		}
 		// 200/s for 7.5s: 1500 sends. Those to the killed node for about
-		// 3s (a third of them, ~200) fail; the rest are accepted and commit.
+		// 3s (a third of them, ~200) fail over to the next node with the
+		// same bytes: only what was in flight at the kill may fail.
 		w := res.Workloads["transfers"]
-		if c.Accepted < 900 || c.Committed != c.Accepted {
+		if c.Accepted < 1400 || c.Committed != c.Accepted {
 			t.Fatalf("accepted %d, committed %d", c.Accepted, c.Committed)
 		}
-		if w.Errors == 0 || w.Errors > 400 {
-			t.Fatalf("%d errors (by kind %v): want the killed node's sends to fail, and only those", w.Errors, w.ErrorsByKind)
+		if w.Resent < 100 || w.Errors > 40 {
+			t.Fatalf("%d resent, %d errors (by kind %v): want the killed node's sends resent, at most those in flight at the kill failed", w.Resent, w.Errors, w.ErrorsByKind)
 		}
 		if !res.Passed() {
 			t.Fatalf("run failed: %+v", res.SLO)

@@ -38,23 +38,23 @@ type Reader struct {
 	Verify func(root [32]byte, key, value, proof []byte) error
 	// Timeout bounds one read. Zero means 60s.
 	Timeout time.Duration
+	// Failover, if set, reads again over the next connection (each of
+	// Conns at most once) when the node is down (NodeDown).
+	Failover bool
+	// OnResend, if set, is told of each read sent again.
+	OnResend func(i uint64)
 }
 
 // Send is a SendFunc.
 func (q *Reader) Send(ctx context.Context, i uint64, intended time.Time) {
 	ctx, cancel := sendContext(ctx, q.Timeout)
 	defer cancel()
-	conn := q.Conns[i%uint64(len(q.Conns))]
 	actual := time.Now()
 	q.Observer.Sent(i, intended, actual)
 	key := q.Keys[i%uint64(len(q.Keys))]
-	var v p2p.Value
-	var err error
+	v, err := q.read(ctx, i, key)
 	if q.Accounts {
-		v, err = conn.Account(ctx, key)
 		key = state.AccountKey(key)
-	} else {
-		v, err = conn.Get(ctx, key)
 	}
 	if err != nil {
 		q.Observer.Failed(i, reports.StageRead, intended, err)
@@ -65,6 +65,30 @@ func (q *Reader) Send(ctx context.Context, i uint64, intended time.Time) {
 		return
 	}
 	q.Observer.Reached(i, reports.StageRead, intended, actual, time.Now())
+}
+
+// read reads key over connection i (then, failing over, the next ones).
+func (q *Reader) read(ctx context.Context, i uint64, key []byte) (v p2p.Value, err error) {
+	n := uint64(len(q.Conns))
+	tries := uint64(1)
+	if q.Failover {
+		tries = n
+	}
+	for try := range tries {
+		if try > 0 && q.OnResend != nil {
+			q.OnResend(i)
+		}
+		conn := q.Conns[(i+try)%n]
+		if q.Accounts {
+			v, err = conn.Account(ctx, key)
+		} else {
+			v, err = conn.Get(ctx, key)
+		}
+		if err == nil || !q.Failover || !NodeDown(err) {
+			break
+		}
+	}
+	return v, err
 }
 
 // verifyRead checks a read's proof: membership of a found value, absence

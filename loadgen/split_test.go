@@ -112,3 +112,14 @@ func TestSplitGenerateIsTheWhole(t *testing.T) {
 		}
 	}
 }
+
+// TestPutsShortValues: values shorter than the 8-byte mark are its first
+// bytes (Generate wrote past a short value).
+func TestPutsShortValues(t *testing.T) {
+	for _, size := range []int{1, 4, 7, 8} {
+		txs, err := (&Puts{Signer: AccountKeys(1, 1)[0], Keys: &Sequential{N: 3}, ValueSize: size, Seed: 5}).Generate(t.Context(), 3, nil)
+		if err != nil || len(txs) != 3 {
+			t.Fatalf("value_size %d: %d transactions, %v", size, len(txs), err)
+		}
+	}
+}

@@ -2,6 +2,9 @@ package loadgen
 
 import (
 	"context"
+	"errors"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/rustorium/rustorium/node/p2p"
@@ -79,6 +82,15 @@ type Submitter struct {
 	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
 	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
 	Timeout time.Duration
+	// Failover, if set, resends a send whose node is down (NodeDown: its
+	// connection broke, or cannot be dialed) — before the log took it, or
+	// after, while it waited for the receipt — with the same bytes over
+	// the next connection (each of Conns at most once), and takes the
+	// receipt there: the nodes deduplicate transactions by id, so it
+	// commits once. Off, such a send fails at once.
+	Failover bool
+	// OnResend, if set, is told of each resend.
+	OnResend func(i uint64)
 }
 
 // GetFunc reads a state key's committed value with its proof, over
@@ -93,30 +105,75 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 	if i < uint64(len(q.Route)) {
 		k = uint64(q.Route[i])
 	}
-	conn := q.Conns[k%uint64(len(q.Conns))]
 	obs := q.Observer
 	actual := time.Now()
 	obs.Sent(i, intended, actual)
-	call, err := conn.Submit(ctx, q.Txs[i])
-	var acc p2p.Accepted
-	if err == nil {
-		acc, err = call.Accepted()
-	}
+	conn, com, err := q.deliver(ctx, i, k, intended, actual)
 	if err != nil {
-		obs.Failed(i, reports.StageAccepted, intended, err)
-		return
-	}
-	if _, untimed := call.(untimedAccept); !untimed {
-		obs.Reached(i, reports.StageAccepted, intended, actual, time.Now())
-	}
-	obs.Accepted(i, acc)
-	com, err := call.Committed()
-	if err != nil {
-		obs.Failed(i, reports.StageCommitted, intended, err)
 		return
 	}
 	obs.Reached(i, reports.StageCommitted, intended, actual, time.Now())
 	obs.Committed(i, com)
+	q.sample(ctx, conn, i, com, intended, actual)
+}
+
+// deliver submits send i over Conns[k] (then, failing over, the next ones)
+// until a node commits it, and reports its accepted stage once; on failure
+// it has reported it to the Observer.
+func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual time.Time) (TxConn, p2p.Committed, error) {
+	obs, n := q.Observer, uint64(len(q.Conns))
+	tries := uint64(1)
+	if q.Failover {
+		tries = n
+	}
+	accepted := false
+	var err error
+	for try := range tries {
+		if try > 0 && q.OnResend != nil {
+			q.OnResend(i)
+		}
+		conn := q.Conns[(k+try)%n]
+		var call Call
+		if call, err = conn.Submit(ctx, q.Txs[i]); err != nil {
+			if q.Failover && NodeDown(err) {
+				continue
+			}
+			break
+		}
+		var acc p2p.Accepted
+		if acc, err = call.Accepted(); err != nil {
+			if q.Failover && NodeDown(err) {
+				continue
+			}
+			break
+		}
+		if !accepted {
+			if _, untimed := call.(untimedAccept); !untimed {
+				obs.Reached(i, reports.StageAccepted, intended, actual, time.Now())
+			}
+			obs.Accepted(i, acc)
+			accepted = true
+		}
+		var com p2p.Committed
+		if com, err = call.Committed(); err == nil {
+			return conn, com, nil
+		}
+		if !q.Failover || !NodeDown(err) {
+			break
+		}
+	}
+	if accepted {
+		obs.Failed(i, reports.StageCommitted, intended, err)
+	} else {
+		obs.Failed(i, reports.StageAccepted, intended, err)
+	}
+	return nil, p2p.Committed{}, err
+}
+
+// sample verifies every VerifyEvery-th receipt's proof and reads the write
+// back through conn.
+func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.Committed, intended, actual time.Time) {
+	obs := q.Observer
 	every := q.VerifyEvery
 	if every == 0 {
 		every = 10
@@ -138,6 +195,20 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 		}
 		obs.Reached(i, reports.StageVisible, intended, actual, time.Now())
 	}
+}
+
+// NodeDown reports whether err means the send's node is down or cut off,
+// rather than refusing or failing the send: its QUIC connection broke or
+// is being redialed, its HTTP API cannot be dialed, or its WebSocket broke.
+func NodeDown(err error) bool {
+	var (
+		apiErr *APIError
+		op     *net.OpError
+	)
+	return errors.Is(err, ErrNotConnected) || ConnBroken(err) ||
+		errors.As(err, &apiErr) && apiErr.Code == CodeConnectionLost ||
+		errors.As(err, &op) && op.Op == "dial" ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // sendContext bounds one send by timeout; zero or less means 60s.

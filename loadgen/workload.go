@@ -122,7 +122,9 @@ func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([]
 			continue
 		}
 		v := make([]byte, p.ValueSize)
-		binary.LittleEndian.PutUint64(v[:min(8, len(v))], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+		var mark [8]byte // values of fewer than 8 bytes take its first ones
+		binary.LittleEndian.PutUint64(mark[:], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+		copy(v, mark[:])
 		txs = append(txs, &tx.Tx{
 			Kind: tx.KindPut, ChainID: p.ChainID,
 			Nonce: uint64(p.Salt)<<32 | uint64(i),

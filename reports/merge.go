@@ -147,10 +147,11 @@ type merger struct {
 	snap    *Snapshot
 	end     time.Time
 	byName  map[string]*WorkloadSnapshot
+	resent  map[string]int64 // by workload: not in a Snapshot
 }
 
 func newMerger(workers []worker) *merger {
-	m := &merger{workers: workers, byName: map[string]*WorkloadSnapshot{}}
+	m := &merger{workers: workers, byName: map[string]*WorkloadSnapshot{}, resent: map[string]int64{}}
 	start, end := workers[0].res.Start, workers[0].res.End
 	for _, w := range workers[1:] {
 		start = minTime(start, w.res.Start)
@@ -228,6 +229,7 @@ func (m *merger) add(w worker) error {
 		ws.Errors += wr.Errors
 		ws.Discarded += wr.Discarded
 		ws.Clamped += wr.Clamped
+		m.resent[name] += wr.Resent
 		for k, v := range wr.ErrorsByKind {
 			ws.ErrorsByKind[k] += v
 		}
@@ -343,6 +345,7 @@ func (m *merger) result() *Result {
 		if fw := first.Workloads[name]; fw != nil {
 			w.Kind, w.Client = fw.Kind, fw.Client
 		}
+		w.Resent = m.resent[name]
 	}
 	c := &res.Checker
 	c.RootsEqual = true

@@ -83,9 +83,12 @@ type WorkloadResult struct {
 	Client       string           `json:"client,omitempty"`
 	Lag          Percentiles      `json:"lag"`
 	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
-	Discarded    int64            `json:"warmup_discarded,omitempty"`
-	Clamped      int64            `json:"clamped,omitempty"`
-	Series       []IntervalResult `json:"series,omitempty"`
+	// Resent counts the sends that failed over to another node (their own
+	// node was down) and were sent again, with the same bytes.
+	Resent    int64            `json:"resent,omitempty"`
+	Discarded int64            `json:"warmup_discarded,omitempty"`
+	Clamped   int64            `json:"clamped,omitempty"`
+	Series    []IntervalResult `json:"series,omitempty"`
 }
 
 // StageResult is one stage of one workload.

@@ -35,6 +35,7 @@ const (
 	DefaultArrival       = ArrivalConstant                    // workload.arrival (open loop only)
 	DefaultValueSize     = 32                                 // workload.value_size, bytes
 	DefaultTimeout       = Duration(10e9)                     // workload.timeout: 10s
+	DefaultFailover      = true                               // workload.failover
 	DefaultVerifyProofs  = Percent(1)                         // workload.verify_proofs: 1%
 	DefaultMaxRateFrom   = Rate(100)                          // workload.maxrate.from
 	DefaultMaxRateTo     = Rate(1e6)                          // workload.maxrate.to
@@ -82,6 +83,7 @@ var DefaultFormats = []Format{FormatJSON, FormatMD, FormatHTML, FormatHGRM, Form
 //	workload[].value_size        32 bytes
 //	workload[].timeout           10s
 //	workload[].verify_proofs     1%
+//	workload[].failover          true
 //	workload[].ramp.over         the duration
 //	workload[].maxrate.stage     accepted
 //	workload[].maxrate.from      100/s
@@ -184,6 +186,10 @@ func (s *Scenario) workloadDefaults(i int, kinds map[Kind]int) {
 	if w.VerifyProofs == nil {
 		v := DefaultVerifyProofs
 		w.VerifyProofs = &v
+	}
+	if w.Failover == nil {
+		v := DefaultFailover
+		w.Failover = &v
 	}
 	if w.Ramp != nil {
 		setDefault(s, p+"ramp.over", &w.Ramp.Over, s.Duration)

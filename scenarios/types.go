@@ -225,6 +225,12 @@ type Workload struct {
 	// VerifyProofs is the share of committed receipts whose Merkle proofs
 	// the client verifies (the proof_verify stage).
 	VerifyProofs *Percent `yaml:"verify_proofs" json:"verify_proofs"`
+	// Failover makes a client whose node is down resend to the next node
+	// (the same signed bytes; the nodes deduplicate by id) and take the
+	// receipt there, as a client that knows the cluster's addresses does;
+	// each resend counts in the workload's resent. false: such a send fails
+	// at once. Unset means true.
+	Failover *bool `yaml:"failover" json:"failover"`
 }
 
 // Mode names a workload's load mode.
