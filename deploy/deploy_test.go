@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -259,10 +260,19 @@ func (m *manifests) mustGet(t *testing.T, kind, name string) *object {
 	return o
 }
 
-// data is a ConfigMap's data or a Secret's stringData and data.
+// data is a ConfigMap's data, or a Secret's data (base64-decoded, as
+// `kubectl create secret --dry-run=client -o yaml` writes it) and
+// stringData.
 func (o *object) data() map[string]string {
 	d := map[string]string{}
 	for k, v := range o.Data {
+		if o.Kind == "Secret" {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				b = []byte("(not base64: " + err.Error() + ")")
+			}
+			v = string(b)
+		}
 		d[k] = v
 	}
 	for k, v := range o.StringData {
