@@ -20,6 +20,8 @@
 #   OUT         where this machine keeps keys, the cluster file and the
 #               reports (out/ssh)
 #   LEAD        seconds from now to the load's start (60)
+#   BIND        where nodes listen: any (0.0.0.0, the default) or addr (the
+#               node's address of the hosts file: several nodes on one host)
 #
 # Ports: QUIC 7400/udp between all hosts, the API 7480/tcp from the load
 # hosts, metrics 9400/tcp; every host reaches the brokers.
@@ -40,6 +42,7 @@ SHARDS=${SHARDS:-4}
 DIR=${DIR:-rustorium-ssh}
 OUT=${OUT:-out/ssh}
 LEAD=${LEAD:-60}
+BIND=${BIND:-any}
 
 # Arrays of the hosts file: ssh host and reachable address, per role.
 node_ssh=()
@@ -124,17 +127,20 @@ copy() {
 up() {
 	mkdir -p "$OUT"
 	cluster_file
-	local i id host
+	local i id host bind
 	for i in "${!node_ssh[@]}"; do
 		id=node-$((i + 1))
 		host=${node_ssh[$i]}
 		log "$id: copying to $host"
 		copy "$host" "$REMOTE_BIN" "$OUT/cluster.yaml" "$OUT/keys/$id.key"
 		[ "$(basename "$REMOTE_BIN")" = rustorium ] || remote "$host" "mv '$(basename "$REMOTE_BIN")' rustorium"
+		bind=0.0.0.0
+		[ "$BIND" = any ] || bind=${node_addr[$i]}
 		log "$id: starting on $host"
-		remote "$host" "chmod 0600 $id.key && nohup ./rustorium node --cluster cluster.yaml --id $id --key-file $id.key \
-			--data data-$id --listen 0.0.0.0:7400 --api 0.0.0.0:7480 --metrics 0.0.0.0:9400 \
-			>node.log 2>&1 </dev/null & echo \$! >node.pid"
+		# Only the node in the background, so that $! is its pid.
+		remote "$host" "chmod 0600 $id.key && { nohup ./rustorium node --cluster cluster.yaml --id $id --key-file $id.key \
+			--data data-$id --listen $bind:7400 --api $bind:7480 --metrics $bind:9400 \
+			>node.log 2>&1 </dev/null & echo \$! >node.pid; }"
 	done
 	# A node logs "node running" once it serves (its shards are then
 	# replicated; blocks commit when a quorum of nodes runs).
