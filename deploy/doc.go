@@ -9,5 +9,7 @@
 // embedded cluster file and scenario pass the project's own parsers, and
 // the example keys match it; every rustorium subcommand and flag the
 // manifests and scripts use exists in the binary built from this tree; the
-// shell scripts parse (and pass shellcheck where it is installed).
+// shell scripts parse (and pass shellcheck where it is installed). With
+// RUSTORIUM_DEPLOY_E2E=1, TestSSHScriptEndToEnd also runs the ssh script
+// for real on this machine (ssh and scp stubbed, an embedded broker).
 package deploy
