@@ -24,7 +24,9 @@
 #               node's address of the hosts file: several nodes on one host)
 #
 # Ports: QUIC 7400/udp between all hosts, the API 7480/tcp from the load
-# hosts, metrics 9400/tcp; every host reaches the brokers.
+# hosts, metrics 9400/tcp; every host reaches the brokers. Topics: create
+# them before the first up with 3 replicas (the commands are in
+# deploy/k8s/topics.yaml, prefix ssh-); nodes create missing ones with one.
 set -euo pipefail
 
 usage() {
@@ -44,11 +46,10 @@ OUT=${OUT:-out/ssh}
 LEAD=${LEAD:-60}
 BIND=${BIND:-any}
 
-# Arrays of the hosts file: ssh host and reachable address, per role.
+# The hosts file: each node's ssh host and reachable address; the load hosts.
 node_ssh=()
 node_addr=()
 load_ssh=()
-load_addr=()
 while read -r role host addr _; do
 	case $role in
 	'' | '#'*) continue ;;
@@ -56,10 +57,7 @@ while read -r role host addr _; do
 		node_ssh+=("$host")
 		node_addr+=("${addr:-${host#*@}}")
 		;;
-	load)
-		load_ssh+=("$host")
-		load_addr+=("${addr:-${host#*@}}")
-		;;
+	load) load_ssh+=("$host") ;;
 	*)
 		echo "$hosts_file: unknown role $role (node or load)" >&2
 		exit 2
