@@ -61,7 +61,7 @@ func tail(b []byte, n int) []byte {
 // it outlives the timeout.
 func runChromium(t *testing.T, bin, page string, extra ...string) []byte {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute) // a loaded 2-core machine
 	defer cancel()
 	args := []string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

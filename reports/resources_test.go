@@ -182,6 +182,17 @@ func TestResourceSamplerFollowsPID(t *testing.T) {
 		t.Skip("no sleep to follow:", err)
 	}
 	defer func() { child.Process.Kill(); child.Wait() }()
+	// Until the child has exec'd and touched its pages, its stat may show
+	// no resident set.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child.Process.Pid))
+		if st, perr := ParseProcStat(data); err == nil && perr == nil && st.RSSPages > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Skip("the child shows no resident set")
+		}
+	}
 	clk := &fakeClock{t: t0}
 	pid := os.Getpid()
 	s := NewResourceSampler(ResourceSamplerOptions{Origin: t0, Now: clk.Now, PID: func() int { return pid }})
