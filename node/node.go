@@ -70,6 +70,14 @@ type Config struct {
 	// Listen is the QUIC address for clients when PacketConn is nil. Empty
 	// means "127.0.0.1:0".
 	Listen string
+	// MaxClientConns bounds the open QUIC client connections
+	// (p2p.ServerConfig.MaxConns); one more is closed with
+	// p2p.CodeTooManyConns. Zero means 1024.
+	MaxClientConns int
+	// MaxStreamsPerConn bounds one QUIC client connection's concurrent
+	// streams, a transaction in flight each (p2p.ServerConfig.MaxStreams).
+	// Zero means 16384.
+	MaxStreamsPerConn int64
 	// PacketConn, if set, is the QUIC socket (netem impairs it). The node
 	// does not close it.
 	PacketConn net.PacketConn
@@ -159,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Key != nil && len(c.Key) != ed25519.PrivateKeySize {
 		errs = append(errs, errors.New("key is not an ed25519 private key"))
+	}
+	if c.MaxClientConns < 0 || c.MaxStreamsPerConn < 0 {
+		errs = append(errs, errors.New("negative MaxClientConns or MaxStreamsPerConn"))
 	}
 	if err := c.Block.Validate(); err != nil {
 		errs = append(errs, err)
@@ -260,7 +271,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
-		Verifier: n.verify,
+		Verifier: n.verify, MaxConns: cfg.MaxClientConns, MaxStreams: cfg.MaxStreamsPerConn,
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}

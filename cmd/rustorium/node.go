@@ -49,12 +49,13 @@ one). The shard and broker settings then come from the file.`,
 			if err != nil {
 				return err
 			}
+			cfg.MaxClientConns, cfg.MaxStreamsPerConn = nf.quicConns, nf.quicStreams
 			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"))
 			if err != nil {
 				return err
 			}
 			defer stopProfile()
-			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: nf.metrics, API: nf.api})
+			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: nf.metrics, API: nf.api, APILimits: nf.limits})
 		},
 	}
 	nf.register(cmd)
@@ -70,6 +71,9 @@ type nodeFlags struct {
 	chainID                                                 uint32
 	block                                                   consensus.CutterConfig
 	noSync                                                  bool
+	limits                                                  api.Limits // the API's
+	quicConns                                               int
+	quicStreams                                             int64
 }
 
 // register defines the flags on cmd. The defaults of the shard count and
@@ -88,6 +92,15 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&nf.noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&nf.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&nf.api, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
+	f.BoolVar(&nf.limits.Introspection, "api-introspection", false, "serve GraphQL introspection (__schema, __type); off: refused with code \"introspection disabled\"")
+	f.IntVar(&nf.limits.MaxConns, "api-max-conns", 0, "API connections open at once, more are refused 503 (0: the default, 4096)")
+	f.IntVar(&nf.limits.MaxConnsPerIP, "api-max-conns-per-ip", 0, "API connections open at once from one IP address (0: the default, 256)")
+	f.DurationVar(&nf.limits.ReadTimeout, "api-read-timeout", 0, "longest read of an API request, body included (0: the default, 30s)")
+	f.DurationVar(&nf.limits.IdleTimeout, "api-idle-timeout", 0, "how long an idle keep-alive API connection is kept (0: the default, 60s)")
+	f.IntVar(&nf.limits.GraphQLMaxSelections, "api-graphql-max-selections", 0, "a GraphQL query's most field selections, aliases counted, fragments expanded (0: the default, 256)")
+	f.DurationVar(&nf.limits.GraphQLTimeout, "api-graphql-timeout", 0, "longest GraphQL query; a mutation gets the receipt timeout + 5s (0: the default, 10s)")
+	f.IntVar(&nf.quicConns, "quic-max-conns", 0, "QUIC client connections open at once, more are closed (0: the default, 1024)")
+	f.Int64Var(&nf.quicStreams, "quic-max-streams", 0, "concurrent streams (transactions in flight) per QUIC client connection (0: the default, 16384)")
 	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
 	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
 	f.StringVar(&nf.id, "id", "", "cluster mode: this node's id in the cluster file")
@@ -189,6 +202,8 @@ type serveOptions struct {
 	// API is the address of the REST, WebSocket and GraphQL APIs; empty:
 	// none.
 	API string
+	// APILimits bound the API (see api.Limits for the defaults).
+	APILimits api.Limits
 	// Ready, if set, is called with the running node and its API address
 	// (nil without an API).
 	Ready func(n *node.Node, api net.Addr)
@@ -260,7 +275,7 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
 	var apiAddr net.Addr
 	if apiLn != nil {
-		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Logger: log, Registerer: cfg.Registerer})
+		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Limits: opts.APILimits, Logger: log, Registerer: cfg.Registerer})
 		if err != nil {
 			return err
 		}

@@ -70,6 +70,9 @@ type Config struct {
 	// way (a submission until its receipt); more are refused as
 	// overloaded. Zero means 16384.
 	MaxInflight int
+	// Limits bound connections, requests and GraphQL queries; zero fields
+	// take the defaults documented on Limits.
+	Limits Limits
 	// Logger receives connection-level errors. Nil discards them.
 	Logger *slog.Logger
 	// Registerer, if set, gets the API's collectors: requests by route and
@@ -112,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReceiptTimeout < 0 || cfg.MaxInflight < 0 {
 		return nil, fmt.Errorf("%w: negative ReceiptTimeout or MaxInflight", ErrConfig)
+	}
+	if err := cfg.Limits.ensureDefaults(cfg.ReceiptTimeout); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -211,9 +217,20 @@ func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
 
 // Serve serves on ln until ctx ends or the Server is closed, then shuts
 // the HTTP server down (requests under way get a second to finish; Close
-// first to end them at once) and closes ln.
+// first to end them at once) and closes ln. Connections are held to the
+// Config's Limits: its timeouts, and its caps on open connections.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)}
+	l := s.cfg.Limits
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	ln = newLimitListener(ln, l.MaxConns, l.MaxConnsPerIP)
 	failed := make(chan struct{}) // Serve returned on its own
 	done := make(chan struct{})
 	go func() {

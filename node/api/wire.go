@@ -99,8 +99,8 @@ type CacheStatus struct {
 }
 
 // Error is a refused request. Code is the tx.Code's name for a refused
-// transaction ("bad signature", "overloaded", …), or one of "bad request",
-// "not found", "timeout", "lagged".
+// transaction ("bad signature", "too large", "overloaded", …), or one of
+// the Code constants below.
 type Error struct {
 	Code  string `json:"code"`
 	Error string `json:"error"`
@@ -115,12 +115,26 @@ type SubmitEvent struct {
 	Error     *Error    `json:"error,omitempty"`
 }
 
-// Codes of refusals that are not a tx.Code.
+// Codes of refusals that are not a tx.Code. A body over its limit is
+// "too large" (tx.CodeTooLarge) and a request over a concurrency bound
+// "overloaded" (tx.CodeOverloaded), as a refused transaction's.
 const (
 	CodeBadRequest = "bad request"
 	CodeNotFound   = "not found"
 	CodeTimeout    = "timeout"
 	CodeLagged     = "lagged"
+	// CodeTooManyConns: a connection over Limits.MaxConns or
+	// MaxConnsPerIP (503, then closed).
+	CodeTooManyConns = "too many connections"
+	// CodeIntrospection: a GraphQL query naming __schema or __type while
+	// Limits.Introspection is off (400).
+	CodeIntrospection = "introspection disabled"
+	// CodeTooComplex: a GraphQL query over Limits.GraphQLMaxSelections or
+	// GraphQLMaxDepth (400).
+	CodeTooComplex = "too complex"
+	// CodeResponseTooLarge: a GraphQL answer over
+	// Limits.GraphQLMaxResponse (400).
+	CodeResponseTooLarge = "response too large"
 )
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }

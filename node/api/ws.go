@@ -67,6 +67,11 @@ type wsConn struct {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	// The connection outlives the request: the server's read and write
+	// deadlines (Limits) would end it; each write has its own bound.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.m.requests.WithLabelValues(wsPattern, "refused").Inc()
