@@ -211,6 +211,7 @@ type Node struct {
 	progress *progress
 	leader   *leader
 	faults   Faults
+	ready    readiness
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -318,6 +319,7 @@ func (n *Node) Start(ctx context.Context) error {
 				// Safety before liveness: the shard stays where it is on
 				// this node (the alarm is raised); the others go on.
 			case err != nil:
+				n.ready.shardStopped(r.shard, err)
 				n.log.Error("shard pipeline stopped", "shard", r.shard, "err", err)
 				n.errc <- fmt.Errorf("node: shard %d: %w", r.shard, err)
 			}
@@ -340,15 +342,20 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.wg.Done()
 		t := time.NewTicker(optimizeEvery)
 		defer t.Stop()
+		r := time.NewTicker(readyEvery)
+		defer r.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				n.views.Optimize()
+			case <-r.C:
+				n.Ready(ctx)
 			}
 		}
 	}()
+	n.ready.start(ctx)
 	return nil
 }
 
@@ -486,6 +493,10 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 // acquisition. Safe to call more than once.
 func (n *Node) Close() error {
 	n.once.Do(func() {
+		n.ready.stop()
+		if n.metrics != nil {
+			n.metrics.Ready.Set(0)
+		}
 		if n.cancel != nil {
 			n.cancel()
 		}

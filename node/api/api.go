@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/storage"
@@ -51,6 +53,8 @@ type Backend interface {
 	// Verifier checks submitted signatures; the node's own, so that the
 	// API's submissions batch with QUIC's. The node closes it.
 	Verifier() *sigverify.Verifier
+	// Ready runs the node's readiness checks (GET /readyz).
+	Ready(ctx context.Context) []health.Check
 }
 
 // Config configures a Server.
@@ -360,9 +364,26 @@ func (s *Server) get(ctx context.Context, stateKey []byte) (p2p.Value, *refusal)
 	return v, nil
 }
 
-// status is every shard's committed position and the account view's counters.
-func (s *Server) status() (Status, *refusal) {
-	var st Status
+// readiness runs the node's checks.
+func (s *Server) readiness(ctx context.Context) Readiness {
+	checks := s.cfg.Backend.Ready(ctx)
+	failed := health.Failing(checks)
+	r := Readiness{Ready: len(failed) == 0, Checks: checks}
+	if !r.Ready {
+		var msgs []string
+		for _, c := range failed {
+			msgs = append(msgs, c.Name+": "+c.Error)
+		}
+		r.Code, r.Error = CodeNotReady, strings.Join(msgs, "; ")
+	}
+	return r
+}
+
+// status is every shard's committed position, the account view's
+// counters and the node's readiness.
+func (s *Server) status(ctx context.Context) (Status, *refusal) {
+	r := s.readiness(ctx)
+	st := Status{Ready: r.Ready, Checks: r.Checks}
 	for i := range s.cfg.Backend.Shards() {
 		m, err := s.cfg.Backend.ShardMeta(uint32(i))
 		if err != nil {

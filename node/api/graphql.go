@@ -199,8 +199,8 @@ func gqlReceiptOf(r Receipt) *gqlReceipt {
 // resolver is the GraphQL root resolver.
 type resolver struct{ s *Server }
 
-func (q *resolver) Status() (*gqlStatus, error) {
-	st, ref := q.s.status()
+func (q *resolver) Status(ctx context.Context) (*gqlStatus, error) {
+	st, ref := q.s.status(ctx)
 	if ref != nil {
 		return nil, ref
 	}

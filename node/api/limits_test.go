@@ -158,3 +158,42 @@ func TestGraphQLLimits(t *testing.T) {
 	slow := startAPI(t, func(c *api.Config) { c.Limits.GraphQLTimeout = time.Nanosecond })
 	refused(slow, `{ status { cache { entries } } }`, 504, api.CodeTimeout)
 }
+
+// TestHealth: /healthz answers while the process serves; /readyz is 200
+// with every check passing on a running node and 503 naming the paused
+// check while the node is paused; /v1/status carries the same checks.
+func TestHealth(t *testing.T) {
+	a := startAPI(t)
+	if code, b := a.do(http.MethodGet, "/healthz", "", nil); code != http.StatusOK {
+		t.Fatalf("healthz: %d %s", code, b)
+	}
+	code, b := a.do(http.MethodGet, "/readyz", "", nil)
+	r := decode[api.Readiness](t, b)
+	names := map[string]bool{}
+	for _, c := range r.Checks {
+		names[c.Name] = c.OK
+	}
+	want := []string{"started", "paused", "broker", "storage", "shard 0", "shard 1"}
+	for _, n := range want {
+		if !names[n] {
+			t.Errorf("check %q: %+v", n, r.Checks)
+		}
+	}
+	if code != http.StatusOK || !r.Ready || r.Code != "" || len(r.Checks) != len(want) {
+		t.Fatalf("readyz: %d %s", code, b)
+	}
+	a.n.Pause()
+	code, b = a.do(http.MethodGet, "/readyz", "", nil)
+	r = decode[api.Readiness](t, b)
+	if code != http.StatusServiceUnavailable || r.Ready || r.Code != api.CodeNotReady || !strings.HasPrefix(r.Error, "paused: ") {
+		t.Fatalf("readyz while paused: %d %s", code, b)
+	}
+	_, b = a.do(http.MethodGet, "/v1/status", "", nil)
+	if st := decode[api.Status](t, b); st.Ready || len(st.Checks) != len(want) {
+		t.Fatalf("status while paused: %s", b)
+	}
+	a.n.Resume()
+	if code, b := a.do(http.MethodGet, "/readyz", "", nil); code != http.StatusOK {
+		t.Fatalf("readyz after resume: %d %s", code, b)
+	}
+}

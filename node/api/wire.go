@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 )
@@ -83,11 +84,24 @@ type ShardStatus struct {
 	Root      string `json:"root"`
 }
 
-// Status is the node's committed position on every shard and its account
-// view's counters.
+// Status is the node's committed position on every shard, its account
+// view's counters and its readiness.
 type Status struct {
 	Shards []ShardStatus `json:"shards"`
 	Cache  CacheStatus   `json:"cache"`
+	// Ready and Checks are the node's readiness, as GET /readyz answers
+	// it.
+	Ready  bool           `json:"ready"`
+	Checks []health.Check `json:"checks"`
+}
+
+// Readiness is GET /readyz's answer: 200 with Ready true, or 503 with
+// Code CodeNotReady and Error naming the failed checks.
+type Readiness struct {
+	Code   string         `json:"code,omitempty"`
+	Error  string         `json:"error,omitempty"`
+	Ready  bool           `json:"ready"`
+	Checks []health.Check `json:"checks"`
 }
 
 // CacheStatus is the account view's counters.
@@ -123,6 +137,8 @@ const (
 	CodeNotFound   = "not found"
 	CodeTimeout    = "timeout"
 	CodeLagged     = "lagged"
+	// CodeNotReady: GET /readyz while a readiness check fails (503).
+	CodeNotReady = "not ready"
 	// CodeTooManyConns: a connection over Limits.MaxConns or
 	// MaxConnsPerIP (503, then closed).
 	CodeTooManyConns = "too many connections"

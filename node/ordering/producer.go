@@ -152,6 +152,14 @@ func (p *Producer) enqueue(ctx context.Context, shard uint32, key, value []byte,
 	return nil
 }
 
+// Ping checks that a broker answers within ctx.
+func (p *Producer) Ping(ctx context.Context) error {
+	if err := p.cl.Ping(ctx); err != nil {
+		return brokerErr("ping", err)
+	}
+	return nil
+}
+
 // Flush waits until every record handed to the producer so far has been
 // acknowledged or failed, or ctx ends.
 func (p *Producer) Flush(ctx context.Context) error {
