@@ -168,12 +168,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(sw, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		unmatched(sw, r, h)
+	} else {
+		s.mux.ServeHTTP(sw, r)
+	}
 	pattern := r.Pattern // set by the mux
 	if pattern == "" {
 		pattern = "unmatched"
 	}
 	s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+}
+
+// unmatched answers a request no route matches: the mux's own answer (h)
+// is plain text, so a 404 or 405 becomes an Error (405 keeps its Allow
+// header); any other answer (a redirect to a cleaned path) is the mux's.
+func unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	c := &captureWriter{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	switch c.status {
+	case http.StatusNotFound:
+		writeRefusal(w, refuse(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", c.header.Get("Allow"))
+		writeRefusal(w, refuse(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s %s: allowed %s", r.Method, r.URL.Path, c.header.Get("Allow")))
+	default:
+		h.ServeHTTP(w, r)
+	}
+}
+
+// captureWriter records the status a handler answers, discarding its body.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // statusWriter remembers the status a handler wrote.

@@ -294,6 +294,9 @@ func TestRESTRefusals(t *testing.T) {
 		{"missing block", "GET", "/v1/blocks/0/999", "", nil, 404, api.CodeNotFound},
 		{"bad height", "GET", "/v1/blocks/0/x", "", nil, 400, api.CodeBadRequest},
 		{"short state key", "GET", "/v1/state/01", "", nil, 400, api.CodeBadRequest},
+		{"no route", "GET", "/v2/nothing", "", nil, 404, api.CodeNotFound},
+		{"wrong method", "DELETE", "/v1/status", "", nil, 405, api.CodeMethodNotAllowed},
+		{"graphql too large", "POST", "/graphql", "application/json", make([]byte, 2<<20), 413, tx.CodeTooLarge.String()},
 	} {
 		code, b := a.do(c.method, c.path, c.ct, c.body)
 		e := decode[api.Error](t, b)

@@ -137,6 +137,10 @@ const (
 	CodeNotFound   = "not found"
 	CodeTimeout    = "timeout"
 	CodeLagged     = "lagged"
+	// CodeMethodNotAllowed: a route's path with a method it does not
+	// serve (405, with an Allow header). A path no route has is
+	// CodeNotFound (404).
+	CodeMethodNotAllowed = "method not allowed"
 	// CodeNotReady: GET /readyz while a readiness check fails (503).
 	CodeNotReady = "not ready"
 	// CodeTooManyConns: a connection over Limits.MaxConns or
