@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -212,6 +213,7 @@ type Node struct {
 	leader   *leader
 	faults   Faults
 	ready    readiness
+	lock     *os.File // the data directory's lock, held until Close
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -233,6 +235,22 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.EnsureDefaults() // the NodeID follows the key
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+2), gate: newGate(), progress: newProgress(cfg.Shards)}
+	// The data directory is locked, then its layout checked, before
+	// anything in it is opened.
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && n.lock != nil {
+			n.lock.Close()
+		}
+	}()
+	if err := checkLayout(cfg.DataDir, Layout{Format: LayoutFormat, ChainID: cfg.ChainID, Shards: cfg.Shards, TopicPrefix: cfg.TopicPrefix}); err != nil {
+		return nil, err
+	}
 	n.leader = newLeader(n)
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
 	if n.metrics, err = metrics.New(cfg.Registerer); err != nil {
@@ -518,6 +536,9 @@ func (n *Node) Close() error {
 		}
 		if n.embedded != nil {
 			n.embedded.Close()
+		}
+		if n.lock != nil {
+			n.lock.Close()
 		}
 	})
 	return nil
