@@ -50,6 +50,7 @@ one). The shard and broker settings then come from the file.`,
 				return err
 			}
 			cfg.MaxClientConns, cfg.MaxStreamsPerConn = nf.quicConns, nf.quicStreams
+			raiseFileLimit(log, nf.fdNeed())
 			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"))
 			if err != nil {
 				return err
@@ -105,6 +106,22 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
 	f.StringVar(&nf.id, "id", "", "cluster mode: this node's id in the cluster file")
 	f.StringVar(&nf.keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
+}
+
+// fdReserve is the file descriptors the node keeps for its store, its
+// broker (embedded: its log segments and its clients' connections) and its
+// own sockets, beside its API's connection cap (QUIC's connections share
+// one socket).
+const fdReserve = 4096
+
+// fdNeed is the file descriptors the node may hold: the API's connection
+// cap (4096 by default) and the reserve.
+func (nf *nodeFlags) fdNeed() uint64 {
+	api := nf.limits.MaxConns
+	if api <= 0 {
+		api = 4096
+	}
+	return uint64(api + fdReserve)
 }
 
 // fileFlags are the flags a cluster file sets instead.
