@@ -73,11 +73,11 @@ type Config struct {
 	Listen string
 	// MaxClientConns bounds the open QUIC client connections
 	// (p2p.ServerConfig.MaxConns); one more is closed with
-	// p2p.CodeTooManyConns. Zero means 1024.
+	// p2p.CodeTooManyConns. Zero means p2p.DefaultMaxConns (1024).
 	MaxClientConns int
 	// MaxStreamsPerConn bounds one QUIC client connection's concurrent
 	// streams, a transaction in flight each (p2p.ServerConfig.MaxStreams).
-	// Zero means 16384.
+	// Zero means p2p.DefaultMaxStreams (16384).
 	MaxStreamsPerConn int64
 	// PacketConn, if set, is the QUIC socket (netem impairs it). The node
 	// does not close it.

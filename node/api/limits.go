@@ -8,6 +8,22 @@ import (
 	"time"
 )
 
+// The Limits' defaults (WriteTimeout's is ReceiptTimeout + 15s).
+const (
+	DefaultReadHeaderTimeout    = 10 * time.Second
+	DefaultReadTimeout          = 30 * time.Second
+	DefaultIdleTimeout          = 60 * time.Second
+	DefaultMaxHeaderBytes       = 64 << 10
+	DefaultMaxConns             = 4096
+	DefaultMaxConnsPerIP        = 256
+	DefaultMaxBody              = 1 << 20
+	DefaultGraphQLMaxSelections = 256
+	DefaultGraphQLMaxDepth      = 8
+	DefaultGraphQLMaxResponse   = 4 << 20
+	DefaultGraphQLTimeout       = 10 * time.Second
+	DefaultGraphQLConcurrency   = 64
+)
+
 // Limits bound what the API takes from its clients. Every field's zero
 // value means the default its comment states; a negative value is an
 // ErrConfig. Every refusal is an Error with a code of its own.
@@ -71,9 +87,9 @@ func (l *Limits) ensureDefaults(receipt time.Duration) error {
 		p   *time.Duration
 		def time.Duration
 	}{
-		{&l.ReadHeaderTimeout, 10 * time.Second}, {&l.ReadTimeout, 30 * time.Second},
-		{&l.IdleTimeout, 60 * time.Second}, {&l.WriteTimeout, receipt + 15*time.Second},
-		{&l.GraphQLTimeout, 10 * time.Second},
+		{&l.ReadHeaderTimeout, DefaultReadHeaderTimeout}, {&l.ReadTimeout, DefaultReadTimeout},
+		{&l.IdleTimeout, DefaultIdleTimeout}, {&l.WriteTimeout, receipt + 15*time.Second},
+		{&l.GraphQLTimeout, DefaultGraphQLTimeout},
 	} {
 		if *d.p < 0 {
 			return fmt.Errorf("%w: negative limit %v", ErrConfig, *d.p)
@@ -86,9 +102,9 @@ func (l *Limits) ensureDefaults(receipt time.Duration) error {
 		p   *int
 		def int
 	}{
-		{&l.MaxHeaderBytes, 64 << 10}, {&l.MaxConns, 4096}, {&l.MaxConnsPerIP, 256},
-		{&l.GraphQLMaxSelections, 256}, {&l.GraphQLMaxDepth, 8}, {&l.GraphQLMaxResponse, 4 << 20},
-		{&l.GraphQLConcurrency, 64},
+		{&l.MaxHeaderBytes, DefaultMaxHeaderBytes}, {&l.MaxConns, DefaultMaxConns}, {&l.MaxConnsPerIP, DefaultMaxConnsPerIP},
+		{&l.GraphQLMaxSelections, DefaultGraphQLMaxSelections}, {&l.GraphQLMaxDepth, DefaultGraphQLMaxDepth},
+		{&l.GraphQLMaxResponse, DefaultGraphQLMaxResponse}, {&l.GraphQLConcurrency, DefaultGraphQLConcurrency},
 	} {
 		if *i.p < 0 {
 			return fmt.Errorf("%w: negative limit %d", ErrConfig, *i.p)
@@ -101,7 +117,7 @@ func (l *Limits) ensureDefaults(receipt time.Duration) error {
 	case l.MaxBody < 0:
 		return fmt.Errorf("%w: negative MaxBody %d", ErrConfig, l.MaxBody)
 	case l.MaxBody == 0:
-		l.MaxBody = 1 << 20
+		l.MaxBody = DefaultMaxBody
 	}
 	return nil
 }

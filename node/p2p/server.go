@@ -36,6 +36,14 @@ type Reader interface {
 	Get(ctx context.Context, stateKey []byte) (Value, error)
 }
 
+// ServerConfig's defaults.
+const (
+	// DefaultMaxStreams is ServerConfig.MaxStreams's default.
+	DefaultMaxStreams = 16384
+	// DefaultMaxConns is ServerConfig.MaxConns's default.
+	DefaultMaxConns = 1024
+)
+
 // CodeTooManyConns closes a client connection over ServerConfig.MaxConns.
 const CodeTooManyConns quic.ApplicationErrorCode = 0x10
 
@@ -61,11 +69,11 @@ type ServerConfig struct {
 	MaxFrame int
 	// MaxStreams bounds concurrent client streams per connection (each in
 	// flight transaction holds one; quic.Config.MaxIncomingStreams). Zero
-	// means 16384.
+	// means DefaultMaxStreams (16384).
 	MaxStreams int64
 	// MaxConns bounds the open client connections; one more is closed at
 	// once with CodeTooManyConns. Peer connections are not counted (the
-	// peer set bounds them). Zero means 1024.
+	// peer set bounds them). Zero means DefaultMaxConns (1024).
 	MaxConns int
 	// ReceiptTimeout bounds how long a stream waits for its commit receipt.
 	// Zero means 60s.
@@ -99,10 +107,10 @@ func (c *ServerConfig) ensureDefaults() error {
 		c.MaxFrame = DefaultMaxFrame
 	}
 	if c.MaxStreams <= 0 {
-		c.MaxStreams = 16384
+		c.MaxStreams = DefaultMaxStreams
 	}
 	if c.MaxConns <= 0 {
-		c.MaxConns = 1024
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.ReceiptTimeout <= 0 {
 		c.ReceiptTimeout = 60 * time.Second
