@@ -52,6 +52,15 @@ enum Wait {
 type Status {
 	shards: [ShardStatus!]!
 	cache: CacheStatus!
+	# Whether the node can take writes: every check passed (GET /readyz).
+	ready: Boolean!
+	checks: [Check!]!
+}
+
+type Check {
+	name: String!
+	ok: Boolean!
+	error: String!
 }
 
 type ShardStatus {
@@ -135,9 +144,16 @@ type (
 		Entries      int32
 		Capacity     string
 	}
+	gqlCheck struct {
+		Name  string
+		OK    bool
+		Error string
+	}
 	gqlStatus struct {
 		Shards []gqlShardStatus
 		Cache  gqlCacheStatus
+		Ready  bool
+		Checks []gqlCheck
 	}
 	gqlAccount struct {
 		Key                                 string
@@ -206,7 +222,10 @@ func (q *resolver) Status(ctx context.Context) (*gqlStatus, error) {
 	}
 	out := &gqlStatus{Cache: gqlCacheStatus{
 		Hits: u64(st.Cache.Hits), Misses: u64(st.Cache.Misses), Entries: int32(st.Cache.Entries), Capacity: u64(st.Cache.Capacity),
-	}}
+	}, Ready: st.Ready, Checks: []gqlCheck{}}
+	for _, c := range st.Checks {
+		out.Checks = append(out.Checks, gqlCheck{Name: c.Name, OK: c.OK, Error: c.Error})
+	}
 	for _, sh := range st.Shards {
 		out.Shards = append(out.Shards, gqlShardStatus{Shard: int32(sh.Shard), Height: u64(sh.Height), BlockHash: sh.BlockHash, Root: sh.Root})
 	}
