@@ -48,13 +48,18 @@ func (r *readiness) state(shard uint32) (running bool, stopped error) {
 	return r.running && r.ctx.Err() == nil, r.stopped[shard]
 }
 
+// appendStall is how long appends may go unanswered before the broker
+// check fails.
+const appendStall = 10 * time.Second
+
 // readyTimeout bounds the checks that ask the broker or the disk.
 const readyTimeout = 2 * time.Second
 
 // Ready runs the node's readiness checks: it can take writes when every
 // one passes. They are, in order: "started" (Start ran, and neither Close
 // nor the end of Start's context stopped it), "paused" (not Paused),
-// "broker" (the producer's broker answers a ping), "storage" (the store
+// "broker" (the producer's broker answers a ping, and appends in flight
+// were answered in the last 10s), "storage" (the store
 // takes a synced write) and, for every shard, "shard N" (its pipeline
 // runs and it is not halted after a divergence). The broker and storage
 // checks give up after 2s or when ctx ends. Failing lists the failed ones.
@@ -78,7 +83,11 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 	if n.gate.paused() {
 		paused = fmt.Errorf("the node is paused")
 	}
-	checks = append(checks, check("paused", paused), check("broker", n.prod.Ping(ctx)), check("storage", n.db.Probe()))
+	broker := n.prod.Ping(ctx)
+	if n, since, stalled := n.prod.Stalled(appendStall); broker == nil && stalled {
+		broker = fmt.Errorf("%d appends unanswered for %v", n, since.Round(time.Millisecond))
+	}
+	checks = append(checks, check("paused", paused), check("broker", broker), check("storage", n.db.Probe()))
 	for s := range uint32(n.cfg.Shards) {
 		_, stopped := n.ready.state(s)
 		switch {
