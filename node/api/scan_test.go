@@ -8,8 +8,8 @@ import "testing"
 // comments, and mutations.
 func TestScanQuery(t *testing.T) {
 	for _, c := range []struct {
-		q                      string
-		selections             int
+		q                       string
+		selections              int
 		introspection, mutation bool
 	}{
 		{`{ status { cache { entries } } }`, 3, false, false},
