@@ -323,7 +323,7 @@ type graphqlHandler struct {
 	schema  *graphql.Schema
 	limits  Limits
 	receipt time.Duration // the Config's ReceiptTimeout
-	slots   chan struct{} // a slot per request under way
+	slots   chan struct{} // a slot per query (no mutation) under way
 }
 
 func newGraphQL(s *Server) (http.Handler, error) {
@@ -350,13 +350,6 @@ type GraphQLRequest struct {
 }
 
 func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
-	default:
-		writeRefusal(w, refuse(http.StatusServiceUnavailable, tx.CodeOverloaded.String(), "over %d GraphQL requests under way", cap(h.slots)))
-		return
-	}
 	var req GraphQLRequest
 	body, ref := readBody(w, r, h.limits.MaxBody, tx.CodeTooLarge.String())
 	if ref != nil {
@@ -379,6 +372,14 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	timeout := h.limits.GraphQLTimeout
 	if sc.mutation {
 		timeout = h.receipt + 5*time.Second
+	} else {
+		select {
+		case h.slots <- struct{}{}:
+			defer func() { <-h.slots }()
+		default:
+			writeRefusal(w, refuse(http.StatusServiceUnavailable, tx.CodeOverloaded.String(), "over %d GraphQL queries under way", cap(h.slots)))
+			return
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()

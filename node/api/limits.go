@@ -15,7 +15,7 @@ const (
 	DefaultIdleTimeout          = 60 * time.Second
 	DefaultMaxHeaderBytes       = 64 << 10
 	DefaultMaxConns             = 4096
-	DefaultMaxConnsPerIP        = 256
+	DefaultMaxConnsPerIP        = 1024
 	DefaultMaxBody              = 1 << 20
 	DefaultGraphQLMaxSelections = 256
 	DefaultGraphQLMaxDepth      = 8
@@ -50,7 +50,8 @@ type Limits struct {
 	// Zero means 4096.
 	MaxConns int
 	// MaxConnsPerIP bounds one remote IP's open connections, refused as
-	// MaxConns's are. Zero means 256.
+	// MaxConns's are (a load generator on one host holds a connection per
+	// request under way). Zero means 1024.
 	MaxConnsPerIP int
 	// MaxBody bounds a GraphQL request's body (a transaction's body is
 	// bounded by tx.MaxSize); a longer one is refused 413 with code
@@ -76,8 +77,10 @@ type Limits struct {
 	// ReceiptTimeout + 5s instead (a submission waits for its receipt).
 	// Zero means 10s.
 	GraphQLTimeout time.Duration
-	// GraphQLConcurrency bounds the GraphQL requests under way at once;
-	// one more is refused 503 with code "overloaded". Zero means 64.
+	// GraphQLConcurrency bounds the GraphQL queries (documents without a
+	// mutation) under way at once; one more is refused 503 with code
+	// "overloaded". Submissions, which mostly wait for their receipt, are
+	// bounded by the connection caps only. Zero means 64.
 	GraphQLConcurrency int
 }
 

@@ -127,10 +127,14 @@ func TestGraphQLLimits(t *testing.T) {
 	frag := `fragment F on Query { a: status { cache { entries hits } } b: status { cache { entries hits } } }`
 	refused(a, "{"+strings.Repeat(" ...F", 100)+" }"+frag, 400, api.CodeTooComplex)
 
-	// The concurrency bound: a request whose body never comes holds the
-	// only slot.
-	hold := a.rawConn()
-	fmt.Fprintf(hold, "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
+	// The concurrency bound: a read that waits for the paused node holds
+	// the only query slot; a mutation does not need one.
+	a.n.Pause()
+	held := make(chan int, 1)
+	go func() {
+		code, _ := a.gqlRaw(`{ value(key: "6b") { found } }`)
+		held <- code
+	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, b := a.gqlRaw(`{ status { cache { entries } } }`)
@@ -142,7 +146,13 @@ func TestGraphQLLimits(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	hold.Close()
+	if code, b := a.gqlRaw(`mutation { submit(tx: "00", wait: ACCEPTED) { accepted { id } } }`); code != http.StatusOK || !strings.Contains(string(b), tx.CodeEncoding.String()) {
+		t.Fatalf("a mutation while the query slot is held: %d %s", code, b)
+	}
+	a.n.Resume()
+	if code := <-held; code != http.StatusOK {
+		t.Fatalf("the held read: %d", code)
+	}
 
 	on := startAPI(t, func(c *api.Config) { c.Limits.Introspection = true })
 	refused(on, q, 400, api.CodeTooComplex)
