@@ -39,9 +39,10 @@ type Limits struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds a response, from the end of its request's
 	// headers. Zero means ReceiptTimeout + 15s (a ?wait=committed answer
-	// streams until its receipt). WebSocket connections are exempt: they
-	// live as long as their client reads (each message's write is bounded
-	// on its own).
+	// streams until its receipt). WebSocket connections are exempt from
+	// the read, write and idle timeouts (net/http clears a hijacked
+	// connection's deadlines): they live as long as their client reads,
+	// each message's write bounded on its own.
 	WriteTimeout time.Duration
 	// MaxHeaderBytes bounds a request's header. Zero means 64 KiB.
 	MaxHeaderBytes int

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bufio"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
+
 	"github.com/rustorium/rustorium/node/api"
+	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -205,5 +209,33 @@ func TestHealth(t *testing.T) {
 	a.n.Resume()
 	if code, b := a.do(http.MethodGet, "/readyz", "", nil); code != http.StatusOK {
 		t.Fatalf("readyz after resume: %d %s", code, b)
+	}
+}
+
+// TestWebSocketOutlivesTimeouts: the HTTP read, write and idle timeouts
+// end requests, not a WebSocket connection that stays quiet longer.
+func TestWebSocketOutlivesTimeouts(t *testing.T) {
+	a := startAPI(t, func(c *api.Config) {
+		c.Limits.ReadHeaderTimeout = 100 * time.Millisecond
+		c.Limits.ReadTimeout = 100 * time.Millisecond
+		c.Limits.WriteTimeout = 100 * time.Millisecond
+		c.Limits.IdleTimeout = 100 * time.Millisecond
+	})
+	c, _, err := websocket.Dial(a.ctx, "ws"+strings.TrimPrefix(a.base, "http")+"/v1/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	time.Sleep(500 * time.Millisecond) // five times every timeout
+	b, _ := json.Marshal(api.WSRequest{ID: 1, Op: "get", Key: hex.EncodeToString(state.PutKey([]byte("k")))})
+	if err := c.Write(a.ctx, websocket.MessageText, b); err != nil {
+		t.Fatal(err)
+	}
+	_, b, err = c.Read(a.ctx)
+	if err != nil {
+		t.Fatalf("the WebSocket connection after the timeouts: %v", err)
+	}
+	if m := decode[api.WSMessage](t, b); m.ID != 1 || m.Type != "value" {
+		t.Fatalf("answer %s", b)
 	}
 }
