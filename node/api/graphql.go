@@ -370,7 +370,7 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	timeout := h.limits.GraphQLTimeout
-	if sc.mutation {
+	if sc.mutation(req.OperationName) {
 		timeout = h.receipt + 5*time.Second
 	} else {
 		select {
@@ -419,9 +419,23 @@ func gqlRefusal(res *graphql.Response, ctxErr error, timeout time.Duration) *ref
 
 // scanned is what a GraphQL document shows before it is parsed.
 type scanned struct {
-	selections    int  // field selections, aliases and fragment definitions counted, spreads not expanded
-	introspection bool // a selection of __schema or __type (or any __ field but __typename)
-	mutation      bool // a mutation operation
+	selections    int     // field selections, aliases and fragment definitions counted, spreads not expanded
+	introspection bool    // a selection of __schema or __type (or any __ field but __typename)
+	ops           []gqlOp // the operations, in order
+}
+
+// gqlOp is an operation of a document: its type and name ("" if none).
+type gqlOp struct{ kind, name string }
+
+// mutation reports whether the operation that runs (the one named
+// opName, or the document's only one) is a mutation.
+func (sc scanned) mutation(opName string) bool {
+	for _, op := range sc.ops {
+		if opName == "" && len(sc.ops) == 1 || opName != "" && op.name == opName {
+			return op.kind == "mutation"
+		}
+	}
+	return false
 }
 
 // scanQuery reads q's tokens: cheap and bounded by its length, it refuses
@@ -431,10 +445,18 @@ func scanQuery(q string) scanned {
 	var out scanned
 	toks := gqlTokens(q)
 	braces, parens := 0, 0
+	pending := "" // at the top level: the keyword of a definition whose body has not begun
 	for i, t := range toks {
 		switch t {
 		case "{":
 			if parens == 0 {
+				if braces == 0 {
+					switch pending {
+					case "":
+						out.ops = append(out.ops, gqlOp{kind: "query"}) // the shorthand
+					}
+					pending = ""
+				}
 				braces++
 			}
 			continue
@@ -456,8 +478,14 @@ func scanQuery(q string) scanned {
 			continue
 		}
 		if braces == 0 {
-			if t == "mutation" && (i == 0 || toks[i-1] == "}") {
-				out.mutation = true
+			switch {
+			case pending == "" && (t == "query" || t == "mutation" || t == "subscription" || t == "fragment"):
+				pending = t
+				if t != "fragment" {
+					out.ops = append(out.ops, gqlOp{kind: t})
+				}
+			case pending != "" && pending != "fragment" && i > 0 && toks[i-1] == pending:
+				out.ops[len(out.ops)-1].name = t
 			}
 			continue
 		}

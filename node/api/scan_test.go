@@ -22,13 +22,21 @@ func TestScanQuery(t *testing.T) {
 		{`{ t: __type(name: "Query") { name } }`, 2, true, false},
 		{`{ ...F ... on Query { status { ready } } } fragment F on Query { status { ready } }`, 4, false, false},
 		{`mutation($tx: String!) { submit(tx: $tx) { accepted { id } } }`, 3, false, true},
-		{`query A { status { ready } } mutation B { submit(tx: "00") { accepted { id } } }`, 5, false, true},
+		{`query A { status { ready } } mutation B { submit(tx: "00") { accepted { id } } }`, 5, false, false}, // which runs: operationName's
+		{`mutation { submit(tx: "00") { accepted { id } } } fragment F on Query { status { ready } }`, 5, false, true},
 		{`{ value(key: """ block { string } """) { found } }`, 2, false, false},
 		{`{ unterminated(key: "abc`, 1, false, false},
 	} {
 		got := scanQuery(c.q)
-		if got.selections != c.selections || got.introspection != c.introspection || got.mutation != c.mutation {
+		if got.selections != c.selections || got.introspection != c.introspection || got.mutation("") != c.mutation {
 			t.Errorf("%q: %+v, want %d selections, introspection %v, mutation %v", c.q, got, c.selections, c.introspection, c.mutation)
 		}
+	}
+	// A document's mutation runs only when it is the operation chosen:
+	// a query beside it does not get a mutation's time or skip the query
+	// bound.
+	sc := scanQuery(`query A($query: String) { status { ready } } mutation B { submit(tx: "00") { accepted { id } } }`)
+	if sc.mutation("A") || !sc.mutation("B") || sc.mutation("C") || len(sc.ops) != 2 || sc.ops[0].name != "A" || sc.ops[1].name != "B" {
+		t.Fatalf("operations %+v", sc.ops)
 	}
 }
