@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -61,7 +62,8 @@ const readyTimeout = 2 * time.Second
 // "broker" (the producer's broker answers a ping, and appends in flight
 // were answered in the last 10s), "storage" (the store
 // takes a synced write) and, for every shard, "shard N" (its pipeline
-// runs and it is not halted after a divergence). The broker and storage
+// runs, it is not halted after a divergence, and, in a cluster of this
+// node alone, the node leads it: no other node can). The broker and storage
 // checks give up after 2s or when ctx ends. Failing lists the failed ones.
 func (n *Node) Ready(ctx context.Context) []health.Check {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
@@ -88,6 +90,8 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 		broker = fmt.Errorf("%d appends unanswered for %v", n, since.Round(time.Millisecond))
 	}
 	checks = append(checks, check("paused", paused), check("broker", broker), check("storage", n.db.Probe()))
+	alone := len(n.cfg.validators()) == 1
+	leading := n.Leading()
 	for s := range uint32(n.cfg.Shards) {
 		_, stopped := n.ready.state(s)
 		switch {
@@ -95,6 +99,8 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 			stopped = fmt.Errorf("halted: its state root diverged from the quorum's")
 		case stopped != nil:
 			stopped = fmt.Errorf("its pipeline stopped: %w", stopped)
+		case alone && !slices.Contains(leading, s):
+			stopped = fmt.Errorf("not led: this node, the only validator, does not lead it (yet)")
 		}
 		checks = append(checks, check("shard "+strconv.Itoa(int(s)), stopped))
 	}

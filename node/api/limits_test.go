@@ -187,7 +187,14 @@ func TestHealth(t *testing.T) {
 	if code, b := a.do(http.MethodGet, "/healthz", "", nil); code != http.StatusOK {
 		t.Fatalf("healthz: %d %s", code, b)
 	}
-	code, b := a.do(http.MethodGet, "/readyz", "", nil)
+	// Ready once the node leads its shards (it is their only validator).
+	var code int
+	var b []byte
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, b = a.do(http.MethodGet, "/readyz", "", nil); code == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+	}
 	r := decode[api.Readiness](t, b)
 	names := map[string]bool{}
 	for _, c := range r.Checks {
