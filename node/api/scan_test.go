@@ -40,3 +40,18 @@ func TestScanQuery(t *testing.T) {
 		t.Fatalf("operations %+v", sc.ops)
 	}
 }
+
+// FuzzScanQuery: the scan never panics, and never counts more selections
+// than the document has names.
+func FuzzScanQuery(f *testing.F) {
+	for _, q := range []string{`{ a: status { ready } }`, `query Q($x: String = "\"") { value(key: $x) { found } }`, `mutation`, `"""`, `{ ... on Query { __schema { types { name } } } }`} {
+		f.Add(q)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		sc := scanQuery(q)
+		if sc.selections > len(q) {
+			t.Fatalf("%d selections in %d bytes", sc.selections, len(q))
+		}
+		_ = sc.mutation("")
+	})
+}
