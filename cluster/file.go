@@ -11,12 +11,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -340,8 +342,22 @@ func (cf *File) GenesisAccounts() []node.GenesisAccount { return cf.gen }
 func (cf *File) Marshal() ([]byte, error) { return yaml.Marshal(cf) }
 
 // ReadKeyFile reads a hex ed25519 seed (as `rustorium node keygen` writes).
+// Like ssh with a private key, it refuses (ErrKeyFileMode) a file that
+// group or others may read, except on Windows.
 func ReadKeyFile(path string) (ed25519.PrivateKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
+		return nil, fmt.Errorf("%w: %s has mode %04o: group or others can read the node's private key (chmod 600 %s)", ErrKeyFileMode, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<10))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,9 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -113,5 +116,32 @@ func TestMarshalRoundTrip(t *testing.T) {
 	_, err = Parse("c.yaml", []byte(strings.Replace(text, "api: 127.0.0.1:7481", "api: nowhere", 1)))
 	if err == nil || !strings.Contains(err.Error(), `c.yaml:6: nodes[0].api: "nowhere" is not host:port`) {
 		t.Fatalf("bad api: %v", err)
+	}
+}
+
+// TestReadKeyFileMode: a key file group or others may read is refused,
+// naming chmod 600; at 0600 it reads.
+func TestReadKeyFileMode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no unix modes")
+	}
+	path := filepath.Join(t.TempDir(), "node.key")
+	key, err := WriteKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o644, 0o640, 0o604} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ReadKeyFile(path); !errors.Is(err, ErrKeyFileMode) || !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Fatalf("mode %04o: %v, want ErrKeyFileMode telling chmod 600", mode, err)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadKeyFile(path); err != nil || !got.Equal(key) {
+		t.Fatalf("mode 0600: %v", err)
 	}
 }

@@ -39,8 +39,14 @@ type Settings struct {
 	Logger      *slog.Logger
 }
 
-// ErrSettings is wrapped by every settings error Config returns.
-var ErrSettings = errors.New("node settings")
+// Errors of the package, wrapped by the errors returned.
+var (
+	// ErrSettings is wrapped by every settings error Config returns.
+	ErrSettings = errors.New("node settings")
+	// ErrKeyFileMode: ReadKeyFile was given a key file that group or
+	// others may read; chmod 600 it.
+	ErrKeyFileMode = errors.New("key file readable by others")
+)
 
 // Config checks the settings and returns the node's configuration.
 func (s Settings) Config() (node.Config, error) {

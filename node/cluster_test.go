@@ -21,6 +21,7 @@ import (
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
@@ -510,6 +511,17 @@ func TestClusterWrongRoot(t *testing.T) {
 		})
 		if got := c.logs[bad].blocksOf(0); got > 0 {
 			t.Fatalf("the bad node committed %d blocks of shard 0 after computing a wrong root", got)
+		}
+		// Its readiness names the halted shard, and only it; the good
+		// nodes are ready.
+		if failed := health.Failing(c.node(bad).Ready(ctx)); len(failed) != 1 || failed[0].Name != "shard 0" || !strings.Contains(failed[0].Error, "halted") {
+			t.Fatalf("the bad node's failed checks: %+v, want shard 0 halted", failed)
+		}
+		if m := series(t, c.regs[bad], "rustorium_ready", nil); m == nil || m.GetGauge().GetValue() != 0 {
+			t.Fatalf("the bad node's rustorium_ready: %v, want 0", m)
+		}
+		if failed := health.Failing(c.node(0).Ready(ctx)); failed != nil {
+			t.Fatalf("a good node's failed checks: %+v", failed)
 		}
 		if c.logs[0].blocksOf(0) < 1 || c.logs[bad].blocksOf(1) < 1 {
 			t.Fatalf("good node shard 0: %d blocks; bad node shard 1: %d blocks", c.logs[0].blocksOf(0), c.logs[bad].blocksOf(1))

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -70,6 +71,14 @@ type Config struct {
 	// Listen is the QUIC address for clients when PacketConn is nil. Empty
 	// means "127.0.0.1:0".
 	Listen string
+	// MaxClientConns bounds the open QUIC client connections
+	// (p2p.ServerConfig.MaxConns); one more is closed with
+	// p2p.CodeTooManyConns. Zero means p2p.DefaultMaxConns (1024).
+	MaxClientConns int
+	// MaxStreamsPerConn bounds one QUIC client connection's concurrent
+	// streams, a transaction in flight each (p2p.ServerConfig.MaxStreams).
+	// Zero means p2p.DefaultMaxStreams (16384).
+	MaxStreamsPerConn int64
 	// PacketConn, if set, is the QUIC socket (netem impairs it). The node
 	// does not close it.
 	PacketConn net.PacketConn
@@ -160,6 +169,9 @@ func (c *Config) Validate() error {
 	if c.Key != nil && len(c.Key) != ed25519.PrivateKeySize {
 		errs = append(errs, errors.New("key is not an ed25519 private key"))
 	}
+	if c.MaxClientConns < 0 || c.MaxStreamsPerConn < 0 {
+		errs = append(errs, errors.New("negative MaxClientConns or MaxStreamsPerConn"))
+	}
 	if err := c.Block.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -200,6 +212,8 @@ type Node struct {
 	progress *progress
 	leader   *leader
 	faults   Faults
+	ready    readiness
+	lock     *os.File // the data directory's lock, held until Close
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -221,6 +235,22 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		cfg.EnsureDefaults() // the NodeID follows the key
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+2), gate: newGate(), progress: newProgress(cfg.Shards)}
+	// The data directory is locked, then its layout checked, before
+	// anything in it is opened.
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("node: data directory: %w", err)
+	}
+	if n.lock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil && n.lock != nil {
+			n.lock.Close()
+		}
+	}()
+	if err := checkLayout(cfg.DataDir, Layout{Format: LayoutFormat, ChainID: cfg.ChainID, Shards: cfg.Shards, TopicPrefix: cfg.TopicPrefix}); err != nil {
+		return nil, err
+	}
 	n.leader = newLeader(n)
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
 	if n.metrics, err = metrics.New(cfg.Registerer); err != nil {
@@ -260,7 +290,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
-		Verifier: n.verify,
+		Verifier: n.verify, MaxConns: cfg.MaxClientConns, MaxStreams: cfg.MaxStreamsPerConn,
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}
@@ -307,6 +337,7 @@ func (n *Node) Start(ctx context.Context) error {
 				// Safety before liveness: the shard stays where it is on
 				// this node (the alarm is raised); the others go on.
 			case err != nil:
+				n.ready.shardStopped(r.shard, err)
 				n.log.Error("shard pipeline stopped", "shard", r.shard, "err", err)
 				n.errc <- fmt.Errorf("node: shard %d: %w", r.shard, err)
 			}
@@ -329,15 +360,20 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.wg.Done()
 		t := time.NewTicker(optimizeEvery)
 		defer t.Stop()
+		r := time.NewTicker(readyEvery)
+		defer r.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-t.C:
 				n.views.Optimize()
+			case <-r.C:
+				n.Ready(ctx)
 			}
 		}
 	}()
+	n.ready.start(ctx)
 	return nil
 }
 
@@ -475,6 +511,10 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 // acquisition. Safe to call more than once.
 func (n *Node) Close() error {
 	n.once.Do(func() {
+		n.ready.stop()
+		if n.metrics != nil {
+			n.metrics.Ready.Set(0)
+		}
 		if n.cancel != nil {
 			n.cancel()
 		}
@@ -496,6 +536,9 @@ func (n *Node) Close() error {
 		}
 		if n.embedded != nil {
 			n.embedded.Close()
+		}
+		if n.lock != nil {
+			n.lock.Close()
 		}
 	})
 	return nil

@@ -333,8 +333,10 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 }
 
 // TestPipelineFailureReported: a store that resumes from an offset the log
-// does not have (here: the same store pointed at another log) stops its
-// shard loudly on Err instead of silently skipping or re-reading.
+// does not have (here: the same store pointed at another, empty broker)
+// stops its shard loudly on Err instead of silently skipping or
+// re-reading. (The same store on other topics of its broker is refused
+// sooner: its layout names the topic prefix, TestDataDirLayout.)
 func TestPipelineFailureReported(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -353,7 +355,7 @@ func TestPipelineFailureReported(t *testing.T) {
 	c.Close()
 	n.Close()
 
-	n = startNode(t, ctx, brokers, "second-", dir, newBlockLog())
+	n = startNode(t, ctx, kafkatest.Embedded(t), "first-", dir, newBlockLog())
 	defer n.Close()
 	select {
 	case err := <-n.Err():

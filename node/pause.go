@@ -38,6 +38,18 @@ func (g *gate) resume() {
 	}
 }
 
+// paused reports whether the gate is closed.
+func (g *gate) paused() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.open:
+		return false
+	default:
+		return true
+	}
+}
+
 // wait returns when the gate is open or ctx is done.
 func (g *gate) wait(ctx context.Context) error {
 	g.mu.Lock()

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -92,7 +93,14 @@ func TestNodeClusterMode(t *testing.T) {
 	if _, err := clusterNodeConfig(path, "node-9", keyFiles[0], "", "", nil); err == nil || !strings.Contains(err.Error(), `--id "node-9" is not a node`) {
 		t.Fatalf("unknown id: %v", err)
 	}
-	if _, err := clusterNodeConfig(path, "node-1", path, "", "", nil); err == nil || !strings.Contains(err.Error(), "ed25519 seed") {
+	if _, err := clusterNodeConfig(path, "node-1", path, "", "", nil); !errors.Is(err, cluster.ErrKeyFileMode) || !strings.Contains(err.Error(), "chmod 600") {
+		t.Fatalf("key file of mode 0644: %v", err)
+	}
+	badKey := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(badKey, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := clusterNodeConfig(path, "node-1", badKey, "", "", nil); err == nil || !strings.Contains(err.Error(), "ed25519 seed") {
 		t.Fatalf("bad key file: %v", err)
 	}
 

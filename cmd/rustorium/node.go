@@ -24,6 +24,7 @@ import (
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
 )
 
 func newNodeCmd() *cobra.Command {
@@ -49,12 +50,13 @@ one). The shard and broker settings then come from the file.`,
 			if err != nil {
 				return err
 			}
+			raiseFileLimit(log, uint64(nf.limits.MaxConns+fdReserve))
 			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"))
 			if err != nil {
 				return err
 			}
 			defer stopProfile()
-			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: nf.metrics, API: nf.api})
+			return serveNode(cmd.Context(), cfg, serveOptions{Metrics: nf.metrics, API: nf.api, APILimits: nf.limits})
 		},
 	}
 	nf.register(cmd)
@@ -70,6 +72,9 @@ type nodeFlags struct {
 	chainID                                                 uint32
 	block                                                   consensus.CutterConfig
 	noSync                                                  bool
+	limits                                                  api.Limits // the API's
+	quicConns                                               int
+	quicStreams                                             int64
 }
 
 // register defines the flags on cmd. The defaults of the shard count and
@@ -88,18 +93,65 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.BoolVar(&nf.noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&nf.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&nf.api, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
+	f.BoolVar(&nf.limits.Introspection, "api-introspection", false, "serve GraphQL introspection (__schema, __type); off, a query naming them is refused (\"introspection disabled\")")
+	f.IntVar(&nf.limits.MaxConns, "api-max-conns", api.DefaultMaxConns, "API connections open at once; one more is answered 503 \"too many connections\" and closed")
+	f.IntVar(&nf.limits.MaxConnsPerIP, "api-max-conns-per-ip", api.DefaultMaxConnsPerIP, "API connections open at once from one IP address")
+	f.DurationVar(&nf.limits.ReadTimeout, "api-read-timeout", api.DefaultReadTimeout, "longest read of an API request, its body included")
+	f.DurationVar(&nf.limits.IdleTimeout, "api-idle-timeout", api.DefaultIdleTimeout, "how long an idle keep-alive API connection is kept")
+	f.IntVar(&nf.limits.GraphQLMaxSelections, "api-graphql-max-selections", api.DefaultGraphQLMaxSelections, "a GraphQL query's most field selections, aliases counted, fragments expanded (\"too complex\")")
+	f.DurationVar(&nf.limits.GraphQLTimeout, "api-graphql-timeout", api.DefaultGraphQLTimeout, "longest GraphQL request (\"timeout\"); a document with a mutation gets the receipt timeout + 5s")
+	f.IntVar(&nf.quicConns, "quic-max-conns", p2p.DefaultMaxConns, "QUIC client connections open at once; one more is closed (peers not counted)")
+	f.Int64Var(&nf.quicStreams, "quic-max-streams", p2p.DefaultMaxStreams, "concurrent streams (transactions in flight) per QUIC client connection")
 	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
 	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
 	f.StringVar(&nf.id, "id", "", "cluster mode: this node's id in the cluster file")
 	f.StringVar(&nf.keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
 }
 
+// fdReserve is the file descriptors the node keeps for its store, its
+// broker (embedded: its log segments and its clients' connections) and its
+// own sockets, beside its API's connection cap (QUIC's connections share
+// one socket).
+const fdReserve = 4096
+
+// checkLimits refuses a limit flag (the API's and QUIC's) given as 0 or
+// less: leaving the flag out is how to get the default, as with --shards.
+func (nf *nodeFlags) checkLimits(cmd *cobra.Command) error {
+	l := nf.limits
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{
+		{"api-max-conns", int64(l.MaxConns)}, {"api-max-conns-per-ip", int64(l.MaxConnsPerIP)},
+		{"api-read-timeout", int64(l.ReadTimeout)}, {"api-idle-timeout", int64(l.IdleTimeout)},
+		{"api-graphql-max-selections", int64(l.GraphQLMaxSelections)}, {"api-graphql-timeout", int64(l.GraphQLTimeout)},
+		{"quic-max-conns", int64(nf.quicConns)}, {"quic-max-streams", nf.quicStreams},
+	} {
+		if c.v <= 0 {
+			fl := cmd.Flags().Lookup(c.name)
+			return fmt.Errorf("--%s %s: must be more than 0 (leave the flag out for the default, %s)", c.name, fl.Value, fl.DefValue)
+		}
+	}
+	return nil
+}
+
 // fileFlags are the flags a cluster file sets instead.
 var fileFlags = []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-bytes", "block-max-wait", "no-sync"}
 
 // config is the node's configuration: from the cluster file in cluster
-// mode, else from the flags (cmd's, parsed).
+// mode, else from the flags (cmd's, parsed); the QUIC limits from the
+// flags in both.
 func (nf *nodeFlags) config(cmd *cobra.Command, log *slog.Logger) (node.Config, error) {
+	if err := nf.checkLimits(cmd); err != nil {
+		return node.Config{}, err
+	}
+	cfg, err := nf.baseConfig(cmd, log)
+	cfg.MaxClientConns, cfg.MaxStreamsPerConn = nf.quicConns, nf.quicStreams
+	return cfg, err
+}
+
+// baseConfig is config without the QUIC limits.
+func (nf *nodeFlags) baseConfig(cmd *cobra.Command, log *slog.Logger) (node.Config, error) {
 	f := cmd.Flags()
 	if nf.cluster != "" {
 		for _, name := range fileFlags {
@@ -189,6 +241,8 @@ type serveOptions struct {
 	// API is the address of the REST, WebSocket and GraphQL APIs; empty:
 	// none.
 	API string
+	// APILimits bound the API (see api.Limits for the defaults).
+	APILimits api.Limits
 	// Ready, if set, is called with the running node and its API address
 	// (nil without an API).
 	Ready func(n *node.Node, api net.Addr)
@@ -260,7 +314,7 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
 	var apiAddr net.Addr
 	if apiLn != nil {
-		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Logger: log, Registerer: cfg.Registerer})
+		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Limits: opts.APILimits, Logger: log, Registerer: cfg.Registerer})
 		if err != nil {
 			return err
 		}

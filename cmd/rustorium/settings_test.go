@@ -38,6 +38,12 @@ func TestNodeFlagZeros(t *testing.T) {
 		{"--block-max-txs 0", "--block-max-txs 0: must be more than 0 (leave the flag out for the default, 1000)"},
 		{"--block-max-bytes 0", "--block-max-bytes 0: must be more than 0 (leave the flag out for the default, 1048576)"},
 		{"--block-max-wait 0s", "--block-max-wait 0s: must be more than 0 (leave the flag out for the default, 20ms)"},
+		{"--api-max-conns 0", "--api-max-conns 0: must be more than 0 (leave the flag out for the default, 4096)"},
+		{"--api-max-conns-per-ip -1", "--api-max-conns-per-ip -1: must be more than 0"},
+		{"--api-idle-timeout 0s", "--api-idle-timeout 0s: must be more than 0 (leave the flag out for the default, 1m0s)"},
+		{"--api-graphql-max-selections 0", "--api-graphql-max-selections 0: must be more than 0 (leave the flag out for the default, 256)"},
+		{"--quic-max-conns 0", "--quic-max-conns 0: must be more than 0 (leave the flag out for the default, 1024)"},
+		{"--quic-max-streams 0", "--quic-max-streams 0: must be more than 0 (leave the flag out for the default, 16384)"},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := flagConfig(t, strings.Fields(tc.args)...)
@@ -49,6 +55,10 @@ func TestNodeFlagZeros(t *testing.T) {
 	// Each flag taken alone is accepted above 0.
 	if _, err := flagConfig(t, "--shards", "1", "--block-max-txs", "1", "--block-max-bytes", "1", "--block-max-wait", "1ms"); err != nil {
 		t.Fatal(err)
+	}
+	cfg, err := flagConfig(t, "--quic-max-conns", "7", "--quic-max-streams", "9")
+	if err != nil || cfg.MaxClientConns != 7 || cfg.MaxStreamsPerConn != 9 {
+		t.Fatalf("QUIC limits: %d %d (%v), want 7 9", cfg.MaxClientConns, cfg.MaxStreamsPerConn, err)
 	}
 }
 

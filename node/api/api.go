@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/storage"
@@ -51,6 +53,8 @@ type Backend interface {
 	// Verifier checks submitted signatures; the node's own, so that the
 	// API's submissions batch with QUIC's. The node closes it.
 	Verifier() *sigverify.Verifier
+	// Ready runs the node's readiness checks (GET /readyz).
+	Ready(ctx context.Context) []health.Check
 }
 
 // Config configures a Server.
@@ -70,6 +74,9 @@ type Config struct {
 	// way (a submission until its receipt); more are refused as
 	// overloaded. Zero means 16384.
 	MaxInflight int
+	// Limits bound connections, requests and GraphQL queries; zero fields
+	// take the defaults documented on Limits.
+	Limits Limits
 	// Logger receives connection-level errors. Nil discards them.
 	Logger *slog.Logger
 	// Registerer, if set, gets the API's collectors: requests by route and
@@ -112,6 +119,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.ReceiptTimeout < 0 || cfg.MaxInflight < 0 {
 		return nil, fmt.Errorf("%w: negative ReceiptTimeout or MaxInflight", ErrConfig)
+	}
+	if err := cfg.Limits.ensureDefaults(cfg.ReceiptTimeout); err != nil {
+		return nil, err
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -158,12 +168,52 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(sw, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		unmatched(sw, r, h)
+	} else {
+		s.mux.ServeHTTP(sw, r)
+	}
 	pattern := r.Pattern // set by the mux
 	if pattern == "" {
 		pattern = "unmatched"
 	}
 	s.m.requests.WithLabelValues(pattern, strconv.Itoa(sw.status)).Inc()
+}
+
+// unmatched answers a request no route matches: the mux's own answer (h)
+// is plain text, so a 404 or 405 becomes an Error (405 keeps its Allow
+// header); any other answer (a redirect to a cleaned path) is the mux's.
+func unmatched(w http.ResponseWriter, r *http.Request, h http.Handler) {
+	c := &captureWriter{header: http.Header{}}
+	h.ServeHTTP(c, r)
+	switch c.status {
+	case http.StatusNotFound:
+		writeRefusal(w, refuse(http.StatusNotFound, CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", c.header.Get("Allow"))
+		writeRefusal(w, refuse(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s %s: allowed %s", r.Method, r.URL.Path, c.header.Get("Allow")))
+	default:
+		h.ServeHTTP(w, r)
+	}
+}
+
+// captureWriter records the status a handler answers, discarding its body.
+type captureWriter struct {
+	header http.Header
+	status int
+}
+
+func (c *captureWriter) Header() http.Header { return c.header }
+
+func (c *captureWriter) WriteHeader(status int) {
+	if c.status == 0 {
+		c.status = status
+	}
+}
+
+func (c *captureWriter) Write(b []byte) (int, error) {
+	c.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // statusWriter remembers the status a handler wrote.
@@ -211,9 +261,20 @@ func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
 
 // Serve serves on ln until ctx ends or the Server is closed, then shuts
 // the HTTP server down (requests under way get a second to finish; Close
-// first to end them at once) and closes ln.
+// first to end them at once) and closes ln. Connections are held to the
+// Config's Limits: its timeouts, and its caps on open connections.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn)}
+	l := s.cfg.Limits
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
+		WriteTimeout:      l.WriteTimeout,
+		IdleTimeout:       l.IdleTimeout,
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	ln = newLimitListener(ln, l.MaxConns, l.MaxConnsPerIP)
 	failed := make(chan struct{}) // Serve returned on its own
 	done := make(chan struct{})
 	go func() {
@@ -343,9 +404,26 @@ func (s *Server) get(ctx context.Context, stateKey []byte) (p2p.Value, *refusal)
 	return v, nil
 }
 
-// status is every shard's committed position and the account view's counters.
-func (s *Server) status() (Status, *refusal) {
-	var st Status
+// readiness runs the node's checks.
+func (s *Server) readiness(ctx context.Context) Readiness {
+	checks := s.cfg.Backend.Ready(ctx)
+	failed := health.Failing(checks)
+	r := Readiness{Ready: len(failed) == 0, Checks: checks}
+	if !r.Ready {
+		var msgs []string
+		for _, c := range failed {
+			msgs = append(msgs, c.Name+": "+c.Error)
+		}
+		r.Code, r.Error = CodeNotReady, strings.Join(msgs, "; ")
+	}
+	return r
+}
+
+// status is every shard's committed position, the account view's
+// counters and the node's readiness.
+func (s *Server) status(ctx context.Context) (Status, *refusal) {
+	r := s.readiness(ctx)
+	st := Status{Ready: r.Ready, Checks: r.Checks}
 	for i := range s.cfg.Backend.Shards() {
 		m, err := s.cfg.Backend.ShardMeta(uint32(i))
 		if err != nil {

@@ -294,6 +294,9 @@ func TestRESTRefusals(t *testing.T) {
 		{"missing block", "GET", "/v1/blocks/0/999", "", nil, 404, api.CodeNotFound},
 		{"bad height", "GET", "/v1/blocks/0/x", "", nil, 400, api.CodeBadRequest},
 		{"short state key", "GET", "/v1/state/01", "", nil, 400, api.CodeBadRequest},
+		{"no route", "GET", "/v2/nothing", "", nil, 404, api.CodeNotFound},
+		{"wrong method", "DELETE", "/v1/status", "", nil, 405, api.CodeMethodNotAllowed},
+		{"graphql too large", "POST", "/graphql", "application/json", make([]byte, 2<<20), 413, tx.CodeTooLarge.String()},
 	} {
 		code, b := a.do(c.method, c.path, c.ct, c.body)
 		e := decode[api.Error](t, b)
@@ -499,7 +502,7 @@ func TestGraphQL(t *testing.T) {
 		transaction(id: $id) { height status }
 		block(shard: $shard, height: $height) { height txCount stateRoot }
 		latest: block(shard: $shard) { height }
-		status { shards { shard height } cache { entries } }
+		status { shards { shard height } cache { entries } ready checks { name ok error } }
 	}`, map[string]any{"key": hex.EncodeToString(x.Key), "id": tx.IDOf(raw).String(), "shard": shard, "height": height})
 	val := d["value"].(map[string]any)
 	if val["found"] != true || val["value"] != hex.EncodeToString(x.Value) {
@@ -514,6 +517,9 @@ func TestGraphQL(t *testing.T) {
 	}
 	if d["transaction"].(map[string]any)["height"] != height || d["block"].(map[string]any)["height"] != height {
 		t.Fatalf("transaction %+v block %+v, want height %s", d["transaction"], d["block"], height)
+	}
+	if st := d["status"].(map[string]any); st["ready"] != true || len(st["checks"].([]any)) != 6 {
+		t.Fatalf("status: %+v", st)
 	}
 	if d["block"].(map[string]any)["stateRoot"] != committed["root"] {
 		t.Fatalf("block root %v, receipt root %v", d["block"], committed["root"])

@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
+	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
 	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/tx"
 )
 
 // Schema is the GraphQL API's schema, served at POST /graphql (a JSON body
@@ -48,6 +52,15 @@ enum Wait {
 type Status {
 	shards: [ShardStatus!]!
 	cache: CacheStatus!
+	# Whether the node can take writes: every check passed (GET /readyz).
+	ready: Boolean!
+	checks: [Check!]!
+}
+
+type Check {
+	name: String!
+	ok: Boolean!
+	error: String!
 }
 
 type ShardStatus {
@@ -131,9 +144,16 @@ type (
 		Entries      int32
 		Capacity     string
 	}
+	gqlCheck struct {
+		Name  string
+		OK    bool
+		Error string
+	}
 	gqlStatus struct {
 		Shards []gqlShardStatus
 		Cache  gqlCacheStatus
+		Ready  bool
+		Checks []gqlCheck
 	}
 	gqlAccount struct {
 		Key                                 string
@@ -195,14 +215,17 @@ func gqlReceiptOf(r Receipt) *gqlReceipt {
 // resolver is the GraphQL root resolver.
 type resolver struct{ s *Server }
 
-func (q *resolver) Status() (*gqlStatus, error) {
-	st, ref := q.s.status()
+func (q *resolver) Status(ctx context.Context) (*gqlStatus, error) {
+	st, ref := q.s.status(ctx)
 	if ref != nil {
 		return nil, ref
 	}
 	out := &gqlStatus{Cache: gqlCacheStatus{
 		Hits: u64(st.Cache.Hits), Misses: u64(st.Cache.Misses), Entries: int32(st.Cache.Entries), Capacity: u64(st.Cache.Capacity),
-	}}
+	}, Ready: st.Ready, Checks: []gqlCheck{}}
+	for _, c := range st.Checks {
+		out.Checks = append(out.Checks, gqlCheck{Name: c.Name, OK: c.OK, Error: c.Error})
+	}
 	for _, sh := range st.Shards {
 		out.Shards = append(out.Shards, gqlShardStatus{Shard: int32(sh.Shard), Height: u64(sh.Height), BlockHash: sh.BlockHash, Root: sh.Root})
 	}
@@ -295,15 +318,28 @@ func (q *resolver) Submit(ctx context.Context, args struct {
 	return out, nil
 }
 
-// graphqlHandler serves the schema over HTTP.
-type graphqlHandler struct{ schema *graphql.Schema }
+// graphqlHandler serves the schema over HTTP, within the Config's Limits.
+type graphqlHandler struct {
+	schema  *graphql.Schema
+	limits  Limits
+	receipt time.Duration // the Config's ReceiptTimeout
+	slots   chan struct{} // a slot per query (no mutation) under way
+}
 
 func newGraphQL(s *Server) (http.Handler, error) {
-	schema, err := graphql.ParseSchema(Schema, &resolver{s: s}, graphql.UseFieldResolvers(), graphql.MaxDepth(8))
+	l := s.cfg.Limits
+	opts := []graphql.SchemaOpt{
+		graphql.UseFieldResolvers(), graphql.MaxDepth(l.GraphQLMaxDepth), graphql.MaxSelections(l.GraphQLMaxSelections),
+		graphql.MaxQueryLength(int(l.MaxBody)),
+	}
+	if !l.Introspection {
+		opts = append(opts, graphql.RestrictIntrospection(func(context.Context) bool { return false }))
+	}
+	schema, err := graphql.ParseSchema(Schema, &resolver{s: s}, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return &graphqlHandler{schema: schema}, nil
+	return &graphqlHandler{schema: schema, limits: l, receipt: s.cfg.ReceiptTimeout, slots: make(chan struct{}, l.GraphQLConcurrency)}, nil
 }
 
 // GraphQLRequest is the body of POST /graphql.
@@ -315,7 +351,7 @@ type GraphQLRequest struct {
 
 func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var req GraphQLRequest
-	body, ref := readBody(w, r, 1<<20, CodeBadRequest)
+	body, ref := readBody(w, r, h.limits.MaxBody, tx.CodeTooLarge.String())
 	if ref != nil {
 		writeRefusal(w, ref)
 		return
@@ -324,5 +360,206 @@ func (h *graphqlHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, refuse(http.StatusBadRequest, CodeBadRequest, "body: %v", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, h.schema.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+	sc := scanQuery(req.Query)
+	switch {
+	case sc.introspection && !h.limits.Introspection:
+		writeRefusal(w, refuse(http.StatusBadRequest, CodeIntrospection, "introspection (__schema, __type) is disabled on this node"))
+		return
+	case sc.selections > h.limits.GraphQLMaxSelections:
+		writeRefusal(w, refuse(http.StatusBadRequest, CodeTooComplex, "%d field selections, at most %d", sc.selections, h.limits.GraphQLMaxSelections))
+		return
+	}
+	timeout := h.limits.GraphQLTimeout
+	if sc.mutation(req.OperationName) {
+		timeout = h.receipt + 5*time.Second
+	} else {
+		select {
+		case h.slots <- struct{}{}:
+			defer func() { <-h.slots }()
+		default:
+			writeRefusal(w, refuse(http.StatusServiceUnavailable, tx.CodeOverloaded.String(), "over %d GraphQL queries under way", cap(h.slots)))
+			return
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	res := h.schema.Exec(ctx, req.Query, req.OperationName, req.Variables)
+	if ref := gqlRefusal(res, ctx.Err(), timeout); ref != nil {
+		writeRefusal(w, ref)
+		return
+	}
+	b, err := json.Marshal(res)
+	switch {
+	case err != nil:
+		writeRefusal(w, refuse(http.StatusInternalServerError, tx.CodeInternal.String(), "answer: %v", err))
+		return
+	case len(b) > h.limits.GraphQLMaxResponse:
+		writeRefusal(w, refuse(http.StatusBadRequest, CodeResponseTooLarge, "an answer of %d bytes, at most %d", len(b), h.limits.GraphQLMaxResponse))
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// gqlRefusal is the refusal of a GraphQL answer that hit a limit (the
+// selections after fragments expanded, the depth, the timeout), nil for
+// any other.
+func gqlRefusal(res *graphql.Response, ctxErr error, timeout time.Duration) *refusal {
+	if errors.Is(ctxErr, context.DeadlineExceeded) {
+		return refuse(http.StatusGatewayTimeout, CodeTimeout, "the GraphQL request took over %v", timeout)
+	}
+	for _, e := range res.Errors {
+		if errors.Is(e.Err, graphql.ErrTooManySelections) || strings.HasPrefix(e.Rule, "MaxDepth") {
+			return refuse(http.StatusBadRequest, CodeTooComplex, "%s", e.Message)
+		}
+	}
+	return nil
+}
+
+// scanned is what a GraphQL document shows before it is parsed.
+type scanned struct {
+	selections    int     // field selections, aliases and fragment definitions counted, spreads not expanded
+	introspection bool    // a selection of __schema or __type (or any __ field but __typename)
+	ops           []gqlOp // the operations, in order
+}
+
+// gqlOp is an operation of a document: its type and name ("" if none).
+type gqlOp struct{ kind, name string }
+
+// mutation reports whether the operation that runs (the one named
+// opName, or the document's only one) is a mutation.
+func (sc scanned) mutation(opName string) bool {
+	for _, op := range sc.ops {
+		if opName == "" && len(sc.ops) == 1 || opName != "" && op.name == opName {
+			return op.kind == "mutation"
+		}
+	}
+	return false
+}
+
+// scanQuery reads q's tokens: cheap and bounded by its length, it refuses
+// the costly documents before graphql-go validates them (its overlap
+// check is quadratic in a selection set's fields).
+func scanQuery(q string) scanned {
+	var out scanned
+	toks := gqlTokens(q)
+	braces, parens := 0, 0
+	pending := "" // at the top level: the keyword of a definition whose body has not begun
+	for i, t := range toks {
+		switch t {
+		case "{":
+			if parens == 0 {
+				if braces == 0 {
+					switch pending {
+					case "":
+						out.ops = append(out.ops, gqlOp{kind: "query"}) // the shorthand
+					}
+					pending = ""
+				}
+				braces++
+			}
+			continue
+		case "}":
+			if parens == 0 && braces > 0 {
+				braces--
+			}
+			continue
+		case "(":
+			parens++
+			continue
+		case ")":
+			if parens > 0 {
+				parens--
+			}
+			continue
+		}
+		if !isGQLName(t) || parens > 0 {
+			continue
+		}
+		if braces == 0 {
+			switch {
+			case pending == "" && (t == "query" || t == "mutation" || t == "subscription" || t == "fragment"):
+				pending = t
+				if t != "fragment" {
+					out.ops = append(out.ops, gqlOp{kind: t})
+				}
+			case pending != "" && pending != "fragment" && i > 0 && toks[i-1] == pending:
+				out.ops[len(out.ops)-1].name = t
+			}
+			continue
+		}
+		prev := ""
+		if i > 0 {
+			prev = toks[i-1]
+		}
+		switch {
+		case prev == "..." || prev == "@" || prev == "$":
+			continue
+		case prev == "on" && i > 1 && toks[i-2] == "...":
+			continue
+		case i+1 < len(toks) && toks[i+1] == ":":
+			continue // an alias: its field follows
+		}
+		out.selections++
+		if strings.HasPrefix(t, "__") && t != "__typename" {
+			out.introspection = true
+		}
+	}
+	return out
+}
+
+func isGQLName(t string) bool {
+	c := t[0]
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+// gqlTokens splits a GraphQL document into names, punctuators and
+// literals (strings and numbers as one opaque token each), skipping
+// whitespace, commas and comments.
+func gqlTokens(q string) []string {
+	var toks []string
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == ',' || c == 0xef || c == 0xbb || c == 0xbf:
+			i++
+		case c == '#':
+			for i < len(q) && q[i] != '\n' && q[i] != '\r' {
+				i++
+			}
+		case strings.HasPrefix(q[i:], `"""`):
+			end := strings.Index(q[i+3:], `"""`)
+			if end < 0 {
+				return append(toks, `""`)
+			}
+			toks, i = append(toks, `""`), i+3+end+3
+		case c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != '"' && q[j] != '\n' {
+				if q[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			toks, i = append(toks, `""`), j+1
+		case strings.HasPrefix(q[i:], "..."):
+			toks, i = append(toks, "..."), i+3
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i + 1
+			for j < len(q) && (q[j] == '_' || q[j] >= 'a' && q[j] <= 'z' || q[j] >= 'A' && q[j] <= 'Z' || q[j] >= '0' && q[j] <= '9') {
+				j++
+			}
+			toks, i = append(toks, q[i:j]), j
+		case c == '-' || c >= '0' && c <= '9':
+			j := i + 1
+			for j < len(q) && (q[j] >= '0' && q[j] <= '9' || q[j] == '.' || q[j] == 'e' || q[j] == 'E' || q[j] == '+' || q[j] == '-') {
+				j++
+			}
+			toks, i = append(toks, "0"), j
+		default:
+			toks, i = append(toks, q[i:i+1]), i+1
+		}
+	}
+	return toks
 }

@@ -32,7 +32,10 @@ import (
 //	GET  /v1/state/{key}          any state key's Value (prefix byte included, hex)
 //	GET  /v1/blocks/{shard}       the shard's latest Blocks, newest first (?limit=, ≤ 64)
 //	GET  /v1/blocks/{shard}/{height}  one committed Block
-//	GET  /v1/status               Status
+//	GET  /v1/status               Status (readiness included)
+//	GET  /healthz                 200 {"ok": true} while the process serves
+//	GET  /readyz                  Readiness: 200 when the node can take writes,
+//	                              else 503 naming the failed checks
 //	GET  /v1/ws                   the WebSocket API (see ws.go)
 //	POST /graphql                 the GraphQL API (see graphql.go)
 func (s *Server) routes() {
@@ -44,6 +47,10 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /v1/blocks/{shard}", s.getBlocks)
 	s.mux.HandleFunc("GET /v1/blocks/{shard}/{height}", s.getBlock)
 	s.mux.HandleFunc("GET /v1/status", s.getStatus)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+	})
+	s.mux.HandleFunc("GET /readyz", s.getReady)
 	s.mux.HandleFunc(wsPattern, s.serveWS)
 }
 
@@ -267,8 +274,17 @@ func (s *Server) block(shardStr, heightStr string) (Block, *refusal) {
 	return BlockOf(h, nil), nil
 }
 
+func (s *Server) getReady(w http.ResponseWriter, r *http.Request) {
+	rd := s.readiness(r.Context())
+	status := http.StatusOK
+	if !rd.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, rd)
+}
+
 func (s *Server) getStatus(w http.ResponseWriter, r *http.Request) {
-	st, ref := s.status()
+	st, ref := s.status(r.Context())
 	if ref != nil {
 		writeRefusal(w, ref)
 		return

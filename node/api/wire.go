@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 )
@@ -83,11 +84,24 @@ type ShardStatus struct {
 	Root      string `json:"root"`
 }
 
-// Status is the node's committed position on every shard and its account
-// view's counters.
+// Status is the node's committed position on every shard, its account
+// view's counters and its readiness.
 type Status struct {
 	Shards []ShardStatus `json:"shards"`
 	Cache  CacheStatus   `json:"cache"`
+	// Ready and Checks are the node's readiness, as GET /readyz answers
+	// it.
+	Ready  bool           `json:"ready"`
+	Checks []health.Check `json:"checks"`
+}
+
+// Readiness is GET /readyz's answer: 200 with Ready true, or 503 with
+// Code CodeNotReady and Error naming the failed checks.
+type Readiness struct {
+	Code   string         `json:"code,omitempty"`
+	Error  string         `json:"error,omitempty"`
+	Ready  bool           `json:"ready"`
+	Checks []health.Check `json:"checks"`
 }
 
 // CacheStatus is the account view's counters.
@@ -99,8 +113,8 @@ type CacheStatus struct {
 }
 
 // Error is a refused request. Code is the tx.Code's name for a refused
-// transaction ("bad signature", "overloaded", …), or one of "bad request",
-// "not found", "timeout", "lagged".
+// transaction ("bad signature", "too large", "overloaded", …), or one of
+// the Code constants below.
 type Error struct {
 	Code  string `json:"code"`
 	Error string `json:"error"`
@@ -115,12 +129,32 @@ type SubmitEvent struct {
 	Error     *Error    `json:"error,omitempty"`
 }
 
-// Codes of refusals that are not a tx.Code.
+// Codes of refusals that are not a tx.Code. A body over its limit is
+// "too large" (tx.CodeTooLarge) and a request over a concurrency bound
+// "overloaded" (tx.CodeOverloaded), as a refused transaction's.
 const (
 	CodeBadRequest = "bad request"
 	CodeNotFound   = "not found"
 	CodeTimeout    = "timeout"
 	CodeLagged     = "lagged"
+	// CodeMethodNotAllowed: a route's path with a method it does not
+	// serve (405, with an Allow header). A path no route has is
+	// CodeNotFound (404).
+	CodeMethodNotAllowed = "method not allowed"
+	// CodeNotReady: GET /readyz while a readiness check fails (503).
+	CodeNotReady = "not ready"
+	// CodeTooManyConns: a connection over Limits.MaxConns or
+	// MaxConnsPerIP (503, then closed).
+	CodeTooManyConns = "too many connections"
+	// CodeIntrospection: a GraphQL query naming __schema or __type while
+	// Limits.Introspection is off (400).
+	CodeIntrospection = "introspection disabled"
+	// CodeTooComplex: a GraphQL query over Limits.GraphQLMaxSelections or
+	// GraphQLMaxDepth (400).
+	CodeTooComplex = "too complex"
+	// CodeResponseTooLarge: a GraphQL answer over
+	// Limits.GraphQLMaxResponse (400).
+	CodeResponseTooLarge = "response too large"
 )
 
 func hexOf(b []byte) string { return hex.EncodeToString(b) }

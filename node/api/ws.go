@@ -67,6 +67,8 @@ type wsConn struct {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	// The connection outlives the request's deadlines (Limits): net/http
+	// clears them when Accept hijacks it; each write has its own bound.
 	c, err := websocket.Accept(w, r, nil)
 	if err != nil {
 		s.m.requests.WithLabelValues(wsPattern, "refused").Inc()

@@ -26,6 +26,7 @@ type Node struct {
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
 	BlockSeconds  *prometheus.HistogramVec // a replica's phases per block: arrive, read, execute, root, final, commit
 	SigBatch      prometheus.Histogram     // signatures checked together at ingress
+	Ready         prometheus.Gauge         // 1 while every readiness check passes (node.Ready)
 }
 
 // New creates the collectors and registers them on reg (nil: not registered,
@@ -88,10 +89,13 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Name: "rustorium_signature_batch_size", Help: "Transaction signatures checked together in one ed25519 batch at ingress (1: the checker was idle).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
 		}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "rustorium_ready", Help: "1 while the node can take writes: every readiness check (GET /readyz) passes; set every 5s and at each check.",
+		}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Resigned, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch} {
+			m.Alarms, m.Halted, m.Leader, m.Resigned, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch, m.Ready} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -544,6 +544,33 @@ func TestCallerContextDoesNotFailOthers(t *testing.T) {
 	}
 }
 
+// TestProducerStalled: records the broker does not answer make the
+// producer report a stall; its answer ends it.
+func TestProducerStalled(t *testing.T) {
+	cfg := testCfg(t, kafkatest.Embedded(t), 1)
+	gate := newDialGate()
+	cfg.Dialer = gate.dial
+	p := openProducer(t, cfg)
+	ctx := ctxT(t, 30*time.Second)
+	if _, _, stalled := p.Stalled(0); stalled {
+		t.Fatal("stalled with nothing in flight")
+	}
+	gate.cut()
+	done := make(chan error, 1)
+	p.AppendAsync(ctx, 0, nil, []byte("a"), func(_ int64, err error) { done <- err })
+	time.Sleep(100 * time.Millisecond)
+	if n, since, stalled := p.Stalled(50 * time.Millisecond); !stalled || n != 1 || since < 100*time.Millisecond {
+		t.Fatalf("with the broker cut: %d in flight for %v, stalled %v", n, since, stalled)
+	}
+	gate.reopen()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n, _, stalled := p.Stalled(0); stalled || n != 0 {
+		t.Fatalf("after the answer: %d in flight, stalled %v", n, stalled)
+	}
+}
+
 // TestDialerIsUsed checks that every broker connection goes through
 // Config.Dialer (how netem impairs the broker path).
 func TestDialerIsUsed(t *testing.T) {

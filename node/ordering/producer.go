@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -24,6 +26,12 @@ type Producer struct {
 	// slots bounds records handed to cl and not yet acknowledged, so that
 	// waiting for room honours the caller's context.
 	slots chan struct{}
+
+	// inflight counts records handed to cl and not yet acknowledged or
+	// failed; progress is the time (unix ns) of the last answer, or of the
+	// enqueue that found none in flight (Stalled).
+	inflight atomic.Int64
+	progress atomic.Int64
 
 	// ctx is the records' context: canceled by Close.
 	ctx    context.Context
@@ -136,7 +144,12 @@ func (p *Producer) enqueue(ctx context.Context, shard uint32, key, value []byte,
 		Key:       key,
 		Value:     value,
 	}
+	if p.inflight.Add(1) == 1 {
+		p.progress.Store(time.Now().UnixNano())
+	}
 	p.cl.Produce(p.ctx, rec, func(r *kgo.Record, err error) {
+		p.progress.Store(time.Now().UnixNano())
+		p.inflight.Add(-1)
 		<-p.slots
 		if err != nil {
 			if p.ctx.Err() != nil {
@@ -149,6 +162,26 @@ func (p *Producer) enqueue(ctx context.Context, shard uint32, key, value []byte,
 		}
 		done(r.Offset, nil)
 	})
+	return nil
+}
+
+// Stalled reports whether records are in flight and the broker has
+// answered none of them (acknowledged or failed) for longer than d: the
+// log takes no appends. It also returns how many and for how long.
+func (p *Producer) Stalled(d time.Duration) (inflight int64, since time.Duration, stalled bool) {
+	inflight = p.inflight.Load()
+	if inflight <= 0 {
+		return 0, 0, false
+	}
+	since = time.Since(time.Unix(0, p.progress.Load()))
+	return inflight, since, since > d
+}
+
+// Ping checks that a broker answers within ctx.
+func (p *Producer) Ping(ctx context.Context) error {
+	if err := p.cl.Ping(ctx); err != nil {
+		return brokerErr("ping", err)
+	}
 	return nil
 }
 

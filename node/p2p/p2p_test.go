@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -320,5 +322,41 @@ func TestConcurrentSubmitsMixedSignatures(t *testing.T) {
 		if !want[id] {
 			t.Fatalf("logged %x, which has a bad signature", id[:4])
 		}
+	}
+}
+
+// TestMaxConns: a client connection over ServerConfig.MaxConns is closed
+// with CodeTooManyConns; closing one gives its slot back.
+func TestMaxConns(t *testing.T) {
+	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: &fakeLog{}, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx) }()
+	defer func() { s.Close(); <-done }()
+	c1, c2 := dial(t, s, ClientConfig{}), dial(t, s, ClientConfig{})
+	for _, c := range []*Client{c1, c2} { // both counted
+		if err := c.Echo(ctx, []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c3 := dial(t, s, ClientConfig{})
+	var aerr *quic.ApplicationError
+	if err := c3.Echo(ctx, []byte("c")); !errors.As(err, &aerr) || aerr.ErrorCode != CodeTooManyConns {
+		t.Fatalf("third connection: %v, want application error %d", err, CodeTooManyConns)
+	}
+	c1.Close()
+	for {
+		c := dial(t, s, ClientConfig{})
+		if c.Echo(ctx, []byte("d")) == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no slot back after a connection closed")
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

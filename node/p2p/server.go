@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -35,6 +36,17 @@ type Reader interface {
 	Get(ctx context.Context, stateKey []byte) (Value, error)
 }
 
+// ServerConfig's defaults.
+const (
+	// DefaultMaxStreams is ServerConfig.MaxStreams's default.
+	DefaultMaxStreams = 16384
+	// DefaultMaxConns is ServerConfig.MaxConns's default.
+	DefaultMaxConns = 1024
+)
+
+// CodeTooManyConns closes a client connection over ServerConfig.MaxConns.
+const CodeTooManyConns quic.ApplicationErrorCode = 0x10
+
 // ErrOverloaded may be returned (wrapped) by Ingress.Submit to tell the client
 // to back off; it is sent as tx.CodeOverloaded.
 var ErrOverloaded = errors.New("p2p: node overloaded")
@@ -56,8 +68,13 @@ type ServerConfig struct {
 	// MaxFrame bounds every frame read. Zero means DefaultMaxFrame.
 	MaxFrame int
 	// MaxStreams bounds concurrent client streams per connection (each in
-	// flight transaction holds one). Zero means 16384.
+	// flight transaction holds one; quic.Config.MaxIncomingStreams). Zero
+	// means DefaultMaxStreams (16384).
 	MaxStreams int64
+	// MaxConns bounds the open client connections; one more is closed at
+	// once with CodeTooManyConns. Peer connections are not counted (the
+	// peer set bounds them). Zero means DefaultMaxConns (1024).
+	MaxConns int
 	// ReceiptTimeout bounds how long a stream waits for its commit receipt.
 	// Zero means 60s.
 	ReceiptTimeout time.Duration
@@ -90,7 +107,10 @@ func (c *ServerConfig) ensureDefaults() error {
 		c.MaxFrame = DefaultMaxFrame
 	}
 	if c.MaxStreams <= 0 {
-		c.MaxStreams = 16384
+		c.MaxStreams = DefaultMaxStreams
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.ReceiptTimeout <= 0 {
 		c.ReceiptTimeout = 60 * time.Second
@@ -118,6 +138,7 @@ type Server struct {
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	once      sync.Once
+	clients   atomic.Int64 // open client connections
 
 	mu sync.Mutex // orders Serve's wg.Add before Close's cancel (and so its wg.Wait)
 }
@@ -258,6 +279,12 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		s.peers.serveConn(s.ctx, conn)
 		return
 	}
+	if s.clients.Add(1) > int64(s.cfg.MaxConns) {
+		s.clients.Add(-1)
+		_ = conn.CloseWithError(CodeTooManyConns, "too many connections")
+		return
+	}
+	defer s.clients.Add(-1)
 	defer conn.CloseWithError(0, "")
 	for {
 		st, err := conn.AcceptStream(s.ctx)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -27,6 +28,7 @@ type DB struct {
 	// so Pebble is never used after it is closed.
 	closeMu sync.RWMutex
 	closed  bool
+	probes  atomic.Uint64 // Probe's counter
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -121,6 +123,23 @@ func (d *DB) Close() error {
 	}
 	d.closed = true
 	return d.pdb.Close()
+}
+
+// Probe writes (and syncs, unless Options.NoSync) one small key of its
+// own: it fails when the store cannot take writes (disk full, I/O errors,
+// a closed store). Readiness checks call it.
+func (d *DB) Probe() error {
+	exit, err := d.enter()
+	if err != nil {
+		return err
+	}
+	defer exit()
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], d.probes.Add(1))
+	if err := d.pdb.Set([]byte{tableProbe}, v[:], d.wopts); err != nil {
+		return fmt.Errorf("storage: probe write: %w", err)
+	}
+	return nil
 }
 
 // enter guards an operation against Close; the returned func ends it.

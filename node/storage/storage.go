@@ -155,6 +155,7 @@ const (
 	tableTx      = 't' // 't' txid(32) → shard(4) height(8) index(4)
 	tableReceipt = 'r' // 'r' txid(32) → receipt bytes
 	tableCredit  = 'c' // 'c' credit txid(32) → source shard(4) height(8)
+	tableProbe   = 'p' // 'p' → the last Probe's counter (no other key)
 )
 
 func valueKey(shard uint32, key []byte) []byte {
