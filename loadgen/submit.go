@@ -108,26 +108,27 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 	obs := q.Observer
 	actual := time.Now()
 	obs.Sent(i, intended, actual)
-	conn, com, err := q.deliver(ctx, i, k, intended, actual)
+	conn, com, resent, err := q.deliver(ctx, i, k, intended, actual)
 	if err != nil {
 		return
 	}
 	obs.Reached(i, reports.StageCommitted, intended, actual, time.Now())
 	obs.Committed(i, com)
-	q.sample(ctx, conn, i, com, intended, actual)
+	// A node answers a resend of a committed transaction from its stored
+	// receipt, which keeps no proof: nothing to verify then.
+	q.sample(ctx, conn, i, com, intended, actual, !(resent && len(com.Proof) == 0))
 }
 
 // deliver submits send i over Conns[k] (then, failing over, the next ones)
 // until a node commits it, and reports its accepted stage once; on failure
-// it has reported it to the Observer.
-func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual time.Time) (TxConn, p2p.Committed, error) {
+// it has reported it to the Observer. resent says it failed over.
+func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual time.Time) (_ TxConn, _ p2p.Committed, resent bool, err error) {
 	obs, n := q.Observer, uint64(len(q.Conns))
 	tries := uint64(1)
 	if q.Failover {
 		tries = n
 	}
 	accepted := false
-	var err error
 	for try := range tries {
 		if try > 0 && q.OnResend != nil {
 			q.OnResend(i)
@@ -156,7 +157,7 @@ func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual t
 		}
 		var com p2p.Committed
 		if com, err = call.Committed(); err == nil {
-			return conn, com, nil
+			return conn, com, try > 0, nil
 		}
 		if !q.Failover || !NodeDown(err) {
 			break
@@ -167,12 +168,12 @@ func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual t
 	} else {
 		obs.Failed(i, reports.StageAccepted, intended, err)
 	}
-	return nil, p2p.Committed{}, err
+	return nil, p2p.Committed{}, false, err
 }
 
-// sample verifies every VerifyEvery-th receipt's proof and reads the write
-// back through conn.
-func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.Committed, intended, actual time.Time) {
+// sample verifies every VerifyEvery-th receipt's proof (when proved) and
+// reads the write back through conn.
+func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.Committed, intended, actual time.Time, proved bool) {
 	obs := q.Observer
 	every := q.VerifyEvery
 	if every == 0 {
@@ -181,7 +182,7 @@ func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.C
 	if i%every != 0 {
 		return
 	}
-	if q.Verify != nil {
+	if q.Verify != nil && proved {
 		if err := q.Verify(i, com); err != nil {
 			obs.Failed(i, reports.StageProofVerify, intended, err)
 			return
