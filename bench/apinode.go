@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/rustorium/rustorium/node/api"
@@ -114,5 +115,18 @@ func (v apiNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
 	return a.Balance, a.Exists, nil
 }
 
-// Halted implements NodeView: the API does not say (false).
-func (v apiNode) Halted(uint32) bool { return false }
+// Halted implements NodeView from the readiness checks of GET /v1/status:
+// the shard's check failed because the node halted it.
+func (v apiNode) Halted(shard uint32) bool {
+	var st api.Status
+	if v.get("/v1/status", &st) != nil {
+		return false
+	}
+	name := fmt.Sprintf("shard %d", shard)
+	for _, c := range st.Checks {
+		if c.Name == name && !c.OK && strings.Contains(c.Error, "halted") {
+			return true
+		}
+	}
+	return false
+}
