@@ -1,6 +1,7 @@
 // Package bench runs scenarios end to end through one pipeline over a
-// Target (the system under test: an in-process cluster, or a node that runs
-// elsewhere): it checks the scenario against what the target can do,
+// Target (the system under test: an in-process cluster, a cluster of node
+// processes, or nodes that run elsewhere): it checks the scenario against
+// what the target can do,
 // starts the target, measures the floors of the raw building blocks on its
 // paths, drives the workloads with the load generator (a fixed plan of
 // warmup and measurement with a timeline, or a max-rate search of probes),

@@ -16,8 +16,9 @@ import (
 // Target: it checks that the target can run the scenario (Caps), starts it,
 // measures its floors, drives the load over its connections, carries out
 // the timeline with its Faults, drains, and checks what it committed by
-// reading its Nodes. InProcess runs the scenario's cluster in this process;
-// External drives a node that runs elsewhere.
+// reading its Nodes. InProcess runs the scenario's cluster in this process,
+// Processes runs it as `rustorium node` OS processes, External drives nodes
+// that run elsewhere (one, or every node of a cluster file).
 type Target interface {
 	// Caps says what the target can do; Run refuses, before it starts
 	// anything, a scenario that needs more.
