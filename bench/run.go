@@ -1,13 +1,12 @@
 // Package bench runs scenarios end to end through one pipeline over a
 // Target (the system under test: an in-process cluster, a cluster of node
 // processes, or nodes that run elsewhere): it checks the scenario against
-// what the target can do,
-// starts the target, measures the floors of the raw building blocks on its
-// paths, drives the workloads with the load generator (a fixed plan of
-// warmup and measurement with a timeline, or a max-rate search of probes),
-// checks that every accepted transaction committed exactly once, and
-// writes the report folder. Each workload kind is one unit (kind_*.go).
-// It also holds the project's benchmark suite.
+// what the target can do, starts the target, measures the floors of the raw
+// building blocks on its paths, drives the workloads with the load
+// generator (a fixed plan of warmup and measurement with a timeline, or a
+// max-rate search of probes), checks that every accepted transaction
+// committed exactly once, and writes the report folder. Each workload kind
+// is one unit (kind_*.go). It also holds the project's benchmark suite.
 package bench
 
 import (
