@@ -48,6 +48,9 @@ completed but failed them, and 1 when the run could not be done.`,
 				return err
 			}
 			defer stopProfile()
+			if nodeBin != "" && sc.Cluster.Mode != scenarios.ClusterProcess {
+				return fmt.Errorf("--node-bin: %s runs its nodes in process (cluster.mode: %s); the flag needs cluster.mode: process", sc.File(), sc.Cluster.Mode)
+			}
 			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
