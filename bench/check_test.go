@@ -93,3 +93,18 @@ func TestVerifyEvery(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckRefusesHugeSchedules: a rate that would pre-sign more than
+// MaxSends over the run is refused at load time with its line, before
+// anything is signed or allocated.
+func TestCheckRefusesHugeSchedules(t *testing.T) {
+	sc, err := scenarios.Parse("huge.yaml", []byte("duration: 1000000h\nworkload:\n  - {kind: put, rate: 2000000/s}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.EnsureDefaults()
+	err = Check(sc, (&InProcess{}).Caps())
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "huge.yaml:3: workload[0]:") || !strings.Contains(err.Error(), "more than the 5000000 a run may prepare") {
+		t.Fatalf("Check = %v", err)
+	}
+}

@@ -191,6 +191,9 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 		if w.MaxRate != nil && len(sc.Workload) > 1 {
 			bad(path+".maxrate", "a max-rate search must be the only workload")
 		}
+		if n := plannedSends(sc, w); n > MaxSends {
+			bad(path, "%.0f sends over warmup and duration, more than the %d a run may prepare (pre-signed, in memory): lower the rate or the duration", n, MaxSends)
+		}
 		if m := w.Mode(); w.Arrival == scenarios.ArrivalPoisson && m != scenarios.ModeRate && m != scenarios.ModeRamp {
 			bad(path+".arrival", "poisson arrivals only with a rate or a ramp")
 		}
@@ -210,6 +213,19 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 		return fmt.Errorf("%w: %w", ErrUnsupported, err)
 	}
 	return nil
+}
+
+// plannedSends is how many sends an open-loop rate or ramp schedules over
+// warmup and duration (0 for the other modes, known only when prepared).
+func plannedSends(sc *scenarios.Scenario, w *scenarios.Workload) float64 {
+	total := (sc.Warmup + sc.Duration).Std().Seconds()
+	switch {
+	case w.Rate > 0:
+		return w.Rate.PerSecond() * total
+	case w.Ramp != nil:
+		return max(w.Ramp.From.PerSecond(), w.Ramp.To.PerSecond()) * total // a bound
+	}
+	return 0
 }
 
 // fixed is the plan of a scenario without a max-rate search: every

@@ -28,6 +28,13 @@ type workloadRun struct {
 	stats  loadgen.Stats
 }
 
+// MaxSends bounds the sends one workload prepares (a run, or a max-rate
+// probe): every transaction is signed before the clock starts and held in
+// memory (about 300 bytes each with its bookkeeping, so 5M ≈ 1.5 GB). A
+// scenario that asks for more is refused, at load time where its schedule
+// says so (rate, ramp), else when the workload is prepared.
+const MaxSends = 5_000_000
+
 // Closed-loop workloads pre-sign for one send per client every
 // closedLoopMinCycle, at most maxClosedLoopTxs in all.
 const (
@@ -95,6 +102,9 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf}
 	if err := l.schedule(sc, in, total); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
+	}
+	if in.n > MaxSends {
+		return nil, fmt.Errorf("%w: workload %s: %d sends, more than the %d a run may prepare (pre-signed, in memory): lower its rate or the duration", ErrUnsupported, w.Name, in.n, MaxSends)
 	}
 	var err error
 	if in.keys, err = loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed); err != nil {

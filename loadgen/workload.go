@@ -112,6 +112,9 @@ func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([]
 	var txs []*tx.Tx
 	p.Of = nil
 	for i := range n {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		var key []byte
 		if i < len(p.KeyNames) {
 			key = []byte(p.KeyNames[i])
@@ -180,6 +183,9 @@ func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)
 	var txs []*tx.Tx
 	t.Of = nil
 	for i := range n {
+		if i%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
 		f := int(t.Keys.Next())
 		to := r.IntN(len(t.Accounts) - 1)
 		if to >= f {
