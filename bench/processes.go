@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,10 +44,10 @@ import (
 // a netem.Relay's, in front of the port its process listens on, so the
 // links between the clients and the nodes and between the nodes, their
 // loss and their partitions, apply as in process; the HTTP API clients
-// dial through the emulated network too. The nodes' broker connections
-// are not emulated in this mode (a Kafka client follows the addresses
-// the broker advertises, past any relay): network.broker and partitions
-// naming the broker are refused.
+// dial through the emulated network too. Each node's broker connections go
+// through a Kafka relay of its own on the emulated node→broker link (the
+// node reads a cluster file that names the relay as its brokers; the relay
+// rewrites the broker addresses in the answers a Kafka client follows).
 type Processes struct {
 	// Bin is the rustorium binary the nodes run. Empty means this
 	// process's own executable (right for `rustorium run`).
@@ -73,7 +72,8 @@ type Processes struct {
 	brokers    []string
 	brokerKind string
 	prefix     string
-	clusterCfg string // the cluster file's path
+	clusterCfg string        // the cluster file's path
+	file       *cluster.File // what it holds
 	nodes      []*procSlot
 	conns      map[scenarios.Client][]loadgen.TxConn
 	quic       []*loadgen.Conn
@@ -90,6 +90,7 @@ type procSlot struct {
 	name, keyFile, dir, log string
 	addr, api, metrics      string // QUIC (the cluster file's), HTTP API and metrics addresses, fixed for the run
 	listen                  string // the QUIC address the process listens on: addr, or behind a relay its own
+	clusterCfg              string // the cluster file the process reads: the run's, or with emulation its own (its brokers behind its relay)
 	key                     ed25519.PrivateKey
 
 	mu       sync.Mutex
@@ -238,28 +239,34 @@ func (c *Processes) writeCluster() error {
 		f.Nodes = append(f.Nodes, cluster.Node{ID: s.name, Key: hex.EncodeToString(s.key.Public().(ed25519.PublicKey)), Addr: s.addr, API: s.api})
 		c.nodes = append(c.nodes, s)
 	}
+	c.file, c.clusterCfg = &f, filepath.Join(dir, "cluster.yaml")
+	for _, s := range c.nodes {
+		s.clusterCfg = c.clusterCfg
+	}
+	return writeClusterFile(c.clusterCfg, &f)
+}
+
+// writeClusterFile writes f to path, and reads it back as a node will.
+func writeClusterFile(path string, f *cluster.File) error {
 	data, err := f.Marshal()
 	if err != nil {
 		return err
 	}
-	c.clusterCfg = filepath.Join(dir, "cluster.yaml")
-	if err := os.WriteFile(c.clusterCfg, data, 0o644); err != nil {
+	if err := os.WriteFile(path, data, 0o644); err != nil {
 		return err
 	}
-	_, err = cluster.Load(c.clusterCfg) // what the nodes will read must parse
+	_, err = cluster.Load(path)
 	return err
 }
 
 // emulate starts the emulated network, when the scenario impairs anything:
 // a relay in front of every node's process, at the node's address in the
-// cluster file.
+// cluster file, and a Kafka relay for each node's broker connections (the
+// node reads a cluster file of its own that names it as the brokers).
 func (c *Processes) emulate() error {
 	sc := c.sc
 	if !usesNetwork(sc) {
 		return nil
-	}
-	if brokerEmulated(sc) {
-		return fmt.Errorf("%w: %s: network.broker and partitions of the broker need cluster.mode inprocess (a node process's broker connections are not emulated)", ErrUnsupported, sc.File())
 	}
 	c.nw = netem.New(netem.Options{Seed: sc.Seed})
 	c.closers = append(c.closers, c.nw)
@@ -267,10 +274,14 @@ func (c *Processes) emulate() error {
 	for _, s := range c.nodes {
 		c.endpoints = append(c.endpoints, s.name)
 	}
+	c.endpoints = append(c.endpoints, scenarios.EndpointBroker)
 	if err := c.nw.SetLinks(sc.NetworkAt(0).NetemLinks(c.endpoints)); err != nil {
 		return err
 	}
 	for _, s := range c.nodes {
+		if err := c.brokerPath(s); err != nil {
+			return err
+		}
 		public, err := net.ListenPacket("udp", s.addr)
 		if err != nil {
 			return fmt.Errorf("bench: %s's relay: %w", s.name, err)
@@ -290,20 +301,23 @@ func (c *Processes) emulate() error {
 	return nil
 }
 
-// brokerEmulated reports whether the scenario impairs or partitions the
-// broker path at any time.
-func brokerEmulated(sc *scenarios.Scenario) bool {
-	for _, a := range sc.Schedule() {
-		for _, g := range a.Groups {
-			if slices.Contains(g, scenarios.EndpointBroker) {
-				return true
-			}
+// brokerPath puts s's broker connections behind a Kafka relay on the
+// emulated link s→broker, and writes the cluster file s reads: the run's,
+// with the relay as its brokers.
+func (c *Processes) brokerPath(s *procSlot) error {
+	k := newKafkaRelay(c.ctx, c.nw.Dialer(s.name, scenarios.EndpointBroker, nil))
+	c.closers = append(c.closers, k)
+	f := *c.file
+	f.Brokers = nil
+	for _, b := range c.brokers {
+		addr, err := k.front(b)
+		if err != nil {
+			return err
 		}
-		if a.Op == scenarios.OpNetwork && sc.NetworkAt(a.At).Broker != nil {
-			return true
-		}
+		f.Brokers = append(f.Brokers, addr)
 	}
-	return sc.Network.Broker != nil
+	s.clusterCfg = filepath.Join(c.hooks.Dir, s.name+".cluster.yaml")
+	return writeClusterFile(s.clusterCfg, &f)
 }
 
 // launch starts a process of s on its data directory, its log appended to
@@ -313,7 +327,7 @@ func (c *Processes) launch(s *procSlot) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.Bin, "node", "--cluster", c.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
+	cmd := exec.Command(c.Bin, "node", "--cluster", s.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
 		"--data", s.dir, "--listen", s.listen, "--api", s.api, "--metrics", s.metrics)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
