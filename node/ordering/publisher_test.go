@@ -161,7 +161,9 @@ func TestPublisherExactlyOnce(t *testing.T) {
 			}
 			coverage(t, cfg, cons, covered)
 		}
-		if got := pub.Assigned(); len(got) != shards || assigned.Load() != shards {
+		// A real broker may rebalance the one-member group more than once
+		// (the callback then sees a shard again): each shard at least once.
+		if got := pub.Assigned(); len(got) != shards || assigned.Load() < shards || assigned.Load()%shards != 0 {
 			t.Fatalf("Assigned = %v (callback saw %d), want all %d shards", got, assigned.Load(), shards)
 		}
 		// The group's position is where the last block ends: every
