@@ -264,7 +264,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}()
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
-		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: cfg.Logger}
+		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: cfg.Logger, SyncWrites: !cfg.Storage.NoSync}
 		if n.embedded, err = ordering.StartEmbedded(ctx, opts); err != nil {
 			return nil, err
 		}

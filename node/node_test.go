@@ -299,7 +299,9 @@ func TestRejectsBadTransactions(t *testing.T) {
 }
 
 // TestEmbeddedBrokerRestart: a node on its own embedded broker keeps the
-// log across restarts, so it resumes from its store's offsets.
+// log across restarts, so it resumes from its store's offsets; its store
+// syncs, so its broker syncs every produced batch too (an accepted
+// transaction must survive what the store survives).
 func TestEmbeddedBrokerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -308,6 +310,9 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 	for round := range 2 {
 		log := newBlockLog()
 		n := startNode(t, ctx, nil, "", dir, log)
+		if !node.EmbeddedSyncWrites(n) {
+			t.Fatal("a node whose store syncs runs its embedded broker without synchronous writes")
+		}
 		c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{})
 		if err != nil {
 			t.Fatal(err)

@@ -29,6 +29,13 @@ type EmbeddedOptions struct {
 	// empty: nodes run EnsureTopics, the same as against a real cluster.
 	Topics []string
 
+	// SyncWrites fsyncs every produced batch before it is acknowledged, so
+	// an acknowledged record survives a power loss. false (the default,
+	// and Kafka's) leaves the log to the page cache between segment rolls.
+	// A node sets it when its store syncs: a transaction accepted from a
+	// log that may lose it could never commit.
+	SyncWrites bool
+
 	// GroupMinSessionTimeout is the smallest consumer-group session
 	// timeout the cluster accepts. 0 means kfake's 6 s; failover tests
 	// lower it.
@@ -41,10 +48,14 @@ type EmbeddedOptions struct {
 
 // Embedded is an in-process Kafka-protocol cluster (franz-go's kfake).
 type Embedded struct {
-	c     *kfake.Cluster
-	addrs []string
-	once  sync.Once
+	c      *kfake.Cluster
+	addrs  []string
+	once   sync.Once
+	synced bool
 }
+
+// SyncWrites reports whether the cluster fsyncs every produced batch.
+func (e *Embedded) SyncWrites() bool { return e.synced }
 
 // StartEmbedded starts the cluster and returns once it listens. kfake has
 // no notion of a start-up context; ctx is only checked before starting.
@@ -68,6 +79,9 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		}
 	}
 	kopts := []kfake.Opt{kfake.NumBrokers(n), kfake.ClusterID("rustorium-embedded")}
+	if opts.SyncWrites {
+		kopts = append(kopts, kfake.SyncWrites())
+	}
 	if len(opts.Ports) > 0 {
 		kopts = append(kopts, kfake.Ports(opts.Ports...))
 	}
@@ -87,7 +101,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting embedded broker: %w", ErrBroker, err)
 	}
-	return &Embedded{c: c, addrs: c.ListenAddrs()}, nil
+	return &Embedded{c: c, addrs: c.ListenAddrs(), synced: opts.SyncWrites}, nil
 }
 
 // Addrs returns the brokers' host:port addresses, for Config.Brokers.
