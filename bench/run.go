@@ -29,9 +29,16 @@ import (
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-// ErrUnsupported: the scenario asks for something the harness, or the
-// target it runs on, cannot do.
-var ErrUnsupported = errors.New("bench: not supported")
+// Sentinel errors of Run.
+var (
+	// ErrUnsupported: the scenario asks for something the harness, or the
+	// target it runs on, cannot do.
+	ErrUnsupported = errors.New("bench: not supported")
+	// ErrInterrupted: the run was cut short (a signal, a node that
+	// failed); Run still wrote the report of what it measured and
+	// returns its Result.
+	ErrInterrupted = errors.New("bench: interrupted")
+)
 
 // Options configures Run.
 type Options struct {
@@ -132,10 +139,42 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	} else {
 		out, err = r.fixed(ctx)
 	}
-	if err != nil {
+	switch {
+	case err != nil && out != nil:
+		return r.interrupted(out, floors, err)
+	case err != nil:
 		return nil, err
 	}
 	return r.finish(ctx, out, floors)
+}
+
+// interruptBudget bounds what an interrupted run still does: write the
+// report of what it measured.
+const interruptBudget = 5 * time.Second
+
+// interrupted writes the report of a run whose load was cut short by
+// cause (a signal, a node that failed): no drain, the checker's counts as
+// they stand (transactions still in flight count as lost), no SLOs. It
+// returns the result with an error wrapping ErrInterrupted and cause.
+func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error) (*reports.Result, error) {
+	r.p.printf("interrupted (%v): writing what was measured", cause)
+	ctx, cancel := context.WithTimeout(context.Background(), interruptBudget)
+	defer cancel()
+	res := out.res
+	r.describe(ctx, res)
+	res.Checker = r.chk.verdict(nil)
+	res.Checker.RootsUnchecked = true
+	res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("interrupted: %v — the load was cut short and not drained: transactions in flight count as lost, roots and SLOs were not checked", cause))
+	res.Checker.Notes = append(res.Checker.Notes, out.notes...)
+	if out.complete != nil {
+		out.complete(res)
+	}
+	floors.Ratios = ratios(res, floors)
+	res.Floors = floors
+	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
+		return res, errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, cause), err)
+	}
+	return res, fmt.Errorf("%w: %w", ErrInterrupted, cause)
 }
 
 // floors measures the target's floors, unless skipped or it has none.
@@ -265,18 +304,21 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
 	snap := rec.Snapshot()
+	if ctx.Err() != nil { // cut short: rates over the measured time that ran
+		measure = min(measure, max(time.Since(measured), time.Millisecond))
+	}
 	res := reports.NewResult(snap, measure)
 	res.Resources, res.NodeResources = resources, nodeResources
 	label(res, loads)
 	notes = append(notes, loadNotes(loads)...)
-	return &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
+	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
 		res.Profiles = profiles
-	}}, nil
+	}}
+	// Interrupted (a signal, a node that failed): what was measured goes
+	// into the report all the same.
+	return out, context.Cause(ctx)
 }
 
 // loadStart is when the load starts: Options.StartAt, or now.
@@ -409,15 +451,7 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
-	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
-	if r.opts.Worker.Count > 0 {
-		res.Worker = r.opts.Worker.String()
-	}
-	res.WarmupS = sc.Warmup.Std().Seconds()
-	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.caps.Broker})
-	if b, err := json.Marshal(sc.Resolved()); err == nil {
-		res.Resolved = b
-	}
+	r.describe(ctx, res)
 	res.Checker = r.check(ctx)
 	res.Checker.Notes = append(res.Checker.Notes, out.notes...)
 	if out.complete != nil {
@@ -436,16 +470,36 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 		// throughput is a fraction of it): they hold for the merged report.
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("worker %s: the scenario's %d SLOs are evaluated by rustorium report merge on the whole load", r.opts.Worker, len(sc.SLO)))
 	}
-	formats := make([]string, 0, len(sc.Report.Formats))
-	for _, f := range sc.Report.Formats {
+	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// describe fills in what the run was: scenario, seed, worker, warmup,
+// environment and the resolved scenario.
+func (r *pipeline) describe(ctx context.Context, res *reports.Result) {
+	sc := r.sc
+	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
+	if r.opts.Worker.Count > 0 {
+		res.Worker = r.opts.Worker.String()
+	}
+	res.WarmupS = sc.Warmup.Std().Seconds()
+	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.caps.Broker})
+	if b, err := json.Marshal(sc.Resolved()); err == nil {
+		res.Resolved = b
+	}
+}
+
+// formats are the report formats the scenario asks for that reports writes.
+func (r *pipeline) formats() []string {
+	formats := make([]string, 0, len(r.sc.Report.Formats))
+	for _, f := range r.sc.Report.Formats {
 		if reports.Supported(string(f)) {
 			formats = append(formats, string(f))
 		}
 	}
-	if _, err := reports.Write(r.opts.Out, res, out.snap, formats); err != nil {
-		return res, err
-	}
-	return res, nil
+	return formats
 }
 
 // check is the checker's verdict, with what the target's nodes say when

@@ -876,3 +876,42 @@ func TestRunProcessCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestRunInterrupted: a run whose context ends mid-load (as SIGINT ends
+// rustorium run's) stops within seconds and still writes the report of
+// what it measured, returning it with ErrInterrupted.
+func TestRunInterrupted(t *testing.T) {
+	sc := loadScenario(t, `
+name: interrupted
+warmup: 500ms
+duration: 60s
+drain: 30s
+workload:
+  - {name: puts, kind: put, rate: 200/s}
+report: {formats: [json, md]}
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := t.TempDir()
+	time.AfterFunc(3*time.Second, cancel)
+	start := time.Now()
+	res, err := bench.Run(ctx, sc, bench.Options{Out: out, SkipFloors: true})
+	took := time.Since(start)
+	if !errors.Is(err, bench.ErrInterrupted) || res == nil {
+		t.Fatalf("Run = %v, %v; want a result and ErrInterrupted", res, err)
+	}
+	if took > 20*time.Second {
+		t.Fatalf("the interrupted run took %v to return", took)
+	}
+	if w := res.Workloads["puts"]; w == nil || w.Sent == 0 || res.Checker.Accepted == 0 || !res.Checker.RootsUnchecked {
+		t.Fatalf("result %+v, checker %+v", res.Workloads, res.Checker)
+	}
+	// The rates are over the 2.5s measured, not the 60s planned.
+	if res.DurationS > 5 || res.Workloads["puts"].ThroughputTPS < 100 {
+		t.Fatalf("measured %.1fs at %.1f tx/s; want the time that ran and about 200/s", res.DurationS, res.Workloads["puts"].ThroughputTPS)
+	}
+	written, err := reports.ReadJSON(filepath.Join(out, reports.ResultFile))
+	if err != nil || written.Workloads["puts"].Sent != res.Workloads["puts"].Sent || !strings.Contains(strings.Join(written.Checker.Notes, " "), "interrupted") {
+		t.Fatalf("result.json: %v %+v", err, written)
+	}
+}

@@ -110,7 +110,7 @@ report of the whole load from them.`,
 			defer stopProfile()
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
-				return err
+				return partialReport(cmd.OutOrStdout(), res, opts.Out, err)
 			}
 			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
 				return err

@@ -54,7 +54,7 @@ completed but failed them, and 1 when the run could not be done.`,
 			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
-				return err
+				return partialReport(cmd.OutOrStdout(), res, out, err)
 			}
 			if err := reports.Summary(cmd.OutOrStdout(), res); err != nil {
 				return err
@@ -108,6 +108,18 @@ func runTarget(sc *scenarios.Scenario, brokers, nodeBin string, verbose bool, lo
 		return &bench.Processes{Bin: nodeBin, Brokers: addrs, Logger: logger}
 	}
 	return &bench.InProcess{Brokers: addrs, Logger: logger}
+}
+
+// partialReport prints the summary and the path of an interrupted run's
+// report (bench.ErrInterrupted: it wrote what it measured) and returns err.
+func partialReport(w io.Writer, res *reports.Result, out string, err error) error {
+	if res == nil || !errors.Is(err, bench.ErrInterrupted) {
+		return err
+	}
+	if serr := reports.Summary(w, res); serr == nil {
+		fmt.Fprintf(w, "\npartial report: %s\n", reportPath(out))
+	}
+	return err
 }
 
 // reportPath is the report's HTML page if it was written, else the folder.
