@@ -34,6 +34,25 @@ func startBroker(ctx context.Context, sc *scenarios.Scenario, given []string, lo
 	return emb.Addrs(), "kfake", closerFunc(emb.Close), nil
 }
 
+// clusterCaps are the Caps of a target that runs the scenario's cluster
+// (in process or as processes): everything. Its broker kind is the one it
+// started (started, once known), else what given brokers make it.
+func clusterCaps(given []string, started string) Caps {
+	kind := "kfake"
+	if len(given) > 0 {
+		kind = "kafka"
+	}
+	if started != "" {
+		kind = started
+	}
+	return Caps{
+		Broker:    kind,
+		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
+		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
+		ChainID: chainID,
+	}
+}
+
 // topicPrefix is a run's own topic prefix: it keeps the run's topics apart
 // from any other's on a shared broker.
 func topicPrefix(sc *scenarios.Scenario) string {

@@ -107,19 +107,7 @@ func nodeKey(seed int64, i int) ed25519.PrivateKey {
 
 // Caps implements Target: an in-process cluster can do everything.
 func (c *InProcess) Caps() Caps {
-	kind := "kfake"
-	if len(c.Brokers) > 0 {
-		kind = "kafka"
-	}
-	if c.brokerKind != "" {
-		kind = c.brokerKind
-	}
-	return Caps{
-		Broker:    kind,
-		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
-		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
-		ChainID: chainID,
-	}
+	return clusterCaps(c.Brokers, c.brokerKind)
 }
 
 // Start implements Target: the broker, the emulated network, the nodes

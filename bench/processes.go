@@ -102,16 +102,7 @@ type procSlot struct {
 
 // Caps implements Target.
 func (c *Processes) Caps() Caps {
-	kind := "kfake"
-	if len(c.Brokers) > 0 {
-		kind = "kafka"
-	}
-	return Caps{
-		Broker:    kind,
-		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
-		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
-		ChainID: chainID,
-	}
+	return clusterCaps(c.Brokers, c.brokerKind)
 }
 
 // Start implements Target: the broker, the cluster file and key files,

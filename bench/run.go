@@ -485,7 +485,7 @@ func (r *pipeline) describe(ctx context.Context, res *reports.Result) {
 		res.Worker = r.opts.Worker.String()
 	}
 	res.WarmupS = sc.Warmup.Std().Seconds()
-	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.caps.Broker})
+	res.Environment = reports.CollectEnvironment(ctx, reports.EnvOptions{Broker: r.t.Caps().Broker}) // as started: a scenario may name real brokers
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
 		res.Resolved = b
 	}
