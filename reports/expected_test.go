@@ -38,3 +38,26 @@ func TestRecordExpected(t *testing.T) {
 		t.Fatalf("result count %d, want the 100 real sends", c)
 	}
 }
+
+// TestRecordExpectedLateInterval: a closed-loop completion recorded after
+// a later interval was opened (a late one) is corrected in its interval as
+// in the totals, so the intervals add up to the totals (what report merge
+// relies on).
+func TestRecordExpectedLateInterval(t *testing.T) {
+	start := time.Unix(1000, 0)
+	rec := NewRecorder(RecorderOptions{Start: start, Shards: 1})
+	w := rec.Workload("w")
+	w.RecordExpected(StageCommitted, start.Add(2*time.Second), start.Add(2*time.Second+time.Millisecond), 10*time.Millisecond)
+	w.RecordExpected(StageCommitted, start, start.Add(500*time.Millisecond), 10*time.Millisecond) // interval 0, late
+	snap := rec.Snapshot()
+	ws := snap.Workloads[0]
+	var sum int64
+	for _, iv := range ws.Intervals {
+		if h := iv.Stages[StageCommitted].Corrected; h != nil {
+			sum += h.TotalCount()
+		}
+	}
+	if total := ws.Stages[StageCommitted].Corrected.TotalCount(); sum != total || total < 50 {
+		t.Fatalf("intervals hold %d corrected samples, the totals %d (want equal, with the 500ms stall's ~50)", sum, total)
+	}
+}

@@ -273,9 +273,13 @@ func (w *WorkloadRecorder) record(stage Stage, intended, sent, done time.Time, e
 		s.cur = iv
 		recordCor(s.curCor)
 		_ = s.curUnc.RecordValue(unc)
-	default: // a late completion for an earlier interval
+	default: // a late completion for an earlier interval: corrected as the totals are
 		p := s.pair(iv)
-		_ = p.corrected.RecordValue(cor)
+		if exp > 0 {
+			_ = p.corrected.RecordCorrectedValue(cor, exp)
+		} else {
+			_ = p.corrected.RecordValue(cor)
+		}
 		_ = p.uncorrected.RecordValue(unc)
 	}
 	s.mu.Unlock()
