@@ -415,7 +415,9 @@ func parseEnum(b []byte, what string, values []string) (string, error) {
 }
 
 // Kind is what a workload does: transfer (move balance between accounts),
-// put (write a key), get (read a key with its proof) or query (GraphQL query).
+// put (write a key), get (read a key with its proof) or query (read an
+// account from the account view, over any client: balance, nonce and their
+// proof).
 type Kind string
 
 // Workload kinds.
