@@ -19,6 +19,11 @@ var (
 	// (format, chain id, shard count or topic prefix) than the Config
 	// asks for; the error names both values. Nothing else was opened.
 	ErrLayout = errors.New("node: data directory layout mismatch")
+	// ErrBrokerDown, on Err: the node's embedded broker stopped accepting
+	// connections for good (kfake's accept loop ends when accept fails,
+	// as on descriptor exhaustion); a node without its broker could only
+	// refuse writes, so it fails instead, loudly.
+	ErrBrokerDown = errors.New("node: embedded broker down")
 )
 
 // Files of a data directory besides the store and the broker's log.

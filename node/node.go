@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		cfg.EnsureDefaults() // the NodeID follows the key
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+2), gate: newGate(), progress: newProgress(cfg.Shards)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+3), gate: newGate(), progress: newProgress(cfg.Shards)}
 	// The data directory is locked, then its layout checked, before
 	// anything in it is opened.
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
@@ -348,6 +348,9 @@ func (n *Node) Start(ctx context.Context) error {
 		defer n.wg.Done()
 		n.leader.run(ctx)
 	}()
+	if n.embedded != nil {
+		n.wg.Go(func() { n.watchEmbedded(ctx) })
+	}
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
@@ -392,6 +395,40 @@ func (n *Node) Views() *cache.Views { return n.views }
 // Err returns a channel that yields an error if a pipeline of the node
 // fails while it runs.
 func (n *Node) Err() <-chan error { return n.errc }
+
+// How a node watches its embedded broker: a connection attempt every
+// brokerWatchEvery; brokerWatchFails failures in a row make it fail with
+// ErrBrokerDown.
+var (
+	brokerWatchEvery = time.Second
+	brokerWatchFails = 5
+)
+
+// watchEmbedded fails the node, on Err, when its embedded broker stops
+// accepting connections, until ctx ends.
+func (n *Node) watchEmbedded(ctx context.Context) {
+	t := time.NewTicker(brokerWatchEvery)
+	defer t.Stop()
+	fails := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := n.embedded.Ping(brokerWatchEvery)
+		if err == nil {
+			fails = 0
+			continue
+		}
+		if fails++; fails < brokerWatchFails {
+			continue
+		}
+		n.log.Error("the embedded broker accepts no connections: the node stops", "err", err)
+		n.errc <- fmt.Errorf("%w: %d checks in a row: %v", ErrBrokerDown, fails, err)
+		return
+	}
+}
 
 // Addr is the QUIC address clients dial.
 func (n *Node) Addr() net.Addr { return n.srv.Addr() }

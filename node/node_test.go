@@ -640,3 +640,29 @@ func TestGet(t *testing.T) {
 		t.Fatalf("a one-byte key: %v", err)
 	}
 }
+
+// TestEmbeddedBrokerDownFailsLoudly: a node whose embedded broker stops
+// accepting connections (kfake's accept loop ends for good on descriptor
+// exhaustion) fails on Err with ErrBrokerDown instead of refusing writes
+// forever; while the broker accepts, it does not.
+func TestEmbeddedBrokerDownFailsLoudly(t *testing.T) {
+	defer node.WatchEmbeddedEvery(20*time.Millisecond, 3)()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := startNode(t, ctx, nil, "", t.TempDir(), newBlockLog())
+	defer n.Close()
+	select {
+	case err := <-n.Err():
+		t.Fatalf("a node with a live broker failed: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	node.CloseEmbedded(n)
+	select {
+	case err := <-n.Err():
+		if !errors.Is(err, node.ErrBrokerDown) {
+			t.Fatalf("Err = %v, want ErrBrokerDown", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the node did not notice its broker was gone")
+	}
+}

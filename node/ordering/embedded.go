@@ -2,8 +2,10 @@ package ordering
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -106,6 +108,21 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 
 // Addrs returns the brokers' host:port addresses, for Config.Brokers.
 func (e *Embedded) Addrs() []string { return append([]string(nil), e.addrs...) }
+
+// Ping reports whether some broker of the cluster accepts a connection
+// within timeout.
+func (e *Embedded) Ping(timeout time.Duration) error {
+	var errs []error
+	for _, addr := range e.addrs {
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
 
 // Cluster returns the underlying kfake cluster, for fault injection in
 // tests (its Control functions).
