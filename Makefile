@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/default.yaml
 TESTP ?= 2
 TESTTIMEOUT ?= 15m
 
-.PHONY: all build run test test-unit test-race kafka-start kafka-stop bench bench-cluster bench-ci bench-ci-baseline vet fmt clean
+.PHONY: all build run test test-unit test-race kafka-start kafka-stop bench bench-cluster bench-ci bench-ci-baseline chaos vet fmt clean
 
 all: build
 
@@ -70,6 +70,14 @@ bench-cluster:
 
 clean:
 	rm -rf bin $(OUT)
+
+# The fault campaign: every scenario of scenarios/chaos (or CHAOS) with each
+# of CHAOS_SEEDS; one table, and a non-zero exit on any loss, duplicate,
+# divergence or failed proof. A few minutes; .ci/run runs a subset.
+CHAOS ?= $(wildcard scenarios/chaos/*.yaml)
+CHAOS_SEEDS ?= 1,2,3
+chaos: build
+	$(BIN) chaos $(CHAOS) --seeds $(CHAOS_SEEDS) --out $(OUT)/chaos
 
 # The CI benchmark gate: short scenarios compared with baselines committed in
 # bench/ci/baseline. It fails on a checker/SLO failure, or on a regression the

@@ -78,7 +78,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newLoadgenCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newLoadgenCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newChaosCmd(), newVersionCmd())
 	return root
 }
 
