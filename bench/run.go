@@ -311,6 +311,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	res := reports.NewResult(snap, measure)
 	res.Resources, res.NodeResources = resources, nodeResources
 	label(res, loads)
+	cpuPerTx(res)
 	notes = append(notes, loadNotes(loads)...)
 	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
@@ -382,6 +383,23 @@ func stopSamplers(samplers map[string]*reports.ResourceSampler) map[string]*repo
 		out[name] = s.Stop()
 	}
 	return out
+}
+
+// cpuPerTx fills in the CPU time per committed transaction of the measured
+// phase, of the harness's process and of each node process.
+func cpuPerTx(res *reports.Result) {
+	var committed int64
+	for _, w := range res.Workloads {
+		if s := w.Stages[reports.StageCommitted.String()]; s != nil {
+			committed += s.Count
+		}
+	}
+	if res.Resources != nil {
+		res.Resources.CPUMicrosPerTx = res.Resources.CPUPerTx(committed)
+	}
+	for _, rs := range res.NodeResources {
+		rs.CPUMicrosPerTx = rs.CPUPerTx(committed)
+	}
 }
 
 // loadNotes explains what the workloads' own counts say about the run.

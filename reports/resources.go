@@ -31,6 +31,26 @@ type Resources struct {
 	GCPauseTotalS  float64 `json:"gc_pause_total_s"`
 	GCCycles       uint64  `json:"gc_cycles"`
 	GoroutinesMax  uint64  `json:"goroutines_max"`
+	// CPUMicrosPerTx is the CPU time the process spent in the measured
+	// phase per committed transaction, in microseconds (CPUPerTx); 0 when
+	// unknown.
+	CPUMicrosPerTx float64 `json:"cpu_us_per_tx,omitempty"`
+}
+
+// CPUPerTx returns the CPU time of the samples of the measured phase (those
+// ending after its start) per transaction of txs, in microseconds; 0
+// without either.
+func (r *Resources) CPUPerTx(txs int64) float64 {
+	if r == nil || txs <= 0 {
+		return 0
+	}
+	var cpuS float64
+	for _, s := range r.Samples {
+		if s.T > 0 {
+			cpuS += s.CPUPercent / 100 * r.IntervalS
+		}
+	}
+	return math.Round(cpuS*1e6/float64(txs)*10) / 10
 }
 
 // ResourceSample is the process's resource use in one interval ending at T.

@@ -218,3 +218,16 @@ func TestResourceSamplerFollowsPID(t *testing.T) {
 		t.Errorf("source %q", res.Source)
 	}
 }
+
+// TestCPUPerTx: the CPU of the measured phase's samples (T > 0) per
+// transaction; warmup samples do not count.
+func TestCPUPerTx(t *testing.T) {
+	rs := &Resources{IntervalS: 1, Samples: []ResourceSample{{T: 0, CPUPercent: 500}, {T: 1, CPUPercent: 80}, {T: 2, CPUPercent: 120}}}
+	// 0.8s + 1.2s = 2s of CPU over 1000 transactions: 2000µs each.
+	if got := rs.CPUPerTx(1000); got != 2000 {
+		t.Fatalf("CPUPerTx = %v, want 2000", got)
+	}
+	if rs.CPUPerTx(0) != 0 || (*Resources)(nil).CPUPerTx(10) != 0 {
+		t.Fatal("no transactions or no samples gave a figure")
+	}
+}

@@ -64,12 +64,12 @@ func Summary(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, ", recovery %s\n", t.Recovery)
 	}
 	if rs := r.Resources; rs != nil && len(rs.Samples) > 0 {
-		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d\n",
-			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), FormatMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax)
+		fmt.Fprintf(&b, "resources: CPU mean %.1f%% max %.1f%%, RSS max %s, GC pauses %s in %d cycles, goroutines max %d%s\n",
+			rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), FormatMicros(int64(rs.GCPauseTotalS*1e6)), rs.GCCycles, rs.GoroutinesMax, cpuPerTxText(rs))
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.NodeResources)) {
 		rs := r.NodeResources[name]
-		fmt.Fprintf(&b, "%s process: CPU mean %.1f%% max %.1f%%, RSS max %s\n", name, rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes))
+		fmt.Fprintf(&b, "%s process: CPU mean %.1f%% max %.1f%%, RSS max %s%s\n", name, rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), cpuPerTxText(rs))
 	}
 	if m := r.MaxRate; m != nil {
 		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",
@@ -110,4 +110,12 @@ func writeTable(b *strings.Builder, rows [][]string, left int) {
 		b.WriteString(strings.TrimRight(line.String(), " "))
 		b.WriteByte('\n')
 	}
+}
+
+// cpuPerTxText is ", CPU per committed tx Nµs", or "" when unknown.
+func cpuPerTxText(rs *Resources) string {
+	if rs.CPUMicrosPerTx <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(", CPU per committed tx %.0fµs", rs.CPUMicrosPerTx)
 }
