@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,49 @@ import (
 // timeout: below the scenarios' default leadership session (1s), as
 // scripts/kafka.sh configures its broker (500 ms).
 const embeddedMinSession = 500 * time.Millisecond
+
+// clusterRun is what a target that runs the scenario's cluster (InProcess,
+// Processes) keeps of its run: the scenario, the run's context and hooks,
+// the brokers and the topic prefix, its nodes' failures, and what to
+// release, in acquisition order.
+type clusterRun struct {
+	sc         *scenarios.Scenario
+	ctx        context.Context // the run's: restarted nodes live in it
+	hooks      Hooks
+	brokers    []string
+	brokerKind string
+	prefix     string      // topic prefix of this run
+	failc      chan error  // a node failed
+	closers    []io.Closer // in acquisition order; released in reverse
+}
+
+// begin starts a run of sc: the broker (given brokers, the scenario's, or
+// an embedded one, logged to logger) and the run's topic prefix.
+func (r *clusterRun) begin(ctx context.Context, sc *scenarios.Scenario, h Hooks, given []string, logger *slog.Logger) error {
+	if r.sc != nil {
+		return errors.New("bench: a target started twice")
+	}
+	r.sc, r.ctx, r.hooks, r.failc = sc, ctx, h, make(chan error, 1)
+	var closer io.Closer
+	var err error
+	if r.brokers, r.brokerKind, closer, err = startBroker(ctx, sc, given, logger); err != nil {
+		return err
+	}
+	if closer != nil {
+		r.closers = append(r.closers, closer)
+	}
+	r.prefix = topicPrefix(sc)
+	return nil
+}
+
+// release closes everything acquired, in reverse order.
+func (r *clusterRun) release() error {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i].Close()
+	}
+	r.closers = nil
+	return nil
+}
 
 // startBroker returns the brokers a run's nodes order through: given ones
 // (a real cluster: kind "kafka", no closer), the scenario's, or else an

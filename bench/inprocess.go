@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -49,21 +48,14 @@ type InProcess struct {
 	// attests the root the function returns instead of the one it computed.
 	AlterRoot map[string]func(shard uint32, height uint64, root [32]byte) [32]byte
 
-	sc         *scenarios.Scenario
-	ctx        context.Context // the run's: restarted nodes live in it
-	hooks      Hooks
-	brokers    []string
-	brokerKind string
-	prefix     string // topic prefix of this run
-	nw         *netem.Network
-	endpoints  []string                                                          // the emulated network's: clients, node-1…node-N, broker
-	dialer     func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors); nil: direct
-	nodes      []*nodeSlot
-	peers      []p2p.Peer
-	conns      map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
-	quic       []*loadgen.Conn
-	failc      chan error  // a node's pipeline failed
-	closers    []io.Closer // in acquisition order; closed in reverse
+	clusterRun
+	nw        *netem.Network
+	endpoints []string                                                          // the emulated network's: clients, node-1…node-N, broker
+	dialer    func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors); nil: direct
+	nodes     []*nodeSlot
+	peers     []p2p.Peer
+	conns     map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
+	quic      []*loadgen.Conn
 }
 
 // nodeSlot is one node of the cluster across its incarnations: a kill
@@ -114,22 +106,12 @@ func (c *InProcess) Caps() Caps {
 // (with h's genesis and hooks), their HTTP APIs when a workload speaks
 // one, and the client connections.
 func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error {
-	if c.sc != nil {
-		return errors.New("bench: InProcess started twice")
-	}
-	c.sc, c.ctx, c.hooks, c.failc = sc, ctx, h, make(chan error, 1)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	var closer io.Closer
-	var err error
-	if c.brokers, c.brokerKind, closer, err = startBroker(ctx, sc, c.Brokers, c.Logger); err != nil {
+	if err := c.begin(ctx, sc, h, c.Brokers, c.Logger); err != nil {
 		return err
 	}
-	if closer != nil {
-		c.closers = append(c.closers, closer)
-	}
-	c.prefix = topicPrefix(sc)
 	c.endpoints = []string{scenarios.EndpointClients}
 	for i := 1; i <= sc.Cluster.Nodes; i++ {
 		c.endpoints = append(c.endpoints, scenarios.NodeName(i))
@@ -450,13 +432,7 @@ func (c *InProcess) Failed() <-chan error { return c.failc }
 
 // Close implements Target: it releases everything in reverse order of
 // acquisition.
-func (c *InProcess) Close() error {
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i].Close()
-	}
-	c.closers = nil
-	return nil
-}
+func (c *InProcess) Close() error { return c.release() }
 
 // node returns the slot named name ("node-i").
 func (c *InProcess) node(name string) (*nodeSlot, error) {

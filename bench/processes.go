@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -66,23 +64,16 @@ type Processes struct {
 	// Zero means 30s.
 	StartTimeout time.Duration
 
-	sc         *scenarios.Scenario
-	ctx        context.Context
-	hooks      Hooks
-	brokers    []string
-	brokerKind string
-	prefix     string
+	clusterRun
 	clusterCfg string        // the cluster file's path
 	file       *cluster.File // what it holds
 	nodes      []*procSlot
 	conns      map[scenarios.Client][]loadgen.TxConn
 	quic       []*loadgen.Conn
 	nw         *netem.Network // nil without emulation
-	endpoints  []string       // the emulated network's: clients, node-1…node-N
-	failc      chan error
+	endpoints  []string       // the emulated network's: clients, node-1…node-N, broker
 	stopFeeds  context.CancelFunc
 	feeds      sync.WaitGroup
-	closers    []io.Closer
 }
 
 // procSlot is one node across its processes.
@@ -108,12 +99,11 @@ func (c *Processes) Caps() Caps {
 // Start implements Target: the broker, the cluster file and key files,
 // one process per node, the block feeds and the client connections.
 func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) error {
-	if c.sc != nil {
-		return errors.New("bench: Processes started twice")
-	}
-	c.sc, c.ctx, c.hooks, c.failc = sc, ctx, h, make(chan error, 1)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := c.begin(ctx, sc, h, c.Brokers, c.Logger); err != nil {
+		return err
 	}
 	if c.Bin == "" {
 		bin, err := os.Executable()
@@ -122,15 +112,6 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		}
 		c.Bin = bin
 	}
-	var closer io.Closer
-	var err error
-	if c.brokers, c.brokerKind, closer, err = startBroker(ctx, sc, c.Brokers, c.Logger); err != nil {
-		return err
-	}
-	if closer != nil {
-		c.closers = append(c.closers, closer)
-	}
-	c.prefix = topicPrefix(sc)
 	if err := c.writeCluster(); err != nil {
 		return err
 	}
@@ -474,13 +455,7 @@ func (c *Processes) Failed() <-chan error { return c.failc }
 
 // Close implements Target: it stops the processes (SIGTERM, then SIGKILL
 // after 10s), the feeds, the clients and the broker.
-func (c *Processes) Close() error {
-	for i := len(c.closers) - 1; i >= 0; i-- {
-		c.closers[i].Close()
-	}
-	c.closers = nil
-	return nil
-}
+func (c *Processes) Close() error { return c.release() }
 
 // stopTimeout bounds a node process's graceful stop.
 const stopTimeout = 10 * time.Second
