@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -28,9 +29,11 @@ type clusterRun struct {
 	hooks      Hooks
 	brokers    []string
 	brokerKind string
-	prefix     string      // topic prefix of this run
-	failc      chan error  // a node failed
-	closers    []io.Closer // in acquisition order; released in reverse
+	prefix     string                                // topic prefix of this run
+	failc      chan error                            // a node failed
+	closers    []io.Closer                           // in acquisition order; released in reverse
+	conns      map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
+	quic       []*loadgen.Conn                       // the QUIC ones (the floors use the first)
 }
 
 // begin starts a run of sc: the broker (given brokers, the scenario's, or
@@ -50,6 +53,51 @@ func (r *clusterRun) begin(ctx context.Context, sc *scenarios.Scenario, h Hooks,
 	}
 	r.prefix = topicPrefix(sc)
 	return nil
+}
+
+// dialClients connects the clients of every protocol the scenario's
+// workloads speak (QUIC always: the floors use it), clients of them in all,
+// client i to node i mod nodes: over quic(i) (the node's name and dial),
+// or to the API at the base URL and through the dialer api(i) returns.
+// Routed transfers stay on one node, as client i does.
+func (r *clusterRun) dialClients(ctx context.Context, clients, nodes int, quic func(i int) (string, loadgen.DialFunc), api func(i int) (string, dialFunc)) error {
+	if clients <= 0 {
+		clients = max(defaultClientConns, 2*nodes)
+	}
+	r.conns = map[scenarios.Client][]loadgen.TxConn{}
+	for i := range clients {
+		name, dial := quic(i % nodes)
+		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
+		if err != nil {
+			return fmt.Errorf("bench: client %d to %s: %w", i, name, err)
+		}
+		r.quic = append(r.quic, cl)
+		r.closers = append(r.closers, cl)
+		r.conns[scenarios.ClientQUIC] = append(r.conns[scenarios.ClientQUIC], cl)
+	}
+	for _, w := range r.sc.Workload {
+		if r.conns[w.Client] != nil {
+			continue
+		}
+		conns, err := dialAPIs(ctx, w.Client, clients, &r.closers, func(i int) (string, dialFunc) { return api(i % nodes) })
+		if err != nil {
+			return err
+		}
+		r.conns[w.Client] = conns
+	}
+	return nil
+}
+
+// defaultClientConns is the number of client connections of each
+// protocol without a setting, at least two per node.
+const defaultClientConns = 4
+
+// Conns implements Target.
+func (r *clusterRun) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
+	if conns := r.conns[protocol]; conns != nil {
+		return conns, nil
+	}
+	return nil, fmt.Errorf("bench: no %s clients (no workload of the scenario speaks it)", protocol)
 }
 
 // release closes everything acquired, in reverse order.

@@ -54,8 +54,6 @@ type InProcess struct {
 	dialer    func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors); nil: direct
 	nodes     []*nodeSlot
 	peers     []p2p.Peer
-	conns     map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
-	quic      []*loadgen.Conn
 }
 
 // nodeSlot is one node of the cluster across its incarnations: a kill
@@ -192,48 +190,19 @@ func (c *InProcess) startNodes(ctx context.Context) error {
 	return nil
 }
 
-// dialClients connects the client connections of every protocol the
-// scenario's workloads speak, round-robin over the nodes.
+// dialClients connects the clients, over the emulated network when the
+// run emulates it.
 func (c *InProcess) dialClients(ctx context.Context) error {
-	n := len(c.nodes)
-	conns := c.ClientConns
-	if conns <= 0 {
-		conns = max(defaultClientConns, 2*n)
-	}
-	c.conns = map[scenarios.Client][]loadgen.TxConn{}
-	c.quic = make([]*loadgen.Conn, conns)
-	for i := range c.quic { // always: the floors use the first
-		s := c.nodes[i%n]
-		cl, err := loadgen.Dial(ctx, c.dialNode(s), loadgen.ConnOptions{})
-		if err != nil {
-			return fmt.Errorf("bench: client %d to %s: %w", i, s.name, err)
-		}
-		c.quic[i] = cl
-		c.closers = append(c.closers, cl)
-		c.conns[scenarios.ClientQUIC] = append(c.conns[scenarios.ClientQUIC], cl)
-	}
-	for _, w := range c.sc.Workload {
-		if c.conns[w.Client] != nil {
-			continue
-		}
-		conns, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) {
-			s := c.nodes[i%n] // as the QUIC clients: routed transfers stay on one node
+	return c.clusterRun.dialClients(ctx, c.ClientConns, len(c.nodes),
+		func(i int) (string, loadgen.DialFunc) { return c.nodes[i].name, c.dialNode(c.nodes[i]) },
+		func(i int) (string, dialFunc) {
+			s := c.nodes[i]
 			if c.nw == nil {
 				return "http://" + s.apiAddr, nil
 			}
 			return "http://" + s.apiAddr, c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
 		})
-		if err != nil {
-			return err
-		}
-		c.conns[w.Client] = conns
-	}
-	return nil
 }
-
-// defaultClientConns is the number of client connections without
-// ClientConns, at least two per node.
-const defaultClientConns = 4
 
 // newNode creates an incarnation of s, with the faults the tests inject.
 func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, error) {
@@ -369,14 +338,6 @@ func (c *InProcess) dialNode(s *nodeSlot) loadgen.DialFunc {
 		}
 		return cl, release, nil
 	}
-}
-
-// Conns implements Target.
-func (c *InProcess) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
-	if conns := c.conns[protocol]; conns != nil {
-		return conns, nil
-	}
-	return nil, fmt.Errorf("bench: no %s clients (no workload of the scenario speaks it)", protocol)
 }
 
 // Nodes implements Target: the running nodes.

@@ -18,7 +18,10 @@ import (
 // connection through dial (the emulated node→broker link), and rewrites
 // the broker addresses in the answers a Kafka client follows (Metadata,
 // FindCoordinator, DescribeCluster) to its own listeners, so the client
-// never leaves the relay for the broker's advertised address.
+// never leaves the relay for the broker's advertised address. It matches
+// responses to requests by correlation id, in order; a connection with more
+// than 1024 requests awaiting their responses waits (the nodes produce
+// with acks=all, so every request is answered).
 type kafkaRelay struct {
 	ctx  context.Context
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)

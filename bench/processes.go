@@ -68,8 +68,6 @@ type Processes struct {
 	clusterCfg string        // the cluster file's path
 	file       *cluster.File // what it holds
 	nodes      []*procSlot
-	conns      map[scenarios.Client][]loadgen.TxConn
-	quic       []*loadgen.Conn
 	nw         *netem.Network // nil without emulation
 	endpoints  []string       // the emulated network's: clients, node-1…node-N, broker
 	stopFeeds  context.CancelFunc
@@ -356,54 +354,25 @@ func (c *Processes) waitServing(s *procSlot) error {
 	return nil
 }
 
-// dialClients connects the client connections of every protocol the
-// scenario's workloads speak, round-robin over the nodes.
+// dialClients connects the clients: QUIC to each node's address (its
+// relay's under emulation), the APIs through the emulated network when
+// there is one.
 func (c *Processes) dialClients(ctx context.Context) error {
-	n := len(c.nodes)
-	conns := c.ClientConns
-	if conns <= 0 {
-		conns = max(defaultClientConns, 2*n)
-	}
-	c.conns = map[scenarios.Client][]loadgen.TxConn{}
-	for i := range conns { // always: the floors use the first
-		s := c.nodes[i%n]
-		dial := func(ctx context.Context) (*p2p.Client, func(), error) {
-			cl, err := p2p.Dial(ctx, s.addr, p2p.ClientConfig{ServerKey: s.key.Public().(ed25519.PublicKey)})
-			return cl, nil, err
-		}
-		cl, err := loadgen.Dial(ctx, dial, loadgen.ConnOptions{})
-		if err != nil {
-			return fmt.Errorf("bench: client %d to %s: %w", i, s.name, err)
-		}
-		c.quic = append(c.quic, cl)
-		c.closers = append(c.closers, cl)
-		c.conns[scenarios.ClientQUIC] = append(c.conns[scenarios.ClientQUIC], cl)
-	}
-	for _, w := range c.sc.Workload {
-		if c.conns[w.Client] != nil {
-			continue
-		}
-		apis, err := dialAPIs(ctx, w.Client, conns, &c.closers, func(i int) (string, dialFunc) {
-			s := c.nodes[i%n]
+	return c.clusterRun.dialClients(ctx, c.ClientConns, len(c.nodes),
+		func(i int) (string, loadgen.DialFunc) {
+			s := c.nodes[i]
+			return s.name, func(ctx context.Context) (*p2p.Client, func(), error) {
+				cl, err := p2p.Dial(ctx, s.addr, p2p.ClientConfig{ServerKey: s.key.Public().(ed25519.PublicKey)})
+				return cl, nil, err
+			}
+		},
+		func(i int) (string, dialFunc) {
+			s := c.nodes[i]
 			if c.nw == nil {
 				return "http://" + s.api, nil
 			}
 			return "http://" + s.api, c.nw.Dialer(scenarios.EndpointClients, s.name, nil)
 		})
-		if err != nil {
-			return err
-		}
-		c.conns[w.Client] = apis
-	}
-	return nil
-}
-
-// Conns implements Target.
-func (c *Processes) Conns(protocol scenarios.Client) ([]loadgen.TxConn, error) {
-	if conns := c.conns[protocol]; conns != nil {
-		return conns, nil
-	}
-	return nil, fmt.Errorf("bench: no %s clients (no workload of the scenario speaks it)", protocol)
 }
 
 // Nodes implements Target: the running processes, read over their APIs.
