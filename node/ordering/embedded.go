@@ -48,12 +48,17 @@ type EmbeddedOptions struct {
 	Logger *slog.Logger
 }
 
-// Embedded is an in-process Kafka-protocol cluster (franz-go's kfake).
+// Embedded is an in-process Kafka-protocol cluster (franz-go's kfake). Its
+// listeners retry transient accept errors (retryListener), so running out
+// of file descriptors for a while does not stop the broker for good.
 type Embedded struct {
 	c      *kfake.Cluster
 	addrs  []string
 	once   sync.Once
 	synced bool
+
+	mu  sync.Mutex
+	lns []*retryListener // every listener kfake made, restarts included
 }
 
 // SyncWrites reports whether the cluster fsyncs every produced batch.
@@ -80,7 +85,13 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 			return nil, fmt.Errorf("%w: embedded broker: %v", ErrConfig, err)
 		}
 	}
-	kopts := []kfake.Opt{kfake.NumBrokers(n), kfake.ClusterID("rustorium-embedded")}
+	e := &Embedded{synced: opts.SyncWrites}
+	kopts := []kfake.Opt{kfake.NumBrokers(n), kfake.ClusterID("rustorium-embedded"),
+		kfake.ListenFn(listenRetrying(opts.Logger, func(l *retryListener) {
+			e.mu.Lock()
+			e.lns = append(e.lns, l)
+			e.mu.Unlock()
+		}))}
 	if opts.SyncWrites {
 		kopts = append(kopts, kfake.SyncWrites())
 	}
@@ -103,7 +114,20 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: starting embedded broker: %w", ErrBroker, err)
 	}
-	return &Embedded{c: c, addrs: c.ListenAddrs(), synced: opts.SyncWrites}, nil
+	e.c, e.addrs = c, c.ListenAddrs()
+	return e, nil
+}
+
+// AcceptRetries is how many times the brokers' listeners retried a
+// transient accept error (EMFILE, ENFILE, …) instead of stopping.
+func (e *Embedded) AcceptRetries() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var n uint64
+	for _, l := range e.lns {
+		n += l.retries.Load()
+	}
+	return n
 }
 
 // Addrs returns the brokers' host:port addresses, for Config.Brokers.
