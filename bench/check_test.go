@@ -104,7 +104,7 @@ func TestCheckRefusesHugeSchedules(t *testing.T) {
 	}
 	sc.EnsureDefaults()
 	err = Check(sc, (&InProcess{}).Caps())
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "huge.yaml:3: workload[0]:") || !strings.Contains(err.Error(), "more than the 5000000 a run may prepare") {
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "huge.yaml:3: workload[0]:") || !strings.Contains(err.Error(), "more than the 20000000 a run may schedule") {
 		t.Fatalf("Check = %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,12 @@ type checker struct {
 	divNotes  []string               // the first few of them
 
 	proofsChecked, proofsFailed atomic.Int64
+
+	// history holds every state root the run saw committed (block events,
+	// and the nodes' tips when the load started); readRoots counts the
+	// roots that verified reads named, checked against history at the end.
+	history   map[[32]byte]struct{}
+	readRoots map[[32]byte]int64
 	// fromReceipts counts commits from clients' receipts instead of the
 	// nodes' block hooks (the node is not ours to watch).
 	fromReceipts bool
@@ -74,7 +81,33 @@ func newChecker() *checker {
 		blocks:    map[blockKey]blockSeen{},
 		shardLog:  map[uint32][]time.Time{},
 		nodeLog:   map[string][]nodeBlock{},
+		history:   map[[32]byte]struct{}{},
+		readRoots: map[[32]byte]int64{},
 	}
+}
+
+// tips adds the nodes' committed roots on every shard to the history: the
+// state reads may name before the run's first block.
+func (c *checker) tips(nodes []NodeView, shards int) {
+	for _, n := range nodes {
+		for s := range uint32(shards) {
+			if t, err := n.Tip(s); err == nil {
+				c.mu.Lock()
+				c.history[t.Root] = struct{}{}
+				c.mu.Unlock()
+			}
+		}
+	}
+}
+
+// read counts a verified read's root, for the end-of-run check that it is
+// a root the shard committed: its proof shows the key's value under that
+// root, and the root commits to the whole state of its block, so a root
+// in the history makes the value the key's value at that block.
+func (c *checker) read(root [32]byte) {
+	c.mu.Lock()
+	c.readRoots[root]++
+	c.mu.Unlock()
 }
 
 func (c *checker) onAccepted(a p2p.Accepted) {
@@ -92,6 +125,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 	hash := h.Hash()
 	c.mu.Lock()
 	c.nodeLog[name] = append(c.nodeLog[name], nodeBlock{h.Shard, h.Height, at})
+	c.history[h.StateRoot] = struct{}{}
 	first, seen := c.blocks[k]
 	switch {
 	case !seen:
@@ -296,6 +330,7 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 			nowhere++
 		}
 	}
+	c.checkReads(&v)
 	for id, k := range c.committed {
 		if _, ok := c.accepted[id]; !ok && k > 1 {
 			v.Duplicated++ // committed twice without a receipt ever reaching a client
@@ -323,6 +358,35 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 		v.Notes = append(v.Notes, fmt.Sprintf("%d of %d committed transactions got no receipt before their client gave up", v.Committed-n, v.Committed))
 	}
 	return v
+}
+
+// checkReads checks the roots verified reads named against the history
+// (with c.mu held): a root no block of the run (nor a tip before it) had is
+// a read of a state that was never committed. A run that follows no block
+// feed (receipts only) cannot tell, and says so.
+func (c *checker) checkReads(v *reports.Checker) {
+	if len(c.readRoots) == 0 {
+		return
+	}
+	if c.fromReceipts {
+		v.Notes = append(v.Notes, "reads not checked against the committed history: the run follows no node's blocks")
+		return
+	}
+	var off []string
+	for root, n := range c.readRoots {
+		if _, ok := c.history[root]; ok {
+			v.ReadsChecked += n
+			continue
+		}
+		v.ReadsOffHistory += n
+		if len(off) < maxDivergenceNotes {
+			off = append(off, fmt.Sprintf("%x (%d reads)", root[:8], n))
+		}
+	}
+	if v.ReadsOffHistory > 0 {
+		slices.Sort(off)
+		v.Notes = append(v.Notes, fmt.Sprintf("%d reads named a state root no committed block had: %s", v.ReadsOffHistory, strings.Join(off, ", ")))
+	}
 }
 
 // indexedAnywhere reports whether a node's index holds the transaction in

@@ -55,6 +55,38 @@ func TestCheckerVerdict(t *testing.T) {
 	}
 }
 
+// TestCheckerReadsAgainstHistory: a read whose root a committed block (or
+// a node's tip at the start) had passes; one naming a root no block had —
+// a value of a state never committed — fails the run, named in a note.
+func TestCheckerReadsAgainstHistory(t *testing.T) {
+	c := newChecker()
+	ev := block(0, 1)
+	ev.Header.StateRoot = [32]byte{0xaa}
+	c.onBlock("node-1", ev, time.Now())
+	c.history[[32]byte{0xbb}] = struct{}{} // as tips adds a pre-run root
+	c.read([32]byte{0xaa})
+	c.read([32]byte{0xaa})
+	c.read([32]byte{0xbb})
+	if v := c.verdict(nil); v.ReadsChecked != 3 || v.ReadsOffHistory != 0 || !v.Passed() {
+		t.Fatalf("reads of committed roots: %+v", v)
+	}
+	c.read([32]byte{0xcc})
+	v := c.verdict(nil)
+	if v.ReadsChecked != 3 || v.ReadsOffHistory != 1 || v.Passed() {
+		t.Fatalf("a read of an uncommitted root: %+v", v)
+	}
+	if notes := strings.Join(v.Notes, "\n"); !strings.Contains(notes, "cc00000000000000 (1 reads)") {
+		t.Fatalf("notes do not name the root: %s", notes)
+	}
+
+	r := newChecker()
+	r.fromReceipts = true
+	r.read([32]byte{0xcc})
+	if v := r.verdict(nil); v.ReadsOffHistory != 0 || !strings.Contains(strings.Join(v.Notes, ""), "reads not checked") {
+		t.Fatalf("receipts-only run: %+v", v)
+	}
+}
+
 // TestCheckerStall: the fail-over time is the longest gap between a shard's
 // blocks around the change; the catch-up time is when the restarted node
 // reached the heights the cluster had when it restarted.

@@ -66,15 +66,25 @@ type prepInput struct {
 	// one split load share it).
 	salt uint32
 	// chain is the chain id the transactions are signed for.
-	chain  uint32
-	printf func(format string, args ...any)
+	chain uint32
+	// peak is the workload's highest send rate (per second), which sizes a
+	// stream's lead.
+	peak float64
+	// newKeys draws the workload's keys afresh (a stream re-draws the
+	// sequence a plan drew).
+	newKeys func() (loadgen.Keys, error)
+	// onSigned registers a streamed transaction in the run's ingress
+	// index as it is signed (presigned ones are registered when the load
+	// starts).
+	onSigned func(i uint64, raw []byte)
+	printf   func(format string, args ...any)
 }
 
 // sends are a workload's prepared sends and how to send them.
 type sends struct {
-	// txs are the pre-signed transactions, nil for reads: the run stamps
-	// their ingress and the checker counts them.
-	txs [][]byte
+	// txs are the signed transactions (presigned or streamed), nil for
+	// reads: the run stamps their ingress and the checker counts them.
+	txs loadgen.Signed
 	// repeat: the sends may repeat (reads), so a closed loop need not stop
 	// when it has sent them all.
 	repeat bool
@@ -103,16 +113,45 @@ func signProgress(printf func(string, ...any), n int) func(done int) {
 	}
 }
 
-// sign signs a workload's n transactions with gen, printing progress.
-func sign(ctx context.Context, in *prepInput, gen func(ctx context.Context, n int, progress func(int)) ([][]byte, error)) ([][]byte, error) {
-	in.printf("workload %s: pre-signing %d transactions", in.w.Name, in.n)
-	t0 := time.Now()
-	txs, err := gen(ctx, in.n, signProgress(in.printf, in.n))
-	if err != nil {
-		return nil, err
+// The budget and lead of signing. A workload whose signed transactions
+// take at most presignBudget bytes is signed before the clock starts, so
+// that no signing runs in the measured phase. A larger one is streamed:
+// signed while it runs, at most signLead of its peak rate (at least
+// minSignLead, at most maxSignLead transactions) ahead of the sends, so
+// that the harness's memory does not grow with the run's length.
+var presignBudget = 64 << 20 // a var: tests lower it to stream
+
+const (
+	signLead    = 5 * time.Second
+	minSignLead = 4096
+	maxSignLead = 1 << 20
+)
+
+// signedSize estimates one signed transaction's bytes in memory with
+// valueSize bytes of value.
+func signedSize(valueSize int) int { return 160 + valueSize }
+
+// signTxs signs a workload's in.n transactions of the whole load (its
+// split's share of them): all of them now when they fit presignBudget
+// (presign), else as a stream the run takes them from (stream).
+func signTxs(ctx context.Context, in *prepInput, valueSize int, presign func(ctx context.Context, n int, progress func(int)) ([][]byte, error), stream func(loadgen.StreamOptions) (*loadgen.Stream, error)) (loadgen.Signed, error) {
+	own := in.n
+	if !in.split.Whole() {
+		own = in.n / int(in.split.Count)
 	}
-	in.printf("workload %s: %d transactions signed in %v", in.w.Name, in.n, time.Since(t0).Round(time.Millisecond))
-	return txs, nil
+	if own*signedSize(valueSize) <= presignBudget {
+		in.printf("workload %s: pre-signing %d transactions", in.w.Name, own)
+		t0 := time.Now()
+		txs, err := presign(ctx, in.n, signProgress(in.printf, own))
+		if err != nil {
+			return nil, err
+		}
+		in.printf("workload %s: %d transactions signed in %v", in.w.Name, len(txs), time.Since(t0).Round(time.Millisecond))
+		return loadgen.Presigned(txs), nil
+	}
+	lead := min(maxSignLead, max(minSignLead, int(in.peak*signLead.Seconds())))
+	in.printf("workload %s: %d transactions, signed while the run takes them, at most %d ahead (≈%d MiB)", in.w.Name, own, lead, lead*signedSize(valueSize)>>20)
+	return stream(loadgen.StreamOptions{Lead: lead, OnSigned: in.onSigned})
 }
 
 // readSends are the sends of a read workload: send i reads keys[i mod n]
@@ -138,11 +177,15 @@ func readSends(in *prepInput, keys [][]byte, accounts bool) *sends {
 }
 
 // readVerify checks a read's proof against the root it came with; every
-// check counts in the checker's proofs.
+// check counts in the checker's proofs, and a verified read's root is
+// checked against the committed history at the end.
 func readVerify(chk *checker) func(root [32]byte, key, value, proof []byte) error {
 	return func(root [32]byte, key, value, proof []byte) error {
 		err := storage.VerifyProofBytes(root, key, value, proof)
 		chk.proof(err)
+		if err == nil {
+			chk.read(root)
+		}
 		return err
 	}
 }

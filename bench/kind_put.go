@@ -34,29 +34,31 @@ func (putKind) stages() []reports.Stage {
 func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	w := in.w
 	puts := &loadgen.Puts{ChainID: in.chain, Signer: signerOf(in.seed), Keys: in.keys, KeyNames: in.traceKeys, ValueSize: w.ValueSize, Seed: in.seed, Salt: in.salt, Split: in.split}
-	txs, err := sign(ctx, in, puts.Generate)
+	txs, err := signTxs(ctx, in, w.ValueSize, puts.Generate, func(o loadgen.StreamOptions) (*loadgen.Stream, error) {
+		puts.Plan(in.n)
+		return puts.Stream(in.n, o), nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	kvs := make([]putKV, len(txs))
-	for i, raw := range txs {
-		t, err := tx.Decode(raw)
-		if err != nil {
-			return nil, err
-		}
-		kvs[i] = putKV{key: state.PutKey(t.Key), value: t.Value}
 	}
 	every := verifyEvery(w)
 	return &sends{txs: txs, of: splitOf(in, puts.Of), sender: func(conns []loadgen.TxConn, obs *observer, chk *checker) loadgen.SendFunc {
 		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std(), Failover: failoverOf(w), OnResend: obs.resend}
 		if every > 0 {
-			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(kvs, chk), visiblePut(kvs)
+			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(chk), visiblePut
 		}
 		return s.Send
 	}}, nil
 }
 
-type putKV struct{ key, value []byte }
+// putKV is a put's state key and value, from its encoding.
+func putKV(raw []byte) (key, value []byte, err error) {
+	t, err := tx.Decode(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	return state.PutKey(t.Key), t.Value, nil
+}
 
 // verifyEvery is the sampling interval of verify_proofs: every n-th
 // receipt, or 0 for none (0%).
@@ -73,15 +75,17 @@ func verifyEvery(w *scenarios.Workload) uint64 {
 
 // verifyPut checks a sampled receipt's proof: it must show the put's own
 // key and value under the receipt's root.
-func verifyPut(kvs []putKV, chk *checker) func(i uint64, c p2p.Committed) error {
-	return func(i uint64, c p2p.Committed) error {
+func verifyPut(chk *checker) func(i uint64, raw []byte, c p2p.Committed) error {
+	return func(i uint64, raw []byte, c p2p.Committed) error {
 		if c.Superseded {
 			// A later put of the same block overwrote the key, so the proof
 			// shows that put's value, which this client does not know.
 			return nil
 		}
-		kv := kvs[i]
-		err := storage.VerifyProofBytes(c.Root, kv.key, kv.value, c.Proof)
+		key, value, err := putKV(raw)
+		if err == nil {
+			err = storage.VerifyProofBytes(c.Root, key, value, c.Proof)
+		}
 		chk.proof(err)
 		return err
 	}
@@ -90,20 +94,21 @@ func verifyPut(kvs []putKV, chk *checker) func(i uint64, c p2p.Committed) error 
 // visiblePut reads a sampled put back through the node's read API until it
 // shows the put's value (or, when a later put of the same block superseded
 // it, any value): read-your-write visibility.
-func visiblePut(kvs []putKV) func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
-	return func(ctx context.Context, get loadgen.GetFunc, i uint64, com p2p.Committed) error {
-		kv := kvs[i]
-		for {
-			v, err := get(ctx, kv.key)
-			if err != nil {
-				return err
-			}
-			if v.Found && (com.Superseded || bytes.Equal(v.Value, kv.value)) {
-				return nil
-			}
-			if err := retry.Sleep(ctx, time.Millisecond); err != nil {
-				return err
-			}
+func visiblePut(ctx context.Context, get loadgen.GetFunc, _ uint64, raw []byte, com p2p.Committed) error {
+	key, value, err := putKV(raw)
+	if err != nil {
+		return err
+	}
+	for {
+		v, err := get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if v.Found && (com.Superseded || bytes.Equal(v.Value, value)) {
+			return nil
+		}
+		if err := retry.Sleep(ctx, time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

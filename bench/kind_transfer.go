@@ -37,7 +37,18 @@ func (transferKind) stages() []reports.Stage {
 
 func (transferKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	tr := &loadgen.Transfers{ChainID: in.chain, Accounts: in.accounts, Keys: in.keys, Amount: 1, Seed: in.seed, Split: in.split}
-	txs, err := sign(ctx, in, tr.Generate)
+	txs, err := signTxs(ctx, in, 0, tr.Generate, func(o loadgen.StreamOptions) (*loadgen.Stream, error) {
+		if err := tr.Plan(in.n); err != nil { // the routes and split indexes, drawing the keys once
+			return nil, err
+		}
+		keys, err := in.newKeys() // and the stream draws them again
+		if err != nil {
+			return nil, err
+		}
+		st := *tr
+		st.Keys = keys
+		return st.Stream(in.n, o)
+	})
 	if err != nil {
 		return nil, err
 	}

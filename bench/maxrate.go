@@ -132,10 +132,12 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 	r.probes++
 	sh := r.share
 	sh.salt += r.probes * 0x9e3779b9
-	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.p.printf)
+	r.ingress.reset()
+	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.ingress, r.p.printf)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}
+	defer l.close()
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start})
 	if err := r.runLoads(ctx, []*workloadRun{l}, rec, start, d); err != nil {

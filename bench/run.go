@@ -231,7 +231,7 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 			bad(path+".maxrate", "a max-rate search must be the only workload")
 		}
 		if n := plannedSends(sc, w); n > MaxSends {
-			bad(path, "%.0f sends over warmup and duration, more than the %d a run may prepare (pre-signed, in memory): lower the rate or the duration", n, MaxSends)
+			bad(path, "%.0f sends over warmup and duration, more than the %d a run may schedule: lower the rate or the duration", n, MaxSends)
 		}
 		if m := w.Mode(); w.Arrival == scenarios.ArrivalPoisson && m != scenarios.ModeRate && m != scenarios.ModeRamp {
 			bad(path+".arrival", "poisson arrivals only with a rate or a ramp")
@@ -274,11 +274,20 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	sc := r.sc
 	warmup, measure := sc.Warmup.Std(), sc.Duration.Std()
 	loads := make([]*workloadRun, len(sc.Workload))
+	defer func() {
+		for _, l := range loads {
+			l.close()
+		}
+	}()
+	r.ingress.reset()
 	for i := range sc.Workload {
 		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.share, r.p.printf); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.share, r.ingress, r.p.printf); err != nil {
 			return nil, err
 		}
+	}
+	if r.caps.Inspect { // the state reads may name before the run's first block
+		r.chk.tips(r.t.Nodes(), r.shards())
 	}
 	start, err := r.loadStart()
 	if err != nil {
@@ -439,7 +448,11 @@ func (r *pipeline) runLoads(ctx context.Context, loads []*workloadRun, rec *repo
 		if err != nil {
 			return err
 		}
-		l.obs = newObserver(rec.Workload(l.name), r.chk, len(l.sends.txs)) // reads have no ingress stamps to match
+		n := 0 // reads have no ingress stamps to match
+		if l.sends.txs != nil {
+			n = l.sends.txs.Len()
+		}
+		l.obs = newObserver(rec.Workload(l.name), r.chk, n)
 		sendFuncs[i] = l.sends.sender(conns, l.obs, r.chk)
 	}
 	r.ingress.build(loads) // after the observers exist: the node's hook reads them
@@ -451,7 +464,7 @@ func (r *pipeline) runLoads(ctx context.Context, loads []*workloadRun, rec *repo
 			wg.Go(func() { l.stats = l.closed.Run(ctx, start, total, send) })
 			continue
 		}
-		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.obs.dropped}
+		ol := &loadgen.OpenLoop{Pacer: l.pacer, OnDrop: l.dropped}
 		wg.Go(func() { l.stats = ol.Run(ctx, start, total, send) })
 	}
 	wg.Wait()
@@ -520,6 +533,14 @@ func (r *pipeline) formats() []string {
 	return formats
 }
 
+// shards is the number of shards the target's nodes run.
+func (r *pipeline) shards() int {
+	if r.caps.Shards > 0 {
+		return r.caps.Shards
+	}
+	return r.sc.Cluster.Shards
+}
+
 // check is the checker's verdict, with what the target's nodes say when
 // they can be read: every running node converges on the same height, block
 // and root on every shard, and conserves the genesis balances (each
@@ -536,11 +557,7 @@ func (r *pipeline) check(ctx context.Context) reports.Checker {
 		v.Notes = append(v.Notes, append(notes, "the target's nodes cannot be read: their stores and roots were not inspected")...)
 		return v
 	}
-	shards := r.caps.Shards
-	if shards == 0 {
-		shards = r.sc.Cluster.Shards
-	}
-	rootsOK, rootNotes := rootsEqual(ctx, r.t, shards, drain)
+	rootsOK, rootNotes := rootsEqual(ctx, r.t, r.shards(), drain)
 	nodes := r.t.Nodes()
 	v := r.chk.verdict(nodes)
 	v.RootsEqual = rootsOK
@@ -558,39 +575,63 @@ func (r *pipeline) check(ctx context.Context) reports.Checker {
 }
 
 // ingressIndex maps transaction ids to their workload and send index, so the
-// node's ingress hook can stamp the right send. It is built before the load
-// starts and only read afterwards.
+// node's ingress hook can stamp the right send. Streamed transactions are
+// added as they are signed, presigned ones when the load starts (add), and
+// each entry goes with its stamp, so that a streamed run's index stays as
+// small as its sends in flight. reset empties it for the next load.
 type ingressIndex struct {
 	mu  sync.RWMutex
 	ids map[tx.ID]ingressRef
 }
 
 type ingressRef struct {
-	obs *observer
-	i   uint64
+	l *workloadRun // its observer is set before any send: read it at stamp time
+	i uint64
 }
 
-func (x *ingressIndex) build(loads []*workloadRun) {
-	n := 0
-	for _, l := range loads {
-		n += len(l.sends.txs)
-	}
-	ids := make(map[tx.ID]ingressRef, n)
-	for _, l := range loads {
-		for i, raw := range l.sends.txs {
-			ids[tx.IDOf(raw)] = ingressRef{l.obs, uint64(i)}
-		}
-	}
+// reset empties the index, before a load's workloads are prepared.
+func (x *ingressIndex) reset() {
 	x.mu.Lock()
-	x.ids = ids
+	x.ids = map[tx.ID]ingressRef{}
 	x.mu.Unlock()
 }
 
+// add registers send i of l, whose encoding is raw.
+func (x *ingressIndex) add(raw []byte, l *workloadRun, i uint64) {
+	id := tx.IDOf(raw)
+	x.mu.Lock()
+	if x.ids == nil {
+		x.ids = map[tx.ID]ingressRef{}
+	}
+	x.ids[id] = ingressRef{l, i}
+	x.mu.Unlock()
+}
+
+// build registers the presigned transactions of loads, whose observers
+// exist now: after it, the node's hook may stamp any of them.
+func (x *ingressIndex) build(loads []*workloadRun) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ids == nil {
+		x.ids = map[tx.ID]ingressRef{}
+	}
+	for _, l := range loads {
+		if pre, ok := l.sends.txs.(loadgen.Presigned); ok {
+			for i, raw := range pre {
+				x.ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
+			}
+		}
+	}
+}
+
+// stamp records the node's ingress of transaction id, once: a resend's
+// second ingress (on another node) is not a send of its own.
 func (x *ingressIndex) stamp(id tx.ID, at time.Time) {
-	x.mu.RLock()
+	x.mu.Lock()
 	r, ok := x.ids[id]
-	x.mu.RUnlock()
+	delete(x.ids, id)
+	x.mu.Unlock()
 	if ok {
-		r.obs.ingress(r.i, at)
+		r.l.obs.ingress(r.i, at)
 	}
 }

@@ -737,6 +737,11 @@ func checkGets(t *testing.T, res *reports.Result, txs int64, gets ...string) {
 	if c.ProofsFailed != 0 || c.ProofsChecked < reads {
 		t.Fatalf("proofs %d checked / %d failed, %d reads", c.ProofsChecked, c.ProofsFailed, reads)
 	}
+	// Every read's root is one the run saw committed (or a tip before it);
+	// warmup reads count too.
+	if c.ReadsChecked < reads || c.ReadsChecked > c.ProofsChecked || c.ReadsOffHistory != 0 {
+		t.Fatalf("reads checked against history: %d of %d, %d off it (notes %v)", c.ReadsChecked, reads, c.ReadsOffHistory, c.Notes)
+	}
 	if c.Accepted != txs || c.Committed != txs || c.Lost != 0 || c.Duplicated != 0 || !res.Passed() {
 		t.Fatalf("checker %+v, slo %+v", c, res.SLO)
 	}

@@ -28,12 +28,13 @@ type workloadRun struct {
 	stats  loadgen.Stats
 }
 
-// MaxSends bounds the sends one workload prepares (a run, or a max-rate
-// probe): every transaction is signed before the clock starts and held in
-// memory (about 300 bytes each with its bookkeeping, so 5M ≈ 1.5 GB). A
-// scenario that asks for more is refused, at load time where its schedule
-// says so (rate, ramp), else when the workload is prepared.
-const MaxSends = 5_000_000
+// MaxSends bounds the sends one workload schedules (a run, or a max-rate
+// probe). Signing is bounded apart (presignBudget, signLead); what grows
+// with the sends is the run's bookkeeping, about 200 bytes a send (send
+// times, ingress index, the checker's accepted and committed ids), so
+// 20M ≈ 4 GB. A scenario that asks for more is refused, at load time where
+// its schedule says so (rate, ramp), else when the workload is prepared.
+const MaxSends = 20_000_000
 
 // Closed-loop workloads pre-sign for one send per client every
 // closedLoopMinCycle, at most maxClosedLoopTxs in all.
@@ -41,6 +42,25 @@ const (
 	closedLoopMinCycle = 500 * time.Microsecond
 	maxClosedLoopTxs   = 300_000
 )
+
+// dropped counts a send the open loop could not start and lets its
+// transaction go.
+func (l *workloadRun) dropped(i uint64, intended time.Time) {
+	l.obs.dropped(i, intended)
+	if l.sends.txs != nil {
+		l.sends.txs.Skip(i)
+	}
+}
+
+// close stops the signing of a streamed workload. Safe on nil and twice.
+func (l *workloadRun) close() {
+	if l == nil || l.sends == nil {
+		return
+	}
+	if st, ok := l.sends.txs.(*loadgen.Stream); ok {
+		st.Close()
+	}
+}
 
 // workloadSeed is workload idx's seed: its keys, values and accounts.
 func workloadSeed(sc *scenarios.Scenario, idx int) uint64 {
@@ -96,18 +116,21 @@ type share struct {
 
 // prepare sets up workload idx (w, which may be a max-rate probe's copy)
 // for total (warmup included): its schedule, then its kind's sends (the
-// run's share of them).
-func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, printf func(string, ...any)) (*workloadRun, error) {
+// run's share of them), registering them in ix as they are signed. The
+// caller closes the workload when its load has run.
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, ix *ingressIndex, printf func(string, ...any)) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
-	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf}
+	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf,
+		onSigned: func(i uint64, raw []byte) { ix.add(raw, l, i) }}
+	in.newKeys = func() (loadgen.Keys, error) { return loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed) }
 	if err := l.schedule(sc, in, total); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
 	}
 	if in.n > MaxSends {
-		return nil, fmt.Errorf("%w: workload %s: %d sends, more than the %d a run may prepare (pre-signed, in memory): lower its rate or the duration", ErrUnsupported, w.Name, in.n, MaxSends)
+		return nil, fmt.Errorf("%w: workload %s: %d sends, more than the %d a run may schedule: lower its rate or the duration", ErrUnsupported, w.Name, in.n, MaxSends)
 	}
 	var err error
-	if in.keys, err = loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed); err != nil {
+	if in.keys, err = in.newKeys(); err != nil {
 		return nil, err
 	}
 	if l.sends, err = kinds[w.Kind].prepare(ctx, in); err != nil {
@@ -117,7 +140,7 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	case l.closed != nil && l.sends.repeat:
 		l.closed.Limit = 0 // reads repeat their keys: the loop need not stop
 	case l.closed != nil:
-		l.closed.Limit = uint64(len(l.sends.txs))
+		l.closed.Limit = uint64(l.sends.txs.Len())
 	case l.sends.of != nil:
 		l.pacer = loadgen.Subset{Pacer: l.pacer, Of: l.sends.of}
 	}
@@ -130,6 +153,7 @@ func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time
 	w := in.w
 	switch w.Mode() {
 	case scenarios.ModeRate:
+		in.peak = w.Rate.PerSecond()
 		l.pacer = loadgen.Constant{Rate: w.Rate.PerSecond()}
 		if w.Arrival == scenarios.ArrivalPoisson {
 			l.pacer = &loadgen.Poisson{Rate: w.Rate.PerSecond(), Seed: in.seed}
@@ -146,6 +170,7 @@ func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time
 			over = sc.Duration.Std()
 		}
 		ramp := loadgen.Ramp{From: w.Ramp.From.PerSecond(), To: w.Ramp.To.PerSecond(), Over: over}
+		in.peak = max(ramp.From, ramp.To)
 		l.pacer = ramp
 		if w.Arrival == scenarios.ArrivalPoisson {
 			l.pacer = &loadgen.Poisson{Shape: ramp, Seed: in.seed}
@@ -154,6 +179,7 @@ func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time
 		// A closed loop has no schedule: sign enough for one send per
 		// client every closedLoopMinCycle, and stop early if that runs out.
 		in.n = min(maxClosedLoopTxs, w.Clients*int(total/closedLoopMinCycle))
+		in.peak = float64(w.Clients) / closedLoopMinCycle.Seconds()
 		l.closed = &loadgen.ClosedLoop{Clients: clientsOf(w.Clients, in.split), Think: w.Think.Std(), Calibrate: sc.Warmup.Std()}
 		return nil
 	default:
@@ -167,6 +193,9 @@ func (l *workloadRun) schedule(sc *scenarios.Scenario, in *prepInput, total time
 		return err
 	}
 	in.n = loadgen.Count(l.pacer, total)
+	if in.peak == 0 && total > 0 { // a trace: twice its mean
+		in.peak = 2 * float64(in.n) / total.Seconds()
+	}
 	return nil
 }
 

@@ -65,7 +65,7 @@ func TestSubmitterFailover(t *testing.T) {
 	for _, failover := range []bool{false, true} {
 		obs := &recObserver{reached: map[uint64]reports.Stage{}, failed: map[uint64]error{}}
 		var resent []uint64
-		q := &Submitter{Conns: []TxConn{down, up}, Txs: txs, Observer: obs, Failover: failover, OnResend: func(i uint64) { resent = append(resent, i) }, VerifyEvery: 1000}
+		q := &Submitter{Conns: []TxConn{down, up}, Txs: Presigned(txs), Observer: obs, Failover: failover, OnResend: func(i uint64) { resent = append(resent, i) }, VerifyEvery: 1000}
 		q.Send(ctx, 0, time.Now()) // send 0 goes to the dead node's connection first
 		switch {
 		case !failover && (obs.failed[0] == nil || !NodeDown(obs.failed[0]) || len(resent) != 0):

@@ -67,19 +67,19 @@ type Submitter struct {
 	// different distances would reorder them, and a transfer with a nonce
 	// out of order fails).
 	Route []uint32
-	// Txs are the pre-signed transactions; send i submits Txs[i].
-	Txs [][]byte
+	// Txs are the signed transactions; send i submits Txs.Tx(i).
+	Txs Signed
 	// Observer gets every outcome. Required.
 	Observer Observer
-	// Verify checks a commit receipt's proof for send i. Nil skips the
-	// proof_verify stage.
-	Verify func(i uint64, c p2p.Committed) error
+	// Verify checks a commit receipt's proof for send i, whose encoding
+	// is raw. Nil skips the proof_verify stage.
+	Verify func(i uint64, raw []byte, c p2p.Committed) error
 	// VerifyEvery verifies the receipts of every n-th send. Zero means 10.
 	VerifyEvery uint64
 	// Visible, for every VerifyEvery-th send, reads the send's write back
 	// through the same connection after its commit receipt, until it shows
 	// (read-your-write); the visible stage is stamped then. Nil skips it.
-	Visible func(ctx context.Context, get GetFunc, i uint64, com p2p.Committed) error
+	Visible func(ctx context.Context, get GetFunc, i uint64, raw []byte, com p2p.Committed) error
 	// Timeout bounds one send from submit to commit receipt. Zero means 60s.
 	Timeout time.Duration
 	// Failover, if set, resends a send whose node is down (NodeDown: its
@@ -106,9 +106,14 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 		k = uint64(q.Route[i])
 	}
 	obs := q.Observer
+	raw, err := q.Txs.Tx(ctx, i) // a Stream behind the schedule shows as lag: actual is taken after
+	if err != nil {
+		obs.Failed(i, reports.StageAccepted, intended, err)
+		return
+	}
 	actual := time.Now()
 	obs.Sent(i, intended, actual)
-	conn, com, resent, err := q.deliver(ctx, i, k, intended, actual)
+	conn, com, resent, err := q.deliver(ctx, raw, i, k, intended, actual)
 	if err != nil {
 		return
 	}
@@ -116,13 +121,13 @@ func (q *Submitter) Send(ctx context.Context, i uint64, intended time.Time) {
 	obs.Committed(i, com)
 	// A node answers a resend of a committed transaction from its stored
 	// receipt, which keeps no proof: nothing to verify then.
-	q.sample(ctx, conn, i, com, intended, actual, !(resent && len(com.Proof) == 0))
+	q.sample(ctx, conn, i, raw, com, intended, actual, !(resent && len(com.Proof) == 0))
 }
 
 // deliver submits send i over Conns[k] (then, failing over, the next ones)
 // until a node commits it, and reports its accepted stage once; on failure
 // it has reported it to the Observer. resent says it failed over.
-func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual time.Time) (_ TxConn, _ p2p.Committed, resent bool, err error) {
+func (q *Submitter) deliver(ctx context.Context, raw []byte, i, k uint64, intended, actual time.Time) (_ TxConn, _ p2p.Committed, resent bool, err error) {
 	obs, n := q.Observer, uint64(len(q.Conns))
 	tries := uint64(1)
 	if q.Failover {
@@ -135,7 +140,7 @@ func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual t
 		}
 		conn := q.Conns[(k+try)%n]
 		var call Call
-		if call, err = conn.Submit(ctx, q.Txs[i]); err != nil {
+		if call, err = conn.Submit(ctx, raw); err != nil {
 			if q.Failover && NodeDown(err) {
 				continue
 			}
@@ -173,7 +178,7 @@ func (q *Submitter) deliver(ctx context.Context, i, k uint64, intended, actual t
 
 // sample verifies every VerifyEvery-th receipt's proof (when proved) and
 // reads the write back through conn.
-func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.Committed, intended, actual time.Time, proved bool) {
+func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, raw []byte, com p2p.Committed, intended, actual time.Time, proved bool) {
 	obs := q.Observer
 	every := q.VerifyEvery
 	if every == 0 {
@@ -183,14 +188,14 @@ func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, com p2p.C
 		return
 	}
 	if q.Verify != nil && proved {
-		if err := q.Verify(i, com); err != nil {
+		if err := q.Verify(i, raw, com); err != nil {
 			obs.Failed(i, reports.StageProofVerify, intended, err)
 			return
 		}
 		obs.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
 	}
 	if q.Visible != nil {
-		if err := q.Visible(ctx, conn.Get, i, com); err != nil {
+		if err := q.Visible(ctx, conn.Get, i, raw, com); err != nil {
 			obs.Failed(i, reports.StageVisible, intended, err)
 			return
 		}

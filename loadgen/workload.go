@@ -107,35 +107,85 @@ type Puts struct {
 // Generate builds the n put transactions of the whole load, and signs and
 // returns the encodings of the Split's share across GOMAXPROCS goroutines,
 // calling progress (if not nil) now and then with the number signed so far.
-// Signing happens here, before measuring.
+// Signing happens here, before measuring; Stream signs them during a run.
 func (p *Puts) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
-	var txs []*tx.Tx
 	p.Of = nil
-	for i := range n {
-		if i%(1<<16) == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		var key []byte
-		if i < len(p.KeyNames) {
-			key = []byte(p.KeyNames[i])
-		} else {
-			key = KeyName(p.Keys.Next()) // drawn for every i: the key sequence is the whole load's
-		}
-		if !p.Split.Owns(uint64(i)) {
-			continue
-		}
-		v := make([]byte, p.ValueSize)
-		var mark [8]byte // values of fewer than 8 bytes take its first ones
-		binary.LittleEndian.PutUint64(mark[:], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
-		copy(v, mark[:])
-		txs = append(txs, &tx.Tx{
-			Kind: tx.KindPut, ChainID: p.ChainID,
-			Nonce: uint64(p.Salt)<<32 | uint64(i),
-			Key:   key, Value: v,
-		})
-		p.Of = append(p.Of, uint64(i))
+	txs, keys, err := collect(ctx, p.iter(n, func(i uint64) { p.Of = append(p.Of, i) }))
+	if err != nil {
+		return nil, err
 	}
-	return SignAll(ctx, txs, func(int) ed25519.PrivateKey { return p.Signer }, progress)
+	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return keys[i] }, progress)
+}
+
+// Plan sets Of for the n sends of the whole load, without building or
+// signing anything: what a run needs to schedule before Stream signs.
+func (p *Puts) Plan(n int) {
+	p.Of = nil
+	if p.Split.Whole() {
+		return
+	}
+	for i := range n {
+		if p.Split.Owns(uint64(i)) {
+			p.Of = append(p.Of, uint64(i))
+		}
+	}
+}
+
+// iter returns the Split's share of the n puts of the whole load, in order,
+// telling own (if not nil) the whole load's index of each. The key draws
+// are the whole load's, so each iteration needs Keys afresh.
+func (p *Puts) iter(n int, own func(i uint64)) txIter {
+	i := 0
+	return func() (*tx.Tx, ed25519.PrivateKey, bool) {
+		for ; i < n; i++ {
+			var key []byte
+			if i < len(p.KeyNames) {
+				key = []byte(p.KeyNames[i])
+			} else {
+				key = KeyName(p.Keys.Next()) // drawn for every i: the key sequence is the whole load's
+			}
+			if !p.Split.Owns(uint64(i)) {
+				continue
+			}
+			v := make([]byte, p.ValueSize)
+			var mark [8]byte // values of fewer than 8 bytes take its first ones
+			binary.LittleEndian.PutUint64(mark[:], p.Seed^uint64(i)*0x9e3779b97f4a7c15)
+			copy(v, mark[:])
+			t := &tx.Tx{
+				Kind: tx.KindPut, ChainID: p.ChainID,
+				Nonce: uint64(p.Salt)<<32 | uint64(i),
+				Key:   key, Value: v,
+			}
+			if own != nil {
+				own(uint64(i))
+			}
+			i++
+			return t, p.Signer, true
+		}
+		return nil, nil, false
+	}
+}
+
+// txIter yields a workload's transactions in send order with the key that
+// signs each; ok false after the last.
+type txIter func() (t *tx.Tx, key ed25519.PrivateKey, ok bool)
+
+// collect drains it.
+func collect(ctx context.Context, it txIter) ([]*tx.Tx, []ed25519.PrivateKey, error) {
+	var (
+		txs  []*tx.Tx
+		keys []ed25519.PrivateKey
+	)
+	for {
+		if len(txs)%(1<<16) == 0 && ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+		t, k, ok := it()
+		if !ok {
+			return txs, keys, nil
+		}
+		txs, keys = append(txs, t), append(keys, k)
+	}
 }
 
 // Transfers describes a transfer workload over a set of accounts: each
@@ -174,34 +224,67 @@ func AccountKeys(seed uint64, n int) []ed25519.PrivateKey {
 // Generate builds the n transfers of the whole load and signs the Split's
 // share, like Puts.Generate.
 func (t *Transfers) Generate(ctx context.Context, n int, progress func(done int)) ([][]byte, error) {
+	it, err := t.iter(n, t.record())
+	if err != nil {
+		return nil, err
+	}
+	txs, keys, err := collect(ctx, it)
+	if err != nil {
+		return nil, err
+	}
+	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return keys[i] }, progress)
+}
+
+// Plan sets Senders and Of for the n transfers of the whole load without
+// signing them (the draws alone), for a run that streams the signing.
+func (t *Transfers) Plan(n int) error {
+	it, err := t.iter(n, t.record())
+	if err != nil {
+		return err
+	}
+	for _, _, ok := it(); ok; _, _, ok = it() {
+	}
+	return nil
+}
+
+// record resets Senders and Of and returns an iter callback that fills them.
+func (t *Transfers) record() func(i uint64, sender uint32) {
+	t.Senders, t.Of = nil, nil
+	return func(i uint64, sender uint32) { t.Senders, t.Of = append(t.Senders, sender), append(t.Of, i) }
+}
+
+// iter returns the Split's share of the n transfers of the whole load, in
+// order, telling own (if not nil) the whole load's index and the sender of
+// each. Like Puts.iter it draws from Keys, so each iteration needs Keys
+// afresh.
+func (t *Transfers) iter(n int, own func(i uint64, sender uint32)) (txIter, error) {
 	if len(t.Accounts) < 2 {
 		return nil, fmt.Errorf("loadgen: transfers need at least 2 accounts, have %d", len(t.Accounts))
 	}
 	r := rand.New(rand.NewPCG(t.Seed, 0x7ea5))
 	nonces := make([]uint64, len(t.Accounts))
-	var from []uint32
-	var txs []*tx.Tx
-	t.Of = nil
-	for i := range n {
-		if i%(1<<16) == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
+	i := 0
+	return func() (*tx.Tx, ed25519.PrivateKey, bool) {
+		for ; i < n; i++ {
+			f := int(t.Keys.Next())
+			to := r.IntN(len(t.Accounts) - 1)
+			if to >= f {
+				to++
+			}
+			if !t.Split.Owns(uint64(f)) {
+				continue
+			}
+			x := &tx.Tx{Kind: tx.KindTransfer, ChainID: t.ChainID, Nonce: nonces[f], Amount: t.Amount}
+			copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
+			nonces[f]++
+			if own != nil {
+				own(uint64(i), uint32(f))
+			}
+			i++
+			return x, t.Accounts[f], true
 		}
-		f := int(t.Keys.Next())
-		to := r.IntN(len(t.Accounts) - 1)
-		if to >= f {
-			to++
-		}
-		if !t.Split.Owns(uint64(f)) {
-			continue
-		}
-		x := &tx.Tx{Kind: tx.KindTransfer, ChainID: t.ChainID, Nonce: nonces[f], Amount: t.Amount}
-		copy(x.To[:], t.Accounts[to].Public().(ed25519.PublicKey))
-		nonces[f]++
-		txs, from = append(txs, x), append(from, uint32(f))
-		t.Of = append(t.Of, uint64(i))
-	}
-	t.Senders = from
-	return SignAll(ctx, txs, func(i int) ed25519.PrivateKey { return t.Accounts[from[i]] }, progress)
+		return nil, nil, false
+	}, nil
 }
 
 // SignAll signs txs in parallel, tx i with key(i), and returns their

@@ -360,6 +360,8 @@ func (m *merger) result() *Result {
 		c.Divergent += wc.Divergent
 		c.ProofsChecked += wc.ProofsChecked
 		c.ProofsFailed += wc.ProofsFailed
+		c.ReadsChecked += wc.ReadsChecked
+		c.ReadsOffHistory += wc.ReadsOffHistory
 		c.RootsEqual = c.RootsEqual && wc.RootsEqual
 		c.RootsUnchecked = c.RootsUnchecked || wc.RootsUnchecked
 		if wc.BalancesConserved != nil {

@@ -156,9 +156,15 @@ type Checker struct {
 	// from the one another node committed at the same shard and height
 	// (several nodes only; the notes name them).
 	Divergent     int64    `json:"divergent_blocks,omitempty"`
-	ProofsChecked int64    `json:"proofs_checked"`
-	ProofsFailed  int64    `json:"proofs_failed"`
-	OK            bool     `json:"ok"` // Passed(), set when written
+	ProofsChecked int64 `json:"proofs_checked"`
+	ProofsFailed  int64 `json:"proofs_failed"`
+	// ReadsChecked counts verified reads (gets, queries) whose state root
+	// is one the run saw committed, so that the value read is the key's
+	// value at that block; ReadsOffHistory those whose root no committed
+	// block had (a failure).
+	ReadsChecked    int64    `json:"reads_checked,omitempty"`
+	ReadsOffHistory int64    `json:"reads_off_history,omitempty"`
+	OK              bool     `json:"ok"` // Passed(), set when written
 	Notes         []string `json:"notes,omitempty"`
 }
 
@@ -172,9 +178,10 @@ func (c Checker) RootsVerdict() string {
 }
 
 // Passed reports whether nothing was lost or duplicated, the roots agree, no
-// node committed a divergent block and every checked proof verified.
+// node committed a divergent block, every checked proof verified and every
+// read named a committed state.
 func (c Checker) Passed() bool {
-	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.Divergent == 0 && c.ProofsFailed == 0 &&
+	return c.Lost == 0 && c.Duplicated == 0 && c.RootsEqual && c.Divergent == 0 && c.ProofsFailed == 0 && c.ReadsOffHistory == 0 &&
 		(c.BalancesConserved == nil || *c.BalancesConserved)
 }
 
