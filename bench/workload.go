@@ -122,7 +122,9 @@ func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload,
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
 	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf,
 		onSigned: func(i uint64, raw []byte) { ix.add(raw, l, i) }}
-	in.newKeys = func() (loadgen.Keys, error) { return loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed) }
+	in.newKeys = func() (loadgen.Keys, error) {
+		return loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed)
+	}
 	if err := l.schedule(sc, in, total); err != nil {
 		return nil, fmt.Errorf("workload %s: %w", w.Name, err)
 	}

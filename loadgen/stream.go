@@ -264,7 +264,6 @@ func (s *Stream) take(ctx context.Context, i uint64) ([]byte, error) {
 	return raw, nil
 }
 
-
 // wait calls cond under the lock until it holds (true) or ctx ends or the
 // stream closes (false).
 func (s *Stream) wait(ctx context.Context, cond func() bool) bool {

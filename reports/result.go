@@ -155,7 +155,7 @@ type Checker struct {
 	// Divergent counts blocks a node committed with a header different
 	// from the one another node committed at the same shard and height
 	// (several nodes only; the notes name them).
-	Divergent     int64    `json:"divergent_blocks,omitempty"`
+	Divergent     int64 `json:"divergent_blocks,omitempty"`
 	ProofsChecked int64 `json:"proofs_checked"`
 	ProofsFailed  int64 `json:"proofs_failed"`
 	// ReadsChecked counts verified reads (gets, queries) whose state root
@@ -165,7 +165,7 @@ type Checker struct {
 	ReadsChecked    int64    `json:"reads_checked,omitempty"`
 	ReadsOffHistory int64    `json:"reads_off_history,omitempty"`
 	OK              bool     `json:"ok"` // Passed(), set when written
-	Notes         []string `json:"notes,omitempty"`
+	Notes           []string `json:"notes,omitempty"`
 }
 
 // RootsVerdict is RootsEqual as a report shows it: "not checked" when the
