@@ -12,7 +12,7 @@ SCENARIO ?= scenarios/default.yaml
 TESTP ?= 2
 TESTTIMEOUT ?= 15m
 
-.PHONY: all build run test test-unit test-race kafka-start kafka-stop bench bench-cluster bench-ci bench-ci-baseline chaos vet fmt clean
+.PHONY: all build run test test-unit test-race kafka-start kafka-stop bench bench-cluster bench-ci bench-ci-baseline chaos chaos-kafka vet fmt clean
 
 all: build
 
@@ -74,10 +74,21 @@ clean:
 # The fault campaign: every scenario of scenarios/chaos (or CHAOS) with each
 # of CHAOS_SEEDS; one table, and a non-zero exit on any loss, duplicate,
 # divergence or failed proof. A few minutes; .ci/run runs a subset.
+# `make chaos` then runs the broker restart on the real Kafka broker too
+# (chaos-kafka: scripts/kafka.sh starts it, stops and resumes it for the
+# timeline's kill: broker, and stops it at the end).
 CHAOS ?= $(wildcard scenarios/chaos/*.yaml)
 CHAOS_SEEDS ?= 1,2,3
+CHAOS_KAFKA ?= scenarios/chaos/broker-restart.yaml
 chaos: build
 	$(BIN) chaos $(CHAOS) --seeds $(CHAOS_SEEDS) --out $(OUT)/chaos
+	$(MAKE) --no-print-directory chaos-kafka
+
+chaos-kafka: build
+	@set -o pipefail; \
+	brokers=$$(KAFKA_START_TIMEOUT=$${KAFKA_START_TIMEOUT:-180} scripts/kafka.sh start) || { echo "make chaos-kafka: could not start the Kafka broker" >&2; exit 1; }; \
+	trap 'scripts/kafka.sh stop' EXIT; \
+	$(BIN) chaos $(CHAOS_KAFKA) --seeds $(CHAOS_SEEDS) --brokers $$brokers --broker-ctl scripts/kafka.sh --out $(OUT)/chaos-kafka
 
 # The CI benchmark gate: short scenarios compared with baselines committed in
 # bench/ci/baseline. It fails on a checker/SLO failure, or on a regression the

@@ -7,8 +7,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/scenarios"
@@ -29,6 +36,7 @@ type clusterRun struct {
 	hooks      Hooks
 	brokers    []string
 	brokerKind string
+	broker     *brokerRun
 	prefix     string                                // topic prefix of this run
 	failc      chan error                            // a node failed
 	closers    []io.Closer                           // in acquisition order; released in reverse
@@ -38,19 +46,17 @@ type clusterRun struct {
 
 // begin starts a run of sc: the broker (given brokers, the scenario's, or
 // an embedded one, logged to logger) and the run's topic prefix.
-func (r *clusterRun) begin(ctx context.Context, sc *scenarios.Scenario, h Hooks, given []string, logger *slog.Logger) error {
+func (r *clusterRun) begin(ctx context.Context, sc *scenarios.Scenario, h Hooks, given []string, ctl string, logger *slog.Logger) error {
 	if r.sc != nil {
 		return errors.New("bench: a target started twice")
 	}
 	r.sc, r.ctx, r.hooks, r.failc = sc, ctx, h, make(chan error, 1)
-	var closer io.Closer
-	var err error
-	if r.brokers, r.brokerKind, closer, err = startBroker(ctx, sc, given, logger); err != nil {
+	b, err := startBroker(ctx, sc, given, ctl, logger)
+	if err != nil {
 		return err
 	}
-	if closer != nil {
-		r.closers = append(r.closers, closer)
-	}
+	r.broker, r.brokers, r.brokerKind = b, b.addrs, b.kind
+	r.closers = append(r.closers, b)
 	r.prefix = topicPrefix(sc)
 	return nil
 }
@@ -109,27 +115,142 @@ func (r *clusterRun) release() error {
 	return nil
 }
 
+// brokerRun is a run's broker: given (real) brokers, or an embedded one it
+// started. A timeline's `kill: broker` stops it and its restart_after
+// starts it again: the embedded one on its port and its log (kept in a
+// folder of its own when the timeline restarts it); given ones through
+// ctl, a command run as `CTL stop` and `CTL resume`.
+type brokerRun struct {
+	addrs []string
+	kind  string // "kfake" or "kafka"
+	ctl   string
+
+	mu   sync.Mutex
+	emb  *ordering.Embedded // nil while stopped, and for given brokers
+	opts ordering.EmbeddedOptions
+	down bool
+}
+
+// brokerCtlTimeout bounds one run of a broker control command.
+const brokerCtlTimeout = 2 * time.Minute
+
 // startBroker returns the brokers a run's nodes order through: given ones
-// (a real cluster: kind "kafka", no closer), the scenario's, or else an
-// embedded broker it starts (kind "kfake"; closer stops it).
-func startBroker(ctx context.Context, sc *scenarios.Scenario, given []string, logger *slog.Logger) (addrs []string, kind string, closer io.Closer, err error) {
+// (a real cluster: kind "kafka"), the scenario's, or else an embedded broker
+// it starts (kind "kfake"). Close stops what it started.
+func startBroker(ctx context.Context, sc *scenarios.Scenario, given []string, ctl string, logger *slog.Logger) (*brokerRun, error) {
 	if len(given) == 0 {
 		given = sc.Cluster.Broker.Addrs
 	}
 	if len(given) > 0 {
-		return given, "kafka", nil, nil
+		return &brokerRun{addrs: given, kind: "kafka", ctl: ctl}, nil
 	}
-	emb, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Logger: logger, GroupMinSessionTimeout: min(embeddedMinSession, sc.Cluster.Leadership.SessionTimeout.Std())})
+	b := &brokerRun{kind: "kfake", opts: ordering.EmbeddedOptions{Logger: logger, GroupMinSessionTimeout: min(embeddedMinSession, sc.Cluster.Leadership.SessionTimeout.Std())}}
+	if sc.KillsBroker() {
+		dir, err := os.MkdirTemp("", "rustorium-broker-")
+		if err != nil {
+			return nil, err
+		}
+		b.opts.DataDir = dir
+	}
+	emb, err := ordering.StartEmbedded(ctx, b.opts)
 	if err != nil {
-		return nil, "", nil, err
+		b.Close()
+		return nil, err
 	}
-	return emb.Addrs(), "kfake", closerFunc(emb.Close), nil
+	b.emb, b.addrs = emb, emb.Addrs()
+	for _, a := range b.addrs { // a restart listens where the nodes look
+		_, port, _ := net.SplitHostPort(a)
+		p, _ := strconv.Atoi(port)
+		b.opts.Ports = append(b.opts.Ports, p)
+	}
+	return b, nil
+}
+
+// restartable reports whether stop and start can act on the broker.
+func (b *brokerRun) restartable() bool { return b.kind == "kfake" || b.ctl != "" }
+
+// stop stops the broker (kill: broker).
+func (b *brokerRun) stop(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.down {
+		return errors.New("the broker is not running")
+	}
+	if b.kind == "kfake" {
+		b.emb.Close()
+		b.emb = nil
+	} else if err := b.run(ctx, "stop"); err != nil {
+		return err
+	}
+	b.down = true
+	return nil
+}
+
+// start starts the stopped broker again, on its address and its log.
+func (b *brokerRun) start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.down {
+		return errors.New("the broker is running")
+	}
+	if b.kind == "kfake" {
+		err := retry.Do(ctx, rebind, rebindAttempts, func(ctx context.Context) (err error) {
+			b.emb, err = ordering.StartEmbedded(ctx, b.opts)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	} else if err := b.run(ctx, "resume"); err != nil {
+		return err
+	}
+	b.down = false
+	return nil
+}
+
+// run runs the control command with op.
+func (b *brokerRun) run(ctx context.Context, op string) error {
+	if b.ctl == "" {
+		return errors.New("a given broker is restarted through a control command (--broker-ctl), and none was given")
+	}
+	ctx, cancel := context.WithTimeout(ctx, brokerCtlTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sh", "-c", b.ctl+" "+op).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w: %s", b.ctl, op, err, strings.TrimSpace(lastLines(string(out), 5)))
+	}
+	return nil
+}
+
+// Close stops an embedded broker and removes its log folder; a given broker
+// a timeline left stopped is resumed, to leave it as the run found it.
+// Safe to call twice.
+func (b *brokerRun) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.emb != nil {
+		b.emb.Close()
+		b.emb = nil
+	}
+	if b.opts.DataDir != "" {
+		os.RemoveAll(b.opts.DataDir)
+	}
+	if b.kind == "kafka" && b.down {
+		b.down = b.run(context.Background(), "resume") != nil
+	}
+	return nil
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // clusterCaps are the Caps of a target that runs the scenario's cluster
 // (in process or as processes): everything. Its broker kind is the one it
 // started (started, once known), else what given brokers make it.
-func clusterCaps(given []string, started string) Caps {
+func clusterCaps(given []string, started string, ctl string) Caps {
 	kind := "kfake"
 	if len(given) > 0 {
 		kind = "kafka"
@@ -141,7 +262,8 @@ func clusterCaps(given []string, started string) Caps {
 		Broker:    kind,
 		Protocols: []scenarios.Client{scenarios.ClientQUIC, scenarios.ClientREST, scenarios.ClientWS, scenarios.ClientGraphQL},
 		Blocks:    true, Inspect: true, Genesis: true, Floors: true, Faults: true, Network: true,
-		ChainID: chainID,
+		BrokerRestart: kind == "kfake" || ctl != "",
+		ChainID:       chainID,
 	}
 }
 

@@ -38,6 +38,12 @@ type InProcess struct {
 	// Brokers, if set, overrides the scenario's broker with a real
 	// Kafka-protocol cluster.
 	Brokers []string
+	// BrokerCtl, if set, is the command that stops and starts the given
+	// brokers for a timeline's `kill: broker`: the run calls `BrokerCtl
+	// stop` and `BrokerCtl resume` through sh (the broker must come back
+	// on its address with its log; scripts/kafka.sh does). Empty: a
+	// given broker cannot be restarted. The embedded broker needs none.
+	BrokerCtl string
 	// Logger receives the nodes' logs. Nil discards them.
 	Logger *slog.Logger
 	// ClientConns is the number of client connections of each protocol,
@@ -97,7 +103,7 @@ func nodeKey(seed int64, i int) ed25519.PrivateKey {
 
 // Caps implements Target: an in-process cluster can do everything.
 func (c *InProcess) Caps() Caps {
-	return clusterCaps(c.Brokers, c.brokerKind)
+	return clusterCaps(c.Brokers, c.brokerKind, c.BrokerCtl)
 }
 
 // Start implements Target: the broker, the emulated network, the nodes
@@ -107,7 +113,7 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := c.begin(ctx, sc, h, c.Brokers, c.Logger); err != nil {
+	if err := c.begin(ctx, sc, h, c.Brokers, c.BrokerCtl, c.Logger); err != nil {
 		return err
 	}
 	c.endpoints = []string{scenarios.EndpointClients}

@@ -53,6 +53,12 @@ type Processes struct {
 	// Brokers, if set, overrides the scenario's broker with a real
 	// Kafka-protocol cluster.
 	Brokers []string
+	// BrokerCtl, if set, is the command that stops and starts the given
+	// brokers for a timeline's `kill: broker`: the run calls `BrokerCtl
+	// stop` and `BrokerCtl resume` through sh (the broker must come back
+	// on its address with its log; scripts/kafka.sh does). Empty: a
+	// given broker cannot be restarted. The embedded broker needs none.
+	BrokerCtl string
 	// Logger receives the embedded broker's logs. Nil discards them. The
 	// nodes log into node-i.log in the report folder.
 	Logger *slog.Logger
@@ -91,7 +97,7 @@ type procSlot struct {
 
 // Caps implements Target.
 func (c *Processes) Caps() Caps {
-	return clusterCaps(c.Brokers, c.brokerKind)
+	return clusterCaps(c.Brokers, c.brokerKind, c.BrokerCtl)
 }
 
 // Start implements Target: the broker, the cluster file and key files,
@@ -100,7 +106,7 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := c.begin(ctx, sc, h, c.Brokers, c.Logger); err != nil {
+	if err := c.begin(ctx, sc, h, c.Brokers, c.BrokerCtl, c.Logger); err != nil {
 		return err
 	}
 	if c.Bin == "" {

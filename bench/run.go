@@ -245,6 +245,11 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 	if !caps.Faults && len(sc.Timeline) > 0 {
 		bad("timeline", "timeline events need a target with fault injection (rustorium run)")
 	}
+	for i, e := range sc.Timeline {
+		if e.Kill == scenarios.BrokerTarget && caps.Faults && !caps.BrokerRestart {
+			bad(fmt.Sprintf("timeline[%d].kill", i), "a given broker can be stopped and started only through a control command (--broker-ctl, such as scripts/kafka.sh)")
+		}
+	}
 	if !caps.Network && usesNetwork(sc) {
 		bad("network", "network emulation needs a target that emulates it (rustorium run with cluster.mode inprocess)")
 	}

@@ -83,3 +83,60 @@ report: {formats: [json]}
 		t.Fatalf("visible stage %+v", s)
 	}
 }
+
+// TestRunBrokerRestart stops the embedded broker mid-load and starts it
+// again on its log and port (kill: broker): the nodes go on committing
+// after it, nothing accepted is lost or committed twice, and the timeline
+// reports both actions without an error. A given broker without a control
+// command is refused at load time.
+func TestRunBrokerRestart(t *testing.T) {
+	const text = `
+name: broker-restart
+seed: 2
+warmup: 500ms
+duration: 4s
+drain: 30s
+cluster: {nodes: 1, shards: 2, block: {max_txs: 100, max_wait: 10ms}, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: 100/s}
+timeline:
+  - {at: 1s, kill: broker, restart_after: 1s}
+report: {formats: [json]}
+`
+	sc, err := scenarios.Parse("broker.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.EnsureDefaults()
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(sc, (&InProcess{Brokers: []string{"127.0.0.1:1"}}).Caps()); err == nil || !strings.Contains(err.Error(), "broker.yaml:11: timeline[0].kill: a given broker can be stopped and started only through a control command") {
+		t.Fatalf("Check of kill: broker on a given broker without --broker-ctl = %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var progress syncBuffer
+	res, err := Run(ctx, sc, Options{Out: t.TempDir(), SkipFloors: true, Progress: &progress})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := res.Checker
+	if c.Accepted == 0 || c.Committed != c.Accepted || c.Lost != 0 || c.Duplicated != 0 {
+		t.Fatalf("checker %+v", c)
+	}
+	for _, done := range []string{"timeline 1s: kill broker (took", "timeline 2s: restart broker (took"} {
+		if !strings.Contains(progress.String(), done) {
+			t.Fatalf("no %q in the progress:\n%s", done, progress.String())
+		}
+	}
+	if len(res.Timeline) != 1 || res.Timeline[0].Rejoin == nil || res.Timeline[0].CatchUp != "" {
+		t.Fatalf("timeline %+v", res.Timeline)
+	}
+	// Blocks went on after the restart: the rejoin gap ended before the run did.
+	for _, s := range res.Timeline[0].Rejoin.Shards {
+		if s.FirstBlockUs < 0 {
+			t.Fatalf("shard %d committed no block after the broker restarted: %+v", s.Shard, res.Timeline[0].Rejoin)
+		}
+	}
+}

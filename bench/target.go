@@ -72,6 +72,9 @@ type Caps struct {
 	Floors bool
 	// Faults: Faults carries out timeline events on nodes.
 	Faults bool
+	// BrokerRestart: Faults can stop and start the broker (`kill: broker`):
+	// an embedded one always, a given one through a control command.
+	BrokerRestart bool
 	// Network: the target emulates the scenario's network (impairments,
 	// partitions).
 	Network bool
@@ -136,10 +139,11 @@ type Faults interface {
 	// LeaderOf returns the running node that leads shard, waiting up to
 	// wait for one.
 	LeaderOf(ctx context.Context, shard uint32, wait time.Duration) (string, error)
-	// Kill stops a node.
+	// Kill stops a node, or the broker (scenarios.BrokerTarget).
 	Kill(name string) error
 	// Restart starts a killed node again on its data and address, and
-	// returns the heights its store held on each shard then.
+	// returns the heights its store held on each shard then (none for the
+	// broker, which starts again on its log and address).
 	Restart(name string) (own map[uint32]uint64, err error)
 	// Pause stalls a node's ingress and processing; Resume ends it.
 	Pause(name string) error

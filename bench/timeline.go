@@ -191,7 +191,9 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 				r.Failover = tr.chk.stall(a.at, until, tr.sc.Cluster.Shards)
 			case scenarios.OpRestart:
 				r.Rejoin = tr.chk.stall(a.at, until, tr.sc.Cluster.Shards)
-				r.CatchUp = tr.chk.catchUp(a.node, a.at, a.target, a.own)
+				if a.node != scenarios.BrokerTarget { // the broker has no heights to catch up
+					r.CatchUp = tr.chk.catchUp(a.node, a.at, a.target, a.own)
+				}
 			}
 		}
 		if len(errs) > 0 {

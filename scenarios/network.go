@@ -36,6 +36,20 @@ func (c Cluster) HasNode(name string) bool {
 	return err == nil && i >= 1 && i <= c.Nodes && NodeName(i) == name
 }
 
+// BrokerTarget is the timeline target of `kill: broker`: the run's broker,
+// stopped and (with restart_after) started again on its log and address.
+const BrokerTarget = "broker"
+
+// KillsBroker reports whether the timeline stops the broker.
+func (s *Scenario) KillsBroker() bool {
+	for _, e := range s.Timeline {
+		if e.Kill == BrokerTarget {
+			return true
+		}
+	}
+	return false
+}
+
 // LeaderTarget parses a timeline target of the form "leader(S)": the node
 // that leads shard S when the event happens. ok is false for anything else
 // (a node name).

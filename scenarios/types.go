@@ -328,7 +328,7 @@ type Event struct {
 	// link with the same from and to, or is added.
 	Network *Network `yaml:"network" json:"network,omitempty"`
 	// Kill stops a node ("node-N", or "leader(S)": the node leading shard
-	// S at that moment).
+	// S at that moment), or the broker ("broker").
 	Kill string `yaml:"kill" json:"kill,omitempty"`
 	// RestartAfter restarts the killed node this long after the kill; unset
 	// means it stays down.

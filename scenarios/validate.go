@@ -323,7 +323,9 @@ func (v *validator) timeline() {
 		}
 		if e.Kill != "" {
 			actions = append(actions, "kill")
-			v.target(p+".kill", e.Kill)
+			if e.Kill != BrokerTarget {
+				v.target(p+".kill", e.Kill)
+			}
 		}
 		if len(e.Partition) > 0 {
 			actions = append(actions, "partition")

@@ -4,6 +4,8 @@
 #   scripts/kafka.sh start    provision (first run), start, wait until it answers,
 #                             print the bootstrap address (host:port) on stdout
 #   scripts/kafka.sh stop     stop it and wait; safe when it is not running
+#   scripts/kafka.sh resume   start a stopped broker again on its kept log dir,
+#                             ports and cluster id (a restart; print the address)
 #   scripts/kafka.sh status   "running <addr> pid <pid>" (exit 0) or "not running" (exit 1)
 #   scripts/kafka.sh addr     the bootstrap address (exit 1 when not running)
 #
@@ -220,11 +222,22 @@ do_start() {
     die "formatting KRaft storage failed"
   fi
 
+  launch "$port" "$cp" "${probe[@]}"
+}
+
+# launch starts the JVM on $PROPS (port $1, classpath $2, then the probe
+# command), waits until the broker answers and writes the address file.
+launch() {
+  local port=$1 cp=$2 pid t0 now
+  shift 2
+  local probe=("$@")
+  local jvm=(-Xms128m "-Xmx$HEAP" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true "-Dlog4j2.configurationFile=$POM_DIR/log4j2.xml" "-Drustorium.kafka.log=$LOG")
   t0=$SECONDS
   nohup "$JAVA" "${jvm[@]}" -cp "$cp" kafka.Kafka "$PROPS" >"$OUT" 2>&1 </dev/null 9>&- &
   pid=$!
   echo "$pid" >"$PIDFILE"
-  say "started broker pid $pid on 127.0.0.1:$port (controller :$cport), waiting up to ${TIMEOUT}s..."
+  say "started broker pid $pid on 127.0.0.1:$port, waiting up to ${TIMEOUT}s..."
 
   # Wait for the port, then for the broker to register (Probe asks for the
   # cluster's brokers through the admin API), checking the JVM stays alive.
@@ -252,6 +265,25 @@ do_start() {
   echo "127.0.0.1:$port" >"$ADDRFILE"
   say "ready at 127.0.0.1:$port after $((SECONDS - t0))s (log: $LOG)"
   cat "$ADDRFILE"
+}
+
+# do_resume starts the stopped broker again on its kept log dir, ports and
+# cluster id (a restart, for fault scenarios: kill: broker with --broker-ctl).
+do_resume() {
+  local pid port
+  if pid=$(running); then
+    say "already running (pid $pid)"
+    cat "$ADDRFILE"
+    return 0
+  fi
+  [[ -f $PROPS && -d $RUN/data ]] || die "nothing to resume: no stopped broker in $RUN (use start)"
+  port=$(sed -n 's|^advertised.listeners=PLAINTEXT://127.0.0.1:||p' "$PROPS")
+  [[ $port =~ ^[0-9]+$ ]] || die "no port in $PROPS"
+  port_busy "$port" && die "port $port is taken: cannot resume on it"
+  provision
+  local probe
+  mapfile -t probe < <(probe_cmd)
+  launch "$port" "$LIBS/*" "${probe[@]}"
 }
 
 do_stop() {
@@ -294,11 +326,12 @@ do_addr() {
 
 case "${1:-}" in
 start) with_lock do_start ;;
+resume) with_lock do_resume ;;
 stop) with_lock do_stop ;;
 status) do_status ;;
 addr) do_addr ;;
 *)
-  echo "usage: $0 start|stop|status|addr" >&2
+  echo "usage: $0 start|stop|resume|status|addr" >&2
   exit 2
   ;;
 esac

@@ -37,7 +37,7 @@ func (r chaosRow) failed() bool {
 }
 
 func newChaosCmd() *cobra.Command {
-	var out, seeds, brokers, nodeBin string
+	var out, seeds, brokers, brokerCtl, nodeBin string
 	cmd := &cobra.Command{
 		Use:   "chaos SCENARIO.yaml...",
 		Short: "Run fault scenarios over several seeds and print one table",
@@ -67,7 +67,7 @@ done.`,
 					}
 					sc.Seed = seed
 					fmt.Fprintf(cmd.ErrOrStderr(), "chaos: %s seed %d\n", sc.Name, seed)
-					opts := bench.Options{Out: filepath.Join(out, fmt.Sprintf("%s-seed%d", sc.Name, seed)), Target: runTarget(sc, brokers, nodeBin, false, cmd.ErrOrStderr())}
+					opts := bench.Options{Out: filepath.Join(out, fmt.Sprintf("%s-seed%d", sc.Name, seed)), Target: runTarget(sc, brokers, brokerCtl, nodeBin, false, cmd.ErrOrStderr())}
 					res, err := bench.Run(cmd.Context(), sc, opts)
 					rows = append(rows, chaosRow{scenario: sc.Name, seed: seed, res: res, err: err})
 					if errors.Is(err, bench.ErrInterrupted) {
@@ -96,6 +96,7 @@ done.`,
 	f.StringVar(&out, "out", "", "folder of the runs' reports (default out/chaos-<time>)")
 	f.StringVar(&seeds, "seeds", "1,2,3", "the seeds each scenario runs with, comma-separated")
 	f.StringVar(&brokers, "brokers", "", "use this Kafka/Redpanda cluster (host:port,…) instead of the scenarios' broker")
+	f.StringVar(&brokerCtl, "broker-ctl", "", "command that stops and resumes the given broker for a timeline's kill: broker (run as 'CMD stop' and 'CMD resume', such as scripts/kafka.sh)")
 	f.StringVar(&nodeBin, "node-bin", "", "for cluster.mode process scenarios: the rustorium binary the nodes run (default this one)")
 	return cmd
 }

@@ -19,7 +19,7 @@ import (
 
 func newRunCmd() *cobra.Command {
 	var (
-		out, brokers, profile, baseline, nodeBin string
+		out, brokers, brokerCtl, profile, baseline, nodeBin string
 		verbose                                  bool
 		minEffect                                float64
 	)
@@ -51,7 +51,7 @@ completed but failed them, and 1 when the run could not be done.`,
 			if nodeBin != "" && sc.Cluster.Mode != scenarios.ClusterProcess {
 				return fmt.Errorf("--node-bin: %s runs its nodes in process (cluster.mode: %s); the flag needs cluster.mode: process", sc.File(), sc.Cluster.Mode)
 			}
-			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
+			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, brokerCtl, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return partialReport(cmd.OutOrStdout(), res, out, err)
@@ -85,6 +85,7 @@ completed but failed them, and 1 when the run could not be done.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-<time>)")
 	f.StringVar(&brokers, "brokers", "", "use this Kafka/Redpanda cluster (host:port,…) instead of the scenario's broker")
+	f.StringVar(&brokerCtl, "broker-ctl", "", "command that stops and resumes the given broker for a timeline's kill: broker (run as 'CMD stop' and 'CMD resume', such as scripts/kafka.sh)")
 	f.StringVar(&baseline, "baseline", "", "compare with this result.json and exit 3 on a confident regression")
 	f.Float64Var(&minEffect, "min-effect", 0.05, "with --baseline: the smallest relative change that counts as a regression")
 	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
@@ -95,7 +96,7 @@ completed but failed them, and 1 when the run could not be done.`,
 
 // runTarget is the target the scenario's cluster.mode asks for: its nodes
 // in this process, or as node processes of nodeBin.
-func runTarget(sc *scenarios.Scenario, brokers, nodeBin string, verbose bool, log io.Writer) bench.Target {
+func runTarget(sc *scenarios.Scenario, brokers, brokerCtl, nodeBin string, verbose bool, log io.Writer) bench.Target {
 	var addrs []string
 	if brokers != "" {
 		addrs = strings.Split(brokers, ",")
@@ -105,9 +106,9 @@ func runTarget(sc *scenarios.Scenario, brokers, nodeBin string, verbose bool, lo
 		logger = slog.New(slog.NewTextHandler(log, nil))
 	}
 	if sc.Cluster.Mode == scenarios.ClusterProcess {
-		return &bench.Processes{Bin: nodeBin, Brokers: addrs, Logger: logger}
+		return &bench.Processes{Bin: nodeBin, Brokers: addrs, BrokerCtl: brokerCtl, Logger: logger}
 	}
-	return &bench.InProcess{Brokers: addrs, Logger: logger}
+	return &bench.InProcess{Brokers: addrs, BrokerCtl: brokerCtl, Logger: logger}
 }
 
 // partialReport prints the summary and the path of an interrupted run's
