@@ -20,8 +20,8 @@ import (
 func newRunCmd() *cobra.Command {
 	var (
 		out, brokers, brokerCtl, profile, baseline, nodeBin string
-		verbose                                  bool
-		minEffect                                float64
+		verbose                                             bool
+		minEffect                                           float64
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
