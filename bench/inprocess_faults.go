@@ -157,6 +157,18 @@ func (f *inprocFaults) Partition(groups ...[]string) (heal func()) {
 	return f.nw.Partition(groups...)
 }
 
+// APIAddr implements Faults.
+func (f *inprocFaults) APIAddr(name string) (string, error) {
+	s, err := (*InProcess)(f).node(name)
+	if err != nil {
+		return "", err
+	}
+	if s.apiAddr == "" {
+		return "", fmt.Errorf("%s serves no HTTP API", name)
+	}
+	return s.apiAddr, nil
+}
+
 // Delivery implements Faults: every action is a call in process.
 func (f *inprocFaults) Delivery(scenarios.Op) string { return "" }
 

@@ -184,6 +184,15 @@ func (f *procFaults) Settle() {
 	}
 }
 
+// APIAddr implements Faults.
+func (f *procFaults) APIAddr(name string) (string, error) {
+	s, err := f.slot(name)
+	if err != nil {
+		return "", err
+	}
+	return s.api, nil
+}
+
 // Delivery implements Faults.
 func (f *procFaults) Delivery(op scenarios.Op) string {
 	switch op {

@@ -156,6 +156,9 @@ type Faults interface {
 	// Settle undoes every pause and partition still in force, so the
 	// drain can finish. A killed node stays down.
 	Settle()
+	// APIAddr returns a node's HTTP API address (host:port), which a
+	// timeline's flood opens its connections to.
+	APIAddr(name string) (string, error)
 	// Delivery names how an action on a node is delivered, for the report
 	// ("SIGKILL", "SIGSTOP"); "" when it is a call in process.
 	Delivery(op scenarios.Op) string

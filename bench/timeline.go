@@ -24,6 +24,7 @@ type timelineRun struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	heals  map[int]func() // event index → heal of its partition; owned by the goroutine
+	floods map[int]*flood // event index → its flood while it lasts; owned by the goroutine
 
 	mu       sync.Mutex
 	when     map[int]time.Duration // event index → when its last action ran, from the start of measuring
@@ -40,6 +41,8 @@ type actionRun struct {
 	// For a restart: the highest height of each shard committed anywhere
 	// when the node restarted, and the node's own heights then.
 	target, own map[uint32]uint64
+	// For a flood: the connections opened, and what the node did with them.
+	flood *reports.Flood
 }
 
 // runTimeline starts carrying out sc's timeline through f (nil when the
@@ -47,13 +50,18 @@ type actionRun struct {
 func runTimeline(ctx context.Context, sc *scenarios.Scenario, f Faults, chk *checker, measureStart time.Time, printf func(string, ...any)) *timelineRun {
 	ctx, cancel := context.WithCancel(ctx)
 	tr := &timelineRun{sc: sc, f: f, chk: chk, printf: printf, cancel: cancel, done: make(chan struct{}),
-		heals: map[int]func(){}, when: map[int]time.Duration{}, resolved: map[int]string{}}
+		heals: map[int]func(){}, floods: map[int]*flood{}, when: map[int]time.Duration{}, resolved: map[int]string{}}
 	actions := sc.Schedule()
 	if f == nil {
 		actions = nil // Run refuses a timeline for a target without Faults
 	}
 	go func() {
 		defer close(tr.done)
+		defer func() { // a flood still in force when the timeline stops
+			for _, f := range tr.floods {
+				f.stop()
+			}
+		}()
 		for _, a := range actions {
 			if retry.Sleep(ctx, time.Until(measureStart.Add(a.At.Std()))) != nil {
 				return
@@ -72,7 +80,7 @@ func runTimeline(ctx context.Context, sc *scenarios.Scenario, f Faults, chk *che
 func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
 	run := actionRun{a: a, at: time.Now()}
 	switch a.Op {
-	case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart:
+	case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart, scenarios.OpFlood, scenarios.OpUnflood:
 		if run.node, run.err = tr.target(ctx, a); run.err == nil {
 			run.at = time.Now()
 		}
@@ -97,10 +105,25 @@ func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
 		if heal := tr.heals[a.Event]; heal != nil {
 			heal()
 		}
+	case a.Op == scenarios.OpFlood:
+		var addr string
+		if addr, run.err = f.APIAddr(run.node); run.err == nil {
+			fl := floodAPI(ctx, addr, a.Conns)
+			tr.floods[a.Event] = fl
+			run.flood = &reports.Flood{Conns: a.Conns, Held: fl.Held, Refused: fl.Refused}
+		}
+	case a.Op == scenarios.OpUnflood:
+		if fl := tr.floods[a.Event]; fl != nil {
+			fl.stop()
+			delete(tr.floods, a.Event)
+		}
 	}
 	what := a.String()
 	if run.node != "" && run.node != a.Node {
 		what += " (" + run.node + ")"
+	}
+	if run.flood != nil {
+		what += fmt.Sprintf(": %d held, %d refused", run.flood.Held, run.flood.Refused)
 	}
 	if run.err != nil {
 		tr.printf("timeline %v: %s: %v", a.At, what, run.err)
@@ -185,6 +208,9 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 			}
 			if sig := tr.f.Delivery(a.a.Op); sig != "" && r.Signal == "" {
 				r.Signal = sig
+			}
+			if a.flood != nil {
+				r.Flood = a.flood
 			}
 			switch a.a.Op {
 			case scenarios.OpKill:

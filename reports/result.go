@@ -215,6 +215,17 @@ type TimelineResult struct {
 	// Signal is how a kill or pause was delivered to a node process
 	// ("SIGKILL", "SIGSTOP"); empty in process.
 	Signal string `json:"signal,omitempty"`
+	// Flood is what a flood of the node's API did.
+	Flood *Flood `json:"flood,omitempty"`
+}
+
+// Flood is a timeline flood: the idle connections it opened to a node's
+// HTTP API, how many the node held and how many it refused (closed at once,
+// or the dial failed).
+type Flood struct {
+	Conns   int `json:"conns"`
+	Held    int `json:"held"`
+	Refused int `json:"refused"`
 }
 
 // EventNode is the event's description with the node it acted on when the

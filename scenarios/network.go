@@ -164,6 +164,14 @@ const (
 	OpHeal      Op = "heal"      // end the partition of event Action.Event
 	OpPause     Op = "pause"     // stall Action.Node
 	OpResume    Op = "resume"    // let Action.Node run again
+	OpFlood     Op = "flood"     // open Action.Conns connections to Action.Node's API
+	OpUnflood   Op = "unflood"   // close the flood of event Action.Event
+)
+
+// Floods: the connections a flood opens by default, and at most.
+const (
+	DefaultFloodConns = 5000
+	MaxFloodConns     = 100_000
 )
 
 // Action is one primitive step of the timeline at an absolute time from the
@@ -174,6 +182,7 @@ type Action struct {
 	Node    string     // kill, restart, pause, resume
 	Groups  [][]string // partition, heal
 	Network *Network   // network
+	Conns   int        // flood
 	Event   int        // index of the timeline event it comes from
 }
 
@@ -194,7 +203,7 @@ func (a Action) String() string {
 // Schedule expands the timeline into primitive actions sorted by time (ties
 // keep timeline order): a kill with restart_after becomes kill + restart, a
 // partition with heal_after becomes partition + heal, a pause becomes pause +
-// resume.
+// resume, a flood flood + unflood.
 func (s *Scenario) Schedule() []Action {
 	var out []Action
 	for i, e := range s.Timeline {
@@ -214,6 +223,13 @@ func (s *Scenario) Schedule() []Action {
 		case e.Pause != "":
 			out = append(out, Action{At: e.At, Op: OpPause, Node: e.Pause, Event: i})
 			out = append(out, Action{At: e.At + e.For, Op: OpResume, Node: e.Pause, Event: i})
+		case e.Flood != "":
+			conns := e.Conns
+			if conns == 0 {
+				conns = DefaultFloodConns
+			}
+			out = append(out, Action{At: e.At, Op: OpFlood, Node: e.Flood, Conns: conns, Event: i})
+			out = append(out, Action{At: e.At + e.For, Op: OpUnflood, Node: e.Flood, Event: i})
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].At < out[b].At })
@@ -238,6 +254,12 @@ func (e Event) String() string {
 		return a
 	case e.Pause != "":
 		return fmt.Sprintf("pause %s for %s", e.Pause, e.For)
+	case e.Flood != "":
+		conns := e.Conns
+		if conns == 0 {
+			conns = DefaultFloodConns
+		}
+		return fmt.Sprintf("flood %s's API with %d connections for %s", e.Flood, conns, e.For)
 	}
 	return "nothing"
 }

@@ -319,7 +319,7 @@ type MaxRate struct {
 }
 
 // Event is one entry of the timeline: at a time from the start of measuring,
-// exactly one action (network, kill, partition or pause).
+// exactly one action (network, kill, partition, pause or flood).
 type Event struct {
 	// At is when the event happens, from the start of measuring.
 	At Duration `yaml:"at" json:"at"`
@@ -341,7 +341,14 @@ type Event struct {
 	// Pause stalls a node's ingress and processing ("node-N" or
 	// "leader(S)").
 	Pause string `yaml:"pause" json:"pause,omitempty"`
-	// For is how long the pause lasts.
+	// Flood opens Conns idle connections to a node's HTTP API ("node-N" or
+	// "leader(S)"), each with an unfinished request, and holds them for
+	// For: a client exhausting the API's connections and descriptors. The
+	// node must refuse what is over its limits and keep committing.
+	Flood string `yaml:"flood" json:"flood,omitempty"`
+	// Conns is how many connections a flood opens. Unset means 5000.
+	Conns int `yaml:"conns" json:"conns,omitempty"`
+	// For is how long the pause or the flood lasts.
 	For Duration `yaml:"for" json:"for,omitempty"`
 }
 

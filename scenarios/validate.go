@@ -338,9 +338,22 @@ func (v *validator) timeline() {
 				v.add(p+".for", "required with pause, > 0")
 			}
 		}
+		if e.Flood != "" {
+			actions = append(actions, "flood")
+			v.target(p+".flood", e.Flood)
+			if e.For <= 0 {
+				v.add(p+".for", "required with flood, > 0")
+			}
+		}
+		if e.Conns < 0 || e.Conns > MaxFloodConns {
+			v.add(p+".conns", "%d is not in 1..%d", e.Conns, MaxFloodConns)
+		}
+		if e.Conns != 0 && e.Flood == "" {
+			v.add(p+".conns", "only applies to flood")
+		}
 		switch len(actions) {
 		case 0:
-			v.add(p, "no action: give one of network, kill, partition or pause")
+			v.add(p, "no action: give one of network, kill, partition, pause or flood")
 		case 1:
 		default:
 			v.add(p+"."+actions[1], "conflicts with %s: give one action per event", actions[0])
@@ -351,8 +364,8 @@ func (v *validator) timeline() {
 		if e.HealAfter != 0 && len(e.Partition) == 0 {
 			v.add(p+".heal_after", "only applies to partition")
 		}
-		if e.For != 0 && e.Pause == "" {
-			v.add(p+".for", "only applies to pause")
+		if e.For != 0 && e.Pause == "" && e.Flood == "" {
+			v.add(p+".for", "only applies to pause and flood")
 		}
 	}
 	v.networksInForce()
