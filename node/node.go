@@ -351,6 +351,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if n.embedded != nil {
 		n.wg.Go(func() { n.watchEmbedded(ctx) })
 	}
+	n.wg.Go(func() { n.sweepHanging(ctx) })
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()

@@ -1,0 +1,212 @@
+package ordering
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// A HangingTxn is a transaction left open on a partition although its
+// coordinator no longer counts it as ongoing there: the transactional id
+// moved on to a newer producer epoch, or ended, or never added the
+// partition. Its records are neither committed nor aborted, so the
+// partition's last stable offset stays at its first record for good, and
+// a read_committed reader (a shard's leader, its replicas) sees nothing
+// after it. A broker restarted while a transaction was being written can
+// leave one (a real Kafka 4 broker did, in the broker-restart chaos
+// scenario: a credit to shard 0 written in epoch 21 of a leader whose
+// coordinator had committed epoch 22). KIP-664's remedy, which AbortHanging
+// applies, is to write an abort marker for it.
+type HangingTxn struct {
+	Topic     string
+	Partition int32
+	// The producer that left it open, as the partition's leader knows it.
+	ProducerID       int64
+	ProducerEpoch    int16
+	CoordinatorEpoch int32
+	// StartOffset is the transaction's first offset on the partition: the
+	// last stable offset it holds back.
+	StartOffset int64
+	// LastWrite is when the producer last wrote to the partition.
+	LastWrite time.Time
+	// TxnID is the producer's transactional id, "" when no coordinator
+	// lists the producer.
+	TxnID string
+	// Why says what the coordinator knows instead.
+	Why string
+}
+
+func (h HangingTxn) String() string {
+	return fmt.Sprintf("%s/%d from offset %d: producer %d epoch %d (%s)", h.Topic, h.Partition, h.StartOffset, h.ProducerID, h.ProducerEpoch, h.Why)
+}
+
+// hanging decides which of the open transactions are hanging: open for
+// longer than grace (at now) and not ongoing on their partition in their
+// coordinator's view. listed maps producer ids to their transactional ids'
+// listings and described those ids to their descriptions. It asks nobody:
+// FindHanging gathers its input.
+func hanging(open []kadm.DescribedProducer, listed map[int64]kadm.ListedTransaction, described kadm.DescribedTransactions, now time.Time, grace time.Duration) []HangingTxn {
+	var out []HangingTxn
+	for _, p := range open {
+		if p.CurrentTxnStartOffset < 0 {
+			continue
+		}
+		last := time.UnixMilli(p.LastTimestamp)
+		if now.Sub(last) < grace {
+			continue
+		}
+		h := HangingTxn{Topic: p.Topic, Partition: p.Partition, ProducerID: p.ProducerID, ProducerEpoch: p.ProducerEpoch,
+			CoordinatorEpoch: p.CoordinatorEpoch, StartOffset: p.CurrentTxnStartOffset, LastWrite: last}
+		l, ok := listed[p.ProducerID]
+		if !ok {
+			h.Why = "no coordinator lists the producer"
+			out = append(out, h)
+			continue
+		}
+		h.TxnID = l.TxnID
+		d, ok := described[l.TxnID]
+		switch {
+		case !ok || d.Err != nil:
+			continue // cannot tell: leave it for the next sweep
+		case d.ProducerID != p.ProducerID:
+			h.Why = fmt.Sprintf("transactional id %s moved to producer %d", l.TxnID, d.ProducerID)
+		case d.ProducerEpoch > p.ProducerEpoch:
+			h.Why = fmt.Sprintf("transactional id %s is at epoch %d, %s", l.TxnID, d.ProducerEpoch, d.State)
+		case d.State != "Ongoing" && d.State != "PrepareCommit" && d.State != "PrepareAbort":
+			h.Why = fmt.Sprintf("transactional id %s is %s", l.TxnID, d.State)
+		default:
+			if ps, ok := d.Topics[p.Topic]; ok {
+				if _, ok := ps[p.Partition]; ok {
+					continue // ongoing here: the coordinator ends it (or times it out)
+				}
+			}
+			h.Why = fmt.Sprintf("transactional id %s is %s without this partition", l.TxnID, d.State)
+		}
+		out = append(out, h)
+	}
+	slices.SortFunc(out, func(a, b HangingTxn) int {
+		if a.Topic != b.Topic {
+			if a.Topic < b.Topic {
+				return -1
+			}
+			return 1
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return out
+}
+
+// FindHanging lists the hanging transactions on the topics' partition 0
+// (every topic of ours has one partition) whose producer last wrote more
+// than grace ago, asking the partitions' leaders (DescribeProducers) and
+// the transactions' coordinators (ListTransactions, DescribeTransactions).
+func FindHanging(ctx context.Context, cl *kgo.Client, topics []string, grace time.Duration) ([]HangingTxn, error) {
+	adm := kadm.NewClient(cl)
+	set := kadm.TopicsSet{}
+	for _, t := range topics {
+		set.Add(t, 0)
+	}
+	prods, err := adm.DescribeProducers(ctx, set)
+	if err != nil {
+		return nil, brokerErr("describing producers", err)
+	}
+	var (
+		open []kadm.DescribedProducer
+		pids []int64
+	)
+	prods.EachProducer(func(p kadm.DescribedProducer) {
+		if p.CurrentTxnStartOffset >= 0 {
+			open = append(open, p)
+			pids = append(pids, p.ProducerID)
+		}
+	})
+	if len(open) == 0 {
+		return nil, nil
+	}
+	lts, err := adm.ListTransactions(ctx, pids, nil)
+	if err != nil {
+		return nil, brokerErr("listing transactions", err)
+	}
+	listed := map[int64]kadm.ListedTransaction{}
+	var ids []string
+	for _, l := range lts.Sorted() {
+		listed[l.ProducerID] = l
+		ids = append(ids, l.TxnID)
+	}
+	described := kadm.DescribedTransactions{}
+	if len(ids) > 0 {
+		if described, err = adm.DescribeTransactions(ctx, ids...); err != nil {
+			return nil, brokerErr("describing transactions", err)
+		}
+	}
+	return hanging(open, listed, described, time.Now(), grace), nil
+}
+
+// AbortHanging writes an abort marker for each hanging transaction on its
+// partition (WriteTxnMarkers, as KIP-664's tooling does), releasing the
+// partition's last stable offset.
+func AbortHanging(ctx context.Context, cl *kgo.Client, hs []HangingTxn) error {
+	if len(hs) == 0 {
+		return nil
+	}
+	adm := kadm.NewClient(cl)
+	markers := make([]kadm.TxnMarkers, len(hs))
+	for i, h := range hs {
+		markers[i] = kadm.TxnMarkers{ProducerID: h.ProducerID, ProducerEpoch: h.ProducerEpoch, CoordinatorEpoch: h.CoordinatorEpoch,
+			Topics: kadm.TopicsSet{h.Topic: {h.Partition: {}}}}
+	}
+	resps, err := adm.WriteTxnMarkers(ctx, markers...)
+	if err != nil {
+		return brokerErr("writing abort markers", err)
+	}
+	for _, r := range resps {
+		for _, t := range r.Topics {
+			for _, p := range t.Partitions {
+				if p.Err != nil {
+					return brokerErr(fmt.Sprintf("aborting producer %d's transaction on %s/%d", r.ProducerID, t.Topic, p.Partition), p.Err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// A HangingSweeper finds and aborts hanging transactions on the topics it
+// is asked about, through a client of its own. Close releases it.
+type HangingSweeper struct {
+	cl    *kgo.Client
+	grace time.Duration
+}
+
+// NewHangingSweeper returns a sweeper on cfg's brokers that leaves alone a
+// transaction whose producer wrote less than grace ago.
+func NewHangingSweeper(cfg Config, grace time.Duration) (*HangingSweeper, error) {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: hanging-transaction sweeper: %w", ErrConfig, err)
+	}
+	return &HangingSweeper{cl: cl, grace: grace}, nil
+}
+
+// Sweep aborts the hanging transactions of topics and returns them.
+func (s *HangingSweeper) Sweep(ctx context.Context, topics []string) ([]HangingTxn, error) {
+	hs, err := FindHanging(ctx, s.cl, topics, s.grace)
+	if err != nil {
+		return nil, err
+	}
+	if err := AbortHanging(ctx, s.cl, hs); err != nil {
+		return nil, err
+	}
+	return hs, nil
+}
+
+// Close releases the sweeper's client. Safe to call twice.
+func (s *HangingSweeper) Close() { s.cl.Close() }
