@@ -78,10 +78,10 @@ type nodeSlot struct {
 	n       *node.Node           // nil while killed
 	reg     *prometheus.Registry // n's metrics
 	inc     uint64               // n's incarnation: 1, then one more each restart
-	pc      net.PacketConn // the node's QUIC socket (the node does not close it)
-	apiLn   net.Listener   // the API's socket until the first incarnation serves it
-	apiStop func()         // stops this incarnation's API server; nil without one
-	stopped chan struct{}  // closed when this incarnation is stopped on purpose
+	pc      net.PacketConn       // the node's QUIC socket (the node does not close it)
+	apiLn   net.Listener         // the API's socket until the first incarnation serves it
+	apiStop func()               // stops this incarnation's API server; nil without one
+	stopped chan struct{}        // closed when this incarnation is stopped on purpose
 }
 
 // live returns the running node, or nil while it is killed.
