@@ -877,6 +877,13 @@ func TestRunProcessCluster(t *testing.T) {
 		if len(res.NodeResources) != 3 || res.NodeResources["node-1"].RSSMaxBytes == 0 {
 			t.Fatalf("%s: node resources %+v", kind, res.NodeResources)
 		}
+		// Every process's /metrics read at both ends; the killed leader
+		// counts from its restart, and three nodes attest to each other.
+		if cost := res.Cost; cost == nil || cost.Source != "metrics" || cost.Nodes != 3 || cost.PoseidonPermsPerTx <= 0 ||
+			cost.WireBytesPerTx.Peer <= 0 || cost.WireBytesPerTx.ClientQUIC <= 0 || cost.CPUMicrosPerTx <= 0 ||
+			!strings.Contains(strings.Join(cost.Notes, "\n"), kill.Node+" restarted while measuring") {
+			t.Fatalf("%s: cost %+v", kind, cost)
+		}
 		if fi, err := os.Stat(filepath.Join(out, "keys", "node-1.key")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("key file: %v %v", fi, err)
 		}
