@@ -194,6 +194,13 @@ func (c *Config) validators() []ed25519.PublicKey {
 	return out
 }
 
+// alarmKinds are the kinds of rustorium_alarms_total: the finality
+// tracker's, and the replica's (shard.go).
+var alarmKinds = []string{
+	consensus.AlarmDivergence.String(), consensus.AlarmEquivocation.String(), consensus.AlarmStalled.String(),
+	"invalid_block", "conflicting_block",
+}
+
 // Node is a running reference node.
 type Node struct {
 	cfg      Config
@@ -258,6 +265,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.waiters.gauge = n.metrics.Waiting
+	n.metrics.InitShards(cfg.Shards, alarmKinds)
 	defer func() {
 		if err != nil {
 			n.Close()
