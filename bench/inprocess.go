@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/internal/retry"
@@ -77,11 +81,13 @@ type nodeSlot struct {
 	apiAddr string
 
 	mu      sync.Mutex
-	n       *node.Node     // nil while killed
-	pc      net.PacketConn // the node's QUIC socket (the node does not close it)
-	apiLn   net.Listener   // the API's socket until the first incarnation serves it
-	apiStop func()         // stops this incarnation's API server; nil without one
-	stopped chan struct{}  // closed when this incarnation is stopped on purpose
+	n       *node.Node           // nil while killed
+	reg     *prometheus.Registry // n's metrics
+	inc     uint64               // n's incarnation: 1, then one more each restart
+	pc      net.PacketConn       // the node's QUIC socket (the node does not close it)
+	apiLn   net.Listener         // the API's socket until the first incarnation serves it
+	apiStop func()               // stops this incarnation's API server; nil without one
+	stopped chan struct{}        // closed when this incarnation is stopped on purpose
 }
 
 // live returns the running node, or nil while it is killed.
@@ -178,11 +184,12 @@ func (c *InProcess) startNodes(ctx context.Context) error {
 	c.hooks.Printf("starting %d node(s), %d shards, quorum %d, broker %s (%s)", sc.Cluster.Nodes, sc.Cluster.Shards, sc.Cluster.Quorum, c.brokerKind, strings.Join(c.brokers, ","))
 	nodes := make([]*node.Node, len(c.nodes))
 	for i, s := range c.nodes {
-		n, err := c.newNode(ctx, s)
+		n, reg, err := c.newNode(ctx, s)
 		if err != nil {
 			return fmt.Errorf("bench: %s: %w", s.name, err)
 		}
-		nodes[i], s.n, s.stopped = n, n, make(chan struct{})
+		nodes[i], s.n, s.reg, s.stopped = n, n, reg, make(chan struct{})
+		s.inc++
 	}
 	for i, s := range c.nodes {
 		if err := nodes[i].Start(ctx); err != nil {
@@ -210,20 +217,41 @@ func (c *InProcess) dialClients(ctx context.Context) error {
 		})
 }
 
-// newNode creates an incarnation of s, with the faults the tests inject.
-func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, error) {
+// newNode creates an incarnation of s, with the faults the tests inject,
+// and the registry of its metrics.
+func (c *InProcess) newNode(ctx context.Context, s *nodeSlot) (*node.Node, *prometheus.Registry, error) {
 	cfg, err := c.nodeConfig(s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	n, err := node.New(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if alter := c.AlterRoot[s.name]; alter != nil {
 		n.Faults().SetAlterRoot(alter)
 	}
-	return n, nil
+	return n, reg, nil
+}
+
+// nodeMetrics implements metricsTarget: each running node's registry.
+func (c *InProcess) nodeMetrics() (string, map[string]metricsReader) {
+	out := map[string]metricsReader{}
+	for _, s := range c.nodes {
+		out[s.name] = func(context.Context) ([]*dto.MetricFamily, uint64, error) {
+			s.mu.Lock()
+			n, reg, inc := s.n, s.reg, s.inc
+			s.mu.Unlock()
+			if n == nil || reg == nil {
+				return nil, 0, errors.New("not running")
+			}
+			fams, err := reg.Gather()
+			return fams, inc, err
+		}
+	}
+	return "registry", out
 }
 
 // nodeConfig is the configuration of every incarnation of s: the

@@ -89,7 +89,7 @@ func (f *inprocFaults) Restart(name string) (map[uint32]uint64, error) {
 		return nil, fmt.Errorf("re-listening on %s: %w", s.addr, err)
 	}
 	s.pc = pc
-	n, err := c.newNode(c.ctx, s)
+	n, reg, err := c.newNode(c.ctx, s)
 	if err != nil {
 		s.pc = nil
 		pc.Close()
@@ -113,7 +113,8 @@ func (f *inprocFaults) Restart(name string) (map[uint32]uint64, error) {
 		pc.Close()
 		return nil, err
 	}
-	s.n, s.stopped = n, make(chan struct{})
+	s.n, s.reg, s.stopped = n, reg, make(chan struct{})
+	s.inc++
 	c.watchNode(s, n, s.stopped)
 	return own, nil
 }

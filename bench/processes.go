@@ -425,6 +425,18 @@ func (c *Processes) nodePIDs() map[string]func() int {
 	return out
 }
 
+// nodeMetrics implements metricsTarget: each node process's /metrics, its
+// process id the incarnation.
+func (c *Processes) nodeMetrics() (string, map[string]metricsReader) {
+	client := &http.Client{Timeout: costTimeout}
+	pids := c.nodePIDs()
+	out := map[string]metricsReader{}
+	for _, s := range c.nodes {
+		out[s.name] = scrapeMetrics(client, s.metrics, pids[s.name])
+	}
+	return "metrics", out
+}
+
 // Failed implements Target: a node process that exits on its own.
 func (c *Processes) Failed() <-chan error { return c.failc }
 

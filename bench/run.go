@@ -306,10 +306,12 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 		return nil, err
 	}
 	nodeSamplers := r.sampleNodes(ctx, measured)
+	cost := startCost(ctx, r.t, measured)
 	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
 	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured)
 	err = r.runLoads(ctx, loads, rec, start, warmup+measure)
+	costEnd := cost.end(ctx)
 	profiles, notes := prof.stop()
 	timeline.stop()
 	resources := sampler.Stop()
@@ -326,6 +328,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	res.Resources, res.NodeResources = resources, nodeResources
 	label(res, loads)
 	cpuPerTx(res)
+	res.Cost = costEnd.perTx(res)
 	notes = append(notes, loadNotes(loads)...)
 	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
@@ -402,18 +405,25 @@ func stopSamplers(samplers map[string]*reports.ResourceSampler) map[string]*repo
 // cpuPerTx fills in the CPU time per committed transaction of the measured
 // phase, of the harness's process and of each node process.
 func cpuPerTx(res *reports.Result) {
-	var committed int64
-	for _, w := range res.Workloads {
-		if s := w.Stages[reports.StageCommitted.String()]; s != nil {
-			committed += s.Count
-		}
-	}
+	committed := committedTxs(res)
 	if res.Resources != nil {
 		res.Resources.CPUMicrosPerTx = res.Resources.CPUPerTx(committed)
 	}
 	for _, rs := range res.NodeResources {
 		rs.CPUMicrosPerTx = rs.CPUPerTx(committed)
 	}
+}
+
+// committedTxs is the transactions the workloads saw committed in the
+// measured phase.
+func committedTxs(res *reports.Result) int64 {
+	var committed int64
+	for _, w := range res.Workloads {
+		if s := w.Stages[reports.StageCommitted.String()]; s != nil {
+			committed += s.Count
+		}
+	}
+	return committed
 }
 
 // loadNotes explains what the workloads' own counts say about the run.

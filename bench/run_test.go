@@ -118,6 +118,15 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Fatalf("ratio %s = %v (ratios %v)", k, r, res.Floors.Ratios)
 			}
 		}
+		// The nodes' cost per committed transaction: a put is at least its
+		// ~200 bytes through QUIC, to the broker and back, a value hashed,
+		// and a Pebble write; one node has no peers.
+		if cost := res.Cost; cost == nil || cost.Nodes != 1 || cost.Committed != 400 || cost.Source != "registry" ||
+			cost.PoseidonPermsPerTx < 1 || cost.WireBytesPerTx.ClientQUIC < 100 || cost.WireBytesPerTx.KafkaProduce < 100 ||
+			cost.WireBytesPerTx.KafkaFetch < 100 || cost.WireBytesPerTx.Peer != 0 || cost.PebbleWriteAmp < 1 || cost.PebbleBytesPerTx < 100 ||
+			cost.WireBytesPerTx.Total < cost.WireBytesPerTx.ClientQUIC+cost.WireBytesPerTx.KafkaProduce+cost.WireBytesPerTx.KafkaFetch-1 {
+			t.Fatalf("cost %+v", cost)
+		}
 		if !res.Passed() {
 			t.Fatalf("run failed: %+v", res.SLO)
 		}
@@ -130,7 +139,7 @@ func TestRunEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"scenario", "seed", "environment", "workloads", "floors", "checker", "slo", "timeline"} {
+		for _, k := range []string{"scenario", "seed", "environment", "workloads", "floors", "checker", "slo", "timeline", "cost"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("result.json lacks %q", k)
 			}
@@ -872,6 +881,13 @@ func TestRunProcessCluster(t *testing.T) {
 		}
 		if len(res.NodeResources) != 3 || res.NodeResources["node-1"].RSSMaxBytes == 0 {
 			t.Fatalf("%s: node resources %+v", kind, res.NodeResources)
+		}
+		// Every process's /metrics read at both ends; the killed leader
+		// counts from its restart, and three nodes attest to each other.
+		if cost := res.Cost; cost == nil || cost.Source != "metrics" || cost.Nodes != 3 || cost.PoseidonPermsPerTx <= 0 ||
+			cost.WireBytesPerTx.Peer <= 0 || cost.WireBytesPerTx.ClientQUIC <= 0 || cost.CPUMicrosPerTx <= 0 ||
+			!strings.Contains(strings.Join(cost.Notes, "\n"), kill.Node+" restarted while measuring") {
+			t.Fatalf("%s: cost %+v", kind, cost)
 		}
 		if fi, err := os.Stat(filepath.Join(out, "keys", "node-1.key")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("key file: %v %v", fi, err)

@@ -194,12 +194,20 @@ func (c *Config) validators() []ed25519.PublicKey {
 	return out
 }
 
+// alarmKinds are the kinds of rustorium_alarms_total: the finality
+// tracker's, and the replica's (shard.go).
+var alarmKinds = []string{
+	consensus.AlarmDivergence.String(), consensus.AlarmEquivocation.String(), consensus.AlarmStalled.String(),
+	"invalid_block", "conflicting_block",
+}
+
 // Node is a running reference node.
 type Node struct {
 	cfg      Config
 	log      *slog.Logger
 	embedded *ordering.Embedded
 	ocfg     ordering.Config
+	wire     ordering.WireBytes // every broker client's bytes (ocfg.Wire)
 	prod     *ordering.Producer
 	db       *storage.DB
 	srv      *p2p.Server
@@ -257,6 +265,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.waiters.gauge = n.metrics.Waiting
+	n.metrics.InitShards(cfg.Shards, alarmKinds)
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -270,7 +279,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		brokers = n.embedded.Addrs()
 	}
-	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: cfg.Logger}
+	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: cfg.Logger, Wire: &n.wire}
 	if _, err = ordering.EnsureTopics(ctx, n.ocfg); err != nil {
 		return nil, err
 	}
@@ -299,7 +308,32 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	n.voter.peers = n.srv.Peers()
+	if cfg.Registerer != nil {
+		err = metrics.RegisterSources(cfg.Registerer, metrics.Sources{
+			PoseidonPermutations: n.db.PoseidonPermutations,
+			Wire:                 n.wireBytes,
+			Pebble: func() (in, written uint64) {
+				w := n.db.WriteStats()
+				return w.BytesIn, w.BytesWritten
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("node: metrics: %w", err)
+		}
+	}
 	return n, nil
+}
+
+// wireBytes is what the node sent and received on each path so far.
+func (n *Node) wireBytes() metrics.Wire {
+	c, p, k := n.srv.ClientBytes(), n.srv.PeerBytes(), n.wire.Totals()
+	return metrics.Wire{
+		ClientSent: c.Sent, ClientReceived: c.Received,
+		PeerSent: p.Sent, PeerReceived: p.Received,
+		ProduceSent: k.ProduceWritten, ProduceReceived: k.ProduceRead,
+		FetchSent: k.FetchWritten, FetchReceived: k.FetchRead,
+		OtherSent: k.OtherWritten, OtherReceived: k.OtherRead,
+	}
 }
 
 // Start runs the shard pipelines and the QUIC server in the background. They

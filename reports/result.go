@@ -43,6 +43,9 @@ type Result struct {
 	// NodeResources is the resource use of each node process (cluster
 	// mode process), by node name: CPU and RSS only.
 	NodeResources map[string]*Resources `json:"node_resources,omitempty"`
+	// Cost is what the nodes spent per committed transaction in the
+	// measured phase, from their own counters.
+	Cost *Cost `json:"cost,omitempty"`
 
 	// Worker is "I/N" when the run sent the I-th of N workers' shares of
 	// the load (rustorium loadgen --worker).

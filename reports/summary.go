@@ -71,6 +71,12 @@ func Summary(w io.Writer, res *Result) error {
 		rs := r.NodeResources[name]
 		fmt.Fprintf(&b, "%s process: CPU mean %.1f%% max %.1f%%, RSS max %s%s\n", name, rs.CPUPercentMean, rs.CPUPercentMax, fmtBytes(rs.RSSMaxBytes), cpuPerTxText(rs))
 	}
+	if c := r.Cost; c != nil {
+		fmt.Fprintf(&b, "cost per committed tx: %s\n", costText(c))
+		for _, n := range c.Notes {
+			fmt.Fprintf(&b, "  note: %s\n", n)
+		}
+	}
 	if m := r.MaxRate; m != nil {
 		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",
 			m.KneeRate, m.KneeTPS, m.Stage, FormatMicros(m.BoundUs), len(m.Points))

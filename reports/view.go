@@ -127,6 +127,9 @@ func newView(res *Result, set *plotSet, generated time.Time) *reportView {
 		v.Resources, v.ResourceNotes = resourceFields(rs), rs.Notes
 	}
 	v.Resources = append(v.Resources, nodeResourceFields(r.NodeResources)...)
+	if c := r.Cost; c != nil {
+		v.Resources = append(v.Resources, field{"cost per committed tx", costText(c)})
+	}
 	byWorkload := map[string][]renderedFigure{}
 	for _, f := range set.figs {
 		if _, ok := r.Workloads[f.Workload]; ok && f.Workload != "" {

@@ -23,3 +23,7 @@ func hashBytes(b []byte) fr.Element {
 	h, _ := poseidon.HashBytes(b) // never fails: it returns an error only to mirror iden3's signature
 	return h
 }
+
+// BytesPermutations is how many Poseidon permutations KeyFromBytes and
+// ValueFromBytes run for an input of n bytes (zero for an empty input).
+func BytesPermutations(n int) int { return poseidon.BytesPermutations(n) }

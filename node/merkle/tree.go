@@ -107,6 +107,11 @@ type Update struct {
 // Base returns the root the update was computed from.
 func (u *Update) Base() fr.Element { return u.base }
 
+// Permutations is how many Poseidon permutations computing the update took:
+// Apply hashes every node it creates once and nothing else, so it is the
+// number of Nodes.
+func (u *Update) Permutations() int { return len(u.fresh) }
+
 func (u *Update) lookup(h fr.Element) (node, bool) {
 	u.indexOnce.Do(func() {
 		u.index = make(map[fr.Element]node, len(u.fresh))

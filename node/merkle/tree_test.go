@@ -351,3 +351,31 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 var _ = rand.New
+
+// TestUpdatePermutations counts the hashes a batch needs by the tree's
+// shape: one per new leaf and one per new middle node on the paths.
+func TestUpdatePermutations(t *testing.T) {
+	for _, opts := range configs {
+		o := newOurs(t, opts)
+		// Keys 1 and 3 share their lowest bit: two leaves under a middle
+		// node at depth 1, under the root at depth 0.
+		u, err := o.tr.Apply([]merkle.KV{{Key: elem(1), Value: elem(10)}, {Key: elem(3), Value: elem(30)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.Permutations(); got != 4 {
+			t.Fatalf("two leaves sharing one bit: %d permutations, want 4", got)
+		}
+		o.db.Put(u)
+		if err := o.tr.Commit(u); err != nil {
+			t.Fatal(err)
+		}
+		// Rewriting key 1: its leaf and the two middle nodes above it.
+		if u, err = o.tr.Apply([]merkle.KV{{Key: elem(1), Value: elem(11)}}); err != nil {
+			t.Fatal(err)
+		}
+		if got := u.Permutations(); got != 3 {
+			t.Fatalf("one rewrite at depth 2: %d permutations, want 3", got)
+		}
+	}
+}

@@ -4,6 +4,8 @@
 package metrics
 
 import (
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -102,4 +104,21 @@ func New(reg prometheus.Registerer) (*Node, error) {
 		}
 	}
 	return m, nil
+}
+
+// InitShards creates the per-shard series of shards 0..shards-1 at zero —
+// blocks, proposed blocks, leadership, halted, and the alarms of each of
+// alarmKinds — so that they are exported before anything happens to a
+// shard, and rates and increases over them start from zero.
+func (m *Node) InitShards(shards int, alarmKinds []string) {
+	for s := range shards {
+		shard := strconv.Itoa(s)
+		m.Blocks.WithLabelValues(shard)
+		m.Proposed.WithLabelValues(shard)
+		m.Leader.WithLabelValues(shard)
+		m.Halted.WithLabelValues(shard)
+		for _, k := range alarmKinds {
+			m.Alarms.WithLabelValues(shard, k)
+		}
+	}
 }

@@ -100,6 +100,11 @@ type Config struct {
 	// plain net.Dialer with franz-go's 10 s timeout.
 	Dialer func(ctx context.Context, network, host string) (net.Conn, error)
 
+	// Wire, if set, counts the bytes every client made from this Config
+	// writes to and reads from the brokers (see WireBytes). Nil counts
+	// nothing.
+	Wire *WireBytes
+
 	// ClientID is the Kafka client id. "" means "rustorium".
 	ClientID string
 
@@ -239,6 +244,9 @@ func (c *Config) clientOpts() []kgo.Opt {
 	}
 	if c.Logger != nil {
 		opts = append(opts, kgo.WithLogger(slogAdapter{c.Logger}))
+	}
+	if c.Wire != nil {
+		opts = append(opts, kgo.WithHooks(c.Wire))
 	}
 	return opts
 }

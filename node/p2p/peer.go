@@ -197,6 +197,7 @@ type Peers struct {
 	log      *slog.Logger
 	list     []*peer
 	byKey    map[string]*peer
+	io       connMeter // the peer connections' bytes, dialed and accepted
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -400,6 +401,7 @@ type link struct {
 	conn    *quic.Conn // nil while down
 	st      *quic.Stream
 	unhook  func() bool
+	untrack func() // keeps the connection's final bytes (connMeter.track)
 	backoff retry.Backoff
 	wait    bool // the last dial failed or the connection was lost: back off first
 	wasUp   bool // connected once: reconnect even with nothing to send
@@ -423,6 +425,7 @@ func (l *link) dial() bool {
 		return true
 	}
 	l.conn, l.wait, l.wasUp = c, false, true
+	l.untrack = p.io.track(c)
 	l.backoff.Reset()
 	// Close unblocks a write stuck on a peer that does not read.
 	l.unhook = context.AfterFunc(p.ctx, func() { _ = c.CloseWithError(peerCodeClosing, "") })
@@ -447,6 +450,7 @@ func (l *link) drop() {
 	if l.conn != nil {
 		l.unhook()
 		_ = l.conn.CloseWithError(peerCodeClosing, "")
+		l.untrack()
 	}
 	l.conn, l.st = nil, nil
 	l.pc.connected.Store(false)
@@ -553,7 +557,8 @@ func (p *Peers) serveConn(ctx context.Context, conn *quic.Conn) {
 		return
 	}
 	var wg sync.WaitGroup
-	defer wg.Wait() // after the close below, which ends the readers
+	defer p.io.track(conn)() // after the readers ended
+	defer wg.Wait()          // after the close below, which ends the readers
 	defer conn.CloseWithError(peerCodeClosing, "")
 	stop := context.AfterFunc(p.ctx, func() { _ = conn.CloseWithError(peerCodeClosing, "") })
 	defer stop()

@@ -139,6 +139,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	once      sync.Once
 	clients   atomic.Int64 // open client connections
+	clientIO  connMeter    // the client connections' bytes
 
 	mu sync.Mutex // orders Serve's wg.Add before Close's cancel (and so its wg.Wait)
 }
@@ -236,6 +237,21 @@ func serverTLS(client, peer *tls.Config) *tls.Config {
 // ServerConfig.Peer was nil.
 func (s *Server) Peers() *Peers { return s.peers }
 
+// ClientBytes is what the client protocol's connections (ALPNClient) sent
+// and received since the server started, the open ones included. A
+// connection refused over MaxConns is not counted.
+func (s *Server) ClientBytes() WireBytes { return s.clientIO.total() }
+
+// PeerBytes is what the peer protocol's connections sent and received since
+// the server started: the ones this node dialed and the ones it accepted,
+// the open ones included. Zero without the peer protocol.
+func (s *Server) PeerBytes() WireBytes {
+	if s.peers == nil {
+		return WireBytes{}
+	}
+	return s.peers.io.total()
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
@@ -285,6 +301,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		return
 	}
 	defer s.clients.Add(-1)
+	defer s.clientIO.track(conn)() // after the close below
 	defer conn.CloseWithError(0, "")
 	for {
 		st, err := conn.AcceptStream(s.ctx)

@@ -29,6 +29,7 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 	probes  atomic.Uint64 // Probe's counter
+	perms   atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -140,6 +141,39 @@ func (d *DB) Probe() error {
 		return fmt.Errorf("storage: probe write: %w", err)
 	}
 	return nil
+}
+
+// PoseidonPermutations is how many Poseidon permutations the store has run
+// since it opened: hashing state keys (those its key cache missed) and
+// values to field elements, and the Merkle nodes of every prepared block.
+// Proof verification, which clients do, is not counted.
+func (d *DB) PoseidonPermutations() uint64 { return d.perms.Load() + d.keys.perms.Load() }
+
+// WriteStats is how much Pebble wrote since the store opened (from
+// pebble.Metrics' totals): BytesIn is what came in (the WAL's bytes and
+// ingested tables), BytesWritten all it wrote for that (the WAL, flushes and
+// compactions). BytesWritten / BytesIn is the write amplification.
+type WriteStats struct {
+	BytesIn, BytesWritten uint64
+}
+
+// WriteAmp is BytesWritten / BytesIn, 0 before anything came in.
+func (w WriteStats) WriteAmp() float64 {
+	if w.BytesIn == 0 {
+		return 0
+	}
+	return float64(w.BytesWritten) / float64(w.BytesIn)
+}
+
+// WriteStats returns Pebble's write totals; zero once the store is closed.
+func (d *DB) WriteStats() WriteStats {
+	exit, err := d.enter()
+	if err != nil {
+		return WriteStats{}
+	}
+	defer exit()
+	t := d.pdb.Metrics().Total()
+	return WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted}
 }
 
 // enter guards an operation against Close; the returned func ends it.
@@ -317,6 +351,7 @@ func (d *DB) prepareLocked(s *shard, c *BlockCommit) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: shard %d: %w", c.Shard, err)
 	}
+	d.perms.Add(uint64(u.Permutations()))
 	return &Prepared{Block: c, Root: u.Root, kvs: kvs, u: u}, nil
 }
 
@@ -418,19 +453,22 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 // poseidon.HashBytes costs far more than a tree node.
 func (d *DB) treeWrites(ws []Write) []merkle.KV {
 	kvs := make([]merkle.KV, len(ws))
-	one := func(i int) {
+	one := func(i int) (perms int) {
 		kvs[i].Key = d.keys.key(ws[i].Key)
 		if ws[i].Delete {
 			kvs[i].Delete = true
-		} else {
-			kvs[i].Value = merkle.ValueFromBytes(ws[i].Value)
+			return 0
 		}
+		kvs[i].Value = merkle.ValueFromBytes(ws[i].Value)
+		return merkle.BytesPermutations(len(ws[i].Value))
 	}
 	workers := min(d.opts.Parallelism, (len(ws)+3)/4)
 	if workers <= 1 {
+		perms := 0
 		for i := range ws {
-			one(i)
+			perms += one(i)
 		}
+		d.perms.Add(uint64(perms))
 		return kvs
 	}
 	var wg sync.WaitGroup
@@ -440,9 +478,11 @@ func (d *DB) treeWrites(ws []Write) []merkle.KV {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			perms := 0
 			for i := lo; i < hi; i++ {
-				one(i)
+				perms += one(i)
 			}
+			d.perms.Add(uint64(perms))
 		}()
 	}
 	wg.Wait()

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
@@ -14,6 +15,8 @@ import (
 type keyCache struct {
 	perShard int
 	shards   [16]keyShard
+	// perms counts the Poseidon permutations of the keys hashed (misses).
+	perms atomic.Uint64
 }
 
 type keyShard struct {
@@ -35,6 +38,7 @@ func newKeyCache(entries int) *keyCache {
 
 func (c *keyCache) key(k []byte) fr.Element {
 	if c.perShard <= 0 {
+		c.perms.Add(uint64(merkle.BytesPermutations(len(k))))
 		return merkle.KeyFromBytes(k)
 	}
 	var h uint32 = 2166136261
@@ -49,6 +53,7 @@ func (c *keyCache) key(k []byte) fr.Element {
 		return e
 	}
 	e = merkle.KeyFromBytes(k)
+	c.perms.Add(uint64(merkle.BytesPermutations(len(k))))
 	s.mu.Lock()
 	if len(s.m) >= c.perShard {
 		for old := range s.m {

@@ -331,3 +331,47 @@ func TestCreditSource(t *testing.T) {
 		t.Fatalf("unknown credit: %v", err)
 	}
 }
+
+// TestPoseidonPermutations counts a block's Poseidon work independently:
+// each key and value hashed once (keys once per store, then cached) and the
+// Merkle nodes of the update.
+func TestPoseidonPermutations(t *testing.T) {
+	db := open(t, vfs.NewMem(), storage.Options{})
+	defer db.Close()
+	big := bytes.Repeat([]byte{7}, 600) // 20 chunks: two permutations
+	writes := []storage.Write{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Value: big}}
+	tr, err := merkle.New(merkle.MapReader{}, fr.Element{}, merkle.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := tr.Apply([]merkle.KV{
+		{Key: merkle.KeyFromBytes([]byte("a")), Value: merkle.ValueFromBytes([]byte("1"))},
+		{Key: merkle.KeyFromBytes([]byte("b")), Value: merkle.ValueFromBytes(big)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: 1, Writes: writes}); err != nil {
+		t.Fatal(err)
+	}
+	want := uint64(2 + 1 + 2 + u.Permutations())
+	if got := db.PoseidonPermutations(); got != want {
+		t.Fatalf("after block 1: %d permutations, want %d (keys 2, values 3, tree %d)", got, want, u.Permutations())
+	}
+	// The same keys again: cached, so only the values and the tree.
+	before := db.PoseidonPermutations()
+	if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: 2, Writes: writes[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.PoseidonPermutations() - before; got < 2 || got > 2+64 {
+		t.Fatalf("a rewrite of a cached key: %d permutations, want the value's 1 and its path's", got)
+	}
+	w := db.WriteStats()
+	if w.BytesIn == 0 || w.BytesWritten < w.BytesIn || w.WriteAmp() < 1 {
+		t.Fatalf("write stats %+v (amp %.2f): want bytes in and at least as many written", w, w.WriteAmp())
+	}
+	db.Close()
+	if w := db.WriteStats(); w != (storage.WriteStats{}) {
+		t.Fatalf("closed store: %+v", w)
+	}
+}

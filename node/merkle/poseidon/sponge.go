@@ -56,6 +56,21 @@ func HashBytes(b []byte) (fr.Element, error) {
 	return h, nil
 }
 
+// BytesPermutations is how many Poseidon permutations HashBytes runs for
+// an input of n bytes: none for an empty input, one for up to 16 chunks of
+// 31 bytes, and one more for every further 15 chunks or part of them.
+// Callers count their Poseidon work with it without touching the hash.
+func BytesPermutations(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	chunks := (n + spongeChunk - 1) / spongeChunk
+	if chunks <= spongeFrame {
+		return 1
+	}
+	return 1 + (chunks-spongeFrame+spongeFrame-2)/(spongeFrame-1)
+}
+
 // chunkElement reads up to 31 bytes as a big-endian integer, padded with zero
 // bytes on the right to 31 bytes, and returns it as a field element.
 func chunkElement(c []byte) fr.Element {

@@ -158,3 +158,17 @@ func FuzzHashBytes(f *testing.F) {
 		checkBytes(t, b)
 	})
 }
+
+// TestBytesPermutations checks the count against the sponge's framing: the
+// first frame takes 16 chunks of 31 bytes, every later one 15 (its first
+// slot holds the previous frame's hash).
+func TestBytesPermutations(t *testing.T) {
+	for _, c := range []struct{ n, want int }{
+		{0, 0}, {1, 1}, {31, 1}, {32, 1}, {16 * 31, 1}, {16*31 + 1, 2},
+		{31 * 31, 2}, {31*31 + 1, 3}, {46 * 31, 3}, {46*31 + 1, 4},
+	} {
+		if got := BytesPermutations(c.n); got != c.want {
+			t.Errorf("BytesPermutations(%d) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,156 @@
+package metrics
+
+import (
+	"bytes"
+	"os"
+	"runtime/metrics"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Sources are the node's own counters that its cost and resource metrics
+// read at each scrape, so the paths that count pay an atomic add at most
+// and never a Prometheus call. A nil func leaves its metrics out.
+type Sources struct {
+	// PoseidonPermutations is the Poseidon permutations the node's store
+	// has run (rustorium_poseidon_permutations_total).
+	PoseidonPermutations func() uint64
+	// Wire is the bytes the node sent and received by path
+	// (rustorium_wire_bytes_total).
+	Wire func() Wire
+	// Pebble is what the store's Pebble took in and wrote
+	// (rustorium_pebble_bytes_in_total, rustorium_pebble_bytes_written_total,
+	// rustorium_pebble_write_amplification).
+	Pebble func() (bytesIn, bytesWritten uint64)
+}
+
+// Wire is the bytes a node sent and received on each of its paths: QUIC
+// with clients and with peers (QUIC packets), and the Kafka protocol's
+// produce, fetch and other requests (written and read).
+type Wire struct {
+	ClientSent, ClientReceived   uint64
+	PeerSent, PeerReceived       uint64
+	ProduceSent, ProduceReceived uint64
+	FetchSent, FetchReceived     uint64
+	OtherSent, OtherReceived     uint64
+}
+
+// The label values of rustorium_wire_bytes_total.
+const (
+	PathClientQUIC   = "client_quic"
+	PathPeer         = "peer"
+	PathKafkaProduce = "kafka_produce"
+	PathKafkaFetch   = "kafka_fetch"
+	PathKafkaOther   = "kafka_other"
+	DirSent          = "sent"
+	DirReceived      = "received"
+)
+
+// RegisterSources registers on reg the metrics read from s at each scrape,
+// and the memory gauges of the process the node runs in:
+// rustorium_memory_heap_inuse_bytes (the Go heap's in-use spans, from
+// runtime/metrics) and rustorium_memory_rss_bytes (resident set size, from
+// /proc/self/statm; absent where there is none).
+func RegisterSources(reg prometheus.Registerer, s Sources) error {
+	return reg.Register(newSourcesCollector(s))
+}
+
+type sourcesCollector struct {
+	s                              Sources
+	perms, wire                    *prometheus.Desc
+	pebbleIn, pebbleOut, pebbleAmp *prometheus.Desc
+	heap, rss                      *prometheus.Desc
+}
+
+func newSourcesCollector(s Sources) *sourcesCollector {
+	return &sourcesCollector{
+		s:     s,
+		perms: prometheus.NewDesc("rustorium_poseidon_permutations_total", "Poseidon permutations the node's store ran: state keys (once each, then cached) and values hashed to field elements, and every Merkle node of every block it prepared.", nil, nil),
+		wire: prometheus.NewDesc("rustorium_wire_bytes_total", "Bytes the node sent and received, by path: client_quic and peer (QUIC packets of the client and peer connections, handshakes and retransmissions included, UDP/IP headers not), kafka_produce, kafka_fetch and kafka_other (Kafka protocol requests written and responses read, TCP/IP and TLS not included).",
+			[]string{"path", "direction"}, nil),
+		pebbleIn:  prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
+		pebbleOut: prometheus.NewDesc("rustorium_pebble_bytes_written_total", "Bytes the store's Pebble wrote: its write-ahead log, flushes and compactions.", nil, nil),
+		pebbleAmp: prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
+		heap:      prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
+		rss:       prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.heap, c.rss} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	if f := c.s.PoseidonPermutations; f != nil {
+		counter(c.perms, f())
+	}
+	if f := c.s.Wire; f != nil {
+		w := f()
+		for _, x := range []struct {
+			path, dir string
+			v         uint64
+		}{
+			{PathClientQUIC, DirSent, w.ClientSent}, {PathClientQUIC, DirReceived, w.ClientReceived},
+			{PathPeer, DirSent, w.PeerSent}, {PathPeer, DirReceived, w.PeerReceived},
+			{PathKafkaProduce, DirSent, w.ProduceSent}, {PathKafkaProduce, DirReceived, w.ProduceReceived},
+			{PathKafkaFetch, DirSent, w.FetchSent}, {PathKafkaFetch, DirReceived, w.FetchReceived},
+			{PathKafkaOther, DirSent, w.OtherSent}, {PathKafkaOther, DirReceived, w.OtherReceived},
+		} {
+			counter(c.wire, x.v, x.path, x.dir)
+		}
+	}
+	if f := c.s.Pebble; f != nil {
+		in, out := f()
+		counter(c.pebbleIn, in)
+		counter(c.pebbleOut, out)
+		amp := 0.0
+		if in > 0 {
+			amp = float64(out) / float64(in)
+		}
+		ch <- prometheus.MustNewConstMetric(c.pebbleAmp, prometheus.GaugeValue, amp)
+	}
+	ch <- prometheus.MustNewConstMetric(c.heap, prometheus.GaugeValue, float64(HeapInUse()))
+	if rss, ok := RSS(); ok {
+		ch <- prometheus.MustNewConstMetric(c.rss, prometheus.GaugeValue, float64(rss))
+	}
+}
+
+// HeapInUse is the Go heap's bytes in in-use spans: runtime.MemStats'
+// HeapInuse, read from runtime/metrics without stopping the world.
+func HeapInUse() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+	metrics.Read(s)
+	var n uint64
+	for _, x := range s {
+		if x.Value.Kind() == metrics.KindUint64 {
+			n += x.Value.Uint64()
+		}
+	}
+	return n
+}
+
+// RSS is the process's resident set size from /proc/self/statm; false
+// where that file does not exist (not Linux) or cannot be read.
+func RSS() (uint64, bool) {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0, false
+	}
+	pages, err := strconv.ParseUint(string(f[1]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return pages * uint64(os.Getpagesize()), true
+}

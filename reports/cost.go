@@ -1,0 +1,90 @@
+package reports
+
+import (
+	"fmt"
+	"math"
+)
+
+// Cost is what the system under test spent per committed transaction in the
+// measured phase, from the nodes' own counters (their Prometheus metrics,
+// read at the start and at the end of the measured phase): the change of
+// each counter summed over the nodes, over the committed transactions (the
+// workloads' committed stage counts). A cluster's figures are the whole
+// cluster's: every node executes and hashes every block, so a three-node
+// cluster's Poseidon work per transaction is three times one node's.
+type Cost struct {
+	// Source says how the counters were read: "registry" (in-process
+	// nodes) or "metrics" (each node process's /metrics).
+	Source string `json:"source"`
+	// Nodes is how many nodes' counters were read at both ends.
+	Nodes int `json:"nodes"`
+	// Committed is the number of committed transactions divided by.
+	Committed int64 `json:"committed"`
+	// PoseidonPermsPerTx: Poseidon permutations (state keys and values
+	// hashed to field elements, Merkle nodes) per transaction
+	// (rustorium_poseidon_permutations_total).
+	PoseidonPermsPerTx float64 `json:"poseidon_perms_per_tx"`
+	// WireBytesPerTx: bytes on the wire per transaction, by path
+	// (rustorium_wire_bytes_total).
+	WireBytesPerTx WireCost `json:"wire_bytes_per_tx"`
+	// PebbleWriteAmp is Pebble's write amplification over the measured
+	// phase: the bytes it wrote (WAL, flushes, compactions) over the bytes
+	// that came in (WAL, ingestion); 0 when nothing came in.
+	PebbleWriteAmp float64 `json:"pebble_write_amp"`
+	// PebbleBytesPerTx: bytes Pebble wrote per transaction.
+	PebbleBytesPerTx float64 `json:"pebble_bytes_per_tx"`
+	// CPUMicrosPerTx: CPU time per transaction, µs — in process
+	// resources.cpu_us_per_tx (the whole process), with node processes the
+	// sum of node_resources' (the nodes only); 0 when unknown.
+	CPUMicrosPerTx float64 `json:"cpu_us_per_tx,omitempty"`
+	// Notes say what the figures leave out (a node that could not be
+	// read, a node restarted in the measured phase).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// WireCost is bytes on the wire per committed transaction, by path. Client
+// and peer bytes are QUIC packets (handshakes, acknowledgements and
+// retransmissions included; UDP/IP headers not); Kafka bytes are protocol
+// requests and responses (TCP/IP and TLS not included).
+type WireCost struct {
+	// ClientQUIC: sent and received on the nodes' client connections.
+	ClientQUIC float64 `json:"client_quic"`
+	// KafkaProduce: produce requests written and their responses read
+	// (clients' transactions, and the leaders' blocks and credits).
+	KafkaProduce float64 `json:"kafka_produce"`
+	// KafkaFetch: fetch requests written and their responses read (every
+	// node reads every shard's transactions and blocks).
+	KafkaFetch float64 `json:"kafka_fetch"`
+	// KafkaOther: every other Kafka request and response (metadata,
+	// group membership, transactions, offsets).
+	KafkaOther float64 `json:"kafka_other"`
+	// Peer: sent on the peer connections (attestations; each byte counted
+	// once, by its sender).
+	Peer float64 `json:"peer"`
+	// Total is the sum of the paths.
+	Total float64 `json:"total"`
+}
+
+// round1 rounds to one decimal.
+func round1(v float64) float64 { return math.Round(v*10) / 10 }
+
+// Round rounds every figure for the report: per-transaction figures to one
+// decimal, the write amplification to three.
+func (c *Cost) Round() {
+	w := &c.WireBytesPerTx
+	for _, p := range []*float64{&c.PoseidonPermsPerTx, &c.PebbleBytesPerTx, &c.CPUMicrosPerTx, &w.ClientQUIC, &w.KafkaProduce, &w.KafkaFetch, &w.KafkaOther, &w.Peer, &w.Total} {
+		*p = round1(*p)
+	}
+	c.PebbleWriteAmp = math.Round(c.PebbleWriteAmp*1000) / 1000
+}
+
+// costText is the summary's and the report's one-line account of c.
+func costText(c *Cost) string {
+	w := c.WireBytesPerTx
+	s := fmt.Sprintf("Poseidon %.1f perms, wire %.0f B (client QUIC %.0f, Kafka produce %.0f, fetch %.0f, other %.0f, peer %.0f), Pebble %.0f B written (write amp %.2f)",
+		c.PoseidonPermsPerTx, w.Total, w.ClientQUIC, w.KafkaProduce, w.KafkaFetch, w.KafkaOther, w.Peer, c.PebbleBytesPerTx, c.PebbleWriteAmp)
+	if c.CPUMicrosPerTx > 0 {
+		s += fmt.Sprintf(", CPU %.0fµs", c.CPUMicrosPerTx)
+	}
+	return s + fmt.Sprintf(" — %d node(s), %d committed", c.Nodes, c.Committed)
+}
