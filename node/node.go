@@ -195,10 +195,11 @@ func (c *Config) validators() []ed25519.PublicKey {
 }
 
 // alarmKinds are the kinds of rustorium_alarms_total: the finality
-// tracker's, and the replica's (shard.go).
+// tracker's, the replica's (shard.go) and the hanging-transaction sweep's
+// (hanging.go).
 var alarmKinds = []string{
 	consensus.AlarmDivergence.String(), consensus.AlarmEquivocation.String(), consensus.AlarmStalled.String(),
-	"invalid_block", "conflicting_block",
+	"invalid_block", "conflicting_block", alarmHangingTxn,
 }
 
 // Node is a running reference node.
