@@ -330,6 +330,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	cpuPerTx(res)
 	res.Cost = costEnd.perTx(res)
 	notes = append(notes, loadNotes(loads)...)
+	notes = append(notes, generatorNotes(res, loads, measure)...)
 	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
 		res.Profiles = profiles
@@ -438,6 +439,39 @@ func loadNotes(loads []*workloadRun) []string {
 		if l.closed != nil && l.closed.Limit > 0 && l.stats.Started >= l.closed.Limit {
 			notes = append(notes, fmt.Sprintf("workload %s used all %d pre-signed transactions and stopped early", l.name, l.closed.Limit))
 		}
+	}
+	return notes
+}
+
+// generatorLagBound is the smallest schedule lag p99 that says an open
+// loop's generator could not keep up (or more, a send's mean gap).
+const generatorLagBound = time.Millisecond
+
+// generatorNotes marks the open-loop workloads whose generator lagged: a
+// schedule lag p99 above generatorLagBound or above the mean gap between
+// its sends, or sends it dropped. Their latencies are still corrected from
+// the intended times, but the load the system saw was not the scenario's,
+// so the run's figures are suspect; the result and the report say so.
+func generatorNotes(res *reports.Result, loads []*workloadRun, measure time.Duration) []string {
+	var notes []string
+	for _, l := range loads {
+		w := res.Workloads[l.name]
+		if w == nil || l.closed != nil || w.Sent == 0 {
+			continue
+		}
+		gap := measure / time.Duration(w.Sent)
+		bound := max(generatorLagBound, gap)
+		dropped := w.ErrorsByKind["dropped"]
+		lag := time.Duration(w.LagP99Us) * time.Microsecond
+		if lag <= bound && dropped == 0 {
+			continue
+		}
+		w.GeneratorLagged = true
+		why := fmt.Sprintf("schedule lag p99 %v (bound %v: 1 ms or the mean gap between sends)", lag.Round(time.Microsecond), bound.Round(time.Microsecond))
+		if dropped > 0 {
+			why += fmt.Sprintf(", %d sends dropped (too many in flight)", dropped)
+		}
+		notes = append(notes, fmt.Sprintf("workload %s: the load generator lagged: %s; the system was not offered the scenario's load on time, so this run's figures are suspect (a busy machine, or a generator short of CPU)", l.name, why))
 	}
 	return notes
 }

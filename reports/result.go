@@ -88,10 +88,14 @@ type WorkloadResult struct {
 	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	// Resent counts the sends that failed over to another node (their own
 	// node was down) and were sent again, with the same bytes.
-	Resent    int64            `json:"resent,omitempty"`
-	Discarded int64            `json:"warmup_discarded,omitempty"`
-	Clamped   int64            `json:"clamped,omitempty"`
-	Series    []IntervalResult `json:"series,omitempty"`
+	Resent int64 `json:"resent,omitempty"`
+	// GeneratorLagged: the open loop could not send on schedule (schedule
+	// lag p99 above 1 ms or the mean gap between sends, or sends dropped):
+	// the run's figures are suspect; a note says why.
+	GeneratorLagged bool             `json:"generator_lagged,omitempty"`
+	Discarded       int64            `json:"warmup_discarded,omitempty"`
+	Clamped         int64            `json:"clamped,omitempty"`
+	Series          []IntervalResult `json:"series,omitempty"`
 }
 
 // StageResult is one stage of one workload.

@@ -32,7 +32,11 @@ func Summary(w io.Writer, res *Result) error {
 	writeTable(&b, rows, 2)
 	for _, name := range sortedWorkloads(r) {
 		wl := r.Workloads[name]
-		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, FormatMicros(wl.LagP99Us))
+		lagged := ""
+		if wl.GeneratorLagged {
+			lagged = " — GENERATOR LAGGED: figures suspect"
+		}
+		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s%s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, FormatMicros(wl.LagP99Us), lagged)
 	}
 	c := r.Checker
 	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %s, proofs %d checked / %d failed",

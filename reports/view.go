@@ -160,6 +160,9 @@ func newWorkloadView(name string, w *WorkloadResult, figs []renderedFigure) work
 	wv := workloadView{Name: name, Discarded: w.Discarded, Clamped: w.Clamped, Figures: figs}
 	wv.Summary = fmt.Sprintf("Sent %d, errors %d, throughput %.1f tx/s. Schedule lag p50 %s, p99 %s, max %s.",
 		w.Sent, w.Errors, w.ThroughputTPS, FormatMicros(w.Lag.P50), FormatMicros(w.LagP99Us), FormatMicros(w.Lag.Max))
+	if w.GeneratorLagged {
+		wv.Summary += " THE LOAD GENERATOR LAGGED: this workload's figures are suspect (see the notes)."
+	}
 	if w.Kind != "" || w.Client != "" {
 		wv.Summary = fmt.Sprintf("%s over %s. ", w.Kind, w.Client) + wv.Summary
 	}
