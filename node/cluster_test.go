@@ -817,12 +817,15 @@ func TestHaltedNodeResignsLeadership(t *testing.T) {
 	})
 	c.start(0)
 	c.start(1)
+	// Both good nodes, each at its own pace (node-2 may commit a moment
+	// after node-1 on a busy machine).
 	waitFor(t, 30*time.Second, "the good nodes commit what the bad node accepted", func() bool {
-		lost, _ := c.logs[0].check(pending)
-		return lost == 0
+		lost0, _ := c.logs[0].check(pending)
+		lost1, _ := c.logs[1].check(pending)
+		return lost0 == 0 && lost1 == 0
 	})
-	if lost, dup := c.logs[1].check(pending); lost != 0 || dup != 0 {
-		t.Fatalf("node-2: %d of %d accepted transactions lost, %d duplicated", lost, len(pending), dup)
+	if _, dup := c.logs[1].check(pending); dup != 0 {
+		t.Fatalf("node-2: %d transactions committed twice", dup)
 	}
 	if _, dup := c.logs[0].check(pending); dup != 0 {
 		t.Fatalf("node-1: %d transactions committed twice", dup)
