@@ -43,6 +43,14 @@ var (
 	// is checked for an absent value (nil) or a non-membership proof for a
 	// present one.
 	ErrProofMismatch = errors.New("storage: proof kind does not match the value's presence")
+	// ErrWrite is returned when the store cannot take writes: a Pebble
+	// write or sync failed (disk full, an I/O error). Pebble cannot go on
+	// after a failed WAL write or sync, so the store is then failed: every
+	// write returns ErrWrite, without touching the disk, until Recover
+	// (which Probe also calls) reopens it from its durable state. Nothing
+	// a failed write carried is visible afterwards unless it reached the
+	// disk whole (see Recover).
+	ErrWrite = errors.New("storage: write failed (disk full or I/O error)")
 )
 
 // Options configures a DB. The zero value is usable: EnsureDefaults fills
@@ -78,8 +86,21 @@ type Options struct {
 	// MaxValueBytes bounds a state value. Default (0): 1 MiB.
 	MaxValueBytes int
 	// Logger receives Pebble's logs. Default (nil): errors go to Pebble's
-	// default logger, informational messages are dropped.
+	// default logger, informational messages are dropped. When OnError is
+	// set, Pebble's error messages go to OnError instead. Pebble's fatal
+	// messages never reach it: the store turns the one a failed commit
+	// raises into ErrWrite (see ErrWrite), and the others panic.
 	Logger pebble.Logger
+	// OnError, if set, is told of every failed write (op "commit" or
+	// "probe"), every failed attempt to reopen a failed store ("reopen")
+	// and every error message of Pebble's own ("pebble": background flush
+	// and compaction failures among them), on the goroutine that saw it.
+	// The node counts them (rustorium_storage_errors_total) and logs them
+	// rate-limited. Default (nil): Pebble's messages go to Logger.
+	OnError func(op string, err error)
+	// OnRecover, if set, is called when Recover reopened a failed store
+	// and it takes writes again, with the error that failed it.
+	OnRecover func(cause error)
 }
 
 // EnsureDefaults sets zero fields to their defaults.
@@ -139,6 +160,47 @@ func (o *Options) Validate() error {
 	}
 	return nil
 }
+
+// pebbleLogger is the Logger the store gives Pebble: error messages go to
+// OnError when it is set, and a fatal message panics with a fatalError,
+// which the store's writes turn into ErrWrite (Pebble's commit pipeline
+// raises one when a WAL write or sync fails; its default logger would end
+// the process).
+type pebbleLogger struct {
+	base    pebble.Logger
+	onError func(op string, err error)
+}
+
+func (l pebbleLogger) Infof(f string, args ...any) { l.base.Infof(f, args...) }
+
+func (l pebbleLogger) Errorf(f string, args ...any) {
+	if l.onError == nil {
+		l.base.Errorf(f, args...)
+		return
+	}
+	l.onError("pebble", fmt.Errorf(f, args...))
+}
+
+func (l pebbleLogger) Fatalf(f string, args ...any) {
+	fe := fatalError{msg: fmt.Sprintf(f, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			fe.err = err // so errors.Is finds the cause (syscall.ENOSPC)
+			break
+		}
+	}
+	panic(fe)
+}
+
+// fatalError is a fatal message of Pebble's, panicked; it unwraps to the
+// message's first error argument.
+type fatalError struct {
+	msg string
+	err error
+}
+
+func (f fatalError) Error() string { return f.msg }
+func (f fatalError) Unwrap() error { return f.err }
 
 type quietLogger struct{}
 
