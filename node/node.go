@@ -214,6 +214,7 @@ type Node struct {
 	faults   Faults
 	ready    readiness
 	lock     *os.File // the data directory's lock, held until Close
+	rlog     *rateLog // rate-limited logs of failures that repeat (storage errors)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -257,6 +258,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.waiters.gauge = n.metrics.Waiting
+	if err := n.watchStorage(&cfg.Storage); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			n.Close()

@@ -3,12 +3,15 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rustorium/rustorium/node/health"
+	"github.com/rustorium/rustorium/node/metrics"
+	"github.com/rustorium/rustorium/node/storage"
 )
 
 // readiness is what the node's readiness checks read besides its parts:
@@ -115,3 +118,39 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 // readyEvery is how often a running node refreshes its rustorium_ready
 // gauge.
 const readyEvery = 5 * time.Second
+
+// watchStorage makes the store report its failures to the node: each
+// counts in rustorium_storage_errors_total{op} and is logged at most once
+// a second per op (a full disk fails every write; the next line says how
+// many were suppressed), and the store's recovery is logged once. OnError
+// and OnRecover hooks already in opts are still called.
+func (n *Node) watchStorage(opts *storage.Options) error {
+	errs, err := metrics.NewStorageErrors(n.cfg.Registerer)
+	if err != nil {
+		return fmt.Errorf("node: metrics: %w", err)
+	}
+	n.rlog = newRateLog(n.log, logEvery)
+	onError, onRecover := opts.OnError, opts.OnRecover
+	opts.OnError = func(op string, err error) {
+		errs.WithLabelValues(op).Inc()
+		if op == "pebble" {
+			n.rlog.logAt(slog.LevelError, "storage "+op, "pebble error", "err", err)
+		} else {
+			n.rlog.logAt(slog.LevelError, "storage "+op, "storage failed: the node commits nothing and /readyz fails until the store takes writes again", "op", op, "err", err)
+		}
+		if onError != nil {
+			onError(op, err)
+		}
+	}
+	opts.OnRecover = func(cause error) {
+		suppressed := 0
+		for _, op := range metrics.StorageOps {
+			suppressed += n.rlog.flush("storage " + op)
+		}
+		n.log.Warn("storage recovered: the store reopened and takes writes again", "cause", cause, "suppressed", suppressed)
+		if onRecover != nil {
+			onRecover(cause)
+		}
+	}
+	return nil
+}
