@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -284,6 +285,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "state"), cfg.Storage); err != nil {
 		return nil, err
 	}
+	if err := n.checkLogEnds(ctx); err != nil {
+		return nil, err
+	}
 	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
 		return nil, err
 	}
@@ -304,6 +308,42 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.voter.peers = n.srv.Peers()
 	return n, nil
+}
+
+// checkLogEnds refuses a log that ends before the store's committed
+// position (ErrLogBehind): for every shard, the end of its transactions
+// topic must not be before the stored NextOffset, nor the end of its
+// blocks topic before the stored BlockOffset. Each shard behind raises
+// the alarm log_behind and an ERROR line naming both offsets.
+func (n *Node) checkLogEnds(ctx context.Context) error {
+	var errs []error
+	for _, st := range []struct {
+		stream ordering.Stream
+		stored func(storage.Meta) int64
+		what   string
+	}{
+		{ordering.Transactions, func(m storage.Meta) int64 { return m.NextOffset }, "committed transactions up to"},
+		{ordering.Blocks, func(m storage.Meta) int64 { return m.BlockOffset }, "applied blocks up to"},
+	} {
+		ends, err := ordering.EndOffsets(ctx, n.ocfg, st.stream)
+		if err != nil {
+			return fmt.Errorf("node: checking the log's end: %w", err)
+		}
+		for s := range uint32(n.cfg.Shards) {
+			meta, _, err := n.db.ShardMeta(s)
+			if err != nil {
+				return err
+			}
+			if stored := st.stored(meta); ends[s] < stored {
+				topic := n.ocfg.Topic(st.stream, s)
+				n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(s), 10), "log_behind").Inc()
+				n.log.Error("ALARM: the log ends before the store's committed offset: refusing to start", "shard", s, "topic", topic, "log_end", ends[s], "committed_offset", stored)
+				errs = append(errs, fmt.Errorf("%w: shard %d: %s ends at offset %d, but the store %s offset %d (height %d): its tail was lost; restore the log or the data directory",
+					ErrLogBehind, s, topic, ends[s], st.what, stored, meta.Height))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Start runs the shard pipelines and the QUIC server in the background. They
