@@ -133,9 +133,12 @@ func (n *Node) watchStorage(opts *storage.Options) error {
 	onError, onRecover := opts.OnError, opts.OnRecover
 	opts.OnError = func(op string, err error) {
 		errs.WithLabelValues(op).Inc()
-		if op == "pebble" {
+		switch op {
+		case "pebble":
 			n.rlog.logAt(slog.LevelError, "storage "+op, "pebble error", "err", err)
-		} else {
+		case "corruption":
+			n.rlog.logAt(slog.LevelError, "storage "+op, "ALARM: the store is corrupted: /readyz fails; restore the data directory", "err", err)
+		default:
 			n.rlog.logAt(slog.LevelError, "storage "+op, "storage failed: the node commits nothing and /readyz fails until the store takes writes again", "op", op, "err", err)
 		}
 		if onError != nil {

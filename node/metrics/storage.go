@@ -5,9 +5,9 @@ import "github.com/prometheus/client_golang/prometheus"
 // StorageOps are the op label values of rustorium_storage_errors_total
 // (storage.Options.OnError's ops): "commit" (a block's Pebble batch),
 // "probe" (the readiness probe's write), "reopen" (reopening the failed
-// store) and "pebble" (Pebble's own error messages: background flushes
-// and compactions).
-var StorageOps = []string{"commit", "probe", "reopen", "pebble"}
+// store), "corruption" (a corrupted table Pebble found) and "pebble"
+// (Pebble's own error messages: background flushes and compactions).
+var StorageOps = []string{"commit", "probe", "reopen", "corruption", "pebble"}
 
 // NewStorageErrors creates rustorium_storage_errors_total{op}, with every
 // op of StorageOps at zero, and registers it on reg (nil: not registered).
@@ -16,7 +16,7 @@ var StorageOps = []string{"commit", "probe", "reopen", "pebble"}
 func NewStorageErrors(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rustorium_storage_errors_total",
-		Help: "Failed writes to the node's store (disk full, I/O errors), failed attempts to reopen it, and Pebble's own error messages, by op (commit, probe, reopen, pebble).",
+		Help: "Failed writes to the node's store (disk full, I/O errors), failed attempts to reopen it, corrupted tables found, and Pebble's own error messages, by op (commit, probe, reopen, corruption, pebble).",
 	}, []string{"op"})
 	for _, op := range StorageOps {
 		c.WithLabelValues(op)

@@ -34,8 +34,9 @@ type DB struct {
 	dir    string
 	probes atomic.Uint64 // Probe's counter
 
-	fmu    sync.Mutex // guards failed
-	failed error      // why the store takes no writes (ErrWrite); nil while it does
+	fmu     sync.Mutex // guards failed and corrupt
+	failed  error      // why the store takes no writes (ErrWrite); nil while it does
+	corrupt error      // the first corruption Pebble reported (ErrCorrupt)
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -73,9 +74,12 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	d.pdb = pdb
 	metas, err := d.readMetas()
+	if err == nil {
+		err = d.verify()
+	}
 	if err != nil {
-		pdb.Close()
-		return nil, err
+		d.closePebble()
+		return nil, corrupted(err)
 	}
 	for id, m := range metas {
 		if d.shards[id], err = d.loadShard(id, m); err != nil {
@@ -95,6 +99,9 @@ func (d *DB) openPebble() (*pebble.DB, error) {
 		Cache:        cache,
 		MemTableSize: d.opts.MemTableBytes,
 		Logger:       pebbleLogger{base: d.opts.Logger, onError: d.opts.OnError},
+		// A corrupted table is reported, not fatal (Pebble's default ends
+		// the process): the read that found it fails with ErrCorrupt.
+		EventListener: &pebble.EventListener{DataCorruption: d.corruption},
 	}
 	// Bloom filters on every level (the later levels inherit L0's): most
 	// point reads are misses — is this transaction id already committed?
@@ -104,9 +111,48 @@ func (d *DB) openPebble() (*pebble.DB, error) {
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	pdb, err := pebble.Open(d.dir, po)
 	if err != nil {
-		return nil, fmt.Errorf("storage: opening pebble in %s: %w", d.dir, err)
+		return nil, corrupted(fmt.Errorf("storage: opening pebble in %s: %w", d.dir, err))
 	}
 	return pdb, nil
+}
+
+// corrupted marks a Pebble corruption error as ErrCorrupt.
+func corrupted(err error) error {
+	if err != nil && !errors.Is(err, ErrCorrupt) && pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	return err
+}
+
+// verify checks the store's tables at open, so a corrupted table fails
+// Open instead of a read after the node started: it reads every table's
+// footer, index and first data block (an iterator positioned at each
+// table's smallest key), or, with Options.VerifyAll, every block of every
+// table (Pebble's CheckLevels). It returns the first corruption Pebble
+// reported (ErrCorrupt).
+func (d *DB) verify() error {
+	if d.opts.VerifyAll {
+		if err := d.pdb.CheckLevels(nil); err != nil {
+			return fmt.Errorf("storage: checking every table: %w", err)
+		}
+	}
+	levels, err := d.pdb.SSTables()
+	if err != nil {
+		return fmt.Errorf("storage: listing tables: %w", err)
+	}
+	for l, tables := range levels {
+		for _, tb := range tables {
+			it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: tb.Smallest.UserKey})
+			if err == nil {
+				it.First()
+				err = it.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("storage: reading table %s (L%d): %w", tb.FileNum, l, err)
+			}
+		}
+	}
+	return d.Corrupt()
 }
 
 func (d *DB) treeOptions() merkle.Options {
@@ -179,10 +225,13 @@ func (d *DB) closePebble() (err error) {
 
 // Probe writes (and syncs, unless Options.NoSync) one small key of its
 // own: it fails when the store cannot take writes (disk full, I/O errors,
-// a closed store). A failed store is first reopened (Recover): a probe
+// a closed store), and when Pebble found a corrupted table (Corrupt). A failed store is first reopened (Recover): a probe
 // that passes means the store took a write again. Readiness checks call
 // it.
 func (d *DB) Probe() error {
+	if err := d.Corrupt(); err != nil {
+		return err
+	}
 	if err := d.Recover(); err != nil {
 		return err
 	}
@@ -229,6 +278,28 @@ func (d *DB) write(op string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// corruption is Pebble's DataCorruption event: the store records it
+// (Corrupt) and reports it to OnError ("corruption").
+func (d *DB) corruption(info pebble.DataCorruptionInfo) {
+	err := fmt.Errorf("%w: %s: %v", ErrCorrupt, info.Path, info.Details)
+	d.fmu.Lock()
+	if d.corrupt == nil {
+		d.corrupt = err
+	}
+	d.fmu.Unlock()
+	if d.opts.OnError != nil {
+		d.opts.OnError("corruption", err)
+	}
+}
+
+// Corrupt returns the first corruption Pebble found in the store's files
+// (ErrCorrupt), or nil. A corrupted store does not heal: restore it.
+func (d *DB) Corrupt() error {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	return d.corrupt
 }
 
 // failure is the error that failed the store; nil while it takes writes.
