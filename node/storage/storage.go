@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -87,9 +88,10 @@ type Options struct {
 	MaxValueBytes int
 	// Logger receives Pebble's logs. Default (nil): errors go to Pebble's
 	// default logger, informational messages are dropped. When OnError is
-	// set, Pebble's error messages go to OnError instead. Pebble's fatal
-	// messages never reach it: the store turns the one a failed commit
-	// raises into ErrWrite (see ErrWrite), and the others panic.
+	// set, Pebble's error messages go to OnError instead. The fatal message
+	// of a failed commit never reaches it: the store turns it into ErrWrite
+	// (see ErrWrite); Pebble's other fatal messages do (Fatalf must end the
+	// process).
 	Logger pebble.Logger
 	// VerifyAll makes Open read and checksum every block of every table
 	// (Pebble's CheckLevels; about 130 MB/s on a busy two-core machine),
@@ -171,10 +173,10 @@ func (o *Options) Validate() error {
 }
 
 // pebbleLogger is the Logger the store gives Pebble: error messages go to
-// OnError when it is set, and a fatal message panics with a fatalError,
-// which the store's writes turn into ErrWrite (Pebble's commit pipeline
-// raises one when a WAL write or sync fails; its default logger would end
-// the process).
+// OnError when it is set, and the fatal message of a failed commit (a WAL
+// write or sync failed; Pebble's default logger would end the process)
+// panics with a fatalError, which the store's write turns into ErrWrite.
+// Other fatal messages go to the base logger, which ends the process.
 type pebbleLogger struct {
 	base    pebble.Logger
 	onError func(op string, err error)
@@ -191,6 +193,13 @@ func (l pebbleLogger) Errorf(f string, args ...any) {
 }
 
 func (l pebbleLogger) Fatalf(f string, args ...any) {
+	if !strings.HasPrefix(f, fatalCommit) {
+		// Not on a write's goroutine (a failed MANIFEST write in a
+		// background flush, an invariant): it ends the process, as
+		// Pebble means it to.
+		l.base.Fatalf(f, args...)
+		return
+	}
 	fe := fatalError{msg: fmt.Sprintf(f, args...)}
 	for _, a := range args {
 		if err, ok := a.(error); ok {
@@ -200,6 +209,10 @@ func (l pebbleLogger) Fatalf(f string, args ...any) {
 	}
 	panic(fe)
 }
+
+// fatalCommit starts the fatal message Pebble's DB.Apply logs, on the
+// committing goroutine, when a WAL write or sync failed.
+const fatalCommit = "pebble: fatal commit error"
 
 // fatalError is a fatal message of Pebble's, panicked; it unwraps to the
 // message's first error argument.
