@@ -123,14 +123,14 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return err
 	}
 	clock.lap("read")
-	b, err := r.execute(ctx, &hdr, entries)
-	if err != nil {
+	var b *body
+	if err := r.whileStoreDown(ctx, func() (err error) { b, err = r.execute(ctx, &hdr, entries); return err }); err != nil {
 		return err
 	}
 	clock.lap("execute")
 	bc := commitBatch(&hdr, rec.Offset, b)
-	prep, err := r.db.Prepare(bc)
-	if err != nil {
+	var prep *storage.Prepared
+	if err := r.whileStoreDown(ctx, func() (err error) { prep, err = r.db.Prepare(bc); return err }); err != nil {
 		return fmt.Errorf("block %d: %w", hdr.Height, err)
 	}
 	hdr.StateRoot = prep.Root.Bytes()
@@ -318,8 +318,8 @@ func (r *replica) commit(ctx context.Context, prep *storage.Prepared, hdr consen
 		r.waiters.deliver(c)
 	}
 	for _, id := range b.replay {
-		raw, err := r.db.Receipt(id)
-		if err != nil {
+		var raw []byte
+		if err := r.whileStoreDown(ctx, func() (err error) { raw, err = r.db.Receipt(id); return err }); err != nil {
 			return err
 		}
 		if c, err := p2p.DecodeCommitted(raw); err == nil {
@@ -354,6 +354,25 @@ func (r *replica) commitBlock(ctx context.Context, prep *storage.Prepared, hash 
 		}
 		if err := bo.Wait(ctx); err != nil {
 			return nil, err
+		}
+		_ = r.db.Recover() // a failure is reported by the store
+	}
+}
+
+// whileStoreDown runs f, a step that reads the store, again while it fails
+// with storage.ErrWrite: the store failed a write and is closed until it
+// reopens (storage.Recover, tried before each attempt after the first,
+// with a backoff growing to 1s). The steps it wraps have no effect but
+// their result, so running them again is safe.
+func (r *replica) whileStoreDown(ctx context.Context, f func() error) error {
+	var bo retry.Backoff
+	for {
+		err := f()
+		if !errors.Is(err, storage.ErrWrite) {
+			return err
+		}
+		if err := bo.Wait(ctx); err != nil {
+			return err
 		}
 		_ = r.db.Recover() // a failure is reported by the store
 	}
