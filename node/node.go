@@ -214,8 +214,9 @@ type Node struct {
 	leader   *leader
 	faults   Faults
 	ready    readiness
-	lock     *os.File // the data directory's lock, held until Close
-	rlog     *rateLog // rate-limited logs of failures that repeat (storage errors)
+	appends  appendHealth // the log's answers to Submit's appends, for readiness
+	lock     *os.File     // the data directory's lock, held until Close
+	rlog     *rateLog     // rate-limited logs of failures that repeat (storage errors)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -259,6 +260,10 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: metrics: %w", err)
 	}
 	n.waiters.gauge = n.metrics.Waiting
+	n.rlog = newRateLog(n.log, logEvery)
+	// The broker's and the Kafka clients' warnings repeat once per failed
+	// request (a full disk: every produce): at most one a second per kind.
+	brokerLog := slog.New(rateHandler{cfg.Logger.Handler(), n.rlog})
 	if err := n.watchStorage(&cfg.Storage); err != nil {
 		return nil, err
 	}
@@ -269,13 +274,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}()
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
-		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: cfg.Logger, SyncWrites: !cfg.Storage.NoSync}
+		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: brokerLog, SyncWrites: !cfg.Storage.NoSync}
 		if n.embedded, err = ordering.StartEmbedded(ctx, opts); err != nil {
 			return nil, err
 		}
 		brokers = n.embedded.Addrs()
 	}
-	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: cfg.Logger}
+	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: brokerLog}
 	if _, err = ordering.EnsureTopics(ctx, n.ocfg); err != nil {
 		return nil, err
 	}
@@ -580,6 +585,9 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 	shard := ordering.ShardOf(t.RoutingKey(), n.cfg.Shards)
 	ch := n.waiters.add(id)
 	off, err := n.prod.Append(ctx, shard, id[:], raw)
+	if ctx.Err() == nil {
+		n.appends.done(err)
+	}
 	if err != nil {
 		n.waiters.remove(id, ch)
 		return p2p.Accepted{}, nil, err

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -33,5 +34,30 @@ func TestRateLog(t *testing.T) {
 	l.logAt(slog.LevelError, "a", "disk full")
 	if n := strings.Count(buf.String(), "\n"); n != 4 {
 		t.Fatalf("after flush the next line is not let through:\n%s", buf.String())
+	}
+}
+
+// TestRateHandler: a broker's per-request warnings (the same message for
+// every partition, offsets aside) are one line a second, infos pass.
+func TestRateHandler(t *testing.T) {
+	var buf bytes.Buffer
+	rl := newRateLog(nil, time.Second)
+	now := time.Unix(0, 0)
+	rl.now = func() time.Time { return now }
+	log := slog.New(rateHandler{slog.NewTextHandler(&buf, nil), rl}).With("node", "n")
+	for i := range 4000 {
+		log.Warn(fmt.Sprintf("kfake: persist batch transactions-%d-0: write /d/broker/partitions/transactions-%d-0/0.dat: no space left on device", i%4, i%4))
+		log.Info("info passes")
+		now = now.Add(time.Millisecond) // 4000 over 4s
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	warns := 0
+	for _, l := range lines {
+		if strings.Contains(l, "persist batch") {
+			warns++
+		}
+	}
+	if warns != 4 || len(lines) != 4000+4 || !strings.Contains(buf.String(), "suppressed=999") || !strings.Contains(buf.String(), "node=n") {
+		t.Fatalf("%d warning lines of %d:\n%s", warns, len(lines), strings.Join(lines[:min(len(lines), 10)], "\n"))
 	}
 }

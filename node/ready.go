@@ -62,12 +62,14 @@ const readyTimeout = 2 * time.Second
 // Ready runs the node's readiness checks: it can take writes when every
 // one passes. They are, in order: "started" (Start ran, and neither Close
 // nor the end of Start's context stopped it), "paused" (not Paused),
-// "broker" (the producer's broker answers a ping, and appends in flight
-// were answered in the last 10s), "storage" (the store
-// takes a synced write) and, for every shard, "shard N" (its pipeline
-// runs, it is not halted after a divergence, and, in a cluster of this
-// node alone, the node leads it: no other node can). The broker and storage
-// checks give up after 2s or when ctx ends. Failing lists the failed ones.
+// "broker" (the producer's broker answers a ping, appends in flight were
+// answered in the last 10s, and the last append answered in the last 10s
+// did not fail), "storage" (the store takes a synced write, found no
+// corrupted table, and Pebble reported no error in the last 10s) and, for
+// every shard, "shard N" (its pipeline runs, it is not halted after a
+// divergence, and, in a cluster of this node alone, the node leads it: no
+// other node can). The broker and storage checks give up after 2s or when
+// ctx ends. Failing lists the failed ones.
 func (n *Node) Ready(ctx context.Context) []health.Check {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -91,6 +93,9 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 	broker := n.prod.Ping(ctx)
 	if n, since, stalled := n.prod.Stalled(appendStall); broker == nil && stalled {
 		broker = fmt.Errorf("%d appends unanswered for %v", n, since.Round(time.Millisecond))
+	}
+	if err := n.appends.failing(appendStall); broker == nil && err != nil {
+		broker = err
 	}
 	checks = append(checks, check("paused", paused), check("broker", broker), check("storage", n.db.Probe()))
 	alone := len(n.cfg.validators()) == 1
@@ -129,7 +134,6 @@ func (n *Node) watchStorage(opts *storage.Options) error {
 	if err != nil {
 		return fmt.Errorf("node: metrics: %w", err)
 	}
-	n.rlog = newRateLog(n.log, logEvery)
 	onError, onRecover := opts.OnError, opts.OnRecover
 	opts.OnError = func(op string, err error) {
 		errs.WithLabelValues(op).Inc()
@@ -156,4 +160,36 @@ func (n *Node) watchStorage(opts *storage.Options) error {
 		}
 	}
 	return nil
+}
+
+// appendHealth remembers whether the log's last answer to an append was
+// an error: a broker that answers pings but refuses every append (its
+// disk is full: UNKNOWN_SERVER_ERROR) cannot take writes either.
+type appendHealth struct {
+	mu          sync.Mutex
+	okAt, errAt time.Time
+	err         error
+	failedSince int // appends failed since the last that succeeded
+}
+
+func (a *appendHealth) done(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		a.okAt, a.failedSince = time.Now(), 0
+		return
+	}
+	a.errAt, a.err = time.Now(), err
+	a.failedSince++
+}
+
+// failing returns an error if the last append answered failed, less than
+// within ago.
+func (a *appendHealth) failing(within time.Duration) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil || a.errAt.Before(a.okAt) || time.Since(a.errAt) > within {
+		return nil
+	}
+	return fmt.Errorf("the last %d appends failed, the last %v ago: %w", a.failedSince, time.Since(a.errAt).Round(time.Millisecond), a.err)
 }

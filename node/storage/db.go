@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -34,9 +35,13 @@ type DB struct {
 	dir    string
 	probes atomic.Uint64 // Probe's counter
 
-	fmu     sync.Mutex // guards failed and corrupt
-	failed  error      // why the store takes no writes (ErrWrite); nil while it does
-	corrupt error      // the first corruption Pebble reported (ErrCorrupt)
+	fmu      sync.Mutex    // guards failed, corrupt and the background error
+	failed   error         // why the store takes no writes (ErrWrite); nil while it does
+	corrupt  error         // the first corruption Pebble reported (ErrCorrupt)
+	bgErr    error         // Pebble's last error message (a failed flush or compaction)
+	bgAt     time.Time     // when
+	bgCount  int           // since the window began
+	bgWindow time.Duration // backgroundWindow; tests shorten it
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -58,12 +63,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	d := &DB{
-		opts:   opts,
-		dir:    dir,
-		cache:  merkle.NewNodeCache(opts.TreeCacheNodes),
-		keys:   newKeyCache(opts.KeyCacheEntries),
-		wopts:  pebble.Sync,
-		shards: map[uint32]*shard{},
+		opts:     opts,
+		dir:      dir,
+		cache:    merkle.NewNodeCache(opts.TreeCacheNodes),
+		keys:     newKeyCache(opts.KeyCacheEntries),
+		wopts:    pebble.Sync,
+		shards:   map[uint32]*shard{},
+		bgWindow: backgroundWindow,
 	}
 	if opts.NoSync {
 		d.wopts = pebble.NoSync
@@ -98,7 +104,7 @@ func (d *DB) openPebble() (*pebble.DB, error) {
 		FS:           d.opts.FS,
 		Cache:        cache,
 		MemTableSize: d.opts.MemTableBytes,
-		Logger:       pebbleLogger{base: d.opts.Logger, onError: d.opts.OnError},
+		Logger:       pebbleLogger{base: d.opts.Logger, d: d},
 		// A corrupted table is reported, not fatal (Pebble's default ends
 		// the process): the read that found it fails with ErrCorrupt.
 		EventListener: &pebble.EventListener{DataCorruption: d.corruption},
@@ -225,7 +231,9 @@ func (d *DB) closePebble() (err error) {
 
 // Probe writes (and syncs, unless Options.NoSync) one small key of its
 // own: it fails when the store cannot take writes (disk full, I/O errors,
-// a closed store), and when Pebble found a corrupted table (Corrupt). A failed store is first reopened (Recover): a probe
+// a closed store), when Pebble found a corrupted table (Corrupt), and for
+// 10s after Pebble's last error message (a flush or compaction that
+// failed: on a full disk the WAL may still take the probe's write). A failed store is first reopened (Recover): a probe
 // that passes means the store took a write again. Readiness checks call
 // it.
 func (d *DB) Probe() error {
@@ -233,6 +241,9 @@ func (d *DB) Probe() error {
 		return err
 	}
 	if err := d.Recover(); err != nil {
+		return err
+	}
+	if err := d.background(); err != nil {
 		return err
 	}
 	exit, err := d.enter()
@@ -292,6 +303,34 @@ func (d *DB) corruption(info pebble.DataCorruptionInfo) {
 	if d.opts.OnError != nil {
 		d.opts.OnError("corruption", err)
 	}
+}
+
+// backgroundWindow is how long after Pebble's last error message (a
+// failed flush or compaction: on a full disk, the WAL may still take the
+// probe's small write) Probe keeps failing.
+const backgroundWindow = 10 * time.Second
+
+// noteBackground records an error message of Pebble's.
+func (d *DB) noteBackground(err error) {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	now := time.Now()
+	if now.Sub(d.bgAt) > d.bgWindow {
+		d.bgCount = 0
+	}
+	d.bgErr, d.bgAt = err, now
+	d.bgCount++
+}
+
+// background is Pebble's last error message if it came less than
+// backgroundWindow ago, as ErrWrite; nil otherwise.
+func (d *DB) background() error {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	if d.bgErr == nil || time.Since(d.bgAt) > d.bgWindow {
+		return nil
+	}
+	return fmt.Errorf("%w: pebble reported %d errors, the last %v ago: %w", ErrWrite, d.bgCount, time.Since(d.bgAt).Round(time.Millisecond), d.bgErr)
 }
 
 // Corrupt returns the first corruption Pebble found in the store's files

@@ -1,15 +1,19 @@
 package storage_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/storage"
 )
 
@@ -161,5 +165,33 @@ func TestSyncErrorBlockLanded(t *testing.T) {
 	}
 	if err := storage.VerifyProof(root, []byte("b"), v, p); err != nil || root != m.Root {
 		t.Fatalf("proof of the landed block's write: %v (root %v, meta %v)", err, root, m.Root)
+	}
+}
+
+// TestFlushErrorFailsProbe fails only the creation of tables: commits
+// still reach the WAL, but memtable flushes fail in the background (a
+// disk too full for a table while the WAL still has room). Probe must
+// fail while they do, naming the error, and pass again once they stop.
+func TestFlushErrorFailsProbe(t *testing.T) {
+	full := diskFull(func(op errorfs.Op) bool { return op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst") })
+	var log errorLog
+	db := open(t, errorfs.Wrap(vfs.NewMem(), full), log.options(storage.Options{MemTableBytes: 16 << 10}))
+	defer db.Close()
+	storage.SetBackgroundWindow(db, 200*time.Millisecond)
+	full.On()
+	for h := uint64(1); log.count("pebble") == 0; h++ {
+		if h > 2000 {
+			t.Fatal("no flush failed")
+		}
+		if _, err := db.CommitBlock(putBlock(0, h, fmt.Sprintf("k%d", h), strings.Repeat("v", 200))); err != nil {
+			t.Fatalf("commit %d: %v", h, err)
+		}
+	}
+	if err := db.Probe(); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("probe while flushes fail: %v, want ErrWrite with ENOSPC", err)
+	}
+	full.Off()
+	if err := retry.Poll(context.Background(), 20*time.Millisecond, 10*time.Second, func() (bool, error) { return db.Probe() == nil, nil }); err != nil {
+		t.Fatalf("probe after flushes succeed again: %v", db.Probe())
 	}
 }

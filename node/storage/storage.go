@@ -178,18 +178,20 @@ func (o *Options) Validate() error {
 // panics with a fatalError, which the store's write turns into ErrWrite.
 // Other fatal messages go to the base logger, which ends the process.
 type pebbleLogger struct {
-	base    pebble.Logger
-	onError func(op string, err error)
+	base pebble.Logger
+	d    *DB
 }
 
 func (l pebbleLogger) Infof(f string, args ...any) { l.base.Infof(f, args...) }
 
 func (l pebbleLogger) Errorf(f string, args ...any) {
-	if l.onError == nil {
+	err := newPebbleError(f, args)
+	l.d.noteBackground(err)
+	if l.d.opts.OnError == nil {
 		l.base.Errorf(f, args...)
 		return
 	}
-	l.onError("pebble", fmt.Errorf(f, args...))
+	l.d.opts.OnError("pebble", err)
 }
 
 func (l pebbleLogger) Fatalf(f string, args ...any) {
@@ -200,29 +202,36 @@ func (l pebbleLogger) Fatalf(f string, args ...any) {
 		l.base.Fatalf(f, args...)
 		return
 	}
-	fe := fatalError{msg: fmt.Sprintf(f, args...)}
+	panic(fatalError{newPebbleError(f, args)})
+}
+
+// pebbleError is a message Pebble logged; it unwraps to the message's
+// first error argument, so errors.Is finds the cause (syscall.ENOSPC).
+type pebbleError struct {
+	msg string
+	err error
+}
+
+func newPebbleError(f string, args []any) pebbleError {
+	pe := pebbleError{msg: fmt.Sprintf(f, args...)}
 	for _, a := range args {
 		if err, ok := a.(error); ok {
-			fe.err = err // so errors.Is finds the cause (syscall.ENOSPC)
+			pe.err = err
 			break
 		}
 	}
-	panic(fe)
+	return pe
 }
+
+func (e pebbleError) Error() string { return e.msg }
+func (e pebbleError) Unwrap() error { return e.err }
 
 // fatalCommit starts the fatal message Pebble's DB.Apply logs, on the
 // committing goroutine, when a WAL write or sync failed.
 const fatalCommit = "pebble: fatal commit error"
 
-// fatalError is a fatal message of Pebble's, panicked; it unwraps to the
-// message's first error argument.
-type fatalError struct {
-	msg string
-	err error
-}
-
-func (f fatalError) Error() string { return f.msg }
-func (f fatalError) Unwrap() error { return f.err }
+// fatalError is a fatal message of Pebble's, panicked.
+type fatalError struct{ pebbleError }
 
 type quietLogger struct{}
 
