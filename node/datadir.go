@@ -24,6 +24,14 @@ var (
 	// as on descriptor exhaustion); a node without its broker could only
 	// refuse writes, so it fails instead, loudly.
 	ErrBrokerDown = errors.New("node: embedded broker down")
+	// ErrLogBehind is returned by New when a shard's log ends before the
+	// offset the store committed up to (the embedded broker lost the tail
+	// of its log, or the node was pointed at another log): transactions
+	// appended there would get offsets the store already consumed and
+	// could never commit, so the node refuses to start instead of
+	// accepting them. The error names the shard, both offsets and the
+	// alarm (log_behind).
+	ErrLogBehind = errors.New("node: the log ends before the store's committed offset")
 )
 
 // Files of a data directory besides the store and the broker's log.

@@ -27,6 +27,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -199,7 +200,7 @@ func (c *Config) validators() []ed25519.PublicKey {
 // (hanging.go).
 var alarmKinds = []string{
 	consensus.AlarmDivergence.String(), consensus.AlarmEquivocation.String(), consensus.AlarmStalled.String(),
-	"invalid_block", "conflicting_block", alarmHangingTxn,
+	"invalid_block", "conflicting_block", "log_behind", alarmHangingTxn,
 }
 
 // Node is a running reference node.
@@ -222,7 +223,9 @@ type Node struct {
 	leader   *leader
 	faults   Faults
 	ready    readiness
-	lock     *os.File // the data directory's lock, held until Close
+	appends  appendHealth // the log's answers to Submit's appends, for readiness
+	lock     *os.File     // the data directory's lock, held until Close
+	rlog     *rateLog     // rate-limited logs of failures that repeat (storage errors)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -267,6 +270,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}
 	n.waiters.gauge = n.metrics.Waiting
 	n.metrics.InitShards(cfg.Shards, alarmKinds)
+	n.rlog = newRateLog(n.log, logEvery)
+	// The broker's and the Kafka clients' warnings repeat once per failed
+	// request (a full disk: every produce): at most one a second per kind.
+	brokerLog := slog.New(rateHandler{cfg.Logger.Handler(), n.rlog})
+	if err := n.watchStorage(&cfg.Storage); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -274,13 +284,13 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	}()
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
-		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: cfg.Logger, SyncWrites: !cfg.Storage.NoSync}
+		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: brokerLog, SyncWrites: !cfg.Storage.NoSync}
 		if n.embedded, err = ordering.StartEmbedded(ctx, opts); err != nil {
 			return nil, err
 		}
 		brokers = n.embedded.Addrs()
 	}
-	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: cfg.Logger, Wire: &n.wire}
+	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: brokerLog, Wire: &n.wire}
 	if _, err = ordering.EnsureTopics(ctx, n.ocfg); err != nil {
 		return nil, err
 	}
@@ -288,6 +298,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		return nil, err
 	}
 	if n.db, err = storage.Open(filepath.Join(cfg.DataDir, "state"), cfg.Storage); err != nil {
+		return nil, err
+	}
+	if err := n.checkLogEnds(ctx); err != nil {
 		return nil, err
 	}
 	if n.views, err = cache.New(n.db, cfg.Shards, cache.Options{Registerer: cfg.Registerer}); err != nil {
@@ -335,6 +348,42 @@ func (n *Node) wireBytes() metrics.Wire {
 		FetchSent: k.FetchWritten, FetchReceived: k.FetchRead,
 		OtherSent: k.OtherWritten, OtherReceived: k.OtherRead,
 	}
+}
+
+// checkLogEnds refuses a log that ends before the store's committed
+// position (ErrLogBehind): for every shard, the end of its transactions
+// topic must not be before the stored NextOffset, nor the end of its
+// blocks topic before the stored BlockOffset. Each shard behind raises
+// the alarm log_behind and an ERROR line naming both offsets.
+func (n *Node) checkLogEnds(ctx context.Context) error {
+	var errs []error
+	for _, st := range []struct {
+		stream ordering.Stream
+		stored func(storage.Meta) int64
+		what   string
+	}{
+		{ordering.Transactions, func(m storage.Meta) int64 { return m.NextOffset }, "committed transactions up to"},
+		{ordering.Blocks, func(m storage.Meta) int64 { return m.BlockOffset }, "applied blocks up to"},
+	} {
+		ends, err := ordering.EndOffsets(ctx, n.ocfg, st.stream)
+		if err != nil {
+			return fmt.Errorf("node: checking the log's end: %w", err)
+		}
+		for s := range uint32(n.cfg.Shards) {
+			meta, _, err := n.db.ShardMeta(s)
+			if err != nil {
+				return err
+			}
+			if stored := st.stored(meta); ends[s] < stored {
+				topic := n.ocfg.Topic(st.stream, s)
+				n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(s), 10), "log_behind").Inc()
+				n.log.Error("ALARM: the log ends before the store's committed offset: refusing to start", "shard", s, "topic", topic, "log_end", ends[s], "committed_offset", stored)
+				errs = append(errs, fmt.Errorf("%w: shard %d: %s ends at offset %d, but the store %s offset %d (height %d): its tail was lost; restore the log or the data directory",
+					ErrLogBehind, s, topic, ends[s], st.what, stored, meta.Height))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Start runs the shard pipelines and the QUIC server in the background. They
@@ -572,6 +621,9 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 	shard := ordering.ShardOf(t.RoutingKey(), n.cfg.Shards)
 	ch := n.waiters.add(id)
 	off, err := n.prod.Append(ctx, shard, id[:], raw)
+	if ctx.Err() == nil {
+		n.appends.done(err)
+	}
 	if err != nil {
 		n.waiters.remove(id, ch)
 		return p2p.Accepted{}, nil, err

@@ -3,12 +3,15 @@ package node
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/rustorium/rustorium/node/health"
+	"github.com/rustorium/rustorium/node/metrics"
+	"github.com/rustorium/rustorium/node/storage"
 )
 
 // readiness is what the node's readiness checks read besides its parts:
@@ -59,12 +62,14 @@ const readyTimeout = 2 * time.Second
 // Ready runs the node's readiness checks: it can take writes when every
 // one passes. They are, in order: "started" (Start ran, and neither Close
 // nor the end of Start's context stopped it), "paused" (not Paused),
-// "broker" (the producer's broker answers a ping, and appends in flight
-// were answered in the last 10s), "storage" (the store
-// takes a synced write) and, for every shard, "shard N" (its pipeline
-// runs, it is not halted after a divergence, and, in a cluster of this
-// node alone, the node leads it: no other node can). The broker and storage
-// checks give up after 2s or when ctx ends. Failing lists the failed ones.
+// "broker" (the producer's broker answers a ping, appends in flight were
+// answered in the last 10s, and the last append answered in the last 10s
+// did not fail), "storage" (the store takes a synced write, found no
+// corrupted table, and Pebble reported no error in the last 10s) and, for
+// every shard, "shard N" (its pipeline runs, it is not halted after a
+// divergence, and, in a cluster of this node alone, the node leads it: no
+// other node can). The broker and storage checks give up after 2s or when
+// ctx ends. Failing lists the failed ones.
 func (n *Node) Ready(ctx context.Context) []health.Check {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
@@ -88,6 +93,9 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 	broker := n.prod.Ping(ctx)
 	if n, since, stalled := n.prod.Stalled(appendStall); broker == nil && stalled {
 		broker = fmt.Errorf("%d appends unanswered for %v", n, since.Round(time.Millisecond))
+	}
+	if err := n.appends.failing(appendStall); broker == nil && err != nil {
+		broker = err
 	}
 	checks = append(checks, check("paused", paused), check("broker", broker), check("storage", n.db.Probe()))
 	alone := len(n.cfg.validators()) == 1
@@ -115,3 +123,73 @@ func (n *Node) Ready(ctx context.Context) []health.Check {
 // readyEvery is how often a running node refreshes its rustorium_ready
 // gauge.
 const readyEvery = 5 * time.Second
+
+// watchStorage makes the store report its failures to the node: each
+// counts in rustorium_storage_errors_total{op} and is logged at most once
+// a second per op (a full disk fails every write; the next line says how
+// many were suppressed), and the store's recovery is logged once. OnError
+// and OnRecover hooks already in opts are still called.
+func (n *Node) watchStorage(opts *storage.Options) error {
+	errs, err := metrics.NewStorageErrors(n.cfg.Registerer)
+	if err != nil {
+		return fmt.Errorf("node: metrics: %w", err)
+	}
+	onError, onRecover := opts.OnError, opts.OnRecover
+	opts.OnError = func(op string, err error) {
+		errs.WithLabelValues(op).Inc()
+		switch op {
+		case "pebble":
+			n.rlog.logAt(slog.LevelError, "storage "+op, "pebble error", "err", err)
+		case "corruption":
+			n.rlog.logAt(slog.LevelError, "storage "+op, "ALARM: the store is corrupted: /readyz fails; restore the data directory", "err", err)
+		default:
+			n.rlog.logAt(slog.LevelError, "storage "+op, "storage failed: the node commits nothing and /readyz fails until the store takes writes again", "op", op, "err", err)
+		}
+		if onError != nil {
+			onError(op, err)
+		}
+	}
+	opts.OnRecover = func(cause error) {
+		suppressed := 0
+		for _, op := range metrics.StorageOps {
+			suppressed += n.rlog.flush("storage " + op)
+		}
+		n.log.Warn("storage recovered: the store reopened and takes writes again", "cause", cause, "suppressed", suppressed)
+		if onRecover != nil {
+			onRecover(cause)
+		}
+	}
+	return nil
+}
+
+// appendHealth remembers whether the log's last answer to an append was
+// an error: a broker that answers pings but refuses every append (its
+// disk is full: UNKNOWN_SERVER_ERROR) cannot take writes either.
+type appendHealth struct {
+	mu          sync.Mutex
+	okAt, errAt time.Time
+	err         error
+	failedSince int // appends failed since the last that succeeded
+}
+
+func (a *appendHealth) done(err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err == nil {
+		a.okAt, a.failedSince = time.Now(), 0
+		return
+	}
+	a.errAt, a.err = time.Now(), err
+	a.failedSince++
+}
+
+// failing returns an error if the last append answered failed, less than
+// within ago.
+func (a *appendHealth) failing(within time.Duration) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.err == nil || a.errAt.Before(a.okAt) || time.Since(a.errAt) > within {
+		return nil
+	}
+	return fmt.Errorf("the last %d appends failed, the last %v ago: %w", a.failedSince, time.Since(a.errAt).Round(time.Millisecond), a.err)
+}

@@ -123,14 +123,14 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return err
 	}
 	clock.lap("read")
-	b, err := r.execute(ctx, &hdr, entries)
-	if err != nil {
+	var b *body
+	if err := r.whileStoreDown(ctx, func() (err error) { b, err = r.execute(ctx, &hdr, entries); return err }); err != nil {
 		return err
 	}
 	clock.lap("execute")
 	bc := commitBatch(&hdr, rec.Offset, b)
-	prep, err := r.db.Prepare(bc)
-	if err != nil {
+	var prep *storage.Prepared
+	if err := r.whileStoreDown(ctx, func() (err error) { prep, err = r.db.Prepare(bc); return err }); err != nil {
 		return fmt.Errorf("block %d: %w", hdr.Height, err)
 	}
 	hdr.StateRoot = prep.Root.Bytes()
@@ -141,7 +141,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	}
 	clock.lap("final")
 	receipts := seal(bc, hash, &hdr, b)
-	if err := r.commit(prep, hdr, b, receipts); err != nil {
+	if err := r.commit(ctx, prep, hdr, hash, b, receipts); err != nil {
 		return err
 	}
 	clock.lap("commit")
@@ -298,9 +298,10 @@ func seal(bc *storage.BlockCommit, hash [32]byte, hdr *consensus.Header, b *body
 
 // commit writes the prepared, sealed block, then makes it visible: the
 // views, the shard's progress, and the receipts of its transactions and
-// of those it replays.
-func (r *replica) commit(prep *storage.Prepared, hdr consensus.Header, b *body, receipts []p2p.Committed) error {
-	committed, err := r.db.Commit(prep)
+// of those it replays. Nothing is visible, no receipt sent, before the
+// block's batch committed.
+func (r *replica) commit(ctx context.Context, prep *storage.Prepared, hdr consensus.Header, hash [32]byte, b *body, receipts []p2p.Committed) error {
+	committed, err := r.commitBlock(ctx, prep, hash)
 	if err != nil {
 		return fmt.Errorf("committing block %d: %w", hdr.Height, err)
 	}
@@ -317,8 +318,8 @@ func (r *replica) commit(prep *storage.Prepared, hdr consensus.Header, b *body, 
 		r.waiters.deliver(c)
 	}
 	for _, id := range b.replay {
-		raw, err := r.db.Receipt(id)
-		if err != nil {
+		var raw []byte
+		if err := r.whileStoreDown(ctx, func() (err error) { raw, err = r.db.Receipt(id); return err }); err != nil {
 			return err
 		}
 		if c, err := p2p.DecodeCommitted(raw); err == nil {
@@ -326,6 +327,83 @@ func (r *replica) commit(prep *storage.Prepared, hdr consensus.Header, b *body, 
 		}
 	}
 	return nil
+}
+
+// commitBlock commits the prepared final block (hash). A store that
+// cannot take writes (storage.ErrWrite: disk full, I/O errors) does not
+// stop the shard: the replica tries storage.Recover, which reopens the
+// store once the disk takes writes again, with a backoff growing to 1s,
+// then commits the block. (The store reports each failure: the node counts
+// and logs them, rate-limited.) A block whose failed commit reached the
+// disk whole is committed after the reopen: its proofs are read back from
+// the store.
+func (r *replica) commitBlock(ctx context.Context, prep *storage.Prepared, hash [32]byte) (*storage.CommitResult, error) {
+	var failed bool
+	var bo retry.Backoff
+	for {
+		res, err := r.db.Commit(prep)
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, storage.ErrWrite):
+			failed = true
+		case failed && errors.Is(err, storage.ErrHeightMismatch):
+			return r.landed(prep, hash)
+		default:
+			return nil, err
+		}
+		if err := bo.Wait(ctx); err != nil {
+			return nil, err
+		}
+		_ = r.db.Recover() // a failure is reported by the store
+	}
+}
+
+// whileStoreDown runs f, a step that reads the store, again while it fails
+// with storage.ErrWrite: the store failed a write and is closed until it
+// reopens (storage.Recover, tried before each attempt after the first,
+// with a backoff growing to 1s). The steps it wraps have no effect but
+// their result, so running them again is safe.
+func (r *replica) whileStoreDown(ctx context.Context, f func() error) error {
+	var bo retry.Backoff
+	for {
+		err := f()
+		if !errors.Is(err, storage.ErrWrite) {
+			return err
+		}
+		if err := bo.Wait(ctx); err != nil {
+			return err
+		}
+		_ = r.db.Recover() // a failure is reported by the store
+	}
+}
+
+// landed returns the outcome of the prepared block (hash) that the store
+// holds although its commit failed: the failed batch reached the disk
+// whole (a sync failed after its write), and the reopened store has it.
+func (r *replica) landed(prep *storage.Prepared, hash [32]byte) (*storage.CommitResult, error) {
+	c := prep.Block
+	meta, _, err := r.db.ShardMeta(c.Shard)
+	if err != nil {
+		return nil, err
+	}
+	if meta.Height != c.Height || meta.BlockHash != hash {
+		return nil, fmt.Errorf("%w: the store moved to height %d (block %x) while block %d (%x) failed to commit",
+			storage.ErrHeightMismatch, meta.Height, meta.BlockHash[:8], c.Height, hash[:8])
+	}
+	res := &storage.CommitResult{Root: meta.Root, Meta: meta, Proofs: make([]*merkle.Proof, len(c.Writes))}
+	for i, w := range c.Writes {
+		_, p, root, err := r.db.Read(c.Shard, w.Key)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return nil, err
+		}
+		if root != meta.Root {
+			return nil, fmt.Errorf("%w: shard %d moved past height %d", storage.ErrHeightMismatch, c.Shard, c.Height)
+		}
+		res.Proofs[i] = p
+	}
+	r.log.Warn("a block whose commit failed reached the disk whole: it is committed", "shard", c.Shard, "height", c.Height)
+	return res, nil
 }
 
 // observe records a committed block in the metrics and tells OnBlock.

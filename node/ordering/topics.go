@@ -128,3 +128,39 @@ func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
 		}
 	}
 }
+
+// EndOffsets returns the end offset (high-water mark: the offset the next
+// record will get) of stream's topic of every shard, by shard.
+func EndOffsets(ctx context.Context, cfg Config, stream Stream) (map[uint32]int64, error) {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	topics := make([]string, cfg.Shards)
+	shardOf := make(map[string]uint32, cfg.Shards)
+	for s := range uint32(cfg.Shards) {
+		topics[s] = cfg.Topic(stream, s)
+		shardOf[topics[s]] = s
+	}
+	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = offs.Error()
+	}
+	if err != nil {
+		return nil, brokerErr("listing end offsets", err)
+	}
+	out := make(map[uint32]int64, cfg.Shards)
+	for _, t := range topics {
+		o, ok := offs.Lookup(t, 0)
+		if !ok {
+			return nil, fmt.Errorf("%w: no end offset for %s", ErrBroker, t)
+		}
+		out[shardOf[t]] = o.Offset
+	}
+	return out, nil
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -28,8 +29,20 @@ type DB struct {
 	// so Pebble is never used after it is closed.
 	closeMu sync.RWMutex
 	closed  bool
-	probes  atomic.Uint64 // Probe's counter
-	perms   atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
+	perms atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
+	// down: Recover closed a failed Pebble and has not reopened it yet.
+	// Guarded by closeMu.
+	down   bool
+	dir    string
+	probes atomic.Uint64 // Probe's counter
+
+	fmu      sync.Mutex    // guards failed, corrupt and the background error
+	failed   error         // why the store takes no writes (ErrWrite); nil while it does
+	corrupt  error         // the first corruption Pebble reported (ErrCorrupt)
+	bgErr    error         // Pebble's last error message (a failed flush or compaction)
+	bgAt     time.Time     // when
+	bgCount  int           // since the window began
+	bgWindow time.Duration // backgroundWindow; tests shorten it
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -50,13 +63,52 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	cache := pebble.NewCache(opts.CacheBytes)
+	d := &DB{
+		opts:     opts,
+		dir:      dir,
+		cache:    merkle.NewNodeCache(opts.TreeCacheNodes),
+		keys:     newKeyCache(opts.KeyCacheEntries),
+		wopts:    pebble.Sync,
+		shards:   map[uint32]*shard{},
+		bgWindow: backgroundWindow,
+	}
+	if opts.NoSync {
+		d.wopts = pebble.NoSync
+	}
+	pdb, err := d.openPebble()
+	if err != nil {
+		return nil, err
+	}
+	d.pdb = pdb
+	metas, err := d.readMetas()
+	if err == nil {
+		err = d.verify()
+	}
+	if err != nil {
+		d.closePebble()
+		return nil, corrupted(err)
+	}
+	for id, m := range metas {
+		if d.shards[id], err = d.loadShard(id, m); err != nil {
+			pdb.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// openPebble opens Pebble in the store's directory.
+func (d *DB) openPebble() (*pebble.DB, error) {
+	cache := pebble.NewCache(d.opts.CacheBytes)
 	defer cache.Unref()
 	po := &pebble.Options{
-		FS:           opts.FS,
+		FS:           d.opts.FS,
 		Cache:        cache,
-		MemTableSize: opts.MemTableBytes,
-		Logger:       opts.Logger,
+		MemTableSize: d.opts.MemTableBytes,
+		Logger:       pebbleLogger{base: d.opts.Logger, d: d},
+		// A corrupted table is reported, not fatal (Pebble's default ends
+		// the process): the read that found it fails with ErrCorrupt.
+		EventListener: &pebble.EventListener{DataCorruption: d.corruption},
 	}
 	// Bloom filters on every level (the later levels inherit L0's): most
 	// point reads are misses — is this transaction id already committed?
@@ -64,55 +116,89 @@ func Open(dir string, opts Options) (*DB, error) {
 	// without a filter each miss reads an index and a data block of every
 	// level.
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	pdb, err := pebble.Open(dir, po)
+	pdb, err := pebble.Open(d.dir, po)
 	if err != nil {
-		return nil, fmt.Errorf("storage: opening pebble in %s: %w", dir, err)
+		return nil, corrupted(fmt.Errorf("storage: opening pebble in %s: %w", d.dir, err))
 	}
-	d := &DB{
-		opts:   opts,
-		pdb:    pdb,
-		cache:  merkle.NewNodeCache(opts.TreeCacheNodes),
-		keys:   newKeyCache(opts.KeyCacheEntries),
-		wopts:  pebble.Sync,
-		shards: map[uint32]*shard{},
+	return pdb, nil
+}
+
+// corrupted marks a Pebble corruption error as ErrCorrupt.
+func corrupted(err error) error {
+	if err != nil && !errors.Is(err, ErrCorrupt) && pebble.IsCorruptionError(err) {
+		return fmt.Errorf("%w: %w", ErrCorrupt, err)
 	}
-	if opts.NoSync {
-		d.wopts = pebble.NoSync
+	return err
+}
+
+// verify checks the store's tables at open, so a corrupted table fails
+// Open instead of a read after the node started: it reads every table's
+// footer, index and first data block (an iterator positioned at each
+// table's smallest key), or, with Options.VerifyAll, every block of every
+// table (Pebble's CheckLevels). It returns the first corruption Pebble
+// reported (ErrCorrupt).
+func (d *DB) verify() error {
+	if d.opts.VerifyAll {
+		if err := d.pdb.CheckLevels(nil); err != nil {
+			return fmt.Errorf("storage: checking every table: %w", err)
+		}
 	}
-	if err := d.loadShards(); err != nil {
-		pdb.Close()
-		return nil, err
+	levels, err := d.pdb.SSTables()
+	if err != nil {
+		return fmt.Errorf("storage: listing tables: %w", err)
 	}
-	return d, nil
+	for l, tables := range levels {
+		for _, tb := range tables {
+			it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: tb.Smallest.UserKey})
+			if err == nil {
+				it.First()
+				err = it.Close()
+			}
+			if err != nil {
+				return fmt.Errorf("storage: reading table %s (L%d): %w", tb.FileNum, l, err)
+			}
+		}
+	}
+	return d.Corrupt()
 }
 
 func (d *DB) treeOptions() merkle.Options {
 	return merkle.Options{MaxLevels: d.opts.MaxLevels, Cache: d.cache, Parallelism: d.opts.Parallelism}
 }
 
-func (d *DB) loadShards() error {
+// readMetas reads every shard's stored Meta.
+func (d *DB) readMetas() (map[uint32]Meta, error) {
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{tableMeta}, UpperBound: []byte{tableMeta + 1}})
 	if err != nil {
-		return fmt.Errorf("storage: %w", err)
+		return nil, fmt.Errorf("storage: %w", err)
 	}
 	defer it.Close()
+	metas := map[uint32]Meta{}
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
 		if len(k) != 5 {
-			return fmt.Errorf("%w: meta key %x", ErrCorrupt, k)
+			return nil, fmt.Errorf("%w: meta key %x", ErrCorrupt, k)
 		}
 		id := binary.BigEndian.Uint32(k[1:])
 		m, err := decodeMeta(it.Value())
 		if err != nil {
-			return fmt.Errorf("shard %d: %w", id, err)
+			return nil, fmt.Errorf("shard %d: %w", id, err)
 		}
-		tr, err := merkle.New(nodeReader{d}, m.Root, d.treeOptions())
-		if err != nil {
-			return fmt.Errorf("%w: shard %d: %w", ErrCorrupt, id, err)
-		}
-		d.shards[id] = &shard{tree: tr, meta: m, hasMeta: true}
+		metas[id] = m
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("storage: %w", err)
+	}
+	return metas, nil
+}
+
+// loadShard opens shard id's tree at m's root.
+func (d *DB) loadShard(id uint32, m Meta) (*shard, error) {
+	tr, err := merkle.New(nodeReader{d}, m.Root, d.treeOptions())
+	if err != nil {
+		return nil, fmt.Errorf("%w: shard %d: %w", ErrCorrupt, id, err)
+	}
+	return &shard{tree: tr, meta: m, hasMeta: true}, nil
 }
 
 // Close closes the store. It is safe to call more than once.
@@ -123,22 +209,215 @@ func (d *DB) Close() error {
 		return nil
 	}
 	d.closed = true
+	if d.down {
+		return nil
+	}
+	return d.closePebble()
+}
+
+// closePebble closes Pebble; a failed Pebble may report its failure again
+// or a fatal message, returned as an error.
+func (d *DB) closePebble() (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+	}()
 	return d.pdb.Close()
 }
 
 // Probe writes (and syncs, unless Options.NoSync) one small key of its
 // own: it fails when the store cannot take writes (disk full, I/O errors,
-// a closed store). Readiness checks call it.
+// a closed store), when Pebble found a corrupted table (Corrupt), and for
+// 10s after Pebble's last error message (a flush or compaction that
+// failed: on a full disk the WAL may still take the probe's write). A failed store is first reopened (Recover): a probe
+// that passes means the store took a write again. Readiness checks call
+// it.
 func (d *DB) Probe() error {
+	if err := d.Corrupt(); err != nil {
+		return err
+	}
+	if err := d.Recover(); err != nil {
+		return err
+	}
+	if err := d.background(); err != nil {
+		return err
+	}
 	exit, err := d.enter()
 	if err != nil {
 		return err
 	}
 	defer exit()
+	return d.probe(d.pdb)
+}
+
+func (d *DB) probe(pdb *pebble.DB) error {
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], d.probes.Add(1))
-	if err := d.pdb.Set([]byte{tableProbe}, v[:], d.wopts); err != nil {
-		return fmt.Errorf("storage: probe write: %w", err)
+	return d.write("probe", func() error { return pdb.Set([]byte{tableProbe}, v[:], d.wopts) })
+}
+
+// write runs fn, a Pebble write of op, unless the store failed. A write
+// that fails (with an error, or with the fatal message Pebble's commit
+// pipeline raises on a failed WAL write or sync) fails the store: it
+// returns ErrWrite, and so does every write after it until Recover.
+func (d *DB) write(op string, fn func() error) (err error) {
+	if cause := d.failure(); cause != nil {
+		return fmt.Errorf("%w: %s refused: the store failed (%v) and has not been reopened yet", ErrWrite, op, cause)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			f, ok := r.(fatalError)
+			if !ok {
+				panic(r)
+			}
+			err = f
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: %s: %w", ErrWrite, op, err)
+			d.fmu.Lock()
+			if d.failed == nil {
+				d.failed = err
+			}
+			d.fmu.Unlock()
+			if d.opts.OnError != nil {
+				d.opts.OnError(op, err)
+			}
+		}
+	}()
+	return fn()
+}
+
+// corruption is Pebble's DataCorruption event: the store records it
+// (Corrupt) and reports it to OnError ("corruption").
+func (d *DB) corruption(info pebble.DataCorruptionInfo) {
+	err := fmt.Errorf("%w: %s: %v", ErrCorrupt, info.Path, info.Details)
+	d.fmu.Lock()
+	if d.corrupt == nil {
+		d.corrupt = err
+	}
+	d.fmu.Unlock()
+	if d.opts.OnError != nil {
+		d.opts.OnError("corruption", err)
+	}
+}
+
+// backgroundWindow is how long after Pebble's last error message (a
+// failed flush or compaction: on a full disk, the WAL may still take the
+// probe's small write) Probe keeps failing.
+const backgroundWindow = 10 * time.Second
+
+// noteBackground records an error message of Pebble's.
+func (d *DB) noteBackground(err error) {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	now := time.Now()
+	if now.Sub(d.bgAt) > d.bgWindow {
+		d.bgCount = 0
+	}
+	d.bgErr, d.bgAt = err, now
+	d.bgCount++
+}
+
+// background is Pebble's last error message if it came less than
+// backgroundWindow ago, as ErrWrite; nil otherwise.
+func (d *DB) background() error {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	if d.bgErr == nil || time.Since(d.bgAt) > d.bgWindow {
+		return nil
+	}
+	return fmt.Errorf("%w: pebble reported %d errors, the last %v ago: %w", ErrWrite, d.bgCount, time.Since(d.bgAt).Round(time.Millisecond), d.bgErr)
+}
+
+// Corrupt returns the first corruption Pebble found in the store's files
+// (ErrCorrupt), or nil. A corrupted store does not heal: restore it.
+func (d *DB) Corrupt() error {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	return d.corrupt
+}
+
+// failure is the error that failed the store; nil while it takes writes.
+func (d *DB) failure() error {
+	d.fmu.Lock()
+	defer d.fmu.Unlock()
+	return d.failed
+}
+
+// Failed returns the error that failed the store (see ErrWrite), or nil
+// while it takes writes.
+func (d *DB) Failed() error { return d.failure() }
+
+// Recover reopens a failed store (see ErrWrite) from its durable state,
+// without the process restarting: it closes Pebble, opens it again (which
+// replays its WAL), checks that it takes a synced write, and reloads every
+// shard whose stored Meta differs from the one in memory (a block whose
+// commit failed may still have reached the disk whole; it is then
+// committed, and CommitBlock/Commit of it again fail with
+// ErrHeightMismatch). It returns nil at once for a store that did not
+// fail, and ErrWrite while the disk still refuses; then the store is down:
+// reads fail with ErrWrite too, until a Recover succeeds. Operations wait
+// while it runs.
+func (d *DB) Recover() error {
+	if d.failure() == nil {
+		return nil
+	}
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
+		return ErrClosed
+	}
+	cause := d.failure()
+	if cause == nil {
+		return nil // recovered by another caller
+	}
+	if !d.down {
+		if err := d.closePebble(); err != nil && d.opts.OnError != nil {
+			d.opts.OnError("reopen", fmt.Errorf("%w: closing the failed store: %w", ErrWrite, err))
+		}
+		d.down = true
+	}
+	fail := func(err error) error {
+		err = fmt.Errorf("%w: reopening the store: %w", ErrWrite, err)
+		if d.opts.OnError != nil {
+			d.opts.OnError("reopen", err)
+		}
+		return err
+	}
+	pdb, err := d.openPebble()
+	if err != nil {
+		return fail(err)
+	}
+	d.fmu.Lock()
+	d.failed = nil // probe's write must reach pdb
+	d.fmu.Unlock()
+	if err := d.probe(pdb); err != nil {
+		d.fmu.Lock()
+		d.failed = cause
+		d.fmu.Unlock()
+		_ = d.closePebbleDB(pdb)
+		return err // reported by write
+	}
+	d.pdb, d.down = pdb, false
+	metas, err := d.readMetas()
+	if err == nil {
+		err = d.reloadShards(metas)
+	}
+	if err != nil {
+		d.fmu.Lock()
+		d.failed = cause
+		d.fmu.Unlock()
+		_ = d.closePebble()
+		d.down = true
+		return fail(err)
+	}
+	if d.opts.OnRecover != nil {
+		d.opts.OnRecover(cause)
 	}
 	return nil
 }
@@ -176,12 +455,43 @@ func (d *DB) WriteStats() WriteStats {
 	return WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted}
 }
 
-// enter guards an operation against Close; the returned func ends it.
+func (d *DB) closePebbleDB(pdb *pebble.DB) error {
+	old := d.pdb
+	d.pdb = pdb
+	defer func() { d.pdb = old }()
+	return d.closePebble()
+}
+
+// reloadShards replaces the shards whose stored Meta is not the one in
+// memory with the stored one. The caller holds closeMu exclusively.
+func (d *DB) reloadShards(metas map[uint32]Meta) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, m := range metas {
+		if s, ok := d.shards[id]; ok && s.hasMeta && s.meta == m {
+			continue
+		}
+		s, err := d.loadShard(id, m)
+		if err != nil {
+			return err
+		}
+		d.shards[id] = s
+	}
+	return nil
+}
+
+// enter guards an operation against Close and Recover; the returned func
+// ends it.
 func (d *DB) enter() (func(), error) {
 	d.closeMu.RLock()
 	if d.closed {
 		d.closeMu.RUnlock()
 		return nil, ErrClosed
+	}
+	if d.down {
+		cause := d.failure()
+		d.closeMu.RUnlock()
+		return nil, fmt.Errorf("%w: the store is down until it reopens (%v)", ErrWrite, cause)
 	}
 	return d.closeMu.RUnlock, nil
 }
@@ -430,7 +740,7 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}
-	if err := b.Commit(d.wopts); err != nil {
+	if err := d.write("commit", func() error { return b.Commit(d.wopts) }); err != nil {
 		return nil, fmt.Errorf("storage: committing block %d of shard %d: %w", c.Height, c.Shard, err)
 	}
 	if err := s.tree.Commit(u); err != nil {

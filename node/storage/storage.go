@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -43,6 +44,14 @@ var (
 	// is checked for an absent value (nil) or a non-membership proof for a
 	// present one.
 	ErrProofMismatch = errors.New("storage: proof kind does not match the value's presence")
+	// ErrWrite is returned when the store cannot take writes: a Pebble
+	// write or sync failed (disk full, an I/O error). Pebble cannot go on
+	// after a failed WAL write or sync, so the store is then failed: every
+	// write returns ErrWrite, without touching the disk, until Recover
+	// (which Probe also calls) reopens it from its durable state. Nothing
+	// a failed write carried is visible afterwards unless it reached the
+	// disk whole (see Recover).
+	ErrWrite = errors.New("storage: write failed (disk full or I/O error)")
 )
 
 // Options configures a DB. The zero value is usable: EnsureDefaults fills
@@ -78,8 +87,31 @@ type Options struct {
 	// MaxValueBytes bounds a state value. Default (0): 1 MiB.
 	MaxValueBytes int
 	// Logger receives Pebble's logs. Default (nil): errors go to Pebble's
-	// default logger, informational messages are dropped.
+	// default logger, informational messages are dropped. When OnError is
+	// set, Pebble's error messages go to OnError instead. The fatal message
+	// of a failed commit never reaches it: the store turns it into ErrWrite
+	// (see ErrWrite); Pebble's other fatal messages do (Fatalf must end the
+	// process).
 	Logger pebble.Logger
+	// VerifyAll makes Open read and checksum every block of every table
+	// (Pebble's CheckLevels; about 130 MB/s on a busy two-core machine),
+	// so that any corrupted table fails Open. Default (false): Open reads
+	// every table's footer, index and first data block, which finds a
+	// truncated or overwritten table end or start; a corrupted block
+	// elsewhere fails the read that meets it (ErrCorrupt, never a crash)
+	// and Probe from then on.
+	VerifyAll bool
+	// OnError, if set, is told of every failed write (op "commit" or
+	// "probe"), every failed attempt to reopen a failed store ("reopen"),
+	// every corruption Pebble found ("corruption") and every error message
+	// of Pebble's own ("pebble": background flush and compaction failures
+	// among them), on the goroutine that saw it.
+	// The node counts them (rustorium_storage_errors_total) and logs them
+	// rate-limited. Default (nil): Pebble's messages go to Logger.
+	OnError func(op string, err error)
+	// OnRecover, if set, is called when Recover reopened a failed store
+	// and it takes writes again, with the error that failed it.
+	OnRecover func(cause error)
 }
 
 // EnsureDefaults sets zero fields to their defaults.
@@ -139,6 +171,67 @@ func (o *Options) Validate() error {
 	}
 	return nil
 }
+
+// pebbleLogger is the Logger the store gives Pebble: error messages go to
+// OnError when it is set, and the fatal message of a failed commit (a WAL
+// write or sync failed; Pebble's default logger would end the process)
+// panics with a fatalError, which the store's write turns into ErrWrite.
+// Other fatal messages go to the base logger, which ends the process.
+type pebbleLogger struct {
+	base pebble.Logger
+	d    *DB
+}
+
+func (l pebbleLogger) Infof(f string, args ...any) { l.base.Infof(f, args...) }
+
+func (l pebbleLogger) Errorf(f string, args ...any) {
+	err := newPebbleError(f, args)
+	l.d.noteBackground(err)
+	if l.d.opts.OnError == nil {
+		l.base.Errorf(f, args...)
+		return
+	}
+	l.d.opts.OnError("pebble", err)
+}
+
+func (l pebbleLogger) Fatalf(f string, args ...any) {
+	if !strings.HasPrefix(f, fatalCommit) {
+		// Not on a write's goroutine (a failed MANIFEST write in a
+		// background flush, an invariant): it ends the process, as
+		// Pebble means it to.
+		l.base.Fatalf(f, args...)
+		return
+	}
+	panic(fatalError{newPebbleError(f, args)})
+}
+
+// pebbleError is a message Pebble logged; it unwraps to the message's
+// first error argument, so errors.Is finds the cause (syscall.ENOSPC).
+type pebbleError struct {
+	msg string
+	err error
+}
+
+func newPebbleError(f string, args []any) pebbleError {
+	pe := pebbleError{msg: fmt.Sprintf(f, args...)}
+	for _, a := range args {
+		if err, ok := a.(error); ok {
+			pe.err = err
+			break
+		}
+	}
+	return pe
+}
+
+func (e pebbleError) Error() string { return e.msg }
+func (e pebbleError) Unwrap() error { return e.err }
+
+// fatalCommit starts the fatal message Pebble's DB.Apply logs, on the
+// committing goroutine, when a WAL write or sync failed.
+const fatalCommit = "pebble: fatal commit error"
+
+// fatalError is a fatal message of Pebble's, panicked.
+type fatalError struct{ pebbleError }
 
 type quietLogger struct{}
 

@@ -1,0 +1,197 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
+	"github.com/rustorium/rustorium/internal/retry"
+	"github.com/rustorium/rustorium/node/storage"
+)
+
+// diskFull injects ENOSPC into the filesystem operations ops picks while
+// it is on.
+func diskFull(ops func(errorfs.Op) bool) *errorfs.Toggle {
+	return &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if ops(op) {
+			return fmt.Errorf("op %d on %s: %w", op.Kind, op.Path, syscall.ENOSPC)
+		}
+		return nil
+	})}
+}
+
+func isWrite(op errorfs.Op) bool { return op.Kind.ReadOrWrite() == errorfs.OpIsWrite }
+
+// errorLog records OnError and OnRecover calls.
+type errorLog struct {
+	mu        sync.Mutex
+	ops       map[string]int
+	recovered []error
+}
+
+func (l *errorLog) options(o storage.Options) storage.Options {
+	l.ops = map[string]int{}
+	o.OnError = func(op string, err error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.ops[op]++
+	}
+	o.OnRecover = func(cause error) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.recovered = append(l.recovered, cause)
+	}
+	return o
+}
+
+func (l *errorLog) count(op string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ops[op]
+}
+
+func putBlock(shard uint32, height uint64, key, value string) *storage.BlockCommit {
+	return &storage.BlockCommit{Shard: shard, Height: height, NextOffset: int64(height), BlockHash: [32]byte{byte(height)},
+		Writes: []storage.Write{{Key: []byte(key), Value: []byte(value)}}}
+}
+
+// TestWriteErrorFailsAndRecovers fills the disk (every write fails with
+// ENOSPC) under a store that committed a block: the next commit fails with
+// ErrWrite, without a panic or the process ending (Pebble's commit
+// pipeline reports a failed WAL write as fatal), the store stays failed
+// (probes and commits fail, reads of committed data still answer) until
+// the disk takes writes again, and then Probe reopens it in process:
+// nothing committed is lost, the failed block is not there, and it
+// commits on the retry.
+func TestWriteErrorFailsAndRecovers(t *testing.T) {
+	full := diskFull(isWrite)
+	mem := vfs.NewMem()
+	var log errorLog
+	db := open(t, errorfs.Wrap(mem, full), log.options(storage.Options{}))
+	defer db.Close()
+	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
+		t.Fatal(err)
+	}
+
+	full.On()
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("commit on a full disk: %v, want ErrWrite with ENOSPC", err)
+	}
+	if db.Failed() == nil {
+		t.Fatal("the store does not say it failed")
+	}
+	if _, err := db.CommitBlock(putBlock(1, 1, "c", "3")); !errors.Is(err, storage.ErrWrite) {
+		t.Fatalf("a second commit on the failed store: %v, want ErrWrite", err)
+	}
+	for range 3 {
+		if err := db.Probe(); !errors.Is(err, storage.ErrWrite) {
+			t.Fatalf("probe on a full disk: %v, want ErrWrite", err)
+		}
+	}
+	if log.count("commit") == 0 || log.count("reopen") == 0 {
+		t.Fatalf("OnError saw %v, want commit and reopen failures", log.ops)
+	}
+	// Down (closed, not reopened): reads fail with ErrWrite, never panic.
+	if _, _, err := db.Get(0, []byte("a")); !errors.Is(err, storage.ErrWrite) {
+		t.Fatalf("read while the store is down: %v", err)
+	}
+
+	full.Off()
+	if err := db.Probe(); err != nil {
+		t.Fatalf("probe once the disk has room again: %v", err)
+	}
+	if db.Failed() != nil || len(log.recovered) != 1 || !errors.Is(log.recovered[0], syscall.ENOSPC) {
+		t.Fatalf("after recovery: failed %v, OnRecover %v", db.Failed(), log.recovered)
+	}
+	m, _, err := db.ShardMeta(0)
+	if err != nil || m.Height != 1 {
+		t.Fatalf("shard 0 after recovery: %+v %v, want height 1", m, err)
+	}
+	if v, ok, err := db.Get(0, []byte("b")); err != nil || ok {
+		t.Fatalf("the failed block's write is visible: %q %v %v", v, ok, err)
+	}
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); err != nil {
+		t.Fatalf("retrying the block after recovery: %v", err)
+	}
+	db.Close()
+
+	db = open(t, mem, storage.Options{})
+	defer db.Close()
+	for _, kv := range [][2]string{{"a", "1"}, {"b", "2"}} {
+		if v, ok, err := db.Get(0, []byte(kv[0])); err != nil || !ok || string(v) != kv[1] {
+			t.Fatalf("after reopening, %s = %q %v %v", kv[0], v, ok, err)
+		}
+	}
+}
+
+// TestSyncErrorBlockLanded fails only the sync: the failed block's batch
+// reached the (in-memory) disk whole, so the reopened store has it. Recover
+// reloads the shard: the block is committed, its retry fails with
+// ErrHeightMismatch, and its state proves against the stored root.
+func TestSyncErrorBlockLanded(t *testing.T) {
+	full := diskFull(func(op errorfs.Op) bool { return op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData })
+	mem := vfs.NewMem()
+	db := open(t, errorfs.Wrap(mem, full), storage.Options{})
+	defer db.Close()
+	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
+		t.Fatal(err)
+	}
+	full.On()
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrWrite) {
+		t.Fatalf("commit with failing syncs: %v, want ErrWrite", err)
+	}
+	full.Off()
+	if err := db.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	m, _, err := db.ShardMeta(0)
+	if err != nil || m.Height != 2 {
+		t.Fatalf("shard 0 after recovery: %+v %v, want the landed block 2", m, err)
+	}
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrHeightMismatch) {
+		t.Fatalf("retrying a landed block: %v, want ErrHeightMismatch", err)
+	}
+	v, p, root, err := db.Read(0, []byte("b"))
+	if err != nil || string(v) != "2" {
+		t.Fatalf("read b: %q %v", v, err)
+	}
+	if err := storage.VerifyProof(root, []byte("b"), v, p); err != nil || root != m.Root {
+		t.Fatalf("proof of the landed block's write: %v (root %v, meta %v)", err, root, m.Root)
+	}
+}
+
+// TestFlushErrorFailsProbe fails only the creation of tables: commits
+// still reach the WAL, but memtable flushes fail in the background (a
+// disk too full for a table while the WAL still has room). Probe must
+// fail while they do, naming the error, and pass again once they stop.
+func TestFlushErrorFailsProbe(t *testing.T) {
+	full := diskFull(func(op errorfs.Op) bool { return op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst") })
+	var log errorLog
+	db := open(t, errorfs.Wrap(vfs.NewMem(), full), log.options(storage.Options{MemTableBytes: 16 << 10}))
+	defer db.Close()
+	storage.SetBackgroundWindow(db, 200*time.Millisecond)
+	full.On()
+	for h := uint64(1); log.count("pebble") == 0; h++ {
+		if h > 2000 {
+			t.Fatal("no flush failed")
+		}
+		if _, err := db.CommitBlock(putBlock(0, h, fmt.Sprintf("k%d", h), strings.Repeat("v", 200))); err != nil {
+			t.Fatalf("commit %d: %v", h, err)
+		}
+	}
+	if err := db.Probe(); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("probe while flushes fail: %v, want ErrWrite with ENOSPC", err)
+	}
+	full.Off()
+	if err := retry.Poll(context.Background(), 20*time.Millisecond, 10*time.Second, func() (bool, error) { return db.Probe() == nil, nil }); err != nil {
+		t.Fatalf("probe after flushes succeed again: %v", db.Probe())
+	}
+}
