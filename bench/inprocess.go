@@ -14,8 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
@@ -88,7 +91,18 @@ type nodeSlot struct {
 	apiLn   net.Listener         // the API's socket until the first incarnation serves it
 	apiStop func()               // stops this incarnation's API server; nil without one
 	stopped chan struct{}        // closed when this incarnation is stopped on purpose
+	// disk fails the store's writes while on (a timeline's disk_full); nil
+	// when the scenario fills no disk: the store is on the plain disk.
+	disk *errorfs.Toggle
 }
+
+// diskFull is the error a full disk gives every write.
+var diskFull = errorfs.InjectorFunc(func(op errorfs.Op) error {
+	if op.Kind.ReadOrWrite() == errorfs.OpIsWrite {
+		return fmt.Errorf("%w (disk_full)", syscall.ENOSPC)
+	}
+	return nil
+})
 
 // live returns the running node, or nil while it is killed.
 func (s *nodeSlot) live() *node.Node {
@@ -109,7 +123,9 @@ func nodeKey(seed int64, i int) ed25519.PrivateKey {
 
 // Caps implements Target: an in-process cluster can do everything.
 func (c *InProcess) Caps() Caps {
-	return clusterCaps(c.Brokers, c.brokerKind, c.BrokerCtl)
+	caps := clusterCaps(c.Brokers, c.brokerKind, c.BrokerCtl)
+	caps.DiskFull = true
+	return caps
 }
 
 // Start implements Target: the broker, the emulated network, the nodes
@@ -277,6 +293,12 @@ func (c *InProcess) nodeConfig(s *nodeSlot) (node.Config, error) {
 		return cfg, err
 	}
 	cfg.PacketConn = s.pc
+	if c.sc.FillsDisks() {
+		if s.disk == nil {
+			s.disk = &errorfs.Toggle{Injector: diskFull}
+		}
+		cfg.Storage.FS = errorfs.Wrap(vfs.Default, s.disk)
+	}
 	if c.nw != nil {
 		cfg.BrokerDialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
 	}

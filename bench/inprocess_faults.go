@@ -158,6 +158,23 @@ func (f *inprocFaults) Partition(groups ...[]string) (heal func()) {
 	return f.nw.Partition(groups...)
 }
 
+// FillDisk implements Faults.
+func (f *inprocFaults) FillDisk(name string, full bool) error {
+	s, err := (*InProcess)(f).node(name)
+	if err != nil {
+		return err
+	}
+	if s.disk == nil {
+		return fmt.Errorf("%s's store is on the plain disk", name)
+	}
+	if full {
+		s.disk.On()
+	} else {
+		s.disk.Off()
+	}
+	return nil
+}
+
 // APIAddr implements Faults.
 func (f *inprocFaults) APIAddr(name string) (string, error) {
 	s, err := (*InProcess)(f).node(name)

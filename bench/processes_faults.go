@@ -184,6 +184,11 @@ func (f *procFaults) Settle() {
 	}
 }
 
+// FillDisk implements Faults: node processes' disks are their own.
+func (f *procFaults) FillDisk(string, bool) error {
+	return fmt.Errorf("%w: a full disk is emulated for nodes in process only", ErrUnsupported)
+}
+
 // APIAddr implements Faults.
 func (f *procFaults) APIAddr(name string) (string, error) {
 	s, err := f.slot(name)

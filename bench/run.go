@@ -246,6 +246,9 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 		bad("timeline", "timeline events need a target with fault injection (rustorium run)")
 	}
 	for i, e := range sc.Timeline {
+		if e.DiskFull != "" && caps.Faults && !caps.DiskFull {
+			bad(fmt.Sprintf("timeline[%d].disk_full", i), "a full disk is emulated for nodes in this process only (cluster.mode: inprocess)")
+		}
 		if e.Kill == scenarios.BrokerTarget && caps.Faults && !caps.BrokerRestart {
 			bad(fmt.Sprintf("timeline[%d].kill", i), "a given broker can be stopped and started only through a control command (--broker-ctl, such as scripts/kafka.sh)")
 		}

@@ -72,6 +72,9 @@ type Caps struct {
 	Floors bool
 	// Faults: Faults carries out timeline events on nodes.
 	Faults bool
+	// DiskFull: Faults can fail a node's store writes (`disk_full`): its
+	// nodes run in this process, on a filesystem the run wraps.
+	DiskFull bool
 	// BrokerRestart: Faults can stop and start the broker (`kill: broker`):
 	// an embedded one always, a given one through a control command.
 	BrokerRestart bool
@@ -156,6 +159,9 @@ type Faults interface {
 	// Settle undoes every pause and partition still in force, so the
 	// drain can finish. A killed node stays down.
 	Settle()
+	// FillDisk makes every write of a node's store fail with ENOSPC (full)
+	// or succeed again.
+	FillDisk(name string, full bool) error
 	// APIAddr returns a node's HTTP API address (host:port), which a
 	// timeline's flood opens its connections to.
 	APIAddr(name string) (string, error)

@@ -80,7 +80,8 @@ func runTimeline(ctx context.Context, sc *scenarios.Scenario, f Faults, chk *che
 func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
 	run := actionRun{a: a, at: time.Now()}
 	switch a.Op {
-	case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart, scenarios.OpFlood, scenarios.OpUnflood:
+	case scenarios.OpPause, scenarios.OpResume, scenarios.OpKill, scenarios.OpRestart, scenarios.OpFlood, scenarios.OpUnflood,
+		scenarios.OpDiskFull, scenarios.OpDiskFree:
 		if run.node, run.err = tr.target(ctx, a); run.err == nil {
 			run.at = time.Now()
 		}
@@ -112,6 +113,10 @@ func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
 			tr.floods[a.Event] = fl
 			run.flood = &reports.Flood{Conns: a.Conns, Held: fl.Held, Refused: fl.Refused}
 		}
+	case a.Op == scenarios.OpDiskFull:
+		run.err = f.FillDisk(run.node, true)
+	case a.Op == scenarios.OpDiskFree:
+		run.err = f.FillDisk(run.node, false)
 	case a.Op == scenarios.OpUnflood:
 		if fl := tr.floods[a.Event]; fl != nil {
 			fl.stop()

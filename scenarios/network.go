@@ -40,6 +40,16 @@ func (c Cluster) HasNode(name string) bool {
 // stopped and (with restart_after) started again on its log and address.
 const BrokerTarget = "broker"
 
+// FillsDisks reports whether the timeline fills a node's disk.
+func (s *Scenario) FillsDisks() bool {
+	for _, e := range s.Timeline {
+		if e.DiskFull != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // KillsBroker reports whether the timeline stops the broker.
 func (s *Scenario) KillsBroker() bool {
 	for _, e := range s.Timeline {
@@ -166,6 +176,8 @@ const (
 	OpResume    Op = "resume"    // let Action.Node run again
 	OpFlood     Op = "flood"     // open Action.Conns connections to Action.Node's API
 	OpUnflood   Op = "unflood"   // close the flood of event Action.Event
+	OpDiskFull  Op = "disk_full" // fail Action.Node's store writes
+	OpDiskFree  Op = "disk_free" // let them succeed again
 )
 
 // Floods: the connections a flood opens by default, and at most.
@@ -203,7 +215,7 @@ func (a Action) String() string {
 // Schedule expands the timeline into primitive actions sorted by time (ties
 // keep timeline order): a kill with restart_after becomes kill + restart, a
 // partition with heal_after becomes partition + heal, a pause becomes pause +
-// resume, a flood flood + unflood.
+// resume, a flood flood + unflood, a full disk disk_full + disk_free.
 func (s *Scenario) Schedule() []Action {
 	var out []Action
 	for i, e := range s.Timeline {
@@ -230,6 +242,9 @@ func (s *Scenario) Schedule() []Action {
 			}
 			out = append(out, Action{At: e.At, Op: OpFlood, Node: e.Flood, Conns: conns, Event: i})
 			out = append(out, Action{At: e.At + e.For, Op: OpUnflood, Node: e.Flood, Event: i})
+		case e.DiskFull != "":
+			out = append(out, Action{At: e.At, Op: OpDiskFull, Node: e.DiskFull, Event: i})
+			out = append(out, Action{At: e.At + e.For, Op: OpDiskFree, Node: e.DiskFull, Event: i})
 		}
 	}
 	sort.SliceStable(out, func(a, b int) bool { return out[a].At < out[b].At })
@@ -260,6 +275,8 @@ func (e Event) String() string {
 			conns = DefaultFloodConns
 		}
 		return fmt.Sprintf("flood %s's API with %d connections for %s", e.Flood, conns, e.For)
+	case e.DiskFull != "":
+		return fmt.Sprintf("fill %s's disk for %s", e.DiskFull, e.For)
 	}
 	return "nothing"
 }

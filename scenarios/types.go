@@ -319,7 +319,7 @@ type MaxRate struct {
 }
 
 // Event is one entry of the timeline: at a time from the start of measuring,
-// exactly one action (network, kill, partition, pause or flood).
+// exactly one action (network, kill, partition, pause, flood or disk_full).
 type Event struct {
 	// At is when the event happens, from the start of measuring.
 	At Duration `yaml:"at" json:"at"`
@@ -348,7 +348,12 @@ type Event struct {
 	Flood string `yaml:"flood" json:"flood,omitempty"`
 	// Conns is how many connections a flood opens. Unset means 5000.
 	Conns int `yaml:"conns" json:"conns,omitempty"`
-	// For is how long the pause or the flood lasts.
+	// DiskFull makes every write of a node's store fail with ENOSPC for
+	// For ("node-N" or "leader(S)"; nodes in process only): the node must
+	// keep what it acknowledged, say it is not ready, and commit again
+	// once the disk has room, without a restart.
+	DiskFull string `yaml:"disk_full" json:"disk_full,omitempty"`
+	// For is how long the pause, the flood or the full disk lasts.
 	For Duration `yaml:"for" json:"for,omitempty"`
 }
 

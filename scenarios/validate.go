@@ -345,6 +345,13 @@ func (v *validator) timeline() {
 				v.add(p+".for", "required with flood, > 0")
 			}
 		}
+		if e.DiskFull != "" {
+			actions = append(actions, "disk_full")
+			v.target(p+".disk_full", e.DiskFull)
+			if e.For <= 0 {
+				v.add(p+".for", "required with disk_full, > 0")
+			}
+		}
 		if e.Conns < 0 || e.Conns > MaxFloodConns {
 			v.add(p+".conns", "%d is not in 1..%d", e.Conns, MaxFloodConns)
 		}
@@ -353,7 +360,7 @@ func (v *validator) timeline() {
 		}
 		switch len(actions) {
 		case 0:
-			v.add(p, "no action: give one of network, kill, partition, pause or flood")
+			v.add(p, "no action: give one of network, kill, partition, pause, flood or disk_full")
 		case 1:
 		default:
 			v.add(p+"."+actions[1], "conflicts with %s: give one action per event", actions[0])
@@ -364,8 +371,8 @@ func (v *validator) timeline() {
 		if e.HealAfter != 0 && len(e.Partition) == 0 {
 			v.add(p+".heal_after", "only applies to partition")
 		}
-		if e.For != 0 && e.Pause == "" && e.Flood == "" {
-			v.add(p+".for", "only applies to pause and flood")
+		if e.For != 0 && e.Pause == "" && e.Flood == "" && e.DiskFull == "" {
+			v.add(p+".for", "only applies to pause, flood and disk_full")
 		}
 	}
 	v.networksInForce()
