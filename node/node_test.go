@@ -339,9 +339,12 @@ func TestEmbeddedBrokerRestart(t *testing.T) {
 
 // TestPipelineFailureReported: a store that resumes from an offset the log
 // does not have (here: the same store pointed at another, empty broker)
-// stops its shard loudly on Err instead of silently skipping or
-// re-reading. (The same store on other topics of its broker is refused
-// sooner: its layout names the topic prefix, TestDataDirLayout.)
+// is refused loudly — the node does not start (ErrLogBehind, naming each
+// shard's offsets), instead of silently skipping, re-reading, or accepting
+// transactions at offsets already consumed. (The same store on other
+// topics of its broker is refused sooner: its layout names the topic
+// prefix, TestDataDirLayout. A log whose start moved past the store's
+// offset still stops the shard on Err, with ErrOffsetOutOfRange.)
 func TestPipelineFailureReported(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -360,15 +363,15 @@ func TestPipelineFailureReported(t *testing.T) {
 	c.Close()
 	n.Close()
 
-	n = startNode(t, ctx, kafkatest.Embedded(t), "first-", dir, newBlockLog())
-	defer n.Close()
-	select {
-	case err := <-n.Err():
-		if !errors.Is(err, ordering.ErrOffsetOutOfRange) {
-			t.Fatalf("pipeline error %v, want ErrOffsetOutOfRange", err)
-		}
-	case <-ctx.Done():
-		t.Fatal("the shard pipeline resumed on a log without its offsets and said nothing")
+	var seed [32]byte
+	seed[0] = 1
+	n, err = node.New(ctx, node.Config{ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: kafkatest.Embedded(t), TopicPrefix: "first-", DataDir: dir})
+	if err == nil {
+		n.Close()
+		t.Fatal("the node started on a log without its offsets")
+	}
+	if !errors.Is(err, node.ErrLogBehind) || !strings.Contains(err.Error(), "first-transactions-0 ends at offset 0") {
+		t.Fatalf("New: %v, want ErrLogBehind naming the offsets", err)
 	}
 }
 

@@ -355,7 +355,7 @@ func (r *replica) commitBlock(ctx context.Context, prep *storage.Prepared, hash 
 		if err := bo.Wait(ctx); err != nil {
 			return nil, err
 		}
-		_ = r.db.Recover() // a failure is reported by the store
+		_ = r.db.Recover(ctx) // a failure is reported by the store
 	}
 }
 
@@ -374,7 +374,7 @@ func (r *replica) whileStoreDown(ctx context.Context, f func() error) error {
 		if err := bo.Wait(ctx); err != nil {
 			return err
 		}
-		_ = r.db.Recover() // a failure is reported by the store
+		_ = r.db.Recover(ctx) // a failure is reported by the store
 	}
 }
 

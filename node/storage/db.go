@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,8 +26,9 @@ type DB struct {
 	keys  *keyCache
 	wopts *pebble.WriteOptions
 
-	// closeMu is held shared by every operation and exclusively by Close,
-	// so Pebble is never used after it is closed.
+	// closeMu is held shared by every operation and exclusively by Close
+	// and by a reopen while it swaps Pebble, so Pebble is never used after
+	// it is closed.
 	closeMu sync.RWMutex
 	closed  bool
 	perms atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
@@ -36,13 +38,14 @@ type DB struct {
 	dir    string
 	probes atomic.Uint64 // Probe's counter
 
-	fmu      sync.Mutex    // guards failed, corrupt and the background error
-	failed   error         // why the store takes no writes (ErrWrite); nil while it does
-	corrupt  error         // the first corruption Pebble reported (ErrCorrupt)
-	bgErr    error         // Pebble's last error message (a failed flush or compaction)
-	bgAt     time.Time     // when
-	bgCount  int           // since the window began
-	bgWindow time.Duration // backgroundWindow; tests shorten it
+	fmu       sync.Mutex    // guards failed, corrupt, reopening and the background error
+	reopening *reopen       // Recover's reopen under way
+	failed    error         // why the store takes no writes (ErrWrite); nil while it does
+	corrupt   error         // the first corruption Pebble reported (ErrCorrupt)
+	bgErr     error         // Pebble's last error message (a failed flush or compaction)
+	bgAt      time.Time     // when
+	bgCount   int           // since the window began
+	bgWindow  time.Duration // backgroundWindow; tests shorten it
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -230,18 +233,24 @@ func (d *DB) closePebble() (err error) {
 	return d.pdb.Close()
 }
 
+// probeRecoverWait bounds Probe's wait for a reopen of a failed store.
+const probeRecoverWait = time.Second
+
 // Probe writes (and syncs, unless Options.NoSync) one small key of its
 // own: it fails when the store cannot take writes (disk full, I/O errors,
 // a closed store), when Pebble found a corrupted table (Corrupt), and for
 // 10s after Pebble's last error message (a flush or compaction that
-// failed: on a full disk the WAL may still take the probe's write). A failed store is first reopened (Recover): a probe
+// failed: on a full disk the WAL may still take the probe's write). A
+// failed store is first reopened (Recover, waited for at most 1s): a probe
 // that passes means the store took a write again. Readiness checks call
 // it.
 func (d *DB) Probe() error {
 	if err := d.Corrupt(); err != nil {
 		return err
 	}
-	if err := d.Recover(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), probeRecoverWait)
+	defer cancel()
+	if err := d.Recover(ctx); err != nil {
 		return err
 	}
 	if err := d.background(); err != nil {
@@ -355,33 +364,56 @@ func (d *DB) Failed() error { return d.failure() }
 
 // Recover reopens a failed store (see ErrWrite) from its durable state,
 // without the process restarting: it closes Pebble, opens it again (which
-// replays its WAL), checks that it takes a synced write, and reloads every
+// replays its WAL and flushes it: Pebble's Open waits until the disk takes
+// that flush), checks that it takes a synced write, and reloads every
 // shard whose stored Meta differs from the one in memory (a block whose
 // commit failed may still have reached the disk whole; it is then
 // committed, and CommitBlock/Commit of it again fail with
 // ErrHeightMismatch). It returns nil at once for a store that did not
-// fail, and ErrWrite while the disk still refuses; then the store is down:
-// reads fail with ErrWrite too, until a Recover succeeds. Operations wait
-// while it runs.
-func (d *DB) Recover() error {
-	if d.failure() == nil {
+// fail. One reopen runs at a time, owned by the store; Recover starts it
+// if none runs and waits for it or for ctx (then it returns an ErrWrite
+// naming the failure; the reopen goes on). While it runs the store is
+// down: reads fail with ErrWrite too, without waiting. A reopen that
+// fails leaves the store down until the next Recover.
+//
+// Close does not wait for a reopen still inside Pebble's Open (waiting
+// for a full disk): that reopen closes what it opened when Open returns.
+func (d *DB) Recover(ctx context.Context) error {
+	d.fmu.Lock()
+	cause := d.failed
+	if cause == nil {
+		d.fmu.Unlock()
 		return nil
 	}
-	d.closeMu.Lock()
-	defer d.closeMu.Unlock()
-	if d.closed {
-		return ErrClosed
+	r := d.reopening
+	if r == nil {
+		r = &reopen{done: make(chan struct{})}
+		d.reopening = r
+		go func() {
+			defer close(r.done)
+			r.err = d.reopen(cause)
+			d.fmu.Lock()
+			d.reopening = nil
+			d.fmu.Unlock()
+		}()
 	}
-	cause := d.failure()
-	if cause == nil {
-		return nil // recovered by another caller
+	d.fmu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: the store is reopening (it failed: %v): %w", ErrWrite, cause, context.Cause(ctx))
 	}
-	if !d.down {
-		if err := d.closePebble(); err != nil && d.opts.OnError != nil {
-			d.opts.OnError("reopen", fmt.Errorf("%w: closing the failed store: %w", ErrWrite, err))
-		}
-		d.down = true
-	}
+}
+
+// reopen is one run of Recover's reopening.
+type reopen struct {
+	done chan struct{}
+	err  error
+}
+
+// reopen closes the failed Pebble and opens it again; see Recover.
+func (d *DB) reopen(cause error) error {
 	fail := func(err error) error {
 		err = fmt.Errorf("%w: reopening the store: %w", ErrWrite, err)
 		if d.opts.OnError != nil {
@@ -389,9 +421,28 @@ func (d *DB) Recover() error {
 		}
 		return err
 	}
-	pdb, err := d.openPebble()
+	d.closeMu.Lock()
+	if d.closed {
+		d.closeMu.Unlock()
+		return ErrClosed
+	}
+	if !d.down {
+		if err := d.closePebble(); err != nil && d.opts.OnError != nil {
+			d.opts.OnError("reopen", fmt.Errorf("%w: closing the failed store: %w", ErrWrite, err))
+		}
+		d.down = true
+	}
+	d.closeMu.Unlock()
+
+	pdb, err := d.openPebble() // may wait long for the disk: no lock held
 	if err != nil {
 		return fail(err)
+	}
+	d.closeMu.Lock()
+	defer d.closeMu.Unlock()
+	if d.closed {
+		_ = d.closePebbleDB(pdb)
+		return ErrClosed
 	}
 	d.fmu.Lock()
 	d.failed = nil // probe's write must reach pdb

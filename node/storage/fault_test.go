@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -149,7 +150,7 @@ func TestSyncErrorBlockLanded(t *testing.T) {
 		t.Fatalf("commit with failing syncs: %v, want ErrWrite", err)
 	}
 	full.Off()
-	if err := db.Recover(); err != nil {
+	if err := db.Recover(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	m, _, err := db.ShardMeta(0)
@@ -193,5 +194,55 @@ func TestFlushErrorFailsProbe(t *testing.T) {
 	full.Off()
 	if err := retry.Poll(context.Background(), 20*time.Millisecond, 10*time.Second, func() (bool, error) { return db.Probe() == nil, nil }); err != nil {
 		t.Fatalf("probe after flushes succeed again: %v", db.Probe())
+	}
+}
+
+// TestReopenWaitingForDisk fails a commit, then lets the disk take
+// everything but new tables: reopening the store then waits inside
+// Pebble's Open (it flushes the replayed WAL first, and that flush fails
+// again and again). Meanwhile Probe must answer within its bound, and
+// reads must fail at once, not hang; once tables can be written, the
+// reopen completes and the store takes writes.
+func TestReopenWaitingForDisk(t *testing.T) {
+	var mode atomic.Int32 // 0: no errors, 1: every write fails, 2: table creation fails
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		switch m := mode.Load(); {
+		case m == 1 && isWrite(op), m == 2 && op.Kind == errorfs.OpCreate && strings.HasSuffix(op.Path, ".sst"):
+			return fmt.Errorf("op %d on %s: %w", op.Kind, op.Path, syscall.ENOSPC)
+		}
+		return nil
+	}))
+	var log errorLog
+	db := open(t, fs, log.options(storage.Options{}))
+	defer db.Close()
+	storage.SetBackgroundWindow(db, 100*time.Millisecond)
+	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
+		t.Fatal(err)
+	}
+	mode.Store(1)
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrWrite) {
+		t.Fatalf("commit on a full disk: %v", err)
+	}
+	mode.Store(2)
+	start := time.Now()
+	if err := db.Probe(); !errors.Is(err, storage.ErrWrite) {
+		t.Fatalf("probe while the reopen waits for the disk: %v, want ErrWrite", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("probe took %v", d)
+	}
+	start = time.Now()
+	if _, _, err := db.Get(0, []byte("a")); !errors.Is(err, storage.ErrWrite) || time.Since(start) > time.Second {
+		t.Fatalf("read while the store reopens: %v after %v, want ErrWrite at once", err, time.Since(start))
+	}
+	mode.Store(0)
+	if err := retry.Poll(context.Background(), 20*time.Millisecond, 10*time.Second, func() (bool, error) { return db.Probe() == nil, nil }); err != nil {
+		t.Fatalf("probe once the disk takes tables: %v", db.Probe())
+	}
+	if v, ok, err := db.Get(0, []byte("a")); err != nil || !ok || string(v) != "1" {
+		t.Fatalf("after the reopen, a = %q %v %v", v, ok, err)
+	}
+	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); err != nil {
+		t.Fatalf("commit after the reopen: %v", err)
 	}
 }
