@@ -119,3 +119,39 @@ report: {formats: [json]}
 		t.Fatalf("workload %+v", w)
 	}
 }
+
+// TestRunDiskFull fills a node's disk for a second (disk_full: every write
+// of its store fails with ENOSPC): the node keeps what it acknowledged and
+// commits again once the disk has room, without a restart.
+func TestRunDiskFull(t *testing.T) {
+	res, progress := runText(t, "disk.yaml", `
+name: disk
+seed: 6
+warmup: 500ms
+duration: 3s
+drain: 30s
+cluster: {nodes: 1, shards: 2, block: {max_txs: 100, max_wait: 10ms}, storage: {sync: true}}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: 100/s, verify_proofs: 10%}
+timeline:
+  - {at: 500ms, disk_full: node-1, for: 1s}
+report: {formats: [json]}
+`)
+	c := res.Checker
+	if c.Accepted == 0 || c.Committed != c.Accepted || c.Lost != 0 || c.Duplicated != 0 || c.ProofsFailed != 0 {
+		t.Fatalf("checker %+v", c)
+	}
+	for _, done := range []string{"timeline 500ms: disk_full node-1 (took", "timeline 1.5s: disk_free node-1 (took"} {
+		if !strings.Contains(progress, done) {
+			t.Fatalf("no %q in the progress:\n%s", done, progress)
+		}
+	}
+	if !res.Passed() {
+		t.Fatalf("run failed: %+v", res.SLO)
+	}
+	// Nothing committed while the disk was full: the slowest commit waited
+	// for most of that second.
+	if s := res.Workloads["puts"].Stages["committed"]; s == nil || s.Corrected.Max < 800_000 {
+		t.Fatalf("committed stage %+v: no commit waited out the full disk", s)
+	}
+}
