@@ -31,13 +31,13 @@ func TestHangingDecision(t *testing.T) {
 		"young":     {TxnID: "young", ProducerID: 8, ProducerEpoch: 21, State: "CompleteCommit"},
 	}
 	ps := []kadm.DescribedProducer{
-		open("t1", 1, 21, old), // no coordinator lists producer 1
-		open("t2", 2, 21, old), // its id moved to another producer
-		open("t3", 3, 21, old), // its id is at a newer epoch: the restart case
-		open("t4", 4, 21, old), // same epoch, ended
-		open("t5", 5, 21, old), // ongoing on this partition: not ours to abort
-		open("t6", 6, 21, old), // ongoing, but without this partition
-		open("t7", 7, 21, old), // listed, not described: cannot tell
+		open("t1", 1, 21, old),                               // no coordinator lists producer 1
+		open("t2", 2, 21, old),                               // its id moved to another producer
+		open("t3", 3, 21, old),                               // its id is at a newer epoch: the restart case
+		open("t4", 4, 21, old),                               // same epoch, ended
+		open("t5", 5, 21, old),                               // ongoing on this partition: not ours to abort
+		open("t6", 6, 21, old),                               // ongoing, but without this partition
+		open("t7", 7, 21, old),                               // listed, not described: cannot tell
 		open("t8", 8, 21, now.Add(-time.Second).UnixMilli()), // within the grace
 		{Topic: "t9", ProducerID: 9, LastTimestamp: old, CurrentTxnStartOffset: -1}, // no open transaction
 	}

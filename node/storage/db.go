@@ -31,7 +31,7 @@ type DB struct {
 	// it is closed.
 	closeMu sync.RWMutex
 	closed  bool
-	perms atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
+	perms   atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
 	// down: Recover closed a failed Pebble and has not reopened it yet.
 	// Guarded by closeMu.
 	down   bool
