@@ -2,13 +2,9 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/rustorium/rustorium/scenarios"
 )
 
 // syncBuffer is a bytes.Buffer safe for the progress printer's goroutine.
@@ -38,7 +34,7 @@ func TestRunStreamsSigning(t *testing.T) {
 	presignBudget = 0
 	defer func() { presignBudget = old }()
 
-	sc, err := scenarios.Parse("stream.yaml", []byte(`
+	res, progress := runText(t, "stream.yaml", `
 name: stream
 seed: 5
 warmup: 500ms
@@ -49,23 +45,9 @@ workload:
   - {name: puts, kind: put, accounts: 1000, rate: 200/s, verify_proofs: 20%}
   - {name: transfers, kind: transfer, accounts: 50, rate: 100/s}
 report: {formats: [json]}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc.EnsureDefaults()
-	if err := sc.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var progress syncBuffer
-	res, err := Run(ctx, sc, Options{Out: t.TempDir(), SkipFloors: true, Progress: &progress})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(progress.String(), "signed while the run takes them"); n != 2 {
-		t.Fatalf("%d workloads streamed, want 2; progress:\n%s", n, progress.String())
+`)
+	if n := strings.Count(progress, "signed while the run takes them"); n != 2 {
+		t.Fatalf("%d workloads streamed, want 2; progress:\n%s", n, progress)
 	}
 	c := res.Checker
 	// (200 + 100)/s over 2.5 s, warmup included.
