@@ -113,6 +113,21 @@ func perOp(reps int, f func(i int)) float64 {
 	return float64(time.Since(t0).Nanoseconds()) / float64(reps)
 }
 
+// medianOp times reps calls of f one by one and returns the median in
+// nanoseconds: for operations whose rare stalls (a flush, another
+// process's I/O) would swamp a mean.
+func medianOp(reps int, f func()) float64 {
+	f() // warm
+	ds := make([]time.Duration, max(reps, 1))
+	for i := range ds {
+		t0 := time.Now()
+		f()
+		ds[i] = time.Since(t0)
+	}
+	slices.Sort(ds)
+	return float64(ds[len(ds)/2].Nanoseconds())
+}
+
 func (m *measurer) poseidon(context.Context) error {
 	var a, b fr.Element
 	a.SetUint64(1)
@@ -237,12 +252,12 @@ func (m *measurer) merkleOneCore() error {
 }
 
 func (m *measurer) stateOneCore() error {
-	sizes := []int{10, 100, 1000}
+	sizes := []int{1, 10, 100, 1000}
 	if m.opts.Quick {
-		sizes = []int{10, 50}
+		sizes = []int{1, 10, 50}
 	}
 	for _, size := range sizes {
-		d, err := StateCommit(size, 32, m.n(2, max(4, 4000/size)), m.opts.Seed)
+		d, err := StateCommit(size, 32, m.n(2, min(200, max(4, 4000/size))), m.opts.Seed)
 		if err != nil {
 			return err
 		}
@@ -274,7 +289,7 @@ func (m *measurer) pebble(context.Context) error {
 		}
 		for _, size := range sizes {
 			var err error
-			ns := perOp(m.n(3, 20), func(int) {
+			ns := medianOp(m.n(5, 31), func() {
 				b := db.NewBatch()
 				val := make([]byte, 200)
 				for n := 0; n < size; n += 200 + 16 {

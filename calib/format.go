@@ -246,17 +246,23 @@ func b2i(b bool) int {
 }
 
 // interpolate is the cost at size on a table sorted by size: linear
-// between points, extended linearly beyond the last two (never below the
-// last point's cost per unit of the nearest end), constant below the first.
+// between points and beyond the last two, along the first segment below
+// the first point (never below half its cost).
 func interpolate(t []SizeCost, size float64) float64 {
 	switch {
 	case len(t) == 0:
 		return 0
-	case len(t) == 1 || size <= float64(t[0].Size):
-		if len(t) == 1 && t[0].Size > 0 && size > float64(t[0].Size) {
+	case len(t) == 1:
+		if t[0].Size > 0 && size > float64(t[0].Size) {
 			return t[0].CostNs * size / float64(t[0].Size)
 		}
 		return t[0].CostNs
+	case size <= float64(t[0].Size):
+		// Below the table: along its first segment, never below half the
+		// first point's cost.
+		a, b := t[0], t[1]
+		f := (size - float64(a.Size)) / float64(b.Size-a.Size)
+		return max(a.CostNs+f*(b.CostNs-a.CostNs), a.CostNs/2)
 	}
 	i := sort.Search(len(t), func(i int) bool { return float64(t[i].Size) >= size })
 	if i == len(t) {

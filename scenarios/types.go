@@ -66,6 +66,14 @@ type Cluster struct {
 	Storage Storage `yaml:"storage" json:"storage"`
 	// Leadership tunes the consumer group that assigns shard leaders.
 	Leadership Leadership `yaml:"leadership" json:"leadership"`
+	// CoresPerNode is the cores each node has in a simulation (rustorium
+	// simulate); unset: the calibration's machine's. rustorium run ignores
+	// it (its nodes share the machine it runs on).
+	CoresPerNode int `yaml:"cores_per_node" json:"cores_per_node,omitempty"`
+	// Brokers is the number of broker machines in a simulation, the
+	// shards' partitions spread over them with a replication factor of
+	// min(brokers, 3); unset: 1. rustorium run ignores it.
+	Brokers int `yaml:"brokers" json:"brokers,omitempty"`
 }
 
 // Leadership tunes shard leadership. The defaults are short, so a killed

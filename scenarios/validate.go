@@ -17,7 +17,11 @@ import (
 // them: cluster.shards up to ordering.MaxShards, value_size up to
 // tx.MaxValueSize.
 const (
-	MaxNodes    = 64
+	MaxNodes = 64
+	// MaxCoresPerNode bounds cluster.cores_per_node (simulations only).
+	MaxCoresPerNode = 1024
+	// MaxBrokers bounds cluster.brokers (simulations only).
+	MaxBrokers  = 64
 	MaxClients  = 100_000
 	MaxAccounts = 1 << 30
 )
@@ -118,6 +122,12 @@ func (v *validator) cluster() {
 	}
 	if c.Nodes >= 1 && (c.Quorum < 1 || c.Quorum > c.Nodes) {
 		v.add("cluster.quorum", "%d is out of range (1..%d nodes)", c.Quorum, c.Nodes)
+	}
+	if (c.CoresPerNode < 1 && !v.s.unset("cluster.cores_per_node")) || c.CoresPerNode < 0 || c.CoresPerNode > MaxCoresPerNode {
+		v.add("cluster.cores_per_node", "%d is out of range (1..%d)", c.CoresPerNode, MaxCoresPerNode)
+	}
+	if (c.Brokers < 1 && !v.s.unset("cluster.brokers")) || c.Brokers < 0 || c.Brokers > MaxBrokers {
+		v.add("cluster.brokers", "%d is out of range (1..%d)", c.Brokers, MaxBrokers)
 	}
 	if c.Block.MaxTxs < 1 {
 		v.add("cluster.block.max_txs", "must be ≥ 1")
