@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -18,7 +19,7 @@ const defaultCalib = "calib/reference.json"
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		out, calibFile, host string
+		out, calibFile, host, against string
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate SCENARIO.yaml",
@@ -74,6 +75,26 @@ scenario could not be simulated.`,
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", filepath.Join(out, "report.html"))
+			if against != "" {
+				if st, err := os.Stat(against); err == nil && st.IsDir() {
+					against = filepath.Join(against, "result.json")
+				}
+				real, err := reports.ReadJSON(against)
+				if err != nil {
+					return err
+				}
+				rows := sim.Compare(real, o.Result)
+				fmt.Fprintln(cmd.OutOrStdout())
+				if err := sim.WriteTable(cmd.OutOrStdout(), rows); err != nil {
+					return err
+				}
+				for _, r := range rows {
+					if !r.OK() {
+						return &exitError{code: 3, err: fmt.Errorf("simulation off the real run %s: %s %s", against, r.Workload, r.Metric)}
+					}
+				}
+				return nil
+			}
 			if !o.Result.Passed() {
 				return &exitError{code: 3, err: fmt.Errorf("simulated run failed its checks or SLOs")}
 			}
@@ -82,6 +103,7 @@ scenario could not be simulated.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "report folder (default out/<name>-sim-<YYYYMMDD-HHMMSS>)")
 	cmd.Flags().StringVar(&calibFile, "calib", defaultCalib, "calibration file (rustorium calibrate)")
+	cmd.Flags().StringVar(&against, "against", "", "a real run's result.json (or folder) of the same scenario: print both side by side and exit 3 when a figure is off its tolerance")
 	cmd.Flags().StringVar(&host, "host", string(sim.Dedicated), "dedicated (each node its own cores) or shared (everything on one calibrated machine, as run)")
 	return cmd
 }
