@@ -45,10 +45,10 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, pair := range map[string][2]float64{
-		"hash_bytes":    {d.HashBytesNs(32), d.HashBytesNs(16384)},
-		"state_block":   {d.StateBlockNs(1), d.StateBlockNs(5000)},
-		"merkle_block":  {d.MerkleBlockNs(10, 0), d.MerkleBlockNs(1000, 1000000)},
-		"verify_batch":  {d.VerifyBatchNs(1), d.VerifyBatchNs(256)},
+		"hash_bytes":   {d.HashBytesNs(32), d.HashBytesNs(16384)},
+		"state_block":  {d.StateBlockNs(1), d.StateBlockNs(5000)},
+		"merkle_block": {d.MerkleBlockNs(10, 0), d.MerkleBlockNs(1000, 1000000)},
+		"verify_batch": {d.VerifyBatchNs(1), d.VerifyBatchNs(256)},
 	} {
 		if !(pair[0] > 0) || !(pair[1] >= pair[0]) || math.IsInf(pair[1], 0) {
 			t.Errorf("%s: %v then %v", name, pair[0], pair[1])

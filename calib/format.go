@@ -23,9 +23,11 @@ const MaxFileSize = 1 << 20
 var ErrFormat = errors.New("calib: bad calibration file")
 
 // Calibration is this machine's cost of each operation the node does, as
-// `rustorium calibrate` measured it with the node's own code. Costs are
-// CPU-busy times on one core (wall time of the operation on an otherwise
-// idle machine), in nanoseconds; sizes in bytes or entries as named.
+// `rustorium calibrate` measured it with the node's own code. Costs of
+// CPU-bound operations are the process's CPU time on one core (getrusage,
+// so that other processes' load does not stretch them); disk, broker and
+// QUIC round trips are wall times. In nanoseconds; sizes in bytes or
+// entries as named.
 type Calibration struct {
 	// Version is the format's version (1).
 	Version int `json:"version"`
@@ -81,14 +83,21 @@ type Ops struct {
 	// node's server (a new stream, one tx-sized frame each way).
 	QUICRoundTrip Latency `json:"quic_round_trip"`
 	// QUICStreamNs is the CPU cost of one client stream at the node's side:
-	// concurrent echoes saturating the machine, cores × elapsed / echoes,
-	// halved because the client runs on the same machine.
+	// the process's CPU time over concurrent echoes, per echo, halved
+	// because the client runs in the same process.
 	QUICStreamNs float64 `json:"quic_stream_ns"`
 	// AttestSignNs is signing one attestation (consensus.Attestation.Sign).
 	AttestSignNs float64 `json:"attest_sign_ns"`
 	// AttestReceiveNs is handling one peer attestation: decoding it and
 	// the finality tracker's Receive, signature check included.
 	AttestReceiveNs float64 `json:"attest_receive_ns"`
+	// TxOverheadNs is the CPU per committed transaction that the
+	// operations above do not account for (the Go runtime, the Kafka
+	// client and broker per request, receipts, the load generator): a
+	// short real run's CPU per committed transaction
+	// (resources.cpu_us_per_tx) less what the simulator charges for the
+	// same run with this calibration. 0: not measured (calibrate --quick).
+	TxOverheadNs float64 `json:"tx_overhead_ns,omitempty"`
 }
 
 // SizeCost is a cost at a size (bytes for hashes, entries for blocks and
@@ -193,6 +202,9 @@ func (c *Calibration) Validate() error {
 	pos("ops.quic_stream_ns", o.QUICStreamNs)
 	pos("ops.attest_sign_ns", o.AttestSignNs)
 	pos("ops.attest_receive_ns", o.AttestReceiveNs)
+	if o.TxOverheadNs < 0 || math.IsNaN(o.TxOverheadNs) || math.IsInf(o.TxOverheadNs, 0) {
+		bad("ops.tx_overhead_ns: %v is not a cost", o.TxOverheadNs)
+	}
 	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
 		pos(name+".p50_ns", l.P50Ns)
 		pos(name+".p99_ns", l.P99Ns)

@@ -1,5 +1,12 @@
 package reports
 
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
 // Calibration names the calibration a simulated run priced its operations
 // with (rustorium simulate --calib): the file and the machine measured.
 type Calibration struct {
@@ -46,4 +53,42 @@ type Bottleneck struct {
 	Utilisation float64 `json:"utilisation"`
 	// Operation is the operation that used most of it.
 	Operation string `json:"operation"`
+}
+
+// simulationMarkdown appends a simulated run's section to report.md: the
+// calibration, the model's figures and the utilisation table.
+func simulationMarkdown(w io.Writer, r *Result) error {
+	s := r.Simulation
+	if !r.Simulated || s == nil {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString("\n## Simulation\n\nThis run is simulated in virtual time (rustorium simulate)")
+	if c := r.Calibration; c != nil {
+		fmt.Fprintf(&b, ", priced from the calibration %s of %s (%d cores, %s)", mdEscape(c.File), mdEscape(c.CPUModel), c.Cores, c.GoVersion)
+	}
+	fmt.Fprintf(&b, ". Host: %s, %d cores per node, %d broker(s), finality: %s. %.1f virtual seconds, %d events in %.1f s of wall time; %d blocks of %.1f transactions on average.\n",
+		s.Host, s.CoresPerNode, s.Brokers, s.Finality, s.VirtualS, s.Events, s.WallS, s.Blocks, s.BlockMeanTxs)
+	if bn := s.Bottleneck; bn != nil {
+		fmt.Fprintf(&b, "\n**Bottleneck: %s** at %.0f%% of its capacity, mostly %s.\n", mdEscape(bn.Resource), bn.Utilisation*100, bn.Operation)
+	}
+	names := make([]string, 0, len(s.Utilisation))
+	for n := range s.Utilisation {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	b.WriteString("\nUtilisation over the measured phase, by operation:\n\n| resource | total | by operation |\n|---|---:|---|\n")
+	for _, n := range names {
+		m := s.Utilisation[n]
+		ops := make([]string, 0, len(m))
+		for op, u := range m {
+			if op != "total" {
+				ops = append(ops, fmt.Sprintf("%s %.1f%%", op, u*100))
+			}
+		}
+		sort.Strings(ops)
+		fmt.Fprintf(&b, "| %s | %.1f%% | %s |\n", mdEscape(n), m["total"]*100, strings.Join(ops, ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -205,6 +205,7 @@ func (e *engine) ingress(n *node, t *txn) {
 		return
 	}
 	e.gate(n, func() {
+		e.cpuOf(n).Start(e.k.overhead(), opOverhead)
 		e.cpuOf(n).Do(e.k.quicStream(), opQUIC, func() {
 			e.verify(n, func() {
 				t.w.rec.Record(reports.StageIngress, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))

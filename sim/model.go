@@ -15,20 +15,21 @@ import (
 // Operations a node's (or the shared host's) cores are busy with, for the
 // utilisation report.
 const (
-	opQUIC    = iota // a client stream: frame in, accepted and committed frames out
-	opVerify         // ed25519 verification (batched)
-	opProduce        // the producer's side of appending a record
-	opLead           // the leader's round: cut, execute on the tip, publish
-	opExecute        // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
-	opAttest         // signing and sending this node's attestation
-	opReceive        // handling a peer's attestation
-	opBroker         // broker request handling (the shared host only)
-	opClient         // the load generator's side of a stream (the shared host only)
-	opFsync          // a disk: fsync of a block commit or a broker write
+	opQUIC     = iota // a client stream: frame in, accepted and committed frames out
+	opVerify          // ed25519 verification (batched)
+	opProduce         // the producer's side of appending a record
+	opLead            // the leader's round: cut, execute on the tip, publish
+	opExecute         // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
+	opAttest          // signing and sending this node's attestation
+	opReceive         // handling a peer's attestation
+	opBroker          // broker request handling (the shared host only)
+	opClient          // the load generator's side of a stream (the shared host only)
+	opFsync           // a disk: fsync of a block commit or a broker write
+	opOverhead        // the calibration's per-transaction CPU beyond the operations above
 	numOps
 )
 
-var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync"}
+var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead"}
 
 // Protocol constants of the node, as its code has them.
 const (
@@ -254,6 +255,9 @@ func ns(v float64) des.Time {
 
 // quicStream is the node's CPU per client stream.
 func (k costs) quicStream() des.Time { return ns(k.c.Ops.QUICStreamNs) }
+
+// overhead is the calibrated per-transaction CPU no operation accounts for.
+func (k costs) overhead() des.Time { return ns(k.c.Ops.TxOverheadNs) }
 
 // verify is a batch of n verifications.
 func (k costs) verify(n int) des.Time { return ns(k.c.VerifyBatchNs(n)) }

@@ -52,15 +52,29 @@ scenario could not be simulated.`,
 			if out == "" {
 				out = filepath.Join("out", sc.Name+"-sim-"+time.Now().Format("20060102-150405"))
 			}
-			o, err := sim.Run(cmd.Context(), sc, sim.Options{Calib: c, CalibFile: calibFile, Host: sim.Host(host), Progress: cmd.ErrOrStderr()})
-			if err != nil {
-				return err
-			}
 			formats := make([]string, 0, len(sc.Report.Formats))
 			for _, f := range sc.Report.Formats {
 				if reports.Supported(string(f)) {
 					formats = append(formats, string(f))
 				}
+			}
+			opts := sim.Options{Calib: c, CalibFile: calibFile, Host: sim.Host(host)}
+			if sc.Sweep != nil {
+				if against != "" {
+					return fmt.Errorf("--against: %s is a sweep", args[0])
+				}
+				r, err := sim.RunSweep(cmd.Context(), sc, opts, out, formats, cmd.ErrOrStderr())
+				if err != nil {
+					return err
+				}
+				fmt.Fprint(cmd.OutOrStdout(), r.Markdown())
+				fmt.Fprintf(cmd.OutOrStdout(), "\nsweep: %s\n", filepath.Join(out, "sweep.md"))
+				return nil
+			}
+			opts.Progress = cmd.ErrOrStderr()
+			o, err := sim.Run(cmd.Context(), sc, opts)
+			if err != nil {
+				return err
 			}
 			if _, err := reports.Write(out, o.Result, o.Snapshot, formats); err != nil {
 				return err
