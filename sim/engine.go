@@ -51,7 +51,6 @@ type engine struct {
 	measureStart des.Time
 	measureEnd   des.Time
 	loadEnd      des.Time // end of sending
-	inflight     int      // sends outstanding (open loop bound)
 
 	accepted, committed int64
 	commitsByNode       []int64
@@ -86,7 +85,8 @@ type workload struct {
 	sent     int64
 	rr       int // round-robin position over the nodes
 	clients  int
-	expected des.Time
+	inflight int   // sends outstanding (the open loop's bound)
+	dropped  int64 // measured sends dropped at the bound
 }
 
 func (e *engine) nodeName(i int) string { return scenarios.NodeName(i + 1) }
@@ -694,7 +694,7 @@ func (e *engine) receipt(t *txn) {
 // finish ends a transaction's client side: an open-loop slot frees, a
 // closed-loop client sends again.
 func (e *engine) finish(t *txn) {
-	e.inflight--
+	t.w.inflight--
 	if t.w.clients > 0 {
 		e.s.After(des.Time(t.w.sc.Think), func() { e.closedSend(t.w) })
 	}
@@ -711,11 +711,14 @@ func (e *engine) openSend(w *workload) {
 	w.next++
 	at := des.Time(w.pacer.At(i))
 	t := e.newTxn(w, at)
-	if e.inflight >= maxInFlightSends {
+	if w.inflight >= maxInFlightSends {
 		w.rec.Sent(e.wall(at), e.wall(at))
 		w.rec.Error("dropped", e.wall(at), e.wall(at))
+		if at >= e.measureStart && at < e.measureEnd {
+			w.dropped++
+		}
 	} else {
-		e.inflight++
+		w.inflight++
 		e.send(t)
 	}
 	if next := des.Time(w.pacer.At(w.next)); next < e.loadEnd {
@@ -730,7 +733,7 @@ func (e *engine) closedSend(w *workload) {
 		return
 	}
 	t := e.newTxn(w, now)
-	e.inflight++
+	w.inflight++
 	e.send(t)
 }
 

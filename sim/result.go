@@ -110,6 +110,17 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 			out.Bottleneck = &reports.Bottleneck{Resource: v.Name, Utilisation: round3(total), Operation: bestOp}
 		}
 	}
+	var dropped int64
+	for _, w := range e.wls {
+		dropped += w.dropped
+	}
+	if dropped > 0 {
+		// The load generator's own bound (20000 sends in flight per open
+		// loop) stopped sends before any resource saturated.
+		if out.Bottleneck == nil || out.Bottleneck.Utilisation < 0.95 {
+			out.Bottleneck = &reports.Bottleneck{Resource: "clients", Utilisation: 1, Operation: fmt.Sprintf("the open loop's in-flight bound: %d sends dropped", dropped)}
+		}
+	}
 	keys := make([][2]string, 0, len(e.links))
 	for k := range e.links {
 		keys = append(keys, k)
