@@ -169,7 +169,7 @@ func FitUSL(points []SweepPoint) *USL {
 	}
 	sigma := (sxz*syy - syz*sxy) / det
 	kappa := (syz*sxx - sxz*sxy) / det
-	sigma, kappa = max(sigma, 0), max(kappa, 0)
+	kappa = max(kappa, 0) // σ < 0 is superlinear growth (Gunther), kept
 	u := &USL{Lambda: round3(lambda), Sigma: round6(sigma), Kappa: round6(kappa)}
 	if kappa > 0 && sigma < 1 {
 		u.Peak = math.Round(math.Sqrt((1-sigma)/kappa)*10) / 10
