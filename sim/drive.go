@@ -144,6 +144,7 @@ func (e *engine) kill(n *node) {
 	n.idle = e.cores
 	n.waitFor = nil
 	n.inRound = false
+	e.abandonRound(n)
 	for _, r := range n.reps {
 		r.busy, r.waiting = false, nil
 	}
@@ -184,6 +185,7 @@ func (e *engine) restart(n *node) {
 			e.wakeLeader(sh)
 		}
 	})
+	e.resendAttestations(n)
 	for _, r := range n.reps {
 		e.pump(r)
 	}

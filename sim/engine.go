@@ -186,6 +186,10 @@ func (e *engine) send(t *txn) {
 	})
 }
 
+// redialBackoff is how long a client whose send found no node up waits
+// before its next one.
+const redialBackoff = 100 * des.Millisecond
+
 // pickNode is the next node of the workload's round robin that is up.
 func (e *engine) pickNode(w *workload) *node {
 	for range e.nodes {
@@ -345,8 +349,10 @@ func (e *engine) accept(n *node, t *txn) {
 	if !n.up || t.done {
 		return
 	}
-	t.accepted = true
-	e.accepted++
+	if !t.accepted { // a resent transaction is counted once, as the checker counts ids
+		t.accepted = true
+		e.accepted++
+	}
 	half := e.k.quicBase() / 2
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
@@ -412,6 +418,7 @@ func (e *engine) round(n *node) {
 	}
 	var cuts []cut
 	budget := pollMax
+	n.roundStart = map[uint32]int{}
 	for _, s := range n.leads {
 		sh := e.shards[s]
 		if n.reps[s].committed+uint64(n.inflight[s]) < uint64(len(sh.blocks)) {
@@ -422,6 +429,7 @@ func (e *engine) round(n *node) {
 			continue
 		}
 		recs := sh.records[sh.polled : sh.polled+take]
+		n.roundStart[s] = sh.polled
 		sh.polled += take
 		budget -= take
 		cutter := consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
@@ -451,6 +459,7 @@ func (e *engine) round(n *node) {
 			return
 		}
 		if i == len(cuts) {
+			n.roundStart = nil // the transaction is under way: it completes
 			e.publish(n, out)
 			return
 		}
@@ -584,6 +593,7 @@ func (e *engine) pump(r *replica) {
 			}
 			finals, a := n.fin.local(b.shard, b.height)
 			r.waiting = b
+			r.attested = max(r.attested, b.height)
 			if a != nil {
 				for _, p := range e.nodes {
 					if p == n {
@@ -696,7 +706,11 @@ func (e *engine) receipt(t *txn) {
 func (e *engine) finish(t *txn) {
 	t.w.inflight--
 	if t.w.clients > 0 {
-		e.s.After(des.Time(t.w.sc.Think), func() { e.closedSend(t.w) })
+		wait := des.Time(t.w.sc.Think)
+		if t.failed {
+			wait = max(wait, redialBackoff) // no node answered: the client redials
+		}
+		e.s.After(wait, func() { e.closedSend(t.w) })
 	}
 }
 
@@ -776,6 +790,34 @@ func (e *engine) failOver(n *node) {
 	for _, t := range out {
 		if t.node == n.id && !t.done && !t.failed {
 			e.retry(t, "accepted: node unreachable (redialing)")
+		}
+	}
+}
+
+// abandonRound gives back the records a stopped leader polled but did not
+// publish: its Kafka transaction never began, so the group's offsets still
+// point before them and the next leader polls them again.
+func (e *engine) abandonRound(n *node) {
+	for s, from := range n.roundStart {
+		sh := e.shards[s]
+		sh.polled = min(sh.polled, from)
+	}
+	n.roundStart = nil
+}
+
+// resendAttestations: every peer that is up sends node n its attestations
+// above n's committed heights again, as a peer does to one that
+// reconnects.
+func (e *engine) resendAttestations(n *node) {
+	for _, p := range e.nodes {
+		if p == n || !p.up {
+			continue
+		}
+		for s, pr := range p.reps {
+			for h := n.reps[s].committed + 1; h <= pr.attested; h++ {
+				a := e.attestationOf(p, uint32(s), h)
+				e.link(p.name, n.name).Send(attestationBytes, func() { e.receive(n, a) })
+			}
 		}
 	}
 }

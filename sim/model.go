@@ -93,11 +93,14 @@ type node struct {
 	vq   []func()
 	idle int
 	// leader state
-	leads    []uint32 // shards this node leads
-	inRound  bool
-	rounds   int64
-	waitFor  *roundWait
-	inflight map[uint32]int // published, not committed here
+	leads   []uint32 // shards this node leads
+	inRound bool
+	rounds  int64
+	waitFor *roundWait
+	// roundStart is, per shard, the offset the round under way polled
+	// from, until its publish begins (nil then).
+	roundStart map[uint32]int
+	inflight   map[uint32]int // published, not committed here
 	// replica state per shard
 	reps []*replica
 	// outstanding are the transactions sent to this node, for fail-over.
@@ -117,6 +120,7 @@ type replica struct {
 	shard     uint32
 	next      uint64 // the height it executes next
 	avail     uint64 // the highest height fetched
+	attested  uint64 // the highest height this node attested
 	busy      bool   // executing, waiting for finality or committing
 	committed uint64
 	final     map[uint64]bool

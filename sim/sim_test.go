@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
@@ -182,5 +184,38 @@ workload:
 `)
 	if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("%v", err)
+	}
+}
+
+// TestRandomScenariosHoldTheInvariants runs small random clusters,
+// networks and timelines: the simulation ends, nothing is committed that
+// was not accepted, and with every node back up by the end nothing
+// accepted is lost.
+func TestRandomScenariosHoldTheInvariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for i := range 12 {
+		nodes := 1 + r.IntN(5)
+		sc := fmt.Sprintf(`
+name: random-%d
+seed: %d
+warmup: 200ms
+duration: 1500ms
+drain: 8s
+cluster: {nodes: %d, shards: %d, block: {max_txs: %d}, storage: {sync: %v}}
+network:
+  default: {delay: %dms, jitter: 1ms, loss: %d%%}
+workload:
+  - {name: puts, kind: put, rate: %d/s, arrival: poisson}
+  - {name: transfers, kind: transfer, clients: %d}
+timeline:
+  - {at: 300ms, pause: node-%d, for: 200ms}
+  - {at: 500ms, kill: leader(0), restart_after: 400ms}
+  - {at: 700ms, partition: [[node-1], [clients]], heal_after: 300ms}
+`, i, i+1, nodes, 1+r.IntN(8), 1+r.IntN(500), r.IntN(2) == 0, r.IntN(20), r.IntN(3), 50+r.IntN(2000), 1+r.IntN(20), 1+r.IntN(nodes))
+		o := simulate(t, load(t, sc), Host([]Host{Dedicated, Shared}[r.IntN(2)]))
+		c := o.Result.Checker
+		if c.Committed > c.Accepted || c.Lost != 0 {
+			t.Errorf("scenario %d (%d nodes): checker %+v", i, nodes, c)
+		}
 	}
 }
