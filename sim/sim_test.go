@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
@@ -217,5 +218,31 @@ timeline:
 		if c.Committed > c.Accepted || c.Lost != 0 {
 			t.Errorf("scenario %d (%d nodes): checker %+v", i, nodes, c)
 		}
+	}
+}
+
+func TestCommittedScenariosSimulate(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := filepath.Glob("../scenarios/*.yaml")
+	n := 0
+	for _, f := range append(top, files...) {
+		sc, err := scenarios.Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := Check(sc); err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%s: %v", f, err)
+			}
+			continue
+		}
+		n++
+	}
+	if n < 10 {
+		t.Fatalf("only %d committed scenarios can be simulated", n)
 	}
 }
