@@ -47,6 +47,15 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 	}
 	res.SLO = res.CheckSLOs(slos)
 	res.Timeline = e.timeline
+	ends := map[int]time.Duration{}
+	for _, a := range sc.Schedule() {
+		ends[a.Event] = max(ends[a.Event], a.At.Std())
+	}
+	for i, ev := range sc.Timeline {
+		if i < len(res.Timeline) {
+			res.Timeline[i].Recovery = reports.Recovery(res, ev.At.Std(), ends[i])
+		}
+	}
 	res.Simulated = true
 	c := e.opts.Calib
 	res.Calibration = &reports.Calibration{File: e.opts.CalibFile, CPUModel: c.Machine.CPUModel, Cores: c.Machine.Cores, GoVersion: c.Machine.GoVersion, Quick: c.Quick}
