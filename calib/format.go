@@ -328,10 +328,21 @@ func (c *Calibration) PebbleCommitNs(n int, sync bool) float64 {
 // shared by the block's writes. Never below the cheapest measured per-write
 // cost.
 func (c *Calibration) MerkleBlockNs(block, tree int) float64 {
+	return c.MerkleModel().Ns(block, tree)
+}
+
+// MerkleModel is the fitted Merkle update cost (MerkleBlockNs), for callers
+// that price many blocks.
+type MerkleModel [4]float64
+
+// MerkleModel fits the merkle_block points once.
+func (c *Calibration) MerkleModel() MerkleModel { return MerkleModel(c.merkleFit()) }
+
+// Ns is the cost of a block of block writes into a tree of tree keys.
+func (f MerkleModel) Ns(block, tree int) float64 {
 	if block <= 0 {
 		return 0
 	}
-	f := c.merkleFit()
 	u, v := math.Log2(float64(tree+block)), math.Log2(float64(block))
 	return float64(block) * max(f[0]+f[1]*u+f[2]*v, f[3])
 }

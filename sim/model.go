@@ -246,6 +246,7 @@ func (c *countFinality) advance(s *countShard) []uint64 {
 // costs prices the node's operations from a calibration, in virtual time.
 type costs struct {
 	c         *calib.Calibration
+	merkle    calib.MerkleModel
 	sync      bool
 	valueSize int
 }
@@ -293,7 +294,7 @@ func (k costs) execute(n, tree int) des.Time {
 		return 0
 	}
 	v := k.c.StateBlockNs(n)
-	v += max(k.c.MerkleBlockNs(n, tree)-k.c.MerkleBlockNs(n, n), 0)
+	v += max(k.merkle.Ns(n, tree)-k.merkle.Ns(n, n), 0)
 	v += float64(n) * (k.c.HashBytesNs(k.valueSize) - k.c.HashBytesNs(32))
 	return ns(v)
 }

@@ -108,32 +108,40 @@ func (s *Scheduler) RunUntil(t Time, stop func() bool) bool {
 
 func less(a, b *event) bool { return a.at < b.at || (a.at == b.at && a.seq < b.seq) }
 
+// The queue is a 4-ary heap: shallower than a binary one, fewer cache
+// misses per event.
 func (s *Scheduler) up(i int) {
+	e := s.q[i]
 	for i > 0 {
-		p := (i - 1) / 2
-		if !less(&s.q[i], &s.q[p]) {
-			return
+		p := (i - 1) / 4
+		if !less(&e, &s.q[p]) {
+			break
 		}
-		s.q[i], s.q[p] = s.q[p], s.q[i]
+		s.q[i] = s.q[p]
 		i = p
 	}
+	s.q[i] = e
 }
 
 func (s *Scheduler) down(i int) {
 	n := len(s.q)
+	e := s.q[i]
 	for {
-		l := 2*i + 1
-		if l >= n {
-			return
+		c := 4*i + 1
+		if c >= n {
+			break
 		}
-		m := l
-		if r := l + 1; r < n && less(&s.q[r], &s.q[l]) {
-			m = r
+		m := c
+		for k := c + 1; k < c+4 && k < n; k++ {
+			if less(&s.q[k], &s.q[m]) {
+				m = k
+			}
 		}
-		if !less(&s.q[m], &s.q[i]) {
-			return
+		if !less(&s.q[m], &e) {
+			break
 		}
-		s.q[i], s.q[m] = s.q[m], s.q[i]
+		s.q[i] = s.q[m]
 		i = m
 	}
+	s.q[i] = e
 }
