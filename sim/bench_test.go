@@ -8,8 +8,7 @@ import (
 // BenchmarkSimulate is a 16-node, 64-shard cluster over 50 ms links at
 // 20k tx/s for 2 s of virtual time: events per second of wall time.
 func BenchmarkSimulate(b *testing.B) {
-	t := &testing.T{}
-	sc := load(t, `
+	sc := load(b, `
 name: bench
 warmup: 500ms
 duration: 2s
@@ -21,7 +20,7 @@ workload:
   - {name: puts, kind: put, accounts: 1000000, rate: 20k/s}
 report: {formats: [json]}
 `)
-	c := reference(t)
+	c := reference(b)
 	b.ResetTimer()
 	var events uint64
 	for range b.N {

@@ -14,7 +14,7 @@ import (
 	"github.com/rustorium/rustorium/scenarios"
 )
 
-func load(t *testing.T, yaml string) *scenarios.Scenario {
+func load(t testing.TB, yaml string) *scenarios.Scenario {
 	t.Helper()
 	sc, err := scenarios.Parse("test.yaml", []byte(yaml))
 	if err != nil {
@@ -27,7 +27,7 @@ func load(t *testing.T, yaml string) *scenarios.Scenario {
 	return sc
 }
 
-func reference(t *testing.T) *calib.Calibration {
+func reference(t testing.TB) *calib.Calibration {
 	t.Helper()
 	c, err := calib.Load("../calib/reference.json")
 	if err != nil {
