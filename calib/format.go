@@ -96,9 +96,7 @@ type Ops struct {
 	// client and broker per request, receipts, the load generator): a
 	// short real run's CPU per committed transaction
 	// (resources.cpu_us_per_tx) less what the simulator charges for the
-	// same run with this calibration. The simulator charges it on every
-	// node that executes the transaction. 0: not measured (calibrate
-	// --quick).
+	// same run with this calibration. 0: not measured (calibrate --quick).
 	TxOverheadNs float64 `json:"tx_overhead_ns,omitempty"`
 }
 

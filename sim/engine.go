@@ -209,6 +209,7 @@ func (e *engine) ingress(n *node, t *txn) {
 		return
 	}
 	e.gate(n, func() {
+		e.cpuOf(n).Start(e.k.overhead(), opOverhead)
 		e.cpuOf(n).Do(e.k.quicStream(), opQUIC, func() {
 			e.verify(n, func() {
 				t.w.rec.Record(reports.StageIngress, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
@@ -585,10 +586,6 @@ func (e *engine) pump(r *replica) {
 	}
 	r.busy = true
 	b := sh.blocks[r.next-1]
-	// The calibrated per-transaction overhead is paid by every node that
-	// executes the transaction: a real three-node cluster here spends
-	// about three times a single node's CPU per committed transaction.
-	e.cpuOf(n).Start(e.k.overhead()*des.Time(len(b.txs)), opOverhead)
 	e.cpuOf(n).Do(e.k.execute(len(b.txs), b.tree), opExecute, func() {
 		e.cpuOf(n).Do(ns(e.k.c.Ops.AttestSignNs), opAttest, func() {
 			if !n.up {
