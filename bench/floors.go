@@ -2,23 +2,15 @@ package bench
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	hdr "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
-	"github.com/rustorium/rustorium/internal/retry"
-	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/node/sigverify"
-	"github.com/rustorium/rustorium/node/storage"
-	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -110,126 +102,55 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 
 // sampleRoundTrips times sequential calls of rt, started gap apart (or back
 // to back when a call takes longer): floorRoundTrips of them, or as many as
-// fit in floorBudget but at least floorMinSamples.
+// fit in floorBudget but at least floorMinSamples (calib.SampleRoundTrips).
 func sampleRoundTrips(ctx context.Context, gap time.Duration, rt func() error) (*hdr.Histogram, error) {
+	ds, err := calib.SampleRoundTrips(ctx, calib.SampleOptions{Gap: gap, Max: floorRoundTrips, Min: floorMinSamples, Budget: floorBudget}, rt)
+	if err != nil {
+		return nil, err
+	}
 	h := reports.NewHistogram()
-	begin := time.Now()
-	next := begin
-	for i := 0; i < floorRoundTrips; i++ {
-		if i >= floorMinSamples && time.Since(begin) > floorBudget {
-			break
-		}
-		if err := retry.Sleep(ctx, time.Until(next)); err != nil {
-			return nil, err
-		}
-		next = next.Add(gap)
-		t0 := time.Now()
-		if err := rt(); err != nil {
-			return nil, err
-		}
-		_ = h.RecordValue(time.Since(t0).Microseconds())
+	for _, d := range ds {
+		_ = h.RecordValue(d.Microseconds())
 	}
 	return h, nil
 }
 
 // merkleCeiling is the tree's batch-update throughput in writes per second:
-// blocks of blockSize random writes into a growing in-memory tree.
+// blocks of blockSize random writes into a growing in-memory tree
+// (calib.MerkleUpdate).
 func merkleCeiling(blockSize int, seed uint64) float64 {
 	if blockSize <= 0 {
 		blockSize = 1000
 	}
-	store := merkle.MapReader{}
-	t, err := merkle.New(store, fr.Element{}, merkle.Options{})
-	if err != nil {
+	d, err := calib.MerkleUpdate(blockSize, 0, floorMerkleBlocks, seed)
+	if err != nil || d <= 0 {
 		return 0
 	}
-	r := rand.New(rand.NewPCG(seed, 7))
-	var elapsed time.Duration
-	for range floorMerkleBlocks {
-		kvs := make([]merkle.KV, blockSize)
-		for i := range kvs {
-			kvs[i].Key.SetUint64(r.Uint64())
-			kvs[i].Value.SetUint64(r.Uint64())
-		}
-		t0 := time.Now()
-		u, err := t.Apply(kvs)
-		if err != nil {
-			return 0
-		}
-		store.Put(u)
-		if err := t.Commit(u); err != nil {
-			return 0
-		}
-		elapsed += time.Since(t0)
-	}
-	return float64(floorMerkleBlocks*blockSize) / elapsed.Seconds()
+	return float64(blockSize) / d.Seconds()
 }
 
 // stateCeiling is how many put writes per second the node's storage
-// commits: blocks of blockSize writes of valueSize-byte values into one
-// shard of a storage.DB on an in-memory filesystem, each block hashing its
-// values to field elements, updating the Merkle tree, proving every write
-// and writing one Pebble batch (CommitBlock, as a replica does). Its keys
-// were written once before the timed blocks, so their tree keys are cached
-// as a node's are for keys it has seen: the floor leaves out the key hash
-// that a never-seen key costs, so a node cannot beat it by revisiting keys.
+// commits (calib.StateCommit): blocks of blockSize writes of valueSize-byte
+// values into one shard of a storage.DB on an in-memory filesystem, each
+// block hashing its values to field elements, updating the Merkle tree,
+// proving every write and writing one Pebble batch (CommitBlock, as a
+// replica does). Its keys were written once before the timed blocks, so
+// their tree keys are cached as a node's are for keys it has seen: the
+// floor leaves out the key hash that a never-seen key costs, so a node
+// cannot beat it by revisiting keys.
 func stateCeiling(blockSize, valueSize int, seed uint64) (float64, error) {
-	db, err := storage.Open("floor", storage.Options{FS: vfs.NewMem(), NoSync: true})
+	d, err := calib.StateCommit(blockSize, valueSize, floorMerkleBlocks, seed)
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
-	r := rand.New(rand.NewPCG(seed, 11))
-	keys := make([][]byte, blockSize)
-	for i := range keys {
-		keys[i] = fmt.Appendf(nil, "floor/%016x", r.Uint64())
-	}
-	var elapsed time.Duration
-	for h := range uint64(floorMerkleBlocks + 1) {
-		ws := make([]storage.Write, blockSize)
-		for i := range ws {
-			v := make([]byte, valueSize)
-			for j := range v {
-				v[j] = byte(r.Uint32())
-			}
-			ws[i] = storage.Write{Key: keys[i], Value: v}
-		}
-		t0 := time.Now()
-		if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: h + 1, Writes: ws}); err != nil {
-			return 0, err
-		}
-		if h > 0 { // the first block writes the keys for the first time
-			elapsed += time.Since(t0)
-		}
-	}
-	return float64(floorMerkleBlocks*blockSize) / elapsed.Seconds(), nil
+	return float64(max(blockSize, 1)) / d.Seconds(), nil
 }
 
 // verifyCeiling is how many transaction signatures a node's ingress checker
 // verifies per second with every core busy: floorVerifies checks submitted
 // by many concurrent callers, so they are checked in batches as under load.
 func verifyCeiling() float64 {
-	var seed [32]byte
-	x := &tx.Tx{Kind: tx.KindPut, ChainID: chainID, Key: []byte("floor"), Value: make([]byte, 32)}
-	x.Sign(ed25519.NewKeyFromSeed(seed[:]))
-	msg := x.SigningBytes()
-	v := sigverify.New(sigverify.Options{})
-	defer v.Close()
-	const callers = 64
-	per := floorVerifies / callers
-	var wg sync.WaitGroup
-	t0 := time.Now()
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range per {
-				_, _ = v.Verify(context.Background(), x.From, msg, x.Sig)
-			}
-		}()
-	}
-	wg.Wait()
-	return float64(per*callers) / time.Since(t0).Seconds()
+	return calib.VerifyThroughput(floorVerifies, 64, chainID)
 }
 
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }

@@ -242,6 +242,9 @@ func Check(sc *scenarios.Scenario, caps Caps) error {
 			}
 		}
 	}
+	if sc.Sweep != nil {
+		bad("sweep", "a sweep is for rustorium simulate only")
+	}
 	if !caps.Faults && len(sc.Timeline) > 0 {
 		bad("timeline", "timeline events need a target with fault injection (rustorium run)")
 	}

@@ -194,7 +194,7 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 		if !ran {
 			r.Recovery = "not run"
 		} else {
-			r.Recovery = recovery(res, e.At.Std(), end)
+			r.Recovery = reports.Recovery(res, e.At.Std(), end)
 		}
 		var errs []string
 		for j, a := range actions {
@@ -237,45 +237,3 @@ func (tr *timelineRun) results(res *reports.Result, loadEnd time.Time) []reports
 
 // leaderWait bounds the wait for a shard to have a leader, for leader(S).
 const leaderWait = 5 * time.Second
-
-func recovery(res *reports.Result, start, end time.Duration) string {
-	worst := "n/a"
-	var worstD time.Duration = -1
-	for _, w := range res.Workloads {
-		stage := reports.StageCommitted.String()
-		if !hasStage(w, stage) {
-			stage = reports.StageAccepted.String()
-		}
-		var before []int64
-		for _, iv := range w.Series {
-			if s, ok := iv.Stages[stage]; ok && time.Duration((iv.T+res.IntervalS)*float64(time.Second)) <= start {
-				before = append(before, s.P99)
-			}
-		}
-		if len(before) == 0 {
-			continue
-		}
-		slices.Sort(before)
-		bound := 2 * before[len(before)/2]
-		d := time.Duration(-1)
-		for _, iv := range w.Series {
-			ivEnd := time.Duration((iv.T + res.IntervalS) * float64(time.Second))
-			if s, ok := iv.Stages[stage]; ok && ivEnd > end && s.P99 <= bound {
-				d = ivEnd - end
-				break
-			}
-		}
-		if d < 0 {
-			return "not recovered"
-		}
-		if d > worstD {
-			worstD, worst = d, d.Round(10*time.Millisecond).String()
-		}
-	}
-	return worst
-}
-
-func hasStage(w *reports.WorkloadResult, stage string) bool {
-	_, ok := w.Stages[stage]
-	return ok
-}

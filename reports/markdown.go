@@ -32,7 +32,10 @@ func WriteMarkdown(dir string, r *Result) error {
 
 // Markdown writes the report in Markdown to w.
 func Markdown(w io.Writer, res *Result) error {
-	return markdownTemplate.Execute(w, newView(res, nil, time.Time{}))
+	if err := markdownTemplate.Execute(w, newView(res, nil, time.Time{})); err != nil {
+		return err
+	}
+	return simulationMarkdown(w, res)
 }
 
 // mdEscape keeps user text from breaking a table or the markup.

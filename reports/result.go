@@ -55,6 +55,13 @@ type Result struct {
 	// environments, in worker order.
 	Workers            int           `json:"workers,omitempty"`
 	WorkerEnvironments []Environment `json:"worker_environments,omitempty"`
+
+	// Simulated says the run was rustorium simulate's, in virtual time;
+	// Calibration is the calibration it used and Simulation what the model
+	// adds (simulation.go).
+	Simulated   bool         `json:"simulated,omitempty"`
+	Calibration *Calibration `json:"calibration,omitempty"`
+	Simulation  *Simulation  `json:"simulation,omitempty"`
 }
 
 // Environment describes where a run happened.

@@ -339,6 +339,10 @@ func TestValidate(t *testing.T) {
 		{"dup name", "  - {name: put, kind: get, clients: 1}\n", "workload[1].name", "already the name"},
 		{"reserved name", "  - {name: committed, kind: get, clients: 1}\n", "workload[1].name", "reserved"},
 		{"maxrate", "  - {kind: put, maxrate: {from: 10/s}}\n", "workload[1].maxrate.p99", "required"},
+		{"sweep ok", "sweep: {rtt: [1ms, 50ms]}\n", "", ""},
+		{"sweep two lists", "sweep: {nodes: [1, 2], shards: [4]}\n", "sweep", "exactly one of"},
+		{"sweep empty", "sweep: {nodes: []}\n", "sweep", "exactly one of"},
+		{"sweep nodes range", "sweep: {nodes: [1, 65]}\n", "sweep.nodes[1]", "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -632,5 +636,31 @@ func TestDecodeStrict(t *testing.T) {
 	}
 	if _, err := DecodeStrict("d.yaml", []byte("a: 1"), d); err == nil {
 		t.Error("a non-pointer was accepted")
+	}
+}
+
+// TestSimulationClusterFields: cluster.cores_per_node and cluster.brokers
+// are optional, and given they must be in range (zero included).
+func TestSimulationClusterFields(t *testing.T) {
+	for _, c := range []struct{ cluster, field string }{
+		{"{nodes: 2}", ""},
+		{"{nodes: 2, cores_per_node: 8, brokers: 3}", ""},
+		{"{nodes: 2, cores_per_node: 0}", "cluster.cores_per_node"},
+		{"{nodes: 2, cores_per_node: 2000}", "cluster.cores_per_node"},
+		{"{nodes: 2, brokers: 0}", "cluster.brokers"},
+		{"{nodes: 2, brokers: 65}", "cluster.brokers"},
+	} {
+		s, err := Parse("c.yaml", []byte("cluster: "+c.cluster+"\nworkload:\n  - {kind: put, rate: 1/s}\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.EnsureDefaults()
+		err = s.Validate()
+		switch {
+		case c.field == "" && err != nil:
+			t.Errorf("%s: %v", c.cluster, err)
+		case c.field != "" && (err == nil || !strings.Contains(err.Error(), c.field)):
+			t.Errorf("%s: %v, want an error on %s", c.cluster, err, c.field)
+		}
 	}
 }

@@ -38,6 +38,9 @@ type Scenario struct {
 	SLO []SLO `yaml:"slo" json:"slo,omitempty"`
 	// Report says what the report folder contains.
 	Report Report `yaml:"report" json:"report"`
+	// Sweep runs the scenario once per value of one parameter (rustorium
+	// simulate only; rustorium run refuses it).
+	Sweep *Sweep `yaml:"sweep" json:"sweep,omitempty"`
 
 	file  string         // as given to Load or Parse
 	lines map[string]int // field path → line, for Validate's errors
@@ -66,6 +69,14 @@ type Cluster struct {
 	Storage Storage `yaml:"storage" json:"storage"`
 	// Leadership tunes the consumer group that assigns shard leaders.
 	Leadership Leadership `yaml:"leadership" json:"leadership"`
+	// CoresPerNode is the cores each node has in a simulation (rustorium
+	// simulate); unset: the calibration's machine's. rustorium run ignores
+	// it (its nodes share the machine it runs on).
+	CoresPerNode int `yaml:"cores_per_node" json:"cores_per_node,omitempty"`
+	// Brokers is the number of broker machines in a simulation, the
+	// shards' partitions spread over them with a replication factor of
+	// min(brokers, 3); unset: 1. rustorium run ignores it.
+	Brokers int `yaml:"brokers" json:"brokers,omitempty"`
 }
 
 // Leadership tunes shard leadership. The defaults are short, so a killed
@@ -379,4 +390,49 @@ type Report struct {
 	Formats []Format `yaml:"formats" json:"formats"`
 	// Profile lists Go profiles to capture over the measured phase only.
 	Profile []Profile `yaml:"profile" json:"profile,omitempty"`
+}
+
+// Sweep is a simulation's parameter sweep: exactly one of its lists, each
+// value a run of the scenario with that parameter set.
+type Sweep struct {
+	// Nodes sets cluster.nodes (and the default quorum).
+	Nodes []int `yaml:"nodes" json:"nodes,omitempty"`
+	// Shards sets cluster.shards.
+	Shards []int `yaml:"shards" json:"shards,omitempty"`
+	// Cores sets cluster.cores_per_node.
+	Cores []int `yaml:"cores" json:"cores,omitempty"`
+	// RTT sets every network path's delay (network.default.delay) to half
+	// the round trip.
+	RTT []Duration `yaml:"rtt" json:"rtt,omitempty"`
+}
+
+// MaxSweepValues bounds the values of a sweep.
+const MaxSweepValues = 32
+
+// Param names the swept parameter ("nodes", "shards", "cores", "rtt") and
+// its values as numbers (a round trip in milliseconds); "" when no list is
+// given.
+func (s *Sweep) Param() (string, []float64) {
+	ints := func(v []int) []float64 {
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out
+	}
+	switch {
+	case len(s.Nodes) > 0:
+		return "nodes", ints(s.Nodes)
+	case len(s.Shards) > 0:
+		return "shards", ints(s.Shards)
+	case len(s.Cores) > 0:
+		return "cores", ints(s.Cores)
+	case len(s.RTT) > 0:
+		out := make([]float64, len(s.RTT))
+		for i, d := range s.RTT {
+			out[i] = d.Std().Seconds() * 1000
+		}
+		return "rtt", out
+	}
+	return "", nil
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/tx"
@@ -17,7 +18,11 @@ import (
 // them: cluster.shards up to ordering.MaxShards, value_size up to
 // tx.MaxValueSize.
 const (
-	MaxNodes    = 64
+	MaxNodes = 64
+	// MaxCoresPerNode bounds cluster.cores_per_node (simulations only).
+	MaxCoresPerNode = 1024
+	// MaxBrokers bounds cluster.brokers (simulations only).
+	MaxBrokers  = 64
 	MaxClients  = 100_000
 	MaxAccounts = 1 << 30
 )
@@ -73,6 +78,7 @@ func (s *Scenario) Validate() error {
 	}
 	v.givenZeros()
 	v.cluster()
+	v.sweep()
 	v.network("network", &s.Network)
 	v.workloads()
 	v.timeline()
@@ -118,6 +124,12 @@ func (v *validator) cluster() {
 	}
 	if c.Nodes >= 1 && (c.Quorum < 1 || c.Quorum > c.Nodes) {
 		v.add("cluster.quorum", "%d is out of range (1..%d nodes)", c.Quorum, c.Nodes)
+	}
+	if (c.CoresPerNode < 1 && !v.s.unset("cluster.cores_per_node")) || c.CoresPerNode < 0 || c.CoresPerNode > MaxCoresPerNode {
+		v.add("cluster.cores_per_node", "%d is out of range (1..%d)", c.CoresPerNode, MaxCoresPerNode)
+	}
+	if (c.Brokers < 1 && !v.s.unset("cluster.brokers")) || c.Brokers < 0 || c.Brokers > MaxBrokers {
+		v.add("cluster.brokers", "%d is out of range (1..%d)", c.Brokers, MaxBrokers)
 	}
 	if c.Block.MaxTxs < 1 {
 		v.add("cluster.block.max_txs", "must be ≥ 1")
@@ -532,4 +544,43 @@ func (s *Scenario) ReportSLOs() ([]reports.SLO, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+func (v *validator) sweep() {
+	sw := v.s.Sweep
+	if sw == nil {
+		return
+	}
+	lists := 0
+	for _, n := range []int{len(sw.Nodes), len(sw.Shards), len(sw.Cores), len(sw.RTT)} {
+		if n > 0 {
+			lists++
+		}
+		if n > MaxSweepValues {
+			v.add("sweep", "%d values, at most %d", n, MaxSweepValues)
+		}
+	}
+	if lists != 1 {
+		v.add("sweep", "exactly one of nodes, shards, cores or rtt (with at least one value)")
+	}
+	for i, n := range sw.Nodes {
+		if n < 1 || n > MaxNodes {
+			v.add(fmt.Sprintf("sweep.nodes[%d]", i), "%d is out of range (1..%d)", n, MaxNodes)
+		}
+	}
+	for i, n := range sw.Shards {
+		if n < 1 || n > ordering.MaxShards {
+			v.add(fmt.Sprintf("sweep.shards[%d]", i), "%d is out of range (1..%d)", n, ordering.MaxShards)
+		}
+	}
+	for i, n := range sw.Cores {
+		if n < 1 || n > MaxCoresPerNode {
+			v.add(fmt.Sprintf("sweep.cores[%d]", i), "%d is out of range (1..%d)", n, MaxCoresPerNode)
+		}
+	}
+	for i, d := range sw.RTT {
+		if d < 0 || d.Std() > 48*time.Hour {
+			v.add(fmt.Sprintf("sweep.rtt[%d]", i), "%v is out of range (0..48h)", d)
+		}
+	}
 }

@@ -78,7 +78,7 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newLoadgenCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newChaosCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newLoadgenCmd(), newNodeCmd(), newMerkleCmd(), newReportCmd(), newChaosCmd(), newCalibrateCmd(), newSimulateCmd(), newVersionCmd())
 	return root
 }
 

@@ -1,0 +1,142 @@
+package calib
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"os"
+	"testing"
+)
+
+// quick is one quick calibration shared by the tests of this file.
+func quick(t *testing.T) *Calibration {
+	t.Helper()
+	c, err := Calibrate(context.Background(), Options{Quick: true, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestCalibrateQuickRoundTrips(t *testing.T) {
+	c := quick(t)
+	if c.Version != Version || !c.Quick || c.Machine.Cores < 1 || c.Machine.GoVersion == "" {
+		t.Fatalf("header: %+v", c)
+	}
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2, err := d.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, b2) {
+		t.Fatalf("encode(decode(x)) != x:\n%s\n%s", b, b2)
+	}
+	// Every operation is there and positive (Validate), and the lookups
+	// give positive costs growing with size.
+	if err := d.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, pair := range map[string][2]float64{
+		"hash_bytes":   {d.HashBytesNs(32), d.HashBytesNs(16384)},
+		"state_block":  {d.StateBlockNs(1), d.StateBlockNs(5000)},
+		"merkle_block": {d.MerkleBlockNs(10, 0), d.MerkleBlockNs(1000, 1000000)},
+		"verify_batch": {d.VerifyBatchNs(1), d.VerifyBatchNs(256)},
+	} {
+		if !(pair[0] > 0) || !(pair[1] >= pair[0]) || math.IsInf(pair[1], 0) {
+			t.Errorf("%s: %v then %v", name, pair[0], pair[1])
+		}
+	}
+	// Disk figures are noisy (a quick run takes few samples): positive is
+	// all that can be asked.
+	for _, sync := range []bool{false, true} {
+		if v := d.PebbleCommitNs(100, sync) + d.PebbleCommitNs(1<<20, sync); !(v > 0) || math.IsInf(v, 0) {
+			t.Errorf("pebble sync=%v: %v", sync, v)
+		}
+	}
+}
+
+func TestReferenceIsValid(t *testing.T) {
+	b, err := os.ReadFile("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Quick {
+		t.Fatal("reference.json is a quick calibration")
+	}
+}
+
+func TestDecodeRefuses(t *testing.T) {
+	good, err := os.ReadFile("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string][]byte{
+		"empty":         nil,
+		"not json":      []byte("calib"),
+		"unknown field": bytes.Replace(good, []byte(`"version"`), []byte(`"extra": 1, "version"`), 1),
+		"version":       bytes.Replace(good, []byte(`"version": 1`), []byte(`"version": 2`), 1),
+		"negative":      bytes.Replace(good, []byte(`"poseidon2_ns": `), []byte(`"poseidon2_ns": -`), 1),
+		"missing op":    bytes.Replace(good, []byte(`"ed25519_sign_ns"`), []byte(`"ed25519_sign_ns_x"`), 1),
+		"trailing":      append(append([]byte(nil), good...), []byte("{}")...),
+	} {
+		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: %v, want ErrFormat", name, err)
+		}
+	}
+}
+
+func TestMerkleFitFollowsThePoints(t *testing.T) {
+	c := &Calibration{Ops: Ops{MerkleBlock: []MerkleCost{
+		{BlockSize: 100, TreeSize: 0, CostNs: 100 * 40e3},
+		{BlockSize: 100, TreeSize: 100000, CostNs: 100 * 140e3},
+		{BlockSize: 1000, TreeSize: 0, CostNs: 1000 * 30e3},
+		{BlockSize: 1000, TreeSize: 100000, CostNs: 1000 * 100e3},
+	}}}
+	for _, p := range c.Ops.MerkleBlock {
+		got := c.MerkleBlockNs(p.BlockSize, p.TreeSize)
+		if math.Abs(got-p.CostNs)/p.CostNs > 0.25 {
+			t.Errorf("block %d tree %d: fit %.0f, measured %.0f", p.BlockSize, p.TreeSize, got, p.CostNs)
+		}
+	}
+	if c.MerkleBlockNs(1000, 10000000) <= c.MerkleBlockNs(1000, 100000) {
+		t.Error("a bigger tree is not dearer")
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	if b, err := os.ReadFile("reference.json"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"version":1}`))
+	f.Add([]byte(`{"version":1,"ops":{"hash_bytes":[{"size":1,"cost_ns":1e308}]}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Decode(data)
+		if err != nil {
+			if !errors.Is(err, ErrFormat) {
+				t.Fatalf("error not ErrFormat: %v", err)
+			}
+			return
+		}
+		// A decoded calibration prices everything without panicking.
+		_ = c.HashBytesNs(100) + c.StateBlockNs(10) + c.MerkleBlockNs(10, 10) + c.VerifyBatchNs(3) + c.PebbleCommitNs(10, true)
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(b); err != nil {
+			t.Fatalf("re-decoding: %v", err)
+		}
+	})
+}

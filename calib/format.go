@@ -1,0 +1,426 @@
+package calib
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+)
+
+// Version is the calibration file format's version.
+const Version = 1
+
+// MaxFileSize bounds a calibration file Decode reads.
+const MaxFileSize = 1 << 20
+
+// ErrFormat reports bytes that are not a calibration file of this version:
+// bad JSON, an unknown field, a missing operation, or a cost that is not a
+// positive finite number. The wrapping text names the field.
+var ErrFormat = errors.New("calib: bad calibration file")
+
+// Calibration is this machine's cost of each operation the node does, as
+// `rustorium calibrate` measured it with the node's own code. Costs of
+// CPU-bound operations are the process's CPU time on one core (getrusage,
+// so that other processes' load does not stretch them); disk, broker and
+// QUIC round trips are wall times. In nanoseconds; sizes in bytes or
+// entries as named.
+type Calibration struct {
+	// Version is the format's version (1).
+	Version int `json:"version"`
+	// Quick says the figures come from `calibrate --quick`: few samples,
+	// for tests.
+	Quick bool `json:"quick,omitempty"`
+	// Machine is where the figures were measured.
+	Machine Machine `json:"machine"`
+	// Ops holds the cost of every operation.
+	Ops Ops `json:"ops"`
+}
+
+// Machine describes where a calibration was measured.
+type Machine struct {
+	CPUModel  string `json:"cpu_model"`
+	Cores     int    `json:"cores"` // logical CPUs the node could use (GOMAXPROCS)
+	GoVersion string `json:"go_version"`
+	OS        string `json:"os"`
+	Arch      string `json:"arch"`
+}
+
+// Ops is the cost of each operation; the tables are sorted by their sizes.
+type Ops struct {
+	// Poseidon2Ns is one Poseidon 2-to-1 hash (the tree's node hash).
+	Poseidon2Ns float64 `json:"poseidon2_ns"`
+	// HashBytes is Poseidon HashBytes (a value or key to a field element)
+	// by input size.
+	HashBytes []SizeCost `json:"hash_bytes"`
+	// MerkleBlock is one batch update of the sparse Merkle tree (Apply and
+	// Commit) by block size and tree size.
+	MerkleBlock []MerkleCost `json:"merkle_block"`
+	// StateBlock is a replica's storage commit of one block of puts
+	// (storage.CommitBlock without fsync: value hashes, Merkle update, a
+	// proof per write, one Pebble batch) by block size, 32-byte values.
+	StateBlock []SizeCost `json:"state_block"`
+	// Ed25519VerifyNs is one ed25519 signature verification on its own.
+	Ed25519VerifyNs float64 `json:"ed25519_verify_ns"`
+	// Ed25519Batch is one batch verification of size signatures
+	// (sigverify.Batch), the whole batch's cost.
+	Ed25519Batch []SizeCost `json:"ed25519_batch"`
+	// Ed25519SignNs is one ed25519 signature.
+	Ed25519SignNs float64 `json:"ed25519_sign_ns"`
+	// PebbleCommit is one Pebble batch commit on disk by batch size, with
+	// and without fsync.
+	PebbleCommit []PebbleCost `json:"pebble_commit"`
+	// ProduceAck is a produce→ack round trip on the embedded broker (one
+	// record, acks=all, idempotent producer), idle machine.
+	ProduceAck Latency `json:"produce_ack"`
+	// ProduceCeilingTPS is the embedded broker's records per second under
+	// 20000 (quick: 2000) asynchronous produces of tx-sized records.
+	ProduceCeilingTPS float64 `json:"produce_ceiling_tps"`
+	// QUICRoundTrip is a QUIC echo round trip over loopback through the
+	// node's server (a new stream, one tx-sized frame each way).
+	QUICRoundTrip Latency `json:"quic_round_trip"`
+	// QUICStreamNs is the CPU cost of one client stream at the node's side:
+	// the process's CPU time over concurrent echoes, per echo, halved
+	// because the client runs in the same process.
+	QUICStreamNs float64 `json:"quic_stream_ns"`
+	// AttestSignNs is signing one attestation (consensus.Attestation.Sign).
+	AttestSignNs float64 `json:"attest_sign_ns"`
+	// AttestReceiveNs is handling one peer attestation: decoding it and
+	// the finality tracker's Receive, signature check included.
+	AttestReceiveNs float64 `json:"attest_receive_ns"`
+	// TxOverheadNs is the CPU per committed transaction that the
+	// operations above do not account for (the Go runtime, the Kafka
+	// client and broker per request, receipts, the load generator): a
+	// short real run's CPU per committed transaction
+	// (resources.cpu_us_per_tx) less what the simulator charges for the
+	// same run with this calibration. 0: not measured (calibrate --quick).
+	TxOverheadNs float64 `json:"tx_overhead_ns,omitempty"`
+}
+
+// SizeCost is a cost at a size (bytes for hashes, entries for blocks and
+// batches).
+type SizeCost struct {
+	Size   int     `json:"size"`
+	CostNs float64 `json:"cost_ns"`
+}
+
+// MerkleCost is a Merkle batch update's cost by block and tree size (keys
+// in the tree before the block).
+type MerkleCost struct {
+	BlockSize int     `json:"block_size"`
+	TreeSize  int     `json:"tree_size"`
+	CostNs    float64 `json:"cost_ns"`
+}
+
+// PebbleCost is a Pebble batch commit's cost by batch size in bytes.
+type PebbleCost struct {
+	SizeBytes int     `json:"size_bytes"`
+	Sync      bool    `json:"sync"`
+	CostNs    float64 `json:"cost_ns"`
+}
+
+// Latency summarises a sampled round trip.
+type Latency struct {
+	P50Ns  float64 `json:"p50_ns"`
+	P99Ns  float64 `json:"p99_ns"`
+	MeanNs float64 `json:"mean_ns"`
+}
+
+// Encode returns c as indented JSON with a trailing newline.
+func (c *Calibration) Encode() ([]byte, error) {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// Decode strictly decodes and validates a calibration file: unknown
+// fields, trailing data, another version, a missing operation or a cost
+// that is not positive fail with an error wrapping ErrFormat.
+func Decode(data []byte) (*Calibration, error) {
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("%w: %d bytes, at most %d", ErrFormat, len(data), MaxFileSize)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var c Calibration
+	if err := dec.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the JSON object", ErrFormat)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Load reads and decodes the calibration file at path.
+func Load(path string) (*Calibration, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("calib: read %s: %w", path, err)
+	}
+	c, err := Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate checks that every operation is present with positive, finite
+// costs and sizes, tables sorted.
+func (c *Calibration) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	pos := func(name string, v float64) {
+		if !(v > 0) || math.IsInf(v, 0) {
+			bad("%s: %v is not a positive cost", name, v)
+		}
+	}
+	if c.Version != Version {
+		bad("version %d, want %d", c.Version, Version)
+	}
+	if c.Machine.Cores < 1 {
+		bad("machine.cores: %d < 1", c.Machine.Cores)
+	}
+	o := &c.Ops
+	pos("ops.poseidon2_ns", o.Poseidon2Ns)
+	pos("ops.ed25519_verify_ns", o.Ed25519VerifyNs)
+	pos("ops.ed25519_sign_ns", o.Ed25519SignNs)
+	pos("ops.produce_ceiling_tps", o.ProduceCeilingTPS)
+	pos("ops.quic_stream_ns", o.QUICStreamNs)
+	pos("ops.attest_sign_ns", o.AttestSignNs)
+	pos("ops.attest_receive_ns", o.AttestReceiveNs)
+	if o.TxOverheadNs < 0 || math.IsNaN(o.TxOverheadNs) || math.IsInf(o.TxOverheadNs, 0) {
+		bad("ops.tx_overhead_ns: %v is not a cost", o.TxOverheadNs)
+	}
+	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
+		pos(name+".p50_ns", l.P50Ns)
+		pos(name+".p99_ns", l.P99Ns)
+		pos(name+".mean_ns", l.MeanNs)
+	}
+	sizes := func(name string, t []SizeCost) {
+		if len(t) == 0 {
+			bad("%s: no entries", name)
+		}
+		for i, p := range t {
+			pos(fmt.Sprintf("%s[%d].cost_ns", name, i), p.CostNs)
+			if p.Size < 0 || (i > 0 && p.Size <= t[i-1].Size) {
+				bad("%s[%d].size: %d is not above the previous size", name, i, p.Size)
+			}
+		}
+	}
+	sizes("ops.hash_bytes", o.HashBytes)
+	sizes("ops.state_block", o.StateBlock)
+	sizes("ops.ed25519_batch", o.Ed25519Batch)
+	if len(o.MerkleBlock) == 0 {
+		bad("ops.merkle_block: no entries")
+	}
+	for i, p := range o.MerkleBlock {
+		pos(fmt.Sprintf("ops.merkle_block[%d].cost_ns", i), p.CostNs)
+		if p.BlockSize < 1 || p.TreeSize < 0 {
+			bad("ops.merkle_block[%d]: block_size %d, tree_size %d", i, p.BlockSize, p.TreeSize)
+		}
+	}
+	var syncs [2]int
+	for i, p := range o.PebbleCommit {
+		pos(fmt.Sprintf("ops.pebble_commit[%d].cost_ns", i), p.CostNs)
+		if p.SizeBytes < 0 {
+			bad("ops.pebble_commit[%d].size_bytes: %d < 0", i, p.SizeBytes)
+		}
+		syncs[b2i(p.Sync)]++
+	}
+	if syncs[0] == 0 || syncs[1] == 0 {
+		bad("ops.pebble_commit: needs entries with and without sync")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", ErrFormat, err)
+	}
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// interpolate is the cost at size on a table sorted by size: linear
+// between points and beyond the last two, along the first segment below
+// the first point (never below half its cost).
+func interpolate(t []SizeCost, size float64) float64 {
+	switch {
+	case len(t) == 0:
+		return 0
+	case len(t) == 1:
+		if t[0].Size > 0 && size > float64(t[0].Size) {
+			return t[0].CostNs * size / float64(t[0].Size)
+		}
+		return t[0].CostNs
+	case size <= float64(t[0].Size):
+		// Below the table: along its first segment, never below half the
+		// first point's cost.
+		a, b := t[0], t[1]
+		f := (size - float64(a.Size)) / float64(b.Size-a.Size)
+		return max(a.CostNs+f*(b.CostNs-a.CostNs), a.CostNs/2)
+	}
+	i := sort.Search(len(t), func(i int) bool { return float64(t[i].Size) >= size })
+	if i == len(t) {
+		i = len(t) - 1
+	}
+	a, b := t[i-1], t[i]
+	f := (size - float64(a.Size)) / float64(b.Size-a.Size)
+	return max(a.CostNs+f*(b.CostNs-a.CostNs), 0)
+}
+
+// HashBytesNs is the cost of HashBytes of n bytes.
+func (c *Calibration) HashBytesNs(n int) float64 { return interpolate(c.Ops.HashBytes, float64(n)) }
+
+// StateBlockNs is a replica's storage commit (without fsync) of a block of
+// n puts.
+func (c *Calibration) StateBlockNs(n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return interpolate(c.Ops.StateBlock, float64(n))
+}
+
+// VerifyBatchNs is the cost of verifying n signatures in one batch (one
+// signature: a single verification).
+func (c *Calibration) VerifyBatchNs(n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	if n == 1 {
+		return c.Ops.Ed25519VerifyNs
+	}
+	return interpolate(c.Ops.Ed25519Batch, float64(n))
+}
+
+// PebbleCommitNs is the cost of committing a Pebble batch of n bytes.
+func (c *Calibration) PebbleCommitNs(n int, sync bool) float64 {
+	var t []SizeCost
+	for _, p := range c.Ops.PebbleCommit {
+		if p.Sync == sync {
+			t = append(t, SizeCost{Size: p.SizeBytes, CostNs: p.CostNs})
+		}
+	}
+	sort.Slice(t, func(i, j int) bool { return t[i].Size < t[j].Size })
+	return interpolate(t, float64(n))
+}
+
+// MerkleBlockNs is a Merkle batch update of block writes into a tree of
+// tree keys, from the measured points fitted by least squares as a
+// per-write cost a + b·log2(tree+block) − c·log2(block): a write's path
+// climbs with the log of the tree, and the top log2(block) levels are
+// shared by the block's writes. Never below the cheapest measured per-write
+// cost.
+func (c *Calibration) MerkleBlockNs(block, tree int) float64 {
+	return c.MerkleModel().Ns(block, tree)
+}
+
+// MerkleModel is the fitted Merkle update cost (MerkleBlockNs), for callers
+// that price many blocks.
+type MerkleModel [4]float64
+
+// MerkleModel fits the merkle_block points once.
+func (c *Calibration) MerkleModel() MerkleModel { return MerkleModel(c.merkleFit()) }
+
+// Ns is the cost of a block of block writes into a tree of tree keys.
+func (f MerkleModel) Ns(block, tree int) float64 {
+	if block <= 0 {
+		return 0
+	}
+	u, v := math.Log2(float64(tree+block)), math.Log2(float64(block))
+	return float64(block) * max(f[0]+f[1]*u+f[2]*v, f[3])
+}
+
+// merkleFit returns a, b, −c and the cheapest per-write cost measured.
+func (c *Calibration) merkleFit() [4]float64 {
+	pts := c.Ops.MerkleBlock
+	if len(pts) == 0 {
+		return [4]float64{}
+	}
+	lowest := math.Inf(1)
+	var m [3][4]float64 // normal equations, augmented
+	blocks := map[int]bool{}
+	for _, p := range pts {
+		y := p.CostNs / float64(p.BlockSize)
+		lowest = min(lowest, y)
+		blocks[p.BlockSize] = true
+		x := [3]float64{1, math.Log2(float64(p.TreeSize + p.BlockSize)), math.Log2(float64(p.BlockSize))}
+		for i := range 3 {
+			for j := range 3 {
+				m[i][j] += x[i] * x[j]
+			}
+			m[i][3] += x[i] * y
+		}
+	}
+	n := 3
+	if len(blocks) < 2 { // one block size: no c
+		n = 2
+	}
+	if sol, ok := solve(m, n); ok && sol[1] >= 0 {
+		return [4]float64{sol[0], sol[1], sol[2], lowest}
+	}
+	var sum float64
+	for _, p := range pts {
+		sum += p.CostNs / float64(p.BlockSize)
+	}
+	mean := sum / float64(len(pts))
+	return [4]float64{mean, 0, 0, lowest}
+}
+
+// solve solves the first n rows and columns of the augmented system m by
+// Gaussian elimination with partial pivoting.
+func solve(m [3][4]float64, n int) ([3]float64, bool) {
+	var a [3][4]float64
+	for i := range n {
+		for j := range n {
+			a[i][j] = m[i][j]
+		}
+		a[i][3] = m[i][3]
+	}
+	for col := range n {
+		p := col
+		for r := col + 1; r < n; r++ {
+			if math.Abs(a[r][col]) > math.Abs(a[p][col]) {
+				p = r
+			}
+		}
+		if math.Abs(a[p][col]) < 1e-9 {
+			return [3]float64{}, false
+		}
+		a[col], a[p] = a[p], a[col]
+		for r := range n {
+			if r == col {
+				continue
+			}
+			f := a[r][col] / a[col][col]
+			for k := col; k < n; k++ {
+				a[r][k] -= f * a[col][k]
+			}
+			a[r][3] -= f * a[col][3]
+		}
+	}
+	var x [3]float64
+	for i := range n {
+		x[i] = a[i][3] / a[i][i]
+		if math.IsNaN(x[i]) || math.IsInf(x[i], 0) {
+			return [3]float64{}, false
+		}
+	}
+	return x, true
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/reports"
+)
+
+func execRoot(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.ExecuteContext(context.Background())
+	return out.String(), err
+}
+
+func TestCalibrateQuickThenSimulate(t *testing.T) {
+	dir := t.TempDir()
+	cal := filepath.Join(dir, "calib.json")
+	if out, err := execRoot(t, "calibrate", "--quick", "--out", cal); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if _, err := calib.Load(cal); err != nil {
+		t.Fatal(err)
+	}
+	sc := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(sc, []byte("name: s\nwarmup: 200ms\nduration: 1s\ndrain: 1s\ncluster: {nodes: 3}\nworkload:\n  - {name: puts, kind: put, rate: 200/s}\nreport: {formats: [json, md]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := execRoot(t, "simulate", sc, "--calib", cal, "--out", filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !strings.Contains(out, "bottleneck:") {
+		t.Fatalf("no bottleneck line:\n%s", out)
+	}
+	res, err := reports.ReadJSON(filepath.Join(dir, "out", "result.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Simulated || res.Calibration == nil || res.Calibration.File != cal || res.Simulation == nil {
+		t.Fatalf("result: simulated %v, calibration %+v", res.Simulated, res.Calibration)
+	}
+	md, err := os.ReadFile(filepath.Join(dir, "out", "report.md"))
+	if err != nil || !bytes.Contains(md, []byte("## Simulation")) {
+		t.Fatalf("report.md: %v", err)
+	}
+	// Against itself every figure is within its tolerance; against a run
+	// with another throughput it is off (exit 3).
+	if out, err := execRoot(t, "simulate", sc, "--calib", cal, "--out", filepath.Join(dir, "again"), "--against", filepath.Join(dir, "out")); err != nil {
+		t.Fatalf("against itself: %v\n%s", err, out)
+	}
+	res.Workloads["puts"].Stages["committed"].ThroughputTPS *= 3
+	other := filepath.Join(dir, "other")
+	if err := reports.WriteJSON(other, res); err != nil {
+		t.Fatal(err)
+	}
+	_, err = execRoot(t, "simulate", sc, "--calib", cal, "--out", filepath.Join(dir, "third"), "--against", other)
+	var ee *exitError
+	if !errors.As(err, &ee) || ee.code != 3 {
+		t.Fatalf("against another run: %v", err)
+	}
+}

@@ -1,0 +1,101 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"sort"
+
+	"github.com/rustorium/rustorium/reports"
+)
+
+// Tolerances of make validate-sim: how far a simulated figure may be from
+// the real run's, as a share of the real one.
+const (
+	TolMedian = 0.25 // committed p50, the knee
+	TolTail   = 0.50 // p99s
+	TolRate   = 0.25 // committed throughput
+)
+
+// Row is one figure of a real run beside the simulated one.
+type Row struct {
+	Scenario, Workload, Metric string
+	Real, Simulated            float64
+	// Tolerance is the allowed relative difference; 0: shown, not judged.
+	Tolerance float64
+}
+
+// Diff is the simulated figure's relative difference from the real one.
+func (r Row) Diff() float64 {
+	if r.Real == 0 {
+		if r.Simulated == 0 {
+			return 0
+		}
+		return math.Inf(1)
+	}
+	return (r.Simulated - r.Real) / r.Real
+}
+
+// OK reports whether the row is within its tolerance (or not judged).
+func (r Row) OK() bool { return r.Tolerance == 0 || math.Abs(r.Diff()) <= r.Tolerance }
+
+// Compare puts a simulated result beside the real run of the same
+// scenario: per workload the committed throughput, accepted and committed
+// p50 and p99 (corrected), and a max-rate search's knee.
+func Compare(real, simulated *reports.Result) []Row {
+	var rows []Row
+	names := make([]string, 0, len(real.Workloads))
+	for n := range real.Workloads {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		rw, sw := real.Workloads[name], simulated.Workloads[name]
+		if sw == nil {
+			continue
+		}
+		add := func(metric string, r, s float64, tol float64) {
+			rows = append(rows, Row{Scenario: real.Scenario, Workload: name, Metric: metric, Real: r, Simulated: s, Tolerance: tol})
+		}
+		stage := func(w *reports.WorkloadResult, st string) *reports.StageResult {
+			if s := w.Stages[st]; s != nil {
+				return s
+			}
+			return &reports.StageResult{}
+		}
+		rc, sc := stage(rw, "committed"), stage(sw, "committed")
+		ra, sa := stage(rw, "accepted"), stage(sw, "accepted")
+		add("committed tx/s", rc.ThroughputTPS, sc.ThroughputTPS, TolRate)
+		add("accepted p50 ms", ms(ra.Corrected.P50), ms(sa.Corrected.P50), 0)
+		add("accepted p99 ms", ms(ra.Corrected.P99), ms(sa.Corrected.P99), TolTail)
+		add("committed p50 ms", ms(rc.Corrected.P50), ms(sc.Corrected.P50), TolMedian)
+		add("committed p99 ms", ms(rc.Corrected.P99), ms(sc.Corrected.P99), TolTail)
+	}
+	if real.MaxRate != nil && simulated.MaxRate != nil {
+		rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: "knee tx/s", Real: real.MaxRate.KneeRate, Simulated: simulated.MaxRate.KneeRate, Tolerance: TolMedian})
+	}
+	return rows
+}
+
+func ms(us int64) float64 { return float64(us) / 1000 }
+
+// WriteTable prints rows side by side with their verdicts.
+func WriteTable(w io.Writer, rows []Row) error {
+	if _, err := fmt.Fprintf(w, "%-22s %-10s %-18s %12s %12s %8s %6s  %s\n", "scenario", "workload", "metric", "real", "simulated", "diff", "tol", "verdict"); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		tol, verdict := "-", "(shown)"
+		if r.Tolerance > 0 {
+			tol = fmt.Sprintf("±%.0f%%", r.Tolerance*100)
+			verdict = "ok"
+			if !r.OK() {
+				verdict = "OFF"
+			}
+		}
+		if _, err := fmt.Fprintf(w, "%-22s %-10s %-18s %12.2f %12.2f %+7.0f%% %6s  %s\n", r.Scenario, r.Workload, r.Metric, r.Real, r.Simulated, r.Diff()*100, tol, verdict); err != nil {
+			return err
+		}
+	}
+	return nil
+}

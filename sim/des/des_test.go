@@ -1,0 +1,150 @@
+package des
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/rustorium/rustorium/netem"
+)
+
+func TestEqualTimesRunInSchedulingOrder(t *testing.T) {
+	s := New(1)
+	var got []int
+	for i := range 100 {
+		at := Time(i%3) * Millisecond
+		s.At(at, func() { got = append(got, i) })
+	}
+	s.RunUntil(Second, nil)
+	var want []int
+	for r := range 3 {
+		for i := range 100 {
+			if i%3 == r {
+				want = append(want, i)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("order %v", got)
+	}
+	if s.Now() != Second || s.Events() != 100 {
+		t.Fatalf("now %v events %d", s.Now(), s.Events())
+	}
+}
+
+func TestPastEventsRunNowAndLater(t *testing.T) {
+	s := New(1)
+	var at []Time
+	s.At(5, func() {
+		s.At(1, func() { at = append(at, s.Now()) }) // in the past: now
+		s.After(10, func() { at = append(at, s.Now()) })
+	})
+	s.RunUntil(100, nil)
+	if !slices.Equal(at, []Time{5, 15}) {
+		t.Fatalf("%v", at)
+	}
+}
+
+func TestServerIsFIFOOverItsSlots(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	var done []Time
+	for i := range 4 {
+		v.Do(10, i%2, func() { done = append(done, s.Now()) })
+	}
+	s.RunUntil(100, nil)
+	// two at a time: 10, 10, 20, 20
+	if !slices.Equal(done, []Time{10, 10, 20, 20}) {
+		t.Fatalf("%v", done)
+	}
+	if v.Busy(0) != 20 || v.Busy(1) != 20 {
+		t.Fatalf("busy %v %v", v.Busy(0), v.Busy(1))
+	}
+	v.Window(0, 40)
+	if u := v.Utilisation(0); u != 0.25 {
+		t.Fatalf("utilisation %v", u)
+	}
+}
+
+func TestServerStall(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 1, 1)
+	v.Stall(50)
+	if end := v.Start(10, 0); end != 60 {
+		t.Fatalf("end %v", end)
+	}
+}
+
+func TestLinkDelayJitterLossAndPartition(t *testing.T) {
+	s := New(7)
+	l := NewLink(s, 1, Impairment{Delay: 10 * Millisecond, Jitter: 2 * Millisecond, Distribution: netem.Uniform})
+	var lat []Time
+	for range 1000 {
+		t0 := s.Now()
+		l.Send(200, func() { lat = append(lat, s.Now()-t0) })
+	}
+	s.RunUntil(Second, nil)
+	for _, d := range lat {
+		if d < 8*Millisecond || d > 12*Millisecond {
+			t.Fatalf("delay %v outside 10ms±2ms", d)
+		}
+	}
+	// Loss: about half the messages take a retransmission.
+	l.Set(Impairment{Delay: Millisecond, Loss: 0.5})
+	n0 := l.Lost
+	var late int
+	for range 1000 {
+		t0 := s.Now()
+		l.Send(100, func() {
+			if s.Now()-t0 > Millisecond {
+				late++
+			}
+		})
+	}
+	s.RunUntil(2*Second, nil)
+	if lost := l.Lost - n0; lost < 800 || lost > 1200 || late < 400 || late > 600 {
+		t.Fatalf("lost %d, late %d of 1000 at 50%% loss", lost, late)
+	}
+	// A partition holds messages until it heals.
+	l.Set(Impairment{Delay: Millisecond})
+	l.Block(true)
+	var arrived Time
+	l.Send(100, func() { arrived = s.Now() })
+	s.RunUntil(3*Second, nil)
+	if arrived != 0 {
+		t.Fatal("delivered through a partition")
+	}
+	l.Block(false)
+	s.RunUntil(4*Second, nil)
+	if arrived != 3*Second+Millisecond {
+		t.Fatalf("arrived %v", arrived)
+	}
+}
+
+func TestLinkBandwidthQueues(t *testing.T) {
+	s := New(1)
+	l := NewLink(s, 1, Impairment{BytesPerSecond: 1e6}) // 1 MB/s: 1 ms per 1000 bytes
+	var last Time
+	for range 10 {
+		l.Send(1000, func() { last = s.Now() })
+	}
+	s.RunUntil(Second, nil)
+	if last != 10*Millisecond {
+		t.Fatalf("last %v", last)
+	}
+}
+
+func TestSameSeedSameDraws(t *testing.T) {
+	run := func() []Time {
+		s := New(3)
+		l := NewLink(s, s.Rand().Uint64(), Impairment{Delay: Millisecond, Jitter: Millisecond, Distribution: netem.ParetoNormal, Loss: 0.1})
+		var out []Time
+		for range 100 {
+			l.Send(100, func() { out = append(out, s.Now()) })
+		}
+		s.RunUntil(Second, nil)
+		return out
+	}
+	if a, b := run(), run(); !slices.Equal(a, b) {
+		t.Fatal("same seed, different times")
+	}
+}

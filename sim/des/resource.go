@@ -1,0 +1,260 @@
+package des
+
+import (
+	"math"
+	"math/rand/v2"
+
+	"github.com/rustorium/rustorium/netem"
+)
+
+// Server is a FIFO multi-server queue: Slots identical servers (a
+// machine's cores, a broker's request handlers, a disk) taking jobs in
+// arrival order, each job on the server that frees first. A job's cost is
+// known when it arrives, so its completion time is computed at once and
+// only the completion is an event. Busy time is accounted per operation
+// kind over a window, for utilisation.
+type Server struct {
+	s     *Scheduler
+	Name  string
+	free  []Time // per slot, when it is next free: a min-heap
+	busy  []Time // per op: busy time inside the window
+	jobs  []int64
+	from  Time
+	to    Time
+	stall Time // nothing starts before this (a paused machine)
+}
+
+// NewServer returns a server with slots servers (at least 1) accounting
+// ops operation kinds (0..ops-1).
+func NewServer(s *Scheduler, name string, slots, ops int) *Server {
+	return &Server{s: s, Name: name, free: make([]Time, max(slots, 1)), busy: make([]Time, max(ops, 1)), jobs: make([]int64, max(ops, 1)), to: math.MaxInt64}
+}
+
+// Slots is the number of servers.
+func (v *Server) Slots() int { return len(v.free) }
+
+// Window sets the interval over which busy time is accounted; the default
+// is all time.
+func (v *Server) Window(from, to Time) { v.from, v.to = from, to }
+
+// Do queues a job of the given cost for operation op and calls done (if
+// not nil) when it completes; it returns the completion time.
+func (v *Server) Do(cost Time, op int, done func()) Time {
+	end := v.Start(cost, op)
+	if done != nil {
+		v.s.At(end, done)
+	}
+	return end
+}
+
+// Start queues a job like Do without scheduling anything: it returns when
+// the job will complete.
+func (v *Server) Start(cost Time, op int) Time {
+	cost = max(cost, 0)
+	start := max(v.s.now, v.free[0], v.stall)
+	end := start + cost
+	v.free[0] = end
+	v.siftDown()
+	if op >= 0 && op < len(v.busy) {
+		if lo, hi := max(start, v.from), min(end, v.to); hi > lo {
+			v.busy[op] += hi - lo
+		}
+		v.jobs[op]++
+	}
+	return end
+}
+
+// Backlog is how long a job arriving now would wait for a server.
+func (v *Server) Backlog() Time { return max(v.free[0], v.stall) - v.s.now }
+
+// Stall holds every job that has not started until t (a paused machine):
+// jobs already running finish on time, queued and new ones start at t at
+// the earliest.
+func (v *Server) Stall(t Time) {
+	v.stall = max(v.stall, t)
+	for i := range v.free {
+		v.free[i] = max(v.free[i], t)
+	}
+}
+
+// Busy is op's busy time inside the window, summed over the servers.
+func (v *Server) Busy(op int) Time { return v.busy[op] }
+
+// Jobs is the number of op jobs queued so far.
+func (v *Server) Jobs(op int) int64 { return v.jobs[op] }
+
+// Utilisation is op's share of the servers' capacity over the window
+// [from, to] (to is the window's end, or now when it is open).
+func (v *Server) Utilisation(op int) float64 {
+	span := min(v.to, v.s.now) - v.from
+	if span <= 0 {
+		return 0
+	}
+	return float64(v.busy[op]) / (float64(span) * float64(len(v.free)))
+}
+
+func (v *Server) siftDown() {
+	h := v.free
+	i := 0
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && h[r] < h[l] {
+			m = r
+		}
+		if h[m] >= h[i] {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// Impairment is a directed link's behaviour, after netem's fields.
+type Impairment struct {
+	Delay        Time
+	Jitter       Time
+	Distribution netem.Distribution
+	// Loss is the share of packets lost (corrupted ones count: QUIC and
+	// TCP drop them); a lost message is sent again after Retransmit.
+	Loss float64
+	// BytesPerSecond limits the rate; 0: unlimited.
+	BytesPerSecond float64
+	// Queue is how many packets may wait behind the rate limit before
+	// tail drop (a drop is a loss); 0: unbounded.
+	Queue int
+}
+
+// MaxRetransmits bounds how often one message is sent again.
+const MaxRetransmits = 16
+
+// packetSize is the payload of one packet for the bandwidth model.
+const packetSize = 1200
+
+// Link is one directed network path: messages are serialized at the rate
+// limit (queueing behind each other), lost and retransmitted, delayed with
+// jitter, and held while the link is blocked (a partition), then sent when
+// it heals, as a transport that keeps retrying does.
+type Link struct {
+	s         *Scheduler
+	rng       *rand.Rand
+	imp       Impairment
+	busyUntil Time
+	blocked   bool
+	held      []heldMsg
+	Sent      int64 // messages
+	Bytes     int64
+	Lost      int64 // packet losses (each retransmitted)
+	busy      Time  // serialization time inside the window
+	from, to  Time
+}
+
+type heldMsg struct {
+	size    int
+	deliver func()
+}
+
+// NewLink returns a link with its own random source seeded from seed.
+func NewLink(s *Scheduler, seed uint64, imp Impairment) *Link {
+	return &Link{s: s, rng: rand.New(rand.NewPCG(seed, 0x11_4e_11_4e)), imp: imp, to: math.MaxInt64}
+}
+
+// Set changes the link's impairment for messages sent from now on.
+func (l *Link) Set(imp Impairment) { l.imp = imp }
+
+// Impairment is the link's current impairment.
+func (l *Link) Impairment() Impairment { return l.imp }
+
+// Window sets the interval over which the link's busy time is accounted.
+func (l *Link) Window(from, to Time) { l.from, l.to = from, to }
+
+// Utilisation is the share of the window the rate limiter was busy (0
+// without a rate limit).
+func (l *Link) Utilisation() float64 {
+	span := min(l.to, l.s.now) - l.from
+	if span <= 0 || l.imp.BytesPerSecond == 0 {
+		return 0
+	}
+	return float64(l.busy) / float64(span)
+}
+
+// Block holds every message sent from now on until Block(false), which
+// sends the held ones in order.
+func (l *Link) Block(b bool) {
+	l.blocked = b
+	if b {
+		return
+	}
+	held := l.held
+	l.held = nil
+	for _, m := range held {
+		l.Send(m.size, m.deliver)
+	}
+}
+
+// Blocked reports whether the link is partitioned.
+func (l *Link) Blocked() bool { return l.blocked }
+
+// Retransmit is how long a lost message takes to be sent again: a probe
+// timeout of about three one-way delays plus the peer's 25 ms acknowledgment
+// delay (QUIC's max_ack_delay; TCP's minimum RTO is larger still).
+func (l *Link) Retransmit() Time { return 3*l.imp.Delay + 25*Millisecond }
+
+// Send sends a message of size bytes and calls deliver when it arrives.
+func (l *Link) Send(size int, deliver func()) {
+	if l.blocked {
+		l.held = append(l.held, heldMsg{size, deliver})
+		return
+	}
+	l.Sent++
+	l.Bytes += int64(size)
+	at := l.s.now
+	for try := 0; ; try++ {
+		dep, ok := l.serialize(at, size)
+		lost := !ok || (l.imp.Loss > 0 && l.lossOf(size))
+		if !lost || try == MaxRetransmits {
+			at = dep + l.delay()
+			break
+		}
+		l.Lost++
+		at = max(dep, at) + l.Retransmit()
+	}
+	l.s.At(at, deliver)
+}
+
+// lossOf draws whether any of the message's packets is lost.
+func (l *Link) lossOf(size int) bool {
+	pkts := max((size+packetSize-1)/packetSize, 1)
+	p := 1 - math.Pow(1-l.imp.Loss, float64(pkts))
+	return l.rng.Float64() < p
+}
+
+func (l *Link) serialize(at Time, size int) (Time, bool) {
+	if l.imp.BytesPerSecond <= 0 {
+		return at, true
+	}
+	if l.imp.Queue > 0 {
+		backlog := float64(l.busyUntil-at) / float64(Second) * l.imp.BytesPerSecond
+		if backlog > float64(l.imp.Queue*packetSize) {
+			return at, false
+		}
+	}
+	start := max(at, l.busyUntil)
+	d := Time(float64(size) / l.imp.BytesPerSecond * float64(Second))
+	l.busyUntil = start + d
+	if lo, hi := max(start, l.from), min(start+d, l.to); hi > lo {
+		l.busy += hi - lo
+	}
+	return l.busyUntil, true
+}
+
+func (l *Link) delay() Time {
+	if l.imp.Jitter == 0 {
+		return l.imp.Delay
+	}
+	t := netem.JitterQuantile(l.imp.Distribution, l.rng.Float64())
+	return max(l.imp.Delay+Time(t*float64(l.imp.Jitter)), 0)
+}

@@ -1,0 +1,192 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+	"github.com/rustorium/rustorium/sim/des"
+)
+
+// run drives the scheduler through warmup, the measured phase and the
+// drain, with the timeline's actions at their times.
+func (e *engine) run(ctx context.Context) error {
+	for _, n := range e.nodes {
+		n.cpu.Window(e.measureStart, e.measureEnd)
+		n.disk.Window(e.measureStart, e.measureEnd)
+	}
+	for _, b := range e.brokers {
+		b.cpu.Window(e.measureStart, e.measureEnd)
+		if b.disk != nil {
+			b.disk.Window(e.measureStart, e.measureEnd)
+		}
+	}
+	for _, w := range e.wls {
+		if w.clients > 0 {
+			for i := range w.clients {
+				e.s.At(des.Time(i)*des.Microsecond, func() { e.closedSend(w) })
+			}
+			continue
+		}
+		if first := des.Time(w.pacer.At(0)); first < e.loadEnd {
+			e.s.At(first, func() { e.openSend(w) })
+		}
+	}
+	for _, a := range e.sc.Schedule() {
+		e.s.At(e.measureStart+des.Time(a.At), func() { e.act(a) })
+	}
+	for _, ev := range e.sc.Timeline {
+		e.timeline = append(e.timeline, reports.TimelineResult{At: ev.At.String(), Event: ev.String(), Recovery: "n/a"})
+	}
+	stop := func() bool { return ctx.Err() != nil }
+	end := e.loadEnd + des.Time(e.sc.Drain)
+	for t := des.Second; ; t += des.Second {
+		if !e.s.RunUntil(min(t, end), stop) {
+			return context.Cause(ctx)
+		}
+		if e.opts.Progress != nil && t%(5*des.Second) == 0 {
+			fmt.Fprintf(e.opts.Progress, "simulated %v of %v: accepted %d, committed %d, %d events\n", durationOf(min(t, end)), durationOf(end), e.accepted, e.committed, e.s.Events())
+		}
+		if t >= end {
+			return nil
+		}
+	}
+}
+
+// act performs one timeline action.
+func (e *engine) act(a scenarios.Action) {
+	switch a.Op {
+	case scenarios.OpNetwork:
+		e.setNetwork(e.net.Apply(a.Network))
+	case scenarios.OpKill:
+		if n := e.target(a); n != nil {
+			e.kill(n)
+		}
+	case scenarios.OpRestart:
+		if n := e.target(a); n != nil {
+			e.restart(n)
+		}
+	case scenarios.OpPause:
+		if n := e.target(a); n != nil {
+			until := e.s.Now() + des.Time(e.sc.Timeline[a.Event].For)
+			n.paused = until
+			if e.host == nil {
+				n.cpu.Stall(until)
+			}
+		}
+	case scenarios.OpResume:
+		// the pause ends by itself at its time
+	case scenarios.OpPartition, scenarios.OpHeal:
+		block := a.Op == scenarios.OpPartition
+		for i, g := range a.Groups {
+			for j, h := range a.Groups {
+				if i == j {
+					continue
+				}
+				for _, x := range g {
+					for _, y := range h {
+						e.link(x, y).Block(block)
+					}
+				}
+			}
+		}
+	}
+}
+
+// target is the node an action names (node-N, or leader(S) when it fires);
+// the timeline result records which.
+func (e *engine) target(a scenarios.Action) *node {
+	if s, ok := scenarios.LeaderTarget(a.Node); ok {
+		if s >= len(e.shards) {
+			return nil
+		}
+		n := e.leaderOf(uint32(s))
+		if n != nil && a.Op != scenarios.OpRestart && a.Op != scenarios.OpResume {
+			e.timeline[a.Event].Node = n.name
+		}
+		if a.Op == scenarios.OpRestart {
+			return e.byName(e.timeline[a.Event].Node)
+		}
+		return n
+	}
+	return e.byName(a.Node)
+}
+
+func (e *engine) byName(name string) *node {
+	for _, n := range e.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// rebalanceDelay is how long the leaders' group takes to move a stopped
+// node's shards: an in-process kill is a graceful leave (a rebalance at
+// once, about a broker round trip or two here); a process is killed and
+// its session must time out.
+func (e *engine) rebalanceDelay() des.Time {
+	if e.sc.Cluster.Mode == scenarios.ClusterProcess {
+		return des.Time(e.sc.Cluster.Leadership.SessionTimeout)
+	}
+	return 100 * des.Millisecond
+}
+
+// kill stops node n: its clients fail over, its shards move after the
+// rebalance.
+func (e *engine) kill(n *node) {
+	if !n.up {
+		return
+	}
+	n.up = false
+	n.vq = nil
+	n.idle = e.cores
+	n.waitFor = nil
+	n.inRound = false
+	e.abandonRound(n)
+	for _, r := range n.reps {
+		r.busy, r.waiting = false, nil
+	}
+	e.failOver(n)
+	e.s.After(e.rebalanceDelay(), func() {
+		e.assign()
+		for _, sh := range e.shards {
+			e.wakeLeader(sh)
+		}
+	})
+}
+
+// restart starts node n again on its data: its replicas resume from what
+// they committed, the finality tracker restored there.
+func (e *engine) restart(n *node) {
+	if n.up {
+		return
+	}
+	n.up = true
+	fin, err := e.newFinalizer(n, e.validators(), e.realFinality())
+	if err == nil {
+		n.fin = fin
+	}
+	for _, r := range n.reps {
+		if rf, ok := n.fin.(*realFinality); ok {
+			_, _ = rf.f.Restore(r.shard, r.committed)
+		} else if cf, ok := n.fin.(*countFinality); ok {
+			cf.shards[r.shard].final = r.committed
+		}
+		r.final = map[uint64]bool{}
+		r.next = r.committed + 1
+		r.avail = uint64(len(e.shards[r.shard].blocks))
+	}
+	n.inflight = map[uint32]int{}
+	e.s.After(e.rebalanceDelay(), func() {
+		e.assign()
+		for _, sh := range e.shards {
+			e.wakeLeader(sh)
+		}
+	})
+	e.resendAttestations(n)
+	for _, r := range n.reps {
+		e.pump(r)
+	}
+}

@@ -1,0 +1,823 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/rustorium/rustorium/loadgen"
+	"github.com/rustorium/rustorium/netem"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+	"github.com/rustorium/rustorium/sim/des"
+)
+
+// Endpoint names of the simulated network, besides scenarios' node names.
+const (
+	endpointClients = "clients"
+	endpointBroker  = "broker"
+)
+
+// epoch is virtual time 0 as a wall-clock instant: the results carry
+// times from it, so that they are the same on every run.
+var epoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// engine is one simulation: the model's state over a des.Scheduler. It is
+// driven by run and holds no goroutines.
+type engine struct {
+	s      *des.Scheduler
+	sc     *scenarios.Scenario
+	k      costs
+	opts   Options
+	nodes  []*node
+	shards []*logShard
+	quorum int
+	cores  int
+
+	host     *des.Server // the shared host's cores (Host: shared), else nil
+	hostDisk *des.Server
+	hostSync *groupSync
+	brokers  []*broker
+
+	links map[[2]string]*des.Link
+	net   scenarios.Network
+
+	rec          *reports.Recorder
+	wls          []*workload
+	measureStart des.Time
+	measureEnd   des.Time
+	loadEnd      des.Time // end of sending
+
+	accepted, committed int64
+	commitsByNode       []int64
+	blocks              int64
+	blockTxs            int64
+	timeline            []reports.TimelineResult
+	vals                []ed25519.PublicKey
+	real                bool
+}
+
+func (e *engine) validators() []ed25519.PublicKey { return e.vals }
+func (e *engine) realFinality() bool              { return e.real }
+
+// broker is one broker machine: its request handling cores and its disk
+// (the embedded broker fsyncs each produced batch when the nodes sync).
+type broker struct {
+	id   int
+	cpu  *des.Server
+	disk *des.Server
+	sync *groupSync
+}
+
+// workload is one open-loop (or closed-loop) load generator.
+type workload struct {
+	sc       *scenarios.Workload
+	index    int
+	rec      *reports.WorkloadRecorder
+	pacer    loadgen.Pacer
+	keys     loadgen.Keys
+	next     uint64 // send index
+	size     int    // bytes of one transaction
+	sent     int64
+	rr       int // round-robin position over the nodes
+	clients  int
+	inflight int   // sends outstanding (the open loop's bound)
+	dropped  int64 // measured sends dropped at the bound
+}
+
+func (e *engine) nodeName(i int) string { return scenarios.NodeName(i + 1) }
+
+// link returns the directed link from → to, created on first use with the
+// scenario network's impairment for that path.
+func (e *engine) link(from, to string) *des.Link {
+	key := [2]string{from, to}
+	if l, ok := e.links[key]; ok {
+		return l
+	}
+	l := des.NewLink(e.s, e.linkSeed(from, to), e.impairment(from, to))
+	if e.measureEnd > 0 {
+		l.Window(e.measureStart, e.measureEnd)
+	}
+	e.links[key] = l
+	return l
+}
+
+// linkSeed derives a link's random source from the scenario's seed and the
+// path's name, so that creating links in another order changes nothing.
+func (e *engine) linkSeed(from, to string) uint64 {
+	h := uint64(14695981039346656037)
+	for _, b := range []byte(from + "→" + to) {
+		h = (h ^ uint64(b)) * 1099511628211
+	}
+	return h ^ uint64(e.sc.Seed)
+}
+
+func (e *engine) impairment(from, to string) des.Impairment {
+	var imp scenarios.Impairment
+	if from == endpointBroker || to == endpointBroker {
+		imp = e.net.BrokerPath()
+	} else {
+		imp = e.net.Path(from, to)
+	}
+	imp = imp.Effective()
+	out := des.Impairment{
+		Delay:          des.Time(imp.Delay),
+		Jitter:         des.Time(imp.Jitter),
+		Distribution:   netem.Distribution(imp.Distribution),
+		Loss:           min(imp.Loss.Fraction()+imp.Corrupt.Fraction(), 1),
+		BytesPerSecond: imp.Rate.BytesPerSecond(),
+		Queue:          imp.Queue,
+	}
+	if out.Distribution == "" {
+		out.Distribution = netem.Uniform
+	}
+	return out
+}
+
+// setNetwork applies a network to every link made so far.
+func (e *engine) setNetwork(n scenarios.Network) {
+	e.net = n
+	for key, l := range e.links {
+		l.Set(e.impairment(key[0], key[1]))
+	}
+}
+
+// cpuOf is the cores an operation of node n runs on.
+func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
+
+// ---- the write path ----
+
+// send starts transaction t from the clients.
+func (e *engine) send(t *txn) {
+	w := t.w
+	w.rec.Sent(e.wall(t.intended), e.wall(t.sent))
+	if e.host != nil {
+		e.host.Start(e.k.quicStream(), opClient)
+	}
+	n := e.pickNode(w)
+	if n == nil {
+		t.failed = true
+		w.rec.Error("accepted: node unreachable", e.wall(t.intended), e.wall(e.s.Now()))
+		e.finish(t)
+		return
+	}
+	t.node = n.id
+	n.outstanding = append(n.outstanding, t)
+	half := e.k.quicBase() / 2
+	if t.accepted {
+		// A failover of a transaction the log holds: the new node answers
+		// when the block commits there, or from its stored receipt.
+		e.link(endpointClients, n.name).Send(t.size, func() {
+			e.s.After(half, func() {
+				if b := t.block; b != nil && n.reps[b.shard].committed >= b.height && !t.done {
+					t.done = true
+					e.link(n.name, endpointClients).Send(64, func() { e.s.After(half, func() { e.receipt(t) }) })
+				}
+			})
+		})
+		return
+	}
+	e.link(endpointClients, n.name).Send(t.size, func() {
+		e.s.After(half, func() { e.ingress(n, t) })
+	})
+}
+
+// redialBackoff is how long a client whose send found no node up waits
+// before its next one.
+const redialBackoff = 100 * des.Millisecond
+
+// pickNode is the next node of the workload's round robin that is up.
+func (e *engine) pickNode(w *workload) *node {
+	for range e.nodes {
+		n := e.nodes[w.rr%len(e.nodes)]
+		w.rr++
+		if n.up {
+			return n
+		}
+	}
+	return nil
+}
+
+// ingress: the node's stream handling, then the signature check.
+func (e *engine) ingress(n *node, t *txn) {
+	if !n.up {
+		e.retry(t, "accepted: node unreachable (redialing)")
+		return
+	}
+	e.gate(n, func() {
+		e.cpuOf(n).Start(e.k.overhead(), opOverhead)
+		e.cpuOf(n).Do(e.k.quicStream(), opQUIC, func() {
+			e.verify(n, func() {
+				t.w.rec.Record(reports.StageIngress, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
+				e.produce(n, t)
+			})
+		})
+	})
+}
+
+// retry sends t again to another node (the workload's failover), or fails
+// it.
+func (e *engine) retry(t *txn, why string) {
+	if t.w.sc.Failover != nil && !*t.w.sc.Failover {
+		t.failed = true
+		t.w.rec.Error(why, e.wall(t.intended), e.wall(e.s.Now()))
+		e.finish(t)
+		return
+	}
+	e.send(t)
+}
+
+// gate runs f now, or when node n's pause ends.
+func (e *engine) gate(n *node, f func()) {
+	if n.paused > e.s.Now() {
+		e.s.At(n.paused, func() { e.gate(n, f) })
+		return
+	}
+	f()
+}
+
+// verify queues one signature check on the node's batching verifier: a
+// request that finds a worker idle is checked at once, the ones arriving
+// while every worker is busy are checked together (up to 128).
+func (e *engine) verify(n *node, done func()) {
+	n.vq = append(n.vq, done)
+	if n.idle > 0 {
+		e.verifyBatch(n)
+	}
+}
+
+func (e *engine) verifyBatch(n *node) {
+	k := min(len(n.vq), verifyMaxBatch)
+	batch := append([]func(){}, n.vq[:k]...)
+	n.vq = n.vq[k:]
+	n.idle--
+	e.cpuOf(n).Do(e.k.verify(k), opVerify, func() {
+		if !n.up {
+			return
+		}
+		for _, f := range batch {
+			f()
+		}
+		n.idle++
+		if len(n.vq) > 0 {
+			e.verifyBatch(n)
+		}
+	})
+}
+
+// produce appends t to its shard's transactions partition: the node's
+// producer, the link to the broker, the partition leader's handling (and
+// its fsync, and replication), the acknowledgment back.
+func (e *engine) produce(n *node, t *txn) {
+	sh := e.shards[t.shard]
+	b := e.brokers[sh.broker]
+	e.cpuOf(n).Start(e.k.brokerRecord(), opProduce)
+	e.link(n.name, endpointBroker).Send(t.size, func() {
+		b.cpu.Do(e.k.brokerRecord(), opBroker, func() {
+			e.brokerWrite(b, t.size, func() {
+				e.replicate(func() {
+					sh.records = append(sh.records, t)
+					e.wakeLeader(sh)
+					e.s.After(e.k.produceBase(), func() {
+						e.link(endpointBroker, n.name).Send(64, func() { e.accept(n, t) })
+					})
+				})
+			})
+		})
+	})
+}
+
+// brokerWrite makes an append durable as the embedded broker does when the
+// nodes sync: appends group-committed by one fsync at a time.
+func (e *engine) brokerWrite(b *broker, size int, done func()) {
+	if !e.k.sync || b.disk == nil {
+		done()
+		return
+	}
+	b.sync.add(e, size, done)
+}
+
+// groupSync is a disk's group commit: writes that arrive while an fsync
+// runs share the next one (Pebble's commit pipeline; the broker's log).
+type groupSync struct {
+	disk    *des.Server
+	pending []func()
+	bytes   int
+	busy    bool
+}
+
+func (g *groupSync) add(e *engine, size int, done func()) {
+	g.pending = append(g.pending, done)
+	g.bytes += size
+	if !g.busy {
+		g.flush(e)
+	}
+}
+
+func (g *groupSync) flush(e *engine) {
+	batch := g.pending
+	cost := e.k.fsync(g.bytes)
+	g.pending, g.bytes, g.busy = nil, 0, true
+	g.disk.Do(cost, opFsync, func() {
+		g.busy = false
+		for _, f := range batch {
+			f()
+		}
+		if len(g.pending) > 0 {
+			g.flush(e)
+		}
+	})
+}
+
+// replicate waits for the partition's followers (replication factor
+// min(brokers, 3)): a round trip between brokers over the broker path.
+func (e *engine) replicate(done func()) {
+	if len(e.brokers) < 2 {
+		done()
+		return
+	}
+	d := e.link(endpointBroker, endpointBroker+"-peer").Impairment().Delay
+	e.s.After(2*d, done)
+}
+
+// accept: the node tells the client its transaction was accepted.
+func (e *engine) accept(n *node, t *txn) {
+	if !n.up || t.done {
+		return
+	}
+	if !t.accepted { // a resent transaction is counted once, as the checker counts ids
+		t.accepted = true
+		e.accepted++
+	}
+	half := e.k.quicBase() / 2
+	e.link(n.name, endpointClients).Send(64, func() {
+		e.s.After(half, func() {
+			t.w.rec.Record(reports.StageAccepted, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
+		})
+	})
+}
+
+// ---- leaders ----
+
+// leaderOf is the node leading shard s: the group's assignment over the
+// nodes that are up, round robin by shard (the balancer's assignment for
+// one member per node and one topic per shard).
+func (e *engine) leaderOf(s uint32) *node {
+	var up []*node
+	for _, n := range e.nodes {
+		if n.up {
+			up = append(up, n)
+		}
+	}
+	if len(up) == 0 {
+		return nil
+	}
+	return up[int(s)%len(up)]
+}
+
+// assign recomputes every node's led shards (after a kill or restart).
+func (e *engine) assign() {
+	for _, n := range e.nodes {
+		n.leads = n.leads[:0]
+	}
+	for _, sh := range e.shards {
+		if l := e.leaderOf(sh.id); l != nil {
+			l.leads = append(l.leads, sh.id)
+		}
+	}
+}
+
+// wakeLeader tells a shard's leader that records arrived: its poll returns
+// after the fetch's trip from the broker.
+func (e *engine) wakeLeader(sh *logShard) {
+	n := e.leaderOf(sh.id)
+	if n == nil || n.inRound {
+		return
+	}
+	n.inRound = true
+	e.link(endpointBroker, n.name).Send(64, func() {
+		e.s.After(e.k.produceBase()/2, func() { e.gate(n, func() { e.round(n) }) })
+	})
+}
+
+// round is one leader round: poll up to pollMax records over the node's
+// shards, cut them into blocks with the node's own consensus.Cutter,
+// execute each on the tip, then publish them all in one Kafka transaction.
+func (e *engine) round(n *node) {
+	if !n.up {
+		n.inRound = false
+		return
+	}
+	type cut struct {
+		sh  *logShard
+		txs []*txn
+	}
+	var cuts []cut
+	budget := pollMax
+	n.roundStart = map[uint32]int{}
+	for _, s := range n.leads {
+		sh := e.shards[s]
+		if n.reps[s].committed+uint64(n.inflight[s]) < uint64(len(sh.blocks)) {
+			continue // catching up with what earlier leaders published
+		}
+		take := min(len(sh.records)-sh.polled, budget)
+		if take <= 0 {
+			continue
+		}
+		recs := sh.records[sh.polled : sh.polled+take]
+		n.roundStart[s] = sh.polled
+		sh.polled += take
+		budget -= take
+		cutter := consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
+		now := e.wall(e.s.Now())
+		start := 0
+		for i, t := range recs {
+			blk := cutter.Add(now, consensus.Entry{Offset: int64(i), Raw: e.raw(t.size)})
+			if i == len(recs)-1 && blk == nil {
+				blk = cutter.Flush()
+			}
+			if blk != nil {
+				cuts = append(cuts, cut{sh, recs[start : start+len(blk)]})
+				start += len(blk)
+			}
+		}
+	}
+	if len(cuts) == 0 {
+		n.inRound = false
+		return
+	}
+	n.rounds++
+	var out []*block
+	var step func(i int)
+	step = func(i int) {
+		if !n.up {
+			n.inRound = false
+			return
+		}
+		if i == len(cuts) {
+			n.roundStart = nil // the transaction is under way: it completes
+			e.publish(n, out)
+			return
+		}
+		c := cuts[i]
+		if n.inflight[c.sh.id] >= maxInflight {
+			// Wait for this node's replica to commit the oldest
+			// published block of the shard.
+			n.waitFor = &roundWait{shard: c.sh.id, resume: func() { step(i) }}
+			return
+		}
+		bytes := 0
+		for _, t := range c.txs {
+			bytes += t.size
+		}
+		b := &block{shard: c.sh.id, txs: c.txs, bytes: bytes}
+		b.tree = int(c.sh.treeSize())
+		c.sh.writes += float64(len(c.txs))
+		out = append(out, b)
+		e.cpuOf(n).Do(e.k.lead(len(c.txs), bytes), opLead, func() { step(i + 1) })
+	}
+	step(0)
+}
+
+// raw is an entry's bytes for the cutter (it reads only their length).
+func (e *engine) raw(size int) []byte {
+	if size > len(rawBuf) {
+		return make([]byte, size)
+	}
+	return rawBuf[:size]
+}
+
+var rawBuf = make([]byte, 64<<10)
+
+// treeSize is the expected number of distinct keys among the shard's
+// writes so far: writes drawn uniformly from its key space.
+func (sh *logShard) treeSize() float64 {
+	if sh.keys <= 0 {
+		return sh.writes
+	}
+	return sh.keys * (1 - math.Exp(-sh.writes/sh.keys))
+}
+
+// publish is the leader's Kafka transaction: its round trips to the
+// broker, then the blocks become visible to every replica.
+func (e *engine) publish(n *node, blocks []*block) {
+	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	// Each block's header is a broker write (and fsync on the embedded
+	// broker that syncs).
+	var cpu des.Time
+	for range blocks {
+		cpu += e.k.brokerRecord()
+	}
+	sh0 := e.shards[blocks[0].shard]
+	b := e.brokers[sh0.broker]
+	e.s.After(des.Time(publishRTTs-1)*rt, func() {
+		b.cpu.Do(cpu, opBroker, func() {
+			e.brokerWrite(b, len(blocks)*headerBytes, func() {
+				e.replicate(func() {
+					e.s.After(rt, func() {
+						for _, blk := range blocks {
+							sh := e.shards[blk.shard]
+							sh.blocks = append(sh.blocks, blk)
+							blk.height = uint64(len(sh.blocks))
+							for _, t := range blk.txs {
+								if t.block == nil {
+									t.block = blk
+								}
+							}
+							n.inflight[blk.shard]++
+							e.blocks++
+							e.blockTxs += int64(len(blk.txs))
+							for _, m := range e.nodes {
+								e.deliverBlock(m, blk)
+							}
+						}
+						n.inRound = false
+						e.resumeLeader(n)
+					})
+				})
+			})
+		})
+	})
+}
+
+// resumeLeader starts the next round if any led shard has records waiting.
+func (e *engine) resumeLeader(n *node) {
+	if n.inRound || !n.up || n.waitFor != nil {
+		return
+	}
+	for _, s := range n.leads {
+		if sh := e.shards[s]; sh.polled < len(sh.records) && n.reps[s].committed+uint64(n.inflight[s]) >= uint64(len(sh.blocks)) {
+			n.inRound = true
+			e.gate(n, func() { e.round(n) })
+			return
+		}
+	}
+}
+
+// ---- replicas ----
+
+// deliverBlock: the block reaches node m's replica of its shard after the
+// fetch's trip from the broker.
+func (e *engine) deliverBlock(m *node, b *block) {
+	e.link(endpointBroker, m.name).Send(headerBytes, func() {
+		e.s.After(e.k.produceBase()/2, func() {
+			r := m.reps[b.shard]
+			r.avail = max(r.avail, b.height)
+			e.pump(r)
+		})
+	})
+}
+
+// pump executes the replica's next block if it is published and the
+// replica is free.
+func (e *engine) pump(r *replica) {
+	n := r.n
+	sh := e.shards[r.shard]
+	if r.busy || !n.up || r.next > r.avail {
+		return
+	}
+	if n.paused > e.s.Now() {
+		e.s.At(n.paused, func() { e.pump(r) })
+		return
+	}
+	r.busy = true
+	b := sh.blocks[r.next-1]
+	e.cpuOf(n).Do(e.k.execute(len(b.txs), b.tree), opExecute, func() {
+		e.cpuOf(n).Do(ns(e.k.c.Ops.AttestSignNs), opAttest, func() {
+			if !n.up {
+				return
+			}
+			finals, a := n.fin.local(b.shard, b.height)
+			r.waiting = b
+			r.attested = max(r.attested, b.height)
+			if a != nil {
+				for _, p := range e.nodes {
+					if p == n {
+						continue
+					}
+					e.link(n.name, p.name).Send(attestationBytes, func() { e.receive(p, a) })
+				}
+			}
+			// Peers that finalized this height already (this node was down)
+			// send their attestations again, as they do on reconnect.
+			for _, p := range e.nodes {
+				if p != n && p.up && p.reps[b.shard].committed >= b.height {
+					pa := e.attestationOf(p, b.shard, b.height)
+					p.cpu.Start(ns(e.k.c.Ops.AttestSignNs), opAttest)
+					e.link(p.name, n.name).Send(attestationBytes, func() { e.receive(n, pa) })
+				}
+			}
+			e.onFinal(n, b.shard, finals)
+		})
+	})
+}
+
+// receive: a peer's attestation reaches node p.
+func (e *engine) receive(p *node, a *consensus.Attestation) {
+	if !p.up {
+		return
+	}
+	e.gate(p, func() {
+		e.cpuOf(p).Do(ns(e.k.c.Ops.AttestReceiveNs), opReceive, func() {
+			if p.up {
+				e.onFinal(p, a.Shard, p.fin.receive(a))
+			}
+		})
+	})
+}
+
+// onFinal marks heights final at node n and commits the waiting block when
+// its height is among them.
+func (e *engine) onFinal(n *node, shard uint32, heights []uint64) {
+	r := n.reps[shard]
+	for _, h := range heights {
+		r.final[h] = true
+	}
+	if b := r.waiting; b != nil && r.final[b.height] {
+		r.waiting = nil
+		delete(r.final, b.height)
+		e.commit(n, r, b)
+	}
+}
+
+// commit writes the block (fsync on the node's disk), then delivers the
+// receipts to this node's waiting clients.
+func (e *engine) commit(n *node, r *replica, b *block) {
+	e.syncOf(n).add(e, b.bytes+len(b.txs)*300, func() {
+		if !n.up {
+			return
+		}
+		r.committed = b.height
+		r.busy = false
+		r.next++
+		half := e.k.quicBase() / 2
+		for _, t := range b.txs {
+			if !t.committed {
+				t.committed = true
+				e.committed++
+			}
+			if t.node != n.id || t.done {
+				continue
+			}
+			t.done = true
+			e.commitsByNode[n.id]++
+			e.link(n.name, endpointClients).Send(64, func() {
+				e.s.After(half, func() { e.receipt(t) })
+			})
+		}
+		if n.inflight[b.shard] > 0 {
+			n.inflight[b.shard]--
+		}
+		if w := n.waitFor; w != nil && w.shard == b.shard && n.inflight[b.shard] < maxInflight {
+			n.waitFor = nil
+			w.resume()
+		}
+		e.pump(r)
+		e.resumeLeader(n)
+	})
+}
+
+// syncOf is node n's disk's group commit (the host's on a shared host).
+func (e *engine) syncOf(n *node) *groupSync {
+	if e.hostSync != nil {
+		return e.hostSync
+	}
+	return n.sync
+}
+
+// receipt: the client holds the commit receipt.
+func (e *engine) receipt(t *txn) {
+	w := t.w
+	now := e.s.Now()
+	if to := des.Time(w.sc.Timeout); to > 0 && now-t.sent > to {
+		w.rec.Error("committed: timeout", e.wall(t.intended), e.wall(now))
+	} else {
+		w.rec.Record(reports.StageCommitted, e.wall(t.intended), e.wall(t.sent), e.wall(now))
+	}
+	e.finish(t)
+}
+
+// finish ends a transaction's client side: an open-loop slot frees, a
+// closed-loop client sends again.
+func (e *engine) finish(t *txn) {
+	t.w.inflight--
+	if t.w.clients > 0 {
+		wait := des.Time(t.w.sc.Think)
+		if t.failed {
+			wait = max(wait, redialBackoff) // no node answered: the client redials
+		}
+		e.s.After(wait, func() { e.closedSend(t.w) })
+	}
+}
+
+func (e *engine) wall(t des.Time) time.Time { return epoch.Add(time.Duration(t)) }
+
+// ---- load ----
+
+// openSend sends the workload's next scheduled transaction and schedules
+// the one after.
+func (e *engine) openSend(w *workload) {
+	i := w.next
+	w.next++
+	at := des.Time(w.pacer.At(i))
+	t := e.newTxn(w, at)
+	if w.inflight >= maxInFlightSends {
+		w.rec.Sent(e.wall(at), e.wall(at))
+		w.rec.Error("dropped", e.wall(at), e.wall(at))
+		if at >= e.measureStart && at < e.measureEnd {
+			w.dropped++
+		}
+	} else {
+		w.inflight++
+		e.send(t)
+	}
+	if next := des.Time(w.pacer.At(w.next)); next < e.loadEnd {
+		e.s.At(next, func() { e.openSend(w) })
+	}
+}
+
+// closedSend sends a closed-loop client's next transaction.
+func (e *engine) closedSend(w *workload) {
+	now := e.s.Now()
+	if now >= e.loadEnd {
+		return
+	}
+	t := e.newTxn(w, now)
+	w.inflight++
+	e.send(t)
+}
+
+func (e *engine) newTxn(w *workload, at des.Time) *txn {
+	k := w.keys.Next()
+	var key []byte
+	if w.sc.Kind == scenarios.KindTransfer {
+		key = binary.BigEndian.AppendUint64([]byte("account-"), k) // routed by sender
+	} else {
+		key = loadgen.KeyName(k)
+	}
+	w.sent++
+	return &txn{w: w, intended: at, sent: max(at, e.s.Now()), shard: ordering.ShardOf(key, len(e.shards)), size: w.size}
+}
+
+// nodeKey derives node i's key from the seed, as the harness does.
+func nodeKey(seed int64, i int) ed25519.PrivateKey {
+	var b [32]byte
+	copy(b[:], fmt.Sprintf("rustorium-sim-%d-node-%d", seed, i))
+	return ed25519.NewKeyFromSeed(b[:])
+}
+
+// attestationOf is node p's attestation of (shard, height), signed when the
+// finality trackers check signatures.
+func (e *engine) attestationOf(p *node, shard uint32, height uint64) *consensus.Attestation {
+	a := &consensus.Attestation{Shard: shard, Height: height}
+	if e.real {
+		a.BlockHash, a.StateRoot = voteOf(shard, height)
+		a.Sign(p.key)
+	} else {
+		a.Signer = ed25519.PublicKey{byte(p.id)}
+	}
+	return a
+}
+
+// kill's clients: the transactions waiting at a stopped node fail over.
+func (e *engine) failOver(n *node) {
+	out := n.outstanding
+	n.outstanding = nil
+	for _, t := range out {
+		if t.node == n.id && !t.done && !t.failed {
+			e.retry(t, "accepted: node unreachable (redialing)")
+		}
+	}
+}
+
+// abandonRound gives back the records a stopped leader polled but did not
+// publish: its Kafka transaction never began, so the group's offsets still
+// point before them and the next leader polls them again.
+func (e *engine) abandonRound(n *node) {
+	for s, from := range n.roundStart {
+		sh := e.shards[s]
+		sh.polled = min(sh.polled, from)
+	}
+	n.roundStart = nil
+}
+
+// resendAttestations: every peer that is up sends node n its attestations
+// above n's committed heights again, as a peer does to one that
+// reconnects.
+func (e *engine) resendAttestations(n *node) {
+	for _, p := range e.nodes {
+		if p == n || !p.up {
+			continue
+		}
+		for s, pr := range p.reps {
+			for h := n.reps[s].committed + 1; h <= pr.attested; h++ {
+				a := e.attestationOf(p, uint32(s), h)
+				e.link(p.name, n.name).Send(attestationBytes, func() { e.receive(n, a) })
+			}
+		}
+	}
+}

@@ -1,0 +1,310 @@
+package sim
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/sim/des"
+)
+
+// Operations a node's (or the shared host's) cores are busy with, for the
+// utilisation report.
+const (
+	opQUIC     = iota // a client stream: frame in, accepted and committed frames out
+	opVerify          // ed25519 verification (batched)
+	opProduce         // the producer's side of appending a record
+	opLead            // the leader's round: cut, execute on the tip, publish
+	opExecute         // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
+	opAttest          // signing and sending this node's attestation
+	opReceive         // handling a peer's attestation
+	opBroker          // broker request handling (the shared host only)
+	opClient          // the load generator's side of a stream (the shared host only)
+	opFsync           // a disk: fsync of a block commit or a broker write
+	opOverhead        // the calibration's per-transaction CPU beyond the operations above
+	numOps
+)
+
+var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead"}
+
+// Protocol constants of the node, as its code has them.
+const (
+	pollMax          = 4096 // records a leader round polls (node/leader.go)
+	maxInflight      = 8    // blocks a leader runs ahead of its own replica (node/leader.go)
+	verifyMaxBatch   = 128  // sigverify.Options.MaxBatch's default
+	publishRTTs      = 4    // broker round trips of a leader's Kafka transaction: add partitions, produce, add offsets + commit offsets, end
+	attestationBytes = consensus.AttestationSize
+	headerBytes      = 200 // a block header record, about
+	maxInFlightSends = 20000
+)
+
+// txn is one simulated transaction.
+type txn struct {
+	w         *workload
+	intended  des.Time
+	sent      des.Time
+	node      int    // the node it was sent to
+	shard     uint32 // ordering.ShardOf of its routing key
+	size      int
+	accepted  bool
+	committed bool // some node committed its block
+	block     *block
+	done      bool // the client holds its receipt (or gave up)
+	failed    bool
+}
+
+// block is one block of a shard, as every node sees it.
+type block struct {
+	shard  uint32
+	height uint64
+	txs    []*txn
+	bytes  int
+	tree   int // keys in the shard's tree before the block
+}
+
+// logShard is a shard's two partitions at the broker: transactions and
+// blocks.
+type logShard struct {
+	id      uint32
+	records []*txn   // transactions-<shard>, by offset
+	polled  int      // offset the leader consumed up to
+	blocks  []*block // blocks-<shard>, by height-1
+	writes  float64  // puts committed to the shard
+	keys    float64  // the key space the shard's share of writes draws from
+	broker  int      // the broker leading its partitions
+}
+
+// node is one simulated validator.
+type node struct {
+	id     int
+	name   string
+	cpu    *des.Server
+	disk   *des.Server
+	sync   *groupSync
+	up     bool
+	paused des.Time // paused until
+	key    ed25519.PrivateKey
+	fin    finalizer
+	// verifier: requests waiting, idle workers.
+	vq   []func()
+	idle int
+	// leader state
+	leads   []uint32 // shards this node leads
+	inRound bool
+	rounds  int64
+	waitFor *roundWait
+	// roundStart is, per shard, the offset the round under way polled
+	// from, until its publish begins (nil then).
+	roundStart map[uint32]int
+	inflight   map[uint32]int // published, not committed here
+	// replica state per shard
+	reps []*replica
+	// outstanding are the transactions sent to this node, for fail-over.
+	outstanding []*txn
+}
+
+type roundWait struct {
+	shard  uint32
+	height uint64
+	resume func()
+}
+
+// replica is a node's pipeline for one shard: blocks in height order,
+// executed one at a time, each waiting for finality before its commit.
+type replica struct {
+	n         *node
+	shard     uint32
+	next      uint64 // the height it executes next
+	avail     uint64 // the highest height fetched
+	attested  uint64 // the highest height this node attested
+	busy      bool   // executing, waiting for finality or committing
+	committed uint64
+	final     map[uint64]bool
+	waiting   *block // executed, waiting for finality
+}
+
+// finalizer tracks finality at one node: the real consensus.Finality for
+// small clusters, its honest-vote equivalent (a count of matching
+// attestations, in height order) for large ones.
+type finalizer interface {
+	// local records this node's own result for (shard, height) and returns
+	// the heights that became final.
+	local(shard uint32, height uint64) ([]uint64, *consensus.Attestation)
+	// receive records a peer's attestation.
+	receive(a *consensus.Attestation) []uint64
+}
+
+// voteOf is the block hash and state root every honest node computes for
+// (shard, height): a function of them only, since the simulation models
+// honest nodes that agree.
+func voteOf(shard uint32, height uint64) (hash, root [32]byte) {
+	var b [12]byte
+	binary.BigEndian.PutUint32(b[:4], shard)
+	binary.BigEndian.PutUint64(b[4:], height)
+	hash = sha256.Sum256(b[:])
+	root = sha256.Sum256(hash[:])
+	return hash, root
+}
+
+// realFinality is the node's own tracker (signing and verifying included).
+type realFinality struct {
+	f   *consensus.Finality
+	key ed25519.PrivateKey
+}
+
+func (r *realFinality) local(shard uint32, height uint64) ([]uint64, *consensus.Attestation) {
+	hash, root := voteOf(shard, height)
+	out, err := r.f.Local(shard, height, hash, root)
+	if err != nil {
+		return nil, nil
+	}
+	var a *consensus.Attestation
+	if len(out.Broadcast) > 0 {
+		a = &out.Broadcast[0]
+	}
+	return finals(out), a
+}
+
+func (r *realFinality) receive(a *consensus.Attestation) []uint64 {
+	out, err := r.f.Receive(*a)
+	if err != nil {
+		return nil
+	}
+	return finals(out)
+}
+
+func finals(out consensus.Output) []uint64 {
+	hs := make([]uint64, len(out.Final))
+	for i, f := range out.Final {
+		hs[i] = f.Height
+	}
+	return hs
+}
+
+// countFinality is consensus.Finality's rule for honest validators that all
+// compute the same result: a height is final once the one before is, this
+// node has its own result, and quorum validators (this one included)
+// attested it. No signatures are made or checked (their cost is still
+// charged to the cores).
+type countFinality struct {
+	quorum int
+	self   int
+	shards []countShard
+}
+
+type countShard struct {
+	final uint64
+	votes map[uint64]int
+	own   map[uint64]bool
+}
+
+func newCountFinality(shards, quorum, self int) *countFinality {
+	c := &countFinality{quorum: quorum, self: self, shards: make([]countShard, shards)}
+	for i := range c.shards {
+		c.shards[i] = countShard{votes: map[uint64]int{}, own: map[uint64]bool{}}
+	}
+	return c
+}
+
+func (c *countFinality) local(shard uint32, height uint64) ([]uint64, *consensus.Attestation) {
+	s := &c.shards[shard]
+	if height <= s.final || s.own[height] {
+		return nil, nil
+	}
+	s.own[height] = true
+	s.votes[height]++
+	return c.advance(s), &consensus.Attestation{Shard: shard, Height: height, Signer: ed25519.PublicKey{byte(c.self)}}
+}
+
+func (c *countFinality) receive(a *consensus.Attestation) []uint64 {
+	s := &c.shards[a.Shard]
+	if a.Height <= s.final {
+		return nil
+	}
+	s.votes[a.Height]++
+	return c.advance(s)
+}
+
+func (c *countFinality) advance(s *countShard) []uint64 {
+	var out []uint64
+	for {
+		h := s.final + 1
+		if !s.own[h] || s.votes[h] < c.quorum {
+			return out
+		}
+		delete(s.own, h)
+		delete(s.votes, h)
+		s.final = h
+		out = append(out, h)
+	}
+}
+
+// costs prices the node's operations from a calibration, in virtual time.
+type costs struct {
+	c         *calib.Calibration
+	merkle    calib.MerkleModel
+	sync      bool
+	valueSize int
+}
+
+func ns(v float64) des.Time {
+	if v <= 0 || math.IsNaN(v) {
+		return 0
+	}
+	return des.Time(math.Round(v))
+}
+
+// quicStream is the node's CPU per client stream.
+func (k costs) quicStream() des.Time { return ns(k.c.Ops.QUICStreamNs) }
+
+// overhead is the calibrated per-transaction CPU no operation accounts for.
+func (k costs) overhead() des.Time { return ns(k.c.Ops.TxOverheadNs) }
+
+// verify is a batch of n verifications.
+func (k costs) verify(n int) des.Time { return ns(k.c.VerifyBatchNs(n)) }
+
+// produceBase is the produce→ack round trip's latency on an idle machine
+// (loopback, client and broker included).
+func (k costs) produceBase() des.Time { return ns(k.c.Ops.ProduceAck.P50Ns) }
+
+// brokerRecord is the broker's CPU per appended record.
+func (k costs) brokerRecord() des.Time { return ns(1e9 / k.c.Ops.ProduceCeilingTPS) }
+
+// quicBase is a QUIC round trip's latency on an idle machine.
+func (k costs) quicBase() des.Time { return ns(k.c.Ops.QUICRoundTrip.P50Ns) }
+
+// lead is the leader's execution of a block of n transactions on its tip:
+// decoding, checks and the tx root, no Merkle work. Priced as writing the
+// block's bytes into a Pebble batch without sync (the same memory work).
+func (k costs) lead(n, bytes int) des.Time {
+	return ns(k.c.PebbleCommitNs(bytes, false)) + des.Time(n)*des.Microsecond
+}
+
+// execute is a replica's execution and storage preparation and commit of
+// a block of n puts into a tree of tree keys (without the fsync): the
+// measured state commit at that block size (its tree holds about the
+// block's keys), plus the Merkle update's extra cost in the larger tree,
+// plus the value hashes' extra cost for values other than 32 bytes.
+func (k costs) execute(n, tree int) des.Time {
+	if n == 0 {
+		return 0
+	}
+	v := k.c.StateBlockNs(n)
+	v += max(k.merkle.Ns(n, tree)-k.merkle.Ns(n, n), 0)
+	v += float64(n) * (k.c.HashBytesNs(k.valueSize) - k.c.HashBytesNs(32))
+	return ns(v)
+}
+
+// fsync is the disk time of a block commit's sync.
+func (k costs) fsync(bytes int) des.Time {
+	if !k.sync {
+		return 0
+	}
+	return ns(k.c.PebbleCommitNs(bytes, true) - k.c.PebbleCommitNs(bytes, false))
+}
+
+func durationOf(t des.Time) time.Duration { return time.Duration(t) }

@@ -1,0 +1,248 @@
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/scenarios"
+)
+
+func load(t testing.TB, yaml string) *scenarios.Scenario {
+	t.Helper()
+	sc, err := scenarios.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.EnsureDefaults()
+	if err := sc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func reference(t testing.TB) *calib.Calibration {
+	t.Helper()
+	c, err := calib.Load("../calib/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func simulate(t *testing.T, sc *scenarios.Scenario, host Host) *Outcome {
+	t.Helper()
+	o, err := Run(context.Background(), sc, Options{Calib: reference(t), CalibFile: "reference.json", Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+const small = `
+name: small
+seed: 3
+warmup: 500ms
+duration: 3s
+drain: 2s
+cluster: {nodes: 1, shards: 2}
+workload:
+  - {name: puts, kind: put, rate: 300/s, accounts: 1000}
+`
+
+// canonical is the result.json bytes without the wall-clock figure.
+func canonical(t *testing.T, o *Outcome) []byte {
+	t.Helper()
+	r := *o.Result
+	s := *r.Simulation
+	s.WallS = 0
+	r.Simulation = &s
+	b, err := json.Marshal(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSameInputsSameResult(t *testing.T) {
+	sc := `
+name: det
+seed: 11
+warmup: 500ms
+duration: 2s
+drain: 2s
+cluster: {nodes: 3, shards: 2}
+network:
+  default: {delay: 2ms, jitter: 1ms, distribution: paretonormal, loss: 1%}
+workload:
+  - {name: puts, kind: put, rate: 400/s, arrival: poisson, keys: zipf(1.1)}
+timeline:
+  - {at: 1s, kill: leader(0), restart_after: 500ms}
+`
+	a := canonical(t, simulate(t, load(t, sc), Dedicated))
+	b := canonical(t, simulate(t, load(t, sc), Dedicated))
+	if !bytes.Equal(a, b) {
+		t.Fatalf("two runs of one scenario differ:\n%s\n%s", a, b)
+	}
+	other := load(t, sc)
+	other.Seed = 12
+	if c := canonical(t, simulate(t, other, Dedicated)); bytes.Equal(a, c) {
+		t.Fatal("another seed gave the same result")
+	}
+}
+
+func TestLowLoadCommitsEverything(t *testing.T) {
+	o := simulate(t, load(t, small), Dedicated)
+	r := o.Result
+	w := r.Workloads["puts"]
+	if !r.Simulated || r.Calibration == nil || r.Simulation == nil || r.Simulation.Bottleneck == nil {
+		t.Fatalf("simulation fields missing: %+v", r)
+	}
+	if w.Sent != 900 || w.Errors != 0 || r.Checker.Lost != 0 || r.Checker.Committed != r.Checker.Accepted {
+		t.Fatalf("sent %d errors %d checker %+v", w.Sent, w.Errors, r.Checker)
+	}
+	acc, com := w.Stages["accepted"], w.Stages["committed"]
+	if acc == nil || com == nil || acc.Count != 900 || com.Count != 900 {
+		t.Fatalf("stages %+v", w.Stages)
+	}
+	if !(acc.Corrected.P50 > 0 && acc.Corrected.P50 < com.Corrected.P50) {
+		t.Fatalf("accepted p50 %dµs, committed p50 %dµs", acc.Corrected.P50, com.Corrected.P50)
+	}
+	if r.Simulation.Finality != "consensus" {
+		t.Fatalf("finality %s", r.Simulation.Finality)
+	}
+}
+
+func TestWANDelaysCommits(t *testing.T) {
+	lan := simulate(t, load(t, small), Dedicated).Result.Workloads["puts"].Stages["committed"].Corrected.P50
+	wan := load(t, small)
+	wan.Cluster.Nodes, wan.Cluster.Quorum = 3, 2
+	wan.Network.Default = &scenarios.Impairment{Delay: scenarios.Duration(40e6)}
+	got := simulate(t, wan, Dedicated).Result.Workloads["puts"].Stages["committed"].Corrected.P50
+	// A commit needs the client's trip there and back (80 ms) and a
+	// quorum's attestations (40 ms more) at least.
+	if got < lan+120_000 {
+		t.Fatalf("committed p50 %dµs over 40 ms links, %dµs without", got, lan)
+	}
+}
+
+func TestSaturationNamesTheBottleneck(t *testing.T) {
+	sc := load(t, small)
+	sc.Workload[0].Rate = 20000
+	sc.Cluster.CoresPerNode = 1
+	r := simulate(t, sc, Dedicated).Result
+	w := r.Workloads["puts"]
+	if c := w.Stages["committed"]; c != nil && c.ThroughputTPS > 15000 {
+		t.Fatalf("committed %.0f/s at 20k/s offered on one core", c.ThroughputTPS)
+	}
+	b := r.Simulation.Bottleneck
+	if b.Resource != "node-1" || b.Utilisation < 0.9 {
+		t.Fatalf("bottleneck %+v", b)
+	}
+}
+
+func TestKillLeaderLosesNothing(t *testing.T) {
+	sc := load(t, small+`timeline:
+  - {at: 1s, kill: leader(1)}
+`)
+	sc.Cluster.Nodes, sc.Cluster.Quorum = 3, 2
+	r := simulate(t, sc, Dedicated).Result
+	if r.Checker.Lost != 0 || r.Checker.Accepted < 900 {
+		t.Fatalf("checker %+v", r.Checker)
+	}
+	if len(r.Timeline) != 1 || r.Timeline[0].Node == "" {
+		t.Fatalf("timeline %+v", r.Timeline)
+	}
+}
+
+func TestMaxRateFindsAKnee(t *testing.T) {
+	sc := load(t, `
+name: knee
+warmup: 200ms
+duration: 10s
+cluster: {nodes: 1, shards: 4, cores_per_node: 1}
+workload:
+  - {name: puts, kind: put, maxrate: {stage: committed, p99: 200ms, from: 500/s, to: 100k/s, step: 1s, precision: 20%}}
+`)
+	r := simulate(t, sc, Dedicated).Result
+	if r.MaxRate == nil || r.MaxRate.KneeRate < 500 || r.MaxRate.KneeRate >= 100000 || len(r.MaxRate.Points) < 3 {
+		t.Fatalf("maxrate %+v", r.MaxRate)
+	}
+}
+
+func TestUnsupportedIsRefused(t *testing.T) {
+	sc := load(t, `
+name: reads
+cluster: {nodes: 1}
+workload:
+  - {name: gets, kind: get, rate: 10/s}
+`)
+	if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("%v", err)
+	}
+}
+
+// TestRandomScenariosHoldTheInvariants runs small random clusters,
+// networks and timelines: the simulation ends, nothing is committed that
+// was not accepted, and with every node back up by the end nothing
+// accepted is lost.
+func TestRandomScenariosHoldTheInvariants(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for i := range 12 {
+		nodes := 1 + r.IntN(5)
+		sc := fmt.Sprintf(`
+name: random-%d
+seed: %d
+warmup: 200ms
+duration: 1500ms
+drain: 8s
+cluster: {nodes: %d, shards: %d, block: {max_txs: %d}, storage: {sync: %v}}
+network:
+  default: {delay: %dms, jitter: 1ms, loss: %d%%}
+workload:
+  - {name: puts, kind: put, rate: %d/s, arrival: poisson}
+  - {name: transfers, kind: transfer, clients: %d}
+timeline:
+  - {at: 300ms, pause: node-%d, for: 200ms}
+  - {at: 500ms, kill: leader(0), restart_after: 400ms}
+  - {at: 700ms, partition: [[node-1], [clients]], heal_after: 300ms}
+`, i, i+1, nodes, 1+r.IntN(8), 1+r.IntN(500), r.IntN(2) == 0, r.IntN(20), r.IntN(3), 50+r.IntN(2000), 1+r.IntN(20), 1+r.IntN(nodes))
+		o := simulate(t, load(t, sc), Host([]Host{Dedicated, Shared}[r.IntN(2)]))
+		c := o.Result.Checker
+		if c.Committed > c.Accepted || c.Lost != 0 {
+			t.Errorf("scenario %d (%d nodes): checker %+v", i, nodes, c)
+		}
+	}
+}
+
+func TestCommittedScenariosSimulate(t *testing.T) {
+	files, err := filepath.Glob("../scenarios/*/*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	top, _ := filepath.Glob("../scenarios/*.yaml")
+	n := 0
+	for _, f := range append(top, files...) {
+		sc, err := scenarios.Load(f)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if err := Check(sc); err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Errorf("%s: %v", f, err)
+			}
+			continue
+		}
+		n++
+	}
+	if n < 10 {
+		t.Fatalf("only %d committed scenarios can be simulated", n)
+	}
+}
