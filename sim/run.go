@@ -107,6 +107,16 @@ func Check(sc *scenarios.Scenario) error {
 			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): client %s (only quic)", ErrUnsupported, i, w.Name, w.Client))
 		}
 	}
+	for i, e := range sc.Timeline {
+		switch {
+		case e.Kill == scenarios.BrokerTarget:
+			errs = append(errs, fmt.Errorf("%w: timeline[%d]: kill: broker (the broker's restart is not simulated)", ErrUnsupported, i))
+		case e.Flood != "":
+			errs = append(errs, fmt.Errorf("%w: timeline[%d]: flood (the HTTP API is not simulated)", ErrUnsupported, i))
+		case e.DiskFull != "":
+			errs = append(errs, fmt.Errorf("%w: timeline[%d]: disk_full (storage faults are not simulated)", ErrUnsupported, i))
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -186,6 +186,13 @@ workload:
 	if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("%v", err)
 	}
+
+	for _, event := range []string{"{at: 1s, kill: broker, restart_after: 1s}", "{at: 1s, flood: node-1, for: 1s}", "{at: 1s, disk_full: node-1, for: 1s}"} {
+		sc := load(t, "name: faults\nduration: 3s\ncluster: {nodes: 1}\nworkload:\n  - {name: puts, kind: put, rate: 10/s}\ntimeline:\n  - "+event+"\n")
+		if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("%s: %v, want ErrUnsupported", event, err)
+		}
+	}
 }
 
 // TestRandomScenariosHoldTheInvariants runs small random clusters,
