@@ -24,6 +24,7 @@ import (
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -61,6 +62,15 @@ type Options struct {
 	// workers on several hosts start together; it must still be ahead when
 	// the transactions are signed. Zero means as soon as they are.
 	StartAt time.Time
+	// TraceSample is the share of transactions traced (tracing.Sampled,
+	// decided from the transaction id, so the nodes the run starts trace
+	// the same ones): their traces go to traces.json, always written.
+	// Zero means tracing.DefaultSample (1%); negative traces none.
+	TraceSample float64
+	// OTLP, if set, is an OTLP endpoint (tracing.Config.Endpoint) the
+	// client's spans and those of the nodes the run starts are exported
+	// to, besides traces.json.
+	OTLP string
 }
 
 // chainID is the chain of the nodes the harness runs, and of a node that
@@ -81,6 +91,7 @@ type pipeline struct {
 	genesis  []node.GenesisAccount
 	share    share
 	probes   uint32 // max-rate probes prepared so far
+	traces   *runTraces
 }
 
 // outcome is what a load plan measured, for finish.
@@ -119,9 +130,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	r.accounts = runAccounts(sc)
 	r.genesis = genesisOf(r.accounts)
-	err := t.Start(ctx, sc, Hooks{
+	traceShare := opts.TraceSample
+	if traceShare == 0 {
+		traceShare = tracing.DefaultSample
+	}
+	var err error
+	if r.traces, err = newRunTraces(ctx, min(traceShare, 1), opts.OTLP); err != nil {
+		return nil, err
+	}
+	defer r.traces.close() // after the target's Close: node processes flush their last spans
+	err = t.Start(ctx, sc, Hooks{
 		Genesis: r.genesis, OnBlock: r.chk.onBlockNow, OnIngress: r.ingress.stamp,
-		Dir: opts.Out, Printf: r.p.printf,
+		Dir: opts.Out, Printf: r.p.printf, Trace: r.traces.hooks(),
 	})
 	defer t.Close()
 	if err != nil {
@@ -171,6 +191,7 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
+	r.writeTraces(ctx, res)
 	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
 		return res, errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, cause), err)
 	}
@@ -442,7 +463,10 @@ func (r *pipeline) runLoads(ctx context.Context, loads []*workloadRun, rec *repo
 		l.obs = newObserver(rec.Workload(l.name), r.chk, len(l.sends.txs)) // reads have no ingress stamps to match
 		sendFuncs[i] = l.sends.sender(conns, l.obs, r.chk)
 	}
-	r.ingress.build(loads) // after the observers exist: the node's hook reads them
+	ids := r.ingress.build(loads) // after the observers exist: the node's hook reads them
+	for i, l := range loads {
+		r.traces.mark(l, l.obs, ids[i], rec.Start())
+	}
 	var wg sync.WaitGroup
 	for i, l := range loads {
 		send := sendFuncs[i]
@@ -488,10 +512,23 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 		// throughput is a fraction of it): they hold for the merged report.
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("worker %s: the scenario's %d SLOs are evaluated by rustorium report merge on the whole load", r.opts.Worker, len(sc.SLO)))
 	}
+	r.writeTraces(ctx, res)
 	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// writeTraces writes traces.json and summarises it in res; a failure is a
+// note, not the run's.
+func (r *pipeline) writeTraces(ctx context.Context, res *reports.Result) {
+	sum, err := r.traces.write(ctx, r.opts.Out)
+	if err != nil {
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("traces: %v", err))
+		return
+	}
+	res.Traces = sum
+	res.Files = append(res.Files, tracing.TracesFile)
 }
 
 // describe fills in what the run was: scenario, seed, worker, warmup,
@@ -570,20 +607,27 @@ type ingressRef struct {
 	i   uint64
 }
 
-func (x *ingressIndex) build(loads []*workloadRun) {
+// build indexes the loads' transactions and returns their ids, by load and
+// send.
+func (x *ingressIndex) build(loads []*workloadRun) [][]tx.ID {
 	n := 0
 	for _, l := range loads {
 		n += len(l.sends.txs)
 	}
 	ids := make(map[tx.ID]ingressRef, n)
-	for _, l := range loads {
+	out := make([][]tx.ID, len(loads))
+	for j, l := range loads {
+		out[j] = make([]tx.ID, len(l.sends.txs))
 		for i, raw := range l.sends.txs {
-			ids[tx.IDOf(raw)] = ingressRef{l.obs, uint64(i)}
+			id := tx.IDOf(raw)
+			ids[id] = ingressRef{l.obs, uint64(i)}
+			out[j][i] = id
 		}
 	}
 	x.mu.Lock()
 	x.ids = ids
 	x.mu.Unlock()
+	return out
 }
 
 func (x *ingressIndex) stamp(id tx.ID, at time.Time) {

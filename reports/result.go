@@ -52,6 +52,10 @@ type Result struct {
 	// environments, in worker order.
 	Workers            int           `json:"workers,omitempty"`
 	WorkerEnvironments []Environment `json:"worker_environments,omitempty"`
+
+	// Traces summarises the sampled transactions' traces (traces.json):
+	// how many, and where the p50 and the p99 transaction spent their time.
+	Traces *Traces `json:"traces,omitempty"`
 }
 
 // Environment describes where a run happened.
