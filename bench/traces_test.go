@@ -137,3 +137,45 @@ func TestTracesInProcess(t *testing.T) {
 	}
 	_ = reports.StageCommitted
 }
+
+const threeNodeScenario = `
+name: three
+seed: 5
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 3, shards: 2, block: {max_txs: 100, max_wait: 10ms}, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: 200/s, verify_proofs: 20%}
+slo:
+  - {metric: lost, max: 0}
+report: {formats: [json, md, html]}
+`
+
+// TestTracesThreeNodes: in a 3-node in-process run every trace holds the
+// replica spans of all three nodes, and the quorum's signers.
+func TestTracesThreeNodes(t *testing.T) {
+	out := t.TempDir()
+	res := run(t, threeNodeScenario, bench.Options{Out: out, SkipFloors: true, TraceSample: 0.05})
+	nodes := []string{"node-1", "node-2", "node-3"}
+	reqs := checkTraces(t, out, nodes)
+	if tr := res.Traces; tr == nil || !slices.Equal(tr.Nodes, nodes) {
+		t.Fatalf("result traces %+v", res.Traces)
+	}
+	quorums := 0
+	for _, req := range reqs {
+		for _, s := range req.Flatten() {
+			if s.Name != string(tracing.SpanQuorum) {
+				continue
+			}
+			v, ok := s.Attr(tracing.AttrQuorumSigners)
+			if !ok || len(v.Strings()) < 2 {
+				t.Fatalf("quorum span of %s without its signers: %+v", s.Instance, s.Attributes)
+			}
+			quorums++
+		}
+	}
+	if quorums == 0 {
+		t.Fatal("no quorum span")
+	}
+}

@@ -120,32 +120,59 @@ func newTraceTree(req *tracing.Request) (*traceTree, bool) {
 	return t, true
 }
 
-// walk finds the critical path of span i within [lo, hi]: going back from
-// hi, the child that ended last before the cursor is on it (and then, in
-// turn, its own children), the cursor moves to its start; the time no
-// such child covers is i's own.
+// walk finds the critical path of span i within [lo, hi]. Going back from
+// hi, the child running at the cursor that ran latest (its end, clipped to
+// the cursor) is on it, and then, in turn, its own children; the cursor
+// moves to its start. The time no child covers is i's own. A child that
+// overlaps the cursor counts: a replica reads a block while its leader's
+// Kafka transaction is still returning, and the wait is the transaction's.
+//
+// Replica spans run on every node at once: once the path is on a node's
+// replica spans (or its receipt), it stays on that node's, so a step of
+// another node running at the same time is not taken for a cause. Its
+// quorum wait is where the other nodes' time shows.
 func (t *traceTree) walk(i int, lo, hi int64) {
 	t.crit[i] = true
 	kids := slices.Clone(t.kids[i])
-	slices.SortFunc(kids, func(a, b int) int { return cmp.Compare(t.end[b], t.end[a]) })
-	cursor, self := hi, int64(0)
-	for _, k := range kids {
-		if cursor <= lo {
+	cursor, self, lane := hi, int64(0), ""
+	for cursor > lo && len(kids) > 0 {
+		best, bestEnd := -1, int64(0)
+		for j, k := range kids {
+			if t.start[k] >= cursor || t.end[k] <= lo {
+				continue
+			}
+			if l := t.lane(k); l != "" && lane != "" && l != lane {
+				continue
+			}
+			end := min(t.end[k], cursor)
+			if best < 0 || end > bestEnd || end == bestEnd && t.end[k] < t.end[kids[best]] {
+				best, bestEnd = j, end
+			}
+		}
+		if best < 0 {
 			break
 		}
-		if t.end[k] > cursor {
-			continue
+		k := kids[best]
+		kids = slices.Delete(kids, best, best+1)
+		if l := t.lane(k); l != "" {
+			lane = l
 		}
-		if t.end[k] <= lo {
-			break
-		}
-		self += cursor - t.end[k]
+		self += cursor - bestEnd
 		from := max(t.start[k], lo)
-		t.walk(k, from, t.end[k])
+		t.walk(k, from, bestEnd)
 		cursor = from
 	}
 	self += max(cursor-lo, 0)
 	t.self[t.spans[i].Name] += self
+}
+
+// lane is the node whose replica span (or receipt) k is, or "".
+func (t *traceTree) lane(k int) string {
+	s := &t.spans[k]
+	if strings.HasPrefix(s.Name, "replica.") || s.Name == string(tracing.SpanReceipt) {
+		return s.Instance
+	}
+	return ""
 }
 
 // committed reports whether the trace got its commit receipt.
@@ -325,7 +352,7 @@ var stageMeaning = map[string]string{
 	string(tracing.SpanSigVerify):    "node: ed25519 check (batched)",
 	string(tracing.SpanProduce):      "node: append to the log, until acked",
 	string(tracing.SpanAccept):       "node: accepted answer written",
-	string(tracing.SpanClientCommit): "waiting between the stages below: the log, the block and attestation streams",
+	string(tracing.SpanClientCommit): "waiting between the stages below: for the leader's next round, for the block to reach the replica behind earlier blocks",
 	string(tracing.SpanLeaderPoll):   "leader: poll of the log",
 	string(tracing.SpanBlockCut):     "leader: block cut and executed",
 	string(tracing.SpanPublish):      "leader: Kafka transaction",
