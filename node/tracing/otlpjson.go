@@ -14,7 +14,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/trace"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 )
@@ -68,8 +67,8 @@ type Span struct {
 
 // Start and End are the span's times in unix nanoseconds (0 when
 // unreadable).
-func (s *Span) Start() int64 { return parseNanos(s.StartTimeUnixNano) }
-func (s *Span) End() int64   { return parseNanos(s.EndTimeUnixNano) }
+func (s Span) Start() int64 { return parseNanos(s.StartTimeUnixNano) }
+func (s Span) End() int64   { return parseNanos(s.EndTimeUnixNano) }
 
 func parseNanos(v string) int64 {
 	n, _ := strconv.ParseInt(v, 10, 64)
@@ -77,7 +76,7 @@ func parseNanos(v string) int64 {
 }
 
 // Attr returns the attribute named key, and whether it is there.
-func (s *Span) Attr(key attribute.Key) (AnyValue, bool) { return attr(s.Attributes, key) }
+func (s Span) Attr(key attribute.Key) (AnyValue, bool) { return attr(s.Attributes, key) }
 
 // Attr returns the resource's attribute named key, and whether it is there.
 func (r *Resource) Attr(key attribute.Key) (AnyValue, bool) { return attr(r.Attributes, key) }
@@ -204,8 +203,7 @@ func fromAttributes(kvs []attribute.KeyValue) []KeyValue {
 	return out
 }
 
-// fromReadOnly converts an SDK span; ok is false for a span of no valid
-// trace.
+// fromReadOnly converts an SDK span with its resource and scope.
 func fromReadOnly(s sdktrace.ReadOnlySpan) (res Resource, scope Scope, sp Span) {
 	sc := s.SpanContext()
 	sp = Span{
@@ -395,10 +393,4 @@ func (r *Request) Flatten() []FlatSpan {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
-}
-
-// traceIDOf parses a hex trace id.
-func traceIDOf(s string) (trace.TraceID, bool) {
-	t, err := trace.TraceIDFromHex(s)
-	return t, err == nil
 }
