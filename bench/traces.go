@@ -63,12 +63,12 @@ type tracedSend struct {
 	i        uint64
 	measured time.Time // the start of measuring of its recorder: a send intended before it is warmup
 
-	mu                                        sync.Mutex
-	intended, sent, accepted, committed       time.Time
-	proofStart, proofEnd, visibleEnd, failed  time.Time
-	failStage                                 reports.Stage
-	failErr                                   string
-	resent                                    int
+	mu                                       sync.Mutex
+	intended, sent, accepted, committed      time.Time
+	proofStart, proofEnd, visibleEnd, failed time.Time
+	failStage                                reports.Stage
+	failErr                                  string
+	resent                                   int
 }
 
 // newRunTraces sets up a run's tracing: share of the transactions (0: none).
@@ -218,7 +218,7 @@ func (t *runTraces) clientSpans(s *tracedSend) {
 		end = s.sent // never answered (the run was cut short)
 	}
 	attrs := []attribute.KeyValue{tracing.AttrTxID.String(hex.EncodeToString(id[:])), tracing.AttrWorkload.String(s.workload),
-		attribute.String("rustorium.kind", s.kind), tracing.AttrSend.Int64(int64(s.i)), tracing.AttrLagUs.Int64(s.sent.Sub(s.intended).Microseconds())}
+		tracing.AttrKind.String(s.kind), tracing.AttrSend.Int64(int64(s.i)), tracing.AttrLagUs.Int64(s.sent.Sub(s.intended).Microseconds())}
 	if s.resent > 0 {
 		attrs = append(attrs, tracing.AttrResent.Int(s.resent))
 	}

@@ -20,7 +20,7 @@ var stageChains = [][]tracing.SpanName{
 	{tracing.SpanTx, tracing.SpanClientSend, tracing.SpanIngress, tracing.SpanSigVerify, tracing.SpanProduce, tracing.SpanAccept,
 		tracing.SpanClientCommit, tracing.SpanProofVerify},
 	{tracing.SpanProduce, tracing.SpanBlockCut, tracing.SpanPublish,
-		tracing.SpanReplicaRead, tracing.SpanExecute, tracing.SpanMerkle, tracing.SpanAttest, tracing.SpanQuorum, tracing.SpanCommit,
+		tracing.SpanReplicaQueue, tracing.SpanReplicaRead, tracing.SpanExecute, tracing.SpanMerkle, tracing.SpanAttest, tracing.SpanQuorum, tracing.SpanCommit,
 		tracing.SpanReceipt, tracing.SpanProofVerify},
 }
 
@@ -90,7 +90,7 @@ func checkTraces(t *testing.T, out string, nodes []string) []tracing.Request {
 			t.Fatalf("trace %s: leader.poll ends at %d, produce starts at %d, the cut at %d", traceID, pollEnd, first[string(tracing.SpanProduce)], first[string(tracing.SpanBlockCut)])
 		}
 		for _, n := range nodes {
-			for _, name := range []tracing.SpanName{tracing.SpanReplicaRead, tracing.SpanExecute, tracing.SpanMerkle, tracing.SpanAttest, tracing.SpanQuorum, tracing.SpanCommit} {
+			for _, name := range []tracing.SpanName{tracing.SpanReplicaQueue, tracing.SpanReplicaRead, tracing.SpanExecute, tracing.SpanMerkle, tracing.SpanAttest, tracing.SpanQuorum, tracing.SpanCommit} {
 				if !byNode[n][string(name)] {
 					t.Fatalf("trace %s: no %s span from %s", traceID, name, n)
 				}

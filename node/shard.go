@@ -94,6 +94,10 @@ func (r *replica) run(ctx context.Context) error {
 			return nil
 		}
 		recs, err := r.blocks.Poll(ctx)
+		var polled time.Time
+		if r.tracer != nil {
+			polled = time.Now()
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -105,7 +109,7 @@ func (r *replica) run(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range recs {
-			if err := r.apply(ctx, rec); err != nil {
+			if err := r.apply(ctx, rec, polled); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -115,8 +119,9 @@ func (r *replica) run(ctx context.Context) error {
 	}
 }
 
-// apply validates, executes, attests and, once final, commits one block.
-func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
+// apply validates, executes, attests and, once final, commits one block,
+// polled at polled (zero when not tracing).
+func (r *replica) apply(ctx context.Context, rec ordering.Record, polled time.Time) error {
 	hdr, ok := r.next(rec)
 	if !ok {
 		return nil
@@ -157,7 +162,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	if r.tracer != nil {
 		signers := r.voter.signersOf(r.shard, hdr.Height)
 		if sampled != nil {
-			r.trace(sampled, hdr, len(b.ids), clock, attested, committed, signers)
+			r.trace(sampled, hdr, len(b.ids), polled, clock, attested, committed, signers)
 		}
 	}
 	r.observe(hdr, b, clock)
@@ -165,10 +170,11 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 }
 
 // trace records the replica spans of a committed block's sampled
-// transactions from the block's phase times: attested is when its
-// attestation was sent, committed when its receipts were about to be
-// delivered, signers the validators the quorum counted.
-func (r *replica) trace(sampled []tx.ID, hdr consensus.Header, txs int, clock *phases, attested, committed time.Time, signers []ed25519.PublicKey) {
+// transactions from the block's phase times: polled is when the replica's
+// poll returned the block, attested when its attestation was sent,
+// committed when its receipts were about to be delivered, signers the
+// validators the quorum counted.
+func (r *replica) trace(sampled []tx.ID, hdr consensus.Header, txs int, polled time.Time, clock *phases, attested, committed time.Time, signers []ed25519.PublicKey) {
 	attrs := []attribute.KeyValue{tracing.AttrShard.Int64(int64(hdr.Shard)), tracing.AttrHeight.Int64(int64(hdr.Height)),
 		tracing.AttrBlockTxs.Int(txs), tracing.AttrSampledInBlock.Int(len(sampled))}
 	names := make([]string, len(signers))
@@ -182,6 +188,7 @@ func (r *replica) trace(sampled []tx.ID, hdr consensus.Header, txs int, clock *p
 		start, end time.Time
 		attrs      []attribute.KeyValue
 	}{
+		{tracing.SpanReplicaQueue, polled, clock.start, attrs},
 		{tracing.SpanReplicaRead, clock.start, t[0], attrs},
 		{tracing.SpanExecute, t[0], t[1], attrs},
 		{tracing.SpanMerkle, t[1], t[2], attrs},

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -36,10 +37,18 @@ type Collector struct {
 	last    time.Time // when a span last arrived
 }
 
-// collected is one trace's spans by resource.
+// collected is one trace's spans: the SDK's snapshots as they ended (in
+// process: converted only when the trace is read, off the traced paths)
+// and those received over OTLP, converted.
 type collected struct {
-	byRes map[string]int // resourceKey → index in req.ResourceSpans
-	req   Request
+	sdk      []sdktrace.ReadOnlySpan
+	received []receivedSpan
+}
+
+type receivedSpan struct {
+	res   Resource
+	scope Scope
+	span  Span
 }
 
 // NewCollector returns a Collector holding at most maxSpans spans (0:
@@ -59,32 +68,24 @@ func (c *Collector) SetKeep(keep func(trace.TraceID) bool) {
 	c.mu.Unlock()
 }
 
-func (c *Collector) add(tid trace.TraceID, res Resource, scope Scope, sp Span) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+// trace returns the trace's record to add a span to, or nil when the span
+// is not kept. c.mu is held.
+func (c *Collector) trace(tid trace.TraceID) *collected {
 	c.last = time.Now()
 	if c.keep != nil && !c.keep(tid) {
-		return
+		return nil
 	}
 	if c.spans >= c.max {
 		c.dropped++
-		return
+		return nil
 	}
 	t := c.traces[tid]
 	if t == nil {
-		t = &collected{byRes: map[string]int{}}
+		t = &collected{}
 		c.traces[tid] = t
 	}
-	k := resourceKey(res)
-	i, ok := t.byRes[k]
-	if !ok {
-		i = len(t.req.ResourceSpans)
-		t.byRes[k] = i
-		t.req.ResourceSpans = append(t.req.ResourceSpans, ResourceSpans{Resource: res, ScopeSpans: []ScopeSpans{{Scope: scope}}})
-	}
-	ss := &t.req.ResourceSpans[i].ScopeSpans[0]
-	ss.Spans = append(ss.Spans, sp)
 	c.spans++
+	return t
 }
 
 // OnStart implements sdktrace.SpanProcessor.
@@ -92,15 +93,11 @@ func (c *Collector) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
 // OnEnd implements sdktrace.SpanProcessor: it keeps the span.
 func (c *Collector) OnEnd(s sdktrace.ReadOnlySpan) {
-	tid := s.SpanContext().TraceID()
 	c.mu.Lock()
-	skip := c.keep != nil && !c.keep(tid)
-	c.mu.Unlock()
-	if skip {
-		return
+	defer c.mu.Unlock()
+	if t := c.trace(s.SpanContext().TraceID()); t != nil {
+		t.sdk = append(t.sdk, s)
 	}
-	res, scope, sp := fromReadOnly(s)
-	c.add(tid, res, scope, sp)
 }
 
 // ForceFlush implements sdktrace.SpanProcessor.
@@ -121,25 +118,49 @@ func (c *Collector) AddProto(rss []*tracepb.ResourceSpans) {
 					continue
 				}
 				copy(tid[:], s.GetTraceId())
-				c.add(tid, res, scope, fromProtoSpan(s))
+				sp := fromProtoSpan(s)
+				c.mu.Lock()
+				if t := c.trace(tid); t != nil {
+					t.received = append(t.received, receivedSpan{res, scope, sp})
+				}
+				c.mu.Unlock()
 			}
 		}
 	}
 }
 
-// Trace returns the spans of a trace as one request, and whether any were
-// kept.
+// Trace returns the spans of a trace as one request, grouped by resource,
+// and whether any were kept.
 func (c *Collector) Trace(tid trace.TraceID) (Request, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	t := c.traces[tid]
+	var sdk []sdktrace.ReadOnlySpan
+	var received []receivedSpan
+	if t != nil {
+		sdk, received = slices.Clone(t.sdk), slices.Clone(t.received) // spans may still arrive
+	}
+	c.mu.Unlock()
 	if t == nil {
 		return Request{}, false
 	}
-	// A copy: spans may still arrive.
-	req := Request{ResourceSpans: make([]ResourceSpans, len(t.req.ResourceSpans))}
-	for i, rs := range t.req.ResourceSpans {
-		req.ResourceSpans[i] = ResourceSpans{Resource: rs.Resource, ScopeSpans: []ScopeSpans{{Scope: rs.ScopeSpans[0].Scope, Spans: append([]Span(nil), rs.ScopeSpans[0].Spans...)}}}
+	var req Request
+	index := map[string]int{} // resourceKey → index in req.ResourceSpans
+	add := func(res Resource, scope Scope, sp Span) {
+		k := resourceKey(res)
+		i, ok := index[k]
+		if !ok {
+			i = len(req.ResourceSpans)
+			index[k] = i
+			req.ResourceSpans = append(req.ResourceSpans, ResourceSpans{Resource: res, ScopeSpans: []ScopeSpans{{Scope: scope}}})
+		}
+		ss := &req.ResourceSpans[i].ScopeSpans[0]
+		ss.Spans = append(ss.Spans, sp)
+	}
+	for _, s := range sdk {
+		add(fromReadOnly(s))
+	}
+	for _, r := range received {
+		add(r.res, r.scope, r.span)
 	}
 	return req, true
 }

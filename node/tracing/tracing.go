@@ -70,6 +70,10 @@ const (
 	// SpanPublish is the leader's Kafka transaction that published the
 	// block (rustorium.leader.blocks, rustorium.publish.committed).
 	SpanPublish SpanName = "leader.publish"
+	// SpanReplicaQueue is a replica's block from its poll of the blocks
+	// stream to the start of its work: waiting behind the earlier blocks
+	// of the shard.
+	SpanReplicaQueue SpanName = "replica.queue"
 	// SpanReplicaRead is a replica reading the block's transaction range
 	// from its copy of the log (every replica span: rustorium.shard,
 	// rustorium.block.height, rustorium.block.txs).
@@ -99,7 +103,7 @@ const (
 func Stages() []SpanName {
 	return []SpanName{SpanTx, SpanClientSend, SpanIngress, SpanSigVerify, SpanProduce, SpanAccept,
 		SpanClientCommit, SpanLeaderPoll, SpanBlockCut, SpanPublish,
-		SpanReplicaRead, SpanExecute, SpanMerkle, SpanAttest, SpanQuorum, SpanCommit,
+		SpanReplicaQueue, SpanReplicaRead, SpanExecute, SpanMerkle, SpanAttest, SpanQuorum, SpanCommit,
 		SpanReceipt, SpanProofVerify, SpanVisible}
 }
 
@@ -107,6 +111,7 @@ func Stages() []SpanName {
 const (
 	AttrTxID            = attribute.Key("rustorium.tx.id")     // root: the transaction id, hex
 	AttrWorkload        = attribute.Key("rustorium.workload")  // root
+	AttrKind            = attribute.Key("rustorium.kind")      // root: the workload's kind (put, transfer)
 	AttrSend            = attribute.Key("rustorium.send")      // root: the send's index in its workload
 	AttrLagUs           = attribute.Key("rustorium.lag_us")    // root: how late the send went out
 	AttrTransport       = attribute.Key("rustorium.transport") // node.ingress: quic, http
