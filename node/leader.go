@@ -47,11 +47,12 @@ type leader struct {
 // cutTrace is what tracing records of a block a leader cut: its sampled
 // transactions get its leader spans.
 type cutTrace struct {
-	ids              []tx.ID // the sampled ones
-	shard            uint32
-	height           uint64
-	txs, bytes       int
-	cutStart, cutEnd time.Time
+	ids                []tx.ID // the sampled ones
+	shard              uint32
+	height             uint64
+	txs, bytes         int
+	waitStart, waitEnd time.Time // waiting for its replica, maxInflight blocks ahead (zero: it did not)
+	cutStart, cutEnd   time.Time
 }
 
 func newLeader(n *Node) *leader {
@@ -320,17 +321,24 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 // returns the block's outputs (the block and its credits), or a nil header
 // if every entry is already in a block.
 func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consensus.Entry) ([]ordering.Output, *consensus.Header, error) {
-	var start time.Time
-	if l.n.tracer != nil {
-		start = time.Now()
-	}
+	var waitStart, waitEnd time.Time
 	// Only published blocks can be waited for: the blocks of this round
 	// commit with the round.
 	if t.published >= maxInflight {
+		if l.n.tracer != nil {
+			waitStart = time.Now()
+		}
 		h := t.blocks[0].hdr.Height
 		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
 			return nil, nil, err
 		}
+		if l.n.tracer != nil {
+			waitEnd = time.Now()
+		}
+	}
+	var start time.Time
+	if l.n.tracer != nil {
+		start = time.Now()
 	}
 	meta, _, err := l.n.db.ShardMeta(shard)
 	if err != nil {
@@ -388,7 +396,7 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 	}
 	t.blocks = append(t.blocks, pb)
 	if sampled := tracing.SampledIDs(l.n.tracer, body.ids); len(sampled) > 0 {
-		c := cutTrace{ids: sampled, shard: shard, height: hdr.Height, txs: len(body.ids), cutStart: start, cutEnd: time.Now()}
+		c := cutTrace{ids: sampled, shard: shard, height: hdr.Height, txs: len(body.ids), waitStart: waitStart, waitEnd: waitEnd, cutStart: start, cutEnd: time.Now()}
 		for _, e := range entries {
 			c.bytes += len(e.Raw)
 		}
@@ -411,6 +419,9 @@ func (l *leader) traceRound(batches []ordering.Batch, blocks int, published bool
 			tracing.AttrBlockTxs.Int(c.txs), tracing.AttrSampledInBlock.Int(len(c.ids))}
 		for _, id := range c.ids {
 			tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderPoll, t0, t1, tracing.AttrLeaderRecords.Int(records))
+			if !c.waitStart.IsZero() {
+				tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderInflight, c.waitStart, c.waitEnd, block...)
+			}
 			tr.Record(id, tracing.AnchorCommit, tracing.SpanBlockCut, c.cutStart, c.cutEnd, append(block, tracing.AttrBlockBytes.Int(c.bytes))...)
 			tr.Record(id, tracing.AnchorCommit, tracing.SpanPublish, t2, t3, tracing.AttrLeaderBlocks.Int(blocks), tracing.AttrPublishCommit.Bool(published))
 		}

@@ -63,6 +63,11 @@ const (
 	// SpanLeaderPoll is the leader round's poll of the log that returned
 	// the transaction (rustorium.leader.records).
 	SpanLeaderPoll SpanName = "leader.poll"
+	// SpanLeaderInflight is the leader waiting, before it cuts the
+	// transaction's block, until its own replica commits the oldest of
+	// the shard's blocks it published (it runs at most 8 ahead), when it
+	// had to.
+	SpanLeaderInflight SpanName = "leader.inflight"
 	// SpanBlockCut is the leader cutting and executing the transaction's
 	// block (rustorium.shard, rustorium.block.height, rustorium.block.txs,
 	// rustorium.block.bytes).
@@ -102,7 +107,7 @@ const (
 // Stages lists every span name in pipeline order.
 func Stages() []SpanName {
 	return []SpanName{SpanTx, SpanClientSend, SpanIngress, SpanSigVerify, SpanProduce, SpanAccept,
-		SpanClientCommit, SpanLeaderPoll, SpanBlockCut, SpanPublish,
+		SpanClientCommit, SpanLeaderPoll, SpanLeaderInflight, SpanBlockCut, SpanPublish,
 		SpanReplicaQueue, SpanReplicaRead, SpanExecute, SpanMerkle, SpanAttest, SpanQuorum, SpanCommit,
 		SpanReceipt, SpanProofVerify, SpanVisible}
 }
