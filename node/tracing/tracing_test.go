@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	"google.golang.org/grpc"
 )
 
 func txID(i int) [32]byte {
@@ -291,4 +294,43 @@ func BenchmarkUntraced(b *testing.B) {
 		}
 	}
 	_ = n
+}
+
+// traceService is an OTLP gRPC trace receiver for TestGRPCExport.
+type traceService struct {
+	coltracepb.UnimplementedTraceServiceServer
+	coll *Collector
+}
+
+func (s *traceService) Export(_ context.Context, req *coltracepb.ExportTraceServiceRequest) (*coltracepb.ExportTraceServiceResponse, error) {
+	s.coll.AddProto(req.GetResourceSpans())
+	return &coltracepb.ExportTraceServiceResponse{}, nil
+}
+
+// TestGRPCExport: a grpc:// endpoint exports over OTLP gRPC.
+func TestGRPCExport(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	coll := NewCollector(0)
+	srv := grpc.NewServer()
+	coltracepb.RegisterTraceServiceServer(srv, &traceService{coll: coll})
+	go srv.Serve(ln)
+	defer srv.Stop()
+	ctx := context.Background()
+	tp, err := NewProvider(ctx, Config{Endpoint: "grpc://" + ln.Addr().String()}, Process{Service: ServiceNode, Instance: "node-3"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := txID(5)
+	now := time.Now()
+	New(tp, 1).Record(id, AnchorCommit, SpanMerkle, now, now.Add(time.Millisecond))
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	req, ok := coll.Trace(TraceID(id))
+	if s := req.Flatten(); !ok || len(s) != 1 || s[0].Name != string(SpanMerkle) || s[0].Instance != "node-3" {
+		t.Fatalf("received %+v", req)
+	}
 }
