@@ -5,9 +5,10 @@ import (
 	"slices"
 	"testing"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/node/tracing"
-	"github.com/rustorium/rustorium/reports"
 )
 
 // stageChains are the spans every committed, proof-checked put's trace
@@ -135,7 +136,6 @@ func TestTracesInProcess(t *testing.T) {
 	if d := sum - tr.P50.TotalUs; d < -int64(len(tr.P50.Stages)) || d > int64(len(tr.P50.Stages)) {
 		t.Fatalf("p50 breakdown adds up to %dµs, the trace is %dµs", sum, tr.P50.TotalUs)
 	}
-	_ = reports.StageCommitted
 }
 
 const threeNodeScenario = `
@@ -177,5 +177,42 @@ func TestTracesThreeNodes(t *testing.T) {
 	}
 	if quorums == 0 {
 		t.Fatal("no quorum span")
+	}
+}
+
+// TestTracesExportOTLP: with Options.OTLP the client's and the in-process
+// nodes' spans also reach that endpoint.
+func TestTracesExportOTLP(t *testing.T) {
+	coll := tracing.NewCollector(0)
+	recv := &tracing.Receiver{Collector: coll}
+	endpoint, err := recv.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer recv.Close()
+	out := t.TempDir()
+	run(t, smallScenario, bench.Options{Out: out, SkipFloors: true, TraceSample: 0.05, OTLP: endpoint})
+	reqs, err := tracing.ReadFile(filepath.Join(out, tracing.TracesFile))
+	if err != nil || len(reqs) == 0 {
+		t.Fatal(reqs, err)
+	}
+	// Run flushed the exporter before it returned.
+	for _, req := range reqs {
+		spans := req.Flatten()
+		tid, err := trace.TraceIDFromHex(spans[0].TraceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := coll.Trace(tid)
+		if !ok {
+			t.Fatalf("trace %s was not exported", tid)
+		}
+		services := map[string]bool{}
+		for _, s := range got.Flatten() {
+			services[s.Service] = true
+		}
+		if !services[tracing.ServiceHarness] || !services[tracing.ServiceNode] {
+			t.Fatalf("trace %s exported from %v", tid, services)
+		}
 	}
 }
