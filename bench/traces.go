@@ -226,21 +226,27 @@ func (t *runTraces) clientSpans(s *tracedSend) {
 	if !s.failed.IsZero() {
 		root.SetStatus(codes.Error, fmt.Sprintf("%s: %s", s.failStage, s.failErr))
 	}
-	sendEnd := s.accepted
+	accepted := s.accepted
+	if accepted.IsZero() && !s.committed.IsZero() {
+		// Acceptance is not answered on its own (GraphQL answers both at
+		// the commit): the whole wait is the commit wait.
+		accepted = s.sent
+	}
+	sendEnd := accepted
 	if sendEnd.IsZero() {
 		sendEnd = latest(s.failed, s.sent)
 	}
 	send := tr.StartAnchor(id, tracing.AnchorSend, tracing.SpanClientSend, s.sent)
-	if s.accepted.IsZero() && !s.failed.IsZero() {
+	if accepted.IsZero() && !s.failed.IsZero() {
 		send.SetStatus(codes.Error, s.failErr)
 	}
 	send.End(trace.WithTimestamp(sendEnd))
-	if !s.accepted.IsZero() {
+	if !accepted.IsZero() {
 		waitEnd := latest(s.committed, s.failed)
 		if s.committed.IsZero() && waitEnd.IsZero() {
-			waitEnd = s.accepted
+			waitEnd = accepted
 		}
-		wait := tr.StartAnchor(id, tracing.AnchorCommit, tracing.SpanClientCommit, s.accepted)
+		wait := tr.StartAnchor(id, tracing.AnchorCommit, tracing.SpanClientCommit, accepted)
 		if s.committed.IsZero() && !s.failed.IsZero() {
 			wait.SetStatus(codes.Error, s.failErr)
 		}
