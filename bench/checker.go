@@ -411,10 +411,25 @@ type observer struct {
 	expected func() time.Duration
 	failed   atomic.Int64 // committed with a failed execution status
 	resent   atomic.Int64 // sends failed over to another node
+	// traced are the traced sends by send index (nil: not traced); nil
+	// when the run traces none of this workload's. Set before the load.
+	traced *tracedSet
 }
 
 // resend counts a send that failed over to another node.
-func (o *observer) resend(uint64) { o.resent.Add(1) }
+func (o *observer) resend(i uint64) {
+	o.resent.Add(1)
+	if s := o.tracedSend(i); s != nil {
+		s.resend()
+	}
+}
+
+// tracedSend is send i's trace record, or nil when it is not traced.
+func (o *observer) tracedSend(i uint64) *tracedSend { return o.traced.get(i) }
+
+// isTraced reports whether send i is traced: the Submitter then checks
+// its receipt's proof too.
+func (o *observer) isTraced(i uint64) bool { return o.tracedSend(i) != nil }
 
 func newObserver(rec *reports.WorkloadRecorder, chk *checker, n int) *observer {
 	return &observer{rec: rec, chk: chk, intended: make([]atomic.Int64, n), actual: make([]atomic.Int64, n)}
@@ -424,6 +439,9 @@ func (o *observer) Sent(i uint64, intended, actual time.Time) {
 	if i < uint64(len(o.intended)) { // reads keep no send times: only transactions have ingress stamps
 		o.intended[i].Store(intended.UnixNano())
 		o.actual[i].Store(actual.UnixNano())
+	}
+	if s := o.tracedSend(i); s != nil {
+		s.sentAt(intended, actual)
 	}
 	o.rec.Sent(intended, actual)
 }
@@ -438,6 +456,9 @@ func (o *observer) ingress(i uint64, at time.Time) {
 }
 
 func (o *observer) Reached(i uint64, st reports.Stage, intended, actual, at time.Time) {
+	if s := o.tracedSend(i); s != nil {
+		s.reached(st, at)
+	}
 	if o.expected != nil {
 		o.rec.RecordExpected(st, actual, at, o.expected())
 		return
@@ -446,7 +467,11 @@ func (o *observer) Reached(i uint64, st reports.Stage, intended, actual, at time
 }
 
 func (o *observer) Failed(i uint64, st reports.Stage, intended time.Time, err error) {
-	o.rec.Error(errorKind(st, err), intended, time.Now())
+	now := time.Now()
+	if s := o.tracedSend(i); s != nil {
+		s.failedAt(st, err, now)
+	}
+	o.rec.Error(errorKind(st, err), intended, now)
 }
 
 func (o *observer) Accepted(i uint64, a p2p.Accepted) { o.chk.onAccepted(a) }

@@ -303,6 +303,9 @@ func (c *InProcess) nodeConfig(s *nodeSlot) (node.Config, error) {
 		cfg.BrokerDialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
 	}
 	cfg.OnIngress = c.hooks.OnIngress
+	if tr := c.hooks.Trace; tr != nil {
+		cfg.Tracing = tr.Node // the run's collector: the nodes' spans join the client's
+	}
 	if on := c.hooks.OnBlock; on != nil {
 		cfg.OnBlock = func(ev node.BlockEvent) { on(s.name, ev) }
 	}
@@ -343,7 +346,7 @@ func (c *InProcess) serveAPI(s *nodeSlot, n *node.Node) error {
 			return fmt.Errorf("API on %s: %w", s.apiAddr, err)
 		}
 	}
-	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Logger: c.Logger})
+	srv, err := api.New(api.Config{Backend: n, ChainID: chainID, Logger: c.Logger, Tracer: n.Tracer()})
 	if err != nil {
 		ln.Close()
 		return err

@@ -45,7 +45,9 @@ func (putKind) prepare(ctx context.Context, in *prepInput) (*sends, error) {
 	return &sends{txs: txs, of: splitOf(in, puts.Of), sender: func(conns []loadgen.TxConn, obs *observer, chk *checker) loadgen.SendFunc {
 		s := &loadgen.Submitter{Conns: conns, Txs: txs, Observer: obs, Timeout: w.Timeout.Std(), Failover: failoverOf(w), OnResend: obs.resend}
 		if every > 0 {
-			s.VerifyEvery, s.Verify, s.Visible = every, verifyPut(chk), visiblePut
+			// The traced sends' receipts are checked too: each trace
+			// ends with the client's proof check.
+			s.VerifyEvery, s.Verify, s.Visible, s.Traced = every, verifyPut(chk), visiblePut, obs.isTraced
 		}
 		return s.Send
 	}}, nil

@@ -133,7 +133,7 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 	sh := r.share
 	sh.salt += r.probes * 0x9e3779b9
 	r.ingress.reset()
-	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.ingress, r.p.printf)
+	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.signed, r.p.printf)
 	if err != nil {
 		return nil, reports.MaxRatePoint{}, err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -303,8 +304,23 @@ func (c *Processes) launch(s *procSlot) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(c.Bin, "node", "--cluster", s.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
-		"--data", s.dir, "--listen", s.listen, "--api", s.api, "--metrics", s.metrics)
+	args := []string{"node", "--cluster", s.clusterCfg, "--id", s.name, "--key-file", s.keyFile,
+		"--data", s.dir, "--listen", s.listen, "--api", s.api, "--metrics", s.metrics}
+	var env []string
+	if tr := c.hooks.Trace; tr != nil {
+		// The nodes export their spans to the run's receiver, in batches
+		// of at most 200ms, and trace the run's sample.
+		endpoint, err := tr.Receiver()
+		if err != nil {
+			logf.Close()
+			return fmt.Errorf("bench: the traces receiver: %w", err)
+		}
+		tr.Exported()
+		args = append(args, "--otlp", endpoint, "--trace-sample", strconv.FormatFloat(tr.Share, 'g', -1, 64))
+		env = append(os.Environ(), "OTEL_BSP_SCHEDULE_DELAY=200")
+	}
+	cmd := exec.Command(c.Bin, args...)
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()

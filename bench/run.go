@@ -24,6 +24,7 @@ import (
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -61,6 +62,15 @@ type Options struct {
 	// workers on several hosts start together; it must still be ahead when
 	// the transactions are signed. Zero means as soon as they are.
 	StartAt time.Time
+	// TraceSample is the share of transactions traced (tracing.Sampled,
+	// decided from the transaction id, so the nodes the run starts trace
+	// the same ones): their traces go to traces.json, always written.
+	// Zero means tracing.DefaultSample (1%); negative traces none.
+	TraceSample float64
+	// OTLP, if set, is an OTLP endpoint (tracing.Config.Endpoint) the
+	// client's spans and those of the nodes the run starts are exported
+	// to, besides traces.json.
+	OTLP string
 }
 
 // chainID is the chain of the nodes the harness runs, and of a node that
@@ -81,6 +91,7 @@ type pipeline struct {
 	genesis  []node.GenesisAccount
 	share    share
 	probes   uint32 // max-rate probes prepared so far
+	traces   *runTraces
 }
 
 // outcome is what a load plan measured, for finish.
@@ -119,9 +130,18 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	}
 	r.accounts = runAccounts(sc)
 	r.genesis = genesisOf(r.accounts)
-	err := t.Start(ctx, sc, Hooks{
+	traceShare := opts.TraceSample
+	if traceShare == 0 {
+		traceShare = tracing.DefaultSample
+	}
+	var err error
+	if r.traces, err = newRunTraces(ctx, min(traceShare, 1), opts.OTLP); err != nil {
+		return nil, err
+	}
+	defer r.traces.close() // after the target's Close: node processes flush their last spans
+	err = t.Start(ctx, sc, Hooks{
 		Genesis: r.genesis, OnBlock: r.chk.onBlockNow, OnIngress: r.ingress.stamp,
-		Dir: opts.Out, Printf: r.p.printf,
+		Dir: opts.Out, Printf: r.p.printf, Trace: r.traces.hooks(),
 	})
 	defer t.Close()
 	if err != nil {
@@ -171,6 +191,7 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
+	r.writeTraces(ctx, res)
 	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
 		return res, errors.Join(fmt.Errorf("%w: %w", ErrInterrupted, cause), err)
 	}
@@ -293,7 +314,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	r.ingress.reset()
 	for i := range sc.Workload {
 		var err error
-		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.share, r.ingress, r.p.printf); err != nil {
+		if loads[i], err = prepare(ctx, sc, &sc.Workload[i], i, accountsFor(r.accounts, i), warmup+measure, r.share, r.signed, r.p.printf); err != nil {
 			return nil, err
 		}
 	}
@@ -510,7 +531,18 @@ func (r *pipeline) runLoads(ctx context.Context, loads []*workloadRun, rec *repo
 		l.obs = newObserver(rec.Workload(l.name), r.chk, n)
 		sendFuncs[i] = l.sends.sender(conns, l.obs, r.chk)
 	}
-	r.ingress.build(loads) // after the observers exist: the node's hook reads them
+	// After the observers exist (the node's ingress hook reads them): the
+	// presigned transactions join the ingress index and the trace marks,
+	// as streamed ones do when they are signed.
+	for _, l := range loads {
+		l.measured = rec.Start()
+		l.obs.traced = &l.traced
+		if pre, ok := l.sends.txs.(loadgen.Presigned); ok {
+			for i, raw := range pre {
+				r.signed(l, uint64(i), raw)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for i, l := range loads {
 		send := sendFuncs[i]
@@ -556,10 +588,23 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 		// throughput is a fraction of it): they hold for the merged report.
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("worker %s: the scenario's %d SLOs are evaluated by rustorium report merge on the whole load", r.opts.Worker, len(sc.SLO)))
 	}
+	r.writeTraces(ctx, res)
 	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// writeTraces writes traces.json and summarises it in res; a failure is a
+// note, not the run's.
+func (r *pipeline) writeTraces(ctx context.Context, res *reports.Result) {
+	sum, err := r.traces.write(ctx, r.opts.Out)
+	if err != nil {
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("traces: %v", err))
+		return
+	}
+	res.Traces = sum
+	res.Files = append(res.Files, tracing.TracesFile)
 }
 
 // describe fills in what the run was: scenario, seed, worker, warmup,
@@ -651,9 +696,8 @@ func (x *ingressIndex) reset() {
 	x.mu.Unlock()
 }
 
-// add registers send i of l, whose encoding is raw.
-func (x *ingressIndex) add(raw []byte, l *workloadRun, i uint64) {
-	id := tx.IDOf(raw)
+// add registers send i of l, whose id is id.
+func (x *ingressIndex) add(id tx.ID, l *workloadRun, i uint64) {
 	x.mu.Lock()
 	if x.ids == nil {
 		x.ids = map[tx.ID]ingressRef{}
@@ -662,21 +706,13 @@ func (x *ingressIndex) add(raw []byte, l *workloadRun, i uint64) {
 	x.mu.Unlock()
 }
 
-// build registers the presigned transactions of loads, whose observers
-// exist now: after it, the node's hook may stamp any of them.
-func (x *ingressIndex) build(loads []*workloadRun) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if x.ids == nil {
-		x.ids = map[tx.ID]ingressRef{}
-	}
-	for _, l := range loads {
-		if pre, ok := l.sends.txs.(loadgen.Presigned); ok {
-			for i, raw := range pre {
-				x.ids[tx.IDOf(raw)] = ingressRef{l, uint64(i)}
-			}
-		}
-	}
+// signed registers send i of l, signed as raw: in the ingress index, and
+// among the traced sends when its id is sampled. Streamed transactions are
+// registered as they are signed, presigned ones when the load starts.
+func (r *pipeline) signed(l *workloadRun, i uint64, raw []byte) {
+	id := tx.IDOf(raw)
+	r.ingress.add(id, l, i)
+	r.traces.markOne(l, i, id)
 }
 
 // stamp records the node's ingress of transaction id, once: a resend's

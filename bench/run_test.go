@@ -857,7 +857,7 @@ func TestRunProcessCluster(t *testing.T) {
 			procs.Brokers = brokers
 		}
 		out := t.TempDir()
-		res := run(t, processScenario, bench.Options{Out: out, SkipFloors: true, Target: procs})
+		res := run(t, processScenario, bench.Options{Out: out, SkipFloors: true, Target: procs, TraceSample: 0.2})
 		c := res.Checker
 		t.Logf("%s: checker %+v", kind, c)
 		if c.Lost != 0 || c.Duplicated != 0 || !c.RootsEqual || c.RootsUnchecked || c.BalancesConserved == nil || !*c.BalancesConserved ||
@@ -894,6 +894,11 @@ func TestRunProcessCluster(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, "cluster.yaml")); err != nil {
 			t.Fatal(err)
+		}
+		// The node processes export their spans to the run over OTLP: the
+		// traces hold every node's.
+		if tr := res.Traces; tr == nil || tr.Complete == 0 || len(tr.Nodes) != 3 {
+			t.Fatalf("%s: traces %+v", kind, res.Traces)
 		}
 	})
 }

@@ -104,6 +104,9 @@ type Hooks struct {
 	Dir string
 	// Printf prints a line of the run's progress. Never nil.
 	Printf func(format string, args ...any)
+	// Trace, if set, is the run's tracing, which the target's nodes join;
+	// nil when the run traces nothing.
+	Trace *TraceHooks
 }
 
 // NodeView is what the checker reads of one running node.

@@ -26,6 +26,10 @@ type workloadRun struct {
 	sends  *sends
 	obs    *observer
 	stats  loadgen.Stats
+	// traced are its traced sends, marked as they are signed; measured is
+	// the start of measuring of the recorder its load ran with.
+	traced   tracedSet
+	measured time.Time
 }
 
 // MaxSends bounds the sends one workload schedules (a run, or a max-rate
@@ -116,12 +120,12 @@ type share struct {
 
 // prepare sets up workload idx (w, which may be a max-rate probe's copy)
 // for total (warmup included): its schedule, then its kind's sends (the
-// run's share of them), registering them in ix as they are signed. The
-// caller closes the workload when its load has run.
-func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, ix *ingressIndex, printf func(string, ...any)) (*workloadRun, error) {
+// run's share of them); a streamed workload tells signed of each as it is
+// signed. The caller closes the workload when its load has run.
+func prepare(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Workload, idx int, accounts []ed25519.PrivateKey, total time.Duration, sh share, signed func(l *workloadRun, i uint64, raw []byte), printf func(string, ...any)) (*workloadRun, error) {
 	l := &workloadRun{name: w.Name, kind: w.Kind, client: w.Client}
 	in := &prepInput{w: w, seed: workloadSeed(sc, idx), accounts: accounts, split: sh.split, salt: sh.salt, chain: sh.chain, printf: printf,
-		onSigned: func(i uint64, raw []byte) { ix.add(raw, l, i) }}
+		onSigned: func(i uint64, raw []byte) { signed(l, i, raw) }}
 	in.newKeys = func() (loadgen.Keys, error) {
 		return loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), in.seed)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tracing"
 )
 
 // Settings are a node process's settings, whichever way they came:
@@ -37,6 +38,10 @@ type Settings struct {
 	Leadership  node.LeadershipConfig
 	Genesis     []node.GenesisAccount
 	Logger      *slog.Logger
+	// Tracing is the node's tracing (node.Config.Tracing): rustorium
+	// node's --otlp and --trace-sample, or the harness's. The zero value
+	// traces nothing.
+	Tracing tracing.Config
 }
 
 // Errors of the package, wrapped by the errors returned.
@@ -67,6 +72,9 @@ func (s Settings) Config() (node.Config, error) {
 	if n := max(len(s.Peers), 1); s.Quorum < 1 || s.Quorum > n {
 		bad("quorum %d: want 1..%d (the validators)", s.Quorum, n)
 	}
+	if err := s.Tracing.Validate(); err != nil {
+		bad("%v", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return node.Config{}, fmt.Errorf("%w: %w", ErrSettings, err)
 	}
@@ -81,5 +89,6 @@ func (s Settings) Config() (node.Config, error) {
 		Leadership: s.Leadership,
 		Genesis:    s.Genesis,
 		Logger:     s.Logger,
+		Tracing:    s.Tracing,
 	}, nil
 }

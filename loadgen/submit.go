@@ -76,6 +76,11 @@ type Submitter struct {
 	Verify func(i uint64, raw []byte, c p2p.Committed) error
 	// VerifyEvery verifies the receipts of every n-th send. Zero means 10.
 	VerifyEvery uint64
+	// Traced, if set, names sends whose receipts are verified too (the
+	// traced ones, so that each trace ends with the client's proof
+	// check); their write is not read back unless they are in the
+	// VerifyEvery sample.
+	Traced func(i uint64) bool
 	// Visible, for every VerifyEvery-th send, reads the send's write back
 	// through the same connection after its commit receipt, until it shows
 	// (read-your-write); the visible stage is stamped then. Nil skips it.
@@ -184,7 +189,8 @@ func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, raw []byt
 	if every == 0 {
 		every = 10
 	}
-	if i%every != 0 {
+	sampled := i%every == 0
+	if !sampled && (q.Traced == nil || !q.Traced(i)) {
 		return
 	}
 	if q.Verify != nil && proved {
@@ -194,7 +200,7 @@ func (q *Submitter) sample(ctx context.Context, conn TxConn, i uint64, raw []byt
 		}
 		obs.Reached(i, reports.StageProofVerify, intended, actual, time.Now())
 	}
-	if q.Visible != nil {
+	if q.Visible != nil && sampled {
 		if err := q.Visible(ctx, conn.Get, i, raw, com); err != nil {
 			obs.Failed(i, reports.StageVisible, intended, err)
 			return

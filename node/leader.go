@@ -10,10 +10,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -37,6 +40,19 @@ type leader struct {
 	mu    sync.Mutex
 	ready map[uint32]bool // caught up with the shard's committed blocks since it was assigned
 	gen   uint64          // counts assignment changes: a catch-up across one does not count
+
+	cuts []cutTrace // the round's blocks holding sampled transactions (tracing only; the rounds goroutine's)
+}
+
+// cutTrace is what tracing records of a block a leader cut: its sampled
+// transactions get its leader spans.
+type cutTrace struct {
+	ids                []tx.ID // the sampled ones
+	shard              uint32
+	height             uint64
+	txs, bytes         int
+	waitStart, waitEnd time.Time // waiting for its replica, maxInflight blocks ahead (zero: it did not)
+	cutStart, cutEnd   time.Time
 }
 
 func newLeader(n *Node) *leader {
@@ -163,6 +179,7 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		default:
 			return err
 		}
+		l.cuts = l.cuts[:0]
 		outs, proposed, err := l.propose(ctx, pub, tips, batches)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -178,6 +195,9 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		committed, err := pub.Publish(pctx, outs)
 		cancel()
 		t3 := time.Now()
+		if len(l.cuts) > 0 {
+			l.traceRound(batches, len(proposed), committed && err == nil, t0, t1, t2, t3)
+		}
 		if err != nil {
 			return err
 		}
@@ -301,13 +321,24 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 // returns the block's outputs (the block and its credits), or a nil header
 // if every entry is already in a block.
 func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consensus.Entry) ([]ordering.Output, *consensus.Header, error) {
+	var waitStart, waitEnd time.Time
 	// Only published blocks can be waited for: the blocks of this round
 	// commit with the round.
 	if t.published >= maxInflight {
+		if l.n.tracer != nil {
+			waitStart = time.Now()
+		}
 		h := t.blocks[0].hdr.Height
 		if err := l.n.progress.await(ctx, l.n.voter, shard, func(m storage.Meta) bool { return m.Height >= h }); err != nil {
 			return nil, nil, err
 		}
+		if l.n.tracer != nil {
+			waitEnd = time.Now()
+		}
+	}
+	var start time.Time
+	if l.n.tracer != nil {
+		start = time.Now()
 	}
 	meta, _, err := l.n.db.ShardMeta(shard)
 	if err != nil {
@@ -364,7 +395,38 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 		pb.ids[id] = true
 	}
 	t.blocks = append(t.blocks, pb)
+	if sampled := tracing.SampledIDs(l.n.tracer, body.ids); len(sampled) > 0 {
+		c := cutTrace{ids: sampled, shard: shard, height: hdr.Height, txs: len(body.ids), waitStart: waitStart, waitEnd: waitEnd, cutStart: start, cutEnd: time.Now()}
+		for _, e := range entries {
+			c.bytes += len(e.Raw)
+		}
+		l.cuts = append(l.cuts, c)
+	}
 	return outs, &hdr, nil
+}
+
+// traceRound records the leader spans of the round's sampled transactions:
+// the poll [t0, t1], each one's block cut, the publishing transaction [t2,
+// t3] (published: it committed).
+func (l *leader) traceRound(batches []ordering.Batch, blocks int, published bool, t0, t1, t2, t3 time.Time) {
+	records := 0
+	for _, b := range batches {
+		records += len(b.Records)
+	}
+	tr := l.n.tracer
+	for _, c := range l.cuts {
+		block := []attribute.KeyValue{tracing.AttrShard.Int64(int64(c.shard)), tracing.AttrHeight.Int64(int64(c.height)),
+			tracing.AttrBlockTxs.Int(c.txs), tracing.AttrSampledInBlock.Int(len(c.ids))}
+		for _, id := range c.ids {
+			tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderPoll, t0, t1, tracing.AttrLeaderRecords.Int(records))
+			if !c.waitStart.IsZero() {
+				tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderInflight, c.waitStart, c.waitEnd, block...)
+			}
+			tr.Record(id, tracing.AnchorCommit, tracing.SpanBlockCut, c.cutStart, c.cutEnd, append(block, tracing.AttrBlockBytes.Int(c.bytes))...)
+			tr.Record(id, tracing.AnchorCommit, tracing.SpanPublish, t2, t3, tracing.AttrLeaderBlocks.Int(blocks), tracing.AttrPublishCommit.Bool(published))
+		}
+	}
+	l.cuts = l.cuts[:0]
 }
 
 // catchUp waits, once per assignment, until this node committed every

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
@@ -41,6 +42,7 @@ import (
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -121,6 +123,12 @@ type Config struct {
 	// for older heights gets them signed again from the committed headers,
 	// so a node down for any time can catch up. Default (0): 16384.
 	AttestationRetain int
+	// Tracing traces sampled transactions with OpenTelemetry (node/tracing):
+	// the share Tracing.Sample of transaction ids (default 1% when tracing
+	// is on), decided from the id alone so every node and the client agree,
+	// exported to Tracing.Endpoint and handed to Tracing.Processors. The
+	// zero value traces nothing, at no cost.
+	Tracing tracing.Config
 }
 
 // LeadershipConfig tunes shard leadership (ordering.PublisherConfig).
@@ -176,6 +184,9 @@ func (c *Config) Validate() error {
 	if err := c.Block.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
@@ -226,6 +237,8 @@ type Node struct {
 	appends  appendHealth // the log's answers to Submit's appends, for readiness
 	lock     *os.File     // the data directory's lock, held until Close
 	rlog     *rateLog     // rate-limited logs of failures that repeat (storage errors)
+	tp       *sdktrace.TracerProvider
+	tracer   *tracing.Tracer // nil: tracing off
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -259,9 +272,18 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		if err != nil && n.lock != nil {
 			n.lock.Close()
 		}
+		if err != nil && n.tp != nil {
+			_ = n.tp.Shutdown(context.Background())
+		}
 	}()
 	if err := checkLayout(cfg.DataDir, Layout{Format: LayoutFormat, ChainID: cfg.ChainID, Shards: cfg.Shards, TopicPrefix: cfg.TopicPrefix}); err != nil {
 		return nil, err
+	}
+	if n.tp, err = tracing.NewProvider(ctx, cfg.Tracing, tracing.Process{Service: tracing.ServiceNode, Instance: cfg.NodeID, Key: cfg.Key.Public().(ed25519.PublicKey)}); err != nil {
+		return nil, fmt.Errorf("node: tracing: %w", err)
+	}
+	if n.tp != nil {
+		n.tracer = tracing.New(n.tp, cfg.Tracing.Share())
 	}
 	n.leader = newLeader(n)
 	n.waiters.m = make(map[tx.ID][]chan p2p.Committed)
@@ -309,11 +331,15 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if n.voter, err = newVoter(cfg.Key, cfg.validators(), cfg.Quorum, cfg.Shards, cfg.AttestationRetain, n.committedAttestations, n.log, n.metrics); err != nil {
 		return nil, err
 	}
+	if n.tracer != nil {
+		n.voter.keepSigners()
+	}
 	n.verify = sigverify.New(sigverify.Options{OnBatch: func(size int) { n.metrics.SigBatch.Observe(float64(size)) }})
 	scfg := p2p.ServerConfig{
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
 		Verifier: n.verify, MaxConns: cfg.MaxClientConns, MaxStreams: cfg.MaxStreamsPerConn,
+		Tracer: n.tracer,
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}
@@ -473,6 +499,10 @@ const optimizeEvery = 30 * time.Second
 // way they came.
 func (n *Node) Verifier() *sigverify.Verifier { return n.verify }
 
+// Tracer is the node's tracer of sampled transactions, which its HTTP API
+// shares; nil when tracing is off.
+func (n *Node) Tracer() *tracing.Tracer { return n.tracer }
+
 // Views are the node's materialized views over committed state: reads of
 // accounts (with proofs), latest blocks and recent transactions.
 func (n *Node) Views() *cache.Views { return n.views }
@@ -620,9 +650,17 @@ func (n *Node) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (p2p.
 	}
 	shard := ordering.ShardOf(t.RoutingKey(), n.cfg.Shards)
 	ch := n.waiters.add(id)
+	var t0 time.Time
+	traced := n.tracer != nil && tracing.Recording(ctx)
+	if traced {
+		t0 = time.Now()
+	}
 	off, err := n.prod.Append(ctx, shard, id[:], raw)
 	if ctx.Err() == nil {
 		n.appends.done(err)
+	}
+	if traced {
+		tracing.Child(ctx, tracing.SpanProduce, t0, time.Now(), tracing.AttrShard.Int64(int64(shard)), tracing.AttrOffset.Int64(off))
 	}
 	if err != nil {
 		n.waiters.remove(id, ch)
@@ -664,6 +702,14 @@ func (n *Node) Close() error {
 		}
 		if n.lock != nil {
 			n.lock.Close()
+		}
+		if n.tp != nil {
+			// Flushes what the exporter still holds.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := n.tp.Shutdown(ctx); err != nil {
+				n.log.Warn("flushing traces", "err", err)
+			}
+			cancel()
 		}
 	})
 	return nil

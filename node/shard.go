@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/node/cache"
@@ -19,6 +21,7 @@ import (
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/state"
 	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -49,6 +52,7 @@ type replica struct {
 	waiters  *waiters
 	metrics  *metrics.Node
 	onBlock  func(BlockEvent)
+	tracer   *tracing.Tracer // nil: tracing off
 
 	blocks *ordering.Consumer // blocks-<shard>
 	txs    *ordering.Consumer // transactions-<shard>
@@ -67,7 +71,7 @@ func (n *Node) newReplica(ctx context.Context, shard uint32) (_ *replica, err er
 		shard: shard, shards: n.cfg.Shards, log: n.log,
 		db: n.db, gate: n.gate, voter: n.voter, faults: &n.faults, views: n.views,
 		progress: n.progress, waiters: &n.waiters, metrics: n.metrics, onBlock: n.cfg.OnBlock,
-		meta: meta,
+		tracer: n.tracer, meta: meta,
 	}
 	if r.blocks, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Blocks, shard, meta.BlockOffset); err != nil {
 		return nil, err
@@ -90,6 +94,10 @@ func (r *replica) run(ctx context.Context) error {
 			return nil
 		}
 		recs, err := r.blocks.Poll(ctx)
+		var polled time.Time
+		if r.tracer != nil {
+			polled = time.Now()
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -101,7 +109,7 @@ func (r *replica) run(ctx context.Context) error {
 			return err
 		}
 		for _, rec := range recs {
-			if err := r.apply(ctx, rec); err != nil {
+			if err := r.apply(ctx, rec, polled); err != nil {
 				if ctx.Err() != nil {
 					return nil
 				}
@@ -111,8 +119,9 @@ func (r *replica) run(ctx context.Context) error {
 	}
 }
 
-// apply validates, executes, attests and, once final, commits one block.
-func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
+// apply validates, executes, attests and, once final, commits one block,
+// polled at polled (zero when not tracing).
+func (r *replica) apply(ctx context.Context, rec ordering.Record, polled time.Time) error {
 	hdr, ok := r.next(rec)
 	if !ok {
 		return nil
@@ -128,6 +137,9 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 		return err
 	}
 	clock.lap("execute")
+	// The block's sampled transactions get its replica spans (nil: none,
+	// or tracing is off).
+	sampled := tracing.SampledIDs(r.tracer, b.ids)
 	bc := commitBatch(&hdr, rec.Offset, b)
 	var prep *storage.Prepared
 	if err := r.whileStoreDown(ctx, func() (err error) { prep, err = r.db.Prepare(bc); return err }); err != nil {
@@ -136,17 +148,59 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record) error {
 	hdr.StateRoot = prep.Root.Bytes()
 	hash := hdr.Hash()
 	clock.lap("root")
-	if err := r.finalize(ctx, hdr.Height, hash, hdr.StateRoot); err != nil {
+	var attested time.Time
+	if err := r.finalize(ctx, hdr.Height, hash, hdr.StateRoot, sampled != nil, &attested); err != nil {
 		return err
 	}
 	clock.lap("final")
 	receipts := seal(bc, hash, &hdr, b)
-	if err := r.commit(ctx, prep, hdr, hash, b, receipts); err != nil {
+	var committed time.Time
+	if err := r.commit(ctx, prep, hdr, hash, b, receipts, sampled != nil, &committed); err != nil {
 		return err
 	}
 	clock.lap("commit")
+	if r.tracer != nil {
+		signers := r.voter.signersOf(r.shard, hdr.Height)
+		if sampled != nil {
+			r.trace(sampled, hdr, len(b.ids), polled, clock, attested, committed, signers)
+		}
+	}
 	r.observe(hdr, b, clock)
 	return nil
+}
+
+// trace records the replica spans of a committed block's sampled
+// transactions from the block's phase times: polled is when the replica's
+// poll returned the block, attested when its attestation was sent,
+// committed when its receipts were about to be delivered, signers the
+// validators the quorum counted.
+func (r *replica) trace(sampled []tx.ID, hdr consensus.Header, txs int, polled time.Time, clock *phases, attested, committed time.Time, signers []ed25519.PublicKey) {
+	attrs := []attribute.KeyValue{tracing.AttrShard.Int64(int64(hdr.Shard)), tracing.AttrHeight.Int64(int64(hdr.Height)),
+		tracing.AttrBlockTxs.Int(txs), tracing.AttrSampledInBlock.Int(len(sampled))}
+	names := make([]string, len(signers))
+	for i, k := range signers {
+		names[i] = tracing.KeyPrefix(k)
+	}
+	quorum := append(attrs[:len(attrs):len(attrs)], tracing.AttrQuorumSigners.StringSlice(names))
+	t := clock.laps
+	steps := []struct {
+		name       tracing.SpanName
+		start, end time.Time
+		attrs      []attribute.KeyValue
+	}{
+		{tracing.SpanReplicaQueue, polled, clock.start, attrs},
+		{tracing.SpanReplicaRead, clock.start, t[0], attrs},
+		{tracing.SpanExecute, t[0], t[1], attrs},
+		{tracing.SpanMerkle, t[1], t[2], attrs},
+		{tracing.SpanAttest, t[2], attested, attrs},
+		{tracing.SpanQuorum, attested, t[3], quorum},
+		{tracing.SpanCommit, t[3], committed, attrs},
+	}
+	for _, id := range sampled {
+		for _, s := range steps {
+			r.tracer.Record(id, tracing.AnchorCommit, s.name, s.start, s.end, s.attrs...)
+		}
+	}
 }
 
 // verdict is what a replica does with a record of its blocks stream.
@@ -269,11 +323,15 @@ func commitBatch(hdr *consensus.Header, offset int64, b *body) *storage.BlockCom
 }
 
 // finalize attests this node's result for a block (or the one a fault
-// makes it attest) and waits until the block is final.
-func (r *replica) finalize(ctx context.Context, height uint64, hash, root [32]byte) error {
+// makes it attest) and waits until the block is final. With stamp, it
+// sets *at to when the attestation was sent.
+func (r *replica) finalize(ctx context.Context, height uint64, hash, root [32]byte, stamp bool, at *time.Time) error {
 	attested := r.faults.attested(r.shard, height, root)
 	if err := r.voter.local(r.shard, height, hash, attested); err != nil {
 		return err
+	}
+	if stamp {
+		*at = time.Now()
 	}
 	return r.voter.await(ctx, r.shard, height)
 }
@@ -299,8 +357,9 @@ func seal(bc *storage.BlockCommit, hash [32]byte, hdr *consensus.Header, b *body
 // commit writes the prepared, sealed block, then makes it visible: the
 // views, the shard's progress, and the receipts of its transactions and
 // of those it replays. Nothing is visible, no receipt sent, before the
-// block's batch committed.
-func (r *replica) commit(ctx context.Context, prep *storage.Prepared, hdr consensus.Header, hash [32]byte, b *body, receipts []p2p.Committed) error {
+// block's batch committed. With stamp, it sets *at to when it starts
+// delivering the receipts.
+func (r *replica) commit(ctx context.Context, prep *storage.Prepared, hdr consensus.Header, hash [32]byte, b *body, receipts []p2p.Committed, stamp bool, at *time.Time) error {
 	committed, err := r.commitBlock(ctx, prep, hash)
 	if err != nil {
 		return fmt.Errorf("committing block %d: %w", hdr.Height, err)
@@ -314,6 +373,9 @@ func (r *replica) commit(ctx context.Context, prep *storage.Prepared, hdr consen
 		return err
 	}
 	r.progress.set(r.shard, r.meta)
+	if stamp {
+		*at = time.Now()
+	}
 	for _, c := range receipts {
 		r.waiters.deliver(c)
 	}
@@ -422,6 +484,8 @@ func (r *replica) observe(hdr consensus.Header, b *body, clock *phases) {
 type phases struct {
 	h           *prometheus.HistogramVec
 	start, last time.Time
+	laps        [5]time.Time // the end of each phase: read, execute, root, final, commit
+	n           int
 }
 
 // startPhases starts timing a block cut at cut (unix nanoseconds): the
@@ -437,6 +501,10 @@ func (p *phases) lap(phase string) {
 	now := time.Now()
 	p.h.WithLabelValues(phase).Observe(now.Sub(p.last).Seconds())
 	p.last = now
+	if p.n < len(p.laps) {
+		p.laps[p.n] = now
+		p.n++
+	}
 }
 
 // checkCredit returns the replica's rule for credits (state.Executor's

@@ -41,6 +41,39 @@ type voter struct {
 	mu      sync.Mutex
 	f       *consensus.Finality
 	changed chan struct{} // closed and replaced when a height becomes final or a shard halts
+
+	// signers keeps, when tracing, the validators counted for each final
+	// height until its shard's replica takes them (signersOf); nil when
+	// not tracing.
+	signers map[shardHeight][]ed25519.PublicKey
+}
+
+type shardHeight struct {
+	shard  uint32
+	height uint64
+}
+
+// maxSigners bounds voter.signers: heights a replica never asks for (its
+// blocks were committed before a restart) are dropped beyond it.
+const maxSigners = 4096
+
+// keepSigners makes the voter remember the signers of final heights for
+// signersOf (tracing's replica.quorum spans).
+func (v *voter) keepSigners() {
+	v.mu.Lock()
+	v.signers = map[shardHeight][]ed25519.PublicKey{}
+	v.mu.Unlock()
+}
+
+// signersOf returns (and forgets) the validators counted when (shard,
+// height) became final; nil when unknown or not tracing.
+func (v *voter) signersOf(shard uint32, height uint64) []ed25519.PublicKey {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	k := shardHeight{shard, height}
+	s := v.signers[k]
+	delete(v.signers, k)
+	return s
 }
 
 // defaultRetain is Config.AttestationRetain's default.
@@ -227,6 +260,14 @@ func (v *voter) handle(out consensus.Output) {
 	}
 	if len(out.Final) > 0 || halted {
 		v.mu.Lock()
+		if v.signers != nil {
+			if len(v.signers) > maxSigners {
+				clear(v.signers)
+			}
+			for _, f := range out.Final {
+				v.signers[shardHeight{f.Shard, f.Height}] = f.Signers
+			}
+		}
 		close(v.changed)
 		v.changed = make(chan struct{})
 		v.mu.Unlock()

@@ -73,7 +73,8 @@ func goldenResult() *Result {
 		Resources: &Resources{Source: "in-process", IntervalS: 1, Samples: make([]ResourceSample, 3),
 			CPUPercentMean: 123.4, CPUPercentMax: 180, RSSMaxBytes: 300 << 20, GCPauseTotalS: 0.0123, GCCycles: 7, GoroutinesMax: 345,
 			Notes: []string{"sampled the whole process"}},
-		Files: []string{"puts-accepted.hgrm", "plot-latency-puts.png", "plot-latency-puts.svg", "plot-resources.png", "report.html", "report.md", "result.json"},
+		Traces: goldenTraces(),
+		Files:  []string{"puts-accepted.hgrm", "plot-latency-puts.png", "plot-latency-puts.svg", "plot-resources.png", "report.html", "report.md", "result.json"},
 	}
 }
 

@@ -62,6 +62,9 @@ type Result struct {
 	Simulated   bool         `json:"simulated,omitempty"`
 	Calibration *Calibration `json:"calibration,omitempty"`
 	Simulation  *Simulation  `json:"simulation,omitempty"`
+	// Traces summarises the sampled transactions' traces (traces.json):
+	// how many, and where the p50 and the p99 transaction spent their time.
+	Traces *Traces `json:"traces,omitempty"`
 }
 
 // Environment describes where a run happened.

@@ -31,6 +31,7 @@ type reportView struct {
 	Stalls                       []stallLine // the fail-overs and rejoins of the timeline, shard by shard
 	Resources                    []field     // none: not sampled
 	ResourceNotes                []string
+	Traces                       *tracesView // nil: no traces
 	Files                        []string
 	LinksHTML                    bool     // report.html is among the files
 	Plots                        []mdPlot // the PNG plots among the files
@@ -110,6 +111,7 @@ func newView(res *Result, set *plotSet, generated time.Time) *reportView {
 		Timeline: timelineRows(r.Timeline), Stalls: stallLines(r.Timeline),
 		Files: r.Files, Plots: markdownPlots(r.Files),
 		PlotNotes: set.notes,
+		Traces:    newTracesView(r.Traces),
 		Generated: generated.UTC().Format(time.RFC3339),
 	}
 	if !r.Start.IsZero() {

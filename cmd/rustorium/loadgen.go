@@ -20,6 +20,7 @@ import (
 // loadgenFlags are rustorium loadgen's flags.
 type loadgenFlags struct {
 	out, target, apiURL, serverKey, clusterPath, profile, worker, startAt string
+	trace                                                                 traceFlags
 }
 
 // options turns the flags into the run's options for scenario sc.
@@ -38,6 +39,9 @@ func (fl *loadgenFlags) options(sc *scenarios.Scenario) (bench.Options, error) {
 		return bench.Options{}, errors.New("--target (QUIC), --api (HTTP) or --cluster (every node of a cluster file) is required")
 	}
 	opts := bench.Options{Out: fl.out, Target: ext}
+	if err := fl.trace.apply(&opts); err != nil {
+		return opts, err
+	}
 	var err error
 	if fl.serverKey != "" {
 		k, err := hex.DecodeString(fl.serverKey)
@@ -131,5 +135,6 @@ report of the whole load from them.`,
 	f.StringVar(&fl.profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.StringVar(&fl.worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
 	f.StringVar(&fl.startAt, "start-at", "", "start the load at this RFC 3339 time (the same for every worker)")
+	fl.trace.register(cmd)
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
+	"github.com/rustorium/rustorium/node/tracing"
 )
 
 func newNodeCmd() *cobra.Command {
@@ -75,6 +76,8 @@ type nodeFlags struct {
 	limits                                                  api.Limits // the API's
 	quicConns                                               int
 	quicStreams                                             int64
+	otlp                                                    string  // --otlp: the OTLP endpoint
+	traceSample                                             float64 // --trace-sample
 }
 
 // register defines the flags on cmd. The defaults of the shard count and
@@ -103,6 +106,8 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.IntVar(&nf.quicConns, "quic-max-conns", p2p.DefaultMaxConns, "QUIC client connections open at once; one more is closed (peers not counted)")
 	f.Int64Var(&nf.quicStreams, "quic-max-streams", p2p.DefaultMaxStreams, "concurrent streams (transactions in flight) per QUIC client connection")
 	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
+	f.StringVar(&nf.otlp, "otlp", "", "export traces of sampled transactions over OTLP: grpc://HOST:PORT or http://HOST:PORT[/PATH] (grpcs://, https:// with TLS); empty: tracing off")
+	f.Float64Var(&nf.traceSample, "trace-sample", tracing.DefaultSample, "with --otlp: the share of transactions traced, 0..1, picked from the transaction id (so every node and the client pick the same ones); 0 traces none")
 	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")
 	f.StringVar(&nf.id, "id", "", "cluster mode: this node's id in the cluster file")
 	f.StringVar(&nf.keyFile, "key-file", "", "cluster mode: this node's ed25519 seed in hex (rustorium node keygen)")
@@ -147,7 +152,25 @@ func (nf *nodeFlags) config(cmd *cobra.Command, log *slog.Logger) (node.Config, 
 	}
 	cfg, err := nf.baseConfig(cmd, log)
 	cfg.MaxClientConns, cfg.MaxStreamsPerConn = nf.quicConns, nf.quicStreams
+	if err == nil {
+		cfg.Tracing, err = nf.tracing()
+	}
 	return cfg, err
+}
+
+// tracing is the node's tracing from --otlp and --trace-sample.
+func (nf *nodeFlags) tracing() (tracing.Config, error) {
+	if nf.traceSample < 0 || nf.traceSample > 1 {
+		return tracing.Config{}, fmt.Errorf("--trace-sample %v: want a share in 0..1", nf.traceSample)
+	}
+	if nf.otlp == "" {
+		return tracing.Config{}, nil
+	}
+	c := tracing.Config{Endpoint: nf.otlp, Sample: nf.traceSample}
+	if nf.traceSample == 0 {
+		c.Sample = -1 // none
+	}
+	return c, c.Validate()
 }
 
 // baseConfig is config without the QUIC limits.
@@ -314,7 +337,7 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 		"brokers", strings.Join(n.Brokers(), ","), "shards", n.Shards()}
 	var apiAddr net.Addr
 	if apiLn != nil {
-		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Limits: opts.APILimits, Logger: log, Registerer: cfg.Registerer})
+		srv, err := api.New(api.Config{Backend: n, ChainID: cfg.ChainID, Feed: feed, Limits: opts.APILimits, Logger: log, Registerer: cfg.Registerer, Tracer: n.Tracer()})
 		if err != nil {
 			return err
 		}
@@ -333,6 +356,9 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 	}
 	if len(cfg.Peers) > 0 {
 		attrs = append(attrs, "id", cfg.NodeID, "validators", len(cfg.Peers))
+	}
+	if cfg.Tracing.On() {
+		attrs = append(attrs, "otlp", cfg.Tracing.Endpoint, "trace_sample", cfg.Tracing.Share())
 	}
 	log.Info("node running", attrs...)
 	if opts.Ready != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/bench"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -22,6 +23,7 @@ func newRunCmd() *cobra.Command {
 		out, brokers, brokerCtl, profile, baseline, nodeBin string
 		verbose                                             bool
 		minEffect                                           float64
+		trf                                                 traceFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO.yaml",
@@ -52,6 +54,9 @@ completed but failed them, and 1 when the run could not be done.`,
 				return fmt.Errorf("--node-bin: %s runs its nodes in process (cluster.mode: %s); the flag needs cluster.mode: process", sc.File(), sc.Cluster.Mode)
 			}
 			opts := bench.Options{Out: out, Target: runTarget(sc, brokers, brokerCtl, nodeBin, verbose, cmd.ErrOrStderr()), Progress: cmd.ErrOrStderr()}
+			if err := trf.apply(&opts); err != nil {
+				return err
+			}
 			res, err := bench.Run(cmd.Context(), sc, opts)
 			if err != nil {
 				return partialReport(cmd.OutOrStdout(), res, out, err)
@@ -91,7 +96,37 @@ completed but failed them, and 1 when the run could not be done.`,
 	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
 	f.StringVar(&nodeBin, "node-bin", "", "with cluster.mode process: the rustorium binary the nodes run (default this one)")
+	trf.register(cmd)
 	return cmd
+}
+
+// traceFlags are run's and loadgen's tracing flags.
+type traceFlags struct {
+	otlp   string
+	sample float64
+}
+
+func (tf *traceFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&tf.otlp, "otlp", "", "also export the traces over OTLP: grpc://HOST:PORT or http://HOST:PORT[/PATH] (grpcs://, https:// with TLS); the nodes the run starts export theirs too")
+	f.Float64Var(&tf.sample, "trace-sample", tracing.DefaultSample, "the share of transactions traced into OUT/traces.json, 0..1, picked from the transaction id as the nodes pick theirs (rustorium node --trace-sample); their receipts' proofs are checked too; 0 traces none")
+}
+
+// apply sets the run's tracing options.
+func (tf *traceFlags) apply(opts *bench.Options) error {
+	if tf.sample < 0 || tf.sample > 1 {
+		return fmt.Errorf("--trace-sample %v: want a share in 0..1", tf.sample)
+	}
+	opts.TraceSample, opts.OTLP = tf.sample, tf.otlp
+	if tf.sample == 0 {
+		opts.TraceSample = -1 // none
+	}
+	if tf.otlp != "" {
+		if err := (tracing.Config{Endpoint: tf.otlp}).Validate(); err != nil {
+			return fmt.Errorf("--otlp: %w", err)
+		}
+	}
+	return nil
 }
 
 // runTarget is the target the scenario's cluster.mode asks for: its nodes

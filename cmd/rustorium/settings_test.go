@@ -129,3 +129,28 @@ func TestFlagsClusterFileParity(t *testing.T) {
 		t.Fatalf("cluster file %+v\nwant %+v", got, want)
 	}
 }
+
+// TestNodeTracingFlags: --otlp turns tracing on at --trace-sample (1% by
+// default); without it nothing is traced; bad values are refused.
+func TestNodeTracingFlags(t *testing.T) {
+	cfg, err := flagConfig(t)
+	if err != nil || cfg.Tracing.On() {
+		t.Fatalf("no --otlp: tracing %+v, %v", cfg.Tracing, err)
+	}
+	cfg, err = flagConfig(t, "--otlp", "grpc://127.0.0.1:4317")
+	if err != nil || !cfg.Tracing.On() || cfg.Tracing.Share() != 0.01 || cfg.Tracing.Endpoint != "grpc://127.0.0.1:4317" {
+		t.Fatalf("--otlp: tracing %+v, %v", cfg.Tracing, err)
+	}
+	cfg, err = flagConfig(t, "--otlp", "http://127.0.0.1:4318", "--trace-sample", "0.25")
+	if err != nil || cfg.Tracing.Share() != 0.25 {
+		t.Fatalf("--trace-sample 0.25: tracing %+v, %v", cfg.Tracing, err)
+	}
+	if cfg, err = flagConfig(t, "--otlp", "http://127.0.0.1:4318", "--trace-sample", "0"); err != nil || cfg.Tracing.On() {
+		t.Fatalf("--trace-sample 0: tracing %+v, %v", cfg.Tracing, err)
+	}
+	for _, bad := range [][]string{{"--trace-sample", "1.5"}, {"--trace-sample", "-0.1"}, {"--otlp", "127.0.0.1:4317"}, {"--otlp", "ftp://x:1"}} {
+		if _, err := flagConfig(t, bad...); err == nil {
+			t.Errorf("%v: accepted", bad)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustorium/rustorium/node/cache"
 	"github.com/rustorium/rustorium/node/consensus"
@@ -30,6 +31,7 @@ import (
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -83,6 +85,10 @@ type Config struct {
 	// status, open WebSocket connections, subscribers dropped for lagging.
 	// Nil: not registered.
 	Registerer prometheus.Registerer
+	// Tracer traces submissions of sampled transactions (node.ingress,
+	// node.sigverify, node.produce): the node's (Node.Tracer). Nil traces
+	// nothing.
+	Tracer *tracing.Tracer
 }
 
 // Errors returned by New.
@@ -354,11 +360,17 @@ func refuseTx(err error) *refusal {
 // the signature) and hands it to the node. The channel yields its commit
 // receipt once (closed without one if the node stops first).
 func (s *Server) submit(ctx context.Context, raw []byte) (p2p.Accepted, <-chan p2p.Committed, *refusal) {
+	id := tx.IDOf(raw)
+	if s.cfg.Tracer.Sampled(id) {
+		var span trace.Span
+		ctx, span = s.cfg.Tracer.Start(ctx, id, tracing.AnchorSend, tracing.SpanIngress, time.Now(), tracing.AttrTransport.String("http"))
+		defer func() { tracing.End(span, nil) }()
+	}
 	t, err := p2p.Admit(ctx, s.verify, s.cfg.ChainID, raw)
 	if err != nil {
 		return p2p.Accepted{}, nil, refuseTx(err)
 	}
-	acc, ch, err := s.cfg.Backend.Submit(ctx, t, tx.IDOf(raw), raw)
+	acc, ch, err := s.cfg.Backend.Submit(ctx, t, id, raw)
 	switch {
 	case errors.Is(err, p2p.ErrOverloaded):
 		return p2p.Accepted{}, nil, refuseTx(err)

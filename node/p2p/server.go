@@ -16,8 +16,10 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rustorium/rustorium/node/sigverify"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
 )
 
@@ -91,6 +93,10 @@ type ServerConfig struct {
 	// pinned mutual TLS: see PeerConfig and Server.Peers. Nil refuses every
 	// peer connection.
 	Peer *PeerConfig
+	// Tracer traces the submissions of sampled transactions: node.ingress
+	// (with node.sigverify, the Ingress's own spans, and node.accept) and
+	// node.receipt. Nil traces nothing.
+	Tracer *tracing.Tracer
 }
 
 func (c *ServerConfig) ensureDefaults() error {
@@ -320,7 +326,8 @@ func (s *Server) serveConn(conn *quic.Conn) {
 // only, with an error frame when the stream can still carry one.
 func (s *Server) serveStream(st *quic.Stream) {
 	defer st.Close()
-	_ = st.SetReadDeadline(time.Now().Add(10 * time.Second))
+	now := time.Now()
+	_ = st.SetReadDeadline(now.Add(10 * time.Second))
 	typ, p, err := ReadFrame(st, s.cfg.MaxFrame)
 	if err != nil {
 		s.reject(st, tx.CodeEncoding, err.Error())
@@ -331,7 +338,7 @@ func (s *Server) serveStream(st *quic.Stream) {
 	case MsgEcho:
 		_ = WriteFrame(st, MsgEcho, p)
 	case MsgSubmit:
-		s.submit(st, p)
+		s.submit(st, p, now)
 	case MsgGet:
 		s.get(st, p)
 	default:
@@ -351,7 +358,15 @@ func Admit(ctx context.Context, v *sigverify.Verifier, chainID uint32, raw []byt
 	if err := t.Check(chainID); err != nil {
 		return nil, err
 	}
-	ok, err := v.Verify(ctx, t.From, t.SigningBytes(), t.Sig)
+	var t0 time.Time
+	traced := tracing.Recording(ctx)
+	if traced {
+		t0 = time.Now()
+	}
+	ok, batch, err := v.VerifyBatch(ctx, t.From, t.SigningBytes(), t.Sig)
+	if traced {
+		tracing.Child(ctx, tracing.SpanSigVerify, t0, time.Now(), tracing.AttrBatch.Int(batch))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -361,24 +376,44 @@ func Admit(ctx context.Context, v *sigverify.Verifier, chainID uint32, raw []byt
 	return t, nil
 }
 
-func (s *Server) submit(st *quic.Stream, raw []byte) {
-	t, err := Admit(s.ctx, s.verify, s.cfg.ChainID, raw)
+// submit admits a transaction that arrived at arrived, hands it to the
+// Ingress and answers accepted, then committed.
+func (s *Server) submit(st *quic.Stream, raw []byte, arrived time.Time) {
+	id := tx.IDOf(raw)
+	ctx := s.ctx
+	var span trace.Span
+	if s.cfg.Tracer.Sampled(id) {
+		ctx, span = s.cfg.Tracer.Start(ctx, id, tracing.AnchorSend, tracing.SpanIngress, arrived, tracing.AttrTransport.String("quic"))
+	}
+	t, err := Admit(ctx, s.verify, s.cfg.ChainID, raw)
 	if err != nil {
 		s.reject(st, tx.CodeOf(err), err.Error())
+		tracing.End(span, err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.ReceiptTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ReceiptTimeout)
 	defer cancel()
-	acc, receipts, err := s.cfg.Ingress.Submit(ctx, t, tx.IDOf(raw), raw)
+	acc, receipts, err := s.cfg.Ingress.Submit(ctx, t, id, raw)
 	if err != nil {
 		code := tx.CodeInternal
 		if errors.Is(err, ErrOverloaded) {
 			code = tx.CodeOverloaded
 		}
 		s.reject(st, code, err.Error())
+		tracing.End(span, err)
 		return
 	}
-	if err := WriteFrame(st, MsgAccepted, acc.AppendTo(nil)); err != nil {
+	var t0 time.Time
+	if span != nil {
+		t0 = time.Now()
+	}
+	err = WriteFrame(st, MsgAccepted, acc.AppendTo(nil))
+	if span != nil {
+		now := time.Now()
+		tracing.Child(ctx, tracing.SpanAccept, t0, now)
+		tracing.End(span, err, trace.WithTimestamp(now))
+	}
+	if err != nil {
 		return
 	}
 	select {
@@ -387,7 +422,13 @@ func (s *Server) submit(st *quic.Stream, raw []byte) {
 			s.reject(st, tx.CodeInternal, "node stopped before the transaction committed")
 			return
 		}
+		if span != nil {
+			t0 = time.Now()
+		}
 		_ = WriteFrame(st, MsgCommitted, c.AppendTo(nil))
+		if span != nil {
+			s.cfg.Tracer.Record(id, tracing.AnchorCommit, tracing.SpanReceipt, t0, time.Now(), tracing.AttrHeight.Int64(int64(c.Height)))
+		}
 	case <-ctx.Done():
 		s.reject(st, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
 	}

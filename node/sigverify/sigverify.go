@@ -92,8 +92,9 @@ func (o *Options) EnsureDefaults() {
 }
 
 type request struct {
-	item Item
-	done chan bool
+	item  Item
+	done  chan bool
+	batch int // the size of the batch it was checked in, set before done
 }
 
 // Verifier batches concurrent Verify calls over a few worker goroutines,
@@ -132,13 +133,20 @@ func New(opts Options) *Verifier {
 // the package-level Verify), checked in a batch with whatever else is
 // waiting. It fails only when ctx ends or the Verifier is closed.
 func (v *Verifier) Verify(ctx context.Context, pub, msg, sig []byte) (bool, error) {
+	ok, _, err := v.VerifyBatch(ctx, pub, msg, sig)
+	return ok, err
+}
+
+// VerifyBatch is Verify that also returns the size of the batch the
+// signature was checked in (1 when alone; 0 on an error).
+func (v *Verifier) VerifyBatch(ctx context.Context, pub, msg, sig []byte) (ok bool, batch int, err error) {
 	r := v.pool.Get().(*request)
 	r.item = Item{Pub: pub, Msg: msg, Sig: sig}
 	v.mu.RLock()
 	if v.closed {
 		v.mu.RUnlock()
 		v.pool.Put(r)
-		return false, ErrClosed
+		return false, 0, ErrClosed
 	}
 	select {
 	case v.reqs <- r:
@@ -146,14 +154,15 @@ func (v *Verifier) Verify(ctx context.Context, pub, msg, sig []byte) (bool, erro
 	case <-ctx.Done():
 		v.mu.RUnlock()
 		v.pool.Put(r)
-		return false, ctx.Err()
+		return false, 0, ctx.Err()
 	}
 	// Once queued, the request is always answered (Close drains the
 	// queue), so waiting for it cannot leak; only then is it reused.
-	ok := <-r.done
+	ok = <-r.done
+	batch = r.batch
 	r.item = Item{}
 	v.pool.Put(r)
-	return ok, nil
+	return ok, batch, nil
 }
 
 // Close stops the workers after answering every queued request. It is safe
@@ -184,6 +193,7 @@ func (v *Verifier) work() {
 			for {
 				select {
 				case r := <-v.reqs:
+					r.batch = 1
 					r.done <- Verify(r.item.Pub, r.item.Msg, r.item.Sig)
 				default:
 					return
@@ -209,6 +219,7 @@ func (v *Verifier) work() {
 			v.opts.OnBatch(len(batch))
 		}
 		for i, r := range batch {
+			r.batch = len(batch)
 			r.done <- valid[i]
 		}
 		clear(batch)

@@ -1,0 +1,125 @@
+package reports
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rustorium/rustorium/node/tracing"
+)
+
+// goldenTraces is the golden report's traces section.
+func goldenTraces() *Traces {
+	return &Traces{File: "traces.json", Sample: 0.01, Count: 40, Complete: 39, Nodes: []string{"node-1", "node-2"},
+		P50: &TraceBreakdown{TraceID: "0123456789abcdef0123456789abcdef", TotalUs: 25000, Stages: []StageTime{
+			{"client.send", 800}, {"node.produce", 1200}, {"client.commit_wait", 9000}, {"replica.merkle", 4000}, {"replica.quorum", 10000}}},
+		P99: &TraceBreakdown{TraceID: "fedcba9876543210fedcba9876543210", TotalUs: 45000, Stages: []StageTime{
+			{"client.send", 900}, {"node.produce", 2100}, {"client.commit_wait", 30000}, {"replica.merkle", 12000}}},
+		Slowest: []Waterfall{{TraceID: "fedcba9876543210fedcba9876543210", Workload: "puts", TotalUs: 45000, Spans: []WaterfallSpan{
+			{Name: "tx", Node: "client", DurUs: 45000, Critical: true},
+			{Name: "client.send", Node: "client", Depth: 1, DurUs: 3000, Critical: true},
+			{Name: "node.sigverify", Node: "node-1", Depth: 2, StartUs: 500, DurUs: 40, Detail: "batch of 3"},
+			{Name: "replica.quorum", Node: "node-2", Depth: 1, StartUs: 30000, DurUs: 12000, Detail: "quorum: node-1, node-2", Error: "halted"},
+		}}},
+	}
+}
+
+// span is a test span of trace tid: name, node ("" for the client),
+// parent span id, start and end in µs.
+type span struct {
+	id, parent, name, node string
+	start, end             int64
+}
+
+func ptrTo(s string) *string { return &s }
+
+// TestCriticalPath: the breakdown follows the critical path — the
+// replica spans of the node that answered, the leader's overlapping
+// Kafka transaction, the waits between — and adds up to the trace.
+func TestCriticalPath(t *testing.T) {
+	spans := []span{
+		{"r", "", "tx", "", 0, 1000},
+		{"s", "r", "client.send", "", 0, 100},
+		{"i", "s", "node.ingress", "n1", 10, 90},
+		{"v", "i", "node.sigverify", "n1", 20, 30},
+		{"p", "i", "node.produce", "n1", 30, 80},
+		{"w", "r", "client.commit_wait", "", 100, 900},
+		{"c", "w", "leader.cut", "n2", 150, 160},
+		{"b", "w", "leader.publish", "n2", 160, 400},
+		{"x1", "w", "replica.read", "n1", 300, 310},
+		{"m1", "w", "replica.merkle", "n1", 310, 500},
+		{"q1", "w", "replica.quorum", "n1", 500, 700},
+		{"k1", "w", "replica.commit", "n1", 700, 800},
+		// node-2 runs at the same time and ends after node-1's commit
+		// began: not the cause of node-1's receipt.
+		{"x2", "w", "replica.read", "n2", 300, 310},
+		{"m2", "w", "replica.merkle", "n2", 310, 690},
+		{"q2", "w", "replica.quorum", "n2", 690, 695},
+		{"k2", "w", "replica.commit", "n2", 695, 750},
+		{"e", "w", "node.receipt", "n1", 850, 860},
+		{"f", "r", "client.proof_verify", "", 900, 1000},
+	}
+	req := buildRequest("00112233445566778899aabbccddeeff", spans)
+	sum := SummarizeTraces([]tracing.Request{req})
+	if sum.Count != 1 || sum.Complete != 1 || sum.P50 == nil || len(sum.Slowest) != 1 || strings.Join(sum.Nodes, ",") != "n1,n2" {
+		t.Fatalf("summary %+v", sum)
+	}
+	got := map[string]int64{}
+	var total int64
+	for _, s := range sum.P50.Stages {
+		got[s.Stage] = s.Us
+		total += s.Us
+	}
+	want := map[string]int64{
+		"client.send": 20, "node.ingress": 20, "node.sigverify": 10, "node.produce": 50,
+		"client.commit_wait": (150 - 100) + (850 - 800) + (900 - 860),
+		"leader.cut":         10, "leader.publish": 300 - 160,
+		"replica.read": 10, "replica.merkle": 190, "replica.quorum": 200, "replica.commit": 100,
+		"node.receipt": 10, "client.proof_verify": 100,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s: %dµs on the critical path, want %d (all: %v)", k, got[k], v, got)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok && v != 0 {
+			t.Errorf("%s: %dµs on the critical path, want none", k, v)
+		}
+	}
+	if total != 1000 || sum.P50.TotalUs != 1000 {
+		t.Errorf("the breakdown adds up to %dµs, the trace is %dµs", total, sum.P50.TotalUs)
+	}
+	crit := map[string]bool{}
+	for _, w := range sum.Slowest[0].Spans {
+		if w.Critical {
+			crit[w.Name+"@"+w.Node] = true
+		}
+	}
+	if crit["replica.merkle@n2"] || !crit["replica.merkle@n1"] || !crit["leader.publish@n2"] {
+		t.Errorf("critical spans %v", crit)
+	}
+}
+
+// buildRequest is one trace of spans, grouped by node.
+func buildRequest(tid string, spans []span) tracing.Request {
+	var req tracing.Request
+	index := map[string]int{}
+	for _, s := range spans {
+		i, ok := index[s.node]
+		if !ok {
+			attrs := []tracing.KeyValue{{Key: "service.name", Value: tracing.AnyValue{StringValue: ptrTo(tracing.ServiceHarness)}}}
+			if s.node != "" {
+				attrs = []tracing.KeyValue{{Key: "service.name", Value: tracing.AnyValue{StringValue: ptrTo(tracing.ServiceNode)}},
+					{Key: "service.instance.id", Value: tracing.AnyValue{StringValue: ptrTo(s.node)}}}
+			}
+			i = len(req.ResourceSpans)
+			index[s.node] = i
+			req.ResourceSpans = append(req.ResourceSpans, tracing.ResourceSpans{Resource: tracing.Resource{Attributes: attrs}, ScopeSpans: []tracing.ScopeSpans{{}}})
+		}
+		ss := &req.ResourceSpans[i].ScopeSpans[0]
+		ss.Spans = append(ss.Spans, tracing.Span{TraceID: tid, SpanID: s.id, ParentSpanID: s.parent, Name: s.name,
+			StartTimeUnixNano: strconv.FormatInt(1e12+s.start*1000, 10), EndTimeUnixNano: strconv.FormatInt(1e12+s.end*1000, 10)})
+	}
+	return req
+}
