@@ -64,4 +64,9 @@ report: {formats: [json]}
 	if s := w.Stages["visible"]; s == nil || s.Count == 0 {
 		t.Fatalf("visible stage %+v", s)
 	}
+	// Streamed sends are traced as presigned ones are: marked as they are
+	// signed (the default 1% of 600 measured sends).
+	if tr := res.Traces; tr == nil || tr.Count == 0 || tr.Complete == 0 {
+		t.Fatalf("traces %+v", tr)
+	}
 }
