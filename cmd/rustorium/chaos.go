@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -67,8 +68,20 @@ done.`,
 					}
 					sc.Seed = seed
 					fmt.Fprintf(cmd.ErrOrStderr(), "chaos: %s seed %d\n", sc.Name, seed)
-					opts := bench.Options{Out: filepath.Join(out, fmt.Sprintf("%s-seed%d", sc.Name, seed)), Target: runTarget(sc, brokers, brokerCtl, nodeBin, false, cmd.ErrOrStderr())}
+					dir := filepath.Join(out, fmt.Sprintf("%s-seed%d", sc.Name, seed))
+					// The in-process nodes' logs go to DIR/nodes.log, so a
+					// failed run can be read afterwards (node processes
+					// write node-i.log there anyway).
+					if err := os.MkdirAll(dir, 0o755); err != nil {
+						return err
+					}
+					logf, err := os.Create(filepath.Join(dir, "nodes.log"))
+					if err != nil {
+						return err
+					}
+					opts := bench.Options{Out: dir, Target: runTarget(sc, brokers, brokerCtl, nodeBin, true, logf)}
 					res, err := bench.Run(cmd.Context(), sc, opts)
+					logf.Close()
 					rows = append(rows, chaosRow{scenario: sc.Name, seed: seed, res: res, err: err})
 					if errors.Is(err, bench.ErrInterrupted) {
 						break
