@@ -180,6 +180,9 @@ func (b *brokerRun) stop(ctx context.Context) error {
 		b.emb.Close()
 		b.emb = nil
 	} else if err := b.run(ctx, "stop"); err != nil {
+		// Stopped or not, it is in doubt: the restart (or Close) resumes
+		// it, which a running broker takes as a no-op.
+		b.down = true
 		return err
 	}
 	b.down = true
@@ -213,7 +216,9 @@ func (b *brokerRun) run(ctx context.Context, op string) error {
 	if b.ctl == "" {
 		return errors.New("a given broker is restarted through a control command (--broker-ctl), and none was given")
 	}
-	ctx, cancel := context.WithTimeout(ctx, brokerCtlTimeout)
+	// The command runs to its end even when the run stops meanwhile (the
+	// timeline ends): a broker half stopped is worse than one stopped.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), brokerCtlTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "sh", "-c", b.ctl+" "+op).CombinedOutput()
 	if err != nil {
