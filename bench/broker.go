@@ -131,6 +131,12 @@ type brokerRun struct {
 	down bool
 }
 
+// StopBroker implements Faults for the targets that embed clusterRun.
+func (r *clusterRun) StopBroker() error { return r.broker.stop(r.ctx) }
+
+// StartBroker implements Faults for the targets that embed clusterRun.
+func (r *clusterRun) StartBroker() error { return r.broker.start(r.ctx) }
+
 // brokerCtlTimeout bounds one run of a broker control command.
 const brokerCtlTimeout = 2 * time.Minute
 

@@ -39,9 +39,6 @@ func (f *inprocFaults) LeaderOf(ctx context.Context, shard uint32, wait time.Dur
 // Kill implements Faults: Close (the node leaves the broker's group and
 // closes its connections gracefully), then its socket.
 func (f *inprocFaults) Kill(name string) error {
-	if name == scenarios.BrokerTarget {
-		return f.broker.stop(f.ctx)
-	}
 	s, err := (*InProcess)(f).node(name)
 	if err != nil {
 		return err
@@ -67,9 +64,6 @@ func (f *inprocFaults) Kill(name string) error {
 // Restart implements Faults: the same key, NodeID, data directory and
 // QUIC address (the port is bound again).
 func (f *inprocFaults) Restart(name string) (map[uint32]uint64, error) {
-	if name == scenarios.BrokerTarget {
-		return nil, f.broker.start(f.ctx)
-	}
 	c := (*InProcess)(f)
 	s, err := c.node(name)
 	if err != nil {

@@ -73,9 +73,6 @@ func (f *procFaults) slot(name string) (*procSlot, error) {
 
 // Kill implements Faults: SIGKILL, a crash.
 func (f *procFaults) Kill(name string) error {
-	if name == scenarios.BrokerTarget {
-		return f.broker.stop(f.ctx)
-	}
 	s, err := f.slot(name)
 	if err != nil {
 		return err
@@ -102,9 +99,6 @@ func (f *procFaults) Kill(name string) error {
 // key and addresses; it returns the heights the node reported once it
 // served again.
 func (f *procFaults) Restart(name string) (map[uint32]uint64, error) {
-	if name == scenarios.BrokerTarget {
-		return nil, f.broker.start(f.ctx)
-	}
 	c := (*Processes)(f)
 	s, err := f.slot(name)
 	if err != nil {

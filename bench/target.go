@@ -145,12 +145,16 @@ type Faults interface {
 	// LeaderOf returns the running node that leads shard, waiting up to
 	// wait for one.
 	LeaderOf(ctx context.Context, shard uint32, wait time.Duration) (string, error)
-	// Kill stops a node, or the broker (scenarios.BrokerTarget).
+	// Kill stops a node.
 	Kill(name string) error
 	// Restart starts a killed node again on its data and address, and
-	// returns the heights its store held on each shard then (none for the
-	// broker, which starts again on its log and address).
+	// returns the heights its store held on each shard then.
 	Restart(name string) (own map[uint32]uint64, err error)
+	// StopBroker stops the run's broker (`kill: broker`); StartBroker
+	// starts it again on its log and address. One implementation serves
+	// every target that runs a cluster (clusterRun).
+	StopBroker() error
+	StartBroker() error
 	// Pause stalls a node's ingress and processing; Resume ends it.
 	Pause(name string) error
 	Resume(name string) error

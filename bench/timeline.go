@@ -93,6 +93,10 @@ func (tr *timelineRun) act(ctx context.Context, a scenarios.Action) actionRun {
 		run.err = f.Pause(run.node)
 	case a.Op == scenarios.OpResume:
 		run.err = f.Resume(run.node)
+	case a.Op == scenarios.OpKill && run.node == scenarios.BrokerTarget:
+		run.err = f.StopBroker()
+	case a.Op == scenarios.OpRestart && run.node == scenarios.BrokerTarget:
+		run.err = f.StartBroker()
 	case a.Op == scenarios.OpKill:
 		run.err = f.Kill(run.node)
 	case a.Op == scenarios.OpRestart:
