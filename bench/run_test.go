@@ -932,9 +932,11 @@ report: {formats: [json, md]}
 	if w := res.Workloads["puts"]; w == nil || w.Sent == 0 || res.Checker.Accepted == 0 || !res.Checker.RootsUnchecked {
 		t.Fatalf("result %+v, checker %+v", res.Workloads, res.Checker)
 	}
-	// The rates are over the 2.5s measured, not the 60s planned.
-	if res.DurationS > 5 || res.Workloads["puts"].ThroughputTPS < 100 {
-		t.Fatalf("measured %.1fs at %.1f tx/s; want the time that ran and about 200/s", res.DurationS, res.Workloads["puts"].ThroughputTPS)
+	// The rates are over the time measured, not the 60s planned: the open
+	// loop's send rate over it is about 200/s (over 60s it would be ~8/s).
+	// Committed throughput depends on the machine's load; the sends do not.
+	if w := res.Workloads["puts"]; res.DurationS > 5 || float64(w.Sent)/res.DurationS < 150 {
+		t.Fatalf("measured %.1fs with %d sends; want the time that ran and about 200 sends/s", res.DurationS, w.Sent)
 	}
 	written, err := reports.ReadJSON(filepath.Join(out, reports.ResultFile))
 	if err != nil || written.Workloads["puts"].Sent != res.Workloads["puts"].Sent || !strings.Contains(strings.Join(written.Checker.Notes, " "), "interrupted") {
