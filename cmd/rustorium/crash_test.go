@@ -178,12 +178,22 @@ func crashRestart(t *testing.T, bin string, brokers []string) {
 
 	// Wait until the restarted node serves the same roots as the others
 	// for every genesis account, then stop all three and compare stores.
+	// Twice, a second apart: a credit block still in flight when the roots
+	// first agree would otherwise reach some nodes before their stop and
+	// not others (seen once: node-1 one block behind, a credit short).
 	deadline := time.Now().Add(60 * time.Second)
-	for !sameRoots(ctx, t, cf, accounts) {
-		if time.Now().After(deadline) {
-			t.Fatalf("node-%d did not catch up:\n%s", victim+1, procs[victim].log.String())
+	for settled := 0; settled < 2; {
+		if !sameRoots(ctx, t, cf, accounts) {
+			settled = 0
+			if time.Now().After(deadline) {
+				t.Fatalf("node-%d did not catch up:\n%s", victim+1, procs[victim].log.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
 		}
-		time.Sleep(100 * time.Millisecond)
+		if settled++; settled < 2 {
+			time.Sleep(time.Second)
+		}
 	}
 	for i, p := range procs {
 		if err := p.stop(); err != nil {
