@@ -82,7 +82,7 @@ CHAOS_SEEDS ?= 1,2,3
 CHAOS_KAFKA ?= scenarios/chaos/broker-restart.yaml
 chaos: build
 	$(BIN) chaos $(CHAOS) --seeds $(CHAOS_SEEDS) --out $(OUT)/chaos
-	$(MAKE) --no-print-directory chaos-kafka
+	$(if $(CHAOS_KAFKA),$(MAKE) --no-print-directory chaos-kafka)
 
 chaos-kafka: build
 	@set -o pipefail; \
