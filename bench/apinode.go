@@ -73,7 +73,7 @@ func (v apiNode) Tip(shard uint32) (Tip, error) {
 		if s.Shard != shard {
 			continue
 		}
-		t := Tip{Height: s.Height}
+		t := Tip{Height: s.Height, NextOffset: s.NextOffset}
 		if err := decodeHash(t.Block[:], s.BlockHash); err != nil {
 			return t, fmt.Errorf("%s: status: block hash: %w", v.name, err)
 		}

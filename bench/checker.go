@@ -30,10 +30,16 @@ import (
 // divergence, noted and failing the check.
 type checker struct {
 	mu        sync.Mutex
-	accepted  map[tx.ID]p2p.Accepted
-	committed map[tx.ID]int // times seen in committed blocks (each block counted once)
-	receipts  atomic.Int64  // committed receipts received by clients
-	changed   chan struct{} // poked when committed changes
+	accepted  map[tx.ID]p2p.Accepted // not yet settled
+	committed map[tx.ID]int          // times seen in committed blocks (each block counted once), not yet settled
+	// settled holds the transactions seen accepted and committed once,
+	// out of accepted and committed (settle), so that those two hold only
+	// what is in flight or wrong; dupSettled are settled ones committed
+	// again.
+	settled    *settledSet
+	dupSettled map[tx.ID]struct{}
+	receipts   atomic.Int64  // committed receipts received by clients
+	changed    chan struct{} // poked when committed changes
 
 	blocks    map[blockKey]blockSeen // first commit of each (shard, height)
 	shardLog  map[uint32][]time.Time // first-commit times of each shard's blocks, in commit order
@@ -75,14 +81,16 @@ const maxDivergenceNotes = 5
 
 func newChecker() *checker {
 	return &checker{
-		accepted:  map[tx.ID]p2p.Accepted{},
-		committed: map[tx.ID]int{},
-		changed:   make(chan struct{}, 1),
-		blocks:    map[blockKey]blockSeen{},
-		shardLog:  map[uint32][]time.Time{},
-		nodeLog:   map[string][]nodeBlock{},
-		history:   map[[32]byte]struct{}{},
-		readRoots: map[[32]byte]int64{},
+		accepted:   map[tx.ID]p2p.Accepted{},
+		committed:  map[tx.ID]int{},
+		settled:    newSettledSet(settledSpill),
+		dupSettled: map[tx.ID]struct{}{},
+		changed:    make(chan struct{}, 1),
+		blocks:     map[blockKey]blockSeen{},
+		shardLog:   map[uint32][]time.Time{},
+		nodeLog:    map[string][]nodeBlock{},
+		history:    map[[32]byte]struct{}{},
+		readRoots:  map[[32]byte]int64{},
 	}
 }
 
@@ -112,8 +120,43 @@ func (c *checker) read(root [32]byte) {
 
 func (c *checker) onAccepted(a p2p.Accepted) {
 	c.mu.Lock()
+	if c.settled.has(a.ID) { // a second receipt (a resend's) of a settled one
+		c.mu.Unlock()
+		return
+	}
 	c.accepted[a.ID] = a
+	if c.committed[a.ID] == 1 {
+		c.settle(a.ID, a.Shard)
+	}
 	c.mu.Unlock()
+}
+
+// commitOne counts a commit of id (with c.mu held), settling it when it
+// is its first and its receipt came.
+func (c *checker) commitOne(id tx.ID) {
+	if c.settled.has(id) {
+		c.dupSettled[id] = struct{}{}
+		return
+	}
+	c.committed[id]++
+	if a, ok := c.accepted[id]; ok && c.committed[id] == 1 {
+		c.settle(id, a.Shard)
+	}
+}
+
+// settle moves id, accepted and committed once on shard, to the settled
+// set (with c.mu held).
+func (c *checker) settle(id tx.ID, shard uint32) {
+	delete(c.accepted, id)
+	delete(c.committed, id)
+	c.settled.add(id, shard)
+}
+
+// close releases the settled set's disk store. Safe to call twice.
+func (c *checker) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.settled.close()
 }
 
 // onBlockNow is the OnBlock hook: node name committed ev now.
@@ -132,7 +175,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 		c.blocks[k] = blockSeen{hash: hash, node: name, at: at}
 		c.shardLog[h.Shard] = append(c.shardLog[h.Shard], at)
 		for _, id := range ev.IDs {
-			c.committed[id]++
+			c.commitOne(id)
 		}
 	case first.hash != hash:
 		c.divergent++
@@ -152,7 +195,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 func (c *checker) commitIDs(ids ...tx.ID) {
 	c.mu.Lock()
 	for _, id := range ids {
-		c.committed[id]++
+		c.commitOne(id)
 	}
 	c.mu.Unlock()
 	c.poke()
@@ -297,7 +340,7 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := reports.Checker{
-		Accepted:      int64(len(c.accepted)),
+		Accepted:      int64(len(c.accepted)) + c.settled.n,
 		RootsEqual:    true,
 		Divergent:     c.divergent,
 		ProofsChecked: c.proofsChecked.Load(),
@@ -306,6 +349,23 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 	unindexed := make([]int, len(nodes)) // per node
 	var nowhere int                      // in no node's index
 	var unseen int                       // in an index, in no block the checker saw
+	indexed := func(id tx.ID, shard uint32) {
+		v.Committed++
+		missing := 0
+		for i, n := range nodes {
+			if s, ok, err := n.TxShard(id); err != nil || !ok || s != shard {
+				unindexed[i]++
+				missing++
+			}
+		}
+		if len(nodes) > 0 && missing == len(nodes) {
+			nowhere++
+		}
+	}
+	if err := c.settled.each(func(id tx.ID, shard uint32) bool { indexed(id, shard); return true }); err != nil {
+		v.Notes = append(v.Notes, fmt.Sprintf("reading the settled transactions back: %v", err))
+	}
+	v.Duplicated += int64(len(c.dupSettled))
 	for id, a := range c.accepted {
 		switch k := c.committed[id]; {
 		case k == 0 && indexedAnywhere(nodes, id, a.Shard):
@@ -318,17 +378,7 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 		case k > 1:
 			v.Duplicated++
 		}
-		v.Committed++
-		missing := 0
-		for i, n := range nodes {
-			if shard, ok, err := n.TxShard(id); err != nil || !ok || shard != a.Shard {
-				unindexed[i]++
-				missing++
-			}
-		}
-		if len(nodes) > 0 && missing == len(nodes) {
-			nowhere++
-		}
+		indexed(id, a.Shard)
 	}
 	c.checkReads(&v)
 	for id, k := range c.committed {

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,66 @@ func TestCheckerStall(t *testing.T) {
 	}
 	if got := c.catchUp("node-2", at(500), map[uint32]uint64{0: 60}, nil); got != "not caught up" {
 		t.Fatalf("catch-up %s", got)
+	}
+}
+
+// indexView is a NodeView whose index holds the given transactions.
+type indexView struct {
+	tipView
+	index map[tx.ID]uint32
+}
+
+func (v indexView) TxShard(id tx.ID) (uint32, bool, error) {
+	s, ok := v.index[id]
+	return s, ok, nil
+}
+
+// TestCheckerSpillsSettled: with settled transactions moved to disk every
+// four, the checker still counts every one, finds a duplicate commit of one
+// long settled (on disk), a lost one, and a settled one missing from the
+// node's index.
+func TestCheckerSpillsSettled(t *testing.T) {
+	c := newChecker()
+	c.settled = newSettledSet(4)
+	defer c.close()
+	now := time.Now()
+	n := indexView{tipView: tipView{name: "node-1"}, index: map[tx.ID]uint32{}}
+	full := indexView{tipView: tipView{name: "node-2"}, index: map[tx.ID]uint32{}}
+	for i := range 40 {
+		id := tx.ID{byte(i), 7}
+		if i%2 == 0 { // the receipt before the block, and after it
+			c.onAccepted(p2p.Accepted{ID: id, Shard: 1})
+		}
+		c.onBlock("node-1", block(1, uint64(i+1), id), now)
+		if i%2 == 1 {
+			c.onAccepted(p2p.Accepted{ID: id, Shard: 1})
+		}
+		if i != 5 {
+			n.index[id] = 1
+		}
+		full.index[id] = 1
+	}
+	if c.settled.db == nil || len(c.settled.mem) >= 4 || c.settled.n != 40 || len(c.accepted)+len(c.committed) != 0 {
+		t.Fatalf("settled: on disk %v, in memory %d, in all %d; unsettled %d accepted, %d committed",
+			c.settled.db != nil, len(c.settled.mem), c.settled.n, len(c.accepted), len(c.committed))
+	}
+	c.onBlock("node-1", block(1, 41, tx.ID{0, 7}), now) // the first one, long on disk, again
+	c.onAccepted(p2p.Accepted{ID: tx.ID{99}, Shard: 1}) // never committed
+	v := c.verdict([]NodeView{n, full})
+	if v.Accepted != 41 || v.Committed != 40 || v.Duplicated != 1 || v.Lost != 1 {
+		t.Fatalf("verdict %+v", v)
+	}
+	if notes := strings.Join(v.Notes, "\n"); !strings.Contains(notes, "node-1: 1 committed transactions missing from its store index") {
+		t.Fatalf("the settled transaction missing from the index is not noted: %s", notes)
+	}
+	dir := c.settled.dir
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the spill folder %s is still there: %v", dir, err)
+	}
+	if err := c.close(); err != nil {
+		t.Fatalf("second close: %v", err)
 	}
 }

@@ -161,6 +161,7 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	if err := c.startNodes(ctx); err != nil {
 		return err
 	}
+	c.startTrimmer(c.Nodes)
 	return c.dialClients(ctx)
 }
 
@@ -419,7 +420,7 @@ type inprocNode struct {
 func (v inprocNode) Name() string { return v.name }
 func (v inprocNode) Tip(shard uint32) (Tip, error) {
 	m, err := v.n.ShardMeta(shard)
-	return Tip{Height: m.Height, Block: m.BlockHash, Root: m.Root.Bytes()}, err
+	return Tip{Height: m.Height, Block: m.BlockHash, Root: m.Root.Bytes(), NextOffset: m.NextOffset}, err
 }
 func (v inprocNode) Halted(shard uint32) bool { return v.n.Halted(shard) }
 

@@ -147,6 +147,7 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 			})
 		})
 	}
+	c.startTrimmer(c.Nodes)
 	return c.dialClients(ctx)
 }
 

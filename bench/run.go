@@ -114,6 +114,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 		t = &InProcess{}
 	}
 	r := &pipeline{sc: sc, opts: opts, t: t, caps: t.Caps(), chk: newChecker(), ingress: &ingressIndex{}, p: newProgress(opts.Progress)}
+	defer r.chk.close()
 	if err := Check(sc, r.caps); err != nil {
 		return nil, err
 	}

@@ -134,10 +134,13 @@ type processTarget interface {
 }
 
 // Tip is a node's committed position on a shard: the height, hash and
-// state root of its last committed block.
+// state root of its last committed block, and the offset of the shard's
+// transactions topic it resumes from (every record below it is in a block
+// the node committed).
 type Tip struct {
 	Height      uint64
 	Block, Root [32]byte
+	NextOffset  int64
 }
 
 // Faults is how the timeline acts on a Target. Node names are node-i.

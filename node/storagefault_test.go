@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -250,6 +251,58 @@ func diskFull(t *testing.T, ops func(errorfs.Op) bool) {
 	for i, id := range ids {
 		if _, err := db.Receipt(id); err != nil {
 			t.Fatalf("transaction %d, committed after the disk had room, not in the reopened store: %v", i, err)
+		}
+	}
+}
+
+// TestNoSyncWALErrorFailsNode fails the WAL writes of a node whose store
+// does not sync: the store wedges (storage.ErrWedged: Pebble's commit
+// pipeline stops for good), and the node fails loudly with that cause on
+// Err — as `rustorium node` then exits — instead of the process ending in
+// Pebble's panic or the shard retrying a write that can never succeed.
+func TestNoSyncWALErrorFailsNode(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	full := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".log") {
+			return fmt.Errorf("%w (injected)", syscall.ENOSPC)
+		}
+		return nil
+	})}
+	var seed [32]byte
+	seed[0] = 2
+	n, err := node.New(ctx, node.Config{
+		ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 1, DataDir: t.TempDir(),
+		Storage: storage.Options{FS: errorfs.Wrap(vfs.Default, full), NoSync: true}, Logger: slog.New(newLineCounter()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	submitPuts(t, ctx, n, 5, "before")
+	full.On()
+	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := 0; ; i++ {
+		select {
+		case err := <-n.Err():
+			if !errors.Is(err, storage.ErrWedged) || !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("the node failed with %v, want storage.ErrWedged with ENOSPC", err)
+			}
+			return
+		case <-ctx.Done():
+			t.Fatalf("the node did not fail after %d puts on a failed WAL", i)
+		case <-time.After(5 * time.Millisecond):
+		}
+		_, raw := signedPut(1000+i, "during")
+		if call, err := c.Submit(ctx, raw); err == nil {
+			go call.Committed() // nobody waits: the node fails
 		}
 	}
 }

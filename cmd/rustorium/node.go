@@ -369,9 +369,21 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 		log.Info("stopping")
 		return nil
 	case err := <-n.Err():
+		// A node that failed may have goroutines stuck where its cause
+		// left them (a wedged store: storage.ErrWedged): its cleanup is
+		// given fatalStopBudget, then the process ends anyway, with the
+		// cause.
+		time.AfterFunc(fatalStopBudget, func() {
+			fmt.Fprintf(os.Stderr, "rustorium: %v\nrustorium: the node did not stop within %v of failing: exiting\n", err, fatalStopBudget)
+			os.Exit(1)
+		})
 		return err
 	}
 }
+
+// fatalStopBudget bounds how long a node that failed takes to stop before
+// its process exits regardless.
+const fatalStopBudget = 10 * time.Second
 
 func newKeygenCmd() *cobra.Command {
 	var out string

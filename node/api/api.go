@@ -442,7 +442,7 @@ func (s *Server) status(ctx context.Context) (Status, *refusal) {
 			return Status{}, refuse(http.StatusServiceUnavailable, tx.CodeInternal.String(), "%v", err)
 		}
 		root := m.Root.Bytes()
-		st.Shards = append(st.Shards, ShardStatus{Shard: uint32(i), Height: m.Height, BlockHash: hexOf(m.BlockHash[:]), Root: hexOf(root[:])})
+		st.Shards = append(st.Shards, ShardStatus{Shard: uint32(i), Height: m.Height, BlockHash: hexOf(m.BlockHash[:]), Root: hexOf(root[:]), NextOffset: m.NextOffset})
 	}
 	cs := s.cfg.Backend.Views().Stats()
 	st.Cache = CacheStatus{Hits: cs.Hits, Misses: cs.Misses, Entries: cs.Entries, Capacity: cs.Capacity}

@@ -82,6 +82,10 @@ type ShardStatus struct {
 	Height    uint64 `json:"height"`
 	BlockHash string `json:"block_hash"`
 	Root      string `json:"root"`
+	// NextOffset is the offset of the shard's transactions topic the
+	// node resumes consuming from: every record below it is in a block
+	// the node committed.
+	NextOffset int64 `json:"next_offset"`
 }
 
 // Status is the node's committed position on every shard, its account

@@ -164,3 +164,43 @@ func EndOffsets(ctx context.Context, cfg Config, stream Stream) (map[uint32]int6
 	}
 	return out, nil
 }
+
+// DeleteBelow deletes the records below below[s] of stream's topic of each
+// shard s listed (Kafka's DeleteRecords: the log start offset moves up and
+// whole segments below it go). It is for a log whose consumers are all
+// known to have consumed those records: a node replays its shards from its
+// store's offsets, never from below them. Offsets at or below the log
+// start are left as they are.
+func DeleteBelow(ctx context.Context, cfg Config, stream Stream, below map[uint32]int64) error {
+	if len(below) == 0 {
+		return nil
+	}
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	offs := kadm.Offsets{}
+	for s, o := range below {
+		if o > 0 {
+			offs.AddOffset(cfg.Topic(stream, s), 0, o, -1)
+		}
+	}
+	resp, err := kadm.NewClient(cl).DeleteRecords(ctx, offs)
+	if err == nil {
+		for _, r := range resp.Sorted() {
+			if r.Err != nil && !errors.Is(r.Err, kerr.OffsetOutOfRange) {
+				err = r.Err
+				break
+			}
+		}
+	}
+	if err != nil {
+		return brokerErr("deleting records", err)
+	}
+	return nil
+}

@@ -46,6 +46,9 @@ type DB struct {
 	bgAt      time.Time     // when
 	bgCount   int           // since the window began
 	bgWindow  time.Duration // backgroundWindow; tests shorten it
+	// wedged: a failed WAL write stopped Pebble's commit pipeline (NoSync;
+	// see ErrWedged). Pebble is never closed or written to again.
+	wedged atomic.Bool
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -206,6 +209,11 @@ func (d *DB) loadShard(id uint32, m Meta) (*shard, error) {
 
 // Close closes the store. It is safe to call more than once.
 func (d *DB) Close() error {
+	if d.wedged.Load() {
+		// Pebble's commit pipeline is locked for good (and a commit may be
+		// stuck in it holding closeMu): neither can be waited for.
+		return d.failure()
+	}
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
 	if d.closed {
@@ -276,13 +284,21 @@ func (d *DB) probe(pdb *pebble.DB) error {
 // returns ErrWrite, and so does every write after it until Recover.
 func (d *DB) write(op string, fn func() error) (err error) {
 	if cause := d.failure(); cause != nil {
+		if d.wedged.Load() {
+			return fmt.Errorf("%s refused: %w", op, cause)
+		}
 		return fmt.Errorf("%w: %s refused: the store failed (%v) and has not been reopened yet", ErrWrite, op, cause)
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(fatalError)
 			if !ok {
-				panic(r)
+				e, isErr := r.(error)
+				if !isErr || !d.opts.NoSync {
+					panic(r)
+				}
+				err = d.wedge(op, e)
+				return
 			}
 			err = f
 		}
@@ -299,6 +315,22 @@ func (d *DB) write(op string, fn func() error) (err error) {
 		}
 	}()
 	return fn()
+}
+
+// wedge fails the store for good after Pebble's commit of op panicked
+// with err: with NoSync, a WAL write that failed in the background makes
+// the next commit panic while it holds the commit pipeline's lock, so
+// Pebble can take no write and cannot even be closed (see ErrWedged).
+func (d *DB) wedge(op string, err error) error {
+	err = fmt.Errorf("%w: %s: a WAL write failed with storage sync off: %w", ErrWedged, op, err)
+	d.wedged.Store(true)
+	d.fmu.Lock()
+	d.failed = err
+	d.fmu.Unlock()
+	if d.opts.OnError != nil {
+		d.opts.OnError(op, err)
+	}
+	return err
 }
 
 // corruption is Pebble's DataCorruption event: the store records it
@@ -381,9 +413,9 @@ func (d *DB) Failed() error { return d.failure() }
 func (d *DB) Recover(ctx context.Context) error {
 	d.fmu.Lock()
 	cause := d.failed
-	if cause == nil {
+	if cause == nil || d.wedged.Load() {
 		d.fmu.Unlock()
-		return nil
+		return cause
 	}
 	r := d.reopening
 	if r == nil {

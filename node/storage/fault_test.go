@@ -246,3 +246,53 @@ func TestReopenWaitingForDisk(t *testing.T) {
 		t.Fatalf("commit after the reopen: %v", err)
 	}
 }
+
+// TestNoSyncWALErrorWedges fails the WAL's writes under a store that does
+// not sync: Pebble learns of the failure in the background and panics in
+// the next commit while it holds its commit pipeline's lock. The store
+// turns that into ErrWedged — not a panic that ends the process, and not
+// an ErrWrite that a replica would retry forever — refuses every later
+// write and Recover with it, and Close returns at once instead of waiting
+// on the locked pipeline.
+func TestNoSyncWALErrorWedges(t *testing.T) {
+	full := diskFull(func(op errorfs.Op) bool { return isWrite(op) && strings.HasSuffix(op.Path, ".log") })
+	var log errorLog
+	db := open(t, errorfs.Wrap(vfs.NewMem(), full), log.options(storage.Options{NoSync: true}))
+	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
+		t.Fatal(err)
+	}
+	full.On()
+	var err error
+	for h := uint64(2); h < 2000 && err == nil; h++ { // the WAL's flusher fails one of these writes
+		_, err = db.CommitBlock(putBlock(0, h, fmt.Sprint("k", h), "v"))
+		if err == nil {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if !errors.Is(err, storage.ErrWedged) || errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("commits after the WAL failed: %v, want ErrWedged (not ErrWrite) with ENOSPC", err)
+	}
+	full.Off()
+	if _, err := db.CommitBlock(putBlock(1, 1, "b", "2")); !errors.Is(err, storage.ErrWedged) {
+		t.Fatalf("a commit on the wedged store: %v, want ErrWedged", err)
+	}
+	if err := db.Recover(context.Background()); !errors.Is(err, storage.ErrWedged) {
+		t.Fatalf("Recover of the wedged store: %v, want ErrWedged", err)
+	}
+	if err := db.Probe(); !errors.Is(err, storage.ErrWedged) {
+		t.Fatalf("Probe of the wedged store: %v, want ErrWedged", err)
+	}
+	if log.count("commit") != 1 {
+		t.Fatalf("OnError saw %v, want the one commit that wedged the store", log.ops)
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.Close() }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, storage.ErrWedged) {
+			t.Fatalf("Close: %v, want ErrWedged", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close of the wedged store hangs")
+	}
+}

@@ -52,6 +52,16 @@ var (
 	// a failed write carried is visible afterwards unless it reached the
 	// disk whole (see Recover).
 	ErrWrite = errors.New("storage: write failed (disk full or I/O error)")
+	// ErrWedged is returned by every write, by Recover and by Close of a
+	// store whose WAL write failed with Options.NoSync: the write failed
+	// in the background, after its commit returned, and Pebble's next
+	// commit stops its commit pipeline for good (it panics holding the
+	// pipeline's lock), so the store can be neither written, reopened nor
+	// closed in this process. The node fails with it (the process exits
+	// with the cause); started again, it replays from the log the blocks
+	// its store lost. With syncing on (the default) a failed write is an
+	// ErrWrite and the store recovers in process.
+	ErrWedged = errors.New("storage: the store takes no writes until the process restarts")
 )
 
 // Options configures a DB. The zero value is usable: EnsureDefaults fills
@@ -61,8 +71,10 @@ type Options struct {
 	// pass vfs.NewCrashableMem() to simulate crashes.
 	FS vfs.FS
 	// NoSync, when true, commits blocks without syncing the WAL: a crash may
-	// lose the latest blocks (never a part of one). Default (false): every
-	// committed block is durable when CommitBlock returns.
+	// lose the latest blocks (never a part of one), and a failed WAL write
+	// wedges the store until the process restarts (ErrWedged). Default
+	// (false): every committed block is durable when CommitBlock returns,
+	// and a failed write recovers in process (ErrWrite).
 	NoSync bool
 	// CacheBytes is the size of Pebble's block cache. Default (0): 64 MiB.
 	CacheBytes int64
