@@ -42,6 +42,7 @@ type clusterRun struct {
 	closers    []io.Closer                           // in acquisition order; released in reverse
 	conns      map[scenarios.Client][]loadgen.TxConn // per protocol a workload speaks, over the nodes round-robin
 	quic       []*loadgen.Conn                       // the QUIC ones (the floors use the first)
+	trimmer    *logTrimmer                           // the embedded broker's (nil for given brokers); read after release
 }
 
 // begin starts a run of sc: the broker (given brokers, the scenario's, or

@@ -538,13 +538,22 @@ report: {formats: [json, md]}
 // to the next node (resent, not errors), and its clients reconnect after
 // the restart.
 func TestRunClusterFailover(t *testing.T) {
+	// The embedded broker's log is trimmed every 300ms meanwhile: the
+	// killed node, restarted, still finds every record it replays.
+	defer bench.SetTrimInterval(300 * time.Millisecond)()
 	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
-		opts := bench.Options{Out: t.TempDir(), SkipFloors: true}
+		target := &bench.InProcess{}
 		if kind == kafkatest.KindKafka {
-			opts.Target = &bench.InProcess{Brokers: brokers}
+			target.Brokers = brokers
 		}
+		opts := bench.Options{Out: t.TempDir(), SkipFloors: true, Target: target}
 		res := run(t, clusterScenario, opts)
 		c := res.Checker
+		if trimmed := bench.TrimmedBelow(target); kind == kafkatest.KindKafka && trimmed != nil {
+			t.Fatalf("a given broker was trimmed: %v", trimmed)
+		} else if kind != kafkatest.KindKafka && len(trimmed) != 4 {
+			t.Fatalf("the embedded broker's log was trimmed on shards %v, want all 4", trimmed)
+		}
 		t.Logf("%s: checker %+v", kind, c)
 		for _, tl := range res.Timeline {
 			t.Logf("%s: timeline %s %s: recovery %s, catch-up %s, fail-over %+v, rejoin %+v", kind, tl.At, tl.EventNode(), tl.Recovery, tl.CatchUp, tl.Failover, tl.Rejoin)

@@ -10,8 +10,8 @@ import (
 )
 
 // trimInterval is how often a run trims its embedded broker's
-// transactions topics (logTrimmer).
-const trimInterval = 10 * time.Second
+// transactions topics (logTrimmer). A variable for tests.
+var trimInterval = 10 * time.Second
 
 // logTrimmer keeps the embedded broker's log from growing with the run's
 // length: every round it reads each node's tip and deletes, from each
@@ -117,6 +117,7 @@ func (r *clusterRun) startTrimmer(nodes func() []NodeView) {
 	}
 	cfg := ordering.Config{Brokers: r.brokers, TopicPrefix: r.prefix, Shards: r.sc.Cluster.Shards}
 	ctx, cancel := context.WithCancel(r.ctx)
+	interval := trimInterval
 	t := newLogTrimmer(names, r.sc.Cluster.Shards, nodes, func(below map[uint32]int64) {
 		dctx, dcancel := context.WithTimeout(ctx, trimInterval)
 		defer dcancel()
@@ -124,11 +125,12 @@ func (r *clusterRun) startTrimmer(nodes func() []NodeView) {
 			r.hooks.Printf("trimming the embedded broker's log: %v", err)
 		}
 	})
+	r.trimmer = t
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		tick := time.NewTicker(trimInterval)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for {
 			select {
