@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"strconv"
@@ -128,7 +129,13 @@ func (l *Limits) ensureDefaults(receipt time.Duration) error {
 
 // limitListener caps the connections open from its listener, in all and
 // per remote IP. A connection over a cap is answered 503 with a JSON
-// refusal and closed at once, without a request read.
+// refusal once its client has sent its request's head (or after
+// refuseWait), and closed: an answer written before the request reaches a
+// client that has not sent it yet as a response to nothing (Go's
+// Transport drops it: "Unsolicited response received on idle HTTP
+// channel", and the request fails without the refusal's code). At most
+// maxRefusing refusals wait for their requests at once; past that a
+// connection over a cap is closed without an answer.
 type limitListener struct {
 	net.Listener
 	max, perIP int
@@ -136,10 +143,64 @@ type limitListener struct {
 	mu   sync.Mutex
 	open int
 	byIP map[string]int
+
+	refusing chan struct{}         // a slot per refusal under way
+	refusals sync.WaitGroup        // the refusals under way; Close ends and waits for them
+	refused  map[net.Conn]struct{} // their connections (guarded by mu)
+	closed   bool                  // guarded by mu
 }
 
+// Refusals of connections over a cap.
+const (
+	maxRefusing = 64          // refusals waiting for their requests at once
+	refuseWait  = time.Second // how long a refusal waits for its request's head
+)
+
 func newLimitListener(ln net.Listener, max, perIP int) *limitListener {
-	return &limitListener{Listener: ln, max: max, perIP: perIP, byIP: make(map[string]int)}
+	return &limitListener{Listener: ln, max: max, perIP: perIP, byIP: make(map[string]int),
+		refusing: make(chan struct{}, maxRefusing), refused: make(map[net.Conn]struct{})}
+}
+
+// Close closes the listener, ends the refusals under way (closing their
+// connections) and waits for them.
+func (l *limitListener) Close() error {
+	err := l.Listener.Close()
+	l.mu.Lock()
+	l.closed = true
+	for c := range l.refused {
+		_ = c.Close()
+	}
+	l.mu.Unlock()
+	l.refusals.Wait()
+	return err
+}
+
+// refuse answers c, over a cap, in a goroutine of its own (refuseConn).
+func (l *limitListener) refuse(c net.Conn) {
+	select {
+	case l.refusing <- struct{}{}:
+	default: // too many refusals under way: no answer
+		_ = c.Close()
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		_ = c.Close()
+		<-l.refusing
+		return
+	}
+	l.refused[c] = struct{}{}
+	l.refusals.Add(1)
+	l.mu.Unlock()
+	go func() {
+		defer l.refusals.Done()
+		refuseConn(c)
+		l.mu.Lock()
+		delete(l.refused, c)
+		l.mu.Unlock()
+		<-l.refusing
+	}()
 }
 
 // Accept returns the next connection within the caps, refusing those over
@@ -159,7 +220,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if over {
-			refuseConn(c)
+			l.refuse(c)
 			continue
 		}
 		return &limitedConn{Conn: c, l: l, ip: ip}, nil
@@ -190,9 +251,19 @@ var tooManyConns = func() []byte {
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-// refuseConn writes the 503 answer (into an empty socket buffer: it does
-// not wait for the client) and closes c.
+// refuseConn reads c's request head (up to 8 KiB, for at most
+// refuseWait), writes the 503 answer and closes c.
 func refuseConn(c net.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
+	var buf [8 << 10]byte
+	n := 0
+	for n < len(buf) && !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
+		k, err := c.Read(buf[n:])
+		n += k
+		if err != nil {
+			break
+		}
+	}
 	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _ = c.Write(tooManyConns)
 	_ = c.Close()

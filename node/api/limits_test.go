@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +252,31 @@ func TestWebSocketOutlivesTimeouts(t *testing.T) {
 	}
 	if m := decode[api.WSMessage](t, b); m.ID != 1 || m.Type != "value" {
 		t.Fatalf("answer %s", b)
+	}
+}
+
+// TestRefusalAnswersTheRequest: a connection over the cap gets its typed
+// 503 after it sent its request, not before (Go's HTTP client drops an
+// answer that comes before its request as "unsolicited", and the request
+// fails without the code), and a real client reads the refusal.
+func TestRefusalAnswersTheRequest(t *testing.T) {
+	a := startAPI(t, func(c *api.Config) {
+		c.Limits.MaxConnsPerIP = 1
+		c.Limits.ReadHeaderTimeout = 10 * time.Second
+	})
+	a.rawConn() // the one slot: a connection that never sends
+	over := a.rawConn()
+	_ = over.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	var b [1]byte
+	if n, err := over.Read(b[:]); n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the refusal came before the request: %d bytes, %v", n, err)
+	}
+	fmt.Fprintf(over, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n")
+	if code, e := readRefusal(t, over); code != http.StatusServiceUnavailable || e.Code != api.CodeTooManyConns {
+		t.Fatalf("over the cap: %d %+v, want 503 %q", code, e, api.CodeTooManyConns)
+	}
+	code, body := a.do(http.MethodGet, "/v1/status", "", nil)
+	if code != http.StatusServiceUnavailable || decode[api.Error](t, body).Code != api.CodeTooManyConns {
+		t.Fatalf("an HTTP client over the cap: %d %s, want 503 %q", code, body, api.CodeTooManyConns)
 	}
 }
