@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"strconv"
@@ -129,8 +128,8 @@ func (l *Limits) ensureDefaults(receipt time.Duration) error {
 
 // limitListener caps the connections open from its listener, in all and
 // per remote IP. A connection over a cap is answered 503 with a JSON
-// refusal once its client has sent its request's head (or after
-// refuseWait), and closed: an answer written before the request reaches a
+// refusal once its client has begun its request (or after refuseWait),
+// and closed: an answer written before the request reaches a
 // client that has not sent it yet as a response to nothing (Go's
 // Transport drops it: "Unsolicited response received on idle HTTP
 // channel", and the request fails without the refusal's code). At most
@@ -153,7 +152,7 @@ type limitListener struct {
 // Refusals of connections over a cap.
 const (
 	maxRefusing = 64          // refusals waiting for their requests at once
-	refuseWait  = time.Second // how long a refusal waits for its request's head
+	refuseWait  = time.Second // how long a refusal waits for its request
 )
 
 func newLimitListener(ln net.Listener, max, perIP int) *limitListener {
@@ -251,19 +250,13 @@ var tooManyConns = func() []byte {
 		strconv.Itoa(len(body)) + "\r\n\r\n" + body)
 }()
 
-// refuseConn reads c's request head (up to 8 KiB, for at most
-// refuseWait), writes the 503 answer and closes c.
+// refuseConn waits (at most refuseWait) until c's client has begun its
+// request — a client then expects an answer, even before the request is
+// whole — writes the 503 answer and closes c.
 func refuseConn(c net.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(refuseWait))
-	var buf [8 << 10]byte
-	n := 0
-	for n < len(buf) && !bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
-		k, err := c.Read(buf[n:])
-		n += k
-		if err != nil {
-			break
-		}
-	}
+	var buf [4 << 10]byte
+	_, _ = c.Read(buf[:])
 	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 	_, _ = c.Write(tooManyConns)
 	_ = c.Close()
