@@ -9,7 +9,9 @@ import (
 )
 
 // The hanging-transaction sweep: every hangingEvery a node looks at the
-// logs of the shards it leads (their transactions and blocks topics) for a
+// logs of the shards it leads (their transactions and blocks topics), and
+// at the partition of Kafka's offsets topic that holds the leaders'
+// group's positions (where each round commits its shards' offsets), for a
 // transaction left open that its coordinator no longer counts as ongoing
 // (ordering.HangingTxn: a broker restarted while a leader's round was being
 // written can leave one), and aborts it. Until then the shard's readers
@@ -26,7 +28,7 @@ const (
 // sweepHanging runs the sweep until ctx ends.
 func (n *Node) sweepHanging(ctx context.Context) {
 	grace := max(hangingGrace, 3*n.cfg.Leadership.TransactionTimeout)
-	sw, err := ordering.NewHangingSweeper(n.ocfg, grace)
+	sw, err := ordering.NewHangingSweeper(n.ocfg, grace, n.ocfg.LeadersGroup())
 	if err != nil {
 		n.log.Error("hanging-transaction sweep disabled", "err", err)
 		return
@@ -50,9 +52,6 @@ func (n *Node) sweepHanging(ctx context.Context) {
 				topics = append(topics, topic)
 			}
 		}
-		if len(topics) == 0 {
-			continue
-		}
 		sctx, cancel := context.WithTimeout(ctx, hangingTimeout)
 		aborted, err := sw.Sweep(sctx, topics)
 		cancel()
@@ -67,8 +66,12 @@ func (n *Node) sweepHanging(ctx context.Context) {
 			failing = false
 		}
 		for _, h := range aborted {
-			s := shardOf[h.Topic]
-			n.metrics.Alarms.WithLabelValues(strconv.FormatUint(uint64(s), 10), alarmHangingTxn).Inc()
+			s, ok := shardOf[h.Topic]
+			label := strconv.FormatUint(uint64(s), 10)
+			if !ok { // the leaders' offsets: every shard's position
+				label = ""
+			}
+			n.metrics.Alarms.WithLabelValues(label, alarmHangingTxn).Inc()
 			n.log.Warn("ALARM: aborted a hanging transaction", "shard", s, "txn", h.String())
 		}
 	}

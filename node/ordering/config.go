@@ -191,6 +191,10 @@ func (s Stream) String() string {
 	}
 }
 
+// LeadersGroup is the consumer group of the shards' leaders by default
+// (PublisherConfig.Group): TopicPrefix + "rustorium-leaders".
+func (c *Config) LeadersGroup() string { return c.TopicPrefix + "rustorium-leaders" }
+
 // Topic returns the topic of stream s for shard: TopicPrefix + s + "-" + shard.
 func (c *Config) Topic(s Stream, shard uint32) string {
 	return c.TopicPrefix + s.String() + "-" + strconv.FormatUint(uint64(shard), 10)

@@ -3,8 +3,10 @@ package ordering
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
+	"unicode/utf16"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -105,11 +107,16 @@ func hanging(open []kadm.DescribedProducer, listed map[int64]kadm.ListedTransact
 // than grace ago, asking the partitions' leaders (DescribeProducers) and
 // the transactions' coordinators (ListTransactions, DescribeTransactions).
 func FindHanging(ctx context.Context, cl *kgo.Client, topics []string, grace time.Duration) ([]HangingTxn, error) {
-	adm := kadm.NewClient(cl)
 	set := kadm.TopicsSet{}
 	for _, t := range topics {
 		set.Add(t, 0)
 	}
+	return FindHangingIn(ctx, cl, set, grace)
+}
+
+// FindHangingIn is FindHanging on the partitions of set.
+func FindHangingIn(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet, grace time.Duration) ([]HangingTxn, error) {
+	adm := kadm.NewClient(cl)
 	prods, err := adm.DescribeProducers(ctx, set)
 	if err != nil {
 		return nil, brokerErr("describing producers", err)
@@ -176,15 +183,29 @@ func AbortHanging(ctx context.Context, cl *kgo.Client, hs []HangingTxn) error {
 }
 
 // A HangingSweeper finds and aborts hanging transactions on the topics it
-// is asked about, through a client of its own. Close releases it.
+// is asked about, and on the partition of Kafka's offsets topic that holds
+// its group's offsets, through a client of its own. Close releases it.
 type HangingSweeper struct {
 	cl    *kgo.Client
 	grace time.Duration
+	group string
+	// offsets is the group's partition of OffsetsTopic, -1 until known
+	// (and on a broker without that topic: kfake keeps offsets in memory).
+	offsets int32
 }
 
+// OffsetsTopic is Kafka's internal topic of consumer groups' committed
+// offsets. A leader's transaction commits its group's position there
+// (TxnOffsetCommit), so a transaction left hanging there holds the group's
+// position unstable: OffsetFetch with require_stable answers
+// UNSTABLE_OFFSET_COMMIT for good, and a new leader waits on it forever
+// (Publisher.ConsumedOffset).
+const OffsetsTopic = "__consumer_offsets"
+
 // NewHangingSweeper returns a sweeper on cfg's brokers that leaves alone a
-// transaction whose producer wrote less than grace ago.
-func NewHangingSweeper(cfg Config, grace time.Duration) (*HangingSweeper, error) {
+// transaction whose producer wrote less than grace ago. group, if not "",
+// is a consumer group whose offsets partition every sweep covers too.
+func NewHangingSweeper(cfg Config, grace time.Duration, group string) (*HangingSweeper, error) {
 	cfg, err := cfg.prepare()
 	if err != nil {
 		return nil, err
@@ -193,12 +214,28 @@ func NewHangingSweeper(cfg Config, grace time.Duration) (*HangingSweeper, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: hanging-transaction sweeper: %w", ErrConfig, err)
 	}
-	return &HangingSweeper{cl: cl, grace: grace}, nil
+	return &HangingSweeper{cl: cl, grace: grace, group: group, offsets: -1}, nil
 }
 
-// Sweep aborts the hanging transactions of topics and returns them.
+// Sweep aborts the hanging transactions of topics (and of the group's
+// offsets partition) and returns them.
 func (s *HangingSweeper) Sweep(ctx context.Context, topics []string) ([]HangingTxn, error) {
-	hs, err := FindHanging(ctx, s.cl, topics, s.grace)
+	set := kadm.TopicsSet{}
+	for _, t := range topics {
+		set.Add(t, 0)
+	}
+	if s.group != "" && s.offsets < 0 {
+		if p, ok, err := GroupOffsetsPartition(ctx, s.cl, s.group); err == nil && ok {
+			s.offsets = p
+		}
+	}
+	if s.offsets >= 0 {
+		set.Add(OffsetsTopic, s.offsets)
+	}
+	if len(set) == 0 {
+		return nil, nil
+	}
+	hs, err := FindHangingIn(ctx, s.cl, set, s.grace)
 	if err != nil {
 		return nil, err
 	}
@@ -210,3 +247,34 @@ func (s *HangingSweeper) Sweep(ctx context.Context, topics []string) ([]HangingT
 
 // Close releases the sweeper's client. Safe to call twice.
 func (s *HangingSweeper) Close() { s.cl.Close() }
+
+// GroupOffsetsPartition returns the partition of OffsetsTopic that holds
+// group's offsets, as Kafka places it: the absolute value of the group
+// id's Java String hash code modulo the topic's partition count. ok is
+// false when the broker lists no such topic (kfake).
+func GroupOffsetsPartition(ctx context.Context, cl *kgo.Client, group string) (int32, bool, error) {
+	tds, err := kadm.NewClient(cl).ListTopicsWithInternal(ctx, OffsetsTopic)
+	if err != nil {
+		return -1, false, brokerErr("listing "+OffsetsTopic, err)
+	}
+	td, ok := tds[OffsetsTopic]
+	if !ok || td.Err != nil || len(td.Partitions) == 0 {
+		return -1, false, nil
+	}
+	return groupPartition(group, len(td.Partitions)), true, nil
+}
+
+// groupPartition is Kafka's Utils.abs(group.hashCode()) % partitions, with
+// Java's String.hashCode over UTF-16 code units.
+func groupPartition(group string, partitions int) int32 {
+	var h int32
+	for _, u := range utf16.Encode([]rune(group)) {
+		h = 31*h + int32(u)
+	}
+	if h == math.MinInt32 {
+		h = 0
+	} else if h < 0 {
+		h = -h
+	}
+	return h % int32(partitions)
+}

@@ -62,3 +62,26 @@ func TestHangingDecision(t *testing.T) {
 		t.Errorf("why: %q", got[2].Why)
 	}
 }
+
+// TestGroupPartition: a group's offsets partition is Kafka's
+// Utils.abs(group.hashCode()) % partitions; the expected values come from
+// Java 17 (String.hashCode over UTF-16 code units, MIN_VALUE's abs 0).
+func TestGroupPartition(t *testing.T) {
+	for _, c := range []struct {
+		group   string
+		p50, p8 int32
+	}{
+		{"rustorium-leaders", 39, 1},
+		{"x-rustorium-leaders", 30, 6},
+		{"polygenelubricants", 0, 0}, // hashCode is Integer.MIN_VALUE
+		{"héllo-wörld-😀", 0, 4},      // a surrogate pair
+		{"", 0, 0},
+	} {
+		if p := groupPartition(c.group, 50); p != c.p50 {
+			t.Errorf("%q of 50: %d, want %d", c.group, p, c.p50)
+		}
+		if p := groupPartition(c.group, 8); p != c.p8 {
+			t.Errorf("%q of 8: %d, want %d", c.group, p, c.p8)
+		}
+	}
+}

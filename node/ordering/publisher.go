@@ -70,7 +70,7 @@ func (c *PublisherConfig) prepare() (PublisherConfig, error) {
 		return PublisherConfig{}, fmt.Errorf("%w: NodeID: %v", ErrConfig, err)
 	}
 	if out.Group == "" {
-		out.Group = out.TopicPrefix + "rustorium-leaders"
+		out.Group = out.LeadersGroup()
 	}
 	if out.SessionTimeout == 0 {
 		out.SessionTimeout = 6 * time.Second
@@ -402,8 +402,10 @@ func (p *Publisher) ConsumedOffset(ctx context.Context, shard uint32) (int64, er
 				return o.At, nil
 			}
 		}
-		// Another leader's transaction is still open (it commits or the
-		// broker aborts it within the transaction timeout): wait for it.
+		// Another leader's transaction is still open (it commits, or the
+		// broker aborts it within the transaction timeout; one left
+		// hanging on the group's offsets partition, which no timeout
+		// ends, the nodes' sweep aborts: HangingSweeper): wait for it.
 		if !errors.Is(err, kerr.UnstableOffsetCommit) {
 			return -1, brokerErr("fetching the leaders' position in "+topic, err)
 		}
