@@ -365,6 +365,9 @@ func (c *checker) verdict(nodes []NodeView) reports.Checker {
 	if err := c.settled.each(func(id tx.ID, shard uint32) bool { indexed(id, shard); return true }); err != nil {
 		v.Notes = append(v.Notes, fmt.Sprintf("reading the settled transactions back: %v", err))
 	}
+	if c.settled.err != nil {
+		v.Notes = append(v.Notes, fmt.Sprintf("the checker's settled transactions stayed in memory: %v", c.settled.err))
+	}
 	v.Duplicated += int64(len(c.dupSettled))
 	for id, a := range c.accepted {
 		switch k := c.committed[id]; {
