@@ -69,10 +69,10 @@ func (n *Node) sweepHanging(ctx context.Context) {
 			s, ok := shardOf[h.Topic]
 			label := strconv.FormatUint(uint64(s), 10)
 			if !ok { // the leaders' offsets: every shard's position
-				label = ""
+				label = "all"
 			}
 			n.metrics.Alarms.WithLabelValues(label, alarmHangingTxn).Inc()
-			n.log.Warn("ALARM: aborted a hanging transaction", "shard", s, "txn", h.String())
+			n.log.Warn("ALARM: aborted a hanging transaction", "shard", label, "txn", h.String())
 		}
 	}
 }
