@@ -1,0 +1,9 @@
+//go:build !amd64 || purego
+
+package poseidon
+
+import "github.com/consensys/gnark-crypto/ecc/bn254/fr"
+
+func hashMany2(out, a, b []fr.Element) { hashMany2Scalar(out, a, b) }
+
+func hashMany3(out, a, b, c []fr.Element) { hashMany3Scalar(out, a, b, c) }
