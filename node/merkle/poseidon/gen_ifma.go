@@ -18,11 +18,11 @@
 // m = T0·(−q⁻¹) mod 2^52, add m·q, and shift one limb (T1 += T0>>52). Each
 // accumulator receives fewer than 4k+4 values below 2^52 between shifts, far
 // from 2^64. The result V = (Σ a_k·b_k + M·q)/2^260 with M < 2^260 is below
-// Σ a_k·b_k/2^260 + q; with every operand below 2^256 and k ≤ 4 that is below
-// 4·2^252 + q < 2q·… in fact below 2q for the operands used here (constants
-// below q, state values below 3q: k·3q²/2^260 < q/16 per term). Limbs are
-// then normalized (carries propagated, each below 2^52), which the next
-// product needs (IFMA reads 52 bits of each operand).
+// Σ a_k·b_k/2^260 + q, which is below 2q for the operands used here: k ≤ 4
+// terms, each a constant (below q) times a state value (below 3q) or a
+// product of two values below 3q (S-boxes), and 9q²/2^260 < q/7 as
+// q < 2^254. Limbs are then normalized (carries propagated, each below
+// 2^52), which the next product needs (IFMA reads 52 bits of each operand).
 //
 // Bounds kept by the kernel: after any product or dot an element is below
 // 2q; adding a round constant (below q) leaves it below 3q < 2^256; an
@@ -47,13 +47,13 @@ var partialRounds = map[int]int{3: 57, 4: 56}
 
 const (
 	limbs    = 5
-	limbSize = 64             // bytes of one limb of eight lanes
-	vecSize  = limbs * 64     // bytes of one element of eight lanes
-	cstSize  = limbs * 8      // bytes of one schedule constant
-	mask     = "Z31"          // 2^52-1 in every lane
-	mreg     = "Z6"           // m of the Montgomery step
-	scratch  = "Z27"          // carries while normalizing
-	firstA   = 7              // Z7.. hold the a operands' limbs (up to 4 elements)
+	limbSize = 64         // bytes of one limb of eight lanes
+	vecSize  = limbs * 64 // bytes of one element of eight lanes
+	cstSize  = limbs * 8  // bytes of one schedule constant
+	mask     = "Z31"      // 2^52-1 in every lane
+	mreg     = "Z6"       // m of the Montgomery step
+	scratch  = "Z27"      // carries while normalizing
+	firstA   = 7          // Z7.. hold the a operands' limbs (up to 4 elements)
 	maxTerms = (27 - 7) / limbs
 )
 
@@ -84,7 +84,7 @@ func (c cst) limb(l int) string {
 	}
 	return fmt.Sprintf("%d(%s)", c.off+8*l, c.base)
 }
-func (c cst) at(i int) cst      { return cst{c.base, c.off + cstSize*i} }
+func (c cst) at(i int) cst { return cst{c.base, c.off + cstSize*i} }
 
 // term is a·b: a an element of eight lanes, b either a constant (bc) or
 // another element of eight lanes (bv).
