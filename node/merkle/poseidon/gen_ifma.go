@@ -102,10 +102,13 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 // dot sets dst = Σ terms (Montgomery, below 2q), plus addend (a constant)
 // when non-nil, normalized. dst may alias any operand.
 func dot(dst vec, terms []term, addend *cst) {
-	if len(terms) < 1 || len(terms) > maxTerms {
+	// The first maxTerms terms' a operands are loaded into registers; later
+	// ones are read from memory, their b limb broadcast or loaded into a
+	// register (the 5-term dots of the t=4 partial-round pairs).
+	if len(terms) < 1 || len(terms) > maxTerms+2 {
 		log.Fatalf("dot of %d terms", len(terms))
 	}
-	for k, t := range terms {
+	for k, t := range terms[:min(len(terms), maxTerms)] {
 		for j := 0; j < limbs; j++ {
 			emit("VMOVDQU64 %s, %s", t.a.limb(j), z(firstA+limbs*k+j))
 		}
@@ -116,6 +119,19 @@ func dot(dst vec, terms []term, addend *cst) {
 	}
 	for i := 0; i < limbs; i++ {
 		for k, t := range terms {
+			if k >= maxTerms {
+				breg := z(28 + k - maxTerms)
+				if t.bc != nil {
+					emit("VPBROADCASTQ %s, %s", t.bc.limb(i), breg)
+				} else {
+					emit("VMOVDQU64 %s, %s", t.bv.limb(i), breg)
+				}
+				for j := 0; j < limbs; j++ {
+					emit("VPMADD52LUQ %s, %s, %s", t.a.limb(j), breg, z(acc[j]))
+					emit("VPMADD52HUQ %s, %s, %s", t.a.limb(j), breg, z(acc[j+1]))
+				}
+				continue
+			}
 			var b, sfx string
 			if t.bc != nil {
 				b, sfx = t.bc.limb(i), ".BCST"
@@ -239,25 +255,57 @@ func kernel(t, nP int) {
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_first", name)
 
-	emit("MOVQ $%d, %s", nP, cnt)
+	comment("partial rounds in pairs (see buildSchedule8)")
+	emit("MOVQ $%d, %s", nP/2, cnt)
 	label(name + "_partial")
-	comment("partial round: x^5 + c on state[0], then the sparse matrix")
-	c0 := c.at(0)
-	sbox(s, x2, x4, &c0)
-	var ts []term
-	for j := 0; j < t; j++ {
-		w := c.at(1 + j)
-		ts = append(ts, term{a: s.at(j), bc: &w})
+	y := tmp.at(1)  // round r's new state[0], then x' (round r+1's S-box output)
+	nz := tmp.at(0) // round r+1's new state[0]
+	{
+		cr, cr1 := c.at(0), c.at(1+t)
+		sbox(s, x2, x4, &cr) // state[0] = x
+		var ts []term
+		for j := 0; j < t; j++ {
+			w := c.at(1 + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		dot(y, ts, nil)
+		sbox(y, x2, x4, &cr1) // y = x'
+		w0 := c.at(2 + t)
+		ts = []term{{a: y, bc: &w0}}
+		for j := 1; j < t; j++ {
+			w := c.at(2 + t + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		b := c.at(2 + 2*t)
+		ts = append(ts, term{a: s, bc: &b})
+		dot(nz, ts, nil)
+		for k := 1; k < t; k++ {
+			v, v1 := c.at(2+2*t+k), c.at(2+3*t-1+k)
+			dot(s.at(k), []term{{a: s.at(k), bc: &one52}, {a: s, bc: &v}, {a: y, bc: &v1}}, nil)
+		}
+		copyVec(s, nz)
 	}
-	dot(tmp, ts, nil)
-	for k := 1; k < t; k++ {
-		v := c.at(t + k)
-		dot(s.at(k), []term{{a: s, bc: &v}, {a: s.at(k), bc: &one52}}, nil)
-	}
-	copyVec(s, tmp)
-	emit("ADDQ $%d, R15", cstSize*2*t)
+	emit("ADDQ $%d, R15", cstSize*(4*t+1))
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_partial", name)
+
+	if nP%2 == 1 {
+		comment("the last partial round")
+		c0 := c.at(0)
+		sbox(s, x2, x4, &c0)
+		var ts []term
+		for j := 0; j < t; j++ {
+			w := c.at(1 + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		dot(tmp, ts, nil)
+		for k := 1; k < t; k++ {
+			v := c.at(t + k)
+			dot(s.at(k), []term{{a: s, bc: &v}, {a: s.at(k), bc: &one52}}, nil)
+		}
+		copyVec(s, tmp)
+		emit("ADDQ $%d, R15", cstSize*2*t)
+	}
 
 	emit("MOVQ $3, %s", cnt)
 	label(name + "_last")

@@ -119,3 +119,63 @@ func getLane(st []uint64, i int) fr.Element {
 	}
 	return fromLimbs52(&l)
 }
+
+// buildSchedule8 lays out p's constants for the 8-lane kernels (kernel in
+// gen_ifma.go, which must agree), in the order they consume them:
+//
+//	c[0..t)                                   initial round constants
+//	4 × (c[t], t×t matrix row-major)          first full rounds (M, M, M, P)
+//	⌊nP/2⌋ × (c, w[t], c', w'[t], B,          pairs of partial rounds r, r+1
+//	          v[t-1], v'[t-1])
+//	nP odd: (c, w[t], v[t-1])                 the last partial round
+//	3 × (c[t], M)                             last full rounds
+//	(0[t], M)                                 final round (x⁵ and row 0)
+//
+// w, v are round r's weights of the new state[0] and multipliers of x (its
+// S-box output) added to state[1..t-1] (iden3's S), w', v' round r+1's, and
+// B = Σ_{k≥1} w'_k·v_k: a pair of rounds adds v·x + v'·x' to state[k] once,
+// at its end, so round r+1's state[0] is w'·(state at the pair's start, x' in
+// place of state[0]) + B·x.
+func buildSchedule8(p *params) []fr.Element {
+	t := p.t
+	s := append([]fr.Element(nil), p.c[:t]...)
+	for r := 0; r < halfFull; r++ {
+		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
+		if r == halfFull-1 {
+			s = append(s, p.pT...)
+		} else {
+			s = append(s, p.mT...)
+		}
+	}
+	pc := p.c[(halfFull+1)*t:]
+	w := func(r int) []fr.Element { return p.s[(2*t-1)*r : (2*t-1)*r+t] }
+	v := func(r int) []fr.Element { return p.s[(2*t-1)*r+t : (2*t-1)*(r+1)] }
+	r := 0
+	for ; r+1 < p.nP; r += 2 {
+		s = append(s, pc[r])
+		s = append(s, w(r)...)
+		s = append(s, pc[r+1])
+		s = append(s, w(r+1)...)
+		var b, m fr.Element
+		for k := 1; k < t; k++ {
+			m.Mul(&w(r + 1)[k], &v(r)[k-1])
+			b.Add(&b, &m)
+		}
+		s = append(s, b)
+		s = append(s, v(r)...)
+		s = append(s, v(r+1)...)
+	}
+	if r < p.nP {
+		s = append(s, pc[r])
+		s = append(s, w(r)...)
+		s = append(s, v(r)...)
+	}
+	fc := pc[p.nP:]
+	for r := 0; r < halfFull-1; r++ {
+		s = append(s, fc[r*t:(r+1)*t]...)
+		s = append(s, p.mT...)
+	}
+	s = append(s, make([]fr.Element, t)...)
+	s = append(s, p.mT...)
+	return s
+}

@@ -13,11 +13,12 @@ import (
 // for HashMany2 and HashMany3.
 var useIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
 
-// sched52[t] is tables[t].sched in the IFMA kernels' form (see limbs52).
+// sched52[t] is buildSchedule8(tables[t]) in the IFMA kernels' form (see
+// limbs52).
 var sched52 = func() (s [5][]uint64) {
 	for t := 3; t <= 4; t++ {
-		for i := range tables[t].sched {
-			l := limbs52(&tables[t].sched[i])
+		for _, c := range buildSchedule8(tables[t]) {
+			l := limbs52(&c)
 			s[t] = append(s[t], l[:]...)
 		}
 	}
