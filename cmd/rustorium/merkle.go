@@ -54,7 +54,7 @@ block, the last one possibly partial. An empty input prints 0.`,
 			if err != nil {
 				return err
 			}
-			tr, store, err := newCLITree(*levels)
+			tr, store, err := newCLITree(*levels, len(kvs))
 			if err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ is its value) or a non-membership proof (value 0).`,
 			if err != nil {
 				return err
 			}
-			tr, store, err := newCLITree(*levels)
+			tr, store, err := newCLITree(*levels, len(kvs))
 			if err != nil {
 				return err
 			}
@@ -285,8 +285,10 @@ func fields(b []byte, f *[2][]byte) int {
 // asciiSpace are the ASCII bytes unicode.IsSpace accepts.
 var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
-func newCLITree(levels int) (*merkle.Tree, merkle.MapReader, error) {
-	store := merkle.MapReader{}
+// newCLITree returns an empty tree over an in-memory store sized for about
+// writes writes (a write creates a leaf and a few middle nodes per batch).
+func newCLITree(levels, writes int) (*merkle.Tree, merkle.MapReader, error) {
+	store := make(merkle.MapReader, 8*writes)
 	tr, err := merkle.New(store, fr.Element{}, merkle.Options{MaxLevels: levels})
 	if err != nil {
 		return nil, nil, fmt.Errorf("--levels: %w", err)

@@ -335,23 +335,50 @@ func (t *Tree) Apply(kvs []KV) (*Update, error) {
 		u.Root = hs[r.ref-1]
 	}
 	u.fresh = make([]newNode, len(em.nodes))
-	for i := range em.nodes {
-		p := &em.nodes[i]
-		n := node{typ: typeMiddle, a: p.a, b: p.b}
-		if p.leaf {
-			n.typ = typeLeaf
-		} else {
-			if p.ra != 0 {
-				n.a = hs[p.ra-1]
+	u.Nodes = make([]NodeWrite, len(em.nodes))
+	buf := make([]byte, len(em.nodes)*(HashLen+EncodedNodeLen))
+	inParallel(len(em.nodes), t.opts.Parallelism, 1024, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := &em.nodes[i]
+			n := node{typ: typeMiddle, a: p.a, b: p.b}
+			if p.leaf {
+				n.typ = typeLeaf
+			} else {
+				if p.ra != 0 {
+					n.a = hs[p.ra-1]
+				}
+				if p.rb != 0 {
+					n.b = hs[p.rb-1]
+				}
 			}
-			if p.rb != 0 {
-				n.b = hs[p.rb-1]
-			}
+			u.fresh[i] = newNode{h: hs[i], n: n}
+			u.Nodes[i] = encodeNode(&u.fresh[i], buf[i*(HashLen+EncodedNodeLen):(i+1)*(HashLen+EncodedNodeLen)])
 		}
-		u.fresh[i] = newNode{h: hs[i], n: n}
-	}
-	u.Nodes = encodeNodes(u.fresh)
+	})
 	return u, nil
+}
+
+// inParallel runs f over [0, n) in up to workers contiguous chunks of at
+// least minChunk, concurrently, the caller running the last one, and
+// returns when all are done.
+func inParallel(n, workers, minChunk int, f func(lo, hi int)) {
+	w := min(workers, n/max(1, minChunk))
+	if w <= 1 {
+		f(0, n)
+		return
+	}
+	per := (n + w - 1) / w
+	var wg sync.WaitGroup
+	lo := 0
+	for ; lo+per < n; lo += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, lo+per)
+	}
+	f(lo, n)
+	wg.Wait()
 }
 
 // hashAll returns the hashes of e.nodes, height by height: the nodes of one
@@ -418,24 +445,14 @@ func (e *emitter) hashAll(workers, cutoff int) []fr.Element {
 				hashMany2(out[lo:hi], a[lo:hi], b[lo:hi])
 			}
 		}
-		w := min(workers, len(idx)/max(1, cutoff))
-		if w <= 1 {
-			hashRange(0, len(idx))
-		} else {
-			// chunks of whole groups of eight, the caller taking the last
-			per := (len(idx)/w + 7) &^ 7
-			var wg sync.WaitGroup
-			lo := 0
-			for ; lo+per < len(idx); lo += per {
-				wg.Add(1)
-				go func(lo, hi int) {
-					defer wg.Done()
-					hashRange(lo, hi)
-				}(lo, lo+per)
+		// chunks of whole groups of eight (the kernels' lanes)
+		inParallel(len(idx)/8, workers, max(1, cutoff/8), func(lo, hi int) {
+			if hi == len(idx)/8 {
+				hashRange(8*lo, len(idx))
+			} else {
+				hashRange(8*lo, 8*hi)
 			}
-			hashRange(lo, len(idx))
-			wg.Wait()
-		}
+		})
 		for j, i := range idx {
 			hs[i] = out[j]
 		}
@@ -443,17 +460,12 @@ func (e *emitter) hashAll(workers, cutoff int) []fr.Element {
 	return hs
 }
 
-func encodeNodes(ns []newNode) []NodeWrite {
-	buf := make([]byte, len(ns)*(HashLen+EncodedNodeLen))
-	out := make([]NodeWrite, len(ns))
-	for i := range ns {
-		b := buf[i*(HashLen+EncodedNodeLen) : (i+1)*(HashLen+EncodedNodeLen)]
-		k := ElementLE(&ns[i].h)
-		copy(b, k[:])
-		ns[i].n.encode(b[HashLen:])
-		out[i] = NodeWrite{Hash: b[:HashLen:HashLen], Encoded: b[HashLen:]}
-	}
-	return out
+// encodeNode encodes n into b (HashLen+EncodedNodeLen bytes).
+func encodeNode(n *newNode, b []byte) NodeWrite {
+	k := ElementLE(&n.h)
+	copy(b, k[:])
+	n.n.encode(b[HashLen:])
+	return NodeWrite{Hash: b[:HashLen:HashLen], Encoded: b[HashLen:]}
 }
 
 // split returns the index of the first op whose bit d is 1; all ops share
