@@ -14,6 +14,17 @@ import (
 // go-iden3-crypto — on edge values and seeded random elements, for every
 // length up to 40.
 func TestHashManyMatchesHash(t *testing.T) {
+	t.Run("native", func(t *testing.T) { testHashMany(t) })
+	if useIFMA { // also the path of CPUs without IFMA
+		t.Run("scalar", func(t *testing.T) {
+			useIFMA = false
+			defer func() { useIFMA = true }()
+			testHashMany(t)
+		})
+	}
+}
+
+func testHashMany(t *testing.T) {
 	t.Logf("IFMA kernels: %v", useIFMA)
 	rng := rand.New(rand.NewPCG(8, 8))
 	var pool []fr.Element
