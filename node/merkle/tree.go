@@ -308,7 +308,68 @@ func (e *emitter) leaf(k, v *fr.Element) res {
 }
 
 type applier struct {
-	t *Tree
+	t   *Tree
+	sem chan struct{} // worker slots for walking subtrees concurrently
+}
+
+// walkCutoff is the fewest writes on each side of a node for its two
+// subtrees to be walked concurrently.
+const walkCutoff = 256
+
+// merge appends o's nodes to e's and returns r (a result of o) renamed.
+func (e *emitter) merge(o *emitter, r res) res {
+	off := int32(len(e.nodes))
+	for _, p := range o.nodes {
+		if p.ra != 0 {
+			p.ra += off
+		}
+		if p.rb != 0 {
+			p.rb += off
+		}
+		e.nodes = append(e.nodes, p)
+	}
+	if r.ref != 0 {
+		r.ref += off
+	}
+	return r
+}
+
+// splits reports whether subtrees with nl and nr writes are worth walking
+// concurrently (pair); the callers walk them in turn otherwise, without
+// building pair's closures.
+func (a *applier) splits(nl, nr int) bool {
+	return a.sem != nil && nl >= walkCutoff && nr >= walkCutoff
+}
+
+// pair runs fl and fr, concurrently (fl on a new goroutine, into its own
+// emitter, merged after) when a worker slot is free.
+func (a *applier) pair(fl, fr func(*emitter) (res, error), em *emitter) (l, r res, err error) {
+	select {
+	case a.sem <- struct{}{}:
+	default:
+		if l, err = fl(em); err != nil {
+			return l, r, err
+		}
+		r, err = fr(em)
+		return l, r, err
+	}
+	var (
+		wg   sync.WaitGroup
+		lem  emitter
+		lerr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-a.sem }()
+		l, lerr = fl(&lem)
+	}()
+	r, err = fr(em)
+	wg.Wait()
+	if err == nil {
+		err = lerr
+	}
+	return em.merge(&lem, l), r, err
 }
 
 // Apply computes the tree that results from applying kvs (in order; a later
@@ -323,6 +384,9 @@ func (t *Tree) Apply(kvs []KV) (*Update, error) {
 	}
 	ops := prepare(kvs)
 	a := &applier{t: t}
+	if t.opts.Parallelism > 1 {
+		a.sem = make(chan struct{}, t.opts.Parallelism-1)
+	}
 	var em emitter
 	em.nodes = make([]pending, 0, 2*len(ops))
 	r, err := a.update(base, 0, ops, &em)
@@ -508,15 +572,20 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 	s := split(ops, d)
 	lo, hi := ops[:s], ops[s:]
 	l, r := childRes(&n.a), childRes(&n.b)
-	if len(lo) > 0 {
-		if l, err = a.update(n.a, d+1, lo, em); err != nil {
-			return res{}, err
+	if a.splits(len(lo), len(hi)) {
+		l, r, err = a.pair(
+			func(em *emitter) (res, error) { return a.update(n.a, d+1, lo, em) },
+			func(em *emitter) (res, error) { return a.update(n.b, d+1, hi, em) }, em)
+	} else {
+		if len(lo) > 0 {
+			l, err = a.update(n.a, d+1, lo, em)
+		}
+		if len(hi) > 0 && err == nil {
+			r, err = a.update(n.b, d+1, hi, em)
 		}
 	}
-	if len(hi) > 0 {
-		if r, err = a.update(n.b, d+1, hi, em); err != nil {
-			return res{}, err
-		}
+	if err != nil {
+		return res{}, err
 	}
 	if l.ref == 0 && r.ref == 0 && l.h.Equal(&n.a) && r.h.Equal(&n.b) {
 		return res{h: h, typ: resMiddle}, nil
@@ -590,11 +659,15 @@ func (a *applier) build(d int, ops []op, extra *op, em *emitter) (res, error) {
 			er = extra
 		}
 	}
-	l, err := a.build(d+1, lo, el, em)
-	if err != nil {
-		return res{}, err
+	var l, r res
+	var err error
+	if a.splits(len(lo), len(hi)) {
+		l, r, err = a.pair(
+			func(em *emitter) (res, error) { return a.build(d+1, lo, el, em) },
+			func(em *emitter) (res, error) { return a.build(d+1, hi, er, em) }, em)
+	} else if l, err = a.build(d+1, lo, el, em); err == nil {
+		r, err = a.build(d+1, hi, er, em)
 	}
-	r, err := a.build(d+1, hi, er, em)
 	if err != nil {
 		return res{}, err
 	}
