@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	iden3 "github.com/iden3/go-iden3-crypto/poseidon"
 )
 
 // TestHashManyMatchesHash checks HashMany2 and HashMany3 (the 8-lane IFMA
@@ -99,4 +100,61 @@ func TestLimbs52RoundTrip(t *testing.T) {
 			t.Fatalf("%s + q: round trip %s", x, back.String())
 		}
 	}
+}
+
+// FuzzHashMany checks HashMany2 and HashMany3 against go-iden3-crypto's
+// big.Int Poseidon directly: data is cut into 32-byte big-endian numbers
+// reduced mod q (a short last one as is), lane i hashing numbers 3i..3i+2
+// (numbers past the end are 0), for n+1 lanes (1 to 17: the 8-lane kernels,
+// their padded last group and the one-at-a-time tail).
+func FuzzHashMany(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, uint8(0))
+	f.Add(fr.Modulus().Bytes(), uint8(7))
+	f.Add(append(fr.Modulus().Bytes(), make([]byte, 300)...), uint8(16))
+	f.Add(bytesOf(0xff, 32*24), uint8(9))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		lanes := int(n%17) + 1
+		q := fr.Modulus()
+		num := func(i int) *big.Int {
+			if 32*i >= len(data) {
+				return new(big.Int)
+			}
+			return new(big.Int).Mod(new(big.Int).SetBytes(data[32*i:min(len(data), 32*i+32)]), q)
+		}
+		var in [3][]fr.Element
+		var bigs [3][]*big.Int
+		for i := 0; i < lanes; i++ {
+			for k := 0; k < 3; k++ {
+				b := num(3*i + k)
+				var e fr.Element
+				e.SetBigInt(b)
+				in[k] = append(in[k], e)
+				bigs[k] = append(bigs[k], b)
+			}
+		}
+		out2, out3 := make([]fr.Element, lanes), make([]fr.Element, lanes)
+		HashMany2(out2, in[0], in[1])
+		HashMany3(out3, in[0], in[1], in[2])
+		for i := 0; i < lanes; i++ {
+			w2, err := iden3.Hash([]*big.Int{bigs[0][i], bigs[1][i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			w3, err := iden3.Hash([]*big.Int{bigs[0][i], bigs[1][i], bigs[2][i]})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out2[i].BigInt(new(big.Int)).Cmp(w2) != 0 || out3[i].BigInt(new(big.Int)).Cmp(w3) != 0 {
+				t.Fatalf("lane %d of %d: HashMany2 %s (iden3 %s), HashMany3 %s (iden3 %s)", i, lanes, out2[i].String(), w2, out3[i].String(), w3)
+			}
+		}
+	})
+}
+
+func bytesOf(b byte, n int) []byte {
+	s := make([]byte, n)
+	for i := range s {
+		s[i] = b
+	}
+	return s
 }
