@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"github.com/spf13/cobra"
@@ -53,7 +54,7 @@ block, the last one possibly partial. An empty input prints 0.`,
 			if err != nil {
 				return err
 			}
-			tr, store, err := newCLITree(*levels)
+			tr, store, err := newCLITree(*levels, len(kvs))
 			if err != nil {
 				return err
 			}
@@ -108,7 +109,7 @@ is its value) or a non-membership proof (value 0).`,
 			if err != nil {
 				return err
 			}
-			tr, store, err := newCLITree(*levels)
+			tr, store, err := newCLITree(*levels, len(kvs))
 			if err != nil {
 				return err
 			}
@@ -209,26 +210,29 @@ func verifyDocument(data []byte) (string, error) {
 	return fmt.Sprintf("valid: key %s is absent under root %s", doc.Key, doc.Root), nil
 }
 
-// readKVs parses "<key> <value>" lines; blank lines are skipped.
+// readKVs parses "<key> <value>" lines; blank lines are skipped. Lines are
+// split on white space as strings.Fields does, and each number parsed in
+// place (merkle.ParseElementBytes): no allocation per line.
 func readKVs(r io.Reader) ([]merkle.KV, error) {
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(bufio.NewReaderSize(r, 1<<16))
 	sc.Buffer(make([]byte, 0, 4096), maxKVLine)
 	var kvs []merkle.KV
 	line := 0
+	var f [2][]byte
 	for sc.Scan() {
 		line++
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
+		n := fields(sc.Bytes(), &f)
+		if n == 0 {
 			continue
 		}
-		if len(f) != 2 {
-			return nil, fmt.Errorf("line %d: want \"<key> <value>\", got %d fields", line, len(f))
+		if n != 2 {
+			return nil, fmt.Errorf("line %d: want \"<key> <value>\", got %d fields", line, n)
 		}
-		k, err := merkle.ParseElement(f[0])
+		k, err := merkle.ParseElementBytes(f[0])
 		if err != nil {
 			return nil, fmt.Errorf("line %d: key: %w", line, err)
 		}
-		v, err := merkle.ParseElement(f[1])
+		v, err := merkle.ParseElementBytes(f[1])
 		if err != nil {
 			return nil, fmt.Errorf("line %d: value: %w", line, err)
 		}
@@ -243,8 +247,48 @@ func readKVs(r io.Reader) ([]merkle.KV, error) {
 	return kvs, nil
 }
 
-func newCLITree(levels int) (*merkle.Tree, merkle.MapReader, error) {
-	store := merkle.MapReader{}
+// fields splits b as strings.Fields does, returns the number of fields and
+// stores the first two in f (sub-slices of b). A line with bytes outside
+// ASCII goes through strings.Fields itself (Unicode white space).
+func fields(b []byte, f *[2][]byte) int {
+	n := 0
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= utf8.RuneSelf {
+			ss := strings.Fields(string(b))
+			for j := 0; j < len(ss) && j < 2; j++ {
+				f[j] = []byte(ss[j])
+			}
+			return len(ss)
+		}
+		if asciiSpace[c] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && b[j] < utf8.RuneSelf && !asciiSpace[b[j]] {
+			j++
+		}
+		if j < len(b) && b[j] >= utf8.RuneSelf {
+			i = j // let the loop take the Unicode path
+			continue
+		}
+		if n < 2 {
+			f[n] = b[i:j]
+		}
+		n++
+		i = j
+	}
+	return n
+}
+
+// asciiSpace are the ASCII bytes unicode.IsSpace accepts.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
+
+// newCLITree returns an empty tree over an in-memory store sized for about
+// writes writes (a write creates a leaf and a few middle nodes per batch).
+func newCLITree(levels, writes int) (*merkle.Tree, merkle.MapReader, error) {
+	store := make(merkle.MapReader, 8*writes)
 	tr, err := merkle.New(store, fr.Element{}, merkle.Options{MaxLevels: levels})
 	if err != nil {
 		return nil, nil, fmt.Errorf("--levels: %w", err)

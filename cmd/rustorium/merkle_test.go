@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"math/rand/v2"
 	"os"
@@ -16,6 +18,8 @@ import (
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	iden3 "github.com/iden3/go-merkletree-sql/v2"
 	"github.com/iden3/go-merkletree-sql/v2/db/memory"
+
+	"github.com/rustorium/rustorium/node/merkle"
 )
 
 // runMerkle runs `merkle args...` in process with stdin.
@@ -219,14 +223,99 @@ func FuzzVerifyDocument(f *testing.F) {
 	})
 }
 
+// readKVsReference is readKVs as it was before its allocation-free
+// parsing: strings.Fields and merkle.ParseElement per line. FuzzReadKVs holds
+// readKVs to it.
+func readKVsReference(r io.Reader) ([]merkle.KV, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), maxKVLine)
+	var kvs []merkle.KV
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Fields(sc.Text())
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 {
+			return nil, fmt.Errorf("line %d: want \"<key> <value>\", got %d fields", line, len(f))
+		}
+		k, err := merkle.ParseElement(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: key: %w", line, err)
+		}
+		v, err := merkle.ParseElement(f[1])
+		if err != nil {
+			return nil, fmt.Errorf("line %d: value: %w", line, err)
+		}
+		kvs = append(kvs, merkle.KV{Key: k, Value: v})
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: longer than %d bytes", line+1, maxKVLine)
+		}
+		return nil, fmt.Errorf("reading input: %w", err)
+	}
+	return kvs, nil
+}
+
+// FuzzReadKVs checks readKVs (its own field splitting, the fast number
+// parser) against readKVsReference: the same pairs, or the same error.
 func FuzzReadKVs(f *testing.F) {
 	f.Add("1 2\n3 4\n")
 	f.Add("\n\n 5   6 \r\n")
 	f.Add("1\n")
+	f.Add("1\u00a02\n")    // a Unicode space separates fields
+	f.Add("1\u00a0 2 3\n") // and counts as one
+	f.Add("\u20031 2\n")
+	f.Add("1\t\v\f2\n")
+	f.Add("1 2\x85\n")
+	f.Add("1 é\n")
+	f.Add(strings.Repeat("1", 5000) + " 2\n")
+	f.Add("1 " + fr.Modulus().String() + "\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		kvs, err := readKVs(strings.NewReader(s))
-		if err == nil && len(kvs) > strings.Count(s, "\n")+1 {
-			t.Fatal("more pairs than lines")
+		want, werr := readKVsReference(strings.NewReader(s))
+		if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
+			t.Fatalf("%q: error %v, reference %v", s, err, werr)
+		}
+		if len(kvs) != len(want) {
+			t.Fatalf("%q: %d pairs, reference %d", s, len(kvs), len(want))
+		}
+		for i := range kvs {
+			if kvs[i] != want[i] {
+				t.Fatalf("%q: pair %d differs", s, i)
+			}
 		}
 	})
+}
+
+// BenchmarkMerkleRootCLI runs `merkle root --batch 1000` in process on 30k
+// seeded writes (~80% new keys), parsing included: the in-process part of
+// scripts/merkle-whole.sh, for profiles.
+func BenchmarkMerkleRootCLI(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 30))
+	var in strings.Builder
+	var keys []*big.Int
+	for range 30000 {
+		var k *big.Int
+		if len(keys) > 0 && r.IntN(5) == 0 {
+			k = keys[r.IntN(len(keys))]
+		} else {
+			k = randField(r)
+			keys = append(keys, k)
+		}
+		fmt.Fprintf(&in, "%s %s\n", k, randField(r))
+	}
+	input := in.String()
+	b.SetBytes(int64(len(input)))
+	for b.Loop() {
+		cmd := newMerkleCmd()
+		cmd.SetIn(strings.NewReader(input))
+		cmd.SetOut(io.Discard)
+		cmd.SetArgs([]string{"root", "--batch", "1000"})
+		if err := cmd.Execute(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -1,8 +1,10 @@
 package merkle
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/big"
+	"math/bits"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 )
@@ -22,7 +24,25 @@ func ValueFromBytes(b []byte) fr.Element { return hashBytes(b) }
 
 // ParseElement parses a non-negative decimal integer (digits only, no sign,
 // no spaces) that must be below the BN254 scalar field modulus.
-func ParseElement(s string) (fr.Element, error) {
+func ParseElement(s string) (fr.Element, error) { return parseDecimal(s) }
+
+// ParseElementBytes is ParseElement on a byte slice, without converting it
+// to a string (for parsers reading lines into a buffer). b is not retained.
+func ParseElementBytes(b []byte) (fr.Element, error) { return parseDecimal(b) }
+
+// pow10 holds 10^0 .. 10^19.
+var pow10 = func() (p [20]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// parseDecimal parses s exactly: 19 digits at a time into a 256-bit integer
+// (x = x·10^k + chunk over four 64-bit words), then checks it against the
+// modulus. A value that overflows 256 bits is past the modulus too.
+func parseDecimal[S string | []byte](s S) (fr.Element, error) {
 	var e fr.Element
 	if len(s) == 0 {
 		return e, fmt.Errorf("%w: empty", ErrBadNumber)
@@ -30,16 +50,40 @@ func ParseElement(s string) (fr.Element, error) {
 	if len(s) > maxDecimalDigits {
 		return e, fmt.Errorf("%w: %d digits (max %d)", ErrOutOfField, len(s), maxDecimalDigits)
 	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return e, fmt.Errorf("%w: %q: byte %d is not a decimal digit", ErrBadNumber, truncate(s), i)
+	var x [4]uint64 // little-endian words
+	for i := 0; i < len(s); {
+		n := min(19, len(s)-i)
+		var chunk uint64
+		for j := i; j < i+n; j++ {
+			d := s[j] - '0'
+			if d > 9 {
+				return e, fmt.Errorf("%w: %q: byte %d is not a decimal digit", ErrBadNumber, truncate(string(s)), j)
+			}
+			chunk = chunk*10 + uint64(d)
+		}
+		i += n
+		// x = x·10^n + chunk
+		m := pow10[n]
+		carry := chunk
+		for w := range x {
+			hi, lo := bits.Mul64(x[w], m)
+			var c uint64
+			x[w], c = bits.Add64(lo, carry, 0)
+			carry = hi + c // hi < m ≤ 10^19: no overflow
+		}
+		if carry != 0 {
+			return e, ErrOutOfField // ≥ 2^256
 		}
 	}
-	b, ok := new(big.Int).SetString(s, 10)
-	if !ok {
-		return e, fmt.Errorf("%w: %q", ErrBadNumber, truncate(s))
+	var le [fr.Bytes]byte
+	for w := range x {
+		binary.LittleEndian.PutUint64(le[8*w:], x[w])
 	}
-	return ElementFromBigInt(b)
+	e, err := fr.LittleEndian.Element(&le) // rejects x ≥ modulus
+	if err != nil {
+		return fr.Element{}, ErrOutOfField
+	}
+	return e, nil
 }
 
 // ElementFromBigInt converts b, which must satisfy 0 <= b < modulus.

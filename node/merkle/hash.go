@@ -27,3 +27,9 @@ func hashBytes(b []byte) fr.Element {
 // BytesPermutations is how many Poseidon permutations KeyFromBytes and
 // ValueFromBytes run for an input of n bytes (zero for an empty input).
 func BytesPermutations(n int) int { return poseidon.BytesPermutations(n) }
+
+// hashMany2 sets out[i] = hash2(&a[i], &b[i]) for every i.
+func hashMany2(out, a, b []fr.Element) { poseidon.HashMany2(out, a, b) }
+
+// hashMany3 sets out[i] = hash3(&a[i], &b[i], &c[i]) for every i.
+func hashMany3(out, a, b, c []fr.Element) { poseidon.HashMany3(out, a, b, c) }

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	mrand "math/rand"
+	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -284,23 +287,76 @@ func FuzzProofUnmarshalJSON(f *testing.F) {
 	})
 }
 
+// FuzzParseElement checks ParseElement and ParseElementBytes (the fast
+// 19-digits-at-a-time parser) against big.Int: both accept exactly the
+// strings of 1 to 80 decimal digits below the modulus, with big.Int's value,
+// and fail with a typed error otherwise.
 func FuzzParseElement(f *testing.F) {
-	for _, s := range []string{"0", "1", "007", "", "-1", "1e5", " 1", fr.Modulus().String(), new(big.Int).Sub(fr.Modulus(), big.NewInt(1)).String()} {
+	q := fr.Modulus()
+	for _, s := range []string{"0", "1", "007", "", "-1", "+1", "1e5", " 1", "9999999999999999999", "10000000000000000000",
+		q.String(), new(big.Int).Sub(q, big.NewInt(1)).String(), new(big.Int).Lsh(big.NewInt(1), 256).String(),
+		new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1)).String(), "000" + q.String()[:76],
+		strings.Repeat("9", 80), strings.Repeat("0", 80), strings.Repeat("0", 81)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		e, err := merkle.ParseElement(s)
+		eb, errb := merkle.ParseElementBytes([]byte(s))
+		if (err == nil) != (errb == nil) || (err != nil && err.Error() != errb.Error()) || !e.Equal(&eb) {
+			t.Fatalf("%q: ParseElement %v, %v; ParseElementBytes %v, %v", s, e.String(), err, eb.String(), errb)
+		}
+		digits := len(s) > 0 && len(s) <= 80 && strings.Trim(s, "0123456789") == ""
+		b, _ := new(big.Int).SetString(s, 10)
+		valid := digits && b.Cmp(q) < 0
 		if err != nil {
 			if !errors.Is(err, merkle.ErrBadNumber) && !errors.Is(err, merkle.ErrOutOfField) {
 				t.Fatalf("untyped error %v", err)
 			}
+			if valid {
+				t.Fatalf("%q rejected: %v", s, err)
+			}
 			return
 		}
-		b, ok := new(big.Int).SetString(s, 10)
-		if !ok || b.Sign() < 0 || b.Cmp(fr.Modulus()) >= 0 || e.BigInt(new(big.Int)).Cmp(b) != 0 {
+		if !valid || e.BigInt(new(big.Int)).Cmp(b) != 0 {
 			t.Fatalf("accepted %q as %s", s, e.String())
 		}
 	})
+}
+
+// TestParseElementRandom checks the fast parser on random field elements and
+// numbers around the modulus and 2^256, against big.Int (seeded).
+func TestParseElementRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 77))
+	mr := mrand.New(mrand.NewSource(5)) // for big.Int.Rand
+	q := fr.Modulus()
+	two256 := new(big.Int).Lsh(big.NewInt(1), 256)
+	for i := 0; i < 20000; i++ {
+		var b *big.Int
+		switch i % 4 {
+		case 0: // any field element
+			b = new(big.Int).Rand(mr, q)
+		case 1: // short numbers
+			b = new(big.Int).SetUint64(r.Uint64() >> (r.Uint64() % 64))
+		case 2: // near the modulus
+			b = new(big.Int).Add(q, big.NewInt(int64(r.IntN(2001)-1000)))
+		default: // up to 2^256 and a bit beyond
+			b = new(big.Int).Rand(mr, new(big.Int).Add(two256, two256))
+		}
+		s := b.String()
+		if r.IntN(8) == 0 && len(s) < 80 {
+			s = strings.Repeat("0", r.IntN(80-len(s)+1)) + s
+		}
+		e, err := merkle.ParseElement(s)
+		if b.Cmp(q) >= 0 {
+			if !errors.Is(err, merkle.ErrOutOfField) {
+				t.Fatalf("%s (≥ modulus): %v", s, err)
+			}
+			continue
+		}
+		if err != nil || e.BigInt(new(big.Int)).Cmp(b) != 0 {
+			t.Fatalf("%s: got %s, %v", s, e.String(), err)
+		}
+	}
 }
 
 func TestParseElementRange(t *testing.T) {

@@ -34,9 +34,10 @@ type Options struct {
 	// Parallelism is the number of goroutines that may hash one batch.
 	// Default (0): GOMAXPROCS. 1 hashes on the calling goroutine only.
 	Parallelism int
-	// ParallelCutoff is the number of writes each side of a node must have
-	// for the two sides to be hashed concurrently, so small batches stay
-	// single-threaded. Default (0): 16.
+	// ParallelCutoff is the number of nodes each goroutine must get for
+	// the nodes of one height of a batch (which are independent) to be
+	// hashed concurrently, so small batches stay single-threaded.
+	// Default (0): 16.
 	ParallelCutoff int
 }
 
@@ -265,29 +266,116 @@ const (
 	resUnknown byte = 0xff // untouched non-empty child whose type was not loaded
 )
 
+// res is a subtree computed by Apply: its hash h, or, when ref > 0, the
+// node emitter.nodes[ref-1] whose hash is not computed yet.
 type res struct {
 	h   fr.Element
+	ref int32
 	typ byte
 }
 
-type emitter struct{ nodes []newNode }
+// pending is a node created by a batch, hashed after the walk. For a leaf, a
+// and b are its key and value; for a middle node its children's hashes, or
+// ra, rb > 0 name children pending themselves (emitter.nodes[ra-1]).
+type pending struct {
+	a, b   fr.Element
+	ra, rb int32
+	height int32 // 0 for a leaf or a middle node of known children, else 1 + its children's
+	leaf   bool
+}
 
-func (e *emitter) middle(l, r *fr.Element) fr.Element {
-	n := node{typ: typeMiddle, a: *l, b: *r}
-	h := hash2(l, r)
-	e.nodes = append(e.nodes, newNode{h: h, n: n})
-	return h
+// emitter collects the nodes a batch creates. Apply first walks the tree
+// and records them without hashing; hashAll then hashes them by height, all
+// the nodes of one height being independent, in batches (poseidon.HashMany2,
+// HashMany3: eight at a time where the CPU allows) and over goroutines.
+type emitter struct{ nodes []pending }
+
+func (e *emitter) height(r *res) int32 {
+	if r.ref == 0 {
+		return -1
+	}
+	return e.nodes[r.ref-1].height
+}
+
+func (e *emitter) middle(l, r *res) res {
+	e.nodes = append(e.nodes, pending{a: l.h, b: r.h, ra: l.ref, rb: r.ref, height: 1 + max(e.height(l), e.height(r))})
+	return res{ref: int32(len(e.nodes)), typ: resMiddle}
+}
+
+func (e *emitter) leaf(k, v *fr.Element) res {
+	e.nodes = append(e.nodes, pending{a: *k, b: *v, leaf: true})
+	return res{ref: int32(len(e.nodes)), typ: resLeaf}
 }
 
 type applier struct {
-	t      *Tree
-	sem    chan struct{}
-	cutoff int
+	t   *Tree
+	sem chan struct{} // worker slots for walking subtrees concurrently
+}
+
+// walkCutoff is the fewest writes on each side of a node for its two
+// subtrees to be walked concurrently.
+const walkCutoff = 256
+
+// merge appends o's nodes to e's and returns r (a result of o) renamed.
+func (e *emitter) merge(o *emitter, r res) res {
+	off := int32(len(e.nodes))
+	for _, p := range o.nodes {
+		if p.ra != 0 {
+			p.ra += off
+		}
+		if p.rb != 0 {
+			p.rb += off
+		}
+		e.nodes = append(e.nodes, p)
+	}
+	if r.ref != 0 {
+		r.ref += off
+	}
+	return r
+}
+
+// splits reports whether subtrees with nl and nr writes are worth walking
+// concurrently (pair); the callers walk them in turn otherwise, without
+// building pair's closures.
+func (a *applier) splits(nl, nr int) bool {
+	return a.sem != nil && nl >= walkCutoff && nr >= walkCutoff
+}
+
+// pair runs fl and fr, concurrently (fl on a new goroutine, into its own
+// emitter, merged after) when a worker slot is free.
+func (a *applier) pair(fl, fr func(*emitter) (res, error), em *emitter) (l, r res, err error) {
+	select {
+	case a.sem <- struct{}{}:
+	default:
+		if l, err = fl(em); err != nil {
+			return l, r, err
+		}
+		r, err = fr(em)
+		return l, r, err
+	}
+	var (
+		wg   sync.WaitGroup
+		lem  emitter
+		lerr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer func() { <-a.sem }()
+		l, lerr = fl(&lem)
+	}()
+	r, err = fr(em)
+	wg.Wait()
+	if err == nil {
+		err = lerr
+	}
+	return em.merge(&lem, l), r, err
 }
 
 // Apply computes the tree that results from applying kvs (in order; a later
 // write of a key wins) to the committed tree, without changing the tree.
-// Every touched node is hashed once; subtrees are hashed concurrently.
+// Every created node is hashed once, independent nodes several at a time and
+// concurrently (Options.Parallelism).
 func (t *Tree) Apply(kvs []KV) (*Update, error) {
 	base := t.Root()
 	u := &Update{base: base, Root: base}
@@ -295,33 +383,153 @@ func (t *Tree) Apply(kvs []KV) (*Update, error) {
 		return u, nil
 	}
 	ops := prepare(kvs)
-	a := &applier{t: t, cutoff: t.opts.ParallelCutoff}
+	a := &applier{t: t}
 	if t.opts.Parallelism > 1 {
 		a.sem = make(chan struct{}, t.opts.Parallelism-1)
 	}
 	var em emitter
-	em.nodes = make([]newNode, 0, 2*len(ops))
+	em.nodes = make([]pending, 0, 2*len(ops))
 	r, err := a.update(base, 0, ops, &em)
 	if err != nil {
 		return nil, err
 	}
+	hs := em.hashAll(t.opts.Parallelism, t.opts.ParallelCutoff)
 	u.Root = r.h
-	u.fresh = em.nodes
-	u.Nodes = encodeNodes(em.nodes)
+	if r.ref != 0 {
+		u.Root = hs[r.ref-1]
+	}
+	u.fresh = make([]newNode, len(em.nodes))
+	u.Nodes = make([]NodeWrite, len(em.nodes))
+	buf := make([]byte, len(em.nodes)*(HashLen+EncodedNodeLen))
+	inParallel(len(em.nodes), t.opts.Parallelism, 1024, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			p := &em.nodes[i]
+			n := node{typ: typeMiddle, a: p.a, b: p.b}
+			if p.leaf {
+				n.typ = typeLeaf
+			} else {
+				if p.ra != 0 {
+					n.a = hs[p.ra-1]
+				}
+				if p.rb != 0 {
+					n.b = hs[p.rb-1]
+				}
+			}
+			u.fresh[i] = newNode{h: hs[i], n: n}
+			u.Nodes[i] = encodeNode(&u.fresh[i], buf[i*(HashLen+EncodedNodeLen):(i+1)*(HashLen+EncodedNodeLen)])
+		}
+	})
 	return u, nil
 }
 
-func encodeNodes(ns []newNode) []NodeWrite {
-	buf := make([]byte, len(ns)*(HashLen+EncodedNodeLen))
-	out := make([]NodeWrite, len(ns))
-	for i := range ns {
-		b := buf[i*(HashLen+EncodedNodeLen) : (i+1)*(HashLen+EncodedNodeLen)]
-		k := ElementLE(&ns[i].h)
-		copy(b, k[:])
-		ns[i].n.encode(b[HashLen:])
-		out[i] = NodeWrite{Hash: b[:HashLen:HashLen], Encoded: b[HashLen:]}
+// inParallel runs f over [0, n) in up to workers contiguous chunks of at
+// least minChunk, concurrently, the caller running the last one, and
+// returns when all are done.
+func inParallel(n, workers, minChunk int, f func(lo, hi int)) {
+	w := min(workers, n/max(1, minChunk))
+	if w <= 1 {
+		f(0, n)
+		return
 	}
-	return out
+	per := (n + w - 1) / w
+	var wg sync.WaitGroup
+	lo := 0
+	for ; lo+per < n; lo += per {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, lo+per)
+	}
+	f(lo, n)
+	wg.Wait()
+}
+
+// hashAll returns the hashes of e.nodes, height by height: the nodes of one
+// height depend only on lower ones. A height's leaves and middle nodes are
+// each hashed as one batch, split over up to workers goroutines when each
+// gets at least cutoff nodes.
+func (e *emitter) hashAll(workers, cutoff int) []fr.Element {
+	ns := e.nodes
+	hs := make([]fr.Element, len(ns))
+	var maxH int32
+	for i := range ns {
+		maxH = max(maxH, ns[i].height)
+	}
+	// order the nodes by height, leaves before middle nodes (counting sort)
+	start := make([]int, 2*(maxH+1)+1)
+	slot := func(p *pending) int32 {
+		if p.leaf {
+			return 0
+		}
+		return 2*p.height + 1
+	}
+	for i := range ns {
+		start[slot(&ns[i])+1]++
+	}
+	for i := 1; i < len(start); i++ {
+		start[i] += start[i-1]
+	}
+	order := make([]int32, len(ns))
+	next := slices.Clone(start)
+	for i := range ns {
+		k := slot(&ns[i])
+		order[next[k]] = int32(i)
+		next[k]++
+	}
+	a, b := make([]fr.Element, len(ns)), make([]fr.Element, len(ns))
+	ones := make([]fr.Element, len(ns))
+	out := make([]fr.Element, len(ns))
+	for k := 0; k+1 < len(start); k++ {
+		idx := order[start[k]:start[k+1]]
+		if len(idx) == 0 {
+			continue
+		}
+		leaves := k == 0
+		a, b, out := a[:len(idx)], b[:len(idx)], out[:len(idx)]
+		for j, i := range idx {
+			p := &ns[i]
+			a[j], b[j] = p.a, p.b
+			if !leaves {
+				if p.ra != 0 {
+					a[j] = hs[p.ra-1]
+				}
+				if p.rb != 0 {
+					b[j] = hs[p.rb-1]
+				}
+			}
+		}
+		hashRange := func(lo, hi int) {
+			if leaves {
+				for j := lo; j < hi; j++ {
+					ones[j] = one
+				}
+				hashMany3(out[lo:hi], a[lo:hi], b[lo:hi], ones[lo:hi])
+			} else {
+				hashMany2(out[lo:hi], a[lo:hi], b[lo:hi])
+			}
+		}
+		// chunks of whole groups of eight (the kernels' lanes)
+		inParallel(len(idx)/8, workers, max(1, cutoff/8), func(lo, hi int) {
+			if hi == len(idx)/8 {
+				hashRange(8*lo, len(idx))
+			} else {
+				hashRange(8*lo, 8*hi)
+			}
+		})
+		for j, i := range idx {
+			hs[i] = out[j]
+		}
+	}
+	return hs
+}
+
+// encodeNode encodes n into b (HashLen+EncodedNodeLen bytes).
+func encodeNode(n *newNode, b []byte) NodeWrite {
+	k := ElementLE(&n.h)
+	copy(b, k[:])
+	n.n.encode(b[HashLen:])
+	return NodeWrite{Hash: b[:HashLen:HashLen], Encoded: b[HashLen:]}
 }
 
 // split returns the index of the first op whose bit d is 1; all ops share
@@ -330,7 +538,10 @@ func split(ops []op, d int) int {
 	return sort.Search(len(ops), func(i int) bool { return ops[i].bit(d) == 1 })
 }
 
-// update applies ops to the subtree rooted at h (at depth d).
+// update applies ops to the subtree rooted at h (at depth d). A subtree
+// left as it was (every write a no-op) keeps its hash, known without
+// hashing: a write of a leaf's own value leaves the leaf, and a deletion of
+// an absent key changes nothing.
 func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error) {
 	n, err := a.t.load(h)
 	if err != nil {
@@ -342,11 +553,17 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 	case typeLeaf:
 		path := n.a.Bits()
 		i, found := slices.BinarySearchFunc(ops, &path, func(o op, p *[4]uint64) int { return cmpPath(&o.path, p) })
-		_ = i
+		existing := &op{key: n.a, value: n.b, path: path, existing: true, h: h}
 		if found {
-			return a.build(d, ops, nil, em)
+			if ops[i].del || !ops[i].value.Equal(&n.b) {
+				return a.build(d, ops, nil, em)
+			}
+			// the leaf's own value written again: the leaf stays
+			rest := make([]op, 0, len(ops)-1)
+			rest = append(append(rest, ops[:i]...), ops[i+1:]...)
+			return a.build(d, rest, existing, em)
 		}
-		return a.build(d, ops, &op{key: n.a, value: n.b, path: path, existing: true, h: h}, em)
+		return a.build(d, ops, existing, em)
 	}
 	// middle
 	if d > a.t.opts.MaxLevels-2 {
@@ -355,20 +572,22 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 	s := split(ops, d)
 	lo, hi := ops[:s], ops[s:]
 	l, r := childRes(&n.a), childRes(&n.b)
-	switch {
-	case len(lo) > 0 && len(hi) > 0:
-		l, r, err = a.pair(len(lo), len(hi),
+	if a.splits(len(lo), len(hi)) {
+		l, r, err = a.pair(
 			func(em *emitter) (res, error) { return a.update(n.a, d+1, lo, em) },
 			func(em *emitter) (res, error) { return a.update(n.b, d+1, hi, em) }, em)
-	case len(lo) > 0:
-		l, err = a.update(n.a, d+1, lo, em)
-	default:
-		r, err = a.update(n.b, d+1, hi, em)
+	} else {
+		if len(lo) > 0 {
+			l, err = a.update(n.a, d+1, lo, em)
+		}
+		if len(hi) > 0 && err == nil {
+			r, err = a.update(n.b, d+1, hi, em)
+		}
 	}
 	if err != nil {
 		return res{}, err
 	}
-	if l.h.Equal(&n.a) && r.h.Equal(&n.b) {
+	if l.ref == 0 && r.ref == 0 && l.h.Equal(&n.a) && r.h.Equal(&n.b) {
 		return res{h: h, typ: resMiddle}, nil
 	}
 	// compress: a middle node with one empty side and a leaf on the other
@@ -392,7 +611,7 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 			return *o, nil
 		}
 	}
-	return res{h: em.middle(&l.h, &r.h), typ: resMiddle}, nil
+	return em.middle(&l, &r), nil
 }
 
 func childRes(h *fr.Element) res {
@@ -425,9 +644,7 @@ func (a *applier) build(d int, ops []op, extra *op, em *emitter) (res, error) {
 		if single.existing {
 			return res{h: single.h, typ: resLeaf}, nil
 		}
-		h := leafHash(&single.key, &single.value)
-		em.nodes = append(em.nodes, newNode{h: h, n: node{typ: typeLeaf, a: single.key, b: single.value}})
-		return res{h: h, typ: resLeaf}, nil
+		return em.leaf(&single.key, &single.value), nil
 	}
 	if d > a.t.opts.MaxLevels-2 {
 		return res{}, fmt.Errorf("%w: keys share their lowest %d bits (MaxLevels %d)", ErrReachedMaxLevel, d+1, a.t.opts.MaxLevels)
@@ -444,51 +661,15 @@ func (a *applier) build(d int, ops []op, extra *op, em *emitter) (res, error) {
 	}
 	var l, r res
 	var err error
-	if len(lo) > 0 && len(hi) > 0 {
-		l, r, err = a.pair(len(lo), len(hi),
+	if a.splits(len(lo), len(hi)) {
+		l, r, err = a.pair(
 			func(em *emitter) (res, error) { return a.build(d+1, lo, el, em) },
 			func(em *emitter) (res, error) { return a.build(d+1, hi, er, em) }, em)
-	} else {
-		if l, err = a.build(d+1, lo, el, em); err == nil {
-			r, err = a.build(d+1, hi, er, em)
-		}
+	} else if l, err = a.build(d+1, lo, el, em); err == nil {
+		r, err = a.build(d+1, hi, er, em)
 	}
 	if err != nil {
 		return res{}, err
 	}
-	return res{h: em.middle(&l.h, &r.h), typ: resMiddle}, nil
-}
-
-// pair runs fl and fr, concurrently when both sides are big enough and a
-// worker slot is free.
-func (a *applier) pair(nl, nr int, fl, fr func(*emitter) (res, error), em *emitter) (l, r res, err error) {
-	if a.sem != nil && nl >= a.cutoff && nr >= a.cutoff {
-		select {
-		case a.sem <- struct{}{}:
-			var (
-				wg   sync.WaitGroup
-				lem  emitter
-				lerr error
-			)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-a.sem }()
-				l, lerr = fl(&lem)
-			}()
-			r, err = fr(em)
-			wg.Wait()
-			em.nodes = append(em.nodes, lem.nodes...)
-			if lerr != nil {
-				return l, r, lerr
-			}
-			return l, r, err
-		default:
-		}
-	}
-	if l, err = fl(em); err != nil {
-		return l, r, err
-	}
-	r, err = fr(em)
-	return l, r, err
+	return em.middle(&l, &r), nil
 }

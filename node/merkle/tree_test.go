@@ -379,3 +379,71 @@ func TestUpdatePermutations(t *testing.T) {
 		}
 	}
 }
+
+// TestNoOpWrites checks that writes that change nothing (a key written
+// with the value it holds, a deletion of an absent key) create no node and
+// keep the root, alone and mixed with real writes: Apply decides this from
+// the nodes' contents before anything is hashed, and never lists a node the
+// store already holds. Roots are compared with go-merkletree-sql.
+func TestNoOpWrites(t *testing.T) {
+	for ci, opts := range append(configs, merkle.Options{Parallelism: 2}) {
+		r := rand.New(rand.NewPCG(uint64(ci), 11))
+		o, ref := newOurs(t, opts), newOracle(t, levels)
+		var keys, vals []fr.Element
+		var kvs []merkle.KV
+		for i := 0; i < 3000; i++ {
+			k, v := randElem(r), randElem(r)
+			keys, vals = append(keys, k), append(vals, v)
+			kvs = append(kvs, merkle.KV{Key: k, Value: v})
+			if err := ref.set(k, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := o.apply(kvs); err != nil {
+			t.Fatal(err)
+		}
+		root := o.tr.Root()
+		if want := ref.root(); !root.Equal(&want) {
+			t.Fatalf("cfg %d: root %s, want %s", ci, root.String(), want.String())
+		}
+		// only no-ops
+		kvs = kvs[:0]
+		for i := 0; i < 500; i++ {
+			j := r.IntN(len(keys))
+			kvs = append(kvs, merkle.KV{Key: keys[j], Value: vals[j]}, merkle.KV{Key: randElem(r), Delete: true})
+		}
+		u, err := o.tr.Apply(kvs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !u.Root.Equal(&root) || len(u.Nodes) != 0 {
+			t.Fatalf("cfg %d: no-op batch: root %s (was %s), %d nodes", ci, u.Root.String(), root.String(), len(u.Nodes))
+		}
+		// no-ops mixed with real writes
+		for i := 0; i < 300; i++ {
+			j := r.IntN(len(keys))
+			if i%3 == 0 {
+				vals[j] = randElem(r)
+				if err := ref.set(keys[j], vals[j]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			kvs = append(kvs, merkle.KV{Key: keys[j], Value: vals[j]})
+		}
+		if u, err = o.tr.Apply(kvs); err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range u.Nodes {
+			if _, err := o.db.ReadNode(w.Hash); err == nil {
+				t.Fatalf("cfg %d: Apply listed a node the store holds", ci)
+			}
+		}
+		o.db.Put(u)
+		if err := o.tr.Commit(u); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := o.tr.Root(), ref.root(); !got.Equal(&want) {
+			t.Fatalf("cfg %d: mixed batch: root %s, want %s", ci, got.String(), want.String())
+		}
+	}
+}

@@ -1,0 +1,410 @@
+//go:build ignore
+
+// gen_ifma writes permute_ifma_amd64.s: 8-lane AVX-512 IFMA kernels of the
+// t=3 and t=4 permutations (Hash2 and Hash3), each running eight independent
+// states at once, one per 64-bit lane of a ZMM register.
+//
+// Representation. A field element is five 52-bit limbs (radix 2^52), each
+// limb of the eight lanes in one ZMM register (64 bytes in memory, limb l of
+// an element at offset 64·l), in Montgomery form with R = 2^260: x is held as
+// x·2^260 mod q, not necessarily below q. Schedule constants (buildSchedule's
+// order, converted by the Go side) are five limbs of 8 bytes each (limb l at
+// offset 8·l), broadcast to the lanes by the instructions that read them.
+//
+// Products. VPMADD52LUQ/HUQ add the low/high 52 bits of the 104-bit product
+// of two 52-bit lanes to a 64-bit accumulator. A Montgomery dot product
+// Σ_k a_k·b_k/2^260 mod q is one word-by-word (radix 2^52) CIOS: for each limb
+// i of the b operands, add every a_k·b_k[i] into the window T0..T5, then
+// m = T0·(−q⁻¹) mod 2^52, add m·q, and shift one limb (T1 += T0>>52). Each
+// accumulator receives fewer than 4k+4 values below 2^52 between shifts, far
+// from 2^64. The result V = (Σ a_k·b_k + M·q)/2^260 with M < 2^260 is below
+// Σ a_k·b_k/2^260 + q, which is below 2q for the operands used here: k ≤ 4
+// terms, each a constant (below q) times a state value (below 3q) or a
+// product of two values below 3q (S-boxes), and 9q²/2^260 < q/7 as
+// q < 2^254. Limbs are then normalized (carries propagated, each below
+// 2^52), which the next product needs (IFMA reads 52 bits of each operand).
+//
+// Bounds kept by the kernel: after any product or dot an element is below
+// 2q; adding a round constant (below q) leaves it below 3q < 2^256; an
+// element added to by the partial rounds' sparse update (state[k] += v·x) is
+// recomputed as the dot v·x + one·state[k] (one = 2^260 mod q), so it stays
+// below 2q. Nothing is ever conditionally subtracted; the Go side reduces the
+// output (below 2q) once when it converts it back.
+//
+// Run with: go generate ./node/merkle/poseidon/
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"math/big"
+	"os"
+)
+
+// partialRounds must match poseidon.go.
+var partialRounds = map[int]int{3: 57, 4: 56}
+
+const (
+	limbs    = 5
+	limbSize = 64         // bytes of one limb of eight lanes
+	vecSize  = limbs * 64 // bytes of one element of eight lanes
+	cstSize  = limbs * 8  // bytes of one schedule constant
+	mask     = "Z31"      // 2^52-1 in every lane
+	mreg     = "Z6"       // m of the Montgomery step
+	scratch  = "Z27"      // carries while normalizing
+	firstA   = 7          // Z7.. hold the a operands' limbs (up to 4 elements)
+	maxTerms = (27 - 7) / limbs
+)
+
+var out bytes.Buffer
+
+func emit(format string, args ...any) { fmt.Fprintf(&out, "\t"+format+"\n", args...) }
+func label(l string)                  { fmt.Fprintf(&out, "%s:\n", l) }
+func comment(c string)                { fmt.Fprintf(&out, "\n\t// %s\n", c) }
+
+// vec is an element of eight lanes in memory: off(base), limb l at off+64l.
+type vec struct {
+	base string
+	off  int
+}
+
+func (v vec) limb(l int) string { return fmt.Sprintf("%d(%s)", v.off+limbSize*l, v.base) }
+func (v vec) at(i int) vec      { return vec{v.base, v.off + vecSize*i} }
+
+// cst is a schedule constant: off(base), limb l at off+8l, broadcast.
+type cst struct {
+	base string
+	off  int
+}
+
+func (c cst) limb(l int) string {
+	if c.base[0] != 'R' { // a symbol
+		return fmt.Sprintf("%s+%d(SB)", c.base, c.off+8*l)
+	}
+	return fmt.Sprintf("%d(%s)", c.off+8*l, c.base)
+}
+func (c cst) at(i int) cst { return cst{c.base, c.off + cstSize*i} }
+
+// term is a·b: a an element of eight lanes, b either a constant (bc) or
+// another element of eight lanes (bv).
+type term struct {
+	a  vec
+	bc *cst
+	bv *vec
+}
+
+// one52 is one in the kernels' Montgomery form (2^260 mod q).
+var one52 = cst{"·one52", 0}
+
+func z(i int) string { return fmt.Sprintf("Z%d", i) }
+
+// dot sets dst = Σ terms (Montgomery, below 2q), plus addend (a constant)
+// when non-nil, normalized. dst may alias any operand.
+func dot(dst vec, terms []term, addend *cst) {
+	// The first maxTerms terms' a operands are loaded into registers; later
+	// ones are read from memory, their b limb broadcast or loaded into a
+	// register (the 5-term dots of the t=4 partial-round pairs).
+	if len(terms) < 1 || len(terms) > maxTerms+2 {
+		log.Fatalf("dot of %d terms", len(terms))
+	}
+	for k, t := range terms[:min(len(terms), maxTerms)] {
+		for j := 0; j < limbs; j++ {
+			emit("VMOVDQU64 %s, %s", t.a.limb(j), z(firstA+limbs*k+j))
+		}
+	}
+	acc := []int{0, 1, 2, 3, 4, 5}
+	for _, r := range acc {
+		emit("VPXORQ %s, %s, %s", z(r), z(r), z(r))
+	}
+	for i := 0; i < limbs; i++ {
+		for k, t := range terms {
+			if k >= maxTerms {
+				breg := z(28 + k - maxTerms)
+				if t.bc != nil {
+					emit("VPBROADCASTQ %s, %s", t.bc.limb(i), breg)
+				} else {
+					emit("VMOVDQU64 %s, %s", t.bv.limb(i), breg)
+				}
+				for j := 0; j < limbs; j++ {
+					emit("VPMADD52LUQ %s, %s, %s", t.a.limb(j), breg, z(acc[j]))
+					emit("VPMADD52HUQ %s, %s, %s", t.a.limb(j), breg, z(acc[j+1]))
+				}
+				continue
+			}
+			var b, sfx string
+			if t.bc != nil {
+				b, sfx = t.bc.limb(i), ".BCST"
+			} else {
+				b = t.bv.limb(i)
+			}
+			for j := 0; j < limbs; j++ {
+				a := z(firstA + limbs*k + j)
+				emit("VPMADD52LUQ%s %s, %s, %s", sfx, b, a, z(acc[j]))
+				emit("VPMADD52HUQ%s %s, %s, %s", sfx, b, a, z(acc[j+1]))
+			}
+		}
+		emit("VPXORQ %s, %s, %s", mreg, mreg, mreg)
+		emit("VPMADD52LUQ.BCST ·k52(SB), %s, %s", z(acc[0]), mreg)
+		for j := 0; j < limbs; j++ {
+			emit("VPMADD52LUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(acc[j]))
+			emit("VPMADD52HUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(acc[j+1]))
+		}
+		emit("VPSRLQ $52, %s, %s", z(acc[0]), z(acc[0]))
+		emit("VPADDQ %s, %s, %s", z(acc[0]), z(acc[1]), z(acc[1]))
+		acc = append(acc[1:], acc[0])
+		if i < limbs-1 {
+			emit("VPXORQ %s, %s, %s", z(acc[5]), z(acc[5]), z(acc[5]))
+		}
+	}
+	if addend != nil {
+		for j := 0; j < limbs; j++ {
+			emit("VPADDQ.BCST %s, %s, %s", addend.limb(j), z(acc[j]), z(acc[j]))
+		}
+	}
+	normalize(acc[:limbs])
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", z(acc[j]), dst.limb(j))
+	}
+}
+
+// normalize propagates carries so that every limb but the last is below 2^52.
+func normalize(r []int) {
+	for j := 0; j < limbs-1; j++ {
+		emit("VPSRLQ $52, %s, %s", z(r[j]), scratch)
+		emit("VPANDQ %s, %s, %s", mask, z(r[j]), z(r[j]))
+		emit("VPADDQ %s, %s, %s", scratch, z(r[j+1]), z(r[j+1]))
+	}
+}
+
+// addConst sets dst = src + c, normalized.
+func addConst(dst, src vec, c cst) {
+	r := []int{0, 1, 2, 3, 4}
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", src.limb(j), z(r[j]))
+		emit("VPADDQ.BCST %s, %s, %s", c.limb(j), z(r[j]), z(r[j]))
+	}
+	normalize(r)
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", z(r[j]), dst.limb(j))
+	}
+}
+
+func copyVec(dst, src vec) {
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, Z0", src.limb(j))
+		emit("VMOVDQU64 Z0, %s", dst.limb(j))
+	}
+}
+
+// square sets dst = a²/2^260 mod q (below 2q for a below 3q, as dot),
+// normalized: the product first, each cross product a_i·a_j (i < j) once,
+// the sums doubled and the squares a_i² added (30 products instead of 50),
+// then five Montgomery steps on the ten-limb product.
+func square(dst, a vec) {
+	ar := func(i int) string { return z(firstA + i) }
+	p := []int{0, 1, 2, 3, 4, 5, 12, 13, 14, 15} // product limbs 0..9
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", a.limb(j), ar(j))
+	}
+	for _, r := range p {
+		emit("VPXORQ %s, %s, %s", z(r), z(r), z(r))
+	}
+	for i := 0; i < limbs; i++ {
+		for j := i + 1; j < limbs; j++ {
+			emit("VPMADD52LUQ %s, %s, %s", ar(j), ar(i), z(p[i+j]))
+			emit("VPMADD52HUQ %s, %s, %s", ar(j), ar(i), z(p[i+j+1]))
+		}
+	}
+	for k := 1; k < 2*limbs; k++ { // p[0] holds no cross product
+		emit("VPADDQ %s, %s, %s", z(p[k]), z(p[k]), z(p[k]))
+	}
+	for i := 0; i < limbs; i++ {
+		emit("VPMADD52LUQ %s, %s, %s", ar(i), ar(i), z(p[2*i]))
+		emit("VPMADD52HUQ %s, %s, %s", ar(i), ar(i), z(p[2*i+1]))
+	}
+	for i := 0; i < limbs; i++ {
+		emit("VPXORQ %s, %s, %s", mreg, mreg, mreg)
+		emit("VPMADD52LUQ.BCST ·k52(SB), %s, %s", z(p[i]), mreg)
+		for j := 0; j < limbs; j++ {
+			emit("VPMADD52LUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(p[i+j]))
+			emit("VPMADD52HUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(p[i+j+1]))
+		}
+		emit("VPSRLQ $52, %s, %s", z(p[i]), z(p[i]))
+		emit("VPADDQ %s, %s, %s", z(p[i]), z(p[i+1]), z(p[i+1]))
+	}
+	r := p[limbs:]
+	normalize(r)
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", z(r[j]), dst.limb(j))
+	}
+}
+
+// sbox sets x = x⁵ + c (c nil: no constant), using x2 and x4 as scratch.
+func sbox(x, x2, x4 vec, c *cst) {
+	square(x2, x)
+	square(x4, x2)
+	dot(x, []term{{a: x, bv: &x4}}, c)
+}
+
+// kernel emits permute<t>x8(st *[t·5·8]uint64, sched *uint64): st holds t
+// elements of eight lanes; on return st[0] holds the eight outputs (below
+// 2q). The schedule is buildSchedule's, each constant as five limbs.
+func kernel(t, nP int) {
+	s := vec{"AX", 0}
+	tmp := vec{"SP", 0}
+	x2 := tmp.at(t)
+	x4 := tmp.at(t + 1)
+	cnt := fmt.Sprintf("%d(SP)", vecSize*(t+2))
+	frame := vecSize*(t+2) + 8
+	c := cst{"R15", 0}
+	name := fmt.Sprintf("permute%dx8", t)
+
+	fmt.Fprintf(&out, "\n// func %s(st *[%d]uint64, sched *uint64)\n", name, t*limbs*8)
+	fmt.Fprintf(&out, "TEXT ·%s(SB), 0, $%d-16\n", name, frame)
+	emit("MOVQ st+0(FP), AX")
+	emit("MOVQ sched+8(FP), R15")
+	emit("VPBROADCASTQ ·mask52(SB), %s", mask)
+
+	comment("initial round constants")
+	for j := 0; j < t; j++ {
+		addConst(s.at(j), s.at(j), c.at(j))
+	}
+	emit("ADDQ $%d, R15", cstSize*t)
+
+	fullRound := func(lbl string, rows int) {
+		comment("full round: x^5 + c on every element, then the matrix")
+		for j := 0; j < t; j++ {
+			cj := c.at(j)
+			sbox(s.at(j), x2, x4, &cj)
+		}
+		for i := 0; i < rows; i++ {
+			var ts []term
+			for j := 0; j < t; j++ {
+				m := c.at(t + i*t + j)
+				ts = append(ts, term{a: s.at(j), bc: &m})
+			}
+			dot(tmp.at(i), ts, nil)
+		}
+		for i := 0; i < rows; i++ {
+			copyVec(s.at(i), tmp.at(i))
+		}
+		emit("ADDQ $%d, R15", cstSize*(t+t*t))
+	}
+
+	emit("MOVQ $4, %s", cnt)
+	label(name + "_first")
+	fullRound(name+"_first", t)
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_first", name)
+
+	comment("partial rounds in pairs (see buildSchedule8)")
+	emit("MOVQ $%d, %s", nP/2, cnt)
+	label(name + "_partial")
+	y := tmp.at(1)  // round r's new state[0], then x' (round r+1's S-box output)
+	nz := tmp.at(0) // round r+1's new state[0]
+	{
+		cr, cr1 := c.at(0), c.at(1+t)
+		sbox(s, x2, x4, &cr) // state[0] = x
+		var ts []term
+		for j := 0; j < t; j++ {
+			w := c.at(1 + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		dot(y, ts, nil)
+		sbox(y, x2, x4, &cr1) // y = x'
+		w0 := c.at(2 + t)
+		ts = []term{{a: y, bc: &w0}}
+		for j := 1; j < t; j++ {
+			w := c.at(2 + t + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		b := c.at(2 + 2*t)
+		ts = append(ts, term{a: s, bc: &b})
+		dot(nz, ts, nil)
+		for k := 1; k < t; k++ {
+			v, v1 := c.at(2+2*t+k), c.at(2+3*t-1+k)
+			dot(s.at(k), []term{{a: s.at(k), bc: &one52}, {a: s, bc: &v}, {a: y, bc: &v1}}, nil)
+		}
+		copyVec(s, nz)
+	}
+	emit("ADDQ $%d, R15", cstSize*(4*t+1))
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_partial", name)
+
+	if nP%2 == 1 {
+		comment("the last partial round")
+		c0 := c.at(0)
+		sbox(s, x2, x4, &c0)
+		var ts []term
+		for j := 0; j < t; j++ {
+			w := c.at(1 + j)
+			ts = append(ts, term{a: s.at(j), bc: &w})
+		}
+		dot(tmp, ts, nil)
+		for k := 1; k < t; k++ {
+			v := c.at(t + k)
+			dot(s.at(k), []term{{a: s, bc: &v}, {a: s.at(k), bc: &one52}}, nil)
+		}
+		copyVec(s, tmp)
+		emit("ADDQ $%d, R15", cstSize*2*t)
+	}
+
+	emit("MOVQ $3, %s", cnt)
+	label(name + "_last")
+	fullRound(name+"_last", t)
+	emit("DECQ %s", cnt)
+	emit("JNZ %s_last", name)
+
+	comment("final round: x^5 on every element, row 0 of the matrix")
+	for j := 0; j < t; j++ {
+		sbox(s.at(j), x2, x4, nil)
+	}
+	emit("ADDQ $%d, R15", cstSize*t) // the round's zero constants
+	var fs []term
+	for j := 0; j < t; j++ {
+		m := c.at(j)
+		fs = append(fs, term{a: s.at(j), bc: &m})
+	}
+	dot(s, fs, nil)
+	emit("VZEROUPPER")
+	emit("RET")
+}
+
+func main() {
+	q, _ := new(big.Int).SetString("21888242871839275222246405745257275088548364400416034343698204186575808495617", 10)
+	r52 := new(big.Int).Lsh(big.NewInt(1), 52)
+	k := new(big.Int).ModInverse(q, r52)
+	k.Sub(r52, k)
+	m52 := new(big.Int).Sub(r52, big.NewInt(1))
+
+	out.WriteString("// Code generated by gen_ifma.go. DO NOT EDIT.\n\n")
+	out.WriteString("//go:build amd64 && !purego\n\n")
+	out.WriteString("#include \"textflag.h\"\n\n")
+	out.WriteString("// q52 is the modulus in 52-bit limbs, k52 = −q⁻¹ mod 2^52, mask52 = 2^52−1,\n")
+	out.WriteString("// one52 = 2^260 mod q (one in the kernels' Montgomery form) in 52-bit limbs.\n")
+	qb := new(big.Int).Set(q)
+	for i := 0; i < limbs; i++ {
+		fmt.Fprintf(&out, "DATA ·q52+%d(SB)/8, $0x%013x\n", 8*i, new(big.Int).And(qb, m52))
+		qb.Rsh(qb, 52)
+	}
+	out.WriteString("GLOBL ·q52(SB), RODATA|NOPTR, $40\n")
+	fmt.Fprintf(&out, "DATA ·k52+0(SB)/8, $0x%013x\n", k)
+	out.WriteString("GLOBL ·k52(SB), RODATA|NOPTR, $8\n")
+	fmt.Fprintf(&out, "DATA ·mask52+0(SB)/8, $0x%013x\n", m52)
+	out.WriteString("GLOBL ·mask52(SB), RODATA|NOPTR, $8\n")
+	one := new(big.Int).Lsh(big.NewInt(1), 260)
+	one.Mod(one, q)
+	for i := 0; i < limbs; i++ {
+		fmt.Fprintf(&out, "DATA ·one52+%d(SB)/8, $0x%013x\n", 8*i, new(big.Int).And(one, m52))
+		one.Rsh(one, 52)
+	}
+	out.WriteString("GLOBL ·one52(SB), RODATA|NOPTR, $40\n")
+
+	for _, t := range []int{3, 4} {
+		kernel(t, partialRounds[t])
+	}
+	if err := os.WriteFile("permute_ifma_amd64.s", out.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}

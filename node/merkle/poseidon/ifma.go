@@ -1,0 +1,181 @@
+package poseidon
+
+import (
+	"math/bits"
+
+	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+)
+
+// The 8-lane kernels' element form (permute_ifma_amd64.s, gen_ifma.go):
+// five 52-bit limbs, Montgomery with R = 2^260. A gnark element e holds
+// E = x·2^256 mod q, so x·2^260 mod q is 16·E mod q.
+
+const (
+	lanes = 8
+	// minLanes is the fewest hashes worth one 8-lane kernel call; fewer
+	// run one at a time.
+	minLanes = 3
+	mask52   = 1<<52 - 1
+)
+
+// HashMany2 sets out[i] = Hash2(&a[i], &b[i]) for every i, eight at a time
+// where the CPU has AVX-512 IFMA. The slices must have the same length.
+func HashMany2(out, a, b []fr.Element) {
+	if len(a) != len(out) || len(b) != len(out) {
+		panic("poseidon: HashMany2 slices of different lengths")
+	}
+	hashMany2(out, a, b)
+}
+
+// HashMany3 sets out[i] = Hash3(&a[i], &b[i], &c[i]) for every i, eight at
+// a time where the CPU has AVX-512 IFMA. The slices must have the same
+// length.
+func HashMany3(out, a, b, c []fr.Element) {
+	if len(a) != len(out) || len(b) != len(out) || len(c) != len(out) {
+		panic("poseidon: HashMany3 slices of different lengths")
+	}
+	hashMany3(out, a, b, c)
+}
+
+func hashMany2Scalar(out, a, b []fr.Element) {
+	for i := range out {
+		out[i] = Hash2(&a[i], &b[i])
+	}
+}
+
+func hashMany3Scalar(out, a, b, c []fr.Element) {
+	for i := range out {
+		out[i] = Hash3(&a[i], &b[i], &c[i])
+	}
+}
+
+// limbs52 returns e's value in the 8-lane kernels' form.
+func limbs52(e *fr.Element) [5]uint64 {
+	d := *e
+	for range 4 {
+		d.Double(&d) // 16·E mod q
+	}
+	return [5]uint64{
+		d[0] & mask52,
+		(d[0]>>52 | d[1]<<12) & mask52,
+		(d[1]>>40 | d[2]<<24) & mask52,
+		(d[2]>>28 | d[3]<<36) & mask52,
+		d[3] >> 16,
+	}
+}
+
+// inv16 is 1/16 mod q.
+var inv16 = func() (e fr.Element) {
+	e.SetUint64(16)
+	e.Inverse(&e)
+	return e
+}()
+
+// fromLimbs52 converts a kernel output (normalized limbs, value below 2q)
+// back to a gnark element.
+func fromLimbs52(l *[5]uint64) fr.Element {
+	d := fr.Element{
+		l[0] | l[1]<<52,
+		l[1]>>12 | l[2]<<40,
+		l[2]>>24 | l[3]<<28,
+		l[3]>>36 | l[4]<<16,
+	}
+	// below 2q: subtract q once if needed
+	var r [4]uint64
+	var b uint64
+	r[0], b = bits.Sub64(d[0], qWords[0], 0)
+	r[1], b = bits.Sub64(d[1], qWords[1], b)
+	r[2], b = bits.Sub64(d[2], qWords[2], b)
+	r[3], b = bits.Sub64(d[3], qWords[3], b)
+	if b == 0 {
+		d = fr.Element(r)
+	}
+	// d is V = x·2^260 mod q as raw limbs, which gnark reads as x·16; divide.
+	d.Mul(&d, &inv16)
+	return d
+}
+
+// qWords is the modulus, little-endian 64-bit words.
+var qWords = [4]uint64{0x43e1f593f0000001, 0x2833e84879b97091, 0xb85045b68181585d, 0x30644e72e131a029}
+
+// setLane stores e in lane i of the element at st[0:5·lanes].
+func setLane(st []uint64, i int, e *fr.Element) {
+	l := limbs52(e)
+	for j := range l {
+		st[j*lanes+i] = l[j]
+	}
+}
+
+func zeroLane(st []uint64, i int) {
+	for j := 0; j < 5; j++ {
+		st[j*lanes+i] = 0
+	}
+}
+
+func getLane(st []uint64, i int) fr.Element {
+	var l [5]uint64
+	for j := range l {
+		l[j] = st[j*lanes+i]
+	}
+	return fromLimbs52(&l)
+}
+
+// buildSchedule8 lays out p's constants for the 8-lane kernels (kernel in
+// gen_ifma.go, which must agree), in the order they consume them:
+//
+//	c[0..t)                                   initial round constants
+//	4 × (c[t], t×t matrix row-major)          first full rounds (M, M, M, P)
+//	⌊nP/2⌋ × (c, w[t], c', w'[t], B,          pairs of partial rounds r, r+1
+//	          v[t-1], v'[t-1])
+//	nP odd: (c, w[t], v[t-1])                 the last partial round
+//	3 × (c[t], M)                             last full rounds
+//	(0[t], M)                                 final round (x⁵ and row 0)
+//
+// w, v are round r's weights of the new state[0] and multipliers of x (its
+// S-box output) added to state[1..t-1] (iden3's S), w', v' round r+1's, and
+// B = Σ_{k≥1} w'_k·v_k: a pair of rounds adds v·x + v'·x' to state[k] once,
+// at its end, so round r+1's state[0] is w'·(state at the pair's start, x' in
+// place of state[0]) + B·x.
+func buildSchedule8(p *params) []fr.Element {
+	t := p.t
+	s := append([]fr.Element(nil), p.c[:t]...)
+	for r := 0; r < halfFull; r++ {
+		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
+		if r == halfFull-1 {
+			s = append(s, p.pT...)
+		} else {
+			s = append(s, p.mT...)
+		}
+	}
+	pc := p.c[(halfFull+1)*t:]
+	w := func(r int) []fr.Element { return p.s[(2*t-1)*r : (2*t-1)*r+t] }
+	v := func(r int) []fr.Element { return p.s[(2*t-1)*r+t : (2*t-1)*(r+1)] }
+	r := 0
+	for ; r+1 < p.nP; r += 2 {
+		s = append(s, pc[r])
+		s = append(s, w(r)...)
+		s = append(s, pc[r+1])
+		s = append(s, w(r+1)...)
+		var b, m fr.Element
+		for k := 1; k < t; k++ {
+			m.Mul(&w(r + 1)[k], &v(r)[k-1])
+			b.Add(&b, &m)
+		}
+		s = append(s, b)
+		s = append(s, v(r)...)
+		s = append(s, v(r+1)...)
+	}
+	if r < p.nP {
+		s = append(s, pc[r])
+		s = append(s, w(r)...)
+		s = append(s, v(r)...)
+	}
+	fc := pc[p.nP:]
+	for r := 0; r < halfFull-1; r++ {
+		s = append(s, fc[r*t:(r+1)*t]...)
+		s = append(s, p.mT...)
+	}
+	s = append(s, make([]fr.Element, t)...)
+	s = append(s, p.mT...)
+	return s
+}
