@@ -117,6 +117,11 @@ func Check(sc *scenarios.Scenario) error {
 			errs = append(errs, fmt.Errorf("%w: timeline[%d]: disk_full (storage faults are not simulated)", ErrUnsupported, i))
 		}
 	}
+	if sm := sc.Simulation; sm != nil && sm.Mode == scenarios.SimCohort {
+		if err := cohortRefuses(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -152,6 +157,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		net:   sc.Network,
 		cores: coresPerNode(sc, c),
 	}
+	e.cohort, e.window = cohortMode(sc)
 	e.quorum = sc.Cluster.Quorum
 	if e.quorum == 0 {
 		e.quorum = consensus.DefaultQuorum(sc.Cluster.Nodes)
@@ -195,6 +201,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.nodes = append(e.nodes, n)
 	}
 	e.commitsByNode = make([]int64, nodes)
+	e.byNode = make([]*txn, nodes)
+	e.endLinks = make([]*des.Link, 4*nodes)
+	e.peerLinks = make([][]*des.Link, nodes)
 	nb := max(sc.Cluster.Brokers, 1)
 	for i := range nb {
 		b := &broker{id: i}
@@ -226,6 +235,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.shards = append(e.shards, &logShard{id: uint32(s), keys: keySpace / float64(sc.Cluster.Shards), broker: s % nb})
 	}
 	e.assign()
+	if e.cohort {
+		e.setMinIn()
+	}
 	e.rec = reports.NewRecorder(reports.RecorderOptions{Start: e.wall(e.measureStart), Shards: 1})
 	for i := range sc.Workload {
 		w := &sc.Workload[i]

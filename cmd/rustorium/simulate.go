@@ -41,7 +41,7 @@ The exit status is 0 when the SLOs passed, 3 when they did not, 1 when the
 scenario could not be simulated.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := scenarios.Load(args[0])
+			sc, err := scenarios.LoadSimulation(args[0])
 			if err != nil {
 				return err
 			}

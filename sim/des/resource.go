@@ -64,6 +64,33 @@ func (v *Server) Start(cost Time, op int) Time {
 	return end
 }
 
+// Part is one operation's share of a job (StartParts).
+type Part struct {
+	Cost Time
+	Op   int
+}
+
+// StartParts queues one job made of parts run one after the other on the
+// same server, each accounted to its own operation, and returns when the
+// job will complete.
+func (v *Server) StartParts(parts ...Part) Time {
+	start := max(v.s.now, v.free[0], v.stall)
+	at := start
+	for _, p := range parts {
+		c := max(p.Cost, 0)
+		if p.Op >= 0 && p.Op < len(v.busy) {
+			if lo, hi := max(at, v.from), min(at+c, v.to); hi > lo {
+				v.busy[p.Op] += hi - lo
+			}
+			v.jobs[p.Op]++
+		}
+		at += c
+	}
+	v.free[0] = at
+	v.siftDown()
+	return at
+}
+
 // Backlog is how long a job arriving now would wait for a server.
 func (v *Server) Backlog() Time { return max(v.free[0], v.stall) - v.s.now }
 
@@ -209,6 +236,20 @@ func (l *Link) Send(size int, deliver func()) {
 		l.held = append(l.held, heldMsg{size, deliver})
 		return
 	}
+	l.s.At(l.trip(size), deliver)
+}
+
+// Trip sends a message of size bytes as Send does but schedules nothing:
+// it returns when the message arrives. ok is false on a blocked link
+// (the message is dropped, not held).
+func (l *Link) Trip(size int) (at Time, ok bool) {
+	if l.blocked {
+		return 0, false
+	}
+	return l.trip(size), true
+}
+
+func (l *Link) trip(size int) Time {
 	l.Sent++
 	l.Bytes += int64(size)
 	at := l.s.now
@@ -222,7 +263,7 @@ func (l *Link) Send(size int, deliver func()) {
 		l.Lost++
 		at = max(dep, at) + l.Retransmit()
 	}
-	l.s.At(at, deliver)
+	return at
 }
 
 // lossOf draws whether any of the message's packets is lost.
