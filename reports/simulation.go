@@ -35,6 +35,9 @@ type Simulation struct {
 	// CohortWindowMS is a cohort's window of intended send times.
 	Mode           string  `json:"mode,omitempty"`
 	CohortWindowMS float64 `json:"cohort_window_ms,omitempty"`
+	// BackgroundLoad is the other processes' load modelled on a shared
+	// host (simulate --background-load); 0: none.
+	BackgroundLoad float64 `json:"background_load,omitempty"`
 	// VirtualS is the simulated time, warmup and drain included; Events
 	// the discrete events run; WallS the wall-clock seconds it took (the
 	// one field that differs between two runs of the same inputs).

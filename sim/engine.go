@@ -83,6 +83,7 @@ type broker struct {
 	cpu  *des.Server
 	disk *des.Server
 	sync *groupSync
+	loop brokerLoop // the embedded broker's request loop (embedded.go)
 }
 
 // workload is one open-loop (or closed-loop) load generator.
@@ -291,6 +292,10 @@ func (e *engine) verifyBatch(n *node) {
 // producer, the link to the broker, the partition leader's handling (and
 // its fsync, and replication), the acknowledgment back.
 func (e *engine) produce(n *node, t *txn) {
+	if e.loopy() {
+		e.loopProduce(n, t)
+		return
+	}
 	sh := e.shards[t.shard]
 	b := e.brokers[sh.broker]
 	e.cpuOf(n).Start(e.k.brokerRecord(), opProduce)
@@ -424,6 +429,10 @@ func (e *engine) wakeLeader(sh *logShard) {
 		return
 	}
 	n.inRound = true
+	if e.loopy() {
+		e.loopFetch(e.brokers[sh.broker], n, 1, 64, func() { e.gate(n, func() { e.round(n) }) })
+		return
+	}
 	e.link(endpointBroker, n.name).Send(64, func() {
 		e.s.After(e.k.produceBase()/2, func() { e.gate(n, func() { e.round(n) }) })
 	})
@@ -592,6 +601,32 @@ func (sh *logShard) treeSize() float64 {
 // publish is the leader's Kafka transaction: its round trips to the
 // broker, then the blocks become visible to every replica.
 func (e *engine) publish(n *node, blocks []*block) {
+	visible := func() {
+		for _, blk := range blocks {
+			sh := e.shards[blk.shard]
+			sh.blocks = append(sh.blocks, blk)
+			blk.height = uint64(len(sh.blocks))
+			for _, r := range blk.txs {
+				if r.t.block == nil {
+					r.t.block = blk
+				}
+			}
+			n.inflight[blk.shard]++
+			e.blocks++
+			e.blockTxs += int64(blk.n)
+			for _, m := range e.nodes {
+				e.deliverBlock(m, blk)
+			}
+		}
+		n.inRound = false
+		e.resumeLeader(n)
+	}
+	sh0 := e.shards[blocks[0].shard]
+	b := e.brokers[sh0.broker]
+	if e.loopy() {
+		e.loopPublish(n, b, blocks, visible)
+		return
+	}
 	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
 	// Each block's header is a broker write (and fsync on the embedded
 	// broker that syncs).
@@ -599,32 +634,11 @@ func (e *engine) publish(n *node, blocks []*block) {
 	for range blocks {
 		cpu += e.k.brokerRecord()
 	}
-	sh0 := e.shards[blocks[0].shard]
-	b := e.brokers[sh0.broker]
 	e.s.After(des.Time(publishRTTs-1)*rt, func() {
 		b.cpu.Do(cpu, opBroker, func() {
 			e.brokerWrite(b, len(blocks)*headerBytes, func() {
 				e.replicate(func() {
-					e.s.After(rt, func() {
-						for _, blk := range blocks {
-							sh := e.shards[blk.shard]
-							sh.blocks = append(sh.blocks, blk)
-							blk.height = uint64(len(sh.blocks))
-							for _, r := range blk.txs {
-								if r.t.block == nil {
-									r.t.block = blk
-								}
-							}
-							n.inflight[blk.shard]++
-							e.blocks++
-							e.blockTxs += int64(blk.n)
-							for _, m := range e.nodes {
-								e.deliverBlock(m, blk)
-							}
-						}
-						n.inRound = false
-						e.resumeLeader(n)
-					})
+					e.s.After(rt, visible)
 				})
 			})
 		})
@@ -650,6 +664,14 @@ func (e *engine) resumeLeader(n *node) {
 // deliverBlock: the block reaches node m's replica of its shard after the
 // fetch's trip from the broker.
 func (e *engine) deliverBlock(m *node, b *block) {
+	if e.loopy() {
+		e.loopFetch(e.brokers[e.shards[b.shard].broker], m, 1, headerBytes, func() {
+			r := m.reps[b.shard]
+			r.avail = max(r.avail, b.height)
+			e.pump(r)
+		})
+		return
+	}
 	if e.cohort {
 		at, _ := e.brokerLink(m, false).Trip(headerBytes)
 		e.s.At(at+e.k.produceBase()/2, func() {

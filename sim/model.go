@@ -15,17 +15,18 @@ import (
 // Operations a node's (or the shared host's) cores are busy with, for the
 // utilisation report.
 const (
-	opQUIC     = iota // a client stream: frame in, accepted and committed frames out
-	opVerify          // ed25519 verification (batched)
-	opProduce         // the producer's side of appending a record
-	opLead            // the leader's round: cut, execute on the tip, publish
-	opExecute         // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
-	opAttest          // signing and sending this node's attestation
-	opReceive         // handling a peer's attestation
-	opBroker          // broker request handling (the shared host only)
-	opClient          // the load generator's side of a stream (the shared host only)
-	opFsync           // a disk: fsync of a block commit or a broker write
-	opOverhead        // the calibration's per-transaction CPU beyond the operations above
+	opQUIC       = iota // a client stream: frame in, accepted and committed frames out
+	opVerify            // ed25519 verification (batched)
+	opProduce           // the producer's side of appending a record
+	opLead              // the leader's round: cut, execute on the tip, publish
+	opExecute           // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
+	opAttest            // signing and sending this node's attestation
+	opReceive           // handling a peer's attestation
+	opBroker            // broker request handling (the shared host only)
+	opClient            // the load generator's side of a stream (the shared host only)
+	opFsync             // a disk: fsync of a block commit or a broker write
+	opOverhead          // the calibration's per-transaction CPU beyond the operations above
+	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
 	numOps
 )
 
@@ -133,6 +134,8 @@ type node struct {
 	reps []*replica
 	// outstanding are the transactions sent to this node, for fail-over.
 	outstanding []*txn
+	// producers are its produce requests to each broker (embedded.go).
+	producers []*producer
 }
 
 type roundWait struct {

@@ -80,6 +80,7 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 	if e.real && !e.cohort {
 		out.Finality = "consensus"
 	}
+	out.BackgroundLoad = e.opts.BackgroundLoad
 	out.Mode = "tx"
 	if e.cohort {
 		out.Mode = "cohort"

@@ -46,6 +46,13 @@ type Options struct {
 	Host Host
 	// Progress, if set, receives a line per simulated second of load.
 	Progress io.Writer
+	// BackgroundLoad is, with Host Shared, the mean number of other
+	// processes' threads that want the host's cores meanwhile (the load
+	// average other work puts on the machine). A fair scheduler gives the
+	// cluster's busy threads cores/(cores+BackgroundLoad) of the cores
+	// then, so every CPU job on the host takes (cores+BackgroundLoad)/cores
+	// its calibrated time. Default 0: none.
+	BackgroundLoad float64
 }
 
 // Outcome is a simulation's result and histograms, ready for
@@ -71,6 +78,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*Outcome, e
 	}
 	if opts.Host != Dedicated && opts.Host != Shared {
 		return nil, fmt.Errorf("sim: host %q: want %s or %s", opts.Host, Dedicated, Shared)
+	}
+	if opts.BackgroundLoad < 0 || opts.BackgroundLoad > 1024 || (opts.BackgroundLoad > 0 && opts.Host != Shared) {
+		return nil, fmt.Errorf("sim: background load %v: want 0..1024, with host %s", opts.BackgroundLoad, Shared)
 	}
 	if err := Check(sc); err != nil {
 		return nil, err
@@ -168,6 +178,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	if opts.Host == Shared {
 		e.cores = c.Machine.Cores
 		e.host = des.NewServer(e.s, "host", e.cores, numOps)
+		e.host.SetSpeed(float64(e.cores) / (float64(e.cores) + opts.BackgroundLoad))
 		e.hostDisk = des.NewServer(e.s, "host disk", 1, numOps)
 		e.hostSync = &groupSync{disk: e.hostDisk}
 	}
@@ -223,6 +234,11 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 			b.sync = &groupSync{disk: b.disk}
 		}
 		e.brokers = append(e.brokers, b)
+	}
+	for _, n := range e.nodes {
+		for range e.brokers {
+			n.producers = append(n.producers, &producer{})
+		}
 	}
 	keySpace := 0.0
 	for _, w := range sc.Workload {

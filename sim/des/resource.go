@@ -22,12 +22,28 @@ type Server struct {
 	from  Time
 	to    Time
 	stall Time // nothing starts before this (a paused machine)
+	speed float64
 }
 
 // NewServer returns a server with slots servers (at least 1) accounting
 // ops operation kinds (0..ops-1).
 func NewServer(s *Scheduler, name string, slots, ops int) *Server {
-	return &Server{s: s, Name: name, free: make([]Time, max(slots, 1)), busy: make([]Time, max(ops, 1)), jobs: make([]int64, max(ops, 1)), to: math.MaxInt64}
+	return &Server{s: s, Name: name, free: make([]Time, max(slots, 1)), busy: make([]Time, max(ops, 1)), jobs: make([]int64, max(ops, 1)), to: math.MaxInt64, speed: 1}
+}
+
+// SetSpeed makes every job from now on take its cost divided by speed (a
+// share of the machine, 0 < speed <= 1; others are ignored).
+func (v *Server) SetSpeed(speed float64) {
+	if speed > 0 && speed <= 1 {
+		v.speed = speed
+	}
+}
+
+func (v *Server) scaled(cost Time) Time {
+	if v.speed == 1 {
+		return cost
+	}
+	return Time(math.Round(float64(cost) / v.speed))
 }
 
 // Slots is the number of servers.
@@ -50,7 +66,7 @@ func (v *Server) Do(cost Time, op int, done func()) Time {
 // Start queues a job like Do without scheduling anything: it returns when
 // the job will complete.
 func (v *Server) Start(cost Time, op int) Time {
-	cost = max(cost, 0)
+	cost = v.scaled(max(cost, 0))
 	start := max(v.s.now, v.free[0], v.stall)
 	end := start + cost
 	v.free[0] = end
@@ -77,7 +93,7 @@ func (v *Server) StartParts(parts ...Part) Time {
 	start := max(v.s.now, v.free[0], v.stall)
 	at := start
 	for _, p := range parts {
-		c := max(p.Cost, 0)
+		c := v.scaled(max(p.Cost, 0))
 		if p.Op >= 0 && p.Op < len(v.busy) {
 			if lo, hi := max(at, v.from), min(at+c, v.to); hi > lo {
 				v.busy[p.Op] += hi - lo
