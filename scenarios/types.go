@@ -55,7 +55,8 @@ type Cluster struct {
 	// process) or process (as `rustorium node` OS processes, so a kill is a
 	// crash). Unset means inprocess.
 	Mode ClusterMode `yaml:"mode" json:"mode"`
-	// Nodes is the number of nodes, named node-1 … node-N (1..64).
+	// Nodes is the number of nodes, named node-1 … node-N (1..64 for a
+	// run, 1..1024 for a simulation).
 	Nodes int `yaml:"nodes" json:"nodes"`
 	// Shards is the number of shards (Kafka topic pairs), 1 up to the
 	// node's bound (ordering.MaxShards, 4096).
