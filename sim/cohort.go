@@ -126,7 +126,7 @@ func (e *engine) cohortWindow(w *workload, from des.Time) {
 		}
 		c.last = at
 		c.n++
-		c.perShard[e.shardOf(w)]++
+		c.perShard[e.keyShard(w)]++
 		w.inflight++
 		w.rec.Sent(e.wall(at), e.wall(at))
 	}
@@ -140,11 +140,6 @@ func (e *engine) cohortWindow(w *workload, from des.Time) {
 	if to < e.loadEnd {
 		e.s.At(to, func() { e.cohortWindow(w, to) })
 	}
-}
-
-// shardOf draws the workload's next key and routes it as the node does.
-func (e *engine) shardOf(w *workload) uint32 {
-	return e.newTxn(w, 0).shard
 }
 
 // dropSend counts a send the in-flight bound stopped: added to the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/scenarios"
 	"github.com/rustorium/rustorium/sim/des"
 )
@@ -141,5 +142,15 @@ workload:
 	}
 	if b := o.Result.Simulation.Bottleneck; b == nil {
 		t.Fatal("no bottleneck named")
+	}
+}
+
+// TestKeyNamesAreLoadgens: the simulator routes by the same key bytes as
+// the load generator's transactions.
+func TestKeyNamesAreLoadgens(t *testing.T) {
+	for _, k := range []uint64{0, 7, 42, 99999, 1 << 30, 9999999999, 12345678901} {
+		if got, want := string(appendKeyName(nil, k)), string(loadgen.KeyName(k)); got != want {
+			t.Fatalf("key %d: %q, loadgen %q", k, got, want)
+		}
 	}
 }

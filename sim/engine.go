@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/rustorium/rustorium/loadgen"
@@ -71,6 +72,7 @@ type engine struct {
 	peerLinks [][]*des.Link
 	minIn     []des.Time // per node, its peers' least link delay to it (setMinIn)
 	leaders   []*node    // per shard, as assign made it
+	keyBuf    []byte     // keyShard's scratch
 }
 
 func (e *engine) validators() []ed25519.PublicKey { return e.vals }
@@ -890,15 +892,34 @@ func (e *engine) closedSend(w *workload) {
 }
 
 func (e *engine) newTxn(w *workload, at des.Time) *txn {
-	k := w.keys.Next()
-	var key []byte
-	if w.sc.Kind == scenarios.KindTransfer {
-		key = binary.BigEndian.AppendUint64([]byte("account-"), k) // routed by sender
-	} else {
-		key = loadgen.KeyName(k)
-	}
 	w.sent++
-	return &txn{w: w, intended: at, sent: max(at, e.s.Now()), shard: ordering.ShardOf(key, len(e.shards)), size: w.size}
+	return &txn{w: w, intended: at, sent: max(at, e.s.Now()), shard: e.keyShard(w), size: w.size}
+}
+
+// keyShard draws the workload's next key and returns its shard: ShardOf
+// of the key the real transaction routes by (a put's loadgen.KeyName, a
+// transfer's sender account).
+func (e *engine) keyShard(w *workload) uint32 {
+	k := w.keys.Next()
+	buf := e.keyBuf[:0]
+	if w.sc.Kind == scenarios.KindTransfer {
+		buf = binary.BigEndian.AppendUint64(append(buf, "account-"...), k) // routed by sender
+	} else {
+		buf = appendKeyName(buf, k)
+	}
+	e.keyBuf = buf
+	return ordering.ShardOf(buf, len(e.shards))
+}
+
+// appendKeyName appends loadgen.KeyName(k) ("key-%010d") to buf.
+func appendKeyName(buf []byte, k uint64) []byte {
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], k, 10)
+	buf = append(buf, "key-"...)
+	for i := len(digits); i < 10; i++ {
+		buf = append(buf, '0')
+	}
+	return append(buf, digits...)
 }
 
 // nodeKey derives node i's key from the seed, as the harness does.
