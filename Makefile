@@ -112,7 +112,9 @@ bench-ci-baseline: build
 # Simulation (issue #13). `make calibrate` re-measures this machine into
 # calib/reference.json (about 30 s; run it on an idle machine).
 # `make validate-sim` runs each VALIDATE scenario for real and simulated
-# (--host shared: the whole cluster on this machine, as run does) and prints
+# (--host shared: the whole cluster on this machine, as run does; the load
+# average other work put on the machine just before each real run is
+# printed: the tolerances hold on an idle machine only) and prints
 # the two side by side with the tolerances (committed p50 and knee ±25%,
 # p99 ±50%); it exits non-zero when a figure is off. Several minutes.
 VALIDATE ?= scenarios/default.yaml scenarios/validate/cluster3.yaml scenarios/validate/wan40.yaml scenarios/maxrate-committed.yaml scenarios/validate/leader-kill.yaml
@@ -124,7 +126,8 @@ validate-sim: build
 	@set -o pipefail; fail=0; mkdir -p $(OUT)/validate-sim; : > $(OUT)/validate-sim/table.txt; \
 	for sc in $(VALIDATE); do \
 	  name=$$(basename $$sc .yaml); \
-	  echo "validate-sim: $$name (real)"; \
+	  load=$$(cut -d' ' -f1 /proc/loadavg); \
+	  echo "validate-sim: $$name (real; load average $$load before it)"; \
 	  $(BIN) run $$sc --out $(OUT)/validate-sim/$$name-real > $(OUT)/validate-sim/$$name-real.log 2>&1 || { echo "validate-sim: the real run of $$name failed (see $(OUT)/validate-sim/$$name-real.log)"; fail=1; continue; }; \
 	  echo "validate-sim: $$name (simulated)"; \
 	  $(BIN) simulate $$sc --calib $(CALIB) --host shared --out $(OUT)/validate-sim/$$name-sim --against $(OUT)/validate-sim/$$name-real > $(OUT)/validate-sim/$$name-sim.log 2>&1 || fail=1; \

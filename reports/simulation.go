@@ -30,6 +30,14 @@ type Simulation struct {
 	// included) or "count" (its honest-vote equivalent, for large
 	// clusters).
 	Finality string `json:"finality"`
+	// Mode is "tx" (every transaction an entity of its own) or "cohort"
+	// (transactions moved in cohorts, scenario simulation.mode);
+	// CohortWindowMS is a cohort's window of intended send times.
+	Mode           string  `json:"mode,omitempty"`
+	CohortWindowMS float64 `json:"cohort_window_ms,omitempty"`
+	// BackgroundLoad is the other processes' load modelled on a shared
+	// host (simulate --background-load); 0: none.
+	BackgroundLoad float64 `json:"background_load,omitempty"`
 	// VirtualS is the simulated time, warmup and drain included; Events
 	// the discrete events run; WallS the wall-clock seconds it took (the
 	// one field that differs between two runs of the same inputs).

@@ -31,6 +31,31 @@ const (
 // Errors are *Error values naming path, line and field (several are joined
 // with errors.Join when Validate finds more than one problem).
 func Load(path string) (*Scenario, error) {
+	s, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// LoadSimulation is Load for rustorium simulate: it validates with
+// ValidateSimulation (more nodes than a run may start).
+func LoadSimulation(path string) (*Scenario, error) {
+	s, err := load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.ValidateSimulation(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads, decodes and defaults the scenario file at path.
+func load(path string) (*Scenario, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -45,9 +70,6 @@ func Load(path string) (*Scenario, error) {
 		return nil, err
 	}
 	s.EnsureDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 

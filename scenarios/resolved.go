@@ -29,6 +29,7 @@ func (s *Scenario) Clone() *Scenario {
 		w.MaxRate = clonePtr(w.MaxRate)
 		w.VerifyProofs = clonePtr(w.VerifyProofs)
 	}
+	c.Simulation = clonePtr(s.Simulation)
 	c.Timeline = cloneSlice(s.Timeline)
 	for i := range c.Timeline {
 		e := &c.Timeline[i]

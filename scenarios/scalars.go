@@ -498,6 +498,26 @@ func (a *Arrival) UnmarshalText(b []byte) error {
 	return err
 }
 
+// SimMode is how the simulator moves transactions: one at a time or in
+// cohorts.
+type SimMode string
+
+// Simulation modes.
+const (
+	SimAuto   SimMode = "auto"
+	SimTx     SimMode = "tx"
+	SimCohort SimMode = "cohort"
+)
+
+var simModeValues = []string{"auto", "tx", "cohort"}
+
+// UnmarshalText accepts one of the simulation modes.
+func (m *SimMode) UnmarshalText(b []byte) error {
+	s, err := parseEnum(b, "simulation mode", simModeValues)
+	*m = SimMode(s)
+	return err
+}
+
 // Distribution is the shape of the delay jitter, as in tc netem.
 type Distribution string
 

@@ -342,7 +342,8 @@ func TestValidate(t *testing.T) {
 		{"sweep ok", "sweep: {rtt: [1ms, 50ms]}\n", "", ""},
 		{"sweep two lists", "sweep: {nodes: [1, 2], shards: [4]}\n", "sweep", "exactly one of"},
 		{"sweep empty", "sweep: {nodes: []}\n", "sweep", "exactly one of"},
-		{"sweep nodes range", "sweep: {nodes: [1, 65]}\n", "sweep.nodes[1]", "out of range"},
+		{"sweep nodes range", "sweep: {nodes: [1, 1025]}\n", "sweep.nodes[1]", "out of range"},
+		{"simulation window", "simulation: {window: 1s}\n", "simulation.window", "out of range"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -662,5 +663,29 @@ func TestSimulationClusterFields(t *testing.T) {
 		case c.field != "" && (err == nil || !strings.Contains(err.Error(), c.field)):
 			t.Errorf("%s: %v, want an error on %s", c.cluster, err, c.field)
 		}
+	}
+}
+
+// TestNodeCapForRuns: a run starts at most MaxNodes nodes, and says that
+// rustorium simulate takes more; a simulation takes up to MaxSimNodes.
+func TestNodeCapForRuns(t *testing.T) {
+	src := "duration: 20s\ncluster: {nodes: 100}\nworkload:\n  - {kind: put, rate: 100/s}\n"
+	path := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if err == nil || !strings.Contains(err.Error(), "cluster.nodes") || !strings.Contains(err.Error(), "rustorium simulate takes up to 1024") {
+		t.Fatalf("Load of 100 nodes: %v", err)
+	}
+	sc, err := LoadSimulation(path)
+	if err != nil || sc.Cluster.Nodes != 100 {
+		t.Fatalf("LoadSimulation of 100 nodes: %v", err)
+	}
+	if err := os.WriteFile(path, []byte(strings.Replace(src, "100", "1025", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadSimulation(path); err == nil || !strings.Contains(err.Error(), "1..1024") {
+		t.Fatalf("LoadSimulation of 1025 nodes: %v", err)
 	}
 }

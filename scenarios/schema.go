@@ -183,6 +183,7 @@ func (Kind) jsonSchema() map[string]any         { return enumSchema(kindValues) 
 func (Client) jsonSchema() map[string]any       { return enumSchema(clientValues) }
 func (ClusterMode) jsonSchema() map[string]any  { return enumSchema(clusterModeValues) }
 func (Arrival) jsonSchema() map[string]any      { return enumSchema(arrivalValues) }
+func (SimMode) jsonSchema() map[string]any      { return enumSchema(simModeValues) }
 func (Distribution) jsonSchema() map[string]any { return enumSchema(distributionValues) }
 func (LossModel) jsonSchema() map[string]any    { return enumSchema(lossModelValues) }
 func (Format) jsonSchema() map[string]any       { return enumSchema(formatValues) }

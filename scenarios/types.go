@@ -41,6 +41,9 @@ type Scenario struct {
 	// Sweep runs the scenario once per value of one parameter (rustorium
 	// simulate only; rustorium run refuses it).
 	Sweep *Sweep `yaml:"sweep" json:"sweep,omitempty"`
+	// Simulation tunes rustorium simulate's model (rustorium run ignores
+	// it).
+	Simulation *Simulation `yaml:"simulation" json:"simulation,omitempty"`
 
 	file  string         // as given to Load or Parse
 	lines map[string]int // field path → line, for Validate's errors
@@ -52,7 +55,8 @@ type Cluster struct {
 	// process) or process (as `rustorium node` OS processes, so a kill is a
 	// crash). Unset means inprocess.
 	Mode ClusterMode `yaml:"mode" json:"mode"`
-	// Nodes is the number of nodes, named node-1 … node-N (1..64).
+	// Nodes is the number of nodes, named node-1 … node-N (1..64 for a
+	// run, 1..1024 for a simulation).
 	Nodes int `yaml:"nodes" json:"nodes"`
 	// Shards is the number of shards (Kafka topic pairs), 1 up to the
 	// node's bound (ordering.MaxShards, 4096).
@@ -405,6 +409,27 @@ type Sweep struct {
 	// the round trip.
 	RTT []Duration `yaml:"rtt" json:"rtt,omitempty"`
 }
+
+// Simulation tunes the simulator's model of a scenario.
+type Simulation struct {
+	// Mode is how transactions move through the model: tx (one at a
+	// time), cohort (in cohorts sharing a window of send times) or auto
+	// (cohort when the open loops offer at least CohortAutoRate in total
+	// and the scenario has nothing cohorts do not model). Unset means
+	// auto.
+	Mode SimMode `yaml:"mode" json:"mode,omitempty"`
+	// Window is a cohort's span of intended send times. Unset or 0s
+	// means automatic: about 100 sends per node and cohort, from 1ms to
+	// 20ms.
+	Window Duration `yaml:"window" json:"window,omitempty"`
+}
+
+// CohortAutoRate is the total offered open-loop rate, in tx/s, from which
+// simulation.mode auto simulates in cohorts.
+const CohortAutoRate = 50_000
+
+// MaxCohortWindow bounds simulation.window.
+const MaxCohortWindow = Duration(100e6)
 
 // MaxSweepValues bounds the values of a sweep.
 const MaxSweepValues = 32

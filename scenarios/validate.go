@@ -18,7 +18,12 @@ import (
 // them: cluster.shards up to ordering.MaxShards, value_size up to
 // tx.MaxValueSize.
 const (
+	// MaxNodes bounds cluster.nodes for rustorium run (every node is a
+	// process or a set of goroutines on this machine).
 	MaxNodes = 64
+	// MaxSimNodes bounds cluster.nodes for rustorium simulate
+	// (LoadSimulation, ValidateSimulation) and sweep.nodes.
+	MaxSimNodes = 1024
 	// MaxCoresPerNode bounds cluster.cores_per_node (simulations only).
 	MaxCoresPerNode = 1024
 	// MaxBrokers bounds cluster.brokers (simulations only).
@@ -33,8 +38,9 @@ var (
 
 // validator collects problems with their paths.
 type validator struct {
-	s    *Scenario
-	errs []*Error
+	s        *Scenario
+	errs     []*Error
+	maxNodes int // cluster.nodes' bound: MaxNodes, or MaxSimNodes for a simulation
 }
 
 func (v *validator) add(path, format string, args ...any) {
@@ -68,8 +74,17 @@ func (s *Scenario) File() string { return s.file }
 // nodes that exist, SLO metrics that can be measured. It returns nil or the
 // problems as *Error values (joined with errors.Join when several), in line
 // order.
-func (s *Scenario) Validate() error {
-	v := &validator{s: s}
+//
+// cluster.nodes is bounded by MaxNodes (a run's); ValidateSimulation
+// allows up to MaxSimNodes.
+func (s *Scenario) Validate() error { return s.validate(MaxNodes) }
+
+// ValidateSimulation is Validate for rustorium simulate: cluster.nodes may
+// be up to MaxSimNodes.
+func (s *Scenario) ValidateSimulation() error { return s.validate(MaxSimNodes) }
+
+func (s *Scenario) validate(maxNodes int) error {
+	v := &validator{s: s, maxNodes: maxNodes}
 	if !nameRE.MatchString(s.Name) {
 		v.add("name", "%q is not a valid name (letters, digits, '.', '_', '-'; at most 64)", s.Name)
 	}
@@ -79,6 +94,7 @@ func (s *Scenario) Validate() error {
 	v.givenZeros()
 	v.cluster()
 	v.sweep()
+	v.simulation()
 	v.network("network", &s.Network)
 	v.workloads()
 	v.timeline()
@@ -116,8 +132,11 @@ func (v *validator) givenZeros() {
 
 func (v *validator) cluster() {
 	c := &v.s.Cluster
-	if c.Nodes < 1 || c.Nodes > MaxNodes {
-		v.add("cluster.nodes", "%d is out of range (1..%d)", c.Nodes, MaxNodes)
+	switch {
+	case c.Nodes > MaxNodes && c.Nodes <= MaxSimNodes && v.maxNodes == MaxNodes:
+		v.add("cluster.nodes", "%d is out of range (1..%d) for a run; rustorium simulate takes up to %d", c.Nodes, MaxNodes, MaxSimNodes)
+	case c.Nodes < 1 || c.Nodes > v.maxNodes:
+		v.add("cluster.nodes", "%d is out of range (1..%d)", c.Nodes, v.maxNodes)
 	}
 	if c.Shards < 1 || c.Shards > ordering.MaxShards {
 		v.add("cluster.shards", "%d is out of range (1..%d)", c.Shards, ordering.MaxShards)
@@ -564,8 +583,8 @@ func (v *validator) sweep() {
 		v.add("sweep", "exactly one of nodes, shards, cores or rtt (with at least one value)")
 	}
 	for i, n := range sw.Nodes {
-		if n < 1 || n > MaxNodes {
-			v.add(fmt.Sprintf("sweep.nodes[%d]", i), "%d is out of range (1..%d)", n, MaxNodes)
+		if n < 1 || n > MaxSimNodes {
+			v.add(fmt.Sprintf("sweep.nodes[%d]", i), "%d is out of range (1..%d)", n, MaxSimNodes)
 		}
 	}
 	for i, n := range sw.Shards {
@@ -581,6 +600,23 @@ func (v *validator) sweep() {
 	for i, d := range sw.RTT {
 		if d < 0 || d.Std() > 48*time.Hour {
 			v.add(fmt.Sprintf("sweep.rtt[%d]", i), "%v is out of range (0..48h)", d)
+		}
+	}
+}
+
+func (v *validator) simulation() {
+	sm := v.s.Simulation
+	if sm == nil {
+		return
+	}
+	if sm.Window < 0 || sm.Window > MaxCohortWindow {
+		v.add("simulation.window", "%v is out of range (0s..%v; 0s: automatic)", sm.Window, MaxCohortWindow)
+	}
+	if sm.Mode == SimCohort {
+		for i, w := range v.s.Workload {
+			if m := w.Mode(); m != ModeRate && m != ModeRamp && m != ModeMaxRate {
+				v.add(fmt.Sprintf("workload[%d]", i), "simulation.mode cohort simulates open loops only (rate, ramp, maxrate), not %s", m)
+			}
 		}
 	}
 }

@@ -32,3 +32,32 @@ report: {formats: [json]}
 	}
 	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkCohort is 100 nodes × 64 shards over 50 ms links at 1M tx/s
+// offered, in cohort mode, for 3 s of virtual time.
+func BenchmarkCohort(b *testing.B) {
+	sc := load(b, `
+name: bench
+warmup: 1s
+duration: 2s
+drain: 1s
+cluster: {nodes: 100, shards: 64, cores_per_node: 16, brokers: 8, storage: {sync: false}}
+network:
+  default: {delay: 50ms, jitter: 5ms}
+  broker: {delay: 10ms, jitter: 1ms}
+workload:
+  - {name: puts, kind: put, accounts: 10000000, rate: 1M/s}
+report: {formats: [json]}
+`)
+	c := reference(b)
+	b.ResetTimer()
+	var events uint64
+	for range b.N {
+		o, err := Run(context.Background(), sc, Options{Calib: c})
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += o.Result.Simulation.Events
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}

@@ -29,6 +29,10 @@ func (e *engine) run(ctx context.Context) error {
 			}
 			continue
 		}
+		if e.cohort {
+			e.s.At(0, func() { e.cohortWindow(w, 0) })
+			continue
+		}
 		if first := des.Time(w.pacer.At(0)); first < e.loadEnd {
 			e.s.At(first, func() { e.openSend(w) })
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/rustorium/rustorium/loadgen"
@@ -59,6 +60,19 @@ type engine struct {
 	timeline            []reports.TimelineResult
 	vals                []ed25519.PublicKey
 	real                bool
+
+	// cohort mode (cohort.go): the window, and cohortWindow's scratch.
+	cohort  bool
+	window  des.Time
+	pending []*txn
+	byNode  []*txn
+	// links cached by node: clients and broker (clientLink, brokerLink),
+	// and between nodes (peerLink)
+	endLinks  []*des.Link
+	peerLinks [][]*des.Link
+	minIn     []des.Time // per node, its peers' least link delay to it (setMinIn)
+	leaders   []*node    // per shard, as assign made it
+	keyBuf    []byte     // keyShard's scratch
 }
 
 func (e *engine) validators() []ed25519.PublicKey { return e.vals }
@@ -71,6 +85,7 @@ type broker struct {
 	cpu  *des.Server
 	disk *des.Server
 	sync *groupSync
+	loop brokerLoop // the embedded broker's request loop (embedded.go)
 }
 
 // workload is one open-loop (or closed-loop) load generator.
@@ -87,6 +102,9 @@ type workload struct {
 	clients  int
 	inflight int   // sends outstanding (the open loop's bound)
 	dropped  int64 // measured sends dropped at the bound
+	// cohort mode: dropped sends by interval, and before measuring
+	dropsByInterval []int64
+	dropDiscarded   int64
 }
 
 func (e *engine) nodeName(i int) string { return scenarios.NodeName(i + 1) }
@@ -143,6 +161,9 @@ func (e *engine) setNetwork(n scenarios.Network) {
 	e.net = n
 	for key, l := range e.links {
 		l.Set(e.impairment(key[0], key[1]))
+	}
+	if e.cohort {
+		e.setMinIn()
 	}
 }
 
@@ -273,6 +294,10 @@ func (e *engine) verifyBatch(n *node) {
 // producer, the link to the broker, the partition leader's handling (and
 // its fsync, and replication), the acknowledgment back.
 func (e *engine) produce(n *node, t *txn) {
+	if e.loopy() {
+		e.loopProduce(n, t)
+		return
+	}
 	sh := e.shards[t.shard]
 	b := e.brokers[sh.broker]
 	e.cpuOf(n).Start(e.k.brokerRecord(), opProduce)
@@ -280,7 +305,7 @@ func (e *engine) produce(n *node, t *txn) {
 		b.cpu.Do(e.k.brokerRecord(), opBroker, func() {
 			e.brokerWrite(b, t.size, func() {
 				e.replicate(func() {
-					sh.records = append(sh.records, t)
+					sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
 					e.wakeLeader(sh)
 					e.s.After(e.k.produceBase(), func() {
 						e.link(endpointBroker, n.name).Send(64, func() { e.accept(n, t) })
@@ -367,6 +392,9 @@ func (e *engine) accept(n *node, t *txn) {
 // nodes that are up, round robin by shard (the balancer's assignment for
 // one member per node and one topic per shard).
 func (e *engine) leaderOf(s uint32) *node {
+	if e.cohort && e.leaders != nil {
+		return e.leaders[s] // no node stops in cohort mode
+	}
 	var up []*node
 	for _, n := range e.nodes {
 		if n.up {
@@ -384,11 +412,15 @@ func (e *engine) assign() {
 	for _, n := range e.nodes {
 		n.leads = n.leads[:0]
 	}
+	e.leaders = nil
+	leaders := make([]*node, len(e.shards))
 	for _, sh := range e.shards {
 		if l := e.leaderOf(sh.id); l != nil {
 			l.leads = append(l.leads, sh.id)
+			leaders[sh.id] = l
 		}
 	}
+	e.leaders = leaders
 }
 
 // wakeLeader tells a shard's leader that records arrived: its poll returns
@@ -399,6 +431,10 @@ func (e *engine) wakeLeader(sh *logShard) {
 		return
 	}
 	n.inRound = true
+	if e.loopy() {
+		e.loopFetch(e.brokers[sh.broker], n, 1, 64, func() { e.gate(n, func() { e.round(n) }) })
+		return
+	}
 	e.link(endpointBroker, n.name).Send(64, func() {
 		e.s.After(e.k.produceBase()/2, func() { e.gate(n, func() { e.round(n) }) })
 	})
@@ -412,10 +448,6 @@ func (e *engine) round(n *node) {
 		n.inRound = false
 		return
 	}
-	type cut struct {
-		sh  *logShard
-		txs []*txn
-	}
 	var cuts []cut
 	budget := pollMax
 	n.roundStart = map[uint32]int{}
@@ -424,27 +456,19 @@ func (e *engine) round(n *node) {
 		if n.reps[s].committed+uint64(n.inflight[s]) < uint64(len(sh.blocks)) {
 			continue // catching up with what earlier leaders published
 		}
-		take := min(len(sh.records)-sh.polled, budget)
-		if take <= 0 {
+		if e.cohort && sh.polled > 4096 && sh.polled > len(sh.records)/2 {
+			// Drop what the leaders consumed (no node stops in cohort mode,
+			// so nothing is polled again).
+			sh.records = append([]rec(nil), sh.records[sh.polled:]...)
+			sh.polled = 0
+		}
+		start := sh.polled
+		recs := sh.poll(&budget)
+		if len(recs) == 0 {
 			continue
 		}
-		recs := sh.records[sh.polled : sh.polled+take]
-		n.roundStart[s] = sh.polled
-		sh.polled += take
-		budget -= take
-		cutter := consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
-		now := e.wall(e.s.Now())
-		start := 0
-		for i, t := range recs {
-			blk := cutter.Add(now, consensus.Entry{Offset: int64(i), Raw: e.raw(t.size)})
-			if i == len(recs)-1 && blk == nil {
-				blk = cutter.Flush()
-			}
-			if blk != nil {
-				cuts = append(cuts, cut{sh, recs[start : start+len(blk)]})
-				start += len(blk)
-			}
-		}
+		n.roundStart[s] = start
+		cuts = e.cut(cuts, sh, recs)
 	}
 	if len(cuts) == 0 {
 		n.inRound = false
@@ -470,17 +494,91 @@ func (e *engine) round(n *node) {
 			n.waitFor = &roundWait{shard: c.sh.id, resume: func() { step(i) }}
 			return
 		}
-		bytes := 0
-		for _, t := range c.txs {
-			bytes += t.size
+		b := &block{shard: c.sh.id, txs: c.txs}
+		for _, r := range c.txs {
+			b.n += int(r.n)
+			b.bytes += int(r.n) * r.t.size
 		}
-		b := &block{shard: c.sh.id, txs: c.txs, bytes: bytes}
 		b.tree = int(c.sh.treeSize())
-		c.sh.writes += float64(len(c.txs))
+		c.sh.writes += float64(b.n)
 		out = append(out, b)
-		e.cpuOf(n).Do(e.k.lead(len(c.txs), bytes), opLead, func() { step(i + 1) })
+		e.cpuOf(n).Do(e.k.lead(b.n, b.bytes), opLead, func() { step(i + 1) })
 	}
 	step(0)
+}
+
+// cut is one block a leader round cuts: its shard and transactions.
+type cut struct {
+	sh  *logShard
+	txs []rec
+}
+
+// poll takes up to *budget transactions from the shard's log, from where
+// the leaders consumed up to (a cohort's part is split at the budget).
+func (sh *logShard) poll(budget *int) []rec {
+	var recs []rec
+	for sh.polled < len(sh.records) && *budget > 0 {
+		r := sh.records[sh.polled]
+		if int(r.n) > *budget {
+			part := r
+			part.n = int32(*budget)
+			sh.records[sh.polled].n -= part.n
+			sh.records[sh.polled].from += part.n
+			recs = append(recs, part)
+			*budget = 0
+			break
+		}
+		recs = append(recs, r)
+		*budget -= int(r.n)
+		sh.polled++
+	}
+	return recs
+}
+
+// cut cuts the polled transactions of a shard into blocks with the node's
+// own consensus.Cutter, flushing after the last (as the node does after
+// each poll), and appends them to cuts.
+func (e *engine) cut(cuts []cut, sh *logShard, recs []rec) []cut {
+	cutter := consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
+	now := e.wall(e.s.Now())
+	queue := recs
+	var offset int64
+	for ri, r := range recs {
+		for j := range r.n {
+			blk := cutter.Add(now, consensus.Entry{Offset: offset, Raw: e.raw(r.t.size)})
+			offset++
+			if ri == len(recs)-1 && j == r.n-1 && blk == nil {
+				blk = cutter.Flush()
+			}
+			if blk != nil {
+				var txs []rec
+				txs, queue = takeRecs(queue, len(blk))
+				cuts = append(cuts, cut{sh, txs})
+			}
+		}
+	}
+	return cuts
+}
+
+// takeRecs takes the first k transactions of queue (splitting a rec at
+// the boundary) and returns them and the rest.
+func takeRecs(queue []rec, k int) (taken, rest []rec) {
+	for k > 0 && len(queue) > 0 {
+		r := queue[0]
+		if int(r.n) <= k {
+			taken = append(taken, r)
+			k -= int(r.n)
+			queue = queue[1:]
+			continue
+		}
+		part := r
+		part.n = int32(k)
+		taken = append(taken, part)
+		queue[0].n -= part.n // queue is the round's own slice
+		queue[0].from += part.n
+		k = 0
+	}
+	return taken, queue
 }
 
 // raw is an entry's bytes for the cutter (it reads only their length).
@@ -505,6 +603,32 @@ func (sh *logShard) treeSize() float64 {
 // publish is the leader's Kafka transaction: its round trips to the
 // broker, then the blocks become visible to every replica.
 func (e *engine) publish(n *node, blocks []*block) {
+	visible := func() {
+		for _, blk := range blocks {
+			sh := e.shards[blk.shard]
+			sh.blocks = append(sh.blocks, blk)
+			blk.height = uint64(len(sh.blocks))
+			for _, r := range blk.txs {
+				if r.t.block == nil {
+					r.t.block = blk
+				}
+			}
+			n.inflight[blk.shard]++
+			e.blocks++
+			e.blockTxs += int64(blk.n)
+			for _, m := range e.nodes {
+				e.deliverBlock(m, blk)
+			}
+		}
+		n.inRound = false
+		e.resumeLeader(n)
+	}
+	sh0 := e.shards[blocks[0].shard]
+	b := e.brokers[sh0.broker]
+	if e.loopy() {
+		e.loopPublish(n, b, blocks, visible)
+		return
+	}
 	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
 	// Each block's header is a broker write (and fsync on the embedded
 	// broker that syncs).
@@ -512,32 +636,11 @@ func (e *engine) publish(n *node, blocks []*block) {
 	for range blocks {
 		cpu += e.k.brokerRecord()
 	}
-	sh0 := e.shards[blocks[0].shard]
-	b := e.brokers[sh0.broker]
 	e.s.After(des.Time(publishRTTs-1)*rt, func() {
 		b.cpu.Do(cpu, opBroker, func() {
 			e.brokerWrite(b, len(blocks)*headerBytes, func() {
 				e.replicate(func() {
-					e.s.After(rt, func() {
-						for _, blk := range blocks {
-							sh := e.shards[blk.shard]
-							sh.blocks = append(sh.blocks, blk)
-							blk.height = uint64(len(sh.blocks))
-							for _, t := range blk.txs {
-								if t.block == nil {
-									t.block = blk
-								}
-							}
-							n.inflight[blk.shard]++
-							e.blocks++
-							e.blockTxs += int64(len(blk.txs))
-							for _, m := range e.nodes {
-								e.deliverBlock(m, blk)
-							}
-						}
-						n.inRound = false
-						e.resumeLeader(n)
-					})
+					e.s.After(rt, visible)
 				})
 			})
 		})
@@ -563,6 +666,23 @@ func (e *engine) resumeLeader(n *node) {
 // deliverBlock: the block reaches node m's replica of its shard after the
 // fetch's trip from the broker.
 func (e *engine) deliverBlock(m *node, b *block) {
+	if e.loopy() {
+		e.loopFetch(e.brokers[e.shards[b.shard].broker], m, 1, headerBytes, func() {
+			r := m.reps[b.shard]
+			r.avail = max(r.avail, b.height)
+			e.pump(r)
+		})
+		return
+	}
+	if e.cohort {
+		at, _ := e.brokerLink(m, false).Trip(headerBytes)
+		e.s.At(at+e.k.produceBase()/2, func() {
+			r := m.reps[b.shard]
+			r.avail = max(r.avail, b.height)
+			e.pump(r)
+		})
+		return
+	}
 	e.link(endpointBroker, m.name).Send(headerBytes, func() {
 		e.s.After(e.k.produceBase()/2, func() {
 			r := m.reps[b.shard]
@@ -586,7 +706,16 @@ func (e *engine) pump(r *replica) {
 	}
 	r.busy = true
 	b := sh.blocks[r.next-1]
-	e.cpuOf(n).Do(e.k.execute(len(b.txs), b.tree), opExecute, func() {
+	if e.cohort {
+		end := e.cpuOf(n).StartParts(des.Part{Cost: e.k.execute(b.n, b.tree), Op: opExecute}, des.Part{Cost: ns(e.k.c.Ops.AttestSignNs), Op: opAttest})
+		e.s.At(end, func() {
+			r.waiting = b
+			r.attested = max(r.attested, b.height)
+			e.cohortAttest(n, b)
+		})
+		return
+	}
+	e.cpuOf(n).Do(e.k.execute(b.n, b.tree), opExecute, func() {
 		e.cpuOf(n).Do(ns(e.k.c.Ops.AttestSignNs), opAttest, func() {
 			if !n.up {
 				return
@@ -647,7 +776,11 @@ func (e *engine) onFinal(n *node, shard uint32, heights []uint64) {
 // commit writes the block (fsync on the node's disk), then delivers the
 // receipts to this node's waiting clients.
 func (e *engine) commit(n *node, r *replica, b *block) {
-	e.syncOf(n).add(e, b.bytes+len(b.txs)*300, func() {
+	add := e.syncOf(n).add
+	if e.cohort && !e.k.sync {
+		add = func(_ *engine, _ int, done func()) { done() }
+	}
+	add(e, b.bytes+b.n*300, func() {
 		if !n.up {
 			return
 		}
@@ -655,7 +788,14 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 		r.busy = false
 		r.next++
 		half := e.k.quicBase() / 2
-		for _, t := range b.txs {
+		if e.cohort {
+			e.cohortReceipts(n, b)
+		}
+		for _, r := range b.txs {
+			if e.cohort {
+				break
+			}
+			t := r.t
 			if !t.committed {
 				t.committed = true
 				e.committed++
@@ -752,15 +892,34 @@ func (e *engine) closedSend(w *workload) {
 }
 
 func (e *engine) newTxn(w *workload, at des.Time) *txn {
-	k := w.keys.Next()
-	var key []byte
-	if w.sc.Kind == scenarios.KindTransfer {
-		key = binary.BigEndian.AppendUint64([]byte("account-"), k) // routed by sender
-	} else {
-		key = loadgen.KeyName(k)
-	}
 	w.sent++
-	return &txn{w: w, intended: at, sent: max(at, e.s.Now()), shard: ordering.ShardOf(key, len(e.shards)), size: w.size}
+	return &txn{w: w, intended: at, sent: max(at, e.s.Now()), shard: e.keyShard(w), size: w.size}
+}
+
+// keyShard draws the workload's next key and returns its shard: ShardOf
+// of the key the real transaction routes by (a put's loadgen.KeyName, a
+// transfer's sender account).
+func (e *engine) keyShard(w *workload) uint32 {
+	k := w.keys.Next()
+	buf := e.keyBuf[:0]
+	if w.sc.Kind == scenarios.KindTransfer {
+		buf = binary.BigEndian.AppendUint64(append(buf, "account-"...), k) // routed by sender
+	} else {
+		buf = appendKeyName(buf, k)
+	}
+	e.keyBuf = buf
+	return ordering.ShardOf(buf, len(e.shards))
+}
+
+// appendKeyName appends loadgen.KeyName(k) ("key-%010d") to buf.
+func appendKeyName(buf []byte, k uint64) []byte {
+	var d [20]byte
+	digits := strconv.AppendUint(d[:0], k, 10)
+	buf = append(buf, "key-"...)
+	for i := len(digits); i < 10; i++ {
+		buf = append(buf, '0')
+	}
+	return append(buf, digits...)
 }
 
 // nodeKey derives node i's key from the seed, as the harness does.

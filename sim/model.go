@@ -15,17 +15,18 @@ import (
 // Operations a node's (or the shared host's) cores are busy with, for the
 // utilisation report.
 const (
-	opQUIC     = iota // a client stream: frame in, accepted and committed frames out
-	opVerify          // ed25519 verification (batched)
-	opProduce         // the producer's side of appending a record
-	opLead            // the leader's round: cut, execute on the tip, publish
-	opExecute         // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
-	opAttest          // signing and sending this node's attestation
-	opReceive         // handling a peer's attestation
-	opBroker          // broker request handling (the shared host only)
-	opClient          // the load generator's side of a stream (the shared host only)
-	opFsync           // a disk: fsync of a block commit or a broker write
-	opOverhead        // the calibration's per-transaction CPU beyond the operations above
+	opQUIC       = iota // a client stream: frame in, accepted and committed frames out
+	opVerify            // ed25519 verification (batched)
+	opProduce           // the producer's side of appending a record
+	opLead              // the leader's round: cut, execute on the tip, publish
+	opExecute           // a replica's execution and storage commit (hashes, Merkle, proofs, Pebble)
+	opAttest            // signing and sending this node's attestation
+	opReceive           // handling a peer's attestation
+	opBroker            // broker request handling (the shared host only)
+	opClient            // the load generator's side of a stream (the shared host only)
+	opFsync             // a disk: fsync of a block commit or a broker write
+	opOverhead          // the calibration's per-transaction CPU beyond the operations above
+	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
 	numOps
 )
 
@@ -42,10 +43,15 @@ const (
 	maxInFlightSends = 20000
 )
 
-// txn is one simulated transaction.
+// txn is one simulated transaction, or in cohort mode a cohort: n
+// transactions of one workload sent to one node, intended from intended to
+// last (spread evenly between them), with per-shard counts.
 type txn struct {
 	w         *workload
 	intended  des.Time
+	last      des.Time // a cohort's last intended send (intended in tx mode)
+	n         int      // transactions: 1, or a cohort's
+	perShard  []int32  // a cohort's transactions per shard (nil in tx mode)
 	sent      des.Time
 	node      int    // the node it was sent to
 	shard     uint32 // ordering.ShardOf of its routing key
@@ -57,20 +63,43 @@ type txn struct {
 	failed    bool
 }
 
+// rec is n transactions of t in a shard's log: in cohort mode a part of a
+// cohort's transactions of the shard (from..from+n of its of), in tx mode
+// the one transaction (1 of 1).
+type rec struct {
+	t           *txn
+	n, from, of int32
+}
+
+// intendedAt is the intended send time of the k-th transaction of rec's
+// shard part: a cohort's sends spread evenly over its window.
+func (r rec) intendedAt(k int32) des.Time {
+	t := r.t
+	if r.of <= 1 || t.last <= t.intended {
+		return t.intended
+	}
+	return t.intended + des.Time(float64(t.last-t.intended)*float64(r.from+k)/float64(r.of-1))
+}
+
 // block is one block of a shard, as every node sees it.
 type block struct {
 	shard  uint32
 	height uint64
-	txs    []*txn
+	txs    []rec
+	n      int // transactions
 	bytes  int
 	tree   int // keys in the shard's tree before the block
+	// cohort mode: the aggregated attestations (nil in tx mode) and how
+	// many nodes committed the block.
+	votes   *votes
+	commits int
 }
 
 // logShard is a shard's two partitions at the broker: transactions and
 // blocks.
 type logShard struct {
 	id      uint32
-	records []*txn   // transactions-<shard>, by offset
+	records []rec    // transactions-<shard>, by offset
 	polled  int      // offset the leader consumed up to
 	blocks  []*block // blocks-<shard>, by height-1
 	writes  float64  // puts committed to the shard
@@ -105,6 +134,8 @@ type node struct {
 	reps []*replica
 	// outstanding are the transactions sent to this node, for fail-over.
 	outstanding []*txn
+	// producers are its produce requests to each broker (embedded.go).
+	producers []*producer
 }
 
 type roundWait struct {

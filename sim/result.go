@@ -18,6 +18,7 @@ import (
 func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 	sc := e.sc
 	snap := e.rec.Snapshot()
+	e.addDrops(snap)
 	snap.Taken = e.wall(e.s.Now())
 	res := reports.NewResult(snap, sc.Duration.Std())
 	res.Scenario, res.Seed, res.Description = sc.Name, sc.Seed, sc.Description
@@ -76,8 +77,14 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 		WallS: math.Round(wall.Seconds()*1000) / 1000, Blocks: e.blocks,
 		Utilisation: map[string]map[string]float64{},
 	}
-	if e.real {
+	if e.real && !e.cohort {
 		out.Finality = "consensus"
+	}
+	out.BackgroundLoad = e.opts.BackgroundLoad
+	out.Mode = "tx"
+	if e.cohort {
+		out.Mode = "cohort"
+		out.CohortWindowMS = float64(e.window) / float64(des.Millisecond)
 	}
 	if e.blocks > 0 {
 		out.BlockMeanTxs = math.Round(float64(e.blockTxs)/float64(e.blocks)*10) / 10

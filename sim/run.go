@@ -46,6 +46,13 @@ type Options struct {
 	Host Host
 	// Progress, if set, receives a line per simulated second of load.
 	Progress io.Writer
+	// BackgroundLoad is, with Host Shared, the mean number of other
+	// processes' threads that want the host's cores meanwhile (the load
+	// average other work puts on the machine). A fair scheduler gives the
+	// cluster's busy threads cores/(cores+BackgroundLoad) of the cores
+	// then, so every CPU job on the host takes (cores+BackgroundLoad)/cores
+	// its calibrated time. Default 0: none.
+	BackgroundLoad float64
 }
 
 // Outcome is a simulation's result and histograms, ready for
@@ -71,6 +78,9 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*Outcome, e
 	}
 	if opts.Host != Dedicated && opts.Host != Shared {
 		return nil, fmt.Errorf("sim: host %q: want %s or %s", opts.Host, Dedicated, Shared)
+	}
+	if opts.BackgroundLoad < 0 || opts.BackgroundLoad > 1024 || (opts.BackgroundLoad > 0 && opts.Host != Shared) {
+		return nil, fmt.Errorf("sim: background load %v: want 0..1024, with host %s", opts.BackgroundLoad, Shared)
 	}
 	if err := Check(sc); err != nil {
 		return nil, err
@@ -117,6 +127,11 @@ func Check(sc *scenarios.Scenario) error {
 			errs = append(errs, fmt.Errorf("%w: timeline[%d]: disk_full (storage faults are not simulated)", ErrUnsupported, i))
 		}
 	}
+	if sm := sc.Simulation; sm != nil && sm.Mode == scenarios.SimCohort {
+		if err := cohortRefuses(sc); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -152,6 +167,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		net:   sc.Network,
 		cores: coresPerNode(sc, c),
 	}
+	e.cohort, e.window = cohortMode(sc)
 	e.quorum = sc.Cluster.Quorum
 	if e.quorum == 0 {
 		e.quorum = consensus.DefaultQuorum(sc.Cluster.Nodes)
@@ -162,6 +178,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	if opts.Host == Shared {
 		e.cores = c.Machine.Cores
 		e.host = des.NewServer(e.s, "host", e.cores, numOps)
+		e.host.SetSpeed(float64(e.cores) / (float64(e.cores) + opts.BackgroundLoad))
 		e.hostDisk = des.NewServer(e.s, "host disk", 1, numOps)
 		e.hostSync = &groupSync{disk: e.hostDisk}
 	}
@@ -195,6 +212,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.nodes = append(e.nodes, n)
 	}
 	e.commitsByNode = make([]int64, nodes)
+	e.byNode = make([]*txn, nodes)
+	e.endLinks = make([]*des.Link, 4*nodes)
+	e.peerLinks = make([][]*des.Link, nodes)
 	nb := max(sc.Cluster.Brokers, 1)
 	for i := range nb {
 		b := &broker{id: i}
@@ -215,6 +235,11 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		}
 		e.brokers = append(e.brokers, b)
 	}
+	for _, n := range e.nodes {
+		for range e.brokers {
+			n.producers = append(n.producers, &producer{})
+		}
+	}
 	keySpace := 0.0
 	for _, w := range sc.Workload {
 		if w.Kind == scenarios.KindPut || w.Kind == scenarios.KindTransfer {
@@ -226,6 +251,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.shards = append(e.shards, &logShard{id: uint32(s), keys: keySpace / float64(sc.Cluster.Shards), broker: s % nb})
 	}
 	e.assign()
+	if e.cohort {
+		e.setMinIn()
+	}
 	e.rec = reports.NewRecorder(reports.RecorderOptions{Start: e.wall(e.measureStart), Shards: 1})
 	for i := range sc.Workload {
 		w := &sc.Workload[i]

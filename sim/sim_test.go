@@ -21,7 +21,7 @@ func load(t testing.TB, yaml string) *scenarios.Scenario {
 		t.Fatal(err)
 	}
 	sc.EnsureDefaults()
-	if err := sc.Validate(); err != nil {
+	if err := sc.ValidateSimulation(); err != nil {
 		t.Fatal(err)
 	}
 	return sc
@@ -236,7 +236,7 @@ func TestCommittedScenariosSimulate(t *testing.T) {
 	top, _ := filepath.Glob("../scenarios/*.yaml")
 	n := 0
 	for _, f := range append(top, files...) {
-		sc, err := scenarios.Load(f)
+		sc, err := scenarios.LoadSimulation(f)
 		if err != nil {
 			t.Errorf("%s: %v", f, err)
 			continue

@@ -20,6 +20,7 @@ const defaultCalib = "calib/reference.json"
 func newSimulateCmd() *cobra.Command {
 	var (
 		out, calibFile, host, against string
+		background                    float64
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate SCENARIO.yaml",
@@ -41,7 +42,7 @@ The exit status is 0 when the SLOs passed, 3 when they did not, 1 when the
 scenario could not be simulated.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sc, err := scenarios.Load(args[0])
+			sc, err := scenarios.LoadSimulation(args[0])
 			if err != nil {
 				return err
 			}
@@ -58,7 +59,7 @@ scenario could not be simulated.`,
 					formats = append(formats, string(f))
 				}
 			}
-			opts := sim.Options{Calib: c, CalibFile: calibFile, Host: sim.Host(host)}
+			opts := sim.Options{Calib: c, CalibFile: calibFile, Host: sim.Host(host), BackgroundLoad: background}
 			if sc.Sweep != nil {
 				if against != "" {
 					return fmt.Errorf("--against: %s is a sweep", args[0])
@@ -119,5 +120,6 @@ scenario could not be simulated.`,
 	cmd.Flags().StringVar(&calibFile, "calib", defaultCalib, "calibration file (rustorium calibrate)")
 	cmd.Flags().StringVar(&against, "against", "", "a real run's result.json (or folder) of the same scenario: print both side by side and exit 3 when a figure is off its tolerance")
 	cmd.Flags().StringVar(&host, "host", string(sim.Dedicated), "dedicated (each node its own cores) or shared (everything on one calibrated machine, as run)")
+	cmd.Flags().Float64Var(&background, "background-load", 0, "with --host shared: other processes' runnable threads on the machine (its load average before the real run), time-sliced with the cluster's work")
 	return cmd
 }

@@ -148,3 +148,47 @@ func TestSameSeedSameDraws(t *testing.T) {
 		t.Fatal("same seed, different times")
 	}
 }
+
+// TestTripIsSendWithoutAnEvent: Trip draws the same arrival as Send on a
+// link with the same seed and impairment, schedules nothing, and drops the
+// message on a blocked link.
+func TestTripIsSendWithoutAnEvent(t *testing.T) {
+	imp := Impairment{Delay: 10 * Millisecond, Jitter: 2 * Millisecond, Distribution: netem.Normal, Loss: 0.2}
+	s := New(1)
+	a, b := NewLink(s, 7, imp), NewLink(s, 7, imp)
+	for range 50 {
+		var sent Time
+		a.Send(1500, func() { sent = s.Now() })
+		at, ok := b.Trip(1500)
+		if !ok || s.Pending() != 1 {
+			t.Fatalf("trip ok %v, pending %d", ok, s.Pending())
+		}
+		s.Step()
+		if sent != at {
+			t.Fatalf("send delivered at %v, trip says %v", sent, at)
+		}
+	}
+	b.Block(true)
+	if _, ok := b.Trip(10); ok {
+		t.Fatal("a blocked link's trip arrived")
+	}
+}
+
+// TestStartPartsAndSpeed: a job of parts runs them back to back on one
+// slot, each accounted to its operation; a server at half speed takes
+// twice as long.
+func TestStartPartsAndSpeed(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 3)
+	end := v.StartParts(Part{Cost: 3 * Millisecond, Op: 1}, Part{Cost: Millisecond, Op: 2})
+	if end != 4*Millisecond || v.Busy(1) != 3*Millisecond || v.Busy(2) != Millisecond {
+		t.Fatalf("end %v, busy %v %v", end, v.Busy(1), v.Busy(2))
+	}
+	if other := v.Start(Millisecond, 0); other != Millisecond {
+		t.Fatalf("the other slot's job ends at %v", other)
+	}
+	v.SetSpeed(0.5)
+	if end := v.Start(Millisecond, 0); end != 3*Millisecond {
+		t.Fatalf("half speed: ends at %v, want 3ms (free at 1ms, 2ms long)", end)
+	}
+}

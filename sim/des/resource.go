@@ -22,12 +22,28 @@ type Server struct {
 	from  Time
 	to    Time
 	stall Time // nothing starts before this (a paused machine)
+	speed float64
 }
 
 // NewServer returns a server with slots servers (at least 1) accounting
 // ops operation kinds (0..ops-1).
 func NewServer(s *Scheduler, name string, slots, ops int) *Server {
-	return &Server{s: s, Name: name, free: make([]Time, max(slots, 1)), busy: make([]Time, max(ops, 1)), jobs: make([]int64, max(ops, 1)), to: math.MaxInt64}
+	return &Server{s: s, Name: name, free: make([]Time, max(slots, 1)), busy: make([]Time, max(ops, 1)), jobs: make([]int64, max(ops, 1)), to: math.MaxInt64, speed: 1}
+}
+
+// SetSpeed makes every job from now on take its cost divided by speed (a
+// share of the machine, 0 < speed <= 1; others are ignored).
+func (v *Server) SetSpeed(speed float64) {
+	if speed > 0 && speed <= 1 {
+		v.speed = speed
+	}
+}
+
+func (v *Server) scaled(cost Time) Time {
+	if v.speed == 1 {
+		return cost
+	}
+	return Time(math.Round(float64(cost) / v.speed))
 }
 
 // Slots is the number of servers.
@@ -50,7 +66,7 @@ func (v *Server) Do(cost Time, op int, done func()) Time {
 // Start queues a job like Do without scheduling anything: it returns when
 // the job will complete.
 func (v *Server) Start(cost Time, op int) Time {
-	cost = max(cost, 0)
+	cost = v.scaled(max(cost, 0))
 	start := max(v.s.now, v.free[0], v.stall)
 	end := start + cost
 	v.free[0] = end
@@ -62,6 +78,33 @@ func (v *Server) Start(cost Time, op int) Time {
 		v.jobs[op]++
 	}
 	return end
+}
+
+// Part is one operation's share of a job (StartParts).
+type Part struct {
+	Cost Time
+	Op   int
+}
+
+// StartParts queues one job made of parts run one after the other on the
+// same server, each accounted to its own operation, and returns when the
+// job will complete.
+func (v *Server) StartParts(parts ...Part) Time {
+	start := max(v.s.now, v.free[0], v.stall)
+	at := start
+	for _, p := range parts {
+		c := v.scaled(max(p.Cost, 0))
+		if p.Op >= 0 && p.Op < len(v.busy) {
+			if lo, hi := max(at, v.from), min(at+c, v.to); hi > lo {
+				v.busy[p.Op] += hi - lo
+			}
+			v.jobs[p.Op]++
+		}
+		at += c
+	}
+	v.free[0] = at
+	v.siftDown()
+	return at
 }
 
 // Backlog is how long a job arriving now would wait for a server.
@@ -209,6 +252,20 @@ func (l *Link) Send(size int, deliver func()) {
 		l.held = append(l.held, heldMsg{size, deliver})
 		return
 	}
+	l.s.At(l.trip(size), deliver)
+}
+
+// Trip sends a message of size bytes as Send does but schedules nothing:
+// it returns when the message arrives. ok is false on a blocked link
+// (the message is dropped, not held).
+func (l *Link) Trip(size int) (at Time, ok bool) {
+	if l.blocked {
+		return 0, false
+	}
+	return l.trip(size), true
+}
+
+func (l *Link) trip(size int) Time {
 	l.Sent++
 	l.Bytes += int64(size)
 	at := l.s.now
@@ -222,7 +279,7 @@ func (l *Link) Send(size int, deliver func()) {
 		l.Lost++
 		at = max(dep, at) + l.Retransmit()
 	}
-	l.s.At(at, deliver)
+	return at
 }
 
 // lossOf draws whether any of the message's packets is lost.

@@ -1,0 +1,180 @@
+package sim
+
+import "github.com/rustorium/rustorium/sim/des"
+
+// The embedded broker (cluster.broker: embedded, in tx mode) as kfake
+// runs it: one goroutine handles every request in turn (kfake's
+// Cluster.run), and with storage.sync (kfake.SyncWrites) it fsyncs each
+// partition batch it appends — the segment file and its index, one after
+// the other — inside that loop, as well as the transaction log entries.
+// So a request waits for every request before it, fsyncs included, and
+// fetches wait behind produces. The nodes' producers keep one request in
+// flight per broker (franz-go): the records that arrive meanwhile go out
+// together in the next one.
+//
+// Per request the loop's CPU (1/produce_ceiling_tps per record, at least
+// one) is charged to the broker's cores (the host's on a shared host), its
+// fsyncs to the disk.
+
+// fsyncsPerBatch are kfake's fsyncs of one partition batch with
+// SyncWrites: the segment file and the index file.
+const fsyncsPerBatch = 2
+
+// brokerLoop is the embedded broker's request loop.
+type brokerLoop struct {
+	busy bool
+	q    []func(done func())
+}
+
+// producer is a node's produce requests to one broker: one in flight, the
+// rest queued for the next.
+type producer struct {
+	inflight bool
+	queue    []*txn
+}
+
+// loopy reports whether the brokers are modelled as kfake's loop.
+func (e *engine) loopy() bool { return !e.cohort && e.sc.Cluster.Broker.Embedded() }
+
+// onLoop queues a request on broker b's loop; job calls done when the
+// request is handled.
+func (e *engine) onLoop(b *broker, job func(done func())) {
+	b.loop.q = append(b.loop.q, job)
+	if !b.loop.busy {
+		e.nextOnLoop(b)
+	}
+}
+
+func (e *engine) nextOnLoop(b *broker) {
+	if len(b.loop.q) == 0 {
+		b.loop.busy = false
+		return
+	}
+	b.loop.busy = true
+	job := b.loop.q[0]
+	b.loop.q = b.loop.q[1:]
+	job(func() { e.nextOnLoop(b) })
+}
+
+// handle is one request's work on the loop: records records' CPU, then
+// fsyncs fsyncs of bytes (with storage.sync), then done.
+func (e *engine) handle(b *broker, records, fsyncs, bytes int, done func()) {
+	b.cpu.Do(e.k.brokerRecord()*des.Time(max(records, 1)), opBroker, func() {
+		if !e.k.sync || fsyncs == 0 || b.disk == nil {
+			done()
+			return
+		}
+		each := e.k.fsync(bytes / fsyncs)
+		b.disk.Do(each*des.Time(fsyncs), opFsync, done)
+	})
+}
+
+// loopProduce queues t on node n's producer to its shard's broker.
+func (e *engine) loopProduce(n *node, t *txn) {
+	sh := e.shards[t.shard]
+	p := n.producers[sh.broker]
+	p.queue = append(p.queue, t)
+	if !p.inflight {
+		e.sendProduce(n, sh.broker, p)
+	}
+}
+
+// sendProduce sends the producer's queued records in one request: a batch
+// per partition, each appended (and fsynced) by the loop, then every
+// record acknowledged.
+func (e *engine) sendProduce(n *node, bi int, p *producer) {
+	batch := p.queue
+	p.queue = nil
+	p.inflight = true
+	b := e.brokers[bi]
+	bytes := 0
+	parts := map[uint32]bool{}
+	for _, t := range batch {
+		bytes += t.size
+		parts[t.shard] = true
+	}
+	e.cpuOf(n).Start(e.k.brokerRecord()*des.Time(len(batch)), opProduce)
+	e.link(n.name, endpointBroker).Send(bytes, func() {
+		e.onLoop(b, func(done func()) {
+			e.handle(b, len(batch), fsyncsPerBatch*len(parts), bytes, func() {
+				done()
+				e.replicate(func() {
+					for _, t := range batch {
+						sh := e.shards[t.shard]
+						sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
+						e.wakeLeader(sh)
+					}
+					e.s.After(e.k.produceBase(), func() {
+						e.link(endpointBroker, n.name).Send(64*len(batch), func() {
+							p.inflight = false
+							for _, t := range batch {
+								e.accept(n, t)
+							}
+							if len(p.queue) > 0 && n.up {
+								e.sendProduce(n, bi, p)
+							}
+						})
+					})
+				})
+			})
+		})
+	})
+}
+
+// loopPublish is the leader's Kafka transaction on the embedded broker:
+// AddPartitionsToTxn, the blocks' produce (a batch per partition),
+// AddOffsetsToTxn, TxnOffsetCommit and EndTxn (a commit marker per
+// partition and the transaction log's entry), each a round trip to the
+// loop; then the blocks are visible to read_committed fetches.
+func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()) {
+	d := e.link(n.name, endpointBroker).Impairment().Delay
+	back := e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	parts := map[uint32]bool{}
+	for _, blk := range blocks {
+		parts[blk.shard] = true
+	}
+	k := len(parts)
+	bytes := len(blocks) * headerBytes
+	type req struct{ records, fsyncs, bytes int }
+	reqs := []req{
+		{1, 0, 0},                                // AddPartitionsToTxn
+		{len(blocks), fsyncsPerBatch * k, bytes}, // Produce
+		{1, 0, 0},                                // AddOffsetsToTxn
+		{1, 0, 0},                                // TxnOffsetCommit
+		{k, fsyncsPerBatch*k + 1, 64 * k},        // EndTxn: markers and the log entry
+	}
+	var step func(i int)
+	step = func(i int) {
+		if i == len(reqs) {
+			visible()
+			return
+		}
+		r := reqs[i]
+		e.s.After(d, func() {
+			e.onLoop(b, func(done func()) {
+				e.handle(b, r.records, r.fsyncs, r.bytes, func() {
+					done()
+					if i == len(reqs)-1 {
+						step(i + 1) // committed: the markers are written
+						return
+					}
+					e.s.After(back, func() { step(i + 1) })
+				})
+			})
+		})
+	}
+	step(0)
+}
+
+// loopFetch is a fetch response from broker b: it waits for the loop, then
+// travels to node m.
+func (e *engine) loopFetch(b *broker, m *node, records, size int, arrived func()) {
+	e.onLoop(b, func(done func()) {
+		e.handle(b, records, 0, 0, func() {
+			done()
+			e.link(endpointBroker, m.name).Send(size, func() {
+				e.s.After(e.k.produceBase()/2, arrived)
+			})
+		})
+	})
+}
