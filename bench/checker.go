@@ -43,6 +43,7 @@ type checker struct {
 
 	blocks    map[blockKey]blockSeen // first commit of each (shard, height)
 	shardLog  map[uint32][]time.Time // first-commit times of each shard's blocks, in commit order
+	shardTxs  map[uint32][]int       // the transactions of those blocks, in the same order
 	nodeLog   map[string][]nodeBlock // every node's commits, in order
 	divergent int64                  // commits whose header differs from the first one of their (shard, height)
 	divNotes  []string               // the first few of them
@@ -88,6 +89,7 @@ func newChecker() *checker {
 		changed:    make(chan struct{}, 1),
 		blocks:     map[blockKey]blockSeen{},
 		shardLog:   map[uint32][]time.Time{},
+		shardTxs:   map[uint32][]int{},
 		nodeLog:    map[string][]nodeBlock{},
 		history:    map[[32]byte]struct{}{},
 		readRoots:  map[[32]byte]int64{},
@@ -174,6 +176,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 	case !seen:
 		c.blocks[k] = blockSeen{hash: hash, node: name, at: at}
 		c.shardLog[h.Shard] = append(c.shardLog[h.Shard], at)
+		c.shardTxs[h.Shard] = append(c.shardTxs[h.Shard], len(ev.IDs))
 		for _, id := range ev.IDs {
 			c.commitOne(id)
 		}
@@ -219,6 +222,33 @@ func (c *checker) heights() map[uint32]uint64 {
 		}
 	}
 	return out
+}
+
+// blockStats summarises the blocks first committed in [from, to) on each
+// of shards shards (each block once, by its first commit on any node; a
+// shard without any has count 0); nil when no block was committed then.
+func (c *checker) blockStats(from, to time.Time, shards int) *reports.Blocks {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &reports.Blocks{Shards: make([]reports.ShardBlocks, shards)}
+	for s := range uint32(shards) {
+		sb := &b.Shards[s]
+		sb.Shard = s
+		for i, at := range c.shardLog[s] {
+			if at.Before(from) || !at.Before(to) {
+				continue
+			}
+			sb.Count++
+			sb.Txs += int64(c.shardTxs[s][i])
+		}
+		b.Count += sb.Count
+		b.Txs += sb.Txs
+	}
+	if b.Count == 0 {
+		return nil
+	}
+	b.Round()
+	return b
 }
 
 // stall measures block production around a change at from, in the window

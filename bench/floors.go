@@ -24,6 +24,10 @@ const (
 	floorCeilingSends = 20000
 	floorMerkleBlocks = 5
 	floorVerifies     = 4000
+	// floorTreeLeaves caps the leaves of the trees the state floors
+	// commit into, over all shards: seeding a tree costs about 20 µs a
+	// leaf, and the floors must take a few seconds.
+	floorTreeLeaves = 1 << 17
 )
 
 // measureFloors measures, on the run's own paths and broker, what the node's
@@ -84,14 +88,8 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	f.ProduceCeilingTPS = round1(floorCeilingSends / time.Since(t0).Seconds())
 
 	f.MerkleCeilingWPS = round1(merkleCeiling(sc.Cluster.Block.MaxTxs, uint64(sc.Seed)))
-	valueSize := scenarios.DefaultValueSize
-	for _, w := range sc.Workload {
-		if w.Kind == scenarios.KindPut { // the first put workload's values
-			valueSize = w.ValueSize
-			break
-		}
-	}
-	wps, err := stateCeiling(sc.Cluster.Block.MaxTxs, valueSize, uint64(sc.Seed))
+	f.TreeKeys = treeKeys(sc)
+	wps, err := stateCeiling(sc.Cluster.Block.MaxTxs, putValueSize(sc), f.TreeKeys, uint64(sc.Seed))
 	if err != nil {
 		return f, fmt.Errorf("state ceiling: %w", err)
 	}
@@ -129,17 +127,50 @@ func merkleCeiling(blockSize int, seed uint64) float64 {
 	return float64(blockSize) / d.Seconds()
 }
 
+// putWorkload is the scenario's first put workload, or nil.
+func putWorkload(sc *scenarios.Scenario) *scenarios.Workload {
+	for i := range sc.Workload {
+		if sc.Workload[i].Kind == scenarios.KindPut {
+			return &sc.Workload[i]
+		}
+	}
+	return nil
+}
+
+// putValueSize is the value size of the first put workload (the default
+// without one).
+func putValueSize(sc *scenarios.Scenario) int {
+	if w := putWorkload(sc); w != nil {
+		return w.ValueSize
+	}
+	return scenarios.DefaultValueSize
+}
+
+// treeKeys is how many leaves each shard's tree holds in the state floors:
+// the first put workload's accounts (the default without one) spread over
+// the shards, as a node's trees hold them once every key was written, but
+// at most floorTreeLeaves over all shards.
+func treeKeys(sc *scenarios.Scenario) int {
+	accounts := scenarios.DefaultAccounts
+	if w := putWorkload(sc); w != nil {
+		accounts = w.Accounts
+	}
+	shards := max(sc.Cluster.Shards, 1)
+	return max(1, (min(accounts, floorTreeLeaves)+shards-1)/shards)
+}
+
 // stateCeiling is how many put writes per second the node's storage
-// commits (calib.StateCommit): blocks of blockSize writes of valueSize-byte
-// values into one shard of a storage.DB on an in-memory filesystem, each
+// commits (calib.StateCommitTree): blocks of blockSize writes of
+// valueSize-byte values into one shard of a storage.DB on an in-memory
+// filesystem whose tree first holds leaves leaves (treeKeys), each
 // block hashing its values to field elements, updating the Merkle tree,
 // proving every write and writing one Pebble batch (CommitBlock, as a
 // replica does). Its keys were written once before the timed blocks, so
 // their tree keys are cached as a node's are for keys it has seen: the
 // floor leaves out the key hash that a never-seen key costs, so a node
 // cannot beat it by revisiting keys.
-func stateCeiling(blockSize, valueSize int, seed uint64) (float64, error) {
-	d, err := calib.StateCommit(blockSize, valueSize, floorMerkleBlocks, seed)
+func stateCeiling(blockSize, valueSize, leaves int, seed uint64) (float64, error) {
+	d, err := calib.StateCommitTree(blockSize, valueSize, floorMerkleBlocks, leaves, seed)
 	if err != nil {
 		return 0, err
 	}
@@ -153,11 +184,38 @@ func verifyCeiling() float64 {
 	return calib.VerifyThroughput(floorVerifies, 64, chainID)
 }
 
+// boundFunc measures a node bound (calib.NodeBound; tests replace it).
+type boundFunc func(context.Context, calib.BoundOptions) (calib.Bound, error)
+
+// nodeBound fills in f.NodeBoundTPS, measured after the load: puts of the
+// first put workload's value size in blocks of the run's mean size per
+// shard (blocks, which the node cut while measuring), on trees of
+// f.TreeKeys leaves per shard (calib.NodeBound). It does nothing without
+// blocks; a failure is returned for a note.
+func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks) error {
+	if blocks == nil || blocks.Count == 0 {
+		return nil
+	}
+	if f.TreeKeys == 0 {
+		f.TreeKeys = treeKeys(sc)
+	}
+	sizes := make([]float64, len(blocks.Shards))
+	for i, s := range blocks.Shards {
+		sizes[i] = float64(s.Txs) / float64(max(s.Count, 1)) // unrounded
+	}
+	b, err := measure(ctx, calib.BoundOptions{BlockTxs: sizes, TreeKeys: f.TreeKeys, ValueSize: putValueSize(sc), ChainID: chainID, Seed: uint64(sc.Seed)})
+	if err != nil {
+		return fmt.Errorf("node bound: %w", err)
+	}
+	f.NodeBoundTPS = round1(b.TPS)
+	return nil
+}
+
 func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 // ratios puts each stage beside its floor: how many times the floor the
 // node's median is, and the node's committed throughput against the Merkle
-// ceiling.
+// and state ceilings and the node bound.
 func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
 	out := map[string]float64{}
 	for name, w := range res.Workloads {
@@ -175,6 +233,9 @@ func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
 			}
 			if f.StateCeilingWPS > 0 {
 				out[name+".committed_tps/state_ceiling_wps"] = round2(s.ThroughputTPS / f.StateCeilingWPS)
+			}
+			if f.NodeBoundTPS > 0 {
+				out[name+".committed_tps/node_bound_tps"] = round2(s.ThroughputTPS / f.NodeBoundTPS)
 			}
 		}
 	}

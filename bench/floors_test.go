@@ -1,13 +1,24 @@
 package bench
 
-import "testing"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/tx"
+	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/scenarios"
+)
 
 // TestStateCeilingCountsTheStorePath checks the state floor against the
 // bare Merkle floor measured in the same test: the state path does all of
 // the Merkle work and more (hashing values, proofs, Pebble), so on the same
 // block size it cannot be several times faster.
 func TestStateCeilingCountsTheStorePath(t *testing.T) {
-	s, err := stateCeiling(200, 32, 1)
+	s, err := stateCeiling(200, 32, 1000, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,4 +36,102 @@ func TestErrorSummary(t *testing.T) {
 	if got, want := errorSummary(map[string]int64{"timeout": 2, "overloaded": 1, "aborted": 1}), " (timeout: 2, aborted: 1, overloaded: 1)"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// TestNodeBoundFromMeanBlocksAndTree: the node bound is measured with each
+// shard's mean block size over the blocks the run committed (unrounded:
+// calib rounds), on trees holding the first put workload's accounts over
+// the shards (capped at floorTreeLeaves in all), with its values' size;
+// and the committed throughput is put beside it in the ratios.
+func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
+	for _, tc := range []struct {
+		accounts, shards, wantTree int
+	}{
+		{100000, 4, 25000},
+		{10, 4, 3},
+		{1 << 20, 4, floorTreeLeaves / 4}, // capped
+	} {
+		sc := &scenarios.Scenario{Name: "bound", Seed: 3, Cluster: scenarios.Cluster{Shards: tc.shards},
+			Workload: []scenarios.Workload{{Name: "gets", Kind: scenarios.KindGet, Accounts: 7}, {Name: "puts", Kind: scenarios.KindPut, Accounts: tc.accounts, ValueSize: 64}}}
+		blocks := &reports.Blocks{Count: 8, Txs: 111, Shards: []reports.ShardBlocks{{Shard: 0, Count: 4, Txs: 10}, {Shard: 1}, {Shard: 2, Count: 3, Txs: 100}, {Shard: 3, Count: 1, Txs: 1}}}
+		var got calib.BoundOptions
+		measure := func(_ context.Context, o calib.BoundOptions) (calib.Bound, error) {
+			got = o
+			return calib.Bound{TPS: 1234.56}, nil
+		}
+		var f reports.Floors
+		if err := nodeBound(context.Background(), measure, &f, sc, blocks); err != nil {
+			t.Fatal(err)
+		}
+		want := []float64{2.5, 0, 100.0 / 3, 1}
+		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 {
+			t.Fatalf("accounts %d: options %+v, want blocks %v and %d leaves", tc.accounts, got, want, tc.wantTree)
+		}
+		for i := range want {
+			if got.BlockTxs[i] != want[i] {
+				t.Fatalf("shard %d: blocks of %v, want %v", i, got.BlockTxs[i], want[i])
+			}
+		}
+		if f.NodeBoundTPS != 1234.6 || f.TreeKeys != tc.wantTree {
+			t.Fatalf("floors %+v", f)
+		}
+		res := &reports.Result{Workloads: map[string]*reports.WorkloadResult{"puts": {Stages: map[string]*reports.StageResult{"committed": {ThroughputTPS: 617.3}}}}}
+		if r := ratios(res, f)["puts.committed_tps/node_bound_tps"]; r != 0.5 {
+			t.Fatalf("ratio %v, want 0.5", r)
+		}
+	}
+	// Without blocks there is nothing to measure with.
+	var f reports.Floors
+	if err := nodeBound(context.Background(), func(context.Context, calib.BoundOptions) (calib.Bound, error) {
+		t.Fatal("measured without blocks")
+		return calib.Bound{}, nil
+	}, &f, &scenarios.Scenario{}, nil); err != nil || f.NodeBoundTPS != 0 {
+		t.Fatalf("no blocks: %v, %+v", err, f)
+	}
+}
+
+// TestBlockStatsInWindow: result.json's blocks count each block once, at
+// its first commit on any node, only when that commit falls in the window,
+// with each shard's mean size.
+func TestBlockStatsInWindow(t *testing.T) {
+	c := newChecker()
+	t0 := time.Unix(1000, 0)
+	block := func(node string, shard uint32, height uint64, txs int, at time.Duration) {
+		ev := testBlock(shard, height, txs)
+		c.onBlock(node, ev, t0.Add(at))
+	}
+	block("node-1", 0, 1, 50, -time.Millisecond) // before the window
+	block("node-1", 0, 2, 10, 0)
+	block("node-2", 0, 2, 10, time.Millisecond) // the same block on another node
+	block("node-1", 0, 3, 20, time.Second)
+	block("node-1", 2, 1, 7, 2*time.Second)
+	block("node-1", 2, 2, 9, 3*time.Second) // at the window's end: out
+	b := c.blockStats(t0, t0.Add(3*time.Second), 3)
+	if b == nil || b.Count != 3 || b.Txs != 37 || b.MeanTxs != 12.3 || len(b.Shards) != 3 {
+		t.Fatalf("blocks %+v", b)
+	}
+	if s := b.Shards[0]; s.Count != 2 || s.Txs != 30 || s.MeanTxs != 15 {
+		t.Fatalf("shard 0: %+v", s)
+	}
+	if s := b.Shards[1]; s.Shard != 1 || s.Count != 0 || s.MeanTxs != 0 {
+		t.Fatalf("shard 1: %+v", s)
+	}
+	if s := b.Shards[2]; s.Shard != 2 || s.Count != 1 || s.MeanTxs != 7 {
+		t.Fatalf("shard 2: %+v", s)
+	}
+	if b := c.blockStats(t0.Add(time.Hour), t0.Add(2*time.Hour), 3); b != nil {
+		t.Fatalf("no block in the window: %+v", b)
+	}
+}
+
+// testBlock is a block of shard at height holding txs distinct
+// transactions.
+func testBlock(shard uint32, height uint64, txs int) node.BlockEvent {
+	ev := node.BlockEvent{Header: consensus.Header{Shard: shard, Height: height, TxCount: uint32(txs)}}
+	for i := range txs {
+		var id tx.ID
+		id[0], id[1], id[2] = byte(shard), byte(height), byte(i)
+		ev.IDs = append(ev.IDs, id)
+	}
+	return ev
 }

@@ -36,7 +36,7 @@ func (r *pipeline) maxRate(ctx context.Context, w *scenarios.Workload) (*outcome
 	}
 	if warm := r.sc.Warmup.Std(); warm > 0 {
 		r.p.printf("max-rate: warming up at %v/s for %v", s.from, warm)
-		if _, _, err := r.probe(ctx, w, s.from, warm, s.stage); err != nil {
+		if _, _, _, err := r.probe(ctx, w, s.from, warm, s.stage); err != nil {
 			return nil, err
 		}
 	}
@@ -77,6 +77,7 @@ type search struct {
 	out                 *reports.MaxRate
 	best                *reports.Snapshot
 	bestRate            float64
+	bestFrom, bestTo    time.Time // the best probe's window
 }
 
 func (r *pipeline) newSearch(w *scenarios.Workload) (*search, error) {
@@ -91,7 +92,7 @@ func (r *pipeline) newSearch(w *scenarios.Workload) (*search, error) {
 
 // try probes rate and reports whether it passed.
 func (s *search) try(ctx context.Context, rate float64) (bool, error) {
-	snap, pt, err := s.r.probe(ctx, s.w, rate, s.step, s.stage)
+	snap, pt, from, err := s.r.probe(ctx, s.w, rate, s.step, s.stage)
 	if err != nil {
 		return false, err
 	}
@@ -100,6 +101,7 @@ func (s *search) try(ctx context.Context, rate float64) (bool, error) {
 	s.r.p.printf("max-rate: %.0f/s → %.0f tx/s, %s p99 %s, %d errors%s: %s", rate, pt.ThroughputTPS, s.stage, reports.FormatMicros(pt.P99Us), pt.Errors, errorSummary(pt.ErrorsByKind), map[bool]string{true: "pass", false: "fail"}[pt.OK])
 	if pt.OK && rate > s.bestRate {
 		s.best, s.bestRate = snap, rate
+		s.bestFrom, s.bestTo = from, from.Add(s.step)
 		s.out.KneeRate, s.out.KneeTPS = rate, pt.ThroughputTPS
 	}
 	return pt.OK, nil
@@ -120,11 +122,12 @@ func (s *search) outcome(aboveRange bool) *outcome {
 	if aboveRange {
 		notes = append(notes, fmt.Sprintf("max-rate: every probe up to %v/s passed; the knee is above the search range", s.to))
 	}
-	return &outcome{res: res, snap: s.best, notes: notes, complete: func(r *reports.Result) { r.MaxRate = s.out }}
+	return &outcome{res: res, snap: s.best, notes: notes, complete: func(r *reports.Result) { r.MaxRate = s.out }, from: s.bestFrom, to: s.bestTo}
 }
 
-// probe offers rate for d and measures the stage over the whole probe.
-func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage) (*reports.Snapshot, reports.MaxRatePoint, error) {
+// probe offers rate for d and measures the stage over the whole probe,
+// which started at from.
+func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float64, d time.Duration, stage reports.Stage) (_ *reports.Snapshot, _ reports.MaxRatePoint, from time.Time, _ error) {
 	pw := *w
 	pw.MaxRate, pw.Rate = nil, scenarios.Rate(rate)
 	// Every probe sends transactions of its own: the same salt would make
@@ -135,16 +138,16 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 	r.ingress.reset()
 	l, err := prepare(ctx, r.sc, &pw, 0, nil, d, sh, r.signed, r.p.printf)
 	if err != nil {
-		return nil, reports.MaxRatePoint{}, err
+		return nil, reports.MaxRatePoint{}, time.Time{}, err
 	}
 	defer l.close()
 	start := time.Now().Add(50 * time.Millisecond)
 	rec := reports.NewRecorder(reports.RecorderOptions{Start: start})
 	if err := r.runLoads(ctx, []*workloadRun{l}, rec, start, d); err != nil {
-		return nil, reports.MaxRatePoint{}, err
+		return nil, reports.MaxRatePoint{}, time.Time{}, err
 	}
 	if ctx.Err() != nil {
-		return nil, reports.MaxRatePoint{}, context.Cause(ctx)
+		return nil, reports.MaxRatePoint{}, time.Time{}, context.Cause(ctx)
 	}
 	snap := rec.Snapshot()
 	pt := reports.MaxRatePoint{Rate: rate}
@@ -157,7 +160,7 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 			pt.P50Us, pt.P99Us = h.ValueAtQuantile(50), h.ValueAtQuantile(99)
 		}
 	}
-	return snap, pt, nil
+	return snap, pt, start, nil
 }
 
 // maxRateStage is the stage a search bounds (accepted by default).

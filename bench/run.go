@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/tracing"
@@ -92,6 +93,7 @@ type pipeline struct {
 	share    share
 	probes   uint32 // max-rate probes prepared so far
 	traces   *runTraces
+	bound    boundFunc // measures the node bound: calib.NodeBound unless a test says
 }
 
 // outcome is what a load plan measured, for finish.
@@ -101,6 +103,9 @@ type outcome struct {
 	notes []string
 	// complete fills in what the plan adds after the checker ran.
 	complete func(*reports.Result)
+	// from and to bound the commits whose blocks result.json's blocks
+	// summarise: the measured phase, or the knee's probe.
+	from, to time.Time
 }
 
 // Run runs a defaulted, validated scenario on opts.Target and writes its
@@ -113,7 +118,7 @@ func Run(ctx context.Context, sc *scenarios.Scenario, opts Options) (*reports.Re
 	if t == nil {
 		t = &InProcess{}
 	}
-	r := &pipeline{sc: sc, opts: opts, t: t, caps: t.Caps(), chk: newChecker(), ingress: &ingressIndex{}, p: newProgress(opts.Progress)}
+	r := &pipeline{sc: sc, opts: opts, t: t, caps: t.Caps(), chk: newChecker(), ingress: &ingressIndex{}, p: newProgress(opts.Progress), bound: calib.NodeBound}
 	defer r.chk.close()
 	if err := Check(sc, r.caps); err != nil {
 		return nil, err
@@ -190,6 +195,7 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 	if out.complete != nil {
 		out.complete(res)
 	}
+	res.Blocks = r.blockStats(out)
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors
 	r.writeTraces(ctx, res)
@@ -199,9 +205,22 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 	return res, fmt.Errorf("%w: %w", ErrInterrupted, cause)
 }
 
+// floorsMeasured reports whether the run measures floors: not skipped,
+// and the target has them.
+func (r *pipeline) floorsMeasured() bool { return !r.opts.SkipFloors && r.caps.Floors }
+
+// blockStats summarises the blocks committed in out's window, when the
+// target reports its blocks.
+func (r *pipeline) blockStats(out *outcome) *reports.Blocks {
+	if !r.caps.Blocks || out.from.IsZero() {
+		return nil
+	}
+	return r.chk.blockStats(out.from, out.to, r.shards())
+}
+
 // floors measures the target's floors, unless skipped or it has none.
 func (r *pipeline) floors(ctx context.Context) (reports.Floors, error) {
-	if r.opts.SkipFloors || !r.caps.Floors {
+	if !r.floorsMeasured() {
 		return reports.Floors{}, nil
 	}
 	r.p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
@@ -362,7 +381,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
 		res.Profiles = profiles
-	}}
+	}, from: measured, to: measured.Add(measure)}
 	// Interrupted (a signal, a node that failed): what was measured goes
 	// into the report all the same.
 	return out, context.Cause(ctx)
@@ -575,6 +594,16 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 	res.Checker.Notes = append(res.Checker.Notes, out.notes...)
 	if out.complete != nil {
 		out.complete(res)
+	}
+	res.Blocks = r.blockStats(out)
+	if r.floorsMeasured() {
+		r.p.printf("measuring the node bound (blocks of the run's mean size)")
+		if err := nodeBound(ctx, r.bound, &floors, sc, res.Blocks); err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("floors: %v", err))
+		}
 	}
 	floors.Ratios = ratios(res, floors)
 	res.Floors = floors

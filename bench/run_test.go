@@ -113,7 +113,16 @@ func TestRunEndToEnd(t *testing.T) {
 		if res.Floors.QuicEcho == nil || res.Floors.MerkleCeilingWPS <= 0 || res.Floors.StateCeilingWPS <= 0 || res.Floors.VerifyCeilingTPS <= 0 {
 			t.Fatalf("floors %+v", res.Floors)
 		}
-		for _, k := range []string{"puts.committed_tps/merkle_ceiling_wps", "puts.committed_tps/state_ceiling_wps"} {
+		// The blocks committed while measuring hold the 400 measured
+		// transactions, give or take the blocks that straddle the
+		// window's ends; the node bound is measured with their size.
+		if b := res.Blocks; b == nil || b.Count == 0 || b.Txs < 300 || b.Txs > 500 || len(b.Shards) != sc.Cluster.Shards || b.MeanTxs <= 0 {
+			t.Fatalf("blocks %+v", b)
+		}
+		if res.Floors.NodeBoundTPS <= 0 || res.Floors.TreeKeys <= 0 {
+			t.Fatalf("node bound: floors %+v", res.Floors)
+		}
+		for _, k := range []string{"puts.committed_tps/merkle_ceiling_wps", "puts.committed_tps/state_ceiling_wps", "puts.committed_tps/node_bound_tps"} {
 			if r := res.Floors.Ratios[k]; r <= 0 {
 				t.Fatalf("ratio %s = %v (ratios %v)", k, r, res.Floors.Ratios)
 			}
@@ -374,6 +383,10 @@ report: {formats: [json, html]}
 			m := res.MaxRate
 			if m == nil || m.KneeRate != tc.wantKnee || len(m.Points) != tc.probes {
 				t.Fatalf("maxrate %+v", m)
+			}
+			// The blocks are the knee probe's: 400/s over its second.
+			if b := res.Blocks; (b == nil) != (tc.wantKnee == 0) || b != nil && (b.Txs < 200 || b.Txs > 600) {
+				t.Fatalf("blocks %+v", b)
 			}
 			for i, pt := range m.Points {
 				if want := 100 * float64(int(1)<<i); pt.Rate != want || pt.P99Us <= 0 {

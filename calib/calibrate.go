@@ -259,7 +259,7 @@ func (m *measurer) stateOneCore() error {
 		sizes = []int{1, 10, 50}
 	}
 	for _, size := range sizes {
-		d, err := stateCommit(cpuClock, size, 32, m.n(2, min(200, max(4, 4000/size))), m.opts.Seed)
+		d, err := stateCommit(cpuClock, size, 32, m.n(2, min(200, max(4, 4000/size))), 0, m.opts.Seed)
 		if err != nil {
 			return err
 		}

@@ -143,10 +143,17 @@ func merkleUpdate(now clock, blockSize, prefill, blocks int, seed uint64) (time.
 // are for keys it has seen. It returns the mean time per block over blocks
 // blocks.
 func StateCommit(blockSize, valueSize, blocks int, seed uint64) (time.Duration, error) {
-	return stateCommit(wallClock, blockSize, valueSize, blocks, seed)
+	return stateCommit(wallClock, blockSize, valueSize, blocks, 0, seed)
 }
 
-func stateCommit(now clock, blockSize, valueSize, blocks int, seed uint64) (time.Duration, error) {
+// StateCommitTree is StateCommit on a shard whose tree first holds
+// treeKeys random leaves (storage.DB.SeedTree, untimed), as a node's does
+// once the workload's keys are written.
+func StateCommitTree(blockSize, valueSize, blocks, treeKeys int, seed uint64) (time.Duration, error) {
+	return stateCommit(wallClock, blockSize, valueSize, blocks, treeKeys, seed)
+}
+
+func stateCommit(now clock, blockSize, valueSize, blocks, treeKeys int, seed uint64) (time.Duration, error) {
 	blockSize, blocks = max(blockSize, 1), max(blocks, 1)
 	db, err := storage.Open("calib", storage.Options{FS: vfs.NewMem(), NoSync: true})
 	if err != nil {
@@ -154,12 +161,24 @@ func stateCommit(now clock, blockSize, valueSize, blocks int, seed uint64) (time
 	}
 	defer db.Close()
 	r := rand.New(rand.NewPCG(seed, 11))
+	height := uint64(1)
+	if treeKeys > 0 {
+		leaves := make([]merkle.KV, treeKeys)
+		for i := range leaves {
+			leaves[i].Key.SetUint64(r.Uint64())
+			leaves[i].Value.SetUint64(r.Uint64())
+		}
+		if err := db.SeedTree(0, leaves); err != nil {
+			return 0, err
+		}
+		height = 2
+	}
 	keys := make([][]byte, blockSize)
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "floor/%016x", r.Uint64())
 	}
 	var elapsed time.Duration
-	for h := range uint64(blocks + 1) {
+	for h := range uint64(blocks + 1) { // h = 0 writes the keys for the first time
 		ws := make([]storage.Write, blockSize)
 		for i := range ws {
 			v := make([]byte, valueSize)
@@ -169,7 +188,7 @@ func stateCommit(now clock, blockSize, valueSize, blocks int, seed uint64) (time
 			ws[i] = storage.Write{Key: keys[i], Value: v}
 		}
 		t0 := now()
-		if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: h + 1, Writes: ws}); err != nil {
+		if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: height + h, Writes: ws}); err != nil {
 			return 0, err
 		}
 		if h > 0 { // the first block writes the keys for the first time

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -180,13 +182,21 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 			return err
 		}
 		l.cuts = l.cuts[:0]
-		outs, proposed, err := l.propose(ctx, pub, tips, batches)
+		rd := &round{cutters: map[uint32]*consensus.Cutter{}}
+		err = l.propose(ctx, pub, tips, batches, rd, t1)
+		if err == nil {
+			err = l.hold(ctx, pub, tips, rd)
+		}
+		if err == nil {
+			err = l.flush(ctx, tips, rd)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		outs, proposed := rd.outs, rd.proposed
 		t2 := time.Now()
 		// A round under way finishes even if the node is closing: an
 		// abandoned transaction would hide the shards' logs from every
@@ -275,46 +285,135 @@ func (s tipState) known(id tx.ID) (bool, error) {
 	return s.db.HasTx(id)
 }
 
-// propose cuts the polled transactions of each shard into blocks on the
-// shard's tip (consensus.Cutter: MaxTxs and MaxBytes per block; whatever
-// is left makes a last, smaller block: a leader never holds transactions
-// back), with the credits their transfers emit to other shards. The blocks
-// join the tip at once; if the round's transaction aborts, every tip is
-// dropped (see rounds).
-func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []tip, batches []ordering.Batch) ([]ordering.Output, []consensus.Header, error) {
-	var (
-		outs     []ordering.Output
-		proposed []consensus.Header
-	)
+// round is what a leader round has cut so far: a cutter per shard that
+// had records, holding the entries not yet in a block, and the outputs and
+// headers of the blocks cut.
+type round struct {
+	cutters  map[uint32]*consensus.Cutter
+	records  int // polled in the round
+	outs     []ordering.Output
+	proposed []consensus.Header
+}
+
+// propose adds the polled transactions of each shard, which arrived at now,
+// to the shard's block on its tip (consensus.Cutter), and cuts every block
+// they fill (MaxTxs, MaxBytes), with the credits their transfers emit to
+// other shards; what does not fill a block stays pending for hold and
+// flush. The blocks join the tip at once; if the round's transaction
+// aborts, every tip is dropped (see rounds).
+func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []tip, batches []ordering.Batch, rd *round, now time.Time) error {
 	for _, b := range batches {
 		t := &tips[b.Shard]
-		if ready, _ := l.isReady(b.Shard); !ready {
-			t.blocks, t.published = nil, 0
+		cutter := rd.cutters[b.Shard]
+		if cutter == nil { // the shard's first records of the round
+			if ready, _ := l.isReady(b.Shard); !ready {
+				t.blocks, t.published = nil, 0
+			}
+			if err := l.catchUp(ctx, pub, b.Shard); err != nil {
+				return fmt.Errorf("shard %d: %w", b.Shard, err)
+			}
+			cutter = consensus.NewCutter(l.n.cfg.Block)
+			rd.cutters[b.Shard] = cutter
 		}
-		if err := l.catchUp(ctx, pub, b.Shard); err != nil {
-			return nil, nil, fmt.Errorf("shard %d: %w", b.Shard, err)
-		}
-		cutter := consensus.NewCutter(l.n.cfg.Block)
-		now := time.Now()
-		for i, rec := range b.Records {
-			blk := cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value})
-			if i == len(b.Records)-1 && blk == nil {
-				blk = cutter.Flush()
-			}
-			if blk == nil {
-				continue
-			}
-			out, hdr, err := l.cut(ctx, t, b.Shard, blk)
-			if err != nil {
-				return nil, nil, fmt.Errorf("shard %d: %w", b.Shard, err)
-			}
-			if hdr != nil {
-				outs = append(outs, out...)
-				proposed = append(proposed, *hdr)
+		rd.records += len(b.Records)
+		for _, rec := range b.Records {
+			if blk := cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value}); blk != nil {
+				if err := l.cutInto(ctx, rd, t, b.Shard, blk); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return outs, proposed, nil
+	return nil
+}
+
+// cutInto cuts blk on the shard's tip and adds its outputs to the round.
+func (l *leader) cutInto(ctx context.Context, rd *round, t *tip, shard uint32, blk []consensus.Entry) error {
+	out, hdr, err := l.cut(ctx, t, shard, blk)
+	if err != nil {
+		return fmt.Errorf("shard %d: %w", shard, err)
+	}
+	if hdr != nil {
+		rd.outs = append(rd.outs, out...)
+		rd.proposed = append(rd.proposed, *hdr)
+	}
+	return nil
+}
+
+// flush cuts every shard's pending entries into a last, smaller block, in
+// shard order: a round never carries transactions over to the next one
+// (its transaction commits the consumption of everything it polled).
+func (l *leader) flush(ctx context.Context, tips []tip, rd *round) error {
+	for _, s := range slices.Sorted(maps.Keys(rd.cutters)) {
+		if blk := rd.cutters[s].Flush(); blk != nil {
+			if err := l.cutInto(ctx, rd, &tips[s], s, blk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// hold keeps the round open while a shard with pending entries holds its
+// block (consensus.Cutter.Hold): the shard's previous block is in flight —
+// published, not yet committed by this node — and the block is neither
+// full nor MaxWait old. Meanwhile it polls for more transactions, which
+// join the blocks (and cut those they fill), until no shard holds any more
+// (its in-flight block committed, or MaxWait passed since its block's
+// first entry) or the round has polled pollMax records. Under load blocks
+// so grow with what arrives while the previous ones commit, and the
+// per-block costs (the Kafka transaction, the replica's tree update,
+// proofs and Pebble batch, attestations) are shared by more transactions;
+// at low load nothing is in flight and the round goes on at once. The
+// other shards' blocks, cut with the same round, wait at most as long. A
+// failed poll ends the hold (the next round's poll sees the error again).
+func (l *leader) hold(ctx context.Context, pub *ordering.Publisher, tips []tip, rd *round) error {
+	for rd.records < pollMax {
+		committed, changed := l.n.progress.heights()
+		deadline, ok := l.holding(time.Now(), tips, rd, committed)
+		if !ok {
+			return nil
+		}
+		pctx, cancel := context.WithDeadline(ctx, deadline)
+		go func() { // ends with pctx, cancelled below at the latest
+			select {
+			case <-changed: // a block committed: an in-flight one may be done
+				cancel()
+			case <-pctx.Done():
+			}
+		}()
+		batches, err := pub.Poll(pctx, pollMax-rd.records)
+		now := time.Now()
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && pctx.Err() == nil {
+			return nil
+		}
+		if err := l.propose(ctx, pub, tips, batches, rd, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holding reports whether a shard with pending entries holds its block at
+// now, given each shard's committed height, and the earliest deadline
+// (MaxWait after the first entry) of the shards that hold.
+func (l *leader) holding(now time.Time, tips []tip, rd *round, committed []uint64) (deadline time.Time, hold bool) {
+	for s, c := range rd.cutters {
+		t := &tips[s]
+		inflight := t.published > 0 && t.blocks[t.published-1].hdr.Height > committed[s]
+		if !c.Hold(now, inflight) {
+			continue
+		}
+		if d, _ := c.Deadline(); !hold || d.Before(deadline) {
+			deadline = d
+		}
+		hold = true
+	}
+	return deadline, hold
 }
 
 // cut builds one block of entries on the shard's tip and adds it there. It
@@ -473,6 +572,18 @@ type progress struct {
 
 func newProgress(shards int) *progress {
 	return &progress{meta: make([]storage.Meta, shards), changed: make(chan struct{})}
+}
+
+// heights returns every shard's committed height and a channel closed at
+// the next change.
+func (p *progress) heights() ([]uint64, <-chan struct{}) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]uint64, len(p.meta))
+	for i, m := range p.meta {
+		out[i] = m.Height
+	}
+	return out, p.changed
 }
 
 func (p *progress) set(shard uint32, m storage.Meta) {

@@ -48,7 +48,9 @@ func goldenResult() *Result {
 		},
 		Floors: Floors{QuicEcho: &Percentiles{P50: 80, P99: 200}, ProduceAck: &Percentiles{P50: 300, P99: 900},
 			ProduceCeilingTPS: 50000, MerkleCeilingWPS: 20000, StateCeilingWPS: 15000, VerifyCeilingTPS: 30000,
+			TreeKeys: 25000, NodeBoundTPS: 4000,
 			Ratios: map[string]float64{"accepted.p50/quic_echo.p50": 10, "committed.p50/produce_ack.p50": 83.333}},
+		Blocks: &Blocks{Count: 300, Txs: 9990, MeanTxs: 33.3, Shards: []ShardBlocks{{Shard: 0, Count: 160, Txs: 5000, MeanTxs: 31.3}, {Shard: 1, Count: 140, Txs: 4990, MeanTxs: 35.6}}},
 		Checker: Checker{Accepted: 9997, Committed: 9997, RootsEqual: true, RootsUnchecked: false, BalancesConserved: &yes,
 			ProofsChecked: 100, Notes: []string{"note one", "note | two"}},
 		SLO: []SLOResult{
@@ -186,6 +188,7 @@ func TestGoldenHTMLText(t *testing.T) {
 func TestFloorsAgree(t *testing.T) {
 	for _, f := range []Floors{
 		{StateCeilingWPS: 1500},
+		{NodeBoundTPS: 900, TreeKeys: 20},
 		{Ratios: map[string]float64{"accepted.p50/quic_echo.p50": 3}},
 	} {
 		r := &Result{Scenario: "floors", Floors: f}

@@ -62,6 +62,8 @@ type Result struct {
 	Simulated   bool         `json:"simulated,omitempty"`
 	Calibration *Calibration `json:"calibration,omitempty"`
 	Simulation  *Simulation  `json:"simulation,omitempty"`
+	// Blocks summarises the blocks the nodes committed while measuring.
+	Blocks *Blocks `json:"blocks,omitempty"`
 	// Traces summarises the sampled transactions' traces (traces.json):
 	// how many, and where the p50 and the p99 transaction spent their time.
 	Traces *Traces `json:"traces,omitempty"`
@@ -153,7 +155,50 @@ type Floors struct {
 	MerkleCeilingWPS  float64            `json:"merkle_ceiling_wps"`          // Merkle batch updates of field elements, writes per second
 	StateCeilingWPS   float64            `json:"state_ceiling_wps,omitempty"` // put writes per second through the node's storage: value hashing, Merkle update, proofs, Pebble batch
 	VerifyCeilingTPS  float64            `json:"verify_ceiling_tps"`          // ed25519 verifications per second, batched as at ingress
+	// TreeKeys is how many leaves each shard's tree held for
+	// StateCeilingWPS and NodeBoundTPS: the first put workload's accounts
+	// over the shards, capped (docs/DESIGN.md, floors).
+	TreeKeys int `json:"tree_keys,omitempty"`
+	// NodeBoundTPS is the puts per second this machine's cores do when
+	// they do only a put's mandatory work (signature check, value hash,
+	// Merkle update and proof, Pebble batch), on trees of TreeKeys leaves
+	// with blocks of the run's mean size per shard (Result.Blocks),
+	// measured after the load (calib.NodeBound).
+	NodeBoundTPS float64 `json:"node_bound_tps,omitempty"`
 	Ratios            map[string]float64 `json:"ratios,omitempty"`            // e.g. "accepted.p50/quic_echo.p50"
+}
+
+// Blocks summarises the blocks committed in the measured phase (a max-rate
+// search: in its knee's probe), each block once, at its first commit on any
+// node, by the transactions it committed.
+type Blocks struct {
+	Count   int64   `json:"count"`
+	Txs     int64   `json:"txs"`
+	MeanTxs float64 `json:"mean_txs"` // Txs over Count
+	// Shards holds each shard's blocks, by shard.
+	Shards []ShardBlocks `json:"shards"`
+}
+
+// ShardBlocks is one shard's part of Blocks.
+type ShardBlocks struct {
+	Shard   uint32  `json:"shard"`
+	Count   int64   `json:"count"`
+	Txs     int64   `json:"txs"`
+	MeanTxs float64 `json:"mean_txs"` // Txs over Count; 0 without blocks
+}
+
+// Round sets the means from the counts, to one decimal.
+func (b *Blocks) Round() {
+	mean := func(txs, n int64) float64 {
+		if n == 0 {
+			return 0
+		}
+		return round1(float64(txs) / float64(n))
+	}
+	b.MeanTxs = mean(b.Txs, b.Count)
+	for i := range b.Shards {
+		b.Shards[i].MeanTxs = mean(b.Shards[i].Txs, b.Shards[i].Count)
+	}
 }
 
 // Checker is the verdict of the end-of-run consistency check.

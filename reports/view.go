@@ -132,6 +132,9 @@ func newView(res *Result, set *plotSet, generated time.Time) *reportView {
 	if c := r.Cost; c != nil {
 		v.Resources = append(v.Resources, field{"cost per committed tx", costText(c)})
 	}
+	if b := r.Blocks; b != nil {
+		v.Resources = append(v.Resources, field{"blocks committed", blocksText(b)})
+	}
 	byWorkload := map[string][]renderedFigure{}
 	for _, f := range set.figs {
 		if _, ok := r.Workloads[f.Workload]; ok && f.Workload != "" {
@@ -195,6 +198,10 @@ func latencyCells(p Percentiles) []string {
 // floorRows are the floors measured, latencies then ceilings.
 func floorRows(f Floors) []floorRow {
 	var rows []floorRow
+	trees := ""
+	if f.TreeKeys > 0 {
+		trees = fmt.Sprintf(", trees of %d leaves", f.TreeKeys)
+	}
 	if q := f.QuicEcho; q != nil {
 		rows = append(rows, floorRow{"QUIC echo RTT", FormatMicros(q.P50), FormatMicros(q.P99), ""})
 	}
@@ -207,14 +214,29 @@ func floorRows(f Floors) []floorRow {
 	}{
 		{"produce ceiling", "%.0f tx/s", f.ProduceCeilingTPS},
 		{"Merkle update ceiling", "%.0f writes/s", f.MerkleCeilingWPS},
-		{"state write ceiling", "%.0f writes/s", f.StateCeilingWPS},
+		{"state write ceiling", "%.0f writes/s" + trees, f.StateCeilingWPS},
 		{"ed25519 verify ceiling", "%.0f /s", f.VerifyCeilingTPS},
+		{"node bound (a put's mandatory work)", "%.0f tx/s" + trees, f.NodeBoundTPS},
 	} {
 		if c.v > 0 {
 			rows = append(rows, floorRow{Name: c.name, Ceiling: fmt.Sprintf(c.format, c.v)})
 		}
 	}
 	return rows
+}
+
+// blocksText is the report's account of the blocks committed while
+// measuring: how many, their mean size, and each shard's.
+func blocksText(b *Blocks) string {
+	s := fmt.Sprintf("%d blocks of %.1f tx on average", b.Count, b.MeanTxs)
+	parts := make([]string, 0, len(b.Shards))
+	for _, sb := range b.Shards {
+		parts = append(parts, fmt.Sprintf("shard %d: %d of %.1f", sb.Shard, sb.Count, sb.MeanTxs))
+	}
+	if len(parts) > 0 {
+		s += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return s
 }
 
 func ratioFields(ratios map[string]float64) []field {

@@ -102,10 +102,11 @@ type Block struct {
 	MaxTxs int `yaml:"max_txs" json:"max_txs"`
 	// MaxBytes is the most encoded transaction bytes in one block.
 	MaxBytes int `yaml:"max_bytes" json:"max_bytes"`
-	// MaxWait is the longest a leader may hold a transaction back to fill
-	// its block. The node's leaders never hold one back (each round cuts
-	// what its poll returned), so the bound always holds and no value
-	// slows a run down; it is validated and passed on.
+	// MaxWait is the longest a leader holds a block open, from its first
+	// transaction, while the previous block of its shard is in flight
+	// (published, not yet committed by the leader's node), so that blocks
+	// grow under load; at low load nothing is in flight and blocks are cut
+	// at once.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
 }
 

@@ -92,7 +92,7 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.Uint32Var(&nf.chainID, "chain-id", 1, "chain id transactions must carry")
 	f.IntVar(&nf.block.MaxTxs, "block-max-txs", consensus.DefaultMaxTxs, "close a block at this many transactions")
 	f.IntVar(&nf.block.MaxBytes, "block-max-bytes", consensus.DefaultMaxBytes, "close a block at this many bytes of transactions")
-	f.DurationVar(&nf.block.MaxWait, "block-max-wait", consensus.DefaultMaxWait, "the longest a leader may hold a transaction back to fill a block (leaders cut every round, so it never binds)")
+	f.DurationVar(&nf.block.MaxWait, "block-max-wait", consensus.DefaultMaxWait, "the longest a leader holds a block open, from its first transaction, while the previous block of its shard is in flight (at low load blocks are cut at once)")
 	f.BoolVar(&nf.noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&nf.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&nf.api, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")

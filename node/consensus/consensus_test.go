@@ -154,3 +154,67 @@ func FuzzDecodeHeader(f *testing.F) {
 		}
 	})
 }
+
+// TestCutterHold scripts a leader that asks Hold after every poll and
+// flushes when it says no: at low load (nothing in flight) every poll's
+// entries make a block at once; while the shard's previous block is in
+// flight the block stays open until MaxWait after its first entry, until
+// the previous block commits, or until it is full (Add closes it). Times
+// are milliseconds from t0.
+func TestCutterHold(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	type step struct {
+		ms       int
+		add      int  // entries polled now (0: none, the leader only looks again)
+		inflight bool // the previous block of the shard is in flight
+		want     string
+	}
+	steps := []step{
+		// Low load: cut at once.
+		{0, 1, false, "0"},
+		{5, 2, false, "1,2"},
+		// Under load: held while in flight, up to MaxWait (20ms) after
+		// the first entry, then cut although still in flight.
+		{10, 1, true, ""},
+		{15, 1, true, ""},
+		{29, 0, true, ""},
+		{30, 0, true, "3,4"},
+		// The previous block commits: the held block is cut at once.
+		{40, 1, true, ""},
+		{45, 0, false, "5"},
+		// Full before MaxWait: MaxTxs (4) closes it while in flight; the
+		// rest waits for the next chance.
+		{50, 3, true, ""},
+		{51, 2, true, "6,7,8,9"},
+		{52, 0, true, ""},
+		{71, 0, true, "10"},
+		{80, 0, true, ""}, // nothing pending: nothing to hold or cut
+	}
+	c := NewCutter(CutterConfig{MaxTxs: 4, MaxWait: 20 * time.Millisecond})
+	var off int64
+	for i, s := range steps {
+		var blocks []string
+		cut := func(b []Entry) {
+			var ids []string
+			for _, e := range b {
+				ids = append(ids, fmt.Sprint(e.Offset))
+			}
+			blocks = append(blocks, strings.Join(ids, ","))
+		}
+		for range s.add {
+			if b := c.Add(at(s.ms), Entry{Offset: off, Raw: []byte{1}}); b != nil {
+				cut(b)
+			}
+			off++
+		}
+		if !c.Hold(at(s.ms), s.inflight) {
+			if b := c.Flush(); b != nil {
+				cut(b)
+			}
+		}
+		if g := strings.Join(blocks, " "); g != s.want {
+			t.Fatalf("step %d (t=%dms, in flight %v): blocks %q, want %q", i, s.ms, s.inflight, g, s.want)
+		}
+	}
+}

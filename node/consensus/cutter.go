@@ -28,8 +28,9 @@ type CutterConfig struct {
 	MaxBytes int
 	// MaxWait closes a non-empty block this long after its first entry
 	// arrived (Tick). Zero means DefaultMaxWait (20ms). The node's leader
-	// flushes after every poll instead, so for it MaxWait is a bound never
-	// reached.
+	// holds a block open only while the previous block of its shard is in
+	// flight (Hold), so at low load it cuts at once and under load a block
+	// grows for at most MaxWait.
 	MaxWait time.Duration
 }
 
@@ -123,6 +124,18 @@ func (c *Cutter) Flush() []Entry {
 		return nil
 	}
 	return c.cut()
+}
+
+// Hold reports whether a leader keeps the pending block open at now
+// rather than flushing it, given whether the previous block of the shard
+// is in flight (published, and not yet committed by the leader's node):
+// only then, and only while the oldest pending entry has waited less than
+// MaxWait (a full block was already closed by Add). Under load a block
+// grows with what arrives while the previous one commits, so that more
+// transactions share each block's costs; at low load nothing is in flight
+// and the leader flushes at once. Nothing pending: false.
+func (c *Cutter) Hold(now time.Time, inflight bool) bool {
+	return inflight && len(c.pending) > 0 && now.Sub(c.first) < c.cfg.MaxWait
 }
 
 // Pending is the number of entries waiting for the next block.

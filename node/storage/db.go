@@ -882,6 +882,36 @@ func (d *DB) treeWrites(ws []Write) []merkle.KV {
 	return kvs
 }
 
+// SeedTree fills a shard that has no block yet with leaves, as its block 1:
+// the leaves are tree keys and values as given (not hashed from state keys
+// and values), and no state value, header or index entry is written. It is
+// how a benchmark gets a tree of a given size without paying a state key's
+// and value's Poseidon hash per leaf (calib's node bound); a node never
+// calls it. A shard that has a block fails with ErrHeightMismatch.
+func (d *DB) SeedTree(shardID uint32, leaves []merkle.KV) error {
+	leave, err := d.enter()
+	if err != nil {
+		return err
+	}
+	defer leave()
+	s, err := d.shard(shardID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hasMeta {
+		return fmt.Errorf("%w: shard %d already has block %d", ErrHeightMismatch, shardID, s.meta.Height)
+	}
+	u, err := s.tree.Apply(leaves)
+	if err != nil {
+		return fmt.Errorf("storage: shard %d: %w", shardID, err)
+	}
+	d.perms.Add(uint64(u.Permutations()))
+	_, err = d.commitLocked(s, &Prepared{Block: &BlockCommit{Shard: shardID, Height: 1}, Root: u.Root, u: u})
+	return err
+}
+
 // WriteWithProof commits a block holding the single write key=value at the
 // shard's next height (1 for a new shard), keeping its log offset, and
 // returns the write's proof and the new root.

@@ -1,0 +1,276 @@
+package calib
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/rustorium/rustorium/node/merkle"
+	"github.com/rustorium/rustorium/node/sigverify"
+	"github.com/rustorium/rustorium/node/state"
+	"github.com/rustorium/rustorium/node/storage"
+	"github.com/rustorium/rustorium/node/tx"
+)
+
+// BoundOptions configures NodeBound.
+type BoundOptions struct {
+	// BlockTxs is the mean number of transactions of each shard's blocks,
+	// by shard; each is rounded to the nearest integer, and a shard whose
+	// mean rounds to 0 is left out. At least one shard must remain.
+	BlockTxs []float64
+	// TreeKeys is how many leaves each shard's tree holds before the timed
+	// blocks (storage.DB.SeedTree), besides the keys the blocks write.
+	TreeKeys int
+	// ValueSize is the size of a put's value in bytes.
+	ValueSize int
+	// ChainID is the chain the puts are signed for.
+	ChainID uint32
+	// Txs is about how many puts are timed over all shards in each
+	// repetition. Zero means DefaultBoundTxs. Each shard commits at least
+	// BoundMinBlocks blocks whatever Txs says.
+	Txs int
+	// Reps is how many times the timed puts are done (the same
+	// signatures checked again, the same keys written with the same
+	// values again, on the grown trees); the fastest counts, since other
+	// processes on the machine only slow a repetition down. Zero means
+	// DefaultBoundReps.
+	Reps int
+	// Callers is the number of goroutines submitting signatures to the
+	// batching verifier. Zero means 64, enough that the checks are
+	// batched as under load.
+	Callers int
+	// Seed seeds the keys, values and tree leaves.
+	Seed uint64
+}
+
+// NodeBound's defaults.
+const (
+	DefaultBoundTxs  = 3000
+	DefaultBoundReps = 3
+	BoundMinBlocks   = 3
+)
+
+// Bound is what NodeBound measured.
+type Bound struct {
+	// TPS is puts per second: Txs over Elapsed.
+	TPS float64
+	// Txs is how many puts one repetition timed, Elapsed the wall time
+	// the fastest took.
+	Txs     int
+	Elapsed time.Duration
+	// Blocks is how many blocks one repetition committed, over all
+	// shards.
+	Blocks int
+	// Reps is the number of repetitions.
+	Reps int
+}
+
+// boundReceiptBytes is the size of the receipt stored with each put (a
+// node's receipt of a successful put is about this size).
+const boundReceiptBytes = 64
+
+// NodeBound measures how many puts per second this machine's cores do when
+// they do only a put's mandatory work, the way a node does it, with every
+// core busy: each put's ed25519 signature checked by the node's batching
+// verifier (sigverify.Verifier, called by opts.Callers goroutines at once),
+// and each shard's blocks of opts.BlockTxs[shard] puts committed as a
+// replica commits them (storage.DB.CommitBlock on an in-memory filesystem,
+// without sync: values hashed with Poseidon HashBytes, tree keys from the
+// key cache, the Merkle update on a tree holding opts.TreeKeys leaves, a
+// proof per write, one Pebble batch with the values, tree nodes, tx index
+// and receipts), the shards concurrently as a node's replica commits them.
+// The verification and the commits run at the same time over the same
+// puts, so the cores are shared between them as in a node; the rate is the
+// puts over the wall time until both are done, in the fastest of
+// opts.Reps repetitions.
+//
+// Untimed setup: the trees are seeded (SeedTree), each shard's keys are
+// written once so that their tree keys are cached (a node's are for keys
+// it has seen), and the puts are signed.
+func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
+	if opts.Txs <= 0 {
+		opts.Txs = DefaultBoundTxs
+	}
+	if opts.Callers <= 0 {
+		opts.Callers = 64
+	}
+	if opts.Reps <= 0 {
+		opts.Reps = DefaultBoundReps
+	}
+	type shardWork struct {
+		id     uint32
+		size   int      // puts per block
+		blocks int      // timed blocks
+		keys   [][]byte // the state keys each block writes
+	}
+	var shards []*shardWork
+	for i, m := range opts.BlockTxs {
+		if size := int(math.Round(m)); size >= 1 {
+			shards = append(shards, &shardWork{id: uint32(i), size: size})
+		}
+	}
+	if len(shards) == 0 {
+		return Bound{}, fmt.Errorf("calib: node bound: no shard with blocks of at least one transaction")
+	}
+	perShard := max(opts.Txs/len(shards), 1)
+	for _, s := range shards {
+		s.blocks = max(BoundMinBlocks, (perShard+s.size-1)/s.size)
+	}
+
+	db, err := storage.Open("bound", storage.Options{FS: vfs.NewMem(), NoSync: true})
+	if err != nil {
+		return Bound{}, err
+	}
+	defer db.Close()
+	r := rand.New(rand.NewPCG(opts.Seed, 13))
+	value := func() []byte {
+		v := make([]byte, opts.ValueSize)
+		for j := range v {
+			v[j] = byte(r.Uint32())
+		}
+		return v
+	}
+	var priv ed25519.PrivateKey
+	{
+		var seed [32]byte
+		binary.LittleEndian.PutUint64(seed[:], opts.Seed)
+		priv = ed25519.NewKeyFromSeed(seed[:])
+	}
+	type signed struct{ pub, msg, sig []byte }
+	var sigs []signed
+	var writes [][][]storage.Write // by shard index, block, put
+	for _, s := range shards {
+		leaves := make([]merkle.KV, opts.TreeKeys)
+		for i := range leaves {
+			leaves[i].Key.SetUint64(r.Uint64())
+			leaves[i].Value.SetUint64(r.Uint64())
+		}
+		if err := db.SeedTree(s.id, leaves); err != nil {
+			return Bound{}, err
+		}
+		s.keys = make([][]byte, s.size)
+		warm := make([]storage.Write, s.size)
+		for i := range s.keys {
+			s.keys[i] = state.PutKey(fmt.Appendf(nil, "bound-%d-%016x", s.id, r.Uint64()))
+			warm[i] = storage.Write{Key: s.keys[i], Value: value()}
+		}
+		if _, err := db.CommitBlock(&storage.BlockCommit{Shard: s.id, Height: 2, Writes: warm}); err != nil {
+			return Bound{}, err
+		}
+		blocks := make([][]storage.Write, s.blocks)
+		for b := range blocks {
+			blocks[b] = make([]storage.Write, s.size)
+			for i := range blocks[b] {
+				x := &tx.Tx{Kind: tx.KindPut, ChainID: opts.ChainID, Nonce: uint64(len(sigs)), Key: s.keys[i][1:], Value: value()}
+				x.Sign(priv)
+				sigs = append(sigs, signed{x.From, x.SigningBytes(), x.Sig})
+				blocks[b][i] = storage.Write{Key: s.keys[i], Value: x.Value}
+			}
+		}
+		writes = append(writes, blocks)
+	}
+	receipt := make([]byte, boundReceiptBytes)
+
+	v := sigverify.New(sigverify.Options{})
+	defer v.Close()
+	ids := make([][][][32]byte, len(shards)) // by shard index, block, put
+	seq := uint64(0)
+	for si, s := range shards {
+		ids[si] = make([][][32]byte, s.blocks)
+		for b := range ids[si] {
+			ids[si][b] = make([][32]byte, s.size)
+			for i := range ids[si][b] {
+				seq++
+				binary.BigEndian.PutUint64(ids[si][b][i][:], seq)
+			}
+		}
+	}
+	heights := make([]uint64, len(shards)) // each shard's next height: 1 seeded, 2 warm
+	for si := range heights {
+		heights[si] = 3
+	}
+	once := func() (time.Duration, error) {
+		var (
+			wg       sync.WaitGroup
+			errMu    sync.Mutex
+			firstErr error
+			next     = make(chan int, opts.Callers)
+		)
+		fail := func(err error) {
+			errMu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			errMu.Unlock()
+		}
+		t0 := time.Now()
+		for range opts.Callers {
+			wg.Go(func() {
+				for i := range next {
+					if ok, err := v.Verify(ctx, sigs[i].pub, sigs[i].msg, sigs[i].sig); err != nil || !ok {
+						fail(fmt.Errorf("calib: node bound: signature %d: ok %v, %w", i, ok, err))
+					}
+				}
+			})
+		}
+		wg.Go(func() {
+			defer close(next)
+			for i := range sigs {
+				select {
+				case next <- i:
+				case <-ctx.Done():
+					return
+				}
+			}
+		})
+		for si, s := range shards {
+			wg.Go(func() {
+				for b, ws := range writes[si] {
+					if ctx.Err() != nil {
+						return
+					}
+					txs := make([]storage.TxEntry, len(ws))
+					for i := range txs {
+						txs[i] = storage.TxEntry{ID: ids[si][b][i], Receipt: receipt}
+					}
+					if _, err := db.CommitBlock(&storage.BlockCommit{Shard: s.id, Height: heights[si] + uint64(b), Header: receipt, Writes: ws, Txs: txs}); err != nil {
+						fail(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		elapsed := time.Since(t0)
+		if firstErr != nil {
+			return 0, firstErr
+		}
+		return elapsed, ctx.Err()
+	}
+	var elapsed time.Duration
+	for rep := range opts.Reps {
+		d, err := once()
+		if err != nil {
+			return Bound{}, err
+		}
+		if rep == 0 || d < elapsed {
+			elapsed = d
+		}
+		for si := range heights {
+			heights[si] += uint64(len(writes[si]))
+		}
+	}
+	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps}
+	for _, s := range shards {
+		out.Blocks += s.blocks
+	}
+	out.TPS = float64(out.Txs) / elapsed.Seconds()
+	return out, nil
+}

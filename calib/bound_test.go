@@ -1,0 +1,28 @@
+package calib
+
+import (
+	"context"
+	"testing"
+)
+
+// TestNodeBoundCommitsTheGivenBlocks: NodeBound commits, on each shard
+// whose mean block size rounds to one or more, at least BoundMinBlocks
+// blocks of that size (rounded), and times every put it signed, in every
+// repetition (the second one's blocks at the heights after the first's).
+func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
+	b, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{2.6, 0.4, 5}, TreeKeys: 200, ValueSize: 32, ChainID: 1, Txs: 40, Reps: 2, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// shard 0: blocks of 3, max(3, ceil(20/3)=7) = 7 blocks; shard 2:
+	// blocks of 5, max(3, 4) = 4 blocks; shard 1 left out.
+	if b.Blocks != 7+4 || b.Txs != 7*3+4*5 || b.Reps != 2 {
+		t.Fatalf("blocks %d, txs %d, reps %d; want 11, 41 and 2", b.Blocks, b.Txs, b.Reps)
+	}
+	if b.TPS <= 0 || b.Elapsed <= 0 {
+		t.Fatalf("rate %v over %v", b.TPS, b.Elapsed)
+	}
+	if _, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{0.2}, TreeKeys: 10}); err == nil {
+		t.Fatal("no shard with blocks: want an error")
+	}
+}

@@ -1,0 +1,60 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/rustorium/rustorium/node/consensus"
+)
+
+// TestLeaderHolding: a round stays open while a shard with pending
+// transactions has its previous published block in flight (above the
+// shard's committed height) and its block is younger than MaxWait; its
+// deadline is the earliest such block's; a shard with nothing pending, or
+// whose published blocks are committed, or with no published block (its
+// blocks of this round commit with the round), does not hold it.
+func TestLeaderHolding(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	published := func(heights ...uint64) tip {
+		var tp tip
+		for _, h := range heights {
+			tp.blocks = append(tp.blocks, pendingBlock{hdr: consensus.Header{Height: h}})
+		}
+		tp.published = len(heights)
+		return tp
+	}
+	cfg := consensus.CutterConfig{MaxTxs: 100, MaxWait: 20 * time.Millisecond}
+	pending := func(at time.Time) *consensus.Cutter {
+		c := consensus.NewCutter(cfg)
+		c.Add(at, consensus.Entry{Raw: []byte{1}})
+		return c
+	}
+	l := &leader{}
+	tips := []tip{published(4, 5), published(7), {}, published(2)}
+	// A block cut in this round but not published: not in flight.
+	tips[2].blocks = []pendingBlock{{hdr: consensus.Header{Height: 9}}}
+	for _, tc := range []struct {
+		name      string
+		cutters   map[uint32]*consensus.Cutter
+		committed []uint64
+		now       time.Time
+		hold      bool
+		deadline  time.Time
+	}{
+		{"in flight", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(5), true, ms(20)},
+		{"committed", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
+		{"max wait", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(20), false, time.Time{}},
+		{"nothing pending", map[uint32]*consensus.Cutter{0: consensus.NewCutter(cfg)}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
+		{"only this round's blocks", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
+		{"one shard of several holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
+		{"earliest deadline", map[uint32]*consensus.Cutter{0: pending(ms(3)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			deadline, hold := l.holding(tc.now, tips, &round{cutters: tc.cutters}, tc.committed)
+			if hold != tc.hold || !deadline.Equal(tc.deadline) {
+				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)
+			}
+		})
+	}
+}
