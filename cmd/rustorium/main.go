@@ -28,17 +28,19 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 // defaultGOGC is the collector's target for the commands that run nodes
-// (node, run) when the GOGC environment variable is unset. A node's heap is
-// mostly long-lived caches (Merkle nodes, views, tree keys), so Go's default
-// of 100 collects often for little: GOGC=400 in the environment raised a
-// saturated one-node cluster's committed throughput by about 15%
-// (BenchmarkCluster/nodes=1/put, 1024 streams: 3228 → 3719 tx/s).
-const defaultGOGC = 400
+// (node, run) when the GOGC environment variable is unset: Go's own
+// default. It was 400 (a saturated one-node cluster committed about 15%
+// more in BenchmarkCluster then), at the price of a heap five times its
+// live part: `make run` peaked at 668 MiB RSS with 400 and 398 MiB with
+// 100 (same CPU per transaction and latencies within noise, 2026-12-03),
+// and four max-rate searches put the knee within this machine's noise
+// either way (100: 2625 and 4625 tx/s; 400: 4000 and 2188).
+const defaultGOGC = 100
 
 // defaultMemoryShare is the share of the machine's memory the heap is
-// softly held to when GOMEMLIMIT is unset, so that the larger GOGC does not
-// grow the heap past what a small machine has: near the limit the
-// collector runs more often instead. (/proc/meminfo is the host's memory,
+// softly held to when GOMEMLIMIT is unset, so that a large GOGC from the
+// environment does not grow the heap past what a small machine has: near
+// the limit the collector runs more often instead. (/proc/meminfo is the host's memory,
 // not a container's limit: set GOMEMLIMIT in a container.)
 const defaultMemoryShare = 4 // a quarter
 

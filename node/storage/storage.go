@@ -81,7 +81,9 @@ type Options struct {
 	// MemTableBytes is Pebble's memtable size. Default (0): 4 MiB.
 	MemTableBytes uint64
 	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
-	// shards. Default (0): 1<<20 nodes (at most about 250 MiB).
+	// shards. Default (0): 1<<18 nodes (at most about 40 MiB; the cache
+	// also holds the superseded nodes of earlier roots until they are
+	// evicted, so it fills whatever its size).
 	TreeCacheNodes int
 	// MaxLevels is the Merkle trees' number of levels (see merkle.Options).
 	// Default (0): 64. It is part of the data: a store must always be
@@ -138,7 +140,7 @@ func (o *Options) EnsureDefaults() {
 		o.MemTableBytes = 4 << 20
 	}
 	if o.TreeCacheNodes == 0 {
-		o.TreeCacheNodes = 1 << 20
+		o.TreeCacheNodes = 1 << 18
 	}
 	if o.MaxLevels == 0 {
 		o.MaxLevels = 64
