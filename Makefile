@@ -116,7 +116,11 @@ bench-ci-baseline: build
 # average other work put on the machine just before each real run is
 # printed: the tolerances hold on an idle machine only) and prints
 # the two side by side with the tolerances (committed p50 and knee ±25%,
-# p99 ±50%); it exits non-zero when a figure is off. Several minutes.
+# p99 ±50%); it exits non-zero when a figure is off. It simulates with a
+# calibration of this machine taken first (30 s), since the real runs are
+# this machine's; VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
+# is some other machine's). Several minutes.
+VALIDATE_CALIB ?=
 VALIDATE ?= scenarios/default.yaml scenarios/validate/cluster3.yaml scenarios/validate/wan40.yaml scenarios/maxrate-committed.yaml scenarios/validate/leader-kill.yaml
 CALIB ?= calib/reference.json
 calibrate: build
@@ -124,13 +128,19 @@ calibrate: build
 
 validate-sim: build
 	@set -o pipefail; fail=0; mkdir -p $(OUT)/validate-sim; : > $(OUT)/validate-sim/table.txt; \
+	calib=$(VALIDATE_CALIB); \
+	if [ -z "$$calib" ]; then \
+	  calib=$(OUT)/validate-sim/calib.json; \
+	  echo "validate-sim: calibrating this machine into $$calib (load average $$(cut -d' ' -f1 /proc/loadavg))"; \
+	  $(BIN) calibrate --out $$calib > $(OUT)/validate-sim/calibrate.log 2>&1 || { echo "validate-sim: calibrate failed (see $(OUT)/validate-sim/calibrate.log)"; exit 1; }; \
+	fi; \
 	for sc in $(VALIDATE); do \
 	  name=$$(basename $$sc .yaml); \
 	  load=$$(cut -d' ' -f1 /proc/loadavg); \
 	  echo "validate-sim: $$name (real; load average $$load before it)"; \
 	  $(BIN) run $$sc --out $(OUT)/validate-sim/$$name-real > $(OUT)/validate-sim/$$name-real.log 2>&1 || { echo "validate-sim: the real run of $$name failed (see $(OUT)/validate-sim/$$name-real.log)"; fail=1; continue; }; \
 	  echo "validate-sim: $$name (simulated)"; \
-	  $(BIN) simulate $$sc --calib $(CALIB) --host shared --out $(OUT)/validate-sim/$$name-sim --against $(OUT)/validate-sim/$$name-real > $(OUT)/validate-sim/$$name-sim.log 2>&1 || fail=1; \
+	  $(BIN) simulate $$sc --calib $$calib --host shared --out $(OUT)/validate-sim/$$name-sim --against $(OUT)/validate-sim/$$name-real > $(OUT)/validate-sim/$$name-sim.log 2>&1 || fail=1; \
 	  sed -n '/^scenario /,$$p' $(OUT)/validate-sim/$$name-sim.log | grep -v '^scenario ' >> $(OUT)/validate-sim/table.txt; \
 	done; \
 	printf '%-22s %-10s %-18s %12s %12s %8s %6s  %s\n' scenario workload metric real simulated diff tol verdict; \

@@ -96,8 +96,19 @@ type Ops struct {
 	// client and broker per request, receipts, the load generator): a
 	// short real run's CPU per committed transaction
 	// (resources.cpu_us_per_tx) less what the simulator charges for the
-	// same run with this calibration. 0: not measured (calibrate --quick).
+	// same run with this calibration, fitted together with BlockOverheadNs
+	// over two runs (see BlockOverheadNs). 0: not measured (calibrate
+	// --quick).
 	TxOverheadNs float64 `json:"tx_overhead_ns,omitempty"`
+	// BlockOverheadNs is the CPU per committed block that the operations
+	// above do not account for (the Kafka client's and the embedded
+	// broker's requests and syscalls of a leader round and of the
+	// replica's fetch, goroutine hand-offs, fsync's kernel time). With
+	// TxOverheadNs it is fitted to two short real runs (1000 and 3000
+	// puts/s): each run's CPU per second less the simulator's charge is
+	// TxOverheadNs per transaction plus BlockOverheadNs per block. 0: not
+	// measured, or the fit gave no per-block part.
+	BlockOverheadNs float64 `json:"block_overhead_ns,omitempty"`
 }
 
 // SizeCost is a cost at a size (bytes for hashes, entries for blocks and
@@ -204,6 +215,9 @@ func (c *Calibration) Validate() error {
 	pos("ops.attest_receive_ns", o.AttestReceiveNs)
 	if o.TxOverheadNs < 0 || math.IsNaN(o.TxOverheadNs) || math.IsInf(o.TxOverheadNs, 0) {
 		bad("ops.tx_overhead_ns: %v is not a cost", o.TxOverheadNs)
+	}
+	if o.BlockOverheadNs < 0 || math.IsNaN(o.BlockOverheadNs) || math.IsInf(o.BlockOverheadNs, 0) {
+		bad("ops.block_overhead_ns: %v is not a cost", o.BlockOverheadNs)
 	}
 	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
 		pos(name+".p50_ns", l.P50Ns)

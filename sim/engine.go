@@ -502,6 +502,9 @@ func (e *engine) round(n *node) {
 		b.tree = int(c.sh.treeSize())
 		c.sh.writes += float64(b.n)
 		out = append(out, b)
+		if ov := e.k.blockOverhead(); ov > 0 {
+			e.cpuOf(n).Start(ov, opOverhead) // beside the round, not in its path
+		}
 		e.cpuOf(n).Do(e.k.lead(b.n, b.bytes), opLead, func() { step(i + 1) })
 	}
 	step(0)

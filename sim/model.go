@@ -25,7 +25,7 @@ const (
 	opBroker            // broker request handling (the shared host only)
 	opClient            // the load generator's side of a stream (the shared host only)
 	opFsync             // a disk: fsync of a block commit or a broker write
-	opOverhead          // the calibration's per-transaction CPU beyond the operations above
+	opOverhead          // the calibration's per-transaction and per-block CPU beyond the operations above
 	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
 	numOps
 )
@@ -294,6 +294,9 @@ func (k costs) quicStream() des.Time { return ns(k.c.Ops.QUICStreamNs) }
 
 // overhead is the calibrated per-transaction CPU no operation accounts for.
 func (k costs) overhead() des.Time { return ns(k.c.Ops.TxOverheadNs) }
+
+// blockOverhead is the calibrated per-block CPU no operation accounts for.
+func (k costs) blockOverhead() des.Time { return ns(k.c.Ops.BlockOverheadNs) }
 
 // verify is a batch of n verifications.
 func (k costs) verify(n int) des.Time { return ns(k.c.VerifyBatchNs(n)) }

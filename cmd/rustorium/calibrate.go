@@ -32,11 +32,12 @@ state commits, ed25519 signing and (batched) verification, Pebble batch
 commits with and without fsync, produce→ack and the produce ceiling on the
 embedded broker, QUIC round trip and per-stream cost, attestation handling.
 The file (format: docs/DESIGN.md, "Calibration") is what rustorium simulate
-prices every operation with. Without --quick it ends with a short real run
-(one node, 1000 puts/s for 6 s) whose CPU per committed transaction, less
-what the simulator charges for the same run, is the per-transaction
-overhead no single operation accounts for (ops.tx_overhead_ns). Run it on
-an otherwise idle machine: under a minute (--quick: a few seconds, few
+prices every operation with. Without --quick it ends with two short real
+runs (one node, 1000 and 3000 puts/s for 6 s each): their CPU, less what
+the simulator charges for the same runs, is fitted as a cost per committed
+transaction plus a cost per committed block, the overhead no single
+operation accounts for (ops.tx_overhead_ns, ops.block_overhead_ns). Run it
+on an otherwise idle machine: about a minute (--quick: a few seconds, few
 samples, no real run).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -46,12 +47,13 @@ samples, no real run).`,
 			}
 			if !quick {
 				t0 := time.Now()
-				ov, err := txOverhead(cmd.Context(), c, filepath.Dir(out), cmd.ErrOrStderr())
+				ov, err := fitOverhead(cmd.Context(), c, filepath.Dir(out), cmd.ErrOrStderr())
 				if err != nil {
 					return fmt.Errorf("calibrate: end-to-end run: %w", err)
 				}
-				c.Ops.TxOverheadNs = math.Round(ov*10) / 10
-				fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (%.0f µs per transaction)\n", "end-to-end", time.Since(t0).Round(time.Millisecond), ov/1000)
+				c.Ops.TxOverheadNs = math.Round(ov.perTx*10) / 10
+				c.Ops.BlockOverheadNs = math.Round(ov.perBlock*10) / 10
+				fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (%.0f µs per transaction, %.0f µs per block)\n", "end-to-end", time.Since(t0).Round(time.Millisecond), ov.perTx/1000, ov.perBlock/1000)
 			}
 			b, err := c.Encode()
 			if err != nil {
@@ -69,7 +71,8 @@ samples, no real run).`,
 	return cmd
 }
 
-// e2eScenario is calibrate's end-to-end run: what make run does, shorter.
+// e2eScenario is calibrate's end-to-end run: what make run does, shorter,
+// at the rate given.
 const e2eScenario = `
 name: calibrate-e2e
 seed: 1
@@ -78,51 +81,98 @@ duration: 6s
 drain: 5s
 cluster: {nodes: 1, shards: 4}
 workload:
-  - {name: puts, kind: put, accounts: 100000, rate: 1000/s, verify_proofs: 0%}
+  - {name: puts, kind: put, accounts: 100000, rate: %d/s, verify_proofs: 0%%}
 report: {formats: [json]}
 `
 
-// txOverhead runs e2eScenario for real and simulated (shared host, no
-// overhead) and returns the real CPU per committed transaction less the
-// simulated one, in nanoseconds (at least 0).
-func txOverhead(ctx context.Context, c *calib.Calibration, dir string, progress io.Writer) (float64, error) {
-	sc, err := scenarios.Parse("calibrate-e2e", []byte(e2eScenario))
+// e2eRates are the two rates of the end-to-end runs: blocks are small at
+// the first (a leader round every few milliseconds) and several times
+// larger at the second, which separates the per-block overhead from the
+// per-transaction one.
+var e2eRates = [2]int{1000, 3000}
+
+// overhead is the fitted CPU beyond the calibrated operations, in
+// nanoseconds.
+type overhead struct{ perTx, perBlock float64 }
+
+// e2ePoint is one end-to-end run: per second of its measured phase, the
+// committed transactions and blocks and the CPU the real run spent beyond
+// what the simulator charges (nanoseconds).
+type e2ePoint struct{ txs, blocks, extra float64 }
+
+// fitOverhead runs e2eScenario at both e2eRates and solves
+// extra = perTx·txs + perBlock·blocks for the two. A fit without a
+// positive per-block part (the two runs' blocks alike, or noise) falls
+// back to the first run's extra per transaction alone.
+func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress io.Writer) (overhead, error) {
+	var pts [2]e2ePoint
+	for i, rate := range e2eRates {
+		p, err := e2eRun(ctx, c, dir, rate, progress)
+		if err != nil {
+			return overhead{}, err
+		}
+		pts[i] = p
+	}
+	return solveOverhead(pts), nil
+}
+
+// solveOverhead is fitOverhead's arithmetic (both parts at least 0).
+func solveOverhead(p [2]e2ePoint) overhead {
+	det := p[0].txs*p[1].blocks - p[1].txs*p[0].blocks
+	if det != 0 {
+		perTx := (p[0].extra*p[1].blocks - p[1].extra*p[0].blocks) / det
+		perBlock := (p[0].txs*p[1].extra - p[1].txs*p[0].extra) / det
+		if perTx >= 0 && perBlock > 0 {
+			return overhead{perTx: perTx, perBlock: perBlock}
+		}
+	}
+	return overhead{perTx: max(p[0].extra/max(p[0].txs, 1), 0)}
+}
+
+// e2eRun runs e2eScenario at rate for real and simulated (shared host, no
+// overhead) and returns its point.
+func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate int, progress io.Writer) (e2ePoint, error) {
+	sc, err := scenarios.Parse("calibrate-e2e", fmt.Appendf(nil, e2eScenario, rate))
 	if err != nil {
-		return 0, err
+		return e2ePoint{}, err
 	}
 	sc.EnsureDefaults()
 	if err := sc.Validate(); err != nil {
-		return 0, err
+		return e2ePoint{}, err
 	}
 	tmp, err := os.MkdirTemp(dir, "rustorium-calibrate-")
 	if err != nil {
-		return 0, err
+		return e2ePoint{}, err
 	}
 	defer os.RemoveAll(tmp)
-	res, err := bench.Run(ctx, sc, bench.Options{Out: tmp})
+	res, err := bench.Run(ctx, sc, bench.Options{Out: tmp, SkipFloors: true})
 	if err != nil {
-		return 0, err
+		return e2ePoint{}, err
 	}
 	if res.Resources == nil || res.Resources.CPUMicrosPerTx <= 0 {
-		return 0, errors.New("the run measured no CPU per transaction")
+		return e2ePoint{}, errors.New("the run measured no CPU per transaction")
+	}
+	if res.Blocks == nil || res.Blocks.Count == 0 {
+		return e2ePoint{}, errors.New("the run committed no block")
 	}
 	bare := *c
-	bare.Ops.TxOverheadNs = 0
+	bare.Ops.TxOverheadNs, bare.Ops.BlockOverheadNs = 0, 0
 	o, err := sim.Run(ctx, sc, sim.Options{Calib: &bare, Host: sim.Shared})
 	if err != nil {
-		return 0, err
+		return e2ePoint{}, err
 	}
-	committed := o.Result.Checker.Committed
-	w := o.Result.Workloads["puts"]
-	if w != nil {
-		if st := w.Stages["committed"]; st != nil && st.Count > 0 {
-			committed = st.Count
-		}
+	w := res.Workloads["puts"]
+	if w == nil || w.ThroughputTPS <= 0 {
+		return e2ePoint{}, errors.New("the run committed nothing")
 	}
-	host := o.Result.Simulation.Utilisation["host"]["total"]
-	model := host * float64(c.Machine.Cores) * sc.Duration.Std().Seconds() * 1e9 / float64(max(committed, 1))
+	// CPU per second of the measured phase, in nanoseconds: the real
+	// process's, and the model's (its host's busy share of the cores).
+	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
+	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
+	p := e2ePoint{txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0)}
 	if progress != nil {
-		fmt.Fprintf(progress, "calibrate: end-to-end: real %.0f µs CPU per committed transaction, the model charges %.0f µs\n", res.Resources.CPUMicrosPerTx, model/1000)
+		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs\n",
+			rate, p.txs, p.blocks, res.Resources.CPUMicrosPerTx, model/p.txs/1000)
 	}
-	return max(res.Resources.CPUMicrosPerTx*1000-model, 0), nil
+	return p, nil
 }
