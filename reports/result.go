@@ -149,12 +149,12 @@ type IntervalStageResult struct {
 // Floors are the costs of the raw building blocks, measured in the same run
 // on the same emulated paths, and the node's ratio to them.
 type Floors struct {
-	QuicEcho          *Percentiles       `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
-	ProduceAck        *Percentiles       `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
-	ProduceCeilingTPS float64            `json:"produce_ceiling_tps"`
-	MerkleCeilingWPS  float64            `json:"merkle_ceiling_wps"`          // Merkle batch updates of field elements, writes per second
-	StateCeilingWPS   float64            `json:"state_ceiling_wps,omitempty"` // put writes per second through the node's storage: value hashing, Merkle update, proofs, Pebble batch
-	VerifyCeilingTPS  float64            `json:"verify_ceiling_tps"`          // ed25519 verifications per second, batched as at ingress
+	QuicEcho          *Percentiles `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
+	ProduceAck        *Percentiles `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
+	ProduceCeilingTPS float64      `json:"produce_ceiling_tps"`
+	MerkleCeilingWPS  float64      `json:"merkle_ceiling_wps"`          // Merkle batch updates of field elements, writes per second
+	StateCeilingWPS   float64      `json:"state_ceiling_wps,omitempty"` // put writes per second through the node's storage: value hashing, Merkle update, proofs, Pebble batch
+	VerifyCeilingTPS  float64      `json:"verify_ceiling_tps"`          // ed25519 verifications per second, batched as at ingress
 	// TreeKeys is how many leaves each shard's tree held for
 	// StateCeilingWPS and NodeBoundTPS: the first put workload's accounts
 	// over the shards, capped (docs/DESIGN.md, floors).
@@ -164,8 +164,8 @@ type Floors struct {
 	// Merkle update and proof, Pebble batch), on trees of TreeKeys leaves
 	// with blocks of the run's mean size per shard (Result.Blocks),
 	// measured after the load (calib.NodeBound).
-	NodeBoundTPS float64 `json:"node_bound_tps,omitempty"`
-	Ratios            map[string]float64 `json:"ratios,omitempty"`            // e.g. "accepted.p50/quic_echo.p50"
+	NodeBoundTPS float64            `json:"node_bound_tps,omitempty"`
+	Ratios       map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
 }
 
 // Blocks summarises the blocks committed in the measured phase (a max-rate
