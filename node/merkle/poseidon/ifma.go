@@ -138,15 +138,7 @@ func getLane(st []uint64, i int) fr.Element {
 // place of state[0]) + B·x.
 func buildSchedule8(p *params) []fr.Element {
 	t := p.t
-	s := append([]fr.Element(nil), p.c[:t]...)
-	for r := 0; r < halfFull; r++ {
-		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
-		if r == halfFull-1 {
-			s = append(s, p.pT...)
-		} else {
-			s = append(s, p.mT...)
-		}
-	}
+	s := scheduleHead(p)
 	pc := p.c[(halfFull+1)*t:]
 	w := func(r int) []fr.Element { return p.s[(2*t-1)*r : (2*t-1)*r+t] }
 	v := func(r int) []fr.Element { return p.s[(2*t-1)*r+t : (2*t-1)*(r+1)] }

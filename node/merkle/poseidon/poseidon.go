@@ -287,6 +287,23 @@ func Hash3(a, b, c *fr.Element) fr.Element {
 	return st[0]
 }
 
+// scheduleHead is the start both schedules share: the initial round
+// constants, then each first-half full round's next constants and matrix
+// (the last one's the pre-sparse matrix pT).
+func scheduleHead(p *params) []fr.Element {
+	t := p.t
+	s := append([]fr.Element(nil), p.c[:t]...)
+	for r := 0; r < halfFull; r++ {
+		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
+		if r == halfFull-1 {
+			s = append(s, p.pT...)
+		} else {
+			s = append(s, p.mT...)
+		}
+	}
+	return s
+}
+
 // buildSchedule lays out p's constants in the order the permutation consumes
 // them, for the assembly kernels (which walk it with one pointer):
 //
@@ -301,15 +318,7 @@ func Hash3(a, b, c *fr.Element) fr.Element {
 // state[0] added to state[1..t-1] (iden3's S).
 func buildSchedule(p *params) []fr.Element {
 	t := p.t
-	s := append([]fr.Element(nil), p.c[:t]...)
-	for r := 0; r < halfFull; r++ {
-		s = append(s, p.c[(r+1)*t:(r+2)*t]...)
-		if r == halfFull-1 {
-			s = append(s, p.pT...)
-		} else {
-			s = append(s, p.mT...)
-		}
-	}
+	s := scheduleHead(p)
 	pc := p.c[(halfFull+1)*t:]
 	for r := 0; r < p.nP; r++ {
 		s = append(s, pc[r])
