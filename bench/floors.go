@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -221,27 +222,39 @@ func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
 	for name, w := range res.Workloads {
 		if s := w.Stages[reports.StageAccepted.String()]; s != nil {
 			if f.QuicEcho != nil && f.QuicEcho.P50 > 0 {
-				out[name+".accepted.p50/quic_echo.p50"] = round2(float64(s.Corrected.P50) / float64(f.QuicEcho.P50))
+				out[name+".accepted.p50/quic_echo.p50"] = roundRatio(float64(s.Corrected.P50) / float64(f.QuicEcho.P50))
 			}
 			if f.ProduceAck != nil && f.ProduceAck.P50 > 0 {
-				out[name+".accepted.p50/produce_ack.p50"] = round2(float64(s.Corrected.P50) / float64(f.ProduceAck.P50))
+				out[name+".accepted.p50/produce_ack.p50"] = roundRatio(float64(s.Corrected.P50) / float64(f.ProduceAck.P50))
 			}
 		}
 		if s := w.Stages[reports.StageCommitted.String()]; s != nil {
 			if f.MerkleCeilingWPS > 0 {
-				out[name+".committed_tps/merkle_ceiling_wps"] = round2(s.ThroughputTPS / f.MerkleCeilingWPS)
+				out[name+".committed_tps/merkle_ceiling_wps"] = roundRatio(s.ThroughputTPS / f.MerkleCeilingWPS)
 			}
 			if f.StateCeilingWPS > 0 {
-				out[name+".committed_tps/state_ceiling_wps"] = round2(s.ThroughputTPS / f.StateCeilingWPS)
+				out[name+".committed_tps/state_ceiling_wps"] = roundRatio(s.ThroughputTPS / f.StateCeilingWPS)
 			}
 			if f.NodeBoundTPS > 0 {
-				out[name+".committed_tps/node_bound_tps"] = round2(s.ThroughputTPS / f.NodeBoundTPS)
+				out[name+".committed_tps/node_bound_tps"] = roundRatio(s.ThroughputTPS / f.NodeBoundTPS)
 			}
 		}
 	}
 	return out
 }
 
-func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
+// roundRatio rounds a ratio to two decimals, or to three significant
+// digits below 1 (a small committed_tps/merkle_ceiling_wps, 0.0031, would
+// read 0 with two decimals).
+func roundRatio(v float64) float64 {
+	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+		return v
+	}
+	if v >= 1 {
+		return math.Round(v*100) / 100
+	}
+	scale := math.Pow(10, 2-math.Floor(math.Log10(v)))
+	return math.Round(v*scale) / scale
+}
 
 func ptr[T any](v T) *T { return &v }

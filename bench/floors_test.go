@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -134,4 +135,16 @@ func testBlock(shard uint32, height uint64, txs int) node.BlockEvent {
 		ev.IDs = append(ev.IDs, id)
 	}
 	return ev
+}
+
+// TestRoundRatio: ratios keep two decimals from 1 up and three significant
+// digits below (a small ratio is not rounded to 0); 0 stays 0.
+func TestRoundRatio(t *testing.T) {
+	for _, c := range []struct{ in, want float64 }{
+		{12.3456, 12.35}, {1, 1}, {0.49123, 0.491}, {0.0031234, 0.00312}, {0.000049999, 0.00005}, {0, 0},
+	} {
+		if got := roundRatio(c.in); math.Abs(got-c.want) > 1e-12 {
+			t.Errorf("roundRatio(%v) = %v, want %v", c.in, got, c.want)
+		}
+	}
 }
