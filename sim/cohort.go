@@ -241,7 +241,7 @@ func (e *engine) cohortSend(c *txn) {
 // for the cohort's transactions, then its produce.
 func (e *engine) cohortIngress(n *node, c *txn) {
 	cpu := e.cpuOf(n)
-	e.spread(cpu, e.k.overhead()*des.Time(c.n), c.n, opOverhead)
+	cpu.Share(e.k.overhead()*des.Time(c.n), opOverhead)
 	end := e.spread(cpu, e.k.quicStream()*des.Time(c.n), c.n, opQUIC)
 	full, rest := c.n/verifyMaxBatch, c.n%verifyMaxBatch
 	cost := des.Time(full)*e.k.verify(verifyMaxBatch) + e.k.verify(rest)

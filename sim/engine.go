@@ -230,7 +230,7 @@ func (e *engine) ingress(n *node, t *txn) {
 		return
 	}
 	e.gate(n, func() {
-		e.cpuOf(n).Start(e.k.overhead(), opOverhead)
+		e.cpuOf(n).Share(e.k.overhead(), opOverhead)
 		e.cpuOf(n).Do(e.k.quicStream(), opQUIC, func() {
 			e.verify(n, func() {
 				t.w.rec.Record(reports.StageIngress, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
@@ -502,9 +502,7 @@ func (e *engine) round(n *node) {
 		b.tree = int(c.sh.treeSize())
 		c.sh.writes += float64(b.n)
 		out = append(out, b)
-		if ov := e.k.blockOverhead(); ov > 0 {
-			e.cpuOf(n).Start(ov, opOverhead) // beside the round, not in its path
-		}
+		e.cpuOf(n).Share(e.k.blockOverhead(), opOverhead) // beside the round, not in its path
 		e.cpuOf(n).Do(e.k.lead(b.n, b.bytes), opLead, func() { step(i + 1) })
 	}
 	step(0)

@@ -192,3 +192,39 @@ func TestStartPartsAndSpeed(t *testing.T) {
 		t.Fatalf("half speed: ends at %v, want 3ms (free at 1ms, 2ms long)", end)
 	}
 }
+
+// TestShareSlowsTheNextPeriod: background work charged with Share is busy
+// time of its op at once and does not queue; the jobs that start in the
+// next SharePeriod run slower by the share of the servers it took (a job
+// accounted only its own cost), a period without background work restores
+// full speed, and the share is capped so jobs still progress.
+func TestShareSlowsTheNextPeriod(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	// Half of two servers over the first period.
+	v.Share(SharePeriod, 1)
+	if end := v.Start(Millisecond, 0); end != Millisecond {
+		t.Fatalf("in the same period: ends at %v, want 1ms (nothing queued, full speed)", end)
+	}
+	if v.Busy(1) != SharePeriod || v.Busy(0) != Millisecond {
+		t.Fatalf("busy %v (background) and %v (job)", v.Busy(1), v.Busy(0))
+	}
+	s.RunUntil(SharePeriod, nil)
+	if end := v.Start(10*Millisecond, 0); end != SharePeriod+20*Millisecond {
+		t.Fatalf("next period: ends at %v, want %v (half speed)", end, SharePeriod+20*Millisecond)
+	}
+	if v.Busy(0) != 11*Millisecond {
+		t.Fatalf("the jobs' busy time %v, want their own 11ms", v.Busy(0))
+	}
+	// No background work in the second period: the third runs at full
+	// speed; so does any after an idle gap.
+	s.RunUntil(2*SharePeriod, nil)
+	if end := v.Start(Millisecond, 0); end != 2*SharePeriod+Millisecond {
+		t.Fatalf("after a period without background work: ends at %v", end)
+	}
+	v.Share(100*SharePeriod, 1) // more than the servers have
+	s.RunUntil(3*SharePeriod, nil)
+	if end := v.Start(Millisecond, 0); end != 3*SharePeriod+10*Millisecond {
+		t.Fatalf("capped share: ends at %v, want 10ms later (90%% taken)", end)
+	}
+}

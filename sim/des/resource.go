@@ -23,7 +23,23 @@ type Server struct {
 	to    Time
 	stall Time // nothing starts before this (a paused machine)
 	speed float64
+
+	// Shared background work (Share): what arrived in the current period,
+	// and the share of the servers it takes from the jobs, measured over
+	// the last complete period.
+	shared      Time
+	sharedSince Time
+	sharedShare float64
 }
+
+// SharePeriod is the period over which Share's background work is
+// measured: the jobs of one period run at the speed the previous one's
+// background work left them.
+const SharePeriod = 20 * Millisecond
+
+// maxShare bounds the servers' share Share's background work may take, so
+// that the jobs still progress (the rest queues, as it would).
+const maxShare = 0.9
 
 // NewServer returns a server with slots servers (at least 1) accounting
 // ops operation kinds (0..ops-1).
@@ -40,10 +56,50 @@ func (v *Server) SetSpeed(speed float64) {
 }
 
 func (v *Server) scaled(cost Time) Time {
-	if v.speed == 1 {
+	v.rollShared()
+	speed := v.speed * (1 - v.sharedShare)
+	if speed == 1 {
 		return cost
 	}
-	return Time(math.Round(float64(cost) / v.speed))
+	return Time(math.Round(float64(cost) / speed))
+}
+
+// Share charges cost of op as background work that shares the servers
+// with the jobs instead of queueing among them, as an operating system's
+// scheduler interleaves a process's many small pieces of overhead with
+// its critical work: it is accounted as busy time of op at once, and the
+// jobs that start in the next SharePeriod run slower by the share of the
+// servers the period's background work took (at most 90%).
+func (v *Server) Share(cost Time, op int) {
+	if cost <= 0 {
+		return
+	}
+	v.rollShared()
+	cost = Time(math.Round(float64(cost) / v.speed))
+	v.shared += cost
+	if op >= 0 && op < len(v.busy) {
+		if now := v.s.now; now >= v.from && now < v.to {
+			v.busy[op] += cost
+		}
+		v.jobs[op]++
+	}
+}
+
+// rollShared closes the periods of shared background work that have
+// ended: the share of the last one is what slows the jobs now (an idle
+// period in between leaves none).
+func (v *Server) rollShared() {
+	if v.s.now < v.sharedSince+SharePeriod {
+		return
+	}
+	periods := (v.s.now - v.sharedSince) / SharePeriod
+	if periods == 1 {
+		v.sharedShare = min(float64(v.shared)/(float64(SharePeriod)*float64(len(v.free))), maxShare)
+	} else {
+		v.sharedShare = 0
+	}
+	v.shared = 0
+	v.sharedSince += periods * SharePeriod
 }
 
 // Slots is the number of servers.
@@ -71,13 +127,25 @@ func (v *Server) Start(cost Time, op int) Time {
 	end := start + cost
 	v.free[0] = end
 	v.siftDown()
-	if op >= 0 && op < len(v.busy) {
-		if lo, hi := max(start, v.from), min(end, v.to); hi > lo {
-			v.busy[op] += hi - lo
-		}
-		v.jobs[op]++
-	}
+	v.account(op, start, end)
 	return end
+}
+
+// account adds a job's time on a server between start and end to op's
+// busy time inside the window: the share of it the job had (what Share's
+// background work took of it is that work's).
+func (v *Server) account(op int, start, end Time) {
+	if op < 0 || op >= len(v.busy) {
+		return
+	}
+	if lo, hi := max(start, v.from), min(end, v.to); hi > lo {
+		if v.sharedShare == 0 {
+			v.busy[op] += hi - lo
+		} else {
+			v.busy[op] += Time(math.Round(float64(hi-lo) * (1 - v.sharedShare)))
+		}
+	}
+	v.jobs[op]++
 }
 
 // Part is one operation's share of a job (StartParts).
@@ -94,12 +162,7 @@ func (v *Server) StartParts(parts ...Part) Time {
 	at := start
 	for _, p := range parts {
 		c := v.scaled(max(p.Cost, 0))
-		if p.Op >= 0 && p.Op < len(v.busy) {
-			if lo, hi := max(at, v.from), min(at+c, v.to); hi > lo {
-				v.busy[p.Op] += hi - lo
-			}
-			v.jobs[p.Op]++
-		}
+		v.account(p.Op, at, at+c)
 		at += c
 	}
 	v.free[0] = at
