@@ -110,14 +110,14 @@ bench-ci-baseline: build
 	done
 
 # Simulation (issue #13). `make calibrate` re-measures this machine into
-# calib/reference.json (about 30 s; run it on an idle machine).
+# calib/reference.json (about 50 s; run it on an idle machine).
 # `make validate-sim` runs each VALIDATE scenario for real and simulated
 # (--host shared: the whole cluster on this machine, as run does; the load
 # average other work put on the machine just before each real run is
 # printed: the tolerances hold on an idle machine only) and prints
 # the two side by side with the tolerances (committed p50 and knee ±25%,
 # p99 ±50%); it exits non-zero when a figure is off. It simulates with a
-# calibration of this machine taken first (30 s), since the real runs are
+# calibration of this machine taken first (about 50 s), since the real runs are
 # this machine's; VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
 # is some other machine's). Several minutes.
 VALIDATE_CALIB ?=
