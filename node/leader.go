@@ -55,6 +55,7 @@ type cutTrace struct {
 	txs, bytes         int
 	waitStart, waitEnd time.Time // waiting for its replica, maxInflight blocks ahead (zero: it did not)
 	cutStart, cutEnd   time.Time
+	pollEnd            time.Time // the end of the last poll that gave the block transactions
 }
 
 func newLeader(n *Node) *leader {
@@ -182,7 +183,7 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 			return err
 		}
 		l.cuts = l.cuts[:0]
-		rd := &round{cutters: map[uint32]*consensus.Cutter{}}
+		rd := &round{cutters: map[uint32]*consensus.Cutter{}, polled: map[uint32]time.Time{}}
 		err = l.propose(ctx, pub, tips, batches, rd, t1)
 		if err == nil {
 			err = l.hold(ctx, pub, tips, rd)
@@ -206,7 +207,7 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		cancel()
 		t3 := time.Now()
 		if len(l.cuts) > 0 {
-			l.traceRound(batches, len(proposed), committed && err == nil, t0, t1, t2, t3)
+			l.traceRound(rd.records, len(proposed), committed && err == nil, t0, t1, t2, t3)
 		}
 		if err != nil {
 			return err
@@ -290,7 +291,8 @@ func (s tipState) known(id tx.ID) (bool, error) {
 // headers of the blocks cut.
 type round struct {
 	cutters  map[uint32]*consensus.Cutter
-	records  int // polled in the round
+	polled   map[uint32]time.Time // per shard, the end of the last poll that returned its records
+	records  int                  // polled in the round
 	outs     []ordering.Output
 	proposed []consensus.Header
 }
@@ -316,6 +318,9 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 			rd.cutters[b.Shard] = cutter
 		}
 		rd.records += len(b.Records)
+		if len(b.Records) > 0 {
+			rd.polled[b.Shard] = now
+		}
 		for _, rec := range b.Records {
 			if blk := cutter.Add(now, consensus.Entry{Offset: rec.Offset, Raw: rec.Value}); blk != nil {
 				if err := l.cutInto(ctx, rd, t, b.Shard, blk); err != nil {
@@ -329,9 +334,13 @@ func (l *leader) propose(ctx context.Context, pub *ordering.Publisher, tips []ti
 
 // cutInto cuts blk on the shard's tip and adds its outputs to the round.
 func (l *leader) cutInto(ctx context.Context, rd *round, t *tip, shard uint32, blk []consensus.Entry) error {
+	traced := len(l.cuts)
 	out, hdr, err := l.cut(ctx, t, shard, blk)
 	if err != nil {
 		return fmt.Errorf("shard %d: %w", shard, err)
+	}
+	if len(l.cuts) > traced { // the block's sampled transactions arrived by the shard's last poll
+		l.cuts[len(l.cuts)-1].pollEnd = rd.polled[shard]
 	}
 	if hdr != nil {
 		rd.outs = append(rd.outs, out...)
@@ -505,19 +514,21 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 }
 
 // traceRound records the leader spans of the round's sampled transactions:
-// the poll [t0, t1], each one's block cut, the publishing transaction [t2,
-// t3] (published: it committed).
-func (l *leader) traceRound(batches []ordering.Batch, blocks int, published bool, t0, t1, t2, t3 time.Time) {
-	records := 0
-	for _, b := range batches {
-		records += len(b.Records)
-	}
+// the poll from t0 to the end of the poll that gave their block its last
+// transactions (t1, or later for a held block: the hold is part of the
+// poll span), each one's block cut, the publishing transaction [t2, t3]
+// (published: it committed); records is what the round polled.
+func (l *leader) traceRound(records, blocks int, published bool, t0, t1, t2, t3 time.Time) {
 	tr := l.n.tracer
 	for _, c := range l.cuts {
+		pollEnd := t1
+		if c.pollEnd.After(t1) { // a held block: its transactions came with a later poll
+			pollEnd = c.pollEnd
+		}
 		block := []attribute.KeyValue{tracing.AttrShard.Int64(int64(c.shard)), tracing.AttrHeight.Int64(int64(c.height)),
 			tracing.AttrBlockTxs.Int(c.txs), tracing.AttrSampledInBlock.Int(len(c.ids))}
 		for _, id := range c.ids {
-			tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderPoll, t0, t1, tracing.AttrLeaderRecords.Int(records))
+			tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderPoll, t0, pollEnd, tracing.AttrLeaderRecords.Int(records))
 			if !c.waitStart.IsZero() {
 				tr.Record(id, tracing.AnchorCommit, tracing.SpanLeaderInflight, c.waitStart, c.waitEnd, block...)
 			}
