@@ -1,10 +1,16 @@
 package node
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/tracing"
+	"github.com/rustorium/rustorium/node/tx"
 )
 
 // TestLeaderHolding: a round stays open while a shard with pending
@@ -56,5 +62,39 @@ func TestLeaderHolding(t *testing.T) {
 				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)
 			}
 		})
+	}
+}
+
+// TestTraceRoundPollEnd: a block's sampled transactions get a leader.poll
+// span from the round's first poll to the poll that gave the block its
+// last transactions (a held block's later poll), never ending before it;
+// a block of the first poll's transactions ends with that poll.
+func TestTraceRoundPollEnd(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	defer tp.Shutdown(context.Background())
+	l := &leader{n: &Node{tracer: tracing.New(tp, 1)}}
+	t0 := time.Unix(1000, 0)
+	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
+	first, held := tx.ID{1}, tx.ID{2}
+	l.cuts = []cutTrace{
+		{ids: []tx.ID{first}, shard: 0, height: 1, txs: 1, cutStart: ms(2), cutEnd: ms(3)},
+		{ids: []tx.ID{held}, shard: 1, height: 1, txs: 1, cutStart: ms(16), cutEnd: ms(17), pollEnd: ms(15)},
+	}
+	l.traceRound(7, 2, true, t0, ms(1), ms(17), ms(20))
+	ends := map[string]time.Time{}
+	for _, s := range rec.Ended() {
+		if s.Name() == string(tracing.SpanLeaderPoll) {
+			ends[s.SpanContext().TraceID().String()] = s.EndTime()
+		}
+	}
+	if got := ends[tracing.TraceID(first).String()]; !got.Equal(ms(1)) {
+		t.Errorf("first poll's transaction: poll ends at %v, want %v", got, ms(1))
+	}
+	if got := ends[tracing.TraceID(held).String()]; !got.Equal(ms(15)) {
+		t.Errorf("held block's transaction: poll ends at %v, want %v (the later poll)", got, ms(15))
+	}
+	if len(l.cuts) != 0 {
+		t.Errorf("cuts left after the round's trace: %d", len(l.cuts))
 	}
 }
