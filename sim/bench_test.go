@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"testing"
+
+	"github.com/rustorium/rustorium/scenarios"
 )
 
 // BenchmarkSimulate is a 16-node, 64-shard cluster over 50 ms links at
@@ -20,17 +22,7 @@ workload:
   - {name: puts, kind: put, accounts: 1000000, rate: 20k/s}
 report: {formats: [json]}
 `)
-	c := reference(b)
-	b.ResetTimer()
-	var events uint64
-	for range b.N {
-		o, err := Run(context.Background(), sc, Options{Calib: c})
-		if err != nil {
-			b.Fatal(err)
-		}
-		events += o.Result.Simulation.Events
-	}
-	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	benchEvents(b, sc)
 }
 
 // BenchmarkCohort is 100 nodes × 64 shards over 50 ms links at 1M tx/s
@@ -49,6 +41,12 @@ workload:
   - {name: puts, kind: put, accounts: 10000000, rate: 1M/s}
 report: {formats: [json]}
 `)
+	benchEvents(b, sc)
+}
+
+// benchEvents simulates sc b.N times with the reference calibration and
+// reports events per second of wall time.
+func benchEvents(b *testing.B, sc *scenarios.Scenario) {
 	c := reference(b)
 	b.ResetTimer()
 	var events uint64

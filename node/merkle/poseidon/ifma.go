@@ -162,12 +162,5 @@ func buildSchedule8(p *params) []fr.Element {
 		s = append(s, w(r)...)
 		s = append(s, v(r)...)
 	}
-	fc := pc[p.nP:]
-	for r := 0; r < halfFull-1; r++ {
-		s = append(s, fc[r*t:(r+1)*t]...)
-		s = append(s, p.mT...)
-	}
-	s = append(s, make([]fr.Element, t)...)
-	s = append(s, p.mT...)
-	return s
+	return scheduleTail(s, p, pc[p.nP:])
 }

@@ -324,12 +324,17 @@ func buildSchedule(p *params) []fr.Element {
 		s = append(s, pc[r])
 		s = append(s, p.s[(2*t-1)*r:(2*t-1)*(r+1)]...)
 	}
-	fc := pc[p.nP:]
+	return scheduleTail(s, p, pc[p.nP:])
+}
+
+// scheduleTail appends the end both schedules share to s: each second-half
+// full round's constants fc (but the last's, which has none) and matrix.
+func scheduleTail(s []fr.Element, p *params, fc []fr.Element) []fr.Element {
+	t := p.t
 	for r := 0; r < halfFull-1; r++ {
 		s = append(s, fc[r*t:(r+1)*t]...)
 		s = append(s, p.mT...)
 	}
 	s = append(s, make([]fr.Element, t)...)
-	s = append(s, p.mT...)
-	return s
+	return append(s, p.mT...)
 }
