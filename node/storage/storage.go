@@ -81,7 +81,7 @@ type Options struct {
 	// MemTableBytes is Pebble's memtable size. Default (0): 4 MiB.
 	MemTableBytes uint64
 	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
-	// shards. Default (0): 1<<18 nodes (at most about 40 MiB; the cache
+	// shards. Default (0): 1<<18 nodes (at most about 60 MiB; the cache
 	// also holds the superseded nodes of earlier roots until they are
 	// evicted, so it fills whatever its size).
 	TreeCacheNodes int
