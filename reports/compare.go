@@ -84,6 +84,10 @@ type Comparison struct {
 	Head    string          `json:"head"`
 	Options CompareOptions  `json:"options"`
 	Rows    []ComparisonRow `json:"rows"`
+	// Notes say what makes the two runs' machines unlike: different CPUs,
+	// or a machine busy with other work during a run (Resources.Busy).
+	// They do not change a verdict; they say which verdicts to distrust.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // ComparisonRow is one workload × stage × metric.
@@ -172,7 +176,25 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 		}
 	}
 	decide(c.Rows, opts)
+	c.Notes = machineNotes(base, head)
 	return c
+}
+
+// machineNotes says where the two runs' machines differ.
+func machineNotes(base, head *Result) []string {
+	var notes []string
+	if b, h := base.Environment.CPU, head.Environment.CPU; b != "" && h != "" && b != h {
+		notes = append(notes, fmt.Sprintf("base ran on %s, head on %s: absolute latencies differ with the machine", b, h))
+	}
+	for _, r := range []struct {
+		name string
+		res  *Resources
+	}{{"base", base.Resources}, {"head", head.Resources}} {
+		if why := r.res.Busy(); why != "" {
+			notes = append(notes, fmt.Sprintf("%s's machine was not quiet (%s): its latency tails are suspect", r.name, why))
+		}
+	}
+	return notes
 }
 
 func runLabel(r *Result) string {
@@ -449,6 +471,9 @@ func (c *Comparison) Text(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "base %s  vs  head %s\n", c.Base, c.Head)
 	writeTable(&b, c.tableRows(), 3)
+	for _, n := range c.Notes {
+		b.WriteString("note: " + n + "\n")
+	}
 	b.WriteString(c.verdictLine() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -472,6 +497,12 @@ func (c *Comparison) Markdown(w io.Writer) error {
 		if i == 0 {
 			b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---|\n")
 		}
+	}
+	for i, n := range c.Notes {
+		if i == 0 {
+			b.WriteString("\n")
+		}
+		b.WriteString("- note: " + mdEscape(n) + "\n")
 	}
 	b.WriteString("\n**" + c.verdictLine() + "**\n")
 	_, err := io.WriteString(w, b.String())

@@ -313,3 +313,30 @@ func BenchmarkCompare(b *testing.B) {
 		_ = Compare(base, head, CompareOptions{})
 	}
 }
+
+// The comparison says when the runs' machines differ or one was busy, and
+// the notes reach the text; they do not change the verdicts.
+func TestCompareMachineNotes(t *testing.T) {
+	base := seriesRun(20, 1000, noisy(1, 2000, 5000, 0.2), noisy(2, 25000, 40000, 0.2))
+	head := seriesRun(20, 1000, noisy(3, 2000, 5000, 0.2), noisy(4, 25000, 40000, 0.2))
+	if c := Compare(base, head, CompareOptions{}); len(c.Notes) != 0 {
+		t.Fatalf("notes for like machines: %q", c.Notes)
+	}
+	base.Environment.CPU, head.Environment.CPU = "AMD EPYC", "Intel(R) Xeon(R) Processor"
+	head.Resources = &Resources{OtherCPUPercentMean: 60, StealPercentMean: 1}
+	c := Compare(base, head, CompareOptions{})
+	if len(c.Notes) != 2 || !strings.Contains(c.Notes[0], "base ran on AMD EPYC, head on Intel") ||
+		!strings.Contains(c.Notes[1], "head's machine was not quiet (other processes used 60% of a core)") {
+		t.Fatalf("notes %q", c.Notes)
+	}
+	if c.Regressed() {
+		t.Errorf("like runs regressed: %+v", c.Regressions())
+	}
+	var text, md strings.Builder
+	if err := c.Text(&text); err != nil || !strings.Contains(text.String(), "note: head's machine was not quiet") {
+		t.Errorf("text %q, %v", text.String(), err)
+	}
+	if err := c.Markdown(&md); err != nil || !strings.Contains(md.String(), "- note: base ran on AMD EPYC") {
+		t.Errorf("markdown %q, %v", md.String(), err)
+	}
+}

@@ -31,6 +31,14 @@ type Resources struct {
 	GCPauseTotalS  float64 `json:"gc_pause_total_s"`
 	GCCycles       uint64  `json:"gc_cycles"`
 	GoroutinesMax  uint64  `json:"goroutines_max"`
+	// The machine over the samples that have its figures (the whole
+	// machine, from /proc/stat): the CPU every process used, the part of
+	// it the sampled process did not use, and the CPU time the hypervisor
+	// stole, each ×100 per core like CPUPercent. A run whose machine was
+	// busy with other work (or had CPU stolen) has suspect latency tails.
+	MachineCPUPercentMean float64 `json:"machine_cpu_pct_mean,omitempty"`
+	OtherCPUPercentMean   float64 `json:"other_cpu_pct_mean,omitempty"`
+	StealPercentMean      float64 `json:"steal_pct_mean,omitempty"`
 	// CPUMicrosPerTx is the CPU time the process spent in the measured
 	// phase per committed transaction, in microseconds (CPUPerTx); 0 when
 	// unknown.
@@ -64,12 +72,26 @@ type ResourceSample struct {
 	GCCycles   uint64  `json:"gc_cycles"`      // GC cycles completed within the interval
 	Goroutines uint64  `json:"goroutines"`     // live goroutines at T
 	Threads    int64   `json:"threads"`        // OS threads at T
+	// The whole machine in the interval (absent where /proc/stat cannot be
+	// read): busy CPU of every process, and CPU time stolen by the
+	// hypervisor, each ×100 per core.
+	MachineCPUPercent float64 `json:"machine_cpu_pct,omitempty"`
+	StealPercent      float64 `json:"steal_pct,omitempty"`
+	machineOK         bool
 }
 
 // summarize fills the summary fields from the samples.
 func (r *Resources) summarize() {
 	r.CPUPercentMean, r.CPUPercentMax, r.RSSMaxBytes, r.GCPauseTotalS, r.GCCycles, r.GoroutinesMax = 0, 0, 0, 0, 0, 0
+	r.MachineCPUPercentMean, r.OtherCPUPercentMean, r.StealPercentMean = 0, 0, 0
+	machine := 0
 	for _, s := range r.Samples {
+		if s.machineOK {
+			machine++
+			r.MachineCPUPercentMean += s.MachineCPUPercent
+			r.OtherCPUPercentMean += max(0, s.MachineCPUPercent-s.CPUPercent)
+			r.StealPercentMean += s.StealPercent
+		}
 		r.CPUPercentMean += s.CPUPercent
 		r.CPUPercentMax = max(r.CPUPercentMax, s.CPUPercent)
 		r.RSSMaxBytes = max(r.RSSMaxBytes, s.RSSBytes)
@@ -80,6 +102,28 @@ func (r *Resources) summarize() {
 	if n := len(r.Samples); n > 0 {
 		r.CPUPercentMean = math.Round(r.CPUPercentMean/float64(n)*10) / 10
 	}
+	if machine > 0 {
+		mean := func(v float64) float64 { return math.Round(v/float64(machine)*10) / 10 }
+		r.MachineCPUPercentMean, r.OtherCPUPercentMean, r.StealPercentMean = mean(r.MachineCPUPercentMean), mean(r.OtherCPUPercentMean), mean(r.StealPercentMean)
+	}
+}
+
+// Busy reports whether the machine did other work beside the sampled
+// process, or had CPU stolen, enough to make the run's latency tails
+// suspect: other processes used more than a quarter of a core on average,
+// or more than 5% of a core was stolen. It returns why, or "".
+func (r *Resources) Busy() string {
+	if r == nil {
+		return ""
+	}
+	var why []string
+	if r.OtherCPUPercentMean > 25 {
+		why = append(why, fmt.Sprintf("other processes used %.0f%% of a core", r.OtherCPUPercentMean))
+	}
+	if r.StealPercentMean > 5 {
+		why = append(why, fmt.Sprintf("the hypervisor stole %.0f%% of a core", r.StealPercentMean))
+	}
+	return strings.Join(why, ", ")
 }
 
 // ResourceSamplerOptions configures a ResourceSampler.
@@ -101,6 +145,10 @@ type ResourceSamplerOptions struct {
 	// running, nothing sampled; a new PID, a restarted process, starts
 	// its CPU count from zero), and no Go runtime metrics.
 	PID func() int
+	// MachineStat is the path of the machine's CPU counters in proc(5)
+	// /proc/stat format. Empty means /proc/stat; where it cannot be read,
+	// the machine figures are left out (a note says so).
+	MachineStat string
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -136,6 +184,8 @@ type rawSample struct {
 	gcCycles   uint64
 	heapBytes  uint64
 	goroutines uint64
+	machine    MachineStat
+	machineOK  bool
 	pauses     *metrics.Float64Histogram
 }
 
@@ -162,6 +212,9 @@ func NewResourceSampler(opts ResourceSamplerOptions) *ResourceSampler {
 	}
 	if opts.ProcStat == "" {
 		opts.ProcStat = "/proc/self/stat"
+	}
+	if opts.MachineStat == "" {
+		opts.MachineStat = "/proc/stat"
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -296,6 +349,11 @@ func (s *ResourceSampler) sample(final bool) {
 		smp.GCPauseS = max(0, cur.gcPauseCPU-prev.gcPauseCPU) / float64(procs)
 	}
 	smp.GCPauseMax = maxPauseDelta(prev.pauses, cur.pauses)
+	if cur.machineOK && prev.machineOK && cur.machine.Busy >= prev.machine.Busy && cur.machine.Steal >= prev.machine.Steal {
+		pct := func(ticks uint64) float64 { return math.Round(float64(ticks)/clockTicks/wall*100*10) / 10 }
+		smp.MachineCPUPercent, smp.StealPercent = pct(cur.machine.Busy-prev.machine.Busy), pct(cur.machine.Steal-prev.machine.Steal)
+		smp.machineOK = true
+	}
 	s.res.Samples = append(s.res.Samples, smp)
 }
 
@@ -310,6 +368,13 @@ func (s *ResourceSampler) note(msg string) {
 // read reads the counters; s.mu is held.
 func (s *ResourceSampler) read() rawSample {
 	r := rawSample{at: s.opts.Now()}
+	if data, err := os.ReadFile(s.opts.MachineStat); err != nil {
+		s.note(fmt.Sprintf("machine CPU not sampled: %v", err))
+	} else if m, err := ParseMachineStat(data); err != nil {
+		s.note(fmt.Sprintf("machine CPU not sampled: %v", err))
+	} else {
+		r.machine, r.machineOK = m, true
+	}
 	path := s.opts.ProcStat
 	if s.opts.PID != nil {
 		if r.pid = s.opts.PID(); r.pid == 0 {
@@ -434,4 +499,33 @@ func ParseProcStat(data []byte) (ProcStat, error) {
 		return ProcStat{}, err
 	}
 	return st, nil
+}
+
+// MachineStat is the machine's CPU time from the aggregate "cpu" line of
+// proc(5) /proc/stat, in clock ticks summed over the cores.
+type MachineStat struct {
+	Busy  uint64 // user, nice, system, irq and softirq (guest time is inside user)
+	Idle  uint64 // idle and iowait
+	Steal uint64 // time the hypervisor gave this machine's virtual CPUs to others
+}
+
+// ParseMachineStat parses the "cpu" line of /proc/stat (its first line).
+// Kernels before 2.6.11 have no steal column; it is then 0. A missing or
+// non-numeric line is ErrFormat.
+func ParseMachineStat(data []byte) (MachineStat, error) {
+	line, _, _ := strings.Cut(string(data), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return MachineStat{}, fmt.Errorf("%w: /proc/stat: no aggregate cpu line", ErrFormat)
+	}
+	var v [8]uint64
+	for i := 1; i < len(f) && i <= len(v); i++ {
+		n, err := strconv.ParseUint(f[i], 10, 64)
+		if err != nil {
+			return MachineStat{}, fmt.Errorf("%w: /proc/stat cpu field %d: %q", ErrFormat, i, f[i])
+		}
+		v[i-1] = n
+	}
+	// user nice system idle iowait irq softirq steal
+	return MachineStat{Busy: v[0] + v[1] + v[2] + v[5] + v[6], Idle: v[3] + v[4], Steal: v[7]}, nil
 }

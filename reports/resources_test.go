@@ -231,3 +231,93 @@ func TestCPUPerTx(t *testing.T) {
 		t.Fatal("no transactions or no samples gave a figure")
 	}
 }
+
+const machineStatLine = "cpu  958171 430 160355 680625 26372 11 19760 80814 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"
+
+func TestParseMachineStat(t *testing.T) {
+	m, err := ParseMachineStat([]byte(machineStatLine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (MachineStat{Busy: 958171 + 430 + 160355 + 11 + 19760, Idle: 680625 + 26372, Steal: 80814}); m != want {
+		t.Errorf("got %+v, want %+v", m, want)
+	}
+	// An old kernel's line has no steal column.
+	if m, err := ParseMachineStat([]byte("cpu 1 2 3 4 5\n")); err != nil || m != (MachineStat{Busy: 6, Idle: 9}) {
+		t.Errorf("short line: %+v, %v", m, err)
+	}
+	if data, err := os.ReadFile("/proc/stat"); err == nil {
+		if m, err := ParseMachineStat(data); err != nil || m.Busy == 0 || m.Idle == 0 {
+			t.Errorf("/proc/stat: %+v, %v", m, err)
+		}
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5", "cpu 1 2 3", "cpu 1 2 x 4 5", "cpu 1 2 3 4 -5"} {
+		if _, err := ParseMachineStat([]byte(bad)); !errors.Is(err, ErrFormat) {
+			t.Errorf("ParseMachineStat(%q) = %v", bad, err)
+		}
+	}
+}
+
+func FuzzParseMachineStat(f *testing.F) {
+	f.Add([]byte(machineStatLine))
+	f.Add([]byte("cpu 1 2 3 4"))
+	f.Add([]byte("cpu 18446744073709551615 18446744073709551615 1 1 1 18446744073709551615"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if _, err := ParseMachineStat(data); err != nil && !errors.Is(err, ErrFormat) {
+			t.Fatalf("error not ErrFormat: %v", err)
+		}
+	})
+}
+
+// The machine's figures: busy and stolen CPU per interval, the part the
+// sampled process did not use, and Busy's verdict on them.
+func TestResourceSamplerMachine(t *testing.T) {
+	dir := t.TempDir()
+	stat, machine := filepath.Join(dir, "stat"), filepath.Join(dir, "machine")
+	writeMachine := func(busy, steal int) {
+		t.Helper()
+		line := fmt.Sprintf("cpu  %d 0 0 1000 0 0 0 %d 0 0\n", busy, steal)
+		if err := os.WriteFile(machine, []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clk := &fakeClock{t: t0}
+	s := NewResourceSampler(ResourceSamplerOptions{Origin: t0, ProcStat: stat, MachineStat: machine, Now: clk.Now})
+	writeStat(t, stat, 100, 0, 10)
+	writeMachine(500, 10)
+	s.Sample()
+	clk.Add(time.Second)
+	writeStat(t, stat, 150, 0, 10) // the process: 50% of a core
+	writeMachine(580, 12)          // the machine: 80%, 2% stolen
+	s.Sample()
+	res := s.Resources()
+	if smp := res.Samples[0]; smp.MachineCPUPercent != 80 || smp.StealPercent != 2 || smp.CPUPercent != 50 {
+		t.Fatalf("sample %+v", smp)
+	}
+	if res.MachineCPUPercentMean != 80 || res.OtherCPUPercentMean != 30 || res.StealPercentMean != 2 {
+		t.Errorf("summary %+v", res)
+	}
+	if why := res.Busy(); !strings.Contains(why, "other processes used 30% of a core") || strings.Contains(why, "stole") {
+		t.Errorf("Busy() = %q", why)
+	}
+	clk.Add(time.Second)
+	writeStat(t, stat, 250, 0, 10) // 100%
+	writeMachine(680, 32)          // 100%, 20% stolen
+	s.Sample()
+	res = s.Stop()
+	if res.OtherCPUPercentMean != 15 || res.StealPercentMean != 11 {
+		t.Errorf("summary %+v", res)
+	}
+	if why := res.Busy(); why != "the hypervisor stole 11% of a core" {
+		t.Errorf("Busy() = %q", why)
+	}
+	// Without the machine's file: no machine figures, a note, not busy.
+	s = NewResourceSampler(ResourceSamplerOptions{ProcStat: stat, MachineStat: filepath.Join(dir, "missing"), Now: clk.Now})
+	s.Sample()
+	clk.Add(time.Second)
+	s.Sample()
+	res = s.Stop()
+	if res.Samples[0].MachineCPUPercent != 0 || res.MachineCPUPercentMean != 0 || res.Busy() != "" || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "machine CPU not sampled") {
+		t.Errorf("%+v", res)
+	}
+}
