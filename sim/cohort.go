@@ -283,11 +283,11 @@ func (e *engine) cohortProduce(n *node, c *txn) {
 }
 
 // cohortBroker: a produce request reaches the partitions' leader at at:
-// its handling, fsync (group-committed) and replication, then the records
-// are in the log and the acknowledgment goes back. The handling is queued
-// on the broker's cores when the request is sent (not when it arrives, to
-// save an event: the brokers are far from busy in cohort-mode scenarios;
-// with storage.sync the group commit waits for the arrival).
+// its handling and replication (no fsync: see the brokers in newEngine),
+// then the records are in the log and the acknowledgment goes back. The
+// handling is queued on the broker's cores when the request is sent (not
+// when it arrives, to save an event: the brokers are far from busy in
+// cohort-mode scenarios).
 func (e *engine) cohortBroker(n *node, b *broker, c *txn, shards []uint32, part rec, at des.Time) {
 	end := max(e.spread(b.cpu, e.k.brokerRecord()*des.Time(part.n), int(part.n), opBroker), at)
 	appended := func() {
@@ -302,12 +302,6 @@ func (e *engine) cohortBroker(n *node, b *broker, c *txn, shards []uint32, part 
 		at := back + e.k.produceBase()
 		at2, _ := e.clientLink(n, false).Trip(64)
 		e.recordAll(reports.StageAccepted, part, at+(at2-e.s.Now())+e.k.quicBase()/2)
-	}
-	if e.k.sync && b.sync != nil {
-		e.s.At(end, func() {
-			e.brokerWrite(b, c.size*int(part.n), func() { e.replicate(appended) })
-		})
-		return
 	}
 	e.s.At(end+e.replicateDelay(), appended)
 }

@@ -18,9 +18,6 @@ func (e *engine) run(ctx context.Context) error {
 	}
 	for _, b := range e.brokers {
 		b.cpu.Window(e.measureStart, e.measureEnd)
-		if b.disk != nil {
-			b.disk.Window(e.measureStart, e.measureEnd)
-		}
 	}
 	for _, w := range e.wls {
 		if w.clients > 0 {

@@ -4,21 +4,15 @@ import "github.com/rustorium/rustorium/sim/des"
 
 // The embedded broker (cluster.broker: embedded, in tx mode) as kfake
 // runs it: one goroutine handles every request in turn (kfake's
-// Cluster.run), and with storage.sync (kfake.SyncWrites) it fsyncs each
-// partition batch it appends — the segment file and its index, one after
-// the other — inside that loop, as well as the transaction log entries.
-// So a request waits for every request before it, fsyncs included, and
-// fetches wait behind produces. The nodes' producers keep one request in
-// flight per broker (franz-go): the records that arrive meanwhile go out
-// together in the next one.
+// Cluster.run), so a request waits for every request before it, and
+// fetches wait behind produces. The run's embedded broker does not fsync
+// (kfake without SyncWrites: it acknowledges from the page cache, as a
+// Kafka cluster does by default), whatever storage.sync says. The nodes'
+// producers keep one request in flight per broker (franz-go): the records
+// that arrive meanwhile go out together in the next one.
 //
 // Per request the loop's CPU (1/produce_ceiling_tps per record, at least
-// one) is charged to the broker's cores (the host's on a shared host), its
-// fsyncs to the disk.
-
-// fsyncsPerBatch are kfake's fsyncs of one partition batch with
-// SyncWrites: the segment file and the index file.
-const fsyncsPerBatch = 2
+// one) is charged to the broker's cores (the host's on a shared host).
 
 // brokerLoop is the embedded broker's request loop.
 type brokerLoop struct {
@@ -57,16 +51,9 @@ func (e *engine) nextOnLoop(b *broker) {
 }
 
 // handle is one request's work on the loop: records records' CPU, then
-// fsyncs fsyncs of bytes (with storage.sync), then done.
-func (e *engine) handle(b *broker, records, fsyncs, bytes int, done func()) {
-	b.cpu.Do(e.k.brokerRecord()*des.Time(max(records, 1)), opBroker, func() {
-		if !e.k.sync || fsyncs == 0 || b.disk == nil {
-			done()
-			return
-		}
-		each := e.k.fsync(bytes / fsyncs)
-		b.disk.Do(each*des.Time(fsyncs), opFsync, done)
-	})
+// done.
+func (e *engine) handle(b *broker, records int, done func()) {
+	b.cpu.Do(e.k.brokerRecord()*des.Time(max(records, 1)), opBroker, done)
 }
 
 // loopProduce queues t on node n's producer to its shard's broker.
@@ -88,15 +75,13 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 	p.inflight = true
 	b := e.brokers[bi]
 	bytes := 0
-	parts := map[uint32]bool{}
 	for _, t := range batch {
 		bytes += t.size
-		parts[t.shard] = true
 	}
 	e.cpuOf(n).Start(e.k.brokerRecord()*des.Time(len(batch)), opProduce)
 	e.link(n.name, endpointBroker).Send(bytes, func() {
 		e.onLoop(b, func(done func()) {
-			e.handle(b, len(batch), fsyncsPerBatch*len(parts), bytes, func() {
+			e.handle(b, len(batch), func() {
 				done()
 				e.replicate(func() {
 					for _, t := range batch {
@@ -133,15 +118,13 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 	for _, blk := range blocks {
 		parts[blk.shard] = true
 	}
-	k := len(parts)
-	bytes := len(blocks) * headerBytes
-	type req struct{ records, fsyncs, bytes int }
-	reqs := []req{
-		{1, 0, 0},                                // AddPartitionsToTxn
-		{len(blocks), fsyncsPerBatch * k, bytes}, // Produce
-		{1, 0, 0},                                // AddOffsetsToTxn
-		{1, 0, 0},                                // TxnOffsetCommit
-		{k, fsyncsPerBatch*k + 1, 64 * k},        // EndTxn: markers and the log entry
+	// Records each request appends or handles.
+	reqs := []int{
+		1,           // AddPartitionsToTxn
+		len(blocks), // Produce
+		1,           // AddOffsetsToTxn
+		1,           // TxnOffsetCommit
+		len(parts),  // EndTxn: a marker per partition
 	}
 	var step func(i int)
 	step = func(i int) {
@@ -152,7 +135,7 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 		r := reqs[i]
 		e.s.After(d, func() {
 			e.onLoop(b, func(done func()) {
-				e.handle(b, r.records, r.fsyncs, r.bytes, func() {
+				e.handle(b, r, func() {
 					done()
 					if i == len(reqs)-1 {
 						step(i + 1) // committed: the markers are written
@@ -170,7 +153,7 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 // travels to node m.
 func (e *engine) loopFetch(b *broker, m *node, records, size int, arrived func()) {
 	e.onLoop(b, func(done func()) {
-		e.handle(b, records, 0, 0, func() {
+		e.handle(b, records, func() {
 			done()
 			e.link(endpointBroker, m.name).Send(size, func() {
 				e.s.After(e.k.produceBase()/2, arrived)

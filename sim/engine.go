@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -83,8 +85,6 @@ func (e *engine) realFinality() bool              { return e.real }
 type broker struct {
 	id   int
 	cpu  *des.Server
-	disk *des.Server
-	sync *groupSync
 	loop brokerLoop // the embedded broker's request loop (embedded.go)
 }
 
@@ -303,31 +303,19 @@ func (e *engine) produce(n *node, t *txn) {
 	e.cpuOf(n).Start(e.k.brokerRecord(), opProduce)
 	e.link(n.name, endpointBroker).Send(t.size, func() {
 		b.cpu.Do(e.k.brokerRecord(), opBroker, func() {
-			e.brokerWrite(b, t.size, func() {
-				e.replicate(func() {
-					sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
-					e.wakeLeader(sh)
-					e.s.After(e.k.produceBase(), func() {
-						e.link(endpointBroker, n.name).Send(64, func() { e.accept(n, t) })
-					})
+			e.replicate(func() {
+				sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
+				e.wakeLeader(sh)
+				e.s.After(e.k.produceBase(), func() {
+					e.link(endpointBroker, n.name).Send(64, func() { e.accept(n, t) })
 				})
 			})
 		})
 	})
 }
 
-// brokerWrite makes an append durable as the embedded broker does when the
-// nodes sync: appends group-committed by one fsync at a time.
-func (e *engine) brokerWrite(b *broker, size int, done func()) {
-	if !e.k.sync || b.disk == nil {
-		done()
-		return
-	}
-	b.sync.add(e, size, done)
-}
-
 // groupSync is a disk's group commit: writes that arrive while an fsync
-// runs share the next one (Pebble's commit pipeline; the broker's log).
+// runs share the next one (Pebble's commit pipeline).
 type groupSync struct {
 	disk    *des.Server
 	pending []func()
@@ -427,6 +415,10 @@ func (e *engine) assign() {
 // after the fetch's trip from the broker.
 func (e *engine) wakeLeader(sh *logShard) {
 	n := e.leaderOf(sh.id)
+	if n != nil && n.held != nil && !n.held.polling {
+		e.wakeHeld(n, sh)
+		return
+	}
 	if n == nil || n.inRound {
 		return
 	}
@@ -440,17 +432,41 @@ func (e *engine) wakeLeader(sh *logShard) {
 	})
 }
 
-// round is one leader round: poll up to pollMax records over the node's
-// shards, cut them into blocks with the node's own consensus.Cutter,
-// execute each on the tip, then publish them all in one Kafka transaction.
+// round is one leader round, as node/leader.go runs it: poll up to
+// pollMax records over the node's shards and add them to each shard's
+// block with the node's own consensus.Cutter (full blocks are cut at
+// once); hold the round open while a shard with pending entries has its
+// previous block in flight (Cutter.Hold), polling what arrives meanwhile;
+// then flush, execute each block on the tip and publish them all in one
+// Kafka transaction.
 func (e *engine) round(n *node) {
 	if !n.up {
 		n.inRound = false
 		return
 	}
-	var cuts []cut
-	budget := pollMax
-	n.roundStart = map[uint32]int{}
+	if n.held == nil {
+		n.held = &heldRound{cutters: map[uint32]*consensus.Cutter{}, queued: map[uint32][]rec{}, budget: pollMax}
+		n.roundStart = map[uint32]int{}
+	}
+	e.pollInto(n)
+	e.holdOrExecute(n)
+}
+
+// heldRound is a leader round's blocks while it polls: one cutter per
+// shard, kept across the polls of a round held open.
+type heldRound struct {
+	cutters map[uint32]*consensus.Cutter
+	queued  map[uint32][]rec // polled, not in a cut block yet, per shard
+	cuts    []cut
+	budget  int   // records the round may still poll
+	offset  int64 // the cutters' entry offsets
+	gen     int   // counts holdOrExecute's checks: an older deadline does nothing
+	polling bool  // a poll woken by new records is on its way
+}
+
+// pollInto polls the node's led shards into its round's blocks.
+func (e *engine) pollInto(n *node) {
+	h := n.held
 	for _, s := range n.leads {
 		sh := e.shards[s]
 		if n.reps[s].committed+uint64(n.inflight[s]) < uint64(len(sh.blocks)) {
@@ -463,15 +479,89 @@ func (e *engine) round(n *node) {
 			sh.polled = 0
 		}
 		start := sh.polled
-		recs := sh.poll(&budget)
+		recs := sh.poll(&h.budget)
 		if len(recs) == 0 {
 			continue
 		}
-		n.roundStart[s] = start
-		cuts = e.cut(cuts, sh, recs)
+		if _, ok := n.roundStart[s]; !ok {
+			n.roundStart[s] = start
+		}
+		e.cut(h, sh, recs)
 	}
+}
+
+// holdOrExecute holds the node's round open while a shard holds its block
+// (its previous block in flight: published, not committed by this node's
+// replica; the block neither full nor MaxWait old) and the round may poll
+// more: until the earliest such deadline, a commit of this node, or new
+// records (wakeLeader) check again. Otherwise it flushes every shard's
+// pending block and executes the round.
+func (e *engine) holdOrExecute(n *node) {
+	h := n.held
+	h.gen++
+	now := e.wall(e.s.Now())
+	var deadline time.Time
+	hold := false
+	if h.budget > 0 {
+		for s, c := range h.cutters {
+			if !c.Hold(now, n.inflight[s] > 0) {
+				continue
+			}
+			if d, _ := c.Deadline(); !hold || d.Before(deadline) {
+				deadline = d
+			}
+			hold = true
+		}
+	}
+	if hold {
+		gen := h.gen
+		e.s.At(des.Time(deadline.Sub(epoch)), func() {
+			if n.held == h && h.gen == gen && !h.polling {
+				e.holdOrExecute(n)
+			}
+		})
+		return
+	}
+	for _, s := range slices.Sorted(maps.Keys(h.cutters)) {
+		if blk := h.cutters[s].Flush(); blk != nil {
+			var txs []rec
+			txs, h.queued[s] = takeRecs(h.queued[s], len(blk))
+			h.cuts = append(h.cuts, cut{e.shards[s], txs})
+		}
+	}
+	n.held = nil
+	e.execute(n, h.cuts)
+}
+
+// wakeHeld: records arrived for a shard of node n, whose round is held
+// open: its poll returns them after the fetch's trip from the broker.
+func (e *engine) wakeHeld(n *node, sh *logShard) {
+	h := n.held
+	h.polling = true
+	polled := func() {
+		h.polling = false
+		if n.held != h || !n.up {
+			return
+		}
+		e.pollInto(n)
+		e.holdOrExecute(n)
+	}
+	if e.loopy() {
+		e.loopFetch(e.brokers[sh.broker], n, 1, 64, func() { e.gate(n, polled) })
+		return
+	}
+	e.link(endpointBroker, n.name).Send(64, func() {
+		e.s.After(e.k.produceBase()/2, func() { e.gate(n, polled) })
+	})
+}
+
+// execute executes the round's blocks on the tip, one after the other,
+// then publishes them; a shard too far ahead of this node's replica
+// (maxInflight) waits for it.
+func (e *engine) execute(n *node, cuts []cut) {
 	if len(cuts) == 0 {
 		n.inRound = false
+		n.roundStart = nil
 		return
 	}
 	n.rounds++
@@ -536,29 +626,28 @@ func (sh *logShard) poll(budget *int) []rec {
 	return recs
 }
 
-// cut cuts the polled transactions of a shard into blocks with the node's
-// own consensus.Cutter, flushing after the last (as the node does after
-// each poll), and appends them to cuts.
-func (e *engine) cut(cuts []cut, sh *logShard, recs []rec) []cut {
-	cutter := consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
+// cut adds the polled transactions of a shard to its block in the round
+// (the node's own consensus.Cutter, one per shard for the round) and
+// appends the blocks they fill to the round's cuts.
+func (e *engine) cut(h *heldRound, sh *logShard, recs []rec) {
+	c := h.cutters[sh.id]
+	if c == nil {
+		c = consensus.NewCutter(consensus.CutterConfig{MaxTxs: e.sc.Cluster.Block.MaxTxs, MaxBytes: e.sc.Cluster.Block.MaxBytes, MaxWait: e.sc.Cluster.Block.MaxWait.Std()})
+		h.cutters[sh.id] = c
+	}
 	now := e.wall(e.s.Now())
-	queue := recs
-	var offset int64
-	for ri, r := range recs {
-		for j := range r.n {
-			blk := cutter.Add(now, consensus.Entry{Offset: offset, Raw: e.raw(r.t.size)})
-			offset++
-			if ri == len(recs)-1 && j == r.n-1 && blk == nil {
-				blk = cutter.Flush()
-			}
+	h.queued[sh.id] = append(h.queued[sh.id], recs...)
+	for _, r := range recs {
+		for range r.n {
+			blk := c.Add(now, consensus.Entry{Offset: h.offset, Raw: e.raw(r.t.size)})
+			h.offset++
 			if blk != nil {
 				var txs []rec
-				txs, queue = takeRecs(queue, len(blk))
-				cuts = append(cuts, cut{sh, txs})
+				txs, h.queued[sh.id] = takeRecs(h.queued[sh.id], len(blk))
+				h.cuts = append(h.cuts, cut{sh, txs})
 			}
 		}
 	}
-	return cuts
 }
 
 // takeRecs takes the first k transactions of queue (splitting a rec at
@@ -631,18 +720,12 @@ func (e *engine) publish(n *node, blocks []*block) {
 		return
 	}
 	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
-	// Each block's header is a broker write (and fsync on the embedded
-	// broker that syncs).
-	var cpu des.Time
-	for range blocks {
-		cpu += e.k.brokerRecord()
-	}
+	// Each block's header is a broker write.
+	cpu := e.k.brokerRecord() * des.Time(len(blocks))
 	e.s.After(des.Time(publishRTTs-1)*rt, func() {
 		b.cpu.Do(cpu, opBroker, func() {
-			e.brokerWrite(b, len(blocks)*headerBytes, func() {
-				e.replicate(func() {
-					e.s.After(rt, visible)
-				})
+			e.replicate(func() {
+				e.s.After(rt, visible)
 			})
 		})
 	})
@@ -817,6 +900,9 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			n.waitFor = nil
 			w.resume()
 		}
+		if h := n.held; h != nil && !h.polling {
+			e.holdOrExecute(n) // its in-flight block may be done
+		}
 		e.pump(r)
 		e.resumeLeader(n)
 	})
@@ -963,6 +1049,7 @@ func (e *engine) abandonRound(n *node) {
 		sh.polled = min(sh.polled, from)
 	}
 	n.roundStart = nil
+	n.held = nil
 }
 
 // resendAttestations: every peer that is up sends node n its attestations

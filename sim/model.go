@@ -130,6 +130,7 @@ type node struct {
 	// from, until its publish begins (nil then).
 	roundStart map[uint32]int
 	inflight   map[uint32]int // published, not committed here
+	held       *heldRound     // the round polling (and holding), until it executes
 	// replica state per shard
 	reps []*replica
 	// outstanding are the transactions sent to this node, for fail-over.

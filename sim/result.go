@@ -103,7 +103,6 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 	}
 	for _, b := range e.brokers {
 		add(b.cpu)
-		add(b.disk)
 	}
 	for _, v := range servers {
 		m := map[string]float64{}

@@ -217,21 +217,14 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	e.peerLinks = make([][]*des.Link, nodes)
 	nb := max(sc.Cluster.Brokers, 1)
 	for i := range nb {
-		b := &broker{id: i}
-		switch {
-		case e.host != nil:
-			b.cpu, b.disk = e.host, e.hostDisk
-		default:
+		// No broker fsyncs: a Kafka cluster acknowledges from the page
+		// cache (replication makes a record durable), and so does the
+		// embedded broker a run starts (kfake without SyncWrites; only a
+		// `rustorium node`'s own embedded broker syncs, and no run uses
+		// one).
+		b := &broker{id: i, cpu: e.host}
+		if e.host == nil {
 			b.cpu = des.NewServer(e.s, fmt.Sprintf("broker-%d", i+1), e.cores, numOps)
-			b.disk = des.NewServer(e.s, fmt.Sprintf("broker-%d disk", i+1), 1, numOps)
-		}
-		switch {
-		case !sc.Cluster.Broker.Embedded():
-			b.disk = nil // a Kafka cluster acknowledges from the page cache
-		case e.hostSync != nil:
-			b.sync = e.hostSync
-		default:
-			b.sync = &groupSync{disk: b.disk}
 		}
 		e.brokers = append(e.brokers, b)
 	}
