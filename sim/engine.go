@@ -170,6 +170,12 @@ func (e *engine) setNetwork(n scenarios.Network) {
 // cpuOf is the cores an operation of node n runs on.
 func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
 
+// local is a latency t of node n's machine measured idle (the calibrated
+// produce→ack and QUIC round trips on loopback), as long as it takes
+// there now (des.Server.Stretch): on a busy machine every hop of a
+// round trip waits for a core.
+func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) }
+
 // ---- the write path ----
 
 // send starts transaction t from the clients.
@@ -188,7 +194,7 @@ func (e *engine) send(t *txn) {
 	}
 	t.node = n.id
 	n.outstanding = append(n.outstanding, t)
-	half := e.k.quicBase() / 2
+	half := e.local(n, e.k.quicBase()/2)
 	if t.accepted {
 		// A failover of a transaction the log holds: the new node answers
 		// when the block commits there, or from its stored receipt.
@@ -306,7 +312,7 @@ func (e *engine) produce(n *node, t *txn) {
 			e.replicate(func() {
 				sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
 				e.wakeLeader(sh)
-				e.s.After(e.k.produceBase(), func() {
+				e.s.After(e.local(n, e.k.produceBase()), func() {
 					e.link(endpointBroker, n.name).Send(64, func() { e.accept(n, t) })
 				})
 			})
@@ -366,7 +372,7 @@ func (e *engine) accept(n *node, t *txn) {
 		t.accepted = true
 		e.accepted++
 	}
-	half := e.k.quicBase() / 2
+	half := e.local(n, e.k.quicBase()/2)
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
 			t.w.rec.Record(reports.StageAccepted, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
@@ -428,7 +434,7 @@ func (e *engine) wakeLeader(sh *logShard) {
 		return
 	}
 	e.link(endpointBroker, n.name).Send(64, func() {
-		e.s.After(e.k.produceBase()/2, func() { e.gate(n, func() { e.round(n) }) })
+		e.s.After(e.local(n, e.k.produceBase()/2), func() { e.gate(n, func() { e.round(n) }) })
 	})
 }
 
@@ -551,7 +557,7 @@ func (e *engine) wakeHeld(n *node, sh *logShard) {
 		return
 	}
 	e.link(endpointBroker, n.name).Send(64, func() {
-		e.s.After(e.k.produceBase()/2, func() { e.gate(n, polled) })
+		e.s.After(e.local(n, e.k.produceBase()/2), func() { e.gate(n, polled) })
 	})
 }
 
@@ -719,7 +725,7 @@ func (e *engine) publish(n *node, blocks []*block) {
 		e.loopPublish(n, b, blocks, visible)
 		return
 	}
-	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.local(n, e.k.produceBase())
 	// Each block's header is a broker write.
 	cpu := e.k.brokerRecord() * des.Time(len(blocks))
 	e.s.After(des.Time(publishRTTs-1)*rt, func() {
@@ -768,7 +774,7 @@ func (e *engine) deliverBlock(m *node, b *block) {
 		return
 	}
 	e.link(endpointBroker, m.name).Send(headerBytes, func() {
-		e.s.After(e.k.produceBase()/2, func() {
+		e.s.After(e.local(m, e.k.produceBase()/2), func() {
 			r := m.reps[b.shard]
 			r.avail = max(r.avail, b.height)
 			e.pump(r)
@@ -871,7 +877,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 		r.committed = b.height
 		r.busy = false
 		r.next++
-		half := e.k.quicBase() / 2
+		half := e.local(n, e.k.quicBase()/2)
 		if e.cohort {
 			e.cohortReceipts(n, b)
 		}

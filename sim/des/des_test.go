@@ -228,3 +228,37 @@ func TestShareSlowsTheNextPeriod(t *testing.T) {
 		t.Fatalf("capped share: ends at %v, want 10ms later (90%% taken)", end)
 	}
 }
+
+// TestStretchFollowsTheLoad: a latency measured idle stretches by 1/(1−ρ),
+// ρ the share of the servers the jobs and the background work took over
+// the last complete period (at most 90%); an idle machine leaves it as is,
+// and stretching queues nothing.
+func TestStretchFollowsTheLoad(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	if got := v.Stretch(Millisecond); got != Millisecond {
+		t.Fatalf("idle: %v, want 1ms", got)
+	}
+	// A quarter of two servers in jobs and a quarter in background work.
+	v.Start(SharePeriod/2, 0)
+	v.Share(SharePeriod/2, 1)
+	if got := v.Stretch(Millisecond); got != Millisecond {
+		t.Fatalf("in the same period: %v, want 1ms (measured over complete periods)", got)
+	}
+	s.RunUntil(SharePeriod, nil)
+	if got := v.Stretch(Millisecond); got != 2*Millisecond {
+		t.Fatalf("after a half-busy period: %v, want 2ms", got)
+	}
+	if v.Backlog() > 0 || v.Busy(0) != SharePeriod/2 {
+		t.Fatalf("stretching queued work: backlog %v, busy %v", v.Backlog(), v.Busy(0))
+	}
+	v.Share(100*SharePeriod, 1)
+	s.RunUntil(2*SharePeriod, nil)
+	if got := v.Stretch(Millisecond); got != 10*Millisecond {
+		t.Fatalf("saturated: %v, want 10ms (90%% cap)", got)
+	}
+	s.RunUntil(4*SharePeriod, nil)
+	if got := v.Stretch(Millisecond); got != Millisecond {
+		t.Fatalf("after an idle period: %v, want 1ms", got)
+	}
+}

@@ -30,6 +30,11 @@ type Server struct {
 	shared      Time
 	sharedSince Time
 	sharedShare float64
+	// The jobs' work that started in the current period, and the share
+	// of the servers the jobs and the background work together took over
+	// the last complete period (Stretch).
+	queued    Time
+	busyShare float64
 }
 
 // SharePeriod is the period over which Share's background work is
@@ -64,6 +69,21 @@ func (v *Server) scaled(cost Time) Time {
 	return Time(math.Round(float64(cost) / speed))
 }
 
+// Stretch returns how long a latency of t measured on an idle machine
+// takes on this one now. A loopback round trip is the machine's own work
+// — system calls, wake-ups, the peer's handling — each hop of which waits
+// for a server as a short job does behind the machine's load: t is
+// divided by the speed SetSpeed gives and by 1 − ρ, ρ the share of the
+// servers the jobs and the background work took over the last complete
+// SharePeriod (at most 90%), an M/M/1 queue's response time.
+func (v *Server) Stretch(t Time) Time {
+	if t <= 0 {
+		return t
+	}
+	v.rollShared()
+	return Time(math.Round(float64(t) / (v.speed * (1 - v.busyShare))))
+}
+
 // Share charges cost of op as background work that shares the servers
 // with the jobs instead of queueing among them, as an operating system's
 // scheduler interleaves a process's many small pieces of overhead with
@@ -93,12 +113,14 @@ func (v *Server) rollShared() {
 		return
 	}
 	periods := (v.s.now - v.sharedSince) / SharePeriod
+	capacity := float64(SharePeriod) * float64(len(v.free))
 	if periods == 1 {
-		v.sharedShare = min(float64(v.shared)/(float64(SharePeriod)*float64(len(v.free))), maxShare)
+		v.sharedShare = min(float64(v.shared)/capacity, maxShare)
+		v.busyShare = min(float64(v.shared+v.queued)/capacity, maxShare)
 	} else {
-		v.sharedShare = 0
+		v.sharedShare, v.busyShare = 0, 0
 	}
-	v.shared = 0
+	v.shared, v.queued = 0, 0
 	v.sharedSince += periods * SharePeriod
 }
 
@@ -123,6 +145,7 @@ func (v *Server) Do(cost Time, op int, done func()) Time {
 // the job will complete.
 func (v *Server) Start(cost Time, op int) Time {
 	cost = v.scaled(max(cost, 0))
+	v.queued += cost
 	start := max(v.s.now, v.free[0], v.stall)
 	end := start + cost
 	v.free[0] = end
@@ -162,6 +185,7 @@ func (v *Server) StartParts(parts ...Part) Time {
 	at := start
 	for _, p := range parts {
 		c := v.scaled(max(p.Cost, 0))
+		v.queued += c
 		v.account(p.Op, at, at+c)
 		at += c
 	}
