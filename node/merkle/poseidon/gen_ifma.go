@@ -1,31 +1,55 @@
 //go:build ignore
 
 // gen_ifma writes permute_ifma_amd64.s: 8-lane AVX-512 IFMA kernels of the
-// t=3 and t=4 permutations (Hash2 and Hash3), each running eight independent
-// states at once, one per 64-bit lane of a ZMM register.
+// t=3, t=4 and t=17 permutations (Hash2, Hash3 and HashBytes' 16-input
+// frame), each running eight independent states at once, one per 64-bit lane
+// of a ZMM register.
 //
 // Representation. A field element is five 52-bit limbs (radix 2^52), each
 // limb of the eight lanes in one ZMM register (64 bytes in memory, limb l of
 // an element at offset 64·l), in Montgomery form with R = 2^260: x is held as
-// x·2^260 mod q, not necessarily below q. Schedule constants (buildSchedule's
+// x·2^260 mod q, not necessarily below q. Schedule constants (buildSchedule8's
 // order, converted by the Go side) are five limbs of 8 bytes each (limb l at
 // offset 8·l), broadcast to the lanes by the instructions that read them.
 //
 // Products. VPMADD52LUQ/HUQ add the low/high 52 bits of the 104-bit product
 // of two 52-bit lanes to a 64-bit accumulator. A Montgomery dot product
-// Σ_k a_k·b_k/2^260 mod q is one word-by-word (radix 2^52) CIOS: for each limb
-// i of the b operands, add every a_k·b_k[i] into the window T0..T5, then
-// m = T0·(−q⁻¹) mod 2^52, add m·q, and shift one limb (T1 += T0>>52). Each
-// accumulator receives fewer than 4k+4 values below 2^52 between shifts, far
-// from 2^64. The result V = (Σ a_k·b_k + M·q)/2^260 with M < 2^260 is below
-// Σ a_k·b_k/2^260 + q, which is below 2q for the operands used here: k ≤ 4
-// terms, each a constant (below q) times a state value (below 3q) or a
-// product of two values below 3q (S-boxes), and 9q²/2^260 < q/7 as
-// q < 2^254. Limbs are then normalized (carries propagated, each below
-// 2^52), which the next product needs (IFMA reads 52 bits of each operand).
+// Σ_k a_k·b_k/2^260 mod q of n terms is one word-by-word (radix 2^52) CIOS:
+// for each limb i of the b operands, add every a_k·b_k[i] into the window
+// T0..T5, then m = T0·(−q⁻¹) mod 2^52, add m·q, and shift one limb
+// (T1 += T0>>52). The first four terms' a operands are held in registers,
+// later ones read from memory (their b limb then in a register).
 //
-// Bounds kept by the kernel: after any product or dot an element is below
-// 2q; adding a round constant (below q) leaves it below 3q < 2^256; an
+// Accumulators. A register enters the window as T5 (zeroed) and leaves it as
+// T0 at most five limb steps later. In each step it receives at most 2n+2
+// values below 2^52 (the low halves of a_k[j]·b_k[i] and the high halves of
+// a_k[j−1]·b_k[i] for every term, and the two halves of m·q at its position),
+// and once the carry T0>>52, below 2^12. So it stays below
+// (5·(2n+2)+1)·2^52 = (10n+11)·2^52, which is below 2^60 for n ≤ 21
+// (maxDotTerms: 221 < 2^8); an added constant (limbs below 2^52) and the
+// carries of normalizing keep it below 2^61. No 64-bit lane overflows.
+//
+// Results. V = (Σ a_k·b_k + M·q)/2^260 with M < 2^260 (m's limbs), so
+// V < Σ a_k·b_k/2^260 + q. In every dot of several terms one operand of each
+// term is a constant (below q: canonical, or one52 = 2^260 mod q) and the
+// other a value below 3q (see below), so each a_k·b_k < 3q² and
+// V < q + n·3q·q/2^260 < q·(1 + 3n/64), as q < 2^254 gives q/2^260 < 2^−6:
+// below 2q for n ≤ 21 (3·21 = 63 < 64). The kernels' dots have at most 18
+// terms (t=17's partial-round pairs: 1 + 16 + 1; full rounds 17; t=4's 5).
+// The S-boxes' products of two values are single terms: a square of a value
+// below 3q, or x·x⁴ with x below 3q and x⁴ below 2q, each below 9q², so
+// V < q·(1 + 9/64) < 2q. Limbs are then normalized (carries propagated, each
+// below 2^52), which the next product needs (IFMA reads 52 bits of each
+// operand; the top limb of a value below 3q < 2^256 is below 2^48).
+//
+// Code size. The t=3 and t=4 kernels are unrolled. The t=17 kernel loops
+// over the elements of its S-box layers and sparse updates and over the
+// rows of its matrices (each): a 17-term dot is about a thousand
+// instructions, and seventeen of them per round unrolled would be hundreds
+// of kilobytes of code.
+//
+// Bounds kept by the kernel: the inputs are below q; after any product or
+// dot an element is below 2q; adding a round constant (below q) leaves it below 3q < 2^256; an
 // element added to by the partial rounds' sparse update (state[k] += v·x) is
 // recomputed as the dot v·x + one·state[k] (one = 2^260 mod q), so it stays
 // below 2q. Nothing is ever conditionally subtracted; the Go side reduces the
@@ -43,7 +67,7 @@ import (
 )
 
 // partialRounds must match poseidon.go.
-var partialRounds = map[int]int{3: 57, 4: 56}
+var partialRounds = map[int]int{3: 57, 4: 56, 17: 68}
 
 const (
 	limbs    = 5
@@ -55,7 +79,13 @@ const (
 	scratch  = "Z27"      // carries while normalizing
 	firstA   = 7          // Z7.. hold the a operands' limbs (up to 4 elements)
 	maxTerms = (27 - 7) / limbs
+	// maxDotTerms bounds a dot's terms so that its result stays below 2q
+	// (see the header comment).
+	maxDotTerms = 21
 )
+
+// bregs hold the b limb of a dot's terms past maxTerms, in turn.
+var bregs = []int{28, 29, 30}
 
 var out bytes.Buffer
 
@@ -103,9 +133,10 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 // when non-nil, normalized. dst may alias any operand.
 func dot(dst vec, terms []term, addend *cst) {
 	// The first maxTerms terms' a operands are loaded into registers; later
-	// ones are read from memory, their b limb broadcast or loaded into a
-	// register (the 5-term dots of the t=4 partial-round pairs).
-	if len(terms) < 1 || len(terms) > maxTerms+2 {
+	// ones are read from memory, their b limb broadcast or loaded into one
+	// of bregs in turn (the 5-term dots of the t=4 partial-round pairs, the
+	// 17- and 18-term dots of t=17).
+	if len(terms) < 1 || len(terms) > maxDotTerms {
 		log.Fatalf("dot of %d terms", len(terms))
 	}
 	for k, t := range terms[:min(len(terms), maxTerms)] {
@@ -120,7 +151,7 @@ func dot(dst vec, terms []term, addend *cst) {
 	for i := 0; i < limbs; i++ {
 		for k, t := range terms {
 			if k >= maxTerms {
-				breg := z(28 + k - maxTerms)
+				breg := z(bregs[(k-maxTerms)%len(bregs)])
 				if t.bc != nil {
 					emit("VPBROADCASTQ %s, %s", t.bc.limb(i), breg)
 				} else {
@@ -247,9 +278,48 @@ func sbox(x, x2, x4 vec, c *cst) {
 	dot(x, []term{{a: x, bv: &x4}}, c)
 }
 
+// loops says whether each emits loops (the t=17 kernel, whose rounds
+// unrolled would be hundreds of kilobytes of code) or unrolls (t=3, t=4).
+var loops bool
+
+// labels counts each's loops, for their labels.
+var labels int
+
+// each emits body(x, k) for i = 0..n-1 with x = v.at(i) and k = c.at(stride·i)
+// (c nil: k is unused). Unrolled, x and k are those; as a loop, x is based on
+// BX and k on R14, advanced each time, and CX counts down.
+func each(n int, v vec, c *cst, stride int, body func(x vec, k cst)) {
+	if !loops {
+		for i := 0; i < n; i++ {
+			var k cst
+			if c != nil {
+				k = c.at(stride * i)
+			}
+			body(v.at(i), k)
+		}
+		return
+	}
+	labels++
+	l := fmt.Sprintf("each%d", labels)
+	emit("LEAQ %s, BX", v.limb(0))
+	if c != nil {
+		emit("LEAQ %s, R14", c.limb(0))
+	}
+	emit("MOVQ $%d, CX", n)
+	label(l)
+	body(vec{"BX", 0}, cst{"R14", 0})
+	emit("ADDQ $%d, BX", vecSize)
+	if c != nil {
+		emit("ADDQ $%d, R14", cstSize*stride)
+	}
+	emit("DECQ CX")
+	emit("JNZ %s", l)
+}
+
 // kernel emits permute<t>x8(st *[t·5·8]uint64, sched *uint64): st holds t
 // elements of eight lanes; on return st[0] holds the eight outputs (below
-// 2q). The schedule is buildSchedule's, each constant as five limbs.
+// 2q). The schedule is buildSchedule8's, each constant as five limbs. The
+// inputs must be below q (limbs52's form).
 func kernel(t, nP int) {
 	s := vec{"AX", 0}
 	tmp := vec{"SP", 0}
@@ -266,26 +336,25 @@ func kernel(t, nP int) {
 	emit("MOVQ sched+8(FP), R15")
 	emit("VPBROADCASTQ ·mask52(SB), %s", mask)
 
+	loops = t > 4
+	labels = 0
+
 	comment("initial round constants")
-	for j := 0; j < t; j++ {
-		addConst(s.at(j), s.at(j), c.at(j))
-	}
+	each(t, s, &c, 1, func(x vec, k cst) { addConst(x, x, k) })
 	emit("ADDQ $%d, R15", cstSize*t)
 
-	fullRound := func(lbl string, rows int) {
+	fullRound := func(rows int) {
 		comment("full round: x^5 + c on every element, then the matrix")
-		for j := 0; j < t; j++ {
-			cj := c.at(j)
-			sbox(s.at(j), x2, x4, &cj)
-		}
-		for i := 0; i < rows; i++ {
+		each(t, s, &c, 1, func(x vec, k cst) { sbox(x, x2, x4, &k) })
+		row0 := c.at(t)
+		each(rows, tmp, &row0, t, func(x vec, k cst) {
 			var ts []term
 			for j := 0; j < t; j++ {
-				m := c.at(t + i*t + j)
+				m := k.at(j)
 				ts = append(ts, term{a: s.at(j), bc: &m})
 			}
-			dot(tmp.at(i), ts, nil)
-		}
+			dot(x, ts, nil)
+		})
 		for i := 0; i < rows; i++ {
 			copyVec(s.at(i), tmp.at(i))
 		}
@@ -294,7 +363,7 @@ func kernel(t, nP int) {
 
 	emit("MOVQ $4, %s", cnt)
 	label(name + "_first")
-	fullRound(name+"_first", t)
+	fullRound(t)
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_first", name)
 
@@ -322,10 +391,11 @@ func kernel(t, nP int) {
 		b := c.at(2 + 2*t)
 		ts = append(ts, term{a: s, bc: &b})
 		dot(nz, ts, nil)
-		for k := 1; k < t; k++ {
-			v, v1 := c.at(2+2*t+k), c.at(2+3*t-1+k)
-			dot(s.at(k), []term{{a: s.at(k), bc: &one52}, {a: s, bc: &v}, {a: y, bc: &v1}}, nil)
-		}
+		v1 := c.at(3 + 2*t) // v_1, then v'_1 t-1 constants on
+		each(t-1, s.at(1), &v1, 1, func(x vec, v cst) {
+			v1 := v.at(t - 1)
+			dot(x, []term{{a: x, bc: &one52}, {a: s, bc: &v}, {a: y, bc: &v1}}, nil)
+		})
 		copyVec(s, nz)
 	}
 	emit("ADDQ $%d, R15", cstSize*(4*t+1))
@@ -342,24 +412,22 @@ func kernel(t, nP int) {
 			ts = append(ts, term{a: s.at(j), bc: &w})
 		}
 		dot(tmp, ts, nil)
-		for k := 1; k < t; k++ {
-			v := c.at(t + k)
-			dot(s.at(k), []term{{a: s, bc: &v}, {a: s.at(k), bc: &one52}}, nil)
-		}
+		v1 := c.at(t + 1)
+		each(t-1, s.at(1), &v1, 1, func(x vec, v cst) {
+			dot(x, []term{{a: s, bc: &v}, {a: x, bc: &one52}}, nil)
+		})
 		copyVec(s, tmp)
 		emit("ADDQ $%d, R15", cstSize*2*t)
 	}
 
 	emit("MOVQ $3, %s", cnt)
 	label(name + "_last")
-	fullRound(name+"_last", t)
+	fullRound(t)
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_last", name)
 
 	comment("final round: x^5 on every element, row 0 of the matrix")
-	for j := 0; j < t; j++ {
-		sbox(s.at(j), x2, x4, nil)
-	}
+	each(t, s, nil, 0, func(x vec, _ cst) { sbox(x, x2, x4, nil) })
 	emit("ADDQ $%d, R15", cstSize*t) // the round's zero constants
 	var fs []term
 	for j := 0; j < t; j++ {
@@ -401,7 +469,7 @@ func main() {
 	}
 	out.WriteString("GLOBL ·one52(SB), RODATA|NOPTR, $40\n")
 
-	for _, t := range []int{3, 4} {
+	for _, t := range []int{3, 4, 17} {
 		kernel(t, partialRounds[t])
 	}
 	if err := os.WriteFile("permute_ifma_amd64.s", out.Bytes(), 0o644); err != nil {

@@ -37,6 +37,45 @@ func HashMany3(out, a, b, c []fr.Element) {
 	hashMany3(out, a, b, c)
 }
 
+// HashBytesMany sets out[i] to HashBytes(in[i]) for every i. Inputs of one
+// permutation (at most 16 chunks of 31 bytes: 496 bytes) are hashed eight at
+// a time where the CPU has AVX-512 IFMA; empty inputs give zero, as in
+// HashBytes, and longer inputs run one at a time. The slices must have the
+// same length.
+func HashBytesMany(out []fr.Element, in [][]byte) {
+	if len(in) != len(out) {
+		panic("poseidon: HashBytesMany slices of different lengths")
+	}
+	hashBytesMany(out, in)
+}
+
+func hashBytesManyScalar(out []fr.Element, in [][]byte) {
+	for i, b := range in {
+		out[i], _ = HashBytes(b) // the error is always nil
+	}
+}
+
+// maxFrameBytes is the longest input HashBytes hashes with one permutation.
+const maxFrameBytes = spongeFrame * spongeChunk
+
+// setLaneBytes stores in lane i of the t=17 state st (17 elements of
+// 5·lanes limbs) the frame HashBytes hashes for b (at most maxFrameBytes
+// bytes): the capacity 0, b's chunk elements, then zeros.
+func setLaneBytes(st []uint64, i int, b []byte) {
+	zeroLane(st, i)
+	for e := 1; e <= spongeFrame; e++ {
+		el := st[e*5*lanes:]
+		if len(b) == 0 {
+			zeroLane(el, i)
+			continue
+		}
+		n := min(len(b), spongeChunk)
+		c := chunkElement(b[:n])
+		setLane(el, i, &c)
+		b = b[n:]
+	}
+}
+
 func hashMany2Scalar(out, a, b []fr.Element) {
 	for i := range out {
 		out[i] = Hash2(&a[i], &b[i])

@@ -3,6 +3,8 @@
 package poseidon
 
 import (
+	"sync"
+
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 	"golang.org/x/sys/cpu"
 )
@@ -10,20 +12,85 @@ import (
 //go:generate go run gen_ifma.go
 
 // useIFMA selects the 8-lane AVX-512 IFMA kernels (permute_ifma_amd64.s)
-// for HashMany2 and HashMany3.
+// for HashMany2, HashMany3 and HashBytesMany.
 var useIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
 
 // sched52[t] is buildSchedule8(tables[t]) in the IFMA kernels' form (see
 // limbs52).
 var sched52 = func() (s [5][]uint64) {
 	for t := 3; t <= 4; t++ {
-		for _, c := range buildSchedule8(tables[t]) {
-			l := limbs52(&c)
-			s[t] = append(s[t], l[:]...)
-		}
+		s[t] = schedule52(tables[t])
 	}
 	return s
 }()
+
+// schedule52 is buildSchedule8(p) in the IFMA kernels' form.
+func schedule52(p *params) []uint64 {
+	var s []uint64
+	for _, c := range buildSchedule8(p) {
+		l := limbs52(&c)
+		s = append(s, l[:]...)
+	}
+	return s
+}
+
+// sched17 is schedule52 of the t=17 constants, built on first use as they
+// are (see table).
+var sched17 struct {
+	once sync.Once
+	s    []uint64
+}
+
+func schedule17() *uint64 {
+	sched17.once.Do(func() { sched17.s = schedule52(table(MaxInputs + 1)) })
+	return &sched17.s[0]
+}
+
+func hashBytesMany(out []fr.Element, in [][]byte) {
+	if !useIFMA {
+		hashBytesManyScalar(out, in)
+		return
+	}
+	var (
+		st    [(MaxInputs + 1) * lanes * 5]uint64
+		group [lanes]int // indexes of the inputs in the next kernel call
+		n     int
+	)
+	run := func() {
+		for i := 0; i < lanes; i++ {
+			var b []byte
+			if i < n {
+				b = in[group[i]]
+			}
+			setLaneBytes(st[:], i, b)
+		}
+		permute17x8(&st, schedule17())
+		for i := 0; i < n; i++ {
+			out[group[i]] = getLane(st[:5*lanes], i)
+		}
+		n = 0
+	}
+	for i, b := range in {
+		switch {
+		case len(b) == 0:
+			out[i] = fr.Element{}
+		case len(b) > maxFrameBytes:
+			out[i], _ = HashBytes(b)
+		default:
+			group[n] = i
+			if n++; n == lanes {
+				run()
+			}
+		}
+	}
+	if n >= minLanes {
+		run()
+		return
+	}
+	for _, i := range group[:n] {
+		out[i], _ = HashBytes(in[i])
+	}
+}
 
 func hashMany2(out, a, b []fr.Element) {
 	if !useIFMA {
@@ -88,3 +155,6 @@ func permute3x8(st *[3 * lanes * 5]uint64, sched *uint64)
 
 //go:noescape
 func permute4x8(st *[4 * lanes * 5]uint64, sched *uint64)
+
+//go:noescape
+func permute17x8(st *[(MaxInputs + 1) * lanes * 5]uint64, sched *uint64)
