@@ -34,8 +34,9 @@
 // term is a constant (below q: canonical, or one52 = 2^260 mod q) and the
 // other a value below 3q (see below), so each a_k·b_k < 3q² and
 // V < q + n·3q·q/2^260 < q·(1 + 3n/64), as q < 2^254 gives q/2^260 < 2^−6:
-// below 2q for n ≤ 21 (3·21 = 63 < 64). The kernels' dots have at most 18
-// terms (t=17's partial-round pairs: 1 + 16 + 1; full rounds 17; t=4's 5).
+// below 2q for n ≤ 21 (3·21 = 63 < 64). The kernels' dots have at most 20
+// terms (t=17's blocks of four partial rounds: 1 + 16 + 3; its full rounds
+// 17; t=4's 5).
 // The S-boxes' products of two values are single terms: a square of a value
 // below 3q, or x·x⁴ with x below 3q and x⁴ below 2q, each below 9q², so
 // V < q·(1 + 9/64) < 2q. Limbs are then normalized (carries propagated, each
@@ -46,14 +47,22 @@
 // over the elements of its S-box layers and sparse updates and over the
 // rows of its matrices (each): a 17-term dot is about a thousand
 // instructions, and seventeen of them per round unrolled would be hundreds
-// of kilobytes of code.
+// of kilobytes of code. Its speed is the IFMA instructions it runs (about
+// one a cycle): blocks of four partial rounds, the conditional subtraction
+// and the sparse first round each save some.
 //
 // Bounds kept by the kernel: the inputs are below q; after any product or
-// dot an element is below 2q; adding a round constant (below q) leaves it below 3q < 2^256; an
-// element added to by the partial rounds' sparse update (state[k] += v·x) is
-// recomputed as the dot v·x + one·state[k] (one = 2^260 mod q), so it stays
-// below 2q. Nothing is ever conditionally subtracted; the Go side reduces the
-// output (below 2q) once when it converts it back.
+// dot an element is below 2q; adding a round constant (below q) leaves it
+// below 3q < 2^256. An element added to by the partial rounds' sparse update
+// (state[k] += Σ v_d·x_d at the end of a block) stays below 2q: t=3 and t=4
+// recompute it as the dot Σ v_d·x_d + one·state[k] (one = 2^260 mod q);
+// t=17 adds state[k] (below 2q) to the dot of its b = 4 terms (below
+// q·(1 + 12/64)) and subtracts 2q where the sum (below 3.19q) is not below
+// 2q (dotAdd), which leaves it below 2q either way. The t=17 kernel's sparse
+// first round (a state zero past element n ≤ 8, as HashBytes' short inputs
+// give) adds a constant to a dot of n terms: below 3q, as an S-box output
+// plus its round constant, and what the next S-box takes. The Go side
+// reduces the output (below 2q) once when it converts it back.
 //
 // Run with: go generate ./node/merkle/poseidon/
 package main
@@ -69,6 +78,10 @@ import (
 // partialRounds must match poseidon.go.
 var partialRounds = map[int]int{3: 57, 4: 56, 17: 68}
 
+// partialBlocks[t] is how many partial rounds the kernel of width t runs as
+// one block (partialBlocks8 in ifma.go, which must agree).
+var partialBlocks = map[int]int{3: 2, 4: 2, 17: 4}
+
 const (
 	limbs    = 5
 	limbSize = 64         // bytes of one limb of eight lanes
@@ -83,6 +96,11 @@ const (
 	// (see the header comment).
 	maxDotTerms = 21
 )
+
+// sparseMax is the most leading non-zero inputs for which the t=17 kernel
+// runs the first full round sparsely (sparseMax in t17.go, which must
+// agree).
+const sparseMax = 8
 
 // bregs hold the b limb of a dot's terms past maxTerms, in turn.
 var bregs = []int{28, 29, 30}
@@ -132,6 +150,47 @@ func z(i int) string { return fmt.Sprintf("Z%d", i) }
 // dot sets dst = Σ terms (Montgomery, below 2q), plus addend (a constant)
 // when non-nil, normalized. dst may alias any operand.
 func dot(dst vec, terms []term, addend *cst) {
+	acc := product(terms)
+	if addend != nil {
+		for j := 0; j < limbs; j++ {
+			emit("VPADDQ.BCST %s, %s, %s", addend.limb(j), z(acc[j]), z(acc[j]))
+		}
+	}
+	normalize(acc[:limbs])
+	for j := 0; j < limbs; j++ {
+		emit("VMOVDQU64 %s, %s", z(acc[j]), dst.limb(j))
+	}
+}
+
+// dotAdd sets dst = Σ terms + src, src below 2q, keeping it below 2q: the
+// dot (below q·(1 + 3n/64) for n terms) plus src, less 2q where that is
+// not negative. For n ≤ 21 the sum is below 4q − q/64, so one subtraction
+// is enough. dst may alias any operand.
+func dotAdd(dst vec, terms []term, src vec) {
+	acc := product(terms)
+	for j := 0; j < limbs; j++ {
+		emit("VPADDQ %s, %s, %s", src.limb(j), z(acc[j]), z(acc[j]))
+	}
+	normalize(acc[:limbs])
+	d := func(j int) string { return z(firstA + j) } // free after the product
+	for j := 0; j < limbs; j++ {
+		emit("VPSUBQ.BCST ·twoq52+%d(SB), %s, %s", 8*j, z(acc[j]), d(j))
+	}
+	for j := 0; j < limbs-1; j++ { // signed carries
+		emit("VPSRAQ $52, %s, %s", d(j), scratch)
+		emit("VPANDQ %s, %s, %s", mask, d(j), d(j))
+		emit("VPADDQ %s, %s, %s", scratch, d(j+1), d(j+1))
+	}
+	emit("VPMOVQ2M %s, K1", d(limbs-1)) // the lanes where the sum is below 2q
+	for j := 0; j < limbs; j++ {
+		emit("VPBLENDMQ %s, %s, K1, %s", z(acc[j]), d(j), z(acc[j]))
+		emit("VMOVDQU64 %s, %s", z(acc[j]), dst.limb(j))
+	}
+}
+
+// product emits the Montgomery dot of terms into six accumulators and
+// returns them, the result's limbs first (not normalized).
+func product(terms []term) []int {
 	// The first maxTerms terms' a operands are loaded into registers; later
 	// ones are read from memory, their b limb broadcast or loaded into one
 	// of bregs in turn (the 5-term dots of the t=4 partial-round pairs, the
@@ -188,15 +247,7 @@ func dot(dst vec, terms []term, addend *cst) {
 			emit("VPXORQ %s, %s, %s", z(acc[5]), z(acc[5]), z(acc[5]))
 		}
 	}
-	if addend != nil {
-		for j := 0; j < limbs; j++ {
-			emit("VPADDQ.BCST %s, %s, %s", addend.limb(j), z(acc[j]), z(acc[j]))
-		}
-	}
-	normalize(acc[:limbs])
-	for j := 0; j < limbs; j++ {
-		emit("VMOVDQU64 %s, %s", z(acc[j]), dst.limb(j))
-	}
+	return acc
 }
 
 // normalize propagates carries so that every limb but the last is below 2^52.
@@ -285,6 +336,11 @@ var loops bool
 // labels counts each's loops, for their labels.
 var labels int
 
+// condSub says whether the partial rounds' sparse updates keep state[k]
+// below 2q with a conditional subtraction (dotAdd: the t=17 kernel) or by
+// recomputing it as a term one·state[k] of the update's dot (t=3, t=4).
+var condSub bool
+
 // each emits body(x, k) for i = 0..n-1 with x = v.at(i) and k = c.at(stride·i)
 // (c nil: k is unused). Unrolled, x and k are those; as a loop, x is based on
 // BX and k on R14, advanced each time, and CX counts down.
@@ -330,14 +386,27 @@ func kernel(t, nP int) {
 	c := cst{"R15", 0}
 	name := fmt.Sprintf("permute%dx8", t)
 
-	fmt.Fprintf(&out, "\n// func %s(st *[%d]uint64, sched *uint64)\n", name, t*limbs*8)
-	fmt.Fprintf(&out, "TEXT ·%s(SB), 0, $%d-16\n", name, frame)
+	loops, condSub = t > 4, t > 4
+	sparse := t > 4
+	labels = 0
+
+	if !sparse {
+		fmt.Fprintf(&out, "\n// func %s(st *[%d]uint64, sched *uint64)\n", name, t*limbs*8)
+		fmt.Fprintf(&out, "TEXT ·%s(SB), 0, $%d-16\n", name, frame)
+	} else {
+		fmt.Fprintf(&out, "\n// func %s(st *[%d]uint64, sched, sparse *uint64, n int)\n", name, t*limbs*8)
+		fmt.Fprintf(&out, "TEXT ·%s(SB), 0, $%d-32\n", name, frame)
+	}
 	emit("MOVQ st+0(FP), AX")
 	emit("MOVQ sched+8(FP), R15")
 	emit("VPBROADCASTQ ·mask52(SB), %s", mask)
-
-	loops = t > 4
-	labels = 0
+	if sparse {
+		emit("MOVQ n+24(FP), DX")
+		for n := 1; n <= sparseMax; n++ {
+			emit("CMPQ DX, $%d", n)
+			emit("JEQ %s_sparse%d", name, n)
+		}
+	}
 
 	comment("initial round constants")
 	each(t, s, &c, 1, func(x vec, k cst) { addConst(x, x, k) })
@@ -367,42 +436,73 @@ func kernel(t, nP int) {
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_first", name)
 
-	comment("partial rounds in pairs (see buildSchedule8)")
-	emit("MOVQ $%d, %s", nP/2, cnt)
-	label(name + "_partial")
-	y := tmp.at(1)  // round r's new state[0], then x' (round r+1's S-box output)
-	nz := tmp.at(0) // round r+1's new state[0]
-	{
-		cr, cr1 := c.at(0), c.at(1+t)
-		sbox(s, x2, x4, &cr) // state[0] = x
-		var ts []term
-		for j := 0; j < t; j++ {
-			w := c.at(1 + j)
-			ts = append(ts, term{a: s.at(j), bc: &w})
-		}
-		dot(y, ts, nil)
-		sbox(y, x2, x4, &cr1) // y = x'
-		w0 := c.at(2 + t)
-		ts = []term{{a: y, bc: &w0}}
-		for j := 1; j < t; j++ {
-			w := c.at(2 + t + j)
-			ts = append(ts, term{a: s.at(j), bc: &w})
-		}
-		b := c.at(2 + 2*t)
-		ts = append(ts, term{a: s, bc: &b})
-		dot(nz, ts, nil)
-		v1 := c.at(3 + 2*t) // v_1, then v'_1 t-1 constants on
-		each(t-1, s.at(1), &v1, 1, func(x vec, v cst) {
-			v1 := v.at(t - 1)
-			dot(x, []term{{a: x, bc: &one52}, {a: s, bc: &v}, {a: y, bc: &v1}}, nil)
-		})
-		copyVec(s, nz)
+	b := partialBlocks[t]
+	if b == 2 {
+		comment("partial rounds in pairs (see buildSchedule8)")
+	} else {
+		comment(fmt.Sprintf("partial rounds in blocks of %d (see buildSchedule8)", b))
 	}
-	emit("ADDQ $%d, R15", cstSize*(4*t+1))
+	emit("MOVQ $%d, %s", nP/b, cnt)
+	label(name + "_partial")
+	// x(d) is round d's S-box output (plus its constant): state[0] for the
+	// first, then the new state[0] of the round before; tmp.at(0) takes the
+	// last round's new state[0] (the next block's).
+	x := func(d int) vec {
+		if d == 0 {
+			return s
+		}
+		return tmp.at(d)
+	}
+	{
+		cr := c.at(0)
+		sbox(s, x2, x4, &cr)
+		off := 0 // round d's constants
+		for d := 0; d < b; d++ {
+			w0 := c.at(off + 1)
+			ts := []term{{a: x(d), bc: &w0}}
+			for j := 1; j < t; j++ {
+				w := c.at(off + 1 + j)
+				ts = append(ts, term{a: s.at(j), bc: &w})
+			}
+			for j := 0; j < d; j++ {
+				bj := c.at(off + 1 + t + j)
+				ts = append(ts, term{a: x(j), bc: &bj})
+			}
+			off += 1 + t + d
+			if d == b-1 {
+				dot(tmp, ts, nil)
+				break
+			}
+			dot(x(d+1), ts, nil)
+			cn := c.at(off)
+			sbox(x(d+1), x2, x4, &cn)
+		}
+		v0 := c.at(off) // v_0 of state[1], then v_1 of it t-1 constants on, …
+		each(t-1, s.at(1), &v0, 1, func(sk vec, v cst) {
+			var ts []term
+			if !condSub {
+				ts = append(ts, term{a: sk, bc: &one52})
+			}
+			for d := 0; d < b; d++ {
+				vd := v.at(d * (t - 1))
+				ts = append(ts, term{a: x(d), bc: &vd})
+			}
+			if condSub {
+				dotAdd(sk, ts, sk)
+			} else {
+				dot(sk, ts, nil)
+			}
+		})
+		copyVec(s, tmp)
+		emit("ADDQ $%d, R15", cstSize*(off+b*(t-1)))
+	}
 	emit("DECQ %s", cnt)
 	emit("JNZ %s_partial", name)
 
-	if nP%2 == 1 {
+	switch {
+	case nP%b > 1:
+		log.Fatalf("t=%d: %d partial rounds in blocks of %d", t, nP, b)
+	case nP%b == 1:
 		comment("the last partial round")
 		c0 := c.at(0)
 		sbox(s, x2, x4, &c0)
@@ -437,6 +537,42 @@ func kernel(t, nP int) {
 	dot(s, fs, nil)
 	emit("VZEROUPPER")
 	emit("RET")
+
+	if !sparse {
+		return
+	}
+	// The first full round of a state [0, y_1..y_n, 0, …, 0]: only y_1..y_n
+	// go through the S-box; the other elements' S-box outputs are constants,
+	// their share of row i of the matrix Q_i (buildSparse17), added to the
+	// dot of the row's n weights of y'_1..y'_n. The rows (n weights, Q_i)
+	// are sparse's. The result is below 2q + q: a dot plus a constant, as an
+	// S-box output plus its round constant, which is what the next round's
+	// S-box takes.
+	for n := 1; n <= sparseMax; n++ {
+		comment(fmt.Sprintf("the first full round of a state zero past element %d", n))
+		label(fmt.Sprintf("%s_sparse%d", name, n))
+		emit("MOVQ sparse+16(FP), R13")
+		c1 := c.at(1)
+		each(n, s.at(1), &c1, 1, func(x vec, k cst) { addConst(x, x, k) })
+		c1 = c.at(t + 1) // round 1's constants
+		each(n, s.at(1), &c1, 1, func(x vec, k cst) { sbox(x, x2, x4, &k) })
+		rows := cst{"R13", 0}
+		each(t, tmp, &rows, n+1, func(x vec, k cst) {
+			var ts []term
+			for j := 1; j <= n; j++ {
+				m := k.at(j - 1)
+				ts = append(ts, term{a: s.at(j), bc: &m})
+			}
+			q := k.at(n)
+			dot(x, ts, &q)
+		})
+		for i := 0; i < t; i++ {
+			copyVec(s.at(i), tmp.at(i))
+		}
+		emit("ADDQ $%d, R15", cstSize*(t+t+t*t)) // initial constants, round 1
+		emit("MOVQ $3, %s", cnt)
+		emit("JMP %s_first", name)
+	}
 }
 
 func main() {
@@ -468,6 +604,13 @@ func main() {
 		one.Rsh(one, 52)
 	}
 	out.WriteString("GLOBL ·one52(SB), RODATA|NOPTR, $40\n")
+	out.WriteString("// twoq52 is 2q in 52-bit limbs (dotAdd's conditional subtraction).\n")
+	twoq := new(big.Int).Lsh(q, 1)
+	for i := 0; i < limbs; i++ {
+		fmt.Fprintf(&out, "DATA ·twoq52+%d(SB)/8, $0x%013x\n", 8*i, new(big.Int).And(twoq, m52))
+		twoq.Rsh(twoq, 52)
+	}
+	out.WriteString("GLOBL ·twoq52(SB), RODATA|NOPTR, $40\n")
 
 	for _, t := range []int{3, 4, 17} {
 		kernel(t, partialRounds[t])

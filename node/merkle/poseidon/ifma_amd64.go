@@ -12,8 +12,9 @@ import (
 //go:generate go run gen_ifma.go
 
 // useIFMA selects the 8-lane AVX-512 IFMA kernels (permute_ifma_amd64.s)
-// for HashMany2, HashMany3 and HashBytesMany.
-var useIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA
+// for HashMany2, HashMany3 and HashBytesMany (the t=17 kernel also uses an
+// AVX-512DQ instruction, VPMOVQ2M, which every CPU with IFMA has).
+var useIFMA = cpu.X86.HasAVX512F && cpu.X86.HasAVX512IFMA && cpu.X86.HasAVX512DQ
 
 // sched52[t] is buildSchedule8(tables[t]) in the IFMA kernels' form (see
 // limbs52).
@@ -34,16 +35,32 @@ func schedule52(p *params) []uint64 {
 	return s
 }
 
-// sched17 is schedule52 of the t=17 constants, built on first use as they
-// are (see table).
+// sched17 holds the t=17 kernel's constants in its form, built on first
+// use as the t=17 constants are (see table): s is schedule52 of them, and
+// sparse[n] their sparse first rounds (params.sparse).
 var sched17 struct {
-	once sync.Once
-	s    []uint64
+	once   sync.Once
+	s      []uint64
+	sparse [sparseMax + 1][]uint64
 }
 
-func schedule17() *uint64 {
-	sched17.once.Do(func() { sched17.s = schedule52(table(MaxInputs + 1)) })
-	return &sched17.s[0]
+// schedule17 returns permute17x8's schedule and, for a state zero past
+// element n (1 ≤ n ≤ sparseMax), its sparse first round; nil otherwise.
+func schedule17(n int) (sched, sparse *uint64) {
+	sched17.once.Do(func() {
+		p := table(MaxInputs + 1)
+		sched17.s = schedule52(p)
+		for n := 1; n <= sparseMax; n++ {
+			for _, c := range p.sparse[n] {
+				l := limbs52(&c)
+				sched17.sparse[n] = append(sched17.sparse[n], l[:]...)
+			}
+		}
+	})
+	if n >= 1 && n <= sparseMax {
+		sparse = &sched17.sparse[n][0]
+	}
+	return &sched17.s[0], sparse
 }
 
 func hashBytesMany(out []fr.Element, in [][]byte) {
@@ -57,14 +74,20 @@ func hashBytesMany(out []fr.Element, in [][]byte) {
 		n     int
 	)
 	run := func() {
+		chunks := 0 // the most of a lane: the state is zero past it
 		for i := 0; i < lanes; i++ {
 			var b []byte
 			if i < n {
 				b = in[group[i]]
+				chunks = max(chunks, (len(b)+spongeChunk-1)/spongeChunk)
 			}
 			setLaneBytes(st[:], i, b)
 		}
-		permute17x8(&st, schedule17())
+		sched, sparse := schedule17(chunks)
+		if sparse == nil {
+			chunks = 0
+		}
+		permute17x8(&st, sched, sparse, chunks)
 		for i := 0; i < n; i++ {
 			out[group[i]] = getLane(st[:5*lanes], i)
 		}
@@ -156,5 +179,11 @@ func permute3x8(st *[3 * lanes * 5]uint64, sched *uint64)
 //go:noescape
 func permute4x8(st *[4 * lanes * 5]uint64, sched *uint64)
 
+// permute17x8 runs the t=17 permutation on eight states (st: 17 elements
+// of eight lanes) and leaves the outputs in element 0. With 1 ≤ n ≤
+// sparseMax, element 0 and elements past n must be zero in every lane and
+// sparse is schedule17(n)'s (the first round is then cheaper); n = 0 assumes
+// nothing.
+//
 //go:noescape
-func permute17x8(st *[(MaxInputs + 1) * lanes * 5]uint64, sched *uint64)
+func permute17x8(st *[(MaxInputs + 1) * lanes * 5]uint64, sched, sparse *uint64, n int)
