@@ -18,7 +18,12 @@
 // for each limb i of the b operands, add every a_k·b_k[i] into the window
 // T0..T5, then m = T0·(−q⁻¹) mod 2^52, add m·q, and shift one limb
 // (T1 += T0>>52). The first four terms' a operands are held in registers,
-// later ones read from memory (their b limb then in a register).
+// later ones read from memory (their b limb then in a register). The t=17
+// kernel splits a dot of several terms over two such windows, even terms'
+// products in one and odd terms' in the other, added together at position 0
+// for m and at the end (productWide): twice the independent chains of
+// additions for the IFMA units, which run two at a time with a latency of
+// four cycles.
 //
 // Accumulators. A register enters the window as T5 (zeroed) and leaves it as
 // T0 at most five limb steps later. In each step it receives at most 2n+2
@@ -28,6 +33,8 @@
 // (5·(2n+2)+1)·2^52 = (10n+11)·2^52, which is below 2^60 for n ≤ 21
 // (maxDotTerms: 221 < 2^8); an added constant (limbs below 2^52) and the
 // carries of normalizing keep it below 2^61. No 64-bit lane overflows.
+// (Split over two windows, each register takes fewer of these values, and
+// the two added together are the single window's.)
 //
 // Results. V = (Σ a_k·b_k + M·q)/2^260 with M < 2^260 (m's limbs), so
 // V < Σ a_k·b_k/2^260 + q. In every dot of several terms one operand of each
@@ -47,9 +54,9 @@
 // over the elements of its S-box layers and sparse updates and over the
 // rows of its matrices (each): a 17-term dot is about a thousand
 // instructions, and seventeen of them per round unrolled would be hundreds
-// of kilobytes of code. Its speed is the IFMA instructions it runs (about
-// one a cycle): blocks of four partial rounds, the conditional subtraction
-// and the sparse first round each save some.
+// of kilobytes of code. Its time goes mostly to IFMA instructions: blocks of
+// four partial rounds, the conditional subtraction and the sparse first
+// round save some of them, and productWide keeps the units busier.
 //
 // Bounds kept by the kernel: the inputs are below q; after any product or
 // dot an element is below 2q; adding a round constant (below q) leaves it
@@ -188,9 +195,16 @@ func dotAdd(dst vec, terms []term, src vec) {
 	}
 }
 
+// wide says whether product splits a dot of several terms over two windows
+// of accumulators (the t=17 kernel): see productWide.
+var wide bool
+
 // product emits the Montgomery dot of terms into six accumulators and
 // returns them, the result's limbs first (not normalized).
 func product(terms []term) []int {
+	if wide && len(terms) > 1 {
+		return productWide(terms)
+	}
 	// The first maxTerms terms' a operands are loaded into registers; later
 	// ones are read from memory, their b limb broadcast or loaded into one
 	// of bregs in turn (the 5-term dots of the t=4 partial-round pairs, the
@@ -248,6 +262,61 @@ func product(terms []term) []int {
 		}
 	}
 	return acc
+}
+
+// productWide is product with the even terms' products in one window of
+// accumulators (Z0..Z5) and the odd terms' in another (Z12..Z17), added
+// together where the Montgomery step needs them (position 0) and at the
+// end. An IFMA instruction has a latency of four cycles and two run at
+// once, so six accumulators, each taking two products of every term per
+// limb one after the other, leave the IFMA units idle half the time in a
+// long dot; twelve keep them busy. The operands are loaded per limb step
+// (a's limbs into Z7..Z11 or Z18..Z22, b's limb into Z23 or Z24).
+func productWide(terms []term) []int {
+	accE := []int{0, 1, 2, 3, 4, 5}
+	accO := []int{12, 13, 14, 15, 16, 17}
+	for _, r := range append(accE[:6:6], accO...) {
+		emit("VPXORQ %s, %s, %s", z(r), z(r), z(r))
+	}
+	for i := 0; i < limbs; i++ {
+		for k, t := range terms {
+			acc, a, b := accE, 7, 23
+			if k%2 == 1 {
+				acc, a, b = accO, 18, 24
+			}
+			for j := 0; j < limbs; j++ {
+				emit("VMOVDQU64 %s, %s", t.a.limb(j), z(a+j))
+			}
+			if t.bc != nil {
+				emit("VPBROADCASTQ %s, %s", t.bc.limb(i), z(b))
+			} else {
+				emit("VMOVDQU64 %s, %s", t.bv.limb(i), z(b))
+			}
+			for j := 0; j < limbs; j++ {
+				emit("VPMADD52LUQ %s, %s, %s", z(a+j), z(b), z(acc[j]))
+				emit("VPMADD52HUQ %s, %s, %s", z(a+j), z(b), z(acc[j+1]))
+			}
+		}
+		emit("VPADDQ %s, %s, %s", z(accO[0]), z(accE[0]), z(accE[0]))
+		emit("VPXORQ %s, %s, %s", mreg, mreg, mreg)
+		emit("VPMADD52LUQ.BCST ·k52(SB), %s, %s", z(accE[0]), mreg)
+		for j := 0; j < limbs; j++ {
+			emit("VPMADD52LUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(accE[j]))
+			emit("VPMADD52HUQ.BCST ·q52+%d(SB), %s, %s", 8*j, mreg, z(accO[j+1]))
+		}
+		emit("VPSRLQ $52, %s, %s", z(accE[0]), z(accE[0]))
+		emit("VPADDQ %s, %s, %s", z(accE[0]), z(accE[1]), z(accE[1]))
+		accE = append(accE[1:], accE[0])
+		accO = append(accO[1:], accO[0])
+		if i < limbs-1 {
+			emit("VPXORQ %s, %s, %s", z(accE[5]), z(accE[5]), z(accE[5]))
+			emit("VPXORQ %s, %s, %s", z(accO[5]), z(accO[5]), z(accO[5]))
+		}
+	}
+	for j := 0; j < limbs; j++ {
+		emit("VPADDQ %s, %s, %s", z(accO[j]), z(accE[j]), z(accE[j]))
+	}
+	return accE
 }
 
 // normalize propagates carries so that every limb but the last is below 2^52.
@@ -386,7 +455,7 @@ func kernel(t, nP int) {
 	c := cst{"R15", 0}
 	name := fmt.Sprintf("permute%dx8", t)
 
-	loops, condSub = t > 4, t > 4
+	loops, condSub, wide = t > 4, t > 4, t > 4
 	sparse := t > 4
 	labels = 0
 
