@@ -17,9 +17,9 @@
 // HashBytesMany hash many independent inputs; with AVX-512 IFMA they run
 // eight at a time, one per 64-bit lane (permute_ifma_amd64.s, see
 // gen_ifma.go), at about a third of the single kernels' CPU time per hash
-// (HashBytesMany: for inputs of one permutation, up to 496 bytes). Inputs
-// must be canonical field elements (below the modulus), which is what every
-// gnark-crypto constructor produces.
+// (HashBytesMany: a fifth, for inputs of one permutation, up to 496 bytes).
+// Inputs must be canonical field elements (below the modulus), which is what
+// every gnark-crypto constructor produces.
 package poseidon
 
 //go:generate go run gen_constants.go
