@@ -207,8 +207,8 @@ func product(terms []term) []int {
 	}
 	// The first maxTerms terms' a operands are loaded into registers; later
 	// ones are read from memory, their b limb broadcast or loaded into one
-	// of bregs in turn (the 5-term dots of the t=4 partial-round pairs, the
-	// 17- and 18-term dots of t=17).
+	// of bregs in turn (the 5-term dots of the t=4 partial-round pairs; any
+	// number of terms up to maxDotTerms).
 	if len(terms) < 1 || len(terms) > maxDotTerms {
 		log.Fatalf("dot of %d terms", len(terms))
 	}
@@ -273,6 +273,9 @@ func product(terms []term) []int {
 // long dot; twelve keep them busy. The operands are loaded per limb step
 // (a's limbs into Z7..Z11 or Z18..Z22, b's limb into Z23 or Z24).
 func productWide(terms []term) []int {
+	if len(terms) > maxDotTerms {
+		log.Fatalf("dot of %d terms", len(terms))
+	}
 	accE := []int{0, 1, 2, 3, 4, 5}
 	accO := []int{12, 13, 14, 15, 16, 17}
 	for _, r := range append(accE[:6:6], accO...) {

@@ -202,13 +202,12 @@ func buildSchedule8(p *params) []fr.Element {
 			s = append(s, v(r0+d)...)
 		}
 	}
-	switch r := r0; {
-	case p.nP-r > 1:
-		panic("poseidon: partial rounds are not whole blocks but one")
-	case r < p.nP:
+	if r := r0; r+1 == p.nP {
 		s = append(s, pc[r])
 		s = append(s, w(r)...)
 		s = append(s, v(r)...)
+	} else if r != p.nP {
+		panic("poseidon: partial rounds leave more than one past whole blocks")
 	}
 	return scheduleTail(s, p, pc[p.nP:])
 }

@@ -63,6 +63,10 @@ func schedule17(n int) (sched, sparse *uint64) {
 	return &sched17.s[0], sparse
 }
 
+// hashBytesMany hashes the inputs of one permutation eight at a time in
+// their order (a group's state is zero past its longest input: a sparse
+// first round for up to sparseMax chunks), a last group of fewer than
+// minLanes and longer inputs one at a time.
 func hashBytesMany(out []fr.Element, in [][]byte) {
 	if !useIFMA {
 		hashBytesManyScalar(out, in)
