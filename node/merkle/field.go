@@ -22,6 +22,14 @@ func KeyFromBytes(b []byte) fr.Element { return hashBytes(b) }
 // poseidon.HashBytes(b). An empty b maps to 0.
 func ValueFromBytes(b []byte) fr.Element { return hashBytes(b) }
 
+// ElementsFromBytes sets out[i] = KeyFromBytes(in[i]), which is also
+// ValueFromBytes(in[i]), for every i: a block's keys and values hashed
+// together, eight at a time where the CPU has AVX-512 IFMA
+// (poseidon.HashBytesMany), at about a fifth of the CPU time of one at a
+// time for inputs up to 496 bytes. It panics if the slices have different
+// lengths.
+func ElementsFromBytes(out []fr.Element, in [][]byte) { hashBytesMany(out, in) }
+
 // ParseElement parses a non-negative decimal integer (digits only, no sign,
 // no spaces) that must be below the BN254 scalar field modulus.
 func ParseElement(s string) (fr.Element, error) { return parseDecimal(s) }

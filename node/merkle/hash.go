@@ -7,7 +7,7 @@ import (
 )
 
 // This file is the only place that knows which Poseidon implementation the
-// tree uses. All three functions must produce exactly the outputs of
+// tree uses. All its hash functions must produce exactly the outputs of
 // go-iden3-crypto's poseidon.Hash / poseidon.HashBytes (the oracle tests
 // check it through go-merkletree-sql).
 
@@ -23,6 +23,9 @@ func hashBytes(b []byte) fr.Element {
 	h, _ := poseidon.HashBytes(b) // never fails: it returns an error only to mirror iden3's signature
 	return h
 }
+
+// hashBytesMany sets out[i] = hashBytes(in[i]) for every i.
+func hashBytesMany(out []fr.Element, in [][]byte) { poseidon.HashBytesMany(out, in) }
 
 // BytesPermutations is how many Poseidon permutations KeyFromBytes and
 // ValueFromBytes run for an input of n bytes (zero for an empty input).

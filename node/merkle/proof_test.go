@@ -401,3 +401,27 @@ func TestBytesMapping(t *testing.T) {
 		t.Fatal("empty key not 0")
 	}
 }
+
+// TestElementsFromBytes checks the batch form against KeyFromBytes and
+// ValueFromBytes, over the 8-lane groups, their scalar tail and the inputs
+// hashed one at a time (empty, longer than one permutation).
+func TestElementsFromBytes(t *testing.T) {
+	var in [][]byte
+	for i, n := range []int{0, 1, 31, 32, 64, 100, 495, 496, 497, 1000, 3, 5, 8, 13, 21, 34, 55, 89, 144, 233} {
+		b := make([]byte, n)
+		for j := range b {
+			b[j] = byte(i*7 + j)
+		}
+		in = append(in, b)
+	}
+	for n := 0; n <= len(in); n++ {
+		out := make([]fr.Element, n)
+		merkle.ElementsFromBytes(out, in[:n])
+		for i := range out {
+			k, v := merkle.KeyFromBytes(in[i]), merkle.ValueFromBytes(in[i])
+			if !out[i].Equal(&k) || !out[i].Equal(&v) {
+				t.Fatalf("%d inputs, input %d (%d bytes): %s, KeyFromBytes %s", n, i, len(in[i]), out[i].String(), k.String())
+			}
+		}
+	}
+}

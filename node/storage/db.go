@@ -842,44 +842,74 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 	return &CommitResult{Root: u.Root, Proofs: proofs, Meta: meta}, nil
 }
 
-// treeWrites hashes keys and values to field elements, concurrently: each
+// treeWrites hashes keys and values to field elements: every value, and
+// every key the key cache misses, in one batch (hashBytes), as each
 // poseidon.HashBytes costs far more than a tree node.
 func (d *DB) treeWrites(ws []Write) []merkle.KV {
 	kvs := make([]merkle.KV, len(ws))
-	one := func(i int) (perms int) {
-		kvs[i].Key = d.keys.key(ws[i].Key)
+	in := make([][]byte, 0, 2*len(ws)) // the values, then the keys missed
+	perms := 0
+	for i := range ws {
 		if ws[i].Delete {
 			kvs[i].Delete = true
-			return 0
+			continue
 		}
-		kvs[i].Value = merkle.ValueFromBytes(ws[i].Value)
-		return merkle.BytesPermutations(len(ws[i].Value))
+		in = append(in, ws[i].Value)
+		perms += merkle.BytesPermutations(len(ws[i].Value))
 	}
-	workers := min(d.opts.Parallelism, (len(ws)+3)/4)
+	var missed []int // the writes whose key the cache missed
+	for i := range ws {
+		if k, ok := d.keys.lookup(ws[i].Key); ok {
+			kvs[i].Key = k
+			continue
+		}
+		missed = append(missed, i)
+		in = append(in, ws[i].Key)
+	}
+	out := make([]fr.Element, len(in))
+	d.hashBytes(out, in)
+	j := 0
+	for i := range ws {
+		if !ws[i].Delete {
+			kvs[i].Value = out[j]
+			j++
+		}
+	}
+	for _, i := range missed {
+		kvs[i].Key = out[j]
+		d.keys.add(ws[i].Key, out[j])
+		j++
+	}
+	d.perms.Add(uint64(perms))
+	return kvs
+}
+
+// hashLanes is how many inputs merkle.ElementsFromBytes hashes at once (the
+// lanes of poseidon's AVX-512 IFMA kernels): hashBytes splits a batch in
+// multiples of it, so that splitting adds no partly filled kernel call.
+const hashLanes = 8
+
+// hashBytes sets out[i] = merkle.ElementsFromBytes of in[i] for every i, on
+// up to Parallelism goroutines, each given a multiple of hashLanes inputs
+// (the last the rest).
+func (d *DB) hashBytes(out []fr.Element, in [][]byte) {
+	workers := min(d.opts.Parallelism, (len(in)+hashLanes-1)/hashLanes)
 	if workers <= 1 {
-		perms := 0
-		for i := range ws {
-			perms += one(i)
-		}
-		d.perms.Add(uint64(perms))
-		return kvs
+		merkle.ElementsFromBytes(out, in)
+		return
 	}
+	chunk := (len(in) + workers - 1) / workers
+	chunk = (chunk + hashLanes - 1) / hashLanes * hashLanes
 	var wg sync.WaitGroup
-	chunk := (len(ws) + workers - 1) / workers
-	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min(len(ws), (w+1)*chunk)
+	for lo := 0; lo < len(in); lo += chunk {
+		hi := min(len(in), lo+chunk)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			perms := 0
-			for i := lo; i < hi; i++ {
-				perms += one(i)
-			}
-			d.perms.Add(uint64(perms))
+			merkle.ElementsFromBytes(out[lo:hi], in[lo:hi])
 		}()
 	}
 	wg.Wait()
-	return kvs
 }
 
 // SeedTree fills a shard that has no block yet with leaves, as its block 1:

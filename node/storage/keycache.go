@@ -36,25 +36,43 @@ func newKeyCache(entries int) *keyCache {
 	return c
 }
 
+// key returns k's tree key, from the cache or hashed (and then cached).
 func (c *keyCache) key(k []byte) fr.Element {
+	if e, ok := c.lookup(k); ok {
+		return e
+	}
+	e := merkle.KeyFromBytes(k)
+	c.add(k, e)
+	return e
+}
+
+// lookup returns k's cached tree key, if the cache holds it.
+func (c *keyCache) lookup(k []byte) (fr.Element, bool) {
 	if c.perShard <= 0 {
-		c.perms.Add(uint64(merkle.BytesPermutations(len(k))))
-		return merkle.KeyFromBytes(k)
+		return fr.Element{}, false
 	}
-	var h uint32 = 2166136261
-	for _, b := range k {
-		h = (h ^ uint32(b)) * 16777619
-	}
-	s := &c.shards[h%uint32(len(c.shards))]
+	s := c.shard(k)
 	s.mu.Lock()
 	e, ok := s.m[string(k)]
 	s.mu.Unlock()
-	if ok {
-		return e
-	}
-	e = merkle.KeyFromBytes(k)
+	return e, ok
+}
+
+// add caches e, which the caller hashed from k after lookup missed, as k's
+// tree key (unless the cache has it by now: the same key twice in a batch,
+// or hashed concurrently), evicting a random key when the shard is full; it
+// counts k's permutations either way.
+func (c *keyCache) add(k []byte, e fr.Element) {
 	c.perms.Add(uint64(merkle.BytesPermutations(len(k))))
+	if c.perShard <= 0 {
+		return
+	}
+	s := c.shard(k)
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[string(k)]; ok {
+		return
+	}
 	if len(s.m) >= c.perShard {
 		for old := range s.m {
 			delete(s.m, old)
@@ -62,6 +80,12 @@ func (c *keyCache) key(k []byte) fr.Element {
 		}
 	}
 	s.m[string(k)] = e
-	s.mu.Unlock()
-	return e
+}
+
+func (c *keyCache) shard(k []byte) *keyShard {
+	var h uint32 = 2166136261
+	for _, b := range k {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return &c.shards[h%uint32(len(c.shards))]
 }

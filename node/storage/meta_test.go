@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/rustorium/rustorium/node/merkle"
@@ -43,5 +44,37 @@ func TestKeyCache(t *testing.T) {
 				t.Fatalf("size %d key %x: cached tree key differs", size, k)
 			}
 		}
+	}
+}
+
+// TestKeyCacheAdd checks that adding a key the cache holds (the same key
+// twice in a block's batch) keeps it and evicts nothing, and that a full
+// shard evicts one key for a new one.
+func TestKeyCacheAdd(t *testing.T) {
+	c := newKeyCache(16) // one key per shard
+	k := []byte("key")
+	if _, ok := c.lookup(k); ok {
+		t.Fatal("empty cache holds a key")
+	}
+	e := merkle.KeyFromBytes(k)
+	c.add(k, e)
+	c.add(k, e)
+	s := c.shard(k)
+	if got, ok := c.lookup(k); !ok || !got.Equal(&e) || len(s.m) != 1 {
+		t.Fatalf("after adding a key twice: %v %v, %d keys in its shard", got.String(), ok, len(s.m))
+	}
+	if p := c.perms.Load(); p != 2 {
+		t.Fatalf("%d permutations counted for two hashes of a short key", p)
+	}
+	for i := 0; ; i++ { // another key of the same shard replaces it
+		o := fmt.Appendf(nil, "other%d", i)
+		if c.shard(o) != s {
+			continue
+		}
+		c.add(o, merkle.KeyFromBytes(o))
+		if _, ok := c.lookup(k); ok || len(s.m) != 1 {
+			t.Fatalf("a full shard kept its key for a new one (%d keys)", len(s.m))
+		}
+		break
 	}
 }

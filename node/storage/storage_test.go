@@ -428,3 +428,67 @@ func TestSeedTree(t *testing.T) {
 		t.Fatalf("after reopen: %+v, %v", m, err)
 	}
 }
+
+// TestCommitHashBatches checks the roots of blocks whose keys and values are
+// hashed in batches (eight at a time, split over goroutines) against a tree
+// built from KeyFromBytes and ValueFromBytes one at a time: blocks of 0 to
+// 300 writes, with empty, one-permutation (up to 496 bytes) and longer keys
+// and values, deletes, keys repeated within and across blocks, for key
+// caches that are off, tiny and large and one to three goroutines.
+func TestCommitHashBatches(t *testing.T) {
+	rng := seeded(t)
+	sizes := []int{0, 1, 7, 8, 9, 16, 17, 40, 300}
+	if testing.Short() {
+		sizes = []int{0, 9, 40}
+	}
+	bytesOf := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	length := func() int {
+		switch rng.IntN(8) {
+		case 0:
+			return []int{0, 31, 32, 495, 496, 497, 1000}[rng.IntN(7)]
+		case 1:
+			return rng.IntN(1024)
+		default:
+			return 1 + rng.IntN(64)
+		}
+	}
+	for _, o := range []storage.Options{{KeyCacheEntries: -1, Parallelism: 1}, {KeyCacheEntries: 1, Parallelism: 2}, {Parallelism: 3}} {
+		t.Run(fmt.Sprintf("cache=%d,parallelism=%d", o.KeyCacheEntries, o.Parallelism), func(t *testing.T) {
+			db := open(t, vfs.NewMem(), o)
+			defer db.Close()
+			state := map[string][]byte{}
+			var keys [][]byte
+			for h, n := range sizes {
+				ws := make([]storage.Write, n)
+				for i := range ws {
+					if len(keys) > 0 && rng.IntN(3) == 0 {
+						ws[i].Key = keys[rng.IntN(len(keys))] // seen before, maybe in this block
+					} else {
+						ws[i].Key = bytesOf(max(1, length()))
+						keys = append(keys, ws[i].Key)
+					}
+					if rng.IntN(8) == 0 {
+						ws[i].Delete = true
+						delete(state, string(ws[i].Key))
+						continue
+					}
+					ws[i].Value = bytesOf(length())
+					state[string(ws[i].Key)] = ws[i].Value
+				}
+				res, err := db.CommitBlock(&storage.BlockCommit{Shard: 1, Height: uint64(h + 1), Writes: ws})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := refRoot(t, state); !res.Root.Equal(&want) {
+					t.Fatalf("block %d (%d writes): root %s, want %s", h+1, n, res.Root.String(), want.String())
+				}
+			}
+		})
+	}
+}

@@ -37,6 +37,45 @@ func HashMany3(out, a, b, c []fr.Element) {
 	hashMany3(out, a, b, c)
 }
 
+// HashBytesMany sets out[i] to HashBytes(in[i]) for every i. Inputs of one
+// permutation (at most 16 chunks of 31 bytes: 496 bytes) are hashed eight at
+// a time where the CPU has AVX-512 IFMA; empty inputs give zero, as in
+// HashBytes, and longer inputs run one at a time. The slices must have the
+// same length.
+func HashBytesMany(out []fr.Element, in [][]byte) {
+	if len(in) != len(out) {
+		panic("poseidon: HashBytesMany slices of different lengths")
+	}
+	hashBytesMany(out, in)
+}
+
+func hashBytesManyScalar(out []fr.Element, in [][]byte) {
+	for i, b := range in {
+		out[i], _ = HashBytes(b) // the error is always nil
+	}
+}
+
+// maxFrameBytes is the longest input HashBytes hashes with one permutation.
+const maxFrameBytes = spongeFrame * spongeChunk
+
+// setLaneBytes stores in lane i of the t=17 state st (17 elements of
+// 5·lanes limbs) the frame HashBytes hashes for b (at most maxFrameBytes
+// bytes): the capacity 0, b's chunk elements, then zeros.
+func setLaneBytes(st []uint64, i int, b []byte) {
+	zeroLane(st, i)
+	for e := 1; e <= spongeFrame; e++ {
+		el := st[e*5*lanes:]
+		if len(b) == 0 {
+			zeroLane(el, i)
+			continue
+		}
+		n := min(len(b), spongeChunk)
+		c := chunkElement(b[:n])
+		setLane(el, i, &c)
+		b = b[n:]
+	}
+}
+
 func hashMany2Scalar(out, a, b []fr.Element) {
 	for i := range out {
 		out[i] = Hash2(&a[i], &b[i])
@@ -121,46 +160,63 @@ func getLane(st []uint64, i int) fr.Element {
 }
 
 // buildSchedule8 lays out p's constants for the 8-lane kernels (kernel in
-// gen_ifma.go, which must agree), in the order they consume them:
+// gen_ifma.go, which must agree), in the order they consume them, partial
+// rounds in blocks of b = partialBlocks8(t) (2 for t=3 and t=4, 4 for t=17):
 //
 //	c[0..t)                                   initial round constants
 //	4 × (c[t], t×t matrix row-major)          first full rounds (M, M, M, P)
-//	⌊nP/2⌋ × (c, w[t], c', w'[t], B,          pairs of partial rounds r, r+1
-//	          v[t-1], v'[t-1])
-//	nP odd: (c, w[t], v[t-1])                 the last partial round
+//	⌊nP/b⌋ × (b × (c_d, w_d[t], B_d[d]),      blocks of partial rounds
+//	          b × v_d[t-1])                   r0..r0+b-1 (d = 0..b-1)
+//	nP mod b = 1: (c, w[t], v[t-1])           the last partial round
 //	3 × (c[t], M)                             last full rounds
 //	(0[t], M)                                 final round (x⁵ and row 0)
 //
-// w, v are round r's weights of the new state[0] and multipliers of x (its
-// S-box output) added to state[1..t-1] (iden3's S), w', v' round r+1's, and
-// B = Σ_{k≥1} w'_k·v_k: a pair of rounds adds v·x + v'·x' to state[k] once,
-// at its end, so round r+1's state[0] is w'·(state at the pair's start, x' in
-// place of state[0]) + B·x.
+// w_d, v_d are round r0+d's weights of the new state[0] and multipliers of
+// x_d (its S-box output) added to state[1..t-1] (iden3's S), and
+// B_{d,j} = Σ_{k≥1} w_{d,k}·v_{j,k}: a block adds Σ_d v_d·x_d to state[k]
+// once, at its end, so round d's new state[0] is w_d·(the state at the
+// block's start, x_d in place of state[0]) + Σ_{j<d} B_{d,j}·x_j. For b = 2
+// that is (c, w[t], c', w'[t], B, v[t-1], v'[t-1]) per pair.
 func buildSchedule8(p *params) []fr.Element {
-	t := p.t
+	t, b := p.t, partialBlocks8(p.t)
 	s := scheduleHead(p)
 	pc := p.c[(halfFull+1)*t:]
 	w := func(r int) []fr.Element { return p.s[(2*t-1)*r : (2*t-1)*r+t] }
 	v := func(r int) []fr.Element { return p.s[(2*t-1)*r+t : (2*t-1)*(r+1)] }
-	r := 0
-	for ; r+1 < p.nP; r += 2 {
-		s = append(s, pc[r])
-		s = append(s, w(r)...)
-		s = append(s, pc[r+1])
-		s = append(s, w(r+1)...)
-		var b, m fr.Element
-		for k := 1; k < t; k++ {
-			m.Mul(&w(r + 1)[k], &v(r)[k-1])
-			b.Add(&b, &m)
+	r0 := 0
+	for ; r0+b <= p.nP; r0 += b {
+		for d := 0; d < b; d++ {
+			r := r0 + d
+			s = append(s, pc[r])
+			s = append(s, w(r)...)
+			for j := 0; j < d; j++ {
+				var bj, m fr.Element
+				for k := 1; k < t; k++ {
+					m.Mul(&w(r)[k], &v(r0 + j)[k-1])
+					bj.Add(&bj, &m)
+				}
+				s = append(s, bj)
+			}
 		}
-		s = append(s, b)
-		s = append(s, v(r)...)
-		s = append(s, v(r+1)...)
+		for d := 0; d < b; d++ {
+			s = append(s, v(r0+d)...)
+		}
 	}
-	if r < p.nP {
+	if r := r0; r+1 == p.nP {
 		s = append(s, pc[r])
 		s = append(s, w(r)...)
 		s = append(s, v(r)...)
+	} else if r != p.nP {
+		panic("poseidon: partial rounds leave more than one past whole blocks")
 	}
 	return scheduleTail(s, p, pc[p.nP:])
+}
+
+// partialBlocks8 is how many partial rounds the 8-lane kernel of width t
+// runs as one block (partialBlocks in gen_ifma.go, which must agree).
+func partialBlocks8(t int) int {
+	if t == MaxInputs+1 {
+		return 4
+	}
+	return 2
 }

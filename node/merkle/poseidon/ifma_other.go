@@ -10,3 +10,5 @@ var useIFMA = false
 func hashMany2(out, a, b []fr.Element) { hashMany2Scalar(out, a, b) }
 
 func hashMany3(out, a, b, c []fr.Element) { hashMany3Scalar(out, a, b, c) }
+
+func hashBytesMany(out []fr.Element, in [][]byte) { hashBytesManyScalar(out, in) }

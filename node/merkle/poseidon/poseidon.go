@@ -13,11 +13,13 @@
 // multiplications with Winograd's inner-product identity and updates the
 // state once per block of partial rounds (see kernel17). Elsewhere, and for 4
 // to 15 inputs, a portable Go version on gnark-crypto's field arithmetic runs
-// (about as fast as go-iden3-crypto). HashMany2 and HashMany3 hash many
-// independent inputs; with AVX-512 IFMA they run eight at a time, one per
-// 64-bit lane (permute_ifma_amd64.s, see gen_ifma.go), at about a third of
-// the single kernels' CPU time per hash. Inputs must be canonical field elements
-// (below the modulus), which is what every gnark-crypto constructor produces.
+// (about as fast as go-iden3-crypto). HashMany2, HashMany3 and
+// HashBytesMany hash many independent inputs; with AVX-512 IFMA they run
+// eight at a time, one per 64-bit lane (permute_ifma_amd64.s, see
+// gen_ifma.go), at about a third of the single kernels' CPU time per hash
+// (HashBytesMany: a fifth, for inputs of one permutation, up to 496 bytes).
+// Inputs must be canonical field elements (below the modulus), which is what
+// every gnark-crypto constructor produces.
 package poseidon
 
 //go:generate go run gen_constants.go
