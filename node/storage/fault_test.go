@@ -180,18 +180,39 @@ func TestFlushErrorFailsProbe(t *testing.T) {
 	defer db.Close()
 	storage.SetBackgroundWindow(db, 200*time.Millisecond)
 	full.On()
-	for h := uint64(1); log.count("pebble") == 0; h++ {
-		if h > 2000 {
-			t.Fatal("no flush failed")
+	// Commits fill memtables until a flush fails. They write from a
+	// goroutine: on a busy machine the memtables can fill before the
+	// failed flush is reported, and Pebble then stalls the commit until a
+	// flush succeeds (after full.Off), which must not hang the test.
+	var stop atomic.Bool
+	written := make(chan error, 1)
+	go func() {
+		for h := uint64(1); !stop.Load(); h++ {
+			if h > 2000 {
+				written <- errors.New("no flush failed after 2000 blocks")
+				return
+			}
+			if _, err := db.CommitBlock(putBlock(0, h, fmt.Sprintf("k%d", h), strings.Repeat("v", 200))); err != nil {
+				written <- fmt.Errorf("commit %d: %w", h, err)
+				return
+			}
 		}
-		if _, err := db.CommitBlock(putBlock(0, h, fmt.Sprintf("k%d", h), strings.Repeat("v", 200))); err != nil {
-			t.Fatalf("commit %d: %v", h, err)
-		}
+		written <- nil
+	}()
+	failed := retry.Poll(context.Background(), 5*time.Millisecond, 30*time.Second, func() (bool, error) { return log.count("pebble") > 0, nil })
+	stop.Store(true)
+	if failed != nil {
+		full.Off()
+		t.Fatalf("no flush failure reported: %v (writer: %v)", failed, <-written)
 	}
 	if err := db.Probe(); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
+		full.Off()
 		t.Fatalf("probe while flushes fail: %v, want ErrWrite with ENOSPC", err)
 	}
 	full.Off()
+	if err := <-written; err != nil {
+		t.Fatal(err) // a stalled commit completes once flushes succeed
+	}
 	if err := retry.Poll(context.Background(), 20*time.Millisecond, 10*time.Second, func() (bool, error) { return db.Probe() == nil, nil }); err != nil {
 		t.Fatalf("probe after flushes succeed again: %v", db.Probe())
 	}
