@@ -54,7 +54,8 @@ type Ops struct {
 	// Poseidon2Ns is one Poseidon 2-to-1 hash (the tree's node hash).
 	Poseidon2Ns float64 `json:"poseidon2_ns"`
 	// HashBytes is Poseidon HashBytes (a value or key to a field element)
-	// by input size.
+	// by input size, per hash as the node runs it: in batches of eight
+	// (poseidon.HashBytesMany; since session 19, one at a time before).
 	HashBytes []SizeCost `json:"hash_bytes"`
 	// MerkleBlock is one batch update of the sparse Merkle tree (Apply and
 	// Commit) by block size and tree size.
