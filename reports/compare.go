@@ -86,7 +86,7 @@ type Comparison struct {
 	Rows    []ComparisonRow `json:"rows"`
 	// Notes say what makes the two runs' machines unlike: different CPUs,
 	// or a machine busy with other work during a run (Resources.Busy).
-	// They do not change a verdict; they say which verdicts to distrust.
+	// A busy head also turns its worse latencies inconclusive (Compare).
 	Notes []string `json:"notes,omitempty"`
 }
 
@@ -153,7 +153,10 @@ func (c *Comparison) Regressed() bool { return len(c.Regressions()) > 0 }
 // ±MinEffect, or the test finds no difference and the median change is
 // under MinEffect; inconclusive otherwise, or when a run has fewer than
 // MinIntervals values. Interval values are not independent (a stall spans
-// several), so borderline verdicts deserve a repeat run.
+// several), so borderline verdicts deserve a repeat run. When head's
+// machine was not quiet (Resources.Busy: other processes' CPU, or CPU the
+// hypervisor stole), a latency that is worse is inconclusive, not a
+// regression; throughput is still judged.
 func Compare(base, head *Result, opts CompareOptions) *Comparison {
 	opts = opts.withDefaults()
 	c := &Comparison{Base: runLabel(base), Head: runLabel(head), Options: opts}
@@ -177,6 +180,15 @@ func Compare(base, head *Result, opts CompareOptions) *Comparison {
 	}
 	decide(c.Rows, opts)
 	c.Notes = machineNotes(base, head)
+	if why := head.Resources.Busy(); why != "" {
+		// A latency measured while the machine served others is not the
+		// system's: what looks worse is not called a regression.
+		for i := range c.Rows {
+			if r := &c.Rows[i]; r.Verdict == VerdictWorse && r.Metric != throughput {
+				r.Verdict, r.Note = VerdictInconclusive, "worse, but head's machine was not quiet"
+			}
+		}
+	}
 	return c
 }
 

@@ -340,3 +340,45 @@ func TestCompareMachineNotes(t *testing.T) {
 		t.Errorf("markdown %q, %v", md.String(), err)
 	}
 }
+
+// TestCompareBusyHeadIsNotARegression: doubled latencies measured on a
+// machine that was not quiet are inconclusive, not a regression (the same
+// runs on a quiet machine are); a throughput drop on such a machine is
+// still one.
+func TestCompareBusyHeadIsNotARegression(t *testing.T) {
+	base := seriesRun(30, 1000, noisy(1, 2000, 5000, 0.2), noisy(2, 25000, 40000, 0.2))
+	head := seriesRun(30, 1000, scaled(noisy(1, 2000, 5000, 0.2), 2), scaled(noisy(2, 25000, 40000, 0.2), 2))
+	if !Compare(base, head, CompareOptions{}).Regressed() {
+		t.Fatal("doubled latencies on a quiet machine: no regression")
+	}
+	head.Resources = &Resources{StealPercentMean: 60}
+	c := Compare(base, head, CompareOptions{})
+	if c.Regressed() {
+		t.Fatalf("doubled latencies with 60%% of a core stolen regressed: %+v", c.Regressions())
+	}
+	for _, k := range []string{"accepted.p50", "accepted.p99", "committed.p50", "committed.p99"} {
+		if r := row(c, k); r.Verdict != VerdictInconclusive || r.Note != "worse, but head's machine was not quiet" {
+			t.Errorf("%s: %+v", k, r)
+		}
+	}
+	lat := func(int) (int64, int64) { return 1000, 2000 }
+	slow := seriesRun(20, 700, lat, lat)
+	for i := range slow.Workloads["puts"].Series[:20] {
+		s := slow.Workloads["puts"].Series[i].Stages["committed"]
+		s.Count += int64(i % 5)
+		slow.Workloads["puts"].Series[i].Stages["committed"] = s
+	}
+	slow.Resources = &Resources{OtherCPUPercentMean: 80}
+	if v := verdicts(Compare(seriesRun(20, 1000, lat, lat), slow, CompareOptions{})); v["committed.throughput"] != VerdictWorse {
+		t.Errorf("a throughput drop on a busy machine: %v", v)
+	}
+}
+
+func row(c *Comparison, key string) ComparisonRow {
+	for _, r := range c.Rows {
+		if r.Stage+"."+r.Metric == key {
+			return r
+		}
+	}
+	return ComparisonRow{}
+}
