@@ -373,6 +373,9 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	}
 	res := reports.NewResult(snap, measure)
 	res.Resources, res.NodeResources = resources, nodeResources
+	for _, nr := range nodeResources { // the nodes are the run's, not other work
+		resources.Exclude(nr)
+	}
 	label(res, loads)
 	cpuPerTx(res)
 	res.Cost = costEnd.perTx(res)

@@ -108,6 +108,21 @@ func (r *Resources) summarize() {
 	}
 }
 
+// Exclude takes the CPU of processes that belong to the run (the node
+// processes it started, each sampled on its own) out of
+// OtherCPUPercentMean: they are the system under test, not other work.
+func (r *Resources) Exclude(own ...*Resources) {
+	if r == nil || r.MachineCPUPercentMean == 0 {
+		return
+	}
+	for _, o := range own {
+		if o != nil {
+			r.OtherCPUPercentMean -= o.CPUPercentMean
+		}
+	}
+	r.OtherCPUPercentMean = max(0, math.Round(r.OtherCPUPercentMean*10)/10)
+}
+
 // Busy reports whether the machine did other work beside the sampled
 // process, or had CPU stolen, enough to make the run's latency tails
 // suspect: other processes used more than a quarter of a core on average,

@@ -321,3 +321,25 @@ func TestResourceSamplerMachine(t *testing.T) {
 		t.Errorf("%+v", res)
 	}
 }
+
+// TestResourcesExclude: the run's own node processes are not other work;
+// what remains never goes below zero, and a sampler without the machine's
+// figures is left alone.
+func TestResourcesExclude(t *testing.T) {
+	r := &Resources{MachineCPUPercentMean: 190, OtherCPUPercentMean: 150}
+	r.Exclude(&Resources{CPUPercentMean: 60}, nil, &Resources{CPUPercentMean: 70})
+	if r.OtherCPUPercentMean != 20 || r.Busy() != "" {
+		t.Errorf("after the nodes: other %v, busy %q", r.OtherCPUPercentMean, r.Busy())
+	}
+	r.Exclude(&Resources{CPUPercentMean: 50})
+	if r.OtherCPUPercentMean != 0 {
+		t.Errorf("below zero: %v", r.OtherCPUPercentMean)
+	}
+	none := &Resources{OtherCPUPercentMean: 0}
+	none.Exclude(&Resources{CPUPercentMean: 50})
+	if none.OtherCPUPercentMean != 0 {
+		t.Errorf("no machine figures: %v", none.OtherCPUPercentMean)
+	}
+	var nilRes *Resources
+	nilRes.Exclude(&Resources{CPUPercentMean: 1}) // no panic
+}
