@@ -203,7 +203,7 @@ func machineNotes(base, head *Result) []string {
 		res  *Resources
 	}{{"base", base.Resources}, {"head", head.Resources}} {
 		if why := r.res.Busy(); why != "" {
-			notes = append(notes, fmt.Sprintf("%s's machine was not quiet (%s): its latency tails are suspect", r.name, why))
+			notes = append(notes, fmt.Sprintf("%s's machine was not quiet (%s): its latencies are suspect", r.name, why))
 		}
 	}
 	return notes

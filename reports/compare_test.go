@@ -326,7 +326,7 @@ func TestCompareMachineNotes(t *testing.T) {
 	head.Resources = &Resources{OtherCPUPercentMean: 60, StealPercentMean: 1}
 	c := Compare(base, head, CompareOptions{})
 	if len(c.Notes) != 2 || !strings.Contains(c.Notes[0], "base ran on AMD EPYC, head on Intel") ||
-		!strings.Contains(c.Notes[1], "head's machine was not quiet (other processes used 60% of a core)") {
+		!strings.Contains(c.Notes[1], "head's machine was not quiet (other processes used 60% of a core, the hypervisor stole 1% of a core)") {
 		t.Fatalf("notes %q", c.Notes)
 	}
 	if c.Regressed() {

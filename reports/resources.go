@@ -123,19 +123,24 @@ func (r *Resources) Exclude(own ...*Resources) {
 	r.OtherCPUPercentMean = max(0, math.Round(r.OtherCPUPercentMean*10)/10)
 }
 
-// Busy reports whether the machine did other work beside the sampled
-// process, or had CPU stolen, enough to make the run's latency tails
-// suspect: other processes used more than a quarter of a core on average,
-// or more than 5% of a core was stolen. It returns why, or "".
+// notQuietPercent is the CPU, in percent of a core on average, that others
+// may take from a run before its machine is not quiet (Busy): other
+// processes' and the hypervisor's together.
+const notQuietPercent = 25
+
+// Busy reports whether others took enough of the machine's CPU to make the
+// run's latencies suspect: other processes and the hypervisor (stolen
+// time) together more than a quarter of a core on average. It returns
+// why, or "".
 func (r *Resources) Busy() string {
-	if r == nil {
+	if r == nil || r.OtherCPUPercentMean+r.StealPercentMean <= notQuietPercent {
 		return ""
 	}
 	var why []string
-	if r.OtherCPUPercentMean > 25 {
+	if r.OtherCPUPercentMean > 0 {
 		why = append(why, fmt.Sprintf("other processes used %.0f%% of a core", r.OtherCPUPercentMean))
 	}
-	if r.StealPercentMean > 5 {
+	if r.StealPercentMean > 0 {
 		why = append(why, fmt.Sprintf("the hypervisor stole %.0f%% of a core", r.StealPercentMean))
 	}
 	return strings.Join(why, ", ")

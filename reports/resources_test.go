@@ -297,7 +297,7 @@ func TestResourceSamplerMachine(t *testing.T) {
 	if res.MachineCPUPercentMean != 80 || res.OtherCPUPercentMean != 30 || res.StealPercentMean != 2 {
 		t.Errorf("summary %+v", res)
 	}
-	if why := res.Busy(); !strings.Contains(why, "other processes used 30% of a core") || strings.Contains(why, "stole") {
+	if why := res.Busy(); why != "other processes used 30% of a core, the hypervisor stole 2% of a core" {
 		t.Errorf("Busy() = %q", why)
 	}
 	clk.Add(time.Second)
@@ -308,8 +308,19 @@ func TestResourceSamplerMachine(t *testing.T) {
 	if res.OtherCPUPercentMean != 15 || res.StealPercentMean != 11 {
 		t.Errorf("summary %+v", res)
 	}
-	if why := res.Busy(); why != "the hypervisor stole 11% of a core" {
+	if why := res.Busy(); why != "other processes used 15% of a core, the hypervisor stole 11% of a core" {
 		t.Errorf("Busy() = %q", why)
+	}
+	// Others' CPU and stolen time count together: a quarter of a core
+	// between them is still quiet, more is not.
+	for _, c := range []struct {
+		other, steal float64
+		busy         bool
+	}{{25, 0, false}, {15, 10, false}, {0, 25, false}, {0, 26, true}, {20, 6, true}} {
+		r := &Resources{OtherCPUPercentMean: c.other, StealPercentMean: c.steal}
+		if got := r.Busy() != ""; got != c.busy {
+			t.Errorf("other %v, stolen %v: busy %v (%q)", c.other, c.steal, got, r.Busy())
+		}
 	}
 	// Without the machine's file: no machine figures, a note, not busy.
 	s = NewResourceSampler(ResourceSamplerOptions{ProcStat: stat, MachineStat: filepath.Join(dir, "missing"), Now: clk.Now})

@@ -39,7 +39,7 @@ func Summary(w io.Writer, res *Result) error {
 		fmt.Fprintf(&b, "%s: sent %d, errors %d, throughput %.1f tx/s, schedule lag p99 %s%s\n", name, wl.Sent, wl.Errors, wl.ThroughputTPS, FormatMicros(wl.LagP99Us), lagged)
 	}
 	if why := r.Resources.Busy(); why != "" {
-		fmt.Fprintf(&b, "MACHINE NOT QUIET: %s; latency tails suspect\n", why)
+		fmt.Fprintf(&b, "MACHINE NOT QUIET: %s; latencies suspect\n", why)
 	}
 	c := r.Checker
 	fmt.Fprintf(&b, "checker %s: accepted %d, committed %d, lost %d, duplicated %d, roots equal %s, proofs %d checked / %d failed",
