@@ -102,45 +102,71 @@ func (c *Client) ServerKey() ed25519.PublicKey { return RemoteKey(c.conn.Connect
 type Call struct {
 	st       *quic.Stream
 	maxFrame int
+	// ctx, when set, ends the stream when it is done (stop unregisters
+	// that): a Submit's calls are bounded by their context this way rather
+	// than by a stream deadline, for which quic-go arms a timer on every
+	// blocking read.
+	ctx  context.Context
+	stop func() bool
 }
 
 // Submit opens a stream and sends the encoded transaction. Read the receipts
-// with Accepted and then Committed. A context deadline bounds the whole call.
+// with Accepted and then Committed. The context bounds the whole call: when
+// it ends, the stream is cancelled and a waiting read fails with the
+// context's error.
 func (c *Client) Submit(ctx context.Context, raw []byte) (*Call, error) {
 	st, err := c.conn.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: open stream: %w", err)
 	}
-	if d, ok := ctx.Deadline(); ok {
-		_ = st.SetDeadline(d)
-	}
-	if err := WriteFrame(st, MsgSubmit, raw); err != nil {
+	k := &Call{st: st, maxFrame: c.maxFrame, ctx: ctx}
+	k.stop = context.AfterFunc(ctx, func() {
 		st.CancelRead(0)
-		return nil, fmt.Errorf("p2p: send: %w", err)
+		st.CancelWrite(0)
+	})
+	if err := WriteFrame(st, MsgSubmit, raw); err != nil {
+		k.end()
+		return nil, fmt.Errorf("p2p: send: %w", k.cause(err))
 	}
 	_ = st.Close() // nothing more to send
-	return &Call{st: st, maxFrame: c.maxFrame}, nil
+	return k, nil
+}
+
+// end releases the call's stream: no more reads.
+func (k *Call) end() {
+	if k.stop != nil {
+		k.stop()
+	}
+	k.st.CancelRead(0)
+}
+
+// cause adds the call's context error to a stream error it caused.
+func (k *Call) cause(err error) error {
+	if k.ctx != nil && k.ctx.Err() != nil {
+		return fmt.Errorf("%w: %w", k.ctx.Err(), err)
+	}
+	return err
 }
 
 // next reads the next frame and turns an error frame into a *RejectError.
 func (k *Call) next(want MsgType) ([]byte, error) {
 	typ, p, err := ReadFrame(k.st, k.maxFrame)
 	if err != nil {
-		k.st.CancelRead(0)
-		return nil, err
+		k.end()
+		return nil, k.cause(err)
 	}
 	switch typ {
 	case want:
 		return p, nil
 	case MsgError:
-		k.st.CancelRead(0)
+		k.end()
 		rej, err := DecodeError(p)
 		if err != nil {
 			return nil, err
 		}
 		return nil, rej
 	default:
-		k.st.CancelRead(0)
+		k.end()
 		return nil, fmt.Errorf("%w: %v, want %v", ErrUnexpected, typ, want)
 	}
 }
@@ -161,12 +187,12 @@ func (k *Call) Committed() (Committed, error) {
 	if err != nil {
 		return Committed{}, err
 	}
-	k.st.CancelRead(0)
+	k.end()
 	return DecodeCommitted(p)
 }
 
 // Abort gives up on the call.
-func (k *Call) Abort() { k.st.CancelRead(0) }
+func (k *Call) Abort() { k.end() }
 
 // Echo sends payload and waits for the node to send it back: one QUIC round
 // trip through the node's server with no node logic.

@@ -360,3 +360,51 @@ func TestMaxConns(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// stalledLog accepts every transaction and never commits it.
+type stalledLog struct{ fakeLog }
+
+func (f *stalledLog) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (Accepted, <-chan Committed, error) {
+	acc, _, err := f.fakeLog.Submit(ctx, t, id, raw)
+	return acc, make(chan Committed), err
+}
+
+// TestSubmitEndsWithItsContext: a call is bounded by its context (not by a
+// stream deadline): the wait for a receipt that never comes fails with the
+// context's error once it ends, and the connection still serves the next
+// call.
+func TestSubmitEndsWithItsContext(t *testing.T) {
+	s := startServer(t, &stalledLog{})
+	c := dial(t, s, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	call, err := c.Submit(ctx, put(7, "a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Accepted(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := call.Committed(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Committed after the context ended: %v, want context.DeadlineExceeded", err)
+	}
+	if waited := time.Since(start); waited > 10*time.Second {
+		t.Fatalf("Committed returned %v after its context ended", waited)
+	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	call, err = c.Submit(ctx2, put(7, "b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := call.Accepted(); err != nil {
+		t.Fatal(err)
+	}
+	cancel2()
+	if _, err := call.Committed(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Committed after cancel: %v, want context.Canceled", err)
+	}
+	if err := c.Echo(context.Background(), []byte("still up")); err != nil {
+		t.Fatal(err)
+	}
+}
