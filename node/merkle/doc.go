@@ -4,9 +4,11 @@
 //
 // Writes are applied a block at a time ([Tree.Apply]): every touched internal
 // node is hashed once per batch and independent subtrees are hashed in
-// parallel. Nodes are content addressed; new ones are returned to the caller
-// to persist, and existing ones are read on demand through a [NodeReader]
-// behind a bounded in-memory cache.
+// parallel. [ApplyMany] computes several trees' batches with shared hashing
+// (the nodes of equal height of all the trees in one batch), for small
+// batches of many trees. Nodes are content addressed; new ones are returned
+// to the caller to persist, and existing ones are read on demand through a
+// [NodeReader] behind a bounded in-memory cache.
 //
 // The scheme: keys and values are BN254 scalar field elements; a key's path
 // takes its bits from the least significant bit up; the empty node is 0; a

@@ -21,6 +21,9 @@ var (
 	ErrBadNumber = errors.New("merkle: malformed decimal number")
 	// ErrInvalidOptions is returned by Options.Validate.
 	ErrInvalidOptions = errors.New("merkle: invalid options")
+	// ErrDuplicateTree is returned by ApplyMany for a tree it is given
+	// more than once (at every occurrence).
+	ErrDuplicateTree = errors.New("merkle: tree given more than once")
 	// ErrStaleUpdate is returned by Tree.Commit when the update was computed
 	// from a root that is no longer the tree's root.
 	ErrStaleUpdate = errors.New("merkle: update was computed against another root")

@@ -2,6 +2,7 @@ package merkle
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math/bits"
 	"runtime"
@@ -88,8 +89,8 @@ type NodeWrite struct {
 	Encoded []byte
 }
 
-// Update is the result of Tree.Apply: the new root and the nodes that must
-// be persisted before Tree.Commit makes it the tree's state.
+// Update is the result of Tree.Apply (or ApplyMany): the new root and the
+// nodes that must be persisted before Tree.Commit makes it the tree's state.
 type Update struct {
 	// Root is the tree's root after the batch.
 	Root fr.Element
@@ -377,49 +378,143 @@ func (a *applier) pair(fl, fr func(*emitter) (res, error), em *emitter) (l, r re
 // Every created node is hashed once, independent nodes several at a time and
 // concurrently (Options.Parallelism).
 func (t *Tree) Apply(kvs []KV) (*Update, error) {
-	base := t.Root()
-	u := &Update{base: base, Root: base}
-	if len(kvs) == 0 {
-		return u, nil
+	var (
+		us   [1]*Update
+		errs [1]error
+	)
+	applyMany(t.opts, []*Tree{t}, [][]KV{kvs}, us[:], errs[:])
+	return us[0], errs[0]
+}
+
+// ApplyMany is Apply of kvss[i] to trees[i] for every i, computed together:
+// every tree is walked in turn, and the nodes of all the batches are hashed
+// by height as one batch, so that the nodes of equal height of different
+// trees share kernel calls (poseidon.HashMany2, HashMany3), as small batches
+// of one tree (a few nodes per height) alone cannot. updates[i] is what
+// trees[i].Apply(kvss[i]) returns (the same Root, Nodes in the same order,
+// Permutations and Base); errs[i] is its error, updates[i] then being nil:
+// a tree whose batch fails leaves the others unaffected. The trees may
+// differ in every option; the first (non-nil) tree's Parallelism and
+// ParallelCutoff apply to all. A tree given more than once fails at every
+// occurrence with ErrDuplicateTree; a nil tree fails. kvss must have
+// len(trees) entries.
+func ApplyMany(trees []*Tree, kvss [][]KV) (updates []*Update, errs []error) {
+	if len(kvss) != len(trees) {
+		panic(fmt.Sprintf("merkle: ApplyMany of %d trees with %d batches", len(trees), len(kvss)))
 	}
-	ops := prepare(kvs)
-	a := &applier{t: t}
-	if t.opts.Parallelism > 1 {
-		a.sem = make(chan struct{}, t.opts.Parallelism-1)
+	updates, errs = make([]*Update, len(trees)), make([]error, len(trees))
+	if len(trees) == 0 {
+		return updates, errs
+	}
+	var first *Tree
+	seen := make(map[*Tree]int, len(trees))
+	for i, t := range trees {
+		if t == nil {
+			errs[i] = fmt.Errorf("merkle: ApplyMany: tree %d is nil", i)
+			continue
+		}
+		if j, ok := seen[t]; ok {
+			err := fmt.Errorf("%w: trees %d and %d are the same tree", ErrDuplicateTree, j, i)
+			errs[i] = err
+			if !errors.Is(errs[j], ErrDuplicateTree) {
+				errs[j] = err
+			}
+			continue
+		}
+		seen[t] = i
+		if first == nil {
+			first = t
+		}
+	}
+	if first != nil {
+		applyMany(first.opts, trees, kvss, updates, errs)
+	}
+	return updates, errs
+}
+
+// applyMany sets updates[i] (or errs[i]) to trees[i].Apply(kvss[i]) for
+// every i whose errs[i] is nil, walking each tree into one emitter (tree i's
+// nodes are its range [lo, hi)) that one hashAll hashes, with opts'
+// Parallelism and ParallelCutoff.
+func applyMany(opts Options, trees []*Tree, kvss [][]KV, updates []*Update, errs []error) {
+	type walked struct {
+		lo, hi int32 // the tree's nodes in em
+		r      res
+		done   bool
+	}
+	ws := make([]walked, len(trees))
+	var sem chan struct{}
+	if opts.Parallelism > 1 {
+		sem = make(chan struct{}, opts.Parallelism-1)
+	}
+	nOps := 0
+	for i := range trees {
+		if errs[i] == nil {
+			nOps += len(kvss[i])
+		}
 	}
 	var em emitter
-	em.nodes = make([]pending, 0, 2*len(ops))
-	r, err := a.update(base, 0, ops, &em)
-	if err != nil {
-		return nil, err
+	em.nodes = make([]pending, 0, 2*nOps)
+	for i, t := range trees {
+		if errs[i] != nil {
+			continue
+		}
+		base := t.Root()
+		updates[i] = &Update{base: base, Root: base}
+		if len(kvss[i]) == 0 {
+			continue
+		}
+		lo := len(em.nodes)
+		a := &applier{t: t, sem: sem}
+		r, err := a.update(base, 0, prepare(kvss[i]), &em)
+		if err != nil {
+			em.nodes = em.nodes[:lo] // drop what the failed walk emitted
+			updates[i], errs[i] = nil, err
+			continue
+		}
+		ws[i] = walked{lo: int32(lo), hi: int32(len(em.nodes)), r: r, done: true}
 	}
-	hs := em.hashAll(t.opts.Parallelism, t.opts.ParallelCutoff)
+	var hs []fr.Element
+	if len(em.nodes) > 0 {
+		hs = em.hashAll(opts.Parallelism, opts.ParallelCutoff)
+	}
+	for i, w := range ws {
+		if w.done {
+			updates[i].finish(&em, hs, int(w.lo), int(w.hi), w.r, opts.Parallelism)
+		}
+	}
+}
+
+// finish sets u's Root to r's and its nodes to em.nodes[lo:hi], whose
+// hashes (and those of the nodes they refer to) are in hs.
+func (u *Update) finish(em *emitter, hs []fr.Element, lo, hi int, r res, workers int) {
 	u.Root = r.h
 	if r.ref != 0 {
 		u.Root = hs[r.ref-1]
 	}
-	u.fresh = make([]newNode, len(em.nodes))
-	u.Nodes = make([]NodeWrite, len(em.nodes))
-	buf := make([]byte, len(em.nodes)*(HashLen+EncodedNodeLen))
-	inParallel(len(em.nodes), t.opts.Parallelism, 1024, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			p := &em.nodes[i]
-			n := node{typ: typeMiddle, a: p.a, b: p.b}
+	n := hi - lo
+	u.fresh = make([]newNode, n)
+	u.Nodes = make([]NodeWrite, n)
+	const size = HashLen + EncodedNodeLen
+	buf := make([]byte, n*size)
+	inParallel(n, workers, 1024, func(clo, chi int) {
+		for i := clo; i < chi; i++ {
+			p := &em.nodes[lo+i]
+			nd := node{typ: typeMiddle, a: p.a, b: p.b}
 			if p.leaf {
-				n.typ = typeLeaf
+				nd.typ = typeLeaf
 			} else {
 				if p.ra != 0 {
-					n.a = hs[p.ra-1]
+					nd.a = hs[p.ra-1]
 				}
 				if p.rb != 0 {
-					n.b = hs[p.rb-1]
+					nd.b = hs[p.rb-1]
 				}
 			}
-			u.fresh[i] = newNode{h: hs[i], n: n}
-			u.Nodes[i] = encodeNode(&u.fresh[i], buf[i*(HashLen+EncodedNodeLen):(i+1)*(HashLen+EncodedNodeLen)])
+			u.fresh[i] = newNode{h: hs[lo+i], n: nd}
+			u.Nodes[i] = encodeNode(&u.fresh[i], buf[i*size:(i+1)*size])
 		}
 	})
-	return u, nil
 }
 
 // inParallel runs f over [0, n) in up to workers contiguous chunks of at

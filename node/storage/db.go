@@ -2,10 +2,12 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -723,34 +725,116 @@ type Prepared struct {
 // a shard's first block). The prepared block stays valid until another block
 // of the shard commits.
 func (d *DB) Prepare(c *BlockCommit) (*Prepared, error) {
-	if err := d.checkBlock(c); err != nil {
-		return nil, err
+	ps, errs := d.PrepareMany([]*BlockCommit{c})
+	return ps[0], errs[0]
+}
+
+// PrepareMany is Prepare of every block of cs, computed together: the
+// values and keys of all the blocks are hashed as one batch, and the
+// shards' trees are applied with merkle.ApplyMany, whose nodes of equal
+// height of all the trees share hashing, so that several small blocks cost
+// far less than their Prepares one by one. ps[i] and errs[i] are what
+// Prepare(cs[i]) returns: a block that fails (ErrInvalidBlock,
+// ErrHeightMismatch, a tree error, a closed or failed store) fails alone.
+// A block of a shard that an earlier block of cs is of fails with
+// ErrDuplicateShard (its height could only follow a commit of the
+// earlier one). The shards are read-locked (in shard order) while the
+// blocks are prepared. The Poseidon permutations counted
+// (PoseidonPermutations) are those of Prepares of cs in turn, unless the
+// key cache evicts keys meanwhile.
+func (d *DB) PrepareMany(cs []*BlockCommit) (ps []*Prepared, errs []error) {
+	ps, errs = make([]*Prepared, len(cs)), make([]error, len(cs))
+	live := 0
+	var first map[uint32]int // the first block of each shard, when several blocks
+	if len(cs) > 1 {
+		first = make(map[uint32]int, len(cs))
+	}
+	for i, c := range cs {
+		if errs[i] = d.checkBlock(c); c == nil {
+			continue
+		}
+		if first != nil {
+			if j, ok := first[c.Shard]; ok {
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("%w: block %d (height %d) is of shard %d, as block %d (height %d) is", ErrDuplicateShard, i, c.Height, c.Shard, j, cs[j].Height)
+				}
+				continue
+			}
+			first[c.Shard] = i
+		}
+		if errs[i] == nil {
+			live++
+		}
+	}
+	if live == 0 {
+		return ps, errs
 	}
 	leave, err := d.enter()
 	if err != nil {
-		return nil, err
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return ps, errs
 	}
 	defer leave()
-	s, err := d.shard(c.Shard)
-	if err != nil {
-		return nil, err
+	ss := make([]*shard, len(cs))
+	order := make([]int, 0, live) // the blocks to prepare, by shard
+	for i, c := range cs {
+		if errs[i] != nil {
+			continue
+		}
+		if ss[i], errs[i] = d.shard(c.Shard); errs[i] == nil {
+			order = append(order, i)
+		}
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.hasMeta && c.Height != s.meta.Height+1 {
-		return nil, fmt.Errorf("%w: shard %d at %d, got %d", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
+	// read-lock the shards in shard order (each once: the shards differ)
+	slices.SortFunc(order, func(i, j int) int { return cmp.Compare(cs[i].Shard, cs[j].Shard) })
+	for _, i := range order {
+		ss[i].mu.RLock()
+		defer ss[i].mu.RUnlock()
 	}
-	return d.prepareLocked(s, c)
+	for _, i := range order {
+		s, c := ss[i], cs[i]
+		if s.hasMeta && c.Height != s.meta.Height+1 {
+			errs[i] = fmt.Errorf("%w: shard %d at %d, got %d", ErrHeightMismatch, c.Shard, s.meta.Height, c.Height)
+		}
+	}
+	d.prepareLocked(ss, cs, ps, errs)
+	return ps, errs
 }
 
-func (d *DB) prepareLocked(s *shard, c *BlockCommit) (*Prepared, error) {
-	kvs := d.treeWrites(c.Writes)
-	u, err := s.tree.Apply(kvs)
-	if err != nil {
-		return nil, fmt.Errorf("storage: shard %d: %w", c.Shard, err)
+// prepareLocked sets ps[i] (or errs[i]) to the prepared cs[i] on shard
+// ss[i] for every i whose errs[i] is nil: the blocks' values and keys are
+// hashed in one batch (treeWrites) and their trees applied together
+// (merkle.ApplyMany). The shards must differ; the caller holds their locks
+// (shared or exclusive).
+func (d *DB) prepareLocked(ss []*shard, cs []*BlockCommit, ps []*Prepared, errs []error) {
+	live := make([]int, 0, len(cs))
+	for i := range cs {
+		if errs[i] == nil {
+			live = append(live, i)
+		}
 	}
-	d.perms.Add(uint64(u.Permutations()))
-	return &Prepared{Block: c, Root: u.Root, kvs: kvs, u: u}, nil
+	if len(live) == 0 {
+		return
+	}
+	wss := make([][]Write, len(live))
+	trees := make([]*merkle.Tree, len(live))
+	for k, i := range live {
+		wss[k], trees[k] = cs[i].Writes, ss[i].tree
+	}
+	kvss := d.treeWrites(wss)
+	us, uerrs := merkle.ApplyMany(trees, kvss)
+	for k, i := range live {
+		if uerrs[k] != nil {
+			errs[i] = fmt.Errorf("storage: shard %d: %w", cs[i].Shard, uerrs[k])
+			continue
+		}
+		d.perms.Add(uint64(us[k].Permutations()))
+		ps[i] = &Prepared{Block: cs[i], Root: us[k].Root, kvs: kvss[k], u: us[k]}
+	}
 }
 
 // Commit writes a prepared block in one atomic Pebble batch: state values,
@@ -847,46 +931,90 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 	return &CommitResult{Root: u.Root, Proofs: proofs, Meta: meta}, nil
 }
 
-// treeWrites hashes keys and values to field elements: every value, and
-// every key the key cache misses, in one batch (hashBytes), as each
-// poseidon.HashBytes costs far more than a tree node.
-func (d *DB) treeWrites(ws []Write) []merkle.KV {
-	kvs := make([]merkle.KV, len(ws))
-	in := make([][]byte, 0, 2*len(ws)) // the values, then the keys missed
-	perms := 0
-	for i := range ws {
-		if ws[i].Delete {
-			kvs[i].Delete = true
-			continue
-		}
-		in = append(in, ws[i].Value)
-		perms += merkle.BytesPermutations(len(ws[i].Value))
+// treeWrites hashes the keys and values of blocks' writes (wss[b] being
+// block b's) to field elements: every value, and every key the key cache
+// misses, of all the blocks in one batch (hashBytes), as each
+// poseidon.HashBytes costs far more than a tree node. A key that an earlier
+// block missed is not hashed again, as if the blocks were hashed in turn
+// (that block's hash would be in the cache by then), unless the key cache
+// is off; a key a block writes twice and the cache misses is hashed twice,
+// as each of the block's keys is looked up before any is hashed.
+func (d *DB) treeWrites(wss [][]Write) [][]merkle.KV {
+	kvss := make([][]merkle.KV, len(wss))
+	n := 0
+	for b, ws := range wss {
+		kvss[b] = make([]merkle.KV, len(ws))
+		n += len(ws)
 	}
-	var missed []int // the writes whose key the cache missed
-	for i := range ws {
-		if k, ok := d.keys.lookup(ws[i].Key); ok {
-			kvs[i].Key = k
-			continue
+	in := make([][]byte, 0, 2*n) // the values, then the keys missed
+	perms := 0
+	for b, ws := range wss {
+		for i := range ws {
+			if ws[i].Delete {
+				kvss[b][i].Delete = true
+				continue
+			}
+			in = append(in, ws[i].Value)
+			perms += merkle.BytesPermutations(len(ws[i].Value))
 		}
-		missed = append(missed, i)
-		in = append(in, ws[i].Key)
+	}
+	type miss struct {
+		b, i int // block b's write i
+		j    int // its key's hash is out[j]
+		add  bool
+	}
+	var (
+		missed []miss
+		// the keys earlier blocks missed, with their hashes' places in
+		// out: only when the cache would have kept them
+		earlier map[string]int
+	)
+	if len(wss) > 1 && d.keys.perShard > 0 {
+		earlier = map[string]int{}
+	}
+	for b, ws := range wss {
+		from := len(missed)
+		for i := range ws {
+			if k, ok := d.keys.lookup(ws[i].Key); ok {
+				kvss[b][i].Key = k
+				continue
+			}
+			if j, ok := earlier[string(ws[i].Key)]; ok {
+				missed = append(missed, miss{b: b, i: i, j: j})
+				continue
+			}
+			missed = append(missed, miss{b: b, i: i, j: len(in), add: true})
+			in = append(in, ws[i].Key)
+		}
+		if earlier != nil {
+			for _, m := range missed[from:] {
+				if m.add {
+					if _, ok := earlier[string(ws[m.i].Key)]; !ok {
+						earlier[string(ws[m.i].Key)] = m.j
+					}
+				}
+			}
+		}
 	}
 	out := make([]fr.Element, len(in))
 	d.hashBytes(out, in)
 	j := 0
-	for i := range ws {
-		if !ws[i].Delete {
-			kvs[i].Value = out[j]
-			j++
+	for b, ws := range wss {
+		for i := range ws {
+			if !ws[i].Delete {
+				kvss[b][i].Value = out[j]
+				j++
+			}
 		}
 	}
-	for _, i := range missed {
-		kvs[i].Key = out[j]
-		d.keys.add(ws[i].Key, out[j])
-		j++
+	for _, m := range missed {
+		kvss[m.b][m.i].Key = out[m.j]
+		if m.add {
+			d.keys.add(wss[m.b][m.i].Key, out[m.j])
+		}
 	}
 	d.perms.Add(uint64(perms))
-	return kvs
+	return kvss
 }
 
 // hashLanes is how many inputs merkle.ElementsFromBytes hashes at once (the
@@ -970,11 +1098,14 @@ func (d *DB) WriteWithProof(shardID uint32, key, value []byte) (*merkle.Proof, f
 	if s.hasMeta {
 		c.Height, c.NextOffset, c.BlockOffset = s.meta.Height+1, s.meta.NextOffset, s.meta.BlockOffset
 	}
-	p, err := d.prepareLocked(s, c)
-	if err != nil {
-		return nil, fr.Element{}, err
+	var (
+		ps   [1]*Prepared
+		errs [1]error
+	)
+	if d.prepareLocked([]*shard{s}, []*BlockCommit{c}, ps[:], errs[:]); errs[0] != nil {
+		return nil, fr.Element{}, errs[0]
 	}
-	res, err := d.commitLocked(s, p)
+	res, err := d.commitLocked(s, ps[0])
 	if err != nil {
 		return nil, fr.Element{}, err
 	}

@@ -37,6 +37,9 @@ var (
 	// ErrHeightMismatch is returned when a block's height is not the
 	// shard's next height.
 	ErrHeightMismatch = errors.New("storage: block height is not the shard's next height")
+	// ErrDuplicateShard is returned by PrepareMany for a block of a shard
+	// that an earlier block of the same call is of.
+	ErrDuplicateShard = errors.New("storage: another block of the shard in the same PrepareMany")
 	// ErrCorrupt is returned when stored data cannot be decoded or
 	// contradicts itself.
 	ErrCorrupt = errors.New("storage: corrupt data")
