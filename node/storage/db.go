@@ -27,6 +27,7 @@ type DB struct {
 	cache *merkle.NodeCache
 	keys  *keyCache
 	wopts *pebble.WriteOptions
+	prep  combiner // Prepare's batches
 
 	// closeMu is held shared by every operation and exclusively by Close
 	// and by a reopen while it swaps Pebble, so Pebble is never used after
@@ -723,10 +724,10 @@ type Prepared struct {
 // Prepare computes c's new root on top of the shard's committed tree,
 // without writing. c.Height must be the shard's next height (any height for
 // a shard's first block). The prepared block stays valid until another block
-// of the shard commits.
+// of the shard commits. Prepares of other shards that overlap in time are
+// computed together (PrepareMany; see combiner).
 func (d *DB) Prepare(c *BlockCommit) (*Prepared, error) {
-	ps, errs := d.PrepareMany([]*BlockCommit{c})
-	return ps[0], errs[0]
+	return d.prep.prepare(d, c)
 }
 
 // PrepareMany is Prepare of every block of cs, computed together: the

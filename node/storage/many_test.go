@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -242,5 +243,53 @@ func TestPrepareManyFailures(t *testing.T) {
 	}
 	if ps, errs := db.PrepareMany(nil); len(ps) != 0 || len(errs) != 0 {
 		t.Fatalf("no blocks: %v %v", ps, errs)
+	}
+}
+
+// TestPrepareConcurrent: Prepares of several shards at once — which the
+// store batches into PrepareManys — give what Prepare gives one at a time
+// on another store, and two goroutines preparing the same shard's block at
+// the same time both get it (never ErrDuplicateShard: a batch holds one
+// block of a shard, the other waits for the next batch).
+func TestPrepareConcurrent(t *testing.T) {
+	r := seeded(t)
+	conc, one := open(t, vfs.NewMem(), storage.Options{}), open(t, vfs.NewMem(), storage.Options{})
+	defer conc.Close()
+	defer one.Close()
+	const shards = 4
+	for h := uint64(1); h <= 8; h++ {
+		cs := make([]*storage.BlockCommit, shards)
+		want := make([]*storage.Prepared, shards)
+		for s := range cs {
+			cs[s] = randomBlock(r, uint32(s), h)
+			p, err := one.Prepare(cs[s])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[s] = p
+		}
+		got := make([]*storage.Prepared, 2*shards)
+		errs := make([]error, 2*shards)
+		var wg sync.WaitGroup
+		for i := range got {
+			wg.Go(func() { got[i], errs[i] = conc.Prepare(cs[i%shards]) })
+		}
+		wg.Wait()
+		for i := range got {
+			if errs[i] != nil {
+				t.Fatalf("height %d: Prepare %d (shard %d): %v", h, i, i%shards, errs[i])
+			}
+			if w := want[i%shards]; !got[i].Root.Equal(&w.Root) {
+				t.Fatalf("height %d: Prepare %d (shard %d): root %s, want %s", h, i, i%shards, got[i].Root.String(), w.Root.String())
+			}
+		}
+		for s := range cs {
+			if _, err := conc.Commit(got[s]); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := one.Commit(want[s]); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
