@@ -81,11 +81,13 @@ const boundReceiptBytes = 64
 // core busy: each put's ed25519 signature checked by the node's batching
 // verifier (sigverify.Verifier, called by opts.Callers goroutines at once),
 // and each shard's blocks of opts.BlockTxs[shard] puts committed as a
-// replica commits them (storage.DB.CommitBlock on an in-memory filesystem,
-// without sync: values hashed with Poseidon HashBytes, tree keys from the
-// key cache, the Merkle update on a tree holding opts.TreeKeys leaves, a
-// proof per write, one Pebble batch with the values, tree nodes, tx index
-// and receipts), the shards concurrently as a node's replica commits them.
+// replica commits them (storage.DB.Prepare and Commit on an in-memory
+// filesystem, without sync: values hashed with Poseidon HashBytes, tree
+// keys from the key cache, the Merkle update on a tree holding
+// opts.TreeKeys leaves, a proof per write, one Pebble batch with the
+// values, tree nodes, tx index and receipts), the shards concurrently, and
+// their Prepares batched together (each shard's next block expected,
+// storage.DB.Expect) as a node's replicas prepare a round's blocks.
 // The verification and the commits run at the same time over the same
 // puts, so the cores are shared between them as in a node; the rate is the
 // puts over the wall time until both are done, in the fastest of
@@ -240,7 +242,17 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 					for i := range txs {
 						txs[i] = storage.TxEntry{ID: ids[si][b][i], Receipt: receipt}
 					}
-					if _, err := db.CommitBlock(&storage.BlockCommit{Shard: s.id, Height: heights[si] + uint64(b), Header: receipt, Writes: ws, Txs: txs}); err != nil {
+					h := heights[si] + uint64(b)
+					p, err := db.Prepare(&storage.BlockCommit{Shard: s.id, Height: h, Header: receipt, Writes: ws, Txs: txs})
+					if err == nil {
+						// The next block is on its way, as a round's
+						// blocks are in a node: the other shards'
+						// Prepares meanwhile wait for it and share their
+						// hashing with it (storage.DB.Expect).
+						db.Expect(s.id, h+1)
+						_, err = db.Commit(p)
+					}
+					if err != nil {
 						fail(err)
 						return
 					}

@@ -225,6 +225,11 @@ func (l *leader) rounds(ctx context.Context, pub *ordering.Publisher) error {
 		for i := range tips {
 			tips[i].published = len(tips[i].blocks)
 		}
+		// This node's replicas prepare the round's blocks together, as
+		// they come (storage.DB.Expect).
+		for _, h := range proposed {
+			l.n.db.Expect(h.Shard, h.Height)
+		}
 		for _, h := range proposed {
 			l.n.metrics.Proposed.WithLabelValues(strconv.FormatUint(uint64(h.Shard), 10)).Inc()
 		}

@@ -126,6 +126,10 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record, polled time.Ti
 	if !ok {
 		return nil
 	}
+	// The other shards' replicas that prepare meanwhile wait for this
+	// block (at most storage.Options.CombineWait), so that the blocks of a
+	// round share their hashing.
+	r.db.Expect(r.shard, hdr.Height)
 	clock := startPhases(r.metrics.BlockSeconds, hdr.Time)
 	entries, err := r.readRange(ctx, hdr.FirstOffset, hdr.NextOffset)
 	if err != nil {

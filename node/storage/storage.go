@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -95,6 +96,10 @@ type Options struct {
 	// Parallelism is the number of goroutines hashing one block (tree nodes,
 	// and keys and values to field elements). Default (0): GOMAXPROCS.
 	Parallelism int
+	// CombineWait bounds how long a batch of Prepares (see DB.Announce)
+	// waits for the Prepares announced to be on their way, so that they
+	// share its hashing. Default (0): 2 ms; negative: a batch never waits.
+	CombineWait time.Duration
 	// KeyCacheEntries bounds the cache of state keys' tree keys (each a
 	// costly 16-input Poseidon). Default (0): 1<<18, enough for every key
 	// of a 100k-account workload; negative disables it.
@@ -150,6 +155,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Parallelism == 0 {
 		o.Parallelism = runtime.GOMAXPROCS(0)
+	}
+	if o.CombineWait == 0 {
+		o.CombineWait = 2 * time.Millisecond
 	}
 	if o.KeyCacheEntries == 0 {
 		o.KeyCacheEntries = 1 << 18
