@@ -51,9 +51,10 @@ type checker struct {
 	proofsChecked, proofsFailed atomic.Int64
 
 	// history holds every state root the run saw committed (block events,
-	// and the nodes' tips when the load started); readRoots counts the
-	// roots that verified reads named, checked against history at the end.
-	history   map[[32]byte]struct{}
+	// the nodes' tips when the load started, and, from an external node,
+	// receipts) with the height of its block; readRoots counts the roots
+	// that verified reads named, checked against history at the end.
+	history   map[[32]byte]uint64
 	readRoots map[[32]byte]int64
 	// fromReceipts counts commits from clients' receipts instead of the
 	// nodes' block hooks (the node is not ours to watch).
@@ -91,7 +92,7 @@ func newChecker() *checker {
 		shardLog:   map[uint32][]time.Time{},
 		shardTxs:   map[uint32][]int{},
 		nodeLog:    map[string][]nodeBlock{},
-		history:    map[[32]byte]struct{}{},
+		history:    map[[32]byte]uint64{},
 		readRoots:  map[[32]byte]int64{},
 	}
 }
@@ -103,7 +104,7 @@ func (c *checker) tips(nodes []NodeView, shards int) {
 		for s := range uint32(shards) {
 			if t, err := n.Tip(s); err == nil {
 				c.mu.Lock()
-				c.history[t.Root] = struct{}{}
+				c.history[t.Root] = t.Height
 				c.mu.Unlock()
 			}
 		}
@@ -118,6 +119,16 @@ func (c *checker) read(root [32]byte) {
 	c.mu.Lock()
 	c.readRoots[root]++
 	c.mu.Unlock()
+}
+
+// reached reports whether root is a state root the run saw committed at
+// height or above: a read that names it shows the state of a block at or
+// after height.
+func (c *checker) reached(root [32]byte, height uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h, ok := c.history[root]
+	return ok && h >= height
 }
 
 func (c *checker) onAccepted(a p2p.Accepted) {
@@ -170,7 +181,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 	hash := h.Hash()
 	c.mu.Lock()
 	c.nodeLog[name] = append(c.nodeLog[name], nodeBlock{h.Shard, h.Height, at})
-	c.history[h.StateRoot] = struct{}{}
+	c.history[h.StateRoot] = h.Height
 	first, seen := c.blocks[k]
 	switch {
 	case !seen:
@@ -563,6 +574,9 @@ func (o *observer) Committed(i uint64, c p2p.Committed) {
 	o.chk.receipts.Add(1)
 	if o.chk.fromReceipts {
 		o.chk.commitIDs(c.ID)
+		o.chk.mu.Lock()
+		o.chk.history[c.Root] = c.Height
+		o.chk.mu.Unlock()
 	}
 	if c.Status == p2p.StatusFailed {
 		o.failed.Add(1)

@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/p2p"
@@ -64,7 +67,7 @@ func TestCheckerReadsAgainstHistory(t *testing.T) {
 	ev := block(0, 1)
 	ev.Header.StateRoot = [32]byte{0xaa}
 	c.onBlock("node-1", ev, time.Now())
-	c.history[[32]byte{0xbb}] = struct{}{} // as tips adds a pre-run root
+	c.history[[32]byte{0xbb}] = 0 // as tips adds a pre-run root
 	c.read([32]byte{0xaa})
 	c.read([32]byte{0xaa})
 	c.read([32]byte{0xbb})
@@ -199,5 +202,41 @@ func TestCheckerSpillsSettled(t *testing.T) {
 	}
 	if err := c.close(); err != nil {
 		t.Fatalf("second close: %v", err)
+	}
+}
+
+// TestVisiblePutAfterRewrite: a sampled put's read-back passes when the
+// node shows its value, or when it shows the state of a block at or after
+// the put's whatever the value (a later block rewrote the key: waiting for
+// the put's own value would wait until the send timed out); a read of an
+// older state keeps it waiting.
+func TestVisiblePutAfterRewrite(t *testing.T) {
+	c := newChecker()
+	older, newer := block(0, 4), block(0, 6)
+	older.Header.StateRoot, newer.Header.StateRoot = [32]byte{4}, [32]byte{6}
+	c.onBlock("node-1", older, time.Now())
+	c.onBlock("node-1", newer, time.Now())
+	x := &tx.Tx{Kind: tx.KindPut, ChainID: 1, Key: []byte("k"), Value: []byte("mine")}
+	x.Sign(signerOf(1))
+	raw := x.Encode()
+	com := p2p.Committed{ID: tx.IDOf(raw), Shard: 0, Height: 5}
+	visible := visiblePut(c)
+	reads := func(value string, root [32]byte) loadgen.GetFunc {
+		return func(context.Context, []byte) (p2p.Value, error) {
+			return p2p.Value{Found: true, Value: []byte(value), Root: root}, nil
+		}
+	}
+	ctx, stop := context.WithTimeout(context.Background(), 10*time.Second) // a wrong wait fails, not hangs
+	defer stop()
+	if err := visible(ctx, reads("mine", [32]byte{6}), 0, raw, com); err != nil {
+		t.Fatalf("the put's own value: %v", err)
+	}
+	if err := visible(ctx, reads("a later put's", [32]byte{6}), 0, raw, com); err != nil {
+		t.Fatalf("another value at a later block's root: %v", err)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := visible(short, reads("an earlier put's", [32]byte{4}), 0, raw, com); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("another value at an older block's root: %v, want to keep waiting until the context ends", err)
 	}
 }
