@@ -23,6 +23,10 @@ type Row struct {
 	Real, Simulated            float64
 	// Tolerance is the allowed relative difference; 0: shown, not judged.
 	Tolerance float64
+	// Void, when set, says why the real figure cannot be judged (the real
+	// run's machine was not quiet: reports.Resources.Busy): the row is
+	// shown, not judged.
+	Void string
 }
 
 // Diff is the simulated figure's relative difference from the real one.
@@ -37,7 +41,9 @@ func (r Row) Diff() float64 {
 }
 
 // OK reports whether the row is within its tolerance (or not judged).
-func (r Row) OK() bool { return r.Tolerance == 0 || math.Abs(r.Diff()) <= r.Tolerance }
+func (r Row) OK() bool {
+	return r.Tolerance == 0 || r.Void != "" || math.Abs(r.Diff()) <= r.Tolerance
+}
 
 // Compare puts a simulated result beside the real run of the same
 // scenario: per workload the committed throughput, accepted and committed
@@ -45,8 +51,13 @@ func (r Row) OK() bool { return r.Tolerance == 0 || math.Abs(r.Diff()) <= r.Tole
 // search's latencies are those of its best passing probe, at the edge of
 // collapse, where they are too unstable to judge (three real runs of one
 // binary on one machine gave committed p50s of 49, 51 and 126 ms at their
-// knees): they are shown, and the knee is judged.
+// knees): they are shown, and the knee is judged. When the real run's
+// machine was not quiet (other processes or the hypervisor took more than
+// a quarter of a core, reports.Resources.Busy), its latencies and knee are
+// another machine's: those rows are void (shown with the reason, not
+// judged); the throughput at an offered rate is still judged.
 func Compare(real, simulated *reports.Result) []Row {
+	busy := real.Resources.Busy()
 	latency := func(tol float64) float64 {
 		if real.MaxRate != nil {
 			return 0
@@ -65,7 +76,11 @@ func Compare(real, simulated *reports.Result) []Row {
 			continue
 		}
 		add := func(metric string, r, s float64, tol float64) {
-			rows = append(rows, Row{Scenario: real.Scenario, Workload: name, Metric: metric, Real: r, Simulated: s, Tolerance: tol})
+			row := Row{Scenario: real.Scenario, Workload: name, Metric: metric, Real: r, Simulated: s, Tolerance: tol}
+			if tol > 0 && metric != "committed tx/s" {
+				row.Void = busy
+			}
+			rows = append(rows, row)
 		}
 		stage := func(w *reports.WorkloadResult, st string) *reports.StageResult {
 			if s := w.Stages[st]; s != nil {
@@ -82,7 +97,7 @@ func Compare(real, simulated *reports.Result) []Row {
 		add("committed p99 ms", ms(rc.Corrected.P99), ms(sc.Corrected.P99), latency(TolTail))
 	}
 	if real.MaxRate != nil && simulated.MaxRate != nil {
-		rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: "knee tx/s", Real: real.MaxRate.KneeRate, Simulated: simulated.MaxRate.KneeRate, Tolerance: TolMedian})
+		rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: "knee tx/s", Real: real.MaxRate.KneeRate, Simulated: simulated.MaxRate.KneeRate, Tolerance: TolMedian, Void: busy})
 	}
 	return rows
 }
@@ -94,16 +109,26 @@ func WriteTable(w io.Writer, rows []Row) error {
 	if _, err := fmt.Fprintf(w, "%-22s %-10s %-18s %12s %12s %8s %6s  %s\n", "scenario", "workload", "metric", "real", "simulated", "diff", "tol", "verdict"); err != nil {
 		return err
 	}
+	void := ""
 	for _, r := range rows {
 		tol, verdict := "-", "(shown)"
 		if r.Tolerance > 0 {
 			tol = fmt.Sprintf("±%.0f%%", r.Tolerance*100)
-			verdict = "ok"
-			if !r.OK() {
+			switch {
+			case r.Void != "":
+				verdict, void = "void", r.Void
+			case r.OK():
+				verdict = "ok"
+			default:
 				verdict = "OFF"
 			}
 		}
 		if _, err := fmt.Fprintf(w, "%-22s %-10s %-18s %12.2f %12.2f %+7.0f%% %6s  %s\n", r.Scenario, r.Workload, r.Metric, r.Real, r.Simulated, r.Diff()*100, tol, verdict); err != nil {
+			return err
+		}
+	}
+	if void != "" {
+		if _, err := fmt.Fprintf(w, "%-22s void: the real run's machine was not quiet (%s); its latencies are not this machine's\n", rows[0].Scenario, void); err != nil {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/rustorium/rustorium/reports"
@@ -50,5 +51,53 @@ func TestCompareJudgesTheKneeNotItsLatencies(t *testing.T) {
 	}
 	if r := rows(result(10000, 4000), result(10000, 6000))["knee tx/s"]; r.OK() {
 		t.Errorf("a knee 50%% off passes: %+v", r)
+	}
+}
+
+// TestCompareVoidsANotQuietRealRun: when the real run's machine was not
+// quiet, its latencies and knee are void — shown, not judged, with the
+// reason in the table — while the throughput is still judged.
+func TestCompareVoidsANotQuietRealRun(t *testing.T) {
+	result := func(p50 int64, tps float64) *reports.Result {
+		st := &reports.StageResult{ThroughputTPS: tps, Corrected: reports.Percentiles{P50: p50, P99: 3 * p50}}
+		return &reports.Result{Scenario: "s", Workloads: map[string]*reports.WorkloadResult{
+			"puts": {Stages: map[string]*reports.StageResult{"accepted": st, "committed": st}},
+		}, MaxRate: &reports.MaxRate{KneeRate: 4000}}
+	}
+	real := result(10000, 1000)
+	real.Resources = &reports.Resources{StealPercentMean: 76}
+	sim := result(50000, 1000)
+	sim.MaxRate.KneeRate = 8000
+	rows := Compare(real, sim)
+	for _, r := range rows {
+		switch r.Metric {
+		case "committed tx/s":
+			if r.Void != "" || !r.OK() {
+				t.Errorf("throughput: %+v, want judged (and ok)", r)
+			}
+		case "knee tx/s":
+			if r.Void == "" || !r.OK() {
+				t.Errorf("knee: %+v, want void", r)
+			}
+		}
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, rows); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "void") || !strings.Contains(b.String(), "stole 76% of a core") {
+		t.Errorf("table does not say why rows are void:\n%s", b.String())
+	}
+	sim.Workloads["puts"].Stages["committed"] = &reports.StageResult{ThroughputTPS: 500}
+	for _, r := range Compare(real, sim) {
+		if r.Metric == "committed tx/s" && r.OK() {
+			t.Errorf("a throughput 50%% off passes on a busy machine: %+v", r)
+		}
+	}
+	quiet := result(10000, 1000)
+	for _, r := range Compare(quiet, result(50000, 1000)) {
+		if r.Void != "" {
+			t.Errorf("a quiet real run's row is void: %+v", r)
+		}
 	}
 }
