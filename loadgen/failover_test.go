@@ -54,6 +54,17 @@ func TestSubmitterFailover(t *testing.T) {
 	defer live.Close()
 	down := dialTo(deadKey, dead)
 	up := dialTo(liveKey, live)
+	// The dead node serves the connection before it closes, so that its
+	// Close closes it (a handshake still in flight when a server closes
+	// may leave its client to learn of it only at its idle timeout, 30 s:
+	// CI saw the send below wait that long).
+	cl, err := down.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.Echo(ctx, []byte("up")); err != nil {
+		t.Fatal(err)
+	}
 	dead.Close() // node down: the next call on its connection breaks it
 	_, _ = down.Submit(ctx, []byte("x"))
 
