@@ -356,6 +356,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 				w := n.db.WriteStats()
 				return w.BytesIn, w.BytesWritten
 			},
+			Prepares: n.db.PrepareBatches,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("node: metrics: %w", err)

@@ -23,6 +23,10 @@ type Sources struct {
 	// (rustorium_pebble_bytes_in_total, rustorium_pebble_bytes_written_total,
 	// rustorium_pebble_write_amplification).
 	Pebble func() (bytesIn, bytesWritten uint64)
+	// Prepares is how many batches the store prepared its shards' blocks
+	// in, and how many blocks they held (rustorium_prepare_batches_total,
+	// rustorium_prepare_blocks_total: their ratio is the mean batch).
+	Prepares func() (batches, blocks uint64)
 }
 
 // Wire is the bytes a node sent and received on each of its paths: QUIC
@@ -61,6 +65,7 @@ type sourcesCollector struct {
 	perms, wire                    *prometheus.Desc
 	pebbleIn, pebbleOut, pebbleAmp *prometheus.Desc
 	heap, rss                      *prometheus.Desc
+	batches, prepared              *prometheus.Desc
 }
 
 func newSourcesCollector(s Sources) *sourcesCollector {
@@ -74,12 +79,14 @@ func newSourcesCollector(s Sources) *sourcesCollector {
 		pebbleAmp: prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
 		heap:      prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
 		rss:       prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
+		batches:   prometheus.NewDesc("rustorium_prepare_batches_total", "Batches in which the node's store prepared blocks (the Merkle update and value hashes of the blocks of several shards computed together; one block alone is a batch too).", nil, nil),
+		prepared:  prometheus.NewDesc("rustorium_prepare_blocks_total", "Blocks the node's store prepared in those batches: over rustorium_prepare_batches_total, the mean blocks per batch.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.heap, c.rss} {
+	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.heap, c.rss, c.batches, c.prepared} {
 		ch <- d
 	}
 }
@@ -116,6 +123,11 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 			amp = float64(out) / float64(in)
 		}
 		ch <- prometheus.MustNewConstMetric(c.pebbleAmp, prometheus.GaugeValue, amp)
+	}
+	if f := c.s.Prepares; f != nil {
+		batches, blocks := f()
+		counter(c.batches, batches)
+		counter(c.prepared, blocks)
 	}
 	ch <- prometheus.MustNewConstMetric(c.heap, prometheus.GaugeValue, float64(HeapInUse()))
 	if rss, ok := RSS(); ok {

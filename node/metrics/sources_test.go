@@ -16,7 +16,8 @@ func TestRegisterSources(t *testing.T) {
 		Wire: func() Wire {
 			return Wire{ClientSent: 1, ClientReceived: 2, PeerSent: 3, FetchReceived: 9, OtherSent: 10}
 		},
-		Pebble: func() (uint64, uint64) { return 100, 250 },
+		Pebble:   func() (uint64, uint64) { return 100, 250 },
+		Prepares: func() (uint64, uint64) { return 4, 7 },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +47,8 @@ func TestRegisterSources(t *testing.T) {
 		"rustorium_pebble_bytes_in_total":                 100,
 		"rustorium_pebble_bytes_written_total":            250,
 		"rustorium_pebble_write_amplification":            2.5,
+		"rustorium_prepare_batches_total":                 4,
+		"rustorium_prepare_blocks_total":                  7,
 	} {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)

@@ -40,7 +40,7 @@ type combiner struct {
 	// cleared) when one queues.
 	changed chan struct{}
 
-	batches atomic.Uint64 // PrepareManys run
+	batches, blocks atomic.Uint64 // PrepareManys run, and the blocks they held
 }
 
 type prepareCall struct {
@@ -121,6 +121,7 @@ func (q *combiner) prepare(d *DB, c *BlockCommit) (*Prepared, error) {
 	}
 	ps, errs := d.PrepareMany(cs)
 	q.batches.Add(1)
+	q.blocks.Add(uint64(len(cs)))
 	for i, b := range batch {
 		b.p, b.err = ps[i], errs[i]
 		b.done <- struct{}{} // never blocks: each call is signalled once, its leader's signal unread
@@ -201,4 +202,11 @@ func (q *combiner) take() []*prepareCall {
 	clear(q.queue[len(rest):])
 	q.queue = rest
 	return batch
+}
+
+// PrepareBatches returns how many batches Prepare computed blocks in
+// (PrepareMany calls), and how many blocks those held: their ratio is how
+// many shards' blocks a batch shared its hashing among, on average.
+func (d *DB) PrepareBatches() (batches, blocks uint64) {
+	return d.prep.batches.Load(), d.prep.blocks.Load()
 }

@@ -89,8 +89,8 @@ func TestExpect(t *testing.T) {
 		if err := <-second; err != nil {
 			t.Fatal(err)
 		}
-		if n := d.prep.batches.Load(); n != 1 {
-			t.Fatalf("%d batches, want 1 (the two blocks together)", n)
+		if batches, blocks := d.PrepareBatches(); batches != 1 || blocks != 2 {
+			t.Fatalf("%d batches of %d blocks, want 1 of 2 (the two blocks together)", batches, blocks)
 		}
 		if waited := time.Since(start); waited != 0 {
 			t.Fatalf("waited %v, want no time (the expected block came at once)", waited)
