@@ -52,7 +52,9 @@ type checker struct {
 
 	// history holds every state root the run saw committed (block events,
 	// the nodes' tips when the load started, and, from an external node,
-	// receipts) with the height of its block; readRoots counts the roots
+	// receipts) with the highest height of a block it was the root of (an
+	// empty block keeps its parent's root; nodes commit a block at
+	// different times); readRoots counts the roots
 	// that verified reads named, checked against history at the end.
 	history   map[[32]byte]uint64
 	readRoots map[[32]byte]int64
@@ -104,7 +106,7 @@ func (c *checker) tips(nodes []NodeView, shards int) {
 		for s := range uint32(shards) {
 			if t, err := n.Tip(s); err == nil {
 				c.mu.Lock()
-				c.history[t.Root] = t.Height
+				c.history[t.Root] = max(c.history[t.Root], t.Height)
 				c.mu.Unlock()
 			}
 		}
@@ -181,7 +183,7 @@ func (c *checker) onBlock(name string, ev node.BlockEvent, at time.Time) {
 	hash := h.Hash()
 	c.mu.Lock()
 	c.nodeLog[name] = append(c.nodeLog[name], nodeBlock{h.Shard, h.Height, at})
-	c.history[h.StateRoot] = h.Height
+	c.history[h.StateRoot] = max(c.history[h.StateRoot], h.Height)
 	first, seen := c.blocks[k]
 	switch {
 	case !seen:
@@ -575,7 +577,7 @@ func (o *observer) Committed(i uint64, c p2p.Committed) {
 	if o.chk.fromReceipts {
 		o.chk.commitIDs(c.ID)
 		o.chk.mu.Lock()
-		o.chk.history[c.Root] = c.Height
+		o.chk.history[c.Root] = max(o.chk.history[c.Root], c.Height)
 		o.chk.mu.Unlock()
 	}
 	if c.Status == p2p.StatusFailed {

@@ -249,7 +249,9 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 						// blocks are in a node: the other shards'
 						// Prepares meanwhile wait for it and share their
 						// hashing with it (storage.DB.Expect).
-						db.Expect(s.id, h+1)
+						if b+1 < len(writes[si]) {
+							db.Expect(s.id, h+1)
+						}
 						_, err = db.Commit(p)
 					}
 					if err != nil {
