@@ -93,12 +93,13 @@ type Options struct {
 	// Default (0): 64. It is part of the data: a store must always be
 	// opened with the same value.
 	MaxLevels int
-	// Parallelism is the number of goroutines hashing one block (tree nodes,
-	// and keys and values to field elements). Default (0): GOMAXPROCS.
+	// Parallelism is the number of goroutines hashing one batch of blocks
+	// (tree nodes, and keys and values to field elements). Default (0):
+	// GOMAXPROCS.
 	Parallelism int
-	// CombineWait bounds how long a batch of Prepares (see DB.Announce)
-	// waits for the Prepares announced to be on their way, so that they
-	// share its hashing. Default (0): 2 ms; negative: a batch never waits.
+	// CombineWait bounds how long a batch of Prepares waits for the blocks
+	// expected to be on their way (DB.Expect), so that they share its
+	// hashing. Default (0): 2 ms; negative: a batch never waits.
 	CombineWait time.Duration
 	// KeyCacheEntries bounds the cache of state keys' tree keys (each a
 	// costly 16-input Poseidon). Default (0): 1<<18, enough for every key
