@@ -140,3 +140,45 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestLagAt(t *testing.T) {
+	c, err := Load("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Ops.ScheduleLag = nil
+	if p50, p99 := c.LagAt(0.7); p50 != 0 || p99 != 0 {
+		t.Fatalf("no points: lag %v/%v, want none", p50, p99)
+	}
+	// Points at queueing factors busy/(1−busy) of 1 and 4.
+	c.Ops.ScheduleLag = []LagPoint{{HostBusy: 0.5, P50Ns: 100, P99Ns: 1000}, {HostBusy: 0.8, P50Ns: 400, P99Ns: 7000}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ busy, p50, p99 float64 }{
+		{0, 0, 0},
+		{1.0 / 3, 50, 500}, // factor 0.5: half way from an idle host to the first point
+		{0.5, 100, 1000},
+		{0.7, 100 + 300*(7.0/3-1)/3, 1000 + 6000*(7.0/3-1)/3}, // factor 7/3
+		{0.8, 400, 7000},
+		{0.9, 400 + 300*5.0/3, 7000 + 6000*5.0/3},  // factor 9: along the last segment
+		{0.99, 400 + 300*5.0/3, 7000 + 6000*5.0/3}, // held at 0.9
+	} {
+		p50, p99 := c.LagAt(tc.busy)
+		if math.Abs(p50-tc.p50) > 1e-6 || math.Abs(p99-tc.p99) > 1e-6 {
+			t.Errorf("LagAt(%v) = %v, %v; want %v, %v", tc.busy, p50, p99, tc.p50, tc.p99)
+		}
+	}
+	for name, pts := range map[string][]LagPoint{
+		"unsorted":   {{HostBusy: 0.8, P50Ns: 1, P99Ns: 2}, {HostBusy: 0.5, P50Ns: 1, P99Ns: 2}},
+		"busy above": {{HostBusy: 1.5, P50Ns: 1, P99Ns: 2}},
+		"busy zero":  {{HostBusy: 0, P50Ns: 1, P99Ns: 2}},
+		"p99 below":  {{HostBusy: 0.5, P50Ns: 3, P99Ns: 2}},
+		"no p50":     {{HostBusy: 0.5, P50Ns: 0, P99Ns: 2}},
+	} {
+		c.Ops.ScheduleLag = pts
+		if err := c.Validate(); !errors.Is(err, ErrFormat) {
+			t.Errorf("%s: Validate %v, want ErrFormat", name, err)
+		}
+	}
+}

@@ -110,6 +110,22 @@ type Ops struct {
 	// TxOverheadNs per transaction plus BlockOverheadNs per block. 0: not
 	// measured, or the fit gave no per-block part.
 	BlockOverheadNs float64 `json:"block_overhead_ns,omitempty"`
+	// ScheduleLag is the load generator's schedule lag (how late a send
+	// left after its intended time, loadgen's lag) in the same two real
+	// runs, each at the share of the machine's cores the run's process
+	// took: Go runs the pacer's timer when its P next schedules, so the
+	// lag grows with the machine's load. Sorted by HostBusy; absent: not
+	// measured (calibrate --quick), and the simulator sends on time.
+	ScheduleLag []LagPoint `json:"schedule_lag,omitempty"`
+}
+
+// LagPoint is the schedule lag measured at a load.
+type LagPoint struct {
+	// HostBusy is the share of the machine's cores the run's process
+	// took (resources.cpu_pct_mean / 100 / cores), in (0, 1].
+	HostBusy float64 `json:"host_busy"`
+	P50Ns    float64 `json:"p50_ns"`
+	P99Ns    float64 `json:"p99_ns"`
 }
 
 // SizeCost is a cost at a size (bytes for hashes, entries for blocks and
@@ -220,6 +236,17 @@ func (c *Calibration) Validate() error {
 	if o.BlockOverheadNs < 0 || math.IsNaN(o.BlockOverheadNs) || math.IsInf(o.BlockOverheadNs, 0) {
 		bad("ops.block_overhead_ns: %v is not a cost", o.BlockOverheadNs)
 	}
+	for i, p := range o.ScheduleLag {
+		name := fmt.Sprintf("ops.schedule_lag[%d]", i)
+		if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= o.ScheduleLag[i-1].HostBusy) {
+			bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
+		}
+		pos(name+".p50_ns", p.P50Ns)
+		pos(name+".p99_ns", p.P99Ns)
+		if p.P99Ns < p.P50Ns {
+			bad("%s: p99_ns %v below p50_ns %v", name, p.P99Ns, p.P50Ns)
+		}
+	}
 	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
 		pos(name+".p50_ns", l.P50Ns)
 		pos(name+".p99_ns", l.P99Ns)
@@ -322,6 +349,37 @@ func (c *Calibration) VerifyBatchNs(n int) float64 {
 		return c.Ops.Ed25519VerifyNs
 	}
 	return interpolate(c.Ops.Ed25519Batch, float64(n))
+}
+
+// maxLagBusy bounds the load LagAt extrapolates to (as the simulator's
+// shared work never takes more than 90% of the cores).
+const maxLagBusy = 0.9
+
+// LagAt is the schedule lag's p50 and p99 (ns) at a host busy share busy:
+// piecewise linear in the load's queueing factor busy/(1−busy) through
+// the ScheduleLag points, from no lag on an idle host, and along the
+// last segment beyond the last point (busy at most 0.9). Zero without
+// points.
+func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
+	pts := c.Ops.ScheduleLag
+	if len(pts) == 0 || !(busy > 0) {
+		return 0, 0
+	}
+	q := func(b float64) float64 { b = min(b, maxLagBusy); return b / (1 - b) }
+	x := q(busy)
+	x0, a0, b0 := 0.0, 0.0, 0.0
+	for i, p := range pts {
+		x1 := q(p.HostBusy)
+		if x <= x1 || i == len(pts)-1 {
+			f := 1.0
+			if x1 > x0 {
+				f = (x - x0) / (x1 - x0)
+			}
+			return max(a0+f*(p.P50Ns-a0), 0), max(b0+f*(p.P99Ns-b0), 0)
+		}
+		x0, a0, b0 = x1, p.P50Ns, p.P99Ns
+	}
+	return 0, 0
 }
 
 // PebbleCommitNs is the cost of committing a Pebble batch of n bytes.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -42,6 +43,7 @@ type engine struct {
 	cores  int
 
 	host     *des.Server // the shared host's cores (Host: shared), else nil
+	lagRand  *rand.Rand  // the open loops' schedule lag on a shared host (lag)
 	hostDisk *des.Server
 	hostSync *groupSync
 	brokers  []*broker
@@ -966,11 +968,41 @@ func (e *engine) openSend(w *workload) {
 		}
 	} else {
 		w.inflight++
-		e.send(t)
+		if l := e.lag(); l > 0 {
+			t.sent = at + l
+			e.s.At(t.sent, func() { e.send(t) })
+		} else {
+			e.send(t)
+		}
 	}
 	if next := des.Time(w.pacer.At(w.next)); next < e.loadEnd {
 		e.s.At(next, func() { e.openSend(w) })
 	}
+}
+
+// z99 is the standard normal distribution's 99th percentile.
+const z99 = 2.3263478740408408
+
+// lagSeed tells the schedule lag's random source from the links' (linkSeed).
+const lagSeed = 0x6c6167 // "lag"
+
+// lag is how late an open loop's send leaves after its intended time on a
+// shared host: drawn from a log-normal distribution with the calibrated
+// schedule lag's p50 and p99 at the host's load now (calib.LagAt of
+// des.Server.Load), at most five times that p99. As in a real run, the
+// load generator shares the host's cores with the cluster, and Go runs a
+// timer only when its P next schedules. Zero off a shared host, or when
+// the calibration has no schedule lag.
+func (e *engine) lag() des.Time {
+	if e.lagRand == nil {
+		return 0
+	}
+	p50, p99 := e.k.c.LagAt(e.host.Load())
+	if !(p50 > 0) {
+		return 0
+	}
+	sigma := math.Log(max(p99, p50)/p50) / z99
+	return des.Time(math.Round(min(p50*math.Exp(sigma*e.lagRand.NormFloat64()), 5*p99)))
 }
 
 // closedSend sends a closed-loop client's next transaction.

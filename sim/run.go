@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"time"
 
 	"github.com/rustorium/rustorium/calib"
@@ -181,6 +182,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.host.SetSpeed(float64(e.cores) / (float64(e.cores) + opts.BackgroundLoad))
 		e.hostDisk = des.NewServer(e.s, "host disk", 1, numOps)
 		e.hostSync = &groupSync{disk: e.hostDisk}
+		if len(c.Ops.ScheduleLag) > 0 && !e.cohort {
+			e.lagRand = rand.New(rand.NewPCG(uint64(sc.Seed), lagSeed))
+		}
 	}
 	nodes := sc.Cluster.Nodes
 	validators := make([]ed25519.PublicKey, nodes)

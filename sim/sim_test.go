@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -251,5 +252,44 @@ func TestCommittedScenariosSimulate(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d committed scenarios can be simulated", n)
+	}
+}
+
+// TestScheduleLagOnSharedHost: with the calibration's schedule lag, an
+// open loop on a shared host sends late by the lag calibrated at the
+// host's load — its corrected latencies include it, and equal runs give
+// equal results —; on dedicated machines, or without the calibration's
+// points, it sends on time.
+func TestScheduleLagOnSharedHost(t *testing.T) {
+	withLag := reference(t)
+	withLag.Ops.ScheduleLag = []calib.LagPoint{{HostBusy: 0.9, P50Ns: 200e3, P99Ns: 2e6}}
+	run := func(c *calib.Calibration, host Host) *reports.WorkloadResult {
+		o, err := Run(context.Background(), load(t, small), Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Result.Workloads["puts"]
+	}
+	for name, w := range map[string]*reports.WorkloadResult{
+		"shared host, no lag points": run(reference(t), Shared),
+		"dedicated machines":         run(withLag, Dedicated),
+	} {
+		if w.Lag.Max != 0 {
+			t.Errorf("%s: schedule lag up to %dµs, want none", name, w.Lag.Max)
+		}
+	}
+	w := run(withLag, Shared)
+	// The host is less busy than the point's 90%: the lag is below the
+	// point's, and never above 5 × its p99.
+	if !(w.Lag.P50 > 0 && w.Lag.P50 < 200 && w.Lag.P99 > w.Lag.P50 && w.Lag.Max <= 10_000) {
+		t.Fatalf("schedule lag p50 %dµs, p99 %dµs, max %dµs; want 0 < p50 < 200µs < p99, max ≤ 10ms", w.Lag.P50, w.Lag.P99, w.Lag.Max)
+	}
+	acc := w.Stages["accepted"]
+	if acc.Corrected.P99 <= acc.Uncorrected.P99 || acc.Corrected.P50 <= acc.Uncorrected.P50 {
+		t.Fatalf("accepted corrected p50/p99 %d/%dµs, uncorrected %d/%dµs: the lag is not in the corrected latency",
+			acc.Corrected.P50, acc.Corrected.P99, acc.Uncorrected.P50, acc.Uncorrected.P99)
+	}
+	if again := run(withLag, Shared); again.Lag != w.Lag || *again.Stages["committed"] != *w.Stages["committed"] {
+		t.Fatalf("two equal runs differ: lag %+v and %+v", w.Lag, again.Lag)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -36,7 +38,9 @@ prices every operation with. Without --quick it ends with two short real
 runs (one node, 1000 and 3000 puts/s for 6 s each): their CPU, less what
 the simulator charges for the same runs, is fitted as a cost per committed
 transaction plus a cost per committed block, the overhead no single
-operation accounts for (ops.tx_overhead_ns, ops.block_overhead_ns). Run it
+operation accounts for (ops.tx_overhead_ns, ops.block_overhead_ns), and
+their load generator's schedule lag at their load is recorded
+(ops.schedule_lag). Run it
 on an otherwise idle machine: about a minute (--quick: a few seconds, few
 samples, no real run).`,
 		Args: cobra.NoArgs,
@@ -53,6 +57,7 @@ samples, no real run).`,
 				}
 				c.Ops.TxOverheadNs = math.Round(ov.perTx*10) / 10
 				c.Ops.BlockOverheadNs = math.Round(ov.perBlock*10) / 10
+				c.Ops.ScheduleLag = ov.lag
 				fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (%.0f µs per transaction, %.0f µs per block)\n", "end-to-end", time.Since(t0).Round(time.Millisecond), ov.perTx/1000, ov.perBlock/1000)
 			}
 			b, err := c.Encode()
@@ -92,13 +97,20 @@ report: {formats: [json]}
 var e2eRates = [2]int{1000, 3000}
 
 // overhead is the fitted CPU beyond the calibrated operations, in
-// nanoseconds.
-type overhead struct{ perTx, perBlock float64 }
+// nanoseconds, and the runs' schedule lag by load.
+type overhead struct {
+	perTx, perBlock float64
+	lag             []calib.LagPoint
+}
 
 // e2ePoint is one end-to-end run: per second of its measured phase, the
 // committed transactions and blocks and the CPU the real run spent beyond
-// what the simulator charges (nanoseconds).
-type e2ePoint struct{ txs, blocks, extra float64 }
+// what the simulator charges (nanoseconds); and its schedule lag at the
+// share of the cores its process took.
+type e2ePoint struct {
+	txs, blocks, extra float64
+	lag                calib.LagPoint
+}
 
 // fitOverhead runs e2eScenario at both e2eRates and solves
 // extra = perTx·txs + perBlock·blocks for the two. A fit without a
@@ -113,7 +125,25 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 		}
 		pts[i] = p
 	}
-	return solveOverhead(pts), nil
+	ov := solveOverhead(pts)
+	ov.lag = lagPoints(pts)
+	return ov, nil
+}
+
+// lagPoints is the runs' schedule lag points sorted by load, without a
+// point whose load does not exceed the one before (calib.Validate's
+// order) or that measured no lag.
+func lagPoints(pts [2]e2ePoint) []calib.LagPoint {
+	ls := []calib.LagPoint{pts[0].lag, pts[1].lag}
+	slices.SortFunc(ls, func(a, b calib.LagPoint) int { return cmp.Compare(a.HostBusy, b.HostBusy) })
+	var out []calib.LagPoint
+	for _, l := range ls {
+		if l.HostBusy > 0 && l.HostBusy <= 1 && l.P50Ns > 0 && l.P99Ns >= l.P50Ns &&
+			(len(out) == 0 || l.HostBusy > out[len(out)-1].HostBusy) {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // solveOverhead is fitOverhead's arithmetic (both parts at least 0).
@@ -169,10 +199,12 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate int, pro
 	// process's, and the model's (its host's busy share of the cores).
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
 	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
-	p := e2ePoint{txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0)}
+	p := e2ePoint{txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
+		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
+			P50Ns: float64(w.Lag.P50) * 1000, P99Ns: float64(w.Lag.P99) * 1000}}
 	if progress != nil {
-		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs\n",
-			rate, p.txs, p.blocks, res.Resources.CPUMicrosPerTx, model/p.txs/1000)
+		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50 %d µs, p99 %d µs\n",
+			rate, p.txs, p.blocks, res.Resources.CPUMicrosPerTx, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P99)
 	}
 	return p, nil
 }

@@ -2,7 +2,10 @@ package main
 
 import (
 	"math"
+	"slices"
 	"testing"
+
+	"github.com/rustorium/rustorium/calib"
 )
 
 // TestSolveOverhead: two runs' extra CPU made of a known cost per
@@ -28,5 +31,37 @@ func TestSolveOverhead(t *testing.T) {
 	neg := solveOverhead([2]e2ePoint{{txs: 1000, blocks: 100, extra: 5e8}, {txs: 3000, blocks: 90, extra: 1e8}})
 	if neg.perBlock != 0 || neg.perTx != 5e5 {
 		t.Fatalf("negative fit: %+v, want the first run's 500 µs per transaction alone", neg)
+	}
+}
+
+// TestLagPoints: the runs' schedule lag points come out sorted by load,
+// without a point at no higher a load than the one before or without lag
+// (calib.Validate would refuse them).
+func TestLagPoints(t *testing.T) {
+	pt := func(busy, p50, p99 float64) e2ePoint {
+		return e2ePoint{lag: calib.LagPoint{HostBusy: busy, P50Ns: p50, P99Ns: p99}}
+	}
+	got := lagPoints([2]e2ePoint{pt(0.9, 300e3, 9e6), pt(0.7, 70e3, 4e6)})
+	want := []calib.LagPoint{{HostBusy: 0.7, P50Ns: 70e3, P99Ns: 4e6}, {HostBusy: 0.9, P50Ns: 300e3, P99Ns: 9e6}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("lagPoints: %+v, want %+v", got, want)
+	}
+	for name, pts := range map[string][2]e2ePoint{
+		"same load":  {pt(0.7, 70e3, 4e6), pt(0.7, 80e3, 5e6)},
+		"no lag":     {pt(0.7, 70e3, 4e6), pt(0.9, 0, 0)},
+		"p99 < p50":  {pt(0.7, 70e3, 4e6), pt(0.9, 5e6, 4e6)},
+		"above 100%": {pt(0.7, 70e3, 4e6), pt(1.2, 80e3, 5e6)},
+	} {
+		if got := lagPoints(pts); len(got) != 1 || got[0] != want[0] {
+			t.Errorf("%s: %+v, want the 70%% point alone", name, got)
+		}
+	}
+	c, err := calib.Load("../../calib/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Ops.ScheduleLag = got
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

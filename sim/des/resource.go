@@ -84,6 +84,14 @@ func (v *Server) Stretch(t Time) Time {
 	return Time(math.Round(float64(t) / (v.speed * (1 - v.busyShare))))
 }
 
+// Load is the share of the servers the jobs and the background work took
+// over the last complete SharePeriod (at most 90%): the ρ Stretch divides
+// by.
+func (v *Server) Load() float64 {
+	v.rollShared()
+	return v.busyShare
+}
+
 // Share charges cost of op as background work that shares the servers
 // with the jobs instead of queueing among them, as an operating system's
 // scheduler interleaves a process's many small pieces of overhead with
