@@ -69,17 +69,16 @@ var (
 	// Pebble panicked in a commit with an error (a commit then stops
 	// Pebble's commit pipeline for good, holding its lock): the store can
 	// be neither written, reopened nor closed in this process, and every
-	// write, Recover and Close return ErrWedged. A failed WAL write or sync
-	// no longer does this (the WAL stalls instead: ErrStalled); what still
-	// could is a failure the store does not retry: a failed close of a
-	// full WAL file or sync of its directory when Pebble switches to the
-	// next WAL, or Close while the WAL is stalled (Close then stops the
-	// retries, returns ErrWedged wrapping the ErrStalled, and leaves Pebble
-	// open: the WAL's unwritten tail is lost, as a crash would lose it).
-	// The node fails with it (the process exits with the cause); started
-	// again, it replays from the log the blocks its store lost. With
-	// syncing on (the default) a failed write is an ErrWrite and the store
-	// recovers in process.
+	// write, Recover and Close return ErrWedged. A failed WAL write, sync
+	// or creation no longer does this: the store retries it and stalls
+	// (ErrStalled). What still wedges the store is a commit failure the
+	// store does not retry (none is known), and Close while the WAL is
+	// stalled (see DB.Close: it returns ErrWedged wrapping the ErrStalled
+	// and leaves Pebble open, the WAL's unwritten tail lost as a crash
+	// would lose it). The node fails with it (the process exits with the
+	// cause); started again, it replays from the log the blocks its store
+	// lost. With syncing on (the default) a failed write is an ErrWrite
+	// and the store recovers in process.
 	ErrWedged = errors.New("storage: the store takes no writes until the process restarts")
 )
 
@@ -93,25 +92,30 @@ type Options struct {
 	// lose the latest blocks (never a part of one). Pebble then writes the
 	// WAL in the background, after the commits returned, and cannot go on
 	// after such a write fails; so the store retries every failed write,
-	// sync or creation of a WAL file (1 ms doubling to 100 ms) until it
-	// succeeds, and Pebble never sees the error. Meanwhile commits return
-	// while Pebble buffers the WAL, then wait once its memtable is full
-	// (back pressure: memory stays bounded); Probe and Failed report
-	// ErrStalled, and OnError is told ("wal") at the first failure and at
-	// most once a second after. When the disk takes writes again (space
-	// freed) the retried write lands, waiting commits complete, OnRecover
-	// is called, and the store goes on in process: nothing acknowledged is
-	// lost. A retried fsync may report success for WAL data the kernel
-	// could not write when the first attempt failed (Linux marks those
-	// pages clean and forgets the error): the running store does not read
-	// the WAL (it reads memtables and synced tables), so only a restart
-	// before the memtable holding those blocks was flushed to a table can
-	// miss them, and then the WAL replays up to the gap — the loss of a
-	// WAL's unsynced tail that NoSync accepts on any crash, which a node
-	// makes good by replaying those blocks from its log. See ErrWedged for
-	// what still wedges the store. Default (false): every committed block is durable
-	// when CommitBlock returns, and a failed write fails the store until
-	// it recovers in process (ErrWrite).
+	// sync or creation of a WAL file, and sync of its directory (1 ms
+	// doubling to 100 ms), until it succeeds, and Pebble never sees the
+	// error (a failed close of a WAL file, which cannot be retried, is
+	// reported to OnError and ignored). Meanwhile commits return while
+	// Pebble buffers the WAL, then wait once its memtable is full (back
+	// pressure: memory stays bounded); Probe and Failed report ErrStalled,
+	// and OnError is told ("wal") at the first failure and at most once a
+	// second after. When the disk takes writes again (space freed) the
+	// retried write lands, waiting commits complete, OnRecover is called,
+	// and the store goes on in process: nothing acknowledged is lost.
+	//
+	// A retried fsync may report success for WAL data the kernel could not
+	// write when the first attempt failed (Linux marks those pages clean
+	// and forgets the error). The running store does not read the WAL (it
+	// reads memtables and synced tables), so only a reopen before the
+	// memtable holding those blocks was flushed to a table can miss them:
+	// the WAL then replays only up to the gap. That is the loss of the
+	// WAL's unsynced tail which NoSync accepts on any crash, and which a
+	// node makes good by replaying those blocks from its log. See ErrWedged
+	// for what still wedges the store.
+	//
+	// Default (false): every committed block is durable when CommitBlock
+	// returns, and a failed write fails the store until it recovers in
+	// process (ErrWrite).
 	NoSync bool
 	// CacheBytes is the size of Pebble's block cache. Default (0): 64 MiB.
 	CacheBytes int64

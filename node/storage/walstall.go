@@ -41,7 +41,7 @@ func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
 
 // walFS is a vfs.FS that retries the failed write-side operations of WAL
 // files (Create, ReuseForWrite, and the files' Write, Sync, SyncData and
-// SyncTo) with a capped backoff (walRetryMin doubling to walRetryMax)
+// SyncTo) and the syncs of directories (see OpenDir) with a capped backoff (walRetryMin doubling to walRetryMax)
 // until they succeed, and passes everything else through. It retries only
 // once armed (after the store's first Pebble Open): a disk that cannot
 // take the WAL at Open fails Open. Preallocate is passed through: Pebble
@@ -64,14 +64,14 @@ func (fs *walFS) Create(name string, category vfs.DiskWriteCategory) (vfs.File, 
 		return fs.FS.Create(name, category)
 	}
 	var f vfs.File
-	err := fs.st.retry("create", name, func() (err error) {
+	err := fs.st.retry("WAL create", name, func() (err error) {
 		f, err = fs.FS.Create(name, category)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &walFile{File: f, name: name, st: fs.st}, nil
+	return &walFile{File: f, name: name, kind: "WAL", st: fs.st}, nil
 }
 
 // ReuseForWrite renames the WAL oldname to newname and opens it for
@@ -82,7 +82,7 @@ func (fs *walFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCa
 		return fs.FS.ReuseForWrite(oldname, newname, category)
 	}
 	var f vfs.File
-	err := fs.st.retry("reuse", newname, func() (err error) {
+	err := fs.st.retry("WAL reuse", newname, func() (err error) {
 		if _, serr := fs.FS.Stat(oldname); serr != nil {
 			f, err = fs.FS.Create(newname, category)
 			return err
@@ -93,13 +93,29 @@ func (fs *walFS) ReuseForWrite(oldname, newname string, category vfs.DiskWriteCa
 	if err != nil {
 		return nil, err
 	}
-	return &walFile{File: f, name: newname, st: fs.st}, nil
+	return &walFile{File: f, name: newname, kind: "WAL", st: fs.st}, nil
 }
 
-// walFile is a WAL file of walFS: its writes and syncs retry.
+// OpenDir opens the directory name, whose syncs retry: Pebble syncs the
+// store's directory after creating a WAL, and panics on a failure there
+// in a way that ends the process (it has released a lock it then
+// unlocks again); a failure of the syncs after tables or the MANIFEST
+// were created stalls their flush likewise, which Pebble would retry or
+// end the process on, respectively.
+func (fs *walFS) OpenDir(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return &walFile{File: f, name: name, kind: "directory", st: fs.st}, nil
+}
+
+// walFile is a WAL file or a directory of walFS: its writes and syncs
+// retry.
 type walFile struct {
 	vfs.File
 	name string
+	kind string // "WAL" or "directory"
 	st   *walStall
 }
 
@@ -108,7 +124,7 @@ type walFile struct {
 // without a gap or a duplicate.
 func (f *walFile) Write(p []byte) (int, error) {
 	written := 0
-	err := f.st.retry("write", f.name, func() error {
+	err := f.st.retry(f.kind+" write", f.name, func() error {
 		n, err := f.File.Write(p[written:])
 		written += n
 		if err == nil && written < len(p) {
@@ -122,14 +138,14 @@ func (f *walFile) Write(p []byte) (int, error) {
 }
 
 // Sync syncs the file, retrying (see Options.NoSync on retried syncs).
-func (f *walFile) Sync() error { return f.st.retry("sync", f.name, f.File.Sync) }
+func (f *walFile) Sync() error { return f.st.retry(f.kind+" sync", f.name, f.File.Sync) }
 
 // SyncData syncs the file's data, retrying.
-func (f *walFile) SyncData() error { return f.st.retry("sync", f.name, f.File.SyncData) }
+func (f *walFile) SyncData() error { return f.st.retry(f.kind+" sync", f.name, f.File.SyncData) }
 
 // SyncTo syncs a prefix of the file, retrying.
 func (f *walFile) SyncTo(length int64) (fullSync bool, err error) {
-	err = f.st.retry("sync", f.name, func() (err error) {
+	err = f.st.retry(f.kind+" sync", f.name, func() (err error) {
 		fullSync, err = f.File.SyncTo(length)
 		return err
 	})
@@ -145,7 +161,7 @@ func (f *walFile) SyncTo(length int64) (fullSync bool, err error) {
 func (f *walFile) Close() error {
 	err := f.File.Close()
 	if err != nil && f.st.swallow() {
-		f.st.report(fmt.Errorf("%w: close of WAL %s failed (ignored: the file is released, its data synced or the tail NoSync may lose): %w", ErrStalled, f.name, err))
+		f.st.report(fmt.Errorf("storage: %s close of %s failed (ignored: the file is released, its data synced or the tail NoSync may lose): %w", f.kind, f.name, err))
 		return nil
 	}
 	return err
@@ -243,7 +259,7 @@ func (s *walStall) errLocked() error {
 	if s.stalling == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %s of WAL %s failing for %v (%d attempts): %w",
+	return fmt.Errorf("%w: %s of %s failing for %v (%d attempts): %w",
 		ErrStalled, s.op, s.path, time.Since(s.since).Round(time.Millisecond), s.failures, s.first)
 }
 
@@ -330,9 +346,9 @@ func (s *walStall) fail(op, path string, err error, begin bool) (<-chan struct{}
 	if report {
 		s.reported = time.Now()
 		if s.failures > 1 {
-			err = fmt.Errorf("%w: %s of WAL %s still failing after %v (%d attempts): %w", ErrStalled, op, path, time.Since(s.since).Round(time.Millisecond), s.failures, err)
+			err = fmt.Errorf("%w: %s of %s still failing after %v (%d attempts): %w", ErrStalled, op, path, time.Since(s.since).Round(time.Millisecond), s.failures, err)
 		} else {
-			err = fmt.Errorf("%w: %s of WAL %s failed; retrying until it succeeds (commits wait): %w", ErrStalled, op, path, err)
+			err = fmt.Errorf("%w: %s of %s failed; retrying until it succeeds (commits wait): %w", ErrStalled, op, path, err)
 		}
 	}
 	changed := s.changed

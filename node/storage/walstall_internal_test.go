@@ -92,7 +92,7 @@ func TestWALWriteResumes(t *testing.T) {
 	}
 	var full atomic.Bool
 	pf := &partialFile{File: inner, full: &full, cut: 3}
-	f := &walFile{File: pf, name: "000001.log", st: st}
+	f := &walFile{File: pf, name: "000001.log", kind: "WAL", st: st}
 
 	if n, err := f.Write([]byte("head-")); n != 5 || err != nil {
 		t.Fatalf("write: %d %v", n, err)
@@ -175,6 +175,18 @@ type failingFile struct {
 	full *atomic.Bool
 }
 
+func (fs failingFS) OpenDir(name string) (vfs.File, error) {
+	f, err := fs.FS.OpenDir(name)
+	return failingFile{File: f, full: fs.full}, err
+}
+
+func (f failingFile) Sync() error {
+	if f.full.Load() {
+		return syscall.EIO
+	}
+	return f.File.Sync()
+}
+
 func (f failingFile) SyncData() error {
 	if f.full.Load() {
 		return syscall.EIO
@@ -185,7 +197,8 @@ func (f failingFile) SyncData() error {
 // TestWALFSRetries covers walFS's other retried operations: a Create and
 // a ReuseForWrite of a WAL (whose rename already happened when it failed:
 // the retry creates the new file) stall until the disk has room, then
-// return a working file; a WAL sync stalls likewise; other files' errors,
+// return a working file; a WAL sync and a directory sync stall likewise;
+// other files' errors,
 // and every error before arm, pass through at once.
 func TestWALFSRetries(t *testing.T) {
 	var full atomic.Bool
@@ -243,6 +256,12 @@ func TestWALFSRetries(t *testing.T) {
 		return err
 	})
 	stalls("sync", created.SyncData)
+	dir, err := fs.OpenDir("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalls("directory sync", dir.Sync)
+	dir.Close()
 	full.Store(false)
 	for _, f := range []vfs.File{created, reused} {
 		if _, err := f.Write([]byte("new")); err != nil {
@@ -256,8 +275,8 @@ func TestWALFSRetries(t *testing.T) {
 	if _, err := mem.Stat("000002.log"); err == nil {
 		t.Fatal("the recycled WAL is still there")
 	}
-	if _, resumed := log.counts(); resumed != 3 {
-		t.Fatalf("%d resumes, want 3", resumed)
+	if _, resumed := log.counts(); resumed != 4 {
+		t.Fatalf("%d resumes, want 4", resumed)
 	}
 }
 
@@ -271,7 +290,7 @@ func stalledWrite(t *testing.T, st *walStall) (*walFile, chan error) {
 	}
 	var full atomic.Bool
 	full.Store(true)
-	f := &walFile{File: &partialFile{File: inner, full: &full}, name: "000001.log", st: st}
+	f := &walFile{File: &partialFile{File: inner, full: &full}, name: "000001.log", kind: "WAL", st: st}
 	done := make(chan error, 1)
 	go func() {
 		_, err := f.Write([]byte("x"))
