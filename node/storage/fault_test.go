@@ -403,6 +403,9 @@ func TestNoSyncWALErrorStalls(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
 	db = open(t, mem, storage.Options{NoSync: true})
 	defer db.Close()
 	check(db, "reopened")
