@@ -304,10 +304,16 @@ func startWriter(db *storage.DB) *stallWriter {
 	return w
 }
 
-// blocked waits until w's commits have stopped returning (no commit
-// returned for 300ms), failing t if w ends first.
-func (w *stallWriter) blocked(t *testing.T) {
+// blocked waits until db reports its WAL stalled and w's commits have
+// stopped returning (no commit returned for 300ms), failing t if w ends
+// first.
+func (w *stallWriter) blocked(t *testing.T, db *storage.DB) {
 	t.Helper()
+	if err := retry.Poll(context.Background(), 5*time.Millisecond, 30*time.Second, func() (bool, error) {
+		return errors.Is(db.Failed(), storage.ErrStalled), nil
+	}); err != nil {
+		t.Fatalf("the WAL does not stall: Failed %v", db.Failed())
+	}
 	last, since := w.acked.Load(), time.Now()
 	if err := retry.Poll(context.Background(), 10*time.Millisecond, 30*time.Second, func() (bool, error) {
 		select {
@@ -345,7 +351,7 @@ func TestNoSyncWALErrorStalls(t *testing.T) {
 	}
 	full.On()
 	w := startWriter(db)
-	w.blocked(t)
+	w.blocked(t, db)
 	stalledAt := w.acked.Load()
 	start := time.Now()
 	probe := db.Probe()
@@ -424,7 +430,7 @@ func TestNoSyncCloseWhileStalled(t *testing.T) {
 	}
 	full.On()
 	w := startWriter(db)
-	w.blocked(t)
+	w.blocked(t, db)
 	closed := make(chan error, 1)
 	go func() { closed <- db.Close() }()
 	select {
