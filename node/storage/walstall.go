@@ -41,15 +41,15 @@ func isWAL(name string) bool { return strings.HasSuffix(name, ".log") }
 
 // walFS is a vfs.FS that retries the failed write-side operations of WAL
 // files (Create, ReuseForWrite, and the files' Write, Sync, SyncData and
-// SyncTo) and the syncs of directories (see OpenDir) with a capped backoff (walRetryMin doubling to walRetryMax)
-// until they succeed, and passes everything else through. It retries only
-// once armed (after the store's first Pebble Open): a disk that cannot
-// take the WAL at Open fails Open. Preallocate is passed through: Pebble
-// ignores its errors. A failed Close of a WAL is reported, not retried
-// (see walFile.Close). The store's Close ends the retries (walStall.park,
-// walStall.failFast). It starts no goroutine: a retry waits on the
-// goroutine of the operation it retries (Pebble's WAL flusher, or a
-// commit creating the next WAL).
+// SyncTo) and the syncs of directories (see OpenDir), with a capped
+// backoff (walRetryMin doubling to walRetryMax), until they succeed; it
+// passes everything else through. It retries only once armed (after the
+// store's first Pebble Open): a disk that cannot take the WAL at Open
+// fails Open. Preallocate is passed through: Pebble ignores its errors. A
+// failed Close of a WAL is reported, not retried (see walFile.Close). The
+// store's Close ends the retries (walStall.park, walStall.failFast). It
+// starts no goroutine: a retry waits on the goroutine of the operation it
+// retries (Pebble's WAL flusher, or a commit creating the next WAL).
 type walFS struct {
 	vfs.FS
 	st *walStall
