@@ -54,7 +54,9 @@ var (
 	// write returns ErrWrite, without touching the disk, until Recover
 	// (which Probe also calls) reopens it from its durable state. Nothing
 	// a failed write carried is visible afterwards unless it reached the
-	// disk whole (see Recover).
+	// disk whole (see Recover). With Options.NoSync a failed WAL write or
+	// sync is not an ErrWrite: the store retries it and stalls meanwhile
+	// (ErrStalled).
 	ErrWrite = errors.New("storage: write failed (disk full or I/O error)")
 	// ErrStalled is reported, by Probe and Failed, while a write or sync
 	// of the WAL keeps failing under Options.NoSync (disk full, an I/O
