@@ -127,7 +127,8 @@ const readyEvery = 5 * time.Second
 // watchStorage makes the store report its failures to the node: each
 // counts in rustorium_storage_errors_total{op} and is logged at most once
 // a second per op (a full disk fails every write; the next line says how
-// many were suppressed), and the store's recovery is logged once. OnError
+// many were suppressed), and the store's recovery (a reopen, or a stalled
+// WAL written again) is logged once. OnError
 // and OnRecover hooks already in opts are still called.
 func (n *Node) watchStorage(opts *storage.Options) error {
 	errs, err := metrics.NewStorageErrors(n.cfg.Registerer)
@@ -142,6 +143,8 @@ func (n *Node) watchStorage(opts *storage.Options) error {
 			n.rlog.logAt(slog.LevelError, "storage "+op, "pebble error", "err", err)
 		case "corruption":
 			n.rlog.logAt(slog.LevelError, "storage "+op, "ALARM: the store is corrupted: /readyz fails; restore the data directory", "err", err)
+		case "wal":
+			n.rlog.logAt(slog.LevelError, "storage "+op, "storage stalled: the store's WAL cannot be written (storage sync off); commits wait and /readyz fails until it can, retried", "err", err)
 		default:
 			n.rlog.logAt(slog.LevelError, "storage "+op, "storage failed: the node commits nothing and /readyz fails until the store takes writes again", "op", op, "err", err)
 		}
@@ -154,7 +157,7 @@ func (n *Node) watchStorage(opts *storage.Options) error {
 		for _, op := range metrics.StorageOps {
 			suppressed += n.rlog.flush("storage " + op)
 		}
-		n.log.Warn("storage recovered: the store reopened and takes writes again", "cause", cause, "suppressed", suppressed)
+		n.log.Warn("storage recovered: the store takes writes again", "cause", cause, "suppressed", suppressed)
 		if onRecover != nil {
 			onRecover(cause)
 		}

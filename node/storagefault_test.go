@@ -3,7 +3,6 @@ package node_test
 import (
 	"context"
 	"crypto/ed25519"
-	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -255,25 +254,32 @@ func diskFull(t *testing.T, ops func(errorfs.Op) bool) {
 	}
 }
 
-// TestNoSyncWALErrorFailsNode fails the WAL writes of a node whose store
-// does not sync: the store wedges (storage.ErrWedged: Pebble's commit
-// pipeline stops for good), and the node fails loudly with that cause on
-// Err — as `rustorium node` then exits — instead of the process ending in
-// Pebble's panic or the shard retrying a write that can never succeed.
-func TestNoSyncWALErrorFailsNode(t *testing.T) {
+// TestNoSyncWALStallRecovers fails the WAL writes of a node whose store
+// does not sync (ENOSPC, injected with errorfs while the toggle is on).
+// The store stalls instead of failing (its WAL writes are retried:
+// storage.ErrStalled), so the node keeps running — it does not fail on Err
+// as it did when the store wedged — while /readyz fails on "storage",
+// naming the full disk, and the stall is counted in
+// rustorium_storage_errors_total. Once the disk has room, the node is
+// ready again without a restart and commits every transaction submitted
+// during the stall and after it.
+func TestNoSyncWALStallRecovers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	full := &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
-		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && strings.HasSuffix(op.Path, ".log") {
+		// Not a WAL's close, which the store cannot retry (it ignores its
+		// failure): this test is about the writes.
+		if op.Kind.ReadOrWrite() == errorfs.OpIsWrite && op.Kind != errorfs.OpFileClose && strings.HasSuffix(op.Path, ".log") {
 			return fmt.Errorf("%w (injected)", syscall.ENOSPC)
 		}
 		return nil
 	})}
 	var seed [32]byte
 	seed[0] = 2
+	lines, reg := newLineCounter(), prometheus.NewRegistry()
 	n, err := node.New(ctx, node.Config{
 		ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 1, DataDir: t.TempDir(),
-		Storage: storage.Options{FS: errorfs.Wrap(vfs.Default, full), NoSync: true}, Logger: slog.New(newLineCounter()),
+		Storage: storage.Options{FS: errorfs.Wrap(vfs.Default, full), NoSync: true}, Logger: slog.New(lines), Registerer: reg,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -283,26 +289,62 @@ func TestNoSyncWALErrorFailsNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	submitPuts(t, ctx, n, 5, "before")
+	nodeUp := func(when string) {
+		t.Helper()
+		select {
+		case err := <-n.Err():
+			t.Fatalf("%s: the node failed: %v", when, err)
+		default:
+		}
+	}
+
 	full.On()
 	c, err := p2p.Dial(ctx, n.Addr().String(), p2p.ClientConfig{ServerKey: n.PublicKey()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for i := 0; ; i++ {
-		select {
-		case err := <-n.Err():
-			if !errors.Is(err, storage.ErrWedged) || !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("the node failed with %v, want storage.ErrWedged with ENOSPC", err)
-			}
-			return
-		case <-ctx.Done():
-			t.Fatalf("the node did not fail after %d puts on a failed WAL", i)
-		case <-time.After(5 * time.Millisecond):
-		}
-		_, raw := signedPut(1000+i, "during")
-		if call, err := c.Submit(ctx, raw); err == nil {
-			go call.Committed() // nobody waits: the node fails
+	const during = 20
+	errs := make(chan error, during)
+	for i := range during {
+		x, raw := signedPut(200+i, "during")
+		go func() { errs <- submitAndVerify(ctx, c, x, raw) }()
+	}
+	// The store stalls: /readyz fails on storage, naming the full disk.
+	var failing []health.Check
+	if err := retry.Poll(ctx, 10*time.Millisecond, 20*time.Second, func() (bool, error) {
+		failing = health.Failing(n.Ready(ctx))
+		return len(failing) > 0 && failing[0].Name == "storage", nil
+	}); err != nil {
+		t.Fatalf("readiness with the WAL failing: %+v, want storage failing", failing)
+	}
+	if !strings.Contains(failing[0].Error, "no space left") || !strings.Contains(failing[0].Error, "stalled") {
+		t.Fatalf("readiness with the WAL failing: %+v, want a stall naming the full disk", failing)
+	}
+	if got := counter(t, reg, "rustorium_storage_errors_total"); got < 1 {
+		t.Fatalf("storage errors counted while the WAL stalls: %v", got)
+	}
+	if lines.matching("storage stalled") == 0 {
+		t.Fatal("the stall is not logged")
+	}
+	time.Sleep(200 * time.Millisecond) // the node does not fail meanwhile
+	nodeUp("while the WAL stalls")
+	t.Logf("while the WAL stalls: %+v", failing)
+
+	full.Off() // space returns
+	for range during {
+		if err := <-errs; err != nil {
+			t.Fatalf("a transaction submitted during the stall: %v", err)
 		}
 	}
+	if err := retry.Poll(ctx, 20*time.Millisecond, 20*time.Second, func() (bool, error) {
+		return health.Failing(n.Ready(ctx)) == nil, nil
+	}); err != nil {
+		t.Fatalf("after the disk has room, failing %+v", health.Failing(n.Ready(ctx)))
+	}
+	if lines.matching("storage recovered") != 1 {
+		t.Fatalf("recovery logged %d times, want once", lines.matching("storage recovered"))
+	}
+	submitPuts(t, ctx, n, 10, "after")
+	nodeUp("after the stall")
 }

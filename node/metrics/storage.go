@@ -5,9 +5,12 @@ import "github.com/prometheus/client_golang/prometheus"
 // StorageOps are the op label values of rustorium_storage_errors_total
 // (storage.Options.OnError's ops): "commit" (a block's Pebble batch),
 // "probe" (the readiness probe's write), "reopen" (reopening the failed
-// store), "corruption" (a corrupted table Pebble found) and "pebble"
-// (Pebble's own error messages: background flushes and compactions).
-var StorageOps = []string{"commit", "probe", "reopen", "corruption", "pebble"}
+// store), "wal" (a WAL write, sync or creation that keeps failing without
+// sync, retried until it succeeds: counted at its first failure and at
+// most once a second after), "corruption" (a corrupted table Pebble found)
+// and "pebble" (Pebble's own error messages: background flushes and
+// compactions).
+var StorageOps = []string{"commit", "probe", "reopen", "wal", "corruption", "pebble"}
 
 // NewStorageErrors creates rustorium_storage_errors_total{op}, with every
 // op of StorageOps at zero, and registers it on reg (nil: not registered).
@@ -16,7 +19,7 @@ var StorageOps = []string{"commit", "probe", "reopen", "corruption", "pebble"}
 func NewStorageErrors(reg prometheus.Registerer) (*prometheus.CounterVec, error) {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rustorium_storage_errors_total",
-		Help: "Failed writes to the node's store (disk full, I/O errors), failed attempts to reopen it, corrupted tables found, and Pebble's own error messages, by op (commit, probe, reopen, corruption, pebble).",
+		Help: "Failed writes to the node's store (disk full, I/O errors), failed attempts to reopen it, stalled WAL writes without sync (at most one a second), corrupted tables found, and Pebble's own error messages, by op (commit, probe, reopen, wal, corruption, pebble).",
 	}, []string{"op"})
 	for _, op := range StorageOps {
 		c.WithLabelValues(op)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
 
 	"github.com/rustorium/rustorium/node/merkle"
@@ -49,9 +50,14 @@ type DB struct {
 	bgAt      time.Time     // when
 	bgCount   int           // since the window began
 	bgWindow  time.Duration // backgroundWindow; tests shorten it
-	// wedged: a failed WAL write stopped Pebble's commit pipeline (NoSync;
-	// see ErrWedged). Pebble is never closed or written to again.
+	// wedged: a panic stopped Pebble's commit pipeline, or Close left a
+	// stalled WAL (NoSync; see ErrWedged). Pebble is never closed or
+	// written to again.
 	wedged atomic.Bool
+	// pfs is the filesystem Pebble is given: opts.FS, wrapped in a walFS
+	// with NoSync. wal is that walFS's stall (nil without NoSync).
+	pfs vfs.FS
+	wal *walStall
 
 	mu     sync.Mutex // guards shards
 	shards map[uint32]*shard
@@ -81,29 +87,73 @@ func Open(dir string, opts Options) (*DB, error) {
 		shards:   map[uint32]*shard{},
 		bgWindow: backgroundWindow,
 	}
+	d.pfs = opts.FS
 	if opts.NoSync {
 		d.wopts = pebble.NoSync
+		d.wal = newWALStall(d.walFailed, d.walResumed)
+		d.pfs = &walFS{FS: opts.FS, st: d.wal}
 	}
 	pdb, err := d.openPebble()
 	if err != nil {
 		return nil, err
 	}
 	d.pdb = pdb
+	if d.wal != nil {
+		// From now on a failed WAL write waits for the disk: Pebble
+		// can no longer be told (see Options.NoSync). Open itself fails.
+		d.wal.arm()
+	}
 	metas, err := d.readMetas()
 	if err == nil {
 		err = d.verify()
 	}
 	if err != nil {
-		d.closePebble()
+		d.closeFailedOpen()
 		return nil, corrupted(err)
 	}
 	for id, m := range metas {
 		if d.shards[id], err = d.loadShard(id, m); err != nil {
-			pdb.Close()
+			d.closeFailedOpen()
 			return nil, err
 		}
 	}
 	return d, nil
+}
+
+// closeFailedOpen closes the Pebble of an Open that fails (nothing else
+// uses it yet), unless its WAL stalled since (see Close).
+func (d *DB) closeFailedOpen() {
+	if d.wal != nil {
+		if d.wal.park() != nil {
+			return
+		}
+		d.wal.failFast()
+	}
+	_ = d.closePebble()
+}
+
+// walFailed reports a stalled WAL operation's failure (ErrStalled; see
+// Options.NoSync).
+func (d *DB) walFailed(err error) {
+	if d.opts.OnError != nil {
+		d.opts.OnError("wal", err)
+	}
+}
+
+// walResumed reports that a stalled WAL is written again.
+func (d *DB) walResumed(cause error) {
+	if d.opts.OnRecover != nil {
+		d.opts.OnRecover(cause)
+	}
+}
+
+// stalled is the stall's error while a WAL operation is failing under
+// NoSync (ErrStalled), nil otherwise.
+func (d *DB) stalled() error {
+	if d.wal == nil {
+		return nil
+	}
+	return d.wal.err()
 }
 
 // openPebble opens Pebble in the store's directory.
@@ -111,7 +161,7 @@ func (d *DB) openPebble() (*pebble.DB, error) {
 	cache := pebble.NewCache(d.opts.CacheBytes)
 	defer cache.Unref()
 	po := &pebble.Options{
-		FS:           d.opts.FS,
+		FS:           d.pfs,
 		Cache:        cache,
 		MemTableSize: d.opts.MemTableBytes,
 		Logger:       pebbleLogger{base: d.opts.Logger, d: d},
@@ -216,13 +266,42 @@ func (d *DB) loadShard(id uint32, m Meta) (*shard, error) {
 }
 
 // Close closes the store. It is safe to call more than once.
+//
+// With NoSync, a WAL operation may be stalled (see Options.NoSync), and
+// commits waiting on it inside Pebble, holding what Close waits for; and
+// Pebble cannot be told that its WAL failed (it would end the process or
+// wedge). So Close, finding the WAL stalled before it could wait for the
+// operations in flight, stops the retries for good: the stalled WAL
+// operations, and the commits waiting on them, then wait until the
+// process exits, without retrying; Close returns at once an ErrWedged
+// wrapping the ErrStalled, Pebble is left open (process exit cleans up;
+// the WAL's unwritten tail is lost, as a crash would lose it, and a node
+// replays those blocks from its log), and the store is wedged. Otherwise,
+// once no operation is in flight, WAL operations are no longer retried (a
+// stalled one returns its error to Pebble, safe then), and Close returns
+// what Pebble's Close returns. Close polls (every closePoll) for the
+// operations in flight to end, as it must notice a stall meanwhile.
 func (d *DB) Close() error {
 	if d.wedged.Load() {
 		// Pebble's commit pipeline is locked for good (and a commit may be
 		// stuck in it holding closeMu): neither can be waited for.
 		return d.failure()
 	}
-	d.closeMu.Lock()
+	if d.wal == nil {
+		d.closeMu.Lock()
+	} else {
+		// Wait for the operations in flight unless the WAL stalls: a
+		// commit waiting on it would never let go.
+		for !d.closeMu.TryLock() {
+			if stall := d.wal.park(); stall != nil {
+				return d.abandon(stall)
+			}
+			time.Sleep(closePoll)
+		}
+		// No commit in flight: Pebble's Close returns a WAL error (of a
+		// stalled flusher too), so the retries can end.
+		d.wal.failFast()
+	}
 	defer d.closeMu.Unlock()
 	if d.closed {
 		return nil
@@ -231,7 +310,26 @@ func (d *DB) Close() error {
 	if d.down {
 		return nil
 	}
+	if d.wedged.Load() {
+		// A commit wedged Pebble while Close waited.
+		return d.failure()
+	}
 	return d.closePebble()
+}
+
+// closePoll is how often Close, with NoSync, tries to take the store from
+// the operations in flight, checking meanwhile that the WAL is not stalled.
+const closePoll = time.Millisecond
+
+// abandon wedges the store that Close found with its WAL stalled (see
+// Close) and returns the error Close returns.
+func (d *DB) abandon(stall error) error {
+	err := fmt.Errorf("%w: closed with its WAL stalled (Pebble is left open, the WAL's unwritten tail lost): %w", ErrWedged, stall)
+	d.wedged.Store(true)
+	d.fmu.Lock()
+	d.failed = err
+	d.fmu.Unlock()
+	return err
 }
 
 // closePebble closes Pebble; a failed Pebble may report its failure again
@@ -254,14 +352,19 @@ const probeRecoverWait = time.Second
 
 // Probe writes (and syncs, unless Options.NoSync) one small key of its
 // own: it fails when the store cannot take writes (disk full, I/O errors,
-// a closed store), when Pebble found a corrupted table (Corrupt), and for
-// 10s after Pebble's last error message (a flush or compaction that
-// failed: on a full disk the WAL may still take the probe's write). A
+// a closed store), while its WAL is stalled (ErrStalled, at once, without
+// writing, which would wait; see Options.NoSync), when Pebble found a
+// corrupted table (Corrupt), and for 10s after Pebble's last error
+// message (a flush or compaction that failed: on a full disk the WAL may
+// still take the probe's write). A
 // failed store is first reopened (Recover, waited for at most 1s): a probe
 // that passes means the store took a write again. Readiness checks call
 // it.
 func (d *DB) Probe() error {
 	if err := d.Corrupt(); err != nil {
+		return err
+	}
+	if err := d.stalled(); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), probeRecoverWait)
@@ -326,11 +429,12 @@ func (d *DB) write(op string, fn func() error) (err error) {
 }
 
 // wedge fails the store for good after Pebble's commit of op panicked
-// with err: with NoSync, a WAL write that failed in the background makes
-// the next commit panic while it holds the commit pipeline's lock, so
-// Pebble can take no write and cannot even be closed (see ErrWedged).
+// with err under NoSync: the panic leaves Pebble's commit pipeline locked,
+// so Pebble can take no write and cannot even be closed (see ErrWedged).
+// A failed WAL write no longer gets here (the WAL stalls instead; see
+// Options.NoSync), but a failure the store does not retry still can.
 func (d *DB) wedge(op string, err error) error {
-	err = fmt.Errorf("%w: %s: a WAL write failed with storage sync off: %w", ErrWedged, op, err)
+	err = fmt.Errorf("%w: %s: pebble's commit failed with storage sync off: %w", ErrWedged, op, err)
 	d.wedged.Store(true)
 	d.fmu.Lock()
 	d.failed = err
@@ -398,9 +502,15 @@ func (d *DB) failure() error {
 	return d.failed
 }
 
-// Failed returns the error that failed the store (see ErrWrite), or nil
-// while it takes writes.
-func (d *DB) Failed() error { return d.failure() }
+// Failed returns the error that failed the store (see ErrWrite and
+// ErrWedged), or, while its WAL is stalled, the stall (ErrStalled; see
+// Options.NoSync); nil while it takes writes.
+func (d *DB) Failed() error {
+	if err := d.failure(); err != nil {
+		return err
+	}
+	return d.stalled()
+}
 
 // Recover reopens a failed store (see ErrWrite) from its durable state,
 // without the process restarting: it closes Pebble, opens it again (which

@@ -268,52 +268,191 @@ func TestReopenWaitingForDisk(t *testing.T) {
 	}
 }
 
-// TestNoSyncWALErrorWedges fails the WAL's writes under a store that does
-// not sync: Pebble learns of the failure in the background and panics in
-// the next commit while it holds its commit pipeline's lock. The store
-// turns that into ErrWedged — not a panic that ends the process, and not
-// an ErrWrite that a replica would retry forever — refuses every later
-// write and Recover with it, and Close returns at once instead of waiting
-// on the locked pipeline.
-func TestNoSyncWALErrorWedges(t *testing.T) {
-	full := diskFull(func(op errorfs.Op) bool { return isWrite(op) && strings.HasSuffix(op.Path, ".log") })
+// walFull injects ENOSPC into the write-side operations of WAL files
+// while it is on, but not their Close: a failed close cannot be retried
+// (the store does not; see ErrWedged), and a test that fills the disk
+// while Pebble closes a full WAL would wedge the store at random.
+func walFull() *errorfs.Toggle {
+	return diskFull(func(op errorfs.Op) bool {
+		return isWrite(op) && op.Kind != errorfs.OpFileClose && strings.HasSuffix(op.Path, ".log")
+	})
+}
+
+// stallWriter commits blocks 2, 3, … of shard 0 (key k<h>, a 200-byte
+// value) from a goroutine until stopped or a commit fails: on a stalled
+// WAL its commits return, then block. acked is the last block whose
+// commit returned.
+type stallWriter struct {
+	stop  atomic.Bool
+	acked atomic.Uint64
+	done  chan error
+}
+
+func startWriter(db *storage.DB) *stallWriter {
+	w := &stallWriter{done: make(chan error, 1)}
+	w.acked.Store(1)
+	go func() {
+		for h := uint64(2); !w.stop.Load(); h++ {
+			if _, err := db.CommitBlock(putBlock(0, h, fmt.Sprint("k", h), strings.Repeat("v", 200))); err != nil {
+				w.done <- fmt.Errorf("commit %d: %w", h, err)
+				return
+			}
+			w.acked.Store(h)
+		}
+		w.done <- nil
+	}()
+	return w
+}
+
+// blocked waits until db reports its WAL stalled and w's commits have
+// stopped returning (no commit returned for 300ms), failing t if w ends
+// first.
+func (w *stallWriter) blocked(t *testing.T, db *storage.DB) {
+	t.Helper()
+	if err := retry.Poll(context.Background(), 5*time.Millisecond, 30*time.Second, func() (bool, error) {
+		return errors.Is(db.Failed(), storage.ErrStalled), nil
+	}); err != nil {
+		t.Fatalf("the WAL does not stall: Failed %v", db.Failed())
+	}
+	last, since := w.acked.Load(), time.Now()
+	if err := retry.Poll(context.Background(), 10*time.Millisecond, 30*time.Second, func() (bool, error) {
+		select {
+		case err := <-w.done:
+			return false, fmt.Errorf("the writer ended on a stalled WAL after block %d: %v", w.acked.Load(), err)
+		default:
+		}
+		if a := w.acked.Load(); a != last {
+			last, since = a, time.Now()
+		}
+		return time.Since(since) > 300*time.Millisecond, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNoSyncWALErrorStalls fails the WAL's writes under a store that does
+// not sync. Pebble never sees the error (it would panic in its commit
+// pipeline and wedge the store): the WAL's writes are retried, commits
+// return while Pebble buffers them and then block (back pressure: the
+// memtable is full and its WAL cannot be closed), Probe and Failed report
+// the stall (ErrStalled with ENOSPC; Probe at once, without writing) and
+// OnError is told ("wal"). Once the disk has room the blocked commit
+// completes, the store takes writes again without a reopen (OnRecover is
+// told), every acknowledged block is there, and still is after the store
+// is closed and opened again.
+func TestNoSyncWALErrorStalls(t *testing.T) {
+	full := walFull()
+	mem := vfs.NewMem()
 	var log errorLog
-	db := open(t, errorfs.Wrap(vfs.NewMem(), full), log.options(storage.Options{NoSync: true}))
-	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
+	db := open(t, errorfs.Wrap(mem, full), log.options(storage.Options{NoSync: true, MemTableBytes: 64 << 10}))
+	defer db.Close()
+	if _, err := db.CommitBlock(putBlock(0, 1, "k1", "v")); err != nil {
 		t.Fatal(err)
 	}
 	full.On()
-	var err error
-	for h := uint64(2); h < 2000 && err == nil; h++ { // the WAL's flusher fails one of these writes
-		_, err = db.CommitBlock(putBlock(0, h, fmt.Sprint("k", h), "v"))
-		if err == nil {
-			time.Sleep(time.Millisecond)
+	w := startWriter(db)
+	w.blocked(t, db)
+	stalledAt := w.acked.Load()
+	start := time.Now()
+	probe := db.Probe()
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("probe of a stalled store took %v", d)
+	}
+	if !errors.Is(probe, storage.ErrStalled) || !errors.Is(probe, syscall.ENOSPC) || errors.Is(probe, storage.ErrWedged) {
+		t.Fatalf("probe while the WAL stalls: %v, want ErrStalled with ENOSPC", probe)
+	}
+	if err := db.Failed(); !errors.Is(err, storage.ErrStalled) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Failed while the WAL stalls: %v, want ErrStalled with ENOSPC", err)
+	}
+	if log.count("wal") == 0 || log.count("commit") != 0 {
+		t.Fatalf("OnError saw %v, want wal stalls and no failed commit", log.ops)
+	}
+	t.Logf("commits blocked after block %d, stalled %v", stalledAt, probe)
+
+	full.Off() // space returns
+	w.stop.Store(true)
+	if err := <-w.done; err != nil {
+		t.Fatalf("the blocked commit, once the disk has room: %v", err)
+	}
+	acked := w.acked.Load()
+	if acked <= stalledAt {
+		t.Fatalf("no commit completed after the disk had room (acked %d)", acked)
+	}
+	if err := db.Probe(); err != nil {
+		t.Fatalf("probe once the disk has room: %v", err)
+	}
+	if err := db.Failed(); err != nil {
+		t.Fatalf("Failed once the disk has room: %v", err)
+	}
+	log.mu.Lock()
+	recovered := log.recovered
+	log.mu.Unlock()
+	if len(recovered) == 0 || !errors.Is(recovered[0], syscall.ENOSPC) {
+		t.Fatalf("OnRecover saw %v, want the stall's ENOSPC", recovered)
+	}
+	if _, err := db.CommitBlock(putBlock(0, acked+1, fmt.Sprint("k", acked+1), "v")); err != nil {
+		t.Fatalf("a commit after the stall: %v", err)
+	}
+	acked++
+	check := func(db *storage.DB, when string) {
+		t.Helper()
+		if m, _, err := db.ShardMeta(0); err != nil || m.Height != acked {
+			t.Fatalf("%s: shard 0 at %+v %v, want height %d", when, m, err, acked)
+		}
+		for h := uint64(1); h <= acked; h++ {
+			if _, ok, err := db.Get(0, []byte(fmt.Sprint("k", h))); err != nil || !ok {
+				t.Fatalf("%s: block %d's write: %v %v", when, h, ok, err)
+			}
 		}
 	}
-	if !errors.Is(err, storage.ErrWedged) || errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("commits after the WAL failed: %v, want ErrWedged (not ErrWrite) with ENOSPC", err)
+	check(db, "after the stall")
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
 	}
-	full.Off()
-	if _, err := db.CommitBlock(putBlock(1, 1, "b", "2")); !errors.Is(err, storage.ErrWedged) {
-		t.Fatalf("a commit on the wedged store: %v, want ErrWedged", err)
+	if err := db.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
 	}
-	if err := db.Recover(context.Background()); !errors.Is(err, storage.ErrWedged) {
-		t.Fatalf("Recover of the wedged store: %v, want ErrWedged", err)
+	db = open(t, mem, storage.Options{NoSync: true})
+	defer db.Close()
+	check(db, "reopened")
+}
+
+// TestNoSyncCloseWhileStalled closes a store whose WAL stalls, with a
+// commit blocked on it: Close returns promptly (ErrWedged wrapping the
+// stall: Pebble is left open, its WAL's unwritten tail lost), the blocked
+// commit waits for the process to exit (this test leaves it so), and a
+// second Close, and a commit of another shard, return ErrWedged.
+func TestNoSyncCloseWhileStalled(t *testing.T) {
+	full := walFull()
+	db := open(t, errorfs.Wrap(vfs.NewMem(), full), storage.Options{NoSync: true, MemTableBytes: 64 << 10})
+	if _, err := db.CommitBlock(putBlock(0, 1, "k1", "v")); err != nil {
+		t.Fatal(err)
 	}
-	if err := db.Probe(); !errors.Is(err, storage.ErrWedged) {
-		t.Fatalf("Probe of the wedged store: %v, want ErrWedged", err)
-	}
-	if log.count("commit") != 1 {
-		t.Fatalf("OnError saw %v, want the one commit that wedged the store", log.ops)
-	}
-	done := make(chan error, 1)
-	go func() { done <- db.Close() }()
+	full.On()
+	w := startWriter(db)
+	w.blocked(t, db)
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
 	select {
-	case err := <-done:
-		if !errors.Is(err, storage.ErrWedged) {
-			t.Fatalf("Close: %v, want ErrWedged", err)
+	case err := <-closed:
+		if !errors.Is(err, storage.ErrWedged) || !errors.Is(err, storage.ErrStalled) || !errors.Is(err, syscall.ENOSPC) {
+			t.Fatalf("Close while the WAL stalls: %v, want ErrWedged wrapping ErrStalled with ENOSPC", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Close of the wedged store hangs")
+		t.Fatal("Close of a stalled store hangs")
+	}
+	select {
+	case err := <-w.done:
+		t.Fatalf("the blocked commit returned after Close: %v, want it to wait for the process to exit", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := db.Probe(); !errors.Is(err, storage.ErrStalled) {
+		t.Fatalf("Probe after Close: %v, want ErrStalled", err)
+	}
+	if err := db.Close(); !errors.Is(err, storage.ErrWedged) {
+		t.Fatalf("second Close: %v, want ErrWedged", err)
+	}
+	if _, err := db.CommitBlock(putBlock(1, 1, "b", "2")); !errors.Is(err, storage.ErrWedged) {
+		t.Fatalf("a commit after Close: %v, want ErrWedged", err)
 	}
 }

@@ -54,17 +54,33 @@ var (
 	// write returns ErrWrite, without touching the disk, until Recover
 	// (which Probe also calls) reopens it from its durable state. Nothing
 	// a failed write carried is visible afterwards unless it reached the
-	// disk whole (see Recover).
+	// disk whole (see Recover). With Options.NoSync a failed WAL write or
+	// sync is not an ErrWrite: the store retries it and stalls meanwhile
+	// (ErrStalled).
 	ErrWrite = errors.New("storage: write failed (disk full or I/O error)")
-	// ErrWedged is returned by every write, by Recover and by Close of a
-	// store whose WAL write failed with Options.NoSync: the write failed
-	// in the background, after its commit returned, and Pebble's next
-	// commit stops its commit pipeline for good (it panics holding the
-	// pipeline's lock), so the store can be neither written, reopened nor
-	// closed in this process. The node fails with it (the process exits
-	// with the cause); started again, it replays from the log the blocks
-	// its store lost. With syncing on (the default) a failed write is an
-	// ErrWrite and the store recovers in process.
+	// ErrStalled is reported, by Probe and Failed, while a write or sync
+	// of the WAL keeps failing under Options.NoSync (disk full, an I/O
+	// error): the store retries it until it succeeds instead of failing
+	// (see Options.NoSync), so commits go on, then wait, and nothing is
+	// lost; once the operation succeeds the store takes writes again, in
+	// process, without a reopen. The error wraps the operation's first
+	// error (errors.Is(err, syscall.ENOSPC) holds on a full disk). It is
+	// not an ErrWrite: no write fails or is refused while the WAL stalls.
+	ErrStalled = errors.New("storage: WAL writes stalled (disk full or I/O error): commits wait until they succeed")
+	// ErrWedged is the last resort of a store with Options.NoSync whose
+	// Pebble panicked in a commit with an error (a commit then stops
+	// Pebble's commit pipeline for good, holding its lock): the store can
+	// be neither written, reopened nor closed in this process, and every
+	// write, Recover and Close return ErrWedged. A failed WAL write, sync
+	// or creation no longer does this: the store retries it and stalls
+	// (ErrStalled). What still wedges the store is a commit failure the
+	// store does not retry (none is known), and Close while the WAL is
+	// stalled (see DB.Close: it returns ErrWedged wrapping the ErrStalled
+	// and leaves Pebble open, the WAL's unwritten tail lost as a crash
+	// would lose it). The node fails with it (the process exits with the
+	// cause); started again, it replays from the log the blocks its store
+	// lost. With syncing on (the default) a failed write is an ErrWrite
+	// and the store recovers in process.
 	ErrWedged = errors.New("storage: the store takes no writes until the process restarts")
 )
 
@@ -75,10 +91,33 @@ type Options struct {
 	// pass vfs.NewCrashableMem() to simulate crashes.
 	FS vfs.FS
 	// NoSync, when true, commits blocks without syncing the WAL: a crash may
-	// lose the latest blocks (never a part of one), and a failed WAL write
-	// wedges the store until the process restarts (ErrWedged). Default
-	// (false): every committed block is durable when CommitBlock returns,
-	// and a failed write recovers in process (ErrWrite).
+	// lose the latest blocks (never a part of one). Pebble then writes the
+	// WAL in the background, after the commits returned, and cannot go on
+	// after such a write fails; so the store retries every failed write,
+	// sync or creation of a WAL file, and sync of its directory (1 ms
+	// doubling to 100 ms), until it succeeds, and Pebble never sees the
+	// error (a failed close of a WAL file, which cannot be retried, is
+	// reported to OnError and ignored). Meanwhile commits return while
+	// Pebble buffers the WAL, then wait once its memtable is full (back
+	// pressure: memory stays bounded); Probe and Failed report ErrStalled,
+	// and OnError is told ("wal") at the first failure and at most once a
+	// second after. When the disk takes writes again (space freed) the
+	// retried write lands, waiting commits complete, OnRecover is called,
+	// and the store goes on in process: nothing acknowledged is lost.
+	//
+	// A retried fsync may report success for WAL data the kernel could not
+	// write when the first attempt failed (Linux marks those pages clean
+	// and forgets the error). The running store does not read the WAL (it
+	// reads memtables and synced tables), so only a reopen before the
+	// memtable holding those blocks was flushed to a table can miss them:
+	// the WAL then replays only up to the gap. That is the loss of the
+	// WAL's unsynced tail which NoSync accepts on any crash, and which a
+	// node makes good by replaying those blocks from its log. See ErrWedged
+	// for what still wedges the store.
+	//
+	// Default (false): every committed block is durable when CommitBlock
+	// returns, and a failed write fails the store until it recovers in
+	// process (ErrWrite).
 	NoSync bool
 	// CacheBytes is the size of Pebble's block cache. Default (0): 64 MiB.
 	CacheBytes int64
@@ -126,6 +165,8 @@ type Options struct {
 	VerifyAll bool
 	// OnError, if set, is told of every failed write (op "commit" or
 	// "probe"), every failed attempt to reopen a failed store ("reopen"),
+	// a stalled WAL operation under NoSync ("wal": an ErrStalled, at its
+	// first failure and then at most once a second while it fails),
 	// every corruption Pebble found ("corruption") and every error message
 	// of Pebble's own ("pebble": background flush and compaction failures
 	// among them), on the goroutine that saw it.
@@ -133,7 +174,9 @@ type Options struct {
 	// rate-limited. Default (nil): Pebble's messages go to Logger.
 	OnError func(op string, err error)
 	// OnRecover, if set, is called when Recover reopened a failed store
-	// and it takes writes again, with the error that failed it.
+	// and it takes writes again, with the error that failed it, and when
+	// a stalled WAL (NoSync) is written again, with the stall's first
+	// error.
 	OnRecover func(cause error)
 }
 
