@@ -23,6 +23,7 @@ import (
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/node/health"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tracing"
@@ -293,11 +294,19 @@ func serveMetrics(addr string, cfg *node.Config) (stop func(), err error) {
 
 // serveNode runs a node until ctx ends (nil) or the node fails (its
 // error), with what opts asks for beside it.
-func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
+func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) (err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := cfg.Logger
+	// Deferred first, so it runs last: the stop budget ends with the
+	// cleanup of everything deferred below.
+	var budget *time.Timer
+	defer func() {
+		if budget != nil {
+			budget.Stop()
+		}
+	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return err
 	}
@@ -367,23 +376,40 @@ func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 	select {
 	case <-ctx.Done():
 		log.Info("stopping")
+		// A node told to stop while its store waits for the disk (a
+		// stalled WAL without sync: storage.ErrStalled) has commits that
+		// cannot end until the disk takes writes: its cleanup is given
+		// stopBudget, then the process ends anyway, saying why.
+		budget = time.AfterFunc(stopBudget, func() {
+			why := "its goroutines did not end"
+			var failing []string
+			for _, c := range health.Failing(n.Ready(context.Background())) {
+				if c.Name != "started" { // stopping: never started any more
+					failing = append(failing, c.Name+": "+c.Error)
+				}
+			}
+			if len(failing) > 0 {
+				why = strings.Join(failing, "; ")
+			}
+			fmt.Fprintf(os.Stderr, "rustorium: the node did not stop within %v (%s): exiting\n", stopBudget, why)
+			os.Exit(1)
+		})
 		return nil
 	case err := <-n.Err():
 		// A node that failed may have goroutines stuck where its cause
 		// left them (a wedged store: storage.ErrWedged): its cleanup is
-		// given fatalStopBudget, then the process ends anyway, with the
-		// cause.
-		time.AfterFunc(fatalStopBudget, func() {
-			fmt.Fprintf(os.Stderr, "rustorium: %v\nrustorium: the node did not stop within %v of failing: exiting\n", err, fatalStopBudget)
+		// given stopBudget, then the process ends anyway, with the cause.
+		budget = time.AfterFunc(stopBudget, func() {
+			fmt.Fprintf(os.Stderr, "rustorium: %v\nrustorium: the node did not stop within %v of failing: exiting\n", err, stopBudget)
 			os.Exit(1)
 		})
 		return err
 	}
 }
 
-// fatalStopBudget bounds how long a node that failed takes to stop before
-// its process exits regardless.
-const fatalStopBudget = 10 * time.Second
+// stopBudget bounds how long a node takes to stop, told to or failed,
+// before its process exits regardless (status 1).
+const stopBudget = 10 * time.Second
 
 func newKeygenCmd() *cobra.Command {
 	var out string
