@@ -1,6 +1,7 @@
 package sigverify
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
@@ -12,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 )
 
 // items returns n signatures by distinct seeded keys, and which are valid:
@@ -92,64 +94,62 @@ func TestBatchAgreesWithSingle(t *testing.T) {
 // TestVerifierBatchesWaitingRequests holds the only worker inside its first
 // batch until every other request is queued: the next batch must hold them
 // all, and every answer must still be right.
+// TestVerifierBatchesWaitingRequests: a request that finds the one core
+// free is checked alone, at once (on its caller's goroutine); those that
+// arrive while it is busy wait, and are checked together in one batch.
 func TestVerifierBatchesWaitingRequests(t *testing.T) {
-	const n = 64
-	its, want := items(t, 3, n)
-	var (
-		mu    sync.Mutex
-		sizes []int
-	)
-	release := make(chan struct{})
-	var v *Verifier
-	v = New(Options{Workers: 1, OnBatch: func(size int) {
-		mu.Lock()
-		sizes = append(sizes, size)
-		first := len(sizes) == 1
-		mu.Unlock()
-		if first {
-			<-release
-		}
-	}})
-	defer v.Close()
+	synctest.Test(t, func(t *testing.T) {
+		const n = 64
+		its, want := items(t, 3, n)
+		var (
+			mu     sync.Mutex
+			sizes  []int
+			inline bool
+		)
+		release := make(chan struct{})
+		v := New(Options{Workers: 1, OnBatch: func(size int) {
+			mu.Lock()
+			sizes = append(sizes, size)
+			first := len(sizes) == 1
+			mu.Unlock()
+			if first {
+				// On the caller's goroutine, not a worker's.
+				buf := make([]byte, 16<<10)
+				inline = bytes.Contains(buf[:runtime.Stack(buf, false)], []byte("(*Verifier).VerifyBatch"))
+				<-release // hold the core inside the first check
+			}
+		}})
+		defer v.Close()
 
-	got := make([]bool, n)
-	var wg sync.WaitGroup
-	call := func(i int) {
-		defer wg.Done()
-		ok, err := v.Verify(context.Background(), its[i].Pub, its[i].Msg, its[i].Sig)
-		if err != nil {
-			t.Error(err)
+		got := make([]bool, n)
+		var wg sync.WaitGroup
+		call := func(i int) {
+			ok, err := v.Verify(context.Background(), its[i].Pub, its[i].Msg, its[i].Sig)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = ok
 		}
-		got[i] = ok
-	}
-	wg.Add(1)
-	go call(0)
-	for { // the worker is inside its first batch (request 0 alone)
-		mu.Lock()
-		started := len(sizes) == 1
-		mu.Unlock()
-		if started {
-			break
+		wg.Go(func() { call(0) })
+		synctest.Wait() // request 0 is inside its check, alone
+		if len(sizes) != 1 || len(v.reqs) != 0 || !inline {
+			t.Fatalf("batches %v, %d queued, on the caller's goroutine %v; want request 0 checked alone at once, by its caller", sizes, len(v.reqs), inline)
 		}
-		runtime.Gosched()
-	}
-	for i := 1; i < n; i++ {
-		wg.Add(1)
-		go call(i)
-	}
-	for len(v.reqs) < n-1 {
-		runtime.Gosched()
-	}
-	close(release)
-	wg.Wait()
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("item %d: %v, want %v", i, got[i], want[i])
+		for i := 1; i < n; i++ {
+			wg.Go(func() { call(i) })
 		}
-	}
-	if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != n-1 {
-		t.Fatalf("batch sizes %v, want [1 %d]", sizes, n-1)
-	}
+		synctest.Wait() // the rest wait for the core
+		close(release)
+		wg.Wait()
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("item %d: %v, want %v", i, got[i], want[i])
+			}
+		}
+		if len(sizes) != 2 || sizes[0] != 1 || sizes[1] != n-1 {
+			t.Fatalf("batch sizes %v, want [1 %d]", sizes, n-1)
+		}
+	})
 }
 
 func TestVerifierClose(t *testing.T) {
