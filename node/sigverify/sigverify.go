@@ -4,8 +4,9 @@
 // signature, batches of 8 to 256 cost from three quarters down to half of a
 // single check, a third to a half of crypto/ed25519's (BenchmarkCheck, on
 // the project's 2-core machine: 41.5 to 27.7 µs against 55.7 single and
-// 94.5 stdlib); a request that finds a worker idle is checked alone at
-// once, so batching never adds waiting.
+// 94.5 stdlib); a request that finds nothing queued and a slot free is
+// checked alone at once, on its caller's goroutine, so batching never adds
+// waiting.
 //
 // Signatures are checked under RFC 8032's cofactored equation with
 // canonical point encodings (FIPS 186-5; curve25519-voi's preset of that
