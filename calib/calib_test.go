@@ -169,6 +169,12 @@ func TestLagAt(t *testing.T) {
 			t.Errorf("LagAt(%v) = %v, %v; want %v, %v", tc.busy, p50, p99, tc.p50, tc.p99)
 		}
 	}
+	// A p50 that falls from one point to the next is held at the last
+	// point's beyond it (the p99 still grows).
+	c.Ops.ScheduleLag = []LagPoint{{HostBusy: 0.5, P50Ns: 100, P99Ns: 1000}, {HostBusy: 0.8, P50Ns: 40, P99Ns: 7000}}
+	if p50, p99 := c.LagAt(0.9); p50 != 40 || math.Abs(p99-(7000+6000*5.0/3)) > 1e-6 {
+		t.Errorf("LagAt(0.9) with a falling p50 = %v, %v; want 40, %v", p50, p99, 7000+6000*5.0/3)
+	}
 	for name, pts := range map[string][]LagPoint{
 		"unsorted":   {{HostBusy: 0.8, P50Ns: 1, P99Ns: 2}, {HostBusy: 0.5, P50Ns: 1, P99Ns: 2}},
 		"busy above": {{HostBusy: 1.5, P50Ns: 1, P99Ns: 2}},

@@ -358,8 +358,9 @@ const maxLagBusy = 0.9
 // LagAt is the schedule lag's p50 and p99 (ns) at a host busy share busy:
 // piecewise linear in the load's queueing factor busy/(1−busy) through
 // the ScheduleLag points, from no lag on an idle host, and along the
-// last segment beyond the last point (busy at most 0.9). Zero without
-// points.
+// last segment beyond the last point, never below that point (busy at
+// most 0.9: a p50 that fell between the points, as the pacer sends more
+// per wake-up at a higher rate, is held). Zero without points.
 func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
 	pts := c.Ops.ScheduleLag
 	if len(pts) == 0 || !(busy > 0) {
@@ -375,7 +376,11 @@ func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
 			if x1 > x0 {
 				f = (x - x0) / (x1 - x0)
 			}
-			return max(a0+f*(p.P50Ns-a0), 0), max(b0+f*(p.P99Ns-b0), 0)
+			p50, p99 = max(a0+f*(p.P50Ns-a0), 0), max(b0+f*(p.P99Ns-b0), 0)
+			if x > x1 { // beyond the last point: never below it
+				p50, p99 = max(p50, p.P50Ns), max(p99, p.P99Ns)
+			}
+			return p50, p99
 		}
 		x0, a0, b0 = x1, p.P50Ns, p.P99Ns
 	}
