@@ -270,8 +270,10 @@ func TestScheduleLagOnSharedHost(t *testing.T) {
 		}
 		return o.Result.Workloads["puts"]
 	}
+	noLag := reference(t)
+	noLag.Ops.ScheduleLag = nil
 	for name, w := range map[string]*reports.WorkloadResult{
-		"shared host, no lag points": run(reference(t), Shared),
+		"shared host, no lag points": run(noLag, Shared),
 		"dedicated machines":         run(withLag, Dedicated),
 	} {
 		if w.Lag.Max != 0 {
