@@ -294,7 +294,7 @@ func serveMetrics(addr string, cfg *node.Config) (stop func(), err error) {
 
 // serveNode runs a node until ctx ends (nil) or the node fails (its
 // error), with what opts asks for beside it.
-func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) (err error) {
+func serveNode(ctx context.Context, cfg node.Config, opts serveOptions) error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -151,19 +151,15 @@ func (v *Verifier) Verify(ctx context.Context, pub, msg, sig []byte) (bool, erro
 // VerifyBatch is Verify that also returns the size of the batch the
 // signature was checked in (1 when alone; 0 on an error).
 func (v *Verifier) VerifyBatch(ctx context.Context, pub, msg, sig []byte) (ok bool, batch int, err error) {
-	r := v.pool.Get().(*request)
-	r.item = Item{Pub: pub, Msg: msg, Sig: sig}
 	v.mu.RLock()
 	if v.closed {
 		v.mu.RUnlock()
-		v.pool.Put(r)
 		return false, 0, ErrClosed
 	}
 	if len(v.reqs) == 0 {
 		select {
 		case v.slots <- struct{}{}:
 			v.mu.RUnlock()
-			v.pool.Put(r)
 			ok = Verify(pub, msg, sig)
 			if v.opts.OnBatch != nil {
 				v.opts.OnBatch(1)
@@ -173,6 +169,8 @@ func (v *Verifier) VerifyBatch(ctx context.Context, pub, msg, sig []byte) (ok bo
 		default:
 		}
 	}
+	r := v.pool.Get().(*request)
+	r.item = Item{Pub: pub, Msg: msg, Sig: sig}
 	select {
 	case v.reqs <- r:
 		v.mu.RUnlock()
