@@ -28,7 +28,8 @@ type DB struct {
 	cache *merkle.NodeCache
 	keys  *keyCache
 	wopts *pebble.WriteOptions
-	prep  combiner // Prepare's batches
+	prep  combiner    // Prepare's batches
+	sync  groupCommit // Commit's synced batches
 
 	// closeMu is held shared by every operation and exclusively by Close
 	// and by a reopen while it swaps Pebble, so Pebble is never used after
@@ -629,6 +630,15 @@ func (d *DB) reopen(cause error) error {
 // Proof verification, which clients do, is not counted.
 func (d *DB) PoseidonPermutations() uint64 { return d.perms.Load() + d.keys.perms.Load() }
 
+// commitBatch commits block batch b, prepared in round r: with sync, in a
+// group with its round's other blocks (groupCommit), one WAL sync for all.
+func (d *DB) commitBatch(r *prepRound, b *pebble.Batch) error {
+	if d.opts.NoSync {
+		return d.write("commit", func() error { return b.Commit(d.wopts) })
+	}
+	return d.sync.commit(r, b, d.opts.CombineWait, func(f func() error) error { return d.write("commit", f) }, d.wopts)
+}
+
 // WriteStats is how much Pebble wrote since the store opened (from
 // pebble.Metrics' totals): BytesIn is what came in (the WAL's bytes and
 // ingested tables), BytesWritten all it wrote for that (the WAL, flushes and
@@ -829,6 +839,9 @@ type Prepared struct {
 	Root fr.Element
 	kvs  []merkle.KV
 	u    *merkle.Update
+	// round is the blocks prepared with this one, whose commits share a
+	// WAL sync (groupCommit); nil if it was prepared alone.
+	round *prepRound
 }
 
 // Prepare computes c's new root on top of the shard's committed tree,
@@ -938,6 +951,7 @@ func (d *DB) prepareLocked(ss []*shard, cs []*BlockCommit, ps []*Prepared, errs 
 	}
 	kvss := d.treeWrites(wss)
 	us, uerrs := merkle.ApplyMany(trees, kvss)
+	var r *prepRound
 	for k, i := range live {
 		if uerrs[k] != nil {
 			errs[i] = fmt.Errorf("storage: shard %d: %w", cs[i].Shard, uerrs[k])
@@ -945,6 +959,18 @@ func (d *DB) prepareLocked(ss []*shard, cs []*BlockCommit, ps []*Prepared, errs 
 		}
 		d.perms.Add(uint64(us[k].Permutations()))
 		ps[i] = &Prepared{Block: cs[i], Root: us[k].Root, kvs: kvss[k], u: us[k]}
+		if r == nil {
+			r = &prepRound{}
+		}
+		r.blocks++
+		ps[i].round = r
+	}
+	if r != nil && r.blocks == 1 {
+		for _, p := range ps {
+			if p != nil {
+				p.round = nil
+			}
+		}
 	}
 }
 
@@ -1023,7 +1049,7 @@ func (d *DB) commitLocked(s *shard, p *Prepared) (*CommitResult, error) {
 			return nil, fmt.Errorf("storage: %w", err)
 		}
 	}
-	if err := d.write("commit", func() error { return b.Commit(d.wopts) }); err != nil {
+	if err := d.commitBatch(p.round, b); err != nil {
 		return nil, fmt.Errorf("storage: committing block %d of shard %d: %w", c.Height, c.Shard, err)
 	}
 	if err := s.tree.Commit(u); err != nil {

@@ -9,3 +9,9 @@ func SetBackgroundWindow(d *DB, w time.Duration) {
 	defer d.fmu.Unlock()
 	d.bgWindow = w
 }
+
+// CommitGroups returns how many Pebble commits the group commit made and
+// how many blocks' batches they held.
+func CommitGroups(d *DB) (groups, batches uint64) {
+	return d.sync.groups.Load(), d.sync.batches.Load()
+}

@@ -138,7 +138,10 @@ type Options struct {
 	Parallelism int
 	// CombineWait bounds how long a batch of Prepares waits for the blocks
 	// expected to be on their way (DB.Expect), so that they share its
-	// hashing. Default (0): 2 ms; negative: a batch never waits.
+	// hashing; and, with sync, how long the Commit of a block prepared
+	// with others waits for theirs, so that they share one Pebble commit
+	// and WAL sync (see groupCommit). Default (0): 2 ms; negative: neither
+	// waits.
 	CombineWait time.Duration
 	// KeyCacheEntries bounds the cache of state keys' tree keys (each a
 	// costly 16-input Poseidon). Default (0): 1<<18, enough for every key
