@@ -264,55 +264,15 @@ func (c *checker) blockStats(from, to time.Time, shards int) *reports.Blocks {
 	return b
 }
 
-// stall measures block production around a change at from, in the window
-// until the next change: per shard the longest gap between consecutive
-// first commits that ends after from and starts before until (a shard
-// still stalled at until counts until then), and the time to its first
-// block after from.
+// stall is reports.Stall of the shards' first commits so far.
 func (c *checker) stall(from, until time.Time, shards int) *reports.Failover {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	f := &reports.Failover{}
-	var before []int64
-	var worst time.Duration
-	for shard := range uint32(shards) {
-		ts := c.shardLog[shard]
-		st := reports.ShardStall{Shard: shard, FirstBlockUs: -1}
-		var maxGap time.Duration
-		for j := 1; j < len(ts); j++ {
-			switch {
-			case !ts[j].After(from):
-				before = append(before, ts[j].Sub(ts[j-1]).Microseconds())
-			case ts[j-1].Before(until):
-				maxGap = max(maxGap, ts[j].Sub(ts[j-1]))
-			}
-		}
-		for _, t := range ts {
-			if t.After(from) {
-				st.FirstBlockUs = t.Sub(from).Microseconds()
-				break
-			}
-		}
-		// A shard with no block after its last one before until is still
-		// stalled there; one with no block before until was stalled the
-		// whole window.
-		switch {
-		case len(ts) == 0 || !ts[0].Before(until):
-			maxGap = until.Sub(from)
-		case ts[len(ts)-1].Before(until):
-			maxGap = max(maxGap, until.Sub(ts[len(ts)-1]))
-		}
-		st.MaxGapUs = maxGap.Microseconds()
-		worst = max(worst, maxGap)
-		f.Shards = append(f.Shards, st)
+	logs := make([][]time.Time, shards)
+	for s := range logs {
+		logs[s] = c.shardLog[uint32(s)]
 	}
-	if len(before) > 0 {
-		slices.Sort(before)
-		f.BaselineGapUs = before[len(before)/2]
-	}
-	f.MaxGapUs = worst.Microseconds()
-	f.MaxGap = worst.Round(time.Millisecond).String()
-	return f
+	return reports.Stall(logs, from, until)
 }
 
 // catchUp is the time from a node's restart at from until it had
@@ -334,10 +294,10 @@ func (c *checker) catchUp(name string, from time.Time, target, own map[uint32]ui
 			}
 		}
 		if !reached {
-			return "not caught up"
+			return reports.CatchUp(0, false)
 		}
 	}
-	return done.Round(time.Millisecond).String()
+	return reports.CatchUp(done, true)
 }
 
 func (c *checker) proof(err error) {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"time"
 
 	"github.com/rustorium/rustorium/reports"
 )
@@ -102,6 +103,35 @@ func Compare(real, simulated *reports.Result) []Row {
 	}
 	if real.MaxRate != nil && simulated.MaxRate != nil {
 		rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: "knee tx/s", Real: real.MaxRate.KneeRate, Simulated: simulated.MaxRate.KneeRate, Tolerance: TolMedian, Void: busy})
+	}
+	return append(rows, compareTimeline(real, simulated)...)
+}
+
+// compareTimeline shows, for each timeline event both results measured,
+// a kill's fail-over and a restart's rejoin (the longest gap in block
+// production) and catch-up, in ms. They are not judged: issue #13's
+// tolerances do not name them.
+func compareTimeline(real, simulated *reports.Result) []Row {
+	var rows []Row
+	for i, rt := range real.Timeline {
+		if i >= len(simulated.Timeline) {
+			break
+		}
+		st := simulated.Timeline[i]
+		add := func(metric string, r, s float64) {
+			rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: fmt.Sprintf("%s ms (%s)", metric, rt.At), Real: r, Simulated: s})
+		}
+		if rt.Failover != nil && st.Failover != nil {
+			add("fail-over", ms(rt.Failover.MaxGapUs), ms(st.Failover.MaxGapUs))
+		}
+		if rt.Rejoin != nil && st.Rejoin != nil {
+			add("rejoin", ms(rt.Rejoin.MaxGapUs), ms(st.Rejoin.MaxGapUs))
+		}
+		r, rerr := time.ParseDuration(rt.CatchUp)
+		s, serr := time.ParseDuration(st.CatchUp)
+		if rerr == nil && serr == nil {
+			add("catch-up", float64(r)/float64(time.Millisecond), float64(s)/float64(time.Millisecond))
+		}
 	}
 	return rows
 }

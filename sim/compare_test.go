@@ -101,3 +101,38 @@ func TestCompareVoidsANotQuietRealRun(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareShowsTheTimeline: a kill's fail-over, a restart's rejoin and
+// catch-up measured by both results are shown side by side (in ms), not
+// judged; an event one side did not measure has no row.
+func TestCompareShowsTheTimeline(t *testing.T) {
+	result := func(failover, rejoin int64, catchUp string) *reports.Result {
+		return &reports.Result{Scenario: "s", Timeline: []reports.TimelineResult{
+			{At: "1s", Event: "kill node-2, restart after 2s", Failover: &reports.Failover{MaxGapUs: failover}, Rejoin: &reports.Failover{MaxGapUs: rejoin}, CatchUp: catchUp},
+			{At: "5s", Event: "pause node-1 for 1s"},
+		}}
+	}
+	rows := Compare(result(95_000, 40_000, "1.2s"), result(110_000, 20_000, "not caught up"))
+	got := map[string]Row{}
+	for _, r := range rows {
+		got[r.Metric] = r
+	}
+	if r := got["fail-over ms (1s)"]; r.Real != 95 || r.Simulated != 110 || r.Tolerance != 0 {
+		t.Errorf("fail-over: %+v", r)
+	}
+	if r := got["rejoin ms (1s)"]; r.Real != 40 || r.Simulated != 20 {
+		t.Errorf("rejoin: %+v", r)
+	}
+	if len(rows) != 2 {
+		t.Errorf("%d rows, want fail-over and rejoin (no catch-up: the simulation's did not end): %+v", len(rows), rows)
+	}
+	rows = Compare(result(95_000, 40_000, "1.2s"), result(110_000, 20_000, "800ms"))
+	for _, r := range rows {
+		if r.Metric == "catch-up ms (1s)" && (r.Real != 1200 || r.Simulated != 800) {
+			t.Errorf("catch-up: %+v", r)
+		}
+	}
+	if len(rows) != 3 {
+		t.Errorf("%d rows, want 3", len(rows))
+	}
+}

@@ -3,6 +3,8 @@ package sim
 import (
 	"context"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
@@ -65,7 +67,8 @@ func (e *engine) act(a scenarios.Action) {
 			e.kill(n)
 		}
 	case scenarios.OpRestart:
-		if n := e.target(a); n != nil {
+		if n := e.target(a); n != nil && !n.up {
+			e.startCatchUp(n, a.Event)
 			e.restart(n)
 		}
 	case scenarios.OpPause:
@@ -189,5 +192,93 @@ func (e *engine) restart(n *node) {
 	e.resendAttestations(n)
 	for _, r := range n.reps {
 		e.pump(r)
+	}
+}
+
+// catchUp follows a restarted node until it has committed, on every shard,
+// the height the cluster had reached when it restarted (reports.CatchUp).
+type catchUp struct {
+	event  int // the timeline event that restarted it
+	node   *node
+	from   des.Time
+	target map[uint32]uint64 // the shards it was behind on: the cluster's height then
+	done   des.Time          // when the last of them caught up (left 0)
+	left   int
+}
+
+// startCatchUp records, as node n restarts for timeline event ev, the
+// heights it must reach: per shard the highest any node had committed.
+func (e *engine) startCatchUp(n *node, ev int) {
+	c := &catchUp{event: ev, node: n, from: e.s.Now(), target: map[uint32]uint64{}}
+	for _, r := range n.reps {
+		var h uint64
+		for _, m := range e.nodes {
+			h = max(h, m.reps[r.shard].committed)
+		}
+		if h > r.committed {
+			c.target[r.shard] = h
+		}
+	}
+	c.left = len(c.target)
+	if c.left == 0 {
+		c.done = c.from
+	}
+	e.catchUps = append(e.catchUps, c)
+}
+
+// caughtUp notes that node n committed height h of shard.
+func (e *engine) caughtUp(n *node, shard uint32, h uint64) {
+	for _, c := range e.catchUps {
+		if c.node != n || c.left == 0 {
+			continue
+		}
+		if t, ok := c.target[shard]; ok && h == t {
+			if c.left--; c.left == 0 {
+				c.done = e.s.Now()
+			}
+		}
+	}
+}
+
+// stalls fills in the timeline's kills and restarts, as a run's checker
+// does: the fail-over (kill) and rejoin (restart) stalls of block
+// production, from the blocks' first commits, each in the window until
+// the next action or the end of the load; and the restarted nodes'
+// catch-up.
+func (e *engine) stalls() {
+	acts := e.sc.Schedule()
+	var logs [][]time.Time
+	for i, a := range acts {
+		if (a.Op != scenarios.OpKill && a.Op != scenarios.OpRestart) || a.Node == scenarios.BrokerTarget || a.Event >= len(e.timeline) {
+			continue
+		}
+		if logs == nil {
+			logs = make([][]time.Time, len(e.shards))
+			for s, sh := range e.shards {
+				for _, b := range sh.blocks {
+					if b.first > 0 {
+						logs[s] = append(logs[s], e.wall(b.first))
+					}
+				}
+				slices.SortFunc(logs[s], func(a, b time.Time) int { return a.Compare(b) })
+			}
+		}
+		from, until := e.measureStart+des.Time(a.At), e.loadEnd
+		if i+1 < len(acts) {
+			until = min(until, e.measureStart+des.Time(acts[i+1].At))
+		}
+		f := reports.Stall(logs, e.wall(from), e.wall(until))
+		tr := &e.timeline[a.Event]
+		if a.Op == scenarios.OpKill {
+			tr.Failover = f
+			continue
+		}
+		tr.Rejoin = f
+		tr.CatchUp = reports.CatchUp(0, false)
+		for _, c := range e.catchUps {
+			if c.event == a.Event && c.left == 0 {
+				tr.CatchUp = reports.CatchUp(time.Duration(c.done-c.from), true)
+			}
+		}
 	}
 }

@@ -62,6 +62,7 @@ type engine struct {
 	blocks              int64
 	blockTxs            int64
 	timeline            []reports.TimelineResult
+	catchUps            []*catchUp // the restarted nodes', by restart
 	vals                []ed25519.PublicKey
 	real                bool
 
@@ -879,6 +880,10 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 		r.committed = b.height
 		r.busy = false
 		r.next++
+		if b.first == 0 {
+			b.first = e.s.Now()
+		}
+		e.caughtUp(n, b.shard, b.height)
 		half := e.local(n, e.k.quicBase()/2)
 		if e.cohort {
 			e.cohortReceipts(n, b)

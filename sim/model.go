@@ -93,6 +93,9 @@ type block struct {
 	// many nodes committed the block.
 	votes   *votes
 	commits int
+	// first is when some node first committed the block (0: none yet):
+	// the shard's block production, for a kill's fail-over (stalls).
+	first des.Time
 }
 
 // logShard is a shard's two partitions at the broker: transactions and

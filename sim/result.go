@@ -47,6 +47,7 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 		return nil, err
 	}
 	res.SLO = res.CheckSLOs(slos)
+	e.stalls()
 	res.Timeline = e.timeline
 	ends := map[int]time.Duration{}
 	for _, a := range sc.Schedule() {

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/reports"
@@ -159,6 +160,39 @@ func TestKillLeaderLosesNothing(t *testing.T) {
 	}
 	if len(r.Timeline) != 1 || r.Timeline[0].Node == "" {
 		t.Fatalf("timeline %+v", r.Timeline)
+	}
+}
+
+// TestKillAndRestartStalls: a simulated kill of a shard's leader and its
+// restart report the fail-over and rejoin stalls and the catch-up, as a
+// run does (reports.Stall): the killed leader's shard has no block for
+// at least the rebalance (100 ms in process), then blocks again before the
+// restart; the restarted node catches up on every shard.
+func TestKillAndRestartStalls(t *testing.T) {
+	sc := load(t, small+`timeline:
+  - {at: 1s, kill: leader(0), restart_after: 1s}
+`)
+	sc.Cluster.Nodes, sc.Cluster.Quorum = 3, 2
+	r := simulate(t, sc, Dedicated).Result
+	if len(r.Timeline) != 1 {
+		t.Fatalf("timeline %+v", r.Timeline)
+	}
+	tl := r.Timeline[0]
+	f, rj := tl.Failover, tl.Rejoin
+	if f == nil || rj == nil || len(f.Shards) != 2 || len(rj.Shards) != 2 {
+		t.Fatalf("kill: fail-over %+v, rejoin %+v", f, rj)
+	}
+	s0 := f.Shards[0]
+	if s0.MaxGapUs < 100_000 || s0.FirstBlockUs < 100_000 || s0.FirstBlockUs >= 1_000_000 || f.MaxGapUs < s0.MaxGapUs || f.BaselineGapUs <= 0 || f.BaselineGapUs >= 100_000 {
+		t.Fatalf("shard 0 (its leader killed) did not stall for the rebalance and then fail over: %+v", f)
+	}
+	for _, st := range rj.Shards {
+		if st.FirstBlockUs < 0 || st.FirstBlockUs >= 1_000_000 {
+			t.Fatalf("no blocks after the restart: %+v", rj)
+		}
+	}
+	if d, err := time.ParseDuration(tl.CatchUp); err != nil || d <= 0 || d >= time.Second {
+		t.Fatalf("catch-up %q (%v), want under a second", tl.CatchUp, err)
 	}
 }
 
