@@ -49,6 +49,8 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 		"state_block":  {d.StateBlockNs(1), d.StateBlockNs(5000)},
 		"merkle_block": {d.MerkleBlockNs(10, 0), d.MerkleBlockNs(1000, 1000000)},
 		"verify_batch": {d.VerifyBatchNs(1), d.VerifyBatchNs(256)},
+		"state_read":   {d.StateReadNs(0), d.StateReadNs(1000000)},
+		"proof_verify": {d.ProofVerifyNs(0), d.ProofVerifyNs(1000000)},
 	} {
 		if !(pair[0] > 0) || !(pair[1] >= pair[0]) || math.IsInf(pair[1], 0) {
 			t.Errorf("%s: %v then %v", name, pair[0], pair[1])
@@ -186,5 +188,39 @@ func TestLagAt(t *testing.T) {
 		if err := c.Validate(); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: Validate %v, want ErrFormat", name, err)
 		}
+	}
+}
+
+// TestReadCosts: a read's costs come from the calibration's tables,
+// interpolated over log2 of the tree's keys (a tree 10 times larger adds
+// about as much as the one before); without them they are estimated from
+// the Pebble and Poseidon figures, growing with the tree.
+func TestReadCosts(t *testing.T) {
+	c := &Calibration{Ops: Ops{
+		StateRead:    []SizeCost{{Size: 0, CostNs: 1000}, {Size: 1000, CostNs: 2000}, {Size: 100000, CostNs: 4000}},
+		Poseidon2Ns:  10000,
+		HashBytes:    []SizeCost{{Size: 32, CostNs: 10000}},
+		PebbleCommit: []PebbleCost{{SizeBytes: 1024, CostNs: 2000}},
+	}}
+	for tree, want := range map[int]float64{0: 1000, 1000: 2000, 100000: 4000} {
+		if got := c.StateReadNs(tree); math.Abs(got-want) > 1e-6 {
+			t.Errorf("StateReadNs(%d) = %v, want %v (a point of the table)", tree, got, want)
+		}
+	}
+	// 10000 is halfway between 1000 and 100000 in log2: 3000.
+	if got := c.StateReadNs(10000); math.Abs(got-3000) > 20 {
+		t.Errorf("StateReadNs(10000) = %v, want about 3000", got)
+	}
+	// Beyond the table, straight on: 10^7 is another 100× → about 6000.
+	if got := c.StateReadNs(10000000); math.Abs(got-6000) > 20 {
+		t.Errorf("StateReadNs(1e7) = %v, want about 6000", got)
+	}
+	// ProofVerify is absent: two HashBytes and two Poseidon 2-to-1 a level.
+	if got, want := c.ProofVerifyNs(1023), 2*10000+2*(math.Log2(1023)+1)*10000; math.Abs(got-want) > 1e-6 {
+		t.Errorf("ProofVerifyNs estimate = %v, want %v", got, want)
+	}
+	c.Ops.StateRead = nil
+	if a, b := c.StateReadNs(1000), c.StateReadNs(100000); !(a > 0) || !(b > a) {
+		t.Errorf("StateReadNs estimates %v then %v, want positive and growing", a, b)
 	}
 }

@@ -66,6 +66,7 @@ func Calibrate(ctx context.Context, opts Options) (*Calibration, error) {
 		{"attestations", m.attestations},
 		{"merkle", m.merkle},
 		{"state", m.state},
+		{"reads", m.reads},
 		{"pebble", m.pebble},
 		{"broker", m.broker},
 		{"quic", m.quic},
@@ -273,6 +274,26 @@ func (m *measurer) stateOneCore() error {
 	return nil
 }
 
+// reads measures StateRead and ProofVerify on trees of 0, 10k and 100k
+// keys (quick: 0 and 1000).
+func (m *measurer) reads(context.Context) error {
+	return oneCore(func() error {
+		trees := []int{0, 10000, 100000}
+		if m.opts.Quick {
+			trees = []int{0, 1000}
+		}
+		for _, tree := range trees {
+			read, verify, err := stateRead(cpuClock, tree, m.n(50, 400), m.opts.Seed)
+			if err != nil {
+				return err
+			}
+			m.c.Ops.StateRead = append(m.c.Ops.StateRead, SizeCost{Size: tree, CostNs: float64(read.Nanoseconds())})
+			m.c.Ops.ProofVerify = append(m.c.Ops.ProofVerify, SizeCost{Size: tree, CostNs: float64(verify.Nanoseconds())})
+		}
+		return nil
+	})
+}
+
 func (m *measurer) pebble(context.Context) error {
 	dir, err := os.MkdirTemp(m.opts.Dir, "rustorium-calib-")
 	if err != nil {
@@ -447,7 +468,7 @@ func (c *Calibration) round() {
 		&o.ProduceAck.P50Ns, &o.ProduceAck.P99Ns, &o.ProduceAck.MeanNs, &o.QUICRoundTrip.P50Ns, &o.QUICRoundTrip.P99Ns, &o.QUICRoundTrip.MeanNs} {
 		r(v)
 	}
-	for _, t := range [][]SizeCost{o.HashBytes, o.StateBlock, o.Ed25519Batch} {
+	for _, t := range [][]SizeCost{o.HashBytes, o.StateBlock, o.Ed25519Batch, o.StateRead, o.ProofVerify} {
 		for i := range t {
 			r(&t[i].CostNs)
 		}

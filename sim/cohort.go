@@ -80,10 +80,13 @@ func offeredRate(sc *scenarios.Scenario) float64 {
 	return r
 }
 
-// cohortRefuses names what cohort mode does not model: closed loops and
-// timeline events other than network changes.
+// cohortRefuses names what cohort mode does not model: closed loops,
+// reads and timeline events other than network changes.
 func cohortRefuses(sc *scenarios.Scenario) error {
 	for i, w := range sc.Workload {
+		if w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery {
+			return fmt.Errorf("%w: workload[%d] (%s): kind %s in cohort mode (writes only; use simulation.mode: tx)", ErrUnsupported, i, w.Name, w.Kind)
+		}
 		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp && m != scenarios.ModeMaxRate {
 			return fmt.Errorf("%w: workload[%d] (%s): load mode %s in cohort mode (open loops only)", ErrUnsupported, i, w.Name, m)
 		}

@@ -52,7 +52,8 @@ func (r Row) OK() bool {
 
 // Compare puts a simulated result beside the real run of the same
 // scenario: per workload the committed throughput, accepted and committed
-// p50 and p99 (corrected), and a max-rate search's knee. A max-rate
+// p50 and p99 (corrected) — for reads the read stage's rate, p50 and p99
+// —, and a max-rate search's knee. A max-rate
 // search's latencies are those of its best passing probe, at the edge of
 // collapse, where they are too unstable to judge (three real runs of one
 // binary on one machine gave committed p50s of 49, 51 and 126 ms at their
@@ -92,6 +93,17 @@ func Compare(real, simulated *reports.Result) []Row {
 				return s
 			}
 			return &reports.StageResult{}
+		}
+		if rr := rw.Stages["read"]; rr != nil {
+			// Reads (kinds get and query): the rate is judged, the
+			// latencies shown — the CPU a read costs beyond the node's
+			// read and the client's proof check (the QUIC client, the
+			// runtime) is not calibrated.
+			sr := stage(sw, "read")
+			add("read tx/s", rr.ThroughputTPS, sr.ThroughputTPS, TolRate)
+			add("read p50 ms", ms(rr.Corrected.P50), ms(sr.Corrected.P50), 0)
+			add("read p99 ms", ms(rr.Corrected.P99), ms(sr.Corrected.P99), 0)
+			continue
 		}
 		rc, sc := stage(rw, "committed"), stage(sw, "committed")
 		ra, sa := stage(rw, "accepted"), stage(sw, "accepted")

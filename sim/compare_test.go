@@ -136,3 +136,30 @@ func TestCompareShowsTheTimeline(t *testing.T) {
 		t.Errorf("%d rows, want 3", len(rows))
 	}
 }
+
+// TestCompareReads: a read workload's rows are its read stage's: the rate
+// judged, p50 and p99 shown; no committed or accepted rows.
+func TestCompareReads(t *testing.T) {
+	result := func(rate float64, p50 int64) *reports.Result {
+		return &reports.Result{Scenario: "s", Workloads: map[string]*reports.WorkloadResult{
+			"gets": {Stages: map[string]*reports.StageResult{"read": {ThroughputTPS: rate, Corrected: reports.Percentiles{P50: p50, P99: 4 * p50}}}},
+		}}
+	}
+	rows := Compare(result(500, 1000), result(300, 600))
+	got := map[string]Row{}
+	for _, r := range rows {
+		got[r.Metric] = r
+	}
+	if len(rows) != 3 {
+		t.Fatalf("rows %+v, want the read stage's three", rows)
+	}
+	if r := got["read tx/s"]; r.Tolerance != TolRate || r.OK() {
+		t.Errorf("read rate 40%% off: %+v", r)
+	}
+	if r := got["read p50 ms"]; r.Real != 1 || r.Simulated != 0.6 || r.Tolerance != 0 {
+		t.Errorf("read p50: %+v", r)
+	}
+	if r := got["read p99 ms"]; r.Real != 4 || r.Tolerance != 0 {
+		t.Errorf("read p99: %+v", r)
+	}
+}

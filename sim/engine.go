@@ -65,6 +65,7 @@ type engine struct {
 	catchUps            []*catchUp // the restarted nodes', by restart
 	vals                []ed25519.PublicKey
 	real                bool
+	accounts            bool // the scenario has a transfer workload: gets read its genesis accounts
 
 	// cohort mode (cohort.go): the window, and cohortWindow's scratch.
 	cohort  bool
@@ -99,7 +100,8 @@ type workload struct {
 	pacer    loadgen.Pacer
 	keys     loadgen.Keys
 	next     uint64 // send index
-	size     int    // bytes of one transaction
+	size     int    // bytes of one transaction (a read's request)
+	read     bool   // kinds get and query: reads, not transactions
 	sent     int64
 	rr       int // round-robin position over the nodes
 	clients  int
@@ -197,7 +199,18 @@ func (e *engine) send(t *txn) {
 	}
 	t.node = n.id
 	n.outstanding = append(n.outstanding, t)
+	if len(n.outstanding) >= n.prune {
+		// Forget the finished ones (amortized: the list at most doubles).
+		n.outstanding = slices.DeleteFunc(n.outstanding, func(t *txn) bool { return t.done || t.failed })
+		n.prune = max(2*len(n.outstanding), 1024)
+	}
 	half := e.local(n, e.k.quicBase()/2)
+	if w.read {
+		e.link(endpointClients, n.name).Send(t.size, func() {
+			e.s.After(half, func() { e.read(n, t) })
+		})
+		return
+	}
 	if t.accepted {
 		// A failover of a transaction the log holds: the new node answers
 		// when the block commits there, or from its stored receipt.
@@ -213,6 +226,47 @@ func (e *engine) send(t *txn) {
 	}
 	e.link(endpointClients, n.name).Send(t.size, func() {
 		e.s.After(half, func() { e.ingress(n, t) })
+	})
+}
+
+// readAnswerBytes is the size of a read's answer: a 32-byte value, the
+// root, and a proof of about 20 levels' siblings (a value frame's
+// encoding, p2p.Value).
+const readAnswerBytes = 32 + 32 + 20*32 + 16
+
+// read serves a get or query (kinds get and query) that reached node n:
+// the node's stream handling and its read of the key with its proof from
+// committed state (storage.DB.Read; a query's account view answers its
+// hits without Pebble, but is priced as a read), the answer back, and the
+// client's check of the proof, on the shared host's cores (else on the
+// client's own machine, idle) → read.
+func (e *engine) read(n *node, t *txn) {
+	if !n.up {
+		e.retry(t, "read: node unreachable (redialing)")
+		return
+	}
+	tree := int(e.shards[t.shard].treeSize())
+	e.gate(n, func() {
+		e.cpuOf(n).Do(e.k.quicStream()+e.k.read(tree), opRead, func() {
+			if !n.up {
+				return // its client fails over (failOver)
+			}
+			half := e.local(n, e.k.quicBase()/2)
+			e.link(n.name, endpointClients).Send(readAnswerBytes, func() {
+				e.s.After(half, func() {
+					done := func() {
+						t.done = true
+						t.w.rec.Record(reports.StageRead, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
+						e.finish(t)
+					}
+					if e.host != nil {
+						e.host.Do(e.k.proofVerify(tree), opClient, done)
+					} else {
+						e.s.After(e.k.proofVerify(tree), done)
+					}
+				})
+			})
+		})
 	})
 }
 
@@ -1032,8 +1086,10 @@ func (e *engine) newTxn(w *workload, at des.Time) *txn {
 func (e *engine) keyShard(w *workload) uint32 {
 	k := w.keys.Next()
 	buf := e.keyBuf[:0]
-	if w.sc.Kind == scenarios.KindTransfer {
-		buf = binary.BigEndian.AppendUint64(append(buf, "account-"...), k) // routed by sender
+	if w.sc.Kind == scenarios.KindTransfer || w.sc.Kind == scenarios.KindQuery || (w.sc.Kind == scenarios.KindGet && e.accounts) {
+		// routed by an account: a transfer's sender, a query's account, a
+		// get's genesis account when the scenario has transfers
+		buf = binary.BigEndian.AppendUint64(append(buf, "account-"...), k)
 	} else {
 		buf = appendKeyName(buf, k)
 	}
@@ -1078,7 +1134,11 @@ func (e *engine) failOver(n *node) {
 	n.outstanding = nil
 	for _, t := range out {
 		if t.node == n.id && !t.done && !t.failed {
-			e.retry(t, "accepted: node unreachable (redialing)")
+			why := "accepted: node unreachable (redialing)"
+			if t.w.read {
+				why = "read: node unreachable (redialing)"
+			}
+			e.retry(t, why)
 		}
 	}
 }

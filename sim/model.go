@@ -27,10 +27,11 @@ const (
 	opFsync             // a disk: fsync of a block commit or a broker write
 	opOverhead          // the calibration's per-transaction and per-block CPU beyond the operations above
 	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
+	opRead              // a node's read of a state key with its proof (kinds get and query)
 	numOps
 )
 
-var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead"}
+var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead", opRead: "read"}
 
 // Protocol constants of the node, as its code has them.
 const (
@@ -138,6 +139,7 @@ type node struct {
 	reps []*replica
 	// outstanding are the transactions sent to this node, for fail-over.
 	outstanding []*txn
+	prune       int // prune outstanding of finished ones at this length
 	// producers are its produce requests to each broker (embedded.go).
 	producers []*producer
 }
@@ -292,6 +294,11 @@ func ns(v float64) des.Time {
 	}
 	return des.Time(math.Round(v))
 }
+
+// read is a node's read of a state key with its proof on a tree of tree
+// keys; proofVerify the client's check of the answer.
+func (k costs) read(tree int) des.Time        { return ns(k.c.StateReadNs(tree)) }
+func (k costs) proofVerify(tree int) des.Time { return ns(k.c.ProofVerifyNs(tree)) }
 
 // quicStream is the node's CPU per client stream.
 func (k costs) quicStream() des.Time { return ns(k.c.Ops.QUICStreamNs) }

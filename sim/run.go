@@ -17,6 +17,10 @@ import (
 	"github.com/rustorium/rustorium/sim/des"
 )
 
+// readRequestBytes is the size of a read's request frame: a state key of
+// about 40 bytes and its framing.
+const readRequestBytes = 64
+
 // ErrUnsupported reports a scenario feature the simulator does not model;
 // the wrapping text names it.
 var ErrUnsupported = errors.New("sim: not modelled")
@@ -105,12 +109,14 @@ func Check(sc *scenarios.Scenario) error {
 	var errs []error
 	for i, w := range sc.Workload {
 		switch w.Kind {
-		case scenarios.KindPut, scenarios.KindTransfer:
+		case scenarios.KindPut, scenarios.KindTransfer, scenarios.KindGet, scenarios.KindQuery:
 		default:
-			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): kind %s (reads are not simulated yet)", ErrUnsupported, i, w.Name, w.Kind))
+			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): kind %s", ErrUnsupported, i, w.Name, w.Kind))
 		}
-		switch w.Mode() {
-		case scenarios.ModeRate, scenarios.ModeRamp, scenarios.ModeClients, scenarios.ModeMaxRate:
+		switch m := w.Mode(); {
+		case m == scenarios.ModeMaxRate && (w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery):
+			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): a max-rate search of reads (a run refuses it too)", ErrUnsupported, i, w.Name))
+		case m == scenarios.ModeRate, m == scenarios.ModeRamp, m == scenarios.ModeClients, m == scenarios.ModeMaxRate:
 		default:
 			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): load mode %s", ErrUnsupported, i, w.Name, w.Mode()))
 		}
@@ -255,6 +261,12 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	for i := range sc.Workload {
 		w := &sc.Workload[i]
 		wl := &workload{sc: w, index: i, rec: e.rec.Workload(w.Name), size: w.ValueSize + 150}
+		if w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery {
+			wl.read, wl.size = true, readRequestBytes
+		}
+		if w.Kind == scenarios.KindTransfer {
+			e.accounts = true
+		}
 		var err error
 		if wl.keys, err = loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), uint64(sc.Seed)+uint64(i)*7919); err != nil {
 			return nil, err

@@ -196,6 +196,61 @@ func TestKillAndRestartStalls(t *testing.T) {
 	}
 }
 
+// TestReadsAreSimulated: gets beside puts, and queries of a transfer
+// workload's accounts, reach the read stage at their offered rate; a read
+// costs the calibration's state_read at the node and proof_verify at the
+// client (the estimates without them), so a costlier read is slower, and
+// on a shared host the node's reads show in its utilisation.
+func TestReadsAreSimulated(t *testing.T) {
+	const sc = `
+name: reads
+seed: 4
+warmup: 500ms
+duration: 3s
+drain: 1s
+cluster: {nodes: 2, shards: 2}
+workload:
+  - {name: puts, kind: put, rate: 200/s, accounts: 1000}
+  - {name: gets, kind: get, rate: 300/s, accounts: 1000}
+  - {name: transfers, kind: transfer, rate: 50/s, accounts: 100}
+  - {name: queries, kind: query, rate: 100/s}
+`
+	readP50 := func(c *calib.Calibration, host Host) (float64, *reports.Result) {
+		o, err := Run(context.Background(), load(t, sc), Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := o.Result
+		for name, rate := range map[string]float64{"gets": 300, "queries": 100} {
+			st := r.Workloads[name].Stages["read"]
+			if st == nil || st.ThroughputTPS < 0.9*rate || st.ThroughputTPS > 1.1*rate || st.Corrected.P50 <= 0 {
+				t.Fatalf("%s: read stage %+v, want %.0f/s", name, st, rate)
+			}
+		}
+		if c := r.Workloads["puts"].Stages["committed"]; c == nil || c.ThroughputTPS < 180 {
+			t.Fatalf("puts beside the reads: %+v", c)
+		}
+		return float64(r.Workloads["gets"].Stages["read"].Corrected.P50), r
+	}
+	ref := reference(t)
+	base, _ := readP50(ref, Dedicated)
+	slow := *ref
+	slow.Ops.StateRead = []calib.SizeCost{{Size: 0, CostNs: 5e6}, {Size: 100000, CostNs: 5e6}}
+	slowP50, _ := readP50(&slow, Dedicated)
+	if slowP50 < base+4000 {
+		t.Fatalf("read p50 %.0f µs with reads of 5 ms at the node, %.0f µs with the estimate", slowP50, base)
+	}
+	verify := *ref
+	verify.Ops.ProofVerify = []calib.SizeCost{{Size: 0, CostNs: 5e6}, {Size: 100000, CostNs: 5e6}}
+	if v, _ := readP50(&verify, Dedicated); v < base+4000 {
+		t.Fatalf("read p50 %.0f µs with proof checks of 5 ms, %.0f µs with the estimate", v, base)
+	}
+	_, shared := readP50(ref, Shared)
+	if u := shared.Simulation.Utilisation["host"]["read"]; !(u > 0) {
+		t.Fatalf("no read in the shared host's utilisation: %v", shared.Simulation.Utilisation["host"])
+	}
+}
+
 func TestMaxRateFindsAKnee(t *testing.T) {
 	sc := load(t, `
 name: knee
@@ -212,14 +267,11 @@ workload:
 }
 
 func TestUnsupportedIsRefused(t *testing.T) {
-	sc := load(t, `
-name: reads
-cluster: {nodes: 1}
-workload:
-  - {name: gets, kind: get, rate: 10/s}
-`)
-	if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("%v", err)
+	for _, w := range []string{"{name: gets, kind: get, rate: 10/s, client: rest}", "{name: gets, kind: get, maxrate: {stage: read, p99: 10ms}}"} {
+		sc := load(t, "name: reads\ncluster: {nodes: 1}\nworkload:\n  - "+w+"\n")
+		if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
+			t.Fatalf("%s: %v, want ErrUnsupported", w, err)
+		}
 	}
 
 	for _, event := range []string{"{at: 1s, kill: broker, restart_after: 1s}", "{at: 1s, flood: node-1, for: 1s}", "{at: 1s, disk_full: node-1, for: 1s}"} {
