@@ -97,6 +97,9 @@ type block struct {
 	// first is when some node first committed the block (0: none yet):
 	// the shard's block production, for a kill's fail-over (stalls).
 	first des.Time
+	// round is the blocks published with it (nil: alone), which commit
+	// with one fsync (groupSync).
+	round *pubRound
 }
 
 // logShard is a shard's two partitions at the broker: transactions and

@@ -187,7 +187,6 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		e.host = des.NewServer(e.s, "host", e.cores, numOps)
 		e.host.SetSpeed(float64(e.cores) / (float64(e.cores) + opts.BackgroundLoad))
 		e.hostDisk = des.NewServer(e.s, "host disk", 1, numOps)
-		e.hostSync = &groupSync{disk: e.hostDisk}
 		if len(c.Ops.ScheduleLag) > 0 && !e.cohort {
 			e.lagRand = rand.New(rand.NewPCG(uint64(sc.Seed), lagSeed))
 		}

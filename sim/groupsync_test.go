@@ -1,0 +1,85 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/rustorium/rustorium/sim/des"
+)
+
+// TestRoundBlocksShareOneFsync: with sync, the blocks a leader published
+// together commit at a node with one fsync — the first waits for the
+// others, at most combineWait —, a round whose last block never comes
+// flushes when the wait ends, and a block published alone, or any block
+// without sync, goes at once. Each done call records when its write was
+// synced.
+func TestRoundBlocksShareOneFsync(t *testing.T) {
+	k := costs{c: reference(t), sync: true}
+	fsync := func(writes int) des.Time { return k.fsync(1000 * writes) } // one fsync of that many writes
+	if fsync(1) <= 0 {
+		t.Fatal("no fsync cost to see")
+	}
+	setup := func(sync bool) (*engine, *groupSync, map[string]des.Time) {
+		e := &engine{s: des.New(1), k: k}
+		e.k.sync = sync
+		return e, &groupSync{disk: des.NewServer(e.s, "disk", 1, numOps)}, map[string]des.Time{}
+	}
+	add := func(e *engine, g *groupSync, at des.Time, r *pubRound, name string, done map[string]des.Time) {
+		e.s.At(at, func() { g.add(e, 1000, r, func() { done[name] = e.s.Now() }) })
+	}
+
+	e, g, done := setup(true)
+	r := &pubRound{blocks: 3}
+	add(e, g, 0, r, "a", done)
+	add(e, g, 300*des.Microsecond, r, "b", done)
+	add(e, g, 600*des.Microsecond, r, "c", done)
+	e.s.RunUntil(des.Second, nil)
+	if want := 600*des.Microsecond + fsync(3); done["a"] != want || done["b"] != want || done["c"] != want {
+		t.Fatalf("a round of three: synced at %v, want all at %v (one fsync once the last came)", done, want)
+	}
+
+	e, g, done = setup(true)
+	add(e, g, 0, &pubRound{blocks: 2}, "lonely", done) // its sibling never comes
+	add(e, g, 100*des.Microsecond, nil, "alone", done)
+	e.s.RunUntil(des.Second, nil)
+	if want := combineWait + fsync(2); done["lonely"] != want || done["alone"] != want {
+		t.Fatalf("a round missing a block: synced at %v, want both at %v (the wait's end)", done, want)
+	}
+
+	e, g, done = setup(true)
+	add(e, g, 0, nil, "alone", done)
+	e.s.RunUntil(des.Second, nil)
+	if done["alone"] != fsync(1) {
+		t.Fatalf("a block alone: synced at %v, want %v", done["alone"], fsync(1))
+	}
+
+	e, g, done = setup(false)
+	add(e, g, 0, &pubRound{blocks: 2}, "nosync", done)
+	e.s.RunUntil(des.Second, nil)
+	if done["nosync"] != 0 {
+		t.Fatalf("without sync: done at %v, want at once", done["nosync"])
+	}
+}
+
+// TestFsyncHoldsAHostCore: on a shared host a block commit's fsync holds
+// one of the host's cores while it runs (Go keeps the P of a goroutine in
+// a system call), so the host's utilisation counts it; without sync there
+// is none, and on dedicated machines only the disk is busy.
+func TestFsyncHoldsAHostCore(t *testing.T) {
+	for _, c := range []struct {
+		host Host
+		sync bool
+	}{{Shared, true}, {Shared, false}, {Dedicated, true}} {
+		sc := load(t, small)
+		sc.Cluster.Storage.Sync = &c.sync
+		u := simulate(t, sc, c.host).Result.Simulation.Utilisation
+		var cores float64
+		if c.host == Shared {
+			cores = u["host"]["fsync"]
+		} else {
+			cores = u["node-1"]["fsync"]
+		}
+		if held := cores > 0; held != (c.sync && c.host == Shared) {
+			t.Errorf("%s host, sync %v: cores busy with fsync %v", c.host, c.sync, cores)
+		}
+	}
+}
