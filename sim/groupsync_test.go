@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"testing"
 
 	"github.com/rustorium/rustorium/sim/des"
@@ -80,6 +81,31 @@ func TestFsyncHoldsAHostCore(t *testing.T) {
 		}
 		if held := cores > 0; held != (c.sync && c.host == Shared) {
 			t.Errorf("%s host, sync %v: cores busy with fsync %v", c.host, c.sync, cores)
+		}
+	}
+}
+
+// TestReplicasPayTheBlockOverhead: every node that commits another node's
+// block pays the calibrated per-block overhead, as its leader does with
+// its round. With no per-transaction overhead, the two nodes that lead no
+// shard (four nodes, two shards) are charged overhead only for the blocks
+// they replicate — each block once: about blocks per second × the
+// overhead.
+func TestReplicasPayTheBlockOverhead(t *testing.T) {
+	c := *reference(t)
+	c.Ops.TxOverheadNs, c.Ops.BlockOverheadNs = 0, 1e6 // 1 ms a block
+	sc := load(t, small)
+	sc.Cluster.Nodes, sc.Cluster.Quorum = 4, 3
+	o, err := Run(context.Background(), sc, Options{Calib: &c, Host: Dedicated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := o.Result.Simulation
+	perSecond := o.Result.Workloads["puts"].Stages["committed"].ThroughputTPS / s.BlockMeanTxs // blocks a second
+	want := perSecond * 1e-3 / float64(s.CoresPerNode)
+	for _, n := range []string{"node-3", "node-4"} {
+		if got := s.Utilisation[n]["overhead"]; got < 0.8*want || got > 1.2*want {
+			t.Errorf("%s (a replica only): overhead %.4f of its cores, want about %.4f (%.0f blocks/s × 1 ms)", n, got, want, perSecond)
 		}
 	}
 }

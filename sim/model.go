@@ -100,6 +100,8 @@ type block struct {
 	// round is the blocks published with it (nil: alone), which commit
 	// with one fsync (groupSync).
 	round *pubRound
+	// leader is the node that published the block.
+	leader int
 }
 
 // logShard is a shard's two partitions at the broker: transactions and
