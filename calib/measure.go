@@ -156,24 +156,12 @@ func StateCommitTree(blockSize, valueSize, blocks, treeKeys int, seed uint64) (t
 
 func stateCommit(now clock, blockSize, valueSize, blocks, treeKeys int, seed uint64) (time.Duration, error) {
 	blockSize, blocks = max(blockSize, 1), max(blocks, 1)
-	db, err := storage.Open("calib", storage.Options{FS: vfs.NewMem(), NoSync: true})
+	r := rand.New(rand.NewPCG(seed, 11))
+	db, height, err := seededStore(treeKeys, r)
 	if err != nil {
 		return 0, err
 	}
 	defer db.Close()
-	r := rand.New(rand.NewPCG(seed, 11))
-	height := uint64(1)
-	if treeKeys > 0 {
-		leaves := make([]merkle.KV, treeKeys)
-		for i := range leaves {
-			leaves[i].Key.SetUint64(r.Uint64())
-			leaves[i].Value.SetUint64(r.Uint64())
-		}
-		if err := db.SeedTree(0, leaves); err != nil {
-			return 0, err
-		}
-		height = 2
-	}
 	keys := make([][]byte, blockSize)
 	for i := range keys {
 		keys[i] = fmt.Appendf(nil, "floor/%016x", r.Uint64())
@@ -233,24 +221,12 @@ func VerifyThroughput(verifies, callers int, chainID uint32) float64 {
 // leaves besides the keys read: reads reads of 1000 keys written with
 // 32-byte values, every fourth one absent (a non-membership proof).
 func stateRead(now clock, treeKeys, reads int, seed uint64) (read, verify time.Duration, err error) {
-	db, err := storage.Open("calib", storage.Options{FS: vfs.NewMem(), NoSync: true})
+	r := rand.New(rand.NewPCG(seed, 13))
+	db, height, err := seededStore(treeKeys, r)
 	if err != nil {
 		return 0, 0, err
 	}
 	defer db.Close()
-	r := rand.New(rand.NewPCG(seed, 13))
-	height := uint64(1)
-	if treeKeys > 0 {
-		leaves := make([]merkle.KV, treeKeys)
-		for i := range leaves {
-			leaves[i].Key.SetUint64(r.Uint64())
-			leaves[i].Value.SetUint64(r.Uint64())
-		}
-		if err := db.SeedTree(0, leaves); err != nil {
-			return 0, 0, err
-		}
-		height = 2
-	}
 	ws := make([]storage.Write, 1000)
 	for i := range ws {
 		v := make([]byte, 32)
@@ -280,4 +256,27 @@ func stateRead(now clock, treeKeys, reads int, seed uint64) (read, verify time.D
 		read, verify = read+t1-t0, verify+now()-t1
 	}
 	return read / time.Duration(reads), verify / time.Duration(reads), nil
+}
+
+// seededStore opens an in-memory store without sync whose shard 0 holds
+// treeKeys random leaves (none: an empty shard), and returns the height its
+// next block takes.
+func seededStore(treeKeys int, r *rand.Rand) (*storage.DB, uint64, error) {
+	db, err := storage.Open("calib", storage.Options{FS: vfs.NewMem(), NoSync: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	if treeKeys <= 0 {
+		return db, 1, nil
+	}
+	leaves := make([]merkle.KV, treeKeys)
+	for i := range leaves {
+		leaves[i].Key.SetUint64(r.Uint64())
+		leaves[i].Value.SetUint64(r.Uint64())
+	}
+	if err := db.SeedTree(0, leaves); err != nil {
+		db.Close()
+		return nil, 0, err
+	}
+	return db, 2, nil
 }

@@ -142,15 +142,7 @@ func (q *combiner) prepare(d *DB, c *BlockCommit) (*Prepared, error) {
 // await waits while expected Prepares have not queued, until the latest
 // of their expectations ends. q.mu is held (released while waiting).
 func (q *combiner) await() {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		now := time.Now()
-		var until time.Time
+	awaitUntil(&q.mu, &q.changed, func(now time.Time) (until time.Time) {
 		for s, e := range q.expect {
 			if !e.until.After(now) {
 				delete(q.expect, s)
@@ -160,24 +152,43 @@ func (q *combiner) await() {
 				until = e.until
 			}
 		}
-		if until.IsZero() {
+		return until
+	})
+}
+
+// awaitUntil waits, with mu held (released while waiting), until the time
+// until returns is not in the future (zero: at once), asking it again each
+// time *changed is closed — a call queued, which clears it — or that time
+// comes. The combiner and the group commit wait so for the blocks they
+// expect.
+func awaitUntil(mu *sync.Mutex, changed *chan struct{}, until func(now time.Time) time.Time) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		now := time.Now()
+		end := until(now)
+		if !end.After(now) {
 			return
 		}
-		if q.changed == nil {
-			q.changed = make(chan struct{})
+		if *changed == nil {
+			*changed = make(chan struct{})
 		}
-		ch := q.changed
-		q.mu.Unlock()
+		ch := *changed
+		mu.Unlock()
 		if timer == nil {
-			timer = time.NewTimer(until.Sub(now))
+			timer = time.NewTimer(end.Sub(now))
 		} else {
-			timer.Reset(until.Sub(now))
+			timer.Reset(end.Sub(now))
 		}
 		select {
 		case <-ch:
 		case <-timer.C:
 		}
-		q.mu.Lock()
+		mu.Lock()
 	}
 }
 

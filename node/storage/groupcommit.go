@@ -126,15 +126,7 @@ func (g *groupCommit) await(wait time.Duration) {
 	if wait <= 0 {
 		return
 	}
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		now := time.Now()
-		var until time.Time
+	awaitUntil(&g.mu, &g.changed, func(now time.Time) (until time.Time) {
 		for _, c := range g.queue {
 			if r := c.r; r != nil && r.arrived < r.blocks {
 				if end := r.first.Add(wait); end.After(now) && end.After(until) {
@@ -142,23 +134,6 @@ func (g *groupCommit) await(wait time.Duration) {
 				}
 			}
 		}
-		if until.IsZero() {
-			return
-		}
-		if g.changed == nil {
-			g.changed = make(chan struct{})
-		}
-		ch := g.changed
-		g.mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(until.Sub(now))
-		} else {
-			timer.Reset(until.Sub(now))
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-		}
-		g.mu.Lock()
-	}
+		return until
+	})
 }
