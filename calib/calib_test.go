@@ -219,6 +219,13 @@ func TestReadCosts(t *testing.T) {
 	if got, want := c.ProofVerifyNs(1023), 2*10000+2*(math.Log2(1023)+1)*10000; math.Abs(got-want) > 1e-6 {
 		t.Errorf("ProofVerifyNs estimate = %v, want %v", got, want)
 	}
+	// A measured dip (noise) does not make a larger tree cheaper.
+	c.Ops.StateRead = []SizeCost{{Size: 0, CostNs: 2000}, {Size: 1000, CostNs: 1000}}
+	for _, tree := range []int{1000, 1000000} {
+		if got := c.StateReadNs(tree); got < 2000 {
+			t.Errorf("StateReadNs(%d) = %v below the smaller tree's 2000", tree, got)
+		}
+	}
 	c.Ops.StateRead = nil
 	if a, b := c.StateReadNs(1000), c.StateReadNs(100000); !(a > 0) || !(b > a) {
 		t.Errorf("StateReadNs estimates %v then %v, want positive and growing", a, b)

@@ -343,9 +343,12 @@ func interpolate(t []SizeCost, size float64) float64 {
 	return max(a.CostNs+f*(b.CostNs-a.CostNs), 0)
 }
 
-// interpolateLog is interpolate over log2(size+1): for costs that grow
-// with a tree's depth, such as a read's by the keys in the tree, straight
-// beyond the table's ends (never below half the first point's cost).
+// interpolateLog is interpolate over log2(size+1) for costs that grow
+// with a tree's depth, such as a read's by the keys in the tree: each
+// point's cost is taken as at least every smaller tree's (a larger tree
+// never costs less; a measured dip is noise), straight on beyond the
+// table's last two points, and below the first point along the first two
+// (never below half the first point's cost).
 func interpolateLog(t []SizeCost, size float64) float64 {
 	if len(t) < 2 {
 		return interpolate(t, size)
@@ -353,9 +356,13 @@ func interpolateLog(t []SizeCost, size float64) float64 {
 	x := func(n float64) float64 { return math.Log2(max(n, 0) + 1) }
 	i := sort.Search(len(t), func(i int) bool { return float64(t[i].Size) >= size })
 	i = min(max(i, 1), len(t)-1)
+	var ca, cb float64 // the running maxima at points i-1 and i
+	for j := range i + 1 {
+		ca, cb = cb, max(cb, t[j].CostNs)
+	}
 	a, b := t[i-1], t[i]
 	f := (x(size) - x(float64(a.Size))) / (x(float64(b.Size)) - x(float64(a.Size)))
-	return max(a.CostNs+f*(b.CostNs-a.CostNs), t[0].CostNs/2)
+	return max(ca+f*(cb-ca), t[0].CostNs/2)
 }
 
 // proofLevels estimates the levels of a proof in a sparse Merkle tree of
