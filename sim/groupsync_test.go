@@ -61,27 +61,26 @@ func TestRoundBlocksShareOneFsync(t *testing.T) {
 	}
 }
 
-// TestFsyncHoldsAHostCore: on a shared host a block commit's fsync holds
-// one of the host's cores while it runs (Go keeps the P of a goroutine in
-// a system call), so the host's utilisation counts it; without sync there
-// is none, and on dedicated machines only the disk is busy.
-func TestFsyncHoldsAHostCore(t *testing.T) {
-	for _, c := range []struct {
-		host Host
-		sync bool
-	}{{Shared, true}, {Shared, false}, {Dedicated, true}} {
+// TestFsyncStretchesWithTheHostsLoad: on a shared host a block commit's
+// fsync takes as much longer as the host's loopback latencies do, so with
+// other processes' load on the host (BackgroundLoad) the same commits keep
+// its disk busier; without sync the disk has nothing to do.
+func TestFsyncStretchesWithTheHostsLoad(t *testing.T) {
+	disk := func(sync bool, background float64) float64 {
 		sc := load(t, small)
-		sc.Cluster.Storage.Sync = &c.sync
-		u := simulate(t, sc, c.host).Result.Simulation.Utilisation
-		var cores float64
-		if c.host == Shared {
-			cores = u["host"]["fsync"]
-		} else {
-			cores = u["node-1"]["fsync"]
+		sc.Cluster.Storage.Sync = &sync
+		o, err := Run(context.Background(), sc, Options{Calib: reference(t), Host: Shared, BackgroundLoad: background})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if held := cores > 0; held != (c.sync && c.host == Shared) {
-			t.Errorf("%s host, sync %v: cores busy with fsync %v", c.host, c.sync, cores)
-		}
+		return o.Result.Simulation.Utilisation["host disk"]["fsync"]
+	}
+	idle, busy := disk(true, 0), disk(true, 2)
+	if !(idle > 0) || busy < 1.3*idle {
+		t.Errorf("the host's disk busy with fsync %.4f with no other load, %.4f with two threads' worth: want it to grow with the load", idle, busy)
+	}
+	if u := disk(false, 0); u != 0 {
+		t.Errorf("without sync the disk is busy with fsync %.4f", u)
 	}
 }
 
