@@ -460,9 +460,10 @@ func (g *groupSync) maybeFlush(e *engine) {
 // much longer as the host's loopback latencies do (des.Server.Stretch): a
 // runtime trace of make run had the WAL's fdatasync take 0.70–0.84 ms on
 // average, against 0.13–0.17 ms calibrated on an idle disk, with two
-// thirds of the cores busy. (It also held a P all that time; charging
-// that as a core the fsync holds overshot every row of make validate-sim
-// once the overhead fit no longer counted it as CPU.)
+// thirds of the cores busy. (It also held a P all that time; charged as a
+// host core the fsync holds, that counted as CPU the process does not
+// spend, and with the overhead fit kept to CPU it overshot every latency
+// row of make validate-sim.)
 func (g *groupSync) flush(e *engine) {
 	batch := g.pending
 	cost := e.k.fsync(g.bytes)

@@ -196,12 +196,9 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate int, pro
 		return e2ePoint{}, errors.New("the run committed nothing")
 	}
 	// CPU per second of the measured phase, in nanoseconds: the real
-	// process's, and the model's (its host's busy share of the cores, but
-	// for the cores its fsyncs hold: a P waiting in a system call uses no
-	// CPU).
+	// process's, and the model's (its host's busy share of the cores).
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
-	host := o.Result.Simulation.Utilisation["host"]
-	model := (host["total"] - host["fsync"]) * float64(c.Machine.Cores) * 1e9
+	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
 	p := e2ePoint{txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
 		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
 			P50Ns: float64(w.Lag.P50) * 1000, P99Ns: float64(w.Lag.P99) * 1000}}
