@@ -201,7 +201,7 @@ type catchUp struct {
 	event  int // the timeline event that restarted it
 	node   *node
 	from   des.Time
-	target map[uint32]uint64 // the shards it was behind on: the cluster's height then
+	target map[uint32]uint64 // the shards it is still behind on: the cluster's height then
 	done   des.Time          // when the last of them caught up (left 0)
 	left   int
 }
@@ -232,7 +232,8 @@ func (e *engine) caughtUp(n *node, shard uint32, h uint64) {
 		if c.node != n || c.left == 0 {
 			continue
 		}
-		if t, ok := c.target[shard]; ok && h == t {
+		if t, ok := c.target[shard]; ok && h >= t {
+			delete(c.target, shard)
 			if c.left--; c.left == 0 {
 				c.done = e.s.Now()
 			}
