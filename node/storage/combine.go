@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,28 +26,22 @@ import (
 // in the batch waits for the next one, so concurrent Prepares of one shard
 // behave as they would one by one.
 type combiner struct {
-	mu      sync.Mutex
-	queue   []*prepareCall
-	leading bool // a batch is under way
+	groupQueue[*prepareCall]
 	// expect holds the blocks whose Prepare is on its way (Expect) by
 	// shard, until when each is awaited; seen the highest height of each
 	// shard that queued (so that an expectation that comes late is not
 	// awaited).
 	expect map[uint32]expected
 	seen   map[uint32]uint64
-	// changed, while a leader waits for expected Prepares, is closed (and
-	// cleared) when one queues.
-	changed chan struct{}
 
 	batches, blocks atomic.Uint64 // PrepareManys run, and the blocks they held
 }
 
 type prepareCall struct {
-	c    *BlockCommit
-	p    *Prepared
-	err  error
-	done chan struct{} // signalled once: p and err are set, or lead is
-	lead bool          // woken to lead the next batch (which has the call)
+	c   *BlockCommit
+	p   *Prepared
+	err error
+	turn
 }
 
 type expected struct {
@@ -86,9 +79,8 @@ func (d *DB) Expect(shard uint32, height uint64) {
 
 // prepare is d.PrepareMany of c and the calls that overlap it.
 func (q *combiner) prepare(d *DB, c *BlockCommit) (*Prepared, error) {
-	call := &prepareCall{c: c, done: make(chan struct{}, 1)}
+	call := &prepareCall{c: c, turn: newTurn()}
 	q.mu.Lock()
-	q.queue = append(q.queue, call)
 	if c != nil {
 		if q.seen == nil {
 			q.seen = make(map[uint32]uint64)
@@ -98,19 +90,9 @@ func (q *combiner) prepare(d *DB, c *BlockCommit) (*Prepared, error) {
 			delete(q.expect, c.Shard)
 		}
 	}
-	if q.changed != nil {
-		close(q.changed)
-		q.changed = nil
+	if !q.enter(call, &call.turn) {
+		return call.p, call.err
 	}
-	if q.leading {
-		q.mu.Unlock()
-		<-call.done
-		if !call.lead {
-			return call.p, call.err
-		}
-		q.mu.Lock()
-	}
-	q.leading = true
 	q.await()
 	batch := q.take()
 	q.mu.Unlock()
@@ -124,25 +106,18 @@ func (q *combiner) prepare(d *DB, c *BlockCommit) (*Prepared, error) {
 	q.blocks.Add(uint64(len(cs)))
 	for i, b := range batch {
 		b.p, b.err = ps[i], errs[i]
-		b.done <- struct{}{} // never blocks: each call is signalled once, its leader's signal unread
+		if b != call {
+			b.done <- struct{}{} // never blocks: a turn is signalled once
+		}
 	}
-
-	q.mu.Lock()
-	if len(q.queue) > 0 {
-		next := q.queue[0]
-		next.lead = true
-		next.done <- struct{}{}
-	} else {
-		q.leading = false
-	}
-	q.mu.Unlock()
+	q.handOff(func(c *prepareCall) *turn { return &c.turn })
 	return call.p, call.err
 }
 
 // await waits while expected Prepares have not queued, until the latest
 // of their expectations ends. q.mu is held (released while waiting).
 func (q *combiner) await() {
-	awaitUntil(&q.mu, &q.changed, func(now time.Time) (until time.Time) {
+	q.groupQueue.await(func(now time.Time) (until time.Time) {
 		for s, e := range q.expect {
 			if !e.until.After(now) {
 				delete(q.expect, s)
@@ -154,42 +129,6 @@ func (q *combiner) await() {
 		}
 		return until
 	})
-}
-
-// awaitUntil waits, with mu held (released while waiting), until the time
-// until returns is not in the future (zero: at once), asking it again each
-// time *changed is closed — a call queued, which clears it — or that time
-// comes. The combiner and the group commit wait so for the blocks they
-// expect.
-func awaitUntil(mu *sync.Mutex, changed *chan struct{}, until func(now time.Time) time.Time) {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	for {
-		now := time.Now()
-		end := until(now)
-		if !end.After(now) {
-			return
-		}
-		if *changed == nil {
-			*changed = make(chan struct{})
-		}
-		ch := *changed
-		mu.Unlock()
-		if timer == nil {
-			timer = time.NewTimer(end.Sub(now))
-		} else {
-			timer.Reset(end.Sub(now))
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-		}
-		mu.Lock()
-	}
 }
 
 // take removes from the queue the first call of each shard (a nil block is

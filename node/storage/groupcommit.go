@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,23 +28,17 @@ import (
 // Without sync (Options.NoSync) there is nothing to share: commits go to
 // Pebble directly.
 type groupCommit struct {
-	mu      sync.Mutex
-	queue   []*commitCall
-	leading bool // a group is under way
-	// changed, while a leader waits for siblings, is closed (and cleared)
-	// when a call queues.
-	changed chan struct{}
+	groupQueue[*commitCall]
 
 	groups, batches atomic.Uint64 // Pebble commits made, and the blocks' batches they held
 }
 
 // commitCall is one block's batch on its way to Pebble.
 type commitCall struct {
-	b    *pebble.Batch
-	r    *prepRound // nil: prepared alone
-	err  error
-	done chan struct{} // cap 1: the group's result, or the call's turn to lead
-	lead bool
+	b   *pebble.Batch
+	r   *prepRound // nil: prepared alone
+	err error
+	turn
 }
 
 // prepRound is the blocks one PrepareMany prepared. Its fields are guarded
@@ -61,28 +54,17 @@ type prepRound struct {
 // one Pebble commit (DB.write: failure accounting). Every call of a group
 // gets the group's error.
 func (g *groupCommit) commit(r *prepRound, b *pebble.Batch, wait time.Duration, write func(func() error) error, wopts *pebble.WriteOptions) error {
-	call := &commitCall{b: b, r: r, done: make(chan struct{}, 1)}
+	call := &commitCall{b: b, r: r, turn: newTurn()}
 	g.mu.Lock()
-	g.queue = append(g.queue, call)
 	if r != nil {
 		if r.arrived == 0 {
 			r.first = time.Now()
 		}
 		r.arrived++
 	}
-	if g.changed != nil {
-		close(g.changed)
-		g.changed = nil
+	if !g.enter(call, &call.turn) {
+		return call.err
 	}
-	if g.leading {
-		g.mu.Unlock()
-		<-call.done
-		if !call.lead {
-			return call.err
-		}
-		g.mu.Lock()
-	}
-	g.leading = true
 	g.await(wait)
 	group := g.queue
 	g.queue = nil
@@ -103,19 +85,10 @@ func (g *groupCommit) commit(r *prepRound, b *pebble.Batch, wait time.Duration, 
 	for _, c := range group {
 		if c != call {
 			c.err = err
-			c.done <- struct{}{} // never blocks: each call is signalled once, its leader's signal unread
+			c.done <- struct{}{} // never blocks: a turn is signalled once
 		}
 	}
-
-	g.mu.Lock()
-	if len(g.queue) > 0 {
-		next := g.queue[0]
-		next.lead = true
-		next.done <- struct{}{}
-	} else {
-		g.leading = false
-	}
-	g.mu.Unlock()
+	g.handOff(func(c *commitCall) *turn { return &c.turn })
 	return err
 }
 
@@ -126,7 +99,7 @@ func (g *groupCommit) await(wait time.Duration) {
 	if wait <= 0 {
 		return
 	}
-	awaitUntil(&g.mu, &g.changed, func(now time.Time) (until time.Time) {
+	g.groupQueue.await(func(now time.Time) (until time.Time) {
 		for _, c := range g.queue {
 			if r := c.r; r != nil && r.arrived < r.blocks {
 				if end := r.first.Add(wait); end.After(now) && end.After(until) {
