@@ -17,10 +17,6 @@ import (
 	"github.com/rustorium/rustorium/sim/des"
 )
 
-// readRequestBytes is the size of a read's request frame: a state key of
-// about 40 bytes and its framing.
-const readRequestBytes = 64
-
 // ErrUnsupported reports a scenario feature the simulator does not model;
 // the wrapping text names it.
 var ErrUnsupported = errors.New("sim: not modelled")
