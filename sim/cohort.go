@@ -24,6 +24,15 @@ import (
 // an event, and a node's quorum is the quorum-th earliest arrival (its own
 // included). Latencies are recorded per transaction, each from its own
 // intended time.
+//
+// Timeline events act as in tx mode. A message on a partitioned link is
+// held until the heal (tripThen). A stopped node's cohorts that had not
+// reached the log go to the next node when they find it stopped
+// (cohortIngress); those that had fail over at once (cohortFailOver): the
+// client sends them again to the next node, which answers from its stored
+// receipts what it committed and the rest as it commits. A restarted node
+// gets its peers' attestations of the blocks above what it committed
+// again (cohortRejoin).
 
 // Cohort sizing: the automatic window holds about cohortTarget sends per
 // node, between minWindow and maxWindow.
@@ -80,20 +89,11 @@ func offeredRate(sc *scenarios.Scenario) float64 {
 	return r
 }
 
-// cohortRefuses names what cohort mode does not model: closed loops,
-// reads and timeline events other than network changes.
+// cohortRefuses names what cohort mode does not model: closed loops.
 func cohortRefuses(sc *scenarios.Scenario) error {
 	for i, w := range sc.Workload {
-		if w.Kind == scenarios.KindGet || w.Kind == scenarios.KindQuery {
-			return fmt.Errorf("%w: workload[%d] (%s): kind %s in cohort mode (writes only; use simulation.mode: tx)", ErrUnsupported, i, w.Name, w.Kind)
-		}
 		if m := w.Mode(); m != scenarios.ModeRate && m != scenarios.ModeRamp && m != scenarios.ModeMaxRate {
 			return fmt.Errorf("%w: workload[%d] (%s): load mode %s in cohort mode (open loops only)", ErrUnsupported, i, w.Name, m)
-		}
-	}
-	for i, ev := range sc.Timeline {
-		if ev.Network == nil || ev.Kill != "" || ev.Pause != "" || ev.Partition != nil || ev.Flood != "" || ev.DiskFull != "" {
-			return fmt.Errorf("%w: timeline[%d]: %s in cohort mode (network changes only; use simulation.mode: tx)", ErrUnsupported, i, ev.String())
 		}
 	}
 	return nil
@@ -121,6 +121,12 @@ func (e *engine) cohortWindow(w *workload, from des.Time) {
 			continue
 		}
 		n := e.pickNode(w)
+		if n == nil {
+			e.keyShard(w) // the key the send would have drawn
+			w.rec.Sent(e.wall(at), e.wall(at))
+			w.rec.Error("accepted: node unreachable", e.wall(at), e.wall(at))
+			continue
+		}
 		c := byNode[n.id]
 		if c == nil {
 			c = &txn{w: w, intended: at, node: n.id, size: w.size, perShard: make([]int32, len(e.shards))}
@@ -135,6 +141,10 @@ func (e *engine) cohortWindow(w *workload, from des.Time) {
 	}
 	for _, c := range pending {
 		byNode[c.node] = nil
+		c.owed = c.n
+		if e.stops {
+			e.track(e.nodes[c.node], c)
+		}
 		mid := c.intended + (c.last-c.intended)/2
 		c.sent = mid
 		e.s.At(mid, func() { e.cohortSend(c) })
@@ -236,28 +246,256 @@ func (e *engine) cohortSend(c *txn) {
 	if e.host != nil {
 		e.spread(e.host, e.k.quicStream()*des.Time(c.n), c.n, opClient)
 	}
-	at, _ := e.clientLink(n, true).Trip(c.size * c.n)
-	e.s.At(at+e.k.quicBase()/2, func() { e.cohortIngress(n, c) })
+	e.tripThen(e.clientLink(n, true), c.size*c.n, func(at des.Time) {
+		if c.w.read {
+			// stretched by the node's load, as tx mode's reads are (a
+			// read's latency is mostly these hops)
+			e.s.At(at+e.local(n, e.k.quicBase()/2), func() { e.cohortRead(n, c) })
+			return
+		}
+		e.s.At(at+e.k.quicBase()/2, func() { e.cohortIngress(n, c) })
+	})
+}
+
+// cohortRead serves a cohort of reads (kinds get and query) that reached
+// node n, as read serves one: after a pause, the node's streams and state
+// reads (each at its shard's tree size, split over the cores), the
+// answers back, then each client's check of its proof (on the shared
+// host's cores, else on the clients' own machines, in parallel) → read. A
+// stopped node's cohort goes to the next node.
+func (e *engine) cohortRead(n *node, c *txn) {
+	const why = "read: node unreachable (redialing)"
+	e.gate(n, func() {
+		if !n.up {
+			e.cohortRetry(c, why)
+			return
+		}
+		var cost, verify des.Time
+		for s, k := range c.perShard {
+			if k > 0 {
+				tree := int(e.shards[s].treeSize())
+				cost += des.Time(k) * (e.k.quicStream() + e.k.read(tree))
+				verify += des.Time(k) * e.k.proofVerify(tree)
+			}
+		}
+		end := e.spread(e.cpuOf(n), cost, c.n, opRead)
+		life := n.life
+		e.s.At(end, func() {
+			if n.life != life {
+				e.cohortRetry(c, why)
+				return
+			}
+			e.tripThen(e.clientLink(n, false), readAnswerBytes*c.n, func(at des.Time) {
+				e.s.At(at+e.local(n, e.k.quicBase()/2), func() {
+					done := func() {
+						e.recordAll(reports.StageRead, whole(c), e.s.Now())
+						c.w.inflight -= c.owed
+						c.owed, c.done = 0, true
+					}
+					if e.host != nil {
+						e.s.At(e.spread(e.host, verify, c.n, opClient), done)
+					} else {
+						e.s.After(verify/des.Time(c.n), done)
+					}
+				})
+			})
+		})
+	})
+}
+
+// tripThen calls arrive with the arrival time of a message of size bytes
+// on l: at once (with a time ahead) when the link is open; when it is
+// partitioned, on the message's arrival after the heal (the link holds it,
+// as Send does).
+func (e *engine) tripThen(l *des.Link, size int, arrive func(at des.Time)) {
+	if at, ok := l.Trip(size); ok {
+		arrive(at)
+		return
+	}
+	l.Send(size, func() { arrive(e.s.Now()) })
 }
 
 // cohortIngress: the node's streams, overhead and batched signature checks
-// for the cohort's transactions, then its produce.
+// for the cohort's transactions (after a pause), then its produce. A
+// stopped node's cohort goes to the next node.
 func (e *engine) cohortIngress(n *node, c *txn) {
-	cpu := e.cpuOf(n)
-	cpu.Share(e.k.overhead()*des.Time(c.n), opOverhead)
-	end := e.spread(cpu, e.k.quicStream()*des.Time(c.n), c.n, opQUIC)
-	full, rest := c.n/verifyMaxBatch, c.n%verifyMaxBatch
-	cost := des.Time(full)*e.k.verify(verifyMaxBatch) + e.k.verify(rest)
-	end = max(end, e.spread(cpu, cost, (c.n+verifyMaxBatch-1)/verifyMaxBatch, opVerify))
-	e.s.At(end, func() {
-		e.recordAll(reports.StageIngress, whole(c), end)
-		e.cohortProduce(n, c)
+	const why = "accepted: node unreachable (redialing)"
+	e.gate(n, func() {
+		if !n.up {
+			e.cohortRetry(c, why)
+			return
+		}
+		cpu := e.cpuOf(n)
+		cpu.Share(e.k.overhead()*des.Time(c.n), opOverhead)
+		end := e.spread(cpu, e.k.quicStream()*des.Time(c.n), c.n, opQUIC)
+		full, rest := c.n/verifyMaxBatch, c.n%verifyMaxBatch
+		cost := des.Time(full)*e.k.verify(verifyMaxBatch) + e.k.verify(rest)
+		end = max(end, e.spread(cpu, cost, (c.n+verifyMaxBatch-1)/verifyMaxBatch, opVerify))
+		life := n.life
+		e.s.At(end, func() {
+			if n.life != life {
+				e.cohortRetry(c, why)
+				return
+			}
+			e.recordAll(reports.StageIngress, whole(c), end)
+			e.cohortProduce(n, c)
+		})
 	})
+}
+
+// cohortRetry sends cohort c, which its node did not take (it stopped),
+// to the next node that is up (the workload's failover), or fails it.
+func (e *engine) cohortRetry(c *txn, why string) {
+	m := e.pickNode(c.w)
+	if m == nil || c.w.sc.Failover != nil && !*c.w.sc.Failover {
+		e.failCohort(c, why)
+		return
+	}
+	c.node = m.id
+	e.track(m, c)
+	e.cohortSend(c)
+}
+
+// failCohort gives up cohort c's transactions that no node sent a receipt
+// of: each an error now (their intended times those of the cohort's
+// last ones), its parts in blocks done.
+func (e *engine) failCohort(c *txn, why string) {
+	now := e.wall(e.s.Now())
+	left := rec{t: c, n: int32(c.owed), from: int32(c.n - c.owed), of: int32(c.n)}
+	for k := range left.n {
+		c.w.rec.Error(why, e.wall(left.intendedAt(k)), now)
+	}
+	c.w.inflight -= c.owed
+	c.owed, c.failed = 0, true
+	for _, b := range c.blocks {
+		for i := range b.txs {
+			if r := &b.txs[i]; r.t == c && !r.done {
+				b.settle(i, false)
+			}
+		}
+		b.dropSettled()
+	}
+}
+
+// cohortStop: node n stopped. The blocks above what it committed no
+// longer wait for its commit to drop their votes; its cohorts that reached
+// the log fail over now; the others find it stopped where they are
+// (cohortIngress).
+func (e *engine) cohortStop(n *node) {
+	for _, r := range n.reps {
+		sh := e.shards[r.shard]
+		for h := r.committed + 1; h <= uint64(len(sh.blocks)); h++ {
+			b := sh.blocks[h-1]
+			b.need--
+			if v := b.votes; v != nil {
+				v.peers[n.id] = nil
+				if b.commits >= b.need {
+					b.votes = nil
+				}
+			}
+		}
+	}
+	out := n.outstanding
+	n.outstanding = nil
+	for _, c := range out {
+		switch {
+		case c.node != n.id || c.done || c.failed:
+		case !c.produced:
+			n.outstanding = append(n.outstanding, c)
+		default:
+			e.cohortFailOver(c)
+		}
+	}
+}
+
+// cohortFailOver: cohort c's node stopped after it sent c to the log. The
+// client sends it again, with the same bytes, to the next node that is up
+// (or fails it, without failover); until it arrives (cohortResent) no
+// node answers it.
+func (e *engine) cohortFailOver(c *txn) {
+	const why = "committed: node unreachable (redialing)"
+	c.node = -1
+	m := e.pickNode(c.w)
+	if m == nil || c.w.sc.Failover != nil && !*c.w.sc.Failover {
+		e.failCohort(c, why)
+		return
+	}
+	if e.host != nil {
+		e.spread(e.host, e.k.quicStream()*des.Time(c.owed), c.owed, opClient)
+	}
+	e.tripThen(e.clientLink(m, true), c.size*c.owed, func(at des.Time) {
+		e.s.At(at+e.k.quicBase()/2, func() { e.cohortResent(m, c) })
+	})
+}
+
+// cohortResent: cohort c's resend reached node m: its streams, then the
+// receipts of what m committed already (from its stored receipts); the
+// rest m sends as it commits (cohortReceipts).
+func (e *engine) cohortResent(m *node, c *txn) {
+	if c.failed || c.owed == 0 {
+		return
+	}
+	if !m.up {
+		e.cohortFailOver(c)
+		return
+	}
+	c.node = m.id
+	e.track(m, c)
+	e.spread(e.cpuOf(m), e.k.quicStream()*des.Time(c.owed), c.owed, opQUIC)
+	var mine []rec
+	for _, b := range c.blocks {
+		if m.reps[b.shard].committed < b.height {
+			continue
+		}
+		for i := range b.txs {
+			if r := &b.txs[i]; r.t == c && !r.done {
+				mine = append(mine, *r)
+				b.settle(i, true)
+			}
+		}
+		b.dropSettled()
+	}
+	e.sendReceipts(m, mine)
+}
+
+// cohortRejoin: node n restarted. The blocks above what it committed wait
+// for its commit again before dropping their votes, and every peer that is
+// up and attested one sends its attestation again (as peers do to a node
+// that reconnects): n's quorum for it counts those arrivals.
+func (e *engine) cohortRejoin(n *node) {
+	q := e.quorum - 1
+	resent := 0
+	for _, r := range n.reps {
+		sh := e.shards[r.shard]
+		for h := r.committed + 1; h <= uint64(len(sh.blocks)); h++ {
+			b := sh.blocks[h-1]
+			b.need++
+			v := e.votesOf(b)
+			v.own[n.id], v.at[n.id], v.final[n.id], v.peers[n.id] = -1, -1, false, nil
+			for _, p := range e.nodes {
+				if p == n || !p.up || p.reps[r.shard].attested < h {
+					continue
+				}
+				resent++
+				e.tripThen(e.peerLink(p, n), attestationBytes, func(at des.Time) {
+					if b.votes != v || v.final[n.id] || !n.up {
+						return
+					}
+					pushBounded(&v.peers[n.id], at, q)
+					e.checkFinal(n, b)
+				})
+			}
+		}
+	}
+	if resent > 0 {
+		e.spread(e.cpuOf(n), ns(e.k.c.Ops.AttestReceiveNs)*des.Time(resent), resent, opReceive)
+	}
 }
 
 // cohortProduce appends the cohort's shard parts to their partitions: one
 // produce request per broker leading any of them.
 func (e *engine) cohortProduce(n *node, c *txn) {
+	c.produced = true
 	e.spread(e.cpuOf(n), e.k.brokerRecord()*des.Time(c.n), c.n, opProduce)
 	byBroker := make([][]uint32, len(e.brokers))
 	for s, k := range c.perShard {
@@ -301,10 +539,15 @@ func (e *engine) cohortBroker(n *node, b *broker, c *txn, shards []uint32, part 
 			e.wakeLeader(sh)
 		}
 		e.accepted += int64(part.n)
+		if !n.up {
+			return // the client's connection broke: no acknowledgment
+		}
 		back, _ := e.brokerLink(n, false).Trip(64)
 		at := back + e.k.produceBase()
-		at2, _ := e.clientLink(n, false).Trip(64)
-		e.recordAll(reports.StageAccepted, part, at+(at2-e.s.Now())+e.k.quicBase()/2)
+		sent := e.s.Now()
+		e.tripThen(e.clientLink(n, false), 64, func(at2 des.Time) {
+			e.recordAll(reports.StageAccepted, part, at+(at2-sent)+e.k.quicBase()/2)
+		})
 	}
 	e.s.At(end+e.replicateDelay(), appended)
 }
@@ -395,22 +638,32 @@ func (e *engine) cohortAttest(n *node, b *block) {
 	v := e.votesOf(b)
 	now := e.s.Now()
 	v.own[n.id] = now
-	q := e.quorum - 1
 	for _, p := range e.nodes {
-		if p == n {
+		if p == n || !p.up { // a stopped node gets it again when it restarts (cohortRejoin)
 			continue
 		}
-		at, ok := e.peerLink(n, p).Trip(attestationBytes)
+		l := e.peerLink(n, p)
+		at, ok := l.Trip(attestationBytes)
 		if !ok {
+			l.Send(attestationBytes, func() { e.attestationArrived(p, b, v, e.s.Now()) })
 			continue
 		}
-		pushBounded(&v.peers[p.id], at, q)
-		e.checkFinal(p, b)
+		e.attestationArrived(p, b, v, at)
 	}
 	e.checkFinal(n, b)
 	if k := len(e.nodes) - 1; k > 0 {
 		e.spread(e.cpuOf(n), ns(e.k.c.Ops.AttestReceiveNs)*des.Time(k), k, opReceive)
 	}
+}
+
+// attestationArrived: a peer's attestation of block b reaches node p at
+// at.
+func (e *engine) attestationArrived(p *node, b *block, v *votes, at des.Time) {
+	if b.votes != v || v.final[p.id] || !p.up {
+		return
+	}
+	pushBounded(&v.peers[p.id], at, e.quorum-1)
+	e.checkFinal(p, b)
 }
 
 // checkFinal schedules block b's finality at node p: at the latest of
@@ -449,7 +702,10 @@ func (e *engine) recheck(p *node, b *block, cand des.Time) {
 	v.at[p.id] = at
 	e.s.At(at, func() {
 		v.at[p.id] = -1
-		cand, _ := e.candidate(p, b)
+		cand, ok := e.candidate(p, b)
+		if !ok {
+			return // p stopped, or the block is final there
+		}
 		if cand <= e.s.Now() {
 			e.final(p, b)
 			return
@@ -476,10 +732,16 @@ func (e *engine) candidate(p *node, b *block) (des.Time, bool) {
 	return at, true
 }
 
-// final: block b is final at node p, which commits it.
+// final: block b is final at node p, which commits it (once its pause
+// ends; a stopped node does nothing, its votes are redone when it
+// restarts: cohortRejoin).
 func (e *engine) final(p *node, b *block) {
 	v := b.votes
-	if v.final[p.id] {
+	if v == nil || v.final[p.id] || !p.up {
+		return
+	}
+	if p.paused > e.s.Now() {
+		e.s.At(p.paused, func() { e.final(p, b) })
 		return
 	}
 	v.final[p.id] = true
@@ -571,25 +833,61 @@ func (e *engine) cohortReceipts(n *node, b *block) {
 	}
 	b.commits++
 	var mine []rec
-	bytes := 0
-	for _, r := range b.txs {
-		if r.t.node == n.id {
-			mine = append(mine, r)
-			bytes += 64 * int(r.n)
-			e.commitsByNode[n.id] += int64(r.n)
+	for i := range b.txs {
+		r := &b.txs[i]
+		switch {
+		case r.done:
+		case r.t.failed:
+			b.settle(i, false)
+		case r.t.node == n.id:
+			mine = append(mine, *r)
+			b.settle(i, true)
 		}
 	}
-	if len(mine) > 0 {
-		at, _ := e.clientLink(n, false).Trip(bytes)
+	b.dropSettled()
+	if b.commits >= b.need {
+		b.votes = nil
+	}
+	e.sendReceipts(n, mine)
+}
+
+// settle marks the block's i-th part done: its receipts sent (counted off
+// its cohort's owed), or its cohort failed.
+func (b *block) settle(i int, receipt bool) {
+	r := &b.txs[i]
+	r.done = true
+	b.owed--
+	if receipt {
+		if r.t.owed -= int(r.n); r.t.owed == 0 {
+			r.t.done = true
+		}
+	}
+}
+
+// dropSettled drops the block's parts once every one is done.
+func (b *block) dropSettled() {
+	if b.owed == 0 {
+		b.txs = nil
+	}
+}
+
+// sendReceipts: node n sends its clients the receipts of parts.
+func (e *engine) sendReceipts(n *node, parts []rec) {
+	if len(parts) == 0 {
+		return
+	}
+	bytes := 0
+	for _, r := range parts {
+		bytes += 64 * int(r.n)
+		e.commitsByNode[n.id] += int64(r.n)
+	}
+	e.tripThen(e.clientLink(n, false), bytes, func(at des.Time) {
 		e.s.At(at+e.k.quicBase()/2, func() {
-			for _, r := range mine {
+			for _, r := range parts {
 				e.cohortReceipt(r)
 			}
 		})
-	}
-	if b.commits == len(e.nodes) {
-		b.txs, b.votes = nil, nil
-	}
+	})
 }
 
 // cohortReceipt: the clients hold the receipts of rec's transactions.

@@ -126,6 +126,9 @@ func (e *engine) byName(name string) *node {
 	return nil
 }
 
+// upNodes is how many nodes are up.
+func (e *engine) upNodes() int { return len(e.nodes) - e.down }
+
 // rebalanceDelay is how long the leaders' group takes to move a stopped
 // node's shards: an in-process kill is a graceful leave (a rebalance at
 // once, about a broker round trip or two here); a process is killed and
@@ -144,6 +147,8 @@ func (e *engine) kill(n *node) {
 		return
 	}
 	n.up = false
+	e.down++
+	n.life++
 	n.vq = nil
 	n.idle = e.cores
 	n.waitFor = nil
@@ -152,7 +157,11 @@ func (e *engine) kill(n *node) {
 	for _, r := range n.reps {
 		r.busy, r.waiting = false, nil
 	}
-	e.failOver(n)
+	if e.cohort {
+		e.cohortStop(n)
+	} else {
+		e.failOver(n)
+	}
 	e.s.After(e.rebalanceDelay(), func() {
 		e.assign()
 		for _, sh := range e.shards {
@@ -168,6 +177,7 @@ func (e *engine) restart(n *node) {
 		return
 	}
 	n.up = true
+	e.down--
 	fin, err := e.newFinalizer(n, e.validators(), e.realFinality())
 	if err == nil {
 		n.fin = fin
@@ -189,7 +199,11 @@ func (e *engine) restart(n *node) {
 			e.wakeLeader(sh)
 		}
 	})
-	e.resendAttestations(n)
+	if e.cohort {
+		e.cohortRejoin(n)
+	} else {
+		e.resendAttestations(n)
+	}
 	for _, r := range n.reps {
 		e.pump(r)
 	}

@@ -69,6 +69,8 @@ type engine struct {
 	// cohort mode (cohort.go): the window, and cohortWindow's scratch.
 	cohort  bool
 	window  des.Time
+	stops   bool // the timeline stops nodes: cohorts keep their blocks (txn.blocks)
+	down    int  // nodes stopped now
 	pending []*txn
 	byNode  []*txn
 	// links cached by node: clients and broker (clientLink, brokerLink),
@@ -197,12 +199,7 @@ func (e *engine) send(t *txn) {
 		return
 	}
 	t.node = n.id
-	n.outstanding = append(n.outstanding, t)
-	if len(n.outstanding) >= n.prune {
-		// Forget the finished ones (amortized: the list at most doubles).
-		n.outstanding = slices.DeleteFunc(n.outstanding, func(t *txn) bool { return t.done || t.failed })
-		n.prune = max(2*len(n.outstanding), 1024)
-	}
+	e.track(n, t)
 	half := e.local(n, e.k.quicBase()/2)
 	if w.read {
 		e.link(endpointClients, n.name).Send(t.size, func() {
@@ -226,6 +223,17 @@ func (e *engine) send(t *txn) {
 	e.link(endpointClients, n.name).Send(t.size, func() {
 		e.s.After(half, func() { e.ingress(n, t) })
 	})
+}
+
+// track adds t (a transaction or a cohort) to what node n's clients wait
+// for, which fail over when n stops.
+func (e *engine) track(n *node, t *txn) {
+	n.outstanding = append(n.outstanding, t)
+	if len(n.outstanding) >= n.prune {
+		// Forget the finished ones (amortized: the list at most doubles).
+		n.outstanding = slices.DeleteFunc(n.outstanding, func(t *txn) bool { return t.done || t.failed })
+		n.prune = max(2*len(n.outstanding), 1024)
+	}
 }
 
 // readRequestBytes is the size of a read's request frame: a state key of
@@ -519,7 +527,7 @@ func (e *engine) accept(n *node, t *txn) {
 // one member per node and one topic per shard).
 func (e *engine) leaderOf(s uint32) *node {
 	if e.cohort && e.leaders != nil {
-		return e.leaders[s] // no node stops in cohort mode
+		return e.leaders[s] // as the last assign made it: a stopped leader's shards wait for the rebalance
 	}
 	var up []*node
 	for _, n := range e.nodes {
@@ -584,7 +592,7 @@ func (e *engine) round(n *node) {
 	}
 	if n.held == nil {
 		n.held = &heldRound{cutters: map[uint32]*consensus.Cutter{}, queued: map[uint32][]rec{}, budget: pollMax}
-		n.roundStart = map[uint32]int{}
+		n.roundStart = map[uint32]logPos{}
 	}
 	e.pollInto(n)
 	e.holdOrExecute(n)
@@ -610,18 +618,20 @@ func (e *engine) pollInto(n *node) {
 		if n.reps[s].committed+uint64(n.inflight[s]) < uint64(len(sh.blocks)) {
 			continue // catching up with what earlier leaders published
 		}
-		if e.cohort && sh.polled > 4096 && sh.polled > len(sh.records)/2 {
-			// Drop what the leaders consumed (no node stops in cohort mode,
-			// so nothing is polled again).
-			sh.records = append([]rec(nil), sh.records[sh.polled:]...)
-			sh.polled = 0
+		_, polling := n.roundStart[s]
+		if e.cohort && !polling && sh.polled.i > 4096 && sh.polled.i > len(sh.records)/2 {
+			// Drop what the leaders consumed: a round under way on another
+			// node (its leader stopped) gave back what it polled
+			// (abandonRound), and this round has not begun on the shard.
+			sh.records = append([]rec(nil), sh.records[sh.polled.i:]...)
+			sh.polled.i = 0
 		}
 		start := sh.polled
 		recs := sh.poll(&h.budget)
 		if len(recs) == 0 {
 			continue
 		}
-		if _, ok := n.roundStart[s]; !ok {
+		if !polling {
 			n.roundStart[s] = start
 		}
 		e.cut(h, sh, recs)
@@ -743,23 +753,24 @@ type cut struct {
 }
 
 // poll takes up to *budget transactions from the shard's log, from where
-// the leaders consumed up to (a cohort's part is split at the budget).
+// the leaders consumed up to (a cohort's part is split at the budget; the
+// log is not changed, so a stopped leader's poll can be given back).
 func (sh *logShard) poll(budget *int) []rec {
 	var recs []rec
-	for sh.polled < len(sh.records) && *budget > 0 {
-		r := sh.records[sh.polled]
+	for sh.polled.i < len(sh.records) && *budget > 0 {
+		r := sh.records[sh.polled.i]
+		r.n -= sh.polled.part
+		r.from += sh.polled.part
 		if int(r.n) > *budget {
-			part := r
-			part.n = int32(*budget)
-			sh.records[sh.polled].n -= part.n
-			sh.records[sh.polled].from += part.n
-			recs = append(recs, part)
+			r.n = int32(*budget)
+			sh.polled.part += r.n
+			recs = append(recs, r)
 			*budget = 0
 			break
 		}
 		recs = append(recs, r)
 		*budget -= int(r.n)
-		sh.polled++
+		sh.polled = logPos{i: sh.polled.i + 1}
 	}
 	return recs
 }
@@ -841,6 +852,7 @@ func (e *engine) publish(n *node, blocks []*block) {
 		}
 	}
 	visible := func() {
+		up := e.upNodes()
 		for _, blk := range blocks {
 			sh := e.shards[blk.shard]
 			sh.blocks = append(sh.blocks, blk)
@@ -849,7 +861,11 @@ func (e *engine) publish(n *node, blocks []*block) {
 				if r.t.block == nil {
 					r.t.block = blk
 				}
+				if e.stops && r.t.perShard != nil && (len(r.t.blocks) == 0 || r.t.blocks[len(r.t.blocks)-1] != blk) {
+					r.t.blocks = append(r.t.blocks, blk)
+				}
 			}
+			blk.need, blk.owed = up, len(blk.txs)
 			n.inflight[blk.shard]++
 			e.blocks++
 			e.blockTxs += int64(blk.n)
@@ -884,7 +900,7 @@ func (e *engine) resumeLeader(n *node) {
 		return
 	}
 	for _, s := range n.leads {
-		if sh := e.shards[s]; sh.polled < len(sh.records) && n.reps[s].committed+uint64(n.inflight[s]) >= uint64(len(sh.blocks)) {
+		if sh := e.shards[s]; sh.polled.i < len(sh.records) && n.reps[s].committed+uint64(n.inflight[s]) >= uint64(len(sh.blocks)) {
 			n.inRound = true
 			e.gate(n, func() { e.round(n) })
 			return
@@ -939,7 +955,11 @@ func (e *engine) pump(r *replica) {
 	b := sh.blocks[r.next-1]
 	if e.cohort {
 		end := e.cpuOf(n).StartParts(des.Part{Cost: e.k.execute(b.n, b.tree), Op: opExecute}, des.Part{Cost: ns(e.k.c.Ops.AttestSignNs), Op: opAttest})
+		life := n.life
 		e.s.At(end, func() {
+			if n.life != life {
+				return // stopped meanwhile
+			}
 			r.waiting = b
 			r.attested = max(r.attested, b.height)
 			e.cohortAttest(n, b)
@@ -1237,8 +1257,9 @@ func (e *engine) failOver(n *node) {
 // point before them and the next leader polls them again.
 func (e *engine) abandonRound(n *node) {
 	for s, from := range n.roundStart {
-		sh := e.shards[s]
-		sh.polled = min(sh.polled, from)
+		if sh := e.shards[s]; from.before(sh.polled) {
+			sh.polled = from
+		}
 	}
 	n.roundStart = nil
 	n.held = nil

@@ -60,8 +60,16 @@ type txn struct {
 	accepted  bool
 	committed bool // some node committed its block
 	block     *block
-	done      bool // the client holds its receipt (or gave up)
+	done      bool // the client holds its receipt (or gave up); a cohort: every one of its transactions
 	failed    bool
+	// cohort mode: produced once its node sent it to the log (a kill of
+	// the node then moves its receipts, not its transactions); owed, its
+	// transactions whose receipt no node has sent yet; blocks, the
+	// published blocks holding its parts (kept only when the scenario
+	// stops nodes: failOverCohort looks in them).
+	produced bool
+	owed     int
+	blocks   []*block
 }
 
 // rec is n transactions of t in a shard's log: in cohort mode a part of a
@@ -70,6 +78,7 @@ type txn struct {
 type rec struct {
 	t           *txn
 	n, from, of int32
+	done        bool // cohort mode: a node sent its receipts (or its cohort failed)
 }
 
 // intendedAt is the intended send time of the k-th transaction of rec's
@@ -94,6 +103,11 @@ type block struct {
 	// many nodes committed the block.
 	votes   *votes
 	commits int
+	// need is how many commits free the votes: the nodes up when it was
+	// published, less those stopped since, plus those restarted below it.
+	need int
+	// owed is how many of txs are not done: txs is dropped at 0.
+	owed int
 	// first is when some node first committed the block (0: none yet):
 	// the shard's block production, for a kill's fail-over (stalls).
 	first des.Time
@@ -109,12 +123,22 @@ type block struct {
 type logShard struct {
 	id      uint32
 	records []rec    // transactions-<shard>, by offset
-	polled  int      // offset the leader consumed up to
+	polled  logPos   // where the leaders consumed up to
 	blocks  []*block // blocks-<shard>, by height-1
 	writes  float64  // puts committed to the shard
 	keys    float64  // the key space the shard's share of writes draws from
 	broker  int      // the broker leading its partitions
 }
+
+// logPos is a position in a shard's records: a record's index and how
+// many of its transactions (a cohort's part) before it were consumed.
+type logPos struct {
+	i    int
+	part int32
+}
+
+// before reports whether p comes before q.
+func (p logPos) before(q logPos) bool { return p.i < q.i || p.i == q.i && p.part < q.part }
 
 // node is one simulated validator.
 type node struct {
@@ -124,6 +148,7 @@ type node struct {
 	disk   *des.Server
 	sync   *groupSync
 	up     bool
+	life   int      // counts its kills: work begun before one does nothing after
 	paused des.Time // paused until
 	key    ed25519.PrivateKey
 	fin    finalizer
@@ -135,9 +160,9 @@ type node struct {
 	inRound bool
 	rounds  int64
 	waitFor *roundWait
-	// roundStart is, per shard, the offset the round under way polled
+	// roundStart is, per shard, the position the round under way polled
 	// from, until its publish begins (nil then).
-	roundStart map[uint32]int
+	roundStart map[uint32]logPos
 	inflight   map[uint32]int // published, not committed here
 	held       *heldRound     // the round polling (and holding), until it executes
 	// replica state per shard

@@ -171,6 +171,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		cores: coresPerNode(sc, c),
 	}
 	e.cohort, e.window = cohortMode(sc)
+	for _, ev := range sc.Timeline {
+		e.stops = e.stops || ev.Kill != ""
+	}
 	e.quorum = sc.Cluster.Quorum
 	if e.quorum == 0 {
 		e.quorum = consensus.DefaultQuorum(sc.Cluster.Nodes)
