@@ -121,7 +121,7 @@ bench-ci-baseline: build
 # this machine's; VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
 # is some other machine's). Several minutes.
 VALIDATE_CALIB ?=
-VALIDATE ?= scenarios/default.yaml scenarios/validate/cluster3.yaml scenarios/validate/wan40.yaml scenarios/maxrate-committed.yaml scenarios/validate/leader-kill.yaml
+VALIDATE ?= scenarios/default.yaml scenarios/validate/cluster3.yaml scenarios/validate/wan40.yaml scenarios/maxrate-committed.yaml scenarios/validate/leader-kill.yaml scenarios/validate/api.yaml
 CALIB ?= calib/reference.json
 calibrate: build
 	$(BIN) calibrate --out $(CALIB)

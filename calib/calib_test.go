@@ -56,6 +56,23 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 			t.Errorf("%s: %v then %v", name, pair[0], pair[1])
 		}
 	}
+	// Every HTTP API protocol is measured, through the API server: its
+	// round trip (a submission, admitted and answered twice over HTTP) is
+	// not cheaper than the signature check in it.
+	if len(d.Ops.API) != 3 {
+		t.Fatalf("api: %+v", d.Ops.API)
+	}
+	for _, p := range []string{"rest", "ws", "graphql"} {
+		rt, req, est := d.APIOf(p)
+		if est || !(rt > 0) || !(req > 0) {
+			t.Errorf("api %s: round trip %v, request %v, estimated %v", p, rt, req, est)
+		}
+	}
+	for _, a := range d.Ops.API {
+		if a.RoundTrip.P50Ns < d.Ops.Ed25519VerifyNs {
+			t.Errorf("api %s: round trip %v ns under a signature check's %v", a.Protocol, a.RoundTrip.P50Ns, d.Ops.Ed25519VerifyNs)
+		}
+	}
 	// Disk figures are noisy (a quick run takes few samples): positive is
 	// all that can be asked.
 	for _, sync := range []bool{false, true} {
@@ -92,6 +109,9 @@ func TestDecodeRefuses(t *testing.T) {
 		"negative":      bytes.Replace(good, []byte(`"poseidon2_ns": `), []byte(`"poseidon2_ns": -`), 1),
 		"missing op":    bytes.Replace(good, []byte(`"ed25519_sign_ns"`), []byte(`"ed25519_sign_ns_x"`), 1),
 		"trailing":      append(append([]byte(nil), good...), []byte("{}")...),
+		"api protocol":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "smtp", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"api repeated":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)
@@ -195,6 +215,32 @@ func TestLagAt(t *testing.T) {
 // interpolated over log2 of the tree's keys (a tree 10 times larger adds
 // about as much as the one before); without them they are estimated from
 // the Pebble and Poseidon figures, growing with the tree.
+// TestAPICosts: a measured protocol's round trip is given less the
+// signature check in it; a missing one is estimated from QUIC's figures by
+// the ratios measured here.
+func TestAPICosts(t *testing.T) {
+	c := &Calibration{Ops: Ops{
+		Ed25519VerifyNs: 40_000,
+		QUICRoundTrip:   Latency{P50Ns: 200_000},
+		QUICStreamNs:    20_000,
+		API:             []APICost{{Protocol: "ws", RoundTrip: Latency{P50Ns: 300_000}, RequestNs: 50_000}},
+	}}
+	if rt, req, est := c.APIOf("ws"); rt != 260_000 || req != 50_000 || est {
+		t.Errorf("ws: %v, %v, estimated %v; want 260000, 50000, measured", rt, req, est)
+	}
+	for p, r := range apiEstimate {
+		if rt, req, est := c.APIOf(p); p != "ws" && (rt != r[0]*200_000 || req != r[1]*20_000 || !est) {
+			t.Errorf("%s: %v, %v, estimated %v; want %v, %v, estimated", p, rt, req, est, r[0]*200_000, r[1]*20_000)
+		}
+	}
+	// A round trip measured under the signature check (noise) is not
+	// priced below half of QUIC's.
+	c.Ops.API[0].RoundTrip.P50Ns = 30_000
+	if rt, _, _ := c.APIOf("ws"); rt != 100_000 {
+		t.Errorf("ws round trip %v, want QUIC's half, 100000", rt)
+	}
+}
+
 func TestReadCosts(t *testing.T) {
 	c := &Calibration{Ops: Ops{
 		StateRead:    []SizeCost{{Size: 0, CostNs: 1000}, {Size: 1000, CostNs: 2000}, {Size: 100000, CostNs: 4000}},

@@ -70,6 +70,7 @@ func Calibrate(ctx context.Context, opts Options) (*Calibration, error) {
 		{"pebble", m.pebble},
 		{"broker", m.broker},
 		{"quic", m.quic},
+		{"api", m.api},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -427,18 +428,34 @@ func (m *measurer) quic(ctx context.Context) error {
 		return err
 	}
 	m.c.Ops.QUICRoundTrip = latencyOf(ds)
-	const callers = 64
-	per := m.n(10, 100)
+	calls := concurrentCallers * m.n(10, 100)
+	cpu, err := concurrentCPU(calls, func() error { return cl.Echo(ctx, payload) })
+	if err != nil {
+		return err
+	}
+	m.c.Ops.QUICStreamNs = float64(cpu.Nanoseconds()) / float64(calls) / 2
+	return nil
+}
+
+// concurrentCallers is how many goroutines concurrentCPU calls from: enough
+// to keep the machine's cores busy.
+const concurrentCallers = 64
+
+// concurrentCPU calls f calls times, from concurrentCallers goroutines at
+// once, and returns the process's CPU time it took (the first error
+// stops it).
+func concurrentCPU(calls int, f func() error) (time.Duration, error) {
+	per := max(calls/concurrentCallers, 1)
 	var wg sync.WaitGroup
 	var once sync.Once
 	var first error
 	c0 := cpuClock()
-	for range callers {
+	for range concurrentCallers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for range per {
-				if err := cl.Echo(ctx, payload); err != nil {
+				if err := f(); err != nil {
 					once.Do(func() { first = err })
 					return
 				}
@@ -446,11 +463,7 @@ func (m *measurer) quic(ctx context.Context) error {
 		}()
 	}
 	wg.Wait()
-	if first != nil {
-		return first
-	}
-	m.c.Ops.QUICStreamNs = float64((cpuClock() - c0).Nanoseconds()) / float64(callers*per) / 2
-	return nil
+	return cpuClock() - c0, first
 }
 
 // quietLogger drops Pebble's informational logs and keeps its errors.
@@ -471,6 +484,12 @@ func (c *Calibration) round() {
 	for _, t := range [][]SizeCost{o.HashBytes, o.StateBlock, o.Ed25519Batch, o.StateRead, o.ProofVerify} {
 		for i := range t {
 			r(&t[i].CostNs)
+		}
+	}
+	for i := range o.API {
+		a := &o.API[i]
+		for _, v := range []*float64{&a.RequestNs, &a.RoundTrip.P50Ns, &a.RoundTrip.P99Ns, &a.RoundTrip.MeanNs} {
+			r(v)
 		}
 	}
 	for i := range o.MerkleBlock {

@@ -97,6 +97,12 @@ type Ops struct {
 	// the process's CPU time over concurrent echoes, per echo, halved
 	// because the client runs in the same process.
 	QUICStreamNs float64 `json:"quic_stream_ns"`
+	// API is the node's HTTP APIs (node/api), one entry per protocol
+	// (rest, ws, graphql): a put's submission through the API server until
+	// its receipt, and the CPU per submission (see APICost). Absent
+	// (calibrations before session 23), or a protocol missing: the
+	// simulator estimates it from the QUIC figures (APIOf).
+	API []APICost `json:"api,omitempty"`
 	// AttestSignNs is signing one attestation (consensus.Attestation.Sign).
 	AttestSignNs float64 `json:"attest_sign_ns"`
 	// AttestReceiveNs is handling one peer attestation: decoding it and
@@ -127,6 +133,25 @@ type Ops struct {
 	// lag grows with the machine's load. Sorted by HostBusy; absent: not
 	// measured (calibrate --quick), and the simulator sends on time.
 	ScheduleLag []LagPoint `json:"schedule_lag,omitempty"`
+}
+
+// APICost is one HTTP API protocol's figures, measured through the node's
+// API server on loopback over a backend that answers every submission at
+// once (accepted, then committed with a receipt of a 20-level proof).
+type APICost struct {
+	// Protocol is the scenario format's client name: rest, ws or graphql.
+	Protocol string `json:"protocol"`
+	// RoundTrip is one submission at a time, from the request until its
+	// receipt (REST: POST /v1/tx?wait=committed, its streamed events;
+	// WebSocket: a submit message on an open connection, its accepted and
+	// committed messages; GraphQL: the submit mutation, answered once).
+	RoundTrip Latency `json:"round_trip"`
+	// RequestNs is the CPU of one submission at the node's side: the
+	// process's CPU time over 64 concurrent callers, per submission,
+	// halved as for QUIC (the client runs in the same process), less the
+	// server's signature check (Ed25519VerifyNs), which the simulator
+	// charges on its own.
+	RequestNs float64 `json:"request_ns"`
 }
 
 // LagPoint is the schedule lag measured at a load.
@@ -256,6 +281,18 @@ func (c *Calibration) Validate() error {
 		if p.P99Ns < p.P50Ns {
 			bad("%s: p99_ns %v below p50_ns %v", name, p.P99Ns, p.P50Ns)
 		}
+	}
+	seen := map[string]bool{}
+	for i, a := range o.API {
+		name := fmt.Sprintf("ops.api[%d]", i)
+		if _, ok := apiEstimate[a.Protocol]; !ok || seen[a.Protocol] {
+			bad("%s.protocol: %q is not rest, ws or graphql, or repeats", name, a.Protocol)
+		}
+		seen[a.Protocol] = true
+		pos(name+".request_ns", a.RequestNs)
+		pos(name+".round_trip.p50_ns", a.RoundTrip.P50Ns)
+		pos(name+".round_trip.p99_ns", a.RoundTrip.P99Ns)
+		pos(name+".round_trip.mean_ns", a.RoundTrip.MeanNs)
 	}
 	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
 		pos(name+".p50_ns", l.P50Ns)
@@ -391,6 +428,33 @@ func (c *Calibration) ProofVerifyNs(treeKeys int) float64 {
 		return interpolateLog(c.Ops.ProofVerify, float64(treeKeys))
 	}
 	return 2*c.HashBytesNs(32) + 2*proofLevels(treeKeys)*c.Ops.Poseidon2Ns
+}
+
+// APIOf is a HTTP API protocol's submission round trip (p50, less the
+// signature check in it, which the simulator charges on its own, as
+// QUIC's echo has none) and CPU per request at the node: from Ops.API's
+// entry, or without one an estimate, the QUIC figures times the ratios
+// measured here (apiEstimate). estimated tells which.
+func (c *Calibration) APIOf(protocol string) (roundTripNs, requestNs float64, estimated bool) {
+	for _, a := range c.Ops.API {
+		if a.Protocol == protocol {
+			return max(a.RoundTrip.P50Ns-c.Ops.Ed25519VerifyNs, c.Ops.QUICRoundTrip.P50Ns/2), a.RequestNs, false
+		}
+	}
+	r := apiEstimate[protocol]
+	return r[0] * c.Ops.QUICRoundTrip.P50Ns, r[1] * c.Ops.QUICStreamNs, true
+}
+
+// apiEstimate is, per HTTP API protocol, its submission round trip (less
+// the signature check) and CPU per request as multiples of QUIC's echo
+// round trip and stream cost: the mean of two calibrations on this
+// project's 2-core machine (2026-12-04; REST 1.82 and 1.65, 3.18 and
+// 4.21; WebSocket 1.02 and 1.53, 2.30 and 4.57; GraphQL 2.18 and 2.37,
+// 7.85 and 8.81).
+var apiEstimate = map[string][2]float64{
+	"rest":    {1.7, 3.7},
+	"ws":      {1.3, 3.4},
+	"graphql": {2.3, 8.3},
 }
 
 // HashBytesNs is the cost of HashBytes of n bytes.

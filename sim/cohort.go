@@ -244,16 +244,16 @@ func whole(c *txn) rec { return rec{t: c, n: int32(c.n), of: int32(c.n)} }
 func (e *engine) cohortSend(c *txn) {
 	n := e.nodes[c.node]
 	if e.host != nil {
-		e.spread(e.host, e.k.quicStream()*des.Time(c.n), c.n, opClient)
+		e.spread(e.host, c.w.stream*des.Time(c.n), c.n, opClient)
 	}
 	e.tripThen(e.clientLink(n, true), c.size*c.n, func(at des.Time) {
 		if c.w.read {
 			// stretched by the node's load, as tx mode's reads are (a
 			// read's latency is mostly these hops)
-			e.s.At(at+e.local(n, e.k.quicBase()/2), func() { e.cohortRead(n, c) })
+			e.s.At(at+e.local(n, c.w.base/2), func() { e.cohortRead(n, c) })
 			return
 		}
-		e.s.At(at+e.k.quicBase()/2, func() { e.cohortIngress(n, c) })
+		e.s.At(at+c.w.base/2, func() { e.cohortIngress(n, c) })
 	})
 }
 
@@ -274,7 +274,7 @@ func (e *engine) cohortRead(n *node, c *txn) {
 		for s, k := range c.perShard {
 			if k > 0 {
 				tree := int(e.shards[s].treeSize())
-				cost += des.Time(k) * (e.k.quicStream() + e.k.read(tree))
+				cost += des.Time(k) * (c.w.stream + e.k.read(tree))
 				verify += des.Time(k) * e.k.proofVerify(tree)
 			}
 		}
@@ -286,7 +286,7 @@ func (e *engine) cohortRead(n *node, c *txn) {
 				return
 			}
 			e.tripThen(e.clientLink(n, false), readAnswerBytes*c.n, func(at des.Time) {
-				e.s.At(at+e.local(n, e.k.quicBase()/2), func() {
+				e.s.At(at+e.local(n, c.w.base/2), func() {
 					done := func() {
 						e.recordAll(reports.StageRead, whole(c), e.s.Now())
 						c.w.inflight -= c.owed
@@ -327,7 +327,7 @@ func (e *engine) cohortIngress(n *node, c *txn) {
 		}
 		cpu := e.cpuOf(n)
 		cpu.Share(e.k.overhead()*des.Time(c.n), opOverhead)
-		end := e.spread(cpu, e.k.quicStream()*des.Time(c.n), c.n, opQUIC)
+		end := e.spread(cpu, c.w.stream*des.Time(c.n), c.n, c.w.op)
 		full, rest := c.n/verifyMaxBatch, c.n%verifyMaxBatch
 		cost := des.Time(full)*e.k.verify(verifyMaxBatch) + e.k.verify(rest)
 		end = max(end, e.spread(cpu, cost, (c.n+verifyMaxBatch-1)/verifyMaxBatch, opVerify))
@@ -421,10 +421,10 @@ func (e *engine) cohortFailOver(c *txn) {
 		return
 	}
 	if e.host != nil {
-		e.spread(e.host, e.k.quicStream()*des.Time(c.owed), c.owed, opClient)
+		e.spread(e.host, c.w.stream*des.Time(c.owed), c.owed, opClient)
 	}
 	e.tripThen(e.clientLink(m, true), c.size*c.owed, func(at des.Time) {
-		e.s.At(at+e.k.quicBase()/2, func() { e.cohortResent(m, c) })
+		e.s.At(at+c.w.base/2, func() { e.cohortResent(m, c) })
 	})
 }
 
@@ -441,7 +441,7 @@ func (e *engine) cohortResent(m *node, c *txn) {
 	}
 	c.node = m.id
 	e.track(m, c)
-	e.spread(e.cpuOf(m), e.k.quicStream()*des.Time(c.owed), c.owed, opQUIC)
+	e.spread(e.cpuOf(m), c.w.stream*des.Time(c.owed), c.owed, c.w.op)
 	var mine []rec
 	for _, b := range c.blocks {
 		if m.reps[b.shard].committed < b.height {
@@ -539,14 +539,14 @@ func (e *engine) cohortBroker(n *node, b *broker, c *txn, shards []uint32, part 
 			e.wakeLeader(sh)
 		}
 		e.accepted += int64(part.n)
-		if !n.up {
-			return // the client's connection broke: no acknowledgment
+		if !n.up || c.w.untimedAccept {
+			return // the client's connection broke, or it is answered with the receipts only
 		}
 		back, _ := e.brokerLink(n, false).Trip(64)
 		at := back + e.k.produceBase()
 		sent := e.s.Now()
 		e.tripThen(e.clientLink(n, false), 64, func(at2 des.Time) {
-			e.recordAll(reports.StageAccepted, part, at+(at2-sent)+e.k.quicBase()/2)
+			e.recordAll(reports.StageAccepted, part, at+(at2-sent)+c.w.base/2)
 		})
 	}
 	e.s.At(end+e.replicateDelay(), appended)
@@ -701,6 +701,9 @@ func (e *engine) recheck(p *node, b *block, cand des.Time) {
 	at := min(cand, e.s.Now()+e.minIn[p.id])
 	v.at[p.id] = at
 	e.s.At(at, func() {
+		if b.votes != v {
+			return // dropped: every node up committed it
+		}
 		v.at[p.id] = -1
 		cand, ok := e.candidate(p, b)
 		if !ok {
@@ -718,7 +721,7 @@ func (e *engine) recheck(p *node, b *block, cand des.Time) {
 // far; ok is false while p has not attested it or too few peers have.
 func (e *engine) candidate(p *node, b *block) (des.Time, bool) {
 	v := b.votes
-	if v.final[p.id] || v.own[p.id] < 0 {
+	if v == nil || v.final[p.id] || v.own[p.id] < 0 {
 		return 0, false
 	}
 	at := v.own[p.id]
@@ -877,12 +880,14 @@ func (e *engine) sendReceipts(n *node, parts []rec) {
 		return
 	}
 	bytes := 0
+	var base des.Time // the slowest protocol's, when workloads of several share the receipts
 	for _, r := range parts {
 		bytes += 64 * int(r.n)
 		e.commitsByNode[n.id] += int64(r.n)
+		base = max(base, r.t.w.base)
 	}
 	e.tripThen(e.clientLink(n, false), bytes, func(at des.Time) {
-		e.s.At(at+e.k.quicBase()/2, func() {
+		e.s.At(at+base/2, func() {
 			for _, r := range parts {
 				e.cohortReceipt(r)
 			}

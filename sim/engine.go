@@ -66,6 +66,8 @@ type engine struct {
 	real                bool
 	accounts            bool // the scenario has a transfer workload: gets read its genesis accounts
 
+	apiEstimated []string // the HTTP API protocols priced by estimate (setClient)
+
 	// cohort mode (cohort.go): the window, and cohortWindow's scratch.
 	cohort  bool
 	window  des.Time
@@ -95,19 +97,25 @@ type broker struct {
 
 // workload is one open-loop (or closed-loop) load generator.
 type workload struct {
-	sc       *scenarios.Workload
-	index    int
-	rec      *reports.WorkloadRecorder
-	pacer    loadgen.Pacer
-	keys     loadgen.Keys
-	next     uint64 // send index
-	size     int    // bytes of one transaction (a read's request)
-	read     bool   // kinds get and query: reads, not transactions
-	sent     int64
-	rr       int // round-robin position over the nodes
-	clients  int
-	inflight int   // sends outstanding (the open loop's bound)
-	dropped  int64 // measured sends dropped at the bound
+	sc    *scenarios.Workload
+	index int
+	rec   *reports.WorkloadRecorder
+	pacer loadgen.Pacer
+	keys  loadgen.Keys
+	next  uint64 // send index
+	size  int    // bytes of one transaction (a read's request)
+	read  bool   // kinds get and query: reads, not transactions
+	sent  int64
+	// Its clients' protocol (setClient): the node's CPU per request, the
+	// loopback round trip of one, and whether its submissions' acceptance
+	// goes unanswered (GraphQL answers once, at the commit).
+	stream, base  des.Time
+	op            int // opQUIC or opAPI
+	untimedAccept bool
+	rr            int // round-robin position over the nodes
+	clients       int
+	inflight      int   // sends outstanding (the open loop's bound)
+	dropped       int64 // measured sends dropped at the bound
 	// cohort mode: dropped sends by interval, and before measuring
 	dropsByInterval []int64
 	dropDiscarded   int64
@@ -189,7 +197,7 @@ func (e *engine) send(t *txn) {
 	w := t.w
 	w.rec.Sent(e.wall(t.intended), e.wall(t.sent))
 	if e.host != nil {
-		e.host.Start(e.k.quicStream(), opClient)
+		e.host.Start(w.stream, opClient)
 	}
 	n := e.pickNode(w)
 	if n == nil {
@@ -200,7 +208,7 @@ func (e *engine) send(t *txn) {
 	}
 	t.node = n.id
 	e.track(n, t)
-	half := e.local(n, e.k.quicBase()/2)
+	half := e.local(n, w.base/2)
 	if w.read {
 		e.link(endpointClients, n.name).Send(t.size, func() {
 			e.s.After(half, func() { e.read(n, t) })
@@ -258,11 +266,11 @@ func (e *engine) read(n *node, t *txn) {
 	}
 	tree := int(e.shards[t.shard].treeSize())
 	e.gate(n, func() {
-		e.cpuOf(n).Do(e.k.quicStream()+e.k.read(tree), opRead, func() {
+		e.cpuOf(n).Do(t.w.stream+e.k.read(tree), opRead, func() {
 			if !n.up {
 				return // its client fails over (failOver)
 			}
-			half := e.local(n, e.k.quicBase()/2)
+			half := e.local(n, t.w.base/2)
 			e.link(n.name, endpointClients).Send(readAnswerBytes, func() {
 				e.s.After(half, func() {
 					done := func() {
@@ -305,7 +313,7 @@ func (e *engine) ingress(n *node, t *txn) {
 	}
 	e.gate(n, func() {
 		e.cpuOf(n).Share(e.k.overhead(), opOverhead)
-		e.cpuOf(n).Do(e.k.quicStream(), opQUIC, func() {
+		e.cpuOf(n).Do(t.w.stream, t.w.op, func() {
 			e.verify(n, func() {
 				t.w.rec.Record(reports.StageIngress, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
 				e.produce(n, t)
@@ -512,7 +520,10 @@ func (e *engine) accept(n *node, t *txn) {
 		t.accepted = true
 		e.accepted++
 	}
-	half := e.local(n, e.k.quicBase()/2)
+	if t.w.untimedAccept {
+		return // answered with the receipt only
+	}
+	half := e.local(n, t.w.base/2)
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
 			t.w.rec.Record(reports.StageAccepted, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
@@ -1051,7 +1062,6 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			b.first = e.s.Now()
 		}
 		e.caughtUp(n, b.shard, b.height)
-		half := e.local(n, e.k.quicBase()/2)
 		if e.cohort {
 			e.cohortReceipts(n, b)
 		}
@@ -1069,6 +1079,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			}
 			t.done = true
 			e.commitsByNode[n.id]++
+			half := e.local(n, t.w.base/2)
 			e.link(n.name, endpointClients).Send(64, func() {
 				e.s.After(half, func() { e.receipt(t) })
 			})

@@ -5,10 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/node/consensus"
+	"github.com/rustorium/rustorium/scenarios"
 	"github.com/rustorium/rustorium/sim/des"
 )
 
@@ -28,10 +30,11 @@ const (
 	opOverhead          // the calibration's per-transaction and per-block CPU beyond the operations above
 	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
 	opRead              // a node's read of a state key with its proof (kinds get and query)
+	opAPI               // an HTTP API request (REST, WebSocket, GraphQL): its request in, its answers out
 	numOps
 )
 
-var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead", opRead: "read"}
+var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead", opRead: "read", opAPI: "api"}
 
 // Protocol constants of the node, as its code has them.
 const (
@@ -351,6 +354,29 @@ func (k costs) brokerRecord() des.Time { return ns(1e9 / k.c.Ops.ProduceCeilingT
 
 // quicBase is a QUIC round trip's latency on an idle machine.
 func (k costs) quicBase() des.Time { return ns(k.c.Ops.QUICRoundTrip.P50Ns) }
+
+// setClient prices the workload's requests by its clients' protocol:
+// QUIC's stream cost and echo round trip, or an HTTP API's request cost
+// and submission round trip (calib.APIOf: measured, or estimated from
+// QUIC's). A get over GraphQL goes through REST, as the load generator
+// sends it (GraphQL has no raw state-key query); a GraphQL submission is
+// answered once, at the commit, so its acceptance is not timed.
+func (e *engine) setClient(w *workload) {
+	w.stream, w.base, w.op = e.k.quicStream(), e.k.quicBase(), opQUIC
+	proto := w.sc.Client
+	if proto == "" || proto == scenarios.ClientQUIC {
+		return
+	}
+	if proto == scenarios.ClientGraphQL && w.sc.Kind == scenarios.KindGet {
+		proto = scenarios.ClientREST
+	}
+	rt, req, estimated := e.k.c.APIOf(string(proto))
+	w.stream, w.base, w.op = ns(req), ns(rt), opAPI
+	w.untimedAccept = proto == scenarios.ClientGraphQL && !w.read
+	if estimated && !slices.Contains(e.apiEstimated, string(proto)) {
+		e.apiEstimated = append(e.apiEstimated, string(proto))
+	}
+}
 
 // lead is the leader's execution of a block of n transactions on its tip:
 // decoding, checks and the tx root, no Merkle work. Priced as writing the

@@ -41,6 +41,9 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 		Accepted: e.accepted, Committed: e.acceptedCommitted(), Lost: lost, RootsEqual: true,
 		Notes: []string{"simulated: every node computes the same roots; lost = accepted but not committed by the end of the drain"},
 	}
+	for _, p := range e.apiEstimated {
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("simulated: the %s clients' requests are priced by an estimate from the QUIC figures (the calibration has no ops.api entry for %s)", p, p))
+	}
 	res.Floors = floorsOf(e.opts.Calib, sc)
 	slos, err := sc.ReportSLOs()
 	if err != nil {

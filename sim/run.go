@@ -116,9 +116,6 @@ func Check(sc *scenarios.Scenario) error {
 		default:
 			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): load mode %s", ErrUnsupported, i, w.Name, w.Mode()))
 		}
-		if w.Client != scenarios.ClientQUIC && w.Client != "" {
-			errs = append(errs, fmt.Errorf("%w: workload[%d] (%s): client %s (only quic)", ErrUnsupported, i, w.Name, w.Client))
-		}
 	}
 	for i, e := range sc.Timeline {
 		switch {
@@ -265,6 +262,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		if w.Kind == scenarios.KindTransfer {
 			e.accounts = true
 		}
+		e.setClient(wl)
 		var err error
 		if wl.keys, err = loadgen.NewKeys(w.Keys.Kind, w.Keys.S, uint64(w.Accounts), uint64(sc.Seed)+uint64(i)*7919); err != nil {
 			return nil, err

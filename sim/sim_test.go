@@ -267,7 +267,7 @@ workload:
 }
 
 func TestUnsupportedIsRefused(t *testing.T) {
-	for _, w := range []string{"{name: gets, kind: get, rate: 10/s, client: rest}", "{name: gets, kind: get, maxrate: {stage: read, p99: 10ms}}"} {
+	for _, w := range []string{"{name: gets, kind: get, maxrate: {stage: read, p99: 10ms}}"} {
 		sc := load(t, "name: reads\ncluster: {nodes: 1}\nworkload:\n  - "+w+"\n")
 		if _, err := Run(context.Background(), sc, Options{Calib: reference(t)}); !errors.Is(err, ErrUnsupported) {
 			t.Fatalf("%s: %v, want ErrUnsupported", w, err)

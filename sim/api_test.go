@@ -1,0 +1,112 @@
+package sim
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/reports"
+)
+
+// apiClients runs the same puts and queries over every client protocol.
+const apiClients = `
+name: api
+seed: 5
+warmup: 500ms
+duration: 3s
+drain: 2s
+cluster: {nodes: 1, shards: 2, cores_per_node: 4}
+workload:
+  - {name: quic, kind: put, rate: 200/s, accounts: 1000}
+  - {name: rest, kind: put, rate: 200/s, accounts: 1000, client: rest}
+  - {name: ws, kind: put, rate: 200/s, accounts: 1000, client: ws}
+  - {name: graphql, kind: put, rate: 200/s, accounts: 1000, client: graphql}
+  - {name: rest-queries, kind: query, rate: 100/s, client: rest}
+  - {name: graphql-gets, kind: get, rate: 100/s, accounts: 1000, client: graphql}
+`
+
+// TestAPIClientsAreSimulated: workloads over REST, WebSocket and GraphQL
+// are simulated with their calibrated costs: a protocol whose round trip
+// is 2 ms longer than QUIC's commits that much later (every message of it
+// pays half of it), its requests show as the node's "api" work, GraphQL's
+// submissions have no accepted stage (answered once, at the commit) and
+// its gets go through REST. A calibration without the API figures
+// estimates them from QUIC's, and the result says so.
+func TestAPIClientsAreSimulated(t *testing.T) {
+	ref := reference(t)
+	c := *ref
+	q := ref.Ops.QUICRoundTrip.P50Ns
+	c.Ops.Ed25519VerifyNs = ref.Ops.Ed25519VerifyNs
+	c.Ops.API = []calib.APICost{
+		{Protocol: "rest", RoundTrip: calib.Latency{P50Ns: q + 2e6 + c.Ops.Ed25519VerifyNs, P99Ns: 1e7, MeanNs: 3e6}, RequestNs: 200_000},
+		{Protocol: "ws", RoundTrip: calib.Latency{P50Ns: q + c.Ops.Ed25519VerifyNs, P99Ns: 1e7, MeanNs: 3e6}, RequestNs: 30_000},
+		{Protocol: "graphql", RoundTrip: calib.Latency{P50Ns: q + 4e6 + c.Ops.Ed25519VerifyNs, P99Ns: 1e7, MeanNs: 3e6}, RequestNs: 400_000},
+	}
+	run := func(c *calib.Calibration) *reports.Result {
+		o, err := Run(context.Background(), load(t, apiClients), Options{Calib: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Result
+	}
+	r := run(&c)
+	p50 := map[string]int64{}
+	for _, name := range []string{"quic", "rest", "ws", "graphql"} {
+		w := r.Workloads[name]
+		st := w.Stages["committed"]
+		if st == nil || st.Count != w.Sent || w.Errors != 0 {
+			t.Fatalf("%s: sent %d, errors %d, committed %+v", name, w.Sent, w.Errors, st)
+		}
+		p50[name] = st.Corrected.P50
+		if _, ok := w.Stages["accepted"]; ok == (name == "graphql") {
+			t.Errorf("%s: accepted stage %v, want one unless graphql", name, w.Stages["accepted"])
+		}
+	}
+	// REST's commit: its request's half way in and the receipt's half way
+	// out, 1 ms more each, and its request's CPU; GraphQL's 2 ms each;
+	// WebSocket's as QUIC's. (The halves stretch with the node's load: up
+	// to a quarter more.)
+	stream := int64(ref.Ops.QUICStreamNs / 1e3)
+	for name, extra := range map[string]int64{"rest": 2000 + 200, "graphql": 4000 + 400, "ws": 30} {
+		if d := p50[name] - p50["quic"]; d < extra-stream-300 || d > extra*5/4+500 {
+			t.Errorf("%s: committed p50 %d µs against QUIC's %d µs, want about %d µs more", name, p50[name], p50["quic"], extra)
+		}
+	}
+	for _, name := range []string{"rest-queries", "graphql-gets"} {
+		if st := r.Workloads[name].Stages["read"]; st == nil || st.Count != r.Workloads[name].Sent {
+			t.Fatalf("%s: read %+v of %d sent", name, st, r.Workloads[name].Sent)
+		}
+	}
+	// GraphQL gets go through REST: 1 ms more each way than QUIC would be.
+	if g := r.Workloads["graphql-gets"].Stages["read"].Corrected.P50; g < 2000 || g > 3500 {
+		t.Errorf("graphql gets: read p50 %d µs, want REST's 2 ms more than QUIC's", g)
+	}
+	// --against shows no accepted rows for GraphQL, which has none.
+	acc := map[string]int{}
+	for _, row := range Compare(r, r) {
+		if strings.HasPrefix(row.Metric, "accepted") {
+			acc[row.Workload]++
+		}
+	}
+	if acc["graphql"] != 0 || acc["rest"] != 2 {
+		t.Errorf("accepted rows by workload %v, want none for graphql, two for rest", acc)
+	}
+	if u := r.Simulation.Utilisation["node-1"]["api"]; !(u > 0) {
+		t.Errorf("no api work in node-1's utilisation: %v", r.Simulation.Utilisation["node-1"])
+	}
+	for _, n := range r.Checker.Notes {
+		if strings.Contains(n, "estimate from the QUIC figures") {
+			t.Errorf("a calibration with every protocol noted an estimate: %q", n)
+		}
+	}
+	est := 0
+	for _, n := range run(ref).Checker.Notes {
+		if strings.Contains(n, "estimate from the QUIC figures") {
+			est++
+		}
+	}
+	if est != 3 {
+		t.Errorf("the reference calibration (no api figures): %d estimate notes, want one per protocol (rest, ws, graphql)", est)
+	}
+}
