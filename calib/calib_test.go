@@ -73,6 +73,11 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 			t.Errorf("api %s: round trip %v ns under a signature check's %v", a.Protocol, a.RoundTrip.P50Ns, d.Ops.Ed25519VerifyNs)
 		}
 	}
+	// Pebble's background is measured with the node's memtable; a quick
+	// calibration has no end-to-end run, so no bytes in per transaction.
+	if b := d.Ops.PebbleBackground; b == nil || b.MemtableBytes != 4<<20 || !(b.NsPerMiB > 0) || !(b.WriteAmp >= 1) || b.InBytesPerTx != 0 {
+		t.Errorf("pebble_background: %+v", d.Ops.PebbleBackground)
+	}
 	// Disk figures are noisy (a quick run takes few samples): positive is
 	// all that can be asked.
 	for _, sync := range []bool{false, true} {
@@ -111,6 +116,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"trailing":      append(append([]byte(nil), good...), []byte("{}")...),
 		"api protocol":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "smtp", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"api repeated":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"pebble amp":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 0.5}, "quic_stream_ns"`), 1),
 		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {

@@ -71,6 +71,7 @@ func Calibrate(ctx context.Context, opts Options) (*Calibration, error) {
 		{"broker", m.broker},
 		{"quic", m.quic},
 		{"api", m.api},
+		{"background", m.background},
 	}
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
@@ -485,6 +486,11 @@ func (c *Calibration) round() {
 		for i := range t {
 			r(&t[i].CostNs)
 		}
+	}
+	if b := o.PebbleBackground; b != nil {
+		r(&b.NsPerMiB)
+		r(&b.InBytesPerTx)
+		b.WriteAmp = float64(int64(b.WriteAmp*1000+0.5)) / 1000
 	}
 	for i := range o.API {
 		a := &o.API[i]

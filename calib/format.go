@@ -103,6 +103,11 @@ type Ops struct {
 	// (calibrations before session 23), or a protocol missing: the
 	// simulator estimates it from the QUIC figures (APIOf).
 	API []APICost `json:"api,omitempty"`
+	// PebbleBackground is Pebble's own work behind the node's writes, its
+	// memtable flushes and compactions, which run on a core of their own
+	// in chunks (see PebbleBackground). Absent (calibrations before
+	// session 23): not modelled.
+	PebbleBackground *PebbleBackground `json:"pebble_background,omitempty"`
 	// AttestSignNs is signing one attestation (consensus.Attestation.Sign).
 	AttestSignNs float64 `json:"attest_sign_ns"`
 	// AttestReceiveNs is handling one peer attestation: decoding it and
@@ -152,6 +157,26 @@ type APICost struct {
 	// server's signature check (Ed25519VerifyNs), which the simulator
 	// charges on its own.
 	RequestNs float64 `json:"request_ns"`
+}
+
+// PebbleBackground prices the flushes and compactions of a node's Pebble.
+type PebbleBackground struct {
+	// MemtableBytes is the node's memtable (storage.Options.MemTableBytes'
+	// default): a flush follows each time that much came in.
+	MemtableBytes int64 `json:"memtable_bytes"`
+	// NsPerMiB is the CPU per MiB a flush or a compaction writes, measured
+	// on one core with the node's table options, in memory.
+	NsPerMiB float64 `json:"ns_per_mib"`
+	// WriteAmp is what the flushes and compactions wrote over what the
+	// flushes wrote, in the same measurement (at least 1): each flushed
+	// byte is written WriteAmp − 1 times more by compactions.
+	WriteAmp float64 `json:"write_amp"`
+	// InBytesPerTx is what comes into Pebble per committed put (its WAL
+	// bytes: cost.pebble_bytes_per_tx / cost.pebble_write_amp of the
+	// end-to-end runs, their mean). 0 (calibrate --quick): the simulator
+	// uses the block's own size, which leaves out the node's other
+	// records.
+	InBytesPerTx float64 `json:"in_bytes_per_tx,omitempty"`
 }
 
 // LagPoint is the schedule lag measured at a load.
@@ -280,6 +305,18 @@ func (c *Calibration) Validate() error {
 		pos(name+".p99_ns", p.P99Ns)
 		if p.P99Ns < p.P50Ns {
 			bad("%s: p99_ns %v below p50_ns %v", name, p.P99Ns, p.P50Ns)
+		}
+	}
+	if b := o.PebbleBackground; b != nil {
+		if b.MemtableBytes < 1<<10 {
+			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
+		}
+		pos("ops.pebble_background.ns_per_mib", b.NsPerMiB)
+		if !(b.WriteAmp >= 1) || math.IsInf(b.WriteAmp, 0) {
+			bad("ops.pebble_background.write_amp: %v is not at least 1", b.WriteAmp)
+		}
+		if b.InBytesPerTx < 0 || math.IsNaN(b.InBytesPerTx) || math.IsInf(b.InBytesPerTx, 0) {
+			bad("ops.pebble_background.in_bytes_per_tx: %v is not a size", b.InBytesPerTx)
 		}
 	}
 	seen := map[string]bool{}

@@ -1058,6 +1058,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 		r.committed = b.height
 		r.busy = false
 		r.next++
+		e.pebbleWork(n, b)
 		if b.first == 0 {
 			b.first = e.s.Now()
 		}

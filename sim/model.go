@@ -31,10 +31,11 @@ const (
 	opBackground        // other processes' threads on the shared host (Options.BackgroundLoad)
 	opRead              // a node's read of a state key with its proof (kinds get and query)
 	opAPI               // an HTTP API request (REST, WebSocket, GraphQL): its request in, its answers out
+	opPebble            // Pebble's memtable flushes and compactions (pebbleWork)
 	numOps
 )
 
-var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead", opRead: "read", opAPI: "api"}
+var opNames = [numOps]string{"quic", "verify", "produce", "lead", "execute", "attest", "attest_receive", "broker", "client", "fsync", "overhead", opRead: "read", opAPI: "api", opPebble: "pebble"}
 
 // Protocol constants of the node, as its code has them.
 const (
@@ -145,16 +146,21 @@ func (p logPos) before(q logPos) bool { return p.i < q.i || p.i == q.i && p.part
 
 // node is one simulated validator.
 type node struct {
-	id     int
-	name   string
-	cpu    *des.Server
-	disk   *des.Server
-	sync   *groupSync
-	up     bool
-	life   int      // counts its kills: work begun before one does nothing after
-	paused des.Time // paused until
-	key    ed25519.PrivateKey
-	fin    finalizer
+	id   int
+	name string
+	cpu  *des.Server
+	disk *des.Server
+	sync *groupSync
+	up   bool
+	// Pebble's background (pebbleWork): bytes in its memtable, flushes,
+	// and MiB its next compaction rewrites.
+	memIn       float64
+	flushes     int
+	compactDebt float64
+	life        int      // counts its kills: work begun before one does nothing after
+	paused      des.Time // paused until
+	key         ed25519.PrivateKey
+	fin         finalizer
 	// verifier: requests waiting, idle workers.
 	vq   []func()
 	idle int
@@ -409,3 +415,53 @@ func (k costs) fsync(bytes int) des.Time {
 }
 
 func durationOf(t des.Time) time.Duration { return time.Duration(t) }
+
+// Pebble's background work: Pebble compacts L0 once this many tables are
+// in it (its L0CompactionThreshold's default), and Go preempts a
+// goroutine that ran this long (its scheduler's time slice).
+const (
+	compactionEvery = 4
+	goQuantum       = 10 * des.Millisecond
+)
+
+// pebbleWork: node n's Pebble took block b's writes (the calibration's
+// bytes in per transaction; without them the block's own size). Each
+// memtable that fills is flushed, and every compactionEvery flushes a
+// compaction rewrites what they flushed WriteAmp − 1 times more, at the
+// calibrated CPU per MiB written. Each runs on one of the node's cores as
+// Go runs a long goroutine: in slices of its time slice, each queued
+// behind the jobs waiting when the one before ends, so a compaction of
+// 100 ms takes a core from the node's critical path in turns, as Pebble's
+// does. Without ops.pebble_background nothing is charged.
+func (e *engine) pebbleWork(n *node, b *block) {
+	pb := e.k.c.Ops.PebbleBackground
+	if pb == nil {
+		return
+	}
+	if pb.InBytesPerTx > 0 {
+		n.memIn += float64(b.n) * pb.InBytesPerTx
+	} else {
+		n.memIn += float64(b.bytes + b.n*300)
+	}
+	memtable := float64(pb.MemtableBytes)
+	for n.memIn >= memtable {
+		n.memIn -= memtable
+		mib := memtable / (1 << 20)
+		e.sliced(n, n.life, ns(mib*pb.NsPerMiB))
+		n.compactDebt += mib * (pb.WriteAmp - 1)
+		if n.flushes++; n.flushes%compactionEvery == 0 {
+			e.sliced(n, n.life, ns(n.compactDebt*pb.NsPerMiB))
+			n.compactDebt = 0
+		}
+	}
+}
+
+// sliced runs cost of Pebble's work on one of node n's cores, a time
+// slice at a time; a kill of the node (its life changed) ends it.
+func (e *engine) sliced(n *node, life int, cost des.Time) {
+	if cost <= 0 || n.life != life {
+		return
+	}
+	part := min(cost, goQuantum)
+	e.cpuOf(n).Do(part, opPebble, func() { e.sliced(n, life, cost-part) })
+}

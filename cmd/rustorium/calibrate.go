@@ -58,6 +58,9 @@ samples, no real run).`,
 				c.Ops.TxOverheadNs = math.Round(ov.perTx*10) / 10
 				c.Ops.BlockOverheadNs = math.Round(ov.perBlock*10) / 10
 				c.Ops.ScheduleLag = ov.lag
+				if b := c.Ops.PebbleBackground; b != nil {
+					b.InBytesPerTx = math.Round(ov.inPerTx*10) / 10
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (%.0f µs per transaction, %.0f µs per block)\n", "end-to-end", time.Since(t0).Round(time.Millisecond), ov.perTx/1000, ov.perBlock/1000)
 			}
 			b, err := c.Encode()
@@ -101,6 +104,7 @@ var e2eRates = [2]int{1000, 3000}
 type overhead struct {
 	perTx, perBlock float64
 	lag             []calib.LagPoint
+	inPerTx         float64 // Pebble's bytes in per committed transaction, the runs' mean (0: unknown)
 }
 
 // e2ePoint is one end-to-end run: per second of its measured phase, the
@@ -110,6 +114,7 @@ type overhead struct {
 type e2ePoint struct {
 	txs, blocks, extra float64
 	lag                calib.LagPoint
+	inPerTx            float64 // Pebble's bytes in per committed transaction (0: unknown)
 }
 
 // fitOverhead runs e2eScenario at both e2eRates and solves
@@ -127,6 +132,9 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	}
 	ov := solveOverhead(pts)
 	ov.lag = lagPoints(pts)
+	if pts[0].inPerTx > 0 && pts[1].inPerTx > 0 {
+		ov.inPerTx = (pts[0].inPerTx + pts[1].inPerTx) / 2
+	}
 	return ov, nil
 }
 
@@ -187,6 +195,15 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate int, pro
 	}
 	bare := *c
 	bare.Ops.TxOverheadNs, bare.Ops.BlockOverheadNs = 0, 0
+	var inPerTx float64
+	if b := c.Ops.PebbleBackground; b != nil && res.Cost != nil && res.Cost.PebbleWriteAmp > 0 {
+		// The model charges Pebble's flushes and compactions for what this
+		// run put into it, so the fit leaves them out of the overheads.
+		inPerTx = res.Cost.PebbleBytesPerTx / res.Cost.PebbleWriteAmp
+		bg := *b
+		bg.InBytesPerTx = inPerTx
+		bare.Ops.PebbleBackground = &bg
+	}
 	o, err := sim.Run(ctx, sc, sim.Options{Calib: &bare, Host: sim.Shared})
 	if err != nil {
 		return e2ePoint{}, err
@@ -199,7 +216,7 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate int, pro
 	// process's, and the model's (its host's busy share of the cores).
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
 	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
-	p := e2ePoint{txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
+	p := e2ePoint{inPerTx: inPerTx, txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
 		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
 			P50Ns: float64(w.Lag.P50) * 1000, P99Ns: float64(w.Lag.P99) * 1000}}
 	if progress != nil {

@@ -1,0 +1,96 @@
+package calib
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/rustorium/rustorium/node/storage"
+)
+
+// background measures Pebble's work behind the node's writes (Ops.
+// PebbleBackground): on one core, a Pebble with the node's table options
+// (no compression, bloom filters) and memtable size, in memory and
+// without its WAL (the commits' own cost is PebbleCommit's), takes
+// batches of fresh 32-byte keys and values (as the Merkle tree's nodes
+// are) until 2 (quick) or 8 memtables came in; the process's CPU beyond
+// the commits, until the flushes and compactions are done, per MiB they
+// wrote.
+func (m *measurer) background(context.Context) error {
+	return oneCore(func() error {
+		b, err := pebbleBackground(m.n(2, 8), m.opts.Seed)
+		if err != nil {
+			return err
+		}
+		m.c.Ops.PebbleBackground = b
+		return nil
+	})
+}
+
+func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
+	var so storage.Options
+	so.EnsureDefaults()
+	po := &pebble.Options{FS: vfs.NewMem(), MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
+	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
+	db, err := pebble.Open("", po)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	r := rand.New(rand.NewPCG(seed, 17))
+	target := uint64(memtables) * so.MemTableBytes
+	kv := make([]byte, 64)
+	var in uint64
+	var commits time.Duration
+	c0 := cpuClock()
+	for in < target {
+		b := db.NewBatch()
+		for range 100 { // about a block of a few puts' tree nodes
+			for i := 0; i < len(kv); i += 8 {
+				v := r.Uint64()
+				for j := range 8 {
+					kv[i+j] = byte(v >> (8 * j))
+				}
+			}
+			if err := b.Set(kv[:32], kv[32:], nil); err != nil {
+				return nil, err
+			}
+			in += 64
+		}
+		t0 := cpuClock()
+		err := b.Commit(pebble.NoSync)
+		commits += cpuClock() - t0
+		_ = b.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	// Let the flushes and compactions finish (this goroutine sleeping
+	// gives them the core): nothing in progress and nothing more written
+	// over 100 ms, at most 30 s.
+	var written uint64
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		mt := db.Metrics()
+		t := mt.Total()
+		w := t.TableBytesFlushed + t.TableBytesCompacted
+		if mt.Compact.NumInProgress == 0 && mt.Flush.NumInProgress == 0 && w == written && w > 0 {
+			break
+		}
+		written = w
+	}
+	t := db.Metrics().Total()
+	flushed, compacted := t.TableBytesFlushed, t.TableBytesCompacted
+	bg := cpuClock() - c0 - commits
+	out := max(flushed+compacted, 1)
+	return &PebbleBackground{
+		MemtableBytes: int64(so.MemTableBytes),
+		NsPerMiB:      max(float64(bg.Nanoseconds())/(float64(out)/(1<<20)), 1),
+		WriteAmp:      max(float64(flushed+compacted)/float64(max(flushed, 1)), 1),
+	}, nil
+}

@@ -1,0 +1,57 @@
+package sim
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/reports"
+)
+
+// steady is one node at 2000 puts/s on two cores of its own.
+const steady = `
+name: steady
+seed: 9
+warmup: 1s
+duration: 10s
+drain: 2s
+cluster: {nodes: 1, shards: 4, cores_per_node: 2}
+workload:
+  - {name: puts, kind: put, rate: 2000/s, accounts: 100000}
+`
+
+// TestPebbleBackgroundMakesTheTail: with ops.pebble_background a node's
+// Pebble flushes each memtable that fills and compacts every fourth
+// flush, on its cores, at the calibrated CPU per MiB: the utilisation's
+// "pebble" share is what the bytes in per transaction imply, the
+// committed median hardly moves, and the tail grows (the chunks take a
+// core from the critical path). Without the figures nothing is charged.
+func TestPebbleBackgroundMakesTheTail(t *testing.T) {
+	run := func(pb *calib.PebbleBackground) *reports.Result {
+		c := *reference(t)
+		c.Ops.PebbleBackground = pb
+		o, err := Run(context.Background(), load(t, steady), Options{Calib: &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Result
+	}
+	// 1600 B a put at 2000/s: 3.05 MiB/s in, flushed at 20 ms a MiB and
+	// compacted twice more (write amp 3): 183 ms of CPU a second, 9.2% of
+	// two cores.
+	pb := &calib.PebbleBackground{MemtableBytes: 1 << 20, NsPerMiB: 20e6, WriteAmp: 3, InBytesPerTx: 1600}
+	without, with := run(nil), run(pb)
+	if u := without.Simulation.Utilisation["node-1"]["pebble"]; u != 0 {
+		t.Fatalf("pebble utilisation %v without the figures", u)
+	}
+	want := 2000 * 1600.0 / (1 << 20) * 20e6 * 3 / 1e9 / 2
+	if u := with.Simulation.Utilisation["node-1"]["pebble"]; math.Abs(u-want) > 0.2*want {
+		t.Fatalf("pebble utilisation %v, want about %.3f", u, want)
+	}
+	a, b := without.Workloads["puts"].Stages["committed"].Corrected, with.Workloads["puts"].Stages["committed"].Corrected
+	t.Logf("committed p50 %d → %d µs, p99 %d → %d µs", a.P50, b.P50, a.P99, b.P99)
+	if b.P99 < a.P99+5000 || float64(b.P50) > 1.3*float64(a.P50) {
+		t.Fatalf("committed p50 %d → %d µs, p99 %d → %d µs: want the tail longer by the chunks, the median about the same", a.P50, b.P50, a.P99, b.P99)
+	}
+}
