@@ -751,7 +751,7 @@ func (e *engine) execute(n *node, cuts []cut) {
 		b.tree = int(c.sh.treeSize())
 		c.sh.writes += float64(b.n)
 		out = append(out, b)
-		e.cpuOf(n).Share(e.k.blockOverhead(), opOverhead) // beside the round, not in its path
+		e.cpuOf(n).Background(e.k.blockOverhead(), opOverhead) // beside the round, not in its path (see Background)
 		e.cpuOf(n).Do(e.k.lead(b.n, b.bytes), opLead, func() { step(i + 1) })
 	}
 	step(0)
@@ -984,7 +984,7 @@ func (e *engine) pump(r *replica) {
 		// are one process; on three (session 22) the model's CPU with it
 		// was 0.81 of the host against 0.78 real at 600/s, 0.55 against
 		// 0.63 at 300/s.
-		e.cpuOf(n).Share(e.k.blockOverhead(), opOverhead)
+		e.cpuOf(n).Background(e.k.blockOverhead(), opOverhead)
 	}
 	e.cpuOf(n).Do(e.k.execute(b.n, b.tree), opExecute, func() {
 		e.cpuOf(n).Do(ns(e.k.c.Ops.AttestSignNs), opAttest, func() {

@@ -229,6 +229,28 @@ func TestShareSlowsTheNextPeriod(t *testing.T) {
 	}
 }
 
+// TestBackgroundLoadsButDoesNotSlow: Background work is busy time at
+// once and load in the next period (Load, Stretch), as Share's is, but
+// the next period's jobs run at full speed.
+func TestBackgroundLoadsButDoesNotSlow(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	v.Background(SharePeriod, 1) // half of two servers over the first period
+	if v.Busy(1) != SharePeriod {
+		t.Fatalf("busy %v, want the background's %v", v.Busy(1), SharePeriod)
+	}
+	s.RunUntil(SharePeriod, nil)
+	if end := v.Start(10*Millisecond, 0); end != SharePeriod+10*Millisecond {
+		t.Fatalf("next period: ends at %v, want %v (full speed)", end, SharePeriod+10*Millisecond)
+	}
+	if l := v.Load(); l != 0.5 {
+		t.Fatalf("load %v, want 0.5", l)
+	}
+	if got := v.Stretch(Millisecond); got != 2*Millisecond {
+		t.Fatalf("stretch %v, want 2ms (1/(1−0.5))", got)
+	}
+}
+
 // TestStretchFollowsTheLoad: a latency measured idle stretches by 1/(1−ρ),
 // ρ the share of the servers the jobs and the background work took over
 // the last complete period (at most 90%); an idle machine leaves it as is,

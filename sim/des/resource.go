@@ -98,13 +98,31 @@ func (v *Server) Load() float64 {
 // its critical work: it is accounted as busy time of op at once, and the
 // jobs that start in the next SharePeriod run slower by the share of the
 // servers the period's background work took (at most 90%).
-func (v *Server) Share(cost Time, op int) {
+func (v *Server) Share(cost Time, op int) { v.charge(cost, op, true) }
+
+// Background charges cost of op as work beside the jobs that neither
+// queues among them nor slows them: busy time of op at once, and part of
+// the load that Load reports and Stretch divides by. It is for work whose
+// effect on the jobs' latency the caller charges otherwise (the
+// simulator's per-block overhead: mostly the Kafka client's and broker's
+// work of a leader's round and of the replicas' fetches, whose round
+// trips it charges as latencies stretched by this load). Since it takes
+// no capacity from the jobs, the busy time accounted can exceed the
+// servers' capacity when they are saturated.
+func (v *Server) Background(cost Time, op int) { v.charge(cost, op, false) }
+
+// charge is Share (slows the jobs) and Background (does not).
+func (v *Server) charge(cost Time, op int, slows bool) {
 	if cost <= 0 {
 		return
 	}
 	v.rollShared()
 	cost = Time(math.Round(float64(cost) / v.speed))
-	v.shared += cost
+	if slows {
+		v.shared += cost
+	} else {
+		v.queued += cost
+	}
 	if op >= 0 && op < len(v.busy) {
 		if now := v.s.now; now >= v.from && now < v.to {
 			v.busy[op] += cost
