@@ -32,7 +32,9 @@ func newCalibrateCmd() *cobra.Command {
 this machine: Poseidon hashes, Merkle block updates by block and tree size,
 state commits, ed25519 signing and (batched) verification, Pebble batch
 commits with and without fsync, produce→ack and the produce ceiling on the
-embedded broker, QUIC round trip and per-stream cost, attestation handling.
+embedded broker, QUIC round trip and per-stream cost, attestation handling,
+the HTTP APIs' (REST, WebSocket, GraphQL) submission round trip and CPU per
+request, Pebble's flush and compaction CPU.
 The file (format: docs/DESIGN.md, "Calibration") is what rustorium simulate
 prices every operation with. Without --quick it ends with two short real
 runs (one node, 1000 and 3000 puts/s for 6 s each): their CPU, less what
