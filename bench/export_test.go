@@ -18,3 +18,7 @@ func TrimmedBelow(c *InProcess) map[uint32]int64 {
 	}
 	return c.trimmer.deleted
 }
+
+// SetBeforeExec has p call f as each node process is about to start, after
+// its ports were released: a test takes one to see the start retried.
+func SetBeforeExec(p *Processes, f func(node, api string)) { p.beforeExec = f }

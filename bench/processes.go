@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -79,14 +80,17 @@ type Processes struct {
 	endpoints  []string       // the emulated network's: clients, node-1…node-N, broker
 	stopFeeds  context.CancelFunc
 	feeds      sync.WaitGroup
+	beforeExec func(node, api string) // tests: called as a process is about to start, its ports released
 }
 
 // procSlot is one node across its processes.
 type procSlot struct {
 	name, keyFile, dir, log string
-	addr, api, metrics      string // QUIC (the cluster file's), HTTP API and metrics addresses, fixed for the run
-	listen                  string // the QUIC address the process listens on: addr, or behind a relay its own
-	clusterCfg              string // the cluster file the process reads: the run's, or with emulation its own (its brokers behind its relay)
+	addr, api, metrics      string      // QUIC (the cluster file's), HTTP API and metrics addresses, fixed for the run
+	listen                  string      // the QUIC address the process listens on: addr, or behind a relay its own
+	holds                   []*portHold // the ports above while no process of s has bound them yet
+	addrHold                *portHold   // addr's, until a relay or s's first process takes it
+	clusterCfg              string      // the cluster file the process reads: the run's, or with emulation its own (its brokers behind its relay)
 	key                     ed25519.PrivateKey
 
 	mu       sync.Mutex
@@ -94,6 +98,7 @@ type procSlot struct {
 	exited   chan struct{} // closed when cmd exits
 	stopping bool          // cmd is being stopped on purpose
 	paused   bool
+	served   bool // cmd answered on its API
 }
 
 // Caps implements Target.
@@ -117,6 +122,11 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		}
 		c.Bin = bin
 	}
+	c.closers = append(c.closers, closerFunc(func() { // the ports of a start that failed before its launches
+		for _, s := range c.nodes {
+			s.releasePorts()
+		}
+	}))
 	if err := c.writeCluster(); err != nil {
 		return err
 	}
@@ -131,7 +141,7 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		}
 	}
 	for _, s := range c.nodes {
-		if err := c.waitServing(s); err != nil {
+		if err := c.startServing(s); err != nil {
 			return err
 		}
 	}
@@ -151,23 +161,96 @@ func (c *Processes) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 	return c.dialClients(ctx)
 }
 
-// freePort reserves a port on 127.0.0.1 for network ("udp" or "tcp") by
-// binding and releasing it.
-func freePort(network string) (string, error) {
+// A portHold keeps a port on 127.0.0.1 bound from the moment the run picks
+// it until the process that will listen there starts, so that nothing the
+// run opens in between (the Kafka relays, the traces receiver, another
+// node's ports) is handed the same port by the kernel.
+type portHold struct {
+	addr string
+	ln   net.Listener   // tcp
+	pc   net.PacketConn // udp
+}
+
+// holdPort binds a free port on 127.0.0.1 for network ("udp" or "tcp").
+func holdPort(network string) (*portHold, error) {
 	if network == "udp" {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		defer pc.Close()
-		return pc.LocalAddr().String(), nil
+		return &portHold{addr: pc.LocalAddr().String(), pc: pc}, nil
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	return &portHold{addr: ln.Addr().String(), ln: ln}, nil
+}
+
+// release unbinds the port; safe to call twice and on nil.
+func (h *portHold) release() {
+	if h == nil {
+		return
+	}
+	if h.ln != nil {
+		h.ln.Close()
+	}
+	if h.pc != nil {
+		h.pc.Close()
+	}
+}
+
+// takeConn hands the held UDP socket over to its new owner, who closes it.
+func (h *portHold) takeConn() net.PacketConn {
+	pc := h.pc
+	h.pc = nil
+	return pc
+}
+
+// pickPorts binds the ports s's process will serve on: its QUIC address
+// (the cluster file's, which the other nodes read), and behind a relay the
+// port it listens on (the relay's target); then its HTTP API and metrics.
+func (s *procSlot) pickPorts(behindRelay bool) error {
+	if err := s.hold("udp", &s.addr); err != nil {
+		return err
+	}
+	s.addrHold, s.listen = s.holds[0], s.addr
+	if behindRelay {
+		if err := s.hold("udp", &s.listen); err != nil {
+			return err
+		}
+	}
+	return s.pickHTTPPorts()
+}
+
+// pickHTTPPorts binds new ports for s's HTTP API and metrics: at first,
+// and after a process lost one of them to another program between the
+// run's release of it and its own bind.
+func (s *procSlot) pickHTTPPorts() error {
+	if err := s.hold("tcp", &s.api); err != nil {
+		return err
+	}
+	return s.hold("tcp", &s.metrics)
+}
+
+// hold binds a free port for network, held in s.holds, and sets *addr to it.
+func (s *procSlot) hold(network string, addr *string) error {
+	h, err := holdPort(network)
+	if err != nil {
+		s.releasePorts()
+		return fmt.Errorf("bench: %s: a free %s port: %w", s.name, network, err)
+	}
+	s.holds = append(s.holds, h)
+	*addr = h.addr
+	return nil
+}
+
+// releasePorts lets go of the ports s holds, for its process to bind them.
+func (s *procSlot) releasePorts() {
+	for _, h := range s.holds {
+		h.release()
+	}
+	s.holds = nil
 }
 
 // writeCluster writes the nodes' key files and the cluster file into the
@@ -199,23 +282,11 @@ func (c *Processes) writeCluster() error {
 		if err := os.WriteFile(s.keyFile, []byte(hex.EncodeToString(s.key.Seed())+"\n"), 0o600); err != nil {
 			return err
 		}
-		var err error
-		if s.addr, err = freePort("udp"); err == nil {
-			s.listen = s.addr
-			if usesNetwork(sc) {
-				s.listen, err = freePort("udp")
-			}
-		}
-		if err == nil {
-			if s.api, err = freePort("tcp"); err == nil {
-				s.metrics, err = freePort("tcp")
-			}
-		}
-		if err != nil {
+		c.nodes = append(c.nodes, s)
+		if err := s.pickPorts(usesNetwork(sc)); err != nil {
 			return err
 		}
 		f.Nodes = append(f.Nodes, cluster.Node{ID: s.name, Key: hex.EncodeToString(s.key.Public().(ed25519.PublicKey)), Addr: s.addr, API: s.api})
-		c.nodes = append(c.nodes, s)
 	}
 	c.file, c.clusterCfg = &f, filepath.Join(dir, "cluster.yaml")
 	for _, s := range c.nodes {
@@ -260,10 +331,7 @@ func (c *Processes) emulate() error {
 		if err := c.brokerPath(s); err != nil {
 			return err
 		}
-		public, err := net.ListenPacket("udp", s.addr)
-		if err != nil {
-			return fmt.Errorf("bench: %s's relay: %w", s.name, err)
-		}
+		public := s.addrHold.takeConn() // the relay serves the cluster file's address
 		target, err := net.ResolveUDPAddr("udp", s.listen)
 		if err != nil {
 			public.Close()
@@ -320,6 +388,10 @@ func (c *Processes) launch(s *procSlot) error {
 		args = append(args, "--otlp", endpoint, "--trace-sample", strconv.FormatFloat(tr.Share, 'g', -1, 64))
 		env = append(os.Environ(), "OTEL_BSP_SCHEDULE_DELAY=200")
 	}
+	s.releasePorts() // the process binds them now
+	if c.beforeExec != nil {
+		c.beforeExec(s.name, s.api)
+	}
 	cmd := exec.Command(c.Bin, args...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logf, logf
@@ -329,16 +401,16 @@ func (c *Processes) launch(s *procSlot) error {
 	}
 	exited := make(chan struct{})
 	s.mu.Lock()
-	s.cmd, s.exited, s.stopping, s.paused = cmd, exited, false, false
+	s.cmd, s.exited, s.stopping, s.paused, s.served = cmd, exited, false, false, false
 	s.mu.Unlock()
 	go func() {
 		err := cmd.Wait()
 		logf.Close()
 		s.mu.Lock()
-		onPurpose := s.stopping
+		onPurpose, served := s.stopping, s.served
 		s.mu.Unlock()
 		close(exited)
-		if !onPurpose {
+		if !onPurpose && served { // before, waitServing says why
 			select {
 			case c.failc <- fmt.Errorf("bench: %s exited: %v (see %s)", s.name, err, s.log):
 			default:
@@ -348,7 +420,12 @@ func (c *Processes) launch(s *procSlot) error {
 	return nil
 }
 
-// waitServing waits until s's process answers on its API.
+// errPortTaken is waitServing's error when a process exited before it
+// served because one of its ports was taken.
+var errPortTaken = errors.New("a port it was to serve on was taken")
+
+// waitServing waits until s's process answers on its API. A process that
+// exits first is reported with the end of its log.
 func (c *Processes) waitServing(s *procSlot) error {
 	wait := c.StartTimeout
 	if wait <= 0 {
@@ -361,7 +438,11 @@ func (c *Processes) waitServing(s *procSlot) error {
 	err := retry.Poll(c.ctx, 20*time.Millisecond, wait, func() (bool, error) {
 		select {
 		case <-exited:
-			return false, fmt.Errorf("exited before serving")
+			tail := logTail(s.log, 8)
+			if strings.Contains(tail, "address already in use") {
+				return false, fmt.Errorf("exited before serving: %w:\n%s", errPortTaken, tail)
+			}
+			return false, fmt.Errorf("exited before serving; its log ends:\n%s", tail)
 		default:
 		}
 		resp, err := client.Get("http://" + s.api + "/v1/status")
@@ -374,7 +455,45 @@ func (c *Processes) waitServing(s *procSlot) error {
 	if err != nil {
 		return fmt.Errorf("bench: %s: %w (see %s)", s.name, err, s.log)
 	}
+	s.mu.Lock()
+	s.served = true
+	s.mu.Unlock()
 	return nil
+}
+
+// startServing waits for the first process of s to serve. One that lost
+// its HTTP API's or metrics' port to another program, in the moment
+// between the run's release of it and its own bind, is started again on
+// new ones, up to three times. (Its QUIC ports are fixed: the cluster
+// file and the relays name them.)
+func (c *Processes) startServing(s *procSlot) error {
+	for attempt := 1; ; attempt++ {
+		err := c.waitServing(s)
+		if err == nil || !errors.Is(err, errPortTaken) || attempt == 3 ||
+			!(strings.Contains(err.Error(), s.api) || strings.Contains(err.Error(), s.metrics)) {
+			return err
+		}
+		c.hooks.Printf("%s: %v; starting it again on new ports", s.name, err)
+		if err := s.pickHTTPPorts(); err != nil {
+			return err
+		}
+		if err := c.launch(s); err != nil {
+			return err
+		}
+	}
+}
+
+// logTail is the last n lines of the file at path, or why it cannot be read.
+func logTail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
 
 // dialClients connects the clients: QUIC to each node's address (its

@@ -878,8 +878,30 @@ func TestRunProcessCluster(t *testing.T) {
 		if kind == kafkatest.KindKafka {
 			procs.Brokers = brokers
 		}
+		// On the embedded broker another program takes node-2's API port
+		// in the moment between the run's release of it and the process's
+		// bind: the run must start node-2 again on new ports.
+		var taken net.Listener
+		if kind != kafkatest.KindKafka {
+			bench.SetBeforeExec(procs, func(node, api string) {
+				if node == "node-2" && taken == nil {
+					var err error
+					if taken, err = net.Listen("tcp", api); err != nil {
+						t.Errorf("taking %s's port %s: %v", node, api, err)
+					}
+				}
+			})
+		}
 		out := t.TempDir()
 		res := run(t, processScenario, bench.Options{Out: out, SkipFloors: true, Target: procs, TraceSample: 0.2})
+		if taken != nil {
+			taken.Close()
+			if log, err := os.ReadFile(filepath.Join(out, "node-2.log")); err != nil || !strings.Contains(string(log), "address already in use") {
+				t.Fatalf("node-2's first process did not lose its API port (%v):\n%s", err, log)
+			}
+		} else if kind != kafkatest.KindKafka {
+			t.Fatal("node-2 was never started")
+		}
 		c := res.Checker
 		t.Logf("%s: checker %+v", kind, c)
 		if c.Lost != 0 || c.Duplicated != 0 || !c.RootsEqual || c.RootsUnchecked || c.BalancesConserved == nil || !*c.BalancesConserved ||
