@@ -117,7 +117,7 @@ bench-ci-baseline: build
 # printed: the tolerances hold on an idle machine only) and prints
 # the two side by side with the tolerances (committed p50 and knee ±25%,
 # p99 ±50%); it exits non-zero when a figure is off. It simulates with a
-# calibration of this machine taken first (about 50 s), since the real runs are
+# calibration of this machine taken first (about a minute), since the real runs are
 # this machine's; VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
 # is some other machine's). Several minutes.
 VALIDATE_CALIB ?=

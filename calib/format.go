@@ -518,9 +518,10 @@ func (c *Calibration) VerifyBatchNs(n int) float64 {
 	return interpolate(c.Ops.Ed25519Batch, float64(n))
 }
 
-// maxLagBusy bounds the load LagAt extrapolates to (as the simulator's
-// shared work never takes more than 90% of the cores).
-const maxLagBusy = 0.9
+// MaxLagBusy bounds the load LagAt extrapolates to (as the simulator's
+// shared work never takes more than 90% of the cores); calibrate records
+// no schedule lag measured above it.
+const MaxLagBusy = 0.9
 
 // LagAt is the schedule lag's p50 and p99 (ns) at a host busy share busy:
 // piecewise linear in the load's queueing factor busy/(1−busy) through
@@ -533,7 +534,7 @@ func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
 	if len(pts) == 0 || !(busy > 0) {
 		return 0, 0
 	}
-	q := func(b float64) float64 { b = min(b, maxLagBusy); return b / (1 - b) }
+	q := func(b float64) float64 { b = min(b, MaxLagBusy); return b / (1 - b) }
 	x := q(busy)
 	x0, a0, b0 := 0.0, 0.0, 0.0
 	for i, p := range pts {

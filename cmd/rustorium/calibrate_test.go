@@ -8,48 +8,63 @@ import (
 	"github.com/rustorium/rustorium/calib"
 )
 
-// TestSolveOverhead: two runs' extra CPU made of a known cost per
-// transaction and per block give those costs back; runs whose blocks
-// cannot separate the two (the same transactions per block), or a fit
-// with a negative part, fall back to the first run's extra per
-// transaction.
+// TestSolveOverhead: runs' extra CPU made of a known cost per transaction
+// and per block give those costs back, from two runs or, least squares,
+// from three with noise; runs whose blocks cannot separate the two (the
+// same transactions per block), or a fit with a negative part, fall back
+// to the first run's extra per transaction.
 func TestSolveOverhead(t *testing.T) {
 	const perTx, perBlock = 200e3, 2e6 // ns
 	pt := func(txs, blocks float64) e2ePoint {
 		return e2ePoint{txs: txs, blocks: blocks, extra: perTx*txs + perBlock*blocks}
 	}
-	got := solveOverhead([2]e2ePoint{pt(1000, 450), pt(3000, 90)})
+	got := solveOverhead([]e2ePoint{pt(1000, 450), pt(3000, 90)})
 	if math.Abs(got.perTx-perTx) > 1e-6 || math.Abs(got.perBlock-perBlock) > 1e-3 {
 		t.Fatalf("fit %+v, want %v per tx and %v per block", got, perTx, perBlock)
 	}
-	same := solveOverhead([2]e2ePoint{pt(1000, 100), pt(3000, 300)})
+	// Three runs, the middle one's extra 5% high: the fit moves less than
+	// an exact solve through it and the first run would.
+	noisy := []e2ePoint{pt(1000, 540), pt(3000, 200), pt(6000, 220)}
+	noisy[1].extra *= 1.05
+	got = solveOverhead(noisy)
+	exact := solveOverhead(noisy[:2])
+	if math.Abs(got.perTx-perTx) > 0.1*perTx || math.Abs(got.perBlock-perBlock) > 0.1*perBlock ||
+		math.Abs(got.perTx-perTx) >= math.Abs(exact.perTx-perTx) {
+		t.Fatalf("least squares %+v (two runs: %+v), want within 10%% of %v and %v", got, exact, perTx, perBlock)
+	}
+	same := solveOverhead([]e2ePoint{pt(1000, 100), pt(3000, 300)})
 	if same.perBlock != 0 || math.Abs(same.perTx-(perTx+perBlock*0.1)) > 1e-6 {
 		t.Fatalf("blocks of the same size: %+v, want everything per transaction", same)
 	}
 	// More extra per second at the lower rate with fewer blocks: a
 	// negative per-transaction part, refused.
-	neg := solveOverhead([2]e2ePoint{{txs: 1000, blocks: 100, extra: 5e8}, {txs: 3000, blocks: 90, extra: 1e8}})
+	neg := solveOverhead([]e2ePoint{{txs: 1000, blocks: 100, extra: 5e8}, {txs: 3000, blocks: 90, extra: 1e8}})
 	if neg.perBlock != 0 || neg.perTx != 5e5 {
 		t.Fatalf("negative fit: %+v, want the first run's 500 µs per transaction alone", neg)
+	}
+	if one := solveOverhead([]e2ePoint{pt(1000, 450)}); one.perBlock != 0 || math.Abs(one.perTx-(perTx+perBlock*0.45)) > 1e-6 {
+		t.Fatalf("one run: %+v, want everything per transaction", one)
 	}
 }
 
 // TestLagPoints: the runs' schedule lag points come out sorted by load,
 // without a point at no higher a load than the one before or without lag
-// (calib.Validate would refuse them).
+// (calib.Validate would refuse them), or above calib.MaxLagBusy (an
+// overloaded generator's).
 func TestLagPoints(t *testing.T) {
 	pt := func(busy, p50, p99 float64) e2ePoint {
 		return e2ePoint{lag: calib.LagPoint{HostBusy: busy, P50Ns: p50, P99Ns: p99}}
 	}
-	got := lagPoints([2]e2ePoint{pt(0.9, 300e3, 9e6), pt(0.7, 70e3, 4e6)})
+	got := lagPoints([]e2ePoint{pt(0.9, 300e3, 9e6), pt(0.7, 70e3, 4e6), pt(0.96, 2e6, 90e6)})
 	want := []calib.LagPoint{{HostBusy: 0.7, P50Ns: 70e3, P99Ns: 4e6}, {HostBusy: 0.9, P50Ns: 300e3, P99Ns: 9e6}}
 	if !slices.Equal(got, want) {
-		t.Fatalf("lagPoints: %+v, want %+v", got, want)
+		t.Fatalf("lagPoints: %+v, want %+v (the 96%% point left out)", got, want)
 	}
-	for name, pts := range map[string][2]e2ePoint{
+	for name, pts := range map[string][]e2ePoint{
 		"same load":  {pt(0.7, 70e3, 4e6), pt(0.7, 80e3, 5e6)},
 		"no lag":     {pt(0.7, 70e3, 4e6), pt(0.9, 0, 0)},
 		"p99 < p50":  {pt(0.7, 70e3, 4e6), pt(0.9, 5e6, 4e6)},
+		"above 90%":  {pt(0.7, 70e3, 4e6), pt(0.95, 80e3, 5e6)},
 		"above 100%": {pt(0.7, 70e3, 4e6), pt(1.2, 80e3, 5e6)},
 	} {
 		if got := lagPoints(pts); len(got) != 1 || got[0] != want[0] {
