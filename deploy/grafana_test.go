@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -219,29 +220,10 @@ func TestDashboardMetricsExported(t *testing.T) {
 	}
 	d := loadDashboard(t)
 	bin := buildBinary(t)
-	ports := freePorts(t, "tcp", 2)
-	quicAddr := freePorts(t, "udp", 1)[0]
-	metricsAddr, apiAddr := ports[0], ports[1]
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var logs bytes.Buffer
-	cmd := exec.CommandContext(ctx, bin, "node", "--data", filepath.Join(t.TempDir(), "data"), "--listen", quicAddr,
-		"--metrics", metricsAddr, "--api", apiAddr, "--no-sync", "--shards", "2")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("node's output:\n%s", logs.String())
-		}
-	}()
 	client := &http.Client{Timeout: 5 * time.Second}
-	waitHTTP(t, ctx, client, "http://"+apiAddr+"/readyz")
+	metricsAddr, quicAddr := startNode(t, ctx, client, bin)
 
 	c, err := p2p.Dial(ctx, quicAddr, p2p.ClientConfig{})
 	if err != nil {
@@ -346,24 +328,85 @@ func freePorts(t *testing.T, network string, n int) []string {
 	return out
 }
 
-// waitHTTP polls url until it answers 200.
-func waitHTTP(t *testing.T, ctx context.Context, client *http.Client, url string) {
+// startNode starts `rustorium node` (bin) on free ports until ctx ends or
+// the test does, and waits until its API says it is ready; it returns its
+// metrics and QUIC addresses. The ports are picked free and released for
+// the node to bind: a node that lost one to another program in between is
+// started again on new ones (three tries).
+func startNode(t *testing.T, ctx context.Context, client *http.Client, bin string) (metricsAddr, quicAddr string) {
 	t.Helper()
+	for try := 1; ; try++ {
+		ports := freePorts(t, "tcp", 2)
+		metricsAddr = ports[0]
+		apiAddr := ports[1]
+		quicAddr = freePorts(t, "udp", 1)[0]
+		logs := &lockedBuffer{}
+		nctx, stop := context.WithCancel(ctx)
+		cmd := exec.CommandContext(nctx, bin, "node", "--data", filepath.Join(t.TempDir(), "data"), "--listen", quicAddr,
+			"--metrics", metricsAddr, "--api", apiAddr, "--no-sync", "--shards", "2")
+		cmd.Stdout, cmd.Stderr = logs, logs
+		cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+		cmd.WaitDelay = 10 * time.Second
+		if err := cmd.Start(); err != nil {
+			stop()
+			t.Fatal(err)
+		}
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		t.Cleanup(func() {
+			stop()
+			<-exited
+			if t.Failed() {
+				t.Logf("node's output (try %d):\n%s", try, logs.String())
+			}
+		})
+		if waitReady(ctx, client, "http://"+apiAddr+"/readyz", exited) {
+			return metricsAddr, quicAddr
+		}
+		if ctx.Err() != nil || try == 3 || !strings.Contains(logs.String(), "address already in use") {
+			t.Fatalf("the node never became ready (try %d); its output:\n%s", try, logs.String())
+		}
+		t.Logf("the node lost a port to another program (try %d): starting it again", try)
+	}
+}
+
+// waitReady polls url until it answers 200 (true), or until ctx ends or
+// the process exits (false).
+func waitReady(ctx context.Context, client *http.Client, url string, exited <-chan struct{}) bool {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		resp, err := client.Do(req)
-		if err == nil {
+		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return true
 			}
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("%s never answered 200 (last: %v)", url, err)
+			return false
+		case <-exited:
+			return false
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // scrape reads url's Prometheus text exposition.
