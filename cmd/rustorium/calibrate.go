@@ -102,9 +102,9 @@ report: {formats: [json]}
 // per-transaction overhead dominates. Fitted on the first two alone, the
 // split between the two parts followed the runs' noise (78–215 µs per
 // transaction and 1212–1720 µs per block in six calibrations within half
-// an hour, session 23); with the third, three calibrations gave 153–179
-// µs and 1454–1516 µs, and the simulated knee of maxrate-committed fell
-// from +27–60% to −10–13% of the real one. The third run's schedule lag
+// an hour, session 23); with the third (solveOverhead), four calibrations
+// in a row gave 1372–1441 µs per block, and the simulated knee of
+// maxrate-committed came within −13…+3% of the real one. The third run's schedule lag
 // is not recorded (lag false): its load generator is starved by a host
 // near saturation (89–96% busy, lag p50 up to 3.4 ms and p99 40–150 ms),
 // which the simulator makes with its own queues, and calib.LagAt would
@@ -177,32 +177,45 @@ func lagPoints(pts []e2ePoint) []calib.LagPoint {
 	return out
 }
 
-// solveOverhead is fitOverhead's arithmetic: the least-squares fit of
-// extra = perTx·txs + perBlock·blocks over the points, both parts at
-// least 0. A fit without a positive per-block part (the runs' blocks
-// alike, or noise) falls back to the first run's extra per transaction
-// alone.
+// solveOverhead is fitOverhead's arithmetic: extra = perTx·txs +
+// perBlock·blocks through the first point exactly (the 1000/s run: the
+// rate of make run and of the validation scenarios, where the model's
+// load sets every latency it stretches), the split between the two parts
+// fitted by least squares over the others, both parts at least 0. A fit
+// without a positive per-block part (the runs' blocks alike, or noise)
+// falls back to the first run's extra per transaction alone.
+//
+// Through the first point, the per-block part of four calibrations in a
+// row came out 1372–1441 µs; an unconstrained least-squares fit gave
+// 1247–1459 µs and missed the 1000/s run's CPU by up to 10%, which moved
+// the simulated one-node medians by as much as 25%.
 func solveOverhead(p []e2ePoint) overhead {
-	// The normal equations of the two unknowns.
-	var tt, tb, bb, te, be float64
-	for _, q := range p {
-		tt += q.txs * q.txs
-		tb += q.txs * q.blocks
-		bb += q.blocks * q.blocks
-		te += q.txs * q.extra
-		be += q.blocks * q.extra
-	}
-	if det := tt*bb - tb*tb; len(p) >= 2 && math.Abs(det) > 1e-9*tt*bb {
-		perTx := (te*bb - be*tb) / det
-		perBlock := (tt*be - tb*te) / det
-		if perTx >= 0 && perBlock > 0 {
-			return overhead{perTx: perTx, perBlock: perBlock}
-		}
-	}
 	if len(p) == 0 {
 		return overhead{}
 	}
-	return overhead{perTx: max(p[0].extra/max(p[0].txs, 1), 0)}
+	first := p[0]
+	fallback := overhead{perTx: max(first.extra/max(first.txs, 1), 0)}
+	if first.txs <= 0 {
+		return fallback
+	}
+	// Through the first point, perTx = (extra₀ − perBlock·blocks₀)/txs₀;
+	// what is left of each other point is y = perBlock·x.
+	var xy, xx float64
+	for _, q := range p[1:] {
+		f := q.txs / first.txs
+		x, y := q.blocks-first.blocks*f, q.extra-first.extra*f
+		xy += x * y
+		xx += x * x
+	}
+	if xx <= 1e-9*first.blocks*first.blocks {
+		return fallback
+	}
+	perBlock := xy / xx
+	perTx := (first.extra - perBlock*first.blocks) / first.txs
+	if perTx < 0 || perBlock <= 0 {
+		return fallback
+	}
+	return overhead{perTx: perTx, perBlock: perBlock}
 }
 
 // e2eRun runs e2eScenario at rate for real and simulated (shared host, no

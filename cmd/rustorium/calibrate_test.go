@@ -9,8 +9,8 @@ import (
 )
 
 // TestSolveOverhead: runs' extra CPU made of a known cost per transaction
-// and per block give those costs back, from two runs or, least squares,
-// from three with noise; runs whose blocks cannot separate the two (the
+// and per block give those costs back, from two runs or, through the
+// first and by least squares over the others, from three with noise; runs whose blocks cannot separate the two (the
 // same transactions per block), or a fit with a negative part, fall back
 // to the first run's extra per transaction.
 func TestSolveOverhead(t *testing.T) {
@@ -22,15 +22,18 @@ func TestSolveOverhead(t *testing.T) {
 	if math.Abs(got.perTx-perTx) > 1e-6 || math.Abs(got.perBlock-perBlock) > 1e-3 {
 		t.Fatalf("fit %+v, want %v per tx and %v per block", got, perTx, perBlock)
 	}
-	// Three runs, the middle one's extra 5% high: the fit moves less than
-	// an exact solve through it and the first run would.
-	noisy := []e2ePoint{pt(1000, 540), pt(3000, 200), pt(6000, 220)}
+	// Three runs, the middle one's extra 5% high: the fit still passes
+	// through the first run exactly, and its split moves less than an
+	// exact solve through the first two runs would.
+	noisy := []e2ePoint{pt(1000, 540), pt(3000, 200), pt(6000, 50)}
 	noisy[1].extra *= 1.05
 	got = solveOverhead(noisy)
 	exact := solveOverhead(noisy[:2])
-	if math.Abs(got.perTx-perTx) > 0.1*perTx || math.Abs(got.perBlock-perBlock) > 0.1*perBlock ||
-		math.Abs(got.perTx-perTx) >= math.Abs(exact.perTx-perTx) {
-		t.Fatalf("least squares %+v (two runs: %+v), want within 10%% of %v and %v", got, exact, perTx, perBlock)
+	if at := got.perTx*1000 + got.perBlock*540; math.Abs(at-noisy[0].extra) > 1e-3 {
+		t.Fatalf("fit %+v charges the first run %v, want its %v", got, at, noisy[0].extra)
+	}
+	if math.Abs(got.perBlock-perBlock) > 0.1*perBlock || math.Abs(got.perBlock-perBlock) >= math.Abs(exact.perBlock-perBlock) {
+		t.Fatalf("least squares %+v (two runs: %+v), want within 10%% of %v per block, and closer", got, exact, perBlock)
 	}
 	same := solveOverhead([]e2ePoint{pt(1000, 100), pt(3000, 300)})
 	if same.perBlock != 0 || math.Abs(same.perTx-(perTx+perBlock*0.1)) > 1e-6 {
