@@ -481,7 +481,7 @@ func (e *engine) cohortRejoin(n *node) {
 					if b.votes != v || v.final[n.id] || !n.up {
 						return
 					}
-					pushBounded(&v.peers[n.id], at, q)
+					pushBounded(&v.peers[n.id], at+e.k.peerHandoff(), q)
 					e.checkFinal(n, b)
 				})
 			}
@@ -656,13 +656,13 @@ func (e *engine) cohortAttest(n *node, b *block) {
 	}
 }
 
-// attestationArrived: a peer's attestation of block b reaches node p at
-// at.
+// attestationArrived: a peer's attestation of block b reaches node p's
+// link end at at, and counts after its QUIC hand-off (peerHandoff).
 func (e *engine) attestationArrived(p *node, b *block, v *votes, at des.Time) {
 	if b.votes != v || v.final[p.id] || !p.up {
 		return
 	}
-	pushBounded(&v.peers[p.id], at, e.quorum-1)
+	pushBounded(&v.peers[p.id], at+e.k.peerHandoff(), e.quorum-1)
 	e.checkFinal(p, b)
 }
 

@@ -1016,16 +1016,20 @@ func (e *engine) pump(r *replica) {
 	})
 }
 
-// receive: a peer's attestation reaches node p.
+// receive: a peer's attestation reaches node p's link end; QUIC hands it
+// over (peerHandoff, stretched by p's load as a loopback hop is), then p
+// handles it.
 func (e *engine) receive(p *node, a *consensus.Attestation) {
 	if !p.up {
 		return
 	}
 	e.gate(p, func() {
-		e.cpuOf(p).Do(ns(e.k.c.Ops.AttestReceiveNs), opReceive, func() {
-			if p.up {
-				e.onFinal(p, a.Shard, p.fin.receive(a))
-			}
+		e.s.After(e.local(p, e.k.peerHandoff()), func() {
+			e.cpuOf(p).Do(ns(e.k.c.Ops.AttestReceiveNs), opReceive, func() {
+				if p.up {
+					e.onFinal(p, a.Shard, p.fin.receive(a))
+				}
+			})
 		})
 	})
 }

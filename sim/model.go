@@ -361,6 +361,13 @@ func (k costs) brokerRecord() des.Time { return ns(1e9 / k.c.Ops.ProduceCeilingT
 // quicBase is a QUIC round trip's latency on an idle machine.
 func (k costs) quicBase() des.Time { return ns(k.c.Ops.QUICRoundTrip.P50Ns) }
 
+// peerHandoff is what a message between nodes (an attestation) takes
+// beyond its link's delay: the sender's and the receiver's network stacks
+// and quic-go, half the calibrated QUIC echo, as a client's request takes.
+// (Until session 24 peer messages took only their link's delay: on one
+// machine, none.)
+func (k costs) peerHandoff() des.Time { return k.quicBase() / 2 }
+
 // setClient prices the workload's requests by its clients' protocol:
 // QUIC's stream cost and echo round trip, or an HTTP API's request cost
 // and submission round trip (calib.APIOf: measured, or estimated from

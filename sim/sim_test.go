@@ -381,3 +381,47 @@ func TestScheduleLagOnSharedHost(t *testing.T) {
 		t.Fatalf("two equal runs differ: lag %+v and %+v", w.Lag, again.Lag)
 	}
 }
+
+// TestPeerMessagesPayTheHandoff: an attestation takes, beyond its link's
+// delay, half the calibrated QUIC echo (the stacks and quic-go at both
+// ends), as a client's request does. With the echo 8 ms longer, a
+// three-node cluster's committed p50 grows by the client's two halves and
+// the peer's attestation's (quorum 2: one peer's is on the path), 1.5×
+// that, in both simulation modes; in tx mode a little more, as the
+// leaders hold their blocks while the longer commits are in flight.
+// (Without the hand-off it grew 1.0–1.05×.)
+func TestPeerMessagesPayTheHandoff(t *testing.T) {
+	const d = 8e6 // ns added to the echo
+	for _, mode := range []string{"tx", "cohort"} {
+		t.Run(mode, func(t *testing.T) {
+			sc := load(t, `
+name: handoff
+seed: 3
+warmup: 1s
+duration: 4s
+cluster: {nodes: 3, shards: 4, quorum: 2}
+simulation: {mode: `+mode+`}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: 200/s}
+`)
+			p50 := func(echo float64) int64 {
+				c := reference(t)
+				c.Ops.QUICRoundTrip.P50Ns += echo
+				o, err := Run(context.Background(), sc, Options{Calib: c})
+				if err != nil {
+					t.Fatal(err)
+				}
+				st := o.Result.Workloads["puts"].Stages["committed"]
+				if st == nil || st.Count == 0 {
+					t.Fatalf("nothing committed: %+v", o.Result.Workloads["puts"])
+				}
+				return st.Corrected.P50
+			}
+			base, slow := p50(0), p50(d)
+			grew := float64(slow-base) * 1e3 // ns
+			if grew < 1.4*d || grew > 2*d {
+				t.Fatalf("committed p50 %d → %d µs with the echo %v ms longer: grew %.1f ms, want about 1.5× that (the client's two halves and a peer's attestation)", base, slow, d/1e6, grew/1e6)
+			}
+		})
+	}
+}
