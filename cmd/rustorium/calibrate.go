@@ -102,8 +102,8 @@ report: {formats: [json]}
 // per-transaction overhead dominates. Fitted on the first two alone, the
 // split between the two parts followed the runs' noise (78–215 µs per
 // transaction and 1212–1720 µs per block in six calibrations within half
-// an hour, session 23); with the third (solveOverhead), five calibrations
-// of session 24 gave 1372–1441 µs per block, and the simulated knee of
+// an hour, session 23); with the third (solveOverhead), six calibrations
+// of session 24 gave 1317–1441 µs per block, and the simulated knee of
 // maxrate-committed came within −13…+23% of the real one (four real
 // searches, six calibrations; +27…+60% in most two-run ones). The third run's schedule lag
 // is not recorded (lag false): its load generator is starved by a host
@@ -186,8 +186,8 @@ func lagPoints(pts []e2ePoint) []calib.LagPoint {
 // without a positive per-block part (the runs' blocks alike, or noise)
 // falls back to the first run's extra per transaction alone.
 //
-// Through the first point, the per-block part of five calibrations came
-// out 1372–1441 µs; an unconstrained least-squares fit gave
+// Through the first point, the per-block part of six calibrations came
+// out 1317–1441 µs; an unconstrained least-squares fit gave
 // 1247–1459 µs and missed the 1000/s run's CPU by up to 10%, which moved
 // the simulated one-node medians by as much as 25%.
 func solveOverhead(p []e2ePoint) overhead {
