@@ -52,24 +52,26 @@ type testCluster struct {
 	mu    sync.Mutex
 	nodes []*node.Node     // nil while down
 	pcs   []net.PacketConn // the running nodes' sockets
+	held  []net.PacketConn // each address's socket from its reservation to its node's first start
 }
 
 func newTestCluster(t testing.TB, ctx context.Context, brokers []string, n, shards, quorum int, genesis []node.GenesisAccount) *testCluster {
 	c := &testCluster{
 		t: t, ctx: ctx, brokers: brokers, prefix: kafkatest.Prefix(t), shards: shards, quorum: quorum, genesis: genesis,
-		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{}, seen: map[int]func(tx.ID) bool{},
+		nodes: make([]*node.Node, n), pcs: make([]net.PacketConn, n), held: make([]net.PacketConn, n), alter: map[int]func(uint32, uint64, [32]byte) [32]byte{}, seen: map[int]func(tx.ID) bool{},
 	}
 	for i := range n {
 		var seed [32]byte
 		seed[0], seed[1] = 0xc1, byte(i)
 		c.keys = append(c.keys, ed25519.NewKeyFromSeed(seed[:]))
-		// Reserve each node's address: peers must know it before it runs.
+		// Reserve each node's address: peers must know it before it runs,
+		// and nothing else may take it meanwhile (held until its start).
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.addrs = append(c.addrs, pc.LocalAddr().String())
-		pc.Close()
+		c.held[i] = pc
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), fmt.Sprintf("node-%d", i+1)))
 		c.logs = append(c.logs, newBlockLog())
 		c.regs = append(c.regs, prometheus.NewRegistry())
@@ -89,9 +91,15 @@ func (c *testCluster) peers() []p2p.Peer {
 // start starts node i (again, after kill: same store, key and address).
 func (c *testCluster) start(i int) *node.Node {
 	c.t.Helper()
-	var pc net.PacketConn
+	c.mu.Lock()
+	pc := c.held[i] // the reservation's, at the first start
+	c.held[i] = nil
+	c.mu.Unlock()
 	var err error
 	for range 50 { // the port of a killed node may take a moment to free
+		if pc != nil {
+			break
+		}
 		if pc, err = net.ListenPacket("udp", c.addrs[i]); err == nil {
 			break
 		}
@@ -154,6 +162,14 @@ func (c *testCluster) node(i int) *node.Node {
 func (c *testCluster) close() {
 	for i := range c.nodes {
 		c.kill(i)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, pc := range c.held { // nodes never started
+		if pc != nil {
+			pc.Close()
+			c.held[i] = nil
+		}
 	}
 }
 
