@@ -118,7 +118,26 @@ func Compare(real, simulated *reports.Result) []Row {
 	if real.MaxRate != nil && simulated.MaxRate != nil {
 		rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: "knee tx/s", Real: real.MaxRate.KneeRate, Simulated: simulated.MaxRate.KneeRate, Tolerance: TolMedian, Void: busy})
 	}
+	rows = append(rows, compareFloors(real, simulated)...)
 	return append(rows, compareTimeline(real, simulated)...)
+}
+
+// compareFloors shows the real run's floors beside the simulation's (the
+// calibration's figures): how fast this machine's loopback round trips
+// were when the real run measured them, against when it was calibrated.
+// Not judged; a real run measured slower than the calibration (as this
+// machine drifts within an hour) explains latency rows that come out
+// short.
+func compareFloors(real, simulated *reports.Result) []Row {
+	var rows []Row
+	add := func(metric string, r, s *reports.Percentiles) {
+		if r != nil && s != nil && r.P50 > 0 && s.P50 > 0 {
+			rows = append(rows, Row{Scenario: real.Scenario, Workload: "-", Metric: metric, Real: float64(r.P50), Simulated: float64(s.P50)})
+		}
+	}
+	add("floor echo p50 µs", real.Floors.QuicEcho, simulated.Floors.QuicEcho)
+	add("floor p→ack p50 µs", real.Floors.ProduceAck, simulated.Floors.ProduceAck)
+	return rows
 }
 
 // compareTimeline shows, for each timeline event both results measured,

@@ -163,3 +163,30 @@ func TestCompareReads(t *testing.T) {
 		t.Errorf("read p99: %+v", r)
 	}
 }
+
+// TestCompareShowsTheFloors: the real run's floors stand beside the
+// calibration's, shown and not judged (the machine's drift between the
+// calibration and the real run); a missing floor shows no row.
+func TestCompareShowsTheFloors(t *testing.T) {
+	result := func(echo, ack int64) *reports.Result {
+		r := &reports.Result{Scenario: "s", Floors: reports.Floors{QuicEcho: &reports.Percentiles{P50: echo}}}
+		if ack > 0 {
+			r.Floors.ProduceAck = &reports.Percentiles{P50: ack}
+		}
+		return r
+	}
+	rows := Compare(result(155, 156), result(97, 87))
+	got := map[string]Row{}
+	for _, r := range rows {
+		got[r.Metric] = r
+	}
+	if r := got["floor echo p50 µs"]; r.Real != 155 || r.Simulated != 97 || r.Tolerance != 0 || !r.OK() {
+		t.Errorf("echo floor: %+v", r)
+	}
+	if r := got["floor p→ack p50 µs"]; r.Real != 156 || r.Simulated != 87 || r.Tolerance != 0 {
+		t.Errorf("produce→ack floor: %+v", r)
+	}
+	if rows := Compare(result(155, 0), result(97, 87)); len(rows) != 1 {
+		t.Errorf("without a real produce→ack floor: %+v, want the echo's row alone", rows)
+	}
+}

@@ -132,6 +132,16 @@ func TestWANDelaysCommits(t *testing.T) {
 	if got < lan+120_000 {
 		t.Fatalf("committed p50 %dµs over 40 ms links, %dµs without", got, lan)
 	}
+	// The echo floor crosses the clients' link both ways, as a real run's
+	// does; produce→ack does not.
+	ref := reference(t)
+	f := simulate(t, wan, Dedicated).Result.Floors
+	if want := int64(ref.Ops.QUICRoundTrip.P50Ns/1e3) + 80_000; f.QuicEcho.P50 < want-1 || f.QuicEcho.P50 > want+1 {
+		t.Errorf("echo floor p50 %d µs over 40 ms links, want %d", f.QuicEcho.P50, want)
+	}
+	if want := int64(ref.Ops.ProduceAck.P50Ns / 1e3); f.ProduceAck.P50 < want-1 || f.ProduceAck.P50 > want+1 {
+		t.Errorf("produce→ack floor p50 %d µs, want the calibration's %d", f.ProduceAck.P50, want)
+	}
 }
 
 func TestSaturationNamesTheBottleneck(t *testing.T) {
