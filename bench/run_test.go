@@ -881,13 +881,17 @@ func TestRunProcessCluster(t *testing.T) {
 		// On the embedded broker another program takes node-2's API port
 		// in the moment between the run's release of it and the process's
 		// bind: the run must start node-2 again on new ports.
-		var taken net.Listener
+		var (
+			taken net.Listener
+			tried bool
+		)
 		if kind != kafkatest.KindKafka {
 			bench.SetBeforeExec(procs, func(node, api string) {
-				if node == "node-2" && taken == nil {
+				if node == "node-2" && !tried {
+					tried = true
 					var err error
 					if taken, err = net.Listen("tcp", api); err != nil {
-						t.Errorf("taking %s's port %s: %v", node, api, err)
+						t.Logf("taking %s's port %s: %v (another program was faster)", node, api, err)
 					}
 				}
 			})
@@ -899,7 +903,7 @@ func TestRunProcessCluster(t *testing.T) {
 			if log, err := os.ReadFile(filepath.Join(out, "node-2.log")); err != nil || !strings.Contains(string(log), "address already in use") {
 				t.Fatalf("node-2's first process did not lose its API port (%v):\n%s", err, log)
 			}
-		} else if kind != kafkatest.KindKafka {
+		} else if kind != kafkatest.KindKafka && !tried {
 			t.Fatal("node-2 was never started")
 		}
 		c := res.Checker
