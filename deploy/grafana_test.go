@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -340,7 +339,7 @@ func startNode(t *testing.T, ctx context.Context, client *http.Client, bin strin
 		metricsAddr = ports[0]
 		apiAddr := ports[1]
 		quicAddr = freePorts(t, "udp", 1)[0]
-		logs := &lockedBuffer{}
+		logs := &bytes.Buffer{} // read only once the process exited
 		nctx, stop := context.WithCancel(ctx)
 		cmd := exec.CommandContext(nctx, bin, "node", "--data", filepath.Join(t.TempDir(), "data"), "--listen", quicAddr,
 			"--metrics", metricsAddr, "--api", apiAddr, "--no-sync", "--shards", "2")
@@ -363,6 +362,8 @@ func startNode(t *testing.T, ctx context.Context, client *http.Client, bin strin
 		if waitReady(ctx, client, "http://"+apiAddr+"/readyz", exited) {
 			return metricsAddr, quicAddr
 		}
+		stop()
+		<-exited
 		if ctx.Err() != nil || try == 3 || !strings.Contains(logs.String(), "address already in use") {
 			t.Fatalf("the node never became ready (try %d); its output:\n%s", try, logs.String())
 		}
@@ -389,24 +390,6 @@ func waitReady(ctx context.Context, client *http.Client, url string, exited <-ch
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// lockedBuffer is a bytes.Buffer a process writes while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // scrape reads url's Prometheus text exposition.
