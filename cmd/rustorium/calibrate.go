@@ -42,7 +42,8 @@ the simulator charges for the same runs, is fitted as a cost per committed
 transaction plus a cost per committed block, the overhead no single
 operation accounts for (ops.tx_overhead_ns, ops.block_overhead_ns), and
 their load generator's schedule lag at their load is recorded
-(ops.schedule_lag, from the runs that kept the cores at most 90% busy).
+(ops.schedule_lag, from the 1000 and 3000/s runs; near saturation the
+6000/s run's generator starves).
 Run it on an otherwise idle machine: about a minute (--quick: a few
 seconds, few samples, no real run).`,
 		Args: cobra.NoArgs,
@@ -105,9 +106,9 @@ report: {formats: [json]}
 // an hour, session 23); with the third (solveOverhead), six calibrations
 // of session 24 gave 1317–1441 µs per block, and the simulated knee of
 // maxrate-committed came within −13…+23% of the real one (four real
-// searches, six calibrations; +27…+60% in most two-run ones). The third run's schedule lag
-// is not recorded (lag false): its load generator is starved by a host
-// near saturation (89–96% busy, lag p50 up to 3.4 ms and p99 40–150 ms),
+// searches, six calibrations; +27…+60% in most two-run ones). The third
+// run's schedule lag is not recorded (lag false): its load generator is
+// starved by a host near saturation (89–96% busy, lag p50 up to 3.4 ms and p99 40–150 ms),
 // which the simulator makes with its own queues, and calib.LagAt would
 // apply it to every load above the point below it.
 var e2eRuns = []struct {
@@ -187,8 +188,8 @@ func lagPoints(pts []e2ePoint) []calib.LagPoint {
 // falls back to the first run's extra per transaction alone.
 //
 // Through the first point, the per-block part of six calibrations came
-// out 1317–1441 µs; an unconstrained least-squares fit gave
-// 1247–1459 µs and missed the 1000/s run's CPU by up to 10%, which moved
+// out 1317–1441 µs; for four of them an unconstrained least-squares fit
+// gave 1247–1459 µs and missed the 1000/s run's CPU by up to 10%, which moved
 // the simulated one-node medians by as much as 25%.
 func solveOverhead(p []e2ePoint) overhead {
 	if len(p) == 0 {
