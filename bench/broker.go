@@ -175,6 +175,20 @@ func startBroker(ctx context.Context, sc *scenarios.Scenario, given []string, ct
 	return b, nil
 }
 
+// dial connects to a broker of the run (for ordering.Config.Dialer): to
+// the embedded one in memory (ordering.Embedded.Dial), to given ones and to
+// the embedded one while it is stopped over TCP, as any client would.
+func (b *brokerRun) dial(ctx context.Context, network, address string) (net.Conn, error) {
+	b.mu.Lock()
+	emb := b.emb
+	b.mu.Unlock()
+	if emb != nil {
+		return emb.Dial(ctx, network, address)
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, address)
+}
+
 // stopped reports whether a timeline's kill: broker has the broker down.
 func (b *brokerRun) stopped() bool {
 	b.mu.Lock()

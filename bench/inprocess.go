@@ -64,7 +64,7 @@ type InProcess struct {
 	clusterRun
 	nw        *netem.Network
 	endpoints []string                                                          // the emulated network's: clients, node-1…node-N, broker
-	dialer    func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors); nil: direct
+	dialer    func(ctx context.Context, network, host string) (net.Conn, error) // node-1's broker path (floors): the broker's dial, through netem when it impairs
 	nodes     []*nodeSlot
 	peers     []p2p.Peer
 }
@@ -152,7 +152,9 @@ func (c *InProcess) Start(ctx context.Context, sc *scenarios.Scenario, h Hooks) 
 		if err := c.nw.SetLinks(sc.NetworkAt(0).NetemLinks(c.endpoints)); err != nil {
 			return err
 		}
-		c.dialer = c.nw.Dialer(scenarios.NodeName(1), scenarios.EndpointBroker, nil)
+		c.dialer = c.nw.Dialer(scenarios.NodeName(1), scenarios.EndpointBroker, c.broker.dial)
+	} else {
+		c.dialer = c.broker.dial
 	}
 	c.closers = append(c.closers, closerFunc(c.stopNodes))
 	if err := c.openSockets(); err != nil {
@@ -300,8 +302,9 @@ func (c *InProcess) nodeConfig(s *nodeSlot) (node.Config, error) {
 		}
 		cfg.Storage.FS = errorfs.Wrap(vfs.Default, s.disk)
 	}
+	cfg.BrokerDialer = c.broker.dial
 	if c.nw != nil {
-		cfg.BrokerDialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, nil)
+		cfg.BrokerDialer = c.nw.Dialer(s.name, scenarios.EndpointBroker, c.broker.dial)
 	}
 	cfg.OnIngress = c.hooks.OnIngress
 	if tr := c.hooks.Trace; tr != nil {

@@ -351,7 +351,7 @@ func (c *Processes) emulate() error {
 // emulated link s→broker, and writes the cluster file s reads: the run's,
 // with the relay as its brokers.
 func (c *Processes) brokerPath(s *procSlot) error {
-	k := newKafkaRelay(c.ctx, c.nw.Dialer(s.name, scenarios.EndpointBroker, nil))
+	k := newKafkaRelay(c.ctx, c.nw.Dialer(s.name, scenarios.EndpointBroker, c.broker.dial))
 	c.closers = append(c.closers, k)
 	f := *c.file
 	f.Brokers = nil

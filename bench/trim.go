@@ -115,7 +115,7 @@ func (r *clusterRun) startTrimmer(nodes func() []NodeView) {
 	for i := range names {
 		names[i] = fmt.Sprintf("node-%d", i+1)
 	}
-	cfg := ordering.Config{Brokers: r.brokers, TopicPrefix: r.prefix, Shards: r.sc.Cluster.Shards}
+	cfg := ordering.Config{Brokers: r.brokers, TopicPrefix: r.prefix, Shards: r.sc.Cluster.Shards, Dialer: r.broker.dial}
 	ctx, cancel := context.WithCancel(r.ctx)
 	interval := trimInterval
 	t := newLogTrimmer(names, r.sc.Cluster.Shards, nodes, func(below map[uint32]int64) {

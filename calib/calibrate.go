@@ -360,7 +360,7 @@ func (m *measurer) broker(ctx context.Context) error {
 		return err
 	}
 	defer e.Close()
-	cfg := ordering.Config{Brokers: e.Addrs(), Shards: 1, TopicPrefix: "calib-"}
+	cfg := ordering.Config{Brokers: e.Addrs(), Shards: 1, TopicPrefix: "calib-", Dialer: e.Dial}
 	if _, err := ordering.EnsureTopics(ctx, cfg); err != nil {
 		return err
 	}

@@ -358,15 +358,19 @@ func (n *Network) ListenPacket(endpoint, network, address string) (net.PacketCon
 	return n.PacketConn(endpoint, pc)
 }
 
+// DialFunc dials a stream connection, as net.Dialer.DialContext does.
+type DialFunc func(ctx context.Context, network, address string) (net.Conn, error)
+
 // Dialer returns a dial function for franz-go's kgo.Dialer (or any
 // DialContext user) whose connections carry traffic from endpoint from to
 // endpoint to, whatever address they dial, impaired both ways (see Conn).
 // The dial itself takes one round trip of the links' base delays, as a TCP
-// handshake, and waits while a partition separates the two. d nil means a
-// zero net.Dialer.
-func (n *Network) Dialer(from, to string, d *net.Dialer) func(ctx context.Context, network, address string) (net.Conn, error) {
-	if d == nil {
-		d = &net.Dialer{}
+// handshake, and waits while a partition separates the two. dial makes the
+// underlying connection; nil means a zero net.Dialer's.
+func (n *Network) Dialer(from, to string, dial DialFunc) DialFunc {
+	if dial == nil {
+		var d net.Dialer
+		dial = d.DialContext
 	}
 	return func(ctx context.Context, network, address string) (net.Conn, error) {
 		if from == "" || to == "" {
@@ -376,7 +380,7 @@ func (n *Network) Dialer(from, to string, d *net.Dialer) func(ctx context.Contex
 		if err := n.handshake(ctx, out, in); err != nil {
 			return nil, err
 		}
-		c, err := d.DialContext(ctx, network, address)
+		c, err := dial(ctx, network, address)
 		if err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/deadline"
 )
 
 // Conn wraps c, a connection from endpoint from to endpoint to, so that the
@@ -27,8 +29,6 @@ func (n *Network) wrapConn(c net.Conn, out, in *link) net.Conn {
 	sc := &streamConn{Conn: c, n: n, done: make(chan struct{})}
 	sc.out = newPipe(n, out)
 	sc.in = newPipe(n, in)
-	sc.rdl.init()
-	sc.wdl.init()
 	return sc
 }
 
@@ -41,7 +41,7 @@ type streamConn struct {
 	mu       sync.Mutex // guards the two flags and the forwarding of deadlines
 	wPumped  bool
 	rPumped  bool
-	rdl, wdl deadline
+	rdl, wdl deadline.Deadline
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -62,7 +62,7 @@ func (c *streamConn) Write(b []byte) (int, error) {
 	}
 	data := make([]byte, len(b))
 	copy(data, b)
-	if err := c.out.put(data, c.done, c.wdl.wait()); err != nil {
+	if err := c.out.put(data, c.done, c.wdl.Done()); err != nil {
 		return 0, err
 	}
 	return len(b), nil
@@ -81,7 +81,7 @@ func (c *streamConn) pump(pumped *bool, p *pipe, setDeadline func(time.Time) err
 		return false, nil
 	case p.l.fast.Load():
 		return true, nil
-	case isClosed(c.done):
+	case deadline.Closed(c.done):
 		return false, net.ErrClosed
 	}
 	*pumped = true
@@ -118,7 +118,7 @@ func (c *streamConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
-	segs, err := c.in.take(len(b), c.done, c.rdl.wait(), nil)
+	segs, err := c.in.take(len(b), c.done, c.rdl.Done(), nil)
 	n := 0
 	for _, s := range segs {
 		n += copy(b[n:], s)
@@ -167,22 +167,22 @@ func (c *streamConn) Close() error {
 func (c *streamConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rdl.set(t)
-	c.wdl.set(t)
+	c.rdl.Set(t)
+	c.wdl.Set(t)
 	return c.forward(t, !c.rPumped, !c.wPumped)
 }
 
 func (c *streamConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.rdl.set(t)
+	c.rdl.Set(t)
 	return c.forward(t, !c.rPumped, false)
 }
 
 func (c *streamConn) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.wdl.set(t)
+	c.wdl.Set(t)
 	return c.forward(t, false, !c.wPumped)
 }
 
@@ -232,11 +232,11 @@ func (p *pipe) signal() {
 
 // put queues b (owned by the pipe from now on), cut into segments, waiting
 // while the pipe holds limit bytes or more.
-func (p *pipe) put(b []byte, cancel, deadline <-chan struct{}) error {
+func (p *pipe) put(b []byte, cancel, expired <-chan struct{}) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		if isClosed(deadline) {
+		if deadline.Closed(expired) {
 			return os.ErrDeadlineExceeded
 		}
 		if p.err != nil {
@@ -252,7 +252,7 @@ func (p *pipe) put(b []byte, cancel, deadline <-chan struct{}) error {
 		case <-cancel:
 			p.mu.Lock()
 			return net.ErrClosed
-		case <-deadline:
+		case <-expired:
 		}
 		p.mu.Lock()
 	}
@@ -290,7 +290,7 @@ func (p *pipe) fail(err error) {
 
 // take waits for due segments at the head and returns them appended to dst:
 // up to max bytes (splitting a segment) or all that are due if max is 0.
-func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([][]byte, error) {
+func (p *pipe) take(max int, cancel, expired <-chan struct{}, dst [][]byte) ([][]byte, error) {
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -300,17 +300,17 @@ func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for {
-		if isClosed(cancel) {
+		if deadline.Closed(cancel) {
 			return dst, net.ErrClosed
 		}
-		if isClosed(deadline) {
+		if deadline.Closed(expired) {
 			return dst, os.ErrDeadlineExceeded
 		}
 		if p.head == len(p.segs) {
 			if p.err != nil {
 				return dst, p.err
 			}
-			if err := p.wait(nil, cancel, deadline, nil); err != nil {
+			if err := p.wait(nil, cancel, expired, nil); err != nil {
 				return dst, err
 			}
 			continue
@@ -319,7 +319,7 @@ func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([]
 		if h.stalled || p.l.blocked.Load() {
 			topo := p.n.topologyChanged()
 			if p.l.blocked.Load() {
-				if err := p.wait(topo, cancel, deadline, nil); err != nil {
+				if err := p.wait(topo, cancel, expired, nil); err != nil {
 					return dst, err
 				}
 				continue
@@ -333,7 +333,7 @@ func (p *pipe) take(max int, cancel, deadline <-chan struct{}, dst [][]byte) ([]
 			} else {
 				t.Reset(wait)
 			}
-			if err := p.wait(nil, cancel, deadline, t.C); err != nil {
+			if err := p.wait(nil, cancel, expired, t.C); err != nil {
 				return dst, err
 			}
 			continue
@@ -395,7 +395,7 @@ func (p *pipe) popLocked(max int, now time.Time, dst [][]byte) [][]byte {
 
 // wait releases p.mu until the pipe changes, extra or timer fires, or it is
 // cancelled or past its deadline.
-func (p *pipe) wait(extra, cancel, deadline <-chan struct{}, timer <-chan time.Time) error {
+func (p *pipe) wait(extra, cancel, expired <-chan struct{}, timer <-chan time.Time) error {
 	ch := p.changed
 	p.mu.Unlock()
 	defer p.mu.Lock()
@@ -405,63 +405,8 @@ func (p *pipe) wait(extra, cancel, deadline <-chan struct{}, timer <-chan time.T
 	case <-timer:
 	case <-cancel:
 		return net.ErrClosed
-	case <-deadline:
+	case <-expired:
 		return os.ErrDeadlineExceeded
 	}
 	return nil
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	if ch == nil {
-		return false
-	}
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
-}
-
-// deadline is a settable deadline with a channel closed when it passes
-// (after net.Pipe's).
-type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
-}
-
-func (d *deadline) init() { d.cancel = make(chan struct{}) }
-
-func (d *deadline) set(t time.Time) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer's func is closing it
-	}
-	d.timer = nil
-	closed := isClosed(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		ch := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(ch) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
-	}
-}
-
-func (d *deadline) wait() <-chan struct{} {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.cancel
 }

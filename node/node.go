@@ -61,7 +61,8 @@ type Config struct {
 	// TopicPrefix is prepended to every topic name. Empty by default.
 	TopicPrefix string
 	// BrokerDialer, if set, dials every broker connection (netem wraps the
-	// broker path with it). Nil dials directly.
+	// broker path with it). Nil dials directly: over TCP, or in memory to the
+	// node's own embedded broker (when Brokers is empty).
 	BrokerDialer func(ctx context.Context, network, host string) (net.Conn, error)
 	// DataDir is the node's directory: its Pebble store lives in
 	// DataDir/state, and the embedded broker's log (when Brokers is empty)
@@ -304,15 +305,18 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
-	brokers := cfg.Brokers
+	brokers, dial := cfg.Brokers, cfg.BrokerDialer
 	if len(brokers) == 0 {
 		opts := ordering.EmbeddedOptions{DataDir: filepath.Join(cfg.DataDir, "broker"), Logger: brokerLog, SyncWrites: !cfg.Storage.NoSync}
 		if n.embedded, err = ordering.StartEmbedded(ctx, opts); err != nil {
 			return nil, err
 		}
 		brokers = n.embedded.Addrs()
+		if dial == nil {
+			dial = n.embedded.Dial // in memory: the broker is in this process
+		}
 	}
-	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: cfg.BrokerDialer, Logger: brokerLog, Wire: &n.wire}
+	n.ocfg = ordering.Config{Brokers: brokers, TopicPrefix: cfg.TopicPrefix, Shards: cfg.Shards, Dialer: dial, Logger: brokerLog, Wire: &n.wire}
 	if _, err = ordering.EnsureTopics(ctx, n.ocfg); err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -628,6 +629,74 @@ func TestStartEmbedded(t *testing.T) {
 	}
 	if _, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{Topics: []string{"bad/name"}}); !errors.Is(err, ordering.ErrConfig) {
 		t.Errorf("bad topic name: %v, want ErrConfig", err)
+	}
+}
+
+// TestEmbeddedDialsInMemory: Embedded.Dial reaches its brokers in memory
+// (a memnet connection, not TCP), a producer and a consumer work through
+// it while a TCP client of the same broker sees their records, an address
+// that is not the cluster's is dialled over TCP, and a closed cluster
+// refuses (ECONNREFUSED) as its closed port does.
+func TestEmbeddedDialsInMemory(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	e, err := ordering.StartEmbedded(ctx, ordering.EmbeddedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	addr := e.Addrs()[0]
+	c, err := e.Dial(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LocalAddr().Network() != "memnet" || c.RemoteAddr().String() != addr {
+		t.Fatalf("Dial(%s) gave %s %v -> %v, want an in-memory connection", addr, c.LocalAddr().Network(), c.LocalAddr(), c.RemoteAddr())
+	}
+	c.Close()
+
+	var dials atomic.Int64
+	cfg := testCfg(t, e.Addrs(), 1)
+	cfg.Dialer = func(ctx context.Context, network, host string) (net.Conn, error) {
+		dials.Add(1)
+		return e.Dial(ctx, network, host)
+	}
+	p := openProducer(t, cfg)
+	if _, err := p.Append(ctx, 0, nil, []byte("in memory")); err != nil {
+		t.Fatal(err)
+	}
+	if r := readN(t, openConsumer(t, cfg, 0, 0), 1)[0]; string(r.Value) != "in memory" {
+		t.Fatalf("read %q back in memory", r.Value)
+	}
+	tcpCfg := cfg
+	tcpCfg.Dialer = nil
+	if r := readN(t, openConsumer(t, tcpCfg, 0, 0), 1)[0]; string(r.Value) != "in memory" {
+		t.Fatalf("read %q back over TCP", r.Value)
+	}
+	if dials.Load() < 2 {
+		t.Fatalf("dialed %d times through Embedded.Dial", dials.Load())
+	}
+
+	other, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	c, err = e.Dial(ctx, "tcp", other.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LocalAddr().Network() != "tcp" {
+		t.Fatalf("a foreign address was dialed over %s", c.LocalAddr().Network())
+	}
+	c.Close()
+
+	p.Close()
+	e.Close()
+	if c, err := e.Dial(ctx, "tcp", addr); !errors.Is(err, syscall.ECONNREFUSED) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial after Close: %v, want ECONNREFUSED", err)
 	}
 }
 
