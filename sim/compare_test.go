@@ -190,3 +190,62 @@ func TestCompareShowsTheFloors(t *testing.T) {
 		t.Errorf("without a real produce→ack floor: %+v, want the echo's row alone", rows)
 	}
 }
+
+// TestCompareRunsJudgesTheMedianAndShowsTheSpread: against several real
+// runs a row's real figure is their median (of the quiet runs, for
+// latencies) with their range; a simulated figure off the median's
+// tolerance but within it of the range is noise (passes), one beyond the
+// range's is OFF; the table shows the range and the verdicts.
+func TestCompareRunsJudgesTheMedianAndShowsTheSpread(t *testing.T) {
+	result := func(p50 int64) *reports.Result {
+		st := &reports.StageResult{ThroughputTPS: 1000, Corrected: reports.Percentiles{P50: p50, P99: 3 * p50}}
+		return &reports.Result{Scenario: "s", Workloads: map[string]*reports.WorkloadResult{
+			"puts": {Stages: map[string]*reports.StageResult{"committed": st}},
+		}}
+	}
+	busy := result(1000)
+	busy.Resources = &reports.Resources{StealPercentMean: 76}
+	reals := []*reports.Result{result(10000), result(30000), busy, result(12000)}
+	row := func(sim int64, reals []*reports.Result) Row {
+		for _, r := range CompareRuns(reals, result(sim)) {
+			if r.Metric == "committed p50 ms" {
+				return r
+			}
+		}
+		t.Fatal("no committed p50 row")
+		return Row{}
+	}
+	r := row(20000, reals)
+	if r.Runs != 3 || r.Real != 12 || r.RealMin != 10 || r.RealMax != 30 || r.Void != "" {
+		t.Fatalf("median of the quiet runs: %+v", r)
+	}
+	if r.OK() || !r.Noise() || !r.Pass() {
+		t.Errorf("20 ms against 10, 12, 30: %+v, want noise", r)
+	}
+	if r := row(38000, reals); r.Noise() || r.Pass() {
+		t.Errorf("38 ms against 10, 12, 30 (the range's tolerance ends at 37.5): %+v, want OFF", r)
+	}
+	if r := row(12500, reals); !r.OK() || r.Noise() {
+		t.Errorf("12.5 ms against a median of 12: %+v, want ok", r)
+	}
+	if r := row(11000, reals[:2]); r.Real != 20 || r.Runs != 2 {
+		t.Errorf("the median of two runs is their mean: %+v", r)
+	}
+	if r := row(11000, []*reports.Result{busy, busy}); r.Void == "" || !r.Pass() {
+		t.Errorf("only busy runs: %+v, want void", r)
+	}
+	if r := row(20000, reals[:1]); r.Runs != 0 || r.Noise() || r.Pass() {
+		t.Errorf("one run has no spread to be noise in: %+v", r)
+	}
+
+	var b strings.Builder
+	if err := WriteTable(&b, CompareRuns(reals, result(20000))); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"real range", "10.00..30.00", "noise"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,8 +20,9 @@ const defaultCalib = "calib/reference.json"
 
 func newSimulateCmd() *cobra.Command {
 	var (
-		out, calibFile, host, against string
-		background                    float64
+		out, calibFile, host string
+		against              []string
+		background           float64
 	)
 	cmd := &cobra.Command{
 		Use:   "simulate SCENARIO.yaml",
@@ -38,8 +40,15 @@ cores of its own; --host shared puts the whole cluster, the broker and the
 load generator on one machine of the calibration's cores, as rustorium run
 does (make validate-sim).
 
-The exit status is 0 when the SLOs passed, 3 when they did not, 1 when the
-scenario could not be simulated.`,
+--against puts a real run of the same scenario (its folder or result.json)
+beside the simulation, in a table of the figures make validate-sim judges;
+given more than once, the real column is the runs' median and the table
+shows their range: a figure off its tolerance from the median but not
+from the range is "noise" (the real runs disagreed more than that), not
+OFF.
+
+The exit status is 0 when the SLOs passed (with --against: when no figure
+is OFF), 3 when they did not, 1 when the scenario could not be simulated.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			sc, err := scenarios.LoadSimulation(args[0])
@@ -61,7 +70,7 @@ scenario could not be simulated.`,
 			}
 			opts := sim.Options{Calib: c, CalibFile: calibFile, Host: sim.Host(host), BackgroundLoad: background}
 			if sc.Sweep != nil {
-				if against != "" {
+				if len(against) > 0 {
 					return fmt.Errorf("--against: %s is a sweep", args[0])
 				}
 				r, err := sim.RunSweep(cmd.Context(), sc, opts, out, formats, cmd.ErrOrStderr())
@@ -90,22 +99,24 @@ scenario could not be simulated.`,
 				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "\nreport: %s\n", filepath.Join(out, "report.html"))
-			if against != "" {
-				if st, err := os.Stat(against); err == nil && st.IsDir() {
-					against = filepath.Join(against, "result.json")
+			if len(against) > 0 {
+				reals := make([]*reports.Result, len(against))
+				for i, a := range against {
+					if st, err := os.Stat(a); err == nil && st.IsDir() {
+						a = filepath.Join(a, "result.json")
+					}
+					if reals[i], err = reports.ReadJSON(a); err != nil {
+						return err
+					}
 				}
-				real, err := reports.ReadJSON(against)
-				if err != nil {
-					return err
-				}
-				rows := sim.Compare(real, o.Result)
+				rows := sim.CompareRuns(reals, o.Result)
 				fmt.Fprintln(cmd.OutOrStdout())
 				if err := sim.WriteTable(cmd.OutOrStdout(), rows); err != nil {
 					return err
 				}
 				for _, r := range rows {
-					if !r.OK() {
-						return &exitError{code: 3, err: fmt.Errorf("simulation off the real run %s: %s %s", against, r.Workload, r.Metric)}
+					if !r.Pass() {
+						return &exitError{code: 3, err: fmt.Errorf("simulation off the real run(s) %s: %s %s", strings.Join(against, ", "), r.Workload, r.Metric)}
 					}
 				}
 				return nil
@@ -118,7 +129,7 @@ scenario could not be simulated.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "report folder (default out/<name>-sim-<YYYYMMDD-HHMMSS>)")
 	cmd.Flags().StringVar(&calibFile, "calib", defaultCalib, "calibration file (rustorium calibrate)")
-	cmd.Flags().StringVar(&against, "against", "", "a real run's result.json (or folder) of the same scenario: print both side by side and exit 3 when a figure is off its tolerance")
+	cmd.Flags().StringArrayVar(&against, "against", nil, "a real run's result.json (or folder) of the same scenario: print both side by side and exit 3 when a figure is off its tolerance; repeat for several runs (their median, and range)")
 	cmd.Flags().StringVar(&host, "host", string(sim.Dedicated), "dedicated (each node its own cores) or shared (everything on one calibrated machine, as run)")
 	cmd.Flags().Float64Var(&background, "background-load", 0, "with --host shared: other processes' runnable threads on the machine (its load average before the real run), time-sliced with the cluster's work")
 	return cmd

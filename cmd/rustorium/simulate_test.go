@@ -60,6 +60,10 @@ func TestCalibrateQuickThenSimulate(t *testing.T) {
 	if out, err := execRoot(t, "simulate", sc, "--calib", cal, "--out", filepath.Join(dir, "again"), "--against", filepath.Join(dir, "out")); err != nil {
 		t.Fatalf("against itself: %v\n%s", err, out)
 	}
+	// Against two runs (the same one twice) the table shows their range.
+	if out, err := execRoot(t, "simulate", sc, "--calib", cal, "--out", filepath.Join(dir, "twice"), "--against", filepath.Join(dir, "out"), "--against", filepath.Join(dir, "out", "result.json")); err != nil || !strings.Contains(out, "real range") {
+		t.Fatalf("against two runs: %v\n%s", err, out)
+	}
 	res.Workloads["puts"].Stages["committed"].ThroughputTPS *= 3
 	other := filepath.Join(dir, "other")
 	if err := reports.WriteJSON(other, res); err != nil {
