@@ -56,10 +56,10 @@ type EmbeddedOptions struct {
 //
 // Clients in the same process reach it in memory through Dial (pass it as
 // Config.Dialer): no system calls, socket buffers or netpoller wake-ups
-// between a Kafka client and the broker, which on loopback TCP cost about
-// 15 µs a round trip of CPU on each side (internal/memnet's benchmark).
-// Other processes connect over TCP to Addrs as before; both reach the same
-// brokers.
+// between a Kafka client and the broker (a 256-byte request and response
+// take 1.3 µs so against 16.7 µs over loopback TCP: internal/memnet's
+// benchmark). Other processes connect over TCP to Addrs as before; both
+// reach the same brokers.
 type Embedded struct {
 	c      *kfake.Cluster
 	addrs  []string
