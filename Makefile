@@ -122,8 +122,8 @@ bench-ci-baseline: build
 # the tolerance of the range. It exits non-zero when a figure is OFF. It
 # simulates with a calibration of this machine taken first (about a minute),
 # since the real runs are this machine's; VALIDATE_CALIB=FILE uses FILE
-# instead (calib/reference.json is some other machine's). About 30 minutes;
-# VALIDATE_RUNS=1, about 10.
+# instead (calib/reference.json is some other machine's). About 17 minutes
+# on a 2-core machine; VALIDATE_RUNS=1, about 7.
 VALIDATE_CALIB ?=
 VALIDATE_RUNS ?= 3
 VALIDATE ?= scenarios/default.yaml scenarios/validate/cluster3.yaml scenarios/validate/wan40.yaml scenarios/maxrate-committed.yaml scenarios/validate/leader-kill.yaml scenarios/validate/api.yaml
