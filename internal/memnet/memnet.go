@@ -104,15 +104,11 @@ func Pipe(aAddr, bAddr net.Addr, buf int) (a, b *Conn) {
 func (c *Conn) Read(p []byte) (int, error) {
 	b := c.rd
 	for {
-		if err := c.check(&c.rdl); err != nil {
+		if err := c.check(&c.rdl); err != nil || len(p) == 0 {
 			return 0, err
 		}
 		b.mu.Lock()
 		if b.off < len(b.data) {
-			if len(p) == 0 {
-				b.mu.Unlock()
-				return 0, nil
-			}
 			n := copy(p, b.data[b.off:])
 			b.off += n
 			more := b.off < len(b.data)
@@ -150,7 +146,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 	b := c.wr
 	n := 0
 	for {
-		if err := c.check(&c.wdl); err != nil {
+		if err := c.check(&c.wdl); err != nil || len(p) == 0 {
 			return n, err
 		}
 		b.mu.Lock()
@@ -159,7 +155,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 			notify(b.writable) // for another writer
 			return n, &net.OpError{Op: "write", Net: "memnet", Source: c.local, Addr: c.remote, Err: ErrPeerClosed}
 		}
-		if space := b.limit - (len(b.data) - b.off); space > 0 && n < len(p) {
+		if space := b.limit - (len(b.data) - b.off); space > 0 {
 			k := min(space, len(p)-n)
 			if b.off > 0 && len(b.data)+k > cap(b.data) {
 				b.data = b.data[:copy(b.data, b.data[b.off:])]
@@ -179,9 +175,6 @@ func (c *Conn) Write(p []byte) (int, error) {
 			continue
 		}
 		b.mu.Unlock()
-		if n == len(p) {
-			return n, nil // an empty write
-		}
 		select {
 		case <-b.writable:
 		case <-c.wdl.Done():

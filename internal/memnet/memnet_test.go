@@ -100,6 +100,25 @@ func TestWriteWaitsForTheReader(t *testing.T) {
 	}
 }
 
+// TestEmptyCallsReturnAtOnce: a Read or Write of no bytes returns 0 and no
+// error at once, as on TCP, even with nothing buffered to read or no room
+// to write (the deadline only bounds a wrong wait).
+func TestEmptyCallsReturnAtOnce(t *testing.T) {
+	a, b := Pipe(Addr("a"), Addr("b"), 1)
+	defer a.Close()
+	defer b.Close()
+	_ = b.SetDeadline(time.Now().Add(time.Second))
+	if n, err := b.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty Read of an empty pipe = %d, %v", n, err)
+	}
+	if _, err := b.Write([]byte("x")); err != nil { // fills a's one-byte buffer
+		t.Fatal(err)
+	}
+	if n, err := b.Write(nil); n != 0 || err != nil {
+		t.Fatalf("empty Write to a full pipe = %d, %v", n, err)
+	}
+}
+
 // TestCloseEnds: after one end closes, the other reads what was written
 // before and then io.EOF, and its Writes fail with ErrPeerClosed (EPIPE);
 // the closed end's own calls fail with net.ErrClosed; Close twice is fine.
