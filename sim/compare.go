@@ -98,7 +98,7 @@ func CompareRuns(reals []*reports.Result, simulated *reports.Result) []Row {
 	rows := make([]Row, 0, len(order))
 	for _, k := range order {
 		runs := all[k]
-		quiet := runs[:0:0]
+		var quiet []Row
 		for _, r := range runs {
 			if r.Void == "" {
 				quiet = append(quiet, r)

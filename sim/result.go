@@ -166,9 +166,8 @@ func floorsOf(c *calib.Calibration, sc *scenarios.Scenario) reports.Floors {
 	lat := func(l calib.Latency, plus float64) *reports.Percentiles {
 		return &reports.Percentiles{P50: us(l.P50Ns + plus), P99: us(l.P99Ns + plus), Max: us(l.P99Ns + plus), Mean: math.Round((l.MeanNs+plus)/100) / 10}
 	}
-	net := sc.NetworkAt(0)
-	node1 := scenarios.NodeName(1)
-	wire := float64(net.Path(scenarios.EndpointClients, node1).Effective().Delay + net.Path(node1, scenarios.EndpointClients).Effective().Delay)
+	nw, node1 := sc.NetworkAt(0), scenarios.NodeName(1)
+	wire := float64(nw.Path(scenarios.EndpointClients, node1).Effective().Delay + nw.Path(node1, scenarios.EndpointClients).Effective().Delay)
 	block := sc.Cluster.Block.MaxTxs
 	f := reports.Floors{
 		QuicEcho: lat(c.Ops.QUICRoundTrip, wire), ProduceAck: lat(c.Ops.ProduceAck, 0),

@@ -57,7 +57,7 @@ type EmbeddedOptions struct {
 // Clients in the same process reach it in memory through Dial (pass it as
 // Config.Dialer): no system calls, socket buffers or netpoller wake-ups
 // between a Kafka client and the broker (a 256-byte request and response
-// take 1.3 µs so against 16.7 µs over loopback TCP: internal/memnet's
+// take 1.3 µs in memory against 16.7 µs over loopback TCP: internal/memnet's
 // benchmark). Other processes connect over TCP to Addrs as before; both
 // reach the same brokers.
 type Embedded struct {
