@@ -182,6 +182,7 @@ func TestListenerTakesBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer mem.Close() // ends its echo goroutine on a failing path too
 	if mem.RemoteAddr().String() != tcp.Addr().String() || mem.LocalAddr().Network() != "memnet" {
 		t.Fatalf("in-memory conn %v -> %v", mem.LocalAddr(), mem.RemoteAddr())
 	}
@@ -189,6 +190,7 @@ func TestListenerTakesBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer viaTCP.Close()
 	for _, c := range []net.Conn{mem, viaTCP} {
 		if _, err := c.Write([]byte("ping")); err != nil {
 			t.Fatal(err)
@@ -225,19 +227,26 @@ func TestDialWaitsForAccept(t *testing.T) {
 	if _, err := l.Dial(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Dial with nobody accepting: %v", err)
 	}
-	accepted := make(chan net.Conn, 1)
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	accepted := make(chan result, 1) // the goroutine ends with l.Close whatever the test does
 	go func() {
 		c, err := l.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
+		accepted <- result{c, err}
 	}()
 	c, err := l.Dial(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := <-accepted
+	defer c.Close()
+	r := <-accepted
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s := r.c
+	defer s.Close()
 	if s.LocalAddr().String() != "broker" || s.RemoteAddr() != c.LocalAddr() {
 		t.Fatalf("server end %v <- %v, client end %v", s.LocalAddr(), s.RemoteAddr(), c.LocalAddr())
 	}
