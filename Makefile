@@ -120,7 +120,7 @@ bench-ci-baseline: build
 # (committed p50 and knee ±25%, p99 ±50%): the real column is the runs'
 # median, with their range; "noise" marks a figure off the median but within
 # the tolerance of the range. It exits non-zero when a figure is OFF. It
-# simulates with a calibration of this machine taken first (about a minute),
+# simulates with a calibration of this machine taken first (about two minutes),
 # since the real runs are this machine's; VALIDATE_CALIB=FILE uses FILE
 # instead (calib/reference.json is some other machine's). About 17 minutes
 # on a 2-core machine; VALIDATE_RUNS=1, about 7.

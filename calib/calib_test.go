@@ -169,6 +169,41 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
+// TestLagQuantile: the lag's quantile function passes through the
+// measured percentiles, grows with u, is 0 at u = 0 and linear below the
+// median, and holds at the p99.9 beyond it.
+func TestLagQuantile(t *testing.T) {
+	p := LagPoint{HostBusy: 0.6, P50Ns: 70e3, P90Ns: 300e3, P99Ns: 2e6, P999Ns: 15e6}
+	if !p.HasTail() || (LagPoint{P50Ns: 1, P99Ns: 2}).HasTail() {
+		t.Fatal("HasTail: want true with p90 and p99.9 only")
+	}
+	for _, tc := range []struct{ u, want float64 }{
+		{0, 0}, {0.25, 35e3}, {0.5, 70e3}, {0.9, 300e3}, {0.99, 2e6}, {0.999, 15e6},
+		{0.9999, 15e6}, {0.999999, 15e6}, // held beyond the p99.9
+	} {
+		if got := p.Quantile(tc.u); math.Abs(got-tc.want) > 1e-6*tc.want {
+			t.Errorf("Quantile(%v) = %v, want %v", tc.u, got, tc.want)
+		}
+	}
+	// Between two percentiles, log lag is linear in log(1 − u): half way
+	// (in log) from 0.9 to 0.99 is the geometric mean.
+	if got, want := p.Quantile(1-math.Sqrt(0.1*0.01)), math.Sqrt(300e3*2e6); math.Abs(got-want) > 1e-6*want {
+		t.Errorf("Quantile between p90 and p99 = %v, want %v", got, want)
+	}
+	prev := -1.0
+	for i := 0; i <= 100000; i++ {
+		u := float64(i) / 100000
+		if i == 100000 {
+			u = math.Nextafter(1, 0)
+		}
+		q := p.Quantile(u)
+		if q < prev || math.IsNaN(q) {
+			t.Fatalf("Quantile(%v) = %v after %v: not non-decreasing", u, q, prev)
+		}
+		prev = q
+	}
+}
+
 func TestLagAt(t *testing.T) {
 	c, err := Load("reference.json")
 	if err != nil {
@@ -203,12 +238,32 @@ func TestLagAt(t *testing.T) {
 	if p50, p99 := c.LagAt(0.9); p50 != 40 || math.Abs(p99-(7000+6000*5.0/3)) > 1e-6 {
 		t.Errorf("LagAt(0.9) with a falling p50 = %v, %v; want 40, %v", p50, p99, 7000+6000*5.0/3)
 	}
+	// The tail's percentiles are interpolated as p50 and p99 are, when
+	// every point has them.
+	c.Ops.ScheduleLag = []LagPoint{{HostBusy: 0.5, P50Ns: 100, P90Ns: 200, P99Ns: 1000, P999Ns: 3000}, {HostBusy: 0.8, P50Ns: 400, P90Ns: 800, P99Ns: 7000, P999Ns: 30000}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := LagPoint{HostBusy: 0.7, P50Ns: 100 + 300*(7.0/3-1)/3, P90Ns: 200 + 600*(7.0/3-1)/3, P99Ns: 1000 + 6000*(7.0/3-1)/3, P999Ns: 3000 + 27000*(7.0/3-1)/3}
+	if got := c.LagPointAt(0.7); math.Abs(got.P90Ns-want.P90Ns) > 1e-6 || math.Abs(got.P999Ns-want.P999Ns) > 1e-6 || math.Abs(got.P50Ns-want.P50Ns) > 1e-6 {
+		t.Errorf("LagPointAt(0.7) = %+v, want %+v", got, want)
+	}
+	if got := c.LagPointAt(1.0 / 3); !got.HasTail() || math.Abs(got.P999Ns-1500) > 1e-6 {
+		t.Errorf("LagPointAt(1/3) = %+v, want p99.9 1500 (half way from an idle host)", got)
+	}
+	c.Ops.ScheduleLag[1].P90Ns, c.Ops.ScheduleLag[1].P999Ns = 0, 0 // a point without them
+	if got := c.LagPointAt(0.7); got.HasTail() || got.P99Ns == 0 {
+		t.Errorf("LagPointAt with a point without the tail = %+v, want p50 and p99 only", got)
+	}
 	for name, pts := range map[string][]LagPoint{
-		"unsorted":   {{HostBusy: 0.8, P50Ns: 1, P99Ns: 2}, {HostBusy: 0.5, P50Ns: 1, P99Ns: 2}},
-		"busy above": {{HostBusy: 1.5, P50Ns: 1, P99Ns: 2}},
-		"busy zero":  {{HostBusy: 0, P50Ns: 1, P99Ns: 2}},
-		"p99 below":  {{HostBusy: 0.5, P50Ns: 3, P99Ns: 2}},
-		"no p50":     {{HostBusy: 0.5, P50Ns: 0, P99Ns: 2}},
+		"p90 above p99":     {{HostBusy: 0.5, P50Ns: 1, P90Ns: 5, P99Ns: 2, P999Ns: 9}},
+		"p999 below p99":    {{HostBusy: 0.5, P50Ns: 1, P90Ns: 2, P99Ns: 4, P999Ns: 3}},
+		"p90 without p99.9": {{HostBusy: 0.5, P50Ns: 1, P90Ns: 2, P99Ns: 4}},
+		"unsorted":          {{HostBusy: 0.8, P50Ns: 1, P99Ns: 2}, {HostBusy: 0.5, P50Ns: 1, P99Ns: 2}},
+		"busy above":        {{HostBusy: 1.5, P50Ns: 1, P99Ns: 2}},
+		"busy zero":         {{HostBusy: 0, P50Ns: 1, P99Ns: 2}},
+		"p99 below":         {{HostBusy: 0.5, P50Ns: 3, P99Ns: 2}},
+		"no p50":            {{HostBusy: 0.5, P50Ns: 0, P99Ns: 2}},
 	} {
 		c.Ops.ScheduleLag = pts
 		if err := c.Validate(); !errors.Is(err, ErrFormat) {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 )
 
@@ -138,6 +139,13 @@ type Ops struct {
 	// lag grows with the machine's load. Sorted by HostBusy; absent: not
 	// measured (calibrate --quick), and the simulator sends on time.
 	ScheduleLag []LagPoint `json:"schedule_lag,omitempty"`
+	// HopDelay is a network hand-off's delay in the same real runs (a
+	// loopback UDP datagram to a goroutine waiting in the netpoller,
+	// HopProbe, beside the run's load), at each run's load: the wait of
+	// every packet a node or client reads for a P. Sorted by HostBusy;
+	// absent: not measured (calibrate --quick, or before session 26), and
+	// the simulator adds no stall to the hops.
+	HopDelay []LagPoint `json:"hop_delay,omitempty"`
 }
 
 // APICost is one HTTP API protocol's figures, measured through the node's
@@ -186,6 +194,46 @@ type LagPoint struct {
 	HostBusy float64 `json:"host_busy"`
 	P50Ns    float64 `json:"p50_ns"`
 	P99Ns    float64 `json:"p99_ns"`
+	// P90Ns and P999Ns are the lag's 90th and 99.9th percentiles, the
+	// shape of its tail (Quantile). 0: not measured (calibrations before
+	// session 26, which recorded p50 and p99 only).
+	P90Ns  float64 `json:"p90_ns,omitempty"`
+	P999Ns float64 `json:"p999_ns,omitempty"`
+}
+
+// HasTail reports whether the point has the percentiles Quantile needs.
+func (p LagPoint) HasTail() bool { return p.P90Ns > 0 && p.P999Ns > 0 }
+
+// Quantile is the lag's u-quantile (ns) for u in [0, 1) from the point's
+// percentiles (HasTail): linear from 0 to the p50 below it, and above it
+// a power law between successive percentiles — log lag linear in
+// log(1 − u) through p50, p90, p99 and p99.9 —, held at the p99.9 beyond
+// it (a run of a few tens of seconds measures little past it: the
+// longest lag of make run's 40 s was 1.3 times its p99.9). A heavy tail
+// (the rare stalls of a busy Go process: a P held in a system call, a
+// long non-preemptible stretch, a flush) is so drawn as measured, not as
+// a log-normal through p50 and p99 would put it.
+func (p LagPoint) Quantile(u float64) float64 {
+	switch {
+	case !(u > 0):
+		return 0
+	case u <= 0.5:
+		return p.P50Ns * u / 0.5
+	}
+	if u >= 0.999 {
+		return p.P999Ns
+	}
+	knots := [...]struct{ q, x float64 }{{0.5, p.P50Ns}, {0.9, p.P90Ns}, {0.99, p.P99Ns}, {0.999, p.P999Ns}}
+	i := 1
+	for i < len(knots)-1 && u > knots[i].q {
+		i++
+	}
+	a, b := knots[i-1], knots[i]
+	if !(a.x > 0) || !(b.x >= a.x) {
+		return max(a.x, b.x)
+	}
+	f := math.Log((1-u)/(1-a.q)) / math.Log((1-b.q)/(1-a.q))
+	return a.x * math.Pow(b.x/a.x, f)
 }
 
 // SizeCost is a cost at a size (bytes for hashes, entries for blocks and
@@ -296,17 +344,26 @@ func (c *Calibration) Validate() error {
 	if o.BlockOverheadNs < 0 || math.IsNaN(o.BlockOverheadNs) || math.IsInf(o.BlockOverheadNs, 0) {
 		bad("ops.block_overhead_ns: %v is not a cost", o.BlockOverheadNs)
 	}
-	for i, p := range o.ScheduleLag {
-		name := fmt.Sprintf("ops.schedule_lag[%d]", i)
-		if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= o.ScheduleLag[i-1].HostBusy) {
-			bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
-		}
-		pos(name+".p50_ns", p.P50Ns)
-		pos(name+".p99_ns", p.P99Ns)
-		if p.P99Ns < p.P50Ns {
-			bad("%s: p99_ns %v below p50_ns %v", name, p.P99Ns, p.P50Ns)
+	delays := func(field string, pts []LagPoint) {
+		for i, p := range pts {
+			name := fmt.Sprintf("ops.%s[%d]", field, i)
+			if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= pts[i-1].HostBusy) {
+				bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
+			}
+			pos(name+".p50_ns", p.P50Ns)
+			pos(name+".p99_ns", p.P99Ns)
+			if p.P99Ns < p.P50Ns {
+				bad("%s: p99_ns %v below p50_ns %v", name, p.P99Ns, p.P50Ns)
+			}
+			if p.P90Ns != 0 || p.P999Ns != 0 {
+				if !(p.P90Ns >= p.P50Ns && p.P90Ns <= p.P99Ns && p.P999Ns >= p.P99Ns) || math.IsInf(p.P999Ns, 0) {
+					bad("%s: p90_ns %v and p999_ns %v are not in order with p50_ns %v and p99_ns %v", name, p.P90Ns, p.P999Ns, p.P50Ns, p.P99Ns)
+				}
+			}
 		}
 	}
+	delays("schedule_lag", o.ScheduleLag)
+	delays("hop_delay", o.HopDelay)
 	if b := o.PebbleBackground; b != nil {
 		if b.MemtableBytes < 1<<10 {
 			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
@@ -523,20 +580,36 @@ func (c *Calibration) VerifyBatchNs(n int) float64 {
 // no schedule lag measured above it.
 const MaxLagBusy = 0.9
 
-// LagAt is the schedule lag's p50 and p99 (ns) at a host busy share busy:
-// piecewise linear in the load's queueing factor busy/(1−busy) through
-// the ScheduleLag points, from no lag on an idle host, and along the
-// last segment beyond the last point, never below that point (busy at
-// most 0.9: a p50 that fell between the points, as the pacer sends more
-// per wake-up at a higher rate, is held). Zero without points.
+// LagAt is the schedule lag's p50 and p99 (ns) at a host busy share busy
+// (LagPointAt).
 func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
-	pts := c.Ops.ScheduleLag
+	p := c.LagPointAt(busy)
+	return p.P50Ns, p.P99Ns
+}
+
+// LagPointAt is the schedule lag at a host busy share busy: each
+// percentile piecewise linear in the load's queueing factor
+// busy/(1−busy) through the ScheduleLag points, from no lag on an idle
+// host, and along the last segment beyond the last point, never below
+// that point (busy at most 0.9: a p50 that fell between the points, as
+// the pacer sends more per wake-up at a higher rate, is held). The tail's
+// percentiles (p90, p99.9) are interpolated only when every point has
+// them (else 0: LagPoint.HasTail is false). Zero without points.
+func (c *Calibration) LagPointAt(busy float64) LagPoint { return delayAt(c.Ops.ScheduleLag, busy) }
+
+// HopDelayAt is a network hand-off's delay at a host busy share busy,
+// from the HopDelay points as LagPointAt's from the ScheduleLag points.
+func (c *Calibration) HopDelayAt(busy float64) LagPoint { return delayAt(c.Ops.HopDelay, busy) }
+
+// delayAt is LagPointAt over the points pts.
+func delayAt(pts []LagPoint, busy float64) LagPoint {
 	if len(pts) == 0 || !(busy > 0) {
-		return 0, 0
+		return LagPoint{}
 	}
+	tail := !slices.ContainsFunc(pts, func(p LagPoint) bool { return !p.HasTail() })
 	q := func(b float64) float64 { b = min(b, MaxLagBusy); return b / (1 - b) }
 	x := q(busy)
-	x0, a0, b0 := 0.0, 0.0, 0.0
+	x0, prev := 0.0, LagPoint{}
 	for i, p := range pts {
 		x1 := q(p.HostBusy)
 		if x <= x1 || i == len(pts)-1 {
@@ -544,15 +617,23 @@ func (c *Calibration) LagAt(busy float64) (p50, p99 float64) {
 			if x1 > x0 {
 				f = (x - x0) / (x1 - x0)
 			}
-			p50, p99 = max(a0+f*(p.P50Ns-a0), 0), max(b0+f*(p.P99Ns-b0), 0)
-			if x > x1 { // beyond the last point: never below it
-				p50, p99 = max(p50, p.P50Ns), max(p99, p.P99Ns)
+			at := func(a, b float64) float64 {
+				v := max(a+f*(b-a), 0)
+				if x > x1 { // beyond the last point: never below it
+					v = max(v, b)
+				}
+				return v
 			}
-			return p50, p99
+			out := LagPoint{HostBusy: min(busy, MaxLagBusy), P50Ns: at(prev.P50Ns, p.P50Ns), P99Ns: at(prev.P99Ns, p.P99Ns)}
+			if tail {
+				out.P90Ns = min(max(at(prev.P90Ns, p.P90Ns), out.P50Ns), out.P99Ns)
+				out.P999Ns = max(at(prev.P999Ns, p.P999Ns), out.P99Ns)
+			}
+			return out
 		}
-		x0, a0, b0 = x1, p.P50Ns, p.P99Ns
+		x0, prev = x1, p
 	}
-	return 0, 0
+	return LagPoint{}
 }
 
 // PebbleCommitNs is the cost of committing a Pebble batch of n bytes.

@@ -113,7 +113,7 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 // loop; then the blocks are visible to read_committed fetches.
 func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()) {
 	d := e.link(n.name, endpointBroker).Impairment().Delay
-	back := e.link(endpointBroker, n.name).Impairment().Delay + e.local(n, e.k.produceBase())
+	back := e.link(endpointBroker, n.name).Impairment().Delay + e.cpuOf(n).Stretch(e.k.produceBase()) // and a stall each time
 	parts := map[uint32]bool{}
 	for _, blk := range blocks {
 		parts[blk.shard] = true
@@ -141,7 +141,7 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 						step(i + 1) // committed: the markers are written
 						return
 					}
-					e.s.After(back, func() { step(i + 1) })
+					e.s.After(back+e.stall(), func() { step(i + 1) })
 				})
 			})
 		})

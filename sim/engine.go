@@ -44,6 +44,7 @@ type engine struct {
 
 	host     *des.Server // the shared host's cores (Host: shared), else nil
 	lagRand  *rand.Rand  // the open loops' schedule lag on a shared host (lag)
+	hopRand  *rand.Rand  // the hops' stalls on a shared host (stall)
 	hostDisk *des.Server
 	brokers  []*broker
 
@@ -184,11 +185,14 @@ func (e *engine) setNetwork(n scenarios.Network) {
 // cpuOf is the cores an operation of node n runs on.
 func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
 
-// local is a latency t of node n's machine measured idle (the calibrated
-// produce→ack and QUIC round trips on loopback), as long as it takes
-// there now (des.Server.Stretch): on a busy machine every hop of a
-// round trip waits for a core.
-func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) }
+// local is a hand-off whose latency t was measured on an idle machine
+// (the calibrated produce→ack and QUIC round trips on loopback), as long
+// as it takes on node n's machine now: stretched by its load
+// (des.Server.Stretch: on a busy machine every hop of a round trip waits
+// for a core), plus a stall drawn from the calibrated hop delay's tail
+// (stall). Each hand-off draws its own: a latency reused for several
+// round trips is stretched once and stalls each time.
+func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) + e.stall() }
 
 // ---- the write path ----
 
@@ -893,13 +897,18 @@ func (e *engine) publish(n *node, blocks []*block) {
 		e.loopPublish(n, b, blocks, visible)
 		return
 	}
-	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.local(n, e.k.produceBase())
+	// Each round trip is a hand-off of its own (local), each with its stall.
+	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.cpuOf(n).Stretch(e.k.produceBase())
+	before := des.Time(publishRTTs-1) * rt
+	for range publishRTTs - 1 {
+		before += e.stall()
+	}
 	// Each block's header is a broker write.
 	cpu := e.k.brokerRecord() * des.Time(len(blocks))
-	e.s.After(des.Time(publishRTTs-1)*rt, func() {
+	e.s.After(before, func() {
 		b.cpu.Do(cpu, opBroker, func() {
 			e.replicate(func() {
-				e.s.After(rt, visible)
+				e.s.After(rt+e.stall(), visible)
 			})
 		})
 	})
@@ -1167,26 +1176,58 @@ func (e *engine) openSend(w *workload) {
 // z99 is the standard normal distribution's 99th percentile.
 const z99 = 2.3263478740408408
 
-// lagSeed tells the schedule lag's random source from the links' (linkSeed).
-const lagSeed = 0x6c6167 // "lag"
+// lagSeed and hopSeed tell the schedule lag's and the hops' random
+// sources from the links' (linkSeed) and from each other.
+const (
+	lagSeed = 0x6c6167 // "lag"
+	hopSeed = 0x686f70 // "hop"
+)
 
 // lag is how late an open loop's send leaves after its intended time on a
-// shared host: drawn from a log-normal distribution with the calibrated
-// schedule lag's p50 and p99 at the host's load now (calib.LagAt of
-// des.Server.Load), at most five times that p99. As in a real run, the
-// load generator shares the host's cores with the cluster, and Go runs a
-// timer only when its P next schedules. Zero off a shared host, or when
-// the calibration has no schedule lag.
+// shared host: drawn from the calibrated schedule lag at the host's load
+// now (calib.LagPointAt of des.Server.Load) — from its percentiles
+// (calib.LagPoint.Quantile) when the calibration has p90 and p99.9, else
+// from a log-normal distribution with its p50 and p99, at most five times
+// that p99. As in a real run, the load generator shares the host's cores
+// with the cluster, and Go runs a timer only when its P next schedules.
+// Zero off a shared host, or when the calibration has no schedule lag.
 func (e *engine) lag() des.Time {
 	if e.lagRand == nil {
 		return 0
 	}
-	p50, p99 := e.k.c.LagAt(e.host.Load())
-	if !(p50 > 0) {
+	p := e.k.c.LagPointAt(e.host.Load())
+	if !(p.P50Ns > 0) {
 		return 0
 	}
-	sigma := math.Log(max(p99, p50)/p50) / z99
-	return des.Time(math.Round(min(p50*math.Exp(sigma*e.lagRand.NormFloat64()), 5*p99)))
+	if p.HasTail() {
+		return des.Time(math.Round(p.Quantile(e.lagRand.Float64())))
+	}
+	sigma := math.Log(max(p.P99Ns, p.P50Ns)/p.P50Ns) / z99
+	return des.Time(math.Round(min(p.P50Ns*math.Exp(sigma*e.lagRand.NormFloat64()), 5*p.P99Ns)))
+}
+
+// stall is how much longer than nine hand-offs in ten a network
+// hand-off takes on a shared host: the calibrated hop delay's excess over
+// its p90 at the host's load now (calib.Calibration.HopDelayAt), drawn
+// from its percentiles (calib.LagPoint.Quantile). Every hop (a node's
+// read of a client's packet, a producer's of the broker's answer, a
+// replica's of a fetch, a client's of each answer) is a goroutine that
+// waits for a P, and the rare long waits (a P held in fdatasync, a flush
+// or a compaction between preemption points, a GC cycle) strike it. The
+// common wait is the load's stretch of the calibrated idle latency
+// (local); this adds the tail beyond it. (The excess over the p50 instead
+// doubled what the stretch charges: against session 26's real runs the
+// one-node committed p50 came out 56–58% long.) Zero off a shared host, or
+// when the calibration has no hop delay.
+func (e *engine) stall() des.Time {
+	if e.hopRand == nil {
+		return 0
+	}
+	p := e.k.c.HopDelayAt(e.host.Load())
+	if !p.HasTail() {
+		return 0
+	}
+	return des.Time(math.Round(max(p.Quantile(e.hopRand.Float64())-p.P90Ns, 0)))
 }
 
 // closedSend sends a closed-loop client's next transaction.

@@ -186,6 +186,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		if len(c.Ops.ScheduleLag) > 0 && !e.cohort {
 			e.lagRand = rand.New(rand.NewPCG(uint64(sc.Seed), lagSeed))
 		}
+		if len(c.Ops.HopDelay) > 0 && !e.cohort {
+			e.hopRand = rand.New(rand.NewPCG(uint64(sc.Seed), hopSeed))
+		}
 	}
 	nodes := sc.Cluster.Nodes
 	validators := make([]ed25519.PublicKey, nodes)

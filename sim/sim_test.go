@@ -392,6 +392,46 @@ func TestScheduleLagOnSharedHost(t *testing.T) {
 	}
 }
 
+// TestHopStallsAndTheLagTail: with a calibrated hop delay, every
+// hand-off on a shared host may stall by the delay's excess over its p90
+// — a longer accepted and committed p99 —; with the schedule lag's tail
+// (p90, p99.9) the lag is drawn from its percentiles — a p99.9 beyond the
+// log-normal's through the same p50 and p99 —; equal runs stay equal.
+func TestHopStallsAndTheLagTail(t *testing.T) {
+	run := func(lag calib.LagPoint, hop []calib.LagPoint) *reports.WorkloadResult {
+		c := reference(t)
+		c.Ops.ScheduleLag, c.Ops.HopDelay = []calib.LagPoint{lag}, hop
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		o, err := Run(context.Background(), load(t, small), Options{Calib: c, Host: Shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Result.Workloads["puts"]
+	}
+	// The points are at a load below the small scenario's, so they apply
+	// as they are (never below the last point).
+	lag := calib.LagPoint{HostBusy: 0.01, P50Ns: 100e3, P99Ns: 1e6}
+	hop := []calib.LagPoint{{HostBusy: 0.01, P50Ns: 30e3, P90Ns: 380e3, P99Ns: 1.4e6, P999Ns: 3.2e6}}
+	plain, stalled := run(lag, nil), run(lag, hop)
+	for _, stage := range []string{"accepted", "committed"} {
+		p, h := plain.Stages[stage].Corrected, stalled.Stages[stage].Corrected
+		if !(h.P99 > p.P99+1000) {
+			t.Errorf("%s p99 %dµs with hop stalls, %dµs without: want it longer by more than a millisecond", stage, h.P99, p.P99)
+		}
+	}
+	tail := lag
+	tail.P90Ns, tail.P999Ns = 300e3, 20e6
+	heavy := run(tail, nil)
+	if !(heavy.Lag.P999 > 2*plain.Lag.P999) {
+		t.Errorf("lag p99.9 %dµs with the tail, %dµs without: want the tail's", heavy.Lag.P999, plain.Lag.P999)
+	}
+	if again := run(tail, hop); again.Lag != run(tail, hop).Lag || *again.Stages["committed"] != *run(tail, hop).Stages["committed"] {
+		t.Fatal("two equal runs differ")
+	}
+}
+
 // TestPeerMessagesPayTheHandoff: an attestation takes, beyond its link's
 // delay, half the calibrated QUIC echo (the stacks and quic-go at both
 // ends), as a client's request does. With the echo 8 ms longer, a

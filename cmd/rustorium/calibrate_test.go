@@ -50,27 +50,27 @@ func TestSolveOverhead(t *testing.T) {
 	}
 }
 
-// TestLagPoints: the runs' schedule lag points come out sorted by load,
+// TestDelayPoints: the runs' schedule lag (or hop delay) points come out sorted by load,
 // without a point at no higher a load than the one before or without lag
 // (calib.Validate would refuse them), or above calib.MaxLagBusy (an
 // overloaded generator's).
-func TestLagPoints(t *testing.T) {
-	pt := func(busy, p50, p99 float64) e2ePoint {
-		return e2ePoint{lag: calib.LagPoint{HostBusy: busy, P50Ns: p50, P99Ns: p99}}
+func TestDelayPoints(t *testing.T) {
+	pt := func(busy, p50, p99 float64) calib.LagPoint {
+		return calib.LagPoint{HostBusy: busy, P50Ns: p50, P99Ns: p99}
 	}
-	got := lagPoints([]e2ePoint{pt(0.9, 300e3, 9e6), pt(0.7, 70e3, 4e6), pt(0.96, 2e6, 90e6)})
+	got := delayPoints([]calib.LagPoint{pt(0.9, 300e3, 9e6), pt(0.7, 70e3, 4e6), pt(0.96, 2e6, 90e6)})
 	want := []calib.LagPoint{{HostBusy: 0.7, P50Ns: 70e3, P99Ns: 4e6}, {HostBusy: 0.9, P50Ns: 300e3, P99Ns: 9e6}}
 	if !slices.Equal(got, want) {
-		t.Fatalf("lagPoints: %+v, want %+v (the 96%% point left out)", got, want)
+		t.Fatalf("delayPoints: %+v, want %+v (the 96%% point left out)", got, want)
 	}
-	for name, pts := range map[string][]e2ePoint{
+	for name, pts := range map[string][]calib.LagPoint{
 		"same load":  {pt(0.7, 70e3, 4e6), pt(0.7, 80e3, 5e6)},
 		"no lag":     {pt(0.7, 70e3, 4e6), pt(0.9, 0, 0)},
 		"p99 < p50":  {pt(0.7, 70e3, 4e6), pt(0.9, 5e6, 4e6)},
 		"above 90%":  {pt(0.7, 70e3, 4e6), pt(0.95, 80e3, 5e6)},
 		"above 100%": {pt(0.7, 70e3, 4e6), pt(1.2, 80e3, 5e6)},
 	} {
-		if got := lagPoints(pts); len(got) != 1 || got[0] != want[0] {
+		if got := delayPoints(pts); len(got) != 1 || got[0] != want[0] {
 			t.Errorf("%s: %+v, want the 70%% point alone", name, got)
 		}
 	}
