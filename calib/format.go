@@ -187,15 +187,16 @@ type PebbleBackground struct {
 	InBytesPerTx float64 `json:"in_bytes_per_tx,omitempty"`
 }
 
-// LagPoint is the schedule lag measured at a load.
+// LagPoint is a delay's distribution measured at a load: the schedule
+// lag's (Ops.ScheduleLag) or a network hand-off's (Ops.HopDelay).
 type LagPoint struct {
 	// HostBusy is the share of the machine's cores the run's process
 	// took (resources.cpu_pct_mean / 100 / cores), in (0, 1].
 	HostBusy float64 `json:"host_busy"`
 	P50Ns    float64 `json:"p50_ns"`
 	P99Ns    float64 `json:"p99_ns"`
-	// P90Ns and P999Ns are the lag's 90th and 99.9th percentiles, the
-	// shape of its tail (Quantile). 0: not measured (calibrations before
+	// P90Ns and P999Ns are the 90th and 99.9th percentiles, the shape of
+	// the tail (Quantile). 0: not measured (schedule lag points before
 	// session 26, which recorded p50 and p99 only).
 	P90Ns  float64 `json:"p90_ns,omitempty"`
 	P999Ns float64 `json:"p999_ns,omitempty"`
@@ -204,7 +205,7 @@ type LagPoint struct {
 // HasTail reports whether the point has the percentiles Quantile needs.
 func (p LagPoint) HasTail() bool { return p.P90Ns > 0 && p.P999Ns > 0 }
 
-// Quantile is the lag's u-quantile (ns) for u in [0, 1) from the point's
+// Quantile is the delay's u-quantile (ns) for u in [0, 1) from the point's
 // percentiles (HasTail): linear from 0 to the p50 below it, and above it
 // a power law between successive percentiles — log lag linear in
 // log(1 − u) through p50, p90, p99 and p99.9 —, held at the p99.9 beyond

@@ -3,7 +3,6 @@ package calib
 import (
 	"context"
 	"errors"
-	"slices"
 	"testing"
 	"time"
 )
@@ -29,8 +28,10 @@ func TestHopProbe(t *testing.T) {
 	if len(d) < 20 || len(d) > 1000 {
 		t.Fatalf("%d delays in 100 ms at one every 200 µs on average", len(d))
 	}
-	if !slices.IsSorted(d) || d[0] <= 0 || d[len(d)-1] >= time.Second {
-		t.Fatalf("delays from %v to %v (sorted %v): want sorted, positive, under a second", d[0], d[len(d)-1], slices.IsSorted(d))
+	for i, s := range d {
+		if s.Delay <= 0 || s.Delay >= time.Second || s.At.Before(from) || !s.At.Before(to) || (i > 0 && s.At.Before(d[i-1].At)) {
+			t.Fatalf("sample %d: %+v; want a positive delay under a second, in the window [%v, %v), in arrival order", i, s, from, to)
+		}
 	}
 	if again, err := h.Stop(from, to); again != nil || err != nil {
 		t.Fatalf("second Stop: %v, %v; want nothing", again, err)
@@ -46,15 +47,34 @@ func TestHopProbe(t *testing.T) {
 	}
 }
 
+// TestDelayPoint: each percentile is taken over every DelayWindow (10 s) and
+// the windows' median kept, so one window's burst of long delays does not
+// make the tail; a last window shorter than half of one joins the one
+// before.
 func TestDelayPoint(t *testing.T) {
-	var d []time.Duration
-	for i := 1; i <= 1000; i++ {
-		d = append(d, time.Duration(i)*time.Microsecond)
+	start := time.Unix(1000, 0)
+	var s []HopSample
+	add := func(window int, delays func(i int) time.Duration) {
+		for i := range 1000 {
+			s = append(s, HopSample{At: start.Add(time.Duration(window)*DelayWindow + time.Duration(i)*DelayWindow/1000), Delay: delays(i)})
+		}
 	}
-	p := DelayPoint(0.5, d)
+	calm := func(i int) time.Duration { return time.Duration(i+1) * time.Microsecond } // 1..1000 µs
+	add(0, calm)
+	add(1, func(i int) time.Duration { return time.Duration(i+1) * time.Millisecond }) // a bad window
+	add(2, calm)
 	want := LagPoint{HostBusy: 0.5, P50Ns: 501e3, P90Ns: 901e3, P99Ns: 991e3, P999Ns: 1000e3}
-	if p != want {
-		t.Fatalf("DelayPoint = %+v, want %+v", p, want)
+	if p := DelayPoint(0.5, s); p != want {
+		t.Fatalf("DelayPoint = %+v, want the calm windows' %+v", p, want)
+	}
+	// A tail of 1 s joins the last window: two windows, their mean.
+	s = append(s, HopSample{At: start.Add(3 * DelayWindow), Delay: time.Microsecond})
+	s = s[1000:] // the bad window and a calm one
+	p := DelayPoint(0.5, s)
+	// The calm window with the extra sample: 1, 1, 2, … 1000 µs, its p50
+	// (index 500) 500 µs.
+	if p.P50Ns != (501e6+500e3)/2 {
+		t.Fatalf("two windows: p50 %v, want the mean of theirs", p.P50Ns)
 	}
 	if (DelayPoint(0.5, nil) != LagPoint{HostBusy: 0.5}) {
 		t.Fatal("DelayPoint of nothing: want zero percentiles")
