@@ -44,7 +44,9 @@ plus a cost per committed block, the overhead no single operation
 accounts for (ops.tx_overhead_ns, ops.block_overhead_ns), and the load
 generator's schedule lag (p50, p90, p99, p99.9) at each run's load is
 recorded (ops.schedule_lag, from the 300, 1000 and 3000/s runs; near
-saturation the 6000/s run's generator starves).
+saturation the 6000/s run's generator starves), with a network hand-off's
+delay beside each of those three (ops.hop_delay: a loopback datagram to a
+goroutine waiting in the netpoller, about every millisecond).
 Run it on an otherwise idle machine: about two minutes (--quick: a few
 seconds, few samples, no real run).`,
 		Args: cobra.NoArgs,
@@ -130,7 +132,7 @@ var e2eRuns = []struct {
 }{{1000, 30, true, true}, {3000, 10, true, true}, {6000, 6, false, true}, {300, 10, true, false}}
 
 // overhead is the fitted CPU beyond the calibrated operations, in
-// nanoseconds, and the runs' schedule lag by load.
+// nanoseconds, and the runs' schedule lag and hop delay by load.
 type overhead struct {
 	perTx, perBlock float64
 	lag, hop        []calib.LagPoint
@@ -139,8 +141,8 @@ type overhead struct {
 
 // e2ePoint is one end-to-end run: per second of its measured phase, the
 // committed transactions and blocks and the CPU the real run spent beyond
-// what the simulator charges (nanoseconds); and its schedule lag at the
-// share of the cores its process took.
+// what the simulator charges (nanoseconds); and its schedule lag and hop
+// delay at the share of the cores its process took.
 type e2ePoint struct {
 	txs, blocks, extra float64
 	lag, hop           calib.LagPoint
