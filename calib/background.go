@@ -84,13 +84,20 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 		}
 		written = w
 	}
-	t := db.Metrics().Total()
+	mt := db.Metrics()
+	t := mt.Total()
 	flushed, compacted := t.TableBytesFlushed, t.TableBytesCompacted
+	flushes, compactions := max(mt.Flush.Count, 1), max(mt.Compact.Count, 1)
 	bg := cpuClock() - c0 - commits
 	out := max(flushed+compacted, 1)
 	return &PebbleBackground{
 		MemtableBytes: int64(so.MemTableBytes),
 		NsPerMiB:      max(float64(bg.Nanoseconds())/(float64(out)/(1<<20)), 1),
 		WriteAmp:      max(float64(flushed+compacted)/float64(max(flushed, 1)), 1),
+		// The flushes' schedule: what came in per flush, what a flush
+		// wrote per byte in, flushes per compaction.
+		InBytesPerFlush:      float64(in) / float64(flushes),
+		FlushedPerIn:         float64(flushed) / float64(max(in, 1)),
+		FlushesPerCompaction: float64(flushes) / float64(compactions),
 	}, nil
 }

@@ -75,7 +75,8 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 	}
 	// Pebble's background is measured with the node's memtable; a quick
 	// calibration has no end-to-end run, so no bytes in per transaction.
-	if b := d.Ops.PebbleBackground; b == nil || b.MemtableBytes != 4<<20 || !(b.NsPerMiB > 0) || !(b.WriteAmp >= 1) || b.InBytesPerTx != 0 {
+	if b := d.Ops.PebbleBackground; b == nil || b.MemtableBytes != 4<<20 || !(b.NsPerMiB > 0) || !(b.WriteAmp >= 1) || b.InBytesPerTx != 0 ||
+		!(b.InBytesPerFlush > 0 && b.InBytesPerFlush <= float64(b.MemtableBytes)) || !(b.FlushedPerIn > 0) || !(b.FlushesPerCompaction >= 1) {
 		t.Errorf("pebble_background: %+v", d.Ops.PebbleBackground)
 	}
 	// Disk figures are noisy (a quick run takes few samples): positive is

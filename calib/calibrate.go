@@ -490,7 +490,10 @@ func (c *Calibration) round() {
 	if b := o.PebbleBackground; b != nil {
 		r(&b.NsPerMiB)
 		r(&b.InBytesPerTx)
+		r(&b.InBytesPerFlush)
 		b.WriteAmp = float64(int64(b.WriteAmp*1000+0.5)) / 1000
+		b.FlushedPerIn = float64(int64(b.FlushedPerIn*1000+0.5)) / 1000
+		b.FlushesPerCompaction = float64(int64(b.FlushesPerCompaction*1000+0.5)) / 1000
 	}
 	for i := range o.API {
 		a := &o.API[i]

@@ -185,6 +185,16 @@ type PebbleBackground struct {
 	// uses the block's own size, which leaves out the node's other
 	// records.
 	InBytesPerTx float64 `json:"in_bytes_per_tx,omitempty"`
+	// InBytesPerFlush is what came in per flush in the same measurement:
+	// less than MemtableBytes, as the memtable's arena holds each entry
+	// with its skiplist node. FlushedPerIn is what the flushes wrote per
+	// byte that came in (tables hold filters and indexes besides the
+	// entries), and FlushesPerCompaction how many flushes a compaction
+	// followed on average. 0 (calibrations before session 26): a flush
+	// every MemtableBytes, writing as much, and a compaction every fourth.
+	InBytesPerFlush      float64 `json:"in_bytes_per_flush,omitempty"`
+	FlushedPerIn         float64 `json:"flushed_per_in,omitempty"`
+	FlushesPerCompaction float64 `json:"flushes_per_compaction,omitempty"`
 }
 
 // LagPoint is a delay's distribution measured at a load: the schedule
@@ -373,8 +383,11 @@ func (c *Calibration) Validate() error {
 		if !(b.WriteAmp >= 1) || math.IsInf(b.WriteAmp, 0) {
 			bad("ops.pebble_background.write_amp: %v is not at least 1", b.WriteAmp)
 		}
-		if b.InBytesPerTx < 0 || math.IsNaN(b.InBytesPerTx) || math.IsInf(b.InBytesPerTx, 0) {
-			bad("ops.pebble_background.in_bytes_per_tx: %v is not a size", b.InBytesPerTx)
+		for name, v := range map[string]float64{"in_bytes_per_tx": b.InBytesPerTx, "in_bytes_per_flush": b.InBytesPerFlush,
+			"flushed_per_in": b.FlushedPerIn, "flushes_per_compaction": b.FlushesPerCompaction} {
+			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
+				bad("ops.pebble_background.%s: %v is not a size", name, v)
+			}
 		}
 	}
 	seen := map[string]bool{}

@@ -26,7 +26,9 @@ workload:
 // flush, on its cores, at the calibrated CPU per MiB: the utilisation's
 // "pebble" share is what the bytes in per transaction imply, the
 // committed median hardly moves, and the tail grows (the chunks take a
-// core from the critical path). Without the figures nothing is charged.
+// core from the critical path). With the flushes' calibrated schedule
+// (in per flush, flushed per byte in, flushes per compaction) the share
+// follows those figures. Without the figures nothing is charged.
 func TestPebbleBackgroundMakesTheTail(t *testing.T) {
 	run := func(pb *calib.PebbleBackground) *reports.Result {
 		c := *reference(t)
@@ -48,6 +50,14 @@ func TestPebbleBackgroundMakesTheTail(t *testing.T) {
 	want := 2000 * 1600.0 / (1 << 20) * 20e6 * 3 / 1e9 / 2
 	if u := with.Simulation.Utilisation["node-1"]["pebble"]; math.Abs(u-want) > 0.2*want {
 		t.Fatalf("pebble utilisation %v, want about %.3f", u, want)
+	}
+	// Flushes every 0.5 MiB in, each writing 2.5 times that, a compaction
+	// every 1.5 flushes: the written bytes per byte in are 2.5 × 3, the
+	// share 2.5 times the one above, whatever the schedule.
+	sched := *pb
+	sched.InBytesPerFlush, sched.FlushedPerIn, sched.FlushesPerCompaction = 1<<19, 2.5, 1.5
+	if u := run(&sched).Simulation.Utilisation["node-1"]["pebble"]; math.Abs(u-2.5*want) > 0.2*2.5*want {
+		t.Fatalf("pebble utilisation %v with the calibrated schedule, want about %.3f", u, 2.5*want)
 	}
 	a, b := without.Workloads["puts"].Stages["committed"].Corrected, with.Workloads["puts"].Stages["committed"].Corrected
 	t.Logf("committed p50 %d → %d µs, p99 %d → %d µs", a.P50, b.P50, a.P99, b.P99)
