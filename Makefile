@@ -110,7 +110,7 @@ bench-ci-baseline: build
 	done
 
 # Simulation (issue #13). `make calibrate` re-measures this machine into
-# calib/reference.json (about 50 s; run it on an idle machine).
+# calib/reference.json (about two minutes; run it on an idle machine).
 # `make validate-sim` runs each VALIDATE scenario for real VALIDATE_RUNS
 # times (3: on a shared host a run's p99s move by more than the tolerances
 # from one run to the next) and once simulated (--host shared: the whole

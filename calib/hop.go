@@ -10,6 +10,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/rustorium/rustorium/reports"
 )
 
 // HopProbe measures how long a network hand-off takes in this process
@@ -26,6 +28,10 @@ type HopProbe struct {
 	// from half to one and a half of it, so the probe does not beat with
 	// the load's own period). 0 means 1 ms.
 	Interval time.Duration
+	// MaxSamples bounds the datagrams kept (later ones are dropped: a probe
+	// left running keeps at most this many, 32 bytes each). 0 means
+	// DefaultMaxHopSamples.
+	MaxSamples int
 
 	mu      sync.Mutex
 	samples []HopSample
@@ -35,6 +41,10 @@ type HopProbe struct {
 	conns  [2]*net.UDPConn
 	err    error
 }
+
+// DefaultMaxHopSamples is HopProbe.MaxSamples' default: about 17 minutes
+// at one datagram a millisecond, 32 MiB.
+const DefaultMaxHopSamples = 1 << 20
 
 // ErrProbe reports a hop probe that could not start or measured nothing.
 var ErrProbe = errors.New("calib: hop probe")
@@ -50,6 +60,9 @@ type HopSample struct {
 func (h *HopProbe) Start(ctx context.Context, seed uint64) error {
 	if h.Interval <= 0 {
 		h.Interval = time.Millisecond
+	}
+	if h.MaxSamples <= 0 {
+		h.MaxSamples = DefaultMaxHopSamples
 	}
 	lo := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)}
 	for i := range h.conns {
@@ -79,7 +92,9 @@ func (h *HopProbe) Start(ctx context.Context, seed uint64) error {
 			now := time.Now()
 			d := now.Sub(epoch) - time.Duration(binary.BigEndian.Uint64(buf))
 			h.mu.Lock()
-			h.samples = append(h.samples, HopSample{now, d})
+			if len(h.samples) < h.MaxSamples {
+				h.samples = append(h.samples, HopSample{now, d})
+			}
 			h.mu.Unlock()
 		}
 	}()
@@ -182,13 +197,6 @@ func DelayPoint(busy float64, samples []HopSample) LagPoint {
 			per[j] = append(per[j], float64(w[min(int(q*float64(len(w))), len(w)-1)]))
 		}
 	}
-	med := func(v []float64) float64 {
-		slices.Sort(v)
-		if n := len(v); n%2 == 1 {
-			return v[n/2]
-		} else {
-			return (v[n/2-1] + v[n/2]) / 2
-		}
-	}
+	med := reports.Median
 	return LagPoint{HostBusy: busy, P50Ns: med(per[0]), P90Ns: med(per[1]), P99Ns: med(per[2]), P999Ns: med(per[3])}
 }

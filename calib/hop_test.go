@@ -8,8 +8,8 @@ import (
 )
 
 // TestHopProbe: the probe's datagrams arrive, each with a positive delay
-// well under a second, sorted, only those of the window asked for; Stop
-// is safe to call twice.
+// well under a second, in arrival order, only those of the window asked
+// for, at most MaxSamples of them; Stop is safe to call twice.
 func TestHopProbe(t *testing.T) {
 	h := &HopProbe{Interval: 200 * time.Microsecond}
 	if err := h.Start(context.Background(), 1); err != nil {
@@ -35,6 +35,17 @@ func TestHopProbe(t *testing.T) {
 	}
 	if again, err := h.Stop(from, to); again != nil || err != nil {
 		t.Fatalf("second Stop: %v, %v; want nothing", again, err)
+	}
+
+	// A probe keeps at most MaxSamples.
+	h = &HopProbe{Interval: 100 * time.Microsecond, MaxSamples: 5}
+	if err := h.Start(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	from = time.Now()
+	time.Sleep(30 * time.Millisecond)
+	if d, err := h.Stop(from, time.Now()); err != nil || len(d) > 5 {
+		t.Fatalf("bounded probe: %d samples, %v; want at most 5", len(d), err)
 	}
 
 	h = &HopProbe{}

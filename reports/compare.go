@@ -309,7 +309,7 @@ func compareMetric(base, head *Result, bw, hw *WorkloadResult, name, st, metric 
 		row.Note = "only in base"
 		return row
 	}
-	ma, mb := median(a), median(b)
+	ma, mb := Median(a), Median(b)
 	rel := func(ma, mb float64) float64 { return (mb - ma) / math.Max(math.Abs(ma), 1) }
 	if len(a) > 0 && len(b) > 0 {
 		row.Change = rel(ma, mb)
@@ -366,9 +366,9 @@ func decide(rows []ComparisonRow, opts CompareOptions) {
 	}
 }
 
-// median returns the median of xs (0 for none): the middle value, or the
+// Median returns the median of xs (0 for none): the middle value, or the
 // mean of the two middle ones; xs is not modified.
-func median(xs []float64) float64 {
+func Median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
@@ -381,8 +381,8 @@ func median(xs []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// bootstrapCI returns the percentile bootstrap interval of stat(median(a),
-// median(b)) at the given confidence level.
+// bootstrapCI returns the percentile bootstrap interval of stat(Median(a),
+// Median(b)) at the given confidence level.
 func bootstrapCI(a, b []float64, stat func(ma, mb float64) float64, confidence float64, resamples int, rng *rand.Rand) (lo, hi float64) {
 	ra, rb := make([]float64, len(a)), make([]float64, len(b))
 	vals := make([]float64, resamples)
@@ -393,7 +393,7 @@ func bootstrapCI(a, b []float64, stat func(ma, mb float64) float64, confidence f
 		for j := range rb {
 			rb[j] = b[rng.IntN(len(b))]
 		}
-		vals[i] = stat(median(ra), median(rb))
+		vals[i] = stat(Median(ra), Median(rb))
 	}
 	sort.Float64s(vals)
 	alpha := 1 - confidence

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -112,12 +113,7 @@ func CompareRuns(reals []*reports.Result, simulated *reports.Result) []Row {
 		for i, r := range runs {
 			vals[i] = r.Real
 		}
-		sort.Float64s(vals)
-		row.Runs, row.RealMin, row.RealMax = len(vals), vals[0], vals[len(vals)-1]
-		row.Real = vals[len(vals)/2]
-		if len(vals)%2 == 0 {
-			row.Real = (vals[len(vals)/2-1] + vals[len(vals)/2]) / 2
-		}
+		row.Runs, row.RealMin, row.RealMax, row.Real = len(vals), slices.Min(vals), slices.Max(vals), reports.Median(vals)
 		rows = append(rows, row)
 	}
 	return rows

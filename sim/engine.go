@@ -226,7 +226,7 @@ func (e *engine) send(t *txn) {
 			e.s.After(half, func() {
 				if b := t.block; b != nil && n.reps[b.shard].committed >= b.height && !t.done {
 					t.done = true
-					e.link(n.name, endpointClients).Send(64, func() { e.s.After(half, func() { e.receipt(t) }) })
+					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.local(n, w.base/2), func() { e.receipt(t) }) })
 				}
 			})
 		})

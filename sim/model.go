@@ -423,9 +423,10 @@ func (k costs) fsync(bytes int) des.Time {
 
 func durationOf(t des.Time) time.Duration { return time.Duration(t) }
 
-// Pebble's background work: Pebble compacts L0 once this many tables are
-// in it (its L0CompactionThreshold's default), and Go preempts a
-// goroutine that ran this long (its scheduler's time slice).
+// Pebble's background work without the calibrated flush schedule
+// (calib.PebbleBackground.FlushesPerCompaction): a compaction every this
+// many flushes (Pebble's L0CompactionThreshold's default); and Go preempts
+// a goroutine that ran this long (its scheduler's time slice).
 const (
 	compactionEvery = 4
 	goQuantum       = 10 * des.Millisecond

@@ -427,8 +427,8 @@ func TestHopStallsAndTheLagTail(t *testing.T) {
 	if !(heavy.Lag.P999 > 2*plain.Lag.P999) {
 		t.Errorf("lag p99.9 %dµs with the tail, %dµs without: want the tail's", heavy.Lag.P999, plain.Lag.P999)
 	}
-	if again := run(tail, hop); again.Lag != run(tail, hop).Lag || *again.Stages["committed"] != *run(tail, hop).Stages["committed"] {
-		t.Fatal("two equal runs differ")
+	if a, b := run(tail, hop), run(tail, hop); a.Lag != b.Lag || *a.Stages["committed"] != *b.Stages["committed"] {
+		t.Fatalf("two equal runs differ: lag %+v and %+v", a.Lag, b.Lag)
 	}
 }
 
