@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/wakeup"
 )
 
 // SendFunc performs send i, whose intended time was intended. It runs on its
@@ -27,6 +29,26 @@ type OpenLoop struct {
 	MaxInFlight int
 	// OnDrop is called for each send that could not go out. Nil ignores.
 	OnDrop func(i uint64, intended time.Time)
+	// Sleep waits d, or until ctx is done (returning its error), between
+	// sends. Nil uses a precise timer (internal/wakeup: a timerfd on
+	// Linux), not a time.Timer: an idle Go process wakes for one only on
+	// the millisecond, which would put up to 1 ms of the generator's own
+	// lateness into every latency at low rates. Tests in a testing/synctest
+	// bubble pass GoSleep: a timerfd keeps real time, not the bubble's.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// GoSleep sleeps on a time.Timer: an OpenLoop.Sleep for a synctest
+// bubble's fake clock.
+func GoSleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Stats summarises an open-loop run.
@@ -49,8 +71,12 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 		wg       sync.WaitGroup
 		next     uint64 // sends scheduled so far (relative)
 	)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	sleep := o.Sleep
+	if sleep == nil {
+		timer := wakeup.New()
+		defer timer.Close()
+		sleep = timer.Sleep
+	}
 	for {
 		if o.Limit > 0 && next >= o.Limit {
 			break
@@ -61,12 +87,10 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 		}
 		intended := start.Add(at)
 		if wait := time.Until(intended); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
+			if err := sleep(ctx, wait); err != nil {
+				// ctx is done (a Timer not closed fails on nothing else).
 				wg.Wait()
 				return st
-			case <-timer.C:
 			}
 		}
 		if ctx.Err() != nil {

@@ -17,7 +17,7 @@ func TestOpenLoopKeepsSchedule(t *testing.T) {
 		var mu sync.Mutex
 		lags := map[uint64]time.Duration{}
 		start := time.Now()
-		o := &OpenLoop{Pacer: Constant{Rate: 1000}}
+		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: GoSleep}
 		st := o.Run(context.Background(), start, 100*time.Millisecond, func(ctx context.Context, i uint64, intended time.Time) {
 			mu.Lock()
 			lags[i] = time.Since(intended)
@@ -43,7 +43,7 @@ func TestOpenLoopKeepsSchedule(t *testing.T) {
 func TestOpenLoopCountsDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var dropped atomic.Uint64
-		o := &OpenLoop{Pacer: Constant{Rate: 1000}, MaxInFlight: 10, OnDrop: func(uint64, time.Time) { dropped.Add(1) }}
+		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: GoSleep, MaxInFlight: 10, OnDrop: func(uint64, time.Time) { dropped.Add(1) }}
 		st := o.Run(context.Background(), time.Now(), 100*time.Millisecond, func(ctx context.Context, i uint64, intended time.Time) {
 			time.Sleep(time.Second) // never finishes within the run
 		})
@@ -57,7 +57,7 @@ func TestOpenLoopLimitAndFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got []uint64
 		var mu sync.Mutex
-		o := &OpenLoop{Pacer: Constant{Rate: 100}, Limit: 5, First: 1000}
+		o := &OpenLoop{Pacer: Constant{Rate: 100}, Limit: 5, First: 1000, Sleep: GoSleep}
 		st := o.Run(context.Background(), time.Now(), time.Hour, func(ctx context.Context, i uint64, _ time.Time) {
 			mu.Lock()
 			got = append(got, i)
@@ -123,5 +123,30 @@ func TestClosedLoopCalibrationIgnoresColdStart(t *testing.T) {
 				t.Fatalf("first sends of %v: expected interval %v, want the steady 10ms", first, got)
 			}
 		})
+	}
+}
+
+// TestOpenLoopPreciseTimer runs the default sleep (a timerfd on Linux) on
+// the real clock: no send goes out before its intended time, and a
+// cancelled run returns.
+func TestOpenLoopPreciseTimer(t *testing.T) {
+	var mu sync.Mutex
+	early := 0
+	o := &OpenLoop{Pacer: Constant{Rate: 2000}}
+	st := o.Run(context.Background(), time.Now(), 50*time.Millisecond, func(ctx context.Context, i uint64, intended time.Time) {
+		if time.Now().Before(intended) {
+			mu.Lock()
+			early++
+			mu.Unlock()
+		}
+	})
+	if st.Started != 100 || early != 0 {
+		t.Fatalf("stats %+v, %d sends early; want 100 started, none early", st, early)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	st = (&OpenLoop{Pacer: Constant{Rate: 1}}).Run(ctx, time.Now(), time.Hour, func(context.Context, uint64, time.Time) {})
+	if st.Started != 1 {
+		t.Fatalf("cancelled run: %+v, want the first send only", st)
 	}
 }

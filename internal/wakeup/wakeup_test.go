@@ -1,0 +1,149 @@
+package wakeup
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+)
+
+// impls are the sleepers under test: what New gives on this system, and
+// the portable one, which New falls back to.
+func impls(t testing.TB) map[string]func() *Timer {
+	return map[string]func() *Timer{
+		"new": New,
+		"go":  func() *Timer { return &Timer{g: newGoTimer()} },
+	}
+}
+
+func TestSleepNeverEarly(t *testing.T) {
+	for name, mk := range impls(t) {
+		t.Run(name, func(t *testing.T) {
+			tm := mk()
+			defer tm.Close()
+			rng := rand.New(rand.NewPCG(1, 2))
+			for i := range 200 {
+				d := time.Duration(rng.IntN(3000)) * time.Microsecond // both sides of MinPrecise
+				start := time.Now()
+				if err := tm.Sleep(context.Background(), d); err != nil {
+					t.Fatalf("sleep %d (%v): %v", i, d, err)
+				}
+				if got := time.Since(start); got < d {
+					t.Fatalf("sleep %d: %v, asked %v", i, got, d)
+				}
+			}
+		})
+	}
+}
+
+// A sleep that ends on its context leaves the timerfd armed; its expiry
+// must not end the next sleep early.
+func TestStaleExpiryDoesNotEndTheNextSleep(t *testing.T) {
+	for name, mk := range impls(t) {
+		t.Run(name, func(t *testing.T) {
+			tm := mk()
+			defer tm.Close()
+			for range 5 {
+				ctx, cancel := context.WithCancel(context.Background())
+				time.AfterFunc(time.Millisecond, cancel)
+				if err := tm.Sleep(ctx, 5*time.Millisecond); !errors.Is(err, context.Canceled) {
+					t.Fatalf("cancelled sleep: %v", err)
+				}
+				time.Sleep(10 * time.Millisecond) // the 5 ms expiry has come
+				start := time.Now()
+				if err := tm.Sleep(context.Background(), 20*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if got := time.Since(start); got < 20*time.Millisecond {
+					t.Fatalf("the sleep after a cancelled one took %v, asked 20ms", got)
+				}
+			}
+		})
+	}
+}
+
+func TestSleepEndsWithItsContext(t *testing.T) {
+	for name, mk := range impls(t) {
+		t.Run(name, func(t *testing.T) {
+			tm := mk()
+			defer tm.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- tm.Sleep(ctx, time.Hour) }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("got %v, want the context's error", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the sleep outlived its context")
+			}
+			// A done context ends even an empty sleep; an empty one
+			// with a live context returns at once.
+			if err := tm.Sleep(ctx, 0); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Sleep(done, 0) = %v", err)
+			}
+			if err := tm.Sleep(context.Background(), -time.Second); err != nil {
+				t.Fatalf("Sleep(-1s) = %v", err)
+			}
+		})
+	}
+}
+
+func TestClose(t *testing.T) {
+	for name, mk := range impls(t) {
+		t.Run(name, func(t *testing.T) {
+			tm := mk()
+			done := make(chan error, 1)
+			go func() { done <- tm.Sleep(context.Background(), time.Hour) }()
+			time.Sleep(5 * time.Millisecond)
+			if err := tm.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := tm.Close(); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			if err := tm.Sleep(context.Background(), time.Millisecond); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Sleep after Close = %v, want ErrClosed", err)
+			}
+			if name == "go" {
+				return // a Go timer's sleep under way runs to its end
+			}
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a sleep under way when the timer closed ended without an error")
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("a sleep under way outlived Close")
+			}
+		})
+	}
+}
+
+// BenchmarkLateness sleeps 1.3 ms at a time, as a pacer between sends at
+// about 750/s, and reports how late each sleep ended (p50 and p99), for
+// New's timer and the Go timer in the same run.
+func BenchmarkLateness(b *testing.B) {
+	for name, mk := range impls(b) {
+		b.Run(name, func(b *testing.B) {
+			tm := mk()
+			defer tm.Close()
+			const d = 1300 * time.Microsecond
+			late := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				if err := tm.Sleep(context.Background(), d); err != nil {
+					b.Fatal(err)
+				}
+				late = append(late, time.Since(start)-d)
+			}
+			slices.Sort(late)
+			b.ReportMetric(float64(late[len(late)/2].Microseconds()), "late-p50-µs")
+			b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "late-p99-µs")
+		})
+	}
+}
