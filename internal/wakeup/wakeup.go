@@ -91,7 +91,7 @@ func (t *Timer) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // Close releases the timer's file descriptor. It is safe to call more than
-// once; a Sleep under way ends with an error.
+// once; a Sleep under way ends with ErrClosed.
 func (t *Timer) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -107,12 +107,15 @@ func (t *Timer) Close() error {
 }
 
 // goTimer is the portable sleeper.
-type goTimer struct{ t *time.Timer }
+type goTimer struct {
+	t    *time.Timer
+	done chan struct{} // closed by close
+}
 
 func newGoTimer() *goTimer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
-	return &goTimer{t: t}
+	return &goTimer{t: t, done: make(chan struct{})}
 }
 
 func (g *goTimer) sleep(ctx context.Context, d time.Duration) error {
@@ -123,10 +126,14 @@ func (g *goTimer) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		g.t.Stop()
 		return ctx.Err()
+	case <-g.done:
+		g.t.Stop()
+		return ErrClosed
 	}
 }
 
+// close ends a sleep under way; Timer.Close calls it once.
 func (g *goTimer) close() error {
-	g.t.Stop()
+	close(g.done)
 	return nil
 }
