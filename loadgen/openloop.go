@@ -34,21 +34,9 @@ type OpenLoop struct {
 	// Linux), not a time.Timer: an idle Go process wakes for one only on
 	// the millisecond, which would put up to 1 ms of the generator's own
 	// lateness into every latency at low rates. Tests in a testing/synctest
-	// bubble pass GoSleep: a timerfd keeps real time, not the bubble's.
+	// bubble pass a Go timer's sleep (retry.Sleep): a timerfd keeps real
+	// time, not the bubble's.
 	Sleep func(ctx context.Context, d time.Duration) error
-}
-
-// GoSleep sleeps on a time.Timer: an OpenLoop.Sleep for a synctest
-// bubble's fake clock.
-func GoSleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // Stats summarises an open-loop run.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/retry"
 )
 
 // TestOpenLoopKeepsSchedule: a slow system does not slow the sender down.
@@ -17,7 +19,7 @@ func TestOpenLoopKeepsSchedule(t *testing.T) {
 		var mu sync.Mutex
 		lags := map[uint64]time.Duration{}
 		start := time.Now()
-		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: GoSleep}
+		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: retry.Sleep}
 		st := o.Run(context.Background(), start, 100*time.Millisecond, func(ctx context.Context, i uint64, intended time.Time) {
 			mu.Lock()
 			lags[i] = time.Since(intended)
@@ -43,7 +45,7 @@ func TestOpenLoopKeepsSchedule(t *testing.T) {
 func TestOpenLoopCountsDrops(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var dropped atomic.Uint64
-		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: GoSleep, MaxInFlight: 10, OnDrop: func(uint64, time.Time) { dropped.Add(1) }}
+		o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: retry.Sleep, MaxInFlight: 10, OnDrop: func(uint64, time.Time) { dropped.Add(1) }}
 		st := o.Run(context.Background(), time.Now(), 100*time.Millisecond, func(ctx context.Context, i uint64, intended time.Time) {
 			time.Sleep(time.Second) // never finishes within the run
 		})
@@ -57,7 +59,7 @@ func TestOpenLoopLimitAndFirst(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var got []uint64
 		var mu sync.Mutex
-		o := &OpenLoop{Pacer: Constant{Rate: 100}, Limit: 5, First: 1000, Sleep: GoSleep}
+		o := &OpenLoop{Pacer: Constant{Rate: 100}, Limit: 5, First: 1000, Sleep: retry.Sleep}
 		st := o.Run(context.Background(), time.Now(), time.Hour, func(ctx context.Context, i uint64, _ time.Time) {
 			mu.Lock()
 			got = append(got, i)
