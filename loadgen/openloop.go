@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rustorium/rustorium/internal/retry"
 	"github.com/rustorium/rustorium/internal/wakeup"
 )
 
@@ -76,9 +77,14 @@ func (o *OpenLoop) Run(ctx context.Context, start time.Time, duration time.Durat
 		intended := start.Add(at)
 		if wait := time.Until(intended); wait > 0 {
 			if err := sleep(ctx, wait); err != nil {
-				// ctx is done (a Timer not closed fails on nothing else).
-				wg.Wait()
-				return st
+				if ctx.Err() != nil {
+					wg.Wait()
+					return st
+				}
+				// The sleep itself failed (a timerfd's system call):
+				// the rest of the run keeps its schedule on a Go timer.
+				sleep = retry.Sleep
+				continue
 			}
 		}
 		if ctx.Err() != nil {

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -150,5 +151,19 @@ func TestOpenLoopPreciseTimer(t *testing.T) {
 	st = (&OpenLoop{Pacer: Constant{Rate: 1}}).Run(ctx, time.Now(), time.Hour, func(context.Context, uint64, time.Time) {})
 	if st.Started != 1 {
 		t.Fatalf("cancelled run: %+v, want the first send only", st)
+	}
+}
+
+// TestOpenLoopSleepFails: a sleep that fails on its own (not its context)
+// does not end the run; the rest of it sleeps on a Go timer.
+func TestOpenLoopSleepFails(t *testing.T) {
+	var fails atomic.Int32
+	o := &OpenLoop{Pacer: Constant{Rate: 1000}, Sleep: func(context.Context, time.Duration) error {
+		fails.Add(1)
+		return errors.New("timerfd_settime: boom")
+	}}
+	st := o.Run(context.Background(), time.Now(), 20*time.Millisecond, func(context.Context, uint64, time.Time) {})
+	if st.Started != 20 || fails.Load() != 1 {
+		t.Fatalf("stats %+v after %d failed sleeps, want 20 started after 1", st, fails.Load())
 	}
 }
