@@ -3,6 +3,7 @@ package calib
 import (
 	"context"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -35,6 +36,14 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 	var so storage.Options
 	so.EnsureDefaults()
 	po := &pebble.Options{FS: vfs.NewMem(), MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
+	// What the flushes took from the memtables: their arenas' bytes in use
+	// (entries and skiplist nodes), summed over every memtable flushed.
+	var flushedMem atomic.Uint64
+	po.EventListener = &pebble.EventListener{FlushEnd: func(fi pebble.FlushInfo) {
+		if fi.Err == nil && !fi.Ingest {
+			flushedMem.Add(fi.InputBytes)
+		}
+	}}
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	db, err := pebble.Open("", po)
@@ -70,6 +79,11 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 			return nil, err
 		}
 	}
+	// Flush the last, partly filled memtable too, so that every byte that
+	// came in went through a flush.
+	if err := db.Flush(); err != nil { // its work is background CPU, below
+		return nil, err
+	}
 	// Let the flushes and compactions finish (this goroutine sleeping
 	// gives them the core): nothing in progress and nothing more written
 	// over 100 ms, at most 30 s.
@@ -87,17 +101,24 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 	mt := db.Metrics()
 	t := mt.Total()
 	flushed, compacted := t.TableBytesFlushed, t.TableBytesCompacted
-	flushes, compactions := max(mt.Flush.Count, 1), max(mt.Compact.Count, 1)
+	compactions := max(mt.Compact.Count, 1)
 	bg := cpuClock() - c0 - commits
 	out := max(flushed+compacted, 1)
+	// Memtables' worth flushed: not the flush jobs, since a job behind
+	// its queue flushes several memtables at once, nor rotations counted
+	// with the last partial one as whole, but the arena bytes the
+	// flushes took over a full memtable's.
+	memtablesFlushed := max(float64(flushedMem.Load())/float64(so.MemTableBytes), 1)
 	return &PebbleBackground{
 		MemtableBytes: int64(so.MemTableBytes),
 		NsPerMiB:      max(float64(bg.Nanoseconds())/(float64(out)/(1<<20)), 1),
 		WriteAmp:      max(float64(flushed+compacted)/float64(max(flushed, 1)), 1),
-		// The flushes' schedule: what came in per flush, what a flush
-		// wrote per byte in, flushes per compaction.
-		InBytesPerFlush:      float64(in) / float64(flushes),
+		// The flushes' schedule: what came in per full memtable (less
+		// than its size: the arena holds each entry with its skiplist
+		// node), what a flush wrote per byte in, memtables flushed per
+		// compaction.
+		InBytesPerFlush:      float64(in) / memtablesFlushed,
 		FlushedPerIn:         float64(flushed) / float64(max(in, 1)),
-		FlushesPerCompaction: float64(flushes) / float64(compactions),
+		FlushesPerCompaction: memtablesFlushed / float64(compactions),
 	}, nil
 }

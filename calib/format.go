@@ -185,13 +185,16 @@ type PebbleBackground struct {
 	// uses the block's own size, which leaves out the node's other
 	// records.
 	InBytesPerTx float64 `json:"in_bytes_per_tx,omitempty"`
-	// InBytesPerFlush is what came in per flush in the same measurement:
-	// less than MemtableBytes, as the memtable's arena holds each entry
-	// with its skiplist node. FlushedPerIn is what the flushes wrote per
-	// byte that came in (tables hold filters and indexes besides the
-	// entries), and FlushesPerCompaction how many flushes a compaction
-	// followed on average. 0 (calibrations before session 26): a flush
-	// every MemtableBytes, writing as much, and a compaction every fourth.
+	// InBytesPerFlush is what came in per full memtable flushed in the
+	// same measurement: less than MemtableBytes, as the memtable's arena
+	// holds each entry with its skiplist node. FlushedPerIn is what the
+	// flushes wrote per byte that came in (tables hold filters and indexes
+	// besides the entries), and FlushesPerCompaction how many memtables
+	// were flushed per compaction on average. Memtables are counted as the
+	// arena bytes the flushes took over MemtableBytes (since session 27;
+	// before, flush jobs, one of which may flush several memtables). 0
+	// (calibrations before session 26): a flush every MemtableBytes,
+	// writing as much, and a compaction every fourth.
 	InBytesPerFlush      float64 `json:"in_bytes_per_flush,omitempty"`
 	FlushedPerIn         float64 `json:"flushed_per_in,omitempty"`
 	FlushesPerCompaction float64 `json:"flushes_per_compaction,omitempty"`
