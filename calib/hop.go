@@ -56,7 +56,7 @@ type HopSample struct {
 }
 
 // Start opens the probe's two loopback sockets and starts its sender and
-// reader; they run until Stop.
+// reader; they run until Stop or until ctx ends.
 func (h *HopProbe) Start(ctx context.Context, seed uint64) error {
 	if h.Interval <= 0 {
 		h.Interval = time.Millisecond
@@ -76,6 +76,13 @@ func (h *HopProbe) Start(ctx context.Context, seed uint64) error {
 		h.conns[i] = c
 	}
 	ctx, h.cancel = context.WithCancel(ctx)
+	// The reader blocks in Read: closing the sockets ends it, at Stop or
+	// when ctx ends first (a signal, a failed caller that never stops it).
+	context.AfterFunc(ctx, func() {
+		for _, c := range h.conns {
+			c.Close()
+		}
+	})
 	epoch := time.Now()
 	h.wg.Add(2)
 	go func() { // the reader: its delays
@@ -133,11 +140,8 @@ func (h *HopProbe) Stop(from, to time.Time) ([]HopSample, error) {
 	if h.cancel == nil {
 		return nil, nil
 	}
-	h.cancel()
+	h.cancel() // closes the sockets
 	h.cancel = nil
-	for _, c := range h.conns {
-		c.Close()
-	}
 	h.wg.Wait()
 	h.mu.Lock()
 	defer h.mu.Unlock()

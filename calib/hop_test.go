@@ -91,3 +91,25 @@ func TestDelayPoint(t *testing.T) {
 		t.Fatal("DelayPoint of nothing: want zero percentiles")
 	}
 }
+
+// TestHopProbeEndsWithItsContext: a probe whose context ends without Stop
+// (a signal, a caller that failed first) stops its sender and its reader.
+func TestHopProbeEndsWithItsContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &HopProbe{}
+	if err := h.Start(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe's goroutines outlived its context")
+	}
+	// Stop still returns (what arrived before, or ErrProbe for nothing).
+	if _, err := h.Stop(time.Time{}, time.Now()); err != nil && !errors.Is(err, ErrProbe) {
+		t.Fatalf("Stop after the context ended: %v", err)
+	}
+}

@@ -116,11 +116,11 @@ report: {formats: [json]}
 // which the simulator makes with its own queues, and calib.LagAt would
 // apply it to every load above the point below it.
 //
-// The fourth run (300/s, not fitted) records the lag at a low load, where
-// it is not smaller: an idle Go process sleeps in epoll_wait, whose
-// timeout has millisecond resolution, so its timers fire up to a
-// millisecond late (lag p50 233–509 µs at 300/s against 69 µs at 1000/s
-// in session 25's validation runs). The 1000/s run is 30 s long: the tail
+// The fourth run (300/s, not fitted) records the lag and the hop delay at
+// a low load, where an idle process's wake-ups differ from a busy one's
+// (until session 27 the pacer's Go timer fired on the millisecond there,
+// lag p50 233–509 µs against 69 µs at 1000/s; on its timerfd,
+// internal/wakeup, about 60–90 µs). The 1000/s run is 30 s long: the tail
 // of the lag (and of the hop delay, ops.hop_delay, measured beside each
 // run) comes from rare stalls (Pebble's flushes and compactions, a P held
 // in fdatasync) that a 6-second run samples too few of (p99 1.6–2.0 ms and

@@ -22,7 +22,7 @@ package wakeup
 import (
 	"context"
 	"errors"
-	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,11 +41,9 @@ const MinPrecise = time.Millisecond
 // Timer sleeps one goroutine at a time. Make one with New; Close it when
 // done.
 type Timer struct {
-	fd sleeper // nil: none on this system
-	g  *goTimer
-
-	mu     sync.Mutex
-	closed bool
+	fd     sleeper // nil: none on this system
+	g      *goTimer
+	closed atomic.Bool
 }
 
 // sleeper is a Timer's timerfd (Linux).
@@ -72,10 +70,7 @@ func New() *Timer {
 // done), never before; ctx's error when ctx is done first; ErrClosed after
 // Close.
 func (t *Timer) Sleep(ctx context.Context, d time.Duration) error {
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
+	if t.closed.Load() {
 		return ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -93,12 +88,9 @@ func (t *Timer) Sleep(ctx context.Context, d time.Duration) error {
 // Close releases the timer's file descriptor. It is safe to call more than
 // once; a Sleep under way ends with ErrClosed.
 func (t *Timer) Close() error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
+	if !t.closed.CompareAndSwap(false, true) {
 		return nil
 	}
-	t.closed = true
 	t.g.close()
 	if t.fd == nil {
 		return nil
