@@ -222,10 +222,89 @@ func TestShareSlowsTheNextPeriod(t *testing.T) {
 	if end := v.Start(Millisecond, 0); end != 2*SharePeriod+Millisecond {
 		t.Fatalf("after a period without background work: ends at %v", end)
 	}
-	v.Share(100*SharePeriod, 1) // more than the servers have
+	// All of both servers (with the job above's 1ms): the share is capped
+	// at 90%, and the period's background work its idle servers could not
+	// hold (1ms) is queued, half on each server, from the period's end.
+	v.Share(2*SharePeriod, 1)
 	s.RunUntil(3*SharePeriod, nil)
-	if end := v.Start(Millisecond, 0); end != 3*SharePeriod+10*Millisecond {
-		t.Fatalf("capped share: ends at %v, want 10ms later (90%% taken)", end)
+	if end := v.Start(Millisecond, 0); end != 3*SharePeriod+Millisecond/2+10*Millisecond {
+		t.Fatalf("capped share: ends at %v, want 10.5ms later (0.5ms of debt, then 90%% taken)", end)
+	}
+	if v.Debt() != Millisecond {
+		t.Fatalf("debt %v, want 1ms", v.Debt())
+	}
+}
+
+// TestShareQueuesBehindABacklog: Share's work arriving while the servers
+// are booked beyond the current period queues as a job (work that comes
+// with a request is done when the servers get to it), and a job starting
+// in a later period is not slowed by this period's share.
+func TestShareQueuesBehindABacklog(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 1, 2)
+	if end := v.Start(2*SharePeriod, 0); end != 2*SharePeriod {
+		t.Fatalf("backlog ends at %v", end)
+	}
+	s.RunUntil(SharePeriod, nil)
+	v.Share(SharePeriod/2, 1)
+	if v.Busy(1) != SharePeriod/2 || v.Backlog() != SharePeriod*3/2 {
+		t.Fatalf("busy %v, backlog %v: want the second share queued", v.Busy(1), v.Backlog())
+	}
+	if end := v.Start(SharePeriod/2, 0); end != 3*SharePeriod {
+		t.Fatalf("starting in a later period: ends at %v, want %v (full speed)", end, 3*SharePeriod)
+	}
+	s.RunUntil(5*SharePeriod, nil)
+	if v.Debt() != 0 {
+		t.Fatalf("debt %v", v.Debt())
+	}
+}
+
+// TestBackgroundPastCapacityQueues: Background work on servers the jobs
+// keep busy has no idle time to take, so it is queued among the jobs when
+// its period ends; on idle servers it takes their idle time.
+func TestBackgroundPastCapacityQueues(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	v.Background(SharePeriod, 1) // half of the first period, which is idle
+	s.RunUntil(SharePeriod, nil)
+	if v.Debt() != 0 || v.Backlog() != 0 {
+		t.Fatalf("idle servers: debt %v, backlog %v", v.Debt(), v.Backlog())
+	}
+	v.Start(SharePeriod, 0)
+	v.Start(SharePeriod, 0) // both servers busy for the second period
+	v.Background(SharePeriod/2, 1)
+	s.RunUntil(2*SharePeriod, nil)
+	if v.Debt() != SharePeriod/2 {
+		t.Fatalf("debt %v, want %v", v.Debt(), SharePeriod/2)
+	}
+	if end := v.Start(Millisecond, 0); end != 2*SharePeriod+SharePeriod/4+Millisecond {
+		t.Fatalf("after a saturated period: ends at %v, want a quarter period later", end)
+	}
+}
+
+// TestOverloadCarriesCapacity: offered twice what it can do, one server
+// whose jobs each bring as much Share work as their own cost completes
+// half a job's worth a cost, not less: the shared work of requests still
+// queued is not charged before they are served (the overload caveat of
+// DESIGN's simulation section).
+func TestOverloadCarriesCapacity(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 1, 2)
+	const cost = 100 * Microsecond
+	var done int
+	var arrive func()
+	arrive = func() {
+		v.Share(cost, 1)
+		v.Do(cost, 0, func() { done++ })
+		if s.Now() < 10*Second {
+			s.After(cost, arrive) // one a cost: twice the capacity with the overhead
+		}
+	}
+	s.At(0, arrive)
+	s.RunUntil(10*Second, nil)
+	want := int(10 * Second / (2 * cost))
+	if done < want*95/100 || done > want*105/100 {
+		t.Fatalf("completed %d jobs in 10s, want about %d (the server's capacity)", done, want)
 	}
 }
 
