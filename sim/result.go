@@ -45,6 +45,7 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("simulated: the %s clients' requests are priced by an estimate from the QUIC figures (the calibration has no ops.api entry for %s)", p, p))
 	}
 	res.Floors = floorsOf(e.opts.Calib, sc)
+	res.Blocks = e.blockStats()
 	slos, err := sc.ReportSLOs()
 	if err != nil {
 		return nil, err
@@ -66,6 +67,33 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 	res.Calibration = &reports.Calibration{File: e.opts.CalibFile, CPUModel: c.Machine.CPUModel, Cores: c.Machine.Cores, GoVersion: c.Machine.GoVersion, Quick: c.Quick}
 	res.Simulation = e.simulation(wall)
 	return &Outcome{Result: res, Snapshot: snap}, nil
+}
+
+// blockStats summarises the blocks first committed in the measured phase,
+// as a run's checker does (reports.Blocks); nil when none was. At an
+// overload its transactions a second are the node's committed rate, which
+// the committed stage's tx/s (the sends of the measured phase that
+// committed) is not when the open loop's in-flight bound decides which
+// sends fall in the phase.
+func (e *engine) blockStats() *reports.Blocks {
+	b := &reports.Blocks{Shards: make([]reports.ShardBlocks, len(e.shards))}
+	for s, sh := range e.shards {
+		sb := &b.Shards[s]
+		sb.Shard = uint32(s)
+		for _, blk := range sh.blocks {
+			if blk.first > 0 && blk.first >= e.measureStart && blk.first < e.measureEnd {
+				sb.Count++
+				sb.Txs += int64(blk.n)
+			}
+		}
+		b.Count += sb.Count
+		b.Txs += sb.Txs
+	}
+	if b.Count == 0 {
+		return nil
+	}
+	b.Round()
+	return b
 }
 
 // acceptedCommitted counts the accepted transactions some node committed.

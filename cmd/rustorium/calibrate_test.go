@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -81,5 +82,46 @@ func TestDelayPoints(t *testing.T) {
 	c.Ops.ScheduleLag = got
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFitCapacity: the split of the first run's extra CPU keeps that run
+// exact and makes the model commit the saturated run's rate, within the
+// bisection's resolution; a rate the model cannot reach either way takes
+// the nearer end, and a model that fails fails the fit.
+func TestFitCapacity(t *testing.T) {
+	first := e2ePoint{txs: 1000, blocks: 950, extra: 1e9} // 1000 µs a transaction at 1000/s
+	// Two cores; 120 µs of modelled work a transaction and blocks of 400
+	// at saturation.
+	model := func(perTx, perBlock float64) (float64, error) {
+		return 2e9 / (120e3 + perTx + perBlock/400), nil
+	}
+	for _, capacity := range []float64{6000, 9000} {
+		got, err := fitCapacity(first, capacity, model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if at := got.perTx*first.txs + got.perBlock*first.blocks; math.Abs(at-first.extra) > 1e-3*first.extra {
+			t.Fatalf("capacity %v: fit %+v charges the first run %v, want its %v", capacity, got, at, first.extra)
+		}
+		if math.Abs(got.simCapacity-capacity) > 0.01*capacity {
+			t.Fatalf("capacity %v: fit %+v", capacity, got)
+		}
+		if want, _ := model(got.perTx, got.perBlock); want != got.simCapacity {
+			t.Fatalf("capacity %v: simCapacity %v, the model says %v", capacity, got.simCapacity, want)
+		}
+	}
+	if got, _ := fitCapacity(first, 50000, model); got.perTx != 0 || got.perBlock != first.extra/first.blocks {
+		t.Fatalf("out of reach above: %+v, want everything per block", got)
+	}
+	if got, _ := fitCapacity(first, 100, model); got.perTx != first.extra/first.txs || got.perBlock != 0 {
+		t.Fatalf("out of reach below: %+v, want everything per transaction", got)
+	}
+	boom := errors.New("boom")
+	if _, err := fitCapacity(first, 6000, func(float64, float64) (float64, error) { return 0, boom }); !errors.Is(err, boom) {
+		t.Fatalf("failing model: %v", err)
+	}
+	if _, err := fitCapacity(e2ePoint{}, 6000, model); err == nil {
+		t.Fatal("no extra CPU: want an error")
 	}
 }
