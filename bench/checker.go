@@ -243,25 +243,15 @@ func (c *checker) heights() map[uint32]uint64 {
 func (c *checker) blockStats(from, to time.Time, shards int) *reports.Blocks {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	b := &reports.Blocks{Shards: make([]reports.ShardBlocks, shards)}
+	b := reports.NewBlocks(shards)
 	for s := range uint32(shards) {
-		sb := &b.Shards[s]
-		sb.Shard = s
 		for i, at := range c.shardLog[s] {
-			if at.Before(from) || !at.Before(to) {
-				continue
+			if !at.Before(from) && at.Before(to) {
+				b.Add(s, int64(c.shardTxs[s][i]))
 			}
-			sb.Count++
-			sb.Txs += int64(c.shardTxs[s][i])
 		}
-		b.Count += sb.Count
-		b.Txs += sb.Txs
 	}
-	if b.Count == 0 {
-		return nil
-	}
-	b.Round()
-	return b
+	return b.Done()
 }
 
 // stall is reports.Stall of the shards' first commits so far.

@@ -187,6 +187,34 @@ type ShardBlocks struct {
 	MeanTxs float64 `json:"mean_txs"` // Txs over Count; 0 without blocks
 }
 
+// NewBlocks returns an empty summary of shards shards, to Add blocks to.
+func NewBlocks(shards int) *Blocks {
+	b := &Blocks{Shards: make([]ShardBlocks, shards)}
+	for s := range b.Shards {
+		b.Shards[s].Shard = uint32(s)
+	}
+	return b
+}
+
+// Add counts one block of txs transactions on shard (below NewBlocks's
+// shards).
+func (b *Blocks) Add(shard uint32, txs int64) {
+	sb := &b.Shards[shard]
+	sb.Count++
+	sb.Txs += txs
+	b.Count++
+	b.Txs += txs
+}
+
+// Done rounds the means (Round) and returns b, or nil without blocks.
+func (b *Blocks) Done() *Blocks {
+	if b.Count == 0 {
+		return nil
+	}
+	b.Round()
+	return b
+}
+
 // Round sets the means from the counts, to one decimal.
 func (b *Blocks) Round() {
 	mean := func(txs, n int64) float64 {

@@ -76,24 +76,15 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 // committed) is not when the open loop's in-flight bound decides which
 // sends fall in the phase.
 func (e *engine) blockStats() *reports.Blocks {
-	b := &reports.Blocks{Shards: make([]reports.ShardBlocks, len(e.shards))}
+	b := reports.NewBlocks(len(e.shards))
 	for s, sh := range e.shards {
-		sb := &b.Shards[s]
-		sb.Shard = uint32(s)
 		for _, blk := range sh.blocks {
 			if blk.first > 0 && blk.first >= e.measureStart && blk.first < e.measureEnd {
-				sb.Count++
-				sb.Txs += int64(blk.n)
+				b.Add(uint32(s), int64(blk.n))
 			}
 		}
-		b.Count += sb.Count
-		b.Txs += sb.Txs
 	}
-	if b.Count == 0 {
-		return nil
-	}
-	b.Round()
-	return b
+	return b.Done()
 }
 
 // acceptedCommitted counts the accepted transactions some node committed.

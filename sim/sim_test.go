@@ -186,7 +186,10 @@ func TestOverloadKeepsCapacity(t *testing.T) {
 		}
 		r := o.Result
 		b := r.Simulation.Bottleneck
-		t.Logf("offered %.0f/s: committed %d in the run, bottleneck %+v", rate, r.Checker.Committed, b)
+		t.Logf("offered %.0f/s: committed %d in the run, blocks %+v, bottleneck %+v", rate, r.Checker.Committed, r.Blocks, b)
+		if r.Blocks == nil || r.Blocks.Txs < r.Checker.Committed/3 || r.Blocks.Txs > r.Checker.Committed {
+			t.Errorf("offered %.0f/s: the measured phase's blocks %+v, want part of the %d committed", rate, r.Blocks, r.Checker.Committed)
+		}
 		if first == 0 {
 			first = r.Checker.Committed
 		} else if r.Checker.Committed < first*95/100 {
