@@ -122,7 +122,7 @@ bench-ci-baseline: build
 # the tolerance of the range. It exits non-zero when a figure is OFF. It
 # simulates with a calibration of this machine taken first (about two minutes),
 # since the real runs are this machine's; VALIDATE_CALIB=FILE uses FILE
-# instead (calib/reference.json is some other machine's). About 17 minutes
+# instead (calib/reference.json is this project's host's, of session 28). About 13–17 minutes
 # on a 2-core machine; VALIDATE_RUNS=1, about 7.
 VALIDATE_CALIB ?=
 VALIDATE_RUNS ?= 3

@@ -88,6 +88,34 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 	}
 }
 
+// TestBusyRoundTrips: a calibration's busy runs survive encoding, and a
+// quiet one's field is left out of the file.
+func TestBusyRoundTrips(t *testing.T) {
+	c, err := Load("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Busy = nil
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(`"busy"`)) {
+		t.Fatal("a quiet calibration writes busy")
+	}
+	c.Busy = []string{"3000/s: other processes used 80% of a core"}
+	if b, err = c.Encode(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Busy) != 1 || d.Busy[0] != c.Busy[0] {
+		t.Fatalf("busy %q, want %q", d.Busy, c.Busy)
+	}
+}
+
 func TestReferenceIsValid(t *testing.T) {
 	b, err := os.ReadFile("reference.json")
 	if err != nil {

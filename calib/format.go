@@ -37,6 +37,12 @@ type Calibration struct {
 	Quick bool `json:"quick,omitempty"`
 	// Machine is where the figures were measured.
 	Machine Machine `json:"machine"`
+	// Busy lists the end-to-end runs during which other processes and the
+	// hypervisor took more than a quarter of a core (reports.Resources.Busy),
+	// each as "RATE/s: why": the overheads, the schedule lag and the hop
+	// delay fitted from them are suspect. Empty: every run had the machine
+	// to itself (or none ran: Quick).
+	Busy []string `json:"busy,omitempty"`
 	// Ops holds the cost of every operation.
 	Ops Ops `json:"ops"`
 }

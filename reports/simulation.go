@@ -15,6 +15,9 @@ type Calibration struct {
 	Cores     int    `json:"cores"`
 	GoVersion string `json:"go_version"`
 	Quick     bool   `json:"quick,omitempty"`
+	// Busy is the calibration's own: the end-to-end runs of calibrate
+	// that shared the machine with other work (calib.Calibration.Busy).
+	Busy []string `json:"busy,omitempty"`
 }
 
 // Simulation is what a simulated run adds: how the cluster was modelled,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/rustorium/rustorium/calib"
@@ -64,7 +65,10 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 	}
 	res.Simulated = true
 	c := e.opts.Calib
-	res.Calibration = &reports.Calibration{File: e.opts.CalibFile, CPUModel: c.Machine.CPUModel, Cores: c.Machine.Cores, GoVersion: c.Machine.GoVersion, Quick: c.Quick}
+	res.Calibration = &reports.Calibration{File: e.opts.CalibFile, CPUModel: c.Machine.CPUModel, Cores: c.Machine.Cores, GoVersion: c.Machine.GoVersion, Quick: c.Quick, Busy: c.Busy}
+	if len(c.Busy) > 0 {
+		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("simulated: the calibration's end-to-end runs shared the machine with other work (%s); its overheads and tails are suspect", strings.Join(c.Busy, "; ")))
+	}
 	res.Simulation = e.simulation(wall)
 	return &Outcome{Result: res, Snapshot: snap}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -522,5 +523,34 @@ workload:
 				t.Fatalf("committed p50 %d → %d µs with the echo %v ms longer: grew %.1f ms, want about 1.5× that (the client's two halves and a peer's attestation)", base, slow, d/1e6, grew/1e6)
 			}
 		})
+	}
+}
+
+// TestBusyCalibrationIsNoted: a calibration whose end-to-end runs shared
+// the machine says so in the simulated result (its calibration section
+// and a checker note); a quiet one does not.
+func TestBusyCalibrationIsNoted(t *testing.T) {
+	c := *reference(t)
+	run := func(c *calib.Calibration) *reports.Result {
+		o, err := Run(context.Background(), load(t, small), Options{Calib: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Result
+	}
+	noted := func(r *reports.Result) bool {
+		for _, n := range r.Checker.Notes {
+			if strings.Contains(n, "shared the machine with other work") {
+				return true
+			}
+		}
+		return false
+	}
+	if r := run(&c); noted(r) || len(r.Calibration.Busy) != 0 {
+		t.Fatalf("a quiet calibration: notes %q, busy %q", r.Checker.Notes, r.Calibration.Busy)
+	}
+	c.Busy = []string{"3000/s: other processes used 80% of a core"}
+	if r := run(&c); !noted(r) || len(r.Calibration.Busy) != 1 {
+		t.Fatalf("a busy calibration: notes %q, busy %q", r.Checker.Notes, r.Calibration.Busy)
 	}
 }

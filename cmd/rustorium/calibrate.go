@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,6 +69,7 @@ seconds, few samples, no real run).`,
 				c.Ops.BlockOverheadNs = math.Round(ov.perBlock*10) / 10
 				c.Ops.ScheduleLag = ov.lag
 				c.Ops.HopDelay = ov.hop
+				c.Busy = ov.busy
 				if b := c.Ops.PebbleBackground; b != nil {
 					b.InBytesPerTx = math.Round(ov.inPerTx*10) / 10
 				}
@@ -76,6 +78,9 @@ seconds, few samples, no real run).`,
 					fit = fmt.Sprintf(", to the saturated run's %.0f tx/s: the model commits %.0f", ov.capacity, ov.simCapacity)
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (%.0f µs per transaction, %.0f µs per block%s)\n", "end-to-end", time.Since(t0).Round(time.Millisecond), ov.perTx/1000, ov.perBlock/1000, fit)
+				if len(ov.busy) > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: warning: other work shared the machine during the end-to-end runs (%s): the overheads and tails are suspect (the file's \"busy\" says so); calibrate again on a quiet machine\n", strings.Join(ov.busy, "; "))
+				}
 			}
 			b, err := c.Encode()
 			if err != nil {
@@ -164,6 +169,8 @@ type overhead struct {
 	// fitted model simulates it (0: the run did not saturate, and the
 	// split is solveOverhead's).
 	capacity, simCapacity float64
+	// busy lists the runs that shared the machine (calib.Calibration.Busy).
+	busy []string
 }
 
 // e2ePoint is one end-to-end run: per second of its measured phase, the
@@ -174,6 +181,9 @@ type e2ePoint struct {
 	txs, blocks, extra float64
 	lag, hop           calib.LagPoint
 	inPerTx            float64 // Pebble's bytes in per committed transaction (0: unknown)
+	// busy says why others took more than a quarter of a core during the
+	// run ("": they did not; reports.Resources.Busy).
+	busy string
 	// offered is the run's open-loop rate, and committed what its node
 	// committed a second in the measured phase (its blocks' transactions:
 	// at an overload the committed stage's tx/s is the sends of the phase
@@ -189,6 +199,7 @@ type e2ePoint struct {
 func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress io.Writer) (overhead, error) {
 	var pts, lagged []e2ePoint
 	var sat *e2ePoint
+	var busy []string
 	satSeconds := 0
 	for _, r := range e2eRuns {
 		p, err := e2eRun(ctx, c, dir, r.rate, r.seconds, progress)
@@ -204,8 +215,11 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 		if r.saturate {
 			sat, satSeconds = &p, r.seconds
 		}
+		if p.busy != "" {
+			busy = append(busy, fmt.Sprintf("%d/s: %s", r.rate, p.busy))
+		}
 	}
-	var ov overhead
+	ov := overhead{busy: busy}
 	var lags, hops []calib.LagPoint
 	for _, p := range lagged {
 		lags, hops = append(lags, p.lag), append(hops, p.hop)
@@ -448,10 +462,14 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
+	p.busy = res.Resources.Busy()
 	if progress != nil {
 		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s (%.0f committed a second) in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs\n",
 			rate, p.txs, p.committed, p.blocks, res.Resources.CPUMicrosPerTx, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
 			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000)
+		if p.busy != "" {
+			fmt.Fprintf(progress, "calibrate: warning: the %d/s run shared the machine: %s\n", rate, p.busy)
+		}
 	}
 	return p, nil
 }
