@@ -138,6 +138,7 @@ validate-sim: build
 	  calib=$(OUT)/validate-sim/calib.json; \
 	  echo "validate-sim: calibrating this machine into $$calib (load average $$(cut -d' ' -f1 /proc/loadavg))"; \
 	  $(BIN) calibrate --out $$calib > $(OUT)/validate-sim/calibrate.log 2>&1 || { echo "validate-sim: calibrate failed (see $(OUT)/validate-sim/calibrate.log)"; exit 1; }; \
+	  grep -E '^calibrate: (end-to-end  |warning)' $(OUT)/validate-sim/calibrate.log | sed 's/^calibrate:/validate-sim: calibrate:/'; \
 	fi; \
 	for sc in $(VALIDATE); do \
 	  name=$$(basename $$sc .yaml); against=; \
