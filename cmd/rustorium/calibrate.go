@@ -173,22 +173,20 @@ type overhead struct {
 	busy []string
 }
 
-// e2ePoint is one end-to-end run: per second of its measured phase, the
-// committed transactions and blocks and the CPU the real run spent beyond
-// what the simulator charges (nanoseconds); and its schedule lag and hop
-// delay at the share of the cores its process took.
+// e2ePoint is one end-to-end run: its open-loop rate (offered); per second
+// of its measured phase, the transactions and blocks its node committed
+// (committedRate: at an overload the committed stage's tx/s is the sends
+// of the phase that committed, which the in-flight bound picks) and the
+// CPU the real run spent beyond what the simulator charges (nanoseconds);
+// and its schedule lag and hop delay at the share of the cores its process
+// took.
 type e2ePoint struct {
-	txs, blocks, extra float64
-	lag, hop           calib.LagPoint
-	inPerTx            float64 // Pebble's bytes in per committed transaction (0: unknown)
+	offered, txs, blocks, extra float64
+	lag, hop                    calib.LagPoint
+	inPerTx                     float64 // Pebble's bytes in per committed transaction (0: unknown)
 	// busy says why others took more than a quarter of a core during the
 	// run ("": they did not; reports.Resources.Busy).
 	busy string
-	// offered is the run's open-loop rate, and committed what its node
-	// committed a second in the measured phase (its blocks' transactions:
-	// at an overload the committed stage's tx/s is the sends of the phase
-	// that committed, which the in-flight bound picks).
-	offered, committed float64
 }
 
 // fitOverhead runs e2eScenario at each of e2eRuns' rates and fits the
@@ -231,12 +229,12 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	if slices.ContainsFunc(pts, func(p e2ePoint) bool { return p.inPerTx <= 0 }) {
 		ov.inPerTx = 0 // unknown for some run
 	}
-	if sat == nil || sat.committed >= saturated*sat.offered {
+	if sat == nil || sat.txs >= saturated*sat.offered {
 		if sat != nil {
 			pts = append(pts, *sat)
-		}
-		if sat != nil && progress != nil {
-			fmt.Fprintf(progress, "calibrate: the %.0f/s run committed %.0f tx/s: not saturated, the overheads are fitted over the runs' CPU instead\n", sat.offered, sat.committed)
+			if progress != nil {
+				fmt.Fprintf(progress, "calibrate: the %.0f/s run committed %.0f tx/s: not saturated, the overheads are fitted over the runs' CPU instead\n", sat.offered, sat.txs)
+			}
 		}
 		split := solveOverhead(pts)
 		ov.perTx, ov.perBlock = split.perTx, split.perBlock
@@ -253,11 +251,11 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 		}
 		return simulatedCapacity(ctx, &m, int(sat.offered), satSeconds)
 	}
-	fit, err := fitCapacity(pts[0], sat.committed, model)
+	fit, err := fitCapacity(pts[0], sat.txs, model)
 	if err != nil {
 		return overhead{}, err
 	}
-	ov.perTx, ov.perBlock, ov.capacity, ov.simCapacity = fit.perTx, fit.perBlock, sat.committed, fit.simCapacity
+	ov.perTx, ov.perBlock, ov.capacity, ov.simCapacity = fit.perTx, fit.perBlock, sat.txs, fit.simCapacity
 	return ov, nil
 }
 
@@ -325,7 +323,7 @@ func simulatedCapacity(ctx context.Context, c *calib.Calibration, rate, seconds 
 }
 
 // committedRate is what a run's node committed a second in the measured
-// phase: its blocks' transactions (e2ePoint.committed).
+// phase: its blocks' transactions (e2ePoint.txs).
 func committedRate(r *reports.Result, sc *scenarios.Scenario) float64 {
 	if r.Blocks == nil {
 		return 0
@@ -458,14 +456,14 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	// process's, and the model's (its host's busy share of the cores).
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
 	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
-	p := e2ePoint{inPerTx: inPerTx, offered: float64(rate), committed: committedRate(res, sc), txs: w.ThroughputTPS, blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
+	p := e2ePoint{inPerTx: inPerTx, offered: float64(rate), txs: committedRate(res, sc), blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
 		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
 	p.busy = res.Resources.Busy()
 	if progress != nil {
-		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s (%.0f committed a second) in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs\n",
-			rate, p.txs, p.committed, p.blocks, res.Resources.CPUMicrosPerTx, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
+		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs\n",
+			rate, p.txs, p.blocks, real/p.txs/1000, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
 			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000)
 		if p.busy != "" {
 			fmt.Fprintf(progress, "calibrate: warning: the %d/s run shared the machine: %s\n", rate, p.busy)

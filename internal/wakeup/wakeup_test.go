@@ -85,15 +85,8 @@ func TestSleepEndsWithItsContext(t *testing.T) {
 			defer tm.Close()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- tm.Sleep(ctx, time.Hour) }()
-			select {
-			case err := <-done:
-				if !errors.Is(err, context.DeadlineExceeded) {
-					t.Fatalf("got %v, want the context's error", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("the sleep outlived its context")
+			if err := <-sleepHour(t, tm, ctx); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want the context's error", err)
 			}
 			// A done context ends even an empty sleep; an empty one
 			// with a live context returns at once.
@@ -111,8 +104,7 @@ func TestClose(t *testing.T) {
 	for name, mk := range impls() {
 		t.Run(name, func(t *testing.T) {
 			tm := mk()
-			done := make(chan error, 1)
-			go func() { done <- tm.Sleep(context.Background(), time.Hour) }()
+			done := sleepHour(t, tm, context.Background())
 			time.Sleep(5 * time.Millisecond)
 			if err := tm.Close(); err != nil {
 				t.Fatal(err)
@@ -123,16 +115,29 @@ func TestClose(t *testing.T) {
 			if err := tm.Sleep(context.Background(), time.Millisecond); !errors.Is(err, ErrClosed) {
 				t.Fatalf("Sleep after Close = %v, want ErrClosed", err)
 			}
-			select {
-			case err := <-done:
-				if !errors.Is(err, ErrClosed) {
-					t.Fatalf("a sleep under way when the timer closed ended with %v, want ErrClosed", err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("a sleep under way outlived Close")
+			if err := <-done; !errors.Is(err, ErrClosed) {
+				t.Fatalf("a sleep under way when the timer closed ended with %v, want ErrClosed", err)
 			}
 		})
 	}
+}
+
+// sleepHour starts an hour's sleep on tm and returns the channel its
+// result comes on, failing the test if none came within 10 s (the sleep
+// outlived whatever was to end it).
+func sleepHour(t *testing.T, tm *Timer, ctx context.Context) <-chan error {
+	t.Helper()
+	in, out := make(chan error, 1), make(chan error, 1)
+	go func() { in <- tm.Sleep(ctx, time.Hour) }()
+	go func() {
+		select {
+		case err := <-in:
+			out <- err
+		case <-time.After(10 * time.Second):
+			out <- errors.New("the sleep outlived what was to end it")
+		}
+	}()
+	return out
 }
 
 // BenchmarkLateness sleeps 1.3 ms at a time, as a pacer between sends at

@@ -30,13 +30,12 @@ type Server struct {
 	shared      Time
 	sharedSince Time
 	sharedShare float64
-	// The jobs' work queued in the current period and the background work
-	// charged in it (together: queued), the servers' backlog when the
-	// period began, and the share of the servers the jobs and the
-	// background work together took over the last complete period
-	// (Stretch).
-	queued      Time
+	// The jobs' work queued in the current period, Background's work
+	// charged in it, the servers' backlog when the period began, and the
+	// share of the servers the jobs and all background work together took
+	// over the last complete period (Stretch).
 	jobsQueued  Time
+	loading     Time
 	backlogFrom Time
 	busyShare   float64
 	// The time the jobs queued in the current period cede to Share's work
@@ -162,7 +161,7 @@ func (v *Server) charge(cost Time, op int, slows bool) {
 	if slows {
 		v.shared += cost
 	} else {
-		v.queued += cost
+		v.loading += cost
 	}
 	if op >= 0 && op < len(v.busy) {
 		if now := v.s.now; now >= v.from && now < v.to {
@@ -184,11 +183,11 @@ func (v *Server) rollShared() {
 	v.conserve(capacity)
 	if periods == 1 {
 		v.sharedShare = min(float64(v.shared)/capacity, maxShare)
-		v.busyShare = min(float64(v.shared+v.queued)/capacity, maxShare)
+		v.busyShare = min(float64(v.shared+v.jobsQueued+v.loading)/capacity, maxShare)
 	} else {
 		v.sharedShare, v.busyShare = 0, 0
 	}
-	v.shared, v.queued, v.jobsQueued, v.ceded = 0, 0, 0, 0
+	v.shared, v.jobsQueued, v.loading, v.ceded = 0, 0, 0, 0
 	v.sharedSince += periods * SharePeriod
 	v.backlogFrom = v.backlogAt(v.sharedSince)
 }
@@ -204,7 +203,7 @@ func (v *Server) conserve(capacity float64) {
 	end := v.sharedSince + SharePeriod
 	busy := float64(v.backlogFrom + v.jobsQueued - v.backlogAt(end))
 	busy = min(max(busy, 0), capacity)
-	background := float64(v.shared + v.queued - v.jobsQueued)
+	background := float64(v.shared + v.loading)
 	ceded := min(float64(v.ceded), busy)
 	room := capacity - busy + ceded
 	excess := Time(background - room)
@@ -263,7 +262,6 @@ func (v *Server) Start(cost Time, op int) Time {
 // and the time it cedes to Share's work (not what SetSpeed's slower
 // machine takes from it).
 func (v *Server) queue(raw, cost Time) {
-	v.queued += cost
 	v.jobsQueued += cost
 	v.ceded += max(cost-Time(math.Round(float64(raw)/v.speed)), 0)
 }
