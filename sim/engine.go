@@ -897,18 +897,17 @@ func (e *engine) publish(n *node, blocks []*block) {
 		e.loopPublish(n, b, blocks, visible)
 		return
 	}
-	// Each round trip is a hand-off of its own (local), each with its stall.
-	rt := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.cpuOf(n).Stretch(e.k.produceBase())
-	before := des.Time(publishRTTs-1) * rt
-	for range publishRTTs - 1 {
-		before += e.stall()
-	}
+	// The first answer is a hand-off stretched by the node's load, with its
+	// stall; the later ones come back at the idle round trip (see
+	// loopPublish).
+	idle := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	before := idle - e.k.produceBase() + e.local(n, e.k.produceBase()) + des.Time(publishRTTs-2)*idle
 	// Each block's header is a broker write.
 	cpu := e.k.brokerRecord() * des.Time(len(blocks))
 	e.s.After(before, func() {
 		b.cpu.Do(cpu, opBroker, func() {
 			e.replicate(func() {
-				e.s.After(rt+e.stall(), visible)
+				e.s.After(idle, visible)
 			})
 		})
 	})

@@ -42,7 +42,7 @@ const (
 	pollMax          = 4096 // records a leader round polls (node/leader.go)
 	maxInflight      = 8    // blocks a leader runs ahead of its own replica (node/leader.go)
 	verifyMaxBatch   = 128  // sigverify.Options.MaxBatch's default
-	publishRTTs      = 4    // broker round trips of a leader's Kafka transaction: add partitions, produce, add offsets + commit offsets, end
+	publishRTTs      = 4    // broker round trips of a leader's Kafka transaction: produce, commit offsets, the forced heartbeat, end (see loopPublish)
 	attestationBytes = consensus.AttestationSize
 	headerBytes      = 200 // a block header record, about
 	maxInFlightSends = 20000
