@@ -154,8 +154,8 @@ validate-sim: build
 	  sed -n '/^scenario /,$$p' $(OUT)/validate-sim/$$name-sim.log | grep -v '^scenario ' >> $(OUT)/validate-sim/table.txt; \
 	done; \
 	if [ $(VALIDATE_RUNS) -gt 1 ]; then \
-	  printf '%-22s %-10s %-18s %12s %19s %12s %8s %6s  %s\n' scenario workload metric real "real range" simulated diff tol verdict; \
+	  printf '%-22s %-10s %-25s %12s %19s %12s %8s %6s  %s\n' scenario workload metric real "real range" simulated diff tol verdict; \
 	else \
-	  printf '%-22s %-10s %-18s %12s %12s %8s %6s  %s\n' scenario workload metric real simulated diff tol verdict; \
+	  printf '%-22s %-10s %-25s %12s %12s %8s %6s  %s\n' scenario workload metric real simulated diff tol verdict; \
 	fi; \
 	grep -v '^rustorium:' $(OUT)/validate-sim/table.txt; exit $$fail

@@ -56,6 +56,11 @@ type Simulation struct {
 	Utilisation map[string]map[string]float64 `json:"utilisation"`
 	// Bottleneck is the resource with the highest total utilisation.
 	Bottleneck *Bottleneck `json:"bottleneck,omitempty"`
+	// Spans are the steps of a transaction the model times as the real
+	// run's spans of those names do (tx mode; the measured phase's
+	// transactions, a block's steps once per transaction, the replica
+	// steps once per node), for comparison with Traces.Spans.
+	Spans []SpanStat `json:"spans,omitempty"`
 }
 
 // Bottleneck names the busiest resource of a simulated run.

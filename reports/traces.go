@@ -24,10 +24,46 @@ type Traces struct {
 	DroppedSpans int64           `json:"dropped_spans,omitempty"` // spans over the collector's bound, not written
 	P50          *TraceBreakdown `json:"p50,omitempty"`
 	P99          *TraceBreakdown `json:"p99,omitempty"`
+	// Spans are each span name's durations over every copy of it in the
+	// traces (a block's spans once per sampled transaction it holds, the
+	// replica spans once per node), in pipeline order.
+	Spans []SpanStat `json:"spans,omitempty"`
 
 	// Slowest are the waterfalls of the slowest committed traces, for
 	// report.html (not in result.json: traces.json holds them whole).
 	Slowest []Waterfall `json:"-"`
+}
+
+// SpanStat is one span name's durations: over every copy of it in a real
+// run's traces (Traces.Spans), or over the transactions of a simulation's
+// measured phase for the steps its model times the same way
+// (Simulation.Spans), so that make validate-sim can show where a model's
+// latency differs from the real one's.
+type SpanStat struct {
+	Span  string `json:"span"`
+	Count int    `json:"count"`
+	P50Us int64  `json:"p50_us"`
+	P99Us int64  `json:"p99_us"`
+}
+
+// SpanStats summarises durations (ns) by span name, in pipeline order.
+// The percentiles are nearest-rank, as the traces' p50 and p99
+// transactions are picked.
+func SpanStats(durations map[string][]int64) []SpanStat {
+	var out []SpanStat
+	for _, name := range spanOrder(durations) {
+		d := slices.Clone(durations[name])
+		if len(d) == 0 {
+			continue
+		}
+		slices.Sort(d)
+		at := func(q float64) int64 {
+			i := int(float64(len(d))*q+0.999999) - 1
+			return d[min(max(i, 0), len(d)-1)] / 1000
+		}
+		out = append(out, SpanStat{Span: name, Count: len(d), P50Us: at(0.50), P99Us: at(0.99)})
+	}
+	return out
 }
 
 // TraceBreakdown is where one transaction's time went.
@@ -309,8 +345,14 @@ func SummarizeTraces(reqs []tracing.Request) *Traces {
 	out := &Traces{Count: len(reqs)}
 	var done []*traceTree
 	nodes := map[string]bool{}
+	durations := map[string][]int64{}
 	for i := range reqs {
 		t, ok := newTraceTree(&reqs[i])
+		for j := range t.spans {
+			if d := t.end[j] - t.start[j]; d >= 0 {
+				durations[t.spans[j].Name] = append(durations[t.spans[j].Name], d)
+			}
+		}
 		if !ok {
 			continue
 		}
@@ -328,6 +370,7 @@ func SummarizeTraces(reqs []tracing.Request) *Traces {
 		out.Nodes = append(out.Nodes, n)
 	}
 	sort.Strings(out.Nodes)
+	out.Spans = SpanStats(durations)
 	if len(done) == 0 {
 		return out
 	}

@@ -123,3 +123,34 @@ func buildRequest(tid string, spans []span) tracing.Request {
 	}
 	return req
 }
+
+// TestSpanStats: every copy of a span counts (the replica spans of both
+// nodes), the percentiles are nearest-rank in µs, the order is the
+// pipeline's, and a trace without a root still counts its spans.
+func TestSpanStats(t *testing.T) {
+	var reqs []tracing.Request
+	for i := range 4 {
+		d := int64(100 * (i + 1)) // 100, 200, 300, 400 µs
+		reqs = append(reqs, buildRequest(strconv.Itoa(i), []span{
+			{"r", "", "tx", "", 0, 5000},
+			{"s", "r", "client.send", "", 0, d},
+			{"q1", "r", "replica.quorum", "n1", 1000, 1000 + d},
+			{"q2", "r", "replica.quorum", "n2", 1000, 1000 + 2*d},
+		}))
+	}
+	reqs = append(reqs, buildRequest("orphan", []span{{"s", "x", "client.send", "", 0, 900}}))
+	got := SummarizeTraces(reqs).Spans
+	want := []SpanStat{
+		{Span: "tx", Count: 4, P50Us: 5000, P99Us: 5000},
+		{Span: "client.send", Count: 5, P50Us: 300, P99Us: 900},
+		{Span: "replica.quorum", Count: 8, P50Us: 300, P99Us: 800},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("spans %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("span %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

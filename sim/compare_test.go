@@ -249,3 +249,26 @@ func TestCompareRunsJudgesTheMedianAndShowsTheSpread(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareShowsSpans: a span both results have is a row of its p50s,
+// shown and not judged, whatever the difference; a span only one has is
+// not.
+func TestCompareShowsSpans(t *testing.T) {
+	real := &reports.Result{Scenario: "s", Traces: &reports.Traces{Spans: []reports.SpanStat{
+		{Span: "client.send", Count: 10, P50Us: 800, P99Us: 9000},
+		{Span: "replica.merkle", Count: 10, P50Us: 300, P99Us: 900},
+	}}}
+	sim := &reports.Result{Scenario: "s", Simulated: true, Simulation: &reports.Simulation{Spans: []reports.SpanStat{
+		{Span: "client.send", Count: 1000, P50Us: 2400, P99Us: 5000},
+		{Span: "leader.publish", Count: 1000, P50Us: 400, P99Us: 900},
+	}}}
+	var spans []Row
+	for _, r := range Compare(real, sim) {
+		if strings.HasSuffix(r.Metric, " p50 ms") && r.Workload == "-" {
+			spans = append(spans, r)
+		}
+	}
+	if len(spans) != 1 || spans[0].Metric != "client.send p50 ms" || spans[0].Real != 0.8 || spans[0].Simulated != 2.4 || spans[0].Tolerance != 0 || !spans[0].Pass() {
+		t.Fatalf("span rows %+v", spans)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 	"github.com/rustorium/rustorium/sim/des"
@@ -50,6 +51,11 @@ type engine struct {
 
 	links map[[2]string]*des.Link
 	net   scenarios.Network
+
+	// spans: per span name, the durations of the steps the model times as
+	// the real run's spans of that name (tx mode, the measured phase's
+	// transactions; nil in cohort mode). See span.
+	spans map[string][]int64
 
 	rec          *reports.Recorder
 	wls          []*workload
@@ -380,6 +386,7 @@ func (e *engine) verifyBatch(n *node) {
 // producer, the link to the broker, the partition leader's handling (and
 // its fsync, and replication), the acknowledgment back.
 func (e *engine) produce(n *node, t *txn) {
+	t.produceAt = e.s.Now()
 	if e.loopy() {
 		e.loopProduce(n, t)
 		return
@@ -524,12 +531,15 @@ func (e *engine) accept(n *node, t *txn) {
 		t.accepted = true
 		e.accepted++
 	}
+	e.span(t, tracing.SpanProduce, e.s.Now()-t.produceAt)
 	if t.w.untimedAccept {
 		return // answered with the receipt only
 	}
 	half := e.local(n, t.w.base/2)
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
+			t.acceptedAt = e.s.Now()
+			e.span(t, tracing.SpanClientSend, t.acceptedAt-t.sent)
 			t.w.rec.Record(reports.StageAccepted, e.wall(t.intended), e.wall(t.sent), e.wall(e.s.Now()))
 		})
 	})
@@ -860,6 +870,7 @@ func (e *engine) publish(n *node, blocks []*block) {
 	for _, blk := range blocks {
 		blk.leader = n.id
 	}
+	start := e.s.Now()
 	if len(blocks) > 1 {
 		r := &pubRound{blocks: len(blocks)}
 		for _, blk := range blocks {
@@ -873,6 +884,7 @@ func (e *engine) publish(n *node, blocks []*block) {
 			sh.blocks = append(sh.blocks, blk)
 			blk.height = uint64(len(sh.blocks))
 			for _, r := range blk.txs {
+				e.span(r.t, tracing.SpanPublish, e.s.Now()-start)
 				if r.t.block == nil {
 					r.t.block = blk
 				}
@@ -1002,7 +1014,7 @@ func (e *engine) pump(r *replica) {
 				return
 			}
 			finals, a := n.fin.local(b.shard, b.height)
-			r.waiting = b
+			r.waiting, r.attestAt = b, e.s.Now()
 			r.attested = max(r.attested, b.height)
 			if a != nil {
 				for _, p := range e.nodes {
@@ -1054,6 +1066,11 @@ func (e *engine) onFinal(n *node, shard uint32, heights []uint64) {
 	if b := r.waiting; b != nil && r.final[b.height] {
 		r.waiting = nil
 		delete(r.final, b.height)
+		if !e.cohort {
+			for _, x := range b.txs {
+				e.span(x.t, tracing.SpanQuorum, e.s.Now()-r.attestAt)
+			}
+		}
 		e.commit(n, r, b)
 	}
 }
@@ -1065,9 +1082,15 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 	if e.cohort && !e.k.sync {
 		add = func(_ *engine, _ int, _ *pubRound, done func()) { done() }
 	}
+	start := e.s.Now()
 	add(e, b.bytes+b.n*300, b.round, func() {
 		if !n.up {
 			return
+		}
+		if !e.cohort {
+			for _, x := range b.txs {
+				e.span(x.t, tracing.SpanCommit, e.s.Now()-start)
+			}
 		}
 		r.committed = b.height
 		r.busy = false
@@ -1126,6 +1149,9 @@ func (e *engine) receipt(t *txn) {
 		w.rec.Error("committed: timeout", e.wall(t.intended), e.wall(now))
 	} else {
 		w.rec.Record(reports.StageCommitted, e.wall(t.intended), e.wall(t.sent), e.wall(now))
+		if t.acceptedAt > 0 {
+			e.span(t, tracing.SpanClientCommit, now-t.acceptedAt)
+		}
 	}
 	e.finish(t)
 }
@@ -1144,6 +1170,27 @@ func (e *engine) finish(t *txn) {
 }
 
 func (e *engine) wall(t des.Time) time.Time { return epoch.Add(time.Duration(t)) }
+
+// maxSpans bounds the durations kept per span name (the first ones of the
+// measured phase), so a long tx-mode run's memory does not grow with them.
+const maxSpans = 200_000
+
+// span records d as a duration of the step the real run's span name times,
+// for a transaction sent in the measured phase (tx mode; Simulation.Spans;
+// at most maxSpans per name).
+// The model's steps that match a span's definition: client.send (the send
+// until the accepted receipt), node.produce (the node's append until the
+// broker's acknowledgment reached it), leader.publish (the round's Kafka
+// transaction), replica.quorum (its attestation sent until the block is
+// final at the node), replica.commit (the Pebble batch and its fsync, the
+// group commit's wait included) and client.commit_wait (the accepted
+// receipt until the commit receipt).
+func (e *engine) span(t *txn, name tracing.SpanName, d des.Time) {
+	if e.spans == nil || t.sent < e.measureStart || t.sent >= e.measureEnd || len(e.spans[string(name)]) >= maxSpans {
+		return
+	}
+	e.spans[string(name)] = append(e.spans[string(name)], int64(d))
+}
 
 // ---- load ----
 

@@ -74,6 +74,10 @@ type txn struct {
 	produced bool
 	owed     int
 	blocks   []*block
+	// tx mode, for the spans the model times (engine.span): when its node
+	// began the append to the log, and when the client held the accepted
+	// receipt.
+	produceAt, acceptedAt des.Time
 }
 
 // rec is n transactions of t in a shard's log: in cohort mode a part of a
@@ -200,7 +204,8 @@ type replica struct {
 	busy      bool   // executing, waiting for finality or committing
 	committed uint64
 	final     map[uint64]bool
-	waiting   *block // executed, waiting for finality
+	waiting   *block   // executed, waiting for finality
+	attestAt  des.Time // when waiting's attestation was sent (replica.quorum's start)
 }
 
 // finalizer tracks finality at one node: the real consensus.Finality for

@@ -116,6 +116,7 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 	if e.blocks > 0 {
 		out.BlockMeanTxs = math.Round(float64(e.blockTxs)/float64(e.blocks)*10) / 10
 	}
+	out.Spans = reports.SpanStats(e.spans)
 	var servers []*des.Server
 	seen := map[*des.Server]bool{}
 	add := func(v *des.Server) {

@@ -168,6 +168,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		cores: coresPerNode(sc, c),
 	}
 	e.cohort, e.window = cohortMode(sc)
+	if !e.cohort {
+		e.spans = map[string][]int64{}
+	}
 	for _, ev := range sc.Timeline {
 		e.stops = e.stops || ev.Kill != ""
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -552,5 +554,44 @@ func TestBusyCalibrationIsNoted(t *testing.T) {
 	c.Busy = []string{"3000/s: other processes used 80% of a core"}
 	if r := run(&c); !noted(r) || len(r.Calibration.Busy) != 1 {
 		t.Fatalf("a busy calibration: notes %q, busy %q", r.Checker.Notes, r.Calibration.Busy)
+	}
+}
+
+// TestSimulatedSpans: a tx-mode run times the steps that match real spans
+// — the client's send as its accepted stage does, the replica's steps once
+// per transaction of each block — and a leader's Kafka transaction is one
+// hand-off stretched by the node's load and three idle round trips (the
+// real leader.publish span: four idle produce→ack round trips at 62% busy),
+// not four stretched ones.
+func TestSimulatedSpans(t *testing.T) {
+	sc := load(t, strings.Replace(small, "rate: 300/s", "rate: 1000/s", 1))
+	sc.Cluster.Shards = 4
+	r := simulate(t, sc, Shared).Result
+	spans := map[string]reports.SpanStat{}
+	for _, s := range r.Simulation.Spans {
+		spans[s.Span] = s
+	}
+	t.Logf("host %.2f busy, spans %+v", r.Simulation.Utilisation["host"]["total"], r.Simulation.Spans)
+	for _, name := range []tracing.SpanName{tracing.SpanClientSend, tracing.SpanProduce, tracing.SpanClientCommit, tracing.SpanPublish, tracing.SpanQuorum, tracing.SpanCommit} {
+		// one node's quorum is its own attestation: no wait
+		if s := spans[string(name)]; s.Count == 0 || (s.P50Us <= 0 && name != tracing.SpanQuorum) || s.P99Us < s.P50Us {
+			t.Errorf("%s: %+v", name, s)
+		}
+	}
+	acc := r.Workloads["puts"].Stages["accepted"]
+	if s := spans[string(tracing.SpanClientSend)]; s.Count != int(acc.Count) || math.Abs(float64(s.P50Us-acc.Uncorrected.P50)) > 0.02*float64(acc.Uncorrected.P50) {
+		t.Errorf("client.send %+v, the accepted stage %d sends, uncorrected p50 %d µs", s, acc.Count, acc.Uncorrected.P50)
+	}
+	if q, c := spans[string(tracing.SpanQuorum)], spans[string(tracing.SpanCommit)]; q.Count != c.Count || c.Count < spans[string(tracing.SpanClientCommit)].Count {
+		t.Errorf("replica.quorum %d and replica.commit %d times, receipts %d", q.Count, c.Count, spans[string(tracing.SpanClientCommit)].Count)
+	}
+	busy := r.Simulation.Utilisation["host"]["total"]
+	if busy < 0.5 {
+		t.Fatalf("host %.2f busy: too idle for the stretch to show", busy)
+	}
+	c := reference(t)
+	idle := float64(publishRTTs) * float64(c.Ops.ProduceAck.P50Ns) / 1e3
+	if p := spans[string(tracing.SpanPublish)].P50Us; float64(p) > 2*idle {
+		t.Errorf("leader.publish p50 %d µs, want at most twice the %d idle round trips (%.0f µs) at %.2f busy", p, publishRTTs, idle, busy)
 	}
 }

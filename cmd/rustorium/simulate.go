@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 	"github.com/rustorium/rustorium/sim"
@@ -108,6 +111,9 @@ is OFF), 3 when they did not, 1 when the scenario could not be simulated.`,
 					if reals[i], err = reports.ReadJSON(a); err != nil {
 						return err
 					}
+					if err := spansOf(reals[i], filepath.Dir(a)); err != nil {
+						return err
+					}
 				}
 				rows := sim.CompareRuns(reals, o.Result)
 				fmt.Fprintln(cmd.OutOrStdout())
@@ -133,4 +139,23 @@ is OFF), 3 when they did not, 1 when the scenario could not be simulated.`,
 	cmd.Flags().StringVar(&host, "host", string(sim.Dedicated), "dedicated (each node its own cores) or shared (everything on one calibrated machine, as run)")
 	cmd.Flags().Float64Var(&background, "background-load", 0, "with --host shared: other processes' runnable threads on the machine (its load average before the real run), time-sliced with the cluster's work")
 	return cmd
+}
+
+// spansOf fills a real result's traces.spans from the traces.json beside it
+// when the result was written before it had them (session 29), so that
+// --against shows the span rows for older runs too.
+func spansOf(r *reports.Result, dir string) error {
+	t := r.Traces
+	if t == nil || len(t.Spans) > 0 || t.File == "" {
+		return nil
+	}
+	reqs, err := tracing.ReadFile(filepath.Join(dir, t.File))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // moved without its traces: no span rows
+	}
+	if err != nil {
+		return fmt.Errorf("--against: %w", err)
+	}
+	t.Spans = reports.SummarizeTraces(reqs).Spans
+	return nil
 }

@@ -75,3 +75,33 @@ func TestCalibrateQuickThenSimulate(t *testing.T) {
 		t.Fatalf("against another run: %v", err)
 	}
 }
+
+// TestSpansOfOlderRuns: a real result written before traces.spans gets
+// them from the traces.json beside it; one whose traces.json is gone gets
+// none, and no error; a broken one is an error.
+func TestSpansOfOlderRuns(t *testing.T) {
+	dir := t.TempDir()
+	line := `{"resourceSpans":[{"resource":{},"scopeSpans":[{"scope":{},"spans":[` +
+		`{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0000000000000001","name":"tx","startTimeUnixNano":"1000000","endTimeUnixNano":"9000000"},` +
+		`{"traceId":"0123456789abcdef0123456789abcdef","spanId":"0000000000000002","parentSpanId":"0000000000000001","name":"client.send","startTimeUnixNano":"1000000","endTimeUnixNano":"1700000"}]}]}]}` + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "traces.json"), []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := &reports.Result{Traces: &reports.Traces{File: "traces.json", Count: 1}}
+	if err := spansOf(r, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Traces.Spans; len(got) != 2 || got[1] != (reports.SpanStat{Span: "client.send", Count: 1, P50Us: 700, P99Us: 700}) {
+		t.Fatalf("spans %+v", got)
+	}
+	gone := &reports.Result{Traces: &reports.Traces{File: "traces.json"}}
+	if err := spansOf(gone, t.TempDir()); err != nil || gone.Traces.Spans != nil {
+		t.Fatalf("without traces.json: %v, %+v", err, gone.Traces.Spans)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "traces.json"), []byte("{not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := spansOf(&reports.Result{Traces: &reports.Traces{File: "traces.json"}}, dir); err == nil {
+		t.Fatal("a broken traces.json: no error")
+	}
+}
