@@ -105,6 +105,12 @@ func simulationMarkdown(w io.Writer, r *Result) error {
 		sort.Strings(ops)
 		fmt.Fprintf(&b, "| %s | %.1f%% | %s |\n", mdEscape(n), m["total"]*100, strings.Join(ops, ", "))
 	}
+	if len(s.Spans) > 0 {
+		b.WriteString("\nThe steps the model times as a real run's spans of the same name (over the measured phase's transactions; a block's steps once per transaction, the replica's once per node), to set beside a real run's traces:\n\n| span | times | p50 | p99 |\n|---|---:|---:|---:|\n")
+		for _, sp := range s.Spans {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s |\n", mdEscape(sp.Span), sp.Count, FormatMicros(sp.P50Us), FormatMicros(sp.P99Us))
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

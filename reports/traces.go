@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/rustorium/rustorium/node/tracing"
@@ -415,10 +416,15 @@ var stageMeaning = map[string]string{
 // traceRow is a row of the breakdown table.
 type traceRow struct{ Stage, What, P50, P50Pct, P99, P99Pct string }
 
+// spanRow is a row of the spans table: a span name's durations over
+// every copy of it.
+type spanRow struct{ Span, Count, P50, P99 string }
+
 // tracesView is the report's traces section.
 type tracesView struct {
 	Summary            string
 	Rows               []traceRow
+	Spans              []spanRow
 	P50Total, P99Total string
 	P50Trace, P99Trace string
 	Waterfalls         []waterfallView
@@ -475,6 +481,9 @@ func newTracesView(t *Traces) *tracesView {
 		}
 		v.P50Total, v.P99Total = FormatMicros(t.P50.TotalUs), FormatMicros(t.P99.TotalUs)
 		v.P50Trace, v.P99Trace = t.P50.TraceID, t.P99.TraceID
+	}
+	for _, sp := range t.Spans {
+		v.Spans = append(v.Spans, spanRow{Span: sp.Span, Count: strconv.Itoa(sp.Count), P50: FormatMicros(sp.P50Us), P99: FormatMicros(sp.P99Us)})
 	}
 	for _, w := range t.Slowest {
 		wv := waterfallView{Title: fmt.Sprintf("%s, trace %s: %s", w.Workload, w.TraceID, FormatMicros(w.TotalUs))}

@@ -15,6 +15,7 @@ func goldenTraces() *Traces {
 			{"client.send", 800}, {"node.produce", 1200}, {"client.commit_wait", 9000}, {"replica.merkle", 4000}, {"replica.quorum", 10000}}},
 		P99: &TraceBreakdown{TraceID: "fedcba9876543210fedcba9876543210", TotalUs: 45000, Stages: []StageTime{
 			{"client.send", 900}, {"node.produce", 2100}, {"client.commit_wait", 30000}, {"replica.merkle", 12000}}},
+		Spans: []SpanStat{{Span: "client.send", Count: 40, P50Us: 800, P99Us: 3000}, {Span: "replica.quorum", Count: 78, P50Us: 9000, P99Us: 12000}},
 		Slowest: []Waterfall{{TraceID: "fedcba9876543210fedcba9876543210", Workload: "puts", TotalUs: 45000, Spans: []WaterfallSpan{
 			{Name: "tx", Node: "client", DurUs: 45000, Critical: true},
 			{Name: "client.send", Node: "client", Depth: 1, DurUs: 3000, Critical: true},
@@ -152,5 +153,18 @@ func TestSpanStats(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("span %d: %+v, want %+v", i, got[i], want[i])
 		}
+	}
+}
+
+// TestSimulationMarkdownSpans: a simulated run's report.md lists the
+// steps its model timed as spans, with their percentiles.
+func TestSimulationMarkdownSpans(t *testing.T) {
+	r := &Result{Simulated: true, Simulation: &Simulation{Host: "shared", Spans: []SpanStat{{Span: "leader.publish", Count: 3000, P50Us: 428, P99Us: 1430}}}}
+	var b strings.Builder
+	if err := simulationMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| leader.publish | 3000 | 428µs | 1.43ms |") {
+		t.Fatalf("report.md's simulation section:\n%s", b.String())
 	}
 }
