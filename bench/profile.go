@@ -117,11 +117,21 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 			pprof.StopCPUProfile()
 			path, err = p.cpu.Name(), p.cpu.Close()
 		case scenarios.ProfileTrace:
-			if p.tr != nil {
-				trace.Stop()
-				p.tr.Close()
+			if p.tr == nil {
+				continue
 			}
-			continue // no summary: open it with `go tool trace`
+			trace.Stop()
+			if err := p.tr.Close(); err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("trace: %v", err))
+				continue
+			}
+			s, err := summarizeTrace(p.tr.Name()) // its goroutine wake-ups
+			if err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("trace: %v", err))
+				continue
+			}
+			out = append(out, s)
+			continue
 		default:
 			name := string(k)
 			if k == scenarios.ProfileMutex || k == scenarios.ProfileBlock {

@@ -73,6 +73,7 @@ type maxRateRow struct{ Rate, TPS, P50, P99, Errors, Verdict string }
 
 type profileView struct {
 	Kind, File, Unit, Total string
+	Tool                    string // what opens the file: go tool pprof, go tool trace
 	Parts                   []profilePart
 }
 
@@ -290,9 +291,14 @@ func profileViews(profiles []ProfileSummary) []profileView {
 		return rs
 	}
 	for _, pr := range profiles {
-		out = append(out, profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Parts: []profilePart{
+		v := profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Tool: "go tool pprof", Parts: []profilePart{
 			{"by flat (own) cost", rows(pr.TopFlat)}, {"by cumulative cost", rows(pr.TopCum)},
-		}})
+		}}
+		if pr.Kind == "trace" { // goroutine wake-ups (bench.summarizeTrace)
+			v.Tool = "go tool trace"
+			v.Parts[0].Title, v.Parts[1].Title = "by the woken goroutine's start function", "by the package of that function"
+		}
+		out = append(out, v)
 	}
 	return out
 }
