@@ -211,25 +211,29 @@ func summarize(kind, path string) (reports.ProfileSummary, error) {
 			}
 		}
 	}
+	s.TopFlat, s.TopCum = topFuncs(s.Total, flat, cum, flat), topFuncs(s.Total, flat, cum, cum)
+	return s, nil
+}
+
+// topFuncs lists the profileTop names with the highest value in by, with
+// their flat and cumulative values and their shares of total (ties by
+// name).
+func topFuncs(total int64, flat, cum, by map[string]int64) []reports.ProfileFunc {
 	pct := func(v int64) float64 {
-		if s.Total == 0 {
+		if total == 0 {
 			return 0
 		}
-		return float64(int64(float64(v)*1000/float64(s.Total))) / 10
+		return float64(int64(float64(v)*1000/float64(total))) / 10
 	}
-	top := func(m map[string]int64) []reports.ProfileFunc {
-		var fs []reports.ProfileFunc
-		for fn := range m {
-			fs = append(fs, reports.ProfileFunc{Func: fn, Flat: flat[fn], FlatPct: pct(flat[fn]), Cum: cum[fn], CumPct: pct(cum[fn])})
+	fs := make([]reports.ProfileFunc, 0, len(by))
+	for fn := range by {
+		fs = append(fs, reports.ProfileFunc{Func: fn, Flat: flat[fn], FlatPct: pct(flat[fn]), Cum: cum[fn], CumPct: pct(cum[fn])})
+	}
+	slices.SortFunc(fs, func(a, b reports.ProfileFunc) int {
+		if c := cmp.Compare(by[b.Func], by[a.Func]); c != 0 {
+			return c
 		}
-		slices.SortFunc(fs, func(a, b reports.ProfileFunc) int {
-			if c := cmp.Compare(m[b.Func], m[a.Func]); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Func, b.Func)
-		})
-		return fs[:min(profileTop, len(fs))]
-	}
-	s.TopFlat, s.TopCum = top(flat), top(cum)
-	return s, nil
+		return cmp.Compare(a.Func, b.Func)
+	})
+	return fs[:min(profileTop, len(fs))]
 }

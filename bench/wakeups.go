@@ -1,13 +1,11 @@
 package bench
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"golang.org/x/exp/trace"
@@ -73,26 +71,8 @@ func summarizeTrace(path string) (reports.ProfileSummary, error) {
 	for fn, n := range byFunc {
 		byPkg[funcPackage(fn)] += n
 	}
-	pct := func(v int64) float64 {
-		if s.Total == 0 {
-			return 0
-		}
-		return float64(int64(float64(v)*1000/float64(s.Total))) / 10
-	}
-	top := func(m map[string]int64) []reports.ProfileFunc {
-		var fs []reports.ProfileFunc
-		for name, n := range m {
-			fs = append(fs, reports.ProfileFunc{Func: name, Flat: n, FlatPct: pct(n), Cum: n, CumPct: pct(n)})
-		}
-		slices.SortFunc(fs, func(a, b reports.ProfileFunc) int {
-			if c := cmp.Compare(b.Flat, a.Flat); c != 0 {
-				return c
-			}
-			return cmp.Compare(a.Func, b.Func)
-		})
-		return fs[:min(len(fs), profileTop)]
-	}
-	s.TopFlat, s.TopCum = top(byFunc), top(byPkg)
+	// A wake-up is its goroutine's own: flat and cumulative are the same.
+	s.TopFlat, s.TopCum = topFuncs(s.Total, byFunc, byFunc, byFunc), topFuncs(s.Total, byPkg, byPkg, byPkg)
 	return s, nil
 }
 

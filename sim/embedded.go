@@ -124,7 +124,7 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 // the model had 1.2 ms, and the one-node committed p50 a third too long.
 func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()) {
 	d := e.link(n.name, endpointBroker).Impairment().Delay
-	idle := e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
+	back := e.link(endpointBroker, n.name).Impairment().Delay
 	parts := map[uint32]bool{}
 	for _, blk := range blocks {
 		parts[blk.shard] = true
@@ -151,9 +151,9 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 					case len(reqs) - 1:
 						step(i + 1) // committed: the markers are written
 					case 0:
-						e.s.After(idle-e.k.produceBase()+e.local(n, e.k.produceBase()), func() { step(i + 1) })
+						e.s.After(back+e.local(n, e.k.produceBase()), func() { step(i + 1) })
 					default:
-						e.s.After(idle, func() { step(i + 1) })
+						e.s.After(back+e.k.produceBase(), func() { step(i + 1) })
 					}
 				})
 			})

@@ -912,8 +912,9 @@ func (e *engine) publish(n *node, blocks []*block) {
 	// The first answer is a hand-off stretched by the node's load, with its
 	// stall; the later ones come back at the idle round trip (see
 	// loopPublish).
-	idle := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay + e.k.produceBase()
-	before := idle - e.k.produceBase() + e.local(n, e.k.produceBase()) + des.Time(publishRTTs-2)*idle
+	wire := e.link(n.name, endpointBroker).Impairment().Delay + e.link(endpointBroker, n.name).Impairment().Delay
+	idle := wire + e.k.produceBase()
+	before := wire + e.local(n, e.k.produceBase()) + des.Time(publishRTTs-2)*idle
 	// Each block's header is a broker write.
 	cpu := e.k.brokerRecord() * des.Time(len(blocks))
 	e.s.After(before, func() {
@@ -1066,7 +1067,7 @@ func (e *engine) onFinal(n *node, shard uint32, heights []uint64) {
 	if b := r.waiting; b != nil && r.final[b.height] {
 		r.waiting = nil
 		delete(r.final, b.height)
-		if !e.cohort {
+		if e.spans != nil {
 			for _, x := range b.txs {
 				e.span(x.t, tracing.SpanQuorum, e.s.Now()-r.attestAt)
 			}
@@ -1087,7 +1088,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 		if !n.up {
 			return
 		}
-		if !e.cohort {
+		if e.spans != nil {
 			for _, x := range b.txs {
 				e.span(x.t, tracing.SpanCommit, e.s.Now()-start)
 			}
