@@ -116,6 +116,35 @@ func TestBusyRoundTrips(t *testing.T) {
 	}
 }
 
+// TestPeerHandoffRoundTrips: a calibration's peer hand-off and its
+// three-node record survive Encode and Decode, a measured 0 included (not
+// the default, half the QUIC echo, which an absent one is).
+func TestPeerHandoffRoundTrips(t *testing.T) {
+	c, err := Load("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Ops.PeerHandoffNs, c.Ops.Cluster = nil, nil
+	if got, want := c.Ops.PeerHandoff(), c.Ops.QUICRoundTrip.P50Ns/2; got != want {
+		t.Fatalf("absent: hand-off %v, want half the echo %v", got, want)
+	}
+	for _, h := range []float64{0, 252e3} {
+		c.Ops.PeerHandoffNs = &h
+		c.Ops.Cluster = &ClusterFit{RateTPS: 300, HostBusy: 0.58, SimHostBusy: 0.5, QuorumP50Ns: 536e3, SimQuorumP50Ns: 538e3}
+		b, err := c.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Ops.PeerHandoffNs == nil || d.Ops.PeerHandoff() != h || *d.Ops.Cluster != *c.Ops.Cluster {
+			t.Fatalf("hand-off %v and %+v came back as %v and %+v", h, *c.Ops.Cluster, d.Ops.PeerHandoffNs, d.Ops.Cluster)
+		}
+	}
+}
+
 func TestReferenceIsValid(t *testing.T) {
 	b, err := os.ReadFile("reference.json")
 	if err != nil {
@@ -131,13 +160,13 @@ func TestReferenceIsValid(t *testing.T) {
 }
 
 func TestDecodeRefuses(t *testing.T) {
-	// The reference without its optional API and Pebble entries, which
-	// the cases below add.
+	// The reference without its optional API, Pebble and three-node
+	// entries, which the cases below add.
 	ref, err := Load("reference.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref.Ops.API, ref.Ops.PebbleBackground = nil, nil
+	ref.Ops.API, ref.Ops.PebbleBackground, ref.Ops.PeerHandoffNs, ref.Ops.Cluster = nil, nil, nil, nil
 	good, err := ref.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -157,6 +186,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"api repeated":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"pebble amp":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 0.5}, "quic_stream_ns"`), 1),
 		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
+		"peer handoff":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),
+		"cluster":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)

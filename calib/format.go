@@ -39,9 +39,10 @@ type Calibration struct {
 	Machine Machine `json:"machine"`
 	// Busy lists the end-to-end runs during which other processes and the
 	// hypervisor took more than a quarter of a core (reports.Resources.Busy),
-	// each as "RATE/s: why": the overheads, the schedule lag and the hop
-	// delay fitted from them are suspect. Empty: every run had the machine
-	// to itself (or none ran: Quick).
+	// each as "RATE/s: why" (the three-node run's as "three nodes at
+	// RATE/s: why"): the overheads, the peer hand-off, the schedule lag
+	// and the hop delay fitted from them are suspect.
+	// Empty: every run had the machine to itself (or none ran: Quick).
 	Busy []string `json:"busy,omitempty"`
 	// Ops holds the cost of every operation.
 	Ops Ops `json:"ops"`
@@ -152,6 +153,49 @@ type Ops struct {
 	// absent: not measured (calibrate --quick, or before session 26), and
 	// the simulator adds no stall to the hops.
 	HopDelay []LagPoint `json:"hop_delay,omitempty"`
+	// PeerHandoffNs is what a message between two nodes (an attestation)
+	// takes beyond its link's delay on an idle machine: from the sender's
+	// broadcast to the receiver's handler, through the peer protocol's
+	// send queue and goroutine, quic-go and the network stack at both
+	// ends. The simulator stretches it by the receiver's load as every
+	// hand-off. Fitted to a short real run of three nodes (calibrate's
+	// cluster run, Cluster): the value with which the simulated run's
+	// replica.quorum p50 is the real one's. Nil: not
+	// measured, and the simulator takes half the QUIC round trip, a
+	// client request's way in (until session 30 always; the real way was
+	// three to four times that, see Cluster).
+	PeerHandoffNs *float64 `json:"peer_handoff_ns,omitempty"`
+	// Cluster is what calibrate measured in its three-node run and what
+	// the fitted model made of the same run; absent with PeerHandoffNs.
+	Cluster *ClusterFit `json:"cluster,omitempty"`
+}
+
+// ClusterFit records calibrate's three-node run (3 nodes, quorum 2, 4
+// shards, one process, as make validate-sim's cluster scenarios run) and
+// the model's figures for it once PeerHandoffNs is fitted, so that a
+// reader sees how well the fit closed and how far the model's CPU is from
+// the run's (the model charges a replica the whole per-block overhead).
+type ClusterFit struct {
+	// RateTPS is the run's offered (and committed) puts a second.
+	RateTPS float64 `json:"rate_tps"`
+	// HostBusy is the share of the machine's cores the run's process
+	// took, real and simulated.
+	HostBusy    float64 `json:"host_busy"`
+	SimHostBusy float64 `json:"sim_host_busy"`
+	// QuorumP50Ns is the replica.quorum span's median over every node's
+	// copy (a node's attestation sent until its block is final there),
+	// real and simulated.
+	QuorumP50Ns    float64 `json:"quorum_p50_ns"`
+	SimQuorumP50Ns float64 `json:"sim_quorum_p50_ns"`
+}
+
+// PeerHandoff is PeerHandoffNs, half the QUIC round trip's median when
+// not measured.
+func (o *Ops) PeerHandoff() float64 {
+	if o.PeerHandoffNs == nil {
+		return o.QUICRoundTrip.P50Ns / 2
+	}
+	return *o.PeerHandoffNs
 }
 
 // APICost is one HTTP API protocol's figures, measured through the node's
@@ -363,6 +407,17 @@ func (c *Calibration) Validate() error {
 	}
 	if o.BlockOverheadNs < 0 || math.IsNaN(o.BlockOverheadNs) || math.IsInf(o.BlockOverheadNs, 0) {
 		bad("ops.block_overhead_ns: %v is not a cost", o.BlockOverheadNs)
+	}
+	if v := o.PeerHandoffNs; v != nil && (!(*v >= 0) || math.IsInf(*v, 0)) {
+		bad("ops.peer_handoff_ns: %v is not a cost", *v)
+	}
+	if f := o.Cluster; f != nil {
+		for name, v := range map[string]float64{"rate_tps": f.RateTPS, "host_busy": f.HostBusy, "sim_host_busy": f.SimHostBusy,
+			"quorum_p50_ns": f.QuorumP50Ns, "sim_quorum_p50_ns": f.SimQuorumP50Ns} {
+			if !(v >= 0) || math.IsInf(v, 0) {
+				bad("ops.cluster.%s: %v is not a figure", name, v)
+			}
+		}
 	}
 	delays := func(field string, pts []LagPoint) {
 		for i, p := range pts {

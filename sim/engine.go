@@ -989,10 +989,14 @@ func (e *engine) pump(r *replica) {
 		// A replica of another node's block pays the calibrated per-block
 		// overhead too (its fetch, commit and attestation hand-offs); the
 		// leader paid it with its round. Fitted on one node, where the two
-		// are one process; on three (session 22) the model's CPU with it
-		// was 0.81 of the host against 0.78 real at 600/s, 0.55 against
-		// 0.63 at 300/s. (Until session 28 cohort mode left it out: with
-		// a calibration of 1 ms a block, four nodes' overhead was 0.25 of
+		// are one process. On three, the model's host was 0.99 busy at
+		// 600/s in session 29's cluster3 against 0.73-0.75 real, but 0.50
+		// at 300/s in a calibration's three-node run against 0.58 (session
+		// 30): the real extra CPU hardly grows with the load, the model's
+		// does. A replica paying half or three quarters of it gave more
+		// rows OFF over nine validations (32 and 25 against 19), so it pays
+		// all. (Until session 28 cohort mode left it out: with a
+		// calibration of 1 ms a block, four nodes' overhead was 0.25 of
 		// their cores there against 0.61 in tx mode.)
 		e.cpuOf(n).Background(e.k.blockOverhead(), opOverhead)
 	}

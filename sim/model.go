@@ -367,11 +367,14 @@ func (k costs) brokerRecord() des.Time { return ns(1e9 / k.c.Ops.ProduceCeilingT
 func (k costs) quicBase() des.Time { return ns(k.c.Ops.QUICRoundTrip.P50Ns) }
 
 // peerHandoff is what a message between nodes (an attestation) takes
-// beyond its link's delay: the sender's and the receiver's network stacks
-// and quic-go, half the calibrated QUIC echo, as a client's request takes.
-// (Until session 24 peer messages took only their link's delay: on one
-// machine, none.)
-func (k costs) peerHandoff() des.Time { return k.quicBase() / 2 }
+// beyond its link's delay on an idle machine: the peer protocol's queue
+// and goroutines, quic-go and the network stacks at both ends, as the
+// calibration's three-node run fitted it (calib.Ops.PeerHandoffNs), or,
+// without that fit, half the calibrated QUIC echo, as a client's request
+// takes. (Until session 24 peer messages took only their link's delay: on
+// one machine, none. Until session 30 always half the echo: the real way
+// was three to four times that.)
+func (k costs) peerHandoff() des.Time { return ns(k.c.Ops.PeerHandoff()) }
 
 // setClient prices the workload's requests by its clients' protocol:
 // QUIC's stream cost and echo round trip, or an HTTP API's request cost
