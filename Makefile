@@ -121,13 +121,13 @@ bench-ci-baseline: build
 # median, with their range; "noise" marks a figure off the median but within
 # the tolerance of the range. It exits non-zero when a figure is OFF. It
 # simulates each scenario with a calibration of this machine taken just
-# before that scenario's real runs (about a minute and a half each), since
+# before that scenario's real runs (about two minutes each), since
 # the real runs are this machine's and a shared machine's speed drifts by
 # more than the tolerances within the quarter of an hour the real runs take
 # (VALIDATE_CALIBRATE=once: one calibration first, for every scenario, as
 # until session 30); VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
-# is this project's host's, of session 28). About 22–26 minutes on a 2-core
-# machine; with VALIDATE_CALIBRATE=once 13–17; VALIDATE_RUNS=1, 7 less.
+# is this project's host's, of session 28). About 25–30 minutes on a 2-core
+# machine; with VALIDATE_CALIBRATE=once 15–19; VALIDATE_RUNS=1, 7 less.
 VALIDATE_CALIB ?=
 VALIDATE_CALIBRATE ?= each
 VALIDATE_RUNS ?= 3
