@@ -126,7 +126,7 @@ bench-ci-baseline: build
 # more than the tolerances within the quarter of an hour the real runs take
 # (VALIDATE_CALIBRATE=once: one calibration first, for every scenario, as
 # until session 30); VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
-# is this project's host's, of session 28). About 25–30 minutes on a 2-core
+# is this project's host's, of session 28 with session 30's three-node fit). About 25–30 minutes on a 2-core
 # machine; with VALIDATE_CALIBRATE=once 15–19; VALIDATE_RUNS=1, 7 less.
 VALIDATE_CALIB ?=
 VALIDATE_CALIBRATE ?= each

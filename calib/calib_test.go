@@ -104,14 +104,7 @@ func TestBusyRoundTrips(t *testing.T) {
 		t.Fatal("a quiet calibration writes busy")
 	}
 	c.Busy = []string{"3000/s: other processes used 80% of a core"}
-	if b, err = c.Encode(); err != nil {
-		t.Fatal(err)
-	}
-	d, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(d.Busy) != 1 || d.Busy[0] != c.Busy[0] {
+	if d := reencode(t, c); len(d.Busy) != 1 || d.Busy[0] != c.Busy[0] {
 		t.Fatalf("busy %q, want %q", d.Busy, c.Busy)
 	}
 }
@@ -131,18 +124,24 @@ func TestPeerHandoffRoundTrips(t *testing.T) {
 	for _, h := range []float64{0, 252e3} {
 		c.Ops.PeerHandoffNs = &h
 		c.Ops.Cluster = &ClusterFit{RateTPS: 300, HostBusy: 0.58, SimHostBusy: 0.5, QuorumP50Ns: 536e3, SimQuorumP50Ns: 538e3}
-		b, err := c.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		d, err := Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d.Ops.PeerHandoffNs == nil || d.Ops.PeerHandoff() != h || *d.Ops.Cluster != *c.Ops.Cluster {
+		if d := reencode(t, c); d.Ops.PeerHandoffNs == nil || d.Ops.PeerHandoff() != h || *d.Ops.Cluster != *c.Ops.Cluster {
 			t.Fatalf("hand-off %v and %+v came back as %v and %+v", h, *c.Ops.Cluster, d.Ops.PeerHandoffNs, d.Ops.Cluster)
 		}
 	}
+}
+
+// reencode is c encoded and decoded again.
+func reencode(t *testing.T, c *Calibration) *Calibration {
+	t.Helper()
+	b, err := c.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func TestReferenceIsValid(t *testing.T) {

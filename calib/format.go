@@ -162,8 +162,8 @@ type Ops struct {
 	// cluster run, Cluster): the value with which the simulated run's
 	// replica.quorum p50 is the real one's. Nil: not
 	// measured, and the simulator takes half the QUIC round trip, a
-	// client request's way in (until session 30 always; the real way was
-	// three to four times that, see Cluster).
+	// client request's way in (until session 30 always; the fitted way was
+	// two to five times that on this project's host, see Cluster).
 	PeerHandoffNs *float64 `json:"peer_handoff_ns,omitempty"`
 	// Cluster is what calibrate measured in its three-node run and what
 	// the fitted model made of the same run; absent with PeerHandoffNs.

@@ -372,8 +372,8 @@ func (k costs) quicBase() des.Time { return ns(k.c.Ops.QUICRoundTrip.P50Ns) }
 // calibration's three-node run fitted it (calib.Ops.PeerHandoffNs), or,
 // without that fit, half the calibrated QUIC echo, as a client's request
 // takes. (Until session 24 peer messages took only their link's delay: on
-// one machine, none. Until session 30 always half the echo: the real way
-// was three to four times that.)
+// one machine, none. Until session 30 always half the echo: the fitted way
+// was two to five times that.)
 func (k costs) peerHandoff() des.Time { return ns(k.c.Ops.PeerHandoff()) }
 
 // setClient prices the workload's requests by its clients' protocol:

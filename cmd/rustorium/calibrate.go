@@ -335,6 +335,12 @@ func committedRate(r *reports.Result, sc *scenarios.Scenario) float64 {
 	return float64(r.Blocks.Txs) / sc.Duration.Std().Seconds()
 }
 
+// hostBusy is the share of the machine's cores a real run's process took
+// (at most 1), to three decimals.
+func hostBusy(r *reports.Resources, cores int) float64 {
+	return math.Round(min(r.CPUPercentMean/100/float64(cores), 1)*1000) / 1000
+}
+
 // e2eScenarioAt is e2eScenario at rate for seconds, validated.
 func e2eScenarioAt(rate, seconds int) (*scenarios.Scenario, error) {
 	return calibScenario("calibrate-e2e", e2eScenario, seconds, rate)
@@ -453,7 +459,7 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
 	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
 	p := e2ePoint{inPerTx: inPerTx, offered: float64(rate), txs: committedRate(res, sc), blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
-		lag: calib.LagPoint{HostBusy: math.Round(min(res.Resources.CPUPercentMean/100/float64(c.Machine.Cores), 1)*1000) / 1000,
+		lag: calib.LagPoint{HostBusy: hostBusy(res.Resources, c.Machine.Cores),
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
 	p.busy = res.Resources.Busy()

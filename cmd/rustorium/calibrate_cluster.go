@@ -72,8 +72,8 @@ func addClusterFit(cmd *cobra.Command, c *calib.Calibration, dir string) error {
 	c.Ops.PeerHandoffNs, c.Ops.Cluster = &cf.handoff, &cf.record
 	busy := fmt.Sprintf("three nodes at %d/s: ", clusterRate)
 	c.Busy = slices.DeleteFunc(c.Busy, func(b string) bool { return strings.HasPrefix(b, busy) })
-	if cf.busy != "" {
-		c.Busy = append(c.Busy, busy+cf.busy)
+	if cf.shared != "" {
+		c.Busy = append(c.Busy, busy+cf.shared)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: %-12s %v (a peer hand-off of %.0f µs)\n", "three nodes", time.Since(t0).Round(time.Millisecond), cf.handoff/1000)
 	return nil
@@ -113,7 +113,8 @@ func writeCalibration(cmd *cobra.Command, c *calib.Calibration, out string) erro
 }
 
 // clusterPoint is a run's replica.quorum median (ns) and the share of the
-// machine's cores it took, real or simulated.
+// machine's cores it took, real (hostBusy) or simulated (the host's
+// utilisation; both to three decimals).
 type clusterPoint struct {
 	quorumP50, busy float64
 }
@@ -125,7 +126,7 @@ type clusterModel func(handoff float64) (clusterPoint, error)
 type clusterFit struct {
 	handoff float64
 	record  calib.ClusterFit
-	busy    string // reports.Resources.Busy of the real run
+	shared  string // why the real run was not alone on the machine (reports.Resources.Busy; "": it was)
 }
 
 // fitCluster runs clusterScenario for real and fits c's peer hand-off to
@@ -163,14 +164,14 @@ func fitCluster(ctx context.Context, c *calib.Calibration, dir string, progress 
 	if err != nil {
 		return clusterFit{}, err
 	}
-	f := clusterFit{handoff: math.Round(handoff), busy: res.Resources.Busy(),
-		record: calib.ClusterFit{RateTPS: clusterRate, HostBusy: round3(real.busy), SimHostBusy: round3(got.busy),
+	f := clusterFit{handoff: math.Round(handoff), shared: res.Resources.Busy(),
+		record: calib.ClusterFit{RateTPS: clusterRate, HostBusy: real.busy, SimHostBusy: got.busy,
 			QuorumP50Ns: real.quorumP50, SimQuorumP50Ns: got.quorumP50}}
 	if progress != nil {
 		fmt.Fprintf(progress, "calibrate: three nodes at %d/s: replica.quorum p50 %.0f µs, the model's %.0f µs with a peer hand-off of %.0f µs (half the QUIC echo is %.0f); %.0f%% of the cores busy, the model's %.0f%%\n",
 			clusterRate, real.quorumP50/1000, got.quorumP50/1000, f.handoff/1000, c.Ops.QUICRoundTrip.P50Ns/2000, real.busy*100, got.busy*100)
-		if f.busy != "" {
-			fmt.Fprintf(progress, "calibrate: warning: the three-node run shared the machine: %s\n", f.busy)
+		if f.shared != "" {
+			fmt.Fprintf(progress, "calibrate: warning: the three-node run shared the machine: %s\n", f.shared)
 		}
 	}
 	return f, nil
@@ -192,7 +193,7 @@ func clusterReal(res *reports.Result, cores int) (clusterPoint, error) {
 	if n < clusterMinQuorums {
 		return clusterPoint{}, fmt.Errorf("the three-node run traced %d copies of %s, want at least %d", n, tracing.SpanQuorum, clusterMinQuorums)
 	}
-	return clusterPoint{quorumP50: q, busy: min(res.Resources.CPUPercentMean/100/float64(cores), 1)}, nil
+	return clusterPoint{quorumP50: q, busy: hostBusy(res.Resources, cores)}, nil
 }
 
 // spanP50 is the named span's median (ns) and copies in a summary.
@@ -256,5 +257,3 @@ func calibScenario(name, tmpl string, seconds, rate int) (*scenarios.Scenario, e
 	}
 	return sc, nil
 }
-
-func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
