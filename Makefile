@@ -142,7 +142,7 @@ validate-sim: build
 	calibrate() { \
 	  echo "validate-sim: calibrating this machine into $(OUT)/validate-sim/$$1.json (load average $$(cut -d' ' -f1 /proc/loadavg))"; \
 	  $(BIN) calibrate --out $(OUT)/validate-sim/$$1.json > $(OUT)/validate-sim/$$1.log 2>&1 || { echo "validate-sim: calibrate failed (see $(OUT)/validate-sim/$$1.log)"; return 1; }; \
-	  grep -E '^calibrate: (end-to-end  |three nodes  |warning)' $(OUT)/validate-sim/$$1.log | sed 's/^calibrate:/validate-sim: calibrate:/'; \
+	  grep -E '^calibrate: (paces  |end-to-end  |three nodes  |warning)' $(OUT)/validate-sim/$$1.log | sed 's/^calibrate:/validate-sim: calibrate:/'; \
 	}; \
 	calib=$(VALIDATE_CALIB); \
 	if [ -z "$$calib" ] && [ "$(VALIDATE_CALIBRATE)" = once ]; then \

@@ -45,10 +45,7 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	// Round trips are paced like the first workload's sends: an idle
 	// machine wakes up more slowly (here ~0.5 ms more) than a busy one, and
 	// the floor must see the same conditions as the stage it bounds.
-	gap := time.Millisecond
-	if len(sc.Workload) > 0 && sc.Workload[0].Rate > 0 {
-		gap = time.Duration(float64(time.Second) / sc.Workload[0].Rate.PerSecond())
-	}
+	gap := sc.FloorGap()
 	payload := make([]byte, size)
 	h, err := sampleRoundTrips(ctx, gap, func() error { return c.Echo(ctx, payload) })
 	if err != nil {

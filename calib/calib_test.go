@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"testing"
+	"time"
 )
 
 // quick is one quick calibration shared by the tests of this file.
@@ -72,6 +73,10 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 		if a.RoundTrip.P50Ns < d.Ops.Ed25519VerifyNs {
 			t.Errorf("api %s: round trip %v ns under a signature check's %v", a.Protocol, a.RoundTrip.P50Ns, d.Ops.Ed25519VerifyNs)
 		}
+	}
+	// Both round trips are measured at the slower pace too.
+	if p := d.Ops.Paced; p == nil || p.GapNs != float64(PacedGap) || !(p.QUICRoundTrip.P50Ns > 0) || !(p.ProduceAck.P50Ns > 0) {
+		t.Errorf("paced: %+v", d.Ops.Paced)
 	}
 	// Pebble's background is measured with the node's memtable; a quick
 	// calibration has no end-to-end run, so no bytes in per transaction.
@@ -165,7 +170,7 @@ func TestDecodeRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref.Ops.API, ref.Ops.PebbleBackground, ref.Ops.PeerHandoffNs, ref.Ops.Cluster = nil, nil, nil, nil
+	ref.Ops.API, ref.Ops.PebbleBackground, ref.Ops.PeerHandoffNs, ref.Ops.Cluster, ref.Ops.Paced = nil, nil, nil, nil, nil
 	good, err := ref.Encode()
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +192,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
 		"peer handoff":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),
 		"cluster":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
+		"paced gap":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
+		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)
@@ -369,6 +376,64 @@ func TestAPICosts(t *testing.T) {
 	if rt, _, _ := c.APIOf("ws"); rt != 100_000 {
 		t.Errorf("ws round trip %v, want QUIC's half, 100000", rt)
 	}
+}
+
+// TestAtGap: a calibration priced at a pace between its two lies between
+// them, linearly in the gap; at BaseGap or faster, or beyond the paced
+// gap, it is the nearer figure; the HTTP API round trips grow as QUIC's;
+// and the original is left as it was.
+func TestAtGap(t *testing.T) {
+	c := &Calibration{Ops: Ops{
+		ProduceAck:    Latency{P50Ns: 40e3, P99Ns: 100e3, MeanNs: 50e3},
+		QUICRoundTrip: Latency{P50Ns: 100e3, P99Ns: 300e3, MeanNs: 120e3},
+		API:           []APICost{{Protocol: "rest", RoundTrip: Latency{P50Ns: 200e3, P99Ns: 400e3, MeanNs: 220e3}, RequestNs: 50e3}},
+	}}
+	if got := c.AtGap(10 * time.Millisecond); got != c {
+		t.Fatal("without paced figures: a copy")
+	}
+	c.Ops.Paced = &Paced{GapNs: 3e6,
+		ProduceAck:    Latency{P50Ns: 60e3, P99Ns: 140e3, MeanNs: 70e3},
+		QUICRoundTrip: Latency{P50Ns: 150e3, P99Ns: 500e3, MeanNs: 180e3}}
+	for _, g := range []time.Duration{0, 500 * time.Microsecond, BaseGap} {
+		if got := c.AtGap(g); got != c {
+			t.Errorf("gap %v: a copy", g)
+		}
+	}
+	for _, tc := range []struct {
+		gap             time.Duration
+		produce, quic   Latency
+		apiP50, apiMean float64
+	}{
+		{2 * time.Millisecond, Latency{P50Ns: 50e3, P99Ns: 120e3, MeanNs: 60e3}, Latency{P50Ns: 125e3, P99Ns: 400e3, MeanNs: 150e3}, 250e3, 275e3},
+		{3 * time.Millisecond, c.Ops.Paced.ProduceAck, c.Ops.Paced.QUICRoundTrip, 300e3, 330e3},
+		{10 * time.Millisecond, c.Ops.Paced.ProduceAck, c.Ops.Paced.QUICRoundTrip, 300e3, 330e3},
+	} {
+		got := c.AtGap(tc.gap)
+		if got.Ops.ProduceAck != tc.produce || got.Ops.QUICRoundTrip != tc.quic {
+			t.Errorf("gap %v: produce→ack %+v and QUIC %+v, want %+v and %+v", tc.gap, got.Ops.ProduceAck, got.Ops.QUICRoundTrip, tc.produce, tc.quic)
+		}
+		if a := got.Ops.API[0]; a.RoundTrip.P50Ns != tc.apiP50 || a.RoundTrip.MeanNs != tc.apiMean || a.RequestNs != 50e3 {
+			t.Errorf("gap %v: api %+v, want round trip p50 %v and mean %v", tc.gap, a, tc.apiP50, tc.apiMean)
+		}
+	}
+	if c.Ops.ProduceAck.P50Ns != 40e3 || c.Ops.QUICRoundTrip.P50Ns != 100e3 || c.Ops.API[0].RoundTrip.P50Ns != 200e3 {
+		t.Errorf("the original changed: %+v", c.Ops)
+	}
+	if d := reencode(t, withRequired(t, c)); d.Ops.Paced == nil || *d.Ops.Paced != *c.Ops.Paced {
+		t.Errorf("paced %+v came back as %+v", *c.Ops.Paced, d.Ops.Paced)
+	}
+}
+
+// withRequired is the reference with c's round trips: a calibration that
+// encodes.
+func withRequired(t *testing.T, c *Calibration) *Calibration {
+	t.Helper()
+	ref, err := Load("reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.Ops.ProduceAck, ref.Ops.QUICRoundTrip, ref.Ops.API, ref.Ops.Paced = c.Ops.ProduceAck, c.Ops.QUICRoundTrip, c.Ops.API, c.Ops.Paced
+	return ref
 }
 
 func TestReadCosts(t *testing.T) {

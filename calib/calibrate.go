@@ -89,6 +89,11 @@ func Calibrate(ctx context.Context, opts Options) (*Calibration, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if p := c.Ops.Paced; p != nil && opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "calibrate: %-12s QUIC echo p50 %.0f µs with calls %v apart, %.0f µs %v apart; produce→ack %.0f and %.0f µs\n",
+			"paces", c.Ops.QUICRoundTrip.P50Ns/1000, BaseGap, p.QUICRoundTrip.P50Ns/1000, time.Duration(p.GapNs).Round(10*time.Microsecond),
+			c.Ops.ProduceAck.P50Ns/1000, p.ProduceAck.P50Ns/1000)
+	}
 	return c, nil
 }
 
@@ -370,12 +375,12 @@ func (m *measurer) broker(ctx context.Context) error {
 	}
 	defer prod.Close()
 	payload := make([]byte, TxSize)
-	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: time.Millisecond, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second},
-		func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
+	base, paced, err := m.paced(ctx, func() error { _, err := prod.Append(ctx, 0, nil, payload); return err })
 	if err != nil {
 		return err
 	}
-	m.c.Ops.ProduceAck = latencyOf(ds)
+	m.c.Ops.ProduceAck = latencyOf(base)
+	m.pacedOps().ProduceAck = latencyOf(paced)
 	sends := m.n(2000, 20000)
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -396,6 +401,39 @@ func (m *measurer) broker(ctx context.Context) error {
 	}
 	m.c.Ops.ProduceCeilingTPS = float64(sends) / time.Since(t0).Seconds()
 	return nil
+}
+
+// paced samples rt's round trips at two paces, calls BaseGap apart and
+// PacedGap apart, in blocks that alternate between the two (four, quick:
+// two), so that a minute's drift in the machine's wake-ups moves both
+// alike and their difference is the pace's (Ops.Paced). Each block takes
+// at most a second a pace.
+func (m *measurer) paced(ctx context.Context, rt func() error) (base, paced []time.Duration, err error) {
+	blocks := m.n(2, 4)
+	for range blocks {
+		for _, p := range []struct {
+			into *[]time.Duration
+			o    SampleOptions
+		}{
+			{&base, SampleOptions{Gap: BaseGap, Max: m.n(25, 125), Min: m.n(10, 25), Budget: time.Second}},
+			{&paced, SampleOptions{Gap: PacedGap, Max: m.n(15, 75), Min: m.n(6, 15), Budget: time.Second}},
+		} {
+			ds, err := SampleRoundTrips(ctx, p.o, rt)
+			if err != nil {
+				return nil, nil, err
+			}
+			*p.into = append(*p.into, ds...)
+		}
+	}
+	return base, paced, nil
+}
+
+// pacedOps is the calibration's Ops.Paced, made at PacedGap when absent.
+func (m *measurer) pacedOps() *Paced {
+	if m.c.Ops.Paced == nil {
+		m.c.Ops.Paced = &Paced{GapNs: float64(PacedGap)}
+	}
+	return m.c.Ops.Paced
 }
 
 // echoIngress refuses every submission: the QUIC measurements only echo.
@@ -423,12 +461,12 @@ func (m *measurer) quic(ctx context.Context) error {
 	}
 	defer cl.Close()
 	payload := make([]byte, TxSize)
-	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: time.Millisecond, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second},
-		func() error { return cl.Echo(ctx, payload) })
+	base, paced, err := m.paced(ctx, func() error { return cl.Echo(ctx, payload) })
 	if err != nil {
 		return err
 	}
-	m.c.Ops.QUICRoundTrip = latencyOf(ds)
+	m.c.Ops.QUICRoundTrip = latencyOf(base)
+	m.pacedOps().QUICRoundTrip = latencyOf(paced)
 	calls := concurrentCallers * m.n(10, 100)
 	cpu, err := concurrentCPU(calls, func() error { return cl.Echo(ctx, payload) })
 	if err != nil {
@@ -481,6 +519,11 @@ func (c *Calibration) round() {
 	for _, v := range []*float64{&o.Poseidon2Ns, &o.Ed25519VerifyNs, &o.Ed25519SignNs, &o.ProduceCeilingTPS, &o.QUICStreamNs, &o.AttestSignNs, &o.AttestReceiveNs,
 		&o.ProduceAck.P50Ns, &o.ProduceAck.P99Ns, &o.ProduceAck.MeanNs, &o.QUICRoundTrip.P50Ns, &o.QUICRoundTrip.P99Ns, &o.QUICRoundTrip.MeanNs} {
 		r(v)
+	}
+	if p := o.Paced; p != nil {
+		for _, v := range []*float64{&p.ProduceAck.P50Ns, &p.ProduceAck.P99Ns, &p.ProduceAck.MeanNs, &p.QUICRoundTrip.P50Ns, &p.QUICRoundTrip.P99Ns, &p.QUICRoundTrip.MeanNs} {
+			r(v)
+		}
 	}
 	for _, t := range [][]SizeCost{o.HashBytes, o.StateBlock, o.Ed25519Batch, o.StateRead, o.ProofVerify} {
 		for i := range t {

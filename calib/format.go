@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"time"
 )
 
 // Version is the calibration file format's version.
@@ -93,14 +94,26 @@ type Ops struct {
 	// and without fsync.
 	PebbleCommit []PebbleCost `json:"pebble_commit"`
 	// ProduceAck is a produce→ack round trip on the embedded broker (one
-	// record, acks=all, idempotent producer), idle machine.
+	// record, acks=all, idempotent producer), idle machine, the calls
+	// started BaseGap apart.
 	ProduceAck Latency `json:"produce_ack"`
 	// ProduceCeilingTPS is the embedded broker's records per second under
 	// 20000 (quick: 2000) asynchronous produces of tx-sized records.
 	ProduceCeilingTPS float64 `json:"produce_ceiling_tps"`
 	// QUICRoundTrip is a QUIC echo round trip over loopback through the
-	// node's server (a new stream, one tx-sized frame each way).
+	// node's server (a new stream, one tx-sized frame each way), the calls
+	// started BaseGap apart.
 	QUICRoundTrip Latency `json:"quic_round_trip"`
+	// Paced is the same two round trips with the calls started further
+	// apart (Paced.GapNs, a 300/s workload's interval), in blocks
+	// alternating with those of ProduceAck and QUICRoundTrip so that both
+	// paces see the same seconds of the machine. An idle machine wakes
+	// more slowly the longer it idled (on this project's VM: a third to
+	// two thirds more at 3.3 ms than at 1 ms), so a scenario sending at
+	// 300/s meets longer hops than one at 1000/s; the simulator prices a
+	// scenario's hops at its pace (AtGap). Absent (calibrations before
+	// session 31): every pace is priced as BaseGap's.
+	Paced *Paced `json:"paced,omitempty"`
 	// QUICStreamNs is the CPU cost of one client stream at the node's side:
 	// the process's CPU time over concurrent echoes, per echo, halved
 	// because the client runs in the same process.
@@ -168,6 +181,26 @@ type Ops struct {
 	// Cluster is what calibrate measured in its three-node run and what
 	// the fitted model made of the same run; absent with PeerHandoffNs.
 	Cluster *ClusterFit `json:"cluster,omitempty"`
+}
+
+// BaseGap is the time between the starts of the calls whose round trips
+// give Ops.ProduceAck, Ops.QUICRoundTrip and Ops.API: a 1000/s workload's
+// interval.
+const BaseGap = time.Millisecond
+
+// PacedGap is the time between the starts of the calls of Ops.Paced: a
+// 300/s workload's interval (make validate-sim's slowest scenarios).
+const PacedGap = time.Second / 300
+
+// Paced holds round trips measured at a slower pace than BaseGap (see
+// Ops.Paced).
+type Paced struct {
+	// GapNs is the time between the starts of consecutive calls (PacedGap
+	// when calibrate measured it); more than BaseGap.
+	GapNs float64 `json:"gap_ns"`
+	// ProduceAck and QUICRoundTrip are as Ops's, at this pace.
+	ProduceAck    Latency `json:"produce_ack"`
+	QUICRoundTrip Latency `json:"quic_round_trip"`
 }
 
 // ClusterFit records calibrate's three-node run (3 nodes, quorum 2, 4
@@ -466,7 +499,14 @@ func (c *Calibration) Validate() error {
 		pos(name+".round_trip.p99_ns", a.RoundTrip.P99Ns)
 		pos(name+".round_trip.mean_ns", a.RoundTrip.MeanNs)
 	}
-	for name, l := range map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip} {
+	latencies := map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip}
+	if p := o.Paced; p != nil {
+		if !(p.GapNs > float64(BaseGap)) || math.IsInf(p.GapNs, 0) {
+			bad("ops.paced.gap_ns: %v is not a gap longer than %v", p.GapNs, BaseGap)
+		}
+		latencies["ops.paced.produce_ack"], latencies["ops.paced.quic_round_trip"] = p.ProduceAck, p.QUICRoundTrip
+	}
+	for name, l := range latencies {
 		pos(name+".p50_ns", l.P50Ns)
 		pos(name+".p99_ns", l.P99Ns)
 		pos(name+".mean_ns", l.MeanNs)
@@ -615,6 +655,37 @@ func (c *Calibration) APIOf(protocol string) (roundTripNs, requestNs float64, es
 	}
 	r := apiEstimate[protocol]
 	return r[0] * c.Ops.QUICRoundTrip.P50Ns, r[1] * c.Ops.QUICStreamNs, true
+}
+
+// AtGap is the calibration as it prices work whose calls start gap apart:
+// c itself when gap is BaseGap or less or c has no Ops.Paced; else a copy
+// whose produce→ack and QUIC round trips lie between the BaseGap figures
+// and Ops.Paced's, linearly in the gap (Paced's beyond Paced.GapNs: no
+// extrapolation either way), and whose HTTP API round trips (measured at
+// BaseGap only) grow as the QUIC round trip's p50 does. A fitted
+// PeerHandoffNs is kept: calibrate fits it on a 300/s run with the
+// calibration at that pace.
+func (c *Calibration) AtGap(gap time.Duration) *Calibration {
+	p := c.Ops.Paced
+	if p == nil || gap <= BaseGap {
+		return c
+	}
+	w := min((float64(gap)-float64(BaseGap))/(p.GapNs-float64(BaseGap)), 1)
+	between := func(a, b Latency) Latency {
+		return Latency{P50Ns: a.P50Ns + w*(b.P50Ns-a.P50Ns), P99Ns: a.P99Ns + w*(b.P99Ns-a.P99Ns), MeanNs: a.MeanNs + w*(b.MeanNs-a.MeanNs)}
+	}
+	out := *c
+	out.Ops.ProduceAck = between(c.Ops.ProduceAck, p.ProduceAck)
+	out.Ops.QUICRoundTrip = between(c.Ops.QUICRoundTrip, p.QUICRoundTrip)
+	if len(c.Ops.API) > 0 {
+		r := out.Ops.QUICRoundTrip.P50Ns / c.Ops.QUICRoundTrip.P50Ns
+		out.Ops.API = slices.Clone(c.Ops.API)
+		for i := range out.Ops.API {
+			rt := &out.Ops.API[i].RoundTrip
+			rt.P50Ns, rt.P99Ns, rt.MeanNs = rt.P50Ns*r, rt.P99Ns*r, rt.MeanNs*r
+		}
+	}
+	return &out
 }
 
 // apiEstimate is, per HTTP API protocol, its submission round trip (less

@@ -689,3 +689,24 @@ func TestNodeCapForRuns(t *testing.T) {
 		t.Fatalf("LoadSimulation of 1025 nodes: %v", err)
 	}
 }
+
+// TestFloorGap: a run's floors are paced as its first workload sends, or
+// 1 ms apart without a rate.
+func TestFloorGap(t *testing.T) {
+	for _, tc := range []struct {
+		workload string
+		want     time.Duration
+	}{
+		{"{name: w, kind: put, rate: 300/s}", time.Second / 300},
+		{"{name: w, kind: put, rate: 2000/s}", 500 * time.Microsecond},
+		{"{name: w, kind: put, clients: 4}", time.Millisecond},
+	} {
+		sc, err := Parse("t.yaml", []byte("name: t\nduration: 1s\nworkload:\n  - "+tc.workload+"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sc.FloorGap(); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.workload, got, tc.want)
+		}
+	}
+}

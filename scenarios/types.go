@@ -1,6 +1,10 @@
 package scenarios
 
-import "github.com/rustorium/rustorium/reports"
+import (
+	"time"
+
+	"github.com/rustorium/rustorium/reports"
+)
 
 // Scenario is one scenario file: what to start, how to load it, what to break
 // and what must hold. A field left out (or null) takes its default; the
@@ -289,6 +293,19 @@ func (w *Workload) Mode() Mode {
 		return m[0]
 	}
 	return ""
+}
+
+// FloorGap is the pace of a run's floor round trips (the QUIC echo and
+// produce→ack the run measures before its load): the first workload's
+// send interval at its rate, or 1 ms when it sets no rate (other load
+// modes). An idle machine wakes more slowly the longer it idled, so a
+// floor must see the pace of the stage it bounds; the simulator prices a
+// scenario's hops at the same pace (calib.Calibration.AtGap).
+func (s *Scenario) FloorGap() time.Duration {
+	if len(s.Workload) > 0 && s.Workload[0].Rate > 0 {
+		return time.Duration(float64(time.Second) / s.Workload[0].Rate.PerSecond())
+	}
+	return time.Millisecond
 }
 
 // Ramp is an open-loop rate that moves linearly from From to To over Over,

@@ -45,7 +45,7 @@ func (e *engine) outcome(wall time.Duration) (*Outcome, error) {
 	for _, p := range e.apiEstimated {
 		res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("simulated: the %s clients' requests are priced by an estimate from the QUIC figures (the calibration has no ops.api entry for %s)", p, p))
 	}
-	res.Floors = floorsOf(e.opts.Calib, sc)
+	res.Floors = floorsOf(e.k.c, sc)
 	res.Blocks = e.blockStats()
 	slos, err := sc.ReportSLOs()
 	if err != nil {
@@ -181,8 +181,9 @@ func (e *engine) simulation(wall time.Duration) *reports.Simulation {
 	return out
 }
 
-// floorsOf states the calibration's figures as the run's floors: what the
-// model's stages cannot beat. The QUIC echo crosses the scenario's
+// floorsOf states the calibration's figures (at the scenario's pace,
+// calib.Calibration.AtGap) as the run's floors: what the model's stages
+// cannot beat. The QUIC echo crosses the scenario's
 // emulated link between the clients and node-1 both ways, as a real run's
 // floor does (its produce→ack goes to the broker directly).
 func floorsOf(c *calib.Calibration, sc *scenarios.Scenario) reports.Floors {

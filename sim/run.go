@@ -153,7 +153,9 @@ func coresPerNode(sc *scenarios.Scenario, c *calib.Calibration) int {
 }
 
 func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
-	c := opts.Calib
+	// The hops' latencies at the scenario's pace, as its real run's
+	// floors measure them (an idle machine wakes more slowly).
+	c := opts.Calib.AtGap(sc.FloorGap())
 	valueSize := scenarios.DefaultValueSize
 	if len(sc.Workload) > 0 {
 		valueSize = sc.Workload[0].ValueSize

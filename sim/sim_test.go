@@ -44,7 +44,7 @@ func reference(t testing.TB) *calib.Calibration {
 		t.Fatal(err)
 	}
 	o := &c.Ops
-	o.API, o.PebbleBackground, o.ScheduleLag, o.HopDelay, o.StateRead, o.ProofVerify = nil, nil, nil, nil, nil, nil
+	o.API, o.PebbleBackground, o.ScheduleLag, o.HopDelay, o.StateRead, o.ProofVerify, o.Paced = nil, nil, nil, nil, nil, nil, nil
 	return c
 }
 
@@ -641,5 +641,63 @@ func TestPeerHandoff(t *testing.T) {
 	t.Logf("replica.quorum p50 %d µs with half the echo, %d with 500 µs more; host %.3f, %.3f busy", q0, q2, b0, b2)
 	if q2 < q0+500 || math.Abs(b2-b0) > 0.01 {
 		t.Fatalf("a hand-off 500 µs longer: quorum p50 %d µs against %d, busy %.3f against %.3f", q2, q0, b2, b0)
+	}
+}
+
+// TestHopsAtTheScenariosPace: a calibration with round trips measured at a
+// slower pace prices a scenario's hops at its pace (the first workload's
+// send interval, as its real run's floors are measured): at 300/s the
+// paced figures, which its floors show and its commits pay; at 600/s a
+// part of the way; at 1000/s nothing changes, byte for byte.
+func TestHopsAtTheScenariosPace(t *testing.T) {
+	const d = 2e6 // ns the paced round trips add
+	run := func(rate string, paced bool) *Outcome {
+		sc := load(t, `
+name: pace
+seed: 3
+warmup: 1s
+duration: 4s
+cluster: {nodes: 1, shards: 4}
+workload:
+  - {name: puts, kind: put, accounts: 1000, rate: `+rate+`}
+`)
+		c := reference(t)
+		if paced {
+			slower := func(l calib.Latency) calib.Latency {
+				return calib.Latency{P50Ns: l.P50Ns + d, P99Ns: l.P99Ns + d, MeanNs: l.MeanNs + d}
+			}
+			c.Ops.Paced = &calib.Paced{GapNs: float64(calib.PacedGap), ProduceAck: slower(c.Ops.ProduceAck), QUICRoundTrip: slower(c.Ops.QUICRoundTrip)}
+		}
+		o, err := Run(context.Background(), sc, Options{Calib: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	p50 := func(o *Outcome) int64 { return o.Result.Workloads["puts"].Stages["committed"].Corrected.P50 }
+	echo := func(o *Outcome) int64 { return o.Result.Floors.QuicEcho.P50 }
+	ack := func(o *Outcome) int64 { return o.Result.Floors.ProduceAck.P50 }
+
+	base, slow := run("300/s", false), run("300/s", true)
+	if got, want := echo(slow)-echo(base), int64(d/1e3); got != want {
+		t.Errorf("300/s: floor echo %d → %d µs, want %d more", echo(base), echo(slow), want)
+	}
+	if got, want := ack(slow)-ack(base), int64(d/1e3); got != want {
+		t.Errorf("300/s: floor produce→ack %d → %d µs, want %d more", ack(base), ack(slow), want)
+	}
+	// A put's way pays the echo (the client's two halves) and at least
+	// the node's produce→ack.
+	if grew := p50(slow) - p50(base); grew < int64(2*d/1e3) {
+		t.Errorf("300/s: committed p50 %d → %d µs, want at least %d more", p50(base), p50(slow), int64(2*d/1e3))
+	}
+
+	part := run("600/s", true)
+	w := (float64(time.Second/600) - float64(calib.BaseGap)) / (float64(calib.PacedGap) - float64(calib.BaseGap))
+	if got, want := echo(part)-echo(run("600/s", false)), int64(math.Round(w*d/1e3)); got < want-1 || got > want+1 {
+		t.Errorf("600/s: floor echo %d µs longer, want about %d (%.2f of the way)", got, want, w)
+	}
+
+	if a, b := canonical(t, run("1000/s", false)), canonical(t, run("1000/s", true)); !bytes.Equal(a, b) {
+		t.Error("1000/s: the paced figures changed the result")
 	}
 }
