@@ -101,7 +101,10 @@ func (m *measurer) apiProtocol(ctx context.Context, proto loadgen.Protocol, base
 		return APICost{}, err
 	}
 	defer cl.Close()
+	var accepted []time.Duration // each sampled submission's, while timed is set
+	timed := false
 	submit := func() error {
+		t0 := time.Now()
 		call, err := cl.Submit(ctx, raw)
 		if err != nil {
 			return err
@@ -109,13 +112,19 @@ func (m *measurer) apiProtocol(ctx context.Context, proto loadgen.Protocol, base
 		if _, err := call.Accepted(); err != nil {
 			return err
 		}
+		if timed {
+			accepted = append(accepted, time.Since(t0))
+		}
 		_, err = call.Committed()
 		return err
 	}
-	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: time.Millisecond, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second}, submit)
+	timed = true
+	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: BaseGap, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second}, submit)
 	if err != nil {
 		return APICost{}, err
 	}
+	timed = false
+	acc := latencyOf(accepted)
 	calls := concurrentCallers * m.n(5, 50)
 	cpu, err := concurrentCPU(calls, submit)
 	if err != nil {
@@ -123,5 +132,5 @@ func (m *measurer) apiProtocol(ctx context.Context, proto loadgen.Protocol, base
 	}
 	n := float64(calls)
 	req := (float64(cpu.Nanoseconds()) - n*m.c.Ops.Ed25519VerifyNs) / n / 2
-	return APICost{Protocol: string(proto), RoundTrip: latencyOf(ds), RequestNs: max(req, 1)}, nil
+	return APICost{Protocol: string(proto), RoundTrip: latencyOf(ds), Accepted: &acc, RequestNs: max(req, 1)}, nil
 }

@@ -64,9 +64,8 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 		t.Fatalf("api: %+v", d.Ops.API)
 	}
 	for _, p := range []string{"rest", "ws", "graphql"} {
-		rt, req, est := d.APIOf(p)
-		if est || !(rt > 0) || !(req > 0) {
-			t.Errorf("api %s: round trip %v, request %v, estimated %v", p, rt, req, est)
+		if a := d.APIOf(p); a.Estimated || !(a.RoundTripNs > 0) || !(a.AcceptedNs > 0) || a.AcceptedNs > a.RoundTripNs || !(a.RequestNs > 0) {
+			t.Errorf("api %s: %+v", p, a)
 		}
 	}
 	for _, a := range d.Ops.API {
@@ -192,6 +191,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
 		"peer handoff":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),
 		"cluster":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
+		"api accepted":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "accepted": {"p50_ns": 2, "p99_ns": 2, "mean_ns": 2}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"paced gap":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
@@ -362,19 +362,25 @@ func TestAPICosts(t *testing.T) {
 		QUICStreamNs:    20_000,
 		API:             []APICost{{Protocol: "ws", RoundTrip: Latency{P50Ns: 300_000}, RequestNs: 50_000}},
 	}}
-	if rt, req, est := c.APIOf("ws"); rt != 260_000 || req != 50_000 || est {
-		t.Errorf("ws: %v, %v, estimated %v; want 260000, 50000, measured", rt, req, est)
+	// Without an accepted round trip (before session 31) it is the full
+	// one.
+	if got, want := c.APIOf("ws"), (APIPrice{RoundTripNs: 260_000, AcceptedNs: 260_000, RequestNs: 50_000}); got != want {
+		t.Errorf("ws: %+v, want %+v", got, want)
+	}
+	c.Ops.API[0].Accepted = &Latency{P50Ns: 190_000}
+	if got, want := c.APIOf("ws"), (APIPrice{RoundTripNs: 260_000, AcceptedNs: 150_000, RequestNs: 50_000}); got != want {
+		t.Errorf("ws with its accepted round trip: %+v, want %+v", got, want)
 	}
 	for p, r := range apiEstimate {
-		if rt, req, est := c.APIOf(p); p != "ws" && (rt != r[0]*200_000 || req != r[1]*20_000 || !est) {
-			t.Errorf("%s: %v, %v, estimated %v; want %v, %v, estimated", p, rt, req, est, r[0]*200_000, r[1]*20_000)
+		if got, want := c.APIOf(p), (APIPrice{RoundTripNs: r[0] * 200_000, AcceptedNs: r[0] * 200_000, RequestNs: r[1] * 20_000, Estimated: true}); p != "ws" && got != want {
+			t.Errorf("%s: %+v, want %+v", p, got, want)
 		}
 	}
 	// A round trip measured under the signature check (noise) is not
 	// priced below half of QUIC's.
-	c.Ops.API[0].RoundTrip.P50Ns = 30_000
-	if rt, _, _ := c.APIOf("ws"); rt != 100_000 {
-		t.Errorf("ws round trip %v, want QUIC's half, 100000", rt)
+	c.Ops.API[0].RoundTrip.P50Ns, c.Ops.API[0].Accepted.P50Ns = 30_000, 20_000
+	if got := c.APIOf("ws"); got.RoundTripNs != 100_000 || got.AcceptedNs != 100_000 {
+		t.Errorf("ws round trips %+v, want QUIC's half, 100000", got)
 	}
 }
 
@@ -386,7 +392,7 @@ func TestAtGap(t *testing.T) {
 	c := &Calibration{Ops: Ops{
 		ProduceAck:    Latency{P50Ns: 40e3, P99Ns: 100e3, MeanNs: 50e3},
 		QUICRoundTrip: Latency{P50Ns: 100e3, P99Ns: 300e3, MeanNs: 120e3},
-		API:           []APICost{{Protocol: "rest", RoundTrip: Latency{P50Ns: 200e3, P99Ns: 400e3, MeanNs: 220e3}, RequestNs: 50e3}},
+		API:           []APICost{{Protocol: "rest", RoundTrip: Latency{P50Ns: 200e3, P99Ns: 400e3, MeanNs: 220e3}, Accepted: &Latency{P50Ns: 100e3, P99Ns: 200e3, MeanNs: 110e3}, RequestNs: 50e3}},
 	}}
 	if got := c.AtGap(10 * time.Millisecond); got != c {
 		t.Fatal("without paced figures: a copy")
@@ -412,11 +418,11 @@ func TestAtGap(t *testing.T) {
 		if got.Ops.ProduceAck != tc.produce || got.Ops.QUICRoundTrip != tc.quic {
 			t.Errorf("gap %v: produce→ack %+v and QUIC %+v, want %+v and %+v", tc.gap, got.Ops.ProduceAck, got.Ops.QUICRoundTrip, tc.produce, tc.quic)
 		}
-		if a := got.Ops.API[0]; a.RoundTrip.P50Ns != tc.apiP50 || a.RoundTrip.MeanNs != tc.apiMean || a.RequestNs != 50e3 {
-			t.Errorf("gap %v: api %+v, want round trip p50 %v and mean %v", tc.gap, a, tc.apiP50, tc.apiMean)
+		if a := got.Ops.API[0]; a.RoundTrip.P50Ns != tc.apiP50 || a.RoundTrip.MeanNs != tc.apiMean || a.Accepted.P50Ns != tc.apiP50/2 || a.RequestNs != 50e3 {
+			t.Errorf("gap %v: api %+v (accepted %+v), want round trip p50 %v and mean %v, accepted p50 half", tc.gap, a, *a.Accepted, tc.apiP50, tc.apiMean)
 		}
 	}
-	if c.Ops.ProduceAck.P50Ns != 40e3 || c.Ops.QUICRoundTrip.P50Ns != 100e3 || c.Ops.API[0].RoundTrip.P50Ns != 200e3 {
+	if c.Ops.ProduceAck.P50Ns != 40e3 || c.Ops.QUICRoundTrip.P50Ns != 100e3 || c.Ops.API[0].RoundTrip.P50Ns != 200e3 || c.Ops.API[0].Accepted.P50Ns != 100e3 {
 		t.Errorf("the original changed: %+v", c.Ops)
 	}
 	if d := reencode(t, withRequired(t, c)); d.Ops.Paced == nil || *d.Ops.Paced != *c.Ops.Paced {

@@ -543,6 +543,11 @@ func (c *Calibration) round() {
 		for _, v := range []*float64{&a.RequestNs, &a.RoundTrip.P50Ns, &a.RoundTrip.P99Ns, &a.RoundTrip.MeanNs} {
 			r(v)
 		}
+		if l := a.Accepted; l != nil {
+			for _, v := range []*float64{&l.P50Ns, &l.P99Ns, &l.MeanNs} {
+				r(v)
+			}
+		}
 	}
 	for i := range o.MerkleBlock {
 		r(&o.MerkleBlock[i].CostNs)

@@ -242,6 +242,12 @@ type APICost struct {
 	// WebSocket: a submit message on an open connection, its accepted and
 	// committed messages; GraphQL: the submit mutation, answered once).
 	RoundTrip Latency `json:"round_trip"`
+	// Accepted is the same submissions until their accepted answer
+	// (GraphQL's, answered once, until that answer): the request's way to
+	// the node and the accepted answer's back, where RoundTrip adds the
+	// receipt's encoding, sending and parsing after it. Absent
+	// (calibrations before session 31): taken as RoundTrip.
+	Accepted *Latency `json:"accepted,omitempty"`
 	// RequestNs is the CPU of one submission at the node's side: the
 	// process's CPU time over 64 concurrent callers, per submission,
 	// halved as for QUIC (the client runs in the same process), less the
@@ -498,6 +504,14 @@ func (c *Calibration) Validate() error {
 		pos(name+".round_trip.p50_ns", a.RoundTrip.P50Ns)
 		pos(name+".round_trip.p99_ns", a.RoundTrip.P99Ns)
 		pos(name+".round_trip.mean_ns", a.RoundTrip.MeanNs)
+		if l := a.Accepted; l != nil {
+			pos(name+".accepted.p50_ns", l.P50Ns)
+			pos(name+".accepted.p99_ns", l.P99Ns)
+			pos(name+".accepted.mean_ns", l.MeanNs)
+			if l.P50Ns > a.RoundTrip.P50Ns {
+				bad("%s.accepted.p50_ns: %v above the round trip's %v", name, l.P50Ns, a.RoundTrip.P50Ns)
+			}
+		}
 	}
 	latencies := map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip}
 	if p := o.Paced; p != nil {
@@ -642,19 +656,41 @@ func (c *Calibration) ProofVerifyNs(treeKeys int) float64 {
 	return 2*c.HashBytesNs(32) + 2*proofLevels(treeKeys)*c.Ops.Poseidon2Ns
 }
 
-// APIOf is a HTTP API protocol's submission round trip (p50, less the
-// signature check in it, which the simulator charges on its own, as
-// QUIC's echo has none) and CPU per request at the node: from Ops.API's
-// entry, or without one an estimate, the QUIC figures times the ratios
-// measured here (apiEstimate). estimated tells which.
-func (c *Calibration) APIOf(protocol string) (roundTripNs, requestNs float64, estimated bool) {
+// APIPrice is how the simulator prices an HTTP API protocol's
+// submissions (Calibration.APIOf).
+type APIPrice struct {
+	// RoundTripNs and AcceptedNs are the submission's round trips to its
+	// receipt and to its accepted answer (p50s), less the signature check
+	// in them, which the simulator charges on its own as QUIC's echo has
+	// none; never below half the QUIC echo, and AcceptedNs never above
+	// RoundTripNs.
+	RoundTripNs, AcceptedNs float64
+	// RequestNs is the CPU per submission at the node.
+	RequestNs float64
+	// Estimated says the figures are estimates from QUIC's (apiEstimate):
+	// the calibration has no entry for the protocol.
+	Estimated bool
+}
+
+// APIOf prices an HTTP API protocol's submissions: from Ops.API's entry
+// (its accepted round trip the full one when it has none), or without one
+// an estimate, the QUIC figures times the ratios measured here
+// (apiEstimate), the accepted round trip then the full one.
+func (c *Calibration) APIOf(protocol string) APIPrice {
+	floor := c.Ops.QUICRoundTrip.P50Ns / 2
 	for _, a := range c.Ops.API {
 		if a.Protocol == protocol {
-			return max(a.RoundTrip.P50Ns-c.Ops.Ed25519VerifyNs, c.Ops.QUICRoundTrip.P50Ns/2), a.RequestNs, false
+			rt := max(a.RoundTrip.P50Ns-c.Ops.Ed25519VerifyNs, floor)
+			acc := rt
+			if a.Accepted != nil {
+				acc = min(max(a.Accepted.P50Ns-c.Ops.Ed25519VerifyNs, floor), rt)
+			}
+			return APIPrice{RoundTripNs: rt, AcceptedNs: acc, RequestNs: a.RequestNs}
 		}
 	}
 	r := apiEstimate[protocol]
-	return r[0] * c.Ops.QUICRoundTrip.P50Ns, r[1] * c.Ops.QUICStreamNs, true
+	rt := r[0] * c.Ops.QUICRoundTrip.P50Ns
+	return APIPrice{RoundTripNs: rt, AcceptedNs: rt, RequestNs: r[1] * c.Ops.QUICStreamNs, Estimated: true}
 }
 
 // AtGap is the calibration as it prices work whose calls start gap apart:
@@ -680,9 +716,15 @@ func (c *Calibration) AtGap(gap time.Duration) *Calibration {
 	if len(c.Ops.API) > 0 {
 		r := out.Ops.QUICRoundTrip.P50Ns / c.Ops.QUICRoundTrip.P50Ns
 		out.Ops.API = slices.Clone(c.Ops.API)
+		scale := func(l *Latency) { l.P50Ns, l.P99Ns, l.MeanNs = l.P50Ns*r, l.P99Ns*r, l.MeanNs*r }
 		for i := range out.Ops.API {
-			rt := &out.Ops.API[i].RoundTrip
-			rt.P50Ns, rt.P99Ns, rt.MeanNs = rt.P50Ns*r, rt.P99Ns*r, rt.MeanNs*r
+			a := &out.Ops.API[i]
+			scale(&a.RoundTrip)
+			if a.Accepted != nil {
+				acc := *a.Accepted
+				scale(&acc)
+				a.Accepted = &acc
+			}
 		}
 	}
 	return &out

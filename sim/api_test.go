@@ -111,3 +111,44 @@ func TestAPIClientsAreSimulated(t *testing.T) {
 		t.Errorf("the reference calibration (no api figures): %d estimate notes, want one per protocol (rest, ws, graphql)", est)
 	}
 }
+
+// TestAPIAcceptedAnswerBeforeTheReceipt: an HTTP API's round trip to the
+// accepted answer, when calibrated shorter than the one to the receipt,
+// makes the accepted stage that much shorter, and the committed one no
+// longer: the request and the accepted answer take halves of the shorter
+// round trip, the receipt the rest of the longer one.
+func TestAPIAcceptedAnswerBeforeTheReceipt(t *testing.T) {
+	const d = 2e6 // ns the receipt adds beyond the accepted answer
+	sc := `
+name: accepted
+seed: 5
+warmup: 500ms
+duration: 3s
+cluster: {nodes: 1, shards: 2, cores_per_node: 4}
+workload:
+  - {name: rest, kind: put, rate: 200/s, accounts: 1000, client: rest}
+`
+	p50s := func(accepted bool) (acc, com int64) {
+		c := reference(t)
+		rt := c.Ops.QUICRoundTrip.P50Ns + d + c.Ops.Ed25519VerifyNs
+		a := calib.APICost{Protocol: "rest", RoundTrip: calib.Latency{P50Ns: rt, P99Ns: 2 * rt, MeanNs: rt}, RequestNs: 50_000}
+		if accepted {
+			a.Accepted = &calib.Latency{P50Ns: rt - d, P99Ns: 2 * rt, MeanNs: rt - d}
+		}
+		c.Ops.API = []calib.APICost{a}
+		o, err := Run(context.Background(), load(t, sc), Options{Calib: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := o.Result.Workloads["rest"].Stages
+		return st["accepted"].Corrected.P50, st["committed"].Corrected.P50
+	}
+	acc0, com0 := p50s(false)
+	acc1, com1 := p50s(true)
+	if got := acc0 - acc1; got < int64(0.9*d/1e3) || got > int64(1.3*d/1e3) {
+		t.Errorf("accepted p50 %d → %d µs: %d µs shorter, want about %d", acc0, acc1, got, int64(d/1e3))
+	}
+	if got := com1 - com0; got < -100 || got > 100 {
+		t.Errorf("committed p50 %d → %d µs, want about the same", com0, com1)
+	}
+}

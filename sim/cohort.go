@@ -253,7 +253,7 @@ func (e *engine) cohortSend(c *txn) {
 			e.s.At(at+e.local(n, c.w.base/2), func() { e.cohortRead(n, c) })
 			return
 		}
-		e.s.At(at+c.w.base/2, func() { e.cohortIngress(n, c) })
+		e.s.At(at+c.w.requestLeg(), func() { e.cohortIngress(n, c) })
 	})
 }
 
@@ -424,7 +424,7 @@ func (e *engine) cohortFailOver(c *txn) {
 		e.spread(e.host, c.w.stream*des.Time(c.owed), c.owed, opClient)
 	}
 	e.tripThen(e.clientLink(m, true), c.size*c.owed, func(at des.Time) {
-		e.s.At(at+c.w.base/2, func() { e.cohortResent(m, c) })
+		e.s.At(at+c.w.requestLeg(), func() { e.cohortResent(m, c) })
 	})
 }
 
@@ -546,7 +546,7 @@ func (e *engine) cohortBroker(n *node, b *broker, c *txn, shards []uint32, part 
 		at := back + e.k.produceBase()
 		sent := e.s.Now()
 		e.tripThen(e.clientLink(n, false), 64, func(at2 des.Time) {
-			e.recordAll(reports.StageAccepted, part, at+(at2-sent)+c.w.base/2)
+			e.recordAll(reports.StageAccepted, part, at+(at2-sent)+c.w.acceptLeg())
 		})
 	}
 	e.s.At(end+e.replicateDelay(), appended)
@@ -880,14 +880,14 @@ func (e *engine) sendReceipts(n *node, parts []rec) {
 		return
 	}
 	bytes := 0
-	var base des.Time // the slowest protocol's, when workloads of several share the receipts
+	var leg des.Time // the slowest protocol's, when workloads of several share the receipts
 	for _, r := range parts {
 		bytes += 64 * int(r.n)
 		e.commitsByNode[n.id] += int64(r.n)
-		base = max(base, r.t.w.base)
+		leg = max(leg, r.t.w.receiptLeg())
 	}
 	e.tripThen(e.clientLink(n, false), bytes, func(at des.Time) {
-		e.s.At(at+base/2, func() {
+		e.s.At(at+leg, func() {
 			for _, r := range parts {
 				e.cohortReceipt(r)
 			}

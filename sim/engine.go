@@ -114,10 +114,12 @@ type workload struct {
 	read  bool   // kinds get and query: reads, not transactions
 	sent  int64
 	// Its clients' protocol (setClient): the node's CPU per request, the
-	// loopback round trip of one, and whether its submissions' acceptance
-	// goes unanswered (GraphQL answers once, at the commit).
-	stream, base  des.Time
-	op            int // opQUIC or opAPI
+	// loopback round trips of one to its receipt (base) and to its
+	// accepted answer (acc: QUIC's echo is both), and whether its
+	// submissions' acceptance goes unanswered (GraphQL answers once, at
+	// the commit).
+	stream, base, acc des.Time
+	op                int // opQUIC or opAPI
 	untimedAccept bool
 	rr            int // round-robin position over the nodes
 	clients       int
@@ -218,13 +220,14 @@ func (e *engine) send(t *txn) {
 	}
 	t.node = n.id
 	e.track(n, t)
-	half := e.local(n, w.base/2)
 	if w.read {
+		half := e.local(n, w.base/2)
 		e.link(endpointClients, n.name).Send(t.size, func() {
 			e.s.After(half, func() { e.read(n, t) })
 		})
 		return
 	}
+	half := e.local(n, w.requestLeg())
 	if t.accepted {
 		// A failover of a transaction the log holds: the new node answers
 		// when the block commits there, or from its stored receipt.
@@ -232,7 +235,7 @@ func (e *engine) send(t *txn) {
 			e.s.After(half, func() {
 				if b := t.block; b != nil && n.reps[b.shard].committed >= b.height && !t.done {
 					t.done = true
-					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.local(n, w.base/2), func() { e.receipt(t) }) })
+					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.local(n, w.receiptLeg()), func() { e.receipt(t) }) })
 				}
 			})
 		})
@@ -242,6 +245,20 @@ func (e *engine) send(t *txn) {
 		e.s.After(half, func() { e.ingress(n, t) })
 	})
 }
+
+// requestLeg, acceptLeg and receiptLeg are a submission's ways between
+// its client and the node, each as long as it takes on an idle machine:
+// the request's and the accepted answer's are halves of the round trip
+// to the accepted answer; the receipt's is half of it too, plus what the
+// round trip to the receipt adds beyond it (an HTTP API encodes, sends
+// and parses the receipt and its proof after the accepted answer). So a
+// submission to a node that answers at once takes the calibrated round
+// trip to its receipt, as before session 31, when every way was half of
+// it and the accepted answer came as late as the receipt's. A read's
+// request and answer are halves of base.
+func (w *workload) requestLeg() des.Time { return w.acc / 2 }
+func (w *workload) acceptLeg() des.Time  { return w.acc / 2 }
+func (w *workload) receiptLeg() des.Time { return w.base - w.acc/2 }
 
 // track adds t (a transaction or a cohort) to what node n's clients wait
 // for, which fail over when n stops.
@@ -535,7 +552,7 @@ func (e *engine) accept(n *node, t *txn) {
 	if t.w.untimedAccept {
 		return // answered with the receipt only
 	}
-	half := e.local(n, t.w.base/2)
+	half := e.local(n, t.w.acceptLeg())
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
 			t.acceptedAt = e.s.Now()
@@ -1122,7 +1139,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			}
 			t.done = true
 			e.commitsByNode[n.id]++
-			half := e.local(n, t.w.base/2)
+			half := e.local(n, t.w.receiptLeg())
 			e.link(n.name, endpointClients).Send(64, func() {
 				e.s.After(half, func() { e.receipt(t) })
 			})

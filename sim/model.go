@@ -378,12 +378,13 @@ func (k costs) peerHandoff() des.Time { return ns(k.c.Ops.PeerHandoff()) }
 
 // setClient prices the workload's requests by its clients' protocol:
 // QUIC's stream cost and echo round trip, or an HTTP API's request cost
-// and submission round trip (calib.APIOf: measured, or estimated from
+// and submission round trips (calib.APIOf: measured, or estimated from
 // QUIC's). A get over GraphQL goes through REST, as the load generator
 // sends it (GraphQL has no raw state-key query); a GraphQL submission is
 // answered once, at the commit, so its acceptance is not timed.
 func (e *engine) setClient(w *workload) {
 	w.stream, w.base, w.op = e.k.quicStream(), e.k.quicBase(), opQUIC
+	w.acc = w.base
 	proto := w.sc.Client
 	if proto == "" || proto == scenarios.ClientQUIC {
 		return
@@ -391,10 +392,10 @@ func (e *engine) setClient(w *workload) {
 	if proto == scenarios.ClientGraphQL && w.sc.Kind == scenarios.KindGet {
 		proto = scenarios.ClientREST
 	}
-	rt, req, estimated := e.k.c.APIOf(string(proto))
-	w.stream, w.base, w.op = ns(req), ns(rt), opAPI
+	p := e.k.c.APIOf(string(proto))
+	w.stream, w.base, w.acc, w.op = ns(p.RequestNs), ns(p.RoundTripNs), ns(p.AcceptedNs), opAPI
 	w.untimedAccept = proto == scenarios.ClientGraphQL && !w.read
-	if estimated && !slices.Contains(e.apiEstimated, string(proto)) {
+	if p.Estimated && !slices.Contains(e.apiEstimated, string(proto)) {
 		e.apiEstimated = append(e.apiEstimated, string(proto))
 	}
 }

@@ -310,6 +310,9 @@ func runMaxRate(ctx context.Context, sc *scenarios.Scenario, w *scenarios.Worklo
 	}
 	res := best.Result
 	res.Scenario, res.Description = sc.Name, sc.Description
+	// The floors at the search's own pace, as a real search measures them
+	// (not the knee's probe's: each probe prices its hops at its rate).
+	res.Floors = floorsOf(opts.Calib.AtGap(sc.FloorGap()), sc)
 	if b, err := json.Marshal(sc.Resolved()); err == nil {
 		res.Resolved = b
 	}
