@@ -120,11 +120,11 @@ type workload struct {
 	// the commit).
 	stream, base, acc des.Time
 	op                int // opQUIC or opAPI
-	untimedAccept bool
-	rr            int // round-robin position over the nodes
-	clients       int
-	inflight      int   // sends outstanding (the open loop's bound)
-	dropped       int64 // measured sends dropped at the bound
+	untimedAccept     bool
+	rr                int // round-robin position over the nodes
+	clients           int
+	inflight          int   // sends outstanding (the open loop's bound)
+	dropped           int64 // measured sends dropped at the bound
 	// cohort mode: dropped sends by interval, and before measuring
 	dropsByInterval []int64
 	dropDiscarded   int64
