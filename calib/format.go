@@ -108,8 +108,9 @@ type Ops struct {
 	// apart (Paced.GapNs, a 300/s workload's interval), in blocks
 	// alternating with those of ProduceAck and QUICRoundTrip so that both
 	// paces see the same seconds of the machine. An idle machine wakes
-	// more slowly the longer it idled (on this project's VM: a third to
-	// two thirds more at 3.3 ms than at 1 ms), so a scenario sending at
+	// more slowly the longer it idled (on this project's VM the echo's
+	// median a quarter and produce→ack's a half more at 3.3 ms than at
+	// 1 ms, over eighteen calibrations), so a scenario sending at
 	// 300/s meets longer hops than one at 1000/s; the simulator prices a
 	// scenario's hops at its pace (AtGap). Absent (calibrations before
 	// session 31): every pace is priced as BaseGap's.
