@@ -101,9 +101,9 @@ func (m *measurer) apiProtocol(ctx context.Context, proto loadgen.Protocol, base
 		return APICost{}, err
 	}
 	defer cl.Close()
-	var accepted []time.Duration // each sampled submission's, while timed is set
-	timed := false
-	submit := func() error {
+	// submit sends one put until its receipt, adding the time to its
+	// accepted answer to accepted when that is not nil.
+	submit := func(accepted *[]time.Duration) error {
 		t0 := time.Now()
 		call, err := cl.Submit(ctx, raw)
 		if err != nil {
@@ -112,21 +112,21 @@ func (m *measurer) apiProtocol(ctx context.Context, proto loadgen.Protocol, base
 		if _, err := call.Accepted(); err != nil {
 			return err
 		}
-		if timed {
-			accepted = append(accepted, time.Since(t0))
+		if accepted != nil {
+			*accepted = append(*accepted, time.Since(t0))
 		}
 		_, err = call.Committed()
 		return err
 	}
-	timed = true
-	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: BaseGap, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second}, submit)
+	var accepted []time.Duration
+	ds, err := SampleRoundTrips(ctx, SampleOptions{Gap: BaseGap, Max: m.n(50, 500), Min: m.n(20, 100), Budget: time.Duration(m.n(1, 3)) * time.Second},
+		func() error { return submit(&accepted) })
 	if err != nil {
 		return APICost{}, err
 	}
-	timed = false
 	acc := latencyOf(accepted)
 	calls := concurrentCallers * m.n(5, 50)
-	cpu, err := concurrentCPU(calls, submit)
+	cpu, err := concurrentCPU(calls, func() error { return submit(nil) })
 	if err != nil {
 		return APICost{}, err
 	}

@@ -29,10 +29,7 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := Decode(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := reencode(t, c)
 	b2, err := d.Encode()
 	if err != nil {
 		t.Fatal(err)
