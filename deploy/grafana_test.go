@@ -6,9 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/rustorium/rustorium/internal/freeport"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 )
@@ -297,48 +296,16 @@ func seriesNames(name string, typ dto.MetricType) []string {
 	return []string{name}
 }
 
-// freePorts returns n free loopback addresses of network ("tcp", "udp").
-func freePorts(t *testing.T, network string, n int) []string {
-	t.Helper()
-	var out []string
-	var closers []io.Closer
-	for range n {
-		var c io.Closer
-		var addr string
-		if network == "udp" {
-			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, addr = pc, pc.LocalAddr().String()
-		} else {
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, addr = ln, ln.Addr().String()
-		}
-		closers = append(closers, c)
-		out = append(out, addr)
-	}
-	for _, c := range closers {
-		c.Close()
-	}
-	return out
-}
-
 // startNode starts `rustorium node` (bin) on free ports until ctx ends or
 // the test does, and waits until its API says it is ready; it returns its
-// metrics and QUIC addresses. The ports are picked free and released for
-// the node to bind: a node that lost one to another program in between is
-// started again on new ones (three tries).
+// metrics and QUIC addresses. The ports lie outside the kernel's ephemeral
+// range (freeport); should another program bind one all the same before
+// the node does, the node is started again on new ones (three tries).
 func startNode(t *testing.T, ctx context.Context, client *http.Client, bin string) (metricsAddr, quicAddr string) {
 	t.Helper()
 	for try := 1; ; try++ {
-		ports := freePorts(t, "tcp", 2)
-		metricsAddr = ports[0]
-		apiAddr := ports[1]
-		quicAddr = freePorts(t, "udp", 1)[0]
+		metricsAddr, quicAddr = freeport.Loopback(t), freeport.Loopback(t)
+		apiAddr := freeport.Loopback(t)
 		logs := &bytes.Buffer{} // read only once the process exited
 		nctx, stop := context.WithCancel(ctx)
 		cmd := exec.CommandContext(nctx, bin, "node", "--data", filepath.Join(t.TempDir(), "data"), "--listen", quicAddr,

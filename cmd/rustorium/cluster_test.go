@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/rustorium/rustorium/cluster"
+	"github.com/rustorium/rustorium/internal/freeport"
 	"github.com/rustorium/rustorium/internal/kafkatest"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
@@ -54,19 +55,10 @@ func testCluster(t *testing.T, dir string, n int, brokers []string) (string, []s
 			t.Fatal(err)
 		}
 		pub := strings.TrimSpace(out.String())
-		// Reserve an address: peers must know it before the node runs.
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := pc.LocalAddr().String()
-		pc.Close()
-		ln, err := net.Listen("tcp", "127.0.0.1:0") // the API's, for loadgen --cluster
-		if err != nil {
-			t.Fatal(err)
-		}
-		api := ln.Addr().String()
-		ln.Close()
+		// Peers must know the node's addresses before it runs, and a node
+		// restarted after a crash binds them again: ports outside the
+		// kernel's ephemeral range, which no outbound connection takes.
+		addr, api := freeport.Loopback(t), freeport.Loopback(t) // QUIC; the API's, for loadgen --cluster
 		fmt.Fprintf(&b, "  - {id: node-%d, key: %s, addr: %q, api: %q}\n", i, pub, addr, api)
 		keyFiles = append(keyFiles, kf)
 	}
