@@ -278,6 +278,23 @@ func (m *measurer) stateOneCore() error {
 		}
 		m.c.Ops.StateBlock = append(m.c.Ops.StateBlock, SizeCost{Size: size, CostNs: float64(d.Nanoseconds())})
 	}
+	// The same blocks into grown trees (StateBlockTree): 10k and 100k keys
+	// span the trees of the validation's scenarios (100k accounts over 4
+	// shards) and of larger ones, whose costs StateModel extrapolates
+	// along the tree's depth.
+	trees := []int{10000, 100000}
+	if m.opts.Quick {
+		trees = []int{1000}
+	}
+	for _, tree := range trees {
+		for _, size := range sizes {
+			d, err := stateCommit(cpuClock, size, 32, m.n(2, min(200, max(4, 4000/size))), tree, m.opts.Seed)
+			if err != nil {
+				return err
+			}
+			m.c.Ops.StateBlockTree = append(m.c.Ops.StateBlockTree, MerkleCost{BlockSize: size, TreeSize: tree, CostNs: float64(d.Nanoseconds())})
+		}
+	}
 	return nil
 }
 

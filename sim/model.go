@@ -328,6 +328,7 @@ func (c *countFinality) advance(s *countShard) []uint64 {
 type costs struct {
 	c         *calib.Calibration
 	merkle    calib.MerkleModel
+	state     calib.StateModel
 	sync      bool
 	valueSize int
 }
@@ -409,15 +410,20 @@ func (k costs) lead(n, bytes int) des.Time {
 
 // execute is a replica's execution and storage preparation and commit of
 // a block of n puts into a tree of tree keys (without the fsync): the
-// measured state commit at that block size (its tree holds about the
-// block's keys), plus the Merkle update's extra cost in the larger tree,
-// plus the value hashes' extra cost for values other than 32 bytes.
+// state commit measured at that block size in trees of that size
+// (calib.StateModel; without ops.state_block_tree, calibrations before
+// session 32: the state commit in a tree of about the block's keys plus
+// the merkle_block fit's extra cost in the larger tree, half a small
+// block's real cost), plus the value hashes' extra cost for values other
+// than 32 bytes.
 func (k costs) execute(n, tree int) des.Time {
 	if n == 0 {
 		return 0
 	}
-	v := k.c.StateBlockNs(n)
-	v += max(k.merkle.Ns(n, tree)-k.merkle.Ns(n, n), 0)
+	v, ok := k.state.Ns(n, tree)
+	if !ok {
+		v = k.c.StateBlockNs(n) + max(k.merkle.Ns(n, tree)-k.merkle.Ns(n, n), 0)
+	}
 	v += float64(n) * (k.c.HashBytesNs(k.valueSize) - k.c.HashBytesNs(32))
 	return ns(v)
 }

@@ -163,7 +163,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	e := &engine{
 		s:     des.New(uint64(sc.Seed)),
 		sc:    sc,
-		k:     costs{c: c, merkle: c.MerkleModel(), sync: sc.Cluster.Storage.SyncEnabled(), valueSize: valueSize},
+		k:     costs{c: c, merkle: c.MerkleModel(), state: c.StateModel(), sync: sc.Cluster.Storage.SyncEnabled(), valueSize: valueSize},
 		opts:  opts,
 		links: map[[2]string]*des.Link{},
 		net:   sc.Network,
