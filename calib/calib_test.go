@@ -45,6 +45,7 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 	for name, pair := range map[string][2]float64{
 		"hash_bytes":   {d.HashBytesNs(32), d.HashBytesNs(16384)},
 		"state_block":  {d.StateBlockNs(1), d.StateBlockNs(5000)},
+		"state_tree":   {stateAt(t, d, 1, 0), stateAt(t, d, 5000, 1000000)},
 		"merkle_block": {d.MerkleBlockNs(10, 0), d.MerkleBlockNs(1000, 1000000)},
 		"verify_batch": {d.VerifyBatchNs(1), d.VerifyBatchNs(256)},
 		"state_read":   {d.StateReadNs(0), d.StateReadNs(1000000)},
@@ -190,6 +191,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"cluster":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
 		"api accepted":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "accepted": {"p50_ns": 2, "p99_ns": 2, "mean_ns": 2}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"paced gap":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
+		"state tree":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 0, "cost_ns": 1}], "quic_stream_ns"`), 1),
+		"state tree 0":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
 		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
@@ -231,7 +234,8 @@ func FuzzDecode(f *testing.F) {
 			return
 		}
 		// A decoded calibration prices everything without panicking.
-		_ = c.HashBytesNs(100) + c.StateBlockNs(10) + c.MerkleBlockNs(10, 10) + c.VerifyBatchNs(3) + c.PebbleCommitNs(10, true)
+		st, _ := c.StateModel().Ns(10, 1000)
+		_ = c.HashBytesNs(100) + c.StateBlockNs(10) + c.MerkleBlockNs(10, 10) + c.VerifyBatchNs(3) + c.PebbleCommitNs(10, true) + st
 		b, err := c.Encode()
 		if err != nil {
 			t.Fatal(err)
@@ -437,6 +441,60 @@ func withRequired(t *testing.T, c *Calibration) *Calibration {
 	}
 	ref.Ops.ProduceAck, ref.Ops.QUICRoundTrip, ref.Ops.API, ref.Ops.Paced = c.Ops.ProduceAck, c.Ops.QUICRoundTrip, c.Ops.API, c.Ops.Paced
 	return ref
+}
+
+// stateAt is c's StateModel at (n, tree), failing t without
+// state_block_tree.
+func stateAt(t *testing.T, c *Calibration, n, tree int) float64 {
+	t.Helper()
+	v, ok := c.StateModel().Ns(n, tree)
+	if !ok {
+		t.Fatal("no state_block_tree")
+	}
+	return v
+}
+
+// TestStateModel: a block's state commit is the measured point at a
+// measured block and tree size (tree 0: state_block), linear between
+// block sizes, linear in log2 between trees, straight on beyond the
+// largest tree, never cheaper in a larger tree; without state_block_tree
+// the model says so.
+func TestStateModel(t *testing.T) {
+	c := &Calibration{Ops: Ops{
+		StateBlock: []SizeCost{{Size: 1, CostNs: 50e3}, {Size: 10, CostNs: 400e3}},
+		StateBlockTree: []MerkleCost{ // unsorted, as a hand-edited file may be
+			{BlockSize: 10, TreeSize: 100000, CostNs: 1800e3},
+			{BlockSize: 1, TreeSize: 10000, CostNs: 250e3},
+			{BlockSize: 1, TreeSize: 100000, CostNs: 350e3},
+			{BlockSize: 10, TreeSize: 10000, CostNs: 900e3},
+		},
+	}}
+	m := c.StateModel()
+	for _, p := range []struct {
+		n, tree int
+		want    float64
+	}{
+		{1, 0, 50e3}, {10, 0, 400e3}, // state_block
+		{1, 10000, 250e3}, {10, 10000, 900e3}, {1, 100000, 350e3}, {10, 100000, 1800e3},
+		{4, 10000, 250e3 + 3*(900e3-250e3)/9},                 // between block sizes
+		{1, 31622, 300e3},                                     // halfway in log2 between 10k and 100k
+		{1, 1000000, 450e3},                                   // another 10×: straight on
+		{1, 99, 50e3 + 200e3*math.Log2(100)/math.Log2(10001)}, // between tree 0 and 10k, in log2(tree+1)
+	} {
+		got, ok := m.Ns(p.n, p.tree)
+		if !ok || math.Abs(got-p.want) > p.want*0.002 {
+			t.Errorf("Ns(%d, %d) = %.0f, %v; want %.0f", p.n, p.tree, got, ok, p.want)
+		}
+	}
+	// A dip between trees (noise) does not make the larger tree cheaper.
+	c.Ops.StateBlockTree = []MerkleCost{{BlockSize: 1, TreeSize: 10000, CostNs: 30e3}, {BlockSize: 10, TreeSize: 10000, CostNs: 300e3}}
+	if got, _ := c.StateModel().Ns(1, 10000); got < 50e3 {
+		t.Errorf("Ns(1, 10000) = %.0f, below the smaller tree's 50000", got)
+	}
+	c.Ops.StateBlockTree = nil
+	if _, ok := c.StateModel().Ns(1, 10000); ok {
+		t.Error("a model without state_block_tree says it has one")
+	}
 }
 
 func TestReadCosts(t *testing.T) {

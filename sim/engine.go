@@ -1030,7 +1030,13 @@ func (e *engine) pump(r *replica) {
 		})
 		return
 	}
+	start := e.s.Now()
 	e.cpuOf(n).Do(e.k.execute(b.n, b.tree), opExecute, func() {
+		if e.spans != nil {
+			for _, x := range b.txs {
+				e.span(x.t, tracing.SpanMerkle, e.s.Now()-start)
+			}
+		}
 		e.cpuOf(n).Do(ns(e.k.c.Ops.AttestSignNs), opAttest, func() {
 			if !n.up {
 				return
@@ -1203,7 +1209,9 @@ const maxSpans = 200_000
 // The model's steps that match a span's definition: client.send (the send
 // until the accepted receipt), node.produce (the node's append until the
 // broker's acknowledgment reached it), leader.publish (the round's Kafka
-// transaction), replica.quorum (its attestation sent until the block is
+// transaction), replica.merkle (the replica's execution of the block, its
+// wait for a core included: the real span is the Merkle update, most of
+// it), replica.quorum (its attestation sent until the block is
 // final at the node), replica.commit (the Pebble batch and its fsync, the
 // group commit's wait included) and client.commit_wait (the accepted
 // receipt until the commit receipt).

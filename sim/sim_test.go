@@ -583,7 +583,7 @@ func TestSimulatedSpans(t *testing.T) {
 		spans[s.Span] = s
 	}
 	t.Logf("host %.2f busy, spans %+v", r.Simulation.Utilisation["host"]["total"], r.Simulation.Spans)
-	for _, name := range []tracing.SpanName{tracing.SpanClientSend, tracing.SpanProduce, tracing.SpanClientCommit, tracing.SpanPublish, tracing.SpanQuorum, tracing.SpanCommit} {
+	for _, name := range []tracing.SpanName{tracing.SpanClientSend, tracing.SpanProduce, tracing.SpanClientCommit, tracing.SpanPublish, tracing.SpanMerkle, tracing.SpanQuorum, tracing.SpanCommit} {
 		// one node's quorum is its own attestation: no wait
 		if s := spans[string(name)]; s.Count == 0 || (s.P50Us <= 0 && name != tracing.SpanQuorum) || s.P99Us < s.P50Us {
 			t.Errorf("%s: %+v", name, s)
@@ -595,6 +595,11 @@ func TestSimulatedSpans(t *testing.T) {
 	}
 	if q, c := spans[string(tracing.SpanQuorum)], spans[string(tracing.SpanCommit)]; q.Count != c.Count || c.Count < spans[string(tracing.SpanClientCommit)].Count {
 		t.Errorf("replica.quorum %d and replica.commit %d times, receipts %d", q.Count, c.Count, spans[string(tracing.SpanClientCommit)].Count)
+	}
+	// The replica's execution of each block: at least a 1-put block's
+	// state commit, once per block as the quorum's wait.
+	if m, q := spans[string(tracing.SpanMerkle)], spans[string(tracing.SpanQuorum)]; m.Count != q.Count || float64(m.P50Us) < reference(t).StateBlockNs(1)/1e3 {
+		t.Errorf("replica.merkle %+v, replica.quorum %d times, a put's state commit %.0f µs", m, q.Count, reference(t).StateBlockNs(1)/1e3)
 	}
 	busy := r.Simulation.Utilisation["host"]["total"]
 	if busy < 0.5 {
@@ -699,5 +704,56 @@ workload:
 
 	if a, b := canonical(t, run("1000/s", false)), canonical(t, run("1000/s", true)); !bytes.Equal(a, b) {
 		t.Error("1000/s: the paced figures changed the result")
+	}
+}
+
+// TestStateCommitInGrownTrees: with ops.state_block_tree the replicas'
+// execution costs the state commit measured in trees of the shard's size:
+// a tree's commit three times state_block's triples the execute work of
+// 1-put blocks and lengthens the commit; without the table (the
+// reference) nothing changes.
+func TestStateCommitInGrownTrees(t *testing.T) {
+	sc := load(t, `
+name: grown
+seed: 3
+warmup: 1s
+duration: 4s
+cluster: {nodes: 1, shards: 4}
+workload:
+  - {name: puts, kind: put, accounts: 100000, rate: 200/s}
+`)
+	run := func(scale float64) *Outcome {
+		c := reference(t)
+		if scale > 0 {
+			for _, tree := range []int{10000, 100000} {
+				for _, p := range c.Ops.StateBlock {
+					c.Ops.StateBlockTree = append(c.Ops.StateBlockTree, calib.MerkleCost{BlockSize: p.Size, TreeSize: tree, CostNs: scale * p.CostNs})
+				}
+			}
+		}
+		o, err := Run(context.Background(), sc, Options{Calib: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	execute := func(o *Outcome) float64 { return o.Result.Simulation.Utilisation["node-1"]["execute"] }
+	p50 := func(o *Outcome) int64 { return o.Result.Workloads["puts"].Stages["committed"].Corrected.P50 }
+	base, flat, dear := run(0), run(1), run(3)
+	// At 200/s over 4 shards the blocks hold one put, into trees of at
+	// most a few thousand keys: the table's tree 0 (state_block) and 10k
+	// rows bound them, so a flat table prices as state_block alone, below
+	// the merkle fit's growth.
+	if !(execute(flat) <= execute(base)) {
+		t.Errorf("a table equal to state_block: execute %.4f, above the fit's %.4f", execute(flat), execute(base))
+	}
+	if r := execute(dear) / execute(flat); r < 1.5 || r > 3.05 {
+		t.Errorf("a tree three times dearer: execute %.4f against %.4f (×%.2f), want between ×1.5 and ×3", execute(dear), execute(flat), r)
+	}
+	if !(p50(dear) > p50(flat)) {
+		t.Errorf("committed p50 %d µs with the dearer tree, %d without", p50(dear), p50(flat))
+	}
+	if a, b := canonical(t, base), canonical(t, run(0)); !bytes.Equal(a, b) {
+		t.Error("without state_block_tree the result is not the reference's")
 	}
 }
