@@ -192,6 +192,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"api accepted":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "accepted": {"p50_ns": 2, "p99_ns": 2, "mean_ns": 2}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"paced gap":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 		"state tree":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 0, "cost_ns": 1}], "quic_stream_ns"`), 1),
+		"state tree 2":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 1}, {"block_size": 1, "tree_size": 1000, "cost_ns": 2}], "quic_stream_ns"`), 1),
 		"state tree 0":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
 		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {

@@ -566,10 +566,16 @@ func (c *Calibration) Validate() error {
 			bad("ops.merkle_block[%d]: block_size %d, tree_size %d", i, p.BlockSize, p.TreeSize)
 		}
 	}
+	twice := map[[2]int]bool{}
 	for i, p := range o.StateBlockTree {
 		pos(fmt.Sprintf("ops.state_block_tree[%d].cost_ns", i), p.CostNs)
 		if p.BlockSize < 1 || p.TreeSize < 1 {
 			bad("ops.state_block_tree[%d]: block_size %d, tree_size %d", i, p.BlockSize, p.TreeSize)
+		}
+		if k := [2]int{p.BlockSize, p.TreeSize}; twice[k] {
+			bad("ops.state_block_tree[%d]: block_size %d, tree_size %d given twice", i, p.BlockSize, p.TreeSize)
+		} else {
+			twice[k] = true
 		}
 	}
 	var syncs [2]int
