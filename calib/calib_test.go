@@ -487,6 +487,10 @@ func TestStateModel(t *testing.T) {
 			t.Errorf("Ns(%d, %d) = %.0f, %v; want %.0f", p.n, p.tree, got, ok, p.want)
 		}
 	}
+	// It prices each simulated block: no allocation for a few trees.
+	if a := testing.AllocsPerRun(100, func() { _, _ = m.Ns(4, 31622) }); a != 0 {
+		t.Errorf("Ns allocates %v times a call", a)
+	}
 	// A dip between trees (noise) does not make the larger tree cheaper.
 	c.Ops.StateBlockTree = []MerkleCost{{BlockSize: 1, TreeSize: 10000, CostNs: 30e3}, {BlockSize: 10, TreeSize: 10000, CostNs: 300e3}}
 	if got, _ := c.StateModel().Ns(1, 10000); got < 50e3 {

@@ -268,23 +268,14 @@ func (m *measurer) merkleOneCore() error {
 
 func (m *measurer) stateOneCore() error {
 	sizes := []int{1, 10, 100, 1000}
+	// Tree 0 is StateBlock: the tree holds about the block's keys. The
+	// grown trees are StateBlockTree: 10k and 100k keys span the trees of
+	// the validation's scenarios (100k accounts over 4 shards) and of
+	// larger ones, whose costs StateModel extrapolates along the tree's
+	// depth.
+	trees := []int{0, 10000, 100000}
 	if m.opts.Quick {
-		sizes = []int{1, 10, 50}
-	}
-	for _, size := range sizes {
-		d, err := stateCommit(cpuClock, size, 32, m.n(2, min(200, max(4, 4000/size))), 0, m.opts.Seed)
-		if err != nil {
-			return err
-		}
-		m.c.Ops.StateBlock = append(m.c.Ops.StateBlock, SizeCost{Size: size, CostNs: float64(d.Nanoseconds())})
-	}
-	// The same blocks into grown trees (StateBlockTree): 10k and 100k keys
-	// span the trees of the validation's scenarios (100k accounts over 4
-	// shards) and of larger ones, whose costs StateModel extrapolates
-	// along the tree's depth.
-	trees := []int{10000, 100000}
-	if m.opts.Quick {
-		trees = []int{1000}
+		sizes, trees = []int{1, 10, 50}, []int{0, 1000}
 	}
 	for _, tree := range trees {
 		for _, size := range sizes {
@@ -292,7 +283,11 @@ func (m *measurer) stateOneCore() error {
 			if err != nil {
 				return err
 			}
-			m.c.Ops.StateBlockTree = append(m.c.Ops.StateBlockTree, MerkleCost{BlockSize: size, TreeSize: tree, CostNs: float64(d.Nanoseconds())})
+			if tree == 0 {
+				m.c.Ops.StateBlock = append(m.c.Ops.StateBlock, SizeCost{Size: size, CostNs: float64(d.Nanoseconds())})
+			} else {
+				m.c.Ops.StateBlockTree = append(m.c.Ops.StateBlockTree, MerkleCost{BlockSize: size, TreeSize: tree, CostNs: float64(d.Nanoseconds())})
+			}
 		}
 	}
 	return nil

@@ -818,9 +818,6 @@ func (m StateModel) Ns(n, tree int) (float64, bool) {
 	}
 	var buf [8]SizeCost // no allocation per block for the usual few trees
 	at := buf[:0]
-	if len(m.trees) > len(buf) {
-		at = make([]SizeCost, 0, len(m.trees))
-	}
 	for i, t := range m.trees {
 		at = append(at, SizeCost{Size: t, CostNs: interpolate(m.rows[i], float64(n))})
 	}

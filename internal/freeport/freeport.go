@@ -21,9 +21,9 @@ import (
 	"time"
 )
 
-// Lowest is the lowest port Loopback picks (well above the ports of
+// lowest is the lowest port Loopback picks (well above the ports of
 // services a developer machine runs, and of the test Kafka broker's 19092).
-const Lowest = 20000
+const lowest = 20000
 
 // tries bounds the ports Loopback probes before it gives up.
 const tries = 200
@@ -43,14 +43,14 @@ func Loopback(t testing.TB) string {
 	mu.Lock()
 	defer mu.Unlock()
 	for range tries {
-		p := Lowest + rng.IntN(hi-Lowest)
+		p := lowest + rng.IntN(hi-lowest)
 		if given[p] || !free(p) {
 			continue
 		}
 		given[p] = true
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
 	}
-	t.Fatalf("freeport: no free port in [%d, %d) after %d tries", Lowest, hi, tries)
+	t.Fatalf("freeport: no free port in [%d, %d) after %d tries", lowest, hi, tries)
 	return ""
 }
 
@@ -72,7 +72,7 @@ func free(p int) bool {
 
 // ephemeralLow is the lowest port of the kernel's ephemeral range (Linux's
 // ip_local_port_range; 32768, Linux's default, elsewhere or if unreadable),
-// at least Lowest+1000.
+// at least lowest+1000.
 func ephemeralLow() int {
 	low := 32768
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
@@ -82,5 +82,5 @@ func ephemeralLow() int {
 			}
 		}
 	}
-	return max(low, Lowest+1000)
+	return max(low, lowest+1000)
 }

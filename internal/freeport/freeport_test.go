@@ -23,8 +23,8 @@ func TestLoopback(t *testing.T) {
 			t.Fatal(err)
 		}
 		p, _ := strconv.Atoi(ps)
-		if p < Lowest || p >= hi {
-			t.Fatalf("%s outside [%d, %d)", a, Lowest, hi)
+		if p < lowest || p >= hi {
+			t.Fatalf("%s outside [%d, %d)", a, lowest, hi)
 		}
 		ln, err := net.Listen("tcp", a)
 		if err != nil {
