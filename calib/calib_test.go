@@ -194,6 +194,8 @@ func TestDecodeRefuses(t *testing.T) {
 		"state tree":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 0, "cost_ns": 1}], "quic_stream_ns"`), 1),
 		"state tree 2":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 1}, {"block_size": 1, "tree_size": 1000, "cost_ns": 2}], "quic_stream_ns"`), 1),
 		"state tree 0":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
+		"way order":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 1}, {"host_busy": 0.4, "p50_ns": 1}], "quic_stream_ns"`), 1),
+		"way zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 0}], "quic_stream_ns"`), 1),
 		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
@@ -460,6 +462,32 @@ func stateAt(t *testing.T, c *Calibration, n, tree int) float64 {
 // block sizes, linear in log2 between trees, straight on beyond the
 // largest tree, never cheaper in a larger tree; without state_block_tree
 // the model says so.
+// TestClientWayAt: a client's way by load, from the idle way at no load
+// through the points (which may fall with the load), beyond the last one
+// stretched as ρ/(1−ρ), and absent without points.
+func TestClientWayAt(t *testing.T) {
+	c := &Calibration{}
+	if _, ok := c.ClientWayAt(0.5, 30e3); ok {
+		t.Fatal("a way without points")
+	}
+	// ρ/(1−ρ): 0.2 → 0.25, 0.5 → 1, 0.6 → 1.5, 0.75 → 3, 0.9 (the cap) → 9.
+	c.Ops.ClientWay = []WayPoint{{HostBusy: 0.2, P50Ns: 400e3}, {HostBusy: 0.5, P50Ns: 250e3}, {HostBusy: 0.6, P50Ns: 300e3}}
+	for _, tc := range []struct{ busy, want float64 }{
+		{0, 30e3},                               // idle: the idle way
+		{0.1, 30e3 + (1.0/9)/0.25*(400e3-30e3)}, // between idle and the first point
+		{0.2, 400e3},                            // a point
+		{1.0 / 3, 400e3 + (0.5-0.25)/(1-0.25)*(250e3-400e3)}, // falls with the load between points
+		{0.5, 250e3},
+		{0.75, 300e3 * 3 / 1.5}, // beyond the last point: stretched
+		{0.99, 300e3 * 9 / 1.5}, // the cap
+	} {
+		got, ok := c.ClientWayAt(tc.busy, 30e3)
+		if !ok || math.Abs(got-tc.want) > 1 {
+			t.Errorf("busy %v: %v %v, want %v", tc.busy, got, ok, tc.want)
+		}
+	}
+}
+
 func TestStateModel(t *testing.T) {
 	c := &Calibration{Ops: Ops{
 		StateBlock: []SizeCost{{Size: 1, CostNs: 50e3}, {Size: 10, CostNs: 400e3}},

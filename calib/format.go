@@ -178,6 +178,19 @@ type Ops struct {
 	// absent: not measured (calibrate --quick, or before session 26), and
 	// the simulator adds no stall to the hops.
 	HopDelay []LagPoint `json:"hop_delay,omitempty"`
+	// ClientWay is a QUIC client's way to its node or back in the same
+	// real runs, at each run's load: half of what the client.send span's
+	// median takes beyond the node.ingress span's (the request's way in
+	// and the accepted answer's way out, both through the load
+	// generator's and the node's quic-go loops and goroutines, each a
+	// hand-off that waits for a P and, on a machine with idle cores, for a
+	// thread to wake). On a shared host the simulator prices a QUIC
+	// client's ways with it (ClientWayAt) instead of half the idle echo
+	// stretched by the load: at 1000/s on session 33's host the real ways
+	// took 232 µs each against an echo of 48 µs. Sorted by HostBusy;
+	// absent: not measured (calibrate --quick, or before session 33), and
+	// the simulator stretches half the echo.
+	ClientWay []WayPoint `json:"client_way,omitempty"`
 	// PeerHandoffNs is what a message between two nodes (an attestation)
 	// takes beyond its link's delay on an idle machine: from the sender's
 	// broadcast to the receiver's handler, through the peer protocol's
@@ -314,6 +327,14 @@ type LagPoint struct {
 	// session 26, which recorded p50 and p99 only).
 	P90Ns  float64 `json:"p90_ns,omitempty"`
 	P999Ns float64 `json:"p999_ns,omitempty"`
+}
+
+// WayPoint is a latency's median measured at a load (Ops.ClientWay).
+type WayPoint struct {
+	// HostBusy is the share of the machine's cores the run's process
+	// took, in (0, 1], as LagPoint's.
+	HostBusy float64 `json:"host_busy"`
+	P50Ns    float64 `json:"p50_ns"`
 }
 
 // HasTail reports whether the point has the percentiles Quantile needs.
@@ -490,6 +511,13 @@ func (c *Calibration) Validate() error {
 	}
 	delays("schedule_lag", o.ScheduleLag)
 	delays("hop_delay", o.HopDelay)
+	for i, p := range o.ClientWay {
+		name := fmt.Sprintf("ops.client_way[%d]", i)
+		if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= o.ClientWay[i-1].HostBusy) {
+			bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
+		}
+		pos(name+".p50_ns", p.P50Ns)
+	}
 	if b := o.PebbleBackground; b != nil {
 		if b.MemtableBytes < 1<<10 {
 			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
@@ -895,6 +923,37 @@ func delayAt(pts []LagPoint, busy float64) LagPoint {
 		x0, prev = x1, p
 	}
 	return LagPoint{}
+}
+
+// ClientWayAt is a QUIC client's way to its node or back at a host busy
+// share busy, when the calibration measured it (Ops.ClientWay): piecewise
+// linear in the load's queueing factor busy/(1−busy) through the points,
+// from idle (the way on an idle machine, half the echo at the
+// scenario's pace) at no load, and beyond the last point as that point
+// stretched by the factor (busy at most MaxLagBusy), so that a way
+// measured at one load grows as every stretched hand-off does. The
+// points need not rise with the load: on an idle machine a hand-off
+// waits for a thread to wake, so the ways at 300/s may be longer than at
+// 1000/s. False without points.
+func (c *Calibration) ClientWayAt(busy, idle float64) (float64, bool) {
+	pts := c.Ops.ClientWay
+	if len(pts) == 0 {
+		return 0, false
+	}
+	q := func(b float64) float64 { b = min(max(b, 0), MaxLagBusy); return b / (1 - b) }
+	x := q(busy)
+	x0, v0 := 0.0, idle
+	for _, p := range pts {
+		x1 := q(p.HostBusy)
+		if x <= x1 {
+			if x1 <= x0 {
+				return p.P50Ns, true
+			}
+			return v0 + (x-x0)/(x1-x0)*(p.P50Ns-v0), true
+		}
+		x0, v0 = x1, p.P50Ns
+	}
+	return v0 * x / x0, true
 }
 
 // PebbleCommitNs is the cost of committing a Pebble batch of n bytes.

@@ -43,11 +43,13 @@ type engine struct {
 	quorum int
 	cores  int
 
-	host     *des.Server // the shared host's cores (Host: shared), else nil
-	lagRand  *rand.Rand  // the open loops' schedule lag on a shared host (lag)
-	hopRand  *rand.Rand  // the hops' stalls on a shared host (stall)
-	hostDisk *des.Server
-	brokers  []*broker
+	host    *des.Server // the shared host's cores (Host: shared), else nil
+	lagRand *rand.Rand  // the open loops' schedule lag on a shared host (lag)
+	hopRand *rand.Rand  // the hops' stalls on a shared host (stall)
+	// clientWay: QUIC clients' ways are the calibration's under load (way)
+	clientWay bool
+	hostDisk  *des.Server
+	brokers   []*broker
 
 	links map[[2]string]*des.Link
 	net   scenarios.Network
@@ -202,6 +204,25 @@ func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
 // round trips is stretched once and stalls each time.
 func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) + e.stall() }
 
+// way is a client's way of length t on an idle machine to or from node
+// n (a request, an accepted answer, a receipt, a read's request or
+// answer): for a QUIC client on a shared host whose calibration measured
+// the ways under load (calib.Ops.ClientWay), the way at the host's load
+// now (calib.Calibration.ClientWayAt) plus a stall; else local's. Half
+// the idle echo stretched by the load is a fifth of the real way at
+// 1000/s on session 33's host: a stream's request and answer pass the
+// load generator's and the node's quic-go loops and goroutines, each a
+// hand-off that waits for a thread to wake, which an idle echo pays once
+// and a loaded process at every hop.
+func (e *engine) way(n *node, w *workload, t des.Time) des.Time {
+	if e.clientWay && w.op == opQUIC {
+		if v, ok := e.k.c.ClientWayAt(e.host.Load(), float64(t)); ok {
+			return ns(v) + e.stall()
+		}
+	}
+	return e.local(n, t)
+}
+
 // ---- the write path ----
 
 // send starts transaction t from the clients.
@@ -221,13 +242,13 @@ func (e *engine) send(t *txn) {
 	t.node = n.id
 	e.track(n, t)
 	if w.read {
-		half := e.local(n, w.base/2)
+		half := e.way(n, w, w.base/2)
 		e.link(endpointClients, n.name).Send(t.size, func() {
 			e.s.After(half, func() { e.read(n, t) })
 		})
 		return
 	}
-	half := e.local(n, w.requestLeg())
+	half := e.way(n, w, w.requestLeg())
 	if t.accepted {
 		// A failover of a transaction the log holds: the new node answers
 		// when the block commits there, or from its stored receipt.
@@ -235,7 +256,7 @@ func (e *engine) send(t *txn) {
 			e.s.After(half, func() {
 				if b := t.block; b != nil && n.reps[b.shard].committed >= b.height && !t.done {
 					t.done = true
-					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.local(n, w.receiptLeg()), func() { e.receipt(t) }) })
+					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.way(n, w, w.receiptLeg()), func() { e.receipt(t) }) })
 				}
 			})
 		})
@@ -297,7 +318,7 @@ func (e *engine) read(n *node, t *txn) {
 			if !n.up {
 				return // its client fails over (failOver)
 			}
-			half := e.local(n, t.w.base/2)
+			half := e.way(n, t.w, t.w.base/2)
 			e.link(n.name, endpointClients).Send(readAnswerBytes, func() {
 				e.s.After(half, func() {
 					done := func() {
@@ -552,7 +573,7 @@ func (e *engine) accept(n *node, t *txn) {
 	if t.w.untimedAccept {
 		return // answered with the receipt only
 	}
-	half := e.local(n, t.w.acceptLeg())
+	half := e.way(n, t.w, t.w.acceptLeg())
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
 			t.acceptedAt = e.s.Now()
@@ -1145,7 +1166,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			}
 			t.done = true
 			e.commitsByNode[n.id]++
-			half := e.local(n, t.w.receiptLeg())
+			half := e.way(n, t.w, t.w.receiptLeg())
 			e.link(n.name, endpointClients).Send(64, func() {
 				e.s.After(half, func() { e.receipt(t) })
 			})

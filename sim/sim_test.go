@@ -612,6 +612,77 @@ func TestSimulatedSpans(t *testing.T) {
 	}
 }
 
+// TestClientWays: a calibration's client ways (calibrate's traced ways
+// under load) price a QUIC client's request and accepted answer on a
+// shared host: ways of 400 µs at every load make client.send at least
+// 800 µs and at most that plus the node's ingress (the same run without
+// them: the idle echo's halves stretched, and a stall each); a
+// dedicated host, whose clients are on machines of their own, ignores
+// them.
+func TestClientWays(t *testing.T) {
+	sc := load(t, small)
+	run := func(ways []calib.WayPoint, host Host) *Outcome {
+		c := reference(t)
+		c.Ops.ClientWay = ways
+		o, err := Run(context.Background(), sc, Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	send := func(o *Outcome) reports.SpanStat {
+		for _, s := range o.Result.Simulation.Spans {
+			if s.Span == string(tracing.SpanClientSend) {
+				return s
+			}
+		}
+		t.Fatal("no client.send span")
+		return reports.SpanStat{}
+	}
+	const way = 400e3
+	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: way}, {HostBusy: 0.9, P50Ns: way}}
+	stretched, fitted := send(run(nil, Shared)), send(run(flat, Shared))
+	produce := float64(reference(t).Ops.ProduceAck.P50Ns) / 1e3
+	if p := float64(fitted.P50Us); p < 2*way/1e3 || p > 2*way/1e3+4*produce+200 {
+		t.Errorf("client.send p50 %v µs with ways of %v µs (produce→ack %.0f µs), without them %v", p, way/1e3, produce, stretched.P50Us)
+	}
+	if !(stretched.P50Us < fitted.P50Us) {
+		t.Errorf("client.send p50 %v µs without the ways, %v with", stretched.P50Us, fitted.P50Us)
+	}
+	if a, b := canonical(t, run(nil, Dedicated)), canonical(t, run(flat, Dedicated)); !bytes.Equal(a, b) {
+		t.Error("a dedicated host's result moved with the client ways")
+	}
+}
+
+// TestHostDiskSyncsSideBySide: on a shared host the nodes' WAL syncs
+// share one disk that serves them side by side, as a device serves
+// several files' fdatasyncs: three nodes whose syncs take 0.4 ms more
+// than the reference's keep the disk under 90% busy and a committed
+// median under 9 ms (one sync at a time, as until session 33: 99% busy
+// and 11.8 ms).
+func TestHostDiskSyncsSideBySide(t *testing.T) {
+	sc := load(t, strings.Replace(strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1), "rate: 300/s", "rate: 400/s", 1))
+	sync := true
+	sc.Cluster.Storage.Sync = &sync
+	c := reference(t)
+	for i, p := range c.Ops.PebbleCommit {
+		if p.Sync {
+			c.Ops.PebbleCommit[i].CostNs = 0.4e6 + p.CostNs
+		}
+	}
+	o, err := Run(context.Background(), sc, Options{Calib: c, Host: Shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := o.Result
+	com := r.Workloads["puts"].Stages["committed"]
+	disk := r.Simulation.Utilisation["host disk"]["total"]
+	t.Logf("committed %d of %d sent, p50 %d µs; host disk %.2f busy, %d blocks", com.Count, r.Workloads["puts"].Sent, com.Corrected.P50, disk, r.Simulation.Blocks)
+	if com.Count < r.Workloads["puts"].Sent*95/100 || com.Corrected.P50 > 9000 || !(disk > 0.2 && disk < 0.9) {
+		t.Errorf("committed %d of %d, p50 %d µs, host disk %.2f busy: the syncs queue one after the other", com.Count, r.Workloads["puts"].Sent, com.Corrected.P50, disk)
+	}
+}
+
 // TestPeerHandoff: a calibration's peer hand-off (calibrate's three-node
 // fit) acts on a three-node simulation as it says: absent, it is half the
 // QUIC echo (the same result as set so explicitly); 500 µs longer, it
