@@ -720,6 +720,52 @@ func TestPeerHandoff(t *testing.T) {
 	}
 }
 
+// TestPeerWayFollowsTheClientWays: with the client ways measured under
+// load, an attestation's hand-off moves with them from the three-node
+// fit's load: client ways twice as long at every load as at the fit's
+// double it (replica.quorum's median at least 500 µs longer with a
+// hand-off of 500), and ways equal at every load leave it unstretched,
+// shorter than half a host's load's stretch would make it.
+func TestPeerWayFollowsTheClientWays(t *testing.T) {
+	sc := load(t, strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1))
+	const handoff = 500e3
+	run := func(ways []calib.WayPoint) (busy float64, quorumUs int64) {
+		t.Helper()
+		c := reference(t)
+		h := handoff
+		c.Ops.PeerHandoffNs, c.Ops.ClientWay = &h, ways
+		c.Ops.Cluster = &calib.ClusterFit{RateTPS: 300, HostBusy: 0.05}
+		o, err := Run(context.Background(), sc, Options{Calib: c, Host: Shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := o.Result.Simulation
+		for _, sp := range s.Spans {
+			if sp.Span == string(tracing.SpanQuorum) {
+				quorumUs = sp.P50Us
+			}
+		}
+		return s.Utilisation["host"]["total"], quorumUs
+	}
+	// The fit's load (0.05) is below every point: the way there is
+	// between the idle way and the first point.
+	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: 200e3}, {HostBusy: 0.9, P50Ns: 200e3}}
+	double := []calib.WayPoint{{HostBusy: 0.01, P50Ns: 200e3}, {HostBusy: 0.05, P50Ns: 200e3}, {HostBusy: 0.06, P50Ns: 400e3}, {HostBusy: 0.9, P50Ns: 400e3}}
+	busy, qFlat := run(flat)
+	_, qDouble := run(double)
+	_, qStretched := run(nil)
+	t.Logf("host %.2f busy: replica.quorum p50 %d µs with flat ways, %d with doubled ones, %d stretched", busy, qFlat, qDouble, qStretched)
+	if busy < 0.1 {
+		t.Fatalf("host %.2f busy: too idle for the load to show", busy)
+	}
+	if qDouble < qFlat+handoff/1e3 {
+		t.Errorf("ways doubled from the fit's load: quorum p50 %d µs, flat %d: want %v µs more", qDouble, qFlat, handoff/1e3)
+	}
+	if stretch := handoff / 1e3 / (1 - busy); float64(qFlat) >= stretch || qFlat >= qStretched {
+		t.Errorf("flat ways: quorum p50 %d µs, stretched %d (the hand-off alone stretched at %.2f busy: %.0f)", qFlat, qStretched, busy, stretch)
+	}
+}
+
 // TestHopsAtTheScenariosPace: a calibration with round trips measured at a
 // slower pace prices a scenario's hops at its pace (the first workload's
 // send interval, as its real run's floors are measured): at 300/s the

@@ -378,12 +378,12 @@ func delayPoints(ls []calib.LagPoint) []calib.LagPoint {
 }
 
 // wayPoints is the runs' client ways (e2ePoint.way) as ops.client_way:
-// sorted by load, without a run that measured none or whose load does
-// not exceed the one before, as delayPoints.
+// sorted by load, without a run that measured none, whose load does not
+// exceed the one before or is above calib.MaxLagBusy, as delayPoints.
 func wayPoints(runs []e2ePoint) []calib.WayPoint {
 	var out []calib.WayPoint
 	for _, p := range slices.SortedFunc(slices.Values(runs), func(a, b e2ePoint) int { return cmp.Compare(a.lag.HostBusy, b.lag.HostBusy) }) {
-		if p.way > 0 && p.lag.HostBusy > 0 && (len(out) == 0 || p.lag.HostBusy > out[len(out)-1].HostBusy) {
+		if p.way > 0 && p.lag.HostBusy > 0 && p.lag.HostBusy <= calib.MaxLagBusy && (len(out) == 0 || p.lag.HostBusy > out[len(out)-1].HostBusy) {
 			out = append(out, calib.WayPoint{HostBusy: p.lag.HostBusy, P50Ns: p.way})
 		}
 	}

@@ -153,6 +153,8 @@ func fitCluster(ctx context.Context, c *calib.Calibration, dir string, progress 
 	model := func(handoff float64) (clusterPoint, error) {
 		m := *c
 		m.Ops.PeerHandoffNs = &handoff
+		// The hand-off is fitted at this run's load (sim.engine.peerWay).
+		m.Ops.Cluster = &calib.ClusterFit{RateTPS: clusterRate, HostBusy: real.busy}
 		o, err := sim.Run(ctx, sc, sim.Options{Calib: &m, Host: sim.Shared})
 		if err != nil {
 			return clusterPoint{}, err

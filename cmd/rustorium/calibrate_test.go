@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
+	"github.com/rustorium/rustorium/node/tracing"
+	"github.com/rustorium/rustorium/reports"
 )
 
 // TestSolveOverhead: runs' extra CPU made of a known cost per transaction
@@ -80,6 +82,54 @@ func TestDelayPoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Ops.ScheduleLag = got
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientWay: a run's client way is half its client.send median beyond
+// node.ingress's, from at least e2eMinTraces copies of each; wayPoints
+// sorts the runs' ways by load and leaves out those without one, at a
+// load no higher than the one before, or above 90%.
+func TestClientWay(t *testing.T) {
+	res := func(send, ingress int64, n int) *reports.Result {
+		return &reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{
+			{Span: string(tracing.SpanClientSend), Count: n, P50Us: send},
+			{Span: string(tracing.SpanIngress), Count: n, P50Us: ingress},
+		}}}
+	}
+	if got := clientWay(res(600, 130, e2eMinTraces)); got != 235e3 {
+		t.Errorf("client.send 600 µs, node.ingress 130: way %v ns, want 235000", got)
+	}
+	for name, r := range map[string]*reports.Result{
+		"few traces":   res(600, 130, e2eMinTraces-1),
+		"no way":       res(130, 130, e2eMinTraces),
+		"no traces":    {},
+		"ingress only": {Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanIngress), Count: 500, P50Us: 100}}}},
+	} {
+		if got := clientWay(r); got != 0 {
+			t.Errorf("%s: way %v, want 0", name, got)
+		}
+	}
+	if s := e2eTraceShare(300, 10); s*300*10 < 2*e2eMinTraces {
+		t.Errorf("300/s for 10 s traced at %v: fewer than %d", s, 2*e2eMinTraces)
+	}
+	if s := e2eTraceShare(1000, 30); s != tracing.DefaultSample {
+		t.Errorf("1000/s for 30 s traced at %v, want the default", s)
+	}
+	pt := func(busy, way float64) e2ePoint {
+		return e2ePoint{lag: calib.LagPoint{HostBusy: busy}, way: way}
+	}
+	got := wayPoints([]e2ePoint{pt(0.75, 126e3), pt(0.23, 194e3), pt(0.41, 0), pt(0.41, 246e3), pt(0.41, 250e3), pt(0.95, 90e3)})
+	want := []calib.WayPoint{{HostBusy: 0.23, P50Ns: 194e3}, {HostBusy: 0.41, P50Ns: 246e3}, {HostBusy: 0.75, P50Ns: 126e3}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("wayPoints: %+v, want %+v", got, want)
+	}
+	c, err := calib.Load("../../calib/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Ops.ClientWay = got
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
