@@ -150,7 +150,40 @@ func FindHangingIn(ctx context.Context, cl *kgo.Client, set kadm.TopicsSet, grac
 			return nil, brokerErr("describing transactions", err)
 		}
 	}
-	return hanging(open, listed, described, time.Now(), grace), nil
+	hs := hanging(open, listed, described, time.Now(), grace)
+	if len(hs) == 0 {
+		return nil, nil
+	}
+	// The partitions' leaders were asked before the coordinators: a
+	// transaction that ended in between (its coordinator at the next
+	// epoch, CompleteCommit, its marker written) looks hanging. Only one
+	// the leaders still hold open afterwards, as it was, is.
+	again, err := adm.DescribeProducers(ctx, set)
+	if err != nil {
+		return nil, brokerErr("describing producers", err)
+	}
+	return stillOpen(hs, again), nil
+}
+
+// stillOpen keeps the transactions of hs that prods (the partitions'
+// producers described after the coordinators were asked) still hold open
+// from the same offset at the same producer epoch.
+func stillOpen(hs []HangingTxn, prods kadm.DescribedProducersTopics) []HangingTxn {
+	type key struct {
+		topic      string
+		partition  int32
+		pid, start int64
+		epoch      int16
+	}
+	open := map[key]bool{}
+	prods.EachProducer(func(p kadm.DescribedProducer) {
+		if p.CurrentTxnStartOffset >= 0 {
+			open[key{p.Topic, p.Partition, p.ProducerID, p.CurrentTxnStartOffset, p.ProducerEpoch}] = true
+		}
+	})
+	return slices.DeleteFunc(hs, func(h HangingTxn) bool {
+		return !open[key{h.Topic, h.Partition, h.ProducerID, h.StartOffset, h.ProducerEpoch}]
+	})
 }
 
 // AbortHanging writes an abort marker for each hanging transaction on its

@@ -1,6 +1,7 @@
 package ordering
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -60,6 +61,37 @@ func TestHangingDecision(t *testing.T) {
 	}
 	if got[2].Why != "transactional id bumped is at epoch 22, CompleteCommit" {
 		t.Errorf("why: %q", got[2].Why)
+	}
+}
+
+// TestStillOpen: a transaction found hanging stays so only if the
+// partitions' leaders, asked again after its coordinator, still hold it
+// open from the same offset at the same epoch; one that ended meanwhile
+// (a leader's round whose coordinator had just committed it, which the
+// first look caught open: CI's TestAbortHangingOffsets once took another
+// test's leader for hanging so), moved on, or whose partition could not
+// be described, is left alone.
+func TestStillOpen(t *testing.T) {
+	h := func(topic string, pid int64, epoch int16, start int64) HangingTxn {
+		return HangingTxn{Topic: topic, ProducerID: pid, ProducerEpoch: epoch, StartOffset: start}
+	}
+	found := []HangingTxn{h("kept", 1, 21, 7), h("ended", 2, 67, 1671), h("bumped", 3, 21, 7), h("moved", 4, 21, 7), h("failed", 5, 21, 7)}
+	producer := func(topic string, pid int64, epoch int16, start int64) kadm.DescribedProducers {
+		return kadm.DescribedProducers{pid: {Topic: topic, ProducerID: pid, ProducerEpoch: epoch, CurrentTxnStartOffset: start}}
+	}
+	part := func(topic string, ps kadm.DescribedProducers) kadm.DescribedProducersTopic {
+		return kadm.DescribedProducersTopic{Topic: topic, Partitions: kadm.DescribedProducersPartitions{0: {Topic: topic, ActiveProducers: ps}}}
+	}
+	again := kadm.DescribedProducersTopics{
+		"kept":   part("kept", producer("kept", 1, 21, 7)),
+		"ended":  part("ended", producer("ended", 2, 68, -1)),  // no open transaction now
+		"bumped": part("bumped", producer("bumped", 3, 22, 9)), // a newer transaction of the producer
+		"moved":  part("moved", producer("moved", 4, 21, 12)),  // another transaction, from a later offset
+		"failed": {Topic: "failed", Partitions: kadm.DescribedProducersPartitions{0: {Topic: "failed", Err: errors.New("not leader")}}},
+	}
+	got := stillOpen(found, again)
+	if len(got) != 1 || got[0].Topic != "kept" {
+		t.Fatalf("still open: %+v, want the kept one alone", got)
 	}
 }
 
