@@ -196,6 +196,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"state tree 0":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
 		"way order":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 1}, {"host_busy": 0.4, "p50_ns": 1}], "quic_stream_ns"`), 1),
 		"way zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 0}], "quic_stream_ns"`), 1),
+		"produce way":   bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"produce_way": [{"host_busy": 1.5, "p50_ns": 1}], "quic_stream_ns"`), 1),
 		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
@@ -485,6 +486,24 @@ func TestClientWayAt(t *testing.T) {
 		if !ok || math.Abs(got-tc.want) > 1 {
 			t.Errorf("busy %v: %v %v, want %v", tc.busy, got, ok, tc.want)
 		}
+	}
+}
+
+// TestProduceScaleAt: the produce→ack under load over the idle one, by
+// ClientWayAt's interpolation; false without points or an idle latency.
+func TestProduceScaleAt(t *testing.T) {
+	c := &Calibration{}
+	if _, ok := c.ProduceScaleAt(0.4, 28e3); ok {
+		t.Fatal("a scale without points")
+	}
+	c.Ops.ProduceWay = []WayPoint{{HostBusy: 0.2, P50Ns: 73e3}, {HostBusy: 0.5, P50Ns: 70e3}}
+	for _, tc := range []struct{ busy, want float64 }{{0, 1}, {0.2, 73e3 / 28e3}, {0.5, 70e3 / 28e3}, {0.75, 70e3 / 28e3 * 3}} {
+		if got, ok := c.ProduceScaleAt(tc.busy, 28e3); !ok || math.Abs(got-tc.want) > 1e-9 {
+			t.Errorf("busy %v: %v %v, want %v", tc.busy, got, ok, tc.want)
+		}
+	}
+	if _, ok := c.ProduceScaleAt(0.4, 0); ok {
+		t.Error("a scale over no idle latency")
 	}
 }
 

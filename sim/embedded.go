@@ -89,7 +89,7 @@ func (e *engine) sendProduce(n *node, bi int, p *producer) {
 						sh.records = append(sh.records, rec{t: t, n: 1, of: 1})
 						e.wakeLeader(sh)
 					}
-					e.s.After(e.local(n, e.k.produceBase()), func() {
+					e.s.After(e.kafka(n, e.k.produceBase()), func() {
 						e.link(endpointBroker, n.name).Send(64*len(batch), func() {
 							p.inflight = false
 							for _, t := range batch {
@@ -151,7 +151,7 @@ func (e *engine) loopPublish(n *node, b *broker, blocks []*block, visible func()
 					case len(reqs) - 1:
 						step(i + 1) // committed: the markers are written
 					case 0:
-						e.s.After(back+e.local(n, e.k.produceBase()), func() { step(i + 1) })
+						e.s.After(back+e.kafka(n, e.k.produceBase()), func() { step(i + 1) })
 					default:
 						e.s.After(back+e.k.produceBase(), func() { step(i + 1) })
 					}
@@ -169,7 +169,7 @@ func (e *engine) loopFetch(b *broker, m *node, records, size int, arrived func()
 		e.handle(b, records, func() {
 			done()
 			e.link(endpointBroker, m.name).Send(size, func() {
-				e.s.After(e.local(m, e.k.produceBase()/2), arrived)
+				e.s.After(e.kafka(m, e.k.produceBase()/2), arrived)
 			})
 		})
 	})

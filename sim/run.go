@@ -201,6 +201,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 			e.hopRand = rand.New(rand.NewPCG(uint64(sc.Seed), hopSeed))
 		}
 		e.clientWay = len(c.Ops.ClientWay) > 0 && !e.cohort
+		e.produceWay = len(c.Ops.ProduceWay) > 0 && !e.cohort
 	}
 	nodes := sc.Cluster.Nodes
 	validators := make([]ed25519.PublicKey, nodes)

@@ -612,6 +612,17 @@ func TestSimulatedSpans(t *testing.T) {
 	}
 }
 
+// simSpan is the simulated span of that name (zero if the model timed
+// none).
+func simSpan(o *Outcome, name tracing.SpanName) reports.SpanStat {
+	for _, s := range o.Result.Simulation.Spans {
+		if s.Span == string(name) {
+			return s
+		}
+	}
+	return reports.SpanStat{}
+}
+
 // TestClientWays: a calibration's client ways (calibrate's traced ways
 // under load) price a QUIC client's request and accepted answer on a
 // shared host: ways of 400 µs at every load make client.send at least
@@ -630,15 +641,7 @@ func TestClientWays(t *testing.T) {
 		}
 		return o
 	}
-	send := func(o *Outcome) reports.SpanStat {
-		for _, s := range o.Result.Simulation.Spans {
-			if s.Span == string(tracing.SpanClientSend) {
-				return s
-			}
-		}
-		t.Fatal("no client.send span")
-		return reports.SpanStat{}
-	}
+	send := func(o *Outcome) reports.SpanStat { return simSpan(o, tracing.SpanClientSend) }
 	const way = 400e3
 	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: way}, {HostBusy: 0.9, P50Ns: way}}
 	stretched, fitted := send(run(nil, Shared)), send(run(flat, Shared))
@@ -651,6 +654,33 @@ func TestClientWays(t *testing.T) {
 	}
 	if a, b := canonical(t, run(nil, Dedicated)), canonical(t, run(flat, Dedicated)); !bytes.Equal(a, b) {
 		t.Error("a dedicated host's result moved with the client ways")
+	}
+}
+
+// TestProduceWays: a calibration's produce→ack under load scales the
+// Kafka hand-offs on a shared host: flat at five times the idle one, the
+// node.produce span's median is at least that and the acknowledgment
+// longer than stretched; a dedicated host ignores it.
+func TestProduceWays(t *testing.T) {
+	sc := load(t, small)
+	idle := float64(reference(t).Ops.ProduceAck.P50Ns)
+	run := func(ways []calib.WayPoint, host Host) *Outcome {
+		c := reference(t)
+		c.Ops.ProduceWay = ways
+		o, err := Run(context.Background(), sc, Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: 5 * idle}, {HostBusy: 0.9, P50Ns: 5 * idle}}
+	stretched, scaled := simSpan(run(nil, Shared), tracing.SpanProduce), simSpan(run(flat, Shared), tracing.SpanProduce)
+	t.Logf("node.produce p50 %d µs stretched, %d scaled (idle %.0f µs)", stretched.P50Us, scaled.P50Us, idle/1e3)
+	if float64(scaled.P50Us) < 5*idle/1e3 || scaled.P50Us <= stretched.P50Us {
+		t.Errorf("node.produce p50 %d µs with a produce→ack of %.0f µs under load, %d stretched", scaled.P50Us, 5*idle/1e3, stretched.P50Us)
+	}
+	if a, b := canonical(t, run(nil, Dedicated)), canonical(t, run(flat, Dedicated)); !bytes.Equal(a, b) {
+		t.Error("a dedicated host's result moved with the produce ways")
 	}
 }
 
@@ -698,13 +728,7 @@ func TestPeerHandoff(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := o.Result.Simulation
-		for _, sp := range s.Spans {
-			if sp.Span == string(tracing.SpanQuorum) {
-				quorumUs = sp.P50Us
-			}
-		}
-		return s.Utilisation["host"]["total"], quorumUs
+		return o.Result.Simulation.Utilisation["host"]["total"], simSpan(o, tracing.SpanQuorum).P50Us
 	}
 	half := reference(t).Ops.QUICRoundTrip.P50Ns / 2
 	b0, q0 := run(nil)
@@ -739,13 +763,7 @@ func TestPeerWayFollowsTheClientWays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := o.Result.Simulation
-		for _, sp := range s.Spans {
-			if sp.Span == string(tracing.SpanQuorum) {
-				quorumUs = sp.P50Us
-			}
-		}
-		return s.Utilisation["host"]["total"], quorumUs
+		return o.Result.Simulation.Utilisation["host"]["total"], simSpan(o, tracing.SpanQuorum).P50Us
 	}
 	// The fit's load (0.05) is below every point: the way there is
 	// between the idle way and the first point.

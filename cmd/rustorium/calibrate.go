@@ -53,7 +53,8 @@ generator starves by design), with a network hand-off's
 delay beside each of those three (ops.hop_delay: a loopback datagram to a
 goroutine waiting in the netpoller, about every millisecond), and a QUIC
 client's way to the node or back (ops.client_way: half of the traced
-client.send median beyond node.ingress's).
+client.send median beyond node.ingress's) and the node's produce→ack
+(ops.produce_way: the traced node.produce median).
 A sixth real run, three nodes of one process (quorum 2) at 300 puts/s for
 10 s, fits what one node cannot show: an attestation's way from one node
 to another (ops.peer_handoff_ns), so that the simulated replica.quorum
@@ -81,6 +82,7 @@ seconds, few samples, no real run).`,
 				c.Ops.ScheduleLag = ov.lag
 				c.Ops.HopDelay = ov.hop
 				c.Ops.ClientWay = ov.way
+				c.Ops.ProduceWay = ov.produce
 				c.Busy = ov.busy
 				if b := c.Ops.PebbleBackground; b != nil {
 					b.InBytesPerTx = math.Round(ov.inPerTx*10) / 10
@@ -181,6 +183,7 @@ type overhead struct {
 	perTx, perBlock float64
 	lag, hop        []calib.LagPoint
 	way             []calib.WayPoint // a QUIC client's way by load (calib.Ops.ClientWay)
+	produce         []calib.WayPoint // the node's produce→ack by load (calib.Ops.ProduceWay)
 	inPerTx         float64          // Pebble's bytes in per committed transaction, the runs' mean (0: unknown)
 	// capacity is the saturating run's committed tx/s, real and as the
 	// fitted model simulates it (0: the run did not saturate, and the
@@ -202,6 +205,7 @@ type e2ePoint struct {
 	lag, hop                    calib.LagPoint
 	inPerTx                     float64 // Pebble's bytes in per committed transaction (0: unknown)
 	way                         float64 // a client's way, ns (clientWay; 0: unknown)
+	produce                     float64 // the node.produce span's median, ns (produceWay; 0: unknown)
 	// busy says why others took more than a quarter of a core during the
 	// run ("": they did not; reports.Resources.Busy).
 	busy string
@@ -240,7 +244,9 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	for _, p := range lagged {
 		lags, hops = append(lags, p.lag), append(hops, p.hop)
 	}
-	ov.lag, ov.hop, ov.way = delayPoints(lags), delayPoints(hops), wayPoints(lagged)
+	ov.lag, ov.hop = delayPoints(lags), delayPoints(hops)
+	ov.way = wayPoints(lagged, func(p e2ePoint) float64 { return p.way })
+	ov.produce = wayPoints(lagged, func(p e2ePoint) float64 { return p.produce })
 	for _, p := range pts {
 		ov.inPerTx += p.inPerTx / float64(len(pts))
 	}
@@ -261,7 +267,7 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	model := func(perTx, perBlock float64) (float64, error) {
 		m := *c
 		m.Ops.TxOverheadNs, m.Ops.BlockOverheadNs = perTx, perBlock
-		m.Ops.ScheduleLag, m.Ops.HopDelay, m.Ops.ClientWay = ov.lag, ov.hop, ov.way
+		m.Ops.ScheduleLag, m.Ops.HopDelay, m.Ops.ClientWay, m.Ops.ProduceWay = ov.lag, ov.hop, ov.way, ov.produce
 		if b := c.Ops.PebbleBackground; b != nil && ov.inPerTx > 0 {
 			bg := *b
 			bg.InBytesPerTx = ov.inPerTx
@@ -377,14 +383,15 @@ func delayPoints(ls []calib.LagPoint) []calib.LagPoint {
 	return out
 }
 
-// wayPoints is the runs' client ways (e2ePoint.way) as ops.client_way:
-// sorted by load, without a run that measured none, whose load does not
-// exceed the one before or is above calib.MaxLagBusy, as delayPoints.
-func wayPoints(runs []e2ePoint) []calib.WayPoint {
+// wayPoints is a latency of the runs (of, ns: e2ePoint.way for
+// ops.client_way, e2ePoint.produce for ops.produce_way) by load: sorted by
+// load, without a run that measured none, whose load does not exceed the
+// one before or is above calib.MaxLagBusy, as delayPoints.
+func wayPoints(runs []e2ePoint, of func(e2ePoint) float64) []calib.WayPoint {
 	var out []calib.WayPoint
 	for _, p := range slices.SortedFunc(slices.Values(runs), func(a, b e2ePoint) int { return cmp.Compare(a.lag.HostBusy, b.lag.HostBusy) }) {
-		if p.way > 0 && p.lag.HostBusy > 0 && p.lag.HostBusy <= calib.MaxLagBusy && (len(out) == 0 || p.lag.HostBusy > out[len(out)-1].HostBusy) {
-			out = append(out, calib.WayPoint{HostBusy: p.lag.HostBusy, P50Ns: p.way})
+		if v := of(p); v > 0 && p.lag.HostBusy > 0 && p.lag.HostBusy <= calib.MaxLagBusy && (len(out) == 0 || p.lag.HostBusy > out[len(out)-1].HostBusy) {
+			out = append(out, calib.WayPoint{HostBusy: p.lag.HostBusy, P50Ns: v})
 		}
 	}
 	return out
@@ -404,6 +411,18 @@ func clientWay(res *reports.Result) float64 {
 		return 0
 	}
 	return (send - ingress) / 2
+}
+
+// produceWay is the node's produce→ack in a real run (ns): its
+// node.produce span's median from at least e2eMinTraces copies, else 0.
+func produceWay(res *reports.Result) float64 {
+	if res.Traces == nil {
+		return 0
+	}
+	if v, n := spanP50(res.Traces.Spans, tracing.SpanProduce); n >= e2eMinTraces {
+		return v
+	}
+	return 0
 }
 
 // e2eMinTraces is the fewest traced transactions clientWay takes a median
@@ -516,12 +535,12 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 		lag: calib.LagPoint{HostBusy: hostBusy(res.Resources, c.Machine.Cores),
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
-	p.way = clientWay(res)
+	p.way, p.produce = clientWay(res), produceWay(res)
 	p.busy = res.Resources.Busy()
 	if progress != nil {
-		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs\n",
+		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs, node.produce %.0f µs\n",
 			rate, p.txs, p.blocks, real/p.txs/1000, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
-			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000, p.way/1000)
+			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000, p.way/1000, p.produce/1000)
 		if p.busy != "" {
 			fmt.Fprintf(progress, "calibrate: warning: the %d/s run shared the machine: %s\n", rate, p.busy)
 		}

@@ -98,6 +98,12 @@ func TestClientWay(t *testing.T) {
 			{Span: string(tracing.SpanIngress), Count: n, P50Us: ingress},
 		}}}
 	}
+	if got := produceWay(&reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanProduce), Count: e2eMinTraces, P50Us: 70}}}}); got != 70e3 {
+		t.Errorf("node.produce 70 µs: %v ns", got)
+	}
+	if got := produceWay(&reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanProduce), Count: e2eMinTraces - 1, P50Us: 70}}}}); got != 0 {
+		t.Errorf("node.produce from %d traces: %v ns, want 0", e2eMinTraces-1, got)
+	}
 	if got := clientWay(res(600, 130, e2eMinTraces)); got != 235e3 {
 		t.Errorf("client.send 600 µs, node.ingress 130: way %v ns, want 235000", got)
 	}
@@ -120,7 +126,7 @@ func TestClientWay(t *testing.T) {
 	pt := func(busy, way float64) e2ePoint {
 		return e2ePoint{lag: calib.LagPoint{HostBusy: busy}, way: way}
 	}
-	got := wayPoints([]e2ePoint{pt(0.75, 126e3), pt(0.23, 194e3), pt(0.41, 0), pt(0.41, 246e3), pt(0.41, 250e3), pt(0.95, 90e3)})
+	got := wayPoints([]e2ePoint{pt(0.75, 126e3), pt(0.23, 194e3), pt(0.41, 0), pt(0.41, 246e3), pt(0.41, 250e3), pt(0.95, 90e3)}, func(p e2ePoint) float64 { return p.way })
 	want := []calib.WayPoint{{HostBusy: 0.23, P50Ns: 194e3}, {HostBusy: 0.41, P50Ns: 246e3}, {HostBusy: 0.75, P50Ns: 126e3}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("wayPoints: %+v, want %+v", got, want)
