@@ -912,11 +912,10 @@ func delayAt(pts []LagPoint, busy float64) LagPoint {
 		return LagPoint{}
 	}
 	tail := !slices.ContainsFunc(pts, func(p LagPoint) bool { return !p.HasTail() })
-	q := func(b float64) float64 { b = min(b, MaxLagBusy); return b / (1 - b) }
-	x := q(busy)
+	x := queueing(busy)
 	x0, prev := 0.0, LagPoint{}
 	for i, p := range pts {
-		x1 := q(p.HostBusy)
+		x1 := queueing(p.HostBusy)
 		if x <= x1 || i == len(pts)-1 {
 			f := 1.0
 			if x1 > x0 {
@@ -969,16 +968,22 @@ func (c *Calibration) ProduceScaleAt(busy, idle float64) (float64, bool) {
 	return v / idle, true
 }
 
+// queueing is a host busy share's queueing factor busy/(1−busy), busy
+// held to [0, MaxLagBusy]: the axis delayAt and wayAt interpolate along.
+func queueing(busy float64) float64 {
+	busy = min(max(busy, 0), MaxLagBusy)
+	return busy / (1 - busy)
+}
+
 // wayAt is ClientWayAt's interpolation over pts.
 func wayAt(pts []WayPoint, busy, idle float64) (float64, bool) {
 	if len(pts) == 0 {
 		return 0, false
 	}
-	q := func(b float64) float64 { b = min(max(b, 0), MaxLagBusy); return b / (1 - b) }
-	x := q(busy)
+	x := queueing(busy)
 	x0, v0 := 0.0, idle
 	for _, p := range pts {
-		x1 := q(p.HostBusy)
+		x1 := queueing(p.HostBusy)
 		if x <= x1 {
 			if x1 <= x0 {
 				return p.P50Ns, true

@@ -51,6 +51,9 @@ type engine struct {
 	// produceWay: Kafka hand-offs and WAL syncs scale as the calibration's
 	// produce→ack under load does (kafka)
 	produceWay bool
+	// peerFitWay is the client way at the three-node fit's load, which
+	// peerWay scales the peer hand-off from (0: it stretches it)
+	peerFitWay float64
 	hostDisk   *des.Server
 	brokers    []*broker
 
@@ -204,7 +207,10 @@ func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
 // (des.Server.Stretch: on a busy machine every hop of a round trip waits
 // for a core), plus a stall drawn from the calibrated hop delay's tail
 // (stall). Each hand-off draws its own: a latency reused for several
-// round trips is stretched once and stalls each time.
+// round trips is stretched once and stalls each time. Where the
+// calibration measured the hops under load (ops.client_way,
+// ops.produce_way), way, kafka and peerWay price them from that instead
+// and fall back to local without it.
 func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) + e.stall() }
 
 // way is a client's way of length t on an idle machine to or from node
@@ -236,13 +242,9 @@ func (e *engine) way(n *node, w *workload, t des.Time) des.Time {
 // as a loopback hop (local).
 func (e *engine) peerWay(p *node) des.Time {
 	h := e.k.peerHandoff()
-	if f := e.k.c.Ops.Cluster; e.clientWay && f != nil && f.HostBusy > 0 {
-		idle := float64(e.k.quicBase()) / 2
-		now, _ := e.k.c.ClientWayAt(e.host.Load(), idle)
-		at, _ := e.k.c.ClientWayAt(f.HostBusy, idle)
-		if at > 0 {
-			return ns(float64(h)*now/at) + e.stall()
-		}
+	if e.peerFitWay > 0 {
+		now, _ := e.k.c.ClientWayAt(e.host.Load(), float64(e.k.quicBase())/2)
+		return ns(float64(h)*now/e.peerFitWay) + e.stall()
 	}
 	return e.local(p, h)
 }

@@ -202,6 +202,9 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		}
 		e.clientWay = len(c.Ops.ClientWay) > 0 && !e.cohort
 		e.produceWay = len(c.Ops.ProduceWay) > 0 && !e.cohort
+		if f := c.Ops.Cluster; e.clientWay && f != nil && f.HostBusy > 0 {
+			e.peerFitWay, _ = c.ClientWayAt(f.HostBusy, float64(e.k.quicBase())/2)
+		}
 	}
 	nodes := sc.Cluster.Nodes
 	validators := make([]ed25519.PublicKey, nodes)

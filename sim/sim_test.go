@@ -612,6 +612,22 @@ func TestSimulatedSpans(t *testing.T) {
 	}
 }
 
+// simulateEdited simulates sc on host with the reference calibration as
+// edit changes it.
+func simulateEdited(t *testing.T, sc *scenarios.Scenario, host Host, edit func(c *calib.Calibration)) *Outcome {
+	t.Helper()
+	c := reference(t)
+	edit(c)
+	o, err := Run(context.Background(), sc, Options{Calib: c, Host: host})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// smallThree is small on three nodes (quorum 2) and four shards.
+var smallThree = strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1)
+
 // simSpan is the simulated span of that name (zero if the model timed
 // none).
 func simSpan(o *Outcome, name tracing.SpanName) reports.SpanStat {
@@ -633,13 +649,7 @@ func simSpan(o *Outcome, name tracing.SpanName) reports.SpanStat {
 func TestClientWays(t *testing.T) {
 	sc := load(t, small)
 	run := func(ways []calib.WayPoint, host Host) *Outcome {
-		c := reference(t)
-		c.Ops.ClientWay = ways
-		o, err := Run(context.Background(), sc, Options{Calib: c, Host: host})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o
+		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.ClientWay = ways })
 	}
 	send := func(o *Outcome) reports.SpanStat { return simSpan(o, tracing.SpanClientSend) }
 	const way = 400e3
@@ -665,13 +675,7 @@ func TestProduceWays(t *testing.T) {
 	sc := load(t, small)
 	idle := float64(reference(t).Ops.ProduceAck.P50Ns)
 	run := func(ways []calib.WayPoint, host Host) *Outcome {
-		c := reference(t)
-		c.Ops.ProduceWay = ways
-		o, err := Run(context.Background(), sc, Options{Calib: c, Host: host})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o
+		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.ProduceWay = ways })
 	}
 	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: 5 * idle}, {HostBusy: 0.9, P50Ns: 5 * idle}}
 	stretched, scaled := simSpan(run(nil, Shared), tracing.SpanProduce), simSpan(run(flat, Shared), tracing.SpanProduce)
@@ -691,20 +695,16 @@ func TestProduceWays(t *testing.T) {
 // median under 9 ms (one sync at a time, as until session 33: 99% busy
 // and 11.8 ms).
 func TestHostDiskSyncsSideBySide(t *testing.T) {
-	sc := load(t, strings.Replace(strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1), "rate: 300/s", "rate: 400/s", 1))
+	sc := load(t, strings.Replace(smallThree, "rate: 300/s", "rate: 400/s", 1))
 	sync := true
 	sc.Cluster.Storage.Sync = &sync
-	c := reference(t)
-	for i, p := range c.Ops.PebbleCommit {
-		if p.Sync {
-			c.Ops.PebbleCommit[i].CostNs = 0.4e6 + p.CostNs
+	r := simulateEdited(t, sc, Shared, func(c *calib.Calibration) {
+		for i, p := range c.Ops.PebbleCommit {
+			if p.Sync {
+				c.Ops.PebbleCommit[i].CostNs = 0.4e6 + p.CostNs
+			}
 		}
-	}
-	o, err := Run(context.Background(), sc, Options{Calib: c, Host: Shared})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := o.Result
+	}).Result
 	com := r.Workloads["puts"].Stages["committed"]
 	disk := r.Simulation.Utilisation["host disk"]["total"]
 	t.Logf("committed %d of %d sent, p50 %d µs; host disk %.2f busy, %d blocks", com.Count, r.Workloads["puts"].Sent, com.Corrected.P50, disk, r.Simulation.Blocks)
@@ -719,15 +719,10 @@ func TestHostDiskSyncsSideBySide(t *testing.T) {
 // makes replica.quorum's median longer by at least that much, leaving the
 // host's CPU alone.
 func TestPeerHandoff(t *testing.T) {
-	sc := load(t, strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1))
+	sc := load(t, smallThree)
 	run := func(handoff *float64) (busy float64, quorumUs int64) {
 		t.Helper()
-		c := reference(t)
-		c.Ops.PeerHandoffNs = handoff
-		o, err := Run(context.Background(), sc, Options{Calib: c, Host: Shared})
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := simulateEdited(t, sc, Shared, func(c *calib.Calibration) { c.Ops.PeerHandoffNs = handoff })
 		return o.Result.Simulation.Utilisation["host"]["total"], simSpan(o, tracing.SpanQuorum).P50Us
 	}
 	half := reference(t).Ops.QUICRoundTrip.P50Ns / 2
@@ -751,18 +746,15 @@ func TestPeerHandoff(t *testing.T) {
 // hand-off of 500), and ways equal at every load leave it unstretched,
 // shorter than half a host's load's stretch would make it.
 func TestPeerWayFollowsTheClientWays(t *testing.T) {
-	sc := load(t, strings.Replace(small, "cluster: {nodes: 1, shards: 2}", "cluster: {nodes: 3, shards: 4, quorum: 2}", 1))
+	sc := load(t, smallThree)
 	const handoff = 500e3
 	run := func(ways []calib.WayPoint) (busy float64, quorumUs int64) {
 		t.Helper()
-		c := reference(t)
-		h := handoff
-		c.Ops.PeerHandoffNs, c.Ops.ClientWay = &h, ways
-		c.Ops.Cluster = &calib.ClusterFit{RateTPS: 300, HostBusy: 0.05}
-		o, err := Run(context.Background(), sc, Options{Calib: c, Host: Shared})
-		if err != nil {
-			t.Fatal(err)
-		}
+		o := simulateEdited(t, sc, Shared, func(c *calib.Calibration) {
+			h := handoff
+			c.Ops.PeerHandoffNs, c.Ops.ClientWay = &h, ways
+			c.Ops.Cluster = &calib.ClusterFit{RateTPS: 300, HostBusy: 0.05}
+		})
 		return o.Result.Simulation.Utilisation["host"]["total"], simSpan(o, tracing.SpanQuorum).P50Us
 	}
 	// The fit's load (0.05) is below every point: the way there is
@@ -858,19 +850,16 @@ workload:
   - {name: puts, kind: put, accounts: 100000, rate: 200/s}
 `)
 	run := func(scale float64) *Outcome {
-		c := reference(t)
-		if scale > 0 {
+		return simulateEdited(t, sc, Dedicated, func(c *calib.Calibration) {
+			if scale <= 0 {
+				return // the reference as it is
+			}
 			for _, tree := range []int{10000, 100000} {
 				for _, p := range c.Ops.StateBlock {
 					c.Ops.StateBlockTree = append(c.Ops.StateBlockTree, calib.MerkleCost{BlockSize: p.Size, TreeSize: tree, CostNs: scale * p.CostNs})
 				}
 			}
-		}
-		o, err := Run(context.Background(), sc, Options{Calib: c})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o
+		})
 	}
 	execute := func(o *Outcome) float64 { return o.Result.Simulation.Utilisation["node-1"]["execute"] }
 	p50 := func(o *Outcome) int64 { return o.Result.Workloads["puts"].Stages["committed"].Corrected.P50 }

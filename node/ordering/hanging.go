@@ -104,8 +104,10 @@ func hanging(open []kadm.DescribedProducer, listed map[int64]kadm.ListedTransact
 
 // FindHanging lists the hanging transactions on the topics' partition 0
 // (every topic of ours has one partition) whose producer last wrote more
-// than grace ago, asking the partitions' leaders (DescribeProducers) and
-// the transactions' coordinators (ListTransactions, DescribeTransactions).
+// than grace ago, asking the partitions' leaders (DescribeProducers), the
+// transactions' coordinators (ListTransactions, DescribeTransactions), and
+// the leaders again (stillOpen: only a transaction still open as it was
+// after the coordinators answered is hanging).
 func FindHanging(ctx context.Context, cl *kgo.Client, topics []string, grace time.Duration) ([]HangingTxn, error) {
 	set := kadm.TopicsSet{}
 	for _, t := range topics {
