@@ -38,6 +38,9 @@ type costCounters struct {
 	perms               float64
 	wire                map[[2]string]float64 // by (path, direction)
 	pebbleIn, pebbleOut float64
+	// Pebble's background work: bytes flushed, memtables flushed,
+	// compactions
+	pebbleFlushed, memtables, compactions float64
 }
 
 // countersOf picks the cost counters out of a node's metric families.
@@ -53,6 +56,12 @@ func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
 				c.pebbleIn = v
 			case "rustorium_pebble_bytes_written_total":
 				c.pebbleOut = v
+			case "rustorium_pebble_bytes_flushed_total":
+				c.pebbleFlushed = v
+			case "rustorium_pebble_memtables_flushed_total":
+				c.memtables = v
+			case "rustorium_pebble_l0_rounds_total":
+				c.compactions = v
 			case "rustorium_wire_bytes_total":
 				var path, dir string
 				for _, l := range m.GetLabel() {
@@ -76,7 +85,9 @@ func (c costCounters) since(start costCounters) (d costCounters, restarted bool)
 	if c.incarnation != start.incarnation {
 		return c, true
 	}
-	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut, wire: map[[2]string]float64{}}
+	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut,
+		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, compactions: c.compactions - start.compactions,
+		wire: map[[2]string]float64{}}
 	for k, v := range c.wire {
 		d.wire[k] = v - start.wire[k]
 	}
@@ -193,6 +204,9 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		sum.perms += d.perms
 		sum.pebbleIn += d.pebbleIn
 		sum.pebbleOut += d.pebbleOut
+		sum.pebbleFlushed += d.pebbleFlushed
+		sum.memtables += d.memtables
+		sum.compactions += d.compactions
 		for k, v := range d.wire {
 			sum.wire[k] += v
 		}
@@ -218,6 +232,11 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		WireBytesPerTx:     w,
 		PebbleBytesPerTx:   sum.pebbleOut / tx,
 		Notes:              notes,
+	}
+	if sum.memtables > 0 {
+		c.PebbleFlushedPerTx = sum.pebbleFlushed / tx
+		c.PebbleMemtablesFlushed = sum.memtables
+		c.PebbleL0Rounds = int64(sum.compactions)
 	}
 	if sum.pebbleIn > 0 {
 		c.PebbleWriteAmp = sum.pebbleOut / sum.pebbleIn

@@ -3,6 +3,7 @@ package calib
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -15,15 +16,23 @@ import (
 
 // background measures Pebble's work behind the node's writes (Ops.
 // PebbleBackground): on one core, a Pebble with the node's table options
-// (no compression, bloom filters) and memtable size, in memory and
-// without its WAL (the commits' own cost is PebbleCommit's), takes
-// batches of fresh 32-byte keys and values (as the Merkle tree's nodes
-// are) until 2 (quick) or 8 memtables came in; the process's CPU beyond
-// the commits, until the flushes and compactions are done, per MiB they
-// wrote.
+// (no compression, bloom filters) and memtable size, in a directory of
+// Options.Dir (its tables are files, as the node's are; until session 34
+// in memory, which made the CPU per MiB a fifth less) and without its WAL
+// (the commits' own cost is PebbleCommit's), takes batches of fresh
+// 32-byte keys and values (as the Merkle tree's nodes are) until 2
+// (quick) or 8 memtables came in; the process's CPU beyond the commits,
+// until the flushes and compactions are done, per MiB they wrote.
+// calibrate's end-to-end runs replace its flush schedule with the node's
+// own (InBytesPerFlush, FlushedPerIn, FlushesPerCompaction).
 func (m *measurer) background(context.Context) error {
+	dir, err := os.MkdirTemp(m.opts.Dir, "rustorium-calib-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
 	return oneCore(func() error {
-		b, err := pebbleBackground(m.n(2, 8), m.opts.Seed)
+		b, err := pebbleBackground(vfs.Default, dir, m.n(2, 8), m.opts.Seed)
 		if err != nil {
 			return err
 		}
@@ -32,10 +41,10 @@ func (m *measurer) background(context.Context) error {
 	})
 }
 
-func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
+func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*PebbleBackground, error) {
 	var so storage.Options
 	so.EnsureDefaults()
-	po := &pebble.Options{FS: vfs.NewMem(), MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
+	po := &pebble.Options{FS: fs, MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
 	// What the flushes took from the memtables: their arenas' bytes in use
 	// (entries and skiplist nodes), summed over every memtable flushed.
 	var flushedMem atomic.Uint64
@@ -46,7 +55,8 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 	}}
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
-	db, err := pebble.Open("", po)
+	po.EnsureDefaults() // for LBaseMaxBytes below
+	db, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, err
 	}
@@ -120,5 +130,6 @@ func pebbleBackground(memtables int, seed uint64) (*PebbleBackground, error) {
 		InBytesPerFlush:      float64(in) / memtablesFlushed,
 		FlushedPerIn:         float64(flushed) / float64(max(in, 1)),
 		FlushesPerCompaction: memtablesFlushed / float64(compactions),
+		BaseMaxBytes:         po.LBaseMaxBytes, // the node's: Pebble's default
 	}, nil
 }

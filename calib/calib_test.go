@@ -185,6 +185,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"trailing":      append(append([]byte(nil), good...), []byte("{}")...),
 		"api protocol":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "smtp", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"api repeated":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"pebble base":   bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 2, "base_max_bytes": 1024}, "quic_stream_ns"`), 1),
 		"pebble amp":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 0.5}, "quic_stream_ns"`), 1),
 		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
 		"peer handoff":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),

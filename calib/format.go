@@ -324,6 +324,12 @@ type PebbleBackground struct {
 	InBytesPerFlush      float64 `json:"in_bytes_per_flush,omitempty"`
 	FlushedPerIn         float64 `json:"flushed_per_in,omitempty"`
 	FlushesPerCompaction float64 `json:"flushes_per_compaction,omitempty"`
+	// BaseMaxBytes is the node's Pebble's LBaseMaxBytes: a compaction
+	// rewrites the base level with what L0 flushed, until the base level
+	// holds this much and Pebble moves it up a level. 0 (calibrations
+	// before session 34): a compaction writes what the flushes since the
+	// last one wrote times WriteAmp − 1.
+	BaseMaxBytes int64 `json:"base_max_bytes,omitempty"`
 }
 
 // LagPoint is a delay's distribution measured at a load: the schedule
@@ -547,6 +553,9 @@ func (c *Calibration) Validate() error {
 			if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 				bad("ops.pebble_background.%s: %v is not a size", name, v)
 			}
+		}
+		if b.BaseMaxBytes < 0 || (b.BaseMaxBytes > 0 && b.BaseMaxBytes < b.MemtableBytes) {
+			bad("ops.pebble_background.base_max_bytes: %d is neither 0 nor at least a memtable", b.BaseMaxBytes)
 		}
 	}
 	seen := map[string]bool{}

@@ -33,6 +33,17 @@ type Cost struct {
 	PebbleWriteAmp float64 `json:"pebble_write_amp"`
 	// PebbleBytesPerTx: bytes Pebble wrote per transaction.
 	PebbleBytesPerTx float64 `json:"pebble_bytes_per_tx"`
+	// The shape of Pebble's background work in the measured phase, when
+	// it flushed (else all 0 and left out): PebbleFlushedPerTx is what its
+	// flushes wrote per transaction (of PebbleBytesPerTx), and
+	// PebbleMemtablesFlushed and PebbleL0Rounds the memtables' worth
+	// flushed and the rounds of compactions out of L0, summed over the
+	// nodes (rustorium_pebble_bytes_flushed_total,
+	// rustorium_pebble_memtables_flushed_total,
+	// rustorium_pebble_l0_rounds_total; storage.WriteStats).
+	PebbleFlushedPerTx     float64 `json:"pebble_flushed_bytes_per_tx,omitempty"`
+	PebbleMemtablesFlushed float64 `json:"pebble_memtables_flushed,omitempty"`
+	PebbleL0Rounds         int64   `json:"pebble_l0_rounds,omitempty"`
 	// CPUMicrosPerTx: CPU time per transaction, µs — in process
 	// resources.cpu_us_per_tx (the whole process), with node processes the
 	// sum of node_resources' (the nodes only); 0 when unknown.
@@ -72,7 +83,8 @@ func round1(v float64) float64 { return math.Round(v*10) / 10 }
 // decimal, the write amplification to three.
 func (c *Cost) Round() {
 	w := &c.WireBytesPerTx
-	for _, p := range []*float64{&c.PoseidonPermsPerTx, &c.PebbleBytesPerTx, &c.CPUMicrosPerTx, &w.ClientQUIC, &w.KafkaProduce, &w.KafkaFetch, &w.KafkaOther, &w.Peer, &w.Total} {
+	c.PebbleMemtablesFlushed = math.Round(c.PebbleMemtablesFlushed*1000) / 1000
+	for _, p := range []*float64{&c.PoseidonPermsPerTx, &c.PebbleBytesPerTx, &c.PebbleFlushedPerTx, &c.CPUMicrosPerTx, &w.ClientQUIC, &w.KafkaProduce, &w.KafkaFetch, &w.KafkaOther, &w.Peer, &w.Total} {
 		*p = round1(*p)
 	}
 	c.PebbleWriteAmp = math.Round(c.PebbleWriteAmp*1000) / 1000

@@ -46,6 +46,10 @@ type engine struct {
 	host    *des.Server // the shared host's cores (Host: shared), else nil
 	lagRand *rand.Rand  // the open loops' schedule lag on a shared host (lag)
 	hopRand *rand.Rand  // the hops' stalls on a shared host (stall)
+	// poller is the shared host's process's network poller: every link
+	// delivers through it, and Pebble's work holds its Ps (pebbleJob).
+	// Nil off a shared host and in cohort mode.
+	poller *des.Poller
 	// clientWay: QUIC clients' ways are the calibration's under load (way)
 	clientWay bool
 	// produceWay: Kafka hand-offs and WAL syncs scale as the calibration's
@@ -150,6 +154,9 @@ func (e *engine) link(from, to string) *des.Link {
 	l := des.NewLink(e.s, e.linkSeed(from, to), e.impairment(from, to))
 	if e.measureEnd > 0 {
 		l.Window(e.measureStart, e.measureEnd)
+	}
+	if e.poller != nil {
+		l.SetPoller(e.poller)
 	}
 	e.links[key] = l
 	return l

@@ -3,10 +3,12 @@ package sim
 import (
 	"context"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/reports"
+	"github.com/rustorium/rustorium/sim/des"
 )
 
 // steady is one node at 2000 puts/s on two cores of its own.
@@ -63,5 +65,57 @@ func TestPebbleBackgroundMakesTheTail(t *testing.T) {
 	t.Logf("committed p50 %d → %d µs, p99 %d → %d µs", a.P50, b.P50, a.P99, b.P99)
 	if b.P99 < a.P99+5000 || float64(b.P50) > 1.3*float64(a.P50) {
 		t.Fatalf("committed p50 %d → %d µs, p99 %d → %d µs: want the tail longer by the chunks, the median about the same", a.P50, b.P50, a.P99, b.P99)
+	}
+}
+
+// TestCompactionsRewriteTheBaseLevel: with the calibration's base level
+// each compaction writes what L0 flushed since the last one and all the
+// base level holds, which grows by it, until the base level passes
+// BaseMaxBytes and starts over; without it, L0's debt alone.
+func TestCompactionsRewriteTheBaseLevel(t *testing.T) {
+	n := &node{}
+	pb := &calib.PebbleBackground{MemtableBytes: 4 << 20, BaseMaxBytes: 20 << 20}
+	var got []float64
+	for range 5 {
+		n.compactDebt = 6
+		got = append(got, n.compactionMiB(pb))
+	}
+	if want := []float64{6, 12, 18, 24, 6}; !slices.Equal(got, want) {
+		t.Fatalf("compactions wrote %v MiB, want %v", got, want)
+	}
+	pb.BaseMaxBytes = 0
+	if v := n.compactionMiB(pb); v != 6 {
+		t.Fatalf("without a base level: %v MiB, want the debt's 6", v)
+	}
+}
+
+// TestSharedHostDeliversThroughItsPoller: on a shared host every link
+// delivers through the process's poller, so while Pebble's jobs hold both
+// cores a message waits for the monitor's poll; a dedicated host's links
+// deliver at once.
+func TestSharedHostDeliversThroughItsPoller(t *testing.T) {
+	c := reference(t)
+	for _, host := range []Host{Shared, Dedicated} {
+		e, err := newEngine(load(t, smallThree), Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (e.poller != nil) != (host == Shared) {
+			t.Fatalf("host %s: poller %v", host, e.poller)
+		}
+		if e.poller != nil {
+			e.poller.Hold()
+			e.poller.Hold()
+		}
+		var at des.Time
+		e.link(endpointClients, "node-1").Send(100, func() { at = e.s.Now() })
+		e.s.RunUntil(des.Second, nil)
+		want := des.Time(0)
+		if host == Shared {
+			want = des.PollPeriod
+		}
+		if at != want {
+			t.Fatalf("host %s: delivered at %v, want %v", host, at, want)
+		}
 	}
 }

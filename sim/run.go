@@ -200,6 +200,10 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		if len(c.Ops.HopDelay) > 0 && !e.cohort {
 			e.hopRand = rand.New(rand.NewPCG(uint64(sc.Seed), hopSeed))
 		}
+		if !e.cohort {
+			e.poller = des.NewPoller(e.s, e.cores)
+			e.poller.Slice = goQuantum
+		}
 		e.clientWay = len(c.Ops.ClientWay) > 0 && !e.cohort
 		e.produceWay = len(c.Ops.ProduceWay) > 0 && !e.cohort
 		if f := c.Ops.Cluster; e.clientWay && f != nil && f.HostBusy > 0 {

@@ -181,3 +181,33 @@ func TestFitCapacity(t *testing.T) {
 		t.Fatal("no extra CPU: want an error")
 	}
 }
+
+// TestPebbleShape: a run's cost gives the node's flush schedule (its
+// bytes in per memtable flushed, bytes flushed per byte in, memtables per
+// round of L0 compactions), summed over runs; runs that flushed less
+// than two memtables or never compacted leave the in-memory
+// measurement's schedule as it was.
+func TestPebbleShape(t *testing.T) {
+	// 1000 transactions of 1800 B in (write amp 3: 5400 B written each),
+	// 1900 B flushed each, 0.6 memtables flushed, no round.
+	a := shapeOf(&reports.Cost{Committed: 1000, PebbleWriteAmp: 3, PebbleBytesPerTx: 5400, PebbleFlushedPerTx: 1900, PebbleMemtablesFlushed: 0.6})
+	if math.Abs(a.in-1.8e6) > 1 || math.Abs(a.flushed-1.9e6) > 1 || a.memtables != 0.6 || a.compactions != 0 {
+		t.Fatalf("shape %+v", a)
+	}
+	if s := shapeOf(&reports.Cost{Committed: 1000, PebbleWriteAmp: 3, PebbleBytesPerTx: 5400}); s != (pebbleShape{}) {
+		t.Fatalf("a run that never flushed: %+v", s)
+	}
+	b := &calib.PebbleBackground{InBytesPerFlush: 2.5e6, FlushedPerIn: 2.375, FlushesPerCompaction: 2.6}
+	before := *b
+	a.apply(b)
+	if *b != before {
+		t.Fatalf("under two memtables flushed, no round: the schedule changed to %+v", *b)
+	}
+	// Another run: 9000 transactions of 1800 B, 8.4 memtables, 5 rounds.
+	sum := a.add(pebbleShape{in: 16.2e6, flushed: 16.2e6, memtables: 8.4, compactions: 5})
+	sum.apply(b)
+	want := calib.PebbleBackground{InBytesPerFlush: 2e6, FlushedPerIn: 1.006, FlushesPerCompaction: 1.8}
+	if *b != want {
+		t.Fatalf("schedule %+v, want %+v", *b, want)
+	}
+}

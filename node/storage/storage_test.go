@@ -2,12 +2,14 @@ package storage_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -490,5 +492,43 @@ func TestCommitHashBatches(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteStatsShapeTheBackgroundWork: WriteStats counts what the flushes
+// wrote (not the WAL's bytes, which Pebble's totals count as flushed), the
+// memtables' worth they took, and a round of compactions out of L0 per run
+// of flushes that L0's threshold turns into one: after blocks of fresh
+// keys through 64 KiB memtables, several memtables flushed, each round
+// followed at least one flush, and the flushes wrote about what came in.
+func TestWriteStatsShapeTheBackgroundWork(t *testing.T) {
+	db := open(t, vfs.NewMem(), storage.Options{NoSync: true, MemTableBytes: 64 << 10})
+	defer db.Close()
+	key := make([]byte, 8)
+	for h := range uint64(60) {
+		writes := make([]storage.Write, 50)
+		for i := range writes {
+			binary.BigEndian.PutUint64(key, h*1000+uint64(i))
+			writes[i] = storage.Write{Key: append([]byte("k"), key...), Value: bytes.Repeat([]byte{byte(i)}, 100)}
+		}
+		if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: h + 1, Writes: writes}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var w storage.WriteStats
+	for range 200 { // the compactions run behind the flushes
+		if w = db.WriteStats(); w.L0Rounds > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("%+v", w)
+	// Fresh keys, nothing overwritten: the tables hold about what came in
+	// (1.05 times here); with the WAL's bytes counted too, twice that.
+	if w.MemtablesFlushed < 2 || w.BytesFlushed == 0 || float64(w.BytesFlushed) > 1.5*float64(w.BytesIn) {
+		t.Fatalf("write stats %+v: want at least two memtables flushed, and the flushes' bytes about the bytes in, not twice", w)
+	}
+	if w.L0Rounds == 0 || float64(w.L0Rounds) > w.MemtablesFlushed {
+		t.Fatalf("write stats %+v: want at least one round of compactions out of L0, at most one per memtable flushed", w)
 	}
 }

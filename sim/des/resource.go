@@ -395,7 +395,8 @@ type Link struct {
 	busyUntil Time
 	blocked   bool
 	held      []heldMsg
-	Sent      int64 // messages
+	via       *Poller // the receiver's network poller (SetPoller), or nil
+	Sent      int64   // messages
 	Bytes     int64
 	Lost      int64 // packet losses (each retransmitted)
 	busy      Time  // serialization time inside the window
@@ -453,13 +454,23 @@ func (l *Link) Blocked() bool { return l.blocked }
 // delay (QUIC's max_ack_delay; TCP's minimum RTO is larger still).
 func (l *Link) Retransmit() Time { return 3*l.imp.Delay + 25*Millisecond }
 
-// Send sends a message of size bytes and calls deliver when it arrives.
+// SetPoller makes the link's receiver read its messages through p: a
+// message that arrives is delivered when p polls (Poller.Deliver).
+func (l *Link) SetPoller(p *Poller) { l.via = p }
+
+// Send sends a message of size bytes and calls deliver when the receiver
+// reads it: when it arrives, or through the link's poller (SetPoller).
 func (l *Link) Send(size int, deliver func()) {
 	if l.blocked {
 		l.held = append(l.held, heldMsg{size, deliver})
 		return
 	}
-	l.s.At(l.trip(size), deliver)
+	at := l.trip(size)
+	if p := l.via; p != nil {
+		l.s.At(at, func() { p.Deliver(deliver) })
+		return
+	}
+	l.s.At(at, deliver)
 }
 
 // Trip sends a message of size bytes as Send does but schedules nothing:
