@@ -161,9 +161,11 @@ type node struct {
 	memIn       float64
 	compactDue  float64 // flushes since the last compaction, in compactions (pebbleWork)
 	compactDebt float64
-	baseMiB     float64  // what its base level holds (calib.PebbleBackground.BaseMaxBytes)
-	life        int      // counts its kills: work begun before one does nothing after
-	paused      des.Time // paused until
+	baseMiB     float64    // what its base level holds (calib.PebbleBackground.BaseMaxBytes)
+	pebbleQ     []des.Time // its flushes and rounds of compactions to run, one at a time (pebbleJob)
+	pebbleLife  int        // the life pebbleQ belongs to
+	life        int        // counts its kills: work begun before one does nothing after
+	paused      des.Time   // paused until
 	key         ed25519.PrivateKey
 	fin         finalizer
 	// verifier: requests waiting, idle workers.
@@ -518,30 +520,53 @@ func (n *node) compactionMiB(pb *calib.PebbleBackground) float64 {
 	return out
 }
 
-// pebbleJob runs a flush or a compaction of cost on node n's cores
-// (sliced). On a shared host it is a long goroutine of the process's
-// from when it is queued until its last slice ends: while such jobs are
-// as many as the host's cores, the network waits for the runtime's
-// monitor (des.Poller).
+// pebbleJob queues a flush or a round of compactions of cost at node n.
+// Its Pebble runs them one after another (a round follows the flush that
+// made it due; its compactions run one at a time), each on one of the
+// node's cores as Go runs a long goroutine (sliced). On a shared host
+// each is a long goroutine of the process's until its last slice ends:
+// while such jobs are as many as the host's cores, the network waits for
+// the runtime's monitor (des.Poller). (Until session 34 a flush and the
+// compaction it made due ran side by side, and one node's pair would
+// have held both of the host's cores.)
 func (e *engine) pebbleJob(n *node, cost des.Time) {
 	if cost <= 0 {
 		return
 	}
+	if n.pebbleLife != n.life { // a kill ended the jobs of its last life
+		n.pebbleQ, n.pebbleLife = nil, n.life
+	}
+	if n.pebbleQ = append(n.pebbleQ, cost); len(n.pebbleQ) == 1 {
+		e.nextPebble(n, n.life)
+	}
+}
+
+// nextPebble runs node n's next queued Pebble job, and the ones after it.
+func (e *engine) nextPebble(n *node, life int) {
 	if e.poller != nil {
 		e.poller.Hold()
 	}
-	e.sliced(n, n.life, cost)
-}
-
-// sliced runs cost of Pebble's work on one of node n's cores, a time
-// slice at a time; a kill of the node (its life changed) ends it.
-func (e *engine) sliced(n *node, life int, cost des.Time) {
-	if cost <= 0 || n.life != life {
+	e.sliced(n, life, n.pebbleQ[0], func() {
 		if e.poller != nil {
 			e.poller.Release()
 		}
+		if n.life != life {
+			return
+		}
+		if n.pebbleQ = n.pebbleQ[1:]; len(n.pebbleQ) > 0 {
+			e.nextPebble(n, life)
+		}
+	})
+}
+
+// sliced runs cost of Pebble's work on one of node n's cores, a time
+// slice at a time, then done; a kill of the node (its life changed) ends
+// it.
+func (e *engine) sliced(n *node, life int, cost des.Time, done func()) {
+	if cost <= 0 || n.life != life {
+		done()
 		return
 	}
 	part := min(cost, goQuantum)
-	e.cpuOf(n).Do(part, opPebble, func() { e.sliced(n, life, cost-part) })
+	e.cpuOf(n).Do(part, opPebble, func() { e.sliced(n, life, cost-part, done) })
 }
