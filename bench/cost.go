@@ -38,9 +38,9 @@ type costCounters struct {
 	perms               float64
 	wire                map[[2]string]float64 // by (path, direction)
 	pebbleIn, pebbleOut float64
-	// Pebble's background work: bytes flushed, memtables flushed,
-	// compactions
-	pebbleFlushed, memtables, compactions float64
+	// Pebble's background work: bytes flushed, memtables flushed, rounds
+	// of compactions out of L0
+	pebbleFlushed, memtables, rounds float64
 }
 
 // countersOf picks the cost counters out of a node's metric families.
@@ -61,7 +61,7 @@ func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
 			case "rustorium_pebble_memtables_flushed_total":
 				c.memtables = v
 			case "rustorium_pebble_l0_rounds_total":
-				c.compactions = v
+				c.rounds = v
 			case "rustorium_wire_bytes_total":
 				var path, dir string
 				for _, l := range m.GetLabel() {
@@ -86,7 +86,7 @@ func (c costCounters) since(start costCounters) (d costCounters, restarted bool)
 		return c, true
 	}
 	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut,
-		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, compactions: c.compactions - start.compactions,
+		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, rounds: c.rounds - start.rounds,
 		wire: map[[2]string]float64{}}
 	for k, v := range c.wire {
 		d.wire[k] = v - start.wire[k]
@@ -206,7 +206,7 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		sum.pebbleOut += d.pebbleOut
 		sum.pebbleFlushed += d.pebbleFlushed
 		sum.memtables += d.memtables
-		sum.compactions += d.compactions
+		sum.rounds += d.rounds
 		for k, v := range d.wire {
 			sum.wire[k] += v
 		}
@@ -236,7 +236,7 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 	if sum.memtables > 0 {
 		c.PebbleFlushedPerTx = sum.pebbleFlushed / tx
 		c.PebbleMemtablesFlushed = sum.memtables
-		c.PebbleL0Rounds = int64(sum.compactions)
+		c.PebbleL0Rounds = int64(sum.rounds)
 	}
 	if sum.pebbleIn > 0 {
 		c.PebbleWriteAmp = sum.pebbleOut / sum.pebbleIn

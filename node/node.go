@@ -360,7 +360,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 				w := n.db.WriteStats()
 				return w.BytesIn, w.BytesWritten
 			},
-			PebbleWork: func() (flushed uint64, memtables float64, compactions uint64) {
+			PebbleWork: func() (flushed uint64, memtables float64, rounds uint64) {
 				w := n.db.WriteStats()
 				return w.BytesFlushed, w.MemtablesFlushed, w.L0Rounds
 			},

@@ -242,7 +242,7 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 		if p.busy != "" {
 			busy = append(busy, fmt.Sprintf("%d/s: %s", r.rate, p.busy))
 		}
-		if r.lag && p.pebble.compactions > 0 {
+		if r.lag && p.pebble.rounds > 0 {
 			shape = shape.add(p.pebble) // not the saturated runs', whose L0 falls behind; not one's that never compacted (its flushes would count with no round)
 		}
 	}
@@ -549,7 +549,7 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	if progress != nil {
 		if s := p.pebble; s.memtables > 0 {
 			fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: Pebble flushed %.1f memtables, %.0f B in each, %.2f B written per B in, %.0f rounds of compactions out of L0\n",
-				rate, s.memtables, s.in/s.memtables, s.flushed/max(s.in, 1), s.compactions)
+				rate, s.memtables, s.in/s.memtables, s.flushed/max(s.in, 1), s.rounds)
 		}
 		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs, node.produce %.0f µs\n",
 			rate, p.txs, p.blocks, real/p.txs/1000, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
@@ -565,7 +565,7 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 // runs (result.json's cost): the bytes that came in and that its flushes
 // wrote, the memtables' worth it flushed and its rounds of compactions out
 // of L0.
-type pebbleShape struct{ in, flushed, memtables, compactions float64 }
+type pebbleShape struct{ in, flushed, memtables, rounds float64 }
 
 // shapeOf is a run's, zero when its Pebble did not flush.
 func shapeOf(c *reports.Cost) pebbleShape {
@@ -574,30 +574,29 @@ func shapeOf(c *reports.Cost) pebbleShape {
 	}
 	tx := float64(c.Committed)
 	return pebbleShape{in: c.PebbleBytesPerTx / c.PebbleWriteAmp * tx, flushed: c.PebbleFlushedPerTx * tx,
-		memtables: c.PebbleMemtablesFlushed, compactions: float64(c.PebbleL0Rounds)}
+		memtables: c.PebbleMemtablesFlushed, rounds: float64(c.PebbleL0Rounds)}
 }
 
 func (s pebbleShape) add(o pebbleShape) pebbleShape {
-	return pebbleShape{s.in + o.in, s.flushed + o.flushed, s.memtables + o.memtables, s.compactions + o.compactions}
+	return pebbleShape{s.in + o.in, s.flushed + o.flushed, s.memtables + o.memtables, s.rounds + o.rounds}
 }
 
 // apply gives b the node's own flush schedule in place of the in-memory
 // measurement's, when the runs flushed at least two memtables and
 // compacted L0 once: the bytes in per memtable flushed, the bytes flushed
 // per byte in, and the memtables flushed per round of compactions out of
-// L0. The
-// measurement writes fresh 32-byte keys and values, and its flushes wrote
-// 2.375 bytes per byte in; the node's tree nodes, transactions and
+// L0. The measurement writes fresh 32-byte keys and values, and its
+// flushes wrote 2.375 bytes per byte in; the node's tree nodes, transactions and
 // receipts are larger, and a flush drops a memtable's overwritten tree
 // nodes: on session 34's host a three-node cluster's flushes wrote 1.01
 // bytes per byte in, every 3.06 MB in (the measurement's 2.59), and
 // compacted L0 every second flush (its 1.6–2.6).
 func (s pebbleShape) apply(b *calib.PebbleBackground) {
-	if s.memtables < 2 || s.compactions < 1 || s.in <= 0 || s.flushed <= 0 {
+	if s.memtables < 2 || s.rounds < 1 || s.in <= 0 || s.flushed <= 0 {
 		return
 	}
 	r := func(v float64) float64 { return math.Round(v*1000) / 1000 }
 	b.InBytesPerFlush = math.Round(s.in / s.memtables)
 	b.FlushedPerIn = r(s.flushed / s.in)
-	b.FlushesPerCompaction = r(max(s.memtables/s.compactions, 1))
+	b.FlushesPerCompaction = r(max(s.memtables/s.rounds, 1))
 }

@@ -191,7 +191,7 @@ func TestPebbleShape(t *testing.T) {
 	// 1000 transactions of 1800 B in (write amp 3: 5400 B written each),
 	// 1900 B flushed each, 0.6 memtables flushed, no round.
 	a := shapeOf(&reports.Cost{Committed: 1000, PebbleWriteAmp: 3, PebbleBytesPerTx: 5400, PebbleFlushedPerTx: 1900, PebbleMemtablesFlushed: 0.6})
-	if math.Abs(a.in-1.8e6) > 1 || math.Abs(a.flushed-1.9e6) > 1 || a.memtables != 0.6 || a.compactions != 0 {
+	if math.Abs(a.in-1.8e6) > 1 || math.Abs(a.flushed-1.9e6) > 1 || a.memtables != 0.6 || a.rounds != 0 {
 		t.Fatalf("shape %+v", a)
 	}
 	if s := shapeOf(&reports.Cost{Committed: 1000, PebbleWriteAmp: 3, PebbleBytesPerTx: 5400}); s != (pebbleShape{}) {
@@ -204,7 +204,7 @@ func TestPebbleShape(t *testing.T) {
 		t.Fatalf("under two memtables flushed, no round: the schedule changed to %+v", *b)
 	}
 	// Another run: 9000 transactions of 1800 B, 8.4 memtables, 5 rounds.
-	sum := a.add(pebbleShape{in: 16.2e6, flushed: 16.2e6, memtables: 8.4, compactions: 5})
+	sum := a.add(pebbleShape{in: 16.2e6, flushed: 16.2e6, memtables: 8.4, rounds: 5})
 	sum.apply(b)
 	want := calib.PebbleBackground{InBytesPerFlush: 2e6, FlushedPerIn: 1.006, FlushesPerCompaction: 1.8}
 	if *b != want {

@@ -67,12 +67,12 @@ func RegisterSources(reg prometheus.Registerer, s Sources) error {
 }
 
 type sourcesCollector struct {
-	s                               Sources
-	perms, wire                     *prometheus.Desc
-	pebbleIn, pebbleOut, pebbleAmp  *prometheus.Desc
-	flushed, memtables, compactions *prometheus.Desc
-	heap, rss                       *prometheus.Desc
-	batches, prepared               *prometheus.Desc
+	s                              Sources
+	perms, wire                    *prometheus.Desc
+	pebbleIn, pebbleOut, pebbleAmp *prometheus.Desc
+	flushed, memtables, l0Rounds   *prometheus.Desc
+	heap, rss                      *prometheus.Desc
+	batches, prepared              *prometheus.Desc
 }
 
 func newSourcesCollector(s Sources) *sourcesCollector {
@@ -81,22 +81,22 @@ func newSourcesCollector(s Sources) *sourcesCollector {
 		perms: prometheus.NewDesc("rustorium_poseidon_permutations_total", "Poseidon permutations the node's store ran: state keys (once each, then cached) and values hashed to field elements, and every Merkle node of every block it prepared.", nil, nil),
 		wire: prometheus.NewDesc("rustorium_wire_bytes_total", "Bytes the node sent and received, by path: client_quic and peer (QUIC packets of the client and peer connections, handshakes and retransmissions included, UDP/IP headers not), kafka_produce, kafka_fetch and kafka_other (Kafka protocol requests written and responses read, TCP/IP and TLS not included).",
 			[]string{"path", "direction"}, nil),
-		pebbleIn:    prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
-		pebbleOut:   prometheus.NewDesc("rustorium_pebble_bytes_written_total", "Bytes the store's Pebble wrote: its write-ahead log, flushes and compactions.", nil, nil),
-		pebbleAmp:   prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
-		flushed:     prometheus.NewDesc("rustorium_pebble_bytes_flushed_total", "Bytes the store's Pebble's flushes wrote (of rustorium_pebble_bytes_written_total).", nil, nil),
-		memtables:   prometheus.NewDesc("rustorium_pebble_memtables_flushed_total", "Memtables' worth the store's Pebble flushed: the arena bytes its flushes took over the memtable size.", nil, nil),
-		compactions: prometheus.NewDesc("rustorium_pebble_l0_rounds_total", "Rounds of compactions out of the store's Pebble's L0: the first compaction out of L0 to begin after a flush starts one.", nil, nil),
-		heap:        prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
-		rss:         prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
-		batches:     prometheus.NewDesc("rustorium_prepare_batches_total", "Batches in which the node's store prepared blocks (the Merkle update and value hashes of the blocks of several shards computed together; one block alone is a batch too).", nil, nil),
-		prepared:    prometheus.NewDesc("rustorium_prepare_blocks_total", "Blocks the node's store prepared in those batches: over rustorium_prepare_batches_total, the mean blocks per batch.", nil, nil),
+		pebbleIn:  prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
+		pebbleOut: prometheus.NewDesc("rustorium_pebble_bytes_written_total", "Bytes the store's Pebble wrote: its write-ahead log, flushes and compactions.", nil, nil),
+		pebbleAmp: prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
+		flushed:   prometheus.NewDesc("rustorium_pebble_bytes_flushed_total", "Bytes the store's Pebble's flushes wrote (of rustorium_pebble_bytes_written_total).", nil, nil),
+		memtables: prometheus.NewDesc("rustorium_pebble_memtables_flushed_total", "Memtables' worth the store's Pebble flushed: the arena bytes its flushes took over the memtable size.", nil, nil),
+		l0Rounds:  prometheus.NewDesc("rustorium_pebble_l0_rounds_total", "Rounds of compactions out of the store's Pebble's L0: the first compaction out of L0 to begin after a flush starts one.", nil, nil),
+		heap:      prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
+		rss:       prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
+		batches:   prometheus.NewDesc("rustorium_prepare_batches_total", "Batches in which the node's store prepared blocks (the Merkle update and value hashes of the blocks of several shards computed together; one block alone is a batch too).", nil, nil),
+		prepared:  prometheus.NewDesc("rustorium_prepare_blocks_total", "Blocks the node's store prepared in those batches: over rustorium_prepare_batches_total, the mean blocks per batch.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.compactions, c.heap, c.rss, c.batches, c.prepared} {
+	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.l0Rounds, c.heap, c.rss, c.batches, c.prepared} {
 		ch <- d
 	}
 }
@@ -135,10 +135,10 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pebbleAmp, prometheus.GaugeValue, amp)
 	}
 	if f := c.s.PebbleWork; f != nil {
-		flushed, memtables, compactions := f()
+		flushed, memtables, rounds := f()
 		counter(c.flushed, flushed)
 		ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.CounterValue, memtables)
-		counter(c.compactions, compactions)
+		counter(c.l0Rounds, rounds)
 	}
 	if f := c.s.Prepares; f != nil {
 		batches, blocks := f()

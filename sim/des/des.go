@@ -2,7 +2,8 @@
 // clock with an event heap (equal times run in scheduling order, by a
 // sequence number), FIFO multi-server queues (Server) and network links
 // (Link) with delay, jitter, loss and retransmission, bandwidth with a
-// queue, and partitions. It has no goroutines and reads no clock: the
+// queue, and partitions, and a Go process's network poller (Poller), which
+// holds a link's deliveries while long goroutines hold every P. It has no goroutines and reads no clock: the
 // caller drives it with Run, and the same inputs and seed give the same
 // events in the same order.
 package des

@@ -32,15 +32,15 @@ type Poller struct {
 	waiting []func()
 	tick    uint64 // the scheduled poll's generation; 0: none
 	gen     uint64
+	arrived []Time // when each waiting message arrived
 	// Delayed counts the deliveries that waited, and Waited their wait.
 	Delayed int64
 	Waited  Time
-	arrived []Time
 }
 
 // PollPeriod is how long the Go runtime's monitor lets the network go
-// unpolled (sysmon's forcegc-independent netpoll: "poll network if not
-// polled for more than 10ms").
+// unpolled (runtime.sysmon: "poll network if not polled for more than
+// 10ms").
 const PollPeriod = 10 * Millisecond
 
 // NewPoller returns the poller of a process with procs Ps (GOMAXPROCS, at
