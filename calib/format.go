@@ -299,7 +299,8 @@ type PebbleBackground struct {
 	// default): a flush follows each time that much came in.
 	MemtableBytes int64 `json:"memtable_bytes"`
 	// NsPerMiB is the CPU per MiB a flush or a compaction writes, measured
-	// on one core with the node's table options, in memory.
+	// on one core with the node's table options: on disk, the median of
+	// three measurements (in memory until session 34).
 	NsPerMiB float64 `json:"ns_per_mib"`
 	// WriteAmp is what the flushes and compactions wrote over what the
 	// flushes wrote, in the same measurement (at least 1): each flushed

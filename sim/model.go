@@ -157,7 +157,8 @@ type node struct {
 	sync *groupSync
 	up   bool
 	// Pebble's background (pebbleWork): bytes in its memtable, flushes,
-	// and MiB its next compaction rewrites.
+	// and MiB its next compaction rewrites beyond the base level (with
+	// BaseMaxBytes: what L0 took since the last round).
 	memIn       float64
 	compactDue  float64 // flushes since the last compaction, in compactions (pebbleWork)
 	compactDebt float64

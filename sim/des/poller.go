@@ -32,10 +32,6 @@ type Poller struct {
 	waiting []func()
 	tick    uint64 // the scheduled poll's generation; 0: none
 	gen     uint64
-	arrived []Time // when each waiting message arrived
-	// Delayed counts the deliveries that waited, and Waited their wait.
-	Delayed int64
-	Waited  Time
 }
 
 // PollPeriod is how long the Go runtime's monitor lets the network go
@@ -79,7 +75,6 @@ func (p *Poller) Deliver(arrive func()) {
 		return
 	}
 	p.waiting = append(p.waiting, arrive)
-	p.arrived = append(p.arrived, p.s.now)
 	if p.tick != 0 {
 		return
 	}
@@ -97,7 +92,6 @@ func (p *Poller) Deliver(arrive func()) {
 		p.since = p.s.now
 		if p.long > p.procs && p.Slice > 0 {
 			// behind a long goroutine's slice: deliver then
-			p.tick = gen
 			p.s.After(p.Slice, func() {
 				if p.tick == gen {
 					p.poll()
@@ -112,11 +106,9 @@ func (p *Poller) Deliver(arrive func()) {
 // poll delivers what waited, in arrival order.
 func (p *Poller) poll() {
 	p.tick = 0
-	waiting, arrived := p.waiting, p.arrived
-	p.waiting, p.arrived = nil, nil
-	for i, f := range waiting {
-		p.Delayed++
-		p.Waited += p.s.now - arrived[i]
+	waiting := p.waiting
+	p.waiting = nil
+	for _, f := range waiting {
 		f()
 	}
 }

@@ -34,9 +34,6 @@ func TestPollerWaitsForTheMonitorWhileLongGoroutinesHoldEveryP(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("delivered at %v, want %v", got, want)
 	}
-	if p.Delayed != 5 || p.Waited != (9+7+9+6+2)*ms {
-		t.Fatalf("delayed %d waited %v", p.Delayed, p.Waited)
-	}
 	if p.Held() {
 		t.Fatal("held with one long goroutine on two Ps")
 	}
