@@ -29,7 +29,8 @@ import (
 // until the flushes and compactions are done, per MiB they wrote: the
 // median of three such measurements, each in a fresh directory.
 // calibrate's end-to-end runs replace its flush schedule with the node's
-// own (InBytesPerFlush, FlushedPerIn, FlushesPerCompaction).
+// own (InBytesPerFlush, FlushedPerIn, FlushesPerCompaction) and, when
+// they sampled enough of it, its CPU per MiB with the node's (NsPerMiB).
 func (m *measurer) background(context.Context) error {
 	dir, err := os.MkdirTemp(m.opts.Dir, "rustorium-calib-")
 	if err != nil {

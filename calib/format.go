@@ -298,9 +298,15 @@ type PebbleBackground struct {
 	// MemtableBytes is the node's memtable (storage.Options.MemTableBytes'
 	// default): a flush follows each time that much came in.
 	MemtableBytes int64 `json:"memtable_bytes"`
-	// NsPerMiB is the CPU per MiB a flush or a compaction writes, measured
-	// on one core with the node's table options: on disk, the median of
-	// three measurements (in memory until session 34).
+	// NsPerMiB is the CPU per MiB a flush or a compaction writes: since
+	// session 35 measured in the node itself, from a CPU profile of
+	// calibrate's end-to-end runs (the samples in Pebble's flush and
+	// compaction goroutines over the tables they wrote), when those runs
+	// compacted and sampled enough of it; else (calibrate --quick, older
+	// files) on one core with the node's table options and fresh 32-byte
+	// entries: on disk, the median of three measurements (in memory until
+	// session 34). On session 35's host the node's took 3.6–3.8 ms per
+	// MiB, the one-core measurement 1.5–1.9.
 	NsPerMiB float64 `json:"ns_per_mib"`
 	// WriteAmp is what the flushes and compactions wrote over what the
 	// flushes wrote, in the same measurement (at least 1): each flushed

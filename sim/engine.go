@@ -155,11 +155,26 @@ func (e *engine) link(from, to string) *des.Link {
 	if e.measureEnd > 0 {
 		l.Window(e.measureStart, e.measureEnd)
 	}
-	if e.poller != nil {
+	if e.poller != nil && !e.inMemory(from, to) {
 		l.SetPoller(e.poller)
 	}
 	e.links[key] = l
 	return l
+}
+
+// inMemory reports whether the path from → to is a connection in the
+// process's memory, which no network poller reads: the embedded broker's
+// clients in the nodes' process (cluster.mode: inprocess) reach it over
+// internal/memnet, whose writes ready the reading goroutine directly (on
+// the writer's P, to run next), so they wait for a P as any hand-off does
+// but never for a poll. (Until session 35 they waited for the poller too,
+// and a produce's acknowledgement at a compaction round waited for two
+// polls as the client's QUIC ways do.)
+func (e *engine) inMemory(from, to string) bool {
+	if !e.sc.Cluster.Broker.Embedded() || e.sc.Cluster.Mode == scenarios.ClusterProcess {
+		return false
+	}
+	return from == endpointBroker || to == endpointBroker
 }
 
 // linkSeed derives a link's random source from the scenario's seed and the
@@ -232,7 +247,7 @@ func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch
 // and a loaded process at every hop.
 func (e *engine) way(n *node, w *workload, t des.Time) des.Time {
 	if e.clientWay && w.op == opQUIC {
-		if v, ok := e.k.c.ClientWayAt(e.host.Load(), float64(t)); ok {
+		if v, ok := e.k.c.ClientWayAt(e.curveLoad(), float64(t)); ok {
 			return ns(v) + e.stall()
 		}
 	}
@@ -250,7 +265,7 @@ func (e *engine) way(n *node, w *workload, t des.Time) des.Time {
 func (e *engine) peerWay(p *node) des.Time {
 	h := e.k.peerHandoff()
 	if e.peerFitWay > 0 {
-		now, _ := e.k.c.ClientWayAt(e.host.Load(), float64(e.k.quicBase())/2)
+		now, _ := e.k.c.ClientWayAt(e.curveLoad(), float64(e.k.quicBase())/2)
 		return ns(float64(h)*now/e.peerFitWay) + e.stall()
 	}
 	return e.local(p, h)
@@ -269,13 +284,28 @@ func (e *engine) kafka(n *node, t des.Time) des.Time {
 	return e.local(n, t)
 }
 
+// curveLoad is the host's load at which the model reads the calibrated
+// latencies by load (the client ways, the produce→ack's scale, the
+// schedule lag, the hop delay's tail): its mean over about the last
+// second (des.Server.MeanLoad). calibrate measured each of their points as
+// a whole run's latencies at that run's mean load, so a burst moves them
+// by its share of the second; what the burst does itself the model
+// charges on its own (its jobs queue for the cores, the network waits for
+// the poller). Until session 35 they were read at the last 20 ms's load:
+// a compaction round that took it to 90% for 100 ms stretched the ways
+// and the hops nine times the queueing factor of a run's mean (the
+// load's factor busy/(1−busy) against about 1), on top of what the round
+// itself did, and a one-node run's committed p99 came out 50% above the
+// real one once Pebble's CPU was measured in the node itself.
+func (e *engine) curveLoad() float64 { return e.host.MeanLoad() }
+
 // kafkaScale is kafka's factor at the host's load now (false: none, and
 // the hand-offs stretch).
 func (e *engine) kafkaScale() (float64, bool) {
 	if !e.produceWay {
 		return 0, false
 	}
-	return e.k.c.ProduceScaleAt(e.host.Load(), float64(e.k.produceBase()))
+	return e.k.c.ProduceScaleAt(e.curveLoad(), float64(e.k.produceBase()))
 }
 
 // ---- the write path ----
@@ -1344,7 +1374,7 @@ const (
 
 // lag is how late an open loop's send leaves after its intended time on a
 // shared host: drawn from the calibrated schedule lag at the host's load
-// now (calib.LagPointAt of des.Server.Load) — from its percentiles
+// (calib.LagPointAt of curveLoad) — from its percentiles
 // (calib.LagPoint.Quantile) when the calibration has p90 and p99.9, else
 // from a log-normal distribution with its p50 and p99, at most five times
 // that p99. As in a real run, the load generator shares the host's cores
@@ -1354,7 +1384,7 @@ func (e *engine) lag() des.Time {
 	if e.lagRand == nil {
 		return 0
 	}
-	p := e.k.c.LagPointAt(e.host.Load())
+	p := e.k.c.LagPointAt(e.curveLoad())
 	if !(p.P50Ns > 0) {
 		return 0
 	}
@@ -1382,7 +1412,7 @@ func (e *engine) stall() des.Time {
 	if e.hopRand == nil {
 		return 0
 	}
-	p := e.k.c.HopDelayAt(e.host.Load())
+	p := e.k.c.HopDelayAt(e.curveLoad())
 	if !p.HasTail() {
 		return 0
 	}

@@ -562,12 +562,15 @@ func (e *engine) nextPebble(n *node, life int) {
 
 // sliced runs cost of Pebble's work on one of node n's cores, a time
 // slice at a time, then done; a kill of the node (its life changed) ends
-// it.
+// it. Each slice waits for an idle core and lets the node's other work go
+// first (des.Server.Hog), as Go runs the goroutines the running ones
+// ready before a preempted long goroutine; once started it holds the core
+// for the whole slice.
 func (e *engine) sliced(n *node, life int, cost des.Time, done func()) {
 	if cost <= 0 || n.life != life {
 		done()
 		return
 	}
 	part := min(cost, goQuantum)
-	e.cpuOf(n).Do(part, opPebble, func() { e.sliced(n, life, cost-part, done) })
+	e.cpuOf(n).Hog(part, opPebble, func() { e.sliced(n, life, cost-part, done) })
 }

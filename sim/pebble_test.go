@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rustorium/rustorium/calib"
@@ -117,5 +118,72 @@ func TestSharedHostDeliversThroughItsPoller(t *testing.T) {
 		if at != want {
 			t.Fatalf("host %s: delivered at %v, want %v", host, at, want)
 		}
+	}
+}
+
+// The embedded broker's clients in the nodes' process reach it in memory
+// (internal/memnet), which no poller reads: their links skip the poller
+// that holds the clients' and the peers' messages; a broker of its own
+// (an address) or node processes (cluster.mode: process) are reached
+// over TCP, through it.
+func TestInProcessBrokerLinksSkipThePoller(t *testing.T) {
+	c := reference(t)
+	for _, tc := range []struct {
+		name, cluster string
+		polled        bool
+	}{
+		{"embedded, in process", "cluster: {nodes: 3, shards: 4, quorum: 2}", false},
+		{"a broker's address", "cluster: {nodes: 3, shards: 4, quorum: 2, broker: \"127.0.0.1:9092\"}", true},
+		{"node processes", "cluster: {nodes: 3, shards: 4, quorum: 2, mode: process}", true},
+	} {
+		e, err := newEngine(load(t, strings.Replace(small, "cluster: {nodes: 1, shards: 2}", tc.cluster, 1)), Options{Calib: c, Host: Shared})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		e.poller.Hold()
+		e.poller.Hold()
+		var got []des.Time
+		for _, p := range [][2]string{{"node-1", endpointBroker}, {endpointBroker, "node-2"}, {"node-1", "node-2"}} {
+			e.link(p[0], p[1]).Send(100, func() { got = append(got, e.s.Now()) })
+		}
+		e.s.RunUntil(des.Second, nil)
+		broker := des.Time(0)
+		if tc.polled {
+			broker = des.PollPeriod
+		}
+		if want := []des.Time{broker, broker, des.PollPeriod}; !slices.Equal(got, want) {
+			t.Fatalf("%s: node→broker, broker→node, node→node delivered at %v, want %v", tc.name, got, want)
+		}
+	}
+}
+
+// The calibrated latencies by load (the client ways, the produce→ack's
+// scale, the schedule lag, the hop delay) are read at the host's mean load
+// over about a second: a 20 ms burst that takes both cores leaves it near
+// idle, where the last period's load is 90%; a second of it brings the
+// mean most of the way.
+func TestCurvesReadTheMeanLoad(t *testing.T) {
+	e, err := newEngine(load(t, small), Options{Calib: reference(t), Host: Shared})
+	if err != nil {
+		t.Fatal(err)
+	}
+	burst := func(from des.Time, n int) {
+		for i := range n {
+			e.s.At(from+des.Time(i)*des.SharePeriod, func() {
+				for range e.cores {
+					e.host.Start(des.SharePeriod, opPebble)
+				}
+			})
+		}
+	}
+	burst(0, 1)
+	e.s.RunUntil(des.SharePeriod, nil)
+	if l, m := e.host.Load(), e.curveLoad(); l != 0.9 || m > 0.02 {
+		t.Fatalf("after a 20 ms burst: last period's load %v (want 0.9), the curves' %v (want under 0.02)", l, m)
+	}
+	burst(des.SharePeriod, int(des.Second/des.SharePeriod))
+	e.s.RunUntil(des.SharePeriod+des.Second, nil)
+	if m := e.curveLoad(); m < 0.55 || m > 0.9 {
+		t.Fatalf("after a second at 90%%: the curves' load %v, want 0.9·(1−1/e) ≈ 0.57 or more", m)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/spf13/cobra"
 
 	"github.com/rustorium/rustorium/bench"
@@ -120,7 +121,7 @@ drain: 5s
 cluster: {nodes: 1, shards: 4}
 workload:
   - {name: puts, kind: put, accounts: 100000, rate: %d/s, verify_proofs: 0%%}
-report: {formats: [json]}
+report: {formats: [json], profile: [cpu]}
 `
 
 // e2eRuns are the end-to-end runs' rates. Blocks are small at the first
@@ -516,16 +517,25 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	if res.Blocks == nil || res.Blocks.Count == 0 {
 		return e2ePoint{}, errors.New("the run committed no block")
 	}
+	shape := shapeOf(res.Cost)
+	if shape.memtables > 0 {
+		cpu, err := runPebbleCPU(tmp, res)
+		if err != nil {
+			return e2ePoint{}, err
+		}
+		shape.cpu = cpu
+	}
 	bare := *c
 	bare.Ops.TxOverheadNs, bare.Ops.BlockOverheadNs = 0, 0
 	var inPerTx float64
 	if b := c.Ops.PebbleBackground; b != nil && res.Cost != nil && res.Cost.PebbleWriteAmp > 0 {
 		// The model charges Pebble's flushes and compactions for what this
-		// run put into it, so the fit leaves them out of the overheads.
+		// run put into it, at the CPU they took in it, so the fit leaves
+		// them out of the overheads.
 		inPerTx = res.Cost.PebbleBytesPerTx / res.Cost.PebbleWriteAmp
 		bg := *b
 		bg.InBytesPerTx = inPerTx
-		shapeOf(res.Cost).apply(&bg)
+		shape.apply(&bg)
 		bare.Ops.PebbleBackground = &bg
 	}
 	o, err := sim.Run(ctx, sc, sim.Options{Calib: &bare, Host: sim.Shared})
@@ -540,7 +550,7 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	// process's, and the model's (its host's busy share of the cores).
 	real := res.Resources.CPUMicrosPerTx * 1000 * w.ThroughputTPS
 	model := o.Result.Simulation.Utilisation["host"]["total"] * float64(c.Machine.Cores) * 1e9
-	p := e2ePoint{inPerTx: inPerTx, pebble: shapeOf(res.Cost), offered: float64(rate), txs: committedRate(res, sc), blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
+	p := e2ePoint{inPerTx: inPerTx, pebble: shape, offered: float64(rate), txs: committedRate(res, sc), blocks: float64(res.Blocks.Count) / sc.Duration.Std().Seconds(), extra: max(real-model, 0),
 		lag: calib.LagPoint{HostBusy: hostBusy(res.Resources, c.Machine.Cores),
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
@@ -548,8 +558,8 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 	p.busy = res.Resources.Busy()
 	if progress != nil {
 		if s := p.pebble; s.memtables > 0 {
-			fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: Pebble flushed %.1f memtables, %.0f B in each, %.2f B written per B in, %.0f rounds of compactions out of L0\n",
-				rate, s.memtables, s.in/s.memtables, s.flushed/max(s.in, 1), s.rounds)
+			fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: Pebble flushed %.1f memtables, %.0f B in each, %.2f B written per B in, %.0f rounds of compactions out of L0; its flushes and compactions wrote %.1f MiB of tables with %.0f ms of CPU (%.2f ms per MiB)\n",
+				rate, s.memtables, s.in/s.memtables, s.flushed/max(s.in, 1), s.rounds, s.tables/(1<<20), s.cpu/1e6, s.cpu/1e6/max(s.tables/(1<<20), 1e-9))
 		}
 		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs, node.produce %.0f µs\n",
 			rate, p.txs, p.blocks, real/p.txs/1000, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
@@ -564,21 +574,83 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 // pebbleShape is what a real node's Pebble did in the measured phase of
 // runs (result.json's cost): the bytes that came in and that its flushes
 // wrote, the memtables' worth it flushed and its rounds of compactions out
-// of L0.
-type pebbleShape struct{ in, flushed, memtables, rounds float64 }
+// of L0; the tables its flushes and compactions wrote (bytes: all it wrote
+// less its WAL), and the CPU a profile of the runs sampled in them (ns,
+// pebbleCPU; 0: not measured).
+type pebbleShape struct{ in, flushed, memtables, rounds, tables, cpu float64 }
 
-// shapeOf is a run's, zero when its Pebble did not flush.
+// shapeOf is a run's, zero when its Pebble did not flush; its CPU is
+// measured apart (runPebbleCPU).
 func shapeOf(c *reports.Cost) pebbleShape {
 	if c == nil || c.PebbleWriteAmp <= 0 || c.PebbleMemtablesFlushed <= 0 {
 		return pebbleShape{}
 	}
 	tx := float64(c.Committed)
-	return pebbleShape{in: c.PebbleBytesPerTx / c.PebbleWriteAmp * tx, flushed: c.PebbleFlushedPerTx * tx,
-		memtables: c.PebbleMemtablesFlushed, rounds: float64(c.PebbleL0Rounds)}
+	in := c.PebbleBytesPerTx / c.PebbleWriteAmp * tx
+	return pebbleShape{in: in, flushed: c.PebbleFlushedPerTx * tx,
+		memtables: c.PebbleMemtablesFlushed, rounds: float64(c.PebbleL0Rounds), tables: max(c.PebbleBytesPerTx*tx-in, 0)}
 }
 
 func (s pebbleShape) add(o pebbleShape) pebbleShape {
-	return pebbleShape{s.in + o.in, s.flushed + o.flushed, s.memtables + o.memtables, s.rounds + o.rounds}
+	return pebbleShape{s.in + o.in, s.flushed + o.flushed, s.memtables + o.memtables, s.rounds + o.rounds, s.tables + o.tables, s.cpu + o.cpu}
+}
+
+// Pebble's CPU per MiB is taken from runs whose profile sampled at least
+// minPebbleCPU in its flushes and compactions, which wrote at least
+// minPebbleTables: thirty samples at the profiler's 100 Hz (a run of one
+// node at 1000/s samples about 900 ms of them in 20 s).
+const (
+	minPebbleCPU    = 300e6 // ns
+	minPebbleTables = 16 << 20
+)
+
+// runPebbleCPU is pebbleCPU of the CPU profile a run in dir captured over
+// its measured phase (report.profile: cpu); an error when it has none.
+func runPebbleCPU(dir string, res *reports.Result) (float64, error) {
+	for _, p := range res.Profiles {
+		if p.Kind == string(scenarios.ProfileCPU) {
+			return pebbleCPU(filepath.Join(dir, "profile", p.File))
+		}
+	}
+	return 0, errors.New("the run captured no CPU profile")
+}
+
+// pebbleCPU is the CPU a CPU profile (pprof) sampled in Pebble's flushes
+// and compactions: in every sample whose stack holds the function its
+// flush or compaction goroutine starts in, (*DB).flush or (*DB).compact
+// (the table writes' system calls included, as the node's CPU counts
+// them), in nanoseconds.
+func pebbleCPU(path string) (float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	col := slices.IndexFunc(p.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" && t.Unit == "nanoseconds" })
+	if col < 0 {
+		return 0, fmt.Errorf("%s: not a CPU profile (no cpu nanoseconds)", path)
+	}
+	var ns int64
+	for _, s := range p.Sample {
+		if slices.ContainsFunc(s.Location, func(l *profile.Location) bool {
+			return slices.ContainsFunc(l.Line, func(ln profile.Line) bool { return ln.Function != nil && isPebbleJob(ln.Function.Name) })
+		}) {
+			ns += s.Value[col]
+		}
+	}
+	return float64(ns), nil
+}
+
+// isPebbleJob reports whether a function is where Pebble's flush or
+// compaction goroutine starts: github.com/cockroachdb/pebble[/vN].(*DB).flush
+// or .compact (not their closures, which they call).
+func isPebbleJob(name string) bool {
+	rest, ok := strings.CutPrefix(name, "github.com/cockroachdb/pebble")
+	return ok && (strings.HasSuffix(rest, ".(*DB).flush") || strings.HasSuffix(rest, ".(*DB).compact"))
 }
 
 // apply gives b the node's own flush schedule in place of the in-memory
@@ -591,6 +663,12 @@ func (s pebbleShape) add(o pebbleShape) pebbleShape {
 // nodes: on session 34's host a three-node cluster's flushes wrote 1.01
 // bytes per byte in, every 3.06 MB in (the measurement's 2.59), and
 // compacted L0 every second flush (its 1.6–2.6).
+//
+// Their CPU per MiB of tables replaces the on-disk measurement's when the
+// runs' profile sampled enough of it (minPebbleCPU, minPebbleTables): on
+// session 35's host a node's flushes and compactions took 3.6–3.8 ms of
+// CPU per MiB (one node at 1000/s, three at 600/s), calibrate's fresh
+// 32-byte entries on one core 1.5–1.9.
 func (s pebbleShape) apply(b *calib.PebbleBackground) {
 	if s.memtables < 2 || s.rounds < 1 || s.in <= 0 || s.flushed <= 0 {
 		return
@@ -599,4 +677,7 @@ func (s pebbleShape) apply(b *calib.PebbleBackground) {
 	b.InBytesPerFlush = math.Round(s.in / s.memtables)
 	b.FlushedPerIn = r(s.flushed / s.in)
 	b.FlushesPerCompaction = r(max(s.memtables/s.rounds, 1))
+	if s.cpu >= minPebbleCPU && s.tables >= minPebbleTables {
+		b.NsPerMiB = math.Round(s.cpu / (s.tables / (1 << 20)))
+	}
 }

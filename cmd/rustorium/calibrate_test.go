@@ -3,8 +3,13 @@ package main
 import (
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/google/pprof/profile"
 
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/node/tracing"
@@ -203,11 +208,88 @@ func TestPebbleShape(t *testing.T) {
 	if *b != before {
 		t.Fatalf("under two memtables flushed, no round: the schedule changed to %+v", *b)
 	}
-	// Another run: 9000 transactions of 1800 B, 8.4 memtables, 5 rounds.
-	sum := a.add(pebbleShape{in: 16.2e6, flushed: 16.2e6, memtables: 8.4, rounds: 5})
+	// Another run: 9000 transactions of 1800 B, 8.4 memtables, 5 rounds;
+	// its profile sampled too little CPU in Pebble's jobs to price them.
+	b.NsPerMiB = 1.7e6
+	sum := a.add(pebbleShape{in: 16.2e6, flushed: 16.2e6, memtables: 8.4, rounds: 5, tables: 64 << 20, cpu: minPebbleCPU / 2})
 	sum.apply(b)
-	want := calib.PebbleBackground{InBytesPerFlush: 2e6, FlushedPerIn: 1.006, FlushesPerCompaction: 1.8}
+	want := calib.PebbleBackground{InBytesPerFlush: 2e6, FlushedPerIn: 1.006, FlushesPerCompaction: 1.8, NsPerMiB: 1.7e6}
 	if *b != want {
 		t.Fatalf("schedule %+v, want %+v", *b, want)
+	}
+	// The first run's tables are all it wrote less its WAL's. With a
+	// third run's 250 ms the runs' 400 ms of CPU for their 64 MiB and
+	// 3.6 MB of tables price them.
+	if a.tables != 3.6e6 {
+		t.Fatalf("tables written %v, want 3.6e6", a.tables)
+	}
+	sum = sum.add(pebbleShape{cpu: 250e6})
+	sum.apply(b)
+	if want.NsPerMiB = math.Round(400e6 / (64 + 3.6e6/(1<<20))); *b != want {
+		t.Fatalf("with the CPU: %+v, want %+v", *b, want)
+	}
+}
+
+// pebbleCPU sums the CPU of the samples whose stack holds Pebble's flush
+// or compaction goroutine's first function, whatever the module's major
+// version, and nothing else: not the user's Flush, not a function of
+// another package of that name; a profile without CPU samples is refused.
+func TestPebbleCPU(t *testing.T) {
+	fns := map[string]*profile.Function{}
+	loc := func(names ...string) []*profile.Location {
+		var out []*profile.Location
+		for _, n := range names {
+			f := fns[n]
+			if f == nil {
+				f = &profile.Function{ID: uint64(len(fns) + 1), Name: n}
+				fns[n] = f
+			}
+			out = append(out, &profile.Location{ID: uint64(len(fns)*10 + len(out) + 1), Line: []profile.Line{{Function: f}}})
+		}
+		return out
+	}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		Sample: []*profile.Sample{
+			{Value: []int64{1, 10e6}, Location: loc("github.com/cockroachdb/pebble/v2/sstable.(*Writer).Add", "github.com/cockroachdb/pebble/v2.(*DB).runCompaction", "github.com/cockroachdb/pebble/v2.(*DB).compact1", "github.com/cockroachdb/pebble/v2.(*DB).compact.func1", "github.com/cockroachdb/pebble/v2.(*DB).compact")},
+			{Value: []int64{1, 20e6}, Location: loc("syscall.Syscall", "github.com/cockroachdb/pebble/v2.(*DB).flush1", "github.com/cockroachdb/pebble/v2.(*DB).flush")},
+			{Value: []int64{1, 40e6}, Location: loc("github.com/cockroachdb/pebble.(*DB).compact")}, // another major version
+			{Value: []int64{1, 1e9}, Location: loc("github.com/cockroachdb/pebble/v2.(*DB).Flush", "main.main")},
+			{Value: []int64{1, 1e9}, Location: loc("github.com/cockroachdb/pebble/v2.(*DB).Apply", "github.com/rustorium/rustorium/node/storage.(*DB).flush")},
+			{Value: []int64{1, 1e9}, Location: loc("github.com/cockroachdb/pebble/v2.(*DB).compactAndWrite")},
+		},
+	}
+	for _, f := range fns {
+		p.Function = append(p.Function, f)
+	}
+	for _, s := range p.Sample {
+		p.Location = append(p.Location, s.Location...)
+	}
+	path := filepath.Join(t.TempDir(), "cpu.pprof")
+	write := func(p *profile.Profile) {
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := p.Write(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(p)
+	got, err := pebbleCPU(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != 70e6 {
+		t.Fatalf("Pebble's CPU %v ns, want 70e6", got)
+	}
+	p.SampleType = []*profile.ValueType{{Type: "alloc_objects", Unit: "count"}, {Type: "alloc_space", Unit: "bytes"}}
+	write(p)
+	if _, err := pebbleCPU(path); err == nil || !strings.Contains(err.Error(), "not a CPU profile") {
+		t.Fatalf("a heap profile: %v", err)
+	}
+	if _, err := pebbleCPU(filepath.Join(t.TempDir(), "none")); err == nil {
+		t.Fatal("no file: no error")
 	}
 }

@@ -1,6 +1,8 @@
 package des
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -361,5 +363,76 @@ func TestStretchFollowsTheLoad(t *testing.T) {
 	s.RunUntil(4*SharePeriod, nil)
 	if got := v.Stretch(Millisecond); got != Millisecond {
 		t.Fatalf("after an idle period: %v, want 1ms", got)
+	}
+}
+
+// A long goroutine's slice (Hog) starts at once on an idle server, waits
+// while both are busy, and lets every job that arrives meanwhile go first
+// — a job queued at the instant a server frees too — and, once started,
+// holds its server for the whole slice; waiting slices start in order.
+func TestHogWaitsForAnIdleServerBehindTheJobs(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 2, 2)
+	var got []string
+	at := func(name string) func() {
+		return func() { got = append(got, fmt.Sprintf("%s@%d", name, s.Now())) }
+	}
+	v.Hog(10, 1, at("h1")) // idle: 0..10
+	v.Do(5, 0, func() {
+		at("j1")()
+		v.Do(5, 0, at("j2")) // queued at 5, as j1's work readies it: before h2
+	})
+	v.Hog(10, 1, at("h2")) // both busy: waits
+	v.Hog(10, 1, at("h3"))
+	s.At(7, func() { v.Do(6, 0, at("j3")) }) // arrives while h2 waits: first
+	s.RunUntil(100, nil)
+	// j1 0..5, j2 5..10; h1 0..10; j3 10..16 (the first server to free);
+	// h2 10..20 on the other; h3 16..26.
+	want := []string{"j1@5", "h1@10", "j2@10", "j3@16", "h2@20", "h3@26"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("completed %v, want %v", got, want)
+	}
+	if v.Busy(1) != 30 || v.Busy(0) != 16 {
+		t.Fatalf("busy: hogs %v, jobs %v", v.Busy(1), v.Busy(0))
+	}
+	// A job arriving while a slice runs on every server waits for its end.
+	s2 := New(1)
+	w := NewServer(s2, "cpu", 1, 1)
+	w.Hog(10, 0, nil)
+	var end Time
+	s2.At(1, func() { end = w.Start(1, 0) })
+	s2.RunUntil(100, nil)
+	if end != 11 {
+		t.Fatalf("a job behind a running slice ends at %v, want 11", end)
+	}
+}
+
+// MeanLoad follows the complete periods' busy share exponentially over
+// MeanLoadWindow: a burst of one period at 90% moves it by that period's
+// weight, a steady load reaches its level, and idle periods fade it.
+func TestMeanLoadAveragesThePeriods(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 1, 1)
+	a := 1 - math.Exp(-float64(SharePeriod)/float64(MeanLoadWindow))
+	v.Start(SharePeriod, 0) // one full period
+	s.RunUntil(SharePeriod, nil)
+	if got, want := v.MeanLoad(), 0.9*a; math.Abs(got-want) > 1e-12 {
+		t.Fatalf("after a full period: %v, want %v (the 90%% cap times its weight)", got, want)
+	}
+	if v.Load() != 0.9 {
+		t.Fatalf("Load %v, want 0.9", v.Load())
+	}
+	s.RunUntil(SharePeriod+MeanLoadWindow, nil) // idle for a window
+	if got, want := v.MeanLoad(), 0.9*a*math.Pow(1-a, float64(MeanLoadWindow/SharePeriod)); math.Abs(got-want) > 1e-12 {
+		t.Fatalf("after an idle window: %v, want %v", got, want)
+	}
+	// Half busy for ten windows: the mean reaches a half.
+	for i := range 10 * int(MeanLoadWindow/SharePeriod) {
+		at := SharePeriod + MeanLoadWindow + Time(i)*SharePeriod
+		s.At(at, func() { v.Start(SharePeriod/2, 0) })
+	}
+	s.RunUntil(SharePeriod+11*MeanLoadWindow, nil)
+	if got := v.MeanLoad(); math.Abs(got-0.5) > 1e-3 {
+		t.Fatalf("after ten windows half busy: %v, want 0.5", got)
 	}
 }

@@ -38,12 +38,27 @@ type Server struct {
 	loading     Time
 	backlogFrom Time
 	busyShare   float64
+	// meanLoad is the periods' busy share (busyShare's measure), averaged
+	// exponentially over about MeanLoadWindow.
+	meanLoad float64
 	// The time the jobs queued in the current period cede to Share's work
 	// (their scaled cost less their cost).
 	ceded Time
 	// Debt is the background work no idle or ceded server time could take
 	// (conserve), added to the servers' queue.
 	debt Time
+	// Slices of long goroutines waiting for an idle server (Hog), and the
+	// generation of the pending look for one (0: none pending).
+	hogs    []hogSlice
+	hogGen  uint64
+	hogLook uint64
+}
+
+// hogSlice is a long goroutine's slice waiting for a server (Hog).
+type hogSlice struct {
+	cost Time
+	op   int
+	done func()
 }
 
 // SharePeriod is the period over which Share's background work is
@@ -106,6 +121,20 @@ func (v *Server) Stretch(t Time) Time {
 	}
 	v.rollShared()
 	return Time(math.Round(float64(t) / (v.speed * (1 - v.busyShare))))
+}
+
+// MeanLoadWindow is the time constant of MeanLoad's exponential mean.
+const MeanLoadWindow = Second
+
+// MeanLoad is Load's mean over about the last MeanLoadWindow: each
+// complete SharePeriod's share weighted by exp(−age/MeanLoadWindow) (an
+// exponential moving average; idle periods count as 0). It is the load
+// of latencies measured as a run's distribution against that run's mean
+// load, where Load's bursts would count a burst's queueing many times
+// over.
+func (v *Server) MeanLoad() float64 {
+	v.rollShared()
+	return v.meanLoad
 }
 
 // Load is the share of the servers the jobs and the background work took
@@ -181,11 +210,17 @@ func (v *Server) rollShared() {
 	periods := (v.s.now - v.sharedSince) / SharePeriod
 	capacity := v.capacity()
 	v.conserve(capacity)
+	last := min(float64(v.shared+v.jobsQueued+v.loading)/capacity, maxShare)
 	if periods == 1 {
 		v.sharedShare = min(float64(v.shared)/capacity, maxShare)
-		v.busyShare = min(float64(v.shared+v.jobsQueued+v.loading)/capacity, maxShare)
+		v.busyShare = last
 	} else {
 		v.sharedShare, v.busyShare = 0, 0
+	}
+	a := 1 - math.Exp(-float64(SharePeriod)/float64(MeanLoadWindow))
+	v.meanLoad += a * (last - v.meanLoad)
+	if periods > 1 {
+		v.meanLoad *= math.Pow(1-a, float64(periods-1))
 	}
 	v.shared, v.jobsQueued, v.loading, v.ceded = 0, 0, 0, 0
 	v.sharedSince += periods * SharePeriod
@@ -256,6 +291,60 @@ func (v *Server) Start(cost Time, op int) Time {
 	v.siftDown()
 	v.account(op, start, end, share)
 	return end
+}
+
+// Hog runs a time slice of a long goroutine's work (cost of op; Pebble's
+// flushes and compactions) on a server that is idle, and then calls done
+// (if not nil). Unlike a job (Do), it does not take its place in the
+// queue: it waits while servers are busy, and every job that arrives
+// meanwhile runs before it — as Go's scheduler runs a P's local run
+// queue (the goroutines the running ones readied, which inherit their
+// time slice) before the global queue, where a preempted long goroutine
+// waits for its next slice. Once started it holds its server for the
+// whole slice (Go preempts it only then). Slices waiting are started in
+// the order they came, at the first instant a server is idle after the
+// jobs due at that instant were queued.
+//
+// (Until session 35 Pebble's slices were jobs: with three nodes' jobs on
+// two cores each hand-off of a chain of work waited a slice behind one
+// queued before it, and a produce's acknowledgement many slices.)
+func (v *Server) Hog(cost Time, op int, done func()) {
+	v.hogs = append(v.hogs, hogSlice{cost: cost, op: op, done: done})
+	if len(v.hogs) == 1 {
+		v.startHogs()
+	}
+}
+
+// startHogs starts the waiting slices on the servers idle now, and looks
+// again when the next one frees if some still wait.
+func (v *Server) startHogs() {
+	for len(v.hogs) > 0 {
+		at := max(v.free[0], v.stall)
+		if at > v.s.now {
+			v.lookForHogs(at)
+			return
+		}
+		h := v.hogs[0]
+		v.hogs[0] = hogSlice{}
+		v.hogs = v.hogs[1:]
+		v.Do(h.cost, h.op, h.done)
+	}
+	v.hogLook = 0
+}
+
+// lookForHogs starts waiting slices at t, after the events due at t (the
+// jobs they queue go first).
+func (v *Server) lookForHogs(t Time) {
+	v.hogGen++
+	gen := v.hogGen
+	v.hogLook = gen
+	v.s.At(t, func() {
+		v.s.After(0, func() {
+			if v.hogLook == gen {
+				v.startHogs()
+			}
+		})
+	})
 }
 
 // queue counts a job of cost raw, scaled to cost, in the period's work
