@@ -46,6 +46,8 @@ type engine struct {
 	host    *des.Server // the shared host's cores (Host: shared), else nil
 	lagRand *rand.Rand  // the open loops' schedule lag on a shared host (lag)
 	hopRand *rand.Rand  // the hops' stalls on a shared host (stall)
+	// pebbleRand draws how long Pebble's jobs hold a core (pebbleSlice).
+	pebbleRand *rand.Rand
 	// poller is the shared host's process's network poller: every link
 	// delivers through it, and Pebble's work holds its Ps (pebbleJob).
 	// Nil off a shared host and in cohort mode.
@@ -1365,11 +1367,13 @@ func (e *engine) openSend(w *workload) {
 // z99 is the standard normal distribution's 99th percentile.
 const z99 = 2.3263478740408408
 
-// lagSeed and hopSeed tell the schedule lag's and the hops' random
-// sources from the links' (linkSeed) and from each other.
+// lagSeed, hopSeed and pebbleSeed tell the schedule lag's, the hops' and
+// Pebble's holds' random sources from the links' (linkSeed) and from each
+// other.
 const (
-	lagSeed = 0x6c6167 // "lag"
-	hopSeed = 0x686f70 // "hop"
+	lagSeed    = 0x6c6167     // "lag"
+	hopSeed    = 0x686f70     // "hop"
+	pebbleSeed = 0x706562626c // "pebbl"
 )
 
 // lag is how late an open loop's send leaves after its intended time on a

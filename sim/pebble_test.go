@@ -187,3 +187,41 @@ func TestCurvesReadTheMeanLoad(t *testing.T) {
 		t.Fatalf("after a second at 90%%: the curves' load %v, want 0.9·(1−1/e) ≈ 0.57 or more", m)
 	}
 }
+
+// A Pebble job holds a core for exponentially distributed slices of mean
+// pebbleStreak, cut at goQuantum: the median about 1.8 ms and the mean
+// a little under 2.6 (the cut), none longer than the time slice, the
+// same draws for the same seed.
+func TestPebbleSlicesAreTheMeasuredHolds(t *testing.T) {
+	draw := func(seed int64) []des.Time {
+		sc := load(t, small)
+		sc.Seed = seed
+		e, err := newEngine(sc, Options{Calib: reference(t), Host: Shared})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]des.Time, 20000)
+		for i := range out {
+			out[i] = e.pebbleSlice()
+		}
+		return out
+	}
+	a := draw(1)
+	if !slices.Equal(a, draw(1)) || slices.Equal(a, draw(2)) {
+		t.Fatal("the slices do not follow the seed")
+	}
+	var sum des.Time
+	for _, d := range a {
+		if d < des.Microsecond || d > goQuantum {
+			t.Fatalf("a slice of %v", d)
+		}
+		sum += d
+	}
+	mean := float64(sum) / float64(len(a)) / float64(des.Millisecond)
+	sorted := slices.Sorted(slices.Values(a))
+	median := float64(sorted[len(a)/2]) / float64(des.Millisecond)
+	// Exponential(2.6 ms) cut at 10 ms: mean 2.6·(1−e^(−10/2.6)) ≈ 2.54.
+	if math.Abs(mean-2.54) > 0.08 || math.Abs(median-1.80) > 0.08 {
+		t.Fatalf("mean %.2f ms (want 2.54), median %.2f ms (want 1.80)", mean, median)
+	}
+}

@@ -180,6 +180,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 	if e.quorum == 0 {
 		e.quorum = consensus.DefaultQuorum(sc.Cluster.Nodes)
 	}
+	e.pebbleRand = rand.New(rand.NewPCG(uint64(sc.Seed), pebbleSeed))
 	e.measureStart = des.Time(sc.Warmup)
 	e.measureEnd = e.measureStart + des.Time(sc.Duration)
 	e.loadEnd = e.measureEnd
@@ -201,8 +202,10 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 			e.hopRand = rand.New(rand.NewPCG(uint64(sc.Seed), hopSeed))
 		}
 		if !e.cohort {
+			// A message the monitor polled behind a waiting Pebble job
+			// waits for one of its holds of a P (on average).
 			e.poller = des.NewPoller(e.s, e.cores)
-			e.poller.Slice = goQuantum
+			e.poller.Slice = pebbleStreak
 		}
 		e.clientWay = len(c.Ops.ClientWay) > 0 && !e.cohort
 		e.produceWay = len(c.Ops.ProduceWay) > 0 && !e.cohort

@@ -436,3 +436,26 @@ func TestMeanLoadAveragesThePeriods(t *testing.T) {
 		t.Fatalf("after ten windows half busy: %v, want 0.5", got)
 	}
 }
+
+// A slice waits for an idle server at most HogPatience: behind a server
+// that jobs keep busy it then queues as a job, so that a saturated
+// machine's long goroutines still run.
+func TestHogQueuesAfterItsPatience(t *testing.T) {
+	s := New(1)
+	v := NewServer(s, "cpu", 1, 2)
+	// Jobs of 1 ms arrive every millisecond: the server is never idle.
+	for i := range 100 {
+		s.At(Time(i)*Millisecond, func() { v.Do(Millisecond, 0, nil) })
+	}
+	var started Time
+	s.At(Millisecond/2, func() { v.Hog(Millisecond, 1, func() { started = s.Now() - Millisecond }) })
+	s.RunUntil(Second, nil)
+	// Out of patience at 10.5 ms, behind the job that arrived at 10 ms
+	// (running 10..11): it runs 11..12, and the jobs after it wait.
+	if want := 11 * Millisecond; started != want {
+		t.Fatalf("the slice started at %v, want %v", started, want)
+	}
+	if v.Busy(1) != Millisecond || v.Busy(0) != 100*Millisecond {
+		t.Fatalf("busy: slice %v, jobs %v", v.Busy(1), v.Busy(0))
+	}
+}
