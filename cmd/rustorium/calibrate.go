@@ -68,6 +68,11 @@ seconds, few samples, no real run).`,
 			if refit != "" {
 				return refitCluster(cmd, refit, out, quick)
 			}
+			// The measurements write beside the file (Pebble's tables, the
+			// end-to-end runs): its directory first, not an error minutes in.
+			if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+				return fmt.Errorf("calibrate: %w", err)
+			}
 			c, err := calib.Calibrate(cmd.Context(), calib.Options{Quick: quick, Dir: filepath.Dir(out), Progress: cmd.ErrOrStderr()})
 			if err != nil {
 				return err

@@ -26,7 +26,7 @@ func execRoot(t *testing.T, args ...string) (string, error) {
 
 func TestCalibrateQuickThenSimulate(t *testing.T) {
 	dir := t.TempDir()
-	cal := filepath.Join(dir, "calib.json")
+	cal := filepath.Join(dir, "calib", "here", "calib.json") // its directory made
 	if out, err := execRoot(t, "calibrate", "--quick", "--out", cal); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
