@@ -474,11 +474,11 @@ const (
 // which flush together, flushed every 4.8 s against the real 2.9 and
 // compacted every 19 s against the real 5.8, and the model charged
 // Pebble 2.4 times less CPU than the calibration measured.) Each runs on
-// one of the node's cores as Go runs a long goroutine: in slices of its
-// time slice, each queued behind the jobs waiting when the one before
-// ends, so a compaction of 100 ms takes a core from the node's critical
-// path in turns, as Pebble's does. Without ops.pebble_background nothing
-// is charged.
+// one of the node's cores as Go runs a long goroutine: in holds of a P
+// (sliced), each after the node's work waiting when the one before ends,
+// so a compaction of 100 ms takes a core from the node's critical path in
+// turns, as Pebble's does. Without ops.pebble_background nothing is
+// charged.
 func (e *engine) pebbleWork(n *node, b *block) {
 	pb := e.k.c.Ops.PebbleBackground
 	if pb == nil {
