@@ -305,7 +305,7 @@ type PebbleBackground struct {
 	// compacted and sampled enough of it; else (calibrate --quick, older
 	// files) on one core with the node's table options and fresh 32-byte
 	// entries: on disk, the median of three measurements (in memory until
-	// session 34). On session 35's host the node's took 3.6–3.8 ms per
+	// session 34). On session 35's host the node's took 3.1–3.8 ms per
 	// MiB, the one-core measurement 1.5–1.9.
 	NsPerMiB float64 `json:"ns_per_mib"`
 	// WriteAmp is what the flushes and compactions wrote over what the

@@ -356,13 +356,9 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		err = metrics.RegisterSources(cfg.Registerer, metrics.Sources{
 			PoseidonPermutations: n.db.PoseidonPermutations,
 			Wire:                 n.wireBytes,
-			Pebble: func() (in, written uint64) {
+			Pebble: func() metrics.Pebble {
 				w := n.db.WriteStats()
-				return w.BytesIn, w.BytesWritten
-			},
-			PebbleWork: func() (flushed uint64, memtables float64, rounds uint64) {
-				w := n.db.WriteStats()
-				return w.BytesFlushed, w.MemtablesFlushed, w.L0Rounds
+				return metrics.Pebble{BytesIn: w.BytesIn, BytesWritten: w.BytesWritten, BytesFlushed: w.BytesFlushed, MemtablesFlushed: w.MemtablesFlushed, L0Rounds: w.L0Rounds}
 			},
 			Prepares: n.db.PrepareBatches,
 		})

@@ -19,20 +19,27 @@ type Sources struct {
 	// Wire is the bytes the node sent and received by path
 	// (rustorium_wire_bytes_total).
 	Wire func() Wire
-	// Pebble is what the store's Pebble took in and wrote
-	// (rustorium_pebble_bytes_in_total, rustorium_pebble_bytes_written_total,
-	// rustorium_pebble_write_amplification).
-	Pebble func() (bytesIn, bytesWritten uint64)
-	// PebbleWork is the shape of the store's Pebble's background work:
-	// bytes its flushes wrote, memtables' worth they took, and
-	// rounds of compactions out of L0 (rustorium_pebble_bytes_flushed_total,
-	// rustorium_pebble_memtables_flushed_total,
-	// rustorium_pebble_l0_rounds_total).
-	PebbleWork func() (bytesFlushed uint64, memtablesFlushed float64, l0Rounds uint64)
+	// Pebble is what the store's Pebble took in and wrote, and the shape
+	// of its background work (one read of its metrics a scrape).
+	Pebble func() Pebble
 	// Prepares is how many batches the store prepared its shards' blocks
 	// in, and how many blocks they held (rustorium_prepare_batches_total,
 	// rustorium_prepare_blocks_total: their ratio is the mean batch).
 	Prepares func() (batches, blocks uint64)
+}
+
+// Pebble is the store's Pebble's totals since it opened (storage.WriteStats):
+// the bytes that came in and that it wrote (rustorium_pebble_bytes_in_total,
+// rustorium_pebble_bytes_written_total,
+// rustorium_pebble_write_amplification), and the shape of its background
+// work: the bytes its flushes wrote, the memtables' worth they took and the
+// rounds of compactions out of L0 (rustorium_pebble_bytes_flushed_total,
+// rustorium_pebble_memtables_flushed_total,
+// rustorium_pebble_l0_rounds_total).
+type Pebble struct {
+	BytesIn, BytesWritten, BytesFlushed uint64
+	MemtablesFlushed                    float64
+	L0Rounds                            uint64
 }
 
 // Wire is the bytes a node sent and received on each of its paths: QUIC
@@ -125,20 +132,17 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	if f := c.s.Pebble; f != nil {
-		in, out := f()
-		counter(c.pebbleIn, in)
-		counter(c.pebbleOut, out)
+		p := f()
+		counter(c.pebbleIn, p.BytesIn)
+		counter(c.pebbleOut, p.BytesWritten)
 		amp := 0.0
-		if in > 0 {
-			amp = float64(out) / float64(in)
+		if p.BytesIn > 0 {
+			amp = float64(p.BytesWritten) / float64(p.BytesIn)
 		}
 		ch <- prometheus.MustNewConstMetric(c.pebbleAmp, prometheus.GaugeValue, amp)
-	}
-	if f := c.s.PebbleWork; f != nil {
-		flushed, memtables, rounds := f()
-		counter(c.flushed, flushed)
-		ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.CounterValue, memtables)
-		counter(c.l0Rounds, rounds)
+		counter(c.flushed, p.BytesFlushed)
+		ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.CounterValue, p.MemtablesFlushed)
+		counter(c.l0Rounds, p.L0Rounds)
 	}
 	if f := c.s.Prepares; f != nil {
 		batches, blocks := f()

@@ -16,7 +16,9 @@ func TestRegisterSources(t *testing.T) {
 		Wire: func() Wire {
 			return Wire{ClientSent: 1, ClientReceived: 2, PeerSent: 3, FetchReceived: 9, OtherSent: 10}
 		},
-		Pebble:   func() (uint64, uint64) { return 100, 250 },
+		Pebble: func() Pebble {
+			return Pebble{BytesIn: 100, BytesWritten: 250, BytesFlushed: 90, MemtablesFlushed: 2.5, L0Rounds: 3}
+		},
 		Prepares: func() (uint64, uint64) { return 4, 7 },
 	})
 	if err != nil {
@@ -47,6 +49,9 @@ func TestRegisterSources(t *testing.T) {
 		"rustorium_pebble_bytes_in_total":                 100,
 		"rustorium_pebble_bytes_written_total":            250,
 		"rustorium_pebble_write_amplification":            2.5,
+		"rustorium_pebble_bytes_flushed_total":            90,
+		"rustorium_pebble_memtables_flushed_total":        2.5,
+		"rustorium_pebble_l0_rounds_total":                3,
 		"rustorium_prepare_batches_total":                 4,
 		"rustorium_prepare_blocks_total":                  7,
 	} {

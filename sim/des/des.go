@@ -1,9 +1,12 @@
 // Package des is a deterministic discrete-event simulation core: a virtual
 // clock with an event heap (equal times run in scheduling order, by a
-// sequence number), FIFO multi-server queues (Server) and network links
-// (Link) with delay, jitter, loss and retransmission, bandwidth with a
-// queue, and partitions, and a Go process's network poller (Poller), which
-// holds a link's deliveries while long goroutines hold every P. It has no goroutines and reads no clock: the
+// sequence number), FIFO multi-server queues (Server; a long goroutine's
+// time slices wait for an idle server behind the jobs, Hog, and its load
+// is read over the last period, Load, or about the last second, MeanLoad)
+// and network links (Link) with delay, jitter, loss and retransmission,
+// bandwidth with a queue, and partitions, and a Go process's network
+// poller (Poller), which holds a link's deliveries while long goroutines
+// hold every P. It has no goroutines and reads no clock: the
 // caller drives it with Run, and the same inputs and seed give the same
 // events in the same order.
 package des
