@@ -176,29 +176,31 @@ func TestDecodeRefuses(t *testing.T) {
 		t.Fatalf("the reference re-encoded: %v", err)
 	}
 	for name, in := range map[string][]byte{
-		"empty":         nil,
-		"not json":      []byte("calib"),
-		"unknown field": bytes.Replace(good, []byte(`"version"`), []byte(`"extra": 1, "version"`), 1),
-		"version":       bytes.Replace(good, []byte(`"version": 1`), []byte(`"version": 2`), 1),
-		"negative":      bytes.Replace(good, []byte(`"poseidon2_ns": `), []byte(`"poseidon2_ns": -`), 1),
-		"missing op":    bytes.Replace(good, []byte(`"ed25519_sign_ns"`), []byte(`"ed25519_sign_ns_x"`), 1),
-		"trailing":      append(append([]byte(nil), good...), []byte("{}")...),
-		"api protocol":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "smtp", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
-		"api repeated":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
-		"pebble base":   bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 2, "base_max_bytes": 1024}, "quic_stream_ns"`), 1),
-		"pebble amp":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 0.5}, "quic_stream_ns"`), 1),
-		"api zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
-		"peer handoff":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),
-		"cluster":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
-		"api accepted":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "accepted": {"p50_ns": 2, "p99_ns": 2, "mean_ns": 2}, "request_ns": 1}], "quic_stream_ns"`), 1),
-		"paced gap":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
-		"state tree":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 0, "cost_ns": 1}], "quic_stream_ns"`), 1),
-		"state tree 2":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 1}, {"block_size": 1, "tree_size": 1000, "cost_ns": 2}], "quic_stream_ns"`), 1),
-		"state tree 0":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
-		"way order":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 1}, {"host_busy": 0.4, "p50_ns": 1}], "quic_stream_ns"`), 1),
-		"way zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 0}], "quic_stream_ns"`), 1),
-		"produce way":   bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"produce_way": [{"host_busy": 1.5, "p50_ns": 1}], "quic_stream_ns"`), 1),
-		"paced zero":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
+		"empty":           nil,
+		"not json":        []byte("calib"),
+		"unknown field":   bytes.Replace(good, []byte(`"version"`), []byte(`"extra": 1, "version"`), 1),
+		"version":         bytes.Replace(good, []byte(`"version": 1`), []byte(`"version": 2`), 1),
+		"negative":        bytes.Replace(good, []byte(`"poseidon2_ns": `), []byte(`"poseidon2_ns": -`), 1),
+		"missing op":      bytes.Replace(good, []byte(`"ed25519_sign_ns"`), []byte(`"ed25519_sign_ns_x"`), 1),
+		"trailing":        append(append([]byte(nil), good...), []byte("{}")...),
+		"api protocol":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "smtp", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"api repeated":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}, {"protocol": "ws", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"pebble base":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 2, "base_max_bytes": 1024}, "quic_stream_ns"`), 1),
+		"pebble amp":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"pebble_background": {"memtable_bytes": 4194304, "ns_per_mib": 1, "write_amp": 0.5}, "quic_stream_ns"`), 1),
+		"api zero":        bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "request_ns": 0}], "quic_stream_ns"`), 1),
+		"peer handoff":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"peer_handoff_ns": -1, "quic_stream_ns"`), 1),
+		"cluster":         bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"cluster": {"rate_tps": 300, "host_busy": -0.5, "sim_host_busy": 0.5, "quorum_p50_ns": 1, "sim_quorum_p50_ns": 1}, "quic_stream_ns"`), 1),
+		"api accepted":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "accepted": {"p50_ns": 2, "p99_ns": 2, "mean_ns": 2}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"paced gap":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 1000000, "produce_ack": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
+		"state tree":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 0, "cost_ns": 1}], "quic_stream_ns"`), 1),
+		"state tree 2":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 1}, {"block_size": 1, "tree_size": 1000, "cost_ns": 2}], "quic_stream_ns"`), 1),
+		"state tree 0":    bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"state_block_tree": [{"block_size": 1, "tree_size": 1000, "cost_ns": 0}], "quic_stream_ns"`), 1),
+		"way order":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 1}, {"host_busy": 0.4, "p50_ns": 1}], "quic_stream_ns"`), 1),
+		"way zero":        bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 0}], "quic_stream_ns"`), 1),
+		"produce way":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"produce_way": [{"host_busy": 1.5, "p50_ns": 1}], "quic_stream_ns"`), 1),
+		"api loaded busy": bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "loaded": {"host_busy": 0, "request_way_ns": 1, "receipt_way_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"api loaded way":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "loaded": {"host_busy": 0.5, "request_way_ns": 0, "receipt_way_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
+		"paced zero":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"paced": {"gap_ns": 3333333, "produce_ack": {"p50_ns": 0, "p99_ns": 1, "mean_ns": 1}, "quic_round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}}, "quic_stream_ns"`), 1),
 	} {
 		if _, err := Decode(in); !errors.Is(err, ErrFormat) {
 			t.Errorf("%s: %v, want ErrFormat", name, err)
@@ -487,6 +489,30 @@ func TestClientWayAt(t *testing.T) {
 		if !ok || math.Abs(got-tc.want) > 1 {
 			t.Errorf("busy %v: %v %v, want %v", tc.busy, got, ok, tc.want)
 		}
+	}
+}
+
+// TestAPIWayAt: an HTTP API protocol's way is the one calibrate's API run
+// measured, at every load; false without that run, and for GraphQL's
+// accepted answer.
+func TestAPIWayAt(t *testing.T) {
+	var p APIPrice
+	if _, ok := p.WayAt(LegRequest); ok {
+		t.Fatal("a way without the API run")
+	}
+	p.Loaded = &APILoaded{HostBusy: 0.5, RequestWayNs: 90e3, AcceptedWayNs: 100e3, ReceiptWayNs: 130e3}
+	for leg, want := range map[APILeg]float64{LegRequest: 90e3, LegAccepted: 100e3, LegReceipt: 130e3} {
+		if got, ok := p.WayAt(leg); !ok || got != want {
+			t.Errorf("leg %d: %v %v, want %v", leg, got, ok, want)
+		}
+	}
+	p.Loaded.AcceptedWayNs = 0
+	if _, ok := p.WayAt(LegAccepted); ok {
+		t.Error("an accepted answer's way the run did not measure (GraphQL's)")
+	}
+	c := &Calibration{Ops: Ops{API: []APICost{{Protocol: "ws", RoundTrip: Latency{P50Ns: 1e5}, RequestNs: 1, Loaded: p.Loaded}}}}
+	if got := c.APIOf("ws"); got.Loaded != p.Loaded {
+		t.Errorf("APIOf leaves the loaded ways out: %+v", got)
 	}
 }
 

@@ -285,12 +285,41 @@ type APICost struct {
 	// receipt's encoding, sending and parsing after it. Absent
 	// (calibrations before session 31): taken as RoundTrip.
 	Accepted *Latency `json:"accepted,omitempty"`
+	// Loaded is the same protocol's ways in a loaded process: calibrate's
+	// API run (one node, the three protocols' clients side by side, at
+	// apiRunRate each). Absent: not measured (calibrate --quick, or before
+	// session 36), and the simulator stretches the idle ways by the load.
+	Loaded *APILoaded `json:"loaded,omitempty"`
 	// RequestNs is the CPU of one submission at the node's side: the
 	// process's CPU time over 64 concurrent callers, per submission,
 	// halved as for QUIC (the client runs in the same process), less the
 	// server's signature check (Ed25519VerifyNs), which the simulator
 	// charges on its own.
 	RequestNs float64 `json:"request_ns"`
+}
+
+// APILoaded is an HTTP API protocol's ways between its clients and the
+// node in a real run (the medians over its traced transactions), at the
+// share of the machine's cores the run's process took. Under load a way
+// is goroutine hand-offs, each waiting for a P, more than the protocol's
+// own work: on session 35's host the REST and WebSocket requests took
+// about 90 µs each in the api validation's runs, where one at a time on
+// an idle machine the WebSocket's took half the REST one's.
+type APILoaded struct {
+	HostBusy float64 `json:"host_busy"`
+	// RequestWayNs is the request's way: from the client's send (the
+	// client.send span's start) to the node's admission (node.ingress's
+	// start).
+	RequestWayNs float64 `json:"request_way_ns"`
+	// AcceptedWayNs is the accepted answer's way: from the node's
+	// produce→ack (node.produce's end) to the client holding it
+	// (client.send's end). 0 for GraphQL, whose submission is answered
+	// once.
+	AcceptedWayNs float64 `json:"accepted_way_ns,omitempty"`
+	// ReceiptWayNs is the receipt's way: from the block's commit at the
+	// node (replica.commit's end) to the client holding the receipt
+	// (client.commit_wait's end).
+	ReceiptWayNs float64 `json:"receipt_way_ns"`
 }
 
 // PebbleBackground prices the flushes and compactions of a node's Pebble.
@@ -584,6 +613,16 @@ func (c *Calibration) Validate() error {
 				bad("%s.accepted.p50_ns: %v above the round trip's %v", name, l.P50Ns, a.RoundTrip.P50Ns)
 			}
 		}
+		if l := a.Loaded; l != nil {
+			if !(l.HostBusy > 0) || l.HostBusy > 1 {
+				bad("%s.loaded.host_busy: %v is not a share of the cores", name, l.HostBusy)
+			}
+			pos(name+".loaded.request_way_ns", l.RequestWayNs)
+			pos(name+".loaded.receipt_way_ns", l.ReceiptWayNs)
+			if !(l.AcceptedWayNs >= 0) || math.IsInf(l.AcceptedWayNs, 0) {
+				bad("%s.loaded.accepted_way_ns: %v is not a latency", name, l.AcceptedWayNs)
+			}
+		}
 	}
 	latencies := map[string]Latency{"ops.produce_ack": o.ProduceAck, "ops.quic_round_trip": o.QUICRoundTrip}
 	if p := o.Paced; p != nil {
@@ -754,6 +793,37 @@ type APIPrice struct {
 	// Estimated says the figures are estimates from QUIC's (apiEstimate):
 	// the calibration has no entry for the protocol.
 	Estimated bool
+	// Loaded is the protocol's ways measured in a loaded process (nil:
+	// not measured).
+	Loaded *APILoaded
+}
+
+// APILeg names one of a submission's ways between its client and the
+// node.
+type APILeg int
+
+const (
+	LegRequest  APILeg = iota // the request, to the node's admission
+	LegAccepted               // the accepted answer, from the produce→ack
+	LegReceipt                // the receipt, from the block's commit
+)
+
+// WayAt is the protocol's way leg when calibrate measured it under load
+// (Loaded): that way, at every load. The ways of a loaded process hardly
+// follow its load: on session 33's host a QUIC client's way took 133,
+// 243 and 142 µs at 0.21, 0.43 and 0.78 of the cores busy, and on session
+// 36's calibrate's API run at 0.25 took the REST and WebSocket requests
+// 92 and 94 µs where the api validation's runs at 0.42 took 90 and 95;
+// interpolated from the idle way and stretched beyond the run's load, as
+// ClientWayAt does, they came out 2.2 times that at 0.42. False without
+// the measurement (or a GraphQL accepted answer, which has none).
+func (p APIPrice) WayAt(leg APILeg) (float64, bool) {
+	l := p.Loaded
+	if l == nil {
+		return 0, false
+	}
+	v := map[APILeg]float64{LegRequest: l.RequestWayNs, LegAccepted: l.AcceptedWayNs, LegReceipt: l.ReceiptWayNs}[leg]
+	return v, v > 0
 }
 
 // APIOf prices an HTTP API protocol's submissions: from Ops.API's entry
@@ -769,7 +839,7 @@ func (c *Calibration) APIOf(protocol string) APIPrice {
 			if a.Accepted != nil {
 				acc = min(max(a.Accepted.P50Ns-c.Ops.Ed25519VerifyNs, floor), rt)
 			}
-			return APIPrice{RoundTripNs: rt, AcceptedNs: acc, RequestNs: a.RequestNs}
+			return APIPrice{RoundTripNs: rt, AcceptedNs: acc, RequestNs: a.RequestNs, Loaded: a.Loaded}
 		}
 	}
 	r := apiEstimate[protocol]

@@ -152,3 +152,49 @@ workload:
 		t.Errorf("committed p50 %d → %d µs, want about the same", com0, com1)
 	}
 }
+
+// TestAPIWaysUnderLoad: on a shared host, an HTTP API client whose
+// protocol's ways calibrate measured in a loaded process (APICost.Loaded)
+// takes those ways — 1 ms more on the request and the accepted answer
+// makes the accepted stage about 2 ms longer, and with 1 ms more on the
+// receipt the committed one 2 ms too (the request and the receipt: the
+// accepted answer is not on its way) — whatever its idle round trips; on a
+// dedicated host (no load generator beside the node) it keeps them.
+func TestAPIWaysUnderLoad(t *testing.T) {
+	sc := `
+name: loaded
+seed: 5
+warmup: 500ms
+duration: 3s
+cluster: {nodes: 1, shards: 2, cores_per_node: 4}
+workload:
+  - {name: ws, kind: put, rate: 200/s, accounts: 1000, client: ws}
+`
+	p50s := func(host Host, extra float64) (acc, com int64) {
+		c := reference(t)
+		rt := c.Ops.QUICRoundTrip.P50Ns + c.Ops.Ed25519VerifyNs
+		a := calib.APICost{Protocol: "ws", RoundTrip: calib.Latency{P50Ns: rt, P99Ns: 2 * rt, MeanNs: rt}, RequestNs: 50_000,
+			Loaded: &calib.APILoaded{HostBusy: 0.3, RequestWayNs: 50e3 + extra, AcceptedWayNs: 50e3 + extra, ReceiptWayNs: 50e3 + extra}}
+		c.Ops.API = []calib.APICost{a}
+		o, err := Run(context.Background(), load(t, sc), Options{Calib: c, Host: host})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := o.Result.Workloads["ws"].Stages
+		return st["accepted"].Corrected.P50, st["committed"].Corrected.P50
+	}
+	const ms = 1e6
+	acc0, com0 := p50s(Shared, 0)
+	acc1, com1 := p50s(Shared, ms)
+	if d := acc1 - acc0; d < 1800 || d > 2400 {
+		t.Errorf("shared host: accepted p50 %d → %d µs with ways 1 ms longer, want about 2 ms more", acc0, acc1)
+	}
+	if d := com1 - com0; d < 1800 || d > 2400 {
+		t.Errorf("shared host: committed p50 %d → %d µs with ways 1 ms longer, want about 2 ms more", com0, com1)
+	}
+	dacc0, dcom0 := p50s(Dedicated, 0)
+	dacc1, dcom1 := p50s(Dedicated, ms)
+	if dacc0 != dacc1 || dcom0 != dcom1 {
+		t.Errorf("dedicated host: accepted %d → %d, committed %d → %d µs: the loaded ways are a shared host's", dacc0, dacc1, dcom0, dcom1)
+	}
+}

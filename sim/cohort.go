@@ -250,7 +250,7 @@ func (e *engine) cohortSend(c *txn) {
 		if c.w.read {
 			// stretched by the node's load, as tx mode's reads are (a
 			// read's latency is mostly these hops)
-			e.s.At(at+e.way(n, c.w, c.w.base/2), func() { e.cohortRead(n, c) })
+			e.s.At(at+e.way(n, c.w, legRead), func() { e.cohortRead(n, c) })
 			return
 		}
 		e.s.At(at+c.w.requestLeg(), func() { e.cohortIngress(n, c) })
@@ -286,7 +286,7 @@ func (e *engine) cohortRead(n *node, c *txn) {
 				return
 			}
 			e.tripThen(e.clientLink(n, false), readAnswerBytes*c.n, func(at des.Time) {
-				e.s.At(at+e.way(n, c.w, c.w.base/2), func() {
+				e.s.At(at+e.way(n, c.w, legRead), func() {
 					done := func() {
 						e.recordAll(reports.StageRead, whole(c), e.s.Now())
 						c.w.inflight -= c.owed

@@ -157,6 +157,7 @@ func (e *engine) kill(n *node) {
 	for _, r := range n.reps {
 		r.busy, r.waiting = false, nil
 	}
+	n.prep = combiner{}
 	if e.cohort {
 		e.cohortStop(n)
 	} else {

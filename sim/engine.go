@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/netem"
 	"github.com/rustorium/rustorium/node/consensus"
@@ -133,7 +134,8 @@ type workload struct {
 	// submissions' acceptance goes unanswered (GraphQL answers once, at
 	// the commit).
 	stream, base, acc des.Time
-	op                int // opQUIC or opAPI
+	op                int             // opQUIC or opAPI
+	api               *calib.APIPrice // an HTTP API's prices (opAPI)
 	untimedAccept     bool
 	rr                int // round-robin position over the nodes
 	clients           int
@@ -237,23 +239,59 @@ func (e *engine) cpuOf(n *node) *des.Server { return n.cpu }
 // and fall back to local without it.
 func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch(t) + e.stall() }
 
-// way is a client's way of length t on an idle machine to or from node
-// n (a request, an accepted answer, a receipt, a read's request or
-// answer): for a QUIC client on a shared host whose calibration measured
-// the ways under load (calib.Ops.ClientWay), the way at the host's load
-// now (calib.Calibration.ClientWayAt) plus a stall; else local's. Half
-// the idle echo stretched by the load is a fifth of the real way at
+// way is a client's way leg to or from node n (a request, an accepted
+// answer, a receipt, half a read's round trip), whose length on an idle
+// machine is the workload's idleLeg: for a QUIC client on a shared host
+// whose calibration measured the ways under load (calib.Ops.ClientWay),
+// the way at the host's load now (calib.Calibration.ClientWayAt) plus a
+// stall; for an HTTP API client on a shared host whose calibration
+// measured its protocol's ways under load (calib.APICost.Loaded), that
+// way (calib.APIPrice.WayAt) plus a stall; else local's.
+// Half the idle echo stretched by the load is a fifth of the real way at
 // 1000/s on session 33's host: a stream's request and answer pass the
 // load generator's and the node's quic-go loops and goroutines, each a
 // hand-off that waits for a thread to wake, which an idle echo pays once
-// and a loaded process at every hop.
-func (e *engine) way(n *node, w *workload, t des.Time) des.Time {
-	if e.clientWay && w.op == opQUIC {
+// and a loaded process at every hop. The HTTP APIs' idle ways, stretched,
+// kept the protocols' idle order under load (a WebSocket request ahead of
+// a REST one by 20–40 µs, so it rode a leader round of its own), where
+// the real ways were alike (session 36).
+func (e *engine) way(n *node, w *workload, leg wayLeg) des.Time {
+	t := w.idleLeg(leg)
+	switch {
+	case e.clientWay && w.op == opQUIC:
 		if v, ok := e.k.c.ClientWayAt(e.curveLoad(), float64(t)); ok {
+			return ns(v) + e.stall()
+		}
+	case w.api != nil && e.host != nil && !e.cohort && leg != legRead:
+		if v, ok := w.api.WayAt(calib.APILeg(leg)); ok {
 			return ns(v) + e.stall()
 		}
 	}
 	return e.local(n, t)
+}
+
+// wayLeg names a client's way: a submission's request, accepted answer or
+// receipt (in calib.APILeg's order), or half a read's round trip.
+type wayLeg int
+
+const (
+	legRequest  = wayLeg(calib.LegRequest)
+	legAccepted = wayLeg(calib.LegAccepted)
+	legReceipt  = wayLeg(calib.LegReceipt)
+	legRead     = legReceipt + 1
+)
+
+// idleLeg is the way leg's length on an idle machine.
+func (w *workload) idleLeg(leg wayLeg) des.Time {
+	switch leg {
+	case legRequest:
+		return w.requestLeg()
+	case legAccepted:
+		return w.acceptLeg()
+	case legReceipt:
+		return w.receiptLeg()
+	}
+	return w.base / 2
 }
 
 // peerWay is an attestation's hand-off from its peer to node p: the
@@ -329,13 +367,13 @@ func (e *engine) send(t *txn) {
 	t.node = n.id
 	e.track(n, t)
 	if w.read {
-		half := e.way(n, w, w.base/2)
+		half := e.way(n, w, legRead)
 		e.link(endpointClients, n.name).Send(t.size, func() {
 			e.s.After(half, func() { e.read(n, t) })
 		})
 		return
 	}
-	half := e.way(n, w, w.requestLeg())
+	half := e.way(n, w, legRequest)
 	if t.accepted {
 		// A failover of a transaction the log holds: the new node answers
 		// when the block commits there, or from its stored receipt.
@@ -343,7 +381,7 @@ func (e *engine) send(t *txn) {
 			e.s.After(half, func() {
 				if b := t.block; b != nil && n.reps[b.shard].committed >= b.height && !t.done {
 					t.done = true
-					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.way(n, w, w.receiptLeg()), func() { e.receipt(t) }) })
+					e.link(n.name, endpointClients).Send(64, func() { e.s.After(e.way(n, w, legReceipt), func() { e.receipt(t) }) })
 				}
 			})
 		})
@@ -405,7 +443,7 @@ func (e *engine) read(n *node, t *txn) {
 			if !n.up {
 				return // its client fails over (failOver)
 			}
-			half := e.way(n, t.w, t.w.base/2)
+			half := e.way(n, t.w, legRead)
 			e.link(n.name, endpointClients).Send(readAnswerBytes, func() {
 				e.s.After(half, func() {
 					done := func() {
@@ -666,7 +704,7 @@ func (e *engine) accept(n *node, t *txn) {
 	if t.w.untimedAccept {
 		return // answered with the receipt only
 	}
-	half := e.way(n, t.w, t.w.acceptLeg())
+	half := e.way(n, t.w, legAccepted)
 	e.link(n.name, endpointClients).Send(64, func() {
 		e.s.After(half, func() {
 			t.acceptedAt = e.s.Now()
@@ -1027,6 +1065,9 @@ func (e *engine) publish(n *node, blocks []*block) {
 			n.inflight[blk.shard]++
 			e.blocks++
 			e.blockTxs += int64(blk.n)
+			if !e.cohort {
+				e.expect(n, blk.shard, blk.height) // its replica prepares the round's blocks together
+			}
 			for _, m := range e.nodes {
 				e.deliverBlock(m, blk)
 			}
@@ -1145,7 +1186,7 @@ func (e *engine) pump(r *replica) {
 		return
 	}
 	start := e.s.Now()
-	e.cpuOf(n).Do(e.k.execute(b.n, b.tree), opExecute, func() {
+	e.prepare(n, b, func() {
 		if e.spans != nil {
 			for _, x := range b.txs {
 				e.span(x.t, tracing.SpanMerkle, e.s.Now()-start)
@@ -1258,7 +1299,7 @@ func (e *engine) commit(n *node, r *replica, b *block) {
 			}
 			t.done = true
 			e.commitsByNode[n.id]++
-			half := e.way(n, t.w, t.w.receiptLeg())
+			half := e.way(n, t.w, legReceipt)
 			e.link(n.name, endpointClients).Send(64, func() {
 				e.s.After(half, func() { e.receipt(t) })
 			})

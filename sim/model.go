@@ -182,8 +182,9 @@ type node struct {
 	roundStart map[uint32]logPos
 	inflight   map[uint32]int // published, not committed here
 	held       *heldRound     // the round polling (and holding), until it executes
-	// replica state per shard
+	// replica state per shard, and their Prepare combiner (prepare.go)
 	reps []*replica
+	prep combiner
 	// outstanding are the transactions sent to this node, for fail-over.
 	outstanding []*txn
 	prune       int // prune outstanding of finished ones at this length
@@ -398,7 +399,7 @@ func (e *engine) setClient(w *workload) {
 		proto = scenarios.ClientREST
 	}
 	p := e.k.c.APIOf(string(proto))
-	w.stream, w.base, w.acc, w.op = ns(p.RequestNs), ns(p.RoundTripNs), ns(p.AcceptedNs), opAPI
+	w.stream, w.base, w.acc, w.op, w.api = ns(p.RequestNs), ns(p.RoundTripNs), ns(p.AcceptedNs), opAPI, &p
 	w.untimedAccept = proto == scenarios.ClientGraphQL && !w.read
 	if p.Estimated && !slices.Contains(e.apiEstimated, string(proto)) {
 		e.apiEstimated = append(e.apiEstimated, string(proto))

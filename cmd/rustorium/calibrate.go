@@ -61,8 +61,12 @@ A sixth real run, three nodes of one process (quorum 2) at 300 puts/s for
 to another (ops.peer_handoff_ns), so that the simulated replica.quorum
 median is the run's; with the run's and the model's figures in
 ops.cluster.
-Run it on an otherwise idle machine: about two minutes (--quick: a few
-seconds, few samples, no real run).`,
+A seventh, one node with a REST, a WebSocket and a GraphQL client at
+200 puts/s each for 10 s, measures each HTTP API protocol's ways between
+its clients and the node in a loaded process (ops.api[].loaded: the
+traced medians of the request, the accepted answer and the receipt).
+Run it on an otherwise idle machine: about two and a half minutes
+(--quick: a few seconds, few samples, no real run).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if refit != "" {
@@ -103,6 +107,9 @@ seconds, few samples, no real run).`,
 					fmt.Fprintf(cmd.ErrOrStderr(), "calibrate: warning: other work shared the machine during the end-to-end runs (%s): the overheads and tails are suspect (the file's \"busy\" says so); calibrate again on a quiet machine\n", strings.Join(ov.busy, "; "))
 				}
 				if err := addClusterFit(cmd, c, filepath.Dir(out)); err != nil {
+					return err
+				}
+				if err := addAPIWays(cmd, c, filepath.Dir(out)); err != nil {
 					return err
 				}
 			}
