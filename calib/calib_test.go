@@ -492,22 +492,22 @@ func TestClientWayAt(t *testing.T) {
 	}
 }
 
-// TestAPIWayAt: an HTTP API protocol's way is the one calibrate's API run
+// TestAPILoadedWay: an HTTP API protocol's way is the one calibrate's API run
 // measured, at every load; false without that run, and for GraphQL's
 // accepted answer.
-func TestAPIWayAt(t *testing.T) {
+func TestAPILoadedWay(t *testing.T) {
 	var p APIPrice
-	if _, ok := p.WayAt(LegRequest); ok {
+	if _, ok := p.LoadedWay(LegRequest); ok {
 		t.Fatal("a way without the API run")
 	}
 	p.Loaded = &APILoaded{HostBusy: 0.5, RequestWayNs: 90e3, AcceptedWayNs: 100e3, ReceiptWayNs: 130e3}
 	for leg, want := range map[APILeg]float64{LegRequest: 90e3, LegAccepted: 100e3, LegReceipt: 130e3} {
-		if got, ok := p.WayAt(leg); !ok || got != want {
+		if got, ok := p.LoadedWay(leg); !ok || got != want {
 			t.Errorf("leg %d: %v %v, want %v", leg, got, ok, want)
 		}
 	}
 	p.Loaded.AcceptedWayNs = 0
-	if _, ok := p.WayAt(LegAccepted); ok {
+	if _, ok := p.LoadedWay(LegAccepted); ok {
 		t.Error("an accepted answer's way the run did not measure (GraphQL's)")
 	}
 	c := &Calibration{Ops: Ops{API: []APICost{{Protocol: "ws", RoundTrip: Latency{P50Ns: 1e5}, RequestNs: 1, Loaded: p.Loaded}}}}

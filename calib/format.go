@@ -306,6 +306,8 @@ type APICost struct {
 // about 90 µs each in the api validation's runs, where one at a time on
 // an idle machine the WebSocket's took half the REST one's.
 type APILoaded struct {
+	// HostBusy is the share of the machine's cores the run's process took
+	// (recorded, not used: the ways hardly follow the load, LoadedWay).
 	HostBusy float64 `json:"host_busy"`
 	// RequestWayNs is the request's way: from the client's send (the
 	// client.send span's start) to the node's admission (node.ingress's
@@ -808,21 +810,29 @@ const (
 	LegReceipt                // the receipt, from the block's commit
 )
 
-// WayAt is the protocol's way leg when calibrate measured it under load
-// (Loaded): that way, at every load. The ways of a loaded process hardly
-// follow its load: on session 33's host a QUIC client's way took 133,
-// 243 and 142 µs at 0.21, 0.43 and 0.78 of the cores busy, and on session
-// 36's calibrate's API run at 0.25 took the REST and WebSocket requests
-// 92 and 94 µs where the api validation's runs at 0.42 took 90 and 95;
-// interpolated from the idle way and stretched beyond the run's load, as
-// ClientWayAt does, they came out 2.2 times that at 0.42. False without
-// the measurement (or a GraphQL accepted answer, which has none).
-func (p APIPrice) WayAt(leg APILeg) (float64, bool) {
+// LoadedWay is the protocol's way leg when calibrate measured it under
+// load (Loaded): that way, at every load. The ways of a loaded process
+// hardly follow its load: on session 33's host a QUIC client's way took
+// 133, 243 and 142 µs at 0.21, 0.43 and 0.78 of the cores busy, and on
+// session 36's calibrate's API run at 0.25 took the REST and WebSocket
+// requests 92 and 94 µs where the api validation's runs at 0.42 took 90
+// and 95; interpolated from the idle way and stretched beyond the run's
+// load, as ClientWayAt does, they came out 2.2 times that at 0.42. False
+// without the measurement (or a GraphQL accepted answer, which has none).
+func (p APIPrice) LoadedWay(leg APILeg) (float64, bool) {
 	l := p.Loaded
 	if l == nil {
 		return 0, false
 	}
-	v := map[APILeg]float64{LegRequest: l.RequestWayNs, LegAccepted: l.AcceptedWayNs, LegReceipt: l.ReceiptWayNs}[leg]
+	var v float64
+	switch leg {
+	case LegRequest:
+		v = l.RequestWayNs
+	case LegAccepted:
+		v = l.AcceptedWayNs
+	case LegReceipt:
+		v = l.ReceiptWayNs
+	}
 	return v, v > 0
 }
 

@@ -246,7 +246,7 @@ func (e *engine) local(n *node, t des.Time) des.Time { return e.cpuOf(n).Stretch
 // the way at the host's load now (calib.Calibration.ClientWayAt) plus a
 // stall; for an HTTP API client on a shared host whose calibration
 // measured its protocol's ways under load (calib.APICost.Loaded), that
-// way (calib.APIPrice.WayAt) plus a stall; else local's.
+// way (calib.APIPrice.LoadedWay) plus a stall; else local's.
 // Half the idle echo stretched by the load is a fifth of the real way at
 // 1000/s on session 33's host: a stream's request and answer pass the
 // load generator's and the node's quic-go loops and goroutines, each a
@@ -263,7 +263,7 @@ func (e *engine) way(n *node, w *workload, leg wayLeg) des.Time {
 			return ns(v) + e.stall()
 		}
 	case w.api != nil && e.host != nil && !e.cohort && leg != legRead:
-		if v, ok := w.api.WayAt(calib.APILeg(leg)); ok {
+		if v, ok := w.api.LoadedWay(calib.APILeg(leg)); ok {
 			return ns(v) + e.stall()
 		}
 	}
