@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,6 +15,7 @@ import (
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/node/tracing"
+	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -182,28 +183,13 @@ func apiWays(sc *scenarios.Scenario, reqs []tracing.Request, busy float64) map[s
 		if len(l.request) < apiMinTraces {
 			continue
 		}
-		w := calib.APILoaded{HostBusy: busy, RequestWayNs: positiveMedian(l.request), ReceiptWayNs: positiveMedian(l.receipt)}
+		w := calib.APILoaded{HostBusy: busy, RequestWayNs: math.Round(reports.Median(l.request)), ReceiptWayNs: math.Round(reports.Median(l.receipt))}
 		if len(l.accepted) >= apiMinTraces {
-			w.AcceptedWayNs = positiveMedian(l.accepted)
+			w.AcceptedWayNs = max(math.Round(reports.Median(l.accepted)), 0)
 		}
 		if w.RequestWayNs > 0 && w.ReceiptWayNs > 0 && busy > 0 {
 			out[p] = w
 		}
 	}
 	return out
-}
-
-// positiveMedian is vs' median, rounded to the nanosecond, at least 1 ns
-// when vs has values (a way is never instant).
-func positiveMedian(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	s := slices.Clone(vs)
-	slices.Sort(s)
-	m := s[len(s)/2]
-	if len(s)%2 == 0 {
-		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
-	}
-	return max(float64(int64(m+0.5)), 1)
 }
