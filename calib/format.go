@@ -867,9 +867,10 @@ func (c *Calibration) APIOf(protocol string) APIPrice {
 // way is the burst's first hand-off, the others wait for a core behind
 // it. Across session 36's 24 calibrations the WebSocket request took
 // 34–118 µs and the REST one 49–145, where over the api validation's 24
-// real runs both took 90–95 µs; the ways less the CPU of the two that
-// were not served first lay within 20 µs of each other (about 60–85 µs)
-// and the first's fell to 10–25. The median of three drops the first.
+// real runs of sessions 33–35 both took 90–95 µs; less their CPU, the
+// ways of the two not served first lay within 20 µs of each other (about
+// 60–85 µs) and the first's fell to 25 or less. The median of three drops
+// the first.
 // nil when a has no loaded ways.
 func (c *Calibration) pooledRequest(a APICost) *APILoaded {
 	if a.Loaded == nil {

@@ -173,12 +173,12 @@ report: {formats: [json], profile: [cpu]}
 // fitted to, came out 35% short. Three times until session 37: over
 // twenty calibrations of sessions 36–37 the three runs committed 8.9k,
 // 9.7k and 10.0k tx/s on average, in that order, the first the lowest in
-// 16 of them: a process's later saturated runs go quicker, its heap
-// already grown (the process's memory went from 0.4 to 1.2 GiB in the
-// first), as the real max-rate search's probes run in a process that its
-// lower probes warmed (its knee: 9500–11000 tx/s in those validations,
-// the best of three 9.9k on average, and the simulated knee 20% short in
-// session 37's first validation).
+// 16 of them: a process's later saturated runs go quicker (not for more
+// goroutines or a larger live heap before them, 3 and 10–23 MiB; its
+// memory from the system went from 0.4 to 1.2 GiB in the first), as the
+// real max-rate search's probes run in a process its lower probes warmed
+// — its knee 9500–11000 tx/s in those validations, the best of three
+// 9.9k on average, the simulated knee 20% short in session 37's first.)
 //
 // The fourth run (300/s, not fitted) records the lag and the hop delay at
 // a low load, where an idle process's wake-ups differ from a busy one's
