@@ -110,7 +110,7 @@ bench-ci-baseline: build
 	done
 
 # Simulation (issue #13). `make calibrate` re-measures this machine into
-# calib/reference.json (about four minutes; run it on an idle machine).
+# calib/reference.json (about three minutes; run it on an idle machine).
 # `make validate-sim` runs each VALIDATE scenario for real VALIDATE_RUNS
 # times (3: on a shared host a run's p99s move by more than the tolerances
 # from one run to the next) and once simulated (--host shared: the whole
@@ -121,13 +121,13 @@ bench-ci-baseline: build
 # median, with their range; "noise" marks a figure off the median but within
 # the tolerance of the range. It exits non-zero when a figure is OFF. It
 # simulates each scenario with a calibration of this machine taken just
-# before that scenario's real runs (about four minutes each), since
+# before that scenario's real runs (about three minutes each), since
 # the real runs are this machine's and a shared machine's speed drifts by
 # more than the tolerances within the quarter of an hour the real runs take
 # (VALIDATE_CALIBRATE=once: one calibration first, for every scenario, as
 # until session 30); VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
-# is this project's host's, of session 28 with session 30's three-node fit). About 40 minutes on a 2-core
-# machine; with VALIDATE_CALIBRATE=once about 20; VALIDATE_RUNS=1, 7 less.
+# is this project's host's, of session 28 with session 30's three-node fit). About 30–35 minutes on a 2-core
+# machine; with VALIDATE_CALIBRATE=once about 17; VALIDATE_RUNS=1, 7 less.
 VALIDATE_CALIB ?=
 VALIDATE_CALIBRATE ?= each
 VALIDATE_RUNS ?= 3

@@ -66,7 +66,7 @@ A tenth, one node with a REST, a WebSocket and a GraphQL client at
 200 puts/s each for 10 s, measures each HTTP API protocol's ways between
 its clients and the node in a loaded process (ops.api[].loaded: the
 traced medians of the request, the accepted answer and the receipt).
-Run it on an otherwise idle machine: about four minutes
+Run it on an otherwise idle machine: about three minutes
 (--quick: a few seconds, few samples, no real run).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
