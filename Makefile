@@ -127,7 +127,8 @@ bench-ci-baseline: build
 # (VALIDATE_CALIBRATE=once: one calibration first, for every scenario, as
 # until session 30); VALIDATE_CALIB=FILE uses FILE instead (calib/reference.json
 # is this project's host's, of session 28 with session 30's three-node fit). About 30–35 minutes on a 2-core
-# machine; with VALIDATE_CALIBRATE=once about 17; VALIDATE_RUNS=1, 7 less.
+# machine; with VALIDATE_CALIBRATE=once five calibrations fewer (about 14 minutes less);
+# VALIDATE_RUNS=1, 7 less.
 VALIDATE_CALIB ?=
 VALIDATE_CALIBRATE ?= each
 VALIDATE_RUNS ?= 3
