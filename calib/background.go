@@ -61,12 +61,27 @@ func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*Pebbl
 	po := &pebble.Options{FS: fs, MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
 	// What the flushes took from the memtables: their arenas' bytes in use
 	// (entries and skiplist nodes), summed over every memtable flushed.
-	var flushedMem atomic.Uint64
-	po.EventListener = &pebble.EventListener{FlushEnd: func(fi pebble.FlushInfo) {
-		if fi.Err == nil && !fi.Ingest {
-			flushedMem.Add(fi.InputBytes)
-		}
-	}}
+	// And the rounds of L0 compactions, counted as the node counts them
+	// (storage's pebble_l0_rounds): a compaction out of L0 with a flush
+	// since the last such round starts one.
+	var (
+		flushedMem   atomic.Uint64
+		flushedSince atomic.Bool
+		l0Rounds     atomic.Int64
+	)
+	po.EventListener = &pebble.EventListener{
+		FlushEnd: func(fi pebble.FlushInfo) {
+			if fi.Err == nil && !fi.Ingest {
+				flushedMem.Add(fi.InputBytes)
+				flushedSince.Store(true)
+			}
+		},
+		CompactionBegin: func(ci pebble.CompactionInfo) {
+			if len(ci.Input) > 0 && ci.Input[0].Level == 0 && flushedSince.Swap(false) {
+				l0Rounds.Add(1)
+			}
+		},
+	}
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	po.EnsureDefaults() // for LBaseMaxBytes below
@@ -125,7 +140,7 @@ func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*Pebbl
 	mt := db.Metrics()
 	t := mt.Total()
 	flushed, compacted := t.TableBytesFlushed, t.TableBytesCompacted
-	compactions := max(mt.Compact.Count, 1)
+	rounds := max(l0Rounds.Load(), 1)
 	bg := cpuClock() - c0 - commits
 	out := max(flushed+compacted, 1)
 	// Memtables' worth flushed: not the flush jobs, since a job behind
@@ -140,10 +155,12 @@ func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*Pebbl
 		// The flushes' schedule: what came in per full memtable (less
 		// than its size: the arena holds each entry with its skiplist
 		// node), what a flush wrote per byte in, memtables flushed per
-		// compaction.
+		// round of L0 compactions (Pebble's compaction count also holds
+		// the rounds' later steps and moves: with 16 MiB memtables it
+		// counted more compactions than flushes).
 		InBytesPerFlush:      float64(in) / memtablesFlushed,
 		FlushedPerIn:         float64(flushed) / float64(max(in, 1)),
-		FlushesPerCompaction: memtablesFlushed / float64(compactions),
+		FlushesPerCompaction: memtablesFlushed / float64(rounds),
 		BaseMaxBytes:         po.LBaseMaxBytes, // the node's: Pebble's default
 	}, nil
 }

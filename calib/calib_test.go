@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/rustorium/rustorium/node/storage"
 )
 
 // quick is one quick calibration shared by the tests of this file.
@@ -77,7 +79,9 @@ func TestCalibrateQuickRoundTrips(t *testing.T) {
 	}
 	// Pebble's background is measured with the node's memtable; a quick
 	// calibration has no end-to-end run, so no bytes in per transaction.
-	if b := d.Ops.PebbleBackground; b == nil || b.MemtableBytes != 4<<20 || !(b.NsPerMiB > 0) || !(b.WriteAmp >= 1) || b.InBytesPerTx != 0 ||
+	var so storage.Options
+	so.EnsureDefaults()
+	if b := d.Ops.PebbleBackground; b == nil || b.MemtableBytes != int64(so.MemTableBytes) || !(b.NsPerMiB > 0) || !(b.WriteAmp >= 1) || b.InBytesPerTx != 0 ||
 		!(b.InBytesPerFlush > 0 && b.InBytesPerFlush <= float64(b.MemtableBytes)) || !(b.FlushedPerIn > 0) || !(b.FlushesPerCompaction >= 1) {
 		t.Errorf("pebble_background: %+v", d.Ops.PebbleBackground)
 	}

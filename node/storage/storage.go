@@ -121,7 +121,14 @@ type Options struct {
 	NoSync bool
 	// CacheBytes is the size of Pebble's block cache. Default (0): 64 MiB.
 	CacheBytes int64
-	// MemTableBytes is Pebble's memtable size. Default (0): 4 MiB.
+	// MemTableBytes is Pebble's memtable size. Default (0): 16 MiB (4 MiB,
+	// Pebble's own default, until session 38: at 5000 puts/s a node flushed
+	// one about every second, and its commits waited behind the flushes —
+	// with 16 MiB its accepted p50 fell by a third and its schedule lag p99
+	// from 14–16 ms to 9–10, and `maxrate-committed`'s knee rose from 10500
+	// to 12000 tx/s in two pairs of runs; at 1000/s nothing moved, for
+	// 13 MiB more RSS in `make run`: docs/DESIGN.md, "Where the CPU and the
+	// latency go").
 	MemTableBytes uint64
 	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
 	// shards. Default (0): 1<<18 nodes (at most about 60 MiB; the cache
@@ -192,7 +199,7 @@ func (o *Options) EnsureDefaults() {
 		o.CacheBytes = 64 << 20
 	}
 	if o.MemTableBytes == 0 {
-		o.MemTableBytes = 4 << 20
+		o.MemTableBytes = 16 << 20
 	}
 	if o.TreeCacheNodes == 0 {
 		o.TreeCacheNodes = 1 << 18
