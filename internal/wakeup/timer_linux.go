@@ -38,39 +38,37 @@ func newFD() (*fdTimer, error) {
 	return &fdTimer{f: f, rc: rc}, nil
 }
 
-func (t *fdTimer) sleep(ctx context.Context, d time.Duration) (precise bool, err error) {
+func (t *fdTimer) sleep(ctx context.Context, d time.Duration) error {
 	// Arming resets the expiration count, so an expiry left over from an
 	// earlier sleep that ended on its deadline or its context cannot end
 	// this one: the read finds nothing and waits.
 	spec := unix.ItimerSpec{Value: unix.NsecToTimespec(int64(d))}
 	var serr error
 	if err := t.rc.Control(func(fd uintptr) { serr = unix.TimerfdSettime(int(fd), 0, &spec, nil) }); err != nil {
-		return false, ErrClosed
+		return ErrClosed
 	}
 	if serr != nil {
-		return false, fmt.Errorf("wakeup: timerfd_settime: %w", serr)
+		return fmt.Errorf("wakeup: timerfd_settime: %w", serr)
 	}
 	if err := t.f.SetReadDeadline(time.Now().Add(d)); err != nil {
-		return false, ErrClosed
+		return ErrClosed
 	}
 	if ctx.Done() != nil {
 		stop := context.AfterFunc(ctx, func() { t.f.SetReadDeadline(time.Now()) })
 		defer stop()
 	}
 	var b [8]byte
-	_, err = t.f.Read(b[:])
+	_, err := t.f.Read(b[:])
 	if cerr := ctx.Err(); cerr != nil {
-		return false, cerr
+		return cerr
 	}
 	switch {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return false, nil
+	case err == nil, errors.Is(err, os.ErrDeadlineExceeded):
+		return nil
 	case errors.Is(err, os.ErrClosed):
-		return false, ErrClosed
+		return ErrClosed
 	}
-	return false, fmt.Errorf("wakeup: timerfd read: %w", err)
+	return fmt.Errorf("wakeup: timerfd read: %w", err)
 }
 
 func (t *fdTimer) close() error { return t.f.Close() }

@@ -3,7 +3,6 @@ package wakeup
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -15,7 +14,7 @@ import (
 func impls() map[string]func() *Timer {
 	return map[string]func() *Timer{
 		"new": New,
-		"go":  func() *Timer { return &Timer{g: newGoTimer(), now: time.Now} },
+		"go":  func() *Timer { return &Timer{g: newGoTimer()} },
 	}
 }
 
@@ -141,96 +140,26 @@ func sleepHour(t *testing.T, tm *Timer, ctx context.Context) <-chan error {
 	return out
 }
 
-// scriptedSleeper is a fake timer: each sleep advances the fake clock by
-// its d plus the next of late (0 when none is left) and reports the next
-// of precise (false when none is left).
-type scriptedSleeper struct {
-	name    string
-	clock   *time.Time
-	late    []time.Duration
-	precise []bool
-	used    *[]string // appends name on every sleep
-}
-
-func (s *scriptedSleeper) sleep(_ context.Context, d time.Duration) (bool, error) {
-	*s.used = append(*s.used, s.name)
-	var late time.Duration
-	if len(s.late) > 0 {
-		late, s.late = s.late[0], s.late[1:]
-	}
-	*s.clock = s.clock.Add(d + late)
-	precise := false
-	if len(s.precise) > 0 {
-		precise, s.precise = s.precise[0], s.precise[1:]
-	}
-	return precise, nil
-}
-
-func (s *scriptedSleeper) close() error { return nil }
-
-// A Timer sleeps on its timerfd until CoarseAfter sleeps in a row end on
-// the Go timer first, then on the Go timer until one ends more than
-// LateLimit late; sleeps under MinPrecise take the Go timer and change
-// nothing.
-func TestTimerChoosesByWhatEndsItsSleeps(t *testing.T) {
-	clock := time.Unix(0, 0)
-	var used []string
-	goFirst := make([]bool, CoarseAfter-1) // CoarseAfter-1 Go-timer-first wakes: not yet
-	fd := &scriptedSleeper{name: "fd", clock: &clock, used: &used,
-		precise: append(append(goFirst, true), make([]bool, CoarseAfter)...)}
-	g := &scriptedSleeper{name: "go", clock: &clock, used: &used,
-		late: []time.Duration{time.Millisecond}} // the short sleep's: no change
-	tm := &Timer{fd: fd, g: g, now: func() time.Time { return clock }}
-	sleep := func(d time.Duration) {
-		t.Helper()
-		if err := tm.Sleep(context.Background(), d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const d = 900 * time.Microsecond
-	for range CoarseAfter - 1 {
-		sleep(d)
-	}
-	sleep(d)              // the timerfd first: the count starts again
-	sleep(MinPrecise / 2) // short: the Go timer, no change
-	g.late = []time.Duration{0, LateLimit, LateLimit + time.Microsecond}
-	for range CoarseAfter {
-		sleep(d) // Go timer first CoarseAfter times: coarse after
-	}
-	sleep(d) // on time: stays coarse
-	sleep(d) // LateLimit late: stays coarse
-	sleep(d) // beyond LateLimit: the timerfd again
-	sleep(d)
-	want := slices.Concat(
-		slices.Repeat([]string{"fd"}, CoarseAfter), []string{"go"},
-		slices.Repeat([]string{"fd"}, CoarseAfter), []string{"go", "go", "go"}, []string{"fd"})
-	if !slices.Equal(used, want) {
-		t.Fatalf("sleeps took\n%v, want\n%v", used, want)
-	}
-}
-
 // BenchmarkLateness sleeps 1.3 ms at a time, as a pacer between sends at
-// about 750/s, and 0.9 ms, as one at 1000/s (its waits fall just under the
-// millisecond), and reports how late each sleep ended (p50 and p99), for
+// about 750/s, and reports how late each sleep ended (p50 and p99), for
 // New's timer and the Go timer in the same run.
 func BenchmarkLateness(b *testing.B) {
-	for _, d := range []time.Duration{1300 * time.Microsecond, 900 * time.Microsecond} {
-		for name, mk := range impls() {
-			b.Run(fmt.Sprintf("%s/%v", name, d), func(b *testing.B) {
-				tm := mk()
-				defer tm.Close()
-				late := make([]time.Duration, 0, b.N)
-				for b.Loop() {
-					start := time.Now()
-					if err := tm.Sleep(context.Background(), d); err != nil {
-						b.Fatal(err)
-					}
-					late = append(late, time.Since(start)-d)
+	for name, mk := range impls() {
+		b.Run(name, func(b *testing.B) {
+			tm := mk()
+			defer tm.Close()
+			const d = 1300 * time.Microsecond
+			late := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				if err := tm.Sleep(context.Background(), d); err != nil {
+					b.Fatal(err)
 				}
-				slices.Sort(late)
-				b.ReportMetric(float64(late[len(late)/2].Microseconds()), "late-p50-µs")
-				b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "late-p99-µs")
-			})
-		}
+				late = append(late, time.Since(start)-d)
+			}
+			slices.Sort(late)
+			b.ReportMetric(float64(late[len(late)/2].Microseconds()), "late-p50-µs")
+			b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "late-p99-µs")
+		})
 	}
 }
