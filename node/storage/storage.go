@@ -125,7 +125,7 @@ type Options struct {
 	// Pebble's own default, until session 38: at 5000 puts/s a node flushed
 	// one about every second, and its commits waited behind the flushes —
 	// with 16 MiB its accepted p50 fell by a third and its schedule lag p99
-	// from 14–16 ms to 9–10, and `maxrate-committed`'s knee rose from 10500
+	// from 14–16 ms to 8–11, and `maxrate-committed`'s knee rose from 10500
 	// to 12000 tx/s in two pairs of runs; at 1000/s nothing moved, for
 	// 13 MiB more RSS in `make run`: docs/DESIGN.md, "Where the CPU and the
 	// latency go").
