@@ -126,9 +126,9 @@ type Options struct {
 	// one about every second, and its commits waited behind the flushes —
 	// with 16 MiB its accepted p50 fell by a third and its schedule lag p99
 	// from 14–16 ms to 8–11, and `maxrate-committed`'s knee rose from 10500
-	// to 12000 tx/s in two pairs of runs; at 1000/s nothing moved, for
-	// 13 MiB more RSS in `make run`: docs/DESIGN.md, "Where the CPU and the
-	// latency go").
+	// to 12000 tx/s in two pairs of runs; at 1000/s its medians took about
+	// 5% longer, and `make run` 13–20 MiB more RSS: docs/DESIGN.md, "Where
+	// the CPU and the latency go").
 	MemTableBytes uint64
 	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
 	// shards. Default (0): 1<<18 nodes (at most about 60 MiB; the cache
