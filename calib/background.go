@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -59,29 +58,11 @@ func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*Pebbl
 	var so storage.Options
 	so.EnsureDefaults()
 	po := &pebble.Options{FS: fs, MemTableSize: so.MemTableBytes, DisableWAL: true, Logger: quietLogger{}}
-	// What the flushes took from the memtables: their arenas' bytes in use
-	// (entries and skiplist nodes), summed over every memtable flushed.
-	// And the rounds of L0 compactions, counted as the node counts them
-	// (storage's pebble_l0_rounds): a compaction out of L0 with a flush
-	// since the last such round starts one.
-	var (
-		flushedMem   atomic.Uint64
-		flushedSince atomic.Bool
-		l0Rounds     atomic.Int64
-	)
-	po.EventListener = &pebble.EventListener{
-		FlushEnd: func(fi pebble.FlushInfo) {
-			if fi.Err == nil && !fi.Ingest {
-				flushedMem.Add(fi.InputBytes)
-				flushedSince.Store(true)
-			}
-		},
-		CompactionBegin: func(ci pebble.CompactionInfo) {
-			if len(ci.Input) > 0 && ci.Input[0].Level == 0 && flushedSince.Swap(false) {
-				l0Rounds.Add(1)
-			}
-		},
-	}
+	// What the flushes took from the memtables (their arenas' bytes in
+	// use) and the rounds of L0 compactions, counted as the node counts
+	// them (storage's WriteStats).
+	var flushes storage.FlushCounter
+	po.EventListener = flushes.Listen(&pebble.EventListener{})
 	po.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
 	po.ApplyCompressionSettings(func() pebble.DBCompressionSettings { return pebble.DBCompressionNone })
 	po.EnsureDefaults() // for LBaseMaxBytes below
@@ -140,14 +121,14 @@ func pebbleBackground(fs vfs.FS, dir string, memtables int, seed uint64) (*Pebbl
 	mt := db.Metrics()
 	t := mt.Total()
 	flushed, compacted := t.TableBytesFlushed, t.TableBytesCompacted
-	rounds := max(l0Rounds.Load(), 1)
+	rounds := max(flushes.L0Rounds(), 1)
 	bg := cpuClock() - c0 - commits
 	out := max(flushed+compacted, 1)
 	// Memtables' worth flushed: not the flush jobs, since a job behind
 	// its queue flushes several memtables at once, nor rotations counted
 	// with the last partial one as whole, but the arena bytes the
 	// flushes took over a full memtable's.
-	memtablesFlushed := max(float64(flushedMem.Load())/float64(so.MemTableBytes), 1)
+	memtablesFlushed := max(float64(flushes.ArenaBytes())/float64(so.MemTableBytes), 1)
 	return &PebbleBackground{
 		MemtableBytes: int64(so.MemTableBytes),
 		NsPerMiB:      max(float64(bg.Nanoseconds())/(float64(out)/(1<<20)), 1),

@@ -37,11 +37,9 @@ type DB struct {
 	closeMu sync.RWMutex
 	closed  bool
 	perms   atomic.Uint64 // Poseidon permutations of values and trees (keys: keys.perms)
-	// flushedArena: the memtable arena bytes Pebble's flushes took, over
-	// every Pebble the store opened (WriteStats.MemtablesFlushed)
-	flushedArena atomic.Uint64
-	l0Rounds     atomic.Uint64 // rounds of compactions out of L0 (WriteStats.L0Rounds)
-	flushedSince atomic.Bool   // a flush ended since the last round began
+	// flushes counts every Pebble the store opened (WriteStats'
+	// MemtablesFlushed and L0Rounds).
+	flushes FlushCounter
 	// down: Recover closed a failed Pebble and has not reopened it yet.
 	// Guarded by closeMu.
 	down   bool
@@ -173,7 +171,7 @@ func (d *DB) openPebble() (*pebble.DB, error) {
 		Logger:       pebbleLogger{base: d.opts.Logger, d: d},
 		// A corrupted table is reported, not fatal (Pebble's default ends
 		// the process): the read that found it fails with ErrCorrupt.
-		EventListener: &pebble.EventListener{DataCorruption: d.corruption, FlushEnd: d.flushed, CompactionBegin: d.compacting},
+		EventListener: d.flushes.Listen(&pebble.EventListener{DataCorruption: d.corruption}),
 	}
 	// Bloom filters on every level (the later levels inherit L0's): most
 	// point reads are misses — is this transaction id already committed?
@@ -685,24 +683,45 @@ func (d *DB) WriteStats() WriteStats {
 	return WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
 		// Total's TableBytesFlushed counts the WAL's bytes too.
 		BytesFlushed:     t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed,
-		MemtablesFlushed: float64(d.flushedArena.Load()) / float64(max(d.opts.MemTableBytes, 1)),
-		L0Rounds:         d.l0Rounds.Load()}
+		MemtablesFlushed: float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1)),
+		L0Rounds:         d.flushes.L0Rounds()}
 }
 
-// compacting counts a round of compactions out of L0 (WriteStats).
-func (d *DB) compacting(ci pebble.CompactionInfo) {
-	if len(ci.Input) > 0 && ci.Input[0].Level == 0 && d.flushedSince.Swap(false) {
-		d.l0Rounds.Add(1)
-	}
+// FlushCounter counts a Pebble's memtable flushes and its rounds of
+// compactions out of L0 from its events, as WriteStats reports them: the
+// node's store and calibrate's one-core Pebble measurement count the same
+// way. The zero value is ready; it is safe for Pebble's concurrent events.
+type FlushCounter struct {
+	arena  atomic.Uint64 // the memtable arena bytes the flushes took
+	since  atomic.Bool   // a flush ended since the last round began
+	rounds atomic.Uint64
 }
 
-// flushed counts a memtable flush's arena bytes (WriteStats).
-func (d *DB) flushed(fi pebble.FlushInfo) {
-	if fi.Err == nil && !fi.Ingest {
-		d.flushedArena.Add(fi.InputBytes)
-		d.flushedSince.Store(true)
+// Listen sets l's FlushEnd and CompactionBegin to count into c, and
+// returns l.
+func (c *FlushCounter) Listen(l *pebble.EventListener) *pebble.EventListener {
+	l.FlushEnd = func(fi pebble.FlushInfo) {
+		if fi.Err == nil && !fi.Ingest {
+			c.arena.Add(fi.InputBytes)
+			c.since.Store(true)
+		}
 	}
+	// The first compaction out of L0 to begin after a flush ended starts
+	// a round.
+	l.CompactionBegin = func(ci pebble.CompactionInfo) {
+		if len(ci.Input) > 0 && ci.Input[0].Level == 0 && c.since.Swap(false) {
+			c.rounds.Add(1)
+		}
+	}
+	return l
 }
+
+// ArenaBytes is the memtable arena bytes the flushes took (a memtable's
+// entries and skiplist nodes), summed over every memtable flushed.
+func (c *FlushCounter) ArenaBytes() uint64 { return c.arena.Load() }
+
+// L0Rounds is how many rounds of compactions took tables out of L0.
+func (c *FlushCounter) L0Rounds() uint64 { return c.rounds.Load() }
 
 func (d *DB) closePebbleDB(pdb *pebble.DB) error {
 	old := d.pdb
