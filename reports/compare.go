@@ -119,6 +119,11 @@ type ComparisonRow struct {
 	NHead   int     `json:"n_head"`
 	Verdict Verdict `json:"verdict"`
 	Note    string  `json:"note,omitempty"` // why the verdict is inconclusive, when it is
+	// Recordings is the number of recordings of a baseline set the row
+	// joins (CompareSet), and WorseIn against how many of them head was
+	// worse; both are zero against a single baseline run.
+	Recordings int `json:"recordings,omitempty"`
+	WorseIn    int `json:"worse_in,omitempty"`
 }
 
 // Regression reports whether the row is a confident regression.

@@ -42,6 +42,12 @@ the number of metrics compared) and a bootstrap confidence interval of the
 change of their medians. Only a change at least --min-effect in the bad
 direction, with confidence, is a regression.
 
+BASE may also be a baseline set: a folder of recordings of the same scenario
+(*.json, made at different hours of the machine). A metric is then worse,
+better or same only when it is so against every recording, and its figures are
+those against the nearest recording: a regression must exceed the slowest hour
+the set has seen.
+
 The exit status is 0 without a confident regression, 3 with one, and 1 when
 the files cannot be read.`,
 		Args: cobra.ExactArgs(2),
@@ -55,7 +61,7 @@ the files cannot be read.`,
 			if opts.MinIntervals < 0 || opts.Resamples < 0 {
 				return errors.New("--min-intervals and --resamples must not be negative")
 			}
-			base, err := readResult(args[0])
+			base, err := reports.ReadBaseline(args[0])
 			if err != nil {
 				return err
 			}
@@ -63,7 +69,7 @@ the files cannot be read.`,
 			if err != nil {
 				return err
 			}
-			c := reports.Compare(base, head, opts)
+			c := reports.CompareSet(base, head, opts)
 			out := cmd.OutOrStdout()
 			switch format {
 			case "text":

@@ -66,11 +66,11 @@ completed but failed them, and 1 when the run could not be done.`,
 			}
 			regressed := false
 			if baseline != "" {
-				base, err := reports.ReadJSON(baseline)
+				base, err := reports.ReadBaseline(baseline)
 				if err != nil {
 					return fmt.Errorf("--baseline: %w", err)
 				}
-				cmp := reports.Compare(base, res, reports.CompareOptions{MinEffect: minEffect})
+				cmp := reports.CompareSet(base, res, reports.CompareOptions{MinEffect: minEffect})
 				fmt.Fprintf(cmd.OutOrStdout(), "\ncompared with %s:\n", baseline)
 				if err := cmp.Text(cmd.OutOrStdout()); err != nil {
 					return err
@@ -91,7 +91,7 @@ completed but failed them, and 1 when the run could not be done.`,
 	f.StringVar(&out, "out", "", "report folder (default out/<scenario>-<time>)")
 	f.StringVar(&brokers, "brokers", "", "use this Kafka/Redpanda cluster (host:port,…) instead of the scenario's broker")
 	f.StringVar(&brokerCtl, "broker-ctl", "", "command that stops and resumes the given broker for a timeline's kill: broker (run as 'CMD stop' and 'CMD resume', such as scripts/kafka.sh)")
-	f.StringVar(&baseline, "baseline", "", "compare with this result.json and exit 3 on a confident regression")
+	f.StringVar(&baseline, "baseline", "", "compare with this result.json (or report folder, or baseline set: a folder of recordings, *.json) and exit 3 on a confident regression")
 	f.Float64Var(&minEffect, "min-effect", 0.05, "with --baseline: the smallest relative change that counts as a regression")
 	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
