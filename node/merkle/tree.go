@@ -101,6 +101,11 @@ type Update struct {
 
 	base  fr.Element
 	fresh []newNode
+	// stale are the committed tree's nodes the batch replaced: Commit
+	// drops them from the node cache, which would otherwise fill with the
+	// superseded nodes of earlier roots and evict live ones (a miss reads
+	// the store). They stay in the store.
+	stale []fr.Element
 
 	indexOnce sync.Once
 	index     map[fr.Element]node // fresh nodes by hash, built on first proof
@@ -211,6 +216,7 @@ func (t *Tree) Commit(u *Update) error {
 	if !t.root.Equal(&u.base) {
 		return ErrStaleUpdate
 	}
+	t.cache.deleteMany(u.stale) // before setMany: a node may be both
 	t.cache.setMany(u.fresh, t.opts.Parallelism)
 	t.root = u.Root
 	return nil
@@ -289,7 +295,10 @@ type pending struct {
 // and records them without hashing; hashAll then hashes them by height, all
 // the nodes of one height being independent, in batches (poseidon.HashMany2,
 // HashMany3: eight at a time where the CPU allows) and over goroutines.
-type emitter struct{ nodes []pending }
+type emitter struct {
+	nodes []pending
+	stale []fr.Element // loaded nodes the walk replaced (Update.stale)
+}
 
 func (e *emitter) height(r *res) int32 {
 	if r.ref == 0 {
@@ -329,6 +338,7 @@ func (e *emitter) merge(o *emitter, r res) res {
 		}
 		e.nodes = append(e.nodes, p)
 	}
+	e.stale = append(e.stale, o.stale...)
 	if r.ref != 0 {
 		r.ref += off
 	}
@@ -464,14 +474,15 @@ func applyMany(opts Options, trees []*Tree, kvss [][]KV, updates []*Update, errs
 		if len(kvss[i]) == 0 {
 			continue
 		}
-		lo := len(em.nodes)
+		lo, slo := len(em.nodes), len(em.stale)
 		a := &applier{t: t, sem: sem}
 		r, err := a.update(base, 0, prepare(kvss[i]), &em)
 		if err != nil {
-			em.nodes = em.nodes[:lo] // drop what the failed walk emitted
+			em.nodes, em.stale = em.nodes[:lo], em.stale[:slo] // drop what the failed walk emitted
 			updates[i], errs[i] = nil, err
 			continue
 		}
+		updates[i].stale = slices.Clone(em.stale[slo:])
 		ws[i] = walked{lo: int32(lo), hi: int32(len(em.nodes)), r: r, done: true}
 	}
 	var hs []fr.Element
@@ -651,6 +662,7 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 		existing := &op{key: n.a, value: n.b, path: path, existing: true, h: h}
 		if found {
 			if ops[i].del || !ops[i].value.Equal(&n.b) {
+				em.stale = append(em.stale, h)
 				return a.build(d, ops, nil, em)
 			}
 			// the leaf's own value written again: the leaf stays
@@ -685,6 +697,7 @@ func (a *applier) update(h fr.Element, d int, ops []op, em *emitter) (res, error
 	if l.ref == 0 && r.ref == 0 && l.h.Equal(&n.a) && r.h.Equal(&n.b) {
 		return res{h: h, typ: resMiddle}, nil
 	}
+	em.stale = append(em.stale, h) // replaced by what follows
 	// compress: a middle node with one empty side and a leaf on the other
 	// is that leaf.
 	if l.typ == resEmpty && r.typ == resEmpty {

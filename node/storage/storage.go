@@ -131,9 +131,10 @@ type Options struct {
 	// the CPU and the latency go").
 	MemTableBytes uint64
 	// TreeCacheNodes bounds the in-memory Merkle node cache shared by all
-	// shards. Default (0): 1<<18 nodes (at most about 60 MiB; the cache
-	// also holds the superseded nodes of earlier roots until they are
-	// evicted, so it fills whatever its size).
+	// shards. Default (0): 1<<18 nodes (at most about 60 MiB). A commit
+	// drops the nodes it superseded, so the cache holds the current trees'
+	// nodes (about two per key) and those read for proofs at earlier
+	// roots; a miss reads Pebble.
 	TreeCacheNodes int
 	// MaxLevels is the Merkle trees' number of levels (see merkle.Options).
 	// Default (0): 64. It is part of the data: a store must always be
