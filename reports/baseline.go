@@ -64,7 +64,9 @@ func ReadBaseline(path string) ([]*Result, error) {
 // it was worse or better). The figures shown for a metric (base, change,
 // interval, p) are those against the recording nearest to head — the
 // smallest change — so a regression is shown by how much it exceeds the
-// slowest hour of the set. With one recording CompareSet is Compare.
+// slowest hour of the set; BaseMin and BaseMax give the recordings' range
+// (the text and Markdown tables show it as the base). With one recording
+// CompareSet is Compare.
 func CompareSet(bases []*Result, head *Result, opts CompareOptions) *Comparison {
 	if len(bases) == 1 {
 		return Compare(bases[0], head, opts)
@@ -115,6 +117,19 @@ func joinRows(rows []ComparisonRow, n int) ComparisonRow {
 	}
 	out := rows[nearest]
 	out.Recordings, out.WorseIn = n, count[VerdictWorse]
+	first := true
+	for _, r := range rows {
+		if !r.HasBase {
+			continue
+		}
+		if first || r.Base < out.BaseMin {
+			out.BaseMin = r.Base
+		}
+		if first || r.Base > out.BaseMax {
+			out.BaseMax = r.Base
+		}
+		first = false
+	}
 	switch {
 	case len(rows) < n:
 		out.Verdict, out.Note = VerdictInconclusive, fmt.Sprintf("in %d of %d baseline recordings", len(rows), n)

@@ -39,6 +39,19 @@ func TestCompareSetSlowHourIsNotARegression(t *testing.T) {
 	if !strings.HasPrefix(c.Base, "2 recordings (") {
 		t.Errorf("base label %q", c.Base)
 	}
+	// The base column shows the recordings' range.
+	qa, sa := row(Compare(quick, head, opts), "accepted.p50"), row(Compare(slow, head, opts), "accepted.p50")
+	if r.BaseMin != min(qa.Base, sa.Base) || r.BaseMax != max(qa.Base, sa.Base) || r.BaseMin == r.BaseMax {
+		t.Errorf("base range %v..%v, want %v and %v", r.BaseMin, r.BaseMax, qa.Base, sa.Base)
+	}
+	var text strings.Builder
+	if err := c.Text(&text); err != nil {
+		t.Fatal(err)
+	}
+	span := FormatMicros(int64(r.BaseMin)) + ".." + FormatMicros(int64(r.BaseMax))
+	if !strings.Contains(text.String(), span) {
+		t.Errorf("the table does not show the base range %s:\n%s", span, text.String())
+	}
 }
 
 func TestCompareSetRegressionBeyondEveryRecording(t *testing.T) {

@@ -124,6 +124,11 @@ type ComparisonRow struct {
 	// worse; both are zero against a single baseline run.
 	Recordings int `json:"recordings,omitempty"`
 	WorseIn    int `json:"worse_in,omitempty"`
+	// BaseMin and BaseMax are the lowest and highest whole-run values of
+	// the set's recordings (the machine's spread between the hours they
+	// were made in); zero against a single baseline run.
+	BaseMin float64 `json:"base_min,omitempty"`
+	BaseMax float64 `json:"base_max,omitempty"`
 }
 
 // Regression reports whether the row is a confident regression.
@@ -465,7 +470,12 @@ func (c *Comparison) tableRows() [][]string {
 		if r.Note != "" {
 			v += " (" + r.Note + ")"
 		}
-		rows = append(rows, []string{r.Workload, r.Stage, r.Metric, fmtMetric(r.Metric, r.Base, r.HasBase), fmtMetric(r.Metric, r.Head, r.HasHead), change, ci, p, v})
+		base := fmtMetric(r.Metric, r.Base, r.HasBase)
+		if r.Recordings > 1 && r.BaseMin < r.BaseMax {
+			// a set: the recordings' range (the change is against the nearest)
+			base = fmtMetric(r.Metric, r.BaseMin, true) + ".." + fmtMetric(r.Metric, r.BaseMax, true)
+		}
+		rows = append(rows, []string{r.Workload, r.Stage, r.Metric, base, fmtMetric(r.Metric, r.Head, r.HasHead), change, ci, p, v})
 	}
 	return rows
 }
