@@ -90,25 +90,24 @@ chaos-kafka: build
 	trap 'scripts/kafka.sh stop' EXIT; \
 	$(BIN) chaos $(CHAOS_KAFKA) --seeds $(CHAOS_SEEDS) --brokers $$brokers --broker-ctl scripts/kafka.sh --out $(OUT)/chaos-kafka
 
-# The CI benchmark gate: short scenarios compared with the baseline sets
-# committed in bench/ci/baseline/<scenario>/, each a few recordings made at
-# different hours (on a shared machine every stage of a run can be a third
-# slower in one hour than in the next). It fails on a checker/SLO failure, or
-# on a regression the comparison is confident about against every recording
-# of the set and that is at least BENCH_MIN_EFFECT large. `make
-# bench-ci-baseline` adds one recording of each scenario to its set (run it
-# at a few different hours on an idle machine) and keeps the newest
-# BENCH_BASELINE_KEEP; BENCH_BASELINE_FRESH=1 first removes the old ones (after
-# a change that makes the code faster, so the gate holds it there).
+# The CI benchmark gate (scripts/bench-ci.sh): each scenario in bench/ci/ runs
+# with the reference build of the commit in bench/ci/REF, with this build, and
+# with the reference again, in the same minutes; it fails on a checker/SLO
+# failure, or on a regression the comparison is confident about against both
+# reference runs and that is at least BENCH_MIN_EFFECT large. The machine's
+# hour (on this shared host every stage of a run can be a third to four
+# fifths slower in one hour than in the next) is in both sides. BENCH_REF
+# overrides the reference; BENCH_REF=none compares with the recordings
+# committed in bench/ci/baseline/<scenario>/ instead. `make bench-ci-baseline`
+# adds one recording of each scenario to its set (run it at different hours on
+# an idle machine) and keeps the newest BENCH_BASELINE_KEEP;
+# BENCH_BASELINE_FRESH=1 first removes the old ones.
 BENCH_MIN_EFFECT ?= 0.5
+BENCH_REF ?=
 BENCH_BASELINE_KEEP ?= 5
 BENCH_BASELINE_FRESH ?=
 bench-ci: build
-	@set -e; for sc in bench/ci/*.yaml; do \
-	  name=$$(basename $$sc .yaml); \
-	  echo "bench-ci: $$name"; \
-	  $(BIN) run $$sc --out $(OUT)/bench-ci/$$name --baseline bench/ci/baseline/$$name --min-effect $(BENCH_MIN_EFFECT); \
-	done
+	@scripts/bench-ci.sh $(BIN) $(OUT) $(BENCH_MIN_EFFECT) $(BENCH_REF)
 
 bench-ci-baseline: build
 	@set -e; for sc in bench/ci/*.yaml; do \
