@@ -2,20 +2,23 @@ package reports
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 )
 
-// A baseline set is several recordings of one scenario, made at different
-// hours of the same machine, so that the gate knows how far the machine
-// alone moves a figure. On a shared host every stage of a run can be a third
-// slower in one hour than in the next (session 38: the CI gate called p99s
-// +57–60% worse, with every stage uniformly +30–38%, against a baseline
-// recorded an hour earlier on the same code). Against a set, a metric is
-// worse only when it is worse than every recording: a regression must
-// exceed the slowest hour the set has seen by the minimum effect.
+// A baseline set is several runs of one scenario on the same machine:
+// recordings made at different hours, or a reference build's runs made
+// just before and just after head's (the CI gate, scripts/bench-ci.sh), so
+// that the comparison knows how far the machine alone moves a figure. On a
+// shared host every stage of a run can be a third slower in one hour than
+// in the next (session 38: the CI gate called p99s +57–60% worse, with
+// every stage uniformly +30–38%, against a baseline recorded an hour
+// earlier on the same code). Against a set, a metric is worse only when it
+// is worse than every run of it: a regression must exceed the slowest of
+// them by the minimum effect.
 
 // ReadBaseline reads a baseline: a result.json, a report folder holding
 // one, or a baseline set — a folder of result files (*.json, read in name
@@ -111,7 +114,7 @@ func joinRows(rows []ComparisonRow, n int) ComparisonRow {
 	nearest := 0
 	for i, r := range rows {
 		count[r.Verdict]++
-		if near := rows[nearest]; r.Tested && (!near.Tested || abs(r.Change) < abs(near.Change)) {
+		if near := rows[nearest]; r.Tested && (!near.Tested || math.Abs(r.Change) < math.Abs(near.Change)) {
 			nearest = i
 		}
 	}
@@ -146,13 +149,6 @@ func joinRows(rows []ComparisonRow, n int) ComparisonRow {
 		}
 	}
 	return out
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // setLabel names a baseline set by its recordings' labels, each once.

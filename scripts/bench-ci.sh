@@ -71,10 +71,12 @@ for sc in bench/ci/*.yaml; do
       [ "$rc" = 0 ] || { echo "bench-ci: $name failed its checks (exit $rc)" >&2; exit "$rc"; }
     fi
     echo "bench-ci: $name (reference ${commit:0:12}, run $i of 2)"
-    (cd "$refdir" && "$refbin" run "$root/$sc" --out "$(abs "$out/bench-ci/$name-ref-$i")") > "$out/bench-ci/$name-ref-$i.log" 2>&1 || {
-      echo "bench-ci: the reference ${commit:0:12} could not run $sc (see $out/bench-ci/$name-ref-$i.log): move bench/ci/REF forward, or BENCH_REF=none" >&2
+    rc=0
+    (cd "$refdir" && "$refbin" run "$root/$sc" --out "$(abs "$out/bench-ci/$name-ref-$i")") > "$out/bench-ci/$name-ref-$i.log" 2>&1 || rc=$?
+    if [ "$rc" != 0 ]; then
+      echo "bench-ci: the reference ${commit:0:12} failed on $sc (exit $rc: 3 is a failed check, 1 a run it could not do; see $out/bench-ci/$name-ref-$i.log): move bench/ci/REF forward, or BENCH_REF=none" >&2
       exit 2
-    }
+    fi
     cp "$out/bench-ci/$name-ref-$i/result.json" "$set_dir/$i.json"
   done
   echo

@@ -42,11 +42,11 @@ the number of metrics compared) and a bootstrap confidence interval of the
 change of their medians. Only a change at least --min-effect in the bad
 direction, with confidence, is a regression.
 
-BASE may also be a baseline set: a folder of recordings of the same scenario
-(*.json, made at different hours of the machine). A metric is then worse,
-better or same only when it is so against every recording, and its figures are
-those against the nearest recording: a regression must exceed the slowest hour
-the set has seen.
+BASE may also be a baseline set: a folder of runs of the same scenario (*.json:
+recordings made at different hours of the machine, or a reference build's runs
+made just before and just after HEAD's). A metric is then worse, better or same
+only when it is so against every one, and its figures are those against the
+nearest: a regression must exceed the slowest of them.
 
 The exit status is 0 without a confident regression, 3 with one, and 1 when
 the files cannot be read.`,

@@ -139,9 +139,6 @@ func (c *NodeCache) set(h fr.Element, n node) {
 	s.mu.Unlock()
 }
 
-// setMany caches a batch's fresh nodes. Large batches are spread over up to
-// workers goroutines, each owning a disjoint set of shards, so the inserts
-// run in parallel without contending for a shard's lock.
 // deleteMany drops the nodes hs from the cache (those it holds).
 func (c *NodeCache) deleteMany(hs []fr.Element) {
 	for i := range hs {
@@ -152,6 +149,9 @@ func (c *NodeCache) deleteMany(hs []fr.Element) {
 	}
 }
 
+// setMany caches a batch's fresh nodes. Large batches are spread over up to
+// workers goroutines, each owning a disjoint set of shards, so the inserts
+// run in parallel without contending for a shard's lock.
 func (c *NodeCache) setMany(fresh []newNode, workers int) {
 	if workers <= 1 || len(fresh) < 2048 {
 		for i := range fresh {
