@@ -1,7 +1,9 @@
 package reports
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,10 +22,15 @@ import (
 // is worse than every run of it: a regression must exceed the slowest of
 // them by the minimum effect.
 
+// MaxBaselineRuns is the most runs ReadBaseline reads from a baseline set
+// (each up to MaxResultSize): more is ErrFormat, not hundreds of results
+// held at once.
+const MaxBaselineRuns = 32
+
 // ReadBaseline reads a baseline: a result.json, a report folder holding
 // one, or a baseline set — a folder of result files (*.json, read in name
-// order), each one recording of the same scenario. A folder with neither
-// is ErrNoData.
+// order, at most MaxBaselineRuns), each one run of the same scenario. A
+// folder with neither is ErrNoData.
 func ReadBaseline(path string) ([]*Result, error) {
 	st, err := os.Stat(path)
 	if err != nil {
@@ -38,7 +45,7 @@ func ReadBaseline(path string) ([]*Result, error) {
 	}
 	if r, err := ReadJSON(filepath.Join(path, ResultFile)); err == nil {
 		return []*Result{r}, nil
-	} else if !os.IsNotExist(err) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	files, err := filepath.Glob(filepath.Join(path, "*.json"))
@@ -47,6 +54,9 @@ func ReadBaseline(path string) ([]*Result, error) {
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("%s: %w: neither %s nor a recording (*.json) in the folder", path, ErrNoData, ResultFile)
+	}
+	if len(files) > MaxBaselineRuns {
+		return nil, fmt.Errorf("%s: %w: %d runs in the baseline set, at most %d", path, ErrFormat, len(files), MaxBaselineRuns)
 	}
 	sort.Strings(files)
 	set := make([]*Result, 0, len(files))

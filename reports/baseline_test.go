@@ -2,6 +2,7 @@ package reports
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -160,5 +161,17 @@ func TestReadBaseline(t *testing.T) {
 	}
 	if _, err := ReadBaseline(filepath.Join(dir, "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a missing path: %v", err)
+	}
+	many := filepath.Join(dir, "many")
+	if err := os.Mkdir(many, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range MaxBaselineRuns + 1 {
+		if err := os.WriteFile(filepath.Join(many, fmt.Sprintf("%03d.json", i)), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := ReadBaseline(many); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "at most") {
+		t.Errorf("a set over MaxBaselineRuns: %v, want ErrFormat naming the limit", err)
 	}
 }

@@ -219,6 +219,7 @@ func (t *Tree) Commit(u *Update) error {
 	t.cache.deleteMany(u.stale) // before setMany: a node may be both
 	t.cache.setMany(u.fresh, t.opts.Parallelism)
 	t.root = u.Root
+	u.stale = nil // done with; the Update may be kept for its proofs
 	return nil
 }
 
@@ -482,7 +483,8 @@ func applyMany(opts Options, trees []*Tree, kvss [][]KV, updates []*Update, errs
 			updates[i], errs[i] = nil, err
 			continue
 		}
-		updates[i].stale = slices.Clone(em.stale[slo:])
+		// Later walks only append past it (or truncate to after it).
+		updates[i].stale = em.stale[slo:len(em.stale):len(em.stale)]
 		ws[i] = walked{lo: int32(lo), hi: int32(len(em.nodes)), r: r, done: true}
 	}
 	var hs []fr.Element
