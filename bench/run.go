@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -384,6 +385,9 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	out := &outcome{res: res, snap: snap, notes: notes, complete: func(res *reports.Result) {
 		res.Timeline = timeline.results(res, measured.Add(measure))
 		res.Profiles = profiles
+		if resources != nil {
+			cpuProfileCaveat(res.Profiles, sc, resources.CPUPercentMean, runtime.NumCPU())
+		}
 	}, from: measured, to: measured.Add(measure)}
 	// Interrupted (a signal, a node that failed): what was measured goes
 	// into the report all the same.

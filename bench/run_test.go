@@ -432,6 +432,14 @@ report: {formats: [json, md], profile: [cpu, heap]}
 	if !strings.Contains(string(md), "## Profile: cpu") || !strings.Contains(string(md), res.Profiles[0].TopFlat[0].Func) {
 		t.Fatal("report.md lacks the profile summary")
 	}
+	// 300 sends a second on a fixed schedule leave the cores mostly idle:
+	// the cpu profile says it may be aliased, the heap profile does not.
+	if res.Profiles[0].Kind != "cpu" || !strings.Contains(res.Profiles[0].Caveat, "constant schedule") || res.Profiles[1].Caveat != "" {
+		t.Fatalf("caveats: cpu %q, %s %q", res.Profiles[0].Caveat, res.Profiles[1].Kind, res.Profiles[1].Caveat)
+	}
+	if !strings.Contains(string(md), "**Caveat:**") {
+		t.Fatal("report.md lacks the cpu profile's caveat")
+	}
 }
 
 // TestRunTransfers: transfers between accounts across shards keep the

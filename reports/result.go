@@ -642,6 +642,11 @@ type ProfileSummary struct {
 	Total   int64         `json:"total"`
 	TopFlat []ProfileFunc `json:"top_flat"` // by the function's own cost
 	TopCum  []ProfileFunc `json:"top_cum"`  // by the cost of the function and its callees
+	// Caveat says why the profile may misplace its samples, when the run
+	// suggests it (a cpu profile of a paced, mostly idle process: the
+	// kernel checks the profiler's CPU timers on its tick, and a load sent
+	// on a fixed schedule can keep step with it). Empty: none known.
+	Caveat string `json:"caveat,omitempty"`
 }
 
 // ProfileFunc is one function's share of a profile.

@@ -74,6 +74,7 @@ type maxRateRow struct{ Rate, TPS, P50, P99, Errors, Verdict string }
 type profileView struct {
 	Kind, File, Unit, Total string
 	Tool                    string // what opens the file: go tool pprof, go tool trace
+	Caveat                  string
 	Parts                   []profilePart
 }
 
@@ -291,7 +292,7 @@ func profileViews(profiles []ProfileSummary) []profileView {
 		return rs
 	}
 	for _, pr := range profiles {
-		v := profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Tool: "go tool pprof", Parts: []profilePart{
+		v := profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Tool: "go tool pprof", Caveat: pr.Caveat, Parts: []profilePart{
 			{"by flat (own) cost", rows(pr.TopFlat)}, {"by cumulative cost", rows(pr.TopCum)},
 		}}
 		if pr.Kind == "trace" { // goroutine wake-ups (bench.summarizeTrace)
