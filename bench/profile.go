@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -29,6 +30,7 @@ type profiler struct {
 	kinds  []scenarios.Profile
 	cpu    *os.File
 	tr     *os.File
+	perf   *perfRecord
 	notes  []string
 	active bool
 }
@@ -49,6 +51,11 @@ func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
 			p.cpu = p.startFile(filepath.Join(dir, "cpu.pprof"), "cpu profile", pprof.StartCPUProfile)
 		case scenarios.ProfileTrace:
 			p.tr = p.startFile(filepath.Join(dir, "trace.out"), "trace", trace.Start)
+		case scenarios.ProfilePerf:
+			var err error
+			if p.perf, err = startPerf(dir); err != nil {
+				p.notes = append(p.notes, fmt.Sprintf("perf profile: %v", err))
+			}
 		case scenarios.ProfileMutex:
 			runtime.SetMutexProfileFraction(5)
 		case scenarios.ProfileBlock:
@@ -132,6 +139,11 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 			}
 			out = append(out, s)
 			continue
+		case scenarios.ProfilePerf:
+			if p.perf == nil {
+				continue
+			}
+			path, err = p.perf.stop(context.Background())
 		default:
 			name := string(k)
 			if k == scenarios.ProfileMutex || k == scenarios.ProfileBlock {
@@ -268,7 +280,7 @@ func cpuProfileCaveat(profiles []reports.ProfileSummary, sc *scenarios.Scenario,
 	}
 	for i := range profiles {
 		if profiles[i].Kind == string(scenarios.ProfileCPU) {
-			profiles[i].Caveat = fmt.Sprintf("an open loop sent on a constant schedule while the process used %.0f%% of %d cores: the profiler samples on the kernel's tick, which such a load can keep step with, so functions that run at a fixed delay after each send may get far more than their share of samples (make run's scenario: the signature check 20%% here against 3%% by perf). Profile with arrival: poisson, or with perf (cpu-clock), to check", cpuPct, cores)
+			profiles[i].Caveat = fmt.Sprintf("an open loop sent on a constant schedule while the process used %.0f%% of %d cores: the profiler samples on the kernel's tick, which such a load can keep step with, so functions that run at a fixed delay after each send may get far more than their share of samples (make run's scenario: the signature check 20%% here against 3%% by perf). Profile with report.profile: [perf] (Linux perf's cpu-clock samples), or with arrival: poisson, to check", cpuPct, cores)
 		}
 	}
 }

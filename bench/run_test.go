@@ -442,6 +442,42 @@ report: {formats: [json, md], profile: [cpu, heap]}
 	}
 }
 
+// TestRunPerfProfile: report.profile: [perf] records the measured phase
+// with perf, into profile/perf.data and profile/perf.pprof, and summarises
+// it as Go's profiles are. Where perf is not
+// installed the run notes why instead (bench.ErrNoPerf), and this test stops
+// there.
+func TestRunPerfProfile(t *testing.T) {
+	out := t.TempDir()
+	res := run(t, `
+name: perf
+warmup: 500ms
+duration: 2s
+drain: 10s
+cluster: {nodes: 1, shards: 2, storage: {sync: false}}
+workload:
+  - {name: puts, kind: put, rate: 300/s}
+report: {formats: [json, md], profile: [perf]}
+`, bench.Options{Out: out, SkipFloors: true})
+	if _, err := exec.LookPath("perf"); err != nil {
+		if len(res.Profiles) != 0 || !strings.Contains(strings.Join(res.Checker.Notes, "\n"), bench.ErrNoPerf.Error()) {
+			t.Fatalf("without perf: profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
+		}
+		t.Skip("perf is not installed: the run noted it")
+	}
+	if len(res.Profiles) != 1 || res.Profiles[0].Kind != "perf" || res.Profiles[0].Total <= 0 || len(res.Profiles[0].TopCum) == 0 {
+		t.Fatalf("profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
+	}
+	for _, f := range []string{"perf.pprof", "perf.data"} {
+		if _, err := os.Stat(filepath.Join(out, "profile", f)); err != nil {
+			t.Fatalf("no profile/%s", f)
+		}
+	}
+	// The test binary is linked without its symbol table (go test's -s), so
+	// perf names only the kernel's frames here; TestPerfProfile checks the
+	// names of a binary with symbols.
+}
+
 // TestRunTransfers: transfers between accounts across shards keep the
 // balances' total, every accepted transfer commits once (failed executions
 // included), and on both brokers.

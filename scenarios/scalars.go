@@ -578,7 +578,10 @@ func (f *Format) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Profile is a Go profile captured over the measured phase.
+// Profile is a profile captured over the measured phase: one of Go's, or
+// perf, a CPU profile by Linux perf's cpu-clock sampling (when perf is
+// installed), which neither misses the kernel's share nor samples on the
+// scheduler tick as Go's cpu profile does.
 type Profile string
 
 // Profiles.
@@ -590,9 +593,10 @@ const (
 	ProfileBlock     Profile = "block"
 	ProfileTrace     Profile = "trace"
 	ProfileGoroutine Profile = "goroutine"
+	ProfilePerf      Profile = "perf"
 )
 
-var profileValues = []string{"cpu", "heap", "allocs", "mutex", "block", "trace", "goroutine"}
+var profileValues = []string{"cpu", "heap", "allocs", "mutex", "block", "trace", "goroutine", "perf"}
 
 // UnmarshalText accepts one of the profiles.
 func (p *Profile) UnmarshalText(b []byte) error {

@@ -410,7 +410,9 @@ type SLO struct {
 type Report struct {
 	// Formats lists the outputs: json, md, html, hgrm, hlog.
 	Formats []Format `yaml:"formats" json:"formats"`
-	// Profile lists Go profiles to capture over the measured phase only.
+	// Profile lists profiles to capture over the measured phase only: Go's
+	// (cpu, heap, allocs, mutex, block, trace, goroutine) and perf (Linux
+	// perf's cpu-clock samples of the harness process, kernel included).
 	Profile []Profile `yaml:"profile" json:"profile,omitempty"`
 }
 

@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+)
+
+// perfHz is perf record's sampling rate for the perf profile: cpu-clock
+// samples on a high-resolution timer of each thread's CPU time, so a prime
+// rate keeps step with no millisecond schedule (Go's cpu profile samples on
+// the kernel's tick: see cpuProfileCaveat).
+const perfHz = 997
+
+// perfStopWait bounds how long perf record may take to write its file once
+// interrupted.
+const perfStopWait = 30 * time.Second
+
+// ErrNoPerf is why a perf profile was not captured: the perf tool is not
+// installed (Debian: linux-perf) or not in PATH.
+var ErrNoPerf = errors.New("perf not found in PATH (install linux-perf, or linux-tools for your kernel)")
+
+// perfRecord is a running `perf record` of this process, into dir/perf.data.
+type perfRecord struct {
+	bin    string
+	data   string
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+	done   chan error // perf record's exit, once
+}
+
+// startPerf starts sampling this process's threads (kernel stacks too,
+// where perf_event_paranoid allows) into dir/perf.data.
+func startPerf(dir string) (*perfRecord, error) {
+	bin, err := exec.LookPath("perf")
+	if err != nil {
+		return nil, ErrNoPerf
+	}
+	r := &perfRecord{bin: bin, data: filepath.Join(dir, "perf.data"), done: make(chan error, 1)}
+	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(perfHz), "-g", "-q",
+		"-p", strconv.Itoa(os.Getpid()), "-o", r.data)
+	r.cmd.Stderr = &r.stderr
+	if err := r.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting perf record: %w", err)
+	}
+	go func() { r.done <- r.cmd.Wait() }()
+	return r, nil
+}
+
+// stop interrupts perf record, waits for its file and converts it to a
+// pprof profile at dir/perf.pprof (cpu nanoseconds by stack, function names
+// only), whose path it returns.
+func (r *perfRecord) stop(ctx context.Context) (string, error) {
+	select {
+	case err := <-r.done: // it ended before it was asked to: it never ran
+		return "", fmt.Errorf("perf record ended early (%v): %s", err, strings.TrimSpace(r.stderr.String()))
+	default:
+	}
+	_ = r.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-r.done: // an interrupted perf record exits 130; its file says whether it worked
+	case <-time.After(perfStopWait):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		return "", fmt.Errorf("perf record did not stop within %v", perfStopWait)
+	}
+	script := exec.CommandContext(ctx, r.bin, "script", "-i", r.data, "-F", "period,ip,sym")
+	var stderr bytes.Buffer
+	script.Stderr = &stderr
+	out, err := script.StdoutPipe()
+	if err != nil {
+		return "", err
+	}
+	if err := script.Start(); err != nil {
+		return "", fmt.Errorf("perf script: %w", err)
+	}
+	prof, perr := perfProfile(out)
+	_, _ = io.Copy(io.Discard, out)
+	if err := script.Wait(); err != nil {
+		return "", fmt.Errorf("perf script: %w: %s %s", err, strings.TrimSpace(stderr.String()), strings.TrimSpace(r.stderr.String()))
+	}
+	if perr != nil {
+		return "", perr
+	}
+	path := filepath.Join(filepath.Dir(r.data), "perf.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	if err := prof.Write(f); err != nil {
+		f.Close()
+		return "", err
+	}
+	return path, f.Close()
+}
+
+// perfProfile reads `perf script -F period,ip,sym` (each sample a line with
+// its period in nanoseconds, then one line per frame, innermost first: an
+// address and a symbol; a blank line after each) into a pprof profile of
+// samples and cpu nanoseconds by stack. Frames perf could not name (a
+// binary without its symbol table: go build -ldflags=-s, as go test links)
+// count as "[unknown]"; a sample without frames is dropped.
+func perfProfile(r io.Reader) (*profile.Profile, error) {
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:     int64(time.Second / perfHz),
+	}
+	locs := map[string]*profile.Location{}
+	loc := func(name string) *profile.Location {
+		if l := locs[name]; l != nil {
+			return l
+		}
+		fn := &profile.Function{ID: uint64(len(p.Function) + 1), Name: name, SystemName: name}
+		l := &profile.Location{ID: uint64(len(p.Location) + 1), Line: []profile.Line{{Function: fn}}}
+		p.Function, p.Location = append(p.Function, fn), append(p.Location, l)
+		locs[name] = l
+		return l
+	}
+	var (
+		period int64
+		stack  []*profile.Location
+		header bool
+	)
+	flush := func() {
+		if header && len(stack) > 0 {
+			p.Sample = append(p.Sample, &profile.Sample{Location: stack, Value: []int64{1, period}})
+		}
+		header, stack = false, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		switch {
+		case strings.TrimSpace(line) == "":
+			flush()
+		case line[0] == '\t':
+			f := strings.Fields(line)
+			if !header || len(f) == 0 {
+				return nil, fmt.Errorf("perf script line %d: a frame outside a sample: %q", n, line)
+			}
+			fn := "[unknown]"
+			if len(f) > 1 && f[1] != "[unknown]" {
+				fn = strings.Join(f[1:], " ")
+				if i := strings.LastIndex(fn, "+0x"); i > 0 {
+					fn = fn[:i]
+				}
+				fn = strings.TrimSuffix(fn, ".abi0")
+			}
+			stack = append(stack, loc(fn))
+		default:
+			flush()
+			v, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+			if err != nil || v < 0 {
+				return nil, fmt.Errorf("perf script line %d: want a sample's period, got %q", n, line)
+			}
+			period, header = v, true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading perf script: %w", err)
+	}
+	flush()
+	if len(p.Sample) == 0 {
+		return nil, errors.New("perf recorded no samples")
+	}
+	return p, p.CheckValid()
+}
