@@ -24,8 +24,12 @@ import (
 const perfHz = 997
 
 // perfStopWait bounds how long perf record may take to write its file once
-// interrupted.
-const perfStopWait = 30 * time.Second
+// interrupted, and perfScriptWait how long perf script may take to read it
+// (about ten seconds for an hour at perfHz on two cores).
+const (
+	perfStopWait   = 30 * time.Second
+	perfScriptWait = 5 * time.Minute
+)
 
 // ErrNoPerf is why a perf profile was not captured: the perf tool is not
 // installed (Debian: linux-perf) or not in PATH.
@@ -48,7 +52,7 @@ func startPerf(dir string) (*perfRecord, error) {
 		return nil, ErrNoPerf
 	}
 	r := &perfRecord{bin: bin, data: filepath.Join(dir, "perf.data"), done: make(chan error, 1)}
-	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(perfHz), "-g", "-q",
+	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(perfHz), "-g",
 		"-p", strconv.Itoa(os.Getpid()), "-o", r.data)
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {
@@ -60,7 +64,8 @@ func startPerf(dir string) (*perfRecord, error) {
 
 // stop interrupts perf record, waits for its file and converts it to a
 // pprof profile at dir/perf.pprof (cpu nanoseconds by stack, function names
-// only), whose path it returns.
+// only), whose path it returns. perf record also stops by itself when this
+// process exits.
 func (r *perfRecord) stop(ctx context.Context) (string, error) {
 	select {
 	case err := <-r.done: // it ended before it was asked to: it never ran
@@ -75,6 +80,8 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 		<-r.done
 		return "", fmt.Errorf("perf record did not stop within %v", perfStopWait)
 	}
+	ctx, cancel := context.WithTimeout(ctx, perfScriptWait)
+	defer cancel()
 	script := exec.CommandContext(ctx, r.bin, "script", "-i", r.data, "-F", "period,ip,sym")
 	var stderr bytes.Buffer
 	script.Stderr = &stderr

@@ -280,7 +280,7 @@ func cpuProfileCaveat(profiles []reports.ProfileSummary, sc *scenarios.Scenario,
 	}
 	for i := range profiles {
 		if profiles[i].Kind == string(scenarios.ProfileCPU) {
-			profiles[i].Caveat = fmt.Sprintf("an open loop sent on a constant schedule while the process used %.0f%% of %d cores: the profiler samples on the kernel's tick, which such a load can keep step with, so functions that run at a fixed delay after each send may get far more than their share of samples (make run's scenario: the signature check 20%% here against 3%% by perf). Profile with report.profile: [perf] (Linux perf's cpu-clock samples), or with arrival: poisson, to check", cpuPct, cores)
+			profiles[i].Caveat = fmt.Sprintf("an open loop sent on a constant schedule while the process used %.0f%% of %d cores: the profiler samples on the kernel's tick, which such a load can keep step with, so functions that run at a fixed moment of each send's work may get far more than their share of samples (in make run's scenario the signature check got 20%% of this profile's samples and 3%% of perf's). Profile with report.profile: [perf] (Linux perf's cpu-clock samples), or with arrival: poisson, to check", cpuPct, cores)
 		}
 	}
 }
