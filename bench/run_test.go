@@ -404,7 +404,11 @@ report: {formats: [json, html]}
 }
 
 // TestRunProfiles: report.profile captures the measured phase and the report
-// lists the top functions.
+// lists the top functions: Go's profiles, and perf's (profile/perf.data and
+// profile/perf.pprof) where perf is installed — elsewhere the run notes why
+// (bench.ErrNoPerf). The test binary is linked without its symbol table (go
+// test's -s), so perf names only the kernel's frames here; TestPerfProfile
+// checks the names of a binary with symbols.
 func TestRunProfiles(t *testing.T) {
 	out := t.TempDir()
 	res := run(t, `
@@ -415,10 +419,26 @@ drain: 10s
 cluster: {nodes: 1, shards: 2, storage: {sync: false}}
 workload:
   - {name: puts, kind: put, rate: 300/s}
-report: {formats: [json, md], profile: [cpu, heap]}
+report: {formats: [json, md], profile: [cpu, heap, perf]}
 `, bench.Options{Out: out, SkipFloors: true})
-	if len(res.Profiles) != 2 {
+	_, noPerf := exec.LookPath("perf")
+	want := 3
+	if noPerf != nil {
+		want = 2
+		if !strings.Contains(strings.Join(res.Checker.Notes, "\n"), bench.ErrNoPerf.Error()) {
+			t.Fatalf("no perf, and no note of it: %v", res.Checker.Notes)
+		}
+	}
+	if len(res.Profiles) != want {
 		t.Fatalf("profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
+	}
+	if noPerf == nil {
+		if p := res.Profiles[2]; p.Kind != "perf" || p.File != "perf.pprof" || p.Caveat != "" {
+			t.Fatalf("perf profile %+v", p)
+		}
+		if _, err := os.Stat(filepath.Join(out, "profile", "perf.data")); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, p := range res.Profiles {
 		if p.Total <= 0 || len(p.TopFlat) == 0 || len(p.TopCum) == 0 || p.TopCum[0].CumPct < p.TopFlat[0].FlatPct {
@@ -440,42 +460,6 @@ report: {formats: [json, md], profile: [cpu, heap]}
 	if !strings.Contains(string(md), "**Caveat:**") {
 		t.Fatal("report.md lacks the cpu profile's caveat")
 	}
-}
-
-// TestRunPerfProfile: report.profile: [perf] records the measured phase
-// with perf, into profile/perf.data and profile/perf.pprof, and summarises
-// it as Go's profiles are. Where perf is not
-// installed the run notes why instead (bench.ErrNoPerf), and this test stops
-// there.
-func TestRunPerfProfile(t *testing.T) {
-	out := t.TempDir()
-	res := run(t, `
-name: perf
-warmup: 500ms
-duration: 2s
-drain: 10s
-cluster: {nodes: 1, shards: 2, storage: {sync: false}}
-workload:
-  - {name: puts, kind: put, rate: 300/s}
-report: {formats: [json, md], profile: [perf]}
-`, bench.Options{Out: out, SkipFloors: true})
-	if _, err := exec.LookPath("perf"); err != nil {
-		if len(res.Profiles) != 0 || !strings.Contains(strings.Join(res.Checker.Notes, "\n"), bench.ErrNoPerf.Error()) {
-			t.Fatalf("without perf: profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
-		}
-		t.Skip("perf is not installed: the run noted it")
-	}
-	if len(res.Profiles) != 1 || res.Profiles[0].Kind != "perf" || res.Profiles[0].Total <= 0 || len(res.Profiles[0].TopCum) == 0 {
-		t.Fatalf("profiles %+v, notes %v", res.Profiles, res.Checker.Notes)
-	}
-	for _, f := range []string{"perf.pprof", "perf.data"} {
-		if _, err := os.Stat(filepath.Join(out, "profile", f)); err != nil {
-			t.Fatalf("no profile/%s", f)
-		}
-	}
-	// The test binary is linked without its symbol table (go test's -s), so
-	// perf names only the kernel's frames here; TestPerfProfile checks the
-	// names of a binary with symbols.
 }
 
 // TestRunTransfers: transfers between accounts across shards keep the
