@@ -35,31 +35,56 @@ const (
 // installed (Debian: linux-perf) or not in PATH.
 var ErrNoPerf = errors.New("perf not found in PATH (install linux-perf, or linux-tools for your kernel)")
 
-// perfRecord is a running `perf record` of this process, into dir/perf.data.
+// perfRecord is a running `perf record` of this process (and the run's
+// others), into dir/perf.data.
 type perfRecord struct {
 	bin    string
 	data   string
+	names  map[int]string        // by pid, when it records more than this process
+	nodes  func() map[string]int // the node processes now, by name (nil: none)
 	cmd    *exec.Cmd
 	stderr bytes.Buffer
 	done   chan error // perf record's exit, once
 }
 
-// startPerf starts sampling this process's threads (kernel stacks too,
-// where perf_event_paranoid allows) into dir/perf.data.
-func startPerf(dir string) (*perfRecord, error) {
+// harnessProcess names this process in a perf profile of several.
+const harnessProcess = "harness"
+
+// startPerf starts sampling the threads of this process and of the run's
+// node processes (nodes: by name, their pids; nil: none) into
+// dir/perf.data, kernel stacks too where perf_event_paranoid allows. perf
+// follows the processes this one starts meanwhile (a node's restart), and
+// stop names them from nodes as they are then.
+func startPerf(dir string, nodes func() map[string]int) (*perfRecord, error) {
 	bin, err := exec.LookPath("perf")
 	if err != nil {
 		return nil, ErrNoPerf
 	}
-	r := &perfRecord{bin: bin, data: filepath.Join(dir, "perf.data"), done: make(chan error, 1)}
+	r := &perfRecord{bin: bin, data: filepath.Join(dir, "perf.data"), nodes: nodes, done: make(chan error, 1)}
+	pids := []string{strconv.Itoa(os.Getpid())}
+	if procs := r.procs(); len(procs) > 0 {
+		r.names = map[int]string{os.Getpid(): harnessProcess}
+		for name, pid := range procs {
+			r.names[pid] = name
+			pids = append(pids, strconv.Itoa(pid))
+		}
+	}
 	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(perfHz), "-g",
-		"-p", strconv.Itoa(os.Getpid()), "-o", r.data)
+		"-p", strings.Join(pids, ","), "-o", r.data)
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting perf record: %w", err)
 	}
 	go func() { r.done <- r.cmd.Wait() }()
 	return r, nil
+}
+
+// procs is the node processes now (none without nodes).
+func (r *perfRecord) procs() map[string]int {
+	if r.nodes == nil {
+		return nil
+	}
+	return r.nodes()
 }
 
 // stop interrupts perf record, waits for its file and converts it to a
@@ -82,7 +107,16 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, perfScriptWait)
 	defer cancel()
-	script := exec.CommandContext(ctx, r.bin, "script", "-i", r.data, "-F", "period,ip,sym")
+	fields := "period,ip,sym"
+	if r.names != nil {
+		fields = "pid," + fields
+		for name, pid := range r.procs() { // a node restarted since the start
+			if _, ok := r.names[pid]; !ok {
+				r.names[pid] = name
+			}
+		}
+	}
+	script := exec.CommandContext(ctx, r.bin, "script", "-i", r.data, "-F", fields)
 	var stderr bytes.Buffer
 	script.Stderr = &stderr
 	out, err := script.StdoutPipe()
@@ -92,7 +126,7 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 	if err := script.Start(); err != nil {
 		return "", fmt.Errorf("perf script: %w", err)
 	}
-	prof, perr := perfProfile(out)
+	prof, perr := perfProfile(out, r.names)
 	_, _ = io.Copy(io.Discard, out)
 	if err := script.Wait(); err != nil {
 		return "", fmt.Errorf("perf script: %w: %s %s", err, strings.TrimSpace(stderr.String()), strings.TrimSpace(r.stderr.String()))
@@ -117,8 +151,11 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 // address and a symbol; a blank line after each) into a pprof profile of
 // samples and cpu nanoseconds by stack. Frames perf could not name (a
 // binary without its symbol table: go build -ldflags=-s, as go test links)
-// count as "[unknown]"; a sample without frames is dropped.
-func perfProfile(r io.Reader) (*profile.Profile, error) {
+// count as "[unknown]"; a sample without frames is dropped. With names,
+// the input is `-F pid,period,ip,sym` (a sample's line starts with its
+// process id) and each stack gets an outermost frame "[process NAME]"
+// (the pid when names lacks it), so the profile splits by process.
+func perfProfile(r io.Reader, names map[int]string) (*profile.Profile, error) {
 	p := &profile.Profile{
 		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
 		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
@@ -137,11 +174,15 @@ func perfProfile(r io.Reader) (*profile.Profile, error) {
 	}
 	var (
 		period int64
+		proc   string // the sample's "[process NAME]", with names
 		stack  []*profile.Location
 		header bool
 	)
 	flush := func() {
 		if header && len(stack) > 0 {
+			if proc != "" {
+				stack = append(stack, loc(proc))
+			}
 			p.Sample = append(p.Sample, &profile.Sample{Location: stack, Value: []int64{1, period}})
 		}
 		header, stack = false, nil
@@ -169,9 +210,28 @@ func perfProfile(r io.Reader) (*profile.Profile, error) {
 			stack = append(stack, loc(fn))
 		default:
 			flush()
-			v, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+			f := strings.Fields(line)
+			want := 1
+			if names != nil {
+				want = 2
+			}
+			if len(f) != want {
+				return nil, fmt.Errorf("perf script line %d: want a sample's %d fields, got %q", n, want, line)
+			}
+			v, err := strconv.ParseInt(f[want-1], 10, 64)
 			if err != nil || v < 0 {
 				return nil, fmt.Errorf("perf script line %d: want a sample's period, got %q", n, line)
+			}
+			if names != nil {
+				pid, err := strconv.Atoi(f[0])
+				if err != nil || pid <= 0 {
+					return nil, fmt.Errorf("perf script line %d: want a sample's process id, got %q", n, line)
+				}
+				name, ok := names[pid]
+				if !ok {
+					name = f[0]
+				}
+				proc = "[process " + name + "]"
 			}
 			period, header = v, true
 		}

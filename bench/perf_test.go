@@ -46,7 +46,7 @@ const perfScript = `    250689
 // summary names the innermost frames by their CPU time and every frame of
 // a stack once in its cumulative time.
 func TestPerfProfile(t *testing.T) {
-	p, err := perfProfile(strings.NewReader(perfScript))
+	p, err := perfProfile(strings.NewReader(perfScript), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,6 +80,55 @@ func TestPerfProfile(t *testing.T) {
 	}
 }
 
+// TestPerfProfileProcesses: with the run's processes named, each stack
+// ends in its process, so the profile splits by process; a process the
+// names lack is named by its id.
+func TestPerfProfileProcesses(t *testing.T) {
+	const script = `  4242    1000000 
+	          8ea0df main.harness
+	           1 runtime.goexit
+
+  5151    3000000 
+	          8ea0df github.com/rustorium/rustorium/node/merkle/poseidon.permute3asm.abi0
+	           1 runtime.goexit
+
+   777     500000 
+	          8ea0df main.main
+
+`
+	p, err := perfProfile(strings.NewReader(script), map[int]string{4242: "harness", 5151: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "perf.pprof")
+	writeProfile(t, p, path)
+	s, err := summarize("perf", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cum := map[string]int64{}
+	for _, f := range s.TopCum {
+		cum[f.Func] = f.Cum
+	}
+	if cum["[process harness]"] != 1000000 || cum["[process node-1]"] != 3000000 || cum["[process 777]"] != 500000 || cum["runtime.goexit"] != 4000000 {
+		t.Fatalf("cum %v", cum)
+	}
+	for _, f := range s.TopFlat {
+		if strings.HasPrefix(f.Func, "[process") && f.Flat != 0 {
+			t.Fatalf("a process is a stack's outermost frame, never its own cost: %+v", f)
+		}
+	}
+	for name, in := range map[string]string{
+		"no pid":      "   1000000 \n\t 1 main.main\n",
+		"pid not int": "  x 1000000 \n\t 1 main.main\n",
+		"zero pid":    "  0 1000000 \n\t 1 main.main\n",
+	} {
+		if _, err := perfProfile(strings.NewReader(in), map[int]string{1: "harness"}); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
 // TestPerfProfileRejects: what is not perf script's output is an error,
 // never a panic or an empty profile.
 func TestPerfProfileRejects(t *testing.T) {
@@ -91,7 +140,7 @@ func TestPerfProfileRejects(t *testing.T) {
 		"negative":       "  -5 \n\t 1 main.main\n",
 		"default fields": "base  4293 64570.444201:     250689 cpu-clock: \n\t 8ea0df main.main (/bin/x)\n",
 	} {
-		if _, err := perfProfile(strings.NewReader(in)); err == nil {
+		if _, err := perfProfile(strings.NewReader(in), nil); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
@@ -101,10 +150,13 @@ func TestPerfProfileRejects(t *testing.T) {
 func FuzzPerfProfile(f *testing.F) {
 	f.Add(perfScript)
 	f.Add("    1 \n\t0 a\n\n  2 \n\t1 b+0x1\n\t2\n")
+	f.Add("  12 1000 \n\t0 a\n\n")
 	f.Fuzz(func(t *testing.T, in string) {
-		p, err := perfProfile(strings.NewReader(in))
-		if err == nil && (len(p.Sample) == 0 || p.CheckValid() != nil) {
-			t.Fatalf("accepted %q into an invalid profile", in)
+		for _, names := range []map[int]string{nil, {12: "node-1"}} {
+			p, err := perfProfile(strings.NewReader(in), names)
+			if err == nil && (len(p.Sample) == 0 || p.CheckValid() != nil) {
+				t.Fatalf("accepted %q into an invalid profile", in)
+			}
 		}
 	})
 }

@@ -35,7 +35,9 @@ type profiler struct {
 	active bool
 }
 
-func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
+// startProfiles starts kinds into dir; nodes, if set, gives the run's node
+// processes by name, which the perf profile records beside this one.
+func startProfiles(dir string, kinds []scenarios.Profile, nodes func() map[string]int) *profiler {
 	p := &profiler{dir: dir, kinds: kinds}
 	if len(kinds) == 0 {
 		return p
@@ -53,7 +55,7 @@ func startProfiles(dir string, kinds []scenarios.Profile) *profiler {
 			p.tr = p.startFile(filepath.Join(dir, "trace.out"), "trace", trace.Start)
 		case scenarios.ProfilePerf:
 			var err error
-			if p.perf, err = startPerf(dir); err != nil {
+			if p.perf, err = startPerf(dir, nodes); err != nil {
 				p.notes = append(p.notes, fmt.Sprintf("perf profile: %v", err))
 			}
 		case scenarios.ProfileMutex:
@@ -88,10 +90,12 @@ type measuredProfiles struct {
 	ch    chan *profiler
 }
 
-// profileMeasured starts the scenario's profiles (kinds) into dir at from.
-func profileMeasured(dir string, kinds []scenarios.Profile, from time.Time) *measuredProfiles {
+// profileMeasured starts the scenario's profiles (kinds) into dir at from;
+// nodes, if set, gives the target's node processes by name (the perf
+// profile records them too).
+func profileMeasured(dir string, kinds []scenarios.Profile, from time.Time, nodes func() map[string]int) *measuredProfiles {
 	m := &measuredProfiles{ch: make(chan *profiler, 1)}
-	m.timer = time.AfterFunc(time.Until(from), func() { m.ch <- startProfiles(dir, kinds) })
+	m.timer = time.AfterFunc(time.Until(from), func() { m.ch <- startProfiles(dir, kinds, nodes) })
 	return m
 }
 

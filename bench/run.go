@@ -357,7 +357,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	cost := startCost(ctx, r.t, measured)
 	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
-	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured)
+	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured, r.nodeProcesses)
 	err = r.runLoads(ctx, loads, rec, start, warmup+measure)
 	costEnd := cost.end(ctx)
 	profiles, notes := prof.stop()
@@ -440,6 +440,23 @@ func (r *pipeline) sampleNodes(ctx context.Context, origin time.Time) map[string
 		s := reports.NewResourceSampler(reports.ResourceSamplerOptions{Origin: origin, PID: pid})
 		if s.Start(ctx) == nil {
 			out[name] = s
+		}
+	}
+	return out
+}
+
+// nodeProcesses is the target's node processes' ids now, by node name (nil
+// for a target whose nodes are not processes of this machine; a node that
+// is down is left out).
+func (r *pipeline) nodeProcesses() map[string]int {
+	pt, ok := r.t.(processTarget)
+	if !ok {
+		return nil
+	}
+	out := map[string]int{}
+	for name, pid := range pt.nodePIDs() {
+		if p := pid(); p > 0 {
+			out[name] = p
 		}
 	}
 	return out

@@ -882,7 +882,7 @@ workload:
 timeline:
   - {at: 1500ms, kill: leader(1), restart_after: 3s}
   - {at: 6s, pause: node-3, for: 1s}
-report: {formats: [json]}
+report: {formats: [json], profile: [perf]}
 `
 
 // TestRunProcessCluster runs three rustorium node processes on both
@@ -976,6 +976,28 @@ func TestRunProcessCluster(t *testing.T) {
 		if tr := res.Traces; tr == nil || tr.Complete == 0 || len(tr.Nodes) != 3 {
 			t.Fatalf("%s: traces %+v", kind, res.Traces)
 		}
+		// The perf profile records the node processes beside the harness,
+		// each stack under its process, the killed leader's new process
+		// under its name too. Without perf the run notes why.
+		if _, err := exec.LookPath("perf"); err != nil {
+			return
+		}
+		if len(res.Profiles) != 1 || res.Profiles[0].Kind != "perf" {
+			t.Fatalf("%s: profiles %+v, notes %v", kind, res.Profiles, res.Checker.Notes)
+		}
+		shares, nodes := map[string]float64{}, 0
+		for _, f := range res.Profiles[0].TopCum {
+			if strings.HasPrefix(f.Func, "[process ") {
+				shares[f.Func] = f.CumPct
+				if strings.HasPrefix(f.Func, "[process node-") {
+					nodes++
+				}
+			}
+		}
+		if shares["[process harness]"] <= 0 || nodes != 3 || len(shares) != 4 {
+			t.Fatalf("%s: the perf profile's processes %v", kind, shares)
+		}
+		t.Logf("%s: the perf profile's processes (%% of its samples): %v", kind, shares)
 	})
 }
 

@@ -412,7 +412,8 @@ type Report struct {
 	Formats []Format `yaml:"formats" json:"formats"`
 	// Profile lists profiles to capture over the measured phase only: Go's
 	// (cpu, heap, allocs, mutex, block, trace, goroutine) and perf (Linux
-	// perf's cpu-clock samples of the harness process, kernel included).
+	// perf's cpu-clock samples of the harness process and any node
+	// processes, kernel included).
 	Profile []Profile `yaml:"profile" json:"profile,omitempty"`
 }
 
