@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/pprof/profile"
+
+	"github.com/rustorium/rustorium/internal/perfprof"
 )
 
 func writeProfile(t *testing.T, p *profile.Profile, path string) {
@@ -42,11 +44,11 @@ const perfScript = `    250689
 
 `
 
-// TestPerfProfile: perf script's samples become a pprof profile whose
-// summary names the innermost frames by their CPU time and every frame of
-// a stack once in its cumulative time.
+// TestPerfProfile: perf script's samples (perfprof.Parse) become a pprof
+// profile whose summary names the innermost frames by their CPU time and
+// every frame of a stack once in its cumulative time.
 func TestPerfProfile(t *testing.T) {
-	p, err := perfProfile(strings.NewReader(perfScript), nil)
+	p, err := perfprof.Parse(strings.NewReader(perfScript), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +98,7 @@ func TestPerfProfileProcesses(t *testing.T) {
 	          8ea0df main.main
 
 `
-	p, err := perfProfile(strings.NewReader(script), map[int]string{4242: "harness", 5151: "node-1"})
+	p, err := perfprof.Parse(strings.NewReader(script), map[int]string{4242: "harness", 5151: "node-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,45 +120,4 @@ func TestPerfProfileProcesses(t *testing.T) {
 			t.Fatalf("a process is a stack's outermost frame, never its own cost: %+v", f)
 		}
 	}
-	for name, in := range map[string]string{
-		"no pid":      "   1000000 \n\t 1 main.main\n",
-		"pid not int": "  x 1000000 \n\t 1 main.main\n",
-		"zero pid":    "  0 1000000 \n\t 1 main.main\n",
-	} {
-		if _, err := perfProfile(strings.NewReader(in), map[int]string{1: "harness"}); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-}
-
-// TestPerfProfileRejects: what is not perf script's output is an error,
-// never a panic or an empty profile.
-func TestPerfProfileRejects(t *testing.T) {
-	for name, in := range map[string]string{
-		"empty":          "",
-		"no frames":      "    1000 \n\n",
-		"frame first":    "\t  8ea0df main.main\n",
-		"bad period":     "  x12 \n\t 1 main.main\n",
-		"negative":       "  -5 \n\t 1 main.main\n",
-		"default fields": "base  4293 64570.444201:     250689 cpu-clock: \n\t 8ea0df main.main (/bin/x)\n",
-	} {
-		if _, err := perfProfile(strings.NewReader(in), nil); err == nil {
-			t.Errorf("%s: no error", name)
-		}
-	}
-}
-
-// FuzzPerfProfile: any input gives a valid profile or an error.
-func FuzzPerfProfile(f *testing.F) {
-	f.Add(perfScript)
-	f.Add("    1 \n\t0 a\n\n  2 \n\t1 b+0x1\n\t2\n")
-	f.Add("  12 1000 \n\t0 a\n\n")
-	f.Fuzz(func(t *testing.T, in string) {
-		for _, names := range []map[int]string{nil, {12: "node-1"}} {
-			p, err := perfProfile(strings.NewReader(in), names)
-			if err == nil && (len(p.Sample) == 0 || p.CheckValid() != nil) {
-				t.Fatalf("accepted %q into an invalid profile", in)
-			}
-		}
-	})
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/rustorium/rustorium/internal/perfprof"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -30,7 +31,7 @@ type profiler struct {
 	kinds  []scenarios.Profile
 	cpu    *os.File
 	tr     *os.File
-	perf   *perfRecord
+	perf   *perfprof.Recorder
 	notes  []string
 	active bool
 }
@@ -55,7 +56,7 @@ func startProfiles(dir string, kinds []scenarios.Profile, nodes func() map[strin
 			p.tr = p.startFile(filepath.Join(dir, "trace.out"), "trace", trace.Start)
 		case scenarios.ProfilePerf:
 			var err error
-			if p.perf, err = startPerf(dir, nodes); err != nil {
+			if p.perf, err = perfprof.Start(dir, nodes); err != nil {
 				p.notes = append(p.notes, fmt.Sprintf("perf profile: %v", err))
 			}
 		case scenarios.ProfileMutex:
@@ -147,7 +148,7 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 			if p.perf == nil {
 				continue
 			}
-			path, err = p.perf.stop(context.Background())
+			path, err = p.perf.Stop(context.Background())
 		default:
 			name := string(k)
 			if k == scenarios.ProfileMutex || k == scenarios.ProfileBlock {

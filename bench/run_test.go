@@ -15,6 +15,7 @@ import (
 
 	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/kafkatest"
+	"github.com/rustorium/rustorium/internal/perfprof"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/api"
@@ -406,7 +407,7 @@ report: {formats: [json, html]}
 // TestRunProfiles: report.profile captures the measured phase and the report
 // lists the top functions: Go's profiles, and perf's (profile/perf.data and
 // profile/perf.pprof) where perf is installed — elsewhere the run notes why
-// (bench.ErrNoPerf). The test binary is linked without its symbol table (go
+// (perfprof.ErrNoPerf). The test binary is linked without its symbol table (go
 // test's -s), so perf names only the kernel's frames here; TestPerfProfile
 // checks the names of a binary with symbols.
 func TestRunProfiles(t *testing.T) {
@@ -425,7 +426,7 @@ report: {formats: [json, md], profile: [cpu, heap, perf]}
 	want := 3
 	if noPerf != nil {
 		want = 2
-		if !strings.Contains(strings.Join(res.Checker.Notes, "\n"), bench.ErrNoPerf.Error()) {
+		if !strings.Contains(strings.Join(res.Checker.Notes, "\n"), perfprof.ErrNoPerf.Error()) {
 			t.Fatalf("no perf, and no note of it: %v", res.Checker.Notes)
 		}
 	}

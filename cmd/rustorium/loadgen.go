@@ -132,7 +132,7 @@ report of the whole load from them.`,
 	f.StringVar(&fl.serverKey, "server-key", "", "pin the node's ed25519 public key (hex)")
 	f.StringVar(&fl.clusterPath, "cluster", "", "drive every node of this cluster file (their addr and api), and check every node at the end")
 	f.StringVar(&fl.out, "out", "", "report folder (default out/<scenario>-loadgen-<time>, with -workerI for a worker)")
-	f.StringVar(&fl.profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace (written under OUT/profile)")
+	f.StringVar(&fl.profile, "profile", "", "profile the load generator: cpu|mem|mutex|block|trace|perf (written under OUT/profile)")
 	f.StringVar(&fl.worker, "worker", "", "send the I-th of N workers' shares of the load, I/N (1-based; report merge joins the workers' folders)")
 	f.StringVar(&fl.startAt, "start-at", "", "start the load at this RFC 3339 time (the same for every worker)")
 	fl.trace.register(cmd)

@@ -106,7 +106,7 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&nf.limits.GraphQLTimeout, "api-graphql-timeout", api.DefaultGraphQLTimeout, "longest GraphQL request (\"timeout\"); a document with a mutation gets the receipt timeout + 5s")
 	f.IntVar(&nf.quicConns, "quic-max-conns", p2p.DefaultMaxConns, "QUIC client connections open at once; one more is closed (peers not counted)")
 	f.Int64Var(&nf.quicStreams, "quic-max-streams", p2p.DefaultMaxStreams, "concurrent streams (transactions in flight) per QUIC client connection")
-	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace (written under DATA/profile)")
+	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace|perf (written under DATA/profile)")
 	f.StringVar(&nf.otlp, "otlp", "", "export traces of sampled transactions over OTLP: grpc://HOST:PORT or http://HOST:PORT[/PATH] (grpcs://, https:// with TLS); empty: tracing off")
 	f.Float64Var(&nf.traceSample, "trace-sample", tracing.DefaultSample, "with --otlp: the share of transactions traced, 0..1, picked from the transaction id (so every node and the client pick the same ones); 0 traces none")
 	f.StringVar(&nf.cluster, "cluster", "", "cluster file (YAML): run as one validator of that cluster")

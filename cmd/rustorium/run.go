@@ -93,7 +93,7 @@ completed but failed them, and 1 when the run could not be done.`,
 	f.StringVar(&brokerCtl, "broker-ctl", "", "command that stops and resumes the given broker for a timeline's kill: broker (run as 'CMD stop' and 'CMD resume', such as scripts/kafka.sh)")
 	f.StringVar(&baseline, "baseline", "", "compare with this result.json (or report folder, or baseline set: a folder of recordings, *.json) and exit 3 on a confident regression")
 	f.Float64Var(&minEffect, "min-effect", 0.05, "with --baseline: the smallest relative change that counts as a regression")
-	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace (written under OUT/profile)")
+	f.StringVar(&profile, "profile", "", "profile the whole run: cpu|mem|mutex|block|trace|perf (written under OUT/profile)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log the nodes' warnings and errors")
 	f.StringVar(&nodeBin, "node-bin", "", "with cluster.mode process: the rustorium binary the nodes run (default this one)")
 	trf.register(cmd)

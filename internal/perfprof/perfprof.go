@@ -1,4 +1,11 @@
-package bench
+// Package perfprof records CPU profiles with Linux perf: `perf record -e
+// cpu-clock` of this process (and others), converted to a pprof profile of
+// cpu nanoseconds by stack. Beside Go's own CPU profile it sees the
+// kernel's share, and its samples come from a high-resolution timer per
+// thread rather than the scheduler tick, on which Go's profiler samples a
+// paced, mostly idle process out of proportion (see DESIGN, "A CPU profile
+// of a paced run"). It needs the perf tool in PATH.
+package perfprof
 
 import (
 	"bufio"
@@ -17,27 +24,26 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// perfHz is perf record's sampling rate for the perf profile: cpu-clock
-// samples on a high-resolution timer of each thread's CPU time, so a prime
-// rate keeps step with no millisecond schedule (Go's cpu profile samples on
-// the kernel's tick: see cpuProfileCaveat).
-const perfHz = 997
+// Hz is perf record's sampling rate: cpu-clock samples on a
+// high-resolution timer of each thread's CPU time, so a prime rate keeps
+// step with no millisecond schedule.
+const Hz = 997
 
 // perfStopWait bounds how long perf record may take to write its file once
 // interrupted, and perfScriptWait how long perf script may take to read it
-// (about ten seconds for an hour at perfHz on two cores).
+// (about ten seconds for an hour at Hz on two cores).
 const (
 	perfStopWait   = 30 * time.Second
 	perfScriptWait = 5 * time.Minute
 )
 
-// ErrNoPerf is why a perf profile was not captured: the perf tool is not
-// installed (Debian: linux-perf) or not in PATH.
+// ErrNoPerf is why Start recorded nothing: the perf tool is not installed
+// (Debian: linux-perf) or not in PATH.
 var ErrNoPerf = errors.New("perf not found in PATH (install linux-perf, or linux-tools for your kernel)")
 
-// perfRecord is a running `perf record` of this process (and the run's
-// others), into dir/perf.data.
-type perfRecord struct {
+// Recorder is a running `perf record` of this process (and the run's
+// others), into dir/perf.data. Stop ends it.
+type Recorder struct {
 	bin    string
 	data   string
 	names  map[int]string        // by pid, when it records more than this process
@@ -47,29 +53,30 @@ type perfRecord struct {
 	done   chan error // perf record's exit, once
 }
 
-// harnessProcess names this process in a perf profile of several.
-const harnessProcess = "harness"
+// Self names this process in a profile of several.
+const Self = "harness"
 
-// startPerf starts sampling the threads of this process and of the run's
-// node processes (nodes: by name, their pids; nil: none) into
-// dir/perf.data, kernel stacks too where perf_event_paranoid allows. perf
-// follows the processes this one starts meanwhile (a node's restart), and
-// stop names them from nodes as they are then.
-func startPerf(dir string, nodes func() map[string]int) (*perfRecord, error) {
+// Start starts sampling the threads of this process and of others (nodes:
+// by name, their pids; nil: none) into dir/perf.data, kernel stacks too
+// where perf_event_paranoid allows. perf follows the processes this one
+// starts meanwhile (a node's restart), and Stop names them from nodes as
+// they are then. With others, each stack ends in a frame "[process NAME]"
+// (Self for this one).
+func Start(dir string, nodes func() map[string]int) (*Recorder, error) {
 	bin, err := exec.LookPath("perf")
 	if err != nil {
 		return nil, ErrNoPerf
 	}
-	r := &perfRecord{bin: bin, data: filepath.Join(dir, "perf.data"), nodes: nodes, done: make(chan error, 1)}
+	r := &Recorder{bin: bin, data: filepath.Join(dir, "perf.data"), nodes: nodes, done: make(chan error, 1)}
 	pids := []string{strconv.Itoa(os.Getpid())}
 	if procs := r.procs(); len(procs) > 0 {
-		r.names = map[int]string{os.Getpid(): harnessProcess}
+		r.names = map[int]string{os.Getpid(): Self}
 		for name, pid := range procs {
 			r.names[pid] = name
 			pids = append(pids, strconv.Itoa(pid))
 		}
 	}
-	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(perfHz), "-g",
+	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(Hz), "-g",
 		"-p", strings.Join(pids, ","), "-o", r.data)
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {
@@ -80,18 +87,18 @@ func startPerf(dir string, nodes func() map[string]int) (*perfRecord, error) {
 }
 
 // procs is the node processes now (none without nodes).
-func (r *perfRecord) procs() map[string]int {
+func (r *Recorder) procs() map[string]int {
 	if r.nodes == nil {
 		return nil
 	}
 	return r.nodes()
 }
 
-// stop interrupts perf record, waits for its file and converts it to a
+// Stop interrupts perf record, waits for its file and converts it to a
 // pprof profile at dir/perf.pprof (cpu nanoseconds by stack, function names
 // only), whose path it returns. perf record also stops by itself when this
-// process exits.
-func (r *perfRecord) stop(ctx context.Context) (string, error) {
+// process exits. Call it once.
+func (r *Recorder) Stop(ctx context.Context) (string, error) {
 	select {
 	case err := <-r.done: // it ended before it was asked to: it never ran
 		return "", fmt.Errorf("perf record ended early (%v): %s", err, strings.TrimSpace(r.stderr.String()))
@@ -126,7 +133,7 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 	if err := script.Start(); err != nil {
 		return "", fmt.Errorf("perf script: %w", err)
 	}
-	prof, perr := perfProfile(out, r.names)
+	prof, perr := Parse(out, r.names)
 	_, _ = io.Copy(io.Discard, out)
 	if err := script.Wait(); err != nil {
 		return "", fmt.Errorf("perf script: %w: %s %s", err, strings.TrimSpace(stderr.String()), strings.TrimSpace(r.stderr.String()))
@@ -146,7 +153,7 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 	return path, f.Close()
 }
 
-// perfProfile reads `perf script -F period,ip,sym` (each sample a line with
+// Parse reads `perf script -F period,ip,sym` (each sample a line with
 // its period in nanoseconds, then one line per frame, innermost first: an
 // address and a symbol; a blank line after each) into a pprof profile of
 // samples and cpu nanoseconds by stack. Frames perf could not name (a
@@ -155,11 +162,11 @@ func (r *perfRecord) stop(ctx context.Context) (string, error) {
 // the input is `-F pid,period,ip,sym` (a sample's line starts with its
 // process id) and each stack gets an outermost frame "[process NAME]"
 // (the pid when names lacks it), so the profile splits by process.
-func perfProfile(r io.Reader, names map[int]string) (*profile.Profile, error) {
+func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 	p := &profile.Profile{
 		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
 		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-		Period:     int64(time.Second / perfHz),
+		Period:     int64(time.Second / Hz),
 	}
 	locs := map[string]*profile.Location{}
 	loc := func(name string) *profile.Location {

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestStartProfile: --profile takes the pkg/profile kinds and perf, each
+// writing under its folder when stopped, and refuses other names.
+func TestStartProfile(t *testing.T) {
+	kinds := map[string]string{"cpu": "cpu.pprof", "mem": "mem.pprof", "perf": "perf.pprof"}
+	if _, err := exec.LookPath("perf"); err != nil {
+		delete(kinds, "perf")
+		if _, err := startProfile("perf", t.TempDir()); err == nil || !strings.Contains(err.Error(), "perf not found") {
+			t.Fatalf("--profile perf without perf: %v", err)
+		}
+	}
+	for kind, file := range kinds {
+		dir := t.TempDir()
+		stop, err := startProfile(kind, dir)
+		if err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		if kind == "perf" {
+			time.Sleep(300 * time.Millisecond) // perf attaches
+		}
+		for end := time.Now().Add(500 * time.Millisecond); time.Now().Before(end); { // some CPU to sample
+		}
+		stop()
+		if _, err := os.Stat(filepath.Join(dir, file)); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+	}
+	if _, err := startProfile("pref", t.TempDir()); err == nil || !strings.Contains(err.Error(), "perf") {
+		t.Fatalf("--profile pref: %v", err)
+	}
+}
