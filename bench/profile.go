@@ -148,7 +148,11 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 			if p.perf == nil {
 				continue
 			}
-			path, err = p.perf.Stop(context.Background())
+			var note string
+			path, note, err = p.perf.Stop(context.Background())
+			if note != "" {
+				p.notes = append(p.notes, "perf profile: "+note)
+			}
 		default:
 			name := string(k)
 			if k == scenarios.ProfileMutex || k == scenarios.ProfileBlock {

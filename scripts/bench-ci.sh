@@ -53,9 +53,11 @@ if [ ! -x "$refbin" ]; then
   echo "bench-ci: building the reference ${commit:0:12} ($(git log -1 --format=%s "$commit" | cut -c1-70))"
   rm -rf "$refdir"
   mkdir -p "$(dirname "$refdir")"
-  git clone -q --no-checkout . "$refdir"
-  git -C "$refdir" checkout -q --detach "$commit"
-  (cd "$refdir" && go build -o bin/rustorium.tmp ./cmd/rustorium && mv bin/rustorium.tmp bin/rustorium)
+  if ! { git clone -q --no-checkout . "$refdir" && git -C "$refdir" checkout -q --detach "$commit" &&
+    (cd "$refdir" && go build -o bin/rustorium.tmp ./cmd/rustorium && mv bin/rustorium.tmp bin/rustorium); }; then
+    echo "bench-ci: could not build the reference ${commit:0:12} (above): move bench/ci/REF forward, or BENCH_REF=none" >&2
+    exit 2
+  fi
 fi
 
 status=0

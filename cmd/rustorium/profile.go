@@ -28,7 +28,11 @@ func startProfile(kind, dir string) (func(), error) {
 			return nil, fmt.Errorf("--profile perf: %w", err)
 		}
 		return func() {
-			if _, err := r.Stop(context.Background()); err != nil {
+			_, note, err := r.Stop(context.Background())
+			if note != "" {
+				fmt.Fprintf(os.Stderr, "--profile perf: %s\n", note)
+			}
+			if err != nil {
 				fmt.Fprintf(os.Stderr, "--profile perf: %v\n", err)
 			}
 		}, nil

@@ -24,14 +24,21 @@ import (
 	"github.com/google/pprof/profile"
 )
 
-// Hz is perf record's sampling rate: cpu-clock samples on a
+// hz is perf record's sampling rate: cpu-clock samples on a
 // high-resolution timer of each thread's CPU time, so a prime rate keeps
 // step with no millisecond schedule.
-const Hz = 997
+const hz = 997
+
+// MaxData bounds perf.data: perf record stops recording there (perf's
+// --max-size), and Stop says so. A sample with its call chain takes about
+// 170 bytes (13 MB for 75.8k samples of a saturated node, 2026-12-06), so
+// two busy cores at hz fill it in about fifty minutes.
+const MaxData = "1G"
 
 // perfStopWait bounds how long perf record may take to write its file once
-// interrupted, and perfScriptWait how long perf script may take to read it
-// (about ten seconds for an hour at Hz on two cores).
+// interrupted, and perfScriptWait how long perf script may take to read it:
+// it read 75.8k samples in 0.37 s here, so a full MaxData (about six
+// million samples) in about half a minute.
 const (
 	perfStopWait   = 30 * time.Second
 	perfScriptWait = 5 * time.Minute
@@ -53,15 +60,15 @@ type Recorder struct {
 	done   chan error // perf record's exit, once
 }
 
-// Self names this process in a profile of several.
-const Self = "harness"
+// self names this process in a profile of several.
+const self = "harness"
 
 // Start starts sampling the threads of this process and of others (nodes:
 // by name, their pids; nil: none) into dir/perf.data, kernel stacks too
 // where perf_event_paranoid allows. perf follows the processes this one
 // starts meanwhile (a node's restart), and Stop names them from nodes as
 // they are then. With others, each stack ends in a frame "[process NAME]"
-// (Self for this one).
+// ("harness" for this one).
 func Start(dir string, nodes func() map[string]int) (*Recorder, error) {
 	bin, err := exec.LookPath("perf")
 	if err != nil {
@@ -70,13 +77,13 @@ func Start(dir string, nodes func() map[string]int) (*Recorder, error) {
 	r := &Recorder{bin: bin, data: filepath.Join(dir, "perf.data"), nodes: nodes, done: make(chan error, 1)}
 	pids := []string{strconv.Itoa(os.Getpid())}
 	if procs := r.procs(); len(procs) > 0 {
-		r.names = map[int]string{os.Getpid(): Self}
+		r.names = map[int]string{os.Getpid(): self}
 		for name, pid := range procs {
 			r.names[pid] = name
 			pids = append(pids, strconv.Itoa(pid))
 		}
 	}
-	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(Hz), "-g",
+	r.cmd = exec.Command(bin, "record", "-e", "cpu-clock", "-F", strconv.Itoa(hz), "-g", "--max-size="+MaxData,
 		"-p", strings.Join(pids, ","), "-o", r.data)
 	r.cmd.Stderr = &r.stderr
 	if err := r.cmd.Start(); err != nil {
@@ -96,21 +103,23 @@ func (r *Recorder) procs() map[string]int {
 
 // Stop interrupts perf record, waits for its file and converts it to a
 // pprof profile at dir/perf.pprof (cpu nanoseconds by stack, function names
-// only), whose path it returns. perf record also stops by itself when this
-// process exits. Call it once.
-func (r *Recorder) Stop(ctx context.Context) (string, error) {
+// only), whose path it returns, with a note when the recording ended before
+// Stop (at MaxData, or interrupted with this process's group): the profile
+// then covers what came before. perf record also stops by itself when the
+// processes it records exit. Call it once.
+func (r *Recorder) Stop(ctx context.Context) (path, note string, err error) {
 	select {
-	case err := <-r.done: // it ended before it was asked to: it never ran
-		return "", fmt.Errorf("perf record ended early (%v): %s", err, strings.TrimSpace(r.stderr.String()))
+	case err := <-r.done:
+		note = fmt.Sprintf("perf record ended before the profile's end (%v): %s", err, lastLine(r.stderr.String()))
 	default:
-	}
-	_ = r.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-r.done: // an interrupted perf record exits 130; its file says whether it worked
-	case <-time.After(perfStopWait):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-		return "", fmt.Errorf("perf record did not stop within %v", perfStopWait)
+		_ = r.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-r.done: // an interrupted perf record exits 130; its file says whether it worked
+		case <-time.After(perfStopWait):
+			_ = r.cmd.Process.Kill()
+			<-r.done
+			return "", "", fmt.Errorf("perf record did not stop within %v", perfStopWait)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, perfScriptWait)
 	defer cancel()
@@ -128,35 +137,42 @@ func (r *Recorder) Stop(ctx context.Context) (string, error) {
 	script.Stderr = &stderr
 	out, err := script.StdoutPipe()
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := script.Start(); err != nil {
-		return "", fmt.Errorf("perf script: %w", err)
+		return "", "", fmt.Errorf("perf script: %w", err)
 	}
 	prof, perr := Parse(out, r.names)
 	_, _ = io.Copy(io.Discard, out)
 	if err := script.Wait(); err != nil {
-		return "", fmt.Errorf("perf script: %w: %s %s", err, strings.TrimSpace(stderr.String()), strings.TrimSpace(r.stderr.String()))
+		return "", "", fmt.Errorf("perf script: %w: %s %s", err, strings.TrimSpace(stderr.String()), strings.TrimSpace(r.stderr.String()))
 	}
 	if perr != nil {
-		return "", perr
+		return "", "", perr
 	}
-	path := filepath.Join(filepath.Dir(r.data), "perf.pprof")
+	path = filepath.Join(filepath.Dir(r.data), "perf.pprof")
 	f, err := os.Create(path)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if err := prof.Write(f); err != nil {
 		f.Close()
-		return "", err
+		return "", "", err
 	}
-	return path, f.Close()
+	return path, note, f.Close()
+}
+
+// lastLine is s's last non-empty line (perf's last message).
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 // Parse reads `perf script -F period,ip,sym` (each sample a line with
 // its period in nanoseconds, then one line per frame, innermost first: an
 // address and a symbol; a blank line after each) into a pprof profile of
-// samples and cpu nanoseconds by stack. Frames perf could not name (a
+// samples and cpu nanoseconds by stack (each distinct stack one sample,
+// the samples it had counted in). Frames perf could not name (a
 // binary without its symbol table: go build -ldflags=-s, as go test links)
 // count as "[unknown]"; a sample without frames is dropped. With names,
 // the input is `-F pid,period,ip,sym` (a sample's line starts with its
@@ -166,7 +182,7 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 	p := &profile.Profile{
 		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}, {Type: "cpu", Unit: "nanoseconds"}},
 		PeriodType: &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
-		Period:     int64(time.Second / Hz),
+		Period:     int64(time.Second / hz),
 	}
 	locs := map[string]*profile.Location{}
 	loc := func(name string) *profile.Location {
@@ -184,13 +200,29 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 		proc   string // the sample's "[process NAME]", with names
 		stack  []*profile.Location
 		header bool
+		// samples by stack (their locations' ids): a profile holds each
+		// distinct stack once, however long the recording
+		byStack = map[string]*profile.Sample{}
+		key     []byte
 	)
 	flush := func() {
 		if header && len(stack) > 0 {
 			if proc != "" {
 				stack = append(stack, loc(proc))
 			}
-			p.Sample = append(p.Sample, &profile.Sample{Location: stack, Value: []int64{1, period}})
+			key = key[:0]
+			for _, l := range stack {
+				key = strconv.AppendUint(key, l.ID, 36)
+				key = append(key, ' ')
+			}
+			if s := byStack[string(key)]; s != nil {
+				s.Value[0]++
+				s.Value[1] += period
+			} else {
+				s = &profile.Sample{Location: stack, Value: []int64{1, period}}
+				byStack[string(key)] = s
+				p.Sample = append(p.Sample, s)
+			}
 		}
 		header, stack = false, nil
 	}

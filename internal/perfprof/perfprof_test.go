@@ -70,9 +70,9 @@ func TestRecord(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // perf attaches
 	spin(500 * time.Millisecond)
-	path, err := r.Stop(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	path, note, err := r.Stop(context.Background())
+	if err != nil || note != "" {
+		t.Fatalf("Stop: %v (note %q)", err, note)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -95,6 +95,48 @@ func TestRecord(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "perf.data")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecordEndedEarly: a recording that ended before Stop (perf's
+// MaxData, or a Ctrl-C to the process group) still gives its profile, with
+// a note saying so.
+func TestRecordEndedEarly(t *testing.T) {
+	dir := t.TempDir()
+	r, err := Start(dir, nil)
+	if errors.Is(err, ErrNoPerf) {
+		t.Skip("perf is not installed")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	spin(300 * time.Millisecond)
+	_ = r.cmd.Process.Signal(os.Interrupt) // as a terminal's Ctrl-C would
+	r.done <- <-r.done // wait for perf to end, leaving its exit for Stop
+	path, note, err := r.Stop(context.Background())
+	if err != nil || !strings.Contains(note, "ended before") {
+		t.Fatalf("Stop: path %q, note %q, err %v", path, note, err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestParseMergesStacks: samples of the same stack are one sample holding
+// their count and time, so a profile grows with the distinct stacks, not
+// with the recording's length.
+func TestParseMergesStacks(t *testing.T) {
+	const one = "  1000 \n\t1 main.work\n\t2 main.main\n\n"
+	p, err := Parse(strings.NewReader(one+one+"  500 \n\t1 main.other\n\t2 main.main\n\n"+one), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sample) != 2 || p.Sample[0].Value[0] != 3 || p.Sample[0].Value[1] != 3000 || p.Sample[1].Value[0] != 1 || p.Sample[1].Value[1] != 500 {
+		for _, s := range p.Sample {
+			t.Logf("%v %v", s.Location[0].Line[0].Function.Name, s.Value)
+		}
+		t.Fatalf("%d samples", len(p.Sample))
 	}
 }
 
