@@ -113,7 +113,7 @@ func TestRecordEndedEarly(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	spin(300 * time.Millisecond)
 	_ = r.cmd.Process.Signal(os.Interrupt) // as a terminal's Ctrl-C would
-	r.done <- <-r.done // wait for perf to end, leaving its exit for Stop
+	r.done <- <-r.done                     // wait for perf to end, leaving its exit for Stop
 	path, note, err := r.Stop(context.Background())
 	if err != nil || !strings.Contains(note, "ended before") {
 		t.Fatalf("Stop: path %q, note %q, err %v", path, note, err)
