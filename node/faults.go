@@ -16,6 +16,7 @@ import (
 type Faults struct {
 	alterRoot atomic.Pointer[func(shard uint32, height uint64, root [32]byte) [32]byte]
 	seenTx    atomic.Pointer[func(id tx.ID) bool]
+	noHandoff atomic.Pointer[func(shard uint32, height uint64) bool]
 }
 
 // Faults is the node's fault injection handle.
@@ -42,6 +43,18 @@ func (f *Faults) SetSeenTx(fn func(id tx.ID) bool) {
 	f.seenTx.Store(&fn)
 }
 
+// SetNoHandoff makes the node's replicas read the transactions of the
+// blocks fn reports from the log, not from what this node's leader handed
+// over when it cut them: a replica that alternates between the two ways
+// (as one whose shard changes leaders does). Nil clears the fault.
+func (f *Faults) SetNoHandoff(fn func(shard uint32, height uint64) bool) {
+	if fn == nil {
+		f.noHandoff.Store(nil)
+		return
+	}
+	f.noHandoff.Store(&fn)
+}
+
 // attested is the root to attest for a block whose computed root is root.
 func (f *Faults) attested(shard uint32, height uint64, root [32]byte) [32]byte {
 	if fn := f.alterRoot.Load(); fn != nil {
@@ -54,6 +67,15 @@ func (f *Faults) attested(shard uint32, height uint64, root [32]byte) [32]byte {
 func (f *Faults) seen(id tx.ID) bool {
 	if fn := f.seenTx.Load(); fn != nil {
 		return (*fn)(id)
+	}
+	return false
+}
+
+// handoffOff reports whether a fault makes the replica of shard read block
+// height's transactions from the log.
+func (f *Faults) handoffOff(shard uint32, height uint64) bool {
+	if fn := f.noHandoff.Load(); fn != nil {
+		return (*fn)(shard, height)
 	}
 	return false
 }

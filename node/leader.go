@@ -508,6 +508,9 @@ func (l *leader) cut(ctx context.Context, t *tip, shard uint32, entries []consen
 		pb.ids[id] = true
 	}
 	t.blocks = append(t.blocks, pb)
+	// This node's replica of the shard takes the block's records from here
+	// instead of the log, whether or not the round commits (handoff).
+	l.n.handoff.put(shard, hdr.FirstOffset, hdr.NextOffset, entries)
 	if sampled := tracing.SampledIDs(l.n.tracer, body.ids); len(sampled) > 0 {
 		c := cutTrace{ids: sampled, shard: shard, height: hdr.Height, txs: len(body.ids), waitStart: waitStart, waitEnd: waitEnd, cutStart: start, cutEnd: time.Now()}
 		for _, e := range entries {

@@ -232,6 +232,7 @@ type Node struct {
 	views    *cache.Views
 	voter    *voter
 	progress *progress
+	handoff  *handoff
 	leader   *leader
 	faults   Faults
 	ready    readiness
@@ -260,7 +261,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		}
 		cfg.EnsureDefaults() // the NodeID follows the key
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+3), gate: newGate(), progress: newProgress(cfg.Shards)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), errc: make(chan error, cfg.Shards+3), gate: newGate(), progress: newProgress(cfg.Shards), handoff: newHandoff()}
 	// The data directory is locked, then its layout checked, before
 	// anything in it is opened.
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {

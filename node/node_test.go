@@ -1,10 +1,12 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -668,4 +670,80 @@ func TestEmbeddedBrokerDownFailsLoudly(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the node did not notice its broker was gone")
 	}
+}
+
+// TestReplicaRangesFromLeaderAndLog: a node's replicas take the
+// transactions of the blocks its own leader cut from what the leader handed
+// over, and read them from the log for the blocks a fault keeps them from
+// that (every third height), seeking past the ranges handed over: every
+// put commits once, every shard's heights are contiguous, both ways were
+// taken, and no replica read a record outside the block it was reading.
+func TestReplicaRangesFromLeaderAndLog(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		var logs syncBuffer
+		reg, blocks := prometheus.NewRegistry(), newBlockLog()
+		var seed [32]byte
+		seed[0] = 1
+		n, err := node.New(ctx, node.Config{
+			ChainID: chain, Key: ed25519.NewKeyFromSeed(seed[:]), Shards: 2, Brokers: brokers, TopicPrefix: kafkatest.Prefix(t),
+			DataDir: t.TempDir(), OnBlock: blocks.on, Registerer: reg, Storage: storage.Options{NoSync: true},
+			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+		n.Faults().SetNoHandoff(func(_ uint32, height uint64) bool { return height%3 == 0 })
+		if err := n.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		const batches, per = 9, 6
+		for b := range batches {
+			submitPuts(t, ctx, n, per, fmt.Sprintf("r%d", b)) // each batch commits before the next: blocks of its own
+		}
+		for b := range batches {
+			for i := range per {
+				if _, raw := signedPut(i, fmt.Sprintf("r%d", b)); blocks.count(tx.IDOf(raw)) != 1 {
+					t.Fatalf("put %d of batch %d committed %d times", i, b, blocks.count(tx.IDOf(raw)))
+				}
+			}
+		}
+		for s := range uint32(2) {
+			hs := blocks.heights(s)
+			for i, h := range hs {
+				if h != uint64(i+1) {
+					t.Fatalf("shard %d heights %v", s, hs)
+				}
+			}
+		}
+		fromLeader := metricValue(t, reg, "rustorium_replica_ranges_total", map[string]string{"from": "leader"})
+		fromLog := metricValue(t, reg, "rustorium_replica_ranges_total", map[string]string{"from": "log"})
+		if fromLeader == 0 || fromLog == 0 {
+			t.Fatalf("ranges read from the leader %v, from the log %v: want both", fromLeader, fromLog)
+		}
+		if s := logs.String(); strings.Contains(s, "outside every block") {
+			t.Fatalf("a replica read records outside the block it read:\n%s", s)
+		}
+		t.Logf("%s: %v ranges from the leader, %v from the log", kind, fromLeader, fromLog)
+	})
+}
+
+// syncBuffer is a bytes.Buffer for a logger that goroutines share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -57,7 +57,12 @@ type replica struct {
 	blocks *ordering.Consumer // blocks-<shard>
 	txs    *ordering.Consumer // transactions-<shard>
 	ahead  []ordering.Record  // transactions read past the last block's range
-	meta   storage.Meta
+	// handoff holds the ranges this node's leader cut; behind is set once
+	// a range came from there, so txs has not read past it and must seek
+	// before it is read again.
+	handoff *handoff
+	behind  bool
+	meta    storage.Meta
 
 	uncheckedCredits bool // logged that credits from a halted shard go unchecked
 }
@@ -71,7 +76,7 @@ func (n *Node) newReplica(ctx context.Context, shard uint32) (_ *replica, err er
 		shard: shard, shards: n.cfg.Shards, log: n.log,
 		db: n.db, gate: n.gate, voter: n.voter, faults: &n.faults, views: n.views,
 		progress: n.progress, waiters: &n.waiters, metrics: n.metrics, onBlock: n.cfg.OnBlock,
-		tracer: n.tracer, meta: meta,
+		tracer: n.tracer, meta: meta, handoff: n.handoff,
 	}
 	if r.blocks, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Blocks, shard, meta.BlockOffset); err != nil {
 		return nil, err
@@ -131,7 +136,7 @@ func (r *replica) apply(ctx context.Context, rec ordering.Record, polled time.Ti
 	// round share their hashing.
 	r.db.Expect(r.shard, hdr.Height)
 	clock := startPhases(r.metrics.BlockSeconds, hdr.Time)
-	entries, err := r.readRange(ctx, hdr.FirstOffset, hdr.NextOffset)
+	entries, err := r.readRange(ctx, hdr.Height, hdr.FirstOffset, hdr.NextOffset)
 	if err != nil {
 		return err
 	}
@@ -553,10 +558,27 @@ func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) 
 	}
 }
 
-// readRange returns the shard's log records in [first, next) from this
-// node's own consumer. The leader ends a block's range just after its last
-// record, so the range is complete once the record at next-1 is read.
-func (r *replica) readRange(ctx context.Context, first, next int64) ([]consensus.Entry, error) {
+// readRange returns the shard's log records in [first, next) of block
+// height: those this
+// node's leader handed over when it cut the block (handoff), or else from
+// this node's own consumer. The leader ends a block's range just after its
+// last record, so the range is complete once the record at next-1 is read.
+func (r *replica) readRange(ctx context.Context, height uint64, first, next int64) ([]consensus.Entry, error) {
+	if out, ok := r.handoff.take(r.shard, first, next); ok && !r.faults.handoffOff(r.shard, height) {
+		r.metrics.Ranges.WithLabelValues("leader").Inc()
+		r.behind = true
+		return out, nil
+	}
+	r.metrics.Ranges.WithLabelValues("log").Inc()
+	if r.behind {
+		// The consumer stopped where the last range read from the log
+		// ended (or fetched on from there): this range starts after the
+		// ones handed over since.
+		r.ahead, r.behind = nil, false
+		if err := r.txs.SetNext(first); err != nil {
+			return nil, err
+		}
+	}
 	var out []consensus.Entry
 	for {
 		for len(r.ahead) > 0 {

@@ -27,6 +27,7 @@ type Node struct {
 	Aborted       prometheus.Counter       // leader rounds whose Kafka transaction aborted (rebalance, fencing)
 	RoundSeconds  *prometheus.HistogramVec // a leader round's phases: poll, propose, publish
 	BlockSeconds  *prometheus.HistogramVec // a replica's phases per block: arrive, read, execute, root, final, commit
+	Ranges        *prometheus.CounterVec   // blocks' transaction ranges a replica read, by where from: leader (this node's, in process) or log
 	SigBatch      prometheus.Histogram     // signatures checked together at ingress
 	Ready         prometheus.Gauge         // 1 while every readiness check passes (node.Ready)
 }
@@ -87,6 +88,9 @@ func New(reg prometheus.Registerer) (*Node, error) {
 			Name: "rustorium_replica_block_seconds", Help: "Time a replica spends per block in each phase: arrive (from the leader cutting it to this node reading it), read (its transaction range), execute, root (Merkle update), final (waiting for the quorum), commit (Pebble batch, views, receipts).",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 18),
 		}, []string{"phase"}),
+		Ranges: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "rustorium_replica_ranges_total", Help: "Blocks' transaction ranges a replica read, by where it read them: from=leader (handed over in process by this node's leader of the shard, which cut the block) or from=log (fetched from the shard's transactions topic).",
+		}, []string{"from"}),
 		SigBatch: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "rustorium_signature_batch_size", Help: "Transaction signatures checked together in one ed25519 batch at ingress (1: the checker was idle).",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 8),
@@ -97,12 +101,14 @@ func New(reg prometheus.Registerer) (*Node, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.Ingress, m.Rejected, m.Accepted, m.Blocks, m.BlockTxs, m.CommitSeconds, m.Height, m.Waiting,
-			m.Alarms, m.Halted, m.Leader, m.Resigned, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.SigBatch, m.Ready} {
+			m.Alarms, m.Halted, m.Leader, m.Resigned, m.Proposed, m.Aborted, m.RoundSeconds, m.BlockSeconds, m.Ranges, m.SigBatch, m.Ready} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}
 		}
 	}
+	m.Ranges.WithLabelValues("leader")
+	m.Ranges.WithLabelValues("log")
 	return m, nil
 }
 

@@ -157,6 +157,23 @@ func (c *Consumer) PollMax(ctx context.Context, max int) ([]Record, error) {
 	return nil, first
 }
 
+// SetNext makes the next Poll return records from offset (>= 0) on, dropping
+// what was fetched before it, and sets Next to offset. It is for a reader
+// that skipped records it got another way (a replica given a block's
+// transactions by its own leader): after a fatal error it does nothing. Call
+// it from the goroutine that polls.
+func (c *Consumer) SetNext(offset int64) error {
+	if offset < 0 {
+		return fmt.Errorf("%w: set next offset %d", ErrConfig, offset)
+	}
+	if c.fatal != nil {
+		return c.fatal
+	}
+	c.cl.SetOffsets(map[string]map[int32]kgo.EpochOffset{c.topic: {0: {Epoch: -1, Offset: offset}}})
+	c.next, c.stash = offset, nil
+	return nil
+}
+
 // Close stops the consumer; a Poll in progress returns ErrClosed. Safe to
 // call more than once.
 func (c *Consumer) Close() {

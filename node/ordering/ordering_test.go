@@ -309,6 +309,45 @@ func TestConsumeFromOffset(t *testing.T) {
 	})
 }
 
+// TestSetNext skips a consumer ahead past records it fetched and never
+// returned (as a replica does that got a block's range from its own
+// leader), and back: each Poll after a SetNext starts exactly at its offset.
+func TestSetNext(t *testing.T) {
+	kafkatest.ForEachBroker(t, func(t *testing.T, brokers []string, kind string) {
+		cfg := testCfg(t, brokers, 1)
+		p := openProducer(t, cfg)
+		ctx := ctxT(t, 60*time.Second)
+		const n = 40
+		for i := range n {
+			if _, err := p.Append(ctx, 0, nil, val(0, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c := openConsumer(t, cfg, 0, 0)
+		if got := readN(t, c, 5); got[4].Offset != 4 {
+			t.Fatalf("first read ends at %d, want 4", got[4].Offset)
+		}
+		// The consumer has fetched ahead of what it returned: a
+		// SetNext drops that, forward and backward.
+		for _, to := range []int64{30, 10, 39} {
+			if err := c.SetNext(to); err != nil {
+				t.Fatal(err)
+			}
+			if c.Next() != to {
+				t.Fatalf("Next after SetNext(%d) = %d", to, c.Next())
+			}
+			got := readN(t, c, 1)
+			if got[0].Offset != to || string(got[0].Value) != string(val(0, int(to))) {
+				t.Fatalf("after SetNext(%d): record at %d %q", to, got[0].Offset, got[0].Value)
+			}
+		}
+		expectNoMore(t, c)
+		if err := c.SetNext(-1); !errors.Is(err, ordering.ErrConfig) {
+			t.Fatalf("SetNext(-1) = %v, want ErrConfig", err)
+		}
+	})
+}
+
 // TestResumeAfterRestart appends, consumes part, closes both ends, and
 // resumes from the stored Next: the two consumers together see every
 // record exactly once, in order.
