@@ -58,8 +58,8 @@ type replica struct {
 	txs    *ordering.Consumer // transactions-<shard>
 	ahead  []ordering.Record  // transactions read past the last block's range
 	// handoff holds the ranges this node's leader cut; behind is set once
-	// a range came from there, so txs has not read past it and must seek
-	// before it is read again.
+	// a range came from there, so txs has not read past it and must be
+	// moved to the next range it reads (SetNext).
 	handoff *handoff
 	behind  bool
 	meta    storage.Meta
@@ -558,11 +558,11 @@ func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) 
 	}
 }
 
-// readRange returns the shard's log records in [first, next) of block
-// height: those this
-// node's leader handed over when it cut the block (handoff), or else from
-// this node's own consumer. The leader ends a block's range just after its
-// last record, so the range is complete once the record at next-1 is read.
+// readRange returns the shard's log records in [first, next), block
+// height's: those this node's leader handed over when it cut the block
+// (handoff), or else from this node's own consumer. The leader ends a
+// block's range just after its last record, so the range is complete once
+// the record at next-1 is read.
 func (r *replica) readRange(ctx context.Context, height uint64, first, next int64) ([]consensus.Entry, error) {
 	if out, ok := r.handoff.take(r.shard, first, next); ok && !r.faults.handoffOff(r.shard, height) {
 		r.metrics.Ranges.WithLabelValues("leader").Inc()
