@@ -542,9 +542,51 @@ func generatorNotes(res *reports.Result, loads []*workloadRun, measure time.Dura
 		if dropped > 0 {
 			why += fmt.Sprintf(", %d sends dropped (too many in flight)", dropped)
 		}
-		notes = append(notes, fmt.Sprintf("workload %s: the load generator lagged: %s; the system was not offered the scenario's load on time, so this run's figures are suspect (a busy machine, or a generator short of CPU)", l.name, why))
+		notes = append(notes, fmt.Sprintf("workload %s: the load generator lagged: %s; the system was not offered the scenario's load on time, so this run's figures are suspect (%s)", l.name, why, lagCause(res.Resources, runtime.NumCPU())))
 	}
 	return notes
+}
+
+// busyCores is the share of the machine's cores above which a lagging
+// generator is taken to have waited for a core: a Go timer fires when a P
+// is free to run it, and on a machine whose cores are mostly busy that is
+// late (the node of make run at 1000/s keeps three quarters of two cores
+// busy on some hosts, and its generator lags 1.5-5 ms there).
+const busyCores = 0.6
+
+// stolenCores is the share of the machine's cores that the hypervisor may
+// take (steal time) before a lagging generator's note blames it: a virtual
+// machine whose host runs other guests loses whole slices of time.
+const stolenCores = 0.1
+
+// lagCause says what the machine was doing while a generator lagged, from
+// the run's resource samples (r: the run's own process; its nodes'
+// processes and other work are the rest of the machine's CPU; steal is the
+// time the hypervisor gave other guests), and what to do about it.
+func lagCause(r *reports.Resources, cores int) string {
+	if r == nil || r.MachineCPUPercentMean <= 0 || cores <= 0 {
+		return "a busy machine, or a generator short of CPU"
+	}
+	pct := func(v float64) float64 { return v / float64(cores) }
+	busy, own, other := pct(r.MachineCPUPercentMean), pct(r.CPUPercentMean), pct(r.OtherCPUPercentMean)
+	nodes := max(0, busy-own-other)
+	split := fmt.Sprintf("this process %.0f%%", own)
+	if nodes >= 1 {
+		split += fmt.Sprintf(", the nodes' processes %.0f%%", nodes)
+	}
+	split += fmt.Sprintf(", other work %.0f%%", other)
+	switch {
+	case pct(r.StealPercentMean) >= 100*stolenCores:
+		return fmt.Sprintf("the hypervisor took %.0f%% of the machine's %d cores' time for other guests (steal; %s): measure when the host is quiet", pct(r.StealPercentMean), cores, split)
+	case busy < 100*busyCores:
+		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator's own goroutines or timers were late", cores, busy, split)
+	case other > own+nodes:
+		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average, mostly with other work (%s): measure on a quieter machine", cores, busy, split)
+	case nodes >= 1:
+		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator waited for cores that what it drives kept busy; run it on another machine (rustorium loadgen) to tell its lag from the load", cores, busy, split)
+	default:
+		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator waited for cores that what it drives kept busy; run it apart (cluster.mode: process, or rustorium loadgen on another machine) to tell its lag from the load", cores, busy, split)
+	}
 }
 
 // label records each workload's kind, client and resends in the result.
