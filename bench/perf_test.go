@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,5 +120,33 @@ func TestPerfProfileProcesses(t *testing.T) {
 		if strings.HasPrefix(f.Func, "[process") && f.Flat != 0 {
 			t.Fatalf("a process is a stack's outermost frame, never its own cost: %+v", f)
 		}
+	}
+}
+
+// TestPerfProfileEveryProcess: a process cluster's perf summary lists every
+// process's share, also one below the top functions (a node restarted late
+// in the run), after them.
+func TestPerfProfileEveryProcess(t *testing.T) {
+	var script strings.Builder
+	for i := range profileTop + 5 {
+		fmt.Fprintf(&script, "  4242    1000000 \n\t          8ea0df main.f%d\n\n", i)
+	}
+	script.WriteString("  5151    1000 \n\t          8ea0df main.late\n\n")
+	p, err := perfprof.Parse(strings.NewReader(script.String()), map[int]string{4242: "harness", 5151: "node-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "perf.pprof")
+	writeProfile(t, p, path)
+	s, err := summarize("perf", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.TopCum[len(s.TopCum)-1]
+	if len(s.TopCum) != profileTop+1 || last.Func != "[process node-1]" || last.Cum != 1000 {
+		t.Fatalf("%d functions by cumulative cost, the last %+v", len(s.TopCum), last)
+	}
+	if len(s.TopFlat) != profileTop {
+		t.Fatalf("%d functions by flat cost", len(s.TopFlat))
 	}
 }

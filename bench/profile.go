@@ -233,6 +233,15 @@ func summarize(kind, path string) (reports.ProfileSummary, error) {
 		}
 	}
 	s.TopFlat, s.TopCum = topFuncs(s.Total, flat, cum, flat), topFuncs(s.Total, flat, cum, cum)
+	// A perf profile of a process cluster: every process's share, even one
+	// below the top functions (a node restarted late in the run).
+	procs := map[string]int64{}
+	for fn, v := range cum {
+		if perfprof.IsProcessFrame(fn) && !slices.ContainsFunc(s.TopCum, func(f reports.ProfileFunc) bool { return f.Func == fn }) {
+			procs[fn] = v
+		}
+	}
+	s.TopCum = append(s.TopCum, topFuncs(s.Total, flat, cum, procs)...)
 	return s, nil
 }
 

@@ -270,7 +270,7 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 				if !ok {
 					name = f[0]
 				}
-				proc = "[process " + name + "]"
+				proc = ProcessFrame(name)
 			}
 			period, header = v, true
 		}
@@ -283,4 +283,13 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 		return nil, errors.New("perf recorded no samples")
 	}
 	return p, p.CheckValid()
+}
+
+// ProcessFrame is the outermost frame Parse gives the stacks of the process
+// named name, when it is given names: "[process NAME]".
+func ProcessFrame(name string) string { return "[process " + name + "]" }
+
+// IsProcessFrame reports whether fn is such a frame.
+func IsProcessFrame(fn string) bool {
+	return strings.HasPrefix(fn, "[process ") && strings.HasSuffix(fn, "]")
 }
