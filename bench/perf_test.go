@@ -10,6 +10,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/rustorium/rustorium/internal/perfprof"
+	"github.com/rustorium/rustorium/reports"
 )
 
 func writeProfile(t *testing.T, p *profile.Profile, path string) {
@@ -24,6 +25,23 @@ func writeProfile(t *testing.T, p *profile.Profile, path string) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// summarizeScript parses perf script output (perfprof.Parse, with names
+// or without), writes it as perf.pprof and summarizes that as a run does.
+func summarizeScript(t *testing.T, script string, names map[int]string) reports.ProfileSummary {
+	t.Helper()
+	p, err := perfprof.Parse(strings.NewReader(script), names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "perf.pprof")
+	writeProfile(t, p, path)
+	s, err := summarize("perf", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // perfScript is `perf script -F period,ip,sym` output as perf 6.1 writes
@@ -49,19 +67,7 @@ const perfScript = `    250689
 // profile whose summary names the innermost frames by their CPU time and
 // every frame of a stack once in its cumulative time.
 func TestPerfProfile(t *testing.T) {
-	p, err := perfprof.Parse(strings.NewReader(perfScript), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Sample) != 3 {
-		t.Fatalf("%d samples, want 3", len(p.Sample))
-	}
-	path := filepath.Join(t.TempDir(), "perf.pprof")
-	writeProfile(t, p, path)
-	s, err := summarize("perf", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := summarizeScript(t, perfScript, nil)
 	if s.Unit != "cpu (nanoseconds)" || s.Total != 250689+1003000+500000 {
 		t.Fatalf("unit %q total %d", s.Unit, s.Total)
 	}
@@ -99,16 +105,7 @@ func TestPerfProfileProcesses(t *testing.T) {
 	          8ea0df main.main
 
 `
-	p, err := perfprof.Parse(strings.NewReader(script), map[int]string{4242: "harness", 5151: "node-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "perf.pprof")
-	writeProfile(t, p, path)
-	s, err := summarize("perf", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := summarizeScript(t, script, map[int]string{4242: "harness", 5151: "node-1"})
 	cum := map[string]int64{}
 	for _, f := range s.TopCum {
 		cum[f.Func] = f.Cum
@@ -132,16 +129,7 @@ func TestPerfProfileEveryProcess(t *testing.T) {
 		fmt.Fprintf(&script, "  4242    1000000 \n\t          8ea0df main.f%d\n\n", i)
 	}
 	script.WriteString("  5151    1000 \n\t          8ea0df main.late\n\n")
-	p, err := perfprof.Parse(strings.NewReader(script.String()), map[int]string{4242: "harness", 5151: "node-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "perf.pprof")
-	writeProfile(t, p, path)
-	s, err := summarize("perf", path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := summarizeScript(t, script.String(), map[int]string{4242: "harness", 5151: "node-1"})
 	last := s.TopCum[len(s.TopCum)-1]
 	if len(s.TopCum) != profileTop+1 || last.Func != "[process node-1]" || last.Cum != 1000 {
 		t.Fatalf("%d functions by cumulative cost, the last %+v", len(s.TopCum), last)

@@ -582,11 +582,12 @@ func lagCause(r *reports.Resources, cores int) string {
 		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator's own goroutines or timers were late", cores, busy, split)
 	case other > own+nodes:
 		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average, mostly with other work (%s): measure on a quieter machine", cores, busy, split)
-	case nodes >= 1:
-		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator waited for cores that what it drives kept busy; run it on another machine (rustorium loadgen) to tell its lag from the load", cores, busy, split)
-	default:
-		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator waited for cores that what it drives kept busy; run it apart (cluster.mode: process, or rustorium loadgen on another machine) to tell its lag from the load", cores, busy, split)
 	}
+	apart := "apart (cluster.mode: process, or rustorium loadgen on another machine)"
+	if nodes >= 1 { // it is apart from the nodes already
+		apart = "on another machine (rustorium loadgen)"
+	}
+	return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator waited for cores that what it drives kept busy; run it %s to tell its lag from the load", cores, busy, split, apart)
 }
 
 // label records each workload's kind, client and resends in the result.

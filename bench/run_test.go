@@ -988,7 +988,7 @@ func TestRunProcessCluster(t *testing.T) {
 		}
 		shares, nodes := map[string]float64{}, 0
 		for _, f := range res.Profiles[0].TopCum {
-			if strings.HasPrefix(f.Func, "[process ") {
+			if perfprof.IsProcessFrame(f.Func) {
 				shares[f.Func] = f.CumPct
 				if strings.HasPrefix(f.Func, "[process node-") {
 					nodes++

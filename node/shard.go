@@ -62,7 +62,10 @@ type replica struct {
 	// moved to the next range it reads (SetNext).
 	handoff *handoff
 	behind  bool
-	meta    storage.Meta
+	// fromLeader and fromLog count the ranges read each way
+	// (metrics.Node.Ranges).
+	fromLeader, fromLog prometheus.Counter
+	meta                storage.Meta
 
 	uncheckedCredits bool // logged that credits from a halted shard go unchecked
 }
@@ -77,6 +80,7 @@ func (n *Node) newReplica(ctx context.Context, shard uint32) (_ *replica, err er
 		db: n.db, gate: n.gate, voter: n.voter, faults: &n.faults, views: n.views,
 		progress: n.progress, waiters: &n.waiters, metrics: n.metrics, onBlock: n.cfg.OnBlock,
 		tracer: n.tracer, meta: meta, handoff: n.handoff,
+		fromLeader: n.metrics.Ranges.WithLabelValues("leader"), fromLog: n.metrics.Ranges.WithLabelValues("log"),
 	}
 	if r.blocks, err = ordering.OpenConsumer(ctx, n.ocfg, ordering.Blocks, shard, meta.BlockOffset); err != nil {
 		return nil, err
@@ -565,11 +569,11 @@ func (r *replica) checkCredit(ctx context.Context) func(*tx.Tx) (string, error) 
 // the record at next-1 is read.
 func (r *replica) readRange(ctx context.Context, height uint64, first, next int64) ([]consensus.Entry, error) {
 	if out, ok := r.handoff.take(r.shard, first, next); ok && !r.faults.handoffOff(r.shard, height) {
-		r.metrics.Ranges.WithLabelValues("leader").Inc()
+		r.fromLeader.Inc()
 		r.behind = true
 		return out, nil
 	}
-	r.metrics.Ranges.WithLabelValues("log").Inc()
+	r.fromLog.Inc()
 	if r.behind {
 		// The consumer stopped where the last range read from the log
 		// ended (or fetched on from there): this range starts after the

@@ -295,7 +295,7 @@ func profileViews(profiles []ProfileSummary) []profileView {
 		v := profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Tool: "go tool pprof", Caveat: pr.Caveat, Parts: []profilePart{
 			{"by flat (own) cost", rows(pr.TopFlat)}, {"by cumulative cost", rows(pr.TopCum)},
 		}}
-		if pr.Kind == "perf" { // perf record's samples as a pprof profile (bench.perfProfile)
+		if pr.Kind == "perf" { // perf record's samples as a pprof profile (internal/perfprof)
 			v.Tool = "go tool pprof (perf's own file, perf.data beside it: perf report -i)"
 		}
 		if pr.Kind == "trace" { // goroutine wake-ups (bench.summarizeTrace)

@@ -270,7 +270,7 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 				if !ok {
 					name = f[0]
 				}
-				proc = ProcessFrame(name)
+				proc = processFrame(name)
 			}
 			period, header = v, true
 		}
@@ -285,11 +285,12 @@ func Parse(r io.Reader, names map[int]string) (*profile.Profile, error) {
 	return p, p.CheckValid()
 }
 
-// ProcessFrame is the outermost frame Parse gives the stacks of the process
+// processFrame is the outermost frame Parse gives the stacks of the process
 // named name, when it is given names: "[process NAME]".
-func ProcessFrame(name string) string { return "[process " + name + "]" }
+func processFrame(name string) string { return "[process " + name + "]" }
 
-// IsProcessFrame reports whether fn is such a frame.
+// IsProcessFrame reports whether fn is the outermost frame Parse gives the
+// stacks of a process when it is given names, "[process NAME]".
 func IsProcessFrame(fn string) bool {
 	return strings.HasPrefix(fn, "[process ") && strings.HasSuffix(fn, "]")
 }
