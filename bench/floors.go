@@ -206,6 +206,7 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 		return fmt.Errorf("node bound: %w", err)
 	}
 	f.NodeBoundTPS = round1(b.TPS)
+	f.NodeBoundCPUMicrosPerTx = round1(float64(b.CPUPerTx()) / float64(time.Microsecond))
 	return nil
 }
 
@@ -213,9 +214,15 @@ func round1(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
 
 // ratios puts each stage beside its floor: how many times the floor the
 // node's median is, and the node's committed throughput against the Merkle
-// and state ceilings and the node bound.
-func ratios(res *reports.Result, f reports.Floors) map[string]float64 {
+// and state ceilings and the node bound; and, for a run of one node, the
+// CPU a transaction cost (cost.cpu_us_per_tx) against the node bound's
+// mandatory CPU a put (with more nodes every node replays every block,
+// which the bound, one node's work, does not count).
+func ratios(res *reports.Result, f reports.Floors, nodes int) map[string]float64 {
 	out := map[string]float64{}
+	if nodes == 1 && res.Cost != nil && res.Cost.CPUMicrosPerTx > 0 && f.NodeBoundCPUMicrosPerTx > 0 {
+		out["cpu_us_per_tx/node_bound_cpu_us_per_tx"] = roundRatio(res.Cost.CPUMicrosPerTx / f.NodeBoundCPUMicrosPerTx)
+	}
 	for name, w := range res.Workloads {
 		if s := w.Stages[reports.StageAccepted.String()]; s != nil {
 			if f.QuicEcho != nil && f.QuicEcho.P50 > 0 {

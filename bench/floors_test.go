@@ -58,7 +58,7 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 		var got calib.BoundOptions
 		measure := func(_ context.Context, o calib.BoundOptions) (calib.Bound, error) {
 			got = o
-			return calib.Bound{TPS: 1234.56}, nil
+			return calib.Bound{TPS: 1234.56, Txs: 1000, CPU: 476 * time.Millisecond}, nil
 		}
 		var f reports.Floors
 		if err := nodeBound(context.Background(), measure, &f, sc, blocks); err != nil {
@@ -73,12 +73,22 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 				t.Fatalf("shard %d: blocks of %v, want %v", i, got.BlockTxs[i], want[i])
 			}
 		}
-		if f.NodeBoundTPS != 1234.6 || f.TreeKeys != tc.wantTree {
+		if f.NodeBoundTPS != 1234.6 || f.TreeKeys != tc.wantTree || f.NodeBoundCPUMicrosPerTx != 476 {
 			t.Fatalf("floors %+v", f)
 		}
-		res := &reports.Result{Workloads: map[string]*reports.WorkloadResult{"puts": {Stages: map[string]*reports.StageResult{"committed": {ThroughputTPS: 617.3}}}}}
-		if r := ratios(res, f)["puts.committed_tps/node_bound_tps"]; r != 0.5 {
+		res := &reports.Result{Workloads: map[string]*reports.WorkloadResult{"puts": {Stages: map[string]*reports.StageResult{"committed": {ThroughputTPS: 617.3}}}},
+			Cost: &reports.Cost{CPUMicrosPerTx: 1428}}
+		rs := ratios(res, f, 1)
+		if r := rs["puts.committed_tps/node_bound_tps"]; r != 0.5 {
 			t.Fatalf("ratio %v, want 0.5", r)
+		}
+		if r := rs["cpu_us_per_tx/node_bound_cpu_us_per_tx"]; r != 3 {
+			t.Fatalf("CPU ratio %v, want 3", r)
+		}
+		// With three nodes each replays every block: one node's mandatory
+		// work is no floor of their sum.
+		if r, ok := ratios(res, f, 3)["cpu_us_per_tx/node_bound_cpu_us_per_tx"]; ok {
+			t.Fatalf("three nodes: CPU ratio %v", r)
 		}
 	}
 	// Without blocks there is nothing to measure with.

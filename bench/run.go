@@ -197,7 +197,7 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 		out.complete(res)
 	}
 	res.Blocks = r.blockStats(out)
-	floors.Ratios = ratios(res, floors)
+	floors.Ratios = ratios(res, floors, r.sc.Cluster.Nodes)
 	res.Floors = floors
 	r.writeTraces(ctx, res)
 	if _, err := reports.Write(r.opts.Out, res, out.snap, r.formats()); err != nil {
@@ -679,7 +679,7 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("floors: %v", err))
 		}
 	}
-	floors.Ratios = ratios(res, floors)
+	floors.Ratios = ratios(res, floors, r.sc.Cluster.Nodes)
 	res.Floors = floors
 	slos, err := sc.ReportSLOs()
 	if err != nil {

@@ -70,6 +70,23 @@ type Bound struct {
 	Blocks int
 	// Reps is the number of repetitions.
 	Reps int
+	// CPU is this process's CPU time (user and system, every thread) in
+	// the fastest repetition, zero where the platform cannot tell
+	// (getrusage): CPU/Txs is what a put's mandatory work costs the
+	// cores, whatever their number — the floor of a run's
+	// resources.cpu_us_per_tx at the same block sizes. It is at most
+	// Elapsed times the cores busy, less where a serial part of a
+	// commit leaves a core idle.
+	CPU time.Duration
+}
+
+// CPUPerTx is the CPU time of one put's mandatory work (CPU over Txs), or
+// zero when CPU was not measured.
+func (b Bound) CPUPerTx() time.Duration {
+	if b.Txs <= 0 {
+		return 0
+	}
+	return b.CPU / time.Duration(b.Txs)
 }
 
 // boundReceiptBytes is the size of the receipt stored with each put (a
@@ -91,7 +108,8 @@ const boundReceiptBytes = 64
 // The verification and the commits run at the same time over the same
 // puts, so the cores are shared between them as in a node; the rate is the
 // puts over the wall time until both are done, in the fastest of
-// opts.Reps repetitions.
+// opts.Reps repetitions, and Bound.CPU the process's CPU time in that
+// repetition.
 //
 // Untimed setup: the trees are seeded (SeedTree), each shard's keys are
 // written once so that their tree keys are cached (a node's are for keys
@@ -268,20 +286,24 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		}
 		return elapsed, ctx.Err()
 	}
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for rep := range opts.Reps {
+		c0 := cpuClock()
 		d, err := once()
 		if err != nil {
 			return Bound{}, err
 		}
 		if rep == 0 || d < elapsed {
-			elapsed = d
+			elapsed, cpu = d, cpuClock()-c0
 		}
 		for si := range heights {
 			heights[si] += uint64(len(writes[si]))
 		}
 	}
 	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps}
+	if haveCPUClock {
+		out.CPU = cpu
+	}
 	for _, s := range shards {
 		out.Blocks += s.blocks
 	}

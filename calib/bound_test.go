@@ -2,7 +2,9 @@ package calib
 
 import (
 	"context"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // TestNodeBoundCommitsTheGivenBlocks: NodeBound commits, on each shard
@@ -21,6 +23,14 @@ func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
 	}
 	if b.TPS <= 0 || b.Elapsed <= 0 {
 		t.Fatalf("rate %v over %v", b.TPS, b.Elapsed)
+	}
+	// The CPU is the fastest repetition's: some, and no more than every
+	// core busy for its whole wall time (with a scheduler tick's slack).
+	if haveCPUClock && (b.CPU <= 0 || b.CPU > time.Duration(runtime.NumCPU())*b.Elapsed+20*time.Millisecond) {
+		t.Fatalf("CPU %v in a repetition of %v on %d cores", b.CPU, b.Elapsed, runtime.NumCPU())
+	}
+	if b.CPUPerTx() != b.CPU/time.Duration(b.Txs) {
+		t.Fatalf("CPU per put %v, want %v", b.CPUPerTx(), b.CPU/time.Duration(b.Txs))
 	}
 	if _, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{0.2}, TreeKeys: 10}); err == nil {
 		t.Fatal("no shard with blocks: want an error")

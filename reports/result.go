@@ -164,8 +164,13 @@ type Floors struct {
 	// Merkle update and proof, Pebble batch), on trees of TreeKeys leaves
 	// with blocks of the run's mean size per shard (Result.Blocks),
 	// measured after the load (calib.NodeBound).
-	NodeBoundTPS float64            `json:"node_bound_tps,omitempty"`
-	Ratios       map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
+	NodeBoundTPS float64 `json:"node_bound_tps,omitempty"`
+	// NodeBoundCPUMicrosPerTx is the CPU time, µs, of one put's mandatory
+	// work in the node bound's measurement (calib.Bound.CPUPerTx): the
+	// floor of cost.cpu_us_per_tx for a node that cuts blocks of the
+	// run's sizes, whatever the cores. Zero where it was not measured.
+	NodeBoundCPUMicrosPerTx float64            `json:"node_bound_cpu_us_per_tx,omitempty"`
+	Ratios                  map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
 }
 
 // Blocks summarises the blocks committed in the measured phase (a max-rate

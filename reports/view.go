@@ -219,6 +219,7 @@ func floorRows(f Floors) []floorRow {
 		{"state write ceiling", "%.0f writes/s" + trees, f.StateCeilingWPS},
 		{"ed25519 verify ceiling", "%.0f /s", f.VerifyCeilingTPS},
 		{"node bound (a put's mandatory work)", "%.0f tx/s" + trees, f.NodeBoundTPS},
+		{"node bound's CPU a put", "%.0f µs", f.NodeBoundCPUMicrosPerTx},
 	} {
 		if c.v > 0 {
 			rows = append(rows, floorRow{Name: c.name, Ceiling: fmt.Sprintf(c.format, c.v)})
