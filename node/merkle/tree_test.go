@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
@@ -445,5 +447,53 @@ func TestNoOpWrites(t *testing.T) {
 		if got, want := o.tr.Root(), ref.root(); !got.Equal(&want) {
 			t.Fatalf("cfg %d: mixed batch: root %s, want %s", ci, got.String(), want.String())
 		}
+	}
+}
+
+// TestApplyYieldsBetweenHeights: an update lets the other goroutines of its
+// P run between the heights it hashes (hashAll), as the node's pacer and
+// ingress need on two busy cores. On one P, a goroutine that only counts
+// its turns gets some while a one-leaf update of a tree of 4096 leaves
+// runs: about a dozen heights of a few µs each, far below the 10 ms after
+// which the runtime would preempt the update.
+func TestApplyYieldsBetweenHeights(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	o := newOurs(t, merkle.Options{Parallelism: 1})
+	r := rand.New(rand.NewPCG(7, 7))
+	kvs := make([]merkle.KV, 4096)
+	for i := range kvs {
+		kvs[i] = merkle.KV{Key: randElem(r), Value: randElem(r)}
+	}
+	if err := o.apply(kvs); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		turns         atomic.Int64
+		updating, end atomic.Bool
+		done          = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for !end.Load() {
+			if updating.Load() {
+				turns.Add(1)
+			}
+			runtime.Gosched()
+		}
+	}()
+	runtime.Gosched() // let it start
+	updating.Store(true)
+	u, err := o.tr.Apply([]merkle.KV{{Key: kvs[0].Key, Value: elem(1)}})
+	updating.Store(false)
+	end.Store(true)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Nodes) < 3 {
+		t.Fatalf("the update wrote %d nodes: too shallow a path to tell", len(u.Nodes))
+	}
+	if turns.Load() == 0 {
+		t.Fatalf("no other goroutine ran during an update of %d nodes", len(u.Nodes))
 	}
 }
