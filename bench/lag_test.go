@@ -28,6 +28,10 @@ func TestLagCause(t *testing.T) {
 		// A host busy with other guests: half the time stolen.
 		{"steal", &reports.Resources{CPUPercentMean: 82, MachineCPUPercentMean: 75, StealPercentMean: 95},
 			[]string{"the hypervisor took 48% of the machine's 2 cores' time", "measure when the host is quiet"}},
+		// Steal under a quarter of a core leaves the latencies judged
+		// (reports.Resources.Busy), and the note looks elsewhere.
+		{"little steal", &reports.Resources{CPUPercentMean: 147, MachineCPUPercentMean: 152, OtherCPUPercentMean: 5, StealPercentMean: 20},
+			[]string{"76% busy", "run it apart"}},
 		// cluster.mode: process: the nodes are the rest.
 		{"nodes apart", &reports.Resources{CPUPercentMean: 40, MachineCPUPercentMean: 170, OtherCPUPercentMean: 10},
 			[]string{"85% busy", "this process 20%, the nodes' processes 60%, other work 5%", "run it on another machine (rustorium loadgen)"}},

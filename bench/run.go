@@ -554,15 +554,12 @@ func generatorNotes(res *reports.Result, loads []*workloadRun, measure time.Dura
 // busy on some hosts, and its generator lags 1.5-5 ms there).
 const busyCores = 0.6
 
-// stolenCores is the share of the machine's cores that the hypervisor may
-// take (steal time) before a lagging generator's note blames it: a virtual
-// machine whose host runs other guests loses whole slices of time.
-const stolenCores = 0.1
-
 // lagCause says what the machine was doing while a generator lagged, from
 // the run's resource samples (r: the run's own process; its nodes'
 // processes and other work are the rest of the machine's CPU; steal is the
-// time the hypervisor gave other guests), and what to do about it.
+// time the hypervisor gave other guests, blamed past the quarter of a core
+// after which a run's latencies are suspect, reports.Resources.Stolen),
+// and what to do about it.
 func lagCause(r *reports.Resources, cores int) string {
 	if r == nil || r.MachineCPUPercentMean <= 0 || cores <= 0 {
 		return "a busy machine, or a generator short of CPU"
@@ -576,7 +573,7 @@ func lagCause(r *reports.Resources, cores int) string {
 	}
 	split += fmt.Sprintf(", other work %.0f%%", other)
 	switch {
-	case pct(r.StealPercentMean) >= 100*stolenCores:
+	case r.Stolen(): // as a run whose latencies are judged is void (Resources.Busy)
 		return fmt.Sprintf("the hypervisor took %.0f%% of the machine's %d cores' time for other guests (steal; %s): measure when the host is quiet", pct(r.StealPercentMean), cores, split)
 	case busy < 100*busyCores:
 		return fmt.Sprintf("the machine's %d cores were %.0f%% busy on average (%s): the generator's own goroutines or timers were late", cores, busy, split)

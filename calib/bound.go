@@ -73,8 +73,8 @@ type Bound struct {
 	// CPU is this process's CPU time (user and system, every thread) in
 	// the fastest repetition, zero where the platform cannot tell
 	// (getrusage): CPU/Txs is what a put's mandatory work costs the
-	// cores, whatever their number — the floor of a run's
-	// resources.cpu_us_per_tx at the same block sizes. It is at most
+	// cores, whatever their number — the floor of a one-node run's
+	// cost.cpu_us_per_tx at the same block sizes. It is at most
 	// Elapsed times the cores busy, less where a serial part of a
 	// commit leaves a core idle.
 	CPU time.Duration

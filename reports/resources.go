@@ -128,6 +128,13 @@ func (r *Resources) Exclude(own ...*Resources) {
 // processes' and the hypervisor's together.
 const notQuietPercent = 25
 
+// Stolen reports whether the hypervisor alone took enough of the machine's
+// CPU (steal time, more than a quarter of a core on average) to make the
+// run's latencies suspect: Busy whatever the other processes did.
+func (r *Resources) Stolen() bool {
+	return r != nil && r.StealPercentMean > notQuietPercent
+}
+
 // Busy reports whether others took enough of the machine's CPU to make the
 // run's latencies suspect: other processes and the hypervisor (stolen
 // time) together more than a quarter of a core on average. It returns
