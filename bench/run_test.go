@@ -397,6 +397,27 @@ report: {formats: [json, html]}
 			if res.Checker.Lost != 0 || res.Checker.Duplicated != 0 {
 				t.Fatalf("checker %+v", res.Checker)
 			}
+			// Every probe's CPU a committed transaction; the machine over
+			// the whole search; the knee probe's CPU and cost.
+			for i, pt := range m.Points {
+				if pt.CPUMicrosPerTx <= 0 {
+					t.Fatalf("probe %d: no CPU a transaction: %+v", i, pt)
+				}
+			}
+			rs := res.Resources
+			if rs == nil || len(rs.Samples) == 0 || rs.RSSMaxBytes == 0 {
+				t.Fatalf("resources %+v", rs)
+			}
+			if tc.wantKnee == 0 {
+				if rs.CPUMicrosPerTx != 0 || res.Cost != nil {
+					t.Fatalf("no knee, yet CPU %v and cost %+v", rs.CPUMicrosPerTx, res.Cost)
+				}
+			} else {
+				knee := m.Points[len(m.Points)-1]
+				if rs.CPUMicrosPerTx != knee.CPUMicrosPerTx || res.Cost == nil || res.Cost.CPUMicrosPerTx != knee.CPUMicrosPerTx || res.Cost.Committed <= 0 {
+					t.Fatalf("knee %+v: resources' CPU a tx %v, cost %+v", knee, rs.CPUMicrosPerTx, res.Cost)
+				}
+			}
 			if _, err := os.Stat(filepath.Join(out, "plot-maxrate.svg")); err != nil {
 				t.Fatalf("latency–throughput curve: %v", err)
 			}

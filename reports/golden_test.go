@@ -65,9 +65,9 @@ func goldenResult() *Result {
 			{At: "6s", Event: "partition [[node-1], [node-2, node-3]]"},
 		},
 		MaxRate: &MaxRate{Stage: "accepted", BoundUs: 5000, KneeRate: 1600, KneeTPS: 1587.5, Points: []MaxRatePoint{
-			{Rate: 100, ThroughputTPS: 99.9, P50Us: 700, P99Us: 1500, OK: true},
+			{Rate: 100, ThroughputTPS: 99.9, P50Us: 700, P99Us: 1500, OK: true, CPUMicrosPerTx: 1412.4},
 			{Rate: 3200, ThroughputTPS: 2900.1, P50Us: 4000, P99Us: 90000, Errors: 12, OK: false},
-			{Rate: 1600, ThroughputTPS: 1587.5, P50Us: 900, P99Us: 4800, OK: true},
+			{Rate: 1600, ThroughputTPS: 1587.5, P50Us: 900, P99Us: 4800, OK: true, CPUMicrosPerTx: 388.6},
 		}},
 		Profiles: []ProfileSummary{{Kind: "cpu", File: "cpu.pprof", Unit: "cpu (nanoseconds)", Total: 123456789,
 			TopFlat: []ProfileFunc{{Func: "runtime.mallocgc", Flat: 1000, FlatPct: 12.5, Cum: 2000, CumPct: 25}},

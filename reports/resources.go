@@ -528,6 +528,21 @@ func ParseProcStat(data []byte) (ProcStat, error) {
 	return st, nil
 }
 
+// ProcessCPU returns the user and system CPU time the process whose
+// proc(5) stat file is at path (such as /proc/self/stat) has used so far,
+// to the clock tick (10 ms).
+func ProcessCPU(path string) (time.Duration, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	st, err := ParseProcStat(data)
+	if err != nil {
+		return 0, err
+	}
+	return time.Duration(st.UTime+st.STime) * time.Second / clockTicks, nil
+}
+
 // MachineStat is the machine's CPU time from the aggregate "cpu" line of
 // proc(5) /proc/stat, in clock ticks summed over the cores.
 type MachineStat struct {

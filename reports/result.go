@@ -637,6 +637,14 @@ type MaxRatePoint struct {
 	// ErrorsByKind names the probe's errors (as a workload's errors_by_kind).
 	ErrorsByKind map[string]int64 `json:"errors_by_kind,omitempty"`
 	OK           bool             `json:"ok"`
+	// CPUMicrosPerTx is the CPU time the processes under test spent from
+	// the probe's start until its last send completed, per transaction
+	// the probe saw committed, in microseconds: the node processes' with
+	// cluster.mode process, else this process's (nodes, broker and load
+	// generator), as cost.cpu_us_per_tx counts it. 0 (omitted) when
+	// nothing committed, a node process restarted within the probe, or
+	// the CPU could not be read.
+	CPUMicrosPerTx float64 `json:"cpu_us_per_tx,omitempty"`
 }
 
 // ProfileSummary lists a profile's costliest functions.

@@ -69,7 +69,7 @@ type maxRateView struct {
 	Points                      []maxRateRow
 }
 
-type maxRateRow struct{ Rate, TPS, P50, P99, Errors, Verdict string }
+type maxRateRow struct{ Rate, TPS, P50, P99, CPU, Errors, Verdict string }
 
 type profileView struct {
 	Kind, File, Unit, Total string
@@ -278,9 +278,17 @@ func newMaxRateView(m *MaxRate) *maxRateView {
 	v := &maxRateView{Knee: fmt.Sprintf("%.0f", m.KneeRate), KneeTPS: fmt.Sprintf("%.1f", m.KneeTPS), Stage: m.Stage, Bound: FormatMicros(m.BoundUs)}
 	for _, pt := range m.Points {
 		v.Points = append(v.Points, maxRateRow{fmt.Sprintf("%.0f", pt.Rate), fmt.Sprintf("%.1f", pt.ThroughputTPS),
-			FormatMicros(pt.P50Us), FormatMicros(pt.P99Us), fmt.Sprint(pt.Errors), verdict(pt.OK)})
+			FormatMicros(pt.P50Us), FormatMicros(pt.P99Us), cpuPerTxCell(pt.CPUMicrosPerTx), fmt.Sprint(pt.Errors), verdict(pt.OK)})
 	}
 	return v
+}
+
+// cpuPerTxCell shows a CPU time a transaction in µs, "—" when unknown.
+func cpuPerTxCell(us float64) string {
+	if us <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f µs", us)
 }
 
 func profileViews(profiles []ProfileSummary) []profileView {
