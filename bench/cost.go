@@ -41,6 +41,9 @@ type costCounters struct {
 	// Pebble's background work: bytes flushed, memtables flushed, rounds
 	// of compactions out of L0
 	pebbleFlushed, memtables, rounds float64
+	// the ingress's signature checks: signatures, and the batches they
+	// were checked in
+	sigs, sigBatches float64
 }
 
 // countersOf picks the cost counters out of a node's metric families.
@@ -62,6 +65,8 @@ func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
 				c.memtables = v
 			case "rustorium_pebble_l0_rounds_total":
 				c.rounds = v
+			case "rustorium_signature_batch_size":
+				c.sigs, c.sigBatches = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
 			case "rustorium_wire_bytes_total":
 				var path, dir string
 				for _, l := range m.GetLabel() {
@@ -87,6 +92,7 @@ func (c costCounters) since(start costCounters) (d costCounters, restarted bool)
 	}
 	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut,
 		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, rounds: c.rounds - start.rounds,
+		sigs: c.sigs - start.sigs, sigBatches: c.sigBatches - start.sigBatches,
 		wire: map[[2]string]float64{}}
 	for k, v := range c.wire {
 		d.wire[k] = v - start.wire[k]
@@ -207,6 +213,8 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		sum.pebbleFlushed += d.pebbleFlushed
 		sum.memtables += d.memtables
 		sum.rounds += d.rounds
+		sum.sigs += d.sigs
+		sum.sigBatches += d.sigBatches
 		for k, v := range d.wire {
 			sum.wire[k] += v
 		}
@@ -240,6 +248,9 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 	}
 	if sum.pebbleIn > 0 {
 		c.PebbleWriteAmp = sum.pebbleOut / sum.pebbleIn
+	}
+	if sum.sigBatches > 0 {
+		c.SigBatchMean = sum.sigs / sum.sigBatches
 	}
 	switch {
 	case len(res.NodeResources) > 0:

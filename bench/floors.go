@@ -188,9 +188,11 @@ type boundFunc func(context.Context, calib.BoundOptions) (calib.Bound, error)
 // nodeBound fills in f.NodeBoundTPS, measured after the load: puts of the
 // first put workload's value size in blocks of the run's mean size per
 // shard (blocks, which the node cut while measuring), on trees of
-// f.TreeKeys leaves per shard (calib.NodeBound). It does nothing without
-// blocks; a failure is returned for a note.
-func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks) error {
+// f.TreeKeys leaves per shard, their signatures checked in batches of the
+// size the node's ingress checked them in (cost's SigBatchMean; nil cost
+// or none: batched as they queue) (calib.NodeBound). It does nothing
+// without blocks; a failure is returned for a note.
+func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks, cost *reports.Cost) error {
 	if blocks == nil || blocks.Count == 0 {
 		return nil
 	}
@@ -201,11 +203,16 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 	for i, s := range blocks.Shards {
 		sizes[i] = float64(s.Txs) / float64(max(s.Count, 1)) // unrounded
 	}
-	b, err := measure(ctx, calib.BoundOptions{BlockTxs: sizes, TreeKeys: f.TreeKeys, ValueSize: putValueSize(sc), ChainID: chainID, Seed: uint64(sc.Seed)})
+	opts := calib.BoundOptions{BlockTxs: sizes, TreeKeys: f.TreeKeys, ValueSize: putValueSize(sc), ChainID: chainID, Seed: uint64(sc.Seed)}
+	if cost != nil {
+		opts.SigBatch = cost.SigBatchMean
+	}
+	b, err := measure(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("node bound: %w", err)
 	}
 	f.NodeBoundTPS = round1(b.TPS)
+	f.NodeBoundSigBatch = b.SigBatch
 	f.NodeBoundCPUMicrosPerTx = round1(float64(b.CPUPerTx()) / float64(time.Microsecond))
 	return nil
 }

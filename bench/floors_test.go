@@ -58,14 +58,14 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 		var got calib.BoundOptions
 		measure := func(_ context.Context, o calib.BoundOptions) (calib.Bound, error) {
 			got = o
-			return calib.Bound{TPS: 1234.56, Txs: 1000, CPU: 476 * time.Millisecond}, nil
+			return calib.Bound{TPS: 1234.56, Txs: 1000, CPU: 476 * time.Millisecond, SigBatch: 1}, nil
 		}
 		var f reports.Floors
-		if err := nodeBound(context.Background(), measure, &f, sc, blocks); err != nil {
+		if err := nodeBound(context.Background(), measure, &f, sc, blocks, &reports.Cost{SigBatchMean: 1.07}); err != nil {
 			t.Fatal(err)
 		}
 		want := []float64{2.5, 0, 100.0 / 3, 1}
-		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 {
+		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 || got.SigBatch != 1.07 || f.NodeBoundSigBatch != 1 {
 			t.Fatalf("accounts %d: options %+v, want blocks %v and %d leaves", tc.accounts, got, want, tc.wantTree)
 		}
 		for i := range want {
@@ -96,7 +96,7 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 	if err := nodeBound(context.Background(), func(context.Context, calib.BoundOptions) (calib.Bound, error) {
 		t.Fatal("measured without blocks")
 		return calib.Bound{}, nil
-	}, &f, &scenarios.Scenario{}, nil); err != nil || f.NodeBoundTPS != 0 {
+	}, &f, &scenarios.Scenario{}, nil, nil); err != nil || f.NodeBoundTPS != 0 {
 		t.Fatalf("no blocks: %v, %+v", err, f)
 	}
 }

@@ -669,7 +669,7 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 		// blocks measured alone gave 7.0k to 8.0k).
 		r.t.Close()
 		r.p.printf("measuring the node bound (blocks of the run's mean size, the target stopped)")
-		if err := nodeBound(ctx, r.bound, &floors, sc, res.Blocks); err != nil {
+		if err := nodeBound(ctx, r.bound, &floors, sc, res.Blocks, res.Cost); err != nil {
 			if ctx.Err() != nil {
 				return nil, context.Cause(ctx)
 			}

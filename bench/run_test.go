@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"os/exec"
@@ -134,8 +135,13 @@ func TestRunEndToEnd(t *testing.T) {
 		if cost := res.Cost; cost == nil || cost.Nodes != 1 || cost.Committed != 400 || cost.Source != "registry" ||
 			cost.PoseidonPermsPerTx < 1 || cost.WireBytesPerTx.ClientQUIC < 100 || cost.WireBytesPerTx.KafkaProduce < 100 ||
 			cost.WireBytesPerTx.KafkaFetch < 100 || cost.WireBytesPerTx.Peer != 0 || cost.PebbleWriteAmp < 1 || cost.PebbleBytesPerTx < 100 ||
-			cost.WireBytesPerTx.Total < cost.WireBytesPerTx.ClientQUIC+cost.WireBytesPerTx.KafkaProduce+cost.WireBytesPerTx.KafkaFetch-1 {
+			cost.WireBytesPerTx.Total < cost.WireBytesPerTx.ClientQUIC+cost.WireBytesPerTx.KafkaProduce+cost.WireBytesPerTx.KafkaFetch-1 ||
+			cost.SigBatchMean < 1 {
 			t.Fatalf("cost %+v", cost)
+		}
+		// The bound checked the signatures as the node's ingress did.
+		if want := max(1, int(math.Round(res.Cost.SigBatchMean))); res.Floors.NodeBoundSigBatch != want {
+			t.Fatalf("node bound's signature batches of %d, the node's %v", res.Floors.NodeBoundSigBatch, res.Cost.SigBatchMean)
 		}
 		if !res.Passed() {
 			t.Fatalf("run failed: %+v", res.SLO)
@@ -983,7 +989,7 @@ func TestRunProcessCluster(t *testing.T) {
 		// Every process's /metrics read at both ends; the killed leader
 		// counts from its restart, and three nodes attest to each other.
 		if cost := res.Cost; cost == nil || cost.Source != "metrics" || cost.Nodes != 3 || cost.PoseidonPermsPerTx <= 0 ||
-			cost.WireBytesPerTx.Peer <= 0 || cost.WireBytesPerTx.ClientQUIC <= 0 || cost.CPUMicrosPerTx <= 0 ||
+			cost.WireBytesPerTx.Peer <= 0 || cost.WireBytesPerTx.ClientQUIC <= 0 || cost.CPUMicrosPerTx <= 0 || cost.SigBatchMean < 1 ||
 			!strings.Contains(strings.Join(cost.Notes, "\n"), kill.Node+" restarted while measuring") {
 			t.Fatalf("%s: cost %+v", kind, cost)
 		}

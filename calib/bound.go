@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"time"
 
@@ -43,9 +44,19 @@ type BoundOptions struct {
 	// DefaultBoundReps.
 	Reps int
 	// Callers is the number of goroutines submitting signatures to the
-	// batching verifier. Zero means 64, enough that the checks are
-	// batched as under load.
+	// batching verifier when SigBatch is zero. Zero means 64, enough that
+	// the checks are batched as under load.
 	Callers int
+	// SigBatch is how many signatures the node's ingress checked together
+	// on average in the run (cost.sig_batch_mean): the signatures are then
+	// checked in batches of that many (rounded, at least 1; sigverify.Batch,
+	// or sigverify.Verify alone) on GOMAXPROCS goroutines, as the node
+	// checked them. A node's checker batches only the signatures that
+	// arrive while it is busy, so below tens of thousands of transactions
+	// a second it checks almost every one alone, at about twice the CPU
+	// of a signature in a batch of 64. Zero means batched as under load:
+	// Callers goroutines on a sigverify.Verifier.
+	SigBatch float64
 	// Seed seeds the keys, values and tree leaves.
 	Seed uint64
 }
@@ -70,6 +81,10 @@ type Bound struct {
 	Blocks int
 	// Reps is the number of repetitions.
 	Reps int
+	// SigBatch is the size of the batches the signatures were checked in
+	// (BoundOptions.SigBatch rounded), 0 when the verifier batched them
+	// as they queued.
+	SigBatch int
 	// CPU is this process's CPU time (user and system, every thread) in
 	// the fastest repetition, zero where the platform cannot tell
 	// (getrusage): CPU/Txs is what a put's mandatory work costs the
@@ -95,9 +110,10 @@ const boundReceiptBytes = 64
 
 // NodeBound measures how many puts per second this machine's cores do when
 // they do only a put's mandatory work, the way a node does it, with every
-// core busy: each put's ed25519 signature checked by the node's batching
-// verifier (sigverify.Verifier, called by opts.Callers goroutines at once),
-// and each shard's blocks of opts.BlockTxs[shard] puts committed as a
+// core busy: each put's ed25519 signature checked in batches of the size
+// the node's ingress checked them in (opts.SigBatch; without it, by the
+// node's batching verifier, sigverify.Verifier, called by opts.Callers
+// goroutines at once), and each shard's blocks of opts.BlockTxs[shard] puts committed as a
 // replica commits them (storage.DB.Prepare and Commit on an in-memory
 // filesystem, without sync: values hashed with Poseidon HashBytes, tree
 // keys from the key cache, the Merkle update on a tree holding
@@ -200,6 +216,18 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 
 	v := sigverify.New(sigverify.Options{})
 	defer v.Close()
+	sigBatch := 0
+	var batches [][]sigverify.Item // SigBatch's batches, in order
+	if opts.SigBatch > 0 {
+		sigBatch = max(1, int(math.Round(opts.SigBatch)))
+		for i := 0; i < len(sigs); i += sigBatch {
+			b := make([]sigverify.Item, 0, sigBatch)
+			for _, sg := range sigs[i:min(i+sigBatch, len(sigs))] {
+				b = append(b, sigverify.Item{Pub: sg.pub, Msg: sg.msg, Sig: sg.sig})
+			}
+			batches = append(batches, b)
+		}
+	}
 	ids := make([][][][32]byte, len(shards)) // by shard index, block, put
 	seq := uint64(0)
 	for si, s := range shards {
@@ -231,9 +259,21 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 			errMu.Unlock()
 		}
 		t0 := time.Now()
-		for range opts.Callers {
+		callers, items := opts.Callers, len(sigs)
+		if batches != nil {
+			callers, items = runtime.GOMAXPROCS(0), len(batches)
+		}
+		for range callers {
 			wg.Go(func() {
 				for i := range next {
+					if batches != nil {
+						for j, ok := range sigverify.Batch(batches[i]) {
+							if !ok {
+								fail(fmt.Errorf("calib: node bound: signature %d of batch %d: invalid", j, i))
+							}
+						}
+						continue
+					}
 					if ok, err := v.Verify(ctx, sigs[i].pub, sigs[i].msg, sigs[i].sig); err != nil || !ok {
 						fail(fmt.Errorf("calib: node bound: signature %d: ok %v, %w", i, ok, err))
 					}
@@ -242,7 +282,7 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		}
 		wg.Go(func() {
 			defer close(next)
-			for i := range sigs {
+			for i := range items {
 				select {
 				case next <- i:
 				case <-ctx.Done():
@@ -300,7 +340,7 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 			heights[si] += uint64(len(writes[si]))
 		}
 	}
-	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps}
+	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps, SigBatch: sigBatch}
 	if haveCPUClock {
 		out.CPU = cpu
 	}

@@ -32,6 +32,23 @@ func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
 	if b.CPUPerTx() != b.CPU/time.Duration(b.Txs) {
 		t.Fatalf("CPU per put %v, want %v", b.CPUPerTx(), b.CPU/time.Duration(b.Txs))
 	}
+	if b.SigBatch != 0 {
+		t.Fatalf("signatures batched as they queue, yet SigBatch %d", b.SigBatch)
+	}
+	// The signatures in batches of the node's mean size, rounded: every
+	// one checked (an invalid one would be an error), the same puts.
+	for _, c := range []struct {
+		mean float64
+		want int
+	}{{2.6, 3}, {0.4, 1}, {1, 1}} {
+		b, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{2.6, 0.4, 5}, TreeKeys: 200, ValueSize: 32, ChainID: 1, Txs: 40, Reps: 1, Seed: 1, SigBatch: c.mean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.SigBatch != c.want || b.Txs != 41 || b.TPS <= 0 {
+			t.Fatalf("SigBatch %v: batches of %d, %d puts at %v/s; want batches of %d, 41 puts", c.mean, b.SigBatch, b.Txs, b.TPS, c.want)
+		}
+	}
 	if _, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{0.2}, TreeKeys: 10}); err == nil {
 		t.Fatal("no shard with blocks: want an error")
 	}

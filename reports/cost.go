@@ -48,6 +48,12 @@ type Cost struct {
 	// resources.cpu_us_per_tx (the whole process), with node processes the
 	// sum of node_resources' (the nodes only); 0 when unknown.
 	CPUMicrosPerTx float64 `json:"cpu_us_per_tx,omitempty"`
+	// SigBatchMean is how many transaction signatures the nodes' ingress
+	// checked together on average (rustorium_signature_batch_size's sum
+	// over its count): 1 when every signature was checked alone, as a
+	// node whose checker is idle when a transaction arrives does; 0 (left
+	// out) when no signature was checked.
+	SigBatchMean float64 `json:"sig_batch_mean,omitempty"`
 	// Notes say what the figures leave out (a node that could not be
 	// read, a node restarted in the measured phase).
 	Notes []string `json:"notes,omitempty"`
@@ -88,6 +94,7 @@ func (c *Cost) Round() {
 		*p = round1(*p)
 	}
 	c.PebbleWriteAmp = math.Round(c.PebbleWriteAmp*1000) / 1000
+	c.SigBatchMean = math.Round(c.SigBatchMean*100) / 100
 }
 
 // costText is the summary's and the report's one-line account of c.
@@ -97,6 +104,9 @@ func costText(c *Cost) string {
 		c.PoseidonPermsPerTx, w.Total, w.ClientQUIC, w.KafkaProduce, w.KafkaFetch, w.KafkaOther, w.Peer, c.PebbleBytesPerTx, c.PebbleWriteAmp)
 	if c.CPUMicrosPerTx > 0 {
 		s += fmt.Sprintf(", CPU %.0fµs", c.CPUMicrosPerTx)
+	}
+	if c.SigBatchMean > 0 {
+		s += fmt.Sprintf(", signatures checked %.2f at a time", c.SigBatchMean)
 	}
 	return s + fmt.Sprintf(" — %d node(s), %d committed", c.Nodes, c.Committed)
 }

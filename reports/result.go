@@ -169,8 +169,13 @@ type Floors struct {
 	// work in the node bound's measurement (calib.Bound.CPUPerTx): the
 	// floor of cost.cpu_us_per_tx for a node that cuts blocks of the
 	// run's sizes, whatever the cores. Zero where it was not measured.
-	NodeBoundCPUMicrosPerTx float64            `json:"node_bound_cpu_us_per_tx,omitempty"`
-	Ratios                  map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
+	NodeBoundCPUMicrosPerTx float64 `json:"node_bound_cpu_us_per_tx,omitempty"`
+	// NodeBoundSigBatch is how many signatures the node bound checked
+	// together: the run's Cost.SigBatchMean rounded, as the node's ingress
+	// checked them. Zero (left out): the run had no such figure, and the
+	// bound's checks were batched as under heavy load (calib.BoundOptions).
+	NodeBoundSigBatch int                `json:"node_bound_sig_batch,omitempty"`
+	Ratios            map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
 }
 
 // Blocks summarises the blocks committed in the measured phase (a max-rate

@@ -220,6 +220,7 @@ func floorRows(f Floors) []floorRow {
 		{"ed25519 verify ceiling", "%.0f /s", f.VerifyCeilingTPS},
 		{"node bound (a put's mandatory work)", "%.0f tx/s" + trees, f.NodeBoundTPS},
 		{"node bound's CPU a put", "%.0f µs", f.NodeBoundCPUMicrosPerTx},
+		{"node bound's signature checks", "%.0f at a time, as the node's", float64(f.NodeBoundSigBatch)},
 	} {
 		if c.v > 0 {
 			rows = append(rows, floorRow{Name: c.name, Ceiling: fmt.Sprintf(c.format, c.v)})

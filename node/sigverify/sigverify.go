@@ -6,7 +6,11 @@
 // the project's 2-core machine: 41.5 to 27.7 µs against 55.7 single and
 // 94.5 stdlib); a request that finds nothing queued and a slot free is
 // checked alone at once, on its caller's goroutine, so batching never adds
-// waiting.
+// waiting. The slots are one per core by default, so on a machine whose
+// cores are all busy a caller runs only when a check has ended and freed
+// one, and checks its own: nearly every check is then alone (64 callers
+// on 2 cores: 2903 of 2908 checks alone; a node at 5000/s: 730 of 732
+// traced), and batches form only on more cores than callers keep busy.
 //
 // Signatures are checked under RFC 8032's cofactored equation with
 // canonical point encodings (FIPS 186-5; curve25519-voi's preset of that
