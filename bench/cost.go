@@ -44,6 +44,9 @@ type costCounters struct {
 	// the ingress's signature checks: signatures, and the batches they
 	// were checked in
 	sigs, sigBatches float64
+	keysHashed       float64 // state keys hashed to tree keys
+	// the batches blocks were prepared in, and the blocks
+	prepares, prepared float64
 }
 
 // countersOf picks the cost counters out of a node's metric families.
@@ -65,6 +68,12 @@ func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
 				c.memtables = v
 			case "rustorium_pebble_l0_rounds_total":
 				c.rounds = v
+			case "rustorium_state_keys_hashed_total":
+				c.keysHashed = v
+			case "rustorium_prepare_batches_total":
+				c.prepares = v
+			case "rustorium_prepare_blocks_total":
+				c.prepared = v
 			case "rustorium_signature_batch_size":
 				c.sigs, c.sigBatches = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
 			case "rustorium_wire_bytes_total":
@@ -92,7 +101,8 @@ func (c costCounters) since(start costCounters) (d costCounters, restarted bool)
 	}
 	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut,
 		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, rounds: c.rounds - start.rounds,
-		sigs: c.sigs - start.sigs, sigBatches: c.sigBatches - start.sigBatches,
+		sigs: c.sigs - start.sigs, sigBatches: c.sigBatches - start.sigBatches, keysHashed: c.keysHashed - start.keysHashed,
+		prepares: c.prepares - start.prepares, prepared: c.prepared - start.prepared,
 		wire: map[[2]string]float64{}}
 	for k, v := range c.wire {
 		d.wire[k] = v - start.wire[k]
@@ -215,6 +225,9 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		sum.rounds += d.rounds
 		sum.sigs += d.sigs
 		sum.sigBatches += d.sigBatches
+		sum.keysHashed += d.keysHashed
+		sum.prepares += d.prepares
+		sum.prepared += d.prepared
 		for k, v := range d.wire {
 			sum.wire[k] += v
 		}
@@ -237,6 +250,7 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 	c := &reports.Cost{
 		Source: r.source, Nodes: nodes, Committed: committed,
 		PoseidonPermsPerTx: sum.perms / tx,
+		KeysHashedPerTx:    sum.keysHashed / tx,
 		WireBytesPerTx:     w,
 		PebbleBytesPerTx:   sum.pebbleOut / tx,
 		Notes:              notes,
@@ -251,6 +265,9 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 	}
 	if sum.sigBatches > 0 {
 		c.SigBatchMean = sum.sigs / sum.sigBatches
+	}
+	if sum.prepares > 0 {
+		c.PrepareBlocksMean = sum.prepared / sum.prepares
 	}
 	switch {
 	case len(res.NodeResources) > 0:

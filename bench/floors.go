@@ -189,8 +189,10 @@ type boundFunc func(context.Context, calib.BoundOptions) (calib.Bound, error)
 // first put workload's value size in blocks of the run's mean size per
 // shard (blocks, which the node cut while measuring), on trees of
 // f.TreeKeys leaves per shard, their signatures checked in batches of the
-// size the node's ingress checked them in (cost's SigBatchMean; nil cost
-// or none: batched as they queue) (calib.NodeBound). It does nothing
+// size the node's ingress checked them in and the share of their keys new
+// to the store that a node hashed (cost's SigBatchMean and KeysHashedPerTx
+// over its Nodes; nil cost or none: batched as they queue, every key
+// cached) (calib.NodeBound). It does nothing
 // without blocks; a failure is returned for a note.
 func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks, cost *reports.Cost) error {
 	if blocks == nil || blocks.Count == 0 {
@@ -206,6 +208,9 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 	opts := calib.BoundOptions{BlockTxs: sizes, TreeKeys: f.TreeKeys, ValueSize: putValueSize(sc), ChainID: chainID, Seed: uint64(sc.Seed)}
 	if cost != nil {
 		opts.SigBatch = cost.SigBatchMean
+		if cost.Nodes > 0 {
+			opts.KeysHashed = cost.KeysHashedPerTx / float64(cost.Nodes) // a node's
+		}
 	}
 	b, err := measure(ctx, opts)
 	if err != nil {
@@ -213,6 +218,10 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 	}
 	f.NodeBoundTPS = round1(b.TPS)
 	f.NodeBoundSigBatch = b.SigBatch
+	if b.Txs > 0 {
+		f.NodeBoundNewKeys = math.Round(float64(b.NewKeys)/float64(b.Txs)*1000) / 1000
+	}
+	f.NodeBoundPrepareBlocks = math.Round(b.PrepareBlocks*100) / 100
 	f.NodeBoundCPUMicrosPerTx = round1(float64(b.CPUPerTx()) / float64(time.Microsecond))
 	return nil
 }

@@ -58,14 +58,15 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 		var got calib.BoundOptions
 		measure := func(_ context.Context, o calib.BoundOptions) (calib.Bound, error) {
 			got = o
-			return calib.Bound{TPS: 1234.56, Txs: 1000, CPU: 476 * time.Millisecond, SigBatch: 1}, nil
+			return calib.Bound{TPS: 1234.56, Txs: 1000, CPU: 476 * time.Millisecond, SigBatch: 1, NewKeys: 850}, nil
 		}
 		var f reports.Floors
-		if err := nodeBound(context.Background(), measure, &f, sc, blocks, &reports.Cost{SigBatchMean: 1.07}); err != nil {
+		// Two nodes hashed 1.7 keys a transaction between them: 0.85 each.
+		if err := nodeBound(context.Background(), measure, &f, sc, blocks, &reports.Cost{SigBatchMean: 1.07, KeysHashedPerTx: 1.7, Nodes: 2}); err != nil {
 			t.Fatal(err)
 		}
 		want := []float64{2.5, 0, 100.0 / 3, 1}
-		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 || got.SigBatch != 1.07 || f.NodeBoundSigBatch != 1 {
+		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 || got.SigBatch != 1.07 || f.NodeBoundSigBatch != 1 || got.KeysHashed != 0.85 || f.NodeBoundNewKeys != 0.85 {
 			t.Fatalf("accounts %d: options %+v, want blocks %v and %d leaves", tc.accounts, got, want, tc.wantTree)
 		}
 		for i := range want {

@@ -136,8 +136,12 @@ func TestRunEndToEnd(t *testing.T) {
 			cost.PoseidonPermsPerTx < 1 || cost.WireBytesPerTx.ClientQUIC < 100 || cost.WireBytesPerTx.KafkaProduce < 100 ||
 			cost.WireBytesPerTx.KafkaFetch < 100 || cost.WireBytesPerTx.Peer != 0 || cost.PebbleWriteAmp < 1 || cost.PebbleBytesPerTx < 100 ||
 			cost.WireBytesPerTx.Total < cost.WireBytesPerTx.ClientQUIC+cost.WireBytesPerTx.KafkaProduce+cost.WireBytesPerTx.KafkaFetch-1 ||
-			cost.SigBatchMean < 1 {
+			cost.SigBatchMean < 1 || cost.KeysHashedPerTx <= 0 || cost.PrepareBlocksMean < 1 || res.Floors.NodeBoundPrepareBlocks < 1 {
 			t.Fatalf("cost %+v", cost)
+		}
+		// The bound's puts to keys new to the store: the node's share.
+		if d := res.Floors.NodeBoundNewKeys - min(1, res.Cost.KeysHashedPerTx); d < -0.01 || d > 0.01 {
+			t.Fatalf("node bound's new keys %v, the node's %v a transaction", res.Floors.NodeBoundNewKeys, res.Cost.KeysHashedPerTx)
 		}
 		// The bound checked the signatures as the node's ingress did.
 		if want := max(1, int(math.Round(res.Cost.SigBatchMean))); res.Floors.NodeBoundSigBatch != want {

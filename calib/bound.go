@@ -8,6 +8,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -47,6 +48,14 @@ type BoundOptions struct {
 	// batching verifier when SigBatch is zero. Zero means 64, enough that
 	// the checks are batched as under load.
 	Callers int
+	// KeysHashed is the share of puts whose state key the node had to
+	// hash in the run, its key cache not holding it (a key written for
+	// the first time, or evicted): cost.keys_hashed_per_tx, at most 1.
+	// That share of each repetition's puts writes keys new to the store
+	// (hashed, and inserted into the tree), the others keys it has
+	// cached, each block's the same in every repetition. Zero: every key
+	// cached.
+	KeysHashed float64
 	// SigBatch is how many signatures the node's ingress checked together
 	// on average in the run (cost.sig_batch_mean): the signatures are then
 	// checked in batches of that many (rounded, at least 1; sigverify.Batch,
@@ -85,6 +94,14 @@ type Bound struct {
 	// (BoundOptions.SigBatch rounded), 0 when the verifier batched them
 	// as they queued.
 	SigBatch int
+	// NewKeys is how many of the puts of a repetition wrote a key new to
+	// the store (BoundOptions.KeysHashed's share).
+	NewKeys int
+	// PrepareBlocks is how many blocks the store prepared together on
+	// average in the fastest repetition (storage.DB.PrepareBatches): the
+	// shards' Prepares share their hashing as a node's replicas' do when
+	// a round holds several shards' blocks.
+	PrepareBlocks float64
 	// CPU is this process's CPU time (user and system, every thread) in
 	// the fastest repetition, zero where the platform cannot tell
 	// (getrusage): CPU/Txs is what a put's mandatory work costs the
@@ -116,7 +133,8 @@ const boundReceiptBytes = 64
 // goroutines at once), and each shard's blocks of opts.BlockTxs[shard] puts committed as a
 // replica commits them (storage.DB.Prepare and Commit on an in-memory
 // filesystem, without sync: values hashed with Poseidon HashBytes, tree
-// keys from the key cache, the Merkle update on a tree holding
+// keys from the key cache but for the share opts.KeysHashed of puts that
+// write keys new to the store, as the node's did, the Merkle update on a tree holding
 // opts.TreeKeys leaves, a proof per write, one Pebble batch with the
 // values, tree nodes, tx index and receipts), the shards concurrently, and
 // their Prepares batched together (each shard's next block expected,
@@ -181,7 +199,8 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 	}
 	type signed struct{ pub, msg, sig []byte }
 	var sigs []signed
-	var writes [][][]storage.Write // by shard index, block, put
+	var blockWrites [][][]storage.Write // by shard index, block, put: the cached keys
+	newKeys := min(max(opts.KeysHashed, 0), 1)
 	for _, s := range shards {
 		leaves := make([]merkle.KV, opts.TreeKeys)
 		for i := range leaves {
@@ -210,7 +229,31 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 				blocks[b][i] = storage.Write{Key: s.keys[i], Value: x.Value}
 			}
 		}
-		writes = append(writes, blocks)
+		blockWrites = append(blockWrites, blocks)
+	}
+	// Each repetition's writes: the blocks', with a newKeys share of the
+	// puts (spread evenly over each shard's) writing a key of their own.
+	writes := make([][][][]storage.Write, opts.Reps) // by repetition, shard index, block, put
+	fresh := 0
+	for rep := range writes {
+		writes[rep] = make([][][]storage.Write, len(shards))
+		for si, s := range shards {
+			put := 0
+			writes[rep][si] = make([][]storage.Write, len(blockWrites[si]))
+			for b, ws := range blockWrites[si] {
+				out := slices.Clone(ws)
+				for i := range out {
+					if math.Floor(float64(put+1)*newKeys) > math.Floor(float64(put)*newKeys) {
+						out[i].Key = state.PutKey(fmt.Appendf(nil, "bound-%d-new-%016x", s.id, r.Uint64()))
+						if rep == 0 {
+							fresh++
+						}
+					}
+					put++
+				}
+				writes[rep][si][b] = out
+			}
+		}
 	}
 	receipt := make([]byte, boundReceiptBytes)
 
@@ -244,7 +287,7 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 	for si := range heights {
 		heights[si] = 3
 	}
-	once := func() (time.Duration, error) {
+	once := func(writes [][][]storage.Write) (time.Duration, error) {
 		var (
 			wg       sync.WaitGroup
 			errMu    sync.Mutex
@@ -327,20 +370,25 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		return elapsed, ctx.Err()
 	}
 	var elapsed, cpu time.Duration
+	var prepareBlocks float64
 	for rep := range opts.Reps {
 		c0 := cpuClock()
-		d, err := once()
+		batches0, blocks0 := db.PrepareBatches()
+		d, err := once(writes[rep])
 		if err != nil {
 			return Bound{}, err
 		}
 		if rep == 0 || d < elapsed {
 			elapsed, cpu = d, cpuClock()-c0
+			if batches, blocks := db.PrepareBatches(); batches > batches0 {
+				prepareBlocks = float64(blocks-blocks0) / float64(batches-batches0)
+			}
 		}
 		for si := range heights {
-			heights[si] += uint64(len(writes[si]))
+			heights[si] += uint64(len(blockWrites[si]))
 		}
 	}
-	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps, SigBatch: sigBatch}
+	out := Bound{Txs: len(sigs), Elapsed: elapsed, Reps: opts.Reps, SigBatch: sigBatch, NewKeys: fresh, PrepareBlocks: prepareBlocks}
 	if haveCPUClock {
 		out.CPU = cpu
 	}

@@ -35,6 +35,10 @@ func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
 	if b.SigBatch != 0 {
 		t.Fatalf("signatures batched as they queue, yet SigBatch %d", b.SigBatch)
 	}
+	// Two shards' blocks: prepared one or two at a time.
+	if b.PrepareBlocks < 1 || b.PrepareBlocks > 2 {
+		t.Fatalf("%v blocks prepared together, want 1 to 2", b.PrepareBlocks)
+	}
 	// The signatures in batches of the node's mean size, rounded: every
 	// one checked (an invalid one would be an error), the same puts.
 	for _, c := range []struct {
@@ -47,6 +51,20 @@ func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
 		}
 		if b.SigBatch != c.want || b.Txs != 41 || b.TPS <= 0 {
 			t.Fatalf("SigBatch %v: batches of %d, %d puts at %v/s; want batches of %d, 41 puts", c.mean, b.SigBatch, b.Txs, b.TPS, c.want)
+		}
+	}
+	// A share of the puts to keys new to the store, spread over each
+	// shard's: 10 of shard 0's 21 and 10 of shard 2's 20 for a half.
+	for _, c := range []struct {
+		share float64
+		want  int
+	}{{0.5, 20}, {1, 41}, {1.7, 41}, {-1, 0}} {
+		b, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{2.6, 0.4, 5}, TreeKeys: 200, ValueSize: 32, ChainID: 1, Txs: 40, Reps: 2, Seed: 1, KeysHashed: c.share})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.NewKeys != c.want || b.Txs != 41 {
+			t.Fatalf("KeysHashed %v: %d new keys of %d puts, want %d", c.share, b.NewKeys, b.Txs, c.want)
 		}
 	}
 	if _, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{0.2}, TreeKeys: 10}); err == nil {

@@ -55,6 +55,11 @@ func TestCostMetrics(t *testing.T) {
 	if in, out := metricValue(t, reg, "rustorium_pebble_bytes_in_total", nil), metricValue(t, reg, "rustorium_pebble_bytes_written_total", nil); out < in {
 		t.Errorf("Pebble wrote %.0f bytes for %.0f in", out, in)
 	}
+	// The puts write 37 keys (signedPut): each hashed once it is first
+	// written, again only when a block writes it twice before it is cached.
+	if got := metricValue(t, reg, "rustorium_state_keys_hashed_total", nil); got < 37 || got > count {
+		t.Errorf("state keys hashed: %.0f, want 37 to %d", got, count)
+	}
 	if got := wire("peer", "sent") + wire("peer", "received"); got != 0 {
 		t.Errorf("a node alone sent or received %.0f peer bytes", got)
 	}

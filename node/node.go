@@ -356,6 +356,7 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 	if cfg.Registerer != nil {
 		err = metrics.RegisterSources(cfg.Registerer, metrics.Sources{
 			PoseidonPermutations: n.db.PoseidonPermutations,
+			KeysHashed:           n.db.KeysHashed,
 			Wire:                 n.wireBytes,
 			Pebble: func() metrics.Pebble {
 				w := n.db.WriteStats()

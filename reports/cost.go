@@ -54,6 +54,18 @@ type Cost struct {
 	// node whose checker is idle when a transaction arrives does; 0 (left
 	// out) when no signature was checked.
 	SigBatchMean float64 `json:"sig_batch_mean,omitempty"`
+	// KeysHashedPerTx is how many state keys the nodes hashed to tree keys
+	// per transaction, summed over the nodes
+	// (rustorium_state_keys_hashed_total): the writes whose key a node's
+	// key cache did not hold — written for the first time, or evicted.
+	// Omitted when none was.
+	KeysHashedPerTx float64 `json:"keys_hashed_per_tx,omitempty"`
+	// PrepareBlocksMean is how many blocks the nodes' stores prepared
+	// together on average: their Merkle updates and value hashes computed
+	// in one batch, sharing the eight-lane Poseidon kernels
+	// (rustorium_prepare_blocks_total over rustorium_prepare_batches_total);
+	// omitted when no block was prepared.
+	PrepareBlocksMean float64 `json:"prepare_blocks_mean,omitempty"`
 	// Notes say what the figures leave out (a node that could not be
 	// read, a node restarted in the measured phase).
 	Notes []string `json:"notes,omitempty"`
@@ -95,6 +107,8 @@ func (c *Cost) Round() {
 	}
 	c.PebbleWriteAmp = math.Round(c.PebbleWriteAmp*1000) / 1000
 	c.SigBatchMean = math.Round(c.SigBatchMean*100) / 100
+	c.KeysHashedPerTx = math.Round(c.KeysHashedPerTx*1000) / 1000
+	c.PrepareBlocksMean = math.Round(c.PrepareBlocksMean*100) / 100
 }
 
 // costText is the summary's and the report's one-line account of c.

@@ -174,8 +174,19 @@ type Floors struct {
 	// together: the run's Cost.SigBatchMean rounded, as the node's ingress
 	// checked them. Zero (left out): the run had no such figure, and the
 	// bound's checks were batched as under heavy load (calib.BoundOptions).
-	NodeBoundSigBatch int                `json:"node_bound_sig_batch,omitempty"`
-	Ratios            map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
+	NodeBoundSigBatch int `json:"node_bound_sig_batch,omitempty"`
+	// NodeBoundNewKeys is the share of the node bound's puts that wrote
+	// a key new to the store, hashed and inserted into the tree: a node's
+	// share of the run's puts whose key its key cache did not hold
+	// (Cost.KeysHashedPerTx over Cost.Nodes, at most 1). Zero (left out):
+	// every key cached, as when the run had no cost.
+	NodeBoundNewKeys float64 `json:"node_bound_new_keys,omitempty"`
+	// NodeBoundPrepareBlocks is how many blocks the node bound's store
+	// prepared together on average (calib.Bound.PrepareBlocks), beside
+	// the node's Cost.PrepareBlocksMean: more blocks a batch share more
+	// of the eight-lane hashing.
+	NodeBoundPrepareBlocks float64            `json:"node_bound_prepare_blocks,omitempty"`
+	Ratios                 map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
 }
 
 // Blocks summarises the blocks committed in the measured phase (a max-rate

@@ -221,6 +221,8 @@ func floorRows(f Floors) []floorRow {
 		{"node bound (a put's mandatory work)", "%.0f tx/s" + trees, f.NodeBoundTPS},
 		{"node bound's CPU a put", "%.0f µs", f.NodeBoundCPUMicrosPerTx},
 		{"node bound's signature checks", "%.0f at a time, as the node's", float64(f.NodeBoundSigBatch)},
+		{"node bound's puts to keys new to the store", "%.1f%%, as the node's", 100 * f.NodeBoundNewKeys},
+		{"node bound's blocks prepared together", "%.2f", f.NodeBoundPrepareBlocks},
 	} {
 		if c.v > 0 {
 			rows = append(rows, floorRow{Name: c.name, Ceiling: fmt.Sprintf(c.format, c.v)})

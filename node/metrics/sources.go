@@ -16,6 +16,9 @@ type Sources struct {
 	// PoseidonPermutations is the Poseidon permutations the node's store
 	// has run (rustorium_poseidon_permutations_total).
 	PoseidonPermutations func() uint64
+	// KeysHashed is the state keys the node's store hashed to tree keys,
+	// its key cache not holding them (rustorium_state_keys_hashed_total).
+	KeysHashed func() uint64
 	// Wire is the bytes the node sent and received by path
 	// (rustorium_wire_bytes_total).
 	Wire func() Wire
@@ -75,7 +78,7 @@ func RegisterSources(reg prometheus.Registerer, s Sources) error {
 
 type sourcesCollector struct {
 	s                              Sources
-	perms, wire                    *prometheus.Desc
+	perms, keysHashed, wire        *prometheus.Desc
 	pebbleIn, pebbleOut, pebbleAmp *prometheus.Desc
 	flushed, memtables, l0Rounds   *prometheus.Desc
 	heap, rss                      *prometheus.Desc
@@ -84,8 +87,9 @@ type sourcesCollector struct {
 
 func newSourcesCollector(s Sources) *sourcesCollector {
 	return &sourcesCollector{
-		s:     s,
-		perms: prometheus.NewDesc("rustorium_poseidon_permutations_total", "Poseidon permutations the node's store ran: state keys (once each, then cached) and values hashed to field elements, and every Merkle node of every block it prepared.", nil, nil),
+		s:          s,
+		perms:      prometheus.NewDesc("rustorium_poseidon_permutations_total", "Poseidon permutations the node's store ran: state keys (once each, then cached) and values hashed to field elements, and every Merkle node of every block it prepared.", nil, nil),
+		keysHashed: prometheus.NewDesc("rustorium_state_keys_hashed_total", "State keys the node's store hashed to tree keys: the writes whose key its key cache did not hold (written for the first time, or evicted).", nil, nil),
 		wire: prometheus.NewDesc("rustorium_wire_bytes_total", "Bytes the node sent and received, by path: client_quic and peer (QUIC packets of the client and peer connections, handshakes and retransmissions included, UDP/IP headers not), kafka_produce, kafka_fetch and kafka_other (Kafka protocol requests written and responses read, TCP/IP and TLS not included).",
 			[]string{"path", "direction"}, nil),
 		pebbleIn:  prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
@@ -103,7 +107,7 @@ func newSourcesCollector(s Sources) *sourcesCollector {
 
 // Describe implements prometheus.Collector.
 func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.perms, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.l0Rounds, c.heap, c.rss, c.batches, c.prepared} {
+	for _, d := range []*prometheus.Desc{c.perms, c.keysHashed, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.l0Rounds, c.heap, c.rss, c.batches, c.prepared} {
 		ch <- d
 	}
 }
@@ -115,6 +119,9 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if f := c.s.PoseidonPermutations; f != nil {
 		counter(c.perms, f())
+	}
+	if f := c.s.KeysHashed; f != nil {
+		counter(c.keysHashed, f())
 	}
 	if f := c.s.Wire; f != nil {
 		w := f()

@@ -13,6 +13,7 @@ func TestRegisterSources(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	err := RegisterSources(reg, Sources{
 		PoseidonPermutations: func() uint64 { return 42 },
+		KeysHashed:           func() uint64 { return 5 },
 		Wire: func() Wire {
 			return Wire{ClientSent: 1, ClientReceived: 2, PeerSent: 3, FetchReceived: 9, OtherSent: 10}
 		},
@@ -40,6 +41,7 @@ func TestRegisterSources(t *testing.T) {
 	}
 	for name, want := range map[string]float64{
 		"rustorium_poseidon_permutations_total":           42,
+		"rustorium_state_keys_hashed_total":               5,
 		"rustorium_wire_bytes_total/sent/client_quic":     1,
 		"rustorium_wire_bytes_total/received/client_quic": 2,
 		"rustorium_wire_bytes_total/sent/peer":            3,

@@ -633,6 +633,11 @@ func (d *DB) reopen(cause error) error {
 // Proof verification, which clients do, is not counted.
 func (d *DB) PoseidonPermutations() uint64 { return d.perms.Load() + d.keys.perms.Load() }
 
+// KeysHashed is how many state keys the store has hashed to tree keys since
+// it opened: the writes whose key its key cache did not hold (a key
+// written for the first time, or evicted).
+func (d *DB) KeysHashed() uint64 { return d.keys.hashed.Load() }
+
 // commitBatch commits block batch b, prepared in round r: with sync, in a
 // group with its round's other blocks (groupCommit), one WAL sync for all.
 func (d *DB) commitBatch(r *prepRound, b *pebble.Batch) error {

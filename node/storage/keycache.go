@@ -15,8 +15,9 @@ import (
 type keyCache struct {
 	perShard int
 	shards   [16]keyShard
-	// perms counts the Poseidon permutations of the keys hashed (misses).
-	perms atomic.Uint64
+	// perms counts the Poseidon permutations of the keys hashed (misses),
+	// hashed the keys.
+	perms, hashed atomic.Uint64
 }
 
 type keyShard struct {
@@ -61,9 +62,10 @@ func (c *keyCache) lookup(k []byte) (fr.Element, bool) {
 // add caches e, which the caller hashed from k after lookup missed, as k's
 // tree key (unless the cache has it by now: the same key twice in a batch,
 // or hashed concurrently), evicting a random key when the shard is full; it
-// counts k's permutations either way.
+// counts k's permutations and k either way.
 func (c *keyCache) add(k []byte, e fr.Element) {
 	c.perms.Add(uint64(merkle.BytesPermutations(len(k))))
+	c.hashed.Add(1)
 	if c.perShard <= 0 {
 		return
 	}

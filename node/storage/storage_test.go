@@ -356,6 +356,9 @@ func TestPoseidonPermutations(t *testing.T) {
 	if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: 1, Writes: writes}); err != nil {
 		t.Fatal(err)
 	}
+	if got := db.KeysHashed(); got != 2 {
+		t.Fatalf("after block 1: %d keys hashed, want 2", got)
+	}
 	want := uint64(2 + 1 + 2 + u.Permutations())
 	if got := db.PoseidonPermutations(); got != want {
 		t.Fatalf("after block 1: %d permutations, want %d (keys 2, values 3, tree %d)", got, want, u.Permutations())
@@ -369,6 +372,9 @@ func TestPoseidonPermutations(t *testing.T) {
 	}
 	if got := db.PoseidonPermutations() - before; got < 2 || got > 2+64 {
 		t.Fatalf("a rewrite of a cached key: %d permutations, want the value's 1 and its path's", got)
+	}
+	if got := db.KeysHashed(); got != 2 {
+		t.Fatalf("a rewrite of a cached key hashed it: %d keys hashed, want 2", got)
 	}
 	w := db.WriteStats()
 	if w.BytesIn == 0 || w.BytesWritten < w.BytesIn || w.WriteAmp() < 1 {
