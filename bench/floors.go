@@ -189,10 +189,12 @@ type boundFunc func(context.Context, calib.BoundOptions) (calib.Bound, error)
 // first put workload's value size in blocks of the run's mean size per
 // shard (blocks, which the node cut while measuring), on trees of
 // f.TreeKeys leaves per shard, their signatures checked in batches of the
-// size the node's ingress checked them in and the share of their keys new
-// to the store that a node hashed (cost's SigBatchMean and KeysHashedPerTx
-// over its Nodes; nil cost or none: batched as they queue, every key
-// cached) (calib.NodeBound). It does nothing
+// size the node's ingress checked them in, the share of their keys new to
+// the store that a node hashed, and the blocks prepared together as many
+// at a time as the node's store did (cost's SigBatchMean, KeysHashedPerTx
+// over its Nodes and PrepareBlocksMean; nil cost or none: batched as they
+// queue, every key cached, the shards' Prepares combined as they overlap)
+// (calib.NodeBound). It does nothing
 // without blocks; a failure is returned for a note.
 func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks, cost *reports.Cost) error {
 	if blocks == nil || blocks.Count == 0 {
@@ -207,7 +209,7 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 	}
 	opts := calib.BoundOptions{BlockTxs: sizes, TreeKeys: f.TreeKeys, ValueSize: putValueSize(sc), ChainID: chainID, Seed: uint64(sc.Seed)}
 	if cost != nil {
-		opts.SigBatch = cost.SigBatchMean
+		opts.SigBatch, opts.PrepareBlocks = cost.SigBatchMean, cost.PrepareBlocksMean
 		if cost.Nodes > 0 {
 			opts.KeysHashed = cost.KeysHashedPerTx / float64(cost.Nodes) // a node's
 		}

@@ -62,11 +62,11 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 		}
 		var f reports.Floors
 		// Two nodes hashed 1.7 keys a transaction between them: 0.85 each.
-		if err := nodeBound(context.Background(), measure, &f, sc, blocks, &reports.Cost{SigBatchMean: 1.07, KeysHashedPerTx: 1.7, Nodes: 2}); err != nil {
+		if err := nodeBound(context.Background(), measure, &f, sc, blocks, &reports.Cost{SigBatchMean: 1.07, KeysHashedPerTx: 1.7, Nodes: 2, PrepareBlocksMean: 1.37}); err != nil {
 			t.Fatal(err)
 		}
 		want := []float64{2.5, 0, 100.0 / 3, 1}
-		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 || got.SigBatch != 1.07 || f.NodeBoundSigBatch != 1 || got.KeysHashed != 0.85 || f.NodeBoundNewKeys != 0.85 {
+		if len(got.BlockTxs) != len(want) || got.TreeKeys != tc.wantTree || got.ValueSize != 64 || got.ChainID != chainID || got.Seed != 3 || got.SigBatch != 1.07 || f.NodeBoundSigBatch != 1 || got.KeysHashed != 0.85 || f.NodeBoundNewKeys != 0.85 || got.PrepareBlocks != 1.37 {
 			t.Fatalf("accounts %d: options %+v, want blocks %v and %d leaves", tc.accounts, got, want, tc.wantTree)
 		}
 		for i := range want {

@@ -56,6 +56,18 @@ type BoundOptions struct {
 	// cached, each block's the same in every repetition. Zero: every key
 	// cached.
 	KeysHashed float64
+	// PrepareBlocks is how many blocks the node's store prepared together
+	// on average in the run (cost.prepare_blocks_mean): the blocks are
+	// then prepared in batches of that mean size (storage.DB.PrepareMany,
+	// each batch of distinct shards, the sizes spread evenly), by up to
+	// GOMAXPROCS goroutines that each take a share of the shards, as
+	// replicas prepare the blocks of a leader's rounds. A node that cuts
+	// a block as soon as a transaction arrives holds few shards' blocks a
+	// round at low load, and hashes the Merkle paths of a batch of one
+	// block with the scalar kernel. Zero: every shard commits on its own
+	// goroutine and expects its next block (storage.DB.Expect), so that
+	// the shards' Prepares share their hashing as much as they overlap.
+	PrepareBlocks float64
 	// SigBatch is how many signatures the node's ingress checked together
 	// on average in the run (cost.sig_batch_mean): the signatures are then
 	// checked in batches of that many (rounded, at least 1; sigverify.Batch,
@@ -287,6 +299,14 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 	for si := range heights {
 		heights[si] = 3
 	}
+	var groups [][][]blockRef // by goroutine: the batches of blocks it prepares together, in turn
+	if opts.PrepareBlocks > 0 {
+		counts := make([]int, len(shards))
+		for si := range shards {
+			counts[si] = len(blockWrites[si])
+		}
+		groups = prepareGroups(counts, opts.PrepareBlocks, runtime.GOMAXPROCS(0))
+	}
 	once := func(writes [][][]storage.Write) (time.Duration, error) {
 		var (
 			wg       sync.WaitGroup
@@ -333,7 +353,39 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 				}
 			}
 		})
+		for _, batches := range groups {
+			wg.Go(func() {
+				for _, batch := range batches {
+					if ctx.Err() != nil {
+						return
+					}
+					cs := make([]*storage.BlockCommit, len(batch))
+					for i, ref := range batch {
+						ws := writes[ref.shard][ref.block]
+						txs := make([]storage.TxEntry, len(ws))
+						for j := range txs {
+							txs[j] = storage.TxEntry{ID: ids[ref.shard][ref.block][j], Receipt: receipt}
+						}
+						cs[i] = &storage.BlockCommit{Shard: shards[ref.shard].id, Height: heights[ref.shard] + uint64(ref.block), Header: receipt, Writes: ws, Txs: txs}
+					}
+					ps, errs := db.PrepareMany(cs)
+					for i := range ps {
+						err := errs[i]
+						if err == nil {
+							_, err = db.Commit(ps[i])
+						}
+						if err != nil {
+							fail(err)
+							return
+						}
+					}
+				}
+			})
+		}
 		for si, s := range shards {
+			if groups != nil {
+				break
+			}
 			wg.Go(func() {
 				for b, ws := range writes[si] {
 					if ctx.Err() != nil {
@@ -383,6 +435,9 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 			if batches, blocks := db.PrepareBatches(); batches > batches0 {
 				prepareBlocks = float64(blocks-blocks0) / float64(batches-batches0)
 			}
+			if groups != nil {
+				prepareBlocks = meanBatch(groups)
+			}
 		}
 		for si := range heights {
 			heights[si] += uint64(len(blockWrites[si]))
@@ -397,4 +452,63 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 	}
 	out.TPS = float64(out.Txs) / elapsed.Seconds()
 	return out, nil
+}
+
+// blockRef is block number block of the shard of index shard.
+type blockRef struct{ shard, block int }
+
+// prepareGroups cuts the blocks of shards (counts[i] blocks of the shard of
+// index i) into batches of mean size mean (at least 1), each of distinct
+// shards, for up to cores goroutines: each takes every n-th shard, n the
+// goroutines, as few as let a batch reach mean's ceiling, and lists its
+// shards' blocks in turn (block 0 of each, then block 1, ...), cut into
+// batches whose sizes spread mean evenly (floor((j+1)·mean) −
+// floor(j·mean)); a batch that would hold a shard twice ends early.
+func prepareGroups(counts []int, mean float64, cores int) [][][]blockRef {
+	mean = max(mean, 1)
+	per := int(math.Ceil(mean)) // shards a goroutine needs for its biggest batch
+	n := max(1, min(cores, len(counts)/per))
+	out := make([][][]blockRef, n)
+	for g := range n {
+		var order []blockRef
+		for b := 0; ; b++ {
+			added := false
+			for si := g; si < len(counts); si += n {
+				if b < counts[si] {
+					order = append(order, blockRef{si, b})
+					added = true
+				}
+			}
+			if !added {
+				break
+			}
+		}
+		for j := 0; len(order) > 0; j++ {
+			size := max(1, int(math.Floor(float64(j+1)*mean)-math.Floor(float64(j)*mean)))
+			k := 0
+			seen := map[int]bool{}
+			for k < len(order) && k < size && !seen[order[k].shard] {
+				seen[order[k].shard] = true
+				k++
+			}
+			out[g] = append(out[g], order[:k])
+			order = order[k:]
+		}
+	}
+	return out
+}
+
+// meanBatch is the mean size of groups' batches.
+func meanBatch(groups [][][]blockRef) float64 {
+	var batches, blocks int
+	for _, g := range groups {
+		batches += len(g)
+		for _, b := range g {
+			blocks += len(b)
+		}
+	}
+	if batches == 0 {
+		return 0
+	}
+	return float64(blocks) / float64(batches)
 }

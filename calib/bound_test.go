@@ -2,6 +2,9 @@ package calib
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"testing"
 	"time"
@@ -67,7 +70,81 @@ func TestNodeBoundCommitsTheGivenBlocks(t *testing.T) {
 			t.Fatalf("KeysHashed %v: %d new keys of %d puts, want %d", c.share, b.NewKeys, b.Txs, c.want)
 		}
 	}
+	// Blocks prepared one at a time, as a node at low load does.
+	if b, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{2.6, 0.4, 5}, TreeKeys: 200, ValueSize: 32, ChainID: 1, Txs: 40, Reps: 1, Seed: 1, PrepareBlocks: 1}); err != nil || b.PrepareBlocks != 1 || b.Txs != 41 {
+		t.Fatalf("PrepareBlocks 1: %v, %v blocks prepared together, %d puts", err, b.PrepareBlocks, b.Txs)
+	}
 	if _, err := NodeBound(context.Background(), BoundOptions{BlockTxs: []float64{0.2}, TreeKeys: 10}); err == nil {
 		t.Fatal("no shard with blocks: want an error")
+	}
+}
+
+// TestPrepareGroups: the batches hold each block once, a shard's blocks in
+// order on one goroutine, never a shard twice, at the mean size asked when
+// the shards allow it (seeded: the seed is printed on failure).
+func TestPrepareGroups(t *testing.T) {
+	for _, c := range []struct {
+		counts []int
+		mean   float64
+		cores  int
+		want   [][][]blockRef
+	}{
+		{[]int{2, 2}, 1, 2, [][][]blockRef{{{{0, 0}}, {{0, 1}}}, {{{1, 0}}, {{1, 1}}}}},
+		{[]int{2, 2, 2, 2}, 1.5, 2, [][][]blockRef{
+			{{{0, 0}}, {{2, 0}, {0, 1}}, {{2, 1}}},
+			{{{1, 0}}, {{3, 0}, {1, 1}}, {{3, 1}}}}},
+		// Too few shards for batches of 4: what they allow, one goroutine.
+		{[]int{1, 3}, 4, 2, [][][]blockRef{{{{0, 0}, {1, 0}}, {{1, 1}}, {{1, 2}}}}},
+	} {
+		if got := prepareGroups(c.counts, c.mean, c.cores); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("prepareGroups(%v, %v, %d) = %v, want %v", c.counts, c.mean, c.cores, got, c.want)
+		}
+	}
+	if got := meanBatch(prepareGroups([]int{2, 2, 2, 2}, 1.5, 2)); math.Abs(got-4.0/3) > 1e-9 {
+		t.Errorf("mean batch %v, want 4/3", got)
+	}
+	seed := uint64(time.Now().UnixNano())
+	r := rand.New(rand.NewPCG(seed, 1))
+	for range 200 {
+		counts := make([]int, 1+r.IntN(8))
+		total := 0
+		for i := range counts {
+			counts[i] = r.IntN(20)
+			total += counts[i]
+		}
+		mean, cores := 1+r.Float64()*5, 1+r.IntN(4)
+		groups := prepareGroups(counts, mean, cores)
+		if len(groups) > cores {
+			t.Fatalf("seed %d: %d goroutines for %d cores", seed, len(groups), cores)
+		}
+		next := make([]int, len(counts)) // each shard's next block
+		owner := map[int]int{}
+		seen := 0
+		for g, batches := range groups {
+			for _, batch := range batches {
+				if len(batch) == 0 || float64(len(batch)) > math.Ceil(mean) {
+					t.Fatalf("seed %d: counts %v mean %v: a batch of %d", seed, counts, mean, len(batch))
+				}
+				in := map[int]bool{}
+				for _, ref := range batch {
+					if in[ref.shard] {
+						t.Fatalf("seed %d: counts %v mean %v: shard %d twice in a batch", seed, counts, mean, ref.shard)
+					}
+					in[ref.shard] = true
+					if o, ok := owner[ref.shard]; ok && o != g {
+						t.Fatalf("seed %d: shard %d on two goroutines", seed, ref.shard)
+					}
+					owner[ref.shard] = g
+					if ref.block != next[ref.shard] {
+						t.Fatalf("seed %d: shard %d's block %d before %d", seed, ref.shard, ref.block, next[ref.shard])
+					}
+					next[ref.shard]++
+					seen++
+				}
+			}
+		}
+		if seen != total {
+			t.Fatalf("seed %d: counts %v: %d blocks in the batches, want %d", seed, counts, seen, total)
+		}
 	}
 }
