@@ -32,51 +32,47 @@ type metricsTarget interface {
 // metricsReader gathers one node's metrics.
 type metricsReader func(ctx context.Context) (fams []*dto.MetricFamily, incarnation uint64, err error)
 
+// The node's counters that result.json's cost is made of (besides
+// rustorium_wire_bytes_total, by path and direction): each a counter, and
+// the signature batches' histogram as its sum and count.
+const (
+	costPerms         = "rustorium_poseidon_permutations_total"
+	costKeysHashed    = "rustorium_state_keys_hashed_total"
+	costPebbleIn      = "rustorium_pebble_bytes_in_total"
+	costPebbleOut     = "rustorium_pebble_bytes_written_total"
+	costPebbleFlushed = "rustorium_pebble_bytes_flushed_total"
+	costMemtables     = "rustorium_pebble_memtables_flushed_total"
+	costL0Rounds      = "rustorium_pebble_l0_rounds_total"
+	costPrepares      = "rustorium_prepare_batches_total"
+	costPrepared      = "rustorium_prepare_blocks_total"
+	costSigBatch      = "rustorium_signature_batch_size"
+	costSigs          = costSigBatch + "_sum"   // signatures checked
+	costSigBatches    = costSigBatch + "_count" // the batches they were checked in
+	costWire          = "rustorium_wire_bytes_total"
+)
+
+// costCounterNames are the plain counters of cost.
+var costCounterNames = []string{costPerms, costKeysHashed, costPebbleIn, costPebbleOut, costPebbleFlushed, costMemtables, costL0Rounds, costPrepares, costPrepared}
+
 // costCounters are one node's cost counters at one time.
 type costCounters struct {
-	incarnation         uint64
-	perms               float64
-	wire                map[[2]string]float64 // by (path, direction)
-	pebbleIn, pebbleOut float64
-	// Pebble's background work: bytes flushed, memtables flushed, rounds
-	// of compactions out of L0
-	pebbleFlushed, memtables, rounds float64
-	// the ingress's signature checks: signatures, and the batches they
-	// were checked in
-	sigs, sigBatches float64
-	keysHashed       float64 // state keys hashed to tree keys
-	// the batches blocks were prepared in, and the blocks
-	prepares, prepared float64
+	incarnation uint64
+	n           map[string]float64    // by name: costCounterNames, costSigs, costSigBatches
+	wire        map[[2]string]float64 // by (path, direction)
+}
+
+func newCostCounters(incarnation uint64) costCounters {
+	return costCounters{incarnation: incarnation, n: map[string]float64{}, wire: map[[2]string]float64{}}
 }
 
 // countersOf picks the cost counters out of a node's metric families.
 func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
-	c := costCounters{incarnation: incarnation, wire: map[[2]string]float64{}}
+	c := newCostCounters(incarnation)
 	for _, f := range fams {
+		name := f.GetName()
 		for _, m := range f.GetMetric() {
-			v := m.GetCounter().GetValue()
-			switch f.GetName() {
-			case "rustorium_poseidon_permutations_total":
-				c.perms = v
-			case "rustorium_pebble_bytes_in_total":
-				c.pebbleIn = v
-			case "rustorium_pebble_bytes_written_total":
-				c.pebbleOut = v
-			case "rustorium_pebble_bytes_flushed_total":
-				c.pebbleFlushed = v
-			case "rustorium_pebble_memtables_flushed_total":
-				c.memtables = v
-			case "rustorium_pebble_l0_rounds_total":
-				c.rounds = v
-			case "rustorium_state_keys_hashed_total":
-				c.keysHashed = v
-			case "rustorium_prepare_batches_total":
-				c.prepares = v
-			case "rustorium_prepare_blocks_total":
-				c.prepared = v
-			case "rustorium_signature_batch_size":
-				c.sigs, c.sigBatches = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
-			case "rustorium_wire_bytes_total":
+			switch {
+			case name == costWire:
 				var path, dir string
 				for _, l := range m.GetLabel() {
 					switch l.GetName() {
@@ -86,7 +82,11 @@ func countersOf(fams []*dto.MetricFamily, incarnation uint64) costCounters {
 						dir = l.GetValue()
 					}
 				}
-				c.wire[[2]string{path, dir}] = v
+				c.wire[[2]string{path, dir}] = m.GetCounter().GetValue()
+			case name == costSigBatch:
+				c.n[costSigs], c.n[costSigBatches] = m.GetHistogram().GetSampleSum(), float64(m.GetHistogram().GetSampleCount())
+			case slices.Contains(costCounterNames, name):
+				c.n[name] = m.GetCounter().GetValue()
 			}
 		}
 	}
@@ -99,15 +99,24 @@ func (c costCounters) since(start costCounters) (d costCounters, restarted bool)
 	if c.incarnation != start.incarnation {
 		return c, true
 	}
-	d = costCounters{perms: c.perms - start.perms, pebbleIn: c.pebbleIn - start.pebbleIn, pebbleOut: c.pebbleOut - start.pebbleOut,
-		pebbleFlushed: c.pebbleFlushed - start.pebbleFlushed, memtables: c.memtables - start.memtables, rounds: c.rounds - start.rounds,
-		sigs: c.sigs - start.sigs, sigBatches: c.sigBatches - start.sigBatches, keysHashed: c.keysHashed - start.keysHashed,
-		prepares: c.prepares - start.prepares, prepared: c.prepared - start.prepared,
-		wire: map[[2]string]float64{}}
+	d = newCostCounters(c.incarnation)
+	for k, v := range c.n {
+		d.n[k] = v - start.n[k]
+	}
 	for k, v := range c.wire {
 		d.wire[k] = v - start.wire[k]
 	}
 	return d, false
+}
+
+// add adds d's counts to c's.
+func (c costCounters) add(d costCounters) {
+	for k, v := range d.n {
+		c.n[k] += v
+	}
+	for k, v := range d.wire {
+		c.wire[k] += v
+	}
 }
 
 // costMeter reads the nodes' cost counters at the start of the measured
@@ -204,8 +213,7 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		return nil
 	}
 	notes := slices.Clone(r.notes)
-	var sum costCounters
-	sum.wire = map[[2]string]float64{}
+	sum := newCostCounters(0)
 	nodes := 0
 	for _, name := range slices.Sorted(maps.Keys(r.end)) {
 		s, ok := r.start[name]
@@ -217,20 +225,7 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 			notes = append(notes, fmt.Sprintf("%s restarted while measuring: its counters count from its restart", name))
 		}
 		nodes++
-		sum.perms += d.perms
-		sum.pebbleIn += d.pebbleIn
-		sum.pebbleOut += d.pebbleOut
-		sum.pebbleFlushed += d.pebbleFlushed
-		sum.memtables += d.memtables
-		sum.rounds += d.rounds
-		sum.sigs += d.sigs
-		sum.sigBatches += d.sigBatches
-		sum.keysHashed += d.keysHashed
-		sum.prepares += d.prepares
-		sum.prepared += d.prepared
-		for k, v := range d.wire {
-			sum.wire[k] += v
-		}
+		sum.add(d)
 	}
 	if nodes == 0 {
 		return nil
@@ -247,27 +242,28 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 		Peer:         sum.wire[[2]string{metrics.PathPeer, metrics.DirSent}] / tx,
 	}
 	w.Total = w.ClientQUIC + w.KafkaProduce + w.KafkaFetch + w.KafkaOther + w.Peer
+	n := sum.n
 	c := &reports.Cost{
 		Source: r.source, Nodes: nodes, Committed: committed,
-		PoseidonPermsPerTx: sum.perms / tx,
-		KeysHashedPerTx:    sum.keysHashed / tx,
+		PoseidonPermsPerTx: n[costPerms] / tx,
+		KeysHashedPerTx:    n[costKeysHashed] / tx,
 		WireBytesPerTx:     w,
-		PebbleBytesPerTx:   sum.pebbleOut / tx,
+		PebbleBytesPerTx:   n[costPebbleOut] / tx,
 		Notes:              notes,
 	}
-	if sum.memtables > 0 {
-		c.PebbleFlushedPerTx = sum.pebbleFlushed / tx
-		c.PebbleMemtablesFlushed = sum.memtables
-		c.PebbleL0Rounds = int64(sum.rounds)
+	if n[costMemtables] > 0 {
+		c.PebbleFlushedPerTx = n[costPebbleFlushed] / tx
+		c.PebbleMemtablesFlushed = n[costMemtables]
+		c.PebbleL0Rounds = int64(n[costL0Rounds])
 	}
-	if sum.pebbleIn > 0 {
-		c.PebbleWriteAmp = sum.pebbleOut / sum.pebbleIn
+	if n[costPebbleIn] > 0 {
+		c.PebbleWriteAmp = n[costPebbleOut] / n[costPebbleIn]
 	}
-	if sum.sigBatches > 0 {
-		c.SigBatchMean = sum.sigs / sum.sigBatches
+	if n[costSigBatches] > 0 {
+		c.SigBatchMean = n[costSigs] / n[costSigBatches]
 	}
-	if sum.prepares > 0 {
-		c.PrepareBlocksMean = sum.prepared / sum.prepares
+	if n[costPrepares] > 0 {
+		c.PrepareBlocksMean = n[costPrepared] / n[costPrepares]
 	}
 	switch {
 	case len(res.NodeResources) > 0:
