@@ -194,8 +194,8 @@ type boundFunc func(context.Context, calib.BoundOptions) (calib.Bound, error)
 // at a time as the node's store did (cost's SigBatchMean, KeysHashedPerTx
 // over its Nodes and PrepareBlocksMean; nil cost or none: batched as they
 // queue, every key cached, the shards' Prepares combined as they overlap)
-// (calib.NodeBound). It does nothing
-// without blocks; a failure is returned for a note.
+// (calib.NodeBound). It does nothing without blocks; a failure is returned
+// for a note.
 func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *scenarios.Scenario, blocks *reports.Blocks, cost *reports.Cost) error {
 	if blocks == nil || blocks.Count == 0 {
 		return nil

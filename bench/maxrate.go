@@ -158,10 +158,12 @@ type probed struct {
 	point reports.MaxRatePoint
 	from  time.Time // the probe's start
 	// cpu is the CPU time each process under test used over the probe
-	// and its drain (processCPU's keys); cost, the nodes' counters over
-	// the same time (nil without them).
-	cpu  map[string]time.Duration
-	cost *costReading
+	// and its drain (processCPU's keys), cpuWhole false when a node
+	// process restarted meanwhile (cpu then has this process's only);
+	// cost, the nodes' counters over the same time (nil without them).
+	cpu      map[string]time.Duration
+	cpuWhole bool
+	cost     *costReading
 }
 
 // charge puts the probe's CPU and cost a committed transaction into res,
@@ -198,7 +200,8 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 	cost := startCost(ctx, r.t, start)
 	cpuBefore := r.processCPU()
 	err = r.runLoads(ctx, []*workloadRun{l}, rec, start, d)
-	p := &probed{from: start, cpu: r.processCPU().since(cpuBefore), cost: cost.end(ctx)}
+	p := &probed{from: start, cost: cost.end(ctx)}
+	p.cpu, p.cpuWhole = r.processCPU().since(cpuBefore)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +219,7 @@ func (r *pipeline) probe(ctx context.Context, w *scenarios.Workload, rate float6
 		if h := ws.Stages[stage].Corrected; h != nil && h.TotalCount() > 0 {
 			pt.P50Us, pt.P99Us = h.ValueAtQuantile(50), h.ValueAtQuantile(99)
 		}
-		if h := ws.Stages[reports.StageCommitted].Uncorrected; h != nil && len(p.cpu) > 0 {
+		if h := ws.Stages[reports.StageCommitted].Uncorrected; h != nil && p.cpuWhole {
 			pt.CPUMicrosPerTx = microsPerTx(costCPUTime(p.cpu), h.TotalCount())
 		}
 	}
@@ -254,22 +257,21 @@ func (r *pipeline) processCPU() cpuClocks {
 // since is the CPU each process used from before to c. A process read at
 // only one end, or that restarted in between (another pid), is left out;
 // so are all node processes when any of them is, so that their sum is
-// never a part passed off as the whole.
-func (c cpuClocks) since(before cpuClocks) map[string]time.Duration {
-	out := map[string]time.Duration{}
-	whole := true
+// never a part passed off as the whole: whole is then false.
+func (c cpuClocks) since(before cpuClocks) (cpu map[string]time.Duration, whole bool) {
+	cpu, whole = map[string]time.Duration{}, true
 	for name, b := range before {
 		a, ok := c[name]
 		if !ok || a.pid != b.pid || a.cpu < b.cpu {
 			whole = whole && name == selfCPU
 			continue
 		}
-		out[name] = a.cpu - b.cpu
+		cpu[name] = a.cpu - b.cpu
 	}
 	if !whole {
-		return map[string]time.Duration{selfCPU: out[selfCPU]}
+		return map[string]time.Duration{selfCPU: cpu[selfCPU]}, false
 	}
-	return out
+	return cpu, true
 }
 
 // costCPUTime is the CPU time of cpu that a transaction's cost counts, as

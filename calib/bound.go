@@ -110,9 +110,11 @@ type Bound struct {
 	// the store (BoundOptions.KeysHashed's share).
 	NewKeys int
 	// PrepareBlocks is how many blocks the store prepared together on
-	// average in the fastest repetition (storage.DB.PrepareBatches): the
-	// shards' Prepares share their hashing as a node's replicas' do when
-	// a round holds several shards' blocks.
+	// average in the fastest repetition: the batches of
+	// BoundOptions.PrepareBlocks's mean, or as the shards' Prepares
+	// overlapped (storage.DB.PrepareBatches). Blocks prepared together
+	// share their hashing, as a node's replicas' do when a round holds
+	// several shards' blocks.
 	PrepareBlocks float64
 	// CPU is this process's CPU time (user and system, every thread) in
 	// the fastest repetition, zero where the platform cannot tell
@@ -142,20 +144,22 @@ const boundReceiptBytes = 64
 // core busy: each put's ed25519 signature checked in batches of the size
 // the node's ingress checked them in (opts.SigBatch; without it, by the
 // node's batching verifier, sigverify.Verifier, called by opts.Callers
-// goroutines at once), and each shard's blocks of opts.BlockTxs[shard] puts committed as a
-// replica commits them (storage.DB.Prepare and Commit on an in-memory
-// filesystem, without sync: values hashed with Poseidon HashBytes, tree
-// keys from the key cache but for the share opts.KeysHashed of puts that
-// write keys new to the store, as the node's did, the Merkle update on a tree holding
-// opts.TreeKeys leaves, a proof per write, one Pebble batch with the
-// values, tree nodes, tx index and receipts), the shards concurrently, and
-// their Prepares batched together (each shard's next block expected,
-// storage.DB.Expect) as a node's replicas prepare a round's blocks.
-// The verification and the commits run at the same time over the same
-// puts, so the cores are shared between them as in a node; the rate is the
-// puts over the wall time until both are done, in the fastest of
-// opts.Reps repetitions, and Bound.CPU the process's CPU time in that
-// repetition.
+// goroutines at once), and each shard's blocks of opts.BlockTxs[shard]
+// puts committed as a replica commits them (storage.DB.Prepare and Commit
+// on an in-memory filesystem, without sync: values hashed with Poseidon
+// HashBytes, tree keys from the key cache but for the share
+// opts.KeysHashed of puts that write keys new to the store, as the node's
+// did, the Merkle update on a tree holding opts.TreeKeys leaves, a proof
+// per write, one Pebble batch with the values, tree nodes, tx index and
+// receipts), the blocks of several shards prepared together as many at a
+// time as the node's were (opts.PrepareBlocks; without it, the shards
+// concurrently, their Prepares batched together as they overlap, each
+// shard's next block expected, storage.DB.Expect, as a node's replicas
+// prepare a round's blocks). The verification and the commits run at the
+// same time over the same puts, so the cores are shared between them as
+// in a node; the rate is the puts over the wall time until both are done,
+// in the fastest of opts.Reps repetitions, and Bound.CPU the process's CPU
+// time in that repetition.
 //
 // Untimed setup: the trees are seeded (SeedTree), each shard's keys are
 // written once so that their tree keys are cached (a node's are for keys
@@ -384,7 +388,7 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		}
 		for si, s := range shards {
 			if groups != nil {
-				break
+				break // the batches above commit every shard's blocks
 			}
 			wg.Go(func() {
 				for b, ws := range writes[si] {

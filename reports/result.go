@@ -172,8 +172,9 @@ type Floors struct {
 	NodeBoundCPUMicrosPerTx float64 `json:"node_bound_cpu_us_per_tx,omitempty"`
 	// NodeBoundSigBatch is how many signatures the node bound checked
 	// together: the run's Cost.SigBatchMean rounded, as the node's ingress
-	// checked them. Zero (left out): the run had no such figure, and the
-	// bound's checks were batched as under heavy load (calib.BoundOptions).
+	// checked them. Zero (left out): the run had no such figure, and 64
+	// goroutines submitted the bound's signatures to a batching verifier
+	// (calib.BoundOptions.Callers).
 	NodeBoundSigBatch int `json:"node_bound_sig_batch,omitempty"`
 	// NodeBoundNewKeys is the share of the node bound's puts that wrote
 	// a key new to the store, hashed and inserted into the tree: a node's

@@ -15,8 +15,8 @@ import (
 type keyCache struct {
 	perShard int
 	shards   [16]keyShard
-	// perms counts the Poseidon permutations of the keys hashed (misses),
-	// hashed the keys.
+	// perms counts the Poseidon permutations of the keys hashed (the
+	// misses), and hashed those keys.
 	perms, hashed atomic.Uint64
 }
 
