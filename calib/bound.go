@@ -273,11 +273,13 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 	}
 	receipt := make([]byte, boundReceiptBytes)
 
-	v := sigverify.New(sigverify.Options{})
-	defer v.Close()
+	var v *sigverify.Verifier // without SigBatch: the node's batching verifier
 	sigBatch := 0
 	var batches [][]sigverify.Item // SigBatch's batches, in order
-	if opts.SigBatch > 0 {
+	if opts.SigBatch <= 0 {
+		v = sigverify.New(sigverify.Options{})
+		defer v.Close()
+	} else {
 		sigBatch = max(1, int(math.Round(opts.SigBatch)))
 		for i := 0; i < len(sigs); i += sigBatch {
 			b := make([]sigverify.Item, 0, sigBatch)
@@ -327,13 +329,13 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		}
 		t0 := time.Now()
 		callers, items := opts.Callers, len(sigs)
-		if batches != nil {
+		if v == nil {
 			callers, items = runtime.GOMAXPROCS(0), len(batches)
 		}
 		for range callers {
 			wg.Go(func() {
 				for i := range next {
-					if batches != nil {
+					if v == nil {
 						for j, ok := range sigverify.Batch(batches[i]) {
 							if !ok {
 								fail(fmt.Errorf("calib: node bound: signature %d of batch %d: invalid", j, i))
@@ -426,7 +428,7 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		return elapsed, ctx.Err()
 	}
 	var elapsed, cpu time.Duration
-	var prepareBlocks float64
+	prepareBlocks := meanBatch(groups) // 0 without groups: measured below
 	for rep := range opts.Reps {
 		c0 := cpuClock()
 		batches0, blocks0 := db.PrepareBatches()
@@ -436,11 +438,8 @@ func NodeBound(ctx context.Context, opts BoundOptions) (Bound, error) {
 		}
 		if rep == 0 || d < elapsed {
 			elapsed, cpu = d, cpuClock()-c0
-			if batches, blocks := db.PrepareBatches(); batches > batches0 {
+			if batches, blocks := db.PrepareBatches(); groups == nil && batches > batches0 {
 				prepareBlocks = float64(blocks-blocks0) / float64(batches-batches0)
-			}
-			if groups != nil {
-				prepareBlocks = meanBatch(groups)
 			}
 		}
 		for si := range heights {
