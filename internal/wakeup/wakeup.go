@@ -9,14 +9,23 @@
 // that rate) sent each 0.58 ms late at the median and 1.15 ms at the p99,
 // and every latency measured from the intended send time carried it.
 //
-// On Linux a Timer takes sleeps of a millisecond or more on a timerfd that the
+// On Linux a Timer takes sleeps of MinPrecise or more on a timerfd that the
 // runtime's netpoller watches: the kernel's high-resolution timer wakes the
 // poller when it fires (an idle 1.3 ms sleep: 47 µs late at the median,
 // 122 at the p99, against 917 and 1097 on a Go timer; BenchmarkLateness). The
 // sleep ends at whichever of the timerfd and the Go timer of its read
 // deadline comes first, so a busy process, where the Go timer is the
-// quicker, loses nothing. Shorter sleeps use a Go timer (MinPrecise).
-// Elsewhere, or when no timerfd can be made, every sleep does.
+// quicker, loses nothing. Shorter sleeps use a Go timer. Elsewhere, or when
+// no timerfd can be made, every sleep does.
+//
+// A busy process needs the timerfd too: Go runs a P's timers only when
+// that P schedules, and an idle P's thread waits for them in epoll_wait
+// on the whole millisecond, also while the timer's own P is in a system
+// call (a WAL fdatasync). At 1000 sends a second in `make run`'s scenario,
+// the process 60% busy, the pacer's waits just under a millisecond ended
+// 0.34–0.40 ms late at the p90 and 0.92–1.34 ms at the p99 on a Go timer,
+// 0.12–0.20 and 0.79–0.97 on the timerfd (session 44, four alternated runs
+// each).
 package wakeup
 
 import (
@@ -29,24 +38,28 @@ import (
 // ErrClosed is returned by Sleep after Close.
 var ErrClosed = errors.New("wakeup: timer closed")
 
-// MinPrecise is the shortest sleep a Timer takes on its timerfd. A
-// wake-up there costs a system call to arm it and one each from the
-// poller, about 80 µs of CPU on this project's 2-core VM: a pacer waking
-// for each send would take 40% of a core at 5000 sends a second and 80% at
-// 20000, where one on a Go timer, which wakes on the millisecond and sends
-// what is due, takes 8–9%. Sleeps between sends this short mean a busy
-// generator, whose Go timers the runtime checks often.
-const MinPrecise = time.Millisecond
+// MinPrecise is the shortest sleep a Timer takes on its timerfd: the wait
+// between sends up to 4000 a second. A wake-up there costs system calls
+// (arming it, the poller's, the read) and a thread's wake-up, where a Go
+// timer in an idle process wakes on the millisecond and the pacer sends
+// what is due: on session 44's 2-core VM (BenchmarkSleepCPU) 29–32 µs of
+// CPU a sleep against 12–18 for waits of 0.5–1 ms, and 24 against 6 for
+// waits of 0.2 ms (12% of a core at 5000 sends a second against 3%).
+// Until session 44 it was 1 ms, and 1000/s's waits fell just under it.
+// Shorter waits mean a generator whose CPU a send matters more than the
+// lateness of a few sends, and a busy process whose Go timers the runtime
+// checks often.
+const MinPrecise = 250 * time.Microsecond
 
 // Timer sleeps one goroutine at a time. Make one with New; Close it when
 // done.
 type Timer struct {
 	fd     sleeper // nil: none on this system
-	g      *goTimer
+	g      sleeper // the Go timer
 	closed atomic.Bool
 }
 
-// sleeper is a Timer's timerfd (Linux).
+// sleeper is one of a Timer's timers: its timerfd (Linux) or its Go timer.
 type sleeper interface {
 	// sleep waits d (> 0) or until ctx is done, whichever is first, and
 	// returns nil after d.

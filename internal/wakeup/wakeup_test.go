@@ -14,7 +14,7 @@ import (
 func impls() map[string]func() *Timer {
 	return map[string]func() *Timer{
 		"new": New,
-		"go":  func() *Timer { return &Timer{g: newGoTimer()} },
+		"go":  func() *Timer { return &Timer{g: newGoTimer()} }, // as New without a timerfd
 	}
 }
 
@@ -161,5 +161,46 @@ func BenchmarkLateness(b *testing.B) {
 			b.ReportMetric(float64(late[len(late)/2].Microseconds()), "late-p50-µs")
 			b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "late-p99-µs")
 		})
+	}
+}
+
+// recorder is a sleeper that records what it was asked to sleep.
+type recorder struct{ asked []time.Duration }
+
+func (r *recorder) sleep(_ context.Context, d time.Duration) error {
+	r.asked = append(r.asked, d)
+	return nil
+}
+func (r *recorder) close() error { return nil }
+
+// Sleeps of MinPrecise or more go to the timerfd, shorter ones to the Go
+// timer, and an empty one to neither; without a timerfd every sleep goes
+// to the Go timer.
+func TestSleepChoosesItsTimer(t *testing.T) {
+	fd, g := &recorder{}, &recorder{}
+	tm := &Timer{fd: fd, g: g}
+	ask := []time.Duration{0, time.Microsecond, MinPrecise - 1, MinPrecise, 950 * time.Microsecond, time.Hour}
+	for _, d := range ask {
+		if err := tm.Sleep(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := ask[1:3]; !slices.Equal(g.asked, want) {
+		t.Errorf("the Go timer slept %v, want %v", g.asked, want)
+	}
+	if want := ask[3:]; !slices.Equal(fd.asked, want) {
+		t.Errorf("the timerfd slept %v, want %v", fd.asked, want)
+	}
+	// 950 µs is a pacer's wait at 1000 sends a second: it must be precise.
+	if MinPrecise > 950*time.Microsecond {
+		t.Errorf("MinPrecise %v leaves 1000/s's waits on the Go timer", MinPrecise)
+	}
+	g = &recorder{}
+	tm = &Timer{g: g}
+	for _, d := range ask {
+		_ = tm.Sleep(context.Background(), d)
+	}
+	if want := ask[1:]; !slices.Equal(g.asked, want) {
+		t.Errorf("without a timerfd the Go timer slept %v, want %v", g.asked, want)
 	}
 }
