@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -407,4 +409,126 @@ func TestSubmitEndsWithItsContext(t *testing.T) {
 	if err := c.Echo(context.Background(), []byte("still up")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// gatedLog accepts a transaction only once its gate opens, and counts
+// those waiting at it.
+type gatedLog struct {
+	fakeLog
+	gate    chan struct{}
+	waiting chan struct{} // one value per Submit that reached the gate
+}
+
+func (g *gatedLog) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (Accepted, <-chan Committed, error) {
+	g.waiting <- struct{}{}
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return Accepted{}, nil, ctx.Err()
+	}
+	return g.fakeLog.Submit(ctx, t, id, raw)
+}
+
+// liveStreamWorkers lists the goroutines serving client streams
+// (Server.streamWorker), by goroutine id, with their state.
+func liveStreamWorkers() map[string]string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	out := map[string]string{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if !strings.Contains(g, ").streamWorker(") {
+			continue
+		}
+		head, _, _ := strings.Cut(g, "\n") // goroutine 42 [chan receive]:
+		id, state, _ := strings.Cut(strings.TrimPrefix(head, "goroutine "), " ")
+		out[id] = state
+	}
+	return out
+}
+
+// waitWorkers polls until the stream workers satisfy ok, or fails after
+// 10 s with what they were.
+func waitWorkers(t *testing.T, what string, ok func(map[string]string) bool) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w := liveStreamWorkers()
+		if ok(w) {
+			return w
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stream workers never %s: %v", what, w)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestStreamWorkers: a connection's streams are served at once however
+// many are in flight (a busy worker holds none back); afterwards
+// idleStreamWorkers goroutines stay and serve the next streams (no new
+// goroutine, so no stack to grow again); they end with the connection.
+func TestStreamWorkers(t *testing.T) {
+	const n = 3 * idleStreamWorkers
+	log := &gatedLog{gate: make(chan struct{}), waiting: make(chan struct{}, n)}
+	s := startServer(t, log)
+	c := dial(t, s, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			call, err := c.Submit(ctx, put(7, fmt.Sprint("k", i)))
+			if err == nil {
+				_, err = call.Accepted()
+			}
+			if err == nil {
+				_, err = call.Committed()
+			}
+			errs <- err
+		}()
+	}
+	for i := range n { // every stream reaches the node while all are held
+		select {
+		case <-log.waiting:
+		case <-ctx.Done():
+			t.Fatalf("%d of %d concurrent streams reached the node: the others wait for a worker", i, n)
+		}
+	}
+	close(log.gate)
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := waitWorkers(t, fmt.Sprintf("settled at %d idle", idleStreamWorkers), func(w map[string]string) bool {
+		if len(w) != idleStreamWorkers {
+			return false
+		}
+		for _, state := range w {
+			if state != "[chan receive]:" {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range 20 { // one at a time: each goes to an idle worker
+		call, err := c.Submit(ctx, put(7, fmt.Sprint("s", i)))
+		if err == nil {
+			_, err = call.Accepted()
+		}
+		if err == nil {
+			_, err = call.Committed()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	after := waitWorkers(t, "idle again", func(w map[string]string) bool { return len(w) == idleStreamWorkers })
+	for id := range after {
+		if _, ok := idle[id]; !ok {
+			t.Fatalf("sequential streams started worker %s (idle before: %v)", id, idle)
+		}
+	}
+	c.Close()
+	waitWorkers(t, "ended with their connection", func(w map[string]string) bool { return len(w) == 0 })
 }

@@ -1,0 +1,62 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkSubmitCPU submits from 1 and from 32 goroutines at once up to
+// each submit's accepted receipt, against an ingress that acknowledges at
+// once, and reports the process's CPU a submit (getrusage: client and
+// server, both in this process) beside the time. The stream workers
+// (streamWorkers) show here: a fresh goroutine a stream grew its stack
+// for the read and the signature check every time.
+func BenchmarkSubmitCPU(b *testing.B) {
+	for _, callers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			s := startServer(b, &fakeLog{})
+			c := dial(b, s, ClientConfig{})
+			raw := put(7, "bench")
+			ctx := context.Background()
+			var (
+				next atomic.Int64
+				wg   sync.WaitGroup
+			)
+			c0 := cpuTime(b)
+			b.ResetTimer()
+			for range callers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for next.Add(1) <= int64(b.N) {
+						call, err := c.Submit(ctx, raw)
+						if err == nil {
+							_, err = call.Accepted()
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						call.Abort()
+					}
+				}()
+			}
+			wg.Wait()
+			b.ReportMetric(float64((cpuTime(b)-c0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// cpuTime is the process's CPU time so far, user and system.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
