@@ -45,17 +45,25 @@ type Resources struct {
 	CPUMicrosPerTx float64 `json:"cpu_us_per_tx,omitempty"`
 }
 
-// CPUPerTx returns the CPU time of the samples of the measured phase (those
-// ending after its start) per transaction of txs, in microseconds; 0
-// without either.
+// CPUPerTx returns the CPU time of the measured phase (from T = 0 to the
+// last sample) per transaction of txs, in microseconds; 0 without either.
+// A sample covers the time since the one before it (the first, an
+// interval): the last one, taken at Stop, is usually shorter, and of the
+// one that spans the phase's start only the part after it counts. (Until
+// session 44 every sample counted as a whole interval, which put a short
+// last sample's CPU in several times over.)
 func (r *Resources) CPUPerTx(txs int64) float64 {
 	if r == nil || txs <= 0 {
 		return 0
 	}
 	var cpuS float64
-	for _, s := range r.Samples {
-		if s.T > 0 {
-			cpuS += s.CPUPercent / 100 * r.IntervalS
+	for i, s := range r.Samples {
+		from := s.T - r.IntervalS
+		if i > 0 {
+			from = r.Samples[i-1].T
+		}
+		if d := s.T - max(from, 0); d > 0 {
+			cpuS += s.CPUPercent / 100 * d
 		}
 	}
 	return math.Round(cpuS*1e6/float64(txs)*10) / 10

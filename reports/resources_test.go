@@ -3,6 +3,7 @@ package reports
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,13 +220,25 @@ func TestResourceSamplerFollowsPID(t *testing.T) {
 	}
 }
 
-// TestCPUPerTx: the CPU of the measured phase's samples (T > 0) per
-// transaction; warmup samples do not count.
+// TestCPUPerTx: the CPU of the measured phase per transaction, each sample
+// weighed by the time it covers; warmup samples do not count, nor the part
+// of a sample before T = 0.
 func TestCPUPerTx(t *testing.T) {
 	rs := &Resources{IntervalS: 1, Samples: []ResourceSample{{T: 0, CPUPercent: 500}, {T: 1, CPUPercent: 80}, {T: 2, CPUPercent: 120}}}
 	// 0.8s + 1.2s = 2s of CPU over 1000 transactions: 2000µs each.
 	if got := rs.CPUPerTx(1000); got != 2000 {
 		t.Fatalf("CPUPerTx = %v, want 2000", got)
+	}
+	// Sampled off the second, with a short last sample at Stop: 0.95 s of
+	// the first at 100%, 1 s at 100%, 0.35 s at 40%.
+	rs = &Resources{IntervalS: 1, Samples: []ResourceSample{{T: -1.05, CPUPercent: 900}, {T: -0.05, CPUPercent: 300}, {T: 0.95, CPUPercent: 100}, {T: 1.95, CPUPercent: 100}, {T: 2.3, CPUPercent: 40}}}
+	if got, want := rs.CPUPerTx(1000), 2090.0; math.Abs(got-want) > 0.05 {
+		t.Fatalf("CPUPerTx = %v, want %v", got, want)
+	}
+	// A first sample that spans T = 0 counts from 0.
+	rs = &Resources{IntervalS: 1, Samples: []ResourceSample{{T: 0.5, CPUPercent: 200}}}
+	if got := rs.CPUPerTx(1000); got != 1000 {
+		t.Fatalf("CPUPerTx of half a first sample = %v, want 1000", got)
 	}
 	if rs.CPUPerTx(0) != 0 || (*Resources)(nil).CPUPerTx(10) != 0 {
 		t.Fatal("no transactions or no samples gave a figure")
