@@ -50,8 +50,8 @@ type Resources struct {
 // A sample covers the time since the one before it (the first, an
 // interval): the last one, taken at Stop, is usually shorter, and of the
 // one that spans the phase's start only the part after it counts. (Until
-// session 44 every sample counted as a whole interval, which put a short
-// last sample's CPU in several times over.)
+// session 44 every sample counted as a whole interval, a short last one
+// too.)
 func (r *Resources) CPUPerTx(txs int64) float64 {
 	if r == nil || txs <= 0 {
 		return 0
