@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/cpuclock"
 )
 
 // BenchmarkSubmitCPU submits from 1 and from 32 goroutines at once up to
@@ -54,9 +55,9 @@ func BenchmarkSubmitCPU(b *testing.B) {
 
 // cpuTime is the process's CPU time so far, user and system.
 func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	d, ok := cpuclock.Process()
+	if !ok {
+		b.Skip("no CPU clock here")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }

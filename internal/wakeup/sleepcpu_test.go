@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/cpuclock"
 )
 
 // BenchmarkSleepCPU sleeps a pacer's waits in an otherwise idle process —
@@ -50,9 +51,9 @@ func BenchmarkSleepCPU(b *testing.B) {
 
 // cpuTime is the process's CPU time so far, user and system.
 func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+	d, ok := cpuclock.Process()
+	if !ok {
+		b.Skip("no CPU clock here")
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }

@@ -1,23 +1,21 @@
-//go:build unix
-
 package calib
 
 import (
-	"syscall"
 	"time"
+
+	"github.com/rustorium/rustorium/internal/cpuclock"
 )
 
 // haveCPUClock reports whether cpuClock measures CPU time (it falls back to
 // wall time where getrusage is missing).
-const haveCPUClock = true
+const haveCPUClock = cpuclock.Available
 
 // cpuClock is this process's CPU time (user and system) so far: the cost
 // of CPU-bound operations, not stretched by other processes' load as wall
-// time is on a shared machine.
+// time is on a shared machine. Wall time where it cannot be read.
 func cpuClock() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return wallClock()
+	if d, ok := cpuclock.Process(); ok {
+		return d
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return wallClock()
 }
