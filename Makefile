@@ -131,7 +131,9 @@ bench-ci-baseline: build
 # an idle machine only) and prints the two side by side with the tolerances
 # (committed p50 and knee ±25%, p99 ±50%): the real column is the runs'
 # median, with their range; "noise" marks a figure off the median but within
-# the tolerance of the range. It exits non-zero when a figure is OFF. It
+# the tolerance of the range; "void" a latency whose real runs all ran on a
+# busy machine or measured both floors 1.5 times off the calibration's
+# (sim.FloorDrift; the reason is printed under the table). It exits non-zero when a figure is OFF. It
 # simulates each scenario with a calibration of this machine taken just
 # before that scenario's real runs (about three minutes each), since
 # the real runs are this machine's and a shared machine's speed drifts by

@@ -272,3 +272,71 @@ func TestCompareShowsSpans(t *testing.T) {
 		t.Fatalf("span rows %+v", spans)
 	}
 }
+
+// TestCompareVoidsARunOnAnotherMachine: a quiet real run that measured
+// both floors more than FloorDrift times slower (or quicker) than the
+// simulation's calibration is void, with the floors in the reason; one
+// floor off, or both within FloorDrift, is judged.
+func TestCompareVoidsARunOnAnotherMachine(t *testing.T) {
+	result := func(echo, ack int64) *reports.Result {
+		st := &reports.StageResult{ThroughputTPS: 1000, Corrected: reports.Percentiles{P50: 2000, P99: 6000}}
+		return &reports.Result{Scenario: "s", Workloads: map[string]*reports.WorkloadResult{
+			"puts": {Stages: map[string]*reports.StageResult{"accepted": st, "committed": st}},
+		}, Floors: reports.Floors{QuicEcho: &reports.Percentiles{P50: echo}, ProduceAck: &reports.Percentiles{P50: ack}}}
+	}
+	sim := result(50, 60)
+	sim.Workloads["puts"].Stages["committed"] = &reports.StageResult{ThroughputTPS: 1000, Corrected: reports.Percentiles{P50: 1000, P99: 3000}}
+	void := func(real *reports.Result) string {
+		t.Helper()
+		var why string
+		for _, r := range Compare(real, sim) {
+			switch r.Metric {
+			case "committed tx/s":
+				if r.Void != "" {
+					t.Errorf("throughput void: %+v", r)
+				}
+			case "committed p50 ms":
+				why = r.Void
+				if r.OK() != (why != "") { // half the real p50: OFF unless void
+					t.Errorf("committed p50: %+v", r)
+				}
+			}
+		}
+		return why
+	}
+	for _, c := range []struct {
+		echo, ack int64
+		want      string
+	}{
+		{113, 98, "1.6–2.3 times slower"},
+		{20, 30, "2.0–2.5 times quicker"},
+		{113, 60, ""}, // one floor off: the node's path may be, not the machine
+		{74, 89, ""},  // both within 1.5
+		{113, 35, ""}, // one slower, one quicker
+		{0, 200, ""},  // a floor not measured
+	} {
+		why := void(result(c.echo, c.ack))
+		if c.want == "" && why != "" || !strings.Contains(why, c.want) {
+			t.Errorf("floors %d, %d µs against 50, 60: void %q, want %q", c.echo, c.ack, why, c.want)
+		}
+	}
+	real := result(113, 98)
+	rows := CompareRuns([]*reports.Result{real, result(60, 70)}, sim)
+	for _, r := range rows {
+		if r.Metric == "committed p50 ms" && (r.Void != "" || r.Runs != 1) {
+			t.Errorf("the drifted run of two is not left out of the median: %+v", r)
+		}
+	}
+	var b strings.Builder
+	if err := WriteTable(&b, Compare(real, sim)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "echo p50 113 µs against 50, produce→ack 98 µs against 60") {
+		t.Errorf("the table does not say why:\n%s", b.String())
+	}
+	busy := result(113, 98)
+	busy.Resources = &reports.Resources{StealPercentMean: 76}
+	if why := void(busy); !strings.Contains(why, "not quiet (the hypervisor stole 76% of a core)") {
+		t.Errorf("a busy run's reason: %q", why)
+	}
+}
