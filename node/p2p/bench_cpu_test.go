@@ -15,8 +15,8 @@ import (
 // each submit's accepted receipt, against an ingress that acknowledges at
 // once, and reports the process's CPU a submit (getrusage: client and
 // server, both in this process) beside the time. The stream workers
-// (streamWorkers) show here: a fresh goroutine a stream grew its stack
-// for the read and the signature check every time.
+// (serveConn's internal/workers.Pool) show here: a fresh goroutine a
+// stream grew its stack for the read and the signature check every time.
 func BenchmarkSubmitCPU(b *testing.B) {
 	for _, callers := range []int{1, 32} {
 		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {

@@ -429,14 +429,15 @@ func (g *gatedLog) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (
 	return g.fakeLog.Submit(ctx, t, id, raw)
 }
 
-// liveStreamWorkers lists the goroutines serving client streams
-// (Server.streamWorker), by goroutine id, with their state.
+// liveStreamWorkers lists the goroutines serving client streams (the
+// workers of serveConn's internal/workers.Pool, the only pool of this
+// package), by goroutine id, with their state.
 func liveStreamWorkers() map[string]string {
 	buf := make([]byte, 1<<22)
 	buf = buf[:runtime.Stack(buf, true)]
 	out := map[string]string{}
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, ").streamWorker(") {
+		if !strings.Contains(g, "internal/workers.(*Pool[") || !strings.Contains(g, "]).worker(") {
 			continue
 		}
 		head, _, _ := strings.Cut(g, "\n") // goroutine 42 [chan receive]:

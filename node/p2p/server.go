@@ -18,6 +18,7 @@ import (
 	"github.com/quic-go/quic-go"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rustorium/rustorium/internal/workers"
 	"github.com/rustorium/rustorium/node/sigverify"
 	"github.com/rustorium/rustorium/node/tracing"
 	"github.com/rustorium/rustorium/node/tx"
@@ -309,60 +310,28 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.clients.Add(-1)
 	defer s.clientIO.track(conn)() // after the close below
 	defer conn.CloseWithError(0, "")
-	w := &streamWorkers{work: make(chan *quic.Stream)}
-	defer close(w.work) // the idle workers end; busy ones when done
+	streams := workers.New(idleStreamWorkers, &s.wg, s.serveStream)
+	defer streams.Close() // the idle workers end; busy ones when done
 	for {
 		st, err := conn.AcceptStream(s.ctx)
 		if err != nil {
 			return
 		}
-		select {
-		case w.work <- st: // an idle worker takes it
-		default:
-			s.wg.Add(1)
-			go s.streamWorker(w, st)
-		}
+		streams.Go(st)
 	}
 }
 
 // idleStreamWorkers is how many goroutines a client connection keeps
-// waiting for its next stream (streamWorkers); one more ends.
+// waiting for its next stream. Its streams are served by goroutines that
+// outlive them (internal/workers), instead of a fresh goroutine for every
+// stream (until session 44): a stream's handler grows its stack three
+// times (quic-go's read, the signature check's point decoding and lattice
+// reduction), and on a fresh goroutine each growth copies the stack — 9%
+// of `make run`'s CPU in Go's profile, 3.7% in perf's — where a worker
+// keeps the stack it grew. One accept loop hands them out: quic-go's
+// AcceptStream wakes one waiter per signal, so concurrent callers could
+// leave an accepted stream waiting.
 const idleStreamWorkers = 16
-
-// streamWorkers are the goroutines that serve one client connection's
-// streams. Each serves one stream at a time and then waits for the next,
-// instead of a fresh goroutine for every stream (until session 44): a
-// stream's handler grows its stack three times (quic-go's read, the
-// signature check's point decoding and lattice reduction), and on a fresh
-// goroutine each growth copies the stack — 9% of `make run`'s CPU in Go's
-// profile, 3.7% in perf's — where a worker keeps the stack it grew. Only
-// serveConn's accept loop sends on work, and closes it when the
-// connection ends. (One accept loop: quic-go's AcceptStream wakes one
-// waiter per signal, so concurrent callers could leave an accepted stream
-// waiting.)
-type streamWorkers struct {
-	work chan *quic.Stream // unbuffered: a send succeeds only to an idle worker
-	idle atomic.Int32      // workers waiting on work, or about to
-}
-
-// streamWorker serves st, then the streams it receives on w.work, until
-// the connection ends or idleStreamWorkers others are idle.
-func (s *Server) streamWorker(w *streamWorkers, st *quic.Stream) {
-	defer s.wg.Done()
-	for {
-		s.serveStream(st)
-		if w.idle.Add(1) > idleStreamWorkers {
-			w.idle.Add(-1)
-			return
-		}
-		var ok bool
-		st, ok = <-w.work
-		w.idle.Add(-1)
-		if !ok {
-			return
-		}
-	}
-}
 
 // serveStream answers one request. Any malformed input ends this stream
 // only, with an error frame when the stream can still carry one.
