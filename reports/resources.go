@@ -58,15 +58,20 @@ func (r *Resources) CPUPerTx(txs int64) float64 {
 	}
 	var cpuS float64
 	for i, s := range r.Samples {
-		from := s.T - r.IntervalS
-		if i > 0 {
-			from = r.Samples[i-1].T
-		}
-		if d := s.T - max(from, 0); d > 0 {
+		if d := s.T - max(r.from(i), 0); d > 0 {
 			cpuS += s.CPUPercent / 100 * d
 		}
 	}
 	return math.Round(cpuS*1e6/float64(txs)*10) / 10
+}
+
+// from is when sample i's interval began: the sample before it, or an
+// interval before it for the first.
+func (r *Resources) from(i int) float64 {
+	if i > 0 {
+		return r.Samples[i-1].T
+	}
+	return r.Samples[i].T - r.IntervalS
 }
 
 // ResourceSample is the process's resource use in one interval ending at T.
@@ -88,30 +93,35 @@ type ResourceSample struct {
 	machineOK         bool
 }
 
-// summarize fills the summary fields from the samples.
+// summarize fills the summary fields from the samples. The means weigh
+// each sample by the time it covers (from), as CPUPerTx does: the last
+// one, taken at Stop, is usually shorter than an interval (until session
+// 45 it counted as a whole one).
 func (r *Resources) summarize() {
 	r.CPUPercentMean, r.CPUPercentMax, r.RSSMaxBytes, r.GCPauseTotalS, r.GCCycles, r.GoroutinesMax = 0, 0, 0, 0, 0, 0
 	r.MachineCPUPercentMean, r.OtherCPUPercentMean, r.StealPercentMean = 0, 0, 0
-	machine := 0
-	for _, s := range r.Samples {
+	var all, machine float64 // seconds covered: by every sample, by those with the machine's figures
+	for i, s := range r.Samples {
+		d := max(s.T-r.from(i), 0)
 		if s.machineOK {
-			machine++
-			r.MachineCPUPercentMean += s.MachineCPUPercent
-			r.OtherCPUPercentMean += max(0, s.MachineCPUPercent-s.CPUPercent)
-			r.StealPercentMean += s.StealPercent
+			machine += d
+			r.MachineCPUPercentMean += s.MachineCPUPercent * d
+			r.OtherCPUPercentMean += max(0, s.MachineCPUPercent-s.CPUPercent) * d
+			r.StealPercentMean += s.StealPercent * d
 		}
-		r.CPUPercentMean += s.CPUPercent
+		all += d
+		r.CPUPercentMean += s.CPUPercent * d
 		r.CPUPercentMax = max(r.CPUPercentMax, s.CPUPercent)
 		r.RSSMaxBytes = max(r.RSSMaxBytes, s.RSSBytes)
 		r.GCPauseTotalS += s.GCPauseS
 		r.GCCycles += s.GCCycles
 		r.GoroutinesMax = max(r.GoroutinesMax, s.Goroutines)
 	}
-	if n := len(r.Samples); n > 0 {
-		r.CPUPercentMean = math.Round(r.CPUPercentMean/float64(n)*10) / 10
+	if all > 0 {
+		r.CPUPercentMean = math.Round(r.CPUPercentMean/all*10) / 10
 	}
 	if machine > 0 {
-		mean := func(v float64) float64 { return math.Round(v/float64(machine)*10) / 10 }
+		mean := func(v float64) float64 { return math.Round(v/machine*10) / 10 }
 		r.MachineCPUPercentMean, r.OtherCPUPercentMean, r.StealPercentMean = mean(r.MachineCPUPercentMean), mean(r.OtherCPUPercentMean), mean(r.StealPercentMean)
 	}
 }

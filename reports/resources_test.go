@@ -99,7 +99,9 @@ func TestResourceSamplerDeterministic(t *testing.T) {
 	if a.Goroutines == 0 || a.HeapBytes == 0 {
 		t.Errorf("runtime metrics missing: %+v", a)
 	}
-	if res.CPUPercentMax != 100 || res.CPUPercentMean != 80 || res.RSSMaxBytes != 2000*page || len(res.Notes) != 0 {
+	// The mean weighs each sample by the time it covers: 2.6 s of CPU in
+	// 3 s (an unweighted mean of the two samples would be 80).
+	if res.CPUPercentMax != 100 || res.CPUPercentMean != 86.7 || res.RSSMaxBytes != 2000*page || len(res.Notes) != 0 {
 		t.Errorf("summary %+v", res)
 	}
 	// Past MaxSamples: counted, not kept.
