@@ -11,7 +11,6 @@ import (
 	"github.com/rustorium/rustorium/cluster"
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -180,9 +179,9 @@ func (e *External) Nodes() []NodeView {
 	return out
 }
 
-// Floors implements Target: external nodes offer none.
-func (e *External) Floors(context.Context, *scenarios.Scenario) (reports.Floors, error) {
-	return reports.Floors{}, errors.New("bench: external nodes have no floors")
+// FloorPaths implements Target: external nodes offer none.
+func (e *External) FloorPaths() (FloorPaths, error) {
+	return FloorPaths{}, errors.New("bench: external nodes have no floors")
 }
 
 // Faults implements Target: none.

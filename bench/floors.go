@@ -11,7 +11,6 @@ import (
 
 	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/node/ordering"
-	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -35,12 +34,9 @@ const (
 // stages cannot beat: a bare QUIC round trip through the node's server, a
 // bare franz-go produce→ack and produce ceiling, the Merkle batch-update
 // ceiling and the ed25519 verification ceiling.
-func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc *scenarios.Scenario) (reports.Floors, error) {
+func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario) (reports.Floors, error) {
 	var f reports.Floors
-	size := 0
-	if len(sc.Workload) > 0 {
-		size = sc.Workload[0].ValueSize + 150 // about one put transaction
-	}
+	c, ocfg, size := paths.QUIC, paths.Log, floorPayload(sc)
 
 	// Round trips are paced like the first workload's sends: an idle
 	// machine wakes up more slowly (here ~0.5 ms more) than a busy one, and
@@ -94,6 +90,15 @@ func measureFloors(ctx context.Context, c *p2p.Client, ocfg ordering.Config, sc 
 	f.StateCeilingWPS = round1(wps)
 	f.VerifyCeilingTPS = round1(verifyCeiling())
 	return f, nil
+}
+
+// floorPayload is the size of the floors' round trips' payloads: about one
+// put transaction of the first workload.
+func floorPayload(sc *scenarios.Scenario) int {
+	if len(sc.Workload) == 0 {
+		return 0
+	}
+	return sc.Workload[0].ValueSize + 150
 }
 
 // sampleRoundTrips times sequential calls of rt, started gap apart (or back
@@ -241,14 +246,38 @@ func ratios(res *reports.Result, f reports.Floors, nodes int) map[string]float64
 	if nodes == 1 && res.Cost != nil && res.Cost.CPUMicrosPerTx > 0 && f.NodeBoundCPUMicrosPerTx > 0 {
 		out["cpu_us_per_tx/node_bound_cpu_us_per_tx"] = roundRatio(res.Cost.CPUMicrosPerTx / f.NodeBoundCPUMicrosPerTx)
 	}
+	p50 := func(p *reports.Percentiles) float64 {
+		if p == nil {
+			return 0
+		}
+		return float64(p.P50)
+	}
+	// The accepted path's floor (issue #14 item 3): a QUIC round trip, a
+	// produce→ack and acceptedWorkMicros of the node's own work, idle
+	// and under the load.
+	acceptedFloor := func(echo, ack *reports.Percentiles) float64 {
+		if p50(echo) <= 0 || p50(ack) <= 0 {
+			return 0
+		}
+		return p50(echo) + p50(ack) + acceptedWorkMicros
+	}
+	per := func(key string, v, of float64) {
+		if v > 0 && of > 0 {
+			out[key] = roundRatio(v / of)
+		}
+	}
 	for name, w := range res.Workloads {
 		if s := w.Stages[reports.StageAccepted.String()]; s != nil {
-			if f.QuicEcho != nil && f.QuicEcho.P50 > 0 {
-				out[name+".accepted.p50/quic_echo.p50"] = roundRatio(float64(s.Corrected.P50) / float64(f.QuicEcho.P50))
-			}
-			if f.ProduceAck != nil && f.ProduceAck.P50 > 0 {
-				out[name+".accepted.p50/produce_ack.p50"] = roundRatio(float64(s.Corrected.P50) / float64(f.ProduceAck.P50))
-			}
+			v := float64(s.Corrected.P50)
+			per(name+".accepted.p50/quic_echo.p50", v, p50(f.QuicEcho))
+			per(name+".accepted.p50/produce_ack.p50", v, p50(f.ProduceAck))
+			per(name+".accepted.p50/accepted_floor", v, acceptedFloor(f.QuicEcho, f.ProduceAck))
+			per(name+".accepted.p50/accepted_floor_loaded", v, acceptedFloor(f.QuicEchoLoaded, f.ProduceAckLoaded))
+		}
+		if s := w.Stages[reports.StageIngress.String()]; s != nil {
+			v := float64(s.Corrected.P50)
+			per(name+".ingress.p50/quic_echo.p50", v, p50(f.QuicEcho))
+			per(name+".ingress.p50/quic_echo_loaded.p50", v, p50(f.QuicEchoLoaded))
 		}
 		if s := w.Stages[reports.StageCommitted.String()]; s != nil {
 			if f.MerkleCeilingWPS > 0 {
@@ -264,6 +293,12 @@ func ratios(res *reports.Result, f reports.Floors, nodes int) map[string]float64
 	}
 	return out
 }
+
+// acceptedWorkMicros is the node's own work on the accepted path that
+// neither round trip of the floors does — decoding, the signature check,
+// the hand-offs — as issue #14 item 3 allows it: the accepted path's floor
+// is quic_echo.p50 + produce_ack.p50 + 100 µs.
+const acceptedWorkMicros = 100
 
 // roundRatio rounds a ratio to two decimals, or to three significant
 // digits below 1 (a small committed_tps/merkle_ceiling_wps, 0.0031, would

@@ -32,7 +32,6 @@ import (
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
-	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -437,15 +436,14 @@ func (v inprocNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
 	return acct.Balance, ok, err
 }
 
-// Floors implements Target: on the first client's QUIC path to node-1 and
-// on a one-shard log of its own on the run's broker and broker path.
-func (c *InProcess) Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error) {
+// FloorPaths implements Target: the first client's QUIC path to node-1 and
+// a one-shard log of its own on the run's broker and broker path.
+func (c *InProcess) FloorPaths() (FloorPaths, error) {
 	cl, err := c.quic[0].Client()
 	if err != nil {
-		return reports.Floors{}, err
+		return FloorPaths{}, err
 	}
-	log := ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}
-	return measureFloors(ctx, cl, log, sc)
+	return FloorPaths{QUIC: cl, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}}, nil
 }
 
 // Faults implements Target.

@@ -25,7 +25,6 @@ import (
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/ordering"
 	"github.com/rustorium/rustorium/node/p2p"
-	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -531,14 +530,14 @@ func (c *Processes) Nodes() []NodeView {
 	return out
 }
 
-// Floors implements Target: on the first client's QUIC path to node-1 and
-// on a one-shard log of its own on the run's broker.
-func (c *Processes) Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error) {
+// FloorPaths implements Target: the first client's QUIC path to node-1 and
+// a one-shard log of its own on the run's broker.
+func (c *Processes) FloorPaths() (FloorPaths, error) {
 	cl, err := c.quic[0].Client()
 	if err != nil {
-		return reports.Floors{}, err
+		return FloorPaths{}, err
 	}
-	return measureFloors(ctx, cl, ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1}, sc)
+	return FloorPaths{QUIC: cl, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1}}, nil
 }
 
 // Faults implements Target.

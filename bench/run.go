@@ -95,6 +95,9 @@ type pipeline struct {
 	probes   uint32 // max-rate probes prepared so far
 	traces   *runTraces
 	bound    boundFunc // measures the node bound: calib.NodeBound unless a test says
+	// floorPaths are the paths the floors timed (nil: none measured);
+	// the loaded floors time them again under the load.
+	floorPaths *FloorPaths
 }
 
 // outcome is what a load plan measured, for finish.
@@ -107,6 +110,14 @@ type outcome struct {
 	// from and to bound the commits whose blocks result.json's blocks
 	// summarise: the measured phase, or the knee's probe.
 	from, to time.Time
+	// loaded holds the loaded floors (Floors.QuicEchoLoaded,
+	// ProduceAckLoaded) the plan timed, for finish to add to the floors.
+	loaded reports.Floors
+}
+
+// addLoaded adds the loaded floors the plan timed to f.
+func (o *outcome) addLoaded(f *reports.Floors) {
+	f.QuicEchoLoaded, f.ProduceAckLoaded = o.loaded.QuicEchoLoaded, o.loaded.ProduceAckLoaded
 }
 
 // Run runs a defaulted, validated scenario on opts.Target and writes its
@@ -197,6 +208,7 @@ func (r *pipeline) interrupted(out *outcome, floors reports.Floors, cause error)
 		out.complete(res)
 	}
 	res.Blocks = r.blockStats(out)
+	out.addLoaded(&floors)
 	floors.Ratios = ratios(res, floors, r.sc.Cluster.Nodes)
 	res.Floors = floors
 	r.writeTraces(ctx, res)
@@ -225,10 +237,15 @@ func (r *pipeline) floors(ctx context.Context) (reports.Floors, error) {
 		return reports.Floors{}, nil
 	}
 	r.p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
-	f, err := r.t.Floors(ctx, r.sc)
+	paths, err := r.t.FloorPaths()
+	if err != nil {
+		return reports.Floors{}, fmt.Errorf("bench: floors: %w", err)
+	}
+	f, err := measureFloors(ctx, paths, r.sc)
 	if err != nil {
 		return f, fmt.Errorf("bench: floors: %w", err)
 	}
+	r.floorPaths = &paths
 	return f, nil
 }
 
@@ -358,9 +375,25 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 	stopProgress := r.p.live(ctx, rec, r.chk, start, warmup, measure)
 	timeline := runTimeline(ctx, sc, r.t.Faults(), r.chk, measured, r.p.printf)
 	prof := profileMeasured(filepath.Join(r.opts.Out, "profile"), sc.Report.Profile, measured, r.nodeProcesses)
+	var (
+		probe     *floorProbe
+		probeNote string
+		loaded    reports.Floors
+	)
+	if r.floorPaths != nil {
+		if probe, err = startFloorProbe(ctx, *r.floorPaths, floorPayload(sc), measured); err != nil {
+			probeNote = err.Error()
+		}
+	}
 	err = r.runLoads(ctx, loads, rec, start, warmup+measure)
+	if note := probe.stop(&loaded); note != "" {
+		probeNote = note
+	}
 	costEnd := cost.end(ctx)
 	profiles, notes := prof.stop()
+	if probeNote != "" {
+		notes = append(notes, probeNote)
+	}
 	timeline.stop()
 	resources := sampler.Stop()
 	nodeResources := stopSamplers(nodeSamplers)
@@ -388,7 +421,7 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 		if resources != nil {
 			cpuProfileCaveat(res.Profiles, sc, resources.CPUPercentMean, runtime.NumCPU())
 		}
-	}, from: measured, to: measured.Add(measure)}
+	}, from: measured, to: measured.Add(measure), loaded: loaded}
 	// Interrupted (a signal, a node that failed): what was measured goes
 	// into the report all the same.
 	return out, context.Cause(ctx)
@@ -676,6 +709,7 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("floors: %v", err))
 		}
 	}
+	out.addLoaded(&floors)
 	floors.Ratios = ratios(res, floors, r.sc.Cluster.Nodes)
 	res.Floors = floors
 	slos, err := sc.ReportSLOs()

@@ -124,7 +124,15 @@ func TestRunEndToEnd(t *testing.T) {
 		if res.Floors.NodeBoundTPS <= 0 || res.Floors.TreeKeys <= 0 {
 			t.Fatalf("node bound: floors %+v", res.Floors)
 		}
-		for _, k := range []string{"puts.committed_tps/merkle_ceiling_wps", "puts.committed_tps/state_ceiling_wps", "puts.committed_tps/node_bound_tps"} {
+		// The loaded floors: the same round trips timed every 50 ms each
+		// through the 2 s measured.
+		for _, p := range []*reports.Percentiles{res.Floors.QuicEchoLoaded, res.Floors.ProduceAckLoaded} {
+			if p == nil || p.P50 <= 0 || p.P99 < p.P50 {
+				t.Fatalf("loaded floors %+v, %+v", res.Floors.QuicEchoLoaded, res.Floors.ProduceAckLoaded)
+			}
+		}
+		for _, k := range []string{"puts.committed_tps/merkle_ceiling_wps", "puts.committed_tps/state_ceiling_wps", "puts.committed_tps/node_bound_tps",
+			"puts.accepted.p50/accepted_floor", "puts.accepted.p50/accepted_floor_loaded", "puts.ingress.p50/quic_echo.p50", "puts.ingress.p50/quic_echo_loaded.p50"} {
 			if r := res.Floors.Ratios[k]; r <= 0 {
 				t.Fatalf("ratio %s = %v (ratios %v)", k, r, res.Floors.Ratios)
 			}
@@ -268,6 +276,11 @@ report: {formats: [json]}
 	}
 	if res.Floors.QuicEcho.P50 < 50_000 {
 		t.Fatalf("QUIC echo floor p50 %dµs, want ≥ 50ms on the same path", res.Floors.QuicEcho.P50)
+	}
+	// The loaded floors time the same paths: the echo crosses the delayed
+	// link, the produce→ack does not.
+	if e, a := res.Floors.QuicEchoLoaded, res.Floors.ProduceAckLoaded; e == nil || a == nil || e.P50 < 50_000 || a.P50 >= 50_000 {
+		t.Fatalf("loaded floors: echo %+v, produce→ack %+v", e, a)
 	}
 	if res.Checker.Lost != 0 || res.Checker.Committed == 0 {
 		t.Fatalf("checker %+v", res.Checker)

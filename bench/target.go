@@ -7,8 +7,9 @@ import (
 
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
+	"github.com/rustorium/rustorium/node/ordering"
+	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
-	"github.com/rustorium/rustorium/reports"
 	"github.com/rustorium/rustorium/scenarios"
 )
 
@@ -33,9 +34,9 @@ type Target interface {
 	// Nodes returns the target's running nodes, which the checker reads at
 	// the end (heights, roots, indexes, balances), for Caps.Inspect targets.
 	Nodes() []NodeView
-	// Floors measures the floors on the target's own paths, for
+	// FloorPaths returns the target's own paths the floors time, for
 	// Caps.Floors targets.
-	Floors(ctx context.Context, sc *scenarios.Scenario) (reports.Floors, error)
+	FloorPaths() (FloorPaths, error)
 	// Faults returns what the timeline acts through, for Caps.Faults
 	// targets; nil otherwise.
 	Faults() Faults
@@ -45,6 +46,21 @@ type Target interface {
 	Failed() <-chan error
 	// Close stops everything Start started. It is safe to call twice.
 	Close() error
+}
+
+// FloorPaths are the round trips a run's floors time, on a Caps.Floors
+// target's own paths: a bare QUIC echo through node-1's server, and a bare
+// produce→ack on a log of the floors' own on the run's broker. The run
+// times them before the load (floors.quic_echo, produce_ack) and, sparsely,
+// while the measured phase's load runs (quic_echo_loaded,
+// produce_ack_loaded).
+type FloorPaths struct {
+	// QUIC is the first client connection to node-1 (the target owns it).
+	QUIC *p2p.Client
+	// Log is a one-shard log of the floors' own on the run's broker,
+	// reached as node-1 reaches it (in memory to an embedded broker in
+	// this process, through netem when it impairs).
+	Log ordering.Config
 }
 
 // Caps is what a Target can do.

@@ -149,8 +149,15 @@ type IntervalStageResult struct {
 // Floors are the costs of the raw building blocks, measured in the same run
 // on the same emulated paths, and the node's ratio to them.
 type Floors struct {
-	QuicEcho          *Percentiles `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
-	ProduceAck        *Percentiles `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
+	QuicEcho   *Percentiles `json:"quic_echo,omitempty"`   // raw quic-go echo RTT, one stream, tx-sized frames
+	ProduceAck *Percentiles `json:"produce_ack,omitempty"` // raw franz-go produce→ack on the same broker
+	// QuicEchoLoaded and ProduceAckLoaded are the same two round trips
+	// timed while the measured phase's load ran (each every 50 ms; a run
+	// at offered rates, not a max-rate search): what a hop costs on the
+	// machine as busy as the run made it, beside the floors' idle one.
+	// Absent with fewer than 20 of either.
+	QuicEchoLoaded    *Percentiles `json:"quic_echo_loaded,omitempty"`
+	ProduceAckLoaded  *Percentiles `json:"produce_ack_loaded,omitempty"`
 	ProduceCeilingTPS float64      `json:"produce_ceiling_tps"`
 	MerkleCeilingWPS  float64      `json:"merkle_ceiling_wps"`          // Merkle batch updates of field elements, writes per second
 	StateCeilingWPS   float64      `json:"state_ceiling_wps,omitempty"` // put writes per second through the node's storage: value hashing, Merkle update, proofs, Pebble batch

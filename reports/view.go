@@ -210,6 +210,12 @@ func floorRows(f Floors) []floorRow {
 	if q := f.ProduceAck; q != nil {
 		rows = append(rows, floorRow{"produce → ack", FormatMicros(q.P50), FormatMicros(q.P99), ""})
 	}
+	if q := f.QuicEchoLoaded; q != nil {
+		rows = append(rows, floorRow{"QUIC echo RTT under the load", FormatMicros(q.P50), FormatMicros(q.P99), ""})
+	}
+	if q := f.ProduceAckLoaded; q != nil {
+		rows = append(rows, floorRow{"produce → ack under the load", FormatMicros(q.P50), FormatMicros(q.P99), ""})
+	}
 	for _, c := range []struct {
 		name, format string
 		v            float64
