@@ -694,3 +694,29 @@ func TestRecorderLateCompletion(t *testing.T) {
 		t.Errorf("total %d", got)
 	}
 }
+
+// TestSummaryFloors: the summary's floors line gives each round trip's p50
+// idle and under the load, and each workload's accepted p50 against the
+// accepted path's floor, idle and under the load; none without floors.
+func TestSummaryFloors(t *testing.T) {
+	res, _ := sampleResult(t)
+	res.Floors = Floors{
+		QuicEcho: &Percentiles{P50: 80}, ProduceAck: &Percentiles{P50: 70},
+		QuicEchoLoaded: &Percentiles{P50: 300}, ProduceAckLoaded: &Percentiles{P50: 110},
+		NodeBoundTPS: 9876.4,
+		Ratios:       map[string]float64{"puts.accepted.p50/accepted_floor": 2.4, "puts.accepted.p50/accepted_floor_loaded": 1.18, "puts.accepted.p50/quic_echo.p50": 7.5},
+	}
+	var buf bytes.Buffer
+	if err := Summary(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	want := "floors: QUIC echo p50 80µs (300µs under the load); produce→ack p50 70µs (110µs under the load); puts accepted p50 2.40× echo + produce→ack + 100µs (1.18× under the load); node bound 9876 tx/s\n"
+	if !strings.Contains(buf.String(), want) {
+		t.Errorf("summary lacks\n%s\n%s", want, buf.String())
+	}
+	res.Floors = Floors{}
+	buf.Reset()
+	if err := Summary(&buf, res); err != nil || strings.Contains(buf.String(), "floors:") {
+		t.Errorf("a floors line without floors (%v):\n%s", err, buf.String())
+	}
+}

@@ -84,6 +84,9 @@ func Summary(w io.Writer, res *Result) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 	}
+	if line := floorsText(r.Floors); line != "" {
+		fmt.Fprintf(&b, "floors: %s\n", line)
+	}
 	if m := r.MaxRate; m != nil {
 		fmt.Fprintf(&b, "max-rate: knee %.0f/s offered (%.1f tx/s achieved) with %s p99 ≤ %s over %d probes\n",
 			m.KneeRate, m.KneeTPS, m.Stage, FormatMicros(m.BoundUs), len(m.Points))
@@ -93,6 +96,40 @@ func Summary(w io.Writer, res *Result) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// floorsText is the summary's account of the round-trip floors, idle and
+// under the load, and of the accepted path against them (Floors.Ratios);
+// "" without floors.
+func floorsText(f Floors) string {
+	var parts []string
+	trip := func(name string, idle, loaded *Percentiles) {
+		if idle == nil {
+			return
+		}
+		s := fmt.Sprintf("%s p50 %s", name, FormatMicros(idle.P50))
+		if loaded != nil {
+			s += fmt.Sprintf(" (%s under the load)", FormatMicros(loaded.P50))
+		}
+		parts = append(parts, s)
+	}
+	trip("QUIC echo", f.QuicEcho, f.QuicEchoLoaded)
+	trip("produce→ack", f.ProduceAck, f.ProduceAckLoaded)
+	for _, k := range slices.Sorted(maps.Keys(f.Ratios)) {
+		w, ok := strings.CutSuffix(k, ".accepted.p50/accepted_floor")
+		if !ok {
+			continue
+		}
+		s := fmt.Sprintf("%s accepted p50 %.2f× echo + produce→ack + 100µs", w, f.Ratios[k])
+		if l, ok := f.Ratios[k+"_loaded"]; ok {
+			s += fmt.Sprintf(" (%.2f× under the load)", l)
+		}
+		parts = append(parts, s)
+	}
+	if f.NodeBoundTPS > 0 {
+		parts = append(parts, fmt.Sprintf("node bound %.0f tx/s", f.NodeBoundTPS))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // writeTable writes rows as an aligned table: the first left columns
