@@ -14,7 +14,7 @@ import (
 const (
 	// loadedFloorEvery is the gap between the loaded floors' round trips,
 	// echo and produce→ack alternating: each every 50 ms, 300 of each in
-	// a measured phase of 15 s, for about half a percent of a core.
+	// a measured phase of 15 s, for some 3 ms of CPU a second.
 	loadedFloorEvery = 25 * time.Millisecond
 	// loadedFloorTimeout bounds one loaded round trip: a node or broker
 	// the timeline killed fails it rather than stalling the probe.
