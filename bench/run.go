@@ -381,8 +381,9 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 		loaded    reports.Floors
 	)
 	if r.floorPaths != nil {
-		if probe, err = startFloorProbe(ctx, *r.floorPaths, floorPayload(sc), measured); err != nil {
-			probeNote = err.Error()
+		var perr error
+		if probe, perr = startFloorProbe(ctx, *r.floorPaths, floorPayload(sc), measured); perr != nil {
+			probeNote = perr.Error()
 		}
 	}
 	err = r.runLoads(ctx, loads, rec, start, warmup+measure)

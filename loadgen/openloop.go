@@ -11,8 +11,9 @@ import (
 	"github.com/rustorium/rustorium/internal/workers"
 )
 
-// SendFunc performs send i, whose intended time was intended. It runs on its
-// own goroutine and must return when ctx is done.
+// SendFunc performs send i, whose intended time was intended. It runs on a
+// goroutine of its own while it lasts (an open loop's worker, which may run
+// a later send after it returns) and must return when ctx is done.
 type SendFunc func(ctx context.Context, i uint64, intended time.Time)
 
 // OpenLoop runs sends on a Pacer's schedule. A send never waits for an

@@ -38,11 +38,11 @@ func (o *countingObserver) Failed(i uint64, st reports.Stage, intended time.Time
 	o.hdrObserver.Failed(i, st, intended, err)
 }
 
-// BenchmarkOpenLoopCPU paces sends at 2000/s and 6000/s through the Submitter over a
-// real QUIC connection to a server in this process that commits at once,
-// and reports the process's CPU a send (client and server: getrusage):
-// the send path's own cost at a paced rate, where every send runs on a
-// goroutine of its own while the pacer sleeps between them (the null
+// BenchmarkOpenLoopCPU paces sends at 2000/s and 6000/s through the
+// Submitter over a real QUIC connection to a server in this process that
+// commits at once, and reports the process's CPU a send (client and
+// server: getrusage): the send path's own cost at a paced rate, the pacer
+// sleeping between sends and the send workers waking for them (the null
 // target's benchmark runs them back to back).
 func BenchmarkOpenLoopCPU(b *testing.B) {
 	for _, rate := range []float64{2000, 6000} {
