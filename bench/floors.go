@@ -36,7 +36,11 @@ const (
 // ceiling and the ed25519 verification ceiling.
 func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario) (reports.Floors, error) {
 	var f reports.Floors
-	c, ocfg, size := paths.QUIC, paths.Log, floorPayload(sc)
+	c, err := paths.QUIC()
+	if err != nil {
+		return f, fmt.Errorf("quic echo: %w", err)
+	}
+	ocfg, size := paths.Log, floorPayload(sc)
 
 	// Round trips are paced like the first workload's sends: an idle
 	// machine wakes up more slowly (here ~0.5 ms more) than a busy one, and

@@ -439,11 +439,7 @@ func (v inprocNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
 // FloorPaths implements Target: the first client's QUIC path to node-1 and
 // a one-shard log of its own on the run's broker and broker path.
 func (c *InProcess) FloorPaths() (FloorPaths, error) {
-	cl, err := c.quic[0].Client()
-	if err != nil {
-		return FloorPaths{}, err
-	}
-	return FloorPaths{QUIC: cl, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}}, nil
+	return FloorPaths{QUIC: c.quic[0].Client, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}}, nil
 }
 
 // Faults implements Target.

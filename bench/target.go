@@ -55,8 +55,10 @@ type Target interface {
 // while the measured phase's load runs (quic_echo_loaded,
 // produce_ack_loaded).
 type FloorPaths struct {
-	// QUIC is the first client connection to node-1 (the target owns it).
-	QUIC *p2p.Client
+	// QUIC returns the current client of the first connection to node-1
+	// (the target owns it; it is dialed again after node-1 restarts, so
+	// the loaded floors ask for it at every echo).
+	QUIC func() (*p2p.Client, error)
 	// Log is a one-shard log of the floors' own on the run's broker,
 	// reached as node-1 reaches it (in memory to an embedded broker in
 	// this process, through netem when it impairs).
