@@ -205,6 +205,30 @@ type Ops struct {
 	// made 43. Sorted by HostBusy; absent: not measured (calibrate
 	// --quick, or before session 33), and the simulator stretches them.
 	ProduceWay []WayPoint `json:"produce_way,omitempty"`
+	// CommitWay is a replica's commit in the same real runs (the
+	// replica.commit span's median: its Pebble batch with the WAL's
+	// fdatasync, the group commit's wait, the proofs and the views), at
+	// each run's load. On a shared host the simulator prices a group
+	// commit's sync as its idle cost plus what the load added to this
+	// (CommitExtraAt) instead of scaling the idle sync like a Kafka
+	// hand-off: at 1000/s on session 45's host the WAL's fdatasync took
+	// 159 µs at the median and 434 on average against an idle synced
+	// commit of 77, and the real replica.commit 0.43 ms against a
+	// simulated 0.07. Sorted by HostBusy; absent: not measured
+	// (calibrate --quick, or before session 46), and the sync scales as
+	// ProduceWay says.
+	CommitWay []WayPoint `json:"commit_way,omitempty"`
+	// MerkleWay is a replica's Merkle update in the same real runs (the
+	// replica.merkle span's median: storage's Prepare of the block, which
+	// yields its P between the tree's heights and waits behind the
+	// goroutines that run meanwhile), at each run's load. On a shared host
+	// the simulator holds a node's Prepare batch for what the load added
+	// to this beyond the batch's CPU (MerkleExtraAt): at 1000/s on
+	// session 46's host the real span took 0.71 ms, the model's job 0.26.
+	// Sorted by HostBusy; absent: not measured (calibrate --quick, or
+	// before session 46), and the batch takes its CPU and its wait for a
+	// core only.
+	MerkleWay []WayPoint `json:"merkle_way,omitempty"`
 	// PeerHandoffNs is what a message between two nodes (an attestation)
 	// takes beyond its link's delay on an idle machine: from the sender's
 	// broadcast to the receiver's handler, through the peer protocol's
@@ -580,6 +604,8 @@ func (c *Calibration) Validate() error {
 	}
 	ways("client_way", o.ClientWay)
 	ways("produce_way", o.ProduceWay)
+	ways("commit_way", o.CommitWay)
+	ways("merkle_way", o.MerkleWay)
 	if b := o.PebbleBackground; b != nil {
 		if b.MemtableBytes < 1<<10 {
 			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
@@ -1094,6 +1120,34 @@ func (c *Calibration) ProduceScaleAt(busy, idle float64) (float64, bool) {
 		return 0, false
 	}
 	return v / idle, true
+}
+
+// CommitExtraAt is how much longer than on an idle machine a replica's
+// commit takes at a host busy share busy, when the calibration measured
+// it under load (Ops.CommitWay): the commit there, as ClientWayAt
+// interpolates the client ways from idle at no load, less idle (the
+// synced commit of a block on an idle machine); never below 0. False
+// without points or without an idle latency.
+func (c *Calibration) CommitExtraAt(busy, idle float64) (float64, bool) {
+	return extraAt(c.Ops.CommitWay, busy, idle)
+}
+
+// MerkleExtraAt is how much longer than its CPU a replica's Merkle update
+// takes at a host busy share busy, when the calibration measured it under
+// load (Ops.MerkleWay): as CommitExtraAt, over idle (the update's CPU).
+func (c *Calibration) MerkleExtraAt(busy, idle float64) (float64, bool) {
+	return extraAt(c.Ops.MerkleWay, busy, idle)
+}
+
+// extraAt is a latency measured by load (pts) at a host busy share busy,
+// interpolated from idle at no load as wayAt does, less idle; never
+// below 0. False without points or without an idle latency.
+func extraAt(pts []WayPoint, busy, idle float64) (float64, bool) {
+	v, ok := wayAt(pts, busy, idle)
+	if !ok || !(idle > 0) {
+		return 0, false
+	}
+	return max(v-idle, 0), true
 }
 
 // queueing is a host busy share's queueing factor busy/(1−busy), busy

@@ -126,16 +126,41 @@ func (e *engine) prepareBatch(n *node) {
 	c.queue = rest
 	life := n.life
 	e.cpuOf(n).Do(cost, opExecute, func() {
-		if n.life != life {
+		if extra := e.merkleExtra(cost); extra > 0 {
+			e.s.After(extra, func() { e.prepared(n, life, batch) })
 			return
 		}
-		for _, call := range batch {
-			call.done()
-		}
-		if len(c.queue) > 0 {
-			e.prepareBatch(n)
-		} else {
-			c.busy = false
-		}
+		e.prepared(n, life, batch)
 	})
+}
+
+// merkleExtra is how long a Prepare batch of CPU cost waits beyond it on
+// a shared host whose calibration measured the replica's Merkle update
+// under load (calib.Calibration.MerkleExtraAt): the update yields its P
+// between the tree's heights (merkle's hashAll) and each time waits behind
+// what runs meanwhile, which the batch's one job on the cores does not
+// show. 0 without those points, off a shared host, and in cohort mode.
+func (e *engine) merkleExtra(cost des.Time) des.Time {
+	if !e.merkleWay {
+		return 0
+	}
+	v, _ := e.k.c.MerkleExtraAt(e.curveLoad(), float64(cost))
+	return ns(v)
+}
+
+// prepared ends node n's Prepare batch: its blocks go on, and the next
+// queued ones start theirs.
+func (e *engine) prepared(n *node, life int, batch []prepCall) {
+	c := &n.prep
+	if n.life != life {
+		return
+	}
+	for _, call := range batch {
+		call.done()
+	}
+	if len(c.queue) > 0 {
+		e.prepareBatch(n)
+	} else {
+		c.busy = false
+	}
 }

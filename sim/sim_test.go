@@ -688,6 +688,60 @@ func TestProduceWays(t *testing.T) {
 	}
 }
 
+// TestCommitWays: a calibration's replica commit under load prices a
+// shared host's WAL syncs: with commits 500 µs above the idle synced one
+// at every load, replica.commit's median is at least 500 µs and longer
+// than with the syncs scaled as the produce→ack; a dedicated host and a
+// run without sync ignore it.
+func TestCommitWays(t *testing.T) {
+	sc := load(t, small)
+	idle := reference(t).PebbleCommitNs(1024, true)
+	run := func(sc *scenarios.Scenario, ways []calib.WayPoint, host Host) *Outcome {
+		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.CommitWay = ways })
+	}
+	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: idle + 500e3}, {HostBusy: 0.9, P50Ns: idle + 500e3}}
+	scaled, priced := simSpan(run(sc, nil, Shared), tracing.SpanCommit), simSpan(run(sc, flat, Shared), tracing.SpanCommit)
+	t.Logf("replica.commit p50 %d µs scaled, %d with the commit ways (idle sync %.0f µs)", scaled.P50Us, priced.P50Us, idle/1e3)
+	if priced.P50Us < 500 || priced.P50Us <= scaled.P50Us {
+		t.Errorf("replica.commit p50 %d µs with commits 500 µs above the idle one, %d without them", priced.P50Us, scaled.P50Us)
+	}
+	if a, b := canonical(t, run(sc, nil, Dedicated)), canonical(t, run(sc, flat, Dedicated)); !bytes.Equal(a, b) {
+		t.Error("a dedicated host's result moved with the commit ways")
+	}
+	unsynced := load(t, small)
+	off := false
+	unsynced.Cluster.Storage.Sync = &off
+	if a, b := canonical(t, run(unsynced, nil, Shared)), canonical(t, run(unsynced, flat, Shared)); !bytes.Equal(a, b) {
+		t.Error("a run without sync moved with the commit ways")
+	}
+}
+
+// TestMerkleWays: a calibration's Merkle update under load holds a shared
+// host's Prepare batches beyond their CPU: at 600 µs at every load,
+// replica.merkle's median is at least 600 µs and longer than without the
+// points, while the host's CPU stays what it was (the wait is the
+// update's yields, not work); a dedicated host ignores it.
+func TestMerkleWays(t *testing.T) {
+	sc := load(t, small)
+	run := func(ways []calib.WayPoint, host Host) *Outcome {
+		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.MerkleWay = ways })
+	}
+	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: 600e3}, {HostBusy: 0.9, P50Ns: 600e3}}
+	plain, held := run(nil, Shared), run(flat, Shared)
+	a, b := simSpan(plain, tracing.SpanMerkle), simSpan(held, tracing.SpanMerkle)
+	cpuA, cpuB := plain.Result.Simulation.Utilisation["host"]["total"], held.Result.Simulation.Utilisation["host"]["total"]
+	t.Logf("replica.merkle p50 %d µs without the Merkle ways, %d with; host %.3f and %.3f busy", a.P50Us, b.P50Us, cpuA, cpuB)
+	if b.P50Us < 600 || b.P50Us <= a.P50Us {
+		t.Errorf("replica.merkle p50 %d µs with updates of 600 µs under load, %d without", b.P50Us, a.P50Us)
+	}
+	if math.Abs(cpuA-cpuB) > 0.02 {
+		t.Errorf("host %.3f busy without the Merkle ways, %.3f with: the wait is charged as CPU", cpuA, cpuB)
+	}
+	if x, y := canonical(t, run(nil, Dedicated)), canonical(t, run(flat, Dedicated)); !bytes.Equal(x, y) {
+		t.Error("a dedicated host's result moved with the Merkle ways")
+	}
+}
+
 // TestHostDiskSyncsSideBySide: on a shared host the nodes' WAL syncs
 // share one disk that serves them side by side, as a device serves
 // several files' fdatasyncs: three nodes whose syncs take 0.4 ms more

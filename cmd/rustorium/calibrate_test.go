@@ -103,10 +103,17 @@ func TestClientWay(t *testing.T) {
 			{Span: string(tracing.SpanIngress), Count: n, P50Us: ingress},
 		}}}
 	}
-	if got := produceWay(&reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanProduce), Count: e2eMinTraces, P50Us: 70}}}}); got != 70e3 {
+	spans := &reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{
+		{Span: string(tracing.SpanProduce), Count: e2eMinTraces, P50Us: 70},
+		{Span: string(tracing.SpanCommit), Count: e2eMinTraces, P50Us: 430},
+	}}}
+	if got := spanWay(spans, tracing.SpanProduce); got != 70e3 {
 		t.Errorf("node.produce 70 µs: %v ns", got)
 	}
-	if got := produceWay(&reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanProduce), Count: e2eMinTraces - 1, P50Us: 70}}}}); got != 0 {
+	if got := spanWay(spans, tracing.SpanCommit); got != 430e3 {
+		t.Errorf("replica.commit 430 µs: %v ns", got)
+	}
+	if got := spanWay(&reports.Result{Traces: &reports.Traces{Spans: []reports.SpanStat{{Span: string(tracing.SpanProduce), Count: e2eMinTraces - 1, P50Us: 70}}}}, tracing.SpanProduce); got != 0 {
 		t.Errorf("node.produce from %d traces: %v ns, want 0", e2eMinTraces-1, got)
 	}
 	if got := clientWay(res(600, 130, e2eMinTraces)); got != 235e3 {
