@@ -45,6 +45,8 @@ const (
 	costL0Rounds      = "rustorium_pebble_l0_rounds_total"
 	costPrepares      = "rustorium_prepare_batches_total"
 	costPrepared      = "rustorium_prepare_blocks_total"
+	costWALSyncs      = "rustorium_pebble_wal_syncs_total"
+	costWALSeconds    = "rustorium_pebble_wal_sync_seconds_total"
 	costSigBatch      = "rustorium_signature_batch_size"
 	costSigs          = costSigBatch + "_sum"   // signatures checked
 	costSigBatches    = costSigBatch + "_count" // the batches they were checked in
@@ -52,7 +54,7 @@ const (
 )
 
 // costCounterNames are the plain counters of cost.
-var costCounterNames = []string{costPerms, costKeysHashed, costPebbleIn, costPebbleOut, costPebbleFlushed, costMemtables, costL0Rounds, costPrepares, costPrepared}
+var costCounterNames = []string{costPerms, costKeysHashed, costPebbleIn, costPebbleOut, costPebbleFlushed, costMemtables, costL0Rounds, costPrepares, costPrepared, costWALSyncs, costWALSeconds}
 
 // costCounters are one node's cost counters at one time.
 type costCounters struct {
@@ -264,6 +266,10 @@ func (r *costReading) perTx(res *reports.Result) *reports.Cost {
 	}
 	if n[costPrepares] > 0 {
 		c.PrepareBlocksMean = n[costPrepared] / n[costPrepares]
+	}
+	if n[costWALSyncs] > 0 {
+		c.WALSyncsPerTx = n[costWALSyncs] / tx
+		c.WALSyncMeanUs = n[costWALSeconds] / n[costWALSyncs] * 1e6
 	}
 	switch {
 	case len(res.NodeResources) > 0:

@@ -26,7 +26,8 @@ func TestCostFromCounters(t *testing.T) {
 		}}}
 		return countersOf([]*dto.MetricFamily{
 			counter(costPerms, 16*scale), counter(costKeysHashed, 9*scale), counter(costPebbleIn, 50*scale), counter(costPebbleOut, 150*scale),
-			counter(costPrepares, 4*scale), counter(costPrepared, 6*scale), counter("rustorium_other_total", 1e9), wire, sig,
+			counter(costPrepares, 4*scale), counter(costPrepared, 6*scale), counter(costWALSyncs, 2*scale), counter(costWALSeconds, 0.001*scale),
+			counter("rustorium_other_total", 1e9), wire, sig,
 		}, incarnation)
 	}
 	r := &costReading{source: "registry",
@@ -37,7 +38,8 @@ func TestCostFromCounters(t *testing.T) {
 	c := r.perTx(res)
 	// a: 2× the start's counts; b: 1× → 3× over 3 transactions.
 	if c == nil || c.Nodes != 2 || c.PoseidonPermsPerTx != 16 || c.KeysHashedPerTx != 9 || c.PebbleBytesPerTx != 150 || c.PebbleWriteAmp != 3 ||
-		c.SigBatchMean != 1.5 || c.PrepareBlocksMean != 1.5 || c.WireBytesPerTx.ClientQUIC != 100 || len(c.Notes) != 1 {
+		c.SigBatchMean != 1.5 || c.PrepareBlocksMean != 1.5 || c.WireBytesPerTx.ClientQUIC != 100 || len(c.Notes) != 1 ||
+		c.WALSyncsPerTx != 2 || c.WALSyncMeanUs != 500 {
 		t.Fatalf("cost %+v", c)
 	}
 }

@@ -202,7 +202,7 @@ func TestDecodeRefuses(t *testing.T) {
 		"way order":       bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 1}, {"host_busy": 0.4, "p50_ns": 1}], "quic_stream_ns"`), 1),
 		"way zero":        bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"client_way": [{"host_busy": 0.5, "p50_ns": 0}], "quic_stream_ns"`), 1),
 		"produce way":     bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"produce_way": [{"host_busy": 1.5, "p50_ns": 1}], "quic_stream_ns"`), 1),
-		"commit way":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"commit_way": [{"host_busy": 0.5, "p50_ns": -1}], "quic_stream_ns"`), 1),
+		"wal sync":        bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"wal_sync": [{"host_busy": 0.5, "mean_ns": -1}], "quic_stream_ns"`), 1),
 		"merkle way":      bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"merkle_way": [{"host_busy": 0, "p50_ns": 1}], "quic_stream_ns"`), 1),
 		"api loaded busy": bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "loaded": {"host_busy": 0, "request_way_ns": 1, "receipt_way_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
 		"api loaded way":  bytes.Replace(good, []byte(`"quic_stream_ns"`), []byte(`"api": [{"protocol": "rest", "round_trip": {"p50_ns": 1, "p99_ns": 1, "mean_ns": 1}, "loaded": {"host_busy": 0.5, "request_way_ns": 0, "receipt_way_ns": 1}, "request_ns": 1}], "quic_stream_ns"`), 1),
@@ -573,15 +573,15 @@ func TestProduceScaleAt(t *testing.T) {
 	}
 }
 
-// TestCommitExtraAt: the commit (and the Merkle update) under load less
-// the idle one, by ClientWayAt's interpolation, never below 0; false
+// TestWALSyncExtraAt: the WAL sync under load (and the Merkle update)
+// less the idle one, by ClientWayAt's interpolation, never below 0; false
 // without points or an idle latency.
-func TestCommitExtraAt(t *testing.T) {
+func TestWALSyncExtraAt(t *testing.T) {
 	c := &Calibration{}
-	if _, ok := c.CommitExtraAt(0.4, 80e3); ok {
+	if _, ok := c.WALSyncExtraAt(0.4, 80e3); ok {
 		t.Fatal("an extra without points")
 	}
-	c.Ops.CommitWay = []WayPoint{{HostBusy: 0.2, P50Ns: 180e3}, {HostBusy: 0.5, P50Ns: 430e3}}
+	c.Ops.WALSync = []MeanPoint{{HostBusy: 0.2, MeanNs: 180e3}, {HostBusy: 0.5, MeanNs: 430e3}}
 	for _, tc := range []struct{ busy, idle, want float64 }{
 		{0, 80e3, 0},
 		{0.2, 80e3, 100e3},
@@ -589,17 +589,17 @@ func TestCommitExtraAt(t *testing.T) {
 		{0.75, 80e3, 430e3*3 - 80e3}, // beyond the last point: stretched by the queueing factor, 3 over 1
 		{0.2, 500e3, 0},              // a sync slower idle than the point: nothing added
 	} {
-		if got, ok := c.CommitExtraAt(tc.busy, tc.idle); !ok || math.Abs(got-tc.want) > 1e-6 {
+		if got, ok := c.WALSyncExtraAt(tc.busy, tc.idle); !ok || math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("busy %v, idle %v: %v %v, want %v", tc.busy, tc.idle, got, ok, tc.want)
 		}
 	}
-	if _, ok := c.CommitExtraAt(0.4, 0); ok {
+	if _, ok := c.WALSyncExtraAt(0.4, 0); ok {
 		t.Error("an extra over no idle latency")
 	}
 	if _, ok := c.MerkleExtraAt(0.5, 80e3); ok {
-		t.Error("a Merkle extra from the commit's points")
+		t.Error("a Merkle extra from the WAL's points")
 	}
-	c.Ops.MerkleWay = c.Ops.CommitWay
+	c.Ops.MerkleWay = meanWays(c.Ops.WALSync)
 	if got, ok := c.MerkleExtraAt(0.5, 80e3); !ok || math.Abs(got-350e3) > 1e-6 {
 		t.Errorf("Merkle extra at 0.5: %v %v, want 350000", got, ok)
 	}

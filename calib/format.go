@@ -205,19 +205,19 @@ type Ops struct {
 	// made 43. Sorted by HostBusy; absent: not measured (calibrate
 	// --quick, or before session 33), and the simulator stretches them.
 	ProduceWay []WayPoint `json:"produce_way,omitempty"`
-	// CommitWay is a replica's commit in the same real runs (the
-	// replica.commit span's median: its Pebble batch with the WAL's
-	// fdatasync, the group commit's wait, the proofs and the views), at
-	// each run's load. On a shared host the simulator prices a group
-	// commit's sync as its idle cost plus what the load added to this
-	// (CommitExtraAt) instead of scaling the idle sync like a Kafka
-	// hand-off: at 1000/s on session 45's host the WAL's fdatasync took
-	// 159 µs at the median and 434 on average against an idle synced
-	// commit of 77, and the real replica.commit 0.43 ms against a
-	// simulated 0.07. Sorted by HostBusy; absent: not measured
-	// (calibrate --quick, or before session 46), and the sync scales as
-	// ProduceWay says.
-	CommitWay []WayPoint `json:"commit_way,omitempty"`
+	// WALSync is a node's write-ahead log sync in the same real runs (the
+	// mean of Pebble's WAL syncs in the measured phase, each a write and
+	// an fdatasync that one or more commits wait for: the run's
+	// cost.wal_sync_mean_us), at each run's load. On a shared host the
+	// simulator's group commit syncs for its idle cost plus what the load
+	// added to this (WALSyncExtraAt) instead of scaling the idle sync like
+	// a Kafka hand-off: at 1000/s on session 45's host strace timed the
+	// WAL's fdatasync at 159 µs at the median and 434 on average, against
+	// an idle synced commit of 77, and the real replica.commit took 0.43
+	// ms against a simulated 0.07. Sorted by HostBusy; absent: not
+	// measured (calibrate --quick, or before session 46), and the sync
+	// scales as ProduceWay says.
+	WALSync []MeanPoint `json:"wal_sync,omitempty"`
 	// MerkleWay is a replica's Merkle update in the same real runs (the
 	// replica.merkle span's median: storage's Prepare of the block, which
 	// yields its P between the tree's heights and waits behind the
@@ -419,6 +419,23 @@ type WayPoint struct {
 	P50Ns    float64 `json:"p50_ns"`
 }
 
+// MeanPoint is a latency's mean at a host busy share (Ops.WALSync).
+type MeanPoint struct {
+	// HostBusy is the share of the machine's cores the run's process
+	// took, in (0, 1], as LagPoint's.
+	HostBusy float64 `json:"host_busy"`
+	MeanNs   float64 `json:"mean_ns"`
+}
+
+// meanWays is pts as WayPoints, their means in P50Ns, which wayAt reads.
+func meanWays(pts []MeanPoint) []WayPoint {
+	out := make([]WayPoint, len(pts))
+	for i, p := range pts {
+		out[i] = WayPoint{HostBusy: p.HostBusy, P50Ns: p.MeanNs}
+	}
+	return out
+}
+
 // HasTail reports whether the point has the percentiles Quantile needs.
 func (p LagPoint) HasTail() bool { return p.P90Ns > 0 && p.P999Ns > 0 }
 
@@ -593,19 +610,19 @@ func (c *Calibration) Validate() error {
 	}
 	delays("schedule_lag", o.ScheduleLag)
 	delays("hop_delay", o.HopDelay)
-	ways := func(field string, pts []WayPoint) {
+	ways := func(field, value string, pts []WayPoint) {
 		for i, p := range pts {
 			name := fmt.Sprintf("ops.%s[%d]", field, i)
 			if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= pts[i-1].HostBusy) {
 				bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
 			}
-			pos(name+".p50_ns", p.P50Ns)
+			pos(name+"."+value, p.P50Ns)
 		}
 	}
-	ways("client_way", o.ClientWay)
-	ways("produce_way", o.ProduceWay)
-	ways("commit_way", o.CommitWay)
-	ways("merkle_way", o.MerkleWay)
+	ways("client_way", "p50_ns", o.ClientWay)
+	ways("produce_way", "p50_ns", o.ProduceWay)
+	ways("merkle_way", "p50_ns", o.MerkleWay)
+	ways("wal_sync", "mean_ns", meanWays(o.WALSync))
 	if b := o.PebbleBackground; b != nil {
 		if b.MemtableBytes < 1<<10 {
 			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
@@ -1122,19 +1139,20 @@ func (c *Calibration) ProduceScaleAt(busy, idle float64) (float64, bool) {
 	return v / idle, true
 }
 
-// CommitExtraAt is how much longer than on an idle machine a replica's
-// commit takes at a host busy share busy, when the calibration measured
-// it under load (Ops.CommitWay): the commit there, as ClientWayAt
-// interpolates the client ways from idle at no load, less idle (the
-// synced commit of a block on an idle machine); never below 0. False
-// without points or without an idle latency.
-func (c *Calibration) CommitExtraAt(busy, idle float64) (float64, bool) {
-	return extraAt(c.Ops.CommitWay, busy, idle)
+// WALSyncExtraAt is how much longer than on an idle machine a node's WAL
+// sync takes at a host busy share busy, when the calibration measured it
+// under load (Ops.WALSync): the mean sync there, interpolated from idle
+// at no load as ClientWayAt interpolates the client ways, less idle (the
+// sync on an idle machine: a synced commit less an unsynced one of the
+// same bytes); never below 0. False without points or without an idle
+// latency.
+func (c *Calibration) WALSyncExtraAt(busy, idle float64) (float64, bool) {
+	return extraAt(meanWays(c.Ops.WALSync), busy, idle)
 }
 
 // MerkleExtraAt is how much longer than its CPU a replica's Merkle update
 // takes at a host busy share busy, when the calibration measured it under
-// load (Ops.MerkleWay): as CommitExtraAt, over idle (the update's CPU).
+// load (Ops.MerkleWay): as WALSyncExtraAt, over idle (the update's CPU).
 func (c *Calibration) MerkleExtraAt(busy, idle float64) (float64, bool) {
 	return extraAt(c.Ops.MerkleWay, busy, idle)
 }

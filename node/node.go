@@ -360,7 +360,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 			Wire:                 n.wireBytes,
 			Pebble: func() metrics.Pebble {
 				w := n.db.WriteStats()
-				return metrics.Pebble{BytesIn: w.BytesIn, BytesWritten: w.BytesWritten, BytesFlushed: w.BytesFlushed, MemtablesFlushed: w.MemtablesFlushed, L0Rounds: w.L0Rounds}
+				return metrics.Pebble{BytesIn: w.BytesIn, BytesWritten: w.BytesWritten, BytesFlushed: w.BytesFlushed, MemtablesFlushed: w.MemtablesFlushed, L0Rounds: w.L0Rounds,
+					WALSyncs: w.WALSyncs, WALSyncSeconds: w.WALSyncSeconds}
 			},
 			Prepares: n.db.PrepareBatches,
 		})

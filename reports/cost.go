@@ -66,6 +66,14 @@ type Cost struct {
 	// (rustorium_prepare_blocks_total over rustorium_prepare_batches_total);
 	// omitted when no block was prepared.
 	PrepareBlocksMean float64 `json:"prepare_blocks_mean,omitempty"`
+	// WALSyncsPerTx is how many times the nodes' Pebble synced its
+	// write-ahead log per transaction, and WALSyncMeanUs how long a sync
+	// took on average, µs (each a write and an fdatasync that one or more
+	// commits waited for: rustorium_pebble_wal_syncs_total,
+	// rustorium_pebble_wal_sync_seconds_total). Omitted when none synced
+	// (cluster.storage.sync false).
+	WALSyncsPerTx float64 `json:"wal_syncs_per_tx,omitempty"`
+	WALSyncMeanUs float64 `json:"wal_sync_mean_us,omitempty"`
 	// Notes say what the figures leave out (a node that could not be
 	// read, a node restarted in the measured phase).
 	Notes []string `json:"notes,omitempty"`
@@ -109,6 +117,8 @@ func (c *Cost) Round() {
 	c.SigBatchMean = math.Round(c.SigBatchMean*100) / 100
 	c.KeysHashedPerTx = math.Round(c.KeysHashedPerTx*1000) / 1000
 	c.PrepareBlocksMean = math.Round(c.PrepareBlocksMean*100) / 100
+	c.WALSyncsPerTx = math.Round(c.WALSyncsPerTx*1000) / 1000
+	c.WALSyncMeanUs = round1(c.WALSyncMeanUs)
 }
 
 // costText is the summary's and the report's one-line account of c.
@@ -121,6 +131,9 @@ func costText(c *Cost) string {
 	}
 	if c.SigBatchMean > 0 {
 		s += fmt.Sprintf(", signatures checked %.2f at a time", c.SigBatchMean)
+	}
+	if c.WALSyncsPerTx > 0 {
+		s += fmt.Sprintf(", WAL synced %.2f times at %.0fµs", c.WALSyncsPerTx, c.WALSyncMeanUs)
 	}
 	return s + fmt.Sprintf(" — %d node(s), %d committed", c.Nodes, c.Committed)
 }

@@ -55,12 +55,12 @@ type engine struct {
 	poller *des.Poller
 	// clientWay: QUIC clients' ways are the calibration's under load (way)
 	clientWay bool
-	// produceWay: Kafka hand-offs (and WAL syncs, without commitWay)
+	// produceWay: Kafka hand-offs (and WAL syncs, without walSync)
 	// scale as the calibration's produce→ack under load does (kafka)
 	produceWay bool
-	// commitWay: a WAL sync takes what the load adds to the calibration's
-	// replica commit on top of its idle cost (groupSync.flush)
-	commitWay bool
+	// walSync: a WAL sync takes its idle cost plus what the load added to
+	// the calibration's real WAL syncs (groupSync.flush)
+	walSync bool
 	// merkleWay: a Prepare batch waits what the load adds to the
 	// calibration's Merkle update beyond its CPU (merkleExtra)
 	merkleWay bool
@@ -354,15 +354,15 @@ func (e *engine) kafkaScale() (float64, bool) {
 	return e.k.c.ProduceScaleAt(e.curveLoad(), float64(e.k.produceBase()))
 }
 
-// commitExtra is what the host's load now adds to a synced commit of
-// bytes (calib.Calibration.CommitExtraAt over the idle synced commit of
-// that size; false: the calibration has no commit ways, or this is not a
-// shared host's tx-mode run).
-func (e *engine) commitExtra(bytes int) (des.Time, bool) {
-	if !e.commitWay {
+// walSyncExtra is what the host's load now adds to a WAL sync of bytes
+// (calib.Calibration.WALSyncExtraAt over the idle sync of that size, a
+// synced commit less an unsynced one; false: the calibration has no WAL
+// sync points, or this is not a shared host's tx-mode run).
+func (e *engine) walSyncExtra(bytes int) (des.Time, bool) {
+	if !e.walSync {
 		return 0, false
 	}
-	v, ok := e.k.c.CommitExtraAt(e.curveLoad(), e.k.c.PebbleCommitNs(bytes, true))
+	v, ok := e.k.c.WALSyncExtraAt(e.curveLoad(), float64(e.k.fsync(bytes)))
 	return ns(v), ok
 }
 
@@ -669,31 +669,34 @@ func (g *groupSync) maybeFlush(e *engine) {
 }
 
 // flush fsyncs the pending writes. On a shared host whose calibration
-// measured the replica's commit under load (calib.Ops.CommitWay) the
-// fsync takes its idle cost plus what the load added to that commit
-// (commitExtra); else as much longer as the host's loopback latencies
-// take: as the Kafka hand-offs scale when the calibration measured them
-// under load (kafkaScale), else stretched by the load
-// (des.Server.Stretch).
+// measured the WAL's syncs under load (calib.Ops.WALSync) the fsync takes
+// its idle cost plus what the load added to them (walSyncExtra); else as
+// much longer as the host's loopback latencies take: as the Kafka
+// hand-offs scale when the calibration measured them under load
+// (kafkaScale), else stretched by the load (des.Server.Stretch).
 //
 // Since session 46 the first: session 45's validation had every
 // scenario's simulated replica.commit at a sixth to a fifteenth of the
 // real one (default 0.07 ms against 0.43, api 0.04 against 0.61), and
-// strace counted the WAL's fdatasync under make run's load at 159 µs at
-// the median and 434 on average against an idle 77 µs, where the
-// produce→ack the hand-offs scale by grew by less than half. From
-// session 33 the second: the real replica.commit at 1000/s was then 0.29
-// ms, the stretched model's 0.15, the scaled one's 0.27. Before: a
-// runtime trace of make run had the WAL's fdatasync take 0.70–0.84 ms on
-// average, against 0.13–0.17 ms calibrated on an idle disk, with two
-// thirds of the cores busy. (It also held a P all that time; charged as a
-// host core the fsync holds, that counted as CPU the process does not
-// spend, and with the overhead fit kept to CPU it overshot every latency
-// row of make validate-sim.)
+// strace timed the WAL's fdatasync under make run's load at 159 µs at the
+// median and 434 on average against an idle 77 µs, where the produce→ack
+// the hand-offs scale by grew by less than half. The sync is priced by
+// the real syncs' mean, not by the real replica.commit's median: that
+// median holds the wait for the sync under way, which the model's disk
+// makes itself (priced so, session 46's first try had the three-node
+// replica.commit at six times the real one). From session 33 the second:
+// the real replica.commit at 1000/s was then 0.29 ms, the stretched
+// model's 0.15, the scaled one's 0.27. Before: a runtime trace of make
+// run had the WAL's fdatasync take 0.70–0.84 ms on average, against
+// 0.13–0.17 ms calibrated on an idle disk, with two thirds of the cores
+// busy. (It also held a P all that time; charged as a host core the fsync
+// holds, that counted as CPU the process does not spend, and with the
+// overhead fit kept to CPU it overshot every latency row of make
+// validate-sim.)
 func (g *groupSync) flush(e *engine) {
 	batch := g.pending
 	cost := e.k.fsync(g.bytes)
-	if extra, ok := e.commitExtra(g.bytes); ok && cost > 0 {
+	if extra, ok := e.walSyncExtra(g.bytes); ok && cost > 0 {
 		cost += extra
 	} else if f, ok := e.kafkaScale(); ok {
 		cost = ns(float64(cost) * f)

@@ -124,9 +124,9 @@ func (e *engine) prepareBatch(n *node) {
 	}
 	clear(c.queue[len(rest):])
 	c.queue = rest
-	life := n.life
+	life, start := n.life, e.s.Now()
 	e.cpuOf(n).Do(cost, opExecute, func() {
-		if extra := e.merkleExtra(cost); extra > 0 {
+		if extra := e.merkleExtra(cost, e.s.Now()-start); extra > 0 {
 			e.s.After(extra, func() { e.prepared(n, life, batch) })
 			return
 		}
@@ -134,18 +134,22 @@ func (e *engine) prepareBatch(n *node) {
 	})
 }
 
-// merkleExtra is how long a Prepare batch of CPU cost waits beyond it on
-// a shared host whose calibration measured the replica's Merkle update
-// under load (calib.Calibration.MerkleExtraAt): the update yields its P
-// between the tree's heights (merkle's hashAll) and each time waits behind
-// what runs meanwhile, which the batch's one job on the cores does not
-// show. 0 without those points, off a shared host, and in cohort mode.
-func (e *engine) merkleExtra(cost des.Time) des.Time {
+// merkleExtra is how long a Prepare batch waits beyond its time on the
+// cores (took: its CPU cost and its wait for a core), on a shared host
+// whose calibration measured the replica's Merkle update under load
+// (calib.Calibration.MerkleExtraAt): the update yields its P between the
+// tree's heights (merkle's hashAll) and each time waits behind what runs
+// meanwhile, which the batch's one job on the cores does not show. The
+// calibrated median holds the update's first wait for a core too, so the
+// batch's own wait is taken off: it ends no sooner than the calibrated
+// update at the load now after it asked for a core. 0 without those
+// points, off a shared host, and in cohort mode.
+func (e *engine) merkleExtra(cost, took des.Time) des.Time {
 	if !e.merkleWay {
 		return 0
 	}
 	v, _ := e.k.c.MerkleExtraAt(e.curveLoad(), float64(cost))
-	return ns(v)
+	return max(ns(v)-(took-cost), 0)
 }
 
 // prepared ends node n's Prepare batch: its blocks go on, and the next

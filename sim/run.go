@@ -209,7 +209,7 @@ func newEngine(sc *scenarios.Scenario, opts Options) (*engine, error) {
 		}
 		e.clientWay = len(c.Ops.ClientWay) > 0 && !e.cohort
 		e.produceWay = len(c.Ops.ProduceWay) > 0 && !e.cohort
-		e.commitWay = len(c.Ops.CommitWay) > 0 && !e.cohort
+		e.walSync = len(c.Ops.WALSync) > 0 && !e.cohort
 		e.merkleWay = len(c.Ops.MerkleWay) > 0 && !e.cohort
 		if f := c.Ops.Cluster; e.clientWay && f != nil && f.HostBusy > 0 {
 			e.peerFitWay, _ = c.ClientWayAt(f.HostBusy, float64(e.k.quicBase())/2)

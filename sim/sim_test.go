@@ -688,31 +688,32 @@ func TestProduceWays(t *testing.T) {
 	}
 }
 
-// TestCommitWays: a calibration's replica commit under load prices a
-// shared host's WAL syncs: with commits 500 µs above the idle synced one
-// at every load, replica.commit's median is at least 500 µs and longer
-// than with the syncs scaled as the produce→ack; a dedicated host and a
-// run without sync ignore it.
-func TestCommitWays(t *testing.T) {
+// TestWALSyncs: a calibration's WAL syncs under load price a shared
+// host's group commit: with syncs 500 µs longer than the idle one at every
+// load, replica.commit's median is at least 500 µs and longer than with
+// the syncs scaled as the produce→ack; a dedicated host and a run without
+// sync ignore them.
+func TestWALSyncs(t *testing.T) {
 	sc := load(t, small)
-	idle := reference(t).PebbleCommitNs(1024, true)
-	run := func(sc *scenarios.Scenario, ways []calib.WayPoint, host Host) *Outcome {
-		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.CommitWay = ways })
+	ref := reference(t)
+	idle := ref.PebbleCommitNs(1024, true) - ref.PebbleCommitNs(1024, false)
+	run := func(sc *scenarios.Scenario, pts []calib.MeanPoint, host Host) *Outcome {
+		return simulateEdited(t, sc, host, func(c *calib.Calibration) { c.Ops.WALSync = pts })
 	}
-	flat := []calib.WayPoint{{HostBusy: 0.01, P50Ns: idle + 500e3}, {HostBusy: 0.9, P50Ns: idle + 500e3}}
+	flat := []calib.MeanPoint{{HostBusy: 0.01, MeanNs: idle + 500e3}, {HostBusy: 0.9, MeanNs: idle + 500e3}}
 	scaled, priced := simSpan(run(sc, nil, Shared), tracing.SpanCommit), simSpan(run(sc, flat, Shared), tracing.SpanCommit)
-	t.Logf("replica.commit p50 %d µs scaled, %d with the commit ways (idle sync %.0f µs)", scaled.P50Us, priced.P50Us, idle/1e3)
+	t.Logf("replica.commit p50 %d µs scaled, %d with the WAL syncs (idle sync %.0f µs)", scaled.P50Us, priced.P50Us, idle/1e3)
 	if priced.P50Us < 500 || priced.P50Us <= scaled.P50Us {
-		t.Errorf("replica.commit p50 %d µs with commits 500 µs above the idle one, %d without them", priced.P50Us, scaled.P50Us)
+		t.Errorf("replica.commit p50 %d µs with syncs 500 µs above the idle one, %d without them", priced.P50Us, scaled.P50Us)
 	}
 	if a, b := canonical(t, run(sc, nil, Dedicated)), canonical(t, run(sc, flat, Dedicated)); !bytes.Equal(a, b) {
-		t.Error("a dedicated host's result moved with the commit ways")
+		t.Error("a dedicated host's result moved with the WAL syncs")
 	}
 	unsynced := load(t, small)
 	off := false
 	unsynced.Cluster.Storage.Sync = &off
 	if a, b := canonical(t, run(unsynced, nil, Shared)), canonical(t, run(unsynced, flat, Shared)); !bytes.Equal(a, b) {
-		t.Error("a run without sync moved with the commit ways")
+		t.Error("a run without sync moved with the WAL syncs")
 	}
 }
 

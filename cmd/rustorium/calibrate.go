@@ -56,9 +56,9 @@ delay beside each of those three (ops.hop_delay: a loopback datagram to a
 goroutine waiting in the netpoller, about every millisecond), and a QUIC
 client's way to the node or back (ops.client_way: half of the traced
 client.send median beyond node.ingress's), the node's produce→ack
-(ops.produce_way: the traced node.produce median), a replica's commit
-(ops.commit_way: the traced replica.commit median) and its Merkle update
-(ops.merkle_way: the traced replica.merkle median).
+(ops.produce_way: the traced node.produce median), a replica's Merkle
+update (ops.merkle_way: the traced replica.merkle median) and the node's
+WAL sync (ops.wal_sync: the run's cost.wal_sync_mean_us).
 A ninth real run, three nodes of one process (quorum 2) at 300 puts/s for
 10 s, fits what one node cannot show: an attestation's way from one node
 to another (ops.peer_handoff_ns), so that the simulated replica.quorum
@@ -96,7 +96,7 @@ Run it on an otherwise idle machine: about three minutes
 				c.Ops.HopDelay = ov.hop
 				c.Ops.ClientWay = ov.way
 				c.Ops.ProduceWay = ov.produce
-				c.Ops.CommitWay = ov.commit
+				c.Ops.WALSync = ov.walSync
 				c.Ops.MerkleWay = ov.merkle
 				c.Busy = ov.busy
 				if b := c.Ops.PebbleBackground; b != nil {
@@ -232,12 +232,12 @@ const saturated = 0.9
 type overhead struct {
 	perTx, perBlock float64
 	lag, hop        []calib.LagPoint
-	way             []calib.WayPoint // a QUIC client's way by load (calib.Ops.ClientWay)
-	produce         []calib.WayPoint // the node's produce→ack by load (calib.Ops.ProduceWay)
-	commit          []calib.WayPoint // a replica's commit by load (calib.Ops.CommitWay)
-	merkle          []calib.WayPoint // a replica's Merkle update by load (calib.Ops.MerkleWay)
-	inPerTx         float64          // Pebble's bytes in per committed transaction, the runs' mean (0: unknown)
-	pebble          pebbleShape      // what the runs' Pebble did, summed
+	way             []calib.WayPoint  // a QUIC client's way by load (calib.Ops.ClientWay)
+	produce         []calib.WayPoint  // the node's produce→ack by load (calib.Ops.ProduceWay)
+	walSync         []calib.MeanPoint // the node's WAL sync by load (calib.Ops.WALSync)
+	merkle          []calib.WayPoint  // a replica's Merkle update by load (calib.Ops.MerkleWay)
+	inPerTx         float64           // Pebble's bytes in per committed transaction, the runs' mean (0: unknown)
+	pebble          pebbleShape       // what the runs' Pebble did, summed
 	// capacity is the saturating run's committed tx/s, real and as the
 	// fitted model simulates it (0: the run did not saturate, and the
 	// split is solveOverhead's).
@@ -260,7 +260,8 @@ type e2ePoint struct {
 	pebble                      pebbleShape
 	way                         float64 // a client's way, ns (clientWay; 0: unknown)
 	produce                     float64 // the node.produce span's median, ns (spanWay; 0: unknown)
-	commit                      float64 // the replica.commit span's median, ns (spanWay; 0: unknown)
+	commit                      float64 // the replica.commit span's median, ns (spanWay; 0: unknown; printed only)
+	walSync                     float64 // the WAL syncs' mean, ns (cost.wal_sync_mean_us; 0: unknown)
 	merkle                      float64 // the replica.merkle span's median, ns (spanWay; 0: unknown)
 	// busy says why others took more than a quarter of a core during the
 	// run ("": they did not; reports.Resources.Busy).
@@ -308,7 +309,9 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	ov.lag, ov.hop = delayPoints(lags), delayPoints(hops)
 	ov.way = wayPoints(lagged, func(p e2ePoint) float64 { return p.way })
 	ov.produce = wayPoints(lagged, func(p e2ePoint) float64 { return p.produce })
-	ov.commit = wayPoints(lagged, func(p e2ePoint) float64 { return p.commit })
+	for _, w := range wayPoints(lagged, func(p e2ePoint) float64 { return p.walSync }) {
+		ov.walSync = append(ov.walSync, calib.MeanPoint{HostBusy: w.HostBusy, MeanNs: w.P50Ns})
+	}
 	ov.merkle = wayPoints(lagged, func(p e2ePoint) float64 { return p.merkle })
 	for _, p := range pts {
 		ov.inPerTx += p.inPerTx / float64(len(pts))
@@ -327,7 +330,7 @@ func fitOverhead(ctx context.Context, c *calib.Calibration, dir string, progress
 	model := func(perTx, perBlock float64) (float64, error) {
 		m := *c
 		m.Ops.TxOverheadNs, m.Ops.BlockOverheadNs = perTx, perBlock
-		m.Ops.ScheduleLag, m.Ops.HopDelay, m.Ops.ClientWay, m.Ops.ProduceWay, m.Ops.CommitWay, m.Ops.MerkleWay = ov.lag, ov.hop, ov.way, ov.produce, ov.commit, ov.merkle
+		m.Ops.ScheduleLag, m.Ops.HopDelay, m.Ops.ClientWay, m.Ops.ProduceWay, m.Ops.MerkleWay, m.Ops.WALSync = ov.lag, ov.hop, ov.way, ov.produce, ov.merkle, ov.walSync
 		if b := c.Ops.PebbleBackground; b != nil && ov.inPerTx > 0 {
 			bg := *b
 			bg.InBytesPerTx = ov.inPerTx
@@ -445,8 +448,8 @@ func delayPoints(ls []calib.LagPoint) []calib.LagPoint {
 }
 
 // wayPoints is a latency of the runs (of, ns: e2ePoint.way for
-// ops.client_way, e2ePoint.produce for ops.produce_way, e2ePoint.commit
-// for ops.commit_way, e2ePoint.merkle for ops.merkle_way) by load: sorted
+// ops.client_way, e2ePoint.produce for ops.produce_way, e2ePoint.walSync
+// for ops.wal_sync, e2ePoint.merkle for ops.merkle_way) by load: sorted
 // by load, without a run that measured none, whose load does not exceed
 // the one before or is above calib.MaxLagBusy, as delayPoints.
 func wayPoints(runs []e2ePoint, of func(e2ePoint) float64) []calib.WayPoint {
@@ -610,16 +613,19 @@ func e2eRun(ctx context.Context, c *calib.Calibration, dir string, rate, seconds
 		lag: calib.LagPoint{HostBusy: hostBusy(res.Resources, c.Machine.Cores),
 			P50Ns: float64(w.Lag.P50) * 1000, P90Ns: float64(w.Lag.P90) * 1000, P99Ns: float64(w.Lag.P99) * 1000, P999Ns: float64(w.Lag.P999) * 1000}}
 	p.hop = calib.DelayPoint(p.lag.HostBusy, hops)
-	p.way, p.produce, p.commit, p.merkle = clientWay(res), spanWay(res, tracing.SpanProduce), spanWay(res, tracing.SpanCommit), spanWay(res, tracing.SpanMerkle)
+	p.way, p.produce, p.merkle, p.commit = clientWay(res), spanWay(res, tracing.SpanProduce), spanWay(res, tracing.SpanMerkle), spanWay(res, tracing.SpanCommit)
+	if res.Cost != nil {
+		p.walSync = res.Cost.WALSyncMeanUs * 1000
+	}
 	p.busy = res.Resources.Busy()
 	if progress != nil {
 		if s := p.pebble; s.memtables > 0 {
 			fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: Pebble flushed %.1f memtables, %.0f B in each, %.2f B written per B in, %.0f rounds of compactions out of L0; its flushes and compactions wrote %.1f MiB of tables with %.0f ms of CPU (%.2f ms per MiB)\n",
 				rate, s.memtables, s.in/s.memtables, s.flushed/max(s.in, 1), s.rounds, s.tables/(1<<20), s.cpu/1e6, s.cpu/1e6/max(s.tables/(1<<20), 1e-9))
 		}
-		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs, node.produce %.0f µs, replica.merkle %.0f µs, replica.commit %.0f µs\n",
+		fmt.Fprintf(progress, "calibrate: end-to-end at %d/s: %.0f tx/s committed in %.0f blocks/s, real %.0f µs CPU per committed transaction, the model charges %.0f µs; %.0f%% of the cores busy, schedule lag p50/p90/p99/p99.9 %d/%d/%d/%d µs, hop delay %.0f/%.0f/%.0f/%.0f µs, a client's way %.0f µs, node.produce %.0f µs, replica.merkle %.0f µs, replica.commit %.0f µs, WAL sync mean %.0f µs\n",
 			rate, p.txs, p.blocks, real/p.txs/1000, model/p.txs/1000, p.lag.HostBusy*100, w.Lag.P50, w.Lag.P90, w.Lag.P99, w.Lag.P999,
-			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000, p.way/1000, p.produce/1000, p.merkle/1000, p.commit/1000)
+			p.hop.P50Ns/1000, p.hop.P90Ns/1000, p.hop.P99Ns/1000, p.hop.P999Ns/1000, p.way/1000, p.produce/1000, p.merkle/1000, p.commit/1000, p.walSync/1000)
 		if p.busy != "" {
 			fmt.Fprintf(progress, "calibrate: warning: the %d/s run shared the machine: %s\n", rate, p.busy)
 		}

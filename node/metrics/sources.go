@@ -38,11 +38,15 @@ type Sources struct {
 // work: the bytes its flushes wrote, the memtables' worth they took and the
 // rounds of compactions out of L0 (rustorium_pebble_bytes_flushed_total,
 // rustorium_pebble_memtables_flushed_total,
-// rustorium_pebble_l0_rounds_total).
+// rustorium_pebble_l0_rounds_total); and its write-ahead log's syncs and
+// the seconds they took (rustorium_pebble_wal_syncs_total,
+// rustorium_pebble_wal_sync_seconds_total: their ratio is a sync's mean).
 type Pebble struct {
 	BytesIn, BytesWritten, BytesFlushed uint64
 	MemtablesFlushed                    float64
 	L0Rounds                            uint64
+	WALSyncs                            uint64
+	WALSyncSeconds                      float64
 }
 
 // Wire is the bytes a node sent and received on each of its paths: QUIC
@@ -81,6 +85,7 @@ type sourcesCollector struct {
 	perms, keysHashed, wire        *prometheus.Desc
 	pebbleIn, pebbleOut, pebbleAmp *prometheus.Desc
 	flushed, memtables, l0Rounds   *prometheus.Desc
+	walSyncs, walSyncSeconds       *prometheus.Desc
 	heap, rss                      *prometheus.Desc
 	batches, prepared              *prometheus.Desc
 }
@@ -92,22 +97,24 @@ func newSourcesCollector(s Sources) *sourcesCollector {
 		keysHashed: prometheus.NewDesc("rustorium_state_keys_hashed_total", "State keys the node's store hashed to tree keys: the writes whose key its key cache did not hold (written for the first time, or evicted).", nil, nil),
 		wire: prometheus.NewDesc("rustorium_wire_bytes_total", "Bytes the node sent and received, by path: client_quic and peer (QUIC packets of the client and peer connections, handshakes and retransmissions included, UDP/IP headers not), kafka_produce, kafka_fetch and kafka_other (Kafka protocol requests written and responses read, TCP/IP and TLS not included).",
 			[]string{"path", "direction"}, nil),
-		pebbleIn:  prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
-		pebbleOut: prometheus.NewDesc("rustorium_pebble_bytes_written_total", "Bytes the store's Pebble wrote: its write-ahead log, flushes and compactions.", nil, nil),
-		pebbleAmp: prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
-		flushed:   prometheus.NewDesc("rustorium_pebble_bytes_flushed_total", "Bytes the store's Pebble's flushes wrote (of rustorium_pebble_bytes_written_total).", nil, nil),
-		memtables: prometheus.NewDesc("rustorium_pebble_memtables_flushed_total", "Memtables' worth the store's Pebble flushed: the arena bytes its flushes took over the memtable size.", nil, nil),
-		l0Rounds:  prometheus.NewDesc("rustorium_pebble_l0_rounds_total", "Rounds of compactions out of the store's Pebble's L0: the first compaction out of L0 to begin after a flush starts one.", nil, nil),
-		heap:      prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
-		rss:       prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
-		batches:   prometheus.NewDesc("rustorium_prepare_batches_total", "Batches in which the node's store prepared blocks (the Merkle update and value hashes of the blocks of several shards computed together; one block alone is a batch too).", nil, nil),
-		prepared:  prometheus.NewDesc("rustorium_prepare_blocks_total", "Blocks the node's store prepared in those batches: over rustorium_prepare_batches_total, the mean blocks per batch.", nil, nil),
+		pebbleIn:       prometheus.NewDesc("rustorium_pebble_bytes_in_total", "Bytes that came into the store's Pebble: its write-ahead log and ingested tables.", nil, nil),
+		pebbleOut:      prometheus.NewDesc("rustorium_pebble_bytes_written_total", "Bytes the store's Pebble wrote: its write-ahead log, flushes and compactions.", nil, nil),
+		pebbleAmp:      prometheus.NewDesc("rustorium_pebble_write_amplification", "Pebble's write amplification since the store opened: rustorium_pebble_bytes_written_total / rustorium_pebble_bytes_in_total (0 before any write).", nil, nil),
+		flushed:        prometheus.NewDesc("rustorium_pebble_bytes_flushed_total", "Bytes the store's Pebble's flushes wrote (of rustorium_pebble_bytes_written_total).", nil, nil),
+		memtables:      prometheus.NewDesc("rustorium_pebble_memtables_flushed_total", "Memtables' worth the store's Pebble flushed: the arena bytes its flushes took over the memtable size.", nil, nil),
+		l0Rounds:       prometheus.NewDesc("rustorium_pebble_l0_rounds_total", "Rounds of compactions out of the store's Pebble's L0: the first compaction out of L0 to begin after a flush starts one.", nil, nil),
+		walSyncs:       prometheus.NewDesc("rustorium_pebble_wal_syncs_total", "Syncs of the store's Pebble's write-ahead log (each a write and an fdatasync that one or more commits wait for).", nil, nil),
+		walSyncSeconds: prometheus.NewDesc("rustorium_pebble_wal_sync_seconds_total", "Seconds the store's Pebble's write-ahead log syncs took, summed: over rustorium_pebble_wal_syncs_total, a sync's mean.", nil, nil),
+		heap:           prometheus.NewDesc("rustorium_memory_heap_inuse_bytes", "Go heap in use by the process the node runs in: bytes in in-use heap spans (runtime/metrics: heap objects and unused slots in their spans).", nil, nil),
+		rss:            prometheus.NewDesc("rustorium_memory_rss_bytes", "Resident set size of the process the node runs in (/proc/self/statm).", nil, nil),
+		batches:        prometheus.NewDesc("rustorium_prepare_batches_total", "Batches in which the node's store prepared blocks (the Merkle update and value hashes of the blocks of several shards computed together; one block alone is a batch too).", nil, nil),
+		prepared:       prometheus.NewDesc("rustorium_prepare_blocks_total", "Blocks the node's store prepared in those batches: over rustorium_prepare_batches_total, the mean blocks per batch.", nil, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
 func (c *sourcesCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.perms, c.keysHashed, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.l0Rounds, c.heap, c.rss, c.batches, c.prepared} {
+	for _, d := range []*prometheus.Desc{c.perms, c.keysHashed, c.wire, c.pebbleIn, c.pebbleOut, c.pebbleAmp, c.flushed, c.memtables, c.l0Rounds, c.walSyncs, c.walSyncSeconds, c.heap, c.rss, c.batches, c.prepared} {
 		ch <- d
 	}
 }
@@ -150,6 +157,8 @@ func (c *sourcesCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.flushed, p.BytesFlushed)
 		ch <- prometheus.MustNewConstMetric(c.memtables, prometheus.CounterValue, p.MemtablesFlushed)
 		counter(c.l0Rounds, p.L0Rounds)
+		counter(c.walSyncs, p.WALSyncs)
+		ch <- prometheus.MustNewConstMetric(c.walSyncSeconds, prometheus.CounterValue, p.WALSyncSeconds)
 	}
 	if f := c.s.Prepares; f != nil {
 		batches, blocks := f()

@@ -18,7 +18,7 @@ func TestRegisterSources(t *testing.T) {
 			return Wire{ClientSent: 1, ClientReceived: 2, PeerSent: 3, FetchReceived: 9, OtherSent: 10}
 		},
 		Pebble: func() Pebble {
-			return Pebble{BytesIn: 100, BytesWritten: 250, BytesFlushed: 90, MemtablesFlushed: 2.5, L0Rounds: 3}
+			return Pebble{BytesIn: 100, BytesWritten: 250, BytesFlushed: 90, MemtablesFlushed: 2.5, L0Rounds: 3, WALSyncs: 6, WALSyncSeconds: 0.003}
 		},
 		Prepares: func() (uint64, uint64) { return 4, 7 },
 	})
@@ -54,6 +54,8 @@ func TestRegisterSources(t *testing.T) {
 		"rustorium_pebble_bytes_flushed_total":            90,
 		"rustorium_pebble_memtables_flushed_total":        2.5,
 		"rustorium_pebble_l0_rounds_total":                3,
+		"rustorium_pebble_wal_syncs_total":                6,
+		"rustorium_pebble_wal_sync_seconds_total":         0.003,
 		"rustorium_prepare_batches_total":                 4,
 		"rustorium_prepare_blocks_total":                  7,
 	} {

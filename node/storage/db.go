@@ -16,6 +16,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/consensys/gnark-crypto/ecc/bn254/fr"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rustorium/rustorium/node/merkle"
 )
@@ -42,9 +43,13 @@ type DB struct {
 	flushes FlushCounter
 	// down: Recover closed a failed Pebble and has not reopened it yet.
 	// Guarded by closeMu.
-	down   bool
-	dir    string
-	probes atomic.Uint64 // Probe's counter
+	down bool
+	// walClosed is the WAL syncs of the Pebbles the store closed
+	// (WriteStats counts them over every Pebble it opened). Guarded by
+	// closeMu.
+	walClosed walSyncs
+	dir       string
+	probes    atomic.Uint64 // Probe's counter
 
 	fmu       sync.Mutex    // guards failed, corrupt, reopening and the background error
 	reopening *reopen       // Recover's reopen under way
@@ -348,7 +353,30 @@ func (d *DB) closePebble() (err error) {
 			err = f
 		}
 	}()
+	d.walClosed = d.walClosed.add(walSyncsOf(d.pdb))
 	return d.pdb.Close()
+}
+
+// walSyncs is a count of write-ahead log syncs and the seconds they took.
+type walSyncs struct {
+	n       uint64
+	seconds float64
+}
+
+func (w walSyncs) add(o walSyncs) walSyncs { return walSyncs{w.n + o.n, w.seconds + o.seconds} }
+
+// walSyncsOf is pdb's WAL syncs since it opened (Pebble's
+// LogWriter.FsyncLatency, which observes each sync in nanoseconds).
+func walSyncsOf(pdb *pebble.DB) walSyncs {
+	h := pdb.Metrics().LogWriter.FsyncLatency
+	if h == nil {
+		return walSyncs{}
+	}
+	var m dto.Metric
+	if h.Write(&m) != nil {
+		return walSyncs{}
+	}
+	return walSyncs{m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum() / 1e9}
 }
 
 // probeRecoverWait bounds Probe's wait for a reopen of a failed store.
@@ -662,11 +690,18 @@ func (d *DB) commitBatch(r *prepRound, b *pebble.Batch) error {
 // flush). They are the shape of its background work, which the
 // simulator's Pebble model takes from calibrate's runs, and count over
 // every Pebble the store opened.
+//
+// WALSyncs is how many times Pebble synced its write-ahead log, and
+// WALSyncSeconds how long those syncs took together (Pebble's
+// LogWriter.FsyncLatency: each sync's write and fdatasync), over every
+// Pebble the store opened.
 type WriteStats struct {
 	BytesIn, BytesWritten uint64
 	BytesFlushed          uint64
 	MemtablesFlushed      float64
 	L0Rounds              uint64
+	WALSyncs              uint64
+	WALSyncSeconds        float64
 }
 
 // WriteAmp is BytesWritten / BytesIn, 0 before anything came in.
@@ -685,11 +720,14 @@ func (d *DB) WriteStats() WriteStats {
 	}
 	defer exit()
 	t := d.pdb.Metrics().Total()
-	return WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
+	w := WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
 		// Total's TableBytesFlushed counts the WAL's bytes too.
 		BytesFlushed:     t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed,
 		MemtablesFlushed: float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1)),
 		L0Rounds:         d.flushes.L0Rounds()}
+	syncs := d.walClosed.add(walSyncsOf(d.pdb))
+	w.WALSyncs, w.WALSyncSeconds = syncs.n, syncs.seconds
+	return w
 }
 
 // FlushCounter counts a Pebble's memtable flushes and its rounds of

@@ -501,6 +501,33 @@ func TestCommitHashBatches(t *testing.T) {
 	}
 }
 
+// TestWriteStatsCountWALSyncs: a store that syncs counts a sync of its
+// write-ahead log for each block committed one after another, and the time
+// they took; one that does not sync counts fewer than its blocks.
+func TestWriteStatsCountWALSyncs(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		db := open(t, vfs.NewMem(), storage.Options{NoSync: noSync})
+		before := db.WriteStats()
+		for h := range uint64(20) {
+			if _, err := db.CommitBlock(&storage.BlockCommit{Shard: 0, Height: h + 1, Writes: []storage.Write{{Key: []byte("k"), Value: []byte{byte(h)}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := db.WriteStats()
+		syncs, secs := w.WALSyncs-before.WALSyncs, w.WALSyncSeconds-before.WALSyncSeconds
+		t.Logf("no sync %v: %d syncs in %.6f s", noSync, syncs, secs)
+		if !noSync && (syncs < 20 || !(secs > 0)) {
+			t.Errorf("20 synced blocks: %d WAL syncs in %v s", syncs, secs)
+		}
+		if noSync && syncs >= 20 {
+			t.Errorf("20 blocks without sync: %d WAL syncs", syncs)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestWriteStatsShapeTheBackgroundWork: WriteStats counts what the flushes
 // wrote (not the WAL's bytes, which Pebble's totals count as flushed), the
 // memtables' worth they took, and a round of compactions out of L0 per run
