@@ -574,8 +574,9 @@ func TestProduceScaleAt(t *testing.T) {
 }
 
 // TestWALSyncExtraAt: the WAL sync under load (and the Merkle update)
-// less the idle one, by ClientWayAt's interpolation, never below 0; false
-// without points or an idle latency.
+// less the idle one, by ClientWayAt's interpolation up to the last point
+// and that point's beyond it, never below 0; false without points or an
+// idle latency.
 func TestWALSyncExtraAt(t *testing.T) {
 	c := &Calibration{}
 	if _, ok := c.WALSyncExtraAt(0.4, 80e3); ok {
@@ -586,7 +587,7 @@ func TestWALSyncExtraAt(t *testing.T) {
 		{0, 80e3, 0},
 		{0.2, 80e3, 100e3},
 		{0.5, 80e3, 350e3},
-		{0.75, 80e3, 430e3*3 - 80e3}, // beyond the last point: stretched by the queueing factor, 3 over 1
+		{0.75, 80e3, 350e3},          // beyond the last point: the last point's, not stretched
 		{0.2, 500e3, 0},              // a sync slower idle than the point: nothing added
 	} {
 		if got, ok := c.WALSyncExtraAt(tc.busy, tc.idle); !ok || math.Abs(got-tc.want) > 1e-6 {
