@@ -587,8 +587,8 @@ func TestWALSyncExtraAt(t *testing.T) {
 		{0, 80e3, 0},
 		{0.2, 80e3, 100e3},
 		{0.5, 80e3, 350e3},
-		{0.75, 80e3, 350e3},          // beyond the last point: the last point's, not stretched
-		{0.2, 500e3, 0},              // a sync slower idle than the point: nothing added
+		{0.75, 80e3, 350e3}, // beyond the last point: the last point's, not stretched
+		{0.2, 500e3, 0},     // a sync slower idle than the point: nothing added
 	} {
 		if got, ok := c.WALSyncExtraAt(tc.busy, tc.idle); !ok || math.Abs(got-tc.want) > 1e-6 {
 			t.Errorf("busy %v, idle %v: %v %v, want %v", tc.busy, tc.idle, got, ok, tc.want)
