@@ -1164,9 +1164,8 @@ func (c *Calibration) MerkleExtraAt(busy, idle float64) (float64, bool) {
 // than the real one (three nodes: 0.91 against 0.80 in session 46's
 // cluster3) read the WAL sync and the Merkle update 2.7 times the last
 // point at 0.9, and the three-node replica.commit came out three times
-// the real one, where the calibration's saturated runs (0.97–0.98 busy)
-// synced their WAL in 1.6–2.7 times that point's mean. False without
-// points or without an idle latency.
+// the real one, whose WAL syncs were shorter than that point's. False
+// without points or without an idle latency.
 func extraAt(pts []WayPoint, busy, idle float64) (float64, bool) {
 	if len(pts) > 0 {
 		busy = min(busy, pts[len(pts)-1].HostBusy)
