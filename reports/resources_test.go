@@ -254,7 +254,7 @@ func TestParseMachineStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (MachineStat{Busy: 958171 + 430 + 160355 + 11 + 19760, Idle: 680625 + 26372, Steal: 80814}); m != want {
+	if want := (MachineStat{Busy: 958171 + 430 + 160355 + 11 + 19760, Idle: 680625 + 26372, Steal: 80814, CPUs: 1}); m != want {
 		t.Errorf("got %+v, want %+v", m, want)
 	}
 	// An old kernel's line has no steal column.
@@ -282,6 +282,56 @@ func FuzzParseMachineStat(f *testing.F) {
 			t.Fatalf("error not ErrFormat: %v", err)
 		}
 	})
+}
+
+// TestMachineBusyFromIdle: on a machine whose busy ticks count less than
+// its cores' time less their idle and stolen time (a tickless kernel
+// samples busy time at its ticks, and on a KVM guest they miss some), the
+// machine's busy CPU is the latter, never above the cores' time; where the
+// busy ticks count more, or the per-core lines are missing, the ticks.
+func TestMachineBusyFromIdle(t *testing.T) {
+	dir := t.TempDir()
+	stat, machine := filepath.Join(dir, "stat"), filepath.Join(dir, "machine")
+	writeMachine := func(busy, idle, steal int, cores bool) {
+		t.Helper()
+		text := fmt.Sprintf("cpu  %d 0 0 %d 0 0 0 %d 0 0\n", busy, idle, steal)
+		if cores {
+			text += "cpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\nintr 1 2 3\n"
+		}
+		if err := os.WriteFile(machine, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name                 string
+		busy, idle, steal    int // each interval's ticks, a second at 100 a second on two cores
+		cores                bool
+		machine, other, stol float64
+	}{
+		{"ticks missed", 100, 70, 0, true, 130, 10, 0}, // 200 − 70 = 130 where the ticks say 100
+		{"ticks missed, stolen", 100, 70, 20, true, 110, 0, 20},
+		{"ticks complete", 150, 50, 0, true, 150, 30, 0}, // the sum is the cores' time: the same either way
+		{"ticks above", 180, 50, 0, true, 180, 60, 0},    // the ticks count more: they stand
+		{"idle over", 10, 250, 0, true, 10, 0, 0},        // a sum above the cores' time: never negative
+		{"no core lines", 100, 70, 0, false, 100, 0, 0},  // the aggregate line only: the ticks
+	} {
+		clk := &fakeClock{t: t0}
+		s := NewResourceSampler(ResourceSamplerOptions{Origin: t0, ProcStat: stat, MachineStat: machine, Now: clk.Now})
+		writeStat(t, stat, 100, 0, 10)
+		writeMachine(1000, 1000, 10, tc.cores)
+		s.Sample()
+		clk.Add(time.Second)
+		writeStat(t, stat, 220, 0, 10) // the process: 120% of a core
+		writeMachine(1000+tc.busy, 1000+tc.idle, 10+tc.steal, tc.cores)
+		s.Sample()
+		res := s.Resources()
+		if smp := res.Samples[0]; smp.MachineCPUPercent != tc.machine || smp.StealPercent != tc.stol {
+			t.Errorf("%s: machine %v%%, stolen %v%%, want %v and %v", tc.name, smp.MachineCPUPercent, smp.StealPercent, tc.machine, tc.stol)
+		}
+		if res.OtherCPUPercentMean != tc.other {
+			t.Errorf("%s: others %v%%, want %v", tc.name, res.OtherCPUPercentMean, tc.other)
+		}
+	}
 }
 
 // The machine's figures: busy and stolen CPU per interval, the part the
