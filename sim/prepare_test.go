@@ -3,6 +3,7 @@ package sim
 import (
 	"testing"
 
+	"github.com/rustorium/rustorium/calib"
 	"github.com/rustorium/rustorium/sim/des"
 )
 
@@ -66,5 +67,42 @@ func TestPrepareWaitsForTheExpectedBlocks(t *testing.T) {
 	}
 	if want := des.Millisecond + combineWait + cost; *doneC != want {
 		t.Fatalf("a block whose expected sibling never came prepared at %v, want at %v", *doneC, want)
+	}
+}
+
+// TestMerkleExtraCountsFromTheRequest: a Prepare batch under load waits
+// until the calibrated update has passed since it asked for a core: the
+// calibrated 600 µs less its CPU when it got a core at once, less its
+// wait for a core too when it waited, nothing when it took longer than
+// that; and nothing without the calibration's points.
+func TestMerkleExtraCountsFromTheRequest(t *testing.T) {
+	c := *reference(t)
+	c.Ops.MerkleWay = []calib.WayPoint{{HostBusy: 0.01, P50Ns: 600e3}, {HostBusy: 0.5, P50Ns: 600e3}}
+	e := &engine{s: des.New(1), k: costs{c: &c}, merkleWay: true}
+	e.host = des.NewServer(e.s, "host", 2, numOps)
+	for at := des.Time(0); at < 2*des.Second; at += des.SharePeriod {
+		e.s.At(at, func() { // both cores kept busy for two seconds: a load above the first point
+			e.host.MeanLoad()
+			e.host.Do(des.SharePeriod, opExecute, func() {})
+			e.host.Do(des.SharePeriod, opExecute, func() {})
+		})
+	}
+	e.s.RunUntil(2*des.Second, nil)
+	if l := e.curveLoad(); l < 0.5 {
+		t.Fatalf("host load %v", l)
+	}
+	cost := 100 * des.Microsecond
+	for _, tc := range []struct{ took, want des.Time }{
+		{cost, 500 * des.Microsecond},                       // a core at once
+		{cost + 300*des.Microsecond, 200 * des.Microsecond}, // 300 µs waiting for a core
+		{cost + 900*des.Microsecond, 0},                     // longer than the calibrated update
+	} {
+		if got := e.merkleExtra(cost, tc.took); got != tc.want {
+			t.Errorf("took %v: extra %v, want %v", tc.took, got, tc.want)
+		}
+	}
+	e.merkleWay = false
+	if got := e.merkleExtra(cost, cost); got != 0 {
+		t.Errorf("without the points: extra %v", got)
 	}
 }
