@@ -149,6 +149,11 @@ report: {formats: [json]}
 	if !res.Passed() {
 		t.Fatalf("run failed: %+v", res.SLO)
 	}
+	// The store synced its WAL for most commits (0.58 syncs a
+	// transaction here), the full disk notwithstanding.
+	if c := res.Cost; c == nil || c.WALSyncsPerTx < 0.2 || c.WALSyncMeanUs <= 0 {
+		t.Fatalf("cost %+v: a synced store's WAL syncs not counted", c)
+	}
 	// Nothing committed while the disk was full: the slowest commit waited
 	// for most of that second.
 	if s := res.Workloads["puts"].Stages["committed"]; s == nil || s.Corrected.Max < 800_000 {

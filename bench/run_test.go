@@ -145,7 +145,7 @@ func TestRunEndToEnd(t *testing.T) {
 			cost.WireBytesPerTx.KafkaFetch < 100 || cost.WireBytesPerTx.Peer != 0 || cost.PebbleWriteAmp < 1 || cost.PebbleBytesPerTx < 100 ||
 			cost.WireBytesPerTx.Total < cost.WireBytesPerTx.ClientQUIC+cost.WireBytesPerTx.KafkaProduce+cost.WireBytesPerTx.KafkaFetch-1 ||
 			cost.SigBatchMean < 1 || cost.KeysHashedPerTx <= 0 || cost.PrepareBlocksMean < 1 || res.Floors.NodeBoundPrepareBlocks < 1 ||
-			cost.WALSyncsPerTx <= 0 || cost.WALSyncMeanUs <= 0 {
+			cost.WALSyncsPerTx >= 0.5 { // storage.sync false: the WAL syncs now and then (0.005 a transaction here), not per block
 			t.Fatalf("cost %+v", cost)
 		}
 		// The bound's puts to keys new to the store: the node's share.

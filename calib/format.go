@@ -427,13 +427,32 @@ type MeanPoint struct {
 	MeanNs   float64 `json:"mean_ns"`
 }
 
-// meanWays is pts as WayPoints, their means in P50Ns, which wayAt reads.
-func meanWays(pts []MeanPoint) []WayPoint {
-	out := make([]WayPoint, len(pts))
+// loadPoint is a latency measured at a host busy share, a WayPoint's
+// median or a MeanPoint's mean: what wayAt interpolates.
+type loadPoint interface {
+	WayPoint | MeanPoint
+	at() (busy, ns float64)
+}
+
+func (p WayPoint) at() (float64, float64)  { return p.HostBusy, p.P50Ns }
+func (p MeanPoint) at() (float64, float64) { return p.HostBusy, p.MeanNs }
+
+// checkPoints reports through bad the points of field (ops.<field>) whose
+// load is not in (0, 1] above the one before, or whose latency (named
+// value in the file) is not a positive cost.
+func checkPoints[P loadPoint](field, value string, pts []P, bad func(string, ...any)) {
+	prev := 0.0
 	for i, p := range pts {
-		out[i] = WayPoint{HostBusy: p.HostBusy, P50Ns: p.MeanNs}
+		busy, v := p.at()
+		name := fmt.Sprintf("ops.%s[%d]", field, i)
+		if !(busy > 0 && busy <= 1) || (i > 0 && busy <= prev) {
+			bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, busy)
+		}
+		if !(v > 0) || math.IsInf(v, 0) {
+			bad("%s.%s: %v is not a positive cost", name, value, v)
+		}
+		prev = busy
 	}
-	return out
 }
 
 // HasTail reports whether the point has the percentiles Quantile needs.
@@ -610,19 +629,10 @@ func (c *Calibration) Validate() error {
 	}
 	delays("schedule_lag", o.ScheduleLag)
 	delays("hop_delay", o.HopDelay)
-	ways := func(field, value string, pts []WayPoint) {
-		for i, p := range pts {
-			name := fmt.Sprintf("ops.%s[%d]", field, i)
-			if !(p.HostBusy > 0 && p.HostBusy <= 1) || (i > 0 && p.HostBusy <= pts[i-1].HostBusy) {
-				bad("%s.host_busy: %v is not in (0, 1] above the previous point's", name, p.HostBusy)
-			}
-			pos(name+"."+value, p.P50Ns)
-		}
-	}
-	ways("client_way", "p50_ns", o.ClientWay)
-	ways("produce_way", "p50_ns", o.ProduceWay)
-	ways("merkle_way", "p50_ns", o.MerkleWay)
-	ways("wal_sync", "mean_ns", meanWays(o.WALSync))
+	checkPoints("client_way", "p50_ns", o.ClientWay, bad)
+	checkPoints("produce_way", "p50_ns", o.ProduceWay, bad)
+	checkPoints("merkle_way", "p50_ns", o.MerkleWay, bad)
+	checkPoints("wal_sync", "mean_ns", o.WALSync, bad)
 	if b := o.PebbleBackground; b != nil {
 		if b.MemtableBytes < 1<<10 {
 			bad("ops.pebble_background.memtable_bytes: %d < 1 KiB", b.MemtableBytes)
@@ -1147,7 +1157,7 @@ func (c *Calibration) ProduceScaleAt(busy, idle float64) (float64, bool) {
 // same bytes); never below 0. False without points or without an idle
 // latency.
 func (c *Calibration) WALSyncExtraAt(busy, idle float64) (float64, bool) {
-	return extraAt(meanWays(c.Ops.WALSync), busy, idle)
+	return extraAt(c.Ops.WALSync, busy, idle)
 }
 
 // MerkleExtraAt is how much longer than its CPU a replica's Merkle update
@@ -1166,9 +1176,10 @@ func (c *Calibration) MerkleExtraAt(busy, idle float64) (float64, bool) {
 // point at 0.9, and the three-node replica.commit came out three times
 // the real one, whose WAL syncs were shorter than that point's. False
 // without points or without an idle latency.
-func extraAt(pts []WayPoint, busy, idle float64) (float64, bool) {
+func extraAt[P loadPoint](pts []P, busy, idle float64) (float64, bool) {
 	if len(pts) > 0 {
-		busy = min(busy, pts[len(pts)-1].HostBusy)
+		last, _ := pts[len(pts)-1].at()
+		busy = min(busy, last)
 	}
 	v, ok := wayAt(pts, busy, idle)
 	if !ok || !(idle > 0) {
@@ -1185,21 +1196,22 @@ func queueing(busy float64) float64 {
 }
 
 // wayAt is ClientWayAt's interpolation over pts.
-func wayAt(pts []WayPoint, busy, idle float64) (float64, bool) {
+func wayAt[P loadPoint](pts []P, busy, idle float64) (float64, bool) {
 	if len(pts) == 0 {
 		return 0, false
 	}
 	x := queueing(busy)
 	x0, v0 := 0.0, idle
 	for _, p := range pts {
-		x1 := queueing(p.HostBusy)
+		b, v := p.at()
+		x1 := queueing(b)
 		if x <= x1 {
 			if x1 <= x0 {
-				return p.P50Ns, true
+				return v, true
 			}
-			return v0 + (x-x0)/(x1-x0)*(p.P50Ns-v0), true
+			return v0 + (x-x0)/(x1-x0)*(v-v0), true
 		}
-		x0, v0 = x1, p.P50Ns
+		x0, v0 = x1, v
 	}
 	return v0 * x / x0, true
 }

@@ -353,7 +353,7 @@ func (d *DB) closePebble() (err error) {
 			err = f
 		}
 	}()
-	d.walClosed = d.walClosed.add(walSyncsOf(d.pdb))
+	d.walClosed = d.walClosed.add(walSyncsOf(d.pdb.Metrics()))
 	return d.pdb.Close()
 }
 
@@ -365,18 +365,18 @@ type walSyncs struct {
 
 func (w walSyncs) add(o walSyncs) walSyncs { return walSyncs{w.n + o.n, w.seconds + o.seconds} }
 
-// walSyncsOf is pdb's WAL syncs since it opened (Pebble's
-// LogWriter.FsyncLatency, which observes each sync in nanoseconds).
-func walSyncsOf(pdb *pebble.DB) walSyncs {
-	h := pdb.Metrics().LogWriter.FsyncLatency
+// walSyncsOf is a Pebble's WAL syncs since it opened, from its metrics
+// (LogWriter.FsyncLatency, which observes each sync in nanoseconds).
+func walSyncsOf(m *pebble.Metrics) walSyncs {
+	h := m.LogWriter.FsyncLatency
 	if h == nil {
 		return walSyncs{}
 	}
-	var m dto.Metric
-	if h.Write(&m) != nil {
+	var out dto.Metric
+	if h.Write(&out) != nil {
 		return walSyncs{}
 	}
-	return walSyncs{m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum() / 1e9}
+	return walSyncs{out.GetHistogram().GetSampleCount(), out.GetHistogram().GetSampleSum() / 1e9}
 }
 
 // probeRecoverWait bounds Probe's wait for a reopen of a failed store.
@@ -719,13 +719,14 @@ func (d *DB) WriteStats() WriteStats {
 		return WriteStats{}
 	}
 	defer exit()
-	t := d.pdb.Metrics().Total()
+	m := d.pdb.Metrics()
+	t := m.Total()
 	w := WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
 		// Total's TableBytesFlushed counts the WAL's bytes too.
 		BytesFlushed:     t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed,
 		MemtablesFlushed: float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1)),
 		L0Rounds:         d.flushes.L0Rounds()}
-	syncs := d.walClosed.add(walSyncsOf(d.pdb))
+	syncs := d.walClosed.add(walSyncsOf(m))
 	w.WALSyncs, w.WALSyncSeconds = syncs.n, syncs.seconds
 	return w
 }

@@ -81,6 +81,12 @@ func TestWriteErrorFailsAndRecovers(t *testing.T) {
 	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
 		t.Fatal(err)
 	}
+	for h := range uint64(10) { // WAL syncs for WriteStats to keep across the reopen
+		if _, err := db.CommitBlock(putBlock(2, h+1, fmt.Sprint("s", h), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	synced := db.WriteStats().WALSyncs
 
 	full.On()
 	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
@@ -121,6 +127,10 @@ func TestWriteErrorFailsAndRecovers(t *testing.T) {
 	}
 	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); err != nil {
 		t.Fatalf("retrying the block after recovery: %v", err)
+	}
+	// The WAL's syncs count over both Pebbles: the closed one's stay.
+	if w := db.WriteStats(); synced < 11 || w.WALSyncs <= synced {
+		t.Fatalf("WAL syncs %d before the full disk, %d after the reopen and a commit", synced, w.WALSyncs)
 	}
 	db.Close()
 
