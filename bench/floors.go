@@ -36,10 +36,6 @@ const (
 // ceiling and the ed25519 verification ceiling.
 func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario) (reports.Floors, error) {
 	var f reports.Floors
-	c, err := paths.QUIC()
-	if err != nil {
-		return f, fmt.Errorf("quic echo: %w", err)
-	}
 	ocfg, size := paths.Log, floorPayload(sc)
 
 	// Round trips are paced like the first workload's sends: an idle
@@ -47,7 +43,7 @@ func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario
 	// the floor must see the same conditions as the stage it bounds.
 	gap := sc.FloorGap()
 	payload := make([]byte, size)
-	h, err := sampleRoundTrips(ctx, gap, func() error { return c.Echo(ctx, payload) })
+	h, err := sampleRoundTrips(ctx, gap, func() error { return paths.Echo(ctx, payload) })
 	if err != nil {
 		return f, fmt.Errorf("quic echo: %w", err)
 	}

@@ -439,7 +439,7 @@ func (v inprocNode) Balance(key ed25519.PublicKey) (uint64, bool, error) {
 // FloorPaths implements Target: the first client's QUIC path to node-1 and
 // a one-shard log of its own on the run's broker and broker path.
 func (c *InProcess) FloorPaths() (FloorPaths, error) {
-	return FloorPaths{QUIC: c.quic[0].Client, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}}, nil
+	return FloorPaths{Echo: c.quic[0].Echo, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1, Dialer: c.dialer}}, nil
 }
 
 // Faults implements Target.

@@ -48,13 +48,7 @@ func startFloorProbe(ctx context.Context, paths FloorPaths, payloadSize int, fro
 		h  *hdr.Histogram
 		rt func(context.Context) error
 	}{
-		{p.echo, func(ctx context.Context) error {
-			c, err := paths.QUIC()
-			if err != nil {
-				return err
-			}
-			return c.Echo(ctx, payload)
-		}},
+		{p.echo, func(ctx context.Context) error { return paths.Echo(ctx, payload) }},
 		{p.ack, func(ctx context.Context) error { _, err := prod.Append(ctx, 0, nil, payload); return err }},
 	}
 	go func() {

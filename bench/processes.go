@@ -533,7 +533,7 @@ func (c *Processes) Nodes() []NodeView {
 // FloorPaths implements Target: the first client's QUIC path to node-1 and
 // a one-shard log of its own on the run's broker.
 func (c *Processes) FloorPaths() (FloorPaths, error) {
-	return FloorPaths{QUIC: c.quic[0].Client, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1}}, nil
+	return FloorPaths{Echo: c.quic[0].Echo, Log: ordering.Config{Brokers: c.brokers, TopicPrefix: c.prefix + "floor-", Shards: 1}}, nil
 }
 
 // Faults implements Target.

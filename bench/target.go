@@ -8,7 +8,6 @@ import (
 	"github.com/rustorium/rustorium/loadgen"
 	"github.com/rustorium/rustorium/node"
 	"github.com/rustorium/rustorium/node/ordering"
-	"github.com/rustorium/rustorium/node/p2p"
 	"github.com/rustorium/rustorium/node/tx"
 	"github.com/rustorium/rustorium/scenarios"
 )
@@ -55,10 +54,11 @@ type Target interface {
 // while the measured phase's load runs (quic_echo_loaded,
 // produce_ack_loaded).
 type FloorPaths struct {
-	// QUIC returns the current client of the first connection to node-1
-	// (the target owns it; it is dialed again after node-1 restarts, so
-	// the loaded floors ask for it at every echo).
-	QUIC func() (*p2p.Client, error)
+	// Echo sends a payload through node-1's QUIC server and waits for it
+	// back on the first connection to node-1 (the target owns it; a
+	// failed echo that broke it starts a redial, so the loaded floors
+	// find node-1 again after it restarts).
+	Echo func(ctx context.Context, payload []byte) error
 	// Log is a one-shard log of the floors' own on the run's broker,
 	// reached as node-1 reaches it (in memory to an embedded broker in
 	// this process, through netem when it impairs).

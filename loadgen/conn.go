@@ -151,6 +151,22 @@ func (c *Conn) Get(ctx context.Context, stateKey []byte) (p2p.Value, error) {
 	return v, err
 }
 
+// Echo sends payload over the current client's echo stream and waits for
+// it back (the floors' bare QUIC round trip). Like
+// Submit, an error that broke the connection starts a redial, so a probe
+// that only echoes finds the node again after it restarts.
+func (c *Conn) Echo(ctx context.Context, payload []byte) error {
+	cl, err := c.Client()
+	if err != nil {
+		return err
+	}
+	if err := cl.Echo(ctx, payload); err != nil {
+		c.Failed(cl, err)
+		return err
+	}
+	return nil
+}
+
 // Account implements TxConn: over QUIC, a read of the account's state key,
 // which the node answers from its account view.
 func (c *Conn) Account(ctx context.Context, pub []byte) (p2p.Value, error) {
