@@ -44,12 +44,14 @@ type DB struct {
 	// down: Recover closed a failed Pebble and has not reopened it yet.
 	// Guarded by closeMu.
 	down bool
-	// walClosed is the WAL syncs of the Pebbles the store closed
-	// (WriteStats counts them over every Pebble it opened). Guarded by
-	// closeMu.
-	walClosed walSyncs
-	dir       string
-	probes    atomic.Uint64 // Probe's counter
+	// closedWrites is what the Pebbles the store closed wrote and synced,
+	// and pdbOpened the bytes the current one had counted as coming in
+	// when it was opened again (Recover: its replay of the failed one's
+	// WAL, which closedWrites holds already; zero for the first). WriteStats counts
+	// over every Pebble the store opened. Guarded by closeMu.
+	closedWrites, pdbOpened WriteStats
+	dir                     string
+	probes                  atomic.Uint64 // Probe's counter
 
 	fmu       sync.Mutex    // guards failed, corrupt, reopening and the background error
 	reopening *reopen       // Recover's reopen under way
@@ -353,30 +355,27 @@ func (d *DB) closePebble() (err error) {
 			err = f
 		}
 	}()
-	d.walClosed = d.walClosed.add(walSyncsOf(d.pdb.Metrics()))
+	d.closedWrites = d.closedWrites.add(writesOf(d.pdb.Metrics()).sub(d.pdbOpened))
+	d.pdbOpened = WriteStats{}
 	return d.pdb.Close()
 }
 
-// walSyncs is a count of write-ahead log syncs and the seconds they took.
-type walSyncs struct {
-	n       uint64
-	seconds float64
-}
-
-func (w walSyncs) add(o walSyncs) walSyncs { return walSyncs{w.n + o.n, w.seconds + o.seconds} }
-
-// walSyncsOf is a Pebble's WAL syncs since it opened, from its metrics
-// (LogWriter.FsyncLatency, which observes each sync in nanoseconds).
-func walSyncsOf(m *pebble.Metrics) walSyncs {
-	h := m.LogWriter.FsyncLatency
-	if h == nil {
-		return walSyncs{}
+// writesOf is what one Pebble wrote and synced since it opened, from its
+// metrics: the byte totals and the WAL syncs (LogWriter.FsyncLatency,
+// which observes each sync in nanoseconds). The flush counts are the
+// store's FlushCounter's, not a Pebble's, and stay zero.
+func writesOf(m *pebble.Metrics) WriteStats {
+	t := m.Total()
+	w := WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
+		// Total's TableBytesFlushed counts the WAL's bytes too.
+		BytesFlushed: t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed}
+	if h := m.LogWriter.FsyncLatency; h != nil {
+		var out dto.Metric
+		if h.Write(&out) == nil {
+			w.WALSyncs, w.WALSyncSeconds = out.GetHistogram().GetSampleCount(), out.GetHistogram().GetSampleSum()/1e9
+		}
 	}
-	var out dto.Metric
-	if h.Write(&out) != nil {
-		return walSyncs{}
-	}
-	return walSyncs{out.GetHistogram().GetSampleCount(), out.GetHistogram().GetSampleSum() / 1e9}
+	return w
 }
 
 // probeRecoverWait bounds Probe's wait for a reopen of a failed store.
@@ -620,10 +619,14 @@ func (d *DB) reopen(cause error) error {
 	if err != nil {
 		return fail(err)
 	}
+	// What the new Pebble counted as coming in when it replayed the WAL,
+	// already counted by the failed one; its flush of it is its own.
+	opened := WriteStats{BytesIn: writesOf(pdb.Metrics()).BytesIn}
+	opened.BytesWritten = opened.BytesIn
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
 	if d.closed {
-		_ = d.closePebbleDB(pdb)
+		_ = d.closePebbleDB(pdb, opened)
 		return ErrClosed
 	}
 	d.fmu.Lock()
@@ -633,10 +636,10 @@ func (d *DB) reopen(cause error) error {
 		d.fmu.Lock()
 		d.failed = cause
 		d.fmu.Unlock()
-		_ = d.closePebbleDB(pdb)
+		_ = d.closePebbleDB(pdb, opened)
 		return err // reported by write
 	}
-	d.pdb, d.down = pdb, false
+	d.pdb, d.pdbOpened, d.down = pdb, opened, false
 	metas, err := d.readMetas()
 	if err == nil {
 		err = d.reloadShards(metas)
@@ -689,7 +692,9 @@ func (d *DB) commitBatch(r *prepRound, b *pebble.Batch) error {
 // three-node cluster's nodes ran rounds of 1, 2 and 3 after every second
 // flush). They are the shape of its background work, which the
 // simulator's Pebble model takes from calibrate's runs, and count over
-// every Pebble the store opened.
+// every Pebble the store opened, as the byte totals do: a store that
+// reopened after a failed write keeps what the failed Pebble wrote, and
+// does not count again what the new one replayed of its WAL.
 //
 // WALSyncs is how many times Pebble synced its write-ahead log, and
 // WALSyncSeconds how long those syncs took together (Pebble's
@@ -702,6 +707,20 @@ type WriteStats struct {
 	L0Rounds              uint64
 	WALSyncs              uint64
 	WALSyncSeconds        float64
+}
+
+// add is w and o summed field by field.
+func (w WriteStats) add(o WriteStats) WriteStats {
+	return WriteStats{BytesIn: w.BytesIn + o.BytesIn, BytesWritten: w.BytesWritten + o.BytesWritten, BytesFlushed: w.BytesFlushed + o.BytesFlushed,
+		MemtablesFlushed: w.MemtablesFlushed + o.MemtablesFlushed, L0Rounds: w.L0Rounds + o.L0Rounds,
+		WALSyncs: w.WALSyncs + o.WALSyncs, WALSyncSeconds: w.WALSyncSeconds + o.WALSyncSeconds}
+}
+
+// sub is w less o field by field, none below zero.
+func (w WriteStats) sub(o WriteStats) WriteStats {
+	return WriteStats{BytesIn: w.BytesIn - min(w.BytesIn, o.BytesIn), BytesWritten: w.BytesWritten - min(w.BytesWritten, o.BytesWritten),
+		BytesFlushed: w.BytesFlushed - min(w.BytesFlushed, o.BytesFlushed), MemtablesFlushed: max(w.MemtablesFlushed-o.MemtablesFlushed, 0),
+		L0Rounds: w.L0Rounds - min(w.L0Rounds, o.L0Rounds), WALSyncs: w.WALSyncs - min(w.WALSyncs, o.WALSyncs), WALSyncSeconds: max(w.WALSyncSeconds-o.WALSyncSeconds, 0)}
 }
 
 // WriteAmp is BytesWritten / BytesIn, 0 before anything came in.
@@ -719,15 +738,9 @@ func (d *DB) WriteStats() WriteStats {
 		return WriteStats{}
 	}
 	defer exit()
-	m := d.pdb.Metrics()
-	t := m.Total()
-	w := WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
-		// Total's TableBytesFlushed counts the WAL's bytes too.
-		BytesFlushed:     t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed,
-		MemtablesFlushed: float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1)),
-		L0Rounds:         d.flushes.L0Rounds()}
-	syncs := d.walClosed.add(walSyncsOf(m))
-	w.WALSyncs, w.WALSyncSeconds = syncs.n, syncs.seconds
+	w := d.closedWrites.add(writesOf(d.pdb.Metrics()).sub(d.pdbOpened))
+	w.MemtablesFlushed = float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1))
+	w.L0Rounds = d.flushes.L0Rounds()
 	return w
 }
 
@@ -767,10 +780,12 @@ func (c *FlushCounter) ArenaBytes() uint64 { return c.arena.Load() }
 // L0Rounds is how many rounds of compactions took tables out of L0.
 func (c *FlushCounter) L0Rounds() uint64 { return c.rounds.Load() }
 
-func (d *DB) closePebbleDB(pdb *pebble.DB) error {
-	old := d.pdb
-	d.pdb = pdb
-	defer func() { d.pdb = old }()
+// closePebbleDB closes pdb, which is not the store's Pebble, opened having
+// counted opened (WriteStats).
+func (d *DB) closePebbleDB(pdb *pebble.DB, opened WriteStats) error {
+	old, oldOpened := d.pdb, d.pdbOpened
+	d.pdb, d.pdbOpened = pdb, opened
+	defer func() { d.pdb, d.pdbOpened = old, oldOpened }()
 	return d.closePebble()
 }
 

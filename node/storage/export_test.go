@@ -15,3 +15,7 @@ func SetBackgroundWindow(d *DB, w time.Duration) {
 func CommitGroups(d *DB) (groups, batches uint64) {
 	return d.sync.groups.Load(), d.sync.batches.Load()
 }
+
+// FlushPebble flushes the store's memtables to tables (so its WAL holds
+// only what comes after).
+func FlushPebble(d *DB) error { return d.pdb.Flush() }

@@ -81,12 +81,24 @@ func TestWriteErrorFailsAndRecovers(t *testing.T) {
 	if _, err := db.CommitBlock(putBlock(0, 1, "a", "1")); err != nil {
 		t.Fatal(err)
 	}
-	for h := range uint64(10) { // WAL syncs for WriteStats to keep across the reopen
+	for h := range uint64(10) { // WAL syncs and bytes for WriteStats to keep across the reopen
 		if _, err := db.CommitBlock(putBlock(2, h+1, fmt.Sprint("s", h), "v")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	synced := db.WriteStats().WALSyncs
+	// A flush, and more blocks the WAL alone holds: the reopened Pebble
+	// replays them, and WriteStats must not count them twice.
+	if err := storage.FlushPebble(db); err != nil {
+		t.Fatal(err)
+	}
+	flushed := db.WriteStats()
+	for h := range uint64(5) {
+		if _, err := db.CommitBlock(putBlock(3, h+1, fmt.Sprint("w", h), "v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := db.WriteStats()
+	synced, walOnly := before.WALSyncs, before.BytesIn-flushed.BytesIn
 
 	full.On()
 	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); !errors.Is(err, storage.ErrWrite) || !errors.Is(err, syscall.ENOSPC) {
@@ -128,9 +140,12 @@ func TestWriteErrorFailsAndRecovers(t *testing.T) {
 	if _, err := db.CommitBlock(putBlock(0, 2, "b", "2")); err != nil {
 		t.Fatalf("retrying the block after recovery: %v", err)
 	}
-	// The WAL's syncs count over both Pebbles: the closed one's stay.
+	// The WAL's syncs and the bytes count over both Pebbles: the closed
+	// one's stay.
 	if w := db.WriteStats(); synced < 11 || w.WALSyncs <= synced {
 		t.Fatalf("WAL syncs %d before the full disk, %d after the reopen and a commit", synced, w.WALSyncs)
+	} else if walOnly == 0 || w.BytesIn <= before.BytesIn || w.BytesIn-before.BytesIn >= walOnly || w.BytesWritten <= before.BytesWritten {
+		t.Fatalf("bytes in %d (%d of them in the WAL alone), written %d before the full disk; %d, %d after the reopen and a commit", before.BytesIn, walOnly, before.BytesWritten, w.BytesIn, w.BytesWritten)
 	}
 	db.Close()
 
