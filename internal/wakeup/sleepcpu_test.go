@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rustorium/rustorium/internal/cpuclock"
+	"github.com/rustorium/rustorium/internal/cpuclock/cpuclocktest"
 )
 
 // BenchmarkSleepCPU sleeps a pacer's waits in an otherwise idle process —
@@ -29,7 +29,7 @@ func BenchmarkSleepCPU(b *testing.B) {
 					sl = tm.fd
 				}
 				late := make([]time.Duration, 0, b.N)
-				c0, start, i := cpuTime(b), time.Now(), 0
+				c0, start, i := cpuclocktest.Process(b), time.Now(), 0
 				for b.Loop() {
 					i++
 					due := start.Add(time.Duration(i) * gap)
@@ -40,20 +40,11 @@ func BenchmarkSleepCPU(b *testing.B) {
 					}
 					late = append(late, time.Since(due))
 				}
-				b.ReportMetric(float64((cpuTime(b)-c0).Nanoseconds())/1e3/float64(i), "cpu-µs/sleep")
+				b.ReportMetric(float64((cpuclocktest.Process(b)-c0).Nanoseconds())/1e3/float64(i), "cpu-µs/sleep")
 				slices.Sort(late)
 				b.ReportMetric(float64(late[len(late)/2].Microseconds()), "late-p50-µs")
 				b.ReportMetric(float64(late[len(late)*99/100].Microseconds()), "late-p99-µs")
 			})
 		}
 	}
-}
-
-// cpuTime is the process's CPU time so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	d, ok := cpuclock.Process()
-	if !ok {
-		b.Skip("no CPU clock here")
-	}
-	return d
 }

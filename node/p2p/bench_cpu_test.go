@@ -6,9 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/rustorium/rustorium/internal/cpuclock"
+	"github.com/rustorium/rustorium/internal/cpuclock/cpuclocktest"
 )
 
 // BenchmarkSubmitCPU submits from 1 and from 32 goroutines at once up to
@@ -28,7 +27,7 @@ func BenchmarkSubmitCPU(b *testing.B) {
 				next atomic.Int64
 				wg   sync.WaitGroup
 			)
-			c0 := cpuTime(b)
+			c0 := cpuclocktest.Process(b)
 			b.ResetTimer()
 			for range callers {
 				wg.Add(1)
@@ -48,16 +47,7 @@ func BenchmarkSubmitCPU(b *testing.B) {
 				}()
 			}
 			wg.Wait()
-			b.ReportMetric(float64((cpuTime(b)-c0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64((cpuclocktest.Process(b)-c0).Nanoseconds())/1e3/float64(b.N), "cpu-µs/op")
 		})
 	}
-}
-
-// cpuTime is the process's CPU time so far, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	d, ok := cpuclock.Process()
-	if !ok {
-		b.Skip("no CPU clock here")
-	}
-	return d
 }
