@@ -233,6 +233,9 @@ func summarize(kind, path string) (reports.ProfileSummary, error) {
 		}
 	}
 	s.TopFlat, s.TopCum = topFuncs(s.Total, flat, cum, flat), topFuncs(s.Total, flat, cum, cum)
+	if kind == string(scenarios.ProfileCPU) || kind == string(scenarios.ProfilePerf) {
+		s.Components = profileComponents(prof, vi)
+	}
 	// A perf profile of a process cluster: every process's share, even one
 	// below the top functions (a node restarted late in the run).
 	procs := map[string]int64{}
@@ -249,12 +252,7 @@ func summarize(kind, path string) (reports.ProfileSummary, error) {
 // their flat and cumulative values and their shares of total (ties by
 // name).
 func topFuncs(total int64, flat, cum, by map[string]int64) []reports.ProfileFunc {
-	pct := func(v int64) float64 {
-		if total == 0 {
-			return 0
-		}
-		return float64(int64(float64(v)*1000/float64(total))) / 10
-	}
+	pct := func(v int64) float64 { return pctOf(v, total) }
 	fs := make([]reports.ProfileFunc, 0, len(by))
 	for fn := range by {
 		fs = append(fs, reports.ProfileFunc{Func: fn, Flat: flat[fn], FlatPct: pct(flat[fn]), Cum: cum[fn], CumPct: pct(cum[fn])})

@@ -422,6 +422,11 @@ func (r *pipeline) fixed(ctx context.Context) (*outcome, error) {
 		if resources != nil {
 			cpuProfileCaveat(res.Profiles, sc, resources.CPUPercentMean, runtime.NumCPU())
 		}
+		var nodesCPU float64
+		for _, nr := range nodeResources {
+			nodesCPU += nr.CPUSeconds()
+		}
+		profileCPU(res.Profiles, resources.CPUSeconds(), nodesCPU, committedTxs(res))
 	}, from: measured, to: measured.Add(measure), loaded: loaded}
 	// Interrupted (a signal, a node that failed): what was measured goes
 	// into the report all the same.

@@ -56,13 +56,22 @@ func (r *Resources) CPUPerTx(txs int64) float64 {
 	if r == nil || txs <= 0 {
 		return 0
 	}
+	return math.Round(r.CPUSeconds()*1e6/float64(txs)*10) / 10
+}
+
+// CPUSeconds is the CPU time of the measured phase, as CPUPerTx counts it;
+// 0 for a nil Resources.
+func (r *Resources) CPUSeconds() float64 {
+	if r == nil {
+		return 0
+	}
 	var cpuS float64
 	for i, s := range r.Samples {
 		if d := s.T - max(r.from(i), 0); d > 0 {
 			cpuS += s.CPUPercent / 100 * d
 		}
 	}
-	return math.Round(cpuS*1e6/float64(txs)*10) / 10
+	return cpuS
 }
 
 // from is when sample i's interval began: the sample before it, or an

@@ -679,11 +679,40 @@ type ProfileSummary struct {
 	Total   int64         `json:"total"`
 	TopFlat []ProfileFunc `json:"top_flat"` // by the function's own cost
 	TopCum  []ProfileFunc `json:"top_cum"`  // by the cost of the function and its callees
+	// Components splits a CPU profile's samples (cpu, perf) among the
+	// parts of the system, in the order they claim a sample: each sample
+	// counts once, for the first part a function of its stack belongs to
+	// (harness, Poseidon, Merkle tree, ed25519, Pebble, embedded broker,
+	// Kafka client, QUIC, load generator, node, rustorium, Go's background
+	// GC, Go's runtime, other: docs/DESIGN.md, "CPU by component"). Absent
+	// for other kinds.
+	Components []ProfileComponent `json:"components,omitempty"`
+	// CoveredPct is a CPU profile's total over the CPU time the processes
+	// it samples used in the measured phase (resources: the harness
+	// process's for cpu; perf's with the node processes' too), in
+	// percent: about 100 when the profiler saw all of it. Absent without
+	// that CPU time.
+	CoveredPct float64 `json:"covered_pct,omitempty"`
 	// Caveat says why the profile may misplace its samples, when the run
 	// suggests it (a cpu profile of a paced, mostly idle process: the
 	// kernel checks the profiler's CPU timers on its tick, and a load sent
 	// on a fixed schedule can keep step with it). Empty: none known.
 	Caveat string `json:"caveat,omitempty"`
+}
+
+// ProfileComponent is one part of the system's share of a CPU profile
+// (ProfileSummary.Components).
+type ProfileComponent struct {
+	Name  string  `json:"name"`
+	Value int64   `json:"value"` // in the profile's unit (cpu nanoseconds)
+	Pct   float64 `json:"pct"`   // of the profile's total
+	// MicrosPerTx is what the part costs a committed transaction: its
+	// share of the profile times the CPU time the processes the profile
+	// samples used in the measured phase a transaction committed then
+	// (resources.cpu_us_per_tx, with perf and node processes their
+	// node_resources' too), so a profiler that lost samples still splits
+	// what was spent. Absent when none committed.
+	MicrosPerTx float64 `json:"us_per_tx,omitempty"`
 }
 
 // ProfileFunc is one function's share of a profile.

@@ -75,8 +75,12 @@ type profileView struct {
 	Kind, File, Unit, Total string
 	Tool                    string // what opens the file: go tool pprof, go tool trace
 	Caveat                  string
+	Covered                 string         // a CPU profile's CoveredPct, or empty
+	Components              []componentRow // a CPU profile's parts of the system
 	Parts                   []profilePart
 }
+
+type componentRow struct{ Name, Pct, PerTx string }
 
 type profilePart struct {
 	Title string
@@ -313,6 +317,16 @@ func profileViews(profiles []ProfileSummary) []profileView {
 		v := profileView{Kind: pr.Kind, File: pr.File, Unit: pr.Unit, Total: fmt.Sprint(pr.Total), Tool: "go tool pprof", Caveat: pr.Caveat, Parts: []profilePart{
 			{"by flat (own) cost", rows(pr.TopFlat)}, {"by cumulative cost", rows(pr.TopCum)},
 		}}
+		if pr.CoveredPct > 0 {
+			v.Covered = fmt.Sprintf("%.1f", pr.CoveredPct)
+		}
+		for _, c := range pr.Components {
+			perTx := "–"
+			if c.MicrosPerTx > 0 {
+				perTx = fmt.Sprintf("%.1f", c.MicrosPerTx)
+			}
+			v.Components = append(v.Components, componentRow{c.Name, fmt.Sprintf("%.1f", c.Pct), perTx})
+		}
 		if pr.Kind == "perf" { // perf record's samples as a pprof profile (internal/perfprof)
 			v.Tool = "go tool pprof (perf's own file, perf.data beside it: perf report -i)"
 		}
