@@ -164,6 +164,10 @@ func newTraceTree(req *tracing.Request) (*traceTree, bool) {
 // overlaps the cursor counts: a replica reads a block while its leader's
 // Kafka transaction is still returning, and the wait is the transaction's.
 //
+// A span that ends before it starts (a malformed traces.json: simulate
+// --against reads a real run's) is on no path: taken, it would count its
+// parent's time twice.
+//
 // Replica spans run on every node at once: once the path is on a node's
 // replica spans (or its receipt), it stays on that node's, so a step of
 // another node running at the same time is not taken for a cause. Its
@@ -175,8 +179,8 @@ func (t *traceTree) walk(i int, lo, hi int64) {
 	for cursor > lo && len(kids) > 0 {
 		best, bestEnd := -1, int64(0)
 		for j, k := range kids {
-			if t.start[k] >= cursor || t.end[k] <= lo {
-				continue
+			if t.start[k] >= cursor || t.end[k] <= lo || t.end[k] < t.start[k] {
+				continue // not running at the cursor, or (a malformed span) ending before it starts
 			}
 			if l := t.lane(k); l != "" && lane != "" && l != lane {
 				continue

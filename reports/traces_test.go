@@ -168,3 +168,59 @@ func TestSimulationMarkdownSpans(t *testing.T) {
 		t.Fatalf("report.md's simulation section:\n%s", b.String())
 	}
 }
+
+// FuzzSummarizeTraces: whatever traces.json holds (simulate --against
+// reads a real run's), its summary never panics, counts no more complete
+// traces than traces, orders its p50 and p99 transactions, and splits
+// each one's time among its critical path's steps without adding time:
+// the steps add up to the transaction's total, less at most a µs each of
+// rounding, however its spans overlap, repeat ids, loop their parents or
+// end before they start.
+func FuzzSummarizeTraces(f *testing.F) {
+	seed := func(spans []span) {
+		var b strings.Builder
+		if err := tracing.Encode(&b, []tracing.Request{buildRequest("00112233445566778899aabbccddeeff", spans)}); err != nil {
+			f.Fatal(err)
+		}
+		f.Add([]byte(b.String()))
+	}
+	seed([]span{{"r", "", "tx", "", 0, 1000}, {"s", "r", "client.send", "", 0, 100}, {"i", "s", "node.ingress", "n1", 10, 90},
+		{"w", "r", "client.commit_wait", "", 100, 900}, {"m1", "w", "replica.merkle", "n1", 310, 500}, {"m2", "w", "replica.merkle", "n2", 310, 690},
+		{"k1", "w", "replica.commit", "n1", 700, 800}, {"f", "r", "client.proof_verify", "", 900, 1000}})
+	// A step that ends before it starts, one outside the root, a loop of
+	// parents, a repeated id.
+	seed([]span{{"r", "", "tx", "", 0, 1000}, {"a", "r", "client.send", "", 900, 800}, {"b", "r", "node.produce", "n1", -50, 200},
+		{"c", "d", "leader.cut", "n1", 10, 20}, {"d", "c", "leader.publish", "n1", 10, 30}, {"b", "b", "replica.commit", "n1", 5, 7},
+		{"w", "r", "client.commit_wait", "", 100, 150}, {"x", "r", "client.proof_verify", "", 950, 3000}})
+	seed([]span{{"r", "", "tx", "", 1000, 0}, {"s", "r", "client.send", "", 0, 100}})
+	f.Add([]byte("{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":\"tx\",\"startTimeUnixNano\":\"x\"}]}]}]}\n\n{}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		reqs, err := tracing.Decode(strings.NewReader(string(data)))
+		if err != nil && len(reqs) == 0 {
+			return
+		}
+		sum := SummarizeTraces(reqs)
+		if sum.Count != len(reqs) || sum.Complete > sum.Count {
+			t.Fatalf("%d traces, %d complete, of %d requests", sum.Count, sum.Complete, len(reqs))
+		}
+		if (sum.P50 == nil) != (sum.P99 == nil) || sum.P50 != nil && sum.P50.TotalUs > sum.P99.TotalUs {
+			t.Fatalf("p50 %+v, p99 %+v", sum.P50, sum.P99)
+		}
+		for _, b := range []*TraceBreakdown{sum.P50, sum.P99} {
+			if b == nil || b.TotalUs < 0 {
+				continue
+			}
+			var steps int64
+			for _, s := range b.Stages {
+				if s.Us < 0 {
+					t.Fatalf("%s: %d µs", s.Stage, s.Us)
+				}
+				steps += s.Us
+			}
+			if steps > b.TotalUs || steps < b.TotalUs-int64(len(b.Stages)) {
+				t.Fatalf("the steps add up to %d µs of a %d µs transaction: %+v", steps, b.TotalUs, b.Stages)
+			}
+		}
+		_ = newTracesView(sum)
+	})
+}
