@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -144,4 +145,41 @@ func TestReadKeyFileMode(t *testing.T) {
 	if got, err := ReadKeyFile(path); err != nil || !got.Equal(key) {
 		t.Fatalf("mode 0600: %v", err)
 	}
+}
+
+// FuzzParse: whatever a cluster file holds, Parse answers without
+// panicking, and a file it takes writes back (Marshal) as one it takes
+// again with the same chain, shards, quorum, block limits and nodes;
+// every node's settings refuse a key that is not its own.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("chain_id: 7\nshards: 2\nbrokers: [127.0.0.1:9092]\nblock: {max_wait: 5ms}\nnodes:\n  - {id: node-1, key: " + testKey + ", addr: 127.0.0.1:7401, api: 127.0.0.1:7481}\n"))
+	f.Add([]byte("shards: 1\nquorum: 2\nbrokers: [a:1, b:2]\nstorage: {sync: false}\nleadership: {session_timeout: 3s}\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: b, key: " + strings.Repeat("11", 32) + ", addr: 1.2.3.4:6}\n"))
+	f.Add([]byte("shards: 4\nbrokerz: [a:1]\n"))
+	f.Add([]byte("nodes: [{id: a}]\nblock: {max_txs: -1}\n"))
+	other := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cf, err := Parse("f.yaml", data)
+		if err != nil {
+			return
+		}
+		out, err := cf.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := Parse("out.yaml", out)
+		if err != nil {
+			t.Fatalf("a parsed file does not parse back: %v\n%s", err, out)
+		}
+		if back.ChainID != cf.ChainID || back.Shards != cf.Shards || back.Quorum != cf.Quorum || back.Block != cf.Block || len(back.Nodes) != len(cf.Nodes) {
+			t.Fatalf("round trip changed the file:\n%s", out)
+		}
+		for i, nd := range cf.Nodes {
+			if back.Nodes[i].ID != nd.ID || !back.Keys()[i].Equal(cf.Keys()[i]) {
+				t.Fatalf("node %d: %+v back as %+v", i, nd, back.Nodes[i])
+			}
+			if _, err := cf.Settings(NodeOptions{ID: nd.ID, Key: other}); err == nil && !other.Public().(ed25519.PublicKey).Equal(cf.Keys()[i]) {
+				t.Fatalf("node %s took another node's key", nd.ID)
+			}
+		}
+	})
 }
