@@ -419,6 +419,25 @@ func TestSummary(t *testing.T) {
 	}
 	// Aligned: every table line has the same width.
 	lines := strings.Split(out, "\n")
+	defer func() {
+		if t.Failed() {
+			t.Log(out)
+		}
+	}()
+	// A CPU profile's line names its largest parts first, with their µs
+	// a transaction, how many it left out and what it saw; a heap
+	// profile has none.
+	res.Profiles = []ProfileSummary{{Kind: "heap"}, {Kind: "perf", CoveredPct: 74.2, Components: []ProfileComponent{
+		{Name: "a", Value: 1, Pct: 1}, {Name: "b", Value: 6, Pct: 6, MicrosPerTx: 60}, {Name: "c", Value: 5, Pct: 5}, {Name: "d", Value: 4, Pct: 4},
+		{Name: "e", Value: 3, Pct: 3}, {Name: "f", Value: 2, Pct: 2}, {Name: "g", Value: 79, Pct: 79, MicrosPerTx: 790}}}}
+	buf.Reset()
+	if err := Summary(&buf, res); err != nil {
+		t.Fatal(err)
+	}
+	want := "profile perf: g 79.0% (790µs a tx), b 6.0% (60µs a tx), c 5.0%, d 4.0%, e 3.0%, 2 more parts — saw 74% of the CPU time (report.md: by part of the system)\n"
+	if got := buf.String(); !strings.Contains(got, want) || strings.Contains(got, "profile heap") {
+		t.Errorf("summary's profile lines, want %q:\n%s", want, got)
+	}
 	width := len([]rune(lines[1]))
 	for _, l := range lines[2:4] {
 		if len([]rune(l)) != width {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"maps"
@@ -84,6 +85,11 @@ func Summary(w io.Writer, res *Result) error {
 			fmt.Fprintf(&b, "  note: %s\n", n)
 		}
 	}
+	for _, p := range r.Profiles {
+		if line := componentsText(p); line != "" {
+			fmt.Fprintf(&b, "profile %s: %s\n", p.Kind, line)
+		}
+	}
 	if line := floorsText(r.Floors); line != "" {
 		fmt.Fprintf(&b, "floors: %s\n", line)
 	}
@@ -96,6 +102,37 @@ func Summary(w io.Writer, res *Result) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// summaryParts is how many parts of the system a CPU profile's summary line
+// names, the largest first.
+const summaryParts = 5
+
+// componentsText is the summary's line for a CPU profile: its largest
+// parts of the system with their µs a committed transaction, and what
+// share of the CPU time it saw; "" for a profile with no parts.
+func componentsText(p ProfileSummary) string {
+	if len(p.Components) == 0 {
+		return ""
+	}
+	cs := slices.Clone(p.Components)
+	slices.SortStableFunc(cs, func(a, b ProfileComponent) int { return cmp.Compare(b.Value, a.Value) })
+	var parts []string
+	for _, c := range cs[:min(summaryParts, len(cs))] {
+		part := fmt.Sprintf("%s %.1f%%", c.Name, c.Pct)
+		if c.MicrosPerTx > 0 {
+			part += fmt.Sprintf(" (%.0fµs a tx)", c.MicrosPerTx)
+		}
+		parts = append(parts, part)
+	}
+	line := strings.Join(parts, ", ")
+	if len(cs) > summaryParts {
+		line += fmt.Sprintf(", %d more parts", len(cs)-summaryParts)
+	}
+	if p.CoveredPct > 0 {
+		line += fmt.Sprintf(" — saw %.0f%% of the CPU time", p.CoveredPct)
+	}
+	return line + " (report.md: by part of the system)"
 }
 
 // floorsText is the summary's account of the round-trip floors, idle and
