@@ -86,8 +86,8 @@ func Summary(w io.Writer, res *Result) error {
 		}
 	}
 	for _, p := range r.Profiles {
-		if line := componentsText(p); line != "" {
-			fmt.Fprintf(&b, "profile %s: %s\n", p.Kind, line)
+		if line := ComponentsText(p); line != "" {
+			fmt.Fprintf(&b, "profile %s: %s (report.md: by part of the system)\n", p.Kind, line)
 		}
 	}
 	if line := floorsText(r.Floors); line != "" {
@@ -108,10 +108,10 @@ func Summary(w io.Writer, res *Result) error {
 // names, the largest first.
 const summaryParts = 5
 
-// componentsText is the summary's line for a CPU profile: its largest
+// ComponentsText is the summary's line for a CPU profile: its largest
 // parts of the system with their µs a committed transaction, and what
 // share of the CPU time it saw; "" for a profile with no parts.
-func componentsText(p ProfileSummary) string {
+func ComponentsText(p ProfileSummary) string {
 	if len(p.Components) == 0 {
 		return ""
 	}
@@ -132,7 +132,7 @@ func componentsText(p ProfileSummary) string {
 	if p.CoveredPct > 0 {
 		line += fmt.Sprintf(" — saw %.0f%% of the CPU time", p.CoveredPct)
 	}
-	return line + " (report.md: by part of the system)"
+	return line
 }
 
 // floorsText is the summary's account of the round-trip floors, idle and

@@ -107,7 +107,7 @@ report of the whole load from them.`,
 				return err
 			}
 			opts.Progress = cmd.ErrOrStderr()
-			stopProfile, err := startProfile(fl.profile, filepath.Join(opts.Out, "profile"))
+			stopProfile, err := startProfile(fl.profile, filepath.Join(opts.Out, "profile"), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

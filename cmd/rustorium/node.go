@@ -53,7 +53,7 @@ one). The shard and broker settings then come from the file.`,
 				return err
 			}
 			raiseFileLimit(log, uint64(nf.limits.MaxConns+fdReserve))
-			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"))
+			stopProfile, err := startProfile(nf.profile, filepath.Join(cfg.DataDir, "profile"), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}

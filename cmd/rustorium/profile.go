@@ -3,18 +3,23 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/pkg/profile"
 
+	"github.com/rustorium/rustorium/bench"
 	"github.com/rustorium/rustorium/internal/perfprof"
+	"github.com/rustorium/rustorium/reports"
 )
 
 // startProfile starts the named pkg/profile profiler writing into dir, or
 // for "perf" Linux perf's (internal/perfprof: perf.data and perf.pprof,
 // the kernel's share included), and returns its stop function; "" profiles
-// nothing.
-func startProfile(kind, dir string) (func(), error) {
+// nothing. Stopped, a cpu or perf profile says on w how its samples split
+// among the parts of the system.
+func startProfile(kind, dir string, w io.Writer) (func(), error) {
 	var mode func(*profile.Profile)
 	switch kind {
 	case "":
@@ -28,13 +33,15 @@ func startProfile(kind, dir string) (func(), error) {
 			return nil, fmt.Errorf("--profile perf: %w", err)
 		}
 		return func() {
-			_, note, err := r.Stop(context.Background())
+			path, note, err := r.Stop(context.Background())
 			if note != "" {
-				fmt.Fprintf(os.Stderr, "--profile perf: %s\n", note)
+				fmt.Fprintf(w, "--profile perf: %s\n", note)
 			}
 			if err != nil {
-				fmt.Fprintf(os.Stderr, "--profile perf: %v\n", err)
+				fmt.Fprintf(w, "--profile perf: %v\n", err)
+				return
 			}
+			printParts(w, "perf", path)
 		}, nil
 	case "cpu":
 		mode = profile.CPUProfile
@@ -52,5 +59,25 @@ func startProfile(kind, dir string) (func(), error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return profile.Start(mode, profile.ProfilePath(dir), profile.NoShutdownHook, profile.Quiet).Stop, nil
+	stop := profile.Start(mode, profile.ProfilePath(dir), profile.NoShutdownHook, profile.Quiet).Stop
+	if kind != "cpu" {
+		return stop, nil
+	}
+	return func() {
+		stop()
+		printParts(w, "cpu", filepath.Join(dir, "cpu.pprof"))
+	}, nil
+}
+
+// printParts says on w how a CPU profile's samples split among the parts
+// of the system (bench.SummarizeProfile), the largest first.
+func printParts(w io.Writer, kind, path string) {
+	s, err := bench.SummarizeProfile(kind, path)
+	if err != nil {
+		fmt.Fprintf(w, "--profile %s: %v\n", kind, err)
+		return
+	}
+	if line := reports.ComponentsText(s); line != "" {
+		fmt.Fprintf(w, "--profile %s (%s, the whole process): %s\n", kind, path, line)
+	}
 }

@@ -45,7 +45,7 @@ completed but failed them, and 1 when the run could not be done.`,
 			if out == "" {
 				out = filepath.Join("out", sc.Name+"-"+time.Now().Format("20060102-150405"))
 			}
-			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"))
+			stopProfile, err := startProfile(profile, filepath.Join(out, "profile"), cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
