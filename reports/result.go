@@ -684,8 +684,8 @@ type ProfileSummary struct {
 	// counts once, for the first part a function of its stack belongs to
 	// (harness, Poseidon, Merkle tree, ed25519, Pebble, embedded broker,
 	// Kafka client, QUIC, load generator, node, rustorium, Go's background
-	// GC, Go's runtime, other: docs/DESIGN.md, "CPU by component"). Absent
-	// for other kinds.
+	// GC, Go's runtime, other: docs/DESIGN.md, "CPU by part of the
+	// system"). Absent for other kinds.
 	Components []ProfileComponent `json:"components,omitempty"`
 	// CoveredPct is a CPU profile's total over the CPU time the processes
 	// it samples used in the measured phase (resources: the harness

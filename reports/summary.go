@@ -108,9 +108,10 @@ func Summary(w io.Writer, res *Result) error {
 // names, the largest first.
 const summaryParts = 5
 
-// ComponentsText is the summary's line for a CPU profile: its largest
-// parts of the system with their µs a committed transaction, and what
-// share of the CPU time it saw; "" for a profile with no parts.
+// ComponentsText is a CPU profile's line in the run's summary (and at the
+// end of rustorium's --profile): its largest parts of the system with
+// their µs a committed transaction, and what share of the CPU time it
+// saw; "" for a profile with no parts.
 func ComponentsText(p ProfileSummary) string {
 	if len(p.Components) == 0 {
 		return ""

@@ -47,8 +47,9 @@ type DB struct {
 	// closedWrites is what the Pebbles the store closed wrote and synced,
 	// and pdbOpened the bytes the current one had counted as coming in
 	// when it was opened again (Recover: its replay of the failed one's
-	// WAL, which closedWrites holds already; zero for the first). WriteStats counts
-	// over every Pebble the store opened. Guarded by closeMu.
+	// WAL, which closedWrites holds already; zero for the first).
+	// WriteStats counts over every Pebble the store opened. Guarded by
+	// closeMu.
 	closedWrites, pdbOpened WriteStats
 	dir                     string
 	probes                  atomic.Uint64 // Probe's counter
