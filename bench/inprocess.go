@@ -282,7 +282,7 @@ func (c *InProcess) nodeConfig(s *nodeSlot) (node.Config, error) {
 		ChainID: chainID, Key: s.key, NodeID: s.name,
 		Shards: cl.Shards, Brokers: c.brokers, TopicPrefix: c.prefix,
 		DataDir: s.dir, Sync: cl.Storage.SyncEnabled(),
-		Block: consensus.CutterConfig{MaxTxs: cl.Block.MaxTxs, MaxBytes: cl.Block.MaxBytes, MaxWait: cl.Block.MaxWait.Std()},
+		Block: consensus.CutterConfig{MaxTxs: cl.Block.MaxTxs, MaxBytes: cl.Block.MaxBytes, MaxWait: cl.Block.MaxWait.Std(), Hold: consensus.Hold(cl.Block.Hold)},
 		Peers: c.peers, Quorum: cl.Quorum,
 		Leadership: node.LeadershipConfig{
 			SessionTimeout:     cl.Leadership.SessionTimeout.Std(),

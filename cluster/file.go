@@ -71,6 +71,8 @@ type File struct {
 		MaxTxs   int                `yaml:"max_txs"`
 		MaxBytes int                `yaml:"max_bytes"`
 		MaxWait  scenarios.Duration `yaml:"max_wait"`
+		// Hold is shard or leader (consensus.Hold); absent: shard.
+		Hold string `yaml:"hold"`
 	} `yaml:"block"`
 	// Leadership tunes the shard leaders' consumer group; zero fields take
 	// the node's defaults (6s, 10s). The broker bounds the session timeout
@@ -181,6 +183,9 @@ func (cf *File) ensureDefaults() {
 	if !cf.given("block.max_wait") {
 		cf.Block.MaxWait = scenarios.Duration(consensus.DefaultMaxWait)
 	}
+	if cf.Block.Hold == "" {
+		cf.Block.Hold = string(consensus.DefaultHold)
+	}
 }
 
 // invalid is a validation error located at field's line.
@@ -217,6 +222,9 @@ func (cf *File) validate() error {
 	}
 	if cf.given("block.max_wait") && cf.Block.MaxWait <= 0 {
 		add("block.max_wait", "%v: must be > 0 (leave it out for %v)", cf.Block.MaxWait, consensus.DefaultMaxWait)
+	}
+	if h := consensus.Hold(cf.Block.Hold); h != "" && h != consensus.HoldShard && h != consensus.HoldLeader {
+		add("block.hold", "%q: want %s or %s (leave it out for %s)", cf.Block.Hold, consensus.HoldShard, consensus.HoldLeader, consensus.DefaultHold)
 	}
 	if cf.Leadership.SessionTimeout < 0 {
 		add("leadership.session_timeout", "must be ≥ 0")
@@ -322,7 +330,7 @@ func (cf *File) Settings(o NodeOptions) (Settings, error) {
 		Shards: cf.Shards, Brokers: cf.Brokers, TopicPrefix: cf.TopicPrefix,
 		DataDir: data, Listen: listen,
 		Sync:  cf.Storage.Sync == nil || *cf.Storage.Sync,
-		Block: consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std()},
+		Block: consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std(), Hold: consensus.Hold(cf.Block.Hold)},
 		Peers: peers, Quorum: cf.Quorum,
 		Leadership: node.LeadershipConfig{
 			SessionTimeout: cf.Leadership.SessionTimeout.Std(), TransactionTimeout: cf.Leadership.TransactionTimeout.Std(),

@@ -39,6 +39,7 @@ nodes:
 		{"duplicate id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: a, key: " + strings.Repeat("11", 32) + ", addr: 1.2.3.4:6}\n", `c.yaml:5: nodes[1].id: "a" is also nodes[0]'s id`},
 		{"duplicate key", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n  - {id: b, key: " + testKey + ", addr: 1.2.3.4:6}\n", "c.yaml:5: nodes[1].key: the same key as nodes[0]"},
 		{"bad addr", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a, key: " + testKey + ", addr: here}\n", `c.yaml:4: nodes[0].addr: "here" is not host:port`},
+		{"bad hold", "shards: 1\nbrokers: [a:1]\nblock: {hold: round}\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", `c.yaml:3: block.hold: "round": want shard or leader (leave it out for shard)`},
 		{"bad id", "shards: 1\nbrokers: [a:1]\nnodes:\n  - {id: a b, key: " + testKey + ", addr: 1.2.3.4:5}\n", `c.yaml:4: nodes[0].id: "a b": use letters`},
 		{"quorum", "shards: 1\nbrokers: [a:1]\nquorum: 2\nnodes:\n  - {id: a, key: " + testKey + ", addr: 1.2.3.4:5}\n", "c.yaml:3: quorum: 2 is out of range"},
 		{"shards", "shards: 0\nbrokers: [a:1]\n", "c.yaml:1: shards: 0 is out of range"},
@@ -98,7 +99,7 @@ func TestSettingsToConfig(t *testing.T) {
 // TestMarshalRoundTrip: a file written by Marshal parses back to the same
 // cluster, node APIs included; a bad api address is refused at its line.
 func TestMarshalRoundTrip(t *testing.T) {
-	text := "chain_id: 7\nshards: 2\nbrokers: [127.0.0.1:9092]\nblock: {max_wait: 5ms}\nnodes:\n  - {id: node-1, key: " + testKey + ", addr: 127.0.0.1:7401, api: 127.0.0.1:7481}\n"
+	text := "chain_id: 7\nshards: 2\nbrokers: [127.0.0.1:9092]\nblock: {max_wait: 5ms, hold: leader}\nnodes:\n  - {id: node-1, key: " + testKey + ", addr: 127.0.0.1:7401, api: 127.0.0.1:7481}\n"
 	cf, err := Parse("c.yaml", []byte(text))
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +112,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if back.ChainID != 7 || back.Shards != 2 || back.Block.MaxWait.Std().String() != "5ms" || back.Nodes[0].APIURL() != "http://127.0.0.1:7481" || !back.Keys()[0].Equal(cf.Keys()[0]) {
+	if back.ChainID != 7 || back.Shards != 2 || back.Block.MaxWait.Std().String() != "5ms" || back.Block.Hold != "leader" || back.Nodes[0].APIURL() != "http://127.0.0.1:7481" || !back.Keys()[0].Equal(cf.Keys()[0]) {
 		t.Fatalf("round trip:\n%s", out)
 	}
 	_, err = Parse("c.yaml", []byte(strings.Replace(text, "api: 127.0.0.1:7481", "api: nowhere", 1)))

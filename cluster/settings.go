@@ -69,6 +69,9 @@ func (s Settings) Config() (node.Config, error) {
 	if s.Block.MaxWait <= 0 {
 		bad("block max wait %v: want more than 0", s.Block.MaxWait)
 	}
+	if h := s.Block.Hold; h != "" && h != consensus.HoldShard && h != consensus.HoldLeader {
+		bad("block hold %q: want %s or %s", h, consensus.HoldShard, consensus.HoldLeader)
+	}
 	if n := max(len(s.Peers), 1); s.Quorum < 1 || s.Quorum > n {
 		bad("quorum %d: want 1..%d (the validators)", s.Quorum, n)
 	}

@@ -35,7 +35,8 @@ import (
 // own replica, and after a rebalance or an aborted round it first catches up
 // with everything already published for the shard (catchUp).
 type leader struct {
-	n *Node
+	n      *Node
+	policy consensus.Hold // the node's Config.Block.Hold
 
 	pub atomic.Pointer[ordering.Publisher] // the open one, nil between them
 
@@ -59,7 +60,7 @@ type cutTrace struct {
 }
 
 func newLeader(n *Node) *leader {
-	return &leader{n: n, ready: map[uint32]bool{}}
+	return &leader{n: n, policy: n.cfg.Block.Hold, ready: map[uint32]bool{}}
 }
 
 // leading returns the shards this node leads, sorted.
@@ -414,12 +415,22 @@ func (l *leader) hold(ctx context.Context, pub *ordering.Publisher, tips []tip, 
 
 // holding reports whether a shard with pending entries holds its block at
 // now, given each shard's committed height, and the earliest deadline
-// (MaxWait after the first entry) of the shards that hold.
+// (MaxWait after the first entry) of the shards that hold. A shard's
+// block is held while its own previous block is in flight, or with
+// consensus.HoldLeader while any block the leader published is.
 func (l *leader) holding(now time.Time, tips []tip, rd *round, committed []uint64) (deadline time.Time, hold bool) {
-	for s, c := range rd.cutters {
+	inflight := func(s uint32) bool {
 		t := &tips[s]
-		inflight := t.published > 0 && t.blocks[t.published-1].hdr.Height > committed[s]
-		if !c.Hold(now, inflight) {
+		return t.published > 0 && t.blocks[t.published-1].hdr.Height > committed[s]
+	}
+	anyInflight := false
+	if l.policy == consensus.HoldLeader {
+		for s := range tips {
+			anyInflight = anyInflight || inflight(uint32(s))
+		}
+	}
+	for s, c := range rd.cutters {
+		if !c.Hold(now, anyInflight || inflight(s)) {
 			continue
 		}
 		if d, _ := c.Deadline(); !hold || d.Before(deadline) {

@@ -18,7 +18,8 @@ import (
 // shard's committed height) and its block is younger than MaxWait; its
 // deadline is the earliest such block's; a shard with nothing pending, or
 // whose published blocks are committed, or with no published block (its
-// blocks of this round commit with the round), does not hold it.
+// blocks of this round commit with the round), does not hold it. With
+// consensus.HoldLeader any block in flight holds every pending shard.
 func TestLeaderHolding(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	ms := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Millisecond) }
@@ -57,6 +58,30 @@ func TestLeaderHolding(t *testing.T) {
 		{"earliest deadline", map[uint32]*consensus.Cutter{0: pending(ms(3)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			deadline, hold := l.holding(tc.now, tips, &round{cutters: tc.cutters}, tc.committed)
+			if hold != tc.hold || !deadline.Equal(tc.deadline) {
+				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)
+			}
+		})
+	}
+
+	// consensus.HoldLeader: every pending shard holds while any block the
+	// leader published is in flight, its own or another shard's.
+	l.policy = consensus.HoldLeader
+	for _, tc := range []struct {
+		name      string
+		cutters   map[uint32]*consensus.Cutter
+		committed []uint64
+		now       time.Time
+		hold      bool
+		deadline  time.Time
+	}{
+		{"another shard's block in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(5), true, ms(20)},
+		{"every pending shard holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(20)},
+		{"nothing in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
+		{"max wait", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(20), false, time.Time{}},
+	} {
+		t.Run("leader/"+tc.name, func(t *testing.T) {
 			deadline, hold := l.holding(tc.now, tips, &round{cutters: tc.cutters}, tc.committed)
 			if hold != tc.hold || !deadline.Equal(tc.deadline) {
 				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)

@@ -27,6 +27,7 @@ const (
 	DefaultBlockMaxTxs   = consensus.DefaultMaxTxs            // cluster.block.max_txs: 1000
 	DefaultBlockMaxBytes = consensus.DefaultMaxBytes          // cluster.block.max_bytes: 1 MiB
 	DefaultBlockMaxWait  = Duration(consensus.DefaultMaxWait) // cluster.block.max_wait: 20ms
+	DefaultBlockHold     = BlockHold(consensus.DefaultHold)   // cluster.block.hold: shard
 	DefaultSync          = true                               // cluster.storage.sync
 	DefaultSession       = Duration(1e9)                      // cluster.leadership.session_timeout: 1s
 	DefaultTxnTimeout    = Duration(3e9)                      // cluster.leadership.transaction_timeout: 3s
@@ -150,6 +151,7 @@ func (s *Scenario) clusterDefaults() {
 	setDefault(s, "cluster.block.max_txs", &c.Block.MaxTxs, DefaultBlockMaxTxs)
 	setDefault(s, "cluster.block.max_bytes", &c.Block.MaxBytes, DefaultBlockMaxBytes)
 	setDefault(s, "cluster.block.max_wait", &c.Block.MaxWait, DefaultBlockMaxWait)
+	setDefault(s, "cluster.block.hold", &c.Block.Hold, DefaultBlockHold)
 	setDefault(s, "cluster.leadership.session_timeout", &c.Leadership.SessionTimeout, DefaultSession)
 	setDefault(s, "cluster.leadership.transaction_timeout", &c.Leadership.TransactionTimeout, DefaultTxnTimeout)
 	if c.Storage.Sync == nil {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/rustorium/rustorium/node/consensus"
 )
 
 // The scalar types below parse themselves from text (YAML scalars, JSON
@@ -476,6 +478,18 @@ var clusterModeValues = []string{"inprocess", "process"}
 func (m *ClusterMode) UnmarshalText(b []byte) error {
 	s, err := parseEnum(b, "cluster mode", clusterModeValues)
 	*m = ClusterMode(s)
+	return err
+}
+
+// BlockHold is which in-flight blocks hold a shard's block open
+// (cluster.block.hold; consensus.Hold): "shard", its own previous block,
+// or "leader", any block its leader published.
+type BlockHold string
+
+// UnmarshalText accepts one of the hold policies.
+func (h *BlockHold) UnmarshalText(b []byte) error {
+	s, err := parseEnum(b, "block hold", consensus.HoldValues)
+	*h = BlockHold(s)
 	return err
 }
 

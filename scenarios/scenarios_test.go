@@ -150,6 +150,7 @@ func TestBadValues(t *testing.T) {
 		{"bandwidth", "network:\n  default: {rate: 10mbps}\n", `network.default.rate: "10mbps" is ambiguous`, ErrValue},
 		{"keys", "workload:\n  - kind: put\n    keys: zipf(0.5)\n", `workload[0].keys: "zipf(0.5)": the zipf exponent must be > 1`, ErrValue},
 		{"enum", "workload:\n  - kind: delete\n", `f.yaml:2: workload[0].kind: "delete" is not a workload kind (want transfer, put, get or query)`, ErrValue},
+		{"block hold", "cluster:\n  block: {hold: round}\n", `f.yaml:2: cluster.block.hold: "round" is not a block hold (want shard or leader)`, ErrValue},
 		{"int", "seed: abc\n", `f.yaml:1: seed: want a whole number, not "abc"`, ErrType},
 		{"int overflow", "cluster: {nodes: 99999999999999999999}\n", `cluster.nodes: 99999999999999999999 is out of range`, ErrValue},
 		{"bool", "cluster: {storage: {sync: maybe}}\n", `cluster.storage.sync: want true or false`, ErrType},

@@ -5,6 +5,7 @@ import (
 	_ "embed" // the committed schema
 	"encoding/json"
 	"fmt"
+	"github.com/rustorium/rustorium/node/consensus"
 	"reflect"
 	"strings"
 
@@ -182,6 +183,7 @@ func (Threshold) jsonSchema() map[string]any {
 func (Kind) jsonSchema() map[string]any         { return enumSchema(kindValues) }
 func (Client) jsonSchema() map[string]any       { return enumSchema(clientValues) }
 func (ClusterMode) jsonSchema() map[string]any  { return enumSchema(clusterModeValues) }
+func (BlockHold) jsonSchema() map[string]any    { return enumSchema(consensus.HoldValues) }
 func (Arrival) jsonSchema() map[string]any      { return enumSchema(arrivalValues) }
 func (SimMode) jsonSchema() map[string]any      { return enumSchema(simModeValues) }
 func (Distribution) jsonSchema() map[string]any { return enumSchema(distributionValues) }

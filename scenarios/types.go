@@ -112,6 +112,11 @@ type Block struct {
 	// grow under load; at low load nothing is in flight and blocks are cut
 	// at once.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
+	// Hold is which in-flight blocks hold a shard's block open: shard
+	// (the shard's own previous block) or leader (any block its leader
+	// published, so rounds carry more transactions at a moderate load
+	// and a transaction behind another shard's block waits for it).
+	Hold BlockHold `yaml:"hold" json:"hold"`
 }
 
 // Storage configures the nodes' Pebble stores.

@@ -866,8 +866,9 @@ func (e *engine) pollInto(n *node) {
 }
 
 // holdOrExecute holds the node's round open while a shard holds its block
-// (its previous block in flight: published, not committed by this node's
-// replica; the block neither full nor MaxWait old) and the round may poll
+// (its previous block in flight, or with cluster.block.hold: leader any
+// the node published: published, not committed by this node's replica;
+// the block neither full nor MaxWait old) and the round may poll
 // more: until the earliest such deadline, a commit of this node, or new
 // records (wakeLeader) check again. Otherwise it flushes every shard's
 // pending block and executes the round.
@@ -878,8 +879,14 @@ func (e *engine) holdOrExecute(n *node) {
 	var deadline time.Time
 	hold := false
 	if h.budget > 0 {
+		anyInflight := false
+		if consensus.Hold(e.sc.Cluster.Block.Hold) == consensus.HoldLeader {
+			for _, k := range n.inflight {
+				anyInflight = anyInflight || k > 0
+			}
+		}
 		for s, c := range h.cutters {
-			if !c.Hold(now, n.inflight[s] > 0) {
+			if !c.Hold(now, anyInflight || n.inflight[s] > 0) {
 				continue
 			}
 			if d, _ := c.Deadline(); !hold || d.Before(deadline) {

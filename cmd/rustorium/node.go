@@ -93,7 +93,8 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.Uint32Var(&nf.chainID, "chain-id", 1, "chain id transactions must carry")
 	f.IntVar(&nf.block.MaxTxs, "block-max-txs", consensus.DefaultMaxTxs, "close a block at this many transactions")
 	f.IntVar(&nf.block.MaxBytes, "block-max-bytes", consensus.DefaultMaxBytes, "close a block at this many bytes of transactions")
-	f.DurationVar(&nf.block.MaxWait, "block-max-wait", consensus.DefaultMaxWait, "the longest a leader holds a block open, from its first transaction, while the previous block of its shard is in flight (at low load blocks are cut at once)")
+	f.DurationVar(&nf.block.MaxWait, "block-max-wait", consensus.DefaultMaxWait, "the longest a leader holds a block open, from its first transaction, while a block is in flight (at low load blocks are cut at once)")
+	f.StringVar((*string)(&nf.block.Hold), "block-hold", string(consensus.DefaultHold), "which in-flight blocks hold a shard's block open: shard (its own previous block) or leader (any block its leader published)")
 	f.BoolVar(&nf.noSync, "no-sync", false, "do not fsync each block (faster, not crash safe)")
 	f.StringVar(&nf.metrics, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9400)")
 	f.StringVar(&nf.api, "api", "", "serve the REST, WebSocket and GraphQL APIs on this address (e.g. 127.0.0.1:7480); empty: off")
@@ -142,7 +143,7 @@ func (nf *nodeFlags) checkLimits(cmd *cobra.Command) error {
 }
 
 // fileFlags are the flags a cluster file sets instead.
-var fileFlags = []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-bytes", "block-max-wait", "no-sync"}
+var fileFlags = []string{"brokers", "topic-prefix", "shards", "chain-id", "block-max-txs", "block-max-bytes", "block-max-wait", "block-hold", "no-sync"}
 
 // config is the node's configuration: from the cluster file in cluster
 // mode, else from the flags (cmd's, parsed); the QUIC limits from the

@@ -102,7 +102,7 @@ func TestFlagsClusterFileParity(t *testing.T) {
 	}
 	want := node.Config{
 		Shards: ordering.DefaultShards, Brokers: []string{"127.0.0.1:9092"}, Quorum: consensus.DefaultQuorum(1),
-		Block: consensus.CutterConfig{MaxTxs: consensus.DefaultMaxTxs, MaxBytes: consensus.DefaultMaxBytes, MaxWait: consensus.DefaultMaxWait},
+		Block: consensus.CutterConfig{MaxTxs: consensus.DefaultMaxTxs, MaxBytes: consensus.DefaultMaxBytes, MaxWait: consensus.DefaultMaxWait, Hold: consensus.DefaultHold},
 	}
 	if got := shared(defaults); !reflect.DeepEqual(got, want) {
 		t.Fatalf("flag defaults %+v\nwant %+v", got, want)
@@ -112,15 +112,15 @@ func TestFlagsClusterFileParity(t *testing.T) {
 	}
 
 	flags, err := flagConfig(t, "--chain-id", "7", "--shards", "3", "--brokers", "127.0.0.1:9092,127.0.0.1:9093", "--topic-prefix", "p-",
-		"--block-max-txs", "50", "--block-max-bytes", "2048", "--block-max-wait", "5ms", "--no-sync")
+		"--block-max-txs", "50", "--block-max-bytes", "2048", "--block-max-wait", "5ms", "--block-hold", "leader", "--no-sync")
 	if err != nil {
 		t.Fatal(err)
 	}
 	file := oneNodeCluster(t, "chain_id: 7\nshards: 3\nbrokers: [127.0.0.1:9092, 127.0.0.1:9093]\ntopic_prefix: p-\n"+
-		"block: {max_txs: 50, max_bytes: 2048, max_wait: 5ms}\nstorage: {sync: false}\n")
+		"block: {max_txs: 50, max_bytes: 2048, max_wait: 5ms, hold: leader}\nstorage: {sync: false}\n")
 	want = node.Config{
 		ChainID: 7, Shards: 3, Brokers: []string{"127.0.0.1:9092", "127.0.0.1:9093"}, TopicPrefix: "p-", Quorum: 1,
-		Storage: storage.Options{NoSync: true}, Block: consensus.CutterConfig{MaxTxs: 50, MaxBytes: 2048, MaxWait: 5e6},
+		Storage: storage.Options{NoSync: true}, Block: consensus.CutterConfig{MaxTxs: 50, MaxBytes: 2048, MaxWait: 5e6, Hold: consensus.HoldLeader},
 	}
 	if got := shared(flags); !reflect.DeepEqual(got, want) {
 		t.Fatalf("flags %+v\nwant %+v", got, want)

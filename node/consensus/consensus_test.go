@@ -109,9 +109,17 @@ func TestCutterFlush(t *testing.T) {
 }
 
 func TestCutterConfigValidate(t *testing.T) {
-	if err := (&CutterConfig{MaxTxs: -1, MaxBytes: 1, MaxWait: -1}).Validate(); err == nil ||
-		!strings.Contains(err.Error(), "max_txs") || !strings.Contains(err.Error(), "max_wait") {
+	if err := (&CutterConfig{MaxTxs: -1, MaxBytes: 1, MaxWait: -1, Hold: "round"}).Validate(); err == nil ||
+		!strings.Contains(err.Error(), "max_txs") || !strings.Contains(err.Error(), "max_wait") || !strings.Contains(err.Error(), `hold "round": want shard or leader`) {
 		t.Fatalf("validate: %v", err)
+	}
+	c := CutterConfig{}
+	c.EnsureDefaults()
+	if c.Hold != HoldShard || c.Validate() != nil {
+		t.Fatalf("defaults: %+v %v", c, c.Validate())
+	}
+	if err := (&CutterConfig{MaxTxs: 1, MaxBytes: 1, Hold: HoldLeader}).Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
 
