@@ -263,7 +263,10 @@ func (c *Processes) writeCluster() error {
 	f := cluster.File{
 		ChainID: chainID, Shards: cl.Shards, Quorum: cl.Quorum, Brokers: c.brokers, TopicPrefix: c.prefix,
 	}
-	f.Block.MaxTxs, f.Block.MaxBytes, f.Block.MaxWait, f.Block.Hold = cl.Block.MaxTxs, cl.Block.MaxBytes, cl.Block.MaxWait, string(cl.Block.Hold)
+	f.Block.MaxTxs, f.Block.MaxBytes, f.Block.MaxWait = cl.Block.MaxTxs, cl.Block.MaxBytes, cl.Block.MaxWait
+	if cl.Block.Hold != scenarios.DefaultBlockHold {
+		f.Block.Hold = string(cl.Block.Hold) // the default left out: a --node-bin older than the field reads the file
+	}
 	f.Leadership.SessionTimeout, f.Leadership.TransactionTimeout = cl.Leadership.SessionTimeout, cl.Leadership.TransactionTimeout
 	sync := cl.Storage.SyncEnabled()
 	f.Storage.Sync = &sync

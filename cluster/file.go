@@ -6,6 +6,7 @@
 package cluster
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -71,8 +72,10 @@ type File struct {
 		MaxTxs   int                `yaml:"max_txs"`
 		MaxBytes int                `yaml:"max_bytes"`
 		MaxWait  scenarios.Duration `yaml:"max_wait"`
-		// Hold is shard or leader (consensus.Hold); absent: shard.
-		Hold string `yaml:"hold"`
+		// Hold is shard or leader (consensus.Hold); absent: shard, and
+		// Marshal leaves the default out, so that a node binary older than
+		// the field (rustorium run --node-bin) reads the file.
+		Hold string `yaml:"hold,omitempty"`
 	} `yaml:"block"`
 	// Leadership tunes the shard leaders' consumer group; zero fields take
 	// the node's defaults (6s, 10s). The broker bounds the session timeout
@@ -182,9 +185,6 @@ func (cf *File) ensureDefaults() {
 	}
 	if !cf.given("block.max_wait") {
 		cf.Block.MaxWait = scenarios.Duration(consensus.DefaultMaxWait)
-	}
-	if cf.Block.Hold == "" {
-		cf.Block.Hold = string(consensus.DefaultHold)
 	}
 }
 
@@ -330,7 +330,7 @@ func (cf *File) Settings(o NodeOptions) (Settings, error) {
 		Shards: cf.Shards, Brokers: cf.Brokers, TopicPrefix: cf.TopicPrefix,
 		DataDir: data, Listen: listen,
 		Sync:  cf.Storage.Sync == nil || *cf.Storage.Sync,
-		Block: consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std(), Hold: consensus.Hold(cf.Block.Hold)},
+		Block: consensus.CutterConfig{MaxTxs: cf.Block.MaxTxs, MaxBytes: cf.Block.MaxBytes, MaxWait: cf.Block.MaxWait.Std(), Hold: cmp.Or(consensus.Hold(cf.Block.Hold), consensus.DefaultHold)},
 		Peers: peers, Quorum: cf.Quorum,
 		Leadership: node.LeadershipConfig{
 			SessionTimeout: cf.Leadership.SessionTimeout.Std(), TransactionTimeout: cf.Leadership.TransactionTimeout.Std(),

@@ -115,6 +115,15 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if back.ChainID != 7 || back.Shards != 2 || back.Block.MaxWait.Std().String() != "5ms" || back.Block.Hold != "leader" || back.Nodes[0].APIURL() != "http://127.0.0.1:7481" || !back.Keys()[0].Equal(cf.Keys()[0]) {
 		t.Fatalf("round trip:\n%s", out)
 	}
+	// The default hold is left out, so that a node binary older than the
+	// field reads the file (rustorium run --node-bin).
+	plain, err := Parse("c.yaml", []byte(strings.Replace(text, ", hold: leader", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := plain.Marshal(); err != nil || strings.Contains(string(out), "hold") {
+		t.Fatalf("the default hold written out: %v\n%s", err, out)
+	}
 	_, err = Parse("c.yaml", []byte(strings.Replace(text, "api: 127.0.0.1:7481", "api: nowhere", 1)))
 	if err == nil || !strings.Contains(err.Error(), `c.yaml:6: nodes[0].api: "nowhere" is not host:port`) {
 		t.Fatalf("bad api: %v", err)
