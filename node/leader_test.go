@@ -37,51 +37,36 @@ func TestLeaderHolding(t *testing.T) {
 		c.Add(at, consensus.Entry{Raw: []byte{1}})
 		return c
 	}
-	l := &leader{}
 	tips := []tip{published(4, 5), published(7), {}, published(2)}
 	// A block cut in this round but not published: not in flight.
 	tips[2].blocks = []pendingBlock{{hdr: consensus.Header{Height: 9}}}
-	for _, tc := range []struct {
+	type holdCase struct {
+		policy    consensus.Hold
 		name      string
 		cutters   map[uint32]*consensus.Cutter
 		committed []uint64
 		now       time.Time
 		hold      bool
 		deadline  time.Time
-	}{
-		{"in flight", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(5), true, ms(20)},
-		{"committed", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
-		{"max wait", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(20), false, time.Time{}},
-		{"nothing pending", map[uint32]*consensus.Cutter{0: consensus.NewCutter(cfg)}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
-		{"only this round's blocks", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
-		{"one shard of several holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
-		{"earliest deadline", map[uint32]*consensus.Cutter{0: pending(ms(3)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			deadline, hold := l.holding(tc.now, tips, &round{cutters: tc.cutters}, tc.committed)
-			if hold != tc.hold || !deadline.Equal(tc.deadline) {
-				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)
-			}
-		})
 	}
-
-	// consensus.HoldLeader: every pending shard holds while any block the
-	// leader published is in flight, its own or another shard's.
-	l.policy = consensus.HoldLeader
-	for _, tc := range []struct {
-		name      string
-		cutters   map[uint32]*consensus.Cutter
-		committed []uint64
-		now       time.Time
-		hold      bool
-		deadline  time.Time
-	}{
-		{"another shard's block in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(5), true, ms(20)},
-		{"every pending shard holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(20)},
-		{"nothing in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
-		{"max wait", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(20), false, time.Time{}},
+	shard, lead := consensus.HoldShard, consensus.HoldLeader
+	for _, tc := range []holdCase{
+		{shard, "in flight", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(5), true, ms(20)},
+		{shard, "committed", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
+		{shard, "max wait", map[uint32]*consensus.Cutter{0: pending(ms(0))}, []uint64{4, 7, 0, 2}, ms(20), false, time.Time{}},
+		{shard, "nothing pending", map[uint32]*consensus.Cutter{0: consensus.NewCutter(cfg)}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
+		{shard, "only this round's blocks", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{0, 0, 0, 0}, ms(5), false, time.Time{}},
+		{shard, "one shard of several holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
+		{shard, "earliest deadline", map[uint32]*consensus.Cutter{0: pending(ms(3)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(21)},
+		// consensus.HoldLeader: every pending shard holds while any block
+		// the leader published is in flight, its own or another shard's.
+		{lead, "another shard's block in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(5), true, ms(20)},
+		{lead, "every pending shard holds", map[uint32]*consensus.Cutter{0: pending(ms(3)), 1: pending(ms(0)), 3: pending(ms(1))}, []uint64{4, 7, 0, 1}, ms(5), true, ms(20)},
+		{lead, "nothing in flight", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 7, 0, 2}, ms(5), false, time.Time{}},
+		{lead, "max wait", map[uint32]*consensus.Cutter{2: pending(ms(0))}, []uint64{5, 6, 0, 2}, ms(20), false, time.Time{}},
 	} {
-		t.Run("leader/"+tc.name, func(t *testing.T) {
+		t.Run(string(tc.policy)+"/"+tc.name, func(t *testing.T) {
+			l := &leader{policy: tc.policy}
 			deadline, hold := l.holding(tc.now, tips, &round{cutters: tc.cutters}, tc.committed)
 			if hold != tc.hold || !deadline.Equal(tc.deadline) {
 				t.Fatalf("hold %v until %v, want %v until %v", hold, deadline, tc.hold, tc.deadline)
