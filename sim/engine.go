@@ -354,15 +354,15 @@ func (e *engine) kafkaScale() (float64, bool) {
 	return e.k.c.ProduceScaleAt(e.curveLoad(), float64(e.k.produceBase()))
 }
 
-// walSyncExtra is what the host's load now adds to a WAL sync of bytes
-// (calib.Calibration.WALSyncExtraAt over the idle sync of that size, a
-// synced commit less an unsynced one; false: the calibration has no WAL
-// sync points, or this is not a shared host's tx-mode run).
-func (e *engine) walSyncExtra(bytes int) (des.Time, bool) {
+// walSyncExtra is what the host's load now adds to a WAL sync whose idle
+// cost is idle (calib.Calibration.WALSyncExtraAt; the idle sync of a
+// size is a synced commit less an unsynced one; false: the calibration
+// has no WAL sync points, or this is not a shared host's tx-mode run).
+func (e *engine) walSyncExtra(idle des.Time) (des.Time, bool) {
 	if !e.walSync {
 		return 0, false
 	}
-	v, ok := e.k.c.WALSyncExtraAt(e.curveLoad(), float64(e.k.fsync(bytes)))
+	v, ok := e.k.c.WALSyncExtraAt(e.curveLoad(), float64(idle))
 	return ns(v), ok
 }
 
@@ -696,7 +696,7 @@ func (g *groupSync) maybeFlush(e *engine) {
 func (g *groupSync) flush(e *engine) {
 	batch := g.pending
 	cost := e.k.fsync(g.bytes)
-	if extra, ok := e.walSyncExtra(g.bytes); ok && cost > 0 {
+	if extra, ok := e.walSyncExtra(cost); ok {
 		cost += extra
 	} else if f, ok := e.kafkaScale(); ok {
 		cost = ns(float64(cost) * f)

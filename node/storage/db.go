@@ -45,14 +45,14 @@ type DB struct {
 	// Guarded by closeMu.
 	down bool
 	// closedWrites is what the Pebbles the store closed wrote and synced,
-	// and pdbOpened the bytes the current one had counted as coming in
+	// and replayed the bytes the current one had counted as coming in
 	// when it was opened again (Recover: its replay of the failed one's
-	// WAL, which closedWrites holds already; zero for the first).
-	// WriteStats counts over every Pebble the store opened. Guarded by
-	// closeMu.
-	closedWrites, pdbOpened WriteStats
-	dir                     string
-	probes                  atomic.Uint64 // Probe's counter
+	// WAL, which closedWrites holds already; 0 for the first). WriteStats
+	// counts over every Pebble the store opened. Guarded by closeMu.
+	closedWrites WriteStats
+	replayed     uint64
+	dir          string
+	probes       atomic.Uint64 // Probe's counter
 
 	fmu       sync.Mutex    // guards failed, corrupt, reopening and the background error
 	reopening *reopen       // Recover's reopen under way
@@ -356,18 +356,21 @@ func (d *DB) closePebble() (err error) {
 			err = f
 		}
 	}()
-	d.closedWrites = d.closedWrites.add(writesOf(d.pdb.Metrics()).sub(d.pdbOpened))
-	d.pdbOpened = WriteStats{}
+	d.closedWrites = d.closedWrites.add(writesOf(d.pdb.Metrics(), d.replayed))
+	d.replayed = 0
 	return d.pdb.Close()
 }
 
 // writesOf is what one Pebble wrote and synced since it opened, from its
-// metrics: the byte totals and the WAL syncs (LogWriter.FsyncLatency,
-// which observes each sync in nanoseconds). The flush counts are the
-// store's FlushCounter's, not a Pebble's, and stay zero.
-func writesOf(m *pebble.Metrics) WriteStats {
+// metrics, less the replayed bytes it counted as coming in (and so as
+// written to its WAL) at its open: the byte totals and the WAL syncs
+// (LogWriter.FsyncLatency, which observes each sync in nanoseconds). The
+// flush counts are the store's FlushCounter's, not a Pebble's, and stay
+// zero.
+func writesOf(m *pebble.Metrics, replayed uint64) WriteStats {
 	t := m.Total()
-	w := WriteStats{BytesIn: t.TableBytesIn, BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted,
+	w := WriteStats{BytesIn: t.TableBytesIn - min(replayed, t.TableBytesIn),
+		BytesWritten: t.TableBytesFlushed + t.TableBytesCompacted + t.BlobBytesFlushed + t.BlobBytesCompacted - min(replayed, t.TableBytesFlushed),
 		// Total's TableBytesFlushed counts the WAL's bytes too.
 		BytesFlushed: t.TableBytesFlushed - min(t.TableBytesIn, t.TableBytesFlushed) + t.BlobBytesFlushed}
 	if h := m.LogWriter.FsyncLatency; h != nil {
@@ -622,12 +625,11 @@ func (d *DB) reopen(cause error) error {
 	}
 	// What the new Pebble counted as coming in when it replayed the WAL,
 	// already counted by the failed one; its flush of it is its own.
-	opened := WriteStats{BytesIn: writesOf(pdb.Metrics()).BytesIn}
-	opened.BytesWritten = opened.BytesIn
+	replayed := pdb.Metrics().Total().TableBytesIn
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
 	if d.closed {
-		_ = d.closePebbleDB(pdb, opened)
+		_ = d.closePebbleDB(pdb, replayed)
 		return ErrClosed
 	}
 	d.fmu.Lock()
@@ -637,10 +639,10 @@ func (d *DB) reopen(cause error) error {
 		d.fmu.Lock()
 		d.failed = cause
 		d.fmu.Unlock()
-		_ = d.closePebbleDB(pdb, opened)
+		_ = d.closePebbleDB(pdb, replayed)
 		return err // reported by write
 	}
-	d.pdb, d.pdbOpened, d.down = pdb, opened, false
+	d.pdb, d.replayed, d.down = pdb, replayed, false
 	metas, err := d.readMetas()
 	if err == nil {
 		err = d.reloadShards(metas)
@@ -717,13 +719,6 @@ func (w WriteStats) add(o WriteStats) WriteStats {
 		WALSyncs: w.WALSyncs + o.WALSyncs, WALSyncSeconds: w.WALSyncSeconds + o.WALSyncSeconds}
 }
 
-// sub is w less o field by field, none below zero.
-func (w WriteStats) sub(o WriteStats) WriteStats {
-	return WriteStats{BytesIn: w.BytesIn - min(w.BytesIn, o.BytesIn), BytesWritten: w.BytesWritten - min(w.BytesWritten, o.BytesWritten),
-		BytesFlushed: w.BytesFlushed - min(w.BytesFlushed, o.BytesFlushed), MemtablesFlushed: max(w.MemtablesFlushed-o.MemtablesFlushed, 0),
-		L0Rounds: w.L0Rounds - min(w.L0Rounds, o.L0Rounds), WALSyncs: w.WALSyncs - min(w.WALSyncs, o.WALSyncs), WALSyncSeconds: max(w.WALSyncSeconds-o.WALSyncSeconds, 0)}
-}
-
 // WriteAmp is BytesWritten / BytesIn, 0 before anything came in.
 func (w WriteStats) WriteAmp() float64 {
 	if w.BytesIn == 0 {
@@ -739,7 +734,7 @@ func (d *DB) WriteStats() WriteStats {
 		return WriteStats{}
 	}
 	defer exit()
-	w := d.closedWrites.add(writesOf(d.pdb.Metrics()).sub(d.pdbOpened))
+	w := d.closedWrites.add(writesOf(d.pdb.Metrics(), d.replayed))
 	w.MemtablesFlushed = float64(d.flushes.ArenaBytes()) / float64(max(d.opts.MemTableBytes, 1))
 	w.L0Rounds = d.flushes.L0Rounds()
 	return w
@@ -782,11 +777,11 @@ func (c *FlushCounter) ArenaBytes() uint64 { return c.arena.Load() }
 func (c *FlushCounter) L0Rounds() uint64 { return c.rounds.Load() }
 
 // closePebbleDB closes pdb, which is not the store's Pebble, opened having
-// counted opened (WriteStats).
-func (d *DB) closePebbleDB(pdb *pebble.DB, opened WriteStats) error {
-	old, oldOpened := d.pdb, d.pdbOpened
-	d.pdb, d.pdbOpened = pdb, opened
-	defer func() { d.pdb, d.pdbOpened = old, oldOpened }()
+// replayed bytes (writesOf).
+func (d *DB) closePebbleDB(pdb *pebble.DB, replayed uint64) error {
+	old, oldReplayed := d.pdb, d.replayed
+	d.pdb, d.replayed = pdb, replayed
+	defer func() { d.pdb, d.replayed = old, oldReplayed }()
 	return d.closePebble()
 }
 
