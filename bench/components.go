@@ -80,15 +80,6 @@ func profileComponents(prof *profile.Profile, vi int) []reports.ProfileComponent
 	return out
 }
 
-// SummarizeProfile summarises the pprof file at path as a run summarises
-// its report.profile ones (reports.ProfileSummary): the top functions
-// and, for kind cpu or perf, the samples split among the parts of the
-// system, without µs a transaction (the CLI's --profile, which covers
-// the whole process, has no committed count to divide by).
-func SummarizeProfile(kind, path string) (reports.ProfileSummary, error) {
-	return summarize(kind, path)
-}
-
 // pctOf is v as a percentage of total, to a tenth (rounded down); 0 when
 // total is.
 func pctOf(v, total int64) float64 {

@@ -37,7 +37,7 @@ func summarizeScript(t *testing.T, script string, names map[int]string) reports.
 	}
 	path := filepath.Join(t.TempDir(), "perf.pprof")
 	writeProfile(t, p, path)
-	s, err := summarize("perf", path)
+	s, err := SummarizeProfile("perf", path)
 	if err != nil {
 		t.Fatal(err)
 	}

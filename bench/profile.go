@@ -174,7 +174,7 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 			p.notes = append(p.notes, fmt.Sprintf("%s profile: %v", k, err))
 			continue
 		}
-		s, err := summarize(string(k), path)
+		s, err := SummarizeProfile(string(k), path)
 		if err != nil {
 			p.notes = append(p.notes, fmt.Sprintf("%s profile: %v", k, err))
 			continue
@@ -184,10 +184,13 @@ func (p *profiler) stop() ([]reports.ProfileSummary, []string) {
 	return out, p.notes
 }
 
-// summarize reads a pprof file and lists its top functions by flat and by
-// cumulative value of its main sample type (the last one: cpu nanoseconds,
-// in-use bytes, contention delay…).
-func summarize(kind, path string) (reports.ProfileSummary, error) {
+// SummarizeProfile reads a pprof file of kind (a report.profile kind) and
+// lists its top functions by flat and by cumulative value of its main
+// sample type (the last one: cpu nanoseconds, in-use bytes, contention
+// delay…), and for cpu and perf splits its samples among the parts of the
+// system (profileComponents) — without µs a transaction, which only a
+// run's profiles over its measured phase get (profileCPU).
+func SummarizeProfile(kind, path string) (reports.ProfileSummary, error) {
 	s := reports.ProfileSummary{Kind: kind, File: filepath.Base(path)}
 	f, err := os.Open(path)
 	if err != nil {

@@ -107,10 +107,11 @@ type Block struct {
 	// MaxBytes is the most encoded transaction bytes in one block.
 	MaxBytes int `yaml:"max_bytes" json:"max_bytes"`
 	// MaxWait is the longest a leader holds a block open, from its first
-	// transaction, while the previous block of its shard is in flight
-	// (published, not yet committed by the leader's node), so that blocks
-	// grow under load; at low load nothing is in flight and blocks are cut
-	// at once.
+	// transaction, while a block is in flight (published, not yet
+	// committed by the leader's node: the previous block of its shard, or
+	// with Hold leader any block of the leader's), so that blocks grow
+	// under load; at low load nothing is in flight and blocks are cut at
+	// once.
 	MaxWait Duration `yaml:"max_wait" json:"max_wait"`
 	// Hold is which in-flight blocks hold a shard's block open: shard
 	// (the shard's own previous block) or leader (any block its leader

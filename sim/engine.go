@@ -809,7 +809,9 @@ func (e *engine) wakeLeader(sh *logShard) {
 // pollMax records over the node's shards and add them to each shard's
 // block with the node's own consensus.Cutter (full blocks are cut at
 // once); hold the round open while a shard with pending entries has its
-// previous block in flight (Cutter.Hold), polling what arrives meanwhile;
+// previous block in flight, or with cluster.block.hold: leader any block
+// the node published (Cutter.Hold, holdOrExecute), polling what arrives
+// meanwhile;
 // then flush, execute each block on the tip and publish them all in one
 // Kafka transaction.
 func (e *engine) round(n *node) {
