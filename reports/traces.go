@@ -118,15 +118,30 @@ type traceTree struct {
 	nodes    []string
 }
 
-// newTraceTree builds the tree of a trace; false without a root span.
+// maxTraceSpans bounds the spans of a trace that SummarizeTraces follows.
+// A transaction's trace has a few dozen (about 20 a node in a cluster,
+// more with resends); one over the bound is malformed — traces.json is
+// input to simulate --against — and gets no tree: its spans count in the
+// span statistics only. Unbounded, a chain of parents recursed as deep as
+// the trace is long, and a span with k children cost k² to walk.
+const maxTraceSpans = 1024
+
+// newTraceTree builds the tree of a trace; false without a root span, or
+// over maxTraceSpans spans.
 func newTraceTree(req *tracing.Request) (*traceTree, bool) {
 	t := &traceTree{spans: req.Flatten(), root: -1, self: map[string]int64{}}
 	n := len(t.spans)
-	t.start, t.end, t.kids, t.crit = make([]int64, n), make([]int64, n), make([][]int, n), make([]bool, n)
+	t.start, t.end = make([]int64, n), make([]int64, n)
+	for i := range t.spans {
+		t.start[i], t.end[i] = t.spans[i].Start(), t.spans[i].End()
+	}
+	if n > maxTraceSpans {
+		return t, false
+	}
+	t.kids, t.crit = make([][]int, n), make([]bool, n)
 	byID := map[string]int{}
 	for i := range t.spans {
 		s := &t.spans[i]
-		t.start[i], t.end[i] = s.Start(), s.End()
 		byID[s.SpanID] = i
 		if s.Name == string(tracing.SpanTx) && s.ParentSpanID == "" {
 			t.root = i
@@ -345,7 +360,8 @@ func spanDetail(s *tracing.FlatSpan, keys map[string]string) string {
 
 // SummarizeTraces summarises traces.json's requests (one trace each) for
 // result.json and the report: counts, the p50 and p99 transactions'
-// breakdowns, and the slowest ones' waterfalls.
+// breakdowns, and the slowest ones' waterfalls. A trace of more than
+// maxTraceSpans (1024) spans is malformed: only its spans' statistics count.
 func SummarizeTraces(reqs []tracing.Request) *Traces {
 	out := &Traces{Count: len(reqs)}
 	var done []*traceTree

@@ -224,3 +224,38 @@ func FuzzSummarizeTraces(f *testing.F) {
 		_ = newTracesView(sum)
 	})
 }
+
+// TestTraceSpanBound: a trace of more than maxTraceSpans spans (here a
+// chain of parents, each the next one's) gets no tree — no breakdown, no
+// waterfall, not complete — while its spans still count in the span
+// statistics; at the bound it is summarised.
+func TestTraceSpanBound(t *testing.T) {
+	trace := func(tid string, n int) tracing.Request {
+		spans := []span{{"r", "", "tx", "", 0, 10_000}, {"w", "r", "client.commit_wait", "n1", 0, 10_000}}
+		parent := "w"
+		for i := len(spans); i < n; i++ {
+			id := "s" + strconv.Itoa(i)
+			spans = append(spans, span{id, parent, "replica.merkle", "n1", int64(i), 10_000})
+			parent = id
+		}
+		return buildRequest(tid, spans)
+	}
+	for _, c := range []struct {
+		spans    int
+		complete int
+	}{{maxTraceSpans, 1}, {maxTraceSpans + 1, 0}} {
+		sum := SummarizeTraces([]tracing.Request{trace("00112233445566778899aabbccddeeff", c.spans)})
+		if sum.Complete != c.complete || (sum.P50 != nil) != (c.complete == 1) || len(sum.Slowest) != c.complete {
+			t.Errorf("%d spans: complete %d, p50 %v, %d waterfalls; want %d complete", c.spans, sum.Complete, sum.P50 != nil, len(sum.Slowest), c.complete)
+		}
+		var merkle int
+		for _, s := range sum.Spans {
+			if s.Span == "replica.merkle" {
+				merkle = s.Count
+			}
+		}
+		if merkle != c.spans-2 {
+			t.Errorf("%d spans: replica.merkle counted %d times, want %d", c.spans, merkle, c.spans-2)
+		}
+	}
+}
