@@ -16,11 +16,24 @@ import (
 // server, both in this process) beside the time. The stream workers
 // (serveConn's internal/workers.Pool) show here: a fresh goroutine a
 // stream grew its stack for the read and the signature check every time.
+//
+// The receipt=committed cases read each stream to its end (accepted, then
+// committed), as the load generator does: the server's stream credit
+// (credits) shows there, a MAX_STREAMS frame in a packet of its own per
+// stream before session 48.
 func BenchmarkSubmitCPU(b *testing.B) {
-	for _, callers := range []int{1, 32} {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+	for _, c := range []struct {
+		callers   int
+		committed bool
+	}{{1, false}, {32, false}, {1, true}, {32, true}} {
+		name := fmt.Sprintf("callers=%d", c.callers)
+		if c.committed {
+			name += "/receipt=committed"
+		}
+		callers := c.callers
+		b.Run(name, func(b *testing.B) {
 			s := startServer(b, &fakeLog{})
-			c := dial(b, s, ClientConfig{})
+			cl := dial(b, s, ClientConfig{})
 			raw := put(7, "bench")
 			ctx := context.Background()
 			var (
@@ -34,9 +47,12 @@ func BenchmarkSubmitCPU(b *testing.B) {
 				go func() {
 					defer wg.Done()
 					for next.Add(1) <= int64(b.N) {
-						call, err := c.Submit(ctx, raw)
+						call, err := cl.Submit(ctx, raw)
 						if err == nil {
 							_, err = call.Accepted()
+						}
+						if err == nil && c.committed {
+							_, err = call.Committed()
 						}
 						if err != nil {
 							b.Error(err)

@@ -573,6 +573,7 @@ func (p *Peers) serveConn(ctx context.Context, conn *quic.Conn) {
 		if err != nil {
 			return
 		}
+		st.ReleaseStreamCredit() // the listener's config defers it (credits)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -208,8 +208,11 @@ func Listen(cfg ServerConfig) (*Server, error) {
 	s.ln, err = s.tr.Listen(tlsConf, &quic.Config{
 		MaxIncomingStreams:    cfg.MaxStreams,
 		MaxIncomingUniStreams: -1,
-		Allow0RTT:             false,
-		KeepAlivePeriod:       10 * time.Second,
+		// A client stream's credit goes back with a later reply (credits);
+		// a peer connection releases each stream's as it accepts it.
+		RequireStreamCreditRelease: true,
+		Allow0RTT:                  false,
+		KeepAlivePeriod:            10 * time.Second,
 	})
 	if err != nil {
 		if s.peers != nil {
@@ -310,6 +313,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 	defer s.clients.Add(-1)
 	defer s.clientIO.track(conn)() // after the close below
 	defer conn.CloseWithError(0, "")
+	cr := newCredits(s.cfg.MaxStreams)
 	streams := workers.New(idleStreamWorkers, &s.wg, s.serveStream)
 	defer streams.Close() // the idle workers end; busy ones when done
 	for {
@@ -317,7 +321,7 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		if err != nil {
 			return
 		}
-		streams.Go(st)
+		streams.Go(clientStream{st: st, credits: cr})
 	}
 }
 
@@ -333,27 +337,41 @@ func (s *Server) serveConn(conn *quic.Conn) {
 // leave an accepted stream waiting.
 const idleStreamWorkers = 16
 
+// clientStream is a client's request stream and its connection's credits.
+type clientStream struct {
+	st      *quic.Stream
+	credits *credits
+}
+
+// write writes one reply frame, releasing the credits due with it.
+func (cs clientStream) write(typ MsgType, p []byte) error {
+	cs.credits.reply()
+	return WriteFrame(cs.st, typ, p)
+}
+
 // serveStream answers one request. Any malformed input ends this stream
 // only, with an error frame when the stream can still carry one.
-func (s *Server) serveStream(st *quic.Stream) {
+func (s *Server) serveStream(cs clientStream) {
+	st := cs.st
+	defer cs.credits.finish(st)
 	defer st.Close()
 	now := time.Now()
 	_ = st.SetReadDeadline(now.Add(10 * time.Second))
 	typ, p, err := ReadFrame(st, s.cfg.MaxFrame)
 	if err != nil {
-		s.reject(st, tx.CodeEncoding, err.Error())
+		s.reject(cs, tx.CodeEncoding, err.Error())
 		st.CancelRead(1)
 		return
 	}
 	switch typ {
 	case MsgEcho:
-		_ = WriteFrame(st, MsgEcho, p)
+		_ = cs.write(MsgEcho, p)
 	case MsgSubmit:
-		s.submit(st, p, now)
+		s.submit(cs, p, now)
 	case MsgGet:
-		s.get(st, p)
+		s.get(cs, p)
 	default:
-		s.reject(st, tx.CodeEncoding, fmt.Sprintf("%v: %v", ErrUnexpected, typ))
+		s.reject(cs, tx.CodeEncoding, fmt.Sprintf("%v: %v", ErrUnexpected, typ))
 	}
 }
 
@@ -389,7 +407,7 @@ func Admit(ctx context.Context, v *sigverify.Verifier, chainID uint32, raw []byt
 
 // submit admits a transaction that arrived at arrived, hands it to the
 // Ingress and answers accepted, then committed.
-func (s *Server) submit(st *quic.Stream, raw []byte, arrived time.Time) {
+func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 	id := tx.IDOf(raw)
 	ctx := s.ctx
 	var span trace.Span
@@ -418,7 +436,7 @@ func (s *Server) submit(st *quic.Stream, raw []byte, arrived time.Time) {
 	if span != nil {
 		t0 = time.Now()
 	}
-	err = WriteFrame(st, MsgAccepted, acc.AppendTo(nil))
+	err = st.write(MsgAccepted, acc.AppendTo(nil))
 	if span != nil {
 		now := time.Now()
 		tracing.Child(ctx, tracing.SpanAccept, t0, now)
@@ -436,7 +454,7 @@ func (s *Server) submit(st *quic.Stream, raw []byte, arrived time.Time) {
 		if span != nil {
 			t0 = time.Now()
 		}
-		_ = WriteFrame(st, MsgCommitted, c.AppendTo(nil))
+		_ = st.write(MsgCommitted, c.AppendTo(nil))
 		if span != nil {
 			s.cfg.Tracer.Record(id, tracing.AnchorCommit, tracing.SpanReceipt, t0, time.Now(), tracing.AttrHeight.Int64(int64(c.Height)))
 		}
@@ -445,7 +463,7 @@ func (s *Server) submit(st *quic.Stream, raw []byte, arrived time.Time) {
 	}
 }
 
-func (s *Server) get(st *quic.Stream, key []byte) {
+func (s *Server) get(st clientStream, key []byte) {
 	r, ok := s.cfg.Ingress.(Reader)
 	switch {
 	case !ok:
@@ -462,15 +480,15 @@ func (s *Server) get(st *quic.Stream, key []byte) {
 		s.reject(st, tx.CodeOf(err), err.Error())
 		return
 	}
-	_ = WriteFrame(st, MsgValue, v.AppendTo(nil))
+	_ = st.write(MsgValue, v.AppendTo(nil))
 }
 
-func (s *Server) reject(st *quic.Stream, code tx.Code, msg string) {
+func (s *Server) reject(st clientStream, code tx.Code, msg string) {
 	if s.cfg.OnReject != nil {
 		s.cfg.OnReject(code)
 	}
 	e := RejectError{Code: code, Msg: msg}
-	_ = WriteFrame(st, MsgError, e.AppendTo(nil))
+	_ = st.write(MsgError, e.AppendTo(nil))
 }
 
 // Close stops accepting, ends every connection and waits for the server's
