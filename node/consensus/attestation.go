@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // Errors of attestation decoding and verification.
@@ -61,10 +63,23 @@ func (a *Attestation) SigningBytes() []byte {
 }
 
 // Sign sets Signer to priv's public key and Sig to its signature.
+//
+// Signing and Verify run on curve25519-voi, not crypto/ed25519, for speed
+// (every node signs an attestation a block, and checks every peer's): on
+// the project's 2-core Intel host, medians of three runs of
+// BenchmarkAttestation, a signature took 18.9 µs against 34.8 and a check
+// 43.6 against 66.0 (session 48). The bytes are the same — RFC 8032
+// signatures are deterministic — and so is the predicate: Verify uses
+// voi's preset of crypto/ed25519's rules (cofactorless, a non-canonical
+// key accepted, a non-canonical S refused). The tests check both against
+// crypto/ed25519.
 func (a *Attestation) Sign(priv ed25519.PrivateKey) {
 	a.Signer = priv.Public().(ed25519.PublicKey)
-	a.Sig = ed25519.Sign(priv, a.SigningBytes())
+	a.Sig = voi.Sign(voi.PrivateKey(priv), a.SigningBytes())
 }
+
+// stdRules is crypto/ed25519.Verify's predicate.
+var stdRules = &voi.Options{Verify: voi.VerifyOptionsStdLib}
 
 // Verify checks that Sig is Signer's signature over the attestation. It
 // returns an error wrapping ErrSignature otherwise.
@@ -80,7 +95,7 @@ func (a *Attestation) Verify() error {
 		// small-order point that some messages "verify" under.
 		return fmt.Errorf("%w: unsigned (zero signer or signature)", ErrSignature)
 	}
-	if !ed25519.Verify(a.Signer, a.SigningBytes(), a.Sig) {
+	if !voi.VerifyWithOptions(voi.PublicKey(a.Signer), a.SigningBytes(), a.Sig, stdRules) {
 		return fmt.Errorf("%w: shard %d height %d signer %x", ErrSignature, a.Shard, a.Height, []byte(a.Signer))
 	}
 	return nil

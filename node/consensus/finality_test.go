@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -610,10 +611,93 @@ func FuzzDecodeAttestation(f *testing.F) {
 		if !bytes.Equal(a.Encode(), b) {
 			t.Fatal("attestation does not re-encode to its input")
 		}
-		if err := a.Verify(); err != nil && !errors.Is(err, ErrSignature) {
+		err = a.Verify()
+		if err != nil && !errors.Is(err, ErrSignature) {
 			t.Fatalf("untyped verify error %v", err)
 		}
+		if stdVerdict(&a) != (err == nil) {
+			t.Fatalf("Verify says %v, crypto/ed25519 %v", err, stdVerdict(&a))
+		}
 	})
+}
+
+// stdVerdict is crypto/ed25519's verdict on a, with Verify's refusal of
+// the zero signer or signature.
+func stdVerdict(a *Attestation) bool {
+	return len(a.Signer) == ed25519.PublicKeySize && len(a.Sig) == ed25519.SignatureSize &&
+		!isZero(a.Signer) && !isZero(a.Sig) && ed25519.Verify(a.Signer, a.SigningBytes(), a.Sig)
+}
+
+// TestAttestationSignatureOracle: Sign makes crypto/ed25519's signature,
+// byte for byte, and Verify says what crypto/ed25519.Verify says, also of
+// the signatures and keys the curve's edge cases make: S not reduced
+// (S+ℓ), keys and R of small order, a key's y not reduced (y+p).
+func TestAttestationSignatureOracle(t *testing.T) {
+	rng := rand.New(rand.NewPCG(48, 1))
+	for i := range 64 {
+		var seed [32]byte
+		for j := range seed {
+			seed[j] = byte(rng.Uint32())
+		}
+		priv := ed25519.NewKeyFromSeed(seed[:])
+		a := Attestation{Shard: rng.Uint32(), Height: rng.Uint64() | 1}
+		for j := range a.BlockHash {
+			a.BlockHash[j], a.StateRoot[j] = byte(rng.Uint32()), byte(rng.Uint32())
+		}
+		a.Sign(priv)
+		if want := ed25519.Sign(priv, a.SigningBytes()); !bytes.Equal(a.Sig, want) {
+			t.Fatalf("key %d: signature %x, crypto/ed25519 %x", i, a.Sig, want)
+		}
+		if err := a.Verify(); err != nil {
+			t.Fatalf("key %d: %v", i, err)
+		}
+	}
+	// ℓ and p, little-endian.
+	ell, _ := new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+	p, _ := new(big.Int).SetString("57896044618658097711785492504343953926634992332820282019728792003956564819949", 10)
+	le := func(x *big.Int) []byte {
+		b := make([]byte, 32)
+		x.FillBytes(b)
+		slices.Reverse(b)
+		return b
+	}
+	add := func(b []byte, x *big.Int) []byte { // b + x, b little-endian
+		be := slices.Clone(b)
+		slices.Reverse(be)
+		return le(new(big.Int).Add(new(big.Int).SetBytes(be), x))
+	}
+	good := attest(valKey(5), 3, 9, "xa")
+	identity := append([]byte{1}, make([]byte, 31)...) // y = 1: the neutral point
+	order4 := append(make([]byte, 31), 0x80)           // y = 0, x's sign bit set: order 4
+	minusOne := le(new(big.Int).Sub(p, big.NewInt(1))) // y = -1: order 2
+	cases := map[string]func(*Attestation){
+		"valid":          func(*Attestation) {},
+		"S+ℓ":            func(a *Attestation) { a.Sig = append(a.Sig[:32:32], add(a.Sig[32:], ell)...) },
+		"identity key":   func(a *Attestation) { a.Signer = identity },
+		"key y = -1":     func(a *Attestation) { a.Signer = minusOne },
+		"key of order 4": func(a *Attestation) { a.Signer = order4 },
+		"identity R, S = 0": func(a *Attestation) {
+			a.Signer = identity
+			a.Sig = append(slices.Clone(identity), make([]byte, 32)...)
+		},
+		"key y+p": func(a *Attestation) {
+			a.Signer = add(identity, p) // y = 1 + p, not reduced
+			a.Sig = append(slices.Clone(identity), make([]byte, 32)...)
+		},
+		"R y+p": func(a *Attestation) {
+			a.Sig = append(add(identity, p), make([]byte, 32)...)
+			a.Signer = identity
+		},
+		"flipped bit": func(a *Attestation) { a.Sig[5] ^= 4 },
+	}
+	for name, mut := range cases {
+		a := good
+		a.Sig, a.Signer = slices.Clone(good.Sig), slices.Clone(good.Signer)
+		mut(&a)
+		if got, want := a.Verify() == nil, stdVerdict(&a); got != want {
+			t.Errorf("%s: Verify %v, crypto/ed25519 %v", name, got, want)
+		}
+	}
 }
 
 // FuzzFinality feeds a 4-validator tracker arbitrary inputs and checks its
@@ -719,4 +803,37 @@ func BenchmarkFinalityHeight(b *testing.B) {
 	if finals != b.N {
 		b.Fatalf("%d finals for %d heights", finals, b.N)
 	}
+}
+
+// BenchmarkAttestation: Sign and Verify against crypto/ed25519's, their
+// peer in the same run (go test -run '^$' -bench Attestation
+// ./node/consensus).
+func BenchmarkAttestation(b *testing.B) {
+	priv := valKey(1)
+	a := attest(priv, 3, 9, "xa")
+	msg := a.SigningBytes()
+	b.Run("sign", func(b *testing.B) {
+		for b.Loop() {
+			a.Sign(priv)
+		}
+	})
+	b.Run("sign/crypto-ed25519", func(b *testing.B) {
+		for b.Loop() {
+			_ = ed25519.Sign(priv, msg)
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if a.Verify() != nil {
+				b.Fatal("does not verify")
+			}
+		}
+	})
+	b.Run("verify/crypto-ed25519", func(b *testing.B) {
+		for b.Loop() {
+			if !ed25519.Verify(a.Signer, msg, a.Sig) {
+				b.Fatal("does not verify")
+			}
+		}
+	})
 }

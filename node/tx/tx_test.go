@@ -49,6 +49,27 @@ func TestRoundTripAndValidate(t *testing.T) {
 	}
 }
 
+// TestSignMatchesStdlib: Sign makes crypto/ed25519's signature, byte for
+// byte, over keys and bodies of every kind.
+func TestSignMatchesStdlib(t *testing.T) {
+	rng := rand.New(rand.NewPCG(48, 2))
+	for i := range 64 {
+		var seed [ed25519.SeedSize]byte
+		for j := range seed {
+			seed[j] = byte(rng.Uint32())
+		}
+		priv := ed25519.NewKeyFromSeed(seed[:])
+		x := &Tx{Kind: KindPut, ChainID: rng.Uint32(), Nonce: rng.Uint64(), Key: []byte{byte(i), 1}, Value: make([]byte, i)}
+		if i%2 == 1 {
+			x = &Tx{Kind: KindTransfer, ChainID: 7, Nonce: rng.Uint64(), To: [32]byte{byte(i)}, Amount: rng.Uint64()}
+		}
+		x.Sign(priv)
+		if want := ed25519.Sign(priv, x.SigningBytes()); !bytes.Equal(x.Sig, want) {
+			t.Fatalf("%d: signature %x, crypto/ed25519 %x", i, x.Sig, want)
+		}
+	}
+}
+
 func TestRejections(t *testing.T) {
 	good := signedPut(t, "k", "v")
 	tamper := func(f func(b []byte) []byte) []byte { return f(append([]byte(nil), good.Encode()...)) }
