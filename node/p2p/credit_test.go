@@ -103,11 +103,7 @@ func TestStreamCreditRidesWithReplies(t *testing.T) {
 	t.Cleanup(func() { raw.Close() })
 	pc := &countingConn{PacketConn: raw}
 	log := &heldLog{pending: make(chan chan Committed, 1)}
-	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: log, PacketConn: pc})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve(t, s)
+	s := startServerWith(t, ServerConfig{Key: key(1), ChainID: 7, Ingress: log, PacketConn: pc})
 	c := dial(t, s, ClientConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -144,11 +140,7 @@ func TestStreamCreditRidesWithReplies(t *testing.T) {
 // at once, then 300 one at a time: a credit never released would stall the
 // client at its 129th stream.
 func TestStreamCreditNoStall(t *testing.T) {
-	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: &fakeLog{}, MaxStreams: 128})
-	if err != nil {
-		t.Fatal(err)
-	}
-	serve(t, s)
+	s := startServerWith(t, ServerConfig{Key: key(1), ChainID: 7, Ingress: &fakeLog{}, MaxStreams: 128})
 	c := dial(t, s, ClientConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -156,14 +148,7 @@ func TestStreamCreditNoStall(t *testing.T) {
 	for w := range 128 {
 		wg.Go(func() {
 			for i := range 4 {
-				call, err := c.Submit(ctx, put(7, fmt.Sprint("w", w, "-", i)))
-				if err == nil {
-					_, err = call.Accepted()
-				}
-				if err == nil {
-					_, err = call.Committed()
-				}
-				if err != nil {
+				if err := roundTrip(ctx, c, put(7, fmt.Sprint("w", w, "-", i))); err != nil {
 					t.Error(err)
 					return
 				}
@@ -176,18 +161,4 @@ func TestStreamCreditNoStall(t *testing.T) {
 			t.Fatalf("echo %d: %v", i, err)
 		}
 	}
-}
-
-func serve(t *testing.T, s *Server) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		s.Close()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
 }

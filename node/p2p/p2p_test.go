@@ -46,7 +46,13 @@ func key(seed byte) ed25519.PrivateKey {
 
 func startServer(t testing.TB, in Ingress) *Server {
 	t.Helper()
-	s, err := Listen(ServerConfig{Key: key(1), ChainID: 7, Ingress: in})
+	return startServerWith(t, ServerConfig{Key: key(1), ChainID: 7, Ingress: in})
+}
+
+// startServerWith serves cfg until the test ends.
+func startServerWith(t testing.TB, cfg ServerConfig) *Server {
+	t.Helper()
+	s, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +80,19 @@ func dial(t testing.TB, s *Server, cfg ClientConfig) *Client {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// roundTrip submits raw and reads its stream to the end: accepted, then
+// committed.
+func roundTrip(ctx context.Context, c *Client, raw []byte) error {
+	call, err := c.Submit(ctx, raw)
+	if err == nil {
+		_, err = call.Accepted()
+	}
+	if err == nil {
+		_, err = call.Committed()
+	}
+	return err
 }
 
 func put(chain uint32, k string) []byte {
@@ -477,16 +496,7 @@ func TestStreamWorkers(t *testing.T) {
 	defer cancel()
 	errs := make(chan error, n)
 	for i := range n {
-		go func() {
-			call, err := c.Submit(ctx, put(7, fmt.Sprint("k", i)))
-			if err == nil {
-				_, err = call.Accepted()
-			}
-			if err == nil {
-				_, err = call.Committed()
-			}
-			errs <- err
-		}()
+		go func() { errs <- roundTrip(ctx, c, put(7, fmt.Sprint("k", i))) }()
 	}
 	for i := range n { // every stream reaches the node while all are held
 		select {
@@ -513,14 +523,7 @@ func TestStreamWorkers(t *testing.T) {
 		return true
 	})
 	for i := range 20 { // one at a time: each goes to an idle worker
-		call, err := c.Submit(ctx, put(7, fmt.Sprint("s", i)))
-		if err == nil {
-			_, err = call.Accepted()
-		}
-		if err == nil {
-			_, err = call.Committed()
-		}
-		if err != nil {
+		if err := roundTrip(ctx, c, put(7, fmt.Sprint("s", i))); err != nil {
 			t.Fatal(err)
 		}
 	}
