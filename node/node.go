@@ -83,6 +83,10 @@ type Config struct {
 	// streams, a transaction in flight each (p2p.ServerConfig.MaxStreams).
 	// Zero means p2p.DefaultMaxStreams (16384).
 	MaxStreamsPerConn int64
+	// MaxClientStreams bounds the QUIC client streams served at once over
+	// all connections (p2p.ServerConfig.MaxClientStreams); one more is
+	// answered overloaded. Zero means p2p.DefaultMaxClientStreams (65536).
+	MaxClientStreams int64
 	// PacketConn, if set, is the QUIC socket (netem impairs it). The node
 	// does not close it.
 	PacketConn net.PacketConn
@@ -179,8 +183,8 @@ func (c *Config) Validate() error {
 	if c.Key != nil && len(c.Key) != ed25519.PrivateKeySize {
 		errs = append(errs, errors.New("key is not an ed25519 private key"))
 	}
-	if c.MaxClientConns < 0 || c.MaxStreamsPerConn < 0 {
-		errs = append(errs, errors.New("negative MaxClientConns or MaxStreamsPerConn"))
+	if c.MaxClientConns < 0 || c.MaxStreamsPerConn < 0 || c.MaxClientStreams < 0 {
+		errs = append(errs, errors.New("negative MaxClientConns, MaxStreamsPerConn or MaxClientStreams"))
 	}
 	if err := c.Block.Validate(); err != nil {
 		errs = append(errs, err)
@@ -344,7 +348,8 @@ func New(ctx context.Context, cfg Config) (_ *Node, err error) {
 		Key: cfg.Key, ChainID: cfg.ChainID, Ingress: n, PacketConn: cfg.PacketConn, Addr: cfg.Listen, Logger: n.log,
 		OnReject: func(c tx.Code) { n.metrics.Rejected.WithLabelValues(c.String()).Inc() },
 		Verifier: n.verify, MaxConns: cfg.MaxClientConns, MaxStreams: cfg.MaxStreamsPerConn,
-		Tracer: n.tracer,
+		MaxClientStreams: cfg.MaxClientStreams,
+		Tracer:           n.tracer,
 	}
 	if len(cfg.validators()) > 1 {
 		scfg.Peer = &p2p.PeerConfig{Peers: cfg.Peers, Handler: n.voter.receive, OnConnect: n.voter.resend}

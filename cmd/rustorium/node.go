@@ -76,7 +76,7 @@ type nodeFlags struct {
 	noSync                                                  bool
 	limits                                                  api.Limits // the API's
 	quicConns                                               int
-	quicStreams                                             int64
+	quicStreams, quicStreamsTotal                           int64
 	otlp                                                    string  // --otlp: the OTLP endpoint
 	traceSample                                             float64 // --trace-sample
 }
@@ -107,6 +107,7 @@ func (nf *nodeFlags) register(cmd *cobra.Command) {
 	f.DurationVar(&nf.limits.GraphQLTimeout, "api-graphql-timeout", api.DefaultGraphQLTimeout, "longest GraphQL request (\"timeout\"); a document with a mutation gets the receipt timeout + 5s")
 	f.IntVar(&nf.quicConns, "quic-max-conns", p2p.DefaultMaxConns, "QUIC client connections open at once; one more is closed (peers not counted)")
 	f.Int64Var(&nf.quicStreams, "quic-max-streams", p2p.DefaultMaxStreams, "concurrent streams (transactions in flight) per QUIC client connection")
+	f.Int64Var(&nf.quicStreamsTotal, "quic-max-streams-total", p2p.DefaultMaxClientStreams, "QUIC client streams served at once over all connections; one more is answered overloaded")
 	f.StringVar(&nf.profile, "profile", "", "profile the run: cpu|mem|mutex|block|trace|perf (written under DATA/profile)")
 	f.StringVar(&nf.otlp, "otlp", "", "export traces of sampled transactions over OTLP: grpc://HOST:PORT or http://HOST:PORT[/PATH] (grpcs://, https:// with TLS); empty: tracing off")
 	f.Float64Var(&nf.traceSample, "trace-sample", tracing.DefaultSample, "with --otlp: the share of transactions traced, 0..1, picked from the transaction id (so every node and the client pick the same ones); 0 traces none")
@@ -132,7 +133,7 @@ func (nf *nodeFlags) checkLimits(cmd *cobra.Command) error {
 		{"api-max-conns", int64(l.MaxConns)}, {"api-max-conns-per-ip", int64(l.MaxConnsPerIP)},
 		{"api-read-timeout", int64(l.ReadTimeout)}, {"api-idle-timeout", int64(l.IdleTimeout)},
 		{"api-graphql-max-selections", int64(l.GraphQLMaxSelections)}, {"api-graphql-timeout", int64(l.GraphQLTimeout)},
-		{"quic-max-conns", int64(nf.quicConns)}, {"quic-max-streams", nf.quicStreams},
+		{"quic-max-conns", int64(nf.quicConns)}, {"quic-max-streams", nf.quicStreams}, {"quic-max-streams-total", nf.quicStreamsTotal},
 	} {
 		if c.v <= 0 {
 			fl := cmd.Flags().Lookup(c.name)
@@ -153,7 +154,7 @@ func (nf *nodeFlags) config(cmd *cobra.Command, log *slog.Logger) (node.Config, 
 		return node.Config{}, err
 	}
 	cfg, err := nf.baseConfig(cmd, log)
-	cfg.MaxClientConns, cfg.MaxStreamsPerConn = nf.quicConns, nf.quicStreams
+	cfg.MaxClientConns, cfg.MaxStreamsPerConn, cfg.MaxClientStreams = nf.quicConns, nf.quicStreams, nf.quicStreamsTotal
 	if err == nil {
 		cfg.Tracing, err = nf.tracing()
 	}

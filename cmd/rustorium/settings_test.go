@@ -44,6 +44,7 @@ func TestNodeFlagZeros(t *testing.T) {
 		{"--api-graphql-max-selections 0", "--api-graphql-max-selections 0: must be more than 0 (leave the flag out for the default, 256)"},
 		{"--quic-max-conns 0", "--quic-max-conns 0: must be more than 0 (leave the flag out for the default, 1024)"},
 		{"--quic-max-streams 0", "--quic-max-streams 0: must be more than 0 (leave the flag out for the default, 16384)"},
+		{"--quic-max-streams-total 0", "--quic-max-streams-total 0: must be more than 0 (leave the flag out for the default, 65536)"},
 	} {
 		t.Run(tc.args, func(t *testing.T) {
 			_, err := flagConfig(t, strings.Fields(tc.args)...)
@@ -56,9 +57,9 @@ func TestNodeFlagZeros(t *testing.T) {
 	if _, err := flagConfig(t, "--shards", "1", "--block-max-txs", "1", "--block-max-bytes", "1", "--block-max-wait", "1ms"); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := flagConfig(t, "--quic-max-conns", "7", "--quic-max-streams", "9")
-	if err != nil || cfg.MaxClientConns != 7 || cfg.MaxStreamsPerConn != 9 {
-		t.Fatalf("QUIC limits: %d %d (%v), want 7 9", cfg.MaxClientConns, cfg.MaxStreamsPerConn, err)
+	cfg, err := flagConfig(t, "--quic-max-conns", "7", "--quic-max-streams", "9", "--quic-max-streams-total", "11")
+	if err != nil || cfg.MaxClientConns != 7 || cfg.MaxStreamsPerConn != 9 || cfg.MaxClientStreams != 11 {
+		t.Fatalf("QUIC limits: %d %d %d (%v), want 7 9 11", cfg.MaxClientConns, cfg.MaxStreamsPerConn, cfg.MaxClientStreams, err)
 	}
 }
 

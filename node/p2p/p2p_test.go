@@ -382,6 +382,73 @@ func TestMaxConns(t *testing.T) {
 	}
 }
 
+// TestMaxClientStreams: over all client connections, at most
+// ServerConfig.MaxClientStreams streams are served at once; one more is
+// answered overloaded at once, on no goroutine of its own; a stream whose
+// client gave up (Call.Abort) gives its place back without waiting for a
+// receipt that never comes.
+func TestMaxClientStreams(t *testing.T) {
+	const max = 4
+	s := startServerWith(t, ServerConfig{Key: key(1), ChainID: 7, Ingress: &stalledLog{}, MaxClientStreams: max})
+	c1, c2 := dial(t, s, ClientConfig{}), dial(t, s, ClientConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var held []*Call
+	for i := range max { // accepted, never committed: each holds its stream
+		c := []*Client{c1, c2}[i%2]
+		call, err := c.Submit(ctx, put(7, fmt.Sprint("held", i)))
+		if err == nil {
+			_, err = call.Accepted()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, call)
+	}
+	for i := range 50 {
+		err := roundTrip(ctx, []*Client{c1, c2}[i%2], put(7, fmt.Sprint("over", i)))
+		var rej *RejectError
+		if !errors.As(err, &rej) || rej.Code != tx.CodeOverloaded {
+			t.Fatalf("stream %d over the limit: %v, want overloaded", i, err)
+		}
+	}
+	if n := goroutinesIn("p2p.(*Server).submit("); n != max {
+		t.Fatalf("%d goroutines serving submits, want %d (the refused streams run on none)", n, max)
+	}
+	held[0].Abort()
+	for { // its place comes back once the server sees the stream stopped
+		call, err := c1.Submit(ctx, put(7, "after"))
+		if err == nil {
+			_, err = call.Accepted()
+		}
+		if err == nil {
+			break
+		}
+		var rej *RejectError
+		if !errors.As(err, &rej) || rej.Code != tx.CodeOverloaded || ctx.Err() != nil {
+			t.Fatalf("after an abort: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// goroutinesIn counts the goroutines with fn on their stack.
+func goroutinesIn(fn string) int {
+	n := 0
+	for _, g := range goroutineStacks() {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
+}
+
+// goroutineStacks is every goroutine's stack trace, one each.
+func goroutineStacks() []string {
+	buf := make([]byte, 1<<22)
+	return strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n")
+}
+
 // stalledLog accepts every transaction and never commits it.
 type stalledLog struct{ fakeLog }
 
@@ -452,10 +519,8 @@ func (g *gatedLog) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (
 // workers of serveConn's internal/workers.Pool, the only pool of this
 // package), by goroutine id, with their state.
 func liveStreamWorkers() map[string]string {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
 	out := map[string]string{}
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range goroutineStacks() {
 		if !strings.Contains(g, "internal/workers.(*Pool[") || !strings.Contains(g, "]).worker(") {
 			continue
 		}

@@ -43,6 +43,8 @@ type Reader interface {
 const (
 	// DefaultMaxStreams is ServerConfig.MaxStreams's default.
 	DefaultMaxStreams = 16384
+	// DefaultMaxClientStreams is ServerConfig.MaxClientStreams's default.
+	DefaultMaxClientStreams = 65536
 	// DefaultMaxConns is ServerConfig.MaxConns's default.
 	DefaultMaxConns = 1024
 )
@@ -74,6 +76,14 @@ type ServerConfig struct {
 	// flight transaction holds one; quic.Config.MaxIncomingStreams). Zero
 	// means DefaultMaxStreams (16384).
 	MaxStreams int64
+	// MaxClientStreams bounds the client streams served at once over all
+	// client connections: each holds a goroutine (its stack grown to some
+	// 16 KiB by the read and the signature check) until its last answer,
+	// and a stream's first frame may take 10 s to come, so MaxConns times
+	// MaxStreams alone would let a few clients hold millions. A stream over
+	// it is answered tx.CodeOverloaded at once and closed, without a
+	// goroutine of its own. Zero means DefaultMaxClientStreams (65536).
+	MaxClientStreams int64
 	// MaxConns bounds the open client connections; one more is closed at
 	// once with CodeTooManyConns. Peer connections are not counted (the
 	// peer set bounds them). Zero means DefaultMaxConns (1024).
@@ -116,6 +126,9 @@ func (c *ServerConfig) ensureDefaults() error {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = DefaultMaxStreams
 	}
+	if c.MaxClientStreams <= 0 {
+		c.MaxClientStreams = DefaultMaxClientStreams
+	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
 	}
@@ -146,6 +159,7 @@ type Server struct {
 	wg        sync.WaitGroup
 	once      sync.Once
 	clients   atomic.Int64 // open client connections
+	streams   atomic.Int64 // client streams being served
 	clientIO  connMeter    // the client connections' bytes
 
 	mu sync.Mutex // orders Serve's wg.Add before Close's cancel (and so its wg.Wait)
@@ -321,7 +335,13 @@ func (s *Server) serveConn(conn *quic.Conn) {
 		if err != nil {
 			return
 		}
-		streams.Go(clientStream{st: st, credits: cr})
+		cs := clientStream{st: st, credits: cr}
+		if s.streams.Add(1) > s.cfg.MaxClientStreams {
+			s.streams.Add(-1)
+			s.refuse(cs)
+			continue
+		}
+		streams.Go(cs)
 	}
 }
 
@@ -353,6 +373,7 @@ func (cs clientStream) write(typ MsgType, p []byte) error {
 // only, with an error frame when the stream can still carry one.
 func (s *Server) serveStream(cs clientStream) {
 	st := cs.st
+	defer s.streams.Add(-1)
 	defer cs.credits.finish(st)
 	defer st.Close()
 	now := time.Now()
@@ -458,6 +479,10 @@ func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 		if span != nil {
 			s.cfg.Tracer.Record(id, tracing.AnchorCommit, tracing.SpanReceipt, t0, time.Now(), tracing.AttrHeight.Int64(int64(c.Height)))
 		}
+	case <-st.st.Context().Done():
+		// The client stopped reading (Call.Abort, its context ended): no
+		// one waits for the receipt, and the stream's goroutine and its
+		// place under MaxClientStreams go back now, not at ReceiptTimeout.
 	case <-ctx.Done():
 		s.reject(st, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
 	}
@@ -482,6 +507,20 @@ func (s *Server) get(st clientStream, key []byte) {
 	}
 	_ = st.write(MsgValue, v.AppendTo(nil))
 }
+
+// refuse answers a stream over MaxClientStreams overloaded, on the
+// connection's accept loop: the frame is small, and a client that does not
+// read it holds the loop at most refuseTimeout.
+func (s *Server) refuse(cs clientStream) {
+	_ = cs.st.SetWriteDeadline(time.Now().Add(refuseTimeout))
+	s.reject(cs, tx.CodeOverloaded, fmt.Sprintf("%d client streams in flight, the node's most", s.cfg.MaxClientStreams))
+	cs.st.CancelRead(0)
+	_ = cs.st.Close()
+	cs.credits.finish(cs.st)
+}
+
+// refuseTimeout bounds the write of a refusal on a connection's accept loop.
+const refuseTimeout = 100 * time.Millisecond
 
 func (s *Server) reject(st clientStream, code tx.Code, msg string) {
 	if s.cfg.OnReject != nil {
