@@ -428,7 +428,7 @@ func Admit(ctx context.Context, v *sigverify.Verifier, chainID uint32, raw []byt
 
 // submit admits a transaction that arrived at arrived, hands it to the
 // Ingress and answers accepted, then committed.
-func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
+func (s *Server) submit(cs clientStream, raw []byte, arrived time.Time) {
 	id := tx.IDOf(raw)
 	ctx := s.ctx
 	var span trace.Span
@@ -437,7 +437,7 @@ func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 	}
 	t, err := Admit(ctx, s.verify, s.cfg.ChainID, raw)
 	if err != nil {
-		s.reject(st, tx.CodeOf(err), err.Error())
+		s.reject(cs, tx.CodeOf(err), err.Error())
 		tracing.End(span, err)
 		return
 	}
@@ -449,7 +449,7 @@ func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 		if errors.Is(err, ErrOverloaded) {
 			code = tx.CodeOverloaded
 		}
-		s.reject(st, code, err.Error())
+		s.reject(cs, code, err.Error())
 		tracing.End(span, err)
 		return
 	}
@@ -457,7 +457,7 @@ func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 	if span != nil {
 		t0 = time.Now()
 	}
-	err = st.write(MsgAccepted, acc.AppendTo(nil))
+	err = cs.write(MsgAccepted, acc.AppendTo(nil))
 	if span != nil {
 		now := time.Now()
 		tracing.Child(ctx, tracing.SpanAccept, t0, now)
@@ -469,43 +469,43 @@ func (s *Server) submit(st clientStream, raw []byte, arrived time.Time) {
 	select {
 	case c, ok := <-receipts:
 		if !ok {
-			s.reject(st, tx.CodeInternal, "node stopped before the transaction committed")
+			s.reject(cs, tx.CodeInternal, "node stopped before the transaction committed")
 			return
 		}
 		if span != nil {
 			t0 = time.Now()
 		}
-		_ = st.write(MsgCommitted, c.AppendTo(nil))
+		_ = cs.write(MsgCommitted, c.AppendTo(nil))
 		if span != nil {
 			s.cfg.Tracer.Record(id, tracing.AnchorCommit, tracing.SpanReceipt, t0, time.Now(), tracing.AttrHeight.Int64(int64(c.Height)))
 		}
-	case <-st.st.Context().Done():
+	case <-cs.st.Context().Done():
 		// The client stopped reading (Call.Abort, its context ended): no
 		// one waits for the receipt, and the stream's goroutine and its
 		// place under MaxClientStreams go back now, not at ReceiptTimeout.
 	case <-ctx.Done():
-		s.reject(st, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
+		s.reject(cs, tx.CodeInternal, "no commit receipt: "+ctx.Err().Error())
 	}
 }
 
-func (s *Server) get(st clientStream, key []byte) {
+func (s *Server) get(cs clientStream, key []byte) {
 	r, ok := s.cfg.Ingress.(Reader)
 	switch {
 	case !ok:
-		s.reject(st, tx.CodeUnknownKind, "this node serves no reads")
+		s.reject(cs, tx.CodeUnknownKind, "this node serves no reads")
 		return
 	case len(key) < 2 || len(key) > MaxStateKey:
-		s.reject(st, tx.CodeEncoding, fmt.Sprintf("state key of %d bytes (2..%d)", len(key), MaxStateKey))
+		s.reject(cs, tx.CodeEncoding, fmt.Sprintf("state key of %d bytes (2..%d)", len(key), MaxStateKey))
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
 	defer cancel()
 	v, err := r.Get(ctx, key)
 	if err != nil {
-		s.reject(st, tx.CodeOf(err), err.Error())
+		s.reject(cs, tx.CodeOf(err), err.Error())
 		return
 	}
-	_ = st.write(MsgValue, v.AppendTo(nil))
+	_ = cs.write(MsgValue, v.AppendTo(nil))
 }
 
 // refuse answers a stream over MaxClientStreams overloaded, on the
@@ -522,12 +522,12 @@ func (s *Server) refuse(cs clientStream) {
 // refuseTimeout bounds the write of a refusal on a connection's accept loop.
 const refuseTimeout = 100 * time.Millisecond
 
-func (s *Server) reject(st clientStream, code tx.Code, msg string) {
+func (s *Server) reject(cs clientStream, code tx.Code, msg string) {
 	if s.cfg.OnReject != nil {
 		s.cfg.OnReject(code)
 	}
 	e := RejectError{Code: code, Msg: msg}
-	_ = st.write(MsgError, e.AppendTo(nil))
+	_ = cs.write(MsgError, e.AppendTo(nil))
 }
 
 // Close stops accepting, ends every connection and waits for the server's
