@@ -11,8 +11,8 @@ import (
 )
 
 // BenchmarkSubmitCPU submits from 1 and from 32 goroutines at once up to
-// each submit's accepted receipt, against an ingress that acknowledges at
-// once, and reports the process's CPU a submit (getrusage: client and
+// each submit's accepted receipt (or its committed one), against an
+// ingress that acknowledges and commits at once, and reports the process's CPU a submit (getrusage: client and
 // server, both in this process) beside the time. The stream workers
 // (serveConn's internal/workers.Pool) show here: a fresh goroutine a
 // stream grew its stack for the read and the signature check every time.
@@ -30,7 +30,6 @@ func BenchmarkSubmitCPU(b *testing.B) {
 		if c.committed {
 			name += "/receipt=committed"
 		}
-		callers := c.callers
 		b.Run(name, func(b *testing.B) {
 			s := startServer(b, &fakeLog{})
 			cl := dial(b, s, ClientConfig{})
@@ -42,7 +41,7 @@ func BenchmarkSubmitCPU(b *testing.B) {
 			)
 			c0 := cpuclocktest.Process(b)
 			b.ResetTimer()
-			for range callers {
+			for range c.callers {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

@@ -62,15 +62,12 @@ func (c *credits) finish(st releaser) {
 		st.ReleaseStreamCredit()
 		return
 	}
-	var over [1]releaser
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.held = append(c.held, finished{st: st, replies: c.replies})
-	n := 0
 	if len(c.held) > c.max {
-		n = c.take(over[:], 1)
+		c.release(1)
 	}
-	c.mu.Unlock()
-	release(over[:n])
 }
 
 // reply counts a reply about to be written and releases the credit of the
@@ -80,31 +77,23 @@ func (c *credits) reply() {
 	if c.max == 0 {
 		return
 	}
-	var due [maxDeferredCredits]releaser
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.replies++
 	n := 0
 	for n < len(c.held) && c.replies-c.held[n].replies > creditLag {
 		n++
 	}
-	n = c.take(due[:], n)
-	c.mu.Unlock()
-	release(due[:n])
+	c.release(n)
 }
 
-// take moves the n oldest held streams to dst and returns n (c.mu held).
-func (c *credits) take(dst []releaser, n int) int {
-	for i := range n {
-		dst[i] = c.held[i].st
+// release gives back the credit of the n oldest held streams and drops
+// them (c.mu held; quic-go takes only its own locks under it).
+func (c *credits) release(n int) {
+	for _, f := range c.held[:n] {
+		f.st.ReleaseStreamCredit()
 	}
 	m := copy(c.held, c.held[n:])
 	clear(c.held[m:])
 	c.held = c.held[:m]
-	return n
-}
-
-func release(sts []releaser) {
-	for _, st := range sts {
-		st.ReleaseStreamCredit()
-	}
 }

@@ -86,7 +86,11 @@ type heldLog struct {
 func (h *heldLog) Submit(ctx context.Context, t *tx.Tx, id tx.ID, raw []byte) (Accepted, <-chan Committed, error) {
 	acc, _, err := h.fakeLog.Submit(ctx, t, id, raw)
 	ch := make(chan Committed, 1)
-	h.pending <- ch
+	select {
+	case h.pending <- ch:
+	case <-ctx.Done(): // the test failed before taking the last one: the server closes
+		return Accepted{}, nil, ctx.Err()
+	}
 	return acc, ch, err
 }
 
