@@ -77,9 +77,11 @@ type ServerConfig struct {
 	// means DefaultMaxStreams (16384).
 	MaxStreams int64
 	// MaxClientStreams bounds the client streams served at once over all
-	// client connections: each holds a goroutine (its stack grown to some
-	// 16 KiB by the read and the signature check) until its last answer,
-	// and a stream's first frame may take 10 s to come, so MaxConns times
+	// client connections: each holds a goroutine until its last answer
+	// (8 KiB of stack and about 6 KiB of heap a stream waiting for its
+	// receipt, the client's side included: 1000 such streams in one
+	// process, session 48), and a stream's first frame may take 10 s to
+	// come, so MaxConns times
 	// MaxStreams alone would let a few clients hold millions. A stream over
 	// it is answered tx.CodeOverloaded at once and closed, without a
 	// goroutine of its own. Zero means DefaultMaxClientStreams (65536).
