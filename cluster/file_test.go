@@ -104,14 +104,7 @@ func TestMarshalRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := cf.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := Parse("out.yaml", out)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
+	back, out := marshalParse(t, cf)
 	if back.ChainID != 7 || back.Shards != 2 || back.Block.MaxWait.Std().String() != "5ms" || back.Block.Hold != "leader" || back.Nodes[0].APIURL() != "http://127.0.0.1:7481" || !back.Keys()[0].Equal(cf.Keys()[0]) {
 		t.Fatalf("round trip:\n%s", out)
 	}
@@ -157,6 +150,21 @@ func TestReadKeyFileMode(t *testing.T) {
 	}
 }
 
+// marshalParse writes cf (Marshal) and parses what it wrote, failing t
+// if either fails; it returns the file parsed back and the text.
+func marshalParse(t *testing.T, cf *File) (*File, []byte) {
+	t.Helper()
+	out, err := cf.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse("out.yaml", out)
+	if err != nil {
+		t.Fatalf("a parsed file does not parse back: %v\n%s", err, out)
+	}
+	return back, out
+}
+
 // FuzzParse: whatever a cluster file holds, Parse answers without
 // panicking, and a file it takes writes back (Marshal) as one it takes
 // again with the same chain, shards, quorum, block limits and nodes;
@@ -172,14 +180,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			return
 		}
-		out, err := cf.Marshal()
-		if err != nil {
-			t.Fatal(err)
-		}
-		back, err := Parse("out.yaml", out)
-		if err != nil {
-			t.Fatalf("a parsed file does not parse back: %v\n%s", err, out)
-		}
+		back, out := marshalParse(t, cf)
 		if back.ChainID != cf.ChainID || back.Shards != cf.Shards || back.Quorum != cf.Quorum || back.Block != cf.Block || len(back.Nodes) != len(cf.Nodes) {
 			t.Fatalf("round trip changed the file:\n%s", out)
 		}
