@@ -48,6 +48,13 @@ func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario
 		return f, fmt.Errorf("quic echo: %w", err)
 	}
 	f.QuicEcho = ptr(reports.PercentilesOf(h))
+	if wholePath(sc) {
+		cpu, err := calib.CallCPU(ctx, floorCPUCalls, floorCPUReps, func() error { return paths.Echo(ctx, payload) })
+		if err != nil {
+			return f, fmt.Errorf("quic echo's CPU: %w", err)
+		}
+		f.QuicEchoCPUMicros = micros(cpu)
+	}
 
 	if _, err := ordering.EnsureTopics(ctx, ocfg); err != nil {
 		return f, err
@@ -89,8 +96,52 @@ func measureFloors(ctx context.Context, paths FloorPaths, sc *scenarios.Scenario
 	}
 	f.StateCeilingWPS = round1(wps)
 	f.VerifyCeilingTPS = round1(verifyCeiling())
+	if wholePath(sc) {
+		o, err := calib.OrderingCPU(ctx, calib.OrderingOptions{Log: ocfg, RecordSize: size})
+		if err != nil {
+			return f, fmt.Errorf("ordering's CPU: %w", err)
+		}
+		f.OrderingRoundCPUMicros, f.OrderingTxCPUMicros = micros(o.Round), micros(o.Tx)
+	}
 	return f, nil
 }
+
+// The path floor's sample sizes: back-to-back calls, the least CPU a call
+// of floorCPUReps runs of floorCPUCalls counting.
+const (
+	floorCPUCalls = 100
+	floorCPUReps  = 3
+)
+
+// wholePath reports whether the run's cost.cpu_us_per_tx is the CPU of a
+// transaction's whole path — one node in this process, beside the load
+// generator (and an embedded broker) — so that the path's CPU floor
+// (Floors.PathCPUMicrosPerTx) bounds it. A node in a process of its own
+// does neither the client's half of QUIC nor the embedded broker's work,
+// and with more nodes every node replays every block.
+func wholePath(sc *scenarios.Scenario) bool {
+	return sc.Cluster.Mode == scenarios.ClusterInProcess && sc.Cluster.Nodes == 1
+}
+
+// pathFloor fills in f.PathTxsPerRound and f.PathCPUMicrosPerTx from the
+// node bound's CPU, the QUIC echo's and the ordering's, at the run's
+// transactions a leader's round: blocks' mean size times the blocks the
+// store prepared together (a replica prepares a round's blocks together).
+// It does nothing unless all three were measured.
+func pathFloor(f *reports.Floors, blocks *reports.Blocks, cost *reports.Cost) {
+	if f.NodeBoundCPUMicrosPerTx <= 0 || f.QuicEchoCPUMicros <= 0 || f.OrderingRoundCPUMicros <= 0 || blocks == nil || blocks.MeanTxs <= 0 {
+		return
+	}
+	perRound := blocks.MeanTxs
+	if cost != nil && cost.PrepareBlocksMean > 1 {
+		perRound *= cost.PrepareBlocksMean
+	}
+	f.PathTxsPerRound = math.Round(max(perRound, 1)*100) / 100
+	f.PathCPUMicrosPerTx = round1(f.NodeBoundCPUMicrosPerTx + f.QuicEchoCPUMicros + f.OrderingTxCPUMicros + f.OrderingRoundCPUMicros/f.PathTxsPerRound)
+}
+
+// micros is d in microseconds, rounded to a tenth.
+func micros(d time.Duration) float64 { return round1(float64(d) / float64(time.Microsecond)) }
 
 // floorPayload is the size of the floors' round trips' payloads: about one
 // put transaction of the first workload.
@@ -229,7 +280,7 @@ func nodeBound(ctx context.Context, measure boundFunc, f *reports.Floors, sc *sc
 		f.NodeBoundNewKeys = math.Round(float64(b.NewKeys)/float64(b.Txs)*1000) / 1000
 	}
 	f.NodeBoundPrepareBlocks = math.Round(b.PrepareBlocks*100) / 100
-	f.NodeBoundCPUMicrosPerTx = round1(float64(b.CPUPerTx()) / float64(time.Microsecond))
+	f.NodeBoundCPUMicrosPerTx = micros(b.CPUPerTx())
 	return nil
 }
 
@@ -245,6 +296,9 @@ func ratios(res *reports.Result, f reports.Floors, nodes int) map[string]float64
 	out := map[string]float64{}
 	if nodes == 1 && res.Cost != nil && res.Cost.CPUMicrosPerTx > 0 && f.NodeBoundCPUMicrosPerTx > 0 {
 		out["cpu_us_per_tx/node_bound_cpu_us_per_tx"] = roundRatio(res.Cost.CPUMicrosPerTx / f.NodeBoundCPUMicrosPerTx)
+	}
+	if res.Cost != nil && res.Cost.CPUMicrosPerTx > 0 && f.PathCPUMicrosPerTx > 0 {
+		out["cpu_us_per_tx/path_cpu_us_per_tx"] = roundRatio(res.Cost.CPUMicrosPerTx / f.PathCPUMicrosPerTx)
 	}
 	p50 := func(p *reports.Percentiles) float64 {
 		if p == nil {

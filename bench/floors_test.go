@@ -102,6 +102,47 @@ func TestNodeBoundFromMeanBlocksAndTree(t *testing.T) {
 	}
 }
 
+// TestPathFloor: the path's CPU floor is the node bound's, the QUIC
+// echo's and the ordering's a transaction at the run's transactions a round
+// (blocks' mean size × the blocks prepared together), and none without any
+// of them.
+func TestPathFloor(t *testing.T) {
+	parts := reports.Floors{NodeBoundCPUMicrosPerTx: 400, QuicEchoCPUMicros: 80, OrderingRoundCPUMicros: 300, OrderingTxCPUMicros: 10}
+	blocks := &reports.Blocks{Count: 10, Txs: 12, MeanTxs: 1.2}
+	f := parts
+	pathFloor(&f, blocks, &reports.Cost{PrepareBlocksMean: 1.25})
+	if f.PathTxsPerRound != 1.5 || f.PathCPUMicrosPerTx != 400+80+10+200 {
+		t.Fatalf("floors %+v", f)
+	}
+	res := &reports.Result{Cost: &reports.Cost{CPUMicrosPerTx: 1380}}
+	if r := ratios(res, f, 1)["cpu_us_per_tx/path_cpu_us_per_tx"]; r != 2 {
+		t.Fatalf("ratio %v, want 2", r)
+	}
+	// Rounds of fewer transactions than one are rounds of one.
+	f = parts
+	pathFloor(&f, &reports.Blocks{Count: 1, Txs: 1, MeanTxs: 0.5}, nil)
+	if f.PathTxsPerRound != 1 || f.PathCPUMicrosPerTx != 790 {
+		t.Fatalf("small rounds: floors %+v", f)
+	}
+	for name, drop := range map[string]func(*reports.Floors){
+		"node bound": func(f *reports.Floors) { f.NodeBoundCPUMicrosPerTx = 0 },
+		"QUIC":       func(f *reports.Floors) { f.QuicEchoCPUMicros = 0 },
+		"ordering":   func(f *reports.Floors) { f.OrderingRoundCPUMicros = 0 },
+	} {
+		f := parts
+		drop(&f)
+		pathFloor(&f, blocks, nil)
+		if f.PathCPUMicrosPerTx != 0 || ratios(res, f, 1)["cpu_us_per_tx/path_cpu_us_per_tx"] != 0 {
+			t.Errorf("without %s: floors %+v", name, f)
+		}
+	}
+	f = parts
+	pathFloor(&f, nil, nil)
+	if f.PathCPUMicrosPerTx != 0 {
+		t.Errorf("without blocks: floors %+v", f)
+	}
+}
+
 // TestBlockStatsInWindow: result.json's blocks count each block once, at
 // its first commit on any node, only when that commit falls in the window,
 // with each shard's mean size.

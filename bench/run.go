@@ -714,6 +714,7 @@ func (r *pipeline) finish(ctx context.Context, out *outcome, floors reports.Floo
 			}
 			res.Checker.Notes = append(res.Checker.Notes, fmt.Sprintf("floors: %v", err))
 		}
+		pathFloor(&floors, res.Blocks, res.Cost)
 	}
 	out.addLoaded(&floors)
 	floors.Ratios = ratios(res, floors, r.sc.Cluster.Nodes)

@@ -124,6 +124,14 @@ func TestRunEndToEnd(t *testing.T) {
 		if res.Floors.NodeBoundTPS <= 0 || res.Floors.TreeKeys <= 0 {
 			t.Fatalf("node bound: floors %+v", res.Floors)
 		}
+		// One node in process: the path's CPU floor, its parts measured
+		// on this run's QUIC server and broker, beside the run's CPU.
+		f := res.Floors
+		if f.QuicEchoCPUMicros <= 0 || f.OrderingRoundCPUMicros <= 0 || f.PathTxsPerRound < 1 ||
+			f.PathCPUMicrosPerTx < f.NodeBoundCPUMicrosPerTx+f.QuicEchoCPUMicros+f.OrderingRoundCPUMicros/f.PathTxsPerRound-0.2 ||
+			f.Ratios["cpu_us_per_tx/path_cpu_us_per_tx"] <= 0 {
+			t.Fatalf("path floor: floors %+v", f)
+		}
 		// The loaded floors: the same round trips timed every 50 ms each
 		// through the 2 s measured.
 		for _, p := range []*reports.Percentiles{res.Floors.QuicEchoLoaded, res.Floors.ProduceAckLoaded} {

@@ -193,7 +193,34 @@ type Floors struct {
 	// prepared together on average (calib.Bound.PrepareBlocks), beside
 	// the node's Cost.PrepareBlocksMean: more blocks a batch share more
 	// of the eight-lane hashing.
-	NodeBoundPrepareBlocks float64            `json:"node_bound_prepare_blocks,omitempty"`
+	NodeBoundPrepareBlocks float64 `json:"node_bound_prepare_blocks,omitempty"`
+	// The CPU floor of a transaction's whole path (since session 49;
+	// one node in process, where cost.cpu_us_per_tx is the whole
+	// process's, load generator and embedded broker included; zero, left
+	// out, elsewhere):
+	//
+	//   - QuicEchoCPUMicros: the CPU, µs, of one QUIC echo round trip
+	//     through node-1's server, both ends, back to back before the
+	//     load;
+	//   - OrderingRoundCPUMicros and OrderingTxCPUMicros: the CPU, µs,
+	//     of the log's work a leader's round costs beside its
+	//     transactions (its Kafka transaction, the poll) and what each
+	//     transaction adds (appended together), the node's own Kafka
+	//     clients on the run's broker, back to back before the load
+	//     (calib.OrderingCPU);
+	//   - PathTxsPerRound: the run's transactions a leader's round
+	//     (blocks.mean_txs × cost.prepare_blocks_mean, at least 1);
+	//   - PathCPUMicrosPerTx: NodeBoundCPUMicrosPerTx +
+	//     QuicEchoCPUMicros + OrderingTxCPUMicros +
+	//     OrderingRoundCPUMicros / PathTxsPerRound — the mandatory work,
+	//     the transport and the ordering of a transaction at the run's
+	//     blocks and rounds, each done the cheapest way the node's code
+	//     does it: a floor of cost.cpu_us_per_tx.
+	QuicEchoCPUMicros      float64            `json:"quic_echo_cpu_us,omitempty"`
+	OrderingRoundCPUMicros float64            `json:"ordering_round_cpu_us,omitempty"`
+	OrderingTxCPUMicros    float64            `json:"ordering_tx_cpu_us,omitempty"`
+	PathTxsPerRound        float64            `json:"path_txs_per_round,omitempty"`
+	PathCPUMicrosPerTx     float64            `json:"path_cpu_us_per_tx,omitempty"`
 	Ratios                 map[string]float64 `json:"ratios,omitempty"` // e.g. "accepted.p50/quic_echo.p50"
 }
 

@@ -233,6 +233,11 @@ func floorRows(f Floors) []floorRow {
 		{"node bound's signature checks", "%.0f at a time, as the node's", float64(f.NodeBoundSigBatch)},
 		{"node bound's puts to keys new to the store", "%.1f%%, as the node's", 100 * f.NodeBoundNewKeys},
 		{"node bound's blocks prepared together", "%.2f", f.NodeBoundPrepareBlocks},
+		{"QUIC echo's CPU, both ends", "%.0f µs", f.QuicEchoCPUMicros},
+		{"ordering's CPU a leader's round", "%.0f µs", f.OrderingRoundCPUMicros},
+		{"ordering's CPU a transaction adds", "%.0f µs", f.OrderingTxCPUMicros},
+		{"transactions a round, in the run", "%.2f", f.PathTxsPerRound},
+		{"a transaction's path (node bound + QUIC + ordering)", "%.0f µs of CPU", f.PathCPUMicrosPerTx},
 	} {
 		if c.v > 0 {
 			rows = append(rows, floorRow{Name: c.name, Ceiling: fmt.Sprintf(c.format, c.v)})

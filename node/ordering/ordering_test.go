@@ -127,6 +127,29 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 		if got := cfg.Topic(ordering.Transactions, 2); got != cfg.TopicPrefix+"transactions-2" {
 			t.Errorf("Topic(Transactions, 2) = %q", got)
 		}
+
+		// DeleteTopics removes the layout, and a second call (nothing
+		// left) is no error.
+		for i := range 2 {
+			if err := ordering.DeleteTopics(ctx, cfg); err != nil {
+				t.Fatalf("DeleteTopics #%d: %v", i+1, err)
+			}
+		}
+		// A new client: cl would answer from its metadata cache.
+		cl2, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl2.Close()
+		details, err = kadm.NewClient(cl2).ListTopics(ctx, want...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, topic := range want {
+			if d, ok := details[topic]; ok && d.Err == nil {
+				t.Errorf("topic %s still listed after DeleteTopics", topic)
+			}
+		}
 	})
 }
 

@@ -94,6 +94,32 @@ func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
 	return created, nil
 }
 
+// DeleteTopics deletes the layout's topics (Config.Topics), for a layout
+// that was a measurement's own: the log's records are gone with them. A
+// topic that does not exist counts as deleted.
+func DeleteTopics(ctx context.Context, cfg Config) error {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(cfg.clientOpts()...)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	defer cl.Close()
+	resps, err := kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
+	if err != nil {
+		return brokerErr("deleting topics", err)
+	}
+	var errs []error
+	for _, t := range cfg.Topics() {
+		if r, ok := resps[t]; ok && r.Err != nil && !errors.Is(r.Err, kerr.UnknownTopicOrPartition) {
+			errs = append(errs, fmt.Errorf("%w: deleting topic %s: %w (%s)", ErrBroker, t, r.Err, r.ErrMessage))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // waitLeaders polls metadata until every topic has exactly one partition
 // with a leader.
 func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
