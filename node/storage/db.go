@@ -344,9 +344,18 @@ func (d *DB) abandon(stall error) error {
 	return err
 }
 
-// closePebble closes Pebble; a failed Pebble may report its failure again
-// or a fatal message, returned as an error.
-func (d *DB) closePebble() (err error) {
+// closePebble closes the store's Pebble (closeDB).
+func (d *DB) closePebble() error {
+	err := d.closeDB(d.pdb, d.replayed)
+	d.replayed = 0
+	return err
+}
+
+// closeDB closes pdb, a Pebble the store opened having replayed bytes of
+// its WAL (writesOf), and adds what it wrote to closedWrites. A failed
+// Pebble may report its failure again or a fatal message, returned as an
+// error.
+func (d *DB) closeDB(pdb *pebble.DB, replayed uint64) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			f, ok := r.(fatalError)
@@ -356,9 +365,8 @@ func (d *DB) closePebble() (err error) {
 			err = f
 		}
 	}()
-	d.closedWrites = d.closedWrites.add(writesOf(d.pdb.Metrics(), d.replayed))
-	d.replayed = 0
-	return d.pdb.Close()
+	d.closedWrites = d.closedWrites.add(writesOf(pdb.Metrics(), replayed))
+	return pdb.Close()
 }
 
 // writesOf is what one Pebble wrote and synced since it opened, from its
@@ -629,7 +637,7 @@ func (d *DB) reopen(cause error) error {
 	d.closeMu.Lock()
 	defer d.closeMu.Unlock()
 	if d.closed {
-		_ = d.closePebbleDB(pdb, replayed)
+		_ = d.closeDB(pdb, replayed)
 		return ErrClosed
 	}
 	d.fmu.Lock()
@@ -639,7 +647,7 @@ func (d *DB) reopen(cause error) error {
 		d.fmu.Lock()
 		d.failed = cause
 		d.fmu.Unlock()
-		_ = d.closePebbleDB(pdb, replayed)
+		_ = d.closeDB(pdb, replayed)
 		return err // reported by write
 	}
 	d.pdb, d.replayed, d.down = pdb, replayed, false
@@ -775,15 +783,6 @@ func (c *FlushCounter) ArenaBytes() uint64 { return c.arena.Load() }
 
 // L0Rounds is how many rounds of compactions took tables out of L0.
 func (c *FlushCounter) L0Rounds() uint64 { return c.rounds.Load() }
-
-// closePebbleDB closes pdb, which is not the store's Pebble, opened having
-// replayed bytes (writesOf).
-func (d *DB) closePebbleDB(pdb *pebble.DB, replayed uint64) error {
-	old, oldReplayed := d.pdb, d.replayed
-	d.pdb, d.replayed = pdb, replayed
-	defer func() { d.pdb, d.replayed = old, oldReplayed }()
-	return d.closePebble()
-}
 
 // reloadShards replaces the shards whose stored Meta is not the one in
 // memory with the stored one. The caller holds closeMu exclusively.
