@@ -29,10 +29,6 @@ const topicsReadyTimeout = 30 * time.Second
 // with other than one partition fails with ErrTopicLayout. If ctx has no
 // deadline, the wait for leaders is bounded by 30 s.
 func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
-	cfg, err := cfg.prepare()
-	if err != nil {
-		return nil, err
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, topicsReadyTimeout)
@@ -41,12 +37,11 @@ func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
 	// franz-go answers a user's metadata request from its cache when the
 	// cache is younger than MetadataMinAge (5 s by default); the leader
 	// wait below needs fresh answers.
-	cl, err := kgo.NewClient(append(cfg.clientOpts(), kgo.MetadataMinAge(10*time.Millisecond))...)
+	cfg, adm, err := admin(cfg, kgo.MetadataMinAge(10*time.Millisecond))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+		return nil, err
 	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
+	defer adm.Close()
 
 	want := cfg.Topics()
 	details, err := adm.ListTopics(ctx, want...)
@@ -94,20 +89,30 @@ func EnsureTopics(ctx context.Context, cfg Config) ([]string, error) {
 	return created, nil
 }
 
+// admin prepares cfg and returns it with an admin client of its own (on a
+// kgo client made from cfg and extra), which the caller closes.
+func admin(cfg Config, extra ...kgo.Opt) (Config, *kadm.Client, error) {
+	cfg, err := cfg.prepare()
+	if err != nil {
+		return Config{}, nil, err
+	}
+	cl, err := kgo.NewClient(append(cfg.clientOpts(), extra...)...)
+	if err != nil {
+		return Config{}, nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	return cfg, kadm.NewClient(cl), nil
+}
+
 // DeleteTopics deletes the layout's topics (Config.Topics), for a layout
 // that was a measurement's own: the log's records are gone with them. A
 // topic that does not exist counts as deleted.
 func DeleteTopics(ctx context.Context, cfg Config) error {
-	cfg, err := cfg.prepare()
+	cfg, adm, err := admin(cfg)
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(cfg.clientOpts()...)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	defer cl.Close()
-	resps, err := kadm.NewClient(cl).DeleteTopics(ctx, cfg.Topics()...)
+	defer adm.Close()
+	resps, err := adm.DeleteTopics(ctx, cfg.Topics()...)
 	if err != nil {
 		return brokerErr("deleting topics", err)
 	}
@@ -158,22 +163,18 @@ func waitLeaders(ctx context.Context, adm *kadm.Client, topics []string) error {
 // EndOffsets returns the end offset (high-water mark: the offset the next
 // record will get) of stream's topic of every shard, by shard.
 func EndOffsets(ctx context.Context, cfg Config, stream Stream) (map[uint32]int64, error) {
-	cfg, err := cfg.prepare()
+	cfg, adm, err := admin(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(cfg.clientOpts()...)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	defer cl.Close()
+	defer adm.Close()
 	topics := make([]string, cfg.Shards)
 	shardOf := make(map[string]uint32, cfg.Shards)
 	for s := range uint32(cfg.Shards) {
 		topics[s] = cfg.Topic(stream, s)
 		shardOf[topics[s]] = s
 	}
-	offs, err := kadm.NewClient(cl).ListEndOffsets(ctx, topics...)
+	offs, err := adm.ListEndOffsets(ctx, topics...)
 	if err == nil {
 		err = offs.Error()
 	}
@@ -201,22 +202,18 @@ func DeleteBelow(ctx context.Context, cfg Config, stream Stream, below map[uint3
 	if len(below) == 0 {
 		return nil
 	}
-	cfg, err := cfg.prepare()
+	cfg, adm, err := admin(cfg)
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(cfg.clientOpts()...)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
-	}
-	defer cl.Close()
+	defer adm.Close()
 	offs := kadm.Offsets{}
 	for s, o := range below {
 		if o > 0 {
 			offs.AddOffset(cfg.Topic(stream, s), 0, o, -1)
 		}
 	}
-	resp, err := kadm.NewClient(cl).DeleteRecords(ctx, offs)
+	resp, err := adm.DeleteRecords(ctx, offs)
 	if err == nil {
 		for _, r := range resp.Sorted() {
 			if r.Err != nil && !errors.Is(r.Err, kerr.OffsetOutOfRange) {
