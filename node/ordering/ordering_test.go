@@ -135,20 +135,32 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 				t.Fatalf("DeleteTopics #%d: %v", i+1, err)
 			}
 		}
-		// A new client: cl would answer from its metadata cache.
-		cl2, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+		// A broker deletes topics in the background (Apache Kafka lists
+		// them for a moment after it answered): wait until none is listed,
+		// asking afresh each time (cl's metadata cache would answer).
+		cl2, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.MetadataMinAge(10*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer cl2.Close()
-		details, err = kadm.NewClient(cl2).ListTopics(ctx, want...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, topic := range want {
-			if d, ok := details[topic]; ok && d.Err == nil {
-				t.Errorf("topic %s still listed after DeleteTopics", topic)
+		for {
+			details, err = kadm.NewClient(cl2).ListTopics(ctx, want...)
+			if err != nil {
+				t.Fatal(err)
 			}
+			var left []string
+			for _, topic := range want {
+				if d, ok := details[topic]; ok && d.Err == nil {
+					left = append(left, topic)
+				}
+			}
+			if len(left) == 0 {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("topics %v still listed after DeleteTopics", left)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }
