@@ -236,7 +236,11 @@ func (r *pipeline) floors(ctx context.Context) (reports.Floors, error) {
 	if !r.floorsMeasured() {
 		return reports.Floors{}, nil
 	}
-	r.p.printf("measuring floors (QUIC echo, produce→ack, Merkle batch, ed25519 verify)")
+	what := "QUIC echo, produce→ack, Merkle batch, ed25519 verify"
+	if wholePath(r.sc) {
+		what += ", the QUIC echo's and a leader's Kafka round's CPU"
+	}
+	r.p.printf("measuring floors (%s)", what)
 	paths, err := r.t.FloorPaths()
 	if err != nil {
 		return reports.Floors{}, fmt.Errorf("bench: floors: %w", err)

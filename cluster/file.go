@@ -223,7 +223,7 @@ func (cf *File) validate() error {
 	if cf.given("block.max_wait") && cf.Block.MaxWait <= 0 {
 		add("block.max_wait", "%v: must be > 0 (leave it out for %v)", cf.Block.MaxWait, consensus.DefaultMaxWait)
 	}
-	if h := consensus.Hold(cf.Block.Hold); h != "" && h != consensus.HoldShard && h != consensus.HoldLeader {
+	if h := consensus.Hold(cf.Block.Hold); h != "" && !h.Known() {
 		add("block.hold", "%q: want %s or %s (leave it out for %s)", cf.Block.Hold, consensus.HoldShard, consensus.HoldLeader, consensus.DefaultHold)
 	}
 	if cf.Leadership.SessionTimeout < 0 {

@@ -69,7 +69,7 @@ func (s Settings) Config() (node.Config, error) {
 	if s.Block.MaxWait <= 0 {
 		bad("block max wait %v: want more than 0", s.Block.MaxWait)
 	}
-	if h := s.Block.Hold; h != "" && h != consensus.HoldShard && h != consensus.HoldLeader {
+	if h := s.Block.Hold; h != "" && !h.Known() {
 		bad("block hold %q: want %s or %s", h, consensus.HoldShard, consensus.HoldLeader)
 	}
 	if n := max(len(s.Peers), 1); s.Quorum < 1 || s.Quorum > n {

@@ -426,7 +426,10 @@ func (l *leader) holding(now time.Time, tips []tip, rd *round, committed []uint6
 	anyInflight := false
 	if l.policy == consensus.HoldLeader {
 		for s := range tips {
-			anyInflight = anyInflight || inflight(uint32(s))
+			if inflight(uint32(s)) {
+				anyInflight = true
+				break
+			}
 		}
 	}
 	for s, c := range rd.cutters {

@@ -5,10 +5,10 @@ import (
 	_ "embed" // the committed schema
 	"encoding/json"
 	"fmt"
-	"github.com/rustorium/rustorium/node/consensus"
 	"reflect"
 	"strings"
 
+	"github.com/rustorium/rustorium/node/consensus"
 	"github.com/rustorium/rustorium/reports"
 )
 

@@ -884,7 +884,10 @@ func (e *engine) holdOrExecute(n *node) {
 		anyInflight := false
 		if consensus.Hold(e.sc.Cluster.Block.Hold) == consensus.HoldLeader {
 			for _, k := range n.inflight {
-				anyInflight = anyInflight || k > 0
+				if k > 0 {
+					anyInflight = true
+					break
+				}
 			}
 		}
 		for s, c := range h.cutters {

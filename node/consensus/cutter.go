@@ -39,6 +39,10 @@ const (
 // HoldValues lists the hold policies, for the configuration surfaces.
 var HoldValues = []string{string(HoldShard), string(HoldLeader)}
 
+// Known reports whether h is one of the hold policies (the empty Hold,
+// which means DefaultHold where a configuration takes defaults, is not).
+func (h Hold) Known() bool { return h == HoldShard || h == HoldLeader }
+
 // DefaultQuorum is the quorum of n validators when none is given: ⌊2n/3⌋+1,
 // the smallest majority that tolerates ⌊(n-1)/3⌋ faulty ones.
 func DefaultQuorum(n int) int { return 2*n/3 + 1 }
@@ -92,7 +96,7 @@ func (c *CutterConfig) Validate() error {
 	if c.MaxWait < 0 {
 		errs = append(errs, fmt.Errorf("max_wait %v < 0", c.MaxWait))
 	}
-	if c.Hold != "" && c.Hold != HoldShard && c.Hold != HoldLeader {
+	if c.Hold != "" && !c.Hold.Known() {
 		errs = append(errs, fmt.Errorf("hold %q: want %s or %s", c.Hold, HoldShard, HoldLeader))
 	}
 	return errors.Join(errs...)

@@ -12,8 +12,9 @@ import (
 
 // BenchmarkSubmitCPU submits from 1 and from 32 goroutines at once up to
 // each submit's accepted receipt (or its committed one), against an
-// ingress that acknowledges and commits at once, and reports the process's CPU a submit (getrusage: client and
-// server, both in this process) beside the time. The stream workers
+// ingress that acknowledges and commits at once, and reports the
+// process's CPU a submit (getrusage: client and server, both in this
+// process) beside the time. The stream workers
 // (serveConn's internal/workers.Pool) show here: a fresh goroutine a
 // stream grew its stack for the read and the signature check every time.
 //
